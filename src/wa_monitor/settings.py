@@ -1,0 +1,247 @@
+"""Settings: one TOML file per environment, WA_MONITOR_* variables override, checked at start."""
+
+from __future__ import annotations
+
+import enum
+import os
+import re
+import tomllib
+import warnings
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import model_validator as _model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
+ENV_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
+CONFIG_DIR_VAR = "WA_MONITOR_CONFIG_DIR"
+DATABASE_URL_VAR = "WA_MONITOR_DATABASE_URL"
+CREDENTIAL_NAME = "database_url"  # systemd LoadCredential=database_url:/etc/wa-monitor/prod.url
+DEFAULT_CONFIG_DIRS = (Path("config"), Path("/etc/wa-monitor"))
+PROD_SCHEMA = "public"
+
+# Keys and values that mean someone put a secret in a config file.
+_SECRET_KEYS = frozenset({"database_url", "dsn", "url", "password", "db_password", "conninfo"})
+_URL_VALUE = re.compile(r"^\s*postgres(ql)?://", re.IGNORECASE)
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message is one line that says why."""
+
+
+class Environment(enum.StrEnum):
+    PROD = "prod"
+    DEV = "dev"
+
+
+class Project(BaseModel):
+    """A WhatsApp project group and the project name its reviews carry."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    group_jid: str
+    enabled: bool = True
+
+    @field_validator("group_jid")
+    @classmethod
+    def _is_group(cls, value: str) -> str:
+        if not re.fullmatch(r"[0-9-]+@g\.us", value):
+            raise ValueError(f"must be a group JID like 120363418298130331@g.us (got {value!r})")
+        return value
+
+
+# The TOML key is `schema`, fixed by the ops documentation. It shadows pydantic's deprecated
+# BaseModel.schema() classmethod, which nothing here calls; the warning about it is noise.
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", message='Field name "schema"', category=UserWarning)
+
+    class Settings(BaseSettings):
+        """One environment's configuration."""
+
+        model_config = SettingsConfigDict(
+            env_prefix="WA_MONITOR_", extra="forbid", frozen=True, validate_default=True
+        )
+
+        environment: Environment
+        schema: str  # type: ignore[assignment]  # see the note above the class
+        log_prefix: str = ""
+        log_file: Path | None = None
+        bridge_db: Path
+        lid_map_db: Path | None = None
+        timezone: str = "Africa/Johannesburg"
+        poll_interval_seconds: float = Field(default=5.0, gt=0, le=3600)
+        batch_size: int = Field(default=20_000, ge=1, le=1_000_000)
+        bot_senders: frozenset[str] = frozenset()
+        projects: tuple[Project, ...] = ()
+        # Only ever from WA_MONITOR_DATABASE_URL (or a systemd credential): see database_url().
+        database_url: SecretStr | None = Field(default=None, repr=False)
+
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            # The TOML file arrives as init arguments; the environment overrides it.
+            return (env_settings, init_settings)
+
+        @field_validator("schema")
+        @classmethod
+        def _plain_identifier(cls, value: str) -> str:
+            if not IDENTIFIER.fullmatch(value) or len(value) > 63:
+                raise ValueError(f"must be a plain lowercase identifier like 'dev' (got {value!r})")
+            return value
+
+        @field_validator("log_prefix")
+        @classmethod
+        def _one_token(cls, value: str) -> str:
+            if value != value.strip() or any(c.isspace() for c in value):
+                raise ValueError(f"must be one token without spaces, like '[DEV]' (got {value!r})")
+            return value
+
+        @field_validator("timezone")
+        @classmethod
+        def _known_zone(cls, value: str) -> str:
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"unknown time zone {value!r}") from None
+            return value
+
+        @field_validator("bot_senders", mode="before")
+        @classmethod
+        def _bare_numbers(cls, value: Any) -> Any:
+            if isinstance(value, list | tuple | set | frozenset):
+                return frozenset(user_part(str(v)) for v in value)
+            return value
+
+        @_model_validator(mode="after")
+        def _isolated(self) -> Settings:
+            if self.environment is Environment.DEV and self.schema == PROD_SCHEMA:
+                raise ValueError(
+                    "environment 'dev' may not write to schema 'public' (production); "
+                    'use schema = "dev"'
+                )
+            if self.environment is Environment.PROD and self.schema != PROD_SCHEMA:
+                raise ValueError(
+                    f"environment 'prod' writes to schema 'public', not {self.schema!r}"
+                )
+            if self.environment is Environment.DEV and not self.log_prefix:
+                raise ValueError('dev log lines must carry a prefix: set log_prefix = "[DEV]"')
+            jids = [p.group_jid for p in self.projects]
+            if dup := sorted({j for j in jids if jids.count(j) > 1}):
+                raise ValueError(f"group_jid listed more than once in [[projects]]: {dup[0]}")
+            return self
+
+        @property
+        def tz(self) -> ZoneInfo:
+            return ZoneInfo(self.timezone)
+
+        @property
+        def enabled_projects(self) -> dict[str, str]:
+            """group JID → project name, for the groups this environment reads."""
+            return {p.group_jid: p.name for p in self.projects if p.enabled}
+
+        def require_database_url(self) -> str:
+            """The database URL, from the environment or a systemd credential; never logged."""
+            if self.database_url is not None and self.database_url.get_secret_value().strip():
+                return self.database_url.get_secret_value().strip()
+            cred_dir = os.environ.get("CREDENTIALS_DIRECTORY")
+            if cred_dir:
+                cred = Path(cred_dir) / CREDENTIAL_NAME
+                try:
+                    url = cred.read_text(encoding="utf-8").strip()
+                except OSError as exc:
+                    raise ConfigError(
+                        f"cannot read the systemd credential {cred}: {exc.strerror}"
+                    ) from None
+                if url:
+                    return url
+            raise ConfigError(
+                f"no database URL: set {DATABASE_URL_VAR} (or the systemd credential "
+                f"'{CREDENTIAL_NAME}'); it is never read from the TOML file"
+            )
+
+
+def user_part(jid_or_number: str) -> str:
+    """`27640412391:12@s.whatsapp.net` → `27640412391`; `+27 64 041` → `2764041`."""
+    user = jid_or_number.strip().split("@", 1)[0].split(":", 1)[0].split(".", 1)[0]
+    return user.lstrip("+").replace(" ", "")
+
+
+def find_config(env: str, search: Mapping[str, str] | None = None) -> Path:
+    """The TOML file of `env`: in $WA_MONITOR_CONFIG_DIR, else ./config, then /etc/wa-monitor."""
+    if not ENV_NAME.fullmatch(env):
+        raise ConfigError(f"invalid environment name {env!r}: use a name like 'prod' or 'dev'")
+    environ = os.environ if search is None else search
+    dirs = (Path(environ[CONFIG_DIR_VAR]),) if environ.get(CONFIG_DIR_VAR) else DEFAULT_CONFIG_DIRS
+    candidates = [d / f"{env}.toml" for d in dirs]
+    for path in candidates:
+        if path.is_file():
+            return path
+    looked = ", ".join(str(p) for p in candidates)
+    raise ConfigError(f"no config for environment {env!r}: looked for {looked}")
+
+
+def load_settings(path: Path, *, expect: str | None = None) -> Settings:
+    """Read and check one environment's TOML file; raise ConfigError with a one-line reason."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    if secret := next(_secret_keys(raw), None):
+        raise ConfigError(
+            f"{path}: '{secret}' looks like a database URL or password; secrets never go in "
+            f"the config file: set {DATABASE_URL_VAR} or the systemd credential '{CREDENTIAL_NAME}'"
+        )
+    try:
+        settings = Settings(**raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: {describe(exc)}") from None
+    if expect in {e.value for e in Environment} and settings.environment.value != expect:
+        raise ConfigError(
+            f"{path}: says environment = {settings.environment.value!r}, "
+            f"but --env {expect} was asked"
+        )
+    return settings
+
+
+def describe(exc: ValidationError) -> str:
+    """A pydantic error as one line, without echoing values that might be secret."""
+    parts = []
+    for err in exc.errors(include_url=False, include_input=False):
+        where = ".".join(str(p) for p in err["loc"]) or "config"
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        elif err["type"] == "missing":
+            msg = "required key is missing"
+        parts.append(f"{where}: {msg}")
+    return "; ".join(parts)
+
+
+def _secret_keys(node: Any, where: str = "") -> Iterator[str]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            here = f"{where}.{key}" if where else str(key)
+            if str(key).lower() in _SECRET_KEYS:
+                yield here
+            else:
+                yield from _secret_keys(value, here)
+    elif isinstance(node, list):
+        for i, item in enumerate(node):
+            yield from _secret_keys(item, f"{where}[{i}]")
+    elif isinstance(node, str) and _URL_VALUE.match(node):
+        yield where
