@@ -1,0 +1,129 @@
+"""The records that cross module boundaries: frozen, typed, no dicts."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import date, datetime
+from uuid import UUID
+
+
+@dataclass(frozen=True, slots=True)
+class BridgeMessage:
+    """One bridge row of an enabled group, with its sender resolved and its time parsed."""
+
+    rowid: int
+    chat_jid: str
+    message_id: str
+    sender_id: str  # the sender's user part as the bridge stored it (a phone number or a LID)
+    phone: str  # the phone number: sender_id, or the number the LID map gives for it
+    sender_name: str | None  # the contact's name in the bridge's chats table, if it has one
+    content: str | None
+    sent_at: datetime  # aware; the read time when the bridge's text could not be parsed
+    timestamp_text: str | None  # what the bridge stored, kept for log lines
+    timestamp_ok: bool
+
+
+@dataclass(frozen=True, slots=True)
+class BridgePosition:
+    """Where reading resumes: every row at or below `rowid` has been read."""
+
+    rowid: int
+    # (chat_jid, message id) of the row at `rowid`: if it moves down or vanishes, rowids were
+    # renumbered (VACUUM, or a new file) and the bridge must be read again from the start.
+    anchor: tuple[str, str] | None
+    file_id: str  # device:inode of the file, to notice that it was replaced
+
+
+START = BridgePosition(rowid=0, anchor=None, file_id="")
+
+
+@dataclass(frozen=True, slots=True)
+class BridgeBatch:
+    messages: tuple[BridgeMessage, ...]
+    position: BridgePosition  # where the next read starts
+    rows_scanned: int  # rowid span covered, in any chat, to tell when the backlog is drained
+    caught_up: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Sighting:
+    """One message naming one drop number: the unit the review rules work on."""
+
+    chat_jid: str
+    message_id: str
+    rowid: int
+    drop_number: str
+    project: str
+    phone: str
+    user_name: str
+    sent_at: datetime
+    review_date: date
+    says_resubmitted: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewState:
+    """What the rules need to know of a review that already exists."""
+
+    id: UUID
+    drop_number: str
+    last_submitted_at: datetime
+    feedback_sent: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class NewReview:
+    drop_number: str
+    review_date: date
+    project: str
+    user_name: str
+    submitted_by: str
+    whatsapp_message_date: datetime
+    last_submitted_at: datetime
+    resubmitted: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Resubmission:
+    review_id: UUID
+    drop_number: str
+    user_name: str
+    submitted_by: str
+    last_submitted_at: datetime
+
+
+class Outcome(enum.Enum):
+    """What one sighting did."""
+
+    CREATED = "created"
+    RESUBMITTED = "resubmitted"
+    REPEAT = "repeat"  # same day, no resubmission word, no feedback since: nothing to do
+    STALE = "stale"  # older than the review's last submission (late history): nothing to do
+    TAKEN = "taken"  # someone else inserted the same (drop, date) first
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    sighting: Sighting
+    outcome: Outcome
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """The writes one batch needs, and what each sighting did."""
+
+    new_reviews: tuple[NewReview, ...]
+    resubmissions: tuple[Resubmission, ...]
+    decisions: tuple[Decision, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class BatchResult:
+    scanned: int
+    messages: int  # rows of enabled groups that came back from the bridge
+    duplicates: int  # sightings already in the ledger (re-delivered or replayed messages)
+    decisions: tuple[Decision, ...]
+
+    def count(self, outcome: Outcome) -> int:
+        return sum(1 for d in self.decisions if d.outcome is outcome)

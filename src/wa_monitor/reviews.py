@@ -1,0 +1,153 @@
+"""The review rules: which sightings create a review, which are resubmissions. Pure."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from datetime import date, datetime, tzinfo
+
+from wa_monitor.drops import find_drops, says_resubmitted
+from wa_monitor.records import (
+    BridgeMessage,
+    Decision,
+    NewReview,
+    Outcome,
+    Plan,
+    Resubmission,
+    ReviewState,
+    Sighting,
+)
+
+
+def sightings(
+    messages: Iterable[BridgeMessage],
+    *,
+    projects: Mapping[str, str],
+    bot_senders: frozenset[str],
+    tz: tzinfo,
+) -> list[Sighting]:
+    """Every (message, drop) pair worth applying, in bridge order; bot messages are left out."""
+    found: list[Sighting] = []
+    for m in messages:
+        if m.sender_id in bot_senders or m.phone in bot_senders:
+            continue
+        drops = find_drops(m.content)
+        if not drops:
+            continue
+        project = projects.get(m.chat_jid)
+        if project is None:
+            continue
+        resubmit_word = says_resubmitted(m.content)
+        review_date = m.sent_at.astimezone(tz).date()
+        found.extend(
+            Sighting(
+                chat_jid=m.chat_jid,
+                message_id=m.message_id,
+                rowid=m.rowid,
+                drop_number=drop,
+                project=project,
+                phone=m.phone,
+                user_name=m.sender_name or m.phone,
+                sent_at=m.sent_at,
+                review_date=review_date,
+                says_resubmitted=resubmit_word,
+            )
+            for drop in drops
+        )
+    return found
+
+
+@dataclass
+class _Latest:
+    """A drop's review as the batch has left it so far."""
+
+    existing: ReviewState | None
+    new: NewReview | None
+    last_submitted_at: datetime
+    feedback_sent: datetime | None
+    resubmission: Resubmission | None = None
+
+
+def plan(sightings: Iterable[Sighting], existing: Mapping[str, ReviewState], tz: tzinfo) -> Plan:
+    """Fold the sightings, in order, over the reviews that exist, into the writes to make.
+
+    A sighting of a drop with no review creates one. A later sighting is a resubmission when it
+    falls on a later local day than the last submission, carries a resubmission word, or comes
+    after feedback was sent; otherwise it changes nothing. A sighting older than the last
+    submission (late history) changes nothing either.
+    """
+    state: dict[str, _Latest] = {}
+    decisions: list[Decision] = []
+    for s in sightings:
+        latest = state.get(s.drop_number)
+        if latest is None and (known := existing.get(s.drop_number)) is not None:
+            latest = state[s.drop_number] = _Latest(
+                existing=known,
+                new=None,
+                last_submitted_at=known.last_submitted_at,
+                feedback_sent=known.feedback_sent,
+            )
+        if latest is None:
+            state[s.drop_number] = _Latest(
+                existing=None, new=_new_review(s), last_submitted_at=s.sent_at, feedback_sent=None
+            )
+            decisions.append(Decision(s, Outcome.CREATED))
+            continue
+        outcome = _outcome(s, latest, tz)
+        decisions.append(Decision(s, outcome))
+        if outcome is Outcome.RESUBMITTED:
+            _resubmit(latest, s)
+    new = tuple(latest.new for latest in state.values() if latest.new is not None)
+    resubmissions = tuple(
+        latest.resubmission for latest in state.values() if latest.resubmission is not None
+    )
+    return Plan(new_reviews=new, resubmissions=resubmissions, decisions=tuple(decisions))
+
+
+def _outcome(s: Sighting, latest: _Latest, tz: tzinfo) -> Outcome:
+    if s.sent_at < latest.last_submitted_at:
+        return Outcome.STALE
+    later_day = _local_day(s.sent_at, tz) > _local_day(latest.last_submitted_at, tz)
+    after_feedback = latest.feedback_sent is not None and s.sent_at > latest.feedback_sent
+    if later_day or s.says_resubmitted or after_feedback:
+        return Outcome.RESUBMITTED
+    return Outcome.REPEAT
+
+
+def _resubmit(latest: _Latest, s: Sighting) -> None:
+    latest.last_submitted_at = s.sent_at
+    latest.feedback_sent = None
+    if latest.new is not None:
+        latest.new = replace(
+            latest.new,
+            resubmitted=True,
+            user_name=s.user_name,
+            submitted_by=s.phone,
+            last_submitted_at=s.sent_at,
+        )
+        return
+    assert latest.existing is not None  # noqa: S101 - a _Latest holds one or the other
+    latest.resubmission = Resubmission(
+        review_id=latest.existing.id,
+        drop_number=s.drop_number,
+        user_name=s.user_name,
+        submitted_by=s.phone,
+        last_submitted_at=s.sent_at,
+    )
+
+
+def _new_review(s: Sighting) -> NewReview:
+    return NewReview(
+        drop_number=s.drop_number,
+        review_date=s.review_date,
+        project=s.project,
+        user_name=s.user_name,
+        submitted_by=s.phone,
+        whatsapp_message_date=s.sent_at,
+        last_submitted_at=s.sent_at,
+        resubmitted=False,
+    )
+
+
+def _local_day(moment: datetime, tz: tzinfo) -> date:
+    return moment.astimezone(tz).date()
