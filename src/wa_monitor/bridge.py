@@ -1,0 +1,420 @@
+"""Reads the WhatsApp bridge's SQLite file: read-only, in rowid order, in short transactions."""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import time
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from pathlib import Path
+from typing import cast
+from urllib.parse import quote
+
+from wa_monitor.errors import Rescan, TransientError
+from wa_monitor.records import BridgeBatch, BridgeMessage, BridgePosition
+from wa_monitor.settings import user_part
+
+REQUIRED: dict[str, tuple[str, ...]] = {
+    "messages": ("id", "chat_jid", "sender", "content", "timestamp"),
+    "chats": ("jid", "name"),
+}
+LID_MAP_REQUIRED: dict[str, tuple[str, ...]] = {"whatsmeow_lid_map": ("lid", "pn")}
+
+# How long a read waits for the bridge to finish a write before it gives up and retries later.
+# Short: the bridge, not the monitor, must win any contest for the file.
+BUSY_TIMEOUT_SECONDS = 0.5
+
+# Only rows that can hold a drop leave SQLite: a drop needs "dr" in any case. LIKE stops at a
+# NUL byte and never matches a BLOB, so such rows go to the parser as well.
+_READ = """
+SELECT rowid, chat_jid, id, sender, content, timestamp FROM messages
+WHERE rowid > ? AND rowid <= ?
+  AND chat_jid IN (SELECT value FROM json_each(?))
+  AND content IS NOT NULL
+  AND (content LIKE '%dr%' OR typeof(content) <> 'text' OR instr(content, char(0)) > 0)
+ORDER BY rowid
+"""
+_MAX_ROWID = "SELECT max(rowid) FROM messages"
+_ANCHOR_AT = "SELECT rowid, chat_jid, id FROM messages WHERE rowid <= ? ORDER BY rowid DESC LIMIT 1"
+_FIND = "SELECT rowid FROM messages WHERE id = ? AND chat_jid = ?"
+_NAMES = "SELECT jid, name FROM chats WHERE jid IN (SELECT value FROM json_each(?))"
+_LIDS = "SELECT lid, pn FROM whatsmeow_lid_map WHERE lid IN (SELECT value FROM json_each(?))"
+_COUNT_PENDING = """
+SELECT count(*) FROM messages
+WHERE rowid > ? AND chat_jid IN (SELECT value FROM json_each(?))
+"""
+_NEWEST_TIME = """
+SELECT timestamp FROM messages WHERE rowid = (SELECT max(rowid) FROM messages)
+"""
+
+
+class BridgeError(TransientError):
+    """The bridge file cannot be read right now; the message says why in one line."""
+
+
+class BridgeMissing(BridgeError):
+    pass
+
+
+class BridgeBusy(BridgeError):
+    pass
+
+
+class BridgeCorrupt(BridgeError):
+    pass
+
+
+class BridgeSchemaError(BridgeError):
+    pass
+
+
+_TS = re.compile(
+    r"^\s*(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?"
+    r"\s*(Z|[+-]\d{2}(?::?\d{2})?)?(?:\s+[A-Za-z][A-Za-z0-9_/+-]*)?(?:\s+m=[+-][0-9.]+)?\s*$"
+)
+
+
+def parse_timestamp(value: object, tz: tzinfo) -> datetime | None:  # noqa: PLR0911
+    """The bridge's time text as an aware datetime, or None if it cannot be read.
+
+    Accepts `2025-11-11 12:25:30+02:00`, a 'T' separator, fractions of any length, `Z`, `+0200`,
+    Go's `2025-11-11 12:25:30.5 +0200 SAST`, and Unix seconds or milliseconds. Without an
+    offset the time is taken in `tz`.
+    """
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return _from_epoch(float(value))
+    if not isinstance(value, str):
+        return None
+    if value.strip().lstrip("-").replace(".", "", 1).isdigit():
+        return _from_epoch(float(value))
+    m = _TS.match(value)
+    if m is None:
+        return None
+    year, month, day, hour, minute, second, fraction, offset = m.groups()
+    micro = int((fraction or "0")[:6].ljust(6, "0"))
+    try:
+        naive = datetime(
+            int(year), int(month), int(day), int(hour), int(minute), int(second or 0), micro
+        )
+    except ValueError:
+        return None
+    if offset is None:
+        return naive.replace(tzinfo=tz)
+    if offset == "Z":
+        return naive.replace(tzinfo=UTC)
+    digits = offset[1:].replace(":", "")
+    hours, minutes = int(digits[:2]), int(digits[2:4] or 0)
+    if hours > 23 or minutes > 59:
+        return None
+    delta = timedelta(hours=hours, minutes=minutes)
+    return naive.replace(tzinfo=timezone(delta if offset[0] == "+" else -delta))
+
+
+def _from_epoch(seconds: float) -> datetime | None:
+    if abs(seconds) > 1e11:  # milliseconds
+        seconds /= 1000
+    try:
+        return datetime.fromtimestamp(seconds, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def ro_connect(path: Path, *, busy_timeout: float = BUSY_TIMEOUT_SECONDS) -> sqlite3.Connection:
+    """Open a SQLite file read-only; a missing file is an error, never a new empty database."""
+    if not path.exists():
+        raise BridgeMissing(f"bridge file {path} does not exist")
+    uri = f"file:{quote(str(path.resolve()))}?mode=ro"
+    try:
+        conn = sqlite3.connect(
+            uri, uri=True, timeout=busy_timeout, isolation_level=None, check_same_thread=False
+        )
+        conn.execute("PRAGMA query_only = 1")
+    except sqlite3.Error as exc:
+        raise translate(exc, path) from None
+    return conn
+
+
+def translate(exc: sqlite3.Error, path: Path) -> BridgeError:
+    """SQLite's error as ours, with the file named and a hint at what to do."""
+    text = str(exc)
+    if isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text):
+        return BridgeBusy(f"bridge file {path} is locked by a writer ({text}); retrying")
+    if "unable to open" in text:
+        return BridgeMissing(f"cannot open bridge file {path}: {text} (check path and permissions)")
+    if isinstance(exc, sqlite3.DatabaseError) and (
+        "not a database" in text or "malformed" in text or "corrupt" in text
+    ):
+        return BridgeCorrupt(f"bridge file {path} is not a readable SQLite database: {text}")
+    return BridgeError(f"bridge file {path}: {text}")
+
+
+def check_columns(
+    conn: sqlite3.Connection, path: Path, required: dict[str, tuple[str, ...]]
+) -> None:
+    """Raise BridgeSchemaError naming every table or column the file lacks."""
+    missing: list[str] = []
+    for table, columns in required.items():
+        have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        if not have:
+            missing.append(f"table {table}")
+            continue
+        missing.extend(f"column {table}.{c}" for c in columns if c not in have)
+    if missing:
+        raise BridgeSchemaError(
+            f"{path} is not a WhatsApp bridge file in the expected schema: missing "
+            + ", ".join(missing)
+        )
+
+
+def file_id(path: Path) -> str:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise BridgeMissing(f"bridge file {path} does not exist") from None
+    except OSError as exc:
+        raise BridgeMissing(f"cannot stat bridge file {path}: {exc.strerror}") from None
+    return f"{st.st_dev}:{st.st_ino}"
+
+
+class Bridge:
+    """The bridge's messages.db (and optionally its whatsapp.db LID map), read-only."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        groups: Sequence[str],
+        tz: tzinfo,
+        span: int,
+        lid_map: Path | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.path = path
+        self.lid_map_path = lid_map
+        self._groups = json.dumps(sorted(groups))
+        self._tz = tz
+        self._span = span
+        self._clock = clock
+        self._conn: sqlite3.Connection | None = None
+        self._conn_file: str = ""
+        self._lid_conn: sqlite3.Connection | None = None
+        self._phone_of_lid: dict[str, str] = {}
+        self.longest_read_seconds = 0.0
+
+    # -- connections -------------------------------------------------------------------------
+
+    def _connection(self) -> tuple[sqlite3.Connection, str]:
+        current = file_id(self.path)
+        if self._conn is not None and current != self._conn_file:
+            self.close()  # the file was replaced: the old handle still reads the old inode
+        if self._conn is None:
+            conn = ro_connect(self.path)
+            try:
+                check_columns(conn, self.path, REQUIRED)
+            except sqlite3.Error as exc:
+                conn.close()
+                raise translate(exc, self.path) from None
+            except BridgeError:
+                conn.close()
+                raise
+            self._conn, self._conn_file = conn, current
+        return self._conn, self._conn_file
+
+    def _lid_connection(self) -> sqlite3.Connection | None:
+        if self.lid_map_path is None:
+            return None
+        if self._lid_conn is None:
+            conn = ro_connect(self.lid_map_path)
+            try:
+                check_columns(conn, self.lid_map_path, LID_MAP_REQUIRED)
+            except sqlite3.Error as exc:
+                conn.close()
+                raise translate(exc, self.lid_map_path) from None
+            except BridgeError:
+                conn.close()
+                raise
+            self._lid_conn = conn
+        return self._lid_conn
+
+    def close(self) -> None:
+        for conn in (self._conn, self._lid_conn):
+            if conn is not None:
+                conn.close()
+        self._conn = self._lid_conn = None
+        self._conn_file = ""
+
+    def __enter__(self) -> Bridge:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _timed(self, conn: sqlite3.Connection, work: Callable[[], object]) -> None:
+        """Run `work` in one read transaction, and keep the longest such transaction's time."""
+        started = time.perf_counter()
+        conn.execute("BEGIN")
+        try:
+            work()
+        finally:
+            if conn.in_transaction:
+                conn.execute("COMMIT")
+            self.longest_read_seconds = max(
+                self.longest_read_seconds, time.perf_counter() - started
+            )
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def read(self, position: BridgePosition) -> BridgeBatch:
+        """The next rows after `position` (at most `span` rowids), senders resolved.
+
+        Raises Rescan when rowids were renumbered or the file replaced, BridgeError when the
+        file cannot be read now.
+        """
+        try:
+            return self._read(position)
+        except sqlite3.Error as exc:
+            if isinstance(exc, sqlite3.DatabaseError) and "not a database" in str(exc):
+                self.close()
+            raise translate(exc, self.path) from None
+
+    def _read(self, position: BridgePosition) -> BridgeBatch:
+        conn, current_file = self._connection()
+        if position.file_id and position.file_id != current_file:
+            raise Rescan(f"bridge file {self.path} was replaced (file identity changed)")
+        rows: list[tuple[object, ...]] = []
+        found: dict[str, object] = {}
+
+        def snapshot() -> None:
+            newest = conn.execute(_MAX_ROWID).fetchone()[0] or 0
+            found["newest"] = newest
+            if position.rowid > newest:
+                return
+            if position.anchor is not None:
+                at = conn.execute(_FIND, (position.anchor[1], position.anchor[0])).fetchone()
+                if at is None or at[0] < position.rowid:
+                    found["moved"] = True
+                    return
+            hi = min(position.rowid + self._span, newest)
+            rows.extend(conn.execute(_READ, (position.rowid, hi, self._groups)).fetchall())
+            found["anchor"] = conn.execute(_ANCHOR_AT, (hi,)).fetchone()
+
+        self._timed(conn, snapshot)
+        newest = int(found["newest"])  # type: ignore[call-overload]
+        if position.rowid > newest:
+            raise Rescan(
+                f"bridge file {self.path} ends at rowid {newest}, before the saved position "
+                f"{position.rowid} (file replaced or vacuumed)"
+            )
+        if found.get("moved"):
+            raise Rescan(
+                f"the last message read from {self.path} moved or vanished "
+                "(rowids renumbered by VACUUM, or a new file)"
+            )
+        anchor_row = found.get("anchor")
+        if anchor_row is None:
+            next_position = BridgePosition(rowid=0, anchor=None, file_id=current_file)
+        else:
+            a_rowid, a_chat, a_id = cast(tuple[int, str, str], anchor_row)
+            next_position = BridgePosition(
+                rowid=int(a_rowid), anchor=(str(a_chat), str(a_id)), file_id=current_file
+            )
+        messages = self._resolve(rows)
+        return BridgeBatch(
+            messages=tuple(messages),
+            position=next_position,
+            rows_scanned=next_position.rowid - position.rowid,
+            caught_up=next_position.rowid >= newest,
+        )
+
+    def _resolve(self, rows: Iterable[tuple[object, ...]]) -> list[BridgeMessage]:
+        raw = [
+            (int(rowid), str(chat), str(mid), user_part(str(sender or "")), content, ts)  # type: ignore[call-overload]
+            for rowid, chat, mid, sender, content, ts in rows
+        ]
+        if not raw:
+            return []
+        phones = self._phones({r[3] for r in raw if r[3]})
+        names = self._names({phones.get(r[3], r[3]) for r in raw if r[3]})
+        now = self._clock()
+        out = []
+        for rowid, chat, mid, sender_id, content, ts in raw:
+            sent_at = parse_timestamp(ts, self._tz)
+            phone = phones.get(sender_id, sender_id) or "unknown"
+            out.append(
+                BridgeMessage(
+                    rowid=rowid,
+                    chat_jid=chat,
+                    message_id=mid,
+                    sender_id=sender_id or "unknown",
+                    phone=phone,
+                    sender_name=names.get(phone),
+                    content=_text(content),
+                    sent_at=sent_at or now,
+                    timestamp_text=None if ts is None else str(ts)[:80],
+                    timestamp_ok=sent_at is not None,
+                )
+            )
+        return out
+
+    def _phones(self, senders: set[str]) -> dict[str, str]:
+        """LID → phone number for the senders that have one; bare digits can be LIDs too."""
+        lid_conn = self._lid_connection()
+        if lid_conn is None:
+            return {}
+        unknown = [s for s in senders if s not in self._phone_of_lid]
+        if unknown:
+            try:
+                self._timed(
+                    lid_conn,
+                    lambda: self._phone_of_lid.update(
+                        (str(lid), user_part(str(pn)))
+                        for lid, pn in lid_conn.execute(_LIDS, (json.dumps(unknown),))
+                    ),
+                )
+            except sqlite3.Error as exc:
+                raise translate(exc, self.lid_map_path or self.path) from None
+        return {s: self._phone_of_lid[s] for s in senders if s in self._phone_of_lid}
+
+    def _names(self, phones: set[str]) -> dict[str, str]:
+        conn, _ = self._connection()
+        jids = [f"{p}@s.whatsapp.net" for p in phones]
+        names: dict[str, str] = {}
+        self._timed(
+            conn,
+            lambda: names.update(
+                (str(jid).split("@", 1)[0], str(name))
+                for jid, name in conn.execute(_NAMES, (json.dumps(jids),))
+                if name and str(name).strip()
+            ),
+        )
+        return names
+
+    # -- for status and doctor ---------------------------------------------------------------
+
+    def pending(self, after_rowid: int) -> int:
+        """Messages in the watched groups stored after `after_rowid`."""
+        conn, _ = self._connection()
+        try:
+            return int(conn.execute(_COUNT_PENDING, (after_rowid, self._groups)).fetchone()[0])
+        except sqlite3.Error as exc:
+            raise translate(exc, self.path) from None
+
+    def newest_message_time(self) -> datetime | None:
+        conn, _ = self._connection()
+        try:
+            row = conn.execute(_NEWEST_TIME).fetchone()
+        except sqlite3.Error as exc:
+            raise translate(exc, self.path) from None
+        return None if row is None else parse_timestamp(row[0], self._tz)
+
+
+def _text(content: object) -> str | None:
+    if content is None or isinstance(content, str):
+        return content
+    if isinstance(content, bytes):
+        return content.decode("utf-8", "replace")
+    return str(content)

@@ -1,0 +1,161 @@
+"""A stand-in for the WhatsApp bridge: its exact SQLite schema, written the way it writes.
+
+Used by the demo, the tests and the benchmark; nothing here is used by the daemon itself.
+"""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+# The schema the bridge (whatsmeow + mattn/go-sqlite3) creates in messages.db, verbatim.
+BRIDGE_DDL = """
+CREATE TABLE IF NOT EXISTS chats (
+    jid TEXT PRIMARY KEY,
+    name TEXT,
+    last_message_time TIMESTAMP
+);
+CREATE TABLE IF NOT EXISTS messages (
+    id TEXT,
+    chat_jid TEXT,
+    sender TEXT,
+    content TEXT,
+    timestamp TIMESTAMP,
+    is_from_me BOOLEAN,
+    media_type TEXT,
+    filename TEXT,
+    url TEXT,
+    media_key BLOB,
+    file_sha256 BLOB,
+    file_enc_sha256 BLOB,
+    file_length INTEGER,
+    PRIMARY KEY (id, chat_jid),
+    FOREIGN KEY (chat_jid) REFERENCES chats(jid)
+);
+"""
+# whatsmeow's session store (whatsapp.db) maps LIDs to phone numbers here.
+LID_MAP_DDL = """
+CREATE TABLE IF NOT EXISTS whatsmeow_lid_map (
+    lid TEXT PRIMARY KEY,
+    pn  TEXT UNIQUE NOT NULL
+);
+"""
+BRIDGE_BUSY_TIMEOUT_MS = 5000  # the bridge's own busy timeout
+
+
+@dataclass(frozen=True, slots=True)
+class Post:
+    """One message as the bridge stores it."""
+
+    id: str
+    chat_jid: str
+    sender: str
+    content: str | None
+    timestamp: object  # usually text like 2025-11-11 12:25:30+02:00
+    is_from_me: bool = False
+    media_type: str | None = None
+
+
+def bridge_timestamp(moment: datetime) -> str:
+    """A time as the bridge writes it: local offset, seconds, no fraction."""
+    return moment.isoformat(sep=" ", timespec="seconds")
+
+
+def message_id(rng: random.Random) -> str:
+    """A random hex id of 20-32 characters, like WhatsApp's: not ordered."""
+    return "".join(rng.choice("0123456789ABCDEF") for _ in range(rng.randint(20, 32)))
+
+
+class BridgeWriter:
+    """Writes messages.db as the bridge does: its own connection, INSERT OR REPLACE."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._conn = sqlite3.connect(
+            path, timeout=BRIDGE_BUSY_TIMEOUT_MS / 1000, isolation_level=None
+        )
+        self._conn.executescript(BRIDGE_DDL)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> BridgeWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def chat(self, jid: str, name: str | None) -> None:
+        self._conn.execute("INSERT OR REPLACE INTO chats (jid, name) VALUES (?, ?)", (jid, name))
+
+    def chats(self, names: Mapping[str, str | None]) -> None:
+        with self.transaction():
+            for jid, name in names.items():
+                self.chat(jid, name)
+
+    def post(self, post: Post) -> None:
+        self.post_many([post])
+
+    def post_many(self, posts: Iterable[Post]) -> None:
+        """Store posts in one transaction, the way the bridge stores each message."""
+        with self.transaction():
+            for p in posts:
+                self._conn.execute(
+                    "INSERT OR IGNORE INTO chats (jid, name, last_message_time) "
+                    "VALUES (?, NULL, ?)",
+                    (p.chat_jid, p.timestamp),
+                )
+                self._conn.execute(
+                    "INSERT OR REPLACE INTO messages (id, chat_jid, sender, content, timestamp, "
+                    "is_from_me, media_type, filename, url, media_key, file_sha256, "
+                    "file_enc_sha256, file_length) VALUES (?, ?, ?, ?, ?, ?, ?, '', '', NULL, "
+                    "NULL, NULL, 0)",
+                    (
+                        p.id,
+                        p.chat_jid,
+                        p.sender,
+                        p.content,
+                        p.timestamp,
+                        p.is_from_me,
+                        p.media_type,
+                    ),
+                )
+
+    def transaction(self) -> _Tx:
+        return _Tx(self._conn)
+
+    def execute(self, statement: str, params: tuple[object, ...] = ()) -> None:
+        self._conn.execute(statement, params)
+
+
+class _Tx:
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def __enter__(self) -> None:
+        self._conn.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, *_: object) -> None:
+        self._conn.execute("ROLLBACK" if exc_type else "COMMIT")
+
+
+def create_bridge(path: Path) -> None:
+    """An empty messages.db in the bridge's schema."""
+    BridgeWriter(path).close()
+
+
+def create_lid_map(path: Path, lid_to_phone: Mapping[str, str]) -> None:
+    """A whatsapp.db holding just the LID map."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.executescript(LID_MAP_DDL)
+        conn.executemany(
+            "INSERT OR REPLACE INTO whatsmeow_lid_map (lid, pn) VALUES (?, ?)",
+            list(lid_to_phone.items()),
+        )
+    finally:
+        conn.close()
