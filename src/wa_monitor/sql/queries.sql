@@ -1,0 +1,87 @@
+-- Named queries, loaded by store.py. {reviews}, {ledger}, {cursor}, {migrations} and {schema} are
+-- composed with psycopg.sql.Identifier; everything else is a bound parameter.
+
+-- name: schema_exists
+SELECT to_regnamespace(%(schema)s) IS NOT NULL;
+
+-- name: migrations_table_exists
+SELECT to_regclass(format('%%I.%%I', %(schema)s::text, 'wa_monitor_migrations')) IS NOT NULL;
+
+-- name: create_migrations_table
+CREATE TABLE IF NOT EXISTS {migrations} (
+    version integer PRIMARY KEY,
+    name text NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now()
+);
+
+-- name: applied_versions
+SELECT version FROM {migrations} ORDER BY version;
+
+-- name: record_migration
+INSERT INTO {migrations} (version, name) VALUES (%(version)s, %(name)s);
+
+-- name: migration_lock
+SELECT pg_advisory_xact_lock(hashtext('wa-monitor migrate ' || %(schema)s));
+
+-- name: instance_lock
+SELECT pg_try_advisory_lock(hashtext('wa-monitor run'), hashtext(%(schema)s));
+
+-- name: instance_lock_holder
+SELECT a.pid, coalesce(a.application_name, ''), coalesce(host(a.client_addr), 'local')
+FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+WHERE l.locktype = 'advisory' AND l.granted
+  AND l.classid = hashtext('wa-monitor run')::oid AND l.objid = hashtext(%(schema)s)::oid
+LIMIT 1;
+
+-- name: load_position
+SELECT bridge_rowid, anchor_chat_jid, anchor_message_id, bridge_file FROM {cursor};
+
+-- name: save_position
+INSERT INTO {cursor} (singleton, bridge_rowid, anchor_chat_jid, anchor_message_id, bridge_file)
+VALUES (true, %(rowid)s, %(anchor_chat)s, %(anchor_id)s, %(file)s)
+ON CONFLICT (singleton) DO UPDATE SET
+    bridge_rowid = excluded.bridge_rowid,
+    anchor_chat_jid = excluded.anchor_chat_jid,
+    anchor_message_id = excluded.anchor_message_id,
+    bridge_file = excluded.bridge_file,
+    updated_at = now();
+
+-- name: claim_messages
+INSERT INTO {ledger} (chat_jid, message_id, bridge_rowid, drops, sent_at)
+SELECT * FROM unnest(
+    %(chats)s::text[], %(ids)s::text[], %(rowids)s::bigint[], %(drops)s::text[],
+    %(sent)s::timestamptz[])
+ON CONFLICT (chat_jid, message_id) DO NOTHING
+RETURNING chat_jid, message_id;
+
+-- name: lock_reviews
+SELECT id, drop_number, coalesce(last_submitted_at, whatsapp_message_date, created_at),
+       feedback_sent
+FROM {reviews}
+WHERE drop_number = ANY(%(drops)s::text[])
+ORDER BY drop_number, review_date, created_at
+FOR UPDATE;
+
+-- name: insert_reviews
+INSERT INTO {reviews} (
+    drop_number, review_date, project, user_name, submitted_by,
+    whatsapp_message_date, last_submitted_at, resubmitted, comment)
+SELECT * FROM unnest(
+    %(drops)s::text[], %(dates)s::date[], %(projects)s::text[], %(names)s::text[],
+    %(phones)s::text[], %(first)s::timestamptz[], %(last)s::timestamptz[],
+    %(resubmitted)s::boolean[], %(comments)s::text[])
+ON CONFLICT (drop_number, review_date) DO NOTHING
+RETURNING drop_number;
+
+-- name: resubmit_reviews
+UPDATE {reviews} AS r SET
+    resubmitted = true,
+    incomplete = false,
+    feedback_sent = NULL,
+    submitted_by = u.phone,
+    user_name = u.name,
+    last_submitted_at = u.at,
+    updated_at = now()
+FROM unnest(%(ids)s::uuid[], %(phones)s::text[], %(names)s::text[], %(at)s::timestamptz[])
+    AS u(id, phone, name, at)
+WHERE r.id = u.id;

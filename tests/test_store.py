@@ -1,0 +1,129 @@
+"""The schema: migrations give exactly schema.sql, prod and dev match, old tables are adopted."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+import pytest
+
+from wa_monitor.errors import NotMigrated
+from wa_monitor.store import Store, compose, latest_version, schema_sql
+
+CATALOG = """
+SELECT c.relname, c.relkind::text, a.attname, format_type(a.atttypid, a.atttypmod),
+       a.attnotnull, coalesce(pg_get_expr(d.adbin, d.adrelid), '')
+FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+LEFT JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum
+WHERE n.nspname = %s
+ORDER BY 1, 3
+"""
+INDEXES = """
+SELECT indexname, regexp_replace(indexdef, ' ON [a-z_]+\\.', ' ON ') FROM pg_indexes
+WHERE schemaname = %s ORDER BY 1
+"""
+CONSTRAINTS = """
+SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint
+WHERE connamespace = %s::regnamespace ORDER BY 1
+"""
+
+
+def structure(db: psycopg.Connection[Any], schema: str) -> tuple[list[Any], ...]:
+    return tuple(db.execute(q, (schema,)).fetchall() for q in (CATALOG, INDEXES, CONSTRAINTS))
+
+
+def test_migrations_build_exactly_schema_sql(
+    database_url: str, db: psycopg.Connection[Any]
+) -> None:
+    with Store(database_url, schema="dev", env="dev") as store:
+        assert store.migrate() == list(range(1, latest_version() + 1))
+    db.execute(compose("CREATE SCHEMA {schema}", "reference"))
+    db.execute(compose(schema_sql(), "reference"))
+    assert structure(db, "dev") == structure(db, "reference")
+    assert structure(db, "dev")[0], "the catalog query found nothing: the comparison is empty"
+
+
+def test_prod_and_dev_get_the_identical_structure(
+    database_url: str, db: psycopg.Connection[Any]
+) -> None:
+    for schema, env in (("public", "prod"), ("dev", "dev")):
+        with Store(database_url, schema=schema, env=env) as store:
+            store.migrate()
+            assert store.require_migrated() == latest_version()
+    assert structure(db, "public") == structure(db, "dev")
+
+
+def test_the_review_table_has_what_the_dashboard_reads(
+    database_url: str, db: psycopg.Connection[Any]
+) -> None:
+    with Store(database_url, schema="dev", env="dev") as store:
+        store.migrate()
+    columns = dict(
+        db.execute(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema = 'dev' AND table_name = 'qa_photo_reviews'"
+        ).fetchall()
+    )
+    assert columns["id"] == "uuid"
+    assert columns["drop_number"] == "character varying"
+    assert columns["review_date"] == "date"
+    for name in (
+        "feedback_sent",
+        "whatsapp_message_date",
+        "last_submitted_at",
+        "created_at",
+        "updated_at",
+    ):
+        assert columns[name] == "timestamp with time zone", name
+    steps = [c for c in columns if c.startswith("step_")]
+    assert len(steps) == 12
+    assert all(columns[s] == "boolean" for s in steps)
+    unique = db.execute(
+        "SELECT pg_get_constraintdef(oid) FROM pg_constraint "
+        "WHERE conrelid = 'dev.qa_photo_reviews'::regclass AND contype = 'u'"
+    ).fetchall()
+    assert unique == [("UNIQUE (drop_number, review_date)",)]
+
+
+def test_the_old_monitors_table_is_adopted_with_its_rows(
+    database_url: str, db: psycopg.Connection[Any]
+) -> None:
+    db.execute("""
+        CREATE TABLE public.qa_photo_reviews (
+            id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+            drop_number varchar(50) NOT NULL,
+            review_date date NOT NULL,
+            project varchar(100), user_name varchar(255), submitted_by varchar(50),
+            whatsapp_message_date timestamptz, completed boolean NOT NULL DEFAULT false,
+            incomplete boolean NOT NULL DEFAULT false, resubmitted boolean NOT NULL DEFAULT false,
+            feedback_sent timestamptz, comment text,
+            created_at timestamptz NOT NULL DEFAULT now(),
+            updated_at timestamptz NOT NULL DEFAULT now(),
+            UNIQUE (drop_number, review_date));
+        INSERT INTO public.qa_photo_reviews (drop_number, review_date, whatsapp_message_date)
+        VALUES ('DR1234567', '2025-11-11', '2025-11-11 09:00+02');
+    """)
+    with Store(database_url, schema="public", env="prod") as store:
+        store.migrate()
+    row = db.execute(
+        "SELECT drop_number, last_submitted_at = whatsapp_message_date FROM public.qa_photo_reviews"
+    ).fetchall()
+    assert row == [("DR1234567", True)]
+
+
+def test_a_missing_schema_names_the_command_that_fixes_it(database_url: str) -> None:
+    with (
+        Store(database_url, schema="dev", env="dev") as store,
+        pytest.raises(NotMigrated, match="wa-monitor schema migrate --env dev"),
+    ):
+        store.require_migrated()
+
+
+def test_a_newer_schema_asks_for_an_upgrade(database_url: str, db: psycopg.Connection[Any]) -> None:
+    with Store(database_url, schema="dev", env="dev") as store:
+        store.migrate()
+        db.execute("INSERT INTO dev.wa_monitor_migrations (version, name) VALUES (999, 'future')")
+        with pytest.raises(NotMigrated, match="upgrade wa-monitor"):
+            store.require_migrated()
