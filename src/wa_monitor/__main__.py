@@ -1,0 +1,5 @@
+import sys
+
+from wa_monitor.cli import main
+
+sys.exit(main())

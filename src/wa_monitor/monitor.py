@@ -1,0 +1,310 @@
+"""The loop: read the bridge, apply sightings, wait for more. Depends on ports, not adapters."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import tzinfo
+from typing import Any, Protocol, TypeVar
+
+import structlog
+import tenacity
+import tenacity.stop
+
+from wa_monitor import reviews
+from wa_monitor.errors import Rescan, TransientError
+from wa_monitor.records import (
+    START,
+    BridgeBatch,
+    BridgePosition,
+    Decision,
+    Outcome,
+    Plan,
+    ReviewState,
+    Sighting,
+)
+
+T = TypeVar("T")
+Planner = Callable[[Sequence[Sighting], Mapping[str, ReviewState]], Plan]
+PROGRESS_EVERY_SECONDS = 10.0
+
+
+class Source(Protocol):
+    def read(self, position: BridgePosition) -> BridgeBatch: ...
+
+
+class Sink(Protocol):
+    def load_position(self) -> BridgePosition: ...
+
+    def apply(
+        self, found: Sequence[Sighting], position: BridgePosition, planner: Planner
+    ) -> tuple[int, Plan]: ...
+
+    def save_position(self, position: BridgePosition) -> None: ...
+
+
+class Waker(Protocol):
+    def wait(self, timeout: float) -> None:
+        """Return after `timeout`, or sooner when new messages may be there or on stop."""
+
+
+class Notifier(Protocol):
+    def ready(self) -> None: ...
+
+    def status(self, text: str) -> None: ...
+
+    def watchdog(self) -> None: ...
+
+
+class EventWaker:
+    """Waits on the stop event alone: the plain poll."""
+
+    def __init__(self, stop: threading.Event) -> None:
+        self._stop = stop
+
+    def wait(self, timeout: float) -> None:
+        self._stop.wait(timeout)
+
+
+class NullNotifier:
+    def ready(self) -> None:
+        return None
+
+    def status(self, text: str) -> None:
+        return None
+
+    def watchdog(self) -> None:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Rules:
+    projects: Mapping[str, str]  # group JID → project name
+    bot_senders: frozenset[str]
+    tz: tzinfo
+
+
+@dataclass
+class Totals:
+    """What a drain did; logged as one summary line."""
+
+    scanned: int = 0
+    messages: int = 0
+    sightings: int = 0
+    duplicates: int = 0
+    outcomes: dict[Outcome, int] = field(default_factory=dict)
+    started: float = field(default_factory=time.monotonic)
+
+    def add(
+        self, batch: BridgeBatch, found: int, duplicates: int, decided: Sequence[Decision]
+    ) -> None:
+        self.scanned += batch.rows_scanned
+        self.messages += len(batch.messages)
+        self.sightings += found
+        self.duplicates += duplicates
+        for d in decided:
+            self.outcomes[d.outcome] = self.outcomes.get(d.outcome, 0) + 1
+
+    @property
+    def did_work(self) -> bool:
+        return self.sightings > 0 or self.duplicates > 0
+
+    def fields(self) -> dict[str, Any]:
+        counted = {o.value: self.outcomes.get(o, 0) for o in Outcome}
+        took = time.monotonic() - self.started
+        return {
+            "scanned": self.scanned,
+            "messages": self.messages,
+            "sightings": self.sightings,
+            **counted,
+            "duplicates": self.duplicates,
+            "took_ms": round(took * 1000),
+        }
+
+
+def retry_policy(
+    *, stop: threading.Event, log: Any, give_up_after: float, max_attempts: int = 1000
+) -> tenacity.Retrying:
+    """The one retry policy: transient errors only, exponential backoff with jitter, bounded."""
+
+    def before_sleep(state: tenacity.RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        wait = state.next_action.sleep if state.next_action else 0.0
+        log.warning(
+            "⏳ waiting to retry",
+            error=str(exc),
+            attempt=state.attempt_number,
+            wait_s=round(wait, 1),
+        )
+
+    class stopping(tenacity.stop.stop_base):  # noqa: N801 - reads like tenacity's own stop_* names
+        def __call__(self, _: tenacity.RetryCallState) -> bool:
+            return stop.is_set()
+
+    def pause(seconds: float) -> None:
+        stop.wait(seconds)  # a stop request cuts the wait short
+
+    return tenacity.Retrying(
+        retry=tenacity.retry_if_exception_type(TransientError),
+        wait=tenacity.wait_exponential_jitter(multiplier=0.5, max=30.0, jitter=1.0),
+        stop=tenacity.stop_any(
+            tenacity.stop_after_delay(give_up_after),
+            tenacity.stop_after_attempt(max_attempts),
+            stopping(),
+        ),
+        sleep=pause,
+        before_sleep=before_sleep,
+        reraise=True,
+    )
+
+
+def run(
+    *,
+    source: Source,
+    sink: Sink,
+    rules: Rules,
+    stop: threading.Event,
+    poll_interval: float,
+    once: bool,
+    waker: Waker | None = None,
+    notifier: Notifier | None = None,
+    give_up_after: float = 600.0,
+    log: Any = None,
+) -> Totals:
+    """Apply every new bridge message until caught up (`once`) or until `stop` is set.
+
+    Transient failures are retried with backoff; in daemon mode a failure that outlasts the
+    retry policy is logged and the loop tries again, so nothing is skipped while a side is away.
+    Returns the totals of the whole run.
+    """
+    loop = _Loop(
+        source=source,
+        sink=sink,
+        rules=rules,
+        stop=stop,
+        notifier=notifier or NullNotifier(),
+        log=log or structlog.get_logger("wa_monitor"),
+        give_up_after=give_up_after,
+    )
+    waker = waker or EventWaker(stop)
+    while not stop.is_set():
+        try:
+            caught_up = loop.step()
+        except TransientError as exc:
+            if once:
+                raise
+            loop.log.error("❌ still failing; will keep trying", error=str(exc))
+            loop.notifier.status(f"failing: {exc}")
+            stop.wait(poll_interval)
+            continue
+        if caught_up:
+            if once:
+                break
+            waker.wait(poll_interval)
+    return loop.overall
+
+
+class _Loop:
+    """One batch at a time; remembers the position and the totals between batches."""
+
+    def __init__(
+        self,
+        *,
+        source: Source,
+        sink: Sink,
+        rules: Rules,
+        stop: threading.Event,
+        notifier: Notifier,
+        log: Any,
+        give_up_after: float,
+    ) -> None:
+        self.source, self.sink, self.rules = source, sink, rules
+        self.notifier, self.log = notifier, log
+        self.policy = retry_policy(stop=stop, log=log, give_up_after=give_up_after)
+        self.position: BridgePosition | None = None
+        self.overall = Totals()
+        self.cycle = Totals()
+        self.last_progress = time.monotonic()
+
+    def plan(self, found: Sequence[Sighting], existing: Mapping[str, ReviewState]) -> Plan:
+        return reviews.plan(found, existing, self.rules.tz)
+
+    def step(self) -> bool:
+        """Read and apply one batch; True when the bridge has nothing more for now."""
+        if self.position is None:
+            self.position = self.policy(self.sink.load_position)
+            self.notifier.ready()
+        if self.cycle.scanned == 0:
+            self.cycle.started = time.monotonic()  # a cycle's time leaves out the idle wait
+        try:
+            batch = self.policy(self.source.read, self.position)
+        except Rescan as signal:
+            self.log.warning("🔁 rescanning the bridge from the start", reason=str(signal))
+            self.position = START
+            return False
+        found = reviews.sightings(
+            batch.messages,
+            projects=self.rules.projects,
+            bot_senders=self.rules.bot_senders,
+            tz=self.rules.tz,
+        )
+        duplicates, decided = 0, tuple[Decision, ...]()
+        if found:
+            duplicates, plan = self.policy(self.sink.apply, found, batch.position, self.plan)
+            decided = plan.decisions
+            _log_decisions(self.log, decided, batch)
+        elif batch.position != self.position:
+            self.policy(self.sink.save_position, batch.position)
+        self.position = batch.position
+        for totals in (self.cycle, self.overall):
+            totals.add(batch, len(found), duplicates, decided)
+        self.notifier.watchdog()
+        self._report(caught_up=batch.caught_up)
+        return batch.caught_up
+
+    def _report(self, *, caught_up: bool) -> None:
+        now = time.monotonic()
+        rowid = self.position.rowid if self.position else 0
+        if not caught_up:
+            if now - self.last_progress >= PROGRESS_EVERY_SECONDS:
+                self.log.info("draining backlog", rowid=rowid, **self.cycle.fields())
+                self.last_progress = now
+            return
+        if self.cycle.did_work:
+            self.log.info("cycle done", rowid=rowid, **self.cycle.fields())
+            self.notifier.status(_status_line(self.cycle))
+        self.cycle = Totals()
+        self.last_progress = now
+
+
+def _status_line(cycle: Totals) -> str:
+    created = cycle.outcomes.get(Outcome.CREATED, 0)
+    resub = cycle.outcomes.get(Outcome.RESUBMITTED, 0)
+    return f"last cycle: {created} created, {resub} resubmitted"
+
+
+def _log_decisions(log: Any, decided: Sequence[Decision], batch: BridgeBatch) -> None:
+    unreadable = {
+        (m.chat_jid, m.message_id): m.timestamp_text for m in batch.messages if not m.timestamp_ok
+    }
+    for d in decided:
+        s = d.sighting
+        context = {"by": s.phone, "chat": s.chat_jid, "msg": s.message_id, "sent_at": s.sent_at}
+        if (s.chat_jid, s.message_id) in unreadable:
+            log.warning(
+                "unreadable timestamp; using the time it was read",
+                bridge_time=unreadable.pop((s.chat_jid, s.message_id)),
+                msg=s.message_id,
+            )
+        if d.outcome is Outcome.CREATED:
+            log.info(f"✅ Created QA review for {s.drop_number} ({s.project})", **context)
+        elif d.outcome is Outcome.RESUBMITTED:
+            log.info(f"🔄 Resubmission for {s.drop_number} ({s.project})", **context)
+        elif d.outcome is Outcome.TAKEN:
+            log.info(f"review for {s.drop_number} on {s.review_date} already exists", **context)
+        elif d.outcome is Outcome.STALE:
+            log.info(f"late history for {s.drop_number}: older than its last submission", **context)
+        else:
+            log.debug(f"repeat of {s.drop_number}", **context)

@@ -1,0 +1,384 @@
+"""`wa-monitor run --once` end to end: real bridge files in, real review rows out."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from tests.conftest import LAWLEY, MOHADIN, OTHER, VELO, sast, write_config
+from wa_monitor.cli import main
+from wa_monitor.simulator import BridgeWriter, Post, bridge_timestamp, create_lid_map
+
+GROUPS = {LAWLEY: "Lawley", MOHADIN: "Mohadin", VELO: "Velo Test"}
+AGENT = "27640412391"
+
+
+def say(
+    bridge: BridgeWriter,
+    mid: str,
+    content: str | None,
+    at: datetime | str,
+    *,
+    chat: str = LAWLEY,
+    sender: str = AGENT,
+) -> None:
+    ts = at if isinstance(at, str) else bridge_timestamp(at)
+    bridge.post(Post(id=mid, chat_jid=chat, sender=sender, content=content, timestamp=ts))
+
+
+def migrate(config: Path, url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WA_MONITOR_DATABASE_URL", url)
+    assert main(["schema", "migrate", "--config", str(config)]) == 0
+
+
+def run_once(config: Path, url: str, monkeypatch: pytest.MonkeyPatch) -> int:
+    monkeypatch.setenv("WA_MONITOR_DATABASE_URL", url)
+    return main(["run", "--config", str(config), "--once", "--give-up-after", "2"])
+
+
+@pytest.fixture
+def prod(
+    tmp_path: Path, bridge: BridgeWriter, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    config = write_config(
+        tmp_path, "prod", bridge_db=bridge.path, groups=GROUPS, bots=("27000000001",)
+    )
+    migrate(config, database_url, monkeypatch)
+    return config
+
+
+def reviews(db: psycopg.Connection[Any], schema: str = "public") -> dict[str, dict[str, Any]]:
+    cur = db.cursor(row_factory=psycopg.rows.dict_row)
+    rows = cur.execute(f"SELECT * FROM {schema}.qa_photo_reviews ORDER BY drop_number").fetchall()
+    return {r["drop_number"]: r for r in rows}
+
+
+def test_a_posted_drop_becomes_one_review(
+    prod: Path,
+    bridge: BridgeWriter,
+    database_url: str,
+    db: psycopg.Connection[Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    bridge.chat(f"{AGENT}@s.whatsapp.net", "Sipho Agent")
+    say(bridge, "A1", "DR1752028 all photos", sast(11, 12, 25, 30))
+    assert run_once(prod, database_url, monkeypatch) == 0
+    row = reviews(db)["DR1752028"]
+    assert row["project"] == "Lawley"
+    assert row["user_name"] == "Sipho Agent"
+    assert row["submitted_by"] == AGENT
+    assert row["whatsapp_message_date"] == sast(11, 12, 25, 30)
+    assert row["last_submitted_at"] == sast(11, 12, 25, 30)
+    assert row["review_date"] == date(2025, 11, 11)
+    assert "WhatsApp" in row["comment"]
+    assert (row["completed"], row["incomplete"], row["resubmitted"]) == (False, False, False)
+    assert (row["completed_photos"], row["outstanding_photos"]) == (0, 12)
+    assert row["feedback_sent"] is None
+    assert not any(row[k] for k in row if k.startswith("step_"))
+
+
+def test_every_drop_of_a_message_and_no_others(
+    prod: Path,
+    bridge: BridgeWriter,
+    database_url: str,
+    db: psycopg.Connection[Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    say(bridge, "A1", "DR1111111, dr 2222222 and Dr3333333 (not DR1234 or XDR4444444)", sast(11, 9))
+    say(bridge, "A2", "DR5555555", sast(11, 9), chat=OTHER)  # a group nobody watches
+    say(bridge, "A3", "DR6666666 received ✅", sast(11, 9), sender="27000000001")  # the bot
+    say(bridge, "A4", None, sast(11, 9))  # a photo without caption
+    assert run_once(prod, database_url, monkeypatch) == 0
+    assert sorted(reviews(db)) == ["DR1111111", "DR2222222", "DR3333333"]
+
+
+def test_same_day_repeat_changes_nothing(
+    prod: Path,
+    bridge: BridgeWriter,
+    database_url: str,
+    db: psycopg.Connection[Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    say(bridge, "A1", "DR1111111", sast(11, 9))
+    say(bridge, "A2", "DR1111111 again", sast(11, 10), sender="27111111111")
+    assert run_once(prod, database_url, monkeypatch) == 0
+    row = reviews(db)["DR1111111"]
+    assert (row["resubmitted"], row["submitted_by"]) == (False, AGENT)
+    assert row["last_submitted_at"] == sast(11, 9)
+
+
+@pytest.mark.parametrize("how", ["word", "later_day", "after_feedback"])
+def test_resubmission_marks_the_review_for_another_look(
+    how: str,
+    prod: Path,
+    bridge: BridgeWriter,
+    database_url: str,
+    db: psycopg.Connection[Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    say(bridge, "A1", "DR1111111", sast(11, 9))
+    assert run_once(prod, database_url, monkeypatch) == 0
+    db.execute("UPDATE qa_photo_reviews SET incomplete = true, comment = 'x'")
+    if how == "after_feedback":
+        db.execute("UPDATE qa_photo_reviews SET feedback_sent = %s", (sast(11, 11),))
+    text, at = {
+        "word": ("DR1111111 fixed", sast(11, 10)),
+        "later_day": ("DR1111111", sast(12, 8)),
+        "after_feedback": ("DR1111111 see now", sast(11, 12)),
+    }[how]
+    bridge.chat("27222222222@s.whatsapp.net", "Other Agent")
+    say(bridge, "A2", text, at, sender="27222222222")
+    assert run_once(prod, database_url, monkeypatch) == 0
+    row = reviews(db)["DR1111111"]
+    assert row["resubmitted"] is True
+    assert row["incomplete"] is False
+    assert row["feedback_sent"] is None
+    assert (row["submitted_by"], row["user_name"]) == ("27222222222", "Other Agent")
+    assert row["last_submitted_at"] == at
+    # The first sighting keeps the daily counts where they were.
+    assert row["whatsapp_message_date"] == sast(11, 9)
+    assert row["review_date"] == date(2025, 11, 11)
+    assert row["updated_at"] > row["created_at"]
+    assert len(reviews(db)) == 1
+
+
+def test_a_message_before_feedback_is_not_a_resubmission(
+    prod: Path,
+    bridge: BridgeWriter,
+    database_url: str,
+    db: psycopg.Connection[Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    say(bridge, "A1", "DR1111111", sast(11, 9))
+    assert run_once(prod, database_url, monkeypatch) == 0
+    db.execute("UPDATE qa_photo_reviews SET feedback_sent = %s", (sast(11, 11),))
+    say(bridge, "A2", "DR1111111 one more", sast(11, 10))  # sent before the feedback
+    assert run_once(prod, database_url, monkeypatch) == 0
+    row = reviews(db)["DR1111111"]
+    assert row["resubmitted"] is False
+    assert row["feedback_sent"] == sast(11, 11)
+
+
+def test_offset_change_across_midnight_uses_the_local_day(
+    prod: Path,
+    bridge: BridgeWriter,
+    database_url: str,
+    db: psycopg.Connection[Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The bridge host switched from UTC to SAST around midnight. 23:00 SAST on the 11th, then
+    # 00:30 SAST on the 12th written in UTC: a later local day, so a resubmission.
+    say(bridge, "A1", "DR1111111", "2025-11-11 21:00:00+00:00")
+    say(bridge, "A2", "DR1111111", "2025-11-11 22:30:00+00:00")
+    # As text "2025-11-12 00:10+02:00" sorts after A2, but it is 22:10 UTC: before A2, so it is
+    # old news, not a new submission.
+    say(bridge, "A3", "DR1111111 fixed", "2025-11-12 00:10:00+02:00")
+    say(bridge, "A4", "DR2222222", "2025-11-11 22:10:00+00:00")
+    assert run_once(prod, database_url, monkeypatch) == 0
+    rows = reviews(db)
+    first = rows["DR1111111"]
+    assert first["review_date"] == date(2025, 11, 11)
+    assert first["resubmitted"] is True
+    assert first["last_submitted_at"] == sast(12, 0, 30)
+    assert rows["DR2222222"]["review_date"] == date(2025, 11, 12)
+
+
+def test_late_history_is_read_and_never_undoes_newer_work(
+    prod: Path,
+    bridge: BridgeWriter,
+    database_url: str,
+    db: psycopg.Connection[Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    say(bridge, "A1", "DR1111111", sast(12, 9))
+    assert run_once(prod, database_url, monkeypatch) == 0
+    db.execute("UPDATE qa_photo_reviews SET feedback_sent = %s", (sast(12, 10),))
+    # History sync inserts old messages after newer ones.
+    say(bridge, "H1", "DR2222222", sast(5, 9), sender=f"{AGENT}@s.whatsapp.net")
+    say(bridge, "H2", "DR1111111 done", sast(5, 10), sender=f"{AGENT}@s.whatsapp.net")
+    assert run_once(prod, database_url, monkeypatch) == 0
+    rows = reviews(db)
+    assert rows["DR2222222"]["review_date"] == date(2025, 11, 5)
+    assert rows["DR2222222"]["submitted_by"] == AGENT
+    assert rows["DR1111111"]["resubmitted"] is False
+    assert rows["DR1111111"]["feedback_sent"] == sast(12, 10)
+
+
+def test_a_redelivered_message_is_applied_once(
+    prod: Path,
+    bridge: BridgeWriter,
+    database_url: str,
+    db: psycopg.Connection[Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    say(bridge, "A1", "DR1111111", sast(11, 9))
+    say(bridge, "A2", "DR1111111 fixed", sast(11, 10))
+    assert run_once(prod, database_url, monkeypatch) == 0
+    db.execute(
+        "UPDATE qa_photo_reviews SET feedback_sent = %s, resubmitted = false", (sast(11, 11),)
+    )
+    say(bridge, "A2", "DR1111111 fixed", sast(11, 10))  # INSERT OR REPLACE: new rowid, same id
+    assert run_once(prod, database_url, monkeypatch) == 0
+    row = reviews(db)["DR1111111"]
+    assert row["feedback_sent"] == sast(11, 11)  # the replay did not clear the feedback
+    assert row["resubmitted"] is False
+    ledger = db.execute("SELECT count(*) FROM wa_monitor_ledger").fetchone()
+    assert ledger == (2,)
+
+
+def test_lid_senders_are_resolved_to_phone_numbers(
+    tmp_path: Path,
+    bridge: BridgeWriter,
+    database_url: str,
+    db: psycopg.Connection[Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    lid_map = tmp_path / "whatsapp.db"
+    create_lid_map(lid_map, {"210987654321098": "27821234567"})
+    bridge.chat("27821234567@s.whatsapp.net", "Thabo Field")
+    config = write_config(
+        tmp_path, "prod", bridge_db=bridge.path, groups=GROUPS, lid_map_db=lid_map
+    )
+    migrate(config, database_url, monkeypatch)
+    say(bridge, "L1", "DR1111111", sast(11, 9), sender="210987654321098@lid")
+    assert run_once(config, database_url, monkeypatch) == 0
+    row = reviews(db)["DR1111111"]
+    assert (row["submitted_by"], row["user_name"]) == ("27821234567", "Thabo Field")
+
+
+def test_unreadable_timestamp_is_logged_and_the_drop_still_lands(
+    prod: Path,
+    bridge: BridgeWriter,
+    database_url: str,
+    db: psycopg.Connection[Any],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    say(bridge, "A1", "DR1111111", "the day after tomorrow")
+    before = datetime.now().astimezone()
+    assert run_once(prod, database_url, monkeypatch) == 0
+    row = reviews(db)["DR1111111"]
+    assert row["whatsapp_message_date"] >= before
+    log = (tmp_path / "logs" / "wa-monitor-prod.log").read_text(encoding="utf-8")
+    assert "unreadable timestamp" in log
+    assert "the day after tomorrow" in log
+
+
+def test_prod_and_dev_on_one_bridge_write_only_their_own_schema(
+    tmp_path: Path,
+    bridge: BridgeWriter,
+    database_url: str,
+    db: psycopg.Connection[Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    prod = write_config(tmp_path, "prod", bridge_db=bridge.path, groups={LAWLEY: "Lawley"})
+    dev = write_config(
+        tmp_path, "dev", bridge_db=bridge.path, groups={VELO: "Velo Test", LAWLEY: "Lawley"}
+    )
+    migrate(prod, database_url, monkeypatch)
+    migrate(dev, database_url, monkeypatch)
+    say(bridge, "A1", "DR1111111", sast(11, 9))
+    say(bridge, "V1", "DR9999999 test", sast(11, 9), chat=VELO)
+    assert run_once(prod, database_url, monkeypatch) == 0
+    assert run_once(dev, database_url, monkeypatch) == 0
+    assert sorted(reviews(db, "public")) == ["DR1111111"]
+    assert sorted(reviews(db, "dev")) == ["DR1111111", "DR9999999"]
+    # Same drop, two environments, two independent rows.
+    db.execute("UPDATE dev.qa_photo_reviews SET completed = true")
+    assert reviews(db, "public")["DR1111111"]["completed"] is False
+    dev_log = (tmp_path / "logs" / "wa-monitor-dev.log").read_text(encoding="utf-8")
+    prod_log = (tmp_path / "logs" / "wa-monitor-prod.log").read_text(encoding="utf-8")
+    created_dev = [line for line in dev_log.splitlines() if "✅ Created" in line]
+    assert len(created_dev) == 2
+    assert all(line.startswith("[DEV] ") for line in created_dev)
+    assert "✅ Created QA review for DR9999999 (Velo Test)" in dev_log
+    assert "[DEV]" not in prod_log
+    assert prod_log.count("✅ Created") == 1
+
+
+def test_restart_mid_stream_loses_nothing_and_repeats_nothing(
+    prod: Path,
+    bridge: BridgeWriter,
+    database_url: str,
+    db: psycopg.Connection[Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for i in range(30):
+        say(bridge, f"A{i}", f"DR{1000000 + i}", sast(11, 9, i))
+    assert run_once(prod, database_url, monkeypatch) == 0
+    for i in range(30, 60):
+        say(bridge, f"A{i}", f"DR{1000000 + i} done", sast(11, 10, i - 30))
+    say(bridge, "A5", "DR1000005 done", sast(11, 11))  # a re-delivery among the new ones
+    assert run_once(prod, database_url, monkeypatch) == 0
+    assert run_once(prod, database_url, monkeypatch) == 0
+    rows = reviews(db)
+    assert len(rows) == 60
+    assert not any(r["resubmitted"] for r in rows.values())
+    assert db.execute("SELECT count(*) FROM wa_monitor_ledger").fetchone() == (60,)
+
+
+def test_a_failed_batch_leaves_no_trace_and_is_redone(
+    prod: Path,
+    bridge: BridgeWriter,
+    database_url: str,
+    db: psycopg.Connection[Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    say(bridge, "A1", "DR1111111", sast(11, 9))
+    say(bridge, "A2", "DR2222222", sast(11, 9))
+    # A real fault inside the write transaction: the second insert of the batch fails.
+    db.execute("""
+        CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN RAISE EXCEPTION 'disk on fire'; END $$;
+        CREATE TRIGGER refuse BEFORE INSERT ON qa_photo_reviews
+            FOR EACH ROW WHEN (NEW.drop_number = 'DR2222222') EXECUTE FUNCTION refuse();
+    """)
+    assert run_once(prod, database_url, monkeypatch) == 1
+    assert reviews(db) == {}
+    assert db.execute("SELECT count(*) FROM wa_monitor_ledger").fetchone() == (0,)
+    assert db.execute("SELECT count(*) FROM wa_monitor_cursor").fetchone() == (0,)
+    db.execute("DROP TRIGGER refuse ON qa_photo_reviews")
+    assert run_once(prod, database_url, monkeypatch) == 0
+    assert sorted(reviews(db)) == ["DR1111111", "DR2222222"]
+
+
+def test_unmigrated_schema_exits_2_naming_the_fix(
+    tmp_path: Path,
+    bridge: BridgeWriter,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    config = write_config(tmp_path, "dev", bridge_db=bridge.path, groups=GROUPS)
+    assert run_once(config, database_url, monkeypatch) == 2
+    assert "wa-monitor schema migrate --env dev" in capsys.readouterr().err
+
+
+def test_migrate_is_idempotent(
+    prod: Path,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    migrate(prod, database_url, monkeypatch)
+    assert "already at version 1" in capsys.readouterr().out
+
+
+def test_the_password_never_reaches_the_output(
+    prod: Path,
+    bridge: BridgeWriter,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    url = "postgresql://wa:Sup3rSecretPw@127.0.0.1:1/nowhere?connect_timeout=1"
+    assert run_once(prod, url, monkeypatch) == 1
+    out = capsys.readouterr()
+    log = (tmp_path / "logs" / "wa-monitor-prod.log").read_text(encoding="utf-8")
+    assert "database unavailable" in out.err
+    for text in (out.out, out.err, log):
+        assert "Sup3rSecretPw" not in text
