@@ -1,0 +1,287 @@
+"""`wa-monitor demo`: prod and dev side by side on one simulated bridge and an embedded database."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from wa_monitor.embedded import embedded_postgres
+from wa_monitor.settings import DATABASE_URL_VAR
+from wa_monitor.simulator import BridgeWriter, Post, bridge_timestamp, create_lid_map, message_id
+
+PROJECTS = {
+    "120363418298130331@g.us": "Lawley",
+    "120363421532174586@g.us": "Mohadin",
+    "120363408849234743@g.us": "Mamelodi",
+    "120363418298130333@g.us": "Velo Test",
+}
+PROD_GROUPS = ["Lawley", "Mohadin", "Mamelodi"]
+DEV_GROUPS = ["Velo Test", "Lawley"]  # the test group, plus one production group's real traffic
+AGENTS = {
+    "27640412391": "Sipho Mokoena",
+    "27821234567": "Thabo Nkosi",
+    "27715550123": "Lerato Dlamini",
+    "27837654321": "Johan van Wyk",
+    "27609998877": "Ayanda Khumalo",
+}
+LID_SENDER = ("210987654321098", "27821234567")  # a LID the bridge stores instead of the number
+BOT = "27600000000"
+CHATTER = [
+    "Morning team 👷",
+    "Who has the ladder?",
+    "Pole 23 is leaning, logged it",
+    "On site now",
+    "ONT not powering on, checking the UPS",
+    "Customer not home, will return at 2",
+    "Need more drop cable at the depot",
+    "Thanks!",
+    "Rain stopped, continuing",
+    "👍",
+]
+ADDRESSES = ["12 Jacaranda St", "88 Protea Ave", "5 Baobab Cres", "301 Marula Rd", "17 Aloe Ln"]
+SAST = timezone(timedelta(hours=2))
+LOG_TAIL = 8
+
+
+@dataclass
+class _Story:
+    """What the simulated bridge has written, to tell the viewer."""
+
+    messages: int = 0
+    drops_posted: int = 0
+    resubmissions: int = 0
+    multi: int = 0
+    lid: int = 0
+    redelivered: int = 0
+    late_history: int = 0
+    offset_switch: str = ""
+    posted: deque[tuple[str, str, str]] = field(default_factory=lambda: deque(maxlen=30))
+
+
+def run_demo(*, seconds: float, workdir: Path | None) -> int:
+    """Run the demo; return the exit code."""
+    work = workdir or Path(tempfile.mkdtemp(prefix="wa-monitor-demo-"))
+    work.mkdir(parents=True, exist_ok=True)
+    print(f"wa-monitor demo — working folder {work}")
+    print("▶ starting an embedded PostgreSQL …", flush=True)
+    with embedded_postgres(work / "pgdata") as url:
+        bridge_path, lid_path = _prepare_bridge(work)
+        configs = {env: _write_config(work, env, bridge_path, lid_path) for env in ("prod", "dev")}
+        env_vars = {**os.environ, DATABASE_URL_VAR: url}
+        for env, config in configs.items():
+            _cli(["schema", "migrate", "--config", str(config)], env_vars, f"migrate {env}")
+        print(f"▶ simulated bridge writes to {bridge_path}")
+        print("▶ prod watches " + ", ".join(PROD_GROUPS) + " → schema public")
+        print("▶ dev  watches " + ", ".join(DEV_GROUPS) + " → schema dev")
+        monitors = {
+            env: subprocess.Popen(  # noqa: S603 - our own interpreter and module
+                [sys.executable, "-m", "wa_monitor", "run", "--config", str(config)],
+                env=env_vars,
+                stdout=subprocess.DEVNULL,
+                stderr=(work / f"{env}.stderr").open("w"),
+            )
+            for env, config in configs.items()
+        }
+        try:
+            story = _simulate(bridge_path, seconds)
+            time.sleep(2.0)  # let both monitors catch up with the last messages
+        finally:
+            codes = _stop(monitors)
+        _report(url, work, story, codes)
+    return 0 if all(code == 0 for code in codes.values()) else 1
+
+
+def _prepare_bridge(work: Path) -> tuple[Path, Path]:
+    store = work / "bridge"
+    store.mkdir(exist_ok=True)
+    bridge_path, lid_path = store / "messages.db", store / "whatsapp.db"
+    for stale in (bridge_path, lid_path):
+        stale.unlink(missing_ok=True)
+    with BridgeWriter(bridge_path) as writer:
+        writer.chats(PROJECTS)
+        writer.chats({f"{phone}@s.whatsapp.net": name for phone, name in AGENTS.items()})
+    create_lid_map(lid_path, dict([LID_SENDER]))
+    return bridge_path, lid_path
+
+
+def _write_config(work: Path, env: str, bridge: Path, lid_map: Path) -> Path:
+    groups = PROD_GROUPS if env == "prod" else DEV_GROUPS
+    lines = [
+        f'environment = "{env}"',
+        f'schema = "{"public" if env == "prod" else "dev"}"',
+        f'log_prefix = "{"" if env == "prod" else "[DEV]"}"',
+        f'log_file = "{work / "logs" / f"wa-monitor-{env}.log"}"',
+        f'bridge_db = "{bridge}"',
+        f'lid_map_db = "{lid_map}"',
+        "poll_interval_seconds = 0.5",
+        f'bot_senders = ["{BOT}"]',
+    ]
+    for jid, name in PROJECTS.items():
+        if name in groups:
+            lines += ["", "[[projects]]", f'name = "{name}"', f'group_jid = "{jid}"']
+    folder = work / "config"
+    folder.mkdir(exist_ok=True)
+    path = folder / f"{env}.toml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _cli(args: list[str], env: dict[str, str], what: str) -> None:
+    done = subprocess.run(  # noqa: S603 - our own interpreter and module
+        [sys.executable, "-m", "wa_monitor", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"demo: {what} failed: {done.stderr.strip()}")
+    print(f"▶ {what}: {done.stdout.strip()}")
+
+
+def _simulate(path: Path, seconds: float) -> _Story:  # noqa: PLR0915 - one scripted story
+    """Write realistic group traffic for `seconds`, the way the bridge does."""
+    rng = random.Random(20251111)  # noqa: S311 - a repeatable story, not security
+    story = _Story()
+    offset = UTC  # the bridge host starts on UTC, then moves to SAST
+    next_drop = 1752028
+    deadline = time.monotonic() + seconds
+    print(f"▶ the bridge is writing for {seconds:.0f} s …", flush=True)
+    with BridgeWriter(path) as writer:
+        while time.monotonic() < deadline:
+            elapsed = 1 - (deadline - time.monotonic()) / seconds
+            if elapsed > 0.6 and offset is UTC:
+                offset = SAST
+                story.offset_switch = "bridge host moved from UTC (+00:00) to SAST (+02:00)"
+            now = datetime.now(offset)
+            jid = rng.choice(list(PROJECTS))
+            sender = rng.choice(list(AGENTS))
+            roll = rng.random()
+            if roll < 0.45:
+                content: str | None = rng.choice(CHATTER)
+            elif roll < 0.5:
+                content = None  # a photo without caption
+            elif roll < 0.58 and story.posted:
+                jid, drop, sender = rng.choice(list(story.posted))
+                content = f"{drop} {rng.choice(['fixed', 'done, photos updated', 'Updated'])}"
+                story.resubmissions += 1
+            elif roll < 0.62:
+                drops = [f"DR{next_drop}", f"DR{next_drop + 1}"]
+                next_drop += 2
+                content = f"{drops[0]} and {drops[1].lower()} done at {rng.choice(ADDRESSES)}"
+                story.multi += 1
+                story.drops_posted += 2
+                story.posted.extend((jid, d, sender) for d in drops)
+            else:
+                drop = f"DR{next_drop}"
+                next_drop += 1
+                spelled = rng.choice([drop, drop.lower(), f"Dr {drop[2:]}", f"DR {drop[2:]}"])
+                content = f"{spelled} {rng.choice(ADDRESSES)} all 12 photos"
+                story.drops_posted += 1
+                story.posted.append((jid, drop, sender))
+            if content and "DR" in content.upper() and rng.random() < 0.15:
+                sender = LID_SENDER[0] + "@lid"
+                story.lid += 1
+            post = Post(message_id(rng), jid, sender, content, bridge_timestamp(now))
+            writer.post(post)
+            story.messages += 1
+            if content and rng.random() < 0.3:  # the monitor's bot acknowledges
+                ack = Post(
+                    message_id(rng), jid, BOT, f"✅ received: {content[:20]}", bridge_timestamp(now)
+                )
+                writer.post(ack)
+                story.messages += 1
+            if story.messages in (40, 41) and not story.redelivered:
+                writer.post(post)  # re-delivered: INSERT OR REPLACE gives it a new rowid
+                story.redelivered += 1
+            if story.messages in (60, 61) and not story.late_history:
+                old = now - timedelta(days=2)
+                writer.post(
+                    Post(
+                        message_id(rng),
+                        jid,
+                        f"{sender.split('@')[0]}@s.whatsapp.net",
+                        f"DR{next_drop} from history sync",
+                        bridge_timestamp(old),
+                    )
+                )
+                next_drop += 1
+                story.late_history += 1
+                story.drops_posted += 1
+            time.sleep(rng.uniform(0.05, 0.35))
+    return story
+
+
+def _stop(monitors: dict[str, subprocess.Popen[bytes]]) -> dict[str, int]:
+    for proc in monitors.values():
+        proc.send_signal(signal.SIGTERM)
+    codes = {}
+    for env, proc in monitors.items():
+        try:
+            codes[env] = proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            codes[env] = proc.wait()
+    return codes
+
+
+def _report(url: str, work: Path, story: _Story, codes: dict[str, int]) -> None:
+    print()
+    print(
+        f"The bridge wrote {story.messages} messages: {story.drops_posted} new drops "
+        f"({story.multi} messages with two), {story.resubmissions} resubmissions, "
+        f"{story.lid} from a LID sender, {story.redelivered} re-delivery (same id, new rowid), "
+        f"{story.late_history} late history message; {story.offset_switch}."
+    )
+    print(
+        "Both monitors stopped on SIGTERM with exit codes "
+        + ", ".join(f"{env}={code}" for env, code in codes.items())
+        + "."
+    )
+    print()
+    print("── The runbook's comparison: drops and latest created_at per environment ──")
+    query = sql.SQL(
+        "SELECT 'prod' AS env, count(*), count(*) FILTER (WHERE resubmitted), max(created_at) "
+        "FROM {prod} UNION ALL "
+        "SELECT 'dev', count(*), count(*) FILTER (WHERE resubmitted), max(created_at) FROM {dev}"
+    ).format(
+        prod=sql.Identifier("public", "qa_photo_reviews"),
+        dev=sql.Identifier("dev", "qa_photo_reviews"),
+    )
+    by_project = sql.SQL(
+        "SELECT 'prod', project, count(*) FROM {prod} GROUP BY 2 UNION ALL "
+        "SELECT 'dev', project, count(*) FROM {dev} GROUP BY 2 ORDER BY 1 DESC, 2"
+    ).format(
+        prod=sql.Identifier("public", "qa_photo_reviews"),
+        dev=sql.Identifier("dev", "qa_photo_reviews"),
+    )
+    with psycopg.connect(url) as conn:
+        print(f"{'env':<5} {'drops':>6} {'resubmitted':>12}  latest created_at")
+        for env, drops, resub, latest in conn.execute(query):
+            stamp = latest.astimezone(SAST).isoformat(timespec="seconds") if latest else "-"
+            print(f"{env:<5} {drops:>6} {resub:>12}  {stamp}")
+        print()
+        print("── Reviews per project and schema (same bridge, separate rows) ──")
+        for env, project, count in conn.execute(by_project):
+            schema = "public" if env == "prod" else "dev"
+            print(f"{schema + '.qa_photo_reviews':<24} {project:<10} {count:>4}")
+    for env in ("prod", "dev"):
+        log = work / "logs" / f"wa-monitor-{env}.log"
+        lines = log.read_text(encoding="utf-8").splitlines() if log.exists() else []
+        created = sum("✅ Created" in line for line in lines)
+        print()
+        print(f"── tail -n {LOG_TAIL} {log}   (grep '✅ Created' | wc -l → {created}) ──")
+        for line in lines[-LOG_TAIL:]:
+            print(line)
