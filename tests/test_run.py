@@ -382,3 +382,28 @@ def test_the_password_never_reaches_the_output(
     assert "database unavailable" in out.err
     for text in (out.out, out.err, log):
         assert "Sup3rSecretPw" not in text
+
+
+def test_a_group_enabled_later_is_read_from_the_start(
+    tmp_path: Path,
+    bridge: BridgeWriter,
+    database_url: str,
+    db: psycopg.Connection[Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    say(bridge, "A1", "DR1111111", sast(11, 9))
+    say(bridge, "M1", "DR2222222", sast(11, 9), chat=MOHADIN)  # posted before anyone watched
+    config = write_config(tmp_path, "prod", bridge_db=bridge.path, groups={LAWLEY: "Lawley"})
+    migrate(config, database_url, monkeypatch)
+    assert run_once(config, database_url, monkeypatch) == 0
+    assert sorted(reviews(db)) == ["DR1111111"]
+    say(bridge, "A2", "DR1111111 fixed", sast(11, 10))
+    config = write_config(
+        tmp_path, "prod", bridge_db=bridge.path, groups={LAWLEY: "Lawley", MOHADIN: "Mohadin"}
+    )
+    assert run_once(config, database_url, monkeypatch) == 0
+    rows = reviews(db)
+    assert sorted(rows) == ["DR1111111", "DR2222222"]
+    assert rows["DR2222222"]["project"] == "Mohadin"
+    assert rows["DR1111111"]["resubmitted"] is True
+    assert db.execute("SELECT count(*) FROM wa_monitor_ledger").fetchone() == (3,)

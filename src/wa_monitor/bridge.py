@@ -195,6 +195,7 @@ class Bridge:
     ) -> None:
         self.path = path
         self.lid_map_path = lid_map
+        self._group_set = frozenset(groups)
         self._groups = json.dumps(sorted(groups))
         self._tz = tz
         self._span = span
@@ -316,11 +317,16 @@ class Bridge:
             )
         anchor_row = found.get("anchor")
         if anchor_row is None:
-            next_position = BridgePosition(rowid=0, anchor=None, file_id=current_file)
+            next_position = BridgePosition(
+                rowid=0, anchor=None, file_id=current_file, groups=self._group_set
+            )
         else:
             a_rowid, a_chat, a_id = cast(tuple[int, str, str], anchor_row)
             next_position = BridgePosition(
-                rowid=int(a_rowid), anchor=(str(a_chat), str(a_id)), file_id=current_file
+                rowid=int(a_rowid),
+                anchor=(str(a_chat), str(a_id)),
+                file_id=current_file,
+                groups=self._group_set,
             )
         messages = self._resolve(rows)
         return BridgeBatch(

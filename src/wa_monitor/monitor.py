@@ -234,7 +234,7 @@ class _Loop:
     def step(self) -> bool:
         """Read and apply one batch; True when the bridge has nothing more for now."""
         if self.position is None:
-            self.position = self.policy(self.sink.load_position)
+            self.position = self._resume(self.policy(self.sink.load_position))
             self.notifier.ready()
         if self.cycle.scanned == 0:
             self.cycle.started = time.monotonic()  # a cycle's time leaves out the idle wait
@@ -263,6 +263,18 @@ class _Loop:
         self.notifier.watchdog()
         self._report(caught_up=batch.caught_up)
         return batch.caught_up
+
+    def _resume(self, saved: BridgePosition) -> BridgePosition:
+        """Where to start: the saved position, or the start when a group was enabled since."""
+        added = set(self.rules.projects) - saved.groups
+        if saved.rowid > 0 and added:
+            self.log.warning(
+                "🔁 new group(s) enabled since the last run: reading the bridge again from the "
+                "start; the ledger skips what was already applied",
+                groups=",".join(sorted(added)),
+            )
+            return START
+        return saved
 
     def _report(self, *, caught_up: bool) -> None:
         now = time.monotonic()

@@ -33,6 +33,7 @@ class BridgePosition:
     # renumbered (VACUUM, or a new file) and the bridge must be read again from the start.
     anchor: tuple[str, str] | None
     file_id: str  # device:inode of the file, to notice that it was replaced
+    groups: frozenset[str] = frozenset()  # the group JIDs read up to `rowid`
 
 
 START = BridgePosition(rowid=0, anchor=None, file_id="")

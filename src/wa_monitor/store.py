@@ -279,9 +279,11 @@ class Store:
             row = conn.execute(self._q("load_position")).fetchone()
         if row is None:
             return START
-        rowid, chat, mid, file = row
+        rowid, chat, mid, file, groups = row
         anchor = (str(chat), str(mid)) if chat is not None and mid is not None else None
-        return BridgePosition(rowid=int(rowid), anchor=anchor, file_id=str(file))
+        return BridgePosition(
+            rowid=int(rowid), anchor=anchor, file_id=str(file), groups=frozenset(groups)
+        )
 
     def apply(
         self,
@@ -375,6 +377,7 @@ class Store:
                 "anchor_chat": anchor_chat,
                 "anchor_id": anchor_id,
                 "file": position.file_id,
+                "groups": sorted(position.groups),
             },
         )
 

@@ -34,16 +34,18 @@ WHERE l.locktype = 'advisory' AND l.granted
 LIMIT 1;
 
 -- name: load_position
-SELECT bridge_rowid, anchor_chat_jid, anchor_message_id, bridge_file FROM {cursor};
+SELECT bridge_rowid, anchor_chat_jid, anchor_message_id, bridge_file, groups FROM {cursor};
 
 -- name: save_position
-INSERT INTO {cursor} (singleton, bridge_rowid, anchor_chat_jid, anchor_message_id, bridge_file)
-VALUES (true, %(rowid)s, %(anchor_chat)s, %(anchor_id)s, %(file)s)
+INSERT INTO {cursor} (
+    singleton, bridge_rowid, anchor_chat_jid, anchor_message_id, bridge_file, groups)
+VALUES (true, %(rowid)s, %(anchor_chat)s, %(anchor_id)s, %(file)s, %(groups)s::text[])
 ON CONFLICT (singleton) DO UPDATE SET
     bridge_rowid = excluded.bridge_rowid,
     anchor_chat_jid = excluded.anchor_chat_jid,
     anchor_message_id = excluded.anchor_message_id,
     bridge_file = excluded.bridge_file,
+    groups = excluded.groups,
     updated_at = now();
 
 -- name: claim_messages

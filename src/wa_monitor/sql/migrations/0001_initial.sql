@@ -67,5 +67,7 @@ CREATE TABLE IF NOT EXISTS {schema}.wa_monitor_cursor (
     anchor_chat_jid text,
     anchor_message_id text,
     bridge_file text NOT NULL,
+    -- The groups read up to bridge_rowid: a group enabled later is read again from the start.
+    groups text[] NOT NULL DEFAULT ARRAY[]::text[],
     updated_at timestamptz NOT NULL DEFAULT now()
 );
