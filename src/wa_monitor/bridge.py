@@ -170,6 +170,20 @@ def check_columns(
         )
 
 
+def open_checked(path: Path, required: dict[str, tuple[str, ...]]) -> sqlite3.Connection:
+    """Open read-only and make sure the tables and columns we read are there."""
+    conn = ro_connect(path)
+    try:
+        check_columns(conn, path, required)
+    except sqlite3.Error as exc:
+        conn.close()
+        raise translate(exc, path) from None
+    except BridgeError:
+        conn.close()
+        raise
+    return conn
+
+
 def file_id(path: Path) -> str:
     try:
         st = path.stat()
@@ -213,32 +227,14 @@ class Bridge:
         if self._conn is not None and current != self._conn_file:
             self.close()  # the file was replaced: the old handle still reads the old inode
         if self._conn is None:
-            conn = ro_connect(self.path)
-            try:
-                check_columns(conn, self.path, REQUIRED)
-            except sqlite3.Error as exc:
-                conn.close()
-                raise translate(exc, self.path) from None
-            except BridgeError:
-                conn.close()
-                raise
-            self._conn, self._conn_file = conn, current
+            self._conn, self._conn_file = open_checked(self.path, REQUIRED), current
         return self._conn, self._conn_file
 
     def _lid_connection(self) -> sqlite3.Connection | None:
         if self.lid_map_path is None:
             return None
         if self._lid_conn is None:
-            conn = ro_connect(self.lid_map_path)
-            try:
-                check_columns(conn, self.lid_map_path, LID_MAP_REQUIRED)
-            except sqlite3.Error as exc:
-                conn.close()
-                raise translate(exc, self.lid_map_path) from None
-            except BridgeError:
-                conn.close()
-                raise
-            self._lid_conn = conn
+            self._lid_conn = open_checked(self.lid_map_path, LID_MAP_REQUIRED)
         return self._lid_conn
 
     def close(self) -> None:
