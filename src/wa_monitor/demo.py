@@ -203,10 +203,10 @@ def _simulate(path: Path, seconds: float) -> _Story:  # noqa: PLR0915 - one scri
                 )
                 writer.post(ack)
                 story.messages += 1
-            if story.messages in (40, 41) and not story.redelivered:
+            if elapsed > 0.3 and content and not story.redelivered:
                 writer.post(post)  # re-delivered: INSERT OR REPLACE gives it a new rowid
                 story.redelivered += 1
-            if story.messages in (60, 61) and not story.late_history:
+            if elapsed > 0.45 and not story.late_history:
                 old = now - timedelta(days=2)
                 writer.post(
                     Post(
@@ -243,7 +243,7 @@ def _report(url: str, work: Path, story: _Story, codes: dict[str, int]) -> None:
         f"The bridge wrote {story.messages} messages: {story.drops_posted} new drops "
         f"({story.multi} messages with two), {story.resubmissions} resubmissions, "
         f"{story.lid} from a LID sender, {story.redelivered} re-delivery (same id, new rowid), "
-        f"{story.late_history} late history message; {story.offset_switch}."
+        f"{story.late_history} late history message (two days old); {story.offset_switch}."
     )
     print(
         "Both monitors stopped on SIGTERM with exit codes "

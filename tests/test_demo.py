@@ -1,0 +1,32 @@
+"""The demo is the README's first command: it must keep working end to end."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+
+def test_demo_shows_both_environments_on_one_bridge(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "wa_monitor", "demo", "--seconds", "4", "--dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "exit codes prod=0, dev=0" in out
+    table = out.split("latest created_at\n", 1)[1].splitlines()
+    prod, dev = table[0].split(), table[1].split()
+    assert prod[0] == "prod"
+    assert int(prod[1]) > 0
+    assert dev[0] == "dev"
+    assert int(dev[1]) > 0
+    assert "public.qa_photo_reviews  Mamelodi" in out  # prod-only group
+    assert "dev.qa_photo_reviews     Velo Test" in out  # dev-only group
+    assert "public.qa_photo_reviews  Velo Test" not in out
+    dev_log = (tmp_path / "logs" / "wa-monitor-dev.log").read_text(encoding="utf-8")
+    assert all(line.startswith("[DEV] ") for line in dev_log.splitlines())
+    assert "✅ Created QA review for DR" in dev_log
