@@ -132,12 +132,12 @@ def _log_writable(log: Path, path: Path) -> Check:
             f"chown the file to the service user, or fix log_file in {path}",
         )
     folder = next((p for p in log.parents if p.exists()), Path("/"))
-    if os.access(folder, os.W_OK | os.X_OK):
+    if folder.is_dir() and os.access(folder, os.W_OK | os.X_OK):
         return Check("log file writable", True, f"{log} does not exist yet; it can be created")
     return Check(
         "log file writable",
         False,
-        f"{log} cannot be created: {folder} is not writable by this user",
+        f"{log} cannot be created: {folder} is not a folder this user can write to",
         f"mkdir -p {log.parent} and chown it to the service user",
     )
 
