@@ -233,7 +233,6 @@ def _add_ops_commands(
         "message. Refuses prod whatever the flags, and refuses while the dev monitor runs "
         "(stop it first). Without --yes it asks on a terminal and refuses without one.",
         epilog=f"{OWNER_NOTE}\n{CONFIG_HELP}",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_target(reset)
     reset.add_argument("--yes", action="store_true", help="do not ask")
@@ -247,7 +246,6 @@ def _add_ops_commands(
         "refuses when an object outside the schema (a view, a foreign key) depends on it. "
         "Without --yes it asks on a terminal and refuses without one.",
         epilog=f"{OWNER_NOTE}\n{CONFIG_HELP}",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_target(drop)
     drop.add_argument("--yes", action="store_true", help="do not ask")
@@ -264,7 +262,6 @@ def _add_ops_commands(
         "schemas must be at the same migration version. Prints how many rows were copied, "
         "skipped and replaced. Only ever production -> dev.",
         epilog=f"{OWNER_NOTE}\n{CONFIG_HELP}",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     target = copy.add_mutually_exclusive_group()
     target.add_argument("--env", metavar="NAME", help="the dev environment (default: dev)")
@@ -293,7 +290,6 @@ def _add_ops_commands(
         "must exist, log in, and be neither a superuser nor the tables' owner. Run it again "
         "after `schema drop` + `schema migrate`.",
         epilog=f"{OWNER_NOTE}\n{CONFIG_HELP}",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_target(grant)
     grant.add_argument("--role", required=True, help="the service's database role")
@@ -314,9 +310,9 @@ def _add_ops_commands(
         "environment is unreachable, unmigrated, cannot read its bridge file, or is behind by "
         "more than --max-behind messages; so it can serve as a health check.",
         epilog="Each environment NAME is read with $WA_MONITOR_DATABASE_URL_NAME (e.g. "
-        "WA_MONITOR_DATABASE_URL_DEV) if set, else with the URL its service uses. "
-        + CONFIG_HELP.replace("--env NAME reads NAME.toml", "Environment files are NAME.toml"),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "WA_MONITOR_DATABASE_URL_DEV) if set, else with $WA_MONITOR_DATABASE_URL (or the "
+        f"systemd credential). The environments are the NAME.toml files in ${CONFIG_DIR_VAR} "
+        "if set, else in ./config and /etc/wa-monitor.",
     )
     status.add_argument("--json", action="store_true", help="one JSON document instead of a table")
     status.add_argument(
@@ -340,7 +336,6 @@ def _add_ops_commands(
         "all pass.",
         epilog="The database URL: $WA_MONITOR_DATABASE_URL_NAME if set, else the service's. "
         + CONFIG_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_target(doctor)
     doctor.set_defaults(handler=doctor_command)
