@@ -134,6 +134,24 @@ def test_a_service_role_with_too_much_or_too_little_fails_doctor(
     assert envs.wa("doctor", "--env", "dev", url=urls["dev"]) == 0, capsys.readouterr().out
 
 
+def test_a_prod_role_that_can_reach_dev_fails_doctor_with_the_revoke(
+    granted: tuple[Envs, dict[str, str]],
+    db: psycopg.Connection[Any],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    envs, urls = granted
+    name = str(conninfo_to_dict(urls["prod"])["user"])
+    db.execute(sql.SQL("GRANT USAGE ON SCHEMA dev TO {}").format(sql.Identifier(name)))
+    db.execute(sql.SQL("GRANT SELECT ON dev.qa_photo_reviews TO {}").format(sql.Identifier(name)))
+    capsys.readouterr()
+    assert envs.wa("doctor", "--env", "prod", url=urls["prod"]) == 1
+    out = capsys.readouterr().out
+    assert "may also SELECT on dev.qa_photo_reviews" in out
+    assert "USAGE on schema dev" in out
+    assert f"REVOKE ALL ON ALL TABLES IN SCHEMA dev FROM {name}" in out
+    assert f"REVOKE USAGE ON SCHEMA dev FROM {name}" in out
+
+
 def test_grant_refuses_roles_it_cannot_limit(
     granted: tuple[Envs, dict[str, str]], pg_server: str, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -79,7 +79,7 @@ def diagnose(env: str | None, config: Path | None) -> list[Check]:
         checks.append(_raw_isolation(path))
         return checks
     checks.append(Check("config file", True, f"{path} parses and validates"))
-    checks.append(_isolation(settings, path))
+    checks.append(_isolation(settings))
     checks.extend(_log_checks(settings, path))
     checks.append(_bridge_check(settings, path))
     checks.append(_groups_check(settings, path))
@@ -88,7 +88,7 @@ def diagnose(env: str | None, config: Path | None) -> list[Check]:
     return checks
 
 
-def _isolation(settings: Settings, path: Path) -> Check:
+def _isolation(settings: Settings) -> Check:
     env, schema = settings.environment.value, settings.schema
     if settings.environment is Environment.DEV:
         detail = f"environment dev writes schema {schema!r}, not production's {PROD_SCHEMA!r}"
@@ -331,11 +331,11 @@ def _privileges(conn: psycopg.Connection[Any], settings: Settings) -> Check:
     }
     wanted = {(schema, t, p) for t, ps in needs(settings.environment).items() for p in ps}
     missing, extra = _grouped(wanted - held), _grouped(held - wanted)
+    problems, fixes = [], []
     schemas = {(str(s), str(p)) for s, p in conn.execute(query("schema_privileges", schema))}
     # USAGE on public comes from PUBLIC by default and opens no table by itself.
     extra_schemas = sorted(schemas - {(schema, "USAGE"), (PROD_SCHEMA, "USAGE")})
     lacks_usage = (schema, "USAGE") not in schemas
-    problems, fixes = [], []
     if missing or lacks_usage:
         problems.append(
             "lacks " + "; ".join((["USAGE on " + schema] if lacks_usage else []) + missing)
@@ -343,7 +343,11 @@ def _privileges(conn: psycopg.Connection[Any], settings: Settings) -> Check:
         fixes.append(grant)
     if extra:
         problems.append("may also " + "; ".join(extra))
-        fixes.append(grant)
+        fixes.append(grant)  # it revokes in public and in the environment's schema
+        fixes.extend(
+            f"REVOKE ALL ON ALL TABLES IN SCHEMA {other} FROM {user}"
+            for other in sorted({s for s, _, _ in held - wanted} - {schema, PROD_SCHEMA})
+        )
     if extra_schemas:
         problems.append("may also " + ", ".join(f"{p} on schema {s}" for s, p in extra_schemas))
         fixes.extend(
