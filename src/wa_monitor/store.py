@@ -246,6 +246,9 @@ class Store:
         """Create the schema and bring it to the latest version; return the versions applied."""
         applied: list[int] = []
         with self._transaction() as conn:
+            if schema_version(conn, self.schema) == latest_version():
+                # Nothing to create: a service role without CREATE may run this too.
+                return applied
             conn.execute(self._q("migration_lock"), {"schema": self.schema})
             conn.execute(compose("CREATE SCHEMA IF NOT EXISTS {schema}", self.schema))
             conn.execute(self._q("create_migrations_table"))
