@@ -163,6 +163,34 @@ def test_drop_refuses_when_something_outside_depends_on_dev(
     assert count(db, "public.dev_drops") == 4  # the view, and dev under it, are still there
 
 
+def test_drop_refuses_a_schema_wa_monitor_did_not_make(
+    envs: Envs, db: psycopg.Connection[Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    db.execute("CREATE SCHEMA reporting; CREATE TABLE reporting.kpis (x int)")
+    dev = envs.folder / "dev.toml"
+    dev.write_text(dev.read_text().replace('schema = "dev"', 'schema = "reporting"'))
+    assert envs.wa("schema", "drop", "--env", "dev", "--yes") == 2
+    assert "holds no wa-monitor tables" in capsys.readouterr().err
+    assert count(db, "reporting.kpis") == 0  # still there
+
+
+def test_a_copy_that_fails_half_way_leaves_dev_as_it_was(
+    envs: Envs, db: psycopg.Connection[Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert envs.wa("schema", "reset", "--env", "dev", "--yes") == 0
+    # The ledger insert, after the reviews were written, fails: nothing may stay behind.
+    db.execute(
+        "CREATE FUNCTION dev.refuse() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$BEGIN RAISE EXCEPTION 'ledger is read-only today'; END$$;"
+        "CREATE TRIGGER refuse BEFORE INSERT ON dev.wa_monitor_ledger "
+        "FOR EACH ROW EXECUTE FUNCTION dev.refuse()"
+    )
+    capsys.readouterr()
+    assert envs.wa("schema", "copy-from-prod", "--since", "24h") == 1
+    assert "ledger is read-only today" in capsys.readouterr().err
+    assert count(db, "dev.qa_photo_reviews") == 0
+
+
 def test_copy_takes_the_window_skips_conflicts_and_never_writes_public(
     envs: Envs,
     db: psycopg.Connection[Any],

@@ -135,7 +135,7 @@ def _refuse_prod(settings: Settings, action: str) -> None:
         )
 
 
-def _stop_the_monitor(conn: psycopg.Connection[Any], settings: Settings) -> None:
+def _no_monitor_running(conn: psycopg.Connection[Any], settings: Settings) -> None:
     """Hold the environment's instance lock for this transaction, or refuse: a monitor runs."""
     schema = settings.schema
     row = conn.execute(query("instance_xact_lock", schema), {"schema": schema}).fetchone()
@@ -182,7 +182,7 @@ def reset(url: str, settings: Settings, *, confirm: Confirm) -> Emptied:
         ):
             raise Refused("not confirmed; nothing changed")
         with _writing(conn, schema):
-            _stop_the_monitor(conn, settings)
+            _no_monitor_running(conn, settings)
             emptied = _counts(conn, schema)
             conn.execute(query("reset", schema))
     return emptied
@@ -198,8 +198,13 @@ def drop(url: str, settings: Settings, *, confirm: Confirm) -> Emptied:
         ).fetchone()
         if not exists or not exists[0]:
             raise Refused(f"schema {schema!r} does not exist: nothing to drop")
-        migrated = schema_version(conn, schema) is not None
-        before = _counts(conn, schema) if migrated else Emptied(0, 0)
+        if schema_version(conn, schema) is None:
+            # A misconfigured `schema` could name another application's schema.
+            raise Refused(
+                f"schema {schema!r} holds no wa-monitor tables: not dropping a schema "
+                "wa-monitor did not make (drop it with psql if you mean it)"
+            )
+        before = _counts(conn, schema)
         if not confirm(
             f"Drop schema {schema} and everything in it ({before.reviews} reviews, "
             f"{before.ledger} ledger messages)? `wa-monitor schema migrate --env {env}` "
@@ -207,7 +212,7 @@ def drop(url: str, settings: Settings, *, confirm: Confirm) -> Emptied:
         ):
             raise Refused("not confirmed; nothing changed")
         with _writing(conn, schema):
-            _stop_the_monitor(conn, settings)
+            _no_monitor_running(conn, settings)
             outside = [
                 str(r[0])
                 for r in conn.execute(query("outside_dependents", schema), {"schema": schema})
@@ -218,7 +223,7 @@ def drop(url: str, settings: Settings, *, confirm: Confirm) -> Emptied:
                     f"would be dropped too: {'; '.join(outside[:5])}"
                     + (f" (and {len(outside) - 5} more)" if len(outside) > 5 else "")
                 )
-            dropped = _counts(conn, schema) if migrated else before
+            dropped = _counts(conn, schema)
             conn.execute(query("drop_schema", schema))
     return dropped
 
