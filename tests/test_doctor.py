@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import psycopg
 import pytest
 
 from tests.conftest import LAWLEY, sast
@@ -162,7 +164,10 @@ def test_log_lines_without_the_prefix_fail(envs: Envs, capsys: pytest.CaptureFix
 
 
 def test_database_problems(
-    envs: Envs, db: object, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    envs: Envs,
+    db: psycopg.Connection[Any],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("WA_MONITOR_DATABASE_URL_DEV", "postgresql://u:pw-sekret@127.0.0.1:1/wa")
     code, checks = doctor(envs, capsys)
@@ -179,3 +184,7 @@ def test_database_problems(
         "fix: as the database owner: wa-monitor schema migrate --env dev"
         in checks["schema migrated"]
     )
+    assert envs.wa("schema", "migrate", "--env", "dev") == 0
+    db.execute("DROP TABLE dev.wa_monitor_cursor")
+    _, checks = doctor(envs, capsys)
+    assert "at version 1 but lacks wa_monitor_cursor" in checks["schema migrated"]

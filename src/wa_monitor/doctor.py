@@ -35,7 +35,7 @@ from wa_monitor.settings import (
     load_settings,
 )
 from wa_monitor.status import database_url, url_variable
-from wa_monitor.store import describe, latest_version, schema_version
+from wa_monitor.store import TABLES, describe, latest_version, schema_version
 
 # A log line starts with an optional prefix token, then the time: "[DEV] 2025-11-11T12:25:31…".
 _LOG_LINE = re.compile(r"^(?:(\S+) )?\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
@@ -270,7 +270,14 @@ def _database_checks(settings: Settings, path: Path) -> list[Check]:
         ) as conn:
             checks = [_reachable(conn)]
             version = schema_version(conn, schema)
-            checks.append(_migrated(version, schema, env))
+            missing = [
+                str(r[0])
+                for r in conn.execute(
+                    query("missing_tables", schema),
+                    {"schema": schema, "tables": list(TABLES.values())},
+                )
+            ]
+            checks.append(_migrated(version, missing, schema, env))
             if version is not None:
                 checks.append(_privileges(conn, settings))
             return checks
@@ -295,8 +302,17 @@ def _reachable(conn: psycopg.Connection[Any]) -> Check:
     )
 
 
-def _migrated(version: int | None, schema: str, env: str) -> Check:
+def _migrated(version: int | None, missing: list[str], schema: str, env: str) -> Check:
     fix = f"as the database owner: wa-monitor schema migrate --env {env}"
+    if version is not None and missing:
+        return Check(
+            "schema migrated",
+            False,
+            f"schema {schema!r} is at version {version} but lacks {', '.join(missing)}",
+            f"as the database owner: wa-monitor schema drop --env {env}, then schema migrate"
+            if env != "prod"
+            else "restore the missing tables from a backup",
+        )
     if version is None:
         return Check("schema migrated", False, f"schema {schema!r} or its tables do not exist", fix)
     if version != latest_version():
