@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
-from wa_monitor import __version__, logs
+from wa_monitor import __version__, doctor, logs, ops, status
 from wa_monitor.bridge import Bridge
 from wa_monitor.errors import FatalError, NotMigrated, TransientError, WaMonitorError
 from wa_monitor.monitor import Rules
@@ -87,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=CONFIG_HELP,
     )
     _add_target(migrate)
+    _add_ops_commands(commands, schema_cmds)
 
     demo = commands.add_parser(
         "demo",
@@ -109,8 +110,10 @@ def load(args: argparse.Namespace) -> Settings:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(_attach_values(sys.argv[1:] if argv is None else argv))
     try:
+        if handler := getattr(args, "handler", None):
+            return int(handler(args))
         if args.command == "demo":
             from wa_monitor.demo import run_demo  # noqa: PLC0415 - pulls in the embedded server
 
@@ -124,12 +127,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"wa-monitor: {logs.redact(str(exc))}", file=sys.stderr)
         return EXIT_CONFIG
-    except NotMigrated as exc:
-        print(f"wa-monitor: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
     except WaMonitorError as exc:
+        # A fatal error says its exit code (2: not migrated, refused); anything else is 1.
         print(f"wa-monitor: {logs.redact(str(exc))}", file=sys.stderr)
-        return EXIT_FAILED
+        return exc.exit_code if isinstance(exc, FatalError) else EXIT_FAILED
 
 
 def schema_command(args: argparse.Namespace, settings: Settings, url: str) -> int:
@@ -211,6 +212,235 @@ def _install_signals(stop: threading.Event) -> None:
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGHUP, reopen_logs)
+
+
+# -- ops commands: schema reset|drop|copy-from-prod|grant, status, doctor ----------------------
+
+OWNER_NOTE = """\
+Runs with the URL in $WA_MONITOR_DATABASE_URL: the database owner's for drop, copy-from-prod,
+migrate and grant; reset also works with dev's own service URL."""
+
+
+def _add_ops_commands(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    schema_cmds: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
+    reset = schema_cmds.add_parser(
+        "reset",
+        help="empty dev's reviews, ledger and cursor so the dev monitor starts over",
+        description="Empty the dev environment in one transaction: its qa_photo_reviews, its "
+        "ledger and its cursor, so the dev monitor reads the bridge again from the first "
+        "message. Refuses prod whatever the flags, and refuses while the dev monitor runs "
+        "(stop it first). Without --yes it asks on a terminal and refuses without one.",
+        epilog=f"{OWNER_NOTE}\n{CONFIG_HELP}",
+    )
+    _add_target(reset)
+    reset.add_argument("--yes", action="store_true", help="do not ask")
+    reset.set_defaults(handler=reset_command)
+
+    drop = schema_cmds.add_parser(
+        "drop",
+        help="drop dev's whole schema (schema migrate creates it again)",
+        description="Drop the dev environment's schema and everything in it, in one "
+        "transaction. Refuses prod whatever the flags, refuses while the dev monitor runs, and "
+        "refuses when an object outside the schema (a view, a foreign key) depends on it. "
+        "Without --yes it asks on a terminal and refuses without one.",
+        epilog=f"{OWNER_NOTE}\n{CONFIG_HELP}",
+    )
+    _add_target(drop)
+    drop.add_argument("--yes", action="store_true", help="do not ask")
+    drop.set_defaults(handler=drop_command)
+
+    copy = schema_cmds.add_parser(
+        "copy-from-prod",
+        help="copy production reviews created within a window into dev",
+        description="Copy the production reviews (schema public) created within --since into "
+        "the dev environment's schema, in one transaction. A review dev already has for the "
+        "same (drop_number, review_date) is skipped, or with --replace overwritten. The "
+        "production ledger entries of the copied drops' messages are added to dev's ledger so "
+        "the dev monitor never applies those messages again; dev's cursor is left alone. Both "
+        "schemas must be at the same migration version. Prints how many rows were copied, "
+        "skipped and replaced. Only ever production -> dev.",
+        epilog=f"{OWNER_NOTE}\n{CONFIG_HELP}",
+    )
+    target = copy.add_mutually_exclusive_group()
+    target.add_argument("--env", metavar="NAME", help="the dev environment (default: dev)")
+    target.add_argument("--config", metavar="PATH", type=Path, help="its TOML config file")
+    copy.set_defaults(env="dev")
+    copy.add_argument(
+        "--since",
+        required=True,
+        metavar="DURATION",
+        help="window by created_at: a whole number and a unit m, h, d or w (90m, 24h, 7d, 1d12h)",
+    )
+    copy.add_argument(
+        "--replace",
+        action="store_true",
+        help="overwrite dev's row on a conflict instead of skipping",
+    )
+    copy.set_defaults(handler=copy_command)
+
+    grant = schema_cmds.add_parser(
+        "grant",
+        help="give a role exactly the privileges the environment's service needs",
+        description="Least privilege, in one transaction: revoke the role's table privileges in "
+        "schema public (and in the environment's schema), then grant USAGE on the environment's "
+        "schema and only what `wa-monitor run` does to its four tables (dev's role may also "
+        "TRUNCATE them, for schema reset). Neither role may create objects anywhere. The role "
+        "must exist, log in, and be neither a superuser nor the tables' owner. Run it again "
+        "after `schema drop` + `schema migrate`.",
+        epilog=f"{OWNER_NOTE}\n{CONFIG_HELP}",
+    )
+    _add_target(grant)
+    grant.add_argument("--role", required=True, help="the service's database role")
+    grant.add_argument(
+        "--print",
+        action="store_true",
+        help="only print the SQL (no database needed), e.g. to review it or run it with psql",
+    )
+    grant.set_defaults(handler=grant_command)
+
+    status = commands.add_parser(
+        "status",
+        help="every environment side by side: reviews, today, latest, lag, version",
+        description="For each environment file in the config folder: reviews in total and "
+        "today (review_date in the environment's time zone), the latest created_at, when the "
+        "ledger last applied a message and that message's time, how many bridge messages of "
+        "enabled groups wait after the cursor, and the migration version. Exits 1 when an "
+        "environment is unreachable, unmigrated, cannot read its bridge file, or is behind by "
+        "more than --max-behind messages; so it can serve as a health check.",
+        epilog="Each environment NAME is read with $WA_MONITOR_DATABASE_URL_NAME (e.g. "
+        "WA_MONITOR_DATABASE_URL_DEV) if set, else with $WA_MONITOR_DATABASE_URL (or the "
+        f"systemd credential). The environments are the NAME.toml files in ${CONFIG_DIR_VAR} "
+        "if set, else in ./config and /etc/wa-monitor.",
+    )
+    status.add_argument("--json", action="store_true", help="one JSON document instead of a table")
+    status.add_argument(
+        "--max-behind",
+        metavar="N",
+        type=_count,
+        default=None,
+        help="exit 1 when more than N bridge messages wait (default: do not check)",
+    )
+    status.set_defaults(handler=status_command)
+
+    doctor = commands.add_parser(
+        "doctor",
+        help="check an environment end to end; each check passes or fails with its fix",
+        description="Check one environment: the config parses; its schema matches the "
+        "environment (dev never writes public); the log file is writable and its lines carry "
+        "the environment's prefix; the bridge file exists, is readable, has the expected "
+        "tables and columns (and its newest message time); the watched groups exist in it; "
+        "the LID map (if configured) is readable; the database is reachable; the schema is "
+        "migrated; the role holds exactly the privileges the service needs. Exit 0 only when "
+        "all pass.",
+        epilog="The database URL: $WA_MONITOR_DATABASE_URL_NAME if set, else the service's. "
+        + CONFIG_HELP,
+    )
+    _add_target(doctor)
+    doctor.set_defaults(handler=doctor_command)
+
+
+def _attach_values(argv: Sequence[str]) -> list[str]:
+    """`--since -1d` as `--since=-1d`: argparse would take the value for an option and say so
+    in two lines; the duration check says what is wrong with it in one."""
+    out: list[str] = []
+    for arg in argv:
+        if out and out[-1] == "--since" and arg.startswith("-"):
+            out[-1] = f"--since={arg}"
+        else:
+            out.append(arg)
+    return out
+
+
+def _count(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 0 (got {text!r})")
+    return int(text)
+
+
+def _database_url(settings: Settings) -> str:
+    url = settings.require_database_url()
+    logs.register_secret(*logs.secrets_of_url(url))
+    return url
+
+
+def _confirm(args: argparse.Namespace, settings: Settings) -> ops.Confirm:
+    env = settings.environment.value
+
+    def confirm(question: str) -> bool:
+        if args.yes:
+            return True
+        if not sys.stdin.isatty():
+            raise ops.Refused("refusing without --yes: there is no terminal to ask on")
+        answer = input(f"{question}\nType {env!r} to go on: ")
+        return answer.strip() == env
+
+    return confirm
+
+
+def reset_command(args: argparse.Namespace) -> int:
+    settings = load(args)
+    emptied = ops.reset(_database_url(settings), settings, confirm=_confirm(args, settings))
+    print(
+        f"schema {settings.schema}: emptied {emptied.reviews} reviews, {emptied.ledger} ledger "
+        f"messages and the cursor; the {settings.environment.value} monitor starts over from "
+        "the bridge's first message"
+    )
+    return EXIT_OK
+
+
+def drop_command(args: argparse.Namespace) -> int:
+    settings = load(args)
+    gone = ops.drop(_database_url(settings), settings, confirm=_confirm(args, settings))
+    env = settings.environment.value
+    print(
+        f"dropped schema {settings.schema} ({gone.reviews} reviews, {gone.ledger} ledger "
+        f"messages); create it again with `wa-monitor schema migrate --env {env}`, then "
+        f"`wa-monitor schema grant --env {env} --role ROLE`"
+    )
+    return EXIT_OK
+
+
+def copy_command(args: argparse.Namespace) -> int:
+    window = ops.parse_duration(args.since)
+    settings = load(args)
+    done = ops.copy_from_prod(
+        _database_url(settings), settings, window=window, replace=args.replace
+    )
+    print(
+        f"copied {done.copied}, skipped {done.skipped}, replaced {done.replaced} "
+        f"(of {done.selected} production reviews created in the last {args.since.strip()}) "
+        f"into schema {settings.schema}; {done.ledger} production ledger messages marked as "
+        "applied in dev"
+    )
+    return EXIT_OK
+
+
+def grant_command(args: argparse.Namespace) -> int:
+    settings = load(args)
+    if args.print:
+        print(ops.render(ops.grant_statements(settings, args.role)))
+        return EXIT_OK
+    ops.grant(_database_url(settings), settings, args.role)
+    print(
+        f"role {args.role}: holds exactly what wa-monitor-{settings.environment.value} needs "
+        f"in schema {settings.schema}; check with `wa-monitor doctor --env "
+        f"{settings.environment.value}` run with its URL"
+    )
+    return EXIT_OK
+
+
+def status_command(args: argparse.Namespace) -> int:
+    text, healthy = status.report(as_json=args.json, max_behind=args.max_behind)
+    print(logs.redact(text))
+    return EXIT_OK if healthy else EXIT_FAILED
+
+
+def doctor_command(args: argparse.Namespace) -> int:
+    checks = doctor.diagnose(args.env, args.config)
+    print(logs.redact(doctor.render(checks)))
+    return EXIT_OK if all(c.ok for c in checks) else EXIT_FAILED
 
 
 __all__ = ["DATABASE_URL_VAR", "main"]

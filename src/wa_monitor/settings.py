@@ -177,13 +177,17 @@ def user_part(jid_or_number: str) -> str:
     return user.lstrip("+").replace(" ", "")
 
 
+def config_dirs(search: Mapping[str, str] | None = None) -> tuple[Path, ...]:
+    """Where environment files live: $WA_MONITOR_CONFIG_DIR, else ./config then /etc/wa-monitor."""
+    environ = os.environ if search is None else search
+    return (Path(environ[CONFIG_DIR_VAR]),) if environ.get(CONFIG_DIR_VAR) else DEFAULT_CONFIG_DIRS
+
+
 def find_config(env: str, search: Mapping[str, str] | None = None) -> Path:
     """The TOML file of `env`: in $WA_MONITOR_CONFIG_DIR, else ./config, then /etc/wa-monitor."""
     if not ENV_NAME.fullmatch(env):
         raise ConfigError(f"invalid environment name {env!r}: use a name like 'prod' or 'dev'")
-    environ = os.environ if search is None else search
-    dirs = (Path(environ[CONFIG_DIR_VAR]),) if environ.get(CONFIG_DIR_VAR) else DEFAULT_CONFIG_DIRS
-    candidates = [d / f"{env}.toml" for d in dirs]
+    candidates = [d / f"{env}.toml" for d in config_dirs(search)]
     for path in candidates:
         if path.is_file():
             return path

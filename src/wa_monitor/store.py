@@ -59,9 +59,9 @@ class Migration:
 
 
 @cache
-def named_queries() -> dict[str, str]:
-    """The `-- name: x` blocks of queries.sql."""
-    text = resources.files("wa_monitor").joinpath("sql/queries.sql").read_text("utf-8")
+def named_queries(file: str = "queries.sql") -> dict[str, str]:
+    """The `-- name: x` blocks of one of our .sql files (queries.sql unless told)."""
+    text = resources.files("wa_monitor").joinpath(f"sql/{file}").read_text("utf-8")
     queries: dict[str, str] = {}
     for block in text.split("-- name: ")[1:]:
         name, _, body = block.partition("\n")
@@ -86,13 +86,31 @@ def schema_sql() -> str:
     return resources.files("wa_monitor").joinpath("sql/schema.sql").read_text("utf-8")
 
 
-def compose(text: str, schema: str) -> sql.Composed:
-    """SQL text with its {placeholders} filled by identifiers of `schema`, never by strings."""
+def compose(text: str, schema: str, **extra: sql.Composable) -> sql.Composed:
+    """SQL text with its {placeholders} filled by identifiers of `schema`, never by strings.
+
+    `extra` fills further placeholders with composables the caller built from identifiers.
+    """
     names: dict[str, sql.Composable] = {
         key: sql.Identifier(schema, table) for key, table in TABLES.items()
     }
     names["schema"] = sql.Identifier(schema)
+    names.update(extra)
     return sql.SQL(text).format(**names)  # text comes from our packaged .sql files
+
+
+def schema_version(conn: psycopg.Connection[Any], schema: str) -> int | None:
+    """`schema`'s migration version on `conn`; None when the schema or its tables do not exist."""
+    queries = named_queries()
+    row = conn.execute(compose(queries["schema_exists"], schema), {"schema": schema}).fetchone()
+    if not row or not row[0]:
+        return None
+    exists = compose(queries["migrations_table_exists"], schema)
+    row = conn.execute(exists, {"schema": schema}).fetchone()
+    if not row or not row[0]:
+        return None
+    versions = [r[0] for r in conn.execute(compose(queries["applied_versions"], schema))]
+    return max(versions) if versions else None
 
 
 def describe(exc: BaseException) -> str:
@@ -228,6 +246,9 @@ class Store:
         """Create the schema and bring it to the latest version; return the versions applied."""
         applied: list[int] = []
         with self._transaction() as conn:
+            if schema_version(conn, self.schema) == latest_version():
+                # Nothing to create: a service role without CREATE may run this too.
+                return applied
             conn.execute(self._q("migration_lock"), {"schema": self.schema})
             conn.execute(compose("CREATE SCHEMA IF NOT EXISTS {schema}", self.schema))
             conn.execute(self._q("create_migrations_table"))
@@ -243,16 +264,7 @@ class Store:
     def version(self) -> int | None:
         """The schema's migration version; None when the schema or its tables do not exist."""
         with self._transaction() as conn:
-            row = conn.execute(self._q("schema_exists"), {"schema": self.schema}).fetchone()
-            if not row or not row[0]:
-                return None
-            row = conn.execute(
-                self._q("migrations_table_exists"), {"schema": self.schema}
-            ).fetchone()
-            if not row or not row[0]:
-                return None
-            versions = [r[0] for r in conn.execute(self._q("applied_versions"))]
-        return max(versions) if versions else None
+            return schema_version(conn, self.schema)
 
     def require_migrated(self) -> int:
         """The current version, or NotMigrated with the command that fixes it."""

@@ -1,0 +1,390 @@
+"""`wa-monitor doctor --env NAME`: the runbook's troubleshooting list, each check pass or fail
+with the exact fix."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sqlite3
+import tomllib
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from wa_monitor.bridge import (
+    LID_MAP_REQUIRED,
+    Bridge,
+    BridgeError,
+    BridgeSchemaError,
+    check_columns,
+    ro_connect,
+    translate,
+)
+from wa_monitor.ops import Privilege, needs, query
+from wa_monitor.settings import (
+    PROD_SCHEMA,
+    ConfigError,
+    Environment,
+    Settings,
+    config_dirs,
+    find_config,
+    load_settings,
+)
+from wa_monitor.status import database_url, url_variable
+from wa_monitor.store import TABLES, describe, latest_version, schema_version
+
+# A log line starts with an optional prefix token, then the time: "[DEV] 2025-11-11T12:25:31…".
+_LOG_LINE = re.compile(r"^(?:(\S+) )?\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
+_LOG_TAIL_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+
+def render(checks: list[Check]) -> str:
+    lines = []
+    for c in checks:
+        lines.append(f"{'PASS' if c.ok else 'FAIL'}  {c.name}: {c.detail}")
+        if not c.ok and c.fix:
+            lines.append(f"      fix: {c.fix}")
+    failed = sum(1 for c in checks if not c.ok)
+    lines.append(f"{len(checks) - failed} passed, {failed} failed")
+    return "\n".join(lines)
+
+
+def diagnose(env: str | None, config: Path | None) -> list[Check]:
+    """Run every check that can run; later checks need the config to load."""
+    name = env or (config.stem if config else "")
+    checks: list[Check] = []
+    try:
+        path = config if config is not None else find_config(name)
+    except ConfigError as exc:
+        folder = config_dirs()[0]
+        return [Check("config file", False, str(exc), f"create {folder / f'{name}.toml'}")]
+    try:
+        settings = load_settings(path, expect=env)
+    except ConfigError as exc:
+        checks.append(
+            Check("config file", False, str(exc), f"correct {path} (README: Configuration)")
+        )
+        checks.append(_raw_isolation(path))
+        return checks
+    checks.append(Check("config file", True, f"{path} parses and validates"))
+    checks.append(_isolation(settings))
+    checks.extend(_log_checks(settings, path))
+    checks.append(_bridge_check(settings, path))
+    checks.append(_groups_check(settings, path))
+    checks.append(_lid_map_check(settings, path))
+    checks.extend(_database_checks(settings, path))
+    return checks
+
+
+def _isolation(settings: Settings) -> Check:
+    env, schema = settings.environment.value, settings.schema
+    if settings.environment is Environment.DEV:
+        detail = f"environment dev writes schema {schema!r}, not production's {PROD_SCHEMA!r}"
+    else:
+        detail = f"environment {env} writes schema {schema!r}"
+    return Check("schema matches the environment", True, detail)
+
+
+def _raw_isolation(path: Path) -> Check:
+    """The config did not load: still say whether it points dev at production's schema."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return Check("schema matches the environment", False, "the config file cannot be read")
+    env, schema = raw.get("environment"), raw.get("schema")
+    if env == "dev" and schema == PROD_SCHEMA:
+        return Check(
+            "schema matches the environment",
+            False,
+            "environment dev names schema 'public': dev would write production's table",
+            f'set schema = "dev" in {path}',
+        )
+    return Check("schema matches the environment", True, f"environment {env}, schema {schema}")
+
+
+def _log_checks(settings: Settings, path: Path) -> list[Check]:
+    log = settings.log_file
+    if log is None:
+        return [Check("log file", True, "no log_file configured: lines go to stderr (the journal)")]
+    return [_log_writable(log, path), _log_prefix(log, settings.log_prefix, settings)]
+
+
+def _log_writable(log: Path, path: Path) -> Check:
+    if log.exists():
+        if os.access(log, os.W_OK):
+            return Check("log file writable", True, f"{log} is writable")
+        return Check(
+            "log file writable",
+            False,
+            f"{log} is not writable by this user",
+            f"chown the file to the service user, or fix log_file in {path}",
+        )
+    folder = next((p for p in log.parents if p.exists()), Path("/"))
+    if folder.is_dir() and os.access(folder, os.W_OK | os.X_OK):
+        return Check("log file writable", True, f"{log} does not exist yet; it can be created")
+    return Check(
+        "log file writable",
+        False,
+        f"{log} cannot be created: {folder} is not a folder this user can write to",
+        f"mkdir -p {log.parent} and chown it to the service user",
+    )
+
+
+def _log_prefix(log: Path, prefix: str, settings: Settings) -> Check:
+    name = f"log lines carry {prefix!r}" if prefix else "log lines carry no prefix"
+    try:
+        with log.open("rb") as f:
+            start = max(0, log.stat().st_size - _LOG_TAIL_BYTES)
+            f.seek(start)
+            tail = f.read().decode("utf-8", "replace").splitlines()[1 if start else 0 :]
+    except FileNotFoundError:
+        return Check(name, True, f"{log} has no lines yet")
+    except OSError as exc:
+        return Check(name, False, f"cannot read {log}: {exc.strerror}", "fix its permissions")
+    found = [m.group(1) or "" for line in tail if (m := _LOG_LINE.match(line))]
+    wrong = [p for p in found if p != prefix]
+    if not found:
+        return Check(name, True, f"{log} has no log lines yet")
+    if not wrong:
+        return Check(name, True, f"the last {len(found)} lines of {log} all do")
+    env = settings.environment.value
+    seen = wrong[0] or "none"
+    return Check(
+        name,
+        False,
+        f"{len(wrong)} of the last {len(found)} lines of {log} carry prefix {seen!r}",
+        f"another service writes into {log}: give each environment its own log_file, and start "
+        f"wa-monitor-{env} with --env {env}",
+    )
+
+
+def _bridge_check(settings: Settings, path: Path) -> Check:
+    bridge = settings.bridge_db
+    groups = list(settings.enabled_projects)
+    try:
+        with Bridge(bridge, groups=groups, tz=settings.tz, span=1) as reader:
+            newest = reader.newest_message_time()
+    except BridgeSchemaError as exc:
+        fix = f"bridge_db in {path} must name the bridge's messages.db (not whatsapp.db)"
+        return Check("bridge file", False, str(exc), fix)
+    except BridgeError as exc:
+        return Check(
+            "bridge file",
+            False,
+            str(exc),
+            f"check bridge_db in {path}, and that this user can read the file and its folder",
+        )
+    when = newest.isoformat(sep=" ", timespec="seconds") if newest else "none yet"
+    return Check(
+        "bridge file", True, f"{bridge} readable, schema as expected; newest message {when}"
+    )
+
+
+def _groups_check(settings: Settings, path: Path) -> Check:
+    wanted = settings.enabled_projects
+    if not wanted:
+        return Check(
+            "watched groups",
+            False,
+            "no enabled [[projects]]: nothing will be read",
+            f"add a [[projects]] table with name and group_jid to {path}",
+        )
+    try:
+        conn = ro_connect(settings.bridge_db)
+    except BridgeError as exc:
+        return Check("watched groups", False, str(exc), "see the bridge file check")
+    try:
+        known = {
+            str(r[0])
+            for r in conn.execute(
+                "SELECT jid FROM chats WHERE jid IN (SELECT value FROM json_each(?))",
+                (json.dumps(sorted(wanted)),),
+            )
+        }
+    except sqlite3.Error as exc:
+        return Check("watched groups", False, str(translate(exc, settings.bridge_db)))
+    finally:
+        conn.close()
+    unknown = [f"{wanted[j]} ({j})" for j in sorted(wanted) if j not in known]
+    if unknown:
+        return Check(
+            "watched groups",
+            False,
+            f"the bridge has no chat for {', '.join(unknown)}",
+            f"check those group_jid values in {path} against the bridge's chats table",
+        )
+    return Check("watched groups", True, f"the bridge knows all {len(wanted)} enabled groups")
+
+
+def _lid_map_check(settings: Settings, path: Path) -> Check:
+    lid_map = settings.lid_map_db
+    if lid_map is None:
+        return Check("LID map", True, "not configured: LID senders are kept as LIDs")
+    try:
+        conn = ro_connect(lid_map)
+        try:
+            check_columns(conn, lid_map, LID_MAP_REQUIRED)
+            count = conn.execute("SELECT count(*) FROM whatsmeow_lid_map").fetchone()[0]
+        except sqlite3.Error as exc:
+            raise translate(exc, lid_map) from None
+        finally:
+            conn.close()
+    except BridgeError as exc:
+        return Check(
+            "LID map",
+            False,
+            str(exc),
+            f"lid_map_db in {path} must name the bridge's whatsapp.db, readable by this user",
+        )
+    return Check("LID map", True, f"{lid_map} readable; {count} LIDs mapped")
+
+
+def _database_checks(settings: Settings, path: Path) -> list[Check]:
+    env, schema = settings.environment.value, settings.schema
+    try:
+        url = database_url(env, settings)
+    except ConfigError as exc:
+        return [
+            Check(
+                "database reachable",
+                False,
+                str(exc),
+                f"set {url_variable(env)} or WA_MONITOR_DATABASE_URL, or the systemd credential",
+            )
+        ]
+    try:
+        with psycopg.connect(
+            url, autocommit=True, connect_timeout=5, application_name="wa-monitor-doctor"
+        ) as conn:
+            checks = [_reachable(conn)]
+            version = schema_version(conn, schema)
+            missing = [
+                str(r[0])
+                for r in conn.execute(
+                    query("missing_tables", schema),
+                    {"schema": schema, "tables": list(TABLES.values())},
+                )
+            ]
+            checks.append(_migrated(version, missing, schema, env))
+            if version is not None:
+                checks.append(_privileges(conn, settings))
+            return checks
+    except psycopg.Error as exc:
+        return [
+            Check(
+                "database reachable",
+                False,
+                describe(exc),
+                "check host, port, user and password in the URL, that PostgreSQL runs, and that "
+                "pg_hba.conf lets this user in",
+            )
+        ]
+
+
+def _reachable(conn: psycopg.Connection[Any]) -> Check:
+    user, database, server = conn.execute(
+        "SELECT current_user::text, current_database()::text, current_setting('server_version')"
+    ).fetchone() or ("?", "?", "?")
+    return Check(
+        "database reachable", True, f"connected as {user} to {database} (PostgreSQL {server})"
+    )
+
+
+def _migrated(version: int | None, missing: list[str], schema: str, env: str) -> Check:
+    fix = f"as the database owner: wa-monitor schema migrate --env {env}"
+    if version is not None and missing:
+        return Check(
+            "schema migrated",
+            False,
+            f"schema {schema!r} is at version {version} but lacks {', '.join(missing)}",
+            f"as the database owner: wa-monitor schema drop --env {env}, then schema migrate"
+            if env != "prod"
+            else "restore the missing tables from a backup",
+        )
+    if version is None:
+        return Check("schema migrated", False, f"schema {schema!r} or its tables do not exist", fix)
+    if version != latest_version():
+        return Check(
+            "schema migrated",
+            False,
+            f"schema {schema!r} is at version {version}, this wa-monitor needs {latest_version()}",
+            fix if version < latest_version() else "upgrade wa-monitor",
+        )
+    return Check("schema migrated", True, f"schema {schema!r} at version {version}, all tables")
+
+
+def _privileges(conn: psycopg.Connection[Any], settings: Settings) -> Check:
+    """The role may do exactly what the service needs: no less, and nothing elsewhere."""
+    env, schema = settings.environment.value, settings.schema
+    name = "role privileges"
+    row = conn.execute(query("role_attributes", schema)).fetchone()
+    if row is None:
+        return Check(name, False, "cannot read the current role from pg_roles")
+    user, superuser, createdb, createrole, database, db_create = row
+    grant = f"as the database owner: wa-monitor schema grant --env {env} --role {user}"
+    if superuser:
+        return Check(
+            name,
+            False,
+            f"role {user} is a superuser: it can read and write every schema",
+            f"give wa-monitor-{env} a role of its own (README: Roles and URLs), then {grant}",
+        )
+    held = {
+        (str(s), str(t), Privilege(p))
+        for s, t, p in conn.execute(query("table_privileges", schema))
+    }
+    wanted = {(schema, t, p) for t, ps in needs(settings.environment).items() for p in ps}
+    missing, extra = _grouped(wanted - held), _grouped(held - wanted)
+    problems, fixes = [], []
+    schemas = {(str(s), str(p)) for s, p in conn.execute(query("schema_privileges", schema))}
+    # USAGE on public comes from PUBLIC by default and opens no table by itself.
+    extra_schemas = sorted(schemas - {(schema, "USAGE"), (PROD_SCHEMA, "USAGE")})
+    lacks_usage = (schema, "USAGE") not in schemas
+    if missing or lacks_usage:
+        problems.append(
+            "lacks " + "; ".join((["USAGE on " + schema] if lacks_usage else []) + missing)
+        )
+        fixes.append(grant)
+    if extra:
+        problems.append("may also " + "; ".join(extra))
+        fixes.append(grant)  # it revokes in public and in the environment's schema
+        fixes.extend(
+            f"REVOKE ALL ON ALL TABLES IN SCHEMA {other} FROM {user}"
+            for other in sorted({s for s, _, _ in held - wanted} - {schema, PROD_SCHEMA})
+        )
+    if extra_schemas:
+        problems.append("may also " + ", ".join(f"{p} on schema {s}" for s, p in extra_schemas))
+        fixes.extend(
+            f"REVOKE {p} ON SCHEMA {s} FROM {user} (and FROM PUBLIC)" for s, p in extra_schemas
+        )
+    if db_create:
+        problems.append(f"may create schemas in database {database}")
+        fixes.append(f"REVOKE CREATE ON DATABASE {database} FROM {user} (and FROM PUBLIC)")
+    if createdb or createrole:
+        problems.append("may create databases or roles")
+        fixes.append(f"ALTER ROLE {user} NOCREATEDB NOCREATEROLE")
+    if problems:
+        return Check(
+            name, False, f"role {user} " + "; ".join(problems), "; ".join(dict.fromkeys(fixes))
+        )
+    return Check(name, True, f"role {user} holds exactly what wa-monitor-{env} needs in {schema!r}")
+
+
+def _grouped(items: set[tuple[str, str, Privilege]]) -> list[str]:
+    """'SELECT, INSERT on dev.qa_photo_reviews' per table, in a stable order."""
+    by_table: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for s, t, p in sorted(items):
+        by_table[(s, t)].append(p.value)
+    return [f"{', '.join(ps)} on {s}.{t}" for (s, t), ps in by_table.items()]

@@ -1,0 +1,190 @@
+"""`wa-monitor doctor`: each troubleshooting item passes, or fails with the fix that applies."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from tests.conftest import LAWLEY, sast
+from tests.ops_support import Envs, make_envs
+from wa_monitor.simulator import BridgeWriter, create_lid_map
+
+
+@pytest.fixture
+def envs(tmp_path: Path, bridge: BridgeWriter, database_url: str) -> Envs:
+    envs = make_envs(tmp_path / "config", bridge, database_url)
+    envs.say("A1", "DR1111111", sast(11, 9, 30))
+    return envs
+
+
+def doctor(
+    envs: Envs, capsys: pytest.CaptureFixture[str], env: str = "dev", **kw: str
+) -> tuple[int, dict[str, str]]:
+    """Run doctor; return its exit code and {check name: 'PASS …'/'FAIL … fix: …'}."""
+    capsys.readouterr()
+    code = envs.wa("doctor", "--env", env, **kw)
+    lines: dict[str, str] = {}
+    name = ""
+    for line in capsys.readouterr().out.splitlines():
+        if line.startswith(("PASS  ", "FAIL  ")):
+            name = line[6:].split(":", 1)[0]
+            lines[name] = line
+        elif line.strip().startswith("fix:"):
+            lines[name] += " " + line.strip()
+    return code, lines
+
+
+def edit(envs: Envs, env: str, old: str, new: str) -> None:
+    path = envs.folder / f"{env}.toml"
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new))
+
+
+def test_a_healthy_environment_passes_everything_but_a_superuser_role(
+    envs: Envs, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, checks = doctor(envs, capsys)
+    assert code == 1
+    failed = [name for name, line in checks.items() if line.startswith("FAIL")]
+    assert failed == ["role privileges"]  # the test server's owner is a superuser
+    assert "is a superuser" in checks["role privileges"]
+    assert "fix: give wa-monitor-dev a role of its own" in checks["role privileges"]
+    assert "newest message 2025-11-11 09:30:00+02:00" in checks["bridge file"]
+    assert list(checks) == [
+        "config file",
+        "schema matches the environment",
+        "log file writable",
+        "log lines carry '[DEV]'",
+        "bridge file",
+        "watched groups",
+        "LID map",
+        "database reachable",
+        "schema migrated",
+        "role privileges",
+    ]
+
+
+def test_dev_pointed_at_public_fails_config_and_isolation(
+    envs: Envs, capsys: pytest.CaptureFixture[str]
+) -> None:
+    edit(envs, "dev", 'schema = "dev"', 'schema = "public"')
+    code, checks = doctor(envs, capsys)
+    assert code == 1
+    assert checks["config file"].startswith("FAIL")
+    isolation = checks["schema matches the environment"]
+    assert isolation.startswith("FAIL")
+    assert f'fix: set schema = "dev" in {envs.folder / "dev.toml"}' in isolation
+
+
+def test_unknown_environment(envs: Envs, capsys: pytest.CaptureFixture[str]) -> None:
+    code, checks = doctor(envs, capsys, env="staging")
+    assert code == 1
+    assert "no config for environment 'staging'" in checks["config file"]
+    assert f"fix: create {envs.folder / 'staging.toml'}" in checks["config file"]
+
+
+def set_key(envs: Envs, env: str, key: str, value: str) -> None:
+    """Set a top-level key of the environment's TOML file (replace its line, or add one)."""
+    path = envs.folder / f"{env}.toml"
+    lines = [x for x in path.read_text().splitlines() if not x.startswith(f"{key} =")]
+    path.write_text(f'{key} = "{value}"\n' + "\n".join(lines) + "\n")
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "check", "says", "fix"),
+    [
+        ("bridge_db", "/nowhere/messages.db", "bridge file", "does not exist", "check bridge_db"),
+        ("bridge_db", "{lid_map}", "bridge file", "missing table messages", "(not whatsapp.db)"),
+        ("lid_map_db", "{bridge}", "LID map", "missing table whatsmeow_lid_map", "lid_map_db in"),
+        ("log_file", "{lid_map}/dev.log", "log file writable", "is not a folder", "mkdir -p"),
+    ],
+)
+def test_each_file_problem_fails_its_check_with_the_fix(
+    key: str,
+    value: str,
+    check: str,
+    says: str,
+    fix: str,
+    envs: Envs,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    lid_map = tmp_path / "whatsapp.db"
+    create_lid_map(lid_map, {"210987654321098": "27821234567"})
+    set_key(envs, "dev", key, value.format(lid_map=lid_map, bridge=envs.bridge.path))
+    code, checks = doctor(envs, capsys)
+    assert code == 1
+    assert checks[check].startswith("FAIL"), checks[check]
+    assert says in checks[check]
+    assert fix in checks[check].split("fix: ", 1)[1]
+
+
+def test_a_group_the_bridge_does_not_know_fails(
+    envs: Envs, capsys: pytest.CaptureFixture[str]
+) -> None:
+    edit(envs, "dev", LAWLEY, "120363418298130399@g.us")
+    code, checks = doctor(envs, capsys)
+    assert code == 1
+    assert "no chat for Lawley (120363418298130399@g.us)" in checks["watched groups"]
+    assert "fix: check those group_jid values" in checks["watched groups"]
+
+
+def test_a_configured_lid_map_is_read(
+    envs: Envs, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lid_map = tmp_path / "whatsapp.db"
+    create_lid_map(lid_map, {"210987654321098": "27821234567"})
+    set_key(envs, "dev", "lid_map_db", str(lid_map))
+    _, checks = doctor(envs, capsys)
+    assert checks["LID map"] == f"PASS  LID map: {lid_map} readable; 1 LIDs mapped"
+
+
+def test_log_lines_without_the_prefix_fail(envs: Envs, capsys: pytest.CaptureFixture[str]) -> None:
+    assert envs.run("dev") == 0
+    log = envs.folder / "logs" / "wa-monitor-dev.log"
+    assert "PASS" in doctor(envs, capsys)[1]["log lines carry '[DEV]'"]
+    # Prod's service writing into dev's file (same log_file in both configs).
+    with log.open("a") as f:
+        f.write("2025-11-11T12:25:31.020+02:00 INFO    ✅ Created QA review for DR1 (Lawley)\n")
+        f.write("Traceback (most recent call last):\n")
+    _, checks = doctor(envs, capsys)
+    line = checks["log lines carry '[DEV]'"]
+    assert line.startswith("FAIL")
+    assert "carry prefix 'none'" in line
+    assert "give each environment its own log_file" in line
+    # And the other way round: prod's file must not hold [DEV] lines.
+    edit(envs, "prod", "wa-monitor-prod.log", "wa-monitor-dev.log")
+    _, checks = doctor(envs, capsys, env="prod")
+    assert checks["log lines carry no prefix"].startswith("FAIL")
+    assert "carry prefix '[DEV]'" in checks["log lines carry no prefix"]
+
+
+def test_database_problems(
+    envs: Envs,
+    db: psycopg.Connection[Any],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("WA_MONITOR_DATABASE_URL_DEV", "postgresql://u:pw-sekret@127.0.0.1:1/wa")
+    code, checks = doctor(envs, capsys)
+    assert code == 1
+    assert checks["database reachable"].startswith("FAIL")
+    assert "pw-sekret" not in checks["database reachable"]
+    assert "schema migrated" not in checks
+    monkeypatch.delenv("WA_MONITOR_DATABASE_URL_DEV")
+    assert envs.wa("schema", "drop", "--env", "dev", "--yes") == 0
+    _, checks = doctor(envs, capsys)
+    assert checks["database reachable"].startswith("PASS")
+    assert checks["schema migrated"].startswith("FAIL")
+    assert (
+        "fix: as the database owner: wa-monitor schema migrate --env dev"
+        in checks["schema migrated"]
+    )
+    assert envs.wa("schema", "migrate", "--env", "dev") == 0
+    db.execute("DROP TABLE dev.wa_monitor_cursor")
+    _, checks = doctor(envs, capsys)
+    assert "at version 1 but lacks wa_monitor_cursor" in checks["schema migrated"]

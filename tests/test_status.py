@@ -1,0 +1,111 @@
+"""`wa-monitor status`: the runbook's comparison and more, per environment, as a health check."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import psycopg
+import pytest
+
+from tests.conftest import VELO, sast
+from tests.ops_support import Envs, make_envs
+from wa_monitor.simulator import BridgeWriter
+
+SAST_ZONE = ZoneInfo("Africa/Johannesburg")
+
+
+@pytest.fixture
+def envs(tmp_path: Path, bridge: BridgeWriter, database_url: str) -> Envs:
+    envs = make_envs(tmp_path / "config", bridge, database_url)
+    now = datetime.now(SAST_ZONE)
+    envs.say("A1", "DR1111111", sast(11, 9))  # an old day
+    envs.say("A2", "DR2222222", now)  # today, local time
+    envs.say("V1", "DR9999999 test", now, chat=VELO)
+    assert envs.run("prod") == 0
+    return envs
+
+
+def status(envs: Envs, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, Any]:
+    capsys.readouterr()
+    code = envs.wa("status", "--json", *args)
+    return code, json.loads(capsys.readouterr().out)
+
+
+def test_json_has_every_figure_per_environment(
+    envs: Envs, db: psycopg.Connection[Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, doc = status(envs, capsys)
+    assert code == 0
+    assert doc["ok"] is True
+    prod, dev = (next(e for e in doc["environments"] if e["env"] == n) for n in ("prod", "dev"))
+    latest = db.execute("SELECT max(created_at) FROM public.qa_photo_reviews").fetchone()
+    assert latest is not None
+    assert prod["schema"] == "public"
+    assert (prod["reviews_total"], prod["reviews_today"]) == (2, 1)
+    assert datetime.fromisoformat(prod["latest_created_at"]) == latest[0]
+    assert prod["last_processed_at"] is not None
+    assert prod["behind"] == 0
+    assert prod["migration_version"] == prod["latest_version"] == 1
+    # Dev has not run yet: nothing processed, and its three messages wait in the bridge.
+    assert (dev["reviews_total"], dev["behind"], dev["last_processed_at"]) == (0, 3, None)
+    assert dev["ok"] is True
+
+
+def test_behind_more_than_the_threshold_fails(
+    envs: Envs, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, doc = status(envs, capsys, "--max-behind", "3")
+    assert code == 0
+    code, doc = status(envs, capsys, "--max-behind", "2")
+    assert code == 1
+    dev = next(e for e in doc["environments"] if e["env"] == "dev")
+    assert dev["problems"] == ["3 bridge messages not yet processed (> 2)"]
+    assert envs.run("dev") == 0
+    assert status(envs, capsys, "--max-behind", "0")[0] == 0
+
+
+def test_the_table_shows_both_and_problems_underneath(
+    envs: Envs,
+    db: psycopg.Connection[Any],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    db.execute("DROP SCHEMA dev CASCADE")
+    capsys.readouterr()
+    assert envs.wa("status") == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:3] == ["ENV", "SCHEMA", "VERSION"]
+    assert lines[1].split()[:2] == ["dev", "dev"]
+    assert lines[1].endswith("PROBLEM")
+    assert lines[2].split()[:5] == ["prod", "public", "1", "2", "1"]
+    assert lines[2].endswith("ok")
+    assert lines[3] == (
+        "dev: schema 'dev' does not exist or is not migrated: "
+        "run `wa-monitor schema migrate --env dev`"
+    )
+
+
+def test_an_unreachable_environment_fails_without_showing_its_url(
+    envs: Envs, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("WA_MONITOR_DATABASE_URL_DEV", "postgresql://dev:pw-sekret@127.0.0.1:1/wa")
+    code, doc = status(envs, capsys)
+    assert code == 1
+    dev, prod = doc["environments"]
+    assert dev["problems"][0].startswith("database: ")
+    assert "pw-sekret" not in json.dumps(doc)
+    assert prod["ok"] is True
+
+
+def test_no_environment_files_is_a_config_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from wa_monitor.cli import main
+
+    monkeypatch.setenv("WA_MONITOR_CONFIG_DIR", str(tmp_path))
+    assert main(["status"]) == 2
+    assert "no environment files" in capsys.readouterr().err
