@@ -106,7 +106,7 @@ def test_the_daemon_is_ready_reports_status_feeds_the_watchdog_while_idle_and_sa
         say(bridge, "A1", "DR1752028 all photos", sast(11, 12, 25, 30))
         status = listener.expect(lambda m: "DR1752028" in m, "a STATUS naming the drop")
         assert status.startswith("STATUS=caught up at rowid 1; last cycle: 1 created")
-        assert "(Lawley) posted 2025-11-11T12:25:30+02:00, lag " in status
+        assert "last drop DR1752028 (Lawley) posted 2025-11-11T12:25:30+02:00, applied " in status
         after = len(listener.messages)
         wait_for(
             lambda: listener.drain() or listener.messages[after:].count("WATCHDOG=1") >= 5,
@@ -139,6 +139,10 @@ def test_not_ready_until_the_bridge_answers_and_the_start_is_extended_while_retr
         bridge_db.parent.mkdir()
         BridgeWriter(bridge_db).close()
         listener.expect(lambda m: m == "READY=1", "READY=1 once the bridge file exists")
+        # The retry is over: STATUS says so, rather than keep showing the last failure.
+        listener.expect(
+            lambda m: m == "STATUS=caught up at rowid 0; nothing applied yet", "a STATUS of now"
+        )
 
 
 def test_an_unmigrated_schema_is_never_reported_ready(

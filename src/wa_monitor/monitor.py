@@ -259,7 +259,8 @@ class _Loop:
         )
         self.position: BridgePosition | None = None
         self.ready = False
-        self.last_drop: Sighting | None = None
+        self.last_cycle = "nothing applied yet"  # for STATUS=, until a cycle does work
+        self.last_drop = ""
         self.overall = Totals()
         self.cycle = Totals()
         self.last_progress = time.monotonic()
@@ -293,7 +294,7 @@ class _Loop:
             duplicates, plan = self.policy(self.sink.apply, found, batch.position, self.plan)
             decided = plan.decisions
             _log_decisions(self.log, decided, batch)
-            self.last_drop = _newest_applied(decided) or self.last_drop
+            self.last_drop = _describe_newest(decided) or self.last_drop
         elif batch.position != self.position:
             self.policy(self.sink.save_position, batch.position)
         self.position = batch.position
@@ -309,32 +310,39 @@ class _Loop:
         if not caught_up:
             if now - self.last_progress >= PROGRESS_EVERY_SECONDS:
                 self.log.info("draining backlog", rowid=rowid, **self.cycle.fields())
+                self.notifier.status(f"draining backlog at rowid {rowid}")
                 self.last_progress = now
             return
         if self.cycle.did_work:
             self.log.info("cycle done", rowid=rowid, **self.cycle.fields())
-            self.notifier.status(_status_line(self.cycle, rowid, self.last_drop))
+            self.last_cycle = _describe_cycle(self.cycle)
+        # Also after a failure or a backlog: STATUS= says the current state, not the last news.
+        self.notifier.status(
+            "; ".join(
+                filter(None, (f"caught up at rowid {rowid}", self.last_cycle, self.last_drop))
+            )
+        )
         self.cycle = Totals()
         self.last_progress = now
 
 
-def _status_line(cycle: Totals, rowid: int, last: Sighting | None) -> str:
-    """What `systemctl status` shows: the last cycle, and the last drop and how late it came."""
+def _describe_cycle(cycle: Totals) -> str:
     created = cycle.outcomes.get(Outcome.CREATED, 0)
     resub = cycle.outcomes.get(Outcome.RESUBMITTED, 0)
-    line = f"caught up at rowid {rowid}; last cycle: {created} created, {resub} resubmitted"
-    if last is not None:
-        lag = datetime.now(UTC) - last.sent_at
-        line += (
-            f"; last drop {last.drop_number} ({last.project}) posted "
-            f"{last.sent_at.isoformat(timespec='seconds')}, lag {lag.total_seconds():.0f}s"
-        )
-    return line
+    return f"last cycle: {created} created, {resub} resubmitted"
 
 
-def _newest_applied(decided: Sequence[Decision]) -> Sighting | None:
+def _describe_newest(decided: Sequence[Decision]) -> str:
+    """The newest drop a batch created or resubmitted, and how long after its posting."""
     applied = [d.sighting for d in decided if d.outcome in {Outcome.CREATED, Outcome.RESUBMITTED}]
-    return max(applied, key=lambda s: s.sent_at, default=None)
+    if not applied:
+        return ""
+    s = max(applied, key=lambda s: s.sent_at)
+    lag = (datetime.now(UTC) - s.sent_at).total_seconds()
+    return (
+        f"last drop {s.drop_number} ({s.project}) posted "
+        f"{s.sent_at.isoformat(timespec='seconds')}, applied {lag:.0f}s later"
+    )
 
 
 def _log_decisions(log: Any, decided: Sequence[Decision], batch: BridgeBatch) -> None:
