@@ -7,6 +7,7 @@ import re
 import shutil
 import stat
 import subprocess
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -112,6 +113,12 @@ def test_the_unit_runs_its_own_install_with_its_secret_outside_and_its_logs_in_t
     assert "StandardError" not in d
     assert "StandardOutput" not in d
     assert "postgresql://" not in unit(env).read_text(encoding="utf-8")
+    # The bridge's store, where the shipped config looks for it, is readable and read-only.
+    shipped = tomllib.loads((REPO / "config" / f"{env}.toml").read_text(encoding="utf-8"))
+    store = Path(shipped["bridge_db"]).parent
+    assert d["ReadOnlyPaths"] == [f"-{store}"]
+    assert Path(shipped["lid_map_db"]).parent == store
+    assert Path(shipped["log_file"]).parent == Path(d["ReadWritePaths"][0])
 
 
 def mode(path: Path) -> int:
