@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -65,6 +66,7 @@ class NotifySocket:
         self._sock.bind(bind_to)
         self._sock.settimeout(0.2)
         self.messages: list[str] = []
+        self.arrived: list[float] = []  # monotonic time of each message
 
     def close(self) -> None:
         self._sock.close()
@@ -86,8 +88,74 @@ class NotifySocket:
         try:
             while True:
                 self.messages.append(self._sock.recv(4096).decode("utf-8"))
+                self.arrived.append(time.monotonic())
                 self._sock.settimeout(0)
         except (TimeoutError, BlockingIOError):
             pass
         finally:
             self._sock.settimeout(0.2)
+
+    def falls_silent(self, message: str, seconds: float) -> None:
+        """Return once `message` has not arrived for `seconds` (it may never stop: then fail)."""
+        since = time.monotonic()
+        deadline = since + PATIENCE_SECONDS
+        while True:
+            self.drain()
+            last = max(
+                (at for m, at in zip(self.messages, self.arrived, strict=True) if m == message),
+                default=since,
+            )
+            if time.monotonic() - max(last, since) >= seconds:
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{message} never stopped for {seconds} s")
+            time.sleep(0.05)
+
+
+class FreezingProxy:
+    """A TCP front for a PostgreSQL server that can stop passing bytes while keeping every
+    connection open: a database that hangs without the link ever looking dead."""
+
+    def __init__(self, upstream: str | tuple[str, int]) -> None:
+        self._upstream = upstream  # a Unix socket path, or (host, port)
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self._listener.getsockname()[1]
+        self.flowing = threading.Event()
+        self.flowing.set()
+        self._sockets: list[socket.socket] = [self._listener]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def freeze(self) -> None:
+        self.flowing.clear()
+
+    def thaw(self) -> None:
+        self.flowing.set()
+
+    def close(self) -> None:
+        self.flowing.set()
+        for sock in self._sockets:
+            sock.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            family = socket.AF_UNIX if isinstance(self._upstream, str) else socket.AF_INET
+            server = socket.socket(family, socket.SOCK_STREAM)
+            server.connect(self._upstream)
+            self._sockets += [client, server]
+            for src, dst in ((client, server), (server, client)):
+                threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                self.flowing.wait()
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (src, dst):
+                sock.close()

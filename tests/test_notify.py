@@ -8,9 +8,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from tests.conftest import LAWLEY, sast, write_config
-from tests.daemon import NotifySocket, daemon, stop, wait_for
+from tests.daemon import FreezingProxy, NotifySocket, daemon, stop, wait_for
 from tests.test_run import migrate, say
 from wa_monitor.notify import SystemdNotifier
 from wa_monitor.simulator import BridgeWriter
@@ -175,3 +176,35 @@ def test_a_standby_says_so_and_becomes_ready_when_the_active_one_stops(
     finally:
         active.close()
         standby.close()
+
+
+def test_a_loop_hung_in_a_database_call_stops_feeding_the_watchdog(
+    tmp_path: Path,
+    bridge: BridgeWriter,
+    database_url: str,
+    listener: NotifySocket,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Only the loop feeds the watchdog, so systemd restarts a daemon whose loop is stuck."""
+    config = write_config(tmp_path, "prod", bridge_db=bridge.path, groups={LAWLEY: "Lawley"})
+    migrate(config, database_url, monkeypatch)
+    params = conninfo_to_dict(database_url)
+    host, port = str(params.get("host") or "127.0.0.1"), int(params.get("port") or 5432)
+    upstream = f"{host}/.s.PGSQL.{port}" if host.startswith("/") else (host, port)
+    proxy = FreezingProxy(upstream)
+    via_proxy = make_conninfo(database_url, host="127.0.0.1", port=proxy.port)
+    env = {"NOTIFY_SOCKET": listener.address, "WATCHDOG_USEC": WATCHDOG_USEC}
+    try:
+        with daemon(config, via_proxy, tmp_path / "stderr", **env) as proc:
+            listener.expect(lambda m: m == "READY=1", "READY=1")
+            proxy.freeze()  # the database takes the next statement and never answers
+            say(bridge, "A1", "DR1752028 all photos", sast(11, 12, 25, 30))
+            listener.falls_silent("WATCHDOG=1", seconds=1.0)  # ten watchdog periods
+            assert proc.poll() is None  # alive, but stuck: only systemd's watchdog can tell
+            proxy.thaw()
+            listener.expect(
+                lambda m: "DR1752028" in m, "the drop applied once the database answers"
+            )
+            assert stop(proc) == 0
+    finally:
+        proxy.close()
