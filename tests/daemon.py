@@ -14,8 +14,20 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
+
+from tests.conftest import LAWLEY, write_config
+from tests.test_run import migrate
+
 # Generous: these bound how long a broken daemon can hang a test, they are not assertions.
 PATIENCE_SECONDS = 30.0
+
+
+def prod_config(folder: Path, bridge_db: Path, url: str, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """prod's config, watching Lawley on `bridge_db`, with its schema migrated."""
+    config = write_config(folder, "prod", bridge_db=bridge_db, groups={LAWLEY: "Lawley"})
+    migrate(config, url, monkeypatch)
+    return config
 
 
 @contextmanager

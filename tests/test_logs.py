@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import LAWLEY, sast, write_config
-from tests.daemon import daemon, stop, wait_for
-from tests.test_run import migrate, say
+from tests.conftest import sast
+from tests.daemon import daemon, prod_config, stop, wait_for
+from tests.test_run import say
 from wa_monitor.simulator import BridgeWriter
 
 REPO = Path(__file__).resolve().parent.parent
@@ -69,8 +69,7 @@ def read(path: Path) -> str:
 def test_rotation_while_the_daemon_writes_loses_no_line_and_the_new_file_gets_the_next(
     tmp_path: Path, bridge: BridgeWriter, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    config = write_config(tmp_path, "prod", bridge_db=bridge.path, groups={LAWLEY: "Lawley"})
-    migrate(config, database_url, monkeypatch)
+    config = prod_config(tmp_path, bridge.path, database_url, monkeypatch)
     log_file = tmp_path / "logs" / "wa-monitor-prod.log"
     stderr = tmp_path / "stderr"
     drops = [f"DR{2_000_000 + i}" for i in range(DROPS)]

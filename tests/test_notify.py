@@ -11,12 +11,19 @@ import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from tests.conftest import LAWLEY, sast, write_config
-from tests.daemon import FreezingProxy, NotifySocket, daemon, stop, wait_for
-from tests.test_run import migrate, say
+from tests.daemon import FreezingProxy, NotifySocket, daemon, prod_config, stop, wait_for
+from tests.test_run import say
 from wa_monitor.notify import SystemdNotifier
 from wa_monitor.simulator import BridgeWriter
 
 WATCHDOG_USEC = "400000"  # WatchdogSec=0.4s: the loop must ping at least every 0.1 s
+
+
+@pytest.fixture
+def config(
+    tmp_path: Path, bridge: BridgeWriter, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    return prod_config(tmp_path, bridge.path, database_url, monkeypatch)
 
 
 @pytest.fixture
@@ -89,13 +96,11 @@ def test_without_systemd_nothing_is_sent_and_nothing_fails(tmp_path: Path) -> No
 
 def test_the_daemon_is_ready_reports_status_feeds_the_watchdog_while_idle_and_says_stopping(
     tmp_path: Path,
+    config: Path,
     bridge: BridgeWriter,
     database_url: str,
     listener: NotifySocket,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    config = write_config(tmp_path, "prod", bridge_db=bridge.path, groups={LAWLEY: "Lawley"})
-    migrate(config, database_url, monkeypatch)
     env = {
         "NOTIFY_SOCKET": listener.address,
         "WATCHDOG_USEC": WATCHDOG_USEC,
@@ -123,8 +128,7 @@ def test_not_ready_until_the_bridge_answers_and_the_start_is_extended_while_retr
     tmp_path: Path, database_url: str, listener: NotifySocket, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     bridge_db = tmp_path / "later" / "messages.db"  # not there yet: the bridge has not started
-    config = write_config(tmp_path, "prod", bridge_db=bridge_db, groups={LAWLEY: "Lawley"})
-    migrate(config, database_url, monkeypatch)
+    config = prod_config(tmp_path, bridge_db, database_url, monkeypatch)
     env = {"NOTIFY_SOCKET": listener.address, "WATCHDOG_USEC": WATCHDOG_USEC}
     with daemon(config, database_url, tmp_path / "stderr", **env):
         listener.expect(lambda m: m.startswith("STATUS=retrying (attempt 3)"), "a third retry")
@@ -158,10 +162,8 @@ def test_an_unmigrated_schema_is_never_reported_ready(
 
 
 def test_a_standby_says_so_and_becomes_ready_when_the_active_one_stops(
-    tmp_path: Path, bridge: BridgeWriter, database_url: str, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, config: Path, bridge: BridgeWriter, database_url: str
 ) -> None:
-    config = write_config(tmp_path, "prod", bridge_db=bridge.path, groups={LAWLEY: "Lawley"})
-    migrate(config, database_url, monkeypatch)
     active, standby = abstract_listener(), abstract_listener()
     try:
         with daemon(
@@ -180,14 +182,12 @@ def test_a_standby_says_so_and_becomes_ready_when_the_active_one_stops(
 
 def test_a_loop_hung_in_a_database_call_stops_feeding_the_watchdog(
     tmp_path: Path,
+    config: Path,
     bridge: BridgeWriter,
     database_url: str,
     listener: NotifySocket,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Only the loop feeds the watchdog, so systemd restarts a daemon whose loop is stuck."""
-    config = write_config(tmp_path, "prod", bridge_db=bridge.path, groups={LAWLEY: "Lawley"})
-    migrate(config, database_url, monkeypatch)
     params = conninfo_to_dict(database_url)
     host, port = str(params.get("host") or "127.0.0.1"), int(params.get("port") or 5432)
     upstream = f"{host}/.s.PGSQL.{port}" if host.startswith("/") else (host, port)
