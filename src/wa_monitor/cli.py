@@ -15,6 +15,7 @@ from wa_monitor.bridge import Bridge
 from wa_monitor.errors import FatalError, NotMigrated, TransientError, WaMonitorError
 from wa_monitor.monitor import Rules
 from wa_monitor.monitor import run as run_loop
+from wa_monitor.notify import SystemdNotifier
 from wa_monitor.settings import (
     CONFIG_DIR_VAR,
     DATABASE_URL_VAR,
@@ -174,6 +175,7 @@ def run_command(args: argparse.Namespace, settings: Settings, url: str) -> int:
         span=settings.batch_size,
         lid_map=settings.lid_map_db,
     )
+    notifier = SystemdNotifier.from_environ()  # sends nothing unless systemd runs us
     try:
         totals = run_loop(
             source=bridge,
@@ -183,6 +185,7 @@ def run_command(args: argparse.Namespace, settings: Settings, url: str) -> int:
             poll_interval=settings.poll_interval_seconds,
             once=args.once,
             give_up_after=(args.give_up_after or 60.0) if args.once else 600.0,
+            notifier=notifier,
             log=log,
         )
     except NotMigrated as exc:
@@ -192,6 +195,8 @@ def run_command(args: argparse.Namespace, settings: Settings, url: str) -> int:
         log.error("❌ stopped", error=str(exc))
         return EXIT_FAILED
     finally:
+        notifier.stopping()
+        notifier.close()
         bridge.close()
         store.close()
     log.info(

@@ -66,7 +66,26 @@ def _value(value: Any) -> str:
 
 
 class _Reopening(logging.handlers.WatchedFileHandler):
-    """A file handler that logrotate cannot starve: it reopens when the file is moved away."""
+    """A file handler that logrotate cannot starve: it reopens when the file is moved away
+    (checked before every line), and before the next line after reopen() (SIGHUP).
+
+    reopen() only raises a flag: a signal handler runs between two bytecodes of the main
+    thread, possibly in the middle of this handler's write, so closing the stream there could
+    lose that line. The flag is acted on under the handler's lock, before the next line.
+    """
+
+    reopen_requested = False
+
+    def reopenIfNeeded(self) -> None:  # noqa: N802 - the stdlib's name
+        if not self.reopen_requested:
+            super().reopenIfNeeded()
+            return
+        self.reopen_requested = False
+        if self.stream is not None:
+            self.stream.flush()
+            self.stream.close()
+        self.stream = self._open()
+        self._statstream()
 
 
 def configure(*, prefix: str, log_file: Path | None, level: str = "INFO") -> None:
@@ -97,15 +116,10 @@ def configure(*, prefix: str, log_file: Path | None, level: str = "INFO") -> Non
 
 
 def reopen() -> None:
-    """Reopen the log file now (SIGHUP), for rotations that keep the same inode."""
+    """Reopen the log file before the next line (SIGHUP, as logrotate's postrotate sends)."""
     for handler in logging.getLogger(LOGGER_NAME).handlers:
-        if isinstance(handler, logging.FileHandler):
-            handler.acquire()
-            try:
-                handler.close()
-                handler.stream = handler._open()
-            finally:
-                handler.release()
+        if isinstance(handler, _Reopening):
+            handler.reopen_requested = True
 
 
 def get(name: str = LOGGER_NAME) -> structlog.stdlib.BoundLogger:

@@ -6,7 +6,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import tzinfo
+from datetime import UTC, datetime, tzinfo
 from typing import Any, Protocol, TypeVar
 
 import structlog
@@ -51,6 +51,10 @@ class Waker(Protocol):
 
 
 class Notifier(Protocol):
+    # The longest the loop may go between watchdog() calls, waits included; None: no limit.
+    @property
+    def keepalive(self) -> float | None: ...
+
     def ready(self) -> None: ...
 
     def status(self, text: str) -> None: ...
@@ -69,6 +73,8 @@ class EventWaker:
 
 
 class NullNotifier:
+    keepalive: float | None = None
+
     def ready(self) -> None:
         return None
 
@@ -125,7 +131,12 @@ class Totals:
 
 
 def retry_policy(
-    *, stop: threading.Event, log: Any, give_up_after: float, max_attempts: int = 1000
+    *,
+    stop: threading.Event,
+    log: Any,
+    give_up_after: float,
+    max_attempts: int = 1000,
+    notifier: Notifier | None = None,
 ) -> tenacity.Retrying:
     """The one retry policy: transient errors only, exponential backoff with jitter, bounded."""
 
@@ -138,13 +149,15 @@ def retry_policy(
             attempt=state.attempt_number,
             wait_s=round(wait, 1),
         )
+        if notifier is not None:
+            notifier.status(f"retrying (attempt {state.attempt_number}): {exc}")
 
     class stopping(tenacity.stop.stop_base):  # noqa: N801 - reads like tenacity's own stop_* names
         def __call__(self, _: tenacity.RetryCallState) -> bool:
             return stop.is_set()
 
     def pause(seconds: float) -> None:
-        stop.wait(seconds)  # a stop request cuts the wait short
+        wait_alive(stop, seconds, notifier)  # a stop request cuts the wait short
 
     return tenacity.Retrying(
         retry=tenacity.retry_if_exception_type(TransientError),
@@ -197,13 +210,32 @@ def run(
                 raise
             loop.log.error("❌ still failing; will keep trying", error=str(exc))
             loop.notifier.status(f"failing: {exc}")
-            stop.wait(poll_interval)
+            wait_alive(stop, poll_interval, loop.notifier)
             continue
         if caught_up:
             if once:
                 break
-            waker.wait(poll_interval)
+            # An idle wait never outlasts the watchdog: the next step pings it.
+            keepalive = loop.notifier.keepalive
+            waker.wait(poll_interval if keepalive is None else min(poll_interval, keepalive))
     return loop.overall
+
+
+def wait_alive(stop: threading.Event, seconds: float, notifier: Notifier | None) -> None:
+    """Wait `seconds` or until `stop`, pinging the watchdog at least every keepalive.
+
+    Only a loop that is stuck stops pinging; one that is waiting on purpose never does.
+    """
+    deadline = time.monotonic() + seconds
+    while not stop.is_set():
+        keepalive = None
+        if notifier is not None:
+            notifier.watchdog()
+            keepalive = notifier.keepalive
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        stop.wait(left if keepalive is None else min(left, keepalive))
 
 
 class _Loop:
@@ -222,8 +254,13 @@ class _Loop:
     ) -> None:
         self.source, self.sink, self.rules = source, sink, rules
         self.notifier, self.log = notifier, log
-        self.policy = retry_policy(stop=stop, log=log, give_up_after=give_up_after)
+        self.policy = retry_policy(
+            stop=stop, log=log, give_up_after=give_up_after, notifier=notifier
+        )
         self.position: BridgePosition | None = None
+        self.ready = False
+        self.last_cycle = "nothing applied yet"  # for STATUS=, until a cycle does work
+        self.last_drop = ""
         self.overall = Totals()
         self.cycle = Totals()
         self.last_progress = time.monotonic()
@@ -234,8 +271,8 @@ class _Loop:
     def step(self) -> bool:
         """Read and apply one batch; True when the bridge has nothing more for now."""
         if self.position is None:
+            # load_position also checks the schema
             self.position = self._resume(self.policy(self.sink.load_position))
-            self.notifier.ready()
         if self.cycle.scanned == 0:
             self.cycle.started = time.monotonic()  # a cycle's time leaves out the idle wait
         try:
@@ -244,6 +281,9 @@ class _Loop:
             self.log.warning("🔁 rescanning the bridge from the start", reason=str(signal))
             self.position = START
             return False
+        if not self.ready:  # both sides answered and the schema is the one we know
+            self.notifier.ready()
+            self.ready = True
         found = reviews.sightings(
             batch.messages,
             projects=self.rules.projects,
@@ -255,6 +295,7 @@ class _Loop:
             duplicates, plan = self.policy(self.sink.apply, found, batch.position, self.plan)
             decided = plan.decisions
             _log_decisions(self.log, decided, batch)
+            self.last_drop = _describe_newest(decided) or self.last_drop
         elif batch.position != self.position:
             self.policy(self.sink.save_position, batch.position)
         self.position = batch.position
@@ -282,19 +323,39 @@ class _Loop:
         if not caught_up:
             if now - self.last_progress >= PROGRESS_EVERY_SECONDS:
                 self.log.info("draining backlog", rowid=rowid, **self.cycle.fields())
+                self.notifier.status(f"draining backlog at rowid {rowid}")
                 self.last_progress = now
             return
         if self.cycle.did_work:
             self.log.info("cycle done", rowid=rowid, **self.cycle.fields())
-            self.notifier.status(_status_line(self.cycle))
+            self.last_cycle = _describe_cycle(self.cycle)
+        # Also after a failure or a backlog: STATUS= says the current state, not the last news.
+        self.notifier.status(
+            "; ".join(
+                filter(None, (f"caught up at rowid {rowid}", self.last_cycle, self.last_drop))
+            )
+        )
         self.cycle = Totals()
         self.last_progress = now
 
 
-def _status_line(cycle: Totals) -> str:
+def _describe_cycle(cycle: Totals) -> str:
     created = cycle.outcomes.get(Outcome.CREATED, 0)
     resub = cycle.outcomes.get(Outcome.RESUBMITTED, 0)
     return f"last cycle: {created} created, {resub} resubmitted"
+
+
+def _describe_newest(decided: Sequence[Decision]) -> str:
+    """The newest drop a batch created or resubmitted, and how long after its posting."""
+    applied = [d.sighting for d in decided if d.outcome in {Outcome.CREATED, Outcome.RESUBMITTED}]
+    if not applied:
+        return ""
+    s = max(applied, key=lambda s: s.sent_at)
+    lag = (datetime.now(UTC) - s.sent_at).total_seconds()
+    return (
+        f"last drop {s.drop_number} ({s.project}) posted "
+        f"{s.sent_at.isoformat(timespec='seconds')}, applied {lag:.0f}s later"
+    )
 
 
 def _log_decisions(log: Any, decided: Sequence[Decision], batch: BridgeBatch) -> None:

@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# Install or upgrade one wa-monitor environment from this checkout. Safe to run again.
+#
+#   deploy/install.sh prod|dev [--root DIR]     install / upgrade (a new release, same config)
+#   deploy/install.sh prod|dev --rollback       point the service back at the previous release
+#
+# What it lays down (under DIR when --root is given; on this host otherwise):
+#   /opt/wa-monitor/ENV/releases/VERSION-HASH/  a virtualenv with the package, one per source
+#   /opt/wa-monitor/ENV/venv -> releases/...    the release the unit runs; `previous` the one before
+#   /opt/wa-monitor/ENV/logs/                   the only place the service writes (wa-monitor, 0750)
+#   /etc/wa-monitor/ENV.toml                    the config (root:wa-monitor 0640), kept if present;
+#                                               a changed shipped default goes to ENV.toml.dist
+#   /etc/wa-monitor/ENV.env                     WA_MONITOR_DATABASE_URL (root 0600), kept if present
+#   /etc/systemd/system/wa-monitor-ENV.service  the unit;  /etc/logrotate.d/wa-monitor  rotation
+#
+# --root DIR stages the tree without touching the host: no user is created, nothing is chowned,
+# systemctl is not called (each skipped step is printed), and the virtualenv's scripts name
+# DIR/opt/... in their #! lines, so a staged tree is for inspection, not for copying to a host.
+# It never starts or restarts the service, and never touches the database: see the README's
+# "Deployment" section for the schema migration and the restart.
+set -euo pipefail
+
+usage() { echo "usage: $0 prod|dev [--root DIR] [--rollback]" >&2; exit 2; }
+
+ENV_NAME="" ROOT="" ROLLBACK=""
+while [ $# -gt 0 ]; do
+    case "$1" in
+        prod|dev) ENV_NAME=$1 ;;
+        --root) [ $# -ge 2 ] || usage; ROOT=${2%/}; shift ;;
+        --root=*) ROOT=${1#--root=}; ROOT=${ROOT%/} ;;
+        --rollback) ROLLBACK=1 ;;
+        *) usage ;;
+    esac
+    shift
+done
+[ -n "$ENV_NAME" ] || usage
+if [ -n "$ROOT" ]; then
+    mkdir -p "$ROOT"
+    ROOT=$(cd "$ROOT" && pwd)
+fi
+
+SERVICE_USER=wa-monitor
+UNIT=wa-monitor-$ENV_NAME.service
+CHECKOUT=$(cd "$(dirname "$0")/.." && pwd)
+PYTHON=${PYTHON:-python3}
+BASE=$ROOT/opt/wa-monitor/$ENV_NAME
+ETC=$ROOT/etc/wa-monitor
+
+say() { printf 'install.sh %s: %s\n' "$ENV_NAME" "$*"; }
+
+# Steps that change the host's users, ownership or service manager: skipped in a staging root.
+on_host() {
+    if [ -n "$ROOT" ]; then
+        say "staging root, skipped: $*"
+    else
+        "$@"
+    fi
+}
+
+# Point LINK at TARGET in one rename, so the unit never sees a missing or half-made link.
+relink() {
+    ln -sfn "$2" "$1.new"
+    mv -Tf "$1.new" "$1"
+}
+
+if [ -n "$ROLLBACK" ]; then
+    previous=$(readlink "$BASE/previous" 2>/dev/null) || { say "no previous release to roll back to"; exit 1; }
+    current=$(readlink "$BASE/venv")
+    relink "$BASE/venv" "$previous"
+    relink "$BASE/previous" "$current"
+    say "now on $previous (was $current)"
+    on_host systemctl try-restart "$UNIT"
+    exit 0
+fi
+
+# -- the user and the directories ---------------------------------------------------------
+if [ -z "$ROOT" ] && ! getent passwd "$SERVICE_USER" >/dev/null; then
+    useradd --system --user-group --home-dir /opt/wa-monitor --no-create-home \
+        --shell /usr/sbin/nologin --comment "wa-monitor daemon" "$SERVICE_USER"
+    say "created system user $SERVICE_USER"
+elif [ -n "$ROOT" ]; then
+    say "staging root, skipped: useradd --system --user-group $SERVICE_USER"
+fi
+install -d -m 0755 "$ROOT/opt/wa-monitor" "$BASE" "$BASE/releases"
+install -d -m 0750 "$BASE/logs" "$ETC"
+install -d -m 0755 "$ROOT/etc/systemd/system" "$ROOT/etc/logrotate.d"
+on_host chown "$SERVICE_USER:$SERVICE_USER" "$BASE/logs"
+on_host chown "root:$SERVICE_USER" "$ETC"
+
+# -- the release: one virtualenv per distinct source, reused when the source is unchanged ---
+version=$("$PYTHON" -c 'import sys, tomllib; print(tomllib.load(open(sys.argv[1], "rb"))["project"]["version"])' \
+    "$CHECKOUT/pyproject.toml")
+digest=$(cd "$CHECKOUT" && find pyproject.toml src -type f \
+    ! -path '*/__pycache__/*' ! -path '*.egg-info/*' -print0 \
+    | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -c1-12)
+release_id=$version-$digest
+release=$BASE/releases/$release_id
+if [ -x "$release/bin/wa-monitor" ] && "$release/bin/wa-monitor" --version >/dev/null 2>&1; then
+    say "release $release_id is already built"
+else
+    rm -rf "$release"  # a build that was interrupted
+    say "building release $release_id"
+    "$PYTHON" -m venv "$release"
+    "$release/bin/python" -m pip install --quiet --disable-pip-version-check "$CHECKOUT"
+    "$release/bin/wa-monitor" --version >/dev/null
+fi
+current=$(readlink "$BASE/venv" 2>/dev/null || true)
+if [ "$current" != "releases/$release_id" ]; then
+    [ -z "$current" ] || relink "$BASE/previous" "$current"
+    relink "$BASE/venv" "releases/$release_id"
+    say "venv -> releases/$release_id${current:+ (previous: $current)}"
+fi
+# Keep the live and previous releases and the two newest others; drop older ones.
+keep=$(readlink "$BASE/previous" 2>/dev/null || true)
+find "$BASE/releases" -mindepth 1 -maxdepth 1 -type d -printf '%T@ %f\n' | sort -rn | tail -n +5 \
+    | while read -r _ old; do
+        [ "releases/$old" = "releases/$release_id" ] || [ "releases/$old" = "$keep" ] \
+            || { rm -rf "${BASE:?}/releases/$old"; say "removed old release $old"; }
+    done
+install -m 0644 "$CHECKOUT/README.md" "$BASE/README.md"
+
+# -- configuration: the operator's files are never overwritten ------------------------------
+config=$ETC/$ENV_NAME.toml
+if [ ! -e "$config" ]; then
+    install -m 0640 "$CHECKOUT/config/$ENV_NAME.toml" "$config"
+    say "wrote $config: check bridge_db and [[projects]]"
+elif ! cmp -s "$CHECKOUT/config/$ENV_NAME.toml" "$config"; then
+    install -m 0640 "$CHECKOUT/config/$ENV_NAME.toml" "$config.dist"
+    say "kept $config; the shipped default is in $config.dist for comparison"
+fi
+chmod 0640 "$config"
+on_host chown "root:$SERVICE_USER" "$config"
+
+envfile=$ETC/$ENV_NAME.env
+if [ ! -e "$envfile" ]; then
+    (
+        umask 077
+        cat >"$envfile" <<EOF
+# Environment of $UNIT, read by systemd as root (this file stays root:root 0600).
+# The database URL lives here or in a systemd credential; never in the TOML file or in git.
+#WA_MONITOR_DATABASE_URL=postgresql://wa_monitor_$ENV_NAME:PASSWORD@DBHOST:5432/DBNAME
+EOF
+    )
+    say "wrote $envfile: set WA_MONITOR_DATABASE_URL there"
+fi
+chmod 0600 "$envfile"
+on_host chown root:root "$envfile"
+
+# -- the unit and the rotation -------------------------------------------------------------
+install -m 0644 "$CHECKOUT/deploy/systemd/$UNIT" "$ROOT/etc/systemd/system/$UNIT"
+install -m 0644 "$CHECKOUT/deploy/logrotate/wa-monitor" "$ROOT/etc/logrotate.d/wa-monitor"
+on_host systemctl daemon-reload
+on_host systemctl enable "$UNIT"
+say "installed; next: migrate the schema, then (re)start $UNIT (README: Deployment)"

@@ -1,0 +1,210 @@
+"""deploy/: the systemd units verify and are sandboxed, and install.sh lays down a sound tree."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import stat
+import subprocess
+import tomllib
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+UNITS = REPO / "deploy" / "systemd"
+ENVS = ("prod", "dev")
+MAX_EXPOSURE = 2.0
+SYSTEM_UNITS = Path("/usr/lib/systemd/system")  # sysinit.target and friends, for verify
+
+needs_systemd_analyze = pytest.mark.skipif(
+    shutil.which("systemd-analyze") is None,
+    reason="systemd-analyze is missing (Debian: apt-get install systemd; .ci/run does)",
+)
+
+
+def unit(env: str) -> Path:
+    return UNITS / f"wa-monitor-{env}.service"
+
+
+def directives(path: Path) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if "=" in line and not line.startswith(("#", "[")):
+            key, _, value = line.partition("=")
+            found.setdefault(key.strip(), []).append(value.strip())
+    return found
+
+
+def stage_for_verify(root: Path) -> None:
+    """A root that verify can load units from: the distribution's units, none of the host's."""
+    shutil.copytree(SYSTEM_UNITS, root / SYSTEM_UNITS.relative_to("/"), symlinks=True)
+    (root / "etc" / "systemd" / "system").mkdir(parents=True, exist_ok=True)
+
+
+def verify(root: Path, name: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["systemd-analyze", "verify", f"--root={root}", name],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+@needs_systemd_analyze
+@pytest.mark.parametrize("env", ENVS)
+def test_the_unit_verifies_without_a_warning(env: str, tmp_path: Path) -> None:
+    stage_for_verify(tmp_path)
+    shutil.copy(unit(env), tmp_path / "etc" / "systemd" / "system")
+    exec_start = Path(directives(unit(env))["ExecStart"][0].split()[0])
+    binary = tmp_path / exec_start.relative_to("/")
+    missing = verify(tmp_path, unit(env).name)
+    assert missing.returncode != 0, "verify must notice that the program is not installed"
+    binary.parent.mkdir(parents=True)
+    binary.write_text("#!/bin/sh\n")
+    binary.chmod(0o755)
+    result = verify(tmp_path, unit(env).name)
+    # verify exits 0 on an unknown key or a bad value: only silence means the file is sound.
+    assert (result.returncode, result.stdout + result.stderr) == (0, "")
+
+
+@needs_systemd_analyze
+@pytest.mark.parametrize("env", ENVS)
+def test_the_unit_is_sandboxed_to_an_exposure_of_two_or_less(env: str) -> None:
+    result = subprocess.run(
+        ["systemd-analyze", "security", "--offline=true", "--no-pager", str(unit(env))],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    m = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", result.stdout)
+    assert m, result.stdout + result.stderr
+    print(f"{unit(env).name}: exposure {m[1]}")
+    assert float(m[1]) <= MAX_EXPOSURE, result.stdout
+
+
+def test_the_dev_unit_is_the_prod_unit_for_dev() -> None:
+    """Two files ops can read as they are, kept from drifting apart."""
+
+    def body(env: str) -> str:
+        text = unit(env).read_text(encoding="utf-8")
+        return text[text.index("[Unit]") :]
+
+    assert body("dev") == body("prod").replace("prod", "dev").replace("schema public", "schema dev")
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_the_unit_runs_its_own_install_with_its_secret_outside_and_its_logs_in_the_journal(
+    env: str,
+) -> None:
+    d = directives(unit(env))
+    assert d["ExecStart"] == [f"/opt/wa-monitor/{env}/venv/bin/wa-monitor run --env {env}"]
+    assert d["Type"] == ["notify"]
+    assert d["User"] == ["wa-monitor"]
+    assert d["EnvironmentFile"] == [f"/etc/wa-monitor/{env}.env"]
+    assert d["ReadWritePaths"] == [f"/opt/wa-monitor/{env}/logs"]
+    assert d["ProtectSystem"] == ["strict"]
+    assert "WA_MONITOR_CONFIG_DIR=/etc/wa-monitor" in d["Environment"][0]
+    assert "WatchdogSec" in d
+    assert d["Restart"] == ["on-failure"]
+    assert "StartLimitBurst" in d
+    # stderr is the journal: the same lines as the log file, unless a unit redirects it.
+    assert "StandardError" not in d
+    assert "StandardOutput" not in d
+    assert "postgresql://" not in unit(env).read_text(encoding="utf-8")
+    # The bridge's store, where the shipped config looks for it, is readable and read-only.
+    shipped = tomllib.loads((REPO / "config" / f"{env}.toml").read_text(encoding="utf-8"))
+    store = Path(shipped["bridge_db"]).parent
+    assert d["ReadOnlyPaths"] == [f"-{store}"]
+    assert Path(shipped["lid_map_db"]).parent == store
+    assert Path(shipped["log_file"]).parent == Path(d["ReadWritePaths"][0])
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.lstat().st_mode)
+
+
+def tree(root: Path) -> dict[str, tuple[int, str]]:
+    """Every path outside the virtualenvs, with its mode and what a link points to."""
+    found = {}
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root)
+        if rel.parts[:1] == ("usr",) or (rel.parts[3:4] == ("releases",) and len(rel.parts) > 5):
+            continue
+        found[str(rel)] = (mode(path), os.readlink(path) if path.is_symlink() else "")
+    return found
+
+
+def install(root: Path, *args: str) -> str:
+    result = subprocess.run(
+        ["bash", str(REPO / "deploy" / "install.sh"), "prod", "--root", str(root), *args],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+@pytest.mark.slow
+def test_install_into_a_staging_root_twice(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    first = install(root)
+    assert "staging root, skipped: useradd" in first
+    base = root / "opt" / "wa-monitor" / "prod"
+    etc = root / "etc" / "wa-monitor"
+
+    venv = base / "venv"
+    assert venv.is_symlink()
+    assert os.readlink(venv).startswith("releases/0.1.0-")
+    version = subprocess.run(
+        [venv / "bin" / "wa-monitor", "--version"], capture_output=True, text=True, check=True
+    )
+    assert version.stdout.strip() == "wa-monitor 0.1.0"
+    assert mode(base / "logs") == 0o750
+    assert mode(etc) == 0o750
+    config, envfile = etc / "prod.toml", etc / "prod.env"
+    assert config.read_bytes() == (REPO / "config" / "prod.toml").read_bytes()
+    assert mode(config) == 0o640
+    assert mode(envfile) == 0o600
+    assert "\nWA_MONITOR_DATABASE_URL=" not in envfile.read_text("utf-8")  # a template only
+    installed_unit = root / "etc" / "systemd" / "system" / "wa-monitor-prod.service"
+    assert installed_unit.read_bytes() == unit("prod").read_bytes()
+    assert mode(installed_unit) == 0o644
+    rotation = root / "etc" / "logrotate.d" / "wa-monitor"
+    assert rotation.read_bytes() == (REPO / "deploy" / "logrotate" / "wa-monitor").read_bytes()
+    assert not (root / "etc" / "systemd" / "system" / "wa-monitor-dev.service").exists()
+
+    # The operator edits the config and sets the URL; a careless chmod opens the env file.
+    config.write_text(config.read_text("utf-8") + "# edited by ops\n", encoding="utf-8")
+    envfile.write_text("WA_MONITOR_DATABASE_URL=postgresql://x@db/wa\n", encoding="utf-8")
+    envfile.chmod(0o644)
+    before = tree(root)
+
+    second = install(root)
+    assert "is already built" in second
+    assert config.read_text("utf-8").endswith("# edited by ops\n")
+    assert (etc / "prod.toml.dist").read_bytes() == (REPO / "config" / "prod.toml").read_bytes()
+    assert envfile.read_text("utf-8") == "WA_MONITOR_DATABASE_URL=postgresql://x@db/wa\n"
+    assert mode(envfile) == 0o600
+    after = tree(root)
+    assert after == {**before, "etc/wa-monitor/prod.env": (0o600, ""), **_dist(after)}
+
+    if shutil.which("systemd-analyze"):  # the installed unit finds the installed program
+        stage_for_verify(root)
+        result = verify(root, "wa-monitor-prod.service")
+        assert (result.returncode, result.stdout + result.stderr) == (0, "")
+
+    # Rolling back flips to the previous release, and back again.
+    live = os.readlink(venv)
+    (base / "releases" / "0.0.9-old").mkdir()
+    (base / "previous").symlink_to("releases/0.0.9-old")
+    install(root, "--rollback")
+    assert (os.readlink(venv), os.readlink(base / "previous")) == ("releases/0.0.9-old", live)
+    install(root, "--rollback")
+    assert os.readlink(venv) == live
+
+
+def _dist(after: dict[str, tuple[int, str]]) -> dict[str, tuple[int, str]]:
+    return {k: v for k, v in after.items() if k.endswith(".dist")}

@@ -1,0 +1,210 @@
+"""sd_notify: what systemd hears from the daemon, on a real datagram socket in $NOTIFY_SOCKET."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from tests.conftest import LAWLEY, sast, write_config
+from tests.daemon import FreezingProxy, NotifySocket, daemon, prod_config, stop, wait_for
+from tests.test_run import say
+from wa_monitor.notify import SystemdNotifier
+from wa_monitor.simulator import BridgeWriter
+
+WATCHDOG_USEC = "400000"  # WatchdogSec=0.4s: the loop must ping at least every 0.1 s
+
+
+@pytest.fixture
+def config(
+    tmp_path: Path, bridge: BridgeWriter, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    return prod_config(tmp_path, bridge.path, database_url, monkeypatch)
+
+
+@pytest.fixture
+def listener(tmp_path: Path) -> Iterator[NotifySocket]:
+    sock = NotifySocket(str(tmp_path / "notify"))
+    yield sock
+    sock.close()
+
+
+def abstract_listener() -> NotifySocket:
+    return NotifySocket(f"@wa-monitor-test-{uuid.uuid4().hex}")
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_messages_reach_an_abstract_socket_in_order_and_watchdog_pings_are_rate_limited() -> None:
+    sock = abstract_listener()
+    clock = Clock()
+    notifier = SystemdNotifier(sock.address, watchdog_usec=400_000, clock=clock)
+    assert notifier.keepalive == pytest.approx(0.1)
+    try:
+        notifier.watchdog()  # not ready yet: extend the start timeout instead
+        notifier.status("retrying:\ndatabase away")
+        notifier.status("retrying:\ndatabase away")  # unchanged: not sent again
+        notifier.ready()
+        notifier.watchdog()  # right after READY=1: nothing new to say
+        clock.now += 0.06
+        notifier.watchdog()
+        clock.now += 0.01
+        notifier.watchdog()  # too soon after the last ping
+        notifier.stopping()
+        sock.expect(lambda m: m == "STOPPING=1", "STOPPING=1")
+    finally:
+        notifier.close()
+        sock.close()
+    assert sock.messages == [
+        "EXTEND_TIMEOUT_USEC=400000",
+        "STATUS=retrying: database away",
+        "READY=1",
+        "WATCHDOG=1",
+        "STOPPING=1",
+    ]
+
+
+def test_without_systemd_nothing_is_sent_and_nothing_fails(tmp_path: Path) -> None:
+    quiet = SystemdNotifier.from_environ({})
+    assert quiet.keepalive is None
+    for call in (quiet.ready, quiet.watchdog, quiet.stopping):
+        call()
+    # A watchdog meant for another process (WATCHDOG_PID) is not ours to feed.
+    other = SystemdNotifier.from_environ(
+        {"NOTIFY_SOCKET": str(tmp_path / "x"), "WATCHDOG_USEC": "1000", "WATCHDOG_PID": "1"}
+    )
+    assert other.keepalive is None
+    mine = SystemdNotifier.from_environ(
+        {"WATCHDOG_USEC": "8000000", "WATCHDOG_PID": str(os.getpid())}
+    )
+    assert mine.keepalive == 2.0
+    # A service manager that went away is not the daemon's failure.
+    gone = SystemdNotifier(str(tmp_path / "nobody-listens"), watchdog_usec=1000)
+    gone.ready()
+    gone.status("still here")
+
+
+def test_the_daemon_is_ready_reports_status_feeds_the_watchdog_while_idle_and_says_stopping(
+    tmp_path: Path,
+    config: Path,
+    bridge: BridgeWriter,
+    database_url: str,
+    listener: NotifySocket,
+) -> None:
+    env = {
+        "NOTIFY_SOCKET": listener.address,
+        "WATCHDOG_USEC": WATCHDOG_USEC,
+        # Idle for a minute between looks: only a loop that pings while it waits stays alive.
+        "WA_MONITOR_POLL_INTERVAL_SECONDS": "60",
+    }
+    with daemon(config, database_url, tmp_path / "stderr", **env) as proc:
+        listener.expect(lambda m: m == "READY=1", "READY=1")
+        say(bridge, "A1", "DR1752028 all photos", sast(11, 12, 25, 30))
+        status = listener.expect(lambda m: "DR1752028" in m, "a STATUS naming the drop")
+        assert status.startswith("STATUS=caught up at rowid 1; last cycle: 1 created")
+        assert "last drop DR1752028 (Lawley) posted 2025-11-11T12:25:30+02:00, applied " in status
+        after = len(listener.messages)
+        wait_for(
+            lambda: listener.drain() or listener.messages[after:].count("WATCHDOG=1") >= 5,
+            "five watchdog pings while idle",
+        )
+        assert stop(proc) == 0
+    listener.expect(lambda m: m == "STOPPING=1", "STOPPING=1")
+    ready = listener.messages.index("READY=1")
+    assert not any(m.startswith("EXTEND_TIMEOUT_USEC=") for m in listener.messages[ready:])
+
+
+def test_not_ready_until_the_bridge_answers_and_the_start_is_extended_while_retrying(
+    tmp_path: Path, database_url: str, listener: NotifySocket, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bridge_db = tmp_path / "later" / "messages.db"  # not there yet: the bridge has not started
+    config = prod_config(tmp_path, bridge_db, database_url, monkeypatch)
+    env = {"NOTIFY_SOCKET": listener.address, "WATCHDOG_USEC": WATCHDOG_USEC}
+    with daemon(config, database_url, tmp_path / "stderr", **env):
+        listener.expect(lambda m: m.startswith("STATUS=retrying (attempt 3)"), "a third retry")
+        assert "READY=1" not in listener.messages
+        second = next(
+            i
+            for i, m in enumerate(listener.messages)
+            if m.startswith("STATUS=retrying (attempt 2)")
+        )
+        during_backoff = listener.messages[second:-1]  # the wait of ~1-2 s before attempt 3
+        assert during_backoff.count(f"EXTEND_TIMEOUT_USEC={WATCHDOG_USEC}") >= 3, during_backoff
+        assert "bridge" in listener.messages[second]
+        bridge_db.parent.mkdir()
+        BridgeWriter(bridge_db).close()
+        listener.expect(lambda m: m == "READY=1", "READY=1 once the bridge file exists")
+        # The retry is over: STATUS says so, rather than keep showing the last failure.
+        listener.expect(
+            lambda m: m == "STATUS=caught up at rowid 0; nothing applied yet", "a STATUS of now"
+        )
+
+
+def test_an_unmigrated_schema_is_never_reported_ready(
+    tmp_path: Path, bridge: BridgeWriter, database_url: str, listener: NotifySocket
+) -> None:
+    config = write_config(tmp_path, "prod", bridge_db=bridge.path, groups={LAWLEY: "Lawley"})
+    env = {"NOTIFY_SOCKET": listener.address, "WATCHDOG_USEC": WATCHDOG_USEC}
+    with daemon(config, database_url, tmp_path / "stderr", **env) as proc:
+        assert proc.wait(30) == 2  # systemd: failed, and RestartPreventExitStatus=2 keeps it so
+    listener.expect(lambda m: m == "STOPPING=1", "STOPPING=1")
+    assert "READY=1" not in listener.messages
+
+
+def test_a_standby_says_so_and_becomes_ready_when_the_active_one_stops(
+    tmp_path: Path, config: Path, bridge: BridgeWriter, database_url: str
+) -> None:
+    active, standby = abstract_listener(), abstract_listener()
+    try:
+        with daemon(
+            config, database_url, tmp_path / "active", NOTIFY_SOCKET=active.address
+        ) as first:
+            active.expect(lambda m: m == "READY=1", "READY=1 from the first")
+            with daemon(config, database_url, tmp_path / "standby", NOTIFY_SOCKET=standby.address):
+                standby.expect(lambda m: "another wa-monitor is running" in m, "a standby STATUS")
+                assert "READY=1" not in standby.messages
+                assert stop(first) == 0
+                standby.expect(lambda m: m == "READY=1", "READY=1 from the standby")
+    finally:
+        active.close()
+        standby.close()
+
+
+def test_a_loop_hung_in_a_database_call_stops_feeding_the_watchdog(
+    tmp_path: Path,
+    config: Path,
+    bridge: BridgeWriter,
+    database_url: str,
+    listener: NotifySocket,
+) -> None:
+    """Only the loop feeds the watchdog, so systemd restarts a daemon whose loop is stuck."""
+    params = conninfo_to_dict(database_url)
+    host, port = str(params.get("host") or "127.0.0.1"), int(params.get("port") or 5432)
+    upstream = f"{host}/.s.PGSQL.{port}" if host.startswith("/") else (host, port)
+    proxy = FreezingProxy(upstream)
+    via_proxy = make_conninfo(database_url, host="127.0.0.1", port=proxy.port)
+    env = {"NOTIFY_SOCKET": listener.address, "WATCHDOG_USEC": WATCHDOG_USEC}
+    try:
+        with daemon(config, via_proxy, tmp_path / "stderr", **env) as proc:
+            listener.expect(lambda m: m == "READY=1", "READY=1")
+            proxy.freeze()  # the database takes the next statement and never answers
+            say(bridge, "A1", "DR1752028 all photos", sast(11, 12, 25, 30))
+            listener.falls_silent("WATCHDOG=1", seconds=1.0)  # ten watchdog periods
+            assert proc.poll() is None  # alive, but stuck: only systemd's watchdog can tell
+            proxy.thaw()
+            listener.expect(
+                lambda m: "DR1752028" in m, "the drop applied once the database answers"
+            )
+            assert stop(proc) == 0
+    finally:
+        proxy.close()
