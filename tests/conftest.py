@@ -4,6 +4,8 @@ a fresh database per test, and real bridge files in the bridge's exact schema.""
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
@@ -25,13 +27,20 @@ OTHER = "120363418298130339@g.us"  # a group nobody watches
 
 
 @pytest.fixture(scope="session")
-def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def pg_server() -> Iterator[str]:
     """A maintenance URL of a real server: the one named in the environment, or an embedded one."""
     if url := os.environ.get(SERVER_VAR):
         yield url
         return
-    with embedded_postgres(tmp_path_factory.mktemp("pg") / "data") as url:
-        yield url
+    # Outside pytest's temp root: a second pytest session (as root) chmods that root to 0700,
+    # which would lock out the embedded server's own user from its data directory.
+    folder = Path(tempfile.mkdtemp(prefix="wa-monitor-test-pg-"))
+    folder.chmod(0o755)
+    try:
+        with embedded_postgres(folder / "data") as url:
+            yield url
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture
