@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +16,9 @@ from hypothesis import strategies as st
 from tests.conftest import LAWLEY, MOHADIN, VELO, sast, write_config
 from tests.test_run import migrate, run_once
 from wa_monitor import bench
-from wa_monitor.bridge import _READ
+from wa_monitor.bridge import _READ, Bridge
 from wa_monitor.drops import find_drops
+from wa_monitor.records import START
 from wa_monitor.simulator import BRIDGE_DDL, BridgeWriter, Post, bridge_timestamp
 
 FIGURES = [
@@ -117,3 +119,19 @@ def _rows(url: str) -> list[tuple[Any, ...]]:
 
 def _database(pg_server: str) -> Any:
     return bench.fresh_database(pg_server)
+
+
+def test_a_batch_is_read_in_short_transactions_and_loses_nothing(
+    bridge: BridgeWriter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("wa_monitor.bridge.READ_SPAN", 3)
+    for i in range(10):
+        text = f"DR{2000000 + i}" if i % 3 else "no drop here"
+        bridge.post(Post(f"C{i}", LAWLEY, "1", text, "2025-11-11 12:00:00+02:00"))
+    with Bridge(bridge.path, groups=[LAWLEY], tz=UTC, span=100) as reader:
+        batch = reader.read(START)
+        transactions = reader.read_transactions
+    assert [m.message_id for m in batch.messages] == [f"C{i}" for i in range(10) if i % 3]
+    assert batch.position.rowid == 10
+    assert batch.caught_up
+    assert transactions == 4 + 1  # rowids 1-3, 4-6, 7-9, 10; then the senders' names

@@ -25,6 +25,9 @@ LID_MAP_REQUIRED: dict[str, tuple[str, ...]] = {"whatsmeow_lid_map": ("lid", "pn
 # How long a read waits for the bridge to finish a write before it gives up and retries later.
 # Short: the bridge, not the monitor, must win any contest for the file.
 BUSY_TIMEOUT_SECONDS = 0.5
+# Rowids per read transaction (a batch may span several): a few ms of SQLite work, so the lock
+# the bridge waits for is held briefly even on a busy host.
+READ_SPAN = 2500
 
 # Only rows that can hold a drop leave SQLite: "dr" in any case, then (GLOB, case-sensitive)
 # D/d, R/r, an optional space and six ASCII digits, which every drop the parser accepts has.
@@ -210,6 +213,7 @@ class Bridge:
         self._lid_conn: sqlite3.Connection | None = None
         self._phone_of_lid: dict[str, str] = {}
         self.longest_read_seconds = 0.0
+        self.read_transactions = 0
 
     # -- connections -------------------------------------------------------------------------
 
@@ -264,8 +268,9 @@ class Bridge:
 
         The clock starts once the shared lock is taken: waiting for a writer holds nothing.
         """
-        started = time.perf_counter()
         conn.execute("BEGIN")
+        self.read_transactions += 1
+        started = None
         try:
             conn.execute(_TAKE_LOCK).fetchone()
             started = time.perf_counter()
@@ -273,9 +278,9 @@ class Bridge:
         finally:
             if conn.in_transaction:
                 conn.execute("COMMIT")
-            self.longest_read_seconds = max(
-                self.longest_read_seconds, time.perf_counter() - started
-            )
+            if started is not None:
+                held = time.perf_counter() - started
+                self.longest_read_seconds = max(self.longest_read_seconds, held)
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -296,7 +301,38 @@ class Bridge:
         conn, current_file = self._connection()
         if position.file_id and position.file_id != current_file:
             raise Rescan(f"bridge file {self.path} was replaced (file identity changed)")
+        # A batch of `span` rowids is read in several short read transactions, each checking
+        # that the row it starts after is still where it was: the bridge waits for no read
+        # longer than one chunk takes, whatever the batch size.
         rows: list[tuple[object, ...]] = []
+        start, end = position, position.rowid + self._span
+        while True:
+            hi, newest, after = self._chunk(conn, current_file, position, end, rows)
+            progressed = after.rowid > position.rowid
+            position = after
+            if position.rowid >= newest or hi >= end or not progressed:
+                break
+        messages = self._resolve(rows)
+        return BridgeBatch(
+            messages=tuple(messages),
+            position=position,
+            rows_scanned=position.rowid - start.rowid,
+            caught_up=position.rowid >= newest,
+        )
+
+    def _chunk(
+        self,
+        conn: sqlite3.Connection,
+        current_file: str,
+        position: BridgePosition,
+        end: int,
+        rows: list[tuple[object, ...]],
+    ) -> tuple[int, int, BridgePosition]:
+        """One read transaction of at most READ_SPAN rowids after `position`, up to `end`.
+
+        Appends the rows to `rows`; returns the last rowid covered, the newest rowid in the
+        file and the position after the chunk.
+        """
         found: dict[str, object] = {}
 
         def snapshot() -> None:
@@ -309,7 +345,7 @@ class Bridge:
                 if at is None or at[0] < position.rowid:
                     found["moved"] = True
                     return
-            hi = min(position.rowid + self._span, newest)
+            hi = found["hi"] = min(position.rowid + READ_SPAN, end, newest)
             rows.extend(conn.execute(_READ, (position.rowid, hi, self._groups)).fetchall())
             found["anchor"] = conn.execute(_ANCHOR_AT, (hi,)).fetchone()
 
@@ -327,19 +363,13 @@ class Bridge:
             )
         anchor_row = found.get("anchor")
         if anchor_row is None:
-            next_position = BridgePosition(rowid=0, anchor=None, file_id=current_file)
+            after = BridgePosition(rowid=0, anchor=None, file_id=current_file)
         else:
             a_rowid, a_chat, a_id = cast(tuple[int, str, str], anchor_row)
-            next_position = BridgePosition(
+            after = BridgePosition(
                 rowid=int(a_rowid), anchor=(str(a_chat), str(a_id)), file_id=current_file
             )
-        messages = self._resolve(rows)
-        return BridgeBatch(
-            messages=tuple(messages),
-            position=next_position,
-            rows_scanned=next_position.rowid - position.rowid,
-            caught_up=next_position.rowid >= newest,
-        )
+        return int(found.get("hi", newest)), newest, after  # type: ignore[call-overload]
 
     def _resolve(self, rows: Iterable[tuple[object, ...]]) -> list[BridgeMessage]:
         raw = [
