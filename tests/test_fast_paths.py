@@ -1,4 +1,4 @@
-"""The speed paths keep the semantics: SQLite prefilter, short read transactions, read-ahead,
+"""The speed paths keep the semantics: SQLite prefilter, short read transactions, batches,
 and log lines written straight to the handlers."""
 
 from __future__ import annotations
@@ -48,13 +48,13 @@ def test_sqlite_prefilter_never_hides_a_drop(text: str) -> None:
         assert len(rows) == 1
 
 
-def test_batch_size_and_read_ahead_do_not_change_the_result(
+def test_batch_size_does_not_change_the_result(
     tmp_path: Path,
     bridge: BridgeWriter,
     pg_server: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Many tiny batches (each read ahead while the last is written) give the same rows as one."""
+    """Many tiny batches (each its own database transaction) give the same rows as one."""
     groups = {LAWLEY: "Lawley", MOHADIN: "Mohadin", VELO: "Velo Test"}
     for i in range(60):
         day, chat = 11 + i // 20, [LAWLEY, MOHADIN, VELO][i % 3]

@@ -254,9 +254,9 @@ def log_lines(config: Path) -> list[str]:
 
 
 def longest_read_ms(config: Path) -> float:
-    """The daemon's own figure, logged when it stops."""
-    found = [float(m[1]) for line in log_lines(config) if (m := _LONGEST.search(line)) is not None]
-    return max(found, default=float("nan"))
+    """The daemon's own figure, logged when it stops (the last run's line)."""
+    found = [m[1] for line in log_lines(config) if (m := _LONGEST.search(line)) is not None]
+    return float(found[-1]) if found else float("nan")
 
 
 _LONGEST = re.compile(r"longest_bridge_read_ms=([0-9.]+)")

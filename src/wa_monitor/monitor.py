@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import tzinfo
 from typing import Any, Protocol, TypeVar
@@ -190,23 +189,20 @@ def run(
         give_up_after=give_up_after,
     )
     waker = waker or EventWaker(stop)
-    try:
-        while not stop.is_set():
-            try:
-                caught_up = loop.step()
-            except TransientError as exc:
-                if once:
-                    raise
-                loop.log.error("❌ still failing; will keep trying", error=str(exc))
-                loop.notifier.status(f"failing: {exc}")
-                stop.wait(poll_interval)
-                continue
-            if caught_up:
-                if once:
-                    break
-                waker.wait(poll_interval)
-    finally:
-        loop.close()
+    while not stop.is_set():
+        try:
+            caught_up = loop.step()
+        except TransientError as exc:
+            if once:
+                raise
+            loop.log.error("❌ still failing; will keep trying", error=str(exc))
+            loop.notifier.status(f"failing: {exc}")
+            stop.wait(poll_interval)
+            continue
+        if caught_up:
+            if once:
+                break
+            waker.wait(poll_interval)
     return loop.overall
 
 
@@ -231,32 +227,6 @@ class _Loop:
         self.overall = Totals()
         self.cycle = Totals()
         self.last_progress = time.monotonic()
-        # While a backlog drains, the next batch is read from the bridge (in its own short read
-        # transaction) while this one is written to the database: the two sides overlap. At
-        # most one read is ever in flight, and it is used only if it starts where the applied
-        # batch ended; otherwise (a failed write, a rescan) it is dropped and read again.
-        self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bridge-read")
-        self._reader_policy = self.policy.copy()  # the same policy; its own retry state
-        self._ahead: tuple[BridgePosition, Future[BridgeBatch]] | None = None
-
-    def close(self) -> None:
-        """Wait for a read in flight, so that the bridge can be closed after the loop."""
-        self._ahead = None
-        self._reader.shutdown(wait=True)
-
-    def _read(self, position: BridgePosition) -> BridgeBatch:
-        ahead, self._ahead = self._ahead, None
-        if ahead is not None and ahead[0] == position:
-            return ahead[1].result()
-        if ahead is not None:
-            ahead[1].exception()  # wait for it: one reader at a time; its outcome is stale
-        return self.policy(self.source.read, position)
-
-    def _read_ahead(self, position: BridgePosition) -> None:
-        self._ahead = (
-            position,
-            self._reader.submit(self._reader_policy, self.source.read, position),
-        )
 
     def plan(self, found: Sequence[Sighting], existing: Mapping[str, ReviewState]) -> Plan:
         return reviews.plan(found, existing, self.rules.tz)
@@ -269,7 +239,7 @@ class _Loop:
         if self.cycle.scanned == 0:
             self.cycle.started = time.monotonic()  # a cycle's time leaves out the idle wait
         try:
-            batch = self._read(self.position)
+            batch = self.policy(self.source.read, self.position)
         except Rescan as signal:
             self.log.warning("🔁 rescanning the bridge from the start", reason=str(signal))
             self.position = START
@@ -280,8 +250,6 @@ class _Loop:
             bot_senders=self.rules.bot_senders,
             tz=self.rules.tz,
         )
-        if not batch.caught_up:
-            self._read_ahead(batch.position)
         duplicates, decided = 0, tuple[Decision, ...]()
         if found:
             duplicates, plan = self.policy(self.sink.apply, found, batch.position, self.plan)
