@@ -6,7 +6,6 @@ import logging
 import logging.handlers
 import re
 import sys
-import time
 from collections.abc import MutableMapping
 from datetime import datetime
 from pathlib import Path
@@ -71,19 +70,7 @@ def _value(value: Any) -> str:
 
 
 class _Reopening(logging.handlers.WatchedFileHandler):
-    """A file handler that logrotate cannot starve: it reopens when the file is moved away.
-
-    It looks at the file at most once a second, not before every line: a backlog drain logs
-    100,000 lines, and a stat each was a tenth of the logging cost.
-    """
-
-    _checked = 0.0
-
-    def reopenIfNeeded(self) -> None:  # noqa: N802 - the stdlib's name
-        now = time.monotonic()
-        if now - self._checked >= 1.0:
-            self._checked = now
-            super().reopenIfNeeded()
+    """A file handler that logrotate cannot starve: it reopens when the file is moved away."""
 
 
 def configure(*, prefix: str, log_file: Path | None, level: str = "INFO") -> None:
