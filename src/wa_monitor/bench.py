@@ -219,6 +219,7 @@ class Daemon:
     cpu_used: float = 0.0  # user + system seconds, known once it has exited
 
     def __post_init__(self) -> None:
+        RUNNING.append(self)
         args = ["run", "--config", str(self.config)] + (["--once"] if self.once else [])
         self.proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
             [sys.executable, "-m", "wa_monitor", *args],
@@ -259,6 +260,7 @@ def longest_read_ms(config: Path) -> float:
     return float(found[-1]) if found else float("nan")
 
 
+RUNNING: list[Daemon] = []  # every daemon started, so that none outlives the benchmark
 _LONGEST = re.compile(r"longest_bridge_read_ms=([0-9.]+)")
 _CREATED = re.compile(r"^(\S+) INFO +✅ Created QA review for (DR\d+)")
 
@@ -652,8 +654,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.messages, args.slice, args.idle_seconds = 20_000, 2_000, 3.0
     work = args.dir or Path(tempfile.mkdtemp(prefix="wa-monitor-bench-"))
     work.mkdir(parents=True, exist_ok=True)
-    with server(args.database_url, work) as maintenance:
-        run_bench(args, work, maintenance)
+    # SIGTERM unwinds like Ctrl-C: daemons are stopped and the embedded server shut down.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        with server(args.database_url, work) as maintenance:
+            run_bench(args, work, maintenance)
+    finally:
+        for daemon in RUNNING:
+            if daemon.exit_code is None:
+                daemon.proc.kill()
+                daemon.wait()
     return 0
 
 
