@@ -126,3 +126,27 @@ def test_log_lines_go_to_stderr_and_the_file_and_follow_a_rotation(
     assert len(current) == 1
     assert "WARNING after rotation n=2" in current[0]
     assert err == rotated + current
+
+
+def test_lines_held_for_a_batch_come_out_whole_and_in_order(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log_file = tmp_path / "wa-monitor-prod.log"
+    logs.configure(prefix="", log_file=log_file, level="INFO")
+    log = logs.get()
+    with logs.batched():
+        for i in range(3):
+            log.info(f"✅ Created QA review for DR100000{i} (Lawley)")
+        with logs.batched():  # nested: still one block
+            log.info("🔄 Resubmission for DR1000000 (Lawley)")
+        assert log_file.read_text("utf-8") == ""  # held until the block ends
+    log.info("cycle done")
+    lines = log_file.read_text("utf-8").splitlines()
+    assert [line.split(" INFO ", 1)[1].strip() for line in lines] == [
+        "✅ Created QA review for DR1000000 (Lawley)",
+        "✅ Created QA review for DR1000001 (Lawley)",
+        "✅ Created QA review for DR1000002 (Lawley)",
+        "🔄 Resubmission for DR1000000 (Lawley)",
+        "cycle done",
+    ]
+    assert capsys.readouterr().err.splitlines() == lines

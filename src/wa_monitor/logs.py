@@ -6,7 +6,8 @@ import logging
 import logging.handlers
 import re
 import sys
-from collections.abc import MutableMapping
+from collections.abc import Iterator, MutableMapping
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -108,22 +109,55 @@ class _Lines:
         self._logger = logging.getLogger(LOGGER_NAME)
 
     def msg(self, line: str) -> None:
-        for handler in self._logger.handlers:
-            if not isinstance(handler, logging.StreamHandler):
-                continue
-            handler.acquire()
-            try:
-                if isinstance(handler, _Reopening):
-                    handler.reopenIfNeeded()
-                stream = handler.stream
-                stream.write(line + "\n")
-                stream.flush()
-            except (OSError, ValueError):
-                pass  # like the stdlib's handleError: a full disk must not stop the work
-            finally:
-                handler.release()
+        if _HELD.lines is not None:
+            _HELD.lines.append(line)
+        else:
+            _write(self._logger, line)
 
     debug = info = warning = warn = error = critical = exception = fatal = msg
+
+
+def _write(logger: logging.Logger, text: str) -> None:
+    for handler in logger.handlers:
+        if not isinstance(handler, logging.StreamHandler):
+            continue
+        handler.acquire()
+        try:
+            if isinstance(handler, _Reopening):
+                handler.reopenIfNeeded()
+            stream = handler.stream
+            stream.write(text + "\n")
+            stream.flush()
+        except (OSError, ValueError):
+            pass  # like the stdlib's handleError: a full disk must not stop the work
+        finally:
+            handler.release()
+
+
+class _Held:
+    lines: list[str] | None = None
+
+
+_HELD = _Held()
+
+
+@contextmanager
+def batched() -> Iterator[None]:
+    """Hold the lines logged inside, then write them with one write and flush per sink.
+
+    A drain logs a line per review; a write and a flush per line and sink cost a sixth of its
+    time. The lines are the same, in the same order, and are out when the block ends.
+    """
+    if _HELD.lines is not None:  # already inside one
+        yield
+        return
+    _HELD.lines = []
+    try:
+        yield
+    finally:
+        lines, _HELD.lines = _HELD.lines, None
+        if lines:
+            _write(logging.getLogger(LOGGER_NAME), "\n".join(lines))
 
 
 def reopen() -> None:
