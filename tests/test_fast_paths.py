@@ -103,7 +103,7 @@ def test_a_batch_is_read_in_short_transactions_and_loses_nothing(
     assert [m.message_id for m in batch.messages] == [f"C{i}" for i in range(10) if i % 3]
     assert batch.position.rowid == 10
     assert batch.caught_up
-    assert transactions == 4 + 1  # rowids 1-3, 4-6, 7-9, 10; then the senders' names
+    assert transactions == 4 + 3  # rowids 1-3, 4-6, 7-9, 10; names for the 3 with rows
 
 
 def test_log_lines_go_to_stderr_and_the_file_and_follow_a_rotation(
@@ -150,3 +150,24 @@ def test_lines_held_for_a_batch_come_out_whole_and_in_order(
         "cycle done",
     ]
     assert capsys.readouterr().err.splitlines() == lines
+
+
+def test_a_gap_of_deleted_rows_wider_than_a_batch_is_crossed(
+    bridge: BridgeWriter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("wa_monitor.bridge.READ_SPAN", 3)
+    for i in range(1, 11):
+        bridge.post(Post(f"G{i}", LAWLEY, "1", f"DR{3000000 + i}", "2025-11-11 12:00:00+02:00"))
+    bridge.execute("DELETE FROM messages WHERE rowid BETWEEN 2 AND 9")  # the bridge pruned them
+    seen: list[str] = []
+    with Bridge(bridge.path, groups=[LAWLEY], tz=UTC, span=4) as reader:
+        position = START
+        for _ in range(5):  # it used to stand still at rowid 1 for ever
+            batch = reader.read(position)
+            seen += [m.message_id for m in batch.messages]
+            position = batch.position
+            if batch.caught_up:
+                break
+    assert batch.caught_up
+    assert seen == ["G1", "G10"]
+    assert position.rowid == 10

@@ -45,6 +45,7 @@ WHERE rowid > ? AND rowid <= ?
 ORDER BY rowid
 """
 _MAX_ROWID = "SELECT max(rowid) FROM messages"
+_NEXT_ROWID = "SELECT min(rowid) FROM messages WHERE rowid > ?"
 _TAKE_LOCK = "SELECT 1 FROM sqlite_master LIMIT 1"  # any read takes the shared lock
 _ANCHOR_AT = "SELECT rowid, chat_jid, id FROM messages WHERE rowid <= ? ORDER BY rowid DESC LIMIT 1"
 _FIND = "SELECT rowid FROM messages WHERE id = ? AND chat_jid = ?"
@@ -291,48 +292,38 @@ class Bridge:
         file cannot be read now.
         """
         try:
-            return self._read(position)
+            return self._read_batch(position)
         except sqlite3.Error as exc:
             if isinstance(exc, sqlite3.DatabaseError) and "not a database" in str(exc):
                 self.close()
             raise translate(exc, self.path) from None
 
-    def _read(self, position: BridgePosition) -> BridgeBatch:
-        conn, current_file = self._connection()
-        if position.file_id and position.file_id != current_file:
-            raise Rescan(f"bridge file {self.path} was replaced (file identity changed)")
-        # A batch of `span` rowids is read in several short read transactions, each checking
-        # that the row it starts after is still where it was: the bridge waits for no read
-        # longer than one chunk takes, whatever the batch size.
-        rows: list[tuple[object, ...]] = []
+    def _read_batch(self, position: BridgePosition) -> BridgeBatch:
+        """`span` rowids in several short read transactions, each checking that the row it
+        starts after is still where it was: the bridge waits for no read longer than one
+        chunk takes, whatever the batch size."""
         start, end = position, position.rowid + self._span
+        messages: list[BridgeMessage] = []
         while True:
-            hi, newest, after = self._chunk(conn, current_file, position, end, rows)
-            progressed = after.rowid > position.rowid
-            position = after
-            if position.rowid >= newest or hi >= end or not progressed:
+            chunk = self._read(position, end)
+            messages.extend(chunk.messages)
+            progressed = chunk.position.rowid > position.rowid
+            position = chunk.position
+            if chunk.caught_up or position.rowid >= end or not progressed:
                 break
-        messages = self._resolve(rows)
         return BridgeBatch(
             messages=tuple(messages),
             position=position,
             rows_scanned=position.rowid - start.rowid,
-            caught_up=position.rowid >= newest,
+            caught_up=chunk.caught_up,
         )
 
-    def _chunk(
-        self,
-        conn: sqlite3.Connection,
-        current_file: str,
-        position: BridgePosition,
-        end: int,
-        rows: list[tuple[object, ...]],
-    ) -> tuple[int, int, BridgePosition]:
-        """One read transaction of at most READ_SPAN rowids after `position`, up to `end`.
-
-        Appends the rows to `rows`; returns the last rowid covered, the newest rowid in the
-        file and the position after the chunk.
-        """
+    def _read(self, position: BridgePosition, end: int) -> BridgeBatch:
+        """One read transaction: at most READ_SPAN rowids after `position`, and none past `end`."""
+        conn, current_file = self._connection()
+        if position.file_id and position.file_id != current_file:
+            raise Rescan(f"bridge file {self.path} was replaced (file identity changed)")
+        rows: list[tuple[object, ...]] = []
         found: dict[str, object] = {}
 
         def snapshot() -> None:
@@ -345,7 +336,10 @@ class Bridge:
                 if at is None or at[0] < position.rowid:
                     found["moved"] = True
                     return
-            hi = found["hi"] = min(position.rowid + READ_SPAN, end, newest)
+            # Past a gap of deleted rows wider than the chunk, up to the next row that exists,
+            # so that every read moves on (an anchor needs a row to stand on).
+            following = conn.execute(_NEXT_ROWID, (position.rowid,)).fetchone()[0] or newest
+            hi = max(min(position.rowid + READ_SPAN, end, newest), following)
             rows.extend(conn.execute(_READ, (position.rowid, hi, self._groups)).fetchall())
             found["anchor"] = conn.execute(_ANCHOR_AT, (hi,)).fetchone()
 
@@ -363,13 +357,19 @@ class Bridge:
             )
         anchor_row = found.get("anchor")
         if anchor_row is None:
-            after = BridgePosition(rowid=0, anchor=None, file_id=current_file)
+            next_position = BridgePosition(rowid=0, anchor=None, file_id=current_file)
         else:
             a_rowid, a_chat, a_id = cast(tuple[int, str, str], anchor_row)
-            after = BridgePosition(
+            next_position = BridgePosition(
                 rowid=int(a_rowid), anchor=(str(a_chat), str(a_id)), file_id=current_file
             )
-        return int(found.get("hi", newest)), newest, after  # type: ignore[call-overload]
+        messages = self._resolve(rows)
+        return BridgeBatch(
+            messages=tuple(messages),
+            position=next_position,
+            rows_scanned=next_position.rowid - position.rowid,
+            caught_up=next_position.rowid >= newest,
+        )
 
     def _resolve(self, rows: Iterable[tuple[object, ...]]) -> list[BridgeMessage]:
         raw = [
