@@ -22,6 +22,7 @@ IN_CLOSE_WRITE = 0x00000008
 IN_MOVED_TO = 0x00000080
 IN_CREATE = 0x00000100
 IN_DELETE = 0x00000200
+IN_Q_OVERFLOW = 0x00004000  # events were lost: assume the bridge wrote
 IN_NONBLOCK = 0o4000
 IN_CLOEXEC = 0o2000000
 _MASK = IN_MODIFY | IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE
@@ -69,9 +70,9 @@ class InotifyWaker:
         """Read every pending event; True if one names the bridge file or its journal."""
         data, offset, changed = _drain(self._fd), 0, False
         while offset + _EVENT.size <= len(data):
-            _, _, _, size = _EVENT.unpack_from(data, offset)
+            _, mask, _, size = _EVENT.unpack_from(data, offset)
             name = data[offset + _EVENT.size : offset + _EVENT.size + size].rstrip(b"\0")
-            changed = changed or name in self._names
+            changed = changed or name in self._names or bool(mask & IN_Q_OVERFLOW)
             offset += _EVENT.size + size
         return changed
 
