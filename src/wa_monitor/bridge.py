@@ -25,18 +25,28 @@ LID_MAP_REQUIRED: dict[str, tuple[str, ...]] = {"whatsmeow_lid_map": ("lid", "pn
 # How long a read waits for the bridge to finish a write before it gives up and retries later.
 # Short: the bridge, not the monitor, must win any contest for the file.
 BUSY_TIMEOUT_SECONDS = 0.5
+# Rowids per read transaction (a batch may span several): a few ms of SQLite work, so the lock
+# the bridge waits for is held briefly even on a busy host.
+READ_SPAN = 2500
 
-# Only rows that can hold a drop leave SQLite: a drop needs "dr" in any case. LIKE stops at a
-# NUL byte and never matches a BLOB, so such rows go to the parser as well.
+# Only rows that can hold a drop leave SQLite: "dr" in any case, then (GLOB, case-sensitive)
+# D/d, R/r, an optional space and six ASCII digits, which every drop the parser accepts has.
+# The cheap LIKE turns most rows away before the GLOBs run. LIKE and GLOB stop at a NUL byte
+# and never match a BLOB, so such rows go to the parser as well.
 _READ = """
 SELECT rowid, chat_jid, id, sender, content, timestamp FROM messages
 WHERE rowid > ? AND rowid <= ?
   AND chat_jid IN (SELECT value FROM json_each(?))
   AND content IS NOT NULL
-  AND (content LIKE '%dr%' OR typeof(content) <> 'text' OR instr(content, char(0)) > 0)
+  AND ((content LIKE '%dr%'
+        AND (content GLOB '*[Dd][Rr][0-9][0-9][0-9][0-9][0-9][0-9]*'
+             OR content GLOB '*[Dd][Rr] [0-9][0-9][0-9][0-9][0-9][0-9]*'))
+       OR typeof(content) <> 'text' OR instr(content, char(0)) > 0)
 ORDER BY rowid
 """
 _MAX_ROWID = "SELECT max(rowid) FROM messages"
+_NEXT_ROWID = "SELECT min(rowid) FROM messages WHERE rowid > ?"
+_TAKE_LOCK = "SELECT 1 FROM sqlite_master LIMIT 1"  # any read takes the shared lock
 _ANCHOR_AT = "SELECT rowid, chat_jid, id FROM messages WHERE rowid <= ? ORDER BY rowid DESC LIMIT 1"
 _FIND = "SELECT rowid FROM messages WHERE id = ? AND chat_jid = ?"
 _NAMES = "SELECT jid, name FROM chats WHERE jid IN (SELECT value FROM json_each(?))"
@@ -219,6 +229,7 @@ class Bridge:
         self._lid_conn: sqlite3.Connection | None = None
         self._phone_of_lid: dict[str, str] = {}
         self.longest_read_seconds = 0.0
+        self.read_transactions = 0
 
     # -- connections -------------------------------------------------------------------------
 
@@ -251,17 +262,23 @@ class Bridge:
         self.close()
 
     def _timed(self, conn: sqlite3.Connection, work: Callable[[], object]) -> None:
-        """Run `work` in one read transaction, and keep the longest such transaction's time."""
-        started = time.perf_counter()
+        """Run `work` in one read transaction, and keep the longest time its lock was held.
+
+        The clock starts once the shared lock is taken: waiting for a writer holds nothing.
+        """
         conn.execute("BEGIN")
+        self.read_transactions += 1
+        started = None
         try:
+            conn.execute(_TAKE_LOCK).fetchone()
+            started = time.perf_counter()
             work()
         finally:
             if conn.in_transaction:
                 conn.execute("COMMIT")
-            self.longest_read_seconds = max(
-                self.longest_read_seconds, time.perf_counter() - started
-            )
+            if started is not None:
+                held = time.perf_counter() - started
+                self.longest_read_seconds = max(self.longest_read_seconds, held)
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -272,13 +289,34 @@ class Bridge:
         file cannot be read now.
         """
         try:
-            return self._read(position)
+            return self._read_batch(position)
         except sqlite3.Error as exc:
             if isinstance(exc, sqlite3.DatabaseError) and "not a database" in str(exc):
                 self.close()
             raise translate(exc, self.path) from None
 
-    def _read(self, position: BridgePosition) -> BridgeBatch:
+    def _read_batch(self, position: BridgePosition) -> BridgeBatch:
+        """`span` rowids in several short read transactions, each checking that the row it
+        starts after is still where it was: the bridge waits for no read longer than one
+        chunk takes, whatever the batch size."""
+        start, end = position, position.rowid + self._span
+        messages: list[BridgeMessage] = []
+        while True:
+            chunk = self._read(position, end)
+            messages.extend(chunk.messages)
+            progressed = chunk.position.rowid > position.rowid
+            position = chunk.position
+            if chunk.caught_up or position.rowid >= end or not progressed:
+                break
+        return BridgeBatch(
+            messages=tuple(messages),
+            position=position,
+            rows_scanned=position.rowid - start.rowid,
+            caught_up=chunk.caught_up,
+        )
+
+    def _read(self, position: BridgePosition, end: int) -> BridgeBatch:
+        """One read transaction: at most READ_SPAN rowids after `position`, and none past `end`."""
         conn, current_file = self._connection()
         if position.file_id and position.file_id != current_file:
             raise Rescan(f"bridge file {self.path} was replaced (file identity changed)")
@@ -295,7 +333,10 @@ class Bridge:
                 if at is None or at[0] < position.rowid:
                     found["moved"] = True
                     return
-            hi = min(position.rowid + self._span, newest)
+            # Past a gap of deleted rows wider than the chunk, up to the next row that exists,
+            # so that every read moves on (an anchor needs a row to stand on).
+            following = conn.execute(_NEXT_ROWID, (position.rowid,)).fetchone()[0] or newest
+            hi = max(min(position.rowid + READ_SPAN, end, newest), following)
             rows.extend(conn.execute(_READ, (position.rowid, hi, self._groups)).fetchall())
             found["anchor"] = conn.execute(_ANCHOR_AT, (hi,)).fetchone()
 

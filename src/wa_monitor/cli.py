@@ -6,7 +6,7 @@ import argparse
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
 
@@ -25,6 +25,7 @@ from wa_monitor.settings import (
     load_settings,
 )
 from wa_monitor.store import Store, latest_version
+from wa_monitor.waker import InotifyWaker
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 
@@ -149,7 +150,9 @@ def run_command(args: argparse.Namespace, settings: Settings, url: str) -> int:
     logs.configure(prefix=settings.log_prefix, log_file=settings.log_file, level=args.log_level)
     log = logs.get()
     stop = threading.Event()
-    _install_signals(stop)
+    # Wake on the bridge's writes, not at the next poll; the poll stays as the fallback.
+    waker = InotifyWaker(settings.bridge_db, stop)
+    _install_signals(stop, on_stop=waker.poke)
     env = settings.environment.value
     log.info(
         "starting",
@@ -184,6 +187,7 @@ def run_command(args: argparse.Namespace, settings: Settings, url: str) -> int:
             stop=stop,
             poll_interval=settings.poll_interval_seconds,
             once=args.once,
+            waker=waker,
             give_up_after=(args.give_up_after or 60.0) if args.once else 600.0,
             notifier=notifier,
             log=log,
@@ -199,6 +203,7 @@ def run_command(args: argparse.Namespace, settings: Settings, url: str) -> int:
         notifier.close()
         bridge.close()
         store.close()
+        waker.close()
     log.info(
         "stopped",
         **totals.fields(),
@@ -207,9 +212,10 @@ def run_command(args: argparse.Namespace, settings: Settings, url: str) -> int:
     return EXIT_OK
 
 
-def _install_signals(stop: threading.Event) -> None:
+def _install_signals(stop: threading.Event, on_stop: Callable[[], None]) -> None:
     def request_stop(signum: int, _: FrameType | None) -> None:
         stop.set()
+        on_stop()
 
     def reopen_logs(signum: int, _: FrameType | None) -> None:
         logs.reopen()

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
+import re
 import sys
-from collections.abc import MutableMapping
+from collections.abc import Iterator, MutableMapping
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -58,9 +60,12 @@ def _render(prefix: str) -> structlog.typing.Processor:
     return render
 
 
+_NEEDS_QUOTES = re.compile(r'[\s"=]')
+
+
 def _value(value: Any) -> str:
     text = value.isoformat() if isinstance(value, datetime) else str(value)
-    if not text or any(c.isspace() or c in '"=' for c in text):
+    if not text or _NEEDS_QUOTES.search(text):
         return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
     return text
 
@@ -104,15 +109,74 @@ def configure(*, prefix: str, log_file: Path | None, level: str = "INFO") -> Non
         handler.setFormatter(logging.Formatter("%(message)s"))
         root.addHandler(handler)
     structlog.configure(
-        processors=[
-            structlog.stdlib.filter_by_level,
-            structlog.processors.format_exc_info,
-            _render(prefix),
-        ],
-        logger_factory=structlog.stdlib.LoggerFactory(),
-        wrapper_class=structlog.stdlib.BoundLogger,
-        cache_logger_on_first_use=False,
+        processors=[structlog.processors.format_exc_info, _render(prefix)],
+        logger_factory=_Lines,
+        wrapper_class=structlog.make_filtering_bound_logger(root.level),
+        cache_logger_on_first_use=True,
     )
+
+
+class _Lines:
+    """structlog's last step: each rendered line straight to the handlers configured above.
+
+    A backlog drain logs one line per review (ops count them with grep); going through a
+    LogRecord and the stdlib's dispatch for each cost more than rendering the line itself.
+    The handlers stay stdlib objects, so reopening the file (SIGHUP, logrotate) works as before.
+    """
+
+    def __init__(self, *_: Any) -> None:
+        self._logger = logging.getLogger(LOGGER_NAME)
+
+    def msg(self, line: str) -> None:
+        if _HELD.lines is not None:
+            _HELD.lines.append(line)
+        else:
+            _write(self._logger, line)
+
+    debug = info = warning = warn = error = critical = exception = fatal = msg
+
+
+def _write(logger: logging.Logger, text: str) -> None:
+    for handler in logger.handlers:
+        if not isinstance(handler, logging.StreamHandler):
+            continue
+        handler.acquire()
+        try:
+            if isinstance(handler, _Reopening):
+                handler.reopenIfNeeded()
+            stream = handler.stream
+            stream.write(text + "\n")
+            stream.flush()
+        except (OSError, ValueError):
+            pass  # like the stdlib's handleError: a full disk must not stop the work
+        finally:
+            handler.release()
+
+
+class _Held:
+    lines: list[str] | None = None
+
+
+_HELD = _Held()
+
+
+@contextmanager
+def batched() -> Iterator[None]:
+    """Hold the lines logged inside, then write them with one write and flush per sink.
+
+    A drain logs a line per review; a write and a flush per line and sink cost a sixth of its
+    time. The lines are the same, in the same order, and are out when the block ends.
+    """
+    if _HELD.lines is not None:  # already inside one
+        yield
+        return
+    _HELD.lines = []
+    try:
+        yield
+    finally:
+        lines, _HELD.lines = _HELD.lines, None
+        if lines:
+            _write(logging.getLogger(LOGGER_NAME), "\n".join(lines))
 
 
 def reopen() -> None:
@@ -122,6 +186,6 @@ def reopen() -> None:
             handler.reopen_requested = True
 
 
-def get(name: str = LOGGER_NAME) -> structlog.stdlib.BoundLogger:
-    logger: structlog.stdlib.BoundLogger = structlog.get_logger(name)
+def get(name: str = LOGGER_NAME) -> structlog.typing.FilteringBoundLogger:
+    logger: structlog.typing.FilteringBoundLogger = structlog.get_logger(name)
     return logger

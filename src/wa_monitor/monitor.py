@@ -13,7 +13,7 @@ import structlog
 import tenacity
 import tenacity.stop
 
-from wa_monitor import reviews
+from wa_monitor import logs, reviews
 from wa_monitor.errors import Rescan, TransientError
 from wa_monitor.records import (
     START,
@@ -362,22 +362,25 @@ def _log_decisions(log: Any, decided: Sequence[Decision], batch: BridgeBatch) ->
     unreadable = {
         (m.chat_jid, m.message_id): m.timestamp_text for m in batch.messages if not m.timestamp_ok
     }
-    for d in decided:
-        s = d.sighting
-        context = {"by": s.phone, "chat": s.chat_jid, "msg": s.message_id, "sent_at": s.sent_at}
-        if (s.chat_jid, s.message_id) in unreadable:
-            log.warning(
-                "unreadable timestamp; using the time it was read",
-                bridge_time=unreadable.pop((s.chat_jid, s.message_id)),
-                msg=s.message_id,
-            )
-        if d.outcome is Outcome.CREATED:
-            log.info(f"✅ Created QA review for {s.drop_number} ({s.project})", **context)
-        elif d.outcome is Outcome.RESUBMITTED:
-            log.info(f"🔄 Resubmission for {s.drop_number} ({s.project})", **context)
-        elif d.outcome is Outcome.TAKEN:
-            log.info(f"review for {s.drop_number} on {s.review_date} already exists", **context)
-        elif d.outcome is Outcome.STALE:
-            log.info(f"late history for {s.drop_number}: older than its last submission", **context)
-        else:
-            log.debug(f"repeat of {s.drop_number}", **context)
+    with logs.batched():  # one write per sink for the batch, not one per line
+        for d in decided:
+            s = d.sighting
+            context = {"by": s.phone, "chat": s.chat_jid, "msg": s.message_id, "sent_at": s.sent_at}
+            if (s.chat_jid, s.message_id) in unreadable:
+                log.warning(
+                    "unreadable timestamp; using the time it was read",
+                    bridge_time=unreadable.pop((s.chat_jid, s.message_id)),
+                    msg=s.message_id,
+                )
+            if d.outcome is Outcome.CREATED:
+                log.info(f"✅ Created QA review for {s.drop_number} ({s.project})", **context)
+            elif d.outcome is Outcome.RESUBMITTED:
+                log.info(f"🔄 Resubmission for {s.drop_number} ({s.project})", **context)
+            elif d.outcome is Outcome.TAKEN:
+                log.info(f"review for {s.drop_number} on {s.review_date} already exists", **context)
+            elif d.outcome is Outcome.STALE:
+                log.info(
+                    f"late history for {s.drop_number}: older than its last submission", **context
+                )
+            else:
+                log.debug(f"repeat of {s.drop_number}", **context)

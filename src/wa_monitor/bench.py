@@ -1,0 +1,805 @@
+"""`python -m wa_monitor.bench`: the benchmark, with its baselines measured in the same run.
+
+It builds its own bridge files in the bridge's exact schema, runs the real daemon
+(`wa-monitor run`) as a separate process against a real PostgreSQL (embedded, or the server
+`--database-url` / $WA_MONITOR_BENCH_DATABASE_URL names: a maintenance URL, the benchmark
+creates and drops its own databases), and prints one table. Nothing here is used by the daemon.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import signal
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import deque
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import make_conninfo
+
+from wa_monitor.bridge import _READ
+from wa_monitor.drops import find_drops, says_resubmitted
+from wa_monitor.settings import DATABASE_URL_VAR
+from wa_monitor.simulator import BRIDGE_DDL, BridgeWriter, Post, bridge_timestamp
+
+SERVER_VAR = "WA_MONITOR_BENCH_DATABASE_URL"
+SAST = timezone(timedelta(hours=2))
+GROUPS = [f"1203634{i:011d}@g.us" for i in range(50)]
+WATCHED = {jid: f"Project {i:02d}" for i, jid in enumerate(GROUPS[:40])}  # 10 groups unwatched
+AGENTS = [f"2764{i:07d}" for i in range(400)]
+CHATTER = [
+    "Morning team",
+    "Who has the ladder?",
+    "Pole 23 is leaning, logged it",
+    "On site now, address confirmed",
+    "ONT not powering on, checking the UPS",
+    "Customer not home, will return at 2",
+    "Need more drop cable at the depot",
+    "Thanks!",
+    "Driving to the next site",
+    "Rain stopped, continuing",
+    "Drill bit broke, fetching another",
+    "ok",
+    "Hundred metres of cable left",
+    "Who is on standby tonight?",
+]
+DROP_TEXT = [
+    "{d}",
+    "{d} all 12 photos",
+    "{lower} photos attached",
+    "Dr {digits} installed at 12 Jacaranda St",
+    "DR {digits} done",
+    "{d} complete, customer happy",
+]
+RESUBMIT_TEXT = ["{d} fixed", "{d} photos updated", "{d} done, redid the ONT photo", "{d}"]
+LATENCY_DROP_BASE = 90_000_000  # DR9xxxxxxx: never in the backlog
+
+
+# -- the data ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BridgeFile:
+    path: Path
+    messages: int
+    drop_messages: int
+
+
+def build_bridge(path: Path, n: int, *, seed: int = 1) -> BridgeFile:
+    """A messages.db with `n` messages over a year across 50 groups, ~10% naming drops.
+
+    Rows are written in one transaction with the bridge's own statement (INSERT OR REPLACE);
+    one transaction per message, as the bridge does it live, would only slow the set-up.
+    """
+    rng = random.Random(seed)  # noqa: S311 - repeatable data, not security
+    path.unlink(missing_ok=True)
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.executescript(BRIDGE_DDL)
+    conn.execute("PRAGMA synchronous = OFF")
+    start = datetime(2025, 1, 1, 7, tzinfo=SAST)
+    step = 365 * 86400 / max(n, 1)
+    recent: dict[str, deque[str]] = {jid: deque(maxlen=300) for jid in GROUPS}
+    next_drop = 1_000_000
+    drop_messages = 0
+
+    def rows() -> Iterator[tuple[object, ...]]:
+        nonlocal next_drop, drop_messages
+        for i in range(n):
+            jid = GROUPS[int(rng.paretovariate(1.2)) % len(GROUPS)]  # a few busy groups
+            sender = rng.choice(AGENTS)
+            at = start + timedelta(seconds=i * step + rng.random() * step)
+            roll = rng.random()
+            content: str | None
+            if roll < 0.10:
+                drop_messages += 1
+                if recent[jid] and rng.random() < 0.3:  # the same drop again: repeat or resubmit
+                    drop = rng.choice(recent[jid])
+                    content = rng.choice(RESUBMIT_TEXT).format(d=drop)
+                else:
+                    next_drop += rng.randint(1, 3)
+                    drop = f"DR{next_drop}"
+                    recent[jid].append(drop)
+                    content = rng.choice(DROP_TEXT).format(
+                        d=drop, lower=drop.lower(), digits=drop[2:]
+                    )
+                    if rng.random() < 0.03:  # two drops in one message
+                        next_drop += 1
+                        content += f" and DR{next_drop}"
+                        recent[jid].append(f"DR{next_drop}")
+            elif roll < 0.25:
+                content = None  # a photo without a caption
+            else:
+                content = rng.choice(CHATTER)
+            if rng.random() < 0.01:
+                sender += "@s.whatsapp.net"  # history sync stores a full JID
+            mid = f"{rng.getrandbits(128):032X}"[: rng.randint(20, 32)]
+            yield (mid, jid, sender, content, bridge_timestamp(at), False)
+
+    conn.execute("BEGIN")
+    conn.executemany(
+        "INSERT OR REPLACE INTO chats (jid, name) VALUES (?, ?)",
+        [(jid, WATCHED.get(jid, "Other group")) for jid in GROUPS]
+        + [(f"{a}@s.whatsapp.net", f"Agent {a[-3:]}") for a in AGENTS[:320]],
+    )
+    conn.executemany(
+        "INSERT OR REPLACE INTO messages (id, chat_jid, sender, content, timestamp, is_from_me, "
+        "media_type, filename, url, media_key, file_sha256, file_enc_sha256, file_length) "
+        "VALUES (?, ?, ?, ?, ?, ?, NULL, '', '', NULL, NULL, NULL, 0)",
+        rows(),
+    )
+    conn.execute("COMMIT")
+    conn.close()
+    return BridgeFile(path=path, messages=n, drop_messages=drop_messages)
+
+
+def write_config(folder: Path, bridge: Path, *, poll: float = 5.0) -> Path:
+    """A prod config watching the 40 project groups; default batch size and poll."""
+    lines = [
+        'environment = "prod"',
+        'schema = "public"',
+        'log_prefix = ""',
+        f'log_file = "{folder / "wa-monitor.log"}"',
+        f'bridge_db = "{bridge}"',
+        f"poll_interval_seconds = {poll}",
+    ]
+    for jid, name in WATCHED.items():
+        lines += ["[[projects]]", f'name = "{name}"', f'group_jid = "{jid}"']
+    path = folder / "prod.toml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+# -- the database --------------------------------------------------------------------------------
+
+
+@contextmanager
+def server(url: str | None, workdir: Path) -> Iterator[str]:
+    """The maintenance URL of the server to use: the one given, or an embedded one."""
+    if url:
+        yield url
+        return
+    from wa_monitor.embedded import embedded_postgres  # noqa: PLC0415 - only when needed
+
+    with embedded_postgres(workdir / "pgdata") as embedded:
+        yield embedded
+
+
+@contextmanager
+def fresh_database(maintenance: str) -> Iterator[str]:
+    name = f"wa_bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(maintenance, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield make_conninfo(maintenance, dbname=name)
+    finally:
+        with psycopg.connect(maintenance, autocommit=True) as admin:
+            admin.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+
+def cli(args: Sequence[str], url: str) -> None:
+    subprocess.run(  # noqa: S603 - our own interpreter and module
+        [sys.executable, "-m", "wa_monitor", *args],
+        env={**os.environ, DATABASE_URL_VAR: url},
+        check=True,
+        capture_output=True,
+    )
+
+
+# -- the daemon as a separate process ------------------------------------------------------------
+
+
+@dataclass
+class Daemon:
+    """`wa-monitor run` in its own process; peak RSS and CPU come from the kernel."""
+
+    config: Path
+    url: str
+    once: bool = False
+    proc: subprocess.Popen[bytes] = field(init=False)
+    exit_code: int | None = None
+    max_rss_kb: int = 0
+    cpu_used: float = 0.0  # user + system seconds, known once it has exited
+
+    def __post_init__(self) -> None:
+        RUNNING.append(self)
+        args = ["run", "--config", str(self.config)] + (["--once"] if self.once else [])
+        self.proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            [sys.executable, "-m", "wa_monitor", *args],
+            env={**os.environ, DATABASE_URL_VAR: self.url},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,  # the same lines go to the config's log file
+        )
+
+    def cpu_seconds(self) -> float:
+        """CPU time of all the process's threads so far, in ns resolution (schedstat)."""
+        total = 0
+        for task in Path(f"/proc/{self.proc.pid}/task").iterdir():
+            total += int((task / "schedstat").read_text().split()[0])
+        return total / 1e9
+
+    def wait(self) -> int:
+        _, status, usage = os.wait4(self.proc.pid, 0)
+        self.exit_code = self.proc.returncode = os.waitstatus_to_exitcode(status)
+        self.max_rss_kb = usage.ru_maxrss
+        self.cpu_used = usage.ru_utime + usage.ru_stime
+        return self.exit_code
+
+    def stop(self) -> float:
+        """SIGTERM, then wait; return how long it took to exit."""
+        started = time.perf_counter()
+        self.proc.send_signal(signal.SIGTERM)
+        self.wait()
+        return time.perf_counter() - started
+
+
+def log_lines(config: Path) -> list[str]:
+    return (config.parent / "wa-monitor.log").read_text("utf-8").splitlines()
+
+
+def longest_read_ms(config: Path) -> float:
+    """The daemon's own figure, logged when it stops (the last run's line)."""
+    found = [m[1] for line in log_lines(config) if (m := _LONGEST.search(line)) is not None]
+    return float(found[-1]) if found else float("nan")
+
+
+RUNNING: list[Daemon] = []  # every daemon started, so that none outlives the benchmark
+_LONGEST = re.compile(r"longest_bridge_read_ms=([0-9.]+)")
+_CREATED = re.compile(r"^(\S+) INFO +✅ Created QA review for (DR\d+)")
+
+
+def start_daemon(config: Path, url: str, timeout: float = 60.0) -> Daemon:
+    """The daemon, once it has logged that it started and has had a second to catch up."""
+    log = config.parent / "wa-monitor.log"
+    before = log.read_text("utf-8").count(" starting ") if log.exists() else 0
+    daemon = Daemon(config, url)
+    deadline = time.monotonic() + timeout
+    while log.read_text("utf-8").count(" starting ") <= before:
+        if time.monotonic() > deadline or daemon.proc.poll() is not None:
+            raise RuntimeError(f"the daemon did not start; see {log}")
+        time.sleep(0.05)
+    time.sleep(1.0)
+    return daemon
+
+
+# -- the measurements ----------------------------------------------------------------------------
+
+
+@dataclass
+class Drain:
+    messages: int
+    seconds: float
+    reviews: int
+    ledger: int
+    max_rss_mb: float
+    longest_read_ms: float
+    cpu_seconds: float
+
+    @property
+    def rate(self) -> float:
+        return self.messages / self.seconds
+
+
+def drain(bridge: BridgeFile, url: str, folder: Path) -> Drain:
+    """`wa-monitor run --once` over the whole file, from an empty schema."""
+    config = write_config(folder, bridge.path)
+    cli(["schema", "migrate", "--config", str(config)], url)
+    started = time.perf_counter()
+    daemon = Daemon(config, url, once=True)
+    code = daemon.wait()
+    seconds = time.perf_counter() - started
+    if code != 0:
+        raise RuntimeError(f"run --once exited {code}; see {config.parent / 'wa-monitor.log'}")
+    with psycopg.connect(url) as conn:
+        reviews = _count(conn, "qa_photo_reviews")
+        ledger = _count(conn, "wa_monitor_ledger")
+    return Drain(
+        messages=bridge.messages,
+        seconds=seconds,
+        reviews=reviews,
+        ledger=ledger,
+        max_rss_mb=daemon.max_rss_kb / 1024,
+        longest_read_ms=longest_read_ms(config),
+        cpu_seconds=daemon.cpu_used,
+    )
+
+
+def _count(conn: psycopg.Connection[Any], table: str) -> int:
+    row = conn.execute(
+        sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier("public", table))
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+@dataclass
+class Limit:
+    read_seconds: float
+    copy_seconds: float
+    ledger_seconds: float  # not part of the limit: what exactly-once adds on the same terms
+
+    @property
+    def seconds(self) -> float:
+        return self.read_seconds + self.copy_seconds
+
+
+def limit(bridge: BridgeFile, url: str) -> Limit:
+    """Read the same rows out of SQLite, and COPY the drain's review rows into an empty table."""
+    conn = sqlite3.connect(f"file:{bridge.path}?mode=ro", uri=True)
+    groups = json.dumps(sorted(WATCHED))
+    started = time.perf_counter()
+    rows = conn.execute(_READ, (0, bridge.messages * 2, groups)).fetchall()  # the daemon's query
+    read_seconds = time.perf_counter() - started
+    conn.close()
+    del rows
+    with psycopg.connect(url, autocommit=True) as pg:
+        copy_seconds = _copy_into_empty(pg, "qa_photo_reviews")
+        ledger_seconds = _copy_into_empty(pg, "wa_monitor_ledger")
+    return Limit(
+        read_seconds=read_seconds, copy_seconds=copy_seconds, ledger_seconds=ledger_seconds
+    )
+
+
+def _copy_into_empty(pg: psycopg.Connection[Any], table: str) -> float:
+    """Seconds to COPY `table`'s rows into an empty table of the same structure and indexes."""
+    source = sql.Identifier("public", table)
+    target = sql.Identifier("public", f"limit_{table}")
+    pg.execute(sql.SQL("CREATE TABLE {} (LIKE {} INCLUDING ALL)").format(target, source))
+    buffer = bytearray()
+    with pg.cursor().copy(sql.SQL("COPY {} TO STDOUT").format(source)) as out:
+        for chunk in out:
+            buffer += chunk
+    started = time.perf_counter()
+    with pg.transaction(), pg.cursor().copy(sql.SQL("COPY {} FROM STDIN").format(target)) as into:
+        into.write(bytes(buffer))
+    seconds = time.perf_counter() - started
+    pg.execute(sql.SQL("DROP TABLE {}").format(target))
+    return seconds
+
+
+@dataclass
+class Simple:
+    messages: int
+    seconds: float
+    commits: int
+
+
+def simple(bridge: BridgeFile, url: str, slice_size: int, *, reconnect: bool) -> Simple:
+    """The old way on the first `slice_size` rowids: one message per query, a commit per review.
+
+    With `reconnect`, a new SQLite and PostgreSQL connection for every query, as the monitor
+    this replaces did; without, both connections are kept (a kinder baseline).
+    """
+    lite = _Connections(bridge, url, reconnect=reconnect)
+    commits = 0
+    started = time.perf_counter()
+    for rowid in range(1, slice_size + 1):
+        row = lite.message(rowid)
+        if row is None or row[0] not in WATCHED:
+            continue
+        chat, sender, content, ts = row
+        for drop in find_drops(content):
+            commits += _simple_apply(lite, drop, chat, sender, content, ts)
+    seconds = time.perf_counter() - started
+    lite.close()
+    return Simple(messages=slice_size, seconds=seconds, commits=commits)
+
+
+class _Connections:
+    """The simple approach's connections: kept open, or opened anew for each query."""
+
+    def __init__(self, bridge: BridgeFile, url: str, *, reconnect: bool) -> None:
+        self._uri = f"file:{bridge.path}?mode=ro"
+        self._url = url
+        self._reconnect = reconnect
+        self._lite = sqlite3.connect(self._uri, uri=True)
+        self._pg = psycopg.connect(url)
+
+    def message(self, rowid: int) -> tuple[str, str, str, str] | None:
+        lite = sqlite3.connect(self._uri, uri=True) if self._reconnect else self._lite
+        row = lite.execute(
+            "SELECT chat_jid, sender, content, timestamp FROM messages WHERE rowid = ?", (rowid,)
+        ).fetchone()
+        if self._reconnect:
+            lite.close()
+        return None if row is None else (str(row[0]), str(row[1]), str(row[2]), str(row[3]))
+
+    def pg(self) -> psycopg.Connection[Any]:
+        if self._reconnect:
+            self._pg.close()
+            self._pg = psycopg.connect(self._url)
+        return self._pg
+
+    def close(self) -> None:
+        self._lite.close()
+        self._pg.close()
+
+
+def _simple_apply(  # noqa: PLR0917 - one row's fields, as the old code passed them
+    conns: _Connections, drop: str, chat: str, sender: str, content: str, ts: str
+) -> int:
+    at = datetime.fromisoformat(ts)
+    pg = conns.pg()
+    found = pg.execute(
+        "SELECT id, last_submitted_at FROM public.qa_photo_reviews WHERE drop_number = %s "
+        "ORDER BY review_date DESC LIMIT 1",
+        (drop,),
+    ).fetchone()
+    pg.commit()
+    pg = conns.pg()
+    if found is None:
+        pg.execute(
+            "INSERT INTO public.qa_photo_reviews (drop_number, review_date, project, user_name, "
+            "submitted_by, whatsapp_message_date, last_submitted_at, comment) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+            (drop, at.date(), WATCHED[chat], sender, sender, at, at, "from WhatsApp"),
+        )
+    elif says_resubmitted(content) or found[1] is None or at.date() > found[1].date():
+        pg.execute(
+            "UPDATE public.qa_photo_reviews SET resubmitted = true, incomplete = false, "
+            "feedback_sent = NULL, last_submitted_at = %s, updated_at = now() WHERE id = %s",
+            (at, found[0]),
+        )
+    pg.commit()
+    return 1
+
+
+@dataclass
+class Latency:
+    steady_ms: list[float]
+    burst_ms: list[float]
+    recovery_ms: list[float]  # the 10 msg/s after each burst, while its lag clears
+    busy_retries: int  # reads that found the bridge file locked for the whole busy timeout
+    burst_tail_ms: list[float]  # the last message of each burst: a growing lag shows here
+    missing: int
+    achieved_burst_rate: float
+
+
+def write_traffic(
+    path: Path,
+    out: Path,
+    *,
+    steady_rate: float,
+    steady_seconds: float,
+    burst_rate: float,
+    burst_seconds: float,
+    bursts: int,
+) -> None:
+    """The writer process: posts like the bridge (own connection, a commit per message)."""
+    rng = random.Random(7)  # noqa: S311 - repeatable, not security
+    phases = [("steady", steady_rate, steady_seconds)]
+    for _ in range(bursts):
+        phases += [("burst", burst_rate, burst_seconds), ("recovery", steady_rate, 2.0)]
+    committed: list[tuple[str, str, float, bool]] = []
+    number = LATENCY_DROP_BASE
+    with BridgeWriter(path) as writer:
+        for phase, rate, seconds in phases:
+            began = time.perf_counter()
+            count, sent = round(rate * seconds), 0
+            while sent < count:
+                pause = began + sent / rate - time.perf_counter()
+                if pause > 0:
+                    time.sleep(pause)
+                # A commit per message while the disk keeps up; when it falls behind, the
+                # messages already due go in one transaction, so the rate holds.
+                due = min(count, max(sent + 1, int((time.perf_counter() - began) * rate) + 1))
+                posts = []
+                for _ in range(due - sent):
+                    number += 1
+                    posts.append(
+                        Post(
+                            id=f"{rng.getrandbits(96):024X}",
+                            chat_jid=GROUPS[number % len(WATCHED)],
+                            sender=rng.choice(AGENTS),
+                            content=f"DR{number} all 12 photos",
+                            timestamp=bridge_timestamp(datetime.now(SAST)),
+                        )
+                    )
+                writer.post_many(posts)
+                at = time.time()
+                sent = due
+                committed += [(p.content.split()[0], phase, at, False) for p in posts if p.content]
+            committed[-1] = (*committed[-1][:3], True)
+    out.write_text(json.dumps(committed), encoding="utf-8")
+
+
+def latency(config: Path, bridge: BridgeFile, *, quick: bool) -> Latency:
+    """Time from each commit in SQLite to its '✅ Created' line (logged after the PG commit)."""
+    times = config.parent / "committed.json"
+    steady_seconds, burst_seconds, bursts = (3.0, 0.5, 2) if quick else (30.0, 2.0, 3)
+    subprocess.run(  # noqa: S603 - our own interpreter and module
+        [
+            sys.executable,
+            "-m",
+            "wa_monitor.bench",
+            "write",
+            str(bridge.path),
+            str(times),
+            f"--steady-seconds={steady_seconds}",
+            f"--burst-seconds={burst_seconds}",
+            f"--bursts={bursts}",
+        ],
+        check=True,
+    )
+    time.sleep(1.0)  # let the last burst be applied
+    created: dict[str, float] = {}
+    for line in log_lines(config):
+        if m := _CREATED.match(line):
+            created[m[2]] = datetime.fromisoformat(m[1]).timestamp()
+    lags: dict[str, list[float]] = {"steady": [], "burst": [], "recovery": []}
+    tails: list[float] = []
+    missing = 0
+    committed = json.loads(times.read_text("utf-8"))
+    for drop, phase, at, last in committed:
+        if drop not in created:
+            missing += 1
+            continue
+        lag = (created[drop] - at) * 1000
+        lags[phase].append(lag)
+        if last and phase == "burst":
+            tails.append(lag)
+    busy = sum("⏳ waiting to retry" in line and "locked" in line for line in log_lines(config))
+    runs: list[list[float]] = []
+    previous = ""
+    for _, phase, at, _ in committed:
+        if phase == "burst":
+            if previous != "burst":
+                runs.append([])
+            runs[-1].append(at)
+        previous = phase
+    rates = [len(r) / (r[-1] - r[0]) for r in runs if len(r) > 1 and r[-1] > r[0]]
+    return Latency(
+        steady_ms=lags["steady"],
+        burst_ms=lags["burst"],
+        recovery_ms=lags["recovery"],
+        burst_tail_ms=tails,
+        busy_retries=busy,
+        missing=missing,
+        achieved_burst_rate=statistics.fmean(rates) if rates else 0.0,
+    )
+
+
+def idle_cpu(daemon: Daemon, seconds: float) -> float:
+    """CPU seconds the daemon uses over `seconds` with nothing new, scaled to an hour."""
+    before = daemon.cpu_seconds()
+    time.sleep(seconds)
+    return (daemon.cpu_seconds() - before) * 3600 / seconds
+
+
+def fill_reviews(url: str, rows: int) -> int:
+    """Bring the review table to `rows` rows (old reviews of other drops), set-wise."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        have = _count(conn, "qa_photo_reviews")
+        conn.execute(
+            "INSERT INTO public.qa_photo_reviews (drop_number, review_date, project, user_name, "
+            "submitted_by, whatsapp_message_date, last_submitted_at) "
+            "SELECT 'DR8' || lpad(g::text, 7, '0'), date '2024-01-01' + (g %% 365), 'Project 00', "
+            "'Agent', '27640000000', now(), now() FROM generate_series(1, %s) AS g",
+            (max(rows - have, 0),),
+        )
+        conn.execute("VACUUM ANALYZE public.qa_photo_reviews")
+        return _count(conn, "qa_photo_reviews")
+
+
+# -- the report ----------------------------------------------------------------------------------
+
+
+def pct(values: Sequence[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+@dataclass
+class Report:
+    rows: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def add(self, what: str, value: str, target: str = "") -> None:
+        self.rows.append((what, value, target))
+        print(f"  {what:<58} {value:>22}  {target}", flush=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m wa_monitor.bench", description=__doc__)
+    commands = parser.add_subparsers(dest="command")
+    writer = commands.add_parser("write", help="(internal) the bridge writer process")
+    writer.add_argument("bridge", type=Path)
+    writer.add_argument("out", type=Path)
+    writer.add_argument("--steady-rate", type=float, default=10.0)
+    writer.add_argument("--steady-seconds", type=float, default=30.0)
+    writer.add_argument("--burst-rate", type=float, default=500.0)
+    writer.add_argument("--burst-seconds", type=float, default=2.0)
+    writer.add_argument("--bursts", type=int, default=3)
+    parser.add_argument("-n", "--messages", type=int, default=1_000_000, help="backlog size")
+    parser.add_argument("--small", type=int, default=None, help="the smaller scaling run (N/10)")
+    parser.add_argument("--slice", type=int, default=20_000, help="the simple approach's slice")
+    parser.add_argument("--idle-seconds", type=float, default=60.0)
+    parser.add_argument("--quick", action="store_true", help="small N, short windows (CI)")
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get(SERVER_VAR),
+        help=f"maintenance URL of a PostgreSQL to use (default ${SERVER_VAR}, else embedded)",
+    )
+    parser.add_argument("--dir", type=Path, default=None, help="working folder (default: temp)")
+    args = parser.parse_args(argv)
+    if args.command == "write":
+        write_traffic(
+            args.bridge,
+            args.out,
+            steady_rate=args.steady_rate,
+            steady_seconds=args.steady_seconds,
+            burst_rate=args.burst_rate,
+            burst_seconds=args.burst_seconds,
+            bursts=args.bursts,
+        )
+        return 0
+    if args.quick:
+        args.messages, args.slice, args.idle_seconds = 20_000, 2_000, 3.0
+    work = args.dir or Path(tempfile.mkdtemp(prefix="wa-monitor-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    # SIGTERM unwinds like Ctrl-C: daemons are stopped and the embedded server shut down.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        with server(args.database_url, work) as maintenance:
+            run_bench(args, work, maintenance)
+    finally:
+        for daemon in RUNNING:
+            if daemon.exit_code is None:
+                daemon.proc.kill()
+                daemon.wait()
+    return 0
+
+
+def run_bench(args: argparse.Namespace, work: Path, maintenance: str) -> None:  # noqa: PLR0915
+    n = args.messages
+    small_n = args.small or max(n // 10, 1000)
+    report = Report()
+    load = os.getloadavg()
+    print(
+        f"wa-monitor benchmark: N={n:,}, cores={os.cpu_count()}, "
+        f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}, work folder {work}",
+        flush=True,
+    )
+    started = time.perf_counter()
+    big = build_bridge(_folder(work / "big") / "messages.db", n)
+    small = build_bridge(_folder(work / "small") / "messages.db", small_n)
+    report.add("cores (os.cpu_count)", f"{os.cpu_count()}")
+    report.add(
+        f"bridge files built ({n:,} + {small_n:,} messages)",
+        f"{time.perf_counter() - started:.1f} s",
+    )
+    report.add("messages naming a drop (big file)", f"{big.drop_messages:,}")
+
+    with fresh_database(maintenance) as url_small:
+        d_small = drain(small, url_small, work / "small")
+        small_daemon = start_daemon(work / "small" / "prod.toml", url_small)
+        idle_small = idle_cpu(small_daemon, args.idle_seconds)
+        small_daemon.stop()
+
+    with fresh_database(maintenance) as url:
+        d_big = drain(big, url, work / "big")
+        lim = limit(big, url)
+        report.add("1. drain: wall time of run --once", f"{d_big.seconds:.2f} s")
+        report.add("1. drain: messages/s", f"{d_big.rate:,.0f}", "target >= 250,000")
+        report.add("1. drain: reviews created", f"{d_big.reviews:,}")
+        report.add("1. drain: reviews/s", f"{d_big.reviews / d_big.seconds:,.0f}")
+        report.add("1. drain: CPU of the daemon process (user+sys)", f"{d_big.cpu_seconds:.2f} s")
+        report.add("1. drain: ledger rows (messages applied)", f"{d_big.ledger:,}")
+        report.add("2. limit: SQLite read of the same rows", f"{lim.read_seconds:.2f} s")
+        report.add(
+            "2. limit: COPY of the review rows into an empty table", f"{lim.copy_seconds:.2f} s"
+        )
+        report.add(
+            "2. limit_time / drain_time", f"{lim.seconds / d_big.seconds:.2f}", "target >= 0.4"
+        )
+        report.add("2. (not in the limit) COPY of the ledger rows", f"{lim.ledger_seconds:.2f} s")
+        report.add(
+            "2. (limit + ledger COPY) / drain_time",
+            f"{(lim.seconds + lim.ledger_seconds) / d_big.seconds:.2f}",
+        )
+
+        daemon = start_daemon(work / "big" / "prod.toml", url)
+        lat = latency(daemon.config, big, quick=args.quick)
+        rows = fill_reviews(url, max(n, 1000))
+        time.sleep(1.0)
+        idle_big = idle_cpu(daemon, args.idle_seconds)
+        stop_seconds = daemon.stop()
+        daemon_read_ms = longest_read_ms(daemon.config)
+
+    baselines = {}
+    for reconnect in (True, False):
+        with fresh_database(maintenance) as url_simple:
+            config = write_config(_folder(work / "simple"), big.path)
+            cli(["schema", "migrate", "--config", str(config)], url_simple)
+            baselines[reconnect] = simple(big, url_simple, min(args.slice, n), reconnect=reconnect)
+
+    for reconnect, base in baselines.items():
+        how = "a connection per query (the old monitor)" if reconnect else "connections kept"
+        total = base.seconds * n / base.messages
+        report.add(
+            f"3. simple, {how}: {base.messages:,} messages",
+            f"{base.seconds:.2f} s",
+            f"{base.commits:,} commits",
+        )
+        report.add(f"3.   extrapolated to {n:,}", f"{total:.1f} s")
+        report.add(
+            "3.   speed-up over the simple approach",
+            f"{total / d_big.seconds:.0f}x",
+            "target >= 50x" if reconnect else "",
+        )
+    report.add("4. detection latency, steady 10 msg/s: p50", f"{pct(lat.steady_ms, 50):.0f} ms")
+    report.add(
+        "4. detection latency, steady: p99", f"{pct(lat.steady_ms, 99):.0f} ms", "target <= 250 ms"
+    )
+    report.add(
+        "4. detection latency, steady: max", f"{max(lat.steady_ms, default=float('nan')):.0f} ms"
+    )
+    report.add("4. bursts: rate achieved by the writer", f"{lat.achieved_burst_rate:.0f} msg/s")
+    for name, values in (("bursts", lat.burst_ms), ("10 msg/s after a burst", lat.recovery_ms)):
+        report.add(
+            f"4. {name}: p50 / p99 / max",
+            f"{pct(values, 50):.0f} / {pct(values, 99):.0f} / "
+            f"{max(values, default=float('nan')):.0f} ms",
+        )
+    report.add("4. reads that found the bridge locked (retried)", f"{lat.busy_retries}")
+    report.add(
+        "4. bursts: lag of each burst's last message",
+        " / ".join(f"{t:.0f}" for t in lat.burst_tail_ms) + " ms",
+        "flat = no growing lag",
+    )
+    report.add("4. messages never seen (should be 0)", f"{lat.missing}")
+    report.add(
+        f"5. idle CPU, {d_small.reviews:,} reviews in the table",
+        f"{idle_small:.2f} s/hour",
+        "target <= 1",
+    )
+    report.add(f"5. idle CPU, {rows:,} reviews in the table", f"{idle_big:.2f} s/hour", "flat")
+    report.add("   (idle window measured)", f"{args.idle_seconds:.0f} s")
+    report.add("   daemon exit after SIGTERM", f"{stop_seconds * 1000:.0f} ms")
+    report.add(f"6. peak RSS, drain of {n:,}", f"{d_big.max_rss_mb:.0f} MB", "target <= 100 MB")
+    report.add(f"6. peak RSS, drain of {small_n:,}", f"{d_small.max_rss_mb:.0f} MB", "flat")
+    report.add(
+        "7. longest bridge read transaction (drain)",
+        f"{d_big.longest_read_ms:.1f} ms",
+        "target <= 50 ms",
+    )
+    report.add("7. longest bridge read transaction (daemon)", f"{daemon_read_ms:.1f} ms")
+    report.add(
+        f"8. scaling: drain of {small_n:,}",
+        f"{d_small.seconds:.2f} s",
+        f"{d_small.rate:,.0f} msg/s",
+    )
+    report.add(f"8. scaling: drain of {n:,}", f"{d_big.seconds:.2f} s", f"{d_big.rate:,.0f} msg/s")
+    report.add(
+        "8. time per message, big / small",
+        f"{(d_big.seconds / n) / (d_small.seconds / small_n):.2f}",
+        "1.0 = linear",
+    )
+    load = os.getloadavg()
+    print(f"load average after: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}", flush=True)
+
+
+def _folder(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+if __name__ == "__main__":
+    sys.exit(main())

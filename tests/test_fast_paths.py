@@ -1,0 +1,173 @@
+"""The speed paths keep the semantics: SQLite prefilter, short read transactions, batches,
+and log lines written straight to the handlers."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import UTC
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from tests.conftest import LAWLEY, MOHADIN, VELO, sast, write_config
+from tests.test_run import migrate, run_once
+from wa_monitor import bench, logs
+from wa_monitor.bridge import _READ, Bridge
+from wa_monitor.drops import find_drops
+from wa_monitor.records import START
+from wa_monitor.simulator import BRIDGE_DDL, BridgeWriter, Post, bridge_timestamp
+
+# Pieces that make near-drops likely: case, spaces, other digits, word characters around them.
+_TEXT = st.lists(
+    st.sampled_from(["D", "d", "R", "r", "DR", "dr ", "Dr", " ", "\n", "1", "23", "4567", "0"])
+    | st.text(alphabet="0123456789xX\t.,-_é٣", max_size=3),
+    max_size=12,
+).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_TEXT)
+@example("DR 1234567")
+@example("photos dr1234567 done")
+@example("Dr 12345678\nfixed")
+@example("dR123456")
+def test_sqlite_prefilter_never_hides_a_drop(text: str) -> None:
+    conn = sqlite3.connect(":memory:")
+    conn.executescript(BRIDGE_DDL)
+    conn.execute(
+        "INSERT INTO messages (id, chat_jid, sender, content) VALUES ('A', ?, '1', ?)",
+        (LAWLEY, text),
+    )
+    rows = conn.execute(_READ, (0, 10, json.dumps([LAWLEY]))).fetchall()
+    if find_drops(text):
+        assert len(rows) == 1
+
+
+def test_batch_size_does_not_change_the_result(
+    tmp_path: Path,
+    bridge: BridgeWriter,
+    pg_server: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Many tiny batches (each its own database transaction) give the same rows as one."""
+    groups = {LAWLEY: "Lawley", MOHADIN: "Mohadin", VELO: "Velo Test"}
+    for i in range(60):
+        day, chat = 11 + i // 20, [LAWLEY, MOHADIN, VELO][i % 3]
+        text = [f"DR{1000000 + i % 25}", f"DR{1000000 + i % 25} fixed", "morning", None][i % 4]
+        bridge.post(
+            Post(f"M{i}", chat, f"2760000000{i % 7}", text, bridge_timestamp(sast(day, 8, i)))
+        )
+    results = []
+    for batch_size in (3, 10_000):
+        folder = tmp_path / str(batch_size)
+        folder.mkdir()
+        config = write_config(
+            folder, "prod", bridge_db=bridge.path, groups=groups, extra=f"batch_size = {batch_size}"
+        )
+        with _database(pg_server) as url:
+            migrate(config, url, monkeypatch)
+            assert run_once(config, url, monkeypatch) == 0
+            results.append(_rows(url))
+    assert results[0] == results[1]
+    assert len(results[0]) == len({f"DR{1000000 + i % 25}" for i in range(60) if i % 4 < 2})
+    assert any(row[-1] for row in results[0])  # resubmissions crossed batch boundaries too
+
+
+def _rows(url: str) -> list[tuple[Any, ...]]:
+    with psycopg.connect(url) as conn:
+        return conn.execute(
+            "SELECT drop_number, review_date, project, submitted_by, whatsapp_message_date, "
+            "last_submitted_at, resubmitted FROM public.qa_photo_reviews ORDER BY drop_number"
+        ).fetchall()
+
+
+def _database(pg_server: str) -> Any:
+    return bench.fresh_database(pg_server)
+
+
+def test_a_batch_is_read_in_short_transactions_and_loses_nothing(
+    bridge: BridgeWriter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("wa_monitor.bridge.READ_SPAN", 3)
+    for i in range(10):
+        text = f"DR{2000000 + i}" if i % 3 else "no drop here"
+        bridge.post(Post(f"C{i}", LAWLEY, "1", text, "2025-11-11 12:00:00+02:00"))
+    with Bridge(bridge.path, groups=[LAWLEY], tz=UTC, span=100) as reader:
+        batch = reader.read(START)
+        transactions = reader.read_transactions
+    assert [m.message_id for m in batch.messages] == [f"C{i}" for i in range(10) if i % 3]
+    assert batch.position.rowid == 10
+    assert batch.caught_up
+    assert transactions == 4 + 3  # rowids 1-3, 4-6, 7-9, 10; names for the 3 with rows
+
+
+def test_log_lines_go_to_stderr_and_the_file_and_follow_a_rotation(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log_file = tmp_path / "logs" / "wa-monitor-dev.log"
+    logs.configure(prefix="[DEV]", log_file=log_file, level="INFO")
+    log = logs.get()
+    log.info("✅ Created QA review for DR1234567 (Velo Test)", by="27640412391")
+    log.debug("not at INFO")
+    log_file.rename(tmp_path / "logs" / "wa-monitor-dev.log.1")  # logrotate moves it away
+    logs.reopen()  # SIGHUP
+    log.warning("after rotation", n=2)
+    rotated = (tmp_path / "logs" / "wa-monitor-dev.log.1").read_text("utf-8").splitlines()
+    current = log_file.read_text("utf-8").splitlines()
+    err = capsys.readouterr().err.splitlines()
+    assert len(rotated) == 1
+    assert rotated[0].startswith("[DEV] ")
+    assert "✅ Created QA review for DR1234567 (Velo Test) by=27640412391" in rotated[0]
+    assert len(current) == 1
+    assert "WARNING after rotation n=2" in current[0]
+    assert err == rotated + current
+
+
+def test_lines_held_for_a_batch_come_out_whole_and_in_order(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log_file = tmp_path / "wa-monitor-prod.log"
+    logs.configure(prefix="", log_file=log_file, level="INFO")
+    log = logs.get()
+    with logs.batched():
+        for i in range(3):
+            log.info(f"✅ Created QA review for DR100000{i} (Lawley)")
+        with logs.batched():  # nested: still one block
+            log.info("🔄 Resubmission for DR1000000 (Lawley)")
+        assert log_file.read_text("utf-8") == ""  # held until the block ends
+    log.info("cycle done")
+    lines = log_file.read_text("utf-8").splitlines()
+    assert [line.split(" INFO ", 1)[1].strip() for line in lines] == [
+        "✅ Created QA review for DR1000000 (Lawley)",
+        "✅ Created QA review for DR1000001 (Lawley)",
+        "✅ Created QA review for DR1000002 (Lawley)",
+        "🔄 Resubmission for DR1000000 (Lawley)",
+        "cycle done",
+    ]
+    assert capsys.readouterr().err.splitlines() == lines
+
+
+def test_a_gap_of_deleted_rows_wider_than_a_batch_is_crossed(
+    bridge: BridgeWriter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("wa_monitor.bridge.READ_SPAN", 3)
+    for i in range(1, 11):
+        bridge.post(Post(f"G{i}", LAWLEY, "1", f"DR{3000000 + i}", "2025-11-11 12:00:00+02:00"))
+    bridge.execute("DELETE FROM messages WHERE rowid BETWEEN 2 AND 9")  # the bridge pruned them
+    seen: list[str] = []
+    with Bridge(bridge.path, groups=[LAWLEY], tz=UTC, span=4) as reader:
+        position = START
+        for _ in range(5):  # it used to stand still at rowid 1 for ever
+            batch = reader.read(position)
+            seen += [m.message_id for m in batch.messages]
+            position = batch.position
+            if batch.caught_up:
+                break
+    assert batch.caught_up
+    assert seen == ["G1", "G10"]
+    assert position.rowid == 10
