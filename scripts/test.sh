@@ -4,6 +4,19 @@
 # Set WA_MONITOR_TEST_DATABASE_URL to use an existing PostgreSQL instead of the embedded one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The deployment tests check the units with systemd-analyze (Debian's systemd package) and rotate
+# logs with the real logrotate. Install them when missing and we may (root with apt-get);
+# otherwise those tests are skipped with a reason.
+missing=""
+command -v systemd-analyze >/dev/null || missing="$missing systemd"
+command -v logrotate >/dev/null || missing="$missing logrotate"
+if [ -n "$missing" ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        apt-get update -qq && apt-get install -y -qq --no-install-recommends $missing
+    else
+        echo "note:$missing not installed: the unit and logrotate checks will be skipped" >&2
+    fi
+fi
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 .venv/bin/ruff check src tests
