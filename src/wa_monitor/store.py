@@ -161,11 +161,14 @@ class Store:
                 autocommit=True,
                 application_name=self._app,
                 connect_timeout=self._connect_timeout,
-                # Notice a dead peer in about a minute, not after the kernel's two hours.
+                # Notice a dead peer in about a minute, not after the kernel's two hours:
+                # keepalives when the link is idle, and a bound on unacknowledged data when a
+                # query or COMMIT is in flight (keepalives do not probe then).
                 keepalives=1,
                 keepalives_idle=30,
                 keepalives_interval=10,
                 keepalives_count=3,
+                tcp_user_timeout=60_000,
             )
         except psycopg.Error as exc:
             raise translate(exc, schema=self.schema, env=self.env) from None
