@@ -1,0 +1,106 @@
+"""One instance per environment: a second `run` for the same schema stands by until the first
+stops, then takes over; prod and dev still run side by side on one bridge and one database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from tests.conftest import LAWLEY, VELO, sast, write_config
+from tests.harness import GROUPS, Daemon, cli, wait_until
+from wa_monitor.simulator import BridgeWriter, Post, bridge_timestamp
+
+pytestmark = pytest.mark.slow
+
+STANDBY = "another wa-monitor is running for schema"
+
+
+def post(bridge: BridgeWriter, mid: str, drop: str, chat: str = LAWLEY) -> None:
+    at = bridge_timestamp(sast(11, 9))
+    bridge.post(Post(id=mid, chat_jid=chat, sender="27600000001", content=drop, timestamp=at))
+
+
+def drops(url: str, schema: str) -> set[str]:
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(f"SELECT drop_number FROM {schema}.qa_photo_reviews").fetchall()
+    return {r[0] for r in rows}
+
+
+def test_a_second_run_stands_by_and_takes_over(
+    tmp_path: Path, bridge: BridgeWriter, database_url: str
+) -> None:
+    configs = {}
+    for env in ("prod", "dev"):
+        folder = tmp_path / env
+        folder.mkdir()
+        configs[env] = write_config(folder, env, bridge_db=bridge.path, groups=GROUPS)
+        done = cli("schema", "migrate", "--config", str(configs[env]), url=database_url)
+        assert done.returncode == 0, done.stderr
+    post(bridge, "A1", "DR1000001")
+    with (
+        Daemon(configs["prod"], database_url) as first,
+        Daemon(configs["dev"], database_url) as dev,
+    ):
+        first.wait_for("✅ Created QA review for DR1000001")
+        dev.wait_for("✅ Created QA review for DR1000001")
+        with Daemon(configs["prod"], database_url) as second:
+            second.wait_for(STANDBY, count=4)
+            post(bridge, "A2", "DR1000002", chat=VELO)
+            first.wait_for("✅ Created QA review for DR1000002")
+            dev.wait_for("✅ Created QA review for DR1000002")
+            assert "✅ Created" not in second.stderr  # the standby did no work
+            code, _ = first.stop()
+            assert code == 0, first.stderr
+            post(bridge, "A3", "DR1000003")
+            second.wait_for("✅ Created QA review for DR1000003", timeout=40)
+            dev.wait_for("✅ Created QA review for DR1000003")
+            standby_lines = second.lines(STANDBY)
+            code, _ = second.stop()
+            assert code == 0, second.stderr
+        code, _ = dev.stop()
+        assert code == 0, dev.stderr
+    wanted = {"DR1000001", "DR1000002", "DR1000003"}
+    assert drops(database_url, "public") == wanted
+    assert drops(database_url, "dev") == wanted
+    print(f"instance: the standby logged {len(standby_lines)} standby lines before taking over")
+    # Backoff, not a flood: each line waits longer than the one before (up to the 30 s cap).
+    waits = [float(line.rsplit("wait_s=", 1)[1].split()[0]) for line in standby_lines]
+    assert waits == sorted(waits)
+    assert "backend pid" in standby_lines[0]
+    assert second.stderr.count("✅ Created") == 1
+
+
+def test_the_lock_is_per_schema_not_per_database(tmp_path: Path, database_url: str) -> None:
+    """Two dev configs on different schemas are two environments: neither waits for the other."""
+    bridge = tmp_path / "messages.db"
+    BridgeWriter(bridge).close()
+    configs = []
+    for schema in ("dev", "dev_two"):
+        folder = tmp_path / schema
+        folder.mkdir()
+        config = write_config(folder, "dev", bridge_db=bridge, groups=GROUPS)
+        config.write_text(
+            config.read_text("utf-8").replace('schema = "dev"', f'schema = "{schema}"'), "utf-8"
+        )
+        assert cli("schema", "migrate", "--config", str(config), url=database_url).returncode == 0
+        configs.append(config)
+    with Daemon(configs[0], database_url) as one, Daemon(configs[1], database_url) as two:
+        for daemon in (one, two):
+            daemon.wait_for("starting")
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            wait_until(
+                lambda: (
+                    conn.execute(
+                        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+                    ).fetchone()
+                    == (2,)
+                ),
+                timeout=30,
+                what="both instance locks",
+            )
+        for daemon in (one, two):
+            code, _ = daemon.stop()
+            assert code == 0, daemon.stderr
+            assert STANDBY not in daemon.stderr
