@@ -75,6 +75,10 @@ _TS = re.compile(
     r"\s*(Z|[+-]\d{2}(?::?\d{2})?)?(?:\s+[A-Za-z][A-Za-z0-9_/+-]*)?(?:\s+m=[+-][0-9.]+)?\s*$"
 )
 
+# Unix seconds or milliseconds, ASCII digits only: str.isdigit() also accepts '²' and friends,
+# which float() refuses.
+_EPOCH = re.compile(r"-?[0-9]+(?:\.[0-9]*)?")
+
 
 def parse_timestamp(value: object, tz: tzinfo) -> datetime | None:  # noqa: PLR0911
     """The bridge's time text as an aware datetime, or None if it cannot be read.
@@ -89,8 +93,8 @@ def parse_timestamp(value: object, tz: tzinfo) -> datetime | None:  # noqa: PLR0
         return _from_epoch(float(value))
     if not isinstance(value, str):
         return None
-    if value.strip().lstrip("-").replace(".", "", 1).isdigit():
-        return _from_epoch(float(value))
+    if _EPOCH.fullmatch(value.strip()):
+        return _from_epoch(float(value.strip()))
     m = _TS.match(value)
     if m is None:
         return None
