@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import re
 import select
 import signal
 import socket
@@ -134,6 +135,25 @@ def wait_for_progress(daemon: Daemon, conn: psycopg.Connection[Any], before: int
         what=f"a batch past rowid {before}",
         log=daemon,
     )
+
+
+# The loop's one retry policy (monitor.retry_policy): 0.5 s doubling to 30 s, plus 0-1 s jitter.
+FIRST_WAIT, MAX_WAIT, JITTER = 0.5, 30.0, 1.0
+RETRY_LINE = "⏳ waiting to retry"
+_RETRY = re.compile(r"attempt=(\d+) wait_s=([0-9.]+)")
+
+
+def assert_backoff(lines: list[str]) -> list[float]:
+    """Each retry line waits what the schedule says for its attempt: backoff, not a flood."""
+    waits = []
+    for line in lines:
+        found = _RETRY.search(line)
+        assert found, line
+        attempt, wait = int(found[1]), float(found[2])
+        low = min(FIRST_WAIT * 2 ** (attempt - 1), MAX_WAIT)
+        assert low - 0.05 <= wait <= min(low + JITTER, MAX_WAIT) + 0.05, line
+        waits.append(wait)
+    return waits
 
 
 # -- databases ---------------------------------------------------------------------------------
