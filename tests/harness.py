@@ -101,9 +101,12 @@ class Daemon:
             self.proc.wait()
 
 
-def cli(*args: str, url: str | None, timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
+def cli(
+    *args: str, url: str | None, timeout: float = 120.0, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run `python -m wa_monitor ARGS` to the end; the URL (if any) only in its environment."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WA_MONITOR_")}
+    base = {k: v for k, v in os.environ.items() if not k.startswith("WA_MONITOR_")}
+    env = {**base, **(env or {})}
     if url is not None:
         env["WA_MONITOR_DATABASE_URL"] = url
     return subprocess.run(
