@@ -101,7 +101,7 @@ def test_a_bad_file_is_named_retried_and_recovered_from(
     assert once.returncode == 1
     assert problem in once.stderr.splitlines()[-1]
     with Daemon(config, database_url) as daemon:
-        daemon.wait_for(RETRY_LINE, count=3)
+        daemon.wait_for(RETRY_LINE, count=2)
         fixed = tmp_path / "fixed.db"
         good_bridge(fixed, [("A1", "DR1000001")])
         os.replace(fixed, path)
