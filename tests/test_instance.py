@@ -51,10 +51,13 @@ def test_a_second_run_stands_by_and_takes_over(
             first.wait_for("✅ Created QA review for DR1000002")
             dev.wait_for("✅ Created QA review for DR1000002")
             assert "✅ Created" not in second.stderr  # the standby did no work
+            assert "resuming" not in second.stderr
             code, _ = first.stop()
             assert code == 0, first.stderr
             post(bridge, "A3", "DR1000003")
             second.wait_for("✅ Created QA review for DR1000003", timeout=40)
+            took_over = second.stderr.index("resuming")
+            assert took_over > second.stderr.rindex(STANDBY)
             dev.wait_for("✅ Created QA review for DR1000003")
             standby_lines = second.lines(STANDBY)
             code, _ = second.stop()

@@ -235,6 +235,8 @@ class _Loop:
         """Read and apply one batch; True when the bridge has nothing more for now."""
         if self.position is None:
             self.position = self.policy(self.sink.load_position)
+            # After a standby's wait, this is the line that says it took over.
+            self.log.info("resuming", rowid=self.position.rowid)
             self.notifier.ready()
         if self.cycle.scanned == 0:
             self.cycle.started = time.monotonic()  # a cycle's time leaves out the idle wait
