@@ -7,10 +7,14 @@ from __future__ import annotations
 import os
 import random
 import re
+import signal
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 import psycopg
@@ -39,7 +43,7 @@ def good_bridge(path: Path, posts: list[tuple[str, str]]) -> None:
                 chat_jid=LAWLEY,
                 sender="27600000001",
                 content=text,
-                timestamp=bridge_timestamp(sast(11, 9, i)),
+                timestamp=bridge_timestamp(sast(11, 9) + timedelta(minutes=i)),
             )
             for i, (mid, text) in enumerate(posts)
         )
@@ -215,3 +219,39 @@ def test_the_bridge_writing_flat_out_never_sees_busy(
     assert busy == []
     assert set(written) == reviewed(database_url)
     assert longest < 5000  # far inside the bridge's busy timeout
+
+
+_CRASH_MID_WRITE = """
+import os, signal, sqlite3, sys
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("PRAGMA cache_size = 1")  # spill to the file, so the journal is hot
+conn.execute("BEGIN IMMEDIATE")
+conn.execute("UPDATE messages SET content = content || ' ' || hex(randomblob(64))")
+conn.execute("INSERT INTO messages (id, chat_jid, content) SELECT 'X' || rowid, chat_jid, "
+             "'DR9999999 never committed' FROM messages")
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_a_bridge_killed_mid_write_is_waited_for_and_its_write_never_read(
+    tmp_path: Path, database_url: str
+) -> None:
+    """The bridge dies inside a write and leaves a hot journal: a read-only reader may not
+    roll it back, so the daemon names the problem, waits, and reads the file only after the
+    bridge's next open has rolled the unfinished write back."""
+    path = tmp_path / "messages.db"
+    good_bridge(path, [(f"A{i}", f"DR{1000000 + i} {'x' * 2000}") for i in range(300)])
+    crashed = subprocess.run([sys.executable, "-c", _CRASH_MID_WRITE, str(path)], check=False)
+    assert crashed.returncode == -signal.SIGKILL
+    assert (tmp_path / "messages.db-journal").stat().st_size > 0
+    config = config_for(tmp_path, path, database_url)
+    with Daemon(config, database_url) as daemon:
+        daemon.wait_for(RETRY_LINE, count=2)
+        assert reviewed(database_url) == set()
+        with BridgeWriter(path):  # the bridge starts again: its first read rolls back
+            pass
+        daemon.wait_for("✅ Created", count=300, timeout=30)
+        code, _ = daemon.stop()
+    assert code == 0
+    named_with_backoff(daemon, "has an unfinished write")
+    assert reviewed(database_url) == {f"DR{1000000 + i}" for i in range(300)}

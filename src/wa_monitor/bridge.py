@@ -147,6 +147,13 @@ def translate(exc: sqlite3.Error, path: Path) -> BridgeError:
     text = str(exc)
     if isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text):
         return BridgeBusy(f"bridge file {path} is locked by a writer ({text}); retrying")
+    if getattr(exc, "sqlite_errorname", "") == "SQLITE_READONLY_ROLLBACK":
+        # The bridge stopped in the middle of a write and left a hot journal. Only a writer may
+        # roll it back; a read-only reader must wait for the bridge to open the file again.
+        return BridgeBusy(
+            f"bridge file {path} has an unfinished write (the bridge stopped mid-write and left "
+            "a hot journal); waiting for the bridge to open it and roll back"
+        )
     if "unable to open" in text:
         return BridgeMissing(f"cannot open bridge file {path}: {text} (check path and permissions)")
     if isinstance(exc, sqlite3.DatabaseError) and (
