@@ -45,14 +45,20 @@ class Daemon:
     """`python -m wa_monitor run --config ...` with the URL in its environment, stderr to a file."""
 
     def __init__(
-        self, config: Path, url: str, *, once: bool = False, args: tuple[str, ...] = ()
+        self,
+        config: Path,
+        url: str,
+        *,
+        once: bool = False,
+        args: tuple[str, ...] = (),
+        env: dict[str, str] | None = None,
     ) -> None:
         self.config = config
         self.stderr_path = config.parent / f"stderr-{uuid.uuid4().hex[:8]}.txt"
         command = [sys.executable, "-m", "wa_monitor", "run", "--config", str(config)]
         if once:
             command.append("--once")
-        env = {**os.environ, "WA_MONITOR_DATABASE_URL": url}
+        env = {**os.environ, **(env or {}), "WA_MONITOR_DATABASE_URL": url}
         env.pop("WA_MONITOR_TEST_DATABASE_URL", None)
         with self.stderr_path.open("wb") as err:
             self.proc = subprocess.Popen(
