@@ -86,12 +86,13 @@ def test_a_60s_outage_is_ridden_out_and_nothing_is_lost(
         try:
             daemon.wait_for("✅ Created", count=3)
             proxy.cut()
-            cut_at = time.monotonic()
+            cut_at, before_cut = time.monotonic(), len(posted)
             daemon.wait_for(RETRY_LINE, timeout=10)
             time.sleep(max(0.0, OUTAGE_SECONDS - (time.monotonic() - cut_at)))
             during = daemon.lines(RETRY_LINE)
             assert daemon.proc.poll() is None, daemon.stderr
             proxy.restore()
+            posted_during = len(posted) - before_cut
             time.sleep(2)
         finally:
             stop.set()
@@ -107,7 +108,8 @@ def test_a_60s_outage_is_ridden_out_and_nothing_is_lost(
     retries = daemon.lines(RETRY_LINE)
     waits = assert_backoff(retries)
     print(
-        f"outage: {OUTAGE_SECONDS:.0f}s, {len(posted)} messages posted meanwhile, "
+        f"outage: {OUTAGE_SECONDS:.0f}s, {posted_during} messages posted during it "
+        f"({len(posted)} in all), "
         f"{len(retries)} retry lines (waits {waits}), {proxy.refused} connections refused"
     )
     assert "database unavailable" in during[0]
