@@ -204,6 +204,13 @@ def snapshot(url: str, schema: str = "public") -> Snapshot:
     return Snapshot(reviews=reviews, ledger=ledger, cursor=cursor_of(url, schema))
 
 
+def reviewed(url: str, schema: str = "public") -> set[str]:
+    """The drop numbers that have a review in `schema`."""
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(f"SELECT drop_number FROM {schema}.qa_photo_reviews").fetchall()
+    return {r[0] for r in rows}
+
+
 def cursor_of(url: str, schema: str = "public") -> int | None:
     """The saved bridge rowid, or None before the first batch (or before migration)."""
     with psycopg.connect(url, autocommit=True) as conn:

@@ -21,7 +21,7 @@ import psycopg
 import pytest
 
 from tests.conftest import LAWLEY, MOHADIN, sast, write_config
-from tests.harness import GROUPS, RETRY_LINE, Daemon, assert_backoff, cli, seed_for
+from tests.harness import GROUPS, RETRY_LINE, Daemon, assert_backoff, cli, reviewed, seed_for
 from wa_monitor.simulator import BridgeWriter, Post, bridge_timestamp
 
 pytestmark = pytest.mark.slow
@@ -47,11 +47,6 @@ def good_bridge(path: Path, posts: list[tuple[str, str]]) -> None:
             )
             for i, (mid, text) in enumerate(posts)
         )
-
-
-def reviewed(url: str) -> set[str]:
-    with psycopg.connect(url) as conn:
-        return {r[0] for r in conn.execute("SELECT drop_number FROM qa_photo_reviews")}
 
 
 def named_with_backoff(daemon: Daemon, text: str) -> None:

@@ -36,6 +36,7 @@ BAD_CONFIGS = [
     ("bot_senders = 5", {}, "bot_senders"),
     ("poll_interval_seconds = [1]", {}, "poll_interval_seconds"),
     ('colour = "red"', {}, "colour: unknown key"),
+    ('schema = "dev; drop table x"', {}, "plain lowercase identifier"),
     ("", {"WA_MONITOR_SCHEMA": "dev; drop table x"}, "plain lowercase identifier"),
     ("", {"WA_MONITOR_BATCH_SIZE": "lots"}, "batch_size"),
     (f'password = "{PASSWORD}"', {}, "secrets never go in the config file"),

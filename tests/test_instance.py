@@ -9,7 +9,7 @@ import psycopg
 import pytest
 
 from tests.conftest import LAWLEY, VELO, sast, write_config
-from tests.harness import GROUPS, Daemon, assert_backoff, cli, wait_until
+from tests.harness import GROUPS, Daemon, assert_backoff, cli, reviewed, wait_until
 from wa_monitor.simulator import BridgeWriter, Post, bridge_timestamp
 
 pytestmark = pytest.mark.slow
@@ -20,12 +20,6 @@ STANDBY = "another wa-monitor is running for schema"
 def post(bridge: BridgeWriter, mid: str, drop: str, chat: str = LAWLEY) -> None:
     at = bridge_timestamp(sast(11, 9))
     bridge.post(Post(id=mid, chat_jid=chat, sender="27600000001", content=drop, timestamp=at))
-
-
-def drops(url: str, schema: str) -> set[str]:
-    with psycopg.connect(url) as conn:
-        rows = conn.execute(f"SELECT drop_number FROM {schema}.qa_photo_reviews").fetchall()
-    return {r[0] for r in rows}
 
 
 def test_a_second_run_stands_by_and_takes_over(
@@ -65,8 +59,8 @@ def test_a_second_run_stands_by_and_takes_over(
         code, _ = dev.stop()
         assert code == 0, dev.stderr
     wanted = {"DR1000001", "DR1000002", "DR1000003"}
-    assert drops(database_url, "public") == wanted
-    assert drops(database_url, "dev") == wanted
+    assert reviewed(database_url, "public") == wanted
+    assert reviewed(database_url, "dev") == wanted
     print(f"instance: the standby logged {len(standby_lines)} standby lines before taking over")
     assert_backoff(standby_lines)  # backoff, not a flood
     assert "backend pid" in standby_lines[0]

@@ -23,6 +23,7 @@ from tests.harness import (
     Daemon,
     assert_backoff,
     cli,
+    reviewed,
     wait_until,
 )
 from wa_monitor.simulator import BridgeWriter, Post, bridge_timestamp
@@ -47,11 +48,6 @@ def proxy(pg_server: str) -> Iterator[CutProxy]:
     cut = CutProxy(pg_server)
     yield cut
     cut.close()
-
-
-def reviewed(url: str) -> set[str]:
-    with psycopg.connect(url) as conn:
-        return {r[0] for r in conn.execute("SELECT drop_number FROM qa_photo_reviews")}
 
 
 def test_a_60s_outage_is_ridden_out_and_nothing_is_lost(
