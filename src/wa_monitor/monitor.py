@@ -193,6 +193,9 @@ def run(
         try:
             caught_up = loop.step()
         except TransientError as exc:
+            if stop.is_set():  # asked to stop while retrying: not a failure, nothing applied
+                loop.log.info("stopping with the batch not applied", error=str(exc))
+                break
             if once:
                 raise
             loop.log.error("❌ still failing; will keep trying", error=str(exc))
