@@ -166,3 +166,28 @@ def test_a_cut_inside_a_transaction_is_retried_and_applied_once(
             "SELECT count(*) FROM qa_photo_reviews WHERE resubmitted"
         ).fetchone() == (0,)
     assert daemon.stderr.count("✅ Created") == len(drops)
+
+
+def test_sigterm_during_an_outage_stops_cleanly_and_loses_nothing(
+    tmp_path: Path, bridge: BridgeWriter, database_url: str, proxy: CutProxy
+) -> None:
+    config = write_config(tmp_path, "prod", bridge_db=bridge.path, groups=GROUPS)
+    assert cli("schema", "migrate", "--config", str(config), url=database_url).returncode == 0
+    with Daemon(config, proxy.url(database_url)) as daemon:
+        daemon.wait_for("resuming")
+        proxy.cut()
+        at = bridge_timestamp(datetime(2025, 11, 11, 9, tzinfo=SAST))
+        bridge.post(
+            Post(id="A1", chat_jid=LAWLEY, sender="27600000001", content="DR1000001", timestamp=at)
+        )
+        daemon.wait_for(RETRY_LINE, count=2)
+        code, took = daemon.stop()
+    print(f"outage stop: exit {code} after {took:.2f}s")
+    assert code == 0, daemon.stderr
+    assert took < 5.0
+    assert " ERROR " not in daemon.stderr  # a requested stop is not a failure
+    assert "stopping with the batch not applied" in daemon.stderr
+    proxy.restore()
+    done = cli("run", "--config", str(config), "--once", url=proxy.url(database_url))
+    assert done.returncode == 0, done.stderr
+    assert reviewed(database_url) == {"DR1000001"}
