@@ -14,7 +14,7 @@ import tenacity
 import tenacity.stop
 
 from wa_monitor import reviews
-from wa_monitor.errors import Rescan, TransientError
+from wa_monitor.errors import Rescan, Standby, TransientError
 from wa_monitor.records import (
     START,
     BridgeBatch,
@@ -147,7 +147,9 @@ def retry_policy(
         stop.wait(seconds)  # a stop request cuts the wait short
 
     return tenacity.Retrying(
-        retry=tenacity.retry_if_exception_type(TransientError),
+        # A standby is not a failure to back off from: the loop waits for it (see run()).
+        retry=tenacity.retry_if_exception_type(TransientError)
+        & tenacity.retry_if_not_exception_type(Standby),
         wait=tenacity.wait_exponential_jitter(multiplier=0.5, max=30.0, jitter=1.0),
         stop=tenacity.stop_any(
             tenacity.stop_after_delay(give_up_after),
@@ -189,9 +191,22 @@ def run(
         give_up_after=give_up_after,
     )
     waker = waker or EventWaker(stop)
+    standing_by = False
     while not stop.is_set():
         try:
             caught_up = loop.step()
+        except Standby as exc:
+            if once:
+                raise
+            if not standing_by:  # one line for the whole wait; "resuming" ends it
+                loop.log.warning("⏸ standing by until the other instance stops", reason=str(exc))
+                loop.notifier.ready()  # started fine, as a standby
+                loop.notifier.status(f"standby: {exc}")
+                standing_by = True
+            loop.notifier.watchdog()  # alive and waiting is healthy
+            loop.position = None  # the other instance moved the cursor: read it on takeover
+            stop.wait(poll_interval)
+            continue
         except TransientError as exc:
             if stop.is_set():  # asked to stop while retrying: not a failure, nothing applied
                 loop.log.info("stopping with the batch not applied", error=str(exc))
@@ -202,6 +217,7 @@ def run(
             loop.notifier.status(f"failing: {exc}")
             stop.wait(poll_interval)
             continue
+        standing_by = False
         if caught_up:
             if once:
                 break

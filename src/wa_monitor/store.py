@@ -14,7 +14,7 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg import sql
 
-from wa_monitor.errors import FatalError, NotMigrated, TransientError
+from wa_monitor.errors import FatalError, NotMigrated, Standby, TransientError
 from wa_monitor.logs import redact
 from wa_monitor.records import (
     START,
@@ -43,7 +43,7 @@ class StoreUnavailable(TransientError):
     """The database cannot be reached or refused the work for now."""
 
 
-class StandbyLock(TransientError):
+class StandbyLock(Standby):
     """Another wa-monitor process holds this environment's lock: wait as a standby."""
 
 
@@ -193,10 +193,7 @@ class Store:
             if holder
             else ""
         )
-        raise StandbyLock(
-            f"another wa-monitor is running for schema {self.schema!r}{who}; "
-            "standing by until it stops"
-        )
+        raise StandbyLock(f"another wa-monitor is running for schema {self.schema!r}{who}")
 
     def close(self) -> None:
         if self._conn is not None:
