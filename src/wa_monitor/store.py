@@ -176,6 +176,9 @@ class Store:
             conn.execute(_SESSION)
             if self._exclusive:
                 self._take_instance_lock(conn)
+        except psycopg.Error as exc:  # e.g. the link lost right after connecting
+            conn.close()
+            raise translate(exc, schema=self.schema, env=self.env) from None
         except BaseException:
             conn.close()
             raise
