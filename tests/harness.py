@@ -345,6 +345,10 @@ class CutProxy:
         self._links: set[socket.socket] = set()
         self._lock = threading.Lock()
         self.refused = 0
+        # When set, every new link is cut as the client sends its first query after the server
+        # said it is ready: the connection is made, then lost before the session is set up.
+        # Needs sslmode=disable and gssencmode=disable, so the stream is plain protocol.
+        self.cut_first_query = threading.Event()
         threading.Thread(target=self._accept, daemon=True).start()
 
     def url(self, database_url: str) -> str:
@@ -388,13 +392,20 @@ class CutProxy:
             threading.Thread(target=self._pump, args=(client, upstream), daemon=True).start()
 
     def _pump(self, a: socket.socket, b: socket.socket) -> None:
+        """Forward between client `a` and server `b` until either side or cut() ends it."""
         peers = {a: b, b: a}
+        server_ready = _ReadyWatch()
         try:
             while self._up.is_set():
                 ready, _, _ = select.select([a, b], [], [], 0.5)
                 for sock in ready:
                     data = sock.recv(65536)
                     if not data:
+                        return
+                    if sock is b:
+                        server_ready.feed(data)
+                    elif server_ready.seen and self.cut_first_query.is_set():
+                        self.refused += 1
                         return
                     peers[sock].sendall(data)
         except OSError:
@@ -405,3 +416,24 @@ class CutProxy:
                     sock.close()
             with self._lock:
                 self._links.difference_update((a, b))
+
+
+class _ReadyWatch:
+    """Reads the server's side of a plain protocol stream until its first ReadyForQuery."""
+
+    def __init__(self) -> None:
+        self.seen = False
+        self._buffer = b""
+
+    def feed(self, data: bytes) -> None:
+        if self.seen:
+            return
+        self._buffer += data
+        while len(self._buffer) >= 5:
+            kind, length = self._buffer[:1], int.from_bytes(self._buffer[1:5], "big")
+            if len(self._buffer) < 1 + length:
+                return
+            self._buffer = self._buffer[1 + length :]
+            if kind == b"Z":
+                self.seen = True
+                return

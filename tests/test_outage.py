@@ -11,6 +11,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from psycopg.conninfo import make_conninfo
 
 from tests.conftest import LAWLEY, SAST, write_config
 from tests.harness import (
@@ -191,3 +192,27 @@ def test_sigterm_during_an_outage_stops_cleanly_and_loses_nothing(
     done = cli("run", "--config", str(config), "--once", url=proxy.url(database_url))
     assert done.returncode == 0, done.stderr
     assert reviewed(database_url) == {"DR1000001"}
+
+
+def test_a_link_lost_while_the_session_is_set_up_is_retried(
+    tmp_path: Path, bridge: BridgeWriter, database_url: str, proxy: CutProxy
+) -> None:
+    """Connected and authenticated, then cut before the session settings and the instance lock:
+    a transient failure like any other, not a crash."""
+    config = write_config(tmp_path, "prod", bridge_db=bridge.path, groups=GROUPS)
+    assert cli("schema", "migrate", "--config", str(config), url=database_url).returncode == 0
+    at = bridge_timestamp(datetime(2025, 11, 11, 9, tzinfo=SAST))
+    bridge.post(
+        Post(id="A1", chat_jid=LAWLEY, sender="27600000001", content="DR1000001", timestamp=at)
+    )
+    url = make_conninfo(proxy.url(database_url), sslmode="disable", gssencmode="disable")
+    proxy.cut_first_query.set()
+    with Daemon(config, url) as daemon:
+        daemon.wait_for(RETRY_LINE, count=2)
+        assert proxy.refused >= 2
+        proxy.cut_first_query.clear()
+        daemon.wait_for("✅ Created QA review for DR1000001", timeout=30)
+        code, _ = daemon.stop()
+    assert code == 0, daemon.stderr
+    assert "Traceback" not in daemon.stderr
+    assert "database unavailable" in daemon.lines(RETRY_LINE)[0]
