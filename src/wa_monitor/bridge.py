@@ -139,7 +139,14 @@ def ro_connect(path: Path, *, busy_timeout: float = BUSY_TIMEOUT_SECONDS) -> sql
         conn.execute("PRAGMA query_only = 1")
     except sqlite3.Error as exc:
         raise translate(exc, path) from None
+    # The bridge can store bytes that are not UTF-8 in a TEXT column. Failing to decode one row
+    # would fail every read of its batch, for ever: read it with replacement characters.
+    conn.text_factory = _lenient_text
     return conn
+
+
+def _lenient_text(raw: bytes) -> str:
+    return raw.decode("utf-8", "replace")
 
 
 def translate(exc: sqlite3.Error, path: Path) -> BridgeError:
