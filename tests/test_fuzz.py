@@ -235,3 +235,35 @@ def test_generated_messages_never_break_the_run_and_drops_match_the_reference(
 )
 def test_the_reference_itself(text: str | None, drops: list[str]) -> None:
     assert reference(text) == drops
+
+
+def test_invalid_utf8_in_any_column_is_read_not_retried_for_ever(
+    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bridge (Go) can store bytes that are not UTF-8 in a TEXT column. Such a row must be
+    read with replacement characters: an error there would block every later message."""
+    monkeypatch.setenv("WA_MONITOR_DATABASE_URL", database_url)
+    fuzz = Fuzz(tmp_path, database_url)
+    assert main(["schema", "migrate", "--config", str(fuzz.config)]) == 0
+    with BridgeWriter(fuzz.path) as writer:
+        writer.execute(
+            "INSERT INTO chats (jid, name) VALUES ('27600000001@s.whatsapp.net', "
+            "CAST(X'4167656E74FF' AS TEXT))"
+        )
+        for i, (content, sender, stamp) in enumerate(
+            [
+                ("X'445231303030303031FF'", "'27600000001'", "'2025-11-11 10:00:00+02:00'"),
+                ("'DR1000002'", "CAST(X'3237363030303030303031FE' AS TEXT)", "'2025-11-11'"),
+                ("'DR1000003 done'", "'27600000001'", "X'32303235FF'"),
+                ("X'C3'", "'27600000001'", "'2025-11-11 10:00:00+02:00'"),
+            ]
+        ):
+            writer.execute(
+                "INSERT INTO messages (id, chat_jid, sender, content, timestamp) VALUES "
+                f"('U{i}', '{LAWLEY}', {sender}, CAST({content} AS TEXT), CAST({stamp} AS TEXT))"
+            )
+        writer.post(Post("V1", LAWLEY, "27600000001", "DR1000004", "2025-11-11 11:00:00+02:00"))
+    assert main(["run", "--config", str(fuzz.config), "--once", "--give-up-after", "1"]) == 0
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute("SELECT drop_number FROM qa_photo_reviews ORDER BY 1").fetchall()
+    assert [r[0] for r in rows] == ["DR1000001", "DR1000002", "DR1000003", "DR1000004"]
