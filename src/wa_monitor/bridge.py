@@ -149,6 +149,11 @@ def _lenient_text(raw: bytes) -> str:
     return raw.decode("utf-8", "replace")
 
 
+def _storable(text: str) -> str:
+    """Text PostgreSQL will take: a NUL (which it refuses, failing the batch for ever) as U+FFFD."""
+    return text.replace("\x00", "\ufffd")
+
+
 def translate(exc: sqlite3.Error, path: Path) -> BridgeError:
     """SQLite's error as ours, with the file named and a hint at what to do."""
     text = str(exc)
@@ -354,7 +359,14 @@ class Bridge:
 
     def _resolve(self, rows: Iterable[tuple[object, ...]]) -> list[BridgeMessage]:
         raw = [
-            (int(rowid), str(chat), str(mid), user_part(str(sender or "")), content, ts)  # type: ignore[call-overload]
+            (
+                int(rowid),  # type: ignore[call-overload]
+                str(chat),
+                _storable(str(mid)),
+                _storable(user_part(str(sender or ""))),
+                content,
+                ts,
+            )
             for rowid, chat, mid, sender, content, ts in rows
         ]
         if not raw:
@@ -393,7 +405,7 @@ class Bridge:
                 self._timed(
                     lid_conn,
                     lambda: self._phone_of_lid.update(
-                        (str(lid), user_part(str(pn)))
+                        (str(lid), _storable(user_part(str(pn))))
                         for lid, pn in lid_conn.execute(_LIDS, (json.dumps(unknown),))
                     ),
                 )
@@ -408,7 +420,7 @@ class Bridge:
         self._timed(
             conn,
             lambda: names.update(
-                (str(jid).split("@", 1)[0], str(name))
+                (str(jid).split("@", 1)[0], _storable(str(name)))
                 for jid, name in conn.execute(_NAMES, (json.dumps(jids),))
                 if name and str(name).strip()
             ),
