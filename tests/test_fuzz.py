@@ -267,3 +267,25 @@ def test_invalid_utf8_in_any_column_is_read_not_retried_for_ever(
     with psycopg.connect(database_url) as conn:
         rows = conn.execute("SELECT drop_number FROM qa_photo_reviews ORDER BY 1").fetchall()
     assert [r[0] for r in rows] == ["DR1000001", "DR1000002", "DR1000003", "DR1000004"]
+
+
+def test_nul_bytes_in_names_senders_and_ids_do_not_stop_the_daemon(
+    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL text cannot hold NUL. A contact name, sender or message id carrying one was a
+    fatal database error: the daemon stopped, restarted and met the same row again."""
+    monkeypatch.setenv("WA_MONITOR_DATABASE_URL", database_url)
+    fuzz = Fuzz(tmp_path, database_url)
+    assert main(["schema", "migrate", "--config", str(fuzz.config)]) == 0
+    at = "2025-11-11 10:00:00+02:00"
+    with BridgeWriter(fuzz.path) as writer:
+        writer.chat("27600000001@s.whatsapp.net", "Sipho\x00Agent")
+        writer.post(Post("A1", LAWLEY, "27600000001", "DR1000001", at))
+        writer.post(Post("A\x002", LAWLEY, "27600000002", "DR1000002", at))
+        writer.post(Post("A3", LAWLEY, "2760000\x00003", "DR1000003", at))
+    assert main(["run", "--config", str(fuzz.config), "--once", "--give-up-after", "1"]) == 0
+    assert main(["run", "--config", str(fuzz.config), "--once", "--give-up-after", "1"]) == 0
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute("SELECT drop_number, user_name FROM qa_photo_reviews ORDER BY 1")
+        assert [r[0] for r in rows] == ["DR1000001", "DR1000002", "DR1000003"]
+        assert conn.execute("SELECT count(*) FROM wa_monitor_ledger").fetchone() == (3,)
