@@ -85,6 +85,10 @@ _TS = re.compile(
     r"\s*(Z|[+-]\d{2}(?::?\d{2})?)?(?:\s+[A-Za-z][A-Za-z0-9_/+-]*)?(?:\s+m=[+-][0-9.]+)?\s*$"
 )
 
+# Unix seconds or milliseconds, ASCII digits only: str.isdigit() also accepts '²' and friends,
+# which float() refuses.
+_EPOCH = re.compile(r"-?[0-9]+(?:\.[0-9]*)?")
+
 
 def parse_timestamp(value: object, tz: tzinfo) -> datetime | None:  # noqa: PLR0911
     """The bridge's time text as an aware datetime, or None if it cannot be read.
@@ -99,8 +103,8 @@ def parse_timestamp(value: object, tz: tzinfo) -> datetime | None:  # noqa: PLR0
         return _from_epoch(float(value))
     if not isinstance(value, str):
         return None
-    if value.strip().lstrip("-").replace(".", "", 1).isdigit():
-        return _from_epoch(float(value))
+    if _EPOCH.fullmatch(value.strip()):
+        return _from_epoch(float(value.strip()))
     m = _TS.match(value)
     if m is None:
         return None
@@ -145,7 +149,19 @@ def ro_connect(path: Path, *, busy_timeout: float = BUSY_TIMEOUT_SECONDS) -> sql
         conn.execute("PRAGMA query_only = 1")
     except sqlite3.Error as exc:
         raise translate(exc, path) from None
+    # The bridge can store bytes that are not UTF-8 in a TEXT column. Failing to decode one row
+    # would fail every read of its batch, for ever: read it with replacement characters.
+    conn.text_factory = _lenient_text
     return conn
+
+
+def _lenient_text(raw: bytes) -> str:
+    return raw.decode("utf-8", "replace")
+
+
+def _storable(text: str) -> str:
+    """Text PostgreSQL will take: a NUL (which it refuses, failing the batch for ever) as U+FFFD."""
+    return text.replace("\x00", "\ufffd")
 
 
 def translate(exc: sqlite3.Error, path: Path) -> BridgeError:
@@ -153,6 +169,13 @@ def translate(exc: sqlite3.Error, path: Path) -> BridgeError:
     text = str(exc)
     if isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text):
         return BridgeBusy(f"bridge file {path} is locked by a writer ({text}); retrying")
+    if getattr(exc, "sqlite_errorname", "") == "SQLITE_READONLY_ROLLBACK":
+        # The bridge stopped in the middle of a write and left a hot journal. Only a writer may
+        # roll it back; a read-only reader must wait for the bridge to open the file again.
+        return BridgeBusy(
+            f"bridge file {path} has an unfinished write (the bridge stopped mid-write and left "
+            "a hot journal); waiting for the bridge to open it and roll back"
+        )
     if "unable to open" in text:
         return BridgeMissing(f"cannot open bridge file {path}: {text} (check path and permissions)")
     if isinstance(exc, sqlite3.DatabaseError) and (
@@ -375,7 +398,14 @@ class Bridge:
 
     def _resolve(self, rows: Iterable[tuple[object, ...]]) -> list[BridgeMessage]:
         raw = [
-            (int(rowid), str(chat), str(mid), user_part(str(sender or "")), content, ts)  # type: ignore[call-overload]
+            (
+                int(rowid),  # type: ignore[call-overload]
+                str(chat),
+                _storable(str(mid)),
+                _storable(user_part(str(sender or ""))),
+                content,
+                ts,
+            )
             for rowid, chat, mid, sender, content, ts in rows
         ]
         if not raw:
@@ -414,7 +444,7 @@ class Bridge:
                 self._timed(
                     lid_conn,
                     lambda: self._phone_of_lid.update(
-                        (str(lid), user_part(str(pn)))
+                        (str(lid), _storable(user_part(str(pn))))
                         for lid, pn in lid_conn.execute(_LIDS, (json.dumps(unknown),))
                     ),
                 )
@@ -429,7 +459,7 @@ class Bridge:
         self._timed(
             conn,
             lambda: names.update(
-                (str(jid).split("@", 1)[0], str(name))
+                (str(jid).split("@", 1)[0], _storable(str(name)))
                 for jid, name in conn.execute(_NAMES, (json.dumps(jids),))
                 if name and str(name).strip()
             ),

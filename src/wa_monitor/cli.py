@@ -147,7 +147,11 @@ def schema_command(args: argparse.Namespace, settings: Settings, url: str) -> in
 
 
 def run_command(args: argparse.Namespace, settings: Settings, url: str) -> int:
-    logs.configure(prefix=settings.log_prefix, log_file=settings.log_file, level=args.log_level)
+    try:
+        logs.configure(prefix=settings.log_prefix, log_file=settings.log_file, level=args.log_level)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ConfigError(f"log_file {settings.log_file}: cannot be opened: {reason}") from None
     log = logs.get()
     stop = threading.Event()
     # Wake on the bridge's writes, not at the next poll; the poll stays as the fallback.

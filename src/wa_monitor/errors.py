@@ -9,6 +9,10 @@ class TransientError(WaMonitorError):
     """Worth retrying: the database or the bridge file is away, busy or locked for now."""
 
 
+class Standby(TransientError):
+    """Another process is doing this environment's work: wait, quietly, until it stops."""
+
+
 class FatalError(WaMonitorError):
     """Retrying will not help: a person has to change something (config, schema, privileges)."""
 

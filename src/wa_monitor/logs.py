@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, unquote
 
 import structlog
 
@@ -36,16 +37,29 @@ def secrets_of_url(url: str) -> list[str]:
     from psycopg.conninfo import conninfo_to_dict  # noqa: PLC0415 - only where a URL exists
 
     found = [url]
+    passwords = _passwords_as_written(url)
     try:
         password = conninfo_to_dict(url).get("password")
     except Exception:  # noqa: BLE001 - an unparsable URL is reported elsewhere
         password = None
     if password:
-        found.append(str(password))
-        from urllib.parse import quote  # noqa: PLC0415
-
-        found.append(quote(str(password), safe=""))
+        passwords.append(str(password))
+    for secret in passwords:
+        found += [secret, unquote(secret), quote(unquote(secret), safe="")]
     return found
+
+
+_KEYWORD_PASSWORD = re.compile(r"(?:^|\s)password\s*=\s*('(?:[^'\\]|\\.)*'?|\S+)")
+
+
+def _passwords_as_written(url: str) -> list[str]:
+    """The password as it stands in the text, even when libpq cannot parse the rest: libpq
+    echoes the offending piece of a bad URL (e.g. 'invalid percent-encoded token: "pw%zz"')."""
+    if "://" in url:
+        authority = url.split("://", 1)[1].split("/", 1)[0].split("?", 1)[0]
+        userinfo = authority.rpartition("@")[0]
+        return [userinfo.split(":", 1)[1]] if ":" in userinfo else []
+    return [m.strip("'") for m in _KEYWORD_PASSWORD.findall(url)]
 
 
 def _render(prefix: str) -> structlog.typing.Processor:

@@ -14,7 +14,7 @@ import tenacity
 import tenacity.stop
 
 from wa_monitor import logs, reviews
-from wa_monitor.errors import Rescan, TransientError
+from wa_monitor.errors import Rescan, Standby, TransientError
 from wa_monitor.records import (
     START,
     BridgeBatch,
@@ -160,7 +160,9 @@ def retry_policy(
         wait_alive(stop, seconds, notifier)  # a stop request cuts the wait short
 
     return tenacity.Retrying(
-        retry=tenacity.retry_if_exception_type(TransientError),
+        # A standby is not a failure to back off from: the loop waits for it (see run()).
+        retry=tenacity.retry_if_exception_type(TransientError)
+        & tenacity.retry_if_not_exception_type(Standby),
         wait=tenacity.wait_exponential_jitter(multiplier=0.5, max=30.0, jitter=1.0),
         stop=tenacity.stop_any(
             tenacity.stop_after_delay(give_up_after),
@@ -202,16 +204,31 @@ def run(
         give_up_after=give_up_after,
     )
     waker = waker or EventWaker(stop)
+    standing_by = False
     while not stop.is_set():
         try:
             caught_up = loop.step()
+        except Standby as exc:
+            if once:
+                raise
+            if not standing_by:  # one line for the whole wait; "resuming" ends it
+                loop.log.warning("⏸ standing by until the other instance stops", reason=str(exc))
+                loop.notifier.status(f"standby: {exc}")
+                standing_by = True
+            loop.position = None  # the other instance moved the cursor: read it on takeover
+            wait_alive(stop, poll_interval, loop.notifier)  # alive and waiting is healthy
+            continue
         except TransientError as exc:
+            if stop.is_set():  # asked to stop while retrying: not a failure, nothing applied
+                loop.log.info("stopping with the batch not applied", error=str(exc))
+                break
             if once:
                 raise
             loop.log.error("❌ still failing; will keep trying", error=str(exc))
             loop.notifier.status(f"failing: {exc}")
             wait_alive(stop, poll_interval, loop.notifier)
             continue
+        standing_by = False
         if caught_up:
             if once:
                 break
@@ -273,6 +290,8 @@ class _Loop:
         if self.position is None:
             # load_position also checks the schema
             self.position = self._resume(self.policy(self.sink.load_position))
+            # After a standby's wait, this is the line that says it took over.
+            self.log.info("resuming", rowid=self.position.rowid)
         if self.cycle.scanned == 0:
             self.cycle.started = time.monotonic()  # a cycle's time leaves out the idle wait
         try:

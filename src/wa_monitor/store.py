@@ -14,7 +14,7 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg import sql
 
-from wa_monitor.errors import FatalError, NotMigrated, TransientError
+from wa_monitor.errors import FatalError, NotMigrated, Standby, TransientError
 from wa_monitor.logs import redact
 from wa_monitor.records import (
     START,
@@ -43,7 +43,7 @@ class StoreUnavailable(TransientError):
     """The database cannot be reached or refused the work for now."""
 
 
-class StandbyLock(TransientError):
+class StandbyLock(Standby):
     """Another wa-monitor process holds this environment's lock: wait as a standby."""
 
 
@@ -179,11 +179,14 @@ class Store:
                 autocommit=True,
                 application_name=self._app,
                 connect_timeout=self._connect_timeout,
-                # Notice a dead peer in about a minute, not after the kernel's two hours.
+                # Notice a dead peer in about a minute, not after the kernel's two hours:
+                # keepalives when the link is idle, and a bound on unacknowledged data when a
+                # query or COMMIT is in flight (keepalives do not probe then).
                 keepalives=1,
                 keepalives_idle=30,
                 keepalives_interval=10,
                 keepalives_count=3,
+                tcp_user_timeout=60_000,
             )
         except psycopg.Error as exc:
             raise translate(exc, schema=self.schema, env=self.env) from None
@@ -191,6 +194,9 @@ class Store:
             conn.execute(_SESSION)
             if self._exclusive:
                 self._take_instance_lock(conn)
+        except psycopg.Error as exc:  # e.g. the link lost right after connecting
+            conn.close()
+            raise translate(exc, schema=self.schema, env=self.env) from None
         except BaseException:
             conn.close()
             raise
@@ -208,10 +214,7 @@ class Store:
             if holder
             else ""
         )
-        raise StandbyLock(
-            f"another wa-monitor is running for schema {self.schema!r}{who}; "
-            "standing by until it stops"
-        )
+        raise StandbyLock(f"another wa-monitor is running for schema {self.schema!r}{who}")
 
     def close(self) -> None:
         if self._conn is not None:

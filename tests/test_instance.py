@@ -1,0 +1,110 @@
+"""One instance per environment: a second `run` for the same schema stands by until the first
+stops, then takes over; prod and dev still run side by side on one bridge and one database."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from tests.conftest import LAWLEY, VELO, sast, write_config
+from tests.harness import GROUPS, Daemon, cli, reviewed, wait_until
+from wa_monitor.simulator import BridgeWriter, Post, bridge_timestamp
+
+pytestmark = pytest.mark.slow
+
+STANDBY = "another wa-monitor is running for schema"
+
+
+def post(bridge: BridgeWriter, mid: str, drop: str, chat: str = LAWLEY) -> None:
+    at = bridge_timestamp(sast(11, 9))
+    bridge.post(Post(id=mid, chat_jid=chat, sender="27600000001", content=drop, timestamp=at))
+
+
+def test_a_second_run_stands_by_and_takes_over(
+    tmp_path: Path, bridge: BridgeWriter, database_url: str
+) -> None:
+    configs = {}
+    for env in ("prod", "dev"):
+        folder = tmp_path / env
+        folder.mkdir()
+        configs[env] = write_config(folder, env, bridge_db=bridge.path, groups=GROUPS)
+        done = cli("schema", "migrate", "--config", str(configs[env]), url=database_url)
+        assert done.returncode == 0, done.stderr
+    post(bridge, "A1", "DR1000001")
+    with (
+        Daemon(configs["prod"], database_url) as first,
+        Daemon(configs["dev"], database_url) as dev,
+    ):
+        first.wait_for("✅ Created QA review for DR1000001")
+        dev.wait_for("✅ Created QA review for DR1000001")
+        with Daemon(configs["prod"], database_url) as second:
+            second.wait_for(STANDBY)
+            # A --once run meanwhile exits at once, naming the instance that has the work.
+            once = cli("run", "--config", str(configs["prod"]), "--once", url=database_url)
+            assert once.returncode == 1
+            assert STANDBY in once.stderr.splitlines()[-1]
+            time.sleep(2)  # ten polls or more of the standby
+            post(bridge, "A2", "DR1000002", chat=VELO)
+            first.wait_for("✅ Created QA review for DR1000002")
+            dev.wait_for("✅ Created QA review for DR1000002")
+            assert "✅ Created" not in second.stderr  # the standby did no work
+            assert "resuming" not in second.stderr
+            code, _ = first.stop()
+            assert code == 0, first.stderr
+            post(bridge, "A3", "DR1000003")
+            second.wait_for("✅ Created QA review for DR1000003", timeout=30)
+            took_over = second.stderr.index("resuming")
+            assert took_over > second.stderr.rindex(STANDBY)
+            dev.wait_for("✅ Created QA review for DR1000003")
+            code, _ = second.stop()
+            assert code == 0, second.stderr
+        code, _ = dev.stop()
+        assert code == 0, dev.stderr
+    wanted = {"DR1000001", "DR1000002", "DR1000003"}
+    assert reviewed(database_url, "public") == wanted
+    assert reviewed(database_url, "dev") == wanted
+    # One line for the whole wait (it polled every 0.2 s), naming who holds the lock.
+    standby_lines = second.lines(STANDBY)
+    print(f"instance: {len(standby_lines)} standby line over a wait of 10+ polls")
+    assert len(standby_lines) == 1
+    assert "⏸ standing by" in standby_lines[0]
+    assert "backend pid" in standby_lines[0]
+    assert "⏳" not in second.stderr  # no retry lines: standing by is not a failure
+    assert second.stderr.count("✅ Created") == 1
+
+
+def test_the_lock_is_per_schema_not_per_database(tmp_path: Path, database_url: str) -> None:
+    """Two dev configs on different schemas are two environments: neither waits for the other."""
+    bridge = tmp_path / "messages.db"
+    BridgeWriter(bridge).close()
+    configs = []
+    for schema in ("dev", "dev_two"):
+        folder = tmp_path / schema
+        folder.mkdir()
+        config = write_config(folder, "dev", bridge_db=bridge, groups=GROUPS)
+        config.write_text(
+            config.read_text("utf-8").replace('schema = "dev"', f'schema = "{schema}"'), "utf-8"
+        )
+        assert cli("schema", "migrate", "--config", str(config), url=database_url).returncode == 0
+        configs.append(config)
+    with Daemon(configs[0], database_url) as one, Daemon(configs[1], database_url) as two:
+        for daemon in (one, two):
+            daemon.wait_for("starting")
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            wait_until(
+                lambda: (
+                    conn.execute(
+                        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+                    ).fetchone()
+                    == (2,)
+                ),
+                timeout=30,
+                what="both instance locks",
+            )
+        for daemon in (one, two):
+            code, _ = daemon.stop()
+            assert code == 0, daemon.stderr
+            assert STANDBY not in daemon.stderr
