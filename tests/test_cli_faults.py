@@ -97,6 +97,14 @@ def test_the_password_reaches_no_output_on_connection_failures(tmp_path: Path, u
         outputs += [done.stdout, done.stderr]
     log = (tmp_path / "logs" / "wa-monitor-dev.log").read_text("utf-8")
     assert "❌ stopped" in log
+    # The ops commands that report on the database: status (table and JSON) and doctor.
+    env = {"WA_MONITOR_CONFIG_DIR": str(config.parent)}
+    for args in (("status",), ("status", "--json"), ("doctor", "--env", "dev")):
+        done = cli(*args, url=url, env=env)
+        assert done.returncode in {1, 2}, done.stdout + done.stderr
+        assert "Traceback" not in done.stderr
+        outputs += [done.stdout, done.stderr]
+    assert any("database" in text for text in outputs[-6:])
     for text in [*outputs, log]:
         assert not leaked(text), text
 
