@@ -8,7 +8,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -58,14 +57,6 @@ def stop(proc: subprocess.Popen[bytes]) -> int:
     """SIGTERM, as systemd stops a service; the exit code."""
     proc.send_signal(signal.SIGTERM)
     return proc.wait(PATIENCE_SECONDS)
-
-
-def wait_for(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + PATIENCE_SECONDS
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(0.05)
 
 
 class NotifySocket:
@@ -122,52 +113,3 @@ class NotifySocket:
             if time.monotonic() > deadline:
                 raise AssertionError(f"{message} never stopped for {seconds} s")
             time.sleep(0.05)
-
-
-class FreezingProxy:
-    """A TCP front for a PostgreSQL server that can stop passing bytes while keeping every
-    connection open: a database that hangs without the link ever looking dead."""
-
-    def __init__(self, upstream: str | tuple[str, int]) -> None:
-        self._upstream = upstream  # a Unix socket path, or (host, port)
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.port: int = self._listener.getsockname()[1]
-        self.flowing = threading.Event()
-        self.flowing.set()
-        self._sockets: list[socket.socket] = [self._listener]
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def freeze(self) -> None:
-        self.flowing.clear()
-
-    def thaw(self) -> None:
-        self.flowing.set()
-
-    def close(self) -> None:
-        self.flowing.set()
-        for sock in self._sockets:
-            sock.close()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self._listener.accept()
-            except OSError:
-                return
-            family = socket.AF_UNIX if isinstance(self._upstream, str) else socket.AF_INET
-            server = socket.socket(family, socket.SOCK_STREAM)
-            server.connect(self._upstream)
-            self._sockets += [client, server]
-            for src, dst in ((client, server), (server, client)):
-                threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
-
-    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
-        try:
-            while data := src.recv(65536):
-                self.flowing.wait()
-                dst.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for sock in (src, dst):
-                sock.close()

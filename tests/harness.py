@@ -126,8 +126,9 @@ def cli(
 
 
 def wait_until(
-    condition: Callable[[], bool], *, timeout: float, what: str, log: Daemon | None = None
+    condition: Callable[[], bool], *, what: str, timeout: float = 30.0, log: Daemon | None = None
 ) -> None:
+    """Poll `condition` until it holds; fail naming `what` (and the daemon's stderr) if not."""
     until = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > until:
@@ -333,7 +334,9 @@ def server_address(url: str) -> tuple[int, Any]:
 
 class CutProxy:
     """127.0.0.1:<free port> → the server. `cut()` drops every link and refuses new ones
-    (the server looks gone); `restore()` lets them through again."""
+    (the server looks gone); `restore()` lets them through again. `freeze()` keeps every link
+    open but stops passing bytes (a server that hangs without the link ever looking dead);
+    `thaw()` lets the held bytes through."""
 
     def __init__(self, server_url: str) -> None:
         self._family, self._target = server_address(server_url)
@@ -341,6 +344,8 @@ class CutProxy:
         self.port = self._listener.getsockname()[1]
         self._up = threading.Event()
         self._up.set()
+        self._flowing = threading.Event()
+        self._flowing.set()
         self._closed = False
         self._links: set[socket.socket] = set()
         self._lock = threading.Lock()
@@ -366,8 +371,15 @@ class CutProxy:
     def restore(self) -> None:
         self._up.set()
 
+    def freeze(self) -> None:
+        self._flowing.clear()
+
+    def thaw(self) -> None:
+        self._flowing.set()
+
     def close(self) -> None:
         self._closed = True
+        self._flowing.set()
         self.cut()
         self._listener.close()
 
@@ -407,6 +419,7 @@ class CutProxy:
                     elif server_ready.seen and self.cut_first_query.is_set():
                         self.refused += 1
                         return
+                    self._flowing.wait()
                     peers[sock].sendall(data)
         except OSError:
             return

@@ -8,7 +8,6 @@ import sqlite3
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ import psycopg
 import pytest
 
 from tests.conftest import LAWLEY, sast, write_config
+from tests.harness import wait_until
 from tests.test_run import migrate, run_once, say
 from wa_monitor.simulator import BridgeWriter
 
@@ -45,15 +45,6 @@ def test_a_busy_bridge_is_waited_out_not_skipped(
     assert "is locked by a writer" in log
 
 
-def wait_for(predicate: Any, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not reached in time")
-
-
 def test_the_daemon_follows_the_bridge_and_stops_cleanly_on_sigterm(
     tmp_path: Path,
     bridge: BridgeWriter,
@@ -78,9 +69,9 @@ def test_the_daemon_follows_the_bridge_and_stops_cleanly_on_sigterm(
             return int(row[0]) if row else 0
 
         say(bridge, "A1", "DR1111111", sast(11, 9))
-        wait_for(lambda: count() == 1)
+        wait_until(lambda: count() == 1, what="the first review")
         say(bridge, "A2", "DR2222222 and DR3333333", sast(11, 10))
-        wait_for(lambda: count() == 3)
+        wait_until(lambda: count() == 3, what="both reviews of the second message")
         daemon.send_signal(signal.SIGTERM)
         _, err = daemon.communicate(timeout=10)
     finally:

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import sast
-from tests.daemon import daemon, prod_config, stop, wait_for
+from tests.daemon import daemon, prod_config, stop
+from tests.harness import wait_until
 from tests.test_run import say
 from wa_monitor.simulator import BridgeWriter
 
@@ -74,16 +75,16 @@ def test_rotation_while_the_daemon_writes_loses_no_line_and_the_new_file_gets_th
     stderr = tmp_path / "stderr"
     drops = [f"DR{2_000_000 + i}" for i in range(DROPS)]
     with daemon(config, database_url, stderr) as proc:
-        wait_for(log_file.exists, "the log file")
+        wait_until(log_file.exists, what="the log file")
         rotation = logrotate_config(tmp_path, log_file.parent, proc.pid)
         for i, drop in enumerate(drops):
             say(bridge, f"M{i}", f"{drop} photos", sast(11, 9, i // 60, i % 60))
             time.sleep(0.01)
             if i in {DROPS // 3, 2 * DROPS // 3}:  # rotate twice, mid-stream
                 rotate(rotation, tmp_path / "logrotate.state", log_file, proc.pid)
-        wait_for(
+        wait_until(
             lambda: log_file.exists() and drops[-1] in log_file.read_text("utf-8"),
-            "the last drop in the new file",
+            what="the last drop in the new file",
         )
         assert stop(proc) == 0
     rotated = [

@@ -8,10 +8,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from tests.conftest import LAWLEY, sast, write_config
-from tests.daemon import FreezingProxy, NotifySocket, daemon, prod_config, stop, wait_for
+from tests.daemon import NotifySocket, daemon, prod_config, stop
+from tests.harness import CutProxy, wait_until
 from tests.test_run import say
 from wa_monitor.notify import SystemdNotifier
 from wa_monitor.simulator import BridgeWriter
@@ -114,9 +114,9 @@ def test_the_daemon_is_ready_reports_status_feeds_the_watchdog_while_idle_and_sa
         assert status.startswith("STATUS=caught up at rowid 1; last cycle: 1 created")
         assert "last drop DR1752028 (Lawley) posted 2025-11-11T12:25:30+02:00, applied " in status
         after = len(listener.messages)
-        wait_for(
+        wait_until(
             lambda: listener.drain() or listener.messages[after:].count("WATCHDOG=1") >= 5,
-            "five watchdog pings while idle",
+            what="five watchdog pings while idle",
         )
         assert stop(proc) == 0
     listener.expect(lambda m: m == "STOPPING=1", "STOPPING=1")
@@ -188,11 +188,8 @@ def test_a_loop_hung_in_a_database_call_stops_feeding_the_watchdog(
     listener: NotifySocket,
 ) -> None:
     """Only the loop feeds the watchdog, so systemd restarts a daemon whose loop is stuck."""
-    params = conninfo_to_dict(database_url)
-    host, port = str(params.get("host") or "127.0.0.1"), int(params.get("port") or 5432)
-    upstream = f"{host}/.s.PGSQL.{port}" if host.startswith("/") else (host, port)
-    proxy = FreezingProxy(upstream)
-    via_proxy = make_conninfo(database_url, host="127.0.0.1", port=proxy.port)
+    proxy = CutProxy(database_url)
+    via_proxy = proxy.url(database_url)
     env = {"NOTIFY_SOCKET": listener.address, "WATCHDOG_USEC": WATCHDOG_USEC}
     try:
         with daemon(config, via_proxy, tmp_path / "stderr", **env) as proc:
