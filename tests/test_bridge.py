@@ -18,6 +18,7 @@ from wa_monitor.bridge import (
     BridgeCorrupt,
     BridgeMissing,
     BridgeSchemaError,
+    _parse_text,
     parse_timestamp,
 )
 from wa_monitor.errors import Rescan
@@ -91,6 +92,33 @@ def test_any_offset_round_trips(naive: datetime, minutes: int, sep: str, colon: 
     if not colon:
         text = text[:-3] + text[-2:]
     assert parse_timestamp(text, JHB) == moment
+
+
+# The bridge's own shape, from a real moment, sometimes with one character swapped for a near
+# miss: what the fast path (datetime.fromisoformat) makes of it must be what the general parser
+# makes of it, the same instant or both unreadable.
+@given(
+    st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30)),
+    st.integers(min_value=-24 * 60 + 1, max_value=24 * 60 - 1),
+    st.sampled_from([" ", "T"]),
+    st.none() | st.tuples(st.integers(0, 24), st.sampled_from("09 x:-+Z٣２")),
+)
+def test_the_fast_path_reads_what_the_general_parser_reads(
+    naive: datetime, minutes: int, sep: str, swap: tuple[int, str] | None
+) -> None:
+    offset = timezone(timedelta(minutes=minutes))
+    text = naive.replace(microsecond=0, tzinfo=offset).isoformat(sep=sep)
+    if swap is not None:
+        at, char = swap
+        text = text[:at] + char + text[at + 1 :]
+    assert parse_timestamp(text, JHB) == _parse_text(text, JHB)
+
+
+def test_the_fast_path_keeps_the_offset() -> None:
+    moment = parse_timestamp("2025-11-11 12:25:30-03:30", JHB)
+    assert moment == datetime(2025, 11, 11, 15, 55, 30, tzinfo=UTC)
+    assert moment is not None
+    assert moment.utcoffset() == timedelta(hours=-3, minutes=-30)
 
 
 @given(st.one_of(st.text(), st.binary(), st.integers(), st.floats(allow_nan=True), st.none()))

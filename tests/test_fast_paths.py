@@ -4,8 +4,10 @@ and log lines written straight to the handlers."""
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
-from datetime import UTC
+import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -150,6 +152,29 @@ def test_lines_held_for_a_batch_come_out_whole_and_in_order(
         "cycle done",
     ]
     assert capsys.readouterr().err.splitlines() == lines
+
+
+def test_each_line_starts_with_the_local_time_to_the_millisecond(tmp_path: Path) -> None:
+    """The stamp is cached per millisecond; lines still carry the time they were logged."""
+    log_file = tmp_path / "wa-monitor-prod.log"
+    logs.configure(prefix="[DEV]", log_file=log_file, level="INFO")
+    log = logs.get()
+    before = datetime.now().astimezone()
+    for i in range(500):
+        log.info("tick", i=i)
+        if i == 250:
+            time.sleep(1.1)  # across a second: the cached date and time must move on
+    after = datetime.now().astimezone()
+    stamps = [line.split(" ")[1] for line in log_file.read_text("utf-8").splitlines()]
+    moments = [datetime.fromisoformat(s) for s in stamps]
+    assert all(
+        re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d", s) for s in stamps
+    )
+    assert moments == sorted(moments)
+    assert before - timedelta(milliseconds=1) <= moments[0]
+    assert moments[-1] <= after
+    assert moments[251] - moments[250] >= timedelta(seconds=1)
+    assert all(m.utcoffset() == before.utcoffset() for m in moments)
 
 
 def test_a_gap_of_deleted_rows_wider_than_a_batch_is_crossed(

@@ -90,7 +90,7 @@ _TS = re.compile(
 _EPOCH = re.compile(r"-?[0-9]+(?:\.[0-9]*)?")
 
 
-def parse_timestamp(value: object, tz: tzinfo) -> datetime | None:  # noqa: PLR0911
+def parse_timestamp(value: object, tz: tzinfo) -> datetime | None:
     """The bridge's time text as an aware datetime, or None if it cannot be read.
 
     Accepts `2025-11-11 12:25:30+02:00`, a 'T' separator, fractions of any length, `Z`, `+0200`,
@@ -103,6 +103,31 @@ def parse_timestamp(value: object, tz: tzinfo) -> datetime | None:  # noqa: PLR0
         return _from_epoch(float(value))
     if not isinstance(value, str):
         return None
+    if _bridge_shape(value):
+        # What the bridge writes (`2025-11-11 12:25:30+02:00`): the C parser, ~30x cheaper than
+        # the regex below. A value it refuses (hour 25, offset +24:00) goes the long way.
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            pass
+    return _parse_text(value, tz)
+
+
+def _bridge_shape(value: str) -> bool:
+    """`YYYY-MM-DD HH:MM:SS+HH:MM` (or with a 'T'), in ASCII; the digits are checked later."""
+    return (
+        len(value) == 25
+        and value.isascii()
+        and value[10] in " T"
+        and value[19] in "+-"
+        and value[22] == ":"
+        and value[4] == value[7] == "-"
+        and value[13] == value[16] == ":"
+    )
+
+
+def _parse_text(value: str, tz: tzinfo) -> datetime | None:  # noqa: PLR0911
+    """The slow, general path of parse_timestamp for text."""
     if _EPOCH.fullmatch(value.strip()):
         return _from_epoch(float(value.strip()))
     m = _TS.match(value)

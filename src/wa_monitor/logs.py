@@ -6,6 +6,7 @@ import logging
 import logging.handlers
 import re
 import sys
+import time
 from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
 from datetime import datetime
@@ -15,18 +16,19 @@ from urllib.parse import quote, unquote
 
 import structlog
 
-_SECRETS: set[str] = set()
+_SECRETS: list[str] = []  # longest first: a longer secret may contain a shorter one
 REDACTED = "***"
 LOGGER_NAME = "wa_monitor"
 
 
 def register_secret(*values: str | None) -> None:
     """Never let these strings reach a log line or an error message."""
-    _SECRETS.update(v for v in values if v and len(v) >= 3)
+    known = set(_SECRETS).union(v for v in values if v and len(v) >= 3)
+    _SECRETS[:] = sorted(known, key=len, reverse=True)
 
 
 def redact(text: str) -> str:
-    for secret in sorted(_SECRETS, key=len, reverse=True):
+    for secret in _SECRETS:
         if secret in text:
             text = text.replace(secret, REDACTED)
     return text
@@ -63,17 +65,51 @@ def _passwords_as_written(url: str) -> list[str]:
 
 
 def _render(prefix: str) -> structlog.typing.Processor:
+    head = f"{prefix} " if prefix else ""
+    levels: dict[str, str] = {}
+
     def render(_: Any, method: str, event: MutableMapping[str, Any]) -> str:
         message = str(event.pop("event", ""))
-        stamp = datetime.now().astimezone().isoformat(timespec="milliseconds")
-        context = " ".join(f"{k}={_value(v)}" for k, v in event.items())
-        head = f"{prefix} " if prefix else ""
-        line = f"{head}{stamp} {method.upper():<7} {message}"
-        return redact(f"{line} {context}" if context else line)
+        level = levels.get(method) or levels.setdefault(method, f"{method.upper():<7}")
+        line = f"{head}{_STAMP.now()} {level} {message}"
+        if event:
+            line += " " + " ".join(f"{k}={_value(v)}" for k, v in event.items())
+        return redact(line)
 
     return render
 
 
+class _Stamp:
+    """The local time to the millisecond, as each line starts with it.
+
+    A drain logs thousands of lines a second: the text is made again only when the millisecond
+    changes (and the zone's offset is asked for once a second), not once per line.
+    """
+
+    def __init__(self) -> None:
+        self._ms = -1
+        self._second = -1
+        self._text = ""
+        self._date_time = ""
+        self._offset = ""
+
+    def now(self) -> str:
+        now = time.time()
+        ms = int(now * 1000)
+        if ms == self._ms:
+            return self._text
+        second = ms // 1000
+        if second != self._second:
+            moment = datetime.fromtimestamp(second).astimezone()
+            whole = moment.isoformat(timespec="seconds")
+            self._date_time, self._offset = whole[:19], whole[19:]
+            self._second = second
+        text = self._text = f"{self._date_time}.{ms % 1000:03d}{self._offset}"
+        self._ms = ms
+        return text
+
+
+_STAMP = _Stamp()
 _NEEDS_QUOTES = re.compile(r'[\s"=]')
 
 
