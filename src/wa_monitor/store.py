@@ -311,77 +311,27 @@ class Store:
         Sightings whose message is already in the ledger are left out (a replay, or a message
         the bridge re-inserted). Returns how many were left out, and the plan that was written.
         """
-        with self._transaction() as conn:
-            fresh = self._claim(conn, found) if found else []
-            existing = self._lock_reviews(conn, fresh) if fresh else {}
-            plan = planner(fresh, existing)
-            taken = self._insert(conn, plan.new_reviews) if plan.new_reviews else set()
-            if plan.resubmissions:
-                self._resubmit(conn, plan.resubmissions)
-            self._save_position(conn, position)
-        if taken:
-            plan = mark_taken(plan, taken)
-        return len(found) - len(fresh), plan
+        applying = self.start(found, position)
+        applying.plan(planner)
+        return applying.finish()
 
-    def _claim(self, conn: psycopg.Connection[Any], found: Sequence[Sighting]) -> list[Sighting]:
-        by_message: dict[tuple[str, str], list[Sighting]] = {}
-        for s in found:
-            by_message.setdefault((s.chat_jid, s.message_id), []).append(s)
-        firsts = [group[0] for group in by_message.values()]
-        drops = [" ".join(s.drop_number for s in group) for group in by_message.values()]
-        cur = conn.execute(
-            self._q("claim_messages"),
-            {
-                "chats": [s.chat_jid for s in firsts],
-                "ids": [s.message_id for s in firsts],
-                "rowids": [s.rowid for s in firsts],
-                "drops": drops,
-                "sent": [s.sent_at for s in firsts],
-            },
-        )
-        claimed = {(str(c), str(m)) for c, m in cur.fetchall()}
-        return [s for s in found if (s.chat_jid, s.message_id) in claimed]
+    def start(self, found: Sequence[Sighting], position: BridgePosition) -> Applying:
+        """Begin applying a batch and return at once: `apply` in three steps, so that the
+        caller can work while the database does (see Applying)."""
+        return Applying(self, self._connect(), found, position)
 
-    def _lock_reviews(
-        self, conn: psycopg.Connection[Any], fresh: Sequence[Sighting]
-    ) -> dict[str, ReviewState]:
-        drops = sorted({s.drop_number for s in fresh})
-        states: dict[str, ReviewState] = {}
-        for rid, drop, last, feedback in conn.execute(self._q("lock_reviews"), {"drops": drops}):
-            # Rows come oldest first: the latest review of a drop is the one that counts.
-            states[drop] = ReviewState(
-                id=rid, drop_number=drop, last_submitted_at=last, feedback_sent=feedback
-            )
-        return states
-
-    def _insert(self, conn: psycopg.Connection[Any], new: Sequence[NewReview]) -> set[str]:
-        cur = conn.execute(
-            self._q("insert_reviews"),
-            {
-                "drops": [r.drop_number for r in new],
-                "dates": [r.review_date for r in new],
-                "projects": [r.project[:100] for r in new],
-                "names": [r.user_name[:255] for r in new],
-                "phones": [r.submitted_by[:50] for r in new],
-                "first": [r.whatsapp_message_date for r in new],
-                "last": [r.last_submitted_at for r in new],
-                "resubmitted": [r.resubmitted for r in new],
-                "comments": [COMMENT.format(project=r.project) for r in new],
-            },
-        )
-        inserted = {str(r[0]) for r in cur.fetchall()}
-        return {r.drop_number for r in new} - inserted
-
-    def _resubmit(self, conn: psycopg.Connection[Any], subs: Sequence[Resubmission]) -> None:
-        conn.execute(
-            self._q("resubmit_reviews"),
-            {
-                "ids": [r.review_id for r in subs],
-                "phones": [r.submitted_by[:50] for r in subs],
-                "names": [r.user_name[:255] for r in subs],
-                "at": [r.last_submitted_at for r in subs],
-            },
-        )
+    @contextmanager
+    def _closing_on_failure(self) -> Iterator[None]:
+        """A step of a batch in flight: on any failure the connection is closed (it may be
+        mid-pipeline, its transaction aborted), and a driver error comes out translated."""
+        try:
+            yield
+        except psycopg.Error as exc:
+            self.close()
+            raise translate(exc, schema=self.schema, env=self.env) from None
+        except BaseException:
+            self.close()
+            raise
 
     def _save_position(self, conn: psycopg.Connection[Any], position: BridgePosition) -> None:
         anchor_chat, anchor_id = position.anchor or (None, None)
@@ -400,6 +350,126 @@ class Store:
         """Save the position alone (a batch with nothing to write)."""
         with self._transaction() as conn:
             self._save_position(conn, position)
+
+
+class Applying:
+    """One batch's transaction in flight, in psycopg's pipeline mode.
+
+    `Store.start` opens it and sends the ledger claim and the row locks; `plan` waits for
+    their answers, plans, and sends the writes, the position and COMMIT; `finish` waits for
+    the COMMIT. Between the calls the database works while the caller does not wait: the loop
+    writes the previous batch's log lines during the first step and reads the next batch from
+    the bridge during the second. It is still one transaction: nothing is committed, and no
+    line logged, before `finish` returns. Any failure closes the connection and is raised,
+    translated, from the step that sees it.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        conn: psycopg.Connection[Any],
+        found: Sequence[Sighting],
+        position: BridgePosition,
+    ) -> None:
+        self._store, self._conn, self._found, self._position = store, conn, found, position
+        self._plan: Plan | None = None
+        self._fresh = 0
+        self._inserted: psycopg.Cursor[Any] | None = None
+        with store._closing_on_failure():
+            self._pipeline = conn.pipeline()
+            self._pipeline.__enter__()  # left in finish(), or by closing the connection
+            conn.execute("BEGIN")
+            self._claimed = self._send_claim(found)
+            # Every drop of the batch, those of replayed messages too, so that the locks go in
+            # the claim's round trip. Locking a few more rows until COMMIT is harmless.
+            self._locked = conn.cursor()
+            self._locked.execute(
+                store._q("lock_reviews"), {"drops": sorted({s.drop_number for s in found})}
+            )
+
+    def _send_claim(self, found: Sequence[Sighting]) -> psycopg.Cursor[Any]:
+        # A message's rowid stands for it within a batch: one file, one snapshot.
+        firsts: dict[int, Sighting] = {}
+        drops: dict[int, list[str]] = {}
+        for s in found:
+            firsts.setdefault(s.rowid, s)
+            drops.setdefault(s.rowid, []).append(s.drop_number)
+        cur = self._conn.cursor()
+        cur.execute(
+            self._store._q("claim_messages"),
+            {
+                "chats": [s.chat_jid for s in firsts.values()],
+                "ids": [s.message_id for s in firsts.values()],
+                "rowids": list(firsts),
+                "drops": [" ".join(d) for d in drops.values()],
+                "sent": [s.sent_at for s in firsts.values()],
+            },
+        )
+        return cur
+
+    def plan(
+        self, planner: Callable[[Sequence[Sighting], Mapping[str, ReviewState]], Plan]
+    ) -> None:
+        """Wait for the claim and the locks, plan the batch, and send its writes and COMMIT."""
+        with self._store._closing_on_failure():
+            claimed = {int(r[0]) for r in self._claimed.fetchall()}
+            fresh = [s for s in self._found if s.rowid in claimed]
+            existing: dict[str, ReviewState] = {}
+            for rid, drop, last, feedback in self._locked.fetchall():
+                # Rows come oldest first: the latest review of a drop is the one that counts.
+                existing[drop] = ReviewState(
+                    id=rid, drop_number=drop, last_submitted_at=last, feedback_sent=feedback
+                )
+            self._fresh = len(fresh)
+            plan = self._plan = planner(fresh, existing)
+            if plan.new_reviews:
+                self._inserted = self._send_inserts(plan.new_reviews)
+            if plan.resubmissions:
+                self._send_resubmissions(plan.resubmissions)
+            self._store._save_position(self._conn, self._position)
+            self._conn.execute("COMMIT")
+
+    def finish(self) -> tuple[int, Plan]:
+        """Wait for the COMMIT; return how many sightings were replays, and the plan written."""
+        if self._plan is None:
+            raise RuntimeError("Applying.finish() called before plan()")
+        with self._store._closing_on_failure():
+            self._pipeline.__exit__(None, None, None)  # a sync: every answer, or the error
+            taken: set[str] = set()
+            if self._inserted is not None:
+                inserted = {str(r[0]) for r in self._inserted.fetchall()}
+                taken = {r.drop_number for r in self._plan.new_reviews} - inserted
+        plan = mark_taken(self._plan, taken) if taken else self._plan
+        return len(self._found) - self._fresh, plan
+
+    def _send_inserts(self, new: Sequence[NewReview]) -> psycopg.Cursor[Any]:
+        cur = self._conn.cursor()
+        cur.execute(
+            self._store._q("insert_reviews"),
+            {
+                "drops": [r.drop_number for r in new],
+                "dates": [r.review_date for r in new],
+                "projects": [r.project[:100] for r in new],
+                "names": [r.user_name[:255] for r in new],
+                "phones": [r.submitted_by[:50] for r in new],
+                "first": [r.whatsapp_message_date for r in new],
+                "last": [r.last_submitted_at for r in new],
+                "resubmitted": [r.resubmitted for r in new],
+                "comments": [COMMENT.format(project=r.project) for r in new],
+            },
+        )
+        return cur
+
+    def _send_resubmissions(self, subs: Sequence[Resubmission]) -> None:
+        self._conn.execute(
+            self._store._q("resubmit_reviews"),
+            {
+                "ids": [r.review_id for r in subs],
+                "phones": [r.submitted_by[:50] for r in subs],
+                "names": [r.user_name[:255] for r in subs],
+                "at": [r.last_submitted_at for r in subs],
+            },
+        )
 
 
 def mark_taken(plan: Plan, taken: set[str]) -> Plan:

@@ -55,7 +55,7 @@ SELECT * FROM unnest(
     %(chats)b::text[], %(ids)b::text[], %(rowids)b::bigint[], %(drops)b::text[],
     %(sent)b::timestamptz[])
 ON CONFLICT (chat_jid, message_id) DO NOTHING
-RETURNING chat_jid, message_id;
+RETURNING bridge_rowid;
 
 -- name: lock_reviews
 SELECT id, drop_number, coalesce(last_submitted_at, whatsapp_message_date, created_at),
