@@ -106,11 +106,11 @@ def test_sigkill_at_random_moments_changes_nothing(
         zone = {"TZ": rng.choice(HOST_ZONES)}
         with Daemon(config, database_url, env=zone) as daemon:
             if rng.random() < 0.25 or before >= end:
-                time.sleep(rng.uniform(0.0, 1.0))  # anywhere: imports, connect, lock, work
+                time.sleep(rng.uniform(0.0, 0.6))  # anywhere: imports, connect, lock, work
             else:
                 # Once work is under way, somewhere inside the stream of transactions.
                 wait_for_progress(daemon, watch, before)
-                time.sleep(rng.uniform(0.0, 0.08))
+                time.sleep(rng.uniform(0.0, 0.03))
             daemon.proc.send_signal(signal.SIGKILL)
             assert daemon.wait(10) == -signal.SIGKILL
         kills += 1

@@ -8,6 +8,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from tests.conftest import LAWLEY, MOHADIN, OTHER, VELO, sast, write_config
 from wa_monitor.cli import main
@@ -321,6 +322,19 @@ def test_restart_mid_stream_loses_nothing_and_repeats_nothing(
     assert db.execute("SELECT count(*) FROM wa_monitor_ledger").fetchone() == (60,)
 
 
+def refuse_insert_of(db: psycopg.Connection[Any], drop: str) -> None:
+    """A real fault inside the write transaction: inserting `drop`'s review fails."""
+    db.execute("""
+        CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN RAISE EXCEPTION 'disk on fire'; END $$""")
+    db.execute(
+        sql.SQL(
+            "CREATE TRIGGER refuse BEFORE INSERT ON qa_photo_reviews FOR EACH ROW "
+            "WHEN (NEW.drop_number = {}) EXECUTE FUNCTION refuse()"
+        ).format(sql.Literal(drop))
+    )
+
+
 def test_a_failed_batch_leaves_no_trace_and_is_redone(
     prod: Path,
     bridge: BridgeWriter,
@@ -330,13 +344,8 @@ def test_a_failed_batch_leaves_no_trace_and_is_redone(
 ) -> None:
     say(bridge, "A1", "DR1111111", sast(11, 9))
     say(bridge, "A2", "DR2222222", sast(11, 9))
-    # A real fault inside the write transaction: the second insert of the batch fails.
-    db.execute("""
-        CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN RAISE EXCEPTION 'disk on fire'; END $$;
-        CREATE TRIGGER refuse BEFORE INSERT ON qa_photo_reviews
-            FOR EACH ROW WHEN (NEW.drop_number = 'DR2222222') EXECUTE FUNCTION refuse();
-    """)
+    # The second insert of the batch fails.
+    refuse_insert_of(db, "DR2222222")
     assert run_once(prod, database_url, monkeypatch) == 1
     assert reviews(db) == {}
     assert db.execute("SELECT count(*) FROM wa_monitor_ledger").fetchone() == (0,)
@@ -344,6 +353,43 @@ def test_a_failed_batch_leaves_no_trace_and_is_redone(
     db.execute("DROP TRIGGER refuse ON qa_photo_reviews")
     assert run_once(prod, database_url, monkeypatch) == 0
     assert sorted(reviews(db)) == ["DR1111111", "DR2222222"]
+
+
+def test_a_batch_that_fails_behind_one_in_flight_leaves_the_ones_before_whole(
+    tmp_path: Path,
+    bridge: BridgeWriter,
+    database_url: str,
+    db: psycopg.Connection[Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Batches overlap (one commits while the next is read): a failing batch still takes
+    nothing with it but itself and what follows, and no line is logged for a batch that did
+    not commit."""
+    config = write_config(
+        tmp_path, "prod", bridge_db=bridge.path, groups=GROUPS, extra="batch_size = 2"
+    )
+    migrate(config, database_url, monkeypatch)
+    for i in range(1, 11):
+        say(bridge, f"A{i}", f"DR{1000000 + i}", sast(11, 9, i))
+    refuse_insert_of(db, "DR1000007")
+    log_file = tmp_path / "logs" / "wa-monitor-prod.log"
+    assert run_once(config, database_url, monkeypatch) == 1
+    committed = [f"DR{1000000 + i}" for i in range(1, 7)]  # the batches of rowids 1-2, 3-4, 5-6
+    assert sorted(reviews(db)) == committed
+    assert db.execute("SELECT bridge_rowid FROM wa_monitor_cursor").fetchone() == (6,)
+    assert db.execute("SELECT count(*) FROM wa_monitor_ledger").fetchone() == (6,)
+    assert _created(log_file) == committed
+    db.execute("DROP TRIGGER refuse ON qa_photo_reviews")
+    assert run_once(config, database_url, monkeypatch) == 0
+    everything = [f"DR{1000000 + i}" for i in range(1, 11)]
+    assert sorted(reviews(db)) == everything
+    assert _created(log_file) == everything  # each once, over both runs
+
+
+def _created(log_file: Path) -> list[str]:
+    marker = "✅ Created QA review for "
+    lines = log_file.read_text("utf-8").splitlines()
+    return sorted(line.split(marker)[1].split()[0] for line in lines if marker in line)
 
 
 def test_unmigrated_schema_exits_2_naming_the_fix(

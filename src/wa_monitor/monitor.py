@@ -35,12 +35,23 @@ class Source(Protocol):
     def read(self, position: BridgePosition) -> BridgeBatch: ...
 
 
+class Applying(Protocol):
+    """A batch's transaction on its way (Sink.start): plan() sends the writes and COMMIT,
+    finish() waits for the COMMIT. The caller may work between the calls."""
+
+    def plan(self, planner: Planner) -> None: ...
+
+    def finish(self) -> tuple[int, Plan]: ...
+
+
 class Sink(Protocol):
     def load_position(self) -> BridgePosition: ...
 
     def apply(
         self, found: Sequence[Sighting], position: BridgePosition, planner: Planner
     ) -> tuple[int, Plan]: ...
+
+    def start(self, found: Sequence[Sighting], position: BridgePosition) -> Applying: ...
 
     def save_position(self, position: BridgePosition) -> None: ...
 
@@ -235,6 +246,12 @@ def run(
             # An idle wait never outlasts the watchdog: the next step pings it.
             keepalive = loop.notifier.keepalive
             waker.wait(poll_interval if keepalive is None else min(poll_interval, keepalive))
+    try:
+        loop.settle()  # stopped mid-backlog: the batch in hand is finished, not dropped
+    except TransientError as exc:
+        loop.log.info("stopping with the batch not applied", error=str(exc))
+    finally:
+        loop.write_held()
     return loop.overall
 
 
@@ -255,8 +272,24 @@ def wait_alive(stop: threading.Event, seconds: float, notifier: Notifier | None)
         stop.wait(left if keepalive is None else min(left, keepalive))
 
 
+@dataclass
+class _InFlight:
+    """A batch whose transaction is on its way: sent, not yet known to be committed."""
+
+    batch: BridgeBatch
+    found: Sequence[Sighting]
+    start: BridgePosition  # where reading starts again if it is not applied
+    applying: Applying | None
+    error: Exception | None  # what the pipelined attempt already ran into
+
+
 class _Loop:
-    """One batch at a time; remembers the position and the totals between batches."""
+    """Reads, applies and logs batches, overlapping the database's work with its own.
+
+    While batch k commits, batch k+1 is read from the bridge; while k+1's claim and locks run,
+    k's log lines are written. Batch k is still one transaction, its lines come out only once
+    it has committed, and a batch that fails is read again from its start.
+    """
 
     def __init__(
         self,
@@ -274,7 +307,9 @@ class _Loop:
         self.policy = retry_policy(
             stop=stop, log=log, give_up_after=give_up_after, notifier=notifier
         )
-        self.position: BridgePosition | None = None
+        self.position: BridgePosition | None = None  # where the next read starts
+        self.in_flight: _InFlight | None = None
+        self.held: list[tuple[Sequence[Decision], BridgeBatch]] = []  # committed, not yet logged
         self.ready = False
         self.last_cycle = "nothing applied yet"  # for STATUS=, until a cycle does work
         self.last_drop = ""
@@ -286,7 +321,14 @@ class _Loop:
         return reviews.plan(found, existing, self.rules.tz)
 
     def step(self) -> bool:
-        """Read and apply one batch; True when the bridge has nothing more for now."""
+        """Read one batch and send it on its way; True when the bridge has nothing more for now
+        (and everything read is then committed and logged)."""
+        try:
+            return self._step()
+        finally:
+            self.write_held()  # whatever happens, a committed batch's lines come out
+
+    def _step(self) -> bool:
         if self.position is None:
             # load_position also checks the schema
             self.position = self._resume(self.policy(self.sink.load_position))
@@ -295,7 +337,7 @@ class _Loop:
         if self.cycle.scanned == 0:
             self.cycle.started = time.monotonic()  # a cycle's time leaves out the idle wait
         try:
-            batch = self.policy(self.source.read, self.position)
+            batch = self._read()
         except Rescan as signal:
             self.log.warning("🔁 rescanning the bridge from the start", reason=str(signal))
             self.position = START
@@ -309,20 +351,95 @@ class _Loop:
             bot_senders=self.rules.bot_senders,
             tz=self.rules.tz,
         )
-        duplicates, decided = 0, tuple[Decision, ...]()
         if found:
-            duplicates, plan = self.policy(self.sink.apply, found, batch.position, self.plan)
-            decided = plan.decisions
-            _log_decisions(self.log, decided, batch)
-            self.last_drop = _describe_newest(decided) or self.last_drop
-        elif batch.position != self.position:
-            self.policy(self.sink.save_position, batch.position)
+            self._send(batch, found)
+        else:
+            if batch.position != self.position:
+                self.policy(self.sink.save_position, batch.position)
+            self._done(batch, found, 0, ())
         self.position = batch.position
+        if batch.caught_up:
+            self.settle()  # nothing to read meanwhile: the drop should show now
+            self._report(caught_up=True)
+        return batch.caught_up
+
+    def _read(self) -> BridgeBatch:
+        """The next batch, read while the batch before commits, which is then settled.
+
+        With a batch in flight the read gets one try: a bridge that fails must not keep the
+        database transaction open through the retries. It is retried once the batch is in.
+        """
+        assert self.position is not None  # noqa: S101 - step() resumes first
+        if self.in_flight is None:
+            return self.policy(self.source.read, self.position)
+        batch = None
+        try:
+            batch = self.source.read(self.position)
+        except TransientError:
+            pass
+        finally:
+            self.settle()
+        return batch if batch is not None else self.policy(self.source.read, self.position)
+
+    def _send(self, batch: BridgeBatch, found: Sequence[Sighting]) -> None:
+        """Start the batch's transaction, write the last batch's lines while its claim runs,
+        then plan it and send its writes. A failure here is kept for settle() to retry."""
+        assert self.position is not None  # noqa: S101 - step() resumes first
+        applying: Applying | None = None
+        error: Exception | None = None
+        try:
+            applying = self.sink.start(found, batch.position)
+            self.write_held()
+            applying.plan(self.plan)
+        except Exception as exc:  # noqa: BLE001 - raised again by settle(), through the policy
+            error = exc
+        self.in_flight = _InFlight(batch, found, self.position, applying, error)
+
+    def settle(self) -> None:
+        """Wait for the batch in flight to commit, retrying it whole if it failed; its lines
+        are then held for write_held(). If it cannot be applied, it is read again later."""
+        flight, self.in_flight = self.in_flight, None
+        if flight is None:
+            return
+        first = True
+
+        def attempt() -> tuple[int, Plan]:
+            nonlocal first
+            if first:  # the pipelined attempt
+                first = False
+                if flight.error is not None:
+                    raise flight.error
+                assert flight.applying is not None  # noqa: S101 - one or the other is set
+                return flight.applying.finish()
+            return self.sink.apply(flight.found, flight.batch.position, self.plan)
+
+        try:
+            duplicates, plan = self.policy(attempt)
+        except BaseException:
+            self.position = flight.start
+            raise
+        self._done(flight.batch, flight.found, duplicates, plan.decisions)
+
+    def _done(
+        self,
+        batch: BridgeBatch,
+        found: Sequence[Sighting],
+        duplicates: int,
+        decided: Sequence[Decision],
+    ) -> None:
+        """A batch is in the database: count it, hold its lines, tell systemd we are alive."""
+        if decided:
+            self.held.append((decided, batch))
+            self.last_drop = _describe_newest(decided) or self.last_drop
         for totals in (self.cycle, self.overall):
             totals.add(batch, len(found), duplicates, decided)
         self.notifier.watchdog()
-        self._report(caught_up=batch.caught_up)
-        return batch.caught_up
+        self._report(caught_up=False)
+
+    def write_held(self) -> None:
+        held, self.held = self.held, []
+        for decided, batch in held:
+            _log_decisions(self.log, decided, batch)
 
     def _resume(self, saved: BridgePosition) -> BridgePosition:
         """Where to start: the saved position, or the start when a group was enabled since."""
@@ -345,6 +462,7 @@ class _Loop:
                 self.notifier.status(f"draining backlog at rowid {rowid}")
                 self.last_progress = now
             return
+        self.write_held()  # the cycle's summary comes after its reviews' lines
         if self.cycle.did_work:
             self.log.info("cycle done", rowid=rowid, **self.cycle.fields())
             self.last_cycle = _describe_cycle(self.cycle)
