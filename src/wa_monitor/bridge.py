@@ -7,6 +7,7 @@ import re
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import cast
@@ -252,6 +253,15 @@ def file_id(path: Path) -> str:
     return f"{st.st_dev}:{st.st_ino}"
 
 
+@dataclass(frozen=True, slots=True)
+class _Chunk:
+    """The rows of one read transaction, as SQLite gave them, and where the next one starts."""
+
+    rows: list[tuple[object, ...]]
+    position: BridgePosition
+    caught_up: bool
+
+
 class Bridge:
     """The bridge's messages.db (and optionally its whatsapp.db LID map), read-only."""
 
@@ -346,24 +356,24 @@ class Bridge:
     def _read_batch(self, position: BridgePosition) -> BridgeBatch:
         """`span` rowids in several short read transactions, each checking that the row it
         starts after is still where it was: the bridge waits for no read longer than one
-        chunk takes, whatever the batch size."""
+        chunk takes, whatever the batch size. Senders are resolved once, for the batch."""
         start, end = position, position.rowid + self._span
-        messages: list[BridgeMessage] = []
+        rows: list[tuple[object, ...]] = []
         while True:
             chunk = self._read(position, end)
-            messages.extend(chunk.messages)
+            rows.extend(chunk.rows)
             progressed = chunk.position.rowid > position.rowid
             position = chunk.position
             if chunk.caught_up or position.rowid >= end or not progressed:
                 break
         return BridgeBatch(
-            messages=tuple(messages),
+            messages=tuple(self._resolve(rows)),
             position=position,
             rows_scanned=position.rowid - start.rowid,
             caught_up=chunk.caught_up,
         )
 
-    def _read(self, position: BridgePosition, end: int) -> BridgeBatch:
+    def _read(self, position: BridgePosition, end: int) -> _Chunk:
         """One read transaction: at most READ_SPAN rowids after `position`, and none past `end`."""
         conn, current_file = self._connection()
         if position.file_id and position.file_id != current_file:
@@ -413,13 +423,7 @@ class Bridge:
                 file_id=current_file,
                 groups=self._group_set,
             )
-        messages = self._resolve(rows)
-        return BridgeBatch(
-            messages=tuple(messages),
-            position=next_position,
-            rows_scanned=next_position.rowid - position.rowid,
-            caught_up=next_position.rowid >= newest,
-        )
+        return _Chunk(rows=rows, position=next_position, caught_up=next_position.rowid >= newest)
 
     def _resolve(self, rows: Iterable[tuple[object, ...]]) -> list[BridgeMessage]:
         raw = [
