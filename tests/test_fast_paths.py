@@ -154,6 +154,23 @@ def test_lines_held_for_a_batch_come_out_whole_and_in_order(
     assert capsys.readouterr().err.splitlines() == lines
 
 
+def test_a_secret_is_redacted_in_held_lines_and_single_ones(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log_file = tmp_path / "wa-monitor-prod.log"
+    logs.configure(prefix="", log_file=log_file, level="INFO")
+    logs.register_secret("Hunter2Secret")
+    log = logs.get()
+    with logs.batched():
+        log.info("✅ Created QA review for DR1000000 (Lawley)", by="Hunter2Secret")
+        log.info("Hunter2Secret in the event itself")
+    log.warning("after the block", error="password=Hunter2Secret")
+    text = log_file.read_text("utf-8")
+    assert "Hunter2Secret" not in text
+    assert "Hunter2Secret" not in capsys.readouterr().err
+    assert text.count(logs.REDACTED) == 3
+
+
 def test_each_line_starts_with_the_local_time_to_the_millisecond(tmp_path: Path) -> None:
     """The stamp is cached per millisecond; lines still carry the time they were logged."""
     log_file = tmp_path / "wa-monitor-prod.log"
