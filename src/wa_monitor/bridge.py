@@ -181,6 +181,9 @@ def ro_connect(path: Path, *, busy_timeout: float = BUSY_TIMEOUT_SECONDS) -> sql
     return conn
 
 
+_NOT_UTF8 = "Could not decode to UTF-8"  # the sqlite3 module's error for such a cell
+
+
 def _lenient_text(raw: bytes) -> str:
     return raw.decode("utf-8", "replace")
 
@@ -322,8 +325,23 @@ class Bridge:
     def _timed(self, conn: sqlite3.Connection, work: Callable[[], object]) -> None:
         """Run `work` in one read transaction, and keep the longest time its lock was held.
 
-        The clock starts once the shared lock is taken: waiting for a writer holds nothing.
+        Text is decoded by the sqlite3 module's own (C) UTF-8 path, which a drain's 100,000
+        rows need; only a read that meets bytes that are not UTF-8 is done again with the
+        lenient decoder (replacement characters), as every other read here is.
         """
+        conn.text_factory = str
+        try:
+            self._transaction(conn, work)
+        except sqlite3.OperationalError as exc:
+            if _NOT_UTF8 not in str(exc):
+                raise
+            conn.text_factory = _lenient_text
+            self._transaction(conn, work)
+        finally:
+            conn.text_factory = _lenient_text
+
+    def _transaction(self, conn: sqlite3.Connection, work: Callable[[], object]) -> None:
+        """The clock starts once the shared lock is taken: waiting for a writer holds nothing."""
         conn.execute("BEGIN")
         self.read_transactions += 1
         started = None
@@ -426,15 +444,16 @@ class Bridge:
         return _Chunk(rows=rows, position=next_position, caught_up=next_position.rowid >= newest)
 
     def _resolve(self, rows: Iterable[tuple[object, ...]]) -> list[BridgeMessage]:
+        users: dict[object, str] = {}  # a batch has a few hundred senders, in many rows
+
+        def user(sender: object) -> str:
+            found = users.get(sender)
+            if found is None:
+                found = users[sender] = _storable(user_part(str(sender or "")))
+            return found
+
         raw = [
-            (
-                int(rowid),  # type: ignore[call-overload]
-                str(chat),
-                _storable(str(mid)),
-                _storable(user_part(str(sender or ""))),
-                content,
-                ts,
-            )
+            (int(rowid), str(chat), _storable(str(mid)), user(sender), content, ts)  # type: ignore[call-overload]
             for rowid, chat, mid, sender, content, ts in rows
         ]
         if not raw:

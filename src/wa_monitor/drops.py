@@ -17,7 +17,7 @@ def find_drops(text: str | None) -> tuple[str, ...]:
     """Every distinct drop number in `text`, normalised to ``DR1234567``, in order of appearance."""
     if not text:
         return ()
-    return tuple(dict.fromkeys("DR" + digits for digits in _DROP.findall(text)))
+    return tuple(dict.fromkeys(["DR" + digits for digits in _DROP.findall(text)]))
 
 
 def says_resubmitted(text: str | None) -> bool:

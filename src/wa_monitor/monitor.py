@@ -313,6 +313,7 @@ class _Loop:
         self.ready = False
         self.last_cycle = "nothing applied yet"  # for STATUS=, until a cycle does work
         self.last_drop = ""
+        self.last_applied: Sequence[Decision] = ()  # the newest batch that applied a drop
         self.overall = Totals()
         self.cycle = Totals()
         self.last_progress = time.monotonic()
@@ -430,7 +431,8 @@ class _Loop:
         """A batch is in the database: count it, hold its lines, tell systemd we are alive."""
         if decided:
             self.held.append((decided, batch))
-            self.last_drop = _describe_newest(decided) or self.last_drop
+            if any(d.outcome in _APPLIED for d in decided):
+                self.last_applied = decided  # described when STATUS= is next sent
         for totals in (self.cycle, self.overall):
             totals.add(batch, len(found), duplicates, decided)
         self.notifier.watchdog()
@@ -466,6 +468,8 @@ class _Loop:
         if self.cycle.did_work:
             self.log.info("cycle done", rowid=rowid, **self.cycle.fields())
             self.last_cycle = _describe_cycle(self.cycle)
+        if self.last_applied:
+            self.last_drop, self.last_applied = _describe_newest(self.last_applied), ()
         # Also after a failure or a backlog: STATUS= says the current state, not the last news.
         self.notifier.status(
             "; ".join(
@@ -482,9 +486,12 @@ def _describe_cycle(cycle: Totals) -> str:
     return f"last cycle: {created} created, {resub} resubmitted"
 
 
+_APPLIED = frozenset({Outcome.CREATED, Outcome.RESUBMITTED})
+
+
 def _describe_newest(decided: Sequence[Decision]) -> str:
     """The newest drop a batch created or resubmitted, and how long after its posting."""
-    applied = [d.sighting for d in decided if d.outcome in {Outcome.CREATED, Outcome.RESUBMITTED}]
+    applied = [d.sighting for d in decided if d.outcome in _APPLIED]
     if not applied:
         return ""
     s = max(applied, key=lambda s: s.sent_at)

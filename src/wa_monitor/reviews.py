@@ -39,21 +39,21 @@ def sightings(
             continue
         resubmit_word = says_resubmitted(m.content)
         review_date = m.sent_at.astimezone(tz).date()
-        found.extend(
-            Sighting(
-                chat_jid=m.chat_jid,
-                message_id=m.message_id,
-                rowid=m.rowid,
-                drop_number=drop,
-                project=project,
-                phone=m.phone,
-                user_name=m.sender_name or m.phone,
-                sent_at=m.sent_at,
-                review_date=review_date,
-                says_resubmitted=resubmit_word,
+        for drop in drops:
+            found.append(
+                Sighting(
+                    chat_jid=m.chat_jid,
+                    message_id=m.message_id,
+                    rowid=m.rowid,
+                    drop_number=drop,
+                    project=project,
+                    phone=m.phone,
+                    user_name=m.sender_name or m.phone,
+                    sent_at=m.sent_at,
+                    review_date=review_date,
+                    says_resubmitted=resubmit_word,
+                )
             )
-            for drop in drops
-        )
     return found
 
 
