@@ -4,8 +4,11 @@ and log lines written straight to the handlers."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import sqlite3
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -192,6 +195,36 @@ def test_each_line_starts_with_the_local_time_to_the_millisecond(tmp_path: Path)
     assert moments[-1] <= after
     assert moments[251] - moments[250] >= timedelta(seconds=1)
     assert all(m.utcoffset() == before.utcoffset() for m in moments)
+
+
+def test_the_records_built_per_message_are_frozen_for_mypy(tmp_path: Path) -> None:
+    """They are plain slotted dataclasses at run time (cheaper to build); the type checker,
+    which CI runs, must still refuse any assignment to them."""
+    program = """
+from wa_monitor.records import BridgeMessage, Decision, NewReview, Sighting
+def change(m: BridgeMessage, s: Sighting, d: Decision, r: NewReview) -> str:
+    m.content = "x"
+    s.drop_number = "DR1"
+    d.sighting = s
+    r.project = "p"
+    return s.drop_number + r.project
+"""
+    done = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", "-c", program],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tmp_path,  # not the project's mypy settings, which name the files to check
+        env={**os.environ, "MYPYPATH": str(Path(__file__).resolve().parent.parent / "src")},
+    )
+    refused = re.findall(r'Property "(\w+)" defined in "(\w+)" is read-only', done.stdout)
+    assert sorted(refused) == [
+        ("content", "BridgeMessage"),
+        ("drop_number", "Sighting"),
+        ("project", "NewReview"),
+        ("sighting", "Decision"),
+    ], done.stdout
+    assert "Found 4 errors" in done.stdout
 
 
 def test_a_gap_of_deleted_rows_wider_than_a_batch_is_crossed(

@@ -5,10 +5,25 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import TypeVar, dataclass_transform
 from uuid import UUID
 
+R = TypeVar("R")
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass_transform(frozen_default=True)
+def record(cls: type[R]) -> type[R]:
+    """A frozen dataclass for mypy, which refuses any assignment to its fields; at run time
+    a plain slotted one, for the records made once per message of a drain.
+
+    A frozen dataclass sets each field through object.__setattr__: for the four records
+    built per message (BridgeMessage, Sighting, Decision, NewReview) that was 7% of a
+    1M-message drain. mypy --strict (CI) keeps them as immutable as the others.
+    """
+    return dataclass(slots=True)(cls)
+
+
+@record
 class BridgeMessage:
     """One bridge row of an enabled group, with its sender resolved and its time parsed."""
 
@@ -47,7 +62,7 @@ class BridgeBatch:
     caught_up: bool
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Sighting:
     """One message naming one drop number: the unit the review rules work on."""
 
@@ -73,7 +88,7 @@ class ReviewState:
     feedback_sent: datetime | None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class NewReview:
     drop_number: str
     review_date: date
@@ -104,7 +119,7 @@ class Outcome(enum.Enum):
     TAKEN = "taken"  # someone else inserted the same (drop, date) first
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Decision:
     sighting: Sighting
     outcome: Outcome
