@@ -157,6 +157,28 @@ def test_lines_held_for_a_batch_come_out_whole_and_in_order(
     assert capsys.readouterr().err.splitlines() == lines
 
 
+@pytest.mark.parametrize("level", ["INFO", "DEBUG"])
+def test_the_emitter_writes_what_the_logger_writes(tmp_path: Path, level: str) -> None:
+    """The per-review lines skip structlog's dispatch, not its processors, level or sink."""
+    log_file = tmp_path / "wa-monitor-dev.log"
+    logs.configure(prefix="[DEV]", log_file=log_file, level=level)
+    log = logs.get()
+    at = sast(11, 9, 30)
+    with logs.batched():
+        logs.emitter(log, "info")("✅ Created QA review for DR1000001 (Velo)", by="27 6", at=at)
+        log.info("✅ Created QA review for DR1000001 (Velo)", by="27 6", at=at)
+        logs.emitter(log, "debug")("repeat of DR1000001", by="2764")
+    logs.emitter(log, "warning")("not held", n=1)
+    lines = [line.split(" ", 2)[2] for line in log_file.read_text("utf-8").splitlines()]
+    created = (
+        'INFO    ✅ Created QA review for DR1000001 (Velo) by="27 6" at=2025-11-11T09:30:00+02:00'
+    )
+    expected = [created, created]
+    if level == "DEBUG":
+        expected.append("DEBUG   repeat of DR1000001 by=2764")
+    assert lines == [*expected, "WARNING not held n=1"]
+
+
 def test_a_secret_is_redacted_in_held_lines_and_single_ones(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

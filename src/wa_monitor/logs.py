@@ -7,7 +7,7 @@ import logging.handlers
 import re
 import sys
 import time
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Callable, Iterator, MutableMapping
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -163,12 +163,45 @@ def configure(*, prefix: str, log_file: Path | None, level: str = "INFO") -> Non
     for handler in handlers:
         handler.setFormatter(logging.Formatter("%(message)s"))
         root.addHandler(handler)
+    processors: list[structlog.typing.Processor] = [
+        structlog.processors.format_exc_info,
+        _render(prefix),
+    ]
     structlog.configure(
-        processors=[structlog.processors.format_exc_info, _render(prefix)],
+        processors=processors,
         logger_factory=_Lines,
         wrapper_class=structlog.make_filtering_bound_logger(root.level),
         cache_logger_on_first_use=True,
     )
+    _CONFIGURED[:] = [(processors, root.level)]
+
+
+_CONFIGURED: list[tuple[list[structlog.typing.Processor], int]] = []  # what configure() set
+
+
+def emitter(log: Any, level: str) -> Callable[..., None]:
+    """`log.<level>` for a loop that logs a line per review: the same processors, level and
+    sink as configure() set up, without structlog's dispatch for each call (2 of the 6 us a
+    line costs). Where configure() did not run, it is `log.<level>` itself."""
+    if not _CONFIGURED:
+        emit: Callable[..., None] = getattr(log, level)
+        return emit
+    processors, threshold = _CONFIGURED[0]
+    if logging.getLevelName(level.upper()) < threshold:
+        return _drop
+    sink = _Lines()
+
+    def emit_line(event: str, **context: Any) -> None:
+        event_dict: Any = {**context, "event": event}
+        for processor in processors:
+            event_dict = processor(None, level, event_dict)
+        sink.msg(event_dict)
+
+    return emit_line
+
+
+def _drop(event: str, **context: Any) -> None:
+    return None
 
 
 class _Lines:

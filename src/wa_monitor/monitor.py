@@ -506,6 +506,7 @@ def _log_decisions(log: Any, decided: Sequence[Decision], batch: BridgeBatch) ->
     unreadable = {
         (m.chat_jid, m.message_id): m.timestamp_text for m in batch.messages if not m.timestamp_ok
     }
+    info, debug = logs.emitter(log, "info"), logs.emitter(log, "debug")
     with logs.batched():  # one write per sink for the batch, not one per line
         for d in decided:
             s = d.sighting
@@ -517,14 +518,12 @@ def _log_decisions(log: Any, decided: Sequence[Decision], batch: BridgeBatch) ->
                     msg=s.message_id,
                 )
             if d.outcome is Outcome.CREATED:
-                log.info(f"✅ Created QA review for {s.drop_number} ({s.project})", **context)
+                info(f"✅ Created QA review for {s.drop_number} ({s.project})", **context)
             elif d.outcome is Outcome.RESUBMITTED:
-                log.info(f"🔄 Resubmission for {s.drop_number} ({s.project})", **context)
+                info(f"🔄 Resubmission for {s.drop_number} ({s.project})", **context)
             elif d.outcome is Outcome.TAKEN:
-                log.info(f"review for {s.drop_number} on {s.review_date} already exists", **context)
+                info(f"review for {s.drop_number} on {s.review_date} already exists", **context)
             elif d.outcome is Outcome.STALE:
-                log.info(
-                    f"late history for {s.drop_number}: older than its last submission", **context
-                )
+                info(f"late history for {s.drop_number}: older than its last submission", **context)
             else:
-                log.debug(f"repeat of {s.drop_number}", **context)
+                debug(f"repeat of {s.drop_number}", **context)
