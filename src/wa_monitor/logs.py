@@ -120,7 +120,7 @@ def _value(value: Any) -> str:
         text = value.isoformat()
     else:
         text = str(value)
-    if not text or _NEEDS_QUOTES.search(text):
+    if not text.isalnum() and (not text or _NEEDS_QUOTES.search(text)):
         return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
     return text
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
@@ -115,14 +116,14 @@ class Totals:
     started: float = field(default_factory=time.monotonic)
 
     def add(
-        self, batch: BridgeBatch, found: int, duplicates: int, decided: Sequence[Decision]
+        self, batch: BridgeBatch, found: int, duplicates: int, outcomes: Mapping[Outcome, int]
     ) -> None:
         self.scanned += batch.rows_scanned
         self.messages += len(batch.messages)
         self.sightings += found
         self.duplicates += duplicates
-        for d in decided:
-            self.outcomes[d.outcome] = self.outcomes.get(d.outcome, 0) + 1
+        for outcome, count in outcomes.items():
+            self.outcomes[outcome] = self.outcomes.get(outcome, 0) + count
 
     @property
     def did_work(self) -> bool:
@@ -433,8 +434,9 @@ class _Loop:
             self.held.append((decided, batch))
             if any(d.outcome in _APPLIED for d in decided):
                 self.last_applied = decided  # described when STATUS= is next sent
+        outcomes = Counter(d.outcome for d in decided)
         for totals in (self.cycle, self.overall):
-            totals.add(batch, len(found), duplicates, decided)
+            totals.add(batch, len(found), duplicates, outcomes)
         self.notifier.watchdog()
         self._report(caught_up=False)
 
@@ -511,7 +513,7 @@ def _log_decisions(log: Any, decided: Sequence[Decision], batch: BridgeBatch) ->
         for d in decided:
             s = d.sighting
             context = {"by": s.phone, "chat": s.chat_jid, "msg": s.message_id, "sent_at": s.sent_at}
-            if (s.chat_jid, s.message_id) in unreadable:
+            if unreadable and (s.chat_jid, s.message_id) in unreadable:
                 log.warning(
                     "unreadable timestamp; using the time it was read",
                     bridge_time=unreadable.pop((s.chat_jid, s.message_id)),

@@ -57,7 +57,7 @@ def sightings(
     return found
 
 
-@dataclass
+@dataclass(slots=True)
 class _Latest:
     """A drop's review as the batch has left it so far."""
 

@@ -388,21 +388,25 @@ class Applying:
             )
 
     def _send_claim(self, found: Sequence[Sighting]) -> psycopg.Cursor[Any]:
-        # A message's rowid stands for it within a batch: one file, one snapshot.
-        firsts: dict[int, Sighting] = {}
-        drops: dict[int, list[str]] = {}
+        # A message's rowid stands for it within a batch (one file, one snapshot), and its
+        # sightings come one after the other, in bridge order.
+        firsts: list[Sighting] = []
+        drops: list[str] = []
         for s in found:
-            firsts.setdefault(s.rowid, s)
-            drops.setdefault(s.rowid, []).append(s.drop_number)
+            if firsts and firsts[-1].rowid == s.rowid:
+                drops[-1] += " " + s.drop_number
+            else:
+                firsts.append(s)
+                drops.append(s.drop_number)
         cur = self._conn.cursor()
         cur.execute(
             self._store._q("claim_messages"),
             {
-                "chats": [s.chat_jid for s in firsts.values()],
-                "ids": [s.message_id for s in firsts.values()],
-                "rowids": list(firsts),
-                "drops": [" ".join(d) for d in drops.values()],
-                "sent": [s.sent_at for s in firsts.values()],
+                "chats": [s.chat_jid for s in firsts],
+                "ids": [s.message_id for s in firsts],
+                "rowids": [s.rowid for s in firsts],
+                "drops": drops,
+                "sent": [s.sent_at for s in firsts],
             },
         )
         return cur
@@ -412,7 +416,7 @@ class Applying:
     ) -> None:
         """Wait for the claim and the locks, plan the batch, and send its writes and COMMIT."""
         with self._store._closing_on_failure():
-            claimed = {int(r[0]) for r in self._claimed.fetchall()}
+            claimed = {r[0] for r in self._claimed.fetchall()}
             fresh = [s for s in self._found if s.rowid in claimed]
             existing: dict[str, ReviewState] = {}
             for rid, drop, last, feedback in self._locked.fetchall():
