@@ -8,7 +8,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import LAWLEY, OTHER, VELO
@@ -103,6 +103,11 @@ def test_any_offset_round_trips(naive: datetime, minutes: int, sep: str, colon: 
     st.sampled_from([" ", "T"]),
     st.none() | st.tuples(st.integers(0, 24), st.sampled_from("09 x:-+Z٣２")),
 )
+@settings(max_examples=1000)
+@example(datetime(2000, 1, 1), 0, " ", (23, "9"))  # +00:90: fromisoformat takes it, we do not
+@example(datetime(2000, 1, 1), 0, " ", (20, "2"))  # +20:00
+@example(datetime(2000, 1, 1), 0, " ", (20, "9"))  # +90:00
+@example(datetime(2000, 2, 28), 0, " ", (9, "9"))  # 2000-02-29 exists; 2000-02-98 does not
 def test_the_fast_path_reads_what_the_general_parser_reads(
     naive: datetime, minutes: int, sep: str, swap: tuple[int, str] | None
 ) -> None:

@@ -122,6 +122,7 @@ def _bridge_shape(value: str) -> bool:
         and value[10] in " T"
         and value[19] in "+-"
         and value[22] == ":"
+        and value[23] in "012345"  # fromisoformat takes an offset of +00:90; we do not
         and value[4] == value[7] == "-"
         and value[13] == value[16] == ":"
     )
