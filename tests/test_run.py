@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -322,16 +323,20 @@ def test_restart_mid_stream_loses_nothing_and_repeats_nothing(
     assert db.execute("SELECT count(*) FROM wa_monitor_ledger").fetchone() == (60,)
 
 
-def refuse_insert_of(db: psycopg.Connection[Any], drop: str) -> None:
-    """A real fault inside the write transaction: inserting `drop`'s review fails."""
+def refuse_insert_of(
+    db: psycopg.Connection[Any], drop: str, table: str = "qa_photo_reviews"
+) -> None:
+    """A real fault inside the write transaction: inserting `drop`'s review (or, with
+    table="wa_monitor_ledger", claiming the message naming it) fails."""
+    column = "drops" if table == "wa_monitor_ledger" else "drop_number"
     db.execute("""
         CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN RAISE EXCEPTION 'disk on fire'; END $$""")
     db.execute(
         sql.SQL(
-            "CREATE TRIGGER refuse BEFORE INSERT ON qa_photo_reviews FOR EACH ROW "
-            "WHEN (NEW.drop_number = {}) EXECUTE FUNCTION refuse()"
-        ).format(sql.Literal(drop))
+            "CREATE TRIGGER refuse BEFORE INSERT ON {} FOR EACH ROW "
+            "WHEN (NEW.{} = {}) EXECUTE FUNCTION refuse()"
+        ).format(sql.Identifier(table), sql.Identifier(column), sql.Literal(drop))
     )
 
 
@@ -355,31 +360,38 @@ def test_a_failed_batch_leaves_no_trace_and_is_redone(
     assert sorted(reviews(db)) == ["DR1111111", "DR2222222"]
 
 
+@pytest.mark.parametrize("table", ["qa_photo_reviews", "wa_monitor_ledger"])
 def test_a_batch_that_fails_behind_one_in_flight_leaves_the_ones_before_whole(
+    table: str,
     tmp_path: Path,
     bridge: BridgeWriter,
     database_url: str,
     db: psycopg.Connection[Any],
     monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Batches overlap (one commits while the next is read): a failing batch still takes
     nothing with it but itself and what follows, and no line is logged for a batch that did
-    not commit."""
+    not commit. The insert fails at COMMIT's answer; the claim, before the batch is planned."""
     config = write_config(
         tmp_path, "prod", bridge_db=bridge.path, groups=GROUPS, extra="batch_size = 2"
     )
     migrate(config, database_url, monkeypatch)
     for i in range(1, 11):
         say(bridge, f"A{i}", f"DR{1000000 + i}", sast(11, 9, i))
-    refuse_insert_of(db, "DR1000007")
+    refuse_insert_of(db, "DR1000007", table)
     log_file = tmp_path / "logs" / "wa-monitor-prod.log"
     assert run_once(config, database_url, monkeypatch) == 1
+    gc.collect()  # a pipeline left open by the failure would complain now (stderr, in a daemon)
+    assert "disk on fire" in capfd.readouterr().err
+    assert not [r.getMessage() for r in caplog.records if r.name.startswith("psycopg")]
     committed = [f"DR{1000000 + i}" for i in range(1, 7)]  # the batches of rowids 1-2, 3-4, 5-6
     assert sorted(reviews(db)) == committed
     assert db.execute("SELECT bridge_rowid FROM wa_monitor_cursor").fetchone() == (6,)
     assert db.execute("SELECT count(*) FROM wa_monitor_ledger").fetchone() == (6,)
     assert _created(log_file) == committed
-    db.execute("DROP TRIGGER refuse ON qa_photo_reviews")
+    db.execute(sql.SQL("DROP TRIGGER refuse ON {}").format(sql.Identifier(table)))
     assert run_once(config, database_url, monkeypatch) == 0
     everything = [f"DR{1000000 + i}" for i in range(1, 11)]
     assert sorted(reviews(db)) == everything

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
 from functools import cache
 from importlib import resources
@@ -375,9 +375,9 @@ class Applying:
         self._plan: Plan | None = None
         self._fresh = 0
         self._inserted: psycopg.Cursor[Any] | None = None
-        with store._closing_on_failure():
-            self._pipeline = conn.pipeline()
-            self._pipeline.__enter__()  # left in finish(), or by closing the connection
+        self._pipeline = conn.pipeline()
+        with self._failing_closes():
+            self._pipeline.__enter__()  # left in finish(), or after the connection is closed
             conn.execute("BEGIN")
             self._claimed = self._send_claim(found)
             # Every drop of the batch, those of replayed messages too, so that the locks go in
@@ -386,6 +386,19 @@ class Applying:
             self._locked.execute(
                 store._q("lock_reviews"), {"drops": sorted({s.drop_number for s in found})}
             )
+
+    @contextmanager
+    def _failing_closes(self) -> Iterator[None]:
+        """A failure closes the connection (Store._closing_on_failure), then leaves pipeline
+        mode: with the link closed there is nothing to wait for, and a pipeline left open
+        would write 'error ignored terminating' on stderr when it is collected."""
+        try:
+            with self._store._closing_on_failure():
+                yield
+        except BaseException:
+            with suppress(Exception):
+                self._pipeline.__exit__(None, None, None)
+            raise
 
     def _send_claim(self, found: Sequence[Sighting]) -> psycopg.Cursor[Any]:
         # A message's rowid stands for it within a batch (one file, one snapshot), and its
@@ -415,7 +428,7 @@ class Applying:
         self, planner: Callable[[Sequence[Sighting], Mapping[str, ReviewState]], Plan]
     ) -> None:
         """Wait for the claim and the locks, plan the batch, and send its writes and COMMIT."""
-        with self._store._closing_on_failure():
+        with self._failing_closes():
             claimed = {r[0] for r in self._claimed.fetchall()}
             fresh = [s for s in self._found if s.rowid in claimed]
             existing: dict[str, ReviewState] = {}
@@ -437,7 +450,7 @@ class Applying:
         """Wait for the COMMIT; return how many sightings were replays, and the plan written."""
         if self._plan is None:
             raise RuntimeError("Applying.finish() called before plan()")
-        with self._store._closing_on_failure():
+        with self._failing_closes():
             self._pipeline.__exit__(None, None, None)  # a sync: every answer, or the error
             taken: set[str] = set()
             if self._inserted is not None:
