@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import gc
+import os
+import re
+import subprocess
+import sys
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -300,6 +304,27 @@ def test_prod_and_dev_on_one_bridge_write_only_their_own_schema(
     assert "✅ Created QA review for DR9999999 (Velo Test)" in dev_log
     assert "[DEV]" not in prod_log
     assert prod_log.count("✅ Created") == 1
+
+
+def test_the_stopped_line_says_the_peak_memory_of_the_daemon_itself(
+    prod: Path, bridge: BridgeWriter, database_url: str, tmp_path: Path
+) -> None:
+    """From the kernel's high-water mark of the daemon's own memory (the benchmark's target 6
+    reads it): a parent holding 300 MB when it starts the daemon must not show in it."""
+    say(bridge, "A1", "DR1111111", sast(11, 9))
+    ballast = b"x" * (300 * 1024 * 1024)  # this process is big when it starts the daemon
+    done = subprocess.run(
+        [sys.executable, "-m", "wa_monitor", "run", "--once", "--config", str(prod)],
+        env={**os.environ, "WA_MONITOR_DATABASE_URL": database_url},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    del ballast
+    assert done.returncode == 0, done.stderr
+    peaks = re.findall(r" stopped .*peak_rss_mb=([0-9.]+)", done.stderr)
+    assert len(peaks) == 1, done.stderr
+    assert 10 < float(peaks[0]) < 200
 
 
 def test_restart_mid_stream_loses_nothing_and_repeats_nothing(

@@ -254,6 +254,13 @@ def log_lines(config: Path) -> list[str]:
     return (config.parent / "wa-monitor.log").read_text("utf-8").splitlines()
 
 
+def peak_rss_mb(config: Path, fallback_kb: int) -> float:
+    """The daemon's own peak RSS, logged in its `stopped` line; else wait4's ru_maxrss (which
+    also counts this benchmark's memory at the moment it started the daemon)."""
+    found = [m[1] for line in log_lines(config) if (m := _PEAK_RSS.search(line)) is not None]
+    return float(found[-1]) if found else fallback_kb / 1024
+
+
 def longest_read_ms(config: Path) -> float:
     """The daemon's own figure, logged when it stops (the last run's line)."""
     found = [m[1] for line in log_lines(config) if (m := _LONGEST.search(line)) is not None]
@@ -262,6 +269,7 @@ def longest_read_ms(config: Path) -> float:
 
 RUNNING: list[Daemon] = []  # every daemon started, so that none outlives the benchmark
 _LONGEST = re.compile(r"longest_bridge_read_ms=([0-9.]+)")
+_PEAK_RSS = re.compile(r"peak_rss_mb=([0-9.]+)")
 _CREATED = re.compile(r"^(\S+) INFO +✅ Created QA review for (DR\d+)")
 
 
@@ -315,7 +323,7 @@ def drain(bridge: BridgeFile, url: str, folder: Path) -> Drain:
         seconds=seconds,
         reviews=reviews,
         ledger=ledger,
-        max_rss_mb=daemon.max_rss_kb / 1024,
+        max_rss_mb=peak_rss_mb(config, daemon.max_rss_kb),
         longest_read_ms=longest_read_ms(config),
         cpu_seconds=daemon.cpu_used,
     )

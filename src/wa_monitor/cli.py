@@ -212,8 +212,23 @@ def run_command(args: argparse.Namespace, settings: Settings, url: str) -> int:
         "stopped",
         **totals.fields(),
         longest_bridge_read_ms=round(bridge.longest_read_seconds * 1000, 1),
+        **_peak_rss(),
     )
     return EXIT_OK
+
+
+def _peak_rss() -> dict[str, float]:
+    """This process's peak resident memory, from the kernel's high-water mark of its own
+    address space (rusage's ru_maxrss would also count the parent's, which a process started
+    with vfork inherits until exec). Empty where /proc is not there."""
+    try:
+        status = Path("/proc/self/status").read_text(encoding="ascii")
+    except OSError:
+        return {}
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            return {"peak_rss_mb": round(int(line.split()[1]) / 1024, 1)}
+    return {}
 
 
 def _install_signals(stop: threading.Event, on_stop: Callable[[], None]) -> None:
