@@ -306,6 +306,18 @@ def test_prod_and_dev_on_one_bridge_write_only_their_own_schema(
     assert prod_log.count("✅ Created") == 1
 
 
+def test_run_puts_the_garbage_collector_back_as_it_was(
+    prod: Path, bridge: BridgeWriter, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The loop runs with the collector tuned for it; a caller in the same process (these
+    tests, an embedding program) gets its own settings back, nothing left frozen."""
+    say(bridge, "A1", "DR1111111", sast(11, 9))
+    threshold, frozen = gc.get_threshold(), gc.get_freeze_count()
+    assert run_once(prod, database_url, monkeypatch) == 0
+    assert gc.get_threshold() == threshold
+    assert gc.get_freeze_count() == frozen
+
+
 def test_the_stopped_line_says_the_peak_memory_of_the_daemon_itself(
     prod: Path, bridge: BridgeWriter, database_url: str, tmp_path: Path
 ) -> None:
