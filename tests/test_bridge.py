@@ -147,6 +147,22 @@ def post(
     bridge.post(Post(id=mid, chat_jid=chat, sender=sender, content=content, timestamp=ts))
 
 
+def test_a_read_done_again_for_bytes_that_are_not_utf8_returns_each_row_once(
+    bridge: BridgeWriter,
+) -> None:
+    """The row the read stands on (not one it returns: no drop) has an id that is not UTF-8,
+    so the read is done again with the lenient decoder; its rows must not come twice."""
+    post(bridge, "A1", "DR1000001")
+    bridge.execute(
+        "INSERT INTO messages (id, chat_jid, sender, content, timestamp) VALUES "
+        f"(CAST(X'4142FF' AS TEXT), '{LAWLEY}', '1', 'no drop here', '2025-11-11 12:00:00+02:00')"
+    )
+    with open_bridge(bridge.path) as reader:
+        batch = reader.read(START)
+    assert [m.message_id for m in batch.messages] == ["A1"]
+    assert batch.position.anchor == (LAWLEY, "AB\ufffd")
+
+
 def test_reads_only_watched_groups_and_rows_that_can_hold_a_drop(bridge: BridgeWriter) -> None:
     post(bridge, "A1", "DR1234567 photos")
     post(bridge, "A2", "morning team")

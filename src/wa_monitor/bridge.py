@@ -177,7 +177,8 @@ def ro_connect(path: Path, *, busy_timeout: float = BUSY_TIMEOUT_SECONDS) -> sql
     except sqlite3.Error as exc:
         raise translate(exc, path) from None
     # The bridge can store bytes that are not UTF-8 in a TEXT column. Failing to decode one row
-    # would fail every read of its batch, for ever: read it with replacement characters.
+    # would fail every read of its batch, for ever: read it with replacement characters
+    # (Bridge._timed reads with the faster strict decoder first, and falls back to this).
     conn.text_factory = _lenient_text
     return conn
 
@@ -328,7 +329,8 @@ class Bridge:
 
         Text is decoded by the sqlite3 module's own (C) UTF-8 path, which a drain's 100,000
         rows need; only a read that meets bytes that are not UTF-8 is done again with the
-        lenient decoder (replacement characters), as every other read here is.
+        lenient decoder (replacement characters), as every other read here is. So `work` may
+        run twice, and must start from nothing each time.
         """
         conn.text_factory = str
         try:
@@ -401,6 +403,8 @@ class Bridge:
         found: dict[str, object] = {}
 
         def snapshot() -> None:
+            rows.clear()  # _timed may run it twice (bytes that are not UTF-8): start afresh
+            found.clear()
             newest = conn.execute(_MAX_ROWID).fetchone()[0] or 0
             found["newest"] = newest
             if position.rowid > newest:
