@@ -163,31 +163,24 @@ def configure(*, prefix: str, log_file: Path | None, level: str = "INFO") -> Non
     for handler in handlers:
         handler.setFormatter(logging.Formatter("%(message)s"))
         root.addHandler(handler)
-    processors: list[structlog.typing.Processor] = [
-        structlog.processors.format_exc_info,
-        _render(prefix),
-    ]
     structlog.configure(
-        processors=processors,
+        processors=[structlog.processors.format_exc_info, _render(prefix)],
         logger_factory=_Lines,
         wrapper_class=structlog.make_filtering_bound_logger(root.level),
         cache_logger_on_first_use=True,
     )
-    _CONFIGURED[:] = [(processors, root.level)]
-
-
-_CONFIGURED: list[tuple[list[structlog.typing.Processor], int]] = []  # what configure() set
 
 
 def emitter(log: Any, level: str) -> Callable[..., None]:
     """`log.<level>` for a loop that logs a line per review: the same processors, level and
     sink as configure() set up, without structlog's dispatch for each call (2 of the 6 us a
     line costs). Where configure() did not run, it is `log.<level>` itself."""
-    if not _CONFIGURED:
+    config = structlog.get_config()
+    if config["logger_factory"] is not _Lines:
         emit: Callable[..., None] = getattr(log, level)
         return emit
-    processors, threshold = _CONFIGURED[0]
-    if logging.getLevelName(level.upper()) < threshold:
+    processors = config["processors"]
+    if logging.getLevelName(level.upper()) < logging.getLogger(LOGGER_NAME).level:
         return _drop
     sink = _Lines()
 
