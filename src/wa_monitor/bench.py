@@ -254,22 +254,27 @@ def log_lines(config: Path) -> list[str]:
     return (config.parent / "wa-monitor.log").read_text("utf-8").splitlines()
 
 
+def stopped_figure(config: Path, key: str) -> float | None:
+    """A figure the daemon logs in its `stopped` line (`key=value`), from the last run."""
+    pattern = re.compile(rf"\b{re.escape(key)}=([0-9.]+)")
+    found = [m[1] for line in log_lines(config) if (m := pattern.search(line)) is not None]
+    return float(found[-1]) if found else None
+
+
 def peak_rss_mb(config: Path, fallback_kb: int) -> float:
-    """The daemon's own peak RSS, logged in its `stopped` line; else wait4's ru_maxrss (which
-    also counts this benchmark's memory at the moment it started the daemon)."""
-    found = [m[1] for line in log_lines(config) if (m := _PEAK_RSS.search(line)) is not None]
-    return float(found[-1]) if found else fallback_kb / 1024
+    """The daemon's own peak RSS; else wait4's ru_maxrss (which also counts this benchmark's
+    memory at the moment it started the daemon)."""
+    logged = stopped_figure(config, "peak_rss_mb")
+    return logged if logged is not None else fallback_kb / 1024
 
 
 def longest_read_ms(config: Path) -> float:
     """The daemon's own figure, logged when it stops (the last run's line)."""
-    found = [m[1] for line in log_lines(config) if (m := _LONGEST.search(line)) is not None]
-    return float(found[-1]) if found else float("nan")
+    logged = stopped_figure(config, "longest_bridge_read_ms")
+    return logged if logged is not None else float("nan")
 
 
 RUNNING: list[Daemon] = []  # every daemon started, so that none outlives the benchmark
-_LONGEST = re.compile(r"longest_bridge_read_ms=([0-9.]+)")
-_PEAK_RSS = re.compile(r"peak_rss_mb=([0-9.]+)")
 _CREATED = re.compile(r"^(\S+) INFO +✅ Created QA review for (DR\d+)")
 
 
