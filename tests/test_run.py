@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import gc
-import os
 import re
-import subprocess
-import sys
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -16,6 +13,7 @@ import pytest
 from psycopg import sql
 
 from tests.conftest import LAWLEY, MOHADIN, OTHER, VELO, sast, write_config
+from tests.harness import cli
 from wa_monitor.cli import main
 from wa_monitor.simulator import BridgeWriter, Post, bridge_timestamp, create_lid_map
 
@@ -325,13 +323,7 @@ def test_the_stopped_line_says_the_peak_memory_of_the_daemon_itself(
     reads it): a parent holding 300 MB when it starts the daemon must not show in it."""
     say(bridge, "A1", "DR1111111", sast(11, 9))
     ballast = b"x" * (300 * 1024 * 1024)  # this process is big when it starts the daemon
-    done = subprocess.run(
-        [sys.executable, "-m", "wa_monitor", "run", "--once", "--config", str(prod)],
-        env={**os.environ, "WA_MONITOR_DATABASE_URL": database_url},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    done = cli("run", "--once", "--config", str(prod), url=database_url)
     del ballast
     assert done.returncode == 0, done.stderr
     peaks = re.findall(r" stopped .*peak_rss_mb=([0-9.]+)", done.stderr)
