@@ -85,9 +85,7 @@ def run_command(args: argparse.Namespace) -> int:
     rules = Rules(
         projects=settings.enabled_projects, bot_senders=settings.bot_senders, tz=settings.tz
     )
-    store = Store(
-        url, schema=settings.schema, env=env, application_name=f"wa-monitor-{env}", exclusive=True
-    )
+    store = Store(url, schema=settings.schema, env=env, exclusive=True)
     bridge = Bridge(
         settings.bridge_db,
         groups=list(settings.enabled_projects),

@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 
 from wa_monitor.adapters.postgres import admin
-from wa_monitor.adapters.postgres.store import Store, latest_version
+from wa_monitor.adapters.postgres.db import latest_version
+from wa_monitor.adapters.postgres.store import Store
 from wa_monitor.cli.common import CONFIG_HELP, Commands, add_target, database_url, load
 from wa_monitor.errors import EXIT_OK, Refused
 from wa_monitor.settings import Settings

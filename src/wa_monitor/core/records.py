@@ -143,3 +143,12 @@ class BatchResult:
 
     def count(self, outcome: Outcome) -> int:
         return sum(1 for d in self.decisions if d.outcome is outcome)
+
+
+@dataclass(frozen=True, slots=True)
+class DailyCount:
+    """Distinct drops a project received on one local day (of whatsapp_message_date)."""
+
+    day: date
+    project: str
+    drops: int

@@ -25,9 +25,14 @@ from wa_monitor.adapters.bridge import (
     translate,
 )
 from wa_monitor.adapters.postgres.admin import Privilege, needs, query
-from wa_monitor.adapters.postgres.store import TABLES, describe, latest_version, schema_version
-from wa_monitor.errors import ConfigError
-from wa_monitor.services.status import database_url, url_variable
+from wa_monitor.adapters.postgres.db import (
+    SchemaState,
+    resolve_url,
+    schema_state,
+    session,
+    url_variable,
+)
+from wa_monitor.errors import ConfigError, WaMonitorError
 from wa_monitor.settings import (
     PROD_SCHEMA,
     Environment,
@@ -254,7 +259,7 @@ def _lid_map_check(settings: Settings, path: Path) -> Check:
 def _database_checks(settings: Settings, path: Path) -> list[Check]:
     env, schema = settings.environment.value, settings.schema
     try:
-        url = database_url(env, settings)
+        url = resolve_url(settings, own_variable=True)
     except ConfigError as exc:
         return [
             Check(
@@ -265,28 +270,19 @@ def _database_checks(settings: Settings, path: Path) -> list[Check]:
             )
         ]
     try:
-        with psycopg.connect(
-            url, autocommit=True, connect_timeout=5, application_name="wa-monitor-doctor"
-        ) as conn:
+        with session(url, schema=schema, env=env, purpose="doctor", connect_timeout=5) as conn:
             checks = [_reachable(conn)]
-            version = schema_version(conn, schema)
-            missing = [
-                str(r[0])
-                for r in conn.execute(
-                    query("missing_tables", schema),
-                    {"schema": schema, "tables": list(TABLES.values())},
-                )
-            ]
-            checks.append(_migrated(version, missing, schema, env))
-            if version is not None:
+            state = schema_state(conn, schema)
+            checks.append(_migrated(state, env))
+            if state.version is not None:
                 checks.append(_privileges(conn, settings))
             return checks
-    except psycopg.Error as exc:
+    except WaMonitorError as exc:
         return [
             Check(
                 "database reachable",
                 False,
-                describe(exc),
+                str(exc),
                 "check host, port, user and password in the URL, that PostgreSQL runs, and that "
                 "pg_hba.conf lets this user in",
             )
@@ -302,27 +298,31 @@ def _reachable(conn: psycopg.Connection[Any]) -> Check:
     )
 
 
-def _migrated(version: int | None, missing: list[str], schema: str, env: str) -> Check:
+def _migrated(state: SchemaState, env: str) -> Check:
+    schema = state.schema
     fix = f"as the database owner: wa-monitor schema migrate --env {env}"
-    if version is not None and missing:
+    if state.version is not None and state.missing:
         return Check(
             "schema migrated",
             False,
-            f"schema {schema!r} is at version {version} but lacks {', '.join(missing)}",
+            f"schema {schema!r} is at version {state.version} but lacks {', '.join(state.missing)}",
             f"as the database owner: wa-monitor schema drop --env {env}, then schema migrate"
             if env != "prod"
             else "restore the missing tables from a backup",
         )
-    if version is None:
+    if state.version is None:
         return Check("schema migrated", False, f"schema {schema!r} or its tables do not exist", fix)
-    if version != latest_version():
+    if state.version != state.latest:
         return Check(
             "schema migrated",
             False,
-            f"schema {schema!r} is at version {version}, this wa-monitor needs {latest_version()}",
-            fix if version < latest_version() else "upgrade wa-monitor",
+            f"schema {schema!r} is at version {state.version}, this wa-monitor needs "
+            f"{state.latest}",
+            fix if state.version < state.latest else "upgrade wa-monitor",
         )
-    return Check("schema migrated", True, f"schema {schema!r} at version {version}, all tables")
+    return Check(
+        "schema migrated", True, f"schema {schema!r} at version {state.version}, all tables"
+    )
 
 
 def _privileges(conn: psycopg.Connection[Any], settings: Settings) -> Check:

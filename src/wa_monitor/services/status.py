@@ -7,7 +7,6 @@ WA_MONITOR_DATABASE_URL_DEV) when set, else the URL the service itself uses.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
@@ -18,10 +17,15 @@ import psycopg
 from wa_monitor.adapters import logs
 from wa_monitor.adapters.bridge import Bridge, BridgeError
 from wa_monitor.adapters.postgres.admin import query
-from wa_monitor.adapters.postgres.store import describe, latest_version, schema_version
-from wa_monitor.errors import ConfigError
+from wa_monitor.adapters.postgres.db import (
+    latest_version,
+    resolve_url,
+    schema_state,
+    session,
+    url_variable,
+)
+from wa_monitor.errors import ConfigError, WaMonitorError
 from wa_monitor.settings import (
-    DATABASE_URL_VAR,
     ENV_NAME,
     Settings,
     config_dirs,
@@ -40,17 +44,6 @@ def environment_names(environ: Mapping[str, str] | None = None) -> list[str]:
         if ENV_NAME.fullmatch(p.stem)
     }
     return sorted(names)
-
-
-def url_variable(env: str) -> str:
-    return f"{DATABASE_URL_VAR}_{env.upper().replace('-', '_')}"
-
-
-def database_url(env: str, settings: Settings) -> str:
-    """The environment's own URL variable, else the service's URL (variable or credential)."""
-    url = os.environ.get(url_variable(env), "").strip() or settings.require_database_url()
-    logs.register_secret(*logs.secrets_of_url(url))
-    return url
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,16 +83,16 @@ def collect(env: str, *, max_behind: int | None) -> EnvStatus:
         return EnvStatus(env=env, config="", problems=(logs.redact(str(exc)),))
     base = EnvStatus(env=env, config=str(path), schema=settings.schema)
     try:
-        url = database_url(env, settings)
+        url = resolve_url(settings, own_variable=True)
     except ConfigError as exc:
         return _with(base, problems=(f"{exc} (or {url_variable(env)})",))
     try:
-        with psycopg.connect(
-            url, autocommit=True, connect_timeout=5, application_name="wa-monitor-status"
+        with session(
+            url, schema=settings.schema, env=env, purpose="status", connect_timeout=5
         ) as conn:
             figures = _database_figures(conn, settings)
-    except psycopg.Error as exc:
-        return _with(base, problems=(f"database: {describe(exc)}",))
+    except WaMonitorError as exc:
+        return _with(base, problems=(f"database: {exc}",))
     status = _with(base, **figures)
     problems = list(status.problems)
     if status.migration_version is not None and not problems:
@@ -125,15 +118,10 @@ def _with(status: EnvStatus, **changes: Any) -> EnvStatus:
 
 def _database_figures(conn: psycopg.Connection[Any], settings: Settings) -> dict[str, Any]:
     schema, env = settings.schema, settings.environment.value
-    version = schema_version(conn, schema)
-    fix = f"run `wa-monitor schema migrate --env {env}`"
-    if version is None:
-        return {"problems": (f"schema {schema!r} does not exist or is not migrated: {fix}",)}
-    if version != latest_version():
-        return {
-            "migration_version": version,
-            "problems": (f"schema {schema!r} is at version {version}, not {latest_version()}",),
-        }
+    state = schema_state(conn, schema)
+    version = state.version
+    if (problem := state.problem(env)) is not None:
+        return {"migration_version": version, "problems": (problem,)}
     today = datetime.now(settings.tz).date()
     total, today_count, latest = _one(conn, "status_reviews", schema, {"today": today})
     processed, message = _one(conn, "status_ledger", schema) or (None, None)

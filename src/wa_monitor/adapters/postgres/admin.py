@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -17,14 +17,16 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from wa_monitor.adapters.postgres.store import (
+from wa_monitor.adapters.postgres.db import (
     TABLES,
     compose,
+    instance_holder,
     named_queries,
+    require_current,
     schema_version,
-    translate,
+    session,
 )
-from wa_monitor.errors import NotMigrated, Refused
+from wa_monitor.errors import Refused
 from wa_monitor.settings import PROD_SCHEMA, Environment, Settings
 
 Confirm = Callable[[str], bool]
@@ -103,20 +105,9 @@ def query(name: str, schema: str, **extra: sql.Composable) -> sql.Composed:
     return compose(named_queries("ops.sql")[name], schema, **extra)
 
 
-@contextmanager
-def connect(url: str, *, schema: str, env: str) -> Iterator[psycopg.Connection[Any]]:
-    """A connection for one ops command; driver errors come out as ours, in one line."""
-    try:
-        conn = psycopg.connect(
-            url, autocommit=True, connect_timeout=10, application_name="wa-monitor-ops"
-        )
-    except psycopg.Error as exc:
-        raise translate(exc, schema=schema, env=env) from None
-    with conn:
-        try:
-            yield conn
-        except psycopg.Error as exc:
-            raise translate(exc, schema=schema, env=env) from None
+def connect(url: str, *, schema: str, env: str) -> AbstractContextManager[psycopg.Connection[Any]]:
+    """A connection for one ops command (db.session); driver errors come out as ours."""
+    return session(url, schema=schema, env=env, purpose="ops")
 
 
 @contextmanager
@@ -141,10 +132,8 @@ def _no_monitor_running(conn: psycopg.Connection[Any], settings: Settings) -> No
     row = conn.execute(query("instance_xact_lock", schema), {"schema": schema}).fetchone()
     if row and row[0]:
         return
-    holder = conn.execute(
-        compose(named_queries()["instance_lock_holder"], schema), {"schema": schema}
-    ).fetchone()
-    who = f" (backend pid {holder[0]}, {holder[1] or 'no name'})" if holder else ""
+    holder = instance_holder(conn, schema)
+    who = f" ({holder.describe()})" if holder else ""
     env = settings.environment.value
     raise Refused(
         f"a wa-monitor is running for schema {schema!r}{who}: stop it first "
@@ -153,13 +142,7 @@ def _no_monitor_running(conn: psycopg.Connection[Any], settings: Settings) -> No
 
 
 def _require_migrated(conn: psycopg.Connection[Any], settings: Settings) -> int:
-    version = schema_version(conn, settings.schema)
-    if version is None:
-        raise NotMigrated(
-            f"schema {settings.schema!r} does not exist or is not migrated: run "
-            f"`wa-monitor schema migrate --env {settings.environment.value}`"
-        )
-    return version
+    return require_current(conn, settings.schema, settings.environment.value)
 
 
 def _counts(conn: psycopg.Connection[Any], schema: str) -> Emptied:

@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, replace
-from functools import cache
-from importlib import resources
+from dataclasses import replace
 from typing import Any
 
 import psycopg
-from psycopg import errors as pg_errors
 from psycopg import sql
 
-from wa_monitor.adapters.logs import redact
+from wa_monitor.adapters.postgres.db import (
+    StandbyLock,
+    StoreUnavailable,
+    compose,
+    connect,
+    instance_holder,
+    latest_version,
+    migrations,
+    named_queries,
+    require_current,
+    schema_version,
+    translate,
+)
 from wa_monitor.core.records import (
     START,
     BridgePosition,
@@ -25,124 +33,8 @@ from wa_monitor.core.records import (
     ReviewState,
     Sighting,
 )
-from wa_monitor.errors import FatalError, NotMigrated, Standby, TransientError
 
-TABLES = {
-    "reviews": "qa_photo_reviews",
-    "ledger": "wa_monitor_ledger",
-    "cursor": "wa_monitor_cursor",
-    "migrations": "wa_monitor_migrations",
-}
 COMMENT = "Created from WhatsApp message in {project} group"
-_MIGRATION_FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
-# A dashboard transaction holding a review row must not stall the monitor for ever.
-_SESSION = "SET lock_timeout = '30s'; SET idle_in_transaction_session_timeout = '5min'"
-
-
-class StoreUnavailable(TransientError):
-    """The database cannot be reached or refused the work for now."""
-
-
-class StandbyLock(Standby):
-    """Another wa-monitor process holds this environment's lock: wait as a standby."""
-
-
-class StoreError(FatalError):
-    """The database said no in a way that retrying will not change."""
-
-
-@dataclass(frozen=True, slots=True)
-class Migration:
-    version: int
-    name: str
-    text: str
-
-
-@cache
-def named_queries(file: str = "queries.sql") -> dict[str, str]:
-    """The `-- name: x` blocks of one of our .sql files (queries.sql unless told)."""
-    text = resources.files(__package__).joinpath(f"sql/{file}").read_text("utf-8")
-    queries: dict[str, str] = {}
-    for block in text.split("-- name: ")[1:]:
-        name, _, body = block.partition("\n")
-        queries[name.strip()] = body.strip()
-    return queries
-
-
-def migrations() -> list[Migration]:
-    folder = resources.files(__package__).joinpath("sql/migrations")
-    found = []
-    for entry in folder.iterdir():
-        if m := _MIGRATION_FILE.match(entry.name):
-            found.append(Migration(int(m[1]), m[2], entry.read_text("utf-8")))
-    return sorted(found, key=lambda m: m.version)
-
-
-def latest_version() -> int:
-    return migrations()[-1].version
-
-
-def schema_sql() -> str:
-    return resources.files(__package__).joinpath("sql/schema.sql").read_text("utf-8")
-
-
-def compose(text: str, schema: str, **extra: sql.Composable) -> sql.Composed:
-    """SQL text with its {placeholders} filled by identifiers of `schema`, never by strings.
-
-    `extra` fills further placeholders with composables the caller built from identifiers.
-    """
-    names: dict[str, sql.Composable] = {
-        key: sql.Identifier(schema, table) for key, table in TABLES.items()
-    }
-    names["schema"] = sql.Identifier(schema)
-    names.update(extra)
-    return sql.SQL(text).format(**names)  # text comes from our packaged .sql files
-
-
-def schema_version(conn: psycopg.Connection[Any], schema: str) -> int | None:
-    """`schema`'s migration version on `conn`; None when the schema or its tables do not exist."""
-    queries = named_queries()
-    row = conn.execute(compose(queries["schema_exists"], schema), {"schema": schema}).fetchone()
-    if not row or not row[0]:
-        return None
-    exists = compose(queries["migrations_table_exists"], schema)
-    row = conn.execute(exists, {"schema": schema}).fetchone()
-    if not row or not row[0]:
-        return None
-    versions = [r[0] for r in conn.execute(compose(queries["applied_versions"], schema))]
-    return max(versions) if versions else None
-
-
-def describe(exc: BaseException) -> str:
-    """A driver error as one line without secrets."""
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return redact(text)
-
-
-def translate(exc: psycopg.Error, *, schema: str, env: str) -> Exception:
-    """The driver's error as ours: transient (retry), not migrated, or fatal."""
-    fix = f"run `wa-monitor schema migrate --env {env}`"
-    if isinstance(exc, pg_errors.InvalidSchemaName | pg_errors.UndefinedTable):
-        return NotMigrated(f"schema {schema!r} is missing or not migrated ({describe(exc)}): {fix}")
-    if isinstance(exc, pg_errors.InsufficientPrivilege):
-        return StoreError(
-            f"the database role may not do this in schema {schema!r}: {describe(exc)} "
-            f"(see `wa-monitor schema grant --env {env} --print`)"
-        )
-    if isinstance(
-        exc,
-        psycopg.OperationalError
-        | pg_errors.SerializationFailure
-        | pg_errors.DeadlockDetected
-        | pg_errors.LockNotAvailable
-        | pg_errors.QueryCanceled
-        | pg_errors.CannotConnectNow
-        | pg_errors.AdminShutdown,
-    ):
-        return StoreUnavailable(f"database unavailable: {describe(exc)}")
-    if isinstance(exc, psycopg.InterfaceError):
-        return StoreUnavailable(f"database connection lost: {describe(exc)}")
-    return StoreError(f"database error: {describe(exc)}")
 
 
 class Store:
@@ -154,14 +46,14 @@ class Store:
         *,
         schema: str,
         env: str,
-        application_name: str = "wa-monitor",
+        purpose: str = "",
         exclusive: bool = False,
         connect_timeout: int = 10,
     ) -> None:
         self._url = url
         self.schema = schema
         self.env = env
-        self._app = application_name
+        self._purpose = purpose
         self._exclusive = exclusive
         self._connect_timeout = connect_timeout
         self._conn: psycopg.Connection[Any] | None = None
@@ -173,25 +65,14 @@ class Store:
         if self._conn is not None and not self._conn.closed:
             return self._conn
         self._conn = None
+        conn = connect(
+            self._url,
+            schema=self.schema,
+            env=self.env,
+            purpose=self._purpose,
+            connect_timeout=self._connect_timeout,
+        )
         try:
-            conn = psycopg.connect(
-                self._url,
-                autocommit=True,
-                application_name=self._app,
-                connect_timeout=self._connect_timeout,
-                # Notice a dead peer in about a minute, not after the kernel's two hours:
-                # keepalives when the link is idle, and a bound on unacknowledged data when a
-                # query or COMMIT is in flight (keepalives do not probe then).
-                keepalives=1,
-                keepalives_idle=30,
-                keepalives_interval=10,
-                keepalives_count=3,
-                tcp_user_timeout=60_000,
-            )
-        except psycopg.Error as exc:
-            raise translate(exc, schema=self.schema, env=self.env) from None
-        try:
-            conn.execute(_SESSION)
             if self._exclusive:
                 self._take_instance_lock(conn)
         except psycopg.Error as exc:  # e.g. the link lost right after connecting
@@ -208,12 +89,8 @@ class Store:
         row = conn.execute(self._queries["instance_lock"], params).fetchone()
         if row and row[0]:
             return
-        holder = conn.execute(self._queries["instance_lock_holder"], params).fetchone()
-        who = (
-            f" (backend pid {holder[0]}, {holder[1] or 'no name'}, from {holder[2]})"
-            if holder
-            else ""
-        )
+        holder = instance_holder(conn, self.schema)
+        who = f" ({holder.describe()})" if holder else ""
         raise StandbyLock(f"another wa-monitor is running for schema {self.schema!r}{who}")
 
     def close(self) -> None:
@@ -264,28 +141,10 @@ class Store:
                 applied.append(m.version)
         return applied
 
-    def version(self) -> int | None:
-        """The schema's migration version; None when the schema or its tables do not exist."""
-        with self._transaction() as conn:
-            return schema_version(conn, self.schema)
-
     def require_migrated(self) -> int:
         """The current version, or NotMigrated with the command that fixes it."""
-        fix = f"run `wa-monitor schema migrate --env {self.env}`"
-        version = self.version()
-        if version is None:
-            raise NotMigrated(f"schema {self.schema!r} does not exist or is not migrated: {fix}")
-        latest = latest_version()
-        if version < latest:
-            raise NotMigrated(
-                f"schema {self.schema!r} is at version {version}, not {latest}: {fix}"
-            )
-        if version > latest:
-            raise NotMigrated(
-                f"schema {self.schema!r} is at version {version}, newer than this wa-monitor "
-                f"knows ({latest}): upgrade wa-monitor"
-            )
-        return version
+        with self._transaction() as conn:
+            return require_current(conn, self.schema, self.env)
 
     # -- the work ----------------------------------------------------------------------------
 

@@ -151,8 +151,3 @@ SELECT processed_at, sent_at FROM {ledger} ORDER BY processed_at DESC, sent_at D
 
 -- name: status_cursor
 SELECT bridge_rowid, updated_at FROM {cursor};
-
--- name: missing_tables
-SELECT t FROM unnest(%(tables)s::text[]) AS t
-WHERE to_regclass(format('%%I.%%I', %(schema)s::text, t)) IS NULL
-ORDER BY 1;

@@ -28,7 +28,8 @@ SELECT pg_advisory_xact_lock(hashtext('wa-monitor migrate ' || %(schema)s));
 SELECT pg_try_advisory_lock(hashtext('wa-monitor run'), hashtext(%(schema)s));
 
 -- name: instance_lock_holder
-SELECT a.pid, coalesce(a.application_name, ''), coalesce(host(a.client_addr), 'local')
+SELECT a.pid, coalesce(a.application_name, ''), coalesce(host(a.client_addr), 'local'),
+       a.backend_start
 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
 WHERE l.locktype = 'advisory' AND l.granted
   AND l.classid = hashtext('wa-monitor run')::oid AND l.objid = hashtext(%(schema)s)::oid
@@ -88,3 +89,8 @@ UPDATE {reviews} AS r SET
 FROM unnest(%(ids)b::uuid[], %(phones)b::text[], %(names)b::text[], %(at)b::timestamptz[])
     AS u(id, phone, name, at)
 WHERE r.id = u.id;
+
+-- name: missing_tables
+SELECT t FROM unnest(%(tables)s::text[]) AS t
+WHERE to_regclass(format('%%I.%%I', %(schema)s::text, t)) IS NULL
+ORDER BY 1;

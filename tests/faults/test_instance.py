@@ -9,8 +9,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.conftest import LAWLEY, VELO, sast, write_config
-from tests.harness import GROUPS, Daemon, cli, reviewed, wait_until
+from tests.support.env import LAWLEY, VELO, sast, write_config
+from tests.support.harness import GROUPS, Daemon, cli, reviewed, wait_until
 from wa_monitor.devtools.simulator import BridgeWriter, Post, bridge_timestamp
 
 pytestmark = pytest.mark.slow

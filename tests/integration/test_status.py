@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 import psycopg
 import pytest
 
-from tests.conftest import VELO, sast
-from tests.ops_support import Envs, make_envs
+from tests.support.env import VELO, sast
+from tests.support.ops import Envs, make_envs
 from wa_monitor.devtools.simulator import BridgeWriter
 
 SAST_ZONE = ZoneInfo("Africa/Johannesburg")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,14 +11,9 @@ from psycopg import errors as pg_errors
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
-from tests.conftest import VELO, sast
-from tests.ops_support import Envs, Roles, drops, make_envs, roles_fixture, snapshot
+from tests.support.env import VELO, sast
+from tests.support.ops import Envs, Roles, drops, make_envs, snapshot
 from wa_monitor.devtools.simulator import BridgeWriter
-
-
-@pytest.fixture
-def roles(pg_server: str, database_url: str) -> Iterator[Roles]:
-    yield from roles_fixture(pg_server, database_url)
 
 
 @pytest.fixture

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import LAWLEY, sast, write_config
-from tests.daemon import NotifySocket, daemon, prod_config, stop
-from tests.harness import CutProxy, wait_until
-from tests.test_run import say
+from tests.support.daemon import NotifySocket, daemon, prod_config, stop
+from tests.support.env import LAWLEY, sast, write_config
+from tests.support.harness import CutProxy, wait_until
+from tests.support.runs import say
 from wa_monitor.adapters.notify import SystemdNotifier
 from wa_monitor.devtools.simulator import BridgeWriter
 

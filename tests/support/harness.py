@@ -24,7 +24,7 @@ from typing import Any
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from tests.conftest import LAWLEY, MOHADIN, OTHER, VELO
+from tests.support.env import LAWLEY, MOHADIN, OTHER, VELO
 from wa_monitor.devtools.simulator import BridgeWriter, Post, message_id
 
 GROUPS = {LAWLEY: "Lawley", MOHADIN: "Mohadin", VELO: "Velo Test"}

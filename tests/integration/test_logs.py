@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import sast
-from tests.daemon import daemon, prod_config, stop
-from tests.harness import wait_until
-from tests.test_run import say
+from tests.support.daemon import daemon, prod_config, stop
+from tests.support.env import sast
+from tests.support.harness import wait_until
+from tests.support.runs import say
 from wa_monitor.devtools.simulator import BridgeWriter
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 SHIPPED = REPO / "deploy" / "logrotate" / "wa-monitor"
 POSTROTATE = "systemctl kill --kill-whom=main --signal=HUP wa-monitor-prod.service"
 CREATED = "✅ Created QA review for "

@@ -13,8 +13,8 @@ import psycopg
 import pytest
 from psycopg.conninfo import make_conninfo
 
-from tests.conftest import LAWLEY, SAST, write_config
-from tests.harness import (
+from tests.support.env import LAWLEY, SAST, write_config
+from tests.support.harness import (
     FIRST_WAIT,
     GROUPS,
     JITTER,

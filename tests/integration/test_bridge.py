@@ -11,7 +11,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import LAWLEY, OTHER, VELO
+from tests.support.env import LAWLEY, OTHER, VELO
 from wa_monitor.adapters.bridge import (
     Bridge,
     BridgeBusy,

@@ -12,36 +12,10 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from tests.conftest import LAWLEY, MOHADIN, OTHER, VELO, sast, write_config
-from tests.harness import cli
-from wa_monitor.cli import main
-from wa_monitor.devtools.simulator import BridgeWriter, Post, bridge_timestamp, create_lid_map
-
-GROUPS = {LAWLEY: "Lawley", MOHADIN: "Mohadin", VELO: "Velo Test"}
-AGENT = "27640412391"
-
-
-def say(
-    bridge: BridgeWriter,
-    mid: str,
-    content: str | None,
-    at: datetime | str,
-    *,
-    chat: str = LAWLEY,
-    sender: str = AGENT,
-) -> None:
-    ts = at if isinstance(at, str) else bridge_timestamp(at)
-    bridge.post(Post(id=mid, chat_jid=chat, sender=sender, content=content, timestamp=ts))
-
-
-def migrate(config: Path, url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("WA_MONITOR_DATABASE_URL", url)
-    assert main(["schema", "migrate", "--config", str(config)]) == 0
-
-
-def run_once(config: Path, url: str, monkeypatch: pytest.MonkeyPatch) -> int:
-    monkeypatch.setenv("WA_MONITOR_DATABASE_URL", url)
-    return main(["run", "--config", str(config), "--once", "--give-up-after", "2"])
+from tests.support.env import AGENT, GROUPS, LAWLEY, MOHADIN, OTHER, VELO, sast, write_config
+from tests.support.harness import cli
+from tests.support.runs import migrate, reviews, run_once, say
+from wa_monitor.devtools.simulator import BridgeWriter, create_lid_map
 
 
 @pytest.fixture
@@ -53,12 +27,6 @@ def prod(
     )
     migrate(config, database_url, monkeypatch)
     return config
-
-
-def reviews(db: psycopg.Connection[Any], schema: str = "public") -> dict[str, dict[str, Any]]:
-    cur = db.cursor(row_factory=psycopg.rows.dict_row)
-    rows = cur.execute(f"SELECT * FROM {schema}.qa_photo_reviews ORDER BY drop_number").fetchall()
-    return {r["drop_number"]: r for r in rows}
 
 
 def test_a_posted_drop_becomes_one_review(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,7 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from tests.conftest import LAWLEY, VELO, write_config
+from tests.support.env import LAWLEY, VELO, write_config
 from wa_monitor.cli import main
 from wa_monitor.devtools.simulator import BridgeWriter, Post, bridge_timestamp
 
@@ -107,11 +106,3 @@ class Roles:
                 conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(name)))
             with psycopg.connect(self._server, autocommit=True) as admin:
                 admin.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(name)))
-
-
-def roles_fixture(pg_server: str, database_url: str) -> Iterator[Roles]:
-    roles = Roles(pg_server, database_url)
-    try:
-        yield roles
-    finally:
-        roles.drop_all()

@@ -20,8 +20,8 @@ from benchmarks import bench
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import LAWLEY, MOHADIN, VELO, sast, write_config
-from tests.test_run import migrate, run_once
+from tests.support.env import LAWLEY, MOHADIN, VELO, sast, write_config
+from tests.support.runs import migrate, run_once
 from wa_monitor.adapters import logs
 from wa_monitor.adapters.bridge import _READ, Bridge
 from wa_monitor.core.drops import find_drops
@@ -238,7 +238,7 @@ def change(m: BridgeMessage, s: Sighting, d: Decision, r: NewReview) -> str:
         text=True,
         check=False,
         cwd=tmp_path,  # not the project's mypy settings, which name the files to check
-        env={**os.environ, "MYPYPATH": str(Path(__file__).resolve().parent.parent / "src")},
+        env={**os.environ, "MYPYPATH": str(Path(__file__).resolve().parents[2] / "src")},
     )
     refused = re.findall(r'Property "(\w+)" defined in "(\w+)" is read-only', done.stdout)
     assert sorted(refused) == [

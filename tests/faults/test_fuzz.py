@@ -16,8 +16,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import LAWLEY, MOHADIN, OTHER, write_config
-from tests.test_drops import reference_drops
+from tests.support.env import LAWLEY, MOHADIN, OTHER, write_config
+from tests.support.reference import reference_drops
 from wa_monitor.cli import main
 from wa_monitor.devtools.simulator import BridgeWriter, Post
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.conftest import new_database, write_config
-from tests.harness import (
+from tests.support.env import new_database, write_config
+from tests.support.harness import (
     GROUPS,
     Daemon,
     cli,

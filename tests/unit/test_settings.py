@@ -121,7 +121,7 @@ def test_find_config_looks_where_it_says(tmp_path: Path) -> None:
 
 
 def test_the_shipped_configs_load() -> None:
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     prod = load_settings(root / "config" / "prod.toml", expect="prod")
     dev = load_settings(root / "config" / "dev.toml", expect="dev")
     assert (prod.schema, prod.log_prefix) == ("public", "")

@@ -20,8 +20,16 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.conftest import LAWLEY, MOHADIN, sast, write_config
-from tests.harness import GROUPS, RETRY_LINE, Daemon, assert_backoff, cli, reviewed, seed_for
+from tests.support.env import LAWLEY, MOHADIN, sast, write_config
+from tests.support.harness import (
+    GROUPS,
+    RETRY_LINE,
+    Daemon,
+    assert_backoff,
+    cli,
+    reviewed,
+    seed_for,
+)
 from wa_monitor.devtools.simulator import BridgeWriter, Post, bridge_timestamp
 
 pytestmark = pytest.mark.slow

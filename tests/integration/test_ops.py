@@ -14,8 +14,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.conftest import VELO
-from tests.ops_support import Envs, drops, make_envs, snapshot
+from tests.support.env import VELO
+from tests.support.ops import Envs, drops, make_envs, snapshot
 from wa_monitor.adapters.postgres.admin import parse_duration
 from wa_monitor.adapters.postgres.store import Store
 from wa_monitor.devtools.simulator import BridgeWriter

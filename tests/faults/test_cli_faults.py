@@ -11,8 +11,8 @@ from urllib.parse import quote
 import pytest
 from psycopg.conninfo import make_conninfo
 
-from tests.conftest import VELO, write_config
-from tests.harness import RETRY_LINE, CutProxy, Daemon, cli
+from tests.support.env import VELO, write_config
+from tests.support.harness import RETRY_LINE, CutProxy, Daemon, cli
 from wa_monitor.devtools.simulator import BridgeWriter, Post, create_bridge
 
 pytestmark = pytest.mark.slow

@@ -14,9 +14,9 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.conftest import LAWLEY, sast, write_config
-from tests.harness import wait_until
-from tests.test_run import migrate, run_once, say
+from tests.support.env import LAWLEY, sast, write_config
+from tests.support.harness import wait_until
+from tests.support.runs import migrate, run_once, say
 from wa_monitor.devtools.simulator import BridgeWriter
 
 

@@ -7,7 +7,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from wa_monitor.adapters.postgres.store import Store, compose, latest_version, schema_sql
+from wa_monitor.adapters.postgres.db import compose, latest_version, schema_sql
+from wa_monitor.adapters.postgres.store import Store
 from wa_monitor.errors import NotMigrated
 
 CATALOG = """

@@ -8,8 +8,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.conftest import LAWLEY, sast
-from tests.ops_support import Envs, make_envs
+from tests.support.env import LAWLEY, sast
+from tests.support.ops import Envs, make_envs
 from wa_monitor.devtools.simulator import BridgeWriter, create_lid_map
 
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import LAWLEY, write_config
-from tests.test_run import migrate
+from tests.support.env import LAWLEY, write_config
+from tests.support.runs import migrate
 
 # Generous: these bound how long a broken daemon can hang a test, they are not assertions.
 PATIENCE_SECONDS = 30.0

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import LAWLEY
+from tests.support.env import LAWLEY
 from wa_monitor.adapters.waker import InotifyWaker
 from wa_monitor.devtools.simulator import BridgeWriter, Post
 

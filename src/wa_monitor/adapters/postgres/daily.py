@@ -1,0 +1,32 @@
+"""Distinct drops per project per local day: the one query the dashboard and the SharePoint
+job share, so that the two never disagree."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import psycopg
+
+from wa_monitor.adapters.postgres.db import compose, named_queries
+from wa_monitor.core.records import DailyCount
+
+
+def local_midnight(day: date, tz: str) -> datetime:
+    """The instant `day` starts in zone `tz` (DST-safe: the zone says the offset)."""
+    return datetime.combine(day, time.min, tzinfo=ZoneInfo(tz))
+
+
+def daily_totals(
+    conn: psycopg.Connection[Any], schema: str, first: date, last: date, tz: str
+) -> list[DailyCount]:
+    """Distinct drops per (local day, project) for the days first..last inclusive, by the local
+    date (zone `tz`) of whatsapp_message_date; days and projects without drops are absent."""
+    query = compose(named_queries("daily.sql")["daily_counts"], schema)
+    params = {
+        "tz": tz,
+        "start": local_midnight(first, tz),
+        "end": local_midnight(last + timedelta(days=1), tz),
+    }
+    return [DailyCount(day=d, project=p, drops=n) for d, p, n in conn.execute(query, params)]
