@@ -16,8 +16,8 @@ import psycopg
 import pytest
 from psycopg.conninfo import make_conninfo
 
-from wa_monitor.embedded import embedded_postgres
-from wa_monitor.simulator import BridgeWriter
+from wa_monitor.devtools.embedded import embedded_postgres
+from wa_monitor.devtools.simulator import BridgeWriter
 
 SERVER_VAR = "WA_MONITOR_TEST_DATABASE_URL"
 SAST = timezone(timedelta(hours=2))

@@ -25,7 +25,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from tests.conftest import LAWLEY, MOHADIN, OTHER, VELO
-from wa_monitor.simulator import BridgeWriter, Post, message_id
+from wa_monitor.devtools.simulator import BridgeWriter, Post, message_id
 
 GROUPS = {LAWLEY: "Lawley", MOHADIN: "Mohadin", VELO: "Velo Test"}
 SEED_VAR = "WA_MONITOR_TEST_SEED"

@@ -15,7 +15,7 @@ from psycopg.conninfo import make_conninfo
 
 from tests.conftest import LAWLEY, VELO, write_config
 from wa_monitor.cli import main
-from wa_monitor.simulator import BridgeWriter, Post, bridge_timestamp
+from wa_monitor.devtools.simulator import BridgeWriter, Post, bridge_timestamp
 
 PROD_GROUPS = {LAWLEY: "Lawley"}
 DEV_GROUPS = {VELO: "Velo Test", LAWLEY: "Lawley"}

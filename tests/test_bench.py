@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from wa_monitor import bench
+from benchmarks import bench
 
 FIGURES = [
     "cores",

@@ -12,7 +12,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import LAWLEY, OTHER, VELO
-from wa_monitor.bridge import (
+from wa_monitor.adapters.bridge import (
     Bridge,
     BridgeBusy,
     BridgeCorrupt,
@@ -21,9 +21,9 @@ from wa_monitor.bridge import (
     _parse_text,
     parse_timestamp,
 )
+from wa_monitor.core.records import START
+from wa_monitor.devtools.simulator import BridgeWriter, Post, create_lid_map
 from wa_monitor.errors import Rescan
-from wa_monitor.records import START
-from wa_monitor.simulator import BridgeWriter, Post, create_lid_map
 
 JHB = ZoneInfo("Africa/Johannesburg")
 

@@ -22,7 +22,7 @@ import pytest
 
 from tests.conftest import LAWLEY, MOHADIN, sast, write_config
 from tests.harness import GROUPS, RETRY_LINE, Daemon, assert_backoff, cli, reviewed, seed_for
-from wa_monitor.simulator import BridgeWriter, Post, bridge_timestamp
+from wa_monitor.devtools.simulator import BridgeWriter, Post, bridge_timestamp
 
 pytestmark = pytest.mark.slow
 

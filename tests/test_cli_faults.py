@@ -13,7 +13,7 @@ from psycopg.conninfo import make_conninfo
 
 from tests.conftest import VELO, write_config
 from tests.harness import RETRY_LINE, CutProxy, Daemon, cli
-from wa_monitor.simulator import BridgeWriter, Post, create_bridge
+from wa_monitor.devtools.simulator import BridgeWriter, Post, create_bridge
 
 pytestmark = pytest.mark.slow
 

@@ -25,7 +25,7 @@ from tests.harness import (
     wait_until,
     write_backlog,
 )
-from wa_monitor.simulator import BridgeWriter
+from wa_monitor.devtools.simulator import BridgeWriter
 
 pytestmark = pytest.mark.slow
 
@@ -79,7 +79,7 @@ def consistent(url: str, bridge: Path) -> None:
         ).fetchall()
     finally:
         src.close()
-    from wa_monitor.drops import find_drops
+    from wa_monitor.core.drops import find_drops
 
     expected = {(c, m) for c, m, text in rows if find_drops(text)}
     assert ledger == expected, "messages at or below the cursor missing from the ledger"

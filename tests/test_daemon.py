@@ -17,7 +17,7 @@ import pytest
 from tests.conftest import LAWLEY, sast, write_config
 from tests.harness import wait_until
 from tests.test_run import migrate, run_once, say
-from wa_monitor.simulator import BridgeWriter
+from wa_monitor.devtools.simulator import BridgeWriter
 
 
 def test_a_busy_bridge_is_waited_out_not_skipped(

@@ -10,7 +10,7 @@ import pytest
 
 from tests.conftest import LAWLEY, sast
 from tests.ops_support import Envs, make_envs
-from wa_monitor.simulator import BridgeWriter, create_lid_map
+from wa_monitor.devtools.simulator import BridgeWriter, create_lid_map
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from wa_monitor.drops import find_drops, says_resubmitted
+from wa_monitor.core.drops import find_drops, says_resubmitted
 
 
 def reference_drops(text: str) -> tuple[str, ...]:

@@ -16,16 +16,17 @@ from typing import Any
 
 import psycopg
 import pytest
+from benchmarks import bench
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import LAWLEY, MOHADIN, VELO, sast, write_config
 from tests.test_run import migrate, run_once
-from wa_monitor import bench, logs
-from wa_monitor.bridge import _READ, Bridge
-from wa_monitor.drops import find_drops
-from wa_monitor.records import START
-from wa_monitor.simulator import BRIDGE_DDL, BridgeWriter, Post, bridge_timestamp
+from wa_monitor.adapters import logs
+from wa_monitor.adapters.bridge import _READ, Bridge
+from wa_monitor.core.drops import find_drops
+from wa_monitor.core.records import START
+from wa_monitor.devtools.simulator import BRIDGE_DDL, BridgeWriter, Post, bridge_timestamp
 
 # Pieces that make near-drops likely: case, spaces, other digits, word characters around them.
 _TEXT = st.lists(
@@ -98,7 +99,7 @@ def _database(pg_server: str) -> Any:
 def test_a_batch_is_read_in_short_transactions_and_loses_nothing(
     bridge: BridgeWriter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("wa_monitor.bridge.READ_SPAN", 3)
+    monkeypatch.setattr("wa_monitor.adapters.bridge.READ_SPAN", 3)
     for i in range(10):
         text = f"DR{2000000 + i}" if i % 3 else "no drop here"
         bridge.post(Post(f"C{i}", LAWLEY, "1", text, "2025-11-11 12:00:00+02:00"))
@@ -223,7 +224,7 @@ def test_the_records_built_per_message_are_frozen_for_mypy(tmp_path: Path) -> No
     """They are plain slotted dataclasses at run time (cheaper to build); the type checker,
     which CI runs, must still refuse any assignment to them."""
     program = """
-from wa_monitor.records import BridgeMessage, Decision, NewReview, Sighting
+from wa_monitor.core.records import BridgeMessage, Decision, NewReview, Sighting
 def change(m: BridgeMessage, s: Sighting, d: Decision, r: NewReview) -> str:
     m.content = "x"
     s.drop_number = "DR1"
@@ -252,7 +253,7 @@ def change(m: BridgeMessage, s: Sighting, d: Decision, r: NewReview) -> str:
 def test_a_gap_of_deleted_rows_wider_than_a_batch_is_crossed(
     bridge: BridgeWriter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("wa_monitor.bridge.READ_SPAN", 3)
+    monkeypatch.setattr("wa_monitor.adapters.bridge.READ_SPAN", 3)
     for i in range(1, 11):
         bridge.post(Post(f"G{i}", LAWLEY, "1", f"DR{3000000 + i}", "2025-11-11 12:00:00+02:00"))
     bridge.execute("DELETE FROM messages WHERE rowid BETWEEN 2 AND 9")  # the bridge pruned them

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from tests.conftest import LAWLEY, MOHADIN, OTHER, write_config
 from tests.test_drops import reference_drops
 from wa_monitor.cli import main
-from wa_monitor.simulator import BridgeWriter, Post
+from wa_monitor.devtools.simulator import BridgeWriter, Post
 
 pytestmark = pytest.mark.slow
 

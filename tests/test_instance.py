@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import LAWLEY, VELO, sast, write_config
 from tests.harness import GROUPS, Daemon, cli, reviewed, wait_until
-from wa_monitor.simulator import BridgeWriter, Post, bridge_timestamp
+from wa_monitor.devtools.simulator import BridgeWriter, Post, bridge_timestamp
 
 pytestmark = pytest.mark.slow
 

@@ -14,7 +14,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from tests.conftest import VELO, sast
 from tests.ops_support import Envs, Roles, drops, make_envs, roles_fixture, snapshot
-from wa_monitor.simulator import BridgeWriter
+from wa_monitor.devtools.simulator import BridgeWriter
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from tests.conftest import sast
 from tests.daemon import daemon, prod_config, stop
 from tests.harness import wait_until
 from tests.test_run import say
-from wa_monitor.simulator import BridgeWriter
+from wa_monitor.devtools.simulator import BridgeWriter
 
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED = REPO / "deploy" / "logrotate" / "wa-monitor"

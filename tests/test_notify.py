@@ -13,8 +13,8 @@ from tests.conftest import LAWLEY, sast, write_config
 from tests.daemon import NotifySocket, daemon, prod_config, stop
 from tests.harness import CutProxy, wait_until
 from tests.test_run import say
-from wa_monitor.notify import SystemdNotifier
-from wa_monitor.simulator import BridgeWriter
+from wa_monitor.adapters.notify import SystemdNotifier
+from wa_monitor.devtools.simulator import BridgeWriter
 
 WATCHDOG_USEC = "400000"  # WatchdogSec=0.4s: the loop must ping at least every 0.1 s
 

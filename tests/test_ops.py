@@ -16,9 +16,10 @@ import pytest
 
 from tests.conftest import VELO
 from tests.ops_support import Envs, drops, make_envs, snapshot
-from wa_monitor.ops import Refused, parse_duration
-from wa_monitor.simulator import BridgeWriter
-from wa_monitor.store import Store
+from wa_monitor.adapters.postgres.admin import parse_duration
+from wa_monitor.adapters.postgres.store import Store
+from wa_monitor.devtools.simulator import BridgeWriter
+from wa_monitor.errors import Refused
 
 NOW = datetime.now().astimezone()
 

@@ -27,7 +27,7 @@ from tests.harness import (
     reviewed,
     wait_until,
 )
-from wa_monitor.simulator import BridgeWriter, Post, bridge_timestamp
+from wa_monitor.devtools.simulator import BridgeWriter, Post, bridge_timestamp
 
 pytestmark = pytest.mark.slow
 

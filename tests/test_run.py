@@ -15,7 +15,7 @@ from psycopg import sql
 from tests.conftest import LAWLEY, MOHADIN, OTHER, VELO, sast, write_config
 from tests.harness import cli
 from wa_monitor.cli import main
-from wa_monitor.simulator import BridgeWriter, Post, bridge_timestamp, create_lid_map
+from wa_monitor.devtools.simulator import BridgeWriter, Post, bridge_timestamp, create_lid_map
 
 GROUPS = {LAWLEY: "Lawley", MOHADIN: "Mohadin", VELO: "Velo Test"}
 AGENT = "27640412391"

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from wa_monitor.cli import main
-from wa_monitor.settings import ConfigError, find_config, load_settings
+from wa_monitor.errors import ConfigError
+from wa_monitor.settings import find_config, load_settings
 
 GOOD_DEV = """
 environment = "dev"

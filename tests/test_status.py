@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import VELO, sast
 from tests.ops_support import Envs, make_envs
-from wa_monitor.simulator import BridgeWriter
+from wa_monitor.devtools.simulator import BridgeWriter
 
 SAST_ZONE = ZoneInfo("Africa/Johannesburg")
 

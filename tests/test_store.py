@@ -7,8 +7,8 @@ from typing import Any
 import psycopg
 import pytest
 
+from wa_monitor.adapters.postgres.store import Store, compose, latest_version, schema_sql
 from wa_monitor.errors import NotMigrated
-from wa_monitor.store import Store, compose, latest_version, schema_sql
 
 CATALOG = """
 SELECT c.relname, c.relkind::text, a.attname, format_type(a.atttypid, a.atttypmod),

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import LAWLEY
-from wa_monitor.simulator import BridgeWriter, Post
-from wa_monitor.waker import InotifyWaker
+from wa_monitor.adapters.waker import InotifyWaker
+from wa_monitor.devtools.simulator import BridgeWriter, Post
 
 LONG = 600.0  # far longer than any test: returning at all means something woke the wait
 JOIN = 30.0

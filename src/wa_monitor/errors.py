@@ -1,8 +1,19 @@
-"""The failures the loop tells apart, without knowing which adapter raised them."""
+"""The one error hierarchy. Each class says its exit code; the CLI maps them in one place.
+
+Drivers' errors (psycopg, sqlite3) are translated into these by their adapter, in one function
+each (`adapters.postgres.db.translate`, `adapters.bridge.translate`), so nothing above the
+adapters ever sees a driver's exception.
+"""
+
+EXIT_OK = 0
+EXIT_FAILED = 1  # the work could not go on (a side stayed unreachable, a check failed)
+EXIT_CONFIG = 2  # a person has to change something first: config, schema, the command line
 
 
 class WaMonitorError(Exception):
     """Base class; the message is one line an operator can act on, with no secret in it."""
+
+    exit_code = EXIT_FAILED
 
 
 class TransientError(WaMonitorError):
@@ -16,11 +27,23 @@ class Standby(TransientError):
 class FatalError(WaMonitorError):
     """Retrying will not help: a person has to change something (config, schema, privileges)."""
 
-    exit_code = 1
+
+class ConfigError(FatalError):
+    """The configuration (file, variables or command line) cannot be used."""
+
+    exit_code = EXIT_CONFIG
 
 
 class NotMigrated(FatalError):
-    exit_code = 2
+    """The schema is missing, or older or newer than this release knows."""
+
+    exit_code = EXIT_CONFIG
+
+
+class Refused(FatalError):
+    """An ops command declined a dangerous or impossible request; nothing was changed."""
+
+    exit_code = EXIT_CONFIG
 
 
 class Rescan(WaMonitorError):

@@ -16,6 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from pydantic import model_validator as _model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from wa_monitor.errors import ConfigError
+
 IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 ENV_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
 CONFIG_DIR_VAR = "WA_MONITOR_CONFIG_DIR"
@@ -27,10 +29,6 @@ PROD_SCHEMA = "public"
 # Keys and values that mean someone put a secret in a config file.
 _SECRET_KEYS = frozenset({"database_url", "dsn", "url", "password", "db_password", "conninfo"})
 _URL_VALUE = re.compile(r"^\s*postgres(ql)?://", re.IGNORECASE)
-
-
-class ConfigError(Exception):
-    """The configuration cannot be used; the message is one line that says why."""
 
 
 class Environment(enum.StrEnum):

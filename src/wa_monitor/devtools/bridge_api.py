@@ -21,7 +21,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from wa_monitor.simulator import BridgeWriter, Post, bridge_timestamp, create_bridge, message_id
+from wa_monitor.devtools.simulator import (
+    BridgeWriter,
+    Post,
+    bridge_timestamp,
+    create_bridge,
+    message_id,
+)
 
 SEND_PATH = "/api/send"
 BOT_NUMBER = "27640412391"  # the bot number the old monitor skipped; the demo configures it

@@ -6,8 +6,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import date, datetime, tzinfo
 
-from wa_monitor.drops import find_drops, says_resubmitted
-from wa_monitor.records import (
+from wa_monitor.core.drops import find_drops, says_resubmitted
+from wa_monitor.core.records import (
     BridgeMessage,
     Decision,
     NewReview,

@@ -8,13 +8,15 @@ import re
 import sys
 import time
 from collections.abc import Callable, Iterator, MutableMapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
 
 import structlog
+
+from wa_monitor.core.ports import Log
 
 _SECRETS: list[str] = []  # longest first: a longer secret may contain a shorter one
 REDACTED = "***"
@@ -273,3 +275,13 @@ def get(name: str = LOGGER_NAME) -> structlog.typing.FilteringBoundLogger:
     and a bind on every call, a few microseconds a line when a drain logs 100,000 of them."""
     logger: structlog.typing.FilteringBoundLogger = structlog.get_logger(name).bind()
     return logger
+
+
+class Lines:
+    """The loop's LogLines port on what configure() set up: emitter() and batched() above."""
+
+    def emitter(self, log: Log, level: str) -> Callable[..., None]:
+        return emitter(log, level)
+
+    def batched(self) -> AbstractContextManager[None]:
+        return batched()

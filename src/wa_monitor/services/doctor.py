@@ -15,7 +15,7 @@ from typing import Any
 
 import psycopg
 
-from wa_monitor.bridge import (
+from wa_monitor.adapters.bridge import (
     LID_MAP_REQUIRED,
     Bridge,
     BridgeError,
@@ -24,18 +24,18 @@ from wa_monitor.bridge import (
     ro_connect,
     translate,
 )
-from wa_monitor.ops import Privilege, needs, query
+from wa_monitor.adapters.postgres.admin import Privilege, needs, query
+from wa_monitor.adapters.postgres.store import TABLES, describe, latest_version, schema_version
+from wa_monitor.errors import ConfigError
+from wa_monitor.services.status import database_url, url_variable
 from wa_monitor.settings import (
     PROD_SCHEMA,
-    ConfigError,
     Environment,
     Settings,
     config_dirs,
     find_config,
     load_settings,
 )
-from wa_monitor.status import database_url, url_variable
-from wa_monitor.store import TABLES, describe, latest_version, schema_version
 
 # A log line starts with an optional prefix token, then the time: "[DEV] 2025-11-11T12:25:31…".
 _LOG_LINE = re.compile(r"^(?:(\S+) )?\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")

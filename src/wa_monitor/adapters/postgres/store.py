@@ -14,9 +14,8 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg import sql
 
-from wa_monitor.errors import FatalError, NotMigrated, Standby, TransientError
-from wa_monitor.logs import redact
-from wa_monitor.records import (
+from wa_monitor.adapters.logs import redact
+from wa_monitor.core.records import (
     START,
     BridgePosition,
     NewReview,
@@ -26,6 +25,7 @@ from wa_monitor.records import (
     ReviewState,
     Sighting,
 )
+from wa_monitor.errors import FatalError, NotMigrated, Standby, TransientError
 
 TABLES = {
     "reviews": "qa_photo_reviews",
@@ -61,7 +61,7 @@ class Migration:
 @cache
 def named_queries(file: str = "queries.sql") -> dict[str, str]:
     """The `-- name: x` blocks of one of our .sql files (queries.sql unless told)."""
-    text = resources.files("wa_monitor").joinpath(f"sql/{file}").read_text("utf-8")
+    text = resources.files(__package__).joinpath(f"sql/{file}").read_text("utf-8")
     queries: dict[str, str] = {}
     for block in text.split("-- name: ")[1:]:
         name, _, body = block.partition("\n")
@@ -70,7 +70,7 @@ def named_queries(file: str = "queries.sql") -> dict[str, str]:
 
 
 def migrations() -> list[Migration]:
-    folder = resources.files("wa_monitor").joinpath("sql/migrations")
+    folder = resources.files(__package__).joinpath("sql/migrations")
     found = []
     for entry in folder.iterdir():
         if m := _MIGRATION_FILE.match(entry.name):
@@ -83,7 +83,7 @@ def latest_version() -> int:
 
 
 def schema_sql() -> str:
-    return resources.files("wa_monitor").joinpath("sql/schema.sql").read_text("utf-8")
+    return resources.files(__package__).joinpath("sql/schema.sql").read_text("utf-8")
 
 
 def compose(text: str, schema: str, **extra: sql.Composable) -> sql.Composed:
@@ -315,10 +315,10 @@ class Store:
         applying.plan(planner)
         return applying.finish()
 
-    def start(self, found: Sequence[Sighting], position: BridgePosition) -> Applying:
+    def start(self, found: Sequence[Sighting], position: BridgePosition) -> PipelinedBatch:
         """Begin applying a batch and return at once: `apply` in three steps, so that the
-        caller can work while the database does (see Applying)."""
-        return Applying(self, self._connect(), found, position)
+        caller can work while the database does (see PipelinedBatch)."""
+        return PipelinedBatch(self, self._connect(), found, position)
 
     @contextmanager
     def _closing_on_failure(self) -> Iterator[None]:
@@ -352,7 +352,7 @@ class Store:
             self._save_position(conn, position)
 
 
-class Applying:
+class PipelinedBatch:
     """One batch's transaction in flight, in psycopg's pipeline mode.
 
     `Store.start` opens it and sends the ledger claim and the row locks; `plan` waits for
@@ -449,7 +449,7 @@ class Applying:
     def finish(self) -> tuple[int, Plan]:
         """Wait for the COMMIT; return how many sightings were replays, and the plan written."""
         if self._plan is None:
-            raise RuntimeError("Applying.finish() called before plan()")
+            raise RuntimeError("PipelinedBatch.finish() called before plan()")
         with self._failing_closes():
             self._pipeline.__exit__(None, None, None)  # a sync: every answer, or the error
             taken: set[str] = set()

@@ -17,9 +17,15 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from wa_monitor.embedded import embedded_postgres
+from wa_monitor.devtools.embedded import embedded_postgres
+from wa_monitor.devtools.simulator import (
+    BridgeWriter,
+    Post,
+    bridge_timestamp,
+    create_lid_map,
+    message_id,
+)
 from wa_monitor.settings import DATABASE_URL_VAR
-from wa_monitor.simulator import BridgeWriter, Post, bridge_timestamp, create_lid_map, message_id
 
 PROJECTS = {
     "120363418298130331@g.us": "Lawley",

@@ -15,19 +15,19 @@ from typing import Any
 
 import psycopg
 
-from wa_monitor import logs
-from wa_monitor.bridge import Bridge, BridgeError
-from wa_monitor.ops import query
+from wa_monitor.adapters import logs
+from wa_monitor.adapters.bridge import Bridge, BridgeError
+from wa_monitor.adapters.postgres.admin import query
+from wa_monitor.adapters.postgres.store import describe, latest_version, schema_version
+from wa_monitor.errors import ConfigError
 from wa_monitor.settings import (
     DATABASE_URL_VAR,
     ENV_NAME,
-    ConfigError,
     Settings,
     config_dirs,
     find_config,
     load_settings,
 )
-from wa_monitor.store import describe, latest_version, schema_version
 
 
 def environment_names(environ: Mapping[str, str] | None = None) -> list[str]:

@@ -17,17 +17,17 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from wa_monitor.errors import FatalError, NotMigrated
+from wa_monitor.adapters.postgres.store import (
+    TABLES,
+    compose,
+    named_queries,
+    schema_version,
+    translate,
+)
+from wa_monitor.errors import NotMigrated, Refused
 from wa_monitor.settings import PROD_SCHEMA, Environment, Settings
-from wa_monitor.store import TABLES, compose, named_queries, schema_version, translate
 
 Confirm = Callable[[str], bool]
-
-
-class Refused(FatalError):
-    """The command will not do this (production, bad input, a running monitor); nothing changed."""
-
-    exit_code = 2
 
 
 class Privilege(enum.StrEnum):

@@ -5,96 +5,47 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, tzinfo
-from typing import Any, Protocol, TypeVar
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import tzinfo
+from typing import TypeVar
 
-import structlog
 import tenacity
 import tenacity.stop
 
-from wa_monitor import logs, reviews
-from wa_monitor.errors import Rescan, Standby, TransientError
-from wa_monitor.records import (
+from wa_monitor.core import reviews
+from wa_monitor.core.ports import (
+    BatchWrite,
+    EventWaker,
+    Log,
+    LogLines,
+    Notifier,
+    NullNotifier,
+    PlainLines,
+    Sink,
+    Source,
+    Waker,
+)
+from wa_monitor.core.records import (
     START,
     BridgeBatch,
     BridgePosition,
     Decision,
-    Outcome,
     Plan,
     ReviewState,
     Sighting,
 )
+from wa_monitor.core.report import (
+    APPLIED,
+    Totals,
+    describe_cycle,
+    describe_newest,
+    log_decisions,
+)
+from wa_monitor.errors import Rescan, Standby, TransientError
 
 T = TypeVar("T")
-Planner = Callable[[Sequence[Sighting], Mapping[str, ReviewState]], Plan]
 PROGRESS_EVERY_SECONDS = 10.0
-
-
-class Source(Protocol):
-    def read(self, position: BridgePosition) -> BridgeBatch: ...
-
-
-class Applying(Protocol):
-    """A batch's transaction on its way (Sink.start): plan() sends the writes and COMMIT,
-    finish() waits for the COMMIT. The caller may work between the calls."""
-
-    def plan(self, planner: Planner) -> None: ...
-
-    def finish(self) -> tuple[int, Plan]: ...
-
-
-class Sink(Protocol):
-    def load_position(self) -> BridgePosition: ...
-
-    def apply(
-        self, found: Sequence[Sighting], position: BridgePosition, planner: Planner
-    ) -> tuple[int, Plan]: ...
-
-    def start(self, found: Sequence[Sighting], position: BridgePosition) -> Applying: ...
-
-    def save_position(self, position: BridgePosition) -> None: ...
-
-
-class Waker(Protocol):
-    def wait(self, timeout: float) -> None:
-        """Return after `timeout`, or sooner when new messages may be there or on stop."""
-
-
-class Notifier(Protocol):
-    # The longest the loop may go between watchdog() calls, waits included; None: no limit.
-    @property
-    def keepalive(self) -> float | None: ...
-
-    def ready(self) -> None: ...
-
-    def status(self, text: str) -> None: ...
-
-    def watchdog(self) -> None: ...
-
-
-class EventWaker:
-    """Waits on the stop event alone: the plain poll."""
-
-    def __init__(self, stop: threading.Event) -> None:
-        self._stop = stop
-
-    def wait(self, timeout: float) -> None:
-        self._stop.wait(timeout)
-
-
-class NullNotifier:
-    keepalive: float | None = None
-
-    def ready(self) -> None:
-        return None
-
-    def status(self, text: str) -> None:
-        return None
-
-    def watchdog(self) -> None:
-        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,48 +55,10 @@ class Rules:
     tz: tzinfo
 
 
-@dataclass
-class Totals:
-    """What a drain did; logged as one summary line."""
-
-    scanned: int = 0
-    messages: int = 0
-    sightings: int = 0
-    duplicates: int = 0
-    outcomes: dict[Outcome, int] = field(default_factory=dict)
-    started: float = field(default_factory=time.monotonic)
-
-    def add(
-        self, batch: BridgeBatch, found: int, duplicates: int, outcomes: Mapping[Outcome, int]
-    ) -> None:
-        self.scanned += batch.rows_scanned
-        self.messages += len(batch.messages)
-        self.sightings += found
-        self.duplicates += duplicates
-        for outcome, count in outcomes.items():
-            self.outcomes[outcome] = self.outcomes.get(outcome, 0) + count
-
-    @property
-    def did_work(self) -> bool:
-        return self.sightings > 0 or self.duplicates > 0
-
-    def fields(self) -> dict[str, Any]:
-        counted = {o.value: self.outcomes.get(o, 0) for o in Outcome}
-        took = time.monotonic() - self.started
-        return {
-            "scanned": self.scanned,
-            "messages": self.messages,
-            "sightings": self.sightings,
-            **counted,
-            "duplicates": self.duplicates,
-            "took_ms": round(took * 1000),
-        }
-
-
 def retry_policy(
     *,
     stop: threading.Event,
-    log: Any,
+    log: Log,
     give_up_after: float,
     max_attempts: int = 1000,
     notifier: Notifier | None = None,
@@ -197,8 +110,9 @@ def run(
     once: bool,
     waker: Waker | None = None,
     notifier: Notifier | None = None,
+    log: Log,
+    lines: LogLines | None = None,
     give_up_after: float = 600.0,
-    log: Any = None,
 ) -> Totals:
     """Apply every new bridge message until caught up (`once`) or until `stop` is set.
 
@@ -212,7 +126,8 @@ def run(
         rules=rules,
         stop=stop,
         notifier=notifier or NullNotifier(),
-        log=log or structlog.get_logger("wa_monitor"),
+        log=log,
+        lines=lines or PlainLines(),
         give_up_after=give_up_after,
     )
     waker = waker or EventWaker(stop)
@@ -280,7 +195,7 @@ class _InFlight:
     batch: BridgeBatch
     found: Sequence[Sighting]
     start: BridgePosition  # where reading starts again if it is not applied
-    applying: Applying | None
+    applying: BatchWrite | None
     error: Exception | None  # what the pipelined attempt already ran into
 
 
@@ -300,11 +215,12 @@ class _Loop:
         rules: Rules,
         stop: threading.Event,
         notifier: Notifier,
-        log: Any,
+        log: Log,
+        lines: LogLines,
         give_up_after: float,
     ) -> None:
         self.source, self.sink, self.rules = source, sink, rules
-        self.notifier, self.log = notifier, log
+        self.notifier, self.log, self.lines = notifier, log, lines
         self.policy = retry_policy(
             stop=stop, log=log, give_up_after=give_up_after, notifier=notifier
         )
@@ -387,7 +303,7 @@ class _Loop:
         """Start the batch's transaction, write the last batch's lines while its claim runs,
         then plan it and send its writes. A failure here is kept for settle() to retry."""
         assert self.position is not None  # noqa: S101 - step() resumes first
-        applying: Applying | None = None
+        applying: BatchWrite | None = None
         error: Exception | None = None
         try:
             applying = self.sink.start(found, batch.position)
@@ -432,7 +348,7 @@ class _Loop:
         """A batch is in the database: count it, hold its lines, tell systemd we are alive."""
         if decided:
             self.held.append((decided, batch))
-            if any(d.outcome in _APPLIED for d in decided):
+            if any(d.outcome in APPLIED for d in decided):
                 self.last_applied = decided  # described when STATUS= is next sent
         outcomes = Counter(d.outcome for d in decided)
         for totals in (self.cycle, self.overall):
@@ -443,7 +359,7 @@ class _Loop:
     def write_held(self) -> None:
         held, self.held = self.held, []
         for decided, batch in held:
-            _log_decisions(self.log, decided, batch)
+            log_decisions(self.log, self.lines, decided, batch)
 
     def _resume(self, saved: BridgePosition) -> BridgePosition:
         """Where to start: the saved position, or the start when a group was enabled since."""
@@ -469,9 +385,9 @@ class _Loop:
         self.write_held()  # the cycle's summary comes after its reviews' lines
         if self.cycle.did_work:
             self.log.info("cycle done", rowid=rowid, **self.cycle.fields())
-            self.last_cycle = _describe_cycle(self.cycle)
+            self.last_cycle = describe_cycle(self.cycle)
         if self.last_applied:
-            self.last_drop, self.last_applied = _describe_newest(self.last_applied), ()
+            self.last_drop, self.last_applied = describe_newest(self.last_applied), ()
         # Also after a failure or a backlog: STATUS= says the current state, not the last news.
         self.notifier.status(
             "; ".join(
@@ -480,52 +396,3 @@ class _Loop:
         )
         self.cycle = Totals()
         self.last_progress = now
-
-
-def _describe_cycle(cycle: Totals) -> str:
-    created = cycle.outcomes.get(Outcome.CREATED, 0)
-    resub = cycle.outcomes.get(Outcome.RESUBMITTED, 0)
-    return f"last cycle: {created} created, {resub} resubmitted"
-
-
-_APPLIED = frozenset({Outcome.CREATED, Outcome.RESUBMITTED})
-
-
-def _describe_newest(decided: Sequence[Decision]) -> str:
-    """The newest drop a batch created or resubmitted, and how long after its posting."""
-    applied = [d.sighting for d in decided if d.outcome in _APPLIED]
-    if not applied:
-        return ""
-    s = max(applied, key=lambda s: s.sent_at)
-    lag = (datetime.now(UTC) - s.sent_at).total_seconds()
-    return (
-        f"last drop {s.drop_number} ({s.project}) posted "
-        f"{s.sent_at.isoformat(timespec='seconds')}, applied {lag:.0f}s later"
-    )
-
-
-def _log_decisions(log: Any, decided: Sequence[Decision], batch: BridgeBatch) -> None:
-    unreadable = {
-        (m.chat_jid, m.message_id): m.timestamp_text for m in batch.messages if not m.timestamp_ok
-    }
-    info, debug = logs.emitter(log, "info"), logs.emitter(log, "debug")
-    with logs.batched():  # one write per sink for the batch, not one per line
-        for d in decided:
-            s = d.sighting
-            context = {"by": s.phone, "chat": s.chat_jid, "msg": s.message_id, "sent_at": s.sent_at}
-            if unreadable and (s.chat_jid, s.message_id) in unreadable:
-                log.warning(
-                    "unreadable timestamp; using the time it was read",
-                    bridge_time=unreadable.pop((s.chat_jid, s.message_id)),
-                    msg=s.message_id,
-                )
-            if d.outcome is Outcome.CREATED:
-                info(f"✅ Created QA review for {s.drop_number} ({s.project})", **context)
-            elif d.outcome is Outcome.RESUBMITTED:
-                info(f"🔄 Resubmission for {s.drop_number} ({s.project})", **context)
-            elif d.outcome is Outcome.TAKEN:
-                info(f"review for {s.drop_number} on {s.review_date} already exists", **context)
-            elif d.outcome is Outcome.STALE:
-                info(f"late history for {s.drop_number}: older than its last submission", **context)
-            else:
-                debug(f"repeat of {s.drop_number}", **context)

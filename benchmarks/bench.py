@@ -1,4 +1,4 @@
-"""`python -m wa_monitor.bench`: the benchmark, with its baselines measured in the same run.
+"""`python -m benchmarks.bench`: the benchmark, with its baselines measured in the same run.
 
 It builds its own bridge files in the bridge's exact schema, runs the real daemon
 (`wa-monitor run`) as a separate process against a real PostgreSQL (embedded, or the server
@@ -33,10 +33,10 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from wa_monitor.bridge import _READ
-from wa_monitor.drops import find_drops, says_resubmitted
+from wa_monitor.adapters.bridge import _READ
+from wa_monitor.core.drops import find_drops, says_resubmitted
+from wa_monitor.devtools.simulator import BRIDGE_DDL, BridgeWriter, Post, bridge_timestamp
 from wa_monitor.settings import DATABASE_URL_VAR
-from wa_monitor.simulator import BRIDGE_DDL, BridgeWriter, Post, bridge_timestamp
 
 SERVER_VAR = "WA_MONITOR_BENCH_DATABASE_URL"
 SAST = timezone(timedelta(hours=2))
@@ -174,7 +174,7 @@ def server(url: str | None, workdir: Path) -> Iterator[str]:
     if url:
         yield url
         return
-    from wa_monitor.embedded import embedded_postgres  # noqa: PLC0415 - only when needed
+    from wa_monitor.devtools.embedded import embedded_postgres  # noqa: PLC0415 - only when needed
 
     with embedded_postgres(workdir / "pgdata") as embedded:
         yield embedded
@@ -540,7 +540,7 @@ def latency(config: Path, bridge: BridgeFile, *, quick: bool) -> Latency:
         [
             sys.executable,
             "-m",
-            "wa_monitor.bench",
+            "benchmarks.bench",
             "write",
             str(bridge.path),
             str(times),
@@ -630,7 +630,7 @@ class Report:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m wa_monitor.bench", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench", description=__doc__)
     commands = parser.add_subparsers(dest="command")
     writer = commands.add_parser("write", help="(internal) the bridge writer process")
     writer.add_argument("bridge", type=Path)

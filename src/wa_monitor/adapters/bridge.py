@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import cast
 from urllib.parse import quote
 
+from wa_monitor.core.records import BridgeBatch, BridgeMessage, BridgePosition
 from wa_monitor.errors import Rescan, TransientError
-from wa_monitor.records import BridgeBatch, BridgeMessage, BridgePosition
 from wa_monitor.settings import user_part
 
 REQUIRED: dict[str, tuple[str, ...]] = {

@@ -1,0 +1,43 @@
+"""What the commands share: --env/--config, loading the settings, the database URL."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import TypeAlias
+
+from wa_monitor.adapters import logs
+from wa_monitor.settings import CONFIG_DIR_VAR, Settings, find_config, load_settings
+
+Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+CONFIG_HELP = f"""\
+--env NAME reads NAME.toml from ${CONFIG_DIR_VAR} if set, else from ./config, then
+/etc/wa-monitor. --config PATH names the file directly."""
+
+
+def add_target(parser: argparse.ArgumentParser) -> None:
+    """--env NAME | --config PATH, one of them required."""
+    group = parser.add_mutually_exclusive_group(required=True)
+    group.add_argument("--env", metavar="NAME", help="environment name: prod or dev")
+    group.add_argument("--config", metavar="PATH", type=Path, help="path of a TOML config file")
+
+
+def load(args: argparse.Namespace) -> Settings:
+    """The settings the command line names; with --env the file must say that environment."""
+    if args.config is not None:
+        return load_settings(args.config)
+    return load_settings(find_config(args.env), expect=args.env)
+
+
+def database_url(settings: Settings) -> str:
+    """The environment's database URL, its secrets registered for redaction before any use."""
+    url = settings.require_database_url()
+    logs.register_secret(*logs.secrets_of_url(url))
+    return url
+
+
+def count(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 0 (got {text!r})")
+    return int(text)

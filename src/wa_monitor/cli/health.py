@@ -1,0 +1,65 @@
+"""`wa-monitor status` and `wa-monitor doctor`: is it healthy, and if not, why."""
+
+from __future__ import annotations
+
+import argparse
+
+from wa_monitor.adapters import logs
+from wa_monitor.cli.common import CONFIG_HELP, Commands, add_target, count
+from wa_monitor.errors import EXIT_FAILED, EXIT_OK
+from wa_monitor.services import doctor, status
+from wa_monitor.settings import CONFIG_DIR_VAR
+
+
+def register(commands: Commands) -> None:
+    status = commands.add_parser(
+        "status",
+        help="every environment side by side: reviews, today, latest, lag, version",
+        description="For each environment file in the config folder: reviews in total and "
+        "today (review_date in the environment's time zone), the latest created_at, when the "
+        "ledger last applied a message and that message's time, how many bridge messages of "
+        "enabled groups wait after the cursor, and the migration version. Exits 1 when an "
+        "environment is unreachable, unmigrated, cannot read its bridge file, or is behind by "
+        "more than --max-behind messages; so it can serve as a health check.",
+        epilog="Each environment NAME is read with $WA_MONITOR_DATABASE_URL_NAME (e.g. "
+        "WA_MONITOR_DATABASE_URL_DEV) if set, else with $WA_MONITOR_DATABASE_URL (or the "
+        f"systemd credential). The environments are the NAME.toml files in ${CONFIG_DIR_VAR} "
+        "if set, else in ./config and /etc/wa-monitor.",
+    )
+    status.add_argument("--json", action="store_true", help="one JSON document instead of a table")
+    status.add_argument(
+        "--max-behind",
+        metavar="N",
+        type=count,
+        default=None,
+        help="exit 1 when more than N bridge messages wait (default: do not check)",
+    )
+    status.set_defaults(handler=status_command)
+
+    doctor = commands.add_parser(
+        "doctor",
+        help="check an environment end to end; each check passes or fails with its fix",
+        description="Check one environment: the config parses; its schema matches the "
+        "environment (dev never writes public); the log file is writable and its lines carry "
+        "the environment's prefix; the bridge file exists, is readable, has the expected "
+        "tables and columns (and its newest message time); the watched groups exist in it; "
+        "the LID map (if configured) is readable; the database is reachable; the schema is "
+        "migrated; the role holds exactly the privileges the service needs. Exit 0 only when "
+        "all pass.",
+        epilog="The database URL: $WA_MONITOR_DATABASE_URL_NAME if set, else the service's. "
+        + CONFIG_HELP,
+    )
+    add_target(doctor)
+    doctor.set_defaults(handler=doctor_command)
+
+
+def status_command(args: argparse.Namespace) -> int:
+    text, healthy = status.report(as_json=args.json, max_behind=args.max_behind)
+    print(logs.redact(text))
+    return EXIT_OK if healthy else EXIT_FAILED
+
+
+def doctor_command(args: argparse.Namespace) -> int:
+    checks = doctor.diagnose(args.env, args.config)
+    print(logs.redact(doctor.render(checks)))
+    return EXIT_OK if all(c.ok for c in checks) else EXIT_FAILED

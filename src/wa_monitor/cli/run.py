@@ -1,0 +1,181 @@
+"""`wa-monitor run`: the daemon, wired to its adapters."""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
+
+from wa_monitor import __version__
+from wa_monitor.adapters import logs
+from wa_monitor.adapters.bridge import Bridge
+from wa_monitor.adapters.notify import SystemdNotifier
+from wa_monitor.adapters.postgres.store import Store
+from wa_monitor.adapters.waker import InotifyWaker
+from wa_monitor.cli.common import CONFIG_HELP, Commands, add_target, database_url, load
+from wa_monitor.core.loop import Rules
+from wa_monitor.core.loop import run as run_loop
+from wa_monitor.errors import (
+    EXIT_CONFIG,
+    EXIT_FAILED,
+    EXIT_OK,
+    ConfigError,
+    FatalError,
+    NotMigrated,
+    TransientError,
+)
+
+
+def register(commands: Commands) -> None:
+    run = commands.add_parser(
+        "run",
+        help="the daemon: turn new bridge messages into reviews",
+        description="Process new bridge messages into reviews. Without --once, keep polling "
+        "until SIGTERM or SIGINT, then finish or roll back the batch in hand and exit 0. "
+        "Exit 2 on a bad config or an unmigrated schema, 1 when the work cannot go on.",
+        epilog=CONFIG_HELP,
+    )
+    add_target(run)
+    run.add_argument(
+        "--once", action="store_true", help="process everything now in the bridge, then exit 0"
+    )
+    run.add_argument(
+        "--give-up-after",
+        metavar="SECONDS",
+        type=float,
+        default=None,
+        help="with --once: how long to retry an unreachable database or bridge file before "
+        "exiting 1 (default 60); the daemon never gives up",
+    )
+    run.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+
+    run.set_defaults(handler=run_command)
+
+
+def run_command(args: argparse.Namespace) -> int:
+    settings = load(args)
+    url = database_url(settings)
+    try:
+        logs.configure(prefix=settings.log_prefix, log_file=settings.log_file, level=args.log_level)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ConfigError(f"log_file {settings.log_file}: cannot be opened: {reason}") from None
+    log = logs.get()
+    stop = threading.Event()
+    # Wake on the bridge's writes, not at the next poll; the poll stays as the fallback.
+    waker = InotifyWaker(settings.bridge_db, stop)
+    _install_signals(stop, on_stop=waker.poke)
+    env = settings.environment.value
+    log.info(
+        "starting",
+        env=env,
+        schema=settings.schema,
+        bridge=str(settings.bridge_db),
+        groups=len(settings.enabled_projects),
+        once=args.once,
+        version=__version__,
+    )
+    if not settings.enabled_projects:
+        log.warning("no enabled [[projects]] in the config: nothing will be read")
+    rules = Rules(
+        projects=settings.enabled_projects, bot_senders=settings.bot_senders, tz=settings.tz
+    )
+    store = Store(
+        url, schema=settings.schema, env=env, application_name=f"wa-monitor-{env}", exclusive=True
+    )
+    bridge = Bridge(
+        settings.bridge_db,
+        groups=list(settings.enabled_projects),
+        tz=settings.tz,
+        span=settings.batch_size,
+        lid_map=settings.lid_map_db,
+    )
+    notifier = SystemdNotifier.from_environ()  # sends nothing unless systemd runs us
+    try:
+        with _gc_tuned_for_the_loop():
+            totals = run_loop(
+                source=bridge,
+                sink=store,
+                rules=rules,
+                stop=stop,
+                poll_interval=settings.poll_interval_seconds,
+                once=args.once,
+                waker=waker,
+                give_up_after=(args.give_up_after or 60.0) if args.once else 600.0,
+                notifier=notifier,
+                log=log,
+                lines=logs.Lines(),
+            )
+    except NotMigrated as exc:
+        log.error("❌ cannot start", error=str(exc))
+        return EXIT_CONFIG
+    except (FatalError, TransientError) as exc:
+        log.error("❌ stopped", error=str(exc))
+        return EXIT_FAILED
+    finally:
+        notifier.stopping()
+        notifier.close()
+        bridge.close()
+        store.close()
+        waker.close()
+    log.info(
+        "stopped",
+        **totals.fields(),
+        longest_bridge_read_ms=round(bridge.longest_read_seconds * 1000, 1),
+        **_peak_rss(),
+    )
+    return EXIT_OK
+
+
+# Young objects between two collections of the first generation (Python's default: 700).
+GC_YOUNG_THRESHOLD = 10_000
+
+
+@contextmanager
+def _gc_tuned_for_the_loop() -> Iterator[None]:
+    """The cyclic garbage collector set for a loop that makes ~100,000 short-lived records a
+    drain, almost none of them in cycles (reference counting frees them): the young generation
+    is collected every 10,000 allocations, not 700, and what start-up made (modules, settings,
+    the driver's types) is frozen, so that no collection walks it again. Both together took a
+    1M drain from 2.95 s to 2.68 s (medians of five); peak memory stayed at 64 MB. Put back
+    as it was afterwards, for a caller that goes on in the same process (the tests)."""
+    before = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, before[1], before[2])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
+        gc.unfreeze()
+
+
+def _peak_rss() -> dict[str, float]:
+    """This process's peak resident memory, from the kernel's high-water mark of its own
+    address space (rusage's ru_maxrss would also count the parent's, which a process started
+    with vfork inherits until exec). Empty where /proc is not there."""
+    try:
+        status = Path("/proc/self/status").read_text(encoding="ascii")
+    except OSError:
+        return {}
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            return {"peak_rss_mb": round(int(line.split()[1]) / 1024, 1)}
+    return {}
+
+
+def _install_signals(stop: threading.Event, on_stop: Callable[[], None]) -> None:
+    def request_stop(signum: int, _: FrameType | None) -> None:
+        stop.set()
+        on_stop()
+
+    def reopen_logs(signum: int, _: FrameType | None) -> None:
+        logs.reopen()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGHUP, reopen_logs)

@@ -1,0 +1,185 @@
+"""`wa-monitor schema …`: migrate, reset, drop, copy-from-prod, grant."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from wa_monitor.adapters.postgres import admin
+from wa_monitor.adapters.postgres.store import Store, latest_version
+from wa_monitor.cli.common import CONFIG_HELP, Commands, add_target, database_url, load
+from wa_monitor.errors import EXIT_OK, Refused
+from wa_monitor.settings import Settings
+
+OWNER_NOTE = """\
+Runs with the URL in $WA_MONITOR_DATABASE_URL: the database owner's for drop, copy-from-prod,
+migrate and grant; reset also works with dev's own service URL."""
+
+
+def register(commands: Commands) -> None:
+    schema = commands.add_parser("schema", help="create and manage the environment's schema")
+    schema_cmds = schema.add_subparsers(dest="schema_command", required=True, metavar="ACTION")
+    migrate = schema_cmds.add_parser(
+        "migrate",
+        help="create the schema and its tables at the current version (idempotent)",
+        description="Create the environment's schema if missing, and its tables and indexes at "
+        f"the current version ({latest_version()}). Safe to run again; prod and dev get the "
+        "identical structure. An existing qa_photo_reviews table is adopted.",
+        epilog=CONFIG_HELP,
+    )
+    add_target(migrate)
+    migrate.set_defaults(handler=migrate_command)
+    reset = schema_cmds.add_parser(
+        "reset",
+        help="empty dev's reviews, ledger and cursor so the dev monitor starts over",
+        description="Empty the dev environment in one transaction: its qa_photo_reviews, its "
+        "ledger and its cursor, so the dev monitor reads the bridge again from the first "
+        "message. Refuses prod whatever the flags, and refuses while the dev monitor runs "
+        "(stop it first). Without --yes it asks on a terminal and refuses without one.",
+        epilog=f"{OWNER_NOTE}\n{CONFIG_HELP}",
+    )
+    add_target(reset)
+    reset.add_argument("--yes", action="store_true", help="do not ask")
+    reset.set_defaults(handler=reset_command)
+
+    drop = schema_cmds.add_parser(
+        "drop",
+        help="drop dev's whole schema (schema migrate creates it again)",
+        description="Drop the dev environment's schema and everything in it, in one "
+        "transaction. Refuses prod whatever the flags, refuses while the dev monitor runs, and "
+        "refuses when an object outside the schema (a view, a foreign key) depends on it. "
+        "Without --yes it asks on a terminal and refuses without one.",
+        epilog=f"{OWNER_NOTE}\n{CONFIG_HELP}",
+    )
+    add_target(drop)
+    drop.add_argument("--yes", action="store_true", help="do not ask")
+    drop.set_defaults(handler=drop_command)
+
+    copy = schema_cmds.add_parser(
+        "copy-from-prod",
+        help="copy production reviews created within a window into dev",
+        description="Copy the production reviews (schema public) created within --since into "
+        "the dev environment's schema, in one transaction. A review dev already has for the "
+        "same (drop_number, review_date) is skipped, or with --replace overwritten. The "
+        "production ledger entries of the copied drops' messages are added to dev's ledger so "
+        "the dev monitor never applies those messages again; dev's cursor is left alone. Both "
+        "schemas must be at the same migration version. Prints how many rows were copied, "
+        "skipped and replaced. Only ever production -> dev.",
+        epilog=f"{OWNER_NOTE}\n{CONFIG_HELP}",
+    )
+    target = copy.add_mutually_exclusive_group()
+    target.add_argument("--env", metavar="NAME", help="the dev environment (default: dev)")
+    target.add_argument("--config", metavar="PATH", type=Path, help="its TOML config file")
+    copy.set_defaults(env="dev")
+    copy.add_argument(
+        "--since",
+        required=True,
+        metavar="DURATION",
+        help="window by created_at: a whole number and a unit m, h, d or w (90m, 24h, 7d, 1d12h)",
+    )
+    copy.add_argument(
+        "--replace",
+        action="store_true",
+        help="overwrite dev's row on a conflict instead of skipping",
+    )
+    copy.set_defaults(handler=copy_command)
+
+    grant = schema_cmds.add_parser(
+        "grant",
+        help="give a role exactly the privileges the environment's service needs",
+        description="Least privilege, in one transaction: revoke the role's table privileges in "
+        "schema public (and in the environment's schema), then grant USAGE on the environment's "
+        "schema and only what `wa-monitor run` does to its four tables (dev's role may also "
+        "TRUNCATE them, for schema reset). Neither role may create objects anywhere. The role "
+        "must exist, log in, and be neither a superuser nor the tables' owner. Run it again "
+        "after `schema drop` + `schema migrate`.",
+        epilog=f"{OWNER_NOTE}\n{CONFIG_HELP}",
+    )
+    add_target(grant)
+    grant.add_argument("--role", required=True, help="the service's database role")
+    grant.add_argument(
+        "--print",
+        action="store_true",
+        help="only print the SQL (no database needed), e.g. to review it or run it with psql",
+    )
+    grant.set_defaults(handler=grant_command)
+
+
+def migrate_command(args: argparse.Namespace) -> int:
+    settings = load(args)
+    url = database_url(settings)
+    with Store(url, schema=settings.schema, env=settings.environment.value) as store:
+        applied = store.migrate()
+        version = store.require_migrated()
+    if applied:
+        print(f"schema {settings.schema}: applied version(s) {applied}; now at version {version}")
+    else:
+        print(f"schema {settings.schema}: already at version {version}; nothing to do")
+    return EXIT_OK
+
+
+def _confirm(args: argparse.Namespace, settings: Settings) -> admin.Confirm:
+    env = settings.environment.value
+
+    def confirm(question: str) -> bool:
+        if args.yes:
+            return True
+        if not sys.stdin.isatty():
+            raise Refused("refusing without --yes: there is no terminal to ask on")
+        answer = input(f"{question}\nType {env!r} to go on: ")
+        return answer.strip() == env
+
+    return confirm
+
+
+def reset_command(args: argparse.Namespace) -> int:
+    settings = load(args)
+    emptied = admin.reset(database_url(settings), settings, confirm=_confirm(args, settings))
+    print(
+        f"schema {settings.schema}: emptied {emptied.reviews} reviews, {emptied.ledger} ledger "
+        f"messages and the cursor; the {settings.environment.value} monitor starts over from "
+        "the bridge's first message"
+    )
+    return EXIT_OK
+
+
+def drop_command(args: argparse.Namespace) -> int:
+    settings = load(args)
+    gone = admin.drop(database_url(settings), settings, confirm=_confirm(args, settings))
+    env = settings.environment.value
+    print(
+        f"dropped schema {settings.schema} ({gone.reviews} reviews, {gone.ledger} ledger "
+        f"messages); create it again with `wa-monitor schema migrate --env {env}`, then "
+        f"`wa-monitor schema grant --env {env} --role ROLE`"
+    )
+    return EXIT_OK
+
+
+def copy_command(args: argparse.Namespace) -> int:
+    window = admin.parse_duration(args.since)
+    settings = load(args)
+    done = admin.copy_from_prod(
+        database_url(settings), settings, window=window, replace=args.replace
+    )
+    print(
+        f"copied {done.copied}, skipped {done.skipped}, replaced {done.replaced} "
+        f"(of {done.selected} production reviews created in the last {args.since.strip()}) "
+        f"into schema {settings.schema}; {done.ledger} production ledger messages marked as "
+        "applied in dev"
+    )
+    return EXIT_OK
+
+
+def grant_command(args: argparse.Namespace) -> int:
+    settings = load(args)
+    if args.print:
+        print(admin.render(admin.grant_statements(settings, args.role)))
+        return EXIT_OK
+    admin.grant(database_url(settings), settings, args.role)
+    print(
+        f"role {args.role}: holds exactly what wa-monitor-{settings.environment.value} needs "
+        f"in schema {settings.schema}; check with `wa-monitor doctor --env "
+        f"{settings.environment.value}` run with its URL"
+    )
+    return EXIT_OK

@@ -1,0 +1,109 @@
+"""The ports the loop depends on: small Protocols the adapters implement, and the null ones."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any, Protocol
+
+from wa_monitor.core.records import BridgeBatch, BridgePosition, Plan, ReviewState, Sighting
+
+Planner = Callable[[Sequence[Sighting], Mapping[str, ReviewState]], Plan]
+
+
+class Source(Protocol):
+    def read(self, position: BridgePosition) -> BridgeBatch: ...
+
+
+class BatchWrite(Protocol):
+    """A batch's transaction on its way (Sink.start): plan() sends the writes and COMMIT,
+    finish() waits for the COMMIT. The caller may work between the calls."""
+
+    def plan(self, planner: Planner) -> None: ...
+
+    def finish(self) -> tuple[int, Plan]: ...
+
+
+class Sink(Protocol):
+    def load_position(self) -> BridgePosition: ...
+
+    def apply(
+        self, found: Sequence[Sighting], position: BridgePosition, planner: Planner
+    ) -> tuple[int, Plan]: ...
+
+    def start(self, found: Sequence[Sighting], position: BridgePosition) -> BatchWrite: ...
+
+    def save_position(self, position: BridgePosition) -> None: ...
+
+
+class Waker(Protocol):
+    def wait(self, timeout: float) -> None:
+        """Return after `timeout`, or sooner when new messages may be there or on stop."""
+
+
+class Notifier(Protocol):
+    # The longest the loop may go between watchdog() calls, waits included; None: no limit.
+    @property
+    def keepalive(self) -> float | None: ...
+
+    def ready(self) -> None: ...
+
+    def status(self, text: str) -> None: ...
+
+    def watchdog(self) -> None: ...
+
+
+class EventWaker:
+    """Waits on the stop event alone: the plain poll."""
+
+    def __init__(self, stop: threading.Event) -> None:
+        self._stop = stop
+
+    def wait(self, timeout: float) -> None:
+        self._stop.wait(timeout)
+
+
+class NullNotifier:
+    keepalive: float | None = None
+
+    def ready(self) -> None:
+        return None
+
+    def status(self, text: str) -> None:
+        return None
+
+    def watchdog(self) -> None:
+        return None
+
+
+class Log(Protocol):
+    """A logger: an event and its key=value context (structlog's bound logger is one)."""
+
+    def debug(self, event: str, *args: Any, **kw: Any) -> Any: ...
+
+    def info(self, event: str, *args: Any, **kw: Any) -> Any: ...
+
+    def warning(self, event: str, *args: Any, **kw: Any) -> Any: ...
+
+    def error(self, event: str, *args: Any, **kw: Any) -> Any: ...
+
+
+class LogLines(Protocol):
+    """The fast path for a line per review: a bound emitter, and a block whose lines are
+    written with one write per sink."""
+
+    def emitter(self, log: Log, level: str) -> Callable[..., None]: ...
+
+    def batched(self) -> AbstractContextManager[None]: ...
+
+
+class PlainLines:
+    """Each line through the logger itself: for tests and any logger configure() did not set."""
+
+    def emitter(self, log: Log, level: str) -> Callable[..., None]:
+        emit: Callable[..., None] = getattr(log, level)
+        return emit
+
+    def batched(self) -> AbstractContextManager[None]:
+        return nullcontext()

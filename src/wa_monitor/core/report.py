@@ -1,0 +1,101 @@
+"""The cycle report: what a drain did, as counts, STATUS= text and a log line per review."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from wa_monitor.core.ports import Log, LogLines
+from wa_monitor.core.records import BridgeBatch, Decision, Outcome
+
+
+@dataclass
+class Totals:
+    """What a drain did; logged as one summary line."""
+
+    scanned: int = 0
+    messages: int = 0
+    sightings: int = 0
+    duplicates: int = 0
+    outcomes: dict[Outcome, int] = field(default_factory=dict)
+    started: float = field(default_factory=time.monotonic)
+
+    def add(
+        self, batch: BridgeBatch, found: int, duplicates: int, outcomes: Mapping[Outcome, int]
+    ) -> None:
+        self.scanned += batch.rows_scanned
+        self.messages += len(batch.messages)
+        self.sightings += found
+        self.duplicates += duplicates
+        for outcome, count in outcomes.items():
+            self.outcomes[outcome] = self.outcomes.get(outcome, 0) + count
+
+    @property
+    def did_work(self) -> bool:
+        return self.sightings > 0 or self.duplicates > 0
+
+    def fields(self) -> dict[str, Any]:
+        counted = {o.value: self.outcomes.get(o, 0) for o in Outcome}
+        took = time.monotonic() - self.started
+        return {
+            "scanned": self.scanned,
+            "messages": self.messages,
+            "sightings": self.sightings,
+            **counted,
+            "duplicates": self.duplicates,
+            "took_ms": round(took * 1000),
+        }
+
+
+def describe_cycle(cycle: Totals) -> str:
+    created = cycle.outcomes.get(Outcome.CREATED, 0)
+    resub = cycle.outcomes.get(Outcome.RESUBMITTED, 0)
+    return f"last cycle: {created} created, {resub} resubmitted"
+
+
+APPLIED = frozenset({Outcome.CREATED, Outcome.RESUBMITTED})
+
+
+def describe_newest(decided: Sequence[Decision]) -> str:
+    """The newest drop a batch created or resubmitted, and how long after its posting."""
+    applied = [d.sighting for d in decided if d.outcome in APPLIED]
+    if not applied:
+        return ""
+    s = max(applied, key=lambda s: s.sent_at)
+    lag = (datetime.now(UTC) - s.sent_at).total_seconds()
+    return (
+        f"last drop {s.drop_number} ({s.project}) posted "
+        f"{s.sent_at.isoformat(timespec='seconds')}, applied {lag:.0f}s later"
+    )
+
+
+def log_decisions(
+    log: Log, lines: LogLines, decided: Sequence[Decision], batch: BridgeBatch
+) -> None:
+    unreadable = {
+        (m.chat_jid, m.message_id): m.timestamp_text for m in batch.messages if not m.timestamp_ok
+    }
+    info, debug = lines.emitter(log, "info"), lines.emitter(log, "debug")
+    with lines.batched():  # one write per sink for the batch, not one per line
+        for d in decided:
+            s = d.sighting
+            context = {"by": s.phone, "chat": s.chat_jid, "msg": s.message_id, "sent_at": s.sent_at}
+            if unreadable and (s.chat_jid, s.message_id) in unreadable:
+                log.warning(
+                    "unreadable timestamp; using the time it was read",
+                    bridge_time=unreadable.pop((s.chat_jid, s.message_id)),
+                    msg=s.message_id,
+                )
+            if d.outcome is Outcome.CREATED:
+                info(f"✅ Created QA review for {s.drop_number} ({s.project})", **context)
+            elif d.outcome is Outcome.RESUBMITTED:
+                info(f"🔄 Resubmission for {s.drop_number} ({s.project})", **context)
+            elif d.outcome is Outcome.TAKEN:
+                info(f"review for {s.drop_number} on {s.review_date} already exists", **context)
+            elif d.outcome is Outcome.STALE:
+                info(f"late history for {s.drop_number}: older than its last submission", **context)
+            else:
+                debug(f"repeat of {s.drop_number}", **context)
