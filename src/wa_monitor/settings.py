@@ -16,6 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from pydantic import model_validator as _model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from wa_monitor.core.records import ReplyKind
+from wa_monitor.core.validation import DEFAULT_TEXTS, InvalidAction, check_template
 from wa_monitor.errors import ConfigError
 
 IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
@@ -44,6 +46,9 @@ class Project(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     group_jid: str
     enabled: bool = True
+    # Check drops posted here against the project's plan list (`wa-monitor drops import`).
+    # The TOML key is `validate`, a name pydantic's BaseModel already uses for a method.
+    validates: bool = Field(default=False, alias="validate")
 
     @field_validator("group_jid")
     @classmethod
@@ -76,6 +81,16 @@ with warnings.catch_warnings():
         batch_size: int = Field(default=20_000, ge=1, le=1_000_000)
         bot_senders: frozenset[str] = frozenset()
         projects: tuple[Project, ...] = ()
+        # Drop validation and replies to the groups (README: Drop validation).
+        invalid_action: InvalidAction = InvalidAction.REJECT
+        replies: bool | None = None  # None: on for prod, off for dev
+        acknowledgements: bool = False
+        reply_window_seconds: float = Field(default=3600.0, gt=0)
+        reply_interval_seconds: float = Field(default=1.0, ge=0, le=3600)
+        reply_invalid_text: str = DEFAULT_TEXTS[ReplyKind.INVALID_DROP]
+        reply_received_text: str = DEFAULT_TEXTS[ReplyKind.RECEIVED]
+        reply_resubmission_text: str = DEFAULT_TEXTS[ReplyKind.RESUBMISSION]
+        bridge_api_url: str = Field(default="http://localhost:8080", pattern=r"^https?://[^\s@]+$")
         # Only ever from WA_MONITOR_DATABASE_URL (or a systemd credential): see database_url().
         database_url: SecretStr | None = Field(default=None, repr=False)
 
@@ -114,6 +129,12 @@ with warnings.catch_warnings():
                 raise ValueError(f"unknown time zone {value!r}") from None
             return value
 
+        @field_validator("reply_invalid_text", "reply_received_text", "reply_resubmission_text")
+        @classmethod
+        def _template(cls, value: str) -> str:
+            check_template(value)
+            return value
+
         @field_validator("bot_senders", mode="before")
         @classmethod
         def _bare_numbers(cls, value: Any) -> Any:
@@ -134,6 +155,16 @@ with warnings.catch_warnings():
                 )
             if self.environment is Environment.DEV and not self.log_prefix:
                 raise ValueError('dev log lines must carry a prefix: set log_prefix = "[DEV]"')
+            if (
+                self.replying
+                and (self.validating or self.acknowledgements)
+                and not self.bot_senders
+            ):
+                raise ValueError(
+                    "replies are on but bot_senders is empty: the monitor would read its own "
+                    "replies as new submissions; list the bridge's own number in bot_senders "
+                    "(or set replies = false)"
+                )
             jids = [p.group_jid for p in self.projects]
             if dup := sorted({j for j in jids if jids.count(j) > 1}):
                 raise ValueError(f"group_jid listed more than once in [[projects]]: {dup[0]}")
@@ -142,6 +173,26 @@ with warnings.catch_warnings():
         @property
         def tz(self) -> ZoneInfo:
             return ZoneInfo(self.timezone)
+
+        @property
+        def replying(self) -> bool:
+            """Whether this environment posts replies: `replies`, else on for prod only."""
+            if self.replies is None:
+                return self.environment is Environment.PROD
+            return self.replies
+
+        @property
+        def validating(self) -> frozenset[str]:
+            """The names of the enabled projects that validate drops against their plan."""
+            return frozenset(p.name for p in self.projects if p.enabled and p.validates)
+
+        @property
+        def reply_texts(self) -> dict[ReplyKind, str]:
+            return {
+                ReplyKind.INVALID_DROP: self.reply_invalid_text,
+                ReplyKind.RECEIVED: self.reply_received_text,
+                ReplyKind.RESUBMISSION: self.reply_resubmission_text,
+            }
 
         @property
         def enabled_projects(self) -> dict[str, str]:
@@ -167,6 +218,20 @@ with warnings.catch_warnings():
                 f"no database URL: set {DATABASE_URL_VAR} (or the systemd credential "
                 f"'{CREDENTIAL_NAME}'); it is never read from the TOML file"
             )
+
+
+def reply_groups(settings: Settings, production: Settings | None) -> frozenset[str]:
+    """The groups an environment may post replies in: none when replies are off; prod's own
+    groups; dev's own groups less every group production watches (so with production's config
+    unknown, none)."""
+    if not settings.replying:
+        return frozenset()
+    own = frozenset(settings.enabled_projects)
+    if settings.environment is Environment.PROD:
+        return own
+    if production is None:
+        return frozenset()
+    return own - {p.group_jid for p in production.projects}
 
 
 def user_part(jid_or_number: str) -> str:

@@ -5,15 +5,15 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import tzinfo
 from typing import TypeVar
 
 import tenacity
 import tenacity.stop
 
-from wa_monitor.core import reviews
+from wa_monitor.core import reviews, validation
 from wa_monitor.core.ports import (
     BatchWrite,
     EventWaker,
@@ -32,6 +32,7 @@ from wa_monitor.core.records import (
     BridgePosition,
     Decision,
     Plan,
+    PlanLists,
     ReviewState,
     Sighting,
 )
@@ -53,6 +54,7 @@ class Rules:
     projects: Mapping[str, str]  # group JID → project name
     bot_senders: frozenset[str]
     tz: tzinfo
+    policy: validation.Policy = field(default_factory=validation.Policy)
 
 
 def retry_policy(
@@ -113,12 +115,14 @@ def run(
     log: Log,
     lines: LogLines | None = None,
     give_up_after: float = 600.0,
+    replies_written: Callable[[], None] | None = None,
 ) -> Totals:
     """Apply every new bridge message until caught up (`once`) or until `stop` is set.
 
     Transient failures are retried with backoff; in daemon mode a failure that outlasts the
     retry policy is logged and the loop tries again, so nothing is skipped while a side is away.
-    Returns the totals of the whole run.
+    `replies_written` is called after a batch that left replies in the outbox has committed
+    (it wakes the sender). Returns the totals of the whole run.
     """
     loop = _Loop(
         source=source,
@@ -129,6 +133,7 @@ def run(
         log=log,
         lines=lines or PlainLines(),
         give_up_after=give_up_after,
+        replies_written=replies_written,
     )
     waker = waker or EventWaker(stop)
     standing_by = False
@@ -218,8 +223,11 @@ class _Loop:
         log: Log,
         lines: LogLines,
         give_up_after: float,
+        replies_written: Callable[[], None] | None = None,
     ) -> None:
         self.source, self.sink, self.rules = source, sink, rules
+        self.replies_written = replies_written
+        self.unlisted: set[str] = set()  # validating projects found with an empty list
         self.notifier, self.log, self.lines = notifier, log, lines
         self.policy = retry_policy(
             stop=stop, log=log, give_up_after=give_up_after, notifier=notifier
@@ -235,8 +243,12 @@ class _Loop:
         self.cycle = Totals()
         self.last_progress = time.monotonic()
 
-    def plan(self, found: Sequence[Sighting], existing: Mapping[str, ReviewState]) -> Plan:
-        return reviews.plan(found, existing, self.rules.tz)
+    def plan(
+        self, found: Sequence[Sighting], existing: Mapping[str, ReviewState], lists: PlanLists
+    ) -> Plan:
+        plan = validation.plan(found, existing, lists, policy=self.rules.policy, tz=self.rules.tz)
+        self.unlisted.update(plan.unlisted)
+        return plan
 
     def step(self) -> bool:
         """Read one batch and send it on its way; True when the bridge has nothing more for now
@@ -336,6 +348,8 @@ class _Loop:
         except BaseException:
             self.position = flight.start
             raise
+        if plan.replies and self.replies_written is not None:
+            self.replies_written()
         self._done(flight.batch, flight.found, duplicates, plan.decisions)
 
     def _done(
@@ -383,6 +397,13 @@ class _Loop:
                 self.last_progress = now
             return
         self.write_held()  # the cycle's summary comes after its reviews' lines
+        if self.unlisted:  # one line per cycle, not per batch
+            self.log.warning(
+                "⚠ validate is on but the plan list is empty: drops not validated; "
+                "load it with `wa-monitor drops import`",
+                projects=",".join(sorted(self.unlisted)),
+            )
+            self.unlisted.clear()
         if self.cycle.did_work:
             self.log.info("cycle done", rowid=rowid, **self.cycle.fields())
             self.last_cycle = describe_cycle(self.cycle)

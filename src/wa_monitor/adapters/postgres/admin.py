@@ -44,16 +44,22 @@ class Privilege(enum.StrEnum):
 
 _S, _I, _U, _T = Privilege.SELECT, Privilege.INSERT, Privilege.UPDATE, Privilege.TRUNCATE
 # What `wa-monitor run` does with each table (reviews: insert, lock FOR UPDATE, update; ledger:
-# insert … RETURNING; cursor: upsert; migrations: read the version). Nothing else.
+# insert … RETURNING; cursor: upsert; migrations: read the version; valid drops: look up (ops
+# import them with the owner's URL); invalid submissions: insert; outbox: insert, claim, mark).
+# Nothing else.
 RUN_NEEDS: Mapping[str, frozenset[Privilege]] = {
     TABLES["reviews"]: frozenset({_S, _I, _U}),
     TABLES["ledger"]: frozenset({_S, _I}),
     TABLES["cursor"]: frozenset({_S, _I, _U}),
     TABLES["migrations"]: frozenset({_S}),
+    TABLES["valid_drops"]: frozenset({_S}),
+    TABLES["invalid"]: frozenset({_S, _I}),
+    TABLES["outbox"]: frozenset({_S, _I, _U}),
 }
 # Dev's own role may also empty its tables, so `schema reset --env dev` works with dev's URL.
 DEV_NEEDS: Mapping[str, frozenset[Privilege]] = {
-    table: privileges | ({_T} if table != TABLES["migrations"] else set())
+    table: privileges
+    | ({_T} if table not in {TABLES["migrations"], TABLES["valid_drops"]} else set())
     for table, privileges in RUN_NEEDS.items()
 }
 

@@ -29,6 +29,9 @@ TABLES = {
     "ledger": "wa_monitor_ledger",
     "cursor": "wa_monitor_cursor",
     "migrations": "wa_monitor_migrations",
+    "valid_drops": "valid_drops",
+    "invalid": "invalid_drop_submissions",
+    "outbox": "wa_monitor_outbox",
 }
 MIGRATION_FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 # A dashboard transaction holding a review row must not stall the monitor for ever.

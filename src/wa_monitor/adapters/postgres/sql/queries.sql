@@ -69,11 +69,11 @@ FOR UPDATE;
 -- name: insert_reviews
 INSERT INTO {reviews} (
     drop_number, review_date, project, user_name, submitted_by,
-    whatsapp_message_date, last_submitted_at, resubmitted, comment)
+    whatsapp_message_date, last_submitted_at, resubmitted, comment, drop_not_in_plan)
 SELECT * FROM unnest(
     %(drops)b::text[], %(dates)b::date[], %(projects)b::text[], %(names)b::text[],
     %(phones)b::text[], %(first)b::timestamptz[], %(last)b::timestamptz[],
-    %(resubmitted)b::boolean[], %(comments)b::text[])
+    %(resubmitted)b::boolean[], %(comments)b::text[], %(flagged)b::boolean[])
 ON CONFLICT (drop_number, review_date) DO NOTHING
 RETURNING drop_number;
 
@@ -89,6 +89,35 @@ UPDATE {reviews} AS r SET
 FROM unnest(%(ids)b::uuid[], %(phones)b::text[], %(names)b::text[], %(at)b::timestamptz[])
     AS u(id, phone, name, at)
 WHERE r.id = u.id;
+
+-- name: lookup_plan_lists
+-- One indexed query per batch: the batch's (project, drop) pairs that are in a plan, then the
+-- validating projects whose list is not empty (with a NULL drop).
+SELECT q.project, q.drop_number
+FROM unnest(%(projects)b::text[], %(drops)b::text[]) AS q(project, drop_number)
+WHERE EXISTS (
+    SELECT 1 FROM {valid_drops} v WHERE v.project = q.project AND v.drop_number = q.drop_number)
+UNION ALL
+SELECT p.project, NULL
+FROM unnest(%(validating)b::text[]) AS p(project)
+WHERE EXISTS (SELECT 1 FROM {valid_drops} v WHERE v.project = p.project);
+
+-- name: insert_invalid
+INSERT INTO {invalid} (
+    chat_jid, message_id, drop_number, project, submitted_by, user_name,
+    whatsapp_message_date, reason, action)
+SELECT * FROM unnest(
+    %(chats)b::text[], %(ids)b::text[], %(drops)b::text[], %(projects)b::text[],
+    %(phones)b::text[], %(names)b::text[], %(at)b::timestamptz[], %(reasons)b::text[],
+    %(actions)b::text[])
+ON CONFLICT (chat_jid, message_id, drop_number) DO NOTHING;
+
+-- name: insert_replies
+INSERT INTO {outbox} (kind, chat_jid, message_id, drop_number, project, text, message_at)
+SELECT * FROM unnest(
+    %(kinds)b::text[], %(chats)b::text[], %(ids)b::text[], %(drops)b::text[],
+    %(projects)b::text[], %(texts)b::text[], %(at)b::timestamptz[])
+ON CONFLICT (kind, chat_jid, message_id, drop_number) DO NOTHING;
 
 -- name: missing_tables
 SELECT t FROM unnest(%(tables)s::text[]) AS t
