@@ -32,6 +32,7 @@ from wa_monitor.adapters.postgres.db import (
     session,
     url_variable,
 )
+from wa_monitor.adapters.postgres.outbox import outbox_query
 from wa_monitor.errors import ConfigError, WaMonitorError
 from wa_monitor.settings import (
     PROD_SCHEMA,
@@ -276,6 +277,8 @@ def _database_checks(settings: Settings, path: Path) -> list[Check]:
             checks.append(_migrated(state, env))
             if state.version is not None:
                 checks.append(_privileges(conn, settings))
+            if settings.validating and state.problem(env) is None:
+                checks.append(_plan_lists(conn, settings))
             return checks
     except WaMonitorError as exc:
         return [
@@ -287,6 +290,28 @@ def _database_checks(settings: Settings, path: Path) -> list[Check]:
                 "pg_hba.conf lets this user in",
             )
         ]
+
+
+def _plan_lists(conn: psycopg.Connection[Any], settings: Settings) -> Check:
+    """Each validating project has a plan list: with none, its drops are not checked at all."""
+    sizes = dict(
+        conn.execute(
+            outbox_query("list_sizes", settings.schema), {"projects": sorted(settings.validating)}
+        ).fetchall()
+    )
+    empty = sorted(settings.validating - set(sizes))
+    env = settings.environment.value
+    if empty:
+        return Check(
+            "plan lists",
+            False,
+            f"validate = true but the plan list is empty, so drops are not checked: "
+            f"{', '.join(empty)}",
+            f"wa-monitor drops import --env {env} --project {empty[0]!r} PLAN.xlsx "
+            "--sheet HLD_Home --column A (or set validate = false)",
+        )
+    listed = ", ".join(f"{p} {n}" for p, n in sorted(sizes.items()))
+    return Check("plan lists", True, f"every validating project has a list ({listed} drops)")
 
 
 def _reachable(conn: psycopg.Connection[Any]) -> Check:

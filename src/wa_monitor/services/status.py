@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import psycopg
@@ -24,6 +24,7 @@ from wa_monitor.adapters.postgres.db import (
     session,
     url_variable,
 )
+from wa_monitor.adapters.postgres.outbox import outbox_query
 from wa_monitor.errors import ConfigError, WaMonitorError
 from wa_monitor.settings import (
     ENV_NAME,
@@ -61,6 +62,9 @@ class EnvStatus:
     cursor_rowid: int | None = None
     last_cycle_at: datetime | None = None
     behind: int | None = None  # messages of enabled groups stored after the cursor
+    invalid_today: int | None = None  # invalid drop submissions posted today (local day)
+    replies_waiting: int | None = None  # replies in the outbox not yet posted
+    replies_unknown: int | None = None  # replies that may or may not have been posted
     problems: tuple[str, ...] = ()
 
     @property
@@ -107,6 +111,12 @@ def collect(env: str, *, max_behind: int | None) -> EnvStatus:
             status = _with(status, behind=behind)
             if max_behind is not None and behind > max_behind:
                 problems.append(f"{behind} bridge messages not yet processed (> {max_behind})")
+    if status.replies_unknown:
+        problems.append(
+            f"{status.replies_unknown} replies may or may not have been posted (the bridge did "
+            f"not say): see `wa-monitor replies list --env {env} --state unknown`, then "
+            "`wa-monitor replies resolve`"
+        )
     return _with(status, problems=tuple(problems))
 
 
@@ -127,7 +137,15 @@ def _database_figures(conn: psycopg.Connection[Any], settings: Settings) -> dict
     processed, message = _one(conn, "status_ledger", schema) or (None, None)
     rowid, cycle = _one(conn, "status_cursor", schema) or (None, None)
     tz = settings.tz
+    start = datetime.combine(today, time(), tzinfo=tz)
+    row = conn.execute(
+        outbox_query("status", schema), {"since": start, "until": start + timedelta(days=1)}
+    ).fetchone()
+    invalid, waiting, unknown = row if row else (None, None, None)
     return {
+        "invalid_today": invalid,
+        "replies_waiting": waiting,
+        "replies_unknown": unknown,
         "migration_version": version,
         "reviews_total": total,
         "reviews_today": today_count,
@@ -162,6 +180,8 @@ _COLUMNS = (
     ("LATEST CREATED", "latest_created_at"),
     ("LAST PROCESSED", "last_processed_at"),
     ("BEHIND", "behind"),
+    ("INVALID TODAY", "invalid_today"),
+    ("REPLIES WAITING", "replies_waiting"),
 )
 
 

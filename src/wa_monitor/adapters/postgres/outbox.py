@@ -5,12 +5,23 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 import psycopg
 
-from wa_monitor.adapters.postgres.db import compose, connect, named_queries, translate
+from wa_monitor.adapters.postgres.db import (
+    compose,
+    connect,
+    named_queries,
+    require_current,
+    session,
+    translate,
+)
 from wa_monitor.core.records import Delivery, OutboxMessage
+from wa_monitor.errors import Refused
 
 _STATE = {
     Delivery.SENT: "sent",
@@ -95,3 +106,56 @@ def _message(row: tuple[Any, ...]) -> OutboxMessage:
         claimed_at=claimed,
         attempts=int(attempts),
     )
+
+
+# -- for ops: `wa-monitor replies` -----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyRow:
+    id: UUID
+    state: str
+    kind: str
+    project: str
+    drop_number: str
+    chat_jid: str
+    message_at: datetime
+    attempts: int
+    detail: str | None
+    text: str
+
+
+def list_replies(
+    url: str, *, schema: str, env: str, state: str | None, limit: int
+) -> list[ReplyRow]:
+    """The newest replies of the outbox (in one state, or all)."""
+    with session(url, schema=schema, env=env, purpose="replies") as conn:
+        require_current(conn, schema, env)
+        rows = conn.execute(
+            outbox_query("list", schema), {"state": state, "limit": limit}
+        ).fetchall()
+    return [ReplyRow(*r) for r in rows]
+
+
+def resolve(url: str, *, schema: str, env: str, prefix: str, posted: bool) -> list[ReplyRow]:
+    """A person's decision on an unknown reply: it was posted (sent), or not (sent again).
+
+    `prefix` is the reply's id or its first characters; it must name exactly one unknown reply.
+    """
+    if len(prefix) < 6 or not all(c in "0123456789abcdef-" for c in prefix.lower()):
+        raise Refused(f"{prefix!r} is not a reply id: give at least its first 6 characters")
+    state, detail = ("sent", "resolved: posted") if posted else ("pending", "resolved: resend")
+    with session(url, schema=schema, env=env, purpose="replies") as conn:
+        require_current(conn, schema, env)
+        with conn.transaction():
+            matches = conn.execute(
+                outbox_query("list_unknown_like", schema), {"prefix": prefix.lower()}
+            ).fetchall()
+            if len(matches) != 1:
+                what = "no unknown reply" if not matches else f"{len(matches)} unknown replies"
+                raise Refused(f"{what} with an id starting {prefix!r}: nothing changed")
+            conn.execute(
+                outbox_query("resolve", schema),
+                {"state": state, "detail": detail, "prefix": prefix.lower()},
+            )
+    return [ReplyRow(*r) for r in matches]

@@ -47,6 +47,10 @@ WHERE (%(state)s::text IS NULL OR state = %(state)s)
 ORDER BY created_at DESC
 LIMIT %(limit)s;
 
+-- name: list_unknown_like
+SELECT id, state, kind, project, drop_number, chat_jid, message_at, attempts, detail, text
+FROM {outbox} WHERE state = 'unknown' AND id::text LIKE %(prefix)s || '%%';
+
 -- name: resolve
 -- An operator's decision on a reply whose outcome is unknown: it was posted (sent), or it was
 -- not and may go out again (pending).
@@ -55,8 +59,7 @@ UPDATE {outbox} SET
     done_at = CASE WHEN %(state)s = 'sent' THEN now() ELSE NULL END,
     not_before = now(),
     detail = %(detail)s
-WHERE state = 'unknown' AND id::text LIKE %(prefix)s || '%%'
-RETURNING id, drop_number, chat_jid;
+WHERE state = 'unknown' AND id::text LIKE %(prefix)s || '%%';
 
 -- name: status
 SELECT
