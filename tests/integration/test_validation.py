@@ -1,5 +1,5 @@
-"""Drop validation in the monitor: each project's drops checked against its own plan list, in
-the batch's transaction; invalid drops recorded, rejected or flagged, and answered via the outbox."""
+"""Drop validation in the monitor: each project's drops checked against its own plan list in the
+batch's transaction; invalid drops recorded, rejected or flagged, and answered via the outbox."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.support.env import AGENT, LAWLEY, MOHADIN, VELO, sast
+from tests.support.env import LAWLEY, MOHADIN, VELO, sast
 from tests.support.plans import AGENT_2, invalid_rows, load_list, outbox, validating_config
 from tests.support.runs import migrate, reviews, run_once, say
 from wa_monitor.devtools.simulator import BridgeWriter

@@ -131,9 +131,9 @@ class Outbox(Protocol):
         """Mark waiting replies to messages older than the window as expired; how many."""
         ...
 
-    def claim(self, interval_s: float) -> OutboxMessage | None:
-        """The oldest waiting reply whose group had none in the last `interval_s`, marked as
-        being sent (committed before the post), or None."""
+    def claim(self, interval_s: float, window_s: float) -> OutboxMessage | None:
+        """The oldest waiting reply to a message within the window whose group had none in the
+        last `interval_s`, marked as being sent (committed before the post), or None."""
         ...
 
     def waiting(self) -> bool:

@@ -92,7 +92,7 @@ class Sender:
                 count=expired,
                 window_s=self.window_s,
             )
-        message = self.outbox.claim(self.interval_s)
+        message = self.outbox.claim(self.interval_s, self.window_s)
         if message is None:
             return False
         if message.chat_jid not in self.allowed:

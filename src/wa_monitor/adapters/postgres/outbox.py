@@ -67,10 +67,10 @@ class PgOutbox:
         with self._cursor() as cur:
             return cur.execute(outbox_query("expire", self.schema), {"window": window_s}).rowcount
 
-    def claim(self, interval_s: float) -> OutboxMessage | None:
+    def claim(self, interval_s: float, window_s: float) -> OutboxMessage | None:
         with self._cursor() as cur:
             row = cur.execute(
-                outbox_query("claim", self.schema), {"interval": interval_s}
+                outbox_query("claim", self.schema), {"interval": interval_s, "window": window_s}
             ).fetchone()
         return None if row is None else _message(row)
 

@@ -13,11 +13,13 @@ SET state = 'expired', done_at = now(), detail = 'older than the reply window: n
 WHERE state = 'pending' AND message_at < now() - make_interval(secs => %(window)s);
 
 -- name: claim
--- The oldest waiting reply whose group had no reply claimed or finished within the interval.
+-- The oldest waiting reply within the window whose group had no reply claimed or finished
+-- within the interval.
 UPDATE {outbox} SET state = 'sending', claimed_at = clock_timestamp(), attempts = attempts + 1
 WHERE id = (
     SELECT o.id FROM {outbox} o
     WHERE o.state = 'pending' AND o.not_before <= now()
+      AND o.message_at >= now() - make_interval(secs => %(window)s)
       AND NOT EXISTS (
           SELECT 1 FROM {outbox} b
           WHERE b.chat_jid = o.chat_jid
