@@ -148,8 +148,9 @@ def build_bridge(path: Path, n: int, *, seed: int = 1) -> BridgeFile:
     return BridgeFile(path=path, messages=n, drop_messages=drop_messages)
 
 
-def write_config(folder: Path, bridge: Path, *, poll: float = 5.0) -> Path:
-    """A prod config watching the 40 project groups; default batch size and poll."""
+def write_config(folder: Path, bridge: Path, *, poll: float = 5.0, validate: bool = False) -> Path:
+    """A prod config watching the 40 project groups; default batch size and poll. With
+    `validate`, every project checks its drops and an invalid one is flagged and answered."""
     lines = [
         'environment = "prod"',
         'schema = "public"',
@@ -158,8 +159,13 @@ def write_config(folder: Path, bridge: Path, *, poll: float = 5.0) -> Path:
         f'bridge_db = "{bridge}"',
         f"poll_interval_seconds = {poll}",
     ]
+    if validate:
+        # The most work per invalid drop: recorded, a flagged review, and a reply in the outbox.
+        lines += ['invalid_action = "flag"', "replies = true", 'bot_senders = ["27000000001"]']
     for jid, name in WATCHED.items():
         lines += ["[[projects]]", f'name = "{name}"', f'group_jid = "{jid}"']
+        if validate:
+            lines.append("validate = true")
     path = folder / "prod.toml"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
@@ -310,10 +316,13 @@ class Drain:
         return self.messages / self.seconds
 
 
-def drain(bridge: BridgeFile, url: str, folder: Path) -> Drain:
-    """`wa-monitor run --once` over the whole file, from an empty schema."""
-    config = write_config(folder, bridge.path)
+def drain(bridge: BridgeFile, url: str, folder: Path, *, validate: bool = False) -> Drain:
+    """`wa-monitor run --once` over the whole file, from an empty schema (with `validate`:
+    every project validating against a 25,000-drop plan list, imported first)."""
+    config = write_config(folder, bridge.path, validate=validate)
     cli(["schema", "migrate", "--config", str(config)], url)
+    if validate:
+        import_lists(config, url)
     started = time.perf_counter()
     daemon = Daemon(config, url, once=True)
     code = daemon.wait()
@@ -332,6 +341,57 @@ def drain(bridge: BridgeFile, url: str, folder: Path) -> Drain:
         longest_read_ms=longest_read_ms(config),
         cpu_seconds=daemon.cpu_used,
     )
+
+
+PLAN_SIZE = 25_000
+
+
+def import_lists(config: Path, url: str, projects: int = len(WATCHED)) -> float:
+    """Each project's plan list (25,000 drops, half the backlog's range) through
+    `wa-monitor drops import`; the seconds the first import took."""
+    plan = config.parent / "plan.csv"
+    drops = (f"DR{1_000_000 + 2 * i}" for i in range(PLAN_SIZE))
+    plan.write_text("Drop Number\n" + "\n".join(drops) + "\n", encoding="utf-8")
+    first = 0.0
+    for name in list(WATCHED.values())[:projects]:
+        started = time.perf_counter()
+        cli(["drops", "import", "--config", str(config), "--project", name, str(plan)], url)
+        first = first or time.perf_counter() - started
+    return first
+
+
+@dataclass
+class Validation:
+    off: list[Drain]
+    on: list[Drain]
+    import_seconds: float
+    invalid: int  # invalid drop submissions one drain with validation on recorded
+
+    @property
+    def ratio(self) -> float:
+        return statistics.median(d.rate for d in self.on) / statistics.median(
+            d.rate for d in self.off
+        )
+
+
+def validation(bridge: BridgeFile, maintenance: str, work: Path, runs: int = 3) -> Validation:
+    """The drain with validation off and on, alternated, `runs` times each."""
+    off: list[Drain] = []
+    on: list[Drain] = []
+    with fresh_database(maintenance) as url:
+        config = write_config(_folder(work / "validation-import"), bridge.path, validate=True)
+        cli(["schema", "migrate", "--config", str(config)], url)
+        import_seconds = import_lists(config, url, projects=1)
+    invalid = 0
+    for i in range(runs):
+        for validate, into in ((False, off), (True, on)):
+            folder = _folder(work / f"validation-{'on' if validate else 'off'}-{i}")
+            with fresh_database(maintenance) as url:
+                into.append(drain(bridge, url, folder, validate=validate))
+                if validate:
+                    with psycopg.connect(url) as conn:
+                        invalid = _count(conn, "invalid_drop_submissions")
+    return Validation(off=off, on=on, import_seconds=import_seconds, invalid=invalid)
 
 
 def _count(conn: psycopg.Connection[Any], table: str) -> int:
@@ -651,6 +711,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         help=f"maintenance URL of a PostgreSQL to use (default ${SERVER_VAR}, else embedded)",
     )
     parser.add_argument("--dir", type=Path, default=None, help="working folder (default: temp)")
+    parser.add_argument(
+        "--only-validation",
+        action="store_true",
+        help="only the drain with validation off and on (section 9)",
+    )
     args = parser.parse_args(argv)
     if args.command == "write":
         write_traffic(
@@ -692,6 +757,9 @@ def run_bench(args: argparse.Namespace, work: Path, maintenance: str) -> None:  
     )
     started = time.perf_counter()
     big = build_bridge(_folder(work / "big") / "messages.db", n)
+    if args.only_validation:
+        report_validation(report, validation(big, maintenance, work), n)
+        return
     small = build_bridge(_folder(work / "small") / "messages.db", small_n)
     report.add("cores (os.cpu_count)", f"{os.cpu_count()}")
     report.add(
@@ -805,8 +873,31 @@ def run_bench(args: argparse.Namespace, work: Path, maintenance: str) -> None:  
         f"{(d_big.seconds / n) / (d_small.seconds / small_n):.2f}",
         "1.0 = linear",
     )
+    report_validation(report, validation(big, maintenance, work), n)
     load = os.getloadavg()
     print(f"load average after: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}", flush=True)
+
+
+def report_validation(report: Report, v: Validation, n: int) -> None:
+    report.add(
+        f"9. validation: import of a {PLAN_SIZE:,}-drop plan (drops import)",
+        f"{v.import_seconds:.2f} s",
+        "a few seconds",
+    )
+    for name, drains in (("off", v.off), ("on", v.on)):
+        rates = " / ".join(f"{d.rate:,.0f}" for d in drains)
+        report.add(f"9. drain of {n:,}, validation {name}: msg/s", rates)
+    flagged = v.on[-1].reviews - v.off[-1].reviews
+    report.add(
+        "9. reviews, validation on (flag) vs off",
+        f"{v.on[-1].reviews:,} vs {v.off[-1].reviews:,}",
+        f"{flagged:+}",
+    )
+    report.add(
+        "9. drain rate, validation on / off (medians)",
+        f"{v.ratio:.2f}",
+        "target >= 0.90",
+    )
 
 
 def _folder(folder: Path) -> Path:

@@ -30,3 +30,11 @@ def test_demo_shows_both_environments_on_one_bridge(tmp_path: Path) -> None:
     dev_log = (tmp_path / "logs" / "wa-monitor-dev.log").read_text(encoding="utf-8")
     assert all(line.startswith("[DEV] ") for line in dev_log.splitlines())
     assert "✅ Created QA review for DR" in dev_log
+    # The mistyped drop in the test group: recorded by dev, answered once, in that group only.
+    assert "DR17520280  Velo Test" in out
+    replies = out.split("/api/send (once, after COMMIT) ──\n", 1)[1].splitlines()
+    assert replies[0] == (
+        "→ Velo Test: ❌ Invalid Drop Number / Drop DR17520280 is not in the valid list for "
+        "Velo Test. / Please submit a valid drop number from the project plan."
+    )
+    assert len(replies) == 1 or not replies[1].startswith("→")

@@ -298,7 +298,7 @@ def test_replies_wait_out_a_bridge_outage(
         down_until = datetime.now(SAST) + timedelta(seconds=outage)
         while datetime.now(SAST) < down_until:
             assert daemon.proc.poll() is None
-            assert states(db) == ["pending", "pending"]
+            assert set(states(db)) <= {"pending", "sending"}  # tried, never given up or sent
             time.sleep(1)
         assert min(r["attempts"] for r in outbox(db)) >= 2, "it kept trying, with backoff"
         daemon.wait_for("⏳ reply not taken by the bridge; will retry")
