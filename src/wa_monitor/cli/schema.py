@@ -91,7 +91,7 @@ def register(commands: Commands) -> None:
         help="give a role exactly the privileges the environment's service needs",
         description="Least privilege, in one transaction: revoke the role's table privileges in "
         "schema public (and in the environment's schema), then grant USAGE on the environment's "
-        "schema and only what `wa-monitor run` does to its four tables (dev's role may also "
+        "schema and only what `wa-monitor run` does to its tables (dev's role may also "
         "TRUNCATE them, for schema reset). Neither role may create objects anywhere. The role "
         "must exist, log in, and be neither a superuser nor the tables' owner. Run it again "
         "after `schema drop` + `schema migrate`.",
