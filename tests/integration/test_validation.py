@@ -3,15 +3,18 @@ batch's transaction; invalid drops recorded, rejected or flagged, and answered v
 
 from __future__ import annotations
 
+import json
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 
-from tests.support.env import LAWLEY, MOHADIN, VELO, sast
+from tests.support.env import LAWLEY, MOHADIN, SAST, VELO, sast
 from tests.support.plans import AGENT_2, invalid_rows, load_list, outbox, validating_config
 from tests.support.runs import migrate, reviews, run_once, say
+from wa_monitor.cli import main
 from wa_monitor.devtools.simulator import BridgeWriter
 
 GROUPS = {LAWLEY: "Lawley", MOHADIN: "Mohadin", VELO: "Velo Test"}
@@ -169,3 +172,27 @@ def test_replies_off_records_the_invalid_drop_and_writes_no_reply(
     assert run_once(config, database_url, monkeypatch) == 0
     assert [r["drop_number"] for r in invalid_rows(db)] == ["DR7777777"]
     assert outbox(db) == []
+
+
+def test_status_shows_invalid_drops_today_and_replies_waiting(
+    tmp_path: Path,
+    bridge: BridgeWriter,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    config = prod(tmp_path, bridge, database_url, monkeypatch)
+    today = datetime.now(SAST)
+    say(bridge, "L1", "DR7777777", today)
+    say(bridge, "L2", "DR7777778", today)
+    say(bridge, "L3", "DR7777779", today - timedelta(days=2))  # not today
+    assert run_once(config, database_url, monkeypatch) == 0
+    monkeypatch.setenv("WA_MONITOR_CONFIG_DIR", str(config.parent))
+    capsys.readouterr()
+    assert main(["status", "--json"]) == 0
+    [env] = json.loads(capsys.readouterr().out)["environments"]
+    assert (env["invalid_today"], env["replies_waiting"], env["replies_unknown"]) == (2, 3, 0)
+    assert main(["status"]) == 0
+    header, row = capsys.readouterr().out.splitlines()[:2]
+    assert header.split()[-5:] == ["INVALID", "TODAY", "REPLIES", "WAITING", "STATUS"]
+    assert row.split()[-3:] == ["2", "3", "ok"]
