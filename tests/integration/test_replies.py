@@ -17,8 +17,8 @@ import pytest
 
 from tests.support.env import LAWLEY, MOHADIN, SAST, VELO
 from tests.support.harness import Daemon, cli, wait_until
-from tests.support.plans import BOT, load_list, outbox, validating_config
-from tests.support.runs import migrate, reviews, say
+from tests.support.plans import BOT, dev_replying, outbox, prod_with_lists, validating_config
+from tests.support.runs import reviews, say
 from wa_monitor.devtools.bridge_api import Fault, SimulatedBridgeApi
 from wa_monitor.devtools.simulator import BridgeWriter
 
@@ -45,18 +45,8 @@ def prod(
     api_url: str,
     interval: float = 0.2,
 ) -> Path:
-    config = validating_config(
-        tmp_path / "prod",
-        "prod",
-        bridge_db=bridge.path,
-        groups=GROUPS,
-        validate={"Lawley", "Mohadin"},
-        extra=f'bridge_api_url = "{api_url}"\nreply_interval_seconds = {interval}',
-    )
-    migrate(config, url, monkeypatch)
-    assert load_list(config, url, monkeypatch, "Lawley", ["DR1000001"]) == 0
-    assert load_list(config, url, monkeypatch, "Mohadin", ["DR2000001"]) == 0
-    return config
+    extra = f'bridge_api_url = "{api_url}"\nreply_interval_seconds = {interval}'
+    return prod_with_lists(tmp_path / "prod", bridge.path, url, monkeypatch, GROUPS, extra)
 
 
 def states(db: psycopg.Connection[Any], schema: str = "public") -> list[str]:
@@ -157,17 +147,8 @@ def test_dev_never_replies_in_a_production_group(
     validating_config(
         folder, "prod", bridge_db=bridge.path, groups={LAWLEY: "Lawley"}, validate={"Lawley"}
     )
-    dev = validating_config(
-        folder,
-        "dev",
-        bridge_db=bridge.path,
-        groups={LAWLEY: "Lawley", VELO: "Velo Test"},
-        validate={"Lawley", "Velo Test"},
-        extra=f'replies = true\nbridge_api_url = "{api.url}"\nreply_interval_seconds = 0',
-    )
-    migrate(dev, database_url, monkeypatch)
-    assert load_list(dev, database_url, monkeypatch, "Lawley", ["DR1000001"]) == 0
-    assert load_list(dev, database_url, monkeypatch, "Velo Test", ["DR3000001"]) == 0
+    groups = {LAWLEY: "Lawley", VELO: "Velo Test"}
+    dev = dev_replying(folder, bridge.path, database_url, monkeypatch, groups, api.url)
     say(bridge, "L1", "DR7654321", now())
     say(bridge, "V1", "DR7654322", now(), chat=VELO)
     env = {"WA_MONITOR_CONFIG_DIR": str(folder)}
@@ -191,16 +172,7 @@ def test_dev_without_productions_config_replies_nowhere(
     api: SimulatedBridgeApi,
 ) -> None:
     folder = tmp_path / "etc"
-    dev = validating_config(
-        folder,
-        "dev",
-        bridge_db=bridge.path,
-        groups={VELO: "Velo Test"},
-        validate={"Velo Test"},
-        extra=f'replies = true\nbridge_api_url = "{api.url}"',
-    )
-    migrate(dev, database_url, monkeypatch)
-    assert load_list(dev, database_url, monkeypatch, "Velo Test", ["DR3000001"]) == 0
+    dev = dev_replying(folder, bridge.path, database_url, monkeypatch, {VELO: "Velo Test"}, api.url)
     say(bridge, "V1", "DR7654322", now(), chat=VELO)
     with Daemon(dev, database_url, env={"WA_MONITOR_CONFIG_DIR": str(folder)}) as daemon:
         daemon.wait_for("replies off: production's config is needed")

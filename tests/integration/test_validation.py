@@ -12,7 +12,14 @@ import psycopg
 import pytest
 
 from tests.support.env import LAWLEY, MOHADIN, SAST, VELO, sast
-from tests.support.plans import AGENT_2, invalid_rows, load_list, outbox, validating_config
+from tests.support.plans import (
+    AGENT_2,
+    invalid_rows,
+    load_list,
+    outbox,
+    prod_with_lists,
+    validating_config,
+)
 from tests.support.runs import migrate, reviews, run_once, say
 from wa_monitor.cli import main
 from wa_monitor.devtools.simulator import BridgeWriter
@@ -32,18 +39,7 @@ def prod(
     *,
     extra: str = "",
 ) -> Path:
-    config = validating_config(
-        tmp_path / "prod",
-        "prod",
-        bridge_db=bridge.path,
-        groups=GROUPS,
-        validate={"Lawley", "Mohadin"},
-        extra=extra,
-    )
-    migrate(config, url, monkeypatch)
-    assert load_list(config, url, monkeypatch, "Lawley", ["DR1000001", "DR1000002"]) == 0
-    assert load_list(config, url, monkeypatch, "Mohadin", ["DR2000001", "DR1000002"]) == 0
-    return config
+    return prod_with_lists(tmp_path / "prod", bridge.path, url, monkeypatch, GROUPS, extra)
 
 
 def test_valid_invalid_and_cross_project_drops(

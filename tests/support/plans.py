@@ -9,6 +9,7 @@ import psycopg
 import pytest
 
 from tests.support.env import write_config
+from tests.support.runs import migrate
 from wa_monitor.cli import main
 
 BOT = "27000000001"  # the bot number configured, and given to the simulated bridge API
@@ -64,3 +65,47 @@ def outbox(db: psycopg.Connection[Any], schema: str = "public") -> list[dict[str
     return cur.execute(
         f"SELECT * FROM {schema}.wa_monitor_outbox ORDER BY message_at, kind"
     ).fetchall()
+
+
+LISTS = {"Lawley": ["DR1000001", "DR1000002"], "Mohadin": ["DR2000001", "DR1000002"]}
+
+
+def prod_with_lists(
+    folder: Path,
+    bridge_db: Path,
+    url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    groups: dict[str, str],
+    extra: str = "",
+) -> Path:
+    """prod migrated, Lawley and Mohadin validating with the LISTS above, Velo Test not."""
+    config = validating_config(
+        folder, "prod", bridge_db=bridge_db, groups=groups, validate=set(LISTS), extra=extra
+    )
+    migrate(config, url, monkeypatch)
+    for project, drops in LISTS.items():
+        assert load_list(config, url, monkeypatch, project, drops) == 0
+    return config
+
+
+def dev_replying(
+    folder: Path,
+    bridge_db: Path,
+    url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    groups: dict[str, str],
+    api_url: str,
+) -> Path:
+    """dev migrated with replies on, every group validating against a one-drop list."""
+    config = validating_config(
+        folder,
+        "dev",
+        bridge_db=bridge_db,
+        groups=groups,
+        validate=set(groups.values()),
+        extra=f'replies = true\nbridge_api_url = "{api_url}"\nreply_interval_seconds = 0',
+    )
+    migrate(config, url, monkeypatch)
+    for project in groups.values():
+        assert load_list(config, url, monkeypatch, project, ["DR1000001"]) == 0
+    return config
