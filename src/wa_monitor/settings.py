@@ -231,7 +231,7 @@ def reply_groups(settings: Settings, production: Settings | None) -> frozenset[s
         return own
     if production is None:
         return frozenset()
-    return own - {p.group_jid for p in production.projects}
+    return own - set(production.enabled_projects)
 
 
 def user_part(jid_or_number: str) -> str:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from uuid import uuid4
 
 import pytest
@@ -20,6 +22,8 @@ from wa_monitor.core.records import (
 )
 from wa_monitor.core.replies import RETRY_MAX_S, Sender, retry_in
 from wa_monitor.core.validation import InvalidAction, Policy, check_template, plan
+from wa_monitor.errors import ConfigError
+from wa_monitor.settings import Settings, load_settings, reply_groups
 
 LAWLEY, MOHADIN = "1@g.us", "2@g.us"
 T0 = datetime(2025, 11, 11, 9, tzinfo=UTC)
@@ -214,3 +218,71 @@ def test_stranded_and_unknown_posts_are_settled_by_messages_db_never_by_posting_
 
 def test_retries_back_off_and_are_bounded() -> None:
     assert [retry_in(n) for n in (1, 2, 3, 4, 5, 6, 20)] == [1, 2, 4, 8, 16, 30, RETRY_MAX_S]
+
+
+# -- the settings ---------------------------------------------------------------------------------
+
+PROD = """
+environment = "prod"
+schema = "public"
+bridge_db = "/var/lib/bridge/messages.db"
+{extra}
+[[projects]]
+name = "Lawley"
+group_jid = "120363418298130331@g.us"
+validate = true
+[[projects]]
+name = "Velo Test"
+group_jid = "120363418298130333@g.us"
+"""
+
+
+def settings_of(tmp_path: Path, text: str, name: str = "prod") -> Settings:
+    path = tmp_path / f"{name}.toml"
+    path.write_text(text, encoding="utf-8")
+    return load_settings(path)
+
+
+def test_validation_settings_and_defaults(tmp_path: Path) -> None:
+    s = settings_of(tmp_path, PROD.format(extra='bot_senders = ["27000000001"]'))
+    assert s.validating == {"Lawley"}  # the test group is off unless it says so
+    assert s.invalid_action is InvalidAction.REJECT
+    assert s.replying  # prod replies unless told not to
+    assert (s.reply_window_seconds, s.reply_interval_seconds) == (3600, 1)
+    assert not s.acknowledgements
+
+
+def test_replies_without_a_bot_number_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="bot_senders is empty"):
+        settings_of(tmp_path, PROD.format(extra=""))
+    assert settings_of(tmp_path, PROD.format(extra="replies = false")).validating == {"Lawley"}
+
+
+@pytest.mark.parametrize(
+    ("extra", "problem"),
+    [
+        ('invalid_action = "drop"', "invalid_action"),
+        ('reply_invalid_text = "Drop {dr} bad"', "unknown placeholder {dr}"),
+        ('bridge_api_url = "http://user:pw@localhost:8080"', "bridge_api_url"),
+    ],
+)
+def test_bad_validation_settings_are_one_line(tmp_path: Path, extra: str, problem: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(problem)) as caught:
+        settings_of(tmp_path, PROD.format(extra=f'bot_senders = ["1"]\n{extra}'))
+    assert "\n" not in str(caught.value)
+    assert "pw" not in str(caught.value)
+
+
+def test_dev_replies_only_in_groups_production_does_not_watch(tmp_path: Path) -> None:
+    dev_text = PROD.replace('"prod"', '"dev"').replace('"public"', '"dev"')
+    dev_text = 'log_prefix = "[DEV]"\n' + dev_text
+    dev = settings_of(tmp_path, dev_text.format(extra='bot_senders = ["1"]\nreplies = true'), "dev")
+    # Production lists the test group too, switched off (as config/prod.toml does).
+    prod_text = PROD.format(extra='bot_senders = ["1"]') + "enabled = false\n"
+    prod = settings_of(tmp_path, prod_text)
+    assert reply_groups(dev, prod) == {"120363418298130333@g.us"}  # Velo Test only
+    assert reply_groups(dev, None) == frozenset()  # production's groups unknown: none
+    quiet = settings_of(tmp_path, dev_text.format(extra=""), "dev")
+    assert not quiet.replying  # dev's default
+    assert reply_groups(quiet, prod) == frozenset()
+    assert reply_groups(prod, None) == set(prod.enabled_projects)

@@ -115,7 +115,10 @@ def run_command(args: argparse.Namespace) -> int:
     notifier = SystemdNotifier.from_environ()  # sends nothing unless systemd runs us
     # Replies are posted by a thread of the daemon, started once this instance holds the
     # environment's lock (a standby must not post); `run --once` leaves them to the daemon.
-    sender = None if args.once or not allowed else _sender(settings, url, stop, log, allowed)
+    writes_replies = bool(allowed) and bool(settings.validating or settings.acknowledgements)
+    sender = (
+        _sender(settings, url, stop, log, allowed) if writes_replies and not args.once else None
+    )
     try:
         with _gc_tuned_for_the_loop():
             totals = run_loop(

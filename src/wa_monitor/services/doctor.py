@@ -32,7 +32,7 @@ from wa_monitor.adapters.postgres.db import (
     session,
     url_variable,
 )
-from wa_monitor.adapters.postgres.outbox import outbox_query
+from wa_monitor.adapters.postgres.plans import sizes_of
 from wa_monitor.errors import ConfigError, WaMonitorError
 from wa_monitor.settings import (
     PROD_SCHEMA,
@@ -294,11 +294,7 @@ def _database_checks(settings: Settings, path: Path) -> list[Check]:
 
 def _plan_lists(conn: psycopg.Connection[Any], settings: Settings) -> Check:
     """Each validating project has a plan list: with none, its drops are not checked at all."""
-    sizes = dict(
-        conn.execute(
-            outbox_query("list_sizes", settings.schema), {"projects": sorted(settings.validating)}
-        ).fetchall()
-    )
+    sizes = sizes_of(conn, settings.schema, sorted(settings.validating))
     empty = sorted(settings.validating - set(sizes))
     env = settings.environment.value
     if empty:

@@ -73,6 +73,12 @@ def sizes(url: str, settings: Settings) -> list[ListSize]:
     return [ListSize(str(p), int(n), at) for p, n, at in rows]
 
 
+def sizes_of(conn: psycopg.Connection[Any], schema: str, projects: Sequence[str]) -> dict[str, int]:
+    """The list size of each of `projects` that has a list (an empty one is left out)."""
+    rows = conn.execute(_q("sizes_of", schema), {"projects": list(projects)}).fetchall()
+    return {str(p): int(n) for p, n in rows}
+
+
 def check(url: str, settings: Settings, drops: Sequence[str]) -> dict[str, list[str]]:
     """Drop → the projects whose plan lists it (empty: none)."""
     with _session(url, settings) as conn:

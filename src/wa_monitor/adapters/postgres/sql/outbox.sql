@@ -69,6 +69,3 @@ SELECT
         WHERE whatsapp_message_date >= %(since)s AND whatsapp_message_date < %(until)s),
     (SELECT count(*) FROM {outbox} WHERE state IN ('pending', 'sending')),
     (SELECT count(*) FROM {outbox} WHERE state = 'unknown');
-
--- name: list_sizes
-SELECT project, count(*) FROM {valid_drops} WHERE project = ANY(%(projects)s) GROUP BY project;

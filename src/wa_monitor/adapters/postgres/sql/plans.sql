@@ -28,6 +28,9 @@ WHERE v.project = %(project)s
 -- name: count
 SELECT count(*) FROM {valid_drops} WHERE project = %(project)s;
 
+-- name: sizes_of
+SELECT project, count(*) FROM {valid_drops} WHERE project = ANY(%(projects)s) GROUP BY project;
+
 -- name: sizes
 SELECT project, count(*), max(imported_at) FROM {valid_drops} GROUP BY project ORDER BY project;
 
