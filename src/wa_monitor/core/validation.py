@@ -80,7 +80,8 @@ def plan(
 
     A sighting of a validating project whose list holds drops, and whose drop is not in it, is
     recorded as invalid; with REJECT it makes no review, with FLAG its new review is flagged. A
-    validating project with an empty list is not validated (it shows in `unlisted`). Each invalid
+    validating project with an empty list is not validated (its sightings' project shows in
+    `unlisted`). Each invalid
     sighting in a group replies may go to gets one reply; with acknowledgements each created or
     resubmitted review gets one too.
     """
@@ -126,5 +127,6 @@ def plan(
         if policy.action is InvalidAction.FLAG
         else frozenset(),
         replies=tuple(replies),
-        unlisted=policy.validating - lists.with_list if found else frozenset(),
+        unlisted=frozenset(s.project for s in found if s.project in policy.validating)
+        - lists.with_list,
     )

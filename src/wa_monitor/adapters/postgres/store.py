@@ -296,13 +296,15 @@ class PipelinedBatch:
         if not validating:
             return None
         pairs = sorted({(s.project, s.drop_number) for s in found if s.project in validating})
+        if not pairs:
+            return None
         cur = self._conn.cursor()
         cur.execute(
             self._store._q("lookup_plan_lists"),
             {
                 "projects": [p for p, _ in pairs],
                 "drops": [d for _, d in pairs],
-                "validating": sorted(validating),
+                "validating": sorted({p for p, _ in pairs}),
             },
         )
         return cur

@@ -92,7 +92,7 @@ WHERE r.id = u.id;
 
 -- name: lookup_plan_lists
 -- One indexed query per batch: the batch's (project, drop) pairs that are in a plan, then the
--- validating projects whose list is not empty (with a NULL drop).
+-- batch's validating projects whose list is not empty (with a NULL drop).
 SELECT q.project, q.drop_number
 FROM unnest(%(projects)b::text[], %(drops)b::text[]) AS q(project, drop_number)
 WHERE EXISTS (
