@@ -128,5 +128,6 @@ CREATE TABLE IF NOT EXISTS {schema}.wa_monitor_outbox (
 );
 CREATE INDEX IF NOT EXISTS idx_wa_monitor_outbox_waiting
     ON {schema}.wa_monitor_outbox (created_at) WHERE state IN ('pending', 'sending');
+-- The per-group rate limit's look-up; rows never claimed (most, after a backlog) stay out of it.
 CREATE INDEX IF NOT EXISTS idx_wa_monitor_outbox_chat_claimed
-    ON {schema}.wa_monitor_outbox (chat_jid, claimed_at);
+    ON {schema}.wa_monitor_outbox (chat_jid, claimed_at) WHERE claimed_at IS NOT NULL;
