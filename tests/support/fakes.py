@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import enum
 import itertools
+import re
 import threading
 import time
 import uuid
@@ -131,8 +132,10 @@ def message(
     phone: str | None = None,
     name: str | None = None,
     mid: str | None = None,
+    unreadable: str | None = None,
 ) -> BridgeMessage:
-    """A bridge row as Bridge.read returns it: sender already resolved to `phone`."""
+    """A bridge row as Bridge.read returns it: sender already resolved to `phone`; with
+    `unreadable`, a time text the bridge adapter could not parse (`at` is then the read time)."""
     return BridgeMessage(
         rowid=rowid,
         chat_jid=chat,
@@ -142,15 +145,19 @@ def message(
         sender_name=name,
         content=content,
         sent_at=at,
-        timestamp_text=at.isoformat(sep=" "),
-        timestamp_ok=True,
+        timestamp_text=unreadable or at.isoformat(sep=" "),
+        timestamp_ok=unreadable is None,
     )
+
+
+# Bridge._READ's filter in SQL: only rows whose text can hold a drop leave SQLite.
+_MAY_HOLD_A_DROP = re.compile(r"[Dd][Rr] ?[0-9]{6}")
 
 
 class FakeBridge:
     """messages.db in memory, read like Bridge.read: rowids after the position, at most `span`
-    of them a batch, rows of the watched groups only; the anchor (the row the position stands
-    on) must still be where it was, else Rescan."""
+    of them a batch, rows of the watched groups that may hold a drop; the anchor (the row the
+    position stands on) must still be where it was, else Rescan."""
 
     def __init__(self, *, groups: Iterable[str] = GROUPS, span: int = 100) -> None:
         self.groups = frozenset(groups)
@@ -216,7 +223,9 @@ class FakeBridge:
         rows = tuple(
             r
             for r in upto
-            if r.rowid > position.rowid and r.chat_jid in self.groups and r.content is not None
+            if r.rowid > position.rowid
+            and r.chat_jid in self.groups
+            and _MAY_HOLD_A_DROP.search(r.content or "")
         )
         anchor = upto[-1] if upto else None
         after = BridgePosition(
@@ -484,7 +493,7 @@ class RecordingNotifier:
     keepalive: float | None = None
     readies: int = 0
     statuses: list[str] = field(default_factory=list)
-    pings: int = 0
+    pings: list[float] = field(default_factory=list)  # when (time.monotonic) each came
 
     def ready(self) -> None:
         self.readies += 1
@@ -493,7 +502,7 @@ class RecordingNotifier:
         self.statuses.append(text)
 
     def watchdog(self) -> None:
-        self.pings += 1
+        self.pings.append(time.monotonic())
 
 
 # -- everything together ---------------------------------------------------------------------

@@ -3,6 +3,7 @@ rescan, exactly once. Time is virtual (tests/support/fakes.py): backoffs cost no
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections import Counter
 from datetime import date
@@ -52,7 +53,7 @@ def test_once_drains_the_backlog_in_batches_and_stops(monkeypatch: pytest.Monkey
     assert_each_applied_once(world, drops)
     assert created_lines(world) == [f"✅ Created QA review for {d} (Lawley)" for d in drops]
     assert world.store.position.rowid == world.bridge.newest == 25
-    assert (totals.scanned, totals.messages, totals.sightings) == (25, 24, 12)
+    assert (totals.scanned, totals.messages, totals.sightings) == (25, 12, 12)
     assert totals.outcomes == {Outcome.CREATED: 12}
     assert world.bridge.reads == 5  # 25 rowids, 5 a batch: no read after caught up
     [summary] = world.log.having("cycle done")
@@ -427,4 +428,52 @@ def test_the_notifier_hears_ready_once_and_the_state_in_status(
     assert re.fullmatch(pattern.format(rowid=2, created=0, resub=1, time="10:00:00"), caught_up[1])
     # An idle cycle says the same state again, not "nothing": the last news stays.
     assert caught_up[2] == caught_up[1]
-    assert world.notifier.pings > 0
+    assert world.notifier.pings
+
+
+def test_the_watchdog_is_pinged_through_long_backoffs_and_standby(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    world = World.make(monkeypatch)
+    world.notifier.keepalive = 0.25  # WatchdogSec=1
+    world.bridge.post(drop(1), sast(11, 9))
+    world.store.standby(calls=3)
+    for read in range(1, 6):  # then backoffs of 0.5 s up to 8 s and more
+        world.bridge.at(read, raising(TransientError("bridge file is locked by a writer")))
+
+    world.run(once=False)
+
+    pings = world.notifier.pings
+    assert pings[-1] - pings[0] >= 15.0
+    assert max(b - a for a, b in itertools.pairwise(pings)) <= 0.25 + 1e-9
+    assert world.drops() == {drop(1)}
+
+
+def test_a_long_drain_reports_its_progress(monkeypatch: pytest.MonkeyPatch) -> None:
+    world = World.make(monkeypatch, span=2)
+    drops = backlog(world, 4)
+    for attempt in range(2, 7):  # a slow stretch: more than ten seconds on batch 2
+        world.store.at(attempt, Phase.COMMIT, raising(TransientError("database is away")))
+
+    world.run(once=True)
+
+    [progress] = world.log.having("draining backlog")
+    assert progress.fields["rowid"] == 4
+    assert progress.fields["created"] == 2
+    assert "draining backlog at rowid 4" in world.notifier.statuses
+    assert_each_applied_once(world, drops)
+
+
+def test_an_unreadable_time_is_logged_once_with_the_reviews_it_made(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    world = World.make(monkeypatch)
+    world.bridge.post("DR1111111 DR2222222", sast(11, 9), unreadable="11/11/2025 9am")
+
+    world.run(once=True)
+
+    [warning] = world.log.having("unreadable timestamp; using the time it was read")
+    assert warning.fields["bridge_time"] == "11/11/2025 9am"
+    events = world.log.events()
+    assert events.index(warning.event) < events.index("✅ Created QA review for DR1111111 (Lawley)")
+    assert world.drops() == {"DR1111111", "DR2222222"}
