@@ -25,7 +25,6 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tests.support.env import AGENT, GROUPS, LAWLEY
-from wa_monitor.adapters.postgres.store import mark_taken
 from wa_monitor.core import loop
 from wa_monitor.core.records import (
     START,
@@ -38,6 +37,7 @@ from wa_monitor.core.records import (
     Sighting,
 )
 from wa_monitor.core.report import Totals
+from wa_monitor.core.reviews import mark_taken
 from wa_monitor.errors import Rescan, Standby
 
 JOHANNESBURG = ZoneInfo("Africa/Johannesburg")
