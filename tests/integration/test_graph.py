@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,7 +15,6 @@ from tests.support.graph_server import (
     TENANT,
     Fault,
     GraphStandIn,
-    graph_stand_in,
 )
 from wa_monitor.adapters.graph import (
     GraphAuthFailed,
@@ -27,7 +24,8 @@ from wa_monitor.adapters.graph import (
     RetryLimits,
     WorkbookLocation,
 )
-from wa_monitor.core.sheet import DailyTotal, SheetRow, WriteKind, plan
+from wa_monitor.core.records import DailyCount
+from wa_monitor.core.sheet import SheetRow, WriteKind, plan
 
 D11, D12 = date(2025, 11, 11), date(2025, 11, 12)
 SERIAL_D11, SERIAL_D12 = 45972, 45973
@@ -50,13 +48,6 @@ class Lines:
         self._log("WARNING", event, **context)
 
 
-@pytest.fixture
-def graph(tmp_path: Path) -> Iterator[GraphStandIn]:
-    with graph_stand_in(tmp_path) as stand_in:
-        stand_in.worksheets["Daily Drops"] = []
-        yield stand_in
-
-
 def workbook(
     graph: GraphStandIn, log: Lines, *, secret: str = SECRET, worksheet: str = "Daily Drops"
 ) -> GraphWorkbook:
@@ -75,13 +66,13 @@ def workbook(
 
 
 WANTED = [
-    DailyTotal(D11, "Lawley", 12),
-    DailyTotal(D11, "Mohadin", 3),
-    DailyTotal(D12, "Lawley", 4),
+    DailyCount(D11, "Lawley", 12),
+    DailyCount(D11, "Mohadin", 3),
+    DailyCount(D12, "Lawley", 4),
 ]
 
 
-def sync(book: GraphWorkbook, wanted: list[DailyTotal]) -> list[int]:
+def sync(book: GraphWorkbook, wanted: list[DailyCount]) -> list[int]:
     return [w.row for w in book.apply(plan(book.read(), wanted))]
 
 
@@ -141,8 +132,8 @@ def test_a_late_drop_rewrites_its_row_and_leaves_the_rest_of_the_sheet(
         [None, None, None, "=SUM(C4:C5)"],
     ]
     with workbook(graph, Lines()) as book:
-        late = [DailyTotal(D11, "Lawley", 13), DailyTotal(D11, "Mohadin", 3)]
-        assert sync(book, [*late, DailyTotal(D12, "Lawley", 1)]) == [4, 7]
+        late = [DailyCount(D11, "Lawley", 13), DailyCount(D11, "Mohadin", 3)]
+        assert sync(book, [*late, DailyCount(D12, "Lawley", 1)]) == [4, 7]
     assert graph.cells("Daily Drops") == [
         ["Daily drops per project", None, None, None],
         [],

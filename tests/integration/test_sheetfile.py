@@ -11,13 +11,14 @@ import pytest
 from openpyxl.worksheet.worksheet import Worksheet
 
 from wa_monitor.adapters.sheetfile import SheetFile, SheetFileError
-from wa_monitor.core.sheet import DailyTotal, plan
+from wa_monitor.core.records import DailyCount
+from wa_monitor.core.sheet import plan
 
 D11, D12 = date(2025, 11, 11), date(2025, 11, 12)
-WANTED = [DailyTotal(D11, "Lawley", 12), DailyTotal(D11, "Mohadin", 3)]
+WANTED = [DailyCount(D11, "Lawley", 12), DailyCount(D11, "Mohadin", 3)]
 
 
-def sync(path: Path, wanted: list[DailyTotal], **kw: str) -> list[int]:
+def sync(path: Path, wanted: list[DailyCount], **kw: str) -> list[int]:
     target = SheetFile(path, **kw)
     return [w.row for w in target.apply(plan(target.read(), wanted))]
 
@@ -44,7 +45,7 @@ def test_a_new_workbook_round_trips_through_openpyxl(tmp_path: Path) -> None:
     stamp = path.stat().st_mtime_ns
     assert sync(path, WANTED) == []
     assert path.stat().st_mtime_ns == stamp
-    assert sync(path, [DailyTotal(D11, "Lawley", 13), DailyTotal(D12, "Lawley", 2)]) == [2, 4]
+    assert sync(path, [DailyCount(D11, "Lawley", 13), DailyCount(D12, "Lawley", 2)]) == [2, 4]
     assert xlsx_rows(path)[1:] == [
         (datetime(2025, 11, 11), "Lawley", 13),
         (datetime(2025, 11, 11), "Mohadin", 3),
@@ -83,7 +84,7 @@ def test_a_csv_file_round_trips(tmp_path: Path) -> None:
         b"Date,Project,Total Drops\r\n2025-11-11,Lawley,12\r\n2025-11-11,Mohadin,3\r\n"
     )
     assert sync(path, WANTED) == []
-    assert sync(path, [DailyTotal(D11, "Mohadin", 5), DailyTotal(D12, "Velo Test", 1)]) == [3, 4]
+    assert sync(path, [DailyCount(D11, "Mohadin", 5), DailyCount(D12, "Velo Test", 1)]) == [3, 4]
     with path.open(newline="", encoding="utf-8") as f:
         assert list(csv.reader(f)) == [
             ["Date", "Project", "Total Drops"],

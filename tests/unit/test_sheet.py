@@ -6,9 +6,9 @@ from datetime import date, datetime
 
 import pytest
 
+from wa_monitor.core.records import DailyCount
 from wa_monitor.core.sheet import (
     HEADER,
-    DailyTotal,
     DuplicateProject,
     Plan,
     Sheet,
@@ -17,6 +17,7 @@ from wa_monitor.core.sheet import (
     WriteKind,
     as_count,
     as_day,
+    cells,
     plan,
     read_sheet,
 )
@@ -86,12 +87,12 @@ def test_reading_a_block_that_does_not_start_at_a1() -> None:
     assert shifted.rows == (SheetRow(7, D11, "Lawley", 12),)
 
 
-def lawley(day: date, drops: int) -> DailyTotal:
-    return DailyTotal(day, "Lawley", drops)
+def lawley(day: date, drops: int) -> DailyCount:
+    return DailyCount(day, "Lawley", drops)
 
 
-def mohadin(day: date, drops: int) -> DailyTotal:
-    return DailyTotal(day, "Mohadin", drops)
+def mohadin(day: date, drops: int) -> DailyCount:
+    return DailyCount(day, "Mohadin", drops)
 
 
 CASES = {
@@ -129,8 +130,8 @@ CASES = {
     ),
     "names compare without case or extra spaces, and a blank count is rewritten": (
         Sheet(rows=(SheetRow(4, D11, "velo  test", None),), last_used_row=4),
-        [DailyTotal(D11, "Velo Test", 0)],
-        Plan(writes=(Write(WriteKind.UPDATE, 4, DailyTotal(D11, "Velo Test", 0)),),
+        [DailyCount(D11, "Velo Test", 0)],
+        Plan(writes=(Write(WriteKind.UPDATE, 4, DailyCount(D11, "Velo Test", 0)),),
              unchanged=(), header_row=None, duplicates=()),
     ),
     "an old rerun's duplicate rows are reported, the first row kept up to date": (
@@ -153,7 +154,7 @@ CASES = {
 
 
 @pytest.mark.parametrize(("sheet", "wanted", "expected"), CASES.values(), ids=CASES.keys())
-def test_plan(sheet: Sheet, wanted: list[DailyTotal], expected: Plan) -> None:
+def test_plan(sheet: Sheet, wanted: list[DailyCount], expected: Plan) -> None:
     assert plan(sheet, wanted) == expected
 
 
@@ -163,7 +164,7 @@ def test_a_second_run_over_the_first_runs_result_writes_nothing() -> None:
     grid: dict[int, tuple[object, ...]] = {first.header_row or 0: HEADER}
     for w in first.writes:
         # As Excel stores it: the ISO text becomes a serial number, "12" a number.
-        day, project, drops = w.total.cells()
+        day, project, drops = cells(w.total)
         grid[w.row] = ((date.fromisoformat(day) - date(1899, 12, 30)).days, project, drops)
     values = [list(grid.get(r, (None, None, None))) for r in range(1, max(grid) + 1)]
     again = plan(read_sheet(values), wanted)
@@ -173,4 +174,4 @@ def test_a_second_run_over_the_first_runs_result_writes_nothing() -> None:
 
 def test_two_projects_that_differ_only_in_case_are_refused() -> None:
     with pytest.raises(DuplicateProject, match="differ only in case"):
-        plan(Sheet((), 0), [lawley(D11, 1), DailyTotal(D11, "LAWLEY", 2)])
+        plan(Sheet((), 0), [lawley(D11, 1), DailyCount(D11, "LAWLEY", 2)])

@@ -25,7 +25,7 @@ import msal
 import tenacity
 
 from wa_monitor import __version__
-from wa_monitor.core.sheet import HEADER, Plan, Sheet, TargetKind, Write, read_sheet
+from wa_monitor.core.sheet import HEADER, Plan, Sheet, TargetKind, Write, cells, read_sheet
 from wa_monitor.errors import FatalError, TransientError
 
 AUTHORITY_HOST = "https://login.microsoftonline.com"
@@ -164,7 +164,7 @@ class GraphWorkbook:
         if plan.header_row is not None:
             self._write_row(plan.header_row, HEADER)
         for write in plan.writes:
-            self._write_row(write.row, write.total.cells())
+            self._write_row(write.row, cells(write.total))
             yield write
 
     def check(self) -> str:

@@ -19,7 +19,7 @@ from typing import IO, Any
 import openpyxl
 from openpyxl.worksheet.worksheet import Worksheet
 
-from wa_monitor.core.sheet import HEADER, Plan, Sheet, TargetKind, Write, read_sheet
+from wa_monitor.core.sheet import HEADER, Plan, Sheet, TargetKind, Write, cells, read_sheet
 from wa_monitor.errors import FatalError
 
 DEFAULT_WORKSHEET = "Daily Drops"
@@ -130,7 +130,7 @@ class SheetFile:
         if plan.header_row is not None:
             put(plan.header_row, HEADER)
         for write in plan.writes:
-            put(write.row, write.total.cells())
+            put(write.row, cells(write.total))
         with self._replacing(binary=False) as out:
             csv.writer(out).writerows(rows)
         self._rows = rows

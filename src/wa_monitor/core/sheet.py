@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Protocol
 
+from wa_monitor.core.records import DailyCount
+
 HEADER = ("Date", "Project", "Total Drops")
 # Excel's day 0; serial 61 is 1900-03-01 (Excel counts a 29 February 1900 that never was, so
 # earlier serials are off by one: no sync ever wrote a date that old).
@@ -24,23 +26,6 @@ _FIRST_SERIAL, _LAST_SERIAL = 61, 2_958_465  # 1900-03-01 .. 9999-12-31
 _ISO_DAY = re.compile(r"(\d{4})[-/](\d{1,2})[-/](\d{1,2})(?:[T ][0-9:.]*)?")
 _SERIAL_TEXT = re.compile(r"\d{2,7}(?:\.0*)?")
 _COUNT_TEXT = re.compile(r"\d{1,9}(?:\.0*)?")
-
-
-@dataclass(frozen=True, slots=True)
-class DailyTotal:
-    """One project's distinct drops on one local day."""
-
-    day: date
-    project: str
-    drops: int
-
-    @property
-    def key(self) -> tuple[date, str]:
-        return (self.day, project_key(self.project))
-
-    def cells(self) -> tuple[str, str, int]:
-        """The row as written: the date as ISO text (Excel reads it as a date), the count."""
-        return (self.day.isoformat(), self.project, self.drops)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,14 +59,14 @@ class WriteKind(enum.StrEnum):
 class Write:
     kind: WriteKind
     row: int  # 1-based row number
-    total: DailyTotal
+    total: DailyCount
     previous: int | None = None  # the count the row held before an update
 
 
 @dataclass(frozen=True, slots=True)
 class Plan:
     writes: tuple[Write, ...]
-    unchanged: tuple[DailyTotal, ...]
+    unchanged: tuple[DailyCount, ...]
     header_row: int | None  # the sheet was empty: write HEADER at this row first
     duplicates: tuple[SheetRow, ...]  # later rows repeating a key (an old job's reruns): left
 
@@ -115,6 +100,15 @@ class DuplicateProject(ValueError):
 def project_key(name: str) -> str:
     """A project name as compared: spaces collapsed, case folded ('Velo  test' = 'Velo Test')."""
     return " ".join(name.split()).casefold()
+
+
+def key_of(count: DailyCount) -> tuple[date, str]:
+    return (count.day, project_key(count.project))
+
+
+def cells(count: DailyCount) -> tuple[str, str, int]:
+    """The row as written: the date as ISO text (Excel reads it as a date), the count."""
+    return (count.day.isoformat(), count.project, count.drops)
 
 
 def as_day(value: object) -> date | None:
@@ -184,7 +178,7 @@ def read_sheet(
     return Sheet(rows=tuple(rows), last_used_row=last_used)
 
 
-def plan(sheet: Sheet, wanted: Iterable[DailyTotal]) -> Plan:
+def plan(sheet: Sheet, wanted: Iterable[DailyCount]) -> Plan:
     """The writes that leave one row per wanted key holding its count, touching nothing else.
 
     A key's first row is the one kept up to date; a later row with the same key (the old job
@@ -199,20 +193,20 @@ def plan(sheet: Sheet, wanted: Iterable[DailyTotal]) -> Plan:
         else:
             by_key[row.key] = row
 
-    seen: dict[tuple[date, str], DailyTotal] = {}
+    seen: dict[tuple[date, str], DailyCount] = {}
     for total in wanted:
-        if total.key in seen:
+        if (key := key_of(total)) in seen:
             raise DuplicateProject(
-                f"projects {seen[total.key].project!r} and {total.project!r} on {total.day} "
+                f"projects {seen[key].project!r} and {total.project!r} on {total.day} "
                 "differ only in case or spacing: one sheet row cannot hold both"
             )
-        seen[total.key] = total
+        seen[key] = total
 
     writes: list[Write] = []
-    unchanged: list[DailyTotal] = []
-    missing: list[DailyTotal] = []
-    for total in seen.values():
-        found = by_key.get(total.key)
+    unchanged: list[DailyCount] = []
+    missing: list[DailyCount] = []
+    for key, total in seen.items():
+        found = by_key.get(key)
         if found is None:
             missing.append(total)
         elif found.drops == total.drops:
@@ -222,7 +216,7 @@ def plan(sheet: Sheet, wanted: Iterable[DailyTotal]) -> Plan:
 
     header_row = 1 if sheet.last_used_row == 0 and missing else None
     next_row = max(sheet.last_used_row, header_row or 0) + 1
-    for total in sorted(missing, key=lambda t: t.key):
+    for total in sorted(missing, key=key_of):
         writes.append(Write(WriteKind.APPEND, next_row, total))
         next_row += 1
     writes.sort(key=lambda w: w.row)
