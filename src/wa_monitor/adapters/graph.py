@@ -26,7 +26,7 @@ import tenacity
 
 from wa_monitor import __version__
 from wa_monitor.core.sheet import HEADER, Plan, Sheet, TargetKind, Write, cells, read_sheet
-from wa_monitor.errors import FatalError, TransientError
+from wa_monitor.errors import EXIT_CONFIG, FatalError, TransientError
 
 AUTHORITY_HOST = "https://login.microsoftonline.com"
 GRAPH_ROOT = "https://graph.microsoft.com/v1.0"
@@ -48,6 +48,8 @@ class GraphRefused(FatalError):
 
 class GraphAuthFailed(FatalError):
     """No token: the tenant, the client id or the secret is wrong, or the app lacks consent."""
+
+    exit_code = EXIT_CONFIG
 
 
 @dataclass(frozen=True, slots=True)
