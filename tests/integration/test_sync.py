@@ -350,3 +350,36 @@ def test_the_sync_role_reads_public_and_writes_only_its_record(
             conn.execute("DELETE FROM public.wa_monitor_sync_writes")
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("SELECT count(*) FROM public.wa_monitor_ledger")
+
+
+def test_doctor_checks_the_settings_and_with_a_flag_reaches_the_workbook(
+    prod: Path,
+    graph: GraphStandIn,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    main(["doctor", "--env", "prod"])
+    out = capsys.readouterr().out
+    assert f"PASS  SharePoint sync settings: app {CLIENT_ID} of tenant {TENANT}" in out
+    assert "PASS  SharePoint client secret: set (not shown)" in out
+    assert "workbook reachable" not in out
+    assert graph.received == []  # without --sharepoint, nothing is asked of Entra or Graph
+
+    main(["doctor", "--env", "prod", "--sharepoint"])
+    out = capsys.readouterr().out
+    assert f"PASS  SharePoint workbook reachable: token issued; worksheet '{WORKSHEET}'" in out
+    assert len(graph.token_requests()) == 1
+
+    wrong = "Wr0ng~" + uuid.uuid4().hex
+    monkeypatch.setenv("WA_MONITOR_SHAREPOINT_CLIENT_SECRET", wrong)
+    main(["doctor", "--env", "prod", "--sharepoint"])
+    out = capsys.readouterr().out
+    assert "FAIL  SharePoint workbook reachable: no token" in out
+    assert "fix: check tenant_id and client_id" in out
+    assert wrong not in out
+
+    monkeypatch.delenv("WA_MONITOR_SHAREPOINT_CLIENT_SECRET")
+    main(["doctor", "--env", "prod", "--sharepoint"])
+    out = capsys.readouterr().out
+    assert "FAIL  SharePoint client secret: no SharePoint client secret" in out
+    assert "fix: set WA_MONITOR_SHAREPOINT_CLIENT_SECRET" in out

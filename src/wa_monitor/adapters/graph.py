@@ -27,6 +27,7 @@ import tenacity
 from wa_monitor import __version__
 from wa_monitor.core.sheet import HEADER, Plan, Sheet, TargetKind, Write, cells, read_sheet
 from wa_monitor.errors import EXIT_CONFIG, FatalError, TransientError
+from wa_monitor.settings import SharePoint
 
 AUTHORITY_HOST = "https://login.microsoftonline.com"
 GRAPH_ROOT = "https://graph.microsoft.com/v1.0"
@@ -63,6 +64,19 @@ class WorkbookLocation:
     worksheet: str
     authority_host: str = AUTHORITY_HOST
     graph_root: str = GRAPH_ROOT
+
+    @classmethod
+    def of(cls, config: SharePoint) -> WorkbookLocation:
+        """The location the config's [sharepoint] table names."""
+        return cls(
+            tenant_id=config.tenant_id,
+            client_id=config.client_id,
+            drive_id=config.drive_id,
+            item_id=config.item_id,
+            worksheet=config.worksheet,
+            authority_host=config.authority_host,
+            graph_root=config.graph_root,
+        )
 
     def describe(self) -> str:
         return f"drive {self.drive_id} item {self.item_id} worksheet {self.worksheet!r}"

@@ -139,15 +139,7 @@ def _target(to: Path | None, settings: Settings, stack: ExitStack, log: object) 
         )
     secret = settings.require_sharepoint_secret()
     logs.register_secret(secret)
-    location = WorkbookLocation(
-        tenant_id=config.tenant_id,
-        client_id=config.client_id,
-        drive_id=config.drive_id,
-        item_id=config.item_id,
-        worksheet=config.worksheet,
-        authority_host=config.authority_host,
-        graph_root=config.graph_root,
-    )
+    location = WorkbookLocation.of(config)
     book = GraphWorkbook(location, client_secret=secret, log=log, ca_file=config.ca_file)
     stack.callback(book.close)
     return book
