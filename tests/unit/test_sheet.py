@@ -10,8 +10,8 @@ from wa_monitor.core.records import DailyCount
 from wa_monitor.core.sheet import (
     HEADER,
     DuplicateProject,
-    Plan,
     Sheet,
+    SheetPlan,
     SheetRow,
     Write,
     WriteKind,
@@ -99,7 +99,7 @@ CASES = {
     "an empty sheet gets the header, then the rows in date and project order": (
         Sheet(rows=(), last_used_row=0),
         [mohadin(D11, 3), lawley(D11, 12), lawley(D10, 9)],
-        Plan(
+        SheetPlan(
             writes=(
                 Write(WriteKind.APPEND, 2, lawley(D10, 9)),
                 Write(WriteKind.APPEND, 3, lawley(D11, 12)),
@@ -113,48 +113,48 @@ CASES = {
     "a rerun with the same counts writes nothing": (
         Sheet((SheetRow(2, D11, "Lawley", 12), SheetRow(3, D11, "Mohadin", 3)), 3),
         [lawley(D11, 12), mohadin(D11, 3)],
-        Plan(writes=(), unchanged=(lawley(D11, 12), mohadin(D11, 3)), header_row=None,
+        SheetPlan(writes=(), unchanged=(lawley(D11, 12), mohadin(D11, 3)), header_row=None,
              duplicates=()),
     ),
     "a late drop rewrites its row in place": (
         Sheet((SheetRow(2, D11, "Lawley", 12), SheetRow(3, D11, "Mohadin", 3)), 3),
         [lawley(D11, 13), mohadin(D11, 3)],
-        Plan(writes=(Write(WriteKind.UPDATE, 2, lawley(D11, 13), previous=12),),
+        SheetPlan(writes=(Write(WriteKind.UPDATE, 2, lawley(D11, 13), previous=12),),
              unchanged=(mohadin(D11, 3),), header_row=None, duplicates=()),
     ),
     "a new key goes after the last used row, even when that row is not ours": (
         Sheet(rows=(SheetRow(2, D11, "Lawley", 12),), last_used_row=9),
         [lawley(D11, 12), lawley(D12, 4)],
-        Plan(writes=(Write(WriteKind.APPEND, 10, lawley(D12, 4)),),
+        SheetPlan(writes=(Write(WriteKind.APPEND, 10, lawley(D12, 4)),),
              unchanged=(lawley(D11, 12),), header_row=None, duplicates=()),
     ),
     "names compare without case or extra spaces, and a blank count is rewritten": (
         Sheet(rows=(SheetRow(4, D11, "velo  test", None),), last_used_row=4),
         [DailyCount(D11, "Velo Test", 0)],
-        Plan(writes=(Write(WriteKind.UPDATE, 4, DailyCount(D11, "Velo Test", 0)),),
+        SheetPlan(writes=(Write(WriteKind.UPDATE, 4, DailyCount(D11, "Velo Test", 0)),),
              unchanged=(), header_row=None, duplicates=()),
     ),
     "an old rerun's duplicate rows are reported, the first row kept up to date": (
         Sheet((SheetRow(2, D11, "Lawley", 12), SheetRow(3, D11, "Lawley", 12)), 3),
         [lawley(D11, 14)],
-        Plan(writes=(Write(WriteKind.UPDATE, 2, lawley(D11, 14), previous=12),),
+        SheetPlan(writes=(Write(WriteKind.UPDATE, 2, lawley(D11, 14), previous=12),),
              unchanged=(), header_row=None, duplicates=(SheetRow(3, D11, "Lawley", 12),)),
     ),
     "updates and appends come out in row order": (
         Sheet(rows=(SheetRow(5, D10, "Lawley", 1),), last_used_row=5),
         [mohadin(D10, 2), lawley(D10, 9)],
-        Plan(writes=(Write(WriteKind.UPDATE, 5, lawley(D10, 9), previous=1),
+        SheetPlan(writes=(Write(WriteKind.UPDATE, 5, lawley(D10, 9), previous=1),
                      Write(WriteKind.APPEND, 6, mohadin(D10, 2))),
              unchanged=(), header_row=None, duplicates=()),
     ),
     "nothing wanted, nothing written, not even a header": (
-        Sheet(rows=(), last_used_row=0), [], Plan((), (), None, ()),
+        Sheet(rows=(), last_used_row=0), [], SheetPlan((), (), None, ()),
     ),
 }  # fmt: skip
 
 
 @pytest.mark.parametrize(("sheet", "wanted", "expected"), CASES.values(), ids=CASES.keys())
-def test_plan(sheet: Sheet, wanted: list[DailyCount], expected: Plan) -> None:
+def test_plan(sheet: Sheet, wanted: list[DailyCount], expected: SheetPlan) -> None:
     assert plan(sheet, wanted) == expected
 
 

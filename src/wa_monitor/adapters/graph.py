@@ -25,7 +25,7 @@ import msal
 import tenacity
 
 from wa_monitor import __version__
-from wa_monitor.core.sheet import HEADER, Plan, Sheet, TargetKind, Write, cells, read_sheet
+from wa_monitor.core.sheet import HEADER, Sheet, SheetPlan, TargetKind, Write, cells, read_sheet
 from wa_monitor.errors import EXIT_CONFIG, FatalError, TransientError
 from wa_monitor.settings import SharePoint
 
@@ -175,7 +175,7 @@ class GraphWorkbook:
             raise GraphRefused(f"Graph's used range of {self.where} has no values or address")
         return read_sheet(values, first_row=int(m[2]), first_column=_column_number(m[1]))
 
-    def apply(self, plan: Plan) -> Iterator[Write]:
+    def apply(self, plan: SheetPlan) -> Iterator[Write]:
         """Write the plan one row at a time, yielding each write once Graph accepted it."""
         if plan.header_row is not None:
             self._write_row(plan.header_row, HEADER)

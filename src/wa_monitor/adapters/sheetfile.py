@@ -19,7 +19,7 @@ from typing import IO, Any
 import openpyxl
 from openpyxl.worksheet.worksheet import Worksheet
 
-from wa_monitor.core.sheet import HEADER, Plan, Sheet, TargetKind, Write, cells, read_sheet
+from wa_monitor.core.sheet import HEADER, Sheet, SheetPlan, TargetKind, Write, cells, read_sheet
 from wa_monitor.errors import FatalError
 
 DEFAULT_WORKSHEET = "Daily Drops"
@@ -58,7 +58,7 @@ class SheetFile:
             values = self._rows = self._load_csv()
         return read_sheet(values)
 
-    def apply(self, plan: Plan) -> Iterator[Write]:
+    def apply(self, plan: SheetPlan) -> Iterator[Write]:
         """Make every write of the plan, save the file once, then yield the writes."""
         if not plan.writes and plan.header_row is None:
             return
@@ -87,7 +87,7 @@ class SheetFile:
         self._sheet = sheet
         return sheet
 
-    def _apply_xlsx(self, plan: Plan) -> None:
+    def _apply_xlsx(self, plan: SheetPlan) -> None:
         sheet = self._sheet or self._load_xlsx()
         if plan.header_row is not None:
             for column, title in enumerate(HEADER, start=1):
@@ -116,7 +116,7 @@ class SheetFile:
         except (OSError, UnicodeDecodeError, csv.Error) as exc:
             raise SheetFileError(f"{self.path}: not a readable CSV file: {exc}") from None
 
-    def _apply_csv(self, plan: Plan) -> None:
+    def _apply_csv(self, plan: SheetPlan) -> None:
         rows = [list(r) for r in self._rows]
 
         def put(row: int, cells: tuple[object, ...]) -> None:

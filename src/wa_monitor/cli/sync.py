@@ -14,7 +14,7 @@ from wa_monitor.adapters.postgres.admin import parse_duration
 from wa_monitor.adapters.postgres.db import require_current, session
 from wa_monitor.adapters.sheetfile import DEFAULT_WORKSHEET, SheetFile
 from wa_monitor.cli.common import CONFIG_HELP, Commands, add_target, database_url, load
-from wa_monitor.core.sheet import SheetTarget
+from wa_monitor.core.ports import SheetTarget
 from wa_monitor.errors import EXIT_OK, ConfigError, Refused
 from wa_monitor.services import sharepoint
 from wa_monitor.settings import (

@@ -14,7 +14,6 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Protocol
 
 from wa_monitor.core.records import DailyCount
 
@@ -64,7 +63,7 @@ class Write:
 
 
 @dataclass(frozen=True, slots=True)
-class Plan:
+class SheetPlan:
     writes: tuple[Write, ...]
     unchanged: tuple[DailyCount, ...]
     header_row: int | None  # the sheet was empty: write HEADER at this row first
@@ -75,22 +74,6 @@ class TargetKind(enum.StrEnum):
     SHAREPOINT = "sharepoint"
     XLSX = "xlsx"
     CSV = "csv"
-
-
-class SheetTarget(Protocol):
-    """Where the totals go: a SharePoint workbook's worksheet, or a local file."""
-
-    @property
-    def kind(self) -> TargetKind: ...
-
-    @property
-    def where(self) -> str:
-        """The target as ops would name it (drive/item/worksheet, or a path); no secret."""
-
-    def read(self) -> Sheet: ...
-
-    def apply(self, plan: Plan) -> Iterable[Write]:
-        """Carry out the plan, yielding each write once it is in the sheet."""
 
 
 class DuplicateProject(ValueError):
@@ -178,7 +161,7 @@ def read_sheet(
     return Sheet(rows=tuple(rows), last_used_row=last_used)
 
 
-def plan(sheet: Sheet, wanted: Iterable[DailyCount]) -> Plan:
+def plan(sheet: Sheet, wanted: Iterable[DailyCount]) -> SheetPlan:
     """The writes that leave one row per wanted key holding its count, touching nothing else.
 
     A key's first row is the one kept up to date; a later row with the same key (the old job
@@ -220,7 +203,7 @@ def plan(sheet: Sheet, wanted: Iterable[DailyCount]) -> Plan:
         writes.append(Write(WriteKind.APPEND, next_row, total))
         next_row += 1
     writes.sort(key=lambda w: w.row)
-    return Plan(
+    return SheetPlan(
         writes=tuple(writes),
         unchanged=tuple(unchanged),
         header_row=header_row,

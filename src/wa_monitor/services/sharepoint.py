@@ -17,7 +17,8 @@ import psycopg
 
 from wa_monitor.adapters.postgres.daily import daily_totals
 from wa_monitor.adapters.postgres.sync_record import record_write
-from wa_monitor.core.sheet import Plan, SheetTarget, Write, WriteKind, plan
+from wa_monitor.core.ports import SheetTarget
+from wa_monitor.core.sheet import SheetPlan, Write, WriteKind, plan
 from wa_monitor.errors import EXIT_FAILED, Refused, WaMonitorError
 
 MAX_DAYS = 366
@@ -54,7 +55,7 @@ def days_to_sync(today: date, *, on: date | None = None, since: timedelta | None
 class SyncReport:
     days: Days
     where: str
-    plan: Plan
+    plan: SheetPlan
     written: tuple[Write, ...]
     dry_run: bool
     no_project: int  # drops whose review has no project: counted nowhere in the sheet
