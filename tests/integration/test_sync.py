@@ -383,3 +383,35 @@ def test_doctor_checks_the_settings_and_with_a_flag_reaches_the_workbook(
     out = capsys.readouterr().out
     assert "FAIL  SharePoint client secret: no SharePoint client secret" in out
     assert "fix: set WA_MONITOR_SHAREPOINT_CLIENT_SECRET" in out
+
+
+def test_a_second_sync_of_the_same_target_at_once_writes_nothing(
+    prod: Path,
+    graph: GraphStandIn,
+    db: psycopg.Connection[Any],
+    database_url: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    a_day_of_drops(db)
+    where = f"drive {DRIVE} item {ITEM} worksheet '{WORKSHEET}'"
+    with psycopg.connect(database_url, autocommit=True) as running:
+        running.execute(
+            "SELECT pg_advisory_lock(hashtext('wa-monitor sync'), hashtext(%s))", (where,)
+        )
+        assert sync("--date", "2025-11-11") == 1
+        assert "another sync of drive" in capsys.readouterr().err
+        assert graph.received == []
+    assert sync("--date", "2025-11-11") == 0
+    assert graph.cells(WORKSHEET) == [HEADER, *expected(db, D11, D11)]
+
+
+def test_without_a_sharepoint_table_the_sync_says_where_it_goes_before_reading(
+    prod: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = prod.read_text("utf-8")
+    prod.write_text(text[: text.index("[sharepoint]")], encoding="utf-8")
+    monkeypatch.setenv("WA_MONITOR_DATABASE_URL", "postgresql://nobody@127.0.0.1:1/none")
+    assert sync() == 2
+    err = capsys.readouterr().err
+    assert "no [sharepoint] table in the config" in err
+    assert "--to PATH.xlsx" in err
