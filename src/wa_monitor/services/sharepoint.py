@@ -45,7 +45,9 @@ def days_to_sync(today: date, *, on: date | None = None, since: timedelta | None
     if since is None:
         return Days(today - timedelta(days=1), today)
     if since % timedelta(days=1):
-        raise Refused(f"--since counts whole days, like 7d or 2w (got {since})")
+        raise Refused(
+            f"--since counts whole days, like 7d or 2w (got {since.total_seconds() / 3600:g}h)"
+        )
     if since.days > MAX_DAYS:
         raise Refused(f"--since covers at most {MAX_DAYS} days (got {since.days})")
     return Days(today - timedelta(days=since.days - 1), today)
