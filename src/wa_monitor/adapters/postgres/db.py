@@ -29,6 +29,7 @@ TABLES = {
     "ledger": "wa_monitor_ledger",
     "cursor": "wa_monitor_cursor",
     "migrations": "wa_monitor_migrations",
+    "sync_writes": "wa_monitor_sync_writes",
 }
 MIGRATION_FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 # A dashboard transaction holding a review row must not stall the monitor for ever.
