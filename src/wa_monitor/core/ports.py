@@ -1,9 +1,10 @@
-"""The ports the loop depends on: small Protocols the adapters implement, and the null ones."""
+"""The ports the loop (and the SharePoint job) depend on: small Protocols the adapters
+implement, and the null ones."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
 from typing import Any, Protocol
@@ -18,6 +19,7 @@ from wa_monitor.core.records import (
     ReviewState,
     Sighting,
 )
+from wa_monitor.core.sheet import Sheet, SheetPlan, TargetKind, Write
 
 # The batch's fresh sightings, the reviews of their drops, and what the plan lists say of them.
 Planner = Callable[[Sequence[Sighting], Mapping[str, ReviewState], PlanLists], Plan]
@@ -161,3 +163,19 @@ class Echoes(Protocol):
     """Where the bridge shows what the bot posted (messages.db), when it does."""
 
     def posted(self, chat_jid: str, text: str, since: datetime) -> bool: ...
+
+
+class SheetTarget(Protocol):
+    """Where the totals go: a SharePoint workbook's worksheet, or a local file."""
+
+    @property
+    def kind(self) -> TargetKind: ...
+
+    @property
+    def where(self) -> str:
+        """The target as ops would name it (drive/item/worksheet, or a path); no secret."""
+
+    def read(self) -> Sheet: ...
+
+    def apply(self, plan: SheetPlan) -> Iterable[Write]:
+        """Carry out the plan, yielding each write once it is in the sheet."""

@@ -32,6 +32,7 @@ TABLES = {
     "valid_drops": "valid_drops",
     "invalid": "invalid_drop_submissions",
     "outbox": "wa_monitor_outbox",
+    "sync_writes": "wa_monitor_sync_writes",
 }
 MIGRATION_FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 # A dashboard transaction holding a review row must not stall the monitor for ever.
