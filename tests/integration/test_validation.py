@@ -14,6 +14,7 @@ import pytest
 from tests.support.env import LAWLEY, MOHADIN, SAST, VELO, sast
 from tests.support.plans import (
     AGENT_2,
+    dev_replying,
     invalid_rows,
     load_list,
     outbox,
@@ -192,3 +193,26 @@ def test_status_shows_invalid_drops_today_and_replies_waiting(
     header, row = capsys.readouterr().out.splitlines()[:2]
     assert header.split()[-5:] == ["INVALID", "TODAY", "REPLIES", "WAITING", "STATUS"]
     assert row.split()[-3:] == ["2", "3", "ok"]
+
+
+def test_dev_reset_empties_invalid_drops_and_replies_and_keeps_the_plan_lists(
+    tmp_path: Path,
+    bridge: BridgeWriter,
+    database_url: str,
+    db: psycopg.Connection[Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    folder = tmp_path / "etc"
+    validating_config(
+        folder, "prod", bridge_db=bridge.path, groups={LAWLEY: "Lawley"}, validate=set()
+    )
+    monkeypatch.setenv("WA_MONITOR_CONFIG_DIR", str(folder))
+    dev = dev_replying(
+        folder, bridge.path, database_url, monkeypatch, {VELO: "Velo Test"}, "http://127.0.0.1:9"
+    )
+    say(bridge, "V1", "DR7777777", sast(11, 9), chat=VELO)
+    assert run_once(dev, database_url, monkeypatch) == 0
+    assert len(invalid_rows(db, "dev")) == len(outbox(db, "dev")) == 1
+    assert main(["schema", "reset", "--config", str(dev), "--yes"]) == 0
+    assert invalid_rows(db, "dev") == outbox(db, "dev") == []
+    assert db.execute("SELECT count(*) FROM dev.valid_drops").fetchone() == (1,)

@@ -35,7 +35,8 @@ def register(commands: Commands) -> None:
         "reset",
         help="empty dev's reviews, ledger and cursor so the dev monitor starts over",
         description="Empty the dev environment in one transaction: its qa_photo_reviews, its "
-        "ledger and its cursor, so the dev monitor reads the bridge again from the first "
+        "ledger, its cursor, its invalid drop submissions and reply outbox (the plan lists "
+        "stay), so the dev monitor reads the bridge again from the first "
         "message. Refuses prod whatever the flags, and refuses while the dev monitor runs "
         "(stop it first). Without --yes it asks on a terminal and refuses without one.",
         epilog=f"{OWNER_NOTE}\n{CONFIG_HELP}",
