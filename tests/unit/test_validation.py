@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -22,7 +23,7 @@ from wa_monitor.core.records import (
 )
 from wa_monitor.core.replies import RETRY_MAX_S, Sender, retry_in
 from wa_monitor.core.validation import InvalidAction, Policy, check_template, plan
-from wa_monitor.errors import ConfigError
+from wa_monitor.errors import ConfigError, TransientError
 from wa_monitor.settings import Settings, load_settings, reply_groups
 
 LAWLEY, MOHADIN = "1@g.us", "2@g.us"
@@ -214,6 +215,32 @@ def test_stranded_and_unknown_posts_are_settled_by_messages_db_never_by_posting_
         pass
     assert outbox.done == [("A", Delivery.SENT), ("Z", Delivery.UNKNOWN), ("B", Delivery.SENT)]
     assert poster.posted == [(LAWLEY, "about B")]  # A and Z were not posted again
+
+
+def test_a_post_whose_outcome_could_not_be_recorded_is_settled_not_posted_again() -> None:
+    class LosesTheFirstMark(FakeOutbox):
+        def finish(
+            self, m: OutboxMessage, delivery: Delivery, detail: str, retry_in_s: float
+        ) -> None:
+            if not self.done:
+                self.left.append(m)  # the database went away: the row stays 'sending'
+                self.done.append(("lost", delivery))
+                raise TransientError("database unavailable")
+            super().finish(m, delivery, detail, retry_in_s)
+
+    outbox = LosesTheFirstMark(message("A"))
+    poster = FakePoster(Delivery.SENT)
+    s = sender(outbox, poster, FakeEchoes("about A"))
+    thread = threading.Thread(target=s.run)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while len(outbox.done) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    s.stop.set()
+    s.wake.set()
+    thread.join(5)
+    assert outbox.done == [("lost", Delivery.SENT), ("A", Delivery.SENT)]  # by messages.db
+    assert len(poster.posted) == 1
 
 
 def test_retries_back_off_and_are_bounded() -> None:

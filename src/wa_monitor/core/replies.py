@@ -66,12 +66,14 @@ class Sender:
         while not self.stop.is_set():
             try:
                 busy = self.step()
-            except TransientError as exc:
-                self.log.warning("⏳ reply sender waiting for the database", error=str(exc))
-                self.stop.wait(max(self.poll_s, 1.0))
-                continue
             except Exception as exc:  # noqa: BLE001 - the thread must outlive a bad row
-                self.log.error("❌ reply sender failed; trying again", error=str(exc))
+                if isinstance(exc, TransientError):
+                    self.log.warning("⏳ reply sender waiting for the database", error=str(exc))
+                else:
+                    self.log.error("❌ reply sender failed; trying again", error=str(exc))
+                # A post whose outcome could not be recorded is left 'sending': settle it (by
+                # messages.db, else as unknown) before anything else is claimed.
+                self._recovered = False
                 self.stop.wait(max(self.poll_s, 1.0))
                 continue
             if not busy:
