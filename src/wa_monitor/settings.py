@@ -75,6 +75,12 @@ with warnings.catch_warnings():
         poll_interval_seconds: float = Field(default=5.0, gt=0, le=3600)
         batch_size: int = Field(default=20_000, ge=1, le=1_000_000)
         bot_senders: frozenset[str] = frozenset()
+        # Whether the bridge's own account (is_from_me) also posts drops; if not, its messages
+        # are never sightings (the monitor's replies, feedback sent from the dashboard).
+        own_account_posts_drops: bool = False
+        # The database role the environment's service logs in as (schema grant refuses to give
+        # it to another environment); default wa_monitor_<environment>.
+        service_role: str | None = Field(default=None, min_length=1, max_length=63)
         projects: tuple[Project, ...] = ()
         # Only ever from WA_MONITOR_DATABASE_URL (or a systemd credential): see database_url().
         database_url: SecretStr | None = Field(default=None, repr=False)
@@ -138,6 +144,10 @@ with warnings.catch_warnings():
             if dup := sorted({j for j in jids if jids.count(j) > 1}):
                 raise ValueError(f"group_jid listed more than once in [[projects]]: {dup[0]}")
             return self
+
+        @property
+        def role(self) -> str:
+            return self.service_role or f"wa_monitor_{self.environment.value}"
 
         @property
         def tz(self) -> ZoneInfo:

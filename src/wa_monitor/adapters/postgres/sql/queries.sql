@@ -6,7 +6,9 @@
 SELECT to_regnamespace(%(schema)s) IS NOT NULL;
 
 -- name: migrations_table_exists
-SELECT to_regclass(format('%%I.%%I', %(schema)s::text, 'wa_monitor_migrations')) IS NOT NULL;
+-- From the catalog, not to_regclass(): a role without USAGE on the schema may still ask.
+SELECT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+               WHERE n.nspname = %(schema)s AND c.relname = 'wa_monitor_migrations');
 
 -- name: create_migrations_table
 CREATE TABLE IF NOT EXISTS {migrations} (
@@ -92,5 +94,6 @@ WHERE r.id = u.id;
 
 -- name: missing_tables
 SELECT t FROM unnest(%(tables)s::text[]) AS t
-WHERE to_regclass(format('%%I.%%I', %(schema)s::text, t)) IS NULL
+WHERE NOT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                  WHERE n.nspname = %(schema)s AND c.relname = t)
 ORDER BY 1;
