@@ -45,13 +45,16 @@ class Privilege(enum.StrEnum):
 
 
 _S, _I, _U, _T = Privilege.SELECT, Privilege.INSERT, Privilege.UPDATE, Privilege.TRUNCATE
+_D = Privilege.DELETE
 # What `wa-monitor run` does with each table (reviews: insert, lock FOR UPDATE, update; ledger:
-# insert … RETURNING; cursor: upsert; migrations: read the version). Nothing else.
+# insert … RETURNING; cursor: upsert; migrations: read the version), and what `wa-monitor alerts
+# check`, run with the service's URL, does with its incidents. Nothing else.
 RUN_NEEDS: Mapping[str, frozenset[Privilege]] = {
     TABLES["reviews"]: frozenset({_S, _I, _U}),
     TABLES["ledger"]: frozenset({_S, _I}),
     TABLES["cursor"]: frozenset({_S, _I, _U}),
     TABLES["migrations"]: frozenset({_S}),
+    TABLES["alerts"]: frozenset({_S, _I, _U, _D}),
 }
 # Dev's own role may also empty its tables, so `schema reset --env dev` works with dev's URL.
 DEV_NEEDS: Mapping[str, frozenset[Privilege]] = {

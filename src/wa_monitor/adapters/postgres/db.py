@@ -29,6 +29,7 @@ TABLES = {
     "ledger": "wa_monitor_ledger",
     "cursor": "wa_monitor_cursor",
     "migrations": "wa_monitor_migrations",
+    "alerts": "wa_monitor_alerts",
 }
 MIGRATION_FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 # A dashboard transaction holding a review row must not stall the monitor for ever.
@@ -147,9 +148,9 @@ def translate(exc: psycopg.Error, *, schema: str, env: str) -> Exception:  # noq
             f"database owner: `wa-monitor schema grant --env {env} --role ROLE`)"
         )
     if state.startswith("28") or _refused_at_login(exc):
-        return AuthenticationFailed(f"the database refused the login: {describe(exc)}")
+        return AuthenticationFailed(f"database unavailable (it refused the login): {describe(exc)}")
     if state.startswith("08") or (isinstance(exc, psycopg.OperationalError) and not state):
-        return DatabaseUnreachable(f"database unreachable: {describe(exc)}")
+        return DatabaseUnreachable(f"database unavailable (unreachable): {describe(exc)}")
     if isinstance(
         exc,
         psycopg.OperationalError

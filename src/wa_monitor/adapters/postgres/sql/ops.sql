@@ -158,4 +158,4 @@ SELECT count(*), count(*) FILTER (WHERE review_date = %(today)s), max(created_at
 SELECT processed_at, sent_at FROM {ledger} ORDER BY processed_at DESC, sent_at DESC LIMIT 1;
 
 -- name: status_cursor
-SELECT bridge_rowid, updated_at FROM {cursor};
+SELECT bridge_rowid, updated_at, read_at FROM {cursor};
