@@ -53,6 +53,57 @@ class Project(BaseModel):
         return value
 
 
+class Alerts(BaseModel):
+    """The `[alerts]` table: where incidents go (an ops WhatsApp group through the bridge's API,
+    and/or e-mail) and what counts as one. On for prod once a channel is set, off for dev
+    unless `enabled = true`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    enabled: bool | None = None
+    whatsapp_recipient: str | None = None  # the ops group's JID (…@g.us) or a phone number
+    bridge_api_url: str = "http://localhost:8080"
+    email_to: tuple[str, ...] = ()
+    email_from: str = "wa-monitor@localhost"
+    smtp_host: str = "localhost"
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    max_behind: int = Field(default=500, ge=0)  # bridge messages waiting
+    max_idle_minutes: int = Field(default=10, ge=1)  # messages wait, nothing read for this long
+    quiet_minutes: int = Field(default=120, ge=1)  # no new bridge message in working hours
+    working_hours: tuple[str, str] = ("07:00", "19:00")  # local time, [start, end)
+    working_days: frozenset[int] = frozenset({1, 2, 3, 4, 5, 6})  # ISO weekdays, Monday = 1
+
+    @field_validator("working_hours")
+    @classmethod
+    def _clock_times(cls, value: tuple[str, str]) -> tuple[str, str]:
+        for text in value:
+            if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", text):
+                raise ValueError(f'must be two times like "07:00", "19:00" (got {text!r})')
+        return value
+
+    @field_validator("working_days")
+    @classmethod
+    def _weekdays(cls, value: frozenset[int]) -> frozenset[int]:
+        if not value <= set(range(1, 8)):
+            raise ValueError("must be ISO weekdays, 1 (Monday) to 7 (Sunday)")
+        return value
+
+    @property
+    def channels(self) -> tuple[str, ...]:
+        """The configured channels: 'whatsapp', 'email'."""
+        return tuple(
+            name
+            for name, on in (("whatsapp", self.whatsapp_recipient), ("email", self.email_to))
+            if on
+        )
+
+    @_model_validator(mode="after")
+    def _somewhere_to_go(self) -> Alerts:
+        if self.enabled and not self.channels:
+            raise ValueError("enabled = true needs whatsapp_recipient or email_to")
+        return self
+
+
 # The TOML key is `schema`, fixed by the ops documentation. It shadows pydantic's deprecated
 # BaseModel.schema() classmethod, which nothing here calls; the warning about it is noise.
 with warnings.catch_warnings():
@@ -82,6 +133,7 @@ with warnings.catch_warnings():
         # it to another environment); default wa_monitor_<environment>.
         service_role: str | None = Field(default=None, min_length=1, max_length=63)
         projects: tuple[Project, ...] = ()
+        alerts: Alerts = Alerts()
         # Only ever from WA_MONITOR_DATABASE_URL (or a systemd credential): see database_url().
         database_url: SecretStr | None = Field(default=None, repr=False)
 
@@ -144,6 +196,13 @@ with warnings.catch_warnings():
             if dup := sorted({j for j in jids if jids.count(j) > 1}):
                 raise ValueError(f"group_jid listed more than once in [[projects]]: {dup[0]}")
             return self
+
+        @property
+        def alerts_on(self) -> bool:
+            """Alerts are sent: as configured, else for prod once a channel is set."""
+            if self.alerts.enabled is not None:
+                return self.alerts.enabled
+            return self.environment is Environment.PROD and bool(self.alerts.channels)
 
         @property
         def role(self) -> str:
