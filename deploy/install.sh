@@ -148,7 +148,13 @@ on_host chown root:root "$envfile"
 
 # -- the unit and the rotation -------------------------------------------------------------
 install -m 0644 "$CHECKOUT/deploy/systemd/$UNIT" "$ROOT/etc/systemd/system/$UNIT"
+# The alerts: the unit's OnFailure= hook and its 2-minute timer (README: Alerts).
+for alert in wa-monitor-alert@.service wa-monitor-alert@.timer; do
+    install -m 0644 "$CHECKOUT/deploy/systemd/$alert" "$ROOT/etc/systemd/system/$alert"
+done
 install -m 0644 "$CHECKOUT/deploy/logrotate/wa-monitor" "$ROOT/etc/logrotate.d/wa-monitor"
 on_host systemctl daemon-reload
 on_host systemctl enable "$UNIT"
 say "installed; next: migrate the schema, then (re)start $UNIT (README: Deployment)"
+say "alerts: set [alerts] in /etc/wa-monitor/$ENV_NAME.toml, then" \
+    "systemctl enable --now wa-monitor-alert@$ENV_NAME.timer (README: Alerts)"
