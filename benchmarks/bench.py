@@ -357,7 +357,8 @@ def limit(bridge: BridgeFile, url: str) -> Limit:
     conn = sqlite3.connect(f"file:{bridge.path}?mode=ro", uri=True)
     groups = json.dumps(sorted(WATCHED))
     started = time.perf_counter()
-    rows = conn.execute(_READ, (0, bridge.messages * 2, groups)).fetchall()  # the daemon's query
+    own_posts = False  # the daemon's query, with the shipped default
+    rows = conn.execute(_READ, (0, bridge.messages * 2, groups, own_posts)).fetchall()
     read_seconds = time.perf_counter() - started
     conn.close()
     del rows
