@@ -280,13 +280,38 @@ def load_settings(path: Path, *, expect: str | None = None) -> Settings:
     try:
         settings = Settings(**raw)
     except ValidationError as exc:
-        raise ConfigError(f"{path}: {describe(exc)}") from None
+        raise ConfigError(_blame(path, exc)) from None
     if expect in {e.value for e in Environment} and settings.environment.value != expect:
         raise ConfigError(
             f"{path}: says environment = {settings.environment.value!r}, "
             f"but --env {expect} was asked"
         )
     return settings
+
+
+# The keys the environment/schema/prefix rule (Settings._isolated) is about.
+_ISOLATION_KEYS = ("environment", "schema", "log_prefix")
+
+
+def _blame(path: Path, exc: ValidationError) -> str:
+    """The error, naming the file only for what the file said: a key set by a WA_MONITOR_*
+    variable is blamed on that variable (which overrides the file)."""
+    variables = {
+        key: f"WA_MONITOR_{key.upper()}"
+        for key in Settings.model_fields
+        if f"WA_MONITOR_{key.upper()}" in os.environ
+    }
+    errors = exc.errors(include_url=False, include_input=False)
+    keys = {str(e["loc"][0]) for e in errors if e["loc"]}
+    if any(not e["loc"] for e in errors):  # a rule across keys
+        keys.update(_ISOLATION_KEYS)
+    blamed = sorted(variables[k] for k in keys if k in variables)
+    if not blamed:
+        return f"{path}: {describe(exc)}"
+    return (
+        f"{', '.join(blamed)} (environment variable, overrides {path}): {describe(exc)}; "
+        f"unset {' and '.join(blamed)} or correct it"
+    )
 
 
 def describe(exc: ValidationError) -> str:
