@@ -56,6 +56,18 @@ def test_granting_prods_role_to_dev_is_refused_and_prod_keeps_its_rights(
     assert may(prod_url, INSERT_PROD.replace("'m'", "'m2'"))
 
 
+def test_granting_devs_role_to_prod_is_refused_too(
+    envs: Envs, roles: Roles, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dev_role, dev_url = roles.make("dev")
+    assert envs.wa("schema", "grant", "--env", "dev", "--role", dev_role) == 0
+    capsys.readouterr()
+    assert envs.wa("schema", "grant", "--env", "prod", "--role", dev_role) == 2
+    assert "holds privileges in schema dev" in capsys.readouterr().err
+    assert may(dev_url, "TRUNCATE dev.wa_monitor_ledger")
+    assert not may(dev_url, "SELECT 1 FROM public.qa_photo_reviews")
+
+
 def test_the_role_another_environment_names_is_refused_before_it_holds_anything(
     envs: Envs, roles: Roles, capsys: pytest.CaptureFixture[str]
 ) -> None:
