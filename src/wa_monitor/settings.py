@@ -303,8 +303,8 @@ def _blame(path: Path, exc: ValidationError) -> str:
     }
     errors = exc.errors(include_url=False, include_input=False)
     keys = {str(e["loc"][0]) for e in errors if e["loc"]}
-    if any(not e["loc"] for e in errors):  # a rule across keys
-        keys.update(_ISOLATION_KEYS)
+    for rule in (e["msg"] for e in errors if not e["loc"]):  # a rule across keys names them
+        keys.update(k for k in _ISOLATION_KEYS if k in rule)
     blamed = sorted(variables[k] for k in keys if k in variables)
     if not blamed:
         return f"{path}: {describe(exc)}"
