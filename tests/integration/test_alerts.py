@@ -12,8 +12,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.support.daemon import daemon, stop
-from tests.support.harness import wait_until
+from tests.support.harness import daemon, stop, wait_until
 from tests.support.ops import Envs, make_envs
 from tests.support.smtp import SmtpSink
 from wa_monitor.devtools.bridge_api import SimulatedBridgeApi

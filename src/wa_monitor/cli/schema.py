@@ -93,13 +93,22 @@ def register(commands: Commands) -> None:
         description="Least privilege, in one transaction: revoke the role's table privileges in "
         "schema public (and in the environment's schema), then grant USAGE on the environment's "
         "schema and only what `wa-monitor run` does to its four tables (dev's role may also "
-        "TRUNCATE them, for schema reset). Neither role may create objects anywhere. The role "
+        "TRUNCATE them, for schema reset). With --service sync (prod only): SELECT on "
+        "qa_photo_reviews and the migrations table, SELECT and INSERT on the sync's own record "
+        "of what it wrote, nothing else. No role may create objects anywhere. The role "
         "must exist, log in, and be neither a superuser nor the tables' owner. Run it again "
         "after `schema drop` + `schema migrate`.",
         epilog=f"{OWNER_NOTE}\n{CONFIG_HELP}",
     )
     add_target(grant)
     grant.add_argument("--role", required=True, help="the service's database role")
+    grant.add_argument(
+        "--service",
+        type=admin.Service,
+        choices=list(admin.Service),
+        default=admin.Service.MONITOR,
+        help="whose role: the monitor's (default) or the SharePoint sync's (read-only, prod)",
+    )
     grant.add_argument(
         "--allow-other-env",
         action="store_true",
@@ -185,7 +194,7 @@ def grant_command(args: argparse.Namespace) -> int:
     env = settings.environment.value
     if args.print:
         statements = admin.grant_statements(
-            settings, args.role, allow_other_env=args.allow_other_env
+            settings, args.role, args.service, allow_other_env=args.allow_other_env
         )
         print(admin.render(statements))
         return EXIT_OK
@@ -193,12 +202,19 @@ def grant_command(args: argparse.Namespace) -> int:
         database_url(settings),
         settings,
         args.role,
+        args.service,
         other_roles=_other_roles(env),
         allow_other_env=args.allow_other_env,
     )
+    if args.service is admin.Service.SYNC:
+        check = f"`wa-monitor sync sharepoint --env {env} --dry-run` run with its URL"
+        unit = f"wa-monitor-sync-{env}"
+    else:
+        check = f"`wa-monitor doctor --env {env}` run with its URL"
+        unit = f"wa-monitor-{env}"
     if not found.ok:
         print(
-            f"granted what wa-monitor-{env} needs in schema {settings.schema}, but not exactly: "
+            f"granted what {unit} needs in schema {settings.schema}, but not exactly: "
             f"{'; '.join(found.problems)}\nremove the rest with: {'; '.join(found.fixes)}"
         )
         return EXIT_FAILED
@@ -208,8 +224,8 @@ def grant_command(args: argparse.Namespace) -> int:
         else " and nothing in another schema"
     )
     print(
-        f"role {args.role}: holds exactly what wa-monitor-{env} needs in schema "
-        f"{settings.schema}{also}; check with `wa-monitor doctor --env {env}` run with its URL"
+        f"role {args.role}: holds exactly what {unit} needs in schema "
+        f"{settings.schema}{also}; check with {check}"
     )
     return EXIT_OK
 

@@ -63,8 +63,28 @@ DEV_NEEDS: Mapping[str, frozenset[Privilege]] = {
 }
 
 
-def needs(env: Environment) -> Mapping[str, frozenset[Privilege]]:
+# What `wa-monitor sync sharepoint` does (production only): read the reviews' daily counts and
+# the schema's version, and record what it wrote to the sheet. It changes no review.
+SYNC_NEEDS: Mapping[str, frozenset[Privilege]] = {
+    TABLES["reviews"]: frozenset({_S}),
+    TABLES["sync_writes"]: frozenset({_S, _I}),
+    TABLES["migrations"]: frozenset({_S}),
+}
+
+
+class Service(enum.StrEnum):
+    """The services with a database role of their own."""
+
+    MONITOR = "monitor"  # wa-monitor run
+    SYNC = "sync"  # wa-monitor sync sharepoint
+
+
+def needs(
+    env: Environment, service: Service = Service.MONITOR
+) -> Mapping[str, frozenset[Privilege]]:
     """Table → the privileges the environment's service role must hold, and no more."""
+    if service is Service.SYNC:
+        return SYNC_NEEDS
     return DEV_NEEDS if env is Environment.DEV else RUN_NEEDS
 
 
@@ -294,7 +314,11 @@ def _as_owner(action: str, env: str) -> Iterator[None]:
 
 
 def grant_statements(
-    settings: Settings, role: str, *, allow_other_env: bool = False
+    settings: Settings,
+    role: str,
+    service: Service = Service.MONITOR,
+    *,
+    allow_other_env: bool = False,
 ) -> list[sql.Composed]:
     """The SQL that leaves `role` with exactly what the environment's service needs.
 
@@ -302,12 +326,19 @@ def grant_statements(
     none there), unless the role is allowed to serve another environment as well.
     """
     schema = settings.schema
+    if service is Service.SYNC and (
+        settings.environment is not Environment.PROD or schema != PROD_SCHEMA
+    ):
+        raise Refused(
+            f"the sync role reads production only; environment {settings.environment.value!r} "
+            "is never synced"
+        )
     role_id = sql.Identifier(role)
     cleared = [schema] if allow_other_env else list(dict.fromkeys([PROD_SCHEMA, schema]))
     statements = [query("revoke_tables", s, role=role_id) for s in cleared]
     statements += [query("revoke_create", s, role=role_id) for s in cleared]
     statements.append(query("grant_usage", schema, role=role_id))
-    for table, privileges in needs(settings.environment).items():
+    for table, privileges in needs(settings.environment, service).items():
         listed = sql.SQL(", ").join(sql.SQL(p.value) for p in Privilege if p in privileges)
         statements.append(
             query(
@@ -346,6 +377,7 @@ def audit(
     settings: Settings,
     role: str | None = None,
     *,
+    service: Service = Service.MONITOR,
     allow_other_env: bool = False,
 ) -> Audit:
     """Audit `role` (the current one when None) for the environment; no change is made."""
@@ -381,7 +413,7 @@ def audit(
         (str(s), str(p)) for s, p in conn.execute(query("schema_privileges", schema), params)
     }
     ours = {str(r[0]) for r in conn.execute(query("wa_monitor_schemas", schema))}
-    wanted = {(schema, t, p) for t, ps in needs(settings.environment).items() for p in ps}
+    wanted = {(schema, t, p) for t, ps in needs(settings.environment, service).items() for p in ps}
     other_envs = tuple(sorted({s for s, _, _ in held} & (ours - {schema})))
     excused = set(other_envs) if allow_other_env else set()
     extra_held = {(s, t, p) for s, t, p in held - wanted if s not in excused}
@@ -440,6 +472,7 @@ def grant(
     url: str,
     settings: Settings,
     role: str,
+    service: Service = Service.MONITOR,
     *,
     other_roles: Mapping[str, str] | None = None,
     allow_other_env: bool = False,
@@ -450,6 +483,7 @@ def grant(
     `other_roles` maps the other environments to their configured service roles.
     """
     schema, env = settings.schema, settings.environment.value
+    statements = grant_statements(settings, role, service, allow_other_env=allow_other_env)
     with (
         _as_owner("grant", env),
         connect(url, schema=schema, env=env) as conn,
@@ -474,9 +508,9 @@ def grant(
             )
         if not allow_other_env:
             _refuse_other_env(conn, settings, role, other_roles or {})
-        for statement in grant_statements(settings, role, allow_other_env=allow_other_env):
+        for statement in statements:
             conn.execute(statement)
-        return audit(conn, settings, role, allow_other_env=allow_other_env)
+        return audit(conn, settings, role, service=service, allow_other_env=allow_other_env)
 
 
 def _refuse_other_env(

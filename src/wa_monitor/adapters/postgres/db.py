@@ -30,6 +30,7 @@ TABLES = {
     "cursor": "wa_monitor_cursor",
     "migrations": "wa_monitor_migrations",
     "alerts": "wa_monitor_alerts",
+    "sync_writes": "wa_monitor_sync_writes",
 }
 MIGRATION_FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 # A dashboard transaction holding a review row must not stall the monitor for ever.
