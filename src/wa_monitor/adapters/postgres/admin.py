@@ -393,10 +393,14 @@ def audit(
         {"role": user, "schema": schema, "tables": list(TABLES.values())},
     ).fetchone()
     if superuser or (owns and owns[1]):
-        what = "a superuser" if superuser else f"the owner of schema {schema!r}'s tables"
+        what = (
+            "a superuser: it can read and write every schema"
+            if superuser
+            else f"the owner of schema {schema!r}'s tables: it can do anything to them"
+        )
         return Audit(
             user,
-            (f"role {user} is {what}: it can do anything to them, and grants cannot limit it",),
+            (f"role {user} is {what}, and grants cannot limit it",),
             (
                 f"create a dedicated role for wa-monitor-{env} (CREATE ROLE wa_monitor_{env} "
                 "LOGIN PASSWORD '…'), then as the database owner: wa-monitor schema grant "
