@@ -60,7 +60,7 @@ class Project(BaseModel):
 
 class Alerts(BaseModel):
     """The `[alerts]` table: where incidents go (an ops WhatsApp group through the bridge's API,
-    and/or e-mail) and what counts as one. On for prod once a channel is set, off for dev
+    and/or e-mail) and what counts as one. On for prod (it must name a channel), off for dev
     unless `enabled = true`."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -263,10 +263,10 @@ with warnings.catch_warnings():
 
         @property
         def alerts_on(self) -> bool:
-            """Alerts are sent: as configured, else for prod once a channel is set."""
+            """Alerts are sent: as configured, else for prod (which then needs a channel)."""
             if self.alerts.enabled is not None:
                 return self.alerts.enabled
-            return self.environment is Environment.PROD and bool(self.alerts.channels)
+            return self.environment is Environment.PROD
 
         @property
         def role(self) -> str:

@@ -173,13 +173,19 @@ def test_a_quiet_bridge_in_working_hours_is_an_incident(
     assert db.execute("SELECT count(*) FROM public.wa_monitor_alerts").fetchone() == (1,)
 
 
-def test_dev_alerts_are_off_unless_enabled(
+def test_dev_alerts_are_off_unless_enabled_and_prods_must_go_somewhere(
     tmp_path: Path, bridge: BridgeWriter, database_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     envs = make_envs(tmp_path / "config", bridge, database_url)
-    assert envs.wa("alerts", "check", "--env", "dev") == 2
-    assert "alerts are off for dev" in capsys.readouterr().err
+    # Off is fine (the OnFailure= hook of dev's unit runs it too): exit 0, nothing sent.
+    assert envs.wa("alerts", "check", "--env", "dev") == 0
+    assert "alerts are off for dev: nothing checked" in capsys.readouterr().out
     dev = envs.folder / "dev.toml"
     dev.write_text(dev.read_text() + "\n[alerts]\nenabled = true\n")
     assert envs.wa("alerts", "check", "--env", "dev") == 2
     assert "enabled = true needs whatsapp_recipient or email_to" in capsys.readouterr().err
+    # Production's are on: a config that names no channel is a mistake, said loudly.
+    assert envs.wa("alerts", "check", "--env", "prod") == 2
+    assert "alerts for prod have nowhere to go" in capsys.readouterr().err
+    assert envs.wa("doctor", "--env", "prod") == 1
+    assert "FAIL  alerts: on for prod, but [alerts] names no channel" in capsys.readouterr().out

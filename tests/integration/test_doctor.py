@@ -46,6 +46,7 @@ def test_a_healthy_environment_passes_everything_but_a_superuser_role(
         "bridge file",
         "watched groups",
         "LID map",
+        "alerts",
         "database reachable",
         "schema migrated",
         "role privileges",

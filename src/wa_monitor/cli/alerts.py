@@ -25,8 +25,9 @@ def register(commands: Commands) -> None:
         "new message for quiet_minutes within working_hours on working_days. Run it from a "
         "systemd timer (wa-monitor-alert@ENV.timer) and from the units' OnFailure= hook "
         "(wa-monitor-alert@ENV.service). Prints one line per message sent. Exit 0 when every "
-        "message went, 1 when a channel or the database failed (the next check tries again), "
-        "2 when alerts are off or misconfigured.",
+        "message went (or alerts are off for the environment: dev's are unless enabled), 1 when "
+        "a channel or the database failed (the next check tries again), 2 when they are "
+        "misconfigured (prod's must name a channel).",
         epilog="The database URL: $WA_MONITOR_DATABASE_URL_NAME if set, else the service's "
         "(the service's own role may run it). " + CONFIG_HELP,
     )
@@ -36,6 +37,9 @@ def register(commands: Commands) -> None:
 
 def check_command(args: argparse.Namespace) -> int:
     settings = load(args)
+    if not settings.alerts_on:  # before the URL: an environment without alerts needs none
+        print(f"alerts are off for {settings.environment.value}: nothing checked")
+        return EXIT_OK
     url = resolve_url(settings, own_variable=True)
     deliveries = alerts.check(settings, url)
     for d in deliveries:

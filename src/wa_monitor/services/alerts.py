@@ -158,8 +158,13 @@ def check(
     """Compare the environment's incidents with those already announced; send what is new."""
     if not settings.alerts_on:
         raise ConfigError(
-            f"alerts are off for {settings.environment.value}: set [alerts] enabled = true and "
-            "whatsapp_recipient or email_to in its config"
+            f"alerts are off for {settings.environment.value}: [alerts] enabled = true turns "
+            "them on"
+        )
+    if not settings.alerts.channels:
+        raise ConfigError(
+            f"alerts for {settings.environment.value} have nowhere to go: set whatsapp_recipient "
+            "and/or email_to in its [alerts] table (or enabled = false)"
         )
     senders = channels(settings) if send is None else send
     limits = Limits(

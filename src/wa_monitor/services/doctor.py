@@ -102,6 +102,7 @@ def diagnose(env: str | None, config: Path | None, *, sharepoint: bool = False) 
     checks.append(_bridge_check(settings, path))
     checks.append(_groups_check(settings, path))
     checks.append(_lid_map_check(settings, path))
+    checks.append(_alerts_check(settings, path))
     checks.extend(_database_checks(settings, path))
     checks.extend(_sharepoint_checks(settings, path, reach=sharepoint))
     return checks
@@ -268,6 +269,26 @@ def _lid_map_check(settings: Settings, path: Path) -> Check:
             f"lid_map_db in {path} must name the bridge's whatsapp.db, readable by this user",
         )
     return Check("LID map", True, f"{lid_map} readable; {count} LIDs mapped")
+
+
+def _alerts_check(settings: Settings, path: Path) -> Check:
+    env, rules = settings.environment.value, settings.alerts
+    if not settings.alerts_on:
+        return Check("alerts", True, f"off for {env} ([alerts] enabled = true turns them on)")
+    if not rules.channels:
+        return Check(
+            "alerts",
+            False,
+            f"on for {env}, but [alerts] names no channel: an incident would reach nobody",
+            f"set whatsapp_recipient (the ops group's JID) and/or email_to in [alerts] of {path}, "
+            "or enabled = false",
+        )
+    where = []
+    if rules.whatsapp_recipient:
+        where.append(f"WhatsApp {rules.whatsapp_recipient} through {rules.bridge_api_url}")
+    if rules.email_to:
+        where.append(f"e-mail to {', '.join(rules.email_to)} through {rules.smtp_host}")
+    return Check("alerts", True, "on: " + "; ".join(where))
 
 
 _UNREACHABLE_FIX = (
