@@ -2,9 +2,9 @@
 with each one's liveness: is a monitor running, since when, when did it last read the bridge.
 
 Each environment is read with its own database URL: WA_MONITOR_DATABASE_URL_<NAME> (e.g.
-WA_MONITOR_DATABASE_URL_DEV) when set, else the URL the service itself uses. `assess()` is the
-one place these figures are computed: `status`, `alerts check` and the web app's /healthz and
-/metrics all call it.
+WA_MONITOR_DATABASE_URL_DEV) when set, else the URL the service itself uses. `measure()` is the
+one place these figures are computed, on a connection the caller has (the web app's /healthz
+and /metrics); `assess()` opens one for it (`status`, `alerts check`).
 """
 
 from __future__ import annotations
@@ -127,11 +127,11 @@ def assess(
     url: str | None = None,
     limits: Limits | None = None,
 ) -> EnvStatus:
-    """The one computation of an environment's figures and liveness; never raises.
+    """An environment's figures and liveness on a connection of its own; never raises.
 
     `url` defaults to the environment's own (WA_MONITOR_DATABASE_URL_<ENV>, else the service's).
     """
-    env, limits = settings.environment.value, limits or Limits()
+    env = settings.environment.value
     base = EnvStatus(env=env, config=config, schema=settings.schema)
     if url is None:
         try:
@@ -142,9 +142,27 @@ def assess(
         with session(
             url, schema=settings.schema, env=env, purpose="status", connect_timeout=5
         ) as conn:
-            status = replace(base, **_database_figures(conn, settings))
+            return measure(conn, settings, base=base, limits=limits)
     except WaMonitorError as exc:
         return replace(base, problems=(f"database: {exc}",))
+
+
+def measure(
+    conn: psycopg.Connection[Any],
+    settings: Settings,
+    *,
+    base: EnvStatus | None = None,
+    limits: Limits | None = None,
+    counts: bool = True,
+) -> EnvStatus:
+    """The one computation of an environment's figures and liveness, read on `conn` (status,
+    alerts, and the web app on its own pool), then its bridge file. Without `counts` the review
+    counts (a scan of the whole table) are left out. Database errors propagate (translated by
+    the session that owns `conn`); a bridge that cannot be read is a problem in the record."""
+    env, limits = settings.environment.value, limits or Limits()
+    if base is None:
+        base = EnvStatus(env=env, config="", schema=settings.schema)
+    status = replace(base, **_database_figures(conn, settings, counts=counts))
     if status.migration_version is None or status.problems:
         return status
     try:
@@ -180,23 +198,29 @@ def _minutes(span: timedelta) -> str:
     return f"{span.total_seconds() / 60:.0f}"
 
 
-def _database_figures(conn: psycopg.Connection[Any], settings: Settings) -> dict[str, Any]:
+def _database_figures(
+    conn: psycopg.Connection[Any], settings: Settings, *, counts: bool
+) -> dict[str, Any]:
     schema, env = settings.schema, settings.environment.value
     state = schema_state(conn, schema)
     version = state.version
     if (problem := state.problem(env)) is not None:
         return {"migration_version": version, "problems": (problem,)}
-    today = datetime.now(settings.tz).date()
-    total, today_count, latest = _one(conn, "status_reviews", schema, {"today": today})
+    tz = settings.tz
+    figures: dict[str, Any] = {}
+    if counts:
+        today = datetime.now(tz).date()
+        total, today_count, latest = _one(conn, "status_reviews", schema, {"today": today})
+        figures = {
+            "reviews_total": total,
+            "reviews_today": today_count,
+            "latest_created_at": _local(latest, tz),
+        }
     processed, message = _one(conn, "status_ledger", schema) or (None, None)
     rowid, cycle, read = _one(conn, "status_cursor", schema) or (None, None, None)
     holder = instance_holder(conn, schema)
-    tz = settings.tz
-    return {
+    return figures | {
         "migration_version": version,
-        "reviews_total": total,
-        "reviews_today": today_count,
-        "latest_created_at": _local(latest, tz),
         "last_processed_at": _local(processed, tz),
         "last_processed_message_at": _local(message, tz),
         "cursor_rowid": rowid,
