@@ -29,6 +29,9 @@ def granted(
         text[: text.index("[[projects]]")] + '[[projects]]\nname = "Velo Test"\n'
         f'group_jid = "{VELO}"\n'
     )
+    # Production's alerts are on and must go somewhere (doctor checks it; nothing is sent here).
+    prod = envs.folder / "prod.toml"
+    prod.write_text(prod.read_text() + '\n[alerts]\nemail_to = ["ops@example.com"]\n')
     urls = {}
     for env in ("prod", "dev"):
         role, urls[env] = roles.make(env)
