@@ -63,6 +63,57 @@ class Project(BaseModel):
         return value
 
 
+class Alerts(BaseModel):
+    """The `[alerts]` table: where incidents go (an ops WhatsApp group through the bridge's API,
+    and/or e-mail) and what counts as one. On for prod (it must name a channel), off for dev
+    unless `enabled = true`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    enabled: bool | None = None
+    whatsapp_recipient: str | None = None  # the ops group's JID (…@g.us) or a phone number
+    bridge_api_url: str = "http://localhost:8080"
+    email_to: tuple[str, ...] = ()
+    email_from: str = "wa-monitor@localhost"
+    smtp_host: str = "localhost"
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    max_behind: int = Field(default=500, ge=0)  # bridge messages waiting
+    max_idle_minutes: int = Field(default=10, ge=1)  # messages wait, nothing read for this long
+    quiet_minutes: int = Field(default=120, ge=1)  # no new bridge message in working hours
+    working_hours: tuple[str, str] = ("07:00", "19:00")  # local time, [start, end)
+    working_days: frozenset[int] = frozenset({1, 2, 3, 4, 5, 6})  # ISO weekdays, Monday = 1
+
+    @field_validator("working_hours")
+    @classmethod
+    def _clock_times(cls, value: tuple[str, str]) -> tuple[str, str]:
+        for text in value:
+            if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", text):
+                raise ValueError(f'must be two times like "07:00", "19:00" (got {text!r})')
+        return value
+
+    @field_validator("working_days")
+    @classmethod
+    def _weekdays(cls, value: frozenset[int]) -> frozenset[int]:
+        if not value <= set(range(1, 8)):
+            raise ValueError("must be ISO weekdays, 1 (Monday) to 7 (Sunday)")
+        return value
+
+    @property
+    def channels(self) -> tuple[str, ...]:
+        """The configured channels: 'whatsapp', 'email'."""
+        return tuple(
+            name
+            for name, on in (("whatsapp", self.whatsapp_recipient), ("email", self.email_to))
+            if on
+        )
+
+    @_model_validator(mode="after")
+    def _somewhere_to_go(self) -> Alerts:
+        if self.enabled and not self.channels:
+            raise ValueError("enabled = true needs whatsapp_recipient or email_to")
+        return self
+
+
 class SharePoint(BaseModel):
     """Where the daily totals go: an app registration's non-secret ids and the workbook's.
 
@@ -137,6 +188,12 @@ with warnings.catch_warnings():
         poll_interval_seconds: float = Field(default=5.0, gt=0, le=3600)
         batch_size: int = Field(default=20_000, ge=1, le=1_000_000)
         bot_senders: frozenset[str] = frozenset()
+        # Whether the bridge's own account (is_from_me) also posts drops; if not, its messages
+        # are never sightings (the monitor's replies, feedback sent from the dashboard).
+        own_account_posts_drops: bool = False
+        # The database role the environment's service logs in as (schema grant refuses to give
+        # it to another environment); default wa_monitor_<environment>.
+        service_role: str | None = Field(default=None, min_length=1, max_length=63)
         projects: tuple[Project, ...] = ()
         # Drop validation and replies to the groups (README: Drop validation).
         invalid_action: InvalidAction = InvalidAction.REJECT
@@ -148,6 +205,7 @@ with warnings.catch_warnings():
         reply_received_text: str = DEFAULT_TEXTS[ReplyKind.RECEIVED]
         reply_resubmission_text: str = DEFAULT_TEXTS[ReplyKind.RESUBMISSION]
         bridge_api_url: str = Field(default="http://localhost:8080", pattern=r"^https?://[^\s@]+$")
+        alerts: Alerts = Alerts()
         sharepoint: SharePoint | None = None
         # Only ever from WA_MONITOR_DATABASE_URL (or a systemd credential): see database_url().
         database_url: SecretStr | None = Field(default=None, repr=False)
@@ -233,6 +291,17 @@ with warnings.catch_warnings():
             if dup := sorted({j for j in jids if jids.count(j) > 1}):
                 raise ValueError(f"group_jid listed more than once in [[projects]]: {dup[0]}")
             return self
+
+        @property
+        def alerts_on(self) -> bool:
+            """Alerts are sent: as configured, else for prod (which then needs a channel)."""
+            if self.alerts.enabled is not None:
+                return self.alerts.enabled
+            return self.environment is Environment.PROD
+
+        @property
+        def role(self) -> str:
+            return self.service_role or f"wa_monitor_{self.environment.value}"
 
         @property
         def tz(self) -> ZoneInfo:
@@ -362,13 +431,38 @@ def load_settings(path: Path, *, expect: str | None = None) -> Settings:
     try:
         settings = Settings(**raw)
     except ValidationError as exc:
-        raise ConfigError(f"{path}: {describe(exc)}") from None
+        raise ConfigError(_blame(path, exc)) from None
     if expect in {e.value for e in Environment} and settings.environment.value != expect:
         raise ConfigError(
             f"{path}: says environment = {settings.environment.value!r}, "
             f"but --env {expect} was asked"
         )
     return settings
+
+
+# The keys the environment/schema/prefix rule (Settings._isolated) is about.
+_ISOLATION_KEYS = ("environment", "schema", "log_prefix")
+
+
+def _blame(path: Path, exc: ValidationError) -> str:
+    """The error, naming the file only for what the file said: a key set by a WA_MONITOR_*
+    variable is blamed on that variable (which overrides the file)."""
+    variables = {
+        key: f"WA_MONITOR_{key.upper()}"
+        for key in Settings.model_fields
+        if f"WA_MONITOR_{key.upper()}" in os.environ
+    }
+    errors = exc.errors(include_url=False, include_input=False)
+    keys = {str(e["loc"][0]) for e in errors if e["loc"]}
+    for rule in (e["msg"] for e in errors if not e["loc"]):  # a rule across keys names them
+        keys.update(k for k in _ISOLATION_KEYS if k in rule)
+    blamed = sorted(variables[k] for k in keys if k in variables)
+    if not blamed:
+        return f"{path}: {describe(exc)}"
+    return (
+        f"{', '.join(blamed)} (environment variable, overrides {path}): {describe(exc)}; "
+        f"unset {' and '.join(blamed)} or correct it"
+    )
 
 
 def describe(exc: ValidationError) -> str:

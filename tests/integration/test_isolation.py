@@ -29,6 +29,9 @@ def granted(
         text[: text.index("[[projects]]")] + '[[projects]]\nname = "Velo Test"\n'
         f'group_jid = "{VELO}"\n'
     )
+    # Production's alerts are on and must go somewhere (doctor checks it; nothing is sent here).
+    prod = envs.folder / "prod.toml"
+    prod.write_text(prod.read_text() + '\n[alerts]\nemail_to = ["ops@example.com"]\n')
     urls = {}
     for env in ("prod", "dev"):
         role, urls[env] = roles.make(env)
@@ -124,9 +127,14 @@ def test_a_service_role_with_too_much_or_too_little_fails_doctor(
     assert "lacks UPDATE on dev.wa_monitor_cursor" in line
     assert "DELETE on dev.qa_photo_reviews" in line
     assert "SELECT on public.qa_photo_reviews" in line
-    assert f"wa-monitor schema grant --env dev --role {role.as_string(None)[1:-1]}" in out
-    # The fix it names puts things right.
-    assert envs.wa("schema", "grant", "--env", "dev", "--role", role.as_string(None)[1:-1]) == 0
+    name = role.as_string(None)[1:-1]
+    assert f"wa-monitor schema grant --env dev --role {name}" in out
+    assert f"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {name}" in out
+    # Rights in production's schema make it look like prod's role: grant alone refuses.
+    assert envs.wa("schema", "grant", "--env", "dev", "--role", name) == 2
+    # The fixes it names put things right.
+    db.execute(sql.SQL("REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {}").format(role))
+    assert envs.wa("schema", "grant", "--env", "dev", "--role", name) == 0
     capsys.readouterr()
     assert envs.wa("doctor", "--env", "dev", url=urls["dev"]) == 0, capsys.readouterr().out
 

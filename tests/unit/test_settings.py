@@ -157,3 +157,25 @@ def test_database_url_from_a_systemd_credential(
     monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(tmp_path))
     settings = load_settings(write(tmp_path, GOOD_DEV))
     assert settings.require_database_url() == "postgresql://wa@db/wa"
+
+
+def test_a_variable_is_blamed_for_what_the_variable_said_not_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, GOOD_DEV)
+    monkeypatch.setenv("WA_MONITOR_CONFIG_DIR", str(tmp_path))
+    monkeypatch.setenv("WA_MONITOR_SCHEMA", "public")
+    assert main(["run", "--env", "dev", "--once"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(
+        f"wa-monitor: WA_MONITOR_SCHEMA (environment variable, overrides {path}): "
+    )
+    assert "may not write to schema 'public'" in err
+    assert "unset WA_MONITOR_SCHEMA" in err
+    # What the file itself says wrong is still the file's.
+    monkeypatch.delenv("WA_MONITOR_SCHEMA")
+    write(tmp_path, GOOD_DEV.replace('schema = "dev"', 'schema = "public"'))
+    assert main(["run", "--env", "dev", "--once"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"wa-monitor: {path}: ")
+    assert "WA_MONITOR_SCHEMA" not in err

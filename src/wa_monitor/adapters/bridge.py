@@ -18,7 +18,7 @@ from wa_monitor.errors import Rescan, TransientError
 from wa_monitor.settings import user_part
 
 REQUIRED: dict[str, tuple[str, ...]] = {
-    "messages": ("id", "chat_jid", "sender", "content", "timestamp"),
+    "messages": ("id", "chat_jid", "sender", "content", "timestamp", "is_from_me"),
     "chats": ("jid", "name"),
 }
 LID_MAP_REQUIRED: dict[str, tuple[str, ...]] = {"whatsmeow_lid_map": ("lid", "pn")}
@@ -33,12 +33,15 @@ READ_SPAN = 2500
 # Only rows that can hold a drop leave SQLite: "dr" in any case, then (GLOB, case-sensitive)
 # D/d, R/r, an optional space and six ASCII digits, which every drop the parser accepts has.
 # The cheap LIKE turns most rows away before the GLOBs run. LIKE and GLOB stop at a NUL byte
-# and never match a BLOB, so such rows go to the parser as well.
+# and never match a BLOB, so such rows go to the parser as well. Messages of the bridge's own
+# account (is_from_me: its replies, feedback sent from the dashboard) stay in SQLite unless the
+# config says that account also posts drops.
 _READ = """
 SELECT rowid, chat_jid, id, sender, content, timestamp FROM messages
 WHERE rowid > ? AND rowid <= ?
   AND chat_jid IN (SELECT value FROM json_each(?))
   AND content IS NOT NULL
+  AND (? OR NOT coalesce(is_from_me, 0))
   AND ((content LIKE '%dr%'
         AND (content GLOB '*[Dd][Rr][0-9][0-9][0-9][0-9][0-9][0-9]*'
              OR content GLOB '*[Dd][Rr] [0-9][0-9][0-9][0-9][0-9][0-9]*'))
@@ -278,9 +281,11 @@ class Bridge:
         tz: tzinfo,
         span: int,
         lid_map: Path | None = None,
+        own_account_posts_drops: bool = False,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.path = path
+        self._own_posts = own_account_posts_drops
         self.lid_map_path = lid_map
         self._group_set = frozenset(groups)
         self._groups = json.dumps(sorted(groups))
@@ -418,7 +423,7 @@ class Bridge:
             # so that every read moves on (an anchor needs a row to stand on).
             following = conn.execute(_NEXT_ROWID, (position.rowid,)).fetchone()[0] or newest
             hi = max(min(position.rowid + READ_SPAN, end, newest), following)
-            rows.extend(conn.execute(_READ, (position.rowid, hi, self._groups)).fetchall())
+            rows.extend(conn.execute(_READ, (position.rowid, hi, self._groups, self._own_posts)))
             found["anchor"] = conn.execute(_ANCHOR_AT, (hi,)).fetchone()
 
         self._timed(conn, snapshot)

@@ -111,6 +111,7 @@ def run_command(args: argparse.Namespace) -> int:
         tz=settings.tz,
         span=settings.batch_size,
         lid_map=settings.lid_map_db,
+        own_account_posts_drops=settings.own_account_posts_drops,
     )
     notifier = SystemdNotifier.from_environ()  # sends nothing unless systemd runs us
     # Replies are posted by a thread of the daemon, started once this instance holds the

@@ -47,6 +47,9 @@ from wa_monitor.errors import Rescan, Standby, TransientError
 
 T = TypeVar("T")
 PROGRESS_EVERY_SECONDS = 10.0
+# While idle the position is saved this often anyway: its read_at tells status (and alerts)
+# that the monitor still reads the bridge. One UPDATE a minute keeps idle CPU near nothing.
+HEARTBEAT_SECONDS = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,6 +245,7 @@ class _Loop:
         self.overall = Totals()
         self.cycle = Totals()
         self.last_progress = time.monotonic()
+        self.saved_at = float("-inf")  # when the position (and read_at) was last saved
 
     def plan(
         self, found: Sequence[Sighting], existing: Mapping[str, ReviewState], lists: PlanLists
@@ -284,8 +288,10 @@ class _Loop:
         if found:
             self._send(batch, found)
         else:
-            if batch.position != self.position:
+            stale = time.monotonic() - self.saved_at >= HEARTBEAT_SECONDS
+            if batch.position != self.position or stale:
                 self.policy(self.sink.save_position, batch.position)
+                self.saved_at = time.monotonic()
             self._done(batch, found, 0, ())
         self.position = batch.position
         if batch.caught_up:
@@ -350,6 +356,7 @@ class _Loop:
             raise
         if plan.replies and self.replies_written is not None:
             self.replies_written()
+        self.saved_at = time.monotonic()  # the batch's transaction saved the position
         self._done(flight.batch, flight.found, duplicates, plan.decisions)
 
     def _done(

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -82,14 +84,28 @@ class _Story:
     posted: deque[tuple[str, str, str]] = field(default_factory=lambda: deque(maxlen=30))
 
 
-def run_demo(*, seconds: float, workdir: Path | None) -> int:
-    """Run the demo; return the exit code."""
+def run_demo(*, seconds: float, workdir: Path | None, keep: bool = False) -> int:
+    """Run the demo; return the exit code. A temporary working folder is removed after,
+    unless `keep`; a folder the caller named is left, and the demo says where and how big."""
+    temporary = workdir is None
     work = workdir or Path(tempfile.mkdtemp(prefix="wa-monitor-demo-"))
     work.mkdir(parents=True, exist_ok=True)
     print(f"wa-monitor demo — working folder {work}")
+    try:
+        return _demo(work, seconds)
+    finally:
+        size = _megabytes(work)
+        if temporary and not keep:
+            shutil.rmtree(work, ignore_errors=True)
+            print(f"▶ removed the working folder {work} ({size} MB; --keep leaves it)")
+        else:
+            print(f"▶ left the working folder {work} ({size} MB): remove it with rm -rf {work}")
+
+
+def _demo(work: Path, seconds: float) -> int:
     print("▶ starting an embedded PostgreSQL …", flush=True)
     with embedded_postgres(work / "pgdata") as url:
-        bridge_path, lid_path = _prepare_bridge(work)
+        bridge_path, lid_path = make_bridge(work / "bridge" / "messages.db")
         api = SimulatedBridgeApi(bridge_db=bridge_path, bot_number=BOT).start()
         configs = {
             env: _write_config(work, env, bridge_path, lid_path, api.url) for env in ("prod", "dev")
@@ -105,30 +121,37 @@ def run_demo(*, seconds: float, workdir: Path | None) -> int:
         print(f"▶ simulated bridge writes to {bridge_path}")
         print("▶ prod watches " + ", ".join(PROD_GROUPS) + " → schema public")
         print("▶ dev  watches " + ", ".join(DEV_GROUPS) + " → schema dev")
-        monitors = {
-            env: subprocess.Popen(  # noqa: S603 - our own interpreter and module
-                [sys.executable, "-m", "wa_monitor", "run", "--config", str(config)],
-                env=env_vars,
-                stdout=subprocess.DEVNULL,
-                stderr=(work / f"{env}.stderr").open("w"),
-            )
-            for env, config in configs.items()
-        }
-        try:
-            story = _simulate(bridge_path, seconds)
-            time.sleep(2.0)  # let both monitors catch up with the last messages (and reply)
-        finally:
-            codes = _stop(monitors)
-            api.stop()
+        with contextlib.ExitStack() as stderrs:
+            monitors = {
+                env: subprocess.Popen(  # noqa: S603 - our own interpreter and module
+                    [sys.executable, "-m", "wa_monitor", "run", "--config", str(config)],
+                    env=env_vars,
+                    stdout=subprocess.DEVNULL,
+                    stderr=stderrs.enter_context((work / f"{env}.stderr").open("w")),
+                )
+                for env, config in configs.items()
+            }
+            try:
+                story = _simulate(bridge_path, seconds)
+                time.sleep(2.0)  # let both monitors catch up with the last messages (and reply)
+            finally:
+                codes = _stop(monitors)
+                api.stop()
         _report(url, work, story, codes)
         _report_replies(url, api)
     return 0 if all(code == 0 for code in codes.values()) else 1
 
 
-def _prepare_bridge(work: Path) -> tuple[Path, Path]:
-    store = work / "bridge"
-    store.mkdir(exist_ok=True)
-    bridge_path, lid_path = store / "messages.db", store / "whatsapp.db"
+def _megabytes(folder: Path) -> int:
+    total = sum(p.lstat().st_size for p in folder.rglob("*") if p.is_file())
+    return round(total / 1_000_000)
+
+
+def make_bridge(path: Path) -> tuple[Path, Path]:
+    """An empty messages.db at `path` in the bridge's exact schema, with the demo's group and
+    contact chats, and its whatsapp.db (the LID map) beside it; returns both paths."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    bridge_path, lid_path = path, path.parent / "whatsapp.db"
     for stale in (bridge_path, lid_path):
         stale.unlink(missing_ok=True)
     with BridgeWriter(bridge_path) as writer:
@@ -136,6 +159,22 @@ def _prepare_bridge(work: Path) -> tuple[Path, Path]:
         writer.chats({f"{phone}@s.whatsapp.net": name for phone, name in AGENTS.items()})
     create_lid_map(lid_path, dict([LID_SENDER]))
     return bridge_path, lid_path
+
+
+def make_sample_bridge(path: Path, *, seconds: float) -> int:
+    """`wa-monitor demo --make-bridge PATH`: a sample bridge file to try the commands on."""
+    if path.exists():
+        raise SystemExit(f"demo: {path} exists; name a new file (it is never overwritten)")
+    bridge_path, lid_path = make_bridge(path)
+    story = _simulate(bridge_path, seconds)
+    print(
+        f"▶ wrote {story.messages} messages ({story.drops_posted} drops) to {bridge_path} in the "
+        f"bridge's exact schema, and its LID map {lid_path}"
+    )
+    print("▶ set bridge_db and lid_map_db to them, and watch these groups in [[projects]]:")
+    for jid, name in PROJECTS.items():
+        print(f'    name = "{name}"  group_jid = "{jid}"')
+    return 0
 
 
 def _write_config(work: Path, env: str, bridge: Path, lid_map: Path, api_url: str) -> Path:

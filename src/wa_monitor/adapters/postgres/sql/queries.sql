@@ -6,7 +6,9 @@
 SELECT to_regnamespace(%(schema)s) IS NOT NULL;
 
 -- name: migrations_table_exists
-SELECT to_regclass(format('%%I.%%I', %(schema)s::text, 'wa_monitor_migrations')) IS NOT NULL;
+-- From the catalog, not to_regclass(): a role without USAGE on the schema may still ask.
+SELECT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+               WHERE n.nspname = %(schema)s AND c.relname = 'wa_monitor_migrations');
 
 -- name: create_migrations_table
 CREATE TABLE IF NOT EXISTS {migrations} (
@@ -32,6 +34,9 @@ SELECT a.pid, coalesce(a.application_name, ''), coalesce(host(a.client_addr), 'l
        a.backend_start
 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
 WHERE l.locktype = 'advisory' AND l.granted
+  -- Advisory locks are per database: another database's monitor of the same schema name is
+  -- not this one's.
+  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
   AND l.classid = hashtext('wa-monitor run')::oid AND l.objid = hashtext(%(schema)s)::oid
 LIMIT 1;
 
@@ -39,16 +44,24 @@ LIMIT 1;
 SELECT bridge_rowid, anchor_chat_jid, anchor_message_id, bridge_file, groups FROM {cursor};
 
 -- name: save_position
+-- read_at: the monitor read the bridge just now (status's liveness; saved at least once a
+-- minute while idle). updated_at moves only when the position does.
 INSERT INTO {cursor} (
-    singleton, bridge_rowid, anchor_chat_jid, anchor_message_id, bridge_file, groups)
-VALUES (true, %(rowid)s, %(anchor_chat)s, %(anchor_id)s, %(file)s, %(groups)s::text[])
+    singleton, bridge_rowid, anchor_chat_jid, anchor_message_id, bridge_file, groups, read_at)
+VALUES (true, %(rowid)s, %(anchor_chat)s, %(anchor_id)s, %(file)s, %(groups)s::text[], now())
 ON CONFLICT (singleton) DO UPDATE SET
     bridge_rowid = excluded.bridge_rowid,
     anchor_chat_jid = excluded.anchor_chat_jid,
     anchor_message_id = excluded.anchor_message_id,
     bridge_file = excluded.bridge_file,
     groups = excluded.groups,
-    updated_at = now();
+    read_at = now(),
+    updated_at = CASE
+        WHEN ({cursor}.bridge_rowid, {cursor}.anchor_chat_jid, {cursor}.anchor_message_id,
+              {cursor}.bridge_file, {cursor}.groups)
+             IS NOT DISTINCT FROM (excluded.bridge_rowid, excluded.anchor_chat_jid,
+              excluded.anchor_message_id, excluded.bridge_file, excluded.groups)
+        THEN {cursor}.updated_at ELSE now() END;
 
 -- name: claim_messages
 INSERT INTO {ledger} (chat_jid, message_id, bridge_rowid, drops, sent_at)
@@ -121,5 +134,6 @@ ON CONFLICT (kind, chat_jid, message_id, drop_number) DO NOTHING;
 
 -- name: missing_tables
 SELECT t FROM unnest(%(tables)s::text[]) AS t
-WHERE to_regclass(format('%%I.%%I', %(schema)s::text, t)) IS NULL
+WHERE NOT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                  WHERE n.nspname = %(schema)s AND c.relname = t)
 ORDER BY 1;
