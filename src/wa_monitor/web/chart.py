@@ -49,8 +49,8 @@ def stacked_bars(
         if days
         else '<title id="chart-title">Drops per project per day</title>',
     ]
-    for tick in range(5):
-        value = top * tick // 4
+    step = top // 5 if top >= 10 else 1  # top is 1, 2, 5 or 10, 20, 50 …: five even steps
+    for value in range(0, top + 1, step):
         y = TOP + plot_h - plot_h * value / top
         parts.append(
             f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" '
