@@ -373,7 +373,6 @@ with warnings.catch_warnings():
                 f"credential '{SHAREPOINT_CREDENTIAL}'); it is never read from the TOML file"
             )
 
-
         def require_web_secret(self) -> str:
             """The key that signs the dashboard's session cookies, from the environment or a
             systemd credential; never from the TOML file, never logged."""

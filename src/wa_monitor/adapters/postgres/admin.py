@@ -28,6 +28,7 @@ from wa_monitor.adapters.postgres.db import (
     schema_version,
     session,
 )
+from wa_monitor.adapters.postgres.users import THROTTLE_TABLE, USERS_TABLE
 from wa_monitor.errors import Refused
 from wa_monitor.settings import PROD_SCHEMA, Environment, Settings
 
@@ -78,11 +79,26 @@ SYNC_NEEDS: Mapping[str, frozenset[Privilege]] = {
 }
 
 
+_D = Privilege.DELETE
+# What `wa-monitor web` does: read the pages' tables (the cursor and ledger for the health
+# figures, migrations for the version check), note logins on its users, count failed logins.
+# Adding users is the command line's, with the owner's URL.
+WEB_NEEDS: Mapping[str, frozenset[Privilege]] = {
+    TABLES["reviews"]: frozenset({_S}),
+    TABLES["ledger"]: frozenset({_S}),
+    TABLES["cursor"]: frozenset({_S}),
+    TABLES["migrations"]: frozenset({_S}),
+    USERS_TABLE: frozenset({_S, _U}),
+    THROTTLE_TABLE: frozenset({_S, _I, _U, _D}),
+}
+
+
 class Service(enum.StrEnum):
     """The services with a database role of their own."""
 
     MONITOR = "monitor"  # wa-monitor run
     SYNC = "sync"  # wa-monitor sync sharepoint
+    WEB = "web"  # wa-monitor web, the dashboard
 
 
 def needs(
@@ -91,6 +107,8 @@ def needs(
     """Table → the privileges the environment's service role must hold, and no more."""
     if service is Service.SYNC:
         return SYNC_NEEDS
+    if service is Service.WEB:
+        return WEB_NEEDS
     return DEV_NEEDS if env is Environment.DEV else RUN_NEEDS
 
 
@@ -436,6 +454,8 @@ def audit(
     )
     lacks_usage = (schema, "USAGE") not in schemas
     grant = f"as the database owner: wa-monitor schema grant --env {env} --role {user}"
+    if service is not Service.MONITOR:
+        grant += f" --service {service.value}"
     problems: list[str] = []
     fixes: list[str] = []
     if missing or lacks_usage:
