@@ -13,8 +13,16 @@ def register(commands: Commands) -> None:
         "demo",
         help="show prod and dev side by side on an embedded database and a simulated bridge",
         description="Start an embedded PostgreSQL and a simulated WhatsApp bridge, run the prod "
-        "and dev monitors side by side on the same bridge file, then print the comparison ops "
-        "run by hand (drops and latest created_at per environment) and the tail of each log.",
+        "and dev monitors side by side on the same bridge file, and serve the prod dashboard "
+        "while the bridge writes (its URL and a demo login are printed first; --seconds 300 "
+        "gives time to watch). Then print the comparison ops run by hand (drops and latest "
+        "created_at per environment) and the tail of each log.",
+    )
+    demo.add_argument(
+        "--port",
+        type=int,
+        default=None,
+        help="the dashboard's port (default 8090, or a free one when 8090 is taken)",
     )
     demo.add_argument(
         "--seconds",
@@ -48,4 +56,6 @@ def demo_command(args: argparse.Namespace) -> int:
 
     if args.make_bridge is not None:
         return demo.make_sample_bridge(args.make_bridge, seconds=args.seconds or 5.0)
-    return demo.run_demo(seconds=args.seconds or 20.0, workdir=args.dir, keep=args.keep)
+    return demo.run_demo(
+        seconds=args.seconds or 20.0, workdir=args.dir, keep=args.keep, port=args.port
+    )

@@ -5,13 +5,16 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import time
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -28,7 +31,7 @@ from wa_monitor.devtools.simulator import (
     create_lid_map,
     message_id,
 )
-from wa_monitor.settings import CONFIG_DIR_VAR, DATABASE_URL_VAR
+from wa_monitor.settings import CONFIG_DIR_VAR, DATABASE_URL_VAR, WEB_SECRET_VAR
 
 PROJECTS = {
     "120363418298130331@g.us": "Lawley",
@@ -62,6 +65,9 @@ CHATTER = [
 ADDRESSES = ["12 Jacaranda St", "88 Protea Ave", "5 Baobab Cres", "301 Marula Rd", "17 Aloe Ln"]
 SAST = timezone(timedelta(hours=2))
 LOG_TAIL = 8
+DEMO_USER = "demo"
+DEMO_PASSWORD = "watch the counts move"  # noqa: S105  a demo login, printed for the viewer
+DASHBOARD_PORT = 8090
 FIRST_DROP = 1752028
 TEST_GROUP = "Velo Test"  # dev validates here and answers an invalid drop
 PLAN = [f"DR{FIRST_DROP + i}" for i in range(10_000)]  # the test group's plan list
@@ -84,7 +90,9 @@ class _Story:
     posted: deque[tuple[str, str, str]] = field(default_factory=lambda: deque(maxlen=30))
 
 
-def run_demo(*, seconds: float, workdir: Path | None, keep: bool = False) -> int:
+def run_demo(
+    *, seconds: float, workdir: Path | None, keep: bool = False, port: int | None = None
+) -> int:
     """Run the demo; return the exit code. A temporary working folder is removed after,
     unless `keep`; a folder the caller named is left, and the demo says where and how big."""
     temporary = workdir is None
@@ -92,7 +100,7 @@ def run_demo(*, seconds: float, workdir: Path | None, keep: bool = False) -> int
     work.mkdir(parents=True, exist_ok=True)
     print(f"wa-monitor demo — working folder {work}")
     try:
-        return _demo(work, seconds)
+        return _demo(work, seconds, port or _free_port(DASHBOARD_PORT))
     finally:
         size = _megabytes(work)
         if temporary and not keep:
@@ -102,16 +110,22 @@ def run_demo(*, seconds: float, workdir: Path | None, keep: bool = False) -> int
             print(f"▶ left the working folder {work} ({size} MB): remove it with rm -rf {work}")
 
 
-def _demo(work: Path, seconds: float) -> int:
+def _demo(work: Path, seconds: float, web_port: int) -> int:
     print("▶ starting an embedded PostgreSQL …", flush=True)
     with embedded_postgres(work / "pgdata") as url:
         bridge_path, lid_path = make_bridge(work / "bridge" / "messages.db")
         api = SimulatedBridgeApi(bridge_db=bridge_path, bot_number=BOT).start()
         configs = {
-            env: _write_config(work, env, bridge_path, lid_path, api.url) for env in ("prod", "dev")
+            env: _write_config(work, env, bridge_path, lid_path, api.url, web_port=web_port)
+            for env in ("prod", "dev")
         }
         # Dev learns which groups are production's (never to be answered) from prod's config.
-        env_vars = {**os.environ, DATABASE_URL_VAR: url, CONFIG_DIR_VAR: str(work / "config")}
+        env_vars = {
+            **os.environ,
+            DATABASE_URL_VAR: url,
+            CONFIG_DIR_VAR: str(work / "config"),
+            WEB_SECRET_VAR: secrets.token_urlsafe(48),
+        }
         for env, config in configs.items():
             _cli(["schema", "migrate", "--config", str(config)], env_vars, f"migrate {env}")
         plan = work / "velo-plan.csv"
@@ -122,6 +136,7 @@ def _demo(work: Path, seconds: float) -> int:
         print("▶ prod watches " + ", ".join(PROD_GROUPS) + " → schema public")
         print("▶ dev  watches " + ", ".join(DEV_GROUPS) + " → schema dev")
         with contextlib.ExitStack() as stderrs:
+            dashboard = _start_dashboard(work, configs["prod"], env_vars, web_port, stderrs)
             monitors = {
                 env: subprocess.Popen(  # noqa: S603 - our own interpreter and module
                     [sys.executable, "-m", "wa_monitor", "run", "--config", str(config)],
@@ -136,6 +151,7 @@ def _demo(work: Path, seconds: float) -> int:
                 time.sleep(2.0)  # let both monitors catch up with the last messages (and reply)
             finally:
                 codes = _stop(monitors)
+                _stop({"web": dashboard})
                 api.stop()
         _report(url, work, story, codes)
         _report_replies(url, api)
@@ -177,7 +193,53 @@ def make_sample_bridge(path: Path, *, seconds: float) -> int:
     return 0
 
 
-def _write_config(work: Path, env: str, bridge: Path, lid_map: Path, api_url: str) -> Path:
+def _start_dashboard(
+    work: Path,
+    config: Path,
+    env_vars: dict[str, str],
+    port: int,
+    stderrs: contextlib.ExitStack,
+) -> subprocess.Popen[bytes]:
+    """The prod dashboard on the demo's database, with a demo user; its URL is printed."""
+    add = ["users", "add", DEMO_USER, "--role", "reviewer", "--password-stdin"]
+    _cli([*add, "--config", str(config)], env_vars, "dashboard user", DEMO_PASSWORD)
+    dashboard = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+        [sys.executable, "-m", "wa_monitor", "web", "--config", str(config)],
+        env=env_vars,
+        stdout=subprocess.DEVNULL,
+        stderr=stderrs.enter_context((work / "web.stderr").open("w")),
+    )
+    deadline = time.monotonic() + 30
+    while True:
+        if dashboard.poll() is not None:
+            raise SystemExit(f"demo: the dashboard exited with {dashboard.returncode} (web.stderr)")
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        if time.monotonic() > deadline:
+            dashboard.kill()
+            raise SystemExit("demo: the dashboard did not start within 30 s (web.stderr)")
+        time.sleep(0.2)
+    print(
+        f"▶ the prod dashboard: http://127.0.0.1:{port}/wa-monitor  "
+        f"(login {DEMO_USER!r}, password {DEMO_PASSWORD!r}); watch the counts move"
+    )
+    return dashboard
+
+
+def _free_port(preferred: int) -> int:
+    """`preferred` when nothing listens there, else any free port."""
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", preferred))
+        except OSError:
+            probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _write_config(
+    work: Path, env: str, bridge: Path, lid_map: Path, api_url: str, *, web_port: int
+) -> Path:
     groups = PROD_GROUPS if env == "prod" else DEV_GROUPS
     lines = [
         f'environment = "{env}"',
@@ -192,6 +254,9 @@ def _write_config(work: Path, env: str, bridge: Path, lid_map: Path, api_url: st
     ]
     if env == "dev":
         lines.append("replies = true  # only in its own groups: never in one prod watches")
+    # Plain HTTP on loopback: no TLS proxy in a demo, so the cookie may not ask for HTTPS.
+    lines += ["", "[web]", f"port = {web_port if env == 'prod' else web_port + 1}"]
+    lines += ["secure_cookies = false", "refresh_seconds = 5"]
     for jid, name in PROJECTS.items():
         if name in groups:
             lines += ["", "[[projects]]", f'name = "{name}"', f'group_jid = "{jid}"']
@@ -204,10 +269,11 @@ def _write_config(work: Path, env: str, bridge: Path, lid_map: Path, api_url: st
     return path
 
 
-def _cli(args: list[str], env: dict[str, str], what: str) -> None:
+def _cli(args: list[str], env: dict[str, str], what: str, stdin: str = "") -> None:
     done = subprocess.run(  # noqa: S603 - our own interpreter and module
         [sys.executable, "-m", "wa_monitor", *args],
         env=env,
+        input=stdin,
         capture_output=True,
         text=True,
         check=False,
@@ -316,7 +382,7 @@ def _report_replies(url: str, api: SimulatedBridgeApi) -> None:
         print("(nothing)")
 
 
-def _stop(monitors: dict[str, subprocess.Popen[bytes]]) -> dict[str, int]:
+def _stop(monitors: Mapping[str, subprocess.Popen[bytes]]) -> dict[str, int]:
     for proc in monitors.values():
         proc.send_signal(signal.SIGTERM)
     codes = {}
