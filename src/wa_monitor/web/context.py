@@ -4,9 +4,11 @@ and the current user (or the redirect to the login page)."""
 from __future__ import annotations
 
 import functools
+import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, tzinfo
 from pathlib import Path
 from typing import Any
@@ -22,12 +24,43 @@ from starlette.templating import Jinja2Templates
 from wa_monitor.adapters.postgres import users
 from wa_monitor.adapters.postgres.dashboard import Conn
 from wa_monitor.adapters.postgres.users import User
+from wa_monitor.core.records import DailyCount
 from wa_monitor.settings import Environment, Settings
 from wa_monitor.web import chart
 from wa_monitor.web.security import csrf_token, session_user
 
 BASE = "/wa-monitor"
 HERE = Path(__file__).parent
+
+
+# How long the chart's past days are reused. Counting 30 days of a table with a million rows
+# takes a few hundred milliseconds; the past changes only by late history, which shows within
+# this. The selected day's own counts (the table, the cards) are read on every request.
+PAST_DAYS_SECONDS = 300.0
+_PAST_DAYS_KEPT = 64
+
+
+@dataclass
+class PastDays:
+    """The chart's days before the selected one, per (first, last), for PAST_DAYS_SECONDS."""
+
+    _kept: dict[tuple[date, date], tuple[float, list[DailyCount]]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def get(
+        self, first: date, last: date, read: Callable[[], list[DailyCount]]
+    ) -> list[DailyCount]:
+        now = time.monotonic()
+        with self._lock:
+            kept = self._kept.get((first, last))
+        if kept is not None and now - kept[0] < PAST_DAYS_SECONDS:
+            return kept[1]
+        counts = read()
+        with self._lock:
+            if len(self._kept) >= _PAST_DAYS_KEPT:
+                self._kept.pop(min(self._kept, key=lambda k: self._kept[k][0]))
+            self._kept[(first, last)] = (now, counts)
+        return counts
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +70,7 @@ class Web:
     settings: Settings
     pool: ConnectionPool[Conn]
     templates: Jinja2Templates
+    past_days: PastDays = field(default_factory=PastDays)
 
     @property
     def schema(self) -> str:

@@ -43,8 +43,14 @@ def overview(web: Web, request: Request, user: User) -> Response:
     day = filters.parse_day(request.query_params.get("day")) or web.today()
     tz = web.settings.tz
     first = day - timedelta(days=CHART_DAYS - 1)
+    zone = web.settings.timezone
     with web.connection() as conn:
-        counts = daily_totals(conn, web.schema, first, day, web.settings.timezone)
+        on_day = daily_totals(conn, web.schema, day, day, zone)
+        before = day - timedelta(days=1)
+        past = web.past_days.get(
+            first, before, lambda: daily_totals(conn, web.schema, first, before, zone)
+        )
+        counts = past + on_day
         cards = dashboard.day_cards(
             conn, web.schema, local_midnight(day, tz), local_midnight(day + timedelta(days=1), tz)
         )

@@ -103,6 +103,9 @@ CREATE INDEX IF NOT EXISTS idx_qa_photo_reviews_sighted
 -- The daily counts (daily.sql) by local day: a range of whatsapp_message_date.
 CREATE INDEX IF NOT EXISTS idx_qa_photo_reviews_whatsapp_message_date
     ON {schema}.qa_photo_reviews (whatsapp_message_date);
+-- The monitor's newest applied message (the health figures, `wa-monitor status`).
+CREATE INDEX IF NOT EXISTS idx_wa_monitor_ledger_processed_at
+    ON {schema}.wa_monitor_ledger (processed_at, sent_at);
 -- A drop's history: the ledger entries of the messages that named it (drops is space-separated).
 CREATE INDEX IF NOT EXISTS idx_wa_monitor_ledger_drops
     ON {schema}.wa_monitor_ledger USING gin (string_to_array(drops, ' '));
