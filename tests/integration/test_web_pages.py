@@ -263,10 +263,13 @@ def test_a_review_shows_every_field_the_12_steps_and_its_history(
     assert set(COLUMNS) <= set(doc)
     assert doc["resubmitted"] is True
     assert [s["name"] for s in doc["steps"]][:2] == ["House Photo", "Cable from Pole"]
-    assert [(h["what"], h["message_id"], h["project"]) for h in doc["history"]] == [
-        ("First sighting", "M1", "Lawley"),
-        ("Posted again", "M2", "Lawley"),
+    assert [
+        (h["what"], h["message_id"], h["project"], h["sender"], h["text"]) for h in doc["history"]
+    ] == [
+        ("First sighting", "M1", "Lawley", "27640412391", "DR5550001 done"),
+        ("Posted again", "M2", "Lawley", "27640412391", "DR5550001 fixed the photos"),
     ]
+    assert "DR5550001 fixed the photos" in html
     assert missing.status_code == 404
 
 

@@ -53,6 +53,12 @@ _NEXT_ROWID = "SELECT min(rowid) FROM messages WHERE rowid > ?"
 _TAKE_LOCK = "SELECT 1 FROM sqlite_master LIMIT 1"  # any read takes the shared lock
 _ANCHOR_AT = "SELECT rowid, chat_jid, id FROM messages WHERE rowid <= ? ORDER BY rowid DESC LIMIT 1"
 _FIND = "SELECT rowid FROM messages WHERE id = ? AND chat_jid = ?"
+_BY_KEY = """
+SELECT m.rowid, m.chat_jid, m.id, m.sender, m.content, m.timestamp
+FROM json_each(?) AS k
+JOIN messages AS m
+  ON m.id = json_extract(k.value, '$[1]') AND m.chat_jid = json_extract(k.value, '$[0]')
+"""
 _NAMES = "SELECT jid, name FROM chats WHERE jid IN (SELECT value FROM json_each(?))"
 _LIDS = "SELECT lid, pn FROM whatsmeow_lid_map WHERE lid IN (SELECT value FROM json_each(?))"
 _COUNT_PENDING = """
@@ -524,7 +530,20 @@ class Bridge:
         )
         return names
 
-    # -- for status and doctor ---------------------------------------------------------------
+    # -- for status, doctor and the dashboard ------------------------------------------------
+
+    def messages(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], BridgeMessage]:
+        """The messages with these (chat JID, message id) keys that the bridge still holds,
+        senders resolved as the monitor resolves them (a drop's history on the dashboard)."""
+        if not keys:
+            return {}
+        conn, _ = self._connection()
+        rows: list[tuple[object, ...]] = []
+        try:
+            self._timed(conn, lambda: rows.extend(conn.execute(_BY_KEY, (json.dumps(keys),))))
+        except sqlite3.Error as exc:
+            raise translate(exc, self.path) from None
+        return {(m.chat_jid, m.message_id): m for m in self._resolve(rows)}
 
     def pending(self, after_rowid: int) -> int:
         """Messages in the watched groups stored after `after_rowid`."""

@@ -14,11 +14,12 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
+from wa_monitor.adapters.bridge import Bridge, BridgeError
 from wa_monitor.adapters.postgres import dashboard
 from wa_monitor.adapters.postgres.daily import daily_totals
 from wa_monitor.adapters.postgres.dashboard import COLUMNS, Review
 from wa_monitor.adapters.postgres.users import User
-from wa_monitor.core.records import DailyCount
+from wa_monitor.core.records import BridgeMessage, DailyCount
 from wa_monitor.core.steps import STEPS
 from wa_monitor.services import health
 from wa_monitor.web import chart, filters
@@ -220,17 +221,25 @@ def review(web: Web, request: Request, user: User) -> Response:
     if found is None:
         raise HTTPException(404, "There is no such review in this environment.")
     groups = {p.group_jid: p.name for p in web.settings.projects}
-    events = [
-        {
-            "what": "First sighting" if i == 0 else "Posted again",
-            "sent_at": h.sent_at,
-            "processed_at": h.processed_at,
-            "project": groups.get(h.chat_jid, h.chat_jid),
-            "chat_jid": h.chat_jid,
-            "message_id": h.message_id,
-        }
-        for i, h in enumerate(history)
-    ]
+    posted = bridge_messages(web, [(h.chat_jid, h.message_id) for h in history])
+    events = []
+    for i, h in enumerate(history):
+        message = posted.get((h.chat_jid, h.message_id))
+        events.append(
+            {
+                "what": "First sighting" if i == 0 else "Posted again",
+                "sent_at": h.sent_at,
+                "processed_at": h.processed_at,
+                "project": groups.get(h.chat_jid, h.chat_jid),
+                "sender": None if message is None else message.phone,
+                "sender_name": None if message is None else message.sender_name,
+                "text": None
+                if message is None or message.content is None
+                else message.content[:300],
+                "chat_jid": h.chat_jid,
+                "message_id": h.message_id,
+            }
+        )
     if wants_json(request):
         body = review_json(found)
         body["history"] = [{k: json_value(v) for k, v in e.items()} for e in events]
@@ -242,6 +251,19 @@ def review(web: Web, request: Request, user: User) -> Response:
         {"review": found, "steps": steps, "history": events},
         user=user,
     )
+
+
+def bridge_messages(web: Web, keys: list[tuple[str, str]]) -> dict[tuple[str, str], BridgeMessage]:
+    """Who posted each message of a drop's history, and what, as the bridge still holds it;
+    nothing when the bridge file cannot be read (the ledger's times still show)."""
+    settings = web.settings
+    try:
+        with Bridge(
+            settings.bridge_db, groups=(), tz=settings.tz, span=1, lid_map=settings.lid_map_db
+        ) as bridge:
+            return bridge.messages(keys)
+    except BridgeError:
+        return {}
 
 
 def review_json(r: Review) -> dict[str, Any]:
