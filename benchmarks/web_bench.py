@@ -141,7 +141,7 @@ def run(args: argparse.Namespace, work: Path, url: str) -> None:
         "  the same, 5,000 rows deep": "/wa-monitor/reviews?project=Mohadin&status=incomplete"
         f"&older={deep_filtered.token()}",
         "reviews, feedback pending": "/wa-monitor/reviews?feedback=pending&resubmitted=yes",
-        "reviews, drop search DR15": "/wa-monitor/reviews?drop=DR15",
+        "reviews, drop search DR1500": "/wa-monitor/reviews?drop=DR1500",
         "reviews, last week": f"/wa-monitor/reviews?from={today - timedelta(days=7)}&to={today}",
         "review (each a random id)": "/wa-monitor/reviews/{id}",
         "metrics": "/metrics",
@@ -150,8 +150,8 @@ def run(args: argparse.Namespace, work: Path, url: str) -> None:
         log_in(client)
         results = [measure(client, name, path, args.repeat, ids) for name, path in pages.items()]
         exports = [
-            export(client, pid, "CSV export, 100,000 rows", today, export_days),
-            export(client, pid, "CSV export, 300,000 rows", today, export_days * 3),
+            export(client, pid, "CSV export, ~100,000 rows", today, export_days),
+            export(client, pid, "CSV export, ~300,000 rows", today, export_days * 3),
         ]
     report(results, exports, plans)
 
@@ -189,19 +189,18 @@ def explain(
             ReviewFilter(project="Mohadin", status=Status.INCOMPLETE),
             deep_filtered,
         ),
-        "reviews, drop search DR15": (ReviewFilter(drop_prefix="DR15"), None),
+        "reviews, drop search DR1500": (ReviewFilter(drop_prefix="DR1500"), None),
     }
     plans: dict[str, list[str]] = {}
     for name, (where, older) in cases.items():
-        params = where.params() | dashboard._keyset_params(older=older, newer=None)
-        query = sql.SQL("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) ") + dashboard._query(
-            "review_page", "public"
-        )
+        params = where.params() | dashboard.keyset_params(older=older, newer=None)
+        page_query = dashboard.query("review_page", "public", by_drop=where.drop_prefix is not None)
+        query = sql.SQL("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) ") + page_query
         rows = conn.execute(query, params | {"limit": 51})
         plans[name] = [r[0] for r in rows]
     today = datetime.now(SAST).date()
     start = datetime.combine(today, datetime.min.time(), SAST)
-    day_cards = sql.SQL("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) ") + dashboard._query(
+    day_cards = sql.SQL("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) ") + dashboard.query(
         "day_cards", "public"
     )
     plans["overview cards"] = [
@@ -216,7 +215,7 @@ def explain(
         "end": start + timedelta(days=1),
     }
     plans["overview 30-day counts (daily.sql)"] = [r[0] for r in conn.execute(daily, params)]
-    history = sql.SQL("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) ") + dashboard._query(
+    history = sql.SQL("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) ") + dashboard.query(
         "drop_history", "public"
     )
     plans["review's history"] = [r[0] for r in conn.execute(history, {"drop": "DR1000018"})]

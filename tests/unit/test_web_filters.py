@@ -24,10 +24,21 @@ def test_a_local_day_is_the_instants_between_two_local_midnights() -> None:
 
 @pytest.mark.parametrize(
     ("typed", "prefix"),
-    [("DR1234567", "DR1234567"), ("dr 12", "DR12"), ("12", "DR12"), (" Dr1752028 ", "DR1752028")],
+    [
+        ("DR1234567", "DR1234567"),
+        ("dr 1234", "DR1234"),
+        ("1234", "DR1234"),
+        (" Dr1752028 ", "DR1752028"),
+    ],
 )
 def test_a_drop_search_is_normalised_to_the_start_of_a_drop(typed: str, prefix: str) -> None:
     assert filters.parse({"drop": typed}, projects=PROJECTS).drop == prefix
+
+
+def test_a_drop_search_needs_four_digits_at_least() -> None:
+    query = filters.parse({"drop": "DR12"}, projects=PROJECTS)
+    assert query.drop is None
+    assert "at least 4 digits" in query.problems[0]
 
 
 def test_values_that_mean_nothing_are_named_and_the_rest_still_applies() -> None:

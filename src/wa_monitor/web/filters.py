@@ -14,7 +14,9 @@ from wa_monitor.adapters.postgres.dashboard import Feedback, Keyset, ReviewFilte
 
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
-_DROP_SEARCH = re.compile(r"^(?:DR)?\s?(\d{1,8})$", re.IGNORECASE)
+# At least 4 digits: a shorter start matches a large part of the table (DR1 nearly all of it).
+MIN_DROP_DIGITS = 4
+_DROP_SEARCH = re.compile(r"^(?:DR)?\s?(\d{4,8})$", re.IGNORECASE)
 E = TypeVar("E")
 _YES_NO = {"yes": True, "no": False}
 
@@ -93,7 +95,8 @@ def parse_day(text: str | None) -> date | None:
 
 
 def normalise_drop(text: str) -> str | None:
-    """`dr 12`, `DR12`, `12` → `DR12`: the start of a drop number; None if it cannot be one."""
+    """`dr 1234`, `DR1234`, `1234` → `DR1234`: the start of a drop number, at least
+    MIN_DROP_DIGITS digits; None if it cannot be one."""
     match = _DROP_SEARCH.fullmatch(text.strip())
     return f"DR{match[1]}" if match else None
 
@@ -130,7 +133,10 @@ def parse(query: Mapping[str, str], *, projects: frozenset[str]) -> ReviewQuery:
     drop_text = query.get("drop", "").strip()
     drop = normalise_drop(drop_text) if drop_text else None
     if drop_text and drop is None:
-        problems.append(f"drop: {drop_text!r} is not the start of a drop number like DR1234567")
+        problems.append(
+            f"drop: {drop_text!r} is not the start of a drop number like DR1234567 "
+            f"(at least {MIN_DROP_DIGITS} digits)"
+        )
     return ReviewQuery(
         first=first,
         last=last,

@@ -193,14 +193,23 @@ class HistoryEntry:
 Conn = psycopg.Connection[Any]
 
 
+_SIGHTED = sql.SQL("coalesce(whatsapp_message_date, created_at)")
+_SIGHTED_UNINDEXED = sql.SQL("(coalesce(whatsapp_message_date, created_at) + interval '0')")
+
+
 @cache
-def _query(name: str, schema: str, direction: str = "DESC") -> sql.Composed:
+def query(
+    name: str, schema: str, direction: str = "DESC", *, by_drop: bool = False
+) -> sql.Composed:
+    """A named query of dashboard.sql for `schema`, as the pages run it (and the benchmark
+    explains it)."""
     columns = sql.SQL(", ").join(sql.Identifier(c) for c in COLUMNS)
     return compose(
         named_queries("dashboard.sql")[name],
         schema,
         columns=columns,
         direction=sql.SQL("ASC" if direction == "ASC" else "DESC"),
+        order=_SIGHTED_UNINDEXED if by_drop else _SIGHTED,
     )
 
 
@@ -214,7 +223,7 @@ def _review(row: tuple[Any, ...]) -> Review:
 
 def day_cards(conn: Conn, schema: str, start: datetime, end: datetime) -> DayCards:
     """The cards of the reviews first seen in [start, end): one local day on the overview."""
-    row = conn.execute(_query("day_cards", schema), {"start": start, "end": end}).fetchone()
+    row = conn.execute(query("day_cards", schema), {"start": start, "end": end}).fetchone()
     return DayCards(*(row or (0, 0, 0, 0, 0, 0)))
 
 
@@ -254,11 +263,12 @@ def _fetch(
     older: Keyset | None = None,
     newer: Keyset | None = None,
 ) -> list[Review]:
-    params = where.params() | _keyset_params(older=older, newer=newer) | {"limit": limit}
-    return [_review(r) for r in conn.execute(_query("review_page", schema, direction), params)]
+    params = where.params() | keyset_params(older=older, newer=newer) | {"limit": limit}
+    composed = query("review_page", schema, direction, by_drop=where.drop_prefix is not None)
+    return [_review(r) for r in conn.execute(composed, params)]
 
 
-def _keyset_params(*, older: Keyset | None, newer: Keyset | None) -> dict[str, object]:
+def keyset_params(*, older: Keyset | None, newer: Keyset | None) -> dict[str, object]:
     return {
         "older_at": None if older is None else older.at,
         "older_id": None if older is None else older.id,
@@ -270,22 +280,22 @@ def _keyset_params(*, older: Keyset | None, newer: Keyset | None) -> dict[str, o
 def export(conn: Conn, schema: str, where: ReviewFilter) -> Iterator[Review]:
     """Every filtered review, newest first, through a server-side cursor: memory stays the
     same whether the filter keeps ten rows or a million."""
-    params = where.params() | _keyset_params(older=None, newer=None) | {"limit": None}
+    params = where.params() | keyset_params(older=None, newer=None) | {"limit": None}
     with conn.transaction(), conn.cursor(name="wa_monitor_export") as cursor:
         cursor.itersize = EXPORT_FETCH
-        cursor.execute(_query("review_page", schema), params)
+        cursor.execute(query("review_page", schema, by_drop=where.drop_prefix is not None), params)
         for row in cursor:
             yield _review(row)
 
 
 def review(conn: Conn, schema: str, review_id: UUID) -> Review | None:
-    row = conn.execute(_query("review", schema), {"id": review_id}).fetchone()
+    row = conn.execute(query("review", schema), {"id": review_id}).fetchone()
     return None if row is None else _review(row)
 
 
 def drop_history(conn: Conn, schema: str, drop_number: str) -> list[HistoryEntry]:
     """The ledger entries of the messages that named `drop_number`, oldest first."""
-    rows = conn.execute(_query("drop_history", schema), {"drop": drop_number})
+    rows = conn.execute(query("drop_history", schema), {"drop": drop_number})
     return [HistoryEntry(*r) for r in rows]
 
 
@@ -296,7 +306,7 @@ def open_pool(
     with its filter values (a generic plan could not drop the unused filters)."""
 
     def configure(conn: Conn) -> None:
-        conn.execute(_query("session", schema))
+        conn.execute(query("session", schema))
 
     return ConnectionPool(
         url,

@@ -42,7 +42,10 @@ WHERE coalesce(whatsapp_message_date, created_at) >= coalesce(%(start)s::timesta
        OR (coalesce(whatsapp_message_date, created_at), id) < (%(older_at)s, %(older_id)s::uuid))
   AND (%(newer_at)s::timestamptz IS NULL
        OR (coalesce(whatsapp_message_date, created_at), id) > (%(newer_at)s, %(newer_id)s::uuid))
-ORDER BY coalesce(whatsapp_message_date, created_at) {direction}, id {direction}
+-- {order} is coalesce(whatsapp_message_date, created_at), or, for a drop search, the same value
+-- as an expression no index has: the planner then finds the few matching drops through the
+-- drop_number index and sorts them, instead of walking the whole list newest first for them.
+ORDER BY {order} {direction}, id {direction}
 LIMIT %(limit)s;
 
 -- name: review
