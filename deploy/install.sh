@@ -208,4 +208,4 @@ if [ "$ENV_NAME" = prod ]; then
 fi
 say "alerts: set [alerts] in /etc/wa-monitor/$ENV_NAME.toml, then" \
     "systemctl enable --now wa-monitor-alert@$ENV_NAME.timer (README: Alerts)"
-say "dashboard: grant its role (schema grant --web), add users, then (re)start $WEB_UNIT (README: Dashboard)"
+say "dashboard: grant its role (schema grant --service web), add users, then (re)start $WEB_UNIT (README: Dashboard)"

@@ -98,7 +98,8 @@ def register(commands: Commands) -> None:
         "qa_photo_reviews and the migrations table, SELECT and INSERT on the sync's own record "
         "of what it wrote, nothing else. With --service web (the dashboard): SELECT on the "
         "reviews, ledger, cursor and migrations, SELECT and UPDATE on its users, SELECT, "
-        "INSERT, UPDATE and DELETE on its login throttle. No role may create objects anywhere. The role "
+        "INSERT, UPDATE and DELETE on its login throttle. No role may create objects anywhere. "
+        "The role "
         "must exist, log in, and be neither a superuser nor the tables' owner. Run it again "
         "after `schema drop` + `schema migrate`.",
         epilog=f"{OWNER_NOTE}\n{CONFIG_HELP}",
