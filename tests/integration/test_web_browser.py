@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
 from psycopg import sql
 
-from tests.support.env import LAWLEY
+from tests.support.env import LAWLEY, MOHADIN
 from tests.support.web import (
     SAST,
     Row,
@@ -23,7 +23,7 @@ from tests.support.web import (
     seed,
     served,
 )
-from wa_monitor.devtools.simulator import BridgeWriter
+from wa_monitor.devtools.simulator import BridgeWriter, Post, bridge_timestamp
 
 CHROMIUM = Path("/usr/bin/chromium")
 SHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
@@ -115,6 +115,24 @@ def healthy(db: psycopg.Connection[Any], schema: str, now: datetime) -> None:
     )
 
 
+def history(bridge: BridgeWriter, db: psycopg.Connection[Any], drop: str, at: datetime) -> None:
+    """Two messages in Mohadin's group that named `drop`, as the bridge and the ledger keep them."""
+    bridge.chats({"27711558301@s.whatsapp.net": "Sipho Dlamini"})
+    for mid, text, when in (
+        ("H1", f"{drop} 12 Jacaranda St", at),
+        ("H2", f"{drop} fixed, photos updated", at + timedelta(hours=20)),
+    ):
+        stamp = bridge_timestamp(when)
+        post = Post(id=mid, chat_jid=MOHADIN, sender="27711558301", content=text, timestamp=stamp)
+        bridge.post(post)
+        db.execute(
+            "INSERT INTO public.wa_monitor_ledger "
+            "(chat_jid, message_id, bridge_rowid, drops, sent_at, processed_at) "
+            "VALUES (%s, %s, 0, %s, %s, %s)",
+            (MOHADIN, mid, drop, when, when + timedelta(seconds=2)),
+        )
+
+
 def log_in(page: Page, base: str, username: str = "ayanda") -> None:
     page.goto(f"{base}/wa-monitor")
     expect(page).to_have_url(f"{base}/wa-monitor/login?next=%2Fwa-monitor")
@@ -161,18 +179,20 @@ def test_overview_review_list_and_review_in_the_browser(
         page.select_option("select[name=project]", "Mohadin")
         page.select_option("select[name=status]", "incomplete")
         page.click("form.filters button[type=submit]")
-        expect(page).to_have_url(
-            f"{base}/wa-monitor/reviews?from=&to=&project=Mohadin&status=incomplete&resubmitted=&feedback=&drop="
-        )
+        expect(page).to_have_url(f"{base}/wa-monitor/reviews?project=Mohadin&status=incomplete")
         rows = page.locator("table.reviews tbody tr")
         assert rows.count() > 0
         assert set(rows.locator("td:nth-child(2)").all_inner_texts()) == {"Mohadin"}
         shot(page, "reviews")
 
         first_drop = rows.first.locator("td a").inner_text()
+        history(bridge, db, first_drop, now - timedelta(days=1))
         rows.first.locator("td a").click()
         expect(page.locator("h1")).to_contain_text(first_drop)
         expect(page.locator(".step-list li")).to_have_count(12)
+        expect(page.locator(".history tbody tr")).to_have_count(2)
+        expect(page.locator(".history")).to_contain_text("Sipho Dlamini")
+        expect(page.locator(".history")).to_contain_text(f"{first_drop} fixed, photos updated")
         shot(page, "review")
 
         page.click("button:has-text('Log out')")

@@ -1,7 +1,26 @@
-// wa-monitor overview: refresh the figures from the page's JSON twin every 30 seconds.
-// Only the figures change: no form, no input and no scroll position is touched, so nothing a
-// person is typing is lost. Without this script the page works the same, minus the refresh.
+// wa-monitor dashboard, the one script of ours. Without it every page works the same, minus
+// two comforts: the overview refreshes its figures, and filter links leave out empty fields.
 "use strict";
+
+// The review filters: a field left empty is not sent, so the shared link says only what was
+// chosen (/wa-monitor/reviews?project=Lawley, not ?from=&to=&project=Lawley&...).
+(function () {
+  const form = document.querySelector("form.filters");
+  if (!form) return;
+  form.addEventListener("submit", function () {
+    for (const field of form.querySelectorAll("input, select")) {
+      if (field.name && field.value === "") field.disabled = true;
+    }
+  });
+  // Back to this page from the next one: the browser may restore the disabled fields.
+  window.addEventListener("pageshow", function () {
+    for (const field of form.querySelectorAll("[disabled]")) field.disabled = false;
+  });
+})();
+
+// The overview: refresh the figures from the page's JSON twin every refresh_seconds. Only the
+// figures change: no form, no input and no scroll position is touched, so nothing a person is
+// typing is lost.
 
 (function () {
   const box = document.querySelector("[data-refresh]");
