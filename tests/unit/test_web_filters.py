@@ -9,7 +9,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from wa_monitor.adapters.postgres.dashboard import Feedback, Keyset, Status
-from wa_monitor.web import chart, filters
+from wa_monitor.core.records import DailyCount
+from wa_monitor.web import chart, context, filters
 
 SAST = ZoneInfo("Africa/Johannesburg")
 PROJECTS = frozenset({"Lawley", "Mohadin"})
@@ -94,3 +95,20 @@ def test_the_chart_escapes_project_names_and_draws_one_bar_per_count() -> None:
     assert "&lt;b&gt;Lawley&lt;/b&gt;: 3" in svg
     assert svg.count("<rect") == 2
     assert "style=" not in svg  # the CSP allows no inline style
+
+
+def test_the_charts_past_days_are_read_once_then_reused_until_asked_fresh() -> None:
+    kept = context.PastDays()
+    reads: list[int] = []
+    first, last = date(2025, 10, 13), date(2025, 11, 10)
+
+    def read() -> list[DailyCount]:
+        reads.append(1)
+        return [DailyCount(day=last, project="Lawley", drops=len(reads))]
+
+    assert kept.get(first, last, read)[0].drops == 1
+    assert kept.get(first, last, read)[0].drops == 1  # reused: the database is not asked
+    assert kept.get(first, last, read, fresh=True)[0].drops == 2  # the warmer's refresh
+    assert kept.get(first, last, read)[0].drops == 2
+    assert kept.get(first, date(2025, 11, 11), read)[0].drops == 3  # another window
+    assert len(reads) == 3

@@ -7,6 +7,7 @@ real requests in the tests, and it brings no ORM, no form framework and no front
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -29,6 +30,7 @@ from wa_monitor.web import auth, metrics, pages
 from wa_monitor.web.context import (
     BASE,
     HERE,
+    PAST_DAYS_SECONDS,
     Web,
     current_user,
     home,
@@ -38,6 +40,31 @@ from wa_monitor.web.context import (
 from wa_monitor.web.security import SecurityHeaders
 
 MIN_SECRET_LENGTH = 32
+
+
+class ChartWarmer:
+    """Counts today's chart days ahead of the overview, every few minutes, so its default view
+    never waits for them; a failure here only means the next page counts them itself."""
+
+    def __init__(self, web: Web) -> None:
+        self._web = web
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="chart-warmer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            try:
+                with self._web.connection() as conn:
+                    pages.chart_history(self._web, conn, self._web.today(), fresh=True)
+            except (psycopg.Error, PoolTimeout):
+                pass
+            if self._stop.wait(PAST_DAYS_SECONDS * 0.8):
+                return
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=15)
 
 
 def create_app(settings: Settings, *, database_url: str, secret: str) -> Starlette:
@@ -121,9 +148,11 @@ def create_app(settings: Settings, *, database_url: str, secret: str) -> Starlet
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         web.pool.open(wait=False)  # the pages say so while the database is away
+        warmer = ChartWarmer(web)
         try:
             yield
         finally:
+            warmer.stop()
             web.pool.close()
 
     web_settings = settings.web

@@ -48,12 +48,13 @@ class PastDays:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def get(
-        self, first: date, last: date, read: Callable[[], list[DailyCount]]
+        self, first: date, last: date, read: Callable[[], list[DailyCount]], *, fresh: bool = False
     ) -> list[DailyCount]:
+        """The kept counts of first..last, or `read()` when they are older (or `fresh`)."""
         now = time.monotonic()
         with self._lock:
             kept = self._kept.get((first, last))
-        if kept is not None and now - kept[0] < PAST_DAYS_SECONDS:
+        if kept is not None and now - kept[0] < PAST_DAYS_SECONDS and not fresh:
             return kept[1]
         counts = read()
         with self._lock:

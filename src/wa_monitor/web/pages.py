@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from wa_monitor.adapters.bridge import Bridge, BridgeError
 from wa_monitor.adapters.postgres import dashboard
 from wa_monitor.adapters.postgres.daily import daily_totals
-from wa_monitor.adapters.postgres.dashboard import COLUMNS, Review
+from wa_monitor.adapters.postgres.dashboard import COLUMNS, Conn, Review
 from wa_monitor.adapters.postgres.users import User
 from wa_monitor.core.records import BridgeMessage, DailyCount
 from wa_monitor.core.steps import STEPS
@@ -44,14 +44,9 @@ def overview(web: Web, request: Request, user: User) -> Response:
     day = filters.parse_day(request.query_params.get("day")) or web.today()
     tz = web.settings.tz
     first = day - timedelta(days=CHART_DAYS - 1)
-    zone = web.settings.timezone
     with web.connection() as conn:
-        on_day = daily_totals(conn, web.schema, day, day, zone)
-        before = day - timedelta(days=1)
-        past = web.past_days.get(
-            first, before, lambda: daily_totals(conn, web.schema, first, before, zone)
-        )
-        counts = past + on_day
+        on_day = daily_totals(conn, web.schema, day, day, web.settings.timezone)
+        counts = chart_history(web, conn, day) + on_day
         cards = dashboard.day_cards(
             conn, web.schema, local_midnight(day, tz), local_midnight(day + timedelta(days=1), tz)
         )
@@ -94,6 +89,15 @@ def overview(web: Web, request: Request, user: User) -> Response:
             "active": "overview",
         },
         user=user,
+    )
+
+
+def chart_history(web: Web, conn: Conn, day: date, *, fresh: bool = False) -> list[DailyCount]:
+    """The chart's days before `day`, reused for a while (see PAST_DAYS_SECONDS)."""
+    first, before = day - timedelta(days=CHART_DAYS - 1), day - timedelta(days=1)
+    zone = web.settings.timezone
+    return web.past_days.get(
+        first, before, lambda: daily_totals(conn, web.schema, first, before, zone), fresh=fresh
     )
 
 
