@@ -105,7 +105,11 @@ def healthy(db: psycopg.Connection[Any], schema: str, now: datetime) -> None:
     """What a running monitor leaves: its position just saved, its last message just applied."""
     cursor = sql.Identifier(schema, "wa_monitor_cursor")
     ledger = sql.Identifier(schema, "wa_monitor_ledger")
-    db.execute(sql.SQL("INSERT INTO {} (bridge_rowid, bridge_file) VALUES (0, 'x')").format(cursor))
+    db.execute(
+        sql.SQL(
+            "INSERT INTO {} (bridge_rowid, bridge_file, read_at) VALUES (0, 'x', now())"
+        ).format(cursor)
+    )
     db.execute(
         sql.SQL(
             "INSERT INTO {} (chat_jid, message_id, bridge_rowid, drops, sent_at, processed_at) "

@@ -290,10 +290,10 @@ def test_the_health_warns_when_the_monitor_is_stopped_or_behind(
     assert stopped["level"] == "stopped"
     assert stopped["running"] is False
     assert "not running" in dash.client.get("/wa-monitor").text
-    # A monitor holds the environment's lock, but has not moved for ten minutes: behind.
+    # A monitor holds the environment's lock, but has read nothing for 15 minutes: behind.
     db.execute(
-        "INSERT INTO public.wa_monitor_cursor (bridge_rowid, bridge_file, updated_at) "
-        "VALUES (0, 'x', now() - interval '10 min')"
+        "INSERT INTO public.wa_monitor_cursor (bridge_rowid, bridge_file, updated_at, read_at) "
+        "VALUES (0, 'x', now() - interval '15 min', now() - interval '15 min')"
     )
     with psycopg.connect(database_url, autocommit=True) as monitor:
         monitor.execute("SELECT pg_advisory_lock(hashtext('wa-monitor run'), hashtext('public'))")
@@ -301,7 +301,7 @@ def test_the_health_warns_when_the_monitor_is_stopped_or_behind(
         page = dash.client.get("/wa-monitor").text
         metrics = dash.client.get("/metrics").text
     assert (behind["level"], behind["waiting"], behind["running"]) == ("behind", 3, True)
-    assert "The monitor is behind: 3 messages waiting" in page
+    assert "The monitor is behind: 3 messages waiting; it last read the bridge 15 min ago" in page
     assert 'wa_monitor_bridge_waiting_messages{environment="prod"} 3.0' in metrics
     assert 'wa_monitor_behind{environment="prod"} 1.0' in metrics
 

@@ -72,6 +72,9 @@ def test_doctor_web_checks_the_secret_and_the_web_roles_privileges(
 ) -> None:
     role, url = roles.make("web")
     assert envs.wa("schema", "grant", "--env", "prod", "--role", role, "--service", "web") == 0
+    # Production's alerts must name a channel (doctor checks it; nothing is sent here).
+    prod = envs.folder / "prod.toml"
+    prod.write_text(prod.read_text() + '\n[alerts]\nemail_to = ["ops@example.com"]\n')
     monkeypatch.delenv("WA_MONITOR_WEB_SECRET", raising=False)
     code, checks = doctor(envs, capsys, env="prod", url=url)
     assert "web secret" not in checks  # only asked for with --web

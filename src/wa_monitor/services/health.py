@@ -1,5 +1,6 @@
-"""Is the monitor keeping up? The figures `wa-monitor status` computes, judged for the
-dashboard's banner and the /metrics gauges."""
+"""Is the monitor keeping up? The figures `wa-monitor status` computes (status.measure), judged
+with the limits the alerts use ([alerts] max_behind, max_idle_minutes), for the dashboard's
+banner and the /metrics gauges."""
 
 from __future__ import annotations
 
@@ -10,14 +11,8 @@ from typing import Any
 
 import psycopg
 
-from wa_monitor.adapters.postgres.db import instance_holder
 from wa_monitor.services import status
 from wa_monitor.settings import Settings
-
-# More bridge messages than this waiting is "behind" even while the monitor runs; so is any
-# message waiting longer than STALE after the monitor last wrote its position.
-BEHIND_MESSAGES = 500
-STALE = timedelta(minutes=2)
 
 
 class Level(enum.StrEnum):
@@ -62,29 +57,40 @@ class Health:
         }
 
 
-def judge(figures: status.EnvStatus, *, running: bool, now: datetime) -> Health:
+def limits(settings: Settings) -> status.Limits:
+    """The alerts' limits: the banner warns of what ops would be told."""
+    return status.Limits(
+        max_behind=settings.alerts.max_behind,
+        max_idle=timedelta(minutes=settings.alerts.max_idle_minutes),
+    )
+
+
+def judge(figures: status.EnvStatus, *, within: status.Limits, now: datetime) -> Health:
     """The banner for a set of figures: stopped, behind, unknown or ok, with the reason."""
-    waiting = figures.behind
-    cycle = figures.last_cycle_at
+    waiting, idle = figures.behind, figures.idle_for
     level, message = Level.OK, "The monitor is running and up to date."
     if figures.problems:
         level, message = Level.UNKNOWN, "; ".join(figures.problems)
-    if not running:
+    if not figures.running:
         level, message = Level.STOPPED, "The monitor is not running: no new drops are recorded."
-    elif waiting is not None and waiting > BEHIND_MESSAGES:
+    elif waiting is not None and within.max_behind is not None and waiting > within.max_behind:
         level, message = Level.BEHIND, f"The monitor is behind: {waiting} messages waiting."
-    elif waiting and (cycle is None or now - cycle > STALE):
-        minutes = "" if cycle is None else f" for {int((now - cycle).total_seconds() // 60)} min"
+    elif waiting and within.max_idle is not None and (idle is None or idle > within.max_idle):
+        since = (
+            ""
+            if idle is None
+            else f"; it last read the bridge {int(idle.total_seconds() // 60)} min ago"
+        )
         level = Level.BEHIND
-        message = f"The monitor is behind: {waiting} messages waiting{minutes}."
+        message = f"The monitor is behind: {waiting} messages waiting{since}."
     return Health(
         level=level,
         message=message,
-        running=running,
+        running=figures.running,
         waiting=waiting,
         last_processed_at=figures.last_processed_at,
         last_message_at=figures.last_processed_message_at,
-        last_cycle_at=cycle,
+        last_cycle_at=figures.last_read_at or figures.last_cycle_at,
         checked_at=now,
     )
 
@@ -92,5 +98,4 @@ def judge(figures: status.EnvStatus, *, running: bool, now: datetime) -> Health:
 def check(conn: psycopg.Connection[Any], settings: Settings, *, now: datetime) -> Health:
     """The environment's health as the dashboard shows it, read on `conn`."""
     figures = status.measure(conn, settings, counts=False)
-    running = instance_holder(conn, settings.schema) is not None
-    return judge(figures, running=running, now=now)
+    return judge(figures, within=limits(settings), now=now)
