@@ -147,3 +147,23 @@ def test_every_response_forbids_framing_and_inline_script(dash: Dashboard) -> No
     assert "<script>" not in page
     assert " style=" not in page
     assert "onclick" not in page
+
+
+def test_a_database_that_cannot_be_reached_is_a_503_that_names_no_host(
+    tmp_path: Path, bridge: BridgeWriter, database_url: str
+) -> None:
+    settings = environment(tmp_path, "prod", bridge=bridge, url=database_url)
+    away = "postgresql://wa_web:secret-pw@127.0.0.1:9/wa"  # nothing listens on port 9
+    with dashboard(settings, away) as d:
+        health = d.client.get("/healthz")
+        page = d.client.get("/wa-monitor/login")
+        tried = d.client.post(
+            "/wa-monitor/login",
+            data={"csrf": csrf_of(page.text), "username": "ayanda", "password": "whatever1234"},
+        )
+    assert (health.status_code, health.json()) == (503, {"ok": False, "database": "unreachable"})
+    assert page.status_code == 200  # the login form needs no database
+    assert tried.status_code == 503
+    assert "Database unavailable" in tried.text
+    assert "127.0.0.1" not in tried.text
+    assert "secret-pw" not in tried.text

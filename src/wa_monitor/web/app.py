@@ -7,6 +7,7 @@ real requests in the tests, and it brings no ORM, no form framework and no front
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -40,6 +41,7 @@ from wa_monitor.web.context import (
 from wa_monitor.web.security import SecurityHeaders
 
 MIN_SECRET_LENGTH = 32
+log = logging.getLogger("uvicorn.error")
 
 
 class ChartWarmer:
@@ -99,7 +101,7 @@ def create_app(settings: Settings, *, database_url: str, secret: str) -> Starlet
         """For the reverse proxy: 200 while the database answers, 503 when it does not."""
         try:
             with web.pool.connection(timeout=2) as conn:
-                conn.execute("SELECT 1")
+                dashboard.ping(conn, web.schema)
         except (psycopg.Error, PoolTimeout):
             return JSONResponse({"ok": False, "database": "unreachable"}, status_code=503)
         return JSONResponse({"ok": True, "environment": env})
@@ -140,9 +142,9 @@ def create_app(settings: Settings, *, database_url: str, secret: str) -> Starlet
         return error_page(request, exc.status_code, title, str(exc.detail))
 
     def database_error(request: Request, exc: Exception) -> Response:
+        # The driver's words stay in the service's log (uvicorn's error line), not on the page.
+        log.warning("database unavailable: %s", describe(exc))
         detail = "The database cannot be reached right now; the page will work again once it can."
-        if isinstance(exc, psycopg.Error):
-            detail += f" ({describe(exc)})"
         return error_page(request, 503, "Database unavailable", detail)
 
     @asynccontextmanager

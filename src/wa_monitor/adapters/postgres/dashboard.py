@@ -299,6 +299,11 @@ def drop_history(conn: Conn, schema: str, drop_number: str) -> list[HistoryEntry
     return [HistoryEntry(*r) for r in rows]
 
 
+def ping(conn: Conn, schema: str) -> None:
+    """Raise the driver's error unless the database answers."""
+    conn.execute(query("ping", schema))
+
+
 def open_pool(
     url: str, *, schema: str, application_name: str, max_size: int = 8
 ) -> ConnectionPool[Conn]:

@@ -59,6 +59,10 @@ WHERE string_to_array(drops, ' ') @> ARRAY[%(drop)s::text]
 ORDER BY sent_at, processed_at
 LIMIT 500;
 
+-- name: ping
+-- /healthz: the database answers.
+SELECT 1;
+
 -- name: session
 -- Each connection of the web service: a stuck query, or a download nobody reads, cannot hold
 -- a snapshot (and vacuum) for ever.
