@@ -114,6 +114,22 @@ def test_failed_logins_are_throttled_per_user_and_address(dash: Dashboard, db: A
     assert dash.login("ayanda").status_code == 303
 
 
+def test_a_spray_of_usernames_from_one_address_is_throttled_too(dash: Dashboard, db: Any) -> None:
+    # As if 29 usernames had each been tried once from this address (the test client's).
+    db.execute(
+        "INSERT INTO public.wa_monitor_login_throttle (username, client, failures, "
+        "window_started_at) SELECT 'guess' || g, 'testclient', 1, now() "
+        "FROM generate_series(1, %s) AS g",
+        (accounts.MAX_CLIENT_FAILURES - 1,),
+    )
+    assert dash.login("nobody", "wrong password!").status_code == 401
+    assert dash.login("ayanda").status_code == 429  # the right password, but from a sprayer
+    db.execute(
+        "UPDATE public.wa_monitor_login_throttle SET window_started_at = now() - interval '16 min'"
+    )
+    assert dash.login("ayanda").status_code == 303
+
+
 def test_a_new_password_or_a_disable_ends_open_sessions(dash: Dashboard, database_url: str) -> None:
     assert dash.login("ayanda").status_code == 303
     assert dash.client.get("/wa-monitor").status_code == 200

@@ -3,7 +3,8 @@
 Failed logins are counted in the database (wa_monitor_login_throttle), per username and client
 address: the count survives a restart of the web service and is shared by all its workers, so
 neither resets an attacker's budget. After MAX_FAILURES in WINDOW, that username is refused from
-that address until the window ends, without the password being checked at all.
+that address until the window ends, without the password being checked at all; and after
+MAX_CLIENT_FAILURES from one address over any usernames (a spray), every login from it is.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from wa_monitor.adapters.postgres.users import Conn, Role, User
 from wa_monitor.errors import FatalError
 
 MAX_FAILURES = 5
+MAX_CLIENT_FAILURES = 30
 WINDOW = timedelta(minutes=15)
 MIN_PASSWORD_LENGTH = 12
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
@@ -80,7 +82,10 @@ def _matches(stored: str, password: str) -> bool:
 def authenticate(conn: Conn, schema: str, username: str, password: str, client: str) -> Login:
     """Check a login; count a failure, or clear the count and note the login."""
     name = username.strip().lower()[:64]
-    if users.failures(conn, schema, name, client, WINDOW) >= MAX_FAILURES:
+    if (
+        users.failures(conn, schema, name, client, WINDOW) >= MAX_FAILURES
+        or users.client_failures(conn, schema, client, WINDOW) >= MAX_CLIENT_FAILURES
+    ):
         return Login(Outcome.THROTTLED)
     found = users.account(conn, schema, name) if USERNAME.fullmatch(name) else None
     stored = found.password_hash if found is not None else _decoy()

@@ -116,6 +116,13 @@ def failures(conn: Conn, schema: str, username: str, client: str, window: timede
     return int(row[0]) if row else 0
 
 
+def client_failures(conn: Conn, schema: str, client: str, window: timedelta) -> int:
+    """Failed logins from `client` in the windows still running, over every username."""
+    params = {"client": client, "window": window}
+    row = conn.execute(_query("client_failures", schema), params).fetchone()
+    return int(row[0]) if row else 0
+
+
 def record_failure(conn: Conn, schema: str, username: str, client: str, window: timedelta) -> int:
     """Count one more failure of (username, client); the count in the current window."""
     params = {"username": username, "client": client, "window": window}

@@ -46,6 +46,11 @@ SELECT failures FROM {throttle}
 WHERE username = %(username)s AND client = %(client)s
   AND window_started_at > now() - %(window)s::interval;
 
+-- name: client_failures
+-- Failed logins from one client address in the current windows, whatever the usernames tried.
+SELECT coalesce(sum(failures), 0) FROM {throttle}
+WHERE client = %(client)s AND window_started_at > now() - %(window)s::interval;
+
 -- name: record_failure
 -- One more failure; an expired window starts again at one.
 INSERT INTO {throttle} AS t (username, client, failures, window_started_at)
