@@ -11,7 +11,8 @@ cd "$(dirname "$0")/.."
 missing=""
 command -v systemd-analyze >/dev/null || missing="$missing systemd"
 command -v logrotate >/dev/null || missing="$missing logrotate"
-[ -x /usr/bin/chromium ] || missing="$missing chromium"
+# (with a font: without recommends, chromium brings none, and screenshots would show boxes)
+[ -x /usr/bin/chromium ] || missing="$missing chromium fonts-liberation"
 if [ -n "$missing" ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
         apt-get update -qq && apt-get install -y -qq --no-install-recommends $missing
