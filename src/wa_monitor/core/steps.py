@@ -1,38 +1,22 @@
-"""The 12 photo steps of a QA review: the column each is kept in, and the name people use."""
+"""The 12 photo steps as the dashboard lists them: number, column and name, from the one
+definition in core.verdict.Step (the feedback text and the review form use the same names)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from wa_monitor.core.verdict import Step as PhotoStep
 
 
 @dataclass(frozen=True, slots=True)
 class Step:
     number: int
     column: str  # the boolean column of qa_photo_reviews
-    name: str  # as reviewers and the feedback message name it: "1. House Photo"
+    name: str  # as reviewers and the feedback message name it: "House Photo"
 
     @property
     def label(self) -> str:
         return f"{self.number}. {self.name}"
 
 
-STEPS: tuple[Step, ...] = tuple(
-    Step(number, column, name)
-    for number, (column, name) in enumerate(
-        (
-            ("step_01_house_photo", "House Photo"),
-            ("step_02_cable_from_pole", "Cable from Pole"),
-            ("step_03_cable_entry_outside", "Cable Entry Outside"),
-            ("step_04_cable_entry_inside", "Cable Entry Inside"),
-            ("step_05_wall_for_installation", "Wall for Installation"),
-            ("step_06_ont_back_after_install", "ONT Back after Install"),
-            ("step_07_power_meter_reading", "Power Meter Reading"),
-            ("step_08_ont_barcode", "ONT Barcode"),
-            ("step_09_ups_serial", "UPS Serial"),
-            ("step_10_final_installation", "Final Installation"),
-            ("step_11_green_lights", "Green Lights"),
-            ("step_12_customer_signature", "Customer Signature"),
-        ),
-        start=1,
-    )
-)
+STEPS: tuple[Step, ...] = tuple(Step(s.value, s.column, s.label) for s in PhotoStep)
