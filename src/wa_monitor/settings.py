@@ -132,6 +132,10 @@ class Web(BaseModel):
     session_minutes: int = Field(default=480, ge=5, le=7 * 24 * 60)
     refresh_seconds: int = Field(default=30, ge=1, le=3600)  # the overview's figures
     send_feedback: bool = True  # reviewers may send feedback to the project's group
+    # Dev only, and required there for Send: every dev feedback goes to this group (the test
+    # group, one of dev's [[projects]]) whatever the review's project, so dev never posts in
+    # a production group, even with that group enabled to read its traffic.
+    feedback_group: str | None = None
 
 
 class SharePoint(BaseModel):
@@ -310,6 +314,18 @@ with warnings.catch_warnings():
                 raise ValueError(
                     "[sharepoint] belongs in production's config only: dev data is never synced"
                 )
+            feedback_group = self.web.feedback_group
+            if feedback_group is not None and self.environment is Environment.PROD:
+                raise ValueError(
+                    "[web] feedback_group is for dev (prod sends to each project's own group)"
+                )
+            if feedback_group is not None and feedback_group not in {
+                p.group_jid for p in self.projects
+            }:
+                raise ValueError(
+                    "[web] feedback_group must be one of this environment's [[projects]] "
+                    f"groups (got {feedback_group!r})"
+                )
             jids = [p.group_jid for p in self.projects]
             if dup := sorted({j for j in jids if jids.count(j) > 1}):
                 raise ValueError(f"group_jid listed more than once in [[projects]]: {dup[0]}")
@@ -354,6 +370,13 @@ with warnings.catch_warnings():
         def enabled_projects(self) -> dict[str, str]:
             """group JID → project name, for the groups this environment reads."""
             return {p.group_jid: p.name for p in self.projects if p.enabled}
+
+        def group_of(self, project: str | None) -> str | None:
+            """The group JID configured for `project` in this environment, or None."""
+            return next((p.group_jid for p in self.projects if p.name == project), None)
+
+        def project_of(self, group_jid: str) -> str | None:
+            return next((p.name for p in self.projects if p.group_jid == group_jid), None)
 
         def require_database_url(self) -> str:
             """The database URL, from the environment or a systemd credential; never logged."""

@@ -97,8 +97,10 @@ def register(commands: Commands) -> None:
         "TRUNCATE them, for schema reset). With --service sync (prod only): SELECT on "
         "qa_photo_reviews and the migrations table, SELECT and INSERT on the sync's own record "
         "of what it wrote, nothing else. With --service web (the dashboard): SELECT on the "
-        "reviews, ledger, cursor and migrations, SELECT and UPDATE on its users, SELECT, "
-        "INSERT, UPDATE and DELETE on its login throttle. No role may create objects anywhere. "
+        "ledger, cursor and migrations, SELECT and UPDATE on the reviews (reviewers' verdicts, "
+        "the feedback stamp) and on its users, SELECT and INSERT on the review changes, SELECT, "
+        "INSERT and UPDATE on the feedback sends, SELECT, INSERT, UPDATE and DELETE on its "
+        "login throttle. No role may create objects anywhere. "
         "The role "
         "must exist, log in, and be neither a superuser nor the tables' owner. Run it again "
         "after `schema drop` + `schema migrate`.",

@@ -64,9 +64,14 @@ RUN_NEEDS: Mapping[str, frozenset[Privilege]] = {
 }
 # Dev's own role may also empty its tables, so `schema reset --env dev` works with dev's URL.
 DEV_NEEDS: Mapping[str, frozenset[Privilege]] = {
-    table: privileges
-    | ({_T} if table not in {TABLES["migrations"], TABLES["valid_drops"]} else set())
-    for table, privileges in RUN_NEEDS.items()
+    **{
+        table: privileges
+        | ({_T} if table not in {TABLES["migrations"], TABLES["valid_drops"]} else set())
+        for table, privileges in RUN_NEEDS.items()
+    },
+    # The reviews' change trail and feedback sends are emptied with the reviews they belong to.
+    TABLES["changes"]: frozenset({_T}),
+    TABLES["sends"]: frozenset({_T}),
 }
 
 
@@ -84,12 +89,16 @@ _D = Privilege.DELETE
 # figures, migrations for the version check), note logins on its users, count failed logins.
 # Adding users is the command line's, with the owner's URL.
 WEB_NEEDS: Mapping[str, frozenset[Privilege]] = {
-    TABLES["reviews"]: frozenset({_S}),
+    TABLES["reviews"]: frozenset({_S, _U}),
     TABLES["ledger"]: frozenset({_S}),
     TABLES["cursor"]: frozenset({_S}),
     TABLES["migrations"]: frozenset({_S}),
     USERS_TABLE: frozenset({_S, _U}),
     THROTTLE_TABLE: frozenset({_S, _I, _U, _D}),
+    # The review workflow: a reviewer's save and the feedback stamp update the review (under
+    # a row lock), record the change, and claim and finish a send.
+    TABLES["changes"]: frozenset({_S, _I}),
+    TABLES["sends"]: frozenset({_S, _I, _U}),
 }
 
 
@@ -293,7 +302,10 @@ def copy_from_prod(url: str, settings: Settings, *, window: timedelta, replace: 
         names = _shared_columns(conn, schema)
         columns = sql.SQL(", ").join(sql.Identifier(c) for c in names)
         updates = sql.SQL(", ").join(
-            sql.SQL("{} = excluded.{}").format(sql.Identifier(c), sql.Identifier(c))
+            # A replaced row moves on from dev's own version, so a page open on it is refused.
+            sql.SQL("{c} = {t}.{c} + 1" if c == "version" else "{c} = excluded.{c}").format(
+                c=sql.Identifier(c), t=sql.Identifier(TABLES["reviews"])
+            )
             for c in names
             if c not in {"drop_number", "review_date"}
         )

@@ -34,6 +34,8 @@ TABLES = {
     "outbox": "wa_monitor_outbox",
     "alerts": "wa_monitor_alerts",
     "sync_writes": "wa_monitor_sync_writes",
+    "changes": "wa_monitor_review_changes",
+    "sends": "wa_monitor_feedback_sends",
 }
 MIGRATION_FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 # A dashboard transaction holding a review row must not stall the monitor for ever.

@@ -15,7 +15,7 @@ SELECT pg_try_advisory_xact_lock(hashtext('wa-monitor run'), hashtext(%(schema)s
 SELECT (SELECT count(*) FROM {reviews}), (SELECT count(*) FROM {ledger});
 
 -- name: reset
-TRUNCATE {reviews}, {ledger}, {cursor}, {invalid}, {outbox};
+TRUNCATE {reviews}, {ledger}, {cursor}, {invalid}, {outbox}, {changes}, {sends};
 
 -- name: outside_dependents
 -- Objects outside the schema that DROP SCHEMA … CASCADE would take with it (a view, a foreign

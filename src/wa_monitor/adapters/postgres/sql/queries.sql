@@ -98,7 +98,9 @@ UPDATE {reviews} AS r SET
     submitted_by = u.phone,
     user_name = u.name,
     last_submitted_at = u.at,
-    updated_at = now()
+    updated_at = now(),
+    -- A reviewer with this review open must not save over the resubmission unseen.
+    version = r.version + 1
 FROM unnest(%(ids)b::uuid[], %(phones)b::text[], %(names)b::text[], %(at)b::timestamptz[])
     AS u(id, phone, name, at)
 WHERE r.id = u.id;
