@@ -54,7 +54,7 @@ def test_the_prod_dashboard_works_on_its_web_role_and_cannot_read_dev(
         for statement in (
             "SELECT count(*) FROM dev.qa_photo_reviews",
             "SELECT count(*) FROM dev.wa_monitor_users",
-            "UPDATE public.qa_photo_reviews SET completed = true",
+            "DELETE FROM public.qa_photo_reviews",
             "DELETE FROM public.wa_monitor_ledger",
             "INSERT INTO public.wa_monitor_users (username, display_name, role, password_hash) "
             "VALUES ('x', 'x', 'reviewer', 'x')",

@@ -24,10 +24,11 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from wa_monitor.adapters.bridge_api import BridgeApi
 from wa_monitor.adapters.postgres import dashboard
 from wa_monitor.adapters.postgres.db import describe
 from wa_monitor.settings import Settings
-from wa_monitor.web import auth, metrics, pages
+from wa_monitor.web import auth, metrics, pages, reviewing
 from wa_monitor.web.context import (
     BASE,
     HERE,
@@ -80,6 +81,7 @@ def create_app(settings: Settings, *, database_url: str, secret: str) -> Starlet
             database_url, schema=settings.schema, application_name=f"wa-monitor-web-{env}"
         ),
         templates=make_templates(settings.tz),
+        bridge=BridgeApi(settings.bridge_api_url),
     )
     registry = metrics.registry(web)
 
@@ -119,7 +121,14 @@ def create_app(settings: Settings, *, database_url: str, secret: str) -> Starlet
         Route(BASE, page(pages.overview)),
         Route(f"{BASE}/", page(pages.overview)),
         Route(f"{BASE}/reviews", page(pages.reviews)),
-        Route(BASE + "/reviews/{id:uuid}", page(pages.review)),
+        Route(BASE + "/reviews/{id:uuid}", page(reviewing.review_page)),
+        Route(BASE + "/reviews/{id:uuid}/verdict", post(reviewing.save_verdict), methods=["POST"]),
+        Route(BASE + "/reviews/{id:uuid}/send", post(reviewing.send_feedback), methods=["POST"]),
+        Route(
+            BASE + "/reviews/{id:uuid}/sends/{send:int}/resolve",
+            post(reviewing.resolve_send),
+            methods=["POST"],
+        ),
         Route(f"{BASE}/login", page(auth.login_page), methods=["GET"]),
         Route(f"{BASE}/login", post(auth.login), methods=["POST"]),
         Route(f"{BASE}/logout", post(auth.logout), methods=["POST"]),
@@ -156,6 +165,7 @@ def create_app(settings: Settings, *, database_url: str, secret: str) -> Starlet
         finally:
             warmer.stop()
             web.pool.close()
+            web.bridge.close()
 
     web_settings = settings.web
     handlers: dict[Any, Callable[[Request, Exception], Response]] = {

@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
+from wa_monitor.adapters.bridge_api import BridgeApi
 from wa_monitor.adapters.postgres import users
 from wa_monitor.adapters.postgres.dashboard import Conn
 from wa_monitor.adapters.postgres.users import User
@@ -71,6 +72,7 @@ class Web:
     settings: Settings
     pool: ConnectionPool[Conn]
     templates: Jinja2Templates
+    bridge: BridgeApi  # the bridge's HTTP API, where reviewers' feedback is posted
     past_days: PastDays = field(default_factory=PastDays)
 
     @property

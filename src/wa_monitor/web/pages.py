@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from dataclasses import asdict
 from datetime import date, datetime, timedelta
 from typing import Any
+from uuid import UUID
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -215,15 +216,12 @@ def _is_number(text: str) -> bool:
 # -- one review -----------------------------------------------------------------------------
 
 
-@login_required
-def review(web: Web, request: Request, user: User) -> Response:
-    with web.connection() as conn:
-        found = dashboard.review(conn, web.schema, request.path_params["id"])
-        history = (
-            [] if found is None else dashboard.drop_history(conn, web.schema, found.drop_number)
-        )
+def review_and_events(web: Web, conn: Conn, review_id: UUID) -> tuple[Review, list[dict[str, Any]]]:
+    """One review and the WhatsApp messages that named its drop; 404 when there is none."""
+    found = dashboard.review(conn, web.schema, review_id)
     if found is None:
         raise HTTPException(404, "There is no such review in this environment.")
+    history = dashboard.drop_history(conn, web.schema, found.drop_number)
     groups = {p.group_jid: p.name for p in web.settings.projects}
     posted = bridge_messages(web, [(h.chat_jid, h.message_id) for h in history])
     events = []
@@ -244,17 +242,7 @@ def review(web: Web, request: Request, user: User) -> Response:
                 "message_id": h.message_id,
             }
         )
-    if wants_json(request):
-        body = review_json(found)
-        body["history"] = [{k: json_value(v) for k, v in e.items()} for e in events]
-        return JSONResponse(body)
-    steps = list(zip(STEPS, found.steps, strict=True))
-    return web.render(
-        request,
-        "review.html",
-        {"review": found, "steps": steps, "history": events},
-        user=user,
-    )
+    return found, events
 
 
 def bridge_messages(web: Web, keys: list[tuple[str, str]]) -> dict[tuple[str, str], BridgeMessage]:

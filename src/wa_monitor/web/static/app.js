@@ -94,3 +94,34 @@
   setInterval(refresh, seconds * 1000);
   document.addEventListener("visibilitychange", function () { if (!document.hidden) refresh(); });
 })();
+
+// wa-monitor review page: say when the review changed after the page was opened (another
+// reviewer's save, the agent's resubmission), from the page's JSON twin. The form is never
+// touched: the reviewer's unsaved input stays, and the server refuses a save that did not see
+// the change. Without this script the refusal still says who changed it and when.
+(function () {
+  const box = document.querySelector("[data-watch]");
+  if (!box) return;
+  const url = box.dataset.watch;
+  const version = Number(box.dataset.version);
+  const seconds = Number(box.dataset.seconds) || 30;
+  let timer = null;
+
+  async function look() {
+    if (document.hidden) return;
+    try {
+      const response = await fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" });
+      if (!response.ok) return;
+      const data = await response.json();
+      if (data.version === version) return;
+      box.textContent = data.last_change + " Your unsaved input is still on this page; saving will be refused until you reload (copy what you typed first).";
+      box.hidden = false;
+      clearInterval(timer);
+    } catch (err) {
+      // Offline for a moment: look again at the next tick.
+    }
+  }
+
+  timer = setInterval(look, seconds * 1000);
+  document.addEventListener("visibilitychange", function () { if (!document.hidden) look(); });
+})();
