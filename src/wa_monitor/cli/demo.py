@@ -25,6 +25,13 @@ def register(commands: Commands) -> None:
         help="the dashboard's port (default 8090, or a free one when 8090 is taken)",
     )
     demo.add_argument(
+        "--review",
+        action="store_true",
+        help="the review loop instead: the dashboard with a reviewer login, feedback sent "
+        "through the simulated bridge's HTTP API, and an agent who answers with a fix "
+        "(--seconds: stop after this long; default: until Ctrl-C)",
+    )
+    demo.add_argument(
         "--seconds",
         type=float,
         default=None,
@@ -52,6 +59,12 @@ def register(commands: Commands) -> None:
 
 def demo_command(args: argparse.Namespace) -> int:
     # Imported here: the devtools (and the embedded server) are not in a production install.
+    if args.review:
+        from wa_monitor.devtools.review_demo import run_review_demo  # noqa: PLC0415
+
+        return run_review_demo(
+            seconds=args.seconds, workdir=args.dir, port=args.port or 8090, answer_s=8
+        )
     from wa_monitor.devtools import demo  # noqa: PLC0415
 
     if args.make_bridge is not None:

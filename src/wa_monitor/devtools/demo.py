@@ -127,11 +127,11 @@ def _demo(work: Path, seconds: float, web_port: int) -> int:
             WEB_SECRET_VAR: secrets.token_urlsafe(48),
         }
         for env, config in configs.items():
-            _cli(["schema", "migrate", "--config", str(config)], env_vars, f"migrate {env}")
+            run_cli(["schema", "migrate", "--config", str(config)], env_vars, f"migrate {env}")
         plan = work / "velo-plan.csv"
         plan.write_text("Drop Number\n" + "\n".join(PLAN) + "\n", encoding="utf-8")
         import_args = ["drops", "import", "--config", str(configs["dev"])]
-        _cli([*import_args, "--project", TEST_GROUP, str(plan)], env_vars, "import dev's plan")
+        run_cli([*import_args, "--project", TEST_GROUP, str(plan)], env_vars, "import dev's plan")
         print(f"▶ simulated bridge writes to {bridge_path}")
         print("▶ prod watches " + ", ".join(PROD_GROUPS) + " → schema public")
         print("▶ dev  watches " + ", ".join(DEV_GROUPS) + " → schema dev")
@@ -202,7 +202,7 @@ def _start_dashboard(
 ) -> subprocess.Popen[bytes]:
     """The prod dashboard on the demo's database, with a demo user; its URL is printed."""
     add = ["users", "add", DEMO_USER, "--role", "reviewer", "--password-stdin"]
-    _cli([*add, "--config", str(config)], env_vars, "dashboard user", DEMO_PASSWORD)
+    run_cli([*add, "--config", str(config)], env_vars, "dashboard user", DEMO_PASSWORD)
     dashboard = subprocess.Popen(  # noqa: S603 - our own interpreter and module
         [sys.executable, "-m", "wa_monitor", "web", "--config", str(config)],
         env=env_vars,
@@ -257,6 +257,9 @@ def _write_config(
     # Plain HTTP on loopback: no TLS proxy in a demo, so the cookie may not ask for HTTPS.
     lines += ["", "[web]", f"port = {web_port if env == 'prod' else web_port + 1}"]
     lines += ["secure_cookies = false", "refresh_seconds = 5"]
+    if env == "dev":  # the dev dashboard's feedback goes to the test group only
+        test_group = next(jid for jid, name in PROJECTS.items() if name == TEST_GROUP)
+        lines.append(f'feedback_group = "{test_group}"')
     for jid, name in PROJECTS.items():
         if name in groups:
             lines += ["", "[[projects]]", f'name = "{name}"', f'group_jid = "{jid}"']
@@ -269,7 +272,7 @@ def _write_config(
     return path
 
 
-def _cli(args: list[str], env: dict[str, str], what: str, stdin: str = "") -> None:
+def run_cli(args: list[str], env: dict[str, str], what: str, stdin: str = "") -> None:
     done = subprocess.run(  # noqa: S603 - our own interpreter and module
         [sys.executable, "-m", "wa_monitor", *args],
         env=env,
