@@ -13,6 +13,8 @@ command -v systemd-analyze >/dev/null || missing="$missing systemd"
 command -v logrotate >/dev/null || missing="$missing logrotate"
 # (with a font: without recommends, chromium brings none, and screenshots would show boxes)
 [ -x /usr/bin/chromium ] || missing="$missing chromium fonts-liberation"
+# (and one for emoji: the feedback text ends in ✅, the log lines in 🔄)
+[ -e /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ] || missing="$missing fonts-noto-color-emoji"
 if [ -n "$missing" ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
         apt-get update -qq && apt-get install -y -qq --no-install-recommends $missing
@@ -22,8 +24,8 @@ if [ -n "$missing" ]; then
 fi
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
-.venv/bin/ruff check src tests
-.venv/bin/ruff format --check src tests
+.venv/bin/ruff check src tests benchmarks
+.venv/bin/ruff format --check src tests benchmarks
 .venv/bin/mypy
 .venv/bin/lint-imports
 .venv/bin/pytest "$@"
