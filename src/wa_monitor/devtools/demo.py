@@ -22,6 +22,8 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
+from wa_monitor.adapters.postgres.db import compose
+from wa_monitor.adapters.sqlfiles import named_queries
 from wa_monitor.devtools.bridge_api import SimulatedBridgeApi
 from wa_monitor.devtools.embedded import embedded_postgres
 from wa_monitor.devtools.simulator import (
@@ -31,7 +33,7 @@ from wa_monitor.devtools.simulator import (
     create_lid_map,
     message_id,
 )
-from wa_monitor.settings import CONFIG_DIR_VAR, DATABASE_URL_VAR, WEB_SECRET_VAR
+from wa_monitor.settings import CONFIG_DIR_VAR, DATABASE_URL_VAR, WEB_SECRET_VAR, load_settings
 
 PROJECTS = {
     "120363418298130331@g.us": "Lawley",
@@ -153,8 +155,9 @@ def _demo(work: Path, seconds: float, web_port: int) -> int:
                 codes = _stop(monitors)
                 _stop({"web": dashboard})
                 api.stop()
-        _report(url, work, story, codes)
-        _report_replies(url, api)
+        schemas = {env: load_settings(config).schema for env, config in configs.items()}
+        _report(url, work, story, codes, schemas)
+        _report_replies(url, api, schemas)
     return 0 if all(code == 0 for code in codes.values()) else 1
 
 
@@ -366,13 +369,13 @@ def _simulate(path: Path, seconds: float) -> _Story:  # noqa: PLR0915 - one scri
     return story
 
 
-def _report_replies(url: str, api: SimulatedBridgeApi) -> None:
+def _report_replies(url: str, api: SimulatedBridgeApi, schemas: Mapping[str, str]) -> None:
     """The invalid drop dev recorded, and what the bot posted through the bridge's API."""
-    query = sql.SQL(
-        "SELECT drop_number, project, submitted_by, reason FROM {invalid} ORDER BY created_at"
-    ).format(invalid=sql.Identifier("dev", "invalid_drop_submissions"))
+    query = _query("invalid", schemas["dev"])
     print()
-    print(f"── dev.invalid_drop_submissions ({TEST_GROUP} validates against its plan) ──")
+    print(
+        f"── {schemas['dev']}.invalid_drop_submissions ({TEST_GROUP} validates against its plan) ──"
+    )
     with psycopg.connect(url) as conn:
         for drop, project, sender, reason in conn.execute(query):
             print(f"{drop}  {project}  by {sender}: {reason}")
@@ -398,7 +401,9 @@ def _stop(monitors: Mapping[str, subprocess.Popen[bytes]]) -> dict[str, int]:
     return codes
 
 
-def _report(url: str, work: Path, story: _Story, codes: dict[str, int]) -> None:
+def _report(
+    url: str, work: Path, story: _Story, codes: dict[str, int], schemas: Mapping[str, str]
+) -> None:
     print()
     print(
         f"The bridge wrote {story.messages} messages: {story.drops_posted} new drops "
@@ -413,31 +418,18 @@ def _report(url: str, work: Path, story: _Story, codes: dict[str, int]) -> None:
     )
     print()
     print("── The runbook's comparison: drops and latest created_at per environment ──")
-    query = sql.SQL(
-        "SELECT 'prod' AS env, count(*), count(*) FILTER (WHERE resubmitted), max(created_at) "
-        "FROM {prod} UNION ALL "
-        "SELECT 'dev', count(*), count(*) FILTER (WHERE resubmitted), max(created_at) FROM {dev}"
-    ).format(
-        prod=sql.Identifier("public", "qa_photo_reviews"),
-        dev=sql.Identifier("dev", "qa_photo_reviews"),
-    )
-    by_project = sql.SQL(
-        "SELECT 'prod', project, count(*) FROM {prod} GROUP BY 2 UNION ALL "
-        "SELECT 'dev', project, count(*) FROM {dev} GROUP BY 2 ORDER BY 1 DESC, 2"
-    ).format(
-        prod=sql.Identifier("public", "qa_photo_reviews"),
-        dev=sql.Identifier("dev", "qa_photo_reviews"),
-    )
     with psycopg.connect(url) as conn:
         print(f"{'env':<5} {'drops':>6} {'resubmitted':>12}  latest created_at")
-        for env, drops, resub, latest in conn.execute(query):
+        for env, schema in schemas.items():
+            row = conn.execute(_query("totals", schema)).fetchone()
+            drops, resub, latest = row if row else (0, 0, None)
             stamp = latest.astimezone(SAST).isoformat(timespec="seconds") if latest else "-"
             print(f"{env:<5} {drops:>6} {resub:>12}  {stamp}")
         print()
         print("── Reviews per project and schema (same bridge, separate rows) ──")
-        for env, project, count in conn.execute(by_project):
-            schema = "public" if env == "prod" else "dev"
-            print(f"{schema + '.qa_photo_reviews':<24} {project:<10} {count:>4}")
+        for schema in schemas.values():
+            for project, count in conn.execute(_query("per_project", schema)):
+                print(f"{schema + '.qa_photo_reviews':<24} {project:<10} {count:>4}")
     for env in ("prod", "dev"):
         log = work / "logs" / f"wa-monitor-{env}.log"
         lines = log.read_text(encoding="utf-8").splitlines() if log.exists() else []
@@ -446,3 +438,8 @@ def _report(url: str, work: Path, story: _Story, codes: dict[str, int]) -> None:
         print(f"── tail -n {LOG_TAIL} {log}   (grep '✅ Created' | wc -l → {created}) ──")
         for line in lines[-LOG_TAIL:]:
             print(line)
+
+
+def _query(name: str, schema: str) -> sql.Composed:
+    """One of demo.sql's queries, for the tables of `schema`."""
+    return compose(named_queries(__package__, "demo.sql")[name], schema)

@@ -38,6 +38,7 @@ from wa_monitor.adapters.postgres.db import (
     AuthenticationFailed,
     PrivilegeDenied,
     connect,
+    named_queries,
     resolve_url,
     schema_state,
     url_variable,
@@ -385,9 +386,7 @@ def _plan_lists(conn: psycopg.Connection[Any], settings: Settings) -> Check:
 
 
 def _reachable(conn: psycopg.Connection[Any]) -> Check:
-    user, database, server = conn.execute(
-        "SELECT current_user::text, current_database()::text, current_setting('server_version')"
-    ).fetchone() or ("?", "?", "?")
+    user, database, server = conn.execute(named_queries()["whoami"]).fetchone() or ("?", "?", "?")
     return Check(
         "database reachable", True, f"connected as {user} to {database} (PostgreSQL {server})"
     )

@@ -12,7 +12,6 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import cache
 from importlib import resources
 from typing import Any
 
@@ -20,6 +19,7 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg import sql
 
+from wa_monitor.adapters import sqlfiles
 from wa_monitor.adapters.logs import redact, register_secret, secrets_of_url
 from wa_monitor.errors import FatalError, NotMigrated, Standby, TransientError
 from wa_monitor.settings import DATABASE_URL_VAR, Settings
@@ -78,15 +78,9 @@ class Migration:
     text: str
 
 
-@cache
 def named_queries(file: str = "queries.sql") -> dict[str, str]:
-    """The `-- name: x` blocks of one of our .sql files (queries.sql unless told)."""
-    text = resources.files(__package__).joinpath(f"sql/{file}").read_text("utf-8")
-    queries: dict[str, str] = {}
-    for block in text.split("-- name: ")[1:]:
-        name, _, body = block.partition("\n")
-        queries[name.strip()] = body.strip()
-    return queries
+    """The `-- name: x` blocks of one of the files in sql/ (queries.sql unless told)."""
+    return sqlfiles.named_queries(__package__, f"sql/{file}")
 
 
 def migrations() -> list[Migration]:

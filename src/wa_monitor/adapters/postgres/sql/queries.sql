@@ -139,3 +139,6 @@ SELECT t FROM unnest(%(tables)s::text[]) AS t
 WHERE NOT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
                   WHERE n.nspname = %(schema)s AND c.relname = t)
 ORDER BY 1;
+
+-- name: whoami
+SELECT current_user::text, current_database()::text, current_setting('server_version');
