@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 
 from wa_monitor.adapters.postgres.db import resolve_url
-from wa_monitor.cli.common import CONFIG_HELP, Commands, add_target, load
+from wa_monitor.cli.common import CONFIG_HELP, SUMMARIES, Commands, add_target, load
 from wa_monitor.errors import EXIT_FAILED, EXIT_OK
 from wa_monitor.services import alerts
 
 
 def register(commands: Commands) -> None:
-    group = commands.add_parser("alerts", help="tell ops when a monitor stops or falls behind")
+    group = commands.add_parser("alerts", help=SUMMARIES["alerts"])
     actions = group.add_subparsers(dest="alerts_command", required=True, metavar="ACTION")
     check = actions.add_parser(
         "check",

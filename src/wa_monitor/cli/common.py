@@ -11,6 +11,21 @@ from wa_monitor.settings import CONFIG_DIR_VAR, Settings, find_config, load_sett
 
 Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
+# Each command's one line in `wa-monitor --help`, and its help where it registers itself.
+SUMMARIES = {
+    "run": "the daemon: turn new bridge messages into reviews",
+    "schema": "create and manage the environment's schema",
+    "status": "every environment side by side: reviews, lag, version, is its monitor running",
+    "doctor": "check an environment end to end; each check passes or fails with its fix",
+    "alerts": "tell ops when a monitor stops or falls behind",
+    "drops": "the projects' plan lists of valid drop numbers",
+    "replies": "the replies posted (or waiting) in the groups",
+    "sync": "copy production's daily drop totals out",
+    "web": "serve the environment's dashboard (/wa-monitor) over HTTP",
+    "users": "manage the dashboard's users of an environment",
+    "demo": "show prod and dev side by side on an embedded database and a simulated bridge",
+}
+
 CONFIG_HELP = f"""\
 --env NAME reads NAME.toml from ${CONFIG_DIR_VAR} if set, else from ./config, then
 /etc/wa-monitor. --config PATH names the file directly."""

@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from wa_monitor.cli.common import Commands
+from wa_monitor.cli.common import SUMMARIES, Commands
 
 
 def register(commands: Commands) -> None:
     demo = commands.add_parser(
         "demo",
-        help="show prod and dev side by side on an embedded database and a simulated bridge",
+        help=SUMMARIES["demo"],
         description="Start an embedded PostgreSQL and a simulated WhatsApp bridge, run the prod "
         "and dev monitors side by side on the same bridge file, and serve the prod dashboard "
         "while the bridge writes (its URL and a demo login are printed first; --seconds 300 "

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from wa_monitor.adapters.plan_files import read_plan
 from wa_monitor.adapters.postgres import plans
-from wa_monitor.cli.common import CONFIG_HELP, Commands, add_target, database_url, load
+from wa_monitor.cli.common import CONFIG_HELP, SUMMARIES, Commands, add_target, database_url, load
 from wa_monitor.core.drops import find_drops
 from wa_monitor.errors import EXIT_FAILED, EXIT_OK, Refused
 
@@ -19,7 +19,7 @@ drop may be in several projects' plans. A project checks drops against its list 
 
 
 def register(commands: Commands) -> None:
-    drops = commands.add_parser("drops", help="the projects' plan lists of valid drop numbers")
+    drops = commands.add_parser("drops", help=SUMMARIES["drops"])
     actions = drops.add_subparsers(dest="drops_command", required=True, metavar="ACTION")
 
     imp = actions.add_parser(

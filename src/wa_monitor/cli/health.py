@@ -6,7 +6,7 @@ import argparse
 from datetime import timedelta
 
 from wa_monitor.adapters import logs
-from wa_monitor.cli.common import CONFIG_HELP, Commands, add_target, count
+from wa_monitor.cli.common import CONFIG_HELP, SUMMARIES, Commands, add_target, count
 from wa_monitor.errors import EXIT_FAILED, EXIT_OK
 from wa_monitor.services import doctor, status
 from wa_monitor.settings import CONFIG_DIR_VAR
@@ -15,7 +15,7 @@ from wa_monitor.settings import CONFIG_DIR_VAR
 def register(commands: Commands) -> None:
     status = commands.add_parser(
         "status",
-        help="every environment side by side: reviews, lag, version, is its monitor running",
+        help=SUMMARIES["status"],
         description="For each environment file in the config folder: reviews in total and "
         "today (review_date in the environment's time zone), the latest created_at, when the "
         "ledger last applied a message and that message's time, how many bridge messages of "
@@ -52,7 +52,7 @@ def register(commands: Commands) -> None:
 
     doctor = commands.add_parser(
         "doctor",
-        help="check an environment end to end; each check passes or fails with its fix",
+        help=SUMMARIES["doctor"],
         description="Check one environment: the config parses; its schema matches the "
         "environment (dev never writes public); the log file is writable and its lines carry "
         "the environment's prefix; the bridge file exists, is readable, has the expected "

@@ -5,7 +5,15 @@ from __future__ import annotations
 import argparse
 
 from wa_monitor.adapters.postgres import outbox
-from wa_monitor.cli.common import CONFIG_HELP, Commands, add_target, count, database_url, load
+from wa_monitor.cli.common import (
+    CONFIG_HELP,
+    SUMMARIES,
+    Commands,
+    add_target,
+    count,
+    database_url,
+    load,
+)
 from wa_monitor.errors import EXIT_OK
 
 STATES = ("pending", "sending", "sent", "expired", "unknown", "blocked")
@@ -17,7 +25,7 @@ idempotency key, so it could appear twice. Look in the group, then resolve it.""
 
 
 def register(commands: Commands) -> None:
-    replies = commands.add_parser("replies", help="the replies posted (or waiting) in the groups")
+    replies = commands.add_parser("replies", help=SUMMARIES["replies"])
     actions = replies.add_subparsers(dest="replies_command", required=True, metavar="ACTION")
 
     lst = actions.add_parser(

@@ -10,17 +10,16 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
+from typing import Protocol
 
 from wa_monitor import __version__
 from wa_monitor.adapters import logs
 from wa_monitor.adapters.bridge import Bridge
-from wa_monitor.adapters.bridge_api import BridgeApi
 from wa_monitor.adapters.notify import SystemdNotifier
 from wa_monitor.adapters.postgres.outbox import PgOutbox
 from wa_monitor.adapters.postgres.store import Store
-from wa_monitor.adapters.replies import BridgeEchoes, BridgePoster
 from wa_monitor.adapters.waker import InotifyWaker
-from wa_monitor.cli.common import CONFIG_HELP, Commands, add_target, database_url, load
+from wa_monitor.cli.common import CONFIG_HELP, SUMMARIES, Commands, add_target, database_url, load
 from wa_monitor.core.loop import Rules
 from wa_monitor.core.loop import run as run_loop
 from wa_monitor.core.ports import Log, Notifier
@@ -41,7 +40,7 @@ from wa_monitor.settings import Environment, Settings, find_config, load_setting
 def register(commands: Commands) -> None:
     run = commands.add_parser(
         "run",
-        help="the daemon: turn new bridge messages into reviews",
+        help=SUMMARIES["run"],
         description="Process new bridge messages into reviews. Without --once, keep polling "
         "until SIGTERM or SIGINT, then finish or roll back the batch in hand and exit 0. "
         "Exit 2 on a bad config or an unmigrated schema, 1 when the work cannot go on.",
@@ -176,10 +175,14 @@ def _reply_groups(settings: Settings, log: Log) -> frozenset[str]:
     return allowed
 
 
+class Closable(Protocol):
+    def close(self) -> None: ...
+
+
 class _SenderThread:
     """The reply sender in a daemon thread, with its own connection and HTTP client."""
 
-    def __init__(self, sender: Sender, outbox: PgOutbox, poster: BridgePoster) -> None:
+    def __init__(self, sender: Sender, outbox: PgOutbox, poster: Closable) -> None:
         self.sender, self._outbox, self._poster = sender, outbox, poster
         self.wake = sender.wake
         self._thread: threading.Thread | None = None
@@ -201,6 +204,10 @@ class _SenderThread:
 def _sender(
     settings: Settings, url: str, stop: threading.Event, log: Log, allowed: frozenset[str]
 ) -> _SenderThread:
+    # Imported here: only a monitor that replies loads the HTTP client.
+    from wa_monitor.adapters.bridge_api import BridgeApi  # noqa: PLC0415
+    from wa_monitor.adapters.replies import BridgeEchoes, BridgePoster  # noqa: PLC0415
+
     outbox = PgOutbox(url, schema=settings.schema, env=settings.environment.value)
     poster = BridgePoster(BridgeApi(settings.bridge_api_url))
     sender = Sender(

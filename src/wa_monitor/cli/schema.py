@@ -9,7 +9,7 @@ from pathlib import Path
 from wa_monitor.adapters.postgres import admin
 from wa_monitor.adapters.postgres.db import latest_version
 from wa_monitor.adapters.postgres.store import Store
-from wa_monitor.cli.common import CONFIG_HELP, Commands, add_target, database_url, load
+from wa_monitor.cli.common import CONFIG_HELP, SUMMARIES, Commands, add_target, database_url, load
 from wa_monitor.errors import EXIT_FAILED, EXIT_OK, ConfigError, Refused
 from wa_monitor.services.status import environment_names
 from wa_monitor.settings import Settings, find_config, load_settings
@@ -20,7 +20,7 @@ migrate and grant; reset also works with dev's own service URL."""
 
 
 def register(commands: Commands) -> None:
-    schema = commands.add_parser("schema", help="create and manage the environment's schema")
+    schema = commands.add_parser("schema", help=SUMMARIES["schema"])
     schema_cmds = schema.add_subparsers(dest="schema_command", required=True, metavar="ACTION")
     migrate = schema_cmds.add_parser(
         "migrate",

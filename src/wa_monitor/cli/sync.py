@@ -13,7 +13,7 @@ from wa_monitor.adapters.graph import GraphWorkbook, WorkbookLocation
 from wa_monitor.adapters.postgres.admin import parse_duration
 from wa_monitor.adapters.postgres.db import require_current, session
 from wa_monitor.adapters.sheetfile import DEFAULT_WORKSHEET, SheetFile
-from wa_monitor.cli.common import CONFIG_HELP, Commands, add_target, database_url, load
+from wa_monitor.cli.common import CONFIG_HELP, SUMMARIES, Commands, add_target, database_url, load
 from wa_monitor.core.ports import SheetTarget
 from wa_monitor.errors import EXIT_OK, ConfigError, Refused
 from wa_monitor.services import sharepoint
@@ -46,7 +46,7 @@ grant --service sync`) from $WA_MONITOR_DATABASE_URL. Try a first run with --dry
 
 
 def register(commands: Commands) -> None:
-    group = commands.add_parser("sync", help="copy production's daily drop totals out")
+    group = commands.add_parser("sync", help=SUMMARIES["sync"])
     targets = group.add_subparsers(dest="sync_command", required=True, metavar="TARGET")
     cmd = targets.add_parser(
         "sharepoint",

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from wa_monitor.adapters.postgres import users
 from wa_monitor.adapters.postgres.db import session
 from wa_monitor.adapters.postgres.users import Conn, Role
-from wa_monitor.cli.common import CONFIG_HELP, Commands, add_target, database_url, load
+from wa_monitor.cli.common import CONFIG_HELP, SUMMARIES, Commands, add_target, database_url, load
 from wa_monitor.errors import EXIT_OK, Refused
 from wa_monitor.services import accounts
 from wa_monitor.settings import Settings
@@ -26,7 +26,7 @@ separate. Runs with the URL in $WA_MONITOR_DATABASE_URL.
 
 
 def register(commands: Commands) -> None:
-    group = commands.add_parser("users", help="manage the dashboard's users of an environment")
+    group = commands.add_parser("users", help=SUMMARIES["users"])
     actions = group.add_subparsers(dest="users_command", required=True, metavar="ACTION")
     add = actions.add_parser(
         "add",

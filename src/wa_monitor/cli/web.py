@@ -9,7 +9,7 @@ import uvicorn
 
 from wa_monitor.adapters import logs
 from wa_monitor.adapters.postgres.db import require_current, session
-from wa_monitor.cli.common import CONFIG_HELP, Commands, add_target, database_url, load
+from wa_monitor.cli.common import CONFIG_HELP, SUMMARIES, Commands, add_target, database_url, load
 from wa_monitor.errors import EXIT_OK
 from wa_monitor.settings import WEB_SECRET_CREDENTIAL, WEB_SECRET_VAR, Settings
 from wa_monitor.web.app import create_app
@@ -18,7 +18,7 @@ from wa_monitor.web.app import create_app
 def register(commands: Commands) -> None:
     web = commands.add_parser(
         "web",
-        help="serve the environment's dashboard (/wa-monitor) over HTTP",
+        help=SUMMARIES["web"],
         description="Serve the environment's dashboard: the overview, the review list with its "
         "CSV export and each review, behind a login (users: `wa-monitor users`), plus /healthz "
         "and /metrics. It reads only the environment's schema (prod: public, dev: dev) and "
