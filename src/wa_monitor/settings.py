@@ -74,6 +74,9 @@ with warnings.catch_warnings():
         timezone: str = "Africa/Johannesburg"
         poll_interval_seconds: float = Field(default=5.0, gt=0, le=3600)
         batch_size: int = Field(default=20_000, ge=1, le=1_000_000)
+        # How far ahead of the read time a message's time may be and still be taken as when it
+        # was posted; a later one (a phone's clock set to 2099) is replaced by the read time.
+        max_clock_skew_seconds: float = Field(default=86_400.0, gt=0, le=30 * 86_400)
         bot_senders: frozenset[str] = frozenset()
         projects: tuple[Project, ...] = ()
         # Only ever from WA_MONITOR_DATABASE_URL (or a systemd credential): see database_url().

@@ -13,6 +13,7 @@ import pytest
 
 from tests.support.env import VELO, sast
 from tests.support.ops import Envs, make_envs
+from wa_monitor.adapters.postgres.db import latest_version
 from wa_monitor.devtools.simulator import BridgeWriter
 
 SAST_ZONE = ZoneInfo("Africa/Johannesburg")
@@ -49,7 +50,8 @@ def test_json_has_every_figure_per_environment(
     assert datetime.fromisoformat(prod["latest_created_at"]) == latest[0]
     assert prod["last_processed_at"] is not None
     assert prod["behind"] == 0
-    assert prod["migration_version"] == prod["latest_version"] == 1
+    assert prod["migration_version"] == prod["latest_version"] == latest_version()
+    assert prod["flawed_rows"] == 0
     # Dev has not run yet: nothing processed, and its three messages wait in the bridge.
     assert (dev["reviews_total"], dev["behind"], dev["last_processed_at"]) == (0, 3, None)
     assert dev["ok"] is True
@@ -81,7 +83,7 @@ def test_the_table_shows_both_and_problems_underneath(
     assert lines[0].split()[:3] == ["ENV", "SCHEMA", "VERSION"]
     assert lines[1].split()[:2] == ["dev", "dev"]
     assert lines[1].endswith("PROBLEM")
-    assert lines[2].split()[:5] == ["prod", "public", "1", "2", "1"]
+    assert lines[2].split()[:5] == ["prod", "public", str(latest_version()), "2", "1"]
     assert lines[2].endswith("ok")
     assert lines[3] == (
         "dev: schema 'dev' does not exist or is not migrated: "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import sqlite3
@@ -13,7 +14,7 @@ from pathlib import Path
 from typing import cast
 from urllib.parse import quote
 
-from wa_monitor.core.records import BridgeBatch, BridgeMessage, BridgePosition
+from wa_monitor.core.records import BridgeBatch, BridgeMessage, BridgePosition, Flaw
 from wa_monitor.errors import Rescan, TransientError
 from wa_monitor.settings import user_part
 
@@ -34,8 +35,10 @@ READ_SPAN = 2500
 # D/d, R/r, an optional space and six ASCII digits, which every drop the parser accepts has.
 # The cheap LIKE turns most rows away before the GLOBs run. LIKE and GLOB stop at a NUL byte
 # and never match a BLOB, so such rows go to the parser as well.
+# The id comes as its type and exact bytes: one that is not plain text must still be told
+# apart from every other and found again (see exact_key).
 _READ = """
-SELECT rowid, chat_jid, id, sender, content, timestamp FROM messages
+SELECT rowid, chat_jid, typeof(id), CAST(id AS BLOB), sender, content, timestamp FROM messages
 WHERE rowid > ? AND rowid <= ?
   AND chat_jid IN (SELECT value FROM json_each(?))
   AND content IS NOT NULL
@@ -48,8 +51,20 @@ ORDER BY rowid
 _MAX_ROWID = "SELECT max(rowid) FROM messages"
 _NEXT_ROWID = "SELECT min(rowid) FROM messages WHERE rowid > ?"
 _TAKE_LOCK = "SELECT 1 FROM sqlite_master LIMIT 1"  # any read takes the shared lock
-_ANCHOR_AT = "SELECT rowid, chat_jid, id FROM messages WHERE rowid <= ? ORDER BY rowid DESC LIMIT 1"
-_FIND = "SELECT rowid FROM messages WHERE id = ? AND chat_jid = ?"
+# The row a read stands on, as exact keys and the parts of its fingerprint.
+_ANCHOR_AT = """
+SELECT rowid, typeof(chat_jid), CAST(chat_jid AS BLOB), typeof(id), CAST(id AS BLOB),
+       CAST(timestamp AS BLOB), CAST(sender AS BLOB)
+FROM messages WHERE rowid <= ? ORDER BY rowid DESC LIMIT 1
+"""
+# That row again, by its exact key, whatever its type or bytes (the primary key's index serves
+# `IS` with a constant): a BLOB is compared as a BLOB, text bytes as text, NULL as NULL.
+_FIND = """
+SELECT rowid, CAST(timestamp AS BLOB), CAST(sender AS BLOB) FROM messages
+WHERE id IS (CASE ?2 WHEN 'blob' THEN ?1 WHEN 'null' THEN NULL ELSE CAST(?1 AS TEXT) END)
+  AND chat_jid IS (CASE ?4 WHEN 'blob' THEN ?3 WHEN 'null' THEN NULL ELSE CAST(?3 AS TEXT) END)
+"""
+_AT_ROWID = "SELECT 1 FROM messages WHERE rowid = ?"
 _NAMES = "SELECT jid, name FROM chats WHERE jid IN (SELECT value FROM json_each(?))"
 _LIDS = "SELECT lid, pn FROM whatsmeow_lid_map WHERE lid IN (SELECT value FROM json_each(?))"
 _COUNT_PENDING = """
@@ -91,12 +106,23 @@ _TS = re.compile(
 _EPOCH = re.compile(r"-?[0-9]+(?:\.[0-9]*)?")
 
 
+# A time is readable only well inside the calendar's ends: a moment of year 1 or 9999 cannot be
+# shown in every zone (astimezone raises OverflowError), nor stored and read back.
+_CALENDAR_FROM = datetime(2, 1, 1, tzinfo=UTC)
+_CALENDAR_UNTIL = datetime(9998, 12, 31, tzinfo=UTC)
+# No WhatsApp message was sent before WhatsApp existed: an older time (Go's zero time
+# 0001-01-01, a Unix 0) is a missing one.
+EARLIEST = datetime(2009, 1, 1, tzinfo=UTC)
+# How far ahead of the read time a message's time may be and still be its time (clocks drift).
+DEFAULT_MAX_AHEAD = timedelta(days=1)
+
+
 def parse_timestamp(value: object, tz: tzinfo) -> datetime | None:
     """The bridge's time text as an aware datetime, or None if it cannot be read.
 
     Accepts `2025-11-11 12:25:30+02:00`, a 'T' separator, fractions of any length, `Z`, `+0200`,
     Go's `2025-11-11 12:25:30.5 +0200 SAST`, and Unix seconds or milliseconds. Without an
-    offset the time is taken in `tz`.
+    offset the time is taken in `tz`. A time near either end of the calendar is None too.
     """
     if isinstance(value, bytes):
         value = value.decode("utf-8", "replace")
@@ -108,10 +134,63 @@ def parse_timestamp(value: object, tz: tzinfo) -> datetime | None:
         # What the bridge writes (`2025-11-11 12:25:30+02:00`): the C parser, ~30x cheaper than
         # the regex below. A value it refuses (hour 25, offset +24:00) goes the long way.
         try:
-            return datetime.fromisoformat(value)
+            return _in_calendar(datetime.fromisoformat(value))
         except ValueError:
             pass
     return _parse_text(value, tz)
+
+
+def _in_calendar(moment: datetime | None) -> datetime | None:
+    if moment is None or not _CALENDAR_FROM <= moment <= _CALENDAR_UNTIL:
+        return None
+    return moment
+
+
+def sent_time(
+    value: object, tz: tzinfo, *, now: datetime, max_ahead: timedelta
+) -> tuple[datetime, Flaw | None]:
+    """A message's submission time: its own, or `now` and the reason its own cannot be."""
+    moment = parse_timestamp(value, tz)
+    if moment is None:
+        return now, Flaw.UNREADABLE_TIME
+    if moment > now + max_ahead:
+        return now, Flaw.FUTURE_TIME
+    if moment < EARLIEST:
+        return now, Flaw.ANCIENT_TIME
+    return moment, None
+
+
+def exact_key(kind: str, raw: bytes | None) -> str:
+    """A SQLite value (its typeof() and bytes) as text that PostgreSQL stores and that finds
+    the same value again: plain text as itself, anything else (bytes that are not UTF-8, a NUL
+    or other control character, a BLOB, NULL) as its type and hex, e.g. "text:41ff"."""
+    if kind == "text" and raw is not None:
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+        else:
+            if text.isprintable() and not _KEYED.match(text):
+                return text
+    return f"{kind}:{(raw or b'').hex()}"
+
+
+_KEYED = re.compile(r"^(?:text|blob|null|integer|real):[0-9a-f]*$")
+
+
+def _key_param(key: str) -> tuple[bytes, str]:
+    """exact_key's text back as the bytes and type to look the value up with (_FIND)."""
+    if _KEYED.match(key):
+        kind, _, digits = key.partition(":")
+        return bytes.fromhex(digits), kind
+    return key.encode("utf-8"), "text"
+
+
+def _fingerprint(timestamp: object, sender: object) -> str:
+    digest = hashlib.blake2b(digest_size=8)
+    for part in (timestamp, sender):
+        digest.update(b"\x00" if part is None else b"\x01" + bytes(cast(bytes, part)) + b"\x00")
+    return digest.hexdigest()
 
 
 def _bridge_shape(value: str) -> bool:
@@ -128,8 +207,12 @@ def _bridge_shape(value: str) -> bool:
     )
 
 
-def _parse_text(value: str, tz: tzinfo) -> datetime | None:  # noqa: PLR0911
+def _parse_text(value: str, tz: tzinfo) -> datetime | None:
     """The slow, general path of parse_timestamp for text."""
+    return _in_calendar(_read_text(value, tz))
+
+
+def _read_text(value: str, tz: tzinfo) -> datetime | None:  # noqa: PLR0911
     if _EPOCH.fullmatch(value.strip()):
         return _from_epoch(float(value.strip()))
     m = _TS.match(value)
@@ -159,7 +242,7 @@ def _from_epoch(seconds: float) -> datetime | None:
     if abs(seconds) > 1e11:  # milliseconds
         seconds /= 1000
     try:
-        return datetime.fromtimestamp(seconds, UTC)
+        return _in_calendar(datetime.fromtimestamp(seconds, UTC))
     except (OverflowError, OSError, ValueError):
         return None
 
@@ -279,6 +362,7 @@ class Bridge:
         span: int,
         lid_map: Path | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        max_ahead: timedelta = DEFAULT_MAX_AHEAD,
     ) -> None:
         self.path = path
         self.lid_map_path = lid_map
@@ -287,6 +371,7 @@ class Bridge:
         self._tz = tz
         self._span = span
         self._clock = clock
+        self._max_ahead = max_ahead
         self._conn: sqlite3.Connection | None = None
         self._conn_file: str = ""
         self._lid_conn: sqlite3.Connection | None = None
@@ -409,11 +494,9 @@ class Bridge:
             found["newest"] = newest
             if position.rowid > newest:
                 return
-            if position.anchor is not None:
-                at = conn.execute(_FIND, (position.anchor[1], position.anchor[0])).fetchone()
-                if at is None or at[0] < position.rowid:
-                    found["moved"] = True
-                    return
+            if position.anchor is not None and (problem := self._anchor_problem(conn, position)):
+                found["moved"] = problem
+                return
             # Past a gap of deleted rows wider than the chunk, up to the next row that exists,
             # so that every read moves on (an anchor needs a row to stand on).
             following = conn.execute(_NEXT_ROWID, (position.rowid,)).fetchone()[0] or newest
@@ -429,24 +512,47 @@ class Bridge:
                 f"{position.rowid} (file replaced or vacuumed)"
             )
         if found.get("moved"):
-            raise Rescan(
-                f"the last message read from {self.path} moved or vanished "
-                "(rowids renumbered by VACUUM, or a new file)"
-            )
+            raise Rescan(f"the last message read from {self.path} {found['moved']}")
         anchor_row = found.get("anchor")
         if anchor_row is None:
             next_position = BridgePosition(
                 rowid=0, anchor=None, file_id=current_file, groups=self._group_set
             )
         else:
-            a_rowid, a_chat, a_id = cast(tuple[int, str, str], anchor_row)
+            a_rowid, chat_kind, chat, id_kind, mid, ts, sender = cast(
+                tuple[int, str, bytes, str, bytes, object, object], anchor_row
+            )
             next_position = BridgePosition(
                 rowid=int(a_rowid),
-                anchor=(str(a_chat), str(a_id)),
+                anchor=(exact_key(chat_kind, chat), exact_key(id_kind, mid)),
                 file_id=current_file,
                 groups=self._group_set,
+                fingerprint=_fingerprint(ts, sender),
             )
         return _Chunk(rows=rows, position=next_position, caught_up=next_position.rowid >= newest)
+
+    @staticmethod
+    def _anchor_problem(conn: sqlite3.Connection, position: BridgePosition) -> str | None:
+        """Why the row `position` stands on no longer proves the same history, if it does not.
+
+        Found lower down or not at all: rowids were renumbered (VACUUM) or the file replaced.
+        Found at its rowid with another time or sender: the file was rewritten in place. Found
+        higher up (the bridge re-inserted it, as it does on a re-delivery), while another row
+        holds its old rowid, which SQLite never hands out again: rewritten as well.
+        """
+        assert position.anchor is not None  # noqa: S101 - the caller checked
+        chat, chat_kind = _key_param(position.anchor[0])
+        mid, id_kind = _key_param(position.anchor[1])
+        at = conn.execute(_FIND, (mid, id_kind, chat, chat_kind)).fetchone()
+        if at is None or at[0] < position.rowid:
+            return "moved or vanished (rowids renumbered by VACUUM, or a new file)"
+        if at[0] == position.rowid:
+            if position.fingerprint and _fingerprint(at[1], at[2]) != position.fingerprint:
+                return "holds other content at the same rowid (the file was rewritten in place)"
+            return None
+        if conn.execute(_AT_ROWID, (position.rowid,)).fetchone() is not None:
+            return "moved up while another row took its rowid (the file was rewritten in place)"
+        return None
 
     def _resolve(self, rows: Iterable[tuple[object, ...]]) -> list[BridgeMessage]:
         users: dict[object, str] = {}  # a batch has a few hundred senders, in many rows
@@ -458,8 +564,8 @@ class Bridge:
             return found
 
         raw = [
-            (int(rowid), str(chat), _storable(str(mid)), user(sender), content, ts)  # type: ignore[call-overload]
-            for rowid, chat, mid, sender, content, ts in rows
+            (int(rowid), str(chat), exact_key(kind, mid), user(sender), content, ts)  # type: ignore[call-overload, arg-type]
+            for rowid, chat, kind, mid, sender, content, ts in rows
         ]
         if not raw:
             return []
@@ -468,7 +574,9 @@ class Bridge:
         now = self._clock()
         out = []
         for rowid, chat, mid, sender_id, content, ts in raw:
-            sent_at = parse_timestamp(ts, self._tz)
+            sent_at, flaw = sent_time(ts, self._tz, now=now, max_ahead=self._max_ahead)
+            if flaw is None and ":" in mid and _KEYED.match(mid):
+                flaw = Flaw.RAW_ID
             phone = phones.get(sender_id, sender_id) or "unknown"
             out.append(
                 BridgeMessage(
@@ -479,9 +587,10 @@ class Bridge:
                     phone=phone,
                     sender_name=names.get(phone),
                     content=_text(content),
-                    sent_at=sent_at or now,
-                    timestamp_text=None if ts is None else str(ts)[:80],
-                    timestamp_ok=sent_at is not None,
+                    sent_at=sent_at,
+                    timestamp_text=None if ts is None else _storable(str(ts)[:80]),
+                    timestamp_ok=flaw is None or not flaw.of_time,
+                    flaw=flaw,
                 )
             )
         return out

@@ -8,6 +8,7 @@ import signal
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from types import FrameType
 
@@ -92,6 +93,7 @@ def run_command(args: argparse.Namespace) -> int:
         tz=settings.tz,
         span=settings.batch_size,
         lid_map=settings.lid_map_db,
+        max_ahead=timedelta(seconds=settings.max_clock_skew_seconds),
     )
     notifier = SystemdNotifier.from_environ()  # sends nothing unless systemd runs us
     try:

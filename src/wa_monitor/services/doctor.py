@@ -33,6 +33,7 @@ from wa_monitor.adapters.postgres.db import (
     url_variable,
 )
 from wa_monitor.errors import ConfigError, WaMonitorError
+from wa_monitor.services.status import flawed_rows
 from wa_monitor.settings import (
     PROD_SCHEMA,
     Environment,
@@ -276,6 +277,8 @@ def _database_checks(settings: Settings, path: Path) -> list[Check]:
             checks.append(_migrated(state, env))
             if state.version is not None:
                 checks.append(_privileges(conn, settings))
+            if state.problem(env) is None:
+                checks.append(_flawed(conn, schema))
             return checks
     except WaMonitorError as exc:
         return [
@@ -287,6 +290,18 @@ def _database_checks(settings: Settings, path: Path) -> list[Check]:
                 "pg_hba.conf lets this user in",
             )
         ]
+
+
+def _flawed(conn: psycopg.Connection[Any], schema: str) -> Check:
+    """Not a failure: each such row was processed; the count says the bridge sends odd rows."""
+    count = flawed_rows(conn, schema)
+    detail = (
+        f"{count} bridge rows processed with the read time in place of their own, or their id "
+        f"as typed hex: SELECT * FROM {schema}.wa_monitor_flawed_rows"
+        if count
+        else "none"
+    )
+    return Check("flawed bridge rows", True, detail)
 
 
 def _reachable(conn: psycopg.Connection[Any]) -> Check:

@@ -61,6 +61,8 @@ class EnvStatus:
     cursor_rowid: int | None = None
     last_cycle_at: datetime | None = None
     behind: int | None = None  # messages of enabled groups stored after the cursor
+    # Bridge rows processed with the read time or their id's hex (wa_monitor_flawed_rows).
+    flawed_rows: int | None = None
     problems: tuple[str, ...] = ()
 
     @property
@@ -126,6 +128,7 @@ def _database_figures(conn: psycopg.Connection[Any], settings: Settings) -> dict
     total, today_count, latest = _one(conn, "status_reviews", schema, {"today": today})
     processed, message = _one(conn, "status_ledger", schema) or (None, None)
     rowid, cycle = _one(conn, "status_cursor", schema) or (None, None)
+    flawed = flawed_rows(conn, schema)
     tz = settings.tz
     return {
         "migration_version": version,
@@ -136,7 +139,13 @@ def _database_figures(conn: psycopg.Connection[Any], settings: Settings) -> dict
         "last_processed_message_at": _local(message, tz),
         "cursor_rowid": rowid,
         "last_cycle_at": _local(cycle, tz),
+        "flawed_rows": flawed,
     }
+
+
+def flawed_rows(conn: psycopg.Connection[Any], schema: str) -> int:
+    """How many bridge rows were processed with something in place of their time or id."""
+    return int(_one(conn, "status_flawed", schema)[0])
 
 
 def _one(
@@ -162,6 +171,7 @@ _COLUMNS = (
     ("LATEST CREATED", "latest_created_at"),
     ("LAST PROCESSED", "last_processed_at"),
     ("BEHIND", "behind"),
+    ("FLAWED", "flawed_rows"),
 )
 
 

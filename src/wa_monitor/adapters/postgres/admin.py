@@ -50,6 +50,7 @@ RUN_NEEDS: Mapping[str, frozenset[Privilege]] = {
     TABLES["ledger"]: frozenset({_S, _I}),
     TABLES["cursor"]: frozenset({_S, _I, _U}),
     TABLES["migrations"]: frozenset({_S}),
+    TABLES["flawed"]: frozenset({_S, _I}),
 }
 # Dev's own role may also empty its tables, so `schema reset --env dev` works with dev's URL.
 DEV_NEEDS: Mapping[str, frozenset[Privilege]] = {

@@ -29,6 +29,7 @@ TABLES = {
     "ledger": "wa_monitor_ledger",
     "cursor": "wa_monitor_cursor",
     "migrations": "wa_monitor_migrations",
+    "flawed": "wa_monitor_flawed_rows",
 }
 MIGRATION_FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 # A dashboard transaction holding a review row must not stall the monitor for ever.

@@ -153,10 +153,14 @@ class Store:
             row = conn.execute(self._q("load_position")).fetchone()
         if row is None:
             return START
-        rowid, chat, mid, file, groups = row
+        rowid, chat, mid, file, groups, fingerprint = row
         anchor = (str(chat), str(mid)) if chat is not None and mid is not None else None
         return BridgePosition(
-            rowid=int(rowid), anchor=anchor, file_id=str(file), groups=frozenset(groups)
+            rowid=int(rowid),
+            anchor=anchor,
+            file_id=str(file),
+            groups=frozenset(groups),
+            fingerprint=fingerprint or "",
         )
 
     def apply(
@@ -202,6 +206,7 @@ class Store:
                 "anchor_id": anchor_id,
                 "file": position.file_id,
                 "groups": sorted(position.groups),
+                "fingerprint": position.fingerprint or None,
             },
         )
 
@@ -281,6 +286,17 @@ class PipelinedBatch:
                 "sent": [s.sent_at for s in firsts],
             },
         )
+        if flawed := [s for s in firsts if s.flaw is not None]:
+            self._conn.execute(
+                self._store._q("record_flawed"),
+                {
+                    "chats": [s.chat_jid for s in flawed],
+                    "ids": [s.message_id for s in flawed],
+                    "rowids": [s.rowid for s in flawed],
+                    "flaws": [s.flaw.value for s in flawed if s.flaw is not None],
+                    "times": [s.bridge_time for s in flawed],
+                },
+            )
         return cur
 
     def plan(

@@ -15,7 +15,7 @@ SELECT pg_try_advisory_xact_lock(hashtext('wa-monitor run'), hashtext(%(schema)s
 SELECT (SELECT count(*) FROM {reviews}), (SELECT count(*) FROM {ledger});
 
 -- name: reset
-TRUNCATE {reviews}, {ledger}, {cursor};
+TRUNCATE {reviews}, {ledger}, {cursor}, {flawed};
 
 -- name: outside_dependents
 -- Objects outside the schema that DROP SCHEMA … CASCADE would take with it (a view, a foreign
@@ -151,3 +151,6 @@ SELECT processed_at, sent_at FROM {ledger} ORDER BY processed_at DESC, sent_at D
 
 -- name: status_cursor
 SELECT bridge_rowid, updated_at FROM {cursor};
+
+-- name: status_flawed
+SELECT count(*), max(seen_at) FROM {flawed};

@@ -36,18 +36,22 @@ WHERE l.locktype = 'advisory' AND l.granted
 LIMIT 1;
 
 -- name: load_position
-SELECT bridge_rowid, anchor_chat_jid, anchor_message_id, bridge_file, groups FROM {cursor};
+SELECT bridge_rowid, anchor_chat_jid, anchor_message_id, bridge_file, groups, anchor_fingerprint
+FROM {cursor};
 
 -- name: save_position
 INSERT INTO {cursor} (
-    singleton, bridge_rowid, anchor_chat_jid, anchor_message_id, bridge_file, groups)
-VALUES (true, %(rowid)s, %(anchor_chat)s, %(anchor_id)s, %(file)s, %(groups)s::text[])
+    singleton, bridge_rowid, anchor_chat_jid, anchor_message_id, bridge_file, groups,
+    anchor_fingerprint)
+VALUES (true, %(rowid)s, %(anchor_chat)s, %(anchor_id)s, %(file)s, %(groups)s::text[],
+    %(fingerprint)s)
 ON CONFLICT (singleton) DO UPDATE SET
     bridge_rowid = excluded.bridge_rowid,
     anchor_chat_jid = excluded.anchor_chat_jid,
     anchor_message_id = excluded.anchor_message_id,
     bridge_file = excluded.bridge_file,
     groups = excluded.groups,
+    anchor_fingerprint = excluded.anchor_fingerprint,
     updated_at = now();
 
 -- name: claim_messages
@@ -57,6 +61,14 @@ SELECT * FROM unnest(
     %(sent)b::timestamptz[])
 ON CONFLICT (chat_jid, message_id) DO NOTHING
 RETURNING bridge_rowid;
+
+-- name: record_flawed
+-- Sent only for a batch that has such rows; a replayed message finds its row already there.
+INSERT INTO {flawed} (chat_jid, message_id, bridge_rowid, flaw, bridge_time)
+SELECT * FROM unnest(
+    %(chats)b::text[], %(ids)b::text[], %(rowids)b::bigint[], %(flaws)b::text[],
+    %(times)b::text[])
+ON CONFLICT DO NOTHING;
 
 -- name: lock_reviews
 SELECT id, drop_number, coalesce(last_submitted_at, whatsapp_message_date, created_at),

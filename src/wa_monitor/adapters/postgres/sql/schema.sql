@@ -70,3 +70,18 @@ CREATE TABLE IF NOT EXISTS {schema}.wa_monitor_cursor (
     groups text[] NOT NULL DEFAULT ARRAY[]::text[],
     updated_at timestamptz NOT NULL DEFAULT now()
 );
+
+-- Rows processed with something put in place of what they hold (an unreadable or implausible
+-- time, an id that is not plain text): where and why. Written with the batch's ledger entries.
+CREATE TABLE IF NOT EXISTS {schema}.wa_monitor_flawed_rows (
+    chat_jid text NOT NULL,
+    message_id text NOT NULL,  -- as in the ledger: the id, or its typed hex ("text:41ff")
+    bridge_rowid bigint NOT NULL,
+    flaw text NOT NULL,  -- unreadable_time, future_time, ancient_time, raw_id
+    bridge_time text,  -- what the bridge stored as the time, NUL-free, at most 80 characters
+    seen_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (chat_jid, message_id, flaw)
+);
+
+-- A digest of the anchor row's time and sender: the file rewritten in place is read again.
+ALTER TABLE {schema}.wa_monitor_cursor ADD COLUMN IF NOT EXISTS anchor_fingerprint text;

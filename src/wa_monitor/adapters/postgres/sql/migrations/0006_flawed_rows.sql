@@ -1,0 +1,15 @@
+-- Version 6: hostile bridge rows. Rows processed with something put in place of what they hold
+-- (an unreadable or implausible time, an id that is not plain text) are recorded, where and why;
+-- the cursor keeps a fingerprint of the row it stands on, to notice a file rewritten in place.
+
+CREATE TABLE IF NOT EXISTS {schema}.wa_monitor_flawed_rows (
+    chat_jid text NOT NULL,
+    message_id text NOT NULL,  -- as in the ledger: the id, or its typed hex ("text:41ff")
+    bridge_rowid bigint NOT NULL,
+    flaw text NOT NULL,  -- unreadable_time, future_time, ancient_time, raw_id
+    bridge_time text,  -- what the bridge stored as the time, NUL-free, at most 80 characters
+    seen_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (chat_jid, message_id, flaw)
+);
+
+ALTER TABLE {schema}.wa_monitor_cursor ADD COLUMN IF NOT EXISTS anchor_fingerprint text;
