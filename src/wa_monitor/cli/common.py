@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TypeAlias
 
-from wa_monitor.adapters import logs
+from wa_monitor.adapters.postgres.db import resolve_url
 from wa_monitor.settings import CONFIG_DIR_VAR, Settings, find_config, load_settings
 
 Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
@@ -31,10 +31,9 @@ def load(args: argparse.Namespace) -> Settings:
 
 
 def database_url(settings: Settings) -> str:
-    """The environment's database URL, its secrets registered for redaction before any use."""
-    url = settings.require_database_url()
-    logs.register_secret(*logs.secrets_of_url(url))
-    return url
+    """The environment's database URL, its secrets registered for redaction before any use;
+    a URL that cannot be parsed is a ConfigError."""
+    return resolve_url(settings)
 
 
 def count(text: str) -> int:

@@ -19,9 +19,10 @@ from typing import Any
 import psycopg
 from psycopg import errors as pg_errors
 from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
 
 from wa_monitor.adapters.logs import redact, register_secret, secrets_of_url
-from wa_monitor.errors import FatalError, NotMigrated, Standby, TransientError
+from wa_monitor.errors import ConfigError, FatalError, NotMigrated, Standby, TransientError
 from wa_monitor.settings import DATABASE_URL_VAR, Settings
 
 TABLES = {
@@ -161,6 +162,11 @@ def resolve_url(settings: Settings, *, own_variable: bool = False) -> str:
     url = os.environ.get(url_variable(env), "").strip() if own_variable else ""
     url = url or settings.require_database_url()
     register_secret(*secrets_of_url(url))
+    try:
+        conninfo_to_dict(url)
+    except psycopg.Error as exc:
+        # A person must fix it; retrying (or systemd restarting us) will not.
+        raise ConfigError(f"the database URL cannot be parsed: {describe(exc)}") from None
     return url
 
 
