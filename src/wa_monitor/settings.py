@@ -26,6 +26,11 @@ CREDENTIAL_NAME = "database_url"  # systemd LoadCredential=database_url:/etc/wa-
 DEFAULT_CONFIG_DIRS = (Path("config"), Path("/etc/wa-monitor"))
 PROD_SCHEMA = "public"
 
+# The keys that make an environment what it is: from its file only, never a variable (a dev file
+# run with WA_MONITOR_SCHEMA=public would write dev's test drops into production's table).
+IDENTITY_KEYS = ("environment", "schema", "log_prefix")
+SQLITE_HEADER = b"SQLite format 3\x00"
+
 # Keys and values that mean someone put a secret in a config file.
 _SECRET_KEYS = frozenset({"database_url", "dsn", "url", "password", "db_password", "conninfo"})
 _URL_VALUE = re.compile(r"^\s*postgres(ql)?://", re.IGNORECASE)
@@ -44,6 +49,14 @@ class Project(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     group_jid: str
     enabled: bool = True
+
+    @field_validator("name")
+    @classmethod
+    def _printable(cls, value: str) -> str:
+        # It goes into every review row and log line: no NUL (PostgreSQL refuses it), no \r.
+        if not value.isprintable():
+            raise ValueError("must be printable text, without control characters")
+        return value
 
     @field_validator("group_jid")
     @classmethod
@@ -104,9 +117,15 @@ with warnings.catch_warnings():
         @field_validator("log_prefix")
         @classmethod
         def _one_token(cls, value: str) -> str:
-            if value != value.strip() or any(c.isspace() for c in value):
+            if value != value.strip() or not value.isprintable() or " " in value:
                 raise ValueError(f"must be one token without spaces, like '[DEV]' (got {value!r})")
             return value
+
+        @field_validator("log_file", mode="before")
+        @classmethod
+        def _empty_is_none(cls, value: Any) -> Any:
+            # WA_MONITOR_LOG_FILE= (empty) means no log file, not the current folder.
+            return None if isinstance(value, str) and not value.strip() else value
 
         @field_validator("timezone")
         @classmethod
@@ -137,6 +156,8 @@ with warnings.catch_warnings():
                 )
             if self.environment is Environment.DEV and not self.log_prefix:
                 raise ValueError('dev log lines must carry a prefix: set log_prefix = "[DEV]"')
+            if self.log_file is not None:
+                _check_log_file(self.log_file, [self.bridge_db, self.lid_map_db])
             jids = [p.group_jid for p in self.projects]
             if dup := sorted({j for j in jids if jids.count(j) > 1}):
                 raise ValueError(f"group_jid listed more than once in [[projects]]: {dup[0]}")
@@ -170,6 +191,31 @@ with warnings.catch_warnings():
                 f"no database URL: set {DATABASE_URL_VAR} (or the systemd credential "
                 f"'{CREDENTIAL_NAME}'); it is never read from the TOML file"
             )
+
+
+def _check_log_file(log: Path, read: list[Path | None]) -> None:
+    """The log file is never a file the monitor reads (by path or by inode: a hard link or a
+    symbolic link), and never something that is not a log (a folder, a SQLite database)."""
+    for other in filter(None, read):
+        if log.resolve() == other.resolve() or _same_inode(log, other):
+            raise ValueError(f"log_file {log} is {other}, which wa-monitor reads: never write it")
+    if log.is_dir():
+        raise ValueError(f"log_file {log} is a folder; name a file in it")
+    try:
+        with log.open("rb") as f:
+            head = f.read(len(SQLITE_HEADER))
+    except OSError:
+        return  # missing (created at start) or unreadable (reported when it is opened)
+    if head == SQLITE_HEADER:
+        raise ValueError(f"log_file {log} is a SQLite database, not a log: never write it")
+
+
+def _same_inode(a: Path, b: Path) -> bool:
+    try:
+        sa, sb = a.stat(), b.stat()
+    except OSError:
+        return False
+    return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
 
 
 def user_part(jid_or_number: str) -> str:
@@ -211,6 +257,18 @@ def load_settings(path: Path, *, expect: str | None = None) -> Settings:
             f"{path}: '{secret}' looks like a database URL or password; secrets never go in "
             f"the config file: set {DATABASE_URL_VAR} or the systemd credential '{CREDENTIAL_NAME}'"
         )
+    overridden = [
+        f"{var}={value!r}"
+        for key in IDENTITY_KEYS
+        if (value := _variable(var := f"WA_MONITOR_{key.upper()}")) is not None
+        and value != str(raw.get(key, ""))
+    ]
+    if overridden:
+        raise ConfigError(
+            f"{path}: {', '.join(overridden)} would change what the file says; "
+            f"{', '.join(IDENTITY_KEYS)} come from the environment's file only: unset the "
+            "variable, or run with the other environment's file"
+        )
     try:
         settings = Settings(**raw)
     except ValidationError as exc:
@@ -221,6 +279,12 @@ def load_settings(path: Path, *, expect: str | None = None) -> Settings:
             f"but --env {expect} was asked"
         )
     return settings
+
+
+def _variable(name: str) -> str | None:
+    """A WA_MONITOR_ variable's value, whatever the case of its name (as pydantic reads it)."""
+    found = [v for k, v in os.environ.items() if k.upper() == name]
+    return found[0] if found else None
 
 
 def describe(exc: ValidationError) -> str:

@@ -38,7 +38,7 @@ BAD_CONFIGS = [
     ("poll_interval_seconds = [1]", {}, "poll_interval_seconds"),
     ('colour = "red"', {}, "colour: unknown key"),
     ('schema = "dev; drop table x"', {}, "plain lowercase identifier"),
-    ("", {"WA_MONITOR_SCHEMA": "dev; drop table x"}, "plain lowercase identifier"),
+    ("", {"WA_MONITOR_SCHEMA": "dev; drop table x"}, "come from the environment's file only"),
     ("", {"WA_MONITOR_BATCH_SIZE": "lots"}, "batch_size"),
     (f'password = "{PASSWORD}"', {}, "secrets never go in the config file"),
     (f'database_url = "postgresql://wa:{PASSWORD}@db/wa"', {}, "secrets never go"),

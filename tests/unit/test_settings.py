@@ -157,3 +157,19 @@ def test_database_url_from_a_systemd_credential(
     monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(tmp_path))
     settings = load_settings(write(tmp_path, GOOD_DEV))
     assert settings.require_database_url() == "postgresql://wa@db/wa"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (('name = "Velo Test"', 'name = "Velo\\u0000Test"'), "printable text"),
+        (('name = "Velo Test"', 'name = "Velo\\rTest"'), "printable text"),
+        (('log_prefix = "[DEV]"', 'log_prefix = "[DEV]\\u001b[0m"'), "one token"),
+    ],
+)
+def test_text_that_reaches_rows_and_lines_has_no_control_characters(
+    tmp_path: Path, change: tuple[str, str], message: str
+) -> None:
+    assert change[0] in GOOD_DEV
+    with pytest.raises(ConfigError, match=message):
+        load_settings(write(tmp_path, GOOD_DEV.replace(*change)))

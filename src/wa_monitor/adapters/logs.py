@@ -92,6 +92,8 @@ def _render(prefix: str) -> structlog.typing.Processor:
 
     def render(_: Any, method: str, event: MutableMapping[str, Any]) -> str:
         message = str(event.pop("event", ""))
+        if not message.isprintable():  # text from a message must not start a line of its own
+            message = _escaped(message)
         level = levels.get(method) or levels.setdefault(method, f"{method.upper():<7}")
         line = f"{head}{_STAMP.now()} {level} {message}"
         if event:
@@ -142,9 +144,24 @@ def _value(value: Any) -> str:
         text = value.isoformat()
     else:
         text = str(value)
+    if not text.isprintable():
+        # A control character (\r, \n, ESC, a bidi override …) from a message id or a sender
+        # could fake a line, or rewrite one on a terminal: every one of them is escaped.
+        return '"' + _escaped(text) + '"'
     if not text.isalnum() and (not text or _NEEDS_QUOTES.search(text)):
-        return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+        return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
     return text
+
+
+_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escaped(text: str) -> str:
+    """`text` with a backslash, a quote and every character that is not printable escaped."""
+    return "".join(
+        _ESCAPES.get(c) or (c if c.isprintable() else c.encode("unicode_escape").decode("ascii"))
+        for c in text
+    )
 
 
 class _Reopening(logging.handlers.WatchedFileHandler):

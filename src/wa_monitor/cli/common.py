@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 from typing import TypeAlias
 
@@ -34,6 +35,17 @@ def database_url(settings: Settings) -> str:
     """The environment's database URL, its secrets registered for redaction before any use;
     a URL that cannot be parsed is a ConfigError."""
     return resolve_url(settings)
+
+
+def seconds(text: str) -> float:
+    """A finite number of seconds > 0: `nan` or `inf` would make a bound that never ends."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds > 0 (got {text!r})")
+    return value
 
 
 def count(text: str) -> int:

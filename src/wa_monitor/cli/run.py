@@ -18,7 +18,14 @@ from wa_monitor.adapters.bridge import Bridge
 from wa_monitor.adapters.notify import SystemdNotifier
 from wa_monitor.adapters.postgres.store import Store
 from wa_monitor.adapters.waker import InotifyWaker
-from wa_monitor.cli.common import CONFIG_HELP, Commands, add_target, database_url, load
+from wa_monitor.cli.common import (
+    CONFIG_HELP,
+    Commands,
+    add_target,
+    database_url,
+    load,
+    seconds,
+)
 from wa_monitor.core.loop import Rules
 from wa_monitor.core.loop import run as run_loop
 from wa_monitor.errors import (
@@ -48,7 +55,7 @@ def register(commands: Commands) -> None:
     run.add_argument(
         "--give-up-after",
         metavar="SECONDS",
-        type=float,
+        type=seconds,
         default=None,
         help="with --once: how long to retry an unreachable database or bridge file before "
         "exiting 1 (default 60); the daemon never gives up",
