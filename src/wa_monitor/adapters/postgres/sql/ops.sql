@@ -87,12 +87,13 @@ SELECT (SELECT count(*) FROM recent),
        (SELECT count(*) FROM written WHERE NOT inserted);
 
 -- name: copy_ledger
--- Production's ledger entries of the messages that named a copied drop: their effect is in the
--- copied rows, so the dev monitor must find them applied and not apply them a second time.
+-- Production's ledger entries of the messages all of whose drops were copied: their effect is in
+-- the copied rows, so the dev monitor must find them applied and not apply them a second time. A
+-- message that also named a drop left behind stays out: dev applies it, or that drop is lost.
 INSERT INTO {ledger} (chat_jid, message_id, bridge_rowid, drops, sent_at, processed_at)
 SELECT l.chat_jid, l.message_id, l.bridge_rowid, l.drops, l.sent_at, l.processed_at
 FROM {prod_ledger} l
-WHERE string_to_array(l.drops, ' ') && ARRAY(
+WHERE string_to_array(l.drops, ' ') <@ ARRAY(
     SELECT drop_number::text FROM {prod_reviews}
     WHERE created_at >= now() - %(window)s::interval)
 ON CONFLICT (chat_jid, message_id) DO NOTHING;
