@@ -74,6 +74,7 @@ class Store:
         )
         try:
             if self._exclusive:
+                conn.execute(self._q("daemon_session"))
                 self._take_instance_lock(conn)
         except psycopg.Error as exc:  # e.g. the link lost right after connecting
             conn.close()

@@ -24,6 +24,12 @@ INSERT INTO {migrations} (version, name) VALUES (%(version)s, %(name)s);
 -- name: migration_lock
 SELECT pg_advisory_xact_lock(hashtext('wa-monitor migrate ' || %(schema)s));
 
+-- name: daemon_session
+-- The daemon's own bounds, well inside the service's 30 s stop timeout: a batch waiting for a row
+-- or table another session holds gives up within seconds and is retried, so SIGTERM is answered
+-- in seconds, not when the other session lets go.
+SET lock_timeout = '3s'; SET statement_timeout = '20s';
+
 -- name: instance_lock
 SELECT pg_try_advisory_lock(hashtext('wa-monitor run'), hashtext(%(schema)s));
 
