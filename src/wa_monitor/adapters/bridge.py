@@ -31,21 +31,56 @@ BUSY_TIMEOUT_SECONDS = 0.5
 # the bridge waits for is held briefly even on a busy host.
 READ_SPAN = 2500
 
+# A read transaction that has held the file this long is cut short and done again over fewer
+# rowids (a progress handler interrupts it), down to one row: the bridge waits for no read much
+# longer than the 50 ms target, whatever the rows hold.
+READ_TIME_LIMIT = 0.020
+PROGRESS_STEPS, PROGRESS_STEPS_SLOW = 100, 4
+# Characters of content per read transaction and per batch: past them the read stops at the
+# row it reached, so that memory stays flat whatever the messages' size.
+READ_CHARS = 1 << 21
+BATCH_CHARS = 1 << 23
+# WhatsApp caps a text message at 65,536 characters (at most 4 bytes each): no more of a row's
+# content is looked at. A longer one (a fork's, or a hostile one) would cost the lock and
+# memory its whole length.
+MAX_MESSAGE_BYTES = 4 * 65_536
+
 # Only rows that can hold a drop leave SQLite: "dr" in any case, then (GLOB, case-sensitive)
 # D/d, R/r, an optional space and six ASCII digits, which every drop the parser accepts has.
 # The cheap LIKE turns most rows away before the GLOBs run. LIKE and GLOB stop at a NUL byte
-# and never match a BLOB, so such rows go to the parser as well.
+# and never match a BLOB, so such rows go to the parser as well. The GLOBs and the parser see
+# the first MAX_MESSAGE_BYTES of a row (_HEAD): a GLOB over 10 MB holds the lock for 200 ms.
 # The id comes as its type and exact bytes: one that is not plain text must still be told
 # apart from every other and found again (see exact_key).
-_READ = """
-SELECT rowid, chat_jid, typeof(id), CAST(id AS BLOB), sender, content, timestamp FROM messages
+# In bytes, through a BLOB: substr() of text stops at a NUL, which must reach the parser.
+_HEAD = f"CAST(substr(CAST(content AS BLOB), 1, {MAX_MESSAGE_BYTES}) AS TEXT)"
+_READ = f"""
+SELECT rowid, chat_jid, typeof(id), CAST(id AS BLOB), sender, {_HEAD}, timestamp FROM messages
 WHERE rowid > ? AND rowid <= ?
   AND chat_jid IN (SELECT value FROM json_each(?))
   AND content IS NOT NULL
   AND ((content LIKE '%dr%'
-        AND (content GLOB '*[Dd][Rr][0-9][0-9][0-9][0-9][0-9][0-9]*'
-             OR content GLOB '*[Dd][Rr] [0-9][0-9][0-9][0-9][0-9][0-9]*'))
+        AND ({_HEAD} GLOB '*[Dd][Rr][0-9][0-9][0-9][0-9][0-9][0-9]*'
+             OR {_HEAD} GLOB '*[Dd][Rr] [0-9][0-9][0-9][0-9][0-9][0-9]*'))
        OR typeof(content) <> 'text' OR instr(content, char(0)) > 0)
+ORDER BY rowid
+"""
+# The same rows, for when rows are costly (huge content): each row's content is loaded once,
+# as its head, in a subquery that LIMIT keeps SQLite from merging into the outer one (which
+# would load it again for every test). A little slower for ordinary rows, so used only then.
+_READ_HEADS = f"""
+SELECT rowid, chat_jid, kind, raw, sender, head, timestamp FROM (
+    SELECT rowid, chat_jid, typeof(id) AS kind, CAST(id AS BLOB) AS raw, sender,
+           {_HEAD} AS head, typeof(content) AS content_type, timestamp
+    FROM messages
+    WHERE rowid > ? AND rowid <= ?
+      AND chat_jid IN (SELECT value FROM json_each(?))
+      AND content IS NOT NULL
+    ORDER BY rowid LIMIT -1)
+WHERE (head LIKE '%dr%'
+       AND (head GLOB '*[Dd][Rr][0-9][0-9][0-9][0-9][0-9][0-9]*'
+            OR head GLOB '*[Dd][Rr] [0-9][0-9][0-9][0-9][0-9][0-9]*'))
+   OR content_type <> 'text' OR instr(head, char(0)) > 0
 ORDER BY rowid
 """
 _MAX_ROWID = "SELECT max(rowid) FROM messages"
@@ -348,6 +383,7 @@ class _Chunk:
     rows: list[tuple[object, ...]]
     position: BridgePosition
     caught_up: bool
+    chars: int  # of content in `rows`
 
 
 class Bridge:
@@ -378,6 +414,8 @@ class Bridge:
         self._phone_of_lid: dict[str, str] = {}
         self.longest_read_seconds = 0.0
         self.read_transactions = 0
+        self._window = READ_SPAN  # rowids per read transaction: fewer while rows are costly
+        self._held_since: float | None = None  # when the read in progress took the lock
 
     # -- connections -------------------------------------------------------------------------
 
@@ -435,9 +473,10 @@ class Bridge:
         started = None
         try:
             conn.execute(_TAKE_LOCK).fetchone()
-            started = time.perf_counter()
+            started = self._held_since = time.perf_counter()
             work()
         finally:
+            self._held_since = None
             if conn.in_transaction:
                 conn.execute("COMMIT")
             if started is not None:
@@ -465,12 +504,14 @@ class Bridge:
         chunk takes, whatever the batch size. Senders are resolved once, for the batch."""
         start, end = position, position.rowid + self._span
         rows: list[tuple[object, ...]] = []
+        chars = 0
         while True:
             chunk = self._read(position, end)
             rows.extend(chunk.rows)
+            chars += chunk.chars
             progressed = chunk.position.rowid > position.rowid
             position = chunk.position
-            if chunk.caught_up or position.rowid >= end or not progressed:
+            if chunk.caught_up or position.rowid >= end or not progressed or chars >= BATCH_CHARS:
                 break
         return BridgeBatch(
             messages=tuple(self._resolve(rows)),
@@ -500,11 +541,19 @@ class Bridge:
             # Past a gap of deleted rows wider than the chunk, up to the next row that exists,
             # so that every read moves on (an anchor needs a row to stand on).
             following = conn.execute(_NEXT_ROWID, (position.rowid,)).fetchone()[0] or newest
-            hi = max(min(position.rowid + READ_SPAN, end, newest), following)
-            rows.extend(conn.execute(_READ, (position.rowid, hi, self._groups)).fetchall())
+            hi = max(min(position.rowid + self._window, end, newest), following)
+            chars = 0
+            query = _READ if self._window == READ_SPAN else _READ_HEADS
+            for row in conn.execute(query, (position.rowid, hi, self._groups)):
+                rows.append(row)
+                chars += len(row[5])  # content IS NOT NULL
+                if chars >= READ_CHARS and row[0] < hi:
+                    hi = cast(int, row[0])  # the rest in the next transaction
+                    break
+            found["chars"] = chars
             found["anchor"] = conn.execute(_ANCHOR_AT, (hi,)).fetchone()
 
-        self._timed(conn, snapshot)
+        self._bounded(conn, snapshot)
         newest = int(found["newest"])  # type: ignore[call-overload]
         if position.rowid > newest:
             raise Rescan(
@@ -529,7 +578,46 @@ class Bridge:
                 groups=self._group_set,
                 fingerprint=_fingerprint(ts, sender),
             )
-        return _Chunk(rows=rows, position=next_position, caught_up=next_position.rowid >= newest)
+        return _Chunk(
+            rows=rows,
+            position=next_position,
+            caught_up=next_position.rowid >= newest,
+            chars=int(found.get("chars", 0)),  # type: ignore[call-overload]
+        )
+
+    def _bounded(self, conn: sqlite3.Connection, work: Callable[[], object]) -> None:
+        """_timed(work), cut short past READ_TIME_LIMIT and done again over fewer rowids; the
+        window grows back while reads are quick."""
+        while True:
+            held_before = self.longest_read_seconds
+            self.longest_read_seconds = 0.0  # this transaction's time, below
+            # About 20 SQLite steps a row: every 5 rows when reads are quick (no cost a drain
+            # would notice), every row once one was not.
+            every = PROGRESS_STEPS if self._window == READ_SPAN else PROGRESS_STEPS_SLOW
+            conn.set_progress_handler(self._too_long, every)
+            try:
+                self._timed(conn, work)
+            except sqlite3.OperationalError as exc:
+                if "interrupted" not in str(exc) or self._window == 1:
+                    raise
+                self._window = max(1, self._window // 8)
+                continue
+            finally:
+                conn.set_progress_handler(None, 0)
+                held, self.longest_read_seconds = (
+                    self.longest_read_seconds,
+                    max(held_before, self.longest_read_seconds),
+                )
+            if held < READ_TIME_LIMIT / 4:
+                self._window = min(READ_SPAN, self._window * 2)
+            return
+
+    def _too_long(self) -> int:
+        """The progress handler: non-zero interrupts the read (see _bounded)."""
+        since = self._held_since
+        return int(
+            self._window > 1 and since is not None and time.perf_counter() - since > READ_TIME_LIMIT
+        )
 
     @staticmethod
     def _anchor_problem(conn: sqlite3.Connection, position: BridgePosition) -> str | None:
