@@ -51,10 +51,11 @@ RUN_NEEDS: Mapping[str, frozenset[Privilege]] = {
     TABLES["cursor"]: frozenset({_S, _I, _U}),
     TABLES["migrations"]: frozenset({_S}),
     TABLES["flawed"]: frozenset({_S, _I}),
+    TABLES["instance"]: frozenset({_S, _U}),  # SELECT … FOR UPDATE
 }
 # Dev's own role may also empty its tables, so `schema reset --env dev` works with dev's URL.
 DEV_NEEDS: Mapping[str, frozenset[Privilege]] = {
-    table: privileges | ({_T} if table != TABLES["migrations"] else set())
+    table: privileges | ({_T} if table not in {TABLES["migrations"], TABLES["instance"]} else set())
     for table, privileges in RUN_NEEDS.items()
 }
 
@@ -130,7 +131,12 @@ def _refuse_prod(settings: Settings, action: str) -> None:
 def _no_monitor_running(conn: psycopg.Connection[Any], settings: Settings) -> None:
     """Hold the environment's instance lock for this transaction, or refuse: a monitor runs."""
     schema = settings.schema
-    row = conn.execute(query("instance_xact_lock", schema), {"schema": schema}).fetchone()
+    exists = conn.execute(
+        compose(named_queries()["instance_table_exists"], schema), {"schema": schema}
+    ).fetchone()
+    if not exists or not exists[0]:
+        return  # not migrated: no monitor of this release can run on it
+    row = conn.execute(query("instance_xact_lock", schema)).fetchone()
     if row and row[0]:
         return
     holder = instance_holder(conn, schema)

@@ -31,6 +31,7 @@ TABLES = {
     "cursor": "wa_monitor_cursor",
     "migrations": "wa_monitor_migrations",
     "flawed": "wa_monitor_flawed_rows",
+    "instance": "wa_monitor_instance",
 }
 MIGRATION_FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 # A dashboard transaction holding a review row must not stall the monitor for ever.

@@ -8,6 +8,7 @@ from dataclasses import replace
 from typing import Any
 
 import psycopg
+from psycopg import errors as pg_errors
 from psycopg import sql
 
 from wa_monitor.adapters.postgres.db import (
@@ -33,6 +34,7 @@ from wa_monitor.core.records import (
     ReviewState,
     Sighting,
 )
+from wa_monitor.errors import NotMigrated
 
 COMMENT = "Created from WhatsApp message in {project} group"
 
@@ -57,6 +59,7 @@ class Store:
         self._exclusive = exclusive
         self._connect_timeout = connect_timeout
         self._conn: psycopg.Connection[Any] | None = None
+        self._election: psycopg.Connection[Any] | None = None  # holds the instance row
         self._queries = {name: compose(q, schema) for name, q in named_queries().items()}
 
     # -- connection --------------------------------------------------------------------------
@@ -65,39 +68,69 @@ class Store:
         if self._conn is not None and not self._conn.closed:
             return self._conn
         self._conn = None
-        conn = connect(
-            self._url,
-            schema=self.schema,
-            env=self.env,
-            purpose=self._purpose,
-            connect_timeout=self._connect_timeout,
-        )
+        if self._exclusive:
+            self._elect()  # a new link may mean a lost election: stand again
+        conn = self._open(self._purpose)
         try:
             if self._exclusive:
                 conn.execute(self._q("daemon_session"))
-                self._take_instance_lock(conn)
         except psycopg.Error as exc:  # e.g. the link lost right after connecting
+            conn.close()
+            raise translate(exc, schema=self.schema, env=self.env) from None
+        self._conn = conn
+        return conn
+
+    def _open(self, purpose: str) -> psycopg.Connection[Any]:
+        return connect(
+            self._url,
+            schema=self.schema,
+            env=self.env,
+            purpose=purpose,
+            connect_timeout=self._connect_timeout,
+        )
+
+    def _elect(self) -> None:
+        """Hold the environment's instance row locked, on a connection of its own that keeps
+        the transaction open while the monitor runs; StandbyLock if another session holds it.
+
+        A row lock needs UPDATE on the environment's own table: unlike an advisory lock, which
+        any role can take, no role of another environment can hold it or make this one wait.
+        """
+        if self._election is not None:
+            self._election.close()
+            self._election = None
+        conn = self._open("instance")
+        try:
+            conn.execute(self._q("instance_session"))
+            conn.execute("BEGIN")
+            held = conn.execute(self._q("instance_lock")).fetchone()
+        except pg_errors.LockNotAvailable:
+            conn.execute("ROLLBACK")
+            holder = instance_holder(conn, self.schema)
+            conn.close()
+            who = f" ({holder.describe()})" if holder else ""
+            raise StandbyLock(
+                f"another wa-monitor is running for schema {self.schema!r}{who}"
+            ) from None
+        except psycopg.Error as exc:
             conn.close()
             raise translate(exc, schema=self.schema, env=self.env) from None
         except BaseException:
             conn.close()
             raise
-        self._conn = conn
-        return conn
-
-    def _take_instance_lock(self, conn: psycopg.Connection[Any]) -> None:
-        params = {"schema": self.schema}
-        row = conn.execute(self._queries["instance_lock"], params).fetchone()
-        if row and row[0]:
-            return
-        holder = instance_holder(conn, self.schema)
-        who = f" ({holder.describe()})" if holder else ""
-        raise StandbyLock(f"another wa-monitor is running for schema {self.schema!r}{who}")
+        if held is None:  # the row was deleted: there would be nothing to hold
+            conn.close()
+            raise NotMigrated(
+                f"{self.schema}.wa_monitor_instance has lost its row; restore it: INSERT INTO "
+                f"{self.schema}.wa_monitor_instance DEFAULT VALUES"
+            )
+        self._election = conn
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        for conn in (self._conn, self._election):
+            if conn is not None:
+                conn.close()
+        self._conn = self._election = None
 
     def __enter__(self) -> Store:
         return self

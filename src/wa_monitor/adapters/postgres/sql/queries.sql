@@ -30,15 +30,25 @@ SELECT pg_advisory_xact_lock(hashtext('wa-monitor migrate ' || %(schema)s));
 -- in seconds, not when the other session lets go.
 SET lock_timeout = '3s'; SET statement_timeout = '20s';
 
+-- name: instance_session
+-- The election's connection stays idle in its transaction for as long as the monitor runs.
+SET idle_in_transaction_session_timeout = 0; SET statement_timeout = '10s';
+
 -- name: instance_lock
-SELECT pg_try_advisory_lock(hashtext('wa-monitor run'), hashtext(%(schema)s));
+-- Run in a transaction that stays open: the row stays locked until the session ends. An advisory
+-- lock would not do: any role, even one with no privilege at all, can take one.
+SELECT true FROM {instance} WHERE singleton FOR UPDATE NOWAIT;
+
+-- name: instance_table_exists
+SELECT to_regclass(format('%%I.%%I', %(schema)s::text, 'wa_monitor_instance')) IS NOT NULL;
 
 -- name: instance_lock_holder
+-- The session whose transaction holds the row: its id is the row's xmax while it is locked.
 SELECT a.pid, coalesce(a.application_name, ''), coalesce(host(a.client_addr), 'local'),
        a.backend_start
-FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-WHERE l.locktype = 'advisory' AND l.granted
-  AND l.classid = hashtext('wa-monitor run')::oid AND l.objid = hashtext(%(schema)s)::oid
+FROM {instance} i
+JOIN pg_locks l ON l.locktype = 'transactionid' AND l.transactionid = i.xmax AND l.granted
+JOIN pg_stat_activity a ON a.pid = l.pid
 LIMIT 1;
 
 -- name: load_position

@@ -1,6 +1,7 @@
 -- Version 6: hostile bridge rows. Rows processed with something put in place of what they hold
 -- (an unreadable or implausible time, an id that is not plain text) are recorded, where and why;
--- the cursor keeps a fingerprint of the row it stands on, to notice a file rewritten in place.
+-- the cursor keeps a fingerprint of the row it stands on, to notice a file rewritten in place;
+-- the instance election becomes a row lock that only the environment's own role can take.
 
 CREATE TABLE IF NOT EXISTS {schema}.wa_monitor_flawed_rows (
     chat_jid text NOT NULL,
@@ -13,3 +14,11 @@ CREATE TABLE IF NOT EXISTS {schema}.wa_monitor_flawed_rows (
 );
 
 ALTER TABLE {schema}.wa_monitor_cursor ADD COLUMN IF NOT EXISTS anchor_fingerprint text;
+
+-- The instance election: a running monitor holds this row locked (SELECT … FOR UPDATE, which
+-- needs UPDATE on the table) for as long as it runs. Only the environment's own role (or an
+-- owner) can take it, so no other role can make production stand by.
+CREATE TABLE IF NOT EXISTS {schema}.wa_monitor_instance (
+    singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton)
+);
+INSERT INTO {schema}.wa_monitor_instance (singleton) VALUES (true) ON CONFLICT DO NOTHING;
