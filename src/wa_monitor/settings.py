@@ -195,10 +195,16 @@ with warnings.catch_warnings():
 
 def _check_log_file(log: Path, read: list[Path | None]) -> None:
     """The log file is never a file the monitor reads (by path or by inode: a hard link or a
-    symbolic link), and never something that is not a log (a folder, a SQLite database)."""
-    for other in filter(None, read):
-        if log.resolve() == other.resolve() or _same_inode(log, other):
-            raise ValueError(f"log_file {log} is {other}, which wa-monitor reads: never write it")
+    symbolic link), nor one SQLite keeps beside a database (its rollback journal: writing it
+    would corrupt the bridge's next recovery), and never something that is not a log (a
+    folder, a SQLite database)."""
+    for database in filter(None, read):
+        for other in [database] + [database.with_name(database.name + s) for s in _SIDE_FILES]:
+            if log.resolve() == other.resolve() or _same_inode(log, other):
+                raise ValueError(
+                    f"log_file {log} is {other}, which wa-monitor or the bridge reads: "
+                    "never write it"
+                )
     if log.is_dir():
         raise ValueError(f"log_file {log} is a folder; name a file in it")
     try:
@@ -208,6 +214,9 @@ def _check_log_file(log: Path, read: list[Path | None]) -> None:
         return  # missing (created at start) or unreadable (reported when it is opened)
     if head == SQLITE_HEADER:
         raise ValueError(f"log_file {log} is a SQLite database, not a log: never write it")
+
+
+_SIDE_FILES = ("-journal", "-wal", "-shm")
 
 
 def _same_inode(a: Path, b: Path) -> bool:
@@ -273,6 +282,8 @@ def load_settings(path: Path, *, expect: str | None = None) -> Settings:
         settings = Settings(**raw)
     except ValidationError as exc:
         raise ConfigError(f"{path}: {describe(exc)}") from None
+    if settings.log_file is not None and _same_inode(settings.log_file, path):
+        raise ConfigError(f"{path}: log_file names this config file itself; never write it")
     if expect in {e.value for e in Environment} and settings.environment.value != expect:
         raise ConfigError(
             f"{path}: says environment = {settings.environment.value!r}, "

@@ -127,6 +127,8 @@ def _aliases(tmp_path: Path, bridge: Path, lid_map: Path) -> dict[str, Path]:
         "a symbolic link to the LID map": soft,
         "another SQLite file": other_db,
         "a folder": tmp_path,
+        "the bridge's rollback journal": bridge.with_name(bridge.name + "-journal"),
+        "its own config file": tmp_path / "prod.toml",
     }
 
 
@@ -140,6 +142,8 @@ def _aliases(tmp_path: Path, bridge: Path, lid_map: Path) -> dict[str, Path]:
         "a symbolic link to the LID map",
         "another SQLite file",
         "a folder",
+        "the bridge's rollback journal",
+        "its own config file",
     ],
 )
 def test_the_log_file_is_never_a_file_the_monitor_reads(
