@@ -256,3 +256,40 @@ def test_poison_rows_are_recorded_and_every_drop_after_them_is_created(
     assert prod["flawed_rows"] == 5
     doctor = cli("doctor", "--env", "prod", url=database_url, env=env)
     assert "PASS  flawed bridge rows: 5 bridge rows processed" in doctor.stdout
+
+
+def test_a_message_the_database_refuses_is_recorded_and_skipped(
+    bridge: BridgeWriter,
+    tmp_path: Path,
+    database_url: str,
+    db: psycopg.Connection[Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Whatever the cause (here a constraint someone added to the shared table), a message whose
+    writes the database refuses stopped its whole batch, and `run` exited 1 on every restart."""
+    config = write_config(tmp_path, "prod", bridge_db=bridge.path, groups={LAWLEY: "Lawley"})
+    migrate(config, database_url, monkeypatch)
+    db.execute(
+        "ALTER TABLE qa_photo_reviews "
+        "ADD CONSTRAINT not_this_one CHECK (drop_number <> 'DR6666666')"
+    )
+    at = "2025-11-11 09:00:00+02:00"
+    say(bridge, "A1", "DR1000001", at)
+    say(bridge, "A2", "DR6666666", at)
+    say(bridge, "A3", "DR1000002 and DR1000003", at)
+    assert run_once(config, database_url, monkeypatch) == 0
+    say(bridge, "A4", "DR6666666 again", at)  # the last message of its batch
+    assert run_once(config, database_url, monkeypatch) == 0
+    assert run_once(config, database_url, monkeypatch) == 0  # nothing left to try again
+    assert sorted(reviews(db)) == ["DR1000001", "DR1000002", "DR1000003"]
+    refused = db.execute(
+        "SELECT message_id, flaw, detail FROM wa_monitor_flawed_rows ORDER BY bridge_rowid"
+    ).fetchall()
+    assert [r[:2] for r in refused] == [("A2", "refused"), ("A4", "refused")]
+    assert all("not_this_one" in r[2] for r in refused)
+    assert db.execute("SELECT message_id FROM wa_monitor_ledger ORDER BY 1").fetchall() == [
+        ("A1",),
+        ("A3",),
+    ]
+    log = (tmp_path / "logs" / "wa-monitor-prod.log").read_text("utf-8")
+    assert log.count("the database refused this message") == 2

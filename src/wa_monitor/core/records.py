@@ -31,10 +31,11 @@ class Flaw(enum.Enum):
     FUTURE_TIME = "future_time"  # dated ahead of the read time by more than the allowed skew
     ANCIENT_TIME = "ancient_time"  # dated before WhatsApp existed (e.g. Go's zero time)
     RAW_ID = "raw_id"  # its id is not plain text (bytes, NUL, a BLOB): kept as typed hex
+    REFUSED = "refused"  # the database refused what it writes: skipped, the rest applied
 
     @property
     def of_time(self) -> bool:
-        return self is not Flaw.RAW_ID
+        return self in {Flaw.UNREADABLE_TIME, Flaw.FUTURE_TIME, Flaw.ANCIENT_TIME}
 
 
 @record

@@ -77,6 +77,7 @@ FLAW_LINES = {
     Flaw.FUTURE_TIME: "timestamp is in the future; using the time it was read",
     Flaw.ANCIENT_TIME: "timestamp is before WhatsApp existed; using the time it was read",
     Flaw.RAW_ID: "message id is not plain text; recorded as its bytes in hex",
+    Flaw.REFUSED: "the database refused this message; recorded and skipped",
 }
 
 

@@ -22,7 +22,14 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
 from wa_monitor.adapters.logs import redact, register_secret, secrets_of_url
-from wa_monitor.errors import ConfigError, FatalError, NotMigrated, Standby, TransientError
+from wa_monitor.errors import (
+    ConfigError,
+    FatalError,
+    NotMigrated,
+    RowRefused,
+    Standby,
+    TransientError,
+)
 from wa_monitor.settings import DATABASE_URL_VAR, Settings
 
 TABLES = {
@@ -123,6 +130,8 @@ def translate(exc: psycopg.Error, *, schema: str, env: str) -> Exception:
     fix = f"run `wa-monitor schema migrate --env {env}`"
     if isinstance(exc, pg_errors.InvalidSchemaName | pg_errors.UndefinedTable):
         return NotMigrated(f"schema {schema!r} is missing or not migrated ({describe(exc)}): {fix}")
+    if isinstance(exc, psycopg.DataError | psycopg.IntegrityError):
+        return RowRefused(f"the database refused a row: {describe(exc)}")
     if isinstance(exc, pg_errors.InsufficientPrivilege):
         return StoreError(
             f"the database role may not do this in schema {schema!r}: {describe(exc)} "

@@ -27,6 +27,7 @@ from wa_monitor.adapters.postgres.db import (
 from wa_monitor.core.records import (
     START,
     BridgePosition,
+    Flaw,
     NewReview,
     Outcome,
     Plan,
@@ -249,6 +250,31 @@ class Store:
         with self._transaction() as conn:
             self._save_position(conn, position)
 
+    def refuse(self, sighting: Sighting, reason: str, position: BridgePosition | None) -> None:
+        """Record a message the database refused (wa_monitor_flawed_rows, flaw 'refused'), and
+        save `position` if given, in one transaction. It is not in the ledger: a later read of
+        it (a rescan) tries it again."""
+        refused = replace(sighting, flaw=Flaw.REFUSED)
+        with self._transaction() as conn:
+            self._record_flawed(conn, [refused], detail=reason[:1000])
+            if position is not None:
+                self._save_position(conn, position)
+
+    def _record_flawed(
+        self, conn: psycopg.Connection[Any], flawed: Sequence[Sighting], detail: str | None = None
+    ) -> None:
+        conn.execute(
+            self._q("record_flawed"),
+            {
+                "chats": [s.chat_jid for s in flawed],
+                "ids": [s.message_id for s in flawed],
+                "rowids": [s.rowid for s in flawed],
+                "flaws": [s.flaw.value if s.flaw else "" for s in flawed],
+                "times": [s.bridge_time for s in flawed],
+                "details": [detail for _ in flawed],
+            },
+        )
+
 
 class PipelinedBatch:
     """One batch's transaction in flight, in psycopg's pipeline mode.
@@ -321,16 +347,7 @@ class PipelinedBatch:
             },
         )
         if flawed := [s for s in firsts if s.flaw is not None]:
-            self._conn.execute(
-                self._store._q("record_flawed"),
-                {
-                    "chats": [s.chat_jid for s in flawed],
-                    "ids": [s.message_id for s in flawed],
-                    "rowids": [s.rowid for s in flawed],
-                    "flaws": [s.flaw.value for s in flawed if s.flaw is not None],
-                    "times": [s.bridge_time for s in flawed],
-                },
-            )
+            self._store._record_flawed(self._conn, flawed)
         return cur
 
     def plan(

@@ -80,11 +80,12 @@ RETURNING bridge_rowid;
 
 -- name: record_flawed
 -- Sent only for a batch that has such rows; a replayed message finds its row already there.
-INSERT INTO {flawed} (chat_jid, message_id, bridge_rowid, flaw, bridge_time)
+INSERT INTO {flawed} (chat_jid, message_id, bridge_rowid, flaw, bridge_time, detail)
 SELECT * FROM unnest(
     %(chats)b::text[], %(ids)b::text[], %(rowids)b::bigint[], %(flaws)b::text[],
-    %(times)b::text[])
-ON CONFLICT DO NOTHING;
+    %(times)b::text[], %(details)b::text[])
+ON CONFLICT (chat_jid, message_id, flaw) DO UPDATE SET
+    detail = excluded.detail, seen_at = excluded.seen_at;
 
 -- name: lock_reviews
 SELECT id, drop_number, coalesce(last_submitted_at, whatsapp_message_date, created_at),

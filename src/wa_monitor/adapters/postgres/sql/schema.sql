@@ -72,13 +72,15 @@ CREATE TABLE IF NOT EXISTS {schema}.wa_monitor_cursor (
 );
 
 -- Rows processed with something put in place of what they hold (an unreadable or implausible
--- time, an id that is not plain text): where and why. Written with the batch's ledger entries.
+-- time, an id that is not plain text), and messages the database refused (skipped): where and
+-- why. Written with the batch's ledger entries.
 CREATE TABLE IF NOT EXISTS {schema}.wa_monitor_flawed_rows (
     chat_jid text NOT NULL,
     message_id text NOT NULL,  -- as in the ledger: the id, or its typed hex ("text:41ff")
     bridge_rowid bigint NOT NULL,
-    flaw text NOT NULL,  -- unreadable_time, future_time, ancient_time, raw_id
+    flaw text NOT NULL,  -- unreadable_time, future_time, ancient_time, raw_id, refused
     bridge_time text,  -- what the bridge stored as the time, NUL-free, at most 80 characters
+    detail text,  -- for a refused message: what the database said
     seen_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (chat_jid, message_id, flaw)
 );

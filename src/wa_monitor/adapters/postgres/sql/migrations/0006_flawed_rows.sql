@@ -1,5 +1,6 @@
 -- Version 6: hostile bridge rows. Rows processed with something put in place of what they hold
--- (an unreadable or implausible time, an id that is not plain text) are recorded, where and why;
+-- (an unreadable or implausible time, an id that is not plain text), and messages the database
+-- refused and that were skipped, are recorded, where and why;
 -- the cursor keeps a fingerprint of the row it stands on, to notice a file rewritten in place;
 -- the instance election becomes a row lock that only the environment's own role can take.
 
@@ -7,8 +8,9 @@ CREATE TABLE IF NOT EXISTS {schema}.wa_monitor_flawed_rows (
     chat_jid text NOT NULL,
     message_id text NOT NULL,  -- as in the ledger: the id, or its typed hex ("text:41ff")
     bridge_rowid bigint NOT NULL,
-    flaw text NOT NULL,  -- unreadable_time, future_time, ancient_time, raw_id
+    flaw text NOT NULL,  -- unreadable_time, future_time, ancient_time, raw_id, refused
     bridge_time text,  -- what the bridge stored as the time, NUL-free, at most 80 characters
+    detail text,  -- for a refused message: what the database said
     seen_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (chat_jid, message_id, flaw)
 );
