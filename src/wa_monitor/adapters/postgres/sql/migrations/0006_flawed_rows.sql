@@ -24,3 +24,29 @@ CREATE TABLE IF NOT EXISTS {schema}.wa_monitor_instance (
     singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton)
 );
 INSERT INTO {schema}.wa_monitor_instance (singleton) VALUES (true) ON CONFLICT DO NOTHING;
+
+-- The roles that run this environment's monitor (those that may update its cursor, as `schema
+-- grant` made them) get what it now needs of the new tables: an upgrade needs no new grant. A
+-- role that may empty the cursor (dev's, for `schema reset`) may empty the new record too.
+DO $$
+DECLARE
+    runner record;
+BEGIN
+    FOR runner IN
+        SELECT rolname,
+               has_table_privilege(oid, '{schema}.wa_monitor_cursor', 'TRUNCATE') AS empties
+        FROM pg_roles
+        WHERE rolname NOT LIKE 'pg\_%' AND NOT rolsuper
+          AND has_table_privilege(oid, '{schema}.wa_monitor_cursor', 'UPDATE')
+    LOOP
+        EXECUTE format('GRANT SELECT, INSERT ON %s TO %I',
+                       '{schema}.wa_monitor_flawed_rows', runner.rolname);
+        EXECUTE format('GRANT SELECT, UPDATE ON %s TO %I',
+                       '{schema}.wa_monitor_instance', runner.rolname);
+        IF runner.empties THEN
+            EXECUTE format('GRANT TRUNCATE ON %s TO %I',
+                           '{schema}.wa_monitor_flawed_rows', runner.rolname);
+        END IF;
+    END LOOP;
+END
+$$;
