@@ -129,7 +129,20 @@ def test_no_role_of_another_environment_can_hold_or_block_the_election(
         holder.execute("SELECT pg_advisory_lock(hashtext('wa-monitor run'), hashtext('public'))")
         assert len(refused(stranger, "public")) == 3
         post(bridge, "A1", "DR1000001")
-        done = cli("run", "--config", str(config), "--once", url=database_url)
-    assert done.returncode == 0, done.stderr
-    assert STANDBY not in done.stderr
+        with (
+            Daemon(config, database_url) as daemon,
+            psycopg.connect(database_url, autocommit=True) as conn,
+        ):
+            daemon.wait_for("✅ Created QA review for DR1000001")
+            # The election's open transaction holds no transaction id and no snapshot: it
+            # holds back no VACUUM, however long the monitor runs.
+            row = conn.execute(
+                "SELECT count(*), count(backend_xid), count(backend_xmin) FROM pg_stat_activity "
+                "WHERE application_name = 'wa-monitor-prod-instance' "
+                "AND state = 'idle in transaction'"
+            ).fetchone()
+            assert row == (1, 0, 0)
+            code, _ = daemon.stop()
+    assert code == 0, daemon.stderr
+    assert STANDBY not in daemon.stderr
     assert reviewed(database_url) == {"DR1000001"}

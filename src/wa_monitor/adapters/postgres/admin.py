@@ -15,6 +15,7 @@ from datetime import timedelta
 from typing import Any
 
 import psycopg
+from psycopg import errors as pg_errors
 from psycopg import sql
 
 from wa_monitor.adapters.postgres.db import (
@@ -51,7 +52,7 @@ RUN_NEEDS: Mapping[str, frozenset[Privilege]] = {
     TABLES["cursor"]: frozenset({_S, _I, _U}),
     TABLES["migrations"]: frozenset({_S}),
     TABLES["flawed"]: frozenset({_S, _I}),
-    TABLES["instance"]: frozenset({_S, _U}),  # SELECT … FOR UPDATE
+    TABLES["instance"]: frozenset({_U}),  # LOCK TABLE … IN EXCLUSIVE MODE
 }
 # Dev's own role may also empty its tables, so `schema reset --env dev` works with dev's URL.
 DEV_NEEDS: Mapping[str, frozenset[Privilege]] = {
@@ -136,8 +137,12 @@ def _no_monitor_running(conn: psycopg.Connection[Any], settings: Settings) -> No
     ).fetchone()
     if not exists or not exists[0]:
         return  # not migrated: no monitor of this release can run on it
-    row = conn.execute(query("instance_xact_lock", schema)).fetchone()
-    if row and row[0]:
+    try:
+        with conn.transaction():  # a savepoint: the refusal must not abort the work's transaction
+            conn.execute(query("instance_xact_lock", schema))
+    except pg_errors.LockNotAvailable:
+        pass
+    else:
         return
     holder = instance_holder(conn, schema)
     who = f" ({holder.describe()})" if holder else ""

@@ -35,7 +35,6 @@ from wa_monitor.core.records import (
     ReviewState,
     Sighting,
 )
-from wa_monitor.errors import NotMigrated
 
 COMMENT = "Created from WhatsApp message in {project} group"
 
@@ -91,11 +90,12 @@ class Store:
         )
 
     def _elect(self) -> None:
-        """Hold the environment's instance row locked, on a connection of its own that keeps
+        """Hold the environment's instance table locked, on a connection of its own that keeps
         the transaction open while the monitor runs; StandbyLock if another session holds it.
 
-        A row lock needs UPDATE on the environment's own table: unlike an advisory lock, which
+        The lock needs UPDATE on the environment's own table: unlike an advisory lock, which
         any role can take, no role of another environment can hold it or make this one wait.
+        It takes no transaction id, so the open transaction holds back no VACUUM.
         """
         if self._election is not None:
             self._election.close()
@@ -104,7 +104,7 @@ class Store:
         try:
             conn.execute(self._q("instance_session"))
             conn.execute("BEGIN")
-            held = conn.execute(self._q("instance_lock")).fetchone()
+            conn.execute(self._q("instance_lock"))
         except pg_errors.LockNotAvailable:
             conn.execute("ROLLBACK")
             holder = instance_holder(conn, self.schema)
@@ -119,12 +119,6 @@ class Store:
         except BaseException:
             conn.close()
             raise
-        if held is None:  # the row was deleted: there would be nothing to hold
-            conn.close()
-            raise NotMigrated(
-                f"{self.schema}.wa_monitor_instance has lost its row; restore it: INSERT INTO "
-                f"{self.schema}.wa_monitor_instance DEFAULT VALUES"
-            )
         self._election = conn
 
     def close(self) -> None:

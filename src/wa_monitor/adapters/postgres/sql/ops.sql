@@ -7,9 +7,9 @@
 SET LOCAL lock_timeout = '10s';
 
 -- name: instance_xact_lock
--- The running monitor's row lock (queries.sql: instance_lock), held for this transaction only:
--- if a monitor of the schema runs we do not get it, and while we hold it no monitor starts.
-SELECT true FROM {instance} WHERE singleton FOR UPDATE SKIP LOCKED;
+-- The running monitor's lock (queries.sql: instance_lock), held for this transaction only: if a
+-- monitor of the schema runs we do not get it, and while we hold it no monitor starts.
+LOCK TABLE {instance} IN EXCLUSIVE MODE NOWAIT;
 
 -- name: row_counts
 SELECT (SELECT count(*) FROM {reviews}), (SELECT count(*) FROM {ledger});

@@ -35,20 +35,20 @@ SET lock_timeout = '3s'; SET statement_timeout = '20s';
 SET idle_in_transaction_session_timeout = 0; SET statement_timeout = '10s';
 
 -- name: instance_lock
--- Run in a transaction that stays open: the row stays locked until the session ends. An advisory
--- lock would not do: any role, even one with no privilege at all, can take one.
-SELECT true FROM {instance} WHERE singleton FOR UPDATE NOWAIT;
+-- Run in a transaction that stays open: the table stays locked until the session ends. An
+-- advisory lock would not do: any role, even one with no privilege at all, can take one. EXCLUSIVE
+-- mode conflicts with itself and with every lock that needs a write privilege, not with a read.
+LOCK TABLE {instance} IN EXCLUSIVE MODE NOWAIT;
 
 -- name: instance_table_exists
 SELECT to_regclass(format('%%I.%%I', %(schema)s::text, 'wa_monitor_instance')) IS NOT NULL;
 
 -- name: instance_lock_holder
--- The session whose transaction holds the row: its id is the row's xmax while it is locked.
 SELECT a.pid, coalesce(a.application_name, ''), coalesce(host(a.client_addr), 'local'),
        a.backend_start
-FROM {instance} i
-JOIN pg_locks l ON l.locktype = 'transactionid' AND l.transactionid = i.xmax AND l.granted
-JOIN pg_stat_activity a ON a.pid = l.pid
+FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+WHERE l.locktype = 'relation' AND l.granted AND l.mode = 'ExclusiveLock'
+  AND l.relation = to_regclass(format('%%I.%%I', %(schema)s::text, 'wa_monitor_instance'))
 LIMIT 1;
 
 -- name: load_position

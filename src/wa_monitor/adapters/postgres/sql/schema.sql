@@ -88,10 +88,11 @@ CREATE TABLE IF NOT EXISTS {schema}.wa_monitor_flawed_rows (
 -- A digest of the anchor row's time and sender: the file rewritten in place is read again.
 ALTER TABLE {schema}.wa_monitor_cursor ADD COLUMN IF NOT EXISTS anchor_fingerprint text;
 
--- The instance election: a running monitor holds this row locked (SELECT … FOR UPDATE, which
--- needs UPDATE on the table) for as long as it runs. Only the environment's own role (or an
--- owner) can take it, so no other role can make production stand by.
+-- The instance election: a running monitor holds this (empty) table locked in EXCLUSIVE mode,
+-- which needs UPDATE on it, for as long as it runs. Only the environment's own role (or an
+-- owner) can take that lock or one that conflicts with it, so no other role can make production
+-- stand by. A table lock, not a row lock: it takes no transaction id, so the transaction left
+-- open for it holds back no VACUUM.
 CREATE TABLE IF NOT EXISTS {schema}.wa_monitor_instance (
     singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton)
 );
-INSERT INTO {schema}.wa_monitor_instance (singleton) VALUES (true) ON CONFLICT DO NOTHING;

@@ -2,7 +2,7 @@
 -- (an unreadable or implausible time, an id that is not plain text), and messages the database
 -- refused and that were skipped, are recorded, where and why;
 -- the cursor keeps a fingerprint of the row it stands on, to notice a file rewritten in place;
--- the instance election becomes a row lock that only the environment's own role can take.
+-- the instance election becomes a table lock that only the environment's own role can take.
 
 CREATE TABLE IF NOT EXISTS {schema}.wa_monitor_flawed_rows (
     chat_jid text NOT NULL,
@@ -17,13 +17,14 @@ CREATE TABLE IF NOT EXISTS {schema}.wa_monitor_flawed_rows (
 
 ALTER TABLE {schema}.wa_monitor_cursor ADD COLUMN IF NOT EXISTS anchor_fingerprint text;
 
--- The instance election: a running monitor holds this row locked (SELECT … FOR UPDATE, which
--- needs UPDATE on the table) for as long as it runs. Only the environment's own role (or an
--- owner) can take it, so no other role can make production stand by.
+-- The instance election: a running monitor holds this (empty) table locked in EXCLUSIVE mode,
+-- which needs UPDATE on it, for as long as it runs. Only the environment's own role (or an
+-- owner) can take that lock or one that conflicts with it, so no other role can make production
+-- stand by. A table lock, not a row lock: it takes no transaction id, so the transaction left
+-- open for it holds back no VACUUM.
 CREATE TABLE IF NOT EXISTS {schema}.wa_monitor_instance (
     singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton)
 );
-INSERT INTO {schema}.wa_monitor_instance (singleton) VALUES (true) ON CONFLICT DO NOTHING;
 
 -- The roles that run this environment's monitor (those that may update its cursor, as `schema
 -- grant` made them) get what it now needs of the new tables: an upgrade needs no new grant. A
@@ -41,8 +42,7 @@ BEGIN
     LOOP
         EXECUTE format('GRANT SELECT, INSERT ON %s TO %I',
                        '{schema}.wa_monitor_flawed_rows', runner.rolname);
-        EXECUTE format('GRANT SELECT, UPDATE ON %s TO %I',
-                       '{schema}.wa_monitor_instance', runner.rolname);
+        EXECUTE format('GRANT UPDATE ON %s TO %I', '{schema}.wa_monitor_instance', runner.rolname);
         IF runner.empties THEN
             EXECUTE format('GRANT TRUNCATE ON %s TO %I',
                            '{schema}.wa_monitor_flawed_rows', runner.rolname);
