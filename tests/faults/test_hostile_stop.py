@@ -20,6 +20,7 @@ STOP_TIMEOUT = 30.0  # deploy/systemd: the units' TimeoutStopSec
 def blocked_on_a_lock(conn: psycopg.Connection[tuple[object, ...]]) -> bool:
     row = conn.execute(
         "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'wa-monitor-prod%' "
+        "AND datname = current_database() "
         "AND wait_event_type = 'Lock'"
     ).fetchone()
     return bool(row and row[0])

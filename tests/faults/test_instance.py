@@ -139,10 +139,43 @@ def test_no_role_of_another_environment_can_hold_or_block_the_election(
             row = conn.execute(
                 "SELECT count(*), count(backend_xid), count(backend_xmin) FROM pg_stat_activity "
                 "WHERE application_name = 'wa-monitor-prod-instance' "
-                "AND state = 'idle in transaction'"
+                "AND state = 'idle in transaction' AND datname = current_database()"
             ).fetchone()
             assert row == (1, 0, 0)
             code, _ = daemon.stop()
     assert code == 0, daemon.stderr
     assert STANDBY not in daemon.stderr
     assert reviewed(database_url) == {"DR1000001"}
+
+
+def test_an_instance_whose_election_session_ends_stands_by(
+    tmp_path: Path, bridge: BridgeWriter, database_url: str
+) -> None:
+    """The lock is held on a connection of its own: when that session ends (here terminated by
+    an administrator) while the work connection lives on, the monitor must notice before its
+    next batch and stand again, not work on beside the standby that took over."""
+    config = write_config(tmp_path, "prod", bridge_db=bridge.path, groups=GROUPS)
+    assert cli("schema", "migrate", "--config", str(config), url=database_url).returncode == 0
+    post(bridge, "A1", "DR1000001")
+    with (
+        Daemon(config, database_url) as first,
+        psycopg.connect(database_url, autocommit=True) as admin,
+    ):
+        first.wait_for("✅ Created QA review for DR1000001")
+        with Daemon(config, database_url) as second:
+            second.wait_for(STANDBY)
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE application_name = 'wa-monitor-prod-instance' AND state <> 'active' "
+                "AND datname = current_database()"
+            )
+            second.wait_for("resuming", timeout=30)  # took over the lock
+            post(bridge, "A2", "DR1000002")
+            first.wait_for(STANDBY, timeout=30)  # noticed at its next batch
+            second.wait_for("✅ Created QA review for DR1000002", timeout=30)
+            assert "DR1000002" not in first.stderr
+            code, _ = second.stop()
+            assert code == 0, second.stderr
+        code, _ = first.stop()
+        assert code == 0, first.stderr
+    assert reviewed(database_url) == {"DR1000001", "DR1000002"}

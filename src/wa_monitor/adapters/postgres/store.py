@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import select
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import replace
@@ -9,7 +10,7 @@ from typing import Any
 
 import psycopg
 from psycopg import errors as pg_errors
-from psycopg import sql
+from psycopg import pq, sql
 
 from wa_monitor.adapters.postgres.db import (
     StandbyLock,
@@ -66,7 +67,9 @@ class Store:
 
     def _connect(self) -> psycopg.Connection[Any]:
         if self._conn is not None and not self._conn.closed:
-            return self._conn
+            if not self._exclusive or self._still_elected():
+                return self._conn
+            self.close()  # the election's link is gone, and the lock with it: stand again
         self._conn = None
         if self._exclusive:
             self._elect()  # a new link may mean a lost election: stand again
@@ -120,6 +123,25 @@ class Store:
             conn.close()
             raise
         self._election = conn
+
+    def _still_elected(self) -> bool:
+        """Whether the election's connection (and so the lock) is still there: a look at its
+        socket, no round trip. A server that ended the session (pg_terminate_backend, a
+        restart) has sent its goodbye, or closed the socket, which makes it readable."""
+        conn = self._election
+        if conn is None or conn.closed or conn.broken:
+            return False
+        try:
+            for _ in range(3):  # an idle session has nothing to say but a setting's new value
+                readable, _, _ = select.select([conn.fileno()], [], [], 0)
+                if not readable:
+                    return True
+                conn.pgconn.consume_input()  # the end of the stream raises
+                if conn.pgconn.status != pq.ConnStatus.OK:
+                    return False
+        except (psycopg.Error, OSError, ValueError):
+            return False
+        return False  # still readable after reading: the other end has closed it
 
     def close(self) -> None:
         for conn in (self._conn, self._election):
