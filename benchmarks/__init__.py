@@ -1,0 +1,1 @@
+"""The benchmark (`python -m benchmarks.bench`): not part of the wheel."""

@@ -12,6 +12,10 @@
 #                                               a changed shipped default goes to ENV.toml.dist
 #   /etc/wa-monitor/ENV.env                     WA_MONITOR_DATABASE_URL (root 0600), kept if present
 #   /etc/systemd/system/wa-monitor-ENV.service  the unit;  /etc/logrotate.d/wa-monitor  rotation
+#   prod only, the SharePoint sync (installed, not enabled: it needs [sharepoint] and its secret):
+#   /etc/systemd/system/wa-monitor-sync-prod.{service,timer}
+#   /etc/wa-monitor/sync-prod.env               the sync role's URL and the app's client secret
+#                                               (root 0600), kept if present
 #
 # --root DIR stages the tree without touching the host: no user is created, nothing is chowned,
 # systemctl is not called (each skipped step is printed), and the virtualenv's scripts name
@@ -149,6 +153,33 @@ on_host chown root:root "$envfile"
 # -- the unit and the rotation -------------------------------------------------------------
 install -m 0644 "$CHECKOUT/deploy/systemd/$UNIT" "$ROOT/etc/systemd/system/$UNIT"
 install -m 0644 "$CHECKOUT/deploy/logrotate/wa-monitor" "$ROOT/etc/logrotate.d/wa-monitor"
+
+# -- the SharePoint sync: production only, dev data is never synced ------------------------
+if [ "$ENV_NAME" = prod ]; then
+    syncenv=$ETC/sync-prod.env
+    if [ ! -e "$syncenv" ]; then
+        (
+            umask 077
+            cat >"$syncenv" <<EOF
+# Environment of wa-monitor-sync-prod.service, read by systemd as root (root:root 0600).
+# The sync's own read-only role (wa-monitor schema grant --env prod --service sync --role ROLE)
+# and the Entra ID app's client secret: never in the TOML file or in git.
+#WA_MONITOR_DATABASE_URL=postgresql://wa_monitor_sync:PASSWORD@DBHOST:5432/DBNAME
+#WA_MONITOR_SHAREPOINT_CLIENT_SECRET=
+EOF
+        )
+        say "wrote $syncenv: set the sync role's URL and the client secret there"
+    fi
+    chmod 0600 "$syncenv"
+    on_host chown root:root "$syncenv"
+    for unit in wa-monitor-sync-prod.service wa-monitor-sync-prod.timer; do
+        install -m 0644 "$CHECKOUT/deploy/systemd/$unit" "$ROOT/etc/systemd/system/$unit"
+    done
+fi
 on_host systemctl daemon-reload
 on_host systemctl enable "$UNIT"
 say "installed; next: migrate the schema, then (re)start $UNIT (README: Deployment)"
+if [ "$ENV_NAME" = prod ]; then
+    say "the SharePoint sync is installed, not enabled: fill [sharepoint] and sync-prod.env," \
+        "try it with --dry-run, then enable wa-monitor-sync-prod.timer (README: SharePoint sync)"
+fi

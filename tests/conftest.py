@@ -13,6 +13,7 @@ import psycopg
 import pytest
 
 from tests.support.env import LAWLEY, MOHADIN, OTHER, SERVER_VAR, VELO, new_database
+from tests.support.graph_server import WORKSHEET, GraphStandIn, graph_stand_in
 from tests.support.ops import Roles
 from wa_monitor.devtools.embedded import embedded_postgres
 from wa_monitor.devtools.simulator import BridgeWriter
@@ -65,3 +66,12 @@ def roles(pg_server: str, database_url: str) -> Iterator[Roles]:
         yield made
     finally:
         made.drop_all()
+
+
+@pytest.fixture
+def graph(tmp_path: Path) -> Iterator[GraphStandIn]:
+    """A local HTTPS stand-in of Microsoft Graph and the token endpoint, with an empty
+    worksheet WORKSHEET in its workbook."""
+    with graph_stand_in(tmp_path) as stand_in:
+        stand_in.worksheets[WORKSHEET] = []
+        yield stand_in

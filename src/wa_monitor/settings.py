@@ -23,6 +23,8 @@ ENV_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
 CONFIG_DIR_VAR = "WA_MONITOR_CONFIG_DIR"
 DATABASE_URL_VAR = "WA_MONITOR_DATABASE_URL"
 CREDENTIAL_NAME = "database_url"  # systemd LoadCredential=database_url:/etc/wa-monitor/prod.url
+SHAREPOINT_SECRET_VAR = "WA_MONITOR_SHAREPOINT_CLIENT_SECRET"  # noqa: S105 - its name, not it
+SHAREPOINT_CREDENTIAL = "sharepoint_client_secret"  # LoadCredential=sharepoint_client_secret:…
 DEFAULT_CONFIG_DIRS = (Path("config"), Path("/etc/wa-monitor"))
 PROD_SCHEMA = "public"
 
@@ -33,6 +35,9 @@ SQLITE_HEADER = b"SQLite format 3\x00"
 
 # Keys and values that mean someone put a secret in a config file.
 _SECRET_KEYS = frozenset({"database_url", "dsn", "url", "password", "db_password", "conninfo"})
+_APP_SECRET_KEYS = frozenset({"client_secret", "secret", SHAREPOINT_CREDENTIAL, "clientsecret"})
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_TENANT = re.compile(r"^(?:[0-9a-fA-F-]{36}|[a-z0-9][a-z0-9.-]*\.[a-z]{2,})$")
 _URL_VALUE = re.compile(r"^\s*postgres(ql)?://", re.IGNORECASE)
 
 
@@ -66,6 +71,58 @@ class Project(BaseModel):
         return value
 
 
+class SharePoint(BaseModel):
+    """Where the daily totals go: an app registration's non-secret ids and the workbook's.
+
+    The client secret is never here: it comes from $WA_MONITOR_SHAREPOINT_CLIENT_SECRET or the
+    systemd credential 'sharepoint_client_secret' (see Settings.require_sharepoint_secret)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    tenant_id: str  # the directory (tenant) id, or its domain (contoso.onmicrosoft.com)
+    client_id: str  # the app registration's application (client) id
+    drive_id: str  # the document library's drive id (b!…)
+    item_id: str  # the workbook's drive item id
+    worksheet: str = Field(min_length=1, max_length=31)  # Excel's limit on a sheet name
+    # Other clouds (and the test suite's stand-in) only: the public cloud's endpoints by default.
+    authority_host: str = "https://login.microsoftonline.com"
+    graph_root: str = "https://graph.microsoft.com/v1.0"
+    ca_file: Path | None = None  # trust only this CA (a TLS-inspecting proxy, the tests)
+
+    @field_validator("client_id")
+    @classmethod
+    def _guid(cls, value: str) -> str:
+        if not _GUID.fullmatch(value):
+            raise ValueError(f"must be the app's client id, a GUID (got {value!r})")
+        return value
+
+    @field_validator("tenant_id")
+    @classmethod
+    def _tenant(cls, value: str) -> str:
+        if not _TENANT.fullmatch(value):
+            raise ValueError(
+                f"must be the tenant id (a GUID) or its domain like contoso.onmicrosoft.com "
+                f"(got {value!r})"
+            )
+        return value
+
+    @field_validator("drive_id", "item_id")
+    @classmethod
+    def _plain_id(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9!_.-]+", value):
+            raise ValueError(
+                f"must be an id as Graph gives it, like b!Xy… or 01ABC… (got {value!r})"
+            )
+        return value
+
+    @field_validator("authority_host", "graph_root")
+    @classmethod
+    def _https(cls, value: str) -> str:
+        if not re.fullmatch(r"https://[^\s/?#]+(/[^\s?#]*)?", value):
+            raise ValueError(f"must be an https:// URL (got {value!r})")
+        return value.rstrip("/")
+
+
 # The TOML key is `schema`, fixed by the ops documentation. It shadows pydantic's deprecated
 # BaseModel.schema() classmethod, which nothing here calls; the warning about it is noise.
 with warnings.catch_warnings():
@@ -92,8 +149,11 @@ with warnings.catch_warnings():
         max_clock_skew_seconds: float = Field(default=86_400.0, gt=0, le=30 * 86_400)
         bot_senders: frozenset[str] = frozenset()
         projects: tuple[Project, ...] = ()
+        sharepoint: SharePoint | None = None
         # Only ever from WA_MONITOR_DATABASE_URL (or a systemd credential): see database_url().
         database_url: SecretStr | None = Field(default=None, repr=False)
+        # Only ever from WA_MONITOR_SHAREPOINT_CLIENT_SECRET (or a systemd credential).
+        sharepoint_client_secret: SecretStr | None = Field(default=None, repr=False)
 
         @classmethod
         def settings_customise_sources(
@@ -158,6 +218,10 @@ with warnings.catch_warnings():
                 raise ValueError('dev log lines must carry a prefix: set log_prefix = "[DEV]"')
             if self.log_file is not None:
                 _check_log_file(self.log_file, [self.bridge_db, self.lid_map_db])
+            if self.sharepoint is not None and self.environment is not Environment.PROD:
+                raise ValueError(
+                    "[sharepoint] belongs in production's config only: dev data is never synced"
+                )
             jids = [p.group_jid for p in self.projects]
             if dup := sorted({j for j in jids if jids.count(j) > 1}):
                 raise ValueError(f"group_jid listed more than once in [[projects]]: {dup[0]}")
@@ -174,23 +238,40 @@ with warnings.catch_warnings():
 
         def require_database_url(self) -> str:
             """The database URL, from the environment or a systemd credential; never logged."""
-            if self.database_url is not None and self.database_url.get_secret_value().strip():
-                return self.database_url.get_secret_value().strip()
-            cred_dir = os.environ.get("CREDENTIALS_DIRECTORY")
-            if cred_dir:
-                cred = Path(cred_dir) / CREDENTIAL_NAME
-                try:
-                    url = cred.read_text(encoding="utf-8").strip()
-                except OSError as exc:
-                    raise ConfigError(
-                        f"cannot read the systemd credential {cred}: {exc.strerror}"
-                    ) from None
-                if url:
-                    return url
+            if url := _secret(self.database_url, CREDENTIAL_NAME):
+                return url
             raise ConfigError(
                 f"no database URL: set {DATABASE_URL_VAR} (or the systemd credential "
                 f"'{CREDENTIAL_NAME}'); it is never read from the TOML file"
             )
+
+        def require_sharepoint_secret(self) -> str:
+            """The app's client secret, from the environment or a systemd credential."""
+            if secret := _secret(self.sharepoint_client_secret, SHAREPOINT_CREDENTIAL):
+                return secret
+            raise ConfigError(
+                f"no SharePoint client secret: set {SHAREPOINT_SECRET_VAR} (or the systemd "
+                f"credential '{SHAREPOINT_CREDENTIAL}'); it is never read from the TOML file"
+            )
+
+
+def _secret(value: SecretStr | None, credential: str) -> str | None:
+    """A secret from its variable (already in `value`), else from the systemd credential."""
+    if value is not None and value.get_secret_value().strip():
+        return value.get_secret_value().strip()
+    cred_dir = os.environ.get("CREDENTIALS_DIRECTORY")
+    if cred_dir:
+        cred = Path(cred_dir) / credential
+        try:
+            text = cred.read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            return None  # this unit loads other credentials, not this one
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot read the systemd credential {cred}: {exc.strerror}"
+            ) from None
+        return text or None
+    return None
 
 
 def _check_log_file(log: Path, read: list[Path | None]) -> None:
@@ -261,7 +342,12 @@ def load_settings(path: Path, *, expect: str | None = None) -> Settings:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    if secret := next(_secret_keys(raw), None):
+    if secret := next(_secret_keys(raw, _APP_SECRET_KEYS, urls=False), None):
+        raise ConfigError(
+            f"{path}: '{secret}' is the SharePoint app's secret; secrets never go in the config "
+            f"file: set {SHAREPOINT_SECRET_VAR} or the systemd credential '{SHAREPOINT_CREDENTIAL}'"
+        )
+    if secret := next(_secret_keys(raw, _SECRET_KEYS), None):
         raise ConfigError(
             f"{path}: '{secret}' looks like a database URL or password; secrets never go in "
             f"the config file: set {DATABASE_URL_VAR} or the systemd credential '{CREDENTIAL_NAME}'"
@@ -312,16 +398,18 @@ def describe(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def _secret_keys(node: Any, where: str = "") -> Iterator[str]:
+def _secret_keys(
+    node: Any, keys: frozenset[str], where: str = "", *, urls: bool = True
+) -> Iterator[str]:
     if isinstance(node, dict):
         for key, value in node.items():
             here = f"{where}.{key}" if where else str(key)
-            if str(key).lower() in _SECRET_KEYS:
+            if str(key).lower() in keys:
                 yield here
             else:
-                yield from _secret_keys(value, here)
+                yield from _secret_keys(value, keys, here, urls=urls)
     elif isinstance(node, list):
         for i, item in enumerate(node):
-            yield from _secret_keys(item, f"{where}[{i}]")
-    elif isinstance(node, str) and _URL_VALUE.match(node):
+            yield from _secret_keys(item, keys, f"{where}[{i}]", urls=urls)
+    elif urls and isinstance(node, str) and _URL_VALUE.match(node):
         yield where

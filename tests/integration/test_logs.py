@@ -10,9 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.daemon import daemon, prod_config, stop
 from tests.support.env import sast
-from tests.support.harness import wait_until
+from tests.support.harness import daemon, prod_config, stop, wait_until
 from tests.support.runs import say
 from wa_monitor.devtools.simulator import BridgeWriter
 

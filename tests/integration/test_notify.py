@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.daemon import NotifySocket, daemon, prod_config, stop
 from tests.support.env import LAWLEY, sast, write_config
-from tests.support.harness import CutProxy, wait_until
+from tests.support.harness import CutProxy, NotifySocket, daemon, prod_config, stop, wait_until
 from tests.support.runs import say
 from wa_monitor.adapters.notify import SystemdNotifier
 from wa_monitor.devtools.simulator import BridgeWriter

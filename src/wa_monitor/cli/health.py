@@ -44,12 +44,18 @@ def register(commands: Commands) -> None:
         "the environment's prefix; the bridge file exists, is readable, has the expected "
         "tables and columns (and its newest message time); the watched groups exist in it; "
         "the LID map (if configured) is readable; the database is reachable; the schema is "
-        "migrated; the role holds exactly the privileges the service needs. Exit 0 only when "
-        "all pass.",
+        "migrated; the role holds exactly the privileges the service needs; [sharepoint] (if "
+        "present) is complete and the client secret is set. Exit 0 only when all pass.",
         epilog="The database URL: $WA_MONITOR_DATABASE_URL_NAME if set, else the service's. "
         + CONFIG_HELP,
     )
     add_target(doctor)
+    doctor.add_argument(
+        "--sharepoint",
+        action="store_true",
+        help="also get a token from Entra ID and reach the workbook's worksheet (prod, with "
+        "$WA_MONITOR_SHAREPOINT_CLIENT_SECRET set)",
+    )
     doctor.set_defaults(handler=doctor_command)
 
 
@@ -60,6 +66,6 @@ def status_command(args: argparse.Namespace) -> int:
 
 
 def doctor_command(args: argparse.Namespace) -> int:
-    checks = doctor.diagnose(args.env, args.config)
+    checks = doctor.diagnose(args.env, args.config, sharepoint=args.sharepoint)
     print(logs.redact(doctor.render(checks)))
     return EXIT_OK if all(c.ok for c in checks) else EXIT_FAILED

@@ -92,13 +92,22 @@ def register(commands: Commands) -> None:
         description="Least privilege, in one transaction: revoke the role's table privileges in "
         "schema public (and in the environment's schema), then grant USAGE on the environment's "
         "schema and only what `wa-monitor run` does to its four tables (dev's role may also "
-        "TRUNCATE them, for schema reset). Neither role may create objects anywhere. The role "
+        "TRUNCATE them, for schema reset). With --service sync (prod only): SELECT on "
+        "qa_photo_reviews and the migrations table, SELECT and INSERT on the sync's own record "
+        "of what it wrote, nothing else. No role may create objects anywhere. The role "
         "must exist, log in, and be neither a superuser nor the tables' owner. Run it again "
         "after `schema drop` + `schema migrate`.",
         epilog=f"{OWNER_NOTE}\n{CONFIG_HELP}",
     )
     add_target(grant)
     grant.add_argument("--role", required=True, help="the service's database role")
+    grant.add_argument(
+        "--service",
+        type=admin.Service,
+        choices=list(admin.Service),
+        default=admin.Service.MONITOR,
+        help="whose role: the monitor's (default) or the SharePoint sync's (read-only, prod)",
+    )
     grant.add_argument(
         "--print",
         action="store_true",
@@ -175,12 +184,18 @@ def copy_command(args: argparse.Namespace) -> int:
 def grant_command(args: argparse.Namespace) -> int:
     settings = load(args)
     if args.print:
-        print(admin.render(admin.grant_statements(settings, args.role)))
+        print(admin.render(admin.grant_statements(settings, args.role, args.service)))
         return EXIT_OK
-    admin.grant(database_url(settings), settings, args.role)
+    admin.grant(database_url(settings), settings, args.role, args.service)
+    env = settings.environment.value
+    if args.service is admin.Service.SYNC:
+        check = f"`wa-monitor sync sharepoint --env {env} --dry-run` run with its URL"
+        unit = f"wa-monitor-sync-{env}"
+    else:
+        check = f"`wa-monitor doctor --env {env}` run with its URL"
+        unit = f"wa-monitor-{env}"
     print(
-        f"role {args.role}: holds exactly what wa-monitor-{settings.environment.value} needs "
-        f"in schema {settings.schema}; check with `wa-monitor doctor --env "
-        f"{settings.environment.value}` run with its URL"
+        f"role {args.role}: holds exactly what {unit} needs in schema {settings.schema}; "
+        f"check with {check}"
     )
     return EXIT_OK

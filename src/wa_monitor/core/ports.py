@@ -1,13 +1,15 @@
-"""The ports the loop depends on: small Protocols the adapters implement, and the null ones."""
+"""The ports the loop (and the SharePoint job) depend on: small Protocols the adapters
+implement, and the null ones."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any, Protocol
 
 from wa_monitor.core.records import BridgeBatch, BridgePosition, Plan, ReviewState, Sighting
+from wa_monitor.core.sheet import Sheet, SheetPlan, TargetKind, Write
 
 Planner = Callable[[Sequence[Sighting], Mapping[str, ReviewState]], Plan]
 
@@ -111,3 +113,19 @@ class PlainLines:
 
     def batched(self) -> AbstractContextManager[None]:
         return nullcontext()
+
+
+class SheetTarget(Protocol):
+    """Where the totals go: a SharePoint workbook's worksheet, or a local file."""
+
+    @property
+    def kind(self) -> TargetKind: ...
+
+    @property
+    def where(self) -> str:
+        """The target as ops would name it (drive/item/worksheet, or a path); no secret."""
+
+    def read(self) -> Sheet: ...
+
+    def apply(self, plan: SheetPlan) -> Iterable[Write]:
+        """Carry out the plan, yielding each write once it is in the sheet."""

@@ -153,3 +153,18 @@ def _new_review(s: Sighting) -> NewReview:
 
 def _local_day(moment: datetime, tz: tzinfo) -> date:
     return moment.astimezone(tz).date()
+
+
+def mark_taken(plan: Plan, taken: set[str]) -> Plan:
+    """Sightings whose insert lost to a row someone else wrote for the same (drop, date)."""
+    decisions = tuple(
+        replace(d, outcome=Outcome.TAKEN)
+        if d.outcome is Outcome.CREATED and d.sighting.drop_number in taken
+        else d
+        for d in plan.decisions
+    )
+    return replace(
+        plan,
+        new_reviews=tuple(r for r in plan.new_reviews if r.drop_number not in taken),
+        decisions=decisions,
+    )

@@ -1,1 +1,4 @@
-"""services"""
+"""Use cases that combine adapters for a person: status, doctor (and the jobs built on them).
+
+Called by the command line and the web app, never the other way round.
+"""

@@ -24,6 +24,15 @@ from wa_monitor.adapters.bridge import (
     ro_connect,
     translate,
 )
+from wa_monitor.adapters.graph import (
+    GraphAuthFailed,
+    GraphRefused,
+    GraphUnavailable,
+    GraphWorkbook,
+    RetryLimits,
+    WorkbookLocation,
+)
+from wa_monitor.adapters.logs import register_secret
 from wa_monitor.adapters.postgres.admin import Privilege, needs, query
 from wa_monitor.adapters.postgres.db import (
     SchemaState,
@@ -36,6 +45,7 @@ from wa_monitor.errors import ConfigError, WaMonitorError
 from wa_monitor.services.status import flawed_rows
 from wa_monitor.settings import (
     PROD_SCHEMA,
+    SHAREPOINT_SECRET_VAR,
     Environment,
     Settings,
     config_dirs,
@@ -67,8 +77,9 @@ def render(checks: list[Check]) -> str:
     return "\n".join(lines)
 
 
-def diagnose(env: str | None, config: Path | None) -> list[Check]:
-    """Run every check that can run; later checks need the config to load."""
+def diagnose(env: str | None, config: Path | None, *, sharepoint: bool = False) -> list[Check]:
+    """Run every check that can run; later checks need the config to load. With `sharepoint`,
+    also get a token and reach the workbook of [sharepoint]."""
     name = env or (config.stem if config else "")
     checks: list[Check] = []
     try:
@@ -91,6 +102,7 @@ def diagnose(env: str | None, config: Path | None) -> list[Check]:
     checks.append(_groups_check(settings, path))
     checks.append(_lid_map_check(settings, path))
     checks.extend(_database_checks(settings, path))
+    checks.extend(_sharepoint_checks(settings, path, reach=sharepoint))
     return checks
 
 
@@ -403,3 +415,72 @@ def _grouped(items: set[tuple[str, str, Privilege]]) -> list[str]:
     for s, t, p in sorted(items):
         by_table[(s, t)].append(p.value)
     return [f"{', '.join(ps)} on {s}.{t}" for (s, t), ps in by_table.items()]
+
+
+def _sharepoint_checks(settings: Settings, path: Path, *, reach: bool) -> list[Check]:
+    """[sharepoint] and the client secret; with `reach`, a token and the worksheet."""
+    name = "SharePoint sync settings"
+    config = settings.sharepoint
+    if config is None:
+        if not reach:
+            return []
+        return [
+            Check(
+                name,
+                False,
+                f"{path} has no [sharepoint] table",
+                "add tenant_id, client_id, drive_id, item_id and worksheet (README: SharePoint "
+                "sync), in production's config only",
+            )
+        ]
+    location = WorkbookLocation.of(config)
+    checks = [
+        Check(
+            name,
+            True,
+            f"app {config.client_id} of tenant {config.tenant_id} writes {location.describe()}",
+        )
+    ]
+    try:
+        secret = settings.require_sharepoint_secret()
+    except ConfigError as exc:
+        fix = f"set {SHAREPOINT_SECRET_VAR} in /etc/wa-monitor/sync-prod.env (root, 0600)"
+        return [*checks, Check("SharePoint client secret", False, str(exc), fix)]
+    register_secret(secret)
+    checks.append(Check("SharePoint client secret", True, "set (not shown)"))
+    if reach:
+        checks.append(_reach_workbook(location, secret, config.ca_file))
+    return checks
+
+
+class _Quiet:
+    """The doctor prints its checks, not the client's log lines."""
+
+    def info(self, *_: object, **__: object) -> None: ...
+
+    def warning(self, *_: object, **__: object) -> None: ...
+
+
+def _reach_workbook(location: WorkbookLocation, secret: str, ca_file: Path | None) -> Check:
+    name = "SharePoint workbook reachable"
+    limits = RetryLimits(attempts=2, give_up_after=30.0)
+    try:
+        with GraphWorkbook(
+            location, client_secret=secret, log=_Quiet(), ca_file=ca_file, limits=limits
+        ) as book:
+            sheet = book.check()
+    except GraphAuthFailed as exc:
+        fix = (
+            "check tenant_id and client_id, and that the secret is the secret's value (not its "
+            "ID) and has not expired; the app needs admin consent (README: SharePoint sync)"
+        )
+        return Check(name, False, str(exc), fix)
+    except GraphRefused as exc:
+        fix = (
+            "check drive_id, item_id and worksheet; on 403, give the app write access to the "
+            "site (Sites.Selected) or Files.ReadWrite.All with admin consent"
+        )
+        return Check(name, False, str(exc), fix)
+    except GraphUnavailable as exc:
+        return Check(name, False, str(exc), "try again later; check the host's outbound HTTPS")
+    return Check(name, True, f"token issued; worksheet {sheet!r} reached")

@@ -61,8 +61,28 @@ DEV_NEEDS: Mapping[str, frozenset[Privilege]] = {
 }
 
 
-def needs(env: Environment) -> Mapping[str, frozenset[Privilege]]:
+# What `wa-monitor sync sharepoint` does (production only): read the reviews' daily counts and
+# the schema's version, and record what it wrote to the sheet. It changes no review.
+SYNC_NEEDS: Mapping[str, frozenset[Privilege]] = {
+    TABLES["reviews"]: frozenset({_S}),
+    TABLES["sync_writes"]: frozenset({_S, _I}),
+    TABLES["migrations"]: frozenset({_S}),
+}
+
+
+class Service(enum.StrEnum):
+    """The services with a database role of their own."""
+
+    MONITOR = "monitor"  # wa-monitor run
+    SYNC = "sync"  # wa-monitor sync sharepoint
+
+
+def needs(
+    env: Environment, service: Service = Service.MONITOR
+) -> Mapping[str, frozenset[Privilege]]:
     """Table → the privileges the environment's service role must hold, and no more."""
+    if service is Service.SYNC:
+        return SYNC_NEEDS
     return DEV_NEEDS if env is Environment.DEV else RUN_NEEDS
 
 
@@ -283,9 +303,18 @@ def _shared_columns(conn: psycopg.Connection[Any], schema: str) -> list[str]:
     return [c for c in dev if c in prod and c != "id"]
 
 
-def grant_statements(settings: Settings, role: str) -> list[sql.Composed]:
+def grant_statements(
+    settings: Settings, role: str, service: Service = Service.MONITOR
+) -> list[sql.Composed]:
     """The SQL that leaves `role` with exactly what the environment's service needs."""
     schema = settings.schema
+    if service is Service.SYNC and (
+        settings.environment is not Environment.PROD or schema != PROD_SCHEMA
+    ):
+        raise Refused(
+            f"the sync role reads production only; environment {settings.environment.value!r} "
+            "is never synced"
+        )
     role_id = sql.Identifier(role)
     statements = [query("revoke_tables", PROD_SCHEMA, role=role_id)]
     if schema != PROD_SCHEMA:
@@ -294,7 +323,7 @@ def grant_statements(settings: Settings, role: str) -> list[sql.Composed]:
     if schema != PROD_SCHEMA:
         statements.append(query("revoke_create", schema, role=role_id))
     statements.append(query("grant_usage", schema, role=role_id))
-    for table, privileges in needs(settings.environment).items():
+    for table, privileges in needs(settings.environment, service).items():
         listed = sql.SQL(", ").join(sql.SQL(p.value) for p in Privilege if p in privileges)
         statements.append(
             query(
@@ -313,9 +342,10 @@ def render(statements: list[sql.Composed]) -> str:
     return "\n".join(s.as_string(None) for s in statements)
 
 
-def grant(url: str, settings: Settings, role: str) -> None:
+def grant(url: str, settings: Settings, role: str, service: Service = Service.MONITOR) -> None:
     """Apply grant_statements() in one transaction, after checking the role can be limited."""
     schema, env = settings.schema, settings.environment.value
+    statements = grant_statements(settings, role, service)
     with connect(url, schema=schema, env=env) as conn, _writing(conn, schema):
         _require_migrated(conn, settings)
         info = conn.execute(
@@ -334,5 +364,5 @@ def grant(url: str, settings: Settings, role: str) -> None:
                 f"role {role!r} is {what}: grants cannot limit it; give the {env} service a "
                 "role of its own (README: Roles and URLs)"
             )
-        for statement in grant_statements(settings, role):
+        for statement in statements:
             conn.execute(statement)

@@ -37,6 +37,7 @@ TABLES = {
     "ledger": "wa_monitor_ledger",
     "cursor": "wa_monitor_cursor",
     "migrations": "wa_monitor_migrations",
+    "sync_writes": "wa_monitor_sync_writes",
     "flawed": "wa_monitor_flawed_rows",
     "instance": "wa_monitor_instance",
 }

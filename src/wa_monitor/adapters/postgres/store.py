@@ -30,12 +30,12 @@ from wa_monitor.core.records import (
     BridgePosition,
     Flaw,
     NewReview,
-    Outcome,
     Plan,
     Resubmission,
     ReviewState,
     Sighting,
 )
+from wa_monitor.core.reviews import mark_taken
 
 COMMENT = "Created from WhatsApp message in {project} group"
 
@@ -429,18 +429,3 @@ class PipelinedBatch:
                 "at": [r.last_submitted_at for r in subs],
             },
         )
-
-
-def mark_taken(plan: Plan, taken: set[str]) -> Plan:
-    """Sightings whose insert lost to a row someone else wrote for the same (drop, date)."""
-    decisions = tuple(
-        replace(d, outcome=Outcome.TAKEN)
-        if d.outcome is Outcome.CREATED and d.sighting.drop_number in taken
-        else d
-        for d in plan.decisions
-    )
-    return replace(
-        plan,
-        new_reviews=tuple(r for r in plan.new_reviews if r.drop_number not in taken),
-        decisions=decisions,
-    )

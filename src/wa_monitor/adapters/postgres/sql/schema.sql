@@ -71,6 +71,22 @@ CREATE TABLE IF NOT EXISTS {schema}.wa_monitor_cursor (
     updated_at timestamptz NOT NULL DEFAULT now()
 );
 
+-- What the SharePoint sync wrote, one row per sheet row written (production's sync only).
+CREATE TABLE IF NOT EXISTS {schema}.wa_monitor_sync_writes (
+    day date NOT NULL,
+    project text NOT NULL,
+    drops integer NOT NULL CHECK (drops >= 0),
+    previous integer,  -- the count the row held before; NULL when the row was appended
+    action text NOT NULL CHECK (action IN ('update', 'append')),
+    target_kind text NOT NULL CHECK (target_kind IN ('sharepoint', 'xlsx', 'csv')),
+    target text NOT NULL,  -- drive, item and worksheet; or the file's path
+    sheet_row integer NOT NULL CHECK (sheet_row > 0),
+    written_at timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE INDEX IF NOT EXISTS idx_wa_monitor_sync_writes_day
+    ON {schema}.wa_monitor_sync_writes (day, project);
+
 -- Rows processed with something put in place of what they hold (an unreadable or implausible
 -- time, an id that is not plain text), and messages the database refused (skipped): where and
 -- why. Written with the batch's ledger entries.

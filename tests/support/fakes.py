@@ -1,0 +1,578 @@
+"""In-memory fakes of the loop's ports (core/ports.py), for unit tests that run in milliseconds.
+
+Each fake behaves as its real adapter does in everything the loop can observe: FakeBridge as
+adapters/bridge.py's Bridge (rowid order, anchor checks, Rescan), FakeStore as
+adapters/postgres/store.py's Store (the ledger claim, the latest review of a drop, inserts that
+lose to an existing (drop, date), one transaction per batch). Both can be made to fail at a
+chosen moment. Time is virtual: the loop's waits (poll, backoff, standby) pass at once.
+"""
+
+from __future__ import annotations
+
+import enum
+import itertools
+import re
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, tzinfo
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from tests.support.env import AGENT, GROUPS, LAWLEY
+from wa_monitor.core import loop
+from wa_monitor.core.records import (
+    START,
+    BridgeBatch,
+    BridgeMessage,
+    BridgePosition,
+    Flaw,
+    Outcome,
+    Plan,
+    ReviewState,
+    Sighting,
+)
+from wa_monitor.core.report import Totals
+from wa_monitor.core.reviews import mark_taken
+from wa_monitor.errors import Rescan, RowRefused, Standby
+
+JOHANNESBURG = ZoneInfo("Africa/Johannesburg")
+Action = Callable[[], object]
+
+
+def raising(error: Exception) -> Action:
+    """An action that fails with `error` (for FakeBridge.at and FakeStore.at)."""
+
+    def fail() -> object:
+        raise error
+
+    return fail
+
+
+# -- time ------------------------------------------------------------------------------------
+
+
+class VirtualClock:
+    """time.monotonic that moves only when the loop waits, by the time it asked to wait.
+
+    Installed over time.monotonic, it moves the loop's deadlines (wait_alive) and the retry
+    policy's give-up delay (tenacity) on at once, so a backoff of seconds costs nothing, still
+    shows in the log lines, and every run takes the same path whatever the machine's load.
+    """
+
+    RUNAWAY_SECONDS = 24 * 3600.0  # a loop still waiting after a virtual day has lost its stop
+
+    def __init__(self, start: float) -> None:
+        self._start = self.now = start
+        self.waits: list[float] = []
+
+    @classmethod
+    def install(cls, monkeypatch: pytest.MonkeyPatch) -> VirtualClock:
+        clock = cls(time.monotonic())
+        monkeypatch.setattr(time, "monotonic", clock.monotonic)
+        return clock
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def skip(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        self.now += seconds
+        if self.now - self._start > self.RUNAWAY_SECONDS:
+            raise AssertionError("the loop waited a virtual day: nothing set its stop event")
+
+
+class StopEvent(threading.Event):
+    """The loop's stop event, whose waits pass at once in virtual time."""
+
+    def __init__(self, clock: VirtualClock) -> None:
+        super().__init__()
+        self._clock = clock
+
+    def wait(self, timeout: float | None = None) -> bool:
+        if not self.is_set() and timeout is not None and timeout > 0:
+            self._clock.skip(timeout)
+        return self.is_set()
+
+
+class ScriptedWaker:
+    """A Waker for daemon mode: each idle wait (the loop caught up) runs the next action, as
+    the world changing between cycles; after the last one it sets the stop event."""
+
+    def __init__(self, stop: threading.Event, *actions: Action) -> None:
+        self._stop = stop
+        self._actions = list(actions)
+        self.idle_waits = 0
+
+    def wait(self, timeout: float) -> None:
+        self.idle_waits += 1
+        if self._actions:
+            self._actions.pop(0)()
+        else:
+            self._stop.set()
+        self._stop.wait(timeout)
+
+
+# -- the bridge ------------------------------------------------------------------------------
+
+_ids = itertools.count(1)
+
+
+def message(
+    rowid: int,
+    content: str | None,
+    at: datetime,
+    *,
+    chat: str = LAWLEY,
+    sender: str = AGENT,
+    phone: str | None = None,
+    name: str | None = None,
+    mid: str | None = None,
+    unreadable: str | None = None,
+) -> BridgeMessage:
+    """A bridge row as Bridge.read returns it: sender already resolved to `phone`; with
+    `unreadable`, a time text the bridge adapter could not parse (`at` is then the read time)."""
+    return BridgeMessage(
+        rowid=rowid,
+        chat_jid=chat,
+        message_id=mid or f"3EB0{next(_ids):016X}",
+        sender_id=sender,
+        phone=phone or sender,
+        sender_name=name,
+        content=content,
+        sent_at=at,
+        timestamp_text=unreadable or at.isoformat(sep=" "),
+        timestamp_ok=unreadable is None,
+        flaw=None if unreadable is None else Flaw.UNREADABLE_TIME,
+    )
+
+
+# Bridge._READ's filter in SQL: only rows whose text can hold a drop leave SQLite.
+_MAY_HOLD_A_DROP = re.compile(r"[Dd][Rr] ?[0-9]{6}")
+
+
+class FakeBridge:
+    """messages.db in memory, read like Bridge.read: rowids after the position, at most `span`
+    of them a batch, rows of the watched groups that may hold a drop; the anchor (the row the
+    position stands on) must still be where it was, else Rescan."""
+
+    def __init__(self, *, groups: Iterable[str] = GROUPS, span: int = 100) -> None:
+        self.groups = frozenset(groups)
+        self.span = span
+        self.rows: list[BridgeMessage] = []  # in rowid order
+        self.file_id = "fake:1"
+        self.reads = 0
+        self._actions: dict[int, Action] = {}
+
+    # -- what the bridge process does to the file ------------------------------------------
+
+    def post(self, content: str | None, at: datetime, **kw: Any) -> BridgeMessage:
+        """A new row, at the next rowid (SQLite's max(rowid) + 1)."""
+        row = message(self.newest + 1, content, at, **kw)
+        self.rows.append(row)
+        return row
+
+    def redeliver(self, row: BridgeMessage) -> BridgeMessage:
+        """INSERT OR REPLACE of a message it has: the old row goes, the same one comes back at
+        a new rowid."""
+        self.delete(row)
+        again = replace(row, rowid=self.newest + 1)
+        self.rows.append(again)
+        return again
+
+    def delete(self, row: BridgeMessage) -> None:
+        self.rows = [
+            r for r in self.rows if (r.chat_jid, r.message_id) != (row.chat_jid, row.message_id)
+        ]
+
+    def vacuum(self) -> None:
+        """Rowids renumbered 1..n in order, as VACUUM may do after deletions."""
+        self.rows = [replace(row, rowid=n) for n, row in enumerate(self.rows, start=1)]
+
+    def at(self, read: int, action: Action) -> None:
+        """Run `action` when the loop makes its `read`-th read (1-based), before answering."""
+        self._actions[read] = action
+
+    @property
+    def newest(self) -> int:
+        return self.rows[-1].rowid if self.rows else 0
+
+    # -- Source ----------------------------------------------------------------------------
+
+    def read(self, position: BridgePosition) -> BridgeBatch:
+        self.reads += 1
+        if (action := self._actions.pop(self.reads, None)) is not None:
+            action()
+        if position.file_id and position.file_id != self.file_id:
+            raise Rescan("bridge file was replaced (file identity changed)")
+        newest = self.newest
+        if position.rowid > newest:
+            raise Rescan(f"bridge file ends at rowid {newest}, before the saved position")
+        if position.anchor is not None:
+            at = next(
+                (r.rowid for r in self.rows if (r.chat_jid, r.message_id) == position.anchor), None
+            )
+            if at is None or at < position.rowid:
+                raise Rescan("the last message read moved or vanished")
+        following = next((r.rowid for r in self.rows if r.rowid > position.rowid), newest)
+        hi = max(min(position.rowid + self.span, newest), following)
+        upto = [r for r in self.rows if r.rowid <= hi]
+        rows = tuple(
+            r
+            for r in upto
+            if r.rowid > position.rowid
+            and r.chat_jid in self.groups
+            and _MAY_HOLD_A_DROP.search(r.content or "")
+        )
+        anchor = upto[-1] if upto else None
+        after = BridgePosition(
+            rowid=anchor.rowid if anchor else 0,
+            anchor=(anchor.chat_jid, anchor.message_id) if anchor else None,
+            file_id=self.file_id,
+            groups=self.groups,
+        )
+        return BridgeBatch(
+            messages=rows,
+            position=after,
+            rows_scanned=after.rowid - position.rowid,
+            caught_up=after.rowid >= newest,
+        )
+
+
+# -- the store -------------------------------------------------------------------------------
+
+
+class Phase(enum.Enum):
+    """A moment in one attempt to write a batch (Store.start, then plan, then finish)."""
+
+    START = "start"  # before the ledger claim is sent
+    PLAN = "plan"  # the claim and locks answered, before planning
+    COMMIT = "commit"  # the writes sent, before COMMIT lands: nothing is written
+    COMMITTED = "committed"  # COMMIT landed, before its answer reaches the loop
+
+
+@dataclass
+class StoredReview:
+    """A qa_photo_reviews row, the columns the monitor writes."""
+
+    id: uuid.UUID
+    drop_number: str
+    review_date: date
+    project: str
+    user_name: str
+    submitted_by: str
+    whatsapp_message_date: datetime
+    last_submitted_at: datetime
+    resubmitted: bool = False
+    incomplete: bool = False
+    feedback_sent: datetime | None = None
+    order: int = 0  # created_at, as an insertion counter
+
+
+class FakeStore:
+    """One environment's reviews, ledger and cursor in memory, written as Store writes them."""
+
+    def __init__(self) -> None:
+        self.saved: BridgePosition | None = None  # the cursor row; None: never saved
+        self.ledger: dict[tuple[str, str], int] = {}  # (chat, message id) -> rowid claimed at
+        self.reviews: dict[tuple[str, date], StoredReview] = {}  # UNIQUE (drop, review_date)
+        self.writes: list[tuple[Outcome, str]] = []  # (CREATED | RESUBMITTED, drop), committed
+        self.attempts = 0  # batch transactions begun (start, and apply's own start)
+        self.standby_calls = 0
+        self.refused: list[tuple[str, str]] = []  # (message id, reason), as refuse() recorded
+        self.refusing: set[str] = set()  # drops whose writes the "database" refuses
+        self._actions: dict[tuple[int, Phase], Action] = {}
+        self._created = itertools.count(1)
+
+    def at(self, attempt: int, phase: Phase, action: Action) -> None:
+        """Run `action` at `phase` of the `attempt`-th batch transaction (1-based)."""
+        self._actions[(attempt, phase)] = action
+
+    def standby(self, calls: int) -> None:
+        """Another instance holds the lock for the next `calls` calls: they raise Standby."""
+        self.standby_calls = calls
+
+    def insert_elsewhere(self, drop: str, day: date, at: datetime) -> StoredReview:
+        """A review someone else wrote (another process, a person with psql)."""
+        return self._insert(drop, day, "Elsewhere", "someone", "0", at)
+
+    def give_feedback(self, drop: str, at: datetime) -> None:
+        """A reviewer sent feedback on the drop's latest review."""
+        self.review(drop).feedback_sent = at
+
+    def latest(self, drop: str) -> StoredReview | None:
+        """The review lock_reviews returns last for a drop: the newest review_date."""
+        rows = [r for r in self.reviews.values() if r.drop_number == drop]
+        return max(rows, key=lambda r: (r.review_date, r.order)) if rows else None
+
+    def review(self, drop: str) -> StoredReview:
+        """The drop's latest review, which the test expects to exist."""
+        found = self.latest(drop)
+        assert found is not None, f"no review for {drop}"
+        return found
+
+    def times_written(self) -> Counter[tuple[Outcome, str]]:
+        return Counter(self.writes)
+
+    @property
+    def position(self) -> BridgePosition:
+        return self.saved or START
+
+    # -- Sink ------------------------------------------------------------------------------
+
+    def load_position(self) -> BridgePosition:
+        self._gate()
+        return self.position
+
+    def save_position(self, position: BridgePosition) -> None:
+        self._gate()
+        self.saved = position
+
+    def start(self, found: Sequence[Sighting], position: BridgePosition) -> FakeBatch:
+        self._gate()
+        self.attempts += 1
+        self._step(Phase.START)
+        return FakeBatch(self, self.attempts, found, position)
+
+    def apply(
+        self,
+        found: Sequence[Sighting],
+        position: BridgePosition,
+        planner: Callable[[Sequence[Sighting], Mapping[str, ReviewState]], Plan],
+    ) -> tuple[int, Plan]:
+        applying = self.start(found, position)
+        applying.plan(planner)
+        return applying.finish()
+
+    def refuse(self, sighting: Sighting, reason: str, position: BridgePosition | None) -> None:
+        self._gate()
+        self.refused.append((sighting.message_id, reason))
+        if position is not None:
+            self.saved = position
+
+    # -- inside -----------------------------------------------------------------------------
+
+    def _gate(self) -> None:
+        if self.standby_calls > 0:
+            self.standby_calls -= 1
+            raise Standby("another wa-monitor is running for schema 'public'")
+
+    def _step(self, phase: Phase, attempt: int | None = None) -> None:
+        action = self._actions.pop((attempt or self.attempts, phase), None)
+        if action is not None:
+            action()
+
+    def _insert(
+        self, drop: str, day: date, project: str, name: str, phone: str, at: datetime
+    ) -> StoredReview:
+        row = StoredReview(
+            id=uuid.uuid4(),
+            drop_number=drop,
+            review_date=day,
+            project=project,
+            user_name=name,
+            submitted_by=phone,
+            whatsapp_message_date=at,
+            last_submitted_at=at,
+            order=next(self._created),
+        )
+        self.reviews[(drop, day)] = row
+        return row
+
+
+class FakeBatch:
+    """One batch's transaction (BatchWrite): claim and plan in plan(), all of it in finish()."""
+
+    def __init__(
+        self,
+        store: FakeStore,
+        attempt: int,
+        found: Sequence[Sighting],
+        position: BridgePosition,
+    ) -> None:
+        self._store, self._attempt, self._found, self._position = store, attempt, found, position
+        self._plan: Plan | None = None
+        self._claims: dict[tuple[str, str], int] = {}
+        self._fresh = 0
+
+    def plan(
+        self, planner: Callable[[Sequence[Sighting], Mapping[str, ReviewState]], Plan]
+    ) -> None:
+        store = self._store
+        store._step(Phase.PLAN, self._attempt)
+        # The claim: one ledger row per message, ON CONFLICT (chat, id) DO NOTHING.
+        for s in self._found:
+            key = (s.chat_jid, s.message_id)
+            if key not in store.ledger and key not in self._claims:
+                self._claims[key] = s.rowid
+        claimed = set(self._claims.values())
+        fresh = [s for s in self._found if s.rowid in claimed]
+        existing: dict[str, ReviewState] = {}
+        for drop in {s.drop_number for s in self._found}:
+            if (row := store.latest(drop)) is not None:
+                existing[drop] = ReviewState(
+                    id=row.id,
+                    drop_number=drop,
+                    last_submitted_at=row.last_submitted_at,
+                    feedback_sent=row.feedback_sent,
+                )
+        self._fresh = len(fresh)
+        self._plan = planner(fresh, existing)
+
+    def finish(self) -> tuple[int, Plan]:
+        if self._plan is None:
+            raise RuntimeError("FakeBatch.finish() called before plan()")
+        store, plan = self._store, self._plan
+        store._step(Phase.COMMIT, self._attempt)
+        if refused := sorted(store.refusing & {r.drop_number for r in plan.new_reviews}):
+            # The COMMIT fails, as a constraint violation does: nothing of the batch is written.
+            raise RowRefused(f"the database refused a row: check violation for {refused[0]}")
+        store.ledger.update(self._claims)
+        taken: set[str] = set()
+        for new in plan.new_reviews:  # ON CONFLICT (drop_number, review_date) DO NOTHING
+            if (new.drop_number, new.review_date) in store.reviews:
+                taken.add(new.drop_number)
+                continue
+            row = store._insert(
+                new.drop_number,
+                new.review_date,
+                new.project,
+                new.user_name,
+                new.submitted_by,
+                new.whatsapp_message_date,
+            )
+            row.last_submitted_at, row.resubmitted = new.last_submitted_at, new.resubmitted
+            store.writes.append((Outcome.CREATED, new.drop_number))
+        rows = {r.id: r for r in store.reviews.values()}
+        for sub in plan.resubmissions:
+            row = rows[sub.review_id]
+            row.resubmitted, row.incomplete, row.feedback_sent = True, False, None
+            row.submitted_by, row.user_name = sub.submitted_by, sub.user_name
+            row.last_submitted_at = sub.last_submitted_at
+            store.writes.append((Outcome.RESUBMITTED, sub.drop_number))
+        store.saved = self._position
+        store._step(Phase.COMMITTED, self._attempt)
+        return len(self._found) - self._fresh, mark_taken(plan, taken) if taken else plan
+
+
+# -- what the loop reports -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Line:
+    level: str
+    event: str
+    fields: dict[str, Any]
+
+
+class RecordingLog:
+    """A Log that keeps every line: level, event and its key=value context."""
+
+    def __init__(self) -> None:
+        self.lines: list[Line] = []
+
+    def _keep(self, level: str, event: str, kw: dict[str, Any]) -> None:
+        self.lines.append(Line(level, event, kw))
+
+    def debug(self, event: str, *args: Any, **kw: Any) -> None:
+        self._keep("debug", event, kw)
+
+    def info(self, event: str, *args: Any, **kw: Any) -> None:
+        self._keep("info", event, kw)
+
+    def warning(self, event: str, *args: Any, **kw: Any) -> None:
+        self._keep("warning", event, kw)
+
+    def error(self, event: str, *args: Any, **kw: Any) -> None:
+        self._keep("error", event, kw)
+
+    def having(self, text: str) -> list[Line]:
+        """The lines whose event contains `text`, in order."""
+        return [line for line in self.lines if text in line.event]
+
+    def events(self) -> list[str]:
+        return [line.event for line in self.lines]
+
+
+@dataclass
+class RecordingNotifier:
+    """A Notifier that keeps what the loop told the service manager."""
+
+    keepalive: float | None = None
+    readies: int = 0
+    statuses: list[str] = field(default_factory=list)
+    pings: list[float] = field(default_factory=list)  # when (time.monotonic) each came
+
+    def ready(self) -> None:
+        self.readies += 1
+
+    def status(self, text: str) -> None:
+        self.statuses.append(text)
+
+    def watchdog(self) -> None:
+        self.pings.append(time.monotonic())
+
+
+# -- everything together ---------------------------------------------------------------------
+
+
+@dataclass
+class World:
+    """A bridge, a store, a log and a notifier, and the loop run over them in virtual time."""
+
+    clock: VirtualClock
+    bridge: FakeBridge
+    store: FakeStore = field(default_factory=FakeStore)
+    log: RecordingLog = field(default_factory=RecordingLog)
+    notifier: RecordingNotifier = field(default_factory=RecordingNotifier)
+    projects: Mapping[str, str] = field(default_factory=lambda: dict(GROUPS))
+    bots: frozenset[str] = frozenset()
+    tz: tzinfo = JOHANNESBURG
+    stop: StopEvent = field(init=False)
+
+    POLL_SECONDS = 0.001
+
+    def __post_init__(self) -> None:
+        self.stop = StopEvent(self.clock)
+
+    @classmethod
+    def make(cls, monkeypatch: pytest.MonkeyPatch, **kw: Any) -> World:
+        span = kw.pop("span", 100)
+        groups = kw.get("projects", GROUPS)
+        return cls(VirtualClock.install(monkeypatch), FakeBridge(groups=groups, span=span), **kw)
+
+    def run(
+        self, *, once: bool, between: Sequence[Action] = (), give_up_after: float = 60.0
+    ) -> Totals:
+        """The loop over this world, with a fresh stop event as a fresh process has. In daemon
+        mode each idle wait runs the next of `between`; the one after the last stops it."""
+        self.stop = StopEvent(self.clock)
+        return loop.run(
+            source=self.bridge,
+            sink=self.store,
+            rules=loop.Rules(projects=self.projects, bot_senders=self.bots, tz=self.tz),
+            stop=self.stop,
+            poll_interval=self.POLL_SECONDS,
+            once=once,
+            waker=None if once else ScriptedWaker(self.stop, *between),
+            notifier=self.notifier,
+            log=self.log,
+            give_up_after=give_up_after,
+        )
+
+    def sigterm(self) -> None:
+        """What the signal handler does: set the running loop's stop event."""
+        self.stop.set()
+
+    def watch(self, projects: Mapping[str, str]) -> None:
+        """The config now enables these groups (the bridge reads them, the rules know them)."""
+        self.projects = dict(projects)
+        self.bridge.groups = frozenset(projects)
+
+    def drops(self) -> set[str]:
+        return {r.drop_number for r in self.store.reviews.values()}
