@@ -20,10 +20,9 @@ pytestmark = pytest.mark.slow
 MESSAGES = 120
 SIZE = 10 << 20
 AT = "2025-11-11 09:00:00+02:00"
-# The 50 ms target is met read after read once a costly row was met (10-30 ms a row here);
-# the first read to meet one runs until the progress handler cuts it, about 5 rows in. Room
-# for a test machine shared with other work.
-LONGEST_READ_MS = 250
+# The 50 ms target (about 50 ms here, a row at a time), with room for a test machine shared with
+# other work: the read that met such rows first took 5,000 ms.
+LONGEST_READ_MS = 150
 PEAK_RSS_MB = 250
 
 

@@ -36,6 +36,8 @@ READ_SPAN = 2500
 # longer than the 50 ms target, whatever the rows hold.
 READ_TIME_LIMIT = 0.020
 PROGRESS_STEPS, PROGRESS_STEPS_SLOW = 100, 4
+# A bridge's rows average a few hundred bytes; a file holding far more a row holds huge ones.
+BIG_ROW_BYTES = 64 * 1024
 # Characters of content per read transaction and per batch: past them the read stops at the
 # row it reached, so that memory stays flat whatever the messages' size.
 READ_CHARS = 1 << 21
@@ -415,6 +417,8 @@ class Bridge:
         self.longest_read_seconds = 0.0
         self.read_transactions = 0
         self._window = READ_SPAN  # rowids per read transaction: fewer while rows are costly
+        self._careful = False  # this read: the query and checks for costly rows
+        self._newest = 0  # the newest rowid the last read saw
         self._held_since: float | None = None  # when the read in progress took the lock
 
     # -- connections -------------------------------------------------------------------------
@@ -532,7 +536,7 @@ class Bridge:
             rows.clear()  # _timed may run it twice (bytes that are not UTF-8): start afresh
             found.clear()
             newest = conn.execute(_MAX_ROWID).fetchone()[0] or 0
-            found["newest"] = newest
+            found["newest"] = self._newest = newest
             if position.rowid > newest:
                 return
             if position.anchor is not None and (problem := self._anchor_problem(conn, position)):
@@ -543,7 +547,7 @@ class Bridge:
             following = conn.execute(_NEXT_ROWID, (position.rowid,)).fetchone()[0] or newest
             hi = max(min(position.rowid + self._window, end, newest), following)
             chars = 0
-            query = _READ if self._window == READ_SPAN else _READ_HEADS
+            query = _READ_HEADS if self._careful else _READ
             for row in conn.execute(query, (position.rowid, hi, self._groups)):
                 rows.append(row)
                 chars += len(row[5])  # content IS NOT NULL
@@ -593,7 +597,8 @@ class Bridge:
             self.longest_read_seconds = 0.0  # this transaction's time, below
             # About 20 SQLite steps a row: every 5 rows when reads are quick (no cost a drain
             # would notice), every row once one was not.
-            every = PROGRESS_STEPS if self._window == READ_SPAN else PROGRESS_STEPS_SLOW
+            self._careful = self._window < READ_SPAN or self._rows_are_big()
+            every = PROGRESS_STEPS_SLOW if self._careful else PROGRESS_STEPS
             conn.set_progress_handler(self._too_long, every)
             try:
                 self._timed(conn, work)
@@ -611,6 +616,15 @@ class Bridge:
             if held < READ_TIME_LIMIT / 4:
                 self._window = min(READ_SPAN, self._window * 2)
             return
+
+    def _rows_are_big(self) -> bool:
+        """Whether the file holds more than BIG_ROW_BYTES a row on average: then even the first
+        read is careful, before a slow one has shown it (a stat, no read)."""
+        try:
+            size = self.path.stat().st_size
+        except OSError:
+            return False
+        return size > BIG_ROW_BYTES * max(self._newest, 1)
 
     def _too_long(self) -> int:
         """The progress handler: non-zero interrupts the read (see _bounded)."""
