@@ -152,6 +152,10 @@ on_host chown root:root "$envfile"
 
 # -- the unit and the rotation -------------------------------------------------------------
 install -m 0644 "$CHECKOUT/deploy/systemd/$UNIT" "$ROOT/etc/systemd/system/$UNIT"
+# The alerts: the unit's OnFailure= hook and its 2-minute timer (README: Alerts).
+for alert in wa-monitor-alert@.service wa-monitor-alert@.timer; do
+    install -m 0644 "$CHECKOUT/deploy/systemd/$alert" "$ROOT/etc/systemd/system/$alert"
+done
 install -m 0644 "$CHECKOUT/deploy/logrotate/wa-monitor" "$ROOT/etc/logrotate.d/wa-monitor"
 
 # -- the SharePoint sync: production only, dev data is never synced ------------------------
@@ -183,3 +187,5 @@ if [ "$ENV_NAME" = prod ]; then
     say "the SharePoint sync is installed, not enabled: fill [sharepoint] and sync-prod.env," \
         "try it with --dry-run, then enable wa-monitor-sync-prod.timer (README: SharePoint sync)"
 fi
+say "alerts: set [alerts] in /etc/wa-monitor/$ENV_NAME.toml, then" \
+    "systemctl enable --now wa-monitor-alert@$ENV_NAME.timer (README: Alerts)"

@@ -16,6 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from pydantic import model_validator as _model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from wa_monitor.core.records import ReplyKind
+from wa_monitor.core.validation import DEFAULT_TEXTS, InvalidAction, check_template
 from wa_monitor.errors import ConfigError
 
 IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
@@ -54,6 +56,9 @@ class Project(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     group_jid: str
     enabled: bool = True
+    # Check drops posted here against the project's plan list (`wa-monitor drops import`).
+    # The TOML key is `validate`, a name pydantic's BaseModel already uses for a method.
+    validates: bool = Field(default=False, alias="validate")
 
     @field_validator("name")
     @classmethod
@@ -69,6 +74,57 @@ class Project(BaseModel):
         if not re.fullmatch(r"[0-9-]+@g\.us", value):
             raise ValueError(f"must be a group JID like 120363418298130331@g.us (got {value!r})")
         return value
+
+
+class Alerts(BaseModel):
+    """The `[alerts]` table: where incidents go (an ops WhatsApp group through the bridge's API,
+    and/or e-mail) and what counts as one. On for prod (it must name a channel), off for dev
+    unless `enabled = true`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    enabled: bool | None = None
+    whatsapp_recipient: str | None = None  # the ops group's JID (…@g.us) or a phone number
+    bridge_api_url: str = "http://localhost:8080"
+    email_to: tuple[str, ...] = ()
+    email_from: str = "wa-monitor@localhost"
+    smtp_host: str = "localhost"
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    max_behind: int = Field(default=500, ge=0)  # bridge messages waiting
+    max_idle_minutes: int = Field(default=10, ge=1)  # messages wait, nothing read for this long
+    quiet_minutes: int = Field(default=120, ge=1)  # no new bridge message in working hours
+    working_hours: tuple[str, str] = ("07:00", "19:00")  # local time, [start, end)
+    working_days: frozenset[int] = frozenset({1, 2, 3, 4, 5, 6})  # ISO weekdays, Monday = 1
+
+    @field_validator("working_hours")
+    @classmethod
+    def _clock_times(cls, value: tuple[str, str]) -> tuple[str, str]:
+        for text in value:
+            if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", text):
+                raise ValueError(f'must be two times like "07:00", "19:00" (got {text!r})')
+        return value
+
+    @field_validator("working_days")
+    @classmethod
+    def _weekdays(cls, value: frozenset[int]) -> frozenset[int]:
+        if not value <= set(range(1, 8)):
+            raise ValueError("must be ISO weekdays, 1 (Monday) to 7 (Sunday)")
+        return value
+
+    @property
+    def channels(self) -> tuple[str, ...]:
+        """The configured channels: 'whatsapp', 'email'."""
+        return tuple(
+            name
+            for name, on in (("whatsapp", self.whatsapp_recipient), ("email", self.email_to))
+            if on
+        )
+
+    @_model_validator(mode="after")
+    def _somewhere_to_go(self) -> Alerts:
+        if self.enabled and not self.channels:
+            raise ValueError("enabled = true needs whatsapp_recipient or email_to")
+        return self
 
 
 class SharePoint(BaseModel):
@@ -148,7 +204,24 @@ with warnings.catch_warnings():
         # was posted; a later one (a phone's clock set to 2099) is replaced by the read time.
         max_clock_skew_seconds: float = Field(default=86_400.0, gt=0, le=30 * 86_400)
         bot_senders: frozenset[str] = frozenset()
+        # Whether the bridge's own account (is_from_me) also posts drops; if not, its messages
+        # are never sightings (the monitor's replies, feedback sent from the dashboard).
+        own_account_posts_drops: bool = False
+        # The database role the environment's service logs in as (schema grant refuses to give
+        # it to another environment); default wa_monitor_<environment>.
+        service_role: str | None = Field(default=None, min_length=1, max_length=63)
         projects: tuple[Project, ...] = ()
+        # Drop validation and replies to the groups (README: Drop validation).
+        invalid_action: InvalidAction = InvalidAction.REJECT
+        replies: bool | None = None  # None: on for prod, off for dev
+        acknowledgements: bool = False
+        reply_window_seconds: float = Field(default=3600.0, gt=0)
+        reply_interval_seconds: float = Field(default=1.0, ge=0, le=3600)
+        reply_invalid_text: str = DEFAULT_TEXTS[ReplyKind.INVALID_DROP]
+        reply_received_text: str = DEFAULT_TEXTS[ReplyKind.RECEIVED]
+        reply_resubmission_text: str = DEFAULT_TEXTS[ReplyKind.RESUBMISSION]
+        bridge_api_url: str = Field(default="http://localhost:8080", pattern=r"^https?://[^\s@]+$")
+        alerts: Alerts = Alerts()
         sharepoint: SharePoint | None = None
         # Only ever from WA_MONITOR_DATABASE_URL (or a systemd credential): see database_url().
         database_url: SecretStr | None = Field(default=None, repr=False)
@@ -196,6 +269,12 @@ with warnings.catch_warnings():
                 raise ValueError(f"unknown time zone {value!r}") from None
             return value
 
+        @field_validator("reply_invalid_text", "reply_received_text", "reply_resubmission_text")
+        @classmethod
+        def _template(cls, value: str) -> str:
+            check_template(value)
+            return value
+
         @field_validator("bot_senders", mode="before")
         @classmethod
         def _bare_numbers(cls, value: Any) -> Any:
@@ -218,6 +297,16 @@ with warnings.catch_warnings():
                 raise ValueError('dev log lines must carry a prefix: set log_prefix = "[DEV]"')
             if self.log_file is not None:
                 _check_log_file(self.log_file, [self.bridge_db, self.lid_map_db])
+            if (
+                self.replying
+                and (self.validating or self.acknowledgements)
+                and not self.bot_senders
+            ):
+                raise ValueError(
+                    "replies are on but bot_senders is empty: the monitor would read its own "
+                    "replies as new submissions; list the bridge's own number in bot_senders "
+                    "(or set replies = false)"
+                )
             if self.sharepoint is not None and self.environment is not Environment.PROD:
                 raise ValueError(
                     "[sharepoint] belongs in production's config only: dev data is never synced"
@@ -228,8 +317,39 @@ with warnings.catch_warnings():
             return self
 
         @property
+        def alerts_on(self) -> bool:
+            """Alerts are sent: as configured, else for prod (which then needs a channel)."""
+            if self.alerts.enabled is not None:
+                return self.alerts.enabled
+            return self.environment is Environment.PROD
+
+        @property
+        def role(self) -> str:
+            return self.service_role or f"wa_monitor_{self.environment.value}"
+
+        @property
         def tz(self) -> ZoneInfo:
             return ZoneInfo(self.timezone)
+
+        @property
+        def replying(self) -> bool:
+            """Whether this environment posts replies: `replies`, else on for prod only."""
+            if self.replies is None:
+                return self.environment is Environment.PROD
+            return self.replies
+
+        @property
+        def validating(self) -> frozenset[str]:
+            """The names of the enabled projects that validate drops against their plan."""
+            return frozenset(p.name for p in self.projects if p.enabled and p.validates)
+
+        @property
+        def reply_texts(self) -> dict[ReplyKind, str]:
+            return {
+                ReplyKind.INVALID_DROP: self.reply_invalid_text,
+                ReplyKind.RECEIVED: self.reply_received_text,
+                ReplyKind.RESUBMISSION: self.reply_resubmission_text,
+            }
 
         @property
         def enabled_projects(self) -> dict[str, str]:
@@ -272,6 +392,20 @@ def _secret(value: SecretStr | None, credential: str) -> str | None:
             ) from None
         return text or None
     return None
+
+
+def reply_groups(settings: Settings, production: Settings | None) -> frozenset[str]:
+    """The groups an environment may post replies in: none when replies are off; prod's own
+    groups; dev's own groups less every group production watches (so with production's config
+    unknown, none)."""
+    if not settings.replying:
+        return frozenset()
+    own = frozenset(settings.enabled_projects)
+    if settings.environment is Environment.PROD:
+        return own
+    if production is None:
+        return frozenset()
+    return own - set(production.enabled_projects)
 
 
 def _check_log_file(log: Path, read: list[Path | None]) -> None:
@@ -353,21 +487,21 @@ def load_settings(path: Path, *, expect: str | None = None) -> Settings:
             f"the config file: set {DATABASE_URL_VAR} or the systemd credential '{CREDENTIAL_NAME}'"
         )
     overridden = [
-        f"{var}={value!r}"
+        var
         for key in IDENTITY_KEYS
         if (value := _variable(var := f"WA_MONITOR_{key.upper()}")) is not None
         and value != str(raw.get(key, ""))
     ]
     if overridden:
         raise ConfigError(
-            f"{path}: {', '.join(overridden)} would change what the file says; "
-            f"{', '.join(IDENTITY_KEYS)} come from the environment's file only: unset the "
-            "variable, or run with the other environment's file"
+            f"{', '.join(overridden)} (environment variable, overrides {path}): environment, "
+            "schema and log_prefix come from the environment's file only; unset "
+            f"{' and '.join(overridden)}, or run with the other environment's file"
         )
     try:
         settings = Settings(**raw)
     except ValidationError as exc:
-        raise ConfigError(f"{path}: {describe(exc)}") from None
+        raise ConfigError(_blame(path, exc)) from None
     if settings.log_file is not None and _same_inode(settings.log_file, path):
         raise ConfigError(f"{path}: log_file names this config file itself; never write it")
     if expect in {e.value for e in Environment} and settings.environment.value != expect:
@@ -382,6 +516,31 @@ def _variable(name: str) -> str | None:
     """A WA_MONITOR_ variable's value, whatever the case of its name (as pydantic reads it)."""
     found = [v for k, v in os.environ.items() if k.upper() == name]
     return found[0] if found else None
+
+
+# The keys the environment/schema/prefix rule (Settings._isolated) is about.
+_ISOLATION_KEYS = ("environment", "schema", "log_prefix")
+
+
+def _blame(path: Path, exc: ValidationError) -> str:
+    """The error, naming the file only for what the file said: a key set by a WA_MONITOR_*
+    variable is blamed on that variable (which overrides the file)."""
+    variables = {
+        key: f"WA_MONITOR_{key.upper()}"
+        for key in Settings.model_fields
+        if f"WA_MONITOR_{key.upper()}" in os.environ
+    }
+    errors = exc.errors(include_url=False, include_input=False)
+    keys = {str(e["loc"][0]) for e in errors if e["loc"]}
+    for rule in (e["msg"] for e in errors if not e["loc"]):  # a rule across keys names them
+        keys.update(k for k in _ISOLATION_KEYS if k in rule)
+    blamed = sorted(variables[k] for k in keys if k in variables)
+    if not blamed:
+        return f"{path}: {describe(exc)}"
+    return (
+        f"{', '.join(blamed)} (environment variable, overrides {path}): {describe(exc)}; "
+        f"unset {' and '.join(blamed)} or correct it"
+    )
 
 
 def describe(exc: ValidationError) -> str:

@@ -84,7 +84,10 @@ def wrong_schema(path: Path) -> str:
     conn = sqlite3.connect(path)
     conn.execute("CREATE TABLE messages (id TEXT, chat_jid TEXT, sender TEXT, body TEXT)")
     conn.close()
-    return "missing column messages.content, column messages.timestamp, table chats"
+    return (
+        "missing column messages.content, column messages.timestamp, column messages.is_from_me, "
+        "table chats"
+    )
 
 
 def corrupt(path: Path) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -30,3 +32,45 @@ def test_demo_shows_both_environments_on_one_bridge(tmp_path: Path) -> None:
     dev_log = (tmp_path / "logs" / "wa-monitor-dev.log").read_text(encoding="utf-8")
     assert all(line.startswith("[DEV] ") for line in dev_log.splitlines())
     assert "✅ Created QA review for DR" in dev_log
+    # The mistyped drop in the test group: recorded by dev, answered once, in that group only.
+    assert "DR17520280  Velo Test" in out
+    replies = out.split("/api/send (once, after COMMIT) ──\n", 1)[1].splitlines()
+    assert replies[0] == (
+        "→ Velo Test: ❌ Invalid Drop Number / Drop DR17520280 is not in the valid list for "
+        "Velo Test. / Please submit a valid drop number from the project plan."
+    )
+    assert len(replies) == 1 or not replies[1].startswith("→")
+
+
+def test_the_demo_removes_its_temporary_folder_and_says_so(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "wa_monitor", "demo", "--seconds", "2"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "TMPDIR": str(tmp_path)},
+    )
+    assert done.returncode == 0, done.stderr
+    assert list(tmp_path.glob("wa-monitor-demo-*")) == []
+    assert "▶ removed the working folder" in done.stdout
+    assert "--keep leaves it" in done.stdout
+
+
+def test_make_bridge_writes_a_sample_file_in_the_bridges_schema(tmp_path: Path) -> None:
+    target = tmp_path / "store" / "messages.db"
+    args = [sys.executable, "-m", "wa_monitor", "demo", "--make-bridge", str(target)]
+    done = subprocess.run(
+        [*args, "--seconds", "1"], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    with sqlite3.connect(target) as conn:
+        count = conn.execute("SELECT count(*) FROM messages WHERE content LIKE '%DR%'").fetchone()
+        columns = {r[1] for r in conn.execute("PRAGMA table_info(messages)")}
+    assert count[0] > 0
+    assert {"id", "chat_jid", "sender", "content", "timestamp", "is_from_me"} <= columns
+    assert (tmp_path / "store" / "whatsapp.db").exists()
+    assert "group_jid =" in done.stdout
+    again = subprocess.run(args, capture_output=True, text=True, timeout=60, check=False)
+    assert again.returncode != 0
+    assert "exists" in again.stderr

@@ -95,6 +95,54 @@ def test_the_unit_is_sandboxed_to_an_exposure_of_two_or_less(name: str) -> None:
     assert float(m[1]) <= MAX_EXPOSURE, result.stdout
 
 
+ALERT = UNITS / "wa-monitor-alert@.service"
+ALERT_TIMER = UNITS / "wa-monitor-alert@.timer"
+
+
+@needs_systemd_analyze
+def test_the_alert_hook_and_timer_verify_for_each_environment(tmp_path: Path) -> None:
+    stage_for_verify(tmp_path)
+    for path in (unit("prod"), unit("dev"), ALERT, ALERT_TIMER):
+        shutil.copy(path, tmp_path / "etc" / "systemd" / "system")
+    for env in ENVS:
+        binary = tmp_path / "opt" / "wa-monitor" / env / "venv" / "bin" / "wa-monitor"
+        binary.parent.mkdir(parents=True)
+        binary.write_text("#!/bin/sh\n")
+        binary.chmod(0o755)
+        names = [f"wa-monitor-{env}.service", f"wa-monitor-alert@{env}.service"]
+        result = verify(tmp_path, f"wa-monitor-alert@{env}.timer")
+        assert (result.returncode, result.stdout + result.stderr) == (0, "")
+        for name in names:
+            result = verify(tmp_path, name)
+            assert (result.returncode, result.stdout + result.stderr) == (0, "")
+        # A failed monitor starts its environment's alert check at once.
+        assert directives(unit(env))["OnFailure"] == [f"wa-monitor-alert@{env}.service"]
+    d = directives(ALERT)
+    assert d["ExecStart"] == ["/opt/wa-monitor/%i/venv/bin/wa-monitor alerts check --env %i"]
+    assert d["EnvironmentFile"] == ["/etc/wa-monitor/%i.env"]
+    assert directives(ALERT_TIMER)["Unit"] == ["wa-monitor-alert@%i.service"]
+
+
+@needs_systemd_analyze
+def test_the_alert_unit_is_sandboxed_like_the_monitor(tmp_path: Path) -> None:
+    instance = tmp_path / "wa-monitor-alert@prod.service"
+    shutil.copy(ALERT, instance)
+    result = subprocess.run(
+        ["systemd-analyze", "security", "--offline=true", "--no-pager", str(instance)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    m = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", result.stdout)
+    assert m, result.stdout + result.stderr
+    assert float(m[1]) <= MAX_EXPOSURE, result.stdout
+    # Everything but the log directory is the monitor's own sandbox.
+    monitor, alert = directives(unit("prod")), directives(ALERT)
+    for key in ("ProtectSystem", "ReadOnlyPaths", "SystemCallFilter", "CapabilityBoundingSet"):
+        assert alert[key] == monitor[key], key
+    assert "ReadWritePaths" not in alert
+
+
 def test_the_sync_runs_production_only_with_its_own_secrets_in_the_evening_and_after_midnight() -> (
     None
 ):
@@ -217,6 +265,9 @@ def test_install_into_a_staging_root_twice(tmp_path: Path) -> None:
     rotation = root / "etc" / "logrotate.d" / "wa-monitor"
     assert rotation.read_bytes() == (REPO / "deploy" / "logrotate" / "wa-monitor").read_bytes()
     assert not (root / "etc" / "systemd" / "system" / "wa-monitor-dev.service").exists()
+    for alert in ("wa-monitor-alert@.service", "wa-monitor-alert@.timer"):
+        installed = root / "etc" / "systemd" / "system" / alert
+        assert installed.read_bytes() == (UNITS / alert).read_bytes()
     # The SharePoint sync: its unit, its timer (installed, not enabled) and a template of its env.
     for sync_unit in (SYNC, SYNC_TIMER):
         installed = root / "etc" / "systemd" / "system" / sync_unit.name

@@ -9,7 +9,7 @@ import psycopg
 import pytest
 
 from tests.support.env import LAWLEY, sast
-from tests.support.ops import Envs, make_envs
+from tests.support.ops import Envs, doctor, make_envs
 from wa_monitor.adapters.postgres.db import latest_version
 from wa_monitor.devtools.simulator import BridgeWriter, create_lid_map
 
@@ -19,23 +19,6 @@ def envs(tmp_path: Path, bridge: BridgeWriter, database_url: str) -> Envs:
     envs = make_envs(tmp_path / "config", bridge, database_url)
     envs.say("A1", "DR1111111", sast(11, 9, 30))
     return envs
-
-
-def doctor(
-    envs: Envs, capsys: pytest.CaptureFixture[str], env: str = "dev", **kw: str
-) -> tuple[int, dict[str, str]]:
-    """Run doctor; return its exit code and {check name: 'PASS …'/'FAIL … fix: …'}."""
-    capsys.readouterr()
-    code = envs.wa("doctor", "--env", env, **kw)
-    lines: dict[str, str] = {}
-    name = ""
-    for line in capsys.readouterr().out.splitlines():
-        if line.startswith(("PASS  ", "FAIL  ")):
-            name = line[6:].split(":", 1)[0]
-            lines[name] = line
-        elif line.strip().startswith("fix:"):
-            lines[name] += " " + line.strip()
-    return code, lines
 
 
 def edit(envs: Envs, env: str, old: str, new: str) -> None:
@@ -53,7 +36,7 @@ def test_a_healthy_environment_passes_everything_but_a_superuser_role(
     failed = [name for name, line in checks.items() if line.startswith("FAIL")]
     assert failed == ["role privileges"]  # the test server's owner is a superuser
     assert "is a superuser" in checks["role privileges"]
-    assert "fix: give wa-monitor-dev a role of its own" in checks["role privileges"]
+    assert "fix: create a dedicated role for wa-monitor-dev" in checks["role privileges"]
     assert "newest message 2025-11-11 09:30:00+02:00" in checks["bridge file"]
     assert list(checks) == [
         "config file",
@@ -63,6 +46,7 @@ def test_a_healthy_environment_passes_everything_but_a_superuser_role(
         "bridge file",
         "watched groups",
         "LID map",
+        "alerts",
         "database reachable",
         "schema migrated",
         "role privileges",

@@ -13,6 +13,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from tests.support.env import VELO, sast
 from tests.support.ops import Envs, Roles, drops, make_envs, snapshot
+from wa_monitor.adapters.postgres.db import compose, migrations
 from wa_monitor.devtools.simulator import BridgeWriter
 
 
@@ -29,6 +30,9 @@ def granted(
         text[: text.index("[[projects]]")] + '[[projects]]\nname = "Velo Test"\n'
         f'group_jid = "{VELO}"\n'
     )
+    # Production's alerts are on and must go somewhere (doctor checks it; nothing is sent here).
+    prod = envs.folder / "prod.toml"
+    prod.write_text(prod.read_text() + '\n[alerts]\nemail_to = ["ops@example.com"]\n')
     urls = {}
     for env in ("prod", "dev"):
         role, urls[env] = roles.make(env)
@@ -128,9 +132,14 @@ def test_a_service_role_with_too_much_or_too_little_fails_doctor(
     assert "lacks UPDATE on dev.wa_monitor_cursor" in line
     assert "DELETE on dev.qa_photo_reviews" in line
     assert "SELECT on public.qa_photo_reviews" in line
-    assert f"wa-monitor schema grant --env dev --role {role.as_string(None)[1:-1]}" in out
-    # The fix it names puts things right.
-    assert envs.wa("schema", "grant", "--env", "dev", "--role", role.as_string(None)[1:-1]) == 0
+    name = role.as_string(None)[1:-1]
+    assert f"wa-monitor schema grant --env dev --role {name}" in out
+    assert f"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {name}" in out
+    # Rights in production's schema make it look like prod's role: grant alone refuses.
+    assert envs.wa("schema", "grant", "--env", "dev", "--role", name) == 2
+    # The fixes it names put things right.
+    db.execute(sql.SQL("REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {}").format(role))
+    assert envs.wa("schema", "grant", "--env", "dev", "--role", name) == 0
     capsys.readouterr()
     assert envs.wa("doctor", "--env", "dev", url=urls["dev"]) == 0, capsys.readouterr().out
 
@@ -188,15 +197,17 @@ def test_an_upgrade_to_version_6_keeps_the_service_roles_working(
 ) -> None:
     """Roles granted before version 6 get its new tables' rights from the migration itself."""
     envs, urls = granted
+    [six] = [m for m in migrations() if m.version == 6]
     for schema in ("public", "dev"):
+        # As before the upgrade: the tables 0006 makes, and no right on them.
         db.execute(
             sql.SQL(
                 "DROP TABLE {}.wa_monitor_instance, {}.wa_monitor_flawed_rows; "
-                "ALTER TABLE {}.wa_monitor_cursor DROP COLUMN anchor_fingerprint; "
-                "DELETE FROM {}.wa_monitor_migrations WHERE version = 6"
-            ).format(*[sql.Identifier(schema)] * 4)
+                "ALTER TABLE {}.wa_monitor_cursor DROP COLUMN anchor_fingerprint"
+            ).format(*[sql.Identifier(schema)] * 3)
         )
-        assert envs.wa("schema", "migrate", "--env", "prod" if schema == "public" else "dev") == 0
+        with db.transaction():
+            db.execute(compose(six.text, schema))
     envs.say("A1", "DR1111111", sast(11, 9))
     assert envs.run("prod", url=urls["prod"]) == 0
     assert drops(db, "public") == ["DR1111111"]

@@ -322,7 +322,7 @@ def test_a_database_that_refuses_the_connection_is_one_line(
     ):
         assert envs.wa(*args, url=closed) == 1
         err = capsys.readouterr().err.strip()
-        assert err.startswith("wa-monitor: database unavailable")
+        assert err.startswith("wa-monitor: database unavailable (unreachable)")
         assert "\n" not in err
         assert "s3cret-pw" not in err
 

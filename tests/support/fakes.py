@@ -26,7 +26,9 @@ import pytest
 
 from tests.support.env import AGENT, GROUPS, LAWLEY
 from wa_monitor.core import loop
+from wa_monitor.core.ports import Planner
 from wa_monitor.core.records import (
+    NO_LISTS,
     START,
     BridgeBatch,
     BridgeMessage,
@@ -343,7 +345,7 @@ class FakeStore:
         self,
         found: Sequence[Sighting],
         position: BridgePosition,
-        planner: Callable[[Sequence[Sighting], Mapping[str, ReviewState]], Plan],
+        planner: Planner,
     ) -> tuple[int, Plan]:
         applying = self.start(found, position)
         applying.plan(planner)
@@ -400,9 +402,7 @@ class FakeBatch:
         self._claims: dict[tuple[str, str], int] = {}
         self._fresh = 0
 
-    def plan(
-        self, planner: Callable[[Sequence[Sighting], Mapping[str, ReviewState]], Plan]
-    ) -> None:
+    def plan(self, planner: Planner) -> None:
         store = self._store
         store._step(Phase.PLAN, self._attempt)
         # The claim: one ledger row per message, ON CONFLICT (chat, id) DO NOTHING.
@@ -422,7 +422,7 @@ class FakeBatch:
                     feedback_sent=row.feedback_sent,
                 )
         self._fresh = len(fresh)
-        self._plan = planner(fresh, existing)
+        self._plan = planner(fresh, existing, NO_LISTS)  # no plan lists: nothing validates
 
     def finish(self) -> tuple[int, Plan]:
         if self._plan is None:

@@ -106,3 +106,20 @@ class Roles:
                 conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(name)))
             with psycopg.connect(self._server, autocommit=True) as admin:
                 admin.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(name)))
+
+
+def doctor(
+    envs: Envs, capsys: pytest.CaptureFixture[str], env: str = "dev", **kw: str
+) -> tuple[int, dict[str, str]]:
+    """Run doctor; return its exit code and {check name: 'PASS …'/'FAIL … fix: …'}."""
+    capsys.readouterr()
+    code = envs.wa("doctor", "--env", env, **kw)
+    lines: dict[str, str] = {}
+    name = ""
+    for line in capsys.readouterr().out.splitlines():
+        if line.startswith(("PASS  ", "FAIL  ")):
+            name = line[6:].split(":", 1)[0]
+            lines[name] = line
+        elif line.strip().startswith("fix:"):
+            lines[name] += " " + line.strip()
+    return code, lines

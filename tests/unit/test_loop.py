@@ -12,7 +12,8 @@ import pytest
 
 from tests.support.env import LAWLEY, VELO, sast
 from tests.support.fakes import Phase, World, raising
-from wa_monitor.core.records import START, Outcome
+from wa_monitor.core import loop
+from wa_monitor.core.records import START, BridgePosition, Outcome
 from wa_monitor.errors import Rescan, TransientError
 
 LAWLEY_ONLY = {LAWLEY: "Lawley"}
@@ -477,6 +478,26 @@ def test_an_unreadable_time_is_logged_once_with_the_reviews_it_made(
     events = world.log.events()
     assert events.index(warning.event) < events.index("✅ Created QA review for DR1111111 (Lawley)")
     assert world.drops() == {"DR1111111", "DR2222222"}
+
+
+def test_an_idle_loop_saves_its_position_as_a_heartbeat_once_a_minute(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    world = World.make(monkeypatch)
+    saves: list[float] = []
+    save = world.store.save_position
+
+    def counting(position: BridgePosition) -> None:
+        saves.append(world.clock.now)
+        save(position)
+
+    monkeypatch.setattr(world.store, "save_position", counting)
+    # Ten idle cycles 20 s apart: nothing new in the bridge, 200 s in all.
+    world.run(once=False, between=[lambda: world.clock.skip(20.0)] * 10)
+
+    gaps = [b - a for a, b in itertools.pairwise(saves)]
+    assert len(saves) == 4, saves  # at the first read, then at 60, 120 and 180 s
+    assert all(gap >= loop.HEARTBEAT_SECONDS for gap in gaps), gaps
 
 
 def test_a_message_the_database_refuses_is_recorded_and_the_rest_applied(

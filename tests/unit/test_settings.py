@@ -173,3 +173,25 @@ def test_text_that_reaches_rows_and_lines_has_no_control_characters(
     assert change[0] in GOOD_DEV
     with pytest.raises(ConfigError, match=message):
         load_settings(write(tmp_path, GOOD_DEV.replace(*change)))
+
+
+def test_a_variable_is_blamed_for_what_the_variable_said_not_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, GOOD_DEV)
+    monkeypatch.setenv("WA_MONITOR_CONFIG_DIR", str(tmp_path))
+    monkeypatch.setenv("WA_MONITOR_SCHEMA", "public")
+    assert main(["run", "--env", "dev", "--once"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(
+        f"wa-monitor: WA_MONITOR_SCHEMA (environment variable, overrides {path}): "
+    )
+    assert "come from the environment's file only" in err  # never overridden, not even validly
+    assert "unset WA_MONITOR_SCHEMA" in err
+    # What the file itself says wrong is still the file's.
+    monkeypatch.delenv("WA_MONITOR_SCHEMA")
+    write(tmp_path, GOOD_DEV.replace('schema = "dev"', 'schema = "public"'))
+    assert main(["run", "--env", "dev", "--once"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"wa-monitor: {path}: ")
+    assert "WA_MONITOR_SCHEMA" not in err

@@ -19,7 +19,7 @@ from wa_monitor.errors import Rescan, TransientError
 from wa_monitor.settings import user_part
 
 REQUIRED: dict[str, tuple[str, ...]] = {
-    "messages": ("id", "chat_jid", "sender", "content", "timestamp"),
+    "messages": ("id", "chat_jid", "sender", "content", "timestamp", "is_from_me"),
     "chats": ("jid", "name"),
 }
 LID_MAP_REQUIRED: dict[str, tuple[str, ...]] = {"whatsmeow_lid_map": ("lid", "pn")}
@@ -52,6 +52,8 @@ MAX_MESSAGE_BYTES = 4 * 65_536
 # The cheap LIKE turns most rows away before the GLOBs run. LIKE and GLOB stop at a NUL byte
 # and never match a BLOB, so such rows go to the parser as well. The GLOBs and the parser see
 # the first MAX_MESSAGE_BYTES of a row (_HEAD): a GLOB over 10 MB holds the lock for 200 ms.
+# Messages of the bridge's own account (is_from_me: its replies, feedback sent from the
+# dashboard) stay in SQLite unless the config says that account also posts drops.
 # The id comes as its type and exact bytes: one that is not plain text must still be told
 # apart from every other and found again (see exact_key).
 # In bytes, through a BLOB: substr() of text stops at a NUL, which must reach the parser.
@@ -61,6 +63,7 @@ SELECT rowid, chat_jid, typeof(id), CAST(id AS BLOB), sender, {_HEAD}, timestamp
 WHERE rowid > ? AND rowid <= ?
   AND chat_jid IN (SELECT value FROM json_each(?))
   AND content IS NOT NULL
+  AND (? OR NOT coalesce(is_from_me, 0))
   AND ((content LIKE '%dr%'
         AND ({_HEAD} GLOB '*[Dd][Rr][0-9][0-9][0-9][0-9][0-9][0-9]*'
              OR {_HEAD} GLOB '*[Dd][Rr] [0-9][0-9][0-9][0-9][0-9][0-9]*'))
@@ -78,6 +81,7 @@ SELECT rowid, chat_jid, kind, raw, sender, head, timestamp FROM (
     WHERE rowid > ? AND rowid <= ?
       AND chat_jid IN (SELECT value FROM json_each(?))
       AND content IS NOT NULL
+      AND (? OR NOT coalesce(is_from_me, 0))
     ORDER BY rowid LIMIT -1)
 WHERE (head LIKE '%dr%'
        AND (head GLOB '*[Dd][Rr][0-9][0-9][0-9][0-9][0-9][0-9]*'
@@ -399,10 +403,12 @@ class Bridge:
         tz: tzinfo,
         span: int,
         lid_map: Path | None = None,
+        own_account_posts_drops: bool = False,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         max_ahead: timedelta = DEFAULT_MAX_AHEAD,
     ) -> None:
         self.path = path
+        self._own_posts = own_account_posts_drops
         self.lid_map_path = lid_map
         self._group_set = frozenset(groups)
         self._groups = json.dumps(sorted(groups))
@@ -548,7 +554,8 @@ class Bridge:
             hi = max(min(position.rowid + self._window, end, newest), following)
             chars = 0
             query = _READ_HEADS if self._careful else _READ
-            for row in conn.execute(query, (position.rowid, hi, self._groups)):
+            params = (position.rowid, hi, self._groups, self._own_posts)
+            for row in conn.execute(query, params):
                 rows.append(row)
                 chars += len(row[5])  # content IS NOT NULL
                 if chars >= READ_CHARS and row[0] < hi:

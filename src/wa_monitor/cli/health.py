@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from datetime import timedelta
 
 from wa_monitor.adapters import logs
 from wa_monitor.cli.common import CONFIG_HELP, Commands, add_target, count
@@ -14,13 +15,17 @@ from wa_monitor.settings import CONFIG_DIR_VAR
 def register(commands: Commands) -> None:
     status = commands.add_parser(
         "status",
-        help="every environment side by side: reviews, today, latest, lag, version",
+        help="every environment side by side: reviews, lag, version, is its monitor running",
         description="For each environment file in the config folder: reviews in total and "
         "today (review_date in the environment's time zone), the latest created_at, when the "
         "ledger last applied a message and that message's time, how many bridge messages of "
-        "enabled groups wait after the cursor, and the migration version. Exits 1 when an "
-        "environment is unreachable, unmigrated, cannot read its bridge file, or is behind by "
-        "more than --max-behind messages; so it can serve as a health check.",
+        "enabled groups wait after the cursor, the migration version, and liveness: whether a "
+        "monitor runs (it holds the environment's instance lock), since when, and when it last "
+        "read the bridge (saved at least once a minute while it idles). Exits 1 when an "
+        "environment is unreachable, unmigrated or cannot read its bridge file; with "
+        "--max-behind or --max-idle also when no monitor runs, it is behind by more than N "
+        "messages, or messages wait and it has read nothing for MINUTES; so it serves as a "
+        "health check.",
         epilog="Each environment NAME is read with $WA_MONITOR_DATABASE_URL_NAME (e.g. "
         "WA_MONITOR_DATABASE_URL_DEV) if set, else with $WA_MONITOR_DATABASE_URL (or the "
         f"systemd credential). The environments are the NAME.toml files in ${CONFIG_DIR_VAR} "
@@ -32,7 +37,16 @@ def register(commands: Commands) -> None:
         metavar="N",
         type=count,
         default=None,
-        help="exit 1 when more than N bridge messages wait (default: do not check)",
+        help="exit 1 when no monitor runs or more than N bridge messages wait "
+        "(default: do not check)",
+    )
+    status.add_argument(
+        "--max-idle",
+        metavar="MINUTES",
+        type=count,
+        default=None,
+        help="exit 1 when no monitor runs, or bridge messages wait and the monitor has read "
+        "nothing for more than MINUTES (a stuck monitor; default: do not check)",
     )
     status.set_defaults(handler=status_command)
 
@@ -60,7 +74,11 @@ def register(commands: Commands) -> None:
 
 
 def status_command(args: argparse.Namespace) -> int:
-    text, healthy = status.report(as_json=args.json, max_behind=args.max_behind)
+    limits = status.Limits(
+        max_behind=args.max_behind,
+        max_idle=None if args.max_idle is None else timedelta(minutes=args.max_idle),
+    )
+    text, healthy = status.report(as_json=args.json, limits=limits)
     print(logs.redact(text))
     return EXIT_OK if healthy else EXIT_FAILED
 

@@ -15,8 +15,11 @@ from types import FrameType
 from wa_monitor import __version__
 from wa_monitor.adapters import logs
 from wa_monitor.adapters.bridge import Bridge
+from wa_monitor.adapters.bridge_api import BridgeApi
 from wa_monitor.adapters.notify import SystemdNotifier
+from wa_monitor.adapters.postgres.outbox import PgOutbox
 from wa_monitor.adapters.postgres.store import Store
+from wa_monitor.adapters.replies import BridgeEchoes, BridgePoster
 from wa_monitor.adapters.waker import InotifyWaker
 from wa_monitor.cli.common import (
     CONFIG_HELP,
@@ -28,6 +31,9 @@ from wa_monitor.cli.common import (
 )
 from wa_monitor.core.loop import Rules
 from wa_monitor.core.loop import run as run_loop
+from wa_monitor.core.ports import Log, Notifier
+from wa_monitor.core.replies import Sender
+from wa_monitor.core.validation import Policy
 from wa_monitor.errors import (
     EXIT_CONFIG,
     EXIT_FAILED,
@@ -37,6 +43,7 @@ from wa_monitor.errors import (
     NotMigrated,
     TransientError,
 )
+from wa_monitor.settings import Environment, Settings, find_config, load_settings, reply_groups
 
 
 def register(commands: Commands) -> None:
@@ -90,19 +97,38 @@ def run_command(args: argparse.Namespace) -> int:
     )
     if not settings.enabled_projects:
         log.warning("no enabled [[projects]] in the config: nothing will be read")
+    allowed = _reply_groups(settings, log)
     rules = Rules(
-        projects=settings.enabled_projects, bot_senders=settings.bot_senders, tz=settings.tz
+        projects=settings.enabled_projects,
+        bot_senders=settings.bot_senders,
+        tz=settings.tz,
+        policy=Policy(
+            validating=settings.validating,
+            action=settings.invalid_action,
+            reply_groups=allowed,
+            acknowledge=settings.acknowledgements,
+            texts=settings.reply_texts,
+        ),
     )
-    store = Store(url, schema=settings.schema, env=env, exclusive=True)
+    store = Store(
+        url, schema=settings.schema, env=env, exclusive=True, validating=settings.validating
+    )
     bridge = Bridge(
         settings.bridge_db,
         groups=list(settings.enabled_projects),
         tz=settings.tz,
         span=settings.batch_size,
         lid_map=settings.lid_map_db,
+        own_account_posts_drops=settings.own_account_posts_drops,
         max_ahead=timedelta(seconds=settings.max_clock_skew_seconds),
     )
     notifier = SystemdNotifier.from_environ()  # sends nothing unless systemd runs us
+    # Replies are posted by a thread of the daemon, started once this instance holds the
+    # environment's lock (a standby must not post); `run --once` leaves them to the daemon.
+    writes_replies = bool(allowed) and bool(settings.validating or settings.acknowledgements)
+    sender = (
+        _sender(settings, url, stop, log, allowed) if writes_replies and not args.once else None
+    )
     try:
         with _gc_tuned_for_the_loop():
             totals = run_loop(
@@ -114,9 +140,10 @@ def run_command(args: argparse.Namespace) -> int:
                 once=args.once,
                 waker=waker,
                 give_up_after=(args.give_up_after or 60.0) if args.once else 600.0,
-                notifier=notifier,
+                notifier=notifier if sender is None else _StartsSender(notifier, sender),
                 log=log,
                 lines=logs.Lines(),
+                replies_written=None if sender is None else sender.wake.set,
             )
     except NotMigrated as exc:
         log.error("❌ cannot start", error=str(exc))
@@ -127,6 +154,8 @@ def run_command(args: argparse.Namespace) -> int:
     finally:
         notifier.stopping()
         notifier.close()
+        if sender is not None:
+            sender.close()
         bridge.close()
         store.close()
         waker.close()
@@ -137,6 +166,85 @@ def run_command(args: argparse.Namespace) -> int:
         **_peak_rss(),
     )
     return EXIT_OK
+
+
+def _reply_groups(settings: Settings, log: Log) -> frozenset[str]:
+    """Where this environment may post: dev learns production's groups from its config file."""
+    production = None
+    if settings.replying and settings.environment is Environment.DEV:
+        try:
+            production = load_settings(find_config("prod"), expect="prod")
+        except ConfigError as exc:
+            log.warning(
+                "replies off: production's config is needed to keep dev out of its groups",
+                error=str(exc),
+            )
+    allowed = reply_groups(settings, production)
+    if settings.replying and (dropped := set(settings.enabled_projects) - allowed):
+        log.warning("no replies in these groups", groups=",".join(sorted(dropped)))
+    return allowed
+
+
+class _SenderThread:
+    """The reply sender in a daemon thread, with its own connection and HTTP client."""
+
+    def __init__(self, sender: Sender, outbox: PgOutbox, poster: BridgePoster) -> None:
+        self.sender, self._outbox, self._poster = sender, outbox, poster
+        self.wake = sender.wake
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self.sender.run, name="replies", daemon=True)
+            self._thread.start()
+
+    def close(self) -> None:
+        """Let a post in flight finish (its outcome recorded), up to the API's own timeout."""
+        self.wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=8.0)
+        self._poster.close()
+        self._outbox.close()
+
+
+def _sender(
+    settings: Settings, url: str, stop: threading.Event, log: Log, allowed: frozenset[str]
+) -> _SenderThread:
+    outbox = PgOutbox(url, schema=settings.schema, env=settings.environment.value)
+    poster = BridgePoster(BridgeApi(settings.bridge_api_url))
+    sender = Sender(
+        outbox=outbox,
+        poster=poster,
+        echoes=BridgeEchoes(settings.bridge_db),
+        allowed=allowed,
+        window_s=settings.reply_window_seconds,
+        interval_s=settings.reply_interval_seconds,
+        poll_s=settings.poll_interval_seconds,
+        stop=stop,
+        log=log,
+    )
+    return _SenderThread(sender, outbox, poster)
+
+
+class _StartsSender:
+    """The notifier, plus: READY also starts the reply sender (this instance holds the lock)."""
+
+    def __init__(self, inner: Notifier, sender: _SenderThread) -> None:
+        self._inner, self._sender = inner, sender
+
+    @property
+    def keepalive(self) -> float | None:
+        return self._inner.keepalive
+
+    def ready(self) -> None:
+        self._sender.start()
+        self._inner.ready()
+
+    def status(self, text: str) -> None:
+        self._inner.status(text)
+
+    def watchdog(self) -> None:
+        self._inner.watchdog()
 
 
 # Young objects between two collections of the first generation (Python's default: 700).

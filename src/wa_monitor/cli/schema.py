@@ -10,8 +10,9 @@ from wa_monitor.adapters.postgres import admin
 from wa_monitor.adapters.postgres.db import latest_version
 from wa_monitor.adapters.postgres.store import Store
 from wa_monitor.cli.common import CONFIG_HELP, Commands, add_target, database_url, load
-from wa_monitor.errors import EXIT_OK, Refused
-from wa_monitor.settings import Settings
+from wa_monitor.errors import EXIT_FAILED, EXIT_OK, ConfigError, Refused
+from wa_monitor.services.status import environment_names
+from wa_monitor.settings import Settings, find_config, load_settings
 
 OWNER_NOTE = """\
 Runs with the URL in $WA_MONITOR_DATABASE_URL: the database owner's for drop, copy-from-prod,
@@ -35,7 +36,8 @@ def register(commands: Commands) -> None:
         "reset",
         help="empty dev's reviews, ledger and cursor so the dev monitor starts over",
         description="Empty the dev environment in one transaction: its qa_photo_reviews, its "
-        "ledger and its cursor, so the dev monitor reads the bridge again from the first "
+        "ledger, its cursor, its invalid drop submissions and reply outbox (the plan lists "
+        "stay), so the dev monitor reads the bridge again from the first "
         "message. Refuses prod whatever the flags, and refuses while the dev monitor runs "
         "(stop it first). Without --yes it asks on a terminal and refuses without one.",
         epilog=f"{OWNER_NOTE}\n{CONFIG_HELP}",
@@ -91,7 +93,7 @@ def register(commands: Commands) -> None:
         help="give a role exactly the privileges the environment's service needs",
         description="Least privilege, in one transaction: revoke the role's table privileges in "
         "schema public (and in the environment's schema), then grant USAGE on the environment's "
-        "schema and only what `wa-monitor run` does to its four tables (dev's role may also "
+        "schema and only what `wa-monitor run` does to its tables (dev's role may also "
         "TRUNCATE them, for schema reset). With --service sync (prod only): SELECT on "
         "qa_photo_reviews and the migrations table, SELECT and INSERT on the sync's own record "
         "of what it wrote, nothing else. No role may create objects anywhere. The role "
@@ -107,6 +109,13 @@ def register(commands: Commands) -> None:
         choices=list(admin.Service),
         default=admin.Service.MONITOR,
         help="whose role: the monitor's (default) or the SharePoint sync's (read-only, prod)",
+    )
+    grant.add_argument(
+        "--allow-other-env",
+        action="store_true",
+        help="grant even though the role serves another environment (holds privileges in "
+        "another wa-monitor schema, or is named as its service_role); its privileges there are "
+        "then left alone",
     )
     grant.add_argument(
         "--print",
@@ -183,19 +192,54 @@ def copy_command(args: argparse.Namespace) -> int:
 
 def grant_command(args: argparse.Namespace) -> int:
     settings = load(args)
-    if args.print:
-        print(admin.render(admin.grant_statements(settings, args.role, args.service)))
-        return EXIT_OK
-    admin.grant(database_url(settings), settings, args.role, args.service)
     env = settings.environment.value
+    if args.print:
+        statements = admin.grant_statements(
+            settings, args.role, args.service, allow_other_env=args.allow_other_env
+        )
+        print(admin.render(statements))
+        return EXIT_OK
+    found = admin.grant(
+        database_url(settings),
+        settings,
+        args.role,
+        args.service,
+        other_roles=_other_roles(env),
+        allow_other_env=args.allow_other_env,
+    )
     if args.service is admin.Service.SYNC:
         check = f"`wa-monitor sync sharepoint --env {env} --dry-run` run with its URL"
         unit = f"wa-monitor-sync-{env}"
     else:
         check = f"`wa-monitor doctor --env {env}` run with its URL"
         unit = f"wa-monitor-{env}"
+    if not found.ok:
+        print(
+            f"granted what {unit} needs in schema {settings.schema}, but not exactly: "
+            f"{'; '.join(found.problems)}\nremove the rest with: {'; '.join(found.fixes)}"
+        )
+        return EXIT_FAILED
+    also = (
+        f" (and, as --allow-other-env allowed, privileges in schema {', '.join(found.other_envs)})"
+        if found.other_envs
+        else " and nothing in another schema"
+    )
     print(
-        f"role {args.role}: holds exactly what {unit} needs in schema {settings.schema}; "
-        f"check with {check}"
+        f"role {args.role}: holds exactly what {unit} needs in schema "
+        f"{settings.schema}{also}; check with {check}"
     )
     return EXIT_OK
+
+
+def _other_roles(env: str) -> dict[str, str]:
+    """The other environments of the config folder and their service roles."""
+    roles = {}
+    for name in environment_names():
+        if name == env:
+            continue
+        try:
+            other = load_settings(find_config(name), expect=name)
+        except ConfigError:
+            continue  # a broken file names no role; doctor --env NAME says what is wrong
+        roles[other.environment.value] = other.role
+    return roles

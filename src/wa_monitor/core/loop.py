@@ -5,15 +5,15 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import tzinfo
 from typing import TypeVar
 
 import tenacity
 import tenacity.stop
 
-from wa_monitor.core import reviews
+from wa_monitor.core import reviews, validation
 from wa_monitor.core.ports import (
     BatchWrite,
     EventWaker,
@@ -33,6 +33,7 @@ from wa_monitor.core.records import (
     Decision,
     Flaw,
     Plan,
+    PlanLists,
     ReviewState,
     Sighting,
 )
@@ -48,6 +49,9 @@ from wa_monitor.errors import Rescan, RowRefused, Standby, TransientError
 
 T = TypeVar("T")
 PROGRESS_EVERY_SECONDS = 10.0
+# While idle the position is saved this often anyway: its read_at tells status (and alerts)
+# that the monitor still reads the bridge. One UPDATE a minute keeps idle CPU near nothing.
+HEARTBEAT_SECONDS = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +59,7 @@ class Rules:
     projects: Mapping[str, str]  # group JID → project name
     bot_senders: frozenset[str]
     tz: tzinfo
+    policy: validation.Policy = field(default_factory=validation.Policy)
 
 
 def retry_policy(
@@ -115,12 +120,14 @@ def run(
     log: Log,
     lines: LogLines | None = None,
     give_up_after: float = 600.0,
+    replies_written: Callable[[], None] | None = None,
 ) -> Totals:
     """Apply every new bridge message until caught up (`once`) or until `stop` is set.
 
     Transient failures are retried with backoff; in daemon mode a failure that outlasts the
     retry policy is logged and the loop tries again, so nothing is skipped while a side is away.
-    Returns the totals of the whole run.
+    `replies_written` is called after a batch that left replies in the outbox has committed
+    (it wakes the sender). Returns the totals of the whole run.
     """
     loop = _Loop(
         source=source,
@@ -131,6 +138,7 @@ def run(
         log=log,
         lines=lines or PlainLines(),
         give_up_after=give_up_after,
+        replies_written=replies_written,
     )
     waker = waker or EventWaker(stop)
     standing_by = False
@@ -220,8 +228,11 @@ class _Loop:
         log: Log,
         lines: LogLines,
         give_up_after: float,
+        replies_written: Callable[[], None] | None = None,
     ) -> None:
         self.source, self.sink, self.rules = source, sink, rules
+        self.replies_written = replies_written
+        self.unlisted: set[str] = set()  # validating projects found with an empty list
         self.notifier, self.log, self.lines = notifier, log, lines
         self.policy = retry_policy(
             stop=stop, log=log, give_up_after=give_up_after, notifier=notifier
@@ -236,9 +247,14 @@ class _Loop:
         self.overall = Totals()
         self.cycle = Totals()
         self.last_progress = time.monotonic()
+        self.saved_at = float("-inf")  # when the position (and read_at) was last saved
 
-    def plan(self, found: Sequence[Sighting], existing: Mapping[str, ReviewState]) -> Plan:
-        return reviews.plan(found, existing, self.rules.tz)
+    def plan(
+        self, found: Sequence[Sighting], existing: Mapping[str, ReviewState], lists: PlanLists
+    ) -> Plan:
+        plan = validation.plan(found, existing, lists, policy=self.rules.policy, tz=self.rules.tz)
+        self.unlisted.update(plan.unlisted)
+        return plan
 
     def step(self) -> bool:
         """Read one batch and send it on its way; True when the bridge has nothing more for now
@@ -274,8 +290,10 @@ class _Loop:
         if found:
             self._send(batch, found)
         else:
-            if batch.position != self.position:
+            stale = time.monotonic() - self.saved_at >= HEARTBEAT_SECONDS
+            if batch.position != self.position or stale:
                 self.policy(self.sink.save_position, batch.position)
+                self.saved_at = time.monotonic()
             self._done(batch, found, 0, ())
         self.position = batch.position
         if batch.caught_up:
@@ -341,6 +359,9 @@ class _Loop:
         except BaseException:
             self.position = flight.start
             raise
+        if plan.replies and self.replies_written is not None:
+            self.replies_written()
+        self.saved_at = time.monotonic()  # the batch's transaction saved the position
         self._done(flight.batch, flight.found, duplicates, plan.decisions)
 
     def _apply_apart(self, flight: _InFlight) -> tuple[int, Plan]:
@@ -420,6 +441,13 @@ class _Loop:
                 self.last_progress = now
             return
         self.write_held()  # the cycle's summary comes after its reviews' lines
+        if self.unlisted:  # one line per cycle, not per batch
+            self.log.warning(
+                "⚠ validate is on but the plan list is empty: drops not validated; "
+                "load it with `wa-monitor drops import`",
+                projects=",".join(sorted(self.unlisted)),
+            )
+            self.unlisted.clear()
         if self.cycle.did_work:
             self.log.info("cycle done", rowid=rowid, **self.cycle.fields())
             self.last_cycle = describe_cycle(self.cycle)

@@ -6,12 +6,23 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
+from datetime import datetime
 from typing import Any, Protocol
 
-from wa_monitor.core.records import BridgeBatch, BridgePosition, Plan, ReviewState, Sighting
+from wa_monitor.core.records import (
+    BridgeBatch,
+    BridgePosition,
+    Delivery,
+    OutboxMessage,
+    Plan,
+    PlanLists,
+    ReviewState,
+    Sighting,
+)
 from wa_monitor.core.sheet import Sheet, SheetPlan, TargetKind, Write
 
-Planner = Callable[[Sequence[Sighting], Mapping[str, ReviewState]], Plan]
+# The batch's fresh sightings, the reviews of their drops, and what the plan lists say of them.
+Planner = Callable[[Sequence[Sighting], Mapping[str, ReviewState], PlanLists], Plan]
 
 
 class Source(Protocol):
@@ -113,6 +124,49 @@ class PlainLines:
 
     def batched(self) -> AbstractContextManager[None]:
         return nullcontext()
+
+
+class Outbox(Protocol):
+    """The replies waiting to be posted, as the sender sees them (a table in the database)."""
+
+    def stranded(self) -> list[OutboxMessage]:
+        """Replies a sender claimed and never marked: it died around its post."""
+        ...
+
+    def expire(self, window_s: float) -> int:
+        """Mark waiting replies to messages older than the window as expired; how many."""
+        ...
+
+    def claim(self, interval_s: float, window_s: float) -> OutboxMessage | None:
+        """The oldest waiting reply to a message within the window whose group had none in the
+        last `interval_s`, marked as being sent (committed before the post), or None."""
+        ...
+
+    def waiting(self) -> bool:
+        """Whether any reply waits (perhaps for its group's turn or a retry)."""
+        ...
+
+    def finish(
+        self, message: OutboxMessage, delivery: Delivery, detail: str, retry_in_s: float
+    ) -> None:
+        """Record what the post came to: sent, back to waiting (safe retry), or unknown."""
+        ...
+
+    def block(self, message: OutboxMessage, detail: str) -> None:
+        """A reply to a group this environment may not post in: never sent."""
+        ...
+
+
+class Poster(Protocol):
+    """Posts a text in a group (the bridge's HTTP API): one attempt, never retried itself."""
+
+    def post(self, recipient: str, text: str) -> tuple[Delivery, str]: ...
+
+
+class Echoes(Protocol):
+    """Where the bridge shows what the bot posted (messages.db), when it does."""
+
+    def posted(self, chat_jid: str, text: str, since: datetime) -> bool: ...
 
 
 class SheetTarget(Protocol):

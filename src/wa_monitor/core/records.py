@@ -140,6 +140,7 @@ class Outcome(enum.Enum):
     REPEAT = "repeat"  # same day, no resubmission word, no feedback since: nothing to do
     STALE = "stale"  # older than the review's last submission (late history): nothing to do
     TAKEN = "taken"  # someone else inserted the same (drop, date) first
+    REJECTED = "rejected"  # not in its project's plan, and the environment rejects such drops
 
 
 @record
@@ -149,12 +150,75 @@ class Decision:
 
 
 @dataclass(frozen=True, slots=True)
+class PlanLists:
+    """What the store found of the projects' plan lists for one batch's sightings."""
+
+    listed: frozenset[tuple[str, str]]  # (project, drop) pairs of the batch that are in a plan
+    with_list: frozenset[str]  # validating projects whose list holds at least one drop
+
+
+NO_LISTS = PlanLists(listed=frozenset(), with_list=frozenset())
+
+
+class ReplyKind(enum.StrEnum):
+    """What a reply in the group answers."""
+
+    INVALID_DROP = "invalid_drop"
+    RECEIVED = "received"  # an acknowledgement of a new drop
+    RESUBMISSION = "resubmission"  # an acknowledgement of a resubmission
+
+
+@dataclass(frozen=True, slots=True)
+class InvalidSubmission:
+    """A drop posted in a validating project's group that is not in the project's plan."""
+
+    sighting: Sighting
+    reason: str
+    action: str  # "reject" or "flag", as configured when it was seen
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A message to post in the group a sighting came from: an outbox row to write."""
+
+    kind: ReplyKind
+    sighting: Sighting
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
 class Plan:
     """The writes one batch needs, and what each sighting did."""
 
     new_reviews: tuple[NewReview, ...]
     resubmissions: tuple[Resubmission, ...]
     decisions: tuple[Decision, ...]
+    invalid: tuple[InvalidSubmission, ...] = ()
+    flagged: frozenset[tuple[str, str]] = frozenset()  # (project, drop) of new reviews to flag
+    replies: tuple[Reply, ...] = ()
+    unlisted: frozenset[str] = frozenset()  # validating projects with an empty list: unchecked
+
+
+class Delivery(enum.StrEnum):
+    """What one attempt to post a reply came to (the bridge API's four outcomes)."""
+
+    SENT = "sent"
+    REFUSED = "refused"  # answered, not posted: safe to try again
+    DOWN = "down"  # nothing reached the bridge: safe to try again
+    UNKNOWN = "unknown"  # may have been posted: never sent again without a person deciding
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxMessage:
+    """A reply claimed for sending (state 'sending', committed before the post)."""
+
+    id: UUID
+    chat_jid: str
+    drop_number: str
+    text: str
+    message_at: datetime
+    claimed_at: datetime
+    attempts: int  # this one included
 
 
 @dataclass(frozen=True, slots=True)

@@ -103,6 +103,8 @@ def log_decisions(
                 info(f"✅ Created QA review for {s.drop_number} ({s.project})", **context)
             elif d.outcome is Outcome.RESUBMITTED:
                 info(f"🔄 Resubmission for {s.drop_number} ({s.project})", **context)
+            elif d.outcome is Outcome.REJECTED:
+                info(f"❌ Invalid drop {s.drop_number} ({s.project}): not in its plan", **context)
             elif d.outcome is Outcome.TAKEN:
                 info(f"review for {s.drop_number} on {s.review_date} already exists", **context)
             elif d.outcome is Outcome.STALE:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -17,6 +19,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
+from wa_monitor.devtools.bridge_api import SimulatedBridgeApi
 from wa_monitor.devtools.embedded import embedded_postgres
 from wa_monitor.devtools.simulator import (
     BridgeWriter,
@@ -25,7 +28,7 @@ from wa_monitor.devtools.simulator import (
     create_lid_map,
     message_id,
 )
-from wa_monitor.settings import DATABASE_URL_VAR
+from wa_monitor.settings import CONFIG_DIR_VAR, DATABASE_URL_VAR
 
 PROJECTS = {
     "120363418298130331@g.us": "Lawley",
@@ -59,6 +62,10 @@ CHATTER = [
 ADDRESSES = ["12 Jacaranda St", "88 Protea Ave", "5 Baobab Cres", "301 Marula Rd", "17 Aloe Ln"]
 SAST = timezone(timedelta(hours=2))
 LOG_TAIL = 8
+FIRST_DROP = 1752028
+TEST_GROUP = "Velo Test"  # dev validates here and answers an invalid drop
+PLAN = [f"DR{FIRST_DROP + i}" for i in range(10_000)]  # the test group's plan list
+MISTYPED = "DR17520280"  # an agent's extra digit: not in the plan
 
 
 @dataclass
@@ -73,46 +80,78 @@ class _Story:
     redelivered: int = 0
     late_history: int = 0
     offset_switch: str = ""
+    mistyped: int = 0
     posted: deque[tuple[str, str, str]] = field(default_factory=lambda: deque(maxlen=30))
 
 
-def run_demo(*, seconds: float, workdir: Path | None) -> int:
-    """Run the demo; return the exit code."""
+def run_demo(*, seconds: float, workdir: Path | None, keep: bool = False) -> int:
+    """Run the demo; return the exit code. A temporary working folder is removed after,
+    unless `keep`; a folder the caller named is left, and the demo says where and how big."""
+    temporary = workdir is None
     work = workdir or Path(tempfile.mkdtemp(prefix="wa-monitor-demo-"))
     work.mkdir(parents=True, exist_ok=True)
     print(f"wa-monitor demo — working folder {work}")
+    try:
+        return _demo(work, seconds)
+    finally:
+        size = _megabytes(work)
+        if temporary and not keep:
+            shutil.rmtree(work, ignore_errors=True)
+            print(f"▶ removed the working folder {work} ({size} MB; --keep leaves it)")
+        else:
+            print(f"▶ left the working folder {work} ({size} MB): remove it with rm -rf {work}")
+
+
+def _demo(work: Path, seconds: float) -> int:
     print("▶ starting an embedded PostgreSQL …", flush=True)
     with embedded_postgres(work / "pgdata") as url:
-        bridge_path, lid_path = _prepare_bridge(work)
-        configs = {env: _write_config(work, env, bridge_path, lid_path) for env in ("prod", "dev")}
-        env_vars = {**os.environ, DATABASE_URL_VAR: url}
+        bridge_path, lid_path = make_bridge(work / "bridge" / "messages.db")
+        api = SimulatedBridgeApi(bridge_db=bridge_path, bot_number=BOT).start()
+        configs = {
+            env: _write_config(work, env, bridge_path, lid_path, api.url) for env in ("prod", "dev")
+        }
+        # Dev learns which groups are production's (never to be answered) from prod's config.
+        env_vars = {**os.environ, DATABASE_URL_VAR: url, CONFIG_DIR_VAR: str(work / "config")}
         for env, config in configs.items():
             _cli(["schema", "migrate", "--config", str(config)], env_vars, f"migrate {env}")
+        plan = work / "velo-plan.csv"
+        plan.write_text("Drop Number\n" + "\n".join(PLAN) + "\n", encoding="utf-8")
+        import_args = ["drops", "import", "--config", str(configs["dev"])]
+        _cli([*import_args, "--project", TEST_GROUP, str(plan)], env_vars, "import dev's plan")
         print(f"▶ simulated bridge writes to {bridge_path}")
         print("▶ prod watches " + ", ".join(PROD_GROUPS) + " → schema public")
         print("▶ dev  watches " + ", ".join(DEV_GROUPS) + " → schema dev")
-        monitors = {
-            env: subprocess.Popen(  # noqa: S603 - our own interpreter and module
-                [sys.executable, "-m", "wa_monitor", "run", "--config", str(config)],
-                env=env_vars,
-                stdout=subprocess.DEVNULL,
-                stderr=(work / f"{env}.stderr").open("w"),
-            )
-            for env, config in configs.items()
-        }
-        try:
-            story = _simulate(bridge_path, seconds)
-            time.sleep(2.0)  # let both monitors catch up with the last messages
-        finally:
-            codes = _stop(monitors)
+        with contextlib.ExitStack() as stderrs:
+            monitors = {
+                env: subprocess.Popen(  # noqa: S603 - our own interpreter and module
+                    [sys.executable, "-m", "wa_monitor", "run", "--config", str(config)],
+                    env=env_vars,
+                    stdout=subprocess.DEVNULL,
+                    stderr=stderrs.enter_context((work / f"{env}.stderr").open("w")),
+                )
+                for env, config in configs.items()
+            }
+            try:
+                story = _simulate(bridge_path, seconds)
+                time.sleep(2.0)  # let both monitors catch up with the last messages (and reply)
+            finally:
+                codes = _stop(monitors)
+                api.stop()
         _report(url, work, story, codes)
+        _report_replies(url, api)
     return 0 if all(code == 0 for code in codes.values()) else 1
 
 
-def _prepare_bridge(work: Path) -> tuple[Path, Path]:
-    store = work / "bridge"
-    store.mkdir(exist_ok=True)
-    bridge_path, lid_path = store / "messages.db", store / "whatsapp.db"
+def _megabytes(folder: Path) -> int:
+    total = sum(p.lstat().st_size for p in folder.rglob("*") if p.is_file())
+    return round(total / 1_000_000)
+
+
+def make_bridge(path: Path) -> tuple[Path, Path]:
+    """An empty messages.db at `path` in the bridge's exact schema, with the demo's group and
+    contact chats, and its whatsapp.db (the LID map) beside it; returns both paths."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    bridge_path, lid_path = path, path.parent / "whatsapp.db"
     for stale in (bridge_path, lid_path):
         stale.unlink(missing_ok=True)
     with BridgeWriter(bridge_path) as writer:
@@ -122,7 +161,23 @@ def _prepare_bridge(work: Path) -> tuple[Path, Path]:
     return bridge_path, lid_path
 
 
-def _write_config(work: Path, env: str, bridge: Path, lid_map: Path) -> Path:
+def make_sample_bridge(path: Path, *, seconds: float) -> int:
+    """`wa-monitor demo --make-bridge PATH`: a sample bridge file to try the commands on."""
+    if path.exists():
+        raise SystemExit(f"demo: {path} exists; name a new file (it is never overwritten)")
+    bridge_path, lid_path = make_bridge(path)
+    story = _simulate(bridge_path, seconds)
+    print(
+        f"▶ wrote {story.messages} messages ({story.drops_posted} drops) to {bridge_path} in the "
+        f"bridge's exact schema, and its LID map {lid_path}"
+    )
+    print("▶ set bridge_db and lid_map_db to them, and watch these groups in [[projects]]:")
+    for jid, name in PROJECTS.items():
+        print(f'    name = "{name}"  group_jid = "{jid}"')
+    return 0
+
+
+def _write_config(work: Path, env: str, bridge: Path, lid_map: Path, api_url: str) -> Path:
     groups = PROD_GROUPS if env == "prod" else DEV_GROUPS
     lines = [
         f'environment = "{env}"',
@@ -133,10 +188,15 @@ def _write_config(work: Path, env: str, bridge: Path, lid_map: Path) -> Path:
         f'lid_map_db = "{lid_map}"',
         "poll_interval_seconds = 0.5",
         f'bot_senders = ["{BOT}"]',
+        f'bridge_api_url = "{api_url}"',
     ]
+    if env == "dev":
+        lines.append("replies = true  # only in its own groups: never in one prod watches")
     for jid, name in PROJECTS.items():
         if name in groups:
             lines += ["", "[[projects]]", f'name = "{name}"', f'group_jid = "{jid}"']
+            if env == "dev" and name == TEST_GROUP:
+                lines.append("validate = true")
     folder = work / "config"
     folder.mkdir(exist_ok=True)
     path = folder / f"{env}.toml"
@@ -162,7 +222,7 @@ def _simulate(path: Path, seconds: float) -> _Story:  # noqa: PLR0915 - one scri
     rng = random.Random(20251111)  # noqa: S311 - a repeatable story, not security
     story = _Story()
     offset = UTC  # the bridge host starts on UTC, then moves to SAST
-    next_drop = 1752028
+    next_drop = FIRST_DROP
     deadline = time.monotonic() + seconds
     print(f"▶ the bridge is writing for {seconds:.0f} s …", flush=True)
     with BridgeWriter(path) as writer:
@@ -212,6 +272,13 @@ def _simulate(path: Path, seconds: float) -> _Story:  # noqa: PLR0915 - one scri
             if elapsed > 0.3 and content and not story.redelivered:
                 writer.post(post)  # re-delivered: INSERT OR REPLACE gives it a new rowid
                 story.redelivered += 1
+            if elapsed > 0.5 and not story.mistyped:
+                velo = next(j for j, name in PROJECTS.items() if name == TEST_GROUP)
+                writer.post(
+                    Post(message_id(rng), velo, sender, f"{MISTYPED} done", bridge_timestamp(now))
+                )
+                story.mistyped += 1
+                story.messages += 1
             if elapsed > 0.45 and not story.late_history:
                 old = now - timedelta(days=2)
                 writer.post(
@@ -228,6 +295,25 @@ def _simulate(path: Path, seconds: float) -> _Story:  # noqa: PLR0915 - one scri
                 story.drops_posted += 1
             time.sleep(rng.uniform(0.05, 0.35))
     return story
+
+
+def _report_replies(url: str, api: SimulatedBridgeApi) -> None:
+    """The invalid drop dev recorded, and what the bot posted through the bridge's API."""
+    query = sql.SQL(
+        "SELECT drop_number, project, submitted_by, reason FROM {invalid} ORDER BY created_at"
+    ).format(invalid=sql.Identifier("dev", "invalid_drop_submissions"))
+    print()
+    print(f"── dev.invalid_drop_submissions ({TEST_GROUP} validates against its plan) ──")
+    with psycopg.connect(url) as conn:
+        for drop, project, sender, reason in conn.execute(query):
+            print(f"{drop}  {project}  by {sender}: {reason}")
+    print()
+    print("── What the bot posted through the bridge's /api/send (once, after COMMIT) ──")
+    for sent in api.sent():
+        text = sent.text.replace("\n\n", " / ").replace("\n", " ")
+        print(f"→ {PROJECTS.get(sent.recipient, sent.recipient)}: {text}")
+    if not api.sent():
+        print("(nothing)")
 
 
 def _stop(monitors: dict[str, subprocess.Popen[bytes]]) -> dict[str, int]:

@@ -8,7 +8,7 @@ import os
 import re
 import sqlite3
 import tomllib
-from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,15 +33,18 @@ from wa_monitor.adapters.graph import (
     WorkbookLocation,
 )
 from wa_monitor.adapters.logs import register_secret
-from wa_monitor.adapters.postgres.admin import Privilege, needs, query
+from wa_monitor.adapters.postgres.admin import audit
 from wa_monitor.adapters.postgres.db import (
-    SchemaState,
+    AuthenticationFailed,
+    PrivilegeDenied,
+    connect,
     resolve_url,
     schema_state,
-    session,
     url_variable,
 )
-from wa_monitor.errors import ConfigError, WaMonitorError
+from wa_monitor.adapters.postgres.db import translate as translate_pg
+from wa_monitor.adapters.postgres.plans import sizes_of
+from wa_monitor.errors import ConfigError, NotMigrated, WaMonitorError
 from wa_monitor.services.status import flawed_rows
 from wa_monitor.settings import (
     PROD_SCHEMA,
@@ -101,6 +104,7 @@ def diagnose(env: str | None, config: Path | None, *, sharepoint: bool = False) 
     checks.append(_bridge_check(settings, path))
     checks.append(_groups_check(settings, path))
     checks.append(_lid_map_check(settings, path))
+    checks.append(_alerts_check(settings, path))
     checks.extend(_database_checks(settings, path))
     checks.extend(_sharepoint_checks(settings, path, reach=sharepoint))
     return checks
@@ -269,39 +273,97 @@ def _lid_map_check(settings: Settings, path: Path) -> Check:
     return Check("LID map", True, f"{lid_map} readable; {count} LIDs mapped")
 
 
+def _alerts_check(settings: Settings, path: Path) -> Check:
+    env, rules = settings.environment.value, settings.alerts
+    if not settings.alerts_on:
+        return Check("alerts", True, f"off for {env} ([alerts] enabled = true turns them on)")
+    if not rules.channels:
+        return Check(
+            "alerts",
+            False,
+            f"on for {env}, but [alerts] names no channel: an incident would reach nobody",
+            f"set whatsapp_recipient (the ops group's JID) and/or email_to in [alerts] of {path}, "
+            "or enabled = false",
+        )
+    where = []
+    if rules.whatsapp_recipient:
+        where.append(f"WhatsApp {rules.whatsapp_recipient} through {rules.bridge_api_url}")
+    if rules.email_to:
+        where.append(f"e-mail to {', '.join(rules.email_to)} through {rules.smtp_host}")
+    return Check("alerts", True, "on: " + "; ".join(where))
+
+
+_UNREACHABLE_FIX = (
+    "check the host and port in the URL, that PostgreSQL runs there and listens on that "
+    "address (listen_addresses), and that no firewall is in the way"
+)
+_LOGIN_FIX = (
+    "check the user, password and database name in the URL, and that pg_hba.conf lets this "
+    "user in from this host"
+)
+
+
 def _database_checks(settings: Settings, path: Path) -> list[Check]:
+    """Reachable, migrated, privileges: each told apart, and each run that still can run."""
     env, schema = settings.environment.value, settings.schema
+    name = "database reachable"
     try:
         url = resolve_url(settings, own_variable=True)
     except ConfigError as exc:
-        return [
-            Check(
-                "database reachable",
-                False,
-                str(exc),
-                f"set {url_variable(env)} or WA_MONITOR_DATABASE_URL, or the systemd credential",
-            )
-        ]
+        fix = f"set {url_variable(env)} or WA_MONITOR_DATABASE_URL, or the systemd credential"
+        return [Check(name, False, str(exc), fix)]
     try:
-        with session(url, schema=schema, env=env, purpose="doctor", connect_timeout=5) as conn:
-            checks = [_reachable(conn)]
-            state = schema_state(conn, schema)
-            checks.append(_migrated(state, env))
-            if state.version is not None:
-                checks.append(_privileges(conn, settings))
-            if state.problem(env) is None:
-                checks.append(_flawed(conn, schema))
-            return checks
+        conn = connect(url, schema=schema, env=env, purpose="doctor", connect_timeout=5)
+    except AuthenticationFailed as exc:
+        return [Check(name, False, str(exc), _LOGIN_FIX)]
     except WaMonitorError as exc:
-        return [
-            Check(
-                "database reachable",
-                False,
-                str(exc),
-                "check host, port, user and password in the URL, that PostgreSQL runs, and that "
-                "pg_hba.conf lets this user in",
-            )
-        ]
+        return [Check(name, False, str(exc), _UNREACHABLE_FIX)]
+    with conn:
+        checks = [_reachable(conn)]
+        checks.append(_guarded("schema migrated", settings, lambda: _migrated(conn, settings)))
+        checks.append(_guarded("role privileges", settings, lambda: _privileges(conn, settings)))
+        if settings.validating:
+            checks.append(_guarded("plan lists", settings, lambda: _plan_lists(conn, settings)))
+        if checks[1].ok:  # migrated: the record of flawed rows is there
+            flawed = _guarded("flawed bridge rows", settings, lambda: _flawed(conn, schema))
+            checks.append(flawed)
+    return checks
+
+
+def _guarded(name: str, settings: Settings, check: Callable[[], Check]) -> Check:
+    """Run one database check; a database error fails it with the fix for its kind."""
+    env, schema = settings.environment.value, settings.schema
+    try:
+        return check()
+    except psycopg.Error as exc:
+        error = translate_pg(exc, schema=schema, env=env)
+    if isinstance(error, PrivilegeDenied):
+        fix = f"as the database owner: wa-monitor schema grant --env {env} --role ROLE"
+        return Check(name, False, f"cannot tell: {error}", fix)
+    if isinstance(error, NotMigrated):
+        fix = f"as the database owner: wa-monitor schema migrate --env {env}"
+        return Check(name, False, str(error), fix)
+    if isinstance(error, AuthenticationFailed):
+        return Check(name, False, str(error), _LOGIN_FIX)
+    return Check(name, False, str(error), _UNREACHABLE_FIX)
+
+
+def _plan_lists(conn: psycopg.Connection[Any], settings: Settings) -> Check:
+    """Each validating project has a plan list: with none, its drops are not checked at all."""
+    sizes = sizes_of(conn, settings.schema, sorted(settings.validating))
+    empty = sorted(settings.validating - set(sizes))
+    env = settings.environment.value
+    if empty:
+        return Check(
+            "plan lists",
+            False,
+            f"validate = true but the plan list is empty, so drops are not checked: "
+            f"{', '.join(empty)}",
+            f"wa-monitor drops import --env {env} --project {empty[0]!r} PLAN.xlsx "
+            "--sheet HLD_Home --column A (or set validate = false)",
+        )
+    listed = ", ".join(f"{p} {n}" for p, n in sorted(sizes.items()))
+    return Check("plan lists", True, f"every validating project has a list ({listed} drops)")
 
 
 def _flawed(conn: psycopg.Connection[Any], schema: str) -> Check:
@@ -325,8 +387,9 @@ def _reachable(conn: psycopg.Connection[Any]) -> Check:
     )
 
 
-def _migrated(state: SchemaState, env: str) -> Check:
-    schema = state.schema
+def _migrated(conn: psycopg.Connection[Any], settings: Settings) -> Check:
+    env, schema = settings.environment.value, settings.schema
+    state = schema_state(conn, schema)
     fix = f"as the database owner: wa-monitor schema migrate --env {env}"
     if state.version is not None and state.missing:
         return Check(
@@ -355,66 +418,14 @@ def _migrated(state: SchemaState, env: str) -> Check:
 def _privileges(conn: psycopg.Connection[Any], settings: Settings) -> Check:
     """The role may do exactly what the service needs: no less, and nothing elsewhere."""
     env, schema = settings.environment.value, settings.schema
-    name = "role privileges"
-    row = conn.execute(query("role_attributes", schema)).fetchone()
-    if row is None:
-        return Check(name, False, "cannot read the current role from pg_roles")
-    user, superuser, createdb, createrole, database, db_create = row
-    grant = f"as the database owner: wa-monitor schema grant --env {env} --role {user}"
-    if superuser:
+    found = audit(conn, settings)
+    if found.ok:
         return Check(
-            name,
-            False,
-            f"role {user} is a superuser: it can read and write every schema",
-            f"give wa-monitor-{env} a role of its own (README: Roles and URLs), then {grant}",
+            "role privileges",
+            True,
+            f"role {found.role} holds exactly what wa-monitor-{env} needs in {schema!r}",
         )
-    held = {
-        (str(s), str(t), Privilege(p))
-        for s, t, p in conn.execute(query("table_privileges", schema))
-    }
-    wanted = {(schema, t, p) for t, ps in needs(settings.environment).items() for p in ps}
-    missing, extra = _grouped(wanted - held), _grouped(held - wanted)
-    problems, fixes = [], []
-    schemas = {(str(s), str(p)) for s, p in conn.execute(query("schema_privileges", schema))}
-    # USAGE on public comes from PUBLIC by default and opens no table by itself.
-    extra_schemas = sorted(schemas - {(schema, "USAGE"), (PROD_SCHEMA, "USAGE")})
-    lacks_usage = (schema, "USAGE") not in schemas
-    if missing or lacks_usage:
-        problems.append(
-            "lacks " + "; ".join((["USAGE on " + schema] if lacks_usage else []) + missing)
-        )
-        fixes.append(grant)
-    if extra:
-        problems.append("may also " + "; ".join(extra))
-        fixes.append(grant)  # it revokes in public and in the environment's schema
-        fixes.extend(
-            f"REVOKE ALL ON ALL TABLES IN SCHEMA {other} FROM {user}"
-            for other in sorted({s for s, _, _ in held - wanted} - {schema, PROD_SCHEMA})
-        )
-    if extra_schemas:
-        problems.append("may also " + ", ".join(f"{p} on schema {s}" for s, p in extra_schemas))
-        fixes.extend(
-            f"REVOKE {p} ON SCHEMA {s} FROM {user} (and FROM PUBLIC)" for s, p in extra_schemas
-        )
-    if db_create:
-        problems.append(f"may create schemas in database {database}")
-        fixes.append(f"REVOKE CREATE ON DATABASE {database} FROM {user} (and FROM PUBLIC)")
-    if createdb or createrole:
-        problems.append("may create databases or roles")
-        fixes.append(f"ALTER ROLE {user} NOCREATEDB NOCREATEROLE")
-    if problems:
-        return Check(
-            name, False, f"role {user} " + "; ".join(problems), "; ".join(dict.fromkeys(fixes))
-        )
-    return Check(name, True, f"role {user} holds exactly what wa-monitor-{env} needs in {schema!r}")
-
-
-def _grouped(items: set[tuple[str, str, Privilege]]) -> list[str]:
-    """'SELECT, INSERT on dev.qa_photo_reviews' per table, in a stable order."""
-    by_table: dict[tuple[str, str], list[str]] = defaultdict(list)
-    for s, t, p in sorted(items):
-        by_table[(s, t)].append(p.value)
-    return [f"{', '.join(ps)} on {s}.{t}" for (s, t), ps in by_table.items()]
+    return Check("role privileges", False, "; ".join(found.problems), "; ".join(found.fixes))
 
 
 def _sharepoint_checks(settings: Settings, path: Path, *, reach: bool) -> list[Check]:

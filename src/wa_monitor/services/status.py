@@ -1,15 +1,18 @@
-"""`wa-monitor status`: every environment of the config folder side by side, as ops compare them.
+"""`wa-monitor status`: every environment of the config folder side by side, as ops compare them,
+with each one's liveness: is a monitor running, since when, when did it last read the bridge.
 
 Each environment is read with its own database URL: WA_MONITOR_DATABASE_URL_<NAME> (e.g.
-WA_MONITOR_DATABASE_URL_DEV) when set, else the URL the service itself uses.
+WA_MONITOR_DATABASE_URL_DEV) when set, else the URL the service itself uses. `measure()` is the
+one place these figures are computed, on a connection the caller has (the web app's /healthz
+and /metrics); `assess()` opens one for it (`status`, `alerts check`).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
-from datetime import date, datetime
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import psycopg
@@ -18,12 +21,14 @@ from wa_monitor.adapters import logs
 from wa_monitor.adapters.bridge import Bridge, BridgeError
 from wa_monitor.adapters.postgres.admin import query
 from wa_monitor.adapters.postgres.db import (
+    instance_holder,
     latest_version,
     resolve_url,
     schema_state,
     session,
     url_variable,
 )
+from wa_monitor.adapters.postgres.outbox import outbox_query
 from wa_monitor.errors import ConfigError, WaMonitorError
 from wa_monitor.settings import (
     ENV_NAME,
@@ -47,6 +52,18 @@ def environment_names(environ: Mapping[str, str] | None = None) -> list[str]:
 
 
 @dataclass(frozen=True, slots=True)
+class Limits:
+    """What makes an environment unhealthy beyond being unreachable or unmigrated."""
+
+    max_behind: int | None = None  # more bridge messages waiting than this; or no monitor runs
+    max_idle: timedelta | None = None  # messages wait and the monitor read nothing for this long
+
+    @property
+    def needs_a_monitor(self) -> bool:
+        return self.max_behind is not None or self.max_idle is not None
+
+
+@dataclass(frozen=True, slots=True)
 class EnvStatus:
     env: str
     config: str
@@ -59,8 +76,18 @@ class EnvStatus:
     last_processed_at: datetime | None = None  # when the newest ledger entry was applied
     last_processed_message_at: datetime | None = None  # that message's time in the bridge
     cursor_rowid: int | None = None
-    last_cycle_at: datetime | None = None
+    last_cycle_at: datetime | None = None  # when the saved position last moved
     behind: int | None = None  # messages of enabled groups stored after the cursor
+    invalid_today: int | None = None  # invalid drop submissions posted today (local day)
+    replies_waiting: int | None = None  # replies in the outbox not yet posted
+    replies_unknown: int | None = None  # replies that may or may not have been posted
+    # Liveness: the instance lock's holder is the running monitor.
+    running: bool | None = None  # None: the database could not be asked
+    running_since: datetime | None = None  # the holder's session start
+    running_pid: int | None = None  # the holder's backend pid (PostgreSQL's, not the host's)
+    last_read_at: datetime | None = None  # the monitor last read the bridge (heartbeat)
+    newest_message_at: datetime | None = None  # the bridge's newest message, any chat
+    checked_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     # Bridge rows processed with the read time or their id's hex (wa_monitor_flawed_rows).
     flawed_rows: int | None = None
     problems: tuple[str, ...] = ()
@@ -69,77 +96,160 @@ class EnvStatus:
     def ok(self) -> bool:
         return not self.problems
 
+    @property
+    def idle_for(self) -> timedelta | None:
+        """How long since the monitor last read the bridge."""
+        return None if self.last_read_at is None else self.checked_at - self.last_read_at
+
+    @property
+    def bridge_quiet_for(self) -> timedelta | None:
+        """How long since the bridge stored its newest message."""
+        return None if self.newest_message_at is None else self.checked_at - self.newest_message_at
+
     def as_json(self) -> dict[str, Any]:
         out = asdict(self)
         out["ok"] = self.ok
         out["problems"] = list(self.problems)
+        for name in ("idle_for", "bridge_quiet_for"):
+            value = getattr(self, name)
+            out[f"{name}_seconds"] = None if value is None else round(value.total_seconds(), 1)
         return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in out.items()}
 
 
-def collect(env: str, *, max_behind: int | None) -> EnvStatus:
-    """One environment's figures; anything that went wrong is in `problems`, never raised."""
+def collect(env: str, *, limits: Limits | None = None) -> EnvStatus:
+    """One environment of the config folder; anything that went wrong is in `problems`."""
     try:
         path = find_config(env)
         settings = load_settings(path, expect=env)
     except ConfigError as exc:
         return EnvStatus(env=env, config="", problems=(logs.redact(str(exc)),))
-    base = EnvStatus(env=env, config=str(path), schema=settings.schema)
-    try:
-        url = resolve_url(settings, own_variable=True)
-    except ConfigError as exc:
-        return _with(base, problems=(f"{exc} (or {url_variable(env)})",))
+    return assess(settings, config=str(path), limits=limits)
+
+
+def assess(
+    settings: Settings,
+    *,
+    config: str = "",
+    url: str | None = None,
+    limits: Limits | None = None,
+) -> EnvStatus:
+    """An environment's figures and liveness on a connection of its own; never raises.
+
+    `url` defaults to the environment's own (WA_MONITOR_DATABASE_URL_<ENV>, else the service's).
+    """
+    env = settings.environment.value
+    base = EnvStatus(env=env, config=config, schema=settings.schema)
+    if url is None:
+        try:
+            url = resolve_url(settings, own_variable=True)
+        except ConfigError as exc:
+            return replace(base, problems=(f"{exc} (or {url_variable(env)})",))
     try:
         with session(
             url, schema=settings.schema, env=env, purpose="status", connect_timeout=5
         ) as conn:
-            figures = _database_figures(conn, settings)
+            return measure(conn, settings, base=base, limits=limits)
     except WaMonitorError as exc:
-        return _with(base, problems=(f"database: {exc}",))
-    status = _with(base, **figures)
-    problems = list(status.problems)
-    if status.migration_version is not None and not problems:
-        try:
-            with Bridge(
-                settings.bridge_db, groups=list(settings.enabled_projects), tz=settings.tz, span=1
-            ) as bridge:
-                behind = bridge.pending(status.cursor_rowid or 0)
-        except BridgeError as exc:
-            problems.append(f"bridge: {exc}")
-        else:
-            status = _with(status, behind=behind)
-            if max_behind is not None and behind > max_behind:
-                problems.append(f"{behind} bridge messages not yet processed (> {max_behind})")
-    return _with(status, problems=tuple(problems))
+        return replace(base, problems=(f"database: {exc}",))
 
 
-def _with(status: EnvStatus, **changes: Any) -> EnvStatus:
-    values = asdict(status) | changes
-    values["problems"] = tuple(values["problems"])
-    return EnvStatus(**values)
+def measure(
+    conn: psycopg.Connection[Any],
+    settings: Settings,
+    *,
+    base: EnvStatus | None = None,
+    limits: Limits | None = None,
+    counts: bool = True,
+) -> EnvStatus:
+    """The one computation of an environment's figures and liveness, read on `conn` (status,
+    alerts, and the web app on its own pool), then its bridge file. Without `counts` the review
+    counts (a scan of the whole table) are left out. Database errors propagate (translated by
+    the session that owns `conn`); a bridge that cannot be read is a problem in the record."""
+    env, limits = settings.environment.value, limits or Limits()
+    if base is None:
+        base = EnvStatus(env=env, config="", schema=settings.schema)
+    status = replace(base, **_database_figures(conn, settings, counts=counts))
+    if status.migration_version is None or status.problems:
+        return status
+    try:
+        with Bridge(
+            settings.bridge_db, groups=list(settings.enabled_projects), tz=settings.tz, span=1
+        ) as bridge:
+            behind = bridge.pending(status.cursor_rowid or 0)
+            newest = bridge.newest_message_time()
+    except BridgeError as exc:
+        return replace(status, problems=(f"bridge: {exc}",))
+    status = replace(status, behind=behind, newest_message_at=_local(newest, settings.tz))
+    return replace(status, problems=_problems(status, limits))
 
 
-def _database_figures(conn: psycopg.Connection[Any], settings: Settings) -> dict[str, Any]:
+def _problems(status: EnvStatus, limits: Limits) -> tuple[str, ...]:
+    problems = []
+    if limits.needs_a_monitor and not status.running:
+        problems.append(f"no wa-monitor is running for environment {status.env}")
+    behind = status.behind or 0
+    if limits.max_behind is not None and behind > limits.max_behind:
+        problems.append(f"{behind} bridge messages not yet processed (> {limits.max_behind})")
+    idle = status.idle_for
+    if limits.max_idle is not None and behind > 0 and (idle is None or idle > limits.max_idle):
+        since = "never" if idle is None else f"{_minutes(idle)} min ago"
+        problems.append(
+            f"{behind} bridge messages wait and the monitor last read the bridge {since} "
+            f"(> {_minutes(limits.max_idle)} min)"
+        )
+    if status.replies_unknown:
+        problems.append(
+            f"{status.replies_unknown} replies may or may not have been posted (the bridge did "
+            f"not say): see `wa-monitor replies list --env {status.env} --state unknown`, then "
+            "`wa-monitor replies resolve`"
+        )
+    return tuple(problems)
+
+
+def _minutes(span: timedelta) -> str:
+    return f"{span.total_seconds() / 60:.0f}"
+
+
+def _database_figures(
+    conn: psycopg.Connection[Any], settings: Settings, *, counts: bool
+) -> dict[str, Any]:
     schema, env = settings.schema, settings.environment.value
     state = schema_state(conn, schema)
     version = state.version
     if (problem := state.problem(env)) is not None:
         return {"migration_version": version, "problems": (problem,)}
-    today = datetime.now(settings.tz).date()
-    total, today_count, latest = _one(conn, "status_reviews", schema, {"today": today})
-    processed, message = _one(conn, "status_ledger", schema) or (None, None)
-    rowid, cycle = _one(conn, "status_cursor", schema) or (None, None)
-    flawed = flawed_rows(conn, schema)
     tz = settings.tz
-    return {
+    figures: dict[str, Any] = {}
+    if counts:
+        today = datetime.now(tz).date()
+        total, today_count, latest = _one(conn, "status_reviews", schema, {"today": today})
+        figures = {
+            "reviews_total": total,
+            "reviews_today": today_count,
+            "latest_created_at": _local(latest, tz),
+        }
+    processed, message = _one(conn, "status_ledger", schema) or (None, None)
+    rowid, cycle, read = _one(conn, "status_cursor", schema) or (None, None, None)
+    holder = instance_holder(conn, schema)
+    start = datetime.combine(datetime.now(tz).date(), time(), tzinfo=tz)
+    row = conn.execute(
+        outbox_query("status", schema), {"since": start, "until": start + timedelta(days=1)}
+    ).fetchone()
+    invalid, waiting, unknown = row if row else (None, None, None)
+    return figures | {
+        "invalid_today": invalid,
+        "replies_waiting": waiting,
+        "replies_unknown": unknown,
         "migration_version": version,
-        "reviews_total": total,
-        "reviews_today": today_count,
-        "latest_created_at": _local(latest, tz),
         "last_processed_at": _local(processed, tz),
         "last_processed_message_at": _local(message, tz),
         "cursor_rowid": rowid,
         "last_cycle_at": _local(cycle, tz),
-        "flawed_rows": flawed,
+        "last_read_at": _local(read, tz),
+        "running": holder is not None,
+        "running_since": _local(holder.since, tz) if holder else None,
+        "running_pid": holder.pid if holder else None,
+        "flawed_rows": flawed_rows(conn, schema),
     }
 
 
@@ -171,6 +281,11 @@ _COLUMNS = (
     ("LATEST CREATED", "latest_created_at"),
     ("LAST PROCESSED", "last_processed_at"),
     ("BEHIND", "behind"),
+    ("INVALID TODAY", "invalid_today"),
+    ("REPLIES WAITING", "replies_waiting"),
+    ("MONITOR", "running"),
+    ("SINCE", "running_since"),
+    ("LAST READ", "last_read_at"),
     ("FLAWED", "flawed_rows"),
 )
 
@@ -179,7 +294,7 @@ def table(statuses: list[EnvStatus]) -> str:
     """The figures as a table, then one line per problem."""
     rows = [[title for title, _ in _COLUMNS] + ["STATUS"]]
     for s in statuses:
-        cells = [_cell(getattr(s, key)) for _, key in _COLUMNS]
+        cells = [_cell(key, getattr(s, key)) for _, key in _COLUMNS]
         rows.append([*cells, "ok" if s.ok else "PROBLEM"])
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
@@ -187,21 +302,23 @@ def table(statuses: list[EnvStatus]) -> str:
     return "\n".join(lines)
 
 
-def _cell(value: object) -> str:
+def _cell(key: str, value: object) -> str:
     if value is None:
         return "-"
+    if key == "running":
+        return "running" if value else "stopped"
     if isinstance(value, datetime):
         return value.isoformat(sep=" ", timespec="seconds")
     return str(value)
 
 
-def report(*, as_json: bool, max_behind: int | None) -> tuple[str, bool]:
+def report(*, as_json: bool, limits: Limits | None = None) -> tuple[str, bool]:
     """The status of every environment, and whether all of them are healthy."""
     names = environment_names()
     if not names:
         looked = ", ".join(str(d) for d in config_dirs())
         raise ConfigError(f"no environment files (NAME.toml) in {looked}")
-    statuses = [collect(name, max_behind=max_behind) for name in names]
+    statuses = [collect(name, limits=limits) for name in names]
     healthy = all(s.ok for s in statuses)
     if as_json:
         text = json.dumps(

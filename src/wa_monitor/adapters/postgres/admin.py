@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 import re
+from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from psycopg import sql
 
 from wa_monitor.adapters.postgres.db import (
     TABLES,
+    PrivilegeDenied,
     compose,
     instance_holder,
     named_queries,
@@ -44,19 +46,32 @@ class Privilege(enum.StrEnum):
 
 
 _S, _I, _U, _T = Privilege.SELECT, Privilege.INSERT, Privilege.UPDATE, Privilege.TRUNCATE
+_D = Privilege.DELETE
 # What `wa-monitor run` does with each table (reviews: insert, lock FOR UPDATE, update; ledger:
-# insert … RETURNING; cursor: upsert; migrations: read the version). Nothing else.
+# insert … RETURNING; cursor: upsert; migrations: read the version; valid drops: look up (ops
+# import them with the owner's URL); invalid submissions: insert; outbox: insert, claim, mark),
+# and what `wa-monitor alerts check`, run with the service's URL, does with its incidents.
+# Nothing else.
 RUN_NEEDS: Mapping[str, frozenset[Privilege]] = {
     TABLES["reviews"]: frozenset({_S, _I, _U}),
     TABLES["ledger"]: frozenset({_S, _I}),
     TABLES["cursor"]: frozenset({_S, _I, _U}),
     TABLES["migrations"]: frozenset({_S}),
+    TABLES["valid_drops"]: frozenset({_S}),
+    TABLES["invalid"]: frozenset({_S, _I}),
+    TABLES["outbox"]: frozenset({_S, _I, _U}),
+    TABLES["alerts"]: frozenset({_S, _I, _U, _D}),
     TABLES["flawed"]: frozenset({_S, _I}),
     TABLES["instance"]: frozenset({_U}),  # LOCK TABLE … IN EXCLUSIVE MODE
 }
 # Dev's own role may also empty its tables, so `schema reset --env dev` works with dev's URL.
 DEV_NEEDS: Mapping[str, frozenset[Privilege]] = {
-    table: privileges | ({_T} if table not in {TABLES["migrations"], TABLES["instance"]} else set())
+    table: privileges
+    | (
+        {_T}
+        if table not in {TABLES["migrations"], TABLES["valid_drops"], TABLES["instance"]}
+        else set()
+    )
     for table, privileges in RUN_NEEDS.items()
 }
 
@@ -206,7 +221,7 @@ def drop(url: str, settings: Settings, *, confirm: Confirm) -> Emptied:
     """Drop the environment's whole schema in one transaction; never an object outside it."""
     _refuse_prod(settings, "drop")
     schema, env = settings.schema, settings.environment.value
-    with connect(url, schema=schema, env=env) as conn:
+    with _as_owner("drop", env), connect(url, schema=schema, env=env) as conn:
         exists = conn.execute(
             compose(named_queries()["schema_exists"], schema), {"schema": schema}
         ).fetchone()
@@ -256,7 +271,11 @@ def copy_from_prod(url: str, settings: Settings, *, window: timedelta, replace: 
             "copy-from-prod copies production into a dev environment only; "
             f"{env!r} writes schema {schema!r}"
         )
-    with connect(url, schema=schema, env=env) as conn, _writing(conn, schema):
+    with (
+        _as_owner("copy-from-prod", env),
+        connect(url, schema=schema, env=env) as conn,
+        _writing(conn, schema),
+    ):
         dev_version = _require_migrated(conn, settings)
         prod_version = schema_version(conn, PROD_SCHEMA)
         if prod_version is None:
@@ -303,10 +322,31 @@ def _shared_columns(conn: psycopg.Connection[Any], schema: str) -> list[str]:
     return [c for c in dev if c in prod and c != "id"]
 
 
+@contextmanager
+def _as_owner(action: str, env: str) -> Iterator[None]:
+    """A privilege error in a command only the database owner can run: say so, exit 2."""
+    try:
+        yield
+    except PrivilegeDenied as exc:
+        raise Refused(
+            f"`wa-monitor schema {action}` needs the database owner's URL in "
+            f"WA_MONITOR_DATABASE_URL, not a service role's ({exc}); run it as the owner, "
+            f'e.g. WA_MONITOR_DATABASE_URL="$OWNER_URL" wa-monitor schema {action} --env {env}'
+        ) from None
+
+
 def grant_statements(
-    settings: Settings, role: str, service: Service = Service.MONITOR
+    settings: Settings,
+    role: str,
+    service: Service = Service.MONITOR,
+    *,
+    allow_other_env: bool = False,
 ) -> list[sql.Composed]:
-    """The SQL that leaves `role` with exactly what the environment's service needs."""
+    """The SQL that leaves `role` with exactly what the environment's service needs.
+
+    It revokes the role's table privileges in production's schema too (a dev role must hold
+    none there), unless the role is allowed to serve another environment as well.
+    """
     schema = settings.schema
     if service is Service.SYNC and (
         settings.environment is not Environment.PROD or schema != PROD_SCHEMA
@@ -316,12 +356,9 @@ def grant_statements(
             "is never synced"
         )
     role_id = sql.Identifier(role)
-    statements = [query("revoke_tables", PROD_SCHEMA, role=role_id)]
-    if schema != PROD_SCHEMA:
-        statements.append(query("revoke_tables", schema, role=role_id))
-    statements.append(query("revoke_create", PROD_SCHEMA, role=role_id))
-    if schema != PROD_SCHEMA:
-        statements.append(query("revoke_create", schema, role=role_id))
+    cleared = [schema] if allow_other_env else list(dict.fromkeys([PROD_SCHEMA, schema]))
+    statements = [query("revoke_tables", s, role=role_id) for s in cleared]
+    statements += [query("revoke_create", s, role=role_id) for s in cleared]
     statements.append(query("grant_usage", schema, role=role_id))
     for table, privileges in needs(settings.environment, service).items():
         listed = sql.SQL(", ").join(sql.SQL(p.value) for p in Privilege if p in privileges)
@@ -342,11 +379,142 @@ def render(statements: list[sql.Composed]) -> str:
     return "\n".join(s.as_string(None) for s in statements)
 
 
-def grant(url: str, settings: Settings, role: str, service: Service = Service.MONITOR) -> None:
-    """Apply grant_statements() in one transaction, after checking the role can be limited."""
+@dataclass(frozen=True, slots=True)
+class Audit:
+    """What a role holds against what the environment's service needs: each problem with its
+    fix. `ok` is true only when it holds exactly that, and nothing in another schema."""
+
+    role: str
+    problems: tuple[str, ...]
+    fixes: tuple[str, ...]
+    other_envs: tuple[str, ...]  # other wa-monitor schemas it holds table privileges in
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def audit(
+    conn: psycopg.Connection[Any],
+    settings: Settings,
+    role: str | None = None,
+    *,
+    service: Service = Service.MONITOR,
+    allow_other_env: bool = False,
+) -> Audit:
+    """Audit `role` (the current one when None) for the environment; no change is made."""
+    env, schema = settings.environment.value, settings.schema
+    row = conn.execute(query("role_attributes", schema), {"role": role}).fetchone()
+    if row is None:
+        return Audit(role or "?", (f"role {role} does not exist",), (), ())
+    user, superuser, createdb, createrole, database, db_create = row
+    user = str(user)
+    quoted = user  # as psql takes a plain name; doctor and grant print it for people
+    owns = conn.execute(
+        query("role_info", schema),
+        {"role": user, "schema": schema, "tables": list(TABLES.values())},
+    ).fetchone()
+    if superuser or (owns and owns[1]):
+        what = (
+            "a superuser: it can read and write every schema"
+            if superuser
+            else f"the owner of schema {schema!r}'s tables: it can do anything to them"
+        )
+        return Audit(
+            user,
+            (f"role {user} is {what}, and grants cannot limit it",),
+            (
+                f"create a dedicated role for wa-monitor-{env} (CREATE ROLE wa_monitor_{env} "
+                "LOGIN PASSWORD '…'), then as the database owner: wa-monitor schema grant "
+                f"--env {env} --role wa_monitor_{env} (README: Roles and URLs)",
+            ),
+            (),
+        )
+    params = {"role": user}
+    held = {
+        (str(s), str(t), Privilege(p))
+        for s, t, p in conn.execute(query("table_privileges", schema), params)
+    }
+    schemas = {
+        (str(s), str(p)) for s, p in conn.execute(query("schema_privileges", schema), params)
+    }
+    ours = {str(r[0]) for r in conn.execute(query("wa_monitor_schemas", schema))}
+    wanted = {(schema, t, p) for t, ps in needs(settings.environment, service).items() for p in ps}
+    other_envs = tuple(sorted({s for s, _, _ in held} & (ours - {schema})))
+    excused = set(other_envs) if allow_other_env else set()
+    extra_held = {(s, t, p) for s, t, p in held - wanted if s not in excused}
+    missing, extra = _grouped(wanted - held), _grouped(extra_held)
+    # USAGE on public comes from PUBLIC by default and opens no table by itself.
+    extra_schemas = sorted(
+        (s, p)
+        for s, p in schemas - {(schema, "USAGE"), (PROD_SCHEMA, "USAGE")}
+        if not (p == "USAGE" and s in excused)
+    )
+    lacks_usage = (schema, "USAGE") not in schemas
+    grant = f"as the database owner: wa-monitor schema grant --env {env} --role {user}"
+    problems: list[str] = []
+    fixes: list[str] = []
+    if missing or lacks_usage:
+        problems.append(
+            "lacks " + "; ".join((["USAGE on " + schema] if lacks_usage else []) + missing)
+        )
+        fixes.append(grant)
+    if extra:
+        problems.append("may also " + "; ".join(extra))
+        fixes.extend(
+            f"REVOKE ALL ON ALL TABLES IN SCHEMA {other} FROM {quoted}"
+            for other in sorted({s for s, _, _ in extra_held} - {schema})
+        )
+        if any(s == schema for s, _, _ in extra_held):
+            fixes.append(grant)  # it revokes in the environment's schema first
+    if extra_schemas:
+        problems.append("may also " + ", ".join(f"{p} on schema {s}" for s, p in extra_schemas))
+        fixes.extend(
+            f"REVOKE {p} ON SCHEMA {s} FROM {quoted} (and FROM PUBLIC)" for s, p in extra_schemas
+        )
+    if db_create:
+        problems.append(f"may create schemas in database {database}")
+        fixes.append(f"REVOKE CREATE ON DATABASE {database} FROM {quoted} (and FROM PUBLIC)")
+    if createdb or createrole:
+        problems.append("may create databases or roles")
+        fixes.append(f"ALTER ROLE {quoted} NOCREATEDB NOCREATEROLE")
+    return Audit(
+        user,
+        tuple(f"role {user} {p}" for p in problems),
+        tuple(dict.fromkeys(fixes)),
+        other_envs,
+    )
+
+
+def _grouped(items: set[tuple[str, str, Privilege]]) -> list[str]:
+    """'SELECT, INSERT on dev.qa_photo_reviews' per table, in a stable order."""
+    by_table: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for s, t, p in sorted(items):
+        by_table[(s, t)].append(p.value)
+    return [f"{', '.join(ps)} on {s}.{t}" for (s, t), ps in by_table.items()]
+
+
+def grant(
+    url: str,
+    settings: Settings,
+    role: str,
+    service: Service = Service.MONITOR,
+    *,
+    other_roles: Mapping[str, str] | None = None,
+    allow_other_env: bool = False,
+) -> Audit:
+    """Apply grant_statements() in one transaction, after checking the role can be limited and
+    serves no other environment; return the audit of what the role then holds.
+
+    `other_roles` maps the other environments to their configured service roles.
+    """
     schema, env = settings.schema, settings.environment.value
-    statements = grant_statements(settings, role, service)
-    with connect(url, schema=schema, env=env) as conn, _writing(conn, schema):
+    statements = grant_statements(settings, role, service, allow_other_env=allow_other_env)
+    with (
+        _as_owner("grant", env),
+        connect(url, schema=schema, env=env) as conn,
+        _writing(conn, schema),
+    ):
         _require_migrated(conn, settings)
         info = conn.execute(
             query("role_info", schema),
@@ -364,5 +532,33 @@ def grant(url: str, settings: Settings, role: str, service: Service = Service.MO
                 f"role {role!r} is {what}: grants cannot limit it; give the {env} service a "
                 "role of its own (README: Roles and URLs)"
             )
+        if not allow_other_env:
+            _refuse_other_env(conn, settings, role, other_roles or {})
         for statement in statements:
             conn.execute(statement)
+        return audit(conn, settings, role, service=service, allow_other_env=allow_other_env)
+
+
+def _refuse_other_env(
+    conn: psycopg.Connection[Any], settings: Settings, role: str, other_roles: Mapping[str, str]
+) -> None:
+    """A role that serves another environment: granting (and revoking its rights elsewhere)
+    would take that environment's service down. One slipped word must not do that."""
+    env = settings.environment.value
+    flag = "--allow-other-env"
+    named = sorted(e for e, r in other_roles.items() if r == role)
+    if named:
+        raise Refused(
+            f"role {role!r} is environment {named[0]}'s service role, not {env}'s: granting it "
+            f"to {env} would revoke what wa-monitor-{named[0]} needs; check --role (or pass "
+            f"{flag} if one role really serves both)"
+        )
+    found = audit(conn, settings, role).other_envs
+    if found:
+        where = ", ".join(found)
+        raise Refused(
+            f"role {role!r} holds privileges in schema {where}, another wa-monitor "
+            f"environment's: it serves that environment, and granting it to {env} would revoke "
+            f"them; check --role, or revoke them first (REVOKE ALL ON ALL TABLES IN SCHEMA "
+            f"{found[0]} FROM {sql.Identifier(role).as_string(None)}), or pass {flag}"
+        )

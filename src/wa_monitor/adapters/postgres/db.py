@@ -37,6 +37,10 @@ TABLES = {
     "ledger": "wa_monitor_ledger",
     "cursor": "wa_monitor_cursor",
     "migrations": "wa_monitor_migrations",
+    "valid_drops": "valid_drops",
+    "invalid": "invalid_drop_submissions",
+    "outbox": "wa_monitor_outbox",
+    "alerts": "wa_monitor_alerts",
     "sync_writes": "wa_monitor_sync_writes",
     "flawed": "wa_monitor_flawed_rows",
     "instance": "wa_monitor_instance",
@@ -50,12 +54,29 @@ class StoreUnavailable(TransientError):
     """The database cannot be reached or refused the work for now."""
 
 
+class DatabaseUnreachable(StoreUnavailable):
+    """No PostgreSQL answered (SQLSTATE class 08, or no server at the address)."""
+
+
+class AuthenticationFailed(StoreUnavailable):
+    """A server answered and refused the login (SQLSTATE class 28): user, password, database
+    name or pg_hba.conf. Transient for the daemon (a password may be being rotated)."""
+
+
 class StandbyLock(Standby):
     """Another wa-monitor process holds this environment's lock: wait as a standby."""
 
 
 class StoreError(FatalError):
     """The database said no in a way that retrying will not change."""
+
+
+class PrivilegeDenied(StoreError):
+    """The role may not do this (SQLSTATE 42501): a grant is missing, or it needs the owner."""
+
+
+class SchemaMissing(NotMigrated):
+    """The schema does not exist (SQLSTATE 3F000)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,18 +147,26 @@ def describe(exc: BaseException) -> str:
     return redact(text)
 
 
-def translate(exc: psycopg.Error, *, schema: str, env: str) -> Exception:
-    """The driver's error as ours: transient (retry), not migrated, or fatal."""
+def translate(exc: psycopg.Error, *, schema: str, env: str) -> Exception:  # noqa: PLR0911
+    """The driver's error as ours, by SQLSTATE: the one place that tells apart an unreachable
+    server, a refused login, a missing privilege, a missing schema, and the transient rest."""
     fix = f"run `wa-monitor schema migrate --env {env}`"
-    if isinstance(exc, pg_errors.InvalidSchemaName | pg_errors.UndefinedTable):
+    state = exc.sqlstate or ""
+    if isinstance(exc, pg_errors.InvalidSchemaName):
+        return SchemaMissing(f"schema {schema!r} does not exist ({describe(exc)}): {fix}")
+    if isinstance(exc, pg_errors.UndefinedTable):
         return NotMigrated(f"schema {schema!r} is missing or not migrated ({describe(exc)}): {fix}")
     if isinstance(exc, psycopg.DataError | psycopg.IntegrityError):
         return RowRefused(f"the database refused a row: {describe(exc)}")
     if isinstance(exc, pg_errors.InsufficientPrivilege):
-        return StoreError(
-            f"the database role may not do this in schema {schema!r}: {describe(exc)} "
-            f"(see `wa-monitor schema grant --env {env} --print`)"
+        return PrivilegeDenied(
+            f"the database role may not do this in schema {schema!r}: {describe(exc)} (as the "
+            f"database owner: `wa-monitor schema grant --env {env} --role ROLE`)"
         )
+    if state.startswith("28") or _refused_at_login(exc):
+        return AuthenticationFailed(f"database unavailable (it refused the login): {describe(exc)}")
+    if state.startswith("08") or (isinstance(exc, psycopg.OperationalError) and not state):
+        return DatabaseUnreachable(f"database unavailable (unreachable): {describe(exc)}")
     if isinstance(
         exc,
         psycopg.OperationalError
@@ -152,6 +181,23 @@ def translate(exc: psycopg.Error, *, schema: str, env: str) -> Exception:
     if isinstance(exc, psycopg.InterfaceError):
         return StoreUnavailable(f"database connection lost: {describe(exc)}")
     return StoreError(f"database error: {describe(exc)}")
+
+
+def _refused_at_login(exc: psycopg.Error) -> bool:
+    """A failed connect whose server answered with a FATAL error (a refused login).
+
+    libpq gives no SQLSTATE for errors while connecting; what it keeps is the server's own
+    reply, which starts with its severity. No reply (refused, timed out, no route, a name that
+    does not resolve) means nobody answered. A server that is starting up or shutting down
+    says so with its own SQLSTATE once connected, which the checks above and below handle.
+    """
+    pgconn = getattr(exc, "pgconn", None)
+    if pgconn is None or exc.sqlstate is not None:
+        return False
+    if pgconn.used_password or pgconn.needs_password:
+        return True
+    message = pgconn.error_message.decode("utf-8", "replace")
+    return "FATAL:" in message and "starting up" not in message and "shutting down" not in message
 
 
 # -- the URL ---------------------------------------------------------------------------------

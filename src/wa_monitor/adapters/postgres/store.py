@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import select
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import replace
 from typing import Any
@@ -25,12 +25,17 @@ from wa_monitor.adapters.postgres.db import (
     schema_version,
     translate,
 )
+from wa_monitor.core.ports import Planner
 from wa_monitor.core.records import (
+    NO_LISTS,
     START,
     BridgePosition,
     Flaw,
+    InvalidSubmission,
     NewReview,
     Plan,
+    PlanLists,
+    Reply,
     Resubmission,
     ReviewState,
     Sighting,
@@ -52,8 +57,11 @@ class Store:
         purpose: str = "",
         exclusive: bool = False,
         connect_timeout: int = 10,
+        validating: frozenset[str] = frozenset(),
     ) -> None:
         self._url = url
+        # Projects whose sightings are looked up in the plan lists, in each batch's transaction.
+        self.validating = validating
         self.schema = schema
         self.env = env
         self._purpose = purpose
@@ -215,10 +223,7 @@ class Store:
         )
 
     def apply(
-        self,
-        found: Sequence[Sighting],
-        position: BridgePosition,
-        planner: Callable[[Sequence[Sighting], Mapping[str, ReviewState]], Plan],
+        self, found: Sequence[Sighting], position: BridgePosition, planner: Planner
     ) -> tuple[int, Plan]:
         """Apply a batch in one transaction: ledger, reviews and position commit together.
 
@@ -315,6 +320,7 @@ class PipelinedBatch:
         self._plan: Plan | None = None
         self._fresh = 0
         self._inserted: psycopg.Cursor[Any] | None = None
+        self._lists: psycopg.Cursor[Any] | None = None
         self._pipeline = conn.pipeline()
         with self._failing_closes():
             self._pipeline.__enter__()  # left in finish(), or after the connection is closed
@@ -326,6 +332,7 @@ class PipelinedBatch:
             self._locked.execute(
                 store._q("lock_reviews"), {"drops": sorted({s.drop_number for s in found})}
             )
+            self._lists = self._send_lookup(found)
 
     @contextmanager
     def _failing_closes(self) -> Iterator[None]:
@@ -366,9 +373,38 @@ class PipelinedBatch:
             self._store._record_flawed(self._conn, flawed)
         return cur
 
-    def plan(
-        self, planner: Callable[[Sequence[Sighting], Mapping[str, ReviewState]], Plan]
-    ) -> None:
+    def _send_lookup(self, found: Sequence[Sighting]) -> psycopg.Cursor[Any] | None:
+        """The plan lists' answer for the batch's validated sightings, in the same round trip."""
+        validating = self._store.validating
+        if not validating:
+            return None
+        pairs = sorted({(s.project, s.drop_number) for s in found if s.project in validating})
+        if not pairs:
+            return None
+        cur = self._conn.cursor()
+        cur.execute(
+            self._store._q("lookup_plan_lists"),
+            {
+                "projects": [p for p, _ in pairs],
+                "drops": [d for _, d in pairs],
+                "validating": sorted({p for p, _ in pairs}),
+            },
+        )
+        return cur
+
+    def _fetch_lists(self) -> PlanLists:
+        if self._lists is None:
+            return NO_LISTS
+        listed: set[tuple[str, str]] = set()
+        with_list: set[str] = set()
+        for project, drop in self._lists.fetchall():
+            if drop is None:
+                with_list.add(project)
+            else:
+                listed.add((project, drop))
+        return PlanLists(listed=frozenset(listed), with_list=frozenset(with_list))
+
+    def plan(self, planner: Planner) -> None:
         """Wait for the claim and the locks, plan the batch, and send its writes and COMMIT."""
         with self._failing_closes():
             claimed = {r[0] for r in self._claimed.fetchall()}
@@ -380,11 +416,15 @@ class PipelinedBatch:
                     id=rid, drop_number=drop, last_submitted_at=last, feedback_sent=feedback
                 )
             self._fresh = len(fresh)
-            plan = self._plan = planner(fresh, existing)
+            plan = self._plan = planner(fresh, existing, self._fetch_lists())
             if plan.new_reviews:
-                self._inserted = self._send_inserts(plan.new_reviews)
+                self._inserted = self._send_inserts(plan.new_reviews, plan.flagged)
             if plan.resubmissions:
                 self._send_resubmissions(plan.resubmissions)
+            if plan.invalid:
+                self._send_invalid(plan.invalid)
+            if plan.replies:
+                self._send_replies(plan.replies)
             self._store._save_position(self._conn, self._position)
             self._conn.execute("COMMIT")
 
@@ -401,7 +441,9 @@ class PipelinedBatch:
         plan = mark_taken(self._plan, taken) if taken else self._plan
         return len(self._found) - self._fresh, plan
 
-    def _send_inserts(self, new: Sequence[NewReview]) -> psycopg.Cursor[Any]:
+    def _send_inserts(
+        self, new: Sequence[NewReview], flagged: frozenset[tuple[str, str]]
+    ) -> psycopg.Cursor[Any]:
         cur = self._conn.cursor()
         cur.execute(
             self._store._q("insert_reviews"),
@@ -415,9 +457,41 @@ class PipelinedBatch:
                 "last": [r.last_submitted_at for r in new],
                 "resubmitted": [r.resubmitted for r in new],
                 "comments": [COMMENT.format(project=r.project) for r in new],
+                "flagged": [(r.project, r.drop_number) in flagged for r in new],
             },
         )
         return cur
+
+    def _send_invalid(self, invalid: Sequence[InvalidSubmission]) -> None:
+        self._conn.execute(
+            self._store._q("insert_invalid"),
+            {
+                "chats": [i.sighting.chat_jid for i in invalid],
+                "ids": [i.sighting.message_id for i in invalid],
+                "drops": [i.sighting.drop_number for i in invalid],
+                "projects": [i.sighting.project[:100] for i in invalid],
+                "phones": [i.sighting.phone[:50] for i in invalid],
+                "names": [i.sighting.user_name[:255] for i in invalid],
+                "at": [i.sighting.sent_at for i in invalid],
+                "reasons": [i.reason for i in invalid],
+                "actions": [i.action for i in invalid],
+            },
+        )
+
+    def _send_replies(self, replies: Sequence[Reply]) -> None:
+        """The outbox rows: posted by the sender only once this transaction has committed."""
+        self._conn.execute(
+            self._store._q("insert_replies"),
+            {
+                "kinds": [r.kind.value for r in replies],
+                "chats": [r.sighting.chat_jid for r in replies],
+                "ids": [r.sighting.message_id for r in replies],
+                "drops": [r.sighting.drop_number for r in replies],
+                "projects": [r.sighting.project[:100] for r in replies],
+                "texts": [r.text for r in replies],
+                "at": [r.sighting.sent_at for r in replies],
+            },
+        )
 
     def _send_resubmissions(self, subs: Sequence[Resubmission]) -> None:
         self._conn.execute(

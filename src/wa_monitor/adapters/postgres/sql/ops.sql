@@ -15,7 +15,7 @@ LOCK TABLE {instance} IN EXCLUSIVE MODE NOWAIT;
 SELECT (SELECT count(*) FROM {reviews}), (SELECT count(*) FROM {ledger});
 
 -- name: reset
-TRUNCATE {reviews}, {ledger}, {cursor}, {flawed};
+TRUNCATE {reviews}, {ledger}, {cursor}, {invalid}, {outbox}, {flawed};
 
 -- name: outside_dependents
 -- Objects outside the schema that DROP SCHEMA … CASCADE would take with it (a view, a foreign
@@ -120,13 +120,14 @@ GRANT USAGE ON SCHEMA {schema} TO {role};
 GRANT {privileges} ON {table} TO {role};
 
 -- name: role_attributes
-SELECT current_user::text, r.rolsuper, r.rolcreatedb, r.rolcreaterole, current_database()::text,
-       has_database_privilege(current_database(), 'CREATE')
-FROM pg_roles r WHERE r.rolname = current_user;
+-- A role's attributes and whether it may create schemas in this database (its own or PUBLIC's).
+SELECT r.rolname::text, r.rolsuper, r.rolcreatedb, r.rolcreaterole, current_database()::text,
+       has_database_privilege(r.oid, current_database(), 'CREATE')
+FROM pg_roles r WHERE r.rolname = coalesce(%(role)s, current_user::text);
 
 -- name: table_privileges
--- Every privilege the current role holds (its own, through PUBLIC, or inherited) on a table or
--- view outside the system schemas.
+-- Every privilege a role holds (its own, through PUBLIC, or inherited) on a table or view
+-- outside the system schemas; the current role when none is named.
 SELECT n.nspname::text, c.relname::text, p.privilege
 FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -134,15 +135,22 @@ CROSS JOIN unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REF
                         'TRIGGER']) AS p(privilege)
 WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')
   AND n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\_%%'
-  AND has_table_privilege(c.oid, p.privilege)
+  AND has_table_privilege(coalesce(%(role)s, current_user::text), c.oid, p.privilege)
 ORDER BY 1, 2, 3;
 
 -- name: schema_privileges
 SELECT n.nspname::text, p.privilege
 FROM pg_namespace n CROSS JOIN unnest(ARRAY['USAGE', 'CREATE']) AS p(privilege)
 WHERE n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\_%%'
-  AND has_schema_privilege(n.oid, p.privilege)
+  AND has_schema_privilege(coalesce(%(role)s, current_user::text), n.oid, p.privilege)
 ORDER BY 1, 2;
+
+-- name: wa_monitor_schemas
+-- Every schema that holds wa-monitor's tables: each is some environment's.
+SELECT n.nspname::text
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relname = 'wa_monitor_migrations' AND c.relkind IN ('r', 'p')
+ORDER BY 1;
 
 -- name: status_reviews
 SELECT count(*), count(*) FILTER (WHERE review_date = %(today)s), max(created_at) FROM {reviews};
@@ -151,7 +159,7 @@ SELECT count(*), count(*) FILTER (WHERE review_date = %(today)s), max(created_at
 SELECT processed_at, sent_at FROM {ledger} ORDER BY processed_at DESC, sent_at DESC LIMIT 1;
 
 -- name: status_cursor
-SELECT bridge_rowid, updated_at FROM {cursor};
+SELECT bridge_rowid, updated_at, read_at FROM {cursor};
 
 -- name: status_flawed
 SELECT count(*), max(seen_at) FROM {flawed};

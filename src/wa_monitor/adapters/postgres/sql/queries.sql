@@ -6,7 +6,9 @@
 SELECT to_regnamespace(%(schema)s) IS NOT NULL;
 
 -- name: migrations_table_exists
-SELECT to_regclass(format('%%I.%%I', %(schema)s::text, 'wa_monitor_migrations')) IS NOT NULL;
+-- From the catalog, not to_regclass(): a role without USAGE on the schema may still ask.
+SELECT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+               WHERE n.nspname = %(schema)s AND c.relname = 'wa_monitor_migrations');
 
 -- name: create_migrations_table
 CREATE TABLE IF NOT EXISTS {migrations} (
@@ -49,6 +51,8 @@ SELECT a.pid, coalesce(a.application_name, ''), coalesce(host(a.client_addr), 'l
 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
 WHERE l.locktype = 'relation' AND l.granted AND l.mode = 'ExclusiveLock'
   AND l.relation = to_regclass(format('%%I.%%I', %(schema)s::text, 'wa_monitor_instance'))
+  -- Relation oids are per database: another database's table of the same oid is not ours.
+  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
 LIMIT 1;
 
 -- name: load_position
@@ -56,11 +60,13 @@ SELECT bridge_rowid, anchor_chat_jid, anchor_message_id, bridge_file, groups, an
 FROM {cursor};
 
 -- name: save_position
+-- read_at: the monitor read the bridge just now (status's liveness; saved at least once a
+-- minute while idle). updated_at moves only when the position does.
 INSERT INTO {cursor} (
     singleton, bridge_rowid, anchor_chat_jid, anchor_message_id, bridge_file, groups,
-    anchor_fingerprint)
+    anchor_fingerprint, read_at)
 VALUES (true, %(rowid)s, %(anchor_chat)s, %(anchor_id)s, %(file)s, %(groups)s::text[],
-    %(fingerprint)s)
+    %(fingerprint)s, now())
 ON CONFLICT (singleton) DO UPDATE SET
     bridge_rowid = excluded.bridge_rowid,
     anchor_chat_jid = excluded.anchor_chat_jid,
@@ -68,7 +74,13 @@ ON CONFLICT (singleton) DO UPDATE SET
     bridge_file = excluded.bridge_file,
     groups = excluded.groups,
     anchor_fingerprint = excluded.anchor_fingerprint,
-    updated_at = now();
+    read_at = now(),
+    updated_at = CASE
+        WHEN ({cursor}.bridge_rowid, {cursor}.anchor_chat_jid, {cursor}.anchor_message_id,
+              {cursor}.bridge_file, {cursor}.groups)
+             IS NOT DISTINCT FROM (excluded.bridge_rowid, excluded.anchor_chat_jid,
+              excluded.anchor_message_id, excluded.bridge_file, excluded.groups)
+        THEN {cursor}.updated_at ELSE now() END;
 
 -- name: claim_messages
 INSERT INTO {ledger} (chat_jid, message_id, bridge_rowid, drops, sent_at)
@@ -98,11 +110,11 @@ FOR UPDATE;
 -- name: insert_reviews
 INSERT INTO {reviews} (
     drop_number, review_date, project, user_name, submitted_by,
-    whatsapp_message_date, last_submitted_at, resubmitted, comment)
+    whatsapp_message_date, last_submitted_at, resubmitted, comment, drop_not_in_plan)
 SELECT * FROM unnest(
     %(drops)b::text[], %(dates)b::date[], %(projects)b::text[], %(names)b::text[],
     %(phones)b::text[], %(first)b::timestamptz[], %(last)b::timestamptz[],
-    %(resubmitted)b::boolean[], %(comments)b::text[])
+    %(resubmitted)b::boolean[], %(comments)b::text[], %(flagged)b::boolean[])
 ON CONFLICT (drop_number, review_date) DO NOTHING
 RETURNING drop_number;
 
@@ -119,7 +131,37 @@ FROM unnest(%(ids)b::uuid[], %(phones)b::text[], %(names)b::text[], %(at)b::time
     AS u(id, phone, name, at)
 WHERE r.id = u.id;
 
+-- name: lookup_plan_lists
+-- One indexed query per batch: the batch's (project, drop) pairs that are in a plan, then the
+-- batch's validating projects whose list is not empty (with a NULL drop).
+SELECT q.project, q.drop_number
+FROM unnest(%(projects)b::text[], %(drops)b::text[]) AS q(project, drop_number)
+WHERE EXISTS (
+    SELECT 1 FROM {valid_drops} v WHERE v.project = q.project AND v.drop_number = q.drop_number)
+UNION ALL
+SELECT p.project, NULL
+FROM unnest(%(validating)b::text[]) AS p(project)
+WHERE EXISTS (SELECT 1 FROM {valid_drops} v WHERE v.project = p.project);
+
+-- name: insert_invalid
+INSERT INTO {invalid} (
+    chat_jid, message_id, drop_number, project, submitted_by, user_name,
+    whatsapp_message_date, reason, action)
+SELECT * FROM unnest(
+    %(chats)b::text[], %(ids)b::text[], %(drops)b::text[], %(projects)b::text[],
+    %(phones)b::text[], %(names)b::text[], %(at)b::timestamptz[], %(reasons)b::text[],
+    %(actions)b::text[])
+ON CONFLICT (chat_jid, message_id, drop_number) DO NOTHING;
+
+-- name: insert_replies
+INSERT INTO {outbox} (kind, chat_jid, message_id, drop_number, project, text, message_at)
+SELECT * FROM unnest(
+    %(kinds)b::text[], %(chats)b::text[], %(ids)b::text[], %(drops)b::text[],
+    %(projects)b::text[], %(texts)b::text[], %(at)b::timestamptz[])
+ON CONFLICT (kind, chat_jid, message_id, drop_number) DO NOTHING;
+
 -- name: missing_tables
 SELECT t FROM unnest(%(tables)s::text[]) AS t
-WHERE to_regclass(format('%%I.%%I', %(schema)s::text, t)) IS NULL
+WHERE NOT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                  WHERE n.nspname = %(schema)s AND c.relname = t)
 ORDER BY 1;

@@ -87,6 +87,66 @@ CREATE TABLE IF NOT EXISTS {schema}.wa_monitor_sync_writes (
 CREATE INDEX IF NOT EXISTS idx_wa_monitor_sync_writes_day
     ON {schema}.wa_monitor_sync_writes (day, project);
 
+-- The valid drops of each project's plan (imported with `wa-monitor drops import`). Keyed by
+-- project and drop: one drop may be in several projects' plans.
+CREATE TABLE IF NOT EXISTS {schema}.valid_drops (
+    project varchar(100) NOT NULL,
+    drop_number varchar(50) NOT NULL,
+    imported_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (project, drop_number)
+);
+
+-- A drop posted in a validating project's group that is not in that project's list: one row per
+-- message and drop, written in the transaction that applies the message.
+CREATE TABLE IF NOT EXISTS {schema}.invalid_drop_submissions (
+    chat_jid text NOT NULL,
+    message_id text NOT NULL,
+    drop_number varchar(50) NOT NULL,
+    project varchar(100) NOT NULL,
+    submitted_by varchar(50),
+    user_name varchar(255),
+    whatsapp_message_date timestamptz NOT NULL,
+    reason text NOT NULL,
+    action text NOT NULL CHECK (action IN ('reject', 'flag')),
+    created_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (chat_jid, message_id, drop_number)
+);
+CREATE INDEX IF NOT EXISTS idx_invalid_drop_submissions_message_date
+    ON {schema}.invalid_drop_submissions (whatsapp_message_date);
+
+-- A review created in "flag" mode for a drop that is not in its project's plan.
+ALTER TABLE {schema}.qa_photo_reviews
+    ADD COLUMN IF NOT EXISTS drop_not_in_plan boolean NOT NULL DEFAULT false;
+
+-- Replies to the groups, written in the batch's transaction and posted after COMMIT by the
+-- daemon's sender. state: pending → sending (claimed, committed before the HTTP call) → sent;
+-- expired (the message was older than the reply window); unknown (the bridge may or may not
+-- have posted it: never sent again without an operator); blocked (a group this environment may
+-- not reply in).
+CREATE TABLE IF NOT EXISTS {schema}.wa_monitor_outbox (
+    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    kind text NOT NULL CHECK (kind IN ('invalid_drop', 'received', 'resubmission')),
+    chat_jid text NOT NULL,
+    message_id text NOT NULL,
+    drop_number varchar(50) NOT NULL,
+    project varchar(100) NOT NULL,
+    text text NOT NULL,
+    message_at timestamptz NOT NULL,
+    state text NOT NULL DEFAULT 'pending'
+        CHECK (state IN ('pending', 'sending', 'sent', 'expired', 'unknown', 'blocked')),
+    attempts integer NOT NULL DEFAULT 0,
+    not_before timestamptz NOT NULL DEFAULT now(),
+    claimed_at timestamptz,
+    done_at timestamptz,
+    detail text,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (kind, chat_jid, message_id, drop_number)
+);
+CREATE INDEX IF NOT EXISTS idx_wa_monitor_outbox_waiting
+    ON {schema}.wa_monitor_outbox (created_at) WHERE state IN ('pending', 'sending');
+-- The per-group rate limit's look-up; rows never claimed (most, after a backlog) stay out of it.
+CREATE INDEX IF NOT EXISTS idx_wa_monitor_outbox_chat_claimed
+    ON {schema}.wa_monitor_outbox (chat_jid, claimed_at) WHERE claimed_at IS NOT NULL;
 -- Rows processed with something put in place of what they hold (an unreadable or implausible
 -- time, an id that is not plain text), and messages the database refused (skipped): where and
 -- why. Written with the batch's ledger entries.
@@ -111,4 +171,20 @@ ALTER TABLE {schema}.wa_monitor_cursor ADD COLUMN IF NOT EXISTS anchor_fingerpri
 -- open for it holds back no VACUUM.
 CREATE TABLE IF NOT EXISTS {schema}.wa_monitor_instance (
     singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton)
+);
+
+-- Liveness and alerts. The cursor's read_at is when the monitor last read the bridge: saved
+-- with every batch, and at most once a minute while it is idle (a heartbeat that costs one
+-- UPDATE a minute). wa_monitor_alerts holds the incidents `wa-monitor alerts check` announced,
+-- so a restart neither announces one again nor forgets to announce its recovery.
+ALTER TABLE {schema}.wa_monitor_cursor ADD COLUMN IF NOT EXISTS read_at timestamptz;
+
+CREATE TABLE IF NOT EXISTS {schema}.wa_monitor_alerts (
+    kind text PRIMARY KEY,
+    detail text NOT NULL,
+    opened_at timestamptz NOT NULL DEFAULT now(),
+    -- the channels (whatsapp, email) that carried the incident's message, then its recovery's
+    opened_via text[] NOT NULL DEFAULT ARRAY[]::text[],
+    resolved_at timestamptz,
+    resolved_via text[] NOT NULL DEFAULT ARRAY[]::text[]
 );

@@ -1,0 +1,211 @@
+"""The WhatsApp bridge's HTTP API: `POST /api/send`, told apart by what a caller may do next.
+
+The bridge answers only after WhatsApp took the message or refused it, and it has no
+idempotency key: a request repeated after a lost answer can post twice. So every send ends in
+one of four outcomes, and only two of them (REFUSED, DOWN) mean "certainly not posted, safe to
+try again". UNKNOWN must be shown to a person, never retried by code.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+SEND_PATH = "/api/send"
+DEFAULT_URL = "http://localhost:8080"
+# A reviewer waits for this call: the whole send, connect included, ends well inside 10 s.
+CONNECT_TIMEOUT_S = 2.0
+TOTAL_TIMEOUT_S = 7.0
+# The bridge's own answer when its WhatsApp client is not connected: it did not try to send.
+_NOT_CONNECTED = 503
+# Events of httpcore's trace: the request's first byte is about to leave.
+_SENDING_EVENTS = frozenset(
+    {"http11.send_request_headers.started", "http2.send_request_headers.started"}
+)
+
+
+class SendOutcome(enum.StrEnum):
+    SENT = "sent"  # the bridge answered success: WhatsApp took the message
+    REFUSED = "refused"  # the bridge answered and did not send: safe to try again
+    DOWN = "down"  # nothing reached the bridge (no connection): safe to try again
+    UNKNOWN = "unknown"  # the request went out and no clear answer came back: may be posted
+
+    @property
+    def retry_is_safe(self) -> bool:
+        """True when the message was certainly not posted, so sending again cannot double it."""
+        return self in {SendOutcome.REFUSED, SendOutcome.DOWN}
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    """What one `POST /api/send` came to."""
+
+    outcome: SendOutcome
+    detail: str  # the bridge's own message, or what went wrong on the way; no secret in it
+    status: int | None = None  # the HTTP status, when an answer came back
+    elapsed_s: float = 0.0
+
+
+class BridgeApi:
+    """A client of one bridge's `POST /api/send`, safe to share between threads."""
+
+    def __init__(
+        self,
+        base_url: str = DEFAULT_URL,
+        *,
+        connect_timeout_s: float = CONNECT_TIMEOUT_S,
+        total_timeout_s: float = TOTAL_TIMEOUT_S,
+    ) -> None:
+        if not 0 < connect_timeout_s < total_timeout_s:
+            raise ValueError("the connect timeout must be positive and below the total timeout")
+        self.base_url = base_url.rstrip("/")
+        self.total_timeout_s = total_timeout_s
+        # Each phase is bounded by the total too; the worker thread in send() enforces the sum.
+        self._client = httpx.Client(
+            base_url=self.base_url,
+            timeout=httpx.Timeout(total_timeout_s, connect=connect_timeout_s),
+            # The bridge is local; a proxy from the environment would only add a hop that can
+            # lose the answer after the message went out.
+            trust_env=False,
+            # A fresh connection per send: a pooled one the bridge closed while idle would
+            # fail after the request "went out" and turn a clean DOWN into an UNKNOWN.
+            limits=httpx.Limits(max_keepalive_connections=0),
+        )
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> BridgeApi:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def send(self, recipient: str, text: str) -> SendResult:
+        """Post `text` to `recipient` (a group JID, a person's JID or a phone number), once.
+
+        Returns within the total timeout whatever the bridge does. Never retries: the caller
+        decides, and only a REFUSED or DOWN outcome may be retried.
+        """
+        attempt = _Attempt()
+        started = time.monotonic()
+        worker = threading.Thread(
+            target=attempt.run,
+            args=(self._client, {"recipient": recipient, "message": text}),
+            name="bridge-api-send",
+            daemon=True,
+        )
+        worker.start()
+        worker.join(self.total_timeout_s)
+        result = attempt.finish()
+        return SendResult(
+            result.outcome, result.detail, result.status, round(time.monotonic() - started, 3)
+        )
+
+
+class _Cancelled(Exception):
+    """The caller stopped waiting before the request went out: do not send it at all."""
+
+
+class _Attempt:
+    """One request in a worker thread, and the line between "not sent yet" and "went out".
+
+    The trace hook and finish() decide under one lock, so a request is either stopped before
+    its first byte (DOWN: certainly not posted) or counted as gone out (UNKNOWN until answered).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._went_out = False
+        self._given_up = False
+        self._result: SendResult | None = None
+
+    def run(self, client: httpx.Client, body: dict[str, str]) -> None:
+        try:
+            response = client.post(SEND_PATH, json=body, extensions={"trace": self._trace})
+            result = _classify(response.status_code, response.content)
+        except _Cancelled:
+            return
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            result = SendResult(SendOutcome.DOWN, f"bridge not reachable: {_reason(exc)}")
+        except httpx.HTTPError as exc:
+            result = self._lost(exc)
+        with self._lock:
+            self._result = result
+
+    def finish(self) -> SendResult:
+        with self._lock:
+            if self._result is not None:
+                return self._result
+            self._given_up = True
+            if self._went_out:
+                return SendResult(
+                    SendOutcome.UNKNOWN,
+                    "no answer from the bridge in time; the message may have been posted",
+                )
+            return SendResult(SendOutcome.DOWN, "bridge not reachable in time; nothing was sent")
+
+    def _trace(self, event: str, info: dict[str, Any]) -> None:
+        if event not in _SENDING_EVENTS:
+            return
+        with self._lock:
+            if self._given_up:
+                raise _Cancelled
+            self._went_out = True
+
+    def _lost(self, exc: httpx.HTTPError) -> SendResult:
+        with self._lock:
+            went_out = self._went_out
+        if went_out:
+            return SendResult(
+                SendOutcome.UNKNOWN,
+                f"connection lost after the request went out ({_reason(exc)}); "
+                "the message may have been posted",
+            )
+        return SendResult(SendOutcome.DOWN, f"bridge not reachable: {_reason(exc)}")
+
+
+def _classify(status: int, content: bytes) -> SendResult:
+    """The bridge's answer → an outcome. Its own JSON answer is believed whatever the status."""
+    answer = _bridge_answer(content)
+    if answer is not None:
+        success, message = answer
+        if success and 200 <= status < 300:
+            return SendResult(SendOutcome.SENT, message, status)
+        if not success:
+            return SendResult(SendOutcome.REFUSED, message or f"refused (HTTP {status})", status)
+    text = content.decode("utf-8", "replace").strip()[:200]
+    # 4xx: the bridge rejected the request itself (bad JSON, no recipient) before sending;
+    # 503: its WhatsApp client is not connected, so it did not try.
+    if 400 <= status < 500 or status == _NOT_CONNECTED:
+        return SendResult(SendOutcome.REFUSED, text or f"HTTP {status}", status)
+    # A 2xx we cannot read, a proxy's 502/504, a crash mid-send: the message may be out.
+    return SendResult(
+        SendOutcome.UNKNOWN,
+        f"unexpected answer from the bridge (HTTP {status}): {text or 'empty'}; "
+        "the message may have been posted",
+        status,
+    )
+
+
+def _bridge_answer(content: bytes) -> tuple[bool, str] | None:
+    """`{"success": bool, "message": str}` as the bridge writes it, or None."""
+    try:
+        data = json.loads(content)
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("success"), bool):
+        return None
+    message = data.get("message")
+    return data["success"], message if isinstance(message, str) else ""
+
+
+def _reason(exc: httpx.HTTPError) -> str:
+    """A short cause for a person, without the URL's user info (httpx puts none in these)."""
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

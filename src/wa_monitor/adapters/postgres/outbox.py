@@ -1,0 +1,161 @@
+"""The reply outbox in PostgreSQL, as the sender uses it: its own autocommit connection, one
+statement per step, so a claim is committed before the post it stands for."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import psycopg
+
+from wa_monitor.adapters.postgres.db import (
+    compose,
+    connect,
+    named_queries,
+    require_current,
+    session,
+    translate,
+)
+from wa_monitor.core.records import Delivery, OutboxMessage
+from wa_monitor.errors import Refused
+
+_STATE = {
+    Delivery.SENT: "sent",
+    Delivery.REFUSED: "pending",  # certainly not posted: waits for its retry
+    Delivery.DOWN: "pending",
+    Delivery.UNKNOWN: "unknown",
+}
+
+
+def outbox_query(name: str, schema: str) -> psycopg.sql.Composed:
+    """A named query of outbox.sql, composed for `schema`."""
+    return compose(named_queries("outbox.sql")[name], schema)
+
+
+class PgOutbox:
+    """One environment's wa_monitor_outbox, for the daemon's reply sender."""
+
+    def __init__(self, url: str, *, schema: str, env: str) -> None:
+        self._url, self.schema, self.env = url, schema, env
+        self._conn: psycopg.Connection[Any] | None = None
+
+    @contextmanager
+    def _cursor(self) -> Iterator[psycopg.Cursor[Any]]:
+        if self._conn is None or self._conn.closed:
+            self._conn = connect(self._url, schema=self.schema, env=self.env, purpose="replies")
+        try:
+            yield self._conn.cursor()
+        except psycopg.Error as exc:
+            self.close()
+            raise translate(exc, schema=self.schema, env=self.env) from None
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def stranded(self) -> list[OutboxMessage]:
+        with self._cursor() as cur:
+            rows = cur.execute(outbox_query("stranded", self.schema)).fetchall()
+        return [_message(r) for r in rows]
+
+    def expire(self, window_s: float) -> int:
+        with self._cursor() as cur:
+            return cur.execute(outbox_query("expire", self.schema), {"window": window_s}).rowcount
+
+    def claim(self, interval_s: float, window_s: float) -> OutboxMessage | None:
+        with self._cursor() as cur:
+            row = cur.execute(
+                outbox_query("claim", self.schema), {"interval": interval_s, "window": window_s}
+            ).fetchone()
+        return None if row is None else _message(row)
+
+    def waiting(self) -> bool:
+        with self._cursor() as cur:
+            row = cur.execute(outbox_query("waiting", self.schema)).fetchone()
+        return bool(row and row[0])
+
+    def finish(
+        self, message: OutboxMessage, delivery: Delivery, detail: str, retry_in_s: float
+    ) -> None:
+        self._set(message, _STATE[delivery], detail, retry_in_s)
+
+    def block(self, message: OutboxMessage, detail: str) -> None:
+        self._set(message, "blocked", detail, 0.0)
+
+    def _set(self, message: OutboxMessage, state: str, detail: str, retry_in_s: float) -> None:
+        with self._cursor() as cur:
+            cur.execute(
+                outbox_query("finish", self.schema),
+                {"id": message.id, "state": state, "detail": detail[:500], "retry_in": retry_in_s},
+            )
+
+
+def _message(row: tuple[Any, ...]) -> OutboxMessage:
+    rid, chat, drop, text, at, claimed, attempts = row
+    return OutboxMessage(
+        id=rid,
+        chat_jid=str(chat),
+        drop_number=str(drop),
+        text=str(text),
+        message_at=at,
+        claimed_at=claimed,
+        attempts=int(attempts),
+    )
+
+
+# -- for ops: `wa-monitor replies` -----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyRow:
+    id: UUID
+    state: str
+    kind: str
+    project: str
+    drop_number: str
+    chat_jid: str
+    message_at: datetime
+    attempts: int
+    detail: str | None
+    text: str
+
+
+def list_replies(
+    url: str, *, schema: str, env: str, state: str | None, limit: int
+) -> list[ReplyRow]:
+    """The newest replies of the outbox (in one state, or all)."""
+    with session(url, schema=schema, env=env, purpose="replies") as conn:
+        require_current(conn, schema, env)
+        rows = conn.execute(
+            outbox_query("list", schema), {"state": state, "limit": limit}
+        ).fetchall()
+    return [ReplyRow(*r) for r in rows]
+
+
+def resolve(url: str, *, schema: str, env: str, prefix: str, posted: bool) -> list[ReplyRow]:
+    """A person's decision on an unknown reply: it was posted (sent), or not (sent again).
+
+    `prefix` is the reply's id or its first characters; it must name exactly one unknown reply.
+    """
+    if len(prefix) < 6 or not all(c in "0123456789abcdef-" for c in prefix.lower()):
+        raise Refused(f"{prefix!r} is not a reply id: give at least its first 6 characters")
+    state, detail = ("sent", "resolved: posted") if posted else ("pending", "resolved: resend")
+    with session(url, schema=schema, env=env, purpose="replies") as conn:
+        require_current(conn, schema, env)
+        with conn.transaction():
+            matches = conn.execute(
+                outbox_query("list_unknown_like", schema), {"prefix": prefix.lower()}
+            ).fetchall()
+            if len(matches) != 1:
+                what = "no unknown reply" if not matches else f"{len(matches)} unknown replies"
+                raise Refused(f"{what} with an id starting {prefix!r}: nothing changed")
+            conn.execute(
+                outbox_query("resolve", schema),
+                {"state": state, "detail": detail, "prefix": prefix.lower()},
+            )
+    return [ReplyRow(*r) for r in matches]

@@ -1,0 +1,71 @@
+-- Named queries of the reply outbox (outbox.py) and of `wa-monitor replies`. {outbox} is composed
+-- with psycopg.sql.Identifier; everything else is a bound parameter.
+
+-- name: stranded
+-- Claimed and never marked: the sender that claimed them is gone (one sender per schema, under
+-- the instance lock), so whether the bridge posted them is not known.
+SELECT id, chat_jid, drop_number, text, message_at, claimed_at, attempts
+FROM {outbox} WHERE state = 'sending' ORDER BY claimed_at;
+
+-- name: expire
+UPDATE {outbox}
+SET state = 'expired', done_at = now(), detail = 'older than the reply window: not sent'
+WHERE state = 'pending' AND message_at < now() - make_interval(secs => %(window)s);
+
+-- name: claim
+-- The oldest waiting reply within the window whose group had no reply claimed or finished
+-- within the interval.
+UPDATE {outbox} SET state = 'sending', claimed_at = clock_timestamp(), attempts = attempts + 1
+WHERE id = (
+    SELECT o.id FROM {outbox} o
+    WHERE o.state = 'pending' AND o.not_before <= now()
+      AND o.message_at >= now() - make_interval(secs => %(window)s)
+      AND NOT EXISTS (
+          SELECT 1 FROM {outbox} b
+          WHERE b.chat_jid = o.chat_jid
+            AND b.claimed_at > now() - make_interval(secs => %(interval)s + 10)
+            AND (b.claimed_at > now() - make_interval(secs => %(interval)s)
+                 OR b.done_at > now() - make_interval(secs => %(interval)s)))
+    ORDER BY o.created_at, o.message_at
+    LIMIT 1
+    FOR UPDATE SKIP LOCKED)
+RETURNING id, chat_jid, drop_number, text, message_at, claimed_at, attempts;
+
+-- name: waiting
+SELECT EXISTS (SELECT 1 FROM {outbox} WHERE state = 'pending');
+
+-- name: finish
+UPDATE {outbox} SET
+    state = %(state)s,
+    detail = %(detail)s,
+    done_at = CASE WHEN %(state)s = 'pending' THEN NULL ELSE now() END,
+    not_before = now() + make_interval(secs => %(retry_in)s)
+WHERE id = %(id)s AND state = 'sending';
+
+-- name: list
+SELECT id, state, kind, project, drop_number, chat_jid, message_at, attempts, detail, text
+FROM {outbox}
+WHERE (%(state)s::text IS NULL OR state = %(state)s)
+ORDER BY created_at DESC
+LIMIT %(limit)s;
+
+-- name: list_unknown_like
+SELECT id, state, kind, project, drop_number, chat_jid, message_at, attempts, detail, text
+FROM {outbox} WHERE state = 'unknown' AND id::text LIKE %(prefix)s || '%%';
+
+-- name: resolve
+-- An operator's decision on a reply whose outcome is unknown: it was posted (sent), or it was
+-- not and may go out again (pending).
+UPDATE {outbox} SET
+    state = %(state)s,
+    done_at = CASE WHEN %(state)s = 'sent' THEN now() ELSE NULL END,
+    not_before = now(),
+    detail = %(detail)s
+WHERE state = 'unknown' AND id::text LIKE %(prefix)s || '%%';
+
+-- name: status
+SELECT
+    (SELECT count(*) FROM {invalid}
+        WHERE whatsapp_message_date >= %(since)s AND whatsapp_message_date < %(until)s),
+    (SELECT count(*) FROM {outbox} WHERE state IN ('pending', 'sending')),
+    (SELECT count(*) FROM {outbox} WHERE state = 'unknown');

@@ -1,0 +1,261 @@
+"""A stand-in for the bridge's HTTP API (`POST /api/send`), for the demo and the tests.
+
+It answers like the bridge (same request, same JSON answer, same status codes), records every
+message it "posts", and writes each into messages.db the way a message from the bot's number
+appears there, so the monitor's bot-sender skip is exercised end to end. Faults can be
+switched on to test what a caller does when the bridge is down, refuses, is slow, or drops the
+connection after posting.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import random
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from wa_monitor.devtools.simulator import (
+    BridgeWriter,
+    Post,
+    bridge_timestamp,
+    create_bridge,
+    message_id,
+)
+
+SEND_PATH = "/api/send"
+BOT_NUMBER = "27640412391"  # the bot number the old monitor skipped; the demo configures it
+
+
+class Fault(enum.StrEnum):
+    NONE = "none"
+    REFUSE = "refuse"  # answer 500 {"success": false}: WhatsApp refused, nothing posted
+    SLOW = "slow"  # wait `delay_s` before handling the request
+    DROP_AFTER_POST = "drop_after_post"  # post and record, then close without an answer
+
+
+@dataclass(frozen=True, slots=True)
+class SentMessage:
+    """One message the simulated bridge posted."""
+
+    recipient: str
+    text: str
+    at: datetime
+    message_id: str
+
+
+class SimulatedBridgeApi:
+    """A threaded HTTP server on 127.0.0.1 answering `POST /api/send` like the bridge.
+
+    Use as a context manager, or start()/stop(). down()/up() stop and resume listening on the
+    same port (a caller then gets "connection refused").
+    """
+
+    def __init__(
+        self,
+        *,
+        bridge_db: Path | None = None,
+        bot_number: str = BOT_NUMBER,
+        record_file: Path | None = None,
+        port: int = 0,
+        timezone: str = "Africa/Johannesburg",
+        seed: int | None = None,
+    ) -> None:
+        self.bridge_db = bridge_db
+        self.bot_number = bot_number
+        self.record_file = record_file
+        self._port = port
+        self._tz = ZoneInfo(timezone)
+        self._rng = random.Random(seed)  # noqa: S311 - message ids, not security
+        self._lock = threading.Lock()
+        self._sent: list[SentMessage] = []
+        self._fault = Fault.NONE
+        self._delay_s = 0.0
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> SimulatedBridgeApi:
+        if self._server is not None:
+            return self
+        if self.bridge_db is not None:
+            create_bridge(self.bridge_db)  # the bridge's tables exist before its first post
+        server = ThreadingHTTPServer(("127.0.0.1", self._port), _handler_for(self))
+        server.daemon_threads = True
+        self._port = server.server_address[1]
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.shutdown()
+        server.server_close()
+        if self._thread is not None:
+            self._thread.join()
+
+    down = stop  # the bridge process is not running: connections are refused
+
+    def up(self) -> None:
+        """Listen again on the same port after down()."""
+        self.start()
+
+    def __enter__(self) -> SimulatedBridgeApi:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        """The base URL to configure as the bridge's API (the port is fixed once started)."""
+        if not self._port:
+            raise RuntimeError("start() the simulated bridge API first")
+        return f"http://127.0.0.1:{self._port}"
+
+    # -- faults and records ------------------------------------------------------------------
+
+    def fault(self, fault: Fault, *, delay_s: float = 0.0) -> None:
+        """Switch a fault on (Fault.NONE switches it off). `delay_s` is for Fault.SLOW."""
+        with self._lock:
+            self._fault, self._delay_s = fault, delay_s
+
+    def sent(self) -> tuple[SentMessage, ...]:
+        """Every message posted so far, oldest first."""
+        with self._lock:
+            return tuple(self._sent)
+
+    def wait_for(self, count: int, timeout_s: float = 5.0) -> tuple[SentMessage, ...]:
+        """The posted messages once there are at least `count` (or when `timeout_s` ran out)."""
+        deadline = time.monotonic() + timeout_s
+        while len(found := self.sent()) < count and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return found
+
+    # -- what a request does -----------------------------------------------------------------
+
+    def current_fault(self) -> tuple[Fault, float]:
+        with self._lock:
+            return self._fault, self._delay_s
+
+    def post_message(self, recipient: str, text: str) -> SentMessage:
+        """Post a message: record it and make it appear in messages.db as the bot's own."""
+        with self._lock:
+            sent = SentMessage(recipient, text, datetime.now(self._tz), message_id(self._rng))
+            self._sent.append(sent)
+            if self.record_file is not None:
+                with self.record_file.open("a", encoding="utf-8") as out:
+                    out.write(_json_line(sent) + "\n")
+        if self.bridge_db is not None:
+            # One connection per post: sqlite3 connections stay in the thread that opened them.
+            with BridgeWriter(self.bridge_db) as writer:
+                writer.post(
+                    Post(
+                        id=sent.message_id,
+                        chat_jid=recipient,
+                        sender=self.bot_number,
+                        content=text,
+                        timestamp=bridge_timestamp(sent.at),
+                        is_from_me=True,
+                    )
+                )
+        return sent
+
+
+def _json_line(sent: SentMessage) -> str:
+    return json.dumps(
+        {
+            "recipient": sent.recipient,
+            "message": sent.text,
+            "at": sent.at.isoformat(),
+            "id": sent.message_id,
+        },
+        ensure_ascii=False,
+    )
+
+
+def _handler_for(api: SimulatedBridgeApi) -> type[BaseHTTPRequestHandler]:
+    class Handler(_BridgeHandler):
+        bridge = api
+
+    return Handler
+
+
+class _BridgeHandler(BaseHTTPRequestHandler):
+    """The bridge's `/api/send` handler, status codes and texts as the Go program writes them."""
+
+    bridge: SimulatedBridgeApi
+    protocol_version = "HTTP/1.1"
+    server_version = "wa-monitor-simulated-bridge"
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Quiet: the tests read the records, not an access log on stderr."""
+
+    def do_GET(self) -> None:
+        self._plain(
+            HTTPStatus.NOT_FOUND if self.path != SEND_PATH else HTTPStatus.METHOD_NOT_ALLOWED
+        )
+
+    def do_POST(self) -> None:
+        if self.path != SEND_PATH:
+            self._plain(HTTPStatus.NOT_FOUND)
+            return
+        fault, delay_s = self.bridge.current_fault()
+        if fault is Fault.SLOW:
+            time.sleep(delay_s)
+        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            request = json.loads(self.rfile.read(length))
+        except ValueError:
+            request = None
+        if not isinstance(request, dict):
+            self._plain(HTTPStatus.BAD_REQUEST, "Invalid request format")
+            return
+        recipient, text = request.get("recipient"), request.get("message")
+        if not isinstance(recipient, str) or not recipient:
+            self._plain(HTTPStatus.BAD_REQUEST, "Recipient is required")
+            return
+        if not isinstance(text, str) or not text:
+            self._plain(HTTPStatus.BAD_REQUEST, "Message or media path is required")
+            return
+        if fault is Fault.REFUSE:
+            self._json(
+                HTTPStatus.INTERNAL_SERVER_ERROR,
+                success=False,
+                message="Error sending message: simulated refusal",
+            )
+            return
+        self.bridge.post_message(recipient, text)
+        if fault is Fault.DROP_AFTER_POST:
+            # Posted, then the answer is lost: the caller cannot know the message went out.
+            self.close_connection = True
+            self.connection.close()
+            return
+        self._json(HTTPStatus.OK, success=True, message=f"Message sent to {recipient}")
+
+    def _json(self, status: HTTPStatus, *, success: bool, message: str) -> None:
+        body = json.dumps({"success": success, "message": message}).encode()
+        self._answer(status, body, "application/json")
+
+    def _plain(self, status: HTTPStatus, text: str | None = None) -> None:
+        # Go's http.Error: text/plain with a trailing newline.
+        self._answer(status, f"{text or status.phrase}\n".encode(), "text/plain; charset=utf-8")
+
+    def _answer(self, status: HTTPStatus, body: bytes, content_type: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)

@@ -1,0 +1,191 @@
+"""Alerts: a stopped monitor is announced once to the ops WhatsApp group (through the simulated
+bridge API) and by e-mail (a local SMTP server), and its recovery once."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from tests.support.harness import daemon, stop, wait_until
+from tests.support.ops import Envs, make_envs
+from tests.support.smtp import SmtpSink
+from wa_monitor.devtools.bridge_api import SimulatedBridgeApi
+from wa_monitor.devtools.simulator import BridgeWriter
+
+OPS_GROUP = "120363400000000001@g.us"
+
+
+@pytest.fixture
+def api() -> Iterator[SimulatedBridgeApi]:
+    with SimulatedBridgeApi() as simulated:
+        yield simulated
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpSink]:
+    with SmtpSink() as sink:
+        yield sink
+
+
+Setup = Callable[..., Envs]
+
+
+@pytest.fixture
+def alerting(
+    tmp_path: Path,
+    bridge: BridgeWriter,
+    database_url: str,
+    api: SimulatedBridgeApi,
+    smtp: SmtpSink,
+) -> Setup:
+    """prod alone, alerting to the simulated bridge API and the SMTP sink; `extra` TOML lines
+    go in its [alerts] table."""
+
+    def setup(extra: str = "") -> Envs:
+        return _alerting(tmp_path, bridge, database_url, api, smtp, extra)
+
+    return setup
+
+
+def _alerting(
+    tmp_path: Path,
+    bridge: BridgeWriter,
+    database_url: str,
+    api: SimulatedBridgeApi,
+    smtp: SmtpSink,
+    extra: str,
+) -> Envs:
+    envs = make_envs(tmp_path / "config", bridge, database_url)
+    (envs.folder / "dev.toml").unlink()
+    prod = envs.folder / "prod.toml"
+    prod.write_text(
+        prod.read_text()
+        + "\n[alerts]\n"
+        + f'whatsapp_recipient = "{OPS_GROUP}"\nbridge_api_url = "{api.url}"\n'
+        + f'email_to = ["ops@example.com"]\nsmtp_host = "127.0.0.1"\nsmtp_port = {smtp.port}\n'
+        + extra
+    )
+    envs.say("A1", "DR1111111", datetime.now().astimezone())
+    return envs
+
+
+def check(envs: Envs, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    capsys.readouterr()
+    code = envs.wa("alerts", "check", "--env", "prod")
+    return code, capsys.readouterr().out
+
+
+def running(envs: Envs, capsys: pytest.CaptureFixture[str]) -> bool:
+    capsys.readouterr()
+    envs.wa("status", "--json")
+    return bool(json.loads(capsys.readouterr().out)["environments"][0]["running"])
+
+
+def test_a_stopped_monitor_is_announced_once_and_its_recovery_once(
+    alerting: Setup,
+    tmp_path: Path,
+    api: SimulatedBridgeApi,
+    smtp: SmtpSink,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    envs = alerting()
+    config = envs.folder / "prod.toml"
+    with daemon(config, envs.url, tmp_path / "first.txt") as proc:
+        wait_until(lambda: running(envs, capsys), what="the monitor to run")
+        assert check(envs, capsys) == (0, "prod: nothing new to announce\n")
+        assert stop(proc) == 0
+    capsys.readouterr()
+    assert envs.wa("status", "--max-behind", "500") == 1
+    assert "no wa-monitor is running for environment prod" in capsys.readouterr().out
+    code, out = check(envs, capsys)
+    assert code == 0
+    assert "stopped: alert sent via whatsapp" in out
+    assert "stopped: alert sent via email" in out
+    # The timer comes round again (or the OnFailure= hook fires): nothing is said twice.
+    assert check(envs, capsys) == (0, "prod: nothing new to announce\n")
+    with daemon(config, envs.url, tmp_path / "second.txt"):
+        wait_until(lambda: running(envs, capsys), what="the monitor to run again")
+        code, out = check(envs, capsys)
+        assert code == 0
+        assert "stopped: recovery sent via whatsapp" in out
+        assert "stopped: recovery sent via email" in out
+        assert check(envs, capsys) == (0, "prod: nothing new to announce\n")
+    sent = api.sent()
+    assert [m.recipient for m in sent] == [OPS_GROUP, OPS_GROUP]
+    assert sent[0].text.startswith("🔴 wa-monitor prod: no wa-monitor is running")
+    assert sent[1].text.startswith("✅ wa-monitor prod: recovered, a monitor is running again")
+    mails = smtp.wait_for(2)
+    assert [m["Subject"] for m in mails] == [
+        "wa-monitor prod: stopped",
+        "wa-monitor prod: recovered (stopped)",
+    ]
+    assert mails[0]["To"] == "ops@example.com"
+    assert "no wa-monitor is running" in mails[0].get_content()
+
+
+def test_a_channel_that_failed_is_tried_again_and_the_other_is_not_repeated(
+    alerting: Setup,
+    api: SimulatedBridgeApi,
+    smtp: SmtpSink,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    envs = alerting()
+    api.down()
+    code, out = check(envs, capsys)
+    assert code == 1
+    assert "stopped: alert FAILED via whatsapp: bridge API down" in out
+    assert "stopped: alert sent via email" in out
+    api.up()
+    code, out = check(envs, capsys)
+    assert (code, out.count("\n")) == (0, 1)
+    assert "stopped: alert sent via whatsapp" in out
+    assert len(api.sent()) == 1
+    assert len(smtp.wait_for(1)) == 1
+
+
+def test_a_quiet_bridge_in_working_hours_is_an_incident(
+    alerting: Setup,
+    tmp_path: Path,
+    db: psycopg.Connection[Any],
+    api: SimulatedBridgeApi,
+    smtp: SmtpSink,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    every_hour = 'quiet_minutes = 30\nworking_hours = ["00:00", "23:59"]\n'
+    every_day = "working_days = [1, 2, 3, 4, 5, 6, 7]\n"
+    envs = alerting(every_hour + every_day)
+    envs.say("A2", "DR2222222", datetime.now().astimezone() - timedelta(minutes=45))
+    code, out = check(envs, capsys)
+    assert code == 0
+    assert "bridge_quiet: alert sent via whatsapp" in out
+    assert any("the bridge stored no new message for 45 min" in m.text for m in api.sent())
+    # Outside working hours a quiet bridge is no incident: it is over, and that is said once.
+    prod = envs.folder / "prod.toml"
+    prod.write_text(prod.read_text().replace('"00:00", "23:59"', '"00:00", "00:01"'))
+    code, out = check(envs, capsys)
+    assert "bridge_quiet: recovery sent via whatsapp" in out
+    assert db.execute("SELECT count(*) FROM public.wa_monitor_alerts").fetchone() == (1,)
+
+
+def test_dev_alerts_are_off_unless_enabled_and_prods_must_go_somewhere(
+    tmp_path: Path, bridge: BridgeWriter, database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    envs = make_envs(tmp_path / "config", bridge, database_url)
+    # Off is fine (the OnFailure= hook of dev's unit runs it too): exit 0, nothing sent.
+    assert envs.wa("alerts", "check", "--env", "dev") == 0
+    assert "alerts are off for dev: nothing checked" in capsys.readouterr().out
+    dev = envs.folder / "dev.toml"
+    dev.write_text(dev.read_text() + "\n[alerts]\nenabled = true\n")
+    assert envs.wa("alerts", "check", "--env", "dev") == 2
+    assert "enabled = true needs whatsapp_recipient or email_to" in capsys.readouterr().err
+    # Production's are on: a config that names no channel is a mistake, said loudly.
+    assert envs.wa("alerts", "check", "--env", "prod") == 2
+    assert "alerts for prod have nowhere to go" in capsys.readouterr().err
+    assert envs.wa("doctor", "--env", "prod") == 1
+    assert "FAIL  alerts: on for prod, but [alerts] names no channel" in capsys.readouterr().out

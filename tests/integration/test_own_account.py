@@ -1,0 +1,64 @@
+"""The bridge's own account: its messages (is_from_me) are never sightings unless the config
+says it also posts drops; the shipped configs skip the known bot numbers."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from tests.support.env import AGENT, LAWLEY, sast, write_config
+from tests.support.runs import migrate, reviews, run_once
+from wa_monitor.devtools.simulator import BridgeWriter, Post, bridge_timestamp
+from wa_monitor.settings import load_settings
+
+REPO = Path(__file__).resolve().parents[2]
+OWN_NUMBER = "27829999999"  # the bridge's account, not listed in bot_senders
+
+
+def post(bridge: BridgeWriter, mid: str, text: str, *, sender: str, own: bool) -> None:
+    bridge.post(
+        Post(
+            id=mid,
+            chat_jid=LAWLEY,
+            sender=sender,
+            content=text,
+            timestamp=bridge_timestamp(sast(11, 9)),
+            is_from_me=own,
+        )
+    )
+
+
+@pytest.mark.parametrize(("posts_drops", "expected"), [(False, ["DR2222222"]), (True, None)])
+def test_messages_from_the_bridges_own_account_are_not_sightings_unless_configured(
+    posts_drops: bool,
+    expected: list[str] | None,
+    tmp_path: Path,
+    bridge: BridgeWriter,
+    database_url: str,
+    db: psycopg.Connection[Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    extra = f"own_account_posts_drops = {str(posts_drops).lower()}"
+    config = write_config(
+        tmp_path, "prod", bridge_db=bridge.path, groups={LAWLEY: "Lawley"}, extra=extra
+    )
+    migrate(config, database_url, monkeypatch)
+    # Feedback sent from the dashboard names the drop; so does the agent's own post.
+    post(bridge, "F1", "DR1111111\nAll items complete! ✅", sender=OWN_NUMBER, own=True)
+    post(bridge, "A1", "DR2222222 done", sender=AGENT, own=False)
+    assert run_once(config, database_url, monkeypatch) == 0
+    found = sorted(reviews(db))
+    assert found == (expected or ["DR1111111", "DR2222222"])
+
+
+@pytest.mark.parametrize("env", ["prod", "dev"])
+def test_the_shipped_configs_skip_the_known_bot_numbers(env: str) -> None:
+    path = REPO / "config" / f"{env}.toml"
+    settings = load_settings(path, expect=env)
+    assert {"27640412391", "27711558396"} <= settings.bot_senders
+    assert settings.own_account_posts_drops is False
+    assert "bot_senders" in tomllib.loads(path.read_text(encoding="utf-8"))

@@ -1,0 +1,111 @@
+"""What the validation tests share: configs with validating projects, plan lists, the outbox."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from tests.support.env import write_config
+from tests.support.runs import migrate
+from wa_monitor.cli import main
+
+BOT = "27000000001"  # the bot number configured, and given to the simulated bridge API
+AGENT_2 = "27821234567"
+
+
+def validating_config(
+    folder: Path,
+    env: str,
+    *,
+    bridge_db: Path,
+    groups: dict[str, str],
+    validate: set[str],
+    extra: str = "",
+) -> Path:
+    """write_config(), with `validate = true` for the projects named in `validate`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = write_config(folder, env, bridge_db=bridge_db, groups={}, bots=(BOT,), extra=extra)
+    lines = [path.read_text(encoding="utf-8")]
+    for jid, name in groups.items():
+        lines += ["[[projects]]", f'name = "{name}"', f'group_jid = "{jid}"']
+        lines.append(f"validate = {'true' if name in validate else 'false'}")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def load_list(
+    config: Path,
+    url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    project: str,
+    drops: list[str],
+    *,
+    replace: bool = False,
+) -> int:
+    """`wa-monitor drops import` of a .csv holding `drops` (one per line, with a header)."""
+    csv = config.parent / f"plan-{project.replace(' ', '_')}.csv"
+    csv.write_text("Drop Number\n" + "\n".join(drops) + "\n", encoding="utf-8")
+    monkeypatch.setenv("WA_MONITOR_DATABASE_URL", url)
+    args = ["drops", "import", "--config", str(config), "--project", project, str(csv)]
+    return main([*args, "--replace"] if replace else args)
+
+
+def invalid_rows(db: psycopg.Connection[Any], schema: str = "public") -> list[dict[str, Any]]:
+    cur = db.cursor(row_factory=psycopg.rows.dict_row)
+    return cur.execute(
+        f"SELECT * FROM {schema}.invalid_drop_submissions ORDER BY whatsapp_message_date"
+    ).fetchall()
+
+
+def outbox(db: psycopg.Connection[Any], schema: str = "public") -> list[dict[str, Any]]:
+    cur = db.cursor(row_factory=psycopg.rows.dict_row)
+    return cur.execute(
+        f"SELECT * FROM {schema}.wa_monitor_outbox ORDER BY message_at, kind"
+    ).fetchall()
+
+
+LISTS = {"Lawley": ["DR1000001", "DR1000002"], "Mohadin": ["DR2000001", "DR1000002"]}
+
+
+def prod_with_lists(
+    folder: Path,
+    bridge_db: Path,
+    url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    groups: dict[str, str],
+    extra: str = "",
+) -> Path:
+    """prod migrated, Lawley and Mohadin validating with the LISTS above, Velo Test not."""
+    config = validating_config(
+        folder, "prod", bridge_db=bridge_db, groups=groups, validate=set(LISTS), extra=extra
+    )
+    migrate(config, url, monkeypatch)
+    for project, drops in LISTS.items():
+        assert load_list(config, url, monkeypatch, project, drops) == 0
+    return config
+
+
+def dev_replying(
+    folder: Path,
+    bridge_db: Path,
+    url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    groups: dict[str, str],
+    api_url: str,
+) -> Path:
+    """dev migrated with replies on, every group validating against a one-drop list."""
+    config = validating_config(
+        folder,
+        "dev",
+        bridge_db=bridge_db,
+        groups=groups,
+        validate=set(groups.values()),
+        extra=f'replies = true\nbridge_api_url = "{api_url}"\nreply_interval_seconds = 0',
+    )
+    migrate(config, url, monkeypatch)
+    for project in groups.values():
+        assert load_list(config, url, monkeypatch, project, ["DR1000001"]) == 0
+    return config
