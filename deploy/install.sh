@@ -11,11 +11,14 @@
 #   /etc/wa-monitor/ENV.toml                    the config (root:wa-monitor 0640), kept if present;
 #                                               a changed shipped default goes to ENV.toml.dist
 #   /etc/wa-monitor/ENV.env                     WA_MONITOR_DATABASE_URL (root 0600), kept if present
+#   /etc/wa-monitor/ENV-web.env                 the dashboard's WA_MONITOR_DATABASE_URL (root 0600)
+#   /etc/wa-monitor/ENV-web.secret              the dashboard's session key, made once (root 0600)
 #   /etc/systemd/system/wa-monitor-ENV.service  the unit;  /etc/logrotate.d/wa-monitor  rotation
 #   prod only, the SharePoint sync (installed, not enabled: it needs [sharepoint] and its secret):
 #   /etc/systemd/system/wa-monitor-sync-prod.{service,timer}
 #   /etc/wa-monitor/sync-prod.env               the sync role's URL and the app's client secret
 #                                               (root 0600), kept if present
+#   /etc/systemd/system/wa-monitor-web-ENV.service  the dashboard's unit
 #
 # --root DIR stages the tree without touching the host: no user is created, nothing is chowned,
 # systemctl is not called (each skipped step is printed), and the virtualenv's scripts name
@@ -45,6 +48,7 @@ fi
 
 SERVICE_USER=wa-monitor
 UNIT=wa-monitor-$ENV_NAME.service
+WEB_UNIT=wa-monitor-web-$ENV_NAME.service
 CHECKOUT=$(cd "$(dirname "$0")/.." && pwd)
 PYTHON=${PYTHON:-python3}
 BASE=$ROOT/opt/wa-monitor/$ENV_NAME
@@ -73,7 +77,7 @@ if [ -n "$ROLLBACK" ]; then
     relink "$BASE/venv" "$previous"
     relink "$BASE/previous" "$current"
     say "now on $previous (was $current)"
-    on_host systemctl try-restart "$UNIT"
+    on_host systemctl try-restart "$UNIT" "$WEB_UNIT"
     exit 0
 fi
 
@@ -135,20 +139,34 @@ fi
 chmod 0640 "$config"
 on_host chown "root:$SERVICE_USER" "$config"
 
-envfile=$ETC/$ENV_NAME.env
-if [ ! -e "$envfile" ]; then
-    (
-        umask 077
-        cat >"$envfile" <<EOF
-# Environment of $UNIT, read by systemd as root (this file stays root:root 0600).
+# An environment file of URL variables, written once as a template: root:root 0600.
+env_template() {  # FILE UNIT ROLE
+    if [ ! -e "$1" ]; then
+        (
+            umask 077
+            cat >"$1" <<EOF
+# Environment of $2, read by systemd as root (this file stays root:root 0600).
 # The database URL lives here or in a systemd credential; never in the TOML file or in git.
-#WA_MONITOR_DATABASE_URL=postgresql://wa_monitor_$ENV_NAME:PASSWORD@DBHOST:5432/DBNAME
+#WA_MONITOR_DATABASE_URL=postgresql://$3:PASSWORD@DBHOST:5432/DBNAME
 EOF
-    )
-    say "wrote $envfile: set WA_MONITOR_DATABASE_URL there"
+        )
+        say "wrote $1: set WA_MONITOR_DATABASE_URL there"
+    fi
+    chmod 0600 "$1"
+    on_host chown root:root "$1"
+}
+envfile=$ETC/$ENV_NAME.env
+env_template "$envfile" "$UNIT" "wa_monitor_$ENV_NAME"
+env_template "$ETC/$ENV_NAME-web.env" "$WEB_UNIT" "wa_monitor_web_$ENV_NAME"
+
+# The dashboard's session key: random, made once, a systemd credential (LoadCredential=).
+secret=$ETC/$ENV_NAME-web.secret
+if [ ! -e "$secret" ]; then
+    (umask 077; head -c 48 /dev/urandom | base64 -w0 >"$secret")
+    say "wrote $secret: a new session key for the dashboard"
 fi
-chmod 0600 "$envfile"
-on_host chown root:root "$envfile"
+chmod 0600 "$secret"
+on_host chown root:root "$secret"
 
 # -- the unit and the rotation -------------------------------------------------------------
 install -m 0644 "$CHECKOUT/deploy/systemd/$UNIT" "$ROOT/etc/systemd/system/$UNIT"
@@ -156,6 +174,7 @@ install -m 0644 "$CHECKOUT/deploy/systemd/$UNIT" "$ROOT/etc/systemd/system/$UNIT
 for alert in wa-monitor-alert@.service wa-monitor-alert@.timer; do
     install -m 0644 "$CHECKOUT/deploy/systemd/$alert" "$ROOT/etc/systemd/system/$alert"
 done
+install -m 0644 "$CHECKOUT/deploy/systemd/$WEB_UNIT" "$ROOT/etc/systemd/system/$WEB_UNIT"
 install -m 0644 "$CHECKOUT/deploy/logrotate/wa-monitor" "$ROOT/etc/logrotate.d/wa-monitor"
 
 # -- the SharePoint sync: production only, dev data is never synced ------------------------
@@ -181,7 +200,7 @@ EOF
     done
 fi
 on_host systemctl daemon-reload
-on_host systemctl enable "$UNIT"
+on_host systemctl enable "$UNIT" "$WEB_UNIT"
 say "installed; next: migrate the schema, then (re)start $UNIT (README: Deployment)"
 if [ "$ENV_NAME" = prod ]; then
     say "the SharePoint sync is installed, not enabled: fill [sharepoint] and sync-prod.env," \
@@ -189,3 +208,4 @@ if [ "$ENV_NAME" = prod ]; then
 fi
 say "alerts: set [alerts] in /etc/wa-monitor/$ENV_NAME.toml, then" \
     "systemctl enable --now wa-monitor-alert@$ENV_NAME.timer (README: Alerts)"
+say "dashboard: grant its role (schema grant --service web), add users, then (re)start $WEB_UNIT (README: Dashboard)"

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from playwright.sync_api import Browser, sync_playwright
 
+from tests.support.browser import ARGS, CHROMIUM
 from tests.support.env import LAWLEY, MOHADIN, OTHER, SERVER_VAR, VELO, new_database
 from tests.support.graph_server import WORKSHEET, GraphStandIn, graph_stand_in
 from tests.support.ops import Roles
@@ -75,3 +77,14 @@ def graph(tmp_path: Path) -> Iterator[GraphStandIn]:
     with graph_stand_in(tmp_path) as stand_in:
         stand_in.worksheets[WORKSHEET] = []
         yield stand_in
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian's chromium through Playwright, one per test module (the browser tests)."""
+    if not CHROMIUM.exists():
+        pytest.skip("chromium is missing (Debian: apt-get install chromium; scripts/test.sh does)")
+    with sync_playwright() as pw:
+        launched = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield launched
+        launched.close()

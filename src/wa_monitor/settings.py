@@ -27,6 +27,9 @@ DATABASE_URL_VAR = "WA_MONITOR_DATABASE_URL"
 CREDENTIAL_NAME = "database_url"  # systemd LoadCredential=database_url:/etc/wa-monitor/prod.url
 SHAREPOINT_SECRET_VAR = "WA_MONITOR_SHAREPOINT_CLIENT_SECRET"  # noqa: S105 - its name, not it
 SHAREPOINT_CREDENTIAL = "sharepoint_client_secret"  # LoadCredential=sharepoint_client_secret:…
+WEB_SECRET_VAR = "WA_MONITOR_WEB_SECRET"  # noqa: S105 - its name, not it
+WEB_SECRET_CREDENTIAL = "web_secret"  # noqa: S105 - LoadCredential=web_secret:/etc/wa-monitor/…
+MIN_WEB_SECRET_LENGTH = 32
 DEFAULT_CONFIG_DIRS = (Path("config"), Path("/etc/wa-monitor"))
 PROD_SCHEMA = "public"
 
@@ -38,6 +41,7 @@ SQLITE_HEADER = b"SQLite format 3\x00"
 # Keys and values that mean someone put a secret in a config file.
 _SECRET_KEYS = frozenset({"database_url", "dsn", "url", "password", "db_password", "conninfo"})
 _APP_SECRET_KEYS = frozenset({"client_secret", "secret", SHAREPOINT_CREDENTIAL, "clientsecret"})
+_WEB_SECRET_KEYS = frozenset({WEB_SECRET_CREDENTIAL, "session_secret", "secret_key"})
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _TENANT = re.compile(r"^(?:[0-9a-fA-F-]{36}|[a-z0-9][a-z0-9.-]*\.[a-z]{2,})$")
 _URL_VALUE = re.compile(r"^\s*postgres(ql)?://", re.IGNORECASE)
@@ -125,6 +129,26 @@ class Alerts(BaseModel):
         if self.enabled and not self.channels:
             raise ValueError("enabled = true needs whatsapp_recipient or email_to")
         return self
+
+
+class Web(BaseModel):
+    """The dashboard's [web] table. TLS is the reverse proxy's job; the service listens on
+    loopback unless told otherwise."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8090, ge=1, le=65535)  # the bridge's API has 8080
+    # Behind HTTPS: the session cookie is sent over HTTPS only, and responses ask for HSTS.
+    secure_cookies: bool = False
+    # A session ends after this long without a request (and 12 hours after its login).
+    session_minutes: int = Field(default=480, ge=5, le=7 * 24 * 60)
+    refresh_seconds: int = Field(default=30, ge=1, le=3600)  # the overview's figures
+    send_feedback: bool = True  # reviewers may send feedback to the project's group
+    # Dev only, and required there for Send: every dev feedback goes to this group (the test
+    # group, one of dev's [[projects]]) whatever the review's project, so dev never posts in
+    # a production group, even with that group enabled to read its traffic.
+    feedback_group: str | None = None
 
 
 class SharePoint(BaseModel):
@@ -223,10 +247,13 @@ with warnings.catch_warnings():
         bridge_api_url: str = Field(default="http://localhost:8080", pattern=r"^https?://[^\s@]+$")
         alerts: Alerts = Alerts()
         sharepoint: SharePoint | None = None
+        web: Web = Web()
         # Only ever from WA_MONITOR_DATABASE_URL (or a systemd credential): see database_url().
         database_url: SecretStr | None = Field(default=None, repr=False)
         # Only ever from WA_MONITOR_SHAREPOINT_CLIENT_SECRET (or a systemd credential).
         sharepoint_client_secret: SecretStr | None = Field(default=None, repr=False)
+        # Only ever from WA_MONITOR_WEB_SECRET (or a systemd credential): the dashboard's key.
+        web_secret: SecretStr | None = Field(default=None, repr=False)
 
         @classmethod
         def settings_customise_sources(
@@ -311,6 +338,18 @@ with warnings.catch_warnings():
                 raise ValueError(
                     "[sharepoint] belongs in production's config only: dev data is never synced"
                 )
+            feedback_group = self.web.feedback_group
+            if feedback_group is not None and self.environment is Environment.PROD:
+                raise ValueError(
+                    "[web] feedback_group is for dev (prod sends to each project's own group)"
+                )
+            if feedback_group is not None and feedback_group not in {
+                p.group_jid for p in self.projects
+            }:
+                raise ValueError(
+                    "[web] feedback_group must be one of this environment's [[projects]] "
+                    f"groups (got {feedback_group!r})"
+                )
             jids = [p.group_jid for p in self.projects]
             if dup := sorted({j for j in jids if jids.count(j) > 1}):
                 raise ValueError(f"group_jid listed more than once in [[projects]]: {dup[0]}")
@@ -356,6 +395,13 @@ with warnings.catch_warnings():
             """group JID → project name, for the groups this environment reads."""
             return {p.group_jid: p.name for p in self.projects if p.enabled}
 
+        def group_of(self, project: str | None) -> str | None:
+            """The group JID configured for `project` in this environment, or None."""
+            return next((p.group_jid for p in self.projects if p.name == project), None)
+
+        def project_of(self, group_jid: str) -> str | None:
+            return next((p.name for p in self.projects if p.group_jid == group_jid), None)
+
         def require_database_url(self) -> str:
             """The database URL, from the environment or a systemd credential; never logged."""
             if url := _secret(self.database_url, CREDENTIAL_NAME):
@@ -373,6 +419,22 @@ with warnings.catch_warnings():
                 f"no SharePoint client secret: set {SHAREPOINT_SECRET_VAR} (or the systemd "
                 f"credential '{SHAREPOINT_CREDENTIAL}'); it is never read from the TOML file"
             )
+
+        def require_web_secret(self) -> str:
+            """The key that signs the dashboard's session cookies, from the environment or a
+            systemd credential; never from the TOML file, never logged."""
+            secret = _secret(self.web_secret, WEB_SECRET_CREDENTIAL)
+            if not secret:
+                raise ConfigError(
+                    f"no dashboard session secret: set {WEB_SECRET_VAR} (or the systemd "
+                    f"credential '{WEB_SECRET_CREDENTIAL}'); it is never read from the TOML file"
+                )
+            if len(secret) < MIN_WEB_SECRET_LENGTH:
+                raise ConfigError(
+                    f"the dashboard session secret is too short: use at least "
+                    f"{MIN_WEB_SECRET_LENGTH} random characters (e.g. `openssl rand -base64 48`)"
+                )
+            return secret
 
 
 def _secret(value: SecretStr | None, credential: str) -> str | None:
@@ -476,6 +538,11 @@ def load_settings(path: Path, *, expect: str | None = None) -> Settings:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    if secret := next(_secret_keys(raw, _WEB_SECRET_KEYS, urls=False), None):
+        raise ConfigError(
+            f"{path}: '{secret}' is the dashboard's session secret; secrets never go in the "
+            f"config file: set {WEB_SECRET_VAR} or the systemd credential '{WEB_SECRET_CREDENTIAL}'"
+        )
     if secret := next(_secret_keys(raw, _APP_SECRET_KEYS, urls=False), None):
         raise ConfigError(
             f"{path}: '{secret}' is the SharePoint app's secret; secrets never go in the config "

@@ -3,22 +3,49 @@
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+import httpx2
+
+from tests.support.web import csrf_of, free_port
 
 
 def test_demo_shows_both_environments_on_one_bridge(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "wa_monitor", "demo", "--seconds", "4", "--dir", str(tmp_path)],
-        capture_output=True,
+    port = free_port()
+    args = ["demo", "--seconds", "8", "--dir", str(tmp_path), "--port", str(port)]
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "wa_monitor", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=120,
-        check=False,
     )
-    assert done.returncode == 0, done.stderr
-    out = done.stdout
+    assert demo.stdout is not None
+    lines = []
+    while not any("the prod dashboard:" in line for line in lines):
+        line = demo.stdout.readline()
+        assert line, demo.communicate()[1]
+        lines.append(line)
+    found = re.search(r"(http://\S+/wa-monitor)\s+\(login '(\w+)', password '([^']+)'\)", lines[-1])
+    assert found, lines[-1]
+    url, user, password = found.groups()
+    assert url == f"http://127.0.0.1:{port}/wa-monitor"
+    # While the simulated bridge writes, the prod dashboard's count moves.
+    with httpx2.Client(base_url=url) as browser:
+        form = {"csrf": csrf_of(browser.get("/login").text), "username": user}
+        assert browser.post("/login", data=form | {"password": password}).status_code == 303
+        deadline = time.monotonic() + 8
+        totals = []
+        while time.monotonic() < deadline:
+            totals.append(browser.get("", params={"format": "json"}).json()["total"])
+            time.sleep(0.5)
+    assert totals[-1] > totals[0]
+    out = "".join(lines) + demo.communicate(timeout=120)[0]
+    assert demo.returncode == 0
     assert "exit codes prod=0, dev=0" in out
     table = out.split("latest created_at\n", 1)[1].splitlines()
     prod, dev = table[0].split(), table[1].split()

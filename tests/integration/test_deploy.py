@@ -29,8 +29,14 @@ def unit(env: str) -> Path:
 
 
 SYNC, SYNC_TIMER = UNITS / "wa-monitor-sync-prod.service", UNITS / "wa-monitor-sync-prod.timer"
-# Every service unit, by name: the monitor's two, and production's SharePoint sync.
-SERVICES = {"prod": unit("prod"), "dev": unit("dev"), "sync-prod": SYNC}
+# Every service unit, by name: the monitor's two, the dashboard's two, production's sync.
+SERVICES = {
+    "prod": unit("prod"),
+    "dev": unit("dev"),
+    "web-prod": unit("web-prod"),
+    "web-dev": unit("web-dev"),
+    "sync-prod": SYNC,
+}
 
 
 def directives(path: Path) -> dict[str, list[str]]:
@@ -169,14 +175,31 @@ def test_the_sync_runs_production_only_with_its_own_secrets_in_the_evening_and_a
     assert t["WantedBy"] == ["timers.target"]
 
 
-def test_the_dev_unit_is_the_prod_unit_for_dev() -> None:
+@pytest.mark.parametrize("kind", ["", "web-"])
+def test_the_dev_unit_is_the_prod_unit_for_dev(kind: str) -> None:
     """Two files ops can read as they are, kept from drifting apart."""
 
     def body(env: str) -> str:
-        text = unit(env).read_text(encoding="utf-8")
+        text = unit(kind + env).read_text(encoding="utf-8")
         return text[text.index("[Unit]") :]
 
     assert body("dev") == body("prod").replace("prod", "dev").replace("schema public", "schema dev")
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_the_dashboard_unit_reads_its_secrets_from_root_only_files_and_writes_nothing(
+    env: str,
+) -> None:
+    d = directives(unit(f"web-{env}"))
+    assert d["ExecStart"] == [f"/opt/wa-monitor/{env}/venv/bin/wa-monitor web --env {env}"]
+    assert d["EnvironmentFile"] == [f"/etc/wa-monitor/{env}-web.env"]
+    assert d["LoadCredential"] == [f"web_secret:/etc/wa-monitor/{env}-web.secret"]
+    assert d["ProtectSystem"] == ["strict"]
+    assert "ReadWritePaths" not in d
+    assert d["ReadOnlyPaths"] == directives(unit(env))["ReadOnlyPaths"]
+    assert d["RestartPreventExitStatus"] == ["2"]
+    shipped = tomllib.loads((REPO / "config" / f"{env}.toml").read_text(encoding="utf-8"))
+    assert shipped["web"]["host"] == "127.0.0.1"
 
 
 @pytest.mark.parametrize("env", ENVS)
@@ -278,6 +301,13 @@ def test_install_into_a_staging_root_twice(tmp_path: Path) -> None:
     assert all(line.startswith("#") for line in syncenv.read_text("utf-8").splitlines())
     assert "WA_MONITOR_SHAREPOINT_CLIENT_SECRET=" in syncenv.read_text("utf-8")
     assert "enable wa-monitor-sync-prod.timer" in first
+    web_unit = root / "etc" / "systemd" / "system" / "wa-monitor-web-prod.service"
+    assert web_unit.read_bytes() == unit("web-prod").read_bytes()
+    secret = etc / "prod-web.secret"
+    assert mode(secret) == 0o600
+    assert mode(etc / "prod-web.env") == 0o600
+    assert len(secret.read_text("utf-8")) >= 32
+    first_secret = secret.read_bytes()
 
     # The operator edits the config and sets the URL; a careless chmod opens the env file.
     config.write_text(config.read_text("utf-8") + "# edited by ops\n", encoding="utf-8")
@@ -291,6 +321,7 @@ def test_install_into_a_staging_root_twice(tmp_path: Path) -> None:
     assert (etc / "prod.toml.dist").read_bytes() == (REPO / "config" / "prod.toml").read_bytes()
     assert envfile.read_text("utf-8") == "WA_MONITOR_DATABASE_URL=postgresql://x@db/wa\n"
     assert mode(envfile) == 0o600
+    assert secret.read_bytes() == first_secret  # made once: sessions survive an upgrade
     after = tree(root)
     assert after == {**before, "etc/wa-monitor/prod.env": (0o600, ""), **_dist(after)}
 

@@ -25,8 +25,10 @@ INDEXES = """
 SELECT indexname, regexp_replace(indexdef, ' ON [a-z_]+\\.', ' ON ') FROM pg_indexes
 WHERE schemaname = %s ORDER BY 1
 """
+# A foreign key names its table with the schema unless that schema is on the search path.
 CONSTRAINTS = """
-SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint
+SELECT conname, regexp_replace(pg_get_constraintdef(oid), 'REFERENCES [a-z_]+\\.', 'REFERENCES ')
+FROM pg_constraint
 WHERE connamespace = %s::regnamespace ORDER BY 1
 """
 

@@ -106,6 +106,13 @@ WHERE id IS (CASE ?2 WHEN 'blob' THEN ?1 WHEN 'null' THEN NULL ELSE CAST(?1 AS T
   AND chat_jid IS (CASE ?4 WHEN 'blob' THEN ?3 WHEN 'null' THEN NULL ELSE CAST(?3 AS TEXT) END)
 """
 _AT_ROWID = "SELECT 1 FROM messages WHERE rowid = ?"
+# Rows as _READ gives them (Bridge._resolve reads them), found by (chat JID, message id).
+_BY_KEY = f"""
+SELECT m.rowid, m.chat_jid, typeof(m.id), CAST(m.id AS BLOB), m.sender, {_HEAD}, m.timestamp
+FROM json_each(?) AS k
+JOIN messages AS m
+  ON m.id = json_extract(k.value, '$[1]') AND m.chat_jid = json_extract(k.value, '$[0]')
+"""
 _NAMES = "SELECT jid, name FROM chats WHERE jid IN (SELECT value FROM json_each(?))"
 _LIDS = "SELECT lid, pn FROM whatsmeow_lid_map WHERE lid IN (SELECT value FROM json_each(?))"
 _COUNT_PENDING = """
@@ -737,7 +744,20 @@ class Bridge:
         )
         return names
 
-    # -- for status and doctor ---------------------------------------------------------------
+    # -- for status, doctor and the dashboard ------------------------------------------------
+
+    def messages(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], BridgeMessage]:
+        """The messages with these (chat JID, message id) keys that the bridge still holds,
+        senders resolved as the monitor resolves them (a drop's history on the dashboard)."""
+        if not keys:
+            return {}
+        conn, _ = self._connection()
+        rows: list[tuple[object, ...]] = []
+        try:
+            self._timed(conn, lambda: rows.extend(conn.execute(_BY_KEY, (json.dumps(keys),))))
+        except sqlite3.Error as exc:
+            raise translate(exc, self.path) from None
+        return {(m.chat_jid, m.message_id): m for m in self._resolve(rows)}
 
     def pending(self, after_rowid: int) -> int:
         """Messages in the watched groups stored after `after_rowid`."""

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from wa_monitor import __version__
 from wa_monitor.adapters import logs
-from wa_monitor.cli import alerts, demo, drops, health, replies, run, schema, sync
+from wa_monitor.cli import alerts, demo, drops, health, replies, run, schema, sync, users, web
 from wa_monitor.cli.common import CONFIG_HELP
 from wa_monitor.errors import WaMonitorError
 
@@ -22,7 +22,7 @@ and keep one QA photo review row per drop in PostgreSQL, for one environment (pr
 Each environment has a TOML file; the database URL comes only from $WA_MONITOR_DATABASE_URL
 (or the systemd credential 'database_url')."""
 
-GROUPS = (run, schema, sync, drops, replies, health, alerts, demo)
+GROUPS = (run, schema, sync, drops, replies, health, alerts, web, users, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

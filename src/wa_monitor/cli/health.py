@@ -70,6 +70,12 @@ def register(commands: Commands) -> None:
         help="also get a token from Entra ID and reach the workbook's worksheet (prod, with "
         "$WA_MONITOR_SHAREPOINT_CLIENT_SECRET set)",
     )
+    doctor.add_argument(
+        "--web",
+        action="store_true",
+        help="check the dashboard instead of the monitor: its session secret is set, and the "
+        "URL's role holds exactly what `wa-monitor web` needs (`schema grant --service web`)",
+    )
     doctor.set_defaults(handler=doctor_command)
 
 
@@ -84,6 +90,6 @@ def status_command(args: argparse.Namespace) -> int:
 
 
 def doctor_command(args: argparse.Namespace) -> int:
-    checks = doctor.diagnose(args.env, args.config, sharepoint=args.sharepoint)
+    checks = doctor.diagnose(args.env, args.config, sharepoint=args.sharepoint, web=args.web)
     print(logs.redact(doctor.render(checks)))
     return EXIT_OK if all(c.ok for c in checks) else EXIT_FAILED

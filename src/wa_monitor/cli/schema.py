@@ -96,7 +96,12 @@ def register(commands: Commands) -> None:
         "schema and only what `wa-monitor run` does to its tables (dev's role may also "
         "TRUNCATE them, for schema reset). With --service sync (prod only): SELECT on "
         "qa_photo_reviews and the migrations table, SELECT and INSERT on the sync's own record "
-        "of what it wrote, nothing else. No role may create objects anywhere. The role "
+        "of what it wrote, nothing else. With --service web (the dashboard): SELECT on the "
+        "ledger, cursor and migrations, SELECT and UPDATE on the reviews (reviewers' verdicts, "
+        "the feedback stamp) and on its users, SELECT and INSERT on the review changes, SELECT, "
+        "INSERT and UPDATE on the feedback sends, SELECT, INSERT, UPDATE and DELETE on its "
+        "login throttle. No role may create objects anywhere. "
+        "The role "
         "must exist, log in, and be neither a superuser nor the tables' owner. Run it again "
         "after `schema drop` + `schema migrate`.",
         epilog=f"{OWNER_NOTE}\n{CONFIG_HELP}",
@@ -108,7 +113,8 @@ def register(commands: Commands) -> None:
         type=admin.Service,
         choices=list(admin.Service),
         default=admin.Service.MONITOR,
-        help="whose role: the monitor's (default) or the SharePoint sync's (read-only, prod)",
+        help="whose role: the monitor's (default), the SharePoint sync's (read-only, prod) or "
+        "the dashboard's (web)",
     )
     grant.add_argument(
         "--allow-other-env",
@@ -210,6 +216,9 @@ def grant_command(args: argparse.Namespace) -> int:
     if args.service is admin.Service.SYNC:
         check = f"`wa-monitor sync sharepoint --env {env} --dry-run` run with its URL"
         unit = f"wa-monitor-sync-{env}"
+    elif args.service is admin.Service.WEB:
+        check = f"`wa-monitor doctor --env {env} --web` run with its URL"
+        unit = f"wa-monitor-web-{env}"
     else:
         check = f"`wa-monitor doctor --env {env}` run with its URL"
         unit = f"wa-monitor-{env}"

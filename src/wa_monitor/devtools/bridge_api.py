@@ -14,6 +14,7 @@ import json
 import random
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from http import HTTPStatus
@@ -66,6 +67,7 @@ class SimulatedBridgeApi:
         port: int = 0,
         timezone: str = "Africa/Johannesburg",
         seed: int | None = None,
+        on_post: Callable[[SentMessage], None] | None = None,
     ) -> None:
         self.bridge_db = bridge_db
         self.bot_number = bot_number
@@ -79,6 +81,7 @@ class SimulatedBridgeApi:
         self._delay_s = 0.0
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._on_post = on_post  # told of each posted message (the demo's agent answers it)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -171,6 +174,8 @@ class SimulatedBridgeApi:
                         is_from_me=True,
                     )
                 )
+        if self._on_post is not None:
+            self._on_post(sent)
         return sent
 
 

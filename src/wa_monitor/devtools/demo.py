@@ -5,13 +5,16 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import time
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -19,6 +22,8 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
+from wa_monitor.adapters.postgres.db import compose
+from wa_monitor.adapters.sqlfiles import named_queries
 from wa_monitor.devtools.bridge_api import SimulatedBridgeApi
 from wa_monitor.devtools.embedded import embedded_postgres
 from wa_monitor.devtools.simulator import (
@@ -28,7 +33,7 @@ from wa_monitor.devtools.simulator import (
     create_lid_map,
     message_id,
 )
-from wa_monitor.settings import CONFIG_DIR_VAR, DATABASE_URL_VAR
+from wa_monitor.settings import CONFIG_DIR_VAR, DATABASE_URL_VAR, WEB_SECRET_VAR, load_settings
 
 PROJECTS = {
     "120363418298130331@g.us": "Lawley",
@@ -62,6 +67,9 @@ CHATTER = [
 ADDRESSES = ["12 Jacaranda St", "88 Protea Ave", "5 Baobab Cres", "301 Marula Rd", "17 Aloe Ln"]
 SAST = timezone(timedelta(hours=2))
 LOG_TAIL = 8
+DEMO_USER = "demo"
+DEMO_PASSWORD = "watch the counts move"  # noqa: S105  a demo login, printed for the viewer
+DASHBOARD_PORT = 8090
 FIRST_DROP = 1752028
 TEST_GROUP = "Velo Test"  # dev validates here and answers an invalid drop
 PLAN = [f"DR{FIRST_DROP + i}" for i in range(10_000)]  # the test group's plan list
@@ -84,7 +92,9 @@ class _Story:
     posted: deque[tuple[str, str, str]] = field(default_factory=lambda: deque(maxlen=30))
 
 
-def run_demo(*, seconds: float, workdir: Path | None, keep: bool = False) -> int:
+def run_demo(
+    *, seconds: float, workdir: Path | None, keep: bool = False, port: int | None = None
+) -> int:
     """Run the demo; return the exit code. A temporary working folder is removed after,
     unless `keep`; a folder the caller named is left, and the demo says where and how big."""
     temporary = workdir is None
@@ -92,7 +102,7 @@ def run_demo(*, seconds: float, workdir: Path | None, keep: bool = False) -> int
     work.mkdir(parents=True, exist_ok=True)
     print(f"wa-monitor demo — working folder {work}")
     try:
-        return _demo(work, seconds)
+        return _demo(work, seconds, port or _free_port(DASHBOARD_PORT))
     finally:
         size = _megabytes(work)
         if temporary and not keep:
@@ -102,26 +112,33 @@ def run_demo(*, seconds: float, workdir: Path | None, keep: bool = False) -> int
             print(f"▶ left the working folder {work} ({size} MB): remove it with rm -rf {work}")
 
 
-def _demo(work: Path, seconds: float) -> int:
+def _demo(work: Path, seconds: float, web_port: int) -> int:
     print("▶ starting an embedded PostgreSQL …", flush=True)
     with embedded_postgres(work / "pgdata") as url:
         bridge_path, lid_path = make_bridge(work / "bridge" / "messages.db")
         api = SimulatedBridgeApi(bridge_db=bridge_path, bot_number=BOT).start()
         configs = {
-            env: _write_config(work, env, bridge_path, lid_path, api.url) for env in ("prod", "dev")
+            env: _write_config(work, env, bridge_path, lid_path, api.url, web_port=web_port)
+            for env in ("prod", "dev")
         }
         # Dev learns which groups are production's (never to be answered) from prod's config.
-        env_vars = {**os.environ, DATABASE_URL_VAR: url, CONFIG_DIR_VAR: str(work / "config")}
+        env_vars = {
+            **os.environ,
+            DATABASE_URL_VAR: url,
+            CONFIG_DIR_VAR: str(work / "config"),
+            WEB_SECRET_VAR: secrets.token_urlsafe(48),
+        }
         for env, config in configs.items():
-            _cli(["schema", "migrate", "--config", str(config)], env_vars, f"migrate {env}")
+            run_cli(["schema", "migrate", "--config", str(config)], env_vars, f"migrate {env}")
         plan = work / "velo-plan.csv"
         plan.write_text("Drop Number\n" + "\n".join(PLAN) + "\n", encoding="utf-8")
         import_args = ["drops", "import", "--config", str(configs["dev"])]
-        _cli([*import_args, "--project", TEST_GROUP, str(plan)], env_vars, "import dev's plan")
+        run_cli([*import_args, "--project", TEST_GROUP, str(plan)], env_vars, "import dev's plan")
         print(f"▶ simulated bridge writes to {bridge_path}")
         print("▶ prod watches " + ", ".join(PROD_GROUPS) + " → schema public")
         print("▶ dev  watches " + ", ".join(DEV_GROUPS) + " → schema dev")
         with contextlib.ExitStack() as stderrs:
+            dashboard = _start_dashboard(work, configs["prod"], env_vars, web_port, stderrs)
             monitors = {
                 env: subprocess.Popen(  # noqa: S603 - our own interpreter and module
                     [sys.executable, "-m", "wa_monitor", "run", "--config", str(config)],
@@ -136,9 +153,11 @@ def _demo(work: Path, seconds: float) -> int:
                 time.sleep(2.0)  # let both monitors catch up with the last messages (and reply)
             finally:
                 codes = _stop(monitors)
+                _stop({"web": dashboard})
                 api.stop()
-        _report(url, work, story, codes)
-        _report_replies(url, api)
+        schemas = {env: load_settings(config).schema for env, config in configs.items()}
+        _report(url, work, story, codes, schemas)
+        _report_replies(url, api, schemas)
     return 0 if all(code == 0 for code in codes.values()) else 1
 
 
@@ -177,7 +196,53 @@ def make_sample_bridge(path: Path, *, seconds: float) -> int:
     return 0
 
 
-def _write_config(work: Path, env: str, bridge: Path, lid_map: Path, api_url: str) -> Path:
+def _start_dashboard(
+    work: Path,
+    config: Path,
+    env_vars: dict[str, str],
+    port: int,
+    stderrs: contextlib.ExitStack,
+) -> subprocess.Popen[bytes]:
+    """The prod dashboard on the demo's database, with a demo user; its URL is printed."""
+    add = ["users", "add", DEMO_USER, "--role", "reviewer", "--password-stdin"]
+    run_cli([*add, "--config", str(config)], env_vars, "dashboard user", DEMO_PASSWORD)
+    dashboard = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+        [sys.executable, "-m", "wa_monitor", "web", "--config", str(config)],
+        env=env_vars,
+        stdout=subprocess.DEVNULL,
+        stderr=stderrs.enter_context((work / "web.stderr").open("w")),
+    )
+    deadline = time.monotonic() + 30
+    while True:
+        if dashboard.poll() is not None:
+            raise SystemExit(f"demo: the dashboard exited with {dashboard.returncode} (web.stderr)")
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        if time.monotonic() > deadline:
+            dashboard.kill()
+            raise SystemExit("demo: the dashboard did not start within 30 s (web.stderr)")
+        time.sleep(0.2)
+    print(
+        f"▶ the prod dashboard: http://127.0.0.1:{port}/wa-monitor  "
+        f"(login {DEMO_USER!r}, password {DEMO_PASSWORD!r}); watch the counts move"
+    )
+    return dashboard
+
+
+def _free_port(preferred: int) -> int:
+    """`preferred` when nothing listens there, else any free port."""
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", preferred))
+        except OSError:
+            probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _write_config(
+    work: Path, env: str, bridge: Path, lid_map: Path, api_url: str, *, web_port: int
+) -> Path:
     groups = PROD_GROUPS if env == "prod" else DEV_GROUPS
     lines = [
         f'environment = "{env}"',
@@ -192,6 +257,12 @@ def _write_config(work: Path, env: str, bridge: Path, lid_map: Path, api_url: st
     ]
     if env == "dev":
         lines.append("replies = true  # only in its own groups: never in one prod watches")
+    # Plain HTTP on loopback: no TLS proxy in a demo, so the cookie may not ask for HTTPS.
+    lines += ["", "[web]", f"port = {web_port if env == 'prod' else web_port + 1}"]
+    lines += ["secure_cookies = false", "refresh_seconds = 5"]
+    if env == "dev":  # the dev dashboard's feedback goes to the test group only
+        test_group = next(jid for jid, name in PROJECTS.items() if name == TEST_GROUP)
+        lines.append(f'feedback_group = "{test_group}"')
     for jid, name in PROJECTS.items():
         if name in groups:
             lines += ["", "[[projects]]", f'name = "{name}"', f'group_jid = "{jid}"']
@@ -204,10 +275,11 @@ def _write_config(work: Path, env: str, bridge: Path, lid_map: Path, api_url: st
     return path
 
 
-def _cli(args: list[str], env: dict[str, str], what: str) -> None:
+def run_cli(args: list[str], env: dict[str, str], what: str, stdin: str = "") -> None:
     done = subprocess.run(  # noqa: S603 - our own interpreter and module
         [sys.executable, "-m", "wa_monitor", *args],
         env=env,
+        input=stdin,
         capture_output=True,
         text=True,
         check=False,
@@ -297,13 +369,13 @@ def _simulate(path: Path, seconds: float) -> _Story:  # noqa: PLR0915 - one scri
     return story
 
 
-def _report_replies(url: str, api: SimulatedBridgeApi) -> None:
+def _report_replies(url: str, api: SimulatedBridgeApi, schemas: Mapping[str, str]) -> None:
     """The invalid drop dev recorded, and what the bot posted through the bridge's API."""
-    query = sql.SQL(
-        "SELECT drop_number, project, submitted_by, reason FROM {invalid} ORDER BY created_at"
-    ).format(invalid=sql.Identifier("dev", "invalid_drop_submissions"))
+    query = _query("invalid", schemas["dev"])
     print()
-    print(f"── dev.invalid_drop_submissions ({TEST_GROUP} validates against its plan) ──")
+    print(
+        f"── {schemas['dev']}.invalid_drop_submissions ({TEST_GROUP} validates against its plan) ──"
+    )
     with psycopg.connect(url) as conn:
         for drop, project, sender, reason in conn.execute(query):
             print(f"{drop}  {project}  by {sender}: {reason}")
@@ -316,7 +388,7 @@ def _report_replies(url: str, api: SimulatedBridgeApi) -> None:
         print("(nothing)")
 
 
-def _stop(monitors: dict[str, subprocess.Popen[bytes]]) -> dict[str, int]:
+def _stop(monitors: Mapping[str, subprocess.Popen[bytes]]) -> dict[str, int]:
     for proc in monitors.values():
         proc.send_signal(signal.SIGTERM)
     codes = {}
@@ -329,7 +401,9 @@ def _stop(monitors: dict[str, subprocess.Popen[bytes]]) -> dict[str, int]:
     return codes
 
 
-def _report(url: str, work: Path, story: _Story, codes: dict[str, int]) -> None:
+def _report(
+    url: str, work: Path, story: _Story, codes: dict[str, int], schemas: Mapping[str, str]
+) -> None:
     print()
     print(
         f"The bridge wrote {story.messages} messages: {story.drops_posted} new drops "
@@ -344,31 +418,18 @@ def _report(url: str, work: Path, story: _Story, codes: dict[str, int]) -> None:
     )
     print()
     print("── The runbook's comparison: drops and latest created_at per environment ──")
-    query = sql.SQL(
-        "SELECT 'prod' AS env, count(*), count(*) FILTER (WHERE resubmitted), max(created_at) "
-        "FROM {prod} UNION ALL "
-        "SELECT 'dev', count(*), count(*) FILTER (WHERE resubmitted), max(created_at) FROM {dev}"
-    ).format(
-        prod=sql.Identifier("public", "qa_photo_reviews"),
-        dev=sql.Identifier("dev", "qa_photo_reviews"),
-    )
-    by_project = sql.SQL(
-        "SELECT 'prod', project, count(*) FROM {prod} GROUP BY 2 UNION ALL "
-        "SELECT 'dev', project, count(*) FROM {dev} GROUP BY 2 ORDER BY 1 DESC, 2"
-    ).format(
-        prod=sql.Identifier("public", "qa_photo_reviews"),
-        dev=sql.Identifier("dev", "qa_photo_reviews"),
-    )
     with psycopg.connect(url) as conn:
         print(f"{'env':<5} {'drops':>6} {'resubmitted':>12}  latest created_at")
-        for env, drops, resub, latest in conn.execute(query):
+        for env, schema in schemas.items():
+            row = conn.execute(_query("totals", schema)).fetchone()
+            drops, resub, latest = row if row else (0, 0, None)
             stamp = latest.astimezone(SAST).isoformat(timespec="seconds") if latest else "-"
             print(f"{env:<5} {drops:>6} {resub:>12}  {stamp}")
         print()
         print("── Reviews per project and schema (same bridge, separate rows) ──")
-        for env, project, count in conn.execute(by_project):
-            schema = "public" if env == "prod" else "dev"
-            print(f"{schema + '.qa_photo_reviews':<24} {project:<10} {count:>4}")
+        for schema in schemas.values():
+            for project, count in conn.execute(_query("per_project", schema)):
+                print(f"{schema + '.qa_photo_reviews':<24} {project:<10} {count:>4}")
     for env in ("prod", "dev"):
         log = work / "logs" / f"wa-monitor-{env}.log"
         lines = log.read_text(encoding="utf-8").splitlines() if log.exists() else []
@@ -377,3 +438,8 @@ def _report(url: str, work: Path, story: _Story, codes: dict[str, int]) -> None:
         print(f"── tail -n {LOG_TAIL} {log}   (grep '✅ Created' | wc -l → {created}) ──")
         for line in lines[-LOG_TAIL:]:
             print(line)
+
+
+def _query(name: str, schema: str) -> sql.Composed:
+    """One of demo.sql's queries, for the tables of `schema`."""
+    return compose(named_queries(__package__, "demo.sql")[name], schema)

@@ -33,11 +33,12 @@ from wa_monitor.adapters.graph import (
     WorkbookLocation,
 )
 from wa_monitor.adapters.logs import register_secret
-from wa_monitor.adapters.postgres.admin import audit
+from wa_monitor.adapters.postgres.admin import Service, audit
 from wa_monitor.adapters.postgres.db import (
     AuthenticationFailed,
     PrivilegeDenied,
     connect,
+    named_queries,
     resolve_url,
     schema_state,
     url_variable,
@@ -49,6 +50,7 @@ from wa_monitor.services.status import flawed_rows
 from wa_monitor.settings import (
     PROD_SCHEMA,
     SHAREPOINT_SECRET_VAR,
+    WEB_SECRET_VAR,
     Environment,
     Settings,
     config_dirs,
@@ -80,7 +82,9 @@ def render(checks: list[Check]) -> str:
     return "\n".join(lines)
 
 
-def diagnose(env: str | None, config: Path | None, *, sharepoint: bool = False) -> list[Check]:
+def diagnose(
+    env: str | None, config: Path | None, *, sharepoint: bool = False, web: bool = False
+) -> list[Check]:
     """Run every check that can run; later checks need the config to load. With `sharepoint`,
     also get a token and reach the workbook of [sharepoint]."""
     name = env or (config.stem if config else "")
@@ -105,7 +109,9 @@ def diagnose(env: str | None, config: Path | None, *, sharepoint: bool = False) 
     checks.append(_groups_check(settings, path))
     checks.append(_lid_map_check(settings, path))
     checks.append(_alerts_check(settings, path))
-    checks.extend(_database_checks(settings, path))
+    if web:
+        checks.append(_web_secret_check(settings))
+    checks.extend(_database_checks(settings, path, Service.WEB if web else Service.MONITOR))
     checks.extend(_sharepoint_checks(settings, path, reach=sharepoint))
     return checks
 
@@ -273,6 +279,21 @@ def _lid_map_check(settings: Settings, path: Path) -> Check:
     return Check("LID map", True, f"{lid_map} readable; {count} LIDs mapped")
 
 
+def _web_secret_check(settings: Settings) -> Check:
+    env = settings.environment.value
+    try:
+        settings.require_web_secret()
+    except ConfigError as exc:
+        return Check(
+            "web secret",
+            False,
+            str(exc),
+            f"deploy/install.sh makes /etc/wa-monitor/{env}-web.secret (the unit's "
+            f"LoadCredential=web_secret); elsewhere set {WEB_SECRET_VAR}",
+        )
+    return Check("web secret", True, "the dashboard's session secret is set (not shown)")
+
+
 def _alerts_check(settings: Settings, path: Path) -> Check:
     env, rules = settings.environment.value, settings.alerts
     if not settings.alerts_on:
@@ -303,7 +324,7 @@ _LOGIN_FIX = (
 )
 
 
-def _database_checks(settings: Settings, path: Path) -> list[Check]:
+def _database_checks(settings: Settings, path: Path, service: Service) -> list[Check]:
     """Reachable, migrated, privileges: each told apart, and each run that still can run."""
     env, schema = settings.environment.value, settings.schema
     name = "database reachable"
@@ -321,7 +342,9 @@ def _database_checks(settings: Settings, path: Path) -> list[Check]:
     with conn:
         checks = [_reachable(conn)]
         checks.append(_guarded("schema migrated", settings, lambda: _migrated(conn, settings)))
-        checks.append(_guarded("role privileges", settings, lambda: _privileges(conn, settings)))
+        checks.append(
+            _guarded("role privileges", settings, lambda: _privileges(conn, settings, service))
+        )
         if settings.validating:
             checks.append(_guarded("plan lists", settings, lambda: _plan_lists(conn, settings)))
         if checks[1].ok:  # migrated: the record of flawed rows is there
@@ -379,9 +402,7 @@ def _flawed(conn: psycopg.Connection[Any], schema: str) -> Check:
 
 
 def _reachable(conn: psycopg.Connection[Any]) -> Check:
-    user, database, server = conn.execute(
-        "SELECT current_user::text, current_database()::text, current_setting('server_version')"
-    ).fetchone() or ("?", "?", "?")
+    user, database, server = conn.execute(named_queries()["whoami"]).fetchone() or ("?", "?", "?")
     return Check(
         "database reachable", True, f"connected as {user} to {database} (PostgreSQL {server})"
     )
@@ -415,15 +436,16 @@ def _migrated(conn: psycopg.Connection[Any], settings: Settings) -> Check:
     )
 
 
-def _privileges(conn: psycopg.Connection[Any], settings: Settings) -> Check:
+def _privileges(conn: psycopg.Connection[Any], settings: Settings, service: Service) -> Check:
     """The role may do exactly what the service needs: no less, and nothing elsewhere."""
     env, schema = settings.environment.value, settings.schema
-    found = audit(conn, settings)
+    found = audit(conn, settings, service=service)
+    unit = f"wa-monitor-web-{env}" if service is Service.WEB else f"wa-monitor-{env}"
     if found.ok:
         return Check(
             "role privileges",
             True,
-            f"role {found.role} holds exactly what wa-monitor-{env} needs in {schema!r}",
+            f"role {found.role} holds exactly what {unit} needs in {schema!r}",
         )
     return Check("role privileges", False, "; ".join(found.problems), "; ".join(found.fixes))
 

@@ -163,8 +163,9 @@ def measure(
 ) -> EnvStatus:
     """The one computation of an environment's figures and liveness, read on `conn` (status,
     alerts, and the web app on its own pool), then its bridge file. Without `counts` the review
-    counts (a scan of the whole table) are left out. Database errors propagate (translated by
-    the session that owns `conn`); a bridge that cannot be read is a problem in the record."""
+    counts (a scan of the whole table) and the outbox's are left out (the dashboard's role may
+    read neither). Database errors propagate (translated by the session that owns `conn`); a
+    bridge that cannot be read is a problem in the record."""
     env, limits = settings.environment.value, limits or Limits()
     if base is None:
         base = EnvStatus(env=env, config="", schema=settings.schema)
@@ -231,15 +232,18 @@ def _database_figures(
     processed, message = _one(conn, "status_ledger", schema) or (None, None)
     rowid, cycle, read = _one(conn, "status_cursor", schema) or (None, None, None)
     holder = instance_holder(conn, schema)
-    start = datetime.combine(datetime.now(tz).date(), time(), tzinfo=tz)
-    row = conn.execute(
-        outbox_query("status", schema), {"since": start, "until": start + timedelta(days=1)}
-    ).fetchone()
-    invalid, waiting, unknown = row if row else (None, None, None)
+    if counts:
+        start = datetime.combine(datetime.now(tz).date(), time(), tzinfo=tz)
+        row = conn.execute(
+            outbox_query("status", schema), {"since": start, "until": start + timedelta(days=1)}
+        ).fetchone()
+        invalid, waiting, unknown = row if row else (None, None, None)
+        figures |= {
+            "invalid_today": invalid,
+            "replies_waiting": waiting,
+            "replies_unknown": unknown,
+        }
     return figures | {
-        "invalid_today": invalid,
-        "replies_waiting": waiting,
-        "replies_unknown": unknown,
         "migration_version": version,
         "last_processed_at": _local(processed, tz),
         "last_processed_message_at": _local(message, tz),

@@ -29,6 +29,7 @@ from wa_monitor.adapters.postgres.db import (
     schema_version,
     session,
 )
+from wa_monitor.adapters.postgres.users import THROTTLE_TABLE, USERS_TABLE
 from wa_monitor.errors import Refused
 from wa_monitor.settings import PROD_SCHEMA, Environment, Settings
 
@@ -66,13 +67,18 @@ RUN_NEEDS: Mapping[str, frozenset[Privilege]] = {
 }
 # Dev's own role may also empty its tables, so `schema reset --env dev` works with dev's URL.
 DEV_NEEDS: Mapping[str, frozenset[Privilege]] = {
-    table: privileges
-    | (
-        {_T}
-        if table not in {TABLES["migrations"], TABLES["valid_drops"], TABLES["instance"]}
-        else set()
-    )
-    for table, privileges in RUN_NEEDS.items()
+    **{
+        table: privileges
+        | (
+            {_T}
+            if table not in {TABLES["migrations"], TABLES["valid_drops"], TABLES["instance"]}
+            else set()
+        )
+        for table, privileges in RUN_NEEDS.items()
+    },
+    # The reviews' change trail and feedback sends are emptied with the reviews they belong to.
+    TABLES["changes"]: frozenset({_T}),
+    TABLES["sends"]: frozenset({_T}),
 }
 
 
@@ -85,11 +91,30 @@ SYNC_NEEDS: Mapping[str, frozenset[Privilege]] = {
 }
 
 
+_D = Privilege.DELETE
+# What `wa-monitor web` does: read the pages' tables (the cursor and ledger for the health
+# figures, migrations for the version check), note logins on its users, count failed logins.
+# Adding users is the command line's, with the owner's URL.
+WEB_NEEDS: Mapping[str, frozenset[Privilege]] = {
+    TABLES["reviews"]: frozenset({_S, _U}),
+    TABLES["ledger"]: frozenset({_S}),
+    TABLES["cursor"]: frozenset({_S}),
+    TABLES["migrations"]: frozenset({_S}),
+    USERS_TABLE: frozenset({_S, _U}),
+    THROTTLE_TABLE: frozenset({_S, _I, _U, _D}),
+    # The review workflow: a reviewer's save and the feedback stamp update the review (under
+    # a row lock), record the change, and claim and finish a send.
+    TABLES["changes"]: frozenset({_S, _I}),
+    TABLES["sends"]: frozenset({_S, _I, _U}),
+}
+
+
 class Service(enum.StrEnum):
     """The services with a database role of their own."""
 
     MONITOR = "monitor"  # wa-monitor run
     SYNC = "sync"  # wa-monitor sync sharepoint
+    WEB = "web"  # wa-monitor web, the dashboard
 
 
 def needs(
@@ -98,6 +123,8 @@ def needs(
     """Table → the privileges the environment's service role must hold, and no more."""
     if service is Service.SYNC:
         return SYNC_NEEDS
+    if service is Service.WEB:
+        return WEB_NEEDS
     return DEV_NEEDS if env is Environment.DEV else RUN_NEEDS
 
 
@@ -291,7 +318,10 @@ def copy_from_prod(url: str, settings: Settings, *, window: timedelta, replace: 
         names = _shared_columns(conn, schema)
         columns = sql.SQL(", ").join(sql.Identifier(c) for c in names)
         updates = sql.SQL(", ").join(
-            sql.SQL("{} = excluded.{}").format(sql.Identifier(c), sql.Identifier(c))
+            # A replaced row moves on from dev's own version, so a page open on it is refused.
+            sql.SQL("{c} = {t}.{c} + 1" if c == "version" else "{c} = excluded.{c}").format(
+                c=sql.Identifier(c), t=sql.Identifier(TABLES["reviews"])
+            )
             for c in names
             if c not in {"drop_number", "review_date"}
         )
@@ -452,6 +482,8 @@ def audit(
     )
     lacks_usage = (schema, "USAGE") not in schemas
     grant = f"as the database owner: wa-monitor schema grant --env {env} --role {user}"
+    if service is not Service.MONITOR:
+        grant += f" --service {service.value}"
     problems: list[str] = []
     fixes: list[str] = []
     if missing or lacks_usage:

@@ -12,7 +12,6 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import cache
 from importlib import resources
 from typing import Any
 
@@ -21,6 +20,7 @@ from psycopg import errors as pg_errors
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
+from wa_monitor.adapters import sqlfiles
 from wa_monitor.adapters.logs import redact, register_secret, secrets_of_url
 from wa_monitor.errors import (
     ConfigError,
@@ -42,6 +42,8 @@ TABLES = {
     "outbox": "wa_monitor_outbox",
     "alerts": "wa_monitor_alerts",
     "sync_writes": "wa_monitor_sync_writes",
+    "changes": "wa_monitor_review_changes",
+    "sends": "wa_monitor_feedback_sends",
     "flawed": "wa_monitor_flawed_rows",
     "instance": "wa_monitor_instance",
 }
@@ -86,15 +88,9 @@ class Migration:
     text: str
 
 
-@cache
 def named_queries(file: str = "queries.sql") -> dict[str, str]:
-    """The `-- name: x` blocks of one of our .sql files (queries.sql unless told)."""
-    text = resources.files(__package__).joinpath(f"sql/{file}").read_text("utf-8")
-    queries: dict[str, str] = {}
-    for block in text.split("-- name: ")[1:]:
-        name, _, body = block.partition("\n")
-        queries[name.strip()] = body.strip()
-    return queries
+    """The `-- name: x` blocks of one of the files in sql/ (queries.sql unless told)."""
+    return sqlfiles.named_queries(__package__, f"sql/{file}")
 
 
 def migrations() -> list[Migration]:

@@ -126,7 +126,9 @@ UPDATE {reviews} AS r SET
     submitted_by = u.phone,
     user_name = u.name,
     last_submitted_at = u.at,
-    updated_at = now()
+    updated_at = now(),
+    -- A reviewer with this review open must not save over the resubmission unseen.
+    version = r.version + 1
 FROM unnest(%(ids)b::uuid[], %(phones)b::text[], %(names)b::text[], %(at)b::timestamptz[])
     AS u(id, phone, name, at)
 WHERE r.id = u.id;
@@ -165,3 +167,6 @@ SELECT t FROM unnest(%(tables)s::text[]) AS t
 WHERE NOT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
                   WHERE n.nspname = %(schema)s AND c.relname = t)
 ORDER BY 1;
+
+-- name: whoami
+SELECT current_user::text, current_database()::text, current_setting('server_version');

@@ -71,6 +71,45 @@ CREATE TABLE IF NOT EXISTS {schema}.wa_monitor_cursor (
     updated_at timestamptz NOT NULL DEFAULT now()
 );
 
+-- The dashboard (version 2): its users, their failed logins, and the indexes its pages read by.
+CREATE TABLE IF NOT EXISTS {schema}.wa_monitor_users (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    -- ({{0,63}}: braces are doubled because the file is a psycopg.sql template)
+    username text NOT NULL UNIQUE CHECK (username ~ '^[a-z0-9][a-z0-9._-]{{0,63}}$'),
+    display_name text NOT NULL CHECK (length(display_name) BETWEEN 1 AND 200),
+    role text NOT NULL CHECK (role IN ('viewer', 'reviewer')),
+    password_hash text NOT NULL,
+    -- Part of every session cookie: a new password or a disable bumps it, and every session
+    -- signed before that stops working at its next request.
+    session_epoch integer NOT NULL DEFAULT 0,
+    disabled_at timestamptz,
+    last_login_at timestamptz,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    updated_at timestamptz NOT NULL DEFAULT now()
+);
+
+-- Failed logins per (username, client address) in the current window; a success deletes the row.
+CREATE TABLE IF NOT EXISTS {schema}.wa_monitor_login_throttle (
+    username text NOT NULL,
+    client text NOT NULL,
+    failures integer NOT NULL,
+    window_started_at timestamptz NOT NULL,
+    PRIMARY KEY (username, client)
+);
+
+-- The review list's order, newest first, and the keyset its pages continue from.
+CREATE INDEX IF NOT EXISTS idx_qa_photo_reviews_sighted
+    ON {schema}.qa_photo_reviews ((coalesce(whatsapp_message_date, created_at)), id);
+-- The daily counts (daily.sql) by local day: a range of whatsapp_message_date.
+CREATE INDEX IF NOT EXISTS idx_qa_photo_reviews_whatsapp_message_date
+    ON {schema}.qa_photo_reviews (whatsapp_message_date);
+-- The monitor's newest applied message (the health figures, `wa-monitor status`).
+CREATE INDEX IF NOT EXISTS idx_wa_monitor_ledger_processed_at
+    ON {schema}.wa_monitor_ledger (processed_at, sent_at);
+-- A drop's history: the ledger entries of the messages that named it (drops is space-separated).
+CREATE INDEX IF NOT EXISTS idx_wa_monitor_ledger_drops
+    ON {schema}.wa_monitor_ledger USING gin (string_to_array(drops, ' '));
+
 -- What the SharePoint sync wrote, one row per sheet row written (production's sync only).
 CREATE TABLE IF NOT EXISTS {schema}.wa_monitor_sync_writes (
     day date NOT NULL,
@@ -188,3 +227,58 @@ CREATE TABLE IF NOT EXISTS {schema}.wa_monitor_alerts (
     resolved_at timestamptz,
     resolved_via text[] NOT NULL DEFAULT ARRAY[]::text[]
 );
+
+-- Version 3: the review workflow. A reviewer's verdict (which steps are wrong and why, who
+-- reviewed and when), a version every writer bumps so a save that did not see the last change
+-- is refused, the trail of changes, and each feedback message sent through the bridge.
+
+-- wrong_steps: the wrong steps' reasons, a JSON object keyed by step column (for example
+-- step_03_cable_entry_outside: "cable not clipped"); a step is passed (its boolean), wrong (a
+-- key here) or missing.
+ALTER TABLE {schema}.qa_photo_reviews
+    ADD COLUMN IF NOT EXISTS wrong_steps jsonb NOT NULL DEFAULT '{{}}'::jsonb;
+ALTER TABLE {schema}.qa_photo_reviews ADD COLUMN IF NOT EXISTS reviewed_by varchar(255);
+ALTER TABLE {schema}.qa_photo_reviews ADD COLUMN IF NOT EXISTS reviewed_at timestamptz;
+-- Bumped by every UPDATE of a review (a reviewer's save, a feedback stamp, the monitor's
+-- resubmission): a save carries the version its page showed and is refused if it moved.
+ALTER TABLE {schema}.qa_photo_reviews
+    ADD COLUMN IF NOT EXISTS version integer NOT NULL DEFAULT 1;
+
+-- Who changed a review, when, and what: a JSON object of field to its "from" and "to".
+CREATE TABLE IF NOT EXISTS {schema}.wa_monitor_review_changes (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    review_id uuid NOT NULL REFERENCES {schema}.qa_photo_reviews (id) ON DELETE CASCADE,
+    version integer NOT NULL,  -- the review's version this change made
+    changed_by text NOT NULL,
+    changed_at timestamptz NOT NULL DEFAULT now(),
+    changes jsonb NOT NULL
+);
+CREATE INDEX IF NOT EXISTS idx_wa_monitor_review_changes_review
+    ON {schema}.wa_monitor_review_changes (review_id, id);
+
+-- Each feedback message: claimed (committed) before the bridge is called, then its outcome.
+CREATE TABLE IF NOT EXISTS {schema}.wa_monitor_feedback_sends (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    review_id uuid NOT NULL REFERENCES {schema}.qa_photo_reviews (id) ON DELETE CASCADE,
+    review_version integer NOT NULL,  -- the verdict's version the message was composed from
+    sent_by text NOT NULL,
+    claimed_at timestamptz NOT NULL DEFAULT now(),
+    finished_at timestamptz,
+    recipient text NOT NULL,
+    message text NOT NULL,
+    state text NOT NULL DEFAULT 'claimed'
+        CHECK (state IN ('claimed', 'sent', 'refused', 'down', 'unknown')),
+    bridge_status integer,
+    bridge_answer text,
+    -- An unknown outcome a reviewer looked into: 'posted' (seen in the group) or 'not_posted'.
+    resolved_by text,
+    resolved_at timestamptz,
+    resolution text CHECK (resolution IN ('posted', 'not_posted'))
+);
+-- One message per saved verdict: a second claim (a double click, a browser retry, another
+-- reviewer) conflicts while a send is in flight, went out, or may have gone out. Refused and
+-- down sends never reached WhatsApp and do not block a new try.
+CREATE UNIQUE INDEX IF NOT EXISTS idx_wa_monitor_feedback_sends_once
+    ON {schema}.wa_monitor_feedback_sends (review_id, review_version)
+    WHERE state IN ('claimed', 'sent')
+       OR (state = 'unknown' AND resolution IS DISTINCT FROM 'not_posted');

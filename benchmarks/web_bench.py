@@ -1,0 +1,362 @@
+"""`python -m benchmarks.web_bench`: the dashboard with 1,000,000 reviews in the table.
+
+It fills a new database (embedded PostgreSQL, or the server `--database-url` /
+$WA_MONITOR_BENCH_DATABASE_URL names) with a year of reviews and their ledger entries, starts the
+real service (`wa-monitor web`) as a separate process, and measures each page: the server's own
+time (its Server-Timing header) p50/p95 over --repeat requests, a CSV export of 100,000 filtered
+rows (the whole download, and the service's peak memory before and after, with a 300,000-row
+export beside it to show the export does not grow with its size), and the query plans.
+Targets: p95 <= 50 ms for every page, the export in constant memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx2
+import psycopg
+from psycopg import sql
+
+from benchmarks.bench import SERVER_VAR, fresh_database, server
+from wa_monitor.adapters.postgres import dashboard
+from wa_monitor.adapters.postgres.dashboard import Keyset, ReviewFilter, Status
+from wa_monitor.adapters.postgres.db import compose, named_queries
+from wa_monitor.adapters.postgres.store import Store
+from wa_monitor.adapters.postgres.users import Role
+from wa_monitor.services import accounts
+from wa_monitor.settings import DATABASE_URL_VAR, WEB_SECRET_VAR
+
+SAST = ZoneInfo("Africa/Johannesburg")
+TARGET_MS = 50.0
+PASSWORD = "benchmark password"  # noqa: S105  a throwaway user of a throwaway database
+PROJECTS = ("Lawley", "Mohadin", "Mamelodi", "Velo Test")
+GROUPS = {name: f"12036341829813{i:04d}@g.us" for i, name in enumerate(PROJECTS)}
+SPACING_SECONDS = 31.5  # 1,000,000 reviews over about a year: ~2,740 a day
+
+# One statement: reviews first seen every SPACING_SECONDS back from now, in every state, and one
+# ledger entry per review (plus one per resubmission) as the monitor writes them.
+SEED_REVIEWS = """
+INSERT INTO {reviews} (
+    drop_number, review_date, project, user_name, submitted_by, whatsapp_message_date,
+    last_submitted_at, completed, incomplete, resubmitted, feedback_sent,
+    step_01_house_photo, step_02_cable_from_pole, step_03_cable_entry_outside, created_at)
+SELECT 'DR' || (1000000 + g), (ts AT TIME ZONE 'Africa/Johannesburg')::date,
+       (ARRAY['Lawley', 'Mohadin', 'Mamelodi', 'Velo Test'])[1 + g %% 4],
+       'Agent ' || (g %% 400), '2764' || lpad((g %% 400)::text, 7, '0'), ts, ts,
+       g %% 4 = 0, g %% 4 = 1, g %% 9 = 0,
+       CASE WHEN g %% 4 IN (0, 1) AND g %% 3 > 0 THEN ts + interval '2 hours' END,
+       g %% 4 = 0 OR g %% 2 = 1, g %% 4 = 0, g %% 4 = 0, ts
+FROM (SELECT g, now() - g * %(spacing)s * interval '1 second' AS ts
+      FROM generate_series(1, %(rows)s) AS g) AS s
+"""
+SEED_LEDGER = """
+INSERT INTO {ledger} (chat_jid, message_id, bridge_rowid, drops, sent_at, processed_at)
+SELECT (%(groups)s::text[])[1 + g %% 4], 'm' || g || '-' || k, g * 2 + k, 'DR' || (1000000 + g),
+       now() - g * %(spacing)s * interval '1 second' + k * interval '1 day',
+       now() - g * %(spacing)s * interval '1 second' + k * interval '1 day' + interval '1 second'
+FROM generate_series(1, %(rows)s) AS g, generate_series(0, 1) AS k
+WHERE k = 0 OR g %% 9 = 0
+"""
+
+
+@dataclass(frozen=True)
+class Measured:
+    page: str
+    path: str
+    p50: float
+    p95: float
+    most: float
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.web_bench", description=__doc__)
+    parser.add_argument("--rows", type=int, default=1_000_000, help="reviews in the table")
+    parser.add_argument("--repeat", type=int, default=40, help="requests per page")
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get(SERVER_VAR),
+        help=f"maintenance URL of a PostgreSQL to use (default ${SERVER_VAR}, else embedded)",
+    )
+    args = parser.parse_args(argv)
+    with (
+        tempfile.TemporaryDirectory(prefix="wa-monitor-web-bench-") as folder,
+        server(args.database_url, Path(folder)) as maintenance,
+        fresh_database(maintenance) as url,
+    ):
+        run(args, Path(folder), url)
+    return 0
+
+
+def run(args: argparse.Namespace, work: Path, url: str) -> None:
+    print(f"== dashboard benchmark: {args.rows:,} reviews, {args.repeat} requests per page ==")
+    with Store(url, schema="public", env="prod") as store:
+        store.migrate()
+    started = time.perf_counter()
+    with psycopg.connect(url, autocommit=True) as conn:
+        seed(conn, args.rows)
+        accounts.add_user(
+            conn,
+            "public",
+            username="bench",
+            display_name="Bench",
+            role=Role.VIEWER,
+            password=PASSWORD,
+        )
+        print(f"seeded in {time.perf_counter() - started:.0f} s (reviews, ledger, VACUUM ANALYZE)")
+        deep = keyset_at(conn, ReviewFilter(), args.rows * 9 // 10)
+        mohadin = ReviewFilter(project="Mohadin", status=Status.INCOMPLETE)
+        deep_filtered = keyset_at(conn, mohadin, min(5_000, args.rows // 10))
+        ids = [
+            r[0]
+            for r in conn.execute(
+                "SELECT id FROM public.qa_photo_reviews TABLESAMPLE SYSTEM (1) LIMIT %s",
+                (args.repeat,),
+            )
+        ]
+        plans = explain(conn, deep, deep_filtered)
+    today = datetime.now(SAST).date()
+    export_days = round(100_000 * SPACING_SECONDS / 86_400)
+    pages = {
+        "overview (today)": "/wa-monitor",
+        "overview JSON twin": "/wa-monitor?format=json",
+        "overview, a day 200 days ago": f"/wa-monitor?day={today - timedelta(days=200)}",
+        "reviews, first page": "/wa-monitor/reviews",
+        "reviews, 900,000 rows deep": f"/wa-monitor/reviews?older={deep.token()}",
+        "reviews, project + status": "/wa-monitor/reviews?project=Mohadin&status=incomplete",
+        "  the same, 5,000 rows deep": "/wa-monitor/reviews?project=Mohadin&status=incomplete"
+        f"&older={deep_filtered.token()}",
+        "reviews, feedback pending": "/wa-monitor/reviews?feedback=pending&resubmitted=yes",
+        "reviews, drop search DR1500": "/wa-monitor/reviews?drop=DR1500",
+        "reviews, last week": f"/wa-monitor/reviews?from={today - timedelta(days=7)}&to={today}",
+        "review (each a random id)": "/wa-monitor/reviews/{id}",
+        "metrics": "/metrics",
+    }
+    with service(work, url) as (base, pid), httpx2.Client(base_url=base, timeout=120) as client:
+        log_in(client)
+        results = [measure(client, name, path, args.repeat, ids) for name, path in pages.items()]
+        # A day not asked for before: its 30 days are counted, not reused (once per 5 minutes
+        # per day in real use). Each request names another day, so every one is such a miss.
+        cold_days = [str(today - timedelta(days=40 + i)) for i in range(args.repeat + 3)]
+        results.append(
+            measure(
+                client,
+                "overview, 30 days not cached",
+                "/wa-monitor?day={id}",
+                args.repeat,
+                cold_days,
+            )
+        )
+        exports = [
+            export(client, pid, "CSV export, ~100,000 rows", today, export_days),
+            export(client, pid, "CSV export, ~300,000 rows", today, export_days * 3),
+        ]
+    report(results, exports, plans)
+
+
+def seed(conn: psycopg.Connection[Any], rows: int) -> None:
+    params = {"rows": rows, "spacing": SPACING_SECONDS, "groups": list(GROUPS.values())}
+    for text in (SEED_REVIEWS, SEED_LEDGER):
+        conn.execute(compose(text, "public"), params)
+    conn.execute("VACUUM ANALYZE")
+
+
+def keyset_at(conn: psycopg.Connection[Any], where: ReviewFilter, depth: int) -> Keyset:
+    """The keyset `depth` rows into the list (no filter, or project + incomplete), found once
+    the slow way (OFFSET), as a person would reach it by paging."""
+    query = sql.SQL(
+        "SELECT coalesce(whatsapp_message_date, created_at), id FROM public.qa_photo_reviews "
+        "WHERE (%(project)s::text IS NULL OR project = %(project)s) "
+        "AND (%(status)s::text IS NULL OR incomplete) "
+        "ORDER BY 1 DESC, 2 DESC OFFSET %(depth)s LIMIT 1"
+    )
+    params = where.params() | {"depth": depth}
+    row = conn.execute(query, params).fetchone()
+    if row is None:
+        raise SystemExit(f"the table is smaller than {depth} rows")
+    return Keyset(row[0], row[1])
+
+
+def explain(
+    conn: psycopg.Connection[Any], deep: Keyset, deep_filtered: Keyset
+) -> dict[str, list[str]]:
+    """EXPLAIN (ANALYZE, BUFFERS) of the pages' queries, as the service runs them."""
+    cases = {
+        "reviews, 900,000 rows deep": (ReviewFilter(), deep),
+        "reviews, project + status, 5,000 deep": (
+            ReviewFilter(project="Mohadin", status=Status.INCOMPLETE),
+            deep_filtered,
+        ),
+        "reviews, drop search DR1500": (ReviewFilter(drop_prefix="DR1500"), None),
+    }
+    plans: dict[str, list[str]] = {}
+    for name, (where, older) in cases.items():
+        params = where.params() | dashboard.keyset_params(older=older, newer=None)
+        page_query = dashboard.query("review_page", "public", by_drop=where.drop_prefix is not None)
+        query = sql.SQL("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) ") + page_query
+        rows = conn.execute(query, params | {"limit": 51})
+        plans[name] = [r[0] for r in rows]
+    today = datetime.now(SAST).date()
+    start = datetime.combine(today, datetime.min.time(), SAST)
+    day_cards = sql.SQL("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) ") + dashboard.query(
+        "day_cards", "public"
+    )
+    plans["overview cards"] = [
+        r[0] for r in conn.execute(day_cards, {"start": start, "end": start + timedelta(days=1)})
+    ]
+    daily = sql.SQL("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) ") + compose(
+        named_queries("daily.sql")["daily_counts"], "public"
+    )
+    params = {
+        "tz": "Africa/Johannesburg",
+        "start": start - timedelta(days=29),
+        "end": start + timedelta(days=1),
+    }
+    plans["overview 30-day counts (daily.sql)"] = [r[0] for r in conn.execute(daily, params)]
+    history = sql.SQL("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) ") + dashboard.query(
+        "drop_history", "public"
+    )
+    plans["review's history"] = [r[0] for r in conn.execute(history, {"drop": "DR1000018"})]
+    return plans
+
+
+@contextmanager
+def service(work: Path, url: str) -> Iterator[tuple[str, int]]:
+    """`wa-monitor web` for prod on this database, as systemd would run it."""
+    port = 18090 + random.randrange(1000)  # noqa: S311 - a port, not a secret
+    config = work / "prod.toml"
+    lines = [
+        'environment = "prod"',
+        'schema = "public"',
+        f'bridge_db = "{work / "messages.db"}"',
+        "",
+        "[web]",
+        f"port = {port}",
+        "secure_cookies = false",
+    ]
+    for name, jid in GROUPS.items():
+        lines += ["", "[[projects]]", f'name = "{name}"', f'group_jid = "{jid}"']
+    config.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    env = {**os.environ, DATABASE_URL_VAR: url, WEB_SECRET_VAR: "b" * 48}
+    process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+        [sys.executable, "-m", "wa_monitor", "web", "--config", str(config)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=(work / "web.stderr").open("w"),
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            httpx2.get(f"{base}/healthz", timeout=2)
+            break
+        except httpx2.TransportError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit((work / "web.stderr").read_text(encoding="utf-8")) from None
+            time.sleep(0.2)
+    try:
+        yield base, process.pid
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+
+
+def log_in(client: httpx2.Client) -> None:
+    page = client.get("/wa-monitor/login").text
+    csrf = page.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+    form = {"csrf": csrf, "username": "bench", "password": PASSWORD}
+    expect(client.post("/wa-monitor/login", data=form), 303)
+
+
+def server_ms(response: httpx2.Response) -> float:
+    timing = response.headers["server-timing"]  # "app;dur=12.3"
+    return float(timing.split("dur=", 1)[1])
+
+
+def measure(client: httpx2.Client, name: str, path: str, repeat: int, ids: list[Any]) -> Measured:
+    times = []
+    for i in range(repeat + 3):
+        response = client.get(path.format(id=ids[i % len(ids)]))
+        expect(response, 200)
+        if i >= 3:  # the first few warm the pool and the caches
+            times.append(server_ms(response))
+    times.sort()
+    p95 = times[min(len(times) - 1, round(0.95 * (len(times) - 1)))]
+    return Measured(name, path, statistics.median(times), p95, times[-1])
+
+
+@dataclass(frozen=True)
+class Export:
+    name: str
+    rows: int
+    seconds: float
+    megabytes: float
+    rss_before_mb: float
+    rss_after_mb: float
+
+
+def peak_rss_mb(pid: int) -> float:
+    """The process's peak resident memory so far (VmHWM)."""
+    status = Path(f"/proc/{pid}/status").read_text(encoding="utf-8")
+    line = next(x for x in status.splitlines() if x.startswith("VmHWM:"))
+    return int(line.split()[1]) / 1024
+
+
+def expect(response: httpx2.Response, status: int) -> None:
+    if response.status_code != status:
+        raise SystemExit(f"{response.url}: {response.status_code}, not {status}")
+
+
+def export(client: httpx2.Client, pid: int, name: str, today: Any, days: int) -> Export:
+    before = peak_rss_mb(pid)
+    started = time.perf_counter()
+    rows = size = 0
+    first = today - timedelta(days=days - 1)
+    params = {"from": str(first), "to": str(today), "format": "csv"}
+    with client.stream("GET", "/wa-monitor/reviews", params=params) as response:
+        expect(response, 200)
+        for chunk in response.iter_bytes():
+            size += len(chunk)
+            rows += chunk.count(b"\n")
+    seconds = time.perf_counter() - started
+    return Export(name, rows - 1, seconds, size / 1e6, before, peak_rss_mb(pid))
+
+
+def report(results: list[Measured], exports: list[Export], plans: dict[str, list[str]]) -> None:
+    print()
+    print(f"{'page':<32} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}  target p95 <= {TARGET_MS:.0f}")
+    for m in results:
+        ok = "ok" if m.p95 <= TARGET_MS else "MISSED"
+        print(f"{m.page:<32} {m.p50:>8.1f} {m.p95:>8.1f} {m.most:>8.1f}  {ok}")
+    print()
+    print(
+        f"{'export':<28} {'rows':>8} {'seconds':>8} {'MB':>7} {'peak RSS before':>16} {'after':>7}"
+    )
+    for e in exports:
+        print(
+            f"{e.name:<28} {e.rows:>8,} {e.seconds:>8.2f} {e.megabytes:>7.1f} "
+            f"{e.rss_before_mb:>13.0f} MB {e.rss_after_mb:>4.0f} MB"
+        )
+    print()
+    for name, lines in plans.items():
+        print(f"-- plan: {name}")
+        for line in lines:
+            print(f"   {line}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,330 @@
+"""The dashboard's reads of one environment's schema: day figures, review pages, one review and
+a drop's history. SQL in sql/dashboard.sql; every table through the configured schema."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from functools import cache
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from psycopg import sql
+from psycopg_pool import ConnectionPool
+
+from wa_monitor.adapters.postgres.db import compose, named_queries
+from wa_monitor.core.steps import STEPS
+
+_FIELDS = (
+    "id",
+    "drop_number",
+    "review_date",
+    "project",
+    "user_name",
+    "submitted_by",
+    "whatsapp_message_date",
+    "last_submitted_at",
+)
+_FLAGS = (
+    "completed",
+    "incomplete",
+    "resubmitted",
+    "feedback_sent",
+    "comment",
+    "completed_photos",
+    "outstanding_photos",
+    "created_at",
+    "updated_at",
+)
+# Every column the pages show and the CSV carries, in the table's order.
+COLUMNS: tuple[str, ...] = (*_FIELDS, *(s.column for s in STEPS), *_FLAGS)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+EXPORT_FETCH = 2_000  # rows per round trip of the CSV export's server-side cursor
+
+
+class Status(enum.StrEnum):
+    """Where a review is in QA: all 12 steps ticked, sent back, or nobody has judged it yet."""
+
+    COMPLETE = "complete"
+    INCOMPLETE = "incomplete"
+    AWAITING = "awaiting"
+
+
+class Feedback(enum.StrEnum):
+    PENDING = "pending"  # judged (complete or incomplete), feedback not sent yet
+    SENT = "sent"
+
+
+@dataclass(frozen=True, slots=True)
+class Review:
+    id: UUID
+    drop_number: str
+    review_date: date
+    project: str | None
+    user_name: str | None
+    submitted_by: str | None
+    whatsapp_message_date: datetime | None
+    last_submitted_at: datetime | None
+    steps: tuple[bool, ...]  # in STEPS order
+    completed: bool
+    incomplete: bool
+    resubmitted: bool
+    feedback_sent: datetime | None
+    comment: str | None
+    completed_photos: int
+    outstanding_photos: int
+    created_at: datetime
+    updated_at: datetime
+    sighted_at: datetime  # whatsapp_message_date, else created_at: the list's order
+
+    @property
+    def status(self) -> Status:
+        if self.completed:
+            return Status.COMPLETE
+        return Status.INCOMPLETE if self.incomplete else Status.AWAITING
+
+    @property
+    def keyset(self) -> Keyset:
+        return Keyset(self.sighted_at, self.id)
+
+    def values(self) -> tuple[object, ...]:
+        """The row's columns in COLUMNS order (for the CSV export)."""
+        head = (
+            self.id,
+            self.drop_number,
+            self.review_date,
+            self.project,
+            self.user_name,
+            self.submitted_by,
+            self.whatsapp_message_date,
+            self.last_submitted_at,
+        )
+        tail = (
+            self.completed,
+            self.incomplete,
+            self.resubmitted,
+            self.feedback_sent,
+            self.comment,
+            self.completed_photos,
+            self.outstanding_photos,
+            self.created_at,
+            self.updated_at,
+        )
+        return (*head, *self.steps, *tail)
+
+
+@dataclass(frozen=True, slots=True)
+class Keyset:
+    """A review's place in the newest-first order: where the next or previous page starts."""
+
+    at: datetime
+    id: UUID
+
+    def token(self) -> str:
+        return f"{(self.at - _EPOCH) // _MICROSECOND}_{self.id}"
+
+    @classmethod
+    def parse(cls, token: str) -> Keyset | None:
+        """The keyset of a page link; None for anything that is not one."""
+        micros, _, ident = token.partition("_")
+        try:
+            return cls(_EPOCH + int(micros) * _MICROSECOND, UUID(ident))
+        except (ValueError, OverflowError):
+            return None
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewFilter:
+    """The reviews a list or an export shows. None means "any"."""
+
+    start: datetime | None = None  # inclusive, an instant (a local day's midnight)
+    end: datetime | None = None  # exclusive
+    project: str | None = None
+    status: Status | None = None
+    resubmitted: bool | None = None
+    feedback: Feedback | None = None
+    drop_prefix: str | None = None  # "DR12": drop numbers starting with it
+
+    def params(self) -> dict[str, object]:
+        return {
+            "start": self.start,
+            "end": self.end,
+            "project": self.project,
+            "status": None if self.status is None else self.status.value,
+            "resubmitted": self.resubmitted,
+            "feedback": None if self.feedback is None else self.feedback.value,
+            "drop_from": self.drop_prefix,
+            "drop_to": None if self.drop_prefix is None else f"{self.drop_prefix}Z",
+            "drop_like": None if self.drop_prefix is None else f"{self.drop_prefix}%",
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    reviews: tuple[Review, ...]
+    older: Keyset | None  # the next page's start, when there are older reviews
+    newer: Keyset | None  # the previous page's start, when there are newer reviews
+
+
+@dataclass(frozen=True, slots=True)
+class DayCards:
+    total: int
+    complete: int
+    incomplete: int
+    awaiting: int
+    feedback_sent: int
+    resubmitted: int
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    """One message of the bridge that named the drop, as the monitor's ledger recorded it."""
+
+    chat_jid: str
+    message_id: str
+    sent_at: datetime
+    processed_at: datetime
+
+
+Conn = psycopg.Connection[Any]
+
+
+_SIGHTED = sql.SQL("coalesce(whatsapp_message_date, created_at)")
+_SIGHTED_UNINDEXED = sql.SQL("(coalesce(whatsapp_message_date, created_at) + interval '0')")
+
+
+@cache
+def query(
+    name: str, schema: str, direction: str = "DESC", *, by_drop: bool = False
+) -> sql.Composed:
+    """A named query of dashboard.sql for `schema`, as the pages run it (and the benchmark
+    explains it)."""
+    columns = sql.SQL(", ").join(sql.Identifier(c) for c in COLUMNS)
+    return compose(
+        named_queries("dashboard.sql")[name],
+        schema,
+        columns=columns,
+        direction=sql.SQL("ASC" if direction == "ASC" else "DESC"),
+        order=_SIGHTED_UNINDEXED if by_drop else _SIGHTED,
+    )
+
+
+def _review(row: tuple[Any, ...]) -> Review:
+    n_fields, n_steps = len(_FIELDS), len(STEPS)
+    steps = tuple(bool(v) for v in row[n_fields : n_fields + n_steps])
+    rest = row[n_fields + n_steps :]
+    values = (*row[:n_fields], steps, *rest)
+    return Review(*values)
+
+
+def day_cards(conn: Conn, schema: str, start: datetime, end: datetime) -> DayCards:
+    """The cards of the reviews first seen in [start, end): one local day on the overview."""
+    row = conn.execute(query("day_cards", schema), {"start": start, "end": end}).fetchone()
+    return DayCards(*(row or (0, 0, 0, 0, 0, 0)))
+
+
+def review_page(
+    conn: Conn,
+    schema: str,
+    where: ReviewFilter,
+    *,
+    size: int,
+    older: Keyset | None = None,
+    newer: Keyset | None = None,
+) -> Page:
+    """One page of the filtered reviews, newest first, continuing from a keyset: each page is
+    an index range scan, as fast a million rows deep as on the first page."""
+    if newer is not None:
+        rows = _fetch(conn, schema, where, size + 1, newer=newer, direction="ASC")
+        if len(rows) <= size:  # back at the top: show the first page as it is now
+            return review_page(conn, schema, where, size=size)
+        shown = rows[:size][::-1]
+        return Page(tuple(shown), older=shown[-1].keyset, newer=shown[0].keyset)
+    rows = _fetch(conn, schema, where, size + 1, older=older, direction="DESC")
+    shown = rows[:size]
+    return Page(
+        tuple(shown),
+        older=shown[-1].keyset if len(rows) > size else None,
+        newer=shown[0].keyset if older is not None and shown else None,
+    )
+
+
+def _fetch(
+    conn: Conn,
+    schema: str,
+    where: ReviewFilter,
+    limit: int | None,
+    *,
+    direction: str,
+    older: Keyset | None = None,
+    newer: Keyset | None = None,
+) -> list[Review]:
+    params = where.params() | keyset_params(older=older, newer=newer) | {"limit": limit}
+    composed = query("review_page", schema, direction, by_drop=where.drop_prefix is not None)
+    return [_review(r) for r in conn.execute(composed, params)]
+
+
+def keyset_params(*, older: Keyset | None, newer: Keyset | None) -> dict[str, object]:
+    return {
+        "older_at": None if older is None else older.at,
+        "older_id": None if older is None else older.id,
+        "newer_at": None if newer is None else newer.at,
+        "newer_id": None if newer is None else newer.id,
+    }
+
+
+def export(conn: Conn, schema: str, where: ReviewFilter) -> Iterator[Review]:
+    """Every filtered review, newest first, through a server-side cursor: memory stays the
+    same whether the filter keeps ten rows or a million."""
+    params = where.params() | keyset_params(older=None, newer=None) | {"limit": None}
+    with conn.transaction(), conn.cursor(name="wa_monitor_export") as cursor:
+        cursor.itersize = EXPORT_FETCH
+        cursor.execute(query("review_page", schema, by_drop=where.drop_prefix is not None), params)
+        for row in cursor:
+            yield _review(row)
+
+
+def review(conn: Conn, schema: str, review_id: UUID) -> Review | None:
+    row = conn.execute(query("review", schema), {"id": review_id}).fetchone()
+    return None if row is None else _review(row)
+
+
+def drop_history(conn: Conn, schema: str, drop_number: str) -> list[HistoryEntry]:
+    """The ledger entries of the messages that named `drop_number`, oldest first."""
+    rows = conn.execute(query("drop_history", schema), {"drop": drop_number})
+    return [HistoryEntry(*r) for r in rows]
+
+
+def ping(conn: Conn, schema: str) -> None:
+    """Raise the driver's error unless the database answers."""
+    conn.execute(query("ping", schema))
+
+
+def open_pool(
+    url: str, *, schema: str, application_name: str, max_size: int = 8
+) -> ConnectionPool[Conn]:
+    """The web service's connections: autocommit, and never prepared, so each query is planned
+    with its filter values (a generic plan could not drop the unused filters)."""
+
+    def configure(conn: Conn) -> None:
+        conn.execute(query("session", schema))
+
+    return ConnectionPool(
+        url,
+        min_size=1,
+        max_size=max_size,
+        kwargs={
+            "autocommit": True,
+            "prepare_threshold": None,
+            "application_name": application_name,
+            "connect_timeout": 5,
+        },
+        configure=configure,
+        open=False,
+        timeout=10,
+        name=application_name,
+    )

@@ -1,0 +1,136 @@
+"""The dashboard's users and failed logins, in the environment's own schema. SQL in
+sql/users.sql; passwords arrive here already hashed (services/accounts.py hashes them)."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import cache
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from wa_monitor.adapters.postgres.db import compose, named_queries
+
+USERS_TABLE = "wa_monitor_users"
+THROTTLE_TABLE = "wa_monitor_login_throttle"
+
+Conn = psycopg.Connection[Any]
+
+
+class Role(enum.StrEnum):
+    """What a dashboard user may do: viewers read; reviewers also judge reviews."""
+
+    VIEWER = "viewer"
+    REVIEWER = "reviewer"
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: int
+    username: str
+    display_name: str
+    role: Role
+    session_epoch: int  # bumped by a new password or a disable: older sessions end
+    disabled_at: datetime | None
+    last_login_at: datetime | None
+
+    @property
+    def active(self) -> bool:
+        return self.disabled_at is None
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """A user with the stored password hash: only for checking a login, never shown."""
+
+    user: User
+    password_hash: str
+
+
+@cache
+def _query(name: str, schema: str) -> sql.Composed:
+    return compose(
+        named_queries("users.sql")[name],
+        schema,
+        users=sql.Identifier(schema, USERS_TABLE),
+        throttle=sql.Identifier(schema, THROTTLE_TABLE),
+    )
+
+
+def _account(row: tuple[Any, ...]) -> Account:
+    uid, username, display, role, epoch, disabled, last_login, password_hash = row
+    return Account(
+        User(uid, username, display, Role(role), epoch, disabled, last_login), password_hash
+    )
+
+
+def account(conn: Conn, schema: str, username: str) -> Account | None:
+    row = conn.execute(_query("by_name", schema), {"username": username}).fetchone()
+    return None if row is None else _account(row)
+
+
+def by_id(conn: Conn, schema: str, user_id: int) -> User | None:
+    row = conn.execute(_query("by_id", schema), {"id": user_id}).fetchone()
+    return None if row is None else _account(row).user
+
+
+def all_users(conn: Conn, schema: str) -> list[User]:
+    return [_account(r).user for r in conn.execute(_query("all", schema))]
+
+
+def add(
+    conn: Conn, schema: str, *, username: str, display_name: str, role: Role, password_hash: str
+) -> bool:
+    """Create the user; False when the username is taken (nothing changed)."""
+    params = {
+        "username": username,
+        "display_name": display_name,
+        "role": role.value,
+        "password_hash": password_hash,
+    }
+    return conn.execute(_query("add", schema), params).fetchone() is not None
+
+
+def set_password(conn: Conn, schema: str, username: str, password_hash: str) -> bool:
+    """Replace the password and end the user's sessions; False when there is no such user."""
+    params = {"username": username, "password_hash": password_hash}
+    return conn.execute(_query("set_password", schema), params).fetchone() is not None
+
+
+def disable(conn: Conn, schema: str, username: str) -> bool:
+    """Refuse the user's logins and end their sessions; False when there is no such user."""
+    return conn.execute(_query("disable", schema), {"username": username}).fetchone() is not None
+
+
+def logged_in(conn: Conn, schema: str, user_id: int, new_hash: str | None) -> None:
+    conn.execute(_query("logged_in", schema), {"id": user_id, "password_hash": new_hash})
+
+
+def failures(conn: Conn, schema: str, username: str, client: str, window: timedelta) -> int:
+    """Failed logins of (username, client) in the window still running; 0 when none."""
+    params = {"username": username, "client": client, "window": window}
+    row = conn.execute(_query("failures", schema), params).fetchone()
+    return int(row[0]) if row else 0
+
+
+def client_failures(conn: Conn, schema: str, client: str, window: timedelta) -> int:
+    """Failed logins from `client` in the windows still running, over every username."""
+    params = {"client": client, "window": window}
+    row = conn.execute(_query("client_failures", schema), params).fetchone()
+    return int(row[0]) if row else 0
+
+
+def record_failure(conn: Conn, schema: str, username: str, client: str, window: timedelta) -> int:
+    """Count one more failure of (username, client); the count in the current window."""
+    params = {"username": username, "client": client, "window": window}
+    with conn.transaction():
+        conn.execute(_query("forget_old_failures", schema))
+        row = conn.execute(_query("record_failure", schema), params).fetchone()
+    return int(row[0]) if row else 1
+
+
+def clear_failures(conn: Conn, schema: str, username: str, client: str) -> None:
+    conn.execute(_query("clear_failures", schema), {"username": username, "client": client})

@@ -1,0 +1,162 @@
+"""`wa-monitor users …`: the dashboard's users of one environment (add, list, disable, passwd)."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from wa_monitor.adapters.postgres import users
+from wa_monitor.adapters.postgres.db import session
+from wa_monitor.adapters.postgres.users import Conn, Role
+from wa_monitor.cli.common import CONFIG_HELP, Commands, add_target, database_url, load
+from wa_monitor.errors import EXIT_OK, Refused
+from wa_monitor.services import accounts
+from wa_monitor.settings import Settings
+
+PASSWORD_NOTE = f"""\
+The password is asked twice on a terminal, or read as one line from standard input with
+--password-stdin; at least {accounts.MIN_PASSWORD_LENGTH} characters. It is stored as an Argon2id
+hash and never printed. Users live in the environment's own schema: prod's and dev's are
+separate. Runs with the URL in $WA_MONITOR_DATABASE_URL.
+{CONFIG_HELP}"""
+
+
+def register(commands: Commands) -> None:
+    group = commands.add_parser("users", help="manage the dashboard's users of an environment")
+    actions = group.add_subparsers(dest="users_command", required=True, metavar="ACTION")
+    add = actions.add_parser(
+        "add",
+        help="create a user (viewer: reads; reviewer: also judges reviews)",
+        description="Create a dashboard user with a role: viewer (reads every page) or "
+        "reviewer (also ticks steps and sends feedback).",
+        epilog=PASSWORD_NOTE,
+    )
+    add_target(add)
+    add.add_argument("username", help="1-64 lowercase letters, digits, '.', '_' or '-'")
+    add.add_argument("--role", required=True, choices=[r.value for r in Role])
+    add.add_argument("--name", default="", help="the name pages show (default: the username)")
+    add.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    add.set_defaults(handler=add_command)
+
+    listing = actions.add_parser(
+        "list", help="every user with role, state and last login", epilog=CONFIG_HELP
+    )
+    add_target(listing)
+    listing.add_argument("--json", action="store_true", help="one JSON document instead of a table")
+    listing.set_defaults(handler=list_command)
+
+    disable = actions.add_parser(
+        "disable",
+        help="refuse a user's logins and end their open sessions",
+        epilog=CONFIG_HELP,
+    )
+    add_target(disable)
+    disable.add_argument("username")
+    disable.set_defaults(handler=disable_command)
+
+    passwd = actions.add_parser(
+        "passwd",
+        help="set a user's password and end their open sessions",
+        epilog=PASSWORD_NOTE,
+    )
+    add_target(passwd)
+    passwd.add_argument("username")
+    passwd.add_argument(
+        "--password-stdin", action="store_true", help="read the password from stdin"
+    )
+    passwd.set_defaults(handler=passwd_command)
+
+
+@contextmanager
+def connected(settings: Settings) -> Iterator[Conn]:
+    env = settings.environment.value
+    url = database_url(settings)
+    with session(url, schema=settings.schema, env=env, purpose="users") as conn:
+        yield conn
+
+
+def read_password(*, from_stdin: bool) -> str:
+    """The new password: one line of stdin, or asked twice on the terminal."""
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    if not sys.stdin.isatty():
+        raise Refused("no terminal to ask the password on: pipe it in with --password-stdin")
+    first = getpass.getpass("New password: ")
+    if getpass.getpass("Again: ") != first:
+        raise Refused("the two passwords differ; nothing was changed")
+    return first
+
+
+def add_command(args: argparse.Namespace) -> int:
+    settings = load(args)
+    username = accounts.check_username(args.username)
+    password = read_password(from_stdin=args.password_stdin)
+    env = settings.environment.value
+    with connected(settings) as conn:
+        accounts.add_user(
+            conn,
+            settings.schema,
+            username=username,
+            display_name=args.name,
+            role=Role(args.role),
+            password=password,
+        )
+    print(f"user {username!r} added to {env} ({settings.schema}) as {args.role}")
+    return EXIT_OK
+
+
+def list_command(args: argparse.Namespace) -> int:
+    settings = load(args)
+    with connected(settings) as conn:
+        found = users.all_users(conn, settings.schema)
+    if args.json:
+        print(json.dumps([_as_json(u) for u in found], indent=2))
+        return EXIT_OK
+    rows = [("USERNAME", "NAME", "ROLE", "STATE", "LAST LOGIN")]
+    rows += [
+        (
+            u.username,
+            u.display_name,
+            u.role.value,
+            "active" if u.active else "disabled",
+            "-" if u.last_login_at is None else u.last_login_at.isoformat(timespec="seconds"),
+        )
+        for u in found
+    ]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    return EXIT_OK
+
+
+def _as_json(user: users.User) -> dict[str, object]:
+    return {
+        "username": user.username,
+        "name": user.display_name,
+        "role": user.role.value,
+        "active": user.active,
+        "last_login_at": None if user.last_login_at is None else user.last_login_at.isoformat(),
+    }
+
+
+def disable_command(args: argparse.Namespace) -> int:
+    settings = load(args)
+    env = settings.environment.value
+    with connected(settings) as conn:
+        accounts.disable_user(conn, settings.schema, username=args.username)
+    print(f"user {args.username!r} disabled in {env}; their sessions have ended")
+    return EXIT_OK
+
+
+def passwd_command(args: argparse.Namespace) -> int:
+    settings = load(args)
+    password = read_password(from_stdin=args.password_stdin)
+    env = settings.environment.value
+    with connected(settings) as conn:
+        accounts.change_password(conn, settings.schema, username=args.username, password=password)
+    print(f"password of {args.username!r} changed in {env}; their sessions have ended")
+    return EXIT_OK

@@ -1,0 +1,85 @@
+"""`wa-monitor web`: serve one environment's dashboard with uvicorn."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+import uvicorn
+
+from wa_monitor.adapters import logs
+from wa_monitor.adapters.postgres.db import require_current, session
+from wa_monitor.cli.common import CONFIG_HELP, Commands, add_target, database_url, load
+from wa_monitor.errors import EXIT_OK
+from wa_monitor.settings import WEB_SECRET_CREDENTIAL, WEB_SECRET_VAR, Settings
+from wa_monitor.web.app import create_app
+
+
+def register(commands: Commands) -> None:
+    web = commands.add_parser(
+        "web",
+        help="serve the environment's dashboard (/wa-monitor) over HTTP",
+        description="Serve the environment's dashboard: the overview, the review list with its "
+        "CSV export and each review, behind a login (users: `wa-monitor users`), plus /healthz "
+        "and /metrics. It reads only the environment's schema (prod: public, dev: dev) and "
+        "listens where the config's [web] table says (default 127.0.0.1:8090); put a TLS "
+        "reverse proxy in front of it and set secure_cookies = true there. Exit 2 on a bad "
+        "config, a missing secret or an unmigrated schema.",
+        epilog=f"The session secret comes from ${WEB_SECRET_VAR} or the systemd credential "
+        f"'{WEB_SECRET_CREDENTIAL}' (32 characters at least), the database URL from "
+        f"$WA_MONITOR_DATABASE_URL (or its credential); neither is read from the TOML file.\n"
+        + CONFIG_HELP,
+    )
+    add_target(web)
+    web.add_argument("--host", help="listen on this address instead of [web] host")
+    web.add_argument("--port", type=int, help="listen on this port instead of [web] port")
+    web.set_defaults(handler=web_command)
+
+
+def web_command(args: argparse.Namespace) -> int:
+    settings = load(args)
+    url = database_url(settings)
+    secret = settings.require_web_secret()
+    logs.register_secret(secret)
+    env = settings.environment.value
+    with session(url, schema=settings.schema, env=env, purpose="web") as conn:
+        require_current(conn, settings.schema, env)
+    serve(
+        settings,
+        database_url=url,
+        secret=secret,
+        host=args.host or settings.web.host,
+        port=args.port or settings.web.port,
+    )
+    return EXIT_OK
+
+
+def serve(settings: Settings, *, database_url: str, secret: str, host: str, port: int) -> None:
+    """Run the dashboard until SIGTERM or SIGINT (uvicorn's own handling: requests in flight
+    finish). X-Forwarded-For is believed from the local proxy only."""
+    uvicorn.run(
+        create_app(settings, database_url=database_url, secret=secret),
+        host=host,
+        port=port,
+        proxy_headers=True,
+        forwarded_allow_ips="127.0.0.1",
+        server_header=False,
+        log_config=log_config(settings.log_prefix),
+    )
+
+
+def log_config(prefix: str) -> dict[str, Any]:
+    """uvicorn's lines on stderr (the journal), with the environment's prefix first."""
+    head = f"{prefix} " if prefix else ""
+    formatter = {"format": f"{head}%(asctime)s %(levelname)-7s %(name)s %(message)s"}
+    handler = {"class": "logging.StreamHandler", "formatter": "plain", "stream": "ext://sys.stderr"}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"plain": formatter},
+        "handlers": {"stderr": handler},
+        "loggers": {
+            name: {"handlers": ["stderr"], "level": "INFO", "propagate": False}
+            for name in ("uvicorn", "uvicorn.error", "uvicorn.access")
+        },
+    }

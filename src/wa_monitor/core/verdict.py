@@ -1,0 +1,184 @@
+"""A reviewer's verdict on a drop's 12 photo steps, and the feedback text it makes. Pure."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from wa_monitor.errors import WaMonitorError
+
+COMPLETE_LINE = "All items complete! ✅"
+CORRECTION_LINE = "NEEDS CORRECTION"
+
+
+class Step(enum.IntEnum):
+    """The 12 photo steps, numbered as the team and the table's step_NN_* columns number them."""
+
+    HOUSE_PHOTO = 1
+    CABLE_FROM_POLE = 2
+    CABLE_ENTRY_OUTSIDE = 3
+    CABLE_ENTRY_INSIDE = 4
+    WALL_FOR_INSTALLATION = 5
+    ONT_BACK_AFTER_INSTALL = 6
+    POWER_METER_READING = 7
+    ONT_BARCODE = 8
+    UPS_SERIAL = 9
+    FINAL_INSTALLATION = 10
+    GREEN_LIGHTS = 11
+    CUSTOMER_SIGNATURE = 12
+
+    @property
+    def label(self) -> str:
+        """`House Photo`, `ONT Barcode`: the name reviewers and agents know the step by."""
+        return _LABELS[self]
+
+    @property
+    def display(self) -> str:
+        """`1. House Photo`, as the feedback lists it."""
+        return f"{self.value}. {self.label}"
+
+    @property
+    def column(self) -> str:
+        """`step_01_house_photo`: the review table's boolean for this step."""
+        return f"step_{self.value:02d}_{self.name.lower()}"
+
+    @classmethod
+    def from_column(cls, column: str) -> Step:
+        try:
+            return _BY_COLUMN[column]
+        except KeyError:
+            raise InvalidVerdict(f"no photo step is called {column!r}") from None
+
+
+_LABELS = {
+    Step.HOUSE_PHOTO: "House Photo",
+    Step.CABLE_FROM_POLE: "Cable from Pole",
+    Step.CABLE_ENTRY_OUTSIDE: "Cable Entry Outside",
+    Step.CABLE_ENTRY_INSIDE: "Cable Entry Inside",
+    Step.WALL_FOR_INSTALLATION: "Wall for Installation",
+    Step.ONT_BACK_AFTER_INSTALL: "ONT Back After Install",
+    Step.POWER_METER_READING: "Power Meter Reading",
+    Step.ONT_BARCODE: "ONT Barcode",
+    Step.UPS_SERIAL: "UPS Serial",
+    Step.FINAL_INSTALLATION: "Final Installation",
+    Step.GREEN_LIGHTS: "Green Lights",
+    Step.CUSTOMER_SIGNATURE: "Customer Signature",
+}
+_BY_COLUMN = {s.column: s for s in Step}
+
+
+class Mark(enum.StrEnum):
+    """What the reviewer said about one step."""
+
+    PASSED = "passed"  # ticked: the photo is there and right
+    WRONG = "wrong"  # there, but wrong: the comment says why
+    MISSING = "missing"  # not ticked and not marked wrong
+
+
+class InvalidVerdict(WaMonitorError):
+    """The verdict contradicts itself; the message says what to fix, for the reviewer."""
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """Which steps pass, which are wrong and why, and the overall comment.
+
+    Build it with Verdict.of(); a step is passed, wrong (with a reason) or missing, never two.
+    """
+
+    passed: frozenset[Step]
+    wrong: tuple[tuple[Step, str], ...]  # (step, reason), in step order
+    comment: str = ""
+
+    @classmethod
+    def of(
+        cls,
+        *,
+        passed: Iterable[Step] = (),
+        wrong: Mapping[Step, str] | None = None,
+        comment: str = "",
+    ) -> Verdict:
+        """A checked verdict; InvalidVerdict names the first step that contradicts itself."""
+        ticked = frozenset(passed)
+        reasons = {step: " ".join(reason.split()) for step, reason in (wrong or {}).items()}
+        for step in sorted(reasons):
+            if step in ticked:
+                raise InvalidVerdict(f"step {step.display} is both ticked and marked wrong")
+            if not reasons[step]:
+                raise InvalidVerdict(f"step {step.display} is marked wrong: say what is wrong")
+        return cls(ticked, tuple(sorted(reasons.items())), comment.strip())
+
+    def mark(self, step: Step) -> Mark:
+        if step in self.passed:
+            return Mark.PASSED
+        return Mark.WRONG if step in dict(self.wrong) else Mark.MISSING
+
+    def reason(self, step: Step) -> str:
+        """Why `step` is wrong; empty when it is not marked wrong."""
+        return dict(self.wrong).get(step, "")
+
+    @property
+    def completed(self) -> bool:
+        """All 12 steps pass."""
+        return len(self.passed) == len(Step)
+
+    @property
+    def incomplete(self) -> bool:
+        return not self.completed
+
+    @property
+    def completed_photos(self) -> int:
+        return len(self.passed)
+
+    @property
+    def outstanding_photos(self) -> int:
+        return len(Step) - len(self.passed)
+
+    @property
+    def missing(self) -> tuple[Step, ...]:
+        return tuple(s for s in Step if self.mark(s) is Mark.MISSING)
+
+    def wrong_steps(self) -> dict[str, str]:
+        """The wrong steps' reasons keyed by column, as the table keeps them."""
+        return {step.column: reason for step, reason in self.wrong}
+
+
+def feedback_text(drop_number: str, verdict: Verdict) -> str:
+    """The message for the project's group, in the format the team and the agents know.
+
+    `DR1234567\\nAll items complete! ✅`, or `DR1234567\\nNEEDS CORRECTION\\n\\nMissing
+    items:\\n• 1. House Photo\\nIncorrect items:\\n• 3. Cable Entry Outside - <reason>`; the
+    reviewer's overall comment, if any, follows after a blank line.
+    """
+    if verdict.completed:
+        lines = [drop_number, COMPLETE_LINE]
+    else:
+        lines = [drop_number, CORRECTION_LINE, ""]
+        if verdict.missing:
+            lines += ["Missing items:", *(f"• {s.display}" for s in verdict.missing)]
+        if verdict.wrong:
+            lines += ["Incorrect items:", *(f"• {s.display} - {why}" for s, why in verdict.wrong)]
+    if verdict.comment:
+        lines += ["", verdict.comment]
+    return "\n".join(lines)
+
+
+def changes(before: Verdict, after: Verdict) -> dict[str, dict[str, str]]:
+    """What a save changes, for the audit trail: {field: {"from": ..., "to": ...}}.
+
+    Steps are keyed by column and described as `passed`, `missing` or `wrong: <reason>`.
+    """
+    diff: dict[str, dict[str, str]] = {}
+    for step in Step:
+        old, new = _describe(before, step), _describe(after, step)
+        if old != new:
+            diff[step.column] = {"from": old, "to": new}
+    if before.comment != after.comment:
+        diff["comment"] = {"from": before.comment, "to": after.comment}
+    return diff
+
+
+def _describe(verdict: Verdict, step: Step) -> str:
+    mark = verdict.mark(step)
+    return f"wrong: {verdict.reason(step)}" if mark is Mark.WRONG else mark.value

@@ -1,0 +1,1 @@
+"""The /wa-monitor dashboard: server-rendered pages over one environment's schema."""

@@ -1,0 +1,193 @@
+"""The dashboard as an ASGI application: routes, middleware, error pages, the pool's lifetime.
+
+Starlette, because the dashboard is a few server-rendered pages over SQL we already write by
+hand: it is small, well kept and ASGI (uvicorn serves it in production), its TestClient drives
+real requests in the tests, and it brings no ORM, no form framework and no front-end build.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import psycopg
+from psycopg_pool import PoolTimeout
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from wa_monitor.adapters.bridge_api import BridgeApi
+from wa_monitor.adapters.postgres import dashboard
+from wa_monitor.adapters.postgres.db import describe
+from wa_monitor.settings import Settings
+from wa_monitor.web import auth, metrics, pages, reviewing
+from wa_monitor.web.context import (
+    BASE,
+    HERE,
+    PAST_DAYS_SECONDS,
+    Web,
+    current_user,
+    home,
+    make_templates,
+    wants_json,
+)
+from wa_monitor.web.security import SecurityHeaders
+
+MIN_SECRET_LENGTH = 32
+log = logging.getLogger("uvicorn.error")
+
+
+class ChartWarmer:
+    """Counts today's chart days ahead of the overview, every few minutes, so its default view
+    never waits for them; a failure here only means the next page counts them itself."""
+
+    def __init__(self, web: Web) -> None:
+        self._web = web
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="chart-warmer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            try:
+                with self._web.connection() as conn:
+                    pages.chart_history(self._web, conn, self._web.today(), fresh=True)
+            except (psycopg.Error, PoolTimeout):
+                pass
+            if self._stop.wait(PAST_DAYS_SECONDS * 0.8):
+                return
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=15)
+
+
+def create_app(settings: Settings, *, database_url: str, secret: str) -> Starlette:
+    """One environment's dashboard, reading only its configured schema."""
+    if len(secret) < MIN_SECRET_LENGTH:
+        raise ValueError(f"the session secret must be at least {MIN_SECRET_LENGTH} characters")
+    env = settings.environment.value
+    web = Web(
+        settings=settings,
+        pool=dashboard.open_pool(
+            database_url, schema=settings.schema, application_name=f"wa-monitor-web-{env}"
+        ),
+        templates=make_templates(settings.tz),
+        bridge=BridgeApi(settings.bridge_api_url),
+    )
+    registry = metrics.registry(web)
+
+    def page(handler: Callable[[Web, Request], Response]) -> Callable[[Request], Response]:
+        def endpoint(request: Request) -> Response:  # sync: Starlette runs it in its threadpool
+            return handler(web, request)
+
+        return endpoint
+
+    def post(
+        handler: Callable[[Web, Request], Awaitable[Response]],
+    ) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            return await handler(web, request)
+
+        return endpoint
+
+    def healthz(request: Request) -> Response:
+        """For the reverse proxy: 200 while the database answers, 503 when it does not."""
+        try:
+            with web.pool.connection(timeout=2) as conn:
+                dashboard.ping(conn, web.schema)
+        except (psycopg.Error, PoolTimeout):
+            return JSONResponse({"ok": False, "database": "unreachable"}, status_code=503)
+        return JSONResponse({"ok": True, "environment": env})
+
+    def scrape(request: Request) -> Response:
+        return metrics.metrics(registry, request)
+
+    def root(request: Request) -> Response:
+        return RedirectResponse(home(request), status_code=307)
+
+    routes = [
+        Route("/", root),
+        Route("/healthz", healthz),
+        Route("/metrics", scrape),
+        Route(BASE, page(pages.overview)),
+        Route(f"{BASE}/", page(pages.overview)),
+        Route(f"{BASE}/reviews", page(pages.reviews)),
+        Route(BASE + "/reviews/{id:uuid}", page(reviewing.review_page)),
+        Route(BASE + "/reviews/{id:uuid}/verdict", post(reviewing.save_verdict), methods=["POST"]),
+        Route(BASE + "/reviews/{id:uuid}/send", post(reviewing.send_feedback), methods=["POST"]),
+        Route(
+            BASE + "/reviews/{id:uuid}/sends/{send:int}/resolve",
+            post(reviewing.resolve_send),
+            methods=["POST"],
+        ),
+        Route(f"{BASE}/login", page(auth.login_page), methods=["GET"]),
+        Route(f"{BASE}/login", post(auth.login), methods=["POST"]),
+        Route(f"{BASE}/logout", post(auth.logout), methods=["POST"]),
+        Mount(f"{BASE}/static", StaticFiles(directory=HERE / "static"), name="static"),
+    ]
+
+    def error_page(request: Request, status: int, title: str, detail: str) -> Response:
+        if wants_json(request):
+            return JSONResponse({"error": detail}, status_code=status)
+        try:
+            user = current_user(web, request)
+        except (psycopg.Error, PoolTimeout):
+            user = None
+        values = {"title": title, "detail": detail}
+        return web.render(request, "error.html", values, user=user, status_code=status)
+
+    def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)  # noqa: S101  registered for HTTPException only
+        title = {404: "Not found", 405: "Not allowed"}.get(exc.status_code, "Error")
+        return error_page(request, exc.status_code, title, str(exc.detail))
+
+    def database_error(request: Request, exc: Exception) -> Response:
+        # The driver's words stay in the service's log (uvicorn's error line), not on the page.
+        log.warning("database unavailable: %s", describe(exc))
+        detail = "The database cannot be reached right now; the page will work again once it can."
+        return error_page(request, 503, "Database unavailable", detail)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        web.pool.open(wait=False)  # the pages say so while the database is away
+        warmer = ChartWarmer(web)
+        try:
+            yield
+        finally:
+            warmer.stop()
+            web.pool.close()
+            web.bridge.close()
+
+    web_settings = settings.web
+    handlers: dict[Any, Callable[[Request, Exception], Response]] = {
+        HTTPException: http_error,
+        psycopg.OperationalError: database_error,
+        PoolTimeout: database_error,
+    }
+    return Starlette(
+        routes=routes,
+        middleware=[
+            Middleware(
+                SecurityHeaders, static_prefix=f"{BASE}/static", hsts=web_settings.secure_cookies
+            ),
+            Middleware(
+                SessionMiddleware,
+                secret_key=secret,
+                session_cookie=f"wa_monitor_{env}_session",
+                max_age=web_settings.session_minutes * 60,
+                same_site="lax",
+                https_only=web_settings.secure_cookies,
+            ),
+        ],
+        exception_handlers=handlers,
+        lifespan=lifespan,
+    )

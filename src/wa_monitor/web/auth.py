@@ -1,0 +1,110 @@
+"""Logging in and out. Both are POSTs with the session's CSRF token; a login starts a new
+session (new cookie content, new CSRF token), a logout ends it."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from wa_monitor.services import accounts
+from wa_monitor.services.accounts import Outcome
+from wa_monitor.web.context import Web, current_user, home
+from wa_monitor.web.security import csrf_ok, start_session
+
+_MESSAGES = {
+    Outcome.WRONG: "Wrong username or password.",
+    Outcome.THROTTLED: (
+        f"Too many failed logins for this username from your address: "
+        f"try again in {int(accounts.WINDOW.total_seconds() // 60)} minutes."
+    ),
+}
+_STATUS = {Outcome.WRONG: 401, Outcome.THROTTLED: 429}
+
+
+def safe_next(request: Request, target: str | None) -> str:
+    """Where to go after the login: a page of this dashboard, never another site."""
+    start = home(request)
+    if not target:
+        return start
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or "\\" in target or not parts.path.startswith(start):
+        return start
+    return target
+
+
+def login_page(web: Web, request: Request) -> Response:
+    if current_user(web, request) is not None:
+        return RedirectResponse(safe_next(request, request.query_params.get("next")), 303)
+    target = safe_next(request, request.query_params.get("next"))
+    return _form(web, request, target=target, error=None, status_code=200)
+
+
+def _form(
+    web: Web,
+    request: Request,
+    *,
+    target: str,
+    error: str | None,
+    status_code: int,
+    username: str = "",
+) -> Response:
+    return web.render(
+        request,
+        "login.html",
+        {"error": error, "next": target, "username": username},
+        user=None,
+        status_code=status_code,
+    )
+
+
+async def login(web: Web, request: Request) -> Response:
+    if not await csrf_ok(request):
+        return refused(web, request)
+    form = await request.form()
+    username = str(form.get("username", ""))
+    password = str(form.get("password", ""))
+    client = request.client.host if request.client else "unknown"
+
+    def check() -> accounts.Login:
+        with web.connection() as conn:
+            return accounts.authenticate(conn, web.schema, username, password, client)
+
+    result = await run_in_threadpool(check)
+    target = safe_next(request, str(form.get("next", "")))
+    if result.outcome is not Outcome.OK or result.user is None:
+        return _form(
+            web,
+            request,
+            target=target,
+            error=_MESSAGES[result.outcome],
+            status_code=_STATUS[result.outcome],
+            username=username[:64],
+        )
+    start_session(request.session, user_id=result.user.id, epoch=result.user.session_epoch)
+    return RedirectResponse(target, status_code=303)
+
+
+async def logout(web: Web, request: Request) -> Response:
+    if not await csrf_ok(request):
+        return refused(web, request)
+    request.session.clear()
+    login_url = home(request) + "/login"
+    return RedirectResponse(login_url, status_code=303)
+
+
+def refused(web: Web, request: Request) -> Response:
+    """A POST without the session's CSRF token: nothing is done."""
+    return web.render(
+        request,
+        "error.html",
+        {
+            "title": "Refused",
+            "detail": "This form was not sent from this dashboard, or your session ended. "
+            "Reload the page and try again.",
+        },
+        user=None,
+        status_code=403,
+    )

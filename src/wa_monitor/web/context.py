@@ -1,0 +1,199 @@
+"""What every handler shares: the environment's settings, the connection pool, the templates,
+and the current user (or the redirect to the login page)."""
+
+from __future__ import annotations
+
+import functools
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, datetime, tzinfo
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+from uuid import UUID
+
+from jinja2 import StrictUndefined
+from psycopg_pool import ConnectionPool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.templating import Jinja2Templates
+
+from wa_monitor.adapters.bridge_api import BridgeApi
+from wa_monitor.adapters.postgres import users
+from wa_monitor.adapters.postgres.dashboard import Conn
+from wa_monitor.adapters.postgres.users import User
+from wa_monitor.core.records import DailyCount
+from wa_monitor.settings import Environment, Settings
+from wa_monitor.web import chart
+from wa_monitor.web.security import csrf_token, session_user
+
+BASE = "/wa-monitor"
+HERE = Path(__file__).parent
+
+
+# How long the chart's past days are reused. Counting 30 days of a table with a million rows
+# takes a few hundred milliseconds; the past changes only by late history, which shows within
+# this. The selected day's own counts (the table, the cards) are read on every request.
+PAST_DAYS_SECONDS = 300.0
+_PAST_DAYS_KEPT = 64
+
+
+@dataclass
+class PastDays:
+    """The chart's days before the selected one, per (first, last), for PAST_DAYS_SECONDS."""
+
+    _kept: dict[tuple[date, date], tuple[float, list[DailyCount]]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def get(
+        self, first: date, last: date, read: Callable[[], list[DailyCount]], *, fresh: bool = False
+    ) -> list[DailyCount]:
+        """The kept counts of first..last, or `read()` when they are older (or `fresh`)."""
+        now = time.monotonic()
+        with self._lock:
+            kept = self._kept.get((first, last))
+        if kept is not None and now - kept[0] < PAST_DAYS_SECONDS and not fresh:
+            return kept[1]
+        counts = read()
+        with self._lock:
+            if len(self._kept) >= _PAST_DAYS_KEPT:
+                self._kept.pop(min(self._kept, key=lambda k: self._kept[k][0]))
+            self._kept[(first, last)] = (now, counts)
+        return counts
+
+
+@dataclass(frozen=True, slots=True)
+class Web:
+    """One environment's dashboard: its settings, connections and templates."""
+
+    settings: Settings
+    pool: ConnectionPool[Conn]
+    templates: Jinja2Templates
+    bridge: BridgeApi  # the bridge's HTTP API, where reviewers' feedback is posted
+    past_days: PastDays = field(default_factory=PastDays)
+
+    @property
+    def schema(self) -> str:
+        return self.settings.schema
+
+    @property
+    def dev(self) -> bool:
+        return self.settings.environment is Environment.DEV
+
+    @contextmanager
+    def connection(self) -> Iterator[Conn]:
+        with self.pool.connection() as conn:
+            yield conn
+
+    def local(self, moment: datetime | None) -> datetime | None:
+        return None if moment is None else moment.astimezone(self.settings.tz)
+
+    def today(self) -> date:
+        return datetime.now(self.settings.tz).date()
+
+    def render(
+        self,
+        request: Request,
+        template: str,
+        values: Mapping[str, Any],
+        *,
+        user: User | None,
+        status_code: int = 200,
+    ) -> Response:
+        context = {
+            "user": user,
+            "env": self.settings.environment.value,
+            "schema": self.schema,
+            "dev": self.dev,
+            "base": home(request),
+            "csrf": csrf_token(request.session),
+            "timezone": self.settings.timezone,
+            "active": "",
+            **values,
+        }
+        return self.templates.TemplateResponse(request, template, context, status_code=status_code)
+
+
+def make_templates(tz: tzinfo) -> Jinja2Templates:
+    """Plain Jinja2 templates, autoescaped; a missing value is an error, not an empty cell."""
+    templates = Jinja2Templates(directory=HERE / "templates")
+    env = templates.env
+    env.autoescape = True
+    env.undefined = StrictUndefined
+
+    def when(moment: datetime | None) -> str:
+        return "—" if moment is None else moment.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S")
+
+    env.filters["when"] = when
+    env.filters["ago"] = ago
+    env.globals["colour"] = chart.colour
+    env.globals["urlencode"] = urlencode
+    return templates
+
+
+def ago(seconds: float | None) -> str:
+    """1234.5 → '20 min ago': an age as people read it on a status board."""
+    if seconds is None:
+        return "never"
+    s = int(seconds)
+    if s < 90:
+        return f"{s} s ago"
+    if s < 90 * 60:
+        return f"{s // 60} min ago"
+    if s < 48 * 3600:
+        return f"{s // 3600} h {s % 3600 // 60} min ago"
+    return f"{s // 86400} days ago"
+
+
+def home(request: Request) -> str:
+    """The overview's path, under the prefix the proxy mounts us at (uvicorn --root-path)."""
+    return str(request.scope.get("root_path", "")) + BASE
+
+
+def wants_json(request: Request) -> bool:
+    return request.query_params.get("format") == "json"
+
+
+def current_user(web: Web, request: Request) -> User | None:
+    """The logged-in user, if the session is signed, young enough, and still matches the
+    user's row (not disabled, password not changed since); otherwise the session is ended."""
+    ids = session_user(request.session)
+    if ids is None:
+        return None
+    with web.connection() as conn:
+        user = users.by_id(conn, web.schema, ids[0])
+    if user is None or not user.active or user.session_epoch != ids[1]:
+        request.session.clear()
+        return None
+    return user
+
+
+def login_required(
+    handler: Callable[[Web, Request, User], Response],
+) -> Callable[[Web, Request], Response]:
+    """The page for a logged-in user; otherwise the login page (or 401 for a JSON twin)."""
+
+    @functools.wraps(handler)
+    def page(web: Web, request: Request) -> Response:
+        user = current_user(web, request)
+        if user is None:
+            if wants_json(request):
+                return JSONResponse({"error": "login required"}, status_code=401)
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            login = home(request) + "/login"
+            return RedirectResponse(f"{login}?{urlencode({'next': target})}", status_code=303)
+        return handler(web, request, user)
+
+    return page
+
+
+def json_value(value: object) -> object:
+    """A field of a record as JSON carries it: instants and days in ISO 8601, ids as text."""
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, UUID):
+        return str(value)
+    return value

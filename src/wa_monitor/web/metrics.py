@@ -1,0 +1,121 @@
+"""/metrics in Prometheus's text format: the environment's liveness, lag and today's figures,
+read from the database at each scrape. Figures only: no name, number or drop leaves here."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from starlette.requests import Request
+from starlette.responses import Response
+
+from wa_monitor.adapters.postgres import dashboard
+from wa_monitor.adapters.postgres.daily import daily_totals
+from wa_monitor.services import health
+from wa_monitor.web.context import Web
+from wa_monitor.web.filters import local_midnight
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+class EnvironmentCollector(Collector):
+    """Reads one environment's figures when Prometheus scrapes; a database that cannot be
+    reached shows as wa_monitor_database_up 0 and nothing else."""
+
+    def __init__(self, web: Web) -> None:
+        self.web = web
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        web = self.web
+        env = web.settings.environment.value
+        labels = ["environment"]
+        database_up = GaugeMetricFamily(
+            "wa_monitor_database_up", "1 when the dashboard can read its schema", labels=labels
+        )
+        tz = web.settings.tz
+        now = datetime.now(tz)
+        today = now.date()
+        try:
+            with web.connection() as conn:
+                state = health.check(conn, web.settings, now=now)
+                counts = daily_totals(conn, web.schema, today, today, web.settings.timezone)
+                cards = dashboard.day_cards(
+                    conn,
+                    web.schema,
+                    local_midnight(today, tz),
+                    local_midnight(today + timedelta(days=1), tz),
+                )
+        except Exception:  # noqa: BLE001  a scrape reports the outage, it does not fail
+            database_up.add_metric([env], 0)
+            yield database_up
+            return
+        database_up.add_metric([env], 1)
+        yield database_up
+        yield _gauge(
+            "wa_monitor_running",
+            "1 when a monitor holds the environment's lock",
+            env,
+            None if state.running is None else int(state.running),
+        )
+        yield _gauge(
+            "wa_monitor_bridge_waiting_messages",
+            "bridge messages of watched groups not yet processed",
+            env,
+            state.waiting,
+        )
+        yield _gauge(
+            "wa_monitor_last_processed_age_seconds",
+            "seconds since the monitor applied its newest message",
+            env,
+            state.age_seconds,
+        )
+        yield _gauge(
+            "wa_monitor_behind",
+            "1 when the dashboard warns that the monitor is behind or stopped",
+            env,
+            int(state.level in {health.Level.BEHIND, health.Level.STOPPED}),
+        )
+        drops = GaugeMetricFamily(
+            "wa_monitor_drops_today",
+            "distinct drops today per project (local day)",
+            labels=["environment", "project"],
+        )
+        for c in counts:
+            drops.add_metric([env, c.project], c.drops)
+        yield drops
+        reviews = GaugeMetricFamily(
+            "wa_monitor_reviews_today",
+            "reviews first seen today, by state",
+            labels=["environment", "state"],
+        )
+        for state_name in (
+            "total",
+            "complete",
+            "incomplete",
+            "awaiting",
+            "feedback_sent",
+            "resubmitted",
+        ):
+            reviews.add_metric([env, state_name], getattr(cards, state_name))
+        yield reviews
+
+
+def _gauge(name: str, doc: str, env: str, value: float | None) -> GaugeMetricFamily:
+    family = GaugeMetricFamily(name, doc, labels=["environment"])
+    if value is not None:
+        family.add_metric([env], value)
+    return family
+
+
+def registry(web: Web) -> CollectorRegistry:
+    """A registry of our own: the process-wide default one would mix in other apps' metrics."""
+    reg = CollectorRegistry(auto_describe=False)
+    reg.register(EnvironmentCollector(web))
+    return reg
+
+
+def metrics(reg: CollectorRegistry, request: Request) -> Response:
+    return Response(generate_latest(reg), media_type=CONTENT_TYPE)

@@ -1,0 +1,127 @@
+// wa-monitor dashboard, the one script of ours. Without it every page works the same, minus
+// two comforts: the overview refreshes its figures, and filter links leave out empty fields.
+"use strict";
+
+// The review filters: a field left empty is not sent, so the shared link says only what was
+// chosen (/wa-monitor/reviews?project=Lawley, not ?from=&to=&project=Lawley&...).
+(function () {
+  const form = document.querySelector("form.filters");
+  if (!form) return;
+  form.addEventListener("submit", function () {
+    for (const field of form.querySelectorAll("input, select")) {
+      if (field.name && field.value === "") field.disabled = true;
+    }
+  });
+  // Back to this page from the next one: the browser may restore the disabled fields.
+  window.addEventListener("pageshow", function () {
+    for (const field of form.querySelectorAll("[disabled]")) field.disabled = false;
+  });
+})();
+
+// The overview: refresh the figures from the page's JSON twin every refresh_seconds. Only the
+// figures change: no form, no input and no scroll position is touched, so nothing a person is
+// typing is lost.
+
+(function () {
+  const box = document.querySelector("[data-refresh]");
+  if (!box) return;
+  const url = box.dataset.refresh;
+  const seconds = Number(box.dataset.seconds) || 30;
+  const note = document.querySelector("[data-refresh-note]");
+
+  function setText(selector, value) {
+    const el = document.querySelector(selector);
+    if (el && el.textContent !== String(value)) el.textContent = String(value);
+  }
+
+  function age(seconds) {
+    if (seconds === null || seconds === undefined) return "never";
+    const s = Math.floor(seconds);
+    if (s < 90) return s + " s ago";
+    if (s < 5400) return Math.floor(s / 60) + " min ago";
+    if (s < 172800) return Math.floor(s / 3600) + " h " + Math.floor((s % 3600) / 60) + " min ago";
+    return Math.floor(s / 86400) + " days ago";
+  }
+
+  function local(iso) {
+    if (!iso) return "—";
+    // The server sends local times with their offset: show them as the page does.
+    return iso.slice(0, 19).replace("T", " ");
+  }
+
+  function show(data) {
+    for (const [key, value] of Object.entries(data.cards)) setText('[data-card="' + key + '"]', value);
+    const body = document.querySelector("#day-table tbody");
+    const rows = data.projects.map(function (p) {
+      const tr = document.createElement("tr");
+      const name = document.createElement("td");
+      name.textContent = p.project;
+      const drops = document.createElement("td");
+      drops.className = "num";
+      drops.textContent = String(p.drops);
+      tr.append(name, drops);
+      return tr;
+    });
+    body.replaceChildren(...rows);
+    setText("[data-total]", data.total);
+    const health = document.querySelector("[data-health]");
+    health.className = "health health-" + data.health.level;
+    setText("[data-health-message]", data.health.message);
+    setText("[data-health-last]", local(data.health.last_message_at));
+    setText("[data-health-age]", age(data.health.last_processed_age_seconds));
+    setText("[data-health-waiting]", data.health.waiting === null ? "—" : data.health.waiting);
+  }
+
+  async function refresh() {
+    if (document.hidden) return;
+    try {
+      const response = await fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" });
+      if (response.status === 401) {
+        note.textContent = "Your session ended: reload the page to log in again.";
+        note.classList.add("stale");
+        return;
+      }
+      if (!response.ok) throw new Error(response.status);
+      show(await response.json());
+      note.textContent = "Figures refresh every " + seconds + " seconds; last at " + new Date().toLocaleTimeString() + ".";
+      note.classList.remove("stale");
+    } catch (err) {
+      note.textContent = "Could not refresh the figures (" + err.message + "); trying again.";
+      note.classList.add("stale");
+    }
+  }
+
+  setInterval(refresh, seconds * 1000);
+  document.addEventListener("visibilitychange", function () { if (!document.hidden) refresh(); });
+})();
+
+// wa-monitor review page: say when the review changed after the page was opened (another
+// reviewer's save, the agent's resubmission), from the page's JSON twin. The form is never
+// touched: the reviewer's unsaved input stays, and the server refuses a save that did not see
+// the change. Without this script the refusal still says who changed it and when.
+(function () {
+  const box = document.querySelector("[data-watch]");
+  if (!box) return;
+  const url = box.dataset.watch;
+  const version = Number(box.dataset.version);
+  const seconds = Number(box.dataset.seconds) || 30;
+  let timer = null;
+
+  async function look() {
+    if (document.hidden) return;
+    try {
+      const response = await fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" });
+      if (!response.ok) return;
+      const data = await response.json();
+      if (data.version === version) return;
+      box.textContent = data.last_change + " Your unsaved input is still on this page; saving will be refused until you reload (copy what you typed first).";
+      box.hidden = false;
+      clearInterval(timer);
+    } catch (err) {
+      // Offline for a moment: look again at the next tick.
+    }
+  }
+
+  timer = setInterval(look, seconds * 1000);
+  document.addEventListener("visibilitychange", function () { if (!document.hidden) look(); });
+})();

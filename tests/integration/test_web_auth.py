@@ -1,0 +1,185 @@
+"""Who may see the dashboard: login, logout, sessions that end, CSRF, throttling, headers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from tests.support.web import Dashboard, add_user, csrf_of, dashboard, environment
+from wa_monitor.adapters.postgres.users import Role
+from wa_monitor.devtools.simulator import BridgeWriter
+from wa_monitor.services import accounts
+
+PAGES = (
+    "/wa-monitor",
+    "/wa-monitor/reviews",
+    "/wa-monitor/reviews/6f1c0c9e-1d7e-4f0e-9d55-1a4f2b3c4d5e",
+)
+
+
+@pytest.fixture
+def dash(tmp_path: Path, bridge: BridgeWriter, database_url: str) -> Iterator[Dashboard]:
+    settings = environment(tmp_path, "prod", bridge=bridge, url=database_url)
+    add_user(database_url, "public", "ayanda", Role.REVIEWER)
+    add_user(database_url, "public", "sipho", Role.VIEWER)
+    with dashboard(settings, database_url) as d:
+        yield d
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_a_page_sends_a_logged_out_visitor_to_the_login(dash: Dashboard, path: str) -> None:
+    response = dash.client.get(path, params={"day": "2025-11-11"}, follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"].startswith("/wa-monitor/login?next=")
+    assert "day%3D2025-11-11" in response.headers["location"]  # back to the same page after
+    twin = dash.client.get(path, params={"format": "json"})
+    assert (twin.status_code, twin.json()) == (401, {"error": "login required"})
+
+
+def test_healthz_and_metrics_need_no_login(dash: Dashboard) -> None:
+    assert dash.client.get("/healthz").json() == {"ok": True, "environment": "prod"}
+    assert "wa_monitor_database_up" in dash.client.get("/metrics").text
+
+
+def test_login_goes_back_to_the_page_asked_for_and_logout_ends_the_session(
+    dash: Dashboard,
+) -> None:
+    wrong = dash.login("ayanda", "not the password")
+    assert wrong.status_code == 401
+    assert "Wrong username or password." in wrong.text
+    assert dash.client.get("/wa-monitor", follow_redirects=False).status_code == 303
+
+    ok = dash.login("ayanda", next_url="/wa-monitor/reviews?status=complete")
+    assert ok.status_code == 303
+    assert ok.headers["location"] == "/wa-monitor/reviews?status=complete"
+    cookie = ok.headers["set-cookie"].lower()
+    assert "httponly" in cookie
+    assert "samesite=lax" in cookie
+    assert "max-age=" in cookie
+    page = dash.client.get("/wa-monitor")
+    assert page.status_code == 200
+    assert "Ayanda" in page.text
+    assert "reviewer" in page.text
+
+    out = dash.client.post(
+        "/wa-monitor/logout", data={"csrf": csrf_of(page.text)}, follow_redirects=False
+    )
+    assert (out.status_code, out.headers["location"]) == (303, "/wa-monitor/login")
+    assert dash.client.get("/wa-monitor", follow_redirects=False).status_code == 303
+
+
+def test_login_never_sends_a_person_to_another_site(dash: Dashboard) -> None:
+    for target in ("https://evil.example/", "//evil.example/wa-monitor", "/elsewhere"):
+        response = dash.login("ayanda", next_url=target)
+        assert response.headers["location"] == "/wa-monitor"
+        dash.client.cookies.clear()
+
+
+def test_a_post_without_the_csrf_token_is_refused(dash: Dashboard) -> None:
+    dash.client.get("/wa-monitor/login")
+    login = dash.client.post(
+        "/wa-monitor/login", data={"username": "ayanda", "password": "correct horse battery"}
+    )
+    assert login.status_code == 403
+    assert dash.client.get("/wa-monitor", follow_redirects=False).status_code == 303
+
+    assert dash.login("ayanda").status_code == 303
+    forged = dash.client.post("/wa-monitor/logout", data={"csrf": "forged"}, follow_redirects=False)
+    assert forged.status_code == 403
+    assert dash.client.get("/wa-monitor").status_code == 200  # still logged in
+
+
+def test_failed_logins_are_throttled_per_user_and_address(dash: Dashboard, db: Any) -> None:
+    for _ in range(accounts.MAX_FAILURES - 1):
+        assert dash.login("ayanda", "wrong password!").status_code == 401
+    last = dash.login("ayanda", "wrong password!")
+    assert last.status_code == 429
+    assert "Too many failed logins" in last.text
+    # Now even the right password is refused, without being checked, until the window ends.
+    assert dash.login("ayanda").status_code == 429
+    # Another user from the same address is not locked out.
+    assert dash.login("sipho").status_code == 303
+    failures = db.execute(
+        "SELECT username, failures FROM public.wa_monitor_login_throttle"
+    ).fetchall()
+    assert failures == [("ayanda", accounts.MAX_FAILURES)]
+    db.execute(
+        "UPDATE public.wa_monitor_login_throttle SET window_started_at = now() - interval '16 min'"
+    )
+    dash.client.cookies.clear()
+    assert dash.login("ayanda").status_code == 303
+
+
+def test_a_spray_of_usernames_from_one_address_is_throttled_too(dash: Dashboard, db: Any) -> None:
+    # As if 29 usernames had each been tried once from this address (the test client's).
+    db.execute(
+        "INSERT INTO public.wa_monitor_login_throttle (username, client, failures, "
+        "window_started_at) SELECT 'guess' || g, 'testclient', 1, now() "
+        "FROM generate_series(1, %s) AS g",
+        (accounts.MAX_CLIENT_FAILURES - 1,),
+    )
+    assert dash.login("nobody", "wrong password!").status_code == 401
+    assert dash.login("ayanda").status_code == 429  # the right password, but from a sprayer
+    db.execute(
+        "UPDATE public.wa_monitor_login_throttle SET window_started_at = now() - interval '16 min'"
+    )
+    assert dash.login("ayanda").status_code == 303
+
+
+def test_a_new_password_or_a_disable_ends_open_sessions(dash: Dashboard, database_url: str) -> None:
+    assert dash.login("ayanda").status_code == 303
+    assert dash.client.get("/wa-monitor").status_code == 200
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        accounts.change_password(conn, "public", username="ayanda", password="a brand new secret")
+    assert dash.client.get("/wa-monitor", follow_redirects=False).status_code == 303
+    assert dash.login("ayanda", "a brand new secret").status_code == 303
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        accounts.disable_user(conn, "public", username="ayanda")
+    assert dash.client.get("/wa-monitor", follow_redirects=False).status_code == 303
+    assert dash.login("ayanda", "a brand new secret").status_code == 401
+
+
+def test_passwords_are_stored_as_argon2id_hashes(dash: Dashboard, db: Any) -> None:
+    stored = db.execute("SELECT password_hash FROM public.wa_monitor_users").fetchall()
+    assert all(h.startswith("$argon2id$") for (h,) in stored)
+    assert not any("correct horse" in h for (h,) in stored)
+
+
+def test_every_response_forbids_framing_and_inline_script(dash: Dashboard) -> None:
+    dash.login("ayanda")
+    for path in ("/wa-monitor", "/wa-monitor/reviews", "/wa-monitor/login", "/healthz"):
+        headers = dash.client.get(path).headers
+        csp = headers["content-security-policy"]
+        assert "default-src 'self'" in csp
+        assert "frame-ancestors 'none'" in csp
+        assert "unsafe-inline" not in csp
+        assert headers["x-frame-options"] == "DENY"
+        assert headers["cache-control"] == "no-store"
+    page = dash.client.get("/wa-monitor").text
+    assert "<script>" not in page
+    assert " style=" not in page
+    assert "onclick" not in page
+
+
+def test_a_database_that_cannot_be_reached_is_a_503_that_names_no_host(
+    tmp_path: Path, bridge: BridgeWriter, database_url: str
+) -> None:
+    settings = environment(tmp_path, "prod", bridge=bridge, url=database_url)
+    away = "postgresql://wa_web:secret-pw@127.0.0.1:9/wa"  # nothing listens on port 9
+    with dashboard(settings, away) as d:
+        health = d.client.get("/healthz")
+        page = d.client.get("/wa-monitor/login")
+        tried = d.client.post(
+            "/wa-monitor/login",
+            data={"csrf": csrf_of(page.text), "username": "ayanda", "password": "whatever1234"},
+        )
+    assert (health.status_code, health.json()) == (503, {"ok": False, "database": "unreachable"})
+    assert page.status_code == 200  # the login form needs no database
+    assert tried.status_code == 503
+    assert "Database unavailable" in tried.text
+    assert "127.0.0.1" not in tried.text
+    assert "secret-pw" not in tried.text
