@@ -100,6 +100,7 @@ WEB_NEEDS: Mapping[str, frozenset[Privilege]] = {
     TABLES["ledger"]: frozenset({_S}),
     TABLES["cursor"]: frozenset({_S}),
     TABLES["migrations"]: frozenset({_S}),
+    TABLES["flawed"]: frozenset({_S}),  # counted with the health figures
     USERS_TABLE: frozenset({_S, _U}),
     THROTTLE_TABLE: frozenset({_S, _I, _U, _D}),
     # The review workflow: a reviewer's save and the feedback stamp update the review (under

@@ -27,25 +27,32 @@ CREATE TABLE IF NOT EXISTS {schema}.wa_monitor_instance (
 );
 
 -- The roles that run this environment's monitor (those that may update its cursor, as `schema
--- grant` made them) get what it now needs of the new tables: an upgrade needs no new grant. A
--- role that may empty the cursor (dev's, for `schema reset`) may empty the new record too.
+-- grant` made them) get what it now needs of the new tables, and the roles that read its cursor
+-- (the dashboard's) may read the new record: an upgrade needs no new grant. A role that may
+-- empty the cursor (dev's, for `schema reset`) may empty the new record too.
 DO $$
 DECLARE
-    runner record;
+    reader record;
 BEGIN
-    FOR runner IN
+    FOR reader IN
         SELECT rolname,
+               has_table_privilege(oid, '{schema}.wa_monitor_cursor', 'UPDATE') AS runs,
                has_table_privilege(oid, '{schema}.wa_monitor_cursor', 'TRUNCATE') AS empties
         FROM pg_roles
         WHERE rolname NOT LIKE 'pg\_%' AND NOT rolsuper
-          AND has_table_privilege(oid, '{schema}.wa_monitor_cursor', 'UPDATE')
+          AND has_table_privilege(oid, '{schema}.wa_monitor_cursor', 'SELECT')
     LOOP
-        EXECUTE format('GRANT SELECT, INSERT ON %s TO %I',
-                       '{schema}.wa_monitor_flawed_rows', runner.rolname);
-        EXECUTE format('GRANT UPDATE ON %s TO %I', '{schema}.wa_monitor_instance', runner.rolname);
-        IF runner.empties THEN
+        EXECUTE format('GRANT SELECT ON %s TO %I',
+                       '{schema}.wa_monitor_flawed_rows', reader.rolname);
+        IF reader.runs THEN
+            EXECUTE format('GRANT INSERT ON %s TO %I',
+                           '{schema}.wa_monitor_flawed_rows', reader.rolname);
+            EXECUTE format('GRANT UPDATE ON %s TO %I',
+                           '{schema}.wa_monitor_instance', reader.rolname);
+        END IF;
+        IF reader.empties THEN
             EXECUTE format('GRANT TRUNCATE ON %s TO %I',
-                           '{schema}.wa_monitor_flawed_rows', runner.rolname);
+                           '{schema}.wa_monitor_flawed_rows', reader.rolname);
         END IF;
     END LOOP;
 END
