@@ -186,7 +186,8 @@ class Fuzz:
                 if drops:
                     expected[p.chat_jid, p.id] = drops
         with psycopg.connect(self.url, autocommit=True) as conn:
-            conn.execute("TRUNCATE qa_photo_reviews, wa_monitor_ledger, wa_monitor_cursor")
+            # CASCADE: the review workflow's trail references the reviews.
+            conn.execute("TRUNCATE qa_photo_reviews, wa_monitor_ledger, wa_monitor_cursor CASCADE")
         assert main(["run", "--config", str(self.config), "--once", "--give-up-after", "5"]) == 0
         with psycopg.connect(self.url) as conn:
             ledger = {
