@@ -611,7 +611,7 @@ class Bridge:
             self.longest_read_seconds = 0.0  # this transaction's time, below
             # About 20 SQLite steps a row: every 5 rows when reads are quick (no cost a drain
             # would notice), every row once one was not.
-            self._careful = self._window < READ_SPAN or self._rows_are_big()
+            self._careful = self._window < READ_SPAN or self._rows_are_big(conn)
             every = PROGRESS_STEPS_SLOW if self._careful else PROGRESS_STEPS
             conn.set_progress_handler(self._too_long, every)
             try:
@@ -631,13 +631,15 @@ class Bridge:
                 self._window = min(READ_SPAN, self._window * 2)
             return
 
-    def _rows_are_big(self) -> bool:
+    def _rows_are_big(self, conn: sqlite3.Connection) -> bool:
         """Whether the file holds more than BIG_ROW_BYTES a row on average: then even the first
-        read is careful, before a slow one has shown it (a stat, no read)."""
+        read is careful, before a slow one has shown it (a stat; the first time, max(rowid))."""
         try:
             size = self.path.stat().st_size
         except OSError:
             return False
+        if self._newest == 0 and size > BIG_ROW_BYTES:
+            self._newest = conn.execute(_MAX_ROWID).fetchone()[0] or 0
         return size > BIG_ROW_BYTES * max(self._newest, 1)
 
     def _too_long(self) -> int:
