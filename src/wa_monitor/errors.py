@@ -40,6 +40,11 @@ class NotMigrated(FatalError):
     exit_code = EXIT_CONFIG
 
 
+class RowRefused(FatalError):
+    """The database refused a value one message writes (a constraint, a value out of range):
+    retrying the same rows fails again, the other rows of the batch can still be applied."""
+
+
 class Refused(FatalError):
     """An ops command declined a dangerous or impossible request; nothing was changed."""
 

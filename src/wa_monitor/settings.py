@@ -33,6 +33,11 @@ MIN_WEB_SECRET_LENGTH = 32
 DEFAULT_CONFIG_DIRS = (Path("config"), Path("/etc/wa-monitor"))
 PROD_SCHEMA = "public"
 
+# The keys that make an environment what it is: from its file only, never a variable (a dev file
+# run with WA_MONITOR_SCHEMA=public would write dev's test drops into production's table).
+IDENTITY_KEYS = ("environment", "schema", "log_prefix")
+SQLITE_HEADER = b"SQLite format 3\x00"
+
 # Keys and values that mean someone put a secret in a config file.
 _SECRET_KEYS = frozenset({"database_url", "dsn", "url", "password", "db_password", "conninfo"})
 _APP_SECRET_KEYS = frozenset({"client_secret", "secret", SHAREPOINT_CREDENTIAL, "clientsecret"})
@@ -58,6 +63,14 @@ class Project(BaseModel):
     # Check drops posted here against the project's plan list (`wa-monitor drops import`).
     # The TOML key is `validate`, a name pydantic's BaseModel already uses for a method.
     validates: bool = Field(default=False, alias="validate")
+
+    @field_validator("name")
+    @classmethod
+    def _printable(cls, value: str) -> str:
+        # It goes into every review row and log line: no NUL (PostgreSQL refuses it), no \r.
+        if not value.isprintable():
+            raise ValueError("must be printable text, without control characters")
+        return value
 
     @field_validator("group_jid")
     @classmethod
@@ -211,6 +224,9 @@ with warnings.catch_warnings():
         timezone: str = "Africa/Johannesburg"
         poll_interval_seconds: float = Field(default=5.0, gt=0, le=3600)
         batch_size: int = Field(default=20_000, ge=1, le=1_000_000)
+        # How far ahead of the read time a message's time may be and still be taken as when it
+        # was posted; a later one (a phone's clock set to 2099) is replaced by the read time.
+        max_clock_skew_seconds: float = Field(default=86_400.0, gt=0, le=30 * 86_400)
         bot_senders: frozenset[str] = frozenset()
         # Whether the bridge's own account (is_from_me) also posts drops; if not, its messages
         # are never sightings (the monitor's replies, feedback sent from the dashboard).
@@ -261,9 +277,15 @@ with warnings.catch_warnings():
         @field_validator("log_prefix")
         @classmethod
         def _one_token(cls, value: str) -> str:
-            if value != value.strip() or any(c.isspace() for c in value):
+            if value != value.strip() or not value.isprintable() or " " in value:
                 raise ValueError(f"must be one token without spaces, like '[DEV]' (got {value!r})")
             return value
+
+        @field_validator("log_file", mode="before")
+        @classmethod
+        def _empty_is_none(cls, value: Any) -> Any:
+            # WA_MONITOR_LOG_FILE= (empty) means no log file, not the current folder.
+            return None if isinstance(value, str) and not value.strip() else value
 
         @field_validator("timezone")
         @classmethod
@@ -300,6 +322,8 @@ with warnings.catch_warnings():
                 )
             if self.environment is Environment.DEV and not self.log_prefix:
                 raise ValueError('dev log lines must carry a prefix: set log_prefix = "[DEV]"')
+            if self.log_file is not None:
+                _check_log_file(self.log_file, [self.bridge_db, self.lid_map_db])
             if (
                 self.replying
                 and (self.validating or self.acknowledgements)
@@ -446,6 +470,40 @@ def reply_groups(settings: Settings, production: Settings | None) -> frozenset[s
     return own - set(production.enabled_projects)
 
 
+def _check_log_file(log: Path, read: list[Path | None]) -> None:
+    """The log file is never a file the monitor reads (by path or by inode: a hard link or a
+    symbolic link), nor one SQLite keeps beside a database (its rollback journal: writing it
+    would corrupt the bridge's next recovery), and never something that is not a log (a
+    folder, a SQLite database)."""
+    for database in filter(None, read):
+        for other in [database] + [database.with_name(database.name + s) for s in _SIDE_FILES]:
+            if log.resolve() == other.resolve() or _same_inode(log, other):
+                raise ValueError(
+                    f"log_file {log} is {other}, which wa-monitor or the bridge reads: "
+                    "never write it"
+                )
+    if log.is_dir():
+        raise ValueError(f"log_file {log} is a folder; name a file in it")
+    try:
+        with log.open("rb") as f:
+            head = f.read(len(SQLITE_HEADER))
+    except OSError:
+        return  # missing (created at start) or unreadable (reported when it is opened)
+    if head == SQLITE_HEADER:
+        raise ValueError(f"log_file {log} is a SQLite database, not a log: never write it")
+
+
+_SIDE_FILES = ("-journal", "-wal", "-shm")
+
+
+def _same_inode(a: Path, b: Path) -> bool:
+    try:
+        sa, sb = a.stat(), b.stat()
+    except OSError:
+        return False
+    return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
+
+
 def user_part(jid_or_number: str) -> str:
     """`27640412391:12@s.whatsapp.net` → `27640412391`; `+27 64 041` → `2764041`."""
     user = jid_or_number.strip().split("@", 1)[0].split(":", 1)[0].split(".", 1)[0]
@@ -495,16 +553,36 @@ def load_settings(path: Path, *, expect: str | None = None) -> Settings:
             f"{path}: '{secret}' looks like a database URL or password; secrets never go in "
             f"the config file: set {DATABASE_URL_VAR} or the systemd credential '{CREDENTIAL_NAME}'"
         )
+    overridden = [
+        var
+        for key in IDENTITY_KEYS
+        if (value := _variable(var := f"WA_MONITOR_{key.upper()}")) is not None
+        and value != str(raw.get(key, ""))
+    ]
+    if overridden:
+        raise ConfigError(
+            f"{', '.join(overridden)} (environment variable, overrides {path}): environment, "
+            "schema and log_prefix come from the environment's file only; unset "
+            f"{' and '.join(overridden)}, or run with the other environment's file"
+        )
     try:
         settings = Settings(**raw)
     except ValidationError as exc:
         raise ConfigError(_blame(path, exc)) from None
+    if settings.log_file is not None and _same_inode(settings.log_file, path):
+        raise ConfigError(f"{path}: log_file names this config file itself; never write it")
     if expect in {e.value for e in Environment} and settings.environment.value != expect:
         raise ConfigError(
             f"{path}: says environment = {settings.environment.value!r}, "
             f"but --env {expect} was asked"
         )
     return settings
+
+
+def _variable(name: str) -> str | None:
+    """A WA_MONITOR_ variable's value, whatever the case of its name (as pydantic reads it)."""
+    found = [v for k, v in os.environ.items() if k.upper() == name]
+    return found[0] if found else None
 
 
 # The keys the environment/schema/prefix rule (Settings._isolated) is about.

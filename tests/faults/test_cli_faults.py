@@ -8,8 +8,9 @@ import signal
 from pathlib import Path
 from urllib.parse import quote
 
+import psycopg
 import pytest
-from psycopg.conninfo import make_conninfo
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from tests.support.env import VELO, write_config
 from tests.support.harness import RETRY_LINE, CutProxy, Daemon, cli
@@ -37,7 +38,7 @@ BAD_CONFIGS = [
     ("poll_interval_seconds = [1]", {}, "poll_interval_seconds"),
     ('colour = "red"', {}, "colour: unknown key"),
     ('schema = "dev; drop table x"', {}, "plain lowercase identifier"),
-    ("", {"WA_MONITOR_SCHEMA": "dev; drop table x"}, "plain lowercase identifier"),
+    ("", {"WA_MONITOR_SCHEMA": "dev; drop table x"}, "come from the environment's file only"),
     ("", {"WA_MONITOR_BATCH_SIZE": "lots"}, "batch_size"),
     (f'password = "{PASSWORD}"', {}, "secrets never go in the config file"),
     (f'database_url = "postgresql://wa:{PASSWORD}@db/wa"', {}, "secrets never go"),
@@ -75,6 +76,13 @@ BAD_URLS = [
     f"postgresql://wa:{quote(PASSWORD + '@/:')}@127.0.0.1:notaport/wa",
     f"host=127.0.0.1 port=1 user=wa password={PASSWORD} dbname=wa",
     f"host=127.0.0.1 port=1 password='{PASSWORD} x' bogus",
+    # Every other way libpq takes a secret: query parameters, parsed or not, and conninfo keys.
+    f"postgresql://wa@127.0.0.1:1/wa?password={PASSWORD}%zz",
+    f"postgresql://wa@127.0.0.1:1/wa?sslpassword={PASSWORD}%zz",
+    f"postgresql://wa@127.0.0.1:1/wa?password={PASSWORD}&sslpassword={PASSWORD}x&bogus=1",
+    f"postgresql://wa@127.0.0.1:1/wa?sslpassword={PASSWORD}&passfile=/run/{PASSWORD}/pgpass",
+    f"host=127.0.0.1 port=1 sslpassword={PASSWORD} passfile=/run/{PASSWORD}/pgpass",
+    f"host=127.0.0.1 port=1 password='{PASSWORD}",  # unterminated
 ]
 
 
@@ -82,29 +90,53 @@ def leaked(text: str) -> bool:
     return PASSWORD in text or quote(PASSWORD) in text
 
 
+def parsable(url: str) -> bool:
+    try:
+        conninfo_to_dict(url)
+    except psycopg.Error:
+        return False
+    return True
+
+
 @pytest.mark.parametrize("url", BAD_URLS)
 def test_the_password_reaches_no_output_on_connection_failures(tmp_path: Path, url: str) -> None:
+    assert_no_leak(tmp_path, url, {})
+
+
+def test_pgpassword_reaches_no_output(tmp_path: Path) -> None:
+    secrets = {"PGPASSWORD": PASSWORD, "PGPASSFILE": f"/run/{PASSWORD}/pgpass"}
+    assert_no_leak(tmp_path, "postgresql://wa@127.0.0.1:1/wa", secrets)
+
+
+def assert_no_leak(tmp_path: Path, url: str, secrets: dict[str, str]) -> None:
+    """run, schema migrate, status (table and JSON) and doctor all fail on `url`, each with its
+    own words and none with a secret; a URL libpq cannot parse is a config error (exit 2)."""
     config = dev_config(tmp_path)
     outputs = []
     for args in (
         ("run", "--config", str(config), "--once", "--give-up-after", "1", "--log-level", "DEBUG"),
         ("schema", "migrate", "--config", str(config)),
     ):
-        done = cli(*args, url=url)
-        assert done.returncode in {1, 2}
+        done = cli(*args, url=url, env=secrets)
+        assert done.returncode == (1 if parsable(url) else 2), done.stderr
         assert done.stderr.startswith(("wa-monitor: ", "[DEV] ")), done.stderr
         assert "Traceback" not in done.stderr
         outputs += [done.stdout, done.stderr]
-    log = (tmp_path / "logs" / "wa-monitor-dev.log").read_text("utf-8")
-    assert "❌ stopped" in log
+    log_file = tmp_path / "logs" / "wa-monitor-dev.log"
+    if parsable(url):
+        assert "❌ stopped" in log_file.read_text("utf-8")
+    else:
+        assert "the database URL cannot be parsed" in outputs[1]
+        assert len(outputs[1].splitlines()) == 1
     # The ops commands that report on the database: status (table and JSON) and doctor.
-    env = {"WA_MONITOR_CONFIG_DIR": str(config.parent)}
+    env = {"WA_MONITOR_CONFIG_DIR": str(config.parent), **secrets}
     for args in (("status",), ("status", "--json"), ("doctor", "--env", "dev")):
         done = cli(*args, url=url, env=env)
         assert done.returncode in {1, 2}, done.stdout + done.stderr
         assert "Traceback" not in done.stderr
         outputs += [done.stdout, done.stderr]
     assert any("database" in text for text in outputs[-6:])
+    log = log_file.read_text("utf-8") if log_file.exists() else ""
     for text in [*outputs, log]:
         assert not leaked(text), text
 

@@ -50,6 +50,7 @@ def test_a_healthy_environment_passes_everything_but_a_superuser_role(
         "database reachable",
         "schema migrated",
         "role privileges",
+        "flawed bridge rows",
     ]
 
 

@@ -13,6 +13,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from tests.support.env import VELO, sast
 from tests.support.ops import Envs, Roles, drops, make_envs, snapshot
+from wa_monitor.adapters.postgres.db import compose, migrations
 from wa_monitor.devtools.simulator import BridgeWriter
 
 
@@ -59,6 +60,9 @@ DEV_DENIED = [
     "CREATE TABLE dev.extra (x int)",
     "CREATE SCHEMA dev_was_here",
     "DROP TABLE dev.qa_photo_reviews",
+    # Production's instance election: holding its row would make production stand by.
+    "SELECT * FROM public.wa_monitor_instance FOR UPDATE NOWAIT",
+    "BEGIN; LOCK TABLE public.wa_monitor_instance; COMMIT",
 ]
 PROD_DENIED = [
     "SELECT count(*) FROM dev.qa_photo_reviews",
@@ -66,6 +70,7 @@ PROD_DENIED = [
     "TRUNCATE public.qa_photo_reviews",
     "CREATE TABLE public.prod_was_here (x int)",
     "CREATE SCHEMA prod_was_here",
+    "SELECT * FROM dev.wa_monitor_instance FOR UPDATE NOWAIT",
 ]
 
 
@@ -183,3 +188,29 @@ def test_grant_print_needs_no_database(
     out = capsys.readouterr().out.splitlines()
     assert 'GRANT SELECT, INSERT ON "public"."wa_monitor_ledger" TO "wa-prod";' in out
     assert not [line for line in out if "TRUNCATE" in line]
+
+
+def test_an_upgrade_to_version_6_keeps_the_service_roles_working(
+    granted: tuple[Envs, dict[str, str]],
+    db: psycopg.Connection[Any],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Roles granted before version 6 get its new tables' rights from the migration itself."""
+    envs, urls = granted
+    [six] = [m for m in migrations() if m.version == 6]
+    for schema in ("public", "dev"):
+        # As before the upgrade: the tables 0006 makes, and no right on them.
+        db.execute(
+            sql.SQL(
+                "DROP TABLE {}.wa_monitor_instance, {}.wa_monitor_flawed_rows; "
+                "ALTER TABLE {}.wa_monitor_cursor DROP COLUMN anchor_fingerprint"
+            ).format(*[sql.Identifier(schema)] * 3)
+        )
+        with db.transaction():
+            db.execute(compose(six.text, schema))
+    envs.say("A1", "DR1111111", sast(11, 9))
+    assert envs.run("prod", url=urls["prod"]) == 0
+    assert drops(db, "public") == ["DR1111111"]
+    for env in ("prod", "dev"):
+        capsys.readouterr()
+        assert envs.wa("doctor", "--env", env, url=urls[env]) == 0, capsys.readouterr().out

@@ -81,8 +81,8 @@ def test_messages_waiting_on_a_monitor_that_reads_nothing_fail_max_idle(
     assert envs.run("prod") == 0
     envs.say("A2", "DR2222222", datetime.now().astimezone())
     # The lock is held by a session that reads nothing: a monitor that is stuck.
-    with psycopg.connect(envs.url, autocommit=True) as stuck:
-        stuck.execute("SELECT pg_advisory_lock(hashtext('wa-monitor run'), hashtext('public'))")
+    with psycopg.connect(envs.url) as stuck:  # its transaction stays open, as the monitor's
+        stuck.execute("LOCK TABLE public.wa_monitor_instance IN EXCLUSIVE MODE")
         db.execute("UPDATE public.wa_monitor_cursor SET read_at = now() - interval '20 minutes'")
         code, prod = prod_status(envs, capsys, "--max-idle", "10")
         assert code == 1

@@ -333,3 +333,22 @@ def test_reset_of_a_missing_schema_names_the_fix(
     envs = make_envs(tmp_path / "config", bridge, database_url, migrate=False)
     assert envs.wa("schema", "reset", "--env", "dev", "--yes") == 2
     assert "run `wa-monitor schema migrate --env dev`" in capsys.readouterr().err
+
+
+def test_a_message_is_marked_applied_in_dev_only_when_all_its_drops_were_copied(
+    tmp_path: Path, bridge: BridgeWriter, database_url: str, db: psycopg.Connection[Any]
+) -> None:
+    """One message named two drops; only one of their reviews is in the copied window. Marking
+    the message applied in dev made the dev monitor skip the other drop for good."""
+    envs = make_envs(tmp_path / "config", bridge, database_url)
+    envs.say("A1", "DR2222222 and DR3333333", NOW - timedelta(hours=1))
+    assert envs.run("prod") == 0
+    db.execute(
+        "UPDATE public.qa_photo_reviews SET created_at = now() - interval '3 days' "
+        "WHERE drop_number = 'DR2222222'"
+    )
+    assert envs.wa("schema", "copy-from-prod", "--since", "24h") == 0
+    assert drops(db, "dev") == ["DR3333333"]
+    assert count(db, "dev.wa_monitor_ledger") == 0
+    assert envs.run("dev") == 0
+    assert drops(db, "dev") == ["DR2222222", "DR3333333"]

@@ -51,6 +51,7 @@ def test_json_has_every_figure_per_environment(
     assert prod["last_processed_at"] is not None
     assert prod["behind"] == 0
     assert prod["migration_version"] == prod["latest_version"] == latest_version()
+    assert prod["flawed_rows"] == 0
     # Dev has not run yet: nothing processed, and its three messages wait in the bridge.
     assert (dev["reviews_total"], dev["behind"], dev["last_processed_at"]) == (0, 3, None)
     assert dev["ok"] is True

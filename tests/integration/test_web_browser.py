@@ -132,10 +132,10 @@ def test_overview_review_list_and_review_in_the_browser(
     ).fetchone()
     assert today is not None
     with (
-        psycopg.connect(database_url, autocommit=True) as monitor,
+        psycopg.connect(database_url) as monitor,
         served(make_app(settings, database_url)) as base,
     ):
-        monitor.execute("SELECT pg_advisory_lock(hashtext('wa-monitor run'), hashtext('public'))")
+        monitor.execute("LOCK TABLE public.wa_monitor_instance IN EXCLUSIVE MODE")  # as it runs
         page.goto(f"{base}/wa-monitor/reviews")
         expect(page.locator("h1")).to_have_text("Log in")
         shot(page, "login")

@@ -295,8 +295,8 @@ def test_the_health_warns_when_the_monitor_is_stopped_or_behind(
         "INSERT INTO public.wa_monitor_cursor (bridge_rowid, bridge_file, updated_at, read_at) "
         "VALUES (0, 'x', now() - interval '15 min', now() - interval '15 min')"
     )
-    with psycopg.connect(database_url, autocommit=True) as monitor:
-        monitor.execute("SELECT pg_advisory_lock(hashtext('wa-monitor run'), hashtext('public'))")
+    with psycopg.connect(database_url) as monitor:
+        monitor.execute("LOCK TABLE public.wa_monitor_instance IN EXCLUSIVE MODE")  # as it runs
         behind = dash.json("/wa-monitor")["health"]
         page = dash.client.get("/wa-monitor").text
         metrics = dash.client.get("/metrics").text

@@ -33,6 +33,7 @@ from wa_monitor.core.records import (
     BridgeBatch,
     BridgeMessage,
     BridgePosition,
+    Flaw,
     Outcome,
     Plan,
     ReviewState,
@@ -40,7 +41,7 @@ from wa_monitor.core.records import (
 )
 from wa_monitor.core.report import Totals
 from wa_monitor.core.reviews import mark_taken
-from wa_monitor.errors import Rescan, Standby
+from wa_monitor.errors import Rescan, RowRefused, Standby
 
 JOHANNESBURG = ZoneInfo("Africa/Johannesburg")
 Action = Callable[[], object]
@@ -149,6 +150,7 @@ def message(
         sent_at=at,
         timestamp_text=unreadable or at.isoformat(sep=" "),
         timestamp_ok=unreadable is None,
+        flaw=None if unreadable is None else Flaw.UNREADABLE_TIME,
     )
 
 
@@ -284,6 +286,8 @@ class FakeStore:
         self.writes: list[tuple[Outcome, str]] = []  # (CREATED | RESUBMITTED, drop), committed
         self.attempts = 0  # batch transactions begun (start, and apply's own start)
         self.standby_calls = 0
+        self.refused: list[tuple[str, str]] = []  # (message id, reason), as refuse() recorded
+        self.refusing: set[str] = set()  # drops whose writes the "database" refuses
         self._actions: dict[tuple[int, Phase], Action] = {}
         self._created = itertools.count(1)
 
@@ -346,6 +350,12 @@ class FakeStore:
         applying = self.start(found, position)
         applying.plan(planner)
         return applying.finish()
+
+    def refuse(self, sighting: Sighting, reason: str, position: BridgePosition | None) -> None:
+        self._gate()
+        self.refused.append((sighting.message_id, reason))
+        if position is not None:
+            self.saved = position
 
     # -- inside -----------------------------------------------------------------------------
 
@@ -419,6 +429,9 @@ class FakeBatch:
             raise RuntimeError("FakeBatch.finish() called before plan()")
         store, plan = self._store, self._plan
         store._step(Phase.COMMIT, self._attempt)
+        if refused := sorted(store.refusing & {r.drop_number for r in plan.new_reviews}):
+            # The COMMIT fails, as a constraint violation does: nothing of the batch is written.
+            raise RowRefused(f"the database refused a row: check violation for {refused[0]}")
         store.ledger.update(self._claims)
         taken: set[str] = set()
         for new in plan.new_reviews:  # ON CONFLICT (drop_number, review_date) DO NOTHING

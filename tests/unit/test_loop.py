@@ -498,3 +498,23 @@ def test_an_idle_loop_saves_its_position_as_a_heartbeat_once_a_minute(
     gaps = [b - a for a, b in itertools.pairwise(saves)]
     assert len(saves) == 4, saves  # at the first read, then at 60, 120 and 180 s
     assert all(gap >= loop.HEARTBEAT_SECONDS for gap in gaps), gaps
+
+
+def test_a_message_the_database_refuses_is_recorded_and_the_rest_applied(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A refused row failed its whole batch, every time: nothing after it was ever applied."""
+    world = World.make(monkeypatch, span=10)
+    drops = backlog(world, 6)
+    world.store.refusing = {drops[2], drops[5]}  # the last message of the batch, too
+
+    totals = world.run(once=True)
+
+    wanted = [d for d in drops if d not in world.store.refusing]
+    assert_each_applied_once(world, wanted)
+    refused_rows = [m for m in world.bridge.rows if (m.content or "")[:9] in world.store.refusing]
+    assert [mid for mid, _ in world.store.refused] == [m.message_id for m in refused_rows]
+    assert all("check violation" in reason for _, reason in world.store.refused)
+    assert world.store.position.rowid == world.bridge.newest  # moved past both
+    assert len(world.log.having("the database refused this message")) == 2
+    assert totals.outcomes == {Outcome.CREATED: 4}

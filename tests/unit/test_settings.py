@@ -159,6 +159,22 @@ def test_database_url_from_a_systemd_credential(
     assert settings.require_database_url() == "postgresql://wa@db/wa"
 
 
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (('name = "Velo Test"', 'name = "Velo\\u0000Test"'), "printable text"),
+        (('name = "Velo Test"', 'name = "Velo\\rTest"'), "printable text"),
+        (('log_prefix = "[DEV]"', 'log_prefix = "[DEV]\\u001b[0m"'), "one token"),
+    ],
+)
+def test_text_that_reaches_rows_and_lines_has_no_control_characters(
+    tmp_path: Path, change: tuple[str, str], message: str
+) -> None:
+    assert change[0] in GOOD_DEV
+    with pytest.raises(ConfigError, match=message):
+        load_settings(write(tmp_path, GOOD_DEV.replace(*change)))
+
+
 def test_a_variable_is_blamed_for_what_the_variable_said_not_the_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -170,7 +186,7 @@ def test_a_variable_is_blamed_for_what_the_variable_said_not_the_file(
     assert err.startswith(
         f"wa-monitor: WA_MONITOR_SCHEMA (environment variable, overrides {path}): "
     )
-    assert "may not write to schema 'public'" in err
+    assert "come from the environment's file only" in err  # never overridden, not even validly
     assert "unset WA_MONITOR_SCHEMA" in err
     # What the file itself says wrong is still the file's.
     monkeypatch.delenv("WA_MONITOR_SCHEMA")

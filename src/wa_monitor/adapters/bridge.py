@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import sqlite3
@@ -13,7 +14,7 @@ from pathlib import Path
 from typing import cast
 from urllib.parse import quote
 
-from wa_monitor.core.records import BridgeBatch, BridgeMessage, BridgePosition
+from wa_monitor.core.records import BridgeBatch, BridgeMessage, BridgePosition, Flaw
 from wa_monitor.errors import Rescan, TransientError
 from wa_monitor.settings import user_part
 
@@ -30,31 +31,84 @@ BUSY_TIMEOUT_SECONDS = 0.5
 # the bridge waits for is held briefly even on a busy host.
 READ_SPAN = 2500
 
+# A read transaction that has held the file this long is cut short and done again over fewer
+# rowids (a progress handler interrupts it), down to one row: the bridge waits for no read much
+# longer than the 50 ms target, whatever the rows hold.
+READ_TIME_LIMIT = 0.020
+PROGRESS_STEPS, PROGRESS_STEPS_SLOW = 100, 4
+# A bridge's rows average a few hundred bytes; a file holding far more a row holds huge ones.
+BIG_ROW_BYTES = 64 * 1024
+# Characters of content per read transaction and per batch: past them the read stops at the
+# row it reached, so that memory stays flat whatever the messages' size.
+READ_CHARS = 1 << 21
+BATCH_CHARS = 1 << 23
+# WhatsApp caps a text message at 65,536 characters (at most 4 bytes each): no more of a row's
+# content is looked at. A longer one (a fork's, or a hostile one) would cost the lock and
+# memory its whole length.
+MAX_MESSAGE_BYTES = 4 * 65_536
+
 # Only rows that can hold a drop leave SQLite: "dr" in any case, then (GLOB, case-sensitive)
 # D/d, R/r, an optional space and six ASCII digits, which every drop the parser accepts has.
 # The cheap LIKE turns most rows away before the GLOBs run. LIKE and GLOB stop at a NUL byte
-# and never match a BLOB, so such rows go to the parser as well. Messages of the bridge's own
-# account (is_from_me: its replies, feedback sent from the dashboard) stay in SQLite unless the
-# config says that account also posts drops.
-_READ = """
-SELECT rowid, chat_jid, id, sender, content, timestamp FROM messages
+# and never match a BLOB, so such rows go to the parser as well. The GLOBs and the parser see
+# the first MAX_MESSAGE_BYTES of a row (_HEAD): a GLOB over 10 MB holds the lock for 200 ms.
+# Messages of the bridge's own account (is_from_me: its replies, feedback sent from the
+# dashboard) stay in SQLite unless the config says that account also posts drops.
+# The id comes as its type and exact bytes: one that is not plain text must still be told
+# apart from every other and found again (see exact_key).
+# In bytes, through a BLOB: substr() of text stops at a NUL, which must reach the parser.
+_HEAD = f"CAST(substr(CAST(content AS BLOB), 1, {MAX_MESSAGE_BYTES}) AS TEXT)"
+_READ = f"""
+SELECT rowid, chat_jid, typeof(id), CAST(id AS BLOB), sender, {_HEAD}, timestamp FROM messages
 WHERE rowid > ? AND rowid <= ?
   AND chat_jid IN (SELECT value FROM json_each(?))
   AND content IS NOT NULL
   AND (? OR NOT coalesce(is_from_me, 0))
   AND ((content LIKE '%dr%'
-        AND (content GLOB '*[Dd][Rr][0-9][0-9][0-9][0-9][0-9][0-9]*'
-             OR content GLOB '*[Dd][Rr] [0-9][0-9][0-9][0-9][0-9][0-9]*'))
+        AND ({_HEAD} GLOB '*[Dd][Rr][0-9][0-9][0-9][0-9][0-9][0-9]*'
+             OR {_HEAD} GLOB '*[Dd][Rr] [0-9][0-9][0-9][0-9][0-9][0-9]*'))
        OR typeof(content) <> 'text' OR instr(content, char(0)) > 0)
+ORDER BY rowid
+"""
+# The same rows, for when rows are costly (huge content): each row's content is loaded once,
+# as its head, in a subquery that LIMIT keeps SQLite from merging into the outer one (which
+# would load it again for every test). A little slower for ordinary rows, so used only then.
+_READ_HEADS = f"""
+SELECT rowid, chat_jid, kind, raw, sender, head, timestamp FROM (
+    SELECT rowid, chat_jid, typeof(id) AS kind, CAST(id AS BLOB) AS raw, sender,
+           {_HEAD} AS head, typeof(content) AS content_type, timestamp
+    FROM messages
+    WHERE rowid > ? AND rowid <= ?
+      AND chat_jid IN (SELECT value FROM json_each(?))
+      AND content IS NOT NULL
+      AND (? OR NOT coalesce(is_from_me, 0))
+    ORDER BY rowid LIMIT -1)
+WHERE (head LIKE '%dr%'
+       AND (head GLOB '*[Dd][Rr][0-9][0-9][0-9][0-9][0-9][0-9]*'
+            OR head GLOB '*[Dd][Rr] [0-9][0-9][0-9][0-9][0-9][0-9]*'))
+   OR content_type <> 'text' OR instr(head, char(0)) > 0
 ORDER BY rowid
 """
 _MAX_ROWID = "SELECT max(rowid) FROM messages"
 _NEXT_ROWID = "SELECT min(rowid) FROM messages WHERE rowid > ?"
 _TAKE_LOCK = "SELECT 1 FROM sqlite_master LIMIT 1"  # any read takes the shared lock
-_ANCHOR_AT = "SELECT rowid, chat_jid, id FROM messages WHERE rowid <= ? ORDER BY rowid DESC LIMIT 1"
-_FIND = "SELECT rowid FROM messages WHERE id = ? AND chat_jid = ?"
-_BY_KEY = """
-SELECT m.rowid, m.chat_jid, m.id, m.sender, m.content, m.timestamp
+# The row a read stands on, as exact keys and the parts of its fingerprint.
+_ANCHOR_AT = """
+SELECT rowid, typeof(chat_jid), CAST(chat_jid AS BLOB), typeof(id), CAST(id AS BLOB),
+       CAST(timestamp AS BLOB), CAST(sender AS BLOB)
+FROM messages WHERE rowid <= ? ORDER BY rowid DESC LIMIT 1
+"""
+# That row again, by its exact key, whatever its type or bytes (the primary key's index serves
+# `IS` with a constant): a BLOB is compared as a BLOB, text bytes as text, NULL as NULL.
+_FIND = """
+SELECT rowid, CAST(timestamp AS BLOB), CAST(sender AS BLOB) FROM messages
+WHERE id IS (CASE ?2 WHEN 'blob' THEN ?1 WHEN 'null' THEN NULL ELSE CAST(?1 AS TEXT) END)
+  AND chat_jid IS (CASE ?4 WHEN 'blob' THEN ?3 WHEN 'null' THEN NULL ELSE CAST(?3 AS TEXT) END)
+"""
+_AT_ROWID = "SELECT 1 FROM messages WHERE rowid = ?"
+# Rows as _READ gives them (Bridge._resolve reads them), found by (chat JID, message id).
+_BY_KEY = f"""
+SELECT m.rowid, m.chat_jid, typeof(m.id), CAST(m.id AS BLOB), m.sender, {_HEAD}, m.timestamp
 FROM json_each(?) AS k
 JOIN messages AS m
   ON m.id = json_extract(k.value, '$[1]') AND m.chat_jid = json_extract(k.value, '$[0]')
@@ -100,12 +154,23 @@ _TS = re.compile(
 _EPOCH = re.compile(r"-?[0-9]+(?:\.[0-9]*)?")
 
 
+# A time is readable only well inside the calendar's ends: a moment of year 1 or 9999 cannot be
+# shown in every zone (astimezone raises OverflowError), nor stored and read back.
+_CALENDAR_FROM = datetime(2, 1, 1, tzinfo=UTC)
+_CALENDAR_UNTIL = datetime(9998, 12, 31, tzinfo=UTC)
+# No WhatsApp message was sent before WhatsApp existed: an older time (Go's zero time
+# 0001-01-01, a Unix 0) is a missing one.
+EARLIEST = datetime(2009, 1, 1, tzinfo=UTC)
+# How far ahead of the read time a message's time may be and still be its time (clocks drift).
+DEFAULT_MAX_AHEAD = timedelta(days=1)
+
+
 def parse_timestamp(value: object, tz: tzinfo) -> datetime | None:
     """The bridge's time text as an aware datetime, or None if it cannot be read.
 
     Accepts `2025-11-11 12:25:30+02:00`, a 'T' separator, fractions of any length, `Z`, `+0200`,
     Go's `2025-11-11 12:25:30.5 +0200 SAST`, and Unix seconds or milliseconds. Without an
-    offset the time is taken in `tz`.
+    offset the time is taken in `tz`. A time near either end of the calendar is None too.
     """
     if isinstance(value, bytes):
         value = value.decode("utf-8", "replace")
@@ -117,10 +182,63 @@ def parse_timestamp(value: object, tz: tzinfo) -> datetime | None:
         # What the bridge writes (`2025-11-11 12:25:30+02:00`): the C parser, ~30x cheaper than
         # the regex below. A value it refuses (hour 25, offset +24:00) goes the long way.
         try:
-            return datetime.fromisoformat(value)
+            return _in_calendar(datetime.fromisoformat(value))
         except ValueError:
             pass
     return _parse_text(value, tz)
+
+
+def _in_calendar(moment: datetime | None) -> datetime | None:
+    if moment is None or not _CALENDAR_FROM <= moment <= _CALENDAR_UNTIL:
+        return None
+    return moment
+
+
+def sent_time(
+    value: object, tz: tzinfo, *, now: datetime, max_ahead: timedelta
+) -> tuple[datetime, Flaw | None]:
+    """A message's submission time: its own, or `now` and the reason its own cannot be."""
+    moment = parse_timestamp(value, tz)
+    if moment is None:
+        return now, Flaw.UNREADABLE_TIME
+    if moment > now + max_ahead:
+        return now, Flaw.FUTURE_TIME
+    if moment < EARLIEST:
+        return now, Flaw.ANCIENT_TIME
+    return moment, None
+
+
+def exact_key(kind: str, raw: bytes | None) -> str:
+    """A SQLite value (its typeof() and bytes) as text that PostgreSQL stores and that finds
+    the same value again: plain text as itself, anything else (bytes that are not UTF-8, a NUL
+    or other control character, a BLOB, NULL) as its type and hex, e.g. "text:41ff"."""
+    if kind == "text" and raw is not None:
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+        else:
+            if text.isprintable() and not _KEYED.match(text):
+                return text
+    return f"{kind}:{(raw or b'').hex()}"
+
+
+_KEYED = re.compile(r"^(?:text|blob|null|integer|real):[0-9a-f]*$")
+
+
+def _key_param(key: str) -> tuple[bytes, str]:
+    """exact_key's text back as the bytes and type to look the value up with (_FIND)."""
+    if _KEYED.match(key):
+        kind, _, digits = key.partition(":")
+        return bytes.fromhex(digits), kind
+    return key.encode("utf-8"), "text"
+
+
+def _fingerprint(timestamp: object, sender: object) -> str:
+    digest = hashlib.blake2b(digest_size=8)
+    for part in (timestamp, sender):
+        digest.update(b"\x00" if part is None else b"\x01" + bytes(cast(bytes, part)) + b"\x00")
+    return digest.hexdigest()
 
 
 def _bridge_shape(value: str) -> bool:
@@ -137,8 +255,12 @@ def _bridge_shape(value: str) -> bool:
     )
 
 
-def _parse_text(value: str, tz: tzinfo) -> datetime | None:  # noqa: PLR0911
+def _parse_text(value: str, tz: tzinfo) -> datetime | None:
     """The slow, general path of parse_timestamp for text."""
+    return _in_calendar(_read_text(value, tz))
+
+
+def _read_text(value: str, tz: tzinfo) -> datetime | None:  # noqa: PLR0911
     if _EPOCH.fullmatch(value.strip()):
         return _from_epoch(float(value.strip()))
     m = _TS.match(value)
@@ -168,7 +290,7 @@ def _from_epoch(seconds: float) -> datetime | None:
     if abs(seconds) > 1e11:  # milliseconds
         seconds /= 1000
     try:
-        return datetime.fromtimestamp(seconds, UTC)
+        return _in_calendar(datetime.fromtimestamp(seconds, UTC))
     except (OverflowError, OSError, ValueError):
         return None
 
@@ -274,6 +396,7 @@ class _Chunk:
     rows: list[tuple[object, ...]]
     position: BridgePosition
     caught_up: bool
+    chars: int  # of content in `rows`
 
 
 class Bridge:
@@ -289,6 +412,7 @@ class Bridge:
         lid_map: Path | None = None,
         own_account_posts_drops: bool = False,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        max_ahead: timedelta = DEFAULT_MAX_AHEAD,
     ) -> None:
         self.path = path
         self._own_posts = own_account_posts_drops
@@ -298,12 +422,17 @@ class Bridge:
         self._tz = tz
         self._span = span
         self._clock = clock
+        self._max_ahead = max_ahead
         self._conn: sqlite3.Connection | None = None
         self._conn_file: str = ""
         self._lid_conn: sqlite3.Connection | None = None
         self._phone_of_lid: dict[str, str] = {}
         self.longest_read_seconds = 0.0
         self.read_transactions = 0
+        self._window = READ_SPAN  # rowids per read transaction: fewer while rows are costly
+        self._careful = False  # this read: the query and checks for costly rows
+        self._newest = 0  # the newest rowid the last read saw
+        self._held_since: float | None = None  # when the read in progress took the lock
 
     # -- connections -------------------------------------------------------------------------
 
@@ -361,9 +490,10 @@ class Bridge:
         started = None
         try:
             conn.execute(_TAKE_LOCK).fetchone()
-            started = time.perf_counter()
+            started = self._held_since = time.perf_counter()
             work()
         finally:
+            self._held_since = None
             if conn.in_transaction:
                 conn.execute("COMMIT")
             if started is not None:
@@ -391,12 +521,14 @@ class Bridge:
         chunk takes, whatever the batch size. Senders are resolved once, for the batch."""
         start, end = position, position.rowid + self._span
         rows: list[tuple[object, ...]] = []
+        chars = 0
         while True:
             chunk = self._read(position, end)
             rows.extend(chunk.rows)
+            chars += chunk.chars
             progressed = chunk.position.rowid > position.rowid
             position = chunk.position
-            if chunk.caught_up or position.rowid >= end or not progressed:
+            if chunk.caught_up or position.rowid >= end or not progressed or chars >= BATCH_CHARS:
                 break
         return BridgeBatch(
             messages=tuple(self._resolve(rows)),
@@ -417,22 +549,29 @@ class Bridge:
             rows.clear()  # _timed may run it twice (bytes that are not UTF-8): start afresh
             found.clear()
             newest = conn.execute(_MAX_ROWID).fetchone()[0] or 0
-            found["newest"] = newest
+            found["newest"] = self._newest = newest
             if position.rowid > newest:
                 return
-            if position.anchor is not None:
-                at = conn.execute(_FIND, (position.anchor[1], position.anchor[0])).fetchone()
-                if at is None or at[0] < position.rowid:
-                    found["moved"] = True
-                    return
+            if position.anchor is not None and (problem := self._anchor_problem(conn, position)):
+                found["moved"] = problem
+                return
             # Past a gap of deleted rows wider than the chunk, up to the next row that exists,
             # so that every read moves on (an anchor needs a row to stand on).
             following = conn.execute(_NEXT_ROWID, (position.rowid,)).fetchone()[0] or newest
-            hi = max(min(position.rowid + READ_SPAN, end, newest), following)
-            rows.extend(conn.execute(_READ, (position.rowid, hi, self._groups, self._own_posts)))
+            hi = max(min(position.rowid + self._window, end, newest), following)
+            chars = 0
+            query = _READ_HEADS if self._careful else _READ
+            params = (position.rowid, hi, self._groups, self._own_posts)
+            for row in conn.execute(query, params):
+                rows.append(row)
+                chars += len(row[5])  # content IS NOT NULL
+                if chars >= READ_CHARS and row[0] < hi:
+                    hi = cast(int, row[0])  # the rest in the next transaction
+                    break
+            found["chars"] = chars
             found["anchor"] = conn.execute(_ANCHOR_AT, (hi,)).fetchone()
 
-        self._timed(conn, snapshot)
+        self._bounded(conn, snapshot)
         newest = int(found["newest"])  # type: ignore[call-overload]
         if position.rowid > newest:
             raise Rescan(
@@ -440,24 +579,98 @@ class Bridge:
                 f"{position.rowid} (file replaced or vacuumed)"
             )
         if found.get("moved"):
-            raise Rescan(
-                f"the last message read from {self.path} moved or vanished "
-                "(rowids renumbered by VACUUM, or a new file)"
-            )
+            raise Rescan(f"the last message read from {self.path} {found['moved']}")
         anchor_row = found.get("anchor")
         if anchor_row is None:
             next_position = BridgePosition(
                 rowid=0, anchor=None, file_id=current_file, groups=self._group_set
             )
         else:
-            a_rowid, a_chat, a_id = cast(tuple[int, str, str], anchor_row)
+            a_rowid, chat_kind, chat, id_kind, mid, ts, sender = cast(
+                tuple[int, str, bytes, str, bytes, object, object], anchor_row
+            )
             next_position = BridgePosition(
                 rowid=int(a_rowid),
-                anchor=(str(a_chat), str(a_id)),
+                anchor=(exact_key(chat_kind, chat), exact_key(id_kind, mid)),
                 file_id=current_file,
                 groups=self._group_set,
+                fingerprint=_fingerprint(ts, sender),
             )
-        return _Chunk(rows=rows, position=next_position, caught_up=next_position.rowid >= newest)
+        return _Chunk(
+            rows=rows,
+            position=next_position,
+            caught_up=next_position.rowid >= newest,
+            chars=int(found.get("chars", 0)),  # type: ignore[call-overload]
+        )
+
+    def _bounded(self, conn: sqlite3.Connection, work: Callable[[], object]) -> None:
+        """_timed(work), cut short past READ_TIME_LIMIT and done again over fewer rowids; the
+        window grows back while reads are quick."""
+        while True:
+            held_before = self.longest_read_seconds
+            self.longest_read_seconds = 0.0  # this transaction's time, below
+            # About 20 SQLite steps a row: every 5 rows when reads are quick (no cost a drain
+            # would notice), every row once one was not.
+            self._careful = self._window < READ_SPAN or self._rows_are_big(conn)
+            every = PROGRESS_STEPS_SLOW if self._careful else PROGRESS_STEPS
+            conn.set_progress_handler(self._too_long, every)
+            try:
+                self._timed(conn, work)
+            except sqlite3.OperationalError as exc:
+                if "interrupted" not in str(exc) or self._window == 1:
+                    raise
+                self._window = max(1, self._window // 8)
+                continue
+            finally:
+                conn.set_progress_handler(None, 0)
+                held, self.longest_read_seconds = (
+                    self.longest_read_seconds,
+                    max(held_before, self.longest_read_seconds),
+                )
+            if held < READ_TIME_LIMIT / 4:
+                self._window = min(READ_SPAN, self._window * 2)
+            return
+
+    def _rows_are_big(self, conn: sqlite3.Connection) -> bool:
+        """Whether the file holds more than BIG_ROW_BYTES a row on average: then even the first
+        read is careful, before a slow one has shown it (a stat; the first time, max(rowid))."""
+        try:
+            size = self.path.stat().st_size
+        except OSError:
+            return False
+        if self._newest == 0 and size > BIG_ROW_BYTES:
+            self._newest = conn.execute(_MAX_ROWID).fetchone()[0] or 0
+        return size > BIG_ROW_BYTES * max(self._newest, 1)
+
+    def _too_long(self) -> int:
+        """The progress handler: non-zero interrupts the read (see _bounded)."""
+        since = self._held_since
+        return int(
+            self._window > 1 and since is not None and time.perf_counter() - since > READ_TIME_LIMIT
+        )
+
+    @staticmethod
+    def _anchor_problem(conn: sqlite3.Connection, position: BridgePosition) -> str | None:
+        """Why the row `position` stands on no longer proves the same history, if it does not.
+
+        Found lower down or not at all: rowids were renumbered (VACUUM) or the file replaced.
+        Found at its rowid with another time or sender: the file was rewritten in place. Found
+        higher up (the bridge re-inserted it, as it does on a re-delivery), while another row
+        holds its old rowid, which SQLite never hands out again: rewritten as well.
+        """
+        assert position.anchor is not None  # noqa: S101 - the caller checked
+        chat, chat_kind = _key_param(position.anchor[0])
+        mid, id_kind = _key_param(position.anchor[1])
+        at = conn.execute(_FIND, (mid, id_kind, chat, chat_kind)).fetchone()
+        if at is None or at[0] < position.rowid:
+            return "moved or vanished (rowids renumbered by VACUUM, or a new file)"
+        if at[0] == position.rowid:
+            if position.fingerprint and _fingerprint(at[1], at[2]) != position.fingerprint:
+                return "holds other content at the same rowid (the file was rewritten in place)"
+            return None
+        if conn.execute(_AT_ROWID, (position.rowid,)).fetchone() is not None:
+            return "moved up while another row took its rowid (the file was rewritten in place)"
+        return None
 
     def _resolve(self, rows: Iterable[tuple[object, ...]]) -> list[BridgeMessage]:
         users: dict[object, str] = {}  # a batch has a few hundred senders, in many rows
@@ -469,8 +682,8 @@ class Bridge:
             return found
 
         raw = [
-            (int(rowid), str(chat), _storable(str(mid)), user(sender), content, ts)  # type: ignore[call-overload]
-            for rowid, chat, mid, sender, content, ts in rows
+            (int(rowid), str(chat), exact_key(kind, mid), user(sender), content, ts)  # type: ignore[call-overload, arg-type]
+            for rowid, chat, kind, mid, sender, content, ts in rows
         ]
         if not raw:
             return []
@@ -479,7 +692,9 @@ class Bridge:
         now = self._clock()
         out = []
         for rowid, chat, mid, sender_id, content, ts in raw:
-            sent_at = parse_timestamp(ts, self._tz)
+            sent_at, flaw = sent_time(ts, self._tz, now=now, max_ahead=self._max_ahead)
+            if flaw is None and ":" in mid and _KEYED.match(mid):
+                flaw = Flaw.RAW_ID
             phone = phones.get(sender_id, sender_id) or "unknown"
             out.append(
                 BridgeMessage(
@@ -490,9 +705,10 @@ class Bridge:
                     phone=phone,
                     sender_name=names.get(phone),
                     content=_text(content),
-                    sent_at=sent_at or now,
-                    timestamp_text=None if ts is None else str(ts)[:80],
-                    timestamp_ok=sent_at is not None,
+                    sent_at=sent_at,
+                    timestamp_text=None if ts is None else _storable(str(ts)[:80]),
+                    timestamp_ok=flaw is None or not flaw.of_time,
+                    flaw=flaw,
                 )
             )
         return out

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
+import os
 import re
 import sys
 import time
-from collections.abc import Callable, Iterator, MutableMapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -36,34 +37,53 @@ def redact(text: str) -> str:
     return text
 
 
-def secrets_of_url(url: str) -> list[str]:
-    """The URL itself and its password, in the forms a library may echo them."""
+# Every parameter through which libpq takes a secret, or the path of a file holding one.
+SECRET_PARAMETERS = ("password", "sslpassword", "passfile")
+# Where libpq takes them from the environment instead.
+SECRET_VARIABLES = ("PGPASSWORD", "PGPASSFILE", "PGSSLPASSWORD")
+
+
+def secrets_of_url(url: str, environ: Mapping[str, str] | None = None) -> list[str]:
+    """The URL itself and every secret in it (userinfo, ?password=, ?sslpassword=, ?passfile=,
+    or key=value pairs of a conninfo string), and those of libpq's variables, each in the forms
+    a library may echo them: as written, decoded and encoded. Parsed by hand, so that a URL that
+    libpq cannot parse is covered too: libpq echoes the piece it chokes on."""
     from psycopg.conninfo import conninfo_to_dict  # noqa: PLC0415 - only where a URL exists
 
     found = [url]
-    passwords = _passwords_as_written(url)
+    secrets = _secrets_as_written(url)
     try:
-        password = conninfo_to_dict(url).get("password")
+        parsed = conninfo_to_dict(url)
     except Exception:  # noqa: BLE001 - an unparsable URL is reported elsewhere
-        password = None
-    if password:
-        passwords.append(str(password))
-    for secret in passwords:
+        parsed = {}
+    secrets += [str(parsed[k]) for k in SECRET_PARAMETERS if parsed.get(k)]
+    environ = os.environ if environ is None else environ
+    secrets += [environ[v] for v in SECRET_VARIABLES if environ.get(v)]
+    for secret in secrets:
         found += [secret, unquote(secret), quote(unquote(secret), safe="")]
     return found
 
 
-_KEYWORD_PASSWORD = re.compile(r"(?:^|\s)password\s*=\s*('(?:[^'\\]|\\.)*'?|\S+)")
+_KEYWORD_SECRET = re.compile(
+    r"(?:^|\s)(?:" + "|".join(SECRET_PARAMETERS) + r")\s*=\s*('(?:[^'\\]|\\.)*'?|\S+)"
+)
 
 
-def _passwords_as_written(url: str) -> list[str]:
-    """The password as it stands in the text, even when libpq cannot parse the rest: libpq
+def _secrets_as_written(url: str) -> list[str]:
+    """The secrets as they stand in the text, even when libpq cannot parse the rest: libpq
     echoes the offending piece of a bad URL (e.g. 'invalid percent-encoded token: "pw%zz"')."""
-    if "://" in url:
-        authority = url.split("://", 1)[1].split("/", 1)[0].split("?", 1)[0]
-        userinfo = authority.rpartition("@")[0]
-        return [userinfo.split(":", 1)[1]] if ":" in userinfo else []
-    return [m.strip("'") for m in _KEYWORD_PASSWORD.findall(url)]
+    if "://" not in url:
+        return [m.strip("'") for m in _KEYWORD_SECRET.findall(url)]
+    rest = url.split("://", 1)[1]
+    authority = rest.split("/", 1)[0].split("?", 1)[0]
+    userinfo = authority.rpartition("@")[0]
+    found = [userinfo.split(":", 1)[1]] if ":" in userinfo else []
+    query = rest.partition("?")[2].partition("#")[0]
+    for pair in query.split("&"):
+        key, _, value = pair.partition("=")
+        if unquote(key).strip().lower() in SECRET_PARAMETERS and value:
+            found.append(value)
+    return found
 
 
 def _render(prefix: str) -> structlog.typing.Processor:
@@ -72,6 +92,8 @@ def _render(prefix: str) -> structlog.typing.Processor:
 
     def render(_: Any, method: str, event: MutableMapping[str, Any]) -> str:
         message = str(event.pop("event", ""))
+        if not message.isprintable():  # text from a message must not start a line of its own
+            message = _escaped(message)
         level = levels.get(method) or levels.setdefault(method, f"{method.upper():<7}")
         line = f"{head}{_STAMP.now()} {level} {message}"
         if event:
@@ -122,9 +144,24 @@ def _value(value: Any) -> str:
         text = value.isoformat()
     else:
         text = str(value)
+    if not text.isprintable():
+        # A control character (\r, \n, ESC, a bidi override …) from a message id or a sender
+        # could fake a line, or rewrite one on a terminal: every one of them is escaped.
+        return '"' + _escaped(text) + '"'
     if not text.isalnum() and (not text or _NEEDS_QUOTES.search(text)):
-        return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+        return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
     return text
+
+
+_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escaped(text: str) -> str:
+    """`text` with a backslash, a quote and every character that is not printable escaped."""
+    return "".join(
+        _ESCAPES.get(c) or (c if c.isprintable() else c.encode("unicode_escape").decode("ascii"))
+        for c in text
+    )
 
 
 class _Reopening(logging.handlers.WatchedFileHandler):

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 from typing import TypeAlias
 
-from wa_monitor.adapters import logs
+from wa_monitor.adapters.postgres.db import resolve_url
 from wa_monitor.settings import CONFIG_DIR_VAR, Settings, find_config, load_settings
 
 Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
@@ -46,10 +47,20 @@ def load(args: argparse.Namespace) -> Settings:
 
 
 def database_url(settings: Settings) -> str:
-    """The environment's database URL, its secrets registered for redaction before any use."""
-    url = settings.require_database_url()
-    logs.register_secret(*logs.secrets_of_url(url))
-    return url
+    """The environment's database URL, its secrets registered for redaction before any use;
+    a URL that cannot be parsed is a ConfigError."""
+    return resolve_url(settings)
+
+
+def seconds(text: str) -> float:
+    """A finite number of seconds > 0: `nan` or `inf` would make a bound that never ends."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds > 0 (got {text!r})")
+    return value
 
 
 def count(text: str) -> int:

@@ -8,6 +8,7 @@ import signal
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from types import FrameType
 from typing import Protocol
@@ -19,7 +20,15 @@ from wa_monitor.adapters.notify import SystemdNotifier
 from wa_monitor.adapters.postgres.outbox import PgOutbox
 from wa_monitor.adapters.postgres.store import Store
 from wa_monitor.adapters.waker import InotifyWaker
-from wa_monitor.cli.common import CONFIG_HELP, SUMMARIES, Commands, add_target, database_url, load
+from wa_monitor.cli.common import (
+    CONFIG_HELP,
+    SUMMARIES,
+    Commands,
+    add_target,
+    database_url,
+    load,
+    seconds,
+)
 from wa_monitor.core.loop import Rules
 from wa_monitor.core.loop import run as run_loop
 from wa_monitor.core.ports import Log, Notifier
@@ -53,7 +62,7 @@ def register(commands: Commands) -> None:
     run.add_argument(
         "--give-up-after",
         metavar="SECONDS",
-        type=float,
+        type=seconds,
         default=None,
         help="with --once: how long to retry an unreachable database or bridge file before "
         "exiting 1 (default 60); the daemon never gives up",
@@ -111,6 +120,7 @@ def run_command(args: argparse.Namespace) -> int:
         span=settings.batch_size,
         lid_map=settings.lid_map_db,
         own_account_posts_drops=settings.own_account_posts_drops,
+        max_ahead=timedelta(seconds=settings.max_clock_skew_seconds),
     )
     notifier = SystemdNotifier.from_environ()  # sends nothing unless systemd runs us
     # Replies are posted by a thread of the daemon, started once this instance holds the

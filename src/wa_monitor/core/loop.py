@@ -31,6 +31,7 @@ from wa_monitor.core.records import (
     BridgeBatch,
     BridgePosition,
     Decision,
+    Flaw,
     Plan,
     PlanLists,
     ReviewState,
@@ -38,12 +39,13 @@ from wa_monitor.core.records import (
 )
 from wa_monitor.core.report import (
     APPLIED,
+    FLAW_LINES,
     Totals,
     describe_cycle,
     describe_newest,
     log_decisions,
 )
-from wa_monitor.errors import Rescan, Standby, TransientError
+from wa_monitor.errors import Rescan, RowRefused, Standby, TransientError
 
 T = TypeVar("T")
 PROGRESS_EVERY_SECONDS = 10.0
@@ -350,7 +352,10 @@ class _Loop:
             return self.sink.apply(flight.found, flight.batch.position, self.plan)
 
         try:
-            duplicates, plan = self.policy(attempt)
+            try:
+                duplicates, plan = self.policy(attempt)
+            except RowRefused:
+                duplicates, plan = self._apply_apart(flight)
         except BaseException:
             self.position = flight.start
             raise
@@ -358,6 +363,38 @@ class _Loop:
             self.replies_written()
         self.saved_at = time.monotonic()  # the batch's transaction saved the position
         self._done(flight.batch, flight.found, duplicates, plan.decisions)
+
+    def _apply_apart(self, flight: _InFlight) -> tuple[int, Plan]:
+        """The batch again, a message a transaction, when the database refused one of its rows:
+        a message refused again is recorded and skipped with one line, the others applied, so
+        that no single message stops every later one. The cursor moves with the last message
+        (the ledger makes the ones before safe to apply again if we stop half way)."""
+        messages: list[list[Sighting]] = []
+        for s in flight.found:
+            if messages and messages[-1][0].rowid == s.rowid:
+                messages[-1].append(s)
+            else:
+                messages.append([s])
+        duplicates, decisions = 0, list[Decision]()
+        for i, found in enumerate(messages):
+            position = flight.batch.position if i == len(messages) - 1 else flight.start
+            try:
+                replays, plan = self.policy(self.sink.apply, found, position, self.plan)
+            except RowRefused as exc:
+                first = found[0]
+                self.log.error(
+                    f"⚠️ {FLAW_LINES[Flaw.REFUSED]}",
+                    error=str(exc),
+                    msg=first.message_id,
+                    chat=first.chat_jid,
+                    rowid=first.rowid,
+                )
+                last = i == len(messages) - 1
+                self.policy(self.sink.refuse, first, str(exc), position if last else None)
+                continue
+            duplicates += replays
+            decisions.extend(plan.decisions)
+        return duplicates, Plan(new_reviews=(), resubmissions=(), decisions=tuple(decisions))
 
     def _done(
         self,

@@ -49,6 +49,10 @@ class Sink(Protocol):
 
     def save_position(self, position: BridgePosition) -> None: ...
 
+    def refuse(self, sighting: Sighting, reason: str, position: BridgePosition | None) -> None:
+        """Record that the message of `sighting` was refused and skipped (and save `position`,
+        if given), in one transaction."""
+
 
 class Waker(Protocol):
     def wait(self, timeout: float) -> None:

@@ -23,6 +23,21 @@ def record(cls: type[R]) -> type[R]:
     return dataclass(slots=True)(cls)
 
 
+class Flaw(enum.Enum):
+    """Why a bridge row was processed with something put in place of what it holds: each
+    one is recorded (wa_monitor_flawed_rows) and logged once, never a reason to stop."""
+
+    UNREADABLE_TIME = "unreadable_time"  # its time cannot be read: the read time stands in
+    FUTURE_TIME = "future_time"  # dated ahead of the read time by more than the allowed skew
+    ANCIENT_TIME = "ancient_time"  # dated before WhatsApp existed (e.g. Go's zero time)
+    RAW_ID = "raw_id"  # its id is not plain text (bytes, NUL, a BLOB): kept as typed hex
+    REFUSED = "refused"  # the database refused what it writes: skipped, the rest applied
+
+    @property
+    def of_time(self) -> bool:
+        return self in {Flaw.UNREADABLE_TIME, Flaw.FUTURE_TIME, Flaw.ANCIENT_TIME}
+
+
 @record
 class BridgeMessage:
     """One bridge row of an enabled group, with its sender resolved and its time parsed."""
@@ -37,6 +52,7 @@ class BridgeMessage:
     sent_at: datetime  # aware; the read time when the bridge's text could not be parsed
     timestamp_text: str | None  # what the bridge stored, kept for log lines
     timestamp_ok: bool
+    flaw: Flaw | None = None  # what was put in place of the row's own time or id, if anything
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,9 +62,14 @@ class BridgePosition:
     rowid: int
     # (chat_jid, message id) of the row at `rowid`: if it moves down or vanishes, rowids were
     # renumbered (VACUUM, or a new file) and the bridge must be read again from the start.
+    # Each is the text itself when it is plain text, else its exact bytes as typed hex
+    # ("text:41ff", "blob:00", "null:"), so that the row is found again whatever it holds.
     anchor: tuple[str, str] | None
     file_id: str  # device:inode of the file, to notice that it was replaced
     groups: frozenset[str] = frozenset()  # the group JIDs read up to `rowid`
+    # A digest of the anchor row's time and sender: the same (chat, id) at the same rowid with
+    # other content means the file was rewritten in place, and is read again from the start.
+    fingerprint: str = ""
 
 
 START = BridgePosition(rowid=0, anchor=None, file_id="")
@@ -76,6 +97,8 @@ class Sighting:
     sent_at: datetime
     review_date: date
     says_resubmitted: bool
+    flaw: Flaw | None = None  # the message's, recorded with its ledger entry
+    bridge_time: str | None = None  # with a flaw: the time text the bridge stored
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from wa_monitor.core.ports import Log, LogLines
-from wa_monitor.core.records import BridgeBatch, Decision, Outcome
+from wa_monitor.core.records import BridgeBatch, Decision, Flaw, Outcome
 
 
 @dataclass
@@ -72,22 +72,32 @@ def describe_newest(decided: Sequence[Decision]) -> str:
     )
 
 
+FLAW_LINES = {
+    Flaw.UNREADABLE_TIME: "unreadable timestamp; using the time it was read",
+    Flaw.FUTURE_TIME: "timestamp is in the future; using the time it was read",
+    Flaw.ANCIENT_TIME: "timestamp is before WhatsApp existed; using the time it was read",
+    Flaw.RAW_ID: "message id is not plain text; recorded as its bytes in hex",
+    Flaw.REFUSED: "the database refused this message; recorded and skipped",
+}
+
+
 def log_decisions(
     log: Log, lines: LogLines, decided: Sequence[Decision], batch: BridgeBatch
 ) -> None:
-    unreadable = {
-        (m.chat_jid, m.message_id): m.timestamp_text for m in batch.messages if not m.timestamp_ok
-    }
+    flawed = {(m.chat_jid, m.message_id): m for m in batch.messages if m.flaw is not None}
     info, debug = lines.emitter(log, "info"), lines.emitter(log, "debug")
     with lines.batched():  # one write per sink for the batch, not one per line
         for d in decided:
             s = d.sighting
             context = {"by": s.phone, "chat": s.chat_jid, "msg": s.message_id, "sent_at": s.sent_at}
-            if unreadable and (s.chat_jid, s.message_id) in unreadable:
+            if flawed and (m := flawed.pop((s.chat_jid, s.message_id), None)) is not None:
+                assert m.flaw is not None  # noqa: S101 - only flawed messages are kept
                 log.warning(
-                    "unreadable timestamp; using the time it was read",
-                    bridge_time=unreadable.pop((s.chat_jid, s.message_id)),
+                    f"⚠️ {FLAW_LINES[m.flaw]}",
+                    bridge_time=m.timestamp_text,
                     msg=s.message_id,
+                    chat=s.chat_jid,
+                    rowid=s.rowid,
                 )
             if d.outcome is Outcome.CREATED:
                 info(f"✅ Created QA review for {s.drop_number} ({s.project})", **context)

@@ -52,6 +52,8 @@ def sightings(
                     sent_at=m.sent_at,
                     review_date=review_date,
                     says_resubmitted=resubmit_word,
+                    flaw=m.flaw,
+                    bridge_time=m.timestamp_text if m.flaw is not None else None,
                 )
             )
     return found

@@ -46,6 +46,7 @@ from wa_monitor.adapters.postgres.db import (
 from wa_monitor.adapters.postgres.db import translate as translate_pg
 from wa_monitor.adapters.postgres.plans import sizes_of
 from wa_monitor.errors import ConfigError, NotMigrated, WaMonitorError
+from wa_monitor.services.status import flawed_rows
 from wa_monitor.settings import (
     PROD_SCHEMA,
     SHAREPOINT_SECRET_VAR,
@@ -346,6 +347,9 @@ def _database_checks(settings: Settings, path: Path, service: Service) -> list[C
         )
         if settings.validating:
             checks.append(_guarded("plan lists", settings, lambda: _plan_lists(conn, settings)))
+        if checks[1].ok:  # migrated: the record of flawed rows is there
+            flawed = _guarded("flawed bridge rows", settings, lambda: _flawed(conn, schema))
+            checks.append(flawed)
     return checks
 
 
@@ -383,6 +387,18 @@ def _plan_lists(conn: psycopg.Connection[Any], settings: Settings) -> Check:
         )
     listed = ", ".join(f"{p} {n}" for p, n in sorted(sizes.items()))
     return Check("plan lists", True, f"every validating project has a list ({listed} drops)")
+
+
+def _flawed(conn: psycopg.Connection[Any], schema: str) -> Check:
+    """Not a failure: each such row was processed; the count says the bridge sends odd rows."""
+    count = flawed_rows(conn, schema)
+    detail = (
+        f"{count} bridge rows processed with the read time in place of their own, or their id "
+        f"as typed hex: SELECT * FROM {schema}.wa_monitor_flawed_rows"
+        if count
+        else "none"
+    )
+    return Check("flawed bridge rows", True, detail)
 
 
 def _reachable(conn: psycopg.Connection[Any]) -> Check:

@@ -88,6 +88,8 @@ class EnvStatus:
     last_read_at: datetime | None = None  # the monitor last read the bridge (heartbeat)
     newest_message_at: datetime | None = None  # the bridge's newest message, any chat
     checked_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    # Bridge rows processed with the read time or their id's hex (wa_monitor_flawed_rows).
+    flawed_rows: int | None = None
     problems: tuple[str, ...] = ()
 
     @property
@@ -251,7 +253,13 @@ def _database_figures(
         "running": holder is not None,
         "running_since": _local(holder.since, tz) if holder else None,
         "running_pid": holder.pid if holder else None,
+        "flawed_rows": flawed_rows(conn, schema),
     }
+
+
+def flawed_rows(conn: psycopg.Connection[Any], schema: str) -> int:
+    """How many bridge rows were processed with something in place of their time or id."""
+    return int(_one(conn, "status_flawed", schema)[0])
 
 
 def _one(
@@ -282,6 +290,7 @@ _COLUMNS = (
     ("MONITOR", "running"),
     ("SINCE", "running_since"),
     ("LAST READ", "last_read_at"),
+    ("FLAWED", "flawed_rows"),
 )
 
 

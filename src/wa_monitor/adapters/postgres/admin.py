@@ -16,6 +16,7 @@ from datetime import timedelta
 from typing import Any
 
 import psycopg
+from psycopg import errors as pg_errors
 from psycopg import sql
 
 from wa_monitor.adapters.postgres.db import (
@@ -61,12 +62,18 @@ RUN_NEEDS: Mapping[str, frozenset[Privilege]] = {
     TABLES["invalid"]: frozenset({_S, _I}),
     TABLES["outbox"]: frozenset({_S, _I, _U}),
     TABLES["alerts"]: frozenset({_S, _I, _U, _D}),
+    TABLES["flawed"]: frozenset({_S, _I}),
+    TABLES["instance"]: frozenset({_U}),  # LOCK TABLE … IN EXCLUSIVE MODE
 }
 # Dev's own role may also empty its tables, so `schema reset --env dev` works with dev's URL.
 DEV_NEEDS: Mapping[str, frozenset[Privilege]] = {
     **{
         table: privileges
-        | ({_T} if table not in {TABLES["migrations"], TABLES["valid_drops"]} else set())
+        | (
+            {_T}
+            if table not in {TABLES["migrations"], TABLES["valid_drops"], TABLES["instance"]}
+            else set()
+        )
         for table, privileges in RUN_NEEDS.items()
     },
     # The reviews' change trail and feedback sends are emptied with the reviews they belong to.
@@ -93,6 +100,7 @@ WEB_NEEDS: Mapping[str, frozenset[Privilege]] = {
     TABLES["ledger"]: frozenset({_S}),
     TABLES["cursor"]: frozenset({_S}),
     TABLES["migrations"]: frozenset({_S}),
+    TABLES["flawed"]: frozenset({_S}),  # counted with the health figures
     USERS_TABLE: frozenset({_S, _U}),
     THROTTLE_TABLE: frozenset({_S, _I, _U, _D}),
     # The review workflow: a reviewer's save and the feedback stamp update the review (under
@@ -187,8 +195,17 @@ def _refuse_prod(settings: Settings, action: str) -> None:
 def _no_monitor_running(conn: psycopg.Connection[Any], settings: Settings) -> None:
     """Hold the environment's instance lock for this transaction, or refuse: a monitor runs."""
     schema = settings.schema
-    row = conn.execute(query("instance_xact_lock", schema), {"schema": schema}).fetchone()
-    if row and row[0]:
+    exists = conn.execute(
+        compose(named_queries()["instance_table_exists"], schema), {"schema": schema}
+    ).fetchone()
+    if not exists or not exists[0]:
+        return  # not migrated: no monitor of this release can run on it
+    try:
+        with conn.transaction():  # a savepoint: the refusal must not abort the work's transaction
+            conn.execute(query("instance_xact_lock", schema))
+    except pg_errors.LockNotAvailable:
+        pass
+    else:
         return
     holder = instance_holder(conn, schema)
     who = f" ({holder.describe()})" if holder else ""

@@ -18,10 +18,18 @@ from typing import Any
 import psycopg
 from psycopg import errors as pg_errors
 from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
 
 from wa_monitor.adapters import sqlfiles
 from wa_monitor.adapters.logs import redact, register_secret, secrets_of_url
-from wa_monitor.errors import FatalError, NotMigrated, Standby, TransientError
+from wa_monitor.errors import (
+    ConfigError,
+    FatalError,
+    NotMigrated,
+    RowRefused,
+    Standby,
+    TransientError,
+)
 from wa_monitor.settings import DATABASE_URL_VAR, Settings
 
 TABLES = {
@@ -36,6 +44,8 @@ TABLES = {
     "sync_writes": "wa_monitor_sync_writes",
     "changes": "wa_monitor_review_changes",
     "sends": "wa_monitor_feedback_sends",
+    "flawed": "wa_monitor_flawed_rows",
+    "instance": "wa_monitor_instance",
 }
 MIGRATION_FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 # A dashboard transaction holding a review row must not stall the monitor for ever.
@@ -142,6 +152,8 @@ def translate(exc: psycopg.Error, *, schema: str, env: str) -> Exception:  # noq
         return SchemaMissing(f"schema {schema!r} does not exist ({describe(exc)}): {fix}")
     if isinstance(exc, pg_errors.UndefinedTable):
         return NotMigrated(f"schema {schema!r} is missing or not migrated ({describe(exc)}): {fix}")
+    if isinstance(exc, psycopg.DataError | psycopg.IntegrityError):
+        return RowRefused(f"the database refused a row: {describe(exc)}")
     if isinstance(exc, pg_errors.InsufficientPrivilege):
         return PrivilegeDenied(
             f"the database role may not do this in schema {schema!r}: {describe(exc)} (as the "
@@ -203,6 +215,11 @@ def resolve_url(settings: Settings, *, own_variable: bool = False) -> str:
     url = os.environ.get(url_variable(env), "").strip() if own_variable else ""
     url = url or settings.require_database_url()
     register_secret(*secrets_of_url(url))
+    try:
+        conninfo_to_dict(url)
+    except psycopg.Error as exc:
+        # A person must fix it; retrying (or systemd restarting us) will not.
+        raise ConfigError(f"the database URL cannot be parsed: {describe(exc)}") from None
     return url
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import select
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
+from dataclasses import replace
 from typing import Any
 
 import psycopg
-from psycopg import sql
+from psycopg import errors as pg_errors
+from psycopg import pq, sql
 
 from wa_monitor.adapters.postgres.db import (
     StandbyLock,
@@ -27,6 +30,7 @@ from wa_monitor.core.records import (
     NO_LISTS,
     START,
     BridgePosition,
+    Flaw,
     InvalidSubmission,
     NewReview,
     Plan,
@@ -64,46 +68,94 @@ class Store:
         self._exclusive = exclusive
         self._connect_timeout = connect_timeout
         self._conn: psycopg.Connection[Any] | None = None
+        self._election: psycopg.Connection[Any] | None = None  # holds the instance row
         self._queries = {name: compose(q, schema) for name, q in named_queries().items()}
 
     # -- connection --------------------------------------------------------------------------
 
     def _connect(self) -> psycopg.Connection[Any]:
         if self._conn is not None and not self._conn.closed:
-            return self._conn
+            if not self._exclusive or self._still_elected():
+                return self._conn
+            self.close()  # the election's link is gone, and the lock with it: stand again
         self._conn = None
-        conn = connect(
+        if self._exclusive:
+            self._elect()  # a new link may mean a lost election: stand again
+        conn = self._open(self._purpose)
+        try:
+            if self._exclusive:
+                conn.execute(self._q("daemon_session"))
+        except psycopg.Error as exc:  # e.g. the link lost right after connecting
+            conn.close()
+            raise translate(exc, schema=self.schema, env=self.env) from None
+        self._conn = conn
+        return conn
+
+    def _open(self, purpose: str) -> psycopg.Connection[Any]:
+        return connect(
             self._url,
             schema=self.schema,
             env=self.env,
-            purpose=self._purpose,
+            purpose=purpose,
             connect_timeout=self._connect_timeout,
         )
+
+    def _elect(self) -> None:
+        """Hold the environment's instance table locked, on a connection of its own that keeps
+        the transaction open while the monitor runs; StandbyLock if another session holds it.
+
+        The lock needs UPDATE on the environment's own table: unlike an advisory lock, which
+        any role can take, no role of another environment can hold it or make this one wait.
+        It takes no transaction id, so the open transaction holds back no VACUUM.
+        """
+        if self._election is not None:
+            self._election.close()
+            self._election = None
+        conn = self._open("instance")
         try:
-            if self._exclusive:
-                self._take_instance_lock(conn)
-        except psycopg.Error as exc:  # e.g. the link lost right after connecting
+            conn.execute(self._q("instance_session"))
+            conn.execute("BEGIN")
+            conn.execute(self._q("instance_lock"))
+        except pg_errors.LockNotAvailable:
+            conn.execute("ROLLBACK")
+            holder = instance_holder(conn, self.schema)
+            conn.close()
+            who = f" ({holder.describe()})" if holder else ""
+            raise StandbyLock(
+                f"another wa-monitor is running for schema {self.schema!r}{who}"
+            ) from None
+        except psycopg.Error as exc:
             conn.close()
             raise translate(exc, schema=self.schema, env=self.env) from None
         except BaseException:
             conn.close()
             raise
-        self._conn = conn
-        return conn
+        self._election = conn
 
-    def _take_instance_lock(self, conn: psycopg.Connection[Any]) -> None:
-        params = {"schema": self.schema}
-        row = conn.execute(self._queries["instance_lock"], params).fetchone()
-        if row and row[0]:
-            return
-        holder = instance_holder(conn, self.schema)
-        who = f" ({holder.describe()})" if holder else ""
-        raise StandbyLock(f"another wa-monitor is running for schema {self.schema!r}{who}")
+    def _still_elected(self) -> bool:
+        """Whether the election's connection (and so the lock) is still there: a look at its
+        socket, no round trip. A server that ended the session (pg_terminate_backend, a
+        restart) has sent its goodbye, or closed the socket, which makes it readable."""
+        conn = self._election
+        if conn is None or conn.closed or conn.broken:
+            return False
+        try:
+            for _ in range(3):  # an idle session has nothing to say but a setting's new value
+                readable, _, _ = select.select([conn.fileno()], [], [], 0)
+                if not readable:
+                    return True
+                conn.pgconn.consume_input()  # the end of the stream raises
+                if conn.pgconn.status != pq.ConnStatus.OK:
+                    return False
+        except (psycopg.Error, OSError, ValueError):
+            return False
+        return False  # still readable after reading: the other end has closed it
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        for conn in (self._conn, self._election):
+            if conn is not None:
+                conn.close()
+        self._conn = self._election = None
 
     def __enter__(self) -> Store:
         return self
@@ -160,10 +212,14 @@ class Store:
             row = conn.execute(self._q("load_position")).fetchone()
         if row is None:
             return START
-        rowid, chat, mid, file, groups = row
+        rowid, chat, mid, file, groups, fingerprint = row
         anchor = (str(chat), str(mid)) if chat is not None and mid is not None else None
         return BridgePosition(
-            rowid=int(rowid), anchor=anchor, file_id=str(file), groups=frozenset(groups)
+            rowid=int(rowid),
+            anchor=anchor,
+            file_id=str(file),
+            groups=frozenset(groups),
+            fingerprint=fingerprint or "",
         )
 
     def apply(
@@ -206,6 +262,7 @@ class Store:
                 "anchor_id": anchor_id,
                 "file": position.file_id,
                 "groups": sorted(position.groups),
+                "fingerprint": position.fingerprint or None,
             },
         )
 
@@ -213,6 +270,31 @@ class Store:
         """Save the position alone (a batch with nothing to write)."""
         with self._transaction() as conn:
             self._save_position(conn, position)
+
+    def refuse(self, sighting: Sighting, reason: str, position: BridgePosition | None) -> None:
+        """Record a message the database refused (wa_monitor_flawed_rows, flaw 'refused'), and
+        save `position` if given, in one transaction. It is not in the ledger: a later read of
+        it (a rescan) tries it again."""
+        refused = replace(sighting, flaw=Flaw.REFUSED)
+        with self._transaction() as conn:
+            self._record_flawed(conn, [refused], detail=reason[:1000])
+            if position is not None:
+                self._save_position(conn, position)
+
+    def _record_flawed(
+        self, conn: psycopg.Connection[Any], flawed: Sequence[Sighting], detail: str | None = None
+    ) -> None:
+        conn.execute(
+            self._q("record_flawed"),
+            {
+                "chats": [s.chat_jid for s in flawed],
+                "ids": [s.message_id for s in flawed],
+                "rowids": [s.rowid for s in flawed],
+                "flaws": [s.flaw.value if s.flaw else "" for s in flawed],
+                "times": [s.bridge_time for s in flawed],
+                "details": [detail for _ in flawed],
+            },
+        )
 
 
 class PipelinedBatch:
@@ -287,6 +369,8 @@ class PipelinedBatch:
                 "sent": [s.sent_at for s in firsts],
             },
         )
+        if flawed := [s for s in firsts if s.flaw is not None]:
+            self._store._record_flawed(self._conn, flawed)
         return cur
 
     def _send_lookup(self, found: Sequence[Sighting]) -> psycopg.Cursor[Any] | None:

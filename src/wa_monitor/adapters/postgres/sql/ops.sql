@@ -9,13 +9,13 @@ SET LOCAL lock_timeout = '10s';
 -- name: instance_xact_lock
 -- The running monitor's lock (queries.sql: instance_lock), held for this transaction only: if a
 -- monitor of the schema runs we do not get it, and while we hold it no monitor starts.
-SELECT pg_try_advisory_xact_lock(hashtext('wa-monitor run'), hashtext(%(schema)s));
+LOCK TABLE {instance} IN EXCLUSIVE MODE NOWAIT;
 
 -- name: row_counts
 SELECT (SELECT count(*) FROM {reviews}), (SELECT count(*) FROM {ledger});
 
 -- name: reset
-TRUNCATE {reviews}, {ledger}, {cursor}, {invalid}, {outbox}, {changes}, {sends};
+TRUNCATE {reviews}, {ledger}, {cursor}, {invalid}, {outbox}, {changes}, {sends}, {flawed};
 
 -- name: outside_dependents
 -- Objects outside the schema that DROP SCHEMA … CASCADE would take with it (a view, a foreign
@@ -87,12 +87,13 @@ SELECT (SELECT count(*) FROM recent),
        (SELECT count(*) FROM written WHERE NOT inserted);
 
 -- name: copy_ledger
--- Production's ledger entries of the messages that named a copied drop: their effect is in the
--- copied rows, so the dev monitor must find them applied and not apply them a second time.
+-- Production's ledger entries of the messages all of whose drops were copied: their effect is in
+-- the copied rows, so the dev monitor must find them applied and not apply them a second time. A
+-- message that also named a drop left behind stays out: dev applies it, or that drop is lost.
 INSERT INTO {ledger} (chat_jid, message_id, bridge_rowid, drops, sent_at, processed_at)
 SELECT l.chat_jid, l.message_id, l.bridge_rowid, l.drops, l.sent_at, l.processed_at
 FROM {prod_ledger} l
-WHERE string_to_array(l.drops, ' ') && ARRAY(
+WHERE string_to_array(l.drops, ' ') <@ ARRAY(
     SELECT drop_number::text FROM {prod_reviews}
     WHERE created_at >= now() - %(window)s::interval)
 ON CONFLICT (chat_jid, message_id) DO NOTHING;
@@ -159,3 +160,6 @@ SELECT processed_at, sent_at FROM {ledger} ORDER BY processed_at DESC, sent_at D
 
 -- name: status_cursor
 SELECT bridge_rowid, updated_at, read_at FROM {cursor};
+
+-- name: status_flawed
+SELECT count(*), max(seen_at) FROM {flawed};

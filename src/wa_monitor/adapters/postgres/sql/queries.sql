@@ -26,35 +26,54 @@ INSERT INTO {migrations} (version, name) VALUES (%(version)s, %(name)s);
 -- name: migration_lock
 SELECT pg_advisory_xact_lock(hashtext('wa-monitor migrate ' || %(schema)s));
 
+-- name: daemon_session
+-- The daemon's own bounds, well inside the service's 30 s stop timeout: a batch waiting for a row
+-- or table another session holds gives up within seconds and is retried, so SIGTERM is answered
+-- in seconds, not when the other session lets go.
+SET lock_timeout = '3s'; SET statement_timeout = '20s';
+
+-- name: instance_session
+-- The election's connection stays idle in its transaction for as long as the monitor runs.
+SET idle_in_transaction_session_timeout = 0; SET statement_timeout = '10s';
+
 -- name: instance_lock
-SELECT pg_try_advisory_lock(hashtext('wa-monitor run'), hashtext(%(schema)s));
+-- Run in a transaction that stays open: the table stays locked until the session ends. An
+-- advisory lock would not do: any role, even one with no privilege at all, can take one. EXCLUSIVE
+-- mode conflicts with itself and with every lock that needs a write privilege, not with a read.
+LOCK TABLE {instance} IN EXCLUSIVE MODE NOWAIT;
+
+-- name: instance_table_exists
+SELECT to_regclass(format('%%I.%%I', %(schema)s::text, 'wa_monitor_instance')) IS NOT NULL;
 
 -- name: instance_lock_holder
 SELECT a.pid, coalesce(a.application_name, ''), coalesce(host(a.client_addr), 'local'),
        a.backend_start
 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-WHERE l.locktype = 'advisory' AND l.granted
-  -- Advisory locks are per database: another database's monitor of the same schema name is
-  -- not this one's.
+WHERE l.locktype = 'relation' AND l.granted AND l.mode = 'ExclusiveLock'
+  AND l.relation = to_regclass(format('%%I.%%I', %(schema)s::text, 'wa_monitor_instance'))
+  -- Relation oids are per database: another database's table of the same oid is not ours.
   AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-  AND l.classid = hashtext('wa-monitor run')::oid AND l.objid = hashtext(%(schema)s)::oid
 LIMIT 1;
 
 -- name: load_position
-SELECT bridge_rowid, anchor_chat_jid, anchor_message_id, bridge_file, groups FROM {cursor};
+SELECT bridge_rowid, anchor_chat_jid, anchor_message_id, bridge_file, groups, anchor_fingerprint
+FROM {cursor};
 
 -- name: save_position
 -- read_at: the monitor read the bridge just now (status's liveness; saved at least once a
 -- minute while idle). updated_at moves only when the position does.
 INSERT INTO {cursor} (
-    singleton, bridge_rowid, anchor_chat_jid, anchor_message_id, bridge_file, groups, read_at)
-VALUES (true, %(rowid)s, %(anchor_chat)s, %(anchor_id)s, %(file)s, %(groups)s::text[], now())
+    singleton, bridge_rowid, anchor_chat_jid, anchor_message_id, bridge_file, groups,
+    anchor_fingerprint, read_at)
+VALUES (true, %(rowid)s, %(anchor_chat)s, %(anchor_id)s, %(file)s, %(groups)s::text[],
+    %(fingerprint)s, now())
 ON CONFLICT (singleton) DO UPDATE SET
     bridge_rowid = excluded.bridge_rowid,
     anchor_chat_jid = excluded.anchor_chat_jid,
     anchor_message_id = excluded.anchor_message_id,
     bridge_file = excluded.bridge_file,
     groups = excluded.groups,
+    anchor_fingerprint = excluded.anchor_fingerprint,
     read_at = now(),
     updated_at = CASE
         WHEN ({cursor}.bridge_rowid, {cursor}.anchor_chat_jid, {cursor}.anchor_message_id,
@@ -70,6 +89,15 @@ SELECT * FROM unnest(
     %(sent)b::timestamptz[])
 ON CONFLICT (chat_jid, message_id) DO NOTHING
 RETURNING bridge_rowid;
+
+-- name: record_flawed
+-- Sent only for a batch that has such rows; a replayed message finds its row already there.
+INSERT INTO {flawed} (chat_jid, message_id, bridge_rowid, flaw, bridge_time, detail)
+SELECT * FROM unnest(
+    %(chats)b::text[], %(ids)b::text[], %(rowids)b::bigint[], %(flaws)b::text[],
+    %(times)b::text[], %(details)b::text[])
+ON CONFLICT (chat_jid, message_id, flaw) DO UPDATE SET
+    detail = excluded.detail, seen_at = excluded.seen_at;
 
 -- name: lock_reviews
 SELECT id, drop_number, coalesce(last_submitted_at, whatsapp_message_date, created_at),

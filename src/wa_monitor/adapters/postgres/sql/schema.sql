@@ -186,6 +186,32 @@ CREATE INDEX IF NOT EXISTS idx_wa_monitor_outbox_waiting
 -- The per-group rate limit's look-up; rows never claimed (most, after a backlog) stay out of it.
 CREATE INDEX IF NOT EXISTS idx_wa_monitor_outbox_chat_claimed
     ON {schema}.wa_monitor_outbox (chat_jid, claimed_at) WHERE claimed_at IS NOT NULL;
+-- Rows processed with something put in place of what they hold (an unreadable or implausible
+-- time, an id that is not plain text), and messages the database refused (skipped): where and
+-- why. Written with the batch's ledger entries.
+CREATE TABLE IF NOT EXISTS {schema}.wa_monitor_flawed_rows (
+    chat_jid text NOT NULL,
+    message_id text NOT NULL,  -- as in the ledger: the id, or its typed hex ("text:41ff")
+    bridge_rowid bigint NOT NULL,
+    flaw text NOT NULL,  -- unreadable_time, future_time, ancient_time, raw_id, refused
+    bridge_time text,  -- what the bridge stored as the time, NUL-free, at most 80 characters
+    detail text,  -- for a refused message: what the database said
+    seen_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (chat_jid, message_id, flaw)
+);
+
+-- A digest of the anchor row's time and sender: the file rewritten in place is read again.
+ALTER TABLE {schema}.wa_monitor_cursor ADD COLUMN IF NOT EXISTS anchor_fingerprint text;
+
+-- The instance election: a running monitor holds this (empty) table locked in EXCLUSIVE mode,
+-- which needs UPDATE on it, for as long as it runs. Only the environment's own role (or an
+-- owner) can take that lock or one that conflicts with it, so no other role can make production
+-- stand by. A table lock, not a row lock: it takes no transaction id, so the transaction left
+-- open for it holds back no VACUUM.
+CREATE TABLE IF NOT EXISTS {schema}.wa_monitor_instance (
+    singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton)
+);
+
 -- Liveness and alerts. The cursor's read_at is when the monitor last read the bridge: saved
 -- with every batch, and at most once a minute while it is idle (a heartbeat that costs one
 -- UPDATE a minute). wa_monitor_alerts holds the incidents `wa-monitor alerts check` announced,

@@ -1,0 +1,57 @@
+"""SIGTERM while another session holds what the daemon needs: the stop wins in seconds, well
+inside the service's 30 s stop timeout (TimeoutStopSec), and nothing is half applied."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from tests.support.env import LAWLEY, write_config
+from tests.support.harness import GROUPS, Daemon, cli, reviewed, wait_until
+from wa_monitor.devtools.simulator import BridgeWriter, Post
+
+pytestmark = pytest.mark.slow
+
+STOP_TIMEOUT = 30.0  # deploy/systemd: the units' TimeoutStopSec
+
+
+def blocked_on_a_lock(conn: psycopg.Connection[tuple[object, ...]]) -> bool:
+    row = conn.execute(
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'wa-monitor-prod%' "
+        "AND datname = current_database() "
+        "AND wait_event_type = 'Lock'"
+    ).fetchone()
+    return bool(row and row[0])
+
+
+@pytest.mark.parametrize(
+    "hold",
+    [
+        "LOCK TABLE public.qa_photo_reviews IN ACCESS EXCLUSIVE MODE",
+        "SELECT * FROM public.qa_photo_reviews FOR UPDATE",
+    ],
+)
+def test_sigterm_while_another_session_holds_a_lock_exits_in_seconds(
+    tmp_path: Path, bridge: BridgeWriter, database_url: str, hold: str
+) -> None:
+    config = write_config(tmp_path, "prod", bridge_db=bridge.path, groups=GROUPS)
+    assert cli("schema", "migrate", "--config", str(config), url=database_url).returncode == 0
+    at = "2025-11-11 09:00:00+02:00"
+    bridge.post(Post("A1", LAWLEY, "27600000001", "DR1000001", at))
+    with (
+        Daemon(config, database_url) as daemon,
+        psycopg.connect(database_url, autocommit=True) as watcher,
+        psycopg.connect(database_url) as holder,
+    ):
+        daemon.wait_for("✅ Created QA review for DR1000001")
+        holder.execute(hold)  # a transaction left open, as a stuck dashboard session would
+        bridge.post(Post("A2", LAWLEY, "27600000001", "DR1000001 fixed", at))
+        wait_until(lambda: blocked_on_a_lock(watcher), what="the daemon waiting on the lock")
+        code, took = daemon.stop()
+        holder.rollback()
+    assert code == 0, daemon.stderr
+    assert took < STOP_TIMEOUT / 3, f"took {took:.1f}s to stop:\n{daemon.stderr}"
+    assert "stopped" in daemon.stderr
+    assert reviewed(database_url) == {"DR1000001"}
