@@ -84,6 +84,9 @@ def finished(url: str, end: int) -> bool:
 
 def drain(config: Path, url: str, end: int) -> None:
     with Daemon(config, url) as daemon:
+        # Its SIGTERM handler is installed before it says "starting": a stop sent earlier (the
+        # work may already be done) would kill it by the signal's default action instead.
+        daemon.wait_for("starting")
         wait_until(lambda: finished(url, end), timeout=180, what="drained and replied", log=daemon)
         assert daemon.stop()[0] == 0, daemon.stderr
 
