@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import cast
 from urllib.parse import quote
 
+from wa_monitor.adapters.sqlfiles import named_queries
 from wa_monitor.core.records import BridgeBatch, BridgeMessage, BridgePosition, Flaw
 from wa_monitor.errors import Rescan, TransientError
 from wa_monitor.settings import user_part
@@ -51,77 +52,30 @@ MAX_MESSAGE_BYTES = 4 * 65_536
 # D/d, R/r, an optional space and six ASCII digits, which every drop the parser accepts has.
 # The cheap LIKE turns most rows away before the GLOBs run. LIKE and GLOB stop at a NUL byte
 # and never match a BLOB, so such rows go to the parser as well. The GLOBs and the parser see
-# the first MAX_MESSAGE_BYTES of a row (_HEAD): a GLOB over 10 MB holds the lock for 200 ms.
+# the first MAX_MESSAGE_BYTES of a row (bridge.sql writes it out: 262144): a GLOB over 10 MB
+# holds the lock for 200 ms.
 # Messages of the bridge's own account (is_from_me: its replies, feedback sent from the
 # dashboard) stay in SQLite unless the config says that account also posts drops.
 # The id comes as its type and exact bytes: one that is not plain text must still be told
 # apart from every other and found again (see exact_key).
 # In bytes, through a BLOB: substr() of text stops at a NUL, which must reach the parser.
-_HEAD = f"CAST(substr(CAST(content AS BLOB), 1, {MAX_MESSAGE_BYTES}) AS TEXT)"
-_READ = f"""
-SELECT rowid, chat_jid, typeof(id), CAST(id AS BLOB), sender, {_HEAD}, timestamp FROM messages
-WHERE rowid > ? AND rowid <= ?
-  AND chat_jid IN (SELECT value FROM json_each(?))
-  AND content IS NOT NULL
-  AND (? OR NOT coalesce(is_from_me, 0))
-  AND ((content LIKE '%dr%'
-        AND ({_HEAD} GLOB '*[Dd][Rr][0-9][0-9][0-9][0-9][0-9][0-9]*'
-             OR {_HEAD} GLOB '*[Dd][Rr] [0-9][0-9][0-9][0-9][0-9][0-9]*'))
-       OR typeof(content) <> 'text' OR instr(content, char(0)) > 0)
-ORDER BY rowid
-"""
+_SQL = named_queries(__package__, "bridge.sql")
+_READ = _SQL["read"]
 # The same rows, for when rows are costly (huge content): each row's content is loaded once,
 # as its head, in a subquery that LIMIT keeps SQLite from merging into the outer one (which
 # would load it again for every test). A little slower for ordinary rows, so used only then.
-_READ_HEADS = f"""
-SELECT rowid, chat_jid, kind, raw, sender, head, timestamp FROM (
-    SELECT rowid, chat_jid, typeof(id) AS kind, CAST(id AS BLOB) AS raw, sender,
-           {_HEAD} AS head, typeof(content) AS content_type, timestamp
-    FROM messages
-    WHERE rowid > ? AND rowid <= ?
-      AND chat_jid IN (SELECT value FROM json_each(?))
-      AND content IS NOT NULL
-      AND (? OR NOT coalesce(is_from_me, 0))
-    ORDER BY rowid LIMIT -1)
-WHERE (head LIKE '%dr%'
-       AND (head GLOB '*[Dd][Rr][0-9][0-9][0-9][0-9][0-9][0-9]*'
-            OR head GLOB '*[Dd][Rr] [0-9][0-9][0-9][0-9][0-9][0-9]*'))
-   OR content_type <> 'text' OR instr(head, char(0)) > 0
-ORDER BY rowid
-"""
-_MAX_ROWID = "SELECT max(rowid) FROM messages"
-_NEXT_ROWID = "SELECT min(rowid) FROM messages WHERE rowid > ?"
-_TAKE_LOCK = "SELECT 1 FROM sqlite_master LIMIT 1"  # any read takes the shared lock
+_READ_HEADS = _SQL["read_heads"]
+_MAX_ROWID, _NEXT_ROWID = _SQL["max_rowid"], _SQL["next_rowid"]
+_TAKE_LOCK = _SQL["take_lock"]  # any read takes the shared lock
 # The row a read stands on, as exact keys and the parts of its fingerprint.
-_ANCHOR_AT = """
-SELECT rowid, typeof(chat_jid), CAST(chat_jid AS BLOB), typeof(id), CAST(id AS BLOB),
-       CAST(timestamp AS BLOB), CAST(sender AS BLOB)
-FROM messages WHERE rowid <= ? ORDER BY rowid DESC LIMIT 1
-"""
+_ANCHOR_AT = _SQL["anchor_at"]
 # That row again, by its exact key, whatever its type or bytes (the primary key's index serves
 # `IS` with a constant): a BLOB is compared as a BLOB, text bytes as text, NULL as NULL.
-_FIND = """
-SELECT rowid, CAST(timestamp AS BLOB), CAST(sender AS BLOB) FROM messages
-WHERE id IS (CASE ?2 WHEN 'blob' THEN ?1 WHEN 'null' THEN NULL ELSE CAST(?1 AS TEXT) END)
-  AND chat_jid IS (CASE ?4 WHEN 'blob' THEN ?3 WHEN 'null' THEN NULL ELSE CAST(?3 AS TEXT) END)
-"""
-_AT_ROWID = "SELECT 1 FROM messages WHERE rowid = ?"
+_FIND, _AT_ROWID = _SQL["find"], _SQL["at_rowid"]
 # Rows as _READ gives them (Bridge._resolve reads them), found by (chat JID, message id).
-_BY_KEY = f"""
-SELECT m.rowid, m.chat_jid, typeof(m.id), CAST(m.id AS BLOB), m.sender, {_HEAD}, m.timestamp
-FROM json_each(?) AS k
-JOIN messages AS m
-  ON m.id = json_extract(k.value, '$[1]') AND m.chat_jid = json_extract(k.value, '$[0]')
-"""
-_NAMES = "SELECT jid, name FROM chats WHERE jid IN (SELECT value FROM json_each(?))"
-_LIDS = "SELECT lid, pn FROM whatsmeow_lid_map WHERE lid IN (SELECT value FROM json_each(?))"
-_COUNT_PENDING = """
-SELECT count(*) FROM messages
-WHERE rowid > ? AND chat_jid IN (SELECT value FROM json_each(?))
-"""
-_NEWEST_TIME = """
-SELECT timestamp FROM messages WHERE rowid = (SELECT max(rowid) FROM messages)
-"""
+_BY_KEY = _SQL["by_key"]
+_NAMES, _LIDS = _SQL["names"], _SQL["lids"]
+_COUNT_PENDING, _NEWEST_TIME = _SQL["count_pending"], _SQL["newest_time"]
 
 
 class BridgeError(TransientError):
@@ -353,7 +307,7 @@ def check_columns(
     """Raise BridgeSchemaError naming every table or column the file lacks."""
     missing: list[str] = []
     for table, columns in required.items():
-        have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        have = {row[0] for row in conn.execute(_SQL["table_columns"], (table,))}
         if not have:
             missing.append(f"table {table}")
             continue

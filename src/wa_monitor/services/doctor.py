@@ -45,6 +45,7 @@ from wa_monitor.adapters.postgres.db import (
 )
 from wa_monitor.adapters.postgres.db import translate as translate_pg
 from wa_monitor.adapters.postgres.plans import sizes_of
+from wa_monitor.adapters.sqlfiles import named_queries as sql_file
 from wa_monitor.errors import ConfigError, NotMigrated, WaMonitorError
 from wa_monitor.services.status import flawed_rows
 from wa_monitor.settings import (
@@ -57,6 +58,8 @@ from wa_monitor.settings import (
     find_config,
     load_settings,
 )
+
+_BRIDGE_SQL = sql_file("wa_monitor.adapters", "bridge.sql")
 
 # A log line starts with an optional prefix token, then the time: "[DEV] 2025-11-11T12:25:31…".
 _LOG_LINE = re.compile(r"^(?:(\S+) )?\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
@@ -236,10 +239,7 @@ def _groups_check(settings: Settings, path: Path) -> Check:
     try:
         known = {
             str(r[0])
-            for r in conn.execute(
-                "SELECT jid FROM chats WHERE jid IN (SELECT value FROM json_each(?))",
-                (json.dumps(sorted(wanted)),),
-            )
+            for r in conn.execute(_BRIDGE_SQL["known_groups"], (json.dumps(sorted(wanted)),))
         }
     except sqlite3.Error as exc:
         return Check("watched groups", False, str(translate(exc, settings.bridge_db)))
@@ -264,7 +264,7 @@ def _lid_map_check(settings: Settings, path: Path) -> Check:
         conn = ro_connect(lid_map)
         try:
             check_columns(conn, lid_map, LID_MAP_REQUIRED)
-            count = conn.execute("SELECT count(*) FROM whatsmeow_lid_map").fetchone()[0]
+            count = conn.execute(_BRIDGE_SQL["lid_count"]).fetchone()[0]
         except sqlite3.Error as exc:
             raise translate(exc, lid_map) from None
         finally:
