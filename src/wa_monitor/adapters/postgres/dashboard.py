@@ -15,7 +15,7 @@ import psycopg
 from psycopg import sql
 from psycopg_pool import ConnectionPool
 
-from wa_monitor.adapters.postgres.db import compose, named_queries
+from wa_monitor.adapters.postgres.db import SESSION, compose, connection_options, named_queries
 from wa_monitor.core.steps import STEPS
 
 _FIELDS = (
@@ -311,6 +311,7 @@ def open_pool(
     with its filter values (a generic plan could not drop the unused filters)."""
 
     def configure(conn: Conn) -> None:
+        conn.execute(SESSION)  # what every wa-monitor connection has, then the web's own
         conn.execute(query("session", schema))
 
     return ConnectionPool(
@@ -318,10 +319,8 @@ def open_pool(
         min_size=1,
         max_size=max_size,
         kwargs={
-            "autocommit": True,
+            **connection_options(application_name, connect_timeout=5),
             "prepare_threshold": None,
-            "application_name": application_name,
-            "connect_timeout": 5,
         },
         configure=configure,
         open=False,

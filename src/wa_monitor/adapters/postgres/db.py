@@ -226,26 +226,31 @@ def resolve_url(settings: Settings, *, own_variable: bool = False) -> str:
 # -- connecting ------------------------------------------------------------------------------
 
 
+def connection_options(application_name: str, *, connect_timeout: int = 10) -> dict[str, Any]:
+    """The libpq options of every connection wa-monitor makes, the web service's pool too."""
+    return {
+        "autocommit": True,
+        "application_name": application_name,
+        "connect_timeout": connect_timeout,
+        # Notice a dead peer in about a minute, not after the kernel's two hours: keepalives
+        # when the link is idle, and a bound on unacknowledged data when a query or COMMIT is
+        # in flight (keepalives do not probe then).
+        "keepalives": 1,
+        "keepalives_idle": 30,
+        "keepalives_interval": 10,
+        "keepalives_count": 3,
+        "tcp_user_timeout": 60_000,
+    }
+
+
 def connect(
     url: str, *, schema: str, env: str, purpose: str, connect_timeout: int = 10
 ) -> psycopg.Connection[Any]:
     """A connection in autocommit with the session settings every caller shares; a failure
     comes out as ours (StoreUnavailable, NotMigrated, StoreError), in one line, no secret."""
+    name = f"wa-monitor-{env}-{purpose}" if purpose else f"wa-monitor-{env}"
     try:
-        conn = psycopg.connect(
-            url,
-            autocommit=True,
-            application_name=f"wa-monitor-{env}-{purpose}" if purpose else f"wa-monitor-{env}",
-            connect_timeout=connect_timeout,
-            # Notice a dead peer in about a minute, not after the kernel's two hours:
-            # keepalives when the link is idle, and a bound on unacknowledged data when a
-            # query or COMMIT is in flight (keepalives do not probe then).
-            keepalives=1,
-            keepalives_idle=30,
-            keepalives_interval=10,
-            keepalives_count=3,
-            tcp_user_timeout=60_000,
-        )
+        conn = psycopg.connect(url, **connection_options(name, connect_timeout=connect_timeout))
     except psycopg.Error as exc:
         raise translate(exc, schema=schema, env=env) from None
     try:
