@@ -15,6 +15,8 @@ from psycopg import sql
 
 from tests.support.browser import CHROMIUM, new_page, shot
 from tests.support.env import LAWLEY, MOHADIN
+from tests.support.plans import prod_with_lists
+from tests.support.runs import run_once, say
 from tests.support.web import (
     SAST,
     Row,
@@ -25,6 +27,7 @@ from tests.support.web import (
     served,
 )
 from wa_monitor.devtools.simulator import BridgeWriter, Post, bridge_timestamp
+from wa_monitor.settings import load_settings
 
 AGENTS = [
     ("Thandi Mokoena", "27640412391"),
@@ -227,3 +230,69 @@ def test_a_dev_dashboard_is_unmistakable(
         expect(page.locator("table.reviews")).to_contain_text("DR9000001")
         expect(page.locator("table.reviews")).not_to_contain_text("DR8000001")
         shot(page, "dev-reviews")
+
+
+def test_the_overview_lists_the_days_invalid_drops_and_refreshes_them(
+    page: Page,
+    tmp_path: Path,
+    bridge: BridgeWriter,
+    database_url: str,
+    db: psycopg.Connection[Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    groups = {LAWLEY: "Lawley", MOHADIN: "Mohadin"}
+    config = prod_with_lists(
+        tmp_path / "prod",
+        bridge.path,
+        database_url,
+        monkeypatch,
+        groups,
+        extra="[web]\nrefresh_seconds = 1",
+    )
+    # Yesterday's posts (the overview of a chosen day), so no run straddles midnight.
+    day = datetime.now(SAST).date() - timedelta(days=1)
+    nine = datetime(day.year, day.month, day.day, 9, tzinfo=SAST)
+    bridge.chats({f"{phone}@s.whatsapp.net": name for name, phone in AGENTS})
+    for n, (mid, text, chat, minutes) in enumerate(
+        [
+            ("L1", "DR1000001 12 Jacaranda St", LAWLEY, 0),
+            ("L2", "DR2000001", LAWLEY, 10),  # in Mohadin's plan, not Lawley's
+            ("M1", "DR1000002 DR7000001", MOHADIN, 20),  # one valid, one not
+            ("M2", "dr 1000009 photos done", MOHADIN, 30),
+        ]
+    ):
+        sender = AGENTS[n % len(AGENTS)][1]
+        say(bridge, mid, text, nine + timedelta(minutes=minutes), chat=chat, sender=sender)
+    assert run_once(config, database_url, monkeypatch) == 0
+    db.execute(
+        "UPDATE public.wa_monitor_outbox SET state = 'sent', done_at = %s WHERE message_id = 'L2'",
+        (nine + timedelta(minutes=10, seconds=2),),
+    )
+    db.execute("UPDATE public.wa_monitor_outbox SET state = 'unknown' WHERE message_id = 'M1'")
+    add_user(database_url, "public", "ayanda")
+    rows = page.locator("#invalid-table tbody tr")
+    with served(make_app(load_settings(config), database_url)) as base:
+        log_in(page, base)
+        page.goto(f"{base}/wa-monitor?day={day}")
+        expect(page.locator("[data-invalid-total]")).to_have_text("3")
+        expect(rows).to_have_count(3)
+        assert rows.locator("td:nth-child(3)").all_inner_texts() == [
+            "DR1000009",
+            "DR7000001",
+            "DR2000001",
+        ]
+        expect(rows.nth(2).locator("td.reply")).to_have_text("answered at 09:10:02")
+        expect(rows.nth(1)).to_contain_text("outcome unknown")
+        expect(rows.nth(0)).to_contain_text("waiting to be sent")
+        expect(rows.nth(0)).to_contain_text("not in the valid list for Mohadin")
+        page.locator("#invalid").scroll_into_view_if_needed()
+        shot(page, "overview-invalid")
+
+        # A new invalid drop arrives: the list refreshes with the figures, the page stays put.
+        say(bridge, "L3", "DR6666666", nine + timedelta(minutes=40))
+        assert run_once(config, database_url, monkeypatch) == 0
+        expect(page.locator("[data-invalid-total]")).to_have_text("4", timeout=10_000)
+        expect(rows).to_have_count(4)
+        expect(rows.first).to_contain_text("DR6666666")
+        expect(rows.first.locator("td.reply")).to_have_text("waiting to be sent")
+        assert page.url == f"{base}/wa-monitor?day={day}"

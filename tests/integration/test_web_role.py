@@ -9,6 +9,7 @@ from typing import Any
 import psycopg
 import pytest
 from psycopg import errors as pg_errors
+from psycopg import sql
 
 from tests.integration.test_doctor import doctor
 from tests.support.env import LAWLEY, sast
@@ -92,3 +93,44 @@ def test_doctor_web_checks_the_secret_and_the_web_roles_privileges(
     out = capsys.readouterr().out
     assert "PASS  web secret" in out
     assert SECRET not in out
+
+
+def test_an_upgrade_to_version_8_lets_a_granted_web_role_read_the_invalid_drops(
+    envs: Envs,
+    roles: Roles,
+    db: psycopg.Connection[Any],
+    database_url: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A web role granted before version 8 gets the overview's new reads from the migration."""
+    add_user(database_url, "public", "ayanda")
+    role, url = roles.make("web")
+    assert envs.wa("schema", "grant", "--env", "prod", "--role", role, "--service", "web") == 0
+    # As before the upgrade: version 7, and no right on the invalid drops or the outbox.
+    db.execute(
+        sql.SQL(
+            "REVOKE ALL ON public.invalid_drop_submissions, public.wa_monitor_outbox FROM {}"
+        ).format(sql.Identifier(role))
+    )
+    db.execute("DELETE FROM public.wa_monitor_migrations WHERE version = 8")
+    with (
+        psycopg.connect(url, autocommit=True) as web,
+        pytest.raises(pg_errors.InsufficientPrivilege),
+    ):
+        web.execute("SELECT count(*) FROM public.invalid_drop_submissions")
+    assert envs.wa("schema", "migrate", "--env", "prod") == 0
+    settings = load_settings(envs.folder / "prod.toml")
+    with dashboard(settings, url) as dash:
+        assert dash.login("ayanda").status_code == 303
+        assert dash.json("/wa-monitor")["invalid"]["total"] == 0
+    monkeypatch.setenv("WA_MONITOR_WEB_SECRET", SECRET)
+    capsys.readouterr()
+    envs.wa("doctor", "--env", "prod", "--web", url=url)
+    assert f"PASS  role privileges: role {role}" in capsys.readouterr().out
+    # Read, and no more.
+    with (
+        psycopg.connect(url, autocommit=True) as web,
+        pytest.raises(pg_errors.InsufficientPrivilege),
+    ):
+        web.execute("DELETE FROM public.invalid_drop_submissions")

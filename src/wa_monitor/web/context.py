@@ -91,6 +91,10 @@ class Web:
     def local(self, moment: datetime | None) -> datetime | None:
         return None if moment is None else moment.astimezone(self.settings.tz)
 
+    def clock(self, moment: datetime) -> str:
+        """A moment's local time of day, 14:05:09."""
+        return moment.astimezone(self.settings.tz).strftime("%H:%M:%S")
+
     def today(self) -> date:
         return datetime.now(self.settings.tz).date()
 

@@ -28,6 +28,7 @@ from wa_monitor.web.context import Web, json_value, login_required, wants_json
 from wa_monitor.web.filters import local_midnight
 
 CHART_DAYS = 30
+INVALID_SHOWN = 200  # the day's invalid drop numbers listed on the overview (all are counted)
 EXPORT_BATCH = 500  # CSV rows per chunk sent to the client
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -48,9 +49,9 @@ def overview(web: Web, request: Request, user: User) -> Response:
     with web.connection() as conn:
         on_day = daily_totals(conn, web.schema, day, day, web.settings.timezone)
         counts = chart_history(web, conn, day) + on_day
-        cards = dashboard.day_cards(
-            conn, web.schema, local_midnight(day, tz), local_midnight(day + timedelta(days=1), tz)
-        )
+        start, end = local_midnight(day, tz), local_midnight(day + timedelta(days=1), tz)
+        cards = dashboard.day_cards(conn, web.schema, start, end)
+        invalid = dashboard.invalid_posts(conn, web.schema, start, end, limit=INVALID_SHOWN)
         state = health.check(conn, web.settings, now=datetime.now(tz))
     table = day_table(web, counts, day)
     total = sum(n for _, n in table)
@@ -68,6 +69,11 @@ def overview(web: Web, request: Request, user: User) -> Response:
                     {"day": c.day.isoformat(), "project": c.project, "drops": c.drops}
                     for c in counts
                 ],
+                "invalid": {
+                    "total": invalid.total,
+                    "validating": sorted(web.settings.validating),
+                    "posts": [invalid_json(web, p) for p in invalid.posts],
+                },
             }
         )
     days = [first + timedelta(days=i) for i in range(CHART_DAYS)]
@@ -86,11 +92,53 @@ def overview(web: Web, request: Request, user: User) -> Response:
             "chart": svg,
             "chart_projects": chart_projects,
             "card_filters": card_filters(day),
+            "invalid": invalid,
+            "invalid_rows": [invalid_json(web, p) for p in invalid.posts],
+            "validating": sorted(web.settings.validating),
             "refresh_seconds": web.settings.web.refresh_seconds,
             "active": "overview",
         },
         user=user,
     )
+
+
+_REPLY_WORDS = {
+    "pending": "waiting to be sent",
+    "sending": "being sent",
+    "expired": "not sent: the post was older than the reply window",
+    "unknown": "outcome unknown: an operator decides (wa-monitor replies)",
+    "blocked": "not sent: not a group this environment may answer in",
+}
+
+
+def reply_words(web: Web, post: dashboard.InvalidPost) -> str:
+    """What became of the answer in the group, as a reviewer reads it."""
+    if post.reply is None:
+        return "no answer: replies are off" if not web.settings.replying else "no answer"
+    if post.reply == "sent":
+        return f"answered at {web.clock(post.replied_at)}" if post.replied_at else "answered"
+    return _REPLY_WORDS.get(post.reply, post.reply)
+
+
+def action_words(post: dashboard.InvalidPost) -> str:
+    return "flagged: review created" if post.action == "flag" else "rejected: no review"
+
+
+def invalid_json(web: Web, post: dashboard.InvalidPost) -> dict[str, Any]:
+    return {
+        "posted_at": json_value(post.posted_at),
+        "project": post.project,
+        "drop_number": post.drop_number,
+        "user_name": post.user_name,
+        "submitted_by": post.phone,
+        "reason": post.reason,
+        "action": post.action,
+        "reply": post.reply,
+        "replied_at": json_value(post.replied_at),
+        "time": web.clock(post.posted_at),
+        "action_words": action_words(post),
+        "reply_words": reply_words(web, post),
+    }
 
 
 def chart_history(web: Web, conn: Conn, day: date, *, fresh: bool = False) -> list[DailyCount]:

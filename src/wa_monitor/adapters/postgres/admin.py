@@ -107,6 +107,9 @@ WEB_NEEDS: Mapping[str, frozenset[Privilege]] = {
     # a row lock), record the change, and claim and finish a send.
     TABLES["changes"]: frozenset({_S, _I}),
     TABLES["sends"]: frozenset({_S, _I, _U}),
+    # The overview lists the day's invalid drop numbers and whether each was answered.
+    TABLES["invalid"]: frozenset({_S}),
+    TABLES["outbox"]: frozenset({_S}),
 }
 
 

@@ -1,5 +1,6 @@
-"""The dashboard's reads of one environment's schema: day figures, review pages, one review and
-a drop's history. SQL in sql/dashboard.sql; every table through the configured schema."""
+"""The dashboard's reads of one environment's schema: day figures, review pages, one review, a
+drop's history and the day's invalid drop numbers. SQL in sql/dashboard.sql; every table
+through the configured schema."""
 
 from __future__ import annotations
 
@@ -190,6 +191,27 @@ class HistoryEntry:
     processed_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class InvalidPost:
+    """A drop posted in a validating project's group that was not in the project's plan."""
+
+    posted_at: datetime
+    project: str
+    drop_number: str
+    user_name: str | None
+    phone: str | None
+    reason: str
+    action: str  # reject (no review) or flag (a review marked drop_not_in_plan)
+    reply: str | None  # the outbox's state of the answer in the group; None: no answer written
+    replied_at: datetime | None  # when the bridge took the answer (state sent)
+
+
+@dataclass(frozen=True, slots=True)
+class InvalidDay:
+    posts: tuple[InvalidPost, ...]  # newest first, at most the limit asked for
+    total: int  # all of the day's, past the limit
+
+
 Conn = psycopg.Connection[Any]
 
 
@@ -297,6 +319,16 @@ def drop_history(conn: Conn, schema: str, drop_number: str) -> list[HistoryEntry
     """The ledger entries of the messages that named `drop_number`, oldest first."""
     rows = conn.execute(query("drop_history", schema), {"drop": drop_number})
     return [HistoryEntry(*r) for r in rows]
+
+
+def invalid_posts(
+    conn: Conn, schema: str, start: datetime, end: datetime, *, limit: int
+) -> InvalidDay:
+    """The invalid drop numbers posted in [start, end) (one local day on the overview)."""
+    rows = conn.execute(
+        query("invalid_day", schema), {"start": start, "end": end, "limit": limit}
+    ).fetchall()
+    return InvalidDay(tuple(InvalidPost(*r[:-1]) for r in rows), rows[0][-1] if rows else 0)
 
 
 def ping(conn: Conn, schema: str) -> None:

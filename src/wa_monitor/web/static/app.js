@@ -64,12 +64,49 @@
     });
     body.replaceChildren(...rows);
     setText("[data-total]", data.total);
+    showInvalid(data.invalid);
     const health = document.querySelector("[data-health]");
     health.className = "health health-" + data.health.level;
     setText("[data-health-message]", data.health.message);
     setText("[data-health-last]", local(data.health.last_message_at));
     setText("[data-health-age]", age(data.health.last_processed_age_seconds));
     setText("[data-health-waiting]", data.health.waiting === null ? "—" : data.health.waiting);
+  }
+
+  // The day's invalid drop numbers, rebuilt from the JSON as the server words them.
+  function showInvalid(invalid) {
+    const table = document.querySelector("#invalid-table");
+    if (!table || !invalid) return;
+    setText("[data-invalid-total]", invalid.total);
+    const rows = invalid.posts.map(function (p) {
+      const tr = document.createElement("tr");
+      tr.className = "reply-" + (p.reply || "none");
+      const cells = [p.time, p.project, p.drop_number, p.user_name || "—", p.submitted_by || "—",
+        p.reason, p.action_words, p.reply_words].map(function (text) {
+        const td = document.createElement("td");
+        td.textContent = text;
+        return td;
+      });
+      if (p.action === "flag") {
+        const link = document.createElement("a");
+        link.href = table.dataset.reviews + "?drop=" + encodeURIComponent(p.drop_number);
+        link.textContent = p.drop_number;
+        cells[2].replaceChildren(link);
+      }
+      cells[7].className = "reply";
+      tr.append(...cells);
+      return tr;
+    });
+    if (!rows.length) {
+      const tr = document.createElement("tr");
+      const td = document.createElement("td");
+      td.colSpan = 8;
+      td.className = "empty";
+      td.textContent = "No invalid drop numbers on this day.";
+      tr.append(td);
+      rows.push(tr);
+    }
+    table.querySelector("tbody").replaceChildren(...rows);
   }
 
   async function refresh() {

@@ -59,6 +59,20 @@ WHERE string_to_array(drops, ' ') @> ARRAY[%(drop)s::text]
 ORDER BY sent_at, processed_at
 LIMIT 500;
 
+-- name: invalid_day
+-- The drops posted in a validating project's group that were not in its plan, in [start, end)
+-- by the time of the WhatsApp message, newest first, with the state of the reply to each (none
+-- when replies are off). The last column counts them all, past the limit.
+SELECT i.whatsapp_message_date, i.project, i.drop_number, i.user_name, i.submitted_by,
+       i.reason, i.action, o.state, o.done_at, count(*) OVER ()
+FROM {invalid} AS i
+LEFT JOIN {outbox} AS o
+       ON o.kind = 'invalid_drop' AND o.chat_jid = i.chat_jid
+      AND o.message_id = i.message_id AND o.drop_number = i.drop_number
+WHERE i.whatsapp_message_date >= %(start)s AND i.whatsapp_message_date < %(end)s
+ORDER BY i.whatsapp_message_date DESC, i.drop_number
+LIMIT %(limit)s;
+
 -- name: ping
 -- /healthz: the database answers.
 SELECT 1;
