@@ -22,6 +22,7 @@ from wa_monitor.core.ports import (
     Notifier,
     NullNotifier,
     PlainLines,
+    Planner,
     Sink,
     Source,
     Waker,
@@ -198,6 +199,14 @@ def wait_alive(stop: threading.Event, seconds: float, notifier: Notifier | None)
         stop.wait(left if keepalive is None else min(left, keepalive))
 
 
+@dataclass(frozen=True, slots=True)
+class _Planned:
+    """What one attempt at a batch's transaction planned: its new sightings' decisions."""
+
+    fresh: int  # sightings of messages the ledger did not hold yet
+    plan: Plan
+
+
 @dataclass
 class _InFlight:
     """A batch whose transaction is on its way: sent, not yet known to be committed."""
@@ -207,6 +216,21 @@ class _InFlight:
     start: BridgePosition  # where reading starts again if it is not applied
     applying: BatchWrite | None
     error: Exception | None  # what the pipelined attempt already ran into
+    tried: list[_Planned]  # every attempt's plan, oldest first
+
+    def outcome(self, replays: int, plan: Plan) -> tuple[int, Plan]:
+        """What the batch did, from the attempt that succeeded.
+
+        When that attempt found every message already in the ledger but an earlier attempt had
+        new ones, the earlier one committed and only its answer was lost (a batch is one
+        transaction, and only this instance writes): its plan is what happened, and its
+        reviews get their lines.
+        """
+        if self.tried and self.tried[-1].fresh == 0:
+            for earlier in reversed(self.tried[:-1]):
+                if earlier.fresh:
+                    return len(self.found) - earlier.fresh, earlier.plan
+        return replays, plan
 
 
 class _Loop:
@@ -255,6 +279,18 @@ class _Loop:
         plan = validation.plan(found, existing, lists, policy=self.rules.policy, tz=self.rules.tz)
         self.unlisted.update(plan.unlisted)
         return plan
+
+    def planner(self, tried: list[_Planned]) -> Planner:
+        """plan(), noting each plan in `tried`."""
+
+        def noted(
+            found: Sequence[Sighting], existing: Mapping[str, ReviewState], lists: PlanLists
+        ) -> Plan:
+            plan = self.plan(found, existing, lists)
+            tried.append(_Planned(len(found), plan))
+            return plan
+
+        return noted
 
     def step(self) -> bool:
         """Read one batch and send it on its way; True when the bridge has nothing more for now
@@ -325,13 +361,14 @@ class _Loop:
         assert self.position is not None  # noqa: S101 - step() resumes first
         applying: BatchWrite | None = None
         error: Exception | None = None
+        tried: list[_Planned] = []
         try:
             applying = self.sink.start(found, batch.position)
             self.write_held()
-            applying.plan(self.plan)
+            applying.plan(self.planner(tried))
         except Exception as exc:  # noqa: BLE001 - raised again by settle(), through the policy
             error = exc
-        self.in_flight = _InFlight(batch, found, self.position, applying, error)
+        self.in_flight = _InFlight(batch, found, self.position, applying, error, tried)
 
     def settle(self) -> None:
         """Wait for the batch in flight to commit, retrying it whole if it failed; its lines
@@ -349,11 +386,12 @@ class _Loop:
                     raise flight.error
                 assert flight.applying is not None  # noqa: S101 - one or the other is set
                 return flight.applying.finish()
-            return self.sink.apply(flight.found, flight.batch.position, self.plan)
+            planner = self.planner(flight.tried)
+            return self.sink.apply(flight.found, flight.batch.position, planner)
 
         try:
             try:
-                duplicates, plan = self.policy(attempt)
+                duplicates, plan = flight.outcome(*self.policy(attempt))
             except RowRefused:
                 duplicates, plan = self._apply_apart(flight)
         except BaseException:
