@@ -4,6 +4,7 @@ bridge API) and by e-mail (a local SMTP server), and its recovery once."""
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -11,9 +12,10 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg import errors as pg_errors
 
 from tests.support.harness import daemon, stop, wait_until
-from tests.support.ops import Envs, make_envs
+from tests.support.ops import Envs, Roles, make_envs
 from tests.support.smtp import SmtpSink
 from wa_monitor.devtools.bridge_api import SimulatedBridgeApi
 from wa_monitor.devtools.simulator import BridgeWriter
@@ -189,3 +191,45 @@ def test_dev_alerts_are_off_unless_enabled_and_prods_must_go_somewhere(
     assert "alerts for prod have nowhere to go" in capsys.readouterr().err
     assert envs.wa("doctor", "--env", "prod") == 1
     assert "FAIL  alerts: on for prod, but [alerts] names no channel" in capsys.readouterr().out
+
+
+def test_checks_take_turns_and_no_other_role_can_hold_productions_back(
+    alerting: Setup,
+    roles: Roles,
+    database_url: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    envs = alerting()
+    # Any role may take any advisory lock: one with no right at all held the key the checks
+    # used to take, and production's check waited for it. Now it cannot touch the check's lock.
+    _, nobody_url = roles.make("nobody")
+    with psycopg.connect(nobody_url, autocommit=True) as nobody:
+        nobody.execute("SELECT pg_advisory_lock(hashtext('wa-monitor alerts'), hashtext('public'))")
+        with pytest.raises(pg_errors.InsufficientPrivilege), nobody.transaction():
+            nobody.execute("LOCK TABLE public.wa_monitor_alerts IN SHARE ROW EXCLUSIVE MODE")
+        assert check(envs, capsys)[0] == 0
+    # A check that finds another one running waits for it, then sees what it announced.
+    results: list[int] = []
+    with (
+        psycopg.connect(database_url) as first,
+        psycopg.connect(database_url, autocommit=True) as watch,
+    ):
+        first.execute("LOCK TABLE public.wa_monitor_alerts IN SHARE ROW EXCLUSIVE MODE")
+        second = threading.Thread(
+            target=lambda: results.append(envs.wa("alerts", "check", "--env", "prod"))
+        )
+        second.start()
+        wait_until(
+            lambda: (
+                watch.execute(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE application_name = 'wa-monitor-prod-alerts' AND wait_event_type = 'Lock'"
+                ).fetchone()
+                == (1,)
+            ),
+            what="the second check to wait for the first",
+        )
+        assert results == []
+        first.commit()
+    second.join(30)
+    assert results == [0]

@@ -203,7 +203,7 @@ class _Round:
         }
 
     def run(self, found: dict[Incident, str]) -> list[Delivery]:
-        self._q("lock", schema=self.settings.schema)
+        self._q("lock")
         known = self._known()
         for kind, detail in found.items():
             if kind not in known:

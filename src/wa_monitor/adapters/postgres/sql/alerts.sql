@@ -4,8 +4,11 @@
 
 -- name: lock
 -- The timer and the OnFailure= hook may run at the same moment: one check at a time per schema,
--- so an incident is announced once.
-SELECT pg_advisory_xact_lock(hashtext('wa-monitor alerts'), hashtext(%(schema)s));
+-- so an incident is announced once. A lock on the environment's own alerts table, held to the
+-- end of the check's transaction: SHARE ROW EXCLUSIVE conflicts with itself and needs UPDATE or
+-- DELETE on the table, which only this environment's roles hold. An advisory lock would not do:
+-- any role, of any environment or none, could take it and hold production's checks back.
+LOCK TABLE {alerts} IN SHARE ROW EXCLUSIVE MODE;
 
 -- name: incidents
 SELECT kind, detail, opened_at, opened_via, resolved_at, resolved_via
