@@ -385,22 +385,63 @@ def test_doctor_checks_the_settings_and_with_a_flag_reaches_the_workbook(
     assert "fix: set WA_MONITOR_SHAREPOINT_CLIENT_SECRET" in out
 
 
-def test_a_second_sync_of_the_same_target_at_once_writes_nothing(
+def test_one_sync_at_a_time_and_no_other_role_can_hold_productions_back(
     prod: Path,
     graph: GraphStandIn,
     db: psycopg.Connection[Any],
     database_url: str,
+    roles: Roles,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     a_day_of_drops(db)
+    # Any role may take any advisory lock: one with no right at all held the key the sync used
+    # to take, and production's sync refused to run. It cannot take the sync's lock now.
     where = f"drive {DRIVE} item {ITEM} worksheet '{WORKSHEET}'"
-    with psycopg.connect(database_url, autocommit=True) as running:
-        running.execute(
+    _, nobody_url = roles.make("nobody")
+    with psycopg.connect(nobody_url, autocommit=True) as nobody:
+        nobody.execute(
             "SELECT pg_advisory_lock(hashtext('wa-monitor sync'), hashtext(%s))", (where,)
         )
+        with pytest.raises(psycopg.errors.InsufficientPrivilege), nobody.transaction():
+            nobody.execute("LOCK TABLE public.wa_monitor_sync_lock IN EXCLUSIVE MODE NOWAIT")
+        assert sync("--date", "2025-11-11") == 0
+    assert graph.cells(WORKSHEET) == [HEADER, *expected(db, D11, D11)]
+    # A sync that finds another one running writes nothing and says who holds the lock.
+    review(db, "DR1000008", "Lawley", sast(11, 14))
+    asked = len(graph.received)
+    with psycopg.connect(database_url, application_name="the other sync") as running:
+        running.execute("LOCK TABLE public.wa_monitor_sync_lock IN EXCLUSIVE MODE")
+        capsys.readouterr()
         assert sync("--date", "2025-11-11") == 1
-        assert "another sync of drive" in capsys.readouterr().err
-        assert graph.received == []
+        err = capsys.readouterr().err
+        assert "another sync of environment prod is running (backend pid " in err
+        assert "the other sync" in err
+        assert len(graph.received) == asked
+    assert sync("--date", "2025-11-11") == 0
+    assert graph.cells(WORKSHEET) == [HEADER, *expected(db, D11, D11)]
+
+
+def test_an_upgrade_to_version_9_keeps_a_granted_sync_role_working(
+    prod: Path,
+    graph: GraphStandIn,
+    db: psycopg.Connection[Any],
+    database_url: str,
+    roles: Roles,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A sync role granted before version 9 gets the new lock's right from the migration."""
+    a_day_of_drops(db)
+    role, role_url = roles.make("sync")
+    assert main(["schema", "grant", "--env", "prod", "--role", role, "--service", "sync"]) == 0
+    # As before the upgrade: version 8, no lock table.
+    db.execute("DROP TABLE public.wa_monitor_sync_lock")
+    db.execute("DELETE FROM public.wa_monitor_migrations WHERE version = 9")
+    monkeypatch.setenv("WA_MONITOR_DATABASE_URL", role_url)
+    assert sync("--date", "2025-11-11") == 2  # not migrated: says so, writes nothing
+    assert graph.cells(WORKSHEET) == []
+    monkeypatch.setenv("WA_MONITOR_DATABASE_URL", database_url)
+    assert main(["schema", "migrate", "--env", "prod"]) == 0
+    monkeypatch.setenv("WA_MONITOR_DATABASE_URL", role_url)
     assert sync("--date", "2025-11-11") == 0
     assert graph.cells(WORKSHEET) == [HEADER, *expected(db, D11, D11)]
 

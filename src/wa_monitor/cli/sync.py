@@ -12,6 +12,7 @@ from wa_monitor.adapters import logs
 from wa_monitor.adapters.graph import GraphWorkbook, WorkbookLocation
 from wa_monitor.adapters.postgres.admin import parse_duration
 from wa_monitor.adapters.postgres.db import require_current, session
+from wa_monitor.adapters.postgres.sync_record import sync_lock
 from wa_monitor.adapters.sheetfile import DEFAULT_WORKSHEET, SheetFile
 from wa_monitor.cli.common import CONFIG_HELP, SUMMARIES, Commands, add_target, database_url, load
 from wa_monitor.core.ports import SheetTarget
@@ -110,6 +111,7 @@ def sharepoint_command(args: argparse.Namespace) -> int:
     with ExitStack() as stack:
         target = _target(args.to, settings, stack, log)
         url = database_url(settings)
+        stack.enter_context(sync_lock(url, schema=schema, env=env))
         conn = stack.enter_context(session(url, schema=schema, env=env, purpose="sync"))
         require_current(conn, schema, env)
         report = sharepoint.sync(

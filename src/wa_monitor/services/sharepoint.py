@@ -16,7 +16,7 @@ from typing import Any
 import psycopg
 
 from wa_monitor.adapters.postgres.daily import daily_totals
-from wa_monitor.adapters.postgres.sync_record import lock_target, record_write
+from wa_monitor.adapters.postgres.sync_record import record_write
 from wa_monitor.core.ports import SheetTarget
 from wa_monitor.core.sheet import SheetPlan, Write, WriteKind, plan
 from wa_monitor.errors import EXIT_FAILED, Refused, WaMonitorError
@@ -111,9 +111,9 @@ def sync(
     dry_run: bool,
     log: Any,
 ) -> SyncReport:
-    """Upsert the days' totals into the target; record each row written in `schema`."""
+    """Upsert the days' totals into the target; record each row written in `schema`. The
+    caller holds the environment's sync lock (sync_record.sync_lock) throughout."""
     started = time.monotonic()
-    lock_target(conn, schema, target.where, env=env)
     counts = daily_totals(conn, schema, days.first, days.last, tz)
     no_project = sum(c.drops for c in counts if not c.project.strip())
     if no_project:

@@ -83,11 +83,13 @@ DEV_NEEDS: Mapping[str, frozenset[Privilege]] = {
 
 
 # What `wa-monitor sync sharepoint` does (production only): read the reviews' daily counts and
-# the schema's version, and record what it wrote to the sheet. It changes no review.
+# the schema's version, record what it wrote to the sheet, and hold its lock. It changes no
+# review.
 SYNC_NEEDS: Mapping[str, frozenset[Privilege]] = {
     TABLES["reviews"]: frozenset({_S}),
     TABLES["sync_writes"]: frozenset({_S, _I}),
     TABLES["migrations"]: frozenset({_S}),
+    TABLES["sync_lock"]: frozenset({_U}),  # LOCK TABLE … IN EXCLUSIVE MODE: one sync at a time
 }
 
 

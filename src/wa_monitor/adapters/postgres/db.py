@@ -46,6 +46,7 @@ TABLES = {
     "sends": "wa_monitor_feedback_sends",
     "flawed": "wa_monitor_flawed_rows",
     "instance": "wa_monitor_instance",
+    "sync_lock": "wa_monitor_sync_lock",
 }
 MIGRATION_FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 # A dashboard transaction holding a review row must not stall the monitor for ever.
@@ -332,7 +333,7 @@ def require_current(conn: psycopg.Connection[Any], schema: str, env: str) -> int
 
 @dataclass(frozen=True, slots=True)
 class LockHolder:
-    """The session that holds an environment's instance lock."""
+    """The session that holds an environment's instance lock (or its sync lock)."""
 
     pid: int
     application: str
@@ -344,10 +345,14 @@ class LockHolder:
         return f"backend pid {self.pid}, {self.application or 'no name'}{where}"
 
 
-def instance_holder(conn: psycopg.Connection[Any], schema: str) -> LockHolder | None:
-    """Who holds `schema`'s instance lock (a running monitor), if anyone."""
+def instance_holder(
+    conn: psycopg.Connection[Any], schema: str, table: str = TABLES["instance"]
+) -> LockHolder | None:
+    """Who holds `schema`'s instance lock (a running monitor), or the lock on another of its
+    lock tables, if anyone."""
     row = conn.execute(
-        compose(named_queries()["instance_lock_holder"], schema), {"schema": schema}
+        compose(named_queries()["instance_lock_holder"], schema),
+        {"schema": schema, "table": table},
     ).fetchone()
     if row is None:
         return None

@@ -1,34 +1,55 @@
 """The SharePoint sync's record, in the schema, of each sheet row it wrote (what, when, where),
-and the lock that keeps two syncs of one target from running at once."""
+and the lock that keeps two syncs from running at once."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
+from psycopg import errors as pg_errors
 
-from wa_monitor.adapters.postgres.db import compose, named_queries, translate
+from wa_monitor.adapters.postgres.db import (
+    TABLES,
+    compose,
+    connect,
+    instance_holder,
+    named_queries,
+    translate,
+)
 from wa_monitor.core.sheet import TargetKind, Write
 from wa_monitor.errors import WaMonitorError
 
 
 class SyncBusy(WaMonitorError):
-    """Another sync of the same target is running: this one wrote nothing."""
+    """Another sync of the environment is running: this one wrote nothing."""
 
 
-def lock_target(conn: psycopg.Connection[Any], schema: str, where: str, *, env: str) -> None:
-    """Hold the target's sync lock for this connection's life, or raise SyncBusy."""
+@contextmanager
+def sync_lock(url: str, *, schema: str, env: str) -> Iterator[None]:
+    """Hold the environment's sync lock until the block ends, on a connection of its own (the
+    sync's writes commit one by one on theirs); SyncBusy if another sync holds it."""
+    conn = connect(url, schema=schema, env=env, purpose="sync-lock")
     try:
-        row = conn.execute(
-            compose(named_queries("sync.sql")["sync_lock"], schema), {"target": where}
-        ).fetchone()
-    except psycopg.Error as exc:
-        raise translate(exc, schema=schema, env=env) from None
-    if not row or not row[0]:
-        raise SyncBusy(
-            f"another sync of {where} is running (the timer's, or one started by hand): this "
-            "run wrote nothing; run it again when that one is done"
-        )
+        queries = named_queries("sync.sql")
+        try:
+            conn.execute(queries["sync_lock_session"])
+            conn.execute("BEGIN")
+            conn.execute(compose(queries["sync_lock"], schema))
+        except pg_errors.LockNotAvailable:
+            conn.execute("ROLLBACK")
+            holder = instance_holder(conn, schema, TABLES["sync_lock"])
+            who = f" ({holder.describe()})" if holder else ""
+            raise SyncBusy(
+                f"another sync of environment {env} is running{who}: the timer's, or one started "
+                "by hand; this run wrote nothing: run it again when that one is done"
+            ) from None
+        except psycopg.Error as exc:
+            raise translate(exc, schema=schema, env=env) from None
+        yield
+    finally:
+        conn.close()
 
 
 def record_write(

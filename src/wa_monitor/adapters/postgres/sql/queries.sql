@@ -50,7 +50,7 @@ SELECT a.pid, coalesce(a.application_name, ''), coalesce(host(a.client_addr), 'l
        a.backend_start
 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
 WHERE l.locktype = 'relation' AND l.granted AND l.mode = 'ExclusiveLock'
-  AND l.relation = to_regclass(format('%%I.%%I', %(schema)s::text, 'wa_monitor_instance'))
+  AND l.relation = to_regclass(format('%%I.%%I', %(schema)s::text, %(table)s::text))
   -- Relation oids are per database: another database's table of the same oid is not ours.
   AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
 LIMIT 1;

@@ -282,3 +282,9 @@ CREATE UNIQUE INDEX IF NOT EXISTS idx_wa_monitor_feedback_sends_once
     ON {schema}.wa_monitor_feedback_sends (review_id, review_version)
     WHERE state IN ('claimed', 'sent')
        OR (state = 'unknown' AND resolution IS DISTINCT FROM 'not_posted');
+
+-- The SharePoint sync's lock: a sync holds this (empty) table locked in EXCLUSIVE mode while it
+-- runs, which needs UPDATE on it: no role of another environment can take it.
+CREATE TABLE IF NOT EXISTS {schema}.wa_monitor_sync_lock (
+    singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton)
+);
