@@ -179,6 +179,27 @@ def test_a_late_drop_rewrites_its_days_row_in_place(
     assert recorded(db)[-1][:5] == (D11, "Lawley", 4, 3, "update")
 
 
+def test_a_day_whose_drops_are_gone_is_set_to_zero_and_other_rows_are_left(
+    prod: Path, graph: GraphStandIn, db: psycopg.Connection[Any]
+) -> None:
+    a_day_of_drops(db)
+    assert sync("--date", "2025-11-11") == 0
+    # Someone adds a row of their own under ours; then Mohadin's one review of the 11th is
+    # deleted (a test post in a production group, say).
+    graph.worksheets[WORKSHEET].append([serial(D11), "Mamelodi", 5])
+    db.execute("DELETE FROM public.qa_photo_reviews WHERE drop_number = 'DR1000004'")
+    assert sync("--date", "2025-11-11") == 0
+    assert graph.cells(WORKSHEET) == [
+        HEADER,
+        [serial(D11), "Lawley", 3],
+        [serial(D11), "Mohadin", 0],
+        [serial(D11), "Mamelodi", 5],
+    ]
+    assert recorded(db)[-1][:5] == (D11, "Mohadin", 0, 1, "update")
+    assert sync("--date", "2025-11-11") == 0  # and a rerun leaves it at that
+    assert len(recorded(db)) == 3
+
+
 def test_a_range_and_the_default_days(
     prod: Path, graph: GraphStandIn, db: psycopg.Connection[Any]
 ) -> None:

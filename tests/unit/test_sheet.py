@@ -175,3 +175,21 @@ def test_a_second_run_over_the_first_runs_result_writes_nothing() -> None:
 def test_two_projects_that_differ_only_in_case_are_refused() -> None:
     with pytest.raises(DuplicateProject, match="differ only in case"):
         plan(Sheet((), 0), [lawley(D11, 1), DailyCount(D11, "LAWLEY", 2)])
+
+
+def test_a_row_of_ours_whose_drops_are_gone_is_set_to_zero_and_no_other_row_is() -> None:
+    sheet = Sheet(
+        (
+            SheetRow(2, D11, "Lawley", 12),
+            SheetRow(3, D11, "Mohadin", 3),  # ours; its reviews were deleted
+            SheetRow(4, D11, "Mamelodi", 7),  # someone else's row: never touched
+            SheetRow(5, D10, "Velo Test", 0),  # ours, already 0
+        ),
+        5,
+    )
+    ours = [(D11, "Lawley"), (D11, "mohadin"), (D10, "Velo Test"), (D12, "Lawley")]
+    got = plan(sheet, [lawley(D11, 12)], ours=ours)
+    assert got.writes == (Write(WriteKind.UPDATE, 3, mohadin(D11, 0), previous=3),)
+    assert got.unchanged == (lawley(D11, 12), DailyCount(D10, "Velo Test", 0))
+    # A row of ours that someone deleted is not written again for a day with no drops.
+    assert plan(Sheet((), 0), [], ours=ours).writes == ()

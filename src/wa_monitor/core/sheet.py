@@ -161,12 +161,17 @@ def read_sheet(
     return Sheet(rows=tuple(rows), last_used_row=last_used)
 
 
-def plan(sheet: Sheet, wanted: Iterable[DailyCount]) -> SheetPlan:
+def plan(
+    sheet: Sheet, wanted: Iterable[DailyCount], *, ours: Iterable[tuple[date, str]] = ()
+) -> SheetPlan:
     """The writes that leave one row per wanted key holding its count, touching nothing else.
 
     A key's first row is the one kept up to date; a later row with the same key (the old job
     appended one on each rerun) is reported in `duplicates` and left alone. New keys are
     appended in (date, project) order after the last used row; an empty sheet gets HEADER first.
+    `ours` are the (date, project) rows this job wrote before on the days being synced: one of
+    them that no longer has any drop (its reviews deleted, or moved to another project) is set
+    to 0 where it stands, not left with a count that is no longer true.
     """
     by_key: dict[tuple[date, str], SheetRow] = {}
     duplicates: list[SheetRow] = []
@@ -184,6 +189,10 @@ def plan(sheet: Sheet, wanted: Iterable[DailyCount]) -> SheetPlan:
                 "differ only in case or spacing: one sheet row cannot hold both"
             )
         seen[key] = total
+    for day, project in ours:
+        key = (day, project_key(project))
+        if key not in seen and (kept := by_key.get(key)) is not None:
+            seen[key] = DailyCount(day=day, project=kept.project, drops=0)
 
     writes: list[Write] = []
     unchanged: list[DailyCount] = []

@@ -16,7 +16,7 @@ from typing import Any
 import psycopg
 
 from wa_monitor.adapters.postgres.daily import daily_totals
-from wa_monitor.adapters.postgres.sync_record import record_write
+from wa_monitor.adapters.postgres.sync_record import record_write, written_keys
 from wa_monitor.core.ports import SheetTarget
 from wa_monitor.core.sheet import SheetPlan, Write, WriteKind, plan
 from wa_monitor.errors import EXIT_FAILED, Refused, WaMonitorError
@@ -118,7 +118,8 @@ def sync(
     no_project = sum(c.drops for c in counts if not c.project.strip())
     if no_project:
         log.warning("drops without a project are not synced", days=str(days), drops=no_project)
-    the_plan = plan(target.read(), [c for c in counts if c.project.strip()])
+    ours = written_keys(conn, schema, where=target.where, first=days.first, last=days.last, env=env)
+    the_plan = plan(target.read(), [c for c in counts if c.project.strip()], ours=ours)
     for extra in the_plan.duplicates:
         log.warning(
             "sheet row repeats a date and project: left as it is, delete it by hand",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date
 from typing import Any
 
 import psycopg
@@ -66,6 +67,20 @@ def record_write(
         _insert(conn, schema, write, kind=kind, where=where)
     except psycopg.Error as exc:
         raise translate(exc, schema=schema, env=env) from None
+
+
+def written_keys(
+    conn: psycopg.Connection[Any], schema: str, *, where: str, first: date, last: date, env: str
+) -> list[tuple[date, str]]:
+    """The (day, project) rows the sync wrote to `where` before, for days first..last."""
+    try:
+        rows = conn.execute(
+            compose(named_queries("sync.sql")["written_keys"], schema),
+            {"target": where, "first": first, "last": last},
+        ).fetchall()
+    except psycopg.Error as exc:
+        raise translate(exc, schema=schema, env=env) from None
+    return [(r[0], str(r[1])) for r in rows]
 
 
 def _insert(

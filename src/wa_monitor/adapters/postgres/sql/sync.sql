@@ -15,3 +15,8 @@ SET idle_in_transaction_session_timeout = 0; SET statement_timeout = '10s';
 -- run in a transaction that stays open until the sync ends. EXCLUSIVE mode needs UPDATE on the
 -- environment's own lock table; an advisory lock would not do: any role can take one.
 LOCK TABLE {sync_lock} IN EXCLUSIVE MODE NOWAIT;
+
+-- name: written_keys
+-- The (day, project) rows this job wrote to the target on the days being synced.
+SELECT DISTINCT day, project FROM {sync_writes}
+WHERE target = %(target)s AND day BETWEEN %(first)s AND %(last)s;
