@@ -93,17 +93,12 @@ def register(commands: Commands) -> None:
         help="give a role exactly the privileges the environment's service needs",
         description="Least privilege, in one transaction: revoke the role's table privileges in "
         "schema public (and in the environment's schema), then grant USAGE on the environment's "
-        "schema and only what `wa-monitor run` does to its tables (dev's role may also "
-        "TRUNCATE them, for schema reset). With --service sync (prod only): SELECT on "
-        "qa_photo_reviews and the migrations table, SELECT and INSERT on the sync's own record "
-        "of what it wrote, nothing else. With --service web (the dashboard): SELECT on the "
-        "ledger, cursor and migrations, SELECT and UPDATE on the reviews (reviewers' verdicts, "
-        "the feedback stamp) and on its users, SELECT and INSERT on the review changes, SELECT, "
-        "INSERT and UPDATE on the feedback sends, SELECT, INSERT, UPDATE and DELETE on its "
-        "login throttle. No role may create objects anywhere. "
-        "The role "
-        "must exist, log in, and be neither a superuser nor the tables' owner. Run it again "
-        "after `schema drop` + `schema migrate`.",
+        "schema and only what the service does to its tables. The monitor (default): "
+        f"{admin.spell(admin.RUN_NEEDS)} (dev's role may also TRUNCATE its tables, for schema "
+        f"reset). --service sync (prod only): {admin.spell(admin.SYNC_NEEDS)}. --service web "
+        f"(the dashboard): {admin.spell(admin.WEB_NEEDS)}. Nothing else: no role may create "
+        "objects anywhere. The role must exist, log in, and be neither a superuser nor the "
+        "tables' owner. Run it again after `schema drop` + `schema migrate`.",
         epilog=f"{OWNER_NOTE}\n{CONFIG_HELP}",
     )
     add_target(grant)

@@ -123,6 +123,15 @@ class Service(enum.StrEnum):
     WEB = "web"  # wa-monitor web, the dashboard
 
 
+def spell(privileges: Mapping[str, frozenset[Privilege]]) -> str:
+    """A needs mapping as --help says it: 'SELECT, UPDATE on qa_photo_reviews; …'."""
+    order = list(Privilege)
+    return "; ".join(
+        f"{', '.join(p.value for p in sorted(held, key=order.index))} on {table}"
+        for table, held in privileges.items()
+    )
+
+
 def needs(
     env: Environment, service: Service = Service.MONITOR
 ) -> Mapping[str, frozenset[Privilege]]:
