@@ -128,6 +128,7 @@ class FakeOutbox:
         self.queue = list(messages)
         self.left = list(stranded)
         self.done: list[tuple[str, Delivery | str]] = []
+        self.sent: list[OutboxMessage] = []
 
     def stranded(self) -> list[OutboxMessage]:
         left, self.left = self.left, []
@@ -144,9 +145,14 @@ class FakeOutbox:
 
     def finish(self, m: OutboxMessage, delivery: Delivery, detail: str, retry_in_s: float) -> None:
         self.done.append((m.drop_number, delivery))
+        if delivery is Delivery.SENT:
+            self.sent.append(m)
 
     def block(self, m: OutboxMessage, detail: str) -> None:
         self.done.append((m.drop_number, "blocked"))
+
+    def sent_alike(self, m: OutboxMessage, since: datetime) -> int:
+        return sum(1 for other in self.sent if other.id != m.id and other.text == m.text)
 
 
 class FakePoster:
@@ -161,10 +167,10 @@ class FakePoster:
 
 class FakeEchoes:
     def __init__(self, *found: str) -> None:
-        self.found = set(found)
+        self.found = list(found)
 
-    def posted(self, chat_jid: str, text: str, since: datetime) -> bool:
-        return text in self.found
+    def posts(self, chat_jid: str, text: str, since: datetime) -> int:
+        return self.found.count(text)
 
 
 class NoLog:
@@ -215,6 +221,24 @@ def test_stranded_and_unknown_posts_are_settled_by_messages_db_never_by_posting_
         pass
     assert outbox.done == [("A", Delivery.SENT), ("Z", Delivery.UNKNOWN), ("B", Delivery.SENT)]
     assert poster.posted == [(LAWLEY, "about B")]  # A and Z were not posted again
+
+
+def test_an_echo_that_an_identical_sent_reply_accounts_for_proves_nothing() -> None:
+    # The same wrong drop posted twice: two identical answers. The first was posted (its echo is
+    # in messages.db); the sender was killed after claiming the second, before posting it.
+    outbox = FakeOutbox(message("A"))
+    poster = FakePoster(Delivery.SENT)
+    echoes = FakeEchoes("about A")
+    assert sender(outbox, poster, echoes).step()
+    outbox.left.append(message("A"))  # what the next sender finds: 'sending', never posted
+    assert not sender(outbox, poster, echoes).step()
+    assert outbox.done == [("A", Delivery.SENT), ("A", Delivery.UNKNOWN)]
+    # Posted, killed before it was marked: its own echo is there beside the first's.
+    echoes.found.append("about A")
+    outbox.left.append(message("A"))
+    assert not sender(outbox, poster, echoes).step()
+    assert outbox.done[-1] == ("A", Delivery.SENT)
+    assert len(poster.posted) == 1
 
 
 def test_a_post_whose_outcome_could_not_be_recorded_is_settled_not_posted_again() -> None:

@@ -35,21 +35,21 @@ class BridgeEchoes:
     def __init__(self, bridge_db: Path) -> None:
         self._path = bridge_db
 
-    def posted(self, chat_jid: str, text: str, since: datetime) -> bool:
+    def posts(self, chat_jid: str, text: str, since: datetime) -> int:
         try:
             conn = sqlite3.connect(f"file:{self._path}?mode=ro", uri=True, timeout=5.0)
         except sqlite3.Error:
-            return False
+            return 0
         try:
             rows = conn.execute(
                 "SELECT timestamp FROM messages WHERE chat_jid = ? AND content = ? AND is_from_me",
                 (chat_jid, text),
             ).fetchall()
         except sqlite3.Error:
-            return False
+            return 0
         finally:
             conn.close()
-        return any(_at(r[0], since) >= since for r in rows)
+        return sum(_at(r[0], since) >= since for r in rows)
 
 
 def _at(text: object, fallback: datetime) -> datetime:

@@ -156,6 +156,11 @@ class Outbox(Protocol):
         """A reply to a group this environment may not post in: never sent."""
         ...
 
+    def sent_alike(self, message: OutboxMessage, since: datetime) -> int:
+        """How many other replies with the same text in the same group were marked sent at or
+        after `since`: the bot's posts of that text that are theirs, not this one's."""
+        ...
+
 
 class Poster(Protocol):
     """Posts a text in a group (the bridge's HTTP API): one attempt, never retried itself."""
@@ -166,7 +171,10 @@ class Poster(Protocol):
 class Echoes(Protocol):
     """Where the bridge shows what the bot posted (messages.db), when it does."""
 
-    def posted(self, chat_jid: str, text: str, since: datetime) -> bool: ...
+    def posts(self, chat_jid: str, text: str, since: datetime) -> int:
+        """How many messages the bot posted in the group with exactly that text, stamped at
+        or after `since`."""
+        ...
 
 
 class SheetTarget(Protocol):

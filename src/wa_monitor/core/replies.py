@@ -6,7 +6,8 @@ How a reply goes out, and why it cannot go out twice:
 - The sender claims one reply (state 'sending', committed) before the HTTP call, then records
   the outcome. SENT → 'sent'. REFUSED or DOWN (certainly not posted) → waiting again, retried
   with backoff. UNKNOWN (the request went out, no clear answer) → the bridge's messages.db is
-  checked for the bot's own message with that text in that group; found → 'sent', not found →
+  checked for the bot's own message with that text in that group (one no other reply with the
+  same text accounts for); found → 'sent', not found →
   'unknown': never posted again by code, shown by `wa-monitor status`, settled by a person with
   `wa-monitor replies resolve` (the bridge does not always store its API sends, so not finding
   the message proves nothing).
@@ -125,8 +126,14 @@ class Sender:
         return True
 
     def _settle_unknown(self, message: OutboxMessage, detail: str) -> None:
-        """A post that may have happened: proof from messages.db, else a person decides."""
-        if self.echoes.posted(message.chat_jid, message.text, message.claimed_at - ECHO_SLACK):
+        """A post that may have happened: proof from messages.db, else a person decides.
+
+        The proof is a bot message with the reply's text in its group since the claim that no
+        other reply accounts for: the same wrong drop posted twice gets two identical answers,
+        and the first one's post must not pass for the second's."""
+        since = message.claimed_at - ECHO_SLACK
+        echoes = self.echoes.posts(message.chat_jid, message.text, since)
+        if echoes > self.outbox.sent_alike(message, since):
             self.outbox.finish(message, Delivery.SENT, f"{detail}; found in messages.db", 0.0)
             self.log.info(
                 f"💬 Replied in the group about {message.drop_number} (found in messages.db)",

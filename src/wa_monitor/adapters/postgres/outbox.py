@@ -87,6 +87,14 @@ class PgOutbox:
     def block(self, message: OutboxMessage, detail: str) -> None:
         self._set(message, "blocked", detail, 0.0)
 
+    def sent_alike(self, message: OutboxMessage, since: datetime) -> int:
+        with self._cursor() as cur:
+            row = cur.execute(
+                outbox_query("sent_alike", self.schema),
+                {"id": message.id, "chat": message.chat_jid, "text": message.text, "since": since},
+            ).fetchone()
+        return int(row[0]) if row else 0
+
     def _set(self, message: OutboxMessage, state: str, detail: str, retry_in_s: float) -> None:
         with self._cursor() as cur:
             cur.execute(

@@ -31,6 +31,14 @@ WHERE id = (
     FOR UPDATE SKIP LOCKED)
 RETURNING id, chat_jid, drop_number, text, message_at, claimed_at, attempts;
 
+-- name: sent_alike
+-- Other replies with the same text in the same group, marked sent at or after `since`: the
+-- bot's messages of that text in messages.db that are theirs (an agent who posts the same wrong
+-- drop twice gets the same answer twice).
+SELECT count(*) FROM {outbox}
+WHERE chat_jid = %(chat)s AND text = %(text)s AND state = 'sent' AND id <> %(id)s
+  AND done_at >= %(since)s;
+
 -- name: waiting
 SELECT EXISTS (SELECT 1 FROM {outbox} WHERE state = 'pending');
 
