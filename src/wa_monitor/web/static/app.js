@@ -75,9 +75,10 @@
 
   // The day's invalid drop numbers, rebuilt from the JSON as the server words them.
   function showInvalid(invalid) {
-    const table = document.querySelector("#invalid-table");
-    if (!table || !invalid) return;
+    if (!invalid) return;
     setText("[data-invalid-total]", invalid.total);
+    const table = document.querySelector("#invalid-table");
+    if (!table) return;
     const rows = invalid.posts.map(function (p) {
       const tr = document.createElement("tr");
       tr.className = "reply-" + (p.reply || "none");
