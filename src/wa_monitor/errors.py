@@ -1,8 +1,8 @@
 """The one error hierarchy. Each class says its exit code; the CLI maps them in one place.
 
 Drivers' errors (psycopg, sqlite3) are translated into these by their adapter, in one function
-each (`adapters.postgres.db.translate`, `adapters.bridge.translate`), so nothing above the
-adapters ever sees a driver's exception.
+each (`adapters.postgres.db.from_pg_error`, `adapters.bridge.from_sqlite_error`), so nothing
+above the adapters ever sees a driver's exception.
 """
 
 EXIT_OK = 0

@@ -603,14 +603,14 @@ def _blame(path: Path, exc: ValidationError) -> str:
         keys.update(k for k in _ISOLATION_KEYS if k in rule)
     blamed = sorted(variables[k] for k in keys if k in variables)
     if not blamed:
-        return f"{path}: {describe(exc)}"
+        return f"{path}: {explain(exc)}"
     return (
-        f"{', '.join(blamed)} (environment variable, overrides {path}): {describe(exc)}; "
+        f"{', '.join(blamed)} (environment variable, overrides {path}): {explain(exc)}; "
         f"unset {' and '.join(blamed)} or correct it"
     )
 
 
-def describe(exc: ValidationError) -> str:
+def explain(exc: ValidationError) -> str:
     """A pydantic error as one line, without echoing values that might be secret."""
     parts = []
     for err in exc.errors(include_url=False, include_input=False):

@@ -260,7 +260,7 @@ def ro_connect(path: Path, *, busy_timeout: float = BUSY_TIMEOUT_SECONDS) -> sql
         )
         conn.execute("PRAGMA query_only = 1")
     except sqlite3.Error as exc:
-        raise translate(exc, path) from None
+        raise from_sqlite_error(exc, path) from None
     # The bridge can store bytes that are not UTF-8 in a TEXT column. Failing to decode one row
     # would fail every read of its batch, for ever: read it with replacement characters
     # (Bridge._timed reads with the faster strict decoder first, and falls back to this).
@@ -280,7 +280,7 @@ def _storable(text: str) -> str:
     return text.replace("\x00", "\ufffd")
 
 
-def translate(exc: sqlite3.Error, path: Path) -> BridgeError:
+def from_sqlite_error(exc: sqlite3.Error, path: Path) -> BridgeError:
     """SQLite's error as ours, with the file named and a hint at what to do."""
     text = str(exc)
     if isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text):
@@ -326,7 +326,7 @@ def open_checked(path: Path, required: dict[str, tuple[str, ...]]) -> sqlite3.Co
         check_columns(conn, path, required)
     except sqlite3.Error as exc:
         conn.close()
-        raise translate(exc, path) from None
+        raise from_sqlite_error(exc, path) from None
     except BridgeError:
         conn.close()
         raise
@@ -467,7 +467,7 @@ class Bridge:
         except sqlite3.Error as exc:
             if isinstance(exc, sqlite3.DatabaseError) and "not a database" in str(exc):
                 self.close()
-            raise translate(exc, self.path) from None
+            raise from_sqlite_error(exc, self.path) from None
 
     def _read_batch(self, position: BridgePosition) -> BridgeBatch:
         """`span` rowids in several short read transactions, each checking that the row it
@@ -683,7 +683,7 @@ class Bridge:
                     ),
                 )
             except sqlite3.Error as exc:
-                raise translate(exc, self.lid_map_path or self.path) from None
+                raise from_sqlite_error(exc, self.lid_map_path or self.path) from None
         return {s: self._phone_of_lid[s] for s in senders if s in self._phone_of_lid}
 
     def _names(self, phones: set[str]) -> dict[str, str]:
@@ -712,7 +712,7 @@ class Bridge:
         try:
             self._timed(conn, lambda: rows.extend(conn.execute(_BY_KEY, (json.dumps(keys),))))
         except sqlite3.Error as exc:
-            raise translate(exc, self.path) from None
+            raise from_sqlite_error(exc, self.path) from None
         return {(m.chat_jid, m.message_id): m for m in self._resolve(rows)}
 
     def pending(self, after_rowid: int) -> int:
@@ -721,14 +721,14 @@ class Bridge:
         try:
             return int(conn.execute(_COUNT_PENDING, (after_rowid, self._groups)).fetchone()[0])
         except sqlite3.Error as exc:
-            raise translate(exc, self.path) from None
+            raise from_sqlite_error(exc, self.path) from None
 
     def newest_message_time(self) -> datetime | None:
         conn, _ = self._connection()
         try:
             row = conn.execute(_NEWEST_TIME).fetchone()
         except sqlite3.Error as exc:
-            raise translate(exc, self.path) from None
+            raise from_sqlite_error(exc, self.path) from None
         return None if row is None else parse_timestamp(row[0], self._tz)
 
 

@@ -21,8 +21,8 @@ from wa_monitor.adapters.bridge import (
     BridgeError,
     BridgeSchemaError,
     check_columns,
+    from_sqlite_error,
     ro_connect,
-    translate,
 )
 from wa_monitor.adapters.graph import (
     GraphAuthFailed,
@@ -38,12 +38,12 @@ from wa_monitor.adapters.postgres.db import (
     AuthenticationFailed,
     PrivilegeDenied,
     connect,
+    from_pg_error,
     named_queries,
     resolve_url,
     schema_state,
     url_variable,
 )
-from wa_monitor.adapters.postgres.db import translate as translate_pg
 from wa_monitor.adapters.postgres.plans import sizes_of
 from wa_monitor.adapters.sqlfiles import named_queries as sql_file
 from wa_monitor.errors import ConfigError, NotMigrated, WaMonitorError
@@ -242,7 +242,7 @@ def _groups_check(settings: Settings, path: Path) -> Check:
             for r in conn.execute(_BRIDGE_SQL["known_groups"], (json.dumps(sorted(wanted)),))
         }
     except sqlite3.Error as exc:
-        return Check("watched groups", False, str(translate(exc, settings.bridge_db)))
+        return Check("watched groups", False, str(from_sqlite_error(exc, settings.bridge_db)))
     finally:
         conn.close()
     unknown = [f"{wanted[j]} ({j})" for j in sorted(wanted) if j not in known]
@@ -266,7 +266,7 @@ def _lid_map_check(settings: Settings, path: Path) -> Check:
             check_columns(conn, lid_map, LID_MAP_REQUIRED)
             count = conn.execute(_BRIDGE_SQL["lid_count"]).fetchone()[0]
         except sqlite3.Error as exc:
-            raise translate(exc, lid_map) from None
+            raise from_sqlite_error(exc, lid_map) from None
         finally:
             conn.close()
     except BridgeError as exc:
@@ -359,7 +359,7 @@ def _guarded(name: str, settings: Settings, check: Callable[[], Check]) -> Check
     try:
         return check()
     except psycopg.Error as exc:
-        error = translate_pg(exc, schema=schema, env=env)
+        error = from_pg_error(exc, schema=schema, env=env)
     if isinstance(error, PrivilegeDenied):
         fix = f"as the database owner: wa-monitor schema grant --env {env} --role ROLE"
         return Check(name, False, f"cannot tell: {error}", fix)

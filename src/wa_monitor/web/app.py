@@ -26,7 +26,7 @@ from starlette.staticfiles import StaticFiles
 
 from wa_monitor.adapters.bridge_api import BridgeApi
 from wa_monitor.adapters.postgres import dashboard
-from wa_monitor.adapters.postgres.db import describe
+from wa_monitor.adapters.postgres.db import one_line
 from wa_monitor.settings import Settings
 from wa_monitor.web import auth, metrics, pages, reviewing
 from wa_monitor.web.context import (
@@ -152,7 +152,7 @@ def create_app(settings: Settings, *, database_url: str, secret: str) -> Starlet
 
     def database_error(request: Request, exc: Exception) -> Response:
         # The driver's words stay in the service's log (uvicorn's error line), not on the page.
-        log.warning("database unavailable: %s", describe(exc))
+        log.warning("database unavailable: %s", one_line(exc))
         detail = "The database cannot be reached right now; the page will work again once it can."
         return error_page(request, 503, "Database unavailable", detail)
 

@@ -138,32 +138,32 @@ def schema_version(conn: psycopg.Connection[Any], schema: str) -> int | None:
     return max(versions) if versions else None
 
 
-def describe(exc: BaseException) -> str:
+def one_line(exc: BaseException) -> str:
     """A driver error as one line without secrets."""
     text = " ".join(str(exc).split()) or type(exc).__name__
     return redact(text)
 
 
-def translate(exc: psycopg.Error, *, schema: str, env: str) -> Exception:  # noqa: PLR0911
+def from_pg_error(exc: psycopg.Error, *, schema: str, env: str) -> Exception:  # noqa: PLR0911
     """The driver's error as ours, by SQLSTATE: the one place that tells apart an unreachable
     server, a refused login, a missing privilege, a missing schema, and the transient rest."""
     fix = f"run `wa-monitor schema migrate --env {env}`"
     state = exc.sqlstate or ""
     if isinstance(exc, pg_errors.InvalidSchemaName):
-        return SchemaMissing(f"schema {schema!r} does not exist ({describe(exc)}): {fix}")
+        return SchemaMissing(f"schema {schema!r} does not exist ({one_line(exc)}): {fix}")
     if isinstance(exc, pg_errors.UndefinedTable):
-        return NotMigrated(f"schema {schema!r} is missing or not migrated ({describe(exc)}): {fix}")
+        return NotMigrated(f"schema {schema!r} is missing or not migrated ({one_line(exc)}): {fix}")
     if isinstance(exc, psycopg.DataError | psycopg.IntegrityError):
-        return RowRefused(f"the database refused a row: {describe(exc)}")
+        return RowRefused(f"the database refused a row: {one_line(exc)}")
     if isinstance(exc, pg_errors.InsufficientPrivilege):
         return PrivilegeDenied(
-            f"the database role may not do this in schema {schema!r}: {describe(exc)} (as the "
+            f"the database role may not do this in schema {schema!r}: {one_line(exc)} (as the "
             f"database owner: `wa-monitor schema grant --env {env} --role ROLE`)"
         )
     if state.startswith("28") or _refused_at_login(exc):
-        return AuthenticationFailed(f"database unavailable (it refused the login): {describe(exc)}")
+        return AuthenticationFailed(f"database unavailable (it refused the login): {one_line(exc)}")
     if state.startswith("08") or (isinstance(exc, psycopg.OperationalError) and not state):
-        return DatabaseUnreachable(f"database unavailable (unreachable): {describe(exc)}")
+        return DatabaseUnreachable(f"database unavailable (unreachable): {one_line(exc)}")
     if isinstance(
         exc,
         psycopg.OperationalError
@@ -174,10 +174,10 @@ def translate(exc: psycopg.Error, *, schema: str, env: str) -> Exception:  # noq
         | pg_errors.CannotConnectNow
         | pg_errors.AdminShutdown,
     ):
-        return StoreUnavailable(f"database unavailable: {describe(exc)}")
+        return StoreUnavailable(f"database unavailable: {one_line(exc)}")
     if isinstance(exc, psycopg.InterfaceError):
-        return StoreUnavailable(f"database connection lost: {describe(exc)}")
-    return StoreError(f"database error: {describe(exc)}")
+        return StoreUnavailable(f"database connection lost: {one_line(exc)}")
+    return StoreError(f"database error: {one_line(exc)}")
 
 
 def _refused_at_login(exc: psycopg.Error) -> bool:
@@ -220,7 +220,7 @@ def resolve_url(settings: Settings, *, own_variable: bool = False) -> str:
         conninfo_to_dict(url)
     except psycopg.Error as exc:
         # A person must fix it; retrying (or systemd restarting us) will not.
-        raise ConfigError(f"the database URL cannot be parsed: {describe(exc)}") from None
+        raise ConfigError(f"the database URL cannot be parsed: {one_line(exc)}") from None
     return url
 
 
@@ -253,12 +253,12 @@ def connect(
     try:
         conn = psycopg.connect(url, **connection_options(name, connect_timeout=connect_timeout))
     except psycopg.Error as exc:
-        raise translate(exc, schema=schema, env=env) from None
+        raise from_pg_error(exc, schema=schema, env=env) from None
     try:
         conn.execute(SESSION)
     except psycopg.Error as exc:  # e.g. the link lost right after connecting
         conn.close()
-        raise translate(exc, schema=schema, env=env) from None
+        raise from_pg_error(exc, schema=schema, env=env) from None
     return conn
 
 
@@ -272,7 +272,7 @@ def session(
         try:
             yield conn
         except psycopg.Error as exc:
-            raise translate(exc, schema=schema, env=env) from None
+            raise from_pg_error(exc, schema=schema, env=env) from None
 
 
 # -- the schema's state ----------------------------------------------------------------------

@@ -15,10 +15,10 @@ import psycopg
 from wa_monitor.adapters.postgres.db import (
     compose,
     connect,
+    from_pg_error,
     named_queries,
     require_current,
     session,
-    translate,
 )
 from wa_monitor.core.records import Delivery, OutboxMessage
 from wa_monitor.errors import Refused
@@ -51,7 +51,7 @@ class PgOutbox:
             yield self._conn.cursor()
         except psycopg.Error as exc:
             self.close()
-            raise translate(exc, schema=self.schema, env=self.env) from None
+            raise from_pg_error(exc, schema=self.schema, env=self.env) from None
 
     def close(self) -> None:
         if self._conn is not None:

@@ -17,13 +17,13 @@ from wa_monitor.adapters.postgres.db import (
     StoreUnavailable,
     compose,
     connect,
+    from_pg_error,
     instance_holder,
     latest_version,
     migrations,
     named_queries,
     require_current,
     schema_version,
-    translate,
 )
 from wa_monitor.core.ports import Planner
 from wa_monitor.core.records import (
@@ -87,7 +87,7 @@ class Store:
                 conn.execute(self._q("daemon_session"))
         except psycopg.Error as exc:  # e.g. the link lost right after connecting
             conn.close()
-            raise translate(exc, schema=self.schema, env=self.env) from None
+            raise from_pg_error(exc, schema=self.schema, env=self.env) from None
         self._conn = conn
         return conn
 
@@ -126,7 +126,7 @@ class Store:
             ) from None
         except psycopg.Error as exc:
             conn.close()
-            raise translate(exc, schema=self.schema, env=self.env) from None
+            raise from_pg_error(exc, schema=self.schema, env=self.env) from None
         except BaseException:
             conn.close()
             raise
@@ -171,7 +171,7 @@ class Store:
             with conn.transaction():
                 yield conn
         except psycopg.Error as exc:
-            error = translate(exc, schema=self.schema, env=self.env)
+            error = from_pg_error(exc, schema=self.schema, env=self.env)
             if isinstance(error, StoreUnavailable) or conn.broken:
                 self.close()
             raise error from None
@@ -247,7 +247,7 @@ class Store:
             yield
         except psycopg.Error as exc:
             self.close()
-            raise translate(exc, schema=self.schema, env=self.env) from None
+            raise from_pg_error(exc, schema=self.schema, env=self.env) from None
         except BaseException:
             self.close()
             raise

@@ -15,9 +15,9 @@ from wa_monitor.adapters.postgres.db import (
     TABLES,
     compose,
     connect,
+    from_pg_error,
     instance_holder,
     named_queries,
-    translate,
 )
 from wa_monitor.core.sheet import TargetKind, Write
 from wa_monitor.errors import WaMonitorError
@@ -47,7 +47,7 @@ def sync_lock(url: str, *, schema: str, env: str) -> Iterator[None]:
                 "by hand; this run wrote nothing: run it again when that one is done"
             ) from None
         except psycopg.Error as exc:
-            raise translate(exc, schema=schema, env=env) from None
+            raise from_pg_error(exc, schema=schema, env=env) from None
         yield
     finally:
         conn.close()
@@ -66,7 +66,7 @@ def record_write(
     try:
         _insert(conn, schema, write, kind=kind, where=where)
     except psycopg.Error as exc:
-        raise translate(exc, schema=schema, env=env) from None
+        raise from_pg_error(exc, schema=schema, env=env) from None
 
 
 def written_keys(
@@ -79,7 +79,7 @@ def written_keys(
             {"target": where, "first": first, "last": last},
         ).fetchall()
     except psycopg.Error as exc:
-        raise translate(exc, schema=schema, env=env) from None
+        raise from_pg_error(exc, schema=schema, env=env) from None
     return [(r[0], str(r[1])) for r in rows]
 
 
