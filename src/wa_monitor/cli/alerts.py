@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from wa_monitor.adapters.postgres.db import resolve_url
-from wa_monitor.cli.common import CONFIG_HELP, SUMMARIES, Commands, add_target, load
+from wa_monitor.cli.common import CONFIG_HELP, SUMMARIES, Commands, leaf, load
 from wa_monitor.errors import EXIT_FAILED, EXIT_OK
 from wa_monitor.services import alerts
 
@@ -13,7 +13,8 @@ from wa_monitor.services import alerts
 def register(commands: Commands) -> None:
     group = commands.add_parser("alerts", help=SUMMARIES["alerts"])
     actions = group.add_subparsers(dest="alerts_command", required=True, metavar="ACTION")
-    check = actions.add_parser(
+    leaf(
+        actions,
         "check",
         help="send what is new: an alert per new incident, a message when one is over",
         description="Look at the environment as `wa-monitor status` does and compare it with "
@@ -30,9 +31,8 @@ def register(commands: Commands) -> None:
         "misconfigured (prod's must name a channel).",
         epilog="The database URL: $WA_MONITOR_DATABASE_URL_NAME if set, else the service's "
         "(the service's own role may run it). " + CONFIG_HELP,
+        handler=check_command,
     )
-    add_target(check)
-    check.set_defaults(handler=check_command)
 
 
 def check_command(args: argparse.Namespace) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import TypeAlias
 
@@ -30,6 +31,33 @@ SUMMARIES = {
 CONFIG_HELP = f"""\
 --env NAME reads NAME.toml from ${CONFIG_DIR_VAR} if set, else from ./config, then
 /etc/wa-monitor. --config PATH names the file directly."""
+
+
+def leaf(
+    parent: Commands,
+    name: str,
+    *,
+    handler: Callable[[argparse.Namespace], int],
+    help: str,  # argparse's own name for it
+    description: str | None = None,
+    epilog: str | None = None,
+    formatter_class: type[argparse.HelpFormatter] = argparse.HelpFormatter,
+    confirm: bool = False,
+) -> argparse.ArgumentParser:
+    """A command that runs: its --help texts, --env/--config, --yes when it asks before it
+    acts (`confirm`), and the handler that carries it out."""
+    parser = parent.add_parser(
+        name,
+        help=help,
+        description=description,
+        epilog=epilog,
+        formatter_class=formatter_class,
+    )
+    add_target(parser)
+    if confirm:
+        parser.add_argument("--yes", action="store_true", help="do not ask")
+    parser.set_defaults(handler=handler)
+    return parser
 
 
 def add_target(parser: argparse.ArgumentParser) -> None:

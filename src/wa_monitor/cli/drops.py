@@ -8,7 +8,7 @@ from pathlib import Path
 
 from wa_monitor.adapters.plan_files import read_plan
 from wa_monitor.adapters.postgres import plans
-from wa_monitor.cli.common import CONFIG_HELP, SUMMARIES, Commands, add_target, database_url, load
+from wa_monitor.cli.common import CONFIG_HELP, SUMMARIES, Commands, database_url, leaf, load
 from wa_monitor.core.drops import find_drops
 from wa_monitor.errors import EXIT_FAILED, EXIT_OK, Refused
 
@@ -22,7 +22,8 @@ def register(commands: Commands) -> None:
     drops = commands.add_parser("drops", help=SUMMARIES["drops"])
     actions = drops.add_subparsers(dest="drops_command", required=True, metavar="ACTION")
 
-    imp = actions.add_parser(
+    imp = leaf(
+        actions,
         "import",
         help="load a project's list of valid drops from an .xlsx or .csv file",
         description="Read the drop numbers in one column of FILE (.xlsx: of --sheet, default the "
@@ -32,8 +33,8 @@ def register(commands: Commands) -> None:
         "changes nothing. With --replace, drops no longer in the file are removed. Prints "
         "added / unchanged / removed.",
         epilog=f"{NOTE}\n{CONFIG_HELP}",
+        handler=import_command,
     )
-    add_target(imp)
     imp.add_argument("--project", required=True, help="the project's name, as in [[projects]]")
     imp.add_argument("file", type=Path, metavar="FILE", help="an .xlsx or .csv file")
     imp.add_argument("--sheet", help="the .xlsx sheet (e.g. HLD_Home; default: the first)")
@@ -41,29 +42,28 @@ def register(commands: Commands) -> None:
     imp.add_argument(
         "--replace", action="store_true", help="also remove drops that are not in the file"
     )
-    imp.set_defaults(handler=import_command)
 
-    lst = actions.add_parser(
+    leaf(
+        actions,
         "list",
         help="each project's list size, and whether it validates",
         description="Per project: the drops in its list, when the list was last added to, and "
         "whether validation is on for it in the config (a list that is empty while validate is "
         "on means that project's drops are not checked).",
         epilog=f"{NOTE}\n{CONFIG_HELP}",
+        handler=list_command,
     )
-    add_target(lst)
-    lst.set_defaults(handler=list_command)
 
-    chk = actions.add_parser(
+    chk = leaf(
+        actions,
         "check",
         help="which projects' plans list these drops",
         description="For each drop number given (any spelling agents use), the projects whose "
         "plan lists it. Exits 1 when a drop is in no plan.",
         epilog=f"{NOTE}\n{CONFIG_HELP}",
+        handler=check_command,
     )
-    add_target(chk)
     chk.add_argument("drops", nargs="+", metavar="DR", help="drop numbers, e.g. DR1234567")
-    chk.set_defaults(handler=check_command)
 
 
 def import_command(args: argparse.Namespace) -> int:

@@ -6,7 +6,7 @@ import argparse
 from datetime import timedelta
 
 from wa_monitor.adapters import logs
-from wa_monitor.cli.common import CONFIG_HELP, SUMMARIES, Commands, add_target, count
+from wa_monitor.cli.common import CONFIG_HELP, SUMMARIES, Commands, count, leaf
 from wa_monitor.errors import EXIT_FAILED, EXIT_OK
 from wa_monitor.services import doctor, status
 from wa_monitor.settings import CONFIG_DIR_VAR
@@ -50,7 +50,8 @@ def register(commands: Commands) -> None:
     )
     status.set_defaults(handler=status_command)
 
-    doctor = commands.add_parser(
+    doctor = leaf(
+        commands,
         "doctor",
         help=SUMMARIES["doctor"],
         description="Check one environment: the config parses; its schema matches the "
@@ -62,8 +63,8 @@ def register(commands: Commands) -> None:
         "present) is complete and the client secret is set. Exit 0 only when all pass.",
         epilog="The database URL: $WA_MONITOR_DATABASE_URL_NAME if set, else the service's. "
         + CONFIG_HELP,
+        handler=doctor_command,
     )
-    add_target(doctor)
     doctor.add_argument(
         "--sharepoint",
         action="store_true",
@@ -76,7 +77,6 @@ def register(commands: Commands) -> None:
         help="check the dashboard instead of the monitor: its session secret is set, and the "
         "URL's role holds exactly what `wa-monitor web` needs (`schema grant --service web`)",
     )
-    doctor.set_defaults(handler=doctor_command)
 
 
 def status_command(args: argparse.Namespace) -> int:

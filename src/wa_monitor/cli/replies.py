@@ -9,9 +9,9 @@ from wa_monitor.cli.common import (
     CONFIG_HELP,
     SUMMARIES,
     Commands,
-    add_target,
     count,
     database_url,
+    leaf,
     load,
 )
 from wa_monitor.errors import EXIT_OK
@@ -28,7 +28,8 @@ def register(commands: Commands) -> None:
     replies = commands.add_parser("replies", help=SUMMARIES["replies"])
     actions = replies.add_subparsers(dest="replies_command", required=True, metavar="ACTION")
 
-    lst = actions.add_parser(
+    lst = leaf(
+        actions,
         "list",
         help="the newest replies and their state",
         description="The newest replies of the outbox: pending (waiting for the sender, its "
@@ -36,25 +37,24 @@ def register(commands: Commands) -> None:
         "reply window), unknown (may or may not have been posted) or blocked (a group this "
         "environment may not reply in).",
         epilog=f"{NOTE}\n{CONFIG_HELP}",
+        handler=list_command,
     )
-    add_target(lst)
     lst.add_argument("--state", choices=STATES, help="only replies in this state")
     lst.add_argument("--limit", type=count, default=50, help="at most this many (default 50)")
-    lst.set_defaults(handler=list_command)
 
-    res = actions.add_parser(
+    res = leaf(
+        actions,
         "resolve",
         help="settle a reply whose outcome is unknown",
         description="Settle one 'unknown' reply after looking in the group: --posted if it is "
         "there (it is marked sent), --resend if it is not (the daemon posts it again).",
         epilog=f"{NOTE}\n{CONFIG_HELP}",
+        handler=resolve_command,
     )
-    add_target(res)
     res.add_argument("id", metavar="ID", help="the reply's id, or its first 6+ characters")
     how = res.add_mutually_exclusive_group(required=True)
     how.add_argument("--posted", action="store_true", help="it is in the group: mark it sent")
     how.add_argument("--resend", action="store_true", help="it is not: post it again")
-    res.set_defaults(handler=resolve_command)
 
 
 def list_command(args: argparse.Namespace) -> int:

@@ -24,8 +24,8 @@ from wa_monitor.cli.common import (
     CONFIG_HELP,
     SUMMARIES,
     Commands,
-    add_target,
     database_url,
+    leaf,
     load,
     seconds,
 )
@@ -47,15 +47,16 @@ from wa_monitor.settings import Environment, Settings, find_config, load_setting
 
 
 def register(commands: Commands) -> None:
-    run = commands.add_parser(
+    run = leaf(
+        commands,
         "run",
         help=SUMMARIES["run"],
         description="Process new bridge messages into reviews. Without --once, keep polling "
         "until SIGTERM or SIGINT, then finish or roll back the batch in hand and exit 0. "
         "Exit 2 on a bad config or an unmigrated schema, 1 when the work cannot go on.",
         epilog=CONFIG_HELP,
+        handler=run_command,
     )
-    add_target(run)
     run.add_argument(
         "--once", action="store_true", help="process everything now in the bridge, then exit 0"
     )
@@ -68,8 +69,6 @@ def register(commands: Commands) -> None:
         "exiting 1 (default 60); the daemon never gives up",
     )
     run.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
-
-    run.set_defaults(handler=run_command)
 
 
 def run_command(args: argparse.Namespace) -> int:

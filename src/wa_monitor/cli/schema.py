@@ -9,7 +9,7 @@ from pathlib import Path
 from wa_monitor.adapters.postgres import admin
 from wa_monitor.adapters.postgres.db import latest_version
 from wa_monitor.adapters.postgres.store import Store
-from wa_monitor.cli.common import CONFIG_HELP, SUMMARIES, Commands, add_target, database_url, load
+from wa_monitor.cli.common import CONFIG_HELP, SUMMARIES, Commands, database_url, leaf, load
 from wa_monitor.errors import EXIT_FAILED, EXIT_OK, ConfigError, Refused
 from wa_monitor.services.status import environment_names
 from wa_monitor.settings import Settings, find_config, load_settings
@@ -22,17 +22,18 @@ migrate and grant; reset also works with dev's own service URL."""
 def register(commands: Commands) -> None:
     schema = commands.add_parser("schema", help=SUMMARIES["schema"])
     schema_cmds = schema.add_subparsers(dest="schema_command", required=True, metavar="ACTION")
-    migrate = schema_cmds.add_parser(
+    leaf(
+        schema_cmds,
         "migrate",
         help="create the schema and its tables at the current version (idempotent)",
         description="Create the environment's schema if missing, and its tables and indexes at "
         f"the current version ({latest_version()}). Safe to run again; prod and dev get the "
         "identical structure. An existing qa_photo_reviews table is adopted.",
         epilog=CONFIG_HELP,
+        handler=migrate_command,
     )
-    add_target(migrate)
-    migrate.set_defaults(handler=migrate_command)
-    reset = schema_cmds.add_parser(
+    leaf(
+        schema_cmds,
         "reset",
         help="empty dev's reviews, ledger and cursor so the dev monitor starts over",
         description="Empty the dev environment in one transaction: its qa_photo_reviews, its "
@@ -41,12 +42,12 @@ def register(commands: Commands) -> None:
         "message. Refuses prod whatever the flags, and refuses while the dev monitor runs "
         "(stop it first). Without --yes it asks on a terminal and refuses without one.",
         epilog=f"{OWNER_NOTE}\n{CONFIG_HELP}",
+        handler=reset_command,
+        confirm=True,
     )
-    add_target(reset)
-    reset.add_argument("--yes", action="store_true", help="do not ask")
-    reset.set_defaults(handler=reset_command)
 
-    drop = schema_cmds.add_parser(
+    leaf(
+        schema_cmds,
         "drop",
         help="drop dev's whole schema (schema migrate creates it again)",
         description="Drop the dev environment's schema and everything in it, in one "
@@ -54,10 +55,9 @@ def register(commands: Commands) -> None:
         "refuses when an object outside the schema (a view, a foreign key) depends on it. "
         "Without --yes it asks on a terminal and refuses without one.",
         epilog=f"{OWNER_NOTE}\n{CONFIG_HELP}",
+        handler=drop_command,
+        confirm=True,
     )
-    add_target(drop)
-    drop.add_argument("--yes", action="store_true", help="do not ask")
-    drop.set_defaults(handler=drop_command)
 
     copy = schema_cmds.add_parser(
         "copy-from-prod",
@@ -88,7 +88,8 @@ def register(commands: Commands) -> None:
     )
     copy.set_defaults(handler=copy_command)
 
-    grant = schema_cmds.add_parser(
+    grant = leaf(
+        schema_cmds,
         "grant",
         help="give a role exactly the privileges the environment's service needs",
         description="Least privilege, in one transaction: revoke the role's table privileges in "
@@ -100,8 +101,8 @@ def register(commands: Commands) -> None:
         "objects anywhere. The role must exist, log in, and be neither a superuser nor the "
         "tables' owner. Run it again after `schema drop` + `schema migrate`.",
         epilog=f"{OWNER_NOTE}\n{CONFIG_HELP}",
+        handler=grant_command,
     )
-    add_target(grant)
     grant.add_argument("--role", required=True, help="the service's database role")
     grant.add_argument(
         "--service",
@@ -123,7 +124,6 @@ def register(commands: Commands) -> None:
         action="store_true",
         help="only print the SQL (no database needed), e.g. to review it or run it with psql",
     )
-    grant.set_defaults(handler=grant_command)
 
 
 def migrate_command(args: argparse.Namespace) -> int:

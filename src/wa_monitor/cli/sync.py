@@ -14,7 +14,7 @@ from wa_monitor.adapters.postgres.admin import parse_duration
 from wa_monitor.adapters.postgres.db import require_current, session
 from wa_monitor.adapters.postgres.sync_record import sync_lock
 from wa_monitor.adapters.sheetfile import DEFAULT_WORKSHEET, SheetFile
-from wa_monitor.cli.common import CONFIG_HELP, SUMMARIES, Commands, add_target, database_url, load
+from wa_monitor.cli.common import CONFIG_HELP, SUMMARIES, Commands, database_url, leaf, load
 from wa_monitor.core.ports import SheetTarget
 from wa_monitor.errors import EXIT_OK, ConfigError, Refused
 from wa_monitor.services import sharepoint
@@ -49,14 +49,15 @@ grant --service sync`) from $WA_MONITOR_DATABASE_URL. Try a first run with --dry
 def register(commands: Commands) -> None:
     group = commands.add_parser("sync", help=SUMMARIES["sync"])
     targets = group.add_subparsers(dest="sync_command", required=True, metavar="TARGET")
-    cmd = targets.add_parser(
+    cmd = leaf(
+        targets,
         "sharepoint",
         help="upsert production's daily drops per project into the SharePoint workbook",
         description=DESCRIPTION,
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        handler=sharepoint_command,
     )
-    add_target(cmd)
     when = cmd.add_mutually_exclusive_group()
     when.add_argument(
         "--date", type=_day, metavar="YYYY-MM-DD", help="only this local day (e.g. a re-count)"
@@ -80,7 +81,6 @@ def register(commands: Commands) -> None:
         ".csv file instead of SharePoint, with the same upsert by (date, project)",
     )
     cmd.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
-    cmd.set_defaults(handler=sharepoint_command)
 
 
 def _day(text: str) -> date:

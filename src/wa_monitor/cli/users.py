@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from wa_monitor.adapters.postgres import users
 from wa_monitor.adapters.postgres.db import session
 from wa_monitor.adapters.postgres.users import Conn, Role
-from wa_monitor.cli.common import CONFIG_HELP, SUMMARIES, Commands, add_target, database_url, load
+from wa_monitor.cli.common import CONFIG_HELP, SUMMARIES, Commands, database_url, leaf, load
 from wa_monitor.errors import EXIT_OK, Refused
 from wa_monitor.services import accounts
 from wa_monitor.settings import Settings
@@ -28,47 +28,49 @@ separate. Runs with the URL in $WA_MONITOR_DATABASE_URL.
 def register(commands: Commands) -> None:
     group = commands.add_parser("users", help=SUMMARIES["users"])
     actions = group.add_subparsers(dest="users_command", required=True, metavar="ACTION")
-    add = actions.add_parser(
+    add = leaf(
+        actions,
         "add",
         help="create a user (viewer: reads; reviewer: also judges reviews)",
         description="Create a dashboard user with a role: viewer (reads every page) or "
         "reviewer (also ticks steps and sends feedback).",
         epilog=PASSWORD_NOTE,
+        handler=add_command,
     )
-    add_target(add)
     add.add_argument("username", help="1-64 lowercase letters, digits, '.', '_' or '-'")
     add.add_argument("--role", required=True, choices=[r.value for r in Role])
     add.add_argument("--name", default="", help="the name pages show (default: the username)")
     add.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
-    add.set_defaults(handler=add_command)
 
-    listing = actions.add_parser(
-        "list", help="every user with role, state and last login", epilog=CONFIG_HELP
+    listing = leaf(
+        actions,
+        "list",
+        help="every user with role, state and last login",
+        epilog=CONFIG_HELP,
+        handler=list_command,
     )
-    add_target(listing)
     listing.add_argument("--json", action="store_true", help="one JSON document instead of a table")
-    listing.set_defaults(handler=list_command)
 
-    disable = actions.add_parser(
+    disable = leaf(
+        actions,
         "disable",
         help="refuse a user's logins and end their open sessions",
         epilog=CONFIG_HELP,
+        handler=disable_command,
     )
-    add_target(disable)
     disable.add_argument("username")
-    disable.set_defaults(handler=disable_command)
 
-    passwd = actions.add_parser(
+    passwd = leaf(
+        actions,
         "passwd",
         help="set a user's password and end their open sessions",
         epilog=PASSWORD_NOTE,
+        handler=passwd_command,
     )
-    add_target(passwd)
     passwd.add_argument("username")
     passwd.add_argument(
         "--password-stdin", action="store_true", help="read the password from stdin"
     )
-    passwd.set_defaults(handler=passwd_command)
 
 
 @contextmanager

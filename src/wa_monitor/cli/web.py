@@ -9,14 +9,15 @@ import uvicorn
 
 from wa_monitor.adapters import logs
 from wa_monitor.adapters.postgres.db import require_current, session
-from wa_monitor.cli.common import CONFIG_HELP, SUMMARIES, Commands, add_target, database_url, load
+from wa_monitor.cli.common import CONFIG_HELP, SUMMARIES, Commands, database_url, leaf, load
 from wa_monitor.errors import EXIT_OK
 from wa_monitor.settings import WEB_SECRET_CREDENTIAL, WEB_SECRET_VAR, Settings
 from wa_monitor.web.app import create_app
 
 
 def register(commands: Commands) -> None:
-    web = commands.add_parser(
+    web = leaf(
+        commands,
         "web",
         help=SUMMARIES["web"],
         description="Serve the environment's dashboard: the overview, the review list with its "
@@ -29,11 +30,10 @@ def register(commands: Commands) -> None:
         f"'{WEB_SECRET_CREDENTIAL}' (32 characters at least), the database URL from "
         f"$WA_MONITOR_DATABASE_URL (or its credential); neither is read from the TOML file.\n"
         + CONFIG_HELP,
+        handler=web_command,
     )
-    add_target(web)
     web.add_argument("--host", help="listen on this address instead of [web] host")
     web.add_argument("--port", type=int, help="listen on this port instead of [web] port")
-    web.set_defaults(handler=web_command)
 
 
 def web_command(args: argparse.Namespace) -> int:
