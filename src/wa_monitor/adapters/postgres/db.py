@@ -345,6 +345,36 @@ class LockHolder:
         return f"backend pid {self.pid}, {self.application or 'no name'}{where}"
 
 
+class LockBusy(Exception):
+    """Another session holds the table lock asked for; `holder` says which, if it still can."""
+
+    def __init__(self, holder: LockHolder | None) -> None:
+        super().__init__("the lock is held by another session")
+        self.holder = holder
+
+    def who(self) -> str:
+        """' (backend pid …, name, from host)', or nothing when the holder is gone."""
+        return f" ({self.holder.describe()})" if self.holder else ""
+
+
+def hold_table_lock(conn: psycopg.Connection[Any], schema: str, table: str, *, env: str) -> None:
+    """Lock `schema`'s `table` (the instance election's, the sync's) in EXCLUSIVE mode in a
+    transaction left open on `conn`, a connection of the holder's own that then stays idle
+    until it closes. NOWAIT: LockBusy at once if another session holds it. The mode needs
+    UPDATE on the environment's own table, so no role of another environment can take it or
+    hold it; it takes no transaction id, so the open transaction holds back no VACUUM."""
+    queries = named_queries("locks.sql")
+    try:
+        conn.execute(queries["lock_session"])
+        conn.execute("BEGIN")
+        conn.execute(compose(queries["table_lock"], schema, locked=sql.Identifier(schema, table)))
+    except pg_errors.LockNotAvailable:
+        conn.execute("ROLLBACK")
+        raise LockBusy(instance_holder(conn, schema, table)) from None
+    except psycopg.Error as exc:
+        raise from_pg_error(exc, schema=schema, env=env) from None
+
+
 def instance_holder(
     conn: psycopg.Connection[Any], schema: str, table: str = TABLES["instance"]
 ) -> LockHolder | None:

@@ -9,16 +9,17 @@ from dataclasses import replace
 from typing import Any
 
 import psycopg
-from psycopg import errors as pg_errors
 from psycopg import pq, sql
 
 from wa_monitor.adapters.postgres.db import (
+    TABLES,
+    LockBusy,
     StandbyLock,
     StoreUnavailable,
     compose,
     connect,
     from_pg_error,
-    instance_holder,
+    hold_table_lock,
     latest_version,
     migrations,
     named_queries,
@@ -102,31 +103,20 @@ class Store:
 
     def _elect(self) -> None:
         """Hold the environment's instance table locked, on a connection of its own that keeps
-        the transaction open while the monitor runs; StandbyLock if another session holds it.
-
-        The lock needs UPDATE on the environment's own table: unlike an advisory lock, which
-        any role can take, no role of another environment can hold it or make this one wait.
-        It takes no transaction id, so the open transaction holds back no VACUUM.
-        """
+        the transaction open while the monitor runs (db.hold_table_lock: no role of another
+        environment can hold it or make this one wait); StandbyLock if another session holds
+        it."""
         if self._election is not None:
             self._election.close()
             self._election = None
         conn = self._open("instance")
         try:
-            conn.execute(self._q("instance_session"))
-            conn.execute("BEGIN")
-            conn.execute(self._q("instance_lock"))
-        except pg_errors.LockNotAvailable:
-            conn.execute("ROLLBACK")
-            holder = instance_holder(conn, self.schema)
+            hold_table_lock(conn, self.schema, TABLES["instance"], env=self.env)
+        except LockBusy as busy:
             conn.close()
-            who = f" ({holder.describe()})" if holder else ""
             raise StandbyLock(
-                f"another wa-monitor is running for schema {self.schema!r}{who}"
+                f"another wa-monitor is running for schema {self.schema!r}{busy.who()}"
             ) from None
-        except psycopg.Error as exc:
-            conn.close()
-            raise from_pg_error(exc, schema=self.schema, env=self.env) from None
         except BaseException:
             conn.close()
             raise

@@ -9,14 +9,14 @@ from datetime import date
 from typing import Any
 
 import psycopg
-from psycopg import errors as pg_errors
 
 from wa_monitor.adapters.postgres.db import (
     TABLES,
+    LockBusy,
     compose,
     connect,
     from_pg_error,
-    instance_holder,
+    hold_table_lock,
     named_queries,
 )
 from wa_monitor.core.sheet import TargetKind, Write
@@ -33,21 +33,13 @@ def sync_lock(url: str, *, schema: str, env: str) -> Iterator[None]:
     sync's writes commit one by one on theirs); SyncBusy if another sync holds it."""
     conn = connect(url, schema=schema, env=env, purpose="sync-lock")
     try:
-        queries = named_queries("sync.sql")
         try:
-            conn.execute(queries["sync_lock_session"])
-            conn.execute("BEGIN")
-            conn.execute(compose(queries["sync_lock"], schema))
-        except pg_errors.LockNotAvailable:
-            conn.execute("ROLLBACK")
-            holder = instance_holder(conn, schema, TABLES["sync_lock"])
-            who = f" ({holder.describe()})" if holder else ""
+            hold_table_lock(conn, schema, TABLES["sync_lock"], env=env)
+        except LockBusy as busy:
             raise SyncBusy(
-                f"another sync of environment {env} is running{who}: the timer's, or one started "
-                "by hand; this run wrote nothing: run it again when that one is done"
+                f"another sync of environment {env} is running{busy.who()}: the timer's, or one "
+                "started by hand; this run wrote nothing: run it again when that one is done"
             ) from None
-        except psycopg.Error as exc:
-            raise from_pg_error(exc, schema=schema, env=env) from None
         yield
     finally:
         conn.close()

@@ -7,7 +7,7 @@
 SET LOCAL lock_timeout = '10s';
 
 -- name: instance_xact_lock
--- The running monitor's lock (queries.sql: instance_lock), held for this transaction only: if a
+-- The running monitor's lock (locks.sql: table_lock), held for this transaction only: if a
 -- monitor of the schema runs we do not get it, and while we hold it no monitor starts.
 LOCK TABLE {instance} IN EXCLUSIVE MODE NOWAIT;
 

@@ -32,16 +32,6 @@ SELECT pg_advisory_xact_lock(hashtext('wa-monitor migrate ' || %(schema)s));
 -- in seconds, not when the other session lets go.
 SET lock_timeout = '3s'; SET statement_timeout = '20s';
 
--- name: instance_session
--- The election's connection stays idle in its transaction for as long as the monitor runs.
-SET idle_in_transaction_session_timeout = 0; SET statement_timeout = '10s';
-
--- name: instance_lock
--- Run in a transaction that stays open: the table stays locked until the session ends. An
--- advisory lock would not do: any role, even one with no privilege at all, can take one. EXCLUSIVE
--- mode conflicts with itself and with every lock that needs a write privilege, not with a read.
-LOCK TABLE {instance} IN EXCLUSIVE MODE NOWAIT;
-
 -- name: instance_table_exists
 SELECT to_regclass(format('%%I.%%I', %(schema)s::text, 'wa_monitor_instance')) IS NOT NULL;
 
