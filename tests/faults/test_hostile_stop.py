@@ -9,21 +9,12 @@ import psycopg
 import pytest
 
 from tests.support.env import LAWLEY, write_config
-from tests.support.harness import GROUPS, Daemon, cli, reviewed, wait_until
+from tests.support.harness import GROUPS, Daemon, cli, reviewed, wait_until, waiting_on_locks
 from wa_monitor.devtools.simulator import BridgeWriter, Post
 
 pytestmark = pytest.mark.slow
 
 STOP_TIMEOUT = 30.0  # deploy/systemd: the units' TimeoutStopSec
-
-
-def blocked_on_a_lock(conn: psycopg.Connection[tuple[object, ...]]) -> bool:
-    row = conn.execute(
-        "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'wa-monitor-prod%' "
-        "AND datname = current_database() "
-        "AND wait_event_type = 'Lock'"
-    ).fetchone()
-    return bool(row and row[0])
 
 
 @pytest.mark.parametrize(
@@ -48,7 +39,10 @@ def test_sigterm_while_another_session_holds_a_lock_exits_in_seconds(
         daemon.wait_for("✅ Created QA review for DR1000001")
         holder.execute(hold)  # a transaction left open, as a stuck dashboard session would
         bridge.post(Post("A2", LAWLEY, "27600000001", "DR1000001 fixed", at))
-        wait_until(lambda: blocked_on_a_lock(watcher), what="the daemon waiting on the lock")
+        wait_until(
+            lambda: waiting_on_locks(watcher, "wa-monitor-prod%") > 0,
+            what="the daemon waiting on the lock",
+        )
         code, took = daemon.stop()
         holder.rollback()
     assert code == 0, daemon.stderr

@@ -14,7 +14,7 @@ import psycopg
 import pytest
 from psycopg import errors as pg_errors
 
-from tests.support.harness import daemon, stop, wait_until
+from tests.support.harness import daemon, stop, wait_until, waiting_on_locks
 from tests.support.ops import Envs, Roles, make_envs
 from tests.support.smtp import SmtpSink
 from wa_monitor.devtools.bridge_api import SimulatedBridgeApi
@@ -220,13 +220,7 @@ def test_checks_take_turns_and_no_other_role_can_hold_productions_back(
         )
         second.start()
         wait_until(
-            lambda: (
-                watch.execute(
-                    "SELECT count(*) FROM pg_stat_activity "
-                    "WHERE application_name = 'wa-monitor-prod-alerts' AND wait_event_type = 'Lock'"
-                ).fetchone()
-                == (1,)
-            ),
+            lambda: waiting_on_locks(watch, "wa-monitor-prod-alerts") == 1,
             what="the second check to wait for the first",
         )
         assert results == []

@@ -128,6 +128,17 @@ def cli(
     )
 
 
+def waiting_on_locks(conn: psycopg.Connection[Any], application: str) -> int:
+    """How many sessions of this test's database whose application_name is LIKE `application`
+    wait for a lock another session holds."""
+    row = conn.execute(
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE %s "
+        "AND datname = current_database() AND wait_event_type = 'Lock'",
+        (application,),
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
 def wait_until(
     condition: Callable[[], bool], *, what: str, timeout: float = 30.0, log: Daemon | None = None
 ) -> None:
