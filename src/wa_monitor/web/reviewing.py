@@ -23,15 +23,15 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from wa_monitor.adapters.postgres import reviewing
 from wa_monitor.adapters.postgres.dashboard import Conn
-from wa_monitor.adapters.postgres.reviewing import (
+from wa_monitor.adapters.postgres.reviewing import ReviewSheet
+from wa_monitor.adapters.postgres.users import Role, User
+from wa_monitor.core.feedback_claims import (
     ChangedMeanwhile,
     FeedbackSend,
     NotClaimed,
     Resolution,
-    ReviewSheet,
     SendState,
 )
-from wa_monitor.adapters.postgres.users import Role, User
 from wa_monitor.core.steps import STEPS
 from wa_monitor.core.verdict import InvalidVerdict, Mark, Step, Verdict, feedback_text
 from wa_monitor.errors import WaMonitorError
