@@ -245,8 +245,12 @@ Next, in this shell: USER and DBNAME are your PostgreSQL's (a role that may crea
     wa-monitor run --env prod --once && wa-monitor run --env dev --once
     wa-monitor status
 
-The dashboard: `wa-monitor users add you --role reviewer`, then `wa-monitor web --env prod`
-and open http://127.0.0.1:8090/wa-monitor (Ctrl-C stops it).
+The dashboard, as a reviewer named you (it asks for a password; Ctrl-C stops the server):
+
+    wa-monitor users add --env prod --role reviewer you
+    wa-monitor web --env prod
+
+then open http://127.0.0.1:8090/wa-monitor and log in.
 
 `wa-monitor doctor --env prod` checks everything; its role check wants the service's own
 role, with exactly the rights it needs (add PASSWORD '…' if your server asks for one):
