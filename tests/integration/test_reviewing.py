@@ -26,7 +26,8 @@ from wa_monitor.core.feedback_claims import (
     Resolution,
     SendState,
 )
-from wa_monitor.core.verdict import Step, Verdict, feedback_text
+from wa_monitor.core.steps import Step
+from wa_monitor.core.verdict import Verdict, feedback_text
 from wa_monitor.devtools.bridge_api import Fault, SimulatedBridgeApi
 from wa_monitor.devtools.simulator import BridgeWriter, Post, bridge_timestamp
 from wa_monitor.services import feedback

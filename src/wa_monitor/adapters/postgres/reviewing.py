@@ -32,7 +32,8 @@ from wa_monitor.core.feedback_claims import (
     blocked_by,
     claim_refusal,
 )
-from wa_monitor.core.verdict import Step, Verdict, changes
+from wa_monitor.core.steps import Step
+from wa_monitor.core.verdict import Verdict, changes
 from wa_monitor.errors import WaMonitorError
 
 Conn = psycopg.Connection[Any]
