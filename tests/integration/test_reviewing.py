@@ -18,15 +18,16 @@ from tests.support.env import LAWLEY, VELO, sast, write_config
 from tests.support.ops import Roles
 from wa_monitor.adapters.bridge_api import BridgeApi
 from wa_monitor.adapters.postgres import reviewing
-from wa_monitor.adapters.postgres.reviewing import (
+from wa_monitor.cli import main
+from wa_monitor.core.feedback_claims import (
     Blocked,
     ChangedMeanwhile,
     NotClaimed,
     Resolution,
     SendState,
 )
-from wa_monitor.cli import main
-from wa_monitor.core.verdict import Step, Verdict, feedback_text
+from wa_monitor.core.steps import Step
+from wa_monitor.core.verdict import Verdict, feedback_text
 from wa_monitor.devtools.bridge_api import Fault, SimulatedBridgeApi
 from wa_monitor.devtools.simulator import BridgeWriter, Post, bridge_timestamp
 from wa_monitor.services import feedback

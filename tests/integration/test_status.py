@@ -81,17 +81,33 @@ def test_the_table_shows_both_and_problems_underneath(
 ) -> None:
     db.execute("DROP SCHEMA dev CASCADE")
     capsys.readouterr()
-    assert envs.wa("status") == 1
+    assert envs.wa("status", "--wide") == 1
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split()[:3] == ["ENV", "SCHEMA", "VERSION"]
     assert lines[1].split()[:2] == ["dev", "dev"]
     assert lines[1].endswith("PROBLEM")
     assert lines[2].split()[:5] == ["prod", "public", str(latest_version()), "2", "1"]
-    assert lines[2].endswith("ok")
+    # No monitor runs for prod: not "ok", and the line underneath says what to do.
+    assert lines[2].endswith("STOPPED")
     assert lines[3] == (
         "dev: schema 'dev' does not exist or is not migrated: "
         "run `wa-monitor schema migrate --env dev`"
     )
+    assert lines[4].startswith("prod: no wa-monitor is running: start wa-monitor-prod")
+
+
+def test_the_default_table_fits_a_terminal_and_its_verdict_agrees_with_max_behind(
+    envs: Envs, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    assert envs.wa("status") == 0
+    plain = capsys.readouterr().out.splitlines()
+    assert max(len(line) for line in plain) <= 100
+    assert plain[0].split()[:4] == ["ENV", "REVIEWS", "TODAY", "BEHIND"]
+    assert [line.split()[-1] for line in plain[1:3]] == ["STOPPED", "STOPPED"]
+    assert envs.wa("status", "--max-behind", "100") == 1
+    checked = capsys.readouterr().out.splitlines()
+    assert [line.split()[-1] for line in checked[1:3]] == ["PROBLEM", "PROBLEM"]
 
 
 def test_an_unreachable_environment_fails_without_showing_its_url(
