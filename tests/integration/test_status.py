@@ -12,22 +12,23 @@ import psycopg
 import pytest
 
 from tests.support.env import VELO, sast
-from tests.support.ops import Envs, make_envs
+from tests.support.ops import Envs
 from wa_monitor.adapters.postgres.db import latest_version
-from wa_monitor.devtools.simulator import BridgeWriter
 
 SAST_ZONE = ZoneInfo("Africa/Johannesburg")
 
 
-@pytest.fixture
-def envs(tmp_path: Path, bridge: BridgeWriter, database_url: str) -> Envs:
-    envs = make_envs(tmp_path / "config", bridge, database_url)
+pytestmark = pytest.mark.migrated("prod", "dev")
+
+
+@pytest.fixture(autouse=True)
+def history(envs: Envs) -> None:
+    """Reviews of an old day and of today in prod (run once), dev's test message unread."""
     now = datetime.now(SAST_ZONE)
     envs.say("A1", "DR1111111", sast(11, 9))  # an old day
     envs.say("A2", "DR2222222", now)  # today, local time
     envs.say("V1", "DR9999999 test", now, chat=VELO)
     assert envs.run("prod") == 0
-    return envs
 
 
 def status(envs: Envs, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, Any]:
