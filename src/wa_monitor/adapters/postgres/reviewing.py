@@ -60,7 +60,9 @@ class ReviewSheet:
 
 
 @dataclass(frozen=True, slots=True)
-class Change:
+class ReviewChange:
+    """One entry of a review's change trail: who made which version, and what changed."""
+
     version: int
     changed_by: str
     changed_at: datetime
@@ -139,11 +141,11 @@ def _reviewer_comment(comment: str | None, project: str | None) -> str:
     return comment
 
 
-def history(conn: Conn, schema: str, review_id: UUID) -> tuple[Change, ...]:
+def history(conn: Conn, schema: str, review_id: UUID) -> tuple[ReviewChange, ...]:
     """The review's recorded changes, newest first."""
     rows = _run(conn, schema, "changes_of", {"id": review_id}).fetchall()
     return tuple(
-        Change(
+        ReviewChange(
             version=int(version),
             changed_by=str(by),
             changed_at=at,
