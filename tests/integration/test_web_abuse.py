@@ -218,7 +218,7 @@ def test_concurrent_guesses_get_no_more_password_checks_than_the_limit(
     monkeypatch.setattr(accounts, "_matches", counted)
     start = threading.Barrier(40)
 
-    def guess(n: int) -> accounts.Outcome:
+    def guess(n: int) -> accounts.LoginOutcome:
         with psycopg.connect(database_url, autocommit=True) as conn:
             start.wait()
             return accounts.authenticate(
@@ -228,16 +228,16 @@ def test_concurrent_guesses_get_no_more_password_checks_than_the_limit(
     with ThreadPoolExecutor(40) as pool:
         outcomes = list(pool.map(guess, range(40)))
     assert len(checks) <= accounts.MAX_FAILURES
-    assert outcomes.count(accounts.Outcome.WRONG) == accounts.MAX_FAILURES - 1
-    assert outcomes.count(accounts.Outcome.THROTTLED) == 40 - (accounts.MAX_FAILURES - 1)
+    assert outcomes.count(accounts.LoginOutcome.WRONG) == accounts.MAX_FAILURES - 1
+    assert outcomes.count(accounts.LoginOutcome.THROTTLED) == 40 - (accounts.MAX_FAILURES - 1)
     # The right password now waits for the window too, unchecked, from that address ...
     with psycopg.connect(database_url, autocommit=True) as conn:
         late = accounts.authenticate(conn, "public", "anele", PASSWORD, "203.0.113.7")
-        assert late.outcome is accounts.Outcome.THROTTLED
+        assert late.outcome is accounts.LoginOutcome.THROTTLED
         assert len(checks) <= accounts.MAX_FAILURES
         # ... and not from anywhere else.
         elsewhere = accounts.authenticate(conn, "public", "anele", PASSWORD, "198.51.100.9")
-        assert elsewhere.outcome is accounts.Outcome.OK
+        assert elsewhere.outcome is accounts.LoginOutcome.OK
 
 
 @pytest.fixture

@@ -45,7 +45,9 @@ class AccountError(FatalError):
     exit_code = 2
 
 
-class Outcome(enum.Enum):
+class LoginOutcome(enum.Enum):
+    """How a login attempt ended."""
+
     OK = "ok"
     WRONG = "wrong"  # unknown user, wrong password or disabled: the page says the same for all
     THROTTLED = "throttled"
@@ -53,7 +55,7 @@ class Outcome(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class Login:
-    outcome: Outcome
+    outcome: LoginOutcome
     user: User | None = None
 
 
@@ -108,15 +110,15 @@ def authenticate(conn: Conn, schema: str, username: str, password: str, client: 
     # Names no account can have share one count ('?' is no username), and never the block's.
     tries = users.count_attempt(conn, schema, name if known else "?", block, WINDOW)
     if tries.user > MAX_FAILURES or tries.block > MAX_CLIENT_FAILURES:
-        return Login(Outcome.THROTTLED)
+        return Login(LoginOutcome.THROTTLED)
     found = users.account(conn, schema, name) if known else None
     stored = found.password_hash if found is not None else _decoy()
     if not _matches(stored, password) or found is None or not found.user.active:
-        return Login(Outcome.THROTTLED if tries.user >= MAX_FAILURES else Outcome.WRONG)
+        return Login(LoginOutcome.THROTTLED if tries.user >= MAX_FAILURES else LoginOutcome.WRONG)
     new_hash = _hasher.hash(password) if _hasher.check_needs_rehash(stored) else None
     users.forgive(conn, schema, name, block)
     users.logged_in(conn, schema, found.user.id, new_hash)
-    return Login(Outcome.OK, found.user)
+    return Login(LoginOutcome.OK, found.user)
 
 
 def add_user(
