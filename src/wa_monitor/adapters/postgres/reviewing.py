@@ -22,6 +22,7 @@ from psycopg.types.json import Jsonb
 
 from wa_monitor.adapters.postgres.db import compose, named_queries
 from wa_monitor.adapters.postgres.store import COMMENT
+from wa_monitor.core.records import Delivery
 from wa_monitor.core.verdict import Step, Verdict, changes
 from wa_monitor.errors import WaMonitorError
 
@@ -29,14 +30,6 @@ Conn = psycopg.Connection[Any]
 # A claim with no outcome after this long was cut off (the web process died mid-send): it is
 # shown as unknown and a person may resolve it. Well above the bridge client's 7 s bound.
 STALE_CLAIM = timedelta(minutes=2)
-
-
-class SendState(enum.StrEnum):
-    CLAIMED = "claimed"  # committed before the bridge was called; no outcome yet
-    SENT = "sent"
-    REFUSED = "refused"
-    DOWN = "down"
-    UNKNOWN = "unknown"
 
 
 class Resolution(enum.StrEnum):
@@ -83,19 +76,24 @@ class FeedbackSend:
     finished_at: datetime | None
     recipient: str
     message: str
-    state: SendState
+    delivery: Delivery | None  # None: claimed (committed before the bridge was called), no outcome
     bridge_status: int | None
     bridge_answer: str | None
     resolved_by: str | None
     resolved_at: datetime | None
     resolution: Resolution | None
 
+    @property
+    def state(self) -> str:
+        """As the table keeps it: 'claimed', or the delivery's value."""
+        return "claimed" if self.delivery is None else self.delivery.value
+
     def unresolved(self, now: datetime) -> bool:
         """Perhaps posted and nobody has checked the group yet: no new Send until resolved."""
         if self.resolution is not None:
             return False
-        return self.state is SendState.UNKNOWN or (
-            self.state is SendState.CLAIMED and now - self.claimed_at > STALE_CLAIM
+        return self.delivery is Delivery.UNKNOWN or (
+            self.delivery is None and now - self.claimed_at > STALE_CLAIM
         )
 
 
@@ -277,7 +275,7 @@ def _send(row: tuple[Any, ...]) -> FeedbackSend:
         finished_at=finished,
         recipient=str(recipient),
         message=str(message),
-        state=SendState(state),
+        delivery=None if state == "claimed" else Delivery(state),
         bridge_status=status,
         bridge_answer=answer,
         resolved_by=resolved_by,
@@ -366,23 +364,26 @@ def finish(
     review_id: UUID,
     send_id: int,
     *,
-    state: SendState,
+    delivery: Delivery,
+    version: int,
     status: int | None,
     answer: str,
     by: str,
 ) -> datetime | None:
-    """Record a claimed send's outcome; on SENT stamp feedback_sent (returned) in the same go."""
+    """Record a claimed send's outcome; on SENT stamp feedback_sent (returned) in the same go,
+    if the review is still at `version`, the one the message was composed from: a resubmission
+    during the bridge call is a new round nobody has given feedback on."""
     _require_autocommit(conn)
     with conn.transaction():
         _run(
             conn,
             schema,
             "finish_send",
-            {"send": send_id, "state": state.value, "status": status, "answer": answer},
+            {"send": send_id, "state": delivery.value, "status": status, "answer": answer},
         )
-        if state is not SendState.SENT:
+        if delivery is not Delivery.SENT:
             return None
-        return _stamp(conn, schema, review_id, by)
+        return _stamp(conn, schema, review_id, by, version=version)
 
 
 def resolve(
@@ -406,14 +407,15 @@ def resolve(
         if row is None:
             return False
         if resolution is Resolution.POSTED:
-            _stamp(conn, schema, review_id, by)
+            _stamp(conn, schema, review_id, by, version=int(row[1]))
         return True
 
 
-def _stamp(conn: Conn, schema: str, review_id: UUID, by: str) -> datetime:
-    row = _run(conn, schema, "stamp_feedback", {"id": review_id}).fetchone()
+def _stamp(conn: Conn, schema: str, review_id: UUID, by: str, *, version: int) -> datetime | None:
+    """Stamp feedback_sent if the review is still at `version`; None when it moved on."""
+    row = _run(conn, schema, "stamp_feedback", {"id": review_id, "version": version}).fetchone()
     if row is None:
-        raise ReviewNotFound(f"no review {review_id} in schema {schema!r}")
+        return None
     version, stamped = int(row[0]), row[1]
     # The row's When says when; the trail says what happened to feedback_sent.
     what = {"feedback_sent": {"from": "", "to": "sent to the group"}}
@@ -448,9 +450,9 @@ def _blocking_send(conn: Conn, schema: str, review_id: UUID, version: int) -> Fe
 
 
 def _why(send: FeedbackSend) -> Blocked:
-    if send.state is SendState.SENT or send.resolution is Resolution.POSTED:
+    if send.delivery is Delivery.SENT or send.resolution is Resolution.POSTED:
         return Blocked.ALREADY_SENT
-    if send.state is SendState.CLAIMED and datetime.now(UTC) - send.claimed_at <= STALE_CLAIM:
+    if send.delivery is None and datetime.now(UTC) - send.claimed_at <= STALE_CLAIM:
         return Blocked.IN_FLIGHT
     return Blocked.UNKNOWN
 
