@@ -33,7 +33,7 @@ from wa_monitor.adapters.graph import (
     WorkbookLocation,
 )
 from wa_monitor.adapters.logs import register_secret
-from wa_monitor.adapters.postgres.admin import Service, audit
+from wa_monitor.adapters.postgres.admin import audit
 from wa_monitor.adapters.postgres.db import (
     AuthenticationFailed,
     PrivilegeDenied,
@@ -46,6 +46,7 @@ from wa_monitor.adapters.postgres.db import (
 )
 from wa_monitor.adapters.postgres.plans import sizes_of
 from wa_monitor.adapters.sqlfiles import named_queries as sql_file
+from wa_monitor.core.privileges import Service
 from wa_monitor.errors import ConfigError, NotMigrated, WaMonitorError
 from wa_monitor.services.status import flawed_rows
 from wa_monitor.settings import (

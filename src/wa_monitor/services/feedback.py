@@ -139,7 +139,7 @@ def send(
 ) -> SendReport:
     """Post `text` as the feedback of the verdict the page showed at `version`, once.
 
-    Raises SendingOff, NoGroup, BadText, reviewing.ChangedMeanwhile or reviewing.NotClaimed
+    Raises SendingOff, NoGroup, BadText, ChangedMeanwhile or NotClaimed
     before anything is posted.
     """
     schema = settings.schema
