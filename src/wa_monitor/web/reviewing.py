@@ -130,7 +130,7 @@ def _json(web: Web, conn: Conn, values: Mapping[str, Any]) -> dict[str, Any]:
             web.settings.tz
         ),
         "sends": [
-            {"id": s.id, "state": s.state.value, "by": s.sent_by, "at": json_value(s.claimed_at)}
+            {"id": s.id, "state": s.state, "by": s.sent_by, "at": json_value(s.claimed_at)}
             for s in values["sends"]
         ],
     }
