@@ -15,10 +15,10 @@ from typing import cast
 from urllib.parse import quote
 
 from wa_monitor.adapters.sqlfiles import named_queries
+from wa_monitor.core.isolation import user_part
 from wa_monitor.core.message_time import DEFAULT_MAX_AHEAD, sent_time
 from wa_monitor.core.records import BridgeBatch, BridgeMessage, BridgePosition, Flaw
 from wa_monitor.errors import Rescan, TransientError
-from wa_monitor.settings import user_part
 
 REQUIRED: dict[str, tuple[str, ...]] = {
     "messages": ("id", "chat_jid", "sender", "content", "timestamp", "is_from_me"),

@@ -110,11 +110,10 @@ def load(conn: Conn, schema: str, review_id: UUID) -> ReviewSheet:
     reasons = {
         Step.from_column(column): str(reason) for column, reason in dict(wrong_steps or {}).items()
     }
-    passed = {step for step, ticked in zip(Step, steps, strict=True) if ticked}
-    verdict = Verdict(
-        frozenset(passed - reasons.keys()),
-        tuple(sorted((s, r) for s, r in reasons.items() if s not in passed and r.strip())),
-        _reviewer_comment(comment, project),
+    verdict = Verdict.stored(
+        ticked=(step for step, ticked in zip(Step, steps, strict=True) if ticked),
+        reasons=reasons,
+        comment=_reviewer_comment(comment, project),
     )
     return ReviewSheet(
         id=rid,
