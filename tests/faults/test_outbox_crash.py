@@ -66,7 +66,9 @@ def setup(folder: Path, bridge: Path, url: str, api: str, monkeypatch: pytest.Mo
         bridge_db=bridge,
         groups=GROUPS,
         validate={"Lawley", "Mohadin"},
-        extra=f'bridge_api_url = "{api}"\nreply_interval_seconds = 0.01\nbatch_size = 10',
+        # One agent posts the whole backlog: the hourly caps would hold most replies back.
+        extra=f'bridge_api_url = "{api}"\nreply_interval_seconds = 0.01\nbatch_size = 10\n'
+        "reply_cap_per_sender_hour = 10000\nreply_cap_per_group_hour = 10000",
     )
     monkeypatch.setenv("WA_MONITOR_DATABASE_URL", url)
     for project, drops in VALID.items():
