@@ -133,9 +133,12 @@ class RateLimited(logging.Filter):
 
 def log_config(prefix: str) -> dict[str, Any]:
     """uvicorn's and asyncio's lines on stderr (the journal), with the environment's prefix
-    first, each kind rate-limited."""
-    head = f"{prefix} " if prefix else ""
-    formatter = {"format": f"{head}%(asctime)s %(levelname)-7s %(name)s %(message)s"}
+    first on every line (a traceback's included), each kind rate-limited."""
+    formatter = {
+        "()": "wa_monitor.adapters.logs.Prefixed",
+        "fmt": "%(asctime)s %(levelname)-7s %(name)s %(message)s",
+        "prefix": prefix,
+    }
     handler = {
         "class": "logging.StreamHandler",
         "formatter": "plain",
