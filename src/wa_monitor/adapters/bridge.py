@@ -15,6 +15,7 @@ from typing import cast
 from urllib.parse import quote
 
 from wa_monitor.adapters.sqlfiles import named_queries
+from wa_monitor.core.message_time import DEFAULT_MAX_AHEAD, sent_time
 from wa_monitor.core.records import BridgeBatch, BridgeMessage, BridgePosition, Flaw
 from wa_monitor.errors import Rescan, TransientError
 from wa_monitor.settings import user_part
@@ -112,11 +113,6 @@ _EPOCH = re.compile(r"-?[0-9]+(?:\.[0-9]*)?")
 # shown in every zone (astimezone raises OverflowError), nor stored and read back.
 _CALENDAR_FROM = datetime(2, 1, 1, tzinfo=UTC)
 _CALENDAR_UNTIL = datetime(9998, 12, 31, tzinfo=UTC)
-# No WhatsApp message was sent before WhatsApp existed: an older time (Go's zero time
-# 0001-01-01, a Unix 0) is a missing one.
-EARLIEST = datetime(2009, 1, 1, tzinfo=UTC)
-# How far ahead of the read time a message's time may be and still be its time (clocks drift).
-DEFAULT_MAX_AHEAD = timedelta(days=1)
 
 
 def parse_timestamp(value: object, tz: tzinfo) -> datetime | None:
@@ -146,20 +142,6 @@ def _in_calendar(moment: datetime | None) -> datetime | None:
     if moment is None or not _CALENDAR_FROM <= moment <= _CALENDAR_UNTIL:
         return None
     return moment
-
-
-def sent_time(
-    value: object, tz: tzinfo, *, now: datetime, max_ahead: timedelta
-) -> tuple[datetime, Flaw | None]:
-    """A message's submission time: its own, or `now` and the reason its own cannot be."""
-    moment = parse_timestamp(value, tz)
-    if moment is None:
-        return now, Flaw.UNREADABLE_TIME
-    if moment > now + max_ahead:
-        return now, Flaw.FUTURE_TIME
-    if moment < EARLIEST:
-        return now, Flaw.ANCIENT_TIME
-    return moment, None
 
 
 def exact_key(kind: str, raw: bytes | None) -> str:
@@ -646,7 +628,8 @@ class Bridge:
         now = self._clock()
         out = []
         for rowid, chat, mid, sender_id, content, ts in raw:
-            sent_at, flaw = sent_time(ts, self._tz, now=now, max_ahead=self._max_ahead)
+            moment = parse_timestamp(ts, self._tz)
+            sent_at, flaw = sent_time(moment, now=now, max_ahead=self._max_ahead)
             if flaw is None and ":" in mid and _KEYED.match(mid):
                 flaw = Flaw.RAW_ID
             phone = phones.get(sender_id, sender_id) or "unknown"

@@ -19,7 +19,7 @@ from wa_monitor.adapters.postgres.daily import daily_totals
 from wa_monitor.adapters.postgres.dashboard import COLUMNS, Conn, Review
 from wa_monitor.adapters.postgres.users import User
 from wa_monitor.core.records import DailyCount
-from wa_monitor.core.steps import STEPS
+from wa_monitor.core.steps import Step
 from wa_monitor.services import health
 from wa_monitor.web import chart, filters
 from wa_monitor.web.context import Page, Site, json_value, page
@@ -257,7 +257,7 @@ def review_json(r: Review) -> dict[str, Any]:
     body = {c: json_value(v) for c, v in zip(COLUMNS, r.values(), strict=True)}
     body["status"] = r.status.value
     body["steps"] = [
-        {"number": s.number, "name": s.name, "column": s.column, "done": done}
-        for s, done in zip(STEPS, r.steps, strict=True)
+        {"number": s.number, "name": s.label, "column": s.column, "done": done}
+        for s, done in zip(Step, r.steps, strict=True)
     ]
     return body

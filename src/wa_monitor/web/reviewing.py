@@ -26,17 +26,17 @@ from starlette.responses import RedirectResponse, Response
 from wa_monitor.adapters.bridge import messages_by_key
 from wa_monitor.adapters.postgres import dashboard, reviewing
 from wa_monitor.adapters.postgres.dashboard import Conn, Review
-from wa_monitor.adapters.postgres.reviewing import (
+from wa_monitor.adapters.postgres.reviewing import ReviewSheet
+from wa_monitor.adapters.postgres.users import Role, User
+from wa_monitor.core.feedback_claims import (
     ChangedMeanwhile,
     FeedbackSend,
     NotClaimed,
     Resolution,
-    ReviewSheet,
     SendState,
 )
-from wa_monitor.adapters.postgres.users import Role, User
-from wa_monitor.core.steps import STEPS
-from wa_monitor.core.verdict import InvalidVerdict, Mark, Step, Verdict, feedback_text
+from wa_monitor.core.steps import Step, UnknownStep
+from wa_monitor.core.verdict import InvalidVerdict, Mark, Verdict, feedback_text
 from wa_monitor.errors import WaMonitorError
 from wa_monitor.services import feedback
 from wa_monitor.services.feedback import Sent
@@ -209,7 +209,7 @@ def _page(
     text = None if typed is None else typed.text
     shown = {
         **values,
-        "steps": list(zip(STEPS, values["review"].steps, strict=True)),
+        "steps": list(zip(Step, values["review"].steps, strict=True)),
         "photo_steps": list(Step),
         "bridge_url": site.settings.bridge_api_url,
         "field_label": field_label,
@@ -267,7 +267,7 @@ def field_label(field: str) -> str:
     """A changed field as reviewers name it: `step_03_…` → `3. Cable Entry Outside`."""
     try:
         return Step.from_column(field).display
-    except InvalidVerdict:
+    except UnknownStep:
         return field.replace("_", " ").capitalize()
 
 
@@ -380,7 +380,7 @@ _FIELDS: dict[str, tuple[str, int | None]] = {
 def _step_name(column: str) -> str:
     try:
         return Step.from_column(column).display
-    except InvalidVerdict:
+    except UnknownStep:
         return column
 
 

@@ -17,7 +17,7 @@ from psycopg import sql
 from psycopg_pool import ConnectionPool
 
 from wa_monitor.adapters.postgres.db import SESSION, compose, connection_options, named_queries
-from wa_monitor.core.steps import STEPS
+from wa_monitor.core.steps import Step
 
 _FIELDS = (
     "id",
@@ -41,7 +41,7 @@ _FLAGS = (
     "updated_at",
 )
 # Every column the pages show and the CSV carries, in the table's order.
-COLUMNS: tuple[str, ...] = (*_FIELDS, *(s.column for s in STEPS), *_FLAGS)
+COLUMNS: tuple[str, ...] = (*_FIELDS, *(s.column for s in Step), *_FLAGS)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 EXPORT_FETCH = 2_000  # rows per round trip of the CSV export's server-side cursor
@@ -70,7 +70,7 @@ class Review:
     submitted_by: str | None
     whatsapp_message_date: datetime | None
     last_submitted_at: datetime | None
-    steps: tuple[bool, ...]  # in STEPS order
+    steps: tuple[bool, ...]  # in Step order
     completed: bool
     incomplete: bool
     resubmitted: bool
@@ -236,7 +236,7 @@ def query(
 
 
 def _review(row: tuple[Any, ...]) -> Review:
-    n_fields, n_steps = len(_FIELDS), len(STEPS)
+    n_fields, n_steps = len(_FIELDS), len(Step)
     steps = tuple(bool(v) for v in row[n_fields : n_fields + n_steps])
     rest = row[n_fields + n_steps :]
     values = (*row[:n_fields], steps, *rest)

@@ -12,16 +12,20 @@ import psycopg
 from psycopg import sql
 
 from wa_monitor.adapters.postgres.db import compose, named_queries, require_current, session
+from wa_monitor.core.plans import Change, shrink_refusal
 from wa_monitor.settings import Settings
+
+EXAMPLES = 5  # drops named of each kind a change would add or remove
 
 
 @dataclass(frozen=True, slots=True)
 class Imported:
+    change: Change  # what the file would change, counted before any write
+    written: bool  # False: a dry run, or refused (then `refused` says why)
+    refused: str | None
     added: int
-    unchanged: int
     removed: int
-    kept: int  # in the list but not in the file, left there (no --replace)
-    total: int  # the project's list afterwards
+    total: int  # the project's list afterwards (unchanged when not written)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,10 +44,19 @@ def _session(url: str, settings: Settings) -> AbstractContextManager[psycopg.Con
 
 
 def import_drops(
-    url: str, settings: Settings, project: str, drops: Sequence[str], *, replace: bool
+    url: str,
+    settings: Settings,
+    project: str,
+    drops: Sequence[str],
+    *,
+    replace: bool,
+    dry_run: bool = False,
+    max_shrink: float | None = None,
 ) -> Imported:
     """Make `project`'s list hold `drops` (and, with `replace`, nothing else), in one
-    transaction: COPY into a temporary table, then one INSERT … ON CONFLICT and one DELETE."""
+    transaction: COPY into a temporary table, count what would change, then one INSERT … ON
+    CONFLICT and one DELETE. Nothing is written on a `dry_run`, nor when `replace` would
+    remove more than `max_shrink` of the list (None: no limit)."""
     schema = settings.schema
     params = {"project": project}
     with _session(url, settings) as conn:
@@ -54,14 +67,31 @@ def import_drops(
                 for drop in drops:
                     copy.write_row((drop,))
             conn.execute(_q("analyze_incoming", schema))
+            change = _change(conn, schema, project)
+            refused = None
+            if replace and max_shrink is not None:
+                refused = shrink_refusal(change, max_shrink=max_shrink)
+            if dry_run or refused is not None:
+                return Imported(change, False, refused, 0, 0, change.before)
             added = conn.execute(_q("add", schema), params).rowcount
-            if replace:
-                removed, kept = conn.execute(_q("remove", schema), params).rowcount, 0
-            else:
-                removed, kept = 0, _count(conn, _q("not_in_file", schema), params)
+            removed = conn.execute(_q("remove", schema), params).rowcount if replace else 0
             total = _count(conn, _q("count", schema), params)
-    return Imported(
-        added=added, unchanged=len(drops) - added, removed=removed, kept=kept, total=total
+    return Imported(change, True, None, added, removed, total)
+
+
+def _change(conn: psycopg.Connection[Any], schema: str, project: str) -> Change:
+    params: dict[str, object] = {"project": project, "limit": EXAMPLES}
+    row = conn.execute(_q("change", schema), params).fetchone()
+    before, adding, missing = (int(n) for n in row) if row else (0, 0, 0)
+    adding_examples = conn.execute(_q("adding_examples", schema), params).fetchall()
+    missing_examples = conn.execute(_q("missing_examples", schema), params).fetchall()
+    return Change(
+        project=project,
+        before=before,
+        adding=adding,
+        missing=missing,
+        adding_examples=tuple(str(r[0]) for r in adding_examples),
+        missing_examples=tuple(str(r[0]) for r in missing_examples),
     )
 
 
