@@ -8,7 +8,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.support.env import LAWLEY, sast
+from tests.support.env import LAWLEY, VELO, sast
 from tests.support.ops import Envs, doctor
 from wa_monitor.adapters.postgres.db import latest_version
 from wa_monitor.devtools.simulator import create_lid_map
@@ -42,6 +42,7 @@ def test_a_healthy_environment_passes_everything_but_a_superuser_role(
     assert list(checks) == [
         "config file",
         "schema matches the environment",
+        "posts only where production does not",
         "log file writable",
         "log lines carry '[DEV]'",
         "bridge file",
@@ -65,6 +66,30 @@ def test_dev_pointed_at_public_fails_config_and_isolation(
     isolation = checks["schema matches the environment"]
     assert isolation.startswith("FAIL")
     assert f'fix: set schema = "dev" in {envs.folder / "dev.toml"}' in isolation
+
+
+def test_dev_posting_where_production_lives_fails_and_says_where(
+    envs: Envs, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Production lists a group, even disabled: dev's feedback group may not be it; and with
+    production's config gone, dev posts nowhere."""
+    with (envs.folder / "prod.toml").open("a") as prod:
+        prod.write(f'[[projects]]\nname = "Old"\ngroup_jid = "{VELO}"\nenabled = false\n')
+    with (envs.folder / "dev.toml").open("a") as dev:
+        dev.write(f'[web]\nfeedback_group = "{VELO}"\n')
+    code, checks = doctor(envs, capsys)
+    assert code == 1
+    posting = checks["posts only where production does not"]
+    assert posting.startswith("FAIL")
+    assert f"names [web] feedback_group {VELO}" in posting
+    assert "fix: give dev its own group" in posting
+    (envs.folder / "prod.toml").unlink()
+    code, checks = doctor(envs, capsys)
+    assert code == 1
+    posting = checks["posts only where production does not"]
+    assert posting.startswith("FAIL")
+    assert "dev posts nowhere" in posting
+    assert "fix: put production's prod.toml beside dev's file" in posting
 
 
 def test_unknown_environment(envs: Envs, capsys: pytest.CaptureFixture[str]) -> None:

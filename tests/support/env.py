@@ -12,7 +12,7 @@ MOHADIN = "120363418298130332@g.us"
 VELO = "120363418298130333@g.us"
 OTHER = "120363418298130339@g.us"  # a group nobody watches
 GROUPS = {LAWLEY: "Lawley", MOHADIN: "Mohadin", VELO: "Velo Test"}
-AGENT = "27640412391"
+AGENT = "27825550147"  # never a bot number: the shipped configs skip those
 
 
 def sast(day: int, hour: int, minute: int = 0, second: int = 0) -> datetime:

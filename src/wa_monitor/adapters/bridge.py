@@ -15,10 +15,10 @@ from typing import cast
 from urllib.parse import quote
 
 from wa_monitor.adapters.sqlfiles import named_queries
+from wa_monitor.core.isolation import user_part
 from wa_monitor.core.message_time import DEFAULT_MAX_AHEAD, sent_time
 from wa_monitor.core.records import BridgeBatch, BridgeMessage, BridgePosition, Flaw
 from wa_monitor.errors import Rescan, TransientError
-from wa_monitor.settings import user_part
 
 REQUIRED: dict[str, tuple[str, ...]] = {
     "messages": ("id", "chat_jid", "sender", "content", "timestamp", "is_from_me"),
@@ -56,7 +56,8 @@ MAX_MESSAGE_BYTES = 4 * 65_536
 # the first MAX_MESSAGE_BYTES of a row (bridge.sql writes it out: 262144): a GLOB over 10 MB
 # holds the lock for 200 ms.
 # Messages of the bridge's own account (is_from_me: its replies, feedback sent from the
-# dashboard) stay in SQLite unless the config says that account also posts drops.
+# dashboard) come out flagged, when they can hold a drop: the core skips them unless the config
+# says that account posts drops, and counts them, so that a skipped agent is never silent.
 # The id comes as its type and exact bytes: one that is not plain text must still be told
 # apart from every other and found again (see exact_key).
 # In bytes, through a BLOB: substr() of text stops at a NUL, which must reach the parser.
@@ -77,6 +78,7 @@ _FIND, _AT_ROWID = _SQL["find"], _SQL["at_rowid"]
 _BY_KEY = _SQL["by_key"]
 _NAMES, _LIDS = _SQL["names"], _SQL["lids"]
 _COUNT_PENDING, _NEWEST_TIME = _SQL["count_pending"], _SQL["newest_time"]
+_KNOWN_GROUPS = _SQL["known_groups"]
 
 
 class BridgeError(TransientError):
@@ -99,7 +101,7 @@ class BridgeSchemaError(BridgeError):
     pass
 
 
-_TS = re.compile(
+_TIME_TEXT = re.compile(
     r"^\s*(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?"
     r"\s*(Z|[+-]\d{2}(?::?\d{2})?)?(?:\s+[A-Za-z][A-Za-z0-9_/+-]*)?(?:\s+m=[+-][0-9.]+)?\s*$"
 )
@@ -199,7 +201,7 @@ def _parse_text(value: str, tz: tzinfo) -> datetime | None:
 def _read_text(value: str, tz: tzinfo) -> datetime | None:  # noqa: PLR0911
     if _EPOCH.fullmatch(value.strip()):
         return _from_epoch(float(value.strip()))
-    m = _TS.match(value)
+    m = _TIME_TEXT.match(value)
     if m is None:
         return None
     year, month, day, hour, minute, second, fraction, offset = m.groups()
@@ -346,12 +348,10 @@ class Bridge:
         tz: tzinfo,
         span: int,
         lid_map: Path | None = None,
-        own_account_posts_drops: bool = False,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         max_ahead: timedelta = DEFAULT_MAX_AHEAD,
     ) -> None:
         self.path = path
-        self._own_posts = own_account_posts_drops
         self.lid_map_path = lid_map
         self._group_set = frozenset(groups)
         self._groups = json.dumps(sorted(groups))
@@ -497,7 +497,7 @@ class Bridge:
             hi = max(min(position.rowid + self._window, end, newest), following)
             chars = 0
             query = _READ_HEADS if self._careful else _READ
-            params = (position.rowid, hi, self._groups, self._own_posts)
+            params = (position.rowid, hi, self._groups)
             for row in conn.execute(query, params):
                 rows.append(row)
                 chars += len(row[5])  # content IS NOT NULL
@@ -618,8 +618,8 @@ class Bridge:
             return found
 
         raw = [
-            (int(rowid), str(chat), exact_key(kind, mid), user(sender), content, ts)  # type: ignore[call-overload, arg-type]
-            for rowid, chat, kind, mid, sender, content, ts in rows
+            (int(rowid), str(chat), exact_key(kind, mid), user(sender), content, ts, bool(me))  # type: ignore[call-overload, arg-type]
+            for rowid, chat, kind, mid, sender, content, ts, me in rows
         ]
         if not raw:
             return []
@@ -627,7 +627,7 @@ class Bridge:
         names = self._names({phones.get(r[3], r[3]) for r in raw if r[3]})
         now = self._clock()
         out = []
-        for rowid, chat, mid, sender_id, content, ts in raw:
+        for rowid, chat, mid, sender_id, content, ts, from_me in raw:
             moment = parse_timestamp(ts, self._tz)
             sent_at, flaw = sent_time(moment, now=now, max_ahead=self._max_ahead)
             if flaw is None and ":" in mid and _KEYED.match(mid):
@@ -646,6 +646,7 @@ class Bridge:
                     timestamp_text=None if ts is None else _storable(str(ts)[:80]),
                     timestamp_ok=flaw is None or not flaw.of_time,
                     flaw=flaw,
+                    from_me=from_me,
                 )
             )
         return out
@@ -697,6 +698,14 @@ class Bridge:
         except sqlite3.Error as exc:
             raise from_sqlite_error(exc, self.path) from None
         return {(m.chat_jid, m.message_id): m for m in self._resolve(rows)}
+
+    def known_groups(self) -> frozenset[str]:
+        """The watched groups that the bridge's chats table knows."""
+        conn, _ = self._connection()
+        try:
+            return frozenset(str(r[0]) for r in conn.execute(_KNOWN_GROUPS, (self._groups,)))
+        except sqlite3.Error as exc:
+            raise from_sqlite_error(exc, self.path) from None
 
     def pending(self, after_rowid: int) -> int:
         """Messages in the watched groups stored after `after_rowid`."""

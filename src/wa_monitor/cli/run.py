@@ -43,7 +43,7 @@ from wa_monitor.errors import (
     NotMigrated,
     TransientError,
 )
-from wa_monitor.settings import Environment, Settings, find_config, load_settings, reply_groups
+from wa_monitor.settings import Environment, Settings
 
 
 def register(commands: Commands) -> None:
@@ -100,6 +100,7 @@ def run_command(args: argparse.Namespace) -> int:
     rules = Rules(
         projects=settings.enabled_projects,
         bot_senders=settings.bot_senders,
+        own_account_posts_drops=settings.own_account_posts_drops,
         tz=settings.tz,
         policy=Policy(
             validating=settings.validating,
@@ -118,9 +119,9 @@ def run_command(args: argparse.Namespace) -> int:
         tz=settings.tz,
         span=settings.batch_size,
         lid_map=settings.lid_map_db,
-        own_account_posts_drops=settings.own_account_posts_drops,
         max_ahead=timedelta(seconds=settings.max_clock_skew_seconds),
     )
+    _tell_unknown_groups(bridge, settings, log)
     notifier = SystemdNotifier.from_environ()  # sends nothing unless systemd runs us
     # Replies are posted by a thread of the daemon, started once this instance holds the
     # environment's lock (a standby must not post); `run --once` leaves them to the daemon.
@@ -167,18 +168,32 @@ def run_command(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _tell_unknown_groups(bridge: Bridge, settings: Settings, log: Log) -> None:
+    """One line when watched groups are not in the bridge file: a run that finds none of its
+    groups processes nothing, and must say why. (An unreadable file is the loop's to retry.)"""
+    watched = settings.enabled_projects
+    try:
+        missing = set(watched) - bridge.known_groups()
+    except TransientError:
+        return
+    if missing:
+        log.warning(
+            f"⚠️ {len(missing)} of {len(watched)} watched groups are not in the bridge file: "
+            "nothing is read from them (check group_jid in [[projects]]; wa-monitor doctor)",
+            groups=",".join(f"{watched[jid]}={jid}" for jid in sorted(missing)),
+        )
+
+
 def _reply_groups(settings: Settings, log: Log) -> frozenset[str]:
-    """Where this environment may post: dev learns production's groups from its config file."""
-    production = None
-    if settings.replying and settings.environment is Environment.DEV:
-        try:
-            production = load_settings(find_config("prod"), expect="prod")
-        except ConfigError as exc:
-            log.warning(
-                "replies off: production's config is needed to keep dev out of its groups",
-                error=str(exc),
-            )
-    allowed = reply_groups(settings, production)
+    """Where this environment may post replies (core.isolation's rule), said once at start."""
+    production = settings.production
+    if settings.environment is Environment.DEV and (production is None or not production.known):
+        why = production.source if production is not None else "not read"
+        log.warning(
+            "dev posts nowhere: production's config is needed to keep dev out of its groups",
+            production_config=why,
+        )
+    allowed = settings.reply_groups
     if settings.replying and (dropped := set(settings.enabled_projects) - allowed):
         log.warning("no replies in these groups", groups=",".join(sorted(dropped)))
     return allowed

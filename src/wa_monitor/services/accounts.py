@@ -39,7 +39,9 @@ class AccountError(FatalError):
     exit_code = 2
 
 
-class Outcome(enum.Enum):
+class LoginOutcome(enum.Enum):
+    """How a login attempt ended."""
+
     OK = "ok"
     WRONG = "wrong"  # unknown user, wrong password or disabled: the page says the same for all
     THROTTLED = "throttled"
@@ -47,7 +49,7 @@ class Outcome(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class Login:
-    outcome: Outcome
+    outcome: LoginOutcome
     user: User | None = None
 
 
@@ -86,16 +88,16 @@ def authenticate(conn: Conn, schema: str, username: str, password: str, client: 
         users.failures(conn, schema, name, client, WINDOW) >= MAX_FAILURES
         or users.client_failures(conn, schema, client, WINDOW) >= MAX_CLIENT_FAILURES
     ):
-        return Login(Outcome.THROTTLED)
+        return Login(LoginOutcome.THROTTLED)
     found = users.account(conn, schema, name) if USERNAME.fullmatch(name) else None
     stored = found.password_hash if found is not None else _decoy()
     if not _matches(stored, password) or found is None or not found.user.active:
         failed = users.record_failure(conn, schema, name, client, WINDOW)
-        return Login(Outcome.THROTTLED if failed >= MAX_FAILURES else Outcome.WRONG)
+        return Login(LoginOutcome.THROTTLED if failed >= MAX_FAILURES else LoginOutcome.WRONG)
     new_hash = _hasher.hash(password) if _hasher.check_needs_rehash(stored) else None
     users.clear_failures(conn, schema, name, client)
     users.logged_in(conn, schema, found.user.id, new_hash)
-    return Login(Outcome.OK, found.user)
+    return Login(LoginOutcome.OK, found.user)
 
 
 def add_user(

@@ -33,7 +33,7 @@ from wa_monitor.adapters.graph import (
     WorkbookLocation,
 )
 from wa_monitor.adapters.logs import register_secret
-from wa_monitor.adapters.postgres.admin import Service, audit
+from wa_monitor.adapters.postgres.admin import audit
 from wa_monitor.adapters.postgres.db import (
     AuthenticationFailed,
     PrivilegeDenied,
@@ -46,6 +46,7 @@ from wa_monitor.adapters.postgres.db import (
 )
 from wa_monitor.adapters.postgres.plans import sizes_of
 from wa_monitor.adapters.sqlfiles import named_queries as sql_file
+from wa_monitor.core.privileges import Service
 from wa_monitor.errors import ConfigError, NotMigrated, WaMonitorError
 from wa_monitor.services.status import flawed_rows
 from wa_monitor.settings import (
@@ -56,6 +57,7 @@ from wa_monitor.settings import (
     Settings,
     config_dirs,
     find_config,
+    load_environment,
     load_settings,
 )
 
@@ -98,7 +100,7 @@ def diagnose(
         folder = config_dirs()[0]
         return [Check("config file", False, str(exc), f"create {folder / f'{name}.toml'}")]
     try:
-        settings = load_settings(path, expect=env)
+        settings = load_environment(name) if config is None else load_settings(path, expect=env)
     except ConfigError as exc:
         checks.append(
             Check("config file", False, str(exc), f"correct {path} (README: Configuration)")
@@ -107,6 +109,7 @@ def diagnose(
         return checks
     checks.append(Check("config file", True, f"{path} parses and validates"))
     checks.append(_isolation(settings))
+    checks.append(_posting(settings))
     checks.extend(_log_checks(settings, path))
     checks.append(_bridge_check(settings, path))
     checks.append(_groups_check(settings, path))
@@ -126,6 +129,48 @@ def _isolation(settings: Settings) -> Check:
     else:
         detail = f"environment {env} writes schema {schema!r}"
     return Check("schema matches the environment", True, detail)
+
+
+def _posting(settings: Settings) -> Check:
+    """Where this environment may post (core.isolation's rule): dev only in groups production's
+    config names nowhere, and nowhere while that config is unknown."""
+    name = "posts only where production does not"
+    if settings.environment is Environment.PROD:
+        return Check(name, True, "production posts in its own projects' groups")
+    production = settings.production
+    if production is None or not production.known:
+        why = production.source if production is not None else "not read"
+        return Check(
+            name,
+            False,
+            f"production's config is unknown ({why}): dev posts nowhere (no replies, feedback "
+            "or WhatsApp alerts)",
+            "put production's prod.toml beside dev's file (or on the --env search path)",
+        )
+    wanted = {
+        f"[web] feedback_group {settings.web.feedback_group}": settings.web.feedback_group,
+        f"[alerts] whatsapp_recipient {settings.alerts.whatsapp_recipient}": (
+            settings.alerts.whatsapp_recipient
+        ),
+    }
+    refused = [what for what, to in wanted.items() if to and not settings.may_post(to)]
+    if refused:
+        return Check(
+            name,
+            False,
+            f"production's config {production.source} names {', '.join(refused)}: dev will "
+            "not post there",
+            "give dev its own group (the test group), one that production's config does not list",
+        )
+    groups = sorted(settings.reply_groups) if settings.replying else []
+    replies = f"replies in {', '.join(groups)}" if groups else "no replies"
+    feedback = settings.web.feedback_group or "none"
+    return Check(
+        name,
+        True,
+        f"read {production.source}: {replies}; feedback to {feedback}; never in the "
+        f"{len(production.names or ())} groups or recipients production names",
+    )
 
 
 def _raw_isolation(path: Path) -> Check:

@@ -129,8 +129,6 @@ class Site:
         asked = request.query_params.get("format")
         if asked == "json":
             return JSONResponse(shown.twin(), status_code=shown.status_code)
-        if asked == "csv" and shown.csv is not None:
-            return shown.csv()
         return self.render(
             request, shown.template, shown.values, user=user, status_code=shown.status_code
         )
@@ -200,23 +198,23 @@ def current_user(site: Site, request: Request) -> User | None:
 @dataclass(frozen=True, slots=True)
 class Page:
     """What one page shows, computed once: the template and its values for the HTML, and the
-    same page as JSON (the twin, computed only when asked for), or a CSV file for a list."""
+    same page as JSON (the twin, computed only when asked for)."""
 
     template: str
     values: Mapping[str, Any]
     twin: Callable[[], Mapping[str, Any]]
-    csv: Callable[[], Response] | None = None
     status_code: int = 200
 
 
 PageData = Callable[[Site, Request, User], Page]
+FileData = Callable[[Site, Request, User], Response]
 
 
-def page(data: PageData) -> Callable[[Request], Response]:
+def page(data: PageData, *, csv: FileData | None = None) -> Callable[[Request], Response]:
     """The route of a page for a logged-in user (others get the login page, or 401 for JSON):
-    its one data function, rendered in the format the query asks for (`?format=json`,
-    `?format=csv` where the page has one, HTML otherwise). A day outside what the pages can show
-    is a 400 with the reason, in either format."""
+    its one data function, rendered in the format the query asks for (`?format=json` for the
+    twin, HTML otherwise), or its `csv` file for `?format=csv` where it has one. A day outside
+    what the pages can show is a 400 with the reason, in any format."""
 
     @functools.wraps(data)
     def endpoint(request: Request) -> Response:  # sync: Starlette runs it in its threadpool
@@ -229,6 +227,8 @@ def page(data: PageData) -> Callable[[Request], Response]:
             login = home(request) + "/login"
             return RedirectResponse(f"{login}?{urlencode({'next': target})}", status_code=303)
         try:
+            if csv is not None and request.query_params.get("format") == "csv":
+                return csv(site, request, user)
             shown = data(site, request, user)
         except OutOfRange as exc:
             raise HTTPException(400, str(exc)) from None

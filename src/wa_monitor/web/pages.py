@@ -4,15 +4,12 @@ returns a `Page` that `context.page` renders as HTML or as its JSON twin."""
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Iterator
 from dataclasses import asdict
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from wa_monitor.adapters.postgres import dashboard
 from wa_monitor.adapters.postgres.daily import daily_totals
@@ -23,12 +20,11 @@ from wa_monitor.core.steps import Step
 from wa_monitor.services import health
 from wa_monitor.web import chart, filters
 from wa_monitor.web.context import Page, Site, json_value, page
+from wa_monitor.web.exports import exports_of
 from wa_monitor.web.filters import local_midnight
 
 CHART_DAYS = 30
 INVALID_SHOWN = 200  # the day's invalid drop numbers listed on the overview (all are counted)
-EXPORT_BATCH = 500  # CSV rows per chunk sent to the client
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def project_names(site: Site) -> list[str]:
@@ -168,10 +164,8 @@ def day_table(site: Site, counts: list[DailyCount], day: date) -> list[tuple[str
 # -- the review list ------------------------------------------------------------------------
 
 
-@page
-def reviews(site: Site, request: Request, user: User) -> Page:
-    """The review list: filtered by the query string, newest first, a page at a time; its CSV
-    export is every review the filter selects."""
+def _reviews(site: Site, request: Request, user: User) -> Page:
+    """The review list: filtered by the query string, newest first, a page at a time."""
     query = filters.parse(request.query_params, projects=frozenset(project_names(site)))
     where = query.where(site.settings.tz)
     with site.connection() as conn:
@@ -200,54 +194,18 @@ def reviews(site: Site, request: Request, user: User) -> Page:
         "csv": query.first_page().link(format="csv"),
         "active": "reviews",
     }
-    return Page("reviews.html", values, twin, csv=lambda: export(site, where))
+    return Page("reviews.html", values, twin)
 
 
-def export(site: Site, where: dashboard.ReviewFilter) -> Response:
-    """The filtered reviews as CSV, streamed from a server-side cursor in constant memory."""
+def _reviews_csv(site: Site, request: Request, user: User) -> Response:
+    """Every review the list's filter selects, as a CSV file (see web/exports)."""
+    query = filters.parse(request.query_params, projects=frozenset(project_names(site)))
+    where = query.where(site.settings.tz)
     name = f"wa-monitor-{site.settings.environment.value}-reviews-{site.today()}.csv"
-
-    def rows() -> Iterator[str]:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(COLUMNS)
-        with site.connection() as conn:
-            for n, review in enumerate(dashboard.export(conn, site.schema, where), start=1):
-                writer.writerow(csv_cell(site, v) for v in review.values())
-                if n % EXPORT_BATCH == 0:
-                    yield buffer.getvalue()
-                    buffer.seek(0)
-                    buffer.truncate()
-        yield buffer.getvalue()
-
-    return StreamingResponse(
-        rows(),
-        media_type="text/csv; charset=utf-8",
-        headers={"content-disposition": f'attachment; filename="{name}"'},
-    )
+    return exports_of(request).response(user.id, where, filename=name)
 
 
-def csv_cell(site: Site, value: object) -> str:
-    """A value as the CSV carries it: local times, true/false, and text that a spreadsheet
-    would run as a formula (=, +, -, @ first) quoted with a leading apostrophe."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, datetime):
-        return value.astimezone(site.settings.tz).isoformat()
-    text = str(value)
-    if text.startswith(_FORMULA_START) and not _is_number(text):
-        return "'" + text
-    return text
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
+reviews = page(_reviews, csv=_reviews_csv)
 
 
 # -- shared with the review page -------------------------------------------------------------------

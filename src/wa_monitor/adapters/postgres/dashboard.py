@@ -5,7 +5,8 @@ through the configured schema."""
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import cache
@@ -213,6 +214,7 @@ class InvalidDay:
 
 
 Conn = psycopg.Connection[Any]
+AsyncConn = psycopg.AsyncConnection[Any]
 
 
 _SIGHTED = sql.SQL("coalesce(whatsapp_message_date, created_at)")
@@ -299,15 +301,34 @@ def keyset_params(*, older: Keyset | None, newer: Keyset | None) -> dict[str, ob
     }
 
 
-def export(conn: Conn, schema: str, where: ReviewFilter) -> Iterator[Review]:
-    """Every filtered review, newest first, through a server-side cursor: memory stays the
-    same whether the filter keeps ten rows or a million."""
+@asynccontextmanager
+async def export_connection(
+    url: str, *, schema: str, application_name: str
+) -> AsyncIterator[AsyncConn]:
+    """A connection of its own for one CSV export, never one of the pages' pool: an export a
+    client does not read holds it, and nothing else. Its statements and its idle transaction
+    are bounded (export_session); it is closed on the way out, cancelled or not."""
+    options = connection_options(application_name, connect_timeout=5)
+    conn = await AsyncConn.connect(url, **options, prepare_threshold=None)
+    try:
+        await conn.execute(SESSION)
+        await conn.execute(query("export_session", schema))
+        yield conn
+    finally:
+        await conn.close()  # libpq's finish: no round trip, so a cancellation cannot stop it
+
+
+async def export(
+    conn: AsyncConn, schema: str, where: ReviewFilter
+) -> AsyncGenerator[list[Review], None]:
+    """Every filtered review, newest first, EXPORT_FETCH at a time through a server-side
+    cursor: memory stays the same whether the filter keeps ten rows or a million."""
     params = where.params() | keyset_params(older=None, newer=None) | {"limit": None}
-    with conn.transaction(), conn.cursor(name="wa_monitor_export") as cursor:
-        cursor.itersize = EXPORT_FETCH
-        cursor.execute(query("review_page", schema, by_drop=where.drop_prefix is not None), params)
-        for row in cursor:
-            yield _review(row)
+    composed = query("review_page", schema, by_drop=where.drop_prefix is not None)
+    async with conn.transaction(), conn.cursor(name="wa_monitor_export") as cursor:
+        await cursor.execute(composed, params)
+        while rows := await cursor.fetchmany(EXPORT_FETCH):
+            yield [_review(r) for r in rows]
 
 
 def review(conn: Conn, schema: str, review_id: UUID) -> Review | None:
