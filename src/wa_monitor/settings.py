@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import ipaddress
+import math
 import os
 import re
 import tomllib
@@ -25,6 +26,7 @@ from pydantic import (
 from pydantic import model_validator as _model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from wa_monitor.adapters.logs import redacted_url
 from wa_monitor.core import isolation
 from wa_monitor.core.isolation import Production, user_part
 from wa_monitor.core.records import ReplyKind
@@ -56,6 +58,38 @@ _WEB_SECRET_KEYS = frozenset({WEB_SECRET_CREDENTIAL, "session_secret", "secret_k
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _TENANT = re.compile(r"^(?:[0-9a-fA-F-]{36}|[a-z0-9][a-z0-9.-]*\.[a-z]{2,})$")
 _URL_VALUE = re.compile(r"^\s*postgres(ql)?://", re.IGNORECASE)
+# A session secret's strength, estimated as its length times the Shannon entropy of its
+# characters: 64 random base64 characters (`openssl rand -base64 48`) make ~350 bits, 32 random
+# hex ~118 (below 90 once in 100,000), a word repeated to 32 characters ~88, one letter 0.
+MIN_SECRET_BITS = 90
+
+
+def plain_url(value: str, *, schemes: tuple[str, ...] = ("http", "https")) -> str:
+    """A URL setting: one of `schemes`, a host, no spaces, and never credentials (user:password@
+    belongs in no config file, and would be printed wherever the URL is). Errors never echo
+    the URL unredacted."""
+    shown = redacted_url(value)
+    scheme, sep, rest = value.partition("://")
+    authority = rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
+    if "@" in rest.split("?", 1)[0].split("#", 1)[0]:
+        raise ValueError(
+            f"must not carry credentials (user:password@); secrets never go in the config file "
+            f"(got {shown!r})"
+        )
+    wanted = " or ".join(f"{s}://" for s in schemes)
+    if not sep or scheme not in schemes or not authority or re.search(r"\s", value):
+        raise ValueError(f"must be a {wanted} URL (got {shown!r})")
+    return value
+
+
+def entropy_bits(secret: str) -> float:
+    """An estimate of a secret's strength: its length times the Shannon entropy (bits per
+    character) of the characters it is made of."""
+    if not secret:
+        return 0.0
+    counts = {c: secret.count(c) for c in set(secret)}
+    per_char = -sum(n / len(secret) * math.log2(n / len(secret)) for n in counts.values())
+    return len(secret) * per_char
 
 
 class Environment(enum.StrEnum):
@@ -110,6 +144,11 @@ class Alerts(BaseModel):
     quiet_minutes: int = Field(default=120, ge=1)  # no new bridge message in working hours
     working_hours: tuple[str, str] = ("07:00", "19:00")  # local time, [start, end)
     working_days: frozenset[int] = frozenset({1, 2, 3, 4, 5, 6})  # ISO weekdays, Monday = 1
+
+    @field_validator("bridge_api_url")
+    @classmethod
+    def _api_url(cls, value: str) -> str:
+        return plain_url(value)
 
     @field_validator("working_hours")
     @classmethod
@@ -221,8 +260,9 @@ class SharePoint(BaseModel):
     @field_validator("authority_host", "graph_root")
     @classmethod
     def _https(cls, value: str) -> str:
+        plain_url(value, schemes=("https",))
         if not re.fullmatch(r"https://[^\s/?#]+(/[^\s?#]*)?", value):
-            raise ValueError(f"must be an https:// URL (got {value!r})")
+            raise ValueError(f"must be an https:// URL (got {redacted_url(value)!r})")
         return value.rstrip("/")
 
 
@@ -267,7 +307,7 @@ with warnings.catch_warnings():
         reply_invalid_text: str = DEFAULT_TEXTS[ReplyKind.INVALID_DROP]
         reply_received_text: str = DEFAULT_TEXTS[ReplyKind.RECEIVED]
         reply_resubmission_text: str = DEFAULT_TEXTS[ReplyKind.RESUBMISSION]
-        bridge_api_url: str = Field(default="http://localhost:8080", pattern=r"^https?://[^\s@]+$")
+        bridge_api_url: str = "http://localhost:8080"
         alerts: Alerts = Alerts()
         sharepoint: SharePoint | None = None
         web: Web = Web()
@@ -306,6 +346,11 @@ with warnings.catch_warnings():
             if value != value.strip() or not value.isprintable() or " " in value:
                 raise ValueError(f"must be one token without spaces, like '[DEV]' (got {value!r})")
             return value
+
+        @field_validator("bridge_api_url")
+        @classmethod
+        def _api_url(cls, value: str) -> str:
+            return plain_url(value)
 
         @field_validator("log_file", mode="before")
         @classmethod
@@ -505,6 +550,13 @@ with warnings.catch_warnings():
                 raise ConfigError(
                     f"the dashboard session secret is too short: use at least "
                     f"{MIN_WEB_SECRET_LENGTH} random characters (e.g. `openssl rand -base64 48`)"
+                )
+            if entropy_bits(secret) < MIN_SECRET_BITS:
+                raise ConfigError(
+                    f"the dashboard session secret is weak: it needs an estimated "
+                    f"{MIN_SECRET_BITS} bits (its length times the entropy of its characters; "
+                    f"one letter repeated has none); use random characters (e.g. `openssl rand "
+                    f"-base64 48`)"
                 )
             return secret
 

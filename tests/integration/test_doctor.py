@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +91,39 @@ def test_dev_posting_where_production_lives_fails_and_says_where(
     assert posting.startswith("FAIL")
     assert "dev posts nowhere" in posting
     assert "fix: put production's prod.toml beside dev's file" in posting
+
+
+def test_doctor_names_a_web_secret_prod_and_dev_share_without_printing_it(
+    envs: Envs, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shared = secrets.token_urlsafe(48)
+    (envs.folder / "prod-web.secret").write_text(shared + "\n")
+    (envs.folder / "dev-web.secret").write_text(shared + "\n")
+    monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
+    monkeypatch.setenv("WA_MONITOR_WEB_SECRET", shared)
+    capsys.readouterr()
+    assert envs.wa("doctor", "--env", "dev", "--web") == 1
+    out = capsys.readouterr()
+    assert "FAIL  web secrets differ: dev and prod sign their sessions with one secret" in out.out
+    assert "fix: give dev its own: head -c 48 /dev/urandom" in out.out
+    assert shared not in out.out + out.err
+    (envs.folder / "dev-web.secret").write_text(secrets.token_urlsafe(48))
+    monkeypatch.delenv("WA_MONITOR_WEB_SECRET")  # dev's own secret: the file beside its config
+    envs.wa("doctor", "--env", "dev", "--web")
+    assert "PASS  web secrets differ: dev's secret is not prod's" in capsys.readouterr().out
+
+
+def test_doctor_prints_urls_redacted(envs: Envs, capsys: pytest.CaptureFixture[str]) -> None:
+    with (envs.folder / "prod.toml").open("a") as prod:
+        prod.write(
+            '[alerts]\nwhatsapp_recipient = "120363400000000001@g.us"\n'
+            'bridge_api_url = "http://localhost:8080/?key=s3cretkey"\n'
+        )
+    capsys.readouterr()
+    envs.wa("doctor", "--env", "prod")
+    out = capsys.readouterr().out
+    assert "through http://localhost:8080/?key=***" in out
+    assert "s3cretkey" not in out
 
 
 def test_unknown_environment(envs: Envs, capsys: pytest.CaptureFixture[str]) -> None:

@@ -85,7 +85,12 @@ async def login(request: Request) -> Response:
             status_code=_STATUS[result.outcome],
             username=username[:64],
         )
-    start_session(request.session, user_id=result.user.id, epoch=result.user.session_epoch)
+    start_session(
+        request.session,
+        user_id=result.user.id,
+        epoch=result.user.session_epoch,
+        env=web.settings.environment.value,
+    )
     return RedirectResponse(target, status_code=303)
 
 
