@@ -184,7 +184,7 @@ def site_of(request: Request) -> Site:
 def current_user(site: Site, request: Request) -> User | None:
     """The logged-in user, if the session is signed, young enough, and still matches the
     user's row (not disabled, password not changed since); otherwise the session is ended."""
-    ids = session_user(request.session, env=web.settings.environment.value)
+    ids = session_user(request.session, env=site.settings.environment.value)
     if ids is None:
         return None
     with site.connection() as conn:
