@@ -15,6 +15,9 @@ from tests.support.harness import daemon, prod_config, stop, wait_until
 from tests.support.runs import say
 from wa_monitor.devtools.simulator import BridgeWriter
 
+pytestmark = pytest.mark.migrated("prod")
+
+
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = REPO / "deploy" / "logrotate" / "wa-monitor"
 POSTROTATE = "systemctl kill --kill-whom=main --signal=HUP wa-monitor-prod.service"

@@ -15,6 +15,9 @@ from tests.support.runs import say
 from wa_monitor.adapters.notify import SystemdNotifier
 from wa_monitor.devtools.simulator import BridgeWriter
 
+pytestmark = pytest.mark.migrated("prod")
+
+
 WATCHDOG_USEC = "400000"  # WatchdogSec=0.4s: the loop must ping at least every 0.1 s
 
 
@@ -149,6 +152,7 @@ def test_not_ready_until_the_bridge_answers_and_the_start_is_extended_while_retr
         )
 
 
+@pytest.mark.migrated
 def test_an_unmigrated_schema_is_never_reported_ready(
     tmp_path: Path, bridge: BridgeWriter, database_url: str, listener: NotifySocket
 ) -> None:

@@ -23,6 +23,9 @@ from wa_monitor.devtools.simulator import BridgeWriter
 from wa_monitor.services import accounts
 from wa_monitor.settings import Settings
 
+pytestmark = pytest.mark.migrated("prod")
+
+
 COOKIE = "wa_monitor_prod_session"
 VIEWERS = ("anele", "bongani", "carla", "dumisani")
 

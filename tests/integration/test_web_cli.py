@@ -24,6 +24,8 @@ from wa_monitor.cli.web import log_config
 from wa_monitor.devtools.simulator import BridgeWriter
 from wa_monitor.settings import load_settings
 
+pytestmark = pytest.mark.migrated("prod")
+
 
 def wa(
     monkeypatch: pytest.MonkeyPatch, url: str, *args: str, stdin: str = "", secret: str = ""
@@ -82,6 +84,7 @@ def test_users_are_added_listed_disabled_and_given_new_passwords(
     assert wa(monkeypatch, database_url, "users", "disable", "--config", config, "nobody") == 2
 
 
+@pytest.mark.migrated
 def test_the_web_command_refuses_without_a_secret_or_a_migrated_schema(
     tmp_path: Path,
     bridge: BridgeWriter,

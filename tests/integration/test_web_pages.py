@@ -27,6 +27,9 @@ from tests.support.web import (
 from wa_monitor.adapters.postgres.dashboard import COLUMNS
 from wa_monitor.devtools.simulator import BridgeWriter, Post, bridge_timestamp
 
+pytestmark = pytest.mark.migrated("prod")
+
+
 DAY = date(2025, 11, 11)
 
 

@@ -27,7 +27,6 @@ import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from tests.support.env import GROUPS, LAWLEY, OTHER, write_config
-from tests.support.runs import migrate
 from wa_monitor.devtools.simulator import BridgeWriter, Post, message_id
 
 SEED_VAR = "WA_MONITOR_TEST_SEED"
@@ -473,10 +472,9 @@ PATIENCE_SECONDS = 30.0
 
 
 def prod_config(folder: Path, bridge_db: Path, url: str, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """prod's config, watching Lawley on `bridge_db`, with its schema migrated."""
-    config = write_config(folder, "prod", bridge_db=bridge_db, groups={LAWLEY: "Lawley"})
-    migrate(config, url, monkeypatch)
-    return config
+    """prod's config, watching Lawley on `bridge_db`, its database `url` in the environment."""
+    monkeypatch.setenv("WA_MONITOR_DATABASE_URL", url)
+    return write_config(folder, "prod", bridge_db=bridge_db, groups={LAWLEY: "Lawley"})
 
 
 @contextmanager

@@ -1,13 +1,14 @@
 """Sending a reviewer's feedback to the project's group, at most once per saved verdict.
 
-claim (committed) → the bridge's POST /api/send (no database transaction held) → the outcome
-recorded, and feedback_sent stamped only when the bridge answered success. A send whose outcome
-is unknown is never retried here: a person checks the group and resolves it.
+The poster's rule (core/replies.py): claim (committed) → the bridge's POST /api/send (no
+database transaction held) → the outcome recorded, and feedback_sent stamped only when the
+bridge answered success and the review is still at the version the message was composed from.
+A send whose outcome is unknown is never retried here: a person checks the group and resolves
+it. The text is made speakable (no control or bidi character) before it is claimed.
 """
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -17,10 +18,11 @@ from uuid import UUID
 import psycopg
 import structlog
 
-from wa_monitor.adapters.bridge_api import BridgeApi, SendOutcome, SendResult
+from wa_monitor.adapters.bridge_api import BridgeApi
 from wa_monitor.adapters.postgres import reviewing
 from wa_monitor.adapters.postgres.reviewing import Conn
-from wa_monitor.core.feedback_claims import SendState
+from wa_monitor.core.records import Delivery
+from wa_monitor.core.replies import speakable
 from wa_monitor.errors import WaMonitorError
 from wa_monitor.settings import Environment, Settings
 
@@ -85,19 +87,9 @@ class Destination:
         return None
 
 
-class Sent(enum.StrEnum):
-    """How a Send ended, as the reviewer is told."""
-
-    SENT = "sent"
-    REFUSED = "refused"
-    DOWN = "down"
-    UNKNOWN = "unknown"
-    NOT_RECORDED = "not_recorded"  # the bridge answered but the outcome could not be saved
-
-
 @dataclass(frozen=True, slots=True)
 class SendReport:
-    outcome: Sent
+    outcome: Delivery | None  # None: the bridge answered but the outcome could not be saved
     send_id: int
     detail: str  # the bridge's answer or what went wrong
     stamped_at: datetime | None  # feedback_sent, when it was stamped
@@ -107,24 +99,24 @@ class SendReport:
         return explain(self.outcome, self.detail)
 
 
-def explain(outcome: Sent, detail: str) -> str:
-    """How a send ended, in one plain sentence for the reviewer."""
+def explain(outcome: Delivery | None, detail: str) -> str:
+    """How a send ended, in one plain sentence for the reviewer (None: not recorded)."""
     match outcome:
-        case Sent.SENT:
+        case Delivery.SENT:
             return "Feedback sent to the group."
-        case Sent.REFUSED:
+        case Delivery.REFUSED:
             return (
                 f"The bridge refused the message ({detail}). Nothing was posted; "
                 "you can send again."
             )
-        case Sent.DOWN:
+        case Delivery.DOWN:
             return "The WhatsApp bridge is not reachable. Nothing was posted; you can send again."
-        case Sent.UNKNOWN:
+        case Delivery.UNKNOWN:
             return (
                 "The bridge gave no clear answer in time: the message may have been posted. "
                 "Check the group, then say below whether it arrived."
             )
-        case Sent.NOT_RECORDED:
+        case None:
             return (
                 f"The bridge answered ({detail}) but the outcome could not be saved. "
                 "Check the group before sending again."
@@ -163,7 +155,7 @@ def send(
     before anything is posted.
     """
     schema = settings.schema
-    message = text.strip().replace("\r\n", "\n")
+    message = speakable(text).strip()
     if not message:
         raise BadText("The feedback text is empty.")
     if len(message) > MAX_TEXT:
@@ -193,12 +185,6 @@ def send(
         elapsed_s=result.elapsed_s,
         by=by,
     )
-    return _record(connect, schema, review_id, send_id=send_id, result=result, by=by)
-
-
-def _record(
-    connect: Connect, schema: str, review_id: UUID, *, send_id: int, result: SendResult, by: str
-) -> SendReport:
     try:
         with connect() as conn:
             stamped = reviewing.finish(
@@ -206,7 +192,8 @@ def _record(
                 schema,
                 review_id,
                 send_id,
-                state=SendState(result.outcome.value),
+                delivery=result.outcome,
+                version=version,
                 status=result.status,
                 answer=result.detail,
                 by=by,
@@ -214,11 +201,7 @@ def _record(
     except psycopg.Error as exc:
         # The claim stays 'claimed': after a while the page shows it as unknown, to resolve.
         log.error("feedback outcome not recorded", send_id=send_id, error=type(exc).__name__)
-        return SendReport(Sent.NOT_RECORDED, send_id, result.detail, None)
-    outcome = {
-        SendOutcome.SENT: Sent.SENT,
-        SendOutcome.REFUSED: Sent.REFUSED,
-        SendOutcome.DOWN: Sent.DOWN,
-        SendOutcome.UNKNOWN: Sent.UNKNOWN,
-    }[result.outcome]
-    return SendReport(outcome, send_id, result.detail, stamped)
+        return SendReport(None, send_id, result.detail, None)
+    if result.outcome is Delivery.SENT and stamped is None:
+        log.info("feedback sent for a version since resubmitted: not stamped", send_id=send_id)
+    return SendReport(result.outcome, send_id, result.detail, stamped)

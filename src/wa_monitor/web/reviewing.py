@@ -33,13 +33,12 @@ from wa_monitor.core.feedback_claims import (
     FeedbackSend,
     NotClaimed,
     Resolution,
-    SendState,
 )
+from wa_monitor.core.records import Delivery
 from wa_monitor.core.steps import Step, UnknownStep
 from wa_monitor.core.verdict import InvalidVerdict, Mark, Verdict, feedback_text
 from wa_monitor.errors import WaMonitorError
 from wa_monitor.services import feedback
-from wa_monitor.services.feedback import Sent
 from wa_monitor.web.context import Page, Site, current_user, json_value, page, site_of
 from wa_monitor.web.pages import review_json
 from wa_monitor.web.security import csrf_ok
@@ -245,7 +244,7 @@ def _json(site: Site, conn: Conn, values: Mapping[str, Any]) -> dict[str, Any]:
             site.settings.tz
         ),
         "sends": [
-            {"id": s.id, "state": s.state.value, "by": s.sent_by, "at": json_value(s.claimed_at)}
+            {"id": s.id, "state": s.state, "by": s.sent_by, "at": json_value(s.claimed_at)}
             for s in values["sends"]
         ],
     }
@@ -257,10 +256,10 @@ def _send_notice(sends: tuple[FeedbackSend, ...], asked: str | None) -> Notice |
     send = next((s for s in sends if asked and str(s.id) == asked), None)
     if send is None:
         return None
-    if send.state is SendState.CLAIMED:
+    if send.delivery is None:
         return Notice("warn", "The send has no recorded outcome yet: check the group.")
-    level = {SendState.SENT: "ok", SendState.UNKNOWN: "warn"}.get(send.state, "bad")
-    return Notice(level, feedback.explain(Sent(send.state.value), send.bridge_answer or ""))
+    level = {Delivery.SENT: "ok", Delivery.UNKNOWN: "warn"}.get(send.delivery, "bad")
+    return Notice(level, feedback.explain(send.delivery, send.bridge_answer or ""))
 
 
 def field_label(field: str) -> str:

@@ -28,10 +28,10 @@ from wa_monitor.core.feedback_claims import (
     FeedbackSend,
     NotClaimed,
     Resolution,
-    SendState,
     blocked_by,
     claim_refusal,
 )
+from wa_monitor.core.records import Delivery
 from wa_monitor.core.steps import Step
 from wa_monitor.core.verdict import Verdict, changes
 from wa_monitor.errors import WaMonitorError
@@ -174,7 +174,7 @@ def _feedback_send(row: tuple[Any, ...]) -> FeedbackSend:
         finished_at=finished,
         recipient=str(recipient),
         message=str(message),
-        state=SendState(state),
+        delivery=None if state == "claimed" else Delivery(state),
         bridge_status=status,
         bridge_answer=answer,
         resolved_by=resolved_by,
@@ -266,23 +266,26 @@ def finish(
     review_id: UUID,
     send_id: int,
     *,
-    state: SendState,
+    delivery: Delivery,
+    version: int,
     status: int | None,
     answer: str,
     by: str,
 ) -> datetime | None:
-    """Record a claimed send's outcome; on SENT stamp feedback_sent (returned) in the same go."""
+    """Record a claimed send's outcome; on SENT stamp feedback_sent (returned) in the same go,
+    if the review is still at `version`, the one the message was composed from: a resubmission
+    during the bridge call is a new round nobody has given feedback on."""
     _require_autocommit(conn)
     with conn.transaction():
         _run(
             conn,
             schema,
             "finish_send",
-            {"send": send_id, "state": state.value, "status": status, "answer": answer},
+            {"send": send_id, "state": delivery.value, "status": status, "answer": answer},
         )
-        if state is not SendState.SENT:
+        if delivery is not Delivery.SENT:
             return None
-        return _stamp(conn, schema, review_id, by)
+        return _stamp(conn, schema, review_id, by, version=version)
 
 
 def resolve(
@@ -306,14 +309,15 @@ def resolve(
         if row is None:
             return False
         if resolution is Resolution.POSTED:
-            _stamp(conn, schema, review_id, by)
+            _stamp(conn, schema, review_id, by, version=int(row[1]))
         return True
 
 
-def _stamp(conn: Conn, schema: str, review_id: UUID, by: str) -> datetime:
-    row = _run(conn, schema, "stamp_feedback", {"id": review_id}).fetchone()
+def _stamp(conn: Conn, schema: str, review_id: UUID, by: str, *, version: int) -> datetime | None:
+    """Stamp feedback_sent if the review is still at `version`; None when it moved on."""
+    row = _run(conn, schema, "stamp_feedback", {"id": review_id, "version": version}).fetchone()
     if row is None:
-        raise ReviewNotFound(f"no review {review_id} in schema {schema!r}")
+        return None
     version, stamped = int(row[0]), row[1]
     # The row's When says when; the trail says what happened to feedback_sent.
     what = {"feedback_sent": {"from": "", "to": "sent to the group"}}

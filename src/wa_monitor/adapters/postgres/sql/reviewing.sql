@@ -72,8 +72,10 @@ UPDATE {sends} SET
 WHERE id = %(send)s AND state = 'claimed';
 
 -- name: stamp_feedback
+-- Only on the version the message was composed from: a resubmission in the meantime started a
+-- new round that nobody has given feedback on.
 UPDATE {reviews} SET feedback_sent = now(), updated_at = now(), version = version + 1
-WHERE id = %(id)s
+WHERE id = %(id)s AND version = %(version)s
 RETURNING version, feedback_sent;
 
 -- name: blocking_send
@@ -101,4 +103,4 @@ UPDATE {sends} SET
     resolution = %(resolution)s, resolved_by = %(by)s, resolved_at = now()
 WHERE id = %(send)s AND review_id = %(id)s AND resolution IS NULL
   AND (state = 'unknown' OR (state = 'claimed' AND claimed_at < now() - %(stale)s::interval))
-RETURNING id;
+RETURNING id, review_version;
