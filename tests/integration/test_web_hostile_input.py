@@ -14,18 +14,21 @@ from uuid import UUID
 import psycopg
 import pytest
 
-from tests.support.env import VELO, sast
+from tests.support.env import LAWLEY, VELO, sast, write_config
 from tests.support.web import Dashboard, Row, add_user, dashboard, environment, seed
 from wa_monitor.core.verdict import Step
 from wa_monitor.devtools.simulator import BridgeWriter
 
 FFFD = "\ufffd"  # how a browser shows a NUL, and how the kept input shows it
+pytestmark = pytest.mark.migrated("dev")
 
 
 @pytest.fixture
 def dash(
     tmp_path: Path, bridge: BridgeWriter, database_url: str, db: psycopg.Connection[Any]
 ) -> Iterator[Dashboard]:
+    # Production's config beside dev's names Lawley, not the test group.
+    write_config(tmp_path, "prod", bridge_db=bridge.path, groups={LAWLEY: "Lawley"})
     settings = environment(
         tmp_path, "dev", bridge=bridge, url=database_url, extra=f'[web]\nfeedback_group = "{VELO}"'
     )
