@@ -22,6 +22,9 @@ from tests.support.runs import reviews, say
 from wa_monitor.devtools.bridge_api import Fault, SimulatedBridgeApi
 from wa_monitor.devtools.simulator import BridgeWriter
 
+pytestmark = pytest.mark.migrated("prod", "dev")
+
+
 GROUPS = {LAWLEY: "Lawley", MOHADIN: "Mohadin", VELO: "Velo Test"}
 INVALID = "Drop {drop} is not in the valid list for {project}."
 

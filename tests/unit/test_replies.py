@@ -4,12 +4,12 @@ and a virtual clock: no test here sleeps."""
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from uuid import uuid4
 
 import pytest
 
+from tests.support.fakes import FakeEchoes, FakeOutbox, FakePoster, RecordingLog, SenderClock
 from wa_monitor.core.records import Delivery, OutboxMessage
 from wa_monitor.core.replies import (
     ECHO_SLACK,
@@ -27,129 +27,6 @@ from wa_monitor.errors import TransientError
 
 LAWLEY, MOHADIN, VELO = "1@g.us", "2@g.us", "3@g.us"
 T0 = datetime(2025, 11, 11, 9, tzinfo=UTC)
-
-
-class VirtualClock:
-    """The sender's waits pass at once and move virtual time by what they asked for."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def wait(self, event: threading.Event, timeout: float) -> bool:
-        if event.is_set():
-            return True
-        self.now += timeout
-        return False
-
-
-@dataclass
-class Row:
-    message: OutboxMessage
-    state: str = "pending"
-    not_before: float = 0.0
-
-
-@dataclass
-class FakeOutbox:
-    """The outbox as outbox.sql keeps it, in memory: one reply in flight per group, retries
-    after their delay (virtual time), finishes recorded in order."""
-
-    clock: VirtualClock = field(default_factory=VirtualClock)
-    rows: list[Row] = field(default_factory=list)
-    left: list[OutboxMessage] = field(default_factory=list)  # 'sending', its sender gone
-    done: list[tuple[str, Delivery | str]] = field(default_factory=list)
-    sent: list[OutboxMessage] = field(default_factory=list)
-    sent_at: dict[str, float] = field(default_factory=dict)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    changed: threading.Condition = field(default_factory=threading.Condition)
-    held_calls: list[tuple[int, int]] = field(default_factory=list)
-
-    def add(self, *messages: OutboxMessage) -> FakeOutbox:
-        self.rows += [Row(m) for m in messages]
-        return self
-
-    def stranded(self) -> list[OutboxMessage]:
-        left, self.left = self.left, []
-        return left
-
-    def expire(self, window_s: float) -> int:
-        return 0
-
-    def hold(self, per_sender: int, per_group: int) -> int:
-        self.held_calls.append((per_sender, per_group))
-        return 0
-
-    def claim(self, interval_s: float, window_s: float) -> OutboxMessage | None:
-        with self.lock:
-            busy = {r.message.chat_jid for r in self.rows if r.state == "sending"}
-            for row in self.rows:
-                due = row.not_before <= self.clock.now
-                if row.state == "pending" and due and row.message.chat_jid not in busy:
-                    row.state = "sending"
-                    attempts = row.message.attempts + 1
-                    row.message = OutboxMessage(**{**_fields(row.message), "attempts": attempts})
-                    return row.message
-        return None
-
-    def waiting(self) -> bool:
-        return any(r.state == "pending" for r in self.rows)
-
-    def _row(self, m: OutboxMessage) -> Row | None:
-        return next((r for r in self.rows if r.message.id == m.id), None)
-
-    def finish(self, m: OutboxMessage, delivery: Delivery, detail: str, retry_in_s: float) -> None:
-        with self.lock:
-            self.done.append((m.drop_number, delivery))
-            if delivery is Delivery.SENT:
-                self.sent.append(m)
-                self.sent_at[m.drop_number] = self.clock.now
-            if (row := self._row(m)) is not None:
-                row.state = "pending" if delivery.retry_is_safe else delivery.value
-                row.not_before = self.clock.now + retry_in_s
-        with self.changed:
-            self.changed.notify_all()
-
-    def wait_sent(self, *drops: str, timeout: float = 5.0) -> bool:
-        """Wait (real time, for tests with real threads) until `drops` are all sent."""
-        with self.changed:
-            return self.changed.wait_for(lambda: set(drops) <= set(self.sent_at), timeout)
-
-    def block(self, m: OutboxMessage, detail: str) -> None:
-        self.done.append((m.drop_number, "blocked"))
-        if (row := self._row(m)) is not None:
-            row.state = "blocked"
-
-    def sent_alike(self, m: OutboxMessage, since: datetime) -> int:
-        return sum(1 for other in self.sent if other.id != m.id and other.text == m.text)
-
-
-def _fields(m: OutboxMessage) -> dict[str, object]:
-    return {f: getattr(m, f) for f in OutboxMessage.__dataclass_fields__}
-
-
-class FakePoster:
-    def __init__(self, *outcomes: Delivery) -> None:
-        self.outcomes = list(outcomes)
-        self.posted: list[tuple[str, str]] = []
-
-    def post(self, recipient: str, text: str) -> tuple[Delivery, str]:
-        self.posted.append((recipient, text))
-        return self.outcomes.pop(0), "detail"
-
-
-class FakeEchoes:
-    def __init__(self, *found: str) -> None:
-        self.found = list(found)
-
-    def posts(self, chat_jid: str, text: str, since: datetime) -> int:
-        return self.found.count(text)
-
-
-class NoLog:
-    def debug(self, *a: object, **k: object) -> None: ...
-    def info(self, *a: object, **k: object) -> None: ...
-    def warning(self, *a: object, **k: object) -> None: ...
-    def error(self, *a: object, **k: object) -> None: ...
 
 
 def message(drop: str, chat: str = LAWLEY, text: str | None = None) -> OutboxMessage:
@@ -171,7 +48,7 @@ def sender(
         "interval_s": 1,
         "poll_s": 1,
         "stop": threading.Event(),
-        "log": NoLog(),
+        "log": RecordingLog(),
         "clock": outbox.clock,
     }
     return Sender(**(settings | options))  # type: ignore[arg-type]
@@ -273,7 +150,7 @@ def test_retries_back_off_and_are_bounded() -> None:
 class Outage:
     """The bridge is not there (connection refused) until `until` on the virtual clock."""
 
-    def __init__(self, clock: VirtualClock, until: float) -> None:
+    def __init__(self, clock: SenderClock, until: float) -> None:
         self.clock, self.until = clock, until
         self.attempts: list[float] = []
 
