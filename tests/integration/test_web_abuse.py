@@ -408,3 +408,40 @@ def _server_closed(sock: socket.socket) -> bool:
     except OSError:
         return True
     return False
+
+
+def test_logins_from_many_addresses_check_a_few_passwords_at_a_time(
+    settings: Settings, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    add_user(database_url, "public", "anele", Role.REVIEWER)
+    real = accounts._hasher
+    at_once, most = 0, 0
+    lock = threading.Lock()
+
+    class Watched:
+        """The real hasher, watched for how many checks run at once (64 MiB each)."""
+
+        def verify(self, stored: str, password: str) -> bool:
+            nonlocal at_once, most
+            with lock:
+                at_once += 1
+                most = max(most, at_once)
+            try:
+                return real.verify(stored, password)
+            finally:
+                with lock:
+                    at_once -= 1
+
+    monkeypatch.setattr(accounts, "_hasher", Watched())
+    start = threading.Barrier(16)
+
+    def guess(n: int) -> accounts.LoginOutcome:
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            start.wait()
+            address = f"198.51.100.{n + 1}"  # a spray: every attempt from its own address
+            return accounts.authenticate(conn, "public", "anele", f"guess {n}", address).outcome
+
+    with ThreadPoolExecutor(16) as pool:
+        outcomes = list(pool.map(guess, range(16)))
+    assert outcomes == [accounts.LoginOutcome.WRONG] * 16  # each was checked
+    assert 1 < most <= 4  # accounts.MAX_CONCURRENT_CHECKS
