@@ -37,7 +37,7 @@ class Server:
         # DROP DATABASE waits for a checkpoint of its own, seconds on a busy server; drops
         # that wait together share one. So a test's database is dropped behind the next tests,
         # by a few threads at once, and close() waits for them.
-        self._dropper = ThreadPoolExecutor(max_workers=4, thread_name_prefix="drop-test-database")
+        self._dropper = ThreadPoolExecutor(max_workers=8, thread_name_prefix="drop-test-database")
         self._drops: list[Future[None]] = []
         # Making one takes a moment too: the next database of each kind is made while the test
         # before it runs (a clone of an immutable template is the same whenever it is made).
