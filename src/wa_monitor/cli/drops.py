@@ -8,7 +8,7 @@ from pathlib import Path
 
 from wa_monitor.adapters.plan_files import read_plan
 from wa_monitor.adapters.postgres import plans
-from wa_monitor.cli.common import CONFIG_HELP, SUMMARIES, Commands, database_url, leaf, load
+from wa_monitor.cli.common import CONFIG_HELP, SUMMARIES, Commands, database, leaf, load
 from wa_monitor.core.drops import find_drops
 from wa_monitor.errors import EXIT_FAILED, EXIT_OK, Refused
 
@@ -81,9 +81,7 @@ def import_command(args: argparse.Namespace) -> int:
             f"{args.file}: no drop numbers in column {args.column.upper()} "
             f"({plan.cells} non-empty cells); nothing imported"
         )
-    done = plans.import_drops(
-        database_url(settings), settings, args.project, plan.drops, replace=args.replace
-    )
+    done = plans.import_drops(database(settings), args.project, plan.drops, replace=args.replace)
     skipped = ""
     if plan.skipped:
         skipped = f"; {len(plan.skipped)} cells without a drop skipped (e.g. {plan.skipped[0]!r})"
@@ -98,7 +96,7 @@ def import_command(args: argparse.Namespace) -> int:
 
 def list_command(args: argparse.Namespace) -> int:
     settings = load(args)
-    found = {s.project: s for s in plans.sizes(database_url(settings), settings)}
+    found = {s.project: s for s in plans.sizes(database(settings))}
     configured = {p.name: p for p in settings.projects}
     rows = [("PROJECT", "DROPS", "LAST IMPORT", "VALIDATE")]
     for name in sorted(set(found) | set(configured)):
@@ -127,7 +125,7 @@ def check_command(args: argparse.Namespace) -> int:
         if not found:
             raise Refused(f"{text!r} is not a drop number (DR and 6 to 8 digits)")
         wanted.update(dict.fromkeys(found, text))
-    listed = plans.check(database_url(settings), settings, list(wanted))
+    listed = plans.check(database(settings), list(wanted))
     missing = False
     for drop in wanted:
         projects = listed.get(drop, [])

@@ -19,6 +19,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from wa_monitor.adapters.postgres import users
+from wa_monitor.adapters.postgres.db import Database
 from wa_monitor.adapters.postgres.users import Conn, Role, User
 from wa_monitor.errors import FatalError
 
@@ -79,33 +80,33 @@ def _matches(stored: str, password: str) -> bool:
         return False
 
 
-def authenticate(conn: Conn, schema: str, username: str, password: str, client: str) -> Login:
+def authenticate(conn: Conn, db: Database, username: str, password: str, client: str) -> Login:
     """Check a login; count a failure, or clear the count and note the login."""
     name = username.strip().lower()[:64]
     if (
-        users.failures(conn, schema, name, client, WINDOW) >= MAX_FAILURES
-        or users.client_failures(conn, schema, client, WINDOW) >= MAX_CLIENT_FAILURES
+        users.failures(conn, db, name, client, WINDOW) >= MAX_FAILURES
+        or users.client_failures(conn, db, client, WINDOW) >= MAX_CLIENT_FAILURES
     ):
         return Login(Outcome.THROTTLED)
-    found = users.account(conn, schema, name) if USERNAME.fullmatch(name) else None
+    found = users.account(conn, db, name) if USERNAME.fullmatch(name) else None
     stored = found.password_hash if found is not None else _decoy()
     if not _matches(stored, password) or found is None or not found.user.active:
-        failed = users.record_failure(conn, schema, name, client, WINDOW)
+        failed = users.record_failure(conn, db, name, client, WINDOW)
         return Login(Outcome.THROTTLED if failed >= MAX_FAILURES else Outcome.WRONG)
     new_hash = _hasher.hash(password) if _hasher.check_needs_rehash(stored) else None
-    users.clear_failures(conn, schema, name, client)
-    users.logged_in(conn, schema, found.user.id, new_hash)
+    users.clear_failures(conn, db, name, client)
+    users.logged_in(conn, db, found.user.id, new_hash)
     return Login(Outcome.OK, found.user)
 
 
 def add_user(
-    conn: Conn, schema: str, *, username: str, display_name: str, role: Role, password: str
+    conn: Conn, db: Database, *, username: str, display_name: str, role: Role, password: str
 ) -> None:
     name = check_username(username)
     display = display_name.strip() or name
     if not users.add(
         conn,
-        schema,
+        db,
         username=name,
         display_name=display[:200],
         role=role,
@@ -114,13 +115,13 @@ def add_user(
         raise AccountError(f"user {name!r} exists already (use `users passwd` to reset it)")
 
 
-def change_password(conn: Conn, schema: str, *, username: str, password: str) -> None:
+def change_password(conn: Conn, db: Database, *, username: str, password: str) -> None:
     name = check_username(username)
-    if not users.set_password(conn, schema, name, hash_password(password)):
-        raise AccountError(f"no user {name!r} in schema {schema!r}")
+    if not users.set_password(conn, db, name, hash_password(password)):
+        raise AccountError(f"no user {name!r} in schema {db.schema!r}")
 
 
-def disable_user(conn: Conn, schema: str, *, username: str) -> None:
+def disable_user(conn: Conn, db: Database, *, username: str) -> None:
     name = check_username(username)
-    if not users.disable(conn, schema, name):
-        raise AccountError(f"no user {name!r} in schema {schema!r}")
+    if not users.disable(conn, db, name):
+        raise AccountError(f"no user {name!r} in schema {db.schema!r}")

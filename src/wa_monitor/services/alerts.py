@@ -10,13 +10,11 @@ import enum
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
-from typing import Any
-
-import psycopg
 
 from wa_monitor.adapters.bridge_api import BridgeApi, SendOutcome
 from wa_monitor.adapters.mail import MailError, send_mail
-from wa_monitor.adapters.postgres.db import compose, named_queries, session
+from wa_monitor.adapters.postgres import incidents as table
+from wa_monitor.adapters.postgres.db import Connection, Database
 from wa_monitor.errors import ConfigError, TransientError
 from wa_monitor.services.status import EnvStatus, Limits, assess
 from wa_monitor.settings import Settings
@@ -176,43 +174,40 @@ def check(
         raise AlertsDatabaseDown("; ".join(status.problems))
     now = now or status.checked_at
     found = incidents(status, settings, now)
-    schema, env = settings.schema, settings.environment.value
-    with session(url, schema=schema, env=env, purpose="alerts") as conn, conn.transaction():
-        return _Round(conn, settings, senders).run(found)
+    db = Database(url, settings.schema, settings.environment.value)
+    with db.session("alerts") as conn, conn.transaction():
+        return _Round(conn, db, settings, senders).run(found)
 
 
 class _Round:
     """One check, in one transaction that holds the alerts lock."""
 
     def __init__(
-        self, conn: psycopg.Connection[Any], settings: Settings, senders: dict[str, Send]
+        self, conn: Connection, db: Database, settings: Settings, senders: dict[str, Send]
     ) -> None:
-        self.conn, self.settings, self.senders = conn, settings, senders
-        self.queries = named_queries("alerts.sql")
+        self.conn, self.db, self.settings, self.senders = conn, db, settings, senders
         self.deliveries: list[Delivery] = []
 
-    def _q(self, name: str, **params: object) -> psycopg.Cursor[Any]:
-        text = compose(self.queries[name], self.settings.schema)
-        return self.conn.execute(text, params)
-
     def _known(self) -> dict[Incident, _Known]:
-        rows = self._q("incidents").fetchall()
         return {
-            Incident(r[0]): _Known(Incident(r[0]), r[1], r[2], tuple(r[3]), r[4], tuple(r[5]))
-            for r in rows
+            Incident(r.kind): _Known(
+                Incident(r.kind), r.detail, r.opened_at, r.opened_via, r.resolved_at, r.resolved_via
+            )
+            for r in table.known(self.conn, self.db)
         }
 
     def run(self, found: dict[Incident, str]) -> list[Delivery]:
-        self._q("lock")
+        conn, db = self.conn, self.db
+        table.lock(conn, db)
         known = self._known()
         for kind, detail in found.items():
             if kind not in known:
-                self._q("open", kind=kind.value, detail=detail)
+                table.open_incident(conn, db, kind.value, detail)
             elif known[kind].resolved_at is not None and not known[kind].resolved_via:
-                self._q("reopen", kind=kind.value)
+                table.reopen(conn, db, kind.value)
         for kind, was in known.items():
             if kind not in found and was.resolved_at is None:
-                self._q("resolve", kind=kind.value)
+                table.resolve(conn, db, kind.value)
         for incident in self._known().values():
             self._announce(incident)
         return self.deliveries
@@ -229,7 +224,7 @@ class _Round:
             self._send(kind, left, subject, text)
             return
         if not incident.opened_via:  # over before anyone was told: nothing to take back
-            self._q("close", kind=kind.value)
+            table.close(self.conn, self.db, kind.value)
             return
         opened_via, resolved_via = incident.opened_via, incident.resolved_via
         lasted = _minutes(incident.resolved_at - incident.opened_at)
@@ -238,7 +233,7 @@ class _Round:
         left = [c for c in opened_via if c not in resolved_via and c in self.senders]
         self._send(kind, left, subject, text, recovery=True)
         if all(d.ok for d in self.deliveries if d.kind is kind and d.recovery):
-            self._q("close", kind=kind.value)
+            table.close(self.conn, self.db, kind.value)
 
     def _send(
         self, kind: Incident, names: list[str], subject: str, text: str, *, recovery: bool = False
@@ -249,5 +244,5 @@ class _Round:
             except DeliveryFailed as exc:
                 self.deliveries.append(Delivery(kind, name, recovery, False, str(exc)))
                 continue
-            self._q("resolved_via" if recovery else "opened_via", kind=kind.value, channel=name)
+            table.told(self.conn, self.db, kind.value, name, recovery=recovery)
             self.deliveries.append(Delivery(kind, name, recovery, True, text))

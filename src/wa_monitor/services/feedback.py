@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-import psycopg
 import structlog
 
 from wa_monitor.adapters.bridge_api import BridgeApi, SendOutcome, SendResult
 from wa_monitor.adapters.postgres import reviewing
+from wa_monitor.adapters.postgres.db import Database
 from wa_monitor.adapters.postgres.reviewing import Conn, SendState
 from wa_monitor.errors import WaMonitorError
 from wa_monitor.settings import Environment, Settings
@@ -137,6 +137,7 @@ def destination(settings: Settings, project: str | None) -> Destination:
 def send(
     *,
     connect: Connect,
+    db: Database,
     settings: Settings,
     bridge: BridgeApi,
     review_id: UUID,
@@ -149,21 +150,20 @@ def send(
     Raises SendingOff, NoGroup, BadText, reviewing.ChangedMeanwhile or reviewing.NotClaimed
     before anything is posted.
     """
-    schema = settings.schema
     message = text.strip().replace("\r\n", "\n")
     if not message:
         raise BadText("The feedback text is empty.")
     if len(message) > MAX_TEXT:
         raise BadText(f"The feedback text is longer than {MAX_TEXT} characters.")
     with connect() as conn:
-        sheet = reviewing.load(conn, schema, review_id)
+        sheet = reviewing.load(conn, db, review_id)
         where = destination(settings, sheet.project)
         if where.refusal is not None:
             raise (SendingOff if not where.sending_on else NoGroup)(where.refusal)
         assert where.group_jid is not None  # noqa: S101 - refusal is None only with a group
         send_id = reviewing.claim(
             conn,
-            schema,
+            db,
             review_id,
             version=version,
             by=by,
@@ -180,17 +180,17 @@ def send(
         elapsed_s=result.elapsed_s,
         by=by,
     )
-    return _record(connect, schema, review_id, send_id=send_id, result=result, by=by)
+    return _record(connect, db, review_id, send_id=send_id, result=result, by=by)
 
 
 def _record(
-    connect: Connect, schema: str, review_id: UUID, *, send_id: int, result: SendResult, by: str
+    connect: Connect, db: Database, review_id: UUID, *, send_id: int, result: SendResult, by: str
 ) -> SendReport:
     try:
-        with connect() as conn:
+        with db.translated(), connect() as conn:
             stamped = reviewing.finish(
                 conn,
-                schema,
+                db,
                 review_id,
                 send_id,
                 state=SendState(result.outcome.value),
@@ -198,7 +198,7 @@ def _record(
                 answer=result.detail,
                 by=by,
             )
-    except psycopg.Error as exc:
+    except WaMonitorError as exc:
         # The claim stays 'claimed': after a while the page shows it as unknown, to resolve.
         log.error("feedback outcome not recorded", send_id=send_id, error=type(exc).__name__)
         return SendReport(Sent.NOT_RECORDED, send_id, result.detail, None)

@@ -24,6 +24,7 @@ from starlette.templating import Jinja2Templates
 from wa_monitor.adapters.bridge_api import BridgeApi
 from wa_monitor.adapters.postgres import users
 from wa_monitor.adapters.postgres.dashboard import Conn
+from wa_monitor.adapters.postgres.db import Database
 from wa_monitor.adapters.postgres.users import User
 from wa_monitor.core.records import DailyCount
 from wa_monitor.settings import Environment, Settings
@@ -70,14 +71,11 @@ class Web:
     """One environment's dashboard: its settings, connections and templates."""
 
     settings: Settings
+    db: Database  # the environment's database: its schema, its queries, its errors
     pool: ConnectionPool[Conn]
     templates: Jinja2Templates
     bridge: BridgeApi  # the bridge's HTTP API, where reviewers' feedback is posted
     past_days: PastDays = field(default_factory=PastDays)
-
-    @property
-    def schema(self) -> str:
-        return self.settings.schema
 
     @property
     def dev(self) -> bool:
@@ -110,7 +108,7 @@ class Web:
         context = {
             "user": user,
             "env": self.settings.environment.value,
-            "schema": self.schema,
+            "schema": self.db.schema,
             "dev": self.dev,
             "base": home(request),
             "csrf": csrf_token(request.session),
@@ -168,7 +166,7 @@ def current_user(web: Web, request: Request) -> User | None:
     if ids is None:
         return None
     with web.connection() as conn:
-        user = users.by_id(conn, web.schema, ids[0])
+        user = users.by_id(conn, web.db, ids[0])
     if user is None or not user.active or user.session_epoch != ids[1]:
         request.session.clear()
         return None

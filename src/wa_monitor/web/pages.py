@@ -47,19 +47,19 @@ def overview(web: Web, request: Request, user: User) -> Response:
     tz = web.settings.tz
     first = day - timedelta(days=CHART_DAYS - 1)
     with web.connection() as conn:
-        on_day = daily_totals(conn, web.schema, day, day, web.settings.timezone)
+        on_day = daily_totals(conn, web.db, day, day, web.settings.timezone)
         counts = chart_history(web, conn, day) + on_day
         start, end = local_midnight(day, tz), local_midnight(day + timedelta(days=1), tz)
-        cards = dashboard.day_cards(conn, web.schema, start, end)
-        invalid = dashboard.invalid_posts(conn, web.schema, start, end, limit=INVALID_SHOWN)
-        state = health.check(conn, web.settings, now=datetime.now(tz))
+        cards = dashboard.day_cards(conn, web.db, start, end)
+        invalid = dashboard.invalid_posts(conn, web.db, start, end, limit=INVALID_SHOWN)
+        state = health.check(conn, web.db, web.settings, now=datetime.now(tz))
     table = day_table(web, counts, day)
     total = sum(n for _, n in table)
     if wants_json(request):
         return JSONResponse(
             {
                 "environment": web.settings.environment.value,
-                "schema": web.schema,
+                "schema": web.db.schema,
                 "day": day.isoformat(),
                 "projects": [{"project": p, "drops": n} for p, n in table],
                 "total": total,
@@ -146,7 +146,7 @@ def chart_history(web: Web, conn: Conn, day: date, *, fresh: bool = False) -> li
     first, before = day - timedelta(days=CHART_DAYS - 1), day - timedelta(days=1)
     zone = web.settings.timezone
     return web.past_days.get(
-        first, before, lambda: daily_totals(conn, web.schema, first, before, zone), fresh=fresh
+        first, before, lambda: daily_totals(conn, web.db, first, before, zone), fresh=fresh
     )
 
 
@@ -183,7 +183,7 @@ def reviews(web: Web, request: Request, user: User) -> Response:
         return export(web, where)
     with web.connection() as conn:
         page = dashboard.review_page(
-            conn, web.schema, where, size=query.size, older=query.older, newer=query.newer
+            conn, web.db, where, size=query.size, older=query.older, newer=query.newer
         )
     older = query.first_page().link(older=page.older.token()) if page.older else None
     newer = query.first_page().link(newer=page.newer.token()) if page.newer else None
@@ -223,7 +223,7 @@ def export(web: Web, where: dashboard.ReviewFilter) -> Response:
         writer = csv.writer(buffer)
         writer.writerow(COLUMNS)
         with web.connection() as conn:
-            for n, review in enumerate(dashboard.export(conn, web.schema, where), start=1):
+            for n, review in enumerate(dashboard.export(conn, web.db, where), start=1):
                 writer.writerow(csv_cell(web, v) for v in review.values())
                 if n % EXPORT_BATCH == 0:
                     yield buffer.getvalue()
@@ -266,10 +266,10 @@ def _is_number(text: str) -> bool:
 
 def review_and_events(web: Web, conn: Conn, review_id: UUID) -> tuple[Review, list[dict[str, Any]]]:
     """One review and the WhatsApp messages that named its drop; 404 when there is none."""
-    found = dashboard.review(conn, web.schema, review_id)
+    found = dashboard.review(conn, web.db, review_id)
     if found is None:
         raise HTTPException(404, "There is no such review in this environment.")
-    history = dashboard.drop_history(conn, web.schema, found.drop_number)
+    history = dashboard.drop_history(conn, web.db, found.drop_number)
     groups = {p.group_jid: p.name for p in web.settings.projects}
     posted = bridge_messages(web, [(h.chat_jid, h.message_id) for h in history])
     events = []

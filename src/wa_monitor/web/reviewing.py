@@ -106,13 +106,13 @@ def review_page(web: Web, request: Request, user: User) -> Response:
 
 def _values(web: Web, conn: Conn, review_id: UUID) -> dict[str, Any]:
     found, events = review_and_events(web, conn, review_id)
-    sheet = reviewing.load(conn, web.schema, review_id)
+    sheet = reviewing.load(conn, web.db, review_id)
     return {
         "review": found,
         "history": events,
         "sheet": sheet,
-        "changes": reviewing.history(conn, web.schema, review_id),
-        "sends": reviewing.sends(conn, web.schema, review_id),
+        "changes": reviewing.history(conn, web.db, review_id),
+        "sends": reviewing.sends(conn, web.db, review_id),
         "destination": feedback.destination(web.settings, sheet.project),
     }
 
@@ -127,7 +127,7 @@ def _json(web: Web, conn: Conn, values: Mapping[str, Any]) -> dict[str, Any]:
         "reviewed_at": json_value(sheet.reviewed_at),
         "wrong_steps": sheet.verdict.wrong_steps(),
         # Who made this version: the page's script shows it when the version moved on.
-        "last_change": reviewing.who_changed(conn, web.schema, sheet.id, sheet.version).describe(
+        "last_change": reviewing.who_changed(conn, web.db, sheet.id, sheet.version).describe(
             web.settings.tz
         ),
         "sends": [
@@ -234,7 +234,7 @@ def _save(web: Web, request: Request, user: User, form: FormData) -> Response:
         try:
             verdict = typed.verdict()
             reviewing.save(
-                conn, web.schema, review_id, verdict=verdict, version=version, by=user.username
+                conn, web.db, review_id, verdict=verdict, version=version, by=user.username
             )
         except InvalidVerdict as exc:
             notice = Notice("bad", f"{exc}. Nothing was saved.")
@@ -266,6 +266,7 @@ def _send(web: Web, request: Request, user: User, form: FormData) -> Response:
     try:
         report = feedback.send(
             connect=web.connection,
+            db=web.db,
             settings=web.settings,
             bridge=web.bridge,
             review_id=review_id,
@@ -306,7 +307,7 @@ def _resolve(web: Web, request: Request, user: User, form: FormData) -> Response
     with web.connection() as conn:
         reviewing.resolve(
             conn,
-            web.schema,
+            web.db,
             review_id,
             request.path_params["send"],
             resolution=Resolution(str(raw)),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -11,8 +10,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from wa_monitor.adapters.postgres.db import compose, named_queries, require_current, session
-from wa_monitor.settings import Settings
+from wa_monitor.adapters.postgres.db import Database
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,59 +29,50 @@ class ListSize:
     imported_at: datetime | None
 
 
-def _q(name: str, schema: str) -> sql.Composed:
-    return compose(named_queries("plans.sql")[name], schema)
-
-
-def _session(url: str, settings: Settings) -> AbstractContextManager[psycopg.Connection[Any]]:
-    return session(url, schema=settings.schema, env=settings.environment.value, purpose="drops")
-
-
-def import_drops(
-    url: str, settings: Settings, project: str, drops: Sequence[str], *, replace: bool
-) -> Imported:
+def import_drops(db: Database, project: str, drops: Sequence[str], *, replace: bool) -> Imported:
     """Make `project`'s list hold `drops` (and, with `replace`, nothing else), in one
     transaction: COPY into a temporary table, then one INSERT … ON CONFLICT and one DELETE."""
-    schema = settings.schema
     params = {"project": project}
-    with _session(url, settings) as conn:
-        require_current(conn, schema, settings.environment.value)
+    with db.session("drops") as conn:
+        db.require_current(conn)
         with conn.transaction():
-            conn.execute(_q("create_incoming", schema))
-            with conn.cursor().copy(_q("copy_incoming", schema)) as copy:
+            conn.execute(db.query("plans.create_incoming"))
+            with conn.cursor().copy(db.query("plans.copy_incoming")) as copy:
                 for drop in drops:
                     copy.write_row((drop,))
-            conn.execute(_q("analyze_incoming", schema))
-            added = conn.execute(_q("add", schema), params).rowcount
+            conn.execute(db.query("plans.analyze_incoming"))
+            added = conn.execute(db.query("plans.add"), params).rowcount
             if replace:
-                removed, kept = conn.execute(_q("remove", schema), params).rowcount, 0
+                removed, kept = conn.execute(db.query("plans.remove"), params).rowcount, 0
             else:
-                removed, kept = 0, _count(conn, _q("not_in_file", schema), params)
-            total = _count(conn, _q("count", schema), params)
+                removed, kept = 0, _count(conn, db.query("plans.not_in_file"), params)
+            total = _count(conn, db.query("plans.count"), params)
     return Imported(
         added=added, unchanged=len(drops) - added, removed=removed, kept=kept, total=total
     )
 
 
-def sizes(url: str, settings: Settings) -> list[ListSize]:
+def sizes(db: Database) -> list[ListSize]:
     """Each project's list size and when it was last added to."""
-    with _session(url, settings) as conn:
-        require_current(conn, settings.schema, settings.environment.value)
-        rows = conn.execute(_q("sizes", settings.schema)).fetchall()
+    with db.session("drops") as conn:
+        db.require_current(conn)
+        rows = conn.execute(db.query("plans.sizes")).fetchall()
     return [ListSize(str(p), int(n), at) for p, n, at in rows]
 
 
-def sizes_of(conn: psycopg.Connection[Any], schema: str, projects: Sequence[str]) -> dict[str, int]:
+def sizes_of(
+    conn: psycopg.Connection[Any], db: Database, projects: Sequence[str]
+) -> dict[str, int]:
     """The list size of each of `projects` that has a list (an empty one is left out)."""
-    rows = conn.execute(_q("sizes_of", schema), {"projects": list(projects)}).fetchall()
+    rows = conn.execute(db.query("plans.sizes_of"), {"projects": list(projects)}).fetchall()
     return {str(p): int(n) for p, n in rows}
 
 
-def check(url: str, settings: Settings, drops: Sequence[str]) -> dict[str, list[str]]:
+def check(db: Database, drops: Sequence[str]) -> dict[str, list[str]]:
     """Drop → the projects whose plan lists it (empty: none)."""
-    with _session(url, settings) as conn:
-        require_current(conn, settings.schema, settings.environment.value)
-        rows = conn.execute(_q("check", settings.schema), {"drops": list(drops)}).fetchall()
+    with db.session("drops") as conn:
+        db.require_current(conn)
+        rows = conn.execute(db.query("plans.check"), {"drops": list(drops)}).fetchall()
     return {str(d): [str(p) for p in projects] for d, projects in rows}
 
 

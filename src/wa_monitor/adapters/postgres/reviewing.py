@@ -12,15 +12,13 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
-from functools import cache
 from typing import Any
 from uuid import UUID
 
 import psycopg
-from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from wa_monitor.adapters.postgres.db import compose, named_queries
+from wa_monitor.adapters.postgres.db import Database
 from wa_monitor.adapters.postgres.store import COMMENT
 from wa_monitor.core.verdict import Step, Verdict, changes
 from wa_monitor.errors import WaMonitorError
@@ -175,22 +173,17 @@ def _clock(moment: datetime, tz: tzinfo) -> str:
     return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S")
 
 
-@cache
-def _query(name: str, schema: str) -> sql.Composed:
-    return compose(named_queries("reviewing.sql")[name], schema)
-
-
-def _run(conn: Conn, schema: str, name: str, params: Mapping[str, object]) -> psycopg.Cursor[Any]:
-    return conn.execute(_query(name, schema), params)
+def _run(conn: Conn, db: Database, name: str, params: Mapping[str, object]) -> psycopg.Cursor[Any]:
+    return conn.execute(db.query(f"reviewing.{name}"), params)
 
 
 # -- reading -----------------------------------------------------------------------------------
 
 
-def load(conn: Conn, schema: str, review_id: UUID) -> ReviewSheet:
-    row = _run(conn, schema, "load_review", {"id": review_id}).fetchone()
+def load(conn: Conn, db: Database, review_id: UUID) -> ReviewSheet:
+    row = _run(conn, db, "load_review", {"id": review_id}).fetchone()
     if row is None:
-        raise ReviewNotFound(f"no review {review_id} in schema {schema!r}")
+        raise ReviewNotFound(f"no review {review_id} in schema {db.schema!r}")
     (
         rid,
         drop,
@@ -243,9 +236,9 @@ def _reviewer_comment(comment: str | None, project: str | None) -> str:
     return comment
 
 
-def history(conn: Conn, schema: str, review_id: UUID) -> tuple[Change, ...]:
+def history(conn: Conn, db: Database, review_id: UUID) -> tuple[Change, ...]:
     """The review's recorded changes, newest first."""
-    rows = _run(conn, schema, "changes_of", {"id": review_id}).fetchall()
+    rows = _run(conn, db, "changes_of", {"id": review_id}).fetchall()
     return tuple(
         Change(
             version=int(version),
@@ -260,9 +253,9 @@ def history(conn: Conn, schema: str, review_id: UUID) -> tuple[Change, ...]:
     )
 
 
-def sends(conn: Conn, schema: str, review_id: UUID) -> tuple[FeedbackSend, ...]:
+def sends(conn: Conn, db: Database, review_id: UUID) -> tuple[FeedbackSend, ...]:
     """The review's feedback sends, newest first."""
-    rows = _run(conn, schema, "sends_of", {"id": review_id}).fetchall()
+    rows = _run(conn, db, "sends_of", {"id": review_id}).fetchall()
     return tuple(_send(r) for r in rows)
 
 
@@ -290,7 +283,7 @@ def _send(row: tuple[Any, ...]) -> FeedbackSend:
 
 
 def save(
-    conn: Conn, schema: str, review_id: UUID, *, verdict: Verdict, version: int, by: str
+    conn: Conn, db: Database, review_id: UUID, *, verdict: Verdict, version: int, by: str
 ) -> int:
     """Save `verdict` over the review the page showed at `version`; return the new version.
 
@@ -299,10 +292,10 @@ def save(
     """
     _require_autocommit(conn)
     with conn.transaction():
-        current = _lock(conn, schema, review_id)[0]
+        current = _lock(conn, db, review_id)[0]
         if current != version:
-            raise who_changed(conn, schema, review_id, current)
-        before = load(conn, schema, review_id).verdict
+            raise who_changed(conn, db, review_id, current)
+        before = load(conn, db, review_id).verdict
         params: dict[str, object] = {s.column: s in verdict.passed for s in Step}
         params |= {
             "id": review_id,
@@ -315,18 +308,18 @@ def save(
             "completed_photos": verdict.completed_photos,
             "outstanding_photos": verdict.outstanding_photos,
         }
-        row = _run(conn, schema, "save_verdict", params).fetchone()
+        row = _run(conn, db, "save_verdict", params).fetchone()
         if row is None:  # the row lock makes this unreachable; the WHERE is the belt
-            raise who_changed(conn, schema, review_id, current)
+            raise who_changed(conn, db, review_id, current)
         new_version = int(row[0])
         what: dict[str, object] = dict(changes(before, verdict)) or {"saved": "no change"}
-        _record(conn, schema, review_id, version=new_version, by=by, what=what)
+        _record(conn, db, review_id, version=new_version, by=by, what=what)
     return new_version
 
 
 def claim(
     conn: Conn,
-    schema: str,
+    db: Database,
     review_id: UUID,
     *,
     version: int,
@@ -341,28 +334,28 @@ def claim(
     """
     _require_autocommit(conn)
     with conn.transaction():
-        current, reviewed_at, feedback_sent = _lock(conn, schema, review_id)
+        current, reviewed_at, feedback_sent = _lock(conn, db, review_id)
         if current != version:
-            raise who_changed(conn, schema, review_id, current)
+            raise who_changed(conn, db, review_id, current)
         if reviewed_at is None:
             raise NotClaimed(Blocked.NOT_REVIEWED)
-        holder = _blocking_send(conn, schema, review_id, version)
+        holder = _blocking_send(conn, db, review_id, version)
         if holder is not None:
             raise NotClaimed(_why(holder), send=holder)
         if feedback_sent is not None and reviewed_at <= feedback_sent:
             raise NotClaimed(Blocked.ALREADY_SENT)
         params = {"id": review_id, "version": version, "by": by}
         params |= {"recipient": recipient, "message": message}
-        row = _run(conn, schema, "claim_send", params).fetchone()
+        row = _run(conn, db, "claim_send", params).fetchone()
         if row is None:  # the row lock makes this unreachable; the unique index is the belt
-            held = _blocking_send(conn, schema, review_id, version)
+            held = _blocking_send(conn, db, review_id, version)
             raise NotClaimed(_why(held) if held else Blocked.IN_FLIGHT, send=held)
         return int(row[0])
 
 
 def finish(
     conn: Conn,
-    schema: str,
+    db: Database,
     review_id: UUID,
     send_id: int,
     *,
@@ -376,24 +369,24 @@ def finish(
     with conn.transaction():
         _run(
             conn,
-            schema,
+            db,
             "finish_send",
             {"send": send_id, "state": state.value, "status": status, "answer": answer},
         )
         if state is not SendState.SENT:
             return None
-        return _stamp(conn, schema, review_id, by)
+        return _stamp(conn, db, review_id, by)
 
 
 def resolve(
-    conn: Conn, schema: str, review_id: UUID, send_id: int, *, resolution: Resolution, by: str
+    conn: Conn, db: Database, review_id: UUID, send_id: int, *, resolution: Resolution, by: str
 ) -> bool:
     """A person checked the group for an unknown send: posted (stamp) or not (Send allowed)."""
     _require_autocommit(conn)
     with conn.transaction():
         row = _run(
             conn,
-            schema,
+            db,
             "resolve_send",
             {
                 "id": review_id,
@@ -406,44 +399,46 @@ def resolve(
         if row is None:
             return False
         if resolution is Resolution.POSTED:
-            _stamp(conn, schema, review_id, by)
+            _stamp(conn, db, review_id, by)
         return True
 
 
-def _stamp(conn: Conn, schema: str, review_id: UUID, by: str) -> datetime:
-    row = _run(conn, schema, "stamp_feedback", {"id": review_id}).fetchone()
+def _stamp(conn: Conn, db: Database, review_id: UUID, by: str) -> datetime:
+    row = _run(conn, db, "stamp_feedback", {"id": review_id}).fetchone()
     if row is None:
-        raise ReviewNotFound(f"no review {review_id} in schema {schema!r}")
+        raise ReviewNotFound(f"no review {review_id} in schema {db.schema!r}")
     version, stamped = int(row[0]), row[1]
     # The row's When says when; the trail says what happened to feedback_sent.
     what = {"feedback_sent": {"from": "", "to": "sent to the group"}}
-    _record(conn, schema, review_id, version=version, by=by, what=what)
+    _record(conn, db, review_id, version=version, by=by, what=what)
     return stamped  # type: ignore[no-any-return]
 
 
 def _record(
-    conn: Conn, schema: str, review_id: UUID, *, version: int, by: str, what: Mapping[str, object]
+    conn: Conn, db: Database, review_id: UUID, *, version: int, by: str, what: Mapping[str, object]
 ) -> None:
     _run(
         conn,
-        schema,
+        db,
         "record_change",
         {"id": review_id, "version": version, "by": by, "changes": Jsonb(dict(what))},
     )
 
 
-def _lock(conn: Conn, schema: str, review_id: UUID) -> tuple[int, datetime | None, datetime | None]:
-    row = _run(conn, schema, "lock_review", {"id": review_id}).fetchone()
+def _lock(
+    conn: Conn, db: Database, review_id: UUID
+) -> tuple[int, datetime | None, datetime | None]:
+    row = _run(conn, db, "lock_review", {"id": review_id}).fetchone()
     if row is None:
-        raise ReviewNotFound(f"no review {review_id} in schema {schema!r}")
+        raise ReviewNotFound(f"no review {review_id} in schema {db.schema!r}")
     return int(row[0]), row[1], row[2]
 
 
-def _blocking_send(conn: Conn, schema: str, review_id: UUID, version: int) -> FeedbackSend | None:
-    row = _run(conn, schema, "blocking_send", {"id": review_id, "version": version}).fetchone()
+def _blocking_send(conn: Conn, db: Database, review_id: UUID, version: int) -> FeedbackSend | None:
+    row = _run(conn, db, "blocking_send", {"id": review_id, "version": version}).fetchone()
     if row is None:
         return None
-    found = _run(conn, schema, "send_by_id", {"id": review_id, "send": row[0]}).fetchone()
+    found = _run(conn, db, "send_by_id", {"id": review_id, "send": row[0]}).fetchone()
     return _send(found) if found else None
 
 
@@ -455,16 +450,16 @@ def _why(send: FeedbackSend) -> Blocked:
     return Blocked.UNKNOWN
 
 
-def who_changed(conn: Conn, schema: str, review_id: UUID, current: int) -> ChangedMeanwhile:
+def who_changed(conn: Conn, db: Database, review_id: UUID, current: int) -> ChangedMeanwhile:
     """Who made the review's `current` version and when (a reviewer, or the agent's
     resubmission), as the refusal of a save that did not see it says."""
-    row = _run(conn, schema, "last_change", {"id": review_id, "version": current}).fetchone()
+    row = _run(conn, db, "last_change", {"id": review_id, "version": current}).fetchone()
     if row is not None:
         how = How.SENT if row[2] else How.SAVED
         return ChangedMeanwhile(version=current, by=str(row[0]), at=row[1], how=how)
     # No person's change made this version: the monitor applied a resubmission (or an ops
     # copy replaced the row).
-    sheet = load(conn, schema, review_id)
+    sheet = load(conn, db, review_id)
     return ChangedMeanwhile(
         version=current,
         by=sheet.user_name or sheet.submitted_by or "the agent",

@@ -6,16 +6,14 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import cache
 from typing import Any
 
 import psycopg
-from psycopg import sql
 
-from wa_monitor.adapters.postgres.db import compose, named_queries
+from wa_monitor.adapters.postgres.db import IDENTIFIERS, Database
 
-USERS_TABLE = "wa_monitor_users"
-THROTTLE_TABLE = "wa_monitor_login_throttle"
+USERS_TABLE = IDENTIFIERS["users"]
+THROTTLE_TABLE = IDENTIFIERS["throttle"]
 
 Conn = psycopg.Connection[Any]
 
@@ -50,16 +48,6 @@ class Account:
     password_hash: str
 
 
-@cache
-def _query(name: str, schema: str) -> sql.Composed:
-    return compose(
-        named_queries("users.sql")[name],
-        schema,
-        users=sql.Identifier(schema, USERS_TABLE),
-        throttle=sql.Identifier(schema, THROTTLE_TABLE),
-    )
-
-
 def _account(row: tuple[Any, ...]) -> Account:
     uid, username, display, role, epoch, disabled, last_login, password_hash = row
     return Account(
@@ -67,22 +55,22 @@ def _account(row: tuple[Any, ...]) -> Account:
     )
 
 
-def account(conn: Conn, schema: str, username: str) -> Account | None:
-    row = conn.execute(_query("by_name", schema), {"username": username}).fetchone()
+def account(conn: Conn, db: Database, username: str) -> Account | None:
+    row = conn.execute(db.query("users.by_name"), {"username": username}).fetchone()
     return None if row is None else _account(row)
 
 
-def by_id(conn: Conn, schema: str, user_id: int) -> User | None:
-    row = conn.execute(_query("by_id", schema), {"id": user_id}).fetchone()
+def by_id(conn: Conn, db: Database, user_id: int) -> User | None:
+    row = conn.execute(db.query("users.by_id"), {"id": user_id}).fetchone()
     return None if row is None else _account(row).user
 
 
-def all_users(conn: Conn, schema: str) -> list[User]:
-    return [_account(r).user for r in conn.execute(_query("all", schema))]
+def all_users(conn: Conn, db: Database) -> list[User]:
+    return [_account(r).user for r in conn.execute(db.query("users.all"))]
 
 
 def add(
-    conn: Conn, schema: str, *, username: str, display_name: str, role: Role, password_hash: str
+    conn: Conn, db: Database, *, username: str, display_name: str, role: Role, password_hash: str
 ) -> bool:
     """Create the user; False when the username is taken (nothing changed)."""
     params = {
@@ -91,46 +79,46 @@ def add(
         "role": role.value,
         "password_hash": password_hash,
     }
-    return conn.execute(_query("add", schema), params).fetchone() is not None
+    return conn.execute(db.query("users.add"), params).fetchone() is not None
 
 
-def set_password(conn: Conn, schema: str, username: str, password_hash: str) -> bool:
+def set_password(conn: Conn, db: Database, username: str, password_hash: str) -> bool:
     """Replace the password and end the user's sessions; False when there is no such user."""
     params = {"username": username, "password_hash": password_hash}
-    return conn.execute(_query("set_password", schema), params).fetchone() is not None
+    return conn.execute(db.query("users.set_password"), params).fetchone() is not None
 
 
-def disable(conn: Conn, schema: str, username: str) -> bool:
+def disable(conn: Conn, db: Database, username: str) -> bool:
     """Refuse the user's logins and end their sessions; False when there is no such user."""
-    return conn.execute(_query("disable", schema), {"username": username}).fetchone() is not None
+    return conn.execute(db.query("users.disable"), {"username": username}).fetchone() is not None
 
 
-def logged_in(conn: Conn, schema: str, user_id: int, new_hash: str | None) -> None:
-    conn.execute(_query("logged_in", schema), {"id": user_id, "password_hash": new_hash})
+def logged_in(conn: Conn, db: Database, user_id: int, new_hash: str | None) -> None:
+    conn.execute(db.query("users.logged_in"), {"id": user_id, "password_hash": new_hash})
 
 
-def failures(conn: Conn, schema: str, username: str, client: str, window: timedelta) -> int:
+def failures(conn: Conn, db: Database, username: str, client: str, window: timedelta) -> int:
     """Failed logins of (username, client) in the window still running; 0 when none."""
     params = {"username": username, "client": client, "window": window}
-    row = conn.execute(_query("failures", schema), params).fetchone()
+    row = conn.execute(db.query("users.failures"), params).fetchone()
     return int(row[0]) if row else 0
 
 
-def client_failures(conn: Conn, schema: str, client: str, window: timedelta) -> int:
+def client_failures(conn: Conn, db: Database, client: str, window: timedelta) -> int:
     """Failed logins from `client` in the windows still running, over every username."""
     params = {"client": client, "window": window}
-    row = conn.execute(_query("client_failures", schema), params).fetchone()
+    row = conn.execute(db.query("users.client_failures"), params).fetchone()
     return int(row[0]) if row else 0
 
 
-def record_failure(conn: Conn, schema: str, username: str, client: str, window: timedelta) -> int:
+def record_failure(conn: Conn, db: Database, username: str, client: str, window: timedelta) -> int:
     """Count one more failure of (username, client); the count in the current window."""
     params = {"username": username, "client": client, "window": window}
     with conn.transaction():
-        conn.execute(_query("forget_old_failures", schema))
-        row = conn.execute(_query("record_failure", schema), params).fetchone()
+        conn.execute(db.query("users.forget_old_failures"))
+        row = conn.execute(db.query("users.record_failure"), params).fetchone()
     return int(row[0]) if row else 1
 
 
-def clear_failures(conn: Conn, schema: str, username: str, client: str) -> None:
-    conn.execute(_query("clear_failures", schema), {"username": username, "client": client})
+def clear_failures(conn: Conn, db: Database, username: str, client: str) -> None:
+    conn.execute(db.query("users.clear_failures"), {"username": username, "client": client})
