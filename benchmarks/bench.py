@@ -445,8 +445,7 @@ def limit(bridge: BridgeFile, url: str) -> Limit:
     conn = sqlite3.connect(f"file:{bridge.path}?mode=ro", uri=True)
     groups = json.dumps(sorted(WATCHED))
     started = time.perf_counter()
-    own_posts = False  # the daemon's query, with the shipped default
-    rows = conn.execute(_READ, (0, bridge.messages * 2, groups, own_posts)).fetchall()
+    rows = conn.execute(_READ, (0, bridge.messages * 2, groups)).fetchall()
     read_seconds = time.perf_counter() - started
     conn.close()
     del rows

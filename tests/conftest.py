@@ -1,5 +1,9 @@
-"""Shared fixtures: a real PostgreSQL (embedded, or the one WA_MONITOR_TEST_DATABASE_URL names),
-a fresh database per test, and real bridge files in the bridge's exact schema."""
+"""The fixtures the whole session shares: a real PostgreSQL (embedded, or the one
+WA_MONITOR_TEST_DATABASE_URL names) and its migrated templates.
+
+The unit tests need neither, so nothing here imports a driver, a browser or a server until a test
+asks for the database: tests/integration/conftest.py and tests/faults/conftest.py hold the
+fixtures that do (tests/support/fixtures.py)."""
 
 from __future__ import annotations
 
@@ -8,17 +12,14 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import psycopg
 import pytest
-from playwright.sync_api import Browser, sync_playwright
 
-from tests.support.browser import ARGS, CHROMIUM
-from tests.support.env import LAWLEY, MOHADIN, OTHER, SERVER_VAR, VELO, new_database
-from tests.support.graph_server import WORKSHEET, GraphStandIn, graph_stand_in
-from tests.support.ops import Roles
-from wa_monitor.devtools.embedded import embedded_postgres
-from wa_monitor.devtools.simulator import BridgeWriter
+from tests.support.env import SERVER_VAR
+
+if TYPE_CHECKING:
+    from tests.support.database import Server
 
 
 @pytest.fixture(scope="session")
@@ -27,6 +28,8 @@ def pg_server() -> Iterator[str]:
     if url := os.environ.get(SERVER_VAR):
         yield url
         return
+    from wa_monitor.devtools.embedded import embedded_postgres
+
     # Outside pytest's temp root: a second pytest session (as root) chmods that root to 0700,
     # which would lock out the embedded server's own user from its data directory.
     folder = Path(tempfile.mkdtemp(prefix="wa-monitor-test-pg-"))
@@ -38,53 +41,13 @@ def pg_server() -> Iterator[str]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-@pytest.fixture
-def database_url(pg_server: str) -> Iterator[str]:
-    """A new, empty database for one test, dropped after it."""
-    with new_database(pg_server) as url:
-        yield url
+@pytest.fixture(scope="session")
+def postgres(pg_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The server with its migrated templates, made once a session on first use, dropped after."""
+    from tests.support.database import Server
 
-
-@pytest.fixture
-def db(database_url: str) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
-    """A connection to the test's database, for asserting on what the monitor wrote."""
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        yield conn
-
-
-@pytest.fixture
-def bridge(tmp_path: Path) -> Iterator[BridgeWriter]:
-    """An empty messages.db in the bridge's exact schema, and a writer that acts like the bridge."""
-    with BridgeWriter(tmp_path / "messages.db") as writer:
-        writer.chats({LAWLEY: "Lawley", MOHADIN: "Mohadin", VELO: "Velo Test", OTHER: "Other"})
-        yield writer
-
-
-@pytest.fixture
-def roles(pg_server: str, database_url: str) -> Iterator[Roles]:
-    """Login roles made for one test, dropped after it (roles are cluster-wide)."""
-    made = Roles(pg_server, database_url)
+    server = Server(pg_server, tmp_path_factory.mktemp("templates"))
     try:
-        yield made
+        yield server
     finally:
-        made.drop_all()
-
-
-@pytest.fixture
-def graph(tmp_path: Path) -> Iterator[GraphStandIn]:
-    """A local HTTPS stand-in of Microsoft Graph and the token endpoint, with an empty
-    worksheet WORKSHEET in its workbook."""
-    with graph_stand_in(tmp_path) as stand_in:
-        stand_in.worksheets[WORKSHEET] = []
-        yield stand_in
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    """Debian's chromium through Playwright, one per test module (the browser tests)."""
-    if not CHROMIUM.exists():
-        pytest.skip("chromium is missing (Debian: apt-get install chromium; scripts/test.sh does)")
-    with sync_playwright() as pw:
-        launched = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield launched
-        launched.close()
+        server.close()

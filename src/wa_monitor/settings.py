@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import ipaddress
 import os
 import re
 import tomllib
@@ -149,6 +150,18 @@ class Web(BaseModel):
     # group, one of dev's [[projects]]) whatever the review's project, so dev never posts in
     # a production group, even with that group enabled to read its traffic.
     feedback_group: str | None = None
+    # X-Forwarded-For is believed only from these addresses or networks (the reverse proxy).
+    trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
+    # A request's headers and body must have arrived within this long of its connection (or of
+    # the previous response on a kept-alive connection): a slow client cannot hold one.
+    request_seconds: float = Field(default=10.0, gt=0, le=300)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _addresses(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for address in value:
+            ipaddress.ip_network(address, strict=False)  # a ValueError names the bad one
+        return value
 
 
 class SharePoint(BaseModel):

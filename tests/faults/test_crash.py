@@ -11,7 +11,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.support.env import new_database, write_config
+from tests.support.database import Server
+from tests.support.env import write_config
 from tests.support.harness import (
     GROUPS,
     Daemon,
@@ -27,7 +28,7 @@ from tests.support.harness import (
 )
 from wa_monitor.devtools.simulator import BridgeWriter
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.migrated("prod")]
 
 BACKLOG = 20_000
 KILLS = 20
@@ -36,21 +37,18 @@ HOST_ZONES = ["UTC", "Africa/Johannesburg", "America/New_York", "Asia/Kolkata", 
 BATCH = 10
 
 
-def migrated(tmp_path: Path, bridge: Path, url: str, name: str, batch: int = BATCH) -> Path:
+def configured(tmp_path: Path, bridge: Path, name: str, batch: int = BATCH) -> Path:
     folder = tmp_path / name
     folder.mkdir()
-    config = write_config(
+    return write_config(
         folder, "prod", bridge_db=bridge, groups=GROUPS, extra=f"batch_size = {batch}"
     )
-    done = cli("schema", "migrate", "--config", str(config), url=url)
-    assert done.returncode == 0, done.stderr
-    return config
 
 
-def clean_run(tmp_path: Path, bridge: Path, server: str) -> object:
-    with new_database(server) as url:
+def clean_run(tmp_path: Path, bridge: Path, postgres: Server) -> object:
+    with postgres.database("prod") as url:
         # One big batch: the result may not depend on how the backlog was cut into batches.
-        config = migrated(tmp_path, bridge, url, "clean", batch=20_000)
+        config = configured(tmp_path, bridge, "clean", batch=20_000)
         done = cli("run", "--config", str(config), "--once", url=url, timeout=300)
         assert done.returncode == 0, done.stderr
         return snapshot(url)
@@ -86,17 +84,17 @@ def consistent(url: str, bridge: Path) -> None:
 
 
 def test_sigkill_at_random_moments_changes_nothing(
-    tmp_path: Path, bridge: BridgeWriter, database_url: str, pg_server: str
+    tmp_path: Path, bridge: BridgeWriter, database_url: str, postgres: Server
 ) -> None:
     rng = random.Random(seed_for("crash"))
     backlog = write_backlog(bridge, rng, messages=BACKLOG)
     assert backlog.messages >= BACKLOG
     end = max_rowid(bridge.path)
     started = time.monotonic()
-    expected = clean_run(tmp_path, bridge.path, pg_server)
+    expected = clean_run(tmp_path, bridge.path, postgres)
     clean_seconds = time.monotonic() - started
 
-    config = migrated(tmp_path, bridge.path, database_url, "crashy")
+    config = configured(tmp_path, bridge.path, "crashy")
     watch = psycopg.connect(database_url, autocommit=True)
     kills = mid_backlog = 0
     while kills < KILLS or (mid_backlog < KILLS and (position(watch) or 0) < end):
@@ -136,14 +134,14 @@ def test_sigkill_at_random_moments_changes_nothing(
 
 
 def test_sigterm_mid_batch_exits_0_fast_with_the_batch_whole(
-    tmp_path: Path, bridge: BridgeWriter, database_url: str, pg_server: str
+    tmp_path: Path, bridge: BridgeWriter, database_url: str, postgres: Server
 ) -> None:
     rng = random.Random(seed_for("sigterm"))
     write_backlog(bridge, rng, messages=8_000)
     end = max_rowid(bridge.path)
-    expected = clean_run(tmp_path, bridge.path, pg_server)
+    expected = clean_run(tmp_path, bridge.path, postgres)
     # Batches big enough that a SIGTERM lands inside one more often than between two.
-    config = migrated(tmp_path, bridge.path, database_url, "stopped", batch=1000)
+    config = configured(tmp_path, bridge.path, "stopped", batch=1000)
     stops: list[float] = []
     watch = psycopg.connect(database_url, autocommit=True)
     # Each batch's transaction takes half a second, so a SIGTERM lands inside one.

@@ -16,7 +16,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.support.env import LAWLEY, MOHADIN, SAST, VELO, new_database
+from tests.support.database import Server
+from tests.support.env import LAWLEY, MOHADIN, SAST, VELO
 from tests.support.harness import Daemon, cli, max_rowid, position, seed_for, wait_until
 from tests.support.plans import BOT, load_list, validating_config
 from tests.support.runs import migrate
@@ -119,7 +120,7 @@ def test_sigkill_during_a_backlog_sends_every_reply_exactly_once(
     tmp_path: Path,
     bridge: BridgeWriter,
     database_url: str,
-    pg_server: str,
+    postgres: Server,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     rng = random.Random(seed_for("outbox-crash"))
@@ -130,7 +131,7 @@ def test_sigkill_during_a_backlog_sends_every_reply_exactly_once(
     shutil.copy(bridge.path, clean_bridge)  # the clean run's bot posts go in its own copy
 
     with (
-        new_database(pg_server) as clean_url,
+        postgres.database() as clean_url,
         SimulatedBridgeApi(bridge_db=clean_bridge, bot_number=BOT) as api,
     ):
         config = setup(tmp_path / "clean", clean_bridge, clean_url, api.url, monkeypatch)

@@ -38,6 +38,9 @@ def smtp() -> Iterator[SmtpSink]:
 Setup = Callable[..., Envs]
 
 
+pytestmark = pytest.mark.migrated("prod", "dev")
+
+
 @pytest.fixture
 def alerting(
     tmp_path: Path,

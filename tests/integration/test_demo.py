@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx2
 
 from tests.support.web import csrf_of, free_port
+from wa_monitor.settings import load_settings
 
 
 def test_demo_shows_both_environments_on_one_bridge(tmp_path: Path) -> None:
@@ -30,8 +31,11 @@ def test_demo_shows_both_environments_on_one_bridge(tmp_path: Path) -> None:
         line = demo.stdout.readline()
         assert line, demo.communicate()[1]
         lines.append(line)
-    found = re.search(r"(http://\S+/wa-monitor)\s+\(login '(\w+)', password '([^']+)'\)", lines[-1])
-    assert found, lines[-1]
+    lines += [demo.stdout.readline() for _ in range(2)]
+    found = re.search(
+        r"(http://\S+/wa-monitor)\n\s+login:\s+(\S+)\n\s+password: (\S+)\n$", "".join(lines[-3:])
+    )
+    assert found, lines[-3:]
     url, user, password = found.groups()
     assert url == f"http://127.0.0.1:{port}/wa-monitor"
     # While the simulated bridge writes, the prod dashboard's count moves.
@@ -84,20 +88,62 @@ def test_the_demo_removes_its_temporary_folder_and_says_so(tmp_path: Path) -> No
     assert "--keep leaves it" in done.stdout
 
 
-def test_make_bridge_writes_a_sample_file_in_the_bridges_schema(tmp_path: Path) -> None:
-    target = tmp_path / "store" / "messages.db"
-    args = [sys.executable, "-m", "wa_monitor", "demo", "--make-bridge", str(target)]
+def test_the_review_demo_removes_its_temporary_folder_too(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "wa_monitor", "demo", "--review", "--seconds", "1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "TMPDIR": str(tmp_path)},
+    )
+    assert done.returncode == 0, done.stderr
+    assert list(tmp_path.glob("wa-monitor-review-demo-*")) == []
+    assert "▶ removed the working folder" in done.stdout
+
+
+def test_make_bridge_writes_a_sample_bridge_and_the_configs_that_read_it(tmp_path: Path) -> None:
+    folder = tmp_path / "try"
+    args = [sys.executable, "-m", "wa_monitor", "demo", "--make-bridge", str(folder)]
     done = subprocess.run(
         [*args, "--seconds", "1"], capture_output=True, text=True, timeout=60, check=False
     )
     assert done.returncode == 0, done.stderr
-    with sqlite3.connect(target) as conn:
+    with sqlite3.connect(folder / "bridge" / "messages.db") as conn:
         count = conn.execute("SELECT count(*) FROM messages WHERE content LIKE '%DR%'").fetchone()
         columns = {r[1] for r in conn.execute("PRAGMA table_info(messages)")}
+        chats = {r[0] for r in conn.execute("SELECT jid FROM chats WHERE jid LIKE '%@g.us'")}
+        agents = {
+            r[0].split("@")[0]
+            for r in conn.execute(
+                "SELECT DISTINCT sender FROM messages WHERE content LIKE '%DR%' "
+                "AND content NOT LIKE '✅%'"
+            )
+        }
     assert count[0] > 0
     assert {"id", "chat_jid", "sender", "content", "timestamp", "is_from_me"} <= columns
-    assert (tmp_path / "store" / "whatsapp.db").exists()
-    assert "group_jid =" in done.stdout
+    assert (folder / "bridge" / "whatsapp.db").exists()
+    # The sample agrees with the shipped configs: the same groups, no agent on a bot number.
+    for env in ("prod", "dev"):
+        shipped = load_settings(Path("config") / f"{env}.toml")
+        tried = load_settings(folder / "config" / f"{env}.toml")
+        watched = {p.group_jid for p in tried.projects if p.enabled}
+        assert watched == {p.group_jid for p in shipped.projects if p.enabled}
+        assert watched <= chats
+        assert tried.bot_senders == shipped.bot_senders
+        assert agents
+        assert not agents & shipped.bot_senders
+    assert f"export WA_MONITOR_CONFIG_DIR={folder.resolve() / 'config'}" in done.stdout
+    assert "wa-monitor schema migrate --env prod" in done.stdout
     again = subprocess.run(args, capture_output=True, text=True, timeout=60, check=False)
     assert again.returncode != 0
-    assert "exists" in again.stderr
+    assert "not empty" in again.stderr
+    a_file = subprocess.run(
+        [*args[:-1], str(tmp_path / "messages.db")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert a_file.returncode != 0
+    assert "takes a folder" in a_file.stderr

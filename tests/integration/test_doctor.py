@@ -9,16 +9,17 @@ import psycopg
 import pytest
 
 from tests.support.env import LAWLEY, sast
-from tests.support.ops import Envs, doctor, make_envs
+from tests.support.ops import Envs, doctor
 from wa_monitor.adapters.postgres.db import latest_version
-from wa_monitor.devtools.simulator import BridgeWriter, create_lid_map
+from wa_monitor.devtools.simulator import create_lid_map
+
+pytestmark = pytest.mark.migrated("prod", "dev")
 
 
-@pytest.fixture
-def envs(tmp_path: Path, bridge: BridgeWriter, database_url: str) -> Envs:
-    envs = make_envs(tmp_path / "config", bridge, database_url)
+@pytest.fixture(autouse=True)
+def newest_message(envs: Envs) -> None:
+    """One message in the bridge, the newest the bridge check names."""
     envs.say("A1", "DR1111111", sast(11, 9, 30))
-    return envs
 
 
 def edit(envs: Envs, env: str, old: str, new: str) -> None:

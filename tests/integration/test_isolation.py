@@ -12,9 +12,11 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
 from tests.support.env import VELO, sast
-from tests.support.ops import Envs, Roles, drops, make_envs, snapshot
+from tests.support.ops import Envs, Roles, drops, make_envs, row_versions
 from wa_monitor.adapters.postgres.db import Database, migrations
 from wa_monitor.devtools.simulator import BridgeWriter
+
+pytestmark = pytest.mark.migrated("prod", "dev")
 
 
 @pytest.fixture
@@ -109,10 +111,10 @@ def test_each_service_on_its_own_role_writes_only_its_own_schema(
     monkeypatch.setenv("WA_MONITOR_DATABASE_URL_DEV", urls["dev"])
     assert envs.wa("status", url="postgresql://nobody@127.0.0.1:1/none") == 0
     # Dev's own URL can reset dev, and still cannot touch production.
-    before = snapshot(db, "public")
+    before = row_versions(db, "public")
     assert envs.wa("schema", "reset", "--env", "dev", "--yes", url=urls["dev"]) == 0
     assert drops(db, "dev") == []
-    assert snapshot(db, "public") == before
+    assert row_versions(db, "public") == before
 
 
 def test_a_service_role_with_too_much_or_too_little_fails_doctor(
@@ -177,7 +179,7 @@ def test_grant_print_needs_no_database(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    envs = make_envs(tmp_path / "config", bridge, "unused", migrate=False)
+    envs = make_envs(tmp_path / "config", bridge, "unused")
     monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
     assert envs.wa("schema", "grant", "--env", "dev", "--role", "wa-dev", "--print", url="") == 0
     out = capsys.readouterr().out.splitlines()

@@ -16,6 +16,8 @@ from tests.support.harness import daemon, stop, wait_until
 from tests.support.ops import Envs, make_envs
 from wa_monitor.devtools.simulator import BridgeWriter
 
+pytestmark = pytest.mark.migrated("prod", "dev")
+
 
 @pytest.fixture
 def prod_only(tmp_path: Path, bridge: BridgeWriter, database_url: str) -> Envs:

@@ -8,42 +8,39 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 
 from tests.support.env import VELO
-from tests.support.ops import Envs, drops, make_envs, snapshot
-from wa_monitor.adapters.postgres.admin import parse_duration
+from tests.support.ops import Envs, drops, row_versions
 from wa_monitor.adapters.postgres.db import Database, latest_version
 from wa_monitor.adapters.postgres.store import Store
-from wa_monitor.devtools.simulator import BridgeWriter
-from wa_monitor.errors import Refused
 
 NOW = datetime.now().astimezone()
 
 
-@pytest.fixture
-def envs(tmp_path: Path, bridge: BridgeWriter, database_url: str) -> Envs:
-    """Prod (Lawley) and dev (Velo Test + Lawley) migrated on one bridge, each run once."""
-    envs = make_envs(tmp_path / "config", bridge, database_url)
+pytestmark = pytest.mark.migrated("prod", "dev")
+
+
+@pytest.fixture(autouse=True)
+def both_ran(envs: Envs) -> None:
+    """Prod (Lawley) and dev (Velo Test + Lawley) on one bridge, each run once."""
     envs.say("A1", "DR1111111", NOW - timedelta(hours=2))
     envs.say("A2", "DR2222222 and DR3333333", NOW - timedelta(hours=1))
     envs.say("V1", "DR9999999 test", NOW - timedelta(hours=1), chat=VELO)
     assert envs.run("prod") == 0
     assert envs.run("dev") == 0
-    return envs
 
 
 @pytest.fixture
 def public_before(envs: Envs, db: psycopg.Connection[Any]) -> Iterator[list[Any]]:
     """Production's rows as they were; the test must leave them exactly so (checked after)."""
-    before = snapshot(db, "public")
+    before = row_versions(db, "public")
     assert before[0][1], "production has no reviews: the comparison would be empty"
     yield before
-    assert snapshot(db, "public") == before, "production's tables were written"
+    assert row_versions(db, "public") == before, "production's tables were written"
 
 
 def count(db: psycopg.Connection[Any], table: str) -> int:
@@ -96,10 +93,10 @@ def test_config_pointing_dev_at_public_is_refused_before_anything(
 def test_without_yes_and_without_a_terminal_nothing_changes(
     action: str, envs: Envs, db: psycopg.Connection[Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    before = snapshot(db, "dev")
+    before = row_versions(db, "dev")
     assert envs.wa("schema", action, "--env", "dev") == 2
     assert "refusing without --yes" in capsys.readouterr().err
-    assert snapshot(db, "dev") == before
+    assert row_versions(db, "dev") == before
 
 
 @pytest.mark.parametrize(("answer", "code", "left"), [("dev\n", 0, 0), ("no\n", 2, 4)])
@@ -133,14 +130,14 @@ def test_on_a_terminal_reset_asks_first(
 def test_reset_and_drop_refuse_while_the_dev_monitor_runs(
     envs: Envs, db: psycopg.Connection[Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    before = snapshot(db, "dev")
+    before = row_versions(db, "dev")
     # The dev monitor's own lock, taken the way `wa-monitor run` takes it.
     with Store(Database(envs.url, "dev", "dev"), exclusive=True) as running:
         running.load_position()
         for action in ("reset", "drop"):
             assert envs.wa("schema", action, "--env", "dev", "--yes") == 2
             assert "a wa-monitor is running for schema 'dev'" in capsys.readouterr().err
-    assert snapshot(db, "dev") == before
+    assert row_versions(db, "dev") == before
 
 
 def test_drop_removes_the_dev_schema_only(
@@ -211,7 +208,7 @@ def test_copy_takes_the_window_skips_conflicts_and_never_writes_public(
         "VALUES ('DR2222222', %s, 'dev''s own')",
         dev_date,
     )
-    before = snapshot(db, "public")
+    before = row_versions(db, "public")
     capsys.readouterr()
 
     assert envs.wa("schema", "copy-from-prod", "--since", "24h") == 0
@@ -229,25 +226,7 @@ def test_copy_takes_the_window_skips_conflicts_and_never_writes_public(
         db.execute(f"SELECT {columns} FROM dev.qa_photo_reviews ORDER BY 1").fetchall()
         == db.execute(f"SELECT {columns} FROM public.qa_photo_reviews ORDER BY 1").fetchall()
     )
-    assert snapshot(db, "public") == before
-
-
-def test_copied_rows_are_not_applied_again_by_the_dev_monitor(
-    tmp_path: Path, bridge: BridgeWriter, database_url: str, db: psycopg.Connection[Any]
-) -> None:
-    envs = make_envs(tmp_path / "config", bridge, database_url)
-    envs.say("A1", "DR1111111", NOW - timedelta(hours=3))
-    envs.say("A2", "DR1111111 fixed", NOW - timedelta(hours=2))
-    assert envs.run("prod") == 0
-    # A reviewer looked again after the fix and sent feedback: production's row says so.
-    db.execute("UPDATE public.qa_photo_reviews SET incomplete = true, feedback_sent = now()")
-    assert envs.wa("schema", "copy-from-prod", "--since", "24h") == 0
-    copied = db.execute("SELECT * FROM dev.qa_photo_reviews").fetchall()
-    # The dev monitor now reads the same messages (it watches Lawley too): they are in its
-    # ledger already, so "fixed" does not clear the feedback a second time, and nothing doubles.
-    assert envs.run("dev") == 0
-    assert db.execute("SELECT * FROM dev.qa_photo_reviews").fetchall() == copied
-    assert count(db, "dev.wa_monitor_ledger") == 2
+    assert row_versions(db, "public") == before
 
 
 def test_a_bad_duration_is_one_line_and_changes_nothing(
@@ -261,16 +240,6 @@ def test_a_bad_duration_is_one_line_and_changes_nothing(
         assert err.startswith(f"wa-monitor: invalid duration {since!r}")
         assert "\n" not in err
     assert count(db, "dev.qa_photo_reviews") == 0
-
-
-def test_durations() -> None:
-    assert parse_duration("90m") == timedelta(minutes=90)
-    assert parse_duration("24h") == timedelta(days=1)
-    assert parse_duration("7d") == timedelta(weeks=1)
-    assert parse_duration("1d12h") == timedelta(hours=36)
-    assert parse_duration(" 2W ") == timedelta(weeks=2)
-    with pytest.raises(Refused, match="too long"):
-        parse_duration("9" * 20 + "w")
 
 
 @pytest.mark.parametrize(
@@ -300,14 +269,14 @@ def test_copy_refuses_clearly_and_copies_nothing(
     if break_it:
         # Changing production's migration table is part of the setup: refresh the snapshot.
         db.execute(break_it)
-        public_before[:] = snapshot(db, "public")
-    dev_before = snapshot(db, "dev") if "DROP" not in break_it else None
+        public_before[:] = row_versions(db, "public")
+    dev_before = row_versions(db, "dev") if "DROP" not in break_it else None
     assert envs.wa("schema", "copy-from-prod", *args, "--since", "24h") == code
     err = capsys.readouterr().err.strip()
     assert message in err
     assert "\n" not in err
     if dev_before is not None:
-        assert snapshot(db, "dev") == dev_before
+        assert row_versions(db, "dev") == dev_before
 
 
 def test_a_database_that_refuses_the_connection_is_one_line(
@@ -325,30 +294,3 @@ def test_a_database_that_refuses_the_connection_is_one_line(
         assert err.startswith("wa-monitor: database unavailable (unreachable)")
         assert "\n" not in err
         assert "s3cret-pw" not in err
-
-
-def test_reset_of_a_missing_schema_names_the_fix(
-    tmp_path: Path, bridge: BridgeWriter, database_url: str, capsys: pytest.CaptureFixture[str]
-) -> None:
-    envs = make_envs(tmp_path / "config", bridge, database_url, migrate=False)
-    assert envs.wa("schema", "reset", "--env", "dev", "--yes") == 2
-    assert "run `wa-monitor schema migrate --env dev`" in capsys.readouterr().err
-
-
-def test_a_message_is_marked_applied_in_dev_only_when_all_its_drops_were_copied(
-    tmp_path: Path, bridge: BridgeWriter, database_url: str, db: psycopg.Connection[Any]
-) -> None:
-    """One message named two drops; only one of their reviews is in the copied window. Marking
-    the message applied in dev made the dev monitor skip the other drop for good."""
-    envs = make_envs(tmp_path / "config", bridge, database_url)
-    envs.say("A1", "DR2222222 and DR3333333", NOW - timedelta(hours=1))
-    assert envs.run("prod") == 0
-    db.execute(
-        "UPDATE public.qa_photo_reviews SET created_at = now() - interval '3 days' "
-        "WHERE drop_number = 'DR2222222'"
-    )
-    assert envs.wa("schema", "copy-from-prod", "--since", "24h") == 0
-    assert drops(db, "dev") == ["DR3333333"]
-    assert count(db, "dev.wa_monitor_ledger") == 0
-    assert envs.run("dev") == 0
-    assert drops(db, "dev") == ["DR2222222", "DR3333333"]

@@ -55,6 +55,41 @@ def test_messages_from_the_bridges_own_account_are_not_sightings_unless_configur
     assert found == (expected or ["DR1111111", "DR2222222"])
 
 
+def test_a_skipped_agent_is_never_silent(
+    tmp_path: Path,
+    bridge: BridgeWriter,
+    database_url: str,
+    db: psycopg.Connection[Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    bot = "27640412391"  # a shipped bot number, used by an agent's phone by mistake
+    config = write_config(
+        tmp_path,
+        "prod",
+        bridge_db=bridge.path,
+        groups={LAWLEY: "Lawley", "120363000000000000@g.us": "Nowhere"},
+        bots=(bot,),
+    )
+    migrate(config, database_url, monkeypatch)
+    post(bridge, "B1", "DR3333331 done", sender=bot, own=False)
+    post(bridge, "B2", "DR3333332 done", sender=bot, own=False)
+    post(bridge, "O1", "DR3333333 all 12 photos", sender=OWN_NUMBER, own=True)
+    post(bridge, "A1", "DR2222222 done", sender=AGENT, own=False)
+    post(bridge, "C1", "morning all", sender=bot, own=False)  # names no drop: not counted
+    assert run_once(config, database_url, monkeypatch) == 0
+    assert list(reviews(db)) == ["DR2222222"]
+    lines = (tmp_path / "logs" / "wa-monitor-prod.log").read_text(encoding="utf-8").splitlines()
+    told = [line for line in lines if "skipping drop messages" in line]
+    assert len(told) == 2  # once per sender, whatever the number of its messages
+    assert f"skipping drop messages from {bot}: a bot number (bot_senders lists it)" in told[0]
+    assert f"from {OWN_NUMBER}: the bridge's own account" in told[1]
+    [cycle] = [line for line in lines if "cycle done" in line]
+    assert " skipped=3 " in cycle
+    [unknown] = [line for line in lines if "watched groups are not in the bridge" in line]
+    assert "1 of 2 watched groups" in unknown
+    assert "Nowhere=120363000000000000@g.us" in unknown
+
+
 @pytest.mark.parametrize("env", ["prod", "dev"])
 def test_the_shipped_configs_skip_the_known_bot_numbers(env: str) -> None:
     path = REPO / "config" / f"{env}.toml"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -10,15 +9,12 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from tests.support.ops import Envs, Roles, doctor, make_envs
-from wa_monitor.devtools.simulator import BridgeWriter
+from tests.support.ops import Envs, Roles, doctor
 
 INSERT_PROD = "INSERT INTO public.wa_monitor_ledger VALUES ('c', 'm', 1, 'DR1', now(), now())"
 
 
-@pytest.fixture
-def envs(tmp_path: Path, bridge: BridgeWriter, database_url: str) -> Envs:
-    return make_envs(tmp_path / "config", bridge, database_url)
+pytestmark = pytest.mark.migrated("prod", "dev")
 
 
 def may(url: str, statement: str) -> bool:

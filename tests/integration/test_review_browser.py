@@ -21,7 +21,8 @@ from tests.support.env import LAWLEY, sast, write_config
 from tests.support.web import add_user, make_app, served
 from wa_monitor.adapters.postgres.users import Role
 from wa_monitor.cli import main
-from wa_monitor.core.verdict import Step, Verdict, feedback_text
+from wa_monitor.core.steps import Step
+from wa_monitor.core.verdict import Verdict, feedback_text
 from wa_monitor.devtools.bridge_api import Fault, SimulatedBridgeApi
 from wa_monitor.devtools.simulator import BridgeWriter, Post, bridge_timestamp
 from wa_monitor.settings import load_settings

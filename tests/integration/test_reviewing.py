@@ -16,23 +16,27 @@ import pytest
 
 from tests.support.env import LAWLEY, VELO, sast, write_config
 from tests.support.ops import Roles
+from tests.support.runs import run_once
 from wa_monitor.adapters.bridge_api import BridgeApi
 from wa_monitor.adapters.postgres import reviewing
 from wa_monitor.adapters.postgres.db import Database
-from wa_monitor.adapters.postgres.reviewing import (
+from wa_monitor.cli import main
+from wa_monitor.core.feedback_claims import (
     Blocked,
     ChangedMeanwhile,
     NotClaimed,
     Resolution,
     SendState,
 )
-from wa_monitor.cli import main
-from wa_monitor.core.verdict import Step, Verdict, feedback_text
+from wa_monitor.core.steps import Step
+from wa_monitor.core.verdict import Verdict, feedback_text
 from wa_monitor.devtools.bridge_api import Fault, SimulatedBridgeApi
 from wa_monitor.devtools.simulator import BridgeWriter, Post, bridge_timestamp
 from wa_monitor.services import feedback
 from wa_monitor.services.feedback import NoGroup, SendingOff, Sent
 from wa_monitor.settings import Settings, load_settings
+
+pytestmark = pytest.mark.migrated("dev")
 
 AGENT = "27821234567"
 # The dev schema's queries; the tests' own connections run them.
@@ -75,10 +79,8 @@ def config(
     database_url: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> Path:
-    path = configure(tmp_path, bridge, simulated)
     monkeypatch.setenv("WA_MONITOR_DATABASE_URL", database_url)
-    assert main(["schema", "migrate", "--config", str(path)]) == 0
-    return path
+    return configure(tmp_path, bridge, simulated)
 
 
 @pytest.fixture
@@ -102,15 +104,17 @@ def agent_posts(bridge: BridgeWriter, mid: str, text: str, day: int, hour: int) 
     bridge.post(Post(id=mid, chat_jid=VELO, sender=AGENT, content=text, timestamp=at))
 
 
-def run_once(config: Path) -> None:
-    assert main(["run", "--config", str(config), "--once", "--give-up-after", "2"]) == 0
-
-
 @pytest.fixture
-def review(config: Path, bridge: BridgeWriter, db: psycopg.Connection[Any]) -> UUID:
+def review(
+    config: Path,
+    bridge: BridgeWriter,
+    db: psycopg.Connection[Any],
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> UUID:
     """DR1234567 posted in the test group and picked up by the dev monitor."""
     agent_posts(bridge, "A1", "DR1234567 installed", 11, 9)
-    run_once(config)
+    assert run_once(config, database_url, monkeypatch) == 0
     row = db.execute("SELECT id FROM dev.qa_photo_reviews WHERE drop_number = 'DR1234567'")
     return UUID(str(row.fetchone()[0]))  # type: ignore[index]
 
@@ -250,11 +254,16 @@ def test_every_change_is_recorded_with_who_and_what(
 
 
 def test_a_resubmission_while_the_page_is_open_refuses_the_save(
-    config: Path, review: UUID, bridge: BridgeWriter, db: psycopg.Connection[Any]
+    config: Path,
+    review: UUID,
+    bridge: BridgeWriter,
+    db: psycopg.Connection[Any],
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     version = save(db, review, NEEDS_FIX, 1, "thandi")
     agent_posts(bridge, "A2", "DR1234567 fixed", 12, 8)
-    run_once(config)
+    assert run_once(config, database_url, monkeypatch) == 0
 
     with pytest.raises(ChangedMeanwhile) as refused:
         save(db, review, Verdict.of(passed=ALL), version, "thandi")
@@ -447,19 +456,23 @@ def test_the_dashboards_own_role_can_save_record_and_send(
 
 
 def test_feedback_then_the_agents_fix_comes_back_as_a_resubmission_and_the_bots_message_does_not(
-    config: Path, desk: Desk, bridge: BridgeWriter
+    config: Path,
+    desk: Desk,
+    bridge: BridgeWriter,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     version = desk.save(NEEDS_FIX, 1)
     desk.send(version, feedback_text("DR1234567", NEEDS_FIX))
     stamped = desk.row()
 
     # The bot's own message (naming the drop) is in messages.db now: it is no resubmission.
-    run_once(config)
+    assert run_once(config, database_url, monkeypatch) == 0
     assert desk.row()["resubmitted"] is False
     assert desk.row()["feedback_sent"] == stamped["feedback_sent"]
 
     agent_posts(bridge, "A2", "DR1234567 fixed", 11, 15)
-    run_once(config)
+    assert run_once(config, database_url, monkeypatch) == 0
 
     row = desk.row()
     assert (row["resubmitted"], row["feedback_sent"], row["incomplete"]) == (True, None, False)

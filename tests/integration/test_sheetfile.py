@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import time
+import zipfile
 from datetime import date, datetime
 from pathlib import Path
 
@@ -116,3 +118,21 @@ def test_a_file_that_is_not_a_workbook_fails_in_one_line_and_is_left_as_it_was(
     assert path.read_text("utf-8") == "not a zip"
     with pytest.raises(SheetFileError, match=r"takes a \.xlsx or a \.csv"):
         SheetFile(tmp_path / "drops.ods")
+
+
+def test_a_zip_bomb_as_the_workbook_is_refused_before_it_is_opened(tmp_path: Path) -> None:
+    """A 20 kB workbook whose sheet unpacks to 20 MB of one byte: openpyxl would hold it all."""
+    path = tmp_path / "drops.xlsx"
+    sync(path, WANTED)
+    with zipfile.ZipFile(path) as src:
+        parts = {info.filename: src.read(info) for info in src.infolist()}
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as out:
+        for part, data in parts.items():
+            out.writestr(part, data)
+        out.writestr("xl/media/padding.bin", b"\0" * 20_000_000)
+    before = path.read_bytes()
+    started = time.monotonic()
+    with pytest.raises(SheetFileError, match=r"'xl/media/padding.bin' is compressed 1,0\d\d to 1"):
+        sync(path, WANTED)
+    assert time.monotonic() - started < 1.0
+    assert path.read_bytes() == before

@@ -12,22 +12,23 @@ import psycopg
 import pytest
 
 from tests.support.env import VELO, sast
-from tests.support.ops import Envs, make_envs
+from tests.support.ops import Envs
 from wa_monitor.adapters.postgres.db import latest_version
-from wa_monitor.devtools.simulator import BridgeWriter
 
 SAST_ZONE = ZoneInfo("Africa/Johannesburg")
 
 
-@pytest.fixture
-def envs(tmp_path: Path, bridge: BridgeWriter, database_url: str) -> Envs:
-    envs = make_envs(tmp_path / "config", bridge, database_url)
+pytestmark = pytest.mark.migrated("prod", "dev")
+
+
+@pytest.fixture(autouse=True)
+def history(envs: Envs) -> None:
+    """Reviews of an old day and of today in prod (run once), dev's test message unread."""
     now = datetime.now(SAST_ZONE)
     envs.say("A1", "DR1111111", sast(11, 9))  # an old day
     envs.say("A2", "DR2222222", now)  # today, local time
     envs.say("V1", "DR9999999 test", now, chat=VELO)
     assert envs.run("prod") == 0
-    return envs
 
 
 def status(envs: Envs, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, Any]:
@@ -81,17 +82,33 @@ def test_the_table_shows_both_and_problems_underneath(
 ) -> None:
     db.execute("DROP SCHEMA dev CASCADE")
     capsys.readouterr()
-    assert envs.wa("status") == 1
+    assert envs.wa("status", "--wide") == 1
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split()[:3] == ["ENV", "SCHEMA", "VERSION"]
     assert lines[1].split()[:2] == ["dev", "dev"]
     assert lines[1].endswith("PROBLEM")
     assert lines[2].split()[:5] == ["prod", "public", str(latest_version()), "2", "1"]
-    assert lines[2].endswith("ok")
+    # No monitor runs for prod: not "ok", and the line underneath says what to do.
+    assert lines[2].endswith("STOPPED")
     assert lines[3] == (
         "dev: schema 'dev' does not exist or is not migrated: "
         "run `wa-monitor schema migrate --env dev`"
     )
+    assert lines[4].startswith("prod: no wa-monitor is running: start wa-monitor-prod")
+
+
+def test_the_default_table_fits_a_terminal_and_its_verdict_agrees_with_max_behind(
+    envs: Envs, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    assert envs.wa("status") == 0
+    plain = capsys.readouterr().out.splitlines()
+    assert max(len(line) for line in plain) <= 100
+    assert plain[0].split()[:4] == ["ENV", "REVIEWS", "TODAY", "BEHIND"]
+    assert [line.split()[-1] for line in plain[1:3]] == ["STOPPED", "STOPPED"]
+    assert envs.wa("status", "--max-behind", "100") == 1
+    checked = capsys.readouterr().out.splitlines()
+    assert [line.split()[-1] for line in checked[1:3]] == ["PROBLEM", "PROBLEM"]
 
 
 def test_an_unreachable_environment_fails_without_showing_its_url(

@@ -226,6 +226,7 @@ def test_a_spreadsheet_formula_in_a_name_is_defused_in_the_csv(
     assert "'=HYPERLINK" in text
 
 
+@pytest.mark.migrated("prod", "dev")
 def test_a_review_shows_every_field_the_12_steps_and_its_history(
     tmp_path: Path, bridge: BridgeWriter, database_url: str, db: psycopg.Connection[Any]
 ) -> None:

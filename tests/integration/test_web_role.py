@@ -3,7 +3,6 @@ every page works with it, it can read nothing of the other environment, and doct
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -13,18 +12,18 @@ from psycopg import sql
 
 from tests.integration.test_doctor import doctor
 from tests.support.env import LAWLEY, sast
-from tests.support.ops import Envs, Roles, make_envs
+from tests.support.ops import Envs, Roles
 from tests.support.web import SECRET, Row, add_user, dashboard, seed
-from wa_monitor.devtools.simulator import BridgeWriter
 from wa_monitor.settings import load_settings
 
+pytestmark = pytest.mark.migrated("prod", "dev")
 
-@pytest.fixture
-def envs(tmp_path: Path, bridge: BridgeWriter, database_url: str) -> Envs:
-    envs = make_envs(tmp_path / "config", bridge, database_url)
+
+@pytest.fixture(autouse=True)
+def prod_ran(envs: Envs) -> None:
+    """One review in prod, written by the monitor."""
     envs.say("A1", "DR1111111", sast(11, 9, 30), chat=LAWLEY)
     assert envs.run("prod") == 0
-    return envs
 
 
 def test_the_prod_dashboard_works_on_its_web_role_and_cannot_read_dev(

@@ -1,9 +1,10 @@
-"""What the ops tests share: both environments configured on one bridge, snapshots, roles."""
+"""What the ops tests share: both environments configured on one bridge, row versions, roles."""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +14,9 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from tests.support.env import LAWLEY, VELO, write_config
+from tests.support.runs import say
 from wa_monitor.cli import main
-from wa_monitor.devtools.simulator import BridgeWriter, Post, bridge_timestamp
+from wa_monitor.devtools.simulator import BridgeWriter
 
 PROD_GROUPS = {LAWLEY: "Lawley"}
 DEV_GROUPS = {VELO: "Velo Test", LAWLEY: "Lawley"}
@@ -26,11 +28,8 @@ class Envs:
     url: str  # the owner's URL (the test server's superuser)
     bridge: BridgeWriter
 
-    def say(self, mid: str, content: str, at: Any, *, chat: str = LAWLEY) -> None:
-        ts = bridge_timestamp(at)
-        self.bridge.post(
-            Post(id=mid, chat_jid=chat, sender="27640412391", content=content, timestamp=ts)
-        )
+    def say(self, mid: str, content: str, at: datetime, *, chat: str = LAWLEY) -> None:
+        say(self.bridge, mid, content, at, chat=chat)
 
     def wa(self, *args: str, url: str | None = None) -> int:
         """Run `wa-monitor ARGS` with the owner's URL (or `url`; "" for none at all)."""
@@ -46,18 +45,16 @@ class Envs:
         return self.wa("run", "--env", env, "--once", "--give-up-after", "2", url=url)
 
 
-def make_envs(folder: Path, bridge: BridgeWriter, url: str, *, migrate: bool = True) -> Envs:
+def make_envs(folder: Path, bridge: BridgeWriter, url: str) -> Envs:
+    """prod's and dev's configs in `folder`, on `bridge` and the database at `url` (migrated or
+    not: the database decides, see tests/support/fixtures.py)."""
     folder.mkdir(parents=True, exist_ok=True)
     write_config(folder, "prod", bridge_db=bridge.path, groups=PROD_GROUPS)
     write_config(folder, "dev", bridge_db=bridge.path, groups=DEV_GROUPS)
-    envs = Envs(folder=folder, url=url, bridge=bridge)
-    if migrate:
-        assert envs.wa("schema", "migrate", "--env", "prod") == 0
-        assert envs.wa("schema", "migrate", "--env", "dev") == 0
-    return envs
+    return Envs(folder=folder, url=url, bridge=bridge)
 
 
-def snapshot(db: psycopg.Connection[Any], schema: str) -> list[Any]:
+def row_versions(db: psycopg.Connection[Any], schema: str) -> list[Any]:
     """Every row of the schema's wa-monitor tables with its row version: any write changes it."""
     out: list[Any] = []
     for table in (

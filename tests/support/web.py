@@ -27,7 +27,7 @@ from tests.support.env import LAWLEY, MOHADIN, VELO, write_config
 from wa_monitor.adapters.postgres.db import Database
 from wa_monitor.adapters.postgres.store import Store
 from wa_monitor.adapters.postgres.users import Role
-from wa_monitor.core.steps import STEPS
+from wa_monitor.core.steps import Step
 from wa_monitor.devtools.simulator import BridgeWriter
 from wa_monitor.services import accounts
 from wa_monitor.settings import PROD_SCHEMA, Settings, load_settings
@@ -99,7 +99,7 @@ def seed(db: psycopg.Connection[Any], schema: str, rows: Sequence[Row]) -> list[
             "incomplete": r.incomplete,
             "resubmitted": r.resubmitted,
             "feedback_sent": r.feedback_sent,
-        } | {s.column: True for s in STEPS[: r.steps]}
+        } | {s.column: True for s in list(Step)[: r.steps]}
         names, values = list(columns), list(columns.values())
         query = sql.SQL("INSERT INTO {} ({}) VALUES ({}) RETURNING id").format(
             sql.Identifier(schema, "qa_photo_reviews"),

@@ -5,43 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from wa_monitor.core.verdict import InvalidVerdict, Mark, Step, Verdict, changes, feedback_text
+from wa_monitor.core.steps import Step
+from wa_monitor.core.verdict import InvalidVerdict, Mark, Verdict, changes, feedback_text
 
 ALL = frozenset(Step)
-COLUMNS = [
-    "step_01_house_photo",
-    "step_02_cable_from_pole",
-    "step_03_cable_entry_outside",
-    "step_04_cable_entry_inside",
-    "step_05_wall_for_installation",
-    "step_06_ont_back_after_install",
-    "step_07_power_meter_reading",
-    "step_08_ont_barcode",
-    "step_09_ups_serial",
-    "step_10_final_installation",
-    "step_11_green_lights",
-    "step_12_customer_signature",
-]
-DISPLAYS = [
-    "1. House Photo",
-    "2. Cable from Pole",
-    "3. Cable Entry Outside",
-    "4. Cable Entry Inside",
-    "5. Wall for Installation",
-    "6. ONT Back After Install",
-    "7. Power Meter Reading",
-    "8. ONT Barcode",
-    "9. UPS Serial",
-    "10. Final Installation",
-    "11. Green Lights",
-    "12. Customer Signature",
-]
-
-
-def test_the_twelve_steps_match_the_tables_columns_and_the_teams_names() -> None:
-    assert [s.column for s in Step] == COLUMNS
-    assert [s.display for s in Step] == DISPLAYS
-    assert [Step.from_column(c) for c in COLUMNS] == list(Step)
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,7 @@ from typing import cast
 from urllib.parse import quote
 
 from wa_monitor.adapters.sqlfiles import named_queries
+from wa_monitor.core.message_time import DEFAULT_MAX_AHEAD, sent_time
 from wa_monitor.core.records import BridgeBatch, BridgeMessage, BridgePosition, Flaw
 from wa_monitor.errors import Rescan, TransientError
 from wa_monitor.settings import user_part
@@ -55,7 +56,8 @@ MAX_MESSAGE_BYTES = 4 * 65_536
 # the first MAX_MESSAGE_BYTES of a row (bridge.sql writes it out: 262144): a GLOB over 10 MB
 # holds the lock for 200 ms.
 # Messages of the bridge's own account (is_from_me: its replies, feedback sent from the
-# dashboard) stay in SQLite unless the config says that account also posts drops.
+# dashboard) come out flagged, when they can hold a drop: the core skips them unless the config
+# says that account posts drops, and counts them, so that a skipped agent is never silent.
 # The id comes as its type and exact bytes: one that is not plain text must still be told
 # apart from every other and found again (see exact_key).
 # In bytes, through a BLOB: substr() of text stops at a NUL, which must reach the parser.
@@ -76,6 +78,7 @@ _FIND, _AT_ROWID = _SQL["find"], _SQL["at_rowid"]
 _BY_KEY = _SQL["by_key"]
 _NAMES, _LIDS = _SQL["names"], _SQL["lids"]
 _COUNT_PENDING, _NEWEST_TIME = _SQL["count_pending"], _SQL["newest_time"]
+_KNOWN_GROUPS = _SQL["known_groups"]
 
 
 class BridgeError(TransientError):
@@ -112,11 +115,6 @@ _EPOCH = re.compile(r"-?[0-9]+(?:\.[0-9]*)?")
 # shown in every zone (astimezone raises OverflowError), nor stored and read back.
 _CALENDAR_FROM = datetime(2, 1, 1, tzinfo=UTC)
 _CALENDAR_UNTIL = datetime(9998, 12, 31, tzinfo=UTC)
-# No WhatsApp message was sent before WhatsApp existed: an older time (Go's zero time
-# 0001-01-01, a Unix 0) is a missing one.
-EARLIEST = datetime(2009, 1, 1, tzinfo=UTC)
-# How far ahead of the read time a message's time may be and still be its time (clocks drift).
-DEFAULT_MAX_AHEAD = timedelta(days=1)
 
 
 def parse_timestamp(value: object, tz: tzinfo) -> datetime | None:
@@ -146,20 +144,6 @@ def _in_calendar(moment: datetime | None) -> datetime | None:
     if moment is None or not _CALENDAR_FROM <= moment <= _CALENDAR_UNTIL:
         return None
     return moment
-
-
-def sent_time(
-    value: object, tz: tzinfo, *, now: datetime, max_ahead: timedelta
-) -> tuple[datetime, Flaw | None]:
-    """A message's submission time: its own, or `now` and the reason its own cannot be."""
-    moment = parse_timestamp(value, tz)
-    if moment is None:
-        return now, Flaw.UNREADABLE_TIME
-    if moment > now + max_ahead:
-        return now, Flaw.FUTURE_TIME
-    if moment < EARLIEST:
-        return now, Flaw.ANCIENT_TIME
-    return moment, None
 
 
 def exact_key(kind: str, raw: bytes | None) -> str:
@@ -364,12 +348,10 @@ class Bridge:
         tz: tzinfo,
         span: int,
         lid_map: Path | None = None,
-        own_account_posts_drops: bool = False,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         max_ahead: timedelta = DEFAULT_MAX_AHEAD,
     ) -> None:
         self.path = path
-        self._own_posts = own_account_posts_drops
         self.lid_map_path = lid_map
         self._group_set = frozenset(groups)
         self._groups = json.dumps(sorted(groups))
@@ -515,7 +497,7 @@ class Bridge:
             hi = max(min(position.rowid + self._window, end, newest), following)
             chars = 0
             query = _READ_HEADS if self._careful else _READ
-            params = (position.rowid, hi, self._groups, self._own_posts)
+            params = (position.rowid, hi, self._groups)
             for row in conn.execute(query, params):
                 rows.append(row)
                 chars += len(row[5])  # content IS NOT NULL
@@ -636,8 +618,8 @@ class Bridge:
             return found
 
         raw = [
-            (int(rowid), str(chat), exact_key(kind, mid), user(sender), content, ts)  # type: ignore[call-overload, arg-type]
-            for rowid, chat, kind, mid, sender, content, ts in rows
+            (int(rowid), str(chat), exact_key(kind, mid), user(sender), content, ts, bool(me))  # type: ignore[call-overload, arg-type]
+            for rowid, chat, kind, mid, sender, content, ts, me in rows
         ]
         if not raw:
             return []
@@ -645,8 +627,9 @@ class Bridge:
         names = self._names({phones.get(r[3], r[3]) for r in raw if r[3]})
         now = self._clock()
         out = []
-        for rowid, chat, mid, sender_id, content, ts in raw:
-            sent_at, flaw = sent_time(ts, self._tz, now=now, max_ahead=self._max_ahead)
+        for rowid, chat, mid, sender_id, content, ts, from_me in raw:
+            moment = parse_timestamp(ts, self._tz)
+            sent_at, flaw = sent_time(moment, now=now, max_ahead=self._max_ahead)
             if flaw is None and ":" in mid and _KEYED.match(mid):
                 flaw = Flaw.RAW_ID
             phone = phones.get(sender_id, sender_id) or "unknown"
@@ -663,6 +646,7 @@ class Bridge:
                     timestamp_text=None if ts is None else _storable(str(ts)[:80]),
                     timestamp_ok=flaw is None or not flaw.of_time,
                     flaw=flaw,
+                    from_me=from_me,
                 )
             )
         return out
@@ -714,6 +698,14 @@ class Bridge:
         except sqlite3.Error as exc:
             raise from_sqlite_error(exc, self.path) from None
         return {(m.chat_jid, m.message_id): m for m in self._resolve(rows)}
+
+    def known_groups(self) -> frozenset[str]:
+        """The watched groups that the bridge's chats table knows."""
+        conn, _ = self._connection()
+        try:
+            return frozenset(str(r[0]) for r in conn.execute(_KNOWN_GROUPS, (self._groups,)))
+        except sqlite3.Error as exc:
+            raise from_sqlite_error(exc, self.path) from None
 
     def pending(self, after_rowid: int) -> int:
         """Messages in the watched groups stored after `after_rowid`."""

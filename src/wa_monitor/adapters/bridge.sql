@@ -4,11 +4,10 @@
 -- checks that the two agree. Why each query is shaped as it is: the comments in bridge.py.
 
 -- name: read
-SELECT rowid, chat_jid, typeof(id), CAST(id AS BLOB), sender, CAST(substr(CAST(content AS BLOB), 1, 262144) AS TEXT), timestamp FROM messages
+SELECT rowid, chat_jid, typeof(id), CAST(id AS BLOB), sender, CAST(substr(CAST(content AS BLOB), 1, 262144) AS TEXT), timestamp, coalesce(is_from_me, 0) FROM messages
 WHERE rowid > ? AND rowid <= ?
   AND chat_jid IN (SELECT value FROM json_each(?))
   AND content IS NOT NULL
-  AND (? OR NOT coalesce(is_from_me, 0))
   AND ((content LIKE '%dr%'
         AND (CAST(substr(CAST(content AS BLOB), 1, 262144) AS TEXT) GLOB '*[Dd][Rr][0-9][0-9][0-9][0-9][0-9][0-9]*'
              OR CAST(substr(CAST(content AS BLOB), 1, 262144) AS TEXT) GLOB '*[Dd][Rr] [0-9][0-9][0-9][0-9][0-9][0-9]*'))
@@ -16,14 +15,14 @@ WHERE rowid > ? AND rowid <= ?
 ORDER BY rowid;
 
 -- name: read_heads
-SELECT rowid, chat_jid, kind, raw, sender, head, timestamp FROM (
+SELECT rowid, chat_jid, kind, raw, sender, head, timestamp, from_me FROM (
     SELECT rowid, chat_jid, typeof(id) AS kind, CAST(id AS BLOB) AS raw, sender,
-           CAST(substr(CAST(content AS BLOB), 1, 262144) AS TEXT) AS head, typeof(content) AS content_type, timestamp
+           CAST(substr(CAST(content AS BLOB), 1, 262144) AS TEXT) AS head, typeof(content) AS content_type, timestamp,
+           coalesce(is_from_me, 0) AS from_me
     FROM messages
     WHERE rowid > ? AND rowid <= ?
       AND chat_jid IN (SELECT value FROM json_each(?))
       AND content IS NOT NULL
-      AND (? OR NOT coalesce(is_from_me, 0))
     ORDER BY rowid LIMIT -1)
 WHERE (head LIKE '%dr%'
        AND (head GLOB '*[Dd][Rr][0-9][0-9][0-9][0-9][0-9][0-9]*'
@@ -54,7 +53,7 @@ WHERE id IS (CASE ?2 WHEN 'blob' THEN ?1 WHEN 'null' THEN NULL ELSE CAST(?1 AS T
 SELECT 1 FROM messages WHERE rowid = ?;
 
 -- name: by_key
-SELECT m.rowid, m.chat_jid, typeof(m.id), CAST(m.id AS BLOB), m.sender, CAST(substr(CAST(content AS BLOB), 1, 262144) AS TEXT), m.timestamp
+SELECT m.rowid, m.chat_jid, typeof(m.id), CAST(m.id AS BLOB), m.sender, CAST(substr(CAST(content AS BLOB), 1, 262144) AS TEXT), m.timestamp, coalesce(m.is_from_me, 0)
 FROM json_each(?) AS k
 JOIN messages AS m
   ON m.id = json_extract(k.value, '$[1]') AND m.chat_jid = json_extract(k.value, '$[0]');

@@ -19,6 +19,7 @@ from typing import IO, Any
 import openpyxl
 from openpyxl.worksheet.worksheet import Worksheet
 
+from wa_monitor.adapters.workbooks import size_refusal
 from wa_monitor.core.sheet import HEADER, Sheet, SheetPlan, TargetKind, Write, cells, read_sheet
 from wa_monitor.errors import FatalError
 
@@ -76,6 +77,8 @@ class SheetFile:
             sheet = _worksheet(self.path, book.active)
             sheet.title = self.worksheet
         else:
+            if (reason := size_refusal(self.path)) is not None:
+                raise SheetFileError(reason)
             try:
                 book = openpyxl.load_workbook(self.path)
             except (OSError, zipfile.BadZipFile, KeyError, ValueError) as exc:

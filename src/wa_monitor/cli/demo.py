@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from wa_monitor.cli.common import SUMMARIES, Commands
@@ -14,9 +15,11 @@ def register(commands: Commands) -> None:
         help=SUMMARIES["demo"],
         description="Start an embedded PostgreSQL and a simulated WhatsApp bridge, run the prod "
         "and dev monitors side by side on the same bridge file, and serve the prod dashboard "
-        "while the bridge writes (its URL and a demo login are printed first; --seconds 300 "
-        "gives time to watch). Then print the comparison ops run by hand (drops and latest "
-        "created_at per environment) and the tail of each log.",
+        "while the bridge writes (its URL, login and password are printed first). Then print "
+        "the comparison ops run by hand (drops and latest created_at per environment) and the "
+        "tail of each log. Run in a terminal without --seconds, the dashboard stays up after "
+        "that until Ctrl-C. --make-bridge DIR instead writes a sample bridge and two configs "
+        "that read it, to try the commands on your own PostgreSQL.",
     )
     demo.add_argument(
         "--port",
@@ -35,7 +38,8 @@ def register(commands: Commands) -> None:
         "--seconds",
         type=float,
         default=None,
-        help="how long the simulated bridge writes (default: 20 for the demo, 5 for --make-bridge)",
+        help="how long the simulated bridge writes, then stop (default: 20 for the demo, then "
+        "the dashboard stays up until Ctrl-C when run in a terminal; 5 for --make-bridge)",
     )
     demo.add_argument(
         "--dir",
@@ -44,15 +48,18 @@ def register(commands: Commands) -> None:
         help="working folder, left in place after (default: a new temporary one, removed after)",
     )
     demo.add_argument(
-        "--keep", action="store_true", help="leave the temporary working folder (~40 MB)"
+        "--keep",
+        action="store_true",
+        help="leave the temporary working folder (~40 MB) of the demo or --review",
     )
     demo.add_argument(
         "--make-bridge",
-        metavar="PATH",
+        metavar="DIR",
         type=Path,
         default=None,
-        help="only write a sample bridge file (messages.db in the bridge's exact schema, "
-        "whatsapp.db beside it) at PATH, to point a config's bridge_db at, and exit",
+        help="only write, into the new folder DIR, a sample bridge (bridge/messages.db in the "
+        "bridge's exact schema, whatsapp.db beside it) and config/prod.toml and dev.toml that "
+        "read it; print the export lines and the commands to try it on your own PostgreSQL",
     )
     demo.set_defaults(handler=demo_command)
 
@@ -63,12 +70,18 @@ def demo_command(args: argparse.Namespace) -> int:
         from wa_monitor.devtools.review_demo import run_review_demo  # noqa: PLC0415
 
         return run_review_demo(
-            seconds=args.seconds, workdir=args.dir, port=args.port or 8090, answer_s=8
+            seconds=args.seconds,
+            workdir=args.dir,
+            keep=args.keep,
+            port=args.port or 8090,
+            answer_s=8,
         )
     from wa_monitor.devtools import demo  # noqa: PLC0415
 
     if args.make_bridge is not None:
         return demo.make_sample_bridge(args.make_bridge, seconds=args.seconds or 5.0)
+    # A person at a terminal gets time to look; a timed or scripted run ends by itself.
+    stay = args.seconds is None and sys.stdin.isatty() and sys.stdout.isatty()
     return demo.run_demo(
-        seconds=args.seconds or 20.0, workdir=args.dir, keep=args.keep, port=args.port
+        seconds=args.seconds or 20.0, workdir=args.dir, keep=args.keep, port=args.port, stay=stay
     )

@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 import argparse
+import math
+import textwrap
 import time
 from pathlib import Path
 
-from wa_monitor.adapters.plan_files import read_plan
+from wa_monitor.adapters.plan_files import delimiter_named, read_plan
 from wa_monitor.adapters.postgres import plans
 from wa_monitor.cli.common import CONFIG_HELP, SUMMARIES, Commands, database, leaf, load
 from wa_monitor.core.drops import find_drops
+from wa_monitor.core.plans import Change, PlanFile
 from wa_monitor.errors import EXIT_FAILED, EXIT_OK, Refused
 
 NOTE = """\
 The lists live in the environment's schema (table valid_drops), keyed by project and drop: one
 drop may be in several projects' plans. A project checks drops against its list when its
 [[projects]] entry says validate = true and its list is not empty."""
+MAX_SHRINK = 10.0  # percent of a list that --replace removes without --force
+WIDTH = 80  # output lines fit a terminal of this many columns
+SHOWN = 5  # cells with several drops named
+SHOWN_FORMULAS = 10  # formulas with no computed value named
 
 
 def register(commands: Commands) -> None:
@@ -27,11 +34,15 @@ def register(commands: Commands) -> None:
         "import",
         help="load a project's list of valid drops from an .xlsx or .csv file",
         description="Read the drop numbers in one column of FILE (.xlsx: of --sheet, default the "
-        "first sheet; .csv: UTF-8), normalise them like drops in messages (dr 1234567 → "
-        "DR1234567), and add those the project's list lacks, in one transaction. Cells without "
-        "a drop number (a header) are skipped and counted. Running it again with the same file "
-        "changes nothing. With --replace, drops no longer in the file are removed. Prints "
-        "added / unchanged / removed.",
+        "first sheet; .csv: UTF-8, its delimiter sniffed), normalise them like drops in messages "
+        "(dr 1234567 → DR1234567), and add those the project's list lacks, in one transaction. "
+        "Cells without a drop number (a header) are skipped and counted; a cell with more than "
+        "one drop number ('DR1 (cancelled; use DR2)') is named and skipped; a formula whose "
+        "value was never computed (a workbook written by a script) is named, and stops "
+        "--replace. Running it again with the same file changes nothing. With --replace, drops "
+        "no longer in the file are removed, unless that is more than --max-shrink of the list. "
+        "Prints added / unchanged / removed. A workbook that would unpack to more than 100 MB, "
+        "or is compressed more than 100 to 1, is not opened.",
         epilog=f"{NOTE}\n{CONFIG_HELP}",
         handler=import_command,
     )
@@ -40,7 +51,34 @@ def register(commands: Commands) -> None:
     imp.add_argument("--sheet", help="the .xlsx sheet (e.g. HLD_Home; default: the first)")
     imp.add_argument("--column", default="A", help="the column holding the drops (default A)")
     imp.add_argument(
+        "--delimiter",
+        type=_delimiter,
+        help="the .csv file's delimiter: comma, semicolon or tab (default: the one it uses)",
+    )
+    imp.add_argument(
+        "--all-in-cell",
+        action="store_true",
+        help="read every drop number of a cell that holds several (default: skip the cell)",
+    )
+    imp.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="show what would be added and removed (counts, a few drops), change nothing",
+    )
+    imp.add_argument(
         "--replace", action="store_true", help="also remove drops that are not in the file"
+    )
+    imp.add_argument(
+        "--max-shrink",
+        type=_percent,
+        metavar="PERCENT",
+        help=f"with --replace: refuse to remove more than this share of the list "
+        f"(default {MAX_SHRINK:g}%%)",
+    )
+    imp.add_argument(
+        "--force",
+        action="store_true",
+        help="with --replace: remove drops even beyond --max-shrink",
     )
 
     leaf(
@@ -74,24 +112,131 @@ def import_command(args: argparse.Namespace) -> int:
             f"no project {args.project!r} in the config's [[projects]] (it has: "
             f"{', '.join(names) or 'none'})"
         )
+    if (args.force or args.max_shrink is not None) and not args.replace:
+        raise Refused("--force and --max-shrink go with --replace: nothing is removed without it")
     started = time.monotonic()
-    plan = read_plan(args.file, sheet=args.sheet, column=args.column)
+    plan = read_plan(
+        args.file,
+        sheet=args.sheet,
+        column=args.column,
+        delimiter=args.delimiter,
+        all_in_cell=args.all_in_cell,
+    )
+    for line in _file_report(args.project, args.file, plan):
+        print(line)
     if not plan.drops:
         raise Refused(
             f"{args.file}: no drop numbers in column {args.column.upper()} "
             f"({plan.cells} non-empty cells); nothing imported"
         )
-    done = plans.import_drops(database(settings), args.project, plan.drops, replace=args.replace)
-    skipped = ""
-    if plan.skipped:
-        skipped = f"; {len(plan.skipped)} cells without a drop skipped (e.g. {plan.skipped[0]!r})"
-    kept = f"; {done.kept} not in the file kept (--replace removes them)" if done.kept else ""
-    print(
-        f"{args.project}: {len(plan.drops)} drops in {args.file.name}{skipped}\n"
-        f"added {done.added}, unchanged {done.unchanged}, removed {done.removed}{kept}; "
-        f"the list now holds {done.total} ({time.monotonic() - started:.1f} s)"
+    formulas = _formula_refusal(args.file, plan) if args.replace else None
+    if formulas and not args.dry_run:
+        raise Refused(formulas)
+    max_shrink = None if args.force else (args.max_shrink or MAX_SHRINK) / 100
+    done = plans.import_drops(
+        database(settings),
+        args.project,
+        plan.drops,
+        replace=args.replace,
+        dry_run=args.dry_run,
+        max_shrink=max_shrink,
     )
+    if args.dry_run:
+        for line in _preview(done.change, replace=args.replace):
+            print(line)
+    refusal = formulas or done.refused
+    if refusal is not None:
+        raise Refused(refusal)
+    if args.dry_run:
+        return EXIT_OK
+    unchanged = len(plan.drops) - done.added
+    kept = ""
+    if not args.replace and done.change.missing:
+        kept = f"; {done.change.missing} not in the file kept (--replace removes them)"
+    print(f"added {done.added}, unchanged {unchanged}, removed {done.removed}{kept}")
+    took = time.monotonic() - started
+    print(f"{args.project}'s list now holds {done.total} drops ({took:.1f} s)")
     return EXIT_OK
+
+
+def _file_report(project: str, file: Path, plan: PlanFile) -> list[str]:
+    """What was read and what was not, each thing once, in lines that fit 80 columns."""
+    lines = [f"{project}: {_count(len(plan.drops), 'drop')} in {file.name} ({plan.read_as})"]
+    if plan.skipped:
+        first = plan.skipped[0]
+        lines.append(
+            f"{_count(len(plan.skipped), 'cell')} without a drop skipped (e.g. {first.text!r})"
+        )
+    if plan.several:
+        what = "read in full (--all-in-cell)" if plan.several_read else "skipped"
+        lines.append(f"{_count(len(plan.several), 'cell')} with more than one drop {what}:")
+        lines += [f"  {c.where}: {c.text!r}" for c in plan.several[:SHOWN]]
+        if len(plan.several) > SHOWN:
+            lines.append(f"  and {len(plan.several) - SHOWN} more")
+        if not plan.several_read:
+            lines.append("  (--all-in-cell reads every number of such a cell)")
+    if plan.uncomputed:
+        count = _count(len(plan.uncomputed), "formula")
+        lines.append(f"{count} with no computed value, so no drop could be read from:")
+        named = ", ".join(plan.uncomputed[:SHOWN_FORMULAS])
+        if len(plan.uncomputed) > SHOWN_FORMULAS:
+            named += f" and {len(plan.uncomputed) - SHOWN_FORMULAS} more"
+        lines += textwrap.wrap(named, width=WIDTH, initial_indent="  ", subsequent_indent="  ")
+        lines.append("  (open and save the file in Excel or LibreOffice to compute them)")
+    return lines
+
+
+def _formula_refusal(file: Path, plan: PlanFile) -> str | None:
+    if not plan.uncomputed:
+        return None
+    return (
+        f"--replace refused: {_count(len(plan.uncomputed), 'formula')} in {file.name} "
+        "have no computed value, and the drops they hold would be removed; open and save the "
+        "file in Excel or LibreOffice, then import it again"
+    )
+
+
+def _preview(change: Change, *, replace: bool) -> list[str]:
+    """A dry run's report: what would be added and removed, with a few of each."""
+
+    def some(drops: tuple[str, ...], count: int) -> str:
+        more = f" and {count - len(drops)} more" if count > len(drops) else ""
+        return f": {', '.join(drops)}{more}" if drops else ""
+
+    lines = ["dry run, nothing changed:"]
+    lines.append(f"  would add {change.adding}{some(change.adding_examples, change.adding)}")
+    missing = some(change.missing_examples, change.missing)
+    if replace:
+        lines.append(f"  would remove {change.missing}{missing}")
+    elif change.missing:
+        lines.append(f"  would keep {change.missing} not in the file{missing}")
+        lines.append("  (--replace removes them)")
+    after = change.after(replace=replace)
+    lines.append(f"  {change.project}'s list would hold {after} drops (it holds {change.before})")
+    return lines
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _delimiter(text: str) -> str:
+    try:
+        return delimiter_named(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _percent(text: str) -> float:
+    """A share of a list, in percent: 10 or 10%, from 0 to 100."""
+    number = text.strip().removesuffix("%")
+    try:
+        value = float(number)
+    except ValueError:
+        value = math.nan
+    if not 0 <= value <= 100:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be a percentage from 0 to 100 (got {text!r})")
+    return value
 
 
 def list_command(args: argparse.Namespace) -> int:

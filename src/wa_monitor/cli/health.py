@@ -25,13 +25,20 @@ def register(commands: Commands) -> None:
         "environment is unreachable, unmigrated or cannot read its bridge file; with "
         "--max-behind or --max-idle also when no monitor runs, it is behind by more than N "
         "messages, or messages wait and it has read nothing for MINUTES; so it serves as a "
-        "health check.",
+        "health check. The STATUS column says ok, STOPPED (no monitor runs: what --max-behind "
+        "fails on) or PROBLEM.",
         epilog="Each environment NAME is read with $WA_MONITOR_DATABASE_URL_NAME (e.g. "
         "WA_MONITOR_DATABASE_URL_DEV) if set, else with $WA_MONITOR_DATABASE_URL (or the "
         f"systemd credential). The environments are the NAME.toml files in ${CONFIG_DIR_VAR} "
         "if set, else in ./config and /etc/wa-monitor.",
     )
     status.add_argument("--json", action="store_true", help="one JSON document instead of a table")
+    status.add_argument(
+        "--wide",
+        action="store_true",
+        help="every column (schema, migration version, latest created_at, last processed, "
+        "monitor since, flawed rows) with full times; the default table fits 100 columns",
+    )
     status.add_argument(
         "--max-behind",
         metavar="N",
@@ -84,7 +91,7 @@ def status_command(args: argparse.Namespace) -> int:
         max_behind=args.max_behind,
         max_idle=None if args.max_idle is None else timedelta(minutes=args.max_idle),
     )
-    text, healthy = status.report(as_json=args.json, limits=limits)
+    text, healthy = status.report(as_json=args.json, limits=limits, wide=args.wide)
     print(logs.redact(text))
     return EXIT_OK if healthy else EXIT_FAILED
 

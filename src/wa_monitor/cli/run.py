@@ -101,6 +101,7 @@ def run_command(args: argparse.Namespace) -> int:
     rules = Rules(
         projects=settings.enabled_projects,
         bot_senders=settings.bot_senders,
+        own_account_posts_drops=settings.own_account_posts_drops,
         tz=settings.tz,
         policy=Policy(
             validating=settings.validating,
@@ -117,9 +118,9 @@ def run_command(args: argparse.Namespace) -> int:
         tz=settings.tz,
         span=settings.batch_size,
         lid_map=settings.lid_map_db,
-        own_account_posts_drops=settings.own_account_posts_drops,
         max_ahead=timedelta(seconds=settings.max_clock_skew_seconds),
     )
+    _tell_unknown_groups(bridge, settings, log)
     notifier = SystemdNotifier.from_environ()  # sends nothing unless systemd runs us
     # Replies are posted by a thread of the daemon, started once this instance holds the
     # environment's lock (a standby must not post); `run --once` leaves them to the daemon.
@@ -162,6 +163,22 @@ def run_command(args: argparse.Namespace) -> int:
         **_peak_rss(),
     )
     return EXIT_OK
+
+
+def _tell_unknown_groups(bridge: Bridge, settings: Settings, log: Log) -> None:
+    """One line when watched groups are not in the bridge file: a run that finds none of its
+    groups processes nothing, and must say why. (An unreadable file is the loop's to retry.)"""
+    watched = settings.enabled_projects
+    try:
+        missing = set(watched) - bridge.known_groups()
+    except TransientError:
+        return
+    if missing:
+        log.warning(
+            f"⚠️ {len(missing)} of {len(watched)} watched groups are not in the bridge file: "
+            "nothing is read from them (check group_jid in [[projects]]; wa-monitor doctor)",
+            groups=",".join(f"{watched[jid]}={jid}" for jid in sorted(missing)),
+        )
 
 
 def _reply_groups(settings: Settings, log: Log) -> frozenset[str]:

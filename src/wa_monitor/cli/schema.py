@@ -10,6 +10,7 @@ from wa_monitor.adapters.postgres import admin
 from wa_monitor.adapters.postgres.db import Database, latest_version
 from wa_monitor.adapters.postgres.store import Store
 from wa_monitor.cli.common import CONFIG_HELP, SUMMARIES, Commands, database, leaf, load
+from wa_monitor.core.privileges import Service
 from wa_monitor.errors import EXIT_FAILED, EXIT_OK, ConfigError, Refused
 from wa_monitor.services.status import environment_names
 from wa_monitor.settings import Settings, find_config, load_settings
@@ -106,9 +107,9 @@ def register(commands: Commands) -> None:
     grant.add_argument("--role", required=True, help="the service's database role")
     grant.add_argument(
         "--service",
-        type=admin.Service,
-        choices=list(admin.Service),
-        default=admin.Service.MONITOR,
+        type=Service,
+        choices=list(Service),
+        default=Service.MONITOR,
         help="whose role: the monitor's (default), the SharePoint sync's (read-only, prod) or "
         "the dashboard's (web)",
     )
@@ -207,10 +208,10 @@ def grant_command(args: argparse.Namespace) -> int:
         other_roles=_other_roles(env),
         allow_other_env=args.allow_other_env,
     )
-    if args.service is admin.Service.SYNC:
+    if args.service is Service.SYNC:
         check = f"`wa-monitor sync sharepoint --env {env} --dry-run` run with its URL"
         unit = f"wa-monitor-sync-{env}"
-    elif args.service is admin.Service.WEB:
+    elif args.service is Service.WEB:
         check = f"`wa-monitor doctor --env {env} --web` run with its URL"
         unit = f"wa-monitor-web-{env}"
     else:

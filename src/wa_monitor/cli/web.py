@@ -54,13 +54,12 @@ def web_command(args: argparse.Namespace) -> int:
 
 def serve(settings: Settings, *, database_url: str, secret: str, host: str, port: int) -> None:
     """Run the dashboard until SIGTERM or SIGINT (uvicorn's own handling: requests in flight
-    finish). X-Forwarded-For is believed from the local proxy only."""
+    finish). X-Forwarded-For is believed from [web] trusted_proxies only (web/limits.py)."""
     uvicorn.run(
         create_app(settings, database_url=database_url, secret=secret),
         host=host,
         port=port,
-        proxy_headers=True,
-        forwarded_allow_ips="127.0.0.1",
+        proxy_headers=False,  # the app believes X-Forwarded-For from [web] trusted_proxies
         server_header=False,
         log_config=log_config(settings.log_prefix),
     )

@@ -37,6 +37,8 @@ from wa_monitor.core.records import (
     PlanLists,
     ReviewState,
     Sighting,
+    Skip,
+    SkipReason,
 )
 from wa_monitor.core.report import (
     APPLIED,
@@ -61,6 +63,7 @@ class Rules:
     bot_senders: frozenset[str]
     tz: tzinfo
     policy: validation.Policy = field(default_factory=validation.Policy)
+    own_account_posts_drops: bool = False
 
 
 def retry_policy(
@@ -270,6 +273,7 @@ class _Loop:
         self.last_applied: Sequence[Decision] = ()  # the newest batch that applied a drop
         self.overall = Totals()
         self.cycle = Totals()
+        self.told_skips: set[tuple[str, SkipReason]] = set()  # each skipped sender told once
         self.last_progress = time.monotonic()
         self.saved_at = float("-inf")  # when the position (and read_at) was last saved
 
@@ -317,12 +321,17 @@ class _Loop:
         if not self.ready:  # both sides answered and the schema is the one we know
             self.notifier.ready()
             self.ready = True
+        skipped: list[Skip] = []
         found = reviews.sightings(
             batch.messages,
             projects=self.rules.projects,
             bot_senders=self.rules.bot_senders,
             tz=self.rules.tz,
+            own_account_posts_drops=self.rules.own_account_posts_drops,
+            skipped=skipped,
         )
+        if skipped:
+            self._tell_skips(skipped)
         if found:
             self._send(batch, found)
         else:
@@ -336,6 +345,20 @@ class _Loop:
             self.settle()  # nothing to read meanwhile: the drop should show now
             self._report(caught_up=True)
         return batch.caught_up
+
+    def _tell_skips(self, skipped: Sequence[Skip]) -> None:
+        """Count the skipped messages that name a drop, and say once per sender why."""
+        for totals in (self.cycle, self.overall):
+            totals.skipped += len(skipped)
+        for skip in skipped:
+            if (skip.phone, skip.reason) in self.told_skips:
+                continue
+            self.told_skips.add((skip.phone, skip.reason))
+            self.log.warning(
+                f"⚠️ skipping drop messages from {skip.phone}: {skip.reason.value}",
+                project=self.rules.projects.get(skip.chat_jid),
+                chat=skip.chat_jid,
+            )
 
     def _read(self) -> BridgeBatch:
         """The next batch, read while the batch before commits, which is then settled.

@@ -53,6 +53,23 @@ class BridgeMessage:
     timestamp_text: str | None  # what the bridge stored, kept for log lines
     timestamp_ok: bool
     flaw: Flaw | None = None  # what was put in place of the row's own time or id, if anything
+    from_me: bool = False  # posted by the bridge's own account (is_from_me)
+
+
+class SkipReason(enum.Enum):
+    """Why a message that names a drop is not a sighting."""
+
+    BOT_SENDER = "a bot number (bot_senders lists it)"
+    OWN_ACCOUNT = "the bridge's own account (is_from_me; own_account_posts_drops is false)"
+
+
+@dataclass(frozen=True, slots=True)
+class Skip:
+    """A message that names a drop and was skipped, and why."""
+
+    chat_jid: str
+    phone: str
+    reason: SkipReason
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,7 @@ class Totals:
     messages: int = 0
     sightings: int = 0
     duplicates: int = 0
+    skipped: int = 0  # messages naming a drop from a bot number or the bridge's own account
     outcomes: dict[Outcome, int] = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic)
 
@@ -35,7 +36,7 @@ class Totals:
 
     @property
     def did_work(self) -> bool:
-        return self.sightings > 0 or self.duplicates > 0
+        return self.sightings > 0 or self.duplicates > 0 or self.skipped > 0
 
     def fields(self) -> dict[str, Any]:
         counted = {o.value: self.outcomes.get(o, 0) for o in Outcome}
@@ -46,6 +47,7 @@ class Totals:
             "sightings": self.sightings,
             **counted,
             "duplicates": self.duplicates,
+            "skipped": self.skipped,
             "took_ms": round(took * 1000),
         }
 

@@ -16,6 +16,8 @@ from wa_monitor.core.records import (
     Resubmission,
     ReviewState,
     Sighting,
+    Skip,
+    SkipReason,
 )
 
 
@@ -25,17 +27,29 @@ def sightings(
     projects: Mapping[str, str],
     bot_senders: frozenset[str],
     tz: tzinfo,
+    own_account_posts_drops: bool = True,
+    skipped: list[Skip] | None = None,
 ) -> list[Sighting]:
-    """Every (message, drop) pair worth applying, in bridge order; bot messages are left out."""
+    """Every (message, drop) pair worth applying, in bridge order. Messages of a bot number,
+    and of the bridge's own account unless it posts drops, are left out; those that name a
+    drop are added to `skipped`, so that an agent skipped by mistake is told of."""
     found: list[Sighting] = []
     for m in messages:
         if m.sender_id in bot_senders or m.phone in bot_senders:
-            continue
+            reason: SkipReason | None = SkipReason.BOT_SENDER
+        elif m.from_me and not own_account_posts_drops:
+            reason = SkipReason.OWN_ACCOUNT
+        else:
+            reason = None
         drops = find_drops(m.content)
         if not drops:
             continue
         project = projects.get(m.chat_jid)
         if project is None:
+            continue
+        if reason is not None:
+            if skipped is not None:
+                skipped.append(Skip(m.chat_jid, m.phone, reason))
             continue
         resubmit_word = says_resubmitted(m.content)
         review_date = m.sent_at.astimezone(tz).date()

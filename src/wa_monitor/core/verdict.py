@@ -6,66 +6,11 @@ import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from wa_monitor.core.steps import Step
 from wa_monitor.errors import WaMonitorError
 
 COMPLETE_LINE = "All items complete! ✅"
 CORRECTION_LINE = "NEEDS CORRECTION"
-
-
-class Step(enum.IntEnum):
-    """The 12 photo steps, numbered as the team and the table's step_NN_* columns number them."""
-
-    HOUSE_PHOTO = 1
-    CABLE_FROM_POLE = 2
-    CABLE_ENTRY_OUTSIDE = 3
-    CABLE_ENTRY_INSIDE = 4
-    WALL_FOR_INSTALLATION = 5
-    ONT_BACK_AFTER_INSTALL = 6
-    POWER_METER_READING = 7
-    ONT_BARCODE = 8
-    UPS_SERIAL = 9
-    FINAL_INSTALLATION = 10
-    GREEN_LIGHTS = 11
-    CUSTOMER_SIGNATURE = 12
-
-    @property
-    def label(self) -> str:
-        """`House Photo`, `ONT Barcode`: the name reviewers and agents know the step by."""
-        return _LABELS[self]
-
-    @property
-    def display(self) -> str:
-        """`1. House Photo`, as the feedback lists it."""
-        return f"{self.value}. {self.label}"
-
-    @property
-    def column(self) -> str:
-        """`step_01_house_photo`: the review table's boolean for this step."""
-        return f"step_{self.value:02d}_{self.name.lower()}"
-
-    @classmethod
-    def from_column(cls, column: str) -> Step:
-        try:
-            return _BY_COLUMN[column]
-        except KeyError:
-            raise InvalidVerdict(f"no photo step is called {column!r}") from None
-
-
-_LABELS = {
-    Step.HOUSE_PHOTO: "House Photo",
-    Step.CABLE_FROM_POLE: "Cable from Pole",
-    Step.CABLE_ENTRY_OUTSIDE: "Cable Entry Outside",
-    Step.CABLE_ENTRY_INSIDE: "Cable Entry Inside",
-    Step.WALL_FOR_INSTALLATION: "Wall for Installation",
-    Step.ONT_BACK_AFTER_INSTALL: "ONT Back After Install",
-    Step.POWER_METER_READING: "Power Meter Reading",
-    Step.ONT_BARCODE: "ONT Barcode",
-    Step.UPS_SERIAL: "UPS Serial",
-    Step.FINAL_INSTALLATION: "Final Installation",
-    Step.GREEN_LIGHTS: "Green Lights",
-    Step.CUSTOMER_SIGNATURE: "Customer Signature",
-}
-_BY_COLUMN = {s.column: s for s in Step}
 
 
 class Mark(enum.StrEnum):

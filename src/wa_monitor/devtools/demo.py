@@ -12,9 +12,10 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -39,19 +40,20 @@ PROJECTS = {
     "120363418298130331@g.us": "Lawley",
     "120363421532174586@g.us": "Mohadin",
     "120363408849234743@g.us": "Mamelodi",
-    "120363418298130333@g.us": "Velo Test",
+    "120363421664266245@g.us": "Velo Test",  # the real test group, as config/dev.toml has it
 }
 PROD_GROUPS = ["Lawley", "Mohadin", "Mamelodi"]
 DEV_GROUPS = ["Velo Test", "Lawley"]  # the test group, plus one production group's real traffic
+# Agents' numbers are never a bot number: the shipped configs skip those (bot_senders).
 AGENTS = {
-    "27640412391": "Sipho Mokoena",
+    "27825550147": "Sipho Mokoena",
     "27821234567": "Thabo Nkosi",
     "27715550123": "Lerato Dlamini",
     "27837654321": "Johan van Wyk",
     "27609998877": "Ayanda Khumalo",
 }
 LID_SENDER = ("210987654321098", "27821234567")  # a LID the bridge stores instead of the number
-BOT = "27600000000"
+BOT = "27640412391"  # a known bot number, listed in the shipped configs' bot_senders
 CHATTER = [
     "Morning team 👷",
     "Who has the ladder?",
@@ -68,7 +70,7 @@ ADDRESSES = ["12 Jacaranda St", "88 Protea Ave", "5 Baobab Cres", "301 Marula Rd
 SAST = timezone(timedelta(hours=2))
 LOG_TAIL = 8
 DEMO_USER = "demo"
-DEMO_PASSWORD = "watch the counts move"  # noqa: S105  a demo login, printed for the viewer
+DEMO_PASSWORD = "watch-the-counts"  # noqa: S105  a demo login, printed for the viewer
 DASHBOARD_PORT = 8090
 FIRST_DROP = 1752028
 TEST_GROUP = "Velo Test"  # dev validates here and answers an invalid drop
@@ -93,26 +95,46 @@ class _Story:
 
 
 def run_demo(
-    *, seconds: float, workdir: Path | None, keep: bool = False, port: int | None = None
+    *,
+    seconds: float,
+    workdir: Path | None,
+    keep: bool = False,
+    port: int | None = None,
+    stay: bool = False,
 ) -> int:
-    """Run the demo; return the exit code. A temporary working folder is removed after,
-    unless `keep`; a folder the caller named is left, and the demo says where and how big."""
-    temporary = workdir is None
-    work = workdir or Path(tempfile.mkdtemp(prefix="wa-monitor-demo-"))
+    """Run the demo; return the exit code. With `stay`, the dashboard stays up after the
+    bridge's run until Ctrl-C or SIGTERM."""
+    with working_folder(workdir, "wa-monitor-demo-", keep=keep) as work:
+        print(f"wa-monitor demo — working folder {work}")
+        return _demo(work, seconds, port or _free_port(DASHBOARD_PORT), stay=stay)
+
+
+@contextlib.contextmanager
+def working_folder(named: Path | None, prefix: str, *, keep: bool) -> Iterator[Path]:
+    """The folder a demo works in: `named` (left in place after), or a new temporary one that
+    is removed after unless `keep`. Either way the demo says where it is and how big."""
+    work = named or Path(tempfile.mkdtemp(prefix=prefix))
     work.mkdir(parents=True, exist_ok=True)
-    print(f"wa-monitor demo — working folder {work}")
     try:
-        return _demo(work, seconds, port or _free_port(DASHBOARD_PORT))
+        yield work
     finally:
         size = _megabytes(work)
-        if temporary and not keep:
+        if named is None and not keep:
             shutil.rmtree(work, ignore_errors=True)
             print(f"▶ removed the working folder {work} ({size} MB; --keep leaves it)")
         else:
             print(f"▶ left the working folder {work} ({size} MB): remove it with rm -rf {work}")
 
 
-def _demo(work: Path, seconds: float, web_port: int) -> int:
+def wait_for_stop(seconds: float | None) -> None:
+    """Wait `seconds` (None: for ever) or until Ctrl-C or SIGTERM."""
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with contextlib.suppress(KeyboardInterrupt):
+        stop.wait(seconds)
+
+
+def _demo(work: Path, seconds: float, web_port: int, *, stay: bool) -> int:
     print("▶ starting an embedded PostgreSQL …", flush=True)
     with embedded_postgres(work / "pgdata") as url:
         bridge_path, lid_path = make_bridge(work / "bridge" / "messages.db")
@@ -151,6 +173,13 @@ def _demo(work: Path, seconds: float, web_port: int) -> int:
             try:
                 story = _simulate(bridge_path, seconds)
                 time.sleep(2.0)  # let both monitors catch up with the last messages (and reply)
+                if stay:
+                    print(
+                        f"▶ the bridge stopped writing; the dashboard stays up at "
+                        f"http://127.0.0.1:{web_port}/wa-monitor: Ctrl-C ends the demo",
+                        flush=True,
+                    )
+                    wait_for_stop(None)
             finally:
                 codes = _stop(monitors)
                 _stop({"web": dashboard})
@@ -182,20 +211,93 @@ def make_bridge(path: Path) -> tuple[Path, Path]:
     return bridge_path, lid_path
 
 
-def make_sample_bridge(path: Path, *, seconds: float) -> int:
-    """`wa-monitor demo --make-bridge PATH`: a sample bridge file to try the commands on."""
-    if path.exists():
-        raise SystemExit(f"demo: {path} exists; name a new file (it is never overwritten)")
-    bridge_path, lid_path = make_bridge(path)
+def make_sample_bridge(folder: Path, *, seconds: float) -> int:
+    """`wa-monitor demo --make-bridge DIR`: a sample bridge and the two configs that read it,
+    to try every command on a PostgreSQL of one's own; prints what to type next."""
+    if folder.suffix == ".db" or folder.is_file():
+        raise SystemExit(
+            f"demo: --make-bridge takes a folder (it writes bridge/, config/ and logs/ there), "
+            f"not a file: try --make-bridge {folder.with_suffix('')}"
+        )
+    if folder.exists() and any(folder.iterdir()):
+        raise SystemExit(f"demo: {folder} is not empty; name a new folder (nothing is overwritten)")
+    folder = folder.resolve()
+    bridge_path, lid_path = make_bridge(folder / "bridge" / "messages.db")
     story = _simulate(bridge_path, seconds)
+    for env in ("prod", "dev"):
+        write_try_config(folder, env, bridge_path, lid_path)
     print(
-        f"▶ wrote {story.messages} messages ({story.drops_posted} drops) to {bridge_path} in the "
-        f"bridge's exact schema, and its LID map {lid_path}"
+        f"▶ wrote {story.messages} messages ({story.drops_posted} drop numbers) to "
+        f"{bridge_path} in the bridge's exact schema, its LID map {lid_path}, and "
+        f"{folder / 'config'}/prod.toml and dev.toml that read them (replies and alerts off: "
+        "no bridge API runs here)"
     )
-    print("▶ set bridge_db and lid_map_db to them, and watch these groups in [[projects]]:")
-    for jid, name in PROJECTS.items():
-        print(f'    name = "{name}"  group_jid = "{jid}"')
+    config, url = folder / "config", "postgresql://USER@localhost/DBNAME"
+    service_url = "postgresql://wa_monitor_prod@localhost/DBNAME"
+    random_text = "$(python3 -c 'import secrets; print(secrets.token_urlsafe(48))')"
+    print(
+        f"""
+Next, in this shell: USER and DBNAME are your PostgreSQL's (a role that may create schemas).
+
+    export {CONFIG_DIR_VAR}={config}
+    export {DATABASE_URL_VAR}={url}
+    export {WEB_SECRET_VAR}="{random_text}"
+
+    wa-monitor schema migrate --env prod && wa-monitor schema migrate --env dev
+    wa-monitor run --env prod --once && wa-monitor run --env dev --once
+    wa-monitor status
+
+The dashboard, as a reviewer named you (it asks for a password; Ctrl-C stops the server):
+
+    wa-monitor users add --env prod --role reviewer you
+    wa-monitor web --env prod
+
+then open http://127.0.0.1:8090/wa-monitor and log in.
+
+`wa-monitor doctor --env prod` checks everything; its role check wants the service's own
+role, with exactly the rights it needs (add PASSWORD '…' if your server asks for one):
+
+    psql "${DATABASE_URL_VAR}" -c 'CREATE ROLE wa_monitor_prod LOGIN'
+    wa-monitor schema grant --env prod --role wa_monitor_prod
+    {DATABASE_URL_VAR}={service_url} wa-monitor doctor --env prod""",
+        flush=True,
+    )
     return 0
+
+
+def write_try_config(folder: Path, env: str, bridge: Path, lid_map: Path) -> Path:
+    """A config for `env` that reads the sample bridge in `folder`, with everything that would
+    need the real bridge's API or a mail relay off, so that `doctor` passes."""
+    prod = env == "prod"
+    lines = [
+        f"# wa-monitor {env}, reading the sample bridge of `wa-monitor demo --make-bridge`.",
+        f'environment = "{env}"',
+        f'schema = "{"public" if prod else "dev"}"',
+        f'log_prefix = "{"" if prod else "[DEV]"}"',
+        f'log_file = "{folder / "logs" / f"wa-monitor-{env}.log"}"',
+        f'bridge_db = "{bridge}"',
+        f'lid_map_db = "{lid_map}"',
+        'bot_senders = ["27640412391", "27711558396"]',
+        "replies = false  # no bridge API to post through: `demo --review` shows replies",
+        "",
+        "[alerts]",
+        "enabled = false  # a real deployment names an ops group or e-mail (README: Alerts)",
+        "",
+        "[web]",
+        f"port = {8090 if prod else 8091}",
+        "secure_cookies = false  # plain HTTP on loopback: no TLS proxy here",
+    ]
+    test_group = next(jid for jid, name in PROJECTS.items() if name == TEST_GROUP)
+    if not prod:
+        lines.append(f'feedback_group = "{test_group}"  # Velo Test')
+    for jid, name in PROJECTS.items():
+        if (name == TEST_GROUP) != prod:
+            lines += ["", "[[projects]]", f'name = "{name}"', f'group_jid = "{jid}"']
+    (folder / "logs").mkdir(parents=True, exist_ok=True)
+    path = folder / "config" / f"{env}.toml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
 
 
 def _start_dashboard(
@@ -226,8 +328,11 @@ def _start_dashboard(
             raise SystemExit("demo: the dashboard did not start within 30 s (web.stderr)")
         time.sleep(0.2)
     print(
-        f"▶ the prod dashboard: http://127.0.0.1:{port}/wa-monitor  "
-        f"(login {DEMO_USER!r}, password {DEMO_PASSWORD!r}); watch the counts move"
+        f"▶ the prod dashboard: http://127.0.0.1:{port}/wa-monitor\n"
+        f"  login:    {DEMO_USER}\n"
+        f"  password: {DEMO_PASSWORD}\n"
+        "  log in and watch the counts move while the bridge writes",
+        flush=True,
     )
     return dashboard
 

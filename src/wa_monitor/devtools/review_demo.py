@@ -15,11 +15,10 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -27,7 +26,7 @@ from zoneinfo import ZoneInfo
 from wa_monitor.adapters.postgres.db import Database
 from wa_monitor.adapters.postgres.users import Role
 from wa_monitor.devtools.bridge_api import SentMessage, SimulatedBridgeApi
-from wa_monitor.devtools.demo import AGENTS, BOT, PROJECTS, run_cli
+from wa_monitor.devtools.demo import AGENTS, BOT, PROJECTS, run_cli, wait_for_stop, working_folder
 from wa_monitor.devtools.embedded import embedded_postgres
 from wa_monitor.devtools.simulator import BridgeWriter, Post, bridge_timestamp, message_id
 from wa_monitor.services import accounts
@@ -35,7 +34,7 @@ from wa_monitor.settings import DATABASE_URL_VAR, PROD_SCHEMA, WEB_SECRET_VAR, E
 
 GROUPS = ("Lawley", "Mohadin")
 DROPS = (
-    ("Lawley", "27640412391", "DR1752028 12 Jacaranda St, all 12 photos"),
+    ("Lawley", "27825550147", "DR1752028 12 Jacaranda St, all 12 photos"),
     ("Lawley", "27821234567", "DR1752031 88 Protea Ave done"),
     ("Mohadin", "27715550123", "dr1752040 5 Baobab Cres photos above"),
     ("Mohadin", "27837654321", "DR 1752044 301 Marula Rd"),
@@ -45,11 +44,15 @@ TZ = ZoneInfo("Africa/Johannesburg")
 
 
 def run_review_demo(
-    *, seconds: float | None, workdir: Path | None, port: int, answer_s: float
+    *, seconds: float | None, workdir: Path | None, keep: bool, port: int, answer_s: float
 ) -> int:
-    """Serve the review loop until Ctrl-C (or `seconds`); return the exit code."""
-    work = workdir or Path(tempfile.mkdtemp(prefix="wa-monitor-review-demo-"))
-    work.mkdir(parents=True, exist_ok=True)
+    """Serve the review loop until Ctrl-C (or `seconds`); return the exit code. A temporary
+    working folder is removed after, unless `keep`."""
+    with working_folder(workdir, "wa-monitor-review-demo-", keep=keep) as work:
+        return _review_demo(work, seconds, port, answer_s)
+
+
+def _review_demo(work: Path, seconds: float | None, port: int, answer_s: float) -> int:
     password = secrets.token_urlsafe(9)
     print(f"wa-monitor review demo — working folder {work}")
     print("▶ starting an embedded PostgreSQL …", flush=True)
@@ -77,7 +80,7 @@ def run_review_demo(
             ):
                 _wait_for_port(port)
                 _tell(port, password, api.url, work)
-                _wait(seconds)
+                wait_for_stop(seconds)
     print("▶ stopped")
     return 0
 
@@ -209,10 +212,3 @@ def _tell(port: int, password: str, api_url: str, work: Path) -> None:
         "  fix, the review comes back as resubmitted. Ctrl-C stops the demo.",
         flush=True,
     )
-
-
-def _wait(seconds: float | None) -> None:
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with suppress(KeyboardInterrupt):
-        stop.wait(seconds)

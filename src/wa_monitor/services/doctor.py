@@ -26,7 +26,7 @@ from wa_monitor.adapters.graph import (
     WorkbookLocation,
 )
 from wa_monitor.adapters.logs import register_secret
-from wa_monitor.adapters.postgres.admin import Service, audit
+from wa_monitor.adapters.postgres.admin import audit
 from wa_monitor.adapters.postgres.db import (
     AuthenticationFailed,
     Connection,
@@ -37,6 +37,7 @@ from wa_monitor.adapters.postgres.db import (
 )
 from wa_monitor.adapters.postgres.figures import flawed_rows
 from wa_monitor.adapters.postgres.plans import sizes_of
+from wa_monitor.core.privileges import Service
 from wa_monitor.errors import ConfigError, NotMigrated, WaMonitorError
 from wa_monitor.settings import (
     PROD_SCHEMA,

@@ -19,7 +19,8 @@ import structlog
 from wa_monitor.adapters.bridge_api import BridgeApi, SendOutcome, SendResult
 from wa_monitor.adapters.postgres import reviewing
 from wa_monitor.adapters.postgres.db import Database
-from wa_monitor.adapters.postgres.reviewing import Conn, SendState
+from wa_monitor.adapters.postgres.reviewing import Conn
+from wa_monitor.core.feedback_claims import SendState
 from wa_monitor.errors import WaMonitorError
 from wa_monitor.settings import Environment, Settings
 
@@ -147,7 +148,7 @@ def send(
 ) -> SendReport:
     """Post `text` as the feedback of the verdict the page showed at `version`, once.
 
-    Raises SendingOff, NoGroup, BadText, reviewing.ChangedMeanwhile or reviewing.NotClaimed
+    Raises SendingOff, NoGroup, BadText, ChangedMeanwhile or NotClaimed
     before anything is posted.
     """
     message = text.strip().replace("\r\n", "\n")

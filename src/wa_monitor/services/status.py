@@ -251,47 +251,64 @@ def _local(moment: datetime | None, tz: Any) -> datetime | None:
     return None if moment is None else moment.astimezone(tz)
 
 
+# (title, field, shown in the narrow table that fits an 80-100-column terminal)
 _COLUMNS = (
-    ("ENV", "env"),
-    ("SCHEMA", "schema"),
-    ("VERSION", "migration_version"),
-    ("REVIEWS", "reviews_total"),
-    ("TODAY", "reviews_today"),
-    ("LATEST CREATED", "latest_created_at"),
-    ("LAST PROCESSED", "last_processed_at"),
-    ("BEHIND", "behind"),
-    ("INVALID TODAY", "invalid_today"),
-    ("REPLIES WAITING", "replies_waiting"),
-    ("MONITOR", "running"),
-    ("SINCE", "running_since"),
-    ("LAST READ", "last_read_at"),
-    ("FLAWED", "flawed_rows"),
+    ("ENV", "env", True),
+    ("SCHEMA", "schema", False),
+    ("VERSION", "migration_version", False),
+    ("REVIEWS", "reviews_total", True),
+    ("TODAY", "reviews_today", True),
+    ("LATEST CREATED", "latest_created_at", False),
+    ("LAST PROCESSED", "last_processed_at", False),
+    ("BEHIND", "behind", True),
+    ("INVALID TODAY", "invalid_today", True),
+    ("REPLIES WAITING", "replies_waiting", True),
+    ("MONITOR", "running", True),
+    ("SINCE", "running_since", False),
+    ("LAST READ", "last_read_at", True),
+    ("FLAWED", "flawed_rows", False),
 )
 
 
-def table(statuses: list[EnvStatus]) -> str:
-    """The figures as a table, then one line per problem."""
-    rows = [[title for title, _ in _COLUMNS] + ["STATUS"]]
+def verdict(status: EnvStatus) -> str:
+    """One word: PROBLEM (what a health check fails on), STOPPED (no monitor runs: what
+    `--max-behind` and `--max-idle` fail on), or ok."""
+    if status.problems:
+        return "PROBLEM"
+    return "STOPPED" if status.running is False else "ok"
+
+
+def table(statuses: list[EnvStatus], *, wide: bool = False) -> str:
+    """The figures as a table (the narrow one unless `wide`), then one line per problem."""
+    columns = [(title, key) for title, key, narrow in _COLUMNS if wide or narrow]
+    rows = [[title for title, _ in columns] + ["STATUS"]]
     for s in statuses:
-        cells = [_cell(key, getattr(s, key)) for _, key in _COLUMNS]
-        rows.append([*cells, "ok" if s.ok else "PROBLEM"])
+        cells = [_cell(key, getattr(s, key), wide=wide) for _, key in columns]
+        rows.append([*cells, verdict(s)])
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     lines += [f"{s.env}: {p}" for s in statuses for p in s.problems]
+    lines += [
+        f"{s.env}: no wa-monitor is running: start wa-monitor-{s.env} (--max-behind fails on it)"
+        for s in statuses
+        if verdict(s) == "STOPPED"
+    ]
     return "\n".join(lines)
 
 
-def _cell(key: str, value: object) -> str:
+def _cell(key: str, value: object, *, wide: bool) -> str:
     if value is None:
         return "-"
     if key == "running":
         return "running" if value else "stopped"
     if isinstance(value, datetime):
-        return value.isoformat(sep=" ", timespec="seconds")
+        if wide:
+            return value.isoformat(sep=" ", timespec="seconds")
+        return value.strftime("%m-%d %H:%M")  # the environment's local time, as in --wide
     return str(value)
 
 
-def report(*, as_json: bool, limits: Limits | None = None) -> tuple[str, bool]:
+def report(*, as_json: bool, limits: Limits | None = None, wide: bool = False) -> tuple[str, bool]:
     """The status of every environment, and whether all of them are healthy."""
     names = environment_names()
     if not names:
@@ -304,5 +321,5 @@ def report(*, as_json: bool, limits: Limits | None = None) -> tuple[str, bool]:
             {"ok": healthy, "environments": [s.as_json() for s in statuses]}, indent=2
         )
     else:
-        text = table(statuses)
+        text = table(statuses, wide=wide)
     return text, healthy

@@ -8,6 +8,7 @@ real requests in the tests, and it brings no ORM, no form framework and no front
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -39,9 +40,19 @@ from wa_monitor.web.context import (
     make_templates,
     wants_json,
 )
+from wa_monitor.web.exports import Exports
+from wa_monitor.web.limits import KB, BodyLimit, BodyRule, ClientAddress
 from wa_monitor.web.security import SecurityHeaders
 
 MIN_SECRET_LENGTH = 32
+# Request bodies: the login's two fields and a token; a verdict's twelve reasons (300
+# characters each) and its comment (2,000), or a feedback text (4,000), every character of them
+# percent-encoded at up to 9 bytes; anything else (logout, resolve) is a token and a word or two.
+FORM_LIMIT = 16 * KB
+BODY_RULES = (
+    BodyRule(re.compile(r"/login$"), 4 * KB),
+    BodyRule(re.compile(r"/reviews/[^/]+/(verdict|send)$"), 64 * KB),
+)
 log = logging.getLogger("uvicorn.error")
 
 
@@ -173,12 +184,14 @@ def create_app(settings: Settings, *, database_url: str, secret: str) -> Starlet
         psycopg.OperationalError: database_error,
         PoolTimeout: database_error,
     }
-    return Starlette(
+    app = Starlette(
         routes=routes,
         middleware=[
             Middleware(
                 SecurityHeaders, static_prefix=f"{BASE}/static", hsts=web_settings.secure_cookies
             ),
+            Middleware(ClientAddress, trusted=web_settings.trusted_proxies),
+            Middleware(BodyLimit, rules=BODY_RULES, default=FORM_LIMIT),
             Middleware(
                 SessionMiddleware,
                 secret_key=secret,
@@ -191,3 +204,5 @@ def create_app(settings: Settings, *, database_url: str, secret: str) -> Starlet
         exception_handlers=handlers,
         lifespan=lifespan,
     )
+    app.state.exports = Exports(settings, db)
+    return app

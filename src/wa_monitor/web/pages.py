@@ -3,9 +3,6 @@ the request, calls the dashboard's queries, and renders HTML or the page's JSON 
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Iterator
 from dataclasses import asdict
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -13,7 +10,7 @@ from uuid import UUID
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 
 from wa_monitor.adapters.bridge import Bridge, BridgeError
 from wa_monitor.adapters.postgres import dashboard
@@ -21,16 +18,15 @@ from wa_monitor.adapters.postgres.daily import daily_totals
 from wa_monitor.adapters.postgres.dashboard import COLUMNS, Conn, Review
 from wa_monitor.adapters.postgres.users import User
 from wa_monitor.core.records import BridgeMessage, DailyCount
-from wa_monitor.core.steps import STEPS
+from wa_monitor.core.steps import Step
 from wa_monitor.services import health
 from wa_monitor.web import chart, filters
 from wa_monitor.web.context import Web, json_value, login_required, wants_json
+from wa_monitor.web.exports import exports_of
 from wa_monitor.web.filters import local_midnight
 
 CHART_DAYS = 30
 INVALID_SHOWN = 200  # the day's invalid drop numbers listed on the overview (all are counted)
-EXPORT_BATCH = 500  # CSV rows per chunk sent to the client
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def project_names(web: Web) -> list[str]:
@@ -180,7 +176,8 @@ def reviews(web: Web, request: Request, user: User) -> Response:
     query = filters.parse(request.query_params, projects=frozenset(project_names(web)))
     where = query.where(web.settings.tz)
     if request.query_params.get("format") == "csv":
-        return export(web, where)
+        name = f"wa-monitor-{web.settings.environment.value}-reviews-{web.today()}.csv"
+        return exports_of(request).response(user.id, where, filename=name)
     with web.connection() as conn:
         page = dashboard.review_page(
             conn, web.db, where, size=query.size, older=query.older, newer=query.newer
@@ -212,53 +209,6 @@ def reviews(web: Web, request: Request, user: User) -> Response:
         },
         user=user,
     )
-
-
-def export(web: Web, where: dashboard.ReviewFilter) -> Response:
-    """The filtered reviews as CSV, streamed from a server-side cursor in constant memory."""
-    name = f"wa-monitor-{web.settings.environment.value}-reviews-{web.today()}.csv"
-
-    def rows() -> Iterator[str]:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(COLUMNS)
-        with web.connection() as conn:
-            for n, review in enumerate(dashboard.export(conn, web.db, where), start=1):
-                writer.writerow(csv_cell(web, v) for v in review.values())
-                if n % EXPORT_BATCH == 0:
-                    yield buffer.getvalue()
-                    buffer.seek(0)
-                    buffer.truncate()
-        yield buffer.getvalue()
-
-    return StreamingResponse(
-        rows(),
-        media_type="text/csv; charset=utf-8",
-        headers={"content-disposition": f'attachment; filename="{name}"'},
-    )
-
-
-def csv_cell(web: Web, value: object) -> str:
-    """A value as the CSV carries it: local times, true/false, and text that a spreadsheet
-    would run as a formula (=, +, -, @ first) quoted with a leading apostrophe."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, datetime):
-        return value.astimezone(web.settings.tz).isoformat()
-    text = str(value)
-    if text.startswith(_FORMULA_START) and not _is_number(text):
-        return "'" + text
-    return text
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 # -- one review -----------------------------------------------------------------------------
@@ -310,7 +260,7 @@ def review_json(r: Review) -> dict[str, Any]:
     body = {c: json_value(v) for c, v in zip(COLUMNS, r.values(), strict=True)}
     body["status"] = r.status.value
     body["steps"] = [
-        {"number": s.number, "name": s.name, "column": s.column, "done": done}
-        for s, done in zip(STEPS, r.steps, strict=True)
+        {"number": s.number, "name": s.label, "column": s.column, "done": done}
+        for s, done in zip(Step, r.steps, strict=True)
     ]
     return body

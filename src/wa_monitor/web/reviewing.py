@@ -23,17 +23,17 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from wa_monitor.adapters.postgres import reviewing
 from wa_monitor.adapters.postgres.dashboard import Conn
-from wa_monitor.adapters.postgres.reviewing import (
+from wa_monitor.adapters.postgres.reviewing import ReviewSheet
+from wa_monitor.adapters.postgres.users import Role, User
+from wa_monitor.core.feedback_claims import (
     ChangedMeanwhile,
     FeedbackSend,
     NotClaimed,
     Resolution,
-    ReviewSheet,
     SendState,
 )
-from wa_monitor.adapters.postgres.users import Role, User
-from wa_monitor.core.steps import STEPS
-from wa_monitor.core.verdict import InvalidVerdict, Mark, Step, Verdict, feedback_text
+from wa_monitor.core.steps import Step, UnknownStep
+from wa_monitor.core.verdict import InvalidVerdict, Mark, Verdict, feedback_text
 from wa_monitor.errors import WaMonitorError
 from wa_monitor.services import feedback
 from wa_monitor.services.feedback import Sent
@@ -157,7 +157,7 @@ def _render(
         "review_work.html",
         {
             **values,
-            "steps": list(zip(STEPS, values["review"].steps, strict=True)),
+            "steps": list(zip(Step, values["review"].steps, strict=True)),
             "photo_steps": list(Step),
             "bridge_url": web.settings.bridge_api_url,
             "field_label": field_label,
@@ -191,7 +191,7 @@ def field_label(field: str) -> str:
     """A changed field as reviewers name it: `step_03_…` → `3. Cable Entry Outside`."""
     try:
         return Step.from_column(field).display
-    except InvalidVerdict:
+    except UnknownStep:
         return field.replace("_", " ").capitalize()
 
 

@@ -6,12 +6,10 @@ told; copy only ever goes from production's schema into dev's.
 
 from __future__ import annotations
 
-import enum
 import re
-from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from psycopg import errors as pg_errors
@@ -19,55 +17,48 @@ from psycopg import sql
 
 from wa_monitor.adapters.postgres.db import TABLES, Connection, Database, PrivilegeDenied
 from wa_monitor.adapters.postgres.users import THROTTLE_TABLE, USERS_TABLE
+from wa_monitor.core.privileges import Audit, Privilege, RoleGrants, Service, audit_role
 from wa_monitor.errors import Refused
 from wa_monitor.settings import PROD_SCHEMA, Environment
 
 Confirm = Callable[[str], bool]
 
 
-class Privilege(enum.StrEnum):
-    SELECT = "SELECT"
-    INSERT = "INSERT"
-    UPDATE = "UPDATE"
-    DELETE = "DELETE"
-    TRUNCATE = "TRUNCATE"
-    REFERENCES = "REFERENCES"
-    TRIGGER = "TRIGGER"
+# The privileges the needs below are made of, by their names.
+SELECT, INSERT, UPDATE = Privilege.SELECT, Privilege.INSERT, Privilege.UPDATE
+DELETE, TRUNCATE = Privilege.DELETE, Privilege.TRUNCATE
 
-
-_S, _I, _U, _T = Privilege.SELECT, Privilege.INSERT, Privilege.UPDATE, Privilege.TRUNCATE
-_D = Privilege.DELETE
 # What `wa-monitor run` does with each table (reviews: insert, lock FOR UPDATE, update; ledger:
 # insert … RETURNING; cursor: upsert; migrations: read the version; valid drops: look up (ops
 # import them with the owner's URL); invalid submissions: insert; outbox: insert, claim, mark),
 # and what `wa-monitor alerts check`, run with the service's URL, does with its incidents.
 # Nothing else.
 RUN_NEEDS: Mapping[str, frozenset[Privilege]] = {
-    TABLES["reviews"]: frozenset({_S, _I, _U}),
-    TABLES["ledger"]: frozenset({_S, _I}),
-    TABLES["cursor"]: frozenset({_S, _I, _U}),
-    TABLES["migrations"]: frozenset({_S}),
-    TABLES["valid_drops"]: frozenset({_S}),
-    TABLES["invalid"]: frozenset({_S, _I}),
-    TABLES["outbox"]: frozenset({_S, _I, _U}),
-    TABLES["alerts"]: frozenset({_S, _I, _U, _D}),
-    TABLES["flawed"]: frozenset({_S, _I}),
-    TABLES["instance"]: frozenset({_U}),  # LOCK TABLE … IN EXCLUSIVE MODE
+    TABLES["reviews"]: frozenset({SELECT, INSERT, UPDATE}),
+    TABLES["ledger"]: frozenset({SELECT, INSERT}),
+    TABLES["cursor"]: frozenset({SELECT, INSERT, UPDATE}),
+    TABLES["migrations"]: frozenset({SELECT}),
+    TABLES["valid_drops"]: frozenset({SELECT}),
+    TABLES["invalid"]: frozenset({SELECT, INSERT}),
+    TABLES["outbox"]: frozenset({SELECT, INSERT, UPDATE}),
+    TABLES["alerts"]: frozenset({SELECT, INSERT, UPDATE, DELETE}),
+    TABLES["flawed"]: frozenset({SELECT, INSERT}),
+    TABLES["instance"]: frozenset({UPDATE}),  # LOCK TABLE … IN EXCLUSIVE MODE
 }
 # Dev's own role may also empty its tables, so `schema reset --env dev` works with dev's URL.
 DEV_NEEDS: Mapping[str, frozenset[Privilege]] = {
     **{
         table: privileges
         | (
-            {_T}
+            {TRUNCATE}
             if table not in {TABLES["migrations"], TABLES["valid_drops"], TABLES["instance"]}
             else set()
         )
         for table, privileges in RUN_NEEDS.items()
     },
     # The reviews' change trail and feedback sends are emptied with the reviews they belong to.
-    TABLES["changes"]: frozenset({_T}),
-    TABLES["sends"]: frozenset({_T}),
+    TABLES["changes"]: frozenset({TRUNCATE}),
+    TABLES["sends"]: frozenset({TRUNCATE}),
 }
 
 
@@ -75,41 +66,33 @@ DEV_NEEDS: Mapping[str, frozenset[Privilege]] = {
 # the schema's version, record what it wrote to the sheet, and hold its lock. It changes no
 # review.
 SYNC_NEEDS: Mapping[str, frozenset[Privilege]] = {
-    TABLES["reviews"]: frozenset({_S}),
-    TABLES["sync_writes"]: frozenset({_S, _I}),
-    TABLES["migrations"]: frozenset({_S}),
-    TABLES["sync_lock"]: frozenset({_U}),  # LOCK TABLE … IN EXCLUSIVE MODE: one sync at a time
+    TABLES["reviews"]: frozenset({SELECT}),
+    TABLES["sync_writes"]: frozenset({SELECT, INSERT}),
+    TABLES["migrations"]: frozenset({SELECT}),
+    # LOCK TABLE … IN EXCLUSIVE MODE: one sync at a time
+    TABLES["sync_lock"]: frozenset({UPDATE}),
 }
 
 
-_D = Privilege.DELETE
 # What `wa-monitor web` does: read the pages' tables (the cursor and ledger for the health
 # figures, migrations for the version check), note logins on its users, count failed logins.
 # Adding users is the command line's, with the owner's URL.
 WEB_NEEDS: Mapping[str, frozenset[Privilege]] = {
-    TABLES["reviews"]: frozenset({_S, _U}),
-    TABLES["ledger"]: frozenset({_S}),
-    TABLES["cursor"]: frozenset({_S}),
-    TABLES["migrations"]: frozenset({_S}),
-    TABLES["flawed"]: frozenset({_S}),  # counted with the health figures
-    USERS_TABLE: frozenset({_S, _U}),
-    THROTTLE_TABLE: frozenset({_S, _I, _U, _D}),
+    TABLES["reviews"]: frozenset({SELECT, UPDATE}),
+    TABLES["ledger"]: frozenset({SELECT}),
+    TABLES["cursor"]: frozenset({SELECT}),
+    TABLES["migrations"]: frozenset({SELECT}),
+    TABLES["flawed"]: frozenset({SELECT}),  # counted with the health figures
+    USERS_TABLE: frozenset({SELECT, UPDATE}),
+    THROTTLE_TABLE: frozenset({SELECT, INSERT, UPDATE, DELETE}),
     # The review workflow: a reviewer's save and the feedback stamp update the review (under
     # a row lock), record the change, and claim and finish a send.
-    TABLES["changes"]: frozenset({_S, _I}),
-    TABLES["sends"]: frozenset({_S, _I, _U}),
+    TABLES["changes"]: frozenset({SELECT, INSERT}),
+    TABLES["sends"]: frozenset({SELECT, INSERT, UPDATE}),
     # The overview lists the day's invalid drop numbers and whether each was answered.
-    TABLES["invalid"]: frozenset({_S}),
-    TABLES["outbox"]: frozenset({_S}),
+    TABLES["invalid"]: frozenset({SELECT}),
+    TABLES["outbox"]: frozenset({SELECT}),
 }
-
-
-class Service(enum.StrEnum):
-    """The services with a database role of their own."""
-
-    MONITOR = "monitor"  # wa-monitor run
-    SYNC = "sync"  # wa-monitor sync sharepoint
-    WEB = "web"  # wa-monitor web, the dashboard
 
 
 def spell(privileges: Mapping[str, frozenset[Privilege]]) -> str:
@@ -388,21 +371,6 @@ def render(statements: list[sql.Composed]) -> str:
     return "\n".join(s.as_string(None) for s in statements)
 
 
-@dataclass(frozen=True, slots=True)
-class Audit:
-    """What a role holds against what the environment's service needs: each problem with its
-    fix. `ok` is true only when it holds exactly that, and nothing in another schema."""
-
-    role: str
-    problems: tuple[str, ...]
-    fixes: tuple[str, ...]
-    other_envs: tuple[str, ...]  # other wa-monitor schemas it holds table privileges in
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-
 def audit(
     conn: Connection,
     db: Database,
@@ -415,92 +383,41 @@ def audit(
     env, schema = db.environment, db.schema
     row = conn.execute(db.query("ops.role_attributes"), {"role": role}).fetchone()
     if row is None:
-        return Audit(role or "?", (f"role {role} does not exist",), (), ())
+        return Audit.no_such_role(role)
     user, superuser, createdb, createrole, database, db_create = row
     user = str(user)
-    quoted = user  # as psql takes a plain name; doctor and grant print it for people
     owns = conn.execute(
         db.query("ops.role_info"),
         {"role": user, "schema": schema, "tables": list(TABLES.values())},
     ).fetchone()
-    if superuser or (owns and owns[1]):
-        what = (
-            "a superuser: it can read and write every schema"
-            if superuser
-            else f"the owner of schema {schema!r}'s tables: it can do anything to them"
-        )
-        return Audit(
-            user,
-            (f"role {user} is {what}, and grants cannot limit it",),
-            (
-                f"create a dedicated role for wa-monitor-{env} (CREATE ROLE wa_monitor_{env} "
-                "LOGIN PASSWORD '…'), then as the database owner: wa-monitor schema grant "
-                f"--env {env} --role wa_monitor_{env} (README: Roles and URLs)",
+    grants = RoleGrants(
+        role=user,
+        superuser=bool(superuser),
+        owns_tables=bool(owns and owns[1]),
+        create_databases=bool(createdb),
+        create_roles=bool(createrole),
+        database=str(database),
+        create_schemas=bool(db_create),
+    )
+    if not grants.limitless:
+        params = {"role": user}
+        grants = replace(
+            grants,
+            tables=frozenset(
+                (str(s), str(t), Privilege(p))
+                for s, t, p in conn.execute(db.query("ops.table_privileges"), params)
             ),
-            (),
+            schemas=frozenset(
+                (str(s), str(p)) for s, p in conn.execute(db.query("ops.schema_privileges"), params)
+            ),
+            wa_monitor_schemas=frozenset(
+                str(r[0]) for r in conn.execute(db.query("ops.wa_monitor_schemas"))
+            ),
         )
-    params = {"role": user}
-    held = {
-        (str(s), str(t), Privilege(p))
-        for s, t, p in conn.execute(db.query("ops.table_privileges"), params)
-    }
-    schemas = {(str(s), str(p)) for s, p in conn.execute(db.query("ops.schema_privileges"), params)}
-    ours = {str(r[0]) for r in conn.execute(db.query("ops.wa_monitor_schemas"))}
-    wanted = {(schema, t, p) for t, ps in needs(Environment(env), service).items() for p in ps}
-    other_envs = tuple(sorted({s for s, _, _ in held} & (ours - {schema})))
-    excused = set(other_envs) if allow_other_env else set()
-    extra_held = {(s, t, p) for s, t, p in held - wanted if s not in excused}
-    missing, extra = _grouped(wanted - held), _grouped(extra_held)
-    # USAGE on public comes from PUBLIC by default and opens no table by itself.
-    extra_schemas = sorted(
-        (s, p)
-        for s, p in schemas - {(schema, "USAGE"), (PROD_SCHEMA, "USAGE")}
-        if not (p == "USAGE" and s in excused)
+    needed = needs(Environment(env), service)
+    return audit_role(
+        grants, needed, schema=schema, env=env, service=service, allow_other_env=allow_other_env
     )
-    lacks_usage = (schema, "USAGE") not in schemas
-    grant = f"as the database owner: wa-monitor schema grant --env {env} --role {user}"
-    if service is not Service.MONITOR:
-        grant += f" --service {service.value}"
-    problems: list[str] = []
-    fixes: list[str] = []
-    if missing or lacks_usage:
-        problems.append(
-            "lacks " + "; ".join((["USAGE on " + schema] if lacks_usage else []) + missing)
-        )
-        fixes.append(grant)
-    if extra:
-        problems.append("may also " + "; ".join(extra))
-        fixes.extend(
-            f"REVOKE ALL ON ALL TABLES IN SCHEMA {other} FROM {quoted}"
-            for other in sorted({s for s, _, _ in extra_held} - {schema})
-        )
-        if any(s == schema for s, _, _ in extra_held):
-            fixes.append(grant)  # it revokes in the environment's schema first
-    if extra_schemas:
-        problems.append("may also " + ", ".join(f"{p} on schema {s}" for s, p in extra_schemas))
-        fixes.extend(
-            f"REVOKE {p} ON SCHEMA {s} FROM {quoted} (and FROM PUBLIC)" for s, p in extra_schemas
-        )
-    if db_create:
-        problems.append(f"may create schemas in database {database}")
-        fixes.append(f"REVOKE CREATE ON DATABASE {database} FROM {quoted} (and FROM PUBLIC)")
-    if createdb or createrole:
-        problems.append("may create databases or roles")
-        fixes.append(f"ALTER ROLE {quoted} NOCREATEDB NOCREATEROLE")
-    return Audit(
-        user,
-        tuple(f"role {user} {p}" for p in problems),
-        tuple(dict.fromkeys(fixes)),
-        other_envs,
-    )
-
-
-def _grouped(items: set[tuple[str, str, Privilege]]) -> list[str]:
-    """'SELECT, INSERT on dev.qa_photo_reviews' per table, in a stable order."""
-    by_table: dict[tuple[str, str], list[str]] = defaultdict(list)
-    for s, t, p in sorted(items):
-        by_table[(s, t)].append(p.value)
-    return [f"{', '.join(ps)} on {s}.{t}" for (s, t), ps in by_table.items()]
 
 
 def grant(

@@ -5,7 +5,8 @@ through the configured schema."""
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import cache
@@ -16,7 +17,7 @@ import psycopg
 from psycopg import sql
 
 from wa_monitor.adapters.postgres.db import Database
-from wa_monitor.core.steps import STEPS
+from wa_monitor.core.steps import Step
 
 _FIELDS = (
     "id",
@@ -40,7 +41,7 @@ _FLAGS = (
     "updated_at",
 )
 # Every column the pages show and the CSV carries, in the table's order.
-COLUMNS: tuple[str, ...] = (*_FIELDS, *(s.column for s in STEPS), *_FLAGS)
+COLUMNS: tuple[str, ...] = (*_FIELDS, *(s.column for s in Step), *_FLAGS)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 EXPORT_FETCH = 2_000  # rows per round trip of the CSV export's server-side cursor
@@ -69,7 +70,7 @@ class Review:
     submitted_by: str | None
     whatsapp_message_date: datetime | None
     last_submitted_at: datetime | None
-    steps: tuple[bool, ...]  # in STEPS order
+    steps: tuple[bool, ...]  # in Step order
     completed: bool
     incomplete: bool
     resubmitted: bool
@@ -212,6 +213,7 @@ class InvalidDay:
 
 
 Conn = psycopg.Connection[Any]
+AsyncConn = psycopg.AsyncConnection[Any]
 
 
 _SIGHTED = sql.SQL("coalesce(whatsapp_message_date, created_at)")
@@ -234,7 +236,7 @@ def query(
 
 
 def _review(row: tuple[Any, ...]) -> Review:
-    n_fields, n_steps = len(_FIELDS), len(STEPS)
+    n_fields, n_steps = len(_FIELDS), len(Step)
     steps = tuple(bool(v) for v in row[n_fields : n_fields + n_steps])
     rest = row[n_fields + n_steps :]
     values = (*row[:n_fields], steps, *rest)
@@ -297,15 +299,30 @@ def keyset_params(*, older: Keyset | None, newer: Keyset | None) -> dict[str, ob
     }
 
 
-def export(conn: Conn, db: Database, where: ReviewFilter) -> Iterator[Review]:
-    """Every filtered review, newest first, through a server-side cursor: memory stays the
-    same whether the filter keeps ten rows or a million."""
+@asynccontextmanager
+async def export_connection(db: Database, *, application_name: str) -> AsyncIterator[AsyncConn]:
+    """A connection of its own for one CSV export, never one of the pages' pool: an export a
+    client does not read holds it, and nothing else. Its statements and its idle transaction
+    are bounded (export_session); it is closed on the way out, cancelled or not."""
+    conn = await db.connect_async(application_name)
+    try:
+        await conn.execute(query(db, "export_session"))
+        yield conn
+    finally:
+        await conn.close()  # libpq's finish: no round trip, so a cancellation cannot stop it
+
+
+async def export(
+    conn: AsyncConn, db: Database, where: ReviewFilter
+) -> AsyncGenerator[list[Review], None]:
+    """Every filtered review, newest first, EXPORT_FETCH at a time through a server-side
+    cursor: memory stays the same whether the filter keeps ten rows or a million."""
     params = where.params() | keyset_params(older=None, newer=None) | {"limit": None}
-    with conn.transaction(), conn.cursor(name="wa_monitor_export") as cursor:
-        cursor.itersize = EXPORT_FETCH
-        cursor.execute(query(db, "review_page", by_drop=where.drop_prefix is not None), params)
-        for row in cursor:
-            yield _review(row)
+    composed = query(db, "review_page", by_drop=where.drop_prefix is not None)
+    async with conn.transaction(), conn.cursor(name="wa_monitor_export") as cursor:
+        await cursor.execute(composed, params)
+        while rows := await cursor.fetchmany(EXPORT_FETCH):
+            yield [_review(r) for r in rows]
 
 
 def review(conn: Conn, db: Database, review_id: UUID) -> Review | None:

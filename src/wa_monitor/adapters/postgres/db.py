@@ -62,6 +62,7 @@ SESSION = "SET lock_timeout = '30s'; SET idle_in_transaction_session_timeout = '
 
 
 Connection = psycopg.Connection[Any]
+AsyncConnection = psycopg.AsyncConnection[Any]
 
 
 class StoreUnavailable(TransientError):
@@ -402,6 +403,18 @@ class Database:
                 yield conn
             except psycopg.Error as exc:
                 raise self.error(exc) from None
+
+    async def connect_async(self, application_name: str) -> AsyncConnection:
+        """An asyncio connection of the web service's (a CSV export's own), never prepared,
+        with the session settings every caller shares; the caller closes it."""
+        options = connection_options(application_name, connect_timeout=5)
+        conn = await AsyncConnection.connect(self.url, **options, prepare_threshold=None)
+        try:
+            await conn.execute(SESSION)
+        except BaseException:
+            await conn.close()
+            raise
+        return conn
 
     def pool(self, application_name: str, *, max_size: int = 8) -> ConnectionPool[Connection]:
         """The web service's connections: autocommit, and never prepared, so each query is

@@ -11,15 +11,19 @@ import psycopg
 from psycopg import sql
 
 from wa_monitor.adapters.postgres.db import Database
+from wa_monitor.core.plans import Change, shrink_refusal
+
+EXAMPLES = 5  # drops named of each kind a change would add or remove
 
 
 @dataclass(frozen=True, slots=True)
 class Imported:
+    change: Change  # what the file would change, counted before any write
+    written: bool  # False: a dry run, or refused (then `refused` says why)
+    refused: str | None
     added: int
-    unchanged: int
     removed: int
-    kept: int  # in the list but not in the file, left there (no --replace)
-    total: int  # the project's list afterwards
+    total: int  # the project's list afterwards (unchanged when not written)
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,9 +33,19 @@ class ListSize:
     imported_at: datetime | None
 
 
-def import_drops(db: Database, project: str, drops: Sequence[str], *, replace: bool) -> Imported:
+def import_drops(
+    db: Database,
+    project: str,
+    drops: Sequence[str],
+    *,
+    replace: bool,
+    dry_run: bool = False,
+    max_shrink: float | None = None,
+) -> Imported:
     """Make `project`'s list hold `drops` (and, with `replace`, nothing else), in one
-    transaction: COPY into a temporary table, then one INSERT … ON CONFLICT and one DELETE."""
+    transaction: COPY into a temporary table, count what would change, then one INSERT … ON
+    CONFLICT and one DELETE. Nothing is written on a `dry_run`, nor when `replace` would
+    remove more than `max_shrink` of the list (None: no limit)."""
     params = {"project": project}
     with db.session("drops") as conn:
         db.require_current(conn)
@@ -41,14 +55,31 @@ def import_drops(db: Database, project: str, drops: Sequence[str], *, replace: b
                 for drop in drops:
                     copy.write_row((drop,))
             conn.execute(db.query("plans.analyze_incoming"))
+            change = _change(conn, db, project)
+            refused = None
+            if replace and max_shrink is not None:
+                refused = shrink_refusal(change, max_shrink=max_shrink)
+            if dry_run or refused is not None:
+                return Imported(change, False, refused, 0, 0, change.before)
             added = conn.execute(db.query("plans.add"), params).rowcount
-            if replace:
-                removed, kept = conn.execute(db.query("plans.remove"), params).rowcount, 0
-            else:
-                removed, kept = 0, _count(conn, db.query("plans.not_in_file"), params)
+            removed = conn.execute(db.query("plans.remove"), params).rowcount if replace else 0
             total = _count(conn, db.query("plans.count"), params)
-    return Imported(
-        added=added, unchanged=len(drops) - added, removed=removed, kept=kept, total=total
+    return Imported(change, True, None, added, removed, total)
+
+
+def _change(conn: psycopg.Connection[Any], db: Database, project: str) -> Change:
+    params: dict[str, object] = {"project": project, "limit": EXAMPLES}
+    row = conn.execute(db.query("plans.change"), params).fetchone()
+    before, adding, missing = (int(n) for n in row) if row else (0, 0, 0)
+    adding_examples = conn.execute(db.query("plans.adding_examples"), params).fetchall()
+    missing_examples = conn.execute(db.query("plans.missing_examples"), params).fetchall()
+    return Change(
+        project=project,
+        before=before,
+        adding=adding,
+        missing=missing,
+        adding_examples=tuple(str(r[0]) for r in adding_examples),
+        missing_examples=tuple(str(r[0]) for r in missing_examples),
     )
 
 

@@ -8,10 +8,9 @@ sql/reviewing.sql.
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -20,28 +19,22 @@ from psycopg.types.json import Jsonb
 
 from wa_monitor.adapters.postgres.db import Database
 from wa_monitor.adapters.postgres.store import COMMENT
-from wa_monitor.core.verdict import Step, Verdict, changes
+from wa_monitor.core.feedback_claims import (
+    STALE_CLAIM,
+    Blocked,
+    ChangedMeanwhile,
+    FeedbackSend,
+    NotClaimed,
+    Resolution,
+    SendState,
+    blocked_by,
+    claim_refusal,
+)
+from wa_monitor.core.steps import Step
+from wa_monitor.core.verdict import Verdict, changes
 from wa_monitor.errors import WaMonitorError
 
 Conn = psycopg.Connection[Any]
-# A claim with no outcome after this long was cut off (the web process died mid-send): it is
-# shown as unknown and a person may resolve it. Well above the bridge client's 7 s bound.
-STALE_CLAIM = timedelta(minutes=2)
-
-
-class SendState(enum.StrEnum):
-    CLAIMED = "claimed"  # committed before the bridge was called; no outcome yet
-    SENT = "sent"
-    REFUSED = "refused"
-    DOWN = "down"
-    UNKNOWN = "unknown"
-
-
-class Resolution(enum.StrEnum):
-    """What a reviewer found in the group for a send whose outcome was unknown."""
-
-    POSTED = "posted"
-    NOT_POSTED = "not_posted"
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,105 +65,8 @@ class Change:
     changes: tuple[tuple[str, str, str], ...]  # (field, from, to)
 
 
-@dataclass(frozen=True, slots=True)
-class FeedbackSend:
-    id: int
-    review_version: int
-    sent_by: str
-    claimed_at: datetime
-    finished_at: datetime | None
-    recipient: str
-    message: str
-    state: SendState
-    bridge_status: int | None
-    bridge_answer: str | None
-    resolved_by: str | None
-    resolved_at: datetime | None
-    resolution: Resolution | None
-
-    def unresolved(self, now: datetime) -> bool:
-        """Perhaps posted and nobody has checked the group yet: no new Send until resolved."""
-        if self.resolution is not None:
-            return False
-        return self.state is SendState.UNKNOWN or (
-            self.state is SendState.CLAIMED and now - self.claimed_at > STALE_CLAIM
-        )
-
-
 class ReviewNotFound(WaMonitorError):
     """No review with that id in this environment."""
-
-
-class How(enum.StrEnum):
-    """What made a review's current version."""
-
-    SAVED = "saved"  # a reviewer saved a verdict
-    SENT = "sent"  # a reviewer's feedback went out (feedback_sent stamped)
-    RESUBMITTED = "resubmitted"  # the monitor applied the agent's resubmission
-    CHANGED = "changed"  # something else (an ops copy replaced the row)
-
-
-class ChangedMeanwhile(WaMonitorError):
-    """Someone changed the review after the page was loaded: nothing was written.
-
-    `by`, `at` and `how` say who made the current version, when and how.
-    """
-
-    def __init__(self, *, version: int, by: str, at: datetime, how: How) -> None:
-        self.version, self.by, self.at, self.how = version, by, at, how
-        super().__init__(self.describe(UTC))
-
-    @property
-    def resubmission(self) -> bool:
-        return self.how is How.RESUBMITTED
-
-    def describe(self, tz: tzinfo) -> str:
-        when = _clock(self.at, tz)
-        what = {
-            How.SAVED: f"{self.by} saved a verdict at {when}",
-            How.SENT: f"{self.by} sent feedback at {when}",
-            How.RESUBMITTED: f"{self.by} resubmitted the drop at {when}",
-            How.CHANGED: f"it was changed at {when}",
-        }[self.how]
-        return f"This review changed after you opened it: {what}."
-
-
-class Blocked(enum.StrEnum):
-    NOT_REVIEWED = "not_reviewed"  # no verdict saved yet: nothing to compose feedback from
-    ALREADY_SENT = "already_sent"  # this verdict's message went out
-    IN_FLIGHT = "in_flight"  # another request is sending it right now
-    UNKNOWN = "unknown"  # a send may have been posted; a person must check the group first
-
-
-class NotClaimed(WaMonitorError):
-    """A send could not be claimed; `send` is the one that holds this verdict's message."""
-
-    def __init__(self, reason: Blocked, *, send: FeedbackSend | None = None) -> None:
-        self.reason, self.send = reason, send
-        super().__init__(self.describe(UTC))
-
-    def describe(self, tz: tzinfo) -> str:
-        who = self.send.sent_by if self.send else "someone"
-        when = _clock(self.send.claimed_at, tz) if self.send else "earlier"
-        match self.reason:
-            case Blocked.NOT_REVIEWED:
-                return "Save a verdict before sending feedback."
-            case Blocked.ALREADY_SENT:
-                return (
-                    f"Feedback for this verdict was already sent ({who}, {when}). Change and "
-                    "save the verdict to send new feedback."
-                )
-            case Blocked.IN_FLIGHT:
-                return f"{who} is sending this feedback right now (started {when})."
-            case Blocked.UNKNOWN:
-                return (
-                    f"The send by {who} at {when} may have been posted: the bridge gave no "
-                    "clear answer. Check the group, then say whether it arrived."
-                )
-
-
-def _clock(moment: datetime, tz: tzinfo) -> str:
-    return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _run(conn: Conn, db: Database, name: str, params: Mapping[str, object]) -> psycopg.Cursor[Any]:
@@ -256,10 +152,10 @@ def history(conn: Conn, db: Database, review_id: UUID) -> tuple[Change, ...]:
 def sends(conn: Conn, db: Database, review_id: UUID) -> tuple[FeedbackSend, ...]:
     """The review's feedback sends, newest first."""
     rows = _run(conn, db, "sends_of", {"id": review_id}).fetchall()
-    return tuple(_send(r) for r in rows)
+    return tuple(_feedback_send(r) for r in rows)
 
 
-def _send(row: tuple[Any, ...]) -> FeedbackSend:
+def _feedback_send(row: tuple[Any, ...]) -> FeedbackSend:
     (sid, version, by, claimed, finished, recipient, message, state, status, answer, *rest) = row
     resolved_by, resolved_at, resolution = rest
     return FeedbackSend(
@@ -337,19 +233,22 @@ def claim(
         current, reviewed_at, feedback_sent = _lock(conn, db, review_id)
         if current != version:
             raise who_changed(conn, db, review_id, current)
-        if reviewed_at is None:
-            raise NotClaimed(Blocked.NOT_REVIEWED)
-        holder = _blocking_send(conn, db, review_id, version)
-        if holder is not None:
-            raise NotClaimed(_why(holder), send=holder)
-        if feedback_sent is not None and reviewed_at <= feedback_sent:
-            raise NotClaimed(Blocked.ALREADY_SENT)
+        holder = None if reviewed_at is None else _blocking_send(conn, db, review_id, version)
+        refusal = claim_refusal(
+            reviewed_at=reviewed_at,
+            feedback_sent=feedback_sent,
+            holder=holder,
+            now=datetime.now(UTC),
+        )
+        if refusal is not None:
+            raise refusal
         params = {"id": review_id, "version": version, "by": by}
         params |= {"recipient": recipient, "message": message}
         row = _run(conn, db, "claim_send", params).fetchone()
         if row is None:  # the row lock makes this unreachable; the unique index is the belt
             held = _blocking_send(conn, db, review_id, version)
-            raise NotClaimed(_why(held) if held else Blocked.IN_FLIGHT, send=held)
+            why = blocked_by(held, datetime.now(UTC)) if held else Blocked.IN_FLIGHT
+            raise NotClaimed(why, send=held)
         return int(row[0])
 
 
@@ -439,15 +338,7 @@ def _blocking_send(conn: Conn, db: Database, review_id: UUID, version: int) -> F
     if row is None:
         return None
     found = _run(conn, db, "send_by_id", {"id": review_id, "send": row[0]}).fetchone()
-    return _send(found) if found else None
-
-
-def _why(send: FeedbackSend) -> Blocked:
-    if send.state is SendState.SENT or send.resolution is Resolution.POSTED:
-        return Blocked.ALREADY_SENT
-    if send.state is SendState.CLAIMED and datetime.now(UTC) - send.claimed_at <= STALE_CLAIM:
-        return Blocked.IN_FLIGHT
-    return Blocked.UNKNOWN
+    return _feedback_send(found) if found else None
 
 
 def who_changed(conn: Conn, db: Database, review_id: UUID, current: int) -> ChangedMeanwhile:
@@ -455,16 +346,18 @@ def who_changed(conn: Conn, db: Database, review_id: UUID, current: int) -> Chan
     resubmission), as the refusal of a save that did not see it says."""
     row = _run(conn, db, "last_change", {"id": review_id, "version": current}).fetchone()
     if row is not None:
-        how = How.SENT if row[2] else How.SAVED
-        return ChangedMeanwhile(version=current, by=str(row[0]), at=row[1], how=how)
-    # No person's change made this version: the monitor applied a resubmission (or an ops
-    # copy replaced the row).
+        by, at, sent_feedback = row
+        return ChangedMeanwhile.by_reviewer(
+            version=current, by=str(by), at=at, sent_feedback=bool(sent_feedback)
+        )
     sheet = load(conn, db, review_id)
-    return ChangedMeanwhile(
+    return ChangedMeanwhile.by_monitor(
         version=current,
-        by=sheet.user_name or sheet.submitted_by or "the agent",
-        at=sheet.last_submitted_at or sheet.updated_at,
-        how=How.RESUBMITTED if sheet.resubmitted else How.CHANGED,
+        agent=sheet.user_name,
+        submitted_by=sheet.submitted_by,
+        last_submitted_at=sheet.last_submitted_at,
+        updated_at=sheet.updated_at,
+        resubmitted=sheet.resubmitted,
     )
 
 

@@ -84,3 +84,9 @@ SET statement_timeout = '15s';
 SET idle_in_transaction_session_timeout = '10min';
 -- The 30-day counts sort ~80,000 rows of a million-row table: in memory, not in temp files.
 SET work_mem = '32MB';
+
+-- name: export_session
+-- A CSV export's own connection: each FETCH of the cursor is bounded, and a download that
+-- stops being read ends its transaction (and the connection) within a minute.
+SET statement_timeout = '30s';
+SET idle_in_transaction_session_timeout = '1min';

@@ -10,6 +10,29 @@ COPY incoming_drops (drop_number) FROM STDIN;
 -- name: analyze_incoming
 ANALYZE incoming_drops;
 
+-- name: change
+SELECT
+    (SELECT count(*) FROM {valid_drops} WHERE project = %(project)s),
+    (SELECT count(*) FROM incoming_drops i WHERE NOT EXISTS (
+        SELECT 1 FROM {valid_drops} v
+        WHERE v.project = %(project)s AND v.drop_number = i.drop_number)),
+    (SELECT count(*) FROM {valid_drops} v WHERE v.project = %(project)s AND NOT EXISTS (
+        SELECT 1 FROM incoming_drops i WHERE i.drop_number = v.drop_number));
+
+-- name: adding_examples
+SELECT i.drop_number FROM incoming_drops i
+WHERE NOT EXISTS (
+    SELECT 1 FROM {valid_drops} v WHERE v.project = %(project)s AND v.drop_number = i.drop_number)
+ORDER BY i.drop_number
+LIMIT %(limit)s;
+
+-- name: missing_examples
+SELECT v.drop_number FROM {valid_drops} v
+WHERE v.project = %(project)s
+  AND NOT EXISTS (SELECT 1 FROM incoming_drops i WHERE i.drop_number = v.drop_number)
+ORDER BY v.drop_number
+LIMIT %(limit)s;
+
 -- name: add
 INSERT INTO {valid_drops} (project, drop_number)
 SELECT %(project)s, drop_number FROM incoming_drops
@@ -17,11 +40,6 @@ ON CONFLICT (project, drop_number) DO NOTHING;
 
 -- name: remove
 DELETE FROM {valid_drops} v
-WHERE v.project = %(project)s
-  AND NOT EXISTS (SELECT 1 FROM incoming_drops i WHERE i.drop_number = v.drop_number);
-
--- name: not_in_file
-SELECT count(*) FROM {valid_drops} v
 WHERE v.project = %(project)s
   AND NOT EXISTS (SELECT 1 FROM incoming_drops i WHERE i.drop_number = v.drop_number);
 

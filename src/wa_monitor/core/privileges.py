@@ -1,0 +1,164 @@
+"""What a service's database role may do, against what it holds: the privilege audit's rules.
+
+The PostgreSQL adapter (adapters/postgres/admin.py) says what each service needs and reads what
+a role holds; audit_role() compares the two and says, for ops, what is missing or extra and
+the command that fixes each. Pure.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+# PostgreSQL's own schema (production's): every role has USAGE on it through PUBLIC by default,
+# which opens no table by itself.
+PUBLIC_SCHEMA = "public"
+
+
+class Privilege(enum.StrEnum):
+    SELECT = "SELECT"
+    INSERT = "INSERT"
+    UPDATE = "UPDATE"
+    DELETE = "DELETE"
+    TRUNCATE = "TRUNCATE"
+    REFERENCES = "REFERENCES"
+    TRIGGER = "TRIGGER"
+
+
+class Service(enum.StrEnum):
+    """The services with a database role of their own."""
+
+    MONITOR = "monitor"  # wa-monitor run
+    SYNC = "sync"  # wa-monitor sync sharepoint
+    WEB = "web"  # wa-monitor web, the dashboard
+
+
+@dataclass(frozen=True, slots=True)
+class RoleGrants:
+    """What a role holds, as the database says it.
+
+    The grants themselves (tables, schemas) need not be read for a role grants cannot limit
+    (`limitless`): nothing in them would change the audit.
+    """
+
+    role: str
+    superuser: bool = False
+    owns_tables: bool = False  # owns (or is a member of the owner of) the schema's tables
+    create_databases: bool = False
+    create_roles: bool = False
+    database: str = ""
+    create_schemas: bool = False  # CREATE on the database, its own or PUBLIC's
+    tables: frozenset[tuple[str, str, Privilege]] = frozenset()  # (schema, table, privilege)
+    schemas: frozenset[tuple[str, str]] = frozenset()  # (schema, USAGE or CREATE)
+    wa_monitor_schemas: frozenset[str] = frozenset()  # every environment's schema
+
+    @property
+    def limitless(self) -> bool:
+        return self.superuser or self.owns_tables
+
+
+@dataclass(frozen=True, slots=True)
+class Audit:
+    """What a role holds against what the environment's service needs: each problem with its
+    fix. `ok` is true only when it holds exactly that, and nothing in another schema."""
+
+    role: str
+    problems: tuple[str, ...]
+    fixes: tuple[str, ...]
+    other_envs: tuple[str, ...]  # other wa-monitor schemas it holds table privileges in
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    @classmethod
+    def no_such_role(cls, role: str | None) -> Audit:
+        return cls(role or "?", (f"role {role} does not exist",), (), ())
+
+
+def audit_role(
+    grants: RoleGrants,
+    needed: Mapping[str, frozenset[Privilege]],
+    *,
+    schema: str,
+    env: str,
+    service: Service = Service.MONITOR,
+    allow_other_env: bool = False,
+) -> Audit:
+    """Compare what `grants` holds with `needed` (table → privileges) in `schema`, the
+    environment's: what is missing, what is extra, and how to fix each."""
+    user = grants.role
+    quoted = user  # as psql takes a plain name; doctor and grant print it for people
+    if grants.limitless:
+        what = (
+            "a superuser: it can read and write every schema"
+            if grants.superuser
+            else f"the owner of schema {schema!r}'s tables: it can do anything to them"
+        )
+        return Audit(
+            user,
+            (f"role {user} is {what}, and grants cannot limit it",),
+            (
+                f"create a dedicated role for wa-monitor-{env} (CREATE ROLE wa_monitor_{env} "
+                "LOGIN PASSWORD '…'), then as the database owner: wa-monitor schema grant "
+                f"--env {env} --role wa_monitor_{env} (README: Roles and URLs)",
+            ),
+            (),
+        )
+    held = grants.tables
+    wanted = {(schema, t, p) for t, ps in needed.items() for p in ps}
+    other_envs = tuple(sorted({s for s, _, _ in held} & (grants.wa_monitor_schemas - {schema})))
+    excused = set(other_envs) if allow_other_env else set()
+    extra_held = {(s, t, p) for s, t, p in held - wanted if s not in excused}
+    missing, extra = _grouped(wanted - held), _grouped(extra_held)
+    extra_schemas = sorted(
+        (s, p)
+        for s, p in grants.schemas - {(schema, "USAGE"), (PUBLIC_SCHEMA, "USAGE")}
+        if not (p == "USAGE" and s in excused)
+    )
+    lacks_usage = (schema, "USAGE") not in grants.schemas
+    grant = f"as the database owner: wa-monitor schema grant --env {env} --role {user}"
+    if service is not Service.MONITOR:
+        grant += f" --service {service.value}"
+    problems: list[str] = []
+    fixes: list[str] = []
+    if missing or lacks_usage:
+        problems.append(
+            "lacks " + "; ".join((["USAGE on " + schema] if lacks_usage else []) + missing)
+        )
+        fixes.append(grant)
+    if extra:
+        problems.append("may also " + "; ".join(extra))
+        fixes.extend(
+            f"REVOKE ALL ON ALL TABLES IN SCHEMA {other} FROM {quoted}"
+            for other in sorted({s for s, _, _ in extra_held} - {schema})
+        )
+        if any(s == schema for s, _, _ in extra_held):
+            fixes.append(grant)  # it revokes in the environment's schema first
+    if extra_schemas:
+        problems.append("may also " + ", ".join(f"{p} on schema {s}" for s, p in extra_schemas))
+        fixes.extend(
+            f"REVOKE {p} ON SCHEMA {s} FROM {quoted} (and FROM PUBLIC)" for s, p in extra_schemas
+        )
+    if grants.create_schemas:
+        problems.append(f"may create schemas in database {grants.database}")
+        fixes.append(f"REVOKE CREATE ON DATABASE {grants.database} FROM {quoted} (and FROM PUBLIC)")
+    if grants.create_databases or grants.create_roles:
+        problems.append("may create databases or roles")
+        fixes.append(f"ALTER ROLE {quoted} NOCREATEDB NOCREATEROLE")
+    return Audit(
+        user,
+        tuple(f"role {user} {p}" for p in problems),
+        tuple(dict.fromkeys(fixes)),
+        other_envs,
+    )
+
+
+def _grouped(items: set[tuple[str, str, Privilege]]) -> list[str]:
+    """'SELECT, INSERT on dev.qa_photo_reviews' per table, in a stable order."""
+    by_table: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for s, t, p in sorted(items):
+        by_table[(s, t)].append(p.value)
+    return [f"{', '.join(ps)} on {s}.{t}" for (s, t), ps in by_table.items()]

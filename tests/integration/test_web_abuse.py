@@ -1,0 +1,194 @@
+"""What one viewer, or anyone who can reach the port, must not be able to do to the dashboard:
+starve the others with exports, make it parse large bodies, hold its connections with slow
+requests, or guess passwords faster than the throttle allows."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import pytest
+
+from tests.support.web import add_user, csrf_of, dashboard, environment, make_app, served
+from wa_monitor.adapters.postgres.users import Role
+from wa_monitor.devtools.simulator import BridgeWriter
+from wa_monitor.settings import Settings
+
+COOKIE = "wa_monitor_prod_session"
+VIEWERS = ("anele", "bongani", "carla", "dumisani")
+
+
+@pytest.fixture
+def settings(tmp_path: Path, bridge: BridgeWriter, database_url: str) -> Settings:
+    return environment(tmp_path, "prod", bridge=bridge, url=database_url)
+
+
+def _seed_many(db: Any, n: int) -> None:
+    """n reviews, enough that an export's CSV is megabytes and outlasts the socket buffers."""
+    db.execute(
+        "INSERT INTO public.qa_photo_reviews (drop_number, review_date, project, user_name, "
+        "submitted_by, whatsapp_message_date, comment) "
+        "SELECT 'DR' || (1000000 + g), date '2025-11-11', 'Lawley', 'Thandi Agent', "
+        "'27821234567', timestamptz '2025-11-11 08:00+02' + g * interval '1 second', "
+        "repeat('a long comment ', 10) FROM generate_series(1, %s) AS g",
+        (n,),
+    )
+
+
+def _login(base: str, username: str) -> str:
+    """The session cookie of `username`, logged in through the real server."""
+    with httpx2.Client(base_url=base) as client:
+        page = client.get("/wa-monitor/login")
+        form = {"csrf": csrf_of(page.text), "username": username, "password": PASSWORD}
+        assert client.post("/wa-monitor/login", data=form).status_code in {200, 303}
+        return str(client.cookies[COOKIE])
+
+
+def _start_export(base: str, cookie: str) -> tuple[socket.socket, int, bytes]:
+    """An export request on a socket that will read its status line and nothing more."""
+    host, port = base.removeprefix("http://").split(":")
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.settimeout(20)
+    sock.connect((host, int(port)))
+    request = (
+        f"GET /wa-monitor/reviews?format=csv HTTP/1.1\r\nHost: {host}\r\n"
+        f"Cookie: {COOKIE}={cookie}\r\n\r\n"
+    )
+    sock.sendall(request.encode())
+    head = sock.recv(512)
+    status = int(head.split(b" ", 2)[1])
+    return sock, status, head
+
+
+def _whole(sock: socket.socket, head: bytes) -> bytes:
+    """The rest of a short response whose start was read already."""
+    while b"\r\n\r\n" not in head:
+        head += sock.recv(512)
+    fields, _, body = head.partition(b"\r\n\r\n")
+    length = next(
+        int(line.split(b":")[1])
+        for line in fields.split(b"\r\n")
+        if line.startswith(b"content-length")
+    )
+    while len(body) < length:
+        body += sock.recv(512)
+    return body
+
+
+def _exports_in_flight(db: Any) -> int:
+    """Backends of the dashboard holding a transaction open in this test's database."""
+    row = db.execute(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+        "AND application_name LIKE 'wa-monitor-web%%' AND xact_start IS NOT NULL "
+        "AND pid <> pg_backend_pid()"
+    ).fetchone()
+    return int(row[0])
+
+
+PASSWORD = "correct horse battery"
+
+
+def test_exports_are_bounded_and_never_starve_the_pages_or_healthz(
+    settings: Settings, database_url: str, db: Any
+) -> None:
+    for name in VIEWERS:
+        add_user(database_url, "public", name, Role.VIEWER)
+    _seed_many(db, 12_000)
+    with served(make_app(settings, database_url)) as base:
+        cookies = {name: _login(base, name) for name in VIEWERS}
+        # Everyone starts two exports and reads none of them: more than the bound in all.
+        started: list[tuple[str, socket.socket, int, bytes]] = []
+        try:
+            for name in VIEWERS:
+                for _ in range(2):
+                    started.append((name, *_start_export(base, cookies[name])))
+            third = _start_export(base, cookies["anele"])  # a third of one person's
+            started.append(("anele", *third))
+            statuses = [(name, status) for name, _, status, _ in started]
+            assert statuses == [
+                ("anele", 200),
+                ("anele", 200),
+                ("bongani", 200),
+                ("bongani", 200),
+                ("carla", 429),
+                ("carla", 429),
+                ("dumisani", 429),
+                ("dumisani", 429),
+                ("anele", 429),
+            ]
+            assert b"4 exports are running already" in _whole(started[4][1], started[4][3])
+            assert b"at most 2 per person" in _whole(third[0], third[2])
+            assert _exports_in_flight(db) == 4  # the bound in all
+
+            # The pages and /healthz answer at once all the same.
+            with httpx2.Client(base_url=base, timeout=5) as client:
+                began = time.monotonic()
+                assert client.get("/healthz").json()["ok"] is True
+                client.cookies.set(COOKIE, cookies["carla"])
+                assert client.get("/wa-monitor/reviews").status_code == 200
+                assert time.monotonic() - began < 3
+        finally:
+            for _, sock, _, _ in started:
+                sock.close()
+
+        # The clients went away: their exports end and give back their connections.
+        deadline = time.monotonic() + 15
+        while _exports_in_flight(db):
+            assert time.monotonic() < deadline, "an export outlived its client"
+            time.sleep(0.1)
+        with httpx2.Client(base_url=base, timeout=30) as client:
+            client.cookies.set(COOKIE, cookies["dumisani"])
+            whole = client.get("/wa-monitor/reviews", params={"format": "csv"})
+        assert whole.status_code == 200
+        assert len(whole.text.splitlines()) == 12_001  # the header and every review
+
+
+@pytest.fixture
+def client(settings: Settings, database_url: str) -> Iterator[Any]:
+    add_user(database_url, "public", "anele", Role.REVIEWER)
+    with dashboard(settings, database_url) as d:
+        yield d
+
+
+def test_a_large_body_is_refused_before_it_is_parsed(client: Any) -> None:
+    page = client.client.get("/wa-monitor/login")
+    csrf = csrf_of(page.text)
+    megabyte = {"csrf": csrf, "username": "anele", "password": "x" * 1_000_000}
+    declared = client.client.post("/wa-monitor/login", data=megabyte)
+    assert declared.status_code == 413
+    assert "larger than the 4 KB" in declared.text
+
+    def trickle() -> Iterator[bytes]:  # no Content-Length: counted as it arrives
+        yield f"csrf={csrf}&username=anele&password=".encode()
+        for _ in range(100):
+            yield b"x" * 10_000
+
+    chunked = client.client.post(
+        "/wa-monitor/login",
+        content=trickle(),
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert chunked.status_code == 413
+
+    multipart = client.client.post(
+        "/wa-monitor/login",
+        data={"csrf": csrf, "username": "anele", "password": PASSWORD},
+        files={"upload": ("big.bin", b"\0" * 1_000_000)},
+    )
+    assert multipart.status_code == 415
+    small_multipart = client.client.post(
+        "/wa-monitor/login",
+        data={"csrf": csrf, "username": "anele", "password": PASSWORD},
+        files={"upload": ("tiny.txt", b"hi")},
+    )
+    assert small_multipart.status_code == 415  # no multipart where none is expected
+
+    # The same form at its ordinary size still logs in.
+    assert client.login("anele").status_code == 303
+    # Every other form has the default limit, 16 KB.
+    assert client.client.post("/wa-monitor/logout", data={"csrf": "x" * 20_000}).status_code == 413

@@ -1,0 +1,97 @@
+"""The tests' PostgreSQL: one server per session, a migrated template database per set of
+environments (made once, on first use), and a database per test cloned from one of them.
+
+Migrating from scratch costs each test a second or more; `CREATE DATABASE … TEMPLATE` copies a
+migrated one in a few milliseconds (procrastinate's test suite does the same). What a clone
+cannot carry is cluster-wide: roles. A template is therefore migrated by the server's owner and
+grants nothing to any role, exactly like a fresh `schema migrate`; the tests that grant make
+their roles per test, on the clone.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+from psycopg.conninfo import make_conninfo
+
+from tests.support.env import write_config
+from wa_monitor.cli import main
+
+ENVIRONMENTS = ("prod", "dev")  # prod's tables in schema public, dev's in schema dev
+
+
+class Server:
+    """A PostgreSQL server for one test session (its maintenance URL), and its templates."""
+
+    def __init__(self, url: str, folder: Path) -> None:
+        self.url = url
+        self._folder = folder  # where the templates' configs are written
+        self._templates: dict[tuple[str, ...], str] = {}
+
+    @contextmanager
+    def database(self, *migrated: str) -> Iterator[str]:
+        """A new database, dropped after use: empty, or with the environments named in
+        `migrated` ("prod", "dev") at the latest migration, as `schema migrate` leaves them."""
+        name = f"wa_test_{uuid.uuid4().hex[:12]}"
+        create = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+        if migrated:
+            create += sql.SQL(" TEMPLATE {}").format(sql.Identifier(self._template(migrated)))
+        self._admin(create)
+        try:
+            yield make_conninfo(self.url, dbname=name)
+        finally:
+            self._admin(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+    def close(self) -> None:
+        """Drop the templates (a template must be unmarked before it may be dropped)."""
+        for name in self._templates.values():
+            ident = sql.Identifier(name)
+            self._admin(sql.SQL("ALTER DATABASE {} WITH IS_TEMPLATE false").format(ident))
+            self._admin(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident))
+        self._templates.clear()
+
+    def _template(self, environments: Iterable[str]) -> str:
+        key = tuple(env for env in ENVIRONMENTS if env in set(environments))
+        unknown = set(environments) - set(key)
+        assert not unknown, f"no template for {sorted(unknown)}: only {ENVIRONMENTS}"
+        if key not in self._templates:
+            self._templates[key] = self._make_template(key)
+        return self._templates[key]
+
+    def _make_template(self, environments: tuple[str, ...]) -> str:
+        name = f"wa_template_{'_'.join(environments)}_{uuid.uuid4().hex[:8]}"
+        ident = sql.Identifier(name)
+        self._admin(sql.SQL("CREATE DATABASE {}").format(ident))
+        url = make_conninfo(self.url, dbname=name)
+        folder = self._folder / name
+        folder.mkdir(parents=True)
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("WA_MONITOR_DATABASE_URL", url)
+            for env in environments:
+                config = write_config(folder, env, bridge_db=folder / "messages.db", groups={})
+                assert main(["schema", "migrate", "--config", str(config)]) == 0
+        # A database being cloned must have no session at all, not even autovacuum's: once no
+        # connection is allowed, nothing can get in the way of CREATE DATABASE … TEMPLATE.
+        self._admin(
+            sql.SQL("ALTER DATABASE {} WITH IS_TEMPLATE true ALLOW_CONNECTIONS false").format(ident)
+        )
+        return name
+
+    def _admin(self, statement: sql.Composable) -> None:
+        with psycopg.connect(self.url, autocommit=True) as admin:
+            admin.execute(statement)
+
+
+def migrated_for(request: pytest.FixtureRequest) -> tuple[str, ...]:
+    """The environments the test's database is migrated for: `@pytest.mark.migrated(...)` on
+    the test (or its module, class), nearest first; none when unmarked."""
+    marker = request.node.get_closest_marker("migrated")
+    return tuple(marker.args) if marker else ()
