@@ -14,8 +14,9 @@ import psycopg
 import pytest
 from psycopg import errors as pg_errors
 
+from tests.support.env import write_config
 from tests.support.harness import daemon, stop, wait_until, waiting_on_locks
-from tests.support.ops import Envs, Roles, make_envs
+from tests.support.ops import DEV_GROUPS, Envs, Roles, make_envs
 from tests.support.smtp import SmtpSink
 from wa_monitor.devtools.bridge_api import SimulatedBridgeApi
 from wa_monitor.devtools.simulator import BridgeWriter
@@ -194,6 +195,38 @@ def test_dev_alerts_are_off_unless_enabled_and_prods_must_go_somewhere(
     assert "alerts for prod have nowhere to go" in capsys.readouterr().err
     assert envs.wa("doctor", "--env", "prod") == 1
     assert "FAIL  alerts: on for prod, but [alerts] names no channel" in capsys.readouterr().out
+
+
+def test_dev_never_alerts_in_productions_ops_group(
+    tmp_path: Path,
+    bridge: BridgeWriter,
+    database_url: str,
+    api: SimulatedBridgeApi,
+    smtp: SmtpSink,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Production's config names the ops group as its alert recipient: dev's alerts may not go
+    there (nor anywhere by WhatsApp while production's config is unknown)."""
+    envs = _alerting(tmp_path, bridge, database_url, api, smtp, "")
+    dev = write_config(
+        envs.folder,
+        "dev",
+        bridge_db=bridge.path,
+        groups=DEV_GROUPS,
+        extra=f'[alerts]\nenabled = true\nwhatsapp_recipient = "{OPS_GROUP}"\n'
+        f'bridge_api_url = "{api.url}"',
+    )
+    capsys.readouterr()
+    assert envs.wa("alerts", "check", "--env", "dev") == 2
+    err = capsys.readouterr().err.strip()
+    assert f"may not go to WhatsApp {OPS_GROUP}" in err
+    assert "\n" not in err
+    (envs.folder / "prod.toml").unlink()
+    own = "120363400000000077@g.us"  # dev's own ops group: still not while prod is unknown
+    dev.write_text(dev.read_text().replace(OPS_GROUP, own))
+    assert envs.wa("alerts", "check", "--env", "dev") == 2
+    assert "no config for environment 'prod'" in capsys.readouterr().err
+    assert api.sent() == ()
 
 
 def test_checks_take_turns_and_no_other_role_can_hold_productions_back(

@@ -150,6 +150,8 @@ def test_list_and_check(config: Path, tmp_path: Path, capsys: pytest.CaptureFixt
         (["--project", "Nowhere"], "no project 'Nowhere' in the config's [[projects]]"),
         (["--project", "Lawley", "--sheet", "Missing"], "no sheet 'Missing'"),
         (["--project", "Lawley", "--column", "1"], "invalid column '1'"),
+        (["--project", "Lawley", "--force"], "--force and --max-shrink go with --replace"),
+        (["--project", "Lawley", "--delimiter", "tab"], "--delimiter is for .csv files"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(
@@ -245,9 +247,8 @@ def test_formulas_without_a_computed_value_are_named_and_stop_replace(
     assert "HLD_Home!B2, HLD_Home!B3," in out
     assert "HLD_Home!B9" in out  # all eight named
     assert err.strip() == (
-        "wa-monitor: --replace refused: 8 formulas in scripted.xlsx have no computed value, "
-        "and the drops they hold would be removed; open and save the file in Excel or "
-        "LibreOffice, then import it again"
+        "wa-monitor: --replace refused: 8 formulas without a computed value would lose their "
+        "drops; save scripted.xlsx in Excel or LibreOffice first"
     )
     assert drops_of(db, "Lawley") == set(ten)
     assert not wide(out)
@@ -448,7 +449,8 @@ def test_replace_refuses_to_shrink_a_plan_without_force(
     assert len(drops_of(db, "Lawley")) == 201
     # 20 of 201 is under 10%; a limit of 97% is not 195 of 201 either.
     assert main([*base, str(cut), "--replace", "--max-shrink", "97%"]) == 2
-    capsys.readouterr()
+    assert main([*base, str(cut), "--replace", "--max-shrink", "0"]) == 2
+    assert "(97%) from Lawley's plan; more than 0%" in capsys.readouterr().err
     assert main([*base, str(cut), "--replace", "--force"]) == 0
     assert "added 0, unchanged 6, removed 195" in capsys.readouterr().out
     assert drops_of(db, "Lawley") == set(plan[:6])

@@ -175,7 +175,7 @@ def test_dev_without_productions_config_replies_nowhere(
     dev = dev_replying(folder, bridge.path, database_url, monkeypatch, {VELO: "Velo Test"}, api.url)
     say(bridge, "V1", "DR7654322", now(), chat=VELO)
     with Daemon(dev, database_url, env={"WA_MONITOR_CONFIG_DIR": str(folder)}) as daemon:
-        daemon.wait_for("replies off: production's config is needed")
+        daemon.wait_for("dev posts nowhere: production's config is needed")
         wait_until(
             lambda: len(outbox(db, "dev")) == 0 and _invalid_count(database_url) == 1,
             what="the invalid drop recorded",

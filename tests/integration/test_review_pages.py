@@ -8,7 +8,7 @@ from typing import Any
 
 import psycopg
 
-from tests.support.env import VELO, sast
+from tests.support.env import LAWLEY, VELO, sast, write_config
 from tests.support.web import Row, add_user, dashboard, environment, seed
 from wa_monitor.adapters.postgres.users import Role
 from wa_monitor.devtools.simulator import BridgeWriter
@@ -17,6 +17,8 @@ from wa_monitor.devtools.simulator import BridgeWriter
 def test_a_dev_review_page_says_its_feedback_goes_to_the_test_group(
     tmp_path: Path, bridge: BridgeWriter, database_url: str, db: psycopg.Connection[Any]
 ) -> None:
+    # Production's config beside dev's names Lawley, not the test group.
+    write_config(tmp_path, "prod", bridge_db=bridge.path, groups={LAWLEY: "Lawley"})
     settings = environment(
         tmp_path, "dev", bridge=bridge, url=database_url, extra=f'[web]\nfeedback_group = "{VELO}"'
     )

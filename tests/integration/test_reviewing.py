@@ -60,7 +60,8 @@ def configure(
     tmp_path: Path, bridge: BridgeWriter, api: SimulatedBridgeApi, *, web: str = ""
 ) -> Path:
     """Dev, watching the test group (and Lawley, to read real traffic); feedback to the test
-    group."""
+    group. Production's config beside it names Lawley, never the test group."""
+    write_config(tmp_path, "prod", bridge_db=bridge.path, groups={LAWLEY: "Lawley"}, bots=(BOT,))
     return write_config(
         tmp_path,
         "dev",
@@ -411,6 +412,24 @@ def test_no_send_without_a_saved_verdict_a_test_group_or_with_sending_off(
     no_group = configure(tmp_path / "none", bridge, desk.bridge, web="send_feedback = true")
     with pytest.raises(NoGroup, match="Dev sends feedback only to its test group"):
         desk.send(version, settings=load_settings(no_group))
+    assert desk.bridge.sent() == ()
+    assert reviewing.sends(desk.db, DEV, desk.review) == ()
+
+
+def test_dev_never_sends_feedback_where_production_lives_nor_without_its_config(
+    tmp_path: Path, desk: Desk, bridge: BridgeWriter
+) -> None:
+    version = desk.save(NEEDS_FIX, 1)
+    (tmp_path / "named").mkdir()
+    named = configure(tmp_path / "named", bridge, desk.bridge)
+    # Production's config lists the test group too, switched off: still production's.
+    with (tmp_path / "named" / "prod.toml").open("a") as prod:
+        prod.write(f'[[projects]]\nname = "Retired"\ngroup_jid = "{VELO}"\nenabled = false\n')
+    with pytest.raises(NoGroup, match=f"production's config names group {VELO}"):
+        desk.send(version, settings=load_settings(named))
+    (tmp_path / "named" / "prod.toml").unlink()
+    with pytest.raises(NoGroup, match="no such config file"):
+        desk.send(version, settings=load_settings(named))
     assert desk.bridge.sent() == ()
     assert reviewing.sends(desk.db, DEV, desk.review) == ()
 

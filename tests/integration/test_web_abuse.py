@@ -5,17 +5,23 @@ requests, or guess passwords faster than the throttle allows."""
 from __future__ import annotations
 
 import socket
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import httpx2
+import psycopg
 import pytest
+from starlette.testclient import TestClient
 
 from tests.support.web import add_user, csrf_of, dashboard, environment, make_app, served
+from wa_monitor.adapters.postgres.db import Database
 from wa_monitor.adapters.postgres.users import Role
 from wa_monitor.devtools.simulator import BridgeWriter
+from wa_monitor.services import accounts
 from wa_monitor.settings import Settings
 
 COOKIE = "wa_monitor_prod_session"
@@ -192,3 +198,97 @@ def test_a_large_body_is_refused_before_it_is_parsed(client: Any) -> None:
     assert client.login("anele").status_code == 303
     # Every other form has the default limit, 16 KB.
     assert client.client.post("/wa-monitor/logout", data={"csrf": "x" * 20_000}).status_code == 413
+
+
+# -- the login throttle -------------------------------------------------------------------------
+
+
+def test_concurrent_guesses_get_no_more_password_checks_than_the_limit(
+    settings: Settings, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    add_user(database_url, "public", "anele", Role.REVIEWER)
+    prod = Database(database_url, "public", "prod")
+    checks: list[str] = []
+    lock = threading.Lock()
+    real = accounts._matches
+
+    def counted(stored: str, password: str) -> bool:
+        with lock:
+            checks.append(password)
+        return real(stored, password)
+
+    monkeypatch.setattr(accounts, "_matches", counted)
+    start = threading.Barrier(40)
+
+    def guess(n: int) -> accounts.LoginOutcome:
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            start.wait()
+            return accounts.authenticate(conn, prod, "anele", f"guess {n}", "203.0.113.7").outcome
+
+    with ThreadPoolExecutor(40) as pool:
+        outcomes = list(pool.map(guess, range(40)))
+    assert len(checks) <= accounts.MAX_FAILURES
+    assert outcomes.count(accounts.LoginOutcome.WRONG) == accounts.MAX_FAILURES - 1
+    assert outcomes.count(accounts.LoginOutcome.THROTTLED) == 40 - (accounts.MAX_FAILURES - 1)
+    # The right password now waits for the window too, unchecked, from that address ...
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        late = accounts.authenticate(conn, prod, "anele", PASSWORD, "203.0.113.7")
+        assert late.outcome is accounts.LoginOutcome.THROTTLED
+        assert len(checks) <= accounts.MAX_FAILURES
+        # ... and not from anywhere else.
+        elsewhere = accounts.authenticate(conn, prod, "anele", PASSWORD, "198.51.100.9")
+        assert elsewhere.outcome is accounts.LoginOutcome.OK
+
+
+@pytest.fixture
+def behind_proxy(settings: Settings, database_url: str) -> Iterator[TestClient]:
+    """A client whose requests come from the trusted local proxy, X-Forwarded-For and all."""
+    add_user(database_url, "public", "anele", Role.REVIEWER)
+    app = make_app(settings, database_url)
+    with TestClient(app, base_url="http://testserver", client=("127.0.0.1", 40000)) as client:
+        yield client
+
+
+def _login_from(client: TestClient, address: str, username: str, password: str) -> int:
+    client.cookies.clear()
+    page = client.get("/wa-monitor/login", headers={"x-forwarded-for": address})
+    form = {"csrf": csrf_of(page.text), "username": username, "password": password}
+    response = client.post(
+        "/wa-monitor/login",
+        data=form,
+        headers={"x-forwarded-for": address},
+        follow_redirects=False,
+    )
+    return response.status_code
+
+
+def test_the_addresses_of_one_ipv6_64_count_as_one(behind_proxy: TestClient) -> None:
+    statuses = [
+        _login_from(behind_proxy, f"2001:db8:7:1::{i + 1:x}", "anele", "a wrong guess")
+        for i in range(20)
+    ]
+    assert statuses[: accounts.MAX_FAILURES - 1] == [401] * (accounts.MAX_FAILURES - 1)
+    assert set(statuses[accounts.MAX_FAILURES - 1 :]) == {429}
+    assert _login_from(behind_proxy, "2001:db8:7:1:ffff::1", "anele", PASSWORD) == 429
+    # The next /64 is someone else: the user logs in from there.
+    assert _login_from(behind_proxy, "2001:db8:7:2::1", "anele", PASSWORD) == 303
+
+
+def test_a_locked_address_does_not_lock_a_user_out_from_another(
+    behind_proxy: TestClient, db: Any
+) -> None:
+    attacker = "203.0.113.66"
+    for name in ("root", "admin", "anele", "qa", "ops", "test"):
+        for _ in range(accounts.MAX_FAILURES):
+            _login_from(behind_proxy, attacker, name, "password123")
+    # Every username is refused from the attacker's address now, the right password included.
+    assert _login_from(behind_proxy, attacker, "anele", PASSWORD) == 429
+    assert _login_from(behind_proxy, attacker, "someone-new", PASSWORD) == 429
+    # The user, from their own address, is not.
+    assert _login_from(behind_proxy, "198.51.100.23", "anele", PASSWORD) == 303
+    # An address written by the client itself, not by the trusted proxy, is not believed.
+    with TestClient(behind_proxy.app, base_url="http://testserver") as direct:
+        assert _login_from(direct, "198.51.100.24", "anele", PASSWORD) == 303
+    blocks = {r[0] for r in db.execute("SELECT client FROM public.wa_monitor_login_throttle")}
+    assert "testclient" in blocks
+    assert "198.51.100.24" not in blocks

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import io
 import json
+import logging
+import logging.config
 import os
 import signal
 import subprocess
@@ -18,6 +20,7 @@ import pytest
 from tests.support.env import LAWLEY, write_config
 from tests.support.web import PASSWORD, SECRET, dashboard, environment, free_port
 from wa_monitor.cli import main
+from wa_monitor.cli.web import log_config
 from wa_monitor.devtools.simulator import BridgeWriter
 from wa_monitor.settings import load_settings
 
@@ -146,3 +149,20 @@ def test_the_web_command_serves_the_dashboard_until_sigterm(
     assert "Finished server process" in output
     assert SECRET not in output
     assert database_url not in output
+
+
+def test_every_line_of_the_dashboards_tracebacks_carries_the_prefix(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    logging.config.dictConfig(log_config("[DEV]"))
+    try:
+        raise RuntimeError("boom")  # noqa: TRY301 - a traceback to log
+    except RuntimeError:
+        logging.getLogger("uvicorn.error").exception("Exception in ASGI application")
+    lines = _lines(capsys.readouterr().err)
+    assert any("RuntimeError: boom" in line for line in lines)
+    assert all(line.startswith("[DEV] ") for line in lines), lines
+
+
+def _lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.strip()]

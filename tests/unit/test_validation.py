@@ -12,6 +12,7 @@ from uuid import uuid4
 
 import pytest
 
+from wa_monitor.core.isolation import Production
 from wa_monitor.core.records import (
     NO_LISTS,
     Delivery,
@@ -24,7 +25,7 @@ from wa_monitor.core.records import (
 from wa_monitor.core.replies import RETRY_MAX_S, Sender, retry_in
 from wa_monitor.core.validation import InvalidAction, Policy, check_template, plan
 from wa_monitor.errors import ConfigError, TransientError
-from wa_monitor.settings import Settings, load_settings, reply_groups
+from wa_monitor.settings import Settings, load_settings
 
 LAWLEY, MOHADIN = "1@g.us", "2@g.us"
 T0 = datetime(2025, 11, 11, 9, tzinfo=UTC)
@@ -328,12 +329,15 @@ def test_dev_replies_only_in_groups_production_does_not_watch(tmp_path: Path) ->
     dev_text = PROD.replace('"prod"', '"dev"').replace('"public"', '"dev"')
     dev_text = 'log_prefix = "[DEV]"\n' + dev_text
     dev = settings_of(tmp_path, dev_text.format(extra='bot_senders = ["1"]\nreplies = true'), "dev")
-    # Production lists the test group too, switched off (as config/prod.toml does).
+    # Production lists the test group too, switched off: still none of dev's to reply in.
     prod_text = PROD.format(extra='bot_senders = ["1"]') + "enabled = false\n"
     prod = settings_of(tmp_path, prod_text)
-    assert reply_groups(dev, prod) == {"120363418298130333@g.us"}  # Velo Test only
-    assert reply_groups(dev, None) == frozenset()  # production's groups unknown: none
-    quiet = settings_of(tmp_path, dev_text.format(extra=""), "dev")
+    names = Production(names=prod.names, source="prod.toml")
+    assert dev.beside(names).reply_groups == frozenset()
+    lawley_only = Production(names=frozenset(prod.enabled_projects), source="prod.toml")
+    assert dev.beside(lawley_only).reply_groups == {"120363418298130333@g.us"}  # Velo Test
+    assert dev.beside(Production.unknown("none")).reply_groups == frozenset()
+    quiet = settings_of(tmp_path, dev_text.format(extra=""), "dev").beside(lawley_only)
     assert not quiet.replying  # dev's default
-    assert reply_groups(quiet, prod) == frozenset()
-    assert reply_groups(prod, None) == set(prod.enabled_projects)
+    assert quiet.reply_groups == frozenset()
+    assert prod.reply_groups == set(prod.enabled_projects)

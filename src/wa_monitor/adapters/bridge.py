@@ -15,10 +15,10 @@ from typing import cast
 from urllib.parse import quote
 
 from wa_monitor.adapters.sqlfiles import named_queries
+from wa_monitor.core.isolation import user_part
 from wa_monitor.core.message_time import DEFAULT_MAX_AHEAD, sent_time
 from wa_monitor.core.records import BridgeBatch, BridgeMessage, BridgePosition, Flaw
 from wa_monitor.errors import Rescan, TransientError
-from wa_monitor.settings import user_part
 
 REQUIRED: dict[str, tuple[str, ...]] = {
     "messages": ("id", "chat_jid", "sender", "content", "timestamp", "is_from_me"),
@@ -101,7 +101,7 @@ class BridgeSchemaError(BridgeError):
     pass
 
 
-_TS = re.compile(
+_TIME_TEXT = re.compile(
     r"^\s*(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?"
     r"\s*(Z|[+-]\d{2}(?::?\d{2})?)?(?:\s+[A-Za-z][A-Za-z0-9_/+-]*)?(?:\s+m=[+-][0-9.]+)?\s*$"
 )
@@ -201,7 +201,7 @@ def _parse_text(value: str, tz: tzinfo) -> datetime | None:
 def _read_text(value: str, tz: tzinfo) -> datetime | None:  # noqa: PLR0911
     if _EPOCH.fullmatch(value.strip()):
         return _from_epoch(float(value.strip()))
-    m = _TS.match(value)
+    m = _TIME_TEXT.match(value)
     if m is None:
         return None
     year, month, day, hour, minute, second, fraction, offset = m.groups()

@@ -97,7 +97,7 @@ def _xlsx_cells(path: Path, sheet: str | None, index: int) -> tuple[str, list[Ra
             names = ", ".join(book.sheetnames)
             raise Refused(f"{path}: no sheet {sheet!r} (it has: {names})")
         ws = book[sheet] if sheet is not None else book.worksheets[0]
-        title = ws.title
+        title = _printable(ws.title)
         letter = get_column_letter(index)
         cells: list[RawCell] = []
         formulas: dict[int, str] = {}  # row → where, for the second read
@@ -112,7 +112,7 @@ def _xlsx_cells(path: Path, sheet: str | None, index: int) -> tuple[str, list[Ra
     finally:
         book.close()
     if formulas:
-        saved = _saved_values(path, title, index, formulas)
+        saved = _saved_values(path, sheet, index, formulas)
         cells = [
             RawCell(c.where, saved[row], uncomputed=saved[row] is None)
             if (row := i + 1) in formulas
@@ -122,13 +122,18 @@ def _xlsx_cells(path: Path, sheet: str | None, index: int) -> tuple[str, list[Ra
     return title, cells
 
 
+def _printable(name: str) -> str:
+    """A sheet's name as shown: a hostile workbook's control characters escaped."""
+    return "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in name)
+
+
 def _saved_values(
-    path: Path, title: str, index: int, formulas: dict[int, str]
+    path: Path, sheet: str | None, index: int, formulas: dict[int, str]
 ) -> dict[int, object]:
     """Row → the value the workbook saved for the formula there (None: none was saved)."""
     book = _open(path, data_only=True)
     try:
-        ws = book[title]
+        ws = book[sheet] if sheet is not None else book.worksheets[0]
         values: dict[int, object] = dict.fromkeys(formulas)
         for row, found in enumerate(
             ws.iter_rows(min_col=index, max_col=index, values_only=True), start=1

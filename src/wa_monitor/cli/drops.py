@@ -53,6 +53,7 @@ def register(commands: Commands) -> None:
     imp.add_argument(
         "--delimiter",
         type=_delimiter,
+        metavar="NAME",
         help="the .csv file's delimiter: comma, semicolon or tab (default: the one it uses)",
     )
     imp.add_argument(
@@ -122,17 +123,18 @@ def import_command(args: argparse.Namespace) -> int:
         delimiter=args.delimiter,
         all_in_cell=args.all_in_cell,
     )
-    for line in _file_report(args.project, args.file, plan):
+    formulas = _formula_refusal(args.file, plan) if args.replace else None
+    for line in _file_report(args.project, args.file, plan, hint=formulas is None):
         print(line)
     if not plan.drops:
         raise Refused(
             f"{args.file}: no drop numbers in column {args.column.upper()} "
             f"({plan.cells} non-empty cells); nothing imported"
         )
-    formulas = _formula_refusal(args.file, plan) if args.replace else None
     if formulas and not args.dry_run:
         raise Refused(formulas)
-    max_shrink = None if args.force else (args.max_shrink or MAX_SHRINK) / 100
+    shrink = MAX_SHRINK if args.max_shrink is None else args.max_shrink
+    max_shrink = None if args.force else shrink / 100
     done = plans.import_drops(
         database(settings),
         args.project,
@@ -159,8 +161,9 @@ def import_command(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _file_report(project: str, file: Path, plan: PlanFile) -> list[str]:
-    """What was read and what was not, each thing once, in lines that fit 80 columns."""
+def _file_report(project: str, file: Path, plan: PlanFile, *, hint: bool) -> list[str]:
+    """What was read and what was not, each thing once, in lines that fit 80 columns (`hint`:
+    say how formulas get their values; a refusal that follows says it otherwise)."""
     lines = [f"{project}: {_count(len(plan.drops), 'drop')} in {file.name} ({plan.read_as})"]
     if plan.skipped:
         first = plan.skipped[0]
@@ -182,17 +185,19 @@ def _file_report(project: str, file: Path, plan: PlanFile) -> list[str]:
         if len(plan.uncomputed) > SHOWN_FORMULAS:
             named += f" and {len(plan.uncomputed) - SHOWN_FORMULAS} more"
         lines += textwrap.wrap(named, width=WIDTH, initial_indent="  ", subsequent_indent="  ")
-        lines.append("  (open and save the file in Excel or LibreOffice to compute them)")
+        if hint:
+            lines.append("  (open and save the file in Excel or LibreOffice to compute them)")
     return lines
 
 
 def _formula_refusal(file: Path, plan: PlanFile) -> str | None:
     if not plan.uncomputed:
         return None
+    # One line: the cells are named above it; what --replace would do to their drops is why.
+    count = _count(len(plan.uncomputed), "formula")
     return (
-        f"--replace refused: {_count(len(plan.uncomputed), 'formula')} in {file.name} "
-        "have no computed value, and the drops they hold would be removed; open and save the "
-        "file in Excel or LibreOffice, then import it again"
+        f"--replace refused: {count} without a computed value would lose their drops; "
+        f"save {file.name} in Excel or LibreOffice first"
     )
 
 

@@ -44,7 +44,7 @@ from wa_monitor.errors import (
     NotMigrated,
     TransientError,
 )
-from wa_monitor.settings import Environment, Settings, find_config, load_settings, reply_groups
+from wa_monitor.settings import Environment, Settings
 
 
 def register(commands: Commands) -> None:
@@ -182,17 +182,15 @@ def _tell_unknown_groups(bridge: Bridge, settings: Settings, log: Log) -> None:
 
 
 def _reply_groups(settings: Settings, log: Log) -> frozenset[str]:
-    """Where this environment may post: dev learns production's groups from its config file."""
-    production = None
-    if settings.replying and settings.environment is Environment.DEV:
-        try:
-            production = load_settings(find_config("prod"), expect="prod")
-        except ConfigError as exc:
-            log.warning(
-                "replies off: production's config is needed to keep dev out of its groups",
-                error=str(exc),
-            )
-    allowed = reply_groups(settings, production)
+    """Where this environment may post replies (core.isolation's rule), said once at start."""
+    production = settings.production
+    if settings.environment is Environment.DEV and (production is None or not production.known):
+        why = production.source if production is not None else "not read"
+        log.warning(
+            "dev posts nowhere: production's config is needed to keep dev out of its groups",
+            production_config=why,
+        )
+    allowed = settings.reply_groups
     if settings.replying and (dropped := set(settings.enabled_projects) - allowed):
         log.warning("no replies in these groups", groups=",".join(sorted(dropped)))
     return allowed

@@ -66,9 +66,13 @@ def serve(settings: Settings, *, database_url: str, secret: str, host: str, port
 
 
 def log_config(prefix: str) -> dict[str, Any]:
-    """uvicorn's lines on stderr (the journal), with the environment's prefix first."""
-    head = f"{prefix} " if prefix else ""
-    formatter = {"format": f"{head}%(asctime)s %(levelname)-7s %(name)s %(message)s"}
+    """uvicorn's lines on stderr (the journal), with the environment's prefix first on every
+    line, a traceback's lines included."""
+    formatter = {
+        "()": "wa_monitor.adapters.logs.Prefixed",
+        "fmt": "%(asctime)s %(levelname)-7s %(name)s %(message)s",
+        "prefix": prefix,
+    }
     handler = {"class": "logging.StreamHandler", "formatter": "plain", "stream": "ext://sys.stderr"}
     return {
         "version": 1,

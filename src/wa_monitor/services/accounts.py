@@ -1,15 +1,21 @@
 """Dashboard accounts: passwords hashed with Argon2id, logins checked and throttled.
 
-Failed logins are counted in the database (wa_monitor_login_throttle), per username and client
-address: the count survives a restart of the web service and is shared by all its workers, so
-neither resets an attacker's budget. After MAX_FAILURES in WINDOW, that username is refused from
-that address until the window ends, without the password being checked at all; and after
-MAX_CLIENT_FAILURES from one address over any usernames (a spray), every login from it is.
+Login attempts are counted in the database (wa_monitor_login_throttle) BEFORE the password is
+checked, in one atomic statement, per (username, address block) and per address block: the
+count survives a restart of the web service and is shared by all its workers, and concurrent
+attempts each get their own number, so at most MAX_FAILURES of them reach the hasher. Past
+MAX_FAILURES in WINDOW, that username is refused from that block until the window ends, without
+the password being checked; past MAX_CLIENT_FAILURES from one block over any usernames (a
+spray), every login from the block is. A success clears the user's count and gives the block
+its attempt back. An address block is an IPv4 address, or an IPv6 address's /64 (what one
+subscriber usually holds): an attacker gains nothing by walking through their /64, and a
+user who logs in from another block is never held back by a lock on this one.
 """
 
 from __future__ import annotations
 
 import enum
+import ipaddress
 import re
 from dataclasses import dataclass
 from datetime import timedelta
@@ -40,7 +46,9 @@ class AccountError(FatalError):
     exit_code = 2
 
 
-class Outcome(enum.Enum):
+class LoginOutcome(enum.Enum):
+    """How a login attempt ended."""
+
     OK = "ok"
     WRONG = "wrong"  # unknown user, wrong password or disabled: the page says the same for all
     THROTTLED = "throttled"
@@ -48,7 +56,7 @@ class Outcome(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class Login:
-    outcome: Outcome
+    outcome: LoginOutcome
     user: User | None = None
 
 
@@ -80,23 +88,38 @@ def _matches(stored: str, password: str) -> bool:
         return False
 
 
+def address_block(address: str) -> str:
+    """The block an address is throttled by: an IPv4 address itself (an IPv4-mapped IPv6 one
+    as its IPv4), an IPv6 address's /64; anything else (a test client's name) as it is."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
+
+
 def authenticate(conn: Conn, db: Database, username: str, password: str, client: str) -> Login:
-    """Check a login; count a failure, or clear the count and note the login."""
+    """Check a login: count the attempt first, check the password only within the limits,
+    then clear the user's count or leave the failure counted."""
     name = username.strip().lower()[:64]
-    if (
-        users.failures(conn, db, name, client, WINDOW) >= MAX_FAILURES
-        or users.client_failures(conn, db, client, WINDOW) >= MAX_CLIENT_FAILURES
-    ):
-        return Login(Outcome.THROTTLED)
-    found = users.account(conn, db, name) if USERNAME.fullmatch(name) else None
+    known = USERNAME.fullmatch(name) is not None
+    block = address_block(client)
+    # Names no account can have share one count ('?' is no username), and never the block's.
+    tries = users.count_attempt(conn, db, name if known else "?", block, WINDOW)
+    if tries.user > MAX_FAILURES or tries.block > MAX_CLIENT_FAILURES:
+        return Login(LoginOutcome.THROTTLED)
+    found = users.account(conn, db, name) if known else None
     stored = found.password_hash if found is not None else _decoy()
     if not _matches(stored, password) or found is None or not found.user.active:
-        failed = users.record_failure(conn, db, name, client, WINDOW)
-        return Login(Outcome.THROTTLED if failed >= MAX_FAILURES else Outcome.WRONG)
+        return Login(LoginOutcome.THROTTLED if tries.user >= MAX_FAILURES else LoginOutcome.WRONG)
     new_hash = _hasher.hash(password) if _hasher.check_needs_rehash(stored) else None
-    users.clear_failures(conn, db, name, client)
+    users.forgive(conn, db, name, block)
     users.logged_in(conn, db, found.user.id, new_hash)
-    return Login(Outcome.OK, found.user)
+    return Login(LoginOutcome.OK, found.user)
 
 
 def add_user(

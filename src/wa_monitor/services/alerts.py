@@ -164,6 +164,14 @@ def check(
             f"alerts for {settings.environment.value} have nowhere to go: set whatsapp_recipient "
             "and/or email_to in its [alerts] table (or enabled = false)"
         )
+    recipient = settings.alerts.whatsapp_recipient
+    if recipient and not settings.may_post(recipient):
+        where = settings.production.source if settings.production else "not read"
+        raise ConfigError(
+            f"alerts for {settings.environment.value} may not go to WhatsApp {recipient}: dev "
+            f"never posts where production's config names the recipient, nor while that config "
+            f"is unknown ({where}); name dev's own ops group, or e-mail only"
+        )
     senders = channels(settings) if send is None else send
     limits = Limits(
         max_behind=settings.alerts.max_behind,

@@ -51,6 +51,10 @@ class Destination:
     group_name: str | None  # that group's project in the config
     sending_on: bool
     dev: bool
+    # Whether this environment may post there (core.isolation: dev never where production's
+    # config names the group, nor anywhere while production's config is unknown).
+    allowed: bool = True
+    production_source: str = ""
 
     @property
     def redirected(self) -> bool:
@@ -71,6 +75,12 @@ class Destination:
             return (
                 f"Project {self.project or '(none)'} has no WhatsApp group in this "
                 "environment's config: feedback cannot be sent."
+            )
+        if not self.allowed:
+            return (
+                f"Dev never posts where production lives: production's config names group "
+                f"{self.group_jid}, or cannot be read ({self.production_source}). "
+                "Nothing is sent."
             )
         return None
 
@@ -132,6 +142,8 @@ def destination(settings: Settings, project: str | None) -> Destination:
         group_name=settings.project_of(group) if group else None,
         sending_on=settings.web.send_feedback,
         dev=dev,
+        allowed=group is None or settings.may_post(group),
+        production_source=settings.production.source if settings.production else "not read",
     )
 
 

@@ -10,18 +10,18 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from wa_monitor.services import accounts
-from wa_monitor.services.accounts import Outcome
+from wa_monitor.services.accounts import LoginOutcome
 from wa_monitor.web.context import Web, current_user, home
 from wa_monitor.web.security import csrf_ok, start_session
 
 _MESSAGES = {
-    Outcome.WRONG: "Wrong username or password.",
-    Outcome.THROTTLED: (
+    LoginOutcome.WRONG: "Wrong username or password.",
+    LoginOutcome.THROTTLED: (
         f"Too many failed logins for this username from your address: "
         f"try again in {int(accounts.WINDOW.total_seconds() // 60)} minutes."
     ),
 }
-_STATUS = {Outcome.WRONG: 401, Outcome.THROTTLED: 429}
+_STATUS = {LoginOutcome.WRONG: 401, LoginOutcome.THROTTLED: 429}
 
 
 def safe_next(request: Request, target: str | None) -> str:
@@ -74,7 +74,7 @@ async def login(web: Web, request: Request) -> Response:
 
     result = await run_in_threadpool(check)
     target = safe_next(request, str(form.get("next", "")))
-    if result.outcome is not Outcome.OK or result.user is None:
+    if result.outcome is not LoginOutcome.OK or result.user is None:
         return _form(
             web,
             request,
@@ -83,7 +83,12 @@ async def login(web: Web, request: Request) -> Response:
             status_code=_STATUS[result.outcome],
             username=username[:64],
         )
-    start_session(request.session, user_id=result.user.id, epoch=result.user.session_epoch)
+    start_session(
+        request.session,
+        user_id=result.user.id,
+        epoch=result.user.session_epoch,
+        env=web.settings.environment.value,
+    )
     return RedirectResponse(target, status_code=303)
 
 

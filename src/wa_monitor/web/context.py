@@ -162,7 +162,7 @@ def wants_json(request: Request) -> bool:
 def current_user(web: Web, request: Request) -> User | None:
     """The logged-in user, if the session is signed, young enough, and still matches the
     user's row (not disabled, password not changed since); otherwise the session is ended."""
-    ids = session_user(request.session)
+    ids = session_user(request.session, env=web.settings.environment.value)
     if ids is None:
         return None
     with web.connection() as conn:

@@ -58,7 +58,9 @@ class ReviewSheet:
 
 
 @dataclass(frozen=True, slots=True)
-class Change:
+class ReviewChange:
+    """One entry of a review's change trail: who made which version, and what changed."""
+
     version: int
     changed_by: str
     changed_at: datetime
@@ -101,11 +103,10 @@ def load(conn: Conn, db: Database, review_id: UUID) -> ReviewSheet:
     reasons = {
         Step.from_column(column): str(reason) for column, reason in dict(wrong_steps or {}).items()
     }
-    passed = {step for step, ticked in zip(Step, steps, strict=True) if ticked}
-    verdict = Verdict(
-        frozenset(passed - reasons.keys()),
-        tuple(sorted((s, r) for s, r in reasons.items() if s not in passed and r.strip())),
-        _reviewer_comment(comment, project),
+    verdict = Verdict.stored(
+        ticked=(step for step, ticked in zip(Step, steps, strict=True) if ticked),
+        reasons=reasons,
+        comment=_reviewer_comment(comment, project),
     )
     return ReviewSheet(
         id=rid,
@@ -132,11 +133,11 @@ def _reviewer_comment(comment: str | None, project: str | None) -> str:
     return comment
 
 
-def history(conn: Conn, db: Database, review_id: UUID) -> tuple[Change, ...]:
+def history(conn: Conn, db: Database, review_id: UUID) -> tuple[ReviewChange, ...]:
     """The review's recorded changes, newest first."""
     rows = _run(conn, db, "changes_of", {"id": review_id}).fetchall()
     return tuple(
-        Change(
+        ReviewChange(
             version=int(version),
             changed_by=str(by),
             changed_at=at,

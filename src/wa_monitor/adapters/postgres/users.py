@@ -97,28 +97,26 @@ def logged_in(conn: Conn, db: Database, user_id: int, new_hash: str | None) -> N
     conn.execute(db.query("users.logged_in"), {"id": user_id, "password_hash": new_hash})
 
 
-def failures(conn: Conn, db: Database, username: str, client: str, window: timedelta) -> int:
-    """Failed logins of (username, client) in the window still running; 0 when none."""
-    params = {"username": username, "client": client, "window": window}
-    row = conn.execute(db.query("users.failures"), params).fetchone()
-    return int(row[0]) if row else 0
+@dataclass(frozen=True, slots=True)
+class Attempts:
+    """Login attempts in the current window, this one included."""
+
+    user: int  # of this username from this address block
+    block: int  # from this address block, over every username
 
 
-def client_failures(conn: Conn, db: Database, client: str, window: timedelta) -> int:
-    """Failed logins from `client` in the windows still running, over every username."""
-    params = {"client": client, "window": window}
-    row = conn.execute(db.query("users.client_failures"), params).fetchone()
-    return int(row[0]) if row else 0
+def count_attempt(
+    conn: Conn, db: Database, username: str, block: str, window: timedelta
+) -> Attempts:
+    """Count one more attempt of (username, block) and of the block, atomically, before its
+    password is checked; the counts after it."""
+    conn.execute(db.query("users.forget_old_failures"))
+    params = {"username": username, "client": block, "window": window}
+    row = conn.execute(db.query("users.count_attempt"), params).fetchone()
+    return Attempts(*(int(v) for v in row)) if row else Attempts(1, 1)
 
 
-def record_failure(conn: Conn, db: Database, username: str, client: str, window: timedelta) -> int:
-    """Count one more failure of (username, client); the count in the current window."""
-    params = {"username": username, "client": client, "window": window}
-    with conn.transaction():
-        conn.execute(db.query("users.forget_old_failures"))
-        row = conn.execute(db.query("users.record_failure"), params).fetchone()
-    return int(row[0]) if row else 1
-
-
-def clear_failures(conn: Conn, db: Database, username: str, client: str) -> None:
-    conn.execute(db.query("users.clear_failures"), {"username": username, "client": client})
+def forgive(conn: Conn, db: Database, username: str, block: str) -> None:
+    """A successful login: the user's failures from the block go, the block's count drops by
+    the attempt that succeeded."""
+    conn.execute(db.query("users.forgive"), {"username": username, "client": block})
