@@ -304,6 +304,10 @@ with warnings.catch_warnings():
         acknowledgements: bool = False
         reply_window_seconds: float = Field(default=3600.0, gt=0)
         reply_interval_seconds: float = Field(default=1.0, ge=0, le=3600)
+        # Replies a group, and an agent's messages, may get in an hour; the rest are held.
+        # Reviewers' feedback and alerts are not capped.
+        reply_cap_per_sender_hour: int = Field(default=10, ge=1, le=10_000)
+        reply_cap_per_group_hour: int = Field(default=60, ge=1, le=10_000)
         reply_invalid_text: str = DEFAULT_TEXTS[ReplyKind.INVALID_DROP]
         reply_received_text: str = DEFAULT_TEXTS[ReplyKind.RECEIVED]
         reply_resubmission_text: str = DEFAULT_TEXTS[ReplyKind.RESUBMISSION]

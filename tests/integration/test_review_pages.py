@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 
 from tests.support.env import LAWLEY, VELO, sast, write_config
 from tests.support.web import Row, add_user, dashboard, environment, seed
@@ -14,6 +15,7 @@ from wa_monitor.adapters.postgres.users import Role
 from wa_monitor.devtools.simulator import BridgeWriter
 
 
+@pytest.mark.migrated("dev")
 def test_a_dev_review_page_says_its_feedback_goes_to_the_test_group(
     tmp_path: Path, bridge: BridgeWriter, database_url: str, db: psycopg.Connection[Any]
 ) -> None:
@@ -34,6 +36,7 @@ def test_a_dev_review_page_says_its_feedback_goes_to_the_test_group(
     assert (twin["version"], twin["reviewed_by"], twin["wrong_steps"]) == (1, None, {})
 
 
+@pytest.mark.migrated("prod")
 def test_a_viewer_gets_the_page_without_forms(
     tmp_path: Path, bridge: BridgeWriter, database_url: str, db: psycopg.Connection[Any]
 ) -> None:

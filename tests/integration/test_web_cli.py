@@ -20,9 +20,11 @@ import pytest
 from tests.support.env import LAWLEY, write_config
 from tests.support.web import PASSWORD, SECRET, dashboard, environment, free_port
 from wa_monitor.cli import main
-from wa_monitor.cli.web import log_config
 from wa_monitor.devtools.simulator import BridgeWriter
 from wa_monitor.settings import load_settings
+from wa_monitor.web.server import log_config
+
+pytestmark = pytest.mark.migrated("prod")
 
 
 def wa(
@@ -82,6 +84,7 @@ def test_users_are_added_listed_disabled_and_given_new_passwords(
     assert wa(monkeypatch, database_url, "users", "disable", "--config", config, "nobody") == 2
 
 
+@pytest.mark.migrated
 def test_the_web_command_refuses_without_a_secret_or_a_migrated_schema(
     tmp_path: Path,
     bridge: BridgeWriter,

@@ -7,10 +7,14 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 
 from tests.support.web import SAST as ZONE
 from tests.support.web import Row, add_user, dashboard, environment, seed
 from wa_monitor.devtools.simulator import BridgeWriter
+
+pytestmark = pytest.mark.migrated("prod", "dev")
+
 
 BANNER = 'data-testid="dev-banner"'
 

@@ -2,7 +2,7 @@
 environments (made once, on first use), and a database per test cloned from one of them.
 
 Migrating from scratch costs each test a second or more; `CREATE DATABASE … TEMPLATE` copies a
-migrated one in a few milliseconds (procrastinate's test suite does the same). What a clone
+migrated one in a fraction of that (procrastinate's test suite does the same). What a clone
 cannot carry is cluster-wide: roles. A template is therefore migrated by the server's owner and
 grants nothing to any role, exactly like a fresh `schema migrate`; the tests that grant make
 their roles per test, on the clone.
@@ -10,6 +10,8 @@ their roles per test, on the clone.
 
 from __future__ import annotations
 
+import queue
+import threading
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -33,6 +35,14 @@ class Server:
         self.url = url
         self._folder = folder  # where the templates' configs are written
         self._templates: dict[tuple[str, ...], str] = {}
+        # DROP DATABASE waits for a checkpoint (a second or two on a busy server): a test's
+        # database is dropped behind the next tests, by one thread, and close() waits for it.
+        self._doomed: queue.Queue[str | None] = queue.Queue()
+        self._failed: list[str] = []
+        self._dropper = threading.Thread(
+            target=self._drop_doomed, name="drop-test-databases", daemon=True
+        )
+        self._dropper.start()
 
     @contextmanager
     def database(self, *migrated: str) -> Iterator[str]:
@@ -46,22 +56,24 @@ class Server:
         try:
             yield make_conninfo(self.url, dbname=name)
         finally:
-            self._admin(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+            self._doomed.put(name)
 
     def close(self) -> None:
-        """Drop the templates (a template must be unmarked before it may be dropped)."""
+        """Drop what is left: the tests' databases, then the templates (a template must be
+        unmarked before it may be dropped)."""
+        self._doomed.put(None)
+        self._dropper.join()
         for name in self._templates.values():
             ident = sql.Identifier(name)
             self._admin(sql.SQL("ALTER DATABASE {} WITH IS_TEMPLATE false").format(ident))
-            self._admin(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident))
+            self._drop(name)
         self._templates.clear()
+        assert not self._failed, f"test databases left behind: {self._failed}"
 
     def _template(self, environments: Iterable[str]) -> str:
-        key = tuple(env for env in ENVIRONMENTS if env in set(environments))
-        unknown = set(environments) - set(key)
-        assert not unknown, f"no template for {sorted(unknown)}: only {ENVIRONMENTS}"
+        wanted = set(environments)
+        key = tuple(env for env in ENVIRONMENTS if env in wanted)
+        assert set(key) == wanted, f"no template for {sorted(wanted - set(key))}: {ENVIRONMENTS}"
         if key not in self._templates:
             self._templates[key] = self._make_template(key)
         return self._templates[key]
@@ -84,6 +96,16 @@ class Server:
             sql.SQL("ALTER DATABASE {} WITH IS_TEMPLATE true ALLOW_CONNECTIONS false").format(ident)
         )
         return name
+
+    def _drop_doomed(self) -> None:
+        while (name := self._doomed.get()) is not None:
+            try:
+                self._drop(name)
+            except psycopg.Error as exc:
+                self._failed.append(f"{name} ({exc})")
+
+    def _drop(self, name: str) -> None:
+        self._admin(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
     def _admin(self, statement: sql.Composable) -> None:
         with psycopg.connect(self.url, autocommit=True) as admin:

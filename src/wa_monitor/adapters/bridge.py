@@ -724,6 +724,21 @@ class Bridge:
         return None if row is None else parse_timestamp(row[0], self._tz)
 
 
+def messages_by_key(
+    path: Path, keys: Sequence[tuple[str, str]], *, tz: tzinfo, lid_map: Path | None = None
+) -> dict[tuple[str, str], BridgeMessage]:
+    """The messages with these (chat JID, message id) keys that the bridge still holds, read in
+    one visit to the file; nothing when it cannot be read (a dashboard page still shows the
+    ledger's times). For callers that keep no Bridge open, such as the dashboard."""
+    if not keys:
+        return {}
+    try:
+        with Bridge(path, groups=(), tz=tz, span=1, lid_map=lid_map) as bridge:
+            return bridge.messages(keys)
+    except BridgeError:
+        return {}
+
+
 def _text(content: object) -> str | None:
     if content is None or isinstance(content, str):
         return content

@@ -33,7 +33,7 @@ from wa_monitor.cli.common import (
 from wa_monitor.core.loop import Rules
 from wa_monitor.core.loop import run as run_loop
 from wa_monitor.core.ports import Log, Notifier
-from wa_monitor.core.replies import Sender
+from wa_monitor.core.replies import Caps, Sender, ThreadLanes
 from wa_monitor.core.validation import Policy
 from wa_monitor.errors import (
     EXIT_CONFIG,
@@ -227,10 +227,10 @@ def _sender(
 ) -> _SenderThread:
     # Imported here: only a monitor that replies loads the HTTP client.
     from wa_monitor.adapters.bridge_api import BridgeApi  # noqa: PLC0415
-    from wa_monitor.adapters.replies import BridgeEchoes, BridgePoster  # noqa: PLC0415
+    from wa_monitor.adapters.replies import BridgeEchoes  # noqa: PLC0415
 
     outbox = PgOutbox(db)
-    poster = BridgePoster(BridgeApi(settings.bridge_api_url))
+    poster = BridgeApi(settings.bridge_api_url)
     sender = Sender(
         outbox=outbox,
         poster=poster,
@@ -241,6 +241,11 @@ def _sender(
         poll_s=settings.poll_interval_seconds,
         stop=stop,
         log=log,
+        caps=Caps(
+            per_sender=settings.reply_cap_per_sender_hour,
+            per_group=settings.reply_cap_per_group_hour,
+        ),
+        lanes=ThreadLanes(),
     )
     return _SenderThread(sender, outbox, poster)
 

@@ -1,8 +1,10 @@
 """The reply outbox in PostgreSQL, as the sender uses it: its own autocommit connection, one
-statement per step, so a claim is committed before the post it stands for."""
+statement per step, so a claim is committed before the post it stands for. The sender's
+dispatcher and its lanes (one per group) share the connection, one statement at a time."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,21 +32,24 @@ class PgOutbox:
     def __init__(self, db: Database) -> None:
         self.db = db
         self._conn: psycopg.Connection[Any] | None = None
+        self._lock = threading.RLock()
 
     @contextmanager
     def _cursor(self) -> Iterator[psycopg.Cursor[Any]]:
-        if self._conn is None or self._conn.closed:
-            self._conn = self.db.connect("replies")
-        try:
-            yield self._conn.cursor()
-        except psycopg.Error as exc:
-            self.close()
-            raise self.db.error(exc) from None
+        with self._lock:
+            if self._conn is None or self._conn.closed:
+                self._conn = self.db.connect("replies")
+            try:
+                yield self._conn.cursor()
+            except psycopg.Error as exc:
+                self.close()
+                raise self.db.error(exc) from None
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
 
     def stranded(self) -> list[OutboxMessage]:
         with self._cursor() as cur:
@@ -54,6 +59,13 @@ class PgOutbox:
     def expire(self, window_s: float) -> int:
         with self._cursor() as cur:
             return cur.execute(self.db.query("outbox.expire"), {"window": window_s}).rowcount
+
+    def hold(self, per_sender: int, per_group: int) -> int:
+        with self._cursor() as cur:
+            return cur.execute(
+                self.db.query("outbox.hold"),
+                {"per_sender": per_sender, "per_group": per_group},
+            ).rowcount
 
     def claim(self, interval_s: float, window_s: float) -> OutboxMessage | None:
         with self._cursor() as cur:

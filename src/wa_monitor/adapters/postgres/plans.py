@@ -11,14 +11,14 @@ import psycopg
 from psycopg import sql
 
 from wa_monitor.adapters.postgres.db import Database
-from wa_monitor.core.plans import Change, shrink_refusal
+from wa_monitor.core.plans import PlanChange, shrink_refusal
 
 EXAMPLES = 5  # drops named of each kind a change would add or remove
 
 
 @dataclass(frozen=True, slots=True)
 class Imported:
-    change: Change  # what the file would change, counted before any write
+    change: PlanChange  # what the file would change, counted before any write
     written: bool  # False: a dry run, or refused (then `refused` says why)
     refused: str | None
     added: int
@@ -67,13 +67,13 @@ def import_drops(
     return Imported(change, True, None, added, removed, total)
 
 
-def _change(conn: psycopg.Connection[Any], db: Database, project: str) -> Change:
+def _change(conn: psycopg.Connection[Any], db: Database, project: str) -> PlanChange:
     params: dict[str, object] = {"project": project, "limit": EXAMPLES}
     row = conn.execute(db.query("plans.change"), params).fetchone()
     before, adding, missing = (int(n) for n in row) if row else (0, 0, 0)
     adding_examples = conn.execute(db.query("plans.adding_examples"), params).fetchall()
     missing_examples = conn.execute(db.query("plans.missing_examples"), params).fetchall()
-    return Change(
+    return PlanChange(
         project=project,
         before=before,
         adding=adding,

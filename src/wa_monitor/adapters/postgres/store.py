@@ -468,6 +468,7 @@ class PipelinedBatch:
                 "projects": [r.sighting.project[:100] for r in replies],
                 "texts": [r.text for r in replies],
                 "at": [r.sighting.sent_at for r in replies],
+                "senders": [r.sighting.phone for r in replies],
             },
         )
 
