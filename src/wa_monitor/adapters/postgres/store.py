@@ -155,8 +155,12 @@ class Store:
         """Create the schema and bring it to the latest version; return the versions applied."""
         applied: list[int] = []
         with self._transaction() as conn:
-            if self.db.version(conn) == latest_version():
-                # Nothing to create: a service role without CREATE may run this too.
+            if self.db.version(conn) == latest_version() and {
+                r[0] for r in conn.execute(self.db.query("queries.applied_versions"))
+            } >= {m.version for m in migrations()}:
+                # Nothing to create: a service role without CREATE may run this too. (A version
+                # missing below the latest, as a restored or hand-mended schema can have, is
+                # applied below.)
                 return applied
             db = self.db
             conn.execute(db.query("queries.migration_lock"), {"schema": db.schema})

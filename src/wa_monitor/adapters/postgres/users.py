@@ -93,8 +93,15 @@ def disable(conn: Conn, db: Database, username: str) -> bool:
     return conn.execute(db.query("users.disable"), {"username": username}).fetchone() is not None
 
 
-def logged_in(conn: Conn, db: Database, user_id: int, new_hash: str | None) -> None:
-    conn.execute(db.query("users.logged_in"), {"id": user_id, "password_hash": new_hash})
+def logged_in(
+    conn: Conn, db: Database, user_id: int, new_hash: str | None, *, checked_hash: str
+) -> None:
+    """Note a login; `new_hash` replaces `checked_hash` (the hash the login just checked), and
+    nothing else, when the hasher's parameters have changed."""
+    conn.execute(
+        db.query("users.logged_in"),
+        {"id": user_id, "checked_hash": checked_hash, "password_hash": new_hash},
+    )
 
 
 @dataclass(frozen=True, slots=True)
