@@ -386,8 +386,24 @@ def test_a_bridge_down_or_refusing_stamps_nothing_and_send_can_be_tried_again(
     assert len(desk.bridge.sent()) == 1
 
 
+def test_an_unknown_outcome_found_in_messages_db_is_settled_as_sent(desk: Desk) -> None:
+    # The bridge posted, stored the bot's message, and lost the answer: messages.db proves it.
+    version = desk.save(NEEDS_FIX, 1)
+    desk.bridge.fault(Fault.DROP_AFTER_POST)
+
+    report = desk.send(version)
+
+    assert report.outcome is Delivery.SENT
+    assert report.stamped_at is not None
+    [record] = reviewing.sends(desk.db, "dev", desk.review)
+    assert record.delivery is Delivery.SENT
+    assert (record.bridge_answer or "").endswith("; found in messages.db")
+    assert len(desk.bridge.sent()) == 1
+
+
 def test_an_unknown_outcome_is_shown_not_retried_until_a_person_resolves_it(desk: Desk) -> None:
     version = desk.save(NEEDS_FIX, 1)
+    desk.bridge.bridge_db = None  # this bridge does not store its API sends: nothing proves it
     desk.bridge.fault(Fault.DROP_AFTER_POST)
 
     report = desk.send(version)
@@ -414,6 +430,7 @@ def test_an_unknown_send_seen_in_the_group_is_stamped_when_resolved_as_posted(
     desk: Desk,
 ) -> None:
     version = desk.save(NEEDS_FIX, 1)
+    desk.bridge.bridge_db = None  # this bridge does not store its API sends: nothing proves it
     desk.bridge.fault(Fault.DROP_AFTER_POST)
     desk.send(version)
     [unknown] = reviewing.sends(desk.db, "dev", desk.review)

@@ -4,7 +4,12 @@ requests, or guess passwords faster than the throttle allows."""
 
 from __future__ import annotations
 
+import os
+import resource
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -17,7 +22,16 @@ import psycopg
 import pytest
 from starlette.testclient import TestClient
 
-from tests.support.web import add_user, csrf_of, dashboard, environment, make_app, served
+from tests.support.web import (
+    SECRET,
+    add_user,
+    csrf_of,
+    dashboard,
+    environment,
+    free_port,
+    make_app,
+    served,
+)
 from wa_monitor.adapters.postgres.users import Role
 from wa_monitor.devtools.simulator import BridgeWriter
 from wa_monitor.services import accounts
@@ -295,3 +309,139 @@ def test_a_locked_address_does_not_lock_a_user_out_from_another(
     blocks = {r[0] for r in db.execute("SELECT client FROM public.wa_monitor_login_throttle")}
     assert "testclient" in blocks
     assert "198.51.100.24" not in blocks
+
+
+# -- slow clients and a process out of file descriptors ----------------------------------------
+
+OPEN_FILES = 64  # the service's own files (Python, the pool, the listener) take about 30
+TRICKLERS = 150
+STORM_LOG_BYTES = 40_000
+SLOW_HEAD = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: "
+SLOW_BODY = (
+    b"POST /wa-monitor/login HTTP/1.1\r\nHost: x\r\n"
+    b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 4000\r\n\r\nusername="
+)
+
+
+def test_slow_clients_cannot_hold_the_server_even_out_of_file_descriptors(
+    tmp_path: Path, bridge: BridgeWriter, database_url: str
+) -> None:
+    port = free_port()
+    extra = f"[web]\nport = {port}\nrequest_seconds = 2"
+    environment(tmp_path, "prod", bridge=bridge, url=database_url, extra=extra)
+    env = os.environ | {
+        "WA_MONITOR_DATABASE_URL": database_url,
+        "WA_MONITOR_WEB_SECRET": SECRET,
+        "WA_MONITOR_CONFIG_DIR": str(tmp_path),
+    }
+
+    def few_files() -> None:  # in the child, before exec: as a unit's LimitNOFILE would
+        resource.setrlimit(resource.RLIMIT_NOFILE, (OPEN_FILES, OPEN_FILES))
+
+    log = tmp_path / "web.log"
+    with log.open("wb") as output:
+        service = subprocess.Popen(
+            [sys.executable, "-m", "wa_monitor", "web", "--env", "prod"],
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            preexec_fn=few_files,  # noqa: PLW1509  no threads in the test process need it safe
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(base, service, log)
+        # Far more connections than the process has files for, each sending its headers a byte
+        # at a time and never finishing them: the kernel queues what the server cannot accept.
+        # Every other one sends its headers whole and then its body a byte at a time.
+        slow = [socket.create_connection(("127.0.0.1", port)) for _ in range(TRICKLERS)]
+        for n, sock in enumerate(slow):
+            sock.setblocking(False)
+            sock.send(SLOW_BODY if n % 2 else SLOW_HEAD)
+        closed_by_server = 0
+        patience = time.monotonic() + 60
+        while slow:
+            assert time.monotonic() < patience, f"{len(slow)} slow requests still held"
+            for sock in list(slow):
+                if _server_closed(sock):
+                    closed_by_server += 1
+                    slow.remove(sock)
+                    sock.close()
+            time.sleep(0.2)
+        assert closed_by_server == TRICKLERS
+        # Their files are back: the service answers again.
+        assert httpx2.get(f"{base}/healthz", timeout=10).json()["ok"] is True
+    finally:
+        service.send_signal(signal.SIGTERM)
+        service.wait(timeout=30)
+    text = log.read_text(encoding="utf-8", errors="replace")
+    assert "socket.accept() out of system resource" in text  # the storm did happen
+    assert log.stat().st_size < STORM_LOG_BYTES, text[-3000:]
+    assert "more like it are held back" in text
+
+
+def _wait_healthy(base: str, service: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx2.get(f"{base}/healthz", timeout=2).status_code == 200:
+                return
+        except httpx2.TransportError:
+            pass
+        assert service.poll() is None, log.read_text(encoding="utf-8", errors="replace")
+        assert time.monotonic() < deadline, "the dashboard did not start"
+        time.sleep(0.2)
+
+
+def _server_closed(sock: socket.socket) -> bool:
+    """Trickle one more byte; True once the server has answered (408) or closed."""
+    try:
+        if sock.recv(4096) is not None:
+            return True  # b"" (closed) or the 408
+    except BlockingIOError:
+        pass
+    except OSError:
+        return True
+    try:
+        sock.send(b"x")
+    except BlockingIOError:
+        pass
+    except OSError:
+        return True
+    return False
+
+
+def test_logins_from_many_addresses_check_a_few_passwords_at_a_time(
+    settings: Settings, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    add_user(database_url, "public", "anele", Role.REVIEWER)
+    real = accounts._hasher
+    at_once, most = 0, 0
+    lock = threading.Lock()
+
+    class Watched:
+        """The real hasher, watched for how many checks run at once (64 MiB each)."""
+
+        def verify(self, stored: str, password: str) -> bool:
+            nonlocal at_once, most
+            with lock:
+                at_once += 1
+                most = max(most, at_once)
+            try:
+                return real.verify(stored, password)
+            finally:
+                with lock:
+                    at_once -= 1
+
+    monkeypatch.setattr(accounts, "_hasher", Watched())
+    start = threading.Barrier(16)
+
+    def guess(n: int) -> accounts.LoginOutcome:
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            start.wait()
+            address = f"198.51.100.{n + 1}"  # a spray: every attempt from its own address
+            return accounts.authenticate(conn, "public", "anele", f"guess {n}", address).outcome
+
+    with ThreadPoolExecutor(16) as pool:
+        outcomes = list(pool.map(guess, range(16)))
+    assert outcomes == [accounts.LoginOutcome.WRONG] * 16  # each was checked
+    assert 1 < most <= 4  # accounts.MAX_CONCURRENT_CHECKS

@@ -20,9 +20,9 @@ import pytest
 from tests.support.env import LAWLEY, write_config
 from tests.support.web import PASSWORD, SECRET, dashboard, environment, free_port
 from wa_monitor.cli import main
-from wa_monitor.cli.web import log_config
 from wa_monitor.devtools.simulator import BridgeWriter
 from wa_monitor.settings import load_settings
+from wa_monitor.web.server import log_config
 
 pytestmark = pytest.mark.migrated("prod")
 

@@ -12,6 +12,7 @@ import pytest
 from tests.support.fakes import FakeEchoes, FakeOutbox, FakePoster, RecordingLog, SenderClock
 from wa_monitor.core.records import Delivery, OutboxMessage
 from wa_monitor.core.replies import (
+    ECHO_SLACK,
     RETRY_DOWN_MAX_S,
     RETRY_MAX_S,
     Caps,
@@ -109,7 +110,15 @@ def test_an_echo_that_an_identical_sent_reply_accounts_for_proves_nothing() -> N
     ],
 )
 def test_one_reconciliation_against_messages_db(echoes: int, alike: int, settled: Delivery) -> None:
-    assert reconcile(echoes, alike) is settled
+    asked: list[datetime] = []
+
+    def settled_alike(since: datetime) -> int:
+        asked.append(since)
+        return alike
+
+    found = FakeEchoes(*["DR1 done"] * echoes)
+    assert reconcile(found, LAWLEY, "DR1 done", T0, settled_alike) is settled
+    assert asked in ([], [T0 - ECHO_SLACK])  # since the claim, less the slack
 
 
 def test_a_post_whose_outcome_could_not_be_recorded_is_settled_not_posted_again() -> None:

@@ -31,7 +31,7 @@ import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from wa_monitor.core.ports import Echoes, Log, Outbox, Poster
@@ -67,11 +67,25 @@ def retry_in(attempts: int, delivery: Delivery = Delivery.REFUSED) -> float:
     return float(min(RETRY_FIRST_S * 2 ** max(attempts - 1, 0), bound))
 
 
-def reconcile(echoes: int, settled_alike: int) -> Delivery:
-    """An unknown post, settled against messages.db: SENT when the bot's messages of that text in
-    that chat since the claim outnumber those other settled posts of the same text account for;
-    else UNKNOWN (the bridge does not always store its API sends: absence proves nothing)."""
-    return Delivery.SENT if echoes > settled_alike else Delivery.UNKNOWN
+def reconcile(
+    echoes: Echoes,
+    chat_jid: str,
+    text: str,
+    claimed_at: datetime,
+    settled_alike: Callable[[datetime], int],
+) -> Delivery:
+    """An unknown post (a reply, feedback or an alert), settled against messages.db: SENT when
+    the bot's messages of that text in that chat since the claim (less ECHO_SLACK) outnumber
+    those that other posts of the same text, settled as sent since then, account for; else
+    UNKNOWN (the bridge does not always store its API sends: absence proves nothing).
+
+    `settled_alike(since)` counts those other posts: the same wrong drop posted twice gets two
+    identical answers, and the first one's post must not pass for the second's."""
+    since = claimed_at - ECHO_SLACK
+    found = echoes.posts(chat_jid, text, since)
+    if found == 0:
+        return Delivery.UNKNOWN
+    return Delivery.SENT if found > settled_alike(since) else Delivery.UNKNOWN
 
 
 class Clock(Protocol):
@@ -256,13 +270,15 @@ class Sender:
         self._recovered = False
 
     def _settle_unknown(self, message: OutboxMessage, detail: str) -> None:
-        """A post that may have happened: proof from messages.db, else a person decides.
-
-        The same wrong drop posted twice gets two identical answers, and the first one's post
-        must not pass for the second's."""
-        since = message.claimed_at - ECHO_SLACK
-        echoes = self.echoes.posts(message.chat_jid, speakable(message.text), since)
-        if reconcile(echoes, self.outbox.sent_alike(message, since)) is Delivery.SENT:
+        """A post that may have happened: proof from messages.db, else a person decides."""
+        settled = reconcile(
+            self.echoes,
+            message.chat_jid,
+            speakable(message.text),
+            message.claimed_at,
+            lambda since: self.outbox.sent_alike(message, since),
+        )
+        if settled is Delivery.SENT:
             self.outbox.finish(message, Delivery.SENT, f"{detail}; found in messages.db", 0.0)
             self.log.info(
                 f"💬 Replied in the group about {message.drop_number} (found in messages.db)",

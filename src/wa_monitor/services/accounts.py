@@ -17,6 +17,7 @@ from __future__ import annotations
 import enum
 import ipaddress
 import re
+import threading
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import cache
@@ -37,6 +38,10 @@ USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 # Argon2id with argon2-cffi's defaults (RFC 9106's low-memory profile: 64 MiB, 3 passes). A
 # login whose stored hash has other parameters is re-hashed with these.
 _hasher = PasswordHasher()
+# Each check takes 64 MiB: logins from many addresses at once (the throttle bounds each one)
+# wait their turn here instead of taking 64 MiB apiece.
+MAX_CONCURRENT_CHECKS = 4
+_checking = threading.BoundedSemaphore(MAX_CONCURRENT_CHECKS)
 
 
 class AccountError(FatalError):
@@ -82,7 +87,8 @@ def _decoy() -> str:
 
 def _matches(stored: str, password: str) -> bool:
     try:
-        return _hasher.verify(stored, password)
+        with _checking:
+            return _hasher.verify(stored, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 
@@ -117,7 +123,7 @@ def authenticate(conn: Conn, schema: str, username: str, password: str, client: 
         return Login(LoginOutcome.THROTTLED if tries.user >= MAX_FAILURES else LoginOutcome.WRONG)
     new_hash = _hasher.hash(password) if _hasher.check_needs_rehash(stored) else None
     users.forgive(conn, schema, name, block)
-    users.logged_in(conn, schema, found.user.id, new_hash)
+    users.logged_in(conn, schema, found.user.id, new_hash, checked_hash=stored)
     return Login(LoginOutcome.OK, found.user)
 
 

@@ -21,9 +21,9 @@ from wa_monitor.adapters.mail import post_mail
 from wa_monitor.adapters.postgres.alerts import book
 from wa_monitor.adapters.replies import BridgeEchoes
 from wa_monitor.core import alerts as rules
-from wa_monitor.core.alerts import Health, Incident, Message, Thresholds
+from wa_monitor.core.alerts import Findings, Incident, Message, Thresholds
 from wa_monitor.core.records import Delivery
-from wa_monitor.core.replies import ECHO_SLACK, reconcile
+from wa_monitor.core.replies import reconcile, speakable
 from wa_monitor.errors import ConfigError, TransientError
 from wa_monitor.services.status import EnvStatus, Limits, assess
 from wa_monitor.settings import Settings
@@ -53,8 +53,8 @@ class AlertsDatabaseDown(TransientError):
     """The incidents cannot be read or written: nothing is sent, so nothing is sent twice."""
 
 
-def health(status: EnvStatus) -> Health:
-    return Health(
+def health(status: EnvStatus) -> Findings:
+    return Findings(
         running=status.running,
         behind=status.behind,
         idle_for=status.idle_for,
@@ -87,7 +87,8 @@ def channels(settings: Settings) -> dict[str, Post]:
             with BridgeApi(url) as api:
                 delivery, detail = api.post(recipient, text)
             if delivery is Delivery.UNKNOWN:
-                delivery = reconcile(echoes.posts(recipient, text, claimed - ECHO_SLACK), 0)
+                # An alert's text names its incident and when it began: none other is alike.
+                delivery = reconcile(echoes, recipient, speakable(text), claimed, lambda _: 0)
             if delivery.retry_is_safe:
                 return delivery, f"bridge API {delivery}: {detail}"
             return delivery, detail

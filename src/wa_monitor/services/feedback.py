@@ -3,7 +3,8 @@
 The poster's rule (core/replies.py): claim (committed) → the bridge's POST /api/send (no
 database transaction held) → the outcome recorded, and feedback_sent stamped only when the
 bridge answered success and the review is still at the version the message was composed from.
-A send whose outcome is unknown is never retried here: a person checks the group and resolves
+A send whose outcome is unknown is settled by messages.db when the bot's message is there
+(core/replies.py: reconcile), else never retried here: a person checks the group and resolves
 it. The text is made speakable (no control or bidi character) before it is claimed.
 """
 
@@ -12,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from functools import partial
 from uuid import UUID
 
 import psycopg
@@ -21,8 +23,9 @@ import structlog
 from wa_monitor.adapters.bridge_api import BridgeApi
 from wa_monitor.adapters.postgres import reviewing
 from wa_monitor.adapters.postgres.reviewing import Conn
+from wa_monitor.adapters.replies import BridgeEchoes
 from wa_monitor.core.records import Delivery
-from wa_monitor.core.replies import speakable
+from wa_monitor.core.replies import reconcile, speakable
 from wa_monitor.errors import WaMonitorError
 from wa_monitor.settings import Environment, Settings
 
@@ -139,6 +142,15 @@ def destination(settings: Settings, project: str | None) -> Destination:
     )
 
 
+def group_for(settings: Settings, project: str | None) -> str:
+    """The group `project`'s feedback goes to here; SendingOff or NoGroup when it cannot go."""
+    where = destination(settings, project)
+    if where.refusal is not None:
+        raise (SendingOff if not where.sending_on else NoGroup)(where.refusal)
+    assert where.group_jid is not None  # noqa: S101 - refusal is None only with a group
+    return where.group_jid
+
+
 def send(
     *,
     connect: Connect,
@@ -160,48 +172,58 @@ def send(
         raise BadText("The feedback text is empty.")
     if len(message) > MAX_TEXT:
         raise BadText(f"The feedback text is longer than {MAX_TEXT} characters.")
+    claimed_at = datetime.now(UTC)
     with connect() as conn:
-        sheet = reviewing.load(conn, schema, review_id)
-        where = destination(settings, sheet.project)
-        if where.refusal is not None:
-            raise (SendingOff if not where.sending_on else NoGroup)(where.refusal)
-        assert where.group_jid is not None  # noqa: S101 - refusal is None only with a group
-        send_id = reviewing.claim(
+        claim = reviewing.claim(
             conn,
             schema,
             review_id,
             version=version,
             by=by,
-            recipient=where.group_jid,
             message=message,
+            route=partial(group_for, settings),
         )
-    result = bridge.send(where.group_jid, message)
+    send_id, group = claim.send_id, claim.recipient
+    result = bridge.send(group, message)
+    delivery, detail = result.outcome, result.detail
     log.info(
         "feedback send",
-        drop=sheet.drop_number,
-        project=sheet.project,
-        outcome=result.outcome.value,
+        drop=claim.drop_number,
+        project=claim.project,
+        outcome=delivery.value,
         status=result.status,
         elapsed_s=result.elapsed_s,
         by=by,
     )
     try:
         with connect() as conn:
+            if delivery is Delivery.UNKNOWN:
+                delivery = reconcile(
+                    BridgeEchoes(settings.bridge_db),
+                    group,
+                    message,
+                    claimed_at,
+                    lambda since: reviewing.sends_alike(
+                        conn, schema, send_id, recipient=group, message=message, since=since
+                    ),
+                )
+                if delivery is Delivery.SENT:
+                    detail = f"{detail}; found in messages.db"
             stamped = reviewing.finish(
                 conn,
                 schema,
                 review_id,
                 send_id,
-                delivery=result.outcome,
+                delivery=delivery,
                 version=version,
                 status=result.status,
-                answer=result.detail,
+                answer=detail,
                 by=by,
             )
     except psycopg.Error as exc:
         # The claim stays 'claimed': after a while the page shows it as unknown, to resolve.
         log.error("feedback outcome not recorded", send_id=send_id, error=type(exc).__name__)
-        return SendReport(None, send_id, result.detail, None)
-    if result.outcome is Delivery.SENT and stamped is None:
+        return SendReport(None, send_id, detail, None)
+    if delivery is Delivery.SENT and stamped is None:
         log.info("feedback sent for a version since resubmitted: not stamped", send_id=send_id)
-    return SendReport(result.outcome, send_id, result.detail, stamped)
+    return SendReport(delivery, send_id, detail, stamped)

@@ -8,7 +8,7 @@ sql/reviewing.sql.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
@@ -226,6 +226,16 @@ def save(
     return new_version
 
 
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A feedback send claimed (committed): its id, where it goes, the review's drop."""
+
+    send_id: int
+    recipient: str
+    drop_number: str
+    project: str | None
+
+
 def claim(
     conn: Conn,
     schema: str,
@@ -233,19 +243,25 @@ def claim(
     *,
     version: int,
     by: str,
-    recipient: str,
     message: str,
-) -> int:
-    """Claim the one feedback message of the verdict the page showed; return the send's id.
+    route: Callable[[str | None], str],
+) -> Claimed:
+    """Claim the one feedback message of the verdict the page showed, in one transaction.
 
-    Committed before returning, so the caller calls the bridge with the claim already visible
-    to every other request. NotClaimed says why not (and which send holds the message).
+    `route(project)` gives the group the review's feedback goes to, or raises why it cannot go
+    (nothing is claimed then). Committed before returning, so the caller calls the bridge with
+    the claim already visible to every other request. NotClaimed says why not (and which send
+    holds the message).
     """
     _require_autocommit(conn)
     with conn.transaction():
-        current, reviewed_at, feedback_sent = _lock(conn, schema, review_id)
+        row = _run(conn, schema, "lock_for_send", {"id": review_id}).fetchone()
+        if row is None:
+            raise ReviewNotFound(f"no review {review_id} in schema {schema!r}")
+        current, reviewed_at, feedback_sent, project, drop = row
         if current != version:
             raise who_changed(conn, schema, review_id, current)
+        recipient = route(project)
         holder = None if reviewed_at is None else _blocking_send(conn, schema, review_id, version)
         refusal = claim_refusal(
             reviewed_at=reviewed_at,
@@ -257,12 +273,12 @@ def claim(
             raise refusal
         params = {"id": review_id, "version": version, "by": by}
         params |= {"recipient": recipient, "message": message}
-        row = _run(conn, schema, "claim_send", params).fetchone()
-        if row is None:  # the row lock makes this unreachable; the unique index is the belt
+        inserted = _run(conn, schema, "claim_send", params).fetchone()
+        if inserted is None:  # the row lock makes this unreachable; the unique index is the belt
             held = _blocking_send(conn, schema, review_id, version)
             why = blocked_by(held, datetime.now(UTC)) if held else Blocked.IN_FLIGHT
             raise NotClaimed(why, send=held)
-        return int(row[0])
+        return Claimed(int(inserted[0]), recipient, str(drop), project)
 
 
 def finish(
@@ -291,6 +307,15 @@ def finish(
         if delivery is not Delivery.SENT:
             return None
         return _stamp(conn, schema, review_id, by, version=version)
+
+
+def sends_alike(
+    conn: Conn, schema: str, send_id: int, *, recipient: str, message: str, since: datetime
+) -> int:
+    """Other sends of `message` to `recipient` settled as sent since `since`."""
+    params = {"send": send_id, "recipient": recipient, "message": message, "since": since}
+    row = _run(conn, schema, "sends_alike", params).fetchone()
+    return int(row[0]) if row else 0
 
 
 def resolve(
