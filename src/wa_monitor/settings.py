@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import ipaddress
+import math
 import os
 import re
 import tomllib
@@ -13,10 +14,21 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 from pydantic import model_validator as _model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from wa_monitor.adapters.logs import redacted_url
+from wa_monitor.core import isolation
+from wa_monitor.core.isolation import Production, user_part
 from wa_monitor.core.records import ReplyKind
 from wa_monitor.core.validation import DEFAULT_TEXTS, InvalidAction, check_template
 from wa_monitor.errors import ConfigError
@@ -46,6 +58,38 @@ _WEB_SECRET_KEYS = frozenset({WEB_SECRET_CREDENTIAL, "session_secret", "secret_k
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _TENANT = re.compile(r"^(?:[0-9a-fA-F-]{36}|[a-z0-9][a-z0-9.-]*\.[a-z]{2,})$")
 _URL_VALUE = re.compile(r"^\s*postgres(ql)?://", re.IGNORECASE)
+# A session secret's strength, estimated as its length times the Shannon entropy of its
+# characters: 64 random base64 characters (`openssl rand -base64 48`) make ~350 bits, 32 random
+# hex ~118 (below 90 once in 100,000), a word repeated to 32 characters ~88, one letter 0.
+MIN_SECRET_BITS = 90
+
+
+def plain_url(value: str, *, schemes: tuple[str, ...] = ("http", "https")) -> str:
+    """A URL setting: one of `schemes`, a host, no spaces, and never credentials (user:password@
+    belongs in no config file, and would be printed wherever the URL is). Errors never echo
+    the URL unredacted."""
+    shown = redacted_url(value)
+    scheme, sep, rest = value.partition("://")
+    authority = rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
+    if "@" in rest.split("?", 1)[0].split("#", 1)[0]:
+        raise ValueError(
+            f"must not carry credentials (user:password@); secrets never go in the config file "
+            f"(got {shown!r})"
+        )
+    wanted = " or ".join(f"{s}://" for s in schemes)
+    if not sep or scheme not in schemes or not authority or re.search(r"\s", value):
+        raise ValueError(f"must be a {wanted} URL (got {shown!r})")
+    return value
+
+
+def entropy_bits(secret: str) -> float:
+    """An estimate of a secret's strength: its length times the Shannon entropy (bits per
+    character) of the characters it is made of."""
+    if not secret:
+        return 0.0
+    counts = {c: secret.count(c) for c in set(secret)}
+    per_char = -sum(n / len(secret) * math.log2(n / len(secret)) for n in counts.values())
+    return len(secret) * per_char
 
 
 class Environment(enum.StrEnum):
@@ -100,6 +144,11 @@ class Alerts(BaseModel):
     quiet_minutes: int = Field(default=120, ge=1)  # no new bridge message in working hours
     working_hours: tuple[str, str] = ("07:00", "19:00")  # local time, [start, end)
     working_days: frozenset[int] = frozenset({1, 2, 3, 4, 5, 6})  # ISO weekdays, Monday = 1
+
+    @field_validator("bridge_api_url")
+    @classmethod
+    def _api_url(cls, value: str) -> str:
+        return plain_url(value)
 
     @field_validator("working_hours")
     @classmethod
@@ -211,8 +260,9 @@ class SharePoint(BaseModel):
     @field_validator("authority_host", "graph_root")
     @classmethod
     def _https(cls, value: str) -> str:
+        plain_url(value, schemes=("https",))
         if not re.fullmatch(r"https://[^\s/?#]+(/[^\s?#]*)?", value):
-            raise ValueError(f"must be an https:// URL (got {value!r})")
+            raise ValueError(f"must be an https:// URL (got {redacted_url(value)!r})")
         return value.rstrip("/")
 
 
@@ -254,10 +304,14 @@ with warnings.catch_warnings():
         acknowledgements: bool = False
         reply_window_seconds: float = Field(default=3600.0, gt=0)
         reply_interval_seconds: float = Field(default=1.0, ge=0, le=3600)
+        # Replies a group, and an agent's messages, may get in an hour; the rest are held.
+        # Reviewers' feedback and alerts are not capped.
+        reply_cap_per_sender_hour: int = Field(default=10, ge=1, le=10_000)
+        reply_cap_per_group_hour: int = Field(default=60, ge=1, le=10_000)
         reply_invalid_text: str = DEFAULT_TEXTS[ReplyKind.INVALID_DROP]
         reply_received_text: str = DEFAULT_TEXTS[ReplyKind.RECEIVED]
         reply_resubmission_text: str = DEFAULT_TEXTS[ReplyKind.RESUBMISSION]
-        bridge_api_url: str = Field(default="http://localhost:8080", pattern=r"^https?://[^\s@]+$")
+        bridge_api_url: str = "http://localhost:8080"
         alerts: Alerts = Alerts()
         sharepoint: SharePoint | None = None
         web: Web = Web()
@@ -267,6 +321,9 @@ with warnings.catch_warnings():
         sharepoint_client_secret: SecretStr | None = Field(default=None, repr=False)
         # Only ever from WA_MONITOR_WEB_SECRET (or a systemd credential): the dashboard's key.
         web_secret: SecretStr | None = Field(default=None, repr=False)
+        # What production's config names (its groups, its alert recipient), for dev's posting
+        # rule; set where the file is loaded (load_settings), never from a file or a variable.
+        _production: Production | None = PrivateAttr(default=None)
 
         @classmethod
         def settings_customise_sources(
@@ -293,6 +350,11 @@ with warnings.catch_warnings():
             if value != value.strip() or not value.isprintable() or " " in value:
                 raise ValueError(f"must be one token without spaces, like '[DEV]' (got {value!r})")
             return value
+
+        @field_validator("bridge_api_url")
+        @classmethod
+        def _api_url(cls, value: str) -> str:
+            return plain_url(value)
 
         @field_validator("log_file", mode="before")
         @classmethod
@@ -366,7 +428,53 @@ with warnings.catch_warnings():
             jids = [p.group_jid for p in self.projects]
             if dup := sorted({j for j in jids if jids.count(j) > 1}):
                 raise ValueError(f"group_jid listed more than once in [[projects]]: {dup[0]}")
+            names = [p.name for p in self.projects]
+            if dup := sorted({n for n in names if names.count(n) > 1}):
+                raise ValueError(
+                    f"project name {dup[0]!r} listed more than once in [[projects]]: a review's "
+                    "project must name one group"
+                )
             return self
+
+        @property
+        def production(self) -> Production | None:
+            """What production's config names, as load_settings read it (None: not read)."""
+            return self._production
+
+        def beside(self, production: Production) -> Settings:
+            """These settings, knowing what production's config names."""
+            copy = self.model_copy()
+            copy._production = production
+            return copy
+
+        @property
+        def names(self) -> frozenset[str]:
+            """Every recipient this config names: its projects' groups (enabled or not) and
+            its alerts' WhatsApp recipient."""
+            found = {p.group_jid for p in self.projects}
+            if self.alerts.whatsapp_recipient:
+                found.add(self.alerts.whatsapp_recipient)
+            return frozenset(found)
+
+        def may_post(self, recipient: str) -> bool:
+            """Whether this environment may post to `recipient` (core.isolation's rule)."""
+            return isolation.may_post(
+                recipient,
+                is_production=self.environment is Environment.PROD,
+                production=self._production,
+            )
+
+        @property
+        def reply_groups(self) -> frozenset[str]:
+            """The enabled groups this environment may post replies in (none when replies
+            are off; for dev, none that production's config names, and none while it is
+            unknown)."""
+            return isolation.reply_groups(
+                self.enabled_projects,
+                replying=self.replying,
+                is_production=self.environment is Environment.PROD,
+                production=self._production,
+            )
 
         @property
         def alerts_on(self) -> bool:
@@ -447,7 +555,30 @@ with warnings.catch_warnings():
                     f"the dashboard session secret is too short: use at least "
                     f"{MIN_WEB_SECRET_LENGTH} random characters (e.g. `openssl rand -base64 48`)"
                 )
+            if entropy_bits(secret) < MIN_SECRET_BITS:
+                raise ConfigError(
+                    f"the dashboard session secret is weak: it needs an estimated "
+                    f"{MIN_SECRET_BITS} bits (its length times the entropy of its characters; "
+                    f"one letter repeated has none); use random characters (e.g. `openssl rand "
+                    f"-base64 48`)"
+                )
             return secret
+
+
+class _AsWritten(Settings):
+    """Another environment's settings exactly as its file says: this process's WA_MONITOR_*
+    variables belong to this environment, not to that one."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
 
 
 def _secret(value: SecretStr | None, credential: str) -> str | None:
@@ -467,20 +598,6 @@ def _secret(value: SecretStr | None, credential: str) -> str | None:
             ) from None
         return text or None
     return None
-
-
-def reply_groups(settings: Settings, production: Settings | None) -> frozenset[str]:
-    """The groups an environment may post replies in: none when replies are off; prod's own
-    groups; dev's own groups less every group production watches (so with production's config
-    unknown, none)."""
-    if not settings.replying:
-        return frozenset()
-    own = frozenset(settings.enabled_projects)
-    if settings.environment is Environment.PROD:
-        return own
-    if production is None:
-        return frozenset()
-    return own - set(production.enabled_projects)
 
 
 def _check_log_file(log: Path, read: list[Path | None]) -> None:
@@ -517,12 +634,6 @@ def _same_inode(a: Path, b: Path) -> bool:
     return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
 
 
-def user_part(jid_or_number: str) -> str:
-    """`27640412391:12@s.whatsapp.net` → `27640412391`; `+27 64 041` → `2764041`."""
-    user = jid_or_number.strip().split("@", 1)[0].split(":", 1)[0].split(".", 1)[0]
-    return user.lstrip("+").replace(" ", "")
-
-
 def config_dirs(search: Mapping[str, str] | None = None) -> tuple[Path, ...]:
     """Where environment files live: $WA_MONITOR_CONFIG_DIR, else ./config then /etc/wa-monitor."""
     environ = os.environ if search is None else search
@@ -541,16 +652,25 @@ def find_config(env: str, search: Mapping[str, str] | None = None) -> Path:
     raise ConfigError(f"no config for environment {env!r}: looked for {looked}")
 
 
-def load_settings(path: Path, *, expect: str | None = None) -> Settings:
-    """Read and check one environment's TOML file; raise ConfigError with a one-line reason."""
+def load_environment(env: str, search: Mapping[str, str] | None = None) -> Settings:
+    """The settings of `env` as `--env` finds them; for dev, production's config is the one
+    `--env prod` would find (the same search path)."""
+    path = find_config(env, search)
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such config file") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+        production: Path | Production = find_config(Environment.PROD.value, search)
+    except ConfigError as exc:
+        production = Production.unknown(str(exc))
+    return load_settings(path, expect=env, production=production)
+
+
+def load_settings(
+    path: Path, *, expect: str | None = None, production: Path | Production | None = None
+) -> Settings:
+    """Read and check one environment's TOML file; raise ConfigError with a one-line reason.
+
+    A dev config learns what production's config names (where dev may never post) from
+    `production`: by default the prod.toml beside `path`."""
+    raw = _read_toml(path)
     if secret := next(_secret_keys(raw, _WEB_SECRET_KEYS, urls=False), None):
         raise ConfigError(
             f"{path}: '{secret}' is the dashboard's session secret; secrets never go in the "
@@ -589,7 +709,40 @@ def load_settings(path: Path, *, expect: str | None = None) -> Settings:
             f"{path}: says environment = {settings.environment.value!r}, "
             f"but --env {expect} was asked"
         )
-    return settings
+    if settings.environment is Environment.PROD:
+        return settings
+    if not isinstance(production, Production):
+        production = read_production(production or path.with_name("prod.toml"))
+    return settings.beside(production)
+
+
+def read_production(path: Path) -> Production:
+    """What production's config at `path` names as recipients; unknown (so dev posts nowhere)
+    when it cannot be read or is not production's. Read as the file says, without this
+    process's WA_MONITOR_* variables (they belong to the other environment)."""
+    try:
+        raw = _read_toml(path)
+        prod = _AsWritten(**raw)
+    except ConfigError as exc:
+        return Production.unknown(str(exc))
+    except ValidationError as exc:
+        return Production.unknown(f"{path}: {explain(exc)}")
+    if prod.environment is not Environment.PROD:
+        return Production.unknown(
+            f"{path}: says environment = {prod.environment.value!r}, not 'prod'"
+        )
+    return Production(names=prod.names, source=str(path))
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
 
 
 def _variable(name: str) -> str | None:

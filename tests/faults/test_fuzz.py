@@ -17,12 +17,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.support.env import LAWLEY, MOHADIN, OTHER, write_config
-from tests.support.reference import reference_drops
+from tests.support.reference import DROP_LIKE, reference_drops
 from wa_monitor.adapters.bridge import MAX_MESSAGE_BYTES
 from wa_monitor.cli import main
+from wa_monitor.core.drops import find_drops
 from wa_monitor.devtools.simulator import BridgeWriter, Post
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.migrated("prod")]
 
 WATCHED = {LAWLEY: "Lawley", MOHADIN: "Mohadin"}
 BOT = "27000000001"
@@ -206,7 +207,6 @@ def test_generated_messages_never_break_the_run_and_drops_match_the_reference(
 ) -> None:
     monkeypatch.setenv("WA_MONITOR_DATABASE_URL", database_url)
     fuzz = Fuzz(tmp_path, database_url)
-    assert main(["schema", "migrate", "--config", str(fuzz.config)]) == 0
 
     @settings(
         max_examples=EXAMPLES,
@@ -243,6 +243,13 @@ def test_the_reference_itself(text: str | None, drops: list[str]) -> None:
     assert reference(text) == drops
 
 
+@settings(max_examples=3000)
+@given(st.one_of(DROP_LIKE, st.text(max_size=200)))
+def test_the_parser_agrees_with_the_reference_at_length(text: str) -> None:
+    """tests/unit/test_drops.py's check, with ten times the examples."""
+    assert find_drops(text) == reference_drops(text)
+
+
 def test_invalid_utf8_in_any_column_is_read_not_retried_for_ever(
     tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -250,7 +257,6 @@ def test_invalid_utf8_in_any_column_is_read_not_retried_for_ever(
     read with replacement characters: an error there would block every later message."""
     monkeypatch.setenv("WA_MONITOR_DATABASE_URL", database_url)
     fuzz = Fuzz(tmp_path, database_url)
-    assert main(["schema", "migrate", "--config", str(fuzz.config)]) == 0
     with BridgeWriter(fuzz.path) as writer:
         writer.execute(
             "INSERT INTO chats (jid, name) VALUES ('27600000001@s.whatsapp.net', "
@@ -282,7 +288,6 @@ def test_nul_bytes_in_names_senders_and_ids_do_not_stop_the_daemon(
     fatal database error: the daemon stopped, restarted and met the same row again."""
     monkeypatch.setenv("WA_MONITOR_DATABASE_URL", database_url)
     fuzz = Fuzz(tmp_path, database_url)
-    assert main(["schema", "migrate", "--config", str(fuzz.config)]) == 0
     at = "2025-11-11 10:00:00+02:00"
     with BridgeWriter(fuzz.path) as writer:
         writer.chat("27600000001@s.whatsapp.net", "Sipho\x00Agent")

@@ -9,10 +9,10 @@ import psycopg
 import pytest
 
 from tests.support.env import LAWLEY, write_config
-from tests.support.harness import GROUPS, Daemon, cli, reviewed, wait_until, waiting_on_locks
+from tests.support.harness import GROUPS, Daemon, reviewed, wait_until, waiting_on_locks
 from wa_monitor.devtools.simulator import BridgeWriter, Post
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.migrated("prod")]
 
 STOP_TIMEOUT = 30.0  # deploy/systemd: the units' TimeoutStopSec
 
@@ -28,7 +28,6 @@ def test_sigterm_while_another_session_holds_a_lock_exits_in_seconds(
     tmp_path: Path, bridge: BridgeWriter, database_url: str, hold: str
 ) -> None:
     config = write_config(tmp_path, "prod", bridge_db=bridge.path, groups=GROUPS)
-    assert cli("schema", "migrate", "--config", str(config), url=database_url).returncode == 0
     at = "2025-11-11 09:00:00+02:00"
     bridge.post(Post("A1", LAWLEY, "27600000001", "DR1000001", at))
     with (

@@ -24,6 +24,7 @@ def post(bridge: BridgeWriter, mid: str, drop: str, chat: str = LAWLEY) -> None:
     bridge.post(Post(id=mid, chat_jid=chat, sender="27600000001", content=drop, timestamp=at))
 
 
+@pytest.mark.migrated("prod", "dev")
 def test_a_second_run_stands_by_and_takes_over(
     tmp_path: Path, bridge: BridgeWriter, database_url: str
 ) -> None:
@@ -32,8 +33,6 @@ def test_a_second_run_stands_by_and_takes_over(
         folder = tmp_path / env
         folder.mkdir()
         configs[env] = write_config(folder, env, bridge_db=bridge.path, groups=GROUPS)
-        done = cli("schema", "migrate", "--config", str(configs[env]), url=database_url)
-        assert done.returncode == 0, done.stderr
     post(bridge, "A1", "DR1000001")
     with (
         Daemon(configs["prod"], database_url) as first,
@@ -117,13 +116,13 @@ def refused(role_url: str, schema: str) -> list[str]:
     return failures
 
 
+@pytest.mark.migrated("prod")
 def test_no_role_of_another_environment_can_hold_or_block_the_election(
     tmp_path: Path, bridge: BridgeWriter, database_url: str, roles: Roles
 ) -> None:
     """Any role, even one with no privilege at all, could take the advisory lock that elected
     production's instance: production then stood by and processed nothing."""
     config = write_config(tmp_path, "prod", bridge_db=bridge.path, groups=GROUPS)
-    assert cli("schema", "migrate", "--config", str(config), url=database_url).returncode == 0
     _, stranger = roles.make("stranger")
     with psycopg.connect(stranger, autocommit=True) as holder:
         holder.execute("SELECT pg_advisory_lock(hashtext('wa-monitor run'), hashtext('public'))")
@@ -148,6 +147,7 @@ def test_no_role_of_another_environment_can_hold_or_block_the_election(
     assert reviewed(database_url) == {"DR1000001"}
 
 
+@pytest.mark.migrated("prod")
 def test_an_instance_whose_election_session_ends_stands_by(
     tmp_path: Path, bridge: BridgeWriter, database_url: str
 ) -> None:
@@ -155,7 +155,6 @@ def test_an_instance_whose_election_session_ends_stands_by(
     an administrator) while the work connection lives on, the monitor must notice before its
     next batch and stand again, not work on beside the standby that took over."""
     config = write_config(tmp_path, "prod", bridge_db=bridge.path, groups=GROUPS)
-    assert cli("schema", "migrate", "--config", str(config), url=database_url).returncode == 0
     post(bridge, "A1", "DR1000001")
     with (
         Daemon(config, database_url) as first,

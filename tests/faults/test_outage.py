@@ -29,7 +29,7 @@ from tests.support.harness import (
 )
 from wa_monitor.devtools.simulator import BridgeWriter, Post, bridge_timestamp
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.migrated("prod")]
 
 OUTAGE_SECONDS = 60.0
 
@@ -55,7 +55,6 @@ def test_a_60s_outage_is_ridden_out_and_nothing_is_lost(
     tmp_path: Path, bridge: BridgeWriter, database_url: str, proxy: CutProxy
 ) -> None:
     config = write_config(tmp_path, "prod", bridge_db=bridge.path, groups=GROUPS)
-    assert cli("schema", "migrate", "--config", str(config), url=database_url).returncode == 0
     posted: list[str] = []
     stop = threading.Event()
 
@@ -123,7 +122,6 @@ def test_a_cut_inside_a_transaction_is_retried_and_applied_once(
     tmp_path: Path, bridge: BridgeWriter, database_url: str, proxy: CutProxy
 ) -> None:
     config = write_config(tmp_path, "prod", bridge_db=bridge.path, groups=GROUPS)
-    assert cli("schema", "migrate", "--config", str(config), url=database_url).returncode == 0
     with psycopg.connect(database_url, autocommit=True) as conn:
         # Every batch's transaction sits for a second after claiming its messages: cut there.
         conn.execute("""
@@ -173,7 +171,6 @@ def test_sigterm_during_an_outage_stops_cleanly_and_loses_nothing(
     tmp_path: Path, bridge: BridgeWriter, database_url: str, proxy: CutProxy
 ) -> None:
     config = write_config(tmp_path, "prod", bridge_db=bridge.path, groups=GROUPS)
-    assert cli("schema", "migrate", "--config", str(config), url=database_url).returncode == 0
     with Daemon(config, proxy.url(database_url)) as daemon:
         daemon.wait_for("resuming")
         proxy.cut()
@@ -200,7 +197,6 @@ def test_a_link_lost_while_the_session_is_set_up_is_retried(
     """Connected and authenticated, then cut before the session settings and the instance lock:
     a transient failure like any other, not a crash."""
     config = write_config(tmp_path, "prod", bridge_db=bridge.path, groups=GROUPS)
-    assert cli("schema", "migrate", "--config", str(config), url=database_url).returncode == 0
     at = bridge_timestamp(datetime(2025, 11, 11, 9, tzinfo=SAST))
     bridge.post(
         Post(id="A1", chat_jid=LAWLEY, sender="27600000001", content="DR1000001", timestamp=at)

@@ -20,11 +20,10 @@ from tests.support.database import Server
 from tests.support.env import LAWLEY, MOHADIN, SAST, VELO
 from tests.support.harness import Daemon, cli, max_rowid, position, seed_for, wait_until
 from tests.support.plans import BOT, load_list, validating_config
-from tests.support.runs import migrate
 from wa_monitor.devtools.bridge_api import SimulatedBridgeApi
 from wa_monitor.devtools.simulator import BridgeWriter, Post, bridge_timestamp, message_id
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.migrated("prod")]
 
 GROUPS = {LAWLEY: "Lawley", MOHADIN: "Mohadin", VELO: "Velo Test"}
 VALID = {"Lawley": [f"DR{1_000_000 + i}" for i in range(50)]}
@@ -67,9 +66,11 @@ def setup(folder: Path, bridge: Path, url: str, api: str, monkeypatch: pytest.Mo
         bridge_db=bridge,
         groups=GROUPS,
         validate={"Lawley", "Mohadin"},
-        extra=f'bridge_api_url = "{api}"\nreply_interval_seconds = 0.01\nbatch_size = 10',
+        # One agent posts the whole backlog: the hourly caps would hold most replies back.
+        extra=f'bridge_api_url = "{api}"\nreply_interval_seconds = 0.01\nbatch_size = 10\n'
+        "reply_cap_per_sender_hour = 10000\nreply_cap_per_group_hour = 10000",
     )
-    migrate(config, url, monkeypatch)
+    monkeypatch.setenv("WA_MONITOR_DATABASE_URL", url)
     for project, drops in VALID.items():
         assert load_list(config, url, monkeypatch, project, drops) == 0
     return config
@@ -131,7 +132,7 @@ def test_sigkill_during_a_backlog_sends_every_reply_exactly_once(
     shutil.copy(bridge.path, clean_bridge)  # the clean run's bot posts go in its own copy
 
     with (
-        postgres.database() as clean_url,
+        postgres.database("prod") as clean_url,
         SimulatedBridgeApi(bridge_db=clean_bridge, bot_number=BOT) as api,
     ):
         config = setup(tmp_path / "clean", clean_bridge, clean_url, api.url, monkeypatch)

@@ -14,11 +14,15 @@ import psycopg
 import pytest
 from psycopg import errors as pg_errors
 
+from tests.support.env import write_config
 from tests.support.harness import daemon, stop, wait_until, waiting_on_locks
-from tests.support.ops import Envs, Roles, make_envs
+from tests.support.ops import DEV_GROUPS, Envs, Roles, make_envs
 from tests.support.smtp import SmtpSink
+from wa_monitor.core.records import Delivery
 from wa_monitor.devtools.bridge_api import SimulatedBridgeApi
 from wa_monitor.devtools.simulator import BridgeWriter
+from wa_monitor.services import alerts
+from wa_monitor.settings import load_settings
 
 OPS_GROUP = "120363400000000001@g.us"
 
@@ -196,6 +200,38 @@ def test_dev_alerts_are_off_unless_enabled_and_prods_must_go_somewhere(
     assert "FAIL  alerts: on for prod, but [alerts] names no channel" in capsys.readouterr().out
 
 
+def test_dev_never_alerts_in_productions_ops_group(
+    tmp_path: Path,
+    bridge: BridgeWriter,
+    database_url: str,
+    api: SimulatedBridgeApi,
+    smtp: SmtpSink,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Production's config names the ops group as its alert recipient: dev's alerts may not go
+    there (nor anywhere by WhatsApp while production's config is unknown)."""
+    envs = _alerting(tmp_path, bridge, database_url, api, smtp, "")
+    dev = write_config(
+        envs.folder,
+        "dev",
+        bridge_db=bridge.path,
+        groups=DEV_GROUPS,
+        extra=f'[alerts]\nenabled = true\nwhatsapp_recipient = "{OPS_GROUP}"\n'
+        f'bridge_api_url = "{api.url}"',
+    )
+    capsys.readouterr()
+    assert envs.wa("alerts", "check", "--env", "dev") == 2
+    err = capsys.readouterr().err.strip()
+    assert f"may not go to WhatsApp {OPS_GROUP}" in err
+    assert "\n" not in err
+    (envs.folder / "prod.toml").unlink()
+    own = "120363400000000077@g.us"  # dev's own ops group: still not while prod is unknown
+    dev.write_text(dev.read_text().replace(OPS_GROUP, own))
+    assert envs.wa("alerts", "check", "--env", "dev") == 2
+    assert "no config for environment 'prod'" in capsys.readouterr().err
+    assert api.sent() == ()
+
+
 def test_checks_take_turns_and_no_other_role_can_hold_productions_back(
     alerting: Setup,
     roles: Roles,
@@ -230,3 +266,66 @@ def test_checks_take_turns_and_no_other_role_can_hold_productions_back(
         first.commit()
     second.join(30)
     assert results == [0]
+
+
+def test_an_alert_is_claimed_then_posted_outside_any_transaction(
+    alerting: Setup, database_url: str
+) -> None:
+    # While a channel's post is in flight (a slow SMTP relay, a hung bridge) the alerts lock is
+    # free and the message is claimed: another check may run and will not send it again.
+    envs = alerting()
+    settings = load_settings(envs.folder / "prod.toml")
+    seen: list[tuple[str, list[str]]] = []
+
+    def post(channel: str) -> alerts.Post:
+        def carry(subject: str, text: str) -> tuple[Delivery, str]:
+            with psycopg.connect(database_url) as other, other.transaction():
+                other.execute("SET lock_timeout = '100ms'")
+                other.execute("LOCK TABLE public.wa_monitor_alerts IN SHARE ROW EXCLUSIVE MODE")
+                row = other.execute(
+                    "SELECT opening FROM public.wa_monitor_alerts WHERE kind = 'stopped'"
+                ).fetchone()
+            assert row is not None
+            seen.append((channel, sorted(row[0])))
+            # A second check now, while this post is in flight, claims nothing more.
+            assert alerts.check(settings, database_url, post={}) == []
+            return Delivery.SENT, "taken"
+
+        return carry
+
+    done = alerts.check(
+        settings, database_url, post={"whatsapp": post("whatsapp"), "email": post("email")}
+    )
+    assert [(d.kind.value, d.channel, d.delivery) for d in done] == [
+        ("stopped", "whatsapp", Delivery.SENT),
+        ("stopped", "email", Delivery.SENT),
+    ]
+    assert seen == [("whatsapp", ["email", "whatsapp"]), ("email", ["email", "whatsapp"])]
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(
+            "SELECT opened_via, opening FROM public.wa_monitor_alerts WHERE kind = 'stopped'"
+        ).fetchone()
+    assert row == (["whatsapp", "email"], [])
+
+
+def test_a_check_killed_around_its_post_never_posts_that_message_again(
+    alerting: Setup, database_url: str, api: SimulatedBridgeApi, smtp: SmtpSink
+) -> None:
+    envs = alerting()
+    with psycopg.connect(database_url) as conn:
+        conn.execute(
+            "INSERT INTO public.wa_monitor_alerts (kind, detail, opening, claimed_at) "
+            "VALUES ('stopped', 'no wa-monitor is running', ARRAY['email'], "
+            "now() - interval '10 minutes')"
+        )
+    settings = load_settings(envs.folder / "prod.toml")
+    done = alerts.check(settings, database_url)
+    # The e-mail may have gone before the kill: not sent again. WhatsApp was never claimed.
+    assert [(d.channel, d.delivery) for d in done] == [("whatsapp", Delivery.SENT)]
+    assert smtp.messages == []
+    assert len(api.sent()) == 1
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(
+            "SELECT opened_via, opening FROM public.wa_monitor_alerts WHERE kind = 'stopped'"
+        ).fetchone()
+    assert row == (["email", "whatsapp"], [])

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from wa_monitor.adapters.bridge_api import BridgeApi, SendOutcome
+from wa_monitor.adapters.bridge_api import BridgeApi
+from wa_monitor.core.records import Delivery
 from wa_monitor.devtools.bridge_api import Fault, SimulatedBridgeApi
 
 VELO = "120363421664266245@g.us"
@@ -51,7 +52,7 @@ def test_a_send_is_posted_once_and_appears_in_messages_db_as_the_bots_own(
 ) -> None:
     result = client.send(VELO, FEEDBACK)
 
-    assert result.outcome is SendOutcome.SENT
+    assert result.outcome is Delivery.SENT
     assert result.detail == f"Message sent to {VELO}"
     assert result.status == 200
     [sent] = bridge.sent()
@@ -68,7 +69,7 @@ def test_a_refusal_posts_nothing_and_may_be_retried(
 
     result = client.send(VELO, FEEDBACK)
 
-    assert result.outcome is SendOutcome.REFUSED
+    assert result.outcome is Delivery.REFUSED
     assert result.outcome.retry_is_safe
     assert result.detail == "Error sending message: simulated refusal"
     assert result.status == 500
@@ -85,7 +86,7 @@ def test_a_request_the_bridge_rejects_is_refused_with_its_reason(
 ) -> None:
     result = client.send(recipient, text)
 
-    assert (result.outcome, result.status, result.detail) == (SendOutcome.REFUSED, 400, detail)
+    assert (result.outcome, result.status, result.detail) == (Delivery.REFUSED, 400, detail)
     assert bridge.sent() == ()
 
 
@@ -96,12 +97,12 @@ def test_a_bridge_that_is_down_is_reported_quickly_and_works_again_once_up(
 
     result = client.send(VELO, FEEDBACK)
 
-    assert result.outcome is SendOutcome.DOWN
+    assert result.outcome is Delivery.DOWN
     assert result.outcome.retry_is_safe
     assert "not reachable" in result.detail
     assert result.elapsed_s < CONNECT_S + 0.5
     bridge.up()
-    assert client.send(VELO, FEEDBACK).outcome is SendOutcome.SENT
+    assert client.send(VELO, FEEDBACK).outcome is Delivery.SENT
     assert len(bridge.sent()) == 1
 
 
@@ -114,7 +115,7 @@ def test_a_slow_bridge_gives_unknown_in_time_and_may_still_post(
     result = client.send(VELO, FEEDBACK)
 
     assert time.monotonic() - started < TOTAL_S + 0.3
-    assert result.outcome is SendOutcome.UNKNOWN
+    assert result.outcome is Delivery.UNKNOWN
     assert not result.outcome.retry_is_safe
     assert "may have been posted" in result.detail
     # Why UNKNOWN must never be retried blindly: the bridge posts it after the caller gave up.
@@ -128,7 +129,7 @@ def test_a_connection_dropped_after_posting_is_unknown_not_refused(
 
     result = client.send(VELO, FEEDBACK)
 
-    assert result.outcome is SendOutcome.UNKNOWN
+    assert result.outcome is Delivery.UNKNOWN
     assert "connection lost after the request went out" in result.detail
     assert [m.text for m in bridge.sent()] == [FEEDBACK]
 
@@ -138,14 +139,14 @@ def test_a_slow_bridge_within_the_timeout_is_a_plain_success(
 ) -> None:
     bridge.fault(Fault.SLOW, delay_s=0.3)
 
-    assert client.send(VELO, FEEDBACK).outcome is SendOutcome.SENT
+    assert client.send(VELO, FEEDBACK).outcome is Delivery.SENT
 
 
 def test_concurrent_sends_are_each_posted_exactly_once(
     bridge: SimulatedBridgeApi, client: BridgeApi
 ) -> None:
     texts = [f"DR{1234560 + i}\nAll items complete! ✅" for i in range(8)]
-    results: list[SendOutcome] = []
+    results: list[Delivery] = []
     threads = [
         threading.Thread(target=lambda t=t: results.append(client.send(VELO, t).outcome))
         for t in texts
@@ -155,7 +156,7 @@ def test_concurrent_sends_are_each_posted_exactly_once(
     for t in threads:
         t.join()
 
-    assert results == [SendOutcome.SENT] * len(texts)
+    assert results == [Delivery.SENT] * len(texts)
     assert sorted(m.text for m in bridge.sent()) == sorted(texts)
 
 
@@ -165,7 +166,7 @@ def test_nothing_listening_is_down(tmp_path: Path) -> None:
         port = sock.getsockname()[1]
     # The port is free again: nothing listens there.
     with BridgeApi(f"http://127.0.0.1:{port}", connect_timeout_s=CONNECT_S) as client:
-        assert client.send(VELO, FEEDBACK).outcome is SendOutcome.DOWN
+        assert client.send(VELO, FEEDBACK).outcome is Delivery.DOWN
 
 
 # -- answers the simulator never gives, as a proxy or a crashing bridge might -------------------
@@ -189,17 +190,17 @@ class Canned(BaseHTTPRequestHandler):
 @pytest.mark.parametrize(
     ("status", "body", "outcome"),
     [
-        (503, b"WhatsApp client is not connected\n", SendOutcome.REFUSED),
-        (502, b"Bad Gateway", SendOutcome.UNKNOWN),
-        (504, b"", SendOutcome.UNKNOWN),
-        (500, b"panic: runtime error", SendOutcome.UNKNOWN),
-        (200, b"<html>ok</html>", SendOutcome.UNKNOWN),
-        (200, b'{"success": false, "message": "not on WhatsApp"}', SendOutcome.REFUSED),
-        (404, b"404 page not found\n", SendOutcome.REFUSED),
+        (503, b"WhatsApp client is not connected\n", Delivery.REFUSED),
+        (502, b"Bad Gateway", Delivery.UNKNOWN),
+        (504, b"", Delivery.UNKNOWN),
+        (500, b"panic: runtime error", Delivery.UNKNOWN),
+        (200, b"<html>ok</html>", Delivery.UNKNOWN),
+        (200, b'{"success": false, "message": "not on WhatsApp"}', Delivery.REFUSED),
+        (404, b"404 page not found\n", Delivery.REFUSED),
     ],
 )
 def test_answers_that_are_not_the_bridges_usual_ones(
-    status: int, body: bytes, outcome: SendOutcome
+    status: int, body: bytes, outcome: Delivery
 ) -> None:
     handler = type("H", (Canned,), {"status": status, "body": body})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)

@@ -16,10 +16,11 @@ import pytest
 
 from tests.support.env import LAWLEY, sast, write_config
 from tests.support.harness import wait_until
-from tests.support.runs import migrate, run_once, say
+from tests.support.runs import run_once, say
 from wa_monitor.devtools.simulator import BridgeWriter
 
 
+@pytest.mark.migrated("prod")
 def test_a_busy_bridge_is_waited_out_not_skipped(
     tmp_path: Path,
     bridge: BridgeWriter,
@@ -28,7 +29,6 @@ def test_a_busy_bridge_is_waited_out_not_skipped(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     config = write_config(tmp_path, "prod", bridge_db=bridge.path, groups={LAWLEY: "Lawley"})
-    migrate(config, database_url, monkeypatch)
     say(bridge, "A1", "DR1111111", sast(11, 9))
     locker = sqlite3.connect(bridge.path, isolation_level=None, check_same_thread=False)
     locker.execute("BEGIN EXCLUSIVE")
@@ -45,6 +45,7 @@ def test_a_busy_bridge_is_waited_out_not_skipped(
     assert "is locked by a writer" in log
 
 
+@pytest.mark.migrated("dev")
 def test_the_daemon_follows_the_bridge_and_stops_cleanly_on_sigterm(
     tmp_path: Path,
     bridge: BridgeWriter,
@@ -53,7 +54,6 @@ def test_the_daemon_follows_the_bridge_and_stops_cleanly_on_sigterm(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     config = write_config(tmp_path, "dev", bridge_db=bridge.path, groups={LAWLEY: "Lawley"})
-    migrate(config, database_url, monkeypatch)
     env = {**os.environ, "WA_MONITOR_DATABASE_URL": database_url}
     daemon = subprocess.Popen(
         [sys.executable, "-m", "wa_monitor", "run", "--config", str(config)],

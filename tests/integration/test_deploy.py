@@ -203,6 +203,17 @@ def test_the_dashboard_unit_reads_its_secrets_from_root_only_files_and_writes_no
 
 
 @pytest.mark.parametrize("env", ENVS)
+def test_the_dashboard_unit_has_files_for_many_connections_and_cannot_raise_its_own(
+    env: str,
+) -> None:
+    """Each connection is a file: far more than the default 1,024 (1,100 half-sent requests
+    stopped the service), set by systemd, while the service itself may change no limit."""
+    d = directives(unit(f"web-{env}"))
+    assert int(d["LimitNOFILE"][0]) >= 65536
+    assert "~@privileged @resources" in d["SystemCallFilter"]
+
+
+@pytest.mark.parametrize("env", ENVS)
 def test_the_unit_runs_its_own_install_with_its_secret_outside_and_its_logs_in_the_journal(
     env: str,
 ) -> None:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 
-from tests.support.env import LAWLEY, sast
+from tests.support.env import LAWLEY, VELO, sast
 from tests.support.ops import Envs, doctor
 from wa_monitor.adapters.postgres.db import latest_version
 from wa_monitor.devtools.simulator import create_lid_map
@@ -42,6 +43,7 @@ def test_a_healthy_environment_passes_everything_but_a_superuser_role(
     assert list(checks) == [
         "config file",
         "schema matches the environment",
+        "posts only where production does not",
         "log file writable",
         "log lines carry '[DEV]'",
         "bridge file",
@@ -65,6 +67,63 @@ def test_dev_pointed_at_public_fails_config_and_isolation(
     isolation = checks["schema matches the environment"]
     assert isolation.startswith("FAIL")
     assert f'fix: set schema = "dev" in {envs.folder / "dev.toml"}' in isolation
+
+
+def test_dev_posting_where_production_lives_fails_and_says_where(
+    envs: Envs, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Production lists a group, even disabled: dev's feedback group may not be it; and with
+    production's config gone, dev posts nowhere."""
+    with (envs.folder / "prod.toml").open("a") as prod:
+        prod.write(f'[[projects]]\nname = "Old"\ngroup_jid = "{VELO}"\nenabled = false\n')
+    with (envs.folder / "dev.toml").open("a") as dev:
+        dev.write(f'[web]\nfeedback_group = "{VELO}"\n')
+    code, checks = doctor(envs, capsys)
+    assert code == 1
+    posting = checks["posts only where production does not"]
+    assert posting.startswith("FAIL")
+    assert f"names [web] feedback_group {VELO}" in posting
+    assert "fix: give dev its own group" in posting
+    (envs.folder / "prod.toml").unlink()
+    code, checks = doctor(envs, capsys)
+    assert code == 1
+    posting = checks["posts only where production does not"]
+    assert posting.startswith("FAIL")
+    assert "dev posts nowhere" in posting
+    assert "fix: put production's prod.toml beside dev's file" in posting
+
+
+def test_doctor_names_a_web_secret_prod_and_dev_share_without_printing_it(
+    envs: Envs, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shared = secrets.token_urlsafe(48)
+    (envs.folder / "prod-web.secret").write_text(shared + "\n")
+    (envs.folder / "dev-web.secret").write_text(shared + "\n")
+    monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
+    monkeypatch.setenv("WA_MONITOR_WEB_SECRET", shared)
+    capsys.readouterr()
+    assert envs.wa("doctor", "--env", "dev", "--web") == 1
+    out = capsys.readouterr()
+    assert "FAIL  web secrets differ: dev and prod sign their sessions with one secret" in out.out
+    assert "fix: give dev its own: head -c 48 /dev/urandom" in out.out
+    assert shared not in out.out + out.err
+    (envs.folder / "dev-web.secret").write_text(secrets.token_urlsafe(48))
+    monkeypatch.delenv("WA_MONITOR_WEB_SECRET")  # dev's own secret: the file beside its config
+    envs.wa("doctor", "--env", "dev", "--web")
+    assert "PASS  web secrets differ: dev's secret is not prod's" in capsys.readouterr().out
+
+
+def test_doctor_prints_urls_redacted(envs: Envs, capsys: pytest.CaptureFixture[str]) -> None:
+    with (envs.folder / "prod.toml").open("a") as prod:
+        prod.write(
+            '[alerts]\nwhatsapp_recipient = "120363400000000001@g.us"\n'
+            'bridge_api_url = "http://localhost:8080/?key=s3cretkey"\n'
+        )
+    capsys.readouterr()
+    envs.wa("doctor", "--env", "prod")
+    out = capsys.readouterr().out
+    assert "through http://localhost:8080/?key=***" in out
+    assert "s3cretkey" not in out
 
 
 def test_unknown_environment(envs: Envs, capsys: pytest.CaptureFixture[str]) -> None:

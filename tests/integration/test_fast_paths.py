@@ -16,12 +16,12 @@ from typing import Any
 
 import psycopg
 import pytest
-from benchmarks import bench
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from tests.support.database import Server
 from tests.support.env import LAWLEY, MOHADIN, VELO, sast, write_config
-from tests.support.runs import migrate, run_once
+from tests.support.runs import run_once
 from wa_monitor.adapters import logs
 from wa_monitor.adapters.bridge import _READ, Bridge
 from wa_monitor.core.drops import find_drops
@@ -49,7 +49,7 @@ def test_sqlite_prefilter_never_hides_a_drop(text: str) -> None:
         "INSERT INTO messages (id, chat_jid, sender, content) VALUES ('A', ?, '1', ?)",
         (LAWLEY, text),
     )
-    rows = conn.execute(_READ, (0, 10, json.dumps([LAWLEY]), False)).fetchall()
+    rows = conn.execute(_READ, (0, 10, json.dumps([LAWLEY]))).fetchall()
     if find_drops(text):
         assert len(rows) == 1
 
@@ -57,7 +57,7 @@ def test_sqlite_prefilter_never_hides_a_drop(text: str) -> None:
 def test_batch_size_does_not_change_the_result(
     tmp_path: Path,
     bridge: BridgeWriter,
-    pg_server: str,
+    postgres: Server,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Many tiny batches (each its own database transaction) give the same rows as one."""
@@ -75,8 +75,7 @@ def test_batch_size_does_not_change_the_result(
         config = write_config(
             folder, "prod", bridge_db=bridge.path, groups=groups, extra=f"batch_size = {batch_size}"
         )
-        with _database(pg_server) as url:
-            migrate(config, url, monkeypatch)
+        with postgres.database("prod") as url:
             assert run_once(config, url, monkeypatch) == 0
             results.append(_rows(url))
     assert results[0] == results[1]
@@ -90,10 +89,6 @@ def _rows(url: str) -> list[tuple[Any, ...]]:
             "SELECT drop_number, review_date, project, submitted_by, whatsapp_message_date, "
             "last_submitted_at, resubmitted FROM public.qa_photo_reviews ORDER BY drop_number"
         ).fetchall()
-
-
-def _database(pg_server: str) -> Any:
-    return bench.fresh_database(pg_server)
 
 
 def test_a_batch_is_read_in_short_transactions_and_loses_nothing(

@@ -11,11 +11,12 @@ import psycopg
 import pytest
 
 from tests.support.env import AGENT, LAWLEY, VELO, write_config
-from tests.support.runs import migrate, reviews, run_once, say
+from tests.support.runs import reviews, run_once, say
 from wa_monitor.cli import main
 from wa_monitor.devtools.simulator import BridgeWriter, create_lid_map
 
 
+@pytest.mark.migrated("dev")
 def test_control_characters_in_logged_values_cannot_fake_a_line(
     bridge: BridgeWriter,
     tmp_path: Path,
@@ -24,7 +25,6 @@ def test_control_characters_in_logged_values_cannot_fake_a_line(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     config = write_config(tmp_path, "dev", bridge_db=bridge.path, groups={VELO: "Velo Test"})
-    migrate(config, database_url, monkeypatch)
     fake = "\r[DEV] ✅ Created QA review for DR9999999"
     say(bridge, "A1", "DR1000001", "2025-11-11 09:00:00+02:00", chat=VELO, sender=f"27{fake}")
     say(bridge, "A2", "DR1000002", "2025-11-11 09:00:00+02:00", chat=VELO, sender="\x1b[2J\n27")
@@ -53,6 +53,7 @@ def test_give_up_after_must_be_a_finite_number_of_seconds(
     assert "must be a number of seconds > 0" in capsys.readouterr().err
 
 
+@pytest.mark.migrated("prod")
 def test_an_empty_log_file_variable_means_no_log_file(
     bridge: BridgeWriter,
     tmp_path: Path,
@@ -62,7 +63,6 @@ def test_an_empty_log_file_variable_means_no_log_file(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     config = write_config(tmp_path, "prod", bridge_db=bridge.path, groups={LAWLEY: "Lawley"})
-    migrate(config, database_url, monkeypatch)
     say(bridge, "A1", "DR1000001", "2025-11-11 09:00:00+02:00")
     monkeypatch.setenv("WA_MONITOR_LOG_FILE", "")
     monkeypatch.chdir(tmp_path)
@@ -72,6 +72,7 @@ def test_an_empty_log_file_variable_means_no_log_file(
     assert list(reviews(db)) == ["DR1000001"]
 
 
+@pytest.mark.migrated("prod")
 @pytest.mark.parametrize(
     "variables",
     [
@@ -93,9 +94,6 @@ def test_an_environments_identity_comes_from_its_file_only(
     """`run --config dev.toml` with WA_MONITOR_ENVIRONMENT=prod WA_MONITOR_SCHEMA=public wrote
     dev's test-group drops into production's table."""
     config = write_config(tmp_path, "dev", bridge_db=bridge.path, groups={VELO: "Velo Test"})
-    migrate(
-        write_config(tmp_path, "prod", bridge_db=bridge.path, groups={}), database_url, monkeypatch
-    )
     say(bridge, "A1", "DR1000001", "2025-11-11 09:00:00+02:00", chat=VELO)
     for name, value in variables.items():
         monkeypatch.setenv(name, value)

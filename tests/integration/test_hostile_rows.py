@@ -16,7 +16,7 @@ import pytest
 
 from tests.support.env import AGENT, LAWLEY, OTHER, VELO, write_config
 from tests.support.harness import cli
-from tests.support.runs import migrate, reviews, run_once, say
+from tests.support.runs import reviews, run_once, say
 from wa_monitor.adapters.bridge import READ_SPAN, Bridge, parse_timestamp
 from wa_monitor.core.records import START, Flaw
 from wa_monitor.core.reviews import plan, sightings
@@ -115,6 +115,7 @@ def test_the_row_a_read_stands_on_is_found_again_whatever_its_id(
     assert [m.message_id for m in second.messages] == ["A6"]
 
 
+@pytest.mark.migrated("prod")
 def test_a_read_boundary_on_an_id_that_is_not_utf8_does_not_rescan_for_ever(
     tmp_path: Path, database_url: str
 ) -> None:
@@ -133,7 +134,6 @@ def test_a_read_boundary_on_an_id_that_is_not_utf8_does_not_rescan_for_ever(
         )
         writer.post(Post("A2", LAWLEY, AGENT, "DR1000002", "2025-11-11 09:05:00+02:00"))
     config = write_config(tmp_path, "prod", bridge_db=path, groups={LAWLEY: "Lawley"})
-    assert cli("schema", "migrate", "--config", str(config), url=database_url).returncode == 0
     try:
         done = cli("run", "--config", str(config), "--once", url=database_url, timeout=60)
     except subprocess.TimeoutExpired:
@@ -160,6 +160,7 @@ def rewrite_in_place(path: Path, posts: list[Post]) -> None:
     assert path.stat().st_ino == inode
 
 
+@pytest.mark.migrated("prod")
 def test_a_file_rewritten_in_place_is_read_again_from_the_start(
     tmp_path: Path, database_url: str, db: psycopg.Connection[Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -171,7 +172,6 @@ def test_a_file_rewritten_in_place_is_read_again_from_the_start(
     with BridgeWriter(path) as writer:
         writer.post_many(old)
     config = write_config(tmp_path, "prod", bridge_db=path, groups={LAWLEY: "Lawley"})
-    migrate(config, database_url, monkeypatch)
     assert run_once(config, database_url, monkeypatch) == 0
     news = [Post(f"B{i}", LAWLEY, AGENT, f"DR200000{i}", at) for i in range(1, 4)]
     rewrite_in_place(path, news + old)
@@ -202,6 +202,7 @@ def test_the_same_message_at_the_same_rowid_with_another_time_means_a_rewrite(
 # -- end to end ------------------------------------------------------------------------------
 
 
+@pytest.mark.migrated("prod")
 def test_poison_rows_are_recorded_and_every_drop_after_them_is_created(
     bridge: BridgeWriter,
     tmp_path: Path,
@@ -215,7 +216,6 @@ def test_poison_rows_are_recorded_and_every_drop_after_them_is_created(
     config = write_config(
         tmp_path, "prod", bridge_db=bridge.path, groups={LAWLEY: "Lawley"}, extra=extra
     )
-    migrate(config, database_url, monkeypatch)
     say(bridge, "P1", "DR1000001", "0001-01-01 00:30:00+05:00")
     say(bridge, "P2", "DR1000002", "9999-12-31 23:59:59Z")
     say(bridge, "P3", "DR1000003", "0001-01-01 00:00:00+00:00")
@@ -258,6 +258,7 @@ def test_poison_rows_are_recorded_and_every_drop_after_them_is_created(
     assert "PASS  flawed bridge rows: 5 bridge rows processed" in doctor.stdout
 
 
+@pytest.mark.migrated("prod")
 def test_a_message_the_database_refuses_is_recorded_and_skipped(
     bridge: BridgeWriter,
     tmp_path: Path,
@@ -268,7 +269,6 @@ def test_a_message_the_database_refuses_is_recorded_and_skipped(
     """Whatever the cause (here a constraint someone added to the shared table), a message whose
     writes the database refuses stopped its whole batch, and `run` exited 1 on every restart."""
     config = write_config(tmp_path, "prod", bridge_db=bridge.path, groups={LAWLEY: "Lawley"})
-    migrate(config, database_url, monkeypatch)
     db.execute(
         "ALTER TABLE qa_photo_reviews "
         "ADD CONSTRAINT not_this_one CHECK (drop_number <> 'DR6666666')"

@@ -10,10 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.env import sast
-from tests.support.harness import daemon, prod_config, stop, wait_until
+from tests.support.env import LAWLEY, sast, write_config
+from tests.support.harness import daemon, stop, wait_until
 from tests.support.runs import say
 from wa_monitor.devtools.simulator import BridgeWriter
+
+pytestmark = pytest.mark.migrated("prod")
+
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = REPO / "deploy" / "logrotate" / "wa-monitor"
@@ -67,9 +70,9 @@ def read(path: Path) -> str:
 
 @pytest.mark.slow
 def test_rotation_while_the_daemon_writes_loses_no_line_and_the_new_file_gets_the_next(
-    tmp_path: Path, bridge: BridgeWriter, database_url: str, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, bridge: BridgeWriter, database_url: str
 ) -> None:
-    config = prod_config(tmp_path, bridge.path, database_url, monkeypatch)
+    config = write_config(tmp_path, "prod", bridge_db=bridge.path, groups={LAWLEY: "Lawley"})
     log_file = tmp_path / "logs" / "wa-monitor-prod.log"
     stderr = tmp_path / "stderr"
     drops = [f"DR{2_000_000 + i}" for i in range(DROPS)]

@@ -10,19 +10,20 @@ from pathlib import Path
 import pytest
 
 from tests.support.env import LAWLEY, sast, write_config
-from tests.support.harness import CutProxy, NotifySocket, daemon, prod_config, stop, wait_until
+from tests.support.harness import CutProxy, NotifySocket, daemon, stop, wait_until
 from tests.support.runs import say
 from wa_monitor.adapters.notify import SystemdNotifier
 from wa_monitor.devtools.simulator import BridgeWriter
+
+pytestmark = pytest.mark.migrated("prod")
+
 
 WATCHDOG_USEC = "400000"  # WatchdogSec=0.4s: the loop must ping at least every 0.1 s
 
 
 @pytest.fixture
-def config(
-    tmp_path: Path, bridge: BridgeWriter, database_url: str, monkeypatch: pytest.MonkeyPatch
-) -> Path:
-    return prod_config(tmp_path, bridge.path, database_url, monkeypatch)
+def config(tmp_path: Path, bridge: BridgeWriter) -> Path:
+    return write_config(tmp_path, "prod", bridge_db=bridge.path, groups={LAWLEY: "Lawley"})
 
 
 @pytest.fixture
@@ -124,10 +125,10 @@ def test_the_daemon_is_ready_reports_status_feeds_the_watchdog_while_idle_and_sa
 
 
 def test_not_ready_until_the_bridge_answers_and_the_start_is_extended_while_retrying(
-    tmp_path: Path, database_url: str, listener: NotifySocket, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, database_url: str, listener: NotifySocket
 ) -> None:
     bridge_db = tmp_path / "later" / "messages.db"  # not there yet: the bridge has not started
-    config = prod_config(tmp_path, bridge_db, database_url, monkeypatch)
+    config = write_config(tmp_path, "prod", bridge_db=bridge_db, groups={LAWLEY: "Lawley"})
     env = {"NOTIFY_SOCKET": listener.address, "WATCHDOG_USEC": WATCHDOG_USEC}
     with daemon(config, database_url, tmp_path / "stderr", **env):
         listener.expect(lambda m: m.startswith("STATUS=retrying (attempt 3)"), "a third retry")
@@ -149,6 +150,7 @@ def test_not_ready_until_the_bridge_answers_and_the_start_is_extended_while_retr
         )
 
 
+@pytest.mark.migrated
 def test_an_unmigrated_schema_is_never_reported_ready(
     tmp_path: Path, bridge: BridgeWriter, database_url: str, listener: NotifySocket
 ) -> None:

@@ -11,7 +11,7 @@ import psycopg
 import pytest
 
 from tests.support.env import AGENT, LAWLEY, sast, write_config
-from tests.support.runs import migrate, reviews, run_once
+from tests.support.runs import reviews, run_once
 from wa_monitor.devtools.simulator import BridgeWriter, Post, bridge_timestamp
 from wa_monitor.settings import load_settings
 
@@ -32,6 +32,7 @@ def post(bridge: BridgeWriter, mid: str, text: str, *, sender: str, own: bool) -
     )
 
 
+@pytest.mark.migrated("prod")
 @pytest.mark.parametrize(("posts_drops", "expected"), [(False, ["DR2222222"]), (True, None)])
 def test_messages_from_the_bridges_own_account_are_not_sightings_unless_configured(
     posts_drops: bool,
@@ -46,7 +47,6 @@ def test_messages_from_the_bridges_own_account_are_not_sightings_unless_configur
     config = write_config(
         tmp_path, "prod", bridge_db=bridge.path, groups={LAWLEY: "Lawley"}, extra=extra
     )
-    migrate(config, database_url, monkeypatch)
     # Feedback sent from the dashboard names the drop; so does the agent's own post.
     post(bridge, "F1", "DR1111111\nAll items complete! ✅", sender=OWN_NUMBER, own=True)
     post(bridge, "A1", "DR2222222 done", sender=AGENT, own=False)
@@ -55,6 +55,7 @@ def test_messages_from_the_bridges_own_account_are_not_sightings_unless_configur
     assert found == (expected or ["DR1111111", "DR2222222"])
 
 
+@pytest.mark.migrated("prod")
 def test_a_skipped_agent_is_never_silent(
     tmp_path: Path,
     bridge: BridgeWriter,
@@ -70,7 +71,6 @@ def test_a_skipped_agent_is_never_silent(
         groups={LAWLEY: "Lawley", "120363000000000000@g.us": "Nowhere"},
         bots=(bot,),
     )
-    migrate(config, database_url, monkeypatch)
     post(bridge, "B1", "DR3333331 done", sender=bot, own=False)
     post(bridge, "B2", "DR3333332 done", sender=bot, own=False)
     post(bridge, "O1", "DR3333333 all 12 photos", sender=OWN_NUMBER, own=True)

@@ -15,9 +15,10 @@ import pytest
 
 from tests.support.env import LAWLEY, MOHADIN, VELO
 from tests.support.plans import validating_config
-from tests.support.runs import migrate
 from wa_monitor.cli import build_parser, main
 from wa_monitor.devtools.simulator import BridgeWriter
+
+pytestmark = pytest.mark.migrated("prod")
 
 GROUPS = {LAWLEY: "Lawley", MOHADIN: "Mohadin", VELO: "Velo Test"}
 
@@ -33,7 +34,7 @@ def config(
         groups=GROUPS,
         validate={"Lawley", "Mohadin"},
     )
-    migrate(path, database_url, monkeypatch)
+    monkeypatch.setenv("WA_MONITOR_DATABASE_URL", database_url)
     return path
 
 

@@ -15,12 +15,15 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.support.env import LAWLEY, MOHADIN, SAST, VELO
+from tests.support.env import AGENT, LAWLEY, MOHADIN, SAST, VELO
 from tests.support.harness import Daemon, cli, wait_until
 from tests.support.plans import BOT, dev_replying, outbox, prod_with_lists, validating_config
 from tests.support.runs import reviews, say
 from wa_monitor.devtools.bridge_api import Fault, SimulatedBridgeApi
 from wa_monitor.devtools.simulator import BridgeWriter
+
+pytestmark = pytest.mark.migrated("prod", "dev")
+
 
 GROUPS = {LAWLEY: "Lawley", MOHADIN: "Mohadin", VELO: "Velo Test"}
 INVALID = "Drop {drop} is not in the valid list for {project}."
@@ -175,7 +178,7 @@ def test_dev_without_productions_config_replies_nowhere(
     dev = dev_replying(folder, bridge.path, database_url, monkeypatch, {VELO: "Velo Test"}, api.url)
     say(bridge, "V1", "DR7654322", now(), chat=VELO)
     with Daemon(dev, database_url, env={"WA_MONITOR_CONFIG_DIR": str(folder)}) as daemon:
-        daemon.wait_for("replies off: production's config is needed")
+        daemon.wait_for("dev posts nowhere: production's config is needed")
         wait_until(
             lambda: len(outbox(db, "dev")) == 0 and _invalid_count(database_url) == 1,
             what="the invalid drop recorded",
@@ -281,3 +284,73 @@ def test_replies_wait_out_a_bridge_outage(
         assert daemon.stop()[0] == 0
     assert sorted(m.recipient for m in sent) == sorted([LAWLEY, MOHADIN])
     assert len(api.sent()) == 2
+
+
+def test_replies_over_the_hourly_caps_are_held_and_recorded(
+    tmp_path: Path,
+    bridge: BridgeWriter,
+    database_url: str,
+    db: psycopg.Connection[Any],
+    monkeypatch: pytest.MonkeyPatch,
+    api: SimulatedBridgeApi,
+) -> None:
+    extra = (
+        f'bridge_api_url = "{api.url}"\nreply_interval_seconds = 0\n'
+        "reply_cap_per_sender_hour = 2\nreply_cap_per_group_hour = 3"
+    )
+    config = prod_with_lists(
+        tmp_path / "prod", bridge.path, database_url, monkeypatch, GROUPS, extra
+    )
+    for i in range(4):  # one agent, four messages with a wrong drop each
+        say(bridge, f"A{i}", f"DR765432{i}", now(minutes_ago=5 - i))
+    for i in range(2):  # another agent in the same group
+        say(bridge, f"B{i}", f"DR865432{i}", now(minutes_ago=1 - i / 2), sender="27829999999")
+    with Daemon(config, database_url) as daemon:
+        wait_until(
+            lambda: sorted(states(db)) == ["held"] * 3 + ["sent"] * 3,
+            what="3 replies sent and 3 held",
+            log=daemon,
+        )
+        daemon.wait_for("🤐 replies held back")
+        assert daemon.stop()[0] == 0
+    rows = outbox(db)
+    assert [(r["sender"], r["state"]) for r in rows] == [
+        (AGENT, "sent"),
+        (AGENT, "sent"),
+        (AGENT, "held"),  # its sender had 2 replies this hour
+        (AGENT, "held"),
+        ("27829999999", "sent"),
+        ("27829999999", "held"),  # the group had 3
+    ]
+    assert "its sender had 2 replies in the last hour" in rows[2]["detail"]
+    assert "its group had 3 replies in the last hour" in rows[5]["detail"]
+    assert len(api.sent()) == 3
+    # Ops see what was held back.
+    env = {"WA_MONITOR_CONFIG_DIR": str(config.parent)}
+    listed = cli("replies", "list", "--env", "prod", "--state", "held", url=database_url, env=env)
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.count(" held ") == 3
+
+
+def test_pending_replies_go_out_within_5_s_of_the_bridge_answering_again(
+    tmp_path: Path,
+    bridge: BridgeWriter,
+    database_url: str,
+    db: psycopg.Connection[Any],
+    monkeypatch: pytest.MonkeyPatch,
+    api: SimulatedBridgeApi,
+) -> None:
+    config = prod(tmp_path, bridge, database_url, monkeypatch, api.url)
+    api.down()
+    with Daemon(config, database_url) as daemon:
+        daemon.wait_for("starting")
+        say(bridge, "L1", "DR7654321", now())
+        say(bridge, "M1", "DR7654322", now(), chat=MOHADIN)
+        daemon.wait_for("reply not taken by the bridge")
+        time.sleep(12)  # an outage long enough for the old backoff to reach 16 s
+        api.up()
+        back = datetime.now(SAST)
+        sent = api.wait_for(2, timeout_s=15)
+        assert daemon.stop()[0] == 0
+    assert len(sent) == 2
+    assert max((m.at - back).total_seconds() for m in sent) <= 5.0

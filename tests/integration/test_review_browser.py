@@ -31,10 +31,13 @@ AGENT = "27821234567"
 BOT = "27640412391"
 DROP = "DR1234567"
 
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(),
-    reason="chromium is missing (Debian: apt-get install chromium; scripts/test.sh does)",
-)
+pytestmark = [
+    pytest.mark.skipif(
+        not CHROMIUM.exists(),
+        reason="chromium is missing (Debian: apt-get install chromium; scripts/test.sh does)",
+    ),
+    pytest.mark.migrated("prod"),
+]
 
 
 @dataclass
@@ -82,7 +85,6 @@ def desk(
             extra=f'bridge_api_url = "{api.url}"\n[web]\nrefresh_seconds = 1',
         )
         monkeypatch.setenv("WA_MONITOR_DATABASE_URL", database_url)
-        assert main(["schema", "migrate", "--config", str(config)]) == 0
         for name, role in (("thandi", Role.REVIEWER), ("sipho", Role.REVIEWER)):
             add_user(database_url, "public", name, role)
         add_user(database_url, "public", "vusi", Role.VIEWER)

@@ -7,16 +7,20 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 
-from tests.support.env import VELO, sast
+from tests.support.env import LAWLEY, VELO, sast, write_config
 from tests.support.web import Row, add_user, dashboard, environment, seed
 from wa_monitor.adapters.postgres.users import Role
 from wa_monitor.devtools.simulator import BridgeWriter
 
 
+@pytest.mark.migrated("dev")
 def test_a_dev_review_page_says_its_feedback_goes_to_the_test_group(
     tmp_path: Path, bridge: BridgeWriter, database_url: str, db: psycopg.Connection[Any]
 ) -> None:
+    # Production's config beside dev's names Lawley, not the test group.
+    write_config(tmp_path, "prod", bridge_db=bridge.path, groups={LAWLEY: "Lawley"})
     settings = environment(
         tmp_path, "dev", bridge=bridge, url=database_url, extra=f'[web]\nfeedback_group = "{VELO}"'
     )
@@ -32,6 +36,7 @@ def test_a_dev_review_page_says_its_feedback_goes_to_the_test_group(
     assert (twin["version"], twin["reviewed_by"], twin["wrong_steps"]) == (1, None, {})
 
 
+@pytest.mark.migrated("prod")
 def test_a_viewer_gets_the_page_without_forms(
     tmp_path: Path, bridge: BridgeWriter, database_url: str, db: psycopg.Connection[Any]
 ) -> None:

@@ -25,14 +25,14 @@ from wa_monitor.core.feedback_claims import (
     ChangedMeanwhile,
     NotClaimed,
     Resolution,
-    SendState,
 )
+from wa_monitor.core.records import Delivery
 from wa_monitor.core.steps import Step
 from wa_monitor.core.verdict import Verdict, feedback_text
 from wa_monitor.devtools.bridge_api import Fault, SimulatedBridgeApi
 from wa_monitor.devtools.simulator import BridgeWriter, Post, bridge_timestamp
 from wa_monitor.services import feedback
-from wa_monitor.services.feedback import NoGroup, SendingOff, Sent
+from wa_monitor.services.feedback import NoGroup, SendingOff
 from wa_monitor.settings import Settings, load_settings
 
 pytestmark = pytest.mark.migrated("dev")
@@ -57,7 +57,8 @@ def configure(
     tmp_path: Path, bridge: BridgeWriter, api: SimulatedBridgeApi, *, web: str = ""
 ) -> Path:
     """Dev, watching the test group (and Lawley, to read real traffic); feedback to the test
-    group."""
+    group. Production's config beside it names Lawley, never the test group."""
+    write_config(tmp_path, "prod", bridge_db=bridge.path, groups={LAWLEY: "Lawley"}, bots=(BOT,))
     return write_config(
         tmp_path,
         "dev",
@@ -157,8 +158,8 @@ class Desk:
     def row(self) -> dict[str, Any]:
         return row_of(self.db, self.review)
 
-    def states(self) -> list[SendState]:
-        return [s.state for s in reviewing.sends(self.db, "dev", self.review)]
+    def states(self) -> list[Delivery | None]:
+        return [s.delivery for s in reviewing.sends(self.db, "dev", self.review)]
 
 
 @pytest.fixture
@@ -279,14 +280,50 @@ def test_send_posts_once_to_the_projects_group_and_stamps_feedback_sent(desk: De
 
     report = desk.send(version, text)
 
-    assert report.outcome is Sent.SENT
+    assert report.outcome is Delivery.SENT
     assert report.stamped_at is not None
     [sent] = desk.bridge.sent()
     assert (sent.recipient, sent.text) == (VELO, text)
     assert desk.row()["feedback_sent"] == report.stamped_at
     [record] = reviewing.sends(desk.db, "dev", desk.review)
-    assert (record.state, record.sent_by, record.message) == (SendState.SENT, "thandi", text)
+    assert (record.delivery, record.sent_by, record.message) == (Delivery.SENT, "thandi", text)
     assert record.bridge_answer == f"Message sent to {VELO}"
+
+
+def test_a_resubmission_during_the_bridge_call_is_not_stamped_as_feedback_sent(
+    desk: Desk, database_url: str
+) -> None:
+    # The agent resubmits while the bridge posts the feedback: the new round is not "feedback
+    # sent", nobody has seen its photos yet.
+    version = desk.save(NEEDS_FIX, 1)
+
+    def resubmitted_meanwhile(_: object) -> None:
+        with psycopg.connect(database_url, autocommit=True) as other:
+            other.execute(
+                "UPDATE dev.qa_photo_reviews SET resubmitted = true, feedback_sent = NULL, "
+                "version = version + 1 WHERE id = %s",
+                (desk.review,),
+            )
+
+    desk.bridge._on_post = resubmitted_meanwhile  # the simulator tells it of each post
+
+    report = desk.send(version)
+
+    assert report.outcome is Delivery.SENT  # it went out, and the send says so
+    assert report.stamped_at is None
+    row = desk.row()
+    assert (row["feedback_sent"], row["resubmitted"], row["version"]) == (None, True, version + 1)
+    assert desk.states() == [Delivery.SENT]
+
+
+def test_feedback_reaches_the_group_without_control_or_bidi_characters(desk: Desk) -> None:
+    version = desk.save(NEEDS_FIX, 1)
+    hostile = "DR1234567\x1b[2J\x07 fix \u202eti\u202c \u2066the\u2069 \u200fwall\x00"
+    assert desk.send(version, hostile).outcome is Delivery.SENT
+    [sent] = desk.bridge.sent()
+    assert sent.text == "DR1234567[2J fix ti the wall"
+    [record] = reviewing.sends(desk.db, "dev", desk.review)
+    assert record.message == sent.text  # what was claimed is what was posted
 
 
 def test_two_sends_of_the_same_verdict_at_once_post_one_message(desk: Desk) -> None:
@@ -298,7 +335,7 @@ def test_two_sends_of_the_same_verdict_at_once_post_one_message(desk: Desk) -> N
     def press_send(who: str) -> None:
         start.wait()
         try:
-            outcomes.append(desk.send(version, by=who).outcome.value)
+            outcomes.append(str(desk.send(version, by=who).outcome))
         except NotClaimed as exc:
             outcomes.append(exc.reason.value)
 
@@ -311,7 +348,7 @@ def test_two_sends_of_the_same_verdict_at_once_post_one_message(desk: Desk) -> N
     assert outcomes.count("sent") == 1
     assert set(outcomes) - {"sent"} <= {"in_flight", "already_sent"}
     assert len(desk.bridge.wait_for(2, timeout_s=1.0)) == 1
-    assert desk.states() == [SendState.SENT]
+    assert desk.states() == [Delivery.SENT]
 
 
 def test_a_retry_after_the_send_is_refused_as_already_sent(desk: Desk) -> None:
@@ -336,26 +373,42 @@ def test_a_bridge_down_or_refusing_stamps_nothing_and_send_can_be_tried_again(
 
     report = desk.send(version)
 
-    assert report.outcome is Sent.DOWN
+    assert report.outcome is Delivery.DOWN
     assert "not reachable" in report.message
     assert desk.row()["feedback_sent"] is None
     desk.bridge.up()
     desk.bridge.fault(Fault.REFUSE)
-    assert desk.send(version).outcome is Sent.REFUSED
+    assert desk.send(version).outcome is Delivery.REFUSED
     assert desk.row()["feedback_sent"] is None
     desk.bridge.fault(Fault.NONE)
-    assert desk.send(version).outcome is Sent.SENT
-    assert desk.states() == [SendState.SENT, SendState.REFUSED, SendState.DOWN]
+    assert desk.send(version).outcome is Delivery.SENT
+    assert desk.states() == [Delivery.SENT, Delivery.REFUSED, Delivery.DOWN]
     assert len(desk.bridge.sent()) == 1
 
 
-def test_an_unknown_outcome_is_shown_not_retried_until_a_person_resolves_it(desk: Desk) -> None:
+def test_an_unknown_outcome_found_in_messages_db_is_settled_as_sent(desk: Desk) -> None:
+    # The bridge posted, stored the bot's message, and lost the answer: messages.db proves it.
     version = desk.save(NEEDS_FIX, 1)
     desk.bridge.fault(Fault.DROP_AFTER_POST)
 
     report = desk.send(version)
 
-    assert report.outcome is Sent.UNKNOWN
+    assert report.outcome is Delivery.SENT
+    assert report.stamped_at is not None
+    [record] = reviewing.sends(desk.db, "dev", desk.review)
+    assert record.delivery is Delivery.SENT
+    assert (record.bridge_answer or "").endswith("; found in messages.db")
+    assert len(desk.bridge.sent()) == 1
+
+
+def test_an_unknown_outcome_is_shown_not_retried_until_a_person_resolves_it(desk: Desk) -> None:
+    version = desk.save(NEEDS_FIX, 1)
+    desk.bridge.bridge_db = None  # this bridge does not store its API sends: nothing proves it
+    desk.bridge.fault(Fault.DROP_AFTER_POST)
+
+    report = desk.send(version)
+
+    assert report.outcome is Delivery.UNKNOWN
     assert "may have been posted" in report.message
     assert desk.row()["feedback_sent"] is None
     desk.bridge.fault(Fault.NONE)
@@ -369,7 +422,7 @@ def test_an_unknown_outcome_is_shown_not_retried_until_a_person_resolves_it(desk
     assert reviewing.resolve(
         desk.db, "dev", desk.review, unknown.id, resolution=Resolution.NOT_POSTED, by="sipho"
     )
-    assert desk.send(version, by="sipho").outcome is Sent.SENT
+    assert desk.send(version, by="sipho").outcome is Delivery.SENT
     assert len(desk.bridge.sent()) == 2
 
 
@@ -377,6 +430,7 @@ def test_an_unknown_send_seen_in_the_group_is_stamped_when_resolved_as_posted(
     desk: Desk,
 ) -> None:
     version = desk.save(NEEDS_FIX, 1)
+    desk.bridge.bridge_db = None  # this bridge does not store its API sends: nothing proves it
     desk.bridge.fault(Fault.DROP_AFTER_POST)
     desk.send(version)
     [unknown] = reviewing.sends(desk.db, "dev", desk.review)
@@ -411,6 +465,24 @@ def test_no_send_without_a_saved_verdict_a_test_group_or_with_sending_off(
     assert reviewing.sends(desk.db, "dev", desk.review) == ()
 
 
+def test_dev_never_sends_feedback_where_production_lives_nor_without_its_config(
+    tmp_path: Path, desk: Desk, bridge: BridgeWriter
+) -> None:
+    version = desk.save(NEEDS_FIX, 1)
+    (tmp_path / "named").mkdir()
+    named = configure(tmp_path / "named", bridge, desk.bridge)
+    # Production's config lists the test group too, switched off: still production's.
+    with (tmp_path / "named" / "prod.toml").open("a") as prod:
+        prod.write(f'[[projects]]\nname = "Retired"\ngroup_jid = "{VELO}"\nenabled = false\n')
+    with pytest.raises(NoGroup, match=f"production's config names group {VELO}"):
+        desk.send(version, settings=load_settings(named))
+    (tmp_path / "named" / "prod.toml").unlink()
+    with pytest.raises(NoGroup, match="no such config file"):
+        desk.send(version, settings=load_settings(named))
+    assert desk.bridge.sent() == ()
+    assert reviewing.sends(desk.db, "dev", desk.review) == ()
+
+
 def test_dev_sends_a_production_projects_feedback_to_the_test_group_only(desk: Desk) -> None:
     desk.db.execute(
         "UPDATE dev.qa_photo_reviews SET project = 'Lawley' WHERE id = %s", (desk.review,)
@@ -419,7 +491,7 @@ def test_dev_sends_a_production_projects_feedback_to_the_test_group_only(desk: D
     where = feedback.destination(desk.settings, "Lawley")
     assert (where.group_jid, where.group_name, where.redirected) == (VELO, "Velo Test", True)
 
-    assert desk.send(version).outcome is Sent.SENT
+    assert desk.send(version).outcome is Delivery.SENT
 
     assert [m.recipient for m in desk.bridge.sent()] == [VELO]
 
@@ -441,7 +513,7 @@ def test_the_dashboards_own_role_can_save_record_and_send(
             text="DR1234567 fix it",
             by="x",
         )
-        assert report.outcome is Sent.SENT
+        assert report.outcome is Delivery.SENT
         assert len(reviewing.history(web, "dev", desk.review)) == 2
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             web.execute("DELETE FROM dev.wa_monitor_review_changes")

@@ -14,20 +14,19 @@ from psycopg import sql
 
 from tests.support.env import AGENT, GROUPS, LAWLEY, MOHADIN, OTHER, VELO, sast, write_config
 from tests.support.harness import cli
-from tests.support.runs import migrate, reviews, run_once, say
+from tests.support.runs import reviews, run_once, say
 from wa_monitor.adapters.postgres.db import latest_version
+from wa_monitor.cli import main
 from wa_monitor.devtools.simulator import BridgeWriter, create_lid_map
+
+pytestmark = pytest.mark.migrated("prod", "dev")
 
 
 @pytest.fixture
-def prod(
-    tmp_path: Path, bridge: BridgeWriter, database_url: str, monkeypatch: pytest.MonkeyPatch
-) -> Path:
-    config = write_config(
+def prod(tmp_path: Path, bridge: BridgeWriter) -> Path:
+    return write_config(
         tmp_path, "prod", bridge_db=bridge.path, groups=GROUPS, bots=("27000000001",)
     )
-    migrate(config, database_url, monkeypatch)
-    return config
 
 
 def test_a_posted_drop_becomes_one_review(
@@ -216,7 +215,6 @@ def test_lid_senders_are_resolved_to_phone_numbers(
     config = write_config(
         tmp_path, "prod", bridge_db=bridge.path, groups=GROUPS, lid_map_db=lid_map
     )
-    migrate(config, database_url, monkeypatch)
     say(bridge, "L1", "DR1111111", sast(11, 9), sender="210987654321098@lid")
     assert run_once(config, database_url, monkeypatch) == 0
     row = reviews(db)["DR1111111"]
@@ -252,8 +250,6 @@ def test_prod_and_dev_on_one_bridge_write_only_their_own_schema(
     dev = write_config(
         tmp_path, "dev", bridge_db=bridge.path, groups={VELO: "Velo Test", LAWLEY: "Lawley"}
     )
-    migrate(prod, database_url, monkeypatch)
-    migrate(dev, database_url, monkeypatch)
     say(bridge, "A1", "DR1111111", sast(11, 9))
     say(bridge, "V1", "DR9999999 test", sast(11, 9), chat=VELO)
     assert run_once(prod, database_url, monkeypatch) == 0
@@ -375,7 +371,6 @@ def test_a_batch_that_fails_behind_one_in_flight_leaves_the_ones_before_whole(
     config = write_config(
         tmp_path, "prod", bridge_db=bridge.path, groups=GROUPS, extra="batch_size = 2"
     )
-    migrate(config, database_url, monkeypatch)
     for i in range(1, 11):
         say(bridge, f"A{i}", f"DR{1000000 + i}", sast(11, 9, i))
     refuse_insert_of(db, "DR1000007", table)
@@ -402,6 +397,7 @@ def _created(log_file: Path) -> list[str]:
     return sorted(line.split(marker)[1].split()[0] for line in lines if marker in line)
 
 
+@pytest.mark.migrated
 def test_unmigrated_schema_exits_2_naming_the_fix(
     tmp_path: Path,
     bridge: BridgeWriter,
@@ -420,7 +416,8 @@ def test_migrate_is_idempotent(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    migrate(prod, database_url, monkeypatch)
+    monkeypatch.setenv("WA_MONITOR_DATABASE_URL", database_url)
+    assert main(["schema", "migrate", "--config", str(prod)]) == 0
     assert f"already at version {latest_version()}" in capsys.readouterr().out
 
 
@@ -450,7 +447,6 @@ def test_a_group_enabled_later_is_read_from_the_start(
     say(bridge, "A1", "DR1111111", sast(11, 9))
     say(bridge, "M1", "DR2222222", sast(11, 9), chat=MOHADIN)  # posted before anyone watched
     config = write_config(tmp_path, "prod", bridge_db=bridge.path, groups={LAWLEY: "Lawley"})
-    migrate(config, database_url, monkeypatch)
     assert run_once(config, database_url, monkeypatch) == 0
     assert sorted(reviews(db)) == ["DR1111111"]
     say(bridge, "A2", "DR1111111 fixed", sast(11, 10))

@@ -136,3 +136,30 @@ def test_a_zip_bomb_as_the_workbook_is_refused_before_it_is_opened(tmp_path: Pat
         sync(path, WANTED)
     assert time.monotonic() - started < 1.0
     assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize("suffix", [".xlsx", ".csv"])
+def test_a_symbolic_link_is_written_through_to_its_target_and_stays_a_link(
+    tmp_path: Path, suffix: str
+) -> None:
+    (tmp_path / "shared").mkdir()
+    target = tmp_path / "shared" / f"drops{suffix}"
+    link = tmp_path / f"latest{suffix}"
+    link.symlink_to(target)  # dangling: the first run creates the target
+    assert sync(link, WANTED) == [2, 3]
+    assert sync(link, [DailyCount(D11, "Lawley", 13)]) == [2]
+    assert link.is_symlink()
+    assert link.resolve() == target
+    assert target.is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["latest" + suffix, "shared"]
+    assert [p.name for p in (tmp_path / "shared").iterdir()] == [target.name]  # no temp left
+
+
+def test_a_link_into_a_folder_that_does_not_exist_is_refused_in_one_line(tmp_path: Path) -> None:
+    link = tmp_path / "drops.csv"
+    link.symlink_to(tmp_path / "gone" / "drops.csv")
+    with pytest.raises(SheetFileError, match="cannot write") as caught:
+        sync(link, WANTED)
+    assert "\n" not in str(caught.value)
+    assert link.is_symlink()
+    assert not (tmp_path / "gone").exists()

@@ -26,6 +26,9 @@ from tests.support.graph_server import (
 from tests.support.ops import Roles
 from wa_monitor.cli import main
 
+pytestmark = pytest.mark.migrated("prod")
+
+
 SAST = ZoneInfo("Africa/Johannesburg")
 D10, D11, D12 = date(2025, 11, 10), date(2025, 11, 11), date(2025, 11, 12)
 EXCEL_EPOCH = date(1899, 12, 30)
@@ -56,7 +59,7 @@ def sharepoint_table(graph: GraphStandIn) -> str:
 def prod(
     tmp_path: Path, graph: GraphStandIn, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> Path:
-    """prod.toml with a [sharepoint] table naming the stand-in; public migrated; the secret set."""
+    """prod.toml with a [sharepoint] table naming the stand-in; the secret set."""
     folder = tmp_path / "config"
     folder.mkdir()
     config = write_config(
@@ -71,7 +74,6 @@ def prod(
     monkeypatch.setenv("WA_MONITOR_DATABASE_URL", database_url)
     monkeypatch.setenv("WA_MONITOR_SHAREPOINT_CLIENT_SECRET", SECRET)
     monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
-    assert main(["schema", "migrate", "--env", "prod"]) == 0
     return config
 
 

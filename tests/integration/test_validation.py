@@ -21,9 +21,12 @@ from tests.support.plans import (
     prod_with_lists,
     validating_config,
 )
-from tests.support.runs import migrate, reviews, run_once, say
+from tests.support.runs import reviews, run_once, say
 from wa_monitor.cli import main
 from wa_monitor.devtools.simulator import BridgeWriter
+
+pytestmark = pytest.mark.migrated("prod", "dev")
+
 
 GROUPS = {LAWLEY: "Lawley", MOHADIN: "Mohadin", VELO: "Velo Test"}
 INVALID_TEXT = (
@@ -124,7 +127,7 @@ def test_a_validating_project_with_an_empty_list_is_not_validated(
         groups=GROUPS,
         validate={"Lawley", "Mohadin"},
     )
-    migrate(config, database_url, monkeypatch)
+    monkeypatch.setenv("WA_MONITOR_DATABASE_URL", database_url)
     assert load_list(config, database_url, monkeypatch, "Mohadin", ["DR2000001"]) == 0
     say(bridge, "L1", "DR5555555", sast(11, 9))  # Lawley: no list, so not checked
     say(bridge, "L2", "DR5555556", sast(11, 9, 1))

@@ -4,19 +4,41 @@ requests, or guess passwords faster than the throttle allows."""
 
 from __future__ import annotations
 
+import os
+import resource
+import signal
 import socket
+import subprocess
+import sys
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import httpx2
+import psycopg
 import pytest
+from starlette.testclient import TestClient
 
-from tests.support.web import add_user, csrf_of, dashboard, environment, make_app, served
+from tests.support.web import (
+    SECRET,
+    add_user,
+    csrf_of,
+    dashboard,
+    environment,
+    free_port,
+    make_app,
+    served,
+)
 from wa_monitor.adapters.postgres.users import Role
 from wa_monitor.devtools.simulator import BridgeWriter
+from wa_monitor.services import accounts
 from wa_monitor.settings import Settings
+
+pytestmark = pytest.mark.migrated("prod")
+
 
 COOKIE = "wa_monitor_prod_session"
 VIEWERS = ("anele", "bongani", "carla", "dumisani")
@@ -192,3 +214,234 @@ def test_a_large_body_is_refused_before_it_is_parsed(client: Any) -> None:
     assert client.login("anele").status_code == 303
     # Every other form has the default limit, 16 KB.
     assert client.client.post("/wa-monitor/logout", data={"csrf": "x" * 20_000}).status_code == 413
+
+
+# -- the login throttle -------------------------------------------------------------------------
+
+
+def test_concurrent_guesses_get_no_more_password_checks_than_the_limit(
+    settings: Settings, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    add_user(database_url, "public", "anele", Role.REVIEWER)
+    checks: list[str] = []
+    lock = threading.Lock()
+    real = accounts._matches
+
+    def counted(stored: str, password: str) -> bool:
+        with lock:
+            checks.append(password)
+        return real(stored, password)
+
+    monkeypatch.setattr(accounts, "_matches", counted)
+    start = threading.Barrier(40)
+
+    def guess(n: int) -> accounts.LoginOutcome:
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            start.wait()
+            return accounts.authenticate(
+                conn, "public", "anele", f"guess {n}", "203.0.113.7"
+            ).outcome
+
+    with ThreadPoolExecutor(40) as pool:
+        outcomes = list(pool.map(guess, range(40)))
+    assert len(checks) <= accounts.MAX_FAILURES
+    assert outcomes.count(accounts.LoginOutcome.WRONG) == accounts.MAX_FAILURES - 1
+    assert outcomes.count(accounts.LoginOutcome.THROTTLED) == 40 - (accounts.MAX_FAILURES - 1)
+    # The right password now waits for the window too, unchecked, from that address ...
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        late = accounts.authenticate(conn, "public", "anele", PASSWORD, "203.0.113.7")
+        assert late.outcome is accounts.LoginOutcome.THROTTLED
+        assert len(checks) <= accounts.MAX_FAILURES
+        # ... and not from anywhere else.
+        elsewhere = accounts.authenticate(conn, "public", "anele", PASSWORD, "198.51.100.9")
+        assert elsewhere.outcome is accounts.LoginOutcome.OK
+
+
+@pytest.fixture
+def behind_proxy(settings: Settings, database_url: str) -> Iterator[TestClient]:
+    """A client whose requests come from the trusted local proxy, X-Forwarded-For and all."""
+    add_user(database_url, "public", "anele", Role.REVIEWER)
+    app = make_app(settings, database_url)
+    with TestClient(app, base_url="http://testserver", client=("127.0.0.1", 40000)) as client:
+        yield client
+
+
+def _login_from(client: TestClient, address: str, username: str, password: str) -> int:
+    client.cookies.clear()
+    page = client.get("/wa-monitor/login", headers={"x-forwarded-for": address})
+    form = {"csrf": csrf_of(page.text), "username": username, "password": password}
+    response = client.post(
+        "/wa-monitor/login",
+        data=form,
+        headers={"x-forwarded-for": address},
+        follow_redirects=False,
+    )
+    return response.status_code
+
+
+def test_the_addresses_of_one_ipv6_64_count_as_one(behind_proxy: TestClient) -> None:
+    statuses = [
+        _login_from(behind_proxy, f"2001:db8:7:1::{i + 1:x}", "anele", "a wrong guess")
+        for i in range(20)
+    ]
+    assert statuses[: accounts.MAX_FAILURES - 1] == [401] * (accounts.MAX_FAILURES - 1)
+    assert set(statuses[accounts.MAX_FAILURES - 1 :]) == {429}
+    assert _login_from(behind_proxy, "2001:db8:7:1:ffff::1", "anele", PASSWORD) == 429
+    # The next /64 is someone else: the user logs in from there.
+    assert _login_from(behind_proxy, "2001:db8:7:2::1", "anele", PASSWORD) == 303
+
+
+def test_a_locked_address_does_not_lock_a_user_out_from_another(
+    behind_proxy: TestClient, db: Any
+) -> None:
+    attacker = "203.0.113.66"
+    for name in ("root", "admin", "anele", "qa", "ops", "test"):
+        for _ in range(accounts.MAX_FAILURES):
+            _login_from(behind_proxy, attacker, name, "password123")
+    # Every username is refused from the attacker's address now, the right password included.
+    assert _login_from(behind_proxy, attacker, "anele", PASSWORD) == 429
+    assert _login_from(behind_proxy, attacker, "someone-new", PASSWORD) == 429
+    # The user, from their own address, is not.
+    assert _login_from(behind_proxy, "198.51.100.23", "anele", PASSWORD) == 303
+    # An address written by the client itself, not by the trusted proxy, is not believed.
+    with TestClient(behind_proxy.app, base_url="http://testserver") as direct:
+        assert _login_from(direct, "198.51.100.24", "anele", PASSWORD) == 303
+    blocks = {r[0] for r in db.execute("SELECT client FROM public.wa_monitor_login_throttle")}
+    assert "testclient" in blocks
+    assert "198.51.100.24" not in blocks
+
+
+# -- slow clients and a process out of file descriptors ----------------------------------------
+
+OPEN_FILES = 64  # the service's own files (Python, the pool, the listener) take about 30
+TRICKLERS = 150
+STORM_LOG_BYTES = 40_000
+SLOW_HEAD = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: "
+SLOW_BODY = (
+    b"POST /wa-monitor/login HTTP/1.1\r\nHost: x\r\n"
+    b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 4000\r\n\r\nusername="
+)
+
+
+def test_slow_clients_cannot_hold_the_server_even_out_of_file_descriptors(
+    tmp_path: Path, bridge: BridgeWriter, database_url: str
+) -> None:
+    port = free_port()
+    extra = f"[web]\nport = {port}\nrequest_seconds = 2"
+    environment(tmp_path, "prod", bridge=bridge, url=database_url, extra=extra)
+    env = os.environ | {
+        "WA_MONITOR_DATABASE_URL": database_url,
+        "WA_MONITOR_WEB_SECRET": SECRET,
+        "WA_MONITOR_CONFIG_DIR": str(tmp_path),
+    }
+
+    def few_files() -> None:  # in the child, before exec: as a unit's LimitNOFILE would
+        resource.setrlimit(resource.RLIMIT_NOFILE, (OPEN_FILES, OPEN_FILES))
+
+    log = tmp_path / "web.log"
+    with log.open("wb") as output:
+        service = subprocess.Popen(
+            [sys.executable, "-m", "wa_monitor", "web", "--env", "prod"],
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            preexec_fn=few_files,  # noqa: PLW1509  no threads in the test process need it safe
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(base, service, log)
+        # Far more connections than the process has files for, each sending its headers a byte
+        # at a time and never finishing them: the kernel queues what the server cannot accept.
+        # Every other one sends its headers whole and then its body a byte at a time.
+        slow = [socket.create_connection(("127.0.0.1", port)) for _ in range(TRICKLERS)]
+        for n, sock in enumerate(slow):
+            sock.setblocking(False)
+            sock.send(SLOW_BODY if n % 2 else SLOW_HEAD)
+        closed_by_server = 0
+        patience = time.monotonic() + 60
+        while slow:
+            assert time.monotonic() < patience, f"{len(slow)} slow requests still held"
+            for sock in list(slow):
+                if _server_closed(sock):
+                    closed_by_server += 1
+                    slow.remove(sock)
+                    sock.close()
+            time.sleep(0.2)
+        assert closed_by_server == TRICKLERS
+        # Their files are back: the service answers again.
+        assert httpx2.get(f"{base}/healthz", timeout=10).json()["ok"] is True
+    finally:
+        service.send_signal(signal.SIGTERM)
+        service.wait(timeout=30)
+    text = log.read_text(encoding="utf-8", errors="replace")
+    assert "socket.accept() out of system resource" in text  # the storm did happen
+    assert log.stat().st_size < STORM_LOG_BYTES, text[-3000:]
+    assert "more like it are held back" in text
+
+
+def _wait_healthy(base: str, service: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx2.get(f"{base}/healthz", timeout=2).status_code == 200:
+                return
+        except httpx2.TransportError:
+            pass
+        assert service.poll() is None, log.read_text(encoding="utf-8", errors="replace")
+        assert time.monotonic() < deadline, "the dashboard did not start"
+        time.sleep(0.2)
+
+
+def _server_closed(sock: socket.socket) -> bool:
+    """Trickle one more byte; True once the server has answered (408) or closed."""
+    try:
+        if sock.recv(4096) is not None:
+            return True  # b"" (closed) or the 408
+    except BlockingIOError:
+        pass
+    except OSError:
+        return True
+    try:
+        sock.send(b"x")
+    except BlockingIOError:
+        pass
+    except OSError:
+        return True
+    return False
+
+
+def test_logins_from_many_addresses_check_a_few_passwords_at_a_time(
+    settings: Settings, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    add_user(database_url, "public", "anele", Role.REVIEWER)
+    real = accounts._hasher
+    at_once, most = 0, 0
+    lock = threading.Lock()
+
+    class Watched:
+        """The real hasher, watched for how many checks run at once (64 MiB each)."""
+
+        def verify(self, stored: str, password: str) -> bool:
+            nonlocal at_once, most
+            with lock:
+                at_once += 1
+                most = max(most, at_once)
+            try:
+                return real.verify(stored, password)
+            finally:
+                with lock:
+                    at_once -= 1
+
+    monkeypatch.setattr(accounts, "_hasher", Watched())
+    start = threading.Barrier(16)
+
+    def guess(n: int) -> accounts.LoginOutcome:
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            start.wait()
+            address = f"198.51.100.{n + 1}"  # a spray: every attempt from its own address
+            return accounts.authenticate(conn, "public", "anele", f"guess {n}", address).outcome
+
+    with ThreadPoolExecutor(16) as pool:
+        outcomes = list(pool.map(guess, range(16)))
+    assert outcomes == [accounts.LoginOutcome.WRONG] * 16  # each was checked
+    assert 1 < most <= 4  # accounts.MAX_CONCURRENT_CHECKS

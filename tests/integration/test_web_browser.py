@@ -36,10 +36,13 @@ AGENTS = [
     ("Johan van Wyk", "27834445566"),
 ]
 
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(),
-    reason="chromium is missing (Debian: apt-get install chromium; scripts/test.sh does)",
-)
+pytestmark = [
+    pytest.mark.skipif(
+        not CHROMIUM.exists(),
+        reason="chromium is missing (Debian: apt-get install chromium; scripts/test.sh does)",
+    ),
+    pytest.mark.migrated("prod"),
+]
 
 
 @pytest.fixture
@@ -205,6 +208,7 @@ def test_the_overview_refreshes_its_figures_and_leaves_what_is_typed_alone(
         page.goto("about:blank")
 
 
+@pytest.mark.migrated("prod", "dev")
 def test_a_dev_dashboard_is_unmistakable(
     page: Page,
     tmp_path: Path,

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import io
 import json
+import logging
+import logging.config
 import os
 import signal
 import subprocess
@@ -20,6 +22,9 @@ from tests.support.web import PASSWORD, SECRET, dashboard, environment, free_por
 from wa_monitor.cli import main
 from wa_monitor.devtools.simulator import BridgeWriter
 from wa_monitor.settings import load_settings
+from wa_monitor.web.server import log_config
+
+pytestmark = pytest.mark.migrated("prod")
 
 
 def wa(
@@ -79,6 +84,7 @@ def test_users_are_added_listed_disabled_and_given_new_passwords(
     assert wa(monkeypatch, database_url, "users", "disable", "--config", config, "nobody") == 2
 
 
+@pytest.mark.migrated
 def test_the_web_command_refuses_without_a_secret_or_a_migrated_schema(
     tmp_path: Path,
     bridge: BridgeWriter,
@@ -146,3 +152,20 @@ def test_the_web_command_serves_the_dashboard_until_sigterm(
     assert "Finished server process" in output
     assert SECRET not in output
     assert database_url not in output
+
+
+def test_every_line_of_the_dashboards_tracebacks_carries_the_prefix(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    logging.config.dictConfig(log_config("[DEV]"))
+    try:
+        raise RuntimeError("boom")  # noqa: TRY301 - a traceback to log
+    except RuntimeError:
+        logging.getLogger("uvicorn.error").exception("Exception in ASGI application")
+    lines = _lines(capsys.readouterr().err)
+    assert any("RuntimeError: boom" in line for line in lines)
+    assert all(line.startswith("[DEV] ") for line in lines), lines
+
+
+def _lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.strip()]

@@ -16,6 +16,9 @@ from tests.support.web import add_user, dashboard
 from wa_monitor.devtools.simulator import BridgeWriter
 from wa_monitor.settings import load_settings
 
+pytestmark = pytest.mark.migrated("prod")
+
+
 GROUPS = {LAWLEY: "Lawley", MOHADIN: "Mohadin", VELO: "Velo Test"}
 DAY = "2025-11-11"
 

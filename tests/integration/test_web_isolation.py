@@ -7,10 +7,14 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 
 from tests.support.web import SAST as ZONE
 from tests.support.web import Row, add_user, dashboard, environment, seed
 from wa_monitor.devtools.simulator import BridgeWriter
+
+pytestmark = pytest.mark.migrated("prod", "dev")
+
 
 BANNER = 'data-testid="dev-banner"'
 
@@ -64,3 +68,28 @@ def test_a_dev_dashboard_shows_dev_rows_only_and_says_dev_on_every_page(
     assert BANNER not in page.text
     assert "DR8000001" in page.text
     assert "DR9000001" not in page.text
+
+
+def test_a_dev_session_cookie_is_no_session_of_prod_even_with_one_secret(
+    tmp_path: Path, bridge: BridgeWriter, database_url: str
+) -> None:
+    """Both dashboards sign with the same secret (tests.support.web.SECRET), and user ids are
+    per environment: dev's user 1 and prod's user 1 are different people. A dev cookie, renamed
+    to prod's cookie name, must not be a prod session."""
+    prod = environment(tmp_path / "prod", "prod", bridge=bridge, url=database_url)
+    dev = environment(tmp_path / "dev", "dev", bridge=bridge, url=database_url)
+    add_user(database_url, "public", "ayanda")  # prod's user 1
+    add_user(database_url, "dev", "devon")  # dev's user 1
+    with dashboard(dev, database_url) as d:
+        assert d.login("devon").status_code == 303
+        stolen = d.client.cookies["wa_monitor_dev_session"]
+    with dashboard(prod, database_url) as p:
+        p.client.cookies.set("wa_monitor_prod_session", stolen)
+        page = p.client.get("/wa-monitor", follow_redirects=False)
+        assert page.status_code == 303
+        assert "/wa-monitor/login" in page.headers["location"]
+        assert p.client.get("/wa-monitor", params={"format": "json"}).status_code == 401
+        # prod's own login still works.
+        p.client.cookies.clear()
+        assert p.login("ayanda").status_code == 303
+        assert p.client.get("/wa-monitor", follow_redirects=False).status_code == 200

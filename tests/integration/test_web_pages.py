@@ -6,13 +6,16 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
+from starlette.testclient import TestClient
 
+from tests.support.database import Server
 from tests.support.env import LAWLEY
 from tests.support.ops import make_envs
 from tests.support.web import (
@@ -26,6 +29,9 @@ from tests.support.web import (
 )
 from wa_monitor.adapters.postgres.dashboard import COLUMNS
 from wa_monitor.devtools.simulator import BridgeWriter, Post, bridge_timestamp
+
+pytestmark = pytest.mark.migrated("prod")
+
 
 DAY = date(2025, 11, 11)
 
@@ -56,9 +62,30 @@ def dash(tmp_path: Path, bridge: BridgeWriter, database_url: str) -> Iterator[Da
         yield d
 
 
-@pytest.fixture
-def ids(dash: Dashboard, db: psycopg.Connection[Any]) -> list[Any]:
-    return seed(db, "public", ROWS)
+@dataclass(frozen=True)
+class Seeded:
+    """A logged-in dashboard on a database holding ROWS, and a connection to that database."""
+
+    dash: Dashboard
+    db: psycopg.Connection[Any]
+
+
+@pytest.fixture(scope="module")
+def seeded(postgres: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
+    """One dashboard on ROWS for the tests that only read: seeding, a user's password hash and
+    a login cost more than such a test, so they share them (their own rows go elsewhere)."""
+    folder = tmp_path_factory.mktemp("seeded")
+    with (
+        postgres.database("prod") as url,
+        BridgeWriter(folder / "messages.db") as bridge,
+        psycopg.connect(url, autocommit=True) as db,
+    ):
+        settings = environment(folder, "prod", bridge=bridge, url=url)
+        add_user(url, "public", "ayanda")
+        seed(db, "public", ROWS)
+        with dashboard(settings, url) as dash:
+            assert dash.login("ayanda").status_code == 303
+            yield Seeded(dash, db)
 
 
 def expected_day(db: psycopg.Connection[Any], day: date) -> dict[str, int]:
@@ -71,9 +98,8 @@ def expected_day(db: psycopg.Connection[Any], day: date) -> dict[str, int]:
     return dict(rows.fetchall())
 
 
-def test_the_days_table_counts_distinct_drops_by_local_day(
-    dash: Dashboard, ids: list[Any], db: psycopg.Connection[Any]
-) -> None:
+def test_the_days_table_counts_distinct_drops_by_local_day(seeded: Seeded) -> None:
+    dash, db = seeded.dash, seeded.db
     for day in (date(2025, 11, 10), DAY, date(2025, 11, 12)):
         doc = dash.json("/wa-monitor", day=day.isoformat())
         table = {p["project"]: p["drops"] for p in doc["projects"]}
@@ -138,8 +164,9 @@ def ids_of(doc: Any) -> list[str]:
     ],
 )
 def test_each_filter_shows_exactly_its_reviews(
-    dash: Dashboard, ids: list[Any], params: dict[str, str], drops: list[str]
+    seeded: Seeded, params: dict[str, str], drops: list[str]
 ) -> None:
+    dash = seeded.dash
     doc = dash.json("/wa-monitor/reviews", **params)
     assert ids_of(doc) == drops
     assert doc["problems"] == []
@@ -148,9 +175,8 @@ def test_each_filter_shows_exactly_its_reviews(
     assert not any(r.drop in html for r in ROWS if r.drop not in drops)
 
 
-def test_a_filter_value_that_means_nothing_is_named_and_ignored(
-    dash: Dashboard, ids: list[Any]
-) -> None:
+def test_a_filter_value_that_means_nothing_is_named_and_ignored(seeded: Seeded) -> None:
+    dash = seeded.dash
     doc = dash.json("/wa-monitor/reviews", status="lost", project="Nowhere", drop="DR12x")
     assert len(doc["reviews"]) == len(ROWS)
     assert len(doc["problems"]) == 3
@@ -187,9 +213,8 @@ def test_pages_walk_every_review_once_newest_first_and_back(
     assert 'rel="prev"' not in html
 
 
-def test_the_csv_holds_exactly_the_filtered_rows(
-    dash: Dashboard, ids: list[Any], db: psycopg.Connection[Any]
-) -> None:
+def test_the_csv_holds_exactly_the_filtered_rows(seeded: Seeded) -> None:
+    dash, db = seeded.dash, seeded.db
     params = {"from": "2025-11-11", "to": "2025-11-12", "project": "Lawley"}
     response = dash.client.get("/wa-monitor/reviews", params={**params, "format": "csv"})
     assert response.status_code == 200
@@ -307,9 +332,9 @@ def test_the_health_warns_when_the_monitor_is_stopped_or_behind(
     assert 'wa_monitor_behind{environment="prod"} 1.0' in metrics
 
 
-def test_metrics_carry_figures_and_no_personal_data(dash: Dashboard, ids: list[Any]) -> None:
-    dash.client.cookies.clear()
-    text = dash.client.get("/metrics").text
+def test_metrics_carry_figures_and_no_personal_data(seeded: Seeded) -> None:
+    stranger = TestClient(seeded.dash.client.app, base_url="http://testserver")  # no login
+    text = stranger.get("/metrics").text
     assert 'wa_monitor_database_up{environment="prod"} 1.0' in text
     assert "wa_monitor_reviews_today" in text
     assert "Thandi" not in text

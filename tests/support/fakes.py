@@ -1,10 +1,11 @@
-"""In-memory fakes of the loop's ports (core/ports.py), for unit tests that run in milliseconds.
+"""In-memory fakes of the ports (core/ports.py), for unit tests that run in milliseconds.
 
-Each fake behaves as its real adapter does in everything the loop can observe: FakeBridge as
+Each fake behaves as its real adapter does in everything its user can observe: FakeBridge as
 adapters/bridge.py's Bridge (rowid order, anchor checks, Rescan), FakeStore as
 adapters/postgres/store.py's Store (the ledger claim, the latest review of a drop, inserts that
-lose to an existing (drop, date), one transaction per batch). Both can be made to fail at a
-chosen moment. Time is virtual: the loop's waits (poll, backoff, standby) pass at once.
+lose to an existing (drop, date), one transaction per batch), FakeOutbox, FakePoster and
+FakeEchoes as the reply sender's outbox, the bridge's send API and messages.db. They can be made
+to fail at a chosen moment. Time is virtual: the loop's and the sender's waits pass at once.
 """
 
 from __future__ import annotations
@@ -33,7 +34,9 @@ from wa_monitor.core.records import (
     BridgeBatch,
     BridgeMessage,
     BridgePosition,
+    Delivery,
     Flaw,
+    OutboxMessage,
     Outcome,
     Plan,
     ReviewState,
@@ -576,3 +579,126 @@ class World:
 
     def drops(self) -> set[str]:
         return {r.drop_number for r in self.store.reviews.values()}
+
+
+# -- the reply sender's ports (Outbox, Poster, Echoes) and its clock -----------------------
+
+
+class SenderClock:
+    """The sender's waits pass at once and move virtual time by what they asked for."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def wait(self, event: threading.Event, timeout: float) -> bool:
+        if event.is_set():
+            return True
+        self.now += timeout
+        return False
+
+
+@dataclass
+class OutboxRow:
+    message: OutboxMessage
+    state: str = "pending"
+    not_before: float = 0.0
+
+
+@dataclass
+class FakeOutbox:
+    """The outbox as outbox.sql keeps it, in memory: one reply in flight per group, retries
+    after their delay (virtual time), finishes recorded in order."""
+
+    clock: SenderClock = field(default_factory=SenderClock)
+    rows: list[OutboxRow] = field(default_factory=list)
+    left: list[OutboxMessage] = field(default_factory=list)  # 'sending', its sender gone
+    done: list[tuple[str, Delivery | str]] = field(default_factory=list)
+    sent: list[OutboxMessage] = field(default_factory=list)
+    sent_at: dict[str, float] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    changed: threading.Condition = field(default_factory=threading.Condition)
+    held_calls: list[tuple[int, int]] = field(default_factory=list)
+
+    def add(self, *messages: OutboxMessage) -> FakeOutbox:
+        self.rows += [OutboxRow(m) for m in messages]
+        return self
+
+    def stranded(self) -> list[OutboxMessage]:
+        left, self.left = self.left, []
+        return left
+
+    def expire(self, window_s: float) -> int:
+        return 0
+
+    def hold(self, per_sender: int, per_group: int) -> int:
+        self.held_calls.append((per_sender, per_group))
+        return 0
+
+    def claim(self, interval_s: float, window_s: float) -> OutboxMessage | None:
+        with self.lock:
+            busy = {r.message.chat_jid for r in self.rows if r.state == "sending"}
+            for row in self.rows:
+                due = row.not_before <= self.clock.now
+                if row.state == "pending" and due and row.message.chat_jid not in busy:
+                    row.state = "sending"
+                    attempts = row.message.attempts + 1
+                    row.message = OutboxMessage(**{**_fields(row.message), "attempts": attempts})
+                    return row.message
+        return None
+
+    def waiting(self) -> bool:
+        return any(r.state == "pending" for r in self.rows)
+
+    def _row(self, m: OutboxMessage) -> OutboxRow | None:
+        return next((r for r in self.rows if r.message.id == m.id), None)
+
+    def finish(self, m: OutboxMessage, delivery: Delivery, detail: str, retry_in_s: float) -> None:
+        with self.lock:
+            self.done.append((m.drop_number, delivery))
+            if delivery is Delivery.SENT:
+                self.sent.append(m)
+                self.sent_at[m.drop_number] = self.clock.now
+            if (row := self._row(m)) is not None:
+                row.state = "pending" if delivery.retry_is_safe else delivery.value
+                row.not_before = self.clock.now + retry_in_s
+        with self.changed:
+            self.changed.notify_all()
+
+    def wait_sent(self, *drops: str, timeout: float = 5.0) -> bool:
+        """Wait (real time, for tests with real threads) until `drops` are all sent."""
+        with self.changed:
+            return self.changed.wait_for(lambda: set(drops) <= set(self.sent_at), timeout)
+
+    def block(self, m: OutboxMessage, detail: str) -> None:
+        self.done.append((m.drop_number, "blocked"))
+        if (row := self._row(m)) is not None:
+            row.state = "blocked"
+
+    def sent_alike(self, m: OutboxMessage, since: datetime) -> int:
+        return sum(1 for other in self.sent if other.id != m.id and other.text == m.text)
+
+
+def _fields(m: OutboxMessage) -> dict[str, object]:
+    return {f: getattr(m, f) for f in OutboxMessage.__dataclass_fields__}
+
+
+class FakePoster:
+    """The bridge's send API: answers with the outcomes given, in order; keeps what was posted."""
+
+    def __init__(self, *outcomes: Delivery) -> None:
+        self.outcomes = list(outcomes)
+        self.posted: list[tuple[str, str]] = []
+
+    def post(self, recipient: str, text: str) -> tuple[Delivery, str]:
+        self.posted.append((recipient, text))
+        return self.outcomes.pop(0), "detail"
+
+
+class FakeEchoes:
+    """messages.db as the sender asks it: the texts the bot is seen to have posted."""
+
+    def __init__(self, *found: str) -> None:
+        self.found = list(found)
+
+    def posts(self, chat_jid: str, text: str, since: datetime) -> int:
+        return self.found.count(text)

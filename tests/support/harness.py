@@ -23,11 +23,9 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from tests.support.env import GROUPS, LAWLEY, OTHER, write_config
-from tests.support.runs import migrate
+from tests.support.env import GROUPS, OTHER
 from wa_monitor.devtools.simulator import BridgeWriter, Post, message_id
 
 SEED_VAR = "WA_MONITOR_TEST_SEED"
@@ -470,13 +468,6 @@ class _ReadyWatch:
 
 # Generous: these bound how long a broken daemon can hang a test, they are not assertions.
 PATIENCE_SECONDS = 30.0
-
-
-def prod_config(folder: Path, bridge_db: Path, url: str, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """prod's config, watching Lawley on `bridge_db`, with its schema migrated."""
-    config = write_config(folder, "prod", bridge_db=bridge_db, groups={LAWLEY: "Lawley"})
-    migrate(config, url, monkeypatch)
-    return config
 
 
 @contextmanager

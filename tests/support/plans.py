@@ -9,7 +9,6 @@ import psycopg
 import pytest
 
 from tests.support.env import write_config
-from tests.support.runs import migrate
 from wa_monitor.cli import main
 
 BOT = "27000000001"  # the bot number configured, and given to the simulated bridge API
@@ -78,11 +77,11 @@ def prod_with_lists(
     groups: dict[str, str],
     extra: str = "",
 ) -> Path:
-    """prod migrated, Lawley and Mohadin validating with the LISTS above, Velo Test not."""
+    """prod (its database migrated for it), Lawley and Mohadin validating with the LISTS above,
+    Velo Test not."""
     config = validating_config(
         folder, "prod", bridge_db=bridge_db, groups=groups, validate=set(LISTS), extra=extra
     )
-    migrate(config, url, monkeypatch)
     for project, drops in LISTS.items():
         assert load_list(config, url, monkeypatch, project, drops) == 0
     return config
@@ -96,7 +95,8 @@ def dev_replying(
     groups: dict[str, str],
     api_url: str,
 ) -> Path:
-    """dev migrated with replies on, every group validating against a one-drop list."""
+    """dev (its database migrated for it) with replies on, every group validating against a
+    one-drop list."""
     config = validating_config(
         folder,
         "dev",
@@ -105,7 +105,6 @@ def dev_replying(
         validate=set(groups.values()),
         extra=f'replies = true\nbridge_api_url = "{api_url}"\nreply_interval_seconds = 0',
     )
-    migrate(config, url, monkeypatch)
     for project in groups.values():
         assert load_list(config, url, monkeypatch, project, ["DR1000001"]) == 0
     return config

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from hypothesis import strategies as st
+
+# Text made mostly of what a drop number is made of, so near-misses are generated often.
+DROP_LIKE = st.text(alphabet="DRdr 0123456789_xé٣\n.,-", max_size=60)
+
 
 def reference_drops(text: str) -> tuple[str, ...]:
     """An independent reading of the rule: DR, one optional space, 6-8 ASCII digits, whole word."""

@@ -1,4 +1,4 @@
-"""Driving the command line in-process: post a message, migrate, run once, read the reviews."""
+"""Driving the command line in-process: post a message, run once, read the reviews."""
 
 from __future__ import annotations
 
@@ -25,11 +25,6 @@ def say(
 ) -> None:
     ts = at if isinstance(at, str) else bridge_timestamp(at)
     bridge.post(Post(id=mid, chat_jid=chat, sender=sender, content=content, timestamp=ts))
-
-
-def migrate(config: Path, url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("WA_MONITOR_DATABASE_URL", url)
-    assert main(["schema", "migrate", "--config", str(config)]) == 0
 
 
 def run_once(config: Path, url: str, monkeypatch: pytest.MonkeyPatch) -> int:

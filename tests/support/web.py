@@ -24,7 +24,6 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from tests.support.env import LAWLEY, MOHADIN, VELO, write_config
-from wa_monitor.adapters.postgres.store import Store
 from wa_monitor.adapters.postgres.users import Role
 from wa_monitor.core.steps import Step
 from wa_monitor.devtools.simulator import BridgeWriter
@@ -59,14 +58,12 @@ class Row:
 def environment(
     folder: Path, env: str, *, bridge: BridgeWriter, url: str, extra: str = ""
 ) -> Settings:
-    """The env's config (prod: Lawley and Mohadin; dev: Velo Test and Lawley), migrated."""
+    """The env's config (prod: Lawley and Mohadin; dev: Velo Test and Lawley), on a database
+    migrated for it (mark the test `migrated("prod")`)."""
     groups = PROD_GROUPS if env == "prod" else DEV_GROUPS
     folder.mkdir(parents=True, exist_ok=True)
     path = write_config(folder, env, bridge_db=bridge.path, groups=groups, extra=extra)
-    settings = load_settings(path, expect=env)
-    with Store(url, schema=settings.schema, env=env) as store:
-        store.migrate()
-    return settings
+    return load_settings(path, expect=env)
 
 
 def add_user(url: str, schema: str, username: str, role: Role = Role.REVIEWER) -> None:

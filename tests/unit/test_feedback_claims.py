@@ -17,10 +17,10 @@ from wa_monitor.core.feedback_claims import (
     How,
     NotClaimed,
     Resolution,
-    SendState,
     blocked_by,
     claim_refusal,
 )
+from wa_monitor.core.records import Delivery
 
 NOW = datetime(2025, 11, 11, 10, 0, tzinfo=UTC)
 SAST = timezone(timedelta(hours=2))
@@ -35,7 +35,7 @@ SEND = FeedbackSend(
     finished_at=None,
     recipient="120363418298130331@g.us",
     message="DR1234567\nAll items complete! ✅",
-    state=SendState.CLAIMED,
+    delivery=None,
     bridge_status=None,
     bridge_answer=None,
     resolved_by=None,
@@ -45,23 +45,23 @@ SEND = FeedbackSend(
 
 
 def send(
-    state: SendState, *, age: timedelta = MINUTE, resolution: Resolution | None = None
+    delivery: Delivery | None, *, age: timedelta = MINUTE, resolution: Resolution | None = None
 ) -> FeedbackSend:
-    return replace(SEND, state=state, claimed_at=NOW - age, resolution=resolution)
+    return replace(SEND, delivery=delivery, claimed_at=NOW - age, resolution=resolution)
 
 
 @pytest.mark.parametrize(
     ("holder", "reason"),
     [
-        (send(SendState.SENT), Blocked.ALREADY_SENT),
+        (send(Delivery.SENT), Blocked.ALREADY_SENT),
         # a person found the unknown send in the group: it went out
-        (send(SendState.UNKNOWN, resolution=Resolution.POSTED), Blocked.ALREADY_SENT),
+        (send(Delivery.UNKNOWN, resolution=Resolution.POSTED), Blocked.ALREADY_SENT),
         # another request claimed it and is waiting on the bridge
-        (send(SendState.CLAIMED, age=SECOND), Blocked.IN_FLIGHT),
-        (send(SendState.CLAIMED, age=STALE_CLAIM), Blocked.IN_FLIGHT),
+        (send(None, age=SECOND), Blocked.IN_FLIGHT),
+        (send(None, age=STALE_CLAIM), Blocked.IN_FLIGHT),
         # a claim older than the bridge could take: its request died mid-send, perhaps posted
-        (send(SendState.CLAIMED, age=STALE_CLAIM + SECOND), Blocked.UNKNOWN),
-        (send(SendState.UNKNOWN), Blocked.UNKNOWN),
+        (send(None, age=STALE_CLAIM + SECOND), Blocked.UNKNOWN),
+        (send(Delivery.UNKNOWN), Blocked.UNKNOWN),
     ],
 )
 def test_a_send_that_holds_the_message_blocks_another_and_says_why(
@@ -78,7 +78,7 @@ def test_a_send_that_holds_the_message_blocks_another_and_says_why(
     [
         # nothing saved: no verdict to compose feedback from, whatever else is there
         (None, None, None, Blocked.NOT_REVIEWED),
-        (None, NOW - MINUTE, send(SendState.SENT), Blocked.NOT_REVIEWED),
+        (None, NOW - MINUTE, send(Delivery.SENT), Blocked.NOT_REVIEWED),
         # a saved verdict, never sent: the claim may go ahead
         (NOW - MINUTE, None, None, None),
         # feedback went out before this verdict was saved: the new verdict may be sent
@@ -87,7 +87,7 @@ def test_a_send_that_holds_the_message_blocks_another_and_says_why(
         (NOW - 2 * MINUTE, NOW - MINUTE, None, Blocked.ALREADY_SENT),
         (NOW - MINUTE, NOW - MINUTE, None, Blocked.ALREADY_SENT),
         # a holding send answers first, with who and when
-        (NOW - 2 * MINUTE, NOW - MINUTE, send(SendState.UNKNOWN), Blocked.UNKNOWN),
+        (NOW - 2 * MINUTE, NOW - MINUTE, send(Delivery.UNKNOWN), Blocked.UNKNOWN),
     ],
 )
 def test_a_verdict_s_feedback_is_claimed_once(
@@ -107,7 +107,7 @@ def test_a_verdict_s_feedback_is_claimed_once(
     [
         (NotClaimed(Blocked.NOT_REVIEWED), "Save a verdict before sending feedback."),
         (
-            NotClaimed(Blocked.ALREADY_SENT, send=send(SendState.SENT)),
+            NotClaimed(Blocked.ALREADY_SENT, send=send(Delivery.SENT)),
             "Feedback for this verdict was already sent (Thandi, 2025-11-11 11:59:00). Change "
             "and save the verdict to send new feedback.",
         ),
@@ -117,7 +117,7 @@ def test_a_verdict_s_feedback_is_claimed_once(
             "the verdict to send new feedback.",
         ),
         (
-            NotClaimed(Blocked.IN_FLIGHT, send=send(SendState.CLAIMED, age=SECOND)),
+            NotClaimed(Blocked.IN_FLIGHT, send=send(None, age=SECOND)),
             "Thandi is sending this feedback right now (started 2025-11-11 11:59:59).",
         ),
         (
@@ -125,7 +125,7 @@ def test_a_verdict_s_feedback_is_claimed_once(
             "someone is sending this feedback right now (started earlier).",
         ),
         (
-            NotClaimed(Blocked.UNKNOWN, send=send(SendState.UNKNOWN)),
+            NotClaimed(Blocked.UNKNOWN, send=send(Delivery.UNKNOWN)),
             "The send by Thandi at 2025-11-11 11:59:00 may have been posted: the bridge gave "
             "no clear answer. Check the group, then say whether it arrived.",
         ),
@@ -138,7 +138,7 @@ def test_a_refused_send_tells_the_reviewer_who_when_and_what_to_do(
 
 
 def test_a_refusal_s_own_message_is_in_utc() -> None:
-    refusal = NotClaimed(Blocked.IN_FLIGHT, send=send(SendState.CLAIMED))
+    refusal = NotClaimed(Blocked.IN_FLIGHT, send=send(None))
     assert (
         str(refusal) == "Thandi is sending this feedback right now (started 2025-11-11 09:59:00)."
     )
@@ -224,15 +224,15 @@ def test_a_refused_save_says_who_changed_the_review_and_when(
 @pytest.mark.parametrize(
     ("held", "unresolved"),
     [
-        (send(SendState.UNKNOWN), True),
-        (send(SendState.CLAIMED, age=STALE_CLAIM + SECOND), True),
-        (send(SendState.CLAIMED, age=STALE_CLAIM), False),  # still within the bridge's time
-        (send(SendState.SENT), False),
-        (send(SendState.REFUSED), False),
-        (send(SendState.DOWN), False),
-        (send(SendState.UNKNOWN, resolution=Resolution.POSTED), False),
-        (send(SendState.UNKNOWN, resolution=Resolution.NOT_POSTED), False),
-        (send(SendState.CLAIMED, age=STALE_CLAIM * 2, resolution=Resolution.POSTED), False),
+        (send(Delivery.UNKNOWN), True),
+        (send(None, age=STALE_CLAIM + SECOND), True),
+        (send(None, age=STALE_CLAIM), False),  # still within the bridge's time
+        (send(Delivery.SENT), False),
+        (send(Delivery.REFUSED), False),
+        (send(Delivery.DOWN), False),
+        (send(Delivery.UNKNOWN, resolution=Resolution.POSTED), False),
+        (send(Delivery.UNKNOWN, resolution=Resolution.NOT_POSTED), False),
+        (send(None, age=STALE_CLAIM * 2, resolution=Resolution.POSTED), False),
     ],
 )
 def test_a_send_waits_for_a_person_only_while_it_may_have_been_posted(

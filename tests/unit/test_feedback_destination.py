@@ -7,18 +7,21 @@ from typing import Any
 
 import pytest
 
+from wa_monitor.core.isolation import Production
 from wa_monitor.errors import ConfigError
 from wa_monitor.services.feedback import destination
 from wa_monitor.settings import Settings
 
 LAWLEY, VELO = "120363418298130331@g.us", "120363421664266245@g.us"
 PROJECTS = [{"name": "Lawley", "group_jid": LAWLEY}, {"name": "Velo Test", "group_jid": VELO}]
+# What production's config names: Lawley, and the test group's neighbour it retired.
+PRODUCTION = Production(names=frozenset({LAWLEY}), source="/etc/wa-monitor/prod.toml")
 
 
-def settings(env: str, **web: Any) -> Settings:
+def settings(env: str, production: Production = PRODUCTION, **web: Any) -> Settings:
     schema = "public" if env == "prod" else "dev"
     prefix = "" if env == "prod" else "[DEV]"
-    return Settings(
+    loaded = Settings(
         environment=env,
         schema=schema,
         log_prefix=prefix,
@@ -26,6 +29,7 @@ def settings(env: str, **web: Any) -> Settings:
         projects=PROJECTS,
         web=web,
     )
+    return loaded.beside(production) if env == "dev" else loaded
 
 
 def test_prod_sends_to_the_projects_own_group() -> None:
@@ -49,6 +53,24 @@ def test_dev_sends_every_projects_feedback_to_its_test_group() -> None:
     where = destination(settings("dev", feedback_group=VELO), "Lawley")
     assert (where.group_jid, where.group_name, where.redirected) == (VELO, "Velo Test", True)
     assert destination(settings("dev", feedback_group=VELO), "Velo Test").redirected is False
+
+
+@pytest.mark.parametrize(
+    ("production", "reason"),
+    [
+        # Production lists the group too (enabled or not): never dev's to post in.
+        (Production(names=frozenset({LAWLEY, VELO}), source="prod.toml"), "names group"),
+        # Production's config unknown: dev posts nowhere.
+        (Production.unknown("prod.toml: no such config file"), "no such config file"),
+    ],
+)
+def test_dev_feedback_to_a_group_production_names_or_might_name_is_refused(
+    production: Production, reason: str
+) -> None:
+    refusal = destination(settings("dev", production, feedback_group=VELO), "Lawley").refusal
+    assert refusal is not None
+    assert "Dev never posts where production lives" in refusal
+    assert reason in refusal
 
 
 def test_dev_without_a_test_group_and_sending_off_are_refused() -> None:

@@ -3,28 +3,24 @@
 from __future__ import annotations
 
 import re
-import threading
-import time
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from uuid import uuid4
 
 import pytest
 
+from wa_monitor.core import validation
+from wa_monitor.core.isolation import Production
 from wa_monitor.core.records import (
     NO_LISTS,
-    Delivery,
-    OutboxMessage,
     Outcome,
     PlanLists,
     ReplyKind,
     Sighting,
 )
-from wa_monitor.core.replies import RETRY_MAX_S, Sender, retry_in
 from wa_monitor.core.validation import InvalidAction, Policy, check_template, plan
-from wa_monitor.errors import ConfigError, TransientError
-from wa_monitor.settings import Settings, load_settings, reply_groups
+from wa_monitor.errors import ConfigError
+from wa_monitor.settings import Settings, load_settings
 
 LAWLEY, MOHADIN = "1@g.us", "2@g.us"
 T0 = datetime(2025, 11, 11, 9, tzinfo=UTC)
@@ -120,155 +116,59 @@ def test_templates_are_checked(text: str, problem: str) -> None:
         check_template(text)
 
 
-# -- the sender ---------------------------------------------------------------------------------
+# -- one reply per message --------------------------------------------------------------------
 
 
-class FakeOutbox:
-    def __init__(self, *messages: OutboxMessage, stranded: tuple[OutboxMessage, ...] = ()) -> None:
-        self.queue = list(messages)
-        self.left = list(stranded)
-        self.done: list[tuple[str, Delivery | str]] = []
-        self.sent: list[OutboxMessage] = []
-
-    def stranded(self) -> list[OutboxMessage]:
-        left, self.left = self.left, []
-        return left
-
-    def expire(self, window_s: float) -> int:
-        return 0
-
-    def claim(self, interval_s: float, window_s: float) -> OutboxMessage | None:
-        return self.queue.pop(0) if self.queue else None
-
-    def waiting(self) -> bool:
-        return bool(self.queue)
-
-    def finish(self, m: OutboxMessage, delivery: Delivery, detail: str, retry_in_s: float) -> None:
-        self.done.append((m.drop_number, delivery))
-        if delivery is Delivery.SENT:
-            self.sent.append(m)
-
-    def block(self, m: OutboxMessage, detail: str) -> None:
-        self.done.append((m.drop_number, "blocked"))
-
-    def sent_alike(self, m: OutboxMessage, since: datetime) -> int:
-        return sum(1 for other in self.sent if other.id != m.id and other.text == m.text)
+def test_a_message_naming_many_wrong_drops_gets_one_reply_naming_five() -> None:
+    # One group message with 300 invalid drops: one reply, not 300 (issue: a 64 KB message
+    # holds ~6,500 drops, and any member could make the bot post all day).
+    drops = [f"DR{7_000_000 + i}" for i in range(300)]
+    found = [replace(seen(d), message_id="M1") for d in drops]
+    p = plan(found, {}, LISTS, policy=POLICY, tz=UTC)
+    assert len(p.invalid) == 300  # every one recorded
+    [reply] = p.replies
+    assert reply.kind is ReplyKind.INVALID_DROP
+    assert f"Drop {', '.join(drops[:5])} and 295 more is not in the valid list" in reply.text
+    assert drops[5] not in reply.text
 
 
-class FakePoster:
-    def __init__(self, *outcomes: Delivery) -> None:
-        self.outcomes = list(outcomes)
-        self.posted: list[tuple[str, str]] = []
-
-    def post(self, recipient: str, text: str) -> tuple[Delivery, str]:
-        self.posted.append((recipient, text))
-        return self.outcomes.pop(0), "detail"
-
-
-class FakeEchoes:
-    def __init__(self, *found: str) -> None:
-        self.found = list(found)
-
-    def posts(self, chat_jid: str, text: str, since: datetime) -> int:
-        return self.found.count(text)
-
-
-class NoLog:
-    def debug(self, *a: object, **k: object) -> None: ...
-    def info(self, *a: object, **k: object) -> None: ...
-    def warning(self, *a: object, **k: object) -> None: ...
-    def error(self, *a: object, **k: object) -> None: ...
-
-
-def message(drop: str, chat: str = LAWLEY) -> OutboxMessage:
-    return OutboxMessage(uuid4(), chat, drop, f"about {drop}", T0, T0, 1)
-
-
-def sender(outbox: FakeOutbox, poster: FakePoster, echoes: FakeEchoes | None = None) -> Sender:
-    return Sender(
-        outbox=outbox,
-        poster=poster,
-        echoes=echoes or FakeEchoes(),
-        allowed=frozenset({LAWLEY}),
-        window_s=3600,
-        interval_s=1,
-        poll_s=1,
-        stop=threading.Event(),
-        log=NoLog(),
-    )
-
-
-def test_each_outcome_is_recorded_and_only_allowed_groups_are_posted_to() -> None:
-    outbox = FakeOutbox(message("A"), message("B", MOHADIN), message("C"), message("D"))
-    poster = FakePoster(Delivery.SENT, Delivery.DOWN, Delivery.UNKNOWN)
-    s = sender(outbox, poster)
-    while s.step():
-        pass
-    assert outbox.done == [
-        ("A", Delivery.SENT),
-        ("B", "blocked"),
-        ("C", Delivery.DOWN),
-        ("D", Delivery.UNKNOWN),
+def test_one_reply_per_message_whatever_it_holds() -> None:
+    policy = replace(POLICY, acknowledge=True)
+    found = [
+        replace(seen("DR1000001"), message_id="M1"),
+        replace(seen("DR7000001"), message_id="M1"),
+        replace(seen("DR7000002"), message_id="M1"),
+        replace(seen("DR7000003", minute=1), message_id="M2"),
     ]
-    assert [r for r, _ in poster.posted] == [LAWLEY, LAWLEY, LAWLEY]
+    p = plan(found, {}, LISTS, policy=policy, tz=UTC)
+    assert [(r.sighting.message_id, r.kind) for r in p.replies] == [
+        ("M1", ReplyKind.INVALID_DROP),
+        ("M2", ReplyKind.INVALID_DROP),
+    ]
+    text = p.replies[0].text
+    assert "Drop DR7000001, DR7000002 is not in the valid list" in text
+    assert "✅ DR1000001 received for Lawley" in text
 
 
-def test_stranded_and_unknown_posts_are_settled_by_messages_db_never_by_posting_again() -> None:
-    outbox = FakeOutbox(message("B"), stranded=(message("A"), message("Z")))
-    poster = FakePoster(Delivery.UNKNOWN)
-    s = sender(outbox, poster, FakeEchoes("about A", "about B"))
-    while s.step():
-        pass
-    assert outbox.done == [("A", Delivery.SENT), ("Z", Delivery.UNKNOWN), ("B", Delivery.SENT)]
-    assert poster.posted == [(LAWLEY, "about B")]  # A and Z were not posted again
+def test_reply_texts_carry_no_control_or_bidi_character() -> None:
+    policy = replace(
+        POLICY, texts={**POLICY.texts, ReplyKind.INVALID_DROP: "\x1b{drop}\u202e!\x07\u2066"}
+    )
+    [reply] = plan([seen("DR7000001")], {}, LISTS, policy=policy, tz=UTC).replies
+    assert reply.text == "DR7000001!"
 
 
-def test_an_echo_that_an_identical_sent_reply_accounts_for_proves_nothing() -> None:
-    # The same wrong drop posted twice: two identical answers. The first was posted (its echo is
-    # in messages.db); the sender was killed after claiming the second, before posting it.
-    outbox = FakeOutbox(message("A"))
-    poster = FakePoster(Delivery.SENT)
-    echoes = FakeEchoes("about A")
-    assert sender(outbox, poster, echoes).step()
-    outbox.left.append(message("A"))  # what the next sender finds: 'sending', never posted
-    assert not sender(outbox, poster, echoes).step()
-    assert outbox.done == [("A", Delivery.SENT), ("A", Delivery.UNKNOWN)]
-    # Posted, killed before it was marked: its own echo is there beside the first's.
-    echoes.found.append("about A")
-    outbox.left.append(message("A"))
-    assert not sender(outbox, poster, echoes).step()
-    assert outbox.done[-1] == ("A", Delivery.SENT)
-    assert len(poster.posted) == 1
-
-
-def test_a_post_whose_outcome_could_not_be_recorded_is_settled_not_posted_again() -> None:
-    class LosesTheFirstMark(FakeOutbox):
-        def finish(
-            self, m: OutboxMessage, delivery: Delivery, detail: str, retry_in_s: float
-        ) -> None:
-            if not self.done:
-                self.left.append(m)  # the database went away: the row stays 'sending'
-                self.done.append(("lost", delivery))
-                raise TransientError("database unavailable")
-            super().finish(m, delivery, detail, retry_in_s)
-
-    outbox = LosesTheFirstMark(message("A"))
-    poster = FakePoster(Delivery.SENT)
-    s = sender(outbox, poster, FakeEchoes("about A"))
-    thread = threading.Thread(target=s.run)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while len(outbox.done) < 2 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    s.stop.set()
-    s.wake.set()
-    thread.join(5)
-    assert outbox.done == [("lost", Delivery.SENT), ("A", Delivery.SENT)]  # by messages.db
-    assert len(poster.posted) == 1
-
-
-def test_retries_back_off_and_are_bounded() -> None:
-    assert [retry_in(n) for n in (1, 2, 3, 4, 5, 6, 20)] == [1, 2, 4, 8, 16, 30, RETRY_MAX_S]
+@pytest.mark.parametrize(
+    ("drops", "named"),
+    [
+        (["DR1"], "DR1"),
+        (["DR1", "DR2", "DR1"], "DR1, DR2"),
+        ([f"DR{i}" for i in range(5)], "DR0, DR1, DR2, DR3, DR4"),
+        ([f"DR{i}" for i in range(6)], "DR0, DR1, DR2, DR3, DR4 and 1 more"),
+    ],
+)
+def test_a_reply_names_up_to_five_drops(drops: list[str], named: str) -> None:
+    assert validation.named(drops) == named
 
 
 # -- the settings ---------------------------------------------------------------------------------
@@ -328,12 +228,15 @@ def test_dev_replies_only_in_groups_production_does_not_watch(tmp_path: Path) ->
     dev_text = PROD.replace('"prod"', '"dev"').replace('"public"', '"dev"')
     dev_text = 'log_prefix = "[DEV]"\n' + dev_text
     dev = settings_of(tmp_path, dev_text.format(extra='bot_senders = ["1"]\nreplies = true'), "dev")
-    # Production lists the test group too, switched off (as config/prod.toml does).
+    # Production lists the test group too, switched off: still none of dev's to reply in.
     prod_text = PROD.format(extra='bot_senders = ["1"]') + "enabled = false\n"
     prod = settings_of(tmp_path, prod_text)
-    assert reply_groups(dev, prod) == {"120363418298130333@g.us"}  # Velo Test only
-    assert reply_groups(dev, None) == frozenset()  # production's groups unknown: none
-    quiet = settings_of(tmp_path, dev_text.format(extra=""), "dev")
+    names = Production(names=prod.names, source="prod.toml")
+    assert dev.beside(names).reply_groups == frozenset()
+    lawley_only = Production(names=frozenset(prod.enabled_projects), source="prod.toml")
+    assert dev.beside(lawley_only).reply_groups == {"120363418298130333@g.us"}  # Velo Test
+    assert dev.beside(Production.unknown("none")).reply_groups == frozenset()
+    quiet = settings_of(tmp_path, dev_text.format(extra=""), "dev").beside(lawley_only)
     assert not quiet.replying  # dev's default
-    assert reply_groups(quiet, prod) == frozenset()
-    assert reply_groups(prod, None) == set(prod.enabled_projects)
+    assert quiet.reply_groups == frozenset()
+    assert prod.reply_groups == set(prod.enabled_projects)

@@ -49,6 +49,36 @@ def test_each_step_is_passed_wrong_or_missing() -> None:
     assert verdict.wrong_steps() == {"step_08_ont_barcode": "blurred"}
 
 
+HOUSE, POLE, UPS = Step.HOUSE_PHOTO, Step.CABLE_FROM_POLE, Step.UPS_SERIAL
+
+
+@pytest.mark.parametrize(
+    ("ticked", "reasons", "marks"),
+    [
+        # as the form writes it
+        ({HOUSE}, {UPS: "no serial"}, {HOUSE: Mark.PASSED, UPS: Mark.WRONG, POLE: Mark.MISSING}),
+        # nothing stored: every step missing
+        ((), {}, {HOUSE: Mark.MISSING, UPS: Mark.MISSING}),
+        # ticked and marked wrong (psql, an older dashboard): neither, so someone looks again
+        ({UPS}, {UPS: "no serial"}, {UPS: Mark.MISSING}),
+        # a blank reason marks nothing wrong
+        ((), {POLE: "  "}, {POLE: Mark.MISSING}),
+        ((), {POLE: ""}, {POLE: Mark.MISSING}),
+    ],
+)
+def test_a_stored_verdict_is_read_whoever_wrote_the_row(
+    ticked: set[Step], reasons: dict[Step, str], marks: dict[Step, Mark]
+) -> None:
+    verdict = Verdict.stored(ticked=ticked, reasons=reasons, comment="see photo 3")
+    assert {step: verdict.mark(step) for step in marks} == marks
+    assert verdict.comment == "see photo 3"
+
+
+def test_a_stored_verdict_lists_its_wrong_steps_in_step_order() -> None:
+    verdict = Verdict.stored(ticked=(), reasons={UPS: "no serial", POLE: "loose"})
+    assert verdict.wrong == ((POLE, "loose"), (UPS, "no serial"))
+
+
 @pytest.mark.parametrize(
     ("passed", "wrong", "message"),
     [

@@ -112,3 +112,23 @@ def test_the_charts_past_days_are_read_once_then_reused_until_asked_fresh() -> N
     assert kept.get(first, last, read)[0].drops == 2
     assert kept.get(first, date(2025, 11, 11), read)[0].drops == 3  # another window
     assert len(reads) == 3
+
+
+@pytest.mark.parametrize(
+    ("text", "day"),
+    [
+        ("2000-01-01", date(2000, 1, 1)),
+        ("2999-12-31", date(2999, 12, 31)),
+        (" 2025-11-11 ", date(2025, 11, 11)),
+        ("2025-13-01", None),  # not a date: the list names it and ignores it
+        ("", None),
+    ],
+)
+def test_a_day_the_pages_can_show_is_read(text: str, day: date | None) -> None:
+    assert filters.parse_day(text) == day
+
+
+@pytest.mark.parametrize("text", ["0001-01-01", "1999-12-31", "3000-01-01", "9999-12-31"])
+def test_a_day_beyond_what_the_pages_show_is_out_of_range_naming_the_key(text: str) -> None:
+    with pytest.raises(filters.OutOfRange, match=f"to: {text} is outside"):
+        filters.parse({"to": text}, projects=PROJECTS)

@@ -15,10 +15,10 @@ from typing import cast
 from urllib.parse import quote
 
 from wa_monitor.adapters.sqlfiles import named_queries
+from wa_monitor.core.isolation import user_part
 from wa_monitor.core.message_time import DEFAULT_MAX_AHEAD, sent_time
 from wa_monitor.core.records import BridgeBatch, BridgeMessage, BridgePosition, Flaw
 from wa_monitor.errors import Rescan, TransientError
-from wa_monitor.settings import user_part
 
 REQUIRED: dict[str, tuple[str, ...]] = {
     "messages": ("id", "chat_jid", "sender", "content", "timestamp", "is_from_me"),
@@ -722,6 +722,21 @@ class Bridge:
         except sqlite3.Error as exc:
             raise from_sqlite_error(exc, self.path) from None
         return None if row is None else parse_timestamp(row[0], self._tz)
+
+
+def messages_by_key(
+    path: Path, keys: Sequence[tuple[str, str]], *, tz: tzinfo, lid_map: Path | None = None
+) -> dict[tuple[str, str], BridgeMessage]:
+    """The messages with these (chat JID, message id) keys that the bridge still holds, read in
+    one visit to the file; nothing when it cannot be read (a dashboard page still shows the
+    ledger's times). For callers that keep no Bridge open, such as the dashboard."""
+    if not keys:
+        return {}
+    try:
+        with Bridge(path, groups=(), tz=tz, span=1, lid_map=lid_map) as bridge:
+            return bridge.messages(keys)
+    except BridgeError:
+        return {}
 
 
 def _text(content: object) -> str | None:

@@ -79,3 +79,7 @@ SELECT count(*) FROM whatsmeow_lid_map;
 
 -- name: table_columns
 SELECT name FROM pragma_table_info(?);
+
+-- name: bot_posts
+-- The bot's own messages with exactly this text in this chat (replies.py: proof of a post).
+SELECT timestamp FROM messages WHERE chat_jid = ? AND content = ? AND is_from_me;

@@ -2,13 +2,13 @@
 
 The bridge answers only after WhatsApp took the message or refused it, and it has no
 idempotency key: a request repeated after a lost answer can post twice. So every send ends in
-one of four outcomes, and only two of them (REFUSED, DOWN) mean "certainly not posted, safe to
-try again". UNKNOWN must be shown to a person, never retried by code.
+one of the four `Delivery` outcomes, and only two of them (REFUSED, DOWN) mean "certainly not
+posted, safe to try again". UNKNOWN must be shown to a person, never retried by code. Every text
+is made speakable (no control or bidi character) before it leaves.
 """
 
 from __future__ import annotations
 
-import enum
 import json
 import threading
 import time
@@ -16,6 +16,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+
+from wa_monitor.core.records import Delivery
+from wa_monitor.core.replies import speakable
 
 SEND_PATH = "/api/send"
 DEFAULT_URL = "http://localhost:8080"
@@ -30,23 +33,11 @@ _SENDING_EVENTS = frozenset(
 )
 
 
-class SendOutcome(enum.StrEnum):
-    SENT = "sent"  # the bridge answered success: WhatsApp took the message
-    REFUSED = "refused"  # the bridge answered and did not send: safe to try again
-    DOWN = "down"  # nothing reached the bridge (no connection): safe to try again
-    UNKNOWN = "unknown"  # the request went out and no clear answer came back: may be posted
-
-    @property
-    def retry_is_safe(self) -> bool:
-        """True when the message was certainly not posted, so sending again cannot double it."""
-        return self in {SendOutcome.REFUSED, SendOutcome.DOWN}
-
-
 @dataclass(frozen=True, slots=True)
 class SendResult:
     """What one `POST /api/send` came to."""
 
-    outcome: SendOutcome
+    outcome: Delivery
     detail: str  # the bridge's own message, or what went wrong on the way; no secret in it
     status: int | None = None  # the HTTP status, when an answer came back
     elapsed_s: float = 0.0
@@ -97,7 +88,7 @@ class BridgeApi:
         started = time.monotonic()
         worker = threading.Thread(
             target=attempt.run,
-            args=(self._client, {"recipient": recipient, "message": text}),
+            args=(self._client, {"recipient": recipient, "message": speakable(text)}),
             name="bridge-api-send",
             daemon=True,
         )
@@ -107,6 +98,11 @@ class BridgeApi:
         return SendResult(
             result.outcome, result.detail, result.status, round(time.monotonic() - started, 3)
         )
+
+    def post(self, recipient: str, text: str) -> tuple[Delivery, str]:
+        """The Poster port (core/ports.py): one attempt, its outcome and detail."""
+        result = self.send(recipient, text)
+        return result.outcome, result.detail
 
 
 class _Cancelled(Exception):
@@ -133,7 +129,7 @@ class _Attempt:
         except _Cancelled:
             return
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            result = SendResult(SendOutcome.DOWN, f"bridge not reachable: {_reason(exc)}")
+            result = SendResult(Delivery.DOWN, f"bridge not reachable: {_reason(exc)}")
         except httpx.HTTPError as exc:
             result = self._lost(exc)
         with self._lock:
@@ -146,10 +142,10 @@ class _Attempt:
             self._given_up = True
             if self._went_out:
                 return SendResult(
-                    SendOutcome.UNKNOWN,
+                    Delivery.UNKNOWN,
                     "no answer from the bridge in time; the message may have been posted",
                 )
-            return SendResult(SendOutcome.DOWN, "bridge not reachable in time; nothing was sent")
+            return SendResult(Delivery.DOWN, "bridge not reachable in time; nothing was sent")
 
     def _trace(self, event: str, info: dict[str, Any]) -> None:
         if event not in _SENDING_EVENTS:
@@ -164,11 +160,11 @@ class _Attempt:
             went_out = self._went_out
         if went_out:
             return SendResult(
-                SendOutcome.UNKNOWN,
+                Delivery.UNKNOWN,
                 f"connection lost after the request went out ({_reason(exc)}); "
                 "the message may have been posted",
             )
-        return SendResult(SendOutcome.DOWN, f"bridge not reachable: {_reason(exc)}")
+        return SendResult(Delivery.DOWN, f"bridge not reachable: {_reason(exc)}")
 
 
 def _classify(status: int, content: bytes) -> SendResult:
@@ -177,17 +173,17 @@ def _classify(status: int, content: bytes) -> SendResult:
     if answer is not None:
         success, message = answer
         if success and 200 <= status < 300:
-            return SendResult(SendOutcome.SENT, message, status)
+            return SendResult(Delivery.SENT, message, status)
         if not success:
-            return SendResult(SendOutcome.REFUSED, message or f"refused (HTTP {status})", status)
+            return SendResult(Delivery.REFUSED, message or f"refused (HTTP {status})", status)
     text = content.decode("utf-8", "replace").strip()[:200]
     # 4xx: the bridge rejected the request itself (bad JSON, no recipient) before sending;
     # 503: its WhatsApp client is not connected, so it did not try.
     if 400 <= status < 500 or status == _NOT_CONNECTED:
-        return SendResult(SendOutcome.REFUSED, text or f"HTTP {status}", status)
+        return SendResult(Delivery.REFUSED, text or f"HTTP {status}", status)
     # A 2xx we cannot read, a proxy's 502/504, a crash mid-send: the message may be out.
     return SendResult(
-        SendOutcome.UNKNOWN,
+        Delivery.UNKNOWN,
         f"unexpected answer from the bridge (HTTP {status}): {text or 'empty'}; "
         "the message may have been posted",
         status,

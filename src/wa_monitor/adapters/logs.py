@@ -7,7 +7,9 @@ import logging.handlers
 import os
 import re
 import sys
+import threading
 import time
+import traceback
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
@@ -35,6 +37,22 @@ def redact(text: str) -> str:
         if secret in text:
             text = text.replace(secret, REDACTED)
     return text
+
+
+def redacted_url(url: str) -> str:
+    """`url` fit to print: any user:password@ replaced by ***@ (all up to the last @ before the
+    query, so a password with a / in it is covered too), every query value by ***."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return REDACTED if "@" in url else url
+    rest = rest.partition("#")[0]
+    before_query, query_mark, query = rest.partition("?")
+    if "@" in before_query:
+        before_query = REDACTED + "@" + before_query.rpartition("@")[2]
+    if query_mark:
+        keys = [pair.partition("=")[0] for pair in query.split("&")]
+        query = "&".join(f"{key}={REDACTED}" for key in keys)
+    return f"{scheme}://{before_query}{query_mark}{query}"
 
 
 # Every parameter through which libpq takes a secret, or the path of a file holding one.
@@ -187,6 +205,49 @@ class _Reopening(logging.handlers.WatchedFileHandler):
         self._statstream()
 
 
+class Prefixed(logging.Formatter):
+    """A stdlib formatter that puts the environment's prefix first on EVERY line of a record,
+    a traceback's lines included (`grep "\\[DEV\\]"` finds the whole of a dev error), and
+    redacts registered secrets."""
+
+    def __init__(
+        self, fmt: str | None = None, datefmt: str | None = None, prefix: str = ""
+    ) -> None:
+        super().__init__(fmt, datefmt)
+        self.head = f"{prefix} " if prefix else ""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return prefixed(self.head, redact(super().format(record)))
+
+
+def prefixed(head: str, text: str) -> str:
+    """`text` with `head` first on each of its lines."""
+    if not head:
+        return text
+    return "\n".join(head + line for line in text.split("\n"))
+
+
+def _install_excepthooks(head: str) -> None:
+    """An exception nobody caught (main thread or another) is written like a log line: each
+    line of its traceback prefixed, secrets redacted, to the same handlers."""
+
+    def write(kind: type[BaseException], value: BaseException, tb: Any, where: str) -> None:
+        text = "".join(traceback.format_exception(kind, value, tb)).rstrip("\n")
+        _write(logging.getLogger(LOGGER_NAME), prefixed(head, redact(f"{where}\n{text}")))
+
+    def main_hook(kind: type[BaseException], value: BaseException, tb: Any) -> None:
+        write(kind, value, tb, "uncaught exception")
+
+    def thread_hook(args: threading.ExceptHookArgs) -> None:
+        if args.exc_type is SystemExit or args.exc_value is None:
+            return
+        name = args.thread.name if args.thread is not None else "?"
+        write(args.exc_type, args.exc_value, args.exc_traceback, f"uncaught in thread {name}")
+
+    sys.excepthook = main_hook
+    threading.excepthook = thread_hook
+
+
 def configure(*, prefix: str, log_file: Path | None, level: str = "INFO") -> None:
     """Send every line, prefixed, to stderr and (if given) to the environment's log file."""
     root = logging.getLogger(LOGGER_NAME)
@@ -200,8 +261,9 @@ def configure(*, prefix: str, log_file: Path | None, level: str = "INFO") -> Non
         log_file.parent.mkdir(parents=True, exist_ok=True)
         handlers.append(_Reopening(log_file, encoding="utf-8"))
     for handler in handlers:
-        handler.setFormatter(logging.Formatter("%(message)s"))
+        handler.setFormatter(Prefixed("%(message)s", prefix=prefix))
         root.addHandler(handler)
+    _install_excepthooks(f"{prefix} " if prefix else "")
     structlog.configure(
         processors=[structlog.processors.format_exc_info, _render(prefix)],
         logger_factory=_Lines,

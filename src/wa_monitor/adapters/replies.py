@@ -1,5 +1,5 @@
-"""The reply sender's two views of the bridge: its HTTP API to post, its messages.db to find
-what the bot posted when a post's outcome is unknown."""
+"""The bridge's messages.db as the poster's proof: what the bot posted, when a post's outcome is
+unknown (the bridge's HTTP API itself is the Poster: adapters/bridge_api.py)."""
 
 from __future__ import annotations
 
@@ -7,22 +7,7 @@ import sqlite3
 from datetime import datetime
 from pathlib import Path
 
-from wa_monitor.adapters.bridge_api import BridgeApi
-from wa_monitor.core.records import Delivery
-
-
-class BridgePoster:
-    """The Poster port on the bridge's `POST /api/send` (one attempt; the sender decides)."""
-
-    def __init__(self, api: BridgeApi) -> None:
-        self._api = api
-
-    def post(self, recipient: str, text: str) -> tuple[Delivery, str]:
-        result = self._api.send(recipient, text)
-        return Delivery(result.outcome.value), result.detail
-
-    def close(self) -> None:
-        self._api.close()
+from wa_monitor.adapters.sqlfiles import named_queries
 
 
 class BridgeEchoes:
@@ -41,10 +26,8 @@ class BridgeEchoes:
         except sqlite3.Error:
             return 0
         try:
-            rows = conn.execute(
-                "SELECT timestamp FROM messages WHERE chat_jid = ? AND content = ? AND is_from_me",
-                (chat_jid, text),
-            ).fetchall()
+            query = named_queries("wa_monitor.adapters", "bridge.sql")["bot_posts"]
+            rows = conn.execute(query, (chat_jid, text)).fetchall()
         except sqlite3.Error:
             return 0
         finally:

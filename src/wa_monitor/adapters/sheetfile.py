@@ -142,16 +142,21 @@ class SheetFile:
 
     @contextmanager
     def _replacing(self, *, binary: bool) -> Iterator[IO[Any]]:
-        """A temporary file beside the target that replaces it in one rename when complete."""
-        folder = self.path.parent
+        """A temporary file beside the target that replaces it in one rename when complete.
+
+        A symbolic link is written through: the file it leads to is replaced (the temporary
+        file beside that one, so the rename stays on one file system), the link stays a link."""
+        target = Path(os.path.realpath(self.path))
+        folder = target.parent
         try:
-            folder.mkdir(parents=True, exist_ok=True)
-            fd, name = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=folder)
+            if not self.path.is_symlink():
+                folder.mkdir(parents=True, exist_ok=True)
+            fd, name = tempfile.mkstemp(prefix=f".{target.name}.", dir=folder)
         except OSError as exc:
             raise SheetFileError(f"{self.path}: cannot write: {exc.strerror}") from None
         temp = Path(name)
         try:
-            mode = self.path.stat().st_mode & 0o777 if self.path.exists() else 0o644
+            mode = target.stat().st_mode & 0o777 if target.exists() else 0o644
             os.chmod(temp, mode)
             if binary:
                 with os.fdopen(fd, "wb") as out:
@@ -159,7 +164,7 @@ class SheetFile:
             else:
                 with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
                     yield out
-            os.replace(temp, self.path)
+            os.replace(temp, target)
         except OSError as exc:
             raise SheetFileError(f"{self.path}: cannot write: {exc.strerror}") from None
         finally:

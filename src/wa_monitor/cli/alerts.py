@@ -6,6 +6,7 @@ import argparse
 
 from wa_monitor.adapters.postgres.db import resolve_url
 from wa_monitor.cli.common import CONFIG_HELP, SUMMARIES, Commands, leaf, load
+from wa_monitor.core.records import Delivery
 from wa_monitor.errors import EXIT_FAILED, EXIT_OK
 from wa_monitor.services import alerts
 
@@ -44,7 +45,7 @@ def check_command(args: argparse.Namespace) -> int:
     deliveries = alerts.check(settings, url)
     for d in deliveries:
         what = "recovery" if d.recovery else "alert"
-        state = "sent" if d.ok else "FAILED"
+        state = {Delivery.SENT: "sent", Delivery.UNKNOWN: "perhaps sent"}.get(d.delivery, "FAILED")
         print(f"{d.kind.value}: {what} {state} via {d.channel}: {d.detail}")
     if not deliveries:
         print(f"{settings.environment.value}: nothing new to announce")

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TypeAlias
 
 from wa_monitor.adapters.postgres.db import resolve_url
-from wa_monitor.settings import CONFIG_DIR_VAR, Settings, find_config, load_settings
+from wa_monitor.settings import CONFIG_DIR_VAR, Settings, load_environment, load_settings
 
 Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
@@ -68,10 +68,12 @@ def add_target(parser: argparse.ArgumentParser) -> None:
 
 
 def load(args: argparse.Namespace) -> Settings:
-    """The settings the command line names; with --env the file must say that environment."""
+    """The settings the command line names; with --env the file must say that environment.
+    Dev's settings know what production's config names: the prod.toml beside --config's file,
+    or the one --env prod would find."""
     if args.config is not None:
         return load_settings(args.config)
-    return load_settings(find_config(args.env), expect=args.env)
+    return load_environment(args.env)
 
 
 def database_url(settings: Settings) -> str:

@@ -16,7 +16,7 @@ from wa_monitor.cli.common import (
 )
 from wa_monitor.errors import EXIT_OK
 
-STATES = ("pending", "sending", "sent", "expired", "unknown", "blocked")
+STATES = ("pending", "sending", "sent", "expired", "unknown", "blocked", "held")
 NOTE = """\
 A reply is 'unknown' when the bridge took the request but gave no clear answer (a timeout, a
 lost connection), or when the daemon stopped in the middle of posting it and the bot's message
@@ -34,8 +34,9 @@ def register(commands: Commands) -> None:
         help="the newest replies and their state",
         description="The newest replies of the outbox: pending (waiting for the sender, its "
         "group's turn or a retry), sending, sent, expired (the message was older than the "
-        "reply window), unknown (may or may not have been posted) or blocked (a group this "
-        "environment may not reply in).",
+        "reply window), unknown (may or may not have been posted), blocked (a group this "
+        "environment may not reply in) or held (over the hourly cap of its group or sender: "
+        "reply_cap_per_group_hour, reply_cap_per_sender_hour).",
         epilog=f"{NOTE}\n{CONFIG_HELP}",
         handler=list_command,
     )

@@ -32,7 +32,7 @@ from wa_monitor.cli.common import (
 from wa_monitor.core.loop import Rules
 from wa_monitor.core.loop import run as run_loop
 from wa_monitor.core.ports import Log, Notifier
-from wa_monitor.core.replies import Sender
+from wa_monitor.core.replies import Caps, Sender, ThreadLanes
 from wa_monitor.core.validation import Policy
 from wa_monitor.errors import (
     EXIT_CONFIG,
@@ -43,7 +43,7 @@ from wa_monitor.errors import (
     NotMigrated,
     TransientError,
 )
-from wa_monitor.settings import Environment, Settings, find_config, load_settings, reply_groups
+from wa_monitor.settings import Environment, Settings
 
 
 def register(commands: Commands) -> None:
@@ -185,17 +185,15 @@ def _tell_unknown_groups(bridge: Bridge, settings: Settings, log: Log) -> None:
 
 
 def _reply_groups(settings: Settings, log: Log) -> frozenset[str]:
-    """Where this environment may post: dev learns production's groups from its config file."""
-    production = None
-    if settings.replying and settings.environment is Environment.DEV:
-        try:
-            production = load_settings(find_config("prod"), expect="prod")
-        except ConfigError as exc:
-            log.warning(
-                "replies off: production's config is needed to keep dev out of its groups",
-                error=str(exc),
-            )
-    allowed = reply_groups(settings, production)
+    """Where this environment may post replies (core.isolation's rule), said once at start."""
+    production = settings.production
+    if settings.environment is Environment.DEV and (production is None or not production.known):
+        why = production.source if production is not None else "not read"
+        log.warning(
+            "dev posts nowhere: production's config is needed to keep dev out of its groups",
+            production_config=why,
+        )
+    allowed = settings.reply_groups
     if settings.replying and (dropped := set(settings.enabled_projects) - allowed):
         log.warning("no replies in these groups", groups=",".join(sorted(dropped)))
     return allowed
@@ -232,10 +230,10 @@ def _sender(
 ) -> _SenderThread:
     # Imported here: only a monitor that replies loads the HTTP client.
     from wa_monitor.adapters.bridge_api import BridgeApi  # noqa: PLC0415
-    from wa_monitor.adapters.replies import BridgeEchoes, BridgePoster  # noqa: PLC0415
+    from wa_monitor.adapters.replies import BridgeEchoes  # noqa: PLC0415
 
     outbox = PgOutbox(url, schema=settings.schema, env=settings.environment.value)
-    poster = BridgePoster(BridgeApi(settings.bridge_api_url))
+    poster = BridgeApi(settings.bridge_api_url)
     sender = Sender(
         outbox=outbox,
         poster=poster,
@@ -246,6 +244,11 @@ def _sender(
         poll_s=settings.poll_interval_seconds,
         stop=stop,
         log=log,
+        caps=Caps(
+            per_sender=settings.reply_cap_per_sender_hour,
+            per_group=settings.reply_cap_per_group_hour,
+        ),
+        lanes=ThreadLanes(),
     )
     return _SenderThread(sender, outbox, poster)
 

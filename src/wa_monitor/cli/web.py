@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
-
-import uvicorn
 
 from wa_monitor.adapters import logs
 from wa_monitor.adapters.postgres.db import require_current, session
 from wa_monitor.cli.common import CONFIG_HELP, SUMMARIES, Commands, database_url, leaf, load
-from wa_monitor.errors import EXIT_OK
+from wa_monitor.errors import EXIT_OK, FatalError
 from wa_monitor.settings import WEB_SECRET_CREDENTIAL, WEB_SECRET_VAR, Settings
+from wa_monitor.web import server
 from wa_monitor.web.app import create_app
 
 
@@ -55,30 +53,17 @@ def web_command(args: argparse.Namespace) -> int:
 
 
 def serve(settings: Settings, *, database_url: str, secret: str, host: str, port: int) -> None:
-    """Run the dashboard until SIGTERM or SIGINT (uvicorn's own handling: requests in flight
-    finish). X-Forwarded-For is believed from [web] trusted_proxies only (web/limits.py)."""
-    uvicorn.run(
-        create_app(settings, database_url=database_url, secret=secret),
-        host=host,
-        port=port,
-        proxy_headers=False,  # the app believes X-Forwarded-For from [web] trusted_proxies
-        server_header=False,
-        log_config=log_config(settings.log_prefix),
+    """Run the dashboard until SIGTERM or SIGINT (requests in flight finish), with a deadline
+    for each request's headers and body (web/server.py)."""
+    app = create_app(settings, database_url=database_url, secret=secret)
+    started = server.serve(
+        server.config(
+            app,
+            host=host,
+            port=port,
+            request_seconds=settings.web.request_seconds,
+            log_prefix=settings.log_prefix,
+        )
     )
-
-
-def log_config(prefix: str) -> dict[str, Any]:
-    """uvicorn's lines on stderr (the journal), with the environment's prefix first."""
-    head = f"{prefix} " if prefix else ""
-    formatter = {"format": f"{head}%(asctime)s %(levelname)-7s %(name)s %(message)s"}
-    handler = {"class": "logging.StreamHandler", "formatter": "plain", "stream": "ext://sys.stderr"}
-    return {
-        "version": 1,
-        "disable_existing_loggers": False,
-        "formatters": {"plain": formatter},
-        "handlers": {"stderr": handler},
-        "loggers": {
-            name: {"handlers": ["stderr"], "level": "INFO", "propagate": False}
-            for name in ("uvicorn", "uvicorn.error", "uvicorn.access")
-        },
-    }
+    if not started:  # uvicorn said why (the address in use, say); systemd may try again
+        raise FatalError(f"the dashboard could not start on {host}:{port}")

@@ -12,19 +12,12 @@ import enum
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 
+from wa_monitor.core.records import Delivery
 from wa_monitor.errors import WaMonitorError
 
 # A claim with no outcome after this long was cut off (the web process died mid-send): it is
 # shown as unknown and a person may resolve it. Well above the bridge client's 7 s bound.
 STALE_CLAIM = timedelta(minutes=2)
-
-
-class SendState(enum.StrEnum):
-    CLAIMED = "claimed"  # committed before the bridge was called; no outcome yet
-    SENT = "sent"
-    REFUSED = "refused"
-    DOWN = "down"
-    UNKNOWN = "unknown"
 
 
 class Resolution(enum.StrEnum):
@@ -43,19 +36,24 @@ class FeedbackSend:
     finished_at: datetime | None
     recipient: str
     message: str
-    state: SendState
+    delivery: Delivery | None  # None: claimed (committed before the bridge was called), no outcome
     bridge_status: int | None
     bridge_answer: str | None
     resolved_by: str | None
     resolved_at: datetime | None
     resolution: Resolution | None
 
+    @property
+    def state(self) -> str:
+        """As the table keeps it: 'claimed', or the delivery's value."""
+        return "claimed" if self.delivery is None else self.delivery.value
+
     def unresolved(self, now: datetime) -> bool:
         """Perhaps posted and nobody has checked the group yet: no new Send until resolved."""
         if self.resolution is not None:
             return False
-        return self.state is SendState.UNKNOWN or (
-            self.state is SendState.CLAIMED and now - self.claimed_at > STALE_CLAIM
+        return self.delivery is Delivery.UNKNOWN or (
+            self.delivery is None and now - self.claimed_at > STALE_CLAIM
         )
 
 
@@ -156,9 +154,9 @@ class NotClaimed(WaMonitorError):
 
 def blocked_by(holder: FeedbackSend, now: datetime) -> Blocked:
     """Why `holder`, a send that holds the verdict's message, refuses another claim."""
-    if holder.state is SendState.SENT or holder.resolution is Resolution.POSTED:
+    if holder.delivery is Delivery.SENT or holder.resolution is Resolution.POSTED:
         return Blocked.ALREADY_SENT
-    if holder.state is SendState.CLAIMED and now - holder.claimed_at <= STALE_CLAIM:
+    if holder.delivery is None and now - holder.claimed_at <= STALE_CLAIM:
         return Blocked.IN_FLIGHT
     return Blocked.UNKNOWN
 

@@ -137,9 +137,15 @@ class Outbox(Protocol):
         """Mark waiting replies to messages older than the window as expired; how many."""
         ...
 
+    def hold(self, per_sender: int, per_group: int) -> int:
+        """Mark waiting replies whose group (or whose message's sender) already had its cap of
+        replies in the last hour as held: recorded, never posted; how many."""
+        ...
+
     def claim(self, interval_s: float, window_s: float) -> OutboxMessage | None:
-        """The oldest waiting reply to a message within the window whose group had none in the
-        last `interval_s`, marked as being sent (committed before the post), or None."""
+        """The oldest waiting reply to a message within the window whose group has no reply in
+        flight and had none in the last `interval_s`, marked as being sent (committed before the
+        post), or None."""
         ...
 
     def waiting(self) -> bool:

@@ -217,12 +217,18 @@ class Plan:
 
 
 class Delivery(enum.StrEnum):
-    """What one attempt to post a reply came to (the bridge API's four outcomes)."""
+    """What one attempt to post a message came to: a reply, a reviewer's feedback or an alert,
+    through the bridge's HTTP API or an SMTP relay. The one outcome type of every post."""
 
-    SENT = "sent"
+    SENT = "sent"  # taken: WhatsApp (or the relay) has the message
     REFUSED = "refused"  # answered, not posted: safe to try again
-    DOWN = "down"  # nothing reached the bridge: safe to try again
+    DOWN = "down"  # nothing reached the bridge (or relay): safe to try again
     UNKNOWN = "unknown"  # may have been posted: never sent again without a person deciding
+
+    @property
+    def retry_is_safe(self) -> bool:
+        """True when the message was certainly not posted, so sending again cannot double it."""
+        return self in {Delivery.REFUSED, Delivery.DOWN}
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,41 +1,146 @@
-"""The sender: posts the outbox's replies after their batch committed, each at most once.
+"""Posting at most once: how every message this project sends (a reply in a group, a reviewer's
+feedback, an alert) is claimed, posted outside any transaction and settled once.
 
-How a reply goes out, and why it cannot go out twice:
-- The batch that decides a reply writes it to the outbox in its own transaction; nothing is
-  posted from inside a transaction.
-- The sender claims one reply (state 'sending', committed) before the HTTP call, then records
-  the outcome. SENT → 'sent'. REFUSED or DOWN (certainly not posted) → waiting again, retried
-  with backoff. UNKNOWN (the request went out, no clear answer) → the bridge's messages.db is
-  checked for the bot's own message with that text in that group (one no other reply with the
-  same text accounts for); found → 'sent', not found →
-  'unknown': never posted again by code, shown by `wa-monitor status`, settled by a person with
-  `wa-monitor replies resolve` (the bridge does not always store its API sends, so not finding
-  the message proves nothing).
-- A reply left 'sending' by a sender that was killed around its post is settled the same way
-  when the next sender starts.
+The rule, whoever asks for a message:
+- The message is claimed in the database first (a row or a field, committed) and posted only
+  after the claim is visible to every other process: nothing is posted from inside a
+  transaction, and a second claim of the same message is refused.
+- One attempt comes to one `Delivery`: SENT; REFUSED or DOWN (certainly not posted: safe to try
+  again); UNKNOWN (the request went out, no clear answer: it may be posted).
+- An UNKNOWN post, or a claim whose poster died around its post, is settled by `reconcile`: the
+  bot's own message with that text in that chat in messages.db (one no other settled message
+  of the same text accounts for) proves a post; not finding it proves nothing, so it stays
+  unknown — never posted again by code, settled by a person.
+- Every text is made `speakable` before it is claimed: no control or bidi character reaches a
+  group.
+
+The daemon's replies go through the outbox and the `Sender` below:
 - A reply to a message older than the window is marked expired, never posted: catching up after
-  an outage does not flood a group. A group gets at most one reply per interval.
+  an outage does not flood a group. A group gets at most one reply per interval, and at most
+  `per_group` an hour; an agent's messages get at most `per_sender` replies an hour. A reply over
+  a cap is held: recorded ('held'), never posted.
+- Each group has its own lane: a hung post in one group never delays another group's replies.
+- A post the bridge did not take (DOWN) is tried again within seconds, so pending replies go
+  out soon after the bridge answers again.
 - Only groups in `allowed` are ever posted to (dev: its own groups, never production's).
 """
 
 from __future__ import annotations
 
+import re
 import threading
-from datetime import timedelta
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
 
 from wa_monitor.core.ports import Echoes, Log, Outbox, Poster
 from wa_monitor.core.records import Delivery, OutboxMessage
 from wa_monitor.errors import TransientError
 
 RETRY_FIRST_S = 1.0
+# The bridge refused the message (it answered): wait longer before asking again.
 RETRY_MAX_S = 30.0
-# How far before its claim a reply found in messages.db may be stamped (clock skew, rounding).
+# Nothing reached the bridge: ask again soon, so replies go out within seconds of its return.
+RETRY_DOWN_MAX_S = 3.0
+# How far before its claim a message found in messages.db may be stamped (clock skew, rounding).
 ECHO_SLACK = timedelta(seconds=5)
+# The dispatcher looks at the outbox at least this often while replies wait for a turn or retry.
+WAITING_POLL_S = 1.0
+
+# C0 and C1 controls (tab and newline are kept), DEL, and the bidi marks, embeddings, overrides
+# and isolates that can reorder what a group member reads; a byte-order mark too.
+_UNSPEAKABLE = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]"
+)
 
 
-def retry_in(attempts: int) -> float:
-    """Seconds before a reply the bridge did not take is tried again: doubling, bounded."""
-    return float(min(RETRY_FIRST_S * 2 ** max(attempts - 1, 0), RETRY_MAX_S))
+def speakable(text: str) -> str:
+    """`text` as it may reach a group: line ends made \\n, control and bidi characters removed."""
+    return _UNSPEAKABLE.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+
+
+def retry_in(attempts: int, delivery: Delivery = Delivery.REFUSED) -> float:
+    """Seconds before a post the bridge did not take is tried again: doubling, bounded (and
+    bounded low when nothing reached the bridge, so its return is noticed within seconds)."""
+    bound = RETRY_DOWN_MAX_S if delivery is Delivery.DOWN else RETRY_MAX_S
+    return float(min(RETRY_FIRST_S * 2 ** max(attempts - 1, 0), bound))
+
+
+def reconcile(
+    echoes: Echoes,
+    chat_jid: str,
+    text: str,
+    claimed_at: datetime,
+    settled_alike: Callable[[datetime], int],
+) -> Delivery:
+    """An unknown post (a reply, feedback or an alert), settled against messages.db: SENT when
+    the bot's messages of that text in that chat since the claim (less ECHO_SLACK) outnumber
+    those that other posts of the same text, settled as sent since then, account for; else
+    UNKNOWN (the bridge does not always store its API sends: absence proves nothing).
+
+    `settled_alike(since)` counts those other posts: the same wrong drop posted twice gets two
+    identical answers, and the first one's post must not pass for the second's."""
+    since = claimed_at - ECHO_SLACK
+    found = echoes.posts(chat_jid, text, since)
+    if found == 0:
+        return Delivery.UNKNOWN
+    return Delivery.SENT if found > settled_alike(since) else Delivery.UNKNOWN
+
+
+class Clock(Protocol):
+    """How the sender waits: on an event, for at most `timeout` seconds (tests move time)."""
+
+    def wait(self, event: threading.Event, timeout: float) -> bool: ...
+
+
+class RealClock:
+    def wait(self, event: threading.Event, timeout: float) -> bool:
+        return event.wait(timeout)
+
+
+class Lanes(Protocol):
+    """Where a claimed post is carried out: one lane per group."""
+
+    def start(self, chat_jid: str, work: Callable[[], None]) -> None: ...
+
+    def join(self, timeout: float) -> None: ...
+
+
+class ThreadLanes:
+    """A thread per post in flight: at most one per group (the outbox claims one reply per group
+    at a time), so a group whose post hangs holds up no other group."""
+
+    def __init__(self) -> None:
+        self._threads: list[threading.Thread] = []
+
+    def start(self, chat_jid: str, work: Callable[[], None]) -> None:
+        self._threads = [t for t in self._threads if t.is_alive()]
+        thread = threading.Thread(target=work, name=f"reply {chat_jid}", daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    def join(self, timeout: float) -> None:
+        for thread in self._threads:
+            thread.join(timeout)
+
+
+class InlineLanes:
+    """Each post carried out at once, in the caller's thread (unit tests, `step()` by step)."""
+
+    def start(self, chat_jid: str, work: Callable[[], None]) -> None:
+        work()
+
+    def join(self, timeout: float) -> None:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Caps:
+    """How many replies an hour a group, and an agent's messages, may get (0: none)."""
+
+    per_sender: int = 10
+    per_group: int = 60
 
 
 class Sender:
@@ -53,47 +158,61 @@ class Sender:
         poll_s: float,
         stop: threading.Event,
         log: Log,
+        caps: Caps | None = None,
+        clock: Clock | None = None,
+        lanes: Lanes | None = None,
     ) -> None:
         self.outbox, self.poster, self.echoes = outbox, poster, echoes
         self.allowed = allowed
         self.window_s, self.interval_s, self.poll_s = window_s, interval_s, poll_s
+        self.caps = caps or Caps()
         self.stop = stop
         self.wake = threading.Event()
         self.log = log
+        self.clock = clock or RealClock()
+        self.lanes = lanes or InlineLanes()
         self._recovered = False
+        self._lock = threading.Lock()
+        self._in_flight: set[object] = set()
 
     def run(self) -> None:
-        """The thread's body: never raises; a database that is away is waited for."""
+        """The dispatcher's body: never raises; a database that is away is waited for."""
         while not self.stop.is_set():
             try:
                 busy = self.step()
             except Exception as exc:  # noqa: BLE001 - the thread must outlive a bad row
-                if isinstance(exc, TransientError):
-                    self.log.warning("⏳ reply sender waiting for the database", error=str(exc))
-                else:
-                    self.log.error("❌ reply sender failed; trying again", error=str(exc))
-                # A post whose outcome could not be recorded is left 'sending': settle it (by
-                # messages.db, else as unknown) before anything else is claimed.
-                self._recovered = False
-                self.stop.wait(max(self.poll_s, 1.0))
+                self._failed(exc)
+                self.clock.wait(self.stop, max(self.poll_s, 1.0))
                 continue
             if not busy:
-                # Replies waiting for their group's turn or a retry: look again soon.
-                pause = min(self.poll_s, max(self.interval_s, 0.05))
-                self.wake.wait(pause if self.outbox.waiting() else self.poll_s)
+                # Replies waiting for their group's turn, a lane or a retry: look again soon.
+                waiting = self.outbox.waiting()
+                pause = min(self.poll_s, max(self.interval_s, 0.05), WAITING_POLL_S)
+                self.clock.wait(self.wake, pause if waiting else self.poll_s)
                 self.wake.clear()
+        self.lanes.join(timeout=8.0)
 
     def step(self) -> bool:
-        """Post one reply if one is due; True when one was handled."""
+        """Hand one due reply to its group's lane; True when one was handled."""
         if not self._recovered:
+            with self._lock:
+                in_flight = set(self._in_flight)
             for stranded in self.outbox.stranded():
-                self._settle_unknown(stranded, "the sender stopped around this post")
+                if stranded.id not in in_flight:
+                    self._settle_unknown(stranded, "the sender stopped around this post")
             self._recovered = True
         if expired := self.outbox.expire(self.window_s):
             self.log.info(
                 "⌛ replies expired: their messages are older than the reply window",
                 count=expired,
                 window_s=self.window_s,
+            )
+        if held := self.outbox.hold(self.caps.per_sender, self.caps.per_group):
+            self.log.warning(
+                "🤐 replies held back: over the hourly cap of their group or sender",
+                count=held,
+                per_group=self.caps.per_group,
+                per_sender=self.caps.per_sender,
             )
         message = self.outbox.claim(self.interval_s, self.window_s)
         if message is None:
@@ -106,34 +225,60 @@ class Sender:
                 drop=message.drop_number,
             )
             return True
-        delivery, detail = self.poster.post(message.chat_jid, message.text)
-        if delivery is Delivery.UNKNOWN:
-            self._settle_unknown(message, detail)
-            return True
-        self.outbox.finish(message, delivery, detail, retry_in(message.attempts))
-        if delivery is Delivery.SENT:
-            self.log.info(
-                f"💬 Replied in the group about {message.drop_number}", chat=message.chat_jid
-            )
-        else:
-            self.log.warning(
-                "⏳ reply not taken by the bridge; will retry",
-                drop=message.drop_number,
-                outcome=delivery.value,
-                detail=detail,
-                retry_in_s=retry_in(message.attempts),
-            )
+        with self._lock:
+            self._in_flight.add(message.id)
+        self.lanes.start(message.chat_jid, lambda: self._deliver(message))
         return True
 
-    def _settle_unknown(self, message: OutboxMessage, detail: str) -> None:
-        """A post that may have happened: proof from messages.db, else a person decides.
+    def _deliver(self, message: OutboxMessage) -> None:
+        """One claimed reply: posted once, its outcome recorded (in its group's lane)."""
+        try:
+            delivery, detail = self.poster.post(message.chat_jid, speakable(message.text))
+            if delivery is Delivery.UNKNOWN:
+                self._settle_unknown(message, detail)
+                return
+            wait = retry_in(message.attempts, delivery)
+            self.outbox.finish(message, delivery, detail, wait)
+            if delivery is Delivery.SENT:
+                self.log.info(
+                    f"💬 Replied in the group about {message.drop_number}", chat=message.chat_jid
+                )
+            else:
+                self.log.warning(
+                    "⏳ reply not taken by the bridge; will retry",
+                    drop=message.drop_number,
+                    outcome=delivery.value,
+                    detail=detail,
+                    retry_in_s=wait,
+                )
+        except Exception as exc:
+            if isinstance(self.lanes, InlineLanes):
+                raise
+            self._failed(exc)
+        finally:
+            with self._lock:
+                self._in_flight.discard(message.id)
+            self.wake.set()
 
-        The proof is a bot message with the reply's text in its group since the claim that no
-        other reply accounts for: the same wrong drop posted twice gets two identical answers,
-        and the first one's post must not pass for the second's."""
-        since = message.claimed_at - ECHO_SLACK
-        echoes = self.echoes.posts(message.chat_jid, message.text, since)
-        if echoes > self.outbox.sent_alike(message, since):
+    def _failed(self, exc: Exception) -> None:
+        if isinstance(exc, TransientError):
+            self.log.warning("⏳ reply sender waiting for the database", error=str(exc))
+        else:
+            self.log.error("❌ reply sender failed; trying again", error=str(exc))
+        # A post whose outcome could not be recorded is left 'sending': settle it (by
+        # messages.db, else as unknown) before anything else is claimed.
+        self._recovered = False
+
+    def _settle_unknown(self, message: OutboxMessage, detail: str) -> None:
+        """A post that may have happened: proof from messages.db, else a person decides."""
+        settled = reconcile(
+            self.echoes,
+            message.chat_jid,
+            speakable(message.text),
+            message.claimed_at,
+            lambda since: self.outbox.sent_alike(message, since),
+        )
+        if settled is Delivery.SENT:
             self.outbox.finish(message, Delivery.SENT, f"{detail}; found in messages.db", 0.0)
             self.log.info(
                 f"💬 Replied in the group about {message.drop_number} (found in messages.db)",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import enum
 import string
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import tzinfo
 
@@ -21,6 +21,7 @@ from wa_monitor.core.records import (
     ReviewState,
     Sighting,
 )
+from wa_monitor.core.replies import speakable
 
 
 class InvalidAction(enum.StrEnum):
@@ -39,6 +40,8 @@ DEFAULT_TEXTS: Mapping[ReplyKind, str] = {
     ReplyKind.RESUBMISSION: "🔄 {drop} resubmission recorded for {project}",
 }
 PLACEHOLDERS = frozenset({"drop", "project"})
+# A reply names at most this many drops of one kind, then says how many more there are.
+NAMED_DROPS = 5
 _ACKNOWLEDGED = {Outcome.CREATED: ReplyKind.RECEIVED, Outcome.RESUBMITTED: ReplyKind.RESUBMISSION}
 
 
@@ -67,6 +70,27 @@ class Policy:
     def text(self, kind: ReplyKind, s: Sighting) -> str:
         return self.texts[kind].format(drop=s.drop_number, project=s.project)
 
+    def reply(self, answers: Sequence[tuple[ReplyKind, Sighting]]) -> Reply:
+        """The one reply to one message, whatever it holds: each kind's text once, naming up
+        to NAMED_DROPS of its drops and then how many more."""
+        kinds: dict[ReplyKind, list[Sighting]] = {}
+        for kind, sighting in answers:
+            kinds.setdefault(kind, []).append(sighting)
+        texts = [
+            self.texts[kind].format(drop=named(s.drop_number for s in of), project=of[0].project)
+            for kind, of in kinds.items()
+        ]
+        first_kind, first = answers[0]
+        return Reply(first_kind, first, speakable("\n\n".join(texts)))
+
+
+def named(drops: Iterable[str]) -> str:
+    """Up to NAMED_DROPS drop numbers, then "and N more" (each drop once, in order)."""
+    unique = list(dict.fromkeys(drops))
+    shown = ", ".join(unique[:NAMED_DROPS])
+    more = len(unique) - NAMED_DROPS
+    return f"{shown} and {more} more" if more > 0 else shown
+
 
 def plan(
     found: Sequence[Sighting],
@@ -81,9 +105,8 @@ def plan(
     A sighting of a validating project whose list holds drops, and whose drop is not in it, is
     recorded as invalid; with REJECT it makes no review, with FLAG its new review is flagged. A
     validating project with an empty list is not validated (its sightings' project shows in
-    `unlisted`). Each invalid
-    sighting in a group replies may go to gets one reply; with acknowledgements each created or
-    resubmitted review gets one too.
+    `unlisted`). A message in a group replies may go to gets one reply naming its invalid
+    drops; with acknowledgements, its created and resubmitted reviews too.
     """
     if not policy.validating and not policy.acknowledge:
         return reviews.plan(found, existing, tz)  # the common case costs nothing
@@ -102,19 +125,20 @@ def plan(
             Decision(s, Outcome.REJECTED) if id(s) in rejected else next(applied) for s in found
         )
     invalid_ids = {id(s) for s in invalid}
-    replies = [
-        Reply(ReplyKind.INVALID_DROP, s, policy.text(ReplyKind.INVALID_DROP, s))
-        for s in invalid
-        if s.chat_jid in policy.reply_groups
-    ]
+    answers = [(ReplyKind.INVALID_DROP, s) for s in invalid if s.chat_jid in policy.reply_groups]
     if policy.acknowledge:
-        replies += [
-            Reply(kind, d.sighting, policy.text(kind, d.sighting))
+        answers += [
+            (kind, d.sighting)
             for d in decisions
             if (kind := _ACKNOWLEDGED.get(d.outcome)) is not None
             and d.sighting.chat_jid in policy.reply_groups
             and id(d.sighting) not in invalid_ids
         ]
+    # One reply per message, whatever it holds: a message naming 300 wrong drops is one post.
+    by_message: dict[tuple[str, str], list[tuple[ReplyKind, Sighting]]] = {}
+    for kind, sighting in answers:
+        by_message.setdefault((sighting.chat_jid, sighting.message_id), []).append((kind, sighting))
+    replies = [policy.reply(of) for of in by_message.values()]
     action = policy.action.value
     return Plan(
         new_reviews=base.new_reviews,

@@ -54,6 +54,20 @@ class Verdict:
                 raise InvalidVerdict(f"step {step.display} is marked wrong: say what is wrong")
         return cls(ticked, tuple(sorted(reasons.items())), comment.strip())
 
+    @classmethod
+    def stored(
+        cls, *, ticked: Iterable[Step], reasons: Mapping[Step, str], comment: str = ""
+    ) -> Verdict:
+        """The verdict a review row holds, whoever wrote it (this form, an older dashboard,
+        psql). A step both ticked and marked wrong is neither (missing: someone must look
+        again); a blank reason marks nothing wrong."""
+        passed = frozenset(ticked)
+        return cls(
+            passed - reasons.keys(),
+            tuple(sorted((s, r) for s, r in reasons.items() if s not in passed and r.strip())),
+            comment,
+        )
+
     def mark(self, step: Step) -> Mark:
         if step in self.passed:
             return Mark.PASSED

@@ -1,16 +1,23 @@
 """Dashboard accounts: passwords hashed with Argon2id, logins checked and throttled.
 
-Failed logins are counted in the database (wa_monitor_login_throttle), per username and client
-address: the count survives a restart of the web service and is shared by all its workers, so
-neither resets an attacker's budget. After MAX_FAILURES in WINDOW, that username is refused from
-that address until the window ends, without the password being checked at all; and after
-MAX_CLIENT_FAILURES from one address over any usernames (a spray), every login from it is.
+Login attempts are counted in the database (wa_monitor_login_throttle) BEFORE the password is
+checked, in one atomic statement, per (username, address block) and per address block: the
+count survives a restart of the web service and is shared by all its workers, and concurrent
+attempts each get their own number, so at most MAX_FAILURES of them reach the hasher. Past
+MAX_FAILURES in WINDOW, that username is refused from that block until the window ends, without
+the password being checked; past MAX_CLIENT_FAILURES from one block over any usernames (a
+spray), every login from the block is. A success clears the user's count and gives the block
+its attempt back. An address block is an IPv4 address, or an IPv6 address's /64 (what one
+subscriber usually holds): an attacker gains nothing by walking through their /64, and a
+user who logs in from another block is never held back by a lock on this one.
 """
 
 from __future__ import annotations
 
 import enum
+import ipaddress
 import re
+import threading
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import cache
@@ -31,6 +38,10 @@ USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 # Argon2id with argon2-cffi's defaults (RFC 9106's low-memory profile: 64 MiB, 3 passes). A
 # login whose stored hash has other parameters is re-hashed with these.
 _hasher = PasswordHasher()
+# Each check takes 64 MiB: logins from many addresses at once (the throttle bounds each one)
+# wait their turn here instead of taking 64 MiB apiece.
+MAX_CONCURRENT_CHECKS = 4
+_checking = threading.BoundedSemaphore(MAX_CONCURRENT_CHECKS)
 
 
 class AccountError(FatalError):
@@ -76,27 +87,43 @@ def _decoy() -> str:
 
 def _matches(stored: str, password: str) -> bool:
     try:
-        return _hasher.verify(stored, password)
+        with _checking:
+            return _hasher.verify(stored, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 
 
+def address_block(address: str) -> str:
+    """The block an address is throttled by: an IPv4 address itself (an IPv4-mapped IPv6 one
+    as its IPv4), an IPv6 address's /64; anything else (a test client's name) as it is."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
+
+
 def authenticate(conn: Conn, schema: str, username: str, password: str, client: str) -> Login:
-    """Check a login; count a failure, or clear the count and note the login."""
+    """Check a login: count the attempt first, check the password only within the limits,
+    then clear the user's count or leave the failure counted."""
     name = username.strip().lower()[:64]
-    if (
-        users.failures(conn, schema, name, client, WINDOW) >= MAX_FAILURES
-        or users.client_failures(conn, schema, client, WINDOW) >= MAX_CLIENT_FAILURES
-    ):
+    known = USERNAME.fullmatch(name) is not None
+    block = address_block(client)
+    # Names no account can have share one count ('?' is no username), and never the block's.
+    tries = users.count_attempt(conn, schema, name if known else "?", block, WINDOW)
+    if tries.user > MAX_FAILURES or tries.block > MAX_CLIENT_FAILURES:
         return Login(LoginOutcome.THROTTLED)
-    found = users.account(conn, schema, name) if USERNAME.fullmatch(name) else None
+    found = users.account(conn, schema, name) if known else None
     stored = found.password_hash if found is not None else _decoy()
     if not _matches(stored, password) or found is None or not found.user.active:
-        failed = users.record_failure(conn, schema, name, client, WINDOW)
-        return Login(LoginOutcome.THROTTLED if failed >= MAX_FAILURES else LoginOutcome.WRONG)
+        return Login(LoginOutcome.THROTTLED if tries.user >= MAX_FAILURES else LoginOutcome.WRONG)
     new_hash = _hasher.hash(password) if _hasher.check_needs_rehash(stored) else None
-    users.clear_failures(conn, schema, name, client)
-    users.logged_in(conn, schema, found.user.id, new_hash)
+    users.forgive(conn, schema, name, block)
+    users.logged_in(conn, schema, found.user.id, new_hash, checked_hash=stored)
     return Login(LoginOutcome.OK, found.user)
 
 

@@ -1,148 +1,110 @@
 """`wa-monitor alerts check`: when a monitor stops, falls behind, is stuck, or the bridge goes
-quiet in working hours, tell ops (WhatsApp group through the bridge's API, and/or e-mail), once
-per incident and once when it is over. The incidents live in the schema (wa_monitor_alerts), so
-a restart, a second check or the systemd OnFailure= hook never announces one twice.
+quiet in working hours, tell ops (WhatsApp through the bridge's API, and/or e-mail), once per
+incident and once when it is over. The rules are core/alerts.py's; the incidents live in the
+schema (wa_monitor_alerts), so a restart, a second check or the systemd OnFailure= hook never
+announces one twice.
+
+Each message follows the poster's rule (core/replies.py): claimed in a short transaction that
+holds the alerts lock, posted after it committed (never an HTTP or SMTP call inside a
+transaction), settled in the next. A post certainly not made (DOWN, REFUSED) is due again at the
+next check; one that may have been made (UNKNOWN) is never repeated.
 """
 
 from __future__ import annotations
 
-import enum
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
-from typing import Any
+from datetime import datetime, timedelta
 
-import psycopg
-
-from wa_monitor.adapters.bridge_api import BridgeApi, SendOutcome
-from wa_monitor.adapters.mail import MailError, send_mail
-from wa_monitor.adapters.postgres.db import compose, named_queries, session
+from wa_monitor.adapters.bridge_api import BridgeApi
+from wa_monitor.adapters.mail import post_mail
+from wa_monitor.adapters.postgres.alerts import book
+from wa_monitor.adapters.replies import BridgeEchoes
+from wa_monitor.core import alerts as rules
+from wa_monitor.core.alerts import Findings, Incident, Message, Thresholds
+from wa_monitor.core.records import Delivery
+from wa_monitor.core.replies import reconcile, speakable
 from wa_monitor.errors import ConfigError, TransientError
 from wa_monitor.services.status import EnvStatus, Limits, assess
 from wa_monitor.settings import Settings
 
 
-class Incident(enum.StrEnum):
-    STOPPED = "stopped"  # no monitor holds the environment's instance lock
-    BEHIND = "behind"  # more bridge messages wait than max_behind
-    STUCK = "stuck"  # messages wait and the monitor read nothing for max_idle_minutes
-    BRIDGE_UNREADABLE = "bridge_unreadable"  # the bridge's file cannot be read
-    BRIDGE_QUIET = "bridge_quiet"  # no new message in the bridge for quiet_minutes, working hours
-
-
-OVER = {
-    Incident.STOPPED: "a monitor is running again",
-    Incident.BEHIND: "the backlog is processed",
-    Incident.STUCK: "the monitor reads the bridge again",
-    Incident.BRIDGE_UNREADABLE: "the bridge's file can be read again",
-    Incident.BRIDGE_QUIET: "the bridge stores new messages again",
-}
-
-
 @dataclass(frozen=True, slots=True)
-class Delivery:
-    """One message to one channel: an incident's alert, or its recovery."""
+class Announcement:
+    """One message to one channel (an incident's alert, or its recovery) and what it came to."""
 
     kind: Incident
     channel: str
     recovery: bool
-    ok: bool
+    delivery: Delivery
     detail: str
 
-
-# channel name → send(subject, text), raising DeliveryFailed when it certainly did not go.
-Send = Callable[[str, str], None]
-
-
-@dataclass(frozen=True, slots=True)
-class _Known:
-    """An incident as the schema keeps it."""
-
-    kind: Incident
-    detail: str
-    opened_at: datetime
-    opened_via: tuple[str, ...]
-    resolved_at: datetime | None
-    resolved_via: tuple[str, ...]
+    @property
+    def ok(self) -> bool:
+        """Carried, or perhaps carried (never repeated): nothing left to do on this channel."""
+        return not self.delivery.retry_is_safe
 
 
-class DeliveryFailed(TransientError):
-    """The channel did not take the message; the next check tries it again."""
+# channel name → post(subject, text): one attempt, its Delivery and a one-line detail.
+Post = Callable[[str, str], tuple[Delivery, str]]
 
 
 class AlertsDatabaseDown(TransientError):
     """The incidents cannot be read or written: nothing is sent, so nothing is sent twice."""
 
 
-def incidents(status: EnvStatus, settings: Settings, now: datetime) -> dict[Incident, str]:
-    """The incidents the environment's status shows now, each with one line saying what."""
-    rules = settings.alerts
-    found: dict[Incident, str] = {}
-    if status.running is False:
-        found[Incident.STOPPED] = "no wa-monitor is running (its instance lock is free)"
-    if status.behind is None:
-        found[Incident.BRIDGE_UNREADABLE] = "; ".join(status.problems) or "bridge unreadable"
-        return found
-    if status.behind > rules.max_behind:
-        found[Incident.BEHIND] = f"{status.behind} bridge messages wait (> {rules.max_behind})"
-    idle, limit = status.idle_for, timedelta(minutes=rules.max_idle_minutes)
-    if status.running and status.behind > 0 and (idle is None or idle > limit):
-        found[Incident.STUCK] = (
-            f"{status.behind} bridge messages wait and the monitor has read nothing for "
-            f"{_minutes(idle)} (> {rules.max_idle_minutes} min)"
-        )
-    quiet = status.bridge_quiet_for
-    if (
-        quiet is not None
-        and quiet > timedelta(minutes=rules.quiet_minutes)
-        and _working(settings, now)
-    ):
-        found[Incident.BRIDGE_QUIET] = (
-            f"the bridge stored no new message for {_minutes(quiet)} in working hours "
-            "(is the bridge connected to WhatsApp?)"
-        )
-    return found
+def health(status: EnvStatus) -> Findings:
+    return Findings(
+        running=status.running,
+        behind=status.behind,
+        idle_for=status.idle_for,
+        bridge_quiet_for=status.bridge_quiet_for,
+        problems=status.problems,
+    )
 
 
-def _working(settings: Settings, now: datetime) -> bool:
-    local = now.astimezone(settings.tz)
-    start, end = (time.fromisoformat(t) for t in settings.alerts.working_hours)
-    return local.isoweekday() in settings.alerts.working_days and start <= local.time() < end
+def thresholds(settings: Settings) -> Thresholds:
+    a = settings.alerts
+    return Thresholds(
+        max_behind=a.max_behind,
+        max_idle_minutes=a.max_idle_minutes,
+        quiet_minutes=a.quiet_minutes,
+        working_hours=(a.working_hours[0], a.working_hours[1]),
+        working_days=frozenset(a.working_days),
+    )
 
 
-def _minutes(span: timedelta | None) -> str:
-    return "ever" if span is None else f"{span.total_seconds() / 60:.0f} min"
+def channels(settings: Settings) -> dict[str, Post]:
+    """The configured channels as posters."""
+    a = settings.alerts
+    out: dict[str, Post] = {}
+    if a.whatsapp_recipient:
+        recipient, url = a.whatsapp_recipient, a.bridge_api_url
+        echoes = BridgeEchoes(settings.bridge_db)
 
-
-def channels(settings: Settings) -> dict[str, Send]:
-    """The configured channels as senders."""
-    rules = settings.alerts
-    out: dict[str, Send] = {}
-    if rules.whatsapp_recipient:
-        recipient, url = rules.whatsapp_recipient, rules.bridge_api_url
-
-        def whatsapp(subject: str, text: str) -> None:
+        def whatsapp(subject: str, text: str) -> tuple[Delivery, str]:
+            claimed = datetime.now().astimezone()
             with BridgeApi(url) as api:
-                result = api.send(recipient, text)
-            # UNKNOWN may have been posted: never sent again, so never posted twice.
-            if result.outcome not in {SendOutcome.SENT, SendOutcome.UNKNOWN}:
-                raise DeliveryFailed(f"bridge API {result.outcome}: {result.detail}")
+                delivery, detail = api.post(recipient, text)
+            if delivery is Delivery.UNKNOWN:
+                # An alert's text names its incident and when it began: none other is alike.
+                delivery = reconcile(echoes, recipient, speakable(text), claimed, lambda _: 0)
+            if delivery.retry_is_safe:
+                return delivery, f"bridge API {delivery}: {detail}"
+            return delivery, detail
 
         out["whatsapp"] = whatsapp
-    if rules.email_to:
+    if a.email_to:
 
-        def email(subject: str, text: str) -> None:
-            try:
-                send_mail(
-                    host=rules.smtp_host,
-                    port=rules.smtp_port,
-                    sender=rules.email_from,
-                    recipients=rules.email_to,
-                    subject=subject,
-                    text=text,
-                )
-            except MailError as exc:
-                raise DeliveryFailed(str(exc)) from None
+        def email(subject: str, text: str) -> tuple[Delivery, str]:
+            return post_mail(
+                host=a.smtp_host,
+                port=a.smtp_port,
+                sender=a.email_from,
+                recipients=a.email_to,
+                subject=subject,
+                text=text,
+            )
 
         out["email"] = email
     return out
@@ -152,10 +114,10 @@ def check(
     settings: Settings,
     url: str,
     *,
-    send: dict[str, Send] | None = None,
+    post: Mapping[str, Post] | None = None,
     now: datetime | None = None,
-) -> list[Delivery]:
-    """Compare the environment's incidents with those already announced; send what is new."""
+) -> list[Announcement]:
+    """Compare the environment's incidents with those already announced; post what is due."""
     if not settings.alerts_on:
         raise ConfigError(
             f"alerts are off for {settings.environment.value}: [alerts] enabled = true turns "
@@ -166,7 +128,15 @@ def check(
             f"alerts for {settings.environment.value} have nowhere to go: set whatsapp_recipient "
             "and/or email_to in its [alerts] table (or enabled = false)"
         )
-    senders = channels(settings) if send is None else send
+    recipient = settings.alerts.whatsapp_recipient
+    if recipient and not settings.may_post(recipient):
+        where = settings.production.source if settings.production else "not read"
+        raise ConfigError(
+            f"alerts for {settings.environment.value} may not go to WhatsApp {recipient}: dev "
+            f"never posts where production's config names the recipient, nor while that config "
+            f"is unknown ({where}); name dev's own ops group, or e-mail only"
+        )
+    posters = channels(settings) if post is None else dict(post)
     limits = Limits(
         max_behind=settings.alerts.max_behind,
         max_idle=timedelta(minutes=settings.alerts.max_idle_minutes),
@@ -175,79 +145,33 @@ def check(
     if status.running is None:  # the database did not answer: nowhere to keep the state
         raise AlertsDatabaseDown("; ".join(status.problems))
     now = now or status.checked_at
-    found = incidents(status, settings, now)
-    schema, env = settings.schema, settings.environment.value
-    with session(url, schema=schema, env=env, purpose="alerts") as conn, conn.transaction():
-        return _Round(conn, settings, senders).run(found)
-
-
-class _Round:
-    """One check, in one transaction that holds the alerts lock."""
-
-    def __init__(
-        self, conn: psycopg.Connection[Any], settings: Settings, senders: dict[str, Send]
-    ) -> None:
-        self.conn, self.settings, self.senders = conn, settings, senders
-        self.queries = named_queries("alerts.sql")
-        self.deliveries: list[Delivery] = []
-
-    def _q(self, name: str, **params: object) -> psycopg.Cursor[Any]:
-        text = compose(self.queries[name], self.settings.schema)
-        return self.conn.execute(text, params)
-
-    def _known(self) -> dict[Incident, _Known]:
-        rows = self._q("incidents").fetchall()
-        return {
-            Incident(r[0]): _Known(Incident(r[0]), r[1], r[2], tuple(r[3]), r[4], tuple(r[5]))
-            for r in rows
-        }
-
-    def run(self, found: dict[Incident, str]) -> list[Delivery]:
-        self._q("lock")
-        known = self._known()
-        for kind, detail in found.items():
-            if kind not in known:
-                self._q("open", kind=kind.value, detail=detail)
-            elif known[kind].resolved_at is not None and not known[kind].resolved_via:
-                self._q("reopen", kind=kind.value)
-        for kind, was in known.items():
-            if kind not in found and was.resolved_at is None:
-                self._q("resolve", kind=kind.value)
-        for incident in self._known().values():
-            self._announce(incident)
-        return self.deliveries
-
-    def _announce(self, incident: _Known) -> None:
-        env, tz, kind = self.settings.environment.value, self.settings.tz, incident.kind
-        since = incident.opened_at.astimezone(tz).strftime("%Y-%m-%d %H:%M")
-        if incident.resolved_at is None:
-            subject = f"wa-monitor {env}: {kind.value.replace('_', ' ')}"
-            text = (
-                f"🔴 wa-monitor {env}: {incident.detail} (since {since}; see `wa-monitor status`)"
-            )
-            left = [c for c in self.senders if c not in incident.opened_via]
-            self._send(kind, left, subject, text)
-            return
-        if not incident.opened_via:  # over before anyone was told: nothing to take back
-            self._q("close", kind=kind.value)
-            return
-        opened_via, resolved_via = incident.opened_via, incident.resolved_via
-        lasted = _minutes(incident.resolved_at - incident.opened_at)
-        subject = f"wa-monitor {env}: recovered ({kind.value.replace('_', ' ')})"
-        text = f"✅ wa-monitor {env}: recovered, {OVER[kind]} (incident since {since}, {lasted})"
-        left = [c for c in opened_via if c not in resolved_via and c in self.senders]
-        self._send(kind, left, subject, text, recovery=True)
-        if all(d.ok for d in self.deliveries if d.kind is kind and d.recovery):
-            self._q("close", kind=kind.value)
-
-    def _send(
-        self, kind: Incident, names: list[str], subject: str, text: str, *, recovery: bool = False
-    ) -> None:
-        for name in names:
-            try:
-                self.senders[name](subject, text)
-            except DeliveryFailed as exc:
-                self.deliveries.append(Delivery(kind, name, recovery, False, str(exc)))
-                continue
-            self._q("resolved_via" if recovery else "opened_via", kind=kind.value, channel=name)
-            self.deliveries.append(Delivery(kind, name, recovery, True, text))
+    found = rules.incidents(health(status), thresholds(settings), now, settings.tz)
+    env, tz, names = settings.environment.value, settings.tz, list(posters)
+    with book(url, schema=settings.schema, env=env) as incidents:
+        with incidents.turn() as turn:  # claim
+            turn.settle_stale()
+            known = turn.known()
+            for change, kind in rules.changes(found, known):
+                turn.apply(change, kind, found.get(kind, ""))
+            claimed: list[Message] = []
+            for incident in turn.known().values():
+                due = rules.due(incident, names, env, tz)
+                if due.close:
+                    turn.close(incident.kind)
+                for message in due.messages:
+                    turn.claim(message)
+                    claimed.append(message)
+        done = [  # post: no transaction open
+            (message, *posters[message.channel](message.subject, message.text))
+            for message in claimed
+        ]
+        with incidents.turn() as turn:  # settle
+            for message, delivery, _ in done:
+                turn.settle(message, carried=not delivery.retry_is_safe)
+            for incident in turn.known().values():
+                if rules.due(incident, names, env, tz).close:
+                    turn.close(incident.kind)
+    return [
+        Announcement(m.kind, m.channel, m.recovery, delivery, detail)
+        for m, delivery, detail in done
+    ]

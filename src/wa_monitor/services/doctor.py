@@ -3,6 +3,7 @@ with the exact fix."""
 
 from __future__ import annotations
 
+import hmac
 import json
 import os
 import re
@@ -32,7 +33,7 @@ from wa_monitor.adapters.graph import (
     RetryLimits,
     WorkbookLocation,
 )
-from wa_monitor.adapters.logs import register_secret
+from wa_monitor.adapters.logs import redacted_url, register_secret
 from wa_monitor.adapters.postgres.admin import audit
 from wa_monitor.adapters.postgres.db import (
     AuthenticationFailed,
@@ -57,6 +58,7 @@ from wa_monitor.settings import (
     Settings,
     config_dirs,
     find_config,
+    load_environment,
     load_settings,
 )
 
@@ -99,7 +101,7 @@ def diagnose(
         folder = config_dirs()[0]
         return [Check("config file", False, str(exc), f"create {folder / f'{name}.toml'}")]
     try:
-        settings = load_settings(path, expect=env)
+        settings = load_environment(name) if config is None else load_settings(path, expect=env)
     except ConfigError as exc:
         checks.append(
             Check("config file", False, str(exc), f"correct {path} (README: Configuration)")
@@ -108,6 +110,7 @@ def diagnose(
         return checks
     checks.append(Check("config file", True, f"{path} parses and validates"))
     checks.append(_isolation(settings))
+    checks.append(_posting(settings))
     checks.extend(_log_checks(settings, path))
     checks.append(_bridge_check(settings, path))
     checks.append(_groups_check(settings, path))
@@ -115,6 +118,7 @@ def diagnose(
     checks.append(_alerts_check(settings, path))
     if web:
         checks.append(_web_secret_check(settings))
+        checks.append(_shared_secret_check(settings, path))
     checks.extend(_database_checks(settings, path, Service.WEB if web else Service.MONITOR))
     checks.extend(_sharepoint_checks(settings, path, reach=sharepoint))
     return checks
@@ -127,6 +131,48 @@ def _isolation(settings: Settings) -> Check:
     else:
         detail = f"environment {env} writes schema {schema!r}"
     return Check("schema matches the environment", True, detail)
+
+
+def _posting(settings: Settings) -> Check:
+    """Where this environment may post (core.isolation's rule): dev only in groups production's
+    config names nowhere, and nowhere while that config is unknown."""
+    name = "posts only where production does not"
+    if settings.environment is Environment.PROD:
+        return Check(name, True, "production posts in its own projects' groups")
+    production = settings.production
+    if production is None or not production.known:
+        why = production.source if production is not None else "not read"
+        return Check(
+            name,
+            False,
+            f"production's config is unknown ({why}): dev posts nowhere (no replies, feedback "
+            "or WhatsApp alerts)",
+            "put production's prod.toml beside dev's file (or on the --env search path)",
+        )
+    wanted = {
+        f"[web] feedback_group {settings.web.feedback_group}": settings.web.feedback_group,
+        f"[alerts] whatsapp_recipient {settings.alerts.whatsapp_recipient}": (
+            settings.alerts.whatsapp_recipient
+        ),
+    }
+    refused = [what for what, to in wanted.items() if to and not settings.may_post(to)]
+    if refused:
+        return Check(
+            name,
+            False,
+            f"production's config {production.source} names {', '.join(refused)}: dev will "
+            "not post there",
+            "give dev its own group (the test group), one that production's config does not list",
+        )
+    groups = sorted(settings.reply_groups) if settings.replying else []
+    replies = f"replies in {', '.join(groups)}" if groups else "no replies"
+    feedback = settings.web.feedback_group or "none"
+    return Check(
+        name,
+        True,
+        f"read {production.source}: {replies}; feedback to {feedback}; never in the "
+        f"{len(production.names or ())} groups or recipients production names",
+    )
 
 
 def _raw_isolation(path: Path) -> Check:
@@ -295,6 +341,52 @@ def _web_secret_check(settings: Settings) -> Check:
     return Check("web secret", True, "the dashboard's session secret is set (not shown)")
 
 
+def _shared_secret_check(settings: Settings, path: Path) -> Check:
+    """Prod and dev sign their session cookies with different secrets. Sessions carry their
+    environment, so one secret is not a way in; it is still one secret too many to leak.
+    Compared (never shown) when both can be read: this environment's (its variable or
+    credential, else the file beside its config) and the other's credential file beside it
+    (deploy/install.sh makes /etc/wa-monitor/ENV-web.secret)."""
+    name = "web secrets differ"
+    env = settings.environment.value
+    other = (
+        Environment.DEV.value
+        if settings.environment is Environment.PROD
+        else Environment.PROD.value
+    )
+    try:
+        mine: str | None = settings.require_web_secret()
+    except ConfigError:
+        mine = _read_secret(path.parent / f"{env}-web.secret")
+    theirs_file = path.parent / f"{other}-web.secret"
+    theirs = _read_secret(theirs_file)
+    if mine is None or theirs is None:
+        unread = theirs_file if theirs is None else f"{env}'s secret"
+        return Check(
+            name, True, f"not compared: {unread} cannot be read here (missing, or not root)"
+        )
+    if hmac.compare_digest(mine.encode(), theirs.encode()):
+        return Check(
+            name,
+            False,
+            f"{env} and {other} sign their sessions with one secret ({theirs_file} holds {env}'s "
+            "too; not shown)",
+            f"give {env} its own: head -c 48 /dev/urandom | base64 -w0 > "
+            f"{path.parent / f'{env}-web.secret'}, then restart wa-monitor-web-{env}",
+        )
+    return Check(name, True, f"{env}'s secret is not {other}'s ({theirs_file}; neither shown)")
+
+
+def _read_secret(path: Path) -> str | None:
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    if text:
+        register_secret(text)
+    return text or None
+
+
 def _alerts_check(settings: Settings, path: Path) -> Check:
     env, rules = settings.environment.value, settings.alerts
     if not settings.alerts_on:
@@ -309,7 +401,9 @@ def _alerts_check(settings: Settings, path: Path) -> Check:
         )
     where = []
     if rules.whatsapp_recipient:
-        where.append(f"WhatsApp {rules.whatsapp_recipient} through {rules.bridge_api_url}")
+        where.append(
+            f"WhatsApp {rules.whatsapp_recipient} through {redacted_url(rules.bridge_api_url)}"
+        )
     if rules.email_to:
         where.append(f"e-mail to {', '.join(rules.email_to)} through {rules.smtp_host}")
     return Check("alerts", True, "on: " + "; ".join(where))

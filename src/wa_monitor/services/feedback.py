@@ -1,26 +1,31 @@
 """Sending a reviewer's feedback to the project's group, at most once per saved verdict.
 
-claim (committed) → the bridge's POST /api/send (no database transaction held) → the outcome
-recorded, and feedback_sent stamped only when the bridge answered success. A send whose outcome
-is unknown is never retried here: a person checks the group and resolves it.
+The poster's rule (core/replies.py): claim (committed) → the bridge's POST /api/send (no
+database transaction held) → the outcome recorded, and feedback_sent stamped only when the
+bridge answered success and the review is still at the version the message was composed from.
+A send whose outcome is unknown is settled by messages.db when the bot's message is there
+(core/replies.py: reconcile), else never retried here: a person checks the group and resolves
+it. The text is made speakable (no control or bidi character) before it is claimed.
 """
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from functools import partial
 from uuid import UUID
 
 import psycopg
 import structlog
 
-from wa_monitor.adapters.bridge_api import BridgeApi, SendOutcome, SendResult
+from wa_monitor.adapters.bridge_api import BridgeApi
 from wa_monitor.adapters.postgres import reviewing
 from wa_monitor.adapters.postgres.reviewing import Conn
-from wa_monitor.core.feedback_claims import SendState
+from wa_monitor.adapters.replies import BridgeEchoes
+from wa_monitor.core.records import Delivery
+from wa_monitor.core.replies import reconcile, speakable
 from wa_monitor.errors import WaMonitorError
 from wa_monitor.settings import Environment, Settings
 
@@ -51,6 +56,10 @@ class Destination:
     group_name: str | None  # that group's project in the config
     sending_on: bool
     dev: bool
+    # Whether this environment may post there (core.isolation: dev never where production's
+    # config names the group, nor anywhere while production's config is unknown).
+    allowed: bool = True
+    production_source: str = ""
 
     @property
     def redirected(self) -> bool:
@@ -72,22 +81,18 @@ class Destination:
                 f"Project {self.project or '(none)'} has no WhatsApp group in this "
                 "environment's config: feedback cannot be sent."
             )
+        if not self.allowed:
+            return (
+                f"Dev never posts where production lives: production's config names group "
+                f"{self.group_jid}, or cannot be read ({self.production_source}). "
+                "Nothing is sent."
+            )
         return None
-
-
-class Sent(enum.StrEnum):
-    """How a Send ended, as the reviewer is told."""
-
-    SENT = "sent"
-    REFUSED = "refused"
-    DOWN = "down"
-    UNKNOWN = "unknown"
-    NOT_RECORDED = "not_recorded"  # the bridge answered but the outcome could not be saved
 
 
 @dataclass(frozen=True, slots=True)
 class SendReport:
-    outcome: Sent
+    outcome: Delivery | None  # None: the bridge answered but the outcome could not be saved
     send_id: int
     detail: str  # the bridge's answer or what went wrong
     stamped_at: datetime | None  # feedback_sent, when it was stamped
@@ -97,24 +102,24 @@ class SendReport:
         return explain(self.outcome, self.detail)
 
 
-def explain(outcome: Sent, detail: str) -> str:
-    """How a send ended, in one plain sentence for the reviewer."""
+def explain(outcome: Delivery | None, detail: str) -> str:
+    """How a send ended, in one plain sentence for the reviewer (None: not recorded)."""
     match outcome:
-        case Sent.SENT:
+        case Delivery.SENT:
             return "Feedback sent to the group."
-        case Sent.REFUSED:
+        case Delivery.REFUSED:
             return (
                 f"The bridge refused the message ({detail}). Nothing was posted; "
                 "you can send again."
             )
-        case Sent.DOWN:
+        case Delivery.DOWN:
             return "The WhatsApp bridge is not reachable. Nothing was posted; you can send again."
-        case Sent.UNKNOWN:
+        case Delivery.UNKNOWN:
             return (
                 "The bridge gave no clear answer in time: the message may have been posted. "
                 "Check the group, then say below whether it arrived."
             )
-        case Sent.NOT_RECORDED:
+        case None:
             return (
                 f"The bridge answered ({detail}) but the outcome could not be saved. "
                 "Check the group before sending again."
@@ -132,7 +137,18 @@ def destination(settings: Settings, project: str | None) -> Destination:
         group_name=settings.project_of(group) if group else None,
         sending_on=settings.web.send_feedback,
         dev=dev,
+        allowed=group is None or settings.may_post(group),
+        production_source=settings.production.source if settings.production else "not read",
     )
+
+
+def group_for(settings: Settings, project: str | None) -> str:
+    """The group `project`'s feedback goes to here; SendingOff or NoGroup when it cannot go."""
+    where = destination(settings, project)
+    if where.refusal is not None:
+        raise (SendingOff if not where.sending_on else NoGroup)(where.refusal)
+    assert where.group_jid is not None  # noqa: S101 - refusal is None only with a group
+    return where.group_jid
 
 
 def send(
@@ -151,62 +167,63 @@ def send(
     before anything is posted.
     """
     schema = settings.schema
-    message = text.strip().replace("\r\n", "\n")
+    message = speakable(text).strip()
     if not message:
         raise BadText("The feedback text is empty.")
     if len(message) > MAX_TEXT:
         raise BadText(f"The feedback text is longer than {MAX_TEXT} characters.")
+    claimed_at = datetime.now(UTC)
     with connect() as conn:
-        sheet = reviewing.load(conn, schema, review_id)
-        where = destination(settings, sheet.project)
-        if where.refusal is not None:
-            raise (SendingOff if not where.sending_on else NoGroup)(where.refusal)
-        assert where.group_jid is not None  # noqa: S101 - refusal is None only with a group
-        send_id = reviewing.claim(
+        claim = reviewing.claim(
             conn,
             schema,
             review_id,
             version=version,
             by=by,
-            recipient=where.group_jid,
             message=message,
+            route=partial(group_for, settings),
         )
-    result = bridge.send(where.group_jid, message)
+    send_id, group = claim.send_id, claim.recipient
+    result = bridge.send(group, message)
+    delivery, detail = result.outcome, result.detail
     log.info(
         "feedback send",
-        drop=sheet.drop_number,
-        project=sheet.project,
-        outcome=result.outcome.value,
+        drop=claim.drop_number,
+        project=claim.project,
+        outcome=delivery.value,
         status=result.status,
         elapsed_s=result.elapsed_s,
         by=by,
     )
-    return _record(connect, schema, review_id, send_id=send_id, result=result, by=by)
-
-
-def _record(
-    connect: Connect, schema: str, review_id: UUID, *, send_id: int, result: SendResult, by: str
-) -> SendReport:
     try:
         with connect() as conn:
+            if delivery is Delivery.UNKNOWN:
+                delivery = reconcile(
+                    BridgeEchoes(settings.bridge_db),
+                    group,
+                    message,
+                    claimed_at,
+                    lambda since: reviewing.sends_alike(
+                        conn, schema, send_id, recipient=group, message=message, since=since
+                    ),
+                )
+                if delivery is Delivery.SENT:
+                    detail = f"{detail}; found in messages.db"
             stamped = reviewing.finish(
                 conn,
                 schema,
                 review_id,
                 send_id,
-                state=SendState(result.outcome.value),
+                delivery=delivery,
+                version=version,
                 status=result.status,
-                answer=result.detail,
+                answer=detail,
                 by=by,
             )
     except psycopg.Error as exc:
         # The claim stays 'claimed': after a while the page shows it as unknown, to resolve.
         log.error("feedback outcome not recorded", send_id=send_id, error=type(exc).__name__)
-        return SendReport(Sent.NOT_RECORDED, send_id, result.detail, None)
-    outcome = {
-        SendOutcome.SENT: Sent.SENT,
-        SendOutcome.REFUSED: Sent.REFUSED,
-        SendOutcome.DOWN: Sent.DOWN,
-        SendOutcome.UNKNOWN: Sent.UNKNOWN,
-    }[result.outcome]
-    return SendReport(outcome, send_id, result.detail, stamped)
+        return SendReport(None, send_id, detail, None)
+    if delivery is Delivery.SENT and stamped is None:
+        log.info("feedback sent for a version since resubmitted: not stamped", send_id=send_id)
+    return SendReport(delivery, send_id, detail, stamped)

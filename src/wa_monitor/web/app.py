@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -34,7 +34,7 @@ from wa_monitor.web.context import (
     BASE,
     HERE,
     PAST_DAYS_SECONDS,
-    Web,
+    Site,
     current_user,
     home,
     make_templates,
@@ -60,7 +60,7 @@ class ChartWarmer:
     """Counts today's chart days ahead of the overview, every few minutes, so its default view
     never waits for them; a failure here only means the next page counts them itself."""
 
-    def __init__(self, web: Web) -> None:
+    def __init__(self, web: Site) -> None:
         self._web = web
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="chart-warmer", daemon=True)
@@ -86,7 +86,7 @@ def create_app(settings: Settings, *, database_url: str, secret: str) -> Starlet
     if len(secret) < MIN_SECRET_LENGTH:
         raise ValueError(f"the session secret must be at least {MIN_SECRET_LENGTH} characters")
     env = settings.environment.value
-    web = Web(
+    web = Site(
         settings=settings,
         pool=dashboard.open_pool(
             database_url, schema=settings.schema, application_name=f"wa-monitor-web-{env}"
@@ -95,20 +95,6 @@ def create_app(settings: Settings, *, database_url: str, secret: str) -> Starlet
         bridge=BridgeApi(settings.bridge_api_url),
     )
     registry = metrics.registry(web)
-
-    def page(handler: Callable[[Web, Request], Response]) -> Callable[[Request], Response]:
-        def endpoint(request: Request) -> Response:  # sync: Starlette runs it in its threadpool
-            return handler(web, request)
-
-        return endpoint
-
-    def post(
-        handler: Callable[[Web, Request], Awaitable[Response]],
-    ) -> Callable[[Request], Awaitable[Response]]:
-        async def endpoint(request: Request) -> Response:
-            return await handler(web, request)
-
-        return endpoint
 
     def healthz(request: Request) -> Response:
         """For the reverse proxy: 200 while the database answers, 503 when it does not."""
@@ -129,20 +115,20 @@ def create_app(settings: Settings, *, database_url: str, secret: str) -> Starlet
         Route("/", root),
         Route("/healthz", healthz),
         Route("/metrics", scrape),
-        Route(BASE, page(pages.overview)),
-        Route(f"{BASE}/", page(pages.overview)),
-        Route(f"{BASE}/reviews", page(pages.reviews)),
-        Route(BASE + "/reviews/{id:uuid}", page(reviewing.review_page)),
-        Route(BASE + "/reviews/{id:uuid}/verdict", post(reviewing.save_verdict), methods=["POST"]),
-        Route(BASE + "/reviews/{id:uuid}/send", post(reviewing.send_feedback), methods=["POST"]),
+        Route(BASE, pages.overview),
+        Route(f"{BASE}/", pages.overview),
+        Route(f"{BASE}/reviews", pages.reviews),
+        Route(BASE + "/reviews/{id:uuid}", reviewing.review_page),
+        Route(BASE + "/reviews/{id:uuid}/verdict", reviewing.save_verdict, methods=["POST"]),
+        Route(BASE + "/reviews/{id:uuid}/send", reviewing.send_feedback, methods=["POST"]),
         Route(
-            BASE + "/reviews/{id:uuid}/sends/{send:int}/resolve",
-            post(reviewing.resolve_send),
+            BASE + "/reviews/{id:uuid}/sends/{send}/resolve",
+            reviewing.resolve_send,
             methods=["POST"],
         ),
-        Route(f"{BASE}/login", page(auth.login_page), methods=["GET"]),
-        Route(f"{BASE}/login", post(auth.login), methods=["POST"]),
-        Route(f"{BASE}/logout", post(auth.logout), methods=["POST"]),
+        Route(f"{BASE}/login", auth.login_page, methods=["GET"]),
+        Route(f"{BASE}/login", auth.login, methods=["POST"]),
+        Route(f"{BASE}/logout", auth.logout, methods=["POST"]),
         Mount(f"{BASE}/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
 
@@ -204,5 +190,6 @@ def create_app(settings: Settings, *, database_url: str, secret: str) -> Starlet
         exception_handlers=handlers,
         lifespan=lifespan,
     )
+    app.state.site = web  # what every handler shares: see context.site_of
     app.state.exports = Exports(settings, database_url)
     return app

@@ -11,7 +11,7 @@ from starlette.responses import RedirectResponse, Response
 
 from wa_monitor.services import accounts
 from wa_monitor.services.accounts import LoginOutcome
-from wa_monitor.web.context import Web, current_user, home
+from wa_monitor.web.context import Site, current_user, home, site_of
 from wa_monitor.web.security import csrf_ok, start_session
 
 _MESSAGES = {
@@ -35,7 +35,8 @@ def safe_next(request: Request, target: str | None) -> str:
     return target
 
 
-def login_page(web: Web, request: Request) -> Response:
+def login_page(request: Request) -> Response:
+    web = site_of(request)
     if current_user(web, request) is not None:
         return RedirectResponse(safe_next(request, request.query_params.get("next")), 303)
     target = safe_next(request, request.query_params.get("next"))
@@ -43,7 +44,7 @@ def login_page(web: Web, request: Request) -> Response:
 
 
 def _form(
-    web: Web,
+    web: Site,
     request: Request,
     *,
     target: str,
@@ -60,7 +61,8 @@ def _form(
     )
 
 
-async def login(web: Web, request: Request) -> Response:
+async def login(request: Request) -> Response:
+    web = site_of(request)
     if not await csrf_ok(request):
         return refused(web, request)
     form = await request.form()
@@ -83,11 +85,17 @@ async def login(web: Web, request: Request) -> Response:
             status_code=_STATUS[result.outcome],
             username=username[:64],
         )
-    start_session(request.session, user_id=result.user.id, epoch=result.user.session_epoch)
+    start_session(
+        request.session,
+        user_id=result.user.id,
+        epoch=result.user.session_epoch,
+        env=web.settings.environment.value,
+    )
     return RedirectResponse(target, status_code=303)
 
 
-async def logout(web: Web, request: Request) -> Response:
+async def logout(request: Request) -> Response:
+    web = site_of(request)
     if not await csrf_ok(request):
         return refused(web, request)
     request.session.clear()
@@ -95,7 +103,7 @@ async def logout(web: Web, request: Request) -> Response:
     return RedirectResponse(login_url, status_code=303)
 
 
-def refused(web: Web, request: Request) -> Response:
+def refused(web: Site, request: Request) -> Response:
     """A POST without the session's CSRF token: nothing is done."""
     return web.render(
         request,

@@ -1,5 +1,6 @@
-"""What every handler shares: the environment's settings, the connection pool, the templates,
-and the current user (or the redirect to the login page)."""
+"""What every handler shares: the environment's `Site` (settings, connection pool, templates,
+bridge), kept in `request.app.state`; the current user (or the redirect to the login page); and
+`page`, which renders a page's one data function as HTML or as its JSON twin."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from uuid import UUID
 
 from jinja2 import StrictUndefined
 from psycopg_pool import ConnectionPool
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.templating import Jinja2Templates
@@ -28,6 +30,7 @@ from wa_monitor.adapters.postgres.users import User
 from wa_monitor.core.records import DailyCount
 from wa_monitor.settings import Environment, Settings
 from wa_monitor.web import chart
+from wa_monitor.web.filters import EARLIEST, LATEST, OutOfRange
 from wa_monitor.web.security import csrf_token, session_user
 
 BASE = "/wa-monitor"
@@ -66,8 +69,9 @@ class PastDays:
 
 
 @dataclass(frozen=True, slots=True)
-class Web:
-    """One environment's dashboard: its settings, connections and templates."""
+class Site:
+    """One environment's dashboard: its settings, connections and templates. The app keeps the
+    one instance in `app.state.site`; handlers reach it with `site_of(request)`."""
 
     settings: Settings
     pool: ConnectionPool[Conn]
@@ -120,6 +124,15 @@ class Web:
         }
         return self.templates.TemplateResponse(request, template, context, status_code=status_code)
 
+    def respond(self, request: Request, shown: Page, *, user: User) -> Response:
+        """The page in the format the query asks for."""
+        asked = request.query_params.get("format")
+        if asked == "json":
+            return JSONResponse(shown.twin(), status_code=shown.status_code)
+        return self.render(
+            request, shown.template, shown.values, user=user, status_code=shown.status_code
+        )
+
 
 def make_templates(tz: tzinfo) -> Jinja2Templates:
     """Plain Jinja2 templates, autoescaped; a missing value is an error, not an empty cell."""
@@ -135,6 +148,7 @@ def make_templates(tz: tzinfo) -> Jinja2Templates:
     env.filters["ago"] = ago
     env.globals["colour"] = chart.colour
     env.globals["urlencode"] = urlencode
+    env.globals["first_day"], env.globals["last_day"] = EARLIEST.isoformat(), LATEST.isoformat()
     return templates
 
 
@@ -161,37 +175,66 @@ def wants_json(request: Request) -> bool:
     return request.query_params.get("format") == "json"
 
 
-def current_user(web: Web, request: Request) -> User | None:
+def site_of(request: Request) -> Site:
+    """The environment's dashboard the app was made for."""
+    site: Site = request.app.state.site
+    return site
+
+
+def current_user(site: Site, request: Request) -> User | None:
     """The logged-in user, if the session is signed, young enough, and still matches the
     user's row (not disabled, password not changed since); otherwise the session is ended."""
-    ids = session_user(request.session)
+    ids = session_user(request.session, env=site.settings.environment.value)
     if ids is None:
         return None
-    with web.connection() as conn:
-        user = users.by_id(conn, web.schema, ids[0])
+    with site.connection() as conn:
+        user = users.by_id(conn, site.schema, ids[0])
     if user is None or not user.active or user.session_epoch != ids[1]:
         request.session.clear()
         return None
     return user
 
 
-def login_required(
-    handler: Callable[[Web, Request, User], Response],
-) -> Callable[[Web, Request], Response]:
-    """The page for a logged-in user; otherwise the login page (or 401 for a JSON twin)."""
+@dataclass(frozen=True, slots=True)
+class Page:
+    """What one page shows, computed once: the template and its values for the HTML, and the
+    same page as JSON (the twin, computed only when asked for)."""
 
-    @functools.wraps(handler)
-    def page(web: Web, request: Request) -> Response:
-        user = current_user(web, request)
+    template: str
+    values: Mapping[str, Any]
+    twin: Callable[[], Mapping[str, Any]]
+    status_code: int = 200
+
+
+PageData = Callable[[Site, Request, User], Page]
+FileData = Callable[[Site, Request, User], Response]
+
+
+def page(data: PageData, *, csv: FileData | None = None) -> Callable[[Request], Response]:
+    """The route of a page for a logged-in user (others get the login page, or 401 for JSON):
+    its one data function, rendered in the format the query asks for (`?format=json` for the
+    twin, HTML otherwise), or its `csv` file for `?format=csv` where it has one. A day outside
+    what the pages can show is a 400 with the reason, in any format."""
+
+    @functools.wraps(data)
+    def endpoint(request: Request) -> Response:  # sync: Starlette runs it in its threadpool
+        site = site_of(request)
+        user = current_user(site, request)
         if user is None:
             if wants_json(request):
                 return JSONResponse({"error": "login required"}, status_code=401)
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             login = home(request) + "/login"
             return RedirectResponse(f"{login}?{urlencode({'next': target})}", status_code=303)
-        return handler(web, request, user)
+        try:
+            if csv is not None and request.query_params.get("format") == "csv":
+                return csv(site, request, user)
+            shown = data(site, request, user)
+        except OutOfRange as exc:
+            raise HTTPException(400, str(exc)) from None
+        return site.respond(request, shown, user=user)
 
-    return page
+    return endpoint
 
 
 def json_value(value: object) -> object:

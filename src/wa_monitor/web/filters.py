@@ -17,6 +17,11 @@ MAX_PAGE_SIZE = 200
 # At least 4 digits: a shorter start matches a large part of the table (DR1 nearly all of it).
 MIN_DROP_DIGITS = 4
 _DROP_SEARCH = re.compile(r"^(?:DR)?\s?(\d{4,8})$", re.IGNORECASE)
+# The days the pages show. WhatsApp (and so any drop) came after the first; a year past the
+# last is a typo. Both stay far from the calendar's ends, which the chart's 30 days back, the
+# day after, and a zone's offset would otherwise cross (OverflowError).
+EARLIEST = date(2000, 1, 1)
+LATEST = date(2999, 12, 31)
 E = TypeVar("E")
 _YES_NO = {"yes": True, "no": False}
 
@@ -85,13 +90,25 @@ def local_midnight(day: date, tz: tzinfo) -> datetime:
     return datetime.combine(day, time(0), tzinfo=tz)
 
 
-def parse_day(text: str | None) -> date | None:
+class OutOfRange(ValueError):
+    """A day the pages cannot show; the message says which and what they can (a 400)."""
+
+
+def parse_day(text: str | None, *, key: str = "day") -> date | None:
+    """The date `text` names, None when it names none; OutOfRange when it is a date outside
+    EARLIEST..LATEST."""
     if not text:
         return None
     try:
-        return date.fromisoformat(text.strip())
+        day = date.fromisoformat(text.strip())
     except ValueError:
         return None
+    if not EARLIEST <= day <= LATEST:
+        raise OutOfRange(
+            f"{key}: {day.isoformat()} is outside the days this dashboard shows "
+            f"({EARLIEST.isoformat()} to {LATEST.isoformat()})."
+        )
+    return day
 
 
 def normalise_drop(text: str) -> str | None:
@@ -117,7 +134,7 @@ def parse(query: Mapping[str, str], *, projects: frozenset[str]) -> ReviewQuery:
 
     def day(key: str) -> date | None:
         raw = query.get(key, "").strip()
-        parsed = parse_day(raw)
+        parsed = parse_day(raw, key=key)
         if raw and parsed is None:
             problems.append(f"{key}: {raw!r} is not a date like 2025-11-11")
         return parsed

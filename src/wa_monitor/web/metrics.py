@@ -15,7 +15,7 @@ from starlette.responses import Response
 from wa_monitor.adapters.postgres import dashboard
 from wa_monitor.adapters.postgres.daily import daily_totals
 from wa_monitor.services import health
-from wa_monitor.web.context import Web
+from wa_monitor.web.context import Site
 from wa_monitor.web.filters import local_midnight
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -25,7 +25,7 @@ class EnvironmentCollector(Collector):
     """Reads one environment's figures when Prometheus scrapes; a database that cannot be
     reached shows as wa_monitor_database_up 0 and nothing else."""
 
-    def __init__(self, web: Web) -> None:
+    def __init__(self, web: Site) -> None:
         self.web = web
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
@@ -110,7 +110,7 @@ def _gauge(name: str, doc: str, env: str, value: float | None) -> GaugeMetricFam
     return family
 
 
-def registry(web: Web) -> CollectorRegistry:
+def registry(web: Site) -> CollectorRegistry:
     """A registry of our own: the process-wide default one would mix in other apps' metrics."""
     reg = CollectorRegistry(auto_describe=False)
     reg.register(EnvironmentCollector(web))

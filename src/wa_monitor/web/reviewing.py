@@ -1,6 +1,7 @@
-"""The review page's work: the reviewer's verdict form, the refusal that keeps their input, the
-trail of changes and sends, and Send. Viewers see the same page without the forms, and every
-POST checks the CSRF token and the reviewer role on the server.
+"""The review page: the reviewer's verdict form, the refusal that keeps their input, the
+trail of changes and sends, and Send. Viewers see the same page without the forms; every POST
+goes through `reviewer_post` (CSRF, the reviewer role, the form's version and text checked on
+the server) and is refused with the reviewer's input kept on the page, never lost to a 500.
 
 Nothing here refreshes the form: a change made while the page is open (another reviewer's save,
 the agent's resubmission) is announced by the page's script from the JSON twin, and a save that
@@ -9,7 +10,8 @@ did not see it is refused with the reviewer's input kept on the page.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import functools
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -19,10 +21,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 
-from wa_monitor.adapters.postgres import reviewing
-from wa_monitor.adapters.postgres.dashboard import Conn
+from wa_monitor.adapters.bridge import messages_by_key
+from wa_monitor.adapters.postgres import dashboard, reviewing
+from wa_monitor.adapters.postgres.dashboard import Conn, Review
 from wa_monitor.adapters.postgres.reviewing import ReviewSheet
 from wa_monitor.adapters.postgres.users import Role, User
 from wa_monitor.core.feedback_claims import (
@@ -30,16 +33,24 @@ from wa_monitor.core.feedback_claims import (
     FeedbackSend,
     NotClaimed,
     Resolution,
-    SendState,
 )
+from wa_monitor.core.records import Delivery
 from wa_monitor.core.steps import Step, UnknownStep
 from wa_monitor.core.verdict import InvalidVerdict, Mark, Verdict, feedback_text
 from wa_monitor.errors import WaMonitorError
 from wa_monitor.services import feedback
-from wa_monitor.services.feedback import Sent
-from wa_monitor.web.context import Web, current_user, json_value, login_required, wants_json
-from wa_monitor.web.pages import review_and_events, review_json
+from wa_monitor.web.context import Page, Site, current_user, json_value, page, site_of
+from wa_monitor.web.pages import review_json
 from wa_monitor.web.security import csrf_ok
+
+# What the form's fields hold at most, as the page's maxlength says; longer is not a browser's.
+MAX_REASON = 300
+MAX_COMMENT = 2000
+MAX_FEEDBACK = 4000
+MAX_VERSION_DIGITS = 9  # a review's version is a PostgreSQL integer
+_MAX_ID_DIGITS = 18  # a send's id is a bigint
+_UNSTORABLE = "\x00"  # PostgreSQL text cannot hold NUL
+_SHOWN_INSTEAD = "\ufffd"  # what a browser shows for it, and what the kept input shows
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,8 +72,7 @@ class FormInput:
     @classmethod
     def parse(cls, form: FormData) -> FormInput:
         def text(name: str) -> str:
-            value = form.get(name)
-            return value if isinstance(value, str) else ""
+            return _shown(form.get(name))
 
         marks = {}
         for step in Step:
@@ -80,6 +90,27 @@ class FormInput:
         )
 
 
+def _shown(value: object) -> str:
+    """A form field's text as the page shows it again (a NUL as the browser shows one)."""
+    return value.replace(_UNSTORABLE, _SHOWN_INSTEAD) if isinstance(value, str) else ""
+
+
+@dataclass(frozen=True, slots=True)
+class Typed:
+    """What a reviewer typed into a POST's form, to show again when the POST is refused."""
+
+    verdict: FormInput | None = None  # the verdict form's marks, reasons and comment
+    text: str | None = None  # the feedback message
+
+    @classmethod
+    def of(cls, form: FormData) -> Typed:
+        verdict = any(k == "comment" or k.startswith(("mark_", "why_")) for k in form)
+        return cls(
+            FormInput.parse(form) if verdict else None,
+            _shown(form["text"]) if "text" in form else None,
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class Notice:
     """A message at the top of the page: `level` is ok, warn or bad."""
@@ -88,36 +119,118 @@ class Notice:
     text: str
 
 
+class PostRefused(Exception):
+    """A reviewer's POST that changed nothing: the review page again, at `status`, saying
+    `message`, with what the reviewer typed kept in the form."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
 # -- the page ----------------------------------------------------------------------------------
 
 
-@login_required
-def review_page(web: Web, request: Request, user: User) -> Response:
-    review_id: UUID = request.path_params["id"]
-    with web.connection() as conn:
-        values = _values(web, conn, review_id)
-        if wants_json(request):
-            return JSONResponse(_json(web, conn, values))
+@page
+def review_page(site: Site, request: Request, user: User) -> Page:
+    """One review: its fields and history, the verdict form (for reviewers), Send, the trail."""
+    with site.connection() as conn:
+        values = _values(site, conn, request.path_params["id"])
     notice = _send_notice(values["sends"], request.query_params.get("send"))
     if request.query_params.get("saved"):
         notice = Notice("ok", "Verdict saved.")
-    return _render(web, request, user, values, notice=notice)
+    return _page(site, user, values, notice=notice)
 
 
-def _values(web: Web, conn: Conn, review_id: UUID) -> dict[str, Any]:
-    found, events = review_and_events(web, conn, review_id)
-    sheet = reviewing.load(conn, web.schema, review_id)
+def _values(site: Site, conn: Conn, review_id: UUID) -> dict[str, Any]:
+    found, events = review_and_events(site, conn, review_id)
+    sheet = reviewing.load(conn, site.schema, review_id)
     return {
         "review": found,
         "history": events,
         "sheet": sheet,
-        "changes": reviewing.history(conn, web.schema, review_id),
-        "sends": reviewing.sends(conn, web.schema, review_id),
-        "destination": feedback.destination(web.settings, sheet.project),
+        "changes": reviewing.history(conn, site.schema, review_id),
+        "sends": reviewing.sends(conn, site.schema, review_id),
+        "destination": feedback.destination(site.settings, sheet.project),
     }
 
 
-def _json(web: Web, conn: Conn, values: Mapping[str, Any]) -> dict[str, Any]:
+def review_and_events(
+    site: Site, conn: Conn, review_id: UUID
+) -> tuple[Review, list[dict[str, Any]]]:
+    """One review and the WhatsApp messages that named its drop; 404 when there is none."""
+    found = dashboard.review(conn, site.schema, review_id)
+    if found is None:
+        raise HTTPException(404, "There is no such review in this environment.")
+    history = dashboard.drop_history(conn, site.schema, found.drop_number)
+    groups = {p.group_jid: p.name for p in site.settings.projects}
+    posted = messages_by_key(
+        site.settings.bridge_db,
+        [(h.chat_jid, h.message_id) for h in history],
+        tz=site.settings.tz,
+        lid_map=site.settings.lid_map_db,
+    )
+    events = []
+    for i, h in enumerate(history):
+        message = posted.get((h.chat_jid, h.message_id))
+        events.append(
+            {
+                "what": "First sighting" if i == 0 else "Posted again",
+                "sent_at": h.sent_at,
+                "processed_at": h.processed_at,
+                "project": groups.get(h.chat_jid, h.chat_jid),
+                "sender": None if message is None else message.phone,
+                "sender_name": None if message is None else message.sender_name,
+                "text": None
+                if message is None or message.content is None
+                else message.content[:300],
+                "chat_jid": h.chat_jid,
+                "message_id": h.message_id,
+            }
+        )
+    return found, events
+
+
+def _page(
+    site: Site,
+    user: User,
+    values: Mapping[str, Any],
+    *,
+    notice: Notice | None = None,
+    typed: Typed | None = None,
+    status_code: int = 200,
+) -> Page:
+    sheet: ReviewSheet = values["sheet"]
+    saved = FormInput.of(sheet.verdict)
+    composed = feedback_text(sheet.drop_number, sheet.verdict) if sheet.reviewed_at else ""
+    form = None if typed is None else typed.verdict
+    text = None if typed is None else typed.text
+    shown = {
+        **values,
+        "steps": list(zip(Step, values["review"].steps, strict=True)),
+        "photo_steps": list(Step),
+        "bridge_url": site.settings.bridge_api_url,
+        "field_label": field_label,
+        "marks": list(Mark),
+        "reviewer": user.role is Role.REVIEWER,
+        "form": form or saved,
+        "saved": saved,
+        "kept": form is not None,
+        "feedback": composed if text is None else text,
+        "notice": notice,
+        "unresolved": [s for s in values["sends"] if s.unresolved(datetime.now(UTC))],
+        "refresh_seconds": site.settings.web.refresh_seconds,
+    }
+
+    def twin() -> dict[str, Any]:
+        with site.connection() as conn:
+            return _json(site, conn, values)
+
+    return Page("review_work.html", shown, twin, status_code=status_code)
+
+
+def _json(site: Site, conn: Conn, values: Mapping[str, Any]) -> dict[str, Any]:
     sheet: ReviewSheet = values["sheet"]
     body = review_json(values["review"])
     body["history"] = [{k: json_value(v) for k, v in e.items()} for e in values["history"]]
@@ -127,53 +240,15 @@ def _json(web: Web, conn: Conn, values: Mapping[str, Any]) -> dict[str, Any]:
         "reviewed_at": json_value(sheet.reviewed_at),
         "wrong_steps": sheet.verdict.wrong_steps(),
         # Who made this version: the page's script shows it when the version moved on.
-        "last_change": reviewing.who_changed(conn, web.schema, sheet.id, sheet.version).describe(
-            web.settings.tz
+        "last_change": reviewing.who_changed(conn, site.schema, sheet.id, sheet.version).describe(
+            site.settings.tz
         ),
         "sends": [
-            {"id": s.id, "state": s.state.value, "by": s.sent_by, "at": json_value(s.claimed_at)}
+            {"id": s.id, "state": s.state, "by": s.sent_by, "at": json_value(s.claimed_at)}
             for s in values["sends"]
         ],
     }
     return body
-
-
-def _render(
-    web: Web,
-    request: Request,
-    user: User,
-    values: Mapping[str, Any],
-    *,
-    notice: Notice | None = None,
-    form: FormInput | None = None,
-    text: str | None = None,
-    status_code: int = 200,
-) -> Response:
-    sheet: ReviewSheet = values["sheet"]
-    saved = FormInput.of(sheet.verdict)
-    composed = feedback_text(sheet.drop_number, sheet.verdict) if sheet.reviewed_at else ""
-    return web.render(
-        request,
-        "review_work.html",
-        {
-            **values,
-            "steps": list(zip(Step, values["review"].steps, strict=True)),
-            "photo_steps": list(Step),
-            "bridge_url": web.settings.bridge_api_url,
-            "field_label": field_label,
-            "marks": list(Mark),
-            "reviewer": user.role is Role.REVIEWER,
-            "form": form or saved,
-            "saved": saved,
-            "kept": form is not None,
-            "feedback": composed if text is None else text,
-            "notice": notice,
-            "unresolved": [s for s in values["sends"] if s.unresolved(datetime.now(UTC))],
-            "refresh_seconds": web.settings.web.refresh_seconds,
-        },
-        user=user,
-        status_code=status_code,
-    )
 
 
 def _send_notice(sends: tuple[FeedbackSend, ...], asked: str | None) -> Notice | None:
@@ -181,10 +256,10 @@ def _send_notice(sends: tuple[FeedbackSend, ...], asked: str | None) -> Notice |
     send = next((s for s in sends if asked and str(s.id) == asked), None)
     if send is None:
         return None
-    if send.state is SendState.CLAIMED:
+    if send.delivery is None:
         return Notice("warn", "The send has no recorded outcome yet: check the group.")
-    level = {SendState.SENT: "ok", SendState.UNKNOWN: "warn"}.get(send.state, "bad")
-    return Notice(level, feedback.explain(Sent(send.state.value), send.bridge_answer or ""))
+    level = {Delivery.SENT: "ok", Delivery.UNKNOWN: "warn"}.get(send.delivery, "bad")
+    return Notice(level, feedback.explain(send.delivery, send.bridge_answer or ""))
 
 
 def field_label(field: str) -> str:
@@ -198,119 +273,186 @@ def field_label(field: str) -> str:
 # -- the POSTs ---------------------------------------------------------------------------------
 
 
-Handler = Callable[[Web, Request, User, FormData], Response]
+@dataclass(frozen=True, slots=True)
+class ReviewerPost:
+    """A reviewer's POST on one review, as `reviewer_post` checked it."""
+
+    review_id: UUID
+    user: User
+    form: FormData
+    typed: Typed
+    sent_version: int | None  # the review's version the page showed, if the form carries one
+
+    @property
+    def version(self) -> int:
+        """The version the form was made from; a form without one is refused."""
+        if self.sent_version is None:
+            raise PostRefused(400, _NO_VERSION)
+        return self.sent_version
 
 
-async def _reviewer_post(web: Web, request: Request, handler: Handler) -> Response:
-    """CSRF, a logged-in reviewer, then the handler in the threadpool (it talks to the database
-    and, for Send, to the bridge)."""
-    if not await csrf_ok(request):
-        raise HTTPException(403, "The form expired or did not come from this site: reload it.")
-    user = await run_in_threadpool(current_user, web, request)
-    if user is None:
-        raise HTTPException(401, "Log in again: your session ended.")
-    if user.role is not Role.REVIEWER:
-        raise HTTPException(403, "Only reviewers can save verdicts and send feedback.")
-    form = await request.form()
-    return await run_in_threadpool(handler, web, request, user, form)
+_NO_VERSION = (
+    "The form did not say which version of the review it was made from. Nothing was saved; "
+    "your input is kept below: check it and try again."
+)
+PostHandler = Callable[[Site, Request, ReviewerPost], Response]
 
 
-def _version(form: FormData) -> int:
-    raw = form.get("version")
-    if not isinstance(raw, str) or not raw.isdigit():
-        raise HTTPException(400, "The form lacks the review's version: reload the page.")
-    return int(raw)
+def reviewer_post(handler: PostHandler) -> Callable[[Request], Awaitable[Response]]:
+    """The route of a reviewer's POST on a review: the CSRF token, a logged-in reviewer, the
+    form's version and text checked, then `handler` in the threadpool (it talks to the
+    database and, for Send, to the bridge). A `PostRefused` from any of it shows the review page
+    again with the reason and the reviewer's input kept."""
+
+    @functools.wraps(handler)
+    async def endpoint(request: Request) -> Response:
+        site = site_of(request)
+        if not await csrf_ok(request):
+            raise HTTPException(403, "The form expired or did not come from this site: reload it.")
+        user = await run_in_threadpool(current_user, site, request)
+        if user is None:
+            raise HTTPException(401, "Log in again: your session ended.")
+        if user.role is not Role.REVIEWER:
+            raise HTTPException(403, "Only reviewers can save verdicts and send feedback.")
+        form = await request.form()
+        return await run_in_threadpool(_answer, site, request, user, form, handler)
+
+    return endpoint
 
 
-async def save_verdict(web: Web, request: Request) -> Response:
-    return await _reviewer_post(web, request, _save)
-
-
-def _save(web: Web, request: Request, user: User, form: FormData) -> Response:
+def _answer(
+    site: Site, request: Request, user: User, form: FormData, handler: PostHandler
+) -> Response:
     review_id: UUID = request.path_params["id"]
-    version = _version(form)
-    typed = FormInput.parse(form)
-    with web.connection() as conn:
-        try:
-            verdict = typed.verdict()
-            reviewing.save(
-                conn, web.schema, review_id, verdict=verdict, version=version, by=user.username
+    typed = Typed.of(form)
+    try:
+        _check_text(form)
+        return handler(site, request, ReviewerPost(review_id, user, form, typed, _version(form)))
+    except PostRefused as exc:
+        with site.connection() as conn:
+            values = _values(site, conn, review_id)
+        notice = Notice("bad", exc.message)
+        shown = _page(site, user, values, notice=notice, typed=typed, status_code=exc.status)
+        return site.respond(request, shown, user=user)
+
+
+def _version(form: FormData) -> int | None:
+    """The form's review version; None when it has none; refused when it is not a number a
+    page of ours wrote (a browser's "²", 5,000 digits)."""
+    raw = form.get("version")
+    if raw is None:
+        return None
+    if isinstance(raw, str) and raw.isascii() and raw.isdigit() and len(raw) <= MAX_VERSION_DIGITS:
+        return int(raw)
+    raise PostRefused(400, _NO_VERSION)
+
+
+def _check_text(form: FormData) -> None:
+    """Refuse text no page of ours sends: a NUL (PostgreSQL cannot store one), or more than the
+    field's maxlength."""
+    for name, value in form.multi_items():
+        if not isinstance(value, str):
+            continue
+        label, limit = _FIELDS.get(name, ("A field of the form", None))
+        if name.startswith("why_"):
+            label, limit = f"The reason for step {_step_name(name[4:])}", MAX_REASON
+        if _UNSTORABLE in value:
+            raise PostRefused(
+                400,
+                f"{label} holds a character that cannot be saved (a NUL, shown as "
+                f"{_SHOWN_INSTEAD}). Nothing was saved; remove it and try again.",
             )
-        except InvalidVerdict as exc:
-            notice = Notice("bad", f"{exc}. Nothing was saved.")
-            values = _values(web, conn, review_id)
-            return _render(web, request, user, values, notice=notice, form=typed, status_code=400)
+        if limit is not None and len(value) > limit:
+            raise PostRefused(
+                400,
+                f"{label} is {len(value)} characters long; at most {limit} can be saved. "
+                "Nothing was saved; shorten it and try again.",
+            )
+
+
+_FIELDS: dict[str, tuple[str, int | None]] = {
+    "comment": ("The overall comment", MAX_COMMENT),
+    "text": ("The message", MAX_FEEDBACK),
+}
+
+
+def _step_name(column: str) -> str:
+    try:
+        return Step.from_column(column).display
+    except UnknownStep:
+        return column
+
+
+@reviewer_post
+def save_verdict(site: Site, request: Request, post: ReviewerPost) -> Response:
+    """Save the verdict the form says, if the review is still at the version the page showed."""
+    try:
+        verdict = (post.typed.verdict or FormInput.parse(post.form)).verdict()
+    except InvalidVerdict as exc:
+        raise PostRefused(400, f"{exc}. Nothing was saved.") from None
+    with site.connection() as conn:
+        try:
+            reviewing.save(
+                conn,
+                site.schema,
+                post.review_id,
+                verdict=verdict,
+                version=post.version,
+                by=post.user.username,
+            )
         except ChangedMeanwhile as exc:
-            notice = Notice(
-                "bad",
-                f"{exc.describe(web.settings.tz)} Nothing was saved. Your input is kept below: "
+            raise PostRefused(
+                409,
+                f"{exc.describe(site.settings.tz)} Nothing was saved. Your input is kept below: "
                 "compare it with the review as it is now (shown beside each step), then save "
                 "again.",
-            )
-            values = _values(web, conn, review_id)
-            return _render(web, request, user, values, notice=notice, form=typed, status_code=409)
+            ) from None
         except reviewing.ReviewNotFound:
             raise HTTPException(404, "There is no such review in this environment.") from None
     return RedirectResponse(f"{request.url.path.rsplit('/', 1)[0]}?saved=1", status_code=303)
 
 
-async def send_feedback(web: Web, request: Request) -> Response:
-    return await _reviewer_post(web, request, _send)
-
-
-def _send(web: Web, request: Request, user: User, form: FormData) -> Response:
-    review_id: UUID = request.path_params["id"]
-    version = _version(form)
-    raw = form.get("text")
-    text = raw if isinstance(raw, str) else ""
+@reviewer_post
+def send_feedback(site: Site, request: Request, post: ReviewerPost) -> Response:
+    """Post the message as the feedback of the verdict the page showed, once."""
+    text = post.typed.text or ""
     try:
         report = feedback.send(
-            connect=web.connection,
-            settings=web.settings,
-            bridge=web.bridge,
-            review_id=review_id,
-            version=version,
+            connect=site.connection,
+            settings=site.settings,
+            bridge=site.bridge,
+            review_id=post.review_id,
+            version=post.version,
             text=text,
-            by=user.username,
+            by=post.user.username,
         )
     except reviewing.ReviewNotFound:
         raise HTTPException(404, "There is no such review in this environment.") from None
     except (ChangedMeanwhile, NotClaimed) as exc:
-        message = exc.describe(web.settings.tz)
-        return _refused(web, request, user, message=message, text=text, status=409)
+        raise PostRefused(409, f"Not sent: {exc.describe(site.settings.tz)}") from None
     except WaMonitorError as exc:  # SendingOff, NoGroup, BadText: nothing was claimed
-        return _refused(web, request, user, message=str(exc), text=text, status=400)
+        raise PostRefused(400, f"Not sent: {exc}") from None
     page = request.url.path.rsplit("/", 1)[0]
     return RedirectResponse(f"{page}?send={report.send_id}", status_code=303)
 
 
-def _refused(
-    web: Web, request: Request, user: User, *, message: str, text: str, status: int
-) -> Response:
-    review_id: UUID = request.path_params["id"]
-    with web.connection() as conn:
-        values = _values(web, conn, review_id)
-    notice = Notice("bad", f"Not sent: {message}")
-    return _render(web, request, user, values, notice=notice, text=text, status_code=status)
-
-
-async def resolve_send(web: Web, request: Request) -> Response:
-    return await _reviewer_post(web, request, _resolve)
-
-
-def _resolve(web: Web, request: Request, user: User, form: FormData) -> Response:
-    review_id: UUID = request.path_params["id"]
-    raw = form.get("resolution")
+@reviewer_post
+def resolve_send(site: Site, request: Request, post: ReviewerPost) -> Response:
+    """A reviewer checked the group for a send with no clear outcome: posted, or not."""
+    raw = post.form.get("resolution")
     if raw not in {r.value for r in Resolution}:
-        raise HTTPException(400, "Say whether the message arrived in the group.")
-    with web.connection() as conn:
+        raise PostRefused(400, "Say whether the message arrived in the group.")
+    send = request.path_params["send"]
+    if not (send.isascii() and send.isdigit() and len(send) <= _MAX_ID_DIGITS):
+        raise HTTPException(404, "This review has no such send.")
+    with site.connection() as conn:
         reviewing.resolve(
             conn,
-            web.schema,
-            review_id,
-            request.path_params["send"],
+            site.schema,
+            post.review_id,
+            int(send),
             resolution=Resolution(str(raw)),
-            by=user.username,
+            by=post.user.username,
         )
     page = request.url.path.rsplit("/", 3)[0]
     return RedirectResponse(page, status_code=303)

@@ -88,18 +88,22 @@ async def csrf_ok(request: Request) -> bool:
     return sent is not None and hmac.compare_digest(sent.encode(), expected.encode())
 
 
-def start_session(session: MutableMapping[str, Any], *, user_id: int, epoch: int) -> None:
+def start_session(session: MutableMapping[str, Any], *, user_id: int, epoch: int, env: str) -> None:
     """A fresh session for a user who just logged in: nothing of the anonymous one is kept,
-    and the CSRF token is new."""
+    the CSRF token is new, and the session says which environment it belongs to."""
     session.clear()
-    session.update(uid=user_id, epoch=epoch, since=int(time.time()))
+    session.update(uid=user_id, epoch=epoch, since=int(time.time()), env=env)
     csrf_token(session)
 
 
-def session_user(session: MutableMapping[str, Any]) -> tuple[int, int] | None:
-    """(user id, session epoch) of a logged-in session that has not outlived its login."""
+def session_user(session: MutableMapping[str, Any], *, env: str) -> tuple[int, int] | None:
+    """(user id, session epoch) of a logged-in session of environment `env` that has not
+    outlived its login. A cookie of the other environment is never a session here, even when
+    both sign with one secret: user ids are per environment."""
     uid, epoch, since = session.get("uid"), session.get("epoch"), session.get("since")
     if not (isinstance(uid, int) and isinstance(epoch, int) and isinstance(since, int)):
+        return None
+    if session.get("env") != env:
         return None
     if time.time() - since > MAX_SESSION_SECONDS:
         return None

@@ -1,8 +1,10 @@
 """The reply outbox in PostgreSQL, as the sender uses it: its own autocommit connection, one
-statement per step, so a claim is committed before the post it stands for."""
+statement per step, so a claim is committed before the post it stands for. The sender's
+dispatcher and its lanes (one per group) share the connection, one statement at a time."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -42,21 +44,24 @@ class PgOutbox:
     def __init__(self, url: str, *, schema: str, env: str) -> None:
         self._url, self.schema, self.env = url, schema, env
         self._conn: psycopg.Connection[Any] | None = None
+        self._lock = threading.RLock()
 
     @contextmanager
     def _cursor(self) -> Iterator[psycopg.Cursor[Any]]:
-        if self._conn is None or self._conn.closed:
-            self._conn = connect(self._url, schema=self.schema, env=self.env, purpose="replies")
-        try:
-            yield self._conn.cursor()
-        except psycopg.Error as exc:
-            self.close()
-            raise from_pg_error(exc, schema=self.schema, env=self.env) from None
+        with self._lock:
+            if self._conn is None or self._conn.closed:
+                self._conn = connect(self._url, schema=self.schema, env=self.env, purpose="replies")
+            try:
+                yield self._conn.cursor()
+            except psycopg.Error as exc:
+                self.close()
+                raise from_pg_error(exc, schema=self.schema, env=self.env) from None
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
 
     def stranded(self) -> list[OutboxMessage]:
         with self._cursor() as cur:
@@ -66,6 +71,13 @@ class PgOutbox:
     def expire(self, window_s: float) -> int:
         with self._cursor() as cur:
             return cur.execute(outbox_query("expire", self.schema), {"window": window_s}).rowcount
+
+    def hold(self, per_sender: int, per_group: int) -> int:
+        with self._cursor() as cur:
+            return cur.execute(
+                outbox_query("hold", self.schema),
+                {"per_sender": per_sender, "per_group": per_group},
+            ).rowcount
 
     def claim(self, interval_s: float, window_s: float) -> OutboxMessage | None:
         with self._cursor() as cur:

@@ -8,7 +8,7 @@ sql/reviewing.sql.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
@@ -28,10 +28,10 @@ from wa_monitor.core.feedback_claims import (
     FeedbackSend,
     NotClaimed,
     Resolution,
-    SendState,
     blocked_by,
     claim_refusal,
 )
+from wa_monitor.core.records import Delivery
 from wa_monitor.core.steps import Step
 from wa_monitor.core.verdict import Verdict, changes
 from wa_monitor.errors import WaMonitorError
@@ -110,11 +110,10 @@ def load(conn: Conn, schema: str, review_id: UUID) -> ReviewSheet:
     reasons = {
         Step.from_column(column): str(reason) for column, reason in dict(wrong_steps or {}).items()
     }
-    passed = {step for step, ticked in zip(Step, steps, strict=True) if ticked}
-    verdict = Verdict(
-        frozenset(passed - reasons.keys()),
-        tuple(sorted((s, r) for s, r in reasons.items() if s not in passed and r.strip())),
-        _reviewer_comment(comment, project),
+    verdict = Verdict.stored(
+        ticked=(step for step, ticked in zip(Step, steps, strict=True) if ticked),
+        reasons=reasons,
+        comment=_reviewer_comment(comment, project),
     )
     return ReviewSheet(
         id=rid,
@@ -175,7 +174,7 @@ def _feedback_send(row: tuple[Any, ...]) -> FeedbackSend:
         finished_at=finished,
         recipient=str(recipient),
         message=str(message),
-        state=SendState(state),
+        delivery=None if state == "claimed" else Delivery(state),
         bridge_status=status,
         bridge_answer=answer,
         resolved_by=resolved_by,
@@ -222,6 +221,16 @@ def save(
     return new_version
 
 
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A feedback send claimed (committed): its id, where it goes, the review's drop."""
+
+    send_id: int
+    recipient: str
+    drop_number: str
+    project: str | None
+
+
 def claim(
     conn: Conn,
     schema: str,
@@ -229,19 +238,25 @@ def claim(
     *,
     version: int,
     by: str,
-    recipient: str,
     message: str,
-) -> int:
-    """Claim the one feedback message of the verdict the page showed; return the send's id.
+    route: Callable[[str | None], str],
+) -> Claimed:
+    """Claim the one feedback message of the verdict the page showed, in one transaction.
 
-    Committed before returning, so the caller calls the bridge with the claim already visible
-    to every other request. NotClaimed says why not (and which send holds the message).
+    `route(project)` gives the group the review's feedback goes to, or raises why it cannot go
+    (nothing is claimed then). Committed before returning, so the caller calls the bridge with
+    the claim already visible to every other request. NotClaimed says why not (and which send
+    holds the message).
     """
     _require_autocommit(conn)
     with conn.transaction():
-        current, reviewed_at, feedback_sent = _lock(conn, schema, review_id)
+        row = _run(conn, schema, "lock_for_send", {"id": review_id}).fetchone()
+        if row is None:
+            raise ReviewNotFound(f"no review {review_id} in schema {schema!r}")
+        current, reviewed_at, feedback_sent, project, drop = row
         if current != version:
             raise who_changed(conn, schema, review_id, current)
+        recipient = route(project)
         holder = None if reviewed_at is None else _blocking_send(conn, schema, review_id, version)
         refusal = claim_refusal(
             reviewed_at=reviewed_at,
@@ -253,12 +268,12 @@ def claim(
             raise refusal
         params = {"id": review_id, "version": version, "by": by}
         params |= {"recipient": recipient, "message": message}
-        row = _run(conn, schema, "claim_send", params).fetchone()
-        if row is None:  # the row lock makes this unreachable; the unique index is the belt
+        inserted = _run(conn, schema, "claim_send", params).fetchone()
+        if inserted is None:  # the row lock makes this unreachable; the unique index is the belt
             held = _blocking_send(conn, schema, review_id, version)
             why = blocked_by(held, datetime.now(UTC)) if held else Blocked.IN_FLIGHT
             raise NotClaimed(why, send=held)
-        return int(row[0])
+        return Claimed(int(inserted[0]), recipient, str(drop), project)
 
 
 def finish(
@@ -267,23 +282,35 @@ def finish(
     review_id: UUID,
     send_id: int,
     *,
-    state: SendState,
+    delivery: Delivery,
+    version: int,
     status: int | None,
     answer: str,
     by: str,
 ) -> datetime | None:
-    """Record a claimed send's outcome; on SENT stamp feedback_sent (returned) in the same go."""
+    """Record a claimed send's outcome; on SENT stamp feedback_sent (returned) in the same go,
+    if the review is still at `version`, the one the message was composed from: a resubmission
+    during the bridge call is a new round nobody has given feedback on."""
     _require_autocommit(conn)
     with conn.transaction():
         _run(
             conn,
             schema,
             "finish_send",
-            {"send": send_id, "state": state.value, "status": status, "answer": answer},
+            {"send": send_id, "state": delivery.value, "status": status, "answer": answer},
         )
-        if state is not SendState.SENT:
+        if delivery is not Delivery.SENT:
             return None
-        return _stamp(conn, schema, review_id, by)
+        return _stamp(conn, schema, review_id, by, version=version)
+
+
+def sends_alike(
+    conn: Conn, schema: str, send_id: int, *, recipient: str, message: str, since: datetime
+) -> int:
+    """Other sends of `message` to `recipient` settled as sent since `since`."""
+    params = {"send": send_id, "recipient": recipient, "message": message, "since": since}
+    row = _run(conn, schema, "sends_alike", params).fetchone()
+    return int(row[0]) if row else 0
 
 
 def resolve(
@@ -307,14 +334,15 @@ def resolve(
         if row is None:
             return False
         if resolution is Resolution.POSTED:
-            _stamp(conn, schema, review_id, by)
+            _stamp(conn, schema, review_id, by, version=int(row[1]))
         return True
 
 
-def _stamp(conn: Conn, schema: str, review_id: UUID, by: str) -> datetime:
-    row = _run(conn, schema, "stamp_feedback", {"id": review_id}).fetchone()
+def _stamp(conn: Conn, schema: str, review_id: UUID, by: str, *, version: int) -> datetime | None:
+    """Stamp feedback_sent if the review is still at `version`; None when it moved on."""
+    row = _run(conn, schema, "stamp_feedback", {"id": review_id, "version": version}).fetchone()
     if row is None:
-        raise ReviewNotFound(f"no review {review_id} in schema {schema!r}")
+        return None
     version, stamped = int(row[0]), row[1]
     # The row's When says when; the trail says what happened to feedback_sent.
     what = {"feedback_sent": {"from": "", "to": "sent to the group"}}

@@ -105,32 +105,37 @@ def disable(conn: Conn, schema: str, username: str) -> bool:
     return conn.execute(_query("disable", schema), {"username": username}).fetchone() is not None
 
 
-def logged_in(conn: Conn, schema: str, user_id: int, new_hash: str | None) -> None:
-    conn.execute(_query("logged_in", schema), {"id": user_id, "password_hash": new_hash})
+def logged_in(
+    conn: Conn, schema: str, user_id: int, new_hash: str | None, *, checked_hash: str
+) -> None:
+    """Note a login; `new_hash` replaces `checked_hash` (the hash the login just checked), and
+    nothing else, when the hasher's parameters have changed."""
+    conn.execute(
+        _query("logged_in", schema),
+        {"id": user_id, "checked_hash": checked_hash, "password_hash": new_hash},
+    )
 
 
-def failures(conn: Conn, schema: str, username: str, client: str, window: timedelta) -> int:
-    """Failed logins of (username, client) in the window still running; 0 when none."""
-    params = {"username": username, "client": client, "window": window}
-    row = conn.execute(_query("failures", schema), params).fetchone()
-    return int(row[0]) if row else 0
+@dataclass(frozen=True, slots=True)
+class Attempts:
+    """Login attempts in the current window, this one included."""
+
+    user: int  # of this username from this address block
+    block: int  # from this address block, over every username
 
 
-def client_failures(conn: Conn, schema: str, client: str, window: timedelta) -> int:
-    """Failed logins from `client` in the windows still running, over every username."""
-    params = {"client": client, "window": window}
-    row = conn.execute(_query("client_failures", schema), params).fetchone()
-    return int(row[0]) if row else 0
+def count_attempt(
+    conn: Conn, schema: str, username: str, block: str, window: timedelta
+) -> Attempts:
+    """Count one more attempt of (username, block) and of the block, atomically, before its
+    password is checked; the counts after it."""
+    conn.execute(_query("forget_old_failures", schema))
+    params = {"username": username, "client": block, "window": window}
+    row = conn.execute(_query("count_attempt", schema), params).fetchone()
+    return Attempts(*(int(v) for v in row)) if row else Attempts(1, 1)
 
 
-def record_failure(conn: Conn, schema: str, username: str, client: str, window: timedelta) -> int:
-    """Count one more failure of (username, client); the count in the current window."""
-    params = {"username": username, "client": client, "window": window}
-    with conn.transaction():
-        conn.execute(_query("forget_old_failures", schema))
-        row = conn.execute(_query("record_failure", schema), params).fetchone()
-    return int(row[0]) if row else 1
-
-
-def clear_failures(conn: Conn, schema: str, username: str, client: str) -> None:
-    conn.execute(_query("clear_failures", schema), {"username": username, "client": client})
+def forgive(conn: Conn, schema: str, username: str, block: str) -> None:
+    """A successful login: the user's failures from the block go, the block's count drops by
+    the attempt that succeeded."""
+    conn.execute(_query("forgive", schema), {"username": username, "client": block})

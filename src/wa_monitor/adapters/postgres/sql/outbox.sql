@@ -12,14 +12,44 @@ UPDATE {outbox}
 SET state = 'expired', done_at = now(), detail = 'older than the reply window: not sent'
 WHERE state = 'pending' AND message_at < now() - make_interval(secs => %(window)s);
 
+-- name: hold
+-- Waiting replies whose group, or whose message's sender, already had its cap of replies in the
+-- last hour (posted, being posted, or perhaps posted): held, recorded, never posted. Run before
+-- each claim, so a cap lets exactly that many through.
+WITH counted AS (
+    SELECT w.id,
+        (SELECT count(*) FROM {outbox} b
+         WHERE b.chat_jid = w.chat_jid AND b.claimed_at > now() - interval '1 hour'
+           AND b.state IN ('sending', 'sent', 'unknown')) AS in_group,
+        (SELECT count(*) FROM {outbox} b
+         WHERE w.sender IS NOT NULL AND b.sender = w.sender
+           AND b.claimed_at > now() - interval '1 hour'
+           AND b.state IN ('sending', 'sent', 'unknown')) AS by_sender
+    FROM {outbox} w
+    WHERE w.state = 'pending'
+)
+UPDATE {outbox} o SET
+    state = 'held',
+    done_at = now(),
+    detail = CASE
+        WHEN c.in_group >= %(per_group)s
+            THEN format('held: its group had %%s replies in the last hour (the cap)', c.in_group)
+        ELSE format('held: its sender had %%s replies in the last hour (the cap)', c.by_sender)
+    END
+FROM counted c
+WHERE o.id = c.id AND o.state = 'pending'
+  AND (c.in_group >= %(per_group)s OR c.by_sender >= %(per_sender)s);
+
 -- name: claim
--- The oldest waiting reply within the window whose group had no reply claimed or finished
--- within the interval.
+-- The oldest waiting reply within the window whose group has no reply being posted (each group
+-- its own lane) and had no reply claimed or finished within the interval.
 UPDATE {outbox} SET state = 'sending', claimed_at = clock_timestamp(), attempts = attempts + 1
 WHERE id = (
     SELECT o.id FROM {outbox} o
     WHERE o.state = 'pending' AND o.not_before <= now()
       AND o.message_at >= now() - make_interval(secs => %(window)s)
+      AND NOT EXISTS (
+          SELECT 1 FROM {outbox} f WHERE f.chat_jid = o.chat_jid AND f.state = 'sending')
       AND NOT EXISTS (
           SELECT 1 FROM {outbox} b
           WHERE b.chat_jid = o.chat_jid

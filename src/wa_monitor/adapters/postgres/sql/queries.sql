@@ -146,10 +146,10 @@ SELECT * FROM unnest(
 ON CONFLICT (chat_jid, message_id, drop_number) DO NOTHING;
 
 -- name: insert_replies
-INSERT INTO {outbox} (kind, chat_jid, message_id, drop_number, project, text, message_at)
+INSERT INTO {outbox} (kind, chat_jid, message_id, drop_number, project, text, message_at, sender)
 SELECT * FROM unnest(
     %(kinds)b::text[], %(chats)b::text[], %(ids)b::text[], %(drops)b::text[],
-    %(projects)b::text[], %(texts)b::text[], %(at)b::timestamptz[])
+    %(projects)b::text[], %(texts)b::text[], %(at)b::timestamptz[], %(senders)b::text[])
 ON CONFLICT (kind, chat_jid, message_id, drop_number) DO NOTHING;
 
 -- name: missing_tables

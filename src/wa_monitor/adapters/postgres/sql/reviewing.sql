@@ -16,6 +16,10 @@ WHERE id = %(id)s;
 -- name: lock_review
 SELECT version, reviewed_at, feedback_sent FROM {reviews} WHERE id = %(id)s FOR UPDATE;
 
+-- name: lock_for_send
+SELECT version, reviewed_at, feedback_sent, project, drop_number FROM {reviews}
+WHERE id = %(id)s FOR UPDATE;
+
 -- name: save_verdict
 UPDATE {reviews} SET
     step_01_house_photo = %(step_01_house_photo)s,
@@ -71,9 +75,18 @@ UPDATE {sends} SET
     state = %(state)s, finished_at = now(), bridge_status = %(status)s, bridge_answer = %(answer)s
 WHERE id = %(send)s AND state = 'claimed';
 
+-- name: sends_alike
+-- Other sends of the same text to the same group settled as sent since `since`: the bot's
+-- messages of that text in messages.db that are theirs (core/replies.py: reconcile).
+SELECT count(*) FROM {sends}
+WHERE recipient = %(recipient)s AND message = %(message)s AND state = 'sent' AND id <> %(send)s
+  AND finished_at >= %(since)s;
+
 -- name: stamp_feedback
+-- Only on the version the message was composed from: a resubmission in the meantime started a
+-- new round that nobody has given feedback on.
 UPDATE {reviews} SET feedback_sent = now(), updated_at = now(), version = version + 1
-WHERE id = %(id)s
+WHERE id = %(id)s AND version = %(version)s
 RETURNING version, feedback_sent;
 
 -- name: blocking_send
@@ -101,4 +114,4 @@ UPDATE {sends} SET
     resolution = %(resolution)s, resolved_by = %(by)s, resolved_at = now()
 WHERE id = %(send)s AND review_id = %(id)s AND resolution IS NULL
   AND (state = 'unknown' OR (state = 'claimed' AND claimed_at < now() - %(stale)s::interval))
-RETURNING id;
+RETURNING id, review_version;

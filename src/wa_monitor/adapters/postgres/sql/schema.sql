@@ -288,3 +288,43 @@ CREATE UNIQUE INDEX IF NOT EXISTS idx_wa_monitor_feedback_sends_once
 CREATE TABLE IF NOT EXISTS {schema}.wa_monitor_sync_lock (
     singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton)
 );
+
+-- Version 10: the bot speaks rarely and in order, and every message it posts is claimed before
+-- it goes out.
+-- * The outbox keeps who wrote the message a reply answers (its sender's phone), so replies can
+--   be capped per sender as well as per group; a reply over a cap is 'held': recorded, never
+--   posted. Rows written before this version have no sender and count for their group alone.
+-- * An alert is claimed on a channel (opening / recovering) in one short transaction, posted
+--   outside it, then settled: a check never holds the alerts lock across an HTTP or SMTP call.
+ALTER TABLE {schema}.wa_monitor_outbox ADD COLUMN IF NOT EXISTS sender text;
+ALTER TABLE {schema}.wa_monitor_outbox DROP CONSTRAINT IF EXISTS wa_monitor_outbox_state_check;
+ALTER TABLE {schema}.wa_monitor_outbox ADD CONSTRAINT wa_monitor_outbox_state_check
+    CHECK (state IN ('pending', 'sending', 'sent', 'expired', 'unknown', 'blocked', 'held'));
+CREATE INDEX IF NOT EXISTS idx_wa_monitor_outbox_sender_claimed
+    ON {schema}.wa_monitor_outbox (sender, claimed_at) WHERE claimed_at IS NOT NULL;
+
+ALTER TABLE {schema}.wa_monitor_alerts
+    ADD COLUMN IF NOT EXISTS opening text[] NOT NULL DEFAULT ARRAY[]::text[],
+    ADD COLUMN IF NOT EXISTS recovering text[] NOT NULL DEFAULT ARRAY[]::text[],
+    ADD COLUMN IF NOT EXISTS claimed_at timestamptz;
+
+-- A login notes itself through this function, the one way the dashboard's role changes a user:
+-- last_login_at, and password_hash only in place of the hash the login just checked and only
+-- with an argon2id hash (a rehash after the hasher's parameters changed), never for a disabled
+-- user. Executable by the web roles `schema grant --service web` names, not by PUBLIC.
+CREATE OR REPLACE FUNCTION {schema}.wa_monitor_logged_in(user_id bigint, checked_hash text,
+                                                         new_hash text)
+RETURNS void
+LANGUAGE sql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $body$
+    UPDATE {schema}.wa_monitor_users
+    SET last_login_at = now(),
+        password_hash = CASE
+            WHEN new_hash LIKE '$argon2id$%' AND password_hash = checked_hash THEN new_hash
+            ELSE password_hash
+        END
+    WHERE id = user_id AND disabled_at IS NULL;
+$body$;
+REVOKE ALL ON FUNCTION {schema}.wa_monitor_logged_in(bigint, text, text) FROM PUBLIC;

@@ -1,5 +1,6 @@
 -- Named queries of the dashboard's users and login throttle (adapters/postgres/users.py).
--- {users} and {throttle} are the environment's wa_monitor_users and wa_monitor_login_throttle,
+-- {users} and {throttle} are the environment's wa_monitor_users and wa_monitor_login_throttle
+-- (its `client` is the client's address block: services/accounts.address_block),
 -- composed with psycopg.sql.Identifier; everything else is a bound parameter.
 
 -- name: by_name
@@ -36,35 +37,46 @@ RETURNING id;
 
 -- name: logged_in
 -- After a successful login; the hash is replaced when the hasher's parameters have changed.
-UPDATE {users}
-SET last_login_at = now(), password_hash = coalesce(%(password_hash)s, password_hash)
-WHERE id = %(id)s;
+-- Through the schema's narrow function (migration 0011): the dashboard's role may not UPDATE
+-- the users table.
+SELECT {schema}.wa_monitor_logged_in(%(id)s, %(checked_hash)s, %(password_hash)s);
 
--- name: failures
--- Failed logins of (username, client) in the current window (none once the window is over).
-SELECT failures FROM {throttle}
-WHERE username = %(username)s AND client = %(client)s
-  AND window_started_at > now() - %(window)s::interval;
+-- name: count_attempt
+-- One more login attempt, counted before its password is checked: for (username, block) and
+-- for the block over every username (the row whose username is ''). Both counts come back as
+-- they are after this attempt; concurrent attempts each see a different count (the rows are
+-- locked by the upsert), so no more than the limit ever reach the hasher. An expired window
+-- starts again at one.
+WITH person AS (
+    INSERT INTO {throttle} AS t (username, client, failures, window_started_at)
+    VALUES (%(username)s, %(client)s, 1, now())
+    ON CONFLICT (username, client) DO UPDATE SET
+        failures = CASE WHEN t.window_started_at > now() - %(window)s::interval
+                        THEN t.failures + 1 ELSE 1 END,
+        window_started_at = CASE WHEN t.window_started_at > now() - %(window)s::interval
+                                 THEN t.window_started_at ELSE now() END
+    RETURNING failures
+), block AS (
+    INSERT INTO {throttle} AS t (username, client, failures, window_started_at)
+    VALUES ('', %(client)s, 1, now())
+    ON CONFLICT (username, client) DO UPDATE SET
+        failures = CASE WHEN t.window_started_at > now() - %(window)s::interval
+                        THEN t.failures + 1 ELSE 1 END,
+        window_started_at = CASE WHEN t.window_started_at > now() - %(window)s::interval
+                                 THEN t.window_started_at ELSE now() END
+    RETURNING failures
+)
+SELECT (SELECT failures FROM person), (SELECT failures FROM block);
 
--- name: client_failures
--- Failed logins from one client address in the current windows, whatever the usernames tried.
-SELECT coalesce(sum(failures), 0) FROM {throttle}
-WHERE client = %(client)s AND window_started_at > now() - %(window)s::interval;
-
--- name: record_failure
--- One more failure; an expired window starts again at one.
-INSERT INTO {throttle} AS t (username, client, failures, window_started_at)
-VALUES (%(username)s, %(client)s, 1, now())
-ON CONFLICT (username, client) DO UPDATE SET
-    failures = CASE WHEN t.window_started_at > now() - %(window)s::interval
-                    THEN t.failures + 1 ELSE 1 END,
-    window_started_at = CASE WHEN t.window_started_at > now() - %(window)s::interval
-                             THEN t.window_started_at ELSE now() END
-RETURNING failures;
+-- name: forgive
+-- A login that succeeded: the user's count from the block is gone, and the block's count
+-- takes back the attempt (it was not a failure).
+WITH person AS (
+    DELETE FROM {throttle} WHERE username = %(username)s AND client = %(client)s
+)
+UPDATE {throttle} SET failures = greatest(failures - 1, 0)
+WHERE username = '' AND client = %(client)s;
 
 -- name: forget_old_failures
 -- Windows that ended a day ago say nothing any more; the table stays small under a spray.
 DELETE FROM {throttle} WHERE window_started_at < now() - interval '1 day';
-
--- name: clear_failures
-DELETE FROM {throttle} WHERE username = %(username)s AND client = %(client)s;

@@ -1,0 +1,249 @@
+"""The poster's rule and the daemon's reply sender, driven through in-memory fakes of its ports
+and a virtual clock: no test here sleeps."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+from uuid import uuid4
+
+import pytest
+
+from tests.support.fakes import FakeEchoes, FakeOutbox, FakePoster, RecordingLog, SenderClock
+from wa_monitor.core.records import Delivery, OutboxMessage
+from wa_monitor.core.replies import (
+    ECHO_SLACK,
+    RETRY_DOWN_MAX_S,
+    RETRY_MAX_S,
+    Caps,
+    RealClock,
+    Sender,
+    ThreadLanes,
+    reconcile,
+    retry_in,
+    speakable,
+)
+from wa_monitor.errors import TransientError
+
+LAWLEY, MOHADIN, VELO = "1@g.us", "2@g.us", "3@g.us"
+T0 = datetime(2025, 11, 11, 9, tzinfo=UTC)
+
+
+def message(drop: str, chat: str = LAWLEY, text: str | None = None) -> OutboxMessage:
+    return OutboxMessage(uuid4(), chat, drop, text or f"about {drop}", T0, T0, 0)
+
+
+def sender(
+    outbox: FakeOutbox,
+    poster: object,
+    echoes: FakeEchoes | None = None,
+    **options: object,
+) -> Sender:
+    settings: dict[str, object] = {
+        "outbox": outbox,
+        "poster": poster,
+        "echoes": echoes or FakeEchoes(),
+        "allowed": frozenset({LAWLEY, VELO}),
+        "window_s": 3600,
+        "interval_s": 1,
+        "poll_s": 1,
+        "stop": threading.Event(),
+        "log": RecordingLog(),
+        "clock": outbox.clock,
+    }
+    return Sender(**(settings | options))  # type: ignore[arg-type]
+
+
+def test_each_outcome_is_recorded_and_only_allowed_groups_are_posted_to() -> None:
+    outbox = FakeOutbox().add(
+        message("A"), message("B", MOHADIN), message("C", VELO), message("D", LAWLEY)
+    )
+    poster = FakePoster(Delivery.SENT, Delivery.DOWN, Delivery.UNKNOWN)
+    s = sender(outbox, poster)
+    while s.step():
+        pass
+    assert outbox.done == [
+        ("A", Delivery.SENT),
+        ("B", "blocked"),
+        ("C", Delivery.DOWN),
+        ("D", Delivery.UNKNOWN),
+    ]
+    assert [r for r, _ in poster.posted] == [LAWLEY, VELO, LAWLEY]
+    assert outbox.held_calls[0] == (10, 60)  # the caps' defaults
+
+
+def test_stranded_and_unknown_posts_are_settled_by_messages_db_never_by_posting_again() -> None:
+    outbox = FakeOutbox(left=[message("A"), message("Z")]).add(message("B"))
+    poster = FakePoster(Delivery.UNKNOWN)
+    s = sender(outbox, poster, FakeEchoes("about A", "about B"))
+    while s.step():
+        pass
+    assert outbox.done == [("A", Delivery.SENT), ("Z", Delivery.UNKNOWN), ("B", Delivery.SENT)]
+    assert poster.posted == [(LAWLEY, "about B")]  # A and Z were not posted again
+
+
+def test_an_echo_that_an_identical_sent_reply_accounts_for_proves_nothing() -> None:
+    # The same wrong drop posted twice: two identical answers. The first was posted (its echo is
+    # in messages.db); the sender was killed after claiming the second, before posting it.
+    outbox = FakeOutbox().add(message("A"))
+    poster = FakePoster(Delivery.SENT)
+    echoes = FakeEchoes("about A")
+    assert sender(outbox, poster, echoes).step()
+    outbox.left.append(message("A"))  # what the next sender finds: 'sending', never posted
+    assert not sender(outbox, poster, echoes).step()
+    assert outbox.done == [("A", Delivery.SENT), ("A", Delivery.UNKNOWN)]
+    # Posted, killed before it was marked: its own echo is there beside the first's.
+    echoes.found.append("about A")
+    outbox.left.append(message("A"))
+    assert not sender(outbox, poster, echoes).step()
+    assert outbox.done[-1] == ("A", Delivery.SENT)
+    assert len(poster.posted) == 1
+
+
+@pytest.mark.parametrize(
+    ("echoes", "alike", "settled"),
+    [
+        (0, 0, Delivery.UNKNOWN),  # not found: proves nothing
+        (1, 0, Delivery.SENT),
+        (1, 1, Delivery.UNKNOWN),  # the one echo is another post's
+        (2, 1, Delivery.SENT),
+    ],
+)
+def test_one_reconciliation_against_messages_db(echoes: int, alike: int, settled: Delivery) -> None:
+    asked: list[datetime] = []
+
+    def settled_alike(since: datetime) -> int:
+        asked.append(since)
+        return alike
+
+    found = FakeEchoes(*["DR1 done"] * echoes)
+    assert reconcile(found, LAWLEY, "DR1 done", T0, settled_alike) is settled
+    assert asked in ([], [T0 - ECHO_SLACK])  # since the claim, less the slack
+
+
+def test_a_post_whose_outcome_could_not_be_recorded_is_settled_not_posted_again() -> None:
+    class LosesTheFirstMark(FakeOutbox):
+        def finish(
+            self, m: OutboxMessage, delivery: Delivery, detail: str, retry_in_s: float
+        ) -> None:
+            if not self.done:
+                self.left.append(m)  # the database went away: the row stays 'sending'
+                self.done.append(("lost", delivery))
+                raise TransientError("database unavailable")
+            super().finish(m, delivery, detail, retry_in_s)
+            s.stop.set()
+
+    outbox = LosesTheFirstMark().add(message("A"))
+    poster = FakePoster(Delivery.SENT)
+    s = sender(outbox, poster, FakeEchoes("about A"))
+    s.run()  # virtual time: its wait for the database passes at once
+    assert outbox.done == [("lost", Delivery.SENT), ("A", Delivery.SENT)]  # by messages.db
+    assert len(poster.posted) == 1
+
+
+def test_retries_back_off_and_are_bounded() -> None:
+    assert [retry_in(n) for n in (1, 2, 3, 4, 5, 6, 20)] == [1, 2, 4, 8, 16, 30, RETRY_MAX_S]
+    down = [retry_in(n, Delivery.DOWN) for n in (1, 2, 3, 20)]
+    assert down == [1, 2, RETRY_DOWN_MAX_S, RETRY_DOWN_MAX_S]
+
+
+class Outage:
+    """The bridge is not there (connection refused) until `until` on the virtual clock."""
+
+    def __init__(self, clock: SenderClock, until: float) -> None:
+        self.clock, self.until = clock, until
+        self.attempts: list[float] = []
+
+    def post(self, recipient: str, text: str) -> tuple[Delivery, str]:
+        self.attempts.append(self.clock.now)
+        if self.clock.now < self.until:
+            return Delivery.DOWN, "bridge not reachable"
+        return Delivery.SENT, "sent"
+
+
+@pytest.mark.parametrize("outage_s", [5.0, 20.0, 300.0])
+def test_after_an_outage_pending_replies_go_out_within_5_s_of_the_bridge_answering(
+    outage_s: float,
+) -> None:
+    outbox = FakeOutbox().add(message("A"), message("B", VELO))
+    bridge = Outage(outbox.clock, until=outage_s)
+
+    s = sender(outbox, bridge, poll_s=5.0)
+
+    def finished() -> None:
+        if len(outbox.sent) == 2:
+            s.stop.set()
+
+    original = outbox.finish
+
+    def finish(m: OutboxMessage, delivery: Delivery, detail: str, retry_in_s: float) -> None:
+        original(m, delivery, detail, retry_in_s)
+        finished()
+
+    outbox.finish = finish  # type: ignore[method-assign]
+    s.run()
+    assert max(outbox.sent_at.values()) - outage_s <= 5.0
+    # ...and the bridge was not hammered meanwhile: at most one try a second per group.
+    assert len(bridge.attempts) <= 2 * (outage_s + 5)
+
+
+def test_a_hung_post_in_one_group_does_not_delay_the_others() -> None:
+    release = threading.Event()
+    hung_in: list[str] = []
+
+    class HangsInLawley:
+        def post(self, recipient: str, text: str) -> tuple[Delivery, str]:
+            if recipient == LAWLEY:
+                hung_in.append(recipient)
+                release.wait(10)
+            return Delivery.SENT, "sent"
+
+    outbox = FakeOutbox().add(message("A"), message("B", VELO), message("C", VELO))
+    s = sender(outbox, HangsInLawley(), lanes=ThreadLanes(), clock=RealClock(), poll_s=0.01)
+    s.interval_s = 0
+    thread = threading.Thread(target=s.run, daemon=True)
+    thread.start()
+    try:
+        # Both of Velo's replies go out while Lawley's post hangs.
+        assert outbox.wait_sent("B", "C"), "Velo's replies waited for Lawley's hung post"
+        assert sorted(outbox.sent_at) == ["B", "C"]
+        assert hung_in == [LAWLEY]
+    finally:
+        release.set()
+        assert outbox.wait_sent("A")
+        s.stop.set()
+        s.wake.set()
+        thread.join(10)
+    assert sorted(outbox.sent_at) == ["A", "B", "C"]
+
+
+def test_the_sender_hands_its_caps_to_the_outbox() -> None:
+    outbox = FakeOutbox().add(message("A"))
+    s = sender(outbox, FakePoster(Delivery.SENT), caps=Caps(per_sender=3, per_group=7))
+    assert s.step()
+    assert outbox.held_calls == [(3, 7)]
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("DR1234567\nAll items complete! ✅", "DR1234567\nAll items complete! ✅"),
+        ("a\r\nb\rc\td", "a\nb\nc\td"),
+        ("\x1b[31mred\x1b[0m", "[31mred[0m"),  # ESC gone: the rest is harmless text
+        ("bell\x07 nul\x00 del\x7f c1\x9b", "bell nul del c1"),
+        ("\u202etxt.exe\u202c", "txt.exe"),  # right-to-left override, pop
+        ("\u2066a\u2067b\u2068c\u2069", "abc"),  # isolates
+        ("\u200eleft\u200fright\u061c", "leftright"),  # marks
+        ("👨\u200d👩\u200d👧 family", "👨\u200d👩\u200d👧 family"),  # ZWJ emoji stay whole
+        ("\ufeffBOM", "BOM"),
+    ],
+)
+def test_no_control_or_bidi_character_is_speakable(text: str, said: str) -> None:
+    assert speakable(text) == said
+
+
+def test_the_sender_posts_only_speakable_text() -> None:
+    outbox = FakeOutbox().add(message("A", text="DR1\x1b\u202e done"))
+    poster = FakePoster(Delivery.SENT)
+    assert sender(outbox, poster).step()
+    assert poster.posted == [(LAWLEY, "DR1 done")]
