@@ -32,9 +32,22 @@ FROM pg_constraint
 WHERE connamespace = %s::regnamespace ORDER BY 1
 """
 
+# The schema's functions: arguments, SECURITY DEFINER, fixed settings (search_path), body (the
+# schema's own name taken out) and who may execute them.
+FUNCTIONS = """
+WITH s AS (SELECT %s::text AS name)
+SELECT p.proname, pg_get_function_identity_arguments(p.oid), p.prosecdef,
+       coalesce(p.proconfig, '{}'), replace(p.prosrc, '"' || s.name || '".', 'S.'),
+       coalesce(p.proacl::text, '')
+FROM pg_proc p, s
+WHERE p.pronamespace = s.name::regnamespace ORDER BY 1, 2
+"""
+
 
 def structure(db: psycopg.Connection[Any], schema: str) -> tuple[list[Any], ...]:
-    return tuple(db.execute(q, (schema,)).fetchall() for q in (CATALOG, INDEXES, CONSTRAINTS))
+    return tuple(
+        db.execute(q, (schema,)).fetchall() for q in (CATALOG, INDEXES, CONSTRAINTS, FUNCTIONS)
+    )
 
 
 def test_migrations_build_exactly_schema_sql(
@@ -46,6 +59,7 @@ def test_migrations_build_exactly_schema_sql(
     db.execute(compose(schema_sql(), "reference"))
     assert structure(db, "dev") == structure(db, "reference")
     assert structure(db, "dev")[0], "the catalog query found nothing: the comparison is empty"
+    assert structure(db, "dev")[3], "the functions query found nothing: the comparison is empty"
 
 
 def test_prod_and_dev_get_the_identical_structure(

@@ -12,7 +12,7 @@ from wa_monitor.adapters.plan_files import delimiter_named, read_plan
 from wa_monitor.adapters.postgres import plans
 from wa_monitor.cli.common import CONFIG_HELP, SUMMARIES, Commands, database_url, leaf, load
 from wa_monitor.core.drops import find_drops
-from wa_monitor.core.plans import Change, PlanFile
+from wa_monitor.core.plans import PlanChange, PlanFile
 from wa_monitor.errors import EXIT_FAILED, EXIT_OK, Refused
 
 NOTE = """\
@@ -202,7 +202,7 @@ def _formula_refusal(file: Path, plan: PlanFile) -> str | None:
     )
 
 
-def _preview(change: Change, *, replace: bool) -> list[str]:
+def _preview(change: PlanChange, *, replace: bool) -> list[str]:
     """A dry run's report: what would be added and removed, with a few of each."""
 
     def some(drops: tuple[str, ...], count: int) -> str:

@@ -98,7 +98,10 @@ def register(commands: Commands) -> None:
         "schema and only what the service does to its tables. The monitor (default): "
         f"{admin.spell(admin.RUN_NEEDS)} (dev's role may also TRUNCATE its tables, for schema "
         f"reset). --service sync (prod only): {admin.spell(admin.SYNC_NEEDS)}. --service web "
-        f"(the dashboard): {admin.spell(admin.WEB_NEEDS)}. Nothing else: no role may create "
+        f"(the dashboard): {admin.spell(admin.WEB_NEEDS)}; and only these columns: "
+        f"{admin.spell_columns(admin.WEB_COLUMNS)}; a login through EXECUTE on "
+        f"{admin.LOGGED_IN_FUNCTION}() (it notes the login and replaces a rehashed password, no "
+        "more). Nothing else: no role may create "
         "objects anywhere. The role must exist, log in, and be neither a superuser nor the "
         "tables' owner. Run it again after `schema drop` + `schema migrate`.",
         epilog=f"{OWNER_NOTE}\n{CONFIG_HELP}",

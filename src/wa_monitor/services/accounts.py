@@ -123,7 +123,7 @@ def authenticate(conn: Conn, schema: str, username: str, password: str, client: 
         return Login(LoginOutcome.THROTTLED if tries.user >= MAX_FAILURES else LoginOutcome.WRONG)
     new_hash = _hasher.hash(password) if _hasher.check_needs_rehash(stored) else None
     users.forgive(conn, schema, name, block)
-    users.logged_in(conn, schema, found.user.id, new_hash)
+    users.logged_in(conn, schema, found.user.id, new_hash, checked_hash=stored)
     return Login(LoginOutcome.OK, found.user)
 
 

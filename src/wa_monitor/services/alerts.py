@@ -21,7 +21,7 @@ from wa_monitor.adapters.mail import post_mail
 from wa_monitor.adapters.postgres.alerts import book
 from wa_monitor.adapters.replies import BridgeEchoes
 from wa_monitor.core import alerts as rules
-from wa_monitor.core.alerts import Health, Incident, Message, Thresholds
+from wa_monitor.core.alerts import Findings, Incident, Message, Thresholds
 from wa_monitor.core.records import Delivery
 from wa_monitor.core.replies import reconcile, speakable
 from wa_monitor.errors import ConfigError, TransientError
@@ -53,8 +53,8 @@ class AlertsDatabaseDown(TransientError):
     """The incidents cannot be read or written: nothing is sent, so nothing is sent twice."""
 
 
-def health(status: EnvStatus) -> Health:
-    return Health(
+def health(status: EnvStatus) -> Findings:
+    return Findings(
         running=status.running,
         behind=status.behind,
         idle_for=status.idle_for,

@@ -362,7 +362,9 @@ def _shared_secret_check(settings: Settings, path: Path) -> Check:
     theirs = _read_secret(theirs_file)
     if mine is None or theirs is None:
         unread = theirs_file if theirs is None else f"{env}'s secret"
-        return Check(name, True, f"not compared: cannot read {unread} (run doctor as root)")
+        return Check(
+            name, True, f"not compared: {unread} cannot be read here (missing, or not root)"
+        )
     if hmac.compare_digest(mine.encode(), theirs.encode()):
         return Check(
             name,

@@ -119,7 +119,7 @@ class Notice:
     text: str
 
 
-class Refused(Exception):
+class PostRefused(Exception):
     """A reviewer's POST that changed nothing: the review page again, at `status`, saying
     `message`, with what the reviewer typed kept in the form."""
 
@@ -287,7 +287,7 @@ class ReviewerPost:
     def version(self) -> int:
         """The version the form was made from; a form without one is refused."""
         if self.sent_version is None:
-            raise Refused(400, _NO_VERSION)
+            raise PostRefused(400, _NO_VERSION)
         return self.sent_version
 
 
@@ -301,7 +301,7 @@ PostHandler = Callable[[Site, Request, ReviewerPost], Response]
 def reviewer_post(handler: PostHandler) -> Callable[[Request], Awaitable[Response]]:
     """The route of a reviewer's POST on a review: the CSRF token, a logged-in reviewer, the
     form's version and text checked, then `handler` in the threadpool (it talks to the
-    database and, for Send, to the bridge). A `Refused` from any of it shows the review page
+    database and, for Send, to the bridge). A `PostRefused` from any of it shows the review page
     again with the reason and the reviewer's input kept."""
 
     @functools.wraps(handler)
@@ -328,7 +328,7 @@ def _answer(
     try:
         _check_text(form)
         return handler(site, request, ReviewerPost(review_id, user, form, typed, _version(form)))
-    except Refused as exc:
+    except PostRefused as exc:
         with site.connection() as conn:
             values = _values(site, conn, review_id)
         notice = Notice("bad", exc.message)
@@ -344,7 +344,7 @@ def _version(form: FormData) -> int | None:
         return None
     if isinstance(raw, str) and raw.isascii() and raw.isdigit() and len(raw) <= MAX_VERSION_DIGITS:
         return int(raw)
-    raise Refused(400, _NO_VERSION)
+    raise PostRefused(400, _NO_VERSION)
 
 
 def _check_text(form: FormData) -> None:
@@ -357,13 +357,13 @@ def _check_text(form: FormData) -> None:
         if name.startswith("why_"):
             label, limit = f"The reason for step {_step_name(name[4:])}", MAX_REASON
         if _UNSTORABLE in value:
-            raise Refused(
+            raise PostRefused(
                 400,
                 f"{label} holds a character that cannot be saved (a NUL, shown as "
                 f"{_SHOWN_INSTEAD}). Nothing was saved; remove it and try again.",
             )
         if limit is not None and len(value) > limit:
-            raise Refused(
+            raise PostRefused(
                 400,
                 f"{label} is {len(value)} characters long; at most {limit} can be saved. "
                 "Nothing was saved; shorten it and try again.",
@@ -389,7 +389,7 @@ def save_verdict(site: Site, request: Request, post: ReviewerPost) -> Response:
     try:
         verdict = (post.typed.verdict or FormInput.parse(post.form)).verdict()
     except InvalidVerdict as exc:
-        raise Refused(400, f"{exc}. Nothing was saved.") from None
+        raise PostRefused(400, f"{exc}. Nothing was saved.") from None
     with site.connection() as conn:
         try:
             reviewing.save(
@@ -401,7 +401,7 @@ def save_verdict(site: Site, request: Request, post: ReviewerPost) -> Response:
                 by=post.user.username,
             )
         except ChangedMeanwhile as exc:
-            raise Refused(
+            raise PostRefused(
                 409,
                 f"{exc.describe(site.settings.tz)} Nothing was saved. Your input is kept below: "
                 "compare it with the review as it is now (shown beside each step), then save "
@@ -429,9 +429,9 @@ def send_feedback(site: Site, request: Request, post: ReviewerPost) -> Response:
     except reviewing.ReviewNotFound:
         raise HTTPException(404, "There is no such review in this environment.") from None
     except (ChangedMeanwhile, NotClaimed) as exc:
-        raise Refused(409, f"Not sent: {exc.describe(site.settings.tz)}") from None
+        raise PostRefused(409, f"Not sent: {exc.describe(site.settings.tz)}") from None
     except WaMonitorError as exc:  # SendingOff, NoGroup, BadText: nothing was claimed
-        raise Refused(400, f"Not sent: {exc}") from None
+        raise PostRefused(400, f"Not sent: {exc}") from None
     page = request.url.path.rsplit("/", 1)[0]
     return RedirectResponse(f"{page}?send={report.send_id}", status_code=303)
 
@@ -441,7 +441,7 @@ def resolve_send(site: Site, request: Request, post: ReviewerPost) -> Response:
     """A reviewer checked the group for a send with no clear outcome: posted, or not."""
     raw = post.form.get("resolution")
     if raw not in {r.value for r in Resolution}:
-        raise Refused(400, "Say whether the message arrived in the group.")
+        raise PostRefused(400, "Say whether the message arrived in the group.")
     send = request.path_params["send"]
     if not (send.isascii() and send.isdigit() and len(send) <= _MAX_ID_DIGITS):
         raise HTTPException(404, "This review has no such send.")

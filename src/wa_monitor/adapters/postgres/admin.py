@@ -29,6 +29,7 @@ from wa_monitor.adapters.postgres.db import (
 )
 from wa_monitor.adapters.postgres.users import THROTTLE_TABLE, USERS_TABLE
 from wa_monitor.core.privileges import Audit, Privilege, RoleGrants, Service, audit_role
+from wa_monitor.core.steps import Step
 from wa_monitor.errors import Refused
 from wa_monitor.settings import PROD_SCHEMA, Environment, Settings
 
@@ -86,24 +87,67 @@ SYNC_NEEDS: Mapping[str, frozenset[Privilege]] = {
 
 
 # What `wa-monitor web` does: read the pages' tables (the cursor and ledger for the health
-# figures, migrations for the version check), note logins on its users, count failed logins.
-# Adding users is the command line's, with the owner's URL.
+# figures, migrations for the version check), read its users, count failed logins. Adding
+# users is the command line's, with the owner's URL. It writes no table wide: the columns it
+# writes are in WEB_COLUMNS, a login goes through WEB_FUNCTIONS.
 WEB_NEEDS: Mapping[str, frozenset[Privilege]] = {
-    TABLES["reviews"]: frozenset({SELECT, UPDATE}),
+    TABLES["reviews"]: frozenset({SELECT}),
     TABLES["ledger"]: frozenset({SELECT}),
     TABLES["cursor"]: frozenset({SELECT}),
     TABLES["migrations"]: frozenset({SELECT}),
     TABLES["flawed"]: frozenset({SELECT}),  # counted with the health figures
-    USERS_TABLE: frozenset({SELECT, UPDATE}),
+    USERS_TABLE: frozenset({SELECT}),
     THROTTLE_TABLE: frozenset({SELECT, INSERT, UPDATE, DELETE}),
     # The review workflow: a reviewer's save and the feedback stamp update the review (under
     # a row lock), record the change, and claim and finish a send.
     TABLES["changes"]: frozenset({SELECT, INSERT}),
-    TABLES["sends"]: frozenset({SELECT, INSERT, UPDATE}),
+    TABLES["sends"]: frozenset({SELECT, INSERT}),
     # The overview lists the day's invalid drop numbers and whether each was answered.
     TABLES["invalid"]: frozenset({SELECT}),
     TABLES["outbox"]: frozenset({SELECT}),
 }
+
+
+# The columns the dashboard writes, and nothing else of those tables (migration 0011): a
+# reviewer's verdict, the feedback stamp, a send's outcome and a person's resolution of it.
+# Never drop_number, project, created_at or anything the monitor owns.
+REVIEWER_COLUMNS = frozenset(
+    {
+        *(step.column for step in Step),
+        "wrong_steps",
+        "comment",
+        "completed",
+        "incomplete",
+        "completed_photos",
+        "outstanding_photos",
+        "reviewed_by",
+        "reviewed_at",
+        "feedback_sent",
+        "updated_at",
+        "version",
+    }
+)
+WEB_COLUMNS: Mapping[str, Mapping[Privilege, frozenset[str]]] = {
+    TABLES["reviews"]: {UPDATE: REVIEWER_COLUMNS},
+    TABLES["sends"]: {
+        UPDATE: frozenset(
+            {
+                "state",
+                "finished_at",
+                "bridge_status",
+                "bridge_answer",
+                "resolution",
+                "resolved_by",
+                "resolved_at",
+            }
+        )
+    },
+}
+# A login notes itself (and a rehash) through this function only (SECURITY DEFINER, fixed
+# search_path): the web role holds no UPDATE on wa_monitor_users.
+LOGGED_IN_FUNCTION = "wa_monitor_logged_in"
+LOGGED_IN_ARGUMENTS = "bigint, text, text"
+WEB_FUNCTIONS = frozenset({LOGGED_IN_FUNCTION})
 
 
 def spell(privileges: Mapping[str, frozenset[Privilege]]) -> str:
@@ -113,6 +157,25 @@ def spell(privileges: Mapping[str, frozenset[Privilege]]) -> str:
         f"{', '.join(p.value for p in sorted(held, key=order.index))} on {table}"
         for table, held in privileges.items()
     )
+
+
+def spell_columns(columns: Mapping[str, Mapping[Privilege, frozenset[str]]]) -> str:
+    """Column needs as --help says them: 'UPDATE (a, b) on qa_photo_reviews; …'."""
+    return "; ".join(
+        f"{privilege.value} ({', '.join(sorted(names))}) on {table}"
+        for table, by_privilege in columns.items()
+        for privilege, names in by_privilege.items()
+    )
+
+
+def column_needs(service: Service) -> Mapping[str, Mapping[Privilege, frozenset[str]]]:
+    """Table → privilege → the columns (never the whole table) the service's role must hold."""
+    return WEB_COLUMNS if service is Service.WEB else {}
+
+
+def function_needs(service: Service) -> frozenset[str]:
+    """The schema's functions the service's role must be able to execute, and no other."""
+    return WEB_FUNCTIONS if service is Service.WEB else frozenset()
 
 
 def needs(
@@ -386,6 +449,7 @@ def grant_statements(
     role_id = sql.Identifier(role)
     cleared = [schema] if allow_other_env else list(dict.fromkeys([PROD_SCHEMA, schema]))
     statements = [query("revoke_tables", s, role=role_id) for s in cleared]
+    statements += [query("revoke_functions", s, role=role_id) for s in cleared]
     statements += [query("revoke_create", s, role=role_id) for s in cleared]
     statements.append(query("grant_usage", schema, role=role_id))
     for table, privileges in needs(settings.environment, service).items():
@@ -397,6 +461,28 @@ def grant_statements(
                 role=role_id,
                 privileges=listed,
                 table=sql.Identifier(schema, table),
+            )
+        )
+    for table, by_privilege in column_needs(service).items():
+        for privilege, columns in by_privilege.items():
+            statements.append(
+                query(
+                    "grant_columns",
+                    schema,
+                    role=role_id,
+                    privilege=sql.SQL(privilege.value),
+                    columns=sql.SQL(", ").join(map(sql.Identifier, sorted(columns))),
+                    table=sql.Identifier(schema, table),
+                )
+            )
+    for function in sorted(function_needs(service)):
+        statements.append(
+            query(
+                "grant_function",
+                schema,
+                role=role_id,
+                function=sql.Identifier(schema, function),
+                arguments=sql.SQL(LOGGED_IN_ARGUMENTS),
             )
         )
     return statements
@@ -450,10 +536,25 @@ def audit(
             wa_monitor_schemas=frozenset(
                 str(r[0]) for r in conn.execute(query("wa_monitor_schemas", schema))
             ),
+            columns=frozenset(
+                (str(s), str(t), str(c), Privilege(p))
+                for s, t, c, p in conn.execute(query("column_privileges", schema), params)
+            ),
+            functions=frozenset(
+                (str(s), str(f))
+                for s, f in conn.execute(query("function_privileges", schema), params)
+            ),
         )
     needed = needs(settings.environment, service)
     return audit_role(
-        grants, needed, schema=schema, env=env, service=service, allow_other_env=allow_other_env
+        grants,
+        needed,
+        schema=schema,
+        env=env,
+        service=service,
+        allow_other_env=allow_other_env,
+        needed_columns=column_needs(service),
+        needed_functions=function_needs(service),
     )
 
 

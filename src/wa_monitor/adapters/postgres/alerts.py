@@ -12,7 +12,7 @@ from typing import Any
 import psycopg
 
 from wa_monitor.adapters.postgres.db import compose, named_queries, session
-from wa_monitor.core.alerts import Change, Incident, Known, Message
+from wa_monitor.core.alerts import Incident, IncidentChange, Known, Message
 
 # A claim no check settled within this long was cut off (its check died around the post): it
 # counts as perhaps posted. Well above the bridge client's 7 s and the relay's 10 s bounds.
@@ -47,7 +47,7 @@ class AlertsTurn:
     def settle_stale(self) -> None:
         self._q("settle_stale", stale=STALE_CLAIM)
 
-    def apply(self, change: Change, kind: Incident, detail: str) -> None:
+    def apply(self, change: IncidentChange, kind: Incident, detail: str) -> None:
         self._q(change.value, kind=kind.value, detail=detail)
 
     def claim(self, message: Message) -> None:

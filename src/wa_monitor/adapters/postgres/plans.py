@@ -12,7 +12,7 @@ import psycopg
 from psycopg import sql
 
 from wa_monitor.adapters.postgres.db import compose, named_queries, require_current, session
-from wa_monitor.core.plans import Change, shrink_refusal
+from wa_monitor.core.plans import PlanChange, shrink_refusal
 from wa_monitor.settings import Settings
 
 EXAMPLES = 5  # drops named of each kind a change would add or remove
@@ -20,7 +20,7 @@ EXAMPLES = 5  # drops named of each kind a change would add or remove
 
 @dataclass(frozen=True, slots=True)
 class Imported:
-    change: Change  # what the file would change, counted before any write
+    change: PlanChange  # what the file would change, counted before any write
     written: bool  # False: a dry run, or refused (then `refused` says why)
     refused: str | None
     added: int
@@ -79,13 +79,13 @@ def import_drops(
     return Imported(change, True, None, added, removed, total)
 
 
-def _change(conn: psycopg.Connection[Any], schema: str, project: str) -> Change:
+def _change(conn: psycopg.Connection[Any], schema: str, project: str) -> PlanChange:
     params: dict[str, object] = {"project": project, "limit": EXAMPLES}
     row = conn.execute(_q("change", schema), params).fetchone()
     before, adding, missing = (int(n) for n in row) if row else (0, 0, 0)
     adding_examples = conn.execute(_q("adding_examples", schema), params).fetchall()
     missing_examples = conn.execute(_q("missing_examples", schema), params).fetchall()
-    return Change(
+    return PlanChange(
         project=project,
         before=before,
         adding=adding,

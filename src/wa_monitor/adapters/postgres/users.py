@@ -105,8 +105,15 @@ def disable(conn: Conn, schema: str, username: str) -> bool:
     return conn.execute(_query("disable", schema), {"username": username}).fetchone() is not None
 
 
-def logged_in(conn: Conn, schema: str, user_id: int, new_hash: str | None) -> None:
-    conn.execute(_query("logged_in", schema), {"id": user_id, "password_hash": new_hash})
+def logged_in(
+    conn: Conn, schema: str, user_id: int, new_hash: str | None, *, checked_hash: str
+) -> None:
+    """Note a login; `new_hash` replaces `checked_hash` (the hash the login just checked), and
+    nothing else, when the hasher's parameters have changed."""
+    conn.execute(
+        _query("logged_in", schema),
+        {"id": user_id, "checked_hash": checked_hash, "password_hash": new_hash},
+    )
 
 
 @dataclass(frozen=True, slots=True)
