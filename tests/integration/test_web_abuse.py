@@ -154,7 +154,7 @@ def test_exports_are_bounded_and_never_starve_the_pages_or_healthz(
                 assert client.get("/healthz").json()["ok"] is True
                 client.cookies.set(COOKIE, cookies["carla"])
                 assert client.get("/wa-monitor/reviews").status_code == 200
-                assert time.monotonic() - began < 3
+                assert time.monotonic() - began < 5  # before: never (the pool was taken)
         finally:
             for _, sock, _, _ in started:
                 sock.close()

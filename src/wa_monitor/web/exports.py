@@ -161,12 +161,14 @@ class CsvExport(Response):
                     await batches.aclose()
 
     async def _stream(self, batches: AsyncGenerator[list[Review], None], send: Send) -> None:
+        # The query's first rows before the response starts: its errors are the usual pages.
+        batch = await anext(batches, None)
         await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
         buffer = io.StringIO()
         writer = csv.writer(buffer)
         writer.writerow(COLUMNS)
-        async for reviews in batches:
-            for review in reviews:
+        while batch is not None:
+            for review in batch:
                 writer.writerow(self.exports.cell(v) for v in review.values())
             chunk = buffer.getvalue().encode()
             buffer.seek(0)
@@ -178,6 +180,7 @@ class CsvExport(Response):
                 # The server closes the connection of a response left unfinished.
                 log.warning("export stopped: its client read nothing for %.0f s", STALL_SECONDS)
                 return
+            batch = await anext(batches, None)
         tail = buffer.getvalue().encode()
         await send({"type": "http.response.body", "body": tail, "more_body": False})
 

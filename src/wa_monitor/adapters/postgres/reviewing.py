@@ -141,13 +141,18 @@ def history(conn: Conn, db: Database, review_id: UUID) -> tuple[ReviewChange, ..
             version=int(version),
             changed_by=str(by),
             changed_at=at,
-            changes=tuple(
-                (str(field), str(move.get("from") or ""), str(move.get("to") or ""))
-                for field, move in sorted(dict(what).items())
-            ),
+            changes=tuple((str(field), *_move(move)) for field, move in sorted(dict(what).items())),
         )
         for version, by, at, what in rows
     )
+
+
+def _move(move: object) -> tuple[str, str]:
+    """A recorded change's (before, after); a note such as a save that changed nothing
+    (`{"saved": "no change"}`) has no before."""
+    if isinstance(move, dict):
+        return str(move.get("from") or ""), str(move.get("to") or "")
+    return "", str(move)
 
 
 def sends(conn: Conn, db: Database, review_id: UUID) -> tuple[FeedbackSend, ...]:
