@@ -25,6 +25,7 @@ from starlette.types import Receive, Scope, Send
 
 from wa_monitor.adapters.postgres import dashboard
 from wa_monitor.adapters.postgres.dashboard import COLUMNS, Review, ReviewFilter
+from wa_monitor.adapters.postgres.db import Database
 from wa_monitor.settings import Settings
 
 PER_USER = 2
@@ -80,7 +81,7 @@ class Exports:
     """One environment's exports: where their connections go, and the slots they share."""
 
     settings: Settings
-    database_url: str
+    db: Database
     slots: Slots = field(default_factory=Slots)
 
     @property
@@ -145,12 +146,11 @@ class CsvExport(Response):
 
     async def _run(self, receive: Receive, send: Send) -> None:
         exports = self.exports
-        schema = exports.settings.schema
         # Connect before the response starts: a database that is away is the usual 503 page.
         async with dashboard.export_connection(
-            exports.database_url, schema=schema, application_name=exports.application_name
+            exports.db, application_name=exports.application_name
         ) as conn:
-            batches = dashboard.export(conn, schema, self.where)
+            batches = dashboard.export(conn, exports.db, self.where)
             try:
                 async with anyio.create_task_group() as group:
                     group.start_soon(_until_disconnect, receive, group.cancel_scope)
