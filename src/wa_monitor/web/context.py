@@ -24,8 +24,7 @@ from starlette.templating import Jinja2Templates
 
 from wa_monitor.adapters.bridge_api import BridgeApi
 from wa_monitor.adapters.postgres import users
-from wa_monitor.adapters.postgres.dashboard import Conn
-from wa_monitor.adapters.postgres.db import Database, Pool
+from wa_monitor.adapters.postgres.db import Connection, Database, Pool
 from wa_monitor.adapters.postgres.users import User
 from wa_monitor.core.records import DailyCount
 from wa_monitor.settings import Environment, Settings
@@ -85,7 +84,7 @@ class Site:
         return self.settings.environment is Environment.DEV
 
     @contextmanager
-    def connection(self, *, timeout: float | None = None) -> Iterator[Conn]:
+    def connection(self, *, timeout: float | None = None) -> Iterator[Connection]:
         """A pooled connection; a database error comes out as ours (StoreUnavailable when the
         database is away: the 503 page)."""
         with self.db.borrowed(self.pool, timeout=timeout) as conn:
