@@ -7,13 +7,14 @@ from typing import Any
 
 import psycopg
 import pytest
+from argon2 import PasswordHasher
 from psycopg import errors as pg_errors
 from psycopg import sql
 
 from tests.integration.test_doctor import doctor
 from tests.support.env import LAWLEY, sast
 from tests.support.ops import Envs, Roles
-from tests.support.web import SECRET, Row, add_user, dashboard, seed
+from tests.support.web import PASSWORD, SECRET, Row, add_user, dashboard, seed
 from wa_monitor.settings import load_settings
 
 pytestmark = pytest.mark.migrated("prod", "dev")
@@ -134,3 +135,136 @@ def test_an_upgrade_to_version_8_lets_a_granted_web_role_read_the_invalid_drops(
         pytest.raises(pg_errors.InsufficientPrivilege),
     ):
         web.execute("DELETE FROM public.invalid_drop_submissions")
+
+
+def test_the_web_role_writes_only_the_columns_its_pages_write(
+    envs: Envs, roles: Roles, db: psycopg.Connection[Any], database_url: str
+) -> None:
+    """Not the user's role, password or disable, not a review's drop number, project or
+    creation time: none of them has a change-trail row, so the web role may not write them. A
+    reviewer's save and a send's outcome still work, and a login notes itself (and rehashes)
+    through the one function the role may execute."""
+    add_user(database_url, "public", "ayanda")
+    [review] = seed(db, "public", [Row("DR8000001", sast(11, 10), project="Lawley")])
+    role, url = roles.make("web")
+    assert envs.wa("schema", "grant", "--env", "prod", "--role", role, "--service", "web") == 0
+    with psycopg.connect(url, autocommit=True) as web:
+        for statement in (
+            "UPDATE public.wa_monitor_users SET role = 'reviewer'",
+            "UPDATE public.wa_monitor_users SET password_hash = 'x'",
+            "UPDATE public.wa_monitor_users SET disabled_at = NULL",
+            "UPDATE public.wa_monitor_users SET last_login_at = now()",
+            "UPDATE public.qa_photo_reviews SET drop_number = 'DR1'",
+            "UPDATE public.qa_photo_reviews SET project = 'Mohadin'",
+            "UPDATE public.qa_photo_reviews SET created_at = now()",
+            "UPDATE public.wa_monitor_feedback_sends SET message = 'x'",
+        ):
+            with pytest.raises(pg_errors.InsufficientPrivilege):
+                web.execute(statement)
+        # What the pages write, they may.
+        web.execute(
+            "UPDATE public.qa_photo_reviews SET comment = 'ok', version = version + 1, "
+            "updated_at = now() WHERE id = %s",
+            (review,),
+        )
+        web.execute("SELECT id FROM public.qa_photo_reviews WHERE id = %s FOR UPDATE", (review,))
+    # The function takes only the hash the login checked, and only an argon2id one.
+    checked = db.execute(
+        "SELECT password_hash FROM public.wa_monitor_users WHERE username = 'ayanda'"
+    ).fetchone()
+    assert checked is not None
+    with psycopg.connect(url, autocommit=True) as web:
+        user_id = web.execute("SELECT id FROM public.wa_monitor_users").fetchone()
+        assert user_id is not None
+        for old, new in (("not the stored hash", "$argon2id$v=19$x"), (checked[0], "plain")):
+            web.execute("SELECT public.wa_monitor_logged_in(%s, %s, %s)", (user_id[0], old, new))
+    after = db.execute(
+        "SELECT password_hash, last_login_at IS NOT NULL FROM public.wa_monitor_users"
+    ).fetchone()
+    assert after == (checked[0], True)
+    # No other role may execute it: not the monitor's, not PUBLIC.
+    monitor, monitor_url = roles.make("monitor")
+    assert envs.wa("schema", "grant", "--env", "prod", "--role", monitor) == 0
+    with (
+        psycopg.connect(monitor_url, autocommit=True) as other,
+        pytest.raises(pg_errors.InsufficientPrivilege),
+    ):
+        other.execute("SELECT public.wa_monitor_logged_in(1, 'x', '$argon2id$x')")
+
+
+def test_a_login_rehashes_an_old_hash_through_the_function(
+    envs: Envs, roles: Roles, db: psycopg.Connection[Any], database_url: str
+) -> None:
+    add_user(database_url, "public", "ayanda")
+    weak = PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1).hash(PASSWORD)
+    db.execute("UPDATE public.wa_monitor_users SET password_hash = %s", (weak,))
+    role, url = roles.make("web")
+    assert envs.wa("schema", "grant", "--env", "prod", "--role", role, "--service", "web") == 0
+    with dashboard(load_settings(envs.folder / "prod.toml"), url) as dash:
+        assert dash.login("ayanda").status_code == 303
+    row = db.execute("SELECT password_hash FROM public.wa_monitor_users").fetchone()
+    assert row is not None
+    assert row[0] != weak
+    assert row[0].startswith("$argon2id$")
+    assert PasswordHasher().verify(row[0], PASSWORD)
+
+
+def test_an_upgrade_to_version_11_trades_a_web_roles_table_updates_for_its_columns(
+    envs: Envs,
+    roles: Roles,
+    db: psycopg.Connection[Any],
+    database_url: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A web role granted before version 11 held UPDATE on the whole users, reviews and sends
+    tables; the migration leaves it the columns and the function, and doctor --web passes."""
+    add_user(database_url, "public", "ayanda")
+    role, url = roles.make("web")
+    assert envs.wa("schema", "grant", "--env", "prod", "--role", role, "--service", "web") == 0
+    # As version 10 granted it.
+    ident = sql.Identifier(role)
+    db.execute(
+        sql.SQL(
+            "GRANT UPDATE ON public.wa_monitor_users, public.qa_photo_reviews, "
+            "public.wa_monitor_feedback_sends TO {}"
+        ).format(ident)
+    )
+    db.execute(sql.SQL("REVOKE ALL ON ALL FUNCTIONS IN SCHEMA public FROM {}").format(ident))
+    db.execute("DELETE FROM public.wa_monitor_migrations WHERE version >= 11")
+    assert envs.wa("schema", "migrate", "--env", "prod") == 0
+    with (
+        psycopg.connect(url, autocommit=True) as web,
+        pytest.raises(pg_errors.InsufficientPrivilege),
+    ):
+        web.execute("UPDATE public.wa_monitor_users SET role = 'reviewer'")
+    with dashboard(load_settings(envs.folder / "prod.toml"), url) as dash:
+        assert dash.login("ayanda").status_code == 303
+    monkeypatch.setenv("WA_MONITOR_WEB_SECRET", SECRET)
+    capsys.readouterr()
+    envs.wa("doctor", "--env", "prod", "--web", url=url)
+    assert f"PASS  role privileges: role {role}" in capsys.readouterr().out
+
+
+def test_doctor_names_a_column_or_function_the_web_role_should_not_hold(
+    envs: Envs,
+    roles: Roles,
+    db: psycopg.Connection[Any],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    role, url = roles.make("web")
+    assert envs.wa("schema", "grant", "--env", "prod", "--role", role, "--service", "web") == 0
+    ident = sql.Identifier(role)
+    db.execute(sql.SQL("GRANT UPDATE (role) ON public.wa_monitor_users TO {}").format(ident))
+    db.execute(sql.SQL("REVOKE UPDATE (comment) ON public.qa_photo_reviews FROM {}").format(ident))
+    monkeypatch.setenv("WA_MONITOR_WEB_SECRET", SECRET)
+    capsys.readouterr()
+    assert envs.wa("doctor", "--env", "prod", "--web", url=url) == 1
+    out = capsys.readouterr().out
+    assert "lacks UPDATE (comment) on public.qa_photo_reviews" in out
+    assert "may also UPDATE (role) on public.wa_monitor_users" in out
+    assert envs.wa("schema", "grant", "--env", "prod", "--role", role, "--service", "web") == 0
+    capsys.readouterr()
+    envs.wa("doctor", "--env", "prod", "--web", url=url)
+    assert f"PASS  role privileges: role {role}" in capsys.readouterr().out

@@ -9,10 +9,10 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from wa_monitor.core.alerts import (
-    Change,
     Due,
-    Health,
+    Findings,
     Incident,
+    IncidentChange,
     Known,
     Thresholds,
     changes,
@@ -34,14 +34,14 @@ TUESDAY_NIGHT = datetime(2025, 11, 11, 22, tzinfo=SAST)
 MIN = timedelta(minutes=1)
 
 
-def health(**overrides: object) -> Health:
+def health(**overrides: object) -> Findings:
     fields: dict[str, object] = {
         "running": True,
         "behind": 0,
         "idle_for": MIN,
         "bridge_quiet_for": MIN,
     }
-    return Health(**(fields | overrides))  # type: ignore[arg-type]
+    return Findings(**(fields | overrides))  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -67,7 +67,7 @@ def health(**overrides: object) -> Health:
         (health(bridge_quiet_for=29 * MIN), TUESDAY_NOON, set()),
     ],
 )
-def test_incidents(seen: Health, now: datetime, found: set[Incident]) -> None:
+def test_incidents(seen: Findings, now: datetime, found: set[Incident]) -> None:
     assert set(incidents(seen, RULES, now, SAST)) == found
 
 
@@ -93,19 +93,19 @@ STOPPED = Incident.STOPPED
 @pytest.mark.parametrize(
     ("found", "kept", "made"),
     [
-        ({STOPPED: "x"}, None, [(Change.OPEN, STOPPED)]),
+        ({STOPPED: "x"}, None, [(IncidentChange.OPEN, STOPPED)]),
         ({STOPPED: "x"}, known(), []),  # goes on
-        ({}, known(), [(Change.RESOLVE, STOPPED)]),
+        ({}, known(), [(IncidentChange.RESOLVE, STOPPED)]),
         ({}, known(resolved_at=RESOLVED), []),  # already over
         # Back before its recovery went anywhere: it goes on, not announced again.
-        ({STOPPED: "x"}, known(resolved_at=RESOLVED), [(Change.REOPEN, STOPPED)]),
+        ({STOPPED: "x"}, known(resolved_at=RESOLVED), [(IncidentChange.REOPEN, STOPPED)]),
         # Back after its recovery went out (or while it is being posted): a new incident later.
         ({STOPPED: "x"}, known(resolved_at=RESOLVED, resolved_via=("email",)), []),
         ({STOPPED: "x"}, known(resolved_at=RESOLVED, recovering=("email",)), []),
     ],
 )
 def test_changes(
-    found: dict[Incident, str], kept: Known | None, made: list[tuple[Change, Incident]]
+    found: dict[Incident, str], kept: Known | None, made: list[tuple[IncidentChange, Incident]]
 ) -> None:
     assert changes(found, {} if kept is None else {STOPPED: kept}) == made
 

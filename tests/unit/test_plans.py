@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from wa_monitor.core.plans import Change, Noted, RawCell, collect, share, shrink_refusal
+from wa_monitor.core.plans import Noted, PlanChange, RawCell, collect, share, shrink_refusal
 
 
 def cells(*values: object) -> list[RawCell]:
@@ -48,8 +48,8 @@ def test_formulas_with_no_value_are_named_not_counted_as_cells() -> None:
     assert plan.drops == ("DR1000003",)
 
 
-def change(before: int, missing: int) -> Change:
-    return Change("Lawley", before, 0, missing, (), ())
+def change(before: int, missing: int) -> PlanChange:
+    return PlanChange("Lawley", before, 0, missing, (), ())
 
 
 @pytest.mark.parametrize(

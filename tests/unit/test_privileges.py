@@ -215,3 +215,67 @@ def test_a_role_grants_cannot_limit_is_told_to_make_a_dedicated_one(
 def test_a_role_that_does_not_exist() -> None:
     assert Audit.no_such_role("wa_dev") == Audit("wa_dev", ("role wa_dev does not exist",), (), ())
     assert not Audit.no_such_role(None).ok
+
+
+# The dashboard's shape: SELECT on the users table-wide, UPDATE on some review columns only,
+# and a login through one function.
+USERS = "wa_monitor_users"
+WEB_TABLES = {REVIEWS: frozenset({SELECT}), USERS: frozenset({SELECT})}
+WEB_COLUMNS = {REVIEWS: {UPDATE: frozenset({"comment", "version"})}}
+WEB_FUNCTIONS = frozenset({"wa_monitor_logged_in"})
+WEB_GRANT = GRANT + " --service web"
+WEB_EXACT = replace(
+    EXACT,
+    tables=frozenset({("dev", t, p) for t, ps in WEB_TABLES.items() for p in ps}),
+    columns=frozenset({("dev", REVIEWS, "comment", UPDATE), ("dev", REVIEWS, "version", UPDATE)}),
+    functions=frozenset({("dev", "wa_monitor_logged_in")}),
+)
+
+
+@pytest.mark.parametrize(
+    ("grants", "problems", "fixes"),
+    [
+        (WEB_EXACT, [], []),
+        (  # a column missing
+            replace(WEB_EXACT, columns=WEB_EXACT.columns - {("dev", REVIEWS, "comment", UPDATE)}),
+            ["role wa_dev lacks UPDATE (comment) on dev.qa_photo_reviews"],
+            [WEB_GRANT],
+        ),
+        (  # a column too many: the users' role
+            replace(WEB_EXACT, columns=WEB_EXACT.columns | {("dev", USERS, "role", UPDATE)}),
+            ["role wa_dev may also UPDATE (role) on dev.wa_monitor_users"],
+            [WEB_GRANT],
+        ),
+        (  # UPDATE on the whole table: extra, and its columns are not also "missing"
+            replace(WEB_EXACT, tables=WEB_EXACT.tables | {("dev", USERS, UPDATE)}),
+            ["role wa_dev may also UPDATE on dev.wa_monitor_users"],
+            [WEB_GRANT],
+        ),
+        (  # the function missing
+            replace(WEB_EXACT, functions=frozenset()),
+            ["role wa_dev lacks EXECUTE on dev.wa_monitor_logged_in"],
+            [WEB_GRANT],
+        ),
+        (  # the other environment's function
+            replace(
+                WEB_EXACT,
+                functions=WEB_EXACT.functions | {("public", "wa_monitor_logged_in")},
+            ),
+            ["role wa_dev may also EXECUTE on public.wa_monitor_logged_in"],
+            ["REVOKE ALL ON ALL FUNCTIONS IN SCHEMA public FROM wa_dev"],
+        ),
+    ],
+)
+def test_column_and_function_grants_are_audited_exactly(
+    grants: RoleGrants, problems: list[str], fixes: list[str]
+) -> None:
+    found = audit_role(
+        grants,
+        WEB_TABLES,
+        schema="dev",
+        env="dev",
+        service=Service.WEB,
+        needed_columns=WEB_COLUMNS,
+        needed_functions=WEB_FUNCTIONS,
+    )
+    assert (list(found.problems), list(found.fixes)) == (problems, fixes)

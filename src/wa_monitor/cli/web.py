@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 
 from wa_monitor.adapters import logs
-from wa_monitor.adapters.postgres.db import require_current, session
-from wa_monitor.cli.common import CONFIG_HELP, SUMMARIES, Commands, database_url, leaf, load
+from wa_monitor.cli.common import CONFIG_HELP, SUMMARIES, Commands, database, leaf, load
 from wa_monitor.errors import EXIT_OK, FatalError
 from wa_monitor.settings import WEB_SECRET_CREDENTIAL, WEB_SECRET_VAR, Settings
 from wa_monitor.web import server
@@ -36,15 +35,14 @@ def register(commands: Commands) -> None:
 
 def web_command(args: argparse.Namespace) -> int:
     settings = load(args)
-    url = database_url(settings)
+    db = database(settings)
     secret = settings.require_web_secret()
     logs.register_secret(secret)
-    env = settings.environment.value
-    with session(url, schema=settings.schema, env=env, purpose="web") as conn:
-        require_current(conn, settings.schema, env)
+    with db.session("web") as conn:
+        db.require_current(conn)
     serve(
         settings,
-        database_url=url,
+        database_url=db.url,
         secret=secret,
         host=args.host or settings.web.host,
         port=args.port or settings.web.port,

@@ -33,7 +33,7 @@ OVER = {
 
 
 @dataclass(frozen=True, slots=True)
-class Health:
+class Findings:
     """What `wa-monitor status` found, as the rules need it."""
 
     running: bool | None  # None: the database could not be asked
@@ -59,7 +59,9 @@ def working(rules: Thresholds, now: datetime, tz: tzinfo) -> bool:
     return local.isoweekday() in rules.working_days and start <= local.time() < end
 
 
-def incidents(health: Health, rules: Thresholds, now: datetime, tz: tzinfo) -> dict[Incident, str]:
+def incidents(
+    health: Findings, rules: Thresholds, now: datetime, tz: tzinfo
+) -> dict[Incident, str]:
     """The incidents `health` shows now, each with one line saying what."""
     found: dict[Incident, str] = {}
     if health.running is False:
@@ -110,7 +112,7 @@ class Known:
         return bool(self.opening or self.recovering)
 
 
-class Change(enum.StrEnum):
+class IncidentChange(enum.StrEnum):
     OPEN = "open"  # a new incident
     REOPEN = "reopen"  # back before its recovery went anywhere: it goes on, said once
     RESOLVE = "resolve"  # over
@@ -118,17 +120,17 @@ class Change(enum.StrEnum):
 
 def changes(
     found: Mapping[Incident, str], known: Mapping[Incident, Known]
-) -> list[tuple[Change, Incident]]:
+) -> list[tuple[IncidentChange, Incident]]:
     """How the incidents kept must change for what the check found."""
-    out: list[tuple[Change, Incident]] = []
+    out: list[tuple[IncidentChange, Incident]] = []
     for kind in found:
         was = known.get(kind)
         if was is None:
-            out.append((Change.OPEN, kind))
+            out.append((IncidentChange.OPEN, kind))
         elif was.resolved_at is not None and not was.resolved_via and not was.recovering:
-            out.append((Change.REOPEN, kind))
+            out.append((IncidentChange.REOPEN, kind))
     out += [
-        (Change.RESOLVE, kind)
+        (IncidentChange.RESOLVE, kind)
         for kind, was in known.items()
         if kind not in found and was.resolved_at is None
     ]

@@ -81,7 +81,7 @@ def collect(cells: Iterable[RawCell], *, read_as: str, all_in_cell: bool = False
 
 
 @dataclass(frozen=True, slots=True)
-class Change:
+class PlanChange:
     """What an import of a file would do to one project's list, before it does it."""
 
     project: str
@@ -103,7 +103,7 @@ def share(part: int, whole: int) -> str:
     return f"{min(max(percent, 1), 99) if part < whole else 100}%"
 
 
-def shrink_refusal(change: Change, *, max_shrink: float) -> str | None:
+def shrink_refusal(change: PlanChange, *, max_shrink: float) -> str | None:
     """Why a --replace of `change` must not go ahead without --force, or None when it may:
     it would remove more than `max_shrink` (a fraction, 0.1 = 10%) of the list. A truncated
     or wrong-column file that still holds a few drops would otherwise empty a plan."""

@@ -53,6 +53,10 @@ class RoleGrants:
     tables: frozenset[tuple[str, str, Privilege]] = frozenset()  # (schema, table, privilege)
     schemas: frozenset[tuple[str, str]] = frozenset()  # (schema, USAGE or CREATE)
     wa_monitor_schemas: frozenset[str] = frozenset()  # every environment's schema
+    # Column-level grants only (a table-wide one is in `tables`): (schema, table, column, priv).
+    columns: frozenset[tuple[str, str, str, Privilege]] = frozenset()
+    # wa-monitor's own functions the role may execute: (schema, function name).
+    functions: frozenset[tuple[str, str]] = frozenset()
 
     @property
     def limitless(self) -> bool:
@@ -86,9 +90,13 @@ def audit_role(
     env: str,
     service: Service = Service.MONITOR,
     allow_other_env: bool = False,
+    needed_columns: Mapping[str, Mapping[Privilege, frozenset[str]]] | None = None,
+    needed_functions: frozenset[str] = frozenset(),
 ) -> Audit:
-    """Compare what `grants` holds with `needed` (table → privileges) in `schema`, the
-    environment's: what is missing, what is extra, and how to fix each."""
+    """Compare what `grants` holds with `needed` (table → privileges), `needed_columns` (table →
+    privilege → the columns it is granted on, never the whole table) and `needed_functions`
+    (names the role may execute) in `schema`, the environment's: what is missing, what is
+    extra, and how to fix each."""
     user = grants.role
     quoted = user  # as psql takes a plain name; doctor and grant print it for people
     if grants.limitless:
@@ -113,6 +121,21 @@ def audit_role(
     excused = set(other_envs) if allow_other_env else set()
     extra_held = {(s, t, p) for s, t, p in held - wanted if s not in excused}
     missing, extra = _grouped(wanted - held), _grouped(extra_held)
+    missing_columns, extra_columns = _column_diff(
+        grants, needed_columns or {}, schema=schema, excused=excused
+    )
+    missing += _columns_grouped(missing_columns)
+    extra += _columns_grouped(extra_columns)
+    wanted_functions = {(schema, f) for f in needed_functions}
+    held_functions = {(s, f) for s, f in grants.functions if s not in excused}
+    extra_functions = held_functions - wanted_functions
+    missing += [f"EXECUTE on {s}.{f}" for s, f in sorted(wanted_functions - held_functions)]
+    extra += [f"EXECUTE on {s}.{f}" for s, f in sorted(extra_functions)]
+    extra_schemas_of = (
+        {s for s, _, _ in extra_held}
+        | {g[0] for g in extra_columns}
+        | {s for s, _ in extra_functions}
+    )
     extra_schemas = sorted(
         (s, p)
         for s, p in grants.schemas - {(schema, "USAGE"), (PUBLIC_SCHEMA, "USAGE")}
@@ -133,9 +156,15 @@ def audit_role(
         problems.append("may also " + "; ".join(extra))
         fixes.extend(
             f"REVOKE ALL ON ALL TABLES IN SCHEMA {other} FROM {quoted}"
-            for other in sorted({s for s, _, _ in extra_held} - {schema})
+            for other in sorted(
+                ({s for s, _, _ in extra_held} | {g[0] for g in extra_columns}) - {schema}
+            )
         )
-        if any(s == schema for s, _, _ in extra_held):
+        fixes.extend(
+            f"REVOKE ALL ON ALL FUNCTIONS IN SCHEMA {other} FROM {quoted}"
+            for other in sorted({s for s, _ in extra_functions} - {schema})
+        )
+        if schema in extra_schemas_of:
             fixes.append(grant)  # it revokes in the environment's schema first
     if extra_schemas:
         problems.append("may also " + ", ".join(f"{p} on schema {s}" for s, p in extra_schemas))
@@ -154,6 +183,33 @@ def audit_role(
         tuple(dict.fromkeys(fixes)),
         other_envs,
     )
+
+
+def _column_diff(
+    grants: RoleGrants,
+    needed: Mapping[str, Mapping[Privilege, frozenset[str]]],
+    *,
+    schema: str,
+    excused: set[str],
+) -> tuple[set[tuple[str, str, str, Privilege]], set[tuple[str, str, str, Privilege]]]:
+    """Column grants missing and extra. A column need met by a
+    table-wide grant is not missing (that grant is reported as extra instead)."""
+    wanted = {
+        (schema, table, column, privilege)
+        for table, by_privilege in needed.items()
+        for privilege, columns in by_privilege.items()
+        for column in columns
+    }
+    held = {g for g in grants.columns if g[0] not in excused}
+    missing = {g for g in wanted - held if (g[0], g[1], g[3]) not in grants.tables}
+    return missing, held - wanted
+
+
+def _columns_grouped(items: set[tuple[str, str, str, Privilege]]) -> list[str]:
+    by_grant: dict[tuple[str, str, Privilege], list[str]] = defaultdict(list)
+    for s, t, c, p in sorted(items):
+        by_grant[(s, t, p)].append(c)
+    return [f"{p.value} ({', '.join(cs)}) on {s}.{t}" for (s, t, p), cs in by_grant.items()]
 
 
 def _grouped(items: set[tuple[str, str, Privilege]]) -> list[str]:

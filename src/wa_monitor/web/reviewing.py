@@ -119,7 +119,7 @@ class Notice:
     text: str
 
 
-class Refused(Exception):
+class PostRefused(Exception):
     """A reviewer's POST that changed nothing: the review page again, at `status`, saying
     `message`, with what the reviewer typed kept in the form."""
 
@@ -145,13 +145,13 @@ def review_page(site: Site, request: Request, user: User) -> Page:
 
 def _values(site: Site, conn: Conn, review_id: UUID) -> dict[str, Any]:
     found, events = review_and_events(site, conn, review_id)
-    sheet = reviewing.load(conn, site.schema, review_id)
+    sheet = reviewing.load(conn, site.db, review_id)
     return {
         "review": found,
         "history": events,
         "sheet": sheet,
-        "changes": reviewing.history(conn, site.schema, review_id),
-        "sends": reviewing.sends(conn, site.schema, review_id),
+        "changes": reviewing.history(conn, site.db, review_id),
+        "sends": reviewing.sends(conn, site.db, review_id),
         "destination": feedback.destination(site.settings, sheet.project),
     }
 
@@ -160,10 +160,10 @@ def review_and_events(
     site: Site, conn: Conn, review_id: UUID
 ) -> tuple[Review, list[dict[str, Any]]]:
     """One review and the WhatsApp messages that named its drop; 404 when there is none."""
-    found = dashboard.review(conn, site.schema, review_id)
+    found = dashboard.review(conn, site.db, review_id)
     if found is None:
         raise HTTPException(404, "There is no such review in this environment.")
-    history = dashboard.drop_history(conn, site.schema, found.drop_number)
+    history = dashboard.drop_history(conn, site.db, found.drop_number)
     groups = {p.group_jid: p.name for p in site.settings.projects}
     posted = messages_by_key(
         site.settings.bridge_db,
@@ -240,7 +240,7 @@ def _json(site: Site, conn: Conn, values: Mapping[str, Any]) -> dict[str, Any]:
         "reviewed_at": json_value(sheet.reviewed_at),
         "wrong_steps": sheet.verdict.wrong_steps(),
         # Who made this version: the page's script shows it when the version moved on.
-        "last_change": reviewing.who_changed(conn, site.schema, sheet.id, sheet.version).describe(
+        "last_change": reviewing.who_changed(conn, site.db, sheet.id, sheet.version).describe(
             site.settings.tz
         ),
         "sends": [
@@ -287,7 +287,7 @@ class ReviewerPost:
     def version(self) -> int:
         """The version the form was made from; a form without one is refused."""
         if self.sent_version is None:
-            raise Refused(400, _NO_VERSION)
+            raise PostRefused(400, _NO_VERSION)
         return self.sent_version
 
 
@@ -301,7 +301,7 @@ PostHandler = Callable[[Site, Request, ReviewerPost], Response]
 def reviewer_post(handler: PostHandler) -> Callable[[Request], Awaitable[Response]]:
     """The route of a reviewer's POST on a review: the CSRF token, a logged-in reviewer, the
     form's version and text checked, then `handler` in the threadpool (it talks to the
-    database and, for Send, to the bridge). A `Refused` from any of it shows the review page
+    database and, for Send, to the bridge). A `PostRefused` from any of it shows the review page
     again with the reason and the reviewer's input kept."""
 
     @functools.wraps(handler)
@@ -328,7 +328,7 @@ def _answer(
     try:
         _check_text(form)
         return handler(site, request, ReviewerPost(review_id, user, form, typed, _version(form)))
-    except Refused as exc:
+    except PostRefused as exc:
         with site.connection() as conn:
             values = _values(site, conn, review_id)
         notice = Notice("bad", exc.message)
@@ -344,7 +344,7 @@ def _version(form: FormData) -> int | None:
         return None
     if isinstance(raw, str) and raw.isascii() and raw.isdigit() and len(raw) <= MAX_VERSION_DIGITS:
         return int(raw)
-    raise Refused(400, _NO_VERSION)
+    raise PostRefused(400, _NO_VERSION)
 
 
 def _check_text(form: FormData) -> None:
@@ -357,13 +357,13 @@ def _check_text(form: FormData) -> None:
         if name.startswith("why_"):
             label, limit = f"The reason for step {_step_name(name[4:])}", MAX_REASON
         if _UNSTORABLE in value:
-            raise Refused(
+            raise PostRefused(
                 400,
                 f"{label} holds a character that cannot be saved (a NUL, shown as "
                 f"{_SHOWN_INSTEAD}). Nothing was saved; remove it and try again.",
             )
         if limit is not None and len(value) > limit:
-            raise Refused(
+            raise PostRefused(
                 400,
                 f"{label} is {len(value)} characters long; at most {limit} can be saved. "
                 "Nothing was saved; shorten it and try again.",
@@ -389,19 +389,19 @@ def save_verdict(site: Site, request: Request, post: ReviewerPost) -> Response:
     try:
         verdict = (post.typed.verdict or FormInput.parse(post.form)).verdict()
     except InvalidVerdict as exc:
-        raise Refused(400, f"{exc}. Nothing was saved.") from None
+        raise PostRefused(400, f"{exc}. Nothing was saved.") from None
     with site.connection() as conn:
         try:
             reviewing.save(
                 conn,
-                site.schema,
+                site.db,
                 post.review_id,
                 verdict=verdict,
                 version=post.version,
                 by=post.user.username,
             )
         except ChangedMeanwhile as exc:
-            raise Refused(
+            raise PostRefused(
                 409,
                 f"{exc.describe(site.settings.tz)} Nothing was saved. Your input is kept below: "
                 "compare it with the review as it is now (shown beside each step), then save "
@@ -419,6 +419,7 @@ def send_feedback(site: Site, request: Request, post: ReviewerPost) -> Response:
     try:
         report = feedback.send(
             connect=site.connection,
+            db=site.db,
             settings=site.settings,
             bridge=site.bridge,
             review_id=post.review_id,
@@ -429,9 +430,9 @@ def send_feedback(site: Site, request: Request, post: ReviewerPost) -> Response:
     except reviewing.ReviewNotFound:
         raise HTTPException(404, "There is no such review in this environment.") from None
     except (ChangedMeanwhile, NotClaimed) as exc:
-        raise Refused(409, f"Not sent: {exc.describe(site.settings.tz)}") from None
+        raise PostRefused(409, f"Not sent: {exc.describe(site.settings.tz)}") from None
     except WaMonitorError as exc:  # SendingOff, NoGroup, BadText: nothing was claimed
-        raise Refused(400, f"Not sent: {exc}") from None
+        raise PostRefused(400, f"Not sent: {exc}") from None
     page = request.url.path.rsplit("/", 1)[0]
     return RedirectResponse(f"{page}?send={report.send_id}", status_code=303)
 
@@ -441,14 +442,14 @@ def resolve_send(site: Site, request: Request, post: ReviewerPost) -> Response:
     """A reviewer checked the group for a send with no clear outcome: posted, or not."""
     raw = post.form.get("resolution")
     if raw not in {r.value for r in Resolution}:
-        raise Refused(400, "Say whether the message arrived in the group.")
+        raise PostRefused(400, "Say whether the message arrived in the group.")
     send = request.path_params["send"]
     if not (send.isascii() and send.isdigit() and len(send) <= _MAX_ID_DIGITS):
         raise HTTPException(404, "This review has no such send.")
     with site.connection() as conn:
         reviewing.resolve(
             conn,
-            site.schema,
+            site.db,
             post.review_id,
             int(send),
             resolution=Resolution(str(raw)),

@@ -110,6 +110,15 @@ FROM pg_roles r WHERE r.rolname = %(role)s;
 -- name: revoke_tables
 REVOKE ALL ON ALL TABLES IN SCHEMA {schema} FROM {role};
 
+-- name: revoke_functions
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA {schema} FROM {role};
+
+-- name: grant_columns
+GRANT {privilege} ({columns}) ON {table} TO {role};
+
+-- name: grant_function
+GRANT EXECUTE ON FUNCTION {function}({arguments}) TO {role};
+
 -- name: revoke_create
 REVOKE CREATE ON SCHEMA {schema} FROM {role};
 
@@ -143,6 +152,31 @@ SELECT n.nspname::text, p.privilege
 FROM pg_namespace n CROSS JOIN unnest(ARRAY['USAGE', 'CREATE']) AS p(privilege)
 WHERE n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\_%%'
   AND has_schema_privilege(coalesce(%(role)s, current_user::text), n.oid, p.privilege)
+ORDER BY 1, 2;
+
+-- name: column_privileges
+-- Every column-level grant a role holds (its own, through PUBLIC, or inherited), as the columns'
+-- own ACLs say: a table-wide grant is not listed here (table_privileges has it).
+SELECT n.nspname::text, c.relname::text, a.attname::text, acl.privilege_type::text
+FROM pg_attribute a
+JOIN pg_class c ON c.oid = a.attrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+CROSS JOIN LATERAL aclexplode(a.attacl) AS acl
+WHERE a.attacl IS NOT NULL AND a.attnum > 0 AND NOT a.attisdropped
+  AND n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\_%%'
+  AND acl.privilege_type IN ('SELECT', 'INSERT', 'UPDATE', 'REFERENCES')
+  AND (acl.grantee = 0
+       OR pg_has_role(coalesce(%(role)s, current_user::text), acl.grantee, 'USAGE'))
+ORDER BY 1, 2, 3, 4;
+
+-- name: function_privileges
+-- wa-monitor's own functions (wa_monitor_*) in any schema that a role may execute.
+SELECT n.nspname::text, p.proname::text
+FROM pg_proc p
+JOIN pg_namespace n ON n.oid = p.pronamespace
+WHERE p.proname LIKE 'wa\_monitor\_%%'
+  AND n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\_%%'
+  AND has_function_privilege(coalesce(%(role)s, current_user::text), p.oid, 'EXECUTE')
 ORDER BY 1, 2;
 
 -- name: wa_monitor_schemas

@@ -307,3 +307,24 @@ ALTER TABLE {schema}.wa_monitor_alerts
     ADD COLUMN IF NOT EXISTS opening text[] NOT NULL DEFAULT ARRAY[]::text[],
     ADD COLUMN IF NOT EXISTS recovering text[] NOT NULL DEFAULT ARRAY[]::text[],
     ADD COLUMN IF NOT EXISTS claimed_at timestamptz;
+
+-- A login notes itself through this function, the one way the dashboard's role changes a user:
+-- last_login_at, and password_hash only in place of the hash the login just checked and only
+-- with an argon2id hash (a rehash after the hasher's parameters changed), never for a disabled
+-- user. Executable by the web roles `schema grant --service web` names, not by PUBLIC.
+CREATE OR REPLACE FUNCTION {schema}.wa_monitor_logged_in(user_id bigint, checked_hash text,
+                                                         new_hash text)
+RETURNS void
+LANGUAGE sql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $body$
+    UPDATE {schema}.wa_monitor_users
+    SET last_login_at = now(),
+        password_hash = CASE
+            WHEN new_hash LIKE '$argon2id$%' AND password_hash = checked_hash THEN new_hash
+            ELSE password_hash
+        END
+    WHERE id = user_id AND disabled_at IS NULL;
+$body$;
+REVOKE ALL ON FUNCTION {schema}.wa_monitor_logged_in(bigint, text, text) FROM PUBLIC;

@@ -37,9 +37,9 @@ RETURNING id;
 
 -- name: logged_in
 -- After a successful login; the hash is replaced when the hasher's parameters have changed.
-UPDATE {users}
-SET last_login_at = now(), password_hash = coalesce(%(password_hash)s, password_hash)
-WHERE id = %(id)s;
+-- Through the schema's narrow function (migration 0011): the dashboard's role may not UPDATE
+-- the users table.
+SELECT {schema}.wa_monitor_logged_in(%(id)s, %(checked_hash)s, %(password_hash)s);
 
 -- name: count_attempt
 -- One more login attempt, counted before its password is checked: for (username, block) and
