@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from wa_monitor.adapters import logs
 from wa_monitor.adapters.postgres.db import require_current, session
@@ -42,6 +43,14 @@ def web_command(args: argparse.Namespace) -> int:
     env = settings.environment.value
     with session(url, schema=settings.schema, env=env, purpose="web") as conn:
         require_current(conn, settings.schema, env)
+    if (production := settings.production) is not None and not production.known:
+        # Said once at start: the dashboard's Send then says why on each review page.
+        head = f"{settings.log_prefix} " if settings.log_prefix else ""
+        print(
+            f"{head}dev sends feedback nowhere: production's config is needed to keep dev out "
+            f"of its groups ({production.source})",
+            file=sys.stderr,
+        )
     serve(
         settings,
         database_url=url,
