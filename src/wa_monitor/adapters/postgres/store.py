@@ -175,8 +175,12 @@ class Store:
         """Create the schema and bring it to the latest version; return the versions applied."""
         applied: list[int] = []
         with self._transaction() as conn:
-            if schema_version(conn, self.schema) == latest_version():
-                # Nothing to create: a service role without CREATE may run this too.
+            if schema_version(conn, self.schema) == latest_version() and {
+                r[0] for r in conn.execute(self._q("applied_versions"))
+            } >= {m.version for m in migrations()}:
+                # Nothing to create: a service role without CREATE may run this too. (A version
+                # missing below the latest, as a restored or hand-mended schema can have, is
+                # applied below.)
                 return applied
             conn.execute(self._q("migration_lock"), {"schema": self.schema})
             conn.execute(compose("CREATE SCHEMA IF NOT EXISTS {schema}", self.schema))
