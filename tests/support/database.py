@@ -10,10 +10,9 @@ their roles per test, on the clone.
 
 from __future__ import annotations
 
-import queue
-import threading
 import uuid
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -35,45 +34,56 @@ class Server:
         self.url = url
         self._folder = folder  # where the templates' configs are written
         self._templates: dict[tuple[str, ...], str] = {}
-        # DROP DATABASE waits for a checkpoint (a second or two on a busy server): a test's
-        # database is dropped behind the next tests, by one thread, and close() waits for it.
-        self._doomed: queue.Queue[str | None] = queue.Queue()
-        self._failed: list[str] = []
-        self._dropper = threading.Thread(
-            target=self._drop_doomed, name="drop-test-databases", daemon=True
-        )
-        self._dropper.start()
+        # DROP DATABASE waits for a checkpoint of its own, seconds on a busy server; drops
+        # that wait together share one. So a test's database is dropped behind the next tests,
+        # by a few threads at once, and close() waits for them.
+        self._dropper = ThreadPoolExecutor(max_workers=4, thread_name_prefix="drop-test-database")
+        self._drops: list[Future[None]] = []
+        # Making one takes a moment too: the next database of each kind is made while the test
+        # before it runs (a clone of an immutable template is the same whenever it is made).
+        self._maker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="make-test-database")
+        self._spares: dict[tuple[str, ...], Future[str]] = {}
 
     @contextmanager
     def database(self, *migrated: str) -> Iterator[str]:
         """A new database, dropped after use: empty, or with the environments named in
         `migrated` ("prod", "dev") at the latest migration, as `schema migrate` leaves them."""
-        name = f"wa_test_{uuid.uuid4().hex[:12]}"
-        create = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
-        if migrated:
-            create += sql.SQL(" TEMPLATE {}").format(sql.Identifier(self._template(migrated)))
-        self._admin(create)
+        key = _key(migrated)
+        template = self._template(key) if key else None  # migrated here, never in a thread
+        spare = self._spares.pop(key, None)
+        name = spare.result() if spare else self._create(template)
+        self._spares[key] = self._maker.submit(self._create, template)
         try:
             yield make_conninfo(self.url, dbname=name)
         finally:
-            self._doomed.put(name)
+            self._drops.append(self._dropper.submit(self._drop, name))
 
     def close(self) -> None:
-        """Drop what is left: the tests' databases, then the templates (a template must be
-        unmarked before it may be dropped)."""
-        self._doomed.put(None)
-        self._dropper.join()
+        """Drop what is left: the spares and the tests' databases, then the templates (a
+        template must be unmarked before it may be dropped)."""
+        self._maker.shutdown()
+        for spare in self._spares.values():
+            if spare.exception() is None:
+                self._drops.append(self._dropper.submit(self._drop, spare.result()))
+        self._spares.clear()
+        self._dropper.shutdown()
+        failed = [str(f.exception()) for f in self._drops if f.exception() is not None]
         for name in self._templates.values():
             ident = sql.Identifier(name)
             self._admin(sql.SQL("ALTER DATABASE {} WITH IS_TEMPLATE false").format(ident))
             self._drop(name)
         self._templates.clear()
-        assert not self._failed, f"test databases left behind: {self._failed}"
+        assert not failed, f"test databases left behind: {failed}"
 
-    def _template(self, environments: Iterable[str]) -> str:
-        wanted = set(environments)
-        key = tuple(env for env in ENVIRONMENTS if env in wanted)
-        assert set(key) == wanted, f"no template for {sorted(wanted - set(key))}: {ENVIRONMENTS}"
+    def _create(self, template: str | None) -> str:
+        name = f"wa_test_{uuid.uuid4().hex[:12]}"
+        create = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+        if template is not None:
+            create += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
+        self._admin(create)
+        return name
+
+    def _template(self, key: tuple[str, ...]) -> str:
         if key not in self._templates:
             self._templates[key] = self._make_template(key)
         return self._templates[key]
@@ -97,19 +107,19 @@ class Server:
         )
         return name
 
-    def _drop_doomed(self) -> None:
-        while (name := self._doomed.get()) is not None:
-            try:
-                self._drop(name)
-            except psycopg.Error as exc:
-                self._failed.append(f"{name} ({exc})")
-
     def _drop(self, name: str) -> None:
         self._admin(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
     def _admin(self, statement: sql.Composable) -> None:
         with psycopg.connect(self.url, autocommit=True) as admin:
             admin.execute(statement)
+
+
+def _key(environments: Iterable[str]) -> tuple[str, ...]:
+    wanted = set(environments)
+    key = tuple(env for env in ENVIRONMENTS if env in wanted)
+    assert set(key) == wanted, f"no template for {sorted(wanted - set(key))}: {ENVIRONMENTS}"
+    return key
 
 
 def migrated_for(request: pytest.FixtureRequest) -> tuple[str, ...]:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeAlias
 
-from wa_monitor.adapters.postgres.db import resolve_url
+from wa_monitor.adapters.postgres.db import Database
 from wa_monitor.settings import CONFIG_DIR_VAR, Settings, load_environment, load_settings
 
 Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
@@ -76,10 +76,10 @@ def load(args: argparse.Namespace) -> Settings:
     return load_environment(args.env)
 
 
-def database_url(settings: Settings) -> str:
-    """The environment's database URL, its secrets registered for redaction before any use;
-    a URL that cannot be parsed is a ConfigError."""
-    return resolve_url(settings)
+def database(settings: Settings) -> Database:
+    """The environment's database handle; its URL's secrets are registered for redaction
+    before any use, and a URL that cannot be parsed is a ConfigError."""
+    return Database.of(settings)
 
 
 def seconds(text: str) -> float:

@@ -10,7 +10,7 @@ from wa_monitor.cli.common import (
     SUMMARIES,
     Commands,
     count,
-    database_url,
+    database,
     leaf,
     load,
 )
@@ -61,9 +61,7 @@ def register(commands: Commands) -> None:
 def list_command(args: argparse.Namespace) -> int:
     settings = load(args)
     rows = outbox.list_replies(
-        database_url(settings),
-        schema=settings.schema,
-        env=settings.environment.value,
+        database(settings),
         state=args.state,
         limit=args.limit,
     )
@@ -82,9 +80,7 @@ def list_command(args: argparse.Namespace) -> int:
 def resolve_command(args: argparse.Namespace) -> int:
     settings = load(args)
     [row] = outbox.resolve(
-        database_url(settings),
-        schema=settings.schema,
-        env=settings.environment.value,
+        database(settings),
         prefix=args.id,
         posted=args.posted,
     )

@@ -27,7 +27,7 @@ from starlette.staticfiles import StaticFiles
 
 from wa_monitor.adapters.bridge_api import BridgeApi
 from wa_monitor.adapters.postgres import dashboard
-from wa_monitor.adapters.postgres.db import one_line
+from wa_monitor.adapters.postgres.db import Database, one_line
 from wa_monitor.settings import Settings
 from wa_monitor.web import auth, metrics, pages, reviewing
 from wa_monitor.web.context import (
@@ -86,11 +86,11 @@ def create_app(settings: Settings, *, database_url: str, secret: str) -> Starlet
     if len(secret) < MIN_SECRET_LENGTH:
         raise ValueError(f"the session secret must be at least {MIN_SECRET_LENGTH} characters")
     env = settings.environment.value
+    db = Database(database_url, settings.schema, env)
     web = Site(
         settings=settings,
-        pool=dashboard.open_pool(
-            database_url, schema=settings.schema, application_name=f"wa-monitor-web-{env}"
-        ),
+        db=db,
+        pool=db.pool(f"wa-monitor-web-{env}"),
         templates=make_templates(settings.tz),
         bridge=BridgeApi(settings.bridge_api_url),
     )
@@ -100,7 +100,7 @@ def create_app(settings: Settings, *, database_url: str, secret: str) -> Starlet
         """For the reverse proxy: 200 while the database answers, 503 when it does not."""
         try:
             with web.pool.connection(timeout=2) as conn:
-                dashboard.ping(conn, web.schema)
+                dashboard.ping(conn, web.db)
         except (psycopg.Error, PoolTimeout):
             return JSONResponse({"ok": False, "database": "unreachable"}, status_code=503)
         return JSONResponse({"ok": True, "environment": env})
@@ -191,5 +191,5 @@ def create_app(settings: Settings, *, database_url: str, secret: str) -> Starlet
         lifespan=lifespan,
     )
     app.state.site = web  # what every handler shares: see context.site_of
-    app.state.exports = Exports(settings, database_url)
+    app.state.exports = Exports(settings, db)
     return app

@@ -25,7 +25,7 @@ from starlette.templating import Jinja2Templates
 
 from wa_monitor.adapters.bridge_api import BridgeApi
 from wa_monitor.adapters.postgres import users
-from wa_monitor.adapters.postgres.dashboard import Conn
+from wa_monitor.adapters.postgres.db import Connection, Database
 from wa_monitor.adapters.postgres.users import User
 from wa_monitor.core.records import DailyCount
 from wa_monitor.settings import Environment, Settings
@@ -74,21 +74,18 @@ class Site:
     one instance in `app.state.site`; handlers reach it with `site_of(request)`."""
 
     settings: Settings
-    pool: ConnectionPool[Conn]
+    db: Database  # the environment's database: its schema, its queries, its errors
+    pool: ConnectionPool[Connection]
     templates: Jinja2Templates
     bridge: BridgeApi  # the bridge's HTTP API, where reviewers' feedback is posted
     past_days: PastDays = field(default_factory=PastDays)
-
-    @property
-    def schema(self) -> str:
-        return self.settings.schema
 
     @property
     def dev(self) -> bool:
         return self.settings.environment is Environment.DEV
 
     @contextmanager
-    def connection(self) -> Iterator[Conn]:
+    def connection(self) -> Iterator[Connection]:
         with self.pool.connection() as conn:
             yield conn
 
@@ -114,7 +111,7 @@ class Site:
         context = {
             "user": user,
             "env": self.settings.environment.value,
-            "schema": self.schema,
+            "schema": self.db.schema,
             "dev": self.dev,
             "base": home(request),
             "csrf": csrf_token(request.session),
@@ -188,7 +185,7 @@ def current_user(site: Site, request: Request) -> User | None:
     if ids is None:
         return None
     with site.connection() as conn:
-        user = users.by_id(conn, site.schema, ids[0])
+        user = users.by_id(conn, site.db, ids[0])
     if user is None or not user.active or user.session_epoch != ids[1]:
         request.session.clear()
         return None
