@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from wa_monitor.adapters import logs
 from wa_monitor.adapters.postgres.db import Database
@@ -41,6 +42,14 @@ def web_command(args: argparse.Namespace) -> int:
     logs.register_secret(secret)
     with db.session("web") as conn:
         db.require_current(conn)
+    if (production := settings.production) is not None and not production.known:
+        # Said once at start: the dashboard's Send then says why on each review page.
+        head = f"{settings.log_prefix} " if settings.log_prefix else ""
+        print(
+            f"{head}dev sends feedback nowhere: production's config is needed to keep dev out "
+            f"of its groups ({production.source})",
+            file=sys.stderr,
+        )
     serve(
         settings,
         database_url=db.url,
