@@ -35,7 +35,7 @@ from psycopg import sql
 from benchmarks.bench import SERVER_VAR, fresh_database, server
 from wa_monitor.adapters.postgres import dashboard
 from wa_monitor.adapters.postgres.dashboard import Keyset, ReviewFilter, Status
-from wa_monitor.adapters.postgres.db import compose, named_queries
+from wa_monitor.adapters.postgres.db import Database
 from wa_monitor.adapters.postgres.store import Store
 from wa_monitor.adapters.postgres.users import Role
 from wa_monitor.services import accounts
@@ -104,14 +104,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run(args: argparse.Namespace, work: Path, url: str) -> None:
     print(f"== dashboard benchmark: {args.rows:,} reviews, {args.repeat} requests per page ==")
-    with Store(url, schema="public", env="prod") as store:
+    db = Database(url, "public", "prod")
+    with Store(db) as store:
         store.migrate()
     started = time.perf_counter()
     with psycopg.connect(url, autocommit=True) as conn:
-        seed(conn, args.rows)
+        seed(conn, db, args.rows)
         accounts.add_user(
             conn,
-            "public",
+            db,
             username="bench",
             display_name="Bench",
             role=Role.VIEWER,
@@ -128,7 +129,7 @@ def run(args: argparse.Namespace, work: Path, url: str) -> None:
                 (args.repeat,),
             )
         ]
-        plans = explain(conn, deep, deep_filtered)
+        plans = explain(conn, db, deep, deep_filtered)
     today = datetime.now(SAST).date()
     export_days = round(100_000 * SPACING_SECONDS / 86_400)
     pages = {
@@ -168,10 +169,10 @@ def run(args: argparse.Namespace, work: Path, url: str) -> None:
     report(results, exports, plans)
 
 
-def seed(conn: psycopg.Connection[Any], rows: int) -> None:
+def seed(conn: psycopg.Connection[Any], db: Database, rows: int) -> None:
     params = {"rows": rows, "spacing": SPACING_SECONDS, "groups": list(GROUPS.values())}
     for text in (SEED_REVIEWS, SEED_LEDGER):
-        conn.execute(compose(text, "public"), params)
+        conn.execute(db.compose(text), params)
     conn.execute("VACUUM ANALYZE")
 
 
@@ -192,7 +193,7 @@ def keyset_at(conn: psycopg.Connection[Any], where: ReviewFilter, depth: int) ->
 
 
 def explain(
-    conn: psycopg.Connection[Any], deep: Keyset, deep_filtered: Keyset
+    conn: psycopg.Connection[Any], db: Database, deep: Keyset, deep_filtered: Keyset
 ) -> dict[str, list[str]]:
     """EXPLAIN (ANALYZE, BUFFERS) of the pages' queries, as the service runs them."""
     cases = {
@@ -206,21 +207,17 @@ def explain(
     plans: dict[str, list[str]] = {}
     for name, (where, older) in cases.items():
         params = where.params() | dashboard.keyset_params(older=older, newer=None)
-        page_query = dashboard.query("review_page", "public", by_drop=where.drop_prefix is not None)
+        page_query = dashboard.query(db, "review_page", by_drop=where.drop_prefix is not None)
         query = sql.SQL("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) ") + page_query
         rows = conn.execute(query, params | {"limit": 51})
         plans[name] = [r[0] for r in rows]
     today = datetime.now(SAST).date()
     start = datetime.combine(today, datetime.min.time(), SAST)
-    day_cards = sql.SQL("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) ") + dashboard.query(
-        "day_cards", "public"
-    )
+    day_cards = sql.SQL("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) ") + dashboard.query(db, "day_cards")
     plans["overview cards"] = [
         r[0] for r in conn.execute(day_cards, {"start": start, "end": start + timedelta(days=1)})
     ]
-    daily = sql.SQL("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) ") + compose(
-        named_queries("daily.sql")["daily_counts"], "public"
-    )
+    daily = sql.SQL("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) ") + db.query("daily.daily_counts")
     params = {
         "tz": "Africa/Johannesburg",
         "start": start - timedelta(days=29),
@@ -228,7 +225,7 @@ def explain(
     }
     plans["overview 30-day counts (daily.sql)"] = [r[0] for r in conn.execute(daily, params)]
     history = sql.SQL("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) ") + dashboard.query(
-        "drop_history", "public"
+        db, "drop_history"
     )
     plans["review's history"] = [r[0] for r in conn.execute(history, {"drop": "DR1000018"})]
     return plans

@@ -13,7 +13,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from tests.support.env import VELO, sast
 from tests.support.ops import Envs, Roles, drops, make_envs, row_versions
-from wa_monitor.adapters.postgres.db import compose, migrations
+from wa_monitor.adapters.postgres.db import Database, migrations
 from wa_monitor.devtools.simulator import BridgeWriter
 
 pytestmark = pytest.mark.migrated("prod", "dev")
@@ -209,7 +209,7 @@ def test_an_upgrade_to_version_6_keeps_the_service_roles_working(
             ).format(*[sql.Identifier(schema)] * 3)
         )
         with db.transaction():
-            db.execute(compose(six.text, schema))
+            db.execute(Database("", schema, "dev").compose(six.text))
     envs.say("A1", "DR1111111", sast(11, 9))
     assert envs.run("prod", url=urls["prod"]) == 0
     assert drops(db, "public") == ["DR1111111"]

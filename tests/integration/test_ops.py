@@ -15,7 +15,7 @@ import pytest
 
 from tests.support.env import VELO
 from tests.support.ops import Envs, drops, row_versions
-from wa_monitor.adapters.postgres.db import latest_version
+from wa_monitor.adapters.postgres.db import Database, latest_version
 from wa_monitor.adapters.postgres.store import Store
 
 NOW = datetime.now().astimezone()
@@ -132,7 +132,7 @@ def test_reset_and_drop_refuse_while_the_dev_monitor_runs(
 ) -> None:
     before = row_versions(db, "dev")
     # The dev monitor's own lock, taken the way `wa-monitor run` takes it.
-    with Store(envs.url, schema="dev", env="dev", exclusive=True) as running:
+    with Store(Database(envs.url, "dev", "dev"), exclusive=True) as running:
         running.load_position()
         for action in ("reset", "drop"):
             assert envs.wa("schema", action, "--env", "dev", "--yes") == 2

@@ -19,6 +19,7 @@ from tests.support.ops import Roles
 from tests.support.runs import run_once
 from wa_monitor.adapters.bridge_api import BridgeApi
 from wa_monitor.adapters.postgres import reviewing
+from wa_monitor.adapters.postgres.db import Database
 from wa_monitor.cli import main
 from wa_monitor.core.feedback_claims import (
     Blocked,
@@ -38,6 +39,8 @@ from wa_monitor.settings import Settings, load_settings
 pytestmark = pytest.mark.migrated("dev")
 
 AGENT = "27821234567"
+# The dev schema's queries; the tests' own connections run them.
+DEV = Database("", "dev", "dev")
 BOT = "27640412391"
 ALL = frozenset(Step)
 NEEDS_FIX = Verdict.of(
@@ -87,7 +90,7 @@ def settings(config: Path) -> Settings:
 
 
 @pytest.fixture
-def connect(database_url: str) -> Callable[[], AbstractContextManager[reviewing.Conn]]:
+def connect(database_url: str) -> Callable[[], AbstractContextManager[reviewing.Connection]]:
     return lambda: psycopg.connect(database_url, autocommit=True)
 
 
@@ -130,13 +133,13 @@ class Desk:
 
     db: psycopg.Connection[Any]
     settings: Settings
-    connect: Callable[[], AbstractContextManager[reviewing.Conn]]
+    connect: Callable[[], AbstractContextManager[reviewing.Connection]]
     client: BridgeApi
     bridge: SimulatedBridgeApi
     review: UUID
 
     def save(self, verdict: Verdict, version: int, by: str = "thandi") -> int:
-        return reviewing.save(self.db, "dev", self.review, verdict=verdict, version=version, by=by)
+        return reviewing.save(self.db, DEV, self.review, verdict=verdict, version=version, by=by)
 
     def send(
         self,
@@ -147,6 +150,7 @@ class Desk:
     ) -> feedback.SendReport:
         return feedback.send(
             connect=self.connect,
+            db=DEV,
             settings=settings or self.settings,
             bridge=self.client,
             review_id=self.review,
@@ -159,7 +163,7 @@ class Desk:
         return row_of(self.db, self.review)
 
     def states(self) -> list[Delivery | None]:
-        return [s.delivery for s in reviewing.sends(self.db, "dev", self.review)]
+        return [s.delivery for s in reviewing.sends(self.db, DEV, self.review)]
 
 
 @pytest.fixture
@@ -167,7 +171,7 @@ def desk(
     review: UUID,
     db: psycopg.Connection[Any],
     settings: Settings,
-    connect: Callable[[], AbstractContextManager[reviewing.Conn]],
+    connect: Callable[[], AbstractContextManager[reviewing.Connection]],
     client: BridgeApi,
     simulated: SimulatedBridgeApi,
 ) -> Desk:
@@ -175,7 +179,7 @@ def desk(
 
 
 def save(db: psycopg.Connection[Any], review: UUID, verdict: Verdict, version: int, by: str) -> int:
-    return reviewing.save(db, "dev", review, verdict=verdict, version=version, by=by)
+    return reviewing.save(db, DEV, review, verdict=verdict, version=version, by=by)
 
 
 # -- saving --------------------------------------------------------------------------------------
@@ -196,7 +200,7 @@ def test_a_saved_verdict_sets_the_steps_the_flags_the_counts_and_who(
     assert (row["completed_photos"], row["outstanding_photos"]) == (10, 2)
     assert (row["comment"], row["reviewed_by"]) == ("please redo", "thandi")
     assert row["reviewed_at"] is not None
-    sheet = reviewing.load(db, "dev", review)
+    sheet = reviewing.load(db, DEV, review)
     assert sheet.verdict == NEEDS_FIX
 
     version = save(db, review, Verdict.of(passed=ALL), version, "thandi")
@@ -209,7 +213,7 @@ def test_a_new_reviews_monitor_note_is_not_taken_for_the_reviewers_comment(
     review: UUID, db: psycopg.Connection[Any]
 ) -> None:
     assert row_of(db, review)["comment"] == "Created from WhatsApp message in Velo Test group"
-    assert reviewing.load(db, "dev", review).verdict.comment == ""
+    assert reviewing.load(db, DEV, review).verdict.comment == ""
 
 
 def test_the_second_save_of_the_same_version_is_refused_with_who_and_nothing_lost(
@@ -226,8 +230,8 @@ def test_the_second_save_of_the_same_version_is_refused_with_who_and_nothing_los
         False,
     )
     assert "thandi saved a verdict at" in str(refused.value)
-    assert reviewing.load(db, "dev", review).verdict == NEEDS_FIX
-    assert [c.changed_by for c in reviewing.history(db, "dev", review)] == ["thandi"]
+    assert reviewing.load(db, DEV, review).verdict == NEEDS_FIX
+    assert [c.changed_by for c in reviewing.history(db, DEV, review)] == ["thandi"]
 
 
 def test_every_change_is_recorded_with_who_and_what(
@@ -236,7 +240,7 @@ def test_every_change_is_recorded_with_who_and_what(
     version = save(db, review, NEEDS_FIX, 1, "thandi")
     save(db, review, Verdict.of(passed=ALL), version, "sipho")
 
-    newest, first = reviewing.history(db, "dev", review)
+    newest, first = reviewing.history(db, DEV, review)
     assert (newest.changed_by, newest.version, first.changed_by, first.version) == (
         "sipho",
         3,
@@ -285,7 +289,7 @@ def test_send_posts_once_to_the_projects_group_and_stamps_feedback_sent(desk: De
     [sent] = desk.bridge.sent()
     assert (sent.recipient, sent.text) == (VELO, text)
     assert desk.row()["feedback_sent"] == report.stamped_at
-    [record] = reviewing.sends(desk.db, "dev", desk.review)
+    [record] = reviewing.sends(desk.db, DEV, desk.review)
     assert (record.delivery, record.sent_by, record.message) == (Delivery.SENT, "thandi", text)
     assert record.bridge_answer == f"Message sent to {VELO}"
 
@@ -322,7 +326,7 @@ def test_feedback_reaches_the_group_without_control_or_bidi_characters(desk: Des
     assert desk.send(version, hostile).outcome is Delivery.SENT
     [sent] = desk.bridge.sent()
     assert sent.text == "DR1234567[2J fix ti the wall"
-    [record] = reviewing.sends(desk.db, "dev", desk.review)
+    [record] = reviewing.sends(desk.db, DEV, desk.review)
     assert record.message == sent.text  # what was claimed is what was posted
 
 
@@ -395,7 +399,7 @@ def test_an_unknown_outcome_found_in_messages_db_is_settled_as_sent(desk: Desk) 
 
     assert report.outcome is Delivery.SENT
     assert report.stamped_at is not None
-    [record] = reviewing.sends(desk.db, "dev", desk.review)
+    [record] = reviewing.sends(desk.db, DEV, desk.review)
     assert record.delivery is Delivery.SENT
     assert (record.bridge_answer or "").endswith("; found in messages.db")
     assert len(desk.bridge.sent()) == 1
@@ -418,9 +422,9 @@ def test_an_unknown_outcome_is_shown_not_retried_until_a_person_resolves_it(desk
     assert "Check the group" in str(blocked.value)
     assert len(desk.bridge.sent()) == 1
 
-    [unknown] = reviewing.sends(desk.db, "dev", desk.review)
+    [unknown] = reviewing.sends(desk.db, DEV, desk.review)
     assert reviewing.resolve(
-        desk.db, "dev", desk.review, unknown.id, resolution=Resolution.NOT_POSTED, by="sipho"
+        desk.db, DEV, desk.review, unknown.id, resolution=Resolution.NOT_POSTED, by="sipho"
     )
     assert desk.send(version, by="sipho").outcome is Delivery.SENT
     assert len(desk.bridge.sent()) == 2
@@ -433,15 +437,15 @@ def test_an_unknown_send_seen_in_the_group_is_stamped_when_resolved_as_posted(
     desk.bridge.bridge_db = None  # this bridge does not store its API sends: nothing proves it
     desk.bridge.fault(Fault.DROP_AFTER_POST)
     desk.send(version)
-    [unknown] = reviewing.sends(desk.db, "dev", desk.review)
+    [unknown] = reviewing.sends(desk.db, DEV, desk.review)
 
     assert reviewing.resolve(
-        desk.db, "dev", desk.review, unknown.id, resolution=Resolution.POSTED, by="thandi"
+        desk.db, DEV, desk.review, unknown.id, resolution=Resolution.POSTED, by="thandi"
     )
 
     assert desk.row()["feedback_sent"] is not None
     assert not reviewing.resolve(
-        desk.db, "dev", desk.review, unknown.id, resolution=Resolution.NOT_POSTED, by="sipho"
+        desk.db, DEV, desk.review, unknown.id, resolution=Resolution.NOT_POSTED, by="sipho"
     )
 
 
@@ -462,7 +466,7 @@ def test_no_send_without_a_saved_verdict_a_test_group_or_with_sending_off(
     with pytest.raises(NoGroup, match="Dev sends feedback only to its test group"):
         desk.send(version, settings=load_settings(no_group))
     assert desk.bridge.sent() == ()
-    assert reviewing.sends(desk.db, "dev", desk.review) == ()
+    assert reviewing.sends(desk.db, DEV, desk.review) == ()
 
 
 def test_dev_never_sends_feedback_where_production_lives_nor_without_its_config(
@@ -480,7 +484,7 @@ def test_dev_never_sends_feedback_where_production_lives_nor_without_its_config(
     with pytest.raises(NoGroup, match="no such config file"):
         desk.send(version, settings=load_settings(named))
     assert desk.bridge.sent() == ()
-    assert reviewing.sends(desk.db, "dev", desk.review) == ()
+    assert reviewing.sends(desk.db, DEV, desk.review) == ()
 
 
 def test_dev_sends_a_production_projects_feedback_to_the_test_group_only(desk: Desk) -> None:
@@ -503,9 +507,10 @@ def test_the_dashboards_own_role_can_save_record_and_send(
     grant = ["schema", "grant", "--config", str(config), "--role", role, "--service", "web"]
     assert main(grant) == 0
     with psycopg.connect(url, autocommit=True) as web:
-        version = reviewing.save(web, "dev", desk.review, verdict=NEEDS_FIX, version=1, by="x")
+        version = reviewing.save(web, DEV, desk.review, verdict=NEEDS_FIX, version=1, by="x")
         report = feedback.send(
             connect=lambda: psycopg.connect(url, autocommit=True),
+            db=DEV,
             settings=desk.settings,
             bridge=desk.client,
             review_id=desk.review,
@@ -514,7 +519,7 @@ def test_the_dashboards_own_role_can_save_record_and_send(
             by="x",
         )
         assert report.outcome is Delivery.SENT
-        assert len(reviewing.history(web, "dev", desk.review)) == 2
+        assert len(reviewing.history(web, DEV, desk.review)) == 2
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             web.execute("DELETE FROM dev.wa_monitor_review_changes")
 

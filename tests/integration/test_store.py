@@ -7,7 +7,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from wa_monitor.adapters.postgres.db import compose, latest_version, migrations, schema_sql
+from wa_monitor.adapters.postgres.db import Database, latest_version, migrations, schema_sql
 from wa_monitor.adapters.postgres.store import Store
 from wa_monitor.errors import NotMigrated
 
@@ -53,10 +53,11 @@ def structure(db: psycopg.Connection[Any], schema: str) -> tuple[list[Any], ...]
 def test_migrations_build_exactly_schema_sql(
     database_url: str, db: psycopg.Connection[Any]
 ) -> None:
-    with Store(database_url, schema="dev", env="dev") as store:
+    with Store(Database(database_url, "dev", "dev")) as store:
         assert store.migrate() == [m.version for m in migrations()]
-    db.execute(compose("CREATE SCHEMA {schema}", "reference"))
-    db.execute(compose(schema_sql(), "reference"))
+    reference = Database(database_url, "reference", "dev")
+    db.execute(reference.compose("CREATE SCHEMA {schema}"))
+    db.execute(reference.compose(schema_sql()))
     assert structure(db, "dev") == structure(db, "reference")
     assert structure(db, "dev")[0], "the catalog query found nothing: the comparison is empty"
     assert structure(db, "dev")[3], "the functions query found nothing: the comparison is empty"
@@ -66,7 +67,7 @@ def test_prod_and_dev_get_the_identical_structure(
     database_url: str, db: psycopg.Connection[Any]
 ) -> None:
     for schema, env in (("public", "prod"), ("dev", "dev")):
-        with Store(database_url, schema=schema, env=env) as store:
+        with Store(Database(database_url, schema, env)) as store:
             store.migrate()
             assert store.require_migrated() == latest_version()
     assert structure(db, "public") == structure(db, "dev")
@@ -75,7 +76,7 @@ def test_prod_and_dev_get_the_identical_structure(
 def test_the_review_table_has_what_the_dashboard_reads(
     database_url: str, db: psycopg.Connection[Any]
 ) -> None:
-    with Store(database_url, schema="dev", env="dev") as store:
+    with Store(Database(database_url, "dev", "dev")) as store:
         store.migrate()
     columns = dict(
         db.execute(
@@ -122,7 +123,7 @@ def test_the_old_monitors_table_is_adopted_with_its_rows(
         INSERT INTO public.qa_photo_reviews (drop_number, review_date, whatsapp_message_date)
         VALUES ('DR1234567', '2025-11-11', '2025-11-11 09:00+02');
     """)
-    with Store(database_url, schema="public", env="prod") as store:
+    with Store(Database(database_url, "public", "prod")) as store:
         store.migrate()
     row = db.execute(
         "SELECT drop_number, last_submitted_at = whatsapp_message_date FROM public.qa_photo_reviews"
@@ -132,14 +133,14 @@ def test_the_old_monitors_table_is_adopted_with_its_rows(
 
 def test_a_missing_schema_names_the_command_that_fixes_it(database_url: str) -> None:
     with (
-        Store(database_url, schema="dev", env="dev") as store,
+        Store(Database(database_url, "dev", "dev")) as store,
         pytest.raises(NotMigrated, match="wa-monitor schema migrate --env dev"),
     ):
         store.require_migrated()
 
 
 def test_a_newer_schema_asks_for_an_upgrade(database_url: str, db: psycopg.Connection[Any]) -> None:
-    with Store(database_url, schema="dev", env="dev") as store:
+    with Store(Database(database_url, "dev", "dev")) as store:
         store.migrate()
         db.execute("INSERT INTO dev.wa_monitor_migrations (version, name) VALUES (999, 'future')")
         with pytest.raises(NotMigrated, match="upgrade wa-monitor"):

@@ -32,6 +32,7 @@ from tests.support.web import (
     make_app,
     served,
 )
+from wa_monitor.adapters.postgres.db import Database
 from wa_monitor.adapters.postgres.users import Role
 from wa_monitor.devtools.simulator import BridgeWriter
 from wa_monitor.services import accounts
@@ -153,7 +154,7 @@ def test_exports_are_bounded_and_never_starve_the_pages_or_healthz(
                 assert client.get("/healthz").json()["ok"] is True
                 client.cookies.set(COOKIE, cookies["carla"])
                 assert client.get("/wa-monitor/reviews").status_code == 200
-                assert time.monotonic() - began < 3
+                assert time.monotonic() - began < 5  # before: never (the pool was taken)
         finally:
             for _, sock, _, _ in started:
                 sock.close()
@@ -223,6 +224,7 @@ def test_concurrent_guesses_get_no_more_password_checks_than_the_limit(
     settings: Settings, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     add_user(database_url, "public", "anele", Role.REVIEWER)
+    prod = Database(database_url, "public", "prod")
     checks: list[str] = []
     lock = threading.Lock()
     real = accounts._matches
@@ -238,9 +240,7 @@ def test_concurrent_guesses_get_no_more_password_checks_than_the_limit(
     def guess(n: int) -> accounts.LoginOutcome:
         with psycopg.connect(database_url, autocommit=True) as conn:
             start.wait()
-            return accounts.authenticate(
-                conn, "public", "anele", f"guess {n}", "203.0.113.7"
-            ).outcome
+            return accounts.authenticate(conn, prod, "anele", f"guess {n}", "203.0.113.7").outcome
 
     with ThreadPoolExecutor(40) as pool:
         outcomes = list(pool.map(guess, range(40)))
@@ -249,11 +249,11 @@ def test_concurrent_guesses_get_no_more_password_checks_than_the_limit(
     assert outcomes.count(accounts.LoginOutcome.THROTTLED) == 40 - (accounts.MAX_FAILURES - 1)
     # The right password now waits for the window too, unchecked, from that address ...
     with psycopg.connect(database_url, autocommit=True) as conn:
-        late = accounts.authenticate(conn, "public", "anele", PASSWORD, "203.0.113.7")
+        late = accounts.authenticate(conn, prod, "anele", PASSWORD, "203.0.113.7")
         assert late.outcome is accounts.LoginOutcome.THROTTLED
         assert len(checks) <= accounts.MAX_FAILURES
         # ... and not from anywhere else.
-        elsewhere = accounts.authenticate(conn, "public", "anele", PASSWORD, "198.51.100.9")
+        elsewhere = accounts.authenticate(conn, prod, "anele", PASSWORD, "198.51.100.9")
         assert elsewhere.outcome is accounts.LoginOutcome.OK
 
 
@@ -439,7 +439,8 @@ def test_logins_from_many_addresses_check_a_few_passwords_at_a_time(
         with psycopg.connect(database_url, autocommit=True) as conn:
             start.wait()
             address = f"198.51.100.{n + 1}"  # a spray: every attempt from its own address
-            return accounts.authenticate(conn, "public", "anele", f"guess {n}", address).outcome
+            prod = Database(database_url, "public", "prod")
+            return accounts.authenticate(conn, prod, "anele", f"guess {n}", address).outcome
 
     with ThreadPoolExecutor(16) as pool:
         outcomes = list(pool.map(guess, range(16)))

@@ -12,6 +12,7 @@ import psycopg
 import pytest
 
 from tests.support.web import Dashboard, add_user, csrf_of, dashboard, environment
+from wa_monitor.adapters.postgres.db import Database
 from wa_monitor.adapters.postgres.users import Role
 from wa_monitor.devtools.simulator import BridgeWriter
 from wa_monitor.services import accounts
@@ -120,14 +121,15 @@ def test_a_spray_of_usernames_from_one_address_is_throttled_too(dash: Dashboard,
 
 
 def test_a_new_password_or_a_disable_ends_open_sessions(dash: Dashboard, database_url: str) -> None:
+    prod = Database(database_url, "public", "prod")
     assert dash.login("ayanda").status_code == 303
     assert dash.client.get("/wa-monitor").status_code == 200
     with psycopg.connect(database_url, autocommit=True) as conn:
-        accounts.change_password(conn, "public", username="ayanda", password="a brand new secret")
+        accounts.change_password(conn, prod, username="ayanda", password="a brand new secret")
     assert dash.client.get("/wa-monitor", follow_redirects=False).status_code == 303
     assert dash.login("ayanda", "a brand new secret").status_code == 303
     with psycopg.connect(database_url, autocommit=True) as conn:
-        accounts.disable_user(conn, "public", username="ayanda")
+        accounts.disable_user(conn, prod, username="ayanda")
     assert dash.client.get("/wa-monitor", follow_redirects=False).status_code == 303
     assert dash.login("ayanda", "a brand new secret").status_code == 401
 

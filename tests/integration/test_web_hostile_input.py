@@ -108,6 +108,18 @@ def test_the_form_as_the_page_sends_it_is_saved(
     assert version_of(db, review) == 2
 
 
+def test_a_save_that_changes_nothing_is_recorded_and_the_page_still_opens(
+    dash: Dashboard, review: UUID, db: psycopg.Connection[Any]
+) -> None:
+    assert save(dash, review, verdict_form(dash)).status_code == 303
+    assert save(dash, review, verdict_form(dash, version="2")).status_code == 303
+    page = dash.client.get(f"/wa-monitor/reviews/{review}")
+
+    assert page.status_code == 200
+    assert "<li>Saved: — → no change</li>" in page.text
+    assert version_of(db, review) == 3
+
+
 @pytest.mark.parametrize(
     ("field", "value", "said"),
     [
@@ -269,3 +281,49 @@ def test_a_day_the_pages_cannot_show_is_a_400_that_says_so(dash: Dashboard, path
 )
 def test_the_first_and_last_day_the_pages_show_are_shown(dash: Dashboard, path: str) -> None:
     assert dash.client.get(path).status_code == 200
+
+
+# -- a sweep -----------------------------------------------------------------------------------
+
+HOSTILE = ["\x00", "²", "1" * 5000, "0001-01-01", "9999-12-31", "-1", "%", "\u202e", "9" * 25]
+QUERY_KEYS = [
+    "day",
+    "from",
+    "to",
+    "project",
+    "status",
+    "resubmitted",
+    "feedback",
+    "drop",
+    "older",
+    "newer",
+    "size",
+    "send",
+    "saved",
+]
+
+
+def test_no_value_in_a_query_string_or_a_form_makes_the_dashboard_fail(
+    dash: Dashboard, review: UUID
+) -> None:
+    failed = []
+    for path in ["/wa-monitor", "/wa-monitor/reviews", f"/wa-monitor/reviews/{review}"]:
+        for key in QUERY_KEYS:
+            for value in HOSTILE:
+                for answer_format in ("html", "json", "csv")[: 3 if path.endswith("s") else 2]:
+                    answer = dash.client.get(path, params={key: value, "format": answer_format})
+                    if answer.status_code >= 500:
+                        failed.append(f"GET {path} {key}={value[:12]!r} {answer_format}")
+    csrf = dash.csrf()
+    for action in ("verdict", "send", "sends/1/resolve"):
+        for field in ("version", "mark_step_01_house_photo", "comment", "text", "resolution"):
+            for value in HOSTILE:
+                form = {"csrf": csrf, "version": "1", field: value}
+                answer = dash.client.post(
+                    f"/wa-monitor/reviews/{review}/{action}", data=form, follow_redirects=False
+                )
+                if answer.status_code >= 500:
+                    failed.append(f"POST {action} {field}={value[:12]!r}")
+    # The review page still opens after all of that (a save that changed nothing is recorded).
+    assert dash.client.get(f"/wa-monitor/reviews/{review}").status_code == 200
+    assert failed == []

@@ -24,11 +24,12 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from tests.support.env import LAWLEY, MOHADIN, VELO, write_config
+from wa_monitor.adapters.postgres.db import Database
 from wa_monitor.adapters.postgres.users import Role
 from wa_monitor.core.steps import Step
 from wa_monitor.devtools.simulator import BridgeWriter
 from wa_monitor.services import accounts
-from wa_monitor.settings import Settings, load_settings
+from wa_monitor.settings import PROD_SCHEMA, Settings, load_settings
 from wa_monitor.web.app import create_app
 
 SAST = ZoneInfo("Africa/Johannesburg")
@@ -67,10 +68,11 @@ def environment(
 
 
 def add_user(url: str, schema: str, username: str, role: Role = Role.REVIEWER) -> None:
+    db = Database(url, schema, "prod" if schema == PROD_SCHEMA else "dev")
     with psycopg.connect(url, autocommit=True) as conn:
         accounts.add_user(
             conn,
-            schema,
+            db,
             username=username,
             display_name=username.title(),
             role=role,

@@ -745,3 +745,31 @@ def _text(content: object) -> str | None:
     if isinstance(content, bytes):
         return content.decode("utf-8", "replace")
     return str(content)
+
+
+# -- one-off looks, for doctor ---------------------------------------------------------------
+
+
+def known_groups(path: Path, jids: Iterable[str]) -> set[str]:
+    """Which of `jids` the bridge file has a chat for; BridgeError when it cannot be read."""
+    conn = ro_connect(path)
+    try:
+        rows = conn.execute(_SQL["known_groups"], (json.dumps(sorted(jids)),)).fetchall()
+    except sqlite3.Error as exc:
+        raise from_sqlite_error(exc, path) from None
+    finally:
+        conn.close()
+    return {str(r[0]) for r in rows}
+
+
+def lid_count(path: Path) -> int:
+    """How many LIDs the bridge's session file maps; BridgeError (BridgeSchemaError when it is
+    not that file) when it cannot be read."""
+    conn = open_checked(path, LID_MAP_REQUIRED)
+    try:
+        row = conn.execute(_SQL["lid_count"]).fetchone()
+    except sqlite3.Error as exc:
+        raise from_sqlite_error(exc, path) from None
+    finally:
+        conn.close()
+    return int(row[0])

@@ -100,13 +100,13 @@ def _xlsx_cells(path: Path, sheet: str | None, index: int) -> tuple[str, list[Ra
         title = _printable(ws.title)
         letter = get_column_letter(index)
         cells: list[RawCell] = []
-        formulas: dict[int, str] = {}  # row → where, for the second read
+        formulas: set[int] = set()  # the rows whose cell is a formula, for the second read
         for row, found in enumerate(ws.iter_rows(min_col=index, max_col=index), start=1):
             cell = found[0] if found else None
             value = getattr(cell, "value", None)
             where = f"{title}!{letter}{row}"
             if getattr(cell, "data_type", None) == "f":
-                formulas[row] = where
+                formulas.add(row)
                 value = None
             cells.append(RawCell(where, value))
     finally:
@@ -128,7 +128,7 @@ def _printable(name: str) -> str:
 
 
 def _saved_values(
-    path: Path, sheet: str | None, index: int, formulas: dict[int, str]
+    path: Path, sheet: str | None, index: int, formulas: set[int]
 ) -> dict[int, object]:
     """Row → the value the workbook saved for the formula there (None: none was saved)."""
     book = _open(path, data_only=True)

@@ -8,7 +8,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeAlias
 
-from wa_monitor.adapters.postgres.db import resolve_url
 from wa_monitor.settings import CONFIG_DIR_VAR, Settings, load_environment, load_settings
 
 Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
@@ -74,12 +73,6 @@ def load(args: argparse.Namespace) -> Settings:
     if args.config is not None:
         return load_settings(args.config)
     return load_environment(args.env)
-
-
-def database_url(settings: Settings) -> str:
-    """The environment's database URL, its secrets registered for redaction before any use;
-    a URL that cannot be parsed is a ConfigError."""
-    return resolve_url(settings)
 
 
 def seconds(text: str) -> float:

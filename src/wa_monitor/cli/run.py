@@ -17,6 +17,7 @@ from wa_monitor import __version__
 from wa_monitor.adapters import logs
 from wa_monitor.adapters.bridge import Bridge
 from wa_monitor.adapters.notify import SystemdNotifier
+from wa_monitor.adapters.postgres.db import Database
 from wa_monitor.adapters.postgres.outbox import PgOutbox
 from wa_monitor.adapters.postgres.store import Store
 from wa_monitor.adapters.waker import InotifyWaker
@@ -24,7 +25,6 @@ from wa_monitor.cli.common import (
     CONFIG_HELP,
     SUMMARIES,
     Commands,
-    database_url,
     leaf,
     load,
     seconds,
@@ -73,7 +73,7 @@ def register(commands: Commands) -> None:
 
 def run_command(args: argparse.Namespace) -> int:
     settings = load(args)
-    url = database_url(settings)
+    db = Database.of(settings)
     try:
         logs.configure(prefix=settings.log_prefix, log_file=settings.log_file, level=args.log_level)
     except OSError as exc:
@@ -110,9 +110,7 @@ def run_command(args: argparse.Namespace) -> int:
             texts=settings.reply_texts,
         ),
     )
-    store = Store(
-        url, schema=settings.schema, env=env, exclusive=True, validating=settings.validating
-    )
+    store = Store(db, exclusive=True, validating=settings.validating)
     bridge = Bridge(
         settings.bridge_db,
         groups=list(settings.enabled_projects),
@@ -126,9 +124,7 @@ def run_command(args: argparse.Namespace) -> int:
     # Replies are posted by a thread of the daemon, started once this instance holds the
     # environment's lock (a standby must not post); `run --once` leaves them to the daemon.
     writes_replies = bool(allowed) and bool(settings.validating or settings.acknowledgements)
-    sender = (
-        _sender(settings, url, stop, log, allowed) if writes_replies and not args.once else None
-    )
+    sender = _sender(settings, db, stop, log, allowed) if writes_replies and not args.once else None
     try:
         with _gc_tuned_for_the_loop():
             totals = run_loop(
@@ -226,13 +222,13 @@ class _SenderThread:
 
 
 def _sender(
-    settings: Settings, url: str, stop: threading.Event, log: Log, allowed: frozenset[str]
+    settings: Settings, db: Database, stop: threading.Event, log: Log, allowed: frozenset[str]
 ) -> _SenderThread:
     # Imported here: only a monitor that replies loads the HTTP client.
     from wa_monitor.adapters.bridge_api import BridgeApi  # noqa: PLC0415
     from wa_monitor.adapters.replies import BridgeEchoes  # noqa: PLC0415
 
-    outbox = PgOutbox(url, schema=settings.schema, env=settings.environment.value)
+    outbox = PgOutbox(db)
     poster = BridgeApi(settings.bridge_api_url)
     sender = Sender(
         outbox=outbox,

@@ -7,9 +7,9 @@ import sys
 from pathlib import Path
 
 from wa_monitor.adapters.postgres import admin
-from wa_monitor.adapters.postgres.db import latest_version
+from wa_monitor.adapters.postgres.db import Database, latest_version
 from wa_monitor.adapters.postgres.store import Store
-from wa_monitor.cli.common import CONFIG_HELP, SUMMARIES, Commands, database_url, leaf, load
+from wa_monitor.cli.common import CONFIG_HELP, SUMMARIES, Commands, leaf, load
 from wa_monitor.core.privileges import Service
 from wa_monitor.errors import EXIT_FAILED, EXIT_OK, ConfigError, Refused
 from wa_monitor.services.status import environment_names
@@ -132,8 +132,7 @@ def register(commands: Commands) -> None:
 
 def migrate_command(args: argparse.Namespace) -> int:
     settings = load(args)
-    url = database_url(settings)
-    with Store(url, schema=settings.schema, env=settings.environment.value) as store:
+    with Store(Database.of(settings)) as store:
         applied = store.migrate()
         version = store.require_migrated()
     if applied:
@@ -159,7 +158,7 @@ def _confirm(args: argparse.Namespace, settings: Settings) -> admin.Confirm:
 
 def reset_command(args: argparse.Namespace) -> int:
     settings = load(args)
-    emptied = admin.reset(database_url(settings), settings, confirm=_confirm(args, settings))
+    emptied = admin.reset(Database.of(settings), confirm=_confirm(args, settings))
     print(
         f"schema {settings.schema}: emptied {emptied.reviews} reviews, {emptied.ledger} ledger "
         f"messages and the cursor; the {settings.environment.value} monitor starts over from "
@@ -170,7 +169,7 @@ def reset_command(args: argparse.Namespace) -> int:
 
 def drop_command(args: argparse.Namespace) -> int:
     settings = load(args)
-    gone = admin.drop(database_url(settings), settings, confirm=_confirm(args, settings))
+    gone = admin.drop(Database.of(settings), confirm=_confirm(args, settings))
     env = settings.environment.value
     print(
         f"dropped schema {settings.schema} ({gone.reviews} reviews, {gone.ledger} ledger "
@@ -183,9 +182,7 @@ def drop_command(args: argparse.Namespace) -> int:
 def copy_command(args: argparse.Namespace) -> int:
     window = admin.parse_duration(args.since)
     settings = load(args)
-    done = admin.copy_from_prod(
-        database_url(settings), settings, window=window, replace=args.replace
-    )
+    done = admin.copy_from_prod(Database.of(settings), window=window, replace=args.replace)
     print(
         f"copied {done.copied}, skipped {done.skipped}, replaced {done.replaced} "
         f"(of {done.selected} production reviews created in the last {args.since.strip()}) "
@@ -200,13 +197,15 @@ def grant_command(args: argparse.Namespace) -> int:
     env = settings.environment.value
     if args.print:
         statements = admin.grant_statements(
-            settings, args.role, args.service, allow_other_env=args.allow_other_env
+            Database.unconnected(settings),
+            args.role,
+            args.service,
+            allow_other_env=args.allow_other_env,
         )
         print(admin.render(statements))
         return EXIT_OK
     found = admin.grant(
-        database_url(settings),
-        settings,
+        Database.of(settings),
         args.role,
         args.service,
         other_roles=_other_roles(env),

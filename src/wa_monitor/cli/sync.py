@@ -11,10 +11,10 @@ from pathlib import Path
 from wa_monitor.adapters import logs
 from wa_monitor.adapters.graph import GraphWorkbook, WorkbookLocation
 from wa_monitor.adapters.postgres.admin import parse_duration
-from wa_monitor.adapters.postgres.db import require_current, session
+from wa_monitor.adapters.postgres.db import Database
 from wa_monitor.adapters.postgres.sync_record import sync_lock
 from wa_monitor.adapters.sheetfile import DEFAULT_WORKSHEET, SheetFile
-from wa_monitor.cli.common import CONFIG_HELP, SUMMARIES, Commands, database_url, leaf, load
+from wa_monitor.cli.common import CONFIG_HELP, SUMMARIES, Commands, leaf, load
 from wa_monitor.core.ports import SheetTarget
 from wa_monitor.errors import EXIT_OK, ConfigError, Refused
 from wa_monitor.services import sharepoint
@@ -107,17 +107,15 @@ def sharepoint_command(args: argparse.Namespace) -> int:
     days = sharepoint.days_to_sync(datetime.now(settings.tz).date(), on=args.date, since=since)
     logs.configure(prefix=settings.log_prefix, log_file=None, level=args.log_level)
     log = logs.get()
-    env, schema = settings.environment.value, settings.schema
     with ExitStack() as stack:
         target = _target(args.to, settings, stack, log)
-        url = database_url(settings)
-        stack.enter_context(sync_lock(url, schema=schema, env=env))
-        conn = stack.enter_context(session(url, schema=schema, env=env, purpose="sync"))
-        require_current(conn, schema, env)
+        db = Database.of(settings)
+        stack.enter_context(sync_lock(db))
+        conn = stack.enter_context(db.session("sync"))
+        db.require_current(conn)
         report = sharepoint.sync(
             conn=conn,
-            schema=schema,
-            env=env,
+            db=db,
             tz=settings.timezone,
             days=days,
             target=target,

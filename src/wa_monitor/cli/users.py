@@ -6,16 +6,13 @@ import argparse
 import getpass
 import json
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 from wa_monitor.adapters.postgres import users
-from wa_monitor.adapters.postgres.db import session
-from wa_monitor.adapters.postgres.users import Conn, Role
-from wa_monitor.cli.common import CONFIG_HELP, SUMMARIES, Commands, database_url, leaf, load
+from wa_monitor.adapters.postgres.db import Database
+from wa_monitor.adapters.postgres.users import Role
+from wa_monitor.cli.common import CONFIG_HELP, SUMMARIES, Commands, leaf, load
 from wa_monitor.errors import EXIT_OK, Refused
 from wa_monitor.services import accounts
-from wa_monitor.settings import Settings
 
 PASSWORD_NOTE = f"""\
 The password is asked twice on a terminal, or read as one line from standard input with
@@ -73,14 +70,6 @@ def register(commands: Commands) -> None:
     )
 
 
-@contextmanager
-def connected(settings: Settings) -> Iterator[Conn]:
-    env = settings.environment.value
-    url = database_url(settings)
-    with session(url, schema=settings.schema, env=env, purpose="users") as conn:
-        yield conn
-
-
 def read_password(*, from_stdin: bool) -> str:
     """The new password: one line of stdin, or asked twice on the terminal."""
     if from_stdin:
@@ -98,10 +87,11 @@ def add_command(args: argparse.Namespace) -> int:
     username = accounts.check_username(args.username)
     password = read_password(from_stdin=args.password_stdin)
     env = settings.environment.value
-    with connected(settings) as conn:
+    db = Database.of(settings)
+    with db.session("users") as conn:
         accounts.add_user(
             conn,
-            settings.schema,
+            db,
             username=username,
             display_name=args.name,
             role=Role(args.role),
@@ -113,8 +103,9 @@ def add_command(args: argparse.Namespace) -> int:
 
 def list_command(args: argparse.Namespace) -> int:
     settings = load(args)
-    with connected(settings) as conn:
-        found = users.all_users(conn, settings.schema)
+    db = Database.of(settings)
+    with db.session("users") as conn:
+        found = users.all_users(conn, db)
     if args.json:
         print(json.dumps([_as_json(u) for u in found], indent=2))
         return EXIT_OK
@@ -148,8 +139,9 @@ def _as_json(user: users.User) -> dict[str, object]:
 def disable_command(args: argparse.Namespace) -> int:
     settings = load(args)
     env = settings.environment.value
-    with connected(settings) as conn:
-        accounts.disable_user(conn, settings.schema, username=args.username)
+    db = Database.of(settings)
+    with db.session("users") as conn:
+        accounts.disable_user(conn, db, username=args.username)
     print(f"user {args.username!r} disabled in {env}; their sessions have ended")
     return EXIT_OK
 
@@ -158,7 +150,8 @@ def passwd_command(args: argparse.Namespace) -> int:
     settings = load(args)
     password = read_password(from_stdin=args.password_stdin)
     env = settings.environment.value
-    with connected(settings) as conn:
-        accounts.change_password(conn, settings.schema, username=args.username, password=password)
+    db = Database.of(settings)
+    with db.session("users") as conn:
+        accounts.change_password(conn, db, username=args.username, password=password)
     print(f"password of {args.username!r} changed in {env}; their sessions have ended")
     return EXIT_OK

@@ -9,13 +9,14 @@ import secrets
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -23,7 +24,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from wa_monitor.adapters.postgres.db import compose
+from wa_monitor.adapters.postgres.db import Database
 from wa_monitor.adapters.sqlfiles import named_queries
 from wa_monitor.devtools.bridge_api import SimulatedBridgeApi
 from wa_monitor.devtools.embedded import embedded_postgres
@@ -172,7 +173,11 @@ def _demo(work: Path, seconds: float, web_port: int, *, stay: bool) -> int:
             }
             try:
                 story = _simulate(bridge_path, seconds)
-                time.sleep(2.0)  # let both monitors catch up with the last messages (and reply)
+                dbs = {
+                    env: Database(url, load_settings(config).schema, env)
+                    for env, config in configs.items()
+                }
+                _catch_up(url, bridge_path, dbs.values())
                 if stay:
                     print(
                         f"▶ the bridge stopped writing; the dashboard stays up at "
@@ -184,10 +189,25 @@ def _demo(work: Path, seconds: float, web_port: int, *, stay: bool) -> int:
                 codes = _stop(monitors)
                 _stop({"web": dashboard})
                 api.stop()
-        schemas = {env: load_settings(config).schema for env, config in configs.items()}
-        _report(url, work, story, codes, schemas)
-        _report_replies(url, api, schemas)
+        _report(url, work, story, codes, dbs)
+        _report_replies(url, api, dbs["dev"])
     return 0 if all(code == 0 for code in codes.values()) else 1
+
+
+def _catch_up(url: str, bridge: Path, dbs: Iterable[Database], *, within: float = 60.0) -> None:
+    """Wait until every monitor has read the bridge's last message (on a loaded machine that
+    can take a while), then a moment for the reply sender to post what they wrote."""
+    with sqlite3.connect(f"file:{bridge}?mode=ro", uri=True) as lite:
+        last = lite.execute("SELECT max(rowid) FROM messages").fetchone()[0] or 0
+    deadline = time.monotonic() + within
+    with psycopg.connect(url, autocommit=True) as conn:
+        for db in dbs:
+            while time.monotonic() < deadline:
+                row = conn.execute(_query("read_up_to", db)).fetchone()
+                if row is not None and row[0] >= last:
+                    break
+                time.sleep(0.2)
+    time.sleep(1.5)
 
 
 def _megabytes(folder: Path) -> int:
@@ -474,13 +494,11 @@ def _simulate(path: Path, seconds: float) -> _Story:  # noqa: PLR0915 - one scri
     return story
 
 
-def _report_replies(url: str, api: SimulatedBridgeApi, schemas: Mapping[str, str]) -> None:
+def _report_replies(url: str, api: SimulatedBridgeApi, dev: Database) -> None:
     """The invalid drop dev recorded, and what the bot posted through the bridge's API."""
-    query = _query("invalid", schemas["dev"])
+    query = _query("invalid", dev)
     print()
-    print(
-        f"── {schemas['dev']}.invalid_drop_submissions ({TEST_GROUP} validates against its plan) ──"
-    )
+    print(f"── {dev.schema}.invalid_drop_submissions ({TEST_GROUP} validates against its plan) ──")
     with psycopg.connect(url) as conn:
         for drop, project, sender, reason in conn.execute(query):
             print(f"{drop}  {project}  by {sender}: {reason}")
@@ -507,7 +525,7 @@ def _stop(monitors: Mapping[str, subprocess.Popen[bytes]]) -> dict[str, int]:
 
 
 def _report(
-    url: str, work: Path, story: _Story, codes: dict[str, int], schemas: Mapping[str, str]
+    url: str, work: Path, story: _Story, codes: dict[str, int], dbs: Mapping[str, Database]
 ) -> None:
     print()
     print(
@@ -525,16 +543,16 @@ def _report(
     print("── The runbook's comparison: drops and latest created_at per environment ──")
     with psycopg.connect(url) as conn:
         print(f"{'env':<5} {'drops':>6} {'resubmitted':>12}  latest created_at")
-        for env, schema in schemas.items():
-            row = conn.execute(_query("totals", schema)).fetchone()
+        for env, db in dbs.items():
+            row = conn.execute(_query("totals", db)).fetchone()
             drops, resub, latest = row if row else (0, 0, None)
             stamp = latest.astimezone(SAST).isoformat(timespec="seconds") if latest else "-"
             print(f"{env:<5} {drops:>6} {resub:>12}  {stamp}")
         print()
         print("── Reviews per project and schema (same bridge, separate rows) ──")
-        for schema in schemas.values():
-            for project, count in conn.execute(_query("per_project", schema)):
-                print(f"{schema + '.qa_photo_reviews':<24} {project:<10} {count:>4}")
+        for db in dbs.values():
+            for project, count in conn.execute(_query("per_project", db)):
+                print(f"{db.schema + '.qa_photo_reviews':<24} {project:<10} {count:>4}")
     for env in ("prod", "dev"):
         log = work / "logs" / f"wa-monitor-{env}.log"
         lines = log.read_text(encoding="utf-8").splitlines() if log.exists() else []
@@ -545,6 +563,6 @@ def _report(
             print(line)
 
 
-def _query(name: str, schema: str) -> sql.Composed:
-    """One of demo.sql's queries, for the tables of `schema`."""
-    return compose(named_queries(__package__, "demo.sql")[name], schema)
+def _query(name: str, db: Database) -> sql.Composed:
+    """One of demo.sql's queries, for the tables of the environment `db` names."""
+    return db.compose(named_queries(__package__, "demo.sql")[name])

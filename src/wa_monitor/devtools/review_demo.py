@@ -23,15 +23,14 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import psycopg
-
+from wa_monitor.adapters.postgres.db import Database
 from wa_monitor.adapters.postgres.users import Role
 from wa_monitor.devtools.bridge_api import SentMessage, SimulatedBridgeApi
 from wa_monitor.devtools.demo import AGENTS, BOT, PROJECTS, run_cli, wait_for_stop, working_folder
 from wa_monitor.devtools.embedded import embedded_postgres
 from wa_monitor.devtools.simulator import BridgeWriter, Post, bridge_timestamp, message_id
 from wa_monitor.services import accounts
-from wa_monitor.settings import DATABASE_URL_VAR, WEB_SECRET_VAR
+from wa_monitor.settings import DATABASE_URL_VAR, PROD_SCHEMA, WEB_SECRET_VAR, Environment
 
 GROUPS = ("Lawley", "Mohadin")
 DROPS = (
@@ -144,11 +143,12 @@ def _write_config(work: Path, bridge: Path, api_url: str, port: int) -> Path:
 
 
 def _add_users(url: str, password: str) -> None:
-    with psycopg.connect(url, autocommit=True) as conn:
+    db = Database(url, PROD_SCHEMA, Environment.PROD.value)
+    with db.session("demo") as conn:
         for name, role in ((REVIEWER, Role.REVIEWER), (VIEWER, Role.VIEWER)):
             accounts.add_user(
                 conn,
-                "public",
+                db,
                 username=name,
                 display_name=name.title(),
                 role=role,

@@ -26,7 +26,8 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from wa_monitor.adapters.postgres import users
-from wa_monitor.adapters.postgres.users import Conn, Role, User
+from wa_monitor.adapters.postgres.db import Connection, Database
+from wa_monitor.adapters.postgres.users import Role, User
 from wa_monitor.errors import FatalError
 
 MAX_FAILURES = 5
@@ -107,34 +108,36 @@ def address_block(address: str) -> str:
     return str(ip)
 
 
-def authenticate(conn: Conn, schema: str, username: str, password: str, client: str) -> Login:
+def authenticate(
+    conn: Connection, db: Database, username: str, password: str, client: str
+) -> Login:
     """Check a login: count the attempt first, check the password only within the limits,
     then clear the user's count or leave the failure counted."""
     name = username.strip().lower()[:64]
     known = USERNAME.fullmatch(name) is not None
     block = address_block(client)
     # Names no account can have share one count ('?' is no username), and never the block's.
-    tries = users.count_attempt(conn, schema, name if known else "?", block, WINDOW)
+    tries = users.count_attempt(conn, db, name if known else "?", block, WINDOW)
     if tries.user > MAX_FAILURES or tries.block > MAX_CLIENT_FAILURES:
         return Login(LoginOutcome.THROTTLED)
-    found = users.account(conn, schema, name) if known else None
+    found = users.account(conn, db, name) if known else None
     stored = found.password_hash if found is not None else _decoy()
     if not _matches(stored, password) or found is None or not found.user.active:
         return Login(LoginOutcome.THROTTLED if tries.user >= MAX_FAILURES else LoginOutcome.WRONG)
     new_hash = _hasher.hash(password) if _hasher.check_needs_rehash(stored) else None
-    users.forgive(conn, schema, name, block)
-    users.logged_in(conn, schema, found.user.id, new_hash, checked_hash=stored)
+    users.forgive(conn, db, name, block)
+    users.logged_in(conn, db, found.user.id, new_hash, checked_hash=stored)
     return Login(LoginOutcome.OK, found.user)
 
 
 def add_user(
-    conn: Conn, schema: str, *, username: str, display_name: str, role: Role, password: str
+    conn: Connection, db: Database, *, username: str, display_name: str, role: Role, password: str
 ) -> None:
     name = check_username(username)
     display = display_name.strip() or name
     if not users.add(
         conn,
-        schema,
+        db,
         username=name,
         display_name=display[:200],
         role=role,
@@ -143,13 +146,13 @@ def add_user(
         raise AccountError(f"user {name!r} exists already (use `users passwd` to reset it)")
 
 
-def change_password(conn: Conn, schema: str, *, username: str, password: str) -> None:
+def change_password(conn: Connection, db: Database, *, username: str, password: str) -> None:
     name = check_username(username)
-    if not users.set_password(conn, schema, name, hash_password(password)):
-        raise AccountError(f"no user {name!r} in schema {schema!r}")
+    if not users.set_password(conn, db, name, hash_password(password)):
+        raise AccountError(f"no user {name!r} in schema {db.schema!r}")
 
 
-def disable_user(conn: Conn, schema: str, *, username: str) -> None:
+def disable_user(conn: Connection, db: Database, *, username: str) -> None:
     name = check_username(username)
-    if not users.disable(conn, schema, name):
-        raise AccountError(f"no user {name!r} in schema {schema!r}")
+    if not users.disable(conn, db, name):
+        raise AccountError(f"no user {name!r} in schema {db.schema!r}")

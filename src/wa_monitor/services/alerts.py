@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from wa_monitor.adapters.bridge_api import BridgeApi
 from wa_monitor.adapters.mail import post_mail
 from wa_monitor.adapters.postgres.alerts import book
+from wa_monitor.adapters.postgres.db import Database
 from wa_monitor.adapters.replies import BridgeEchoes
 from wa_monitor.core import alerts as rules
 from wa_monitor.core.alerts import Findings, Incident, Message, Thresholds
@@ -147,7 +148,7 @@ def check(
     now = now or status.checked_at
     found = rules.incidents(health(status), thresholds(settings), now, settings.tz)
     env, tz, names = settings.environment.value, settings.tz, list(posters)
-    with book(url, schema=settings.schema, env=env) as incidents:
+    with book(Database(url, settings.schema, env)) as incidents:
         with incidents.turn() as turn:  # claim
             turn.settle_stale()
             known = turn.known()

@@ -4,26 +4,19 @@ with the exact fix."""
 from __future__ import annotations
 
 import hmac
-import json
 import os
 import re
-import sqlite3
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import psycopg
 
 from wa_monitor.adapters.bridge import (
-    LID_MAP_REQUIRED,
     Bridge,
     BridgeError,
     BridgeSchemaError,
-    check_columns,
-    from_sqlite_error,
-    ro_connect,
+    known_groups,
+    lid_count,
 )
 from wa_monitor.adapters.graph import (
     GraphAuthFailed,
@@ -37,19 +30,16 @@ from wa_monitor.adapters.logs import redacted_url, register_secret
 from wa_monitor.adapters.postgres.admin import audit
 from wa_monitor.adapters.postgres.db import (
     AuthenticationFailed,
+    Connection,
+    Database,
     PrivilegeDenied,
-    connect,
-    from_pg_error,
-    named_queries,
     resolve_url,
-    schema_state,
     url_variable,
 )
+from wa_monitor.adapters.postgres.figures import flawed_rows
 from wa_monitor.adapters.postgres.plans import sizes_of
-from wa_monitor.adapters.sqlfiles import named_queries as sql_file
 from wa_monitor.core.privileges import Service
 from wa_monitor.errors import ConfigError, NotMigrated, WaMonitorError
-from wa_monitor.services.status import flawed_rows
 from wa_monitor.settings import (
     PROD_SCHEMA,
     SHAREPOINT_SECRET_VAR,
@@ -61,8 +51,6 @@ from wa_monitor.settings import (
     load_environment,
     load_settings,
 )
-
-_BRIDGE_SQL = sql_file("wa_monitor.adapters", "bridge.sql")
 
 # A log line starts with an optional prefix token, then the time: "[DEV] 2025-11-11T12:25:31…".
 _LOG_LINE = re.compile(r"^(?:(\S+) )?\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
@@ -280,18 +268,9 @@ def _groups_check(settings: Settings, path: Path) -> Check:
             f"add a [[projects]] table with name and group_jid to {path}",
         )
     try:
-        conn = ro_connect(settings.bridge_db)
+        known = known_groups(settings.bridge_db, wanted)
     except BridgeError as exc:
         return Check("watched groups", False, str(exc), "see the bridge file check")
-    try:
-        known = {
-            str(r[0])
-            for r in conn.execute(_BRIDGE_SQL["known_groups"], (json.dumps(sorted(wanted)),))
-        }
-    except sqlite3.Error as exc:
-        return Check("watched groups", False, str(from_sqlite_error(exc, settings.bridge_db)))
-    finally:
-        conn.close()
     unknown = [f"{wanted[j]} ({j})" for j in sorted(wanted) if j not in known]
     if unknown:
         return Check(
@@ -308,14 +287,7 @@ def _lid_map_check(settings: Settings, path: Path) -> Check:
     if lid_map is None:
         return Check("LID map", True, "not configured: LID senders are kept as LIDs")
     try:
-        conn = ro_connect(lid_map)
-        try:
-            check_columns(conn, lid_map, LID_MAP_REQUIRED)
-            count = conn.execute(_BRIDGE_SQL["lid_count"]).fetchone()[0]
-        except sqlite3.Error as exc:
-            raise from_sqlite_error(exc, lid_map) from None
-        finally:
-            conn.close()
+        count = lid_count(lid_map)
     except BridgeError as exc:
         return Check(
             "LID map",
@@ -421,40 +393,40 @@ _LOGIN_FIX = (
 
 def _database_checks(settings: Settings, path: Path, service: Service) -> list[Check]:
     """Reachable, migrated, privileges: each told apart, and each run that still can run."""
-    env, schema = settings.environment.value, settings.schema
+    env = settings.environment.value
     name = "database reachable"
     try:
         url = resolve_url(settings, own_variable=True)
     except ConfigError as exc:
         fix = f"set {url_variable(env)} or WA_MONITOR_DATABASE_URL, or the systemd credential"
         return [Check(name, False, str(exc), fix)]
+    db = Database(url, settings.schema, env)
     try:
-        conn = connect(url, schema=schema, env=env, purpose="doctor", connect_timeout=5)
+        conn = db.connect("doctor", connect_timeout=5)
     except AuthenticationFailed as exc:
         return [Check(name, False, str(exc), _LOGIN_FIX)]
     except WaMonitorError as exc:
         return [Check(name, False, str(exc), _UNREACHABLE_FIX)]
     with conn:
-        checks = [_reachable(conn)]
-        checks.append(_guarded("schema migrated", settings, lambda: _migrated(conn, settings)))
-        checks.append(
-            _guarded("role privileges", settings, lambda: _privileges(conn, settings, service))
-        )
+        checks = [_guarded(name, db, lambda: _reachable(conn, db))]
+        checks.append(_guarded("schema migrated", db, lambda: _migrated(conn, db)))
+        checks.append(_guarded("role privileges", db, lambda: _privileges(conn, db, service)))
         if settings.validating:
-            checks.append(_guarded("plan lists", settings, lambda: _plan_lists(conn, settings)))
+            checks.append(_guarded("plan lists", db, lambda: _plan_lists(conn, db, settings)))
         if checks[1].ok:  # migrated: the record of flawed rows is there
-            flawed = _guarded("flawed bridge rows", settings, lambda: _flawed(conn, schema))
-            checks.append(flawed)
+            checks.append(_guarded("flawed bridge rows", db, lambda: _flawed(conn, db)))
     return checks
 
 
-def _guarded(name: str, settings: Settings, check: Callable[[], Check]) -> Check:
-    """Run one database check; a database error fails it with the fix for its kind."""
-    env, schema = settings.environment.value, settings.schema
+def _guarded(name: str, db: Database, check: Callable[[], Check]) -> Check:
+    """Run one database check; a database error (translated by the handle) fails it with the
+    fix for its kind."""
+    env = db.environment
     try:
-        return check()
-    except psycopg.Error as exc:
-        error = from_pg_error(exc, schema=schema, env=env)
+        with db.translated():
+            return check()
+    except WaMonitorError as exc:
+        error = exc
     if isinstance(error, PrivilegeDenied):
         fix = f"as the database owner: wa-monitor schema grant --env {env} --role ROLE"
         return Check(name, False, f"cannot tell: {error}", fix)
@@ -466,9 +438,9 @@ def _guarded(name: str, settings: Settings, check: Callable[[], Check]) -> Check
     return Check(name, False, str(error), _UNREACHABLE_FIX)
 
 
-def _plan_lists(conn: psycopg.Connection[Any], settings: Settings) -> Check:
+def _plan_lists(conn: Connection, db: Database, settings: Settings) -> Check:
     """Each validating project has a plan list: with none, its drops are not checked at all."""
-    sizes = sizes_of(conn, settings.schema, sorted(settings.validating))
+    sizes = sizes_of(conn, db, sorted(settings.validating))
     empty = sorted(settings.validating - set(sizes))
     env = settings.environment.value
     if empty:
@@ -484,28 +456,29 @@ def _plan_lists(conn: psycopg.Connection[Any], settings: Settings) -> Check:
     return Check("plan lists", True, f"every validating project has a list ({listed} drops)")
 
 
-def _flawed(conn: psycopg.Connection[Any], schema: str) -> Check:
+def _flawed(conn: Connection, db: Database) -> Check:
     """Not a failure: each such row was processed; the count says the bridge sends odd rows."""
-    count = flawed_rows(conn, schema)
+    count = flawed_rows(conn, db)
     detail = (
         f"{count} bridge rows processed with the read time in place of their own, or their id "
-        f"as typed hex: SELECT * FROM {schema}.wa_monitor_flawed_rows"
+        f"as typed hex: SELECT * FROM {db.schema}.wa_monitor_flawed_rows"
         if count
         else "none"
     )
     return Check("flawed bridge rows", True, detail)
 
 
-def _reachable(conn: psycopg.Connection[Any]) -> Check:
-    user, database, server = conn.execute(named_queries()["whoami"]).fetchone() or ("?", "?", "?")
+def _reachable(conn: Connection, db: Database) -> Check:
+    row = conn.execute(db.query("queries.whoami")).fetchone()
+    user, database, server = row or ("?", "?", "?")
     return Check(
         "database reachable", True, f"connected as {user} to {database} (PostgreSQL {server})"
     )
 
 
-def _migrated(conn: psycopg.Connection[Any], settings: Settings) -> Check:
-    env, schema = settings.environment.value, settings.schema
-    state = schema_state(conn, schema)
+def _migrated(conn: Connection, db: Database) -> Check:
+    env, schema = db.environment, db.schema
+    state = db.state(conn)
     fix = f"as the database owner: wa-monitor schema migrate --env {env}"
     if state.version is not None and state.missing:
         return Check(
@@ -531,10 +504,10 @@ def _migrated(conn: psycopg.Connection[Any], settings: Settings) -> Check:
     )
 
 
-def _privileges(conn: psycopg.Connection[Any], settings: Settings, service: Service) -> Check:
+def _privileges(conn: Connection, db: Database, service: Service) -> Check:
     """The role may do exactly what the service needs: no less, and nothing elsewhere."""
-    env, schema = settings.environment.value, settings.schema
-    found = audit(conn, settings, service=service)
+    env, schema = db.environment, db.schema
+    found = audit(conn, db, service=service)
     unit = f"wa-monitor-web-{env}" if service is Service.WEB else f"wa-monitor-{env}"
     if found.ok:
         return Check(

@@ -17,19 +17,18 @@ from datetime import UTC, datetime
 from functools import partial
 from uuid import UUID
 
-import psycopg
 import structlog
 
 from wa_monitor.adapters.bridge_api import BridgeApi
 from wa_monitor.adapters.postgres import reviewing
-from wa_monitor.adapters.postgres.reviewing import Conn
+from wa_monitor.adapters.postgres.db import Connection, Database
 from wa_monitor.adapters.replies import BridgeEchoes
 from wa_monitor.core.records import Delivery
 from wa_monitor.core.replies import reconcile, speakable
 from wa_monitor.errors import WaMonitorError
 from wa_monitor.settings import Environment, Settings
 
-Connect = Callable[[], AbstractContextManager[Conn]]
+Connect = Callable[[], AbstractContextManager[Connection]]
 MAX_TEXT = 4000  # longer than any feedback the 12 steps make; WhatsApp takes far more
 
 log = structlog.get_logger("wa_monitor.feedback")
@@ -154,6 +153,7 @@ def group_for(settings: Settings, project: str | None) -> str:
 def send(
     *,
     connect: Connect,
+    db: Database,
     settings: Settings,
     bridge: BridgeApi,
     review_id: UUID,
@@ -166,7 +166,6 @@ def send(
     Raises SendingOff, NoGroup, BadText, ChangedMeanwhile or NotClaimed
     before anything is posted.
     """
-    schema = settings.schema
     message = speakable(text).strip()
     if not message:
         raise BadText("The feedback text is empty.")
@@ -176,7 +175,7 @@ def send(
     with connect() as conn:
         claim = reviewing.claim(
             conn,
-            schema,
+            db,
             review_id,
             version=version,
             by=by,
@@ -196,7 +195,7 @@ def send(
         by=by,
     )
     try:
-        with connect() as conn:
+        with db.translated(), connect() as conn:
             if delivery is Delivery.UNKNOWN:
                 delivery = reconcile(
                     BridgeEchoes(settings.bridge_db),
@@ -204,14 +203,14 @@ def send(
                     message,
                     claimed_at,
                     lambda since: reviewing.sends_alike(
-                        conn, schema, send_id, recipient=group, message=message, since=since
+                        conn, db, send_id, recipient=group, message=message, since=since
                     ),
                 )
                 if delivery is Delivery.SENT:
                     detail = f"{detail}; found in messages.db"
             stamped = reviewing.finish(
                 conn,
-                schema,
+                db,
                 review_id,
                 send_id,
                 delivery=delivery,
@@ -220,7 +219,7 @@ def send(
                 answer=detail,
                 by=by,
             )
-    except psycopg.Error as exc:
+    except WaMonitorError as exc:  # a database error, translated
         # The claim stays 'claimed': after a while the page shows it as unknown, to resolve.
         log.error("feedback outcome not recorded", send_id=send_id, error=type(exc).__name__)
         return SendReport(None, send_id, detail, None)

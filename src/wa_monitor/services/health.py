@@ -9,8 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import psycopg
-
+from wa_monitor.adapters.postgres.db import Connection, Database
 from wa_monitor.services import status
 from wa_monitor.settings import Settings
 
@@ -95,7 +94,7 @@ def judge(figures: status.EnvStatus, *, within: status.Limits, now: datetime) ->
     )
 
 
-def check(conn: psycopg.Connection[Any], settings: Settings, *, now: datetime) -> Health:
+def check(conn: Connection, db: Database, settings: Settings, *, now: datetime) -> Health:
     """The environment's health as the dashboard shows it, read on `conn`."""
-    figures = status.measure(conn, settings, counts=False)
+    figures = status.measure(conn, db, settings, counts=False)
     return judge(figures, within=limits(settings), now=now)

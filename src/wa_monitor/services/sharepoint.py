@@ -13,9 +13,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-import psycopg
-
 from wa_monitor.adapters.postgres.daily import daily_totals
+from wa_monitor.adapters.postgres.db import Connection, Database
 from wa_monitor.adapters.postgres.sync_record import record_write, written_keys
 from wa_monitor.core.ports import SheetTarget
 from wa_monitor.core.sheet import SheetPlan, Write, WriteKind, plan
@@ -102,23 +101,22 @@ def _row(w: Write) -> str:
 
 def sync(
     *,
-    conn: psycopg.Connection[Any],
-    schema: str,
-    env: str,
+    conn: Connection,
+    db: Database,
     tz: str,
     days: Days,
     target: SheetTarget,
     dry_run: bool,
     log: Any,
 ) -> SyncReport:
-    """Upsert the days' totals into the target; record each row written in `schema`. The
-    caller holds the environment's sync lock (sync_record.sync_lock) throughout."""
+    """Upsert the days' totals into the target; record each row written in the environment's
+    schema. The caller holds the environment's sync lock (sync_record.sync_lock) throughout."""
     started = time.monotonic()
-    counts = daily_totals(conn, schema, days.first, days.last, tz)
+    counts = daily_totals(conn, db, days.first, days.last, tz)
     no_project = sum(c.drops for c in counts if not c.project.strip())
     if no_project:
         log.warning("drops without a project are not synced", days=str(days), drops=no_project)
-    ours = written_keys(conn, schema, where=target.where, first=days.first, last=days.last, env=env)
+    ours = written_keys(conn, db, where=target.where, first=days.first, last=days.last)
     the_plan = plan(target.read(), [c for c in counts if c.project.strip()], ours=ours)
     for extra in the_plan.duplicates:
         log.warning(
@@ -142,7 +140,7 @@ def sync(
                 drops=write.total.drops,
                 previous=write.previous,
             )
-            record_write(conn, schema, write, kind=target.kind, where=target.where, env=env)
+            record_write(conn, db, write, kind=target.kind, where=target.where)
     except WaMonitorError as exc:
         done = SyncReport(days, target.where, the_plan, tuple(written), dry_run, no_project)
         raise SyncIncomplete(done, exc) from None

@@ -12,23 +12,19 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
-
-import psycopg
 
 from wa_monitor.adapters import logs
 from wa_monitor.adapters.bridge import Bridge, BridgeError
-from wa_monitor.adapters.postgres.admin import query
+from wa_monitor.adapters.postgres import figures
 from wa_monitor.adapters.postgres.db import (
-    instance_holder,
+    Connection,
+    Database,
     latest_version,
     resolve_url,
-    schema_state,
-    session,
     url_variable,
 )
-from wa_monitor.adapters.postgres.outbox import outbox_query
 from wa_monitor.errors import ConfigError, WaMonitorError
 from wa_monitor.settings import (
     ENV_NAME,
@@ -144,17 +140,17 @@ def assess(
             url = resolve_url(settings, own_variable=True)
         except ConfigError as exc:
             return replace(base, problems=(f"{exc} (or {url_variable(env)})",))
+    db = Database(url, settings.schema, env)
     try:
-        with session(
-            url, schema=settings.schema, env=env, purpose="status", connect_timeout=5
-        ) as conn:
-            return measure(conn, settings, base=base, limits=limits)
+        with db.session("status", connect_timeout=5) as conn:
+            return measure(conn, db, settings, base=base, limits=limits)
     except WaMonitorError as exc:
         return replace(base, problems=(f"database: {exc}",))
 
 
 def measure(
-    conn: psycopg.Connection[Any],
+    conn: Connection,
+    db: Database,
     settings: Settings,
     *,
     base: EnvStatus | None = None,
@@ -169,7 +165,7 @@ def measure(
     env, limits = settings.environment.value, limits or Limits()
     if base is None:
         base = EnvStatus(env=env, config="", schema=settings.schema)
-    status = replace(base, **_database_figures(conn, settings, counts=counts))
+    status = replace(base, **_database_figures(conn, db, settings, counts=counts))
     if status.migration_version is None or status.problems:
         return status
     try:
@@ -212,64 +208,43 @@ def _minutes(span: timedelta) -> str:
 
 
 def _database_figures(
-    conn: psycopg.Connection[Any], settings: Settings, *, counts: bool
+    conn: Connection, db: Database, settings: Settings, *, counts: bool
 ) -> dict[str, Any]:
-    schema, env = settings.schema, settings.environment.value
-    state = schema_state(conn, schema)
+    state = db.state(conn)
     version = state.version
-    if (problem := state.problem(env)) is not None:
+    if (problem := state.problem(db.environment)) is not None:
         return {"migration_version": version, "problems": (problem,)}
     tz = settings.tz
-    figures: dict[str, Any] = {}
+    found: dict[str, Any] = {}
     if counts:
-        today = datetime.now(tz).date()
-        total, today_count, latest = _one(conn, "status_reviews", schema, {"today": today})
-        figures = {
-            "reviews_total": total,
-            "reviews_today": today_count,
-            "latest_created_at": _local(latest, tz),
+        reviews = figures.review_counts(conn, db, datetime.now(tz).date())
+        found = {
+            "reviews_total": reviews.total,
+            "reviews_today": reviews.today,
+            "latest_created_at": _local(reviews.latest_created_at, tz),
         }
-    processed, message = _one(conn, "status_ledger", schema) or (None, None)
-    rowid, cycle, read = _one(conn, "status_cursor", schema) or (None, None, None)
-    holder = instance_holder(conn, schema)
+    done = figures.progress(conn, db)
+    holder = db.lock_holder(conn)
     if counts:
         start = datetime.combine(datetime.now(tz).date(), time(), tzinfo=tz)
-        row = conn.execute(
-            outbox_query("status", schema), {"since": start, "until": start + timedelta(days=1)}
-        ).fetchone()
-        invalid, waiting, unknown = row if row else (None, None, None)
-        figures |= {
-            "invalid_today": invalid,
-            "replies_waiting": waiting,
-            "replies_unknown": unknown,
+        replies = figures.replies_day(conn, db, start, start + timedelta(days=1))
+        found |= {
+            "invalid_today": replies.invalid,
+            "replies_waiting": replies.waiting,
+            "replies_unknown": replies.unknown,
         }
-    return figures | {
+    return found | {
         "migration_version": version,
-        "last_processed_at": _local(processed, tz),
-        "last_processed_message_at": _local(message, tz),
-        "cursor_rowid": rowid,
-        "last_cycle_at": _local(cycle, tz),
-        "last_read_at": _local(read, tz),
+        "last_processed_at": _local(done.last_processed_at, tz),
+        "last_processed_message_at": _local(done.last_processed_message_at, tz),
+        "cursor_rowid": done.cursor_rowid,
+        "last_cycle_at": _local(done.last_cycle_at, tz),
+        "last_read_at": _local(done.last_read_at, tz),
         "running": holder is not None,
         "running_since": _local(holder.since, tz) if holder else None,
         "running_pid": holder.pid if holder else None,
-        "flawed_rows": flawed_rows(conn, schema),
+        "flawed_rows": figures.flawed_rows(conn, db),
     }
-
-
-def flawed_rows(conn: psycopg.Connection[Any], schema: str) -> int:
-    """How many bridge rows were processed with something in place of their time or id."""
-    return int(_one(conn, "status_flawed", schema)[0])
-
-
-def _one(
-    conn: psycopg.Connection[Any],
-    name: str,
-    schema: str,
-    params: Mapping[str, date] | None = None,
-) -> tuple[Any, ...]:
-    row = conn.execute(query(name, schema), params).fetchone()
-    return tuple(row) if row else ()
 
 
 def _local(moment: datetime | None, tz: Any) -> datetime | None:

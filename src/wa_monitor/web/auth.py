@@ -72,7 +72,7 @@ async def login(request: Request) -> Response:
 
     def check() -> accounts.Login:
         with web.connection() as conn:
-            return accounts.authenticate(conn, web.schema, username, password, client)
+            return accounts.authenticate(conn, web.db, username, password, client)
 
     result = await run_in_threadpool(check)
     target = safe_next(request, str(form.get("next", "")))

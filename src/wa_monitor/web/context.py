@@ -17,7 +17,6 @@ from urllib.parse import urlencode
 from uuid import UUID
 
 from jinja2 import StrictUndefined
-from psycopg_pool import ConnectionPool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -25,7 +24,7 @@ from starlette.templating import Jinja2Templates
 
 from wa_monitor.adapters.bridge_api import BridgeApi
 from wa_monitor.adapters.postgres import users
-from wa_monitor.adapters.postgres.dashboard import Conn
+from wa_monitor.adapters.postgres.db import Connection, Database, Pool
 from wa_monitor.adapters.postgres.users import User
 from wa_monitor.core.records import DailyCount
 from wa_monitor.settings import Environment, Settings
@@ -74,22 +73,21 @@ class Site:
     one instance in `app.state.site`; handlers reach it with `site_of(request)`."""
 
     settings: Settings
-    pool: ConnectionPool[Conn]
+    db: Database  # the environment's database: its schema, its queries, its errors
+    pool: Pool  # the handle's pool (Database.pool), opened and closed with the app
     templates: Jinja2Templates
     bridge: BridgeApi  # the bridge's HTTP API, where reviewers' feedback is posted
     past_days: PastDays = field(default_factory=PastDays)
-
-    @property
-    def schema(self) -> str:
-        return self.settings.schema
 
     @property
     def dev(self) -> bool:
         return self.settings.environment is Environment.DEV
 
     @contextmanager
-    def connection(self) -> Iterator[Conn]:
-        with self.pool.connection() as conn:
+    def connection(self, *, timeout: float | None = None) -> Iterator[Connection]:
+        """A pooled connection; a database error comes out as ours (StoreUnavailable when the
+        database is away: the 503 page)."""
+        with self.db.borrowed(self.pool, timeout=timeout) as conn:
             yield conn
 
     def local(self, moment: datetime | None) -> datetime | None:
@@ -114,7 +112,7 @@ class Site:
         context = {
             "user": user,
             "env": self.settings.environment.value,
-            "schema": self.schema,
+            "schema": self.db.schema,
             "dev": self.dev,
             "base": home(request),
             "csrf": csrf_token(request.session),
@@ -188,7 +186,7 @@ def current_user(site: Site, request: Request) -> User | None:
     if ids is None:
         return None
     with site.connection() as conn:
-        user = users.by_id(conn, site.schema, ids[0])
+        user = users.by_id(conn, site.db, ids[0])
     if user is None or not user.active or user.session_epoch != ids[1]:
         request.session.clear()
         return None

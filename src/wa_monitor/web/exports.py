@@ -25,6 +25,7 @@ from starlette.types import Receive, Scope, Send
 
 from wa_monitor.adapters.postgres import dashboard
 from wa_monitor.adapters.postgres.dashboard import COLUMNS, Review, ReviewFilter
+from wa_monitor.adapters.postgres.db import Database
 from wa_monitor.settings import Settings
 
 PER_USER = 2
@@ -80,7 +81,7 @@ class Exports:
     """One environment's exports: where their connections go, and the slots they share."""
 
     settings: Settings
-    database_url: str
+    db: Database
     slots: Slots = field(default_factory=Slots)
 
     @property
@@ -145,12 +146,11 @@ class CsvExport(Response):
 
     async def _run(self, receive: Receive, send: Send) -> None:
         exports = self.exports
-        schema = exports.settings.schema
         # Connect before the response starts: a database that is away is the usual 503 page.
         async with dashboard.export_connection(
-            exports.database_url, schema=schema, application_name=exports.application_name
+            exports.db, application_name=exports.application_name
         ) as conn:
-            batches = dashboard.export(conn, schema, self.where)
+            batches = dashboard.export(conn, exports.db, self.where)
             try:
                 async with anyio.create_task_group() as group:
                     group.start_soon(_until_disconnect, receive, group.cancel_scope)
@@ -161,12 +161,14 @@ class CsvExport(Response):
                     await batches.aclose()
 
     async def _stream(self, batches: AsyncGenerator[list[Review], None], send: Send) -> None:
+        # The query's first rows before the response starts: its errors are the usual pages.
+        batch = await anext(batches, None)
         await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
         buffer = io.StringIO()
         writer = csv.writer(buffer)
         writer.writerow(COLUMNS)
-        async for reviews in batches:
-            for review in reviews:
+        while batch is not None:
+            for review in batch:
                 writer.writerow(self.exports.cell(v) for v in review.values())
             chunk = buffer.getvalue().encode()
             buffer.seek(0)
@@ -178,6 +180,7 @@ class CsvExport(Response):
                 # The server closes the connection of a response left unfinished.
                 log.warning("export stopped: its client read nothing for %.0f s", STALL_SECONDS)
                 return
+            batch = await anext(batches, None)
         tail = buffer.getvalue().encode()
         await send({"type": "http.response.body", "body": tail, "more_body": False})
 

@@ -40,11 +40,11 @@ class EnvironmentCollector(Collector):
         today = now.date()
         try:
             with web.connection() as conn:
-                state = health.check(conn, web.settings, now=now)
-                counts = daily_totals(conn, web.schema, today, today, web.settings.timezone)
+                state = health.check(conn, web.db, web.settings, now=now)
+                counts = daily_totals(conn, web.db, today, today, web.settings.timezone)
                 cards = dashboard.day_cards(
                     conn,
-                    web.schema,
+                    web.db,
                     local_midnight(today, tz),
                     local_midnight(today + timedelta(days=1), tz),
                 )

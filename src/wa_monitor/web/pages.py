@@ -13,7 +13,8 @@ from starlette.responses import Response
 
 from wa_monitor.adapters.postgres import dashboard
 from wa_monitor.adapters.postgres.daily import daily_totals
-from wa_monitor.adapters.postgres.dashboard import COLUMNS, Conn, Review
+from wa_monitor.adapters.postgres.dashboard import COLUMNS, Review
+from wa_monitor.adapters.postgres.db import Connection
 from wa_monitor.adapters.postgres.users import User
 from wa_monitor.core.records import DailyCount
 from wa_monitor.core.steps import Step
@@ -43,12 +44,12 @@ def overview(site: Site, request: Request, user: User) -> Page:
     tz = site.settings.tz
     first = day - timedelta(days=CHART_DAYS - 1)
     with site.connection() as conn:
-        on_day = daily_totals(conn, site.schema, day, day, site.settings.timezone)
+        on_day = daily_totals(conn, site.db, day, day, site.settings.timezone)
         counts = chart_history(site, conn, day) + on_day
         start, end = local_midnight(day, tz), local_midnight(day + timedelta(days=1), tz)
-        cards = dashboard.day_cards(conn, site.schema, start, end)
-        invalid = dashboard.invalid_posts(conn, site.schema, start, end, limit=INVALID_SHOWN)
-        state = health.check(conn, site.settings, now=datetime.now(tz))
+        cards = dashboard.day_cards(conn, site.db, start, end)
+        invalid = dashboard.invalid_posts(conn, site.db, start, end, limit=INVALID_SHOWN)
+        state = health.check(conn, site.db, site.settings, now=datetime.now(tz))
     table = day_table(site, counts, day)
     total = sum(n for _, n in table)
     validating = sorted(site.settings.validating)
@@ -57,7 +58,7 @@ def overview(site: Site, request: Request, user: User) -> Page:
     def twin() -> dict[str, Any]:
         return {
             "environment": site.settings.environment.value,
-            "schema": site.schema,
+            "schema": site.db.schema,
             "day": day.isoformat(),
             "projects": [{"project": p, "drops": n} for p, n in table],
             "total": total,
@@ -130,12 +131,14 @@ def invalid_json(site: Site, post: dashboard.InvalidPost) -> dict[str, Any]:
     }
 
 
-def chart_history(site: Site, conn: Conn, day: date, *, fresh: bool = False) -> list[DailyCount]:
+def chart_history(
+    site: Site, conn: Connection, day: date, *, fresh: bool = False
+) -> list[DailyCount]:
     """The chart's days before `day`, reused for a while (see PAST_DAYS_SECONDS)."""
     first, before = day - timedelta(days=CHART_DAYS - 1), day - timedelta(days=1)
     zone = site.settings.timezone
     return site.past_days.get(
-        first, before, lambda: daily_totals(conn, site.schema, first, before, zone), fresh=fresh
+        first, before, lambda: daily_totals(conn, site.db, first, before, zone), fresh=fresh
     )
 
 
@@ -170,7 +173,7 @@ def _reviews(site: Site, request: Request, user: User) -> Page:
     where = query.where(site.settings.tz)
     with site.connection() as conn:
         found = dashboard.review_page(
-            conn, site.schema, where, size=query.size, older=query.older, newer=query.newer
+            conn, site.db, where, size=query.size, older=query.older, newer=query.newer
         )
     older = query.first_page().link(older=found.older.token()) if found.older else None
     newer = query.first_page().link(newer=found.newer.token()) if found.newer else None

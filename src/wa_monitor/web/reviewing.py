@@ -25,7 +25,8 @@ from starlette.responses import RedirectResponse, Response
 
 from wa_monitor.adapters.bridge import messages_by_key
 from wa_monitor.adapters.postgres import dashboard, reviewing
-from wa_monitor.adapters.postgres.dashboard import Conn, Review
+from wa_monitor.adapters.postgres.dashboard import Review
+from wa_monitor.adapters.postgres.db import Connection
 from wa_monitor.adapters.postgres.reviewing import ReviewSheet
 from wa_monitor.adapters.postgres.users import Role, User
 from wa_monitor.core.feedback_claims import (
@@ -143,27 +144,27 @@ def review_page(site: Site, request: Request, user: User) -> Page:
     return _page(site, user, values, notice=notice)
 
 
-def _values(site: Site, conn: Conn, review_id: UUID) -> dict[str, Any]:
+def _values(site: Site, conn: Connection, review_id: UUID) -> dict[str, Any]:
     found, events = review_and_events(site, conn, review_id)
-    sheet = reviewing.load(conn, site.schema, review_id)
+    sheet = reviewing.load(conn, site.db, review_id)
     return {
         "review": found,
         "history": events,
         "sheet": sheet,
-        "changes": reviewing.history(conn, site.schema, review_id),
-        "sends": reviewing.sends(conn, site.schema, review_id),
+        "changes": reviewing.history(conn, site.db, review_id),
+        "sends": reviewing.sends(conn, site.db, review_id),
         "destination": feedback.destination(site.settings, sheet.project),
     }
 
 
 def review_and_events(
-    site: Site, conn: Conn, review_id: UUID
+    site: Site, conn: Connection, review_id: UUID
 ) -> tuple[Review, list[dict[str, Any]]]:
     """One review and the WhatsApp messages that named its drop; 404 when there is none."""
-    found = dashboard.review(conn, site.schema, review_id)
+    found = dashboard.review(conn, site.db, review_id)
     if found is None:
         raise HTTPException(404, "There is no such review in this environment.")
-    history = dashboard.drop_history(conn, site.schema, found.drop_number)
+    history = dashboard.drop_history(conn, site.db, found.drop_number)
     groups = {p.group_jid: p.name for p in site.settings.projects}
     posted = messages_by_key(
         site.settings.bridge_db,
@@ -230,7 +231,7 @@ def _page(
     return Page("review_work.html", shown, twin, status_code=status_code)
 
 
-def _json(site: Site, conn: Conn, values: Mapping[str, Any]) -> dict[str, Any]:
+def _json(site: Site, conn: Connection, values: Mapping[str, Any]) -> dict[str, Any]:
     sheet: ReviewSheet = values["sheet"]
     body = review_json(values["review"])
     body["history"] = [{k: json_value(v) for k, v in e.items()} for e in values["history"]]
@@ -240,7 +241,7 @@ def _json(site: Site, conn: Conn, values: Mapping[str, Any]) -> dict[str, Any]:
         "reviewed_at": json_value(sheet.reviewed_at),
         "wrong_steps": sheet.verdict.wrong_steps(),
         # Who made this version: the page's script shows it when the version moved on.
-        "last_change": reviewing.who_changed(conn, site.schema, sheet.id, sheet.version).describe(
+        "last_change": reviewing.who_changed(conn, site.db, sheet.id, sheet.version).describe(
             site.settings.tz
         ),
         "sends": [
@@ -394,7 +395,7 @@ def save_verdict(site: Site, request: Request, post: ReviewerPost) -> Response:
         try:
             reviewing.save(
                 conn,
-                site.schema,
+                site.db,
                 post.review_id,
                 verdict=verdict,
                 version=post.version,
@@ -419,6 +420,7 @@ def send_feedback(site: Site, request: Request, post: ReviewerPost) -> Response:
     try:
         report = feedback.send(
             connect=site.connection,
+            db=site.db,
             settings=site.settings,
             bridge=site.bridge,
             review_id=post.review_id,
@@ -448,7 +450,7 @@ def resolve_send(site: Site, request: Request, post: ReviewerPost) -> Response:
     with site.connection() as conn:
         reviewing.resolve(
             conn,
-            site.schema,
+            site.db,
             post.review_id,
             int(send),
             resolution=Resolution(str(raw)),

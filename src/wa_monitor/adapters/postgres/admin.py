@@ -8,30 +8,19 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import timedelta
-from typing import Any
 
-import psycopg
 from psycopg import errors as pg_errors
 from psycopg import sql
 
-from wa_monitor.adapters.postgres.db import (
-    TABLES,
-    PrivilegeDenied,
-    compose,
-    instance_holder,
-    named_queries,
-    require_current,
-    schema_version,
-    session,
-)
+from wa_monitor.adapters.postgres.db import TABLES, Connection, Database, PrivilegeDenied
 from wa_monitor.adapters.postgres.users import THROTTLE_TABLE, USERS_TABLE
 from wa_monitor.core.privileges import Audit, Privilege, RoleGrants, Service, audit_role
 from wa_monitor.core.steps import Step
 from wa_monitor.errors import Refused
-from wa_monitor.settings import PROD_SCHEMA, Environment, Settings
+from wa_monitor.settings import PROD_SCHEMA, Environment
 
 Confirm = Callable[[str], bool]
 
@@ -226,113 +215,95 @@ def parse_duration(text: str) -> timedelta:
     return total
 
 
-def query(name: str, schema: str, **extra: sql.Composable) -> sql.Composed:
-    """A named query of ops.sql, composed for `schema` (and `extra` identifiers)."""
-    return compose(named_queries("ops.sql")[name], schema, **extra)
-
-
-def connect(url: str, *, schema: str, env: str) -> AbstractContextManager[psycopg.Connection[Any]]:
-    """A connection for one ops command (db.session); driver errors come out as ours."""
-    return session(url, schema=schema, env=env, purpose="ops")
-
-
 @contextmanager
-def _writing(conn: psycopg.Connection[Any], schema: str) -> Iterator[None]:
+def _writing(conn: Connection, db: Database) -> Iterator[None]:
     """One transaction that gives up on a lock after 10 s instead of queueing behind it."""
     with conn.transaction():
-        conn.execute(query("lock_timeout", schema))
+        conn.execute(db.query("ops.lock_timeout"))
         yield
 
 
-def _refuse_prod(settings: Settings, action: str) -> None:
-    if settings.environment is Environment.PROD or settings.schema == PROD_SCHEMA:
+def _refuse_prod(db: Database, action: str) -> None:
+    if db.environment == Environment.PROD or db.schema == PROD_SCHEMA:
         raise Refused(
-            f"refusing to {action} production (schema {settings.schema!r}): "
+            f"refusing to {action} production (schema {db.schema!r}): "
             "only a dev environment can be reset or dropped"
         )
 
 
-def _no_monitor_running(conn: psycopg.Connection[Any], settings: Settings) -> None:
+def _no_monitor_running(conn: Connection, db: Database) -> None:
     """Hold the environment's instance lock for this transaction, or refuse: a monitor runs."""
-    schema = settings.schema
     exists = conn.execute(
-        compose(named_queries()["instance_table_exists"], schema), {"schema": schema}
+        db.query("queries.instance_table_exists"), {"schema": db.schema}
     ).fetchone()
     if not exists or not exists[0]:
         return  # not migrated: no monitor of this release can run on it
     try:
         with conn.transaction():  # a savepoint: the refusal must not abort the work's transaction
-            conn.execute(query("instance_xact_lock", schema))
+            conn.execute(db.query("ops.instance_xact_lock"))
     except pg_errors.LockNotAvailable:
         pass
     else:
         return
-    holder = instance_holder(conn, schema)
+    holder = db.lock_holder(conn)
     who = f" ({holder.describe()})" if holder else ""
-    env = settings.environment.value
     raise Refused(
-        f"a wa-monitor is running for schema {schema!r}{who}: stop it first "
-        f"(systemctl stop wa-monitor-{env}), then try again"
+        f"a wa-monitor is running for schema {db.schema!r}{who}: stop it first "
+        f"(systemctl stop wa-monitor-{db.environment}), then try again"
     )
 
 
-def _require_migrated(conn: psycopg.Connection[Any], settings: Settings) -> int:
-    return require_current(conn, settings.schema, settings.environment.value)
-
-
-def _counts(conn: psycopg.Connection[Any], schema: str) -> Emptied:
-    row = conn.execute(query("row_counts", schema)).fetchone() or (0, 0)
+def _counts(conn: Connection, db: Database) -> Emptied:
+    row = conn.execute(db.query("ops.row_counts")).fetchone() or (0, 0)
     return Emptied(reviews=int(row[0]), ledger=int(row[1]))
 
 
-def reset(url: str, settings: Settings, *, confirm: Confirm) -> Emptied:
+def reset(db: Database, *, confirm: Confirm) -> Emptied:
     """Empty the environment's reviews, ledger and cursor in one transaction."""
-    _refuse_prod(settings, "reset")
-    schema, env = settings.schema, settings.environment.value
-    with connect(url, schema=schema, env=env) as conn:
-        _require_migrated(conn, settings)
-        before = _counts(conn, schema)
+    _refuse_prod(db, "reset")
+    schema, env = db.schema, db.environment
+    with db.session("ops") as conn:
+        db.require_current(conn)
+        before = _counts(conn, db)
         if not confirm(
             f"Empty {schema}.qa_photo_reviews ({before.reviews} reviews), its ledger "
             f"({before.ledger} messages) and its cursor? The {env} monitor then starts over "
             "from the bridge's first message."
         ):
             raise Refused("not confirmed; nothing changed")
-        with _writing(conn, schema):
-            _no_monitor_running(conn, settings)
-            emptied = _counts(conn, schema)
-            conn.execute(query("reset", schema))
+        with _writing(conn, db):
+            _no_monitor_running(conn, db)
+            emptied = _counts(conn, db)
+            conn.execute(db.query("ops.reset"))
     return emptied
 
 
-def drop(url: str, settings: Settings, *, confirm: Confirm) -> Emptied:
+def drop(db: Database, *, confirm: Confirm) -> Emptied:
     """Drop the environment's whole schema in one transaction; never an object outside it."""
-    _refuse_prod(settings, "drop")
-    schema, env = settings.schema, settings.environment.value
-    with _as_owner("drop", env), connect(url, schema=schema, env=env) as conn:
-        exists = conn.execute(
-            compose(named_queries()["schema_exists"], schema), {"schema": schema}
-        ).fetchone()
+    _refuse_prod(db, "drop")
+    schema, env = db.schema, db.environment
+    with _as_owner("drop", env), db.session("ops") as conn:
+        exists = conn.execute(db.query("queries.schema_exists"), {"schema": schema}).fetchone()
         if not exists or not exists[0]:
             raise Refused(f"schema {schema!r} does not exist: nothing to drop")
-        if schema_version(conn, schema) is None:
+        if db.version(conn) is None:
             # A misconfigured `schema` could name another application's schema.
             raise Refused(
                 f"schema {schema!r} holds no wa-monitor tables: not dropping a schema "
                 "wa-monitor did not make (drop it with psql if you mean it)"
             )
-        before = _counts(conn, schema)
+        before = _counts(conn, db)
         if not confirm(
             f"Drop schema {schema} and everything in it ({before.reviews} reviews, "
             f"{before.ledger} ledger messages)? `wa-monitor schema migrate --env {env}` "
             "creates it again, empty."
         ):
             raise Refused("not confirmed; nothing changed")
-        with _writing(conn, schema):
-            _no_monitor_running(conn, settings)
+        with _writing(conn, db):
+            _no_monitor_running(conn, db)
             outside = [
                 str(r[0])
-                for r in conn.execute(query("outside_dependents", schema), {"schema": schema})
+                for r in conn.execute(db.query("ops.outside_dependents"), {"schema": schema})
             ]
             if outside:
                 raise Refused(
@@ -340,12 +311,12 @@ def drop(url: str, settings: Settings, *, confirm: Confirm) -> Emptied:
                     f"would be dropped too: {'; '.join(outside[:5])}"
                     + (f" (and {len(outside) - 5} more)" if len(outside) > 5 else "")
                 )
-            dropped = _counts(conn, schema)
-            conn.execute(query("drop_schema", schema))
+            dropped = _counts(conn, db)
+            conn.execute(db.query("ops.drop_schema"))
     return dropped
 
 
-def copy_from_prod(url: str, settings: Settings, *, window: timedelta, replace: bool) -> Copied:
+def copy_from_prod(db: Database, *, window: timedelta, replace: bool) -> Copied:
     """Copy production reviews created within `window` into dev, in one transaction.
 
     Conflicts on (drop_number, review_date) are skipped, or with `replace` overwritten. The
@@ -353,19 +324,20 @@ def copy_from_prod(url: str, settings: Settings, *, window: timedelta, replace: 
     so the dev monitor never applies those messages on top of the copied rows; dev's cursor is
     left where it is.
     """
-    schema, env = settings.schema, settings.environment.value
-    if settings.environment is not Environment.DEV or schema == PROD_SCHEMA:
+    schema, env = db.schema, db.environment
+    if env != Environment.DEV or schema == PROD_SCHEMA:
         raise Refused(
             "copy-from-prod copies production into a dev environment only; "
             f"{env!r} writes schema {schema!r}"
         )
+    prod_db = Database(db.url, PROD_SCHEMA, Environment.PROD.value)
     with (
         _as_owner("copy-from-prod", env),
-        connect(url, schema=schema, env=env) as conn,
-        _writing(conn, schema),
+        db.session("ops") as conn,
+        _writing(conn, db),
     ):
-        dev_version = _require_migrated(conn, settings)
-        prod_version = schema_version(conn, PROD_SCHEMA)
+        dev_version = db.require_current(conn)
+        prod_version = prod_db.version(conn)
         if prod_version is None:
             raise Refused(
                 f"production's schema {PROD_SCHEMA!r} has no wa-monitor tables: nothing to copy"
@@ -376,25 +348,27 @@ def copy_from_prod(url: str, settings: Settings, *, window: timedelta, replace: 
                 f"{prod_version}, {schema} {dev_version}): run `wa-monitor schema migrate` for "
                 "both environments first"
             )
-        names = _shared_columns(conn, schema)
+        names = _shared_columns(conn, db)
         columns = sql.SQL(", ").join(sql.Identifier(c) for c in names)
         updates = sql.SQL(", ").join(
             # A replaced row moves on from dev's own version, so a page open on it is refused.
-            sql.SQL("{c} = {t}.{c} + 1" if c == "version" else "{c} = excluded.{c}").format(
-                c=sql.Identifier(c), t=sql.Identifier(TABLES["reviews"])
+            db.query(
+                "ops.replace_version" if c == "version" else "ops.replace_column",
+                column=sql.Identifier(c),
+                target=sql.Identifier(TABLES["reviews"]),
             )
             for c in names
             if c not in {"drop_number", "review_date"}
         )
         prod = {
-            "prod_reviews": sql.Identifier(PROD_SCHEMA, TABLES["reviews"]),
-            "prod_ledger": sql.Identifier(PROD_SCHEMA, TABLES["ledger"]),
+            "prod_reviews": prod_db.table(TABLES["reviews"]),
+            "prod_ledger": prod_db.table(TABLES["ledger"]),
         }
-        name = "copy_reviews_replace" if replace else "copy_reviews"
+        name = "ops.copy_reviews_replace" if replace else "ops.copy_reviews"
         row = conn.execute(
-            query(name, schema, columns=columns, updates=updates, **prod), {"window": window}
+            db.query(name, columns=columns, updates=updates, **prod), {"window": window}
         ).fetchone() or (0, 0, 0)
-        ledger = conn.execute(query("copy_ledger", schema, **prod), {"window": window}).rowcount
+        ledger = conn.execute(db.query("ops.copy_ledger", **prod), {"window": window}).rowcount
     selected, copied, replaced = (int(v) for v in row)
     return Copied(
         selected=selected,
@@ -405,10 +379,10 @@ def copy_from_prod(url: str, settings: Settings, *, window: timedelta, replace: 
     )
 
 
-def _shared_columns(conn: psycopg.Connection[Any], schema: str) -> list[str]:
+def _shared_columns(conn: Connection, db: Database) -> list[str]:
     """Review columns both tables have (an adopted prod table may have more), except the id."""
-    columns = query("review_columns", schema)
-    dev = [str(r[0]) for r in conn.execute(columns, {"schema": schema})]
+    columns = db.query("ops.review_columns")
+    dev = [str(r[0]) for r in conn.execute(columns, {"schema": db.schema})]
     prod = {str(r[0]) for r in conn.execute(columns, {"schema": PROD_SCHEMA})}
     return [c for c in dev if c in prod and c != "id"]
 
@@ -427,7 +401,7 @@ def _as_owner(action: str, env: str) -> Iterator[None]:
 
 
 def grant_statements(
-    settings: Settings,
+    db: Database,
     role: str,
     service: Service = Service.MONITOR,
     *,
@@ -438,50 +412,40 @@ def grant_statements(
     It revokes the role's table privileges in production's schema too (a dev role must hold
     none there), unless the role is allowed to serve another environment as well.
     """
-    schema = settings.schema
-    if service is Service.SYNC and (
-        settings.environment is not Environment.PROD or schema != PROD_SCHEMA
-    ):
+    env = Environment(db.environment)
+    if service is Service.SYNC and (env is not Environment.PROD or db.schema != PROD_SCHEMA):
         raise Refused(
-            f"the sync role reads production only; environment {settings.environment.value!r} "
-            "is never synced"
+            f"the sync role reads production only; environment {env.value!r} is never synced"
         )
     role_id = sql.Identifier(role)
-    cleared = [schema] if allow_other_env else list(dict.fromkeys([PROD_SCHEMA, schema]))
-    statements = [query("revoke_tables", s, role=role_id) for s in cleared]
-    statements += [query("revoke_functions", s, role=role_id) for s in cleared]
-    statements += [query("revoke_create", s, role=role_id) for s in cleared]
-    statements.append(query("grant_usage", schema, role=role_id))
-    for table, privileges in needs(settings.environment, service).items():
+    prod_db = Database(db.url, PROD_SCHEMA, Environment.PROD.value)
+    cleared = [db] if allow_other_env or db.schema == PROD_SCHEMA else [prod_db, db]
+    statements = [d.query("ops.revoke_tables", role=role_id) for d in cleared]
+    statements += [d.query("ops.revoke_functions", role=role_id) for d in cleared]
+    statements += [d.query("ops.revoke_create", role=role_id) for d in cleared]
+    statements.append(db.query("ops.grant_usage", role=role_id))
+    for table, privileges in needs(env, service).items():
         listed = sql.SQL(", ").join(sql.SQL(p.value) for p in Privilege if p in privileges)
         statements.append(
-            query(
-                "grant_table",
-                schema,
-                role=role_id,
-                privileges=listed,
-                table=sql.Identifier(schema, table),
-            )
+            db.query("ops.grant_table", role=role_id, privileges=listed, table=db.table(table))
         )
     for table, by_privilege in column_needs(service).items():
         for privilege, columns in by_privilege.items():
             statements.append(
-                query(
-                    "grant_columns",
-                    schema,
+                db.query(
+                    "ops.grant_columns",
                     role=role_id,
                     privilege=sql.SQL(privilege.value),
                     columns=sql.SQL(", ").join(map(sql.Identifier, sorted(columns))),
-                    table=sql.Identifier(schema, table),
+                    table=db.table(table),
                 )
             )
     for function in sorted(function_needs(service)):
         statements.append(
-            query(
-                "grant_function",
-                schema,
+            db.query(
+                "ops.grant_function",
                 role=role_id,
-                function=sql.Identifier(schema, function),
+                function=db.table(function),
                 arguments=sql.SQL(LOGGED_IN_ARGUMENTS),
             )
         )
@@ -494,22 +458,22 @@ def render(statements: list[sql.Composed]) -> str:
 
 
 def audit(
-    conn: psycopg.Connection[Any],
-    settings: Settings,
+    conn: Connection,
+    db: Database,
     role: str | None = None,
     *,
     service: Service = Service.MONITOR,
     allow_other_env: bool = False,
 ) -> Audit:
     """Audit `role` (the current one when None) for the environment; no change is made."""
-    env, schema = settings.environment.value, settings.schema
-    row = conn.execute(query("role_attributes", schema), {"role": role}).fetchone()
+    env, schema = db.environment, db.schema
+    row = conn.execute(db.query("ops.role_attributes"), {"role": role}).fetchone()
     if row is None:
         return Audit.no_such_role(role)
     user, superuser, createdb, createrole, database, db_create = row
     user = str(user)
     owns = conn.execute(
-        query("role_info", schema),
+        db.query("ops.role_info"),
         {"role": user, "schema": schema, "tables": list(TABLES.values())},
     ).fetchone()
     grants = RoleGrants(
@@ -527,25 +491,24 @@ def audit(
             grants,
             tables=frozenset(
                 (str(s), str(t), Privilege(p))
-                for s, t, p in conn.execute(query("table_privileges", schema), params)
+                for s, t, p in conn.execute(db.query("ops.table_privileges"), params)
             ),
             schemas=frozenset(
-                (str(s), str(p))
-                for s, p in conn.execute(query("schema_privileges", schema), params)
+                (str(s), str(p)) for s, p in conn.execute(db.query("ops.schema_privileges"), params)
             ),
             wa_monitor_schemas=frozenset(
-                str(r[0]) for r in conn.execute(query("wa_monitor_schemas", schema))
+                str(r[0]) for r in conn.execute(db.query("ops.wa_monitor_schemas"))
             ),
             columns=frozenset(
                 (str(s), str(t), str(c), Privilege(p))
-                for s, t, c, p in conn.execute(query("column_privileges", schema), params)
+                for s, t, c, p in conn.execute(db.query("ops.column_privileges"), params)
             ),
             functions=frozenset(
                 (str(s), str(f))
-                for s, f in conn.execute(query("function_privileges", schema), params)
+                for s, f in conn.execute(db.query("ops.function_privileges"), params)
             ),
         )
-    needed = needs(settings.environment, service)
+    needed = needs(Environment(env), service)
     return audit_role(
         grants,
         needed,
@@ -559,8 +522,7 @@ def audit(
 
 
 def grant(
-    url: str,
-    settings: Settings,
+    db: Database,
     role: str,
     service: Service = Service.MONITOR,
     *,
@@ -572,16 +534,16 @@ def grant(
 
     `other_roles` maps the other environments to their configured service roles.
     """
-    schema, env = settings.schema, settings.environment.value
-    statements = grant_statements(settings, role, service, allow_other_env=allow_other_env)
+    schema, env = db.schema, db.environment
+    statements = grant_statements(db, role, service, allow_other_env=allow_other_env)
     with (
         _as_owner("grant", env),
-        connect(url, schema=schema, env=env) as conn,
-        _writing(conn, schema),
+        db.session("ops") as conn,
+        _writing(conn, db),
     ):
-        _require_migrated(conn, settings)
+        db.require_current(conn)
         info = conn.execute(
-            query("role_info", schema),
+            db.query("ops.role_info"),
             {"role": role, "schema": schema, "tables": list(TABLES.values())},
         ).fetchone()
         if info is None:
@@ -597,18 +559,18 @@ def grant(
                 "role of its own (README: Roles and URLs)"
             )
         if not allow_other_env:
-            _refuse_other_env(conn, settings, role, other_roles or {})
+            _refuse_other_env(conn, db, role, other_roles or {})
         for statement in statements:
             conn.execute(statement)
-        return audit(conn, settings, role, service=service, allow_other_env=allow_other_env)
+        return audit(conn, db, role, service=service, allow_other_env=allow_other_env)
 
 
 def _refuse_other_env(
-    conn: psycopg.Connection[Any], settings: Settings, role: str, other_roles: Mapping[str, str]
+    conn: Connection, db: Database, role: str, other_roles: Mapping[str, str]
 ) -> None:
     """A role that serves another environment: granting (and revoking its rights elsewhere)
     would take that environment's service down. One slipped word must not do that."""
-    env = settings.environment.value
+    env = db.environment
     flag = "--allow-other-env"
     named = sorted(e for e, r in other_roles.items() if r == role)
     if named:
@@ -617,7 +579,7 @@ def _refuse_other_env(
             f"to {env} would revoke what wa-monitor-{named[0]} needs; check --role (or pass "
             f"{flag} if one role really serves both)"
         )
-    found = audit(conn, settings, role).other_envs
+    found = audit(conn, db, role).other_envs
     if found:
         where = ", ".join(found)
         raise Refused(

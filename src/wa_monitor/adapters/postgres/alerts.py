@@ -11,7 +11,7 @@ from typing import Any
 
 import psycopg
 
-from wa_monitor.adapters.postgres.db import compose, named_queries, session
+from wa_monitor.adapters.postgres.db import Database
 from wa_monitor.core.alerts import Incident, IncidentChange, Known, Message
 
 # A claim no check settled within this long was cut off (its check died around the post): it
@@ -22,12 +22,11 @@ STALE_CLAIM = timedelta(minutes=2)
 class AlertsTurn:
     """One turn's statements, inside its transaction."""
 
-    def __init__(self, conn: psycopg.Connection[Any], schema: str) -> None:
-        self._conn, self._schema = conn, schema
-        self._queries = named_queries("alerts.sql")
+    def __init__(self, conn: psycopg.Connection[Any], db: Database) -> None:
+        self._conn, self._db = conn, db
 
     def _q(self, name: str, **params: object) -> psycopg.Cursor[Any]:
-        return self._conn.execute(compose(self._queries[name], self._schema), params)
+        return self._conn.execute(self._db.query(f"alerts.{name}"), params)
 
     def known(self) -> dict[Incident, Known]:
         return {
@@ -65,19 +64,19 @@ class AlertsTurn:
 class AlertsBook:
     """One environment's incidents on one connection; each turn() a transaction of its own."""
 
-    def __init__(self, conn: psycopg.Connection[Any], schema: str) -> None:
-        self._conn, self._schema = conn, schema
+    def __init__(self, conn: psycopg.Connection[Any], db: Database) -> None:
+        self._conn, self._db = conn, db
 
     @contextmanager
     def turn(self) -> Iterator[AlertsTurn]:
         """A transaction holding the environment's alerts lock, committed at the end."""
         with self._conn.transaction():
-            self._conn.execute(compose(named_queries("alerts.sql")["lock"], self._schema))
-            yield AlertsTurn(self._conn, self._schema)
+            self._conn.execute(self._db.query("alerts.lock"))
+            yield AlertsTurn(self._conn, self._db)
 
 
 @contextmanager
-def book(url: str, *, schema: str, env: str) -> Iterator[AlertsBook]:
-    """The incidents of `schema`, on a connection closed after the check."""
-    with session(url, schema=schema, env=env, purpose="alerts") as conn:
-        yield AlertsBook(conn, schema)
+def book(db: Database) -> Iterator[AlertsBook]:
+    """The environment's incidents, on a connection closed after the check."""
+    with db.session("alerts") as conn:
+        yield AlertsBook(conn, db)

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 
-from wa_monitor.adapters.postgres.db import compose, named_queries
+from wa_monitor.adapters.postgres.db import Database
 from wa_monitor.core.records import DailyCount
 
 
@@ -19,11 +19,11 @@ def local_midnight(day: date, tz: str) -> datetime:
 
 
 def daily_totals(
-    conn: psycopg.Connection[Any], schema: str, first: date, last: date, tz: str
+    conn: psycopg.Connection[Any], db: Database, first: date, last: date, tz: str
 ) -> list[DailyCount]:
     """Distinct drops per (local day, project) for the days first..last inclusive, by the local
     date (zone `tz`) of whatsapp_message_date; days and projects without drops are absent."""
-    query = compose(named_queries("daily.sql")["daily_counts"], schema)
+    query = db.query("daily.daily_counts")
     params = {
         "tz": tz,
         "start": local_midnight(first, tz),

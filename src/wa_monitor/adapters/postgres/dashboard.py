@@ -13,11 +13,9 @@ from functools import cache
 from typing import Any
 from uuid import UUID
 
-import psycopg
 from psycopg import sql
-from psycopg_pool import ConnectionPool
 
-from wa_monitor.adapters.postgres.db import SESSION, compose, connection_options, named_queries
+from wa_monitor.adapters.postgres.db import AsyncConnection, Connection, Database
 from wa_monitor.core.steps import Step
 
 _FIELDS = (
@@ -166,7 +164,9 @@ class ReviewFilter:
 
 
 @dataclass(frozen=True, slots=True)
-class Page:
+class ReviewPage:
+    """One page of the review list, with where the pages before and after it start."""
+
     reviews: tuple[Review, ...]
     older: Keyset | None  # the next page's start, when there are older reviews
     newer: Keyset | None  # the previous page's start, when there are newer reviews
@@ -213,27 +213,18 @@ class InvalidDay:
     total: int  # all of the day's, past the limit
 
 
-Conn = psycopg.Connection[Any]
-AsyncConn = psycopg.AsyncConnection[Any]
-
-
-_SIGHTED = sql.SQL("coalesce(whatsapp_message_date, created_at)")
-_SIGHTED_UNINDEXED = sql.SQL("(coalesce(whatsapp_message_date, created_at) + interval '0')")
-
-
 @cache
 def query(
-    name: str, schema: str, direction: str = "DESC", *, by_drop: bool = False
+    db: Database, name: str, direction: str = "DESC", *, by_drop: bool = False
 ) -> sql.Composed:
-    """A named query of dashboard.sql for `schema`, as the pages run it (and the benchmark
-    explains it)."""
+    """A named query of dashboard.sql for the environment, as the pages run it (and the
+    benchmark explains it)."""
     columns = sql.SQL(", ").join(sql.Identifier(c) for c in COLUMNS)
-    return compose(
-        named_queries("dashboard.sql")[name],
-        schema,
+    return db.query(
+        f"dashboard.{name}",
         columns=columns,
         direction=sql.SQL("ASC" if direction == "ASC" else "DESC"),
-        order=_SIGHTED_UNINDEXED if by_drop else _SIGHTED,
+        order=db.query("dashboard.sighted_unindexed" if by_drop else "dashboard.sighted"),
     )
 
 
@@ -245,32 +236,32 @@ def _review(row: tuple[Any, ...]) -> Review:
     return Review(*values)
 
 
-def day_cards(conn: Conn, schema: str, start: datetime, end: datetime) -> DayCards:
+def day_cards(conn: Connection, db: Database, start: datetime, end: datetime) -> DayCards:
     """The cards of the reviews first seen in [start, end): one local day on the overview."""
-    row = conn.execute(query("day_cards", schema), {"start": start, "end": end}).fetchone()
+    row = conn.execute(query(db, "day_cards"), {"start": start, "end": end}).fetchone()
     return DayCards(*(row or (0, 0, 0, 0, 0, 0)))
 
 
 def review_page(
-    conn: Conn,
-    schema: str,
+    conn: Connection,
+    db: Database,
     where: ReviewFilter,
     *,
     size: int,
     older: Keyset | None = None,
     newer: Keyset | None = None,
-) -> Page:
+) -> ReviewPage:
     """One page of the filtered reviews, newest first, continuing from a keyset: each page is
     an index range scan, as fast a million rows deep as on the first page."""
     if newer is not None:
-        rows = _fetch(conn, schema, where, size + 1, newer=newer, direction="ASC")
+        rows = _fetch(conn, db, where, size + 1, newer=newer, direction="ASC")
         if len(rows) <= size:  # back at the top: show the first page as it is now
-            return review_page(conn, schema, where, size=size)
+            return review_page(conn, db, where, size=size)
         shown = rows[:size][::-1]
-        return Page(tuple(shown), older=shown[-1].keyset, newer=shown[0].keyset)
-    rows = _fetch(conn, schema, where, size + 1, older=older, direction="DESC")
+        return ReviewPage(tuple(shown), older=shown[-1].keyset, newer=shown[0].keyset)
+    rows = _fetch(conn, db, where, size + 1, older=older, direction="DESC")
     shown = rows[:size]
-    return Page(
+    return ReviewPage(
         tuple(shown),
         older=shown[-1].keyset if len(rows) > size else None,
         newer=shown[0].keyset if older is not None and shown else None,
@@ -278,8 +269,8 @@ def review_page(
 
 
 def _fetch(
-    conn: Conn,
-    schema: str,
+    conn: Connection,
+    db: Database,
     where: ReviewFilter,
     limit: int | None,
     *,
@@ -288,7 +279,7 @@ def _fetch(
     newer: Keyset | None = None,
 ) -> list[Review]:
     params = where.params() | keyset_params(older=older, newer=newer) | {"limit": limit}
-    composed = query("review_page", schema, direction, by_drop=where.drop_prefix is not None)
+    composed = query(db, "review_page", direction, by_drop=where.drop_prefix is not None)
     return [_review(r) for r in conn.execute(composed, params)]
 
 
@@ -303,80 +294,53 @@ def keyset_params(*, older: Keyset | None, newer: Keyset | None) -> dict[str, ob
 
 @asynccontextmanager
 async def export_connection(
-    url: str, *, schema: str, application_name: str
-) -> AsyncIterator[AsyncConn]:
+    db: Database, *, application_name: str
+) -> AsyncIterator[AsyncConnection]:
     """A connection of its own for one CSV export, never one of the pages' pool: an export a
     client does not read holds it, and nothing else. Its statements and its idle transaction
     are bounded (export_session); it is closed on the way out, cancelled or not."""
-    options = connection_options(application_name, connect_timeout=5)
-    conn = await AsyncConn.connect(url, **options, prepare_threshold=None)
+    conn = await db.connect_async(application_name)
     try:
-        await conn.execute(SESSION)
-        await conn.execute(query("export_session", schema))
+        await conn.execute(query(db, "export_session"))
         yield conn
     finally:
         await conn.close()  # libpq's finish: no round trip, so a cancellation cannot stop it
 
 
 async def export(
-    conn: AsyncConn, schema: str, where: ReviewFilter
+    conn: AsyncConnection, db: Database, where: ReviewFilter
 ) -> AsyncGenerator[list[Review], None]:
     """Every filtered review, newest first, EXPORT_FETCH at a time through a server-side
     cursor: memory stays the same whether the filter keeps ten rows or a million."""
     params = where.params() | keyset_params(older=None, newer=None) | {"limit": None}
-    composed = query("review_page", schema, by_drop=where.drop_prefix is not None)
+    composed = query(db, "review_page", by_drop=where.drop_prefix is not None)
     async with conn.transaction(), conn.cursor(name="wa_monitor_export") as cursor:
         await cursor.execute(composed, params)
         while rows := await cursor.fetchmany(EXPORT_FETCH):
             yield [_review(r) for r in rows]
 
 
-def review(conn: Conn, schema: str, review_id: UUID) -> Review | None:
-    row = conn.execute(query("review", schema), {"id": review_id}).fetchone()
+def review(conn: Connection, db: Database, review_id: UUID) -> Review | None:
+    row = conn.execute(query(db, "review"), {"id": review_id}).fetchone()
     return None if row is None else _review(row)
 
 
-def drop_history(conn: Conn, schema: str, drop_number: str) -> list[HistoryEntry]:
+def drop_history(conn: Connection, db: Database, drop_number: str) -> list[HistoryEntry]:
     """The ledger entries of the messages that named `drop_number`, oldest first."""
-    rows = conn.execute(query("drop_history", schema), {"drop": drop_number})
+    rows = conn.execute(query(db, "drop_history"), {"drop": drop_number})
     return [HistoryEntry(*r) for r in rows]
 
 
 def invalid_posts(
-    conn: Conn, schema: str, start: datetime, end: datetime, *, limit: int
+    conn: Connection, db: Database, start: datetime, end: datetime, *, limit: int
 ) -> InvalidDay:
     """The invalid drop numbers posted in [start, end) (one local day on the overview)."""
     rows = conn.execute(
-        query("invalid_day", schema), {"start": start, "end": end, "limit": limit}
+        query(db, "invalid_day"), {"start": start, "end": end, "limit": limit}
     ).fetchall()
     return InvalidDay(tuple(InvalidPost(*r[:-1]) for r in rows), rows[0][-1] if rows else 0)
 
 
-def ping(conn: Conn, schema: str) -> None:
+def ping(conn: Connection, db: Database) -> None:
     """Raise the driver's error unless the database answers."""
-    conn.execute(query("ping", schema))
-
-
-def open_pool(
-    url: str, *, schema: str, application_name: str, max_size: int = 8
-) -> ConnectionPool[Conn]:
-    """The web service's connections: autocommit, and never prepared, so each query is planned
-    with its filter values (a generic plan could not drop the unused filters)."""
-
-    def configure(conn: Conn) -> None:
-        conn.execute(SESSION)  # what every wa-monitor connection has, then the web's own
-        conn.execute(query("session", schema))
-
-    return ConnectionPool(
-        url,
-        min_size=1,
-        max_size=max_size,
-        kwargs={
-            **connection_options(application_name, connect_timeout=5),
-            "prepare_threshold": None,
-        },
-        configure=configure,
-        open=False,
-        timeout=10,
-        name=application_name,
-    )
+    conn.execute(query(db, "ping"))

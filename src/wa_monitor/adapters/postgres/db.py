@@ -1,24 +1,29 @@
-"""The one way to PostgreSQL: the SQL files, connect() with one set of session settings, the
-database URL, the schema's state, the instance lock's holder, and driver errors as ours.
+"""The one way to PostgreSQL: `Database`, one environment's handle (its queries composed for
+its schema, its connections and the web's pool, its schema's state, its table locks, driver
+errors as ours), the registry of the named queries in sql/, and the database URL.
 
 Every caller (the daemon's store, the ops commands, status, doctor, the web app) goes through
-here, so timeouts, keepalives and error messages are the same wherever a connection is made.
+a handle, so timeouts, keepalives and error messages are the same wherever a connection is
+made, and the schema is named in one place.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cache
 from importlib import resources
+from types import MappingProxyType
 from typing import Any
 
 import psycopg
 from psycopg import errors as pg_errors
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
+from psycopg_pool import ConnectionPool
 
 from wa_monitor.adapters import sqlfiles
 from wa_monitor.adapters.logs import redact, register_secret, secrets_of_url
@@ -48,9 +53,17 @@ TABLES = {
     "instance": "wa_monitor_instance",
     "sync_lock": "wa_monitor_sync_lock",
 }
+# The placeholders of the .sql files that name a table: the tables above (which a migrated
+# schema must hold) and the dashboard's users.
+IDENTIFIERS = TABLES | {"users": "wa_monitor_users", "throttle": "wa_monitor_login_throttle"}
 MIGRATION_FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 # A dashboard transaction holding a review row must not stall the monitor for ever.
 SESSION = "SET lock_timeout = '30s'; SET idle_in_transaction_session_timeout = '5min'"
+
+
+Connection = psycopg.Connection[Any]
+AsyncConnection = psycopg.AsyncConnection[Any]
+Pool = ConnectionPool[Connection]
 
 
 class StoreUnavailable(TransientError):
@@ -89,11 +102,6 @@ class Migration:
     text: str
 
 
-def named_queries(file: str = "queries.sql") -> dict[str, str]:
-    """The `-- name: x` blocks of one of the files in sql/ (queries.sql unless told)."""
-    return sqlfiles.named_queries(__package__, f"sql/{file}")
-
-
 def migrations() -> list[Migration]:
     folder = resources.files(__package__).joinpath("sql/migrations")
     found = []
@@ -111,73 +119,25 @@ def schema_sql() -> str:
     return resources.files(__package__).joinpath("sql/schema.sql").read_text("utf-8")
 
 
-def compose(text: str, schema: str, **extra: sql.Composable) -> sql.Composed:
-    """SQL text with its {placeholders} filled by identifiers of `schema`, never by strings.
-
-    `extra` fills further placeholders with composables the caller built from identifiers.
-    """
-    names: dict[str, sql.Composable] = {
-        key: sql.Identifier(schema, table) for key, table in TABLES.items()
-    }
-    names["schema"] = sql.Identifier(schema)
-    names.update(extra)
-    return sql.SQL(text).format(**names)  # text comes from our packaged .sql files
-
-
-def schema_version(conn: psycopg.Connection[Any], schema: str) -> int | None:
-    """`schema`'s migration version on `conn`; None when the schema or its tables do not exist."""
-    queries = named_queries()
-    row = conn.execute(compose(queries["schema_exists"], schema), {"schema": schema}).fetchone()
-    if not row or not row[0]:
-        return None
-    exists = compose(queries["migrations_table_exists"], schema)
-    row = conn.execute(exists, {"schema": schema}).fetchone()
-    if not row or not row[0]:
-        return None
-    versions = [r[0] for r in conn.execute(compose(queries["applied_versions"], schema))]
-    return max(versions) if versions else None
+@cache
+def registry() -> Mapping[str, str]:
+    """Every named query of the .sql files in sql/ (schema.sql and the migrations aside), read
+    once, by "file.name": `users.add` is the `-- name: add` block of sql/users.sql."""
+    folder = resources.files(__package__).joinpath("sql")
+    found: dict[str, str] = {}
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if not entry.name.endswith(".sql") or entry.name == "schema.sql":
+            continue
+        stem = entry.name.removesuffix(".sql")
+        for name, text in sqlfiles.named_queries(__package__, f"sql/{entry.name}").items():
+            found[f"{stem}.{name}"] = text
+    return MappingProxyType(found)
 
 
 def one_line(exc: BaseException) -> str:
     """A driver error as one line without secrets."""
     text = " ".join(str(exc).split()) or type(exc).__name__
     return redact(text)
-
-
-def from_pg_error(exc: psycopg.Error, *, schema: str, env: str) -> Exception:  # noqa: PLR0911
-    """The driver's error as ours, by SQLSTATE: the one place that tells apart an unreachable
-    server, a refused login, a missing privilege, a missing schema, and the transient rest."""
-    fix = f"run `wa-monitor schema migrate --env {env}`"
-    state = exc.sqlstate or ""
-    if isinstance(exc, pg_errors.InvalidSchemaName):
-        return SchemaMissing(f"schema {schema!r} does not exist ({one_line(exc)}): {fix}")
-    if isinstance(exc, pg_errors.UndefinedTable):
-        return NotMigrated(f"schema {schema!r} is missing or not migrated ({one_line(exc)}): {fix}")
-    if isinstance(exc, psycopg.DataError | psycopg.IntegrityError):
-        return RowRefused(f"the database refused a row: {one_line(exc)}")
-    if isinstance(exc, pg_errors.InsufficientPrivilege):
-        return PrivilegeDenied(
-            f"the database role may not do this in schema {schema!r}: {one_line(exc)} (as the "
-            f"database owner: `wa-monitor schema grant --env {env} --role ROLE`)"
-        )
-    if state.startswith("28") or _refused_at_login(exc):
-        return AuthenticationFailed(f"database unavailable (it refused the login): {one_line(exc)}")
-    if state.startswith("08") or (isinstance(exc, psycopg.OperationalError) and not state):
-        return DatabaseUnreachable(f"database unavailable (unreachable): {one_line(exc)}")
-    if isinstance(
-        exc,
-        psycopg.OperationalError
-        | pg_errors.SerializationFailure
-        | pg_errors.DeadlockDetected
-        | pg_errors.LockNotAvailable
-        | pg_errors.QueryCanceled
-        | pg_errors.CannotConnectNow
-        | pg_errors.AdminShutdown,
-    ):
-        return StoreUnavailable(f"database unavailable: {one_line(exc)}")
-    if isinstance(exc, psycopg.InterfaceError):
-        return StoreUnavailable(f"database connection lost: {one_line(exc)}")
-    return StoreError(f"database error: {one_line(exc)}")
 
 
 def _refused_at_login(exc: psycopg.Error) -> bool:
@@ -244,37 +204,6 @@ def connection_options(application_name: str, *, connect_timeout: int = 10) -> d
     }
 
 
-def connect(
-    url: str, *, schema: str, env: str, purpose: str, connect_timeout: int = 10
-) -> psycopg.Connection[Any]:
-    """A connection in autocommit with the session settings every caller shares; a failure
-    comes out as ours (StoreUnavailable, NotMigrated, StoreError), in one line, no secret."""
-    name = f"wa-monitor-{env}-{purpose}" if purpose else f"wa-monitor-{env}"
-    try:
-        conn = psycopg.connect(url, **connection_options(name, connect_timeout=connect_timeout))
-    except psycopg.Error as exc:
-        raise from_pg_error(exc, schema=schema, env=env) from None
-    try:
-        conn.execute(SESSION)
-    except psycopg.Error as exc:  # e.g. the link lost right after connecting
-        conn.close()
-        raise from_pg_error(exc, schema=schema, env=env) from None
-    return conn
-
-
-@contextmanager
-def session(
-    url: str, *, schema: str, env: str, purpose: str, connect_timeout: int = 10
-) -> Iterator[psycopg.Connection[Any]]:
-    """connect() for one command's work: closed after, driver errors translated inside too."""
-    conn = connect(url, schema=schema, env=env, purpose=purpose, connect_timeout=connect_timeout)
-    with conn:
-        try:
-            yield conn
-        except psycopg.Error as exc:
-            raise from_pg_error(exc, schema=schema, env=env) from None
-
-
 # -- the schema's state ----------------------------------------------------------------------
 
 
@@ -307,27 +236,6 @@ class SchemaState:
         return None
 
 
-def schema_state(conn: psycopg.Connection[Any], schema: str) -> SchemaState:
-    """The one check of "is this schema migrated?", for the daemon, ops, status and doctor."""
-    version = schema_version(conn, schema)
-    missing: tuple[str, ...] = ()
-    if version is not None:
-        rows = conn.execute(
-            compose(named_queries()["missing_tables"], schema),
-            {"schema": schema, "tables": list(TABLES.values())},
-        )
-        missing = tuple(str(r[0]) for r in rows)
-    return SchemaState(schema=schema, version=version, latest=latest_version(), missing=missing)
-
-
-def require_current(conn: psycopg.Connection[Any], schema: str, env: str) -> int:
-    """The schema's version, or NotMigrated saying the fix."""
-    state = schema_state(conn, schema)
-    if (problem := state.problem(env)) is not None or state.version is None:
-        raise NotMigrated(problem or f"schema {schema!r} is not migrated")
-    return state.version
-
-
 # -- the instance lock -----------------------------------------------------------------------
 
 
@@ -357,33 +265,261 @@ class LockBusy(Exception):
         return f" ({self.holder.describe()})" if self.holder else ""
 
 
-def hold_table_lock(conn: psycopg.Connection[Any], schema: str, table: str, *, env: str) -> None:
-    """Lock `schema`'s `table` (the instance election's, the sync's) in EXCLUSIVE mode in a
-    transaction left open on `conn`, a connection of the holder's own that then stays idle
-    until it closes. NOWAIT: LockBusy at once if another session holds it. The mode needs
-    UPDATE on the environment's own table, so no role of another environment can take it or
-    hold it; it takes no transaction id, so the open transaction holds back no VACUUM."""
-    queries = named_queries("locks.sql")
-    try:
-        conn.execute(queries["lock_session"])
-        conn.execute("BEGIN")
-        conn.execute(compose(queries["table_lock"], schema, locked=sql.Identifier(schema, table)))
-    except pg_errors.LockNotAvailable:
-        conn.execute("ROLLBACK")
-        raise LockBusy(instance_holder(conn, schema, table)) from None
-    except psycopg.Error as exc:
-        raise from_pg_error(exc, schema=schema, env=env) from None
+# -- the handle ------------------------------------------------------------------------------
 
 
-def instance_holder(
-    conn: psycopg.Connection[Any], schema: str, table: str = TABLES["instance"]
-) -> LockHolder | None:
-    """Who holds `schema`'s instance lock (a running monitor), or the lock on another of its
-    lock tables, if anyone."""
-    row = conn.execute(
-        compose(named_queries()["instance_lock_holder"], schema),
-        {"schema": schema, "table": table},
-    ).fetchone()
-    if row is None:
-        return None
-    return LockHolder(pid=int(row[0]), application=str(row[1] or ""), client=row[2], since=row[3])
+class Database:
+    """One environment's PostgreSQL: its URL, its schema and its name, and everything that
+    needs them. The one place that knows the schema: every query of the registry is composed
+    here with `sql.Identifier(schema, table)`, every connection (and the web's pool) is made
+    here, and every driver error is translated here with the environment's fix in its words.
+
+    Repositories take the handle and the connection they work on; nothing else passes a
+    schema around.
+    """
+
+    def __init__(self, url: str, schema: str, environment: str) -> None:
+        self.url = url
+        self.schema = schema
+        self.environment = environment
+        self._names: dict[str, sql.Composable] = {
+            key: sql.Identifier(schema, table) for key, table in IDENTIFIERS.items()
+        }
+        self._names["schema"] = sql.Identifier(schema)
+        self._composed: dict[str, sql.Composed] = {}
+
+    @classmethod
+    def of(cls, settings: Settings, *, own_variable: bool = False) -> Database:
+        """The handle of the environment `settings` describe. Its URL comes from resolve_url():
+        its secrets registered for redaction before any use, one that cannot be parsed a
+        ConfigError."""
+        url = resolve_url(settings, own_variable=own_variable)
+        return cls(url, settings.schema, settings.environment.value)
+
+    @classmethod
+    def unconnected(cls, settings: Settings) -> Database:
+        """A handle that only composes SQL (`schema grant --print`): it has no URL, and its
+        connect() refuses."""
+        return cls("", settings.schema, settings.environment.value)
+
+    def __repr__(self) -> str:  # never the URL: it may hold a password
+        return f"Database(schema={self.schema!r}, environment={self.environment!r})"
+
+    # -- SQL ---------------------------------------------------------------------------------
+
+    def query(self, name: str, **extra: sql.Composable) -> sql.Composed:
+        """The registry's query `name` ("file.name") with its {placeholders} filled by this
+        schema's identifiers, never by strings; `extra` fills further placeholders with
+        composables the caller built from identifiers (not kept: composed on each call)."""
+        if extra:
+            return self.compose(registry()[name], **extra)
+        if (composed := self._composed.get(name)) is None:
+            composed = self._composed[name] = self.compose(registry()[name])
+        return composed
+
+    def compose(self, text: str, **extra: sql.Composable) -> sql.Composed:
+        """Packaged SQL text (a migration, a registry query) with this schema's identifiers."""
+        return sql.SQL(text).format(**(self._names | extra))
+
+    def table(self, name: str) -> sql.Identifier:
+        """One of this schema's tables by its real name, composed."""
+        return sql.Identifier(self.schema, name)
+
+    # -- errors ------------------------------------------------------------------------------
+
+    def error(self, exc: psycopg.Error) -> Exception:  # noqa: PLR0911
+        """The driver's error as ours, by SQLSTATE: the one place that tells apart an
+        unreachable server, a refused login, a missing privilege, a missing schema, and the
+        transient rest; the fix names this environment."""
+        schema, env = self.schema, self.environment
+        fix = f"run `wa-monitor schema migrate --env {env}`"
+        state = exc.sqlstate or ""
+        if isinstance(exc, pg_errors.InvalidSchemaName):
+            return SchemaMissing(f"schema {schema!r} does not exist ({one_line(exc)}): {fix}")
+        if isinstance(exc, pg_errors.UndefinedTable):
+            return NotMigrated(
+                f"schema {schema!r} is missing or not migrated ({one_line(exc)}): {fix}"
+            )
+        if isinstance(exc, psycopg.DataError | psycopg.IntegrityError):
+            return RowRefused(f"the database refused a row: {one_line(exc)}")
+        if isinstance(exc, pg_errors.InsufficientPrivilege):
+            return PrivilegeDenied(
+                f"the database role may not do this in schema {schema!r}: {one_line(exc)} (as "
+                f"the database owner: `wa-monitor schema grant --env {env} --role ROLE`)"
+            )
+        if state.startswith("28") or _refused_at_login(exc):
+            return AuthenticationFailed(
+                f"database unavailable (it refused the login): {one_line(exc)}"
+            )
+        if state.startswith("08") or (isinstance(exc, psycopg.OperationalError) and not state):
+            return DatabaseUnreachable(f"database unavailable (unreachable): {one_line(exc)}")
+        if isinstance(
+            exc,
+            psycopg.OperationalError
+            | pg_errors.SerializationFailure
+            | pg_errors.DeadlockDetected
+            | pg_errors.LockNotAvailable
+            | pg_errors.QueryCanceled
+            | pg_errors.CannotConnectNow
+            | pg_errors.AdminShutdown,
+        ):
+            return StoreUnavailable(f"database unavailable: {one_line(exc)}")
+        if isinstance(exc, psycopg.InterfaceError):
+            return StoreUnavailable(f"database connection lost: {one_line(exc)}")
+        return StoreError(f"database error: {one_line(exc)}")
+
+    @contextmanager
+    def translated(self) -> Iterator[None]:
+        """Driver errors raised in the block come out as ours (error())."""
+        try:
+            yield
+        except psycopg.Error as exc:
+            raise self.error(exc) from None
+
+    # -- connections -------------------------------------------------------------------------
+
+    def connect(self, purpose: str, *, connect_timeout: int = 10) -> Connection:
+        """A connection in autocommit with the session settings every caller shares; a failure
+        comes out as ours (StoreUnavailable, NotMigrated, StoreError), in one line, no secret."""
+        env = self.environment
+        if not self.url:
+            raise ConfigError(f"no database URL for environment {env}")
+        name = f"wa-monitor-{env}-{purpose}" if purpose else f"wa-monitor-{env}"
+        options = connection_options(name, connect_timeout=connect_timeout)
+        try:
+            conn = psycopg.connect(self.url, **options)
+        except psycopg.Error as exc:
+            raise self.error(exc) from None
+        try:
+            conn.execute(SESSION)
+        except psycopg.Error as exc:  # e.g. the link lost right after connecting
+            conn.close()
+            raise self.error(exc) from None
+        return conn
+
+    @contextmanager
+    def session(self, purpose: str, *, connect_timeout: int = 10) -> Iterator[Connection]:
+        """connect() for one command's work: closed after, driver errors translated inside."""
+        conn = self.connect(purpose, connect_timeout=connect_timeout)
+        with conn:
+            try:
+                yield conn
+            except psycopg.Error as exc:
+                raise self.error(exc) from None
+
+    async def connect_async(self, application_name: str) -> AsyncConnection:
+        """An asyncio connection of the web service's (a CSV export's own), never prepared,
+        with the session settings every caller shares; the caller closes it."""
+        options = connection_options(application_name, connect_timeout=5)
+        try:
+            conn = await AsyncConnection.connect(self.url, **options, prepare_threshold=None)
+        except psycopg.Error as exc:
+            raise self.error(exc) from None
+        try:
+            await conn.execute(SESSION)
+        except BaseException as exc:
+            await conn.close()
+            if isinstance(exc, psycopg.Error):
+                raise self.error(exc) from None
+            raise
+        return conn
+
+    def pool(self, application_name: str, *, max_size: int = 8) -> Pool:
+        """The web service's connections: autocommit, and never prepared, so each query is
+        planned with its filter values (a generic plan could not drop the unused filters)."""
+        web_session = self.query("dashboard.session")
+
+        def configure(conn: Connection) -> None:
+            conn.execute(SESSION)  # what every wa-monitor connection has, then the web's own
+            conn.execute(web_session)
+
+        return ConnectionPool(
+            self.url,
+            min_size=1,
+            max_size=max_size,
+            kwargs={
+                **connection_options(application_name, connect_timeout=5),
+                "prepare_threshold": None,
+            },
+            configure=configure,
+            open=False,
+            timeout=10,
+            name=application_name,
+        )
+
+    @contextmanager
+    def borrowed(self, pool: Pool, *, timeout: float | None = None) -> Iterator[Connection]:
+        """A connection of `pool` for the block, given back after; driver errors in the block
+        (and a pool that has none to give within `timeout`: DatabaseUnreachable) come out as
+        ours."""
+        try:
+            with pool.connection(timeout=timeout) as conn:
+                yield conn
+        except psycopg.Error as exc:
+            raise self.error(exc) from None
+
+    # -- the schema's state ------------------------------------------------------------------
+
+    def version(self, conn: Connection) -> int | None:
+        """The schema's migration version; None when the schema or its tables do not exist."""
+        params = {"schema": self.schema}
+        row = conn.execute(self.query("queries.schema_exists"), params).fetchone()
+        if not row or not row[0]:
+            return None
+        row = conn.execute(self.query("queries.migrations_table_exists"), params).fetchone()
+        if not row or not row[0]:
+            return None
+        versions = [r[0] for r in conn.execute(self.query("queries.applied_versions"))]
+        return max(versions) if versions else None
+
+    def state(self, conn: Connection) -> SchemaState:
+        """The one check of "is this schema migrated?", for the daemon, ops, status, doctor."""
+        version = self.version(conn)
+        missing: tuple[str, ...] = ()
+        if version is not None:
+            rows = conn.execute(
+                self.query("queries.missing_tables"),
+                {"schema": self.schema, "tables": list(TABLES.values())},
+            )
+            missing = tuple(str(r[0]) for r in rows)
+        return SchemaState(
+            schema=self.schema, version=version, latest=latest_version(), missing=missing
+        )
+
+    def require_current(self, conn: Connection) -> int:
+        """The schema's version, or NotMigrated saying the fix."""
+        state = self.state(conn)
+        if (problem := state.problem(self.environment)) is not None or state.version is None:
+            raise NotMigrated(problem or f"schema {self.schema!r} is not migrated")
+        return state.version
+
+    # -- table locks -------------------------------------------------------------------------
+
+    def hold_table_lock(self, conn: Connection, table: str) -> None:
+        """Lock this schema's `table` (the instance election's, the sync's) in EXCLUSIVE mode
+        in a transaction left open on `conn`, a connection of the holder's own that then stays
+        idle until it closes. NOWAIT: LockBusy at once if another session holds it. The mode
+        needs UPDATE on the environment's own table, so no role of another environment can
+        take it or hold it; it takes no transaction id, so the open transaction holds back no
+        VACUUM."""
+        try:
+            conn.execute(self.query("locks.lock_session"))
+            conn.execute("BEGIN")
+            conn.execute(self.query("locks.table_lock", locked=self.table(table)))
+        except pg_errors.LockNotAvailable:
+            conn.execute("ROLLBACK")
+            raise LockBusy(self.lock_holder(conn, table)) from None
+        except psycopg.Error as exc:
+            raise self.error(exc) from None
+
+    def lock_holder(self, conn: Connection, table: str = TABLES["instance"]) -> LockHolder | None:
+        """Who holds this schema's instance lock (a running monitor), or the lock on another
+        of its lock tables, if anyone."""
+        row = conn.execute(
+            self.query("queries.instance_lock_holder"), {"schema": self.schema, "table": table}
+        ).fetchone()
+        if row is None:
+            return None
+        return LockHolder(
+            pid=int(row[0]), application=str(row[1] or ""), client=row[2], since=row[3]
+        )

@@ -14,14 +14,7 @@ from uuid import UUID
 
 import psycopg
 
-from wa_monitor.adapters.postgres.db import (
-    compose,
-    connect,
-    from_pg_error,
-    named_queries,
-    require_current,
-    session,
-)
+from wa_monitor.adapters.postgres.db import Database
 from wa_monitor.core.records import Delivery, OutboxMessage
 from wa_monitor.errors import Refused
 
@@ -33,16 +26,11 @@ _STATE = {
 }
 
 
-def outbox_query(name: str, schema: str) -> psycopg.sql.Composed:
-    """A named query of outbox.sql, composed for `schema`."""
-    return compose(named_queries("outbox.sql")[name], schema)
-
-
 class PgOutbox:
     """One environment's wa_monitor_outbox, for the daemon's reply sender."""
 
-    def __init__(self, url: str, *, schema: str, env: str) -> None:
-        self._url, self.schema, self.env = url, schema, env
+    def __init__(self, db: Database) -> None:
+        self.db = db
         self._conn: psycopg.Connection[Any] | None = None
         self._lock = threading.RLock()
 
@@ -50,12 +38,12 @@ class PgOutbox:
     def _cursor(self) -> Iterator[psycopg.Cursor[Any]]:
         with self._lock:
             if self._conn is None or self._conn.closed:
-                self._conn = connect(self._url, schema=self.schema, env=self.env, purpose="replies")
+                self._conn = self.db.connect("replies")
             try:
                 yield self._conn.cursor()
             except psycopg.Error as exc:
                 self.close()
-                raise from_pg_error(exc, schema=self.schema, env=self.env) from None
+                raise self.db.error(exc) from None
 
     def close(self) -> None:
         with self._lock:
@@ -65,30 +53,30 @@ class PgOutbox:
 
     def stranded(self) -> list[OutboxMessage]:
         with self._cursor() as cur:
-            rows = cur.execute(outbox_query("stranded", self.schema)).fetchall()
+            rows = cur.execute(self.db.query("outbox.stranded")).fetchall()
         return [_message(r) for r in rows]
 
     def expire(self, window_s: float) -> int:
         with self._cursor() as cur:
-            return cur.execute(outbox_query("expire", self.schema), {"window": window_s}).rowcount
+            return cur.execute(self.db.query("outbox.expire"), {"window": window_s}).rowcount
 
     def hold(self, per_sender: int, per_group: int) -> int:
         with self._cursor() as cur:
             return cur.execute(
-                outbox_query("hold", self.schema),
+                self.db.query("outbox.hold"),
                 {"per_sender": per_sender, "per_group": per_group},
             ).rowcount
 
     def claim(self, interval_s: float, window_s: float) -> OutboxMessage | None:
         with self._cursor() as cur:
             row = cur.execute(
-                outbox_query("claim", self.schema), {"interval": interval_s, "window": window_s}
+                self.db.query("outbox.claim"), {"interval": interval_s, "window": window_s}
             ).fetchone()
         return None if row is None else _message(row)
 
     def waiting(self) -> bool:
         with self._cursor() as cur:
-            row = cur.execute(outbox_query("waiting", self.schema)).fetchone()
+            row = cur.execute(self.db.query("outbox.waiting")).fetchone()
         return bool(row and row[0])
 
     def finish(
@@ -102,7 +90,7 @@ class PgOutbox:
     def sent_alike(self, message: OutboxMessage, since: datetime) -> int:
         with self._cursor() as cur:
             row = cur.execute(
-                outbox_query("sent_alike", self.schema),
+                self.db.query("outbox.sent_alike"),
                 {"id": message.id, "chat": message.chat_jid, "text": message.text, "since": since},
             ).fetchone()
         return int(row[0]) if row else 0
@@ -110,7 +98,7 @@ class PgOutbox:
     def _set(self, message: OutboxMessage, state: str, detail: str, retry_in_s: float) -> None:
         with self._cursor() as cur:
             cur.execute(
-                outbox_query("finish", self.schema),
+                self.db.query("outbox.finish"),
                 {"id": message.id, "state": state, "detail": detail[:500], "retry_in": retry_in_s},
             )
 
@@ -145,19 +133,15 @@ class ReplyRow:
     text: str
 
 
-def list_replies(
-    url: str, *, schema: str, env: str, state: str | None, limit: int
-) -> list[ReplyRow]:
+def list_replies(db: Database, *, state: str | None, limit: int) -> list[ReplyRow]:
     """The newest replies of the outbox (in one state, or all)."""
-    with session(url, schema=schema, env=env, purpose="replies") as conn:
-        require_current(conn, schema, env)
-        rows = conn.execute(
-            outbox_query("list", schema), {"state": state, "limit": limit}
-        ).fetchall()
+    with db.session("replies") as conn:
+        db.require_current(conn)
+        rows = conn.execute(db.query("outbox.list"), {"state": state, "limit": limit}).fetchall()
     return [ReplyRow(*r) for r in rows]
 
 
-def resolve(url: str, *, schema: str, env: str, prefix: str, posted: bool) -> list[ReplyRow]:
+def resolve(db: Database, *, prefix: str, posted: bool) -> list[ReplyRow]:
     """A person's decision on an unknown reply: it was posted (sent), or not (sent again).
 
     `prefix` is the reply's id or its first characters; it must name exactly one unknown reply.
@@ -165,17 +149,17 @@ def resolve(url: str, *, schema: str, env: str, prefix: str, posted: bool) -> li
     if len(prefix) < 6 or not all(c in "0123456789abcdef-" for c in prefix.lower()):
         raise Refused(f"{prefix!r} is not a reply id: give at least its first 6 characters")
     state, detail = ("sent", "resolved: posted") if posted else ("pending", "resolved: resend")
-    with session(url, schema=schema, env=env, purpose="replies") as conn:
-        require_current(conn, schema, env)
+    with db.session("replies") as conn:
+        db.require_current(conn)
         with conn.transaction():
             matches = conn.execute(
-                outbox_query("list_unknown_like", schema), {"prefix": prefix.lower()}
+                db.query("outbox.list_unknown_like"), {"prefix": prefix.lower()}
             ).fetchall()
             if len(matches) != 1:
                 what = "no unknown reply" if not matches else f"{len(matches)} unknown replies"
                 raise Refused(f"{what} with an id starting {prefix!r}: nothing changed")
             conn.execute(
-                outbox_query("resolve", schema),
+                db.query("outbox.resolve"),
                 {"state": state, "detail": detail, "prefix": prefix.lower()},
             )
     return [ReplyRow(*r) for r in matches]

@@ -11,15 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cache
 from typing import Any
 from uuid import UUID
 
 import psycopg
-from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from wa_monitor.adapters.postgres.db import compose, named_queries
+from wa_monitor.adapters.postgres.db import Connection, Database
 from wa_monitor.adapters.postgres.store import COMMENT
 from wa_monitor.core.feedback_claims import (
     STALE_CLAIM,
@@ -35,8 +33,6 @@ from wa_monitor.core.records import Delivery
 from wa_monitor.core.steps import Step
 from wa_monitor.core.verdict import Verdict, changes
 from wa_monitor.errors import WaMonitorError
-
-Conn = psycopg.Connection[Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,22 +69,19 @@ class ReviewNotFound(WaMonitorError):
     """No review with that id in this environment."""
 
 
-@cache
-def _query(name: str, schema: str) -> sql.Composed:
-    return compose(named_queries("reviewing.sql")[name], schema)
-
-
-def _run(conn: Conn, schema: str, name: str, params: Mapping[str, object]) -> psycopg.Cursor[Any]:
-    return conn.execute(_query(name, schema), params)
+def _run(
+    conn: Connection, db: Database, name: str, params: Mapping[str, object]
+) -> psycopg.Cursor[Any]:
+    return conn.execute(db.query(f"reviewing.{name}"), params)
 
 
 # -- reading -----------------------------------------------------------------------------------
 
 
-def load(conn: Conn, schema: str, review_id: UUID) -> ReviewSheet:
-    row = _run(conn, schema, "load_review", {"id": review_id}).fetchone()
+def load(conn: Connection, db: Database, review_id: UUID) -> ReviewSheet:
+    row = _run(conn, db, "load_review", {"id": review_id}).fetchone()
     if row is None:
-        raise ReviewNotFound(f"no review {review_id} in schema {schema!r}")
+        raise ReviewNotFound(f"no review {review_id} in schema {db.schema!r}")
     (
         rid,
         drop,
@@ -140,26 +133,31 @@ def _reviewer_comment(comment: str | None, project: str | None) -> str:
     return comment
 
 
-def history(conn: Conn, schema: str, review_id: UUID) -> tuple[ReviewChange, ...]:
+def history(conn: Connection, db: Database, review_id: UUID) -> tuple[ReviewChange, ...]:
     """The review's recorded changes, newest first."""
-    rows = _run(conn, schema, "changes_of", {"id": review_id}).fetchall()
+    rows = _run(conn, db, "changes_of", {"id": review_id}).fetchall()
     return tuple(
         ReviewChange(
             version=int(version),
             changed_by=str(by),
             changed_at=at,
-            changes=tuple(
-                (str(field), str(move.get("from") or ""), str(move.get("to") or ""))
-                for field, move in sorted(dict(what).items())
-            ),
+            changes=tuple((str(field), *_move(move)) for field, move in sorted(dict(what).items())),
         )
         for version, by, at, what in rows
     )
 
 
-def sends(conn: Conn, schema: str, review_id: UUID) -> tuple[FeedbackSend, ...]:
+def _move(move: object) -> tuple[str, str]:
+    """A recorded change's (before, after); a note such as a save that changed nothing
+    (`{"saved": "no change"}`) has no before."""
+    if isinstance(move, dict):
+        return str(move.get("from") or ""), str(move.get("to") or "")
+    return "", str(move)
+
+
+def sends(conn: Connection, db: Database, review_id: UUID) -> tuple[FeedbackSend, ...]:
     """The review's feedback sends, newest first."""
-    rows = _run(conn, schema, "sends_of", {"id": review_id}).fetchall()
+    rows = _run(conn, db, "sends_of", {"id": review_id}).fetchall()
     return tuple(_feedback_send(r) for r in rows)
 
 
@@ -187,7 +185,7 @@ def _feedback_send(row: tuple[Any, ...]) -> FeedbackSend:
 
 
 def save(
-    conn: Conn, schema: str, review_id: UUID, *, verdict: Verdict, version: int, by: str
+    conn: Connection, db: Database, review_id: UUID, *, verdict: Verdict, version: int, by: str
 ) -> int:
     """Save `verdict` over the review the page showed at `version`; return the new version.
 
@@ -196,10 +194,10 @@ def save(
     """
     _require_autocommit(conn)
     with conn.transaction():
-        current = _lock(conn, schema, review_id)[0]
+        current = _lock(conn, db, review_id)[0]
         if current != version:
-            raise who_changed(conn, schema, review_id, current)
-        before = load(conn, schema, review_id).verdict
+            raise who_changed(conn, db, review_id, current)
+        before = load(conn, db, review_id).verdict
         params: dict[str, object] = {s.column: s in verdict.passed for s in Step}
         params |= {
             "id": review_id,
@@ -212,12 +210,12 @@ def save(
             "completed_photos": verdict.completed_photos,
             "outstanding_photos": verdict.outstanding_photos,
         }
-        row = _run(conn, schema, "save_verdict", params).fetchone()
+        row = _run(conn, db, "save_verdict", params).fetchone()
         if row is None:  # the row lock makes this unreachable; the WHERE is the belt
-            raise who_changed(conn, schema, review_id, current)
+            raise who_changed(conn, db, review_id, current)
         new_version = int(row[0])
         what: dict[str, object] = dict(changes(before, verdict)) or {"saved": "no change"}
-        _record(conn, schema, review_id, version=new_version, by=by, what=what)
+        _record(conn, db, review_id, version=new_version, by=by, what=what)
     return new_version
 
 
@@ -232,8 +230,8 @@ class Claimed:
 
 
 def claim(
-    conn: Conn,
-    schema: str,
+    conn: Connection,
+    db: Database,
     review_id: UUID,
     *,
     version: int,
@@ -250,14 +248,14 @@ def claim(
     """
     _require_autocommit(conn)
     with conn.transaction():
-        row = _run(conn, schema, "lock_for_send", {"id": review_id}).fetchone()
+        row = _run(conn, db, "lock_for_send", {"id": review_id}).fetchone()
         if row is None:
-            raise ReviewNotFound(f"no review {review_id} in schema {schema!r}")
+            raise ReviewNotFound(f"no review {review_id} in schema {db.schema!r}")
         current, reviewed_at, feedback_sent, project, drop = row
         if current != version:
-            raise who_changed(conn, schema, review_id, current)
+            raise who_changed(conn, db, review_id, current)
         recipient = route(project)
-        holder = None if reviewed_at is None else _blocking_send(conn, schema, review_id, version)
+        holder = None if reviewed_at is None else _blocking_send(conn, db, review_id, version)
         refusal = claim_refusal(
             reviewed_at=reviewed_at,
             feedback_sent=feedback_sent,
@@ -268,17 +266,17 @@ def claim(
             raise refusal
         params = {"id": review_id, "version": version, "by": by}
         params |= {"recipient": recipient, "message": message}
-        inserted = _run(conn, schema, "claim_send", params).fetchone()
+        inserted = _run(conn, db, "claim_send", params).fetchone()
         if inserted is None:  # the row lock makes this unreachable; the unique index is the belt
-            held = _blocking_send(conn, schema, review_id, version)
+            held = _blocking_send(conn, db, review_id, version)
             why = blocked_by(held, datetime.now(UTC)) if held else Blocked.IN_FLIGHT
             raise NotClaimed(why, send=held)
         return Claimed(int(inserted[0]), recipient, str(drop), project)
 
 
 def finish(
-    conn: Conn,
-    schema: str,
+    conn: Connection,
+    db: Database,
     review_id: UUID,
     send_id: int,
     *,
@@ -295,33 +293,39 @@ def finish(
     with conn.transaction():
         _run(
             conn,
-            schema,
+            db,
             "finish_send",
             {"send": send_id, "state": delivery.value, "status": status, "answer": answer},
         )
         if delivery is not Delivery.SENT:
             return None
-        return _stamp(conn, schema, review_id, by, version=version)
+        return _stamp(conn, db, review_id, by, version=version)
 
 
 def sends_alike(
-    conn: Conn, schema: str, send_id: int, *, recipient: str, message: str, since: datetime
+    conn: Connection, db: Database, send_id: int, *, recipient: str, message: str, since: datetime
 ) -> int:
     """Other sends of `message` to `recipient` settled as sent since `since`."""
     params = {"send": send_id, "recipient": recipient, "message": message, "since": since}
-    row = _run(conn, schema, "sends_alike", params).fetchone()
+    row = _run(conn, db, "sends_alike", params).fetchone()
     return int(row[0]) if row else 0
 
 
 def resolve(
-    conn: Conn, schema: str, review_id: UUID, send_id: int, *, resolution: Resolution, by: str
+    conn: Connection,
+    db: Database,
+    review_id: UUID,
+    send_id: int,
+    *,
+    resolution: Resolution,
+    by: str,
 ) -> bool:
     """A person checked the group for an unknown send: posted (stamp) or not (Send allowed)."""
     _require_autocommit(conn)
     with conn.transaction():
         row = _run(
             conn,
-            schema,
+            db,
             "resolve_send",
             {
                 "id": review_id,
@@ -334,58 +338,70 @@ def resolve(
         if row is None:
             return False
         if resolution is Resolution.POSTED:
-            _stamp(conn, schema, review_id, by, version=int(row[1]))
+            _stamp(conn, db, review_id, by, version=int(row[1]))
         return True
 
 
-def _stamp(conn: Conn, schema: str, review_id: UUID, by: str, *, version: int) -> datetime | None:
+def _stamp(
+    conn: Connection, db: Database, review_id: UUID, by: str, *, version: int
+) -> datetime | None:
     """Stamp feedback_sent if the review is still at `version`; None when it moved on."""
-    row = _run(conn, schema, "stamp_feedback", {"id": review_id, "version": version}).fetchone()
+    row = _run(conn, db, "stamp_feedback", {"id": review_id, "version": version}).fetchone()
     if row is None:
         return None
     version, stamped = int(row[0]), row[1]
     # The row's When says when; the trail says what happened to feedback_sent.
     what = {"feedback_sent": {"from": "", "to": "sent to the group"}}
-    _record(conn, schema, review_id, version=version, by=by, what=what)
+    _record(conn, db, review_id, version=version, by=by, what=what)
     return stamped  # type: ignore[no-any-return]
 
 
 def _record(
-    conn: Conn, schema: str, review_id: UUID, *, version: int, by: str, what: Mapping[str, object]
+    conn: Connection,
+    db: Database,
+    review_id: UUID,
+    *,
+    version: int,
+    by: str,
+    what: Mapping[str, object],
 ) -> None:
     _run(
         conn,
-        schema,
+        db,
         "record_change",
         {"id": review_id, "version": version, "by": by, "changes": Jsonb(dict(what))},
     )
 
 
-def _lock(conn: Conn, schema: str, review_id: UUID) -> tuple[int, datetime | None, datetime | None]:
-    row = _run(conn, schema, "lock_review", {"id": review_id}).fetchone()
+def _lock(
+    conn: Connection, db: Database, review_id: UUID
+) -> tuple[int, datetime | None, datetime | None]:
+    row = _run(conn, db, "lock_review", {"id": review_id}).fetchone()
     if row is None:
-        raise ReviewNotFound(f"no review {review_id} in schema {schema!r}")
+        raise ReviewNotFound(f"no review {review_id} in schema {db.schema!r}")
     return int(row[0]), row[1], row[2]
 
 
-def _blocking_send(conn: Conn, schema: str, review_id: UUID, version: int) -> FeedbackSend | None:
-    row = _run(conn, schema, "blocking_send", {"id": review_id, "version": version}).fetchone()
+def _blocking_send(
+    conn: Connection, db: Database, review_id: UUID, version: int
+) -> FeedbackSend | None:
+    row = _run(conn, db, "blocking_send", {"id": review_id, "version": version}).fetchone()
     if row is None:
         return None
-    found = _run(conn, schema, "send_by_id", {"id": review_id, "send": row[0]}).fetchone()
+    found = _run(conn, db, "send_by_id", {"id": review_id, "send": row[0]}).fetchone()
     return _feedback_send(found) if found else None
 
 
-def who_changed(conn: Conn, schema: str, review_id: UUID, current: int) -> ChangedMeanwhile:
+def who_changed(conn: Connection, db: Database, review_id: UUID, current: int) -> ChangedMeanwhile:
     """Who made the review's `current` version and when (a reviewer, or the agent's
     resubmission), as the refusal of a save that did not see it says."""
-    row = _run(conn, schema, "last_change", {"id": review_id, "version": current}).fetchone()
+    row = _run(conn, db, "last_change", {"id": review_id, "version": current}).fetchone()
     if row is not None:
         by, at, sent_feedback = row
         return ChangedMeanwhile.by_reviewer(
             version=current, by=str(by), at=at, sent_feedback=bool(sent_feedback)
         )
-    sheet = load(conn, schema, review_id)
+    sheet = load(conn, db, review_id)
     return ChangedMeanwhile.by_monitor(
         version=current,
         agent=sheet.user_name,
@@ -396,7 +412,7 @@ def who_changed(conn: Conn, schema: str, review_id: UUID, current: int) -> Chang
     )
 
 
-def _require_autocommit(conn: Conn) -> None:
+def _require_autocommit(conn: Connection) -> None:
     # Inside a caller's transaction our "commit" would only be a savepoint: a claim could then
     # be invisible to other requests while the bridge is called.
     if not conn.autocommit:

@@ -3,28 +3,22 @@
 from __future__ import annotations
 
 import select
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import replace
 from typing import Any
 
 import psycopg
-from psycopg import pq, sql
+from psycopg import pq
 
 from wa_monitor.adapters.postgres.db import (
     TABLES,
+    Database,
     LockBusy,
     StandbyLock,
     StoreUnavailable,
-    compose,
-    connect,
-    from_pg_error,
-    hold_table_lock,
     latest_version,
     migrations,
-    named_queries,
-    require_current,
-    schema_version,
 )
 from wa_monitor.core.ports import Planner
 from wa_monitor.core.records import (
@@ -51,26 +45,21 @@ class Store:
 
     def __init__(
         self,
-        url: str,
+        db: Database,
         *,
-        schema: str,
-        env: str,
         purpose: str = "",
         exclusive: bool = False,
         connect_timeout: int = 10,
         validating: frozenset[str] = frozenset(),
     ) -> None:
-        self._url = url
+        self.db = db
         # Projects whose sightings are looked up in the plan lists, in each batch's transaction.
         self.validating = validating
-        self.schema = schema
-        self.env = env
         self._purpose = purpose
         self._exclusive = exclusive
         self._connect_timeout = connect_timeout
         self._conn: psycopg.Connection[Any] | None = None
         self._election: psycopg.Connection[Any] | None = None  # holds the instance row
-        self._queries = {name: compose(q, schema) for name, q in named_queries().items()}
 
     # -- connection --------------------------------------------------------------------------
 
@@ -85,25 +74,19 @@ class Store:
         conn = self._open(self._purpose)
         try:
             if self._exclusive:
-                conn.execute(self._q("daemon_session"))
+                conn.execute(self.db.query("queries.daemon_session"))
         except psycopg.Error as exc:  # e.g. the link lost right after connecting
             conn.close()
-            raise from_pg_error(exc, schema=self.schema, env=self.env) from None
+            raise self.db.error(exc) from None
         self._conn = conn
         return conn
 
     def _open(self, purpose: str) -> psycopg.Connection[Any]:
-        return connect(
-            self._url,
-            schema=self.schema,
-            env=self.env,
-            purpose=purpose,
-            connect_timeout=self._connect_timeout,
-        )
+        return self.db.connect(purpose, connect_timeout=self._connect_timeout)
 
     def _elect(self) -> None:
         """Hold the environment's instance table locked, on a connection of its own that keeps
-        the transaction open while the monitor runs (db.hold_table_lock: no role of another
+        the transaction open while the monitor runs (Database.hold_table_lock: no role of another
         environment can hold it or make this one wait); StandbyLock if another session holds
         it."""
         if self._election is not None:
@@ -111,11 +94,11 @@ class Store:
             self._election = None
         conn = self._open("instance")
         try:
-            hold_table_lock(conn, self.schema, TABLES["instance"], env=self.env)
+            self.db.hold_table_lock(conn, TABLES["instance"])
         except LockBusy as busy:
             conn.close()
             raise StandbyLock(
-                f"another wa-monitor is running for schema {self.schema!r}{busy.who()}"
+                f"another wa-monitor is running for schema {self.db.schema!r}{busy.who()}"
             ) from None
         except BaseException:
             conn.close()
@@ -161,13 +144,10 @@ class Store:
             with conn.transaction():
                 yield conn
         except psycopg.Error as exc:
-            error = from_pg_error(exc, schema=self.schema, env=self.env)
+            error = self.db.error(exc)
             if isinstance(error, StoreUnavailable) or conn.broken:
                 self.close()
             raise error from None
-
-    def _q(self, name: str) -> sql.Composed:
-        return self._queries[name]
 
     # -- schema ------------------------------------------------------------------------------
 
@@ -175,35 +155,37 @@ class Store:
         """Create the schema and bring it to the latest version; return the versions applied."""
         applied: list[int] = []
         with self._transaction() as conn:
-            if schema_version(conn, self.schema) == latest_version() and {
-                r[0] for r in conn.execute(self._q("applied_versions"))
+            if self.db.version(conn) == latest_version() and {
+                r[0] for r in conn.execute(self.db.query("queries.applied_versions"))
             } >= {m.version for m in migrations()}:
                 # Nothing to create: a service role without CREATE may run this too. (A version
                 # missing below the latest, as a restored or hand-mended schema can have, is
                 # applied below.)
                 return applied
-            conn.execute(self._q("migration_lock"), {"schema": self.schema})
-            conn.execute(compose("CREATE SCHEMA IF NOT EXISTS {schema}", self.schema))
-            conn.execute(self._q("create_migrations_table"))
-            done = {r[0] for r in conn.execute(self._q("applied_versions"))}
+            db = self.db
+            conn.execute(db.query("queries.migration_lock"), {"schema": db.schema})
+            conn.execute(db.query("queries.create_schema"))
+            conn.execute(db.query("queries.create_migrations_table"))
+            done = {r[0] for r in conn.execute(db.query("queries.applied_versions"))}
             for m in migrations():
                 if m.version in done:
                     continue
-                conn.execute(compose(m.text, self.schema))
-                conn.execute(self._q("record_migration"), {"version": m.version, "name": m.name})
+                conn.execute(db.compose(m.text))
+                record = db.query("queries.record_migration")
+                conn.execute(record, {"version": m.version, "name": m.name})
                 applied.append(m.version)
         return applied
 
     def require_migrated(self) -> int:
         """The current version, or NotMigrated with the command that fixes it."""
         with self._transaction() as conn:
-            return require_current(conn, self.schema, self.env)
+            return self.db.require_current(conn)
 
     # -- the work ----------------------------------------------------------------------------
 
     def load_position(self) -> BridgePosition:
         with self._transaction() as conn:
-            row = conn.execute(self._q("load_position")).fetchone()
+            row = conn.execute(self.db.query("queries.load_position")).fetchone()
         if row is None:
             return START
         rowid, chat, mid, file, groups, fingerprint = row
@@ -231,39 +213,19 @@ class Store:
     def start(self, found: Sequence[Sighting], position: BridgePosition) -> PipelinedBatch:
         """Begin applying a batch and return at once: `apply` in three steps, so that the
         caller can work while the database does (see PipelinedBatch)."""
-        return PipelinedBatch(self, self._connect(), found, position)
-
-    @contextmanager
-    def _closing_on_failure(self) -> Iterator[None]:
-        """A step of a batch in flight: on any failure the connection is closed (it may be
-        mid-pipeline, its transaction aborted), and a driver error comes out translated."""
-        try:
-            yield
-        except psycopg.Error as exc:
-            self.close()
-            raise from_pg_error(exc, schema=self.schema, env=self.env) from None
-        except BaseException:
-            self.close()
-            raise
-
-    def _save_position(self, conn: psycopg.Connection[Any], position: BridgePosition) -> None:
-        anchor_chat, anchor_id = position.anchor or (None, None)
-        conn.execute(
-            self._q("save_position"),
-            {
-                "rowid": position.rowid,
-                "anchor_chat": anchor_chat,
-                "anchor_id": anchor_id,
-                "file": position.file_id,
-                "groups": sorted(position.groups),
-                "fingerprint": position.fingerprint or None,
-            },
+        return PipelinedBatch(
+            self.db,
+            self._connect(),
+            found,
+            position,
+            validating=self.validating,
+            close=self.close,
         )
 
     def save_position(self, position: BridgePosition) -> None:
         """Save the position alone (a batch with nothing to write)."""
         with self._transaction() as conn:
-            self._save_position(conn, position)
+            _write_position(self.db, conn, position)
 
     def refuse(self, sighting: Sighting, reason: str, position: BridgePosition | None) -> None:
         """Record a message the database refused (wa_monitor_flawed_rows, flaw 'refused'), and
@@ -271,24 +233,43 @@ class Store:
         it (a rescan) tries it again."""
         refused = replace(sighting, flaw=Flaw.REFUSED)
         with self._transaction() as conn:
-            self._record_flawed(conn, [refused], detail=reason[:1000])
+            _write_flawed(self.db, conn, [refused], detail=reason[:1000])
             if position is not None:
-                self._save_position(conn, position)
+                _write_position(self.db, conn, position)
 
-    def _record_flawed(
-        self, conn: psycopg.Connection[Any], flawed: Sequence[Sighting], detail: str | None = None
-    ) -> None:
-        conn.execute(
-            self._q("record_flawed"),
-            {
-                "chats": [s.chat_jid for s in flawed],
-                "ids": [s.message_id for s in flawed],
-                "rowids": [s.rowid for s in flawed],
-                "flaws": [s.flaw.value if s.flaw else "" for s in flawed],
-                "times": [s.bridge_time for s in flawed],
-                "details": [detail for _ in flawed],
-            },
-        )
+
+def _write_position(db: Database, conn: psycopg.Connection[Any], position: BridgePosition) -> None:
+    anchor_chat, anchor_id = position.anchor or (None, None)
+    conn.execute(
+        db.query("queries.save_position"),
+        {
+            "rowid": position.rowid,
+            "anchor_chat": anchor_chat,
+            "anchor_id": anchor_id,
+            "file": position.file_id,
+            "groups": sorted(position.groups),
+            "fingerprint": position.fingerprint or None,
+        },
+    )
+
+
+def _write_flawed(
+    db: Database,
+    conn: psycopg.Connection[Any],
+    flawed: Sequence[Sighting],
+    detail: str | None = None,
+) -> None:
+    conn.execute(
+        db.query("queries.record_flawed"),
+        {
+            "chats": [s.chat_jid for s in flawed],
+            "ids": [s.message_id for s in flawed],
+            "rowids": [s.rowid for s in flawed],
+            "flaws": [s.flaw.value if s.flaw else "" for s in flawed],
+            "times": [s.bridge_time for s in flawed],
+            "details": [detail for _ in flawed],
+        },
+    )
 
 
 class PipelinedBatch:
@@ -300,17 +281,21 @@ class PipelinedBatch:
     writes the previous batch's log lines during the first step and reads the next batch from
     the bridge during the second. It is still one transaction: nothing is committed, and no
     line logged, before `finish` returns. Any failure closes the connection and is raised,
-    translated, from the step that sees it.
+    translated, from the step that sees it (`close`: the store's, which drops the connection).
     """
 
     def __init__(
         self,
-        store: Store,
+        db: Database,
         conn: psycopg.Connection[Any],
         found: Sequence[Sighting],
         position: BridgePosition,
+        *,
+        validating: frozenset[str],
+        close: Callable[[], None],
     ) -> None:
-        self._store, self._conn, self._found, self._position = store, conn, found, position
+        self._db, self._conn, self._found, self._position = db, conn, found, position
+        self._validating, self._close = validating, close
         self._plan: Plan | None = None
         self._fresh = 0
         self._inserted: psycopg.Cursor[Any] | None = None
@@ -324,21 +309,24 @@ class PipelinedBatch:
             # the claim's round trip. Locking a few more rows until COMMIT is harmless.
             self._locked = conn.cursor()
             self._locked.execute(
-                store._q("lock_reviews"), {"drops": sorted({s.drop_number for s in found})}
+                db.query("queries.lock_reviews"), {"drops": sorted({s.drop_number for s in found})}
             )
             self._lists = self._send_lookup(found)
 
     @contextmanager
     def _failing_closes(self) -> Iterator[None]:
-        """A failure closes the connection (Store._closing_on_failure), then leaves pipeline
-        mode: with the link closed there is nothing to wait for, and a pipeline left open
-        would write 'error ignored terminating' on stderr when it is collected."""
+        """A failure closes the connection (it may be mid-pipeline, its transaction aborted),
+        then leaves pipeline mode: with the link closed there is nothing to wait for, and a
+        pipeline left open would write 'error ignored terminating' on stderr when it is
+        collected. A driver error comes out translated."""
         try:
-            with self._store._closing_on_failure():
-                yield
-        except BaseException:
+            yield
+        except BaseException as exc:
+            self._close()
             with suppress(Exception):
                 self._pipeline.__exit__(None, None, None)
+            if isinstance(exc, psycopg.Error):
+                raise self._db.error(exc) from None
             raise
 
     def _send_claim(self, found: Sequence[Sighting]) -> psycopg.Cursor[Any]:
@@ -354,7 +342,7 @@ class PipelinedBatch:
                 drops.append(s.drop_number)
         cur = self._conn.cursor()
         cur.execute(
-            self._store._q("claim_messages"),
+            self._db.query("queries.claim_messages"),
             {
                 "chats": [s.chat_jid for s in firsts],
                 "ids": [s.message_id for s in firsts],
@@ -364,12 +352,12 @@ class PipelinedBatch:
             },
         )
         if flawed := [s for s in firsts if s.flaw is not None]:
-            self._store._record_flawed(self._conn, flawed)
+            _write_flawed(self._db, self._conn, flawed)
         return cur
 
     def _send_lookup(self, found: Sequence[Sighting]) -> psycopg.Cursor[Any] | None:
         """The plan lists' answer for the batch's validated sightings, in the same round trip."""
-        validating = self._store.validating
+        validating = self._validating
         if not validating:
             return None
         pairs = sorted({(s.project, s.drop_number) for s in found if s.project in validating})
@@ -377,7 +365,7 @@ class PipelinedBatch:
             return None
         cur = self._conn.cursor()
         cur.execute(
-            self._store._q("lookup_plan_lists"),
+            self._db.query("queries.lookup_plan_lists"),
             {
                 "projects": [p for p, _ in pairs],
                 "drops": [d for _, d in pairs],
@@ -419,7 +407,7 @@ class PipelinedBatch:
                 self._send_invalid(plan.invalid)
             if plan.replies:
                 self._send_replies(plan.replies)
-            self._store._save_position(self._conn, self._position)
+            _write_position(self._db, self._conn, self._position)
             self._conn.execute("COMMIT")
 
     def finish(self) -> tuple[int, Plan]:
@@ -440,7 +428,7 @@ class PipelinedBatch:
     ) -> psycopg.Cursor[Any]:
         cur = self._conn.cursor()
         cur.execute(
-            self._store._q("insert_reviews"),
+            self._db.query("queries.insert_reviews"),
             {
                 "drops": [r.drop_number for r in new],
                 "dates": [r.review_date for r in new],
@@ -458,7 +446,7 @@ class PipelinedBatch:
 
     def _send_invalid(self, invalid: Sequence[InvalidSubmission]) -> None:
         self._conn.execute(
-            self._store._q("insert_invalid"),
+            self._db.query("queries.insert_invalid"),
             {
                 "chats": [i.sighting.chat_jid for i in invalid],
                 "ids": [i.sighting.message_id for i in invalid],
@@ -475,7 +463,7 @@ class PipelinedBatch:
     def _send_replies(self, replies: Sequence[Reply]) -> None:
         """The outbox rows: posted by the sender only once this transaction has committed."""
         self._conn.execute(
-            self._store._q("insert_replies"),
+            self._db.query("queries.insert_replies"),
             {
                 "kinds": [r.kind.value for r in replies],
                 "chats": [r.sighting.chat_jid for r in replies],
@@ -490,7 +478,7 @@ class PipelinedBatch:
 
     def _send_resubmissions(self, subs: Sequence[Resubmission]) -> None:
         self._conn.execute(
-            self._store._q("resubmit_reviews"),
+            self._db.query("queries.resubmit_reviews"),
             {
                 "ids": [r.review_id for r in subs],
                 "phones": [r.submitted_by[:50] for r in subs],

@@ -10,15 +10,7 @@ from typing import Any
 
 import psycopg
 
-from wa_monitor.adapters.postgres.db import (
-    TABLES,
-    LockBusy,
-    compose,
-    connect,
-    from_pg_error,
-    hold_table_lock,
-    named_queries,
-)
+from wa_monitor.adapters.postgres.db import TABLES, Database, LockBusy
 from wa_monitor.core.sheet import TargetKind, Write
 from wa_monitor.errors import WaMonitorError
 
@@ -28,17 +20,18 @@ class SyncBusy(WaMonitorError):
 
 
 @contextmanager
-def sync_lock(url: str, *, schema: str, env: str) -> Iterator[None]:
+def sync_lock(db: Database) -> Iterator[None]:
     """Hold the environment's sync lock until the block ends, on a connection of its own (the
     sync's writes commit one by one on theirs); SyncBusy if another sync holds it."""
-    conn = connect(url, schema=schema, env=env, purpose="sync-lock")
+    conn = db.connect("sync-lock")
     try:
         try:
-            hold_table_lock(conn, schema, TABLES["sync_lock"], env=env)
+            db.hold_table_lock(conn, TABLES["sync_lock"])
         except LockBusy as busy:
             raise SyncBusy(
-                f"another sync of environment {env} is running{busy.who()}: the timer's, or one "
-                "started by hand; this run wrote nothing: run it again when that one is done"
+                f"another sync of environment {db.environment} is running{busy.who()}: the "
+                "timer's, or one started by hand; this run wrote nothing: run it again when that "
+                "one is done"
             ) from None
         yield
     finally:
@@ -47,39 +40,33 @@ def sync_lock(url: str, *, schema: str, env: str) -> Iterator[None]:
 
 def record_write(
     conn: psycopg.Connection[Any],
-    schema: str,
+    db: Database,
     write: Write,
     *,
     kind: TargetKind,
     where: str,
-    env: str,
 ) -> None:
     """Note one row the sheet now holds (autocommit: kept even if a later row fails)."""
-    try:
-        _insert(conn, schema, write, kind=kind, where=where)
-    except psycopg.Error as exc:
-        raise from_pg_error(exc, schema=schema, env=env) from None
+    with db.translated():
+        _insert(conn, db, write, kind=kind, where=where)
 
 
 def written_keys(
-    conn: psycopg.Connection[Any], schema: str, *, where: str, first: date, last: date, env: str
+    conn: psycopg.Connection[Any], db: Database, *, where: str, first: date, last: date
 ) -> list[tuple[date, str]]:
     """The (day, project) rows the sync wrote to `where` before, for days first..last."""
-    try:
+    with db.translated():
         rows = conn.execute(
-            compose(named_queries("sync.sql")["written_keys"], schema),
-            {"target": where, "first": first, "last": last},
+            db.query("sync.written_keys"), {"target": where, "first": first, "last": last}
         ).fetchall()
-    except psycopg.Error as exc:
-        raise from_pg_error(exc, schema=schema, env=env) from None
     return [(r[0], str(r[1])) for r in rows]
 
 
 def _insert(
-    conn: psycopg.Connection[Any], schema: str, write: Write, *, kind: TargetKind, where: str
+    conn: psycopg.Connection[Any], db: Database, write: Write, *, kind: TargetKind, where: str
 ) -> None:
     conn.execute(
-        compose(named_queries("sync.sql")["record_write"], schema),
+        db.query("sync.record_write"),
         {
             "day": write.total.day,
             "project": write.total.project,

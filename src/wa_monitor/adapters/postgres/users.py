@@ -6,18 +6,12 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import cache
 from typing import Any
 
-import psycopg
-from psycopg import sql
+from wa_monitor.adapters.postgres.db import IDENTIFIERS, Connection, Database
 
-from wa_monitor.adapters.postgres.db import compose, named_queries
-
-USERS_TABLE = "wa_monitor_users"
-THROTTLE_TABLE = "wa_monitor_login_throttle"
-
-Conn = psycopg.Connection[Any]
+USERS_TABLE = IDENTIFIERS["users"]
+THROTTLE_TABLE = IDENTIFIERS["throttle"]
 
 
 class Role(enum.StrEnum):
@@ -50,16 +44,6 @@ class Account:
     password_hash: str
 
 
-@cache
-def _query(name: str, schema: str) -> sql.Composed:
-    return compose(
-        named_queries("users.sql")[name],
-        schema,
-        users=sql.Identifier(schema, USERS_TABLE),
-        throttle=sql.Identifier(schema, THROTTLE_TABLE),
-    )
-
-
 def _account(row: tuple[Any, ...]) -> Account:
     uid, username, display, role, epoch, disabled, last_login, password_hash = row
     return Account(
@@ -67,22 +51,28 @@ def _account(row: tuple[Any, ...]) -> Account:
     )
 
 
-def account(conn: Conn, schema: str, username: str) -> Account | None:
-    row = conn.execute(_query("by_name", schema), {"username": username}).fetchone()
+def account(conn: Connection, db: Database, username: str) -> Account | None:
+    row = conn.execute(db.query("users.by_name"), {"username": username}).fetchone()
     return None if row is None else _account(row)
 
 
-def by_id(conn: Conn, schema: str, user_id: int) -> User | None:
-    row = conn.execute(_query("by_id", schema), {"id": user_id}).fetchone()
+def by_id(conn: Connection, db: Database, user_id: int) -> User | None:
+    row = conn.execute(db.query("users.by_id"), {"id": user_id}).fetchone()
     return None if row is None else _account(row).user
 
 
-def all_users(conn: Conn, schema: str) -> list[User]:
-    return [_account(r).user for r in conn.execute(_query("all", schema))]
+def all_users(conn: Connection, db: Database) -> list[User]:
+    return [_account(r).user for r in conn.execute(db.query("users.all"))]
 
 
 def add(
-    conn: Conn, schema: str, *, username: str, display_name: str, role: Role, password_hash: str
+    conn: Connection,
+    db: Database,
+    *,
+    username: str,
+    display_name: str,
+    role: Role,
+    password_hash: str,
 ) -> bool:
     """Create the user; False when the username is taken (nothing changed)."""
     params = {
@@ -91,27 +81,27 @@ def add(
         "role": role.value,
         "password_hash": password_hash,
     }
-    return conn.execute(_query("add", schema), params).fetchone() is not None
+    return conn.execute(db.query("users.add"), params).fetchone() is not None
 
 
-def set_password(conn: Conn, schema: str, username: str, password_hash: str) -> bool:
+def set_password(conn: Connection, db: Database, username: str, password_hash: str) -> bool:
     """Replace the password and end the user's sessions; False when there is no such user."""
     params = {"username": username, "password_hash": password_hash}
-    return conn.execute(_query("set_password", schema), params).fetchone() is not None
+    return conn.execute(db.query("users.set_password"), params).fetchone() is not None
 
 
-def disable(conn: Conn, schema: str, username: str) -> bool:
+def disable(conn: Connection, db: Database, username: str) -> bool:
     """Refuse the user's logins and end their sessions; False when there is no such user."""
-    return conn.execute(_query("disable", schema), {"username": username}).fetchone() is not None
+    return conn.execute(db.query("users.disable"), {"username": username}).fetchone() is not None
 
 
 def logged_in(
-    conn: Conn, schema: str, user_id: int, new_hash: str | None, *, checked_hash: str
+    conn: Connection, db: Database, user_id: int, new_hash: str | None, *, checked_hash: str
 ) -> None:
     """Note a login; `new_hash` replaces `checked_hash` (the hash the login just checked), and
     nothing else, when the hasher's parameters have changed."""
     conn.execute(
-        _query("logged_in", schema),
+        db.query("users.logged_in"),
         {"id": user_id, "checked_hash": checked_hash, "password_hash": new_hash},
     )
 
@@ -125,17 +115,17 @@ class Attempts:
 
 
 def count_attempt(
-    conn: Conn, schema: str, username: str, block: str, window: timedelta
+    conn: Connection, db: Database, username: str, block: str, window: timedelta
 ) -> Attempts:
     """Count one more attempt of (username, block) and of the block, atomically, before its
     password is checked; the counts after it."""
-    conn.execute(_query("forget_old_failures", schema))
+    conn.execute(db.query("users.forget_old_failures"))
     params = {"username": username, "client": block, "window": window}
-    row = conn.execute(_query("count_attempt", schema), params).fetchone()
+    row = conn.execute(db.query("users.count_attempt"), params).fetchone()
     return Attempts(*(int(v) for v in row)) if row else Attempts(1, 1)
 
 
-def forgive(conn: Conn, schema: str, username: str, block: str) -> None:
+def forgive(conn: Connection, db: Database, username: str, block: str) -> None:
     """A successful login: the user's failures from the block go, the block's count drops by
     the attempt that succeeded."""
-    conn.execute(_query("forgive", schema), {"username": username, "client": block})
+    conn.execute(db.query("users.forgive"), {"username": username, "client": block})

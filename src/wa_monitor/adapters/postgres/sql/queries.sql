@@ -23,6 +23,9 @@ SELECT version FROM {migrations} ORDER BY version;
 -- name: record_migration
 INSERT INTO {migrations} (version, name) VALUES (%(version)s, %(name)s);
 
+-- name: create_schema
+CREATE SCHEMA IF NOT EXISTS {schema};
+
 -- name: migration_lock
 SELECT pg_advisory_xact_lock(hashtext('wa-monitor migrate ' || %(schema)s));
 
