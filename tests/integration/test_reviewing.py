@@ -90,7 +90,7 @@ def settings(config: Path) -> Settings:
 
 
 @pytest.fixture
-def connect(database_url: str) -> Callable[[], AbstractContextManager[reviewing.Conn]]:
+def connect(database_url: str) -> Callable[[], AbstractContextManager[reviewing.Connection]]:
     return lambda: psycopg.connect(database_url, autocommit=True)
 
 
@@ -133,7 +133,7 @@ class Desk:
 
     db: psycopg.Connection[Any]
     settings: Settings
-    connect: Callable[[], AbstractContextManager[reviewing.Conn]]
+    connect: Callable[[], AbstractContextManager[reviewing.Connection]]
     client: BridgeApi
     bridge: SimulatedBridgeApi
     review: UUID
@@ -171,7 +171,7 @@ def desk(
     review: UUID,
     db: psycopg.Connection[Any],
     settings: Settings,
-    connect: Callable[[], AbstractContextManager[reviewing.Conn]],
+    connect: Callable[[], AbstractContextManager[reviewing.Connection]],
     client: BridgeApi,
     simulated: SimulatedBridgeApi,
 ) -> Desk:

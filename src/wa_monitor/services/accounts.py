@@ -26,8 +26,8 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from wa_monitor.adapters.postgres import users
-from wa_monitor.adapters.postgres.db import Database
-from wa_monitor.adapters.postgres.users import Conn, Role, User
+from wa_monitor.adapters.postgres.db import Connection, Database
+from wa_monitor.adapters.postgres.users import Role, User
 from wa_monitor.errors import FatalError
 
 MAX_FAILURES = 5
@@ -108,7 +108,9 @@ def address_block(address: str) -> str:
     return str(ip)
 
 
-def authenticate(conn: Conn, db: Database, username: str, password: str, client: str) -> Login:
+def authenticate(
+    conn: Connection, db: Database, username: str, password: str, client: str
+) -> Login:
     """Check a login: count the attempt first, check the password only within the limits,
     then clear the user's count or leave the failure counted."""
     name = username.strip().lower()[:64]
@@ -129,7 +131,7 @@ def authenticate(conn: Conn, db: Database, username: str, password: str, client:
 
 
 def add_user(
-    conn: Conn, db: Database, *, username: str, display_name: str, role: Role, password: str
+    conn: Connection, db: Database, *, username: str, display_name: str, role: Role, password: str
 ) -> None:
     name = check_username(username)
     display = display_name.strip() or name
@@ -144,13 +146,13 @@ def add_user(
         raise AccountError(f"user {name!r} exists already (use `users passwd` to reset it)")
 
 
-def change_password(conn: Conn, db: Database, *, username: str, password: str) -> None:
+def change_password(conn: Connection, db: Database, *, username: str, password: str) -> None:
     name = check_username(username)
     if not users.set_password(conn, db, name, hash_password(password)):
         raise AccountError(f"no user {name!r} in schema {db.schema!r}")
 
 
-def disable_user(conn: Conn, db: Database, *, username: str) -> None:
+def disable_user(conn: Connection, db: Database, *, username: str) -> None:
     name = check_username(username)
     if not users.disable(conn, db, name):
         raise AccountError(f"no user {name!r} in schema {db.schema!r}")

@@ -21,15 +21,14 @@ import structlog
 
 from wa_monitor.adapters.bridge_api import BridgeApi
 from wa_monitor.adapters.postgres import reviewing
-from wa_monitor.adapters.postgres.db import Database
-from wa_monitor.adapters.postgres.reviewing import Conn
+from wa_monitor.adapters.postgres.db import Connection, Database
 from wa_monitor.adapters.replies import BridgeEchoes
 from wa_monitor.core.records import Delivery
 from wa_monitor.core.replies import reconcile, speakable
 from wa_monitor.errors import WaMonitorError
 from wa_monitor.settings import Environment, Settings
 
-Connect = Callable[[], AbstractContextManager[Conn]]
+Connect = Callable[[], AbstractContextManager[Connection]]
 MAX_TEXT = 4000  # longer than any feedback the 12 steps make; WhatsApp takes far more
 
 log = structlog.get_logger("wa_monitor.feedback")

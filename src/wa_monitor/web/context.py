@@ -25,8 +25,7 @@ from starlette.templating import Jinja2Templates
 
 from wa_monitor.adapters.bridge_api import BridgeApi
 from wa_monitor.adapters.postgres import users
-from wa_monitor.adapters.postgres.dashboard import Conn
-from wa_monitor.adapters.postgres.db import Database
+from wa_monitor.adapters.postgres.db import Connection, Database
 from wa_monitor.adapters.postgres.users import User
 from wa_monitor.core.records import DailyCount
 from wa_monitor.settings import Environment, Settings
@@ -76,7 +75,7 @@ class Site:
 
     settings: Settings
     db: Database  # the environment's database: its schema, its queries, its errors
-    pool: ConnectionPool[Conn]
+    pool: ConnectionPool[Connection]
     templates: Jinja2Templates
     bridge: BridgeApi  # the bridge's HTTP API, where reviewers' feedback is posted
     past_days: PastDays = field(default_factory=PastDays)
@@ -86,7 +85,7 @@ class Site:
         return self.settings.environment is Environment.DEV
 
     @contextmanager
-    def connection(self) -> Iterator[Conn]:
+    def connection(self) -> Iterator[Connection]:
         with self.pool.connection() as conn:
             yield conn
 

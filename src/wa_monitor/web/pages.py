@@ -13,7 +13,8 @@ from starlette.responses import Response
 
 from wa_monitor.adapters.postgres import dashboard
 from wa_monitor.adapters.postgres.daily import daily_totals
-from wa_monitor.adapters.postgres.dashboard import COLUMNS, Conn, Review
+from wa_monitor.adapters.postgres.dashboard import COLUMNS, Review
+from wa_monitor.adapters.postgres.db import Connection
 from wa_monitor.adapters.postgres.users import User
 from wa_monitor.core.records import DailyCount
 from wa_monitor.core.steps import Step
@@ -130,7 +131,9 @@ def invalid_json(site: Site, post: dashboard.InvalidPost) -> dict[str, Any]:
     }
 
 
-def chart_history(site: Site, conn: Conn, day: date, *, fresh: bool = False) -> list[DailyCount]:
+def chart_history(
+    site: Site, conn: Connection, day: date, *, fresh: bool = False
+) -> list[DailyCount]:
     """The chart's days before `day`, reused for a while (see PAST_DAYS_SECONDS)."""
     first, before = day - timedelta(days=CHART_DAYS - 1), day - timedelta(days=1)
     zone = site.settings.timezone

@@ -25,7 +25,8 @@ from starlette.responses import RedirectResponse, Response
 
 from wa_monitor.adapters.bridge import messages_by_key
 from wa_monitor.adapters.postgres import dashboard, reviewing
-from wa_monitor.adapters.postgres.dashboard import Conn, Review
+from wa_monitor.adapters.postgres.dashboard import Review
+from wa_monitor.adapters.postgres.db import Connection
 from wa_monitor.adapters.postgres.reviewing import ReviewSheet
 from wa_monitor.adapters.postgres.users import Role, User
 from wa_monitor.core.feedback_claims import (
@@ -143,7 +144,7 @@ def review_page(site: Site, request: Request, user: User) -> Page:
     return _page(site, user, values, notice=notice)
 
 
-def _values(site: Site, conn: Conn, review_id: UUID) -> dict[str, Any]:
+def _values(site: Site, conn: Connection, review_id: UUID) -> dict[str, Any]:
     found, events = review_and_events(site, conn, review_id)
     sheet = reviewing.load(conn, site.db, review_id)
     return {
@@ -157,7 +158,7 @@ def _values(site: Site, conn: Conn, review_id: UUID) -> dict[str, Any]:
 
 
 def review_and_events(
-    site: Site, conn: Conn, review_id: UUID
+    site: Site, conn: Connection, review_id: UUID
 ) -> tuple[Review, list[dict[str, Any]]]:
     """One review and the WhatsApp messages that named its drop; 404 when there is none."""
     found = dashboard.review(conn, site.db, review_id)
@@ -230,7 +231,7 @@ def _page(
     return Page("review_work.html", shown, twin, status_code=status_code)
 
 
-def _json(site: Site, conn: Conn, values: Mapping[str, Any]) -> dict[str, Any]:
+def _json(site: Site, conn: Connection, values: Mapping[str, Any]) -> dict[str, Any]:
     sheet: ReviewSheet = values["sheet"]
     body = review_json(values["review"])
     body["history"] = [{k: json_value(v) for k, v in e.items()} for e in values["history"]]

@@ -16,7 +16,7 @@ from uuid import UUID
 import psycopg
 from psycopg import sql
 
-from wa_monitor.adapters.postgres.db import Database
+from wa_monitor.adapters.postgres.db import Connection, Database
 from wa_monitor.core.steps import Step
 
 _FIELDS = (
@@ -165,7 +165,9 @@ class ReviewFilter:
 
 
 @dataclass(frozen=True, slots=True)
-class Page:
+class ReviewPage:
+    """One page of the review list, with where the pages before and after it start."""
+
     reviews: tuple[Review, ...]
     older: Keyset | None  # the next page's start, when there are older reviews
     newer: Keyset | None  # the previous page's start, when there are newer reviews
@@ -212,7 +214,6 @@ class InvalidDay:
     total: int  # all of the day's, past the limit
 
 
-Conn = psycopg.Connection[Any]
 AsyncConn = psycopg.AsyncConnection[Any]
 
 
@@ -243,21 +244,21 @@ def _review(row: tuple[Any, ...]) -> Review:
     return Review(*values)
 
 
-def day_cards(conn: Conn, db: Database, start: datetime, end: datetime) -> DayCards:
+def day_cards(conn: Connection, db: Database, start: datetime, end: datetime) -> DayCards:
     """The cards of the reviews first seen in [start, end): one local day on the overview."""
     row = conn.execute(query(db, "day_cards"), {"start": start, "end": end}).fetchone()
     return DayCards(*(row or (0, 0, 0, 0, 0, 0)))
 
 
 def review_page(
-    conn: Conn,
+    conn: Connection,
     db: Database,
     where: ReviewFilter,
     *,
     size: int,
     older: Keyset | None = None,
     newer: Keyset | None = None,
-) -> Page:
+) -> ReviewPage:
     """One page of the filtered reviews, newest first, continuing from a keyset: each page is
     an index range scan, as fast a million rows deep as on the first page."""
     if newer is not None:
@@ -265,10 +266,10 @@ def review_page(
         if len(rows) <= size:  # back at the top: show the first page as it is now
             return review_page(conn, db, where, size=size)
         shown = rows[:size][::-1]
-        return Page(tuple(shown), older=shown[-1].keyset, newer=shown[0].keyset)
+        return ReviewPage(tuple(shown), older=shown[-1].keyset, newer=shown[0].keyset)
     rows = _fetch(conn, db, where, size + 1, older=older, direction="DESC")
     shown = rows[:size]
-    return Page(
+    return ReviewPage(
         tuple(shown),
         older=shown[-1].keyset if len(rows) > size else None,
         newer=shown[0].keyset if older is not None and shown else None,
@@ -276,7 +277,7 @@ def review_page(
 
 
 def _fetch(
-    conn: Conn,
+    conn: Connection,
     db: Database,
     where: ReviewFilter,
     limit: int | None,
@@ -325,19 +326,19 @@ async def export(
             yield [_review(r) for r in rows]
 
 
-def review(conn: Conn, db: Database, review_id: UUID) -> Review | None:
+def review(conn: Connection, db: Database, review_id: UUID) -> Review | None:
     row = conn.execute(query(db, "review"), {"id": review_id}).fetchone()
     return None if row is None else _review(row)
 
 
-def drop_history(conn: Conn, db: Database, drop_number: str) -> list[HistoryEntry]:
+def drop_history(conn: Connection, db: Database, drop_number: str) -> list[HistoryEntry]:
     """The ledger entries of the messages that named `drop_number`, oldest first."""
     rows = conn.execute(query(db, "drop_history"), {"drop": drop_number})
     return [HistoryEntry(*r) for r in rows]
 
 
 def invalid_posts(
-    conn: Conn, db: Database, start: datetime, end: datetime, *, limit: int
+    conn: Connection, db: Database, start: datetime, end: datetime, *, limit: int
 ) -> InvalidDay:
     """The invalid drop numbers posted in [start, end) (one local day on the overview)."""
     rows = conn.execute(
@@ -346,6 +347,6 @@ def invalid_posts(
     return InvalidDay(tuple(InvalidPost(*r[:-1]) for r in rows), rows[0][-1] if rows else 0)
 
 
-def ping(conn: Conn, db: Database) -> None:
+def ping(conn: Connection, db: Database) -> None:
     """Raise the driver's error unless the database answers."""
     conn.execute(query(db, "ping"))

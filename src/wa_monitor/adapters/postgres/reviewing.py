@@ -17,7 +17,7 @@ from uuid import UUID
 import psycopg
 from psycopg.types.json import Jsonb
 
-from wa_monitor.adapters.postgres.db import Database
+from wa_monitor.adapters.postgres.db import Connection, Database
 from wa_monitor.adapters.postgres.store import COMMENT
 from wa_monitor.core.feedback_claims import (
     STALE_CLAIM,
@@ -33,8 +33,6 @@ from wa_monitor.core.records import Delivery
 from wa_monitor.core.steps import Step
 from wa_monitor.core.verdict import Verdict, changes
 from wa_monitor.errors import WaMonitorError
-
-Conn = psycopg.Connection[Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,14 +69,16 @@ class ReviewNotFound(WaMonitorError):
     """No review with that id in this environment."""
 
 
-def _run(conn: Conn, db: Database, name: str, params: Mapping[str, object]) -> psycopg.Cursor[Any]:
+def _run(
+    conn: Connection, db: Database, name: str, params: Mapping[str, object]
+) -> psycopg.Cursor[Any]:
     return conn.execute(db.query(f"reviewing.{name}"), params)
 
 
 # -- reading -----------------------------------------------------------------------------------
 
 
-def load(conn: Conn, db: Database, review_id: UUID) -> ReviewSheet:
+def load(conn: Connection, db: Database, review_id: UUID) -> ReviewSheet:
     row = _run(conn, db, "load_review", {"id": review_id}).fetchone()
     if row is None:
         raise ReviewNotFound(f"no review {review_id} in schema {db.schema!r}")
@@ -133,7 +133,7 @@ def _reviewer_comment(comment: str | None, project: str | None) -> str:
     return comment
 
 
-def history(conn: Conn, db: Database, review_id: UUID) -> tuple[ReviewChange, ...]:
+def history(conn: Connection, db: Database, review_id: UUID) -> tuple[ReviewChange, ...]:
     """The review's recorded changes, newest first."""
     rows = _run(conn, db, "changes_of", {"id": review_id}).fetchall()
     return tuple(
@@ -155,7 +155,7 @@ def _move(move: object) -> tuple[str, str]:
     return "", str(move)
 
 
-def sends(conn: Conn, db: Database, review_id: UUID) -> tuple[FeedbackSend, ...]:
+def sends(conn: Connection, db: Database, review_id: UUID) -> tuple[FeedbackSend, ...]:
     """The review's feedback sends, newest first."""
     rows = _run(conn, db, "sends_of", {"id": review_id}).fetchall()
     return tuple(_feedback_send(r) for r in rows)
@@ -185,7 +185,7 @@ def _feedback_send(row: tuple[Any, ...]) -> FeedbackSend:
 
 
 def save(
-    conn: Conn, db: Database, review_id: UUID, *, verdict: Verdict, version: int, by: str
+    conn: Connection, db: Database, review_id: UUID, *, verdict: Verdict, version: int, by: str
 ) -> int:
     """Save `verdict` over the review the page showed at `version`; return the new version.
 
@@ -230,7 +230,7 @@ class Claimed:
 
 
 def claim(
-    conn: Conn,
+    conn: Connection,
     db: Database,
     review_id: UUID,
     *,
@@ -275,7 +275,7 @@ def claim(
 
 
 def finish(
-    conn: Conn,
+    conn: Connection,
     db: Database,
     review_id: UUID,
     send_id: int,
@@ -303,7 +303,7 @@ def finish(
 
 
 def sends_alike(
-    conn: Conn, db: Database, send_id: int, *, recipient: str, message: str, since: datetime
+    conn: Connection, db: Database, send_id: int, *, recipient: str, message: str, since: datetime
 ) -> int:
     """Other sends of `message` to `recipient` settled as sent since `since`."""
     params = {"send": send_id, "recipient": recipient, "message": message, "since": since}
@@ -312,7 +312,13 @@ def sends_alike(
 
 
 def resolve(
-    conn: Conn, db: Database, review_id: UUID, send_id: int, *, resolution: Resolution, by: str
+    conn: Connection,
+    db: Database,
+    review_id: UUID,
+    send_id: int,
+    *,
+    resolution: Resolution,
+    by: str,
 ) -> bool:
     """A person checked the group for an unknown send: posted (stamp) or not (Send allowed)."""
     _require_autocommit(conn)
@@ -336,7 +342,9 @@ def resolve(
         return True
 
 
-def _stamp(conn: Conn, db: Database, review_id: UUID, by: str, *, version: int) -> datetime | None:
+def _stamp(
+    conn: Connection, db: Database, review_id: UUID, by: str, *, version: int
+) -> datetime | None:
     """Stamp feedback_sent if the review is still at `version`; None when it moved on."""
     row = _run(conn, db, "stamp_feedback", {"id": review_id, "version": version}).fetchone()
     if row is None:
@@ -349,7 +357,13 @@ def _stamp(conn: Conn, db: Database, review_id: UUID, by: str, *, version: int) 
 
 
 def _record(
-    conn: Conn, db: Database, review_id: UUID, *, version: int, by: str, what: Mapping[str, object]
+    conn: Connection,
+    db: Database,
+    review_id: UUID,
+    *,
+    version: int,
+    by: str,
+    what: Mapping[str, object],
 ) -> None:
     _run(
         conn,
@@ -360,7 +374,7 @@ def _record(
 
 
 def _lock(
-    conn: Conn, db: Database, review_id: UUID
+    conn: Connection, db: Database, review_id: UUID
 ) -> tuple[int, datetime | None, datetime | None]:
     row = _run(conn, db, "lock_review", {"id": review_id}).fetchone()
     if row is None:
@@ -368,7 +382,9 @@ def _lock(
     return int(row[0]), row[1], row[2]
 
 
-def _blocking_send(conn: Conn, db: Database, review_id: UUID, version: int) -> FeedbackSend | None:
+def _blocking_send(
+    conn: Connection, db: Database, review_id: UUID, version: int
+) -> FeedbackSend | None:
     row = _run(conn, db, "blocking_send", {"id": review_id, "version": version}).fetchone()
     if row is None:
         return None
@@ -376,7 +392,7 @@ def _blocking_send(conn: Conn, db: Database, review_id: UUID, version: int) -> F
     return _feedback_send(found) if found else None
 
 
-def who_changed(conn: Conn, db: Database, review_id: UUID, current: int) -> ChangedMeanwhile:
+def who_changed(conn: Connection, db: Database, review_id: UUID, current: int) -> ChangedMeanwhile:
     """Who made the review's `current` version and when (a reviewer, or the agent's
     resubmission), as the refusal of a save that did not see it says."""
     row = _run(conn, db, "last_change", {"id": review_id, "version": current}).fetchone()
@@ -396,7 +412,7 @@ def who_changed(conn: Conn, db: Database, review_id: UUID, current: int) -> Chan
     )
 
 
-def _require_autocommit(conn: Conn) -> None:
+def _require_autocommit(conn: Connection) -> None:
     # Inside a caller's transaction our "commit" would only be a savepoint: a claim could then
     # be invisible to other requests while the bridge is called.
     if not conn.autocommit:

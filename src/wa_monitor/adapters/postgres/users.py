@@ -8,14 +8,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import psycopg
-
-from wa_monitor.adapters.postgres.db import IDENTIFIERS, Database
+from wa_monitor.adapters.postgres.db import IDENTIFIERS, Connection, Database
 
 USERS_TABLE = IDENTIFIERS["users"]
 THROTTLE_TABLE = IDENTIFIERS["throttle"]
-
-Conn = psycopg.Connection[Any]
 
 
 class Role(enum.StrEnum):
@@ -55,22 +51,28 @@ def _account(row: tuple[Any, ...]) -> Account:
     )
 
 
-def account(conn: Conn, db: Database, username: str) -> Account | None:
+def account(conn: Connection, db: Database, username: str) -> Account | None:
     row = conn.execute(db.query("users.by_name"), {"username": username}).fetchone()
     return None if row is None else _account(row)
 
 
-def by_id(conn: Conn, db: Database, user_id: int) -> User | None:
+def by_id(conn: Connection, db: Database, user_id: int) -> User | None:
     row = conn.execute(db.query("users.by_id"), {"id": user_id}).fetchone()
     return None if row is None else _account(row).user
 
 
-def all_users(conn: Conn, db: Database) -> list[User]:
+def all_users(conn: Connection, db: Database) -> list[User]:
     return [_account(r).user for r in conn.execute(db.query("users.all"))]
 
 
 def add(
-    conn: Conn, db: Database, *, username: str, display_name: str, role: Role, password_hash: str
+    conn: Connection,
+    db: Database,
+    *,
+    username: str,
+    display_name: str,
+    role: Role,
+    password_hash: str,
 ) -> bool:
     """Create the user; False when the username is taken (nothing changed)."""
     params = {
@@ -82,19 +84,19 @@ def add(
     return conn.execute(db.query("users.add"), params).fetchone() is not None
 
 
-def set_password(conn: Conn, db: Database, username: str, password_hash: str) -> bool:
+def set_password(conn: Connection, db: Database, username: str, password_hash: str) -> bool:
     """Replace the password and end the user's sessions; False when there is no such user."""
     params = {"username": username, "password_hash": password_hash}
     return conn.execute(db.query("users.set_password"), params).fetchone() is not None
 
 
-def disable(conn: Conn, db: Database, username: str) -> bool:
+def disable(conn: Connection, db: Database, username: str) -> bool:
     """Refuse the user's logins and end their sessions; False when there is no such user."""
     return conn.execute(db.query("users.disable"), {"username": username}).fetchone() is not None
 
 
 def logged_in(
-    conn: Conn, db: Database, user_id: int, new_hash: str | None, *, checked_hash: str
+    conn: Connection, db: Database, user_id: int, new_hash: str | None, *, checked_hash: str
 ) -> None:
     """Note a login; `new_hash` replaces `checked_hash` (the hash the login just checked), and
     nothing else, when the hasher's parameters have changed."""
@@ -113,7 +115,7 @@ class Attempts:
 
 
 def count_attempt(
-    conn: Conn, db: Database, username: str, block: str, window: timedelta
+    conn: Connection, db: Database, username: str, block: str, window: timedelta
 ) -> Attempts:
     """Count one more attempt of (username, block) and of the block, atomically, before its
     password is checked; the counts after it."""
@@ -123,7 +125,7 @@ def count_attempt(
     return Attempts(*(int(v) for v in row)) if row else Attempts(1, 1)
 
 
-def forgive(conn: Conn, db: Database, username: str, block: str) -> None:
+def forgive(conn: Connection, db: Database, username: str, block: str) -> None:
     """A successful login: the user's failures from the block go, the block's count drops by
     the attempt that succeeded."""
     conn.execute(db.query("users.forgive"), {"username": username, "client": block})
