@@ -1,7 +1,7 @@
 """The one error hierarchy. Each class says its exit code; the CLI maps them in one place.
 
 Drivers' errors (psycopg, sqlite3) are translated into these by their adapter, in one function
-each (`adapters.postgres.db.from_pg_error`, `adapters.bridge.from_sqlite_error`), so nothing
+each (`adapters.postgres.db.Database.error`, `adapters.bridge.from_sqlite_error`), so nothing
 above the adapters ever sees a driver's exception.
 """
 

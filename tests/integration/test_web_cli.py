@@ -20,6 +20,7 @@ import pytest
 from tests.support.env import LAWLEY, write_config
 from tests.support.web import PASSWORD, SECRET, dashboard, environment, free_port
 from wa_monitor.cli import main
+from wa_monitor.cli import web as web_cli
 from wa_monitor.devtools.simulator import BridgeWriter
 from wa_monitor.settings import load_settings
 from wa_monitor.web.server import log_config
@@ -169,3 +170,25 @@ def test_every_line_of_the_dashboards_tracebacks_carries_the_prefix(
 
 def _lines(text: str) -> list[str]:
     return [line for line in text.splitlines() if line.strip()]
+
+
+def test_the_dev_dashboard_says_at_start_that_it_sends_nowhere_without_productions_config(
+    tmp_path: Path,
+    bridge: BridgeWriter,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    environment(tmp_path, "dev", bridge=bridge, url=database_url)  # no prod.toml beside it
+    dev = str(tmp_path / "dev.toml")
+    assert wa(monkeypatch, database_url, "schema", "migrate", "--config", dev) == 0
+    served: list[str] = []
+    monkeypatch.setattr(web_cli, "serve", lambda settings, **_: served.append("served"))
+    capsys.readouterr()
+    assert wa(monkeypatch, database_url, "web", "--config", dev, secret=SECRET) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err == [
+        "[DEV] dev sends feedback nowhere: production's config is needed to keep dev out of "
+        f"its groups ({tmp_path / 'prod.toml'}: no such config file)"
+    ]
+    assert served == ["served"]

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from wa_monitor.adapters.logs import Prefixed, redacted_url
+from wa_monitor.cli import main
 from wa_monitor.errors import ConfigError
 from wa_monitor.settings import load_settings
 
@@ -154,3 +155,30 @@ def test_every_line_of_an_uncaught_traceback_carries_the_prefix(tmp_path: Path) 
         assert any("ZeroDivisionError" in line for line in lines)
         assert any("KeyError: 'the main thread'" in line for line in lines)
         assert all(line.startswith("[DEV] ") for line in lines), lines
+
+
+@pytest.mark.parametrize(
+    ("top", "tables", "says"),
+    [
+        (
+            'bridge_api_url = "http://bot:hunter2pw@localhost:8080"',
+            "",
+            "bridge_api_url: must not carry credentials",
+        ),
+        (
+            "",
+            '[[projects]]\nname = "Lawley"\ngroup_jid = "120363418298130339@g.us"\nenabled = false',
+            "project name 'Lawley' listed more than once",
+        ),
+    ],
+)
+def test_a_bad_config_is_one_line_and_exit_2(
+    tmp_path: Path, top: str, tables: str, says: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, top=top, tables=tables)
+    assert main(["run", "--once", "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith("wa-monitor: ")
+    assert says in err
+    assert "hunter2pw" not in err

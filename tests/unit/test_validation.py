@@ -200,7 +200,11 @@ def test_validation_settings_and_defaults(tmp_path: Path) -> None:
     assert s.invalid_action is InvalidAction.REJECT
     assert s.replying  # prod replies unless told not to
     assert (s.reply_window_seconds, s.reply_interval_seconds) == (3600, 1)
+    assert (s.reply_cap_per_sender_hour, s.reply_cap_per_group_hour) == (10, 60)
     assert not s.acknowledgements
+    capped = "reply_cap_per_sender_hour = 3\nreply_cap_per_group_hour = 20"
+    s = settings_of(tmp_path, PROD.format(extra=f'bot_senders = ["27000000001"]\n{capped}'))
+    assert (s.reply_cap_per_sender_hour, s.reply_cap_per_group_hour) == (3, 20)
 
 
 def test_replies_without_a_bot_number_are_refused(tmp_path: Path) -> None:
@@ -215,6 +219,7 @@ def test_replies_without_a_bot_number_are_refused(tmp_path: Path) -> None:
         ('invalid_action = "drop"', "invalid_action"),
         ('reply_invalid_text = "Drop {dr} bad"', "unknown placeholder {dr}"),
         ('bridge_api_url = "http://user:pw@localhost:8080"', "bridge_api_url"),
+        ("reply_cap_per_group_hour = 0", "reply_cap_per_group_hour"),
     ],
 )
 def test_bad_validation_settings_are_one_line(tmp_path: Path, extra: str, problem: str) -> None:

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from wa_monitor.adapters.plan_files import delimiter_named, read_plan
 from wa_monitor.adapters.postgres import plans
-from wa_monitor.cli.common import CONFIG_HELP, SUMMARIES, Commands, database, leaf, load
+from wa_monitor.adapters.postgres.db import Database
+from wa_monitor.cli.common import CONFIG_HELP, SUMMARIES, Commands, leaf, load
 from wa_monitor.core.drops import find_drops
 from wa_monitor.core.plans import PlanChange, PlanFile
 from wa_monitor.errors import EXIT_FAILED, EXIT_OK, Refused
@@ -135,7 +136,7 @@ def import_command(args: argparse.Namespace) -> int:
     shrink = MAX_SHRINK if args.max_shrink is None else args.max_shrink
     max_shrink = None if args.force else shrink / 100
     done = plans.import_drops(
-        database(settings),
+        Database.of(settings),
         args.project,
         plan.drops,
         replace=args.replace,
@@ -246,7 +247,7 @@ def _percent(text: str) -> float:
 
 def list_command(args: argparse.Namespace) -> int:
     settings = load(args)
-    found = {s.project: s for s in plans.sizes(database(settings))}
+    found = {s.project: s for s in plans.sizes(Database.of(settings))}
     configured = {p.name: p for p in settings.projects}
     rows = [("PROJECT", "DROPS", "LAST IMPORT", "VALIDATE")]
     for name in sorted(set(found) | set(configured)):
@@ -275,7 +276,7 @@ def check_command(args: argparse.Namespace) -> int:
         if not found:
             raise Refused(f"{text!r} is not a drop number (DR and 6 to 8 digits)")
         wanted.update(dict.fromkeys(found, text))
-    listed = plans.check(database(settings), list(wanted))
+    listed = plans.check(Database.of(settings), list(wanted))
     missing = False
     for drop in wanted:
         projects = listed.get(drop, [])

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from wa_monitor.adapters import logs
-from wa_monitor.cli.common import CONFIG_HELP, SUMMARIES, Commands, database, leaf, load
+from wa_monitor.adapters.postgres.db import Database
+from wa_monitor.cli.common import CONFIG_HELP, SUMMARIES, Commands, leaf, load
 from wa_monitor.errors import EXIT_OK, FatalError
 from wa_monitor.settings import WEB_SECRET_CREDENTIAL, WEB_SECRET_VAR, Settings
 from wa_monitor.web import server
@@ -35,11 +37,19 @@ def register(commands: Commands) -> None:
 
 def web_command(args: argparse.Namespace) -> int:
     settings = load(args)
-    db = database(settings)
+    db = Database.of(settings)
     secret = settings.require_web_secret()
     logs.register_secret(secret)
     with db.session("web") as conn:
         db.require_current(conn)
+    if (production := settings.production) is not None and not production.known:
+        # Said once at start: the dashboard's Send then says why on each review page.
+        head = f"{settings.log_prefix} " if settings.log_prefix else ""
+        print(
+            f"{head}dev sends feedback nowhere: production's config is needed to keep dev out "
+            f"of its groups ({production.source})",
+            file=sys.stderr,
+        )
     serve(
         settings,
         database_url=db.url,

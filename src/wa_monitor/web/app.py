@@ -14,8 +14,6 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-import psycopg
-from psycopg_pool import PoolTimeout
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -27,7 +25,8 @@ from starlette.staticfiles import StaticFiles
 
 from wa_monitor.adapters.bridge_api import BridgeApi
 from wa_monitor.adapters.postgres import dashboard
-from wa_monitor.adapters.postgres.db import Database, one_line
+from wa_monitor.adapters.postgres.db import Database, StoreUnavailable, one_line
+from wa_monitor.errors import WaMonitorError
 from wa_monitor.settings import Settings
 from wa_monitor.web import auth, metrics, pages, reviewing
 from wa_monitor.web.context import (
@@ -71,7 +70,7 @@ class ChartWarmer:
             try:
                 with self._web.connection() as conn:
                     pages.chart_history(self._web, conn, self._web.today(), fresh=True)
-            except (psycopg.Error, PoolTimeout):
+            except WaMonitorError:  # the database's, translated by the handle
                 pass
             if self._stop.wait(PAST_DAYS_SECONDS * 0.8):
                 return
@@ -99,9 +98,9 @@ def create_app(settings: Settings, *, database_url: str, secret: str) -> Starlet
     def healthz(request: Request) -> Response:
         """For the reverse proxy: 200 while the database answers, 503 when it does not."""
         try:
-            with web.pool.connection(timeout=2) as conn:
+            with web.connection(timeout=2) as conn:
                 dashboard.ping(conn, web.db)
-        except (psycopg.Error, PoolTimeout):
+        except WaMonitorError:  # the database's, translated by the handle
             return JSONResponse({"ok": False, "database": "unreachable"}, status_code=503)
         return JSONResponse({"ok": True, "environment": env})
 
@@ -137,7 +136,7 @@ def create_app(settings: Settings, *, database_url: str, secret: str) -> Starlet
             return JSONResponse({"error": detail}, status_code=status)
         try:
             user = current_user(web, request)
-        except (psycopg.Error, PoolTimeout):
+        except WaMonitorError:  # the database's, translated by the handle
             user = None
         values = {"title": title, "detail": detail}
         return web.render(request, "error.html", values, user=user, status_code=status)
@@ -148,8 +147,9 @@ def create_app(settings: Settings, *, database_url: str, secret: str) -> Starlet
         return error_page(request, exc.status_code, title, str(exc.detail))
 
     def database_error(request: Request, exc: Exception) -> Response:
-        # The driver's words stay in the service's log (uvicorn's error line), not on the page.
-        log.warning("database unavailable: %s", one_line(exc))
+        # The driver's words stay in the service's log (uvicorn's error line), not on the page:
+        # the handle's translation ("database unavailable (unreachable): …"), in one line.
+        log.warning("%s", one_line(exc))
         detail = "The database cannot be reached right now; the page will work again once it can."
         return error_page(request, 503, "Database unavailable", detail)
 
@@ -167,8 +167,7 @@ def create_app(settings: Settings, *, database_url: str, secret: str) -> Starlet
     web_settings = settings.web
     handlers: dict[Any, Callable[[Request, Exception], Response]] = {
         HTTPException: http_error,
-        psycopg.OperationalError: database_error,
-        PoolTimeout: database_error,
+        StoreUnavailable: database_error,
     }
     app = Starlette(
         routes=routes,

@@ -17,7 +17,6 @@ from urllib.parse import urlencode
 from uuid import UUID
 
 from jinja2 import StrictUndefined
-from psycopg_pool import ConnectionPool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -25,7 +24,7 @@ from starlette.templating import Jinja2Templates
 
 from wa_monitor.adapters.bridge_api import BridgeApi
 from wa_monitor.adapters.postgres import users
-from wa_monitor.adapters.postgres.db import Connection, Database
+from wa_monitor.adapters.postgres.db import Connection, Database, Pool
 from wa_monitor.adapters.postgres.users import User
 from wa_monitor.core.records import DailyCount
 from wa_monitor.settings import Environment, Settings
@@ -75,7 +74,7 @@ class Site:
 
     settings: Settings
     db: Database  # the environment's database: its schema, its queries, its errors
-    pool: ConnectionPool[Connection]
+    pool: Pool  # the handle's pool (Database.pool), opened and closed with the app
     templates: Jinja2Templates
     bridge: BridgeApi  # the bridge's HTTP API, where reviewers' feedback is posted
     past_days: PastDays = field(default_factory=PastDays)
@@ -85,8 +84,10 @@ class Site:
         return self.settings.environment is Environment.DEV
 
     @contextmanager
-    def connection(self) -> Iterator[Connection]:
-        with self.pool.connection() as conn:
+    def connection(self, *, timeout: float | None = None) -> Iterator[Connection]:
+        """A pooled connection; a database error comes out as ours (StoreUnavailable when the
+        database is away: the 503 page)."""
+        with self.db.borrowed(self.pool, timeout=timeout) as conn:
             yield conn
 
     def local(self, moment: datetime | None) -> datetime | None:

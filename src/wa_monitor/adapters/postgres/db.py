@@ -63,6 +63,7 @@ SESSION = "SET lock_timeout = '30s'; SET idle_in_transaction_session_timeout = '
 
 Connection = psycopg.Connection[Any]
 AsyncConnection = psycopg.AsyncConnection[Any]
+Pool = ConnectionPool[Connection]
 
 
 class StoreUnavailable(TransientError):
@@ -289,7 +290,9 @@ class Database:
 
     @classmethod
     def of(cls, settings: Settings, *, own_variable: bool = False) -> Database:
-        """The handle of the environment `settings` describe (its URL: resolve_url)."""
+        """The handle of the environment `settings` describe. Its URL comes from resolve_url():
+        its secrets registered for redaction before any use, one that cannot be parsed a
+        ConfigError."""
         url = resolve_url(settings, own_variable=own_variable)
         return cls(url, settings.schema, settings.environment.value)
 
@@ -408,15 +411,20 @@ class Database:
         """An asyncio connection of the web service's (a CSV export's own), never prepared,
         with the session settings every caller shares; the caller closes it."""
         options = connection_options(application_name, connect_timeout=5)
-        conn = await AsyncConnection.connect(self.url, **options, prepare_threshold=None)
+        try:
+            conn = await AsyncConnection.connect(self.url, **options, prepare_threshold=None)
+        except psycopg.Error as exc:
+            raise self.error(exc) from None
         try:
             await conn.execute(SESSION)
-        except BaseException:
+        except BaseException as exc:
             await conn.close()
+            if isinstance(exc, psycopg.Error):
+                raise self.error(exc) from None
             raise
         return conn
 
-    def pool(self, application_name: str, *, max_size: int = 8) -> ConnectionPool[Connection]:
+    def pool(self, application_name: str, *, max_size: int = 8) -> Pool:
         """The web service's connections: autocommit, and never prepared, so each query is
         planned with its filter values (a generic plan could not drop the unused filters)."""
         web_session = self.query("dashboard.session")
@@ -438,6 +446,17 @@ class Database:
             timeout=10,
             name=application_name,
         )
+
+    @contextmanager
+    def borrowed(self, pool: Pool, *, timeout: float | None = None) -> Iterator[Connection]:
+        """A connection of `pool` for the block, given back after; driver errors in the block
+        (and a pool that has none to give within `timeout`: DatabaseUnreachable) come out as
+        ours."""
+        try:
+            with pool.connection(timeout=timeout) as conn:
+                yield conn
+        except psycopg.Error as exc:
+            raise self.error(exc) from None
 
     # -- the schema's state ------------------------------------------------------------------
 
