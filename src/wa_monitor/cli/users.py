@@ -8,8 +8,9 @@ import json
 import sys
 
 from wa_monitor.adapters.postgres import users
+from wa_monitor.adapters.postgres.db import Database
 from wa_monitor.adapters.postgres.users import Role
-from wa_monitor.cli.common import CONFIG_HELP, SUMMARIES, Commands, database, leaf, load
+from wa_monitor.cli.common import CONFIG_HELP, SUMMARIES, Commands, leaf, load
 from wa_monitor.errors import EXIT_OK, Refused
 from wa_monitor.services import accounts
 
@@ -86,7 +87,7 @@ def add_command(args: argparse.Namespace) -> int:
     username = accounts.check_username(args.username)
     password = read_password(from_stdin=args.password_stdin)
     env = settings.environment.value
-    db = database(settings)
+    db = Database.of(settings)
     with db.session("users") as conn:
         accounts.add_user(
             conn,
@@ -102,7 +103,7 @@ def add_command(args: argparse.Namespace) -> int:
 
 def list_command(args: argparse.Namespace) -> int:
     settings = load(args)
-    db = database(settings)
+    db = Database.of(settings)
     with db.session("users") as conn:
         found = users.all_users(conn, db)
     if args.json:
@@ -138,7 +139,7 @@ def _as_json(user: users.User) -> dict[str, object]:
 def disable_command(args: argparse.Namespace) -> int:
     settings = load(args)
     env = settings.environment.value
-    db = database(settings)
+    db = Database.of(settings)
     with db.session("users") as conn:
         accounts.disable_user(conn, db, username=args.username)
     print(f"user {args.username!r} disabled in {env}; their sessions have ended")
@@ -149,7 +150,7 @@ def passwd_command(args: argparse.Namespace) -> int:
     settings = load(args)
     password = read_password(from_stdin=args.password_stdin)
     env = settings.environment.value
-    db = database(settings)
+    db = Database.of(settings)
     with db.session("users") as conn:
         accounts.change_password(conn, db, username=args.username, password=password)
     print(f"password of {args.username!r} changed in {env}; their sessions have ended")

@@ -12,38 +12,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from wa_monitor.adapters.sqlfiles import named_queries
+
+_SQL = named_queries(__package__, "simulator.sql")
 # The schema the bridge (whatsmeow + mattn/go-sqlite3) creates in messages.db, verbatim.
-BRIDGE_DDL = """
-CREATE TABLE IF NOT EXISTS chats (
-    jid TEXT PRIMARY KEY,
-    name TEXT,
-    last_message_time TIMESTAMP
-);
-CREATE TABLE IF NOT EXISTS messages (
-    id TEXT,
-    chat_jid TEXT,
-    sender TEXT,
-    content TEXT,
-    timestamp TIMESTAMP,
-    is_from_me BOOLEAN,
-    media_type TEXT,
-    filename TEXT,
-    url TEXT,
-    media_key BLOB,
-    file_sha256 BLOB,
-    file_enc_sha256 BLOB,
-    file_length INTEGER,
-    PRIMARY KEY (id, chat_jid),
-    FOREIGN KEY (chat_jid) REFERENCES chats(jid)
-);
-"""
+BRIDGE_DDL = _SQL["bridge_ddl"]
 # whatsmeow's session store (whatsapp.db) maps LIDs to phone numbers here.
-LID_MAP_DDL = """
-CREATE TABLE IF NOT EXISTS whatsmeow_lid_map (
-    lid TEXT PRIMARY KEY,
-    pn  TEXT UNIQUE NOT NULL
-);
-"""
+LID_MAP_DDL = _SQL["lid_map_ddl"]
 BRIDGE_BUSY_TIMEOUT_MS = 5000  # the bridge's own busy timeout
 
 
@@ -90,7 +65,7 @@ class BridgeWriter:
         self.close()
 
     def chat(self, jid: str, name: str | None) -> None:
-        self._conn.execute("INSERT OR REPLACE INTO chats (jid, name) VALUES (?, ?)", (jid, name))
+        self._conn.execute(_SQL["chat"], (jid, name))
 
     def chats(self, names: Mapping[str, str | None]) -> None:
         with self.transaction():
@@ -104,16 +79,9 @@ class BridgeWriter:
         """Store posts in one transaction, the way the bridge stores each message."""
         with self.transaction():
             for p in posts:
+                self._conn.execute(_SQL["chat_of_post"], (p.chat_jid, p.timestamp))
                 self._conn.execute(
-                    "INSERT OR IGNORE INTO chats (jid, name, last_message_time) "
-                    "VALUES (?, NULL, ?)",
-                    (p.chat_jid, p.timestamp),
-                )
-                self._conn.execute(
-                    "INSERT OR REPLACE INTO messages (id, chat_jid, sender, content, timestamp, "
-                    "is_from_me, media_type, filename, url, media_key, file_sha256, "
-                    "file_enc_sha256, file_length) VALUES (?, ?, ?, ?, ?, ?, ?, '', '', NULL, "
-                    "NULL, NULL, 0)",
+                    _SQL["post"],
                     (
                         p.id,
                         p.chat_jid,
@@ -153,9 +121,6 @@ def create_lid_map(path: Path, lid_to_phone: Mapping[str, str]) -> None:
     conn = sqlite3.connect(path, isolation_level=None)
     try:
         conn.executescript(LID_MAP_DDL)
-        conn.executemany(
-            "INSERT OR REPLACE INTO whatsmeow_lid_map (lid, pn) VALUES (?, ?)",
-            list(lid_to_phone.items()),
-        )
+        conn.executemany(_SQL["lid"], list(lid_to_phone.items()))
     finally:
         conn.close()

@@ -352,8 +352,10 @@ def copy_from_prod(db: Database, *, window: timedelta, replace: bool) -> Copied:
         columns = sql.SQL(", ").join(sql.Identifier(c) for c in names)
         updates = sql.SQL(", ").join(
             # A replaced row moves on from dev's own version, so a page open on it is refused.
-            sql.SQL("{c} = {t}.{c} + 1" if c == "version" else "{c} = excluded.{c}").format(
-                c=sql.Identifier(c), t=sql.Identifier(TABLES["reviews"])
+            db.query(
+                "ops.replace_version" if c == "version" else "ops.replace_column",
+                column=sql.Identifier(c),
+                target=sql.Identifier(TABLES["reviews"]),
             )
             for c in names
             if c not in {"drop_number", "review_date"}

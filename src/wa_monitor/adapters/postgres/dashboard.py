@@ -13,10 +13,9 @@ from functools import cache
 from typing import Any
 from uuid import UUID
 
-import psycopg
 from psycopg import sql
 
-from wa_monitor.adapters.postgres.db import Connection, Database
+from wa_monitor.adapters.postgres.db import AsyncConnection, Connection, Database
 from wa_monitor.core.steps import Step
 
 _FIELDS = (
@@ -214,13 +213,6 @@ class InvalidDay:
     total: int  # all of the day's, past the limit
 
 
-AsyncConn = psycopg.AsyncConnection[Any]
-
-
-_SIGHTED = sql.SQL("coalesce(whatsapp_message_date, created_at)")
-_SIGHTED_UNINDEXED = sql.SQL("(coalesce(whatsapp_message_date, created_at) + interval '0')")
-
-
 @cache
 def query(
     db: Database, name: str, direction: str = "DESC", *, by_drop: bool = False
@@ -232,7 +224,7 @@ def query(
         f"dashboard.{name}",
         columns=columns,
         direction=sql.SQL("ASC" if direction == "ASC" else "DESC"),
-        order=_SIGHTED_UNINDEXED if by_drop else _SIGHTED,
+        order=db.query("dashboard.sighted_unindexed" if by_drop else "dashboard.sighted"),
     )
 
 
@@ -301,7 +293,9 @@ def keyset_params(*, older: Keyset | None, newer: Keyset | None) -> dict[str, ob
 
 
 @asynccontextmanager
-async def export_connection(db: Database, *, application_name: str) -> AsyncIterator[AsyncConn]:
+async def export_connection(
+    db: Database, *, application_name: str
+) -> AsyncIterator[AsyncConnection]:
     """A connection of its own for one CSV export, never one of the pages' pool: an export a
     client does not read holds it, and nothing else. Its statements and its idle transaction
     are bounded (export_session); it is closed on the way out, cancelled or not."""
@@ -314,7 +308,7 @@ async def export_connection(db: Database, *, application_name: str) -> AsyncIter
 
 
 async def export(
-    conn: AsyncConn, db: Database, where: ReviewFilter
+    conn: AsyncConnection, db: Database, where: ReviewFilter
 ) -> AsyncGenerator[list[Review], None]:
     """Every filtered review, newest first, EXPORT_FETCH at a time through a server-side
     cursor: memory stays the same whether the filter keeps ten rows or a million."""

@@ -290,7 +290,9 @@ class Database:
 
     @classmethod
     def of(cls, settings: Settings, *, own_variable: bool = False) -> Database:
-        """The handle of the environment `settings` describe (its URL: resolve_url)."""
+        """The handle of the environment `settings` describe. Its URL comes from resolve_url():
+        its secrets registered for redaction before any use, one that cannot be parsed a
+        ConfigError."""
         url = resolve_url(settings, own_variable=own_variable)
         return cls(url, settings.schema, settings.environment.value)
 
