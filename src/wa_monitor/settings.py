@@ -26,10 +26,10 @@ from pydantic import (
 from pydantic import model_validator as _model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from wa_monitor.adapters.logs import redacted_url
 from wa_monitor.core import isolation
 from wa_monitor.core.isolation import Production, user_part
 from wa_monitor.core.records import ReplyKind
+from wa_monitor.core.redaction import redacted_url
 from wa_monitor.core.validation import DEFAULT_TEXTS, InvalidAction, check_template
 from wa_monitor.errors import ConfigError
 

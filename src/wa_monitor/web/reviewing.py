@@ -317,17 +317,71 @@ def reviewer_post(handler: PostHandler) -> Callable[[Request], Awaitable[Respons
     @functools.wraps(handler)
     async def endpoint(request: Request) -> Response:
         site = site_of(request)
-        if not await csrf_ok(request):
-            raise HTTPException(403, "The form expired or did not come from this site: reload it.")
         user = await run_in_threadpool(current_user, site, request)
         if user is None:
-            raise HTTPException(401, "Log in again: your session ended.")
+            # Nothing is done: the login page, carrying what they typed back to the review.
+            return login_again(site, request, await request.form())
+        if not await csrf_ok(request):
+            raise HTTPException(403, "The form expired or did not come from this site: reload it.")
         if user.role is not Role.REVIEWER:
             raise HTTPException(403, "Only reviewers can save verdicts and send feedback.")
         form = await request.form()
         return await run_in_threadpool(_answer, site, request, user, form, handler)
 
     return endpoint
+
+
+# The fields of a refused POST the login form carries back to the review page.
+KEPT = "kept."
+_KEPT_FIELDS = ("version", "comment", "text")
+
+
+def login_again(site: Site, request: Request, form: FormData) -> Response:
+    """A reviewer's POST whose session had ended: the login page at 401, with the verdict or
+    message they typed kept in hidden fields; after the login the review page shows it again,
+    not saved (`resumed`)."""
+    kept = [
+        (name, _shown(value)[:MAX_FEEDBACK])
+        for name, value in form.multi_items()
+        if isinstance(value, str) and (name in _KEPT_FIELDS or name.startswith(("mark_", "why_")))
+    ]
+    review = request.url.path.rsplit("/", 1)[0]
+    return site.render(
+        request,
+        "login.html",
+        {
+            "error": "Your session ended before this was saved: log in again. What you typed "
+            "is kept and comes back on the review page, not saved yet.",
+            "next": review,
+            "username": "",
+            "kept": kept,
+        },
+        user=None,
+        status_code=401,
+    )
+
+
+def resumed(site: Site, request: Request, user: User, review_id: UUID, kept: FormData) -> Response:
+    """The review page after a login that carried a refused POST's input: that input in the
+    forms, nothing saved; when the review changed meanwhile, saying so, as a refused save does."""
+    typed = Typed.of(kept)
+    with site.connection() as conn:
+        values = _values(site, conn, review_id)
+        sheet: ReviewSheet = values["sheet"]
+        sent = kept.get("version")
+        if sent is not None and str(sent) != str(sheet.version):
+            changed = reviewing.who_changed(conn, site.db, review_id, sheet.version)
+            notice = Notice(
+                "warn",
+                f"{changed.describe(site.settings.tz)} Nothing was saved. Your input is kept "
+                "below: compare it with the review as it is now, then save again.",
+            )
+        else:
+            notice = Notice(
+                "warn", "You are logged in again. Your input is kept below, not saved yet: save it."
+            )
+    shown = _page(site, user, values, notice=notice, typed=typed)
+    return site.respond(request, shown, user=user)
 
 
 def _answer(
