@@ -8,7 +8,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeAlias
 
-from wa_monitor.adapters.postgres.db import Database
 from wa_monitor.settings import CONFIG_DIR_VAR, Settings, load_environment, load_settings
 
 Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
@@ -74,12 +73,6 @@ def load(args: argparse.Namespace) -> Settings:
     if args.config is not None:
         return load_settings(args.config)
     return load_environment(args.env)
-
-
-def database(settings: Settings) -> Database:
-    """The environment's database handle; its URL's secrets are registered for redaction
-    before any use, and a URL that cannot be parsed is a ConfigError."""
-    return Database.of(settings)
 
 
 def seconds(text: str) -> float:

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from wa_monitor.adapters.plan_files import delimiter_named, read_plan
 from wa_monitor.adapters.postgres import plans
-from wa_monitor.cli.common import CONFIG_HELP, SUMMARIES, Commands, database, leaf, load
+from wa_monitor.adapters.postgres.db import Database
+from wa_monitor.cli.common import CONFIG_HELP, SUMMARIES, Commands, leaf, load
 from wa_monitor.core.drops import find_drops
 from wa_monitor.core.plans import PlanChange, PlanFile
 from wa_monitor.errors import EXIT_FAILED, EXIT_OK, Refused
@@ -22,7 +23,6 @@ drop may be in several projects' plans. A project checks drops against its list 
 MAX_SHRINK = 10.0  # percent of a list that --replace removes without --force
 WIDTH = 80  # output lines fit a terminal of this many columns
 SHOWN = 5  # cells with several drops named
-SHOWN_FORMULAS = 10  # formulas with no computed value named
 
 
 def register(commands: Commands) -> None:
@@ -136,7 +136,7 @@ def import_command(args: argparse.Namespace) -> int:
     shrink = MAX_SHRINK if args.max_shrink is None else args.max_shrink
     max_shrink = None if args.force else shrink / 100
     done = plans.import_drops(
-        database(settings),
+        Database.of(settings),
         args.project,
         plan.drops,
         replace=args.replace,
@@ -165,25 +165,26 @@ def _file_report(project: str, file: Path, plan: PlanFile, *, hint: bool) -> lis
     """What was read and what was not, each thing once, in lines that fit 80 columns (`hint`:
     say how formulas get their values; a refusal that follows says it otherwise)."""
     lines = [f"{project}: {_count(len(plan.drops), 'drop')} in {file.name} ({plan.read_as})"]
-    if plan.skipped:
-        first = plan.skipped[0]
+    if plan.skipped.count:
+        first = plan.skipped.first[0]
         lines.append(
-            f"{_count(len(plan.skipped), 'cell')} without a drop skipped (e.g. {first.text!r})"
+            f"{_count(plan.skipped.count, 'cell')} without a drop skipped (e.g. {first.text!r})"
         )
-    if plan.several:
+    if plan.several.count:
         what = "read in full (--all-in-cell)" if plan.several_read else "skipped"
-        lines.append(f"{_count(len(plan.several), 'cell')} with more than one drop {what}:")
-        lines += [f"  {c.where}: {c.text!r}" for c in plan.several[:SHOWN]]
-        if len(plan.several) > SHOWN:
-            lines.append(f"  and {len(plan.several) - SHOWN} more")
+        lines.append(f"{_count(plan.several.count, 'cell')} with more than one drop {what}:")
+        lines += [f"  {c.where}: {c.text!r}" for c in plan.several.first[:SHOWN]]
+        if plan.several.count > SHOWN:
+            lines.append(f"  and {plan.several.count - SHOWN} more")
         if not plan.several_read:
             lines.append("  (--all-in-cell reads every number of such a cell)")
-    if plan.uncomputed:
-        count = _count(len(plan.uncomputed), "formula")
+    if plan.uncomputed.count:
+        count = _count(plan.uncomputed.count, "formula")
         lines.append(f"{count} with no computed value, so no drop could be read from:")
-        named = ", ".join(plan.uncomputed[:SHOWN_FORMULAS])
-        if len(plan.uncomputed) > SHOWN_FORMULAS:
-            named += f" and {len(plan.uncomputed) - SHOWN_FORMULAS} more"
+        shown = plan.uncomputed.first
+        named = ", ".join(c.where for c in shown)
+        if plan.uncomputed.count > len(shown):
+            named += f" and {plan.uncomputed.count - len(shown)} more"
         lines += textwrap.wrap(named, width=WIDTH, initial_indent="  ", subsequent_indent="  ")
         if hint:
             lines.append("  (open and save the file in Excel or LibreOffice to compute them)")
@@ -191,10 +192,10 @@ def _file_report(project: str, file: Path, plan: PlanFile, *, hint: bool) -> lis
 
 
 def _formula_refusal(file: Path, plan: PlanFile) -> str | None:
-    if not plan.uncomputed:
+    if not plan.uncomputed.count:
         return None
     # One line: the cells are named above it; what --replace would do to their drops is why.
-    count = _count(len(plan.uncomputed), "formula")
+    count = _count(plan.uncomputed.count, "formula")
     return (
         f"--replace refused: {count} without a computed value would lose their drops; "
         f"save {file.name} in Excel or LibreOffice first"
@@ -246,7 +247,7 @@ def _percent(text: str) -> float:
 
 def list_command(args: argparse.Namespace) -> int:
     settings = load(args)
-    found = {s.project: s for s in plans.sizes(database(settings))}
+    found = {s.project: s for s in plans.sizes(Database.of(settings))}
     configured = {p.name: p for p in settings.projects}
     rows = [("PROJECT", "DROPS", "LAST IMPORT", "VALIDATE")]
     for name in sorted(set(found) | set(configured)):
@@ -275,7 +276,7 @@ def check_command(args: argparse.Namespace) -> int:
         if not found:
             raise Refused(f"{text!r} is not a drop number (DR and 6 to 8 digits)")
         wanted.update(dict.fromkeys(found, text))
-    listed = plans.check(database(settings), list(wanted))
+    listed = plans.check(Database.of(settings), list(wanted))
     missing = False
     for drop in wanted:
         projects = listed.get(drop, [])

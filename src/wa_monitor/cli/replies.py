@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 
 from wa_monitor.adapters.postgres import outbox
+from wa_monitor.adapters.postgres.db import Database
 from wa_monitor.cli.common import (
     CONFIG_HELP,
     SUMMARIES,
     Commands,
     count,
-    database,
     leaf,
     load,
 )
@@ -61,7 +61,7 @@ def register(commands: Commands) -> None:
 def list_command(args: argparse.Namespace) -> int:
     settings = load(args)
     rows = outbox.list_replies(
-        database(settings),
+        Database.of(settings),
         state=args.state,
         limit=args.limit,
     )
@@ -80,7 +80,7 @@ def list_command(args: argparse.Namespace) -> int:
 def resolve_command(args: argparse.Namespace) -> int:
     settings = load(args)
     [row] = outbox.resolve(
-        database(settings),
+        Database.of(settings),
         prefix=args.id,
         posted=args.posted,
     )

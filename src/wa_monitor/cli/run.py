@@ -25,7 +25,6 @@ from wa_monitor.cli.common import (
     CONFIG_HELP,
     SUMMARIES,
     Commands,
-    database,
     leaf,
     load,
     seconds,
@@ -74,7 +73,7 @@ def register(commands: Commands) -> None:
 
 def run_command(args: argparse.Namespace) -> int:
     settings = load(args)
-    db = database(settings)
+    db = Database.of(settings)
     try:
         logs.configure(prefix=settings.log_prefix, log_file=settings.log_file, level=args.log_level)
     except OSError as exc:

@@ -9,7 +9,7 @@ from pathlib import Path
 from wa_monitor.adapters.postgres import admin
 from wa_monitor.adapters.postgres.db import Database, latest_version
 from wa_monitor.adapters.postgres.store import Store
-from wa_monitor.cli.common import CONFIG_HELP, SUMMARIES, Commands, database, leaf, load
+from wa_monitor.cli.common import CONFIG_HELP, SUMMARIES, Commands, leaf, load
 from wa_monitor.core.privileges import Service
 from wa_monitor.errors import EXIT_FAILED, EXIT_OK, ConfigError, Refused
 from wa_monitor.services.status import environment_names
@@ -101,7 +101,9 @@ def register(commands: Commands) -> None:
         f"(the dashboard): {admin.spell(admin.WEB_NEEDS)}; and only these columns: "
         f"{admin.spell_columns(admin.WEB_COLUMNS)}; a login through EXECUTE on "
         f"{admin.LOGGED_IN_FUNCTION}() (it notes the login and replaces a rehashed password, no "
-        "more). Nothing else: no role may create "
+        f"more), a logout through {admin.LOGGED_OUT_FUNCTION}() (it ends the user's sessions) and "
+        f"a drop-number correction through {admin.CORRECT_DROP_FUNCTION}() (one review's "
+        "drop_number, with a reason in the change trail). Nothing else: no role may create "
         "objects anywhere. The role must exist, log in, and be neither a superuser nor the "
         "tables' owner. Run it again after `schema drop` + `schema migrate`.",
         epilog=f"{OWNER_NOTE}\n{CONFIG_HELP}",
@@ -132,7 +134,7 @@ def register(commands: Commands) -> None:
 
 def migrate_command(args: argparse.Namespace) -> int:
     settings = load(args)
-    with Store(database(settings)) as store:
+    with Store(Database.of(settings)) as store:
         applied = store.migrate()
         version = store.require_migrated()
     if applied:
@@ -158,7 +160,7 @@ def _confirm(args: argparse.Namespace, settings: Settings) -> admin.Confirm:
 
 def reset_command(args: argparse.Namespace) -> int:
     settings = load(args)
-    emptied = admin.reset(database(settings), confirm=_confirm(args, settings))
+    emptied = admin.reset(Database.of(settings), confirm=_confirm(args, settings))
     print(
         f"schema {settings.schema}: emptied {emptied.reviews} reviews, {emptied.ledger} ledger "
         f"messages and the cursor; the {settings.environment.value} monitor starts over from "
@@ -169,7 +171,7 @@ def reset_command(args: argparse.Namespace) -> int:
 
 def drop_command(args: argparse.Namespace) -> int:
     settings = load(args)
-    gone = admin.drop(database(settings), confirm=_confirm(args, settings))
+    gone = admin.drop(Database.of(settings), confirm=_confirm(args, settings))
     env = settings.environment.value
     print(
         f"dropped schema {settings.schema} ({gone.reviews} reviews, {gone.ledger} ledger "
@@ -182,7 +184,7 @@ def drop_command(args: argparse.Namespace) -> int:
 def copy_command(args: argparse.Namespace) -> int:
     window = admin.parse_duration(args.since)
     settings = load(args)
-    done = admin.copy_from_prod(database(settings), window=window, replace=args.replace)
+    done = admin.copy_from_prod(Database.of(settings), window=window, replace=args.replace)
     print(
         f"copied {done.copied}, skipped {done.skipped}, replaced {done.replaced} "
         f"(of {done.selected} production reviews created in the last {args.since.strip()}) "
@@ -205,7 +207,7 @@ def grant_command(args: argparse.Namespace) -> int:
         print(admin.render(statements))
         return EXIT_OK
     found = admin.grant(
-        database(settings),
+        Database.of(settings),
         args.role,
         args.service,
         other_roles=_other_roles(env),

@@ -11,9 +11,10 @@ from pathlib import Path
 from wa_monitor.adapters import logs
 from wa_monitor.adapters.graph import GraphWorkbook, WorkbookLocation
 from wa_monitor.adapters.postgres.admin import parse_duration
+from wa_monitor.adapters.postgres.db import Database
 from wa_monitor.adapters.postgres.sync_record import sync_lock
 from wa_monitor.adapters.sheetfile import DEFAULT_WORKSHEET, SheetFile
-from wa_monitor.cli.common import CONFIG_HELP, SUMMARIES, Commands, database, leaf, load
+from wa_monitor.cli.common import CONFIG_HELP, SUMMARIES, Commands, leaf, load
 from wa_monitor.core.ports import SheetTarget
 from wa_monitor.errors import EXIT_OK, ConfigError, Refused
 from wa_monitor.services import sharepoint
@@ -108,7 +109,7 @@ def sharepoint_command(args: argparse.Namespace) -> int:
     log = logs.get()
     with ExitStack() as stack:
         target = _target(args.to, settings, stack, log)
-        db = database(settings)
+        db = Database.of(settings)
         stack.enter_context(sync_lock(db))
         conn = stack.enter_context(db.session("sync"))
         db.require_current(conn)

@@ -1,4 +1,5 @@
-"""`wa-monitor users …`: the dashboard's users of one environment (add, list, disable, passwd)."""
+"""`wa-monitor users …`: the dashboard's users of one environment (add, list, disable, enable,
+passwd, role)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ import json
 import sys
 
 from wa_monitor.adapters.postgres import users
+from wa_monitor.adapters.postgres.db import Database
 from wa_monitor.adapters.postgres.users import Role
-from wa_monitor.cli.common import CONFIG_HELP, SUMMARIES, Commands, database, leaf, load
+from wa_monitor.cli.common import CONFIG_HELP, SUMMARIES, Commands, leaf, load
 from wa_monitor.errors import EXIT_OK, Refused
 from wa_monitor.services import accounts
 
@@ -56,6 +58,25 @@ def register(commands: Commands) -> None:
     )
     disable.add_argument("username")
 
+    enable = leaf(
+        actions,
+        "enable",
+        help="let a disabled user log in again (with their password)",
+        epilog=CONFIG_HELP,
+        handler=enable_command,
+    )
+    enable.add_argument("username")
+
+    role = leaf(
+        actions,
+        "role",
+        help="change a user's role and end their open sessions",
+        epilog=CONFIG_HELP,
+        handler=role_command,
+    )
+    role.add_argument("username")
+    role.add_argument("--role", required=True, choices=[r.value for r in Role])
+
     passwd = leaf(
         actions,
         "passwd",
@@ -86,7 +107,7 @@ def add_command(args: argparse.Namespace) -> int:
     username = accounts.check_username(args.username)
     password = read_password(from_stdin=args.password_stdin)
     env = settings.environment.value
-    db = database(settings)
+    db = Database.of(settings)
     with db.session("users") as conn:
         accounts.add_user(
             conn,
@@ -102,7 +123,7 @@ def add_command(args: argparse.Namespace) -> int:
 
 def list_command(args: argparse.Namespace) -> int:
     settings = load(args)
-    db = database(settings)
+    db = Database.of(settings)
     with db.session("users") as conn:
         found = users.all_users(conn, db)
     if args.json:
@@ -138,7 +159,7 @@ def _as_json(user: users.User) -> dict[str, object]:
 def disable_command(args: argparse.Namespace) -> int:
     settings = load(args)
     env = settings.environment.value
-    db = database(settings)
+    db = Database.of(settings)
     with db.session("users") as conn:
         accounts.disable_user(conn, db, username=args.username)
     print(f"user {args.username!r} disabled in {env}; their sessions have ended")
@@ -149,8 +170,33 @@ def passwd_command(args: argparse.Namespace) -> int:
     settings = load(args)
     password = read_password(from_stdin=args.password_stdin)
     env = settings.environment.value
-    db = database(settings)
+    db = Database.of(settings)
     with db.session("users") as conn:
-        accounts.change_password(conn, db, username=args.username, password=password)
+        enabled = accounts.change_password(conn, db, username=args.username, password=password)
     print(f"password of {args.username!r} changed in {env}; their sessions have ended")
+    if not enabled:
+        print(
+            f"{args.username!r} stays disabled: `wa-monitor users enable {args.username}` lets "
+            "them log in again"
+        )
+    return EXIT_OK
+
+
+def enable_command(args: argparse.Namespace) -> int:
+    settings = load(args)
+    env = settings.environment.value
+    db = Database.of(settings)
+    with db.session("users") as conn:
+        accounts.enable_user(conn, db, username=args.username)
+    print(f"user {args.username!r} enabled in {env}: they can log in with their password")
+    return EXIT_OK
+
+
+def role_command(args: argparse.Namespace) -> int:
+    settings = load(args)
+    env = settings.environment.value
+    db = Database.of(settings)
+    with db.session("users") as conn:
+        accounts.change_role(conn, db, username=args.username, role=Role(args.role))
+    print(f"user {args.username!r} is now a {args.role} in {env}; their sessions have ended")
     return EXIT_OK

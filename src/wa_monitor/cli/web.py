@@ -6,7 +6,8 @@ import argparse
 import sys
 
 from wa_monitor.adapters import logs
-from wa_monitor.cli.common import CONFIG_HELP, SUMMARIES, Commands, database, leaf, load
+from wa_monitor.adapters.postgres.db import Database
+from wa_monitor.cli.common import CONFIG_HELP, SUMMARIES, Commands, leaf, load
 from wa_monitor.errors import EXIT_OK, FatalError
 from wa_monitor.settings import WEB_SECRET_CREDENTIAL, WEB_SECRET_VAR, Settings
 from wa_monitor.web import server
@@ -36,7 +37,7 @@ def register(commands: Commands) -> None:
 
 def web_command(args: argparse.Namespace) -> int:
     settings = load(args)
-    db = database(settings)
+    db = Database.of(settings)
     secret = settings.require_web_secret()
     logs.register_secret(secret)
     with db.session("web") as conn:

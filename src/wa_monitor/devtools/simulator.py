@@ -5,6 +5,7 @@ Used by the demo, the tests and the benchmark; nothing here is used by the daemo
 
 from __future__ import annotations
 
+import hashlib
 import random
 import sqlite3
 from collections.abc import Iterable, Mapping
@@ -12,38 +13,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from wa_monitor.adapters.sqlfiles import named_queries
+
+_SQL = named_queries(__package__, "simulator.sql")
 # The schema the bridge (whatsmeow + mattn/go-sqlite3) creates in messages.db, verbatim.
-BRIDGE_DDL = """
-CREATE TABLE IF NOT EXISTS chats (
-    jid TEXT PRIMARY KEY,
-    name TEXT,
-    last_message_time TIMESTAMP
-);
-CREATE TABLE IF NOT EXISTS messages (
-    id TEXT,
-    chat_jid TEXT,
-    sender TEXT,
-    content TEXT,
-    timestamp TIMESTAMP,
-    is_from_me BOOLEAN,
-    media_type TEXT,
-    filename TEXT,
-    url TEXT,
-    media_key BLOB,
-    file_sha256 BLOB,
-    file_enc_sha256 BLOB,
-    file_length INTEGER,
-    PRIMARY KEY (id, chat_jid),
-    FOREIGN KEY (chat_jid) REFERENCES chats(jid)
-);
-"""
+BRIDGE_DDL = _SQL["bridge_ddl"]
 # whatsmeow's session store (whatsapp.db) maps LIDs to phone numbers here.
-LID_MAP_DDL = """
-CREATE TABLE IF NOT EXISTS whatsmeow_lid_map (
-    lid TEXT PRIMARY KEY,
-    pn  TEXT UNIQUE NOT NULL
-);
-"""
+LID_MAP_DDL = _SQL["lid_map_ddl"]
 BRIDGE_BUSY_TIMEOUT_MS = 5000  # the bridge's own busy timeout
 
 
@@ -58,6 +34,59 @@ class Post:
     timestamp: object  # usually text like 2025-11-11 12:25:30+02:00
     is_from_me: bool = False
     media_type: str | None = None
+    # A media row's description of the encrypted file on WhatsApp's servers; a text message
+    # has the bridge's empty values.
+    filename: str = ""
+    url: str = ""
+    media_key: bytes | None = None
+    file_sha256: bytes | None = None
+    file_enc_sha256: bytes | None = None
+    file_length: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class MediaPost:
+    """A photo (or video) as the bridge stores it, and the file WhatsApp's servers hold."""
+
+    post: Post
+    data: bytes
+
+
+def media_filename(media_type: str, moment: datetime) -> str:
+    """The bridge's name for a media file: by the second it stored the row (clashes included)."""
+    extension = {"image": "jpg", "video": "mp4", "audio": "ogg"}.get(media_type, "bin")
+    return f"{media_type}_{moment.strftime('%Y%m%d_%H%M%S')}.{extension}"
+
+
+def media_post(
+    *,
+    id: str,
+    chat_jid: str,
+    sender: str,
+    moment: datetime,
+    data: bytes,
+    media_type: str = "image",
+    caption: str = "",
+) -> MediaPost:
+    """A media message as the bridge writes it (caption kept in `content`, as forks do)."""
+    encrypted = hashlib.sha256(b"enc:" + data).digest()
+    return MediaPost(
+        Post(
+            id=id,
+            chat_jid=chat_jid,
+            sender=sender,
+            content=caption,
+            timestamp=bridge_timestamp(moment),
+            media_type=media_type,
+            filename=media_filename(media_type, moment),
+            url=f"https://mmg.whatsapp.net/v/t62.7118-24/{encrypted.hex()[:24]}.enc",
+            media_key=hashlib.sha256(b"key:" + data).digest(),
+            file_sha256=hashlib.sha256(data).digest(),
+            file_enc_sha256=encrypted,
+            file_length=len(data),
+        ),
+        data,
+    )
 
 
 def bridge_timestamp(moment: datetime) -> str:
@@ -90,7 +119,7 @@ class BridgeWriter:
         self.close()
 
     def chat(self, jid: str, name: str | None) -> None:
-        self._conn.execute("INSERT OR REPLACE INTO chats (jid, name) VALUES (?, ?)", (jid, name))
+        self._conn.execute(_SQL["chat"], (jid, name))
 
     def chats(self, names: Mapping[str, str | None]) -> None:
         with self.transaction():
@@ -104,16 +133,9 @@ class BridgeWriter:
         """Store posts in one transaction, the way the bridge stores each message."""
         with self.transaction():
             for p in posts:
+                self._conn.execute(_SQL["chat_of_post"], (p.chat_jid, p.timestamp))
                 self._conn.execute(
-                    "INSERT OR IGNORE INTO chats (jid, name, last_message_time) "
-                    "VALUES (?, NULL, ?)",
-                    (p.chat_jid, p.timestamp),
-                )
-                self._conn.execute(
-                    "INSERT OR REPLACE INTO messages (id, chat_jid, sender, content, timestamp, "
-                    "is_from_me, media_type, filename, url, media_key, file_sha256, "
-                    "file_enc_sha256, file_length) VALUES (?, ?, ?, ?, ?, ?, ?, '', '', NULL, "
-                    "NULL, NULL, 0)",
+                    _SQL["post"],
                     (
                         p.id,
                         p.chat_jid,
@@ -122,6 +144,12 @@ class BridgeWriter:
                         p.timestamp,
                         p.is_from_me,
                         p.media_type,
+                        p.filename,
+                        p.url,
+                        p.media_key,
+                        p.file_sha256,
+                        p.file_enc_sha256,
+                        p.file_length,
                     ),
                 )
 
@@ -153,9 +181,6 @@ def create_lid_map(path: Path, lid_to_phone: Mapping[str, str]) -> None:
     conn = sqlite3.connect(path, isolation_level=None)
     try:
         conn.executescript(LID_MAP_DDL)
-        conn.executemany(
-            "INSERT OR REPLACE INTO whatsmeow_lid_map (lid, pn) VALUES (?, ?)",
-            list(lid_to_phone.items()),
-        )
+        conn.executemany(_SQL["lid"], list(lid_to_phone.items()))
     finally:
         conn.close()

@@ -52,6 +52,7 @@ TABLES = {
     "flawed": "wa_monitor_flawed_rows",
     "instance": "wa_monitor_instance",
     "sync_lock": "wa_monitor_sync_lock",
+    "presence": "wa_monitor_review_presence",
 }
 # The placeholders of the .sql files that name a table: the tables above (which a migrated
 # schema must hold) and the dashboard's users.
@@ -290,7 +291,9 @@ class Database:
 
     @classmethod
     def of(cls, settings: Settings, *, own_variable: bool = False) -> Database:
-        """The handle of the environment `settings` describe (its URL: resolve_url)."""
+        """The handle of the environment `settings` describe. Its URL comes from resolve_url():
+        its secrets registered for redaction before any use, one that cannot be parsed a
+        ConfigError."""
         url = resolve_url(settings, own_variable=own_variable)
         return cls(url, settings.schema, settings.environment.value)
 

@@ -42,8 +42,8 @@ WHERE coalesce(whatsapp_message_date, created_at) >= coalesce(%(start)s::timesta
        OR (coalesce(whatsapp_message_date, created_at), id) < (%(older_at)s, %(older_id)s::uuid))
   AND (%(newer_at)s::timestamptz IS NULL
        OR (coalesce(whatsapp_message_date, created_at), id) > (%(newer_at)s, %(newer_id)s::uuid))
--- {order} is coalesce(whatsapp_message_date, created_at), or, for a drop search, the same value
--- as an expression no index has: the planner then finds the few matching drops through the
+-- {order} is `sighted` below, or, for a drop search, `sighted_unindexed`: the same value as an
+-- expression no index has, so the planner finds the few matching drops through the
 -- drop_number index and sorts them, instead of walking the whole list newest first for them.
 ORDER BY {order} {direction}, id {direction}
 LIMIT %(limit)s;
@@ -90,3 +90,23 @@ SET work_mem = '32MB';
 -- stops being read ends its transaction (and the connection) within a minute.
 SET statement_timeout = '30s';
 SET idle_in_transaction_session_timeout = '1min';
+
+-- name: sighted
+coalesce(whatsapp_message_date, created_at)
+
+-- name: sighted_unindexed
+(coalesce(whatsapp_message_date, created_at) + interval '0')
+
+-- name: queue_counts
+-- The reviewers' queue: every review awaiting a verdict (idx_qa_photo_reviews_awaiting holds
+-- only them), per project, by the age bands of the queue's page.
+SELECT project,
+       count(*) FILTER (WHERE sighted >= %(today)s),
+       count(*) FILTER (WHERE sighted >= %(two_days)s AND sighted < %(today)s),
+       count(*) FILTER (WHERE sighted >= %(week)s AND sighted < %(two_days)s),
+       count(*) FILTER (WHERE sighted < %(week)s)
+FROM (SELECT project, coalesce(whatsapp_message_date, created_at) AS sighted
+      FROM {reviews}
+      WHERE NOT completed AND NOT incomplete) AS awaiting
+GROUP BY project
+ORDER BY project NULLS LAST;

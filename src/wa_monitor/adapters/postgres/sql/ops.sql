@@ -74,7 +74,8 @@ WITH recent AS (
 SELECT (SELECT count(*) FROM recent), (SELECT count(*) FROM written), 0;
 
 -- name: copy_reviews_replace
--- xmax is 0 on a row this statement inserted, and set on one it updated.
+-- xmax is 0 on a row this statement inserted, and set on one it updated. {updates} sets each
+-- column as `replace_column` below, and the version as `replace_version`.
 WITH recent AS (
     SELECT {columns} FROM {prod_reviews} WHERE created_at >= now() - %(window)s::interval
 ), written AS (
@@ -197,3 +198,9 @@ SELECT bridge_rowid, updated_at, read_at FROM {cursor};
 
 -- name: status_flawed
 SELECT count(*), max(seen_at) FROM {flawed};
+
+-- name: replace_version
+{column} = {target}.{column} + 1
+
+-- name: replace_column
+{column} = excluded.{column}
