@@ -52,6 +52,7 @@ TABLES = {
     "flawed": "wa_monitor_flawed_rows",
     "instance": "wa_monitor_instance",
     "sync_lock": "wa_monitor_sync_lock",
+    "presence": "wa_monitor_review_presence",
     "photos": "wa_monitor_photos",
     "drop_posts": "wa_monitor_drop_posts",
 }
