@@ -395,6 +395,9 @@ def _answer(
     except PostRefused as exc:
         with site.connection() as conn:
             values = _values(site, conn, review_id)
+            carried = form.get("queue")  # opened from the queue: keep its next and previous
+            if isinstance(carried, str):
+                values["nav"] = queue.nav(site, conn, request, values["review"], carried)
         notice = Notice("bad", exc.message)
         shown = _page(site, user, values, notice=notice, typed=typed, status_code=exc.status)
         return site.respond(request, shown, user=user)
