@@ -26,10 +26,10 @@ from pydantic import (
 from pydantic import model_validator as _model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from wa_monitor.adapters.logs import redacted_url
 from wa_monitor.core import isolation
 from wa_monitor.core.isolation import Production, user_part
 from wa_monitor.core.records import ReplyKind
+from wa_monitor.core.redaction import redacted_url
 from wa_monitor.core.validation import DEFAULT_TEXTS, InvalidAction, check_template
 from wa_monitor.errors import ConfigError
 
@@ -197,7 +197,8 @@ class Web(BaseModel):
     send_feedback: bool = True  # reviewers may send feedback to the project's group
     # Dev only, and required there for Send: every dev feedback goes to this group (the test
     # group, one of dev's [[projects]]) whatever the review's project, so dev never posts in
-    # a production group, even with that group enabled to read its traffic.
+    # a production group, even with that group enabled to read its traffic. Send is refused
+    # when production's config names this group too, or cannot be read (core/isolation.py).
     feedback_group: str | None = None
     # X-Forwarded-For is believed only from these addresses or networks (the reverse proxy).
     trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
@@ -448,7 +449,7 @@ with warnings.catch_warnings():
             return copy
 
         @property
-        def names(self) -> frozenset[str]:
+        def recipients(self) -> frozenset[str]:
             """Every recipient this config names: its projects' groups (enabled or not) and
             its alerts' WhatsApp recipient."""
             found = {p.group_jid for p in self.projects}
@@ -731,7 +732,7 @@ def read_production(path: Path) -> Production:
         return Production.unknown(
             f"{path}: says environment = {prod.environment.value!r}, not 'prod'"
         )
-    return Production(names=prod.names, source=str(path))
+    return Production(names=prod.recipients, source=str(path))
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from wa_monitor.core.plans import Noted, PlanChange, RawCell, collect, share, shrink_refusal
+from wa_monitor.core.plans import (
+    KEPT,
+    Noted,
+    Noticed,
+    PlanChange,
+    RawCell,
+    collect,
+    share,
+    shrink_refusal,
+)
+from wa_monitor.errors import Refused
 
 
 def cells(*values: object) -> list[RawCell]:
@@ -28,24 +38,38 @@ def test_one_drop_per_cell(
 ) -> None:
     plan = collect(cells(*values), read_as="column A")
     assert plan.drops == drops
-    assert tuple(n.text for n in plan.skipped) == skipped
-    assert tuple(n.where for n in plan.several) == several
+    assert tuple(n.text for n in plan.skipped.first) == skipped
+    assert plan.skipped.count == len(skipped)
+    assert tuple(n.where for n in plan.several.first) == several
     assert not plan.several_read
 
 
 def test_all_in_cell_reads_every_number_and_still_names_the_cell() -> None:
     plan = collect(cells("DR1000009 (cancelled; use DR1000010)"), read_as="", all_in_cell=True)
     assert plan.drops == ("DR1000009", "DR1000010")
-    assert plan.several == (Noted("S!A1", "DR1000009 (cancelled; use DR1000010)"),)
+    assert plan.several.first == (Noted("S!A1", "DR1000009 (cancelled; use DR1000010)"),)
     assert plan.several_read
 
 
 def test_formulas_with_no_value_are_named_not_counted_as_cells() -> None:
     found = [RawCell("S!B2", None, uncomputed=True), RawCell("S!B3", "DR1000003")]
     plan = collect(found, read_as="")
-    assert plan.uncomputed == ("S!B2",)
+    assert plan.uncomputed == Noticed(1, (Noted("S!B2", ""),))
     assert plan.cells == 1
     assert plan.drops == ("DR1000003",)
+
+
+def test_a_million_notes_are_counted_not_held() -> None:
+    plan = collect(cells(*(["tbc"] * 100_000)), read_as="")
+    assert plan.skipped.count == 100_000
+    assert len(plan.skipped.first) == KEPT
+
+
+def test_more_drops_than_any_plan_is_refused() -> None:
+    many = [f"DR{1_000_000 + i}" for i in range(11)]
+    assert len(collect(cells(*many[:10]), read_as="", max_drops=10).drops) == 10
+    with pytest.raises(Refused, match=r"more than 10 drop numbers by S!A11: not one project's"):
+        collect(cells(*many), read_as="", max_drops=10)
 
 
 def change(before: int, missing: int) -> PlanChange:

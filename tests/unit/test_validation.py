@@ -236,7 +236,7 @@ def test_dev_replies_only_in_groups_production_does_not_watch(tmp_path: Path) ->
     # Production lists the test group too, switched off: still none of dev's to reply in.
     prod_text = PROD.format(extra='bot_senders = ["1"]') + "enabled = false\n"
     prod = settings_of(tmp_path, prod_text)
-    names = Production(names=prod.names, source="prod.toml")
+    names = Production(names=prod.recipients, source="prod.toml")
     assert dev.beside(names).reply_groups == frozenset()
     lawley_only = Production(names=frozenset(prod.enabled_projects), source="prod.toml")
     assert dev.beside(lawley_only).reply_groups == {"120363418298130333@g.us"}  # Velo Test

@@ -23,7 +23,6 @@ drop may be in several projects' plans. A project checks drops against its list 
 MAX_SHRINK = 10.0  # percent of a list that --replace removes without --force
 WIDTH = 80  # output lines fit a terminal of this many columns
 SHOWN = 5  # cells with several drops named
-SHOWN_FORMULAS = 10  # formulas with no computed value named
 
 
 def register(commands: Commands) -> None:
@@ -166,25 +165,26 @@ def _file_report(project: str, file: Path, plan: PlanFile, *, hint: bool) -> lis
     """What was read and what was not, each thing once, in lines that fit 80 columns (`hint`:
     say how formulas get their values; a refusal that follows says it otherwise)."""
     lines = [f"{project}: {_count(len(plan.drops), 'drop')} in {file.name} ({plan.read_as})"]
-    if plan.skipped:
-        first = plan.skipped[0]
+    if plan.skipped.count:
+        first = plan.skipped.first[0]
         lines.append(
-            f"{_count(len(plan.skipped), 'cell')} without a drop skipped (e.g. {first.text!r})"
+            f"{_count(plan.skipped.count, 'cell')} without a drop skipped (e.g. {first.text!r})"
         )
-    if plan.several:
+    if plan.several.count:
         what = "read in full (--all-in-cell)" if plan.several_read else "skipped"
-        lines.append(f"{_count(len(plan.several), 'cell')} with more than one drop {what}:")
-        lines += [f"  {c.where}: {c.text!r}" for c in plan.several[:SHOWN]]
-        if len(plan.several) > SHOWN:
-            lines.append(f"  and {len(plan.several) - SHOWN} more")
+        lines.append(f"{_count(plan.several.count, 'cell')} with more than one drop {what}:")
+        lines += [f"  {c.where}: {c.text!r}" for c in plan.several.first[:SHOWN]]
+        if plan.several.count > SHOWN:
+            lines.append(f"  and {plan.several.count - SHOWN} more")
         if not plan.several_read:
             lines.append("  (--all-in-cell reads every number of such a cell)")
-    if plan.uncomputed:
-        count = _count(len(plan.uncomputed), "formula")
+    if plan.uncomputed.count:
+        count = _count(plan.uncomputed.count, "formula")
         lines.append(f"{count} with no computed value, so no drop could be read from:")
-        named = ", ".join(plan.uncomputed[:SHOWN_FORMULAS])
-        if len(plan.uncomputed) > SHOWN_FORMULAS:
-            named += f" and {len(plan.uncomputed) - SHOWN_FORMULAS} more"
+        shown = plan.uncomputed.first
+        named = ", ".join(c.where for c in shown)
+        if plan.uncomputed.count > len(shown):
+            named += f" and {plan.uncomputed.count - len(shown)} more"
         lines += textwrap.wrap(named, width=WIDTH, initial_indent="  ", subsequent_indent="  ")
         if hint:
             lines.append("  (open and save the file in Excel or LibreOffice to compute them)")
@@ -192,10 +192,10 @@ def _file_report(project: str, file: Path, plan: PlanFile, *, hint: bool) -> lis
 
 
 def _formula_refusal(file: Path, plan: PlanFile) -> str | None:
-    if not plan.uncomputed:
+    if not plan.uncomputed.count:
         return None
     # One line: the cells are named above it; what --replace would do to their drops is why.
-    count = _count(len(plan.uncomputed), "formula")
+    count = _count(plan.uncomputed.count, "formula")
     return (
         f"--replace refused: {count} without a computed value would lose their drops; "
         f"save {file.name} in Excel or LibreOffice first"

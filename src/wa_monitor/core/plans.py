@@ -13,8 +13,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from wa_monitor.core.drops import find_drops
+from wa_monitor.errors import Refused
 
 SHOWN = 40  # characters of a cell's text repeated in a report
+KEPT = 10  # cells of each kind an import names (all are counted)
+MAX_DROPS = 1_000_000  # distinct drops in one file; Mohadin's plan, the largest known, had 22,140
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,26 +38,56 @@ class Noted:
 
 
 @dataclass(frozen=True, slots=True)
+class Noticed:
+    """The cells of one kind an import reports: how many, and the first few of them (a file
+    of a million such cells is counted, not held)."""
+
+    count: int
+    first: tuple[Noted, ...]
+
+
+class _Tally:
+    """Counts cells of one kind and keeps the first KEPT of them, while a file is read."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.first: list[Noted] = []
+
+    def add(self, where: str, text: str) -> None:
+        self.count += 1
+        if len(self.first) < KEPT:
+            self.first.append(Noted(where, text[:SHOWN]))
+
+    def done(self) -> Noticed:
+        return Noticed(self.count, tuple(self.first))
+
+
+@dataclass(frozen=True, slots=True)
 class PlanFile:
     read_as: str  # how the column was read: 'sheet HLD_Home, column B'
     drops: tuple[str, ...]  # distinct, normalised like message drops, in file order
     cells: int  # non-empty cells read in the column (uncomputed formulas not included)
-    skipped: tuple[Noted, ...]  # cells that hold no drop number (e.g. the header)
-    several: tuple[Noted, ...]  # cells with more than one drop number
+    skipped: Noticed  # cells that hold no drop number (e.g. the header)
+    several: Noticed  # cells with more than one drop number
     several_read: bool  # True: their numbers were imported (--all-in-cell); else left out
-    uncomputed: tuple[str, ...]  # where the formulas with no computed value are
+    uncomputed: Noticed  # formulas with no computed value (their text is empty)
 
 
-def collect(cells: Iterable[RawCell], *, read_as: str, all_in_cell: bool = False) -> PlanFile:
-    """The plan in a column's cells: one drop per cell unless `all_in_cell`."""
+def collect(
+    cells: Iterable[RawCell],
+    *,
+    read_as: str,
+    all_in_cell: bool = False,
+    max_drops: int = MAX_DROPS,
+) -> PlanFile:
+    """The plan in a column's cells: one drop per cell unless `all_in_cell`. More than
+    `max_drops` distinct drops is not a project's plan: Refused."""
     drops: dict[str, None] = {}
-    skipped: list[Noted] = []
-    several: list[Noted] = []
-    uncomputed: list[str] = []
+    skipped, several, uncomputed = _Tally(), _Tally(), _Tally()
     count = 0
     for cell in cells:
         if cell.uncomputed:
-            uncomputed.append(cell.where)
+            uncomputed.add(cell.where, "")
             continue
         text = "" if cell.value is None else str(cell.value).strip()
         if not text:
@@ -62,21 +95,26 @@ def collect(cells: Iterable[RawCell], *, read_as: str, all_in_cell: bool = False
         count += 1
         found = find_drops(text)
         if not found:
-            skipped.append(Noted(cell.where, text[:SHOWN]))
+            skipped.add(cell.where, text)
             continue
         if len(found) > 1:
-            several.append(Noted(cell.where, text[:SHOWN]))
+            several.add(cell.where, text)
             if not all_in_cell:
                 continue
         drops.update(dict.fromkeys(found))
+        if len(drops) > max_drops:
+            raise Refused(
+                f"more than {max_drops:,} drop numbers by {cell.where}: not one project's "
+                "plan (the largest known, Mohadin's, had 22,140)"
+            )
     return PlanFile(
         read_as=read_as,
         drops=tuple(drops),
         cells=count,
-        skipped=tuple(skipped),
-        several=tuple(several),
+        skipped=skipped.done(),
+        several=several.done(),
         several_read=all_in_cell,
-        uncomputed=tuple(uncomputed),
+        uncomputed=uncomputed.done(),
     )
 
 

@@ -1,10 +1,17 @@
-"""A stand-in for the bridge's HTTP API (`POST /api/send`), for the demo and the tests.
+"""A stand-in for the bridge's HTTP API (`POST /api/send`, `POST /api/download`), for the demo
+and the tests.
 
 It answers like the bridge (same request, same JSON answer, same status codes), records every
 message it "posts", and writes each into messages.db the way a message from the bot's number
 appears there, so the monitor's bot-sender skip is exercised end to end. Faults can be
 switched on to test what a caller does when the bridge is down, refuses, is slow, or drops the
 connection after posting.
+
+`/api/download` does what the bridge's downloadMedia does: it reads the message's media row from
+messages.db, answers at once with a file of that name already in `store/<chat>/` (the shortcut
+that hands back another photo's file when two were stored in the same second), and otherwise
+"downloads" the file from the simulated WhatsApp servers (the bytes given to post_media) unless
+they expired there.
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ from __future__ import annotations
 import enum
 import json
 import random
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -22,8 +30,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from wa_monitor.adapters.sqlfiles import named_queries
 from wa_monitor.devtools.simulator import (
     BridgeWriter,
+    MediaPost,
     Post,
     bridge_timestamp,
     create_bridge,
@@ -31,6 +41,10 @@ from wa_monitor.devtools.simulator import (
 )
 
 SEND_PATH = "/api/send"
+DOWNLOAD_PATH = "/api/download"
+_SQL = named_queries(__package__, "simulator.sql")
+# whatsmeow's error once WhatsApp's servers no longer serve a file (HTTP 410 from the CDN).
+EXPIRED_ERROR = "failed to download media: download failed with status code 410"
 BOT_NUMBER = "27640412391"  # the bot number the old monitor skipped; the demo configures it
 
 
@@ -82,6 +96,8 @@ class SimulatedBridgeApi:
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._on_post = on_post  # told of each posted message (the demo's agent answers it)
+        self._cdn: dict[str, bytes] = {}  # WhatsApp's servers: url -> the decrypted file
+        self._downloads: list[tuple[str, str]] = []  # (message_id, chat_jid) asked for
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -147,6 +163,66 @@ class SimulatedBridgeApi:
             time.sleep(0.02)
         return found
 
+    def downloads(self) -> tuple[tuple[str, str], ...]:
+        """Every /api/download request that reached the handler, oldest first."""
+        with self._lock:
+            return tuple(self._downloads)
+
+    # -- media -------------------------------------------------------------------------------
+
+    @property
+    def store(self) -> Path:
+        """The bridge's `store/` folder (beside messages.db): media land in store/<chat>/."""
+        if self.bridge_db is None:
+            raise RuntimeError("the simulated bridge has no messages.db")
+        return self.bridge_db.parent
+
+    def post_media(self, *media: MediaPost) -> None:
+        """An agent's photos arrive: their rows in messages.db, their files on the servers."""
+        if self.bridge_db is None:
+            raise RuntimeError("the simulated bridge has no messages.db")
+        with self._lock:
+            for item in media:
+                self._cdn[item.post.url] = item.data
+        with BridgeWriter(self.bridge_db) as writer:
+            writer.post_many(item.post for item in media)
+
+    def expire(self, *media: MediaPost) -> None:
+        """WhatsApp's servers stop serving these files (old media)."""
+        with self._lock:
+            for item in media:
+                self._cdn.pop(item.post.url, None)
+
+    def download(self, message_id: str, chat_jid: str) -> tuple[str, str, Path]:
+        """The bridge's downloadMedia: (media type, filename, absolute path), or MediaError."""
+        with self._lock:
+            self._downloads.append((message_id, chat_jid))
+        if self.bridge_db is None:
+            raise MediaError("failed to find message: sql: no rows in result set")
+        conn = sqlite3.connect(self.bridge_db, timeout=5.0)
+        try:
+            row = conn.execute(_SQL["media_row"], (message_id, chat_jid)).fetchone()
+        finally:
+            conn.close()
+        if row is None:
+            raise MediaError("failed to find message: sql: no rows in result set")
+        media_type, filename, url, media_key, sha256, enc_sha256, length = row
+        if not media_type:
+            raise MediaError("not a media message")
+        folder = self.store / chat_jid.replace(":", "_")
+        folder.mkdir(parents=True, exist_ok=True)
+        path = (folder / filename).absolute()
+        if path.exists():
+            return media_type, filename, path  # the bridge's shortcut: no download, no check
+        if not url or not media_key or not sha256 or not enc_sha256 or not length:
+            raise MediaError("incomplete media information for download")
+        with self._lock:
+            data = self._cdn.get(url)
+        if data is None:
+            raise MediaError(EXPIRED_ERROR)
+        path.write_bytes(data)
+        return media_type, filename, path
+
     # -- what a request does -----------------------------------------------------------------
 
     def current_fault(self) -> tuple[Fault, float]:
@@ -179,6 +255,10 @@ class SimulatedBridgeApi:
         return sent
 
 
+class MediaError(Exception):
+    """downloadMedia's error: the bridge answers 500 "Failed to download media: <this>"."""
+
+
 def _json_line(sent: SentMessage) -> str:
     return json.dumps(
         {
@@ -209,12 +289,15 @@ class _BridgeHandler(BaseHTTPRequestHandler):
         """Quiet: the tests read the records, not an access log on stderr."""
 
     def do_GET(self) -> None:
-        self._plain(
-            HTTPStatus.NOT_FOUND if self.path != SEND_PATH else HTTPStatus.METHOD_NOT_ALLOWED
-        )
+        if self.path == SEND_PATH:
+            self._plain(HTTPStatus.METHOD_NOT_ALLOWED)
+        elif self.path == DOWNLOAD_PATH:
+            self._plain(HTTPStatus.METHOD_NOT_ALLOWED, "Method not allowed")
+        else:
+            self._plain(HTTPStatus.NOT_FOUND)
 
-    def do_POST(self) -> None:
-        if self.path != SEND_PATH:
+    def do_POST(self) -> None:  # noqa: PLR0911 - one early answer per refusal, as the bridge's
+        if self.path not in (SEND_PATH, DOWNLOAD_PATH):
             self._plain(HTTPStatus.NOT_FOUND)
             return
         fault, delay_s = self.bridge.current_fault()
@@ -227,6 +310,9 @@ class _BridgeHandler(BaseHTTPRequestHandler):
             request = None
         if not isinstance(request, dict):
             self._plain(HTTPStatus.BAD_REQUEST, "Invalid request format")
+            return
+        if self.path == DOWNLOAD_PATH:
+            self._download(request)
             return
         recipient, text = request.get("recipient"), request.get("message")
         if not isinstance(recipient, str) or not recipient:
@@ -250,8 +336,32 @@ class _BridgeHandler(BaseHTTPRequestHandler):
             return
         self._json(HTTPStatus.OK, success=True, message=f"Message sent to {recipient}")
 
-    def _json(self, status: HTTPStatus, *, success: bool, message: str) -> None:
-        body = json.dumps({"success": success, "message": message}).encode()
+    def _download(self, request: dict[str, object]) -> None:
+        message_id, chat_jid = request.get("message_id"), request.get("chat_jid")
+        if not (
+            isinstance(message_id, str) and message_id and isinstance(chat_jid, str) and chat_jid
+        ):
+            self._plain(HTTPStatus.BAD_REQUEST, "Message ID and Chat JID are required")
+            return
+        try:
+            media_type, filename, path = self.bridge.download(message_id, chat_jid)
+        except MediaError as error:
+            self._json(
+                HTTPStatus.INTERNAL_SERVER_ERROR,
+                success=False,
+                message=f"Failed to download media: {error}",
+            )
+            return
+        self._json(
+            HTTPStatus.OK,
+            success=True,
+            message=f"Successfully downloaded {media_type} media",
+            filename=filename,
+            path=str(path),
+        )
+
+    def _json(self, status: HTTPStatus, *, success: bool, message: str, **extra: str) -> None:
+        body = json.dumps({"success": success, "message": message, **extra}).encode()
         self._answer(status, body, "application/json")
 
     def _plain(self, status: HTTPStatus, text: str | None = None) -> None:

@@ -9,13 +9,14 @@ import secrets
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -172,7 +173,11 @@ def _demo(work: Path, seconds: float, web_port: int, *, stay: bool) -> int:
             }
             try:
                 story = _simulate(bridge_path, seconds)
-                time.sleep(2.0)  # let both monitors catch up with the last messages (and reply)
+                dbs = {
+                    env: Database(url, load_settings(config).schema, env)
+                    for env, config in configs.items()
+                }
+                _catch_up(url, bridge_path, dbs.values())
                 if stay:
                     print(
                         f"▶ the bridge stopped writing; the dashboard stays up at "
@@ -184,12 +189,25 @@ def _demo(work: Path, seconds: float, web_port: int, *, stay: bool) -> int:
                 codes = _stop(monitors)
                 _stop({"web": dashboard})
                 api.stop()
-        dbs = {
-            env: Database(url, load_settings(config).schema, env) for env, config in configs.items()
-        }
         _report(url, work, story, codes, dbs)
         _report_replies(url, api, dbs["dev"])
     return 0 if all(code == 0 for code in codes.values()) else 1
+
+
+def _catch_up(url: str, bridge: Path, dbs: Iterable[Database], *, within: float = 60.0) -> None:
+    """Wait until every monitor has read the bridge's last message (on a loaded machine that
+    can take a while), then a moment for the reply sender to post what they wrote."""
+    with sqlite3.connect(f"file:{bridge}?mode=ro", uri=True) as lite:
+        last = lite.execute("SELECT max(rowid) FROM messages").fetchone()[0] or 0
+    deadline = time.monotonic() + within
+    with psycopg.connect(url, autocommit=True) as conn:
+        for db in dbs:
+            while time.monotonic() < deadline:
+                row = conn.execute(_query("read_up_to", db)).fetchone()
+                if row is not None and row[0] >= last:
+                    break
+                time.sleep(0.2)
+    time.sleep(1.5)
 
 
 def _megabytes(folder: Path) -> int:

@@ -9,3 +9,6 @@ SELECT project, count(*) FROM {reviews} GROUP BY 1 ORDER BY 1;
 
 -- name: invalid
 SELECT drop_number, project, submitted_by, reason FROM {invalid} ORDER BY created_at;
+
+-- name: read_up_to
+SELECT bridge_rowid FROM {cursor};

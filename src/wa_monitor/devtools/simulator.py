@@ -5,6 +5,7 @@ Used by the demo, the tests and the benchmark; nothing here is used by the daemo
 
 from __future__ import annotations
 
+import hashlib
 import random
 import sqlite3
 from collections.abc import Iterable, Mapping
@@ -33,6 +34,59 @@ class Post:
     timestamp: object  # usually text like 2025-11-11 12:25:30+02:00
     is_from_me: bool = False
     media_type: str | None = None
+    # A media row's description of the encrypted file on WhatsApp's servers; a text message
+    # has the bridge's empty values.
+    filename: str = ""
+    url: str = ""
+    media_key: bytes | None = None
+    file_sha256: bytes | None = None
+    file_enc_sha256: bytes | None = None
+    file_length: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class MediaPost:
+    """A photo (or video) as the bridge stores it, and the file WhatsApp's servers hold."""
+
+    post: Post
+    data: bytes
+
+
+def media_filename(media_type: str, moment: datetime) -> str:
+    """The bridge's name for a media file: by the second it stored the row (clashes included)."""
+    extension = {"image": "jpg", "video": "mp4", "audio": "ogg"}.get(media_type, "bin")
+    return f"{media_type}_{moment.strftime('%Y%m%d_%H%M%S')}.{extension}"
+
+
+def media_post(
+    *,
+    id: str,
+    chat_jid: str,
+    sender: str,
+    moment: datetime,
+    data: bytes,
+    media_type: str = "image",
+    caption: str = "",
+) -> MediaPost:
+    """A media message as the bridge writes it (caption kept in `content`, as forks do)."""
+    encrypted = hashlib.sha256(b"enc:" + data).digest()
+    return MediaPost(
+        Post(
+            id=id,
+            chat_jid=chat_jid,
+            sender=sender,
+            content=caption,
+            timestamp=bridge_timestamp(moment),
+            media_type=media_type,
+            filename=media_filename(media_type, moment),
+            url=f"https://mmg.whatsapp.net/v/t62.7118-24/{encrypted.hex()[:24]}.enc",
+            media_key=hashlib.sha256(b"key:" + data).digest(),
+            file_sha256=hashlib.sha256(data).digest(),
+            file_enc_sha256=encrypted,
+            file_length=len(data),
+        ),
+        data,
+    )
 
 
 def bridge_timestamp(moment: datetime) -> str:
@@ -90,6 +144,12 @@ class BridgeWriter:
                         p.timestamp,
                         p.is_from_me,
                         p.media_type,
+                        p.filename,
+                        p.url,
+                        p.media_key,
+                        p.file_sha256,
+                        p.file_enc_sha256,
+                        p.file_length,
                     ),
                 )
 

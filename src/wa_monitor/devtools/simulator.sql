@@ -41,7 +41,12 @@ INSERT OR IGNORE INTO chats (jid, name, last_message_time) VALUES (?, NULL, ?);
 -- name: post
 INSERT OR REPLACE INTO messages (id, chat_jid, sender, content, timestamp, is_from_me,
     media_type, filename, url, media_key, file_sha256, file_enc_sha256, file_length)
-VALUES (?, ?, ?, ?, ?, ?, ?, '', '', NULL, NULL, NULL, 0);
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
+
+-- name: media_row
+-- What the bridge's /api/download reads of a message (its own query).
+SELECT media_type, filename, url, media_key, file_sha256, file_enc_sha256, file_length
+FROM messages WHERE id = ? AND chat_jid = ?;
 
 -- name: lid
 INSERT OR REPLACE INTO whatsmeow_lid_map (lid, pn) VALUES (?, ?);

@@ -26,7 +26,7 @@ from wa_monitor.adapters.graph import (
     RetryLimits,
     WorkbookLocation,
 )
-from wa_monitor.adapters.logs import redacted_url, register_secret
+from wa_monitor.adapters.logs import register_secret
 from wa_monitor.adapters.postgres.admin import audit
 from wa_monitor.adapters.postgres.db import (
     AuthenticationFailed,
@@ -39,6 +39,7 @@ from wa_monitor.adapters.postgres.db import (
 from wa_monitor.adapters.postgres.figures import flawed_rows
 from wa_monitor.adapters.postgres.plans import sizes_of
 from wa_monitor.core.privileges import Service
+from wa_monitor.core.redaction import redacted_url
 from wa_monitor.errors import ConfigError, NotMigrated, WaMonitorError
 from wa_monitor.settings import (
     PROD_SCHEMA,

@@ -94,6 +94,9 @@ WEB_NEEDS: Mapping[str, frozenset[Privilege]] = {
     # The overview lists the day's invalid drop numbers and whether each was answered.
     TABLES["invalid"]: frozenset({SELECT}),
     TABLES["outbox"]: frozenset({SELECT}),
+    # Who has a review open: a reviewer's page writes and renews its mark, and deletes the
+    # expired ones (migration 0014).
+    TABLES["presence"]: frozenset({SELECT, INSERT, UPDATE, DELETE}),
 }
 
 
@@ -134,9 +137,17 @@ WEB_COLUMNS: Mapping[str, Mapping[Privilege, frozenset[str]]] = {
 }
 # A login notes itself (and a rehash) through this function only (SECURITY DEFINER, fixed
 # search_path): the web role holds no UPDATE on wa_monitor_users.
+# A logout ends the session on the server and a reviewer corrects a drop number the same way
+# (migration 0015): no UPDATE of drop_number, none of session_epoch.
 LOGGED_IN_FUNCTION = "wa_monitor_logged_in"
-LOGGED_IN_ARGUMENTS = "bigint, text, text"
-WEB_FUNCTIONS = frozenset({LOGGED_IN_FUNCTION})
+LOGGED_OUT_FUNCTION = "wa_monitor_logged_out"
+CORRECT_DROP_FUNCTION = "wa_monitor_correct_drop"
+FUNCTION_ARGUMENTS: Mapping[str, str] = {
+    LOGGED_IN_FUNCTION: "bigint, text, text",
+    LOGGED_OUT_FUNCTION: "bigint, integer",
+    CORRECT_DROP_FUNCTION: "uuid, integer, text, text, text, boolean",
+}
+WEB_FUNCTIONS = frozenset(FUNCTION_ARGUMENTS)
 
 
 def spell(privileges: Mapping[str, frozenset[Privilege]]) -> str:
@@ -446,7 +457,7 @@ def grant_statements(
                 "ops.grant_function",
                 role=role_id,
                 function=db.table(function),
-                arguments=sql.SQL(LOGGED_IN_ARGUMENTS),
+                arguments=sql.SQL(FUNCTION_ARGUMENTS[function]),
             )
         )
     return statements
