@@ -53,6 +53,8 @@ TABLES = {
     "instance": "wa_monitor_instance",
     "sync_lock": "wa_monitor_sync_lock",
     "presence": "wa_monitor_review_presence",
+    "photos": "wa_monitor_photos",
+    "drop_posts": "wa_monitor_drop_posts",
 }
 # The placeholders of the .sql files that name a table: the tables above (which a migrated
 # schema must hold) and the dashboard's users.
