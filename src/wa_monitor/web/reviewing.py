@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from wa_monitor.adapters.bridge import messages_by_key
-from wa_monitor.adapters.postgres import dashboard, reviewing
+from wa_monitor.adapters.postgres import dashboard, presence, reviewing
 from wa_monitor.adapters.postgres.dashboard import Review
 from wa_monitor.adapters.postgres.db import Connection
 from wa_monitor.adapters.postgres.reviewing import Correction, ReviewSheet
@@ -41,6 +41,7 @@ from wa_monitor.core.steps import Step, UnknownStep
 from wa_monitor.core.verdict import InvalidVerdict, Mark, Verdict, feedback_text
 from wa_monitor.errors import WaMonitorError
 from wa_monitor.services import feedback
+from wa_monitor.web import queue
 from wa_monitor.web.context import Page, Site, current_user, json_value, page, site_of
 from wa_monitor.web.pages import review_json
 from wa_monitor.web.security import csrf_ok
@@ -54,6 +55,7 @@ MAX_VERSION_DIGITS = 9  # a review's version is a PostgreSQL integer
 _MAX_ID_DIGITS = 18  # a send's id is a bigint
 _UNSTORABLE = "\x00"  # PostgreSQL text cannot hold NUL
 _SHOWN_INSTEAD = "\ufffd"  # what a browser shows for it, and what the kept input shows
+MARK_WORDS = {Mark.PASSED.value: "OK", Mark.WRONG.value: "Wrong", Mark.MISSING.value: "Missing"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +148,9 @@ def review_page(site: Site, request: Request, user: User) -> Page:
     """One review: its fields and history, the verdict form (for reviewers), Send, the trail."""
     with site.connection() as conn:
         values = _values(site, conn, request.path_params["id"])
+        values["nav"] = queue.nav(site, conn, request, values["review"])
+        if user.role is Role.REVIEWER:
+            values["others"] = queue.seen_open(site, conn, values["review"].id, user)
     notice = _send_notice(values["sends"], request.query_params.get("send"))
     if request.query_params.get("saved"):
         notice = Notice("ok", "Verdict saved.")
@@ -218,6 +223,10 @@ def _page(
     form = None if typed is None else typed.verdict
     text = None if typed is None else typed.text
     shown = {
+        "nav": None,  # the queue's previous and next, when opened from the queue
+        "others": [],  # the other reviewers who have it open now
+        "renew_seconds": presence.RENEW_SECONDS,
+        "mark_words": MARK_WORDS,
         **values,
         "steps": list(zip(Step, values["review"].steps, strict=True)),
         "photo_steps": list(Step),
@@ -455,8 +464,11 @@ def _step_name(column: str) -> str:
 @reviewer_post
 def save_verdict(site: Site, request: Request, post: ReviewerPost) -> Response:
     """Save the verdict the form says, if the review is still at the version the page showed."""
+    typed = post.typed.verdict or FormInput.parse(post.form)
+    if post.form.get("all_ok"):  # "All OK and save": every step OK, whatever the radios said
+        typed = FormInput(dict.fromkeys(Step, Mark.PASSED), typed.reasons, typed.comment)
     try:
-        verdict = (post.typed.verdict or FormInput.parse(post.form)).verdict()
+        verdict = typed.verdict()
     except InvalidVerdict as exc:
         raise PostRefused(400, f"{exc}. Nothing was saved.") from None
     with site.connection() as conn:
@@ -478,7 +490,20 @@ def save_verdict(site: Site, request: Request, post: ReviewerPost) -> Response:
             ) from None
         except reviewing.ReviewNotFound:
             raise HTTPException(404, "There is no such review in this environment.") from None
-    return RedirectResponse(f"{request.url.path.rsplit('/', 1)[0]}?saved=1", status_code=303)
+    carried = post.form.get("queue")
+    carried = carried if isinstance(carried, str) else ""
+    if "next" in (post.form.get("then"), post.form.get("all_ok")):  # the queue's next review
+        target = queue.next_after_save(site, request, post.review_id, carried, post.user)
+        if target is not None:
+            return RedirectResponse(target, status_code=303)
+    page = request.url.path.rsplit("/", 1)[0]
+    return RedirectResponse(f"{page}?saved=1{'&' + carried if carried else ''}", status_code=303)
+
+
+@reviewer_post
+def renew_presence(site: Site, request: Request, post: ReviewerPost) -> Response:
+    """The review page's script says the reviewer still has it open; who else has, as JSON."""
+    return queue.presence_answer(site, post.review_id, post.user)
 
 
 @reviewer_post

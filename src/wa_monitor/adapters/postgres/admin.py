@@ -94,6 +94,9 @@ WEB_NEEDS: Mapping[str, frozenset[Privilege]] = {
     # The overview lists the day's invalid drop numbers and whether each was answered.
     TABLES["invalid"]: frozenset({SELECT}),
     TABLES["outbox"]: frozenset({SELECT}),
+    # Who has a review open: a reviewer's page writes and renews its mark, and deletes the
+    # expired ones (migration 0014).
+    TABLES["presence"]: frozenset({SELECT, INSERT, UPDATE, DELETE}),
 }
 
 

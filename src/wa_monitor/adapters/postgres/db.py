@@ -52,6 +52,7 @@ TABLES = {
     "flawed": "wa_monitor_flawed_rows",
     "instance": "wa_monitor_instance",
     "sync_lock": "wa_monitor_sync_lock",
+    "presence": "wa_monitor_review_presence",
 }
 # The placeholders of the .sql files that name a table: the tables above (which a migrated
 # schema must hold) and the dashboard's users.

@@ -100,6 +100,10 @@ CREATE TABLE IF NOT EXISTS {schema}.wa_monitor_login_throttle (
 -- The review list's order, newest first, and the keyset its pages continue from.
 CREATE INDEX IF NOT EXISTS idx_qa_photo_reviews_sighted
     ON {schema}.qa_photo_reviews ((coalesce(whatsapp_message_date, created_at)), id);
+-- The reviewers' queue: only the reviews awaiting a verdict, in the same order.
+CREATE INDEX IF NOT EXISTS idx_qa_photo_reviews_awaiting
+    ON {schema}.qa_photo_reviews ((coalesce(whatsapp_message_date, created_at)), id)
+    WHERE NOT completed AND NOT incomplete;
 -- The daily counts (daily.sql) by local day: a range of whatsapp_message_date.
 CREATE INDEX IF NOT EXISTS idx_qa_photo_reviews_whatsapp_message_date
     ON {schema}.qa_photo_reviews (whatsapp_message_date);
@@ -328,6 +332,17 @@ AS $body$
     WHERE id = user_id AND disabled_at IS NULL;
 $body$;
 REVOKE ALL ON FUNCTION {schema}.wa_monitor_logged_in(bigint, text, text) FROM PUBLIC;
+
+-- Who has a review open right now: a mark a reviewer's page writes and renews while it is open;
+-- older than two minutes it means nothing (reads ignore it, writes delete it). It never blocks.
+CREATE TABLE IF NOT EXISTS {schema}.wa_monitor_review_presence (
+    review_id uuid NOT NULL,
+    username text NOT NULL,
+    seen_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (review_id, username)
+);
+CREATE INDEX IF NOT EXISTS idx_wa_monitor_review_presence_seen
+    ON {schema}.wa_monitor_review_presence (seen_at);
 
 -- Version 15: a logout ends the session on the server, and a reviewer corrects a mistyped
 -- drop number; both through narrow functions the web roles may execute (not PUBLIC).
