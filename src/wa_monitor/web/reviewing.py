@@ -21,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from wa_monitor.adapters.bridge import messages_by_key
 from wa_monitor.adapters.postgres import dashboard, presence, reviewing
@@ -44,7 +44,7 @@ from wa_monitor.services import feedback
 from wa_monitor.web import queue
 from wa_monitor.web.context import Page, Site, current_user, json_value, page, site_of
 from wa_monitor.web.pages import review_json
-from wa_monitor.web.security import csrf_ok
+from wa_monitor.web.security import CSRF_HEADER, csrf_ok
 
 # What the form's fields hold at most, as the page's maxlength says; longer is not a browser's.
 MAX_REASON = 300
@@ -331,6 +331,8 @@ def reviewer_post(handler: PostHandler) -> Callable[[Request], Awaitable[Respons
         site = site_of(request)
         user = await run_in_threadpool(current_user, site, request)
         if user is None:
+            if CSRF_HEADER in request.headers:  # the page's script, not a person's form
+                return JSONResponse({"error": "login required"}, status_code=401)
             # Nothing is done: the login page, carrying what they typed back to the review.
             return login_again(site, request, await request.form())
         if not await csrf_ok(request):
