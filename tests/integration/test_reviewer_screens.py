@@ -19,12 +19,24 @@ from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from tests.support.browser import CHROMIUM, SHOTS
-from tests.support.web import PASSWORD, SAST, Row, add_user, environment, make_app, seed, served
+from tests.support.web import (
+    PASSWORD,
+    SAST,
+    Row,
+    add_user,
+    csrf_of,
+    dashboard,
+    environment,
+    make_app,
+    seed,
+    served,
+)
 from wa_monitor.adapters.postgres import presence
 from wa_monitor.adapters.postgres.db import Database
 from wa_monitor.adapters.postgres.users import Role
 from wa_monitor.core.steps import Step
 from wa_monitor.devtools.simulator import BridgeWriter
+from wa_monitor.settings import Settings
 
 pytestmark = [
     pytest.mark.skipif(
@@ -49,6 +61,7 @@ class Desk:
     url: str
     awaiting: list[tuple[UUID, str, str]]  # id, drop, project
     reviewed: UUID
+    settings: Settings
 
     def row(self, review_id: UUID) -> dict[str, Any]:
         cur = self.db.cursor(row_factory=psycopg.rows.dict_row)
@@ -84,7 +97,7 @@ def desk(
     ids = seed(db, "public", [*rows, Row("DR2000003", now - timedelta(days=3), completed=True)])
     awaiting = [(i, d, p) for i, (d, _, p) in zip(ids, plan, strict=False)]
     with served(make_app(settings, database_url)) as base:
-        yield Desk(base, db, database_url, awaiting, ids[-1])
+        yield Desk(base, db, database_url, awaiting, ids[-1], settings)
 
 
 def context(browser: Browser, desk: Desk, user: str | None, size: dict[str, int]) -> BrowserContext:
@@ -232,6 +245,29 @@ def test_a_presence_mark_expires_on_its_own(desk: Desk) -> None:
         presence.mark(conn, db, desk.awaiting[1][0], "sipho")  # a write sweeps the old marks
         left = conn.execute("SELECT username FROM public.wa_monitor_review_presence").fetchall()
         assert left == [("sipho",)]
+
+
+def test_a_refused_save_from_the_queue_keeps_its_next_and_the_input(desk: Desk) -> None:
+    review = desk.awaiting[1][0]
+    with dashboard(desk.settings, desk.url) as dash:
+        assert dash.login("sipho").status_code == 303
+        page = dash.client.get(f"/wa-monitor/reviews/{review}?queue=1&project=Mohadin")
+        form = {
+            "csrf": csrf_of(page.text),
+            "version": "1",
+            "queue": "queue=1&project=Mohadin",
+            "comment": "typed before the refusal",
+            "then": "next",
+        }
+        desk.db.execute(
+            "UPDATE public.qa_photo_reviews SET version = version + 1 WHERE id = %s", (review,)
+        )
+        refused = dash.client.post(f"/wa-monitor/reviews/{review}/verdict", data=form)
+    assert refused.status_code == 409
+    assert "typed before the refusal" in refused.text
+    assert 'name="queue" value="queue=1&amp;project=Mohadin"' in refused.text
+    assert 'data-key="save-next"' in refused.text  # "save and next" still there
+    assert desk.row(review)["reviewed_by"] is None
 
 
 # Every page a person reaches, by who sees it: the name of its screenshot, the path, the user.

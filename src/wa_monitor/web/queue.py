@@ -188,11 +188,17 @@ class QueueNav:
     carried: str  # the query string the review links (and "save and next") carry
 
 
-def nav(site: Site, conn: Connection, request: Request, review: Review) -> QueueNav | None:
-    """The queue's previous and next around `review`, when it was opened from the queue."""
-    if request.query_params.get(MARKER) != "1":
+def nav(
+    site: Site, conn: Connection, request: Request, review: Review, carried: str | None = None
+) -> QueueNav | None:
+    """The queue's previous and next around `review`, when it was opened from the queue: its
+    query string says so, or `carried` (the verdict form's copy, for a refused save) does."""
+    params: Mapping[str, str] = (
+        request.query_params if carried is None else dict(parse_qsl(carried))
+    )
+    if params.get(MARKER) != "1":
         return None
-    asked = parse(site, request.query_params)
+    asked = parse(site, params)
     before, after = dashboard.neighbours(
         conn,
         site.db,
@@ -201,12 +207,12 @@ def nav(site: Site, conn: Connection, request: Request, review: Review) -> Queue
         oldest_first=asked.oldest_first,
     )
     base = home(request)
-    carried = asked.review_link()
+    link = asked.review_link()
 
     def url(r: Review | None) -> str | None:
-        return None if r is None else f"{base}/reviews/{r.id}?{carried}"
+        return None if r is None else f"{base}/reviews/{r.id}?{link}"
 
-    return QueueNav(f"{base}/queue?{asked.link()}", url(before), url(after), carried)
+    return QueueNav(f"{base}/queue?{asked.link()}", url(before), url(after), link)
 
 
 def next_after_save(

@@ -347,7 +347,7 @@ def reviewer_post(handler: PostHandler) -> Callable[[Request], Awaitable[Respons
 
 # The fields of a refused POST the login form carries back to the review page.
 KEPT = "kept."
-_KEPT_FIELDS = ("version", "comment", "text")
+_KEPT_FIELDS = ("version", "comment", "text", "queue", "drop_number", "drop_reason")
 
 
 def login_again(site: Site, request: Request, form: FormData) -> Response:
@@ -381,6 +381,9 @@ def resumed(site: Site, request: Request, user: User, review_id: UUID, kept: For
     typed = Typed.of(kept)
     with site.connection() as conn:
         values = _values(site, conn, review_id)
+        carried = kept.get("queue")
+        if isinstance(carried, str):
+            values["nav"] = queue.nav(site, conn, request, values["review"], carried)
         sheet: ReviewSheet = values["sheet"]
         sent = kept.get("version")
         if sent is not None and str(sent) != str(sheet.version):
@@ -409,6 +412,9 @@ def _answer(
     except PostRefused as exc:
         with site.connection() as conn:
             values = _values(site, conn, review_id)
+            carried = form.get("queue")  # opened from the queue: keep its next and previous
+            if isinstance(carried, str):
+                values["nav"] = queue.nav(site, conn, request, values["review"], carried)
         notice = Notice("bad", exc.message, exc.link)
         shown = _page(site, user, values, notice=notice, typed=typed, status_code=exc.status)
         return site.respond(request, shown, user=user)
