@@ -44,9 +44,13 @@ def test_the_prod_dashboard_works_on_its_web_role_and_cannot_read_dev(
             "/wa-monitor",
             "/wa-monitor?format=json",
             "/wa-monitor/reviews?format=csv",
+            "/wa-monitor/reviews?step=3&agent=27820000000",
             f"/wa-monitor/reviews/{review_id}",  # a reviewer's: writes the presence mark
             "/wa-monitor/queue",
             "/wa-monitor/queue?format=json",
+            "/wa-monitor/quality?from=2025-11-01&to=2025-11-30",
+            "/wa-monitor/quality?range=last-week&format=json",
+            "/wa-monitor/quality?format=csv",
             "/metrics",
             "/healthz",
         ):

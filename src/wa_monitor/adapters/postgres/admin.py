@@ -45,6 +45,10 @@ RUN_NEEDS: Mapping[str, frozenset[Privilege]] = {
     TABLES["alerts"]: frozenset({SELECT, INSERT, UPDATE, DELETE}),
     TABLES["flawed"]: frozenset({SELECT, INSERT}),
     TABLES["instance"]: frozenset({UPDATE}),  # LOCK TABLE … IN EXCLUSIVE MODE
+    # The drain records photos and drop messages; the fetcher (a thread of the daemon, or
+    # `photos fetch`) records each photo's state, and `photos prune` forgets cached copies.
+    TABLES["photos"]: frozenset({SELECT, INSERT, UPDATE}),
+    TABLES["drop_posts"]: frozenset({SELECT, INSERT}),
 }
 # Dev's own role may also empty its tables, so `schema reset --env dev` works with dev's URL.
 DEV_NEEDS: Mapping[str, frozenset[Privilege]] = {
@@ -85,6 +89,7 @@ WEB_NEEDS: Mapping[str, frozenset[Privilege]] = {
     TABLES["cursor"]: frozenset({SELECT}),
     TABLES["migrations"]: frozenset({SELECT}),
     TABLES["flawed"]: frozenset({SELECT}),  # counted with the health figures
+    TABLES["photos"]: frozenset({SELECT}),  # the review page's photos, the lists' counts
     USERS_TABLE: frozenset({SELECT}),
     THROTTLE_TABLE: frozenset({SELECT, INSERT, UPDATE, DELETE}),
     # The review workflow: a reviewer's save and the feedback stamp update the review (under

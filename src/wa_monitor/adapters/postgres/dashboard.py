@@ -16,6 +16,7 @@ from uuid import UUID
 from psycopg import sql
 
 from wa_monitor.adapters.postgres.db import AsyncConnection, Connection, Database
+from wa_monitor.adapters.postgres.quality import VERDICT_KEYS
 from wa_monitor.core.steps import Step
 
 _FIELDS = (
@@ -148,9 +149,16 @@ class ReviewFilter:
     resubmitted: bool | None = None
     feedback: Feedback | None = None
     drop_prefix: str | None = None  # "DR12": drop numbers starting with it
+    agent: str | None = None  # the phone the drop was last posted from
+    failed: Step | None = None  # the step the review's first verdict marked missing or wrong
+    failed_mark: str | None = None  # only "missing" or only "wrong" of those
 
     def params(self) -> dict[str, object]:
         return {
+            "agent": self.agent,
+            "failed": None if self.failed is None else self.failed.column,
+            "failed_mark": self.failed_mark,
+            "verdict_keys": list(VERDICT_KEYS),
             "start": self.start,
             "end": self.end,
             "project": self.project,

@@ -38,6 +38,16 @@ WHERE coalesce(whatsapp_message_date, created_at) >= coalesce(%(start)s::timesta
   AND (%(drop_from)s::text IS NULL
        OR (drop_number >= %(drop_from)s AND drop_number < %(drop_to)s
            AND drop_number LIKE %(drop_like)s))
+  AND (%(agent)s::text IS NULL OR submitted_by = %(agent)s)
+  -- A step the first verdict marked missing or wrong (quality.sql defines the first verdict).
+  AND (%(failed)s::text IS NULL OR EXISTS (
+       SELECT 1 FROM (
+           SELECT c.changes -> %(failed)s ->> 'to' AS mark FROM {changes} AS c
+           WHERE c.review_id = {reviews}.id AND c.changes ?| %(verdict_keys)s::text[]
+           ORDER BY c.id LIMIT 1) AS v
+       WHERE coalesce(v.mark, 'missing') <> 'passed'
+         AND (%(failed_mark)s::text IS NULL
+              OR (%(failed_mark)s = 'wrong') = coalesce(v.mark LIKE 'wrong%%', false))))
   AND (%(older_at)s::timestamptz IS NULL
        OR (coalesce(whatsapp_message_date, created_at), id) < (%(older_at)s, %(older_id)s::uuid))
   AND (%(newer_at)s::timestamptz IS NULL
