@@ -299,7 +299,7 @@ with warnings.catch_warnings():
         # it to another environment); default wa_monitor_<environment>.
         service_role: str | None = Field(default=None, min_length=1, max_length=63)
         projects: tuple[Project, ...] = ()
-        # Drop validation and replies to the groups (README: Drop validation).
+        # Drop validation and replies to the groups (docs/OPERATIONS.md, Drop validation).
         invalid_action: InvalidAction = InvalidAction.REJECT
         replies: bool | None = None  # None: on for prod, off for dev
         acknowledgements: bool = False

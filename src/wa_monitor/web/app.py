@@ -122,6 +122,7 @@ def create_app(settings: Settings, *, database_url: str, secret: str) -> Starlet
         Route(BASE + "/reviews/{id:uuid}", reviewing.review_page),
         Route(BASE + "/reviews/{id:uuid}/verdict", reviewing.save_verdict, methods=["POST"]),
         Route(BASE + "/reviews/{id:uuid}/send", reviewing.send_feedback, methods=["POST"]),
+        Route(BASE + "/reviews/{id:uuid}/drop", reviewing.correct_drop, methods=["POST"]),
         Route(BASE + "/reviews/{id:uuid}/presence", reviewing.renew_presence, methods=["POST"]),
         Route(
             BASE + "/reviews/{id:uuid}/sends/{send}/resolve",

@@ -572,7 +572,7 @@ def grant(
             what = "a superuser" if superuser else f"the owner of schema {schema!r}'s tables"
             raise Refused(
                 f"role {role!r} is {what}: grants cannot limit it; give the {env} service a "
-                "role of its own (README: Roles and URLs)"
+                "role of its own (docs/DEPLOYMENT.md, Roles and URLs)"
             )
         if not allow_other_env:
             _refuse_other_env(conn, db, role, other_roles or {})
