@@ -213,6 +213,7 @@ def test_feedback_states_read_true_after_a_send_and_a_resubmission(
             assert sent.status_code == 303
             after = dash.client.get(sent.headers["location"]).text
             assert "Feedback sent to the group." in after
+            assert "@g.us" not in after  # the bridge's answer names the group's JID
             assert re.search(r'data-testid="sent-now">Sent \S+ \S+ by <bdi>ayanda</bdi>', after)
             assert re.search(r"<button type=\"submit\" disabled>Send to the group</button>", after)
 
