@@ -103,6 +103,7 @@ CREATE INDEX IF NOT EXISTS idx_qa_photo_reviews_sighted
 -- The reviewers' queue: only the reviews awaiting a verdict, in the same order.
 CREATE INDEX IF NOT EXISTS idx_qa_photo_reviews_awaiting
     ON {schema}.qa_photo_reviews ((coalesce(whatsapp_message_date, created_at)), id)
+    INCLUDE (project, whatsapp_message_date, created_at)
     WHERE NOT completed AND NOT incomplete;
 -- The daily counts (daily.sql) by local day: a range of whatsapp_message_date.
 CREATE INDEX IF NOT EXISTS idx_qa_photo_reviews_whatsapp_message_date
