@@ -44,6 +44,7 @@ from wa_monitor.services import feedback
 from wa_monitor.web import queue
 from wa_monitor.web.context import Page, Site, current_user, json_value, page, site_of
 from wa_monitor.web.pages import review_json
+from wa_monitor.web.photos import drop_photos, photo_json
 from wa_monitor.web.security import CSRF_HEADER, csrf_ok
 
 # What the form's fields hold at most, as the page's maxlength says; longer is not a browser's.
@@ -171,6 +172,7 @@ def _values(site: Site, conn: Connection, review_id: UUID) -> dict[str, Any]:
         "changes": reviewing.history(conn, site.db, review_id),
         "sends": reviewing.sends(conn, site.db, review_id),
         "destination": feedback.destination(site.settings, sheet.project),
+        "photo_rounds": drop_photos(site, conn, found.drop_number),
     }
 
 
@@ -261,6 +263,7 @@ def _json(site: Site, conn: Connection, values: Mapping[str, Any]) -> dict[str, 
     sheet: ReviewSheet = values["sheet"]
     body = review_json(values["review"])
     body["history"] = [{k: json_value(v) for k, v in e.items()} for e in values["history"]]
+    body["photos"] = photo_json(values.get("photo_rounds", []))
     body |= {
         "version": sheet.version,
         "reviewed_by": sheet.reviewed_by,
