@@ -27,7 +27,7 @@ from wa_monitor.adapters.bridge import messages_by_key
 from wa_monitor.adapters.postgres import dashboard, presence, reviewing
 from wa_monitor.adapters.postgres.dashboard import Review
 from wa_monitor.adapters.postgres.db import Connection
-from wa_monitor.adapters.postgres.reviewing import Correction, ReviewSheet
+from wa_monitor.adapters.postgres.reviewing import Correction, ReviewChange, ReviewSheet
 from wa_monitor.adapters.postgres.users import Role, User
 from wa_monitor.core.drops import find_drops
 from wa_monitor.core.feedback_claims import (
@@ -153,6 +153,8 @@ def review_page(site: Site, request: Request, user: User) -> Page:
         if user.role is Role.REVIEWER:
             values["others"] = queue.seen_open(site, conn, values["review"].id, user)
     notice = _send_notice(values["sends"], request.query_params.get("send"))
+    if notice is not None and notice.level == "ok" and values["sheet"].feedback_sent is None:
+        notice = None  # sent, then resubmitted: that round is over, this one has no feedback
     if request.query_params.get("saved"):
         notice = Notice("ok", "Verdict saved.")
     if request.query_params.get("corrected"):
@@ -244,6 +246,9 @@ def _page(
         "typed_drop_reason": (typed and typed.drop_reason) or "",
         "notice": notice,
         "unresolved": [s for s in values["sends"] if s.unresolved(datetime.now(UTC))],
+        # This round's feedback, once sent: Send is disabled and says when and by whom.
+        "sent_now": _sent_now(sheet, values["sends"]),
+        "resubmitted_version": _resubmitted_version(sheet, values["changes"]),
         "refresh_seconds": site.settings.web.refresh_seconds,
     }
 
@@ -274,6 +279,22 @@ def _json(site: Site, conn: Connection, values: Mapping[str, Any]) -> dict[str, 
         ],
     }
     return body
+
+
+def _sent_now(sheet: ReviewSheet, sends: tuple[FeedbackSend, ...]) -> FeedbackSend | None:
+    """The send that stamped the current round's feedback (none after a resubmission)."""
+    if sheet.feedback_sent is None:
+        return None
+    return next((s for s in sends if s.delivery is Delivery.SENT or s.resolution), None)
+
+
+def _resubmitted_version(sheet: ReviewSheet, changes: tuple[ReviewChange, ...]) -> int | None:
+    """The version the agent's resubmission made: one after the last change recorded before it
+    (the monitor's resubmission writes no trail row of its own)."""
+    if not sheet.resubmitted or sheet.last_submitted_at is None:
+        return None
+    before = [c.version for c in changes if c.changed_at <= sheet.last_submitted_at]
+    return max(before, default=1) + 1
 
 
 def _send_notice(sends: tuple[FeedbackSend, ...], asked: str | None) -> Notice | None:
