@@ -5,7 +5,7 @@ returns a `Page` that `context.page` renders as HTML or as its JSON twin."""
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from starlette.requests import Request
@@ -68,6 +68,9 @@ def overview(site: Site, request: Request, user: User) -> Page:
                 {"day": c.day.isoformat(), "project": c.project, "drops": c.drops} for c in counts
             ],
             "invalid": {"total": invalid.total, "validating": validating, "posts": invalid_rows},
+            # When these figures were read, in the environment's zone with its offset: the
+            # page's refresh note says it (the browser's own zone may be another).
+            "read_at": site.clock_with_offset(datetime.now(UTC)),
         }
 
     days = [first + timedelta(days=i) for i in range(CHART_DAYS)]
