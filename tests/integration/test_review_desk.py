@@ -26,6 +26,7 @@ from tests.support.web import (
 )
 from wa_monitor.adapters.postgres.users import Role
 from wa_monitor.core.steps import Step
+from wa_monitor.devtools.bridge_api import SimulatedBridgeApi
 from wa_monitor.devtools.simulator import BridgeWriter
 from wa_monitor.settings import load_settings
 
@@ -137,7 +138,7 @@ def test_a_reviewer_corrects_a_drop_number_with_a_reason_recorded_in_the_trail(
     assert done.status_code == 303
     page = dash.client.get(done.headers["location"]).text
     assert "Drop number corrected to DR1111111." in page
-    assert "DR1234567 → DR1111111" in page
+    assert "<bdi>DR1234567</bdi> → <bdi>DR1111111</bdi>" in page
     assert "agent typed 2 for 1" in page
     twin = dash.json(url)
     assert (twin["drop_number"], twin["version"]) == ("DR1111111", 2)
@@ -186,3 +187,67 @@ def test_a_correction_in_a_validating_project_must_be_in_its_plan(
         )
         assert done.status_code == 303
         assert dash.json(url)["drop_number"] == "DR5555555"
+
+
+def test_feedback_states_read_true_after_a_send_and_a_resubmission(
+    tmp_path: Path, bridge: BridgeWriter, database_url: str, db: psycopg.Connection[Any]
+) -> None:
+    with SimulatedBridgeApi(bridge_db=bridge.path, bot_number="27640412391") as api:
+        extra = f'bridge_api_url = "{api.url}"'
+        settings = environment(tmp_path, "prod", bridge=bridge, url=database_url, extra=extra)
+        add_user(database_url, "public", "ayanda", Role.REVIEWER)
+        [review] = seed(db, "public", [Row("DR1234567", sast(11, 9), project="Lawley")])
+        with dashboard(settings, database_url) as dash:
+            assert dash.login("ayanda").status_code == 303
+            url = f"/wa-monitor/reviews/{review}"
+            form = verdict_form(csrf_of(dash.client.get(url).text), 1, comment="")
+            assert dash.client.post(f"{url}/verdict", data=form).status_code == 200
+            page = dash.client.get(url).text
+            assert api.url not in page
+            assert "@g.us" not in page
+            sent = dash.client.post(
+                f"{url}/send",
+                data={"csrf": csrf_of(page), "version": "2", "text": "Please redo photo 1"},
+                follow_redirects=False,
+            )
+            assert sent.status_code == 303
+            after = dash.client.get(sent.headers["location"]).text
+            assert "Feedback sent to the group." in after
+            assert "@g.us" not in after  # the bridge's answer names the group's JID
+            assert re.search(r'data-testid="sent-now">Sent \S+ \S+ by <bdi>ayanda</bdi>', after)
+            assert re.search(r"<button type=\"submit\" disabled>Send to the group</button>", after)
+
+            # The agent resubmits (as the monitor writes it): a new round, no feedback yet.
+            db.execute(
+                "UPDATE public.qa_photo_reviews SET resubmitted = true, feedback_sent = NULL, "
+                "last_submitted_at = now(), version = version + 1 WHERE id = %s",
+                (review,),
+            )
+            again = dash.client.get(sent.headers["location"]).text
+            assert "Feedback sent to the group." not in again
+            assert 'data-testid="sent-now"' not in again
+            assert '<button type="submit">Send to the group</button>' in again
+            resubmission = re.search(
+                r'<td class="num">(\d*)</td>\s*<td>Resubmitted in WhatsApp', again
+            )
+            assert resubmission is not None
+            assert resubmission[1] == str(dash.json(url)["version"])
+
+
+def test_names_comments_and_trail_text_are_isolated_from_the_text_beside_them(
+    dash: Dashboard, db: psycopg.Connection[Any]
+) -> None:
+    # A right-to-left override in a name would reverse what follows it on the line (the phone
+    # number, the time) unless the name is isolated.
+    name = "\u202eThandi"
+    [review] = seed(db, "public", [Row("DR1234567", sast(11, 9), user_name=name)])
+    assert dash.login("ayanda").status_code == 303
+    url = f"/wa-monitor/reviews/{review}"
+    form = verdict_form(csrf_of(dash.client.get(url).text), 1, comment="\u202eredo 1")
+    assert dash.client.post(f"{url}/verdict", data=form).status_code == 200
+    page = dash.client.get(url).text
+    assert f"<bdi>{name}</bdi>" in page
+    assert "<bdi>\u202eredo 1</bdi>" in page  # the comment, in the trail
+    assert "<bdi>ayanda</bdi>" in page  # who changed it
+    listed = dash.client.get("/wa-monitor/reviews", params={"day": "2025-11-11"}).text
+    assert f"<bdi>{name}</bdi>" in listed

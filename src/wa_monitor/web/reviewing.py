@@ -27,7 +27,7 @@ from wa_monitor.adapters.bridge import messages_by_key
 from wa_monitor.adapters.postgres import dashboard, presence, reviewing
 from wa_monitor.adapters.postgres.dashboard import Review
 from wa_monitor.adapters.postgres.db import Connection
-from wa_monitor.adapters.postgres.reviewing import Correction, ReviewSheet
+from wa_monitor.adapters.postgres.reviewing import Correction, ReviewChange, ReviewSheet
 from wa_monitor.adapters.postgres.users import Role, User
 from wa_monitor.core.drops import find_drops
 from wa_monitor.core.feedback_claims import (
@@ -44,6 +44,7 @@ from wa_monitor.services import feedback
 from wa_monitor.web import queue
 from wa_monitor.web.context import Page, Site, current_user, json_value, page, site_of
 from wa_monitor.web.pages import review_json
+from wa_monitor.web.photos import drop_photos, photo_json
 from wa_monitor.web.security import CSRF_HEADER, csrf_ok
 
 # What the form's fields hold at most, as the page's maxlength says; longer is not a browser's.
@@ -152,6 +153,8 @@ def review_page(site: Site, request: Request, user: User) -> Page:
         if user.role is Role.REVIEWER:
             values["others"] = queue.seen_open(site, conn, values["review"].id, user)
     notice = _send_notice(values["sends"], request.query_params.get("send"))
+    if notice is not None and notice.level == "ok" and values["sheet"].feedback_sent is None:
+        notice = None  # sent, then resubmitted: that round is over, this one has no feedback
     if request.query_params.get("saved"):
         notice = Notice("ok", "Verdict saved.")
     if request.query_params.get("corrected"):
@@ -169,6 +172,7 @@ def _values(site: Site, conn: Connection, review_id: UUID) -> dict[str, Any]:
         "changes": reviewing.history(conn, site.db, review_id),
         "sends": reviewing.sends(conn, site.db, review_id),
         "destination": feedback.destination(site.settings, sheet.project),
+        "photo_rounds": drop_photos(site, conn, found.drop_number),
     }
 
 
@@ -242,6 +246,9 @@ def _page(
         "typed_drop_reason": (typed and typed.drop_reason) or "",
         "notice": notice,
         "unresolved": [s for s in values["sends"] if s.unresolved(datetime.now(UTC))],
+        # This round's feedback, once sent: Send is disabled and says when and by whom.
+        "sent_now": _sent_now(sheet, values["sends"]),
+        "resubmitted_version": _resubmitted_version(sheet, values["changes"]),
         "refresh_seconds": site.settings.web.refresh_seconds,
     }
 
@@ -256,6 +263,7 @@ def _json(site: Site, conn: Connection, values: Mapping[str, Any]) -> dict[str, 
     sheet: ReviewSheet = values["sheet"]
     body = review_json(values["review"])
     body["history"] = [{k: json_value(v) for k, v in e.items()} for e in values["history"]]
+    body["photos"] = photo_json(values.get("photo_rounds", []))
     body |= {
         "version": sheet.version,
         "reviewed_by": sheet.reviewed_by,
@@ -271,6 +279,22 @@ def _json(site: Site, conn: Connection, values: Mapping[str, Any]) -> dict[str, 
         ],
     }
     return body
+
+
+def _sent_now(sheet: ReviewSheet, sends: tuple[FeedbackSend, ...]) -> FeedbackSend | None:
+    """The send that stamped the current round's feedback (none after a resubmission)."""
+    if sheet.feedback_sent is None:
+        return None
+    return next((s for s in sends if s.delivery is Delivery.SENT or s.resolution), None)
+
+
+def _resubmitted_version(sheet: ReviewSheet, changes: tuple[ReviewChange, ...]) -> int | None:
+    """The version the agent's resubmission made: one after the last change recorded before it
+    (the monitor's resubmission writes no trail row of its own)."""
+    if not sheet.resubmitted or sheet.last_submitted_at is None:
+        return None
+    before = [c.version for c in changes if c.changed_at <= sheet.last_submitted_at]
+    return max(before, default=1) + 1
 
 
 def _send_notice(sends: tuple[FeedbackSend, ...], asked: str | None) -> Notice | None:

@@ -140,8 +140,10 @@
         return;
       }
       if (!response.ok) throw new Error(response.status);
-      show(await response.json());
-      note.textContent = "Figures refresh every " + seconds + " seconds; last at " + new Date().toLocaleTimeString() + ".";
+      const data = await response.json();
+      show(data);
+      // The server's clock in the environment's zone, never the browser's own zone.
+      note.textContent = "Figures refresh every " + seconds + " seconds; last at " + data.read_at + ".";
       note.classList.remove("stale");
     } catch (err) {
       note.textContent = "Could not refresh the figures (" + err.message + "); trying again.";
