@@ -191,6 +191,9 @@ def test_a_photo_is_served_only_to_a_logged_in_user_of_its_own_environment(
         assert answer.headers["x-content-type-options"] == "nosniff"
         assert answer.content[:2] == b"\xff\xd8"
         assert d.client.get(f"/wa-monitor/photos/{key}/screen").status_code == 200
+        # The list says how many photos each drop has (14: 13 of the first round, 1 since).
+        assert d.client.get("/wa-monitor/reviews?format=json").json()["reviews"][0]["photos"] == 14
+        assert "14 photos" in d.client.get("/wa-monitor/reviews").text
         for bad in (
             f"/wa-monitor/photos/{wrong}/thumb",
             f"/wa-monitor/photos/{'0' * 64}/thumb",

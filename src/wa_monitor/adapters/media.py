@@ -73,6 +73,17 @@ class BridgeMedia:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def probe(self) -> str | None:
+        """None when the bridge's /api/download answers as the bridge does (400 to a request
+        without a message: nothing is downloaded), else what went wrong, in a few words."""
+        try:
+            response = self._client.post(DOWNLOAD_PATH, json={})
+        except httpx.HTTPError as exc:
+            return f"no answer ({type(exc).__name__})"
+        if response.status_code == httpx.codes.BAD_REQUEST:
+            return None
+        return f"unexpected answer HTTP {response.status_code}"
+
     def download(self, message_id: str, chat_jid: str) -> Download:
         try:
             response = self._client.post(

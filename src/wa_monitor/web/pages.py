@@ -11,7 +11,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from wa_monitor.adapters.postgres import dashboard
+from wa_monitor.adapters.postgres import dashboard, photos
 from wa_monitor.adapters.postgres.daily import daily_totals
 from wa_monitor.adapters.postgres.dashboard import COLUMNS, Review
 from wa_monitor.adapters.postgres.db import Connection
@@ -178,6 +178,7 @@ def _reviews(site: Site, request: Request, user: User) -> Page:
         found = dashboard.review_page(
             conn, site.db, where, size=query.size, older=query.older, newer=query.newer
         )
+        counted = photos.counts(conn, site.db, [r.drop_number for r in found.reviews])
     older = query.first_page().link(older=found.older.token()) if found.older else None
     newer = query.first_page().link(newer=found.newer.token()) if found.newer else None
 
@@ -186,7 +187,9 @@ def _reviews(site: Site, request: Request, user: User) -> Page:
             "environment": site.settings.environment.value,
             "filters": query.params(),
             "problems": list(query.problems),
-            "reviews": [review_json(r) for r in found.reviews],
+            "reviews": [
+                review_json(r) | {"photos": counted.get(r.drop_number, 0)} for r in found.reviews
+            ],
             "older": older,
             "newer": newer,
         }
@@ -199,6 +202,7 @@ def _reviews(site: Site, request: Request, user: User) -> Page:
         "newer": newer,
         "csv": query.first_page().link(format="csv"),
         "active": "reviews",
+        "photo_counts": counted,
     }
     return Page("reviews.html", values, twin)
 
