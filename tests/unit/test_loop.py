@@ -517,6 +517,13 @@ def test_an_idle_loop_told_of_the_bridges_writes_sleeps_a_minute_not_a_poll(
     assert world.waker.timeouts == [World.POLL_SECONDS] * 2
 
 
+def test_an_idle_minute_writes_no_log_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A wake a minute apart found nothing: no "draining backlog" line (and no other)."""
+    world = World.make(monkeypatch)
+    world.run(once=False, between=[lambda: world.clock.skip(loop.HEARTBEAT_SECONDS)] * 3)
+    assert world.log.events() == ["resuming"]
+
+
 def test_a_message_the_database_refuses_is_recorded_and_the_rest_applied(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

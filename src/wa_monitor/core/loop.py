@@ -479,7 +479,8 @@ class _Loop:
         for totals in (self.cycle, self.overall):
             totals.add(batch, len(found), duplicates, outcomes)
         self.notifier.watchdog()
-        self._report(caught_up=False)
+        if not batch.caught_up:  # (an idle wake's empty read is no backlog to report)
+            self._report(caught_up=False)
 
     def write_held(self) -> None:
         held, self.held = self.held, []
