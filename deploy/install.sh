@@ -126,6 +126,8 @@ find "$BASE/releases" -mindepth 1 -maxdepth 1 -type d -printf '%T@ %f\n' | sort 
             || { rm -rf "${BASE:?}/releases/$old"; say "removed old release $old"; }
     done
 install -m 0644 "$CHECKOUT/README.md" "$BASE/README.md"
+install -d -m 0755 "$BASE/docs"
+install -m 0644 "$CHECKOUT"/docs/*.md "$BASE/docs/"   # what the README, doctor and the units point to
 
 # -- configuration: the operator's files are never overwritten ------------------------------
 config=$ETC/$ENV_NAME.toml
@@ -170,7 +172,7 @@ on_host chown root:root "$secret"
 
 # -- the unit and the rotation -------------------------------------------------------------
 install -m 0644 "$CHECKOUT/deploy/systemd/$UNIT" "$ROOT/etc/systemd/system/$UNIT"
-# The alerts: the unit's OnFailure= hook and its 2-minute timer (README: Alerts).
+# The alerts: the unit's OnFailure= hook and its 2-minute timer (docs/OPERATIONS.md, Alerts).
 for alert in wa-monitor-alert@.service wa-monitor-alert@.timer; do
     install -m 0644 "$CHECKOUT/deploy/systemd/$alert" "$ROOT/etc/systemd/system/$alert"
 done
@@ -201,11 +203,11 @@ EOF
 fi
 on_host systemctl daemon-reload
 on_host systemctl enable "$UNIT" "$WEB_UNIT"
-say "installed; next: migrate the schema, then (re)start $UNIT (README: Deployment)"
+say "installed; next: migrate the schema, then (re)start $UNIT (docs/DEPLOYMENT.md)"
 if [ "$ENV_NAME" = prod ]; then
     say "the SharePoint sync is installed, not enabled: fill [sharepoint] and sync-prod.env," \
-        "try it with --dry-run, then enable wa-monitor-sync-prod.timer (README: SharePoint sync)"
+        "try it with --dry-run, then enable wa-monitor-sync-prod.timer (docs/OPERATIONS.md, SharePoint sync)"
 fi
 say "alerts: set [alerts] in /etc/wa-monitor/$ENV_NAME.toml, then" \
-    "systemctl enable --now wa-monitor-alert@$ENV_NAME.timer (README: Alerts)"
-say "dashboard: grant its role (schema grant --service web), add users, then (re)start $WEB_UNIT (README: Dashboard)"
+    "systemctl enable --now wa-monitor-alert@$ENV_NAME.timer (docs/OPERATIONS.md, Alerts)"
+say "dashboard: grant its role (schema grant --service web), add users, then (re)start $WEB_UNIT (docs/DASHBOARD.md)"

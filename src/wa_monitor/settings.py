@@ -26,10 +26,10 @@ from pydantic import (
 from pydantic import model_validator as _model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from wa_monitor.adapters.logs import redacted_url
 from wa_monitor.core import isolation
 from wa_monitor.core.isolation import Production, user_part
 from wa_monitor.core.records import ReplyKind
+from wa_monitor.core.redaction import redacted_url
 from wa_monitor.core.validation import DEFAULT_TEXTS, InvalidAction, check_template
 from wa_monitor.errors import ConfigError
 
@@ -299,7 +299,7 @@ with warnings.catch_warnings():
         # it to another environment); default wa_monitor_<environment>.
         service_role: str | None = Field(default=None, min_length=1, max_length=63)
         projects: tuple[Project, ...] = ()
-        # Drop validation and replies to the groups (README: Drop validation).
+        # Drop validation and replies to the groups (docs/OPERATIONS.md, Drop validation).
         invalid_action: InvalidAction = InvalidAction.REJECT
         replies: bool | None = None  # None: on for prod, off for dev
         acknowledgements: bool = False
@@ -313,6 +313,20 @@ with warnings.catch_warnings():
         reply_received_text: str = DEFAULT_TEXTS[ReplyKind.RECEIVED]
         reply_resubmission_text: str = DEFAULT_TEXTS[ReplyKind.RESUBMISSION]
         bridge_api_url: str = "http://localhost:8080"
+        # The drops' photos (docs/CONFIGURATION.md, "Photos"): a drop's photos are its sender's
+        # image and video messages from at most `photos_before_minutes` before the drop message
+        # to `photos_after_minutes` after it (the nearest drop message wins).
+        photos: bool = True
+        photos_before_minutes: float = Field(default=180.0, ge=0, le=7 * 24 * 60)
+        photos_after_minutes: float = Field(default=30.0, ge=0, le=7 * 24 * 60)
+        # Where the bridge writes downloaded media (its store/ folder, beside messages.db by
+        # default): the fetcher reads only files whose real path lies under it.
+        photos_media_dir: Path | None = None
+        # The served copies (thumbnails, screen-size): one folder per environment, with a cap.
+        photos_cache_dir: Path | None = None
+        photos_cache_max_mb: int = Field(default=2048, ge=1, le=1_000_000)
+        photos_max_file_mb: int = Field(default=64, ge=1, le=1024)
+        photos_fetch_per_minute: int = Field(default=60, ge=1, le=6000)
         alerts: Alerts = Alerts()
         sharepoint: SharePoint | None = None
         web: Web = Web()
@@ -491,6 +505,21 @@ with warnings.catch_warnings():
         @property
         def tz(self) -> ZoneInfo:
             return ZoneInfo(self.timezone)
+
+        @property
+        def media_dir(self) -> Path:
+            """The bridge's media folder: photos_media_dir, else the folder of messages.db."""
+            return self.photos_media_dir or self.bridge_db.parent
+
+        @property
+        def cache_dir(self) -> Path:
+            """The photo cache: photos_cache_dir, else systemd's StateDirectory (the unit's
+            $STATE_DIRECTORY), else ~/.local/state/wa-monitor, per environment."""
+            if self.photos_cache_dir is not None:
+                return self.photos_cache_dir
+            state = os.environ.get("STATE_DIRECTORY", "").split(":")[0]
+            base = Path(state) if state else Path.home() / ".local" / "state" / "wa-monitor"
+            return base / f"photos-{self.environment.value}"
 
         @property
         def replying(self) -> bool:

@@ -4,6 +4,7 @@ tests/unit/test_web_handlers.py.)"""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from wa_monitor.adapters.postgres.db import Database
 from wa_monitor.adapters.postgres.users import Role
 from wa_monitor.devtools.simulator import BridgeWriter
 from wa_monitor.services import accounts
+from wa_monitor.web.security import MAX_SESSION_SECONDS
 
 pytestmark = pytest.mark.migrated("prod")
 
@@ -174,3 +176,46 @@ def test_a_database_that_cannot_be_reached_is_a_503_that_names_no_host(
     assert "Database unavailable" in tried.text
     assert "127.0.0.1" not in tried.text
     assert "secret-pw" not in tried.text
+
+
+def test_a_cookie_replayed_after_logout_is_refused(dash: Dashboard) -> None:
+    assert dash.login("ayanda").status_code == 303
+    page = dash.client.get("/wa-monitor")
+    copied = dict(dash.client.cookies)
+    out = dash.client.post(
+        "/wa-monitor/logout", data={"csrf": csrf_of(page.text)}, follow_redirects=False
+    )
+    assert out.status_code == 303
+    # The cookie the browser held, sent again: the session ended on the server.
+    dash.client.cookies.clear()
+    dash.client.cookies.update(copied)
+    assert dash.client.get("/wa-monitor", follow_redirects=False).status_code == 303
+    answer = dash.client.get("/wa-monitor/reviews", params={"format": "json"})
+    assert answer.status_code == 401
+    # Logging in again works.
+    assert dash.login("ayanda").status_code == 303
+    assert dash.client.get("/wa-monitor").status_code == 200
+
+
+def test_requests_renew_the_idle_window_but_not_past_the_absolute_cap(
+    dash: Dashboard, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    idle = dash.settings.web.session_minutes * 60  # 8 h by default; the cap is 12 h
+    start = time.time()
+    clock = {"now": start}
+    monkeypatch.setattr(time, "time", lambda: clock["now"])
+    assert dash.login("ayanda").status_code == 303
+
+    def at(seconds: float) -> int:
+        clock["now"] = start + seconds
+        return dash.client.get("/wa-monitor", follow_redirects=False).status_code
+
+    assert at(idle * 0.6) == 200
+    # Longer after the login than the idle window, but not after the last request.
+    assert at(idle * 1.2) == 200
+    assert at(MAX_SESSION_SECONDS - 60) == 200
+    # Active all along, the session still ends 12 hours after its login.
+    assert at(MAX_SESSION_SECONDS + 60) == 303
+    # And a session left alone for longer than the idle window ends too.
+    assert dash.login("ayanda").status_code == 303
+    assert at(MAX_SESSION_SECONDS + 120 + idle + 5) == 303

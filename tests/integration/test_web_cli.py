@@ -59,7 +59,9 @@ def test_users_are_added_listed_disabled_and_given_new_passwords(
     assert wa(monkeypatch, database_url, *add, "Bad Name!", stdin=PASSWORD) == 2
     errors = capsys.readouterr().err.splitlines()
     assert errors == [
-        "wa-monitor: user 'nomsa' exists already (use `users passwd` to reset it)",
+        "wa-monitor: user 'nomsa' exists already: `users passwd nomsa` sets a new password, "
+        "`users role nomsa --role ROLE` changes the role, `users enable nomsa` lets a disabled "
+        "user log in again",
         "wa-monitor: the password must be at least 12 characters long",
         "wa-monitor: invalid username 'Bad Name!': use 1-64 lowercase letters, digits, '.', "
         "'_' or '-'",
@@ -83,6 +85,48 @@ def test_users_are_added_listed_disabled_and_given_new_passwords(
     assert (user["username"], user["role"], user["active"]) == ("nomsa", "reviewer", False)
     assert user["last_login_at"] is not None
     assert wa(monkeypatch, database_url, "users", "disable", "--config", config, "nobody") == 2
+
+
+def test_a_disabled_user_is_enabled_again_and_a_role_changes_from_the_shell(
+    tmp_path: Path,
+    bridge: BridgeWriter,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    settings = environment(tmp_path, "prod", bridge=bridge, url=database_url)
+    config = str(tmp_path / "prod.toml")
+    add = ("users", "add", "--config", config, "--role", "viewer", "--password-stdin", "thabo")
+    assert wa(monkeypatch, database_url, *add, stdin=PASSWORD) == 0
+    assert wa(monkeypatch, database_url, "users", "disable", "--config", config, "thabo") == 0
+    capsys.readouterr()
+    # A new password for a disabled user says that it stays disabled, and how to enable it.
+    new = "another long password"
+    passwd = ("users", "passwd", "--config", config, "thabo", "--password-stdin")
+    assert wa(monkeypatch, database_url, *passwd, stdin=new + "\n") == 0
+    out = capsys.readouterr().out
+    assert "'thabo' stays disabled: `wa-monitor users enable thabo` lets them log in" in out
+    with dashboard(settings, database_url) as dash:
+        assert dash.login("thabo", new).status_code == 401
+        assert wa(monkeypatch, database_url, "users", "enable", "--config", config, "thabo") == 0
+        assert "user 'thabo' enabled in prod" in capsys.readouterr().out
+        assert dash.login("thabo", new).status_code == 303
+        assert "viewer" in dash.client.get("/wa-monitor").text
+        # A new role ends the open session; the next login has the new role.
+        role = ("users", "role", "--config", config, "thabo", "--role", "reviewer")
+        assert wa(monkeypatch, database_url, *role) == 0
+        assert "user 'thabo' is now a reviewer in prod" in capsys.readouterr().out
+        assert dash.client.get("/wa-monitor", follow_redirects=False).status_code == 303
+        assert dash.login("thabo", new).status_code == 303
+    capsys.readouterr()
+    assert wa(monkeypatch, database_url, "users", "list", "--config", config, "--json") == 0
+    (user,) = json.loads(capsys.readouterr().out)
+    assert (user["role"], user["active"]) == ("reviewer", True)
+    assert wa(monkeypatch, database_url, "users", "enable", "--config", config, "nobody") == 2
+    assert (
+        wa(monkeypatch, database_url, "users", "role", "--config", config, "x", "--role", "viewer")
+        == 2
+    )
 
 
 @pytest.mark.migrated

@@ -44,12 +44,22 @@ def test_the_prod_dashboard_works_on_its_web_role_and_cannot_read_dev(
             "/wa-monitor",
             "/wa-monitor?format=json",
             "/wa-monitor/reviews?format=csv",
-            f"/wa-monitor/reviews/{review_id}",
+            "/wa-monitor/reviews?step=3&agent=27820000000",
+            f"/wa-monitor/reviews/{review_id}",  # a reviewer's: writes the presence mark
+            "/wa-monitor/queue",
+            "/wa-monitor/queue?format=json",
+            "/wa-monitor/quality?from=2025-11-01&to=2025-11-30",
+            "/wa-monitor/quality?range=last-week&format=json",
+            "/wa-monitor/quality?format=csv",
             "/metrics",
             "/healthz",
         ):
             assert dash.client.get(path).status_code == 200, path
         assert dash.json("/wa-monitor")["health"]["level"] == "stopped"
+        renewed = dash.client.post(
+            f"/wa-monitor/reviews/{review_id}/presence", data={"csrf": dash.csrf()}
+        )
+        assert renewed.status_code == 200, renewed.text  # presence: UPDATE, DELETE
     assert [r["drop_number"] for r in listed["reviews"]] == ["DR1111111"]
     with psycopg.connect(url, autocommit=True) as web:
         for statement in (

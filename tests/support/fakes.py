@@ -27,6 +27,7 @@ import pytest
 
 from tests.support.env import AGENT, GROUPS, LAWLEY
 from wa_monitor.core import loop
+from wa_monitor.core.photos import Photo
 from wa_monitor.core.ports import Planner
 from wa_monitor.core.records import (
     NO_LISTS,
@@ -292,6 +293,7 @@ class FakeStore:
         self.attempts = 0  # batch transactions begun (start, and apply's own start)
         self.standby_calls = 0
         self.refused: list[tuple[str, str]] = []  # (message id, reason), as refuse() recorded
+        self.photos: list[Photo] = []  # every photo a batch carried (replays included)
         self.refusing: set[str] = set()  # drops whose writes the "database" refuses
         self._actions: dict[tuple[int, Phase], Action] = {}
         self._created = itertools.count(1)
@@ -340,8 +342,11 @@ class FakeStore:
         self._gate()
         self.saved = position
 
-    def start(self, found: Sequence[Sighting], position: BridgePosition) -> FakeBatch:
+    def start(
+        self, found: Sequence[Sighting], position: BridgePosition, photos: Sequence[Photo] = ()
+    ) -> FakeBatch:
         self._gate()
+        self.photos.extend(photos)
         self.attempts += 1
         self._step(Phase.START)
         return FakeBatch(self, self.attempts, found, position)
@@ -351,8 +356,9 @@ class FakeStore:
         found: Sequence[Sighting],
         position: BridgePosition,
         planner: Planner,
+        photos: Sequence[Photo] = (),
     ) -> tuple[int, Plan]:
-        applying = self.start(found, position)
+        applying = self.start(found, position, photos)
         applying.plan(planner)
         return applying.finish()
 

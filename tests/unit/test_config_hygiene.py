@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from wa_monitor.adapters.logs import Prefixed, redacted_url
+from wa_monitor.adapters.logs import Prefixed
 from wa_monitor.cli import main
+from wa_monitor.core.redaction import redacted_url
 from wa_monitor.errors import ConfigError
 from wa_monitor.settings import load_settings
 

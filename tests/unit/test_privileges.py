@@ -208,7 +208,7 @@ def test_a_role_grants_cannot_limit_is_told_to_make_a_dedicated_one(
     assert audit.fixes == (
         "create a dedicated role for wa-monitor-dev (CREATE ROLE wa_monitor_dev LOGIN PASSWORD "
         "'…'), then as the database owner: wa-monitor schema grant --env dev --role "
-        "wa_monitor_dev (README: Roles and URLs)",
+        "wa_monitor_dev (docs/DEPLOYMENT.md, Roles and URLs)",
     )
 
 

@@ -1,4 +1,5 @@
-"""The review rules (README, "What it does with a message"), case by case, without a database.
+"""The review rules (docs/OPERATIONS.md, "What it does with a message"), case by case, with no
+database.
 
 sightings() turns bridge rows into (message, drop) pairs; plan() folds them over the reviews
 that exist. Each case names the rule it pins down: change a rule and a case breaks.

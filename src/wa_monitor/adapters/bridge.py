@@ -17,7 +17,7 @@ from urllib.parse import quote
 from wa_monitor.adapters.sqlfiles import named_queries
 from wa_monitor.core.isolation import user_part
 from wa_monitor.core.message_time import DEFAULT_MAX_AHEAD, sent_time
-from wa_monitor.core.records import BridgeBatch, BridgeMessage, BridgePosition, Flaw
+from wa_monitor.core.records import BridgeBatch, BridgeMessage, BridgePosition, Flaw, Media
 from wa_monitor.errors import Rescan, TransientError
 
 REQUIRED: dict[str, tuple[str, ...]] = {
@@ -350,8 +350,10 @@ class Bridge:
         lid_map: Path | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         max_ahead: timedelta = DEFAULT_MAX_AHEAD,
+        photos: bool = False,
     ) -> None:
         self.path = path
+        self._photos = int(photos)  # image and video rows come out too
         self.lid_map_path = lid_map
         self._group_set = frozenset(groups)
         self._groups = json.dumps(sorted(groups))
@@ -496,11 +498,14 @@ class Bridge:
             following = conn.execute(_NEXT_ROWID, (position.rowid,)).fetchone()[0] or newest
             hi = max(min(position.rowid + self._window, end, newest), following)
             chars = 0
-            query = _READ_HEADS if self._careful else _READ
-            params = (position.rowid, hi, self._groups)
+            params: tuple[object, ...]
+            if self._careful:
+                query, params = _READ_HEADS, (self._photos, position.rowid, hi, self._groups)
+            else:
+                query, params = _READ, (position.rowid, hi, self._groups, self._photos)
             for row in conn.execute(query, params):
                 rows.append(row)
-                chars += len(row[5])  # content IS NOT NULL
+                chars += len(row[5] or "")  # NULL only in a photo's row
                 if chars >= READ_CHARS and row[0] < hi:
                     hi = cast(int, row[0])  # the rest in the next transaction
                     break
@@ -618,8 +623,17 @@ class Bridge:
             return found
 
         raw = [
-            (int(rowid), str(chat), exact_key(kind, mid), user(sender), content, ts, bool(me))  # type: ignore[call-overload, arg-type]
-            for rowid, chat, kind, mid, sender, content, ts, me in rows
+            (
+                int(rowid),  # type: ignore[call-overload]
+                str(chat),
+                exact_key(kind, mid),  # type: ignore[arg-type]
+                user(sender),
+                content,
+                ts,
+                bool(me),
+                _media(*media),
+            )
+            for rowid, chat, kind, mid, sender, content, ts, me, *media in rows
         ]
         if not raw:
             return []
@@ -627,7 +641,7 @@ class Bridge:
         names = self._names({phones.get(r[3], r[3]) for r in raw if r[3]})
         now = self._clock()
         out = []
-        for rowid, chat, mid, sender_id, content, ts, from_me in raw:
+        for rowid, chat, mid, sender_id, content, ts, from_me, media in raw:
             moment = parse_timestamp(ts, self._tz)
             sent_at, flaw = sent_time(moment, now=now, max_ahead=self._max_ahead)
             if flaw is None and ":" in mid and _KEYED.match(mid):
@@ -647,6 +661,7 @@ class Bridge:
                     timestamp_ok=flaw is None or not flaw.of_time,
                     flaw=flaw,
                     from_me=from_me,
+                    media=media if self._photos else None,
                 )
             )
         return out
@@ -737,6 +752,18 @@ def messages_by_key(
             return bridge.messages(keys)
     except BridgeError:
         return {}
+
+
+def _media(media_type: object, filename: object, sha: object, length: object) -> Media | None:
+    """A photo's or video's media columns as a record; None for any other row."""
+    if media_type not in ("image", "video"):
+        return None
+    return Media(
+        media_type=str(media_type),
+        filename=_storable(str(filename or ""))[:255],
+        file_sha256=sha if isinstance(sha, bytes) and len(sha) == 32 else None,
+        file_length=length if isinstance(length, int) and length >= 0 else None,
+    )
 
 
 def _text(content: object) -> str | None:

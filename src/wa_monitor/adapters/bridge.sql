@@ -4,30 +4,37 @@
 -- checks that the two agree. Why each query is shaped as it is: the comments in bridge.py.
 
 -- name: read
-SELECT rowid, chat_jid, typeof(id), CAST(id AS BLOB), sender, CAST(substr(CAST(content AS BLOB), 1, 262144) AS TEXT), timestamp, coalesce(is_from_me, 0) FROM messages
+-- The last parameter is 1 when photos are on: image and video rows come out too, whatever
+-- their content (the cheap test first: most rows have no media_type).
+SELECT rowid, chat_jid, typeof(id), CAST(id AS BLOB), sender, CAST(substr(CAST(content AS BLOB), 1, 262144) AS TEXT), timestamp, coalesce(is_from_me, 0),
+       media_type, filename, file_sha256, file_length FROM messages
 WHERE rowid > ? AND rowid <= ?
   AND chat_jid IN (SELECT value FROM json_each(?))
-  AND content IS NOT NULL
-  AND ((content LIKE '%dr%'
-        AND (CAST(substr(CAST(content AS BLOB), 1, 262144) AS TEXT) GLOB '*[Dd][Rr][0-9][0-9][0-9][0-9][0-9][0-9]*'
-             OR CAST(substr(CAST(content AS BLOB), 1, 262144) AS TEXT) GLOB '*[Dd][Rr] [0-9][0-9][0-9][0-9][0-9][0-9]*'))
-       OR typeof(content) <> 'text' OR instr(content, char(0)) > 0)
+  AND ((content IS NOT NULL
+        AND ((content LIKE '%dr%'
+              AND (CAST(substr(CAST(content AS BLOB), 1, 262144) AS TEXT) GLOB '*[Dd][Rr][0-9][0-9][0-9][0-9][0-9][0-9]*'
+                   OR CAST(substr(CAST(content AS BLOB), 1, 262144) AS TEXT) GLOB '*[Dd][Rr] [0-9][0-9][0-9][0-9][0-9][0-9]*'))
+             OR typeof(content) <> 'text' OR instr(content, char(0)) > 0))
+       OR (? AND media_type IS NOT NULL AND media_type IN ('image', 'video')))
 ORDER BY rowid;
 
 -- name: read_heads
-SELECT rowid, chat_jid, kind, raw, sender, head, timestamp, from_me FROM (
+SELECT rowid, chat_jid, kind, raw, sender, head, timestamp, from_me,
+       media_type, filename, file_sha256, file_length FROM (
     SELECT rowid, chat_jid, typeof(id) AS kind, CAST(id AS BLOB) AS raw, sender,
            CAST(substr(CAST(content AS BLOB), 1, 262144) AS TEXT) AS head, typeof(content) AS content_type, timestamp,
-           coalesce(is_from_me, 0) AS from_me
+           coalesce(is_from_me, 0) AS from_me, media_type, filename, file_sha256, file_length,
+           (? AND media_type IS NOT NULL AND media_type IN ('image', 'video')) AS photo
     FROM messages
     WHERE rowid > ? AND rowid <= ?
       AND chat_jid IN (SELECT value FROM json_each(?))
-      AND content IS NOT NULL
     ORDER BY rowid LIMIT -1)
-WHERE (head LIKE '%dr%'
-       AND (head GLOB '*[Dd][Rr][0-9][0-9][0-9][0-9][0-9][0-9]*'
-            OR head GLOB '*[Dd][Rr] [0-9][0-9][0-9][0-9][0-9][0-9]*'))
-   OR content_type <> 'text' OR instr(head, char(0)) > 0
+WHERE (content_type <> 'null'
+       AND ((head LIKE '%dr%'
+             AND (head GLOB '*[Dd][Rr][0-9][0-9][0-9][0-9][0-9][0-9]*'
+                  OR head GLOB '*[Dd][Rr] [0-9][0-9][0-9][0-9][0-9][0-9]*'))
+            OR content_type <> 'text' OR instr(head, char(0)) > 0))
+   OR photo
 ORDER BY rowid;
 
 -- name: max_rowid
@@ -53,7 +60,8 @@ WHERE id IS (CASE ?2 WHEN 'blob' THEN ?1 WHEN 'null' THEN NULL ELSE CAST(?1 AS T
 SELECT 1 FROM messages WHERE rowid = ?;
 
 -- name: by_key
-SELECT m.rowid, m.chat_jid, typeof(m.id), CAST(m.id AS BLOB), m.sender, CAST(substr(CAST(content AS BLOB), 1, 262144) AS TEXT), m.timestamp, coalesce(m.is_from_me, 0)
+SELECT m.rowid, m.chat_jid, typeof(m.id), CAST(m.id AS BLOB), m.sender, CAST(substr(CAST(content AS BLOB), 1, 262144) AS TEXT), m.timestamp, coalesce(m.is_from_me, 0),
+       m.media_type, m.filename, m.file_sha256, m.file_length
 FROM json_each(?) AS k
 JOIN messages AS m
   ON m.id = json_extract(k.value, '$[1]') AND m.chat_jid = json_extract(k.value, '$[0]');

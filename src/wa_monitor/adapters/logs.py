@@ -20,9 +20,9 @@ from urllib.parse import quote, unquote
 import structlog
 
 from wa_monitor.core.ports import Log
+from wa_monitor.core.redaction import REDACTED
 
 _SECRETS: list[str] = []  # longest first: a longer secret may contain a shorter one
-REDACTED = "***"
 LOGGER_NAME = "wa_monitor"
 
 
@@ -37,22 +37,6 @@ def redact(text: str) -> str:
         if secret in text:
             text = text.replace(secret, REDACTED)
     return text
-
-
-def redacted_url(url: str) -> str:
-    """`url` fit to print: any user:password@ replaced by ***@ (all up to the last @ before the
-    query, so a password with a / in it is covered too), every query value by ***."""
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        return REDACTED if "@" in url else url
-    rest = rest.partition("#")[0]
-    before_query, query_mark, query = rest.partition("?")
-    if "@" in before_query:
-        before_query = REDACTED + "@" + before_query.rpartition("@")[2]
-    if query_mark:
-        keys = [pair.partition("=")[0] for pair in query.split("&")]
-        query = "&".join(f"{key}={REDACTED}" for key in keys)
-    return f"{scheme}://{before_query}{query_mark}{query}"
 
 
 # Every parameter through which libpq takes a secret, or the path of a file holding one.

@@ -31,6 +31,7 @@ from wa_monitor.cli.common import (
 )
 from wa_monitor.core.loop import HEARTBEAT_SECONDS, Rules
 from wa_monitor.core.loop import run as run_loop
+from wa_monitor.core.photos import PhotoWindow
 from wa_monitor.core.ports import Log, Notifier
 from wa_monitor.core.replies import Caps, Sender, ThreadLanes
 from wa_monitor.core.validation import Policy
@@ -102,6 +103,7 @@ def run_command(args: argparse.Namespace) -> int:
         projects=settings.enabled_projects,
         bot_senders=settings.bot_senders,
         own_account_posts_drops=settings.own_account_posts_drops,
+        photos=settings.photos,
         tz=settings.tz,
         policy=Policy(
             validating=settings.validating,
@@ -111,7 +113,12 @@ def run_command(args: argparse.Namespace) -> int:
             texts=settings.reply_texts,
         ),
     )
-    store = Store(db, exclusive=True, validating=settings.validating)
+    store = Store(
+        db,
+        exclusive=True,
+        validating=settings.validating,
+        photo_window=_photo_window(settings) if settings.photos else None,
+    )
     bridge = Bridge(
         settings.bridge_db,
         groups=list(settings.enabled_projects),
@@ -119,6 +126,7 @@ def run_command(args: argparse.Namespace) -> int:
         span=settings.batch_size,
         lid_map=settings.lid_map_db,
         max_ahead=timedelta(seconds=settings.max_clock_skew_seconds),
+        photos=settings.photos,
     )
     _tell_unknown_groups(bridge, settings, log)
     notifier = SystemdNotifier.from_environ()  # sends nothing unless systemd runs us
@@ -319,3 +327,10 @@ def _install_signals(stop: threading.Event, on_stop: Callable[[], None]) -> None
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGHUP, reopen_logs)
+
+
+def _photo_window(settings: Settings) -> PhotoWindow:
+    return PhotoWindow(
+        before=timedelta(minutes=settings.photos_before_minutes),
+        after=timedelta(minutes=settings.photos_after_minutes),
+    )

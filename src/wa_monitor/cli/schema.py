@@ -101,7 +101,9 @@ def register(commands: Commands) -> None:
         f"(the dashboard): {admin.spell(admin.WEB_NEEDS)}; and only these columns: "
         f"{admin.spell_columns(admin.WEB_COLUMNS)}; a login through EXECUTE on "
         f"{admin.LOGGED_IN_FUNCTION}() (it notes the login and replaces a rehashed password, no "
-        "more). Nothing else: no role may create "
+        f"more), a logout through {admin.LOGGED_OUT_FUNCTION}() (it ends the user's sessions) and "
+        f"a drop-number correction through {admin.CORRECT_DROP_FUNCTION}() (one review's "
+        "drop_number, with a reason in the change trail). Nothing else: no role may create "
         "objects anywhere. The role must exist, log in, and be neither a superuser nor the "
         "tables' owner. Run it again after `schema drop` + `schema migrate`.",
         epilog=f"{OWNER_NOTE}\n{CONFIG_HELP}",

@@ -135,7 +135,8 @@ def _target(to: Path | None, settings: Settings, stack: ExitStack, log: object) 
     if config is None:
         raise ConfigError(
             "no [sharepoint] table in the config: add tenant_id, client_id, drive_id, item_id "
-            "and worksheet (README: SharePoint sync), or write to a file with --to PATH.xlsx"
+            "and worksheet (docs/OPERATIONS.md, SharePoint sync), or write to a file with "
+            "--to PATH.xlsx"
         )
     secret = settings.require_sharepoint_secret()
     logs.register_secret(secret)

@@ -1,4 +1,5 @@
-"""`wa-monitor users …`: the dashboard's users of one environment (add, list, disable, passwd)."""
+"""`wa-monitor users …`: the dashboard's users of one environment (add, list, disable, enable,
+passwd, role)."""
 
 from __future__ import annotations
 
@@ -56,6 +57,25 @@ def register(commands: Commands) -> None:
         handler=disable_command,
     )
     disable.add_argument("username")
+
+    enable = leaf(
+        actions,
+        "enable",
+        help="let a disabled user log in again (with their password)",
+        epilog=CONFIG_HELP,
+        handler=enable_command,
+    )
+    enable.add_argument("username")
+
+    role = leaf(
+        actions,
+        "role",
+        help="change a user's role and end their open sessions",
+        epilog=CONFIG_HELP,
+        handler=role_command,
+    )
+    role.add_argument("username")
+    role.add_argument("--role", required=True, choices=[r.value for r in Role])
 
     passwd = leaf(
         actions,
@@ -152,6 +172,31 @@ def passwd_command(args: argparse.Namespace) -> int:
     env = settings.environment.value
     db = Database.of(settings)
     with db.session("users") as conn:
-        accounts.change_password(conn, db, username=args.username, password=password)
+        enabled = accounts.change_password(conn, db, username=args.username, password=password)
     print(f"password of {args.username!r} changed in {env}; their sessions have ended")
+    if not enabled:
+        print(
+            f"{args.username!r} stays disabled: `wa-monitor users enable {args.username}` lets "
+            "them log in again"
+        )
+    return EXIT_OK
+
+
+def enable_command(args: argparse.Namespace) -> int:
+    settings = load(args)
+    env = settings.environment.value
+    db = Database.of(settings)
+    with db.session("users") as conn:
+        accounts.enable_user(conn, db, username=args.username)
+    print(f"user {args.username!r} enabled in {env}: they can log in with their password")
+    return EXIT_OK
+
+
+def role_command(args: argparse.Namespace) -> int:
+    settings = load(args)
+    env = settings.environment.value
+    db = Database.of(settings)
+    with db.session("users") as conn:
+        accounts.change_role(conn, db, username=args.username, role=Role(args.role))
+    print(f"user {args.username!r} is now a {args.role} in {env}; their sessions have ended")
     return EXIT_OK

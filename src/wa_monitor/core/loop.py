@@ -13,7 +13,7 @@ from typing import TypeVar
 import tenacity
 import tenacity.stop
 
-from wa_monitor.core import reviews, validation
+from wa_monitor.core import photos, reviews, validation
 from wa_monitor.core.ports import (
     BatchWrite,
     EventWaker,
@@ -64,6 +64,7 @@ class Rules:
     tz: tzinfo
     policy: validation.Policy = field(default_factory=validation.Policy)
     own_account_posts_drops: bool = False
+    photos: bool = False  # record the batch's photos and videos (the sink ties them to drops)
 
 
 def retry_policy(
@@ -226,6 +227,7 @@ class _InFlight:
     applying: BatchWrite | None
     error: Exception | None  # what the pipelined attempt already ran into
     tried: list[_Planned]  # every attempt's plan, oldest first
+    media: Sequence[photos.Photo] = ()  # the batch's photos, recorded with it
 
     def outcome(self, replays: int, plan: Plan) -> tuple[int, Plan]:
         """What the batch did, from the attempt that succeeded.
@@ -338,8 +340,18 @@ class _Loop:
         )
         if skipped:
             self._tell_skips(skipped)
-        if found:
-            self._send(batch, found)
+        media = (
+            photos.photos_of(
+                batch.messages,
+                projects=self.rules.projects,
+                bot_senders=self.rules.bot_senders,
+                own_account_posts_drops=self.rules.own_account_posts_drops,
+            )
+            if self.rules.photos
+            else []
+        )
+        if found or media:
+            self._send(batch, found, media)
         else:
             stale = time.monotonic() - self.saved_at >= HEARTBEAT_SECONDS
             if batch.position != self.position or stale:
@@ -384,7 +396,9 @@ class _Loop:
             self.settle()
         return batch if batch is not None else self.policy(self.source.read, self.position)
 
-    def _send(self, batch: BridgeBatch, found: Sequence[Sighting]) -> None:
+    def _send(
+        self, batch: BridgeBatch, found: Sequence[Sighting], media: Sequence[photos.Photo]
+    ) -> None:
         """Start the batch's transaction, write the last batch's lines while its claim runs,
         then plan it and send its writes. A failure here is kept for settle() to retry."""
         assert self.position is not None  # noqa: S101 - step() resumes first
@@ -392,12 +406,12 @@ class _Loop:
         error: Exception | None = None
         tried: list[_Planned] = []
         try:
-            applying = self.sink.start(found, batch.position)
+            applying = self.sink.start(found, batch.position, media)
             self.write_held()
             applying.plan(self.planner(tried))
         except Exception as exc:  # noqa: BLE001 - raised again by settle(), through the policy
             error = exc
-        self.in_flight = _InFlight(batch, found, self.position, applying, error, tried)
+        self.in_flight = _InFlight(batch, found, self.position, applying, error, tried, media)
 
     def settle(self) -> None:
         """Wait for the batch in flight to commit, retrying it whole if it failed; its lines
@@ -416,7 +430,7 @@ class _Loop:
                 assert flight.applying is not None  # noqa: S101 - one or the other is set
                 return flight.applying.finish()
             planner = self.planner(flight.tried)
-            return self.sink.apply(flight.found, flight.batch.position, planner)
+            return self.sink.apply(flight.found, flight.batch.position, planner, flight.media)
 
         try:
             try:
@@ -444,9 +458,11 @@ class _Loop:
                 messages.append([s])
         duplicates, decisions = 0, list[Decision]()
         for i, found in enumerate(messages):
-            position = flight.batch.position if i == len(messages) - 1 else flight.start
+            last = i == len(messages) - 1
+            position = flight.batch.position if last else flight.start
+            media = flight.media if last else ()  # recorded with the batch's last message
             try:
-                replays, plan = self.policy(self.sink.apply, found, position, self.plan)
+                replays, plan = self.policy(self.sink.apply, found, position, self.plan, media)
             except RowRefused as exc:
                 first = found[0]
                 self.log.error(
@@ -456,7 +472,6 @@ class _Loop:
                     chat=first.chat_jid,
                     rowid=first.rowid,
                 )
-                last = i == len(messages) - 1
                 self.policy(self.sink.refuse, first, str(exc), position if last else None)
                 continue
             duplicates += replays

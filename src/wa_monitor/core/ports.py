@@ -9,6 +9,7 @@ from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
 from typing import Any, Protocol
 
+from wa_monitor.core.photos import Photo
 from wa_monitor.core.records import (
     BridgeBatch,
     BridgePosition,
@@ -42,10 +43,17 @@ class Sink(Protocol):
     def load_position(self) -> BridgePosition: ...
 
     def apply(
-        self, found: Sequence[Sighting], position: BridgePosition, planner: Planner
+        self,
+        found: Sequence[Sighting],
+        position: BridgePosition,
+        planner: Planner,
+        photos: Sequence[Photo] = (),
     ) -> tuple[int, Plan]: ...
 
-    def start(self, found: Sequence[Sighting], position: BridgePosition) -> BatchWrite: ...
+    def start(
+        self, found: Sequence[Sighting], position: BridgePosition, photos: Sequence[Photo] = ()
+    ) -> BatchWrite:
+        """Begin the batch's transaction; `photos` are recorded and tied to drops in it."""
 
     def save_position(self, position: BridgePosition) -> None: ...
 

@@ -111,7 +111,7 @@ def audit_role(
             (
                 f"create a dedicated role for wa-monitor-{env} (CREATE ROLE wa_monitor_{env} "
                 "LOGIN PASSWORD '…'), then as the database owner: wa-monitor schema grant "
-                f"--env {env} --role wa_monitor_{env} (README: Roles and URLs)",
+                f"--env {env} --role wa_monitor_{env} (docs/DEPLOYMENT.md, Roles and URLs)",
             ),
             (),
         )

@@ -54,6 +54,17 @@ class BridgeMessage:
     timestamp_ok: bool
     flaw: Flaw | None = None  # what was put in place of the row's own time or id, if anything
     from_me: bool = False  # posted by the bridge's own account (is_from_me)
+    media: Media | None = None  # an image or video row (read only when photos are on)
+
+
+@dataclass(frozen=True, slots=True)
+class Media:
+    """What the bridge stored about a photo or video: the file is fetched later, by request."""
+
+    media_type: str  # 'image' or 'video'
+    filename: str  # the bridge's name for it (by the second: two photos can share one)
+    file_sha256: bytes | None  # SHA-256 of the decrypted file: the only proof a file is this one
+    file_length: int | None
 
 
 class SkipReason(enum.Enum):

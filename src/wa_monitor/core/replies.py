@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -124,8 +125,10 @@ class ThreadLanes:
         thread.start()
 
     def join(self, timeout: float) -> None:
+        """Wait for the posts in flight, all of them within `timeout` seconds in all."""
+        deadline = time.monotonic() + timeout
         for thread in self._threads:
-            thread.join(timeout)
+            thread.join(max(deadline - time.monotonic(), 0.0))
 
 
 class InlineLanes:

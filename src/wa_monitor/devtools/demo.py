@@ -299,7 +299,7 @@ def write_try_config(folder: Path, env: str, bridge: Path, lid_map: Path) -> Pat
         "replies = false  # no bridge API to post through: `demo --review` shows replies",
         "",
         "[alerts]",
-        "enabled = false  # a real deployment names an ops group or e-mail (README: Alerts)",
+        "enabled = false  # a deployment names an ops group or e-mail (docs/OPERATIONS.md)",
         "",
         "[web]",
         f"port = {8090 if prod else 8091}",

@@ -143,12 +143,32 @@ def add_user(
         role=role,
         password_hash=hash_password(password),
     ):
-        raise AccountError(f"user {name!r} exists already (use `users passwd` to reset it)")
+        raise AccountError(
+            f"user {name!r} exists already: `users passwd {name}` sets a new password, "
+            f"`users role {name} --role ROLE` changes the role, `users enable {name}` lets a "
+            "disabled user log in again"
+        )
 
 
-def change_password(conn: Connection, db: Database, *, username: str, password: str) -> None:
+def change_password(conn: Connection, db: Database, *, username: str, password: str) -> bool:
+    """Set the password and end the user's sessions; whether the user is enabled (a new
+    password does not enable a disabled user)."""
     name = check_username(username)
-    if not users.set_password(conn, db, name, hash_password(password)):
+    enabled = users.set_password(conn, db, name, hash_password(password))
+    if enabled is None:
+        raise AccountError(f"no user {name!r} in schema {db.schema!r}")
+    return enabled
+
+
+def enable_user(conn: Connection, db: Database, *, username: str) -> None:
+    name = check_username(username)
+    if not users.enable(conn, db, name):
+        raise AccountError(f"no user {name!r} in schema {db.schema!r}")
+
+
+def change_role(conn: Connection, db: Database, *, username: str, role: Role) -> None:
+    name = check_username(username)
+    if not users.set_role(conn, db, name, role):
         raise AccountError(f"no user {name!r} in schema {db.schema!r}")
 
 

@@ -26,7 +26,7 @@ from wa_monitor.adapters.graph import (
     RetryLimits,
     WorkbookLocation,
 )
-from wa_monitor.adapters.logs import redacted_url, register_secret
+from wa_monitor.adapters.logs import register_secret
 from wa_monitor.adapters.postgres.admin import audit
 from wa_monitor.adapters.postgres.db import (
     AuthenticationFailed,
@@ -39,6 +39,7 @@ from wa_monitor.adapters.postgres.db import (
 from wa_monitor.adapters.postgres.figures import flawed_rows
 from wa_monitor.adapters.postgres.plans import sizes_of
 from wa_monitor.core.privileges import Service
+from wa_monitor.core.redaction import redacted_url
 from wa_monitor.errors import ConfigError, NotMigrated, WaMonitorError
 from wa_monitor.settings import (
     PROD_SCHEMA,
@@ -92,7 +93,7 @@ def diagnose(
         settings = load_environment(name) if config is None else load_settings(path, expect=env)
     except ConfigError as exc:
         checks.append(
-            Check("config file", False, str(exc), f"correct {path} (README: Configuration)")
+            Check("config file", False, str(exc), f"correct {path} (docs/CONFIGURATION.md)")
         )
         checks.append(_raw_isolation(path))
         return checks
@@ -530,8 +531,8 @@ def _sharepoint_checks(settings: Settings, path: Path, *, reach: bool) -> list[C
                 name,
                 False,
                 f"{path} has no [sharepoint] table",
-                "add tenant_id, client_id, drive_id, item_id and worksheet (README: SharePoint "
-                "sync), in production's config only",
+                "add tenant_id, client_id, drive_id, item_id and worksheet (docs/OPERATIONS.md, "
+                "SharePoint sync), in production's config only",
             )
         ]
     location = WorkbookLocation.of(config)
@@ -573,7 +574,8 @@ def _reach_workbook(location: WorkbookLocation, secret: str, ca_file: Path | Non
     except GraphAuthFailed as exc:
         fix = (
             "check tenant_id and client_id, and that the secret is the secret's value (not its "
-            "ID) and has not expired; the app needs admin consent (README: SharePoint sync)"
+            "ID) and has not expired; the app needs admin consent (docs/OPERATIONS.md, "
+            "SharePoint sync)"
         )
         return Check(name, False, str(exc), fix)
     except GraphRefused as exc:

@@ -3,16 +3,21 @@ session (new cookie content, new CSRF token), a logout ends it."""
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit
+from uuid import UUID
 
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from wa_monitor.adapters.postgres import users
 from wa_monitor.services import accounts
 from wa_monitor.services.accounts import LoginOutcome
+from wa_monitor.web import reviewing
 from wa_monitor.web.context import Site, current_user, home, site_of
-from wa_monitor.web.security import csrf_ok, start_session
+from wa_monitor.web.security import csrf_ok, session_user, start_session
 
 _MESSAGES = {
     LoginOutcome.WRONG: "Wrong username or password.",
@@ -21,6 +26,7 @@ _MESSAGES = {
         f"try again in {int(accounts.WINDOW.total_seconds() // 60)} minutes."
     ),
 }
+_REVIEW = re.compile(r"/reviews/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})")
 _STATUS = {LoginOutcome.WRONG: 401, LoginOutcome.THROTTLED: 429}
 
 
@@ -51,11 +57,12 @@ def _form(
     error: str | None,
     status_code: int,
     username: str = "",
+    kept: list[tuple[str, str | UploadFile]] | None = None,
 ) -> Response:
     return web.render(
         request,
         "login.html",
-        {"error": error, "next": target, "username": username},
+        {"error": error, "next": target, "username": username, "kept": kept or []},
         user=None,
         status_code=status_code,
     )
@@ -76,6 +83,12 @@ async def login(request: Request) -> Response:
 
     result = await run_in_threadpool(check)
     target = safe_next(request, str(form.get("next", "")))
+    # A reviewer's refused POST (their session had ended) rides through the login.
+    kept: list[tuple[str, str | UploadFile]] = [
+        (name.removeprefix(reviewing.KEPT), value)
+        for name, value in form.multi_items()
+        if name.startswith(reviewing.KEPT) and isinstance(value, str)
+    ]
     if result.outcome is not LoginOutcome.OK or result.user is None:
         return _form(
             web,
@@ -84,6 +97,7 @@ async def login(request: Request) -> Response:
             error=_MESSAGES[result.outcome],
             status_code=_STATUS[result.outcome],
             username=username[:64],
+            kept=kept,
         )
     start_session(
         request.session,
@@ -91,6 +105,12 @@ async def login(request: Request) -> Response:
         epoch=result.user.session_epoch,
         env=web.settings.environment.value,
     )
+    review = _REVIEW.fullmatch(target.removeprefix(home(request)))
+    if kept and review is not None:
+        user = result.user
+        return await run_in_threadpool(
+            reviewing.resumed, web, request, user, UUID(review[1]), FormData(kept)
+        )
     return RedirectResponse(target, status_code=303)
 
 
@@ -98,6 +118,14 @@ async def logout(request: Request) -> Response:
     web = site_of(request)
     if not await csrf_ok(request):
         return refused(web, request)
+    ids = session_user(request.session, env=web.settings.environment.value)
+    if ids is not None:
+        # Ended on the server too: the cookie, replayed, is refused (its epoch is gone).
+        def end() -> None:
+            with web.connection() as conn:
+                users.logged_out(conn, web.db, *ids)
+
+        await run_in_threadpool(end)
     request.session.clear()
     login_url = home(request) + "/login"
     return RedirectResponse(login_url, status_code=303)

@@ -11,6 +11,7 @@ from typing import TypeVar
 from urllib.parse import urlencode
 
 from wa_monitor.adapters.postgres.dashboard import Feedback, Keyset, ReviewFilter, Status
+from wa_monitor.core.steps import Step
 
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
@@ -37,6 +38,9 @@ class ReviewQuery:
     resubmitted: bool | None = None
     feedback: Feedback | None = None
     drop: str | None = None  # "DR12" as normalised from what was typed
+    agent: str | None = None  # the agent's phone (the Quality page links here)
+    step: Step | None = None  # a step the first verdict marked missing or wrong
+    mark: str | None = None  # "missing" or "wrong": only those of the step
     older: Keyset | None = None
     newer: Keyset | None = None
     size: int = PAGE_SIZE
@@ -52,6 +56,9 @@ class ReviewQuery:
             resubmitted=self.resubmitted,
             feedback=self.feedback,
             drop_prefix=self.drop,
+            agent=self.agent,
+            failed=self.step,
+            failed_mark=self.mark if self.step is not None else None,
         )
 
     def params(self) -> dict[str, str]:
@@ -66,6 +73,9 @@ class ReviewQuery:
             else ("yes" if self.resubmitted else "no"),
             "feedback": _text(self.feedback),
             "drop": self.drop or "",
+            "agent": self.agent or "",
+            "step": "" if self.step is None else str(self.step.number),
+            "mark": self.mark or "",
             "size": "" if self.size == PAGE_SIZE else str(self.size),
         }
         return {k: v for k, v in values.items() if v}
@@ -154,7 +164,11 @@ def parse(query: Mapping[str, str], *, projects: frozenset[str]) -> ReviewQuery:
             f"drop: {drop_text!r} is not the start of a drop number like DR1234567 "
             f"(at least {MIN_DROP_DIGITS} digits)"
         )
+    agent = query.get("agent", "").strip()[:50] or None
     return ReviewQuery(
+        agent=agent,
+        step=_step(query.get("step", ""), problems),
+        mark=choice("mark", {"missing": "missing", "wrong": "wrong"}),
         first=first,
         last=last,
         project=project,
@@ -180,3 +194,13 @@ def _size(raw: str, problems: list[str]) -> int:
         problems.append(f"size: use a number from 1 to {MAX_PAGE_SIZE}")
         return PAGE_SIZE
     return size
+
+
+def _step(raw: str, problems: list[str]) -> Step | None:
+    """`step=7`: the step the first verdict marked missing or wrong (the Quality page's link)."""
+    if not raw.strip():
+        return None
+    if raw.strip().isdigit() and 1 <= int(raw) <= len(Step):
+        return Step(int(raw))
+    problems.append(f"step: use a step number from 1 to {len(Step)}")
+    return None

@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from wa_monitor.adapters.bridge import messages_by_key
-from wa_monitor.adapters.postgres import dashboard, reviewing
+from wa_monitor.adapters.postgres import dashboard, presence, reviewing
 from wa_monitor.adapters.postgres.dashboard import Review
 from wa_monitor.adapters.postgres.db import Connection
 from wa_monitor.adapters.postgres.reviewing import ReviewSheet
@@ -40,6 +40,7 @@ from wa_monitor.core.steps import Step, UnknownStep
 from wa_monitor.core.verdict import InvalidVerdict, Mark, Verdict, feedback_text
 from wa_monitor.errors import WaMonitorError
 from wa_monitor.services import feedback
+from wa_monitor.web import queue
 from wa_monitor.web.context import Page, Site, current_user, json_value, page, site_of
 from wa_monitor.web.pages import review_json
 from wa_monitor.web.security import csrf_ok
@@ -52,6 +53,7 @@ MAX_VERSION_DIGITS = 9  # a review's version is a PostgreSQL integer
 _MAX_ID_DIGITS = 18  # a send's id is a bigint
 _UNSTORABLE = "\x00"  # PostgreSQL text cannot hold NUL
 _SHOWN_INSTEAD = "\ufffd"  # what a browser shows for it, and what the kept input shows
+MARK_WORDS = {Mark.PASSED.value: "OK", Mark.WRONG.value: "Wrong", Mark.MISSING.value: "Missing"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +140,9 @@ def review_page(site: Site, request: Request, user: User) -> Page:
     """One review: its fields and history, the verdict form (for reviewers), Send, the trail."""
     with site.connection() as conn:
         values = _values(site, conn, request.path_params["id"])
+        values["nav"] = queue.nav(site, conn, request, values["review"])
+        if user.role is Role.REVIEWER:
+            values["others"] = queue.seen_open(site, conn, values["review"].id, user)
     notice = _send_notice(values["sends"], request.query_params.get("send"))
     if request.query_params.get("saved"):
         notice = Notice("ok", "Verdict saved.")
@@ -208,6 +213,10 @@ def _page(
     form = None if typed is None else typed.verdict
     text = None if typed is None else typed.text
     shown = {
+        "nav": None,  # the queue's previous and next, when opened from the queue
+        "others": [],  # the other reviewers who have it open now
+        "renew_seconds": presence.RENEW_SECONDS,
+        "mark_words": MARK_WORDS,
         **values,
         "steps": list(zip(Step, values["review"].steps, strict=True)),
         "photo_steps": list(Step),
@@ -308,17 +317,71 @@ def reviewer_post(handler: PostHandler) -> Callable[[Request], Awaitable[Respons
     @functools.wraps(handler)
     async def endpoint(request: Request) -> Response:
         site = site_of(request)
-        if not await csrf_ok(request):
-            raise HTTPException(403, "The form expired or did not come from this site: reload it.")
         user = await run_in_threadpool(current_user, site, request)
         if user is None:
-            raise HTTPException(401, "Log in again: your session ended.")
+            # Nothing is done: the login page, carrying what they typed back to the review.
+            return login_again(site, request, await request.form())
+        if not await csrf_ok(request):
+            raise HTTPException(403, "The form expired or did not come from this site: reload it.")
         if user.role is not Role.REVIEWER:
             raise HTTPException(403, "Only reviewers can save verdicts and send feedback.")
         form = await request.form()
         return await run_in_threadpool(_answer, site, request, user, form, handler)
 
     return endpoint
+
+
+# The fields of a refused POST the login form carries back to the review page.
+KEPT = "kept."
+_KEPT_FIELDS = ("version", "comment", "text")
+
+
+def login_again(site: Site, request: Request, form: FormData) -> Response:
+    """A reviewer's POST whose session had ended: the login page at 401, with the verdict or
+    message they typed kept in hidden fields; after the login the review page shows it again,
+    not saved (`resumed`)."""
+    kept = [
+        (name, _shown(value)[:MAX_FEEDBACK])
+        for name, value in form.multi_items()
+        if isinstance(value, str) and (name in _KEPT_FIELDS or name.startswith(("mark_", "why_")))
+    ]
+    review = request.url.path.rsplit("/", 1)[0]
+    return site.render(
+        request,
+        "login.html",
+        {
+            "error": "Your session ended before this was saved: log in again. What you typed "
+            "is kept and comes back on the review page, not saved yet.",
+            "next": review,
+            "username": "",
+            "kept": kept,
+        },
+        user=None,
+        status_code=401,
+    )
+
+
+def resumed(site: Site, request: Request, user: User, review_id: UUID, kept: FormData) -> Response:
+    """The review page after a login that carried a refused POST's input: that input in the
+    forms, nothing saved; when the review changed meanwhile, saying so, as a refused save does."""
+    typed = Typed.of(kept)
+    with site.connection() as conn:
+        values = _values(site, conn, review_id)
+        sheet: ReviewSheet = values["sheet"]
+        sent = kept.get("version")
+        if sent is not None and str(sent) != str(sheet.version):
+            changed = reviewing.who_changed(conn, site.db, review_id, sheet.version)
+            notice = Notice(
+                "warn",
+                f"{changed.describe(site.settings.tz)} Nothing was saved. Your input is kept "
+                "below: compare it with the review as it is now, then save again.",
+            )
+        else:
+            notice = Notice(
+                "warn", "You are logged in again. Your input is kept below, not saved yet: save it."
+            )
+    shown = _page(site, user, values, notice=notice, typed=typed)
+    return site.respond(request, shown, user=user)
 
 
 def _answer(
@@ -332,6 +395,9 @@ def _answer(
     except PostRefused as exc:
         with site.connection() as conn:
             values = _values(site, conn, review_id)
+            carried = form.get("queue")  # opened from the queue: keep its next and previous
+            if isinstance(carried, str):
+                values["nav"] = queue.nav(site, conn, request, values["review"], carried)
         notice = Notice("bad", exc.message)
         shown = _page(site, user, values, notice=notice, typed=typed, status_code=exc.status)
         return site.respond(request, shown, user=user)
@@ -387,8 +453,11 @@ def _step_name(column: str) -> str:
 @reviewer_post
 def save_verdict(site: Site, request: Request, post: ReviewerPost) -> Response:
     """Save the verdict the form says, if the review is still at the version the page showed."""
+    typed = post.typed.verdict or FormInput.parse(post.form)
+    if post.form.get("all_ok"):  # "All OK and save": every step OK, whatever the radios said
+        typed = FormInput(dict.fromkeys(Step, Mark.PASSED), typed.reasons, typed.comment)
     try:
-        verdict = (post.typed.verdict or FormInput.parse(post.form)).verdict()
+        verdict = typed.verdict()
     except InvalidVerdict as exc:
         raise PostRefused(400, f"{exc}. Nothing was saved.") from None
     with site.connection() as conn:
@@ -410,7 +479,20 @@ def save_verdict(site: Site, request: Request, post: ReviewerPost) -> Response:
             ) from None
         except reviewing.ReviewNotFound:
             raise HTTPException(404, "There is no such review in this environment.") from None
-    return RedirectResponse(f"{request.url.path.rsplit('/', 1)[0]}?saved=1", status_code=303)
+    carried = post.form.get("queue")
+    carried = carried if isinstance(carried, str) else ""
+    if "next" in (post.form.get("then"), post.form.get("all_ok")):  # the queue's next review
+        target = queue.next_after_save(site, request, post.review_id, carried, post.user)
+        if target is not None:
+            return RedirectResponse(target, status_code=303)
+    page = request.url.path.rsplit("/", 1)[0]
+    return RedirectResponse(f"{page}?saved=1{'&' + carried if carried else ''}", status_code=303)
+
+
+@reviewer_post
+def renew_presence(site: Site, request: Request, post: ReviewerPost) -> Response:
+    """The review page's script says the reviewer still has it open; who else has, as JSON."""
+    return queue.presence_answer(site, post.review_id, post.user)
 
 
 @reviewer_post

@@ -28,7 +28,8 @@ _HEADERS = (
 CSRF_FIELD = "csrf"
 CSRF_HEADER = "x-csrf-token"
 # A session ends this long after its login, however active it stays (idle expiry is the
-# cookie's max_age, renewed with each response).
+# cookie's max_age and its signature's age, renewed by each request of a logged-in session:
+# `session_user` re-signs it).
 MAX_SESSION_SECONDS = 12 * 3600
 
 
@@ -105,6 +106,10 @@ def session_user(session: MutableMapping[str, Any], *, env: str) -> tuple[int, i
         return None
     if session.get("env") != env:
         return None
-    if time.time() - since > MAX_SESSION_SECONDS:
+    now = int(time.time())
+    if now - since > MAX_SESSION_SECONDS:
         return None
+    # Touching the session makes the middleware sign it anew, with a new max_age: the idle
+    # window starts again with every request (Starlette re-sends only a modified session).
+    session["seen"] = now
     return uid, epoch

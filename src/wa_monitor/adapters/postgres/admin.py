@@ -45,6 +45,10 @@ RUN_NEEDS: Mapping[str, frozenset[Privilege]] = {
     TABLES["alerts"]: frozenset({SELECT, INSERT, UPDATE, DELETE}),
     TABLES["flawed"]: frozenset({SELECT, INSERT}),
     TABLES["instance"]: frozenset({UPDATE}),  # LOCK TABLE … IN EXCLUSIVE MODE
+    # The drain records photos and drop messages; the fetcher (a thread of the daemon, or
+    # `photos fetch`) records each photo's state, and `photos prune` forgets cached copies.
+    TABLES["photos"]: frozenset({SELECT, INSERT, UPDATE}),
+    TABLES["drop_posts"]: frozenset({SELECT, INSERT}),
 }
 # Dev's own role may also empty its tables, so `schema reset --env dev` works with dev's URL.
 DEV_NEEDS: Mapping[str, frozenset[Privilege]] = {
@@ -85,6 +89,7 @@ WEB_NEEDS: Mapping[str, frozenset[Privilege]] = {
     TABLES["cursor"]: frozenset({SELECT}),
     TABLES["migrations"]: frozenset({SELECT}),
     TABLES["flawed"]: frozenset({SELECT}),  # counted with the health figures
+    TABLES["photos"]: frozenset({SELECT}),  # the review page's photos, the lists' counts
     USERS_TABLE: frozenset({SELECT}),
     THROTTLE_TABLE: frozenset({SELECT, INSERT, UPDATE, DELETE}),
     # The review workflow: a reviewer's save and the feedback stamp update the review (under
@@ -94,6 +99,9 @@ WEB_NEEDS: Mapping[str, frozenset[Privilege]] = {
     # The overview lists the day's invalid drop numbers and whether each was answered.
     TABLES["invalid"]: frozenset({SELECT}),
     TABLES["outbox"]: frozenset({SELECT}),
+    # Who has a review open: a reviewer's page writes and renews its mark, and deletes the
+    # expired ones (migration 0014).
+    TABLES["presence"]: frozenset({SELECT, INSERT, UPDATE, DELETE}),
 }
 
 
@@ -134,9 +142,17 @@ WEB_COLUMNS: Mapping[str, Mapping[Privilege, frozenset[str]]] = {
 }
 # A login notes itself (and a rehash) through this function only (SECURITY DEFINER, fixed
 # search_path): the web role holds no UPDATE on wa_monitor_users.
+# A logout ends the session on the server and a reviewer corrects a drop number the same way
+# (migration 0015): no UPDATE of drop_number, none of session_epoch.
 LOGGED_IN_FUNCTION = "wa_monitor_logged_in"
-LOGGED_IN_ARGUMENTS = "bigint, text, text"
-WEB_FUNCTIONS = frozenset({LOGGED_IN_FUNCTION})
+LOGGED_OUT_FUNCTION = "wa_monitor_logged_out"
+CORRECT_DROP_FUNCTION = "wa_monitor_correct_drop"
+FUNCTION_ARGUMENTS: Mapping[str, str] = {
+    LOGGED_IN_FUNCTION: "bigint, text, text",
+    LOGGED_OUT_FUNCTION: "bigint, integer",
+    CORRECT_DROP_FUNCTION: "uuid, integer, text, text, text, boolean",
+}
+WEB_FUNCTIONS = frozenset(FUNCTION_ARGUMENTS)
 
 
 def spell(privileges: Mapping[str, frozenset[Privilege]]) -> str:
@@ -446,7 +462,7 @@ def grant_statements(
                 "ops.grant_function",
                 role=role_id,
                 function=db.table(function),
-                arguments=sql.SQL(LOGGED_IN_ARGUMENTS),
+                arguments=sql.SQL(FUNCTION_ARGUMENTS[function]),
             )
         )
     return statements
@@ -556,7 +572,7 @@ def grant(
             what = "a superuser" if superuser else f"the owner of schema {schema!r}'s tables"
             raise Refused(
                 f"role {role!r} is {what}: grants cannot limit it; give the {env} service a "
-                "role of its own (README: Roles and URLs)"
+                "role of its own (docs/DEPLOYMENT.md, Roles and URLs)"
             )
         if not allow_other_env:
             _refuse_other_env(conn, db, role, other_roles or {})

@@ -16,6 +16,7 @@ from uuid import UUID
 from psycopg import sql
 
 from wa_monitor.adapters.postgres.db import AsyncConnection, Connection, Database
+from wa_monitor.adapters.postgres.quality import VERDICT_KEYS
 from wa_monitor.core.steps import Step
 
 _FIELDS = (
@@ -148,9 +149,16 @@ class ReviewFilter:
     resubmitted: bool | None = None
     feedback: Feedback | None = None
     drop_prefix: str | None = None  # "DR12": drop numbers starting with it
+    agent: str | None = None  # the phone the drop was last posted from
+    failed: Step | None = None  # the step the review's first verdict marked missing or wrong
+    failed_mark: str | None = None  # only "missing" or only "wrong" of those
 
     def params(self) -> dict[str, object]:
         return {
+            "agent": self.agent,
+            "failed": None if self.failed is None else self.failed.column,
+            "failed_mark": self.failed_mark,
+            "verdict_keys": list(VERDICT_KEYS),
             "start": self.start,
             "end": self.end,
             "project": self.project,
@@ -250,22 +258,52 @@ def review_page(
     size: int,
     older: Keyset | None = None,
     newer: Keyset | None = None,
+    oldest_first: bool = False,
 ) -> ReviewPage:
-    """One page of the filtered reviews, newest first, continuing from a keyset: each page is
-    an index range scan, as fast a million rows deep as on the first page."""
+    """One page of the filtered reviews, newest first (or oldest first: the queue), continuing
+    from a keyset: each page is an index range scan, as fast a million rows deep as on the
+    first page. `older` is where the next page in the order starts and `newer` where the
+    previous one ends, whichever way the order runs."""
+    ahead, back = ("ASC", "DESC") if oldest_first else ("DESC", "ASC")
     if newer is not None:
-        rows = _fetch(conn, db, where, size + 1, newer=newer, direction="ASC")
+        rows = _walk(conn, db, where, size + 1, back, past=newer)
         if len(rows) <= size:  # back at the top: show the first page as it is now
-            return review_page(conn, db, where, size=size)
+            return review_page(conn, db, where, size=size, oldest_first=oldest_first)
         shown = rows[:size][::-1]
         return ReviewPage(tuple(shown), older=shown[-1].keyset, newer=shown[0].keyset)
-    rows = _fetch(conn, db, where, size + 1, older=older, direction="DESC")
+    rows = _walk(conn, db, where, size + 1, ahead, past=older)
     shown = rows[:size]
     return ReviewPage(
         tuple(shown),
         older=shown[-1].keyset if len(rows) > size else None,
         newer=shown[0].keyset if older is not None and shown else None,
     )
+
+
+def neighbours(
+    conn: Connection, db: Database, where: ReviewFilter, at: Keyset, *, oldest_first: bool
+) -> tuple[Review | None, Review | None]:
+    """The reviews just before and just after the place `at` in the filtered order (the queue's
+    previous and next from a review page, whether or not that review still matches)."""
+    ahead, back = ("ASC", "DESC") if oldest_first else ("DESC", "ASC")
+    before = _walk(conn, db, where, 1, back, past=at)
+    after = _walk(conn, db, where, 1, ahead, past=at)
+    return (before[0] if before else None), (after[0] if after else None)
+
+
+def _walk(
+    conn: Connection,
+    db: Database,
+    where: ReviewFilter,
+    limit: int,
+    direction: str,
+    *,
+    past: Keyset | None,
+) -> list[Review]:
+    """Up to `limit` reviews from `past` (exclusive) on in `direction` (ASC: later ones)."""
+    if direction == "ASC":
+        return _fetch(conn, db, where, limit, newer=past, direction="ASC")
+    return _fetch(conn, db, where, limit, older=past, direction="DESC")
 
 
 def _fetch(
@@ -281,6 +319,30 @@ def _fetch(
     params = where.params() | keyset_params(older=older, newer=newer) | {"limit": limit}
     composed = query(db, "review_page", direction, by_drop=where.drop_prefix is not None)
     return [_review(r) for r in conn.execute(composed, params)]
+
+
+@dataclass(frozen=True, slots=True)
+class QueueCount:
+    """The reviews awaiting a verdict in one project, by how long ago they were posted."""
+
+    project: str | None
+    today: int
+    days_1_2: int
+    days_3_7: int
+    older: int
+
+    @property
+    def total(self) -> int:
+        return self.today + self.days_1_2 + self.days_3_7 + self.older
+
+
+def queue_counts(
+    conn: Connection, db: Database, *, today: datetime, two_days: datetime, week: datetime
+) -> list[QueueCount]:
+    """Every review awaiting a verdict, counted per project and by age: since `today` (local
+    midnight), the two days before, the five before those (`week`: 7 days back), and older."""
+    params = {"today": today, "two_days": two_days, "week": week}
+    return [QueueCount(*r) for r in conn.execute(query(db, "queue_counts"), params)]
 
 
 def keyset_params(*, older: Keyset | None, newer: Keyset | None) -> dict[str, object]:

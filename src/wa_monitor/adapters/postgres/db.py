@@ -52,13 +52,14 @@ TABLES = {
     "flawed": "wa_monitor_flawed_rows",
     "instance": "wa_monitor_instance",
     "sync_lock": "wa_monitor_sync_lock",
+    "presence": "wa_monitor_review_presence",
+    "photos": "wa_monitor_photos",
+    "drop_posts": "wa_monitor_drop_posts",
 }
 # The placeholders of the .sql files that name a table: the tables above (which a migrated
 # schema must hold) and the dashboard's users.
 IDENTIFIERS = TABLES | {"users": "wa_monitor_users", "throttle": "wa_monitor_login_throttle"}
 MIGRATION_FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
-# A dashboard transaction holding a review row must not stall the monitor for ever.
-SESSION = "SET lock_timeout = '30s'; SET idle_in_transaction_session_timeout = '5min'"
 
 
 Connection = psycopg.Connection[Any]
@@ -391,7 +392,7 @@ class Database:
         except psycopg.Error as exc:
             raise self.error(exc) from None
         try:
-            conn.execute(SESSION)
+            conn.execute(registry()["queries.session"])
         except psycopg.Error as exc:  # e.g. the link lost right after connecting
             conn.close()
             raise self.error(exc) from None
@@ -416,7 +417,7 @@ class Database:
         except psycopg.Error as exc:
             raise self.error(exc) from None
         try:
-            await conn.execute(SESSION)
+            await conn.execute(registry()["queries.session"])
         except BaseException as exc:
             await conn.close()
             if isinstance(exc, psycopg.Error):
@@ -427,10 +428,10 @@ class Database:
     def pool(self, application_name: str, *, max_size: int = 8) -> Pool:
         """The web service's connections: autocommit, and never prepared, so each query is
         planned with its filter values (a generic plan could not drop the unused filters)."""
-        web_session = self.query("dashboard.session")
+        every, web_session = registry()["queries.session"], self.query("dashboard.session")
 
         def configure(conn: Connection) -> None:
-            conn.execute(SESSION)  # what every wa-monitor connection has, then the web's own
+            conn.execute(every)  # what every wa-monitor connection has, then the web's own
             conn.execute(web_session)
 
         return ConnectionPool(

@@ -6,6 +6,7 @@ import select
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -19,6 +20,16 @@ from wa_monitor.adapters.postgres.db import (
     StoreUnavailable,
     latest_version,
     migrations,
+)
+from wa_monitor.core.photos import (
+    DropPost,
+    Photo,
+    PhotoPost,
+    PhotoWindow,
+    Tie,
+    associate,
+    changed,
+    reach,
 )
 from wa_monitor.core.ports import Planner
 from wa_monitor.core.records import (
@@ -51,8 +62,11 @@ class Store:
         exclusive: bool = False,
         connect_timeout: int = 10,
         validating: frozenset[str] = frozenset(),
+        photo_window: PhotoWindow | None = None,
     ) -> None:
         self.db = db
+        # Photos on: each batch records its photos and drop messages and ties them to drops.
+        self.photo_window = photo_window
         # Projects whose sightings are looked up in the plan lists, in each batch's transaction.
         self.validating = validating
         self._purpose = purpose
@@ -199,18 +213,24 @@ class Store:
         )
 
     def apply(
-        self, found: Sequence[Sighting], position: BridgePosition, planner: Planner
+        self,
+        found: Sequence[Sighting],
+        position: BridgePosition,
+        planner: Planner,
+        photos: Sequence[Photo] = (),
     ) -> tuple[int, Plan]:
         """Apply a batch in one transaction: ledger, reviews and position commit together.
 
         Sightings whose message is already in the ledger are left out (a replay, or a message
         the bridge re-inserted). Returns how many were left out, and the plan that was written.
         """
-        applying = self.start(found, position)
+        applying = self.start(found, position, photos)
         applying.plan(planner)
         return applying.finish()
 
-    def start(self, found: Sequence[Sighting], position: BridgePosition) -> PipelinedBatch:
+    def start(
+        self, found: Sequence[Sighting], position: BridgePosition, photos: Sequence[Photo] = ()
+    ) -> PipelinedBatch:
         """Begin applying a batch and return at once: `apply` in three steps, so that the
         caller can work while the database does (see PipelinedBatch)."""
         return PipelinedBatch(
@@ -220,6 +240,8 @@ class Store:
             position,
             validating=self.validating,
             close=self.close,
+            photos=photos,
+            photo_window=self.photo_window,
         )
 
     def save_position(self, position: BridgePosition) -> None:
@@ -293,8 +315,13 @@ class PipelinedBatch:
         *,
         validating: frozenset[str],
         close: Callable[[], None],
+        photos: Sequence[Photo] = (),
+        photo_window: PhotoWindow | None = None,
     ) -> None:
         self._db, self._conn, self._found, self._position = db, conn, found, position
+        self._photo_window = photo_window
+        self._neighbours: psycopg.Cursor[Any] | None = None
+        self._tie_span: tuple[datetime, datetime] | None = None
         self._validating, self._close = validating, close
         self._plan: Plan | None = None
         self._fresh = 0
@@ -312,6 +339,8 @@ class PipelinedBatch:
                 db.query("queries.lock_reviews"), {"drops": sorted({s.drop_number for s in found})}
             )
             self._lists = self._send_lookup(found)
+            if photo_window is not None:
+                self._send_photos(found, photos, photo_window)
 
     @contextmanager
     def _failing_closes(self) -> Iterator[None]:
@@ -374,6 +403,94 @@ class PipelinedBatch:
         )
         return cur
 
+    def _send_photos(
+        self, found: Sequence[Sighting], photos: Sequence[Photo], window: PhotoWindow
+    ) -> None:
+        """Record the batch's photos and drop messages, and ask for their neighbours: every
+        drop message and photo of the same senders near enough in time to change a tie."""
+        posts: dict[tuple[str, str], Sighting] = {}
+        for s in found:  # a message's first drop stands for it
+            posts.setdefault((s.chat_jid, s.message_id), s)
+        if not photos and not posts:
+            return
+        db, conn = self._db, self._conn
+        if photos:
+            conn.execute(
+                db.query("photos.record_photos"),
+                {
+                    "chats": [p.chat_jid for p in photos],
+                    "ids": [p.message_id for p in photos],
+                    "rowids": [p.rowid for p in photos],
+                    "senders": [p.sender for p in photos],
+                    "at": [p.sent_at for p in photos],
+                    "types": [p.media.media_type for p in photos],
+                    "files": [p.media.filename for p in photos],
+                    "shas": [p.media.file_sha256 for p in photos],
+                    "lengths": [p.media.file_length for p in photos],
+                    "captions": [p.caption_drop for p in photos],
+                },
+            )
+        if posts:
+            conn.execute(
+                db.query("photos.record_drop_posts"),
+                {
+                    "chats": [s.chat_jid for s in posts.values()],
+                    "ids": [s.message_id for s in posts.values()],
+                    "senders": [s.phone for s in posts.values()],
+                    "at": [s.sent_at for s in posts.values()],
+                    "drops": [s.drop_number for s in posts.values()],
+                },
+            )
+        authors = [(p.chat_jid, p.sender, p.sent_at) for p in photos] + [
+            (s.chat_jid, s.phone, s.sent_at) for s in posts.values()
+        ]
+        first = min(a[2] for a in authors)
+        last = max(a[2] for a in authors)
+        # Photos whose tie this batch can change lie within [first - before, last + after]; a
+        # photo's tie needs the drop messages within `after` before it and `before` after it.
+        self._tie_span = (first - window.before, last + window.after)
+        margin = reach(window.before, window.after)
+        self._neighbours = conn.cursor()
+        self._neighbours.execute(
+            db.query("photos.neighbours"),
+            {
+                "chats": [a[0] for a in authors],
+                "senders": [a[1] for a in authors],
+                "lo": first - margin,
+                "hi": last + margin,
+            },
+        )
+
+    def _send_ties(self) -> None:
+        """Tie the photos near the batch's messages to their drops (core/photos.py), writing
+        only the ties that changed."""
+        window, span, neighbours = self._photo_window, self._tie_span, self._neighbours
+        if window is None or span is None or neighbours is None:
+            return
+        posts: list[DropPost] = []
+        near: list[PhotoPost] = []
+        stored: dict[tuple[str, str], Tie | None] = {}
+        lo, hi = span
+        for kind, chat, sender, mid, at, drop, tied, round_id, round_at in neighbours:
+            if kind == "post":
+                posts.append(DropPost(chat, sender, mid, at, drop))
+            elif lo <= at <= hi:
+                near.append(PhotoPost(chat, sender, mid, at, drop))
+                stored[(chat, mid)] = None if tied is None else Tie(tied, round_id, round_at)
+        ties = changed(associate(near, posts, before=window.before, after=window.after), stored)
+        if not ties:
+            return
+        self._conn.execute(
+            self._db.query("photos.tie_photos"),
+            {
+                "chats": [k[0] for k in ties],
+                "ids": [k[1] for k in ties],
+                "drops": [t.drop_number if t else None for t in ties.values()],
+                "rounds": [t.message_id if t else None for t in ties.values()],
+                "at": [t.round_at if t else None for t in ties.values()],
+            },
+        )
+
     def _fetch_lists(self) -> PlanLists:
         if self._lists is None:
             return NO_LISTS
@@ -407,6 +524,8 @@ class PipelinedBatch:
                 self._send_invalid(plan.invalid)
             if plan.replies:
                 self._send_replies(plan.replies)
+            if self._neighbours is not None:
+                self._send_ties()
             _write_position(self._db, self._conn, self._position)
             self._conn.execute("COMMIT")
 

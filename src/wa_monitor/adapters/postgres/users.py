@@ -84,10 +84,28 @@ def add(
     return conn.execute(db.query("users.add"), params).fetchone() is not None
 
 
-def set_password(conn: Connection, db: Database, username: str, password_hash: str) -> bool:
-    """Replace the password and end the user's sessions; False when there is no such user."""
+def set_password(conn: Connection, db: Database, username: str, password_hash: str) -> bool | None:
+    """Replace the password and end the user's sessions: whether the user is enabled, None
+    when there is no such user."""
     params = {"username": username, "password_hash": password_hash}
-    return conn.execute(db.query("users.set_password"), params).fetchone() is not None
+    row = conn.execute(db.query("users.set_password"), params).fetchone()
+    return None if row is None else bool(row[0])
+
+
+def enable(conn: Connection, db: Database, username: str) -> bool:
+    """Let a disabled user log in again; False when there is no such user."""
+    return conn.execute(db.query("users.enable"), {"username": username}).fetchone() is not None
+
+
+def set_role(conn: Connection, db: Database, username: str, role: Role) -> bool:
+    """Give the user another role and end their sessions; False when there is no such user."""
+    params = {"username": username, "role": role.value}
+    return conn.execute(db.query("users.set_role"), params).fetchone() is not None
+
+
+def logged_out(conn: Connection, db: Database, user_id: int, epoch: int) -> None:
+    """End the user's sessions of `epoch` on the server (a logout)."""
+    conn.execute(db.query("users.logged_out"), {"id": user_id, "epoch": epoch})
 
 
 def disable(conn: Connection, db: Database, username: str) -> bool:

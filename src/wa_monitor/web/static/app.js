@@ -73,7 +73,9 @@
     setText("[data-health-waiting]", data.health.waiting === null ? "—" : data.health.waiting);
   }
 
-  // The day's invalid drop numbers, rebuilt from the JSON as the server words them.
+  // The day's invalid drop numbers, rebuilt from the JSON as the server words them (each cell
+  // with its column's name, which a phone shows on the cards).
+  const INVALID_LABELS = ["Time", "Project", "Drop", "Agent", "Phone", "Why", "What happened", "Answer in the group"];
   function showInvalid(invalid) {
     if (!invalid) return;
     setText("[data-invalid-total]", invalid.total);
@@ -83,9 +85,10 @@
       const tr = document.createElement("tr");
       tr.className = "reply-" + (p.reply || "none");
       const cells = [p.time, p.project, p.drop_number, p.user_name || "—", p.submitted_by || "—",
-        p.reason, p.action_words, p.reply_words].map(function (text) {
+        p.reason, p.action_words, p.reply_words].map(function (text, i) {
         const td = document.createElement("td");
         td.textContent = text;
+        td.dataset.label = INVALID_LABELS[i];
         return td;
       });
       if (p.action === "flag") {
@@ -162,4 +165,145 @@
 
   timer = setInterval(look, seconds * 1000);
   document.addEventListener("visibilitychange", function () { if (!document.hidden) look(); });
+})();
+
+// The verdict form: "All OK" in one click, and keyboard shortcuts (listed on the page). No
+// shortcut fires while the reviewer types in a text box, a select has focus, or a modifier key
+// is held: the letters go where they are typed. Without this script the form works the same,
+// minus these; "All OK and save" is the server's and needs no script.
+(function () {
+  const form = document.querySelector("form.verdict");
+  if (!form) return;
+  const rows = Array.from(form.querySelectorAll("tr[data-step]"));
+  let current = -1;
+
+  function showMark(row) {
+    const checked = row.querySelector("input[type=radio]:checked");
+    row.classList.remove("mark-passed", "mark-wrong", "mark-missing");
+    if (checked) row.classList.add("mark-" + checked.value);
+  }
+
+  function allOk() {
+    for (const row of rows) {
+      row.querySelector("input[type=radio][value=passed]").checked = true;
+      showMark(row);
+    }
+  }
+
+  const allOkButton = form.querySelector("[data-all-ok]");
+  if (allOkButton) {
+    allOkButton.hidden = false;
+    allOkButton.addEventListener("click", allOk);
+  }
+  form.addEventListener("change", function (event) {
+    const row = event.target.closest("tr[data-step]");
+    if (row) showMark(row);
+  });
+
+  function goTo(index, focus) {
+    if (index < 0 || index >= rows.length) return;
+    if (current >= 0) rows[current].classList.remove("current");
+    current = index;
+    const row = rows[current];
+    row.classList.add("current");
+    if (focus) {
+      const radio = row.querySelector("input[type=radio]:checked") || row.querySelector("input[type=radio]");
+      radio.focus({ preventScroll: true });
+      row.scrollIntoView({ block: "nearest" });
+    }
+  }
+
+  form.addEventListener("focusin", function (event) {
+    const row = event.target.closest("tr[data-step]");
+    if (row) goTo(rows.indexOf(row), false);
+  });
+
+  function mark(value) {
+    if (current < 0) goTo(0, false);
+    const row = rows[current];
+    row.querySelector("input[type=radio][value=" + value + "]").checked = true;
+    showMark(row);
+    if (value === "wrong") {
+      row.querySelector("input[type=text]").focus();
+    } else {
+      goTo(Math.min(current + 1, rows.length - 1), true);
+    }
+  }
+
+  function typing(el) {
+    if (!el) return false;
+    if (el.isContentEditable) return true;
+    const tag = el.tagName;
+    if (tag === "TEXTAREA" || tag === "SELECT") return true;
+    return tag === "INPUT" && !["radio", "checkbox", "button", "submit"].includes(el.type);
+  }
+
+  function submitWith(name, value) {
+    const button = value === null
+      ? form.querySelector("button[data-key=save]")
+      : form.querySelector('button[name="' + name + '"][value="' + value + '"]');
+    if (button) form.requestSubmit(button);
+  }
+
+  const stepKeys = "1234567890-=";
+  document.addEventListener("keydown", function (event) {
+    if (event.ctrlKey || event.metaKey || event.altKey || event.defaultPrevented) return;
+    if (event.key === "Escape" && typing(document.activeElement)) {
+      document.activeElement.blur();
+      return;
+    }
+    if (typing(document.activeElement)) return;
+    const key = event.key;
+    let done = true;
+    if (key === "j") goTo(current + 1, true);
+    else if (key === "k") goTo(Math.max(current - 1, 0), true);
+    else if (key === "o") mark("passed");
+    else if (key === "w") mark("wrong");
+    else if (key === "m") mark("missing");
+    else if (key === "a") allOk();
+    else if (key === "s") submitWith("", null);
+    else if (key === "n") submitWith("then", "next");
+    else if (key === "[" || key === "]") {
+      const link = document.querySelector('.queue-nav a[data-key="' + (key === "[" ? "previous" : "next") + '"]');
+      if (link) window.location.assign(link.href);
+    } else if (stepKeys.includes(key) && key !== "") goTo(stepKeys.indexOf(key), true);
+    else done = false;
+    if (done) event.preventDefault();
+  });
+})();
+
+// Who else has this review open: the page renews its own mark while it is open and visible
+// (a mark not renewed for two minutes is gone), and says who else is on it. It never blocks:
+// the review's version decides whose save stands.
+(function () {
+  const note = document.querySelector("[data-presence]");
+  if (!note) return;
+  const url = note.dataset.presence;
+  const seconds = Number(note.dataset.seconds) || 45;
+  const token = document.querySelector("input[name=csrf]");
+  if (!token) return;
+
+  async function renew() {
+    if (document.hidden) return;
+    try {
+      const response = await fetch(url, {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { Accept: "application/json" },
+        body: new URLSearchParams({ csrf: token.value }),
+      });
+      if (!response.ok) return;
+      const data = await response.json();
+      const names = data.others.map(function (p) { return p.username; });
+      note.hidden = names.length === 0;
+      note.textContent = names.length
+        ? "Also open now by " + names.join(", ") + ": whoever saves first wins, the other is told."
+        : "";
+    } catch (err) {
+      // Offline for a moment: renew at the next tick.
+    }
+  }
+
+  setInterval(renew, seconds * 1000);
+  document.addEventListener("visibilitychange", function () { if (!document.hidden) renew(); });
 })();

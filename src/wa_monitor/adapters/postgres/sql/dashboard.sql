@@ -38,6 +38,16 @@ WHERE coalesce(whatsapp_message_date, created_at) >= coalesce(%(start)s::timesta
   AND (%(drop_from)s::text IS NULL
        OR (drop_number >= %(drop_from)s AND drop_number < %(drop_to)s
            AND drop_number LIKE %(drop_like)s))
+  AND (%(agent)s::text IS NULL OR submitted_by = %(agent)s)
+  -- A step the first verdict marked missing or wrong (quality.sql defines the first verdict).
+  AND (%(failed)s::text IS NULL OR EXISTS (
+       SELECT 1 FROM (
+           SELECT c.changes -> %(failed)s ->> 'to' AS mark FROM {changes} AS c
+           WHERE c.review_id = {reviews}.id AND c.changes ?| %(verdict_keys)s::text[]
+           ORDER BY c.id LIMIT 1) AS v
+       WHERE coalesce(v.mark, 'missing') <> 'passed'
+         AND (%(failed_mark)s::text IS NULL
+              OR (%(failed_mark)s = 'wrong') = coalesce(v.mark LIKE 'wrong%%', false))))
   AND (%(older_at)s::timestamptz IS NULL
        OR (coalesce(whatsapp_message_date, created_at), id) < (%(older_at)s, %(older_id)s::uuid))
   AND (%(newer_at)s::timestamptz IS NULL
@@ -96,3 +106,17 @@ coalesce(whatsapp_message_date, created_at)
 
 -- name: sighted_unindexed
 (coalesce(whatsapp_message_date, created_at) + interval '0')
+
+-- name: queue_counts
+-- The reviewers' queue: every review awaiting a verdict (idx_qa_photo_reviews_awaiting holds
+-- only them), per project, by the age bands of the queue's page.
+SELECT project,
+       count(*) FILTER (WHERE sighted >= %(today)s),
+       count(*) FILTER (WHERE sighted >= %(two_days)s AND sighted < %(today)s),
+       count(*) FILTER (WHERE sighted >= %(week)s AND sighted < %(two_days)s),
+       count(*) FILTER (WHERE sighted < %(week)s)
+FROM (SELECT project, coalesce(whatsapp_message_date, created_at) AS sighted
+      FROM {reviews}
+      WHERE NOT completed AND NOT incomplete) AS awaiting
+GROUP BY project
+ORDER BY project NULLS LAST;

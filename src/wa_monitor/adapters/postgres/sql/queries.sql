@@ -1,6 +1,12 @@
--- Named queries, loaded by store.py. {reviews}, {ledger}, {cursor}, {migrations} and {schema} are
--- composed with psycopg.sql.Identifier; everything else is a bound parameter. Arrays go in
--- binary (%(x)b): psycopg's text dumping of 100,000 timestamps costs ten times as much.
+-- Named queries of the store and of the handle (adapters/postgres/db.py), as `queries.NAME`.
+-- {reviews}, {ledger}, {cursor}, {migrations} and {schema} are composed with
+-- psycopg.sql.Identifier; everything else is a bound parameter. Arrays go in binary (%(x)b):
+-- psycopg's text dumping of 100,000 timestamps costs ten times as much.
+
+-- name: session
+-- Every connection wa-monitor makes (the web's pool and exports too): a dashboard transaction
+-- holding a review row must not stall the monitor for ever.
+SET lock_timeout = '30s'; SET idle_in_transaction_session_timeout = '5min';
 
 -- name: schema_exists
 SELECT to_regnamespace(%(schema)s) IS NOT NULL;

@@ -100,6 +100,10 @@ CREATE TABLE IF NOT EXISTS {schema}.wa_monitor_login_throttle (
 -- The review list's order, newest first, and the keyset its pages continue from.
 CREATE INDEX IF NOT EXISTS idx_qa_photo_reviews_sighted
     ON {schema}.qa_photo_reviews ((coalesce(whatsapp_message_date, created_at)), id);
+-- The reviewers' queue: only the reviews awaiting a verdict, in the same order.
+CREATE INDEX IF NOT EXISTS idx_qa_photo_reviews_awaiting
+    ON {schema}.qa_photo_reviews ((coalesce(whatsapp_message_date, created_at)), id)
+    WHERE NOT completed AND NOT incomplete;
 -- The daily counts (daily.sql) by local day: a range of whatsapp_message_date.
 CREATE INDEX IF NOT EXISTS idx_qa_photo_reviews_whatsapp_message_date
     ON {schema}.qa_photo_reviews (whatsapp_message_date);
@@ -328,3 +332,151 @@ AS $body$
     WHERE id = user_id AND disabled_at IS NULL;
 $body$;
 REVOKE ALL ON FUNCTION {schema}.wa_monitor_logged_in(bigint, text, text) FROM PUBLIC;
+
+-- Who has a review open right now: a mark a reviewer's page writes and renews while it is open;
+-- older than two minutes it means nothing (reads ignore it, writes delete it). It never blocks.
+CREATE TABLE IF NOT EXISTS {schema}.wa_monitor_review_presence (
+    review_id uuid NOT NULL,
+    username text NOT NULL,
+    seen_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (review_id, username)
+);
+CREATE INDEX IF NOT EXISTS idx_wa_monitor_review_presence_seen
+    ON {schema}.wa_monitor_review_presence (seen_at);
+
+-- Version 15: a logout ends the session on the server, and a reviewer corrects a mistyped
+-- drop number; both through narrow functions the web roles may execute (not PUBLIC).
+-- A logout ends the session on the server: the user's session epoch moves on, so the cookie
+-- the browser held (or anyone copied) is refused at its next request. Only the epoch the
+-- logging-out session carried: a stale cookie cannot log a newer session out.
+CREATE OR REPLACE FUNCTION {schema}.wa_monitor_logged_out(user_id bigint, epoch integer)
+RETURNS void
+LANGUAGE sql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $body$
+    UPDATE {schema}.wa_monitor_users
+    SET session_epoch = session_epoch + 1, updated_at = now()
+    WHERE id = user_id AND session_epoch = epoch;
+$body$;
+REVOKE ALL ON FUNCTION {schema}.wa_monitor_logged_out(bigint, integer) FROM PUBLIC;
+
+-- A reviewer corrects a review's drop number: only drop_number (and the version, updated_at),
+-- only from the version the page showed, only to a well-formed number (DR and 6-8 digits), in
+-- the project's plan when `planned` asks for it, never onto a drop that already has a review
+-- that day, and always with a reason and a row in the change trail holding the old number.
+-- The outcome: 'corrected' (with the new version), 'missing', 'changed' (the version moved on),
+-- 'same', 'malformed', 'no_reason', 'unplanned', or 'taken' (with the other review's id).
+CREATE OR REPLACE FUNCTION {schema}.wa_monitor_correct_drop(
+    review uuid, seen_version integer, new_drop text, reason text, by_name text,
+    planned boolean, OUT outcome text, OUT other uuid, OUT new_version integer)
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $body$
+DECLARE
+    found record;
+BEGIN
+    SELECT id, drop_number, review_date, project, version INTO found
+    FROM {schema}.qa_photo_reviews WHERE id = review FOR UPDATE;
+    IF NOT FOUND THEN
+        outcome := 'missing';
+        RETURN;
+    END IF;
+    IF found.version <> seen_version THEN
+        outcome := 'changed';
+        RETURN;
+    END IF;
+    IF new_drop IS NULL OR new_drop !~ '^DR[0-9]+$' OR length(new_drop) NOT BETWEEN 8 AND 10 THEN
+        outcome := 'malformed';
+        RETURN;
+    END IF;
+    IF new_drop = found.drop_number THEN
+        outcome := 'same';
+        RETURN;
+    END IF;
+    IF reason IS NULL OR btrim(reason) = '' OR length(reason) > 300 OR by_name IS NULL THEN
+        outcome := 'no_reason';
+        RETURN;
+    END IF;
+    IF planned AND NOT EXISTS (SELECT 1 FROM {schema}.valid_drops v
+                               WHERE v.project = found.project AND v.drop_number = new_drop) THEN
+        outcome := 'unplanned';
+        RETURN;
+    END IF;
+    SELECT r.id INTO other FROM {schema}.qa_photo_reviews r
+    WHERE r.drop_number = new_drop AND r.review_date = found.review_date;
+    IF FOUND THEN
+        outcome := 'taken';
+        RETURN;
+    END IF;
+    UPDATE {schema}.qa_photo_reviews
+    SET drop_number = new_drop, updated_at = now(), version = version + 1
+    WHERE id = review
+    RETURNING version INTO new_version;
+    INSERT INTO {schema}.wa_monitor_review_changes (review_id, version, changed_by, changes)
+    VALUES (review, new_version, by_name,
+            jsonb_build_object('drop_number',
+                               jsonb_build_object('from', found.drop_number, 'to', new_drop),
+                               'reason', btrim(reason)));
+    outcome := 'corrected';
+END
+$body$;
+REVOKE ALL ON FUNCTION
+    {schema}.wa_monitor_correct_drop(uuid, integer, text, text, text, boolean) FROM PUBLIC;
+
+-- Version 16: the drops' photos. The monitor records each photo or video message of a watched
+-- group as it drains (wa_monitor_photos), and each drop message's sender and time
+-- (wa_monitor_drop_posts), in the batch's transaction with the ledger; a photo's drop is the
+-- nearest drop message of its sender (core/photos.py), kept up to date as later messages come.
+-- The fetcher then downloads each photo through the bridge, checks it, and caches what is served.
+CREATE TABLE IF NOT EXISTS {schema}.wa_monitor_drop_posts (
+    chat_jid text NOT NULL,
+    message_id text NOT NULL,
+    sender text NOT NULL,
+    sent_at timestamptz NOT NULL,
+    drop_number text NOT NULL,
+    PRIMARY KEY (chat_jid, message_id)
+);
+CREATE INDEX IF NOT EXISTS idx_wa_monitor_drop_posts_sender
+    ON {schema}.wa_monitor_drop_posts (chat_jid, sender, sent_at);
+
+CREATE TABLE IF NOT EXISTS {schema}.wa_monitor_photos (
+    id bigint GENERATED ALWAYS AS IDENTITY UNIQUE,
+    chat_jid text NOT NULL,
+    message_id text NOT NULL,
+    bridge_rowid bigint NOT NULL,
+    sender text NOT NULL,
+    sent_at timestamptz NOT NULL,
+    media_type text NOT NULL CHECK (media_type IN ('image', 'video')),
+    filename text NOT NULL DEFAULT '',
+    file_sha256 bytea,
+    file_length bigint,
+    caption_drop text,
+    -- The drop it belongs to and the drop message (its round) that claimed it; NULL: none yet.
+    drop_number text,
+    round_message_id text,
+    round_at timestamptz,
+    -- Fetching: pending → fetched, or expired / mismatch / refused once final; 'retrying' while
+    -- the bridge fails, next_attempt_at saying when to ask again.
+    state text NOT NULL DEFAULT 'pending'
+        CHECK (state IN ('pending', 'retrying', 'fetched', 'expired', 'mismatch', 'refused')),
+    attempts integer NOT NULL DEFAULT 0,
+    next_attempt_at timestamptz NOT NULL DEFAULT now(),
+    fetched_at timestamptz,
+    content_key text,  -- the cache's name for the served copies (SHA-256 of the file)
+    content_type text,
+    width integer,
+    height integer,
+    taken_text text,  -- EXIF time and GPS position, kept as text (the served copies have none)
+    place_text text,
+    last_error text,
+    recorded_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (chat_jid, message_id)
+);
+CREATE INDEX IF NOT EXISTS idx_wa_monitor_photos_sender
+    ON {schema}.wa_monitor_photos (chat_jid, sender, sent_at);
+CREATE INDEX IF NOT EXISTS idx_wa_monitor_photos_drop
+    ON {schema}.wa_monitor_photos (drop_number, sent_at) WHERE drop_number IS NOT NULL;
+CREATE INDEX IF NOT EXISTS idx_wa_monitor_photos_due
+    ON {schema}.wa_monitor_photos (next_attempt_at) WHERE state IN ('pending', 'retrying');

@@ -26,6 +26,18 @@ RETURNING id;
 UPDATE {users}
 SET password_hash = %(password_hash)s, session_epoch = session_epoch + 1, updated_at = now()
 WHERE username = %(username)s
+RETURNING disabled_at IS NULL;
+
+-- name: enable
+UPDATE {users} SET disabled_at = NULL, updated_at = now()
+WHERE username = %(username)s
+RETURNING id;
+
+-- name: set_role
+-- A new role ends the user's sessions: a page open as a reviewer must not keep its forms.
+UPDATE {users}
+SET role = %(role)s, session_epoch = session_epoch + 1, updated_at = now()
+WHERE username = %(username)s
 RETURNING id;
 
 -- name: disable
@@ -40,6 +52,11 @@ RETURNING id;
 -- Through the schema's narrow function (migration 0011): the dashboard's role may not UPDATE
 -- the users table.
 SELECT {schema}.wa_monitor_logged_in(%(id)s, %(checked_hash)s, %(password_hash)s);
+
+-- name: logged_out
+-- A logout ends the user's sessions on the server (migration 0015's narrow function): the
+-- cookie the browser held is refused if replayed.
+SELECT {schema}.wa_monitor_logged_out(%(id)s, %(epoch)s);
 
 -- name: count_attempt
 -- One more login attempt, counted before its password is checked: for (username, block) and

@@ -1,0 +1,149 @@
+"""Photos tied to drops as the monitor drains: real bridge files with media rows, `run --once`,
+real PostgreSQL. The rule itself is pinned case by case in tests/unit/test_photo_rules.py."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from tests.support.env import AGENT, GROUPS, LAWLEY, sast, write_config
+from tests.support.runs import run_once, say
+from wa_monitor.devtools.simulator import BridgeWriter, media_post
+
+pytestmark = pytest.mark.migrated("prod")
+
+OTHER_AGENT = "27825550999"
+BOT = "27000000001"
+
+
+def snap(
+    bridge: BridgeWriter, mid: str, at: datetime, *, sender: str = AGENT, caption: str = ""
+) -> None:
+    bridge.post(
+        media_post(
+            id=mid,
+            chat_jid=LAWLEY,
+            sender=sender,
+            moment=at,
+            data=f"jpeg of {mid}".encode(),
+            caption=caption,
+        ).post
+    )
+
+
+def ties(db: psycopg.Connection[Any]) -> dict[str, tuple[str | None, str | None]]:
+    rows = db.execute(
+        "SELECT message_id, drop_number, round_message_id FROM public.wa_monitor_photos"
+    ).fetchall()
+    return {r[0]: (r[1], r[2]) for r in rows}
+
+
+@pytest.fixture
+def prod(tmp_path: Path, bridge: BridgeWriter) -> Path:
+    return write_config(tmp_path, "prod", bridge_db=bridge.path, groups=GROUPS, bots=(BOT,))
+
+
+def test_photos_before_and_after_the_drop_message_are_its_own_even_when_they_come_later(
+    prod: Path,
+    bridge: BridgeWriter,
+    database_url: str,
+    db: psycopg.Connection[Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    snap(bridge, "P1", sast(11, 9, 0))
+    snap(bridge, "P2", sast(11, 9, 5))
+    say(bridge, "D1", "DR1752028", sast(11, 9, 10))
+    snap(bridge, "X1", sast(11, 9, 6), sender=OTHER_AGENT)  # someone else's photo
+    snap(bridge, "B1", sast(11, 9, 7), sender=BOT)  # the bot's: never recorded
+    assert run_once(prod, database_url, monkeypatch) == 0
+    snap(bridge, "P3", sast(11, 9, 20))  # after the drop message, in a later batch
+    snap(bridge, "P4", sast(11, 10, 0))  # 50 minutes after: nobody's
+    assert run_once(prod, database_url, monkeypatch) == 0
+
+    assert ties(db) == {
+        "P1": ("DR1752028", "D1"),
+        "P2": ("DR1752028", "D1"),
+        "P3": ("DR1752028", "D1"),
+        "P4": (None, None),
+        "X1": (None, None),
+    }
+    media = db.execute(
+        "SELECT media_type, filename, file_length, state FROM public.wa_monitor_photos"
+        " WHERE message_id = 'P1'"
+    ).fetchone()
+    assert media == ("image", "image_20251111_090000.jpg", len(b"jpeg of P1"), "pending")
+
+
+def test_a_nearer_drop_message_that_comes_later_takes_its_photos_and_a_resubmission_opens_a_round(
+    prod: Path,
+    bridge: BridgeWriter,
+    database_url: str,
+    db: psycopg.Connection[Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    say(bridge, "D1", "DR1111111", sast(11, 9, 0))
+    snap(bridge, "P1", sast(11, 9, 20))
+    assert run_once(prod, database_url, monkeypatch) == 0
+    assert ties(db)["P1"] == ("DR1111111", "D1")
+
+    say(bridge, "D2", "DR2222222", sast(11, 9, 25))  # nearer to P1 than D1 is
+    snap(bridge, "P2", sast(11, 9, 30))
+    say(bridge, "D3", "DR1111111 fixed", sast(11, 12, 0))  # a resubmission: a new round
+    snap(bridge, "P3", sast(11, 12, 5))
+    snap(bridge, "P4", sast(11, 15, 0), caption="DR3333333 meter")  # named: tied directly
+    assert run_once(prod, database_url, monkeypatch) == 0
+
+    assert ties(db) == {
+        "P1": ("DR2222222", "D2"),
+        "P2": ("DR2222222", "D2"),
+        "P3": ("DR1111111", "D3"),
+        "P4": ("DR3333333", "P4"),
+    }
+
+
+def test_a_replayed_bridge_records_each_photo_once(
+    prod: Path,
+    bridge: BridgeWriter,
+    database_url: str,
+    db: psycopg.Connection[Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    say(bridge, "D1", "DR1752028", sast(11, 9, 10))
+    snap(bridge, "P1", sast(11, 9, 0))
+    assert run_once(prod, database_url, monkeypatch) == 0
+    db.execute("DELETE FROM public.wa_monitor_cursor")  # read everything again
+    assert run_once(prod, database_url, monkeypatch) == 0
+
+    assert db.execute("SELECT count(*) FROM public.wa_monitor_photos").fetchone() == (1,)
+    assert ties(db) == {"P1": ("DR1752028", "D1")}
+
+
+def test_photos_off_records_none_and_the_windows_are_settings(
+    tmp_path: Path,
+    bridge: BridgeWriter,
+    database_url: str,
+    db: psycopg.Connection[Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    snap(bridge, "P1", sast(11, 8, 0))  # 70 minutes before: in with a 2 h window
+    say(bridge, "D1", "DR1752028", sast(11, 9, 10))
+    narrow = write_config(
+        tmp_path, "prod", bridge_db=bridge.path, groups=GROUPS, extra="photos = false"
+    )
+    assert run_once(narrow, database_url, monkeypatch) == 0
+    assert ties(db) == {}
+
+    db.execute("DELETE FROM public.wa_monitor_cursor")
+    wide = write_config(
+        tmp_path,
+        "prod",
+        bridge_db=bridge.path,
+        groups=GROUPS,
+        extra="photos_before_minutes = 120\nphotos_after_minutes = 5",
+    )
+    assert run_once(wide, database_url, monkeypatch) == 0
+    assert ties(db) == {"P1": ("DR1752028", "D1")}
