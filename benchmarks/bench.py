@@ -262,6 +262,9 @@ class Daemon:
         return total / 1e9
 
     def wait(self) -> int:
+        if self.proc.returncode is not None:  # already reaped (poll() saw it exit): no rusage
+            self.exit_code = self.proc.returncode
+            return self.exit_code
         _, status, usage = os.wait4(self.proc.pid, 0)
         self.exit_code = self.proc.returncode = os.waitstatus_to_exitcode(status)
         self.max_rss_kb = usage.ru_maxrss
