@@ -467,7 +467,8 @@ def limit(bridge: BridgeFile, url: str) -> Limit:
     conn = sqlite3.connect(f"file:{bridge.path}?mode=ro", uri=True)
     groups = json.dumps(sorted(WATCHED))
     started = time.perf_counter()
-    rows = conn.execute(_READ, (0, bridge.messages * 2, groups)).fetchall()
+    # The daemon's own read, photos included (on by default: photo rows come out too).
+    rows = conn.execute(_READ, (0, bridge.messages * 2, groups, 1)).fetchall()
     read_seconds = time.perf_counter() - started
     conn.close()
     del rows
