@@ -72,6 +72,19 @@ SELECT (%(groups)s::text[])[1 + g %% 4], 'm' || g || '-' || k, g * 2 + k, 'DR' |
 FROM generate_series(1, %(rows)s) AS g, generate_series(0, 1) AS k
 WHERE k = 0 OR g %% 9 = 0
 """
+# The review trail the Quality page reads: a first verdict on every judged review (steps 1-3 as
+# the row has them), and a feedback stamp where feedback was sent.
+SEED_TRAIL = """
+INSERT INTO {changes} (review_id, version, changed_by, changed_at, changes)
+SELECT id, 2, 'bench', whatsapp_message_date + interval '1 hour',
+       CASE WHEN completed THEN jsonb_build_object(
+                'step_01_house_photo', '{{"from": "missing", "to": "passed"}}'::jsonb)
+            ELSE '{{"saved": "no change"}}'::jsonb END
+FROM {reviews} WHERE completed OR incomplete
+UNION ALL
+SELECT id, 3, 'bench', feedback_sent, '{{"feedback_sent": {{"from": "", "to": "sent"}}}}'::jsonb
+FROM {reviews} WHERE feedback_sent IS NOT NULL
+"""
 
 
 @dataclass(frozen=True)
@@ -145,6 +158,9 @@ def run(args: argparse.Namespace, work: Path, url: str) -> None:
         "reviews, drop search DR1500": "/wa-monitor/reviews?drop=DR1500",
         "reviews, last week": f"/wa-monitor/reviews?from={today - timedelta(days=7)}&to={today}",
         "review (each a random id)": "/wa-monitor/reviews/{id}",
+        "quality, this week": "/wa-monitor/quality",
+        "quality, this month": "/wa-monitor/quality?range=this-month",
+        "reviews, a step's first-verdict failures": "/wa-monitor/reviews?step=9",
         "metrics": "/metrics",
     }
     with service(work, url) as (base, pid), httpx2.Client(base_url=base, timeout=120) as client:
@@ -171,7 +187,7 @@ def run(args: argparse.Namespace, work: Path, url: str) -> None:
 
 def seed(conn: psycopg.Connection[Any], db: Database, rows: int) -> None:
     params = {"rows": rows, "spacing": SPACING_SECONDS, "groups": list(GROUPS.values())}
-    for text in (SEED_REVIEWS, SEED_LEDGER):
+    for text in (SEED_REVIEWS, SEED_LEDGER, SEED_TRAIL):
         conn.execute(db.compose(text), params)
     conn.execute("VACUUM ANALYZE")
 

@@ -12,6 +12,7 @@ import pytest
 from tests.support.env import LAWLEY, VELO, sast
 from tests.support.ops import Envs, doctor
 from wa_monitor.adapters.postgres.db import latest_version
+from wa_monitor.devtools.bridge_api import SimulatedBridgeApi
 from wa_monitor.devtools.simulator import create_lid_map
 
 pytestmark = pytest.mark.migrated("prod", "dev")
@@ -33,7 +34,11 @@ def edit(envs: Envs, env: str, old: str, new: str) -> None:
 def test_a_healthy_environment_passes_everything_but_a_superuser_role(
     envs: Envs, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, checks = doctor(envs, capsys)
+    with SimulatedBridgeApi() as api:  # the bridge's /api/download answers
+        edit(
+            envs, "dev", 'environment = "dev"', f'environment = "dev"\nbridge_api_url = "{api.url}"'
+        )
+        code, checks = doctor(envs, capsys)
     assert code == 1
     failed = [name for name, line in checks.items() if line.startswith("FAIL")]
     assert failed == ["role privileges"]  # the test server's owner is a superuser
@@ -50,11 +55,28 @@ def test_a_healthy_environment_passes_everything_but_a_superuser_role(
         "watched groups",
         "LID map",
         "alerts",
+        "photo media folder",
+        "bridge download API",
         "database reachable",
         "schema migrated",
         "role privileges",
         "flawed bridge rows",
     ]
+
+
+def test_doctor_says_when_the_bridges_download_api_does_not_answer(
+    envs: Envs, capsys: pytest.CaptureFixture[str]
+) -> None:
+    edit(
+        envs,
+        "dev",
+        'environment = "dev"',
+        'environment = "dev"\nbridge_api_url = "http://127.0.0.1:9"',
+    )
+    _, checks = doctor(envs, capsys)
+    assert "no answer" in checks["bridge download API"]
+    assert "photos wait and are fetched once the bridge answers" in checks["bridge download API"]
+    assert checks["photo media folder"].startswith("PASS")
 
 
 def test_dev_pointed_at_public_fails_config_and_isolation(

@@ -136,6 +136,8 @@ def test_list_and_check(config: Path, tmp_path: Path, capsys: pytest.CaptureFixt
     assert any(
         line.startswith("Lawley") and " 2 " in line and line.endswith("on") for line in lines
     )
+    # The import time in the environment's zone (Johannesburg, +02:00), not the database's UTC.
+    assert any(line.startswith("Lawley") and "+02:00" in line for line in lines), lines
     assert any(line.startswith("Mohadin") and "EMPTY: not validated" in line for line in lines)
     assert any(line.startswith("Velo Test") and line.endswith("off") for line in lines)
     assert main(["drops", "check", "--config", str(config), "dr 1000001", "DR7777777"]) == 1

@@ -244,13 +244,16 @@ def test_send_posts_one_message_to_the_group_and_stamps_the_review(
         assert text == (
             f"{DROP}\nNEEDS CORRECTION\n\nIncorrect items:\n• 8. ONT Barcode - barcode unreadable"
         )
-        expect(page.locator("[data-testid=destination]")).to_contain_text(LAWLEY)
+        expect(page.locator("[data-testid=destination]")).to_have_text("Goes to the Lawley group.")
         text += "\nSend the new photo here, thanks"  # the reviewer edits the message
         page.fill("textarea[name=text]", text)
         page.click("button:has-text('Send to the group')")
 
         assert notice(page) == "Feedback sent to the group."
         expect(page.locator("[data-testid=sends] tbody tr").first).to_contain_text("sent")
+        # Sent: Send is disabled and says when and by whom (no second click to be refused).
+        expect(page.locator("button:has-text('Send to the group')")).to_be_disabled()
+        expect(page.locator("[data-testid=sent-now]")).to_contain_text("Sent ")
         shot(page, "review-sent")
 
     [sent] = desk.api.sent()

@@ -12,9 +12,10 @@ from uuid import UUID
 import psycopg
 import pytest
 
-from tests.support.env import sast
+from tests.support.env import sast, write_config
 from tests.support.web import (
     PASSWORD,
+    PROD_GROUPS,
     Dashboard,
     Row,
     add_user,
@@ -25,7 +26,9 @@ from tests.support.web import (
 )
 from wa_monitor.adapters.postgres.users import Role
 from wa_monitor.core.steps import Step
+from wa_monitor.devtools.bridge_api import SimulatedBridgeApi
 from wa_monitor.devtools.simulator import BridgeWriter
+from wa_monitor.settings import load_settings
 
 pytestmark = pytest.mark.migrated("prod")
 
@@ -89,3 +92,162 @@ def test_a_save_refused_for_an_ended_session_keeps_the_input_through_the_login(
     )
     assert saved.status_code == 303
     assert dash.json(f"/wa-monitor/reviews/{review}")["reviewed_by"] == "ayanda"
+
+
+def correction(csrf: str, version: int, drop: str, reason: str) -> dict[str, str]:
+    return {"csrf": csrf, "version": str(version), "drop_number": drop, "drop_reason": reason}
+
+
+def test_a_reviewer_corrects_a_drop_number_with_a_reason_recorded_in_the_trail(
+    dash: Dashboard, db: psycopg.Connection[Any]
+) -> None:
+    mistyped, other = seed(
+        db,
+        "public",
+        [
+            Row("DR1234567", sast(11, 9), project="Lawley"),
+            Row("DR7654321", sast(11, 10), project="Lawley"),
+        ],
+    )
+    assert dash.login("ayanda").status_code == 303
+    url = f"/wa-monitor/reviews/{mistyped}"
+    csrf = csrf_of(dash.client.get(url).text)
+
+    # Two numbers, no number, no reason: refused, the input kept, nothing changed.
+    for drop, reason, said in (
+        ("DR1111111 DR2222222", "typo", "must be one drop number"),
+        ("1111111", "typo", "must be one drop number"),
+        ("DR1111111", "  ", "Say why the drop number is corrected"),
+    ):
+        refused = dash.client.post(f"{url}/drop", data=correction(csrf, 1, drop, reason))
+        assert refused.status_code == 400
+        assert said in refused.text
+        assert f'value="{drop}"' in refused.text
+    # The corrected drop already has a review that day: refused, pointing to it.
+    taken = dash.client.post(f"{url}/drop", data=correction(csrf, 1, "DR7654321", "typo"))
+    assert taken.status_code == 409
+    assert "DR7654321 already has a review on 2025-11-11" in taken.text
+    assert f'href="/wa-monitor/reviews/{other}"' in taken.text
+    assert dash.json(url)["drop_number"] == "DR1234567"
+
+    done = dash.client.post(
+        f"{url}/drop",
+        data=correction(csrf, 1, "dr 1111111", "agent typed 2 for 1"),
+        follow_redirects=False,
+    )
+    assert done.status_code == 303
+    page = dash.client.get(done.headers["location"]).text
+    assert "Drop number corrected to DR1111111." in page
+    assert "<bdi>DR1234567</bdi> → <bdi>DR1111111</bdi>" in page
+    assert "agent typed 2 for 1" in page
+    twin = dash.json(url)
+    assert (twin["drop_number"], twin["version"]) == ("DR1111111", 2)
+    # The lists and the day's counts read the reviews: the corrected number is what they show.
+    listed = dash.json("/wa-monitor/reviews", **{"from": "2025-11-11", "to": "2025-11-11"})
+    assert {r["drop_number"] for r in listed["reviews"]} == {"DR1111111", "DR7654321"}
+    # A page made before the correction cannot correct again (its version moved on).
+    stale = dash.client.post(f"{url}/drop", data=correction(csrf, 1, "DR3333333", "again"))
+    assert stale.status_code == 409
+    assert dash.json(url)["drop_number"] == "DR1111111"
+
+    # A viewer cannot correct.
+    dash.client.cookies.clear()
+    assert dash.login("sipho").status_code == 303
+    viewer = dash.client.post(
+        f"{url}/drop",
+        data=correction(dash.csrf(), 2, "DR4444444", "viewer"),
+        follow_redirects=False,
+    )
+    assert viewer.status_code == 403
+
+
+def test_a_correction_in_a_validating_project_must_be_in_its_plan(
+    tmp_path: Path, bridge: BridgeWriter, database_url: str, db: psycopg.Connection[Any]
+) -> None:
+    config = write_config(
+        tmp_path, "prod", bridge_db=bridge.path, groups=PROD_GROUPS, bots=("27640412391",)
+    )  # Mohadin, the last project, checks drops against its plan
+    config.write_text(config.read_text(encoding="utf-8") + "validate = true\n", encoding="utf-8")
+    settings = load_settings(config, expect="prod")
+    assert settings.validating == {"Mohadin"}
+    add_user(database_url, "public", "ayanda", Role.REVIEWER)
+    [review] = seed(db, "public", [Row("DR1234567", sast(11, 9), project="Mohadin")])
+    db.execute(
+        "INSERT INTO public.valid_drops (project, drop_number) VALUES ('Mohadin', 'DR5555555')"
+    )
+    with dashboard(settings, database_url) as dash:
+        assert dash.login("ayanda").status_code == 303
+        url = f"/wa-monitor/reviews/{review}"
+        csrf = csrf_of(dash.client.get(url).text)
+        refused = dash.client.post(f"{url}/drop", data=correction(csrf, 1, "DR6666666", "typo"))
+        assert refused.status_code == 400
+        assert "DR6666666 is not in Mohadin&#39;s plan" in refused.text
+        done = dash.client.post(
+            f"{url}/drop", data=correction(csrf, 1, "DR5555555", "typo"), follow_redirects=False
+        )
+        assert done.status_code == 303
+        assert dash.json(url)["drop_number"] == "DR5555555"
+
+
+def test_feedback_states_read_true_after_a_send_and_a_resubmission(
+    tmp_path: Path, bridge: BridgeWriter, database_url: str, db: psycopg.Connection[Any]
+) -> None:
+    with SimulatedBridgeApi(bridge_db=bridge.path, bot_number="27640412391") as api:
+        extra = f'bridge_api_url = "{api.url}"'
+        settings = environment(tmp_path, "prod", bridge=bridge, url=database_url, extra=extra)
+        add_user(database_url, "public", "ayanda", Role.REVIEWER)
+        [review] = seed(db, "public", [Row("DR1234567", sast(11, 9), project="Lawley")])
+        with dashboard(settings, database_url) as dash:
+            assert dash.login("ayanda").status_code == 303
+            url = f"/wa-monitor/reviews/{review}"
+            form = verdict_form(csrf_of(dash.client.get(url).text), 1, comment="")
+            assert dash.client.post(f"{url}/verdict", data=form).status_code == 200
+            page = dash.client.get(url).text
+            assert api.url not in page
+            assert "@g.us" not in page
+            sent = dash.client.post(
+                f"{url}/send",
+                data={"csrf": csrf_of(page), "version": "2", "text": "Please redo photo 1"},
+                follow_redirects=False,
+            )
+            assert sent.status_code == 303
+            after = dash.client.get(sent.headers["location"]).text
+            assert "Feedback sent to the group." in after
+            assert "@g.us" not in after  # the bridge's answer names the group's JID
+            assert re.search(r'data-testid="sent-now">Sent \S+ \S+ by <bdi>ayanda</bdi>', after)
+            assert re.search(r"<button type=\"submit\" disabled>Send to the group</button>", after)
+
+            # The agent resubmits (as the monitor writes it): a new round, no feedback yet.
+            db.execute(
+                "UPDATE public.qa_photo_reviews SET resubmitted = true, feedback_sent = NULL, "
+                "last_submitted_at = now(), version = version + 1 WHERE id = %s",
+                (review,),
+            )
+            again = dash.client.get(sent.headers["location"]).text
+            assert "Feedback sent to the group." not in again
+            assert 'data-testid="sent-now"' not in again
+            assert '<button type="submit">Send to the group</button>' in again
+            resubmission = re.search(
+                r'<td class="num">(\d*)</td>\s*<td>Resubmitted in WhatsApp', again
+            )
+            assert resubmission is not None
+            assert resubmission[1] == str(dash.json(url)["version"])
+
+
+def test_names_comments_and_trail_text_are_isolated_from_the_text_beside_them(
+    dash: Dashboard, db: psycopg.Connection[Any]
+) -> None:
+    # A right-to-left override in a name would reverse what follows it on the line (the phone
+    # number, the time) unless the name is isolated.
+    name = "\u202eThandi"
+    [review] = seed(db, "public", [Row("DR1234567", sast(11, 9), user_name=name)])
+    assert dash.login("ayanda").status_code == 303
+    url = f"/wa-monitor/reviews/{review}"
+    form = verdict_form(csrf_of(dash.client.get(url).text), 1, comment="\u202eredo 1")
+    assert dash.client.post(f"{url}/verdict", data=form).status_code == 200
+    page = dash.client.get(url).text
+    assert f"<bdi>{name}</bdi>" in page
+    assert "<bdi>\u202eredo 1</bdi>" in page  # the comment, in the trail
+    assert "<bdi>ayanda</bdi>" in page  # who changed it
+    listed = dash.client.get("/wa-monitor/reviews", params={"day": "2025-11-11"}).text
+    assert f"<bdi>{name}</bdi>" in listed

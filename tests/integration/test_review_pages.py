@@ -31,7 +31,8 @@ def test_a_dev_review_page_says_its_feedback_goes_to_the_test_group(
         page = dash.client.get(f"/wa-monitor/reviews/{review}").text
         twin = dash.json(f"/wa-monitor/reviews/{review}")
 
-    assert f"Goes to the <strong>Velo Test</strong> group <code>{VELO}</code>" in page
+    assert "Goes to the <strong>Velo Test</strong> group" in page
+    assert VELO not in page  # group JIDs and the bridge URL are ops' business, not reviewers'
     assert "dev: the test group, not Lawley's own group" in page
     assert (twin["version"], twin["reviewed_by"], twin["wrong_steps"]) == (1, None, {})
 

@@ -276,6 +276,7 @@ PAGES = [
     ("overview", "/wa-monitor", "thandi"),
     ("queue", "/wa-monitor/queue", "thandi"),
     ("reviews", "/wa-monitor/reviews", "thandi"),
+    ("quality", "/wa-monitor/quality", "thandi"),
     ("review", "/wa-monitor/reviews/{review}?queue=1", "thandi"),
     ("review-viewer", "/wa-monitor/reviews/{review}", "vusi"),
     ("review-done", "/wa-monitor/reviews/{reviewed}", "thandi"),

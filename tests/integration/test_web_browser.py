@@ -3,6 +3,7 @@ real PostgreSQL. Each test saves a screenshot of the pages it visits in build/sc
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -202,6 +203,10 @@ def test_the_overview_refreshes_its_figures_and_leaves_what_is_typed_alone(
         expect(page.locator('[data-card="total"]')).to_have_text("2", timeout=10_000)
         expect(page.locator("[data-total]")).to_have_text("2")
         expect(page.locator("#day-table tbody")).to_contain_text("Mohadin")
+        # The refresh note's time is Johannesburg's, offset shown, whatever the browser's zone.
+        expect(page.locator("[data-refresh-note]")).to_contain_text(
+            re.compile(r"\d\d:\d\d:\d\d \+02:00")
+        )
         assert day.input_value() == (now.date() - timedelta(days=3)).isoformat()
         assert page.url == f"{base}/wa-monitor"
         # Off the page before the server stops: its next refresh would find nobody listening.

@@ -116,7 +116,7 @@ def test_a_save_that_changes_nothing_is_recorded_and_the_page_still_opens(
     page = dash.client.get(f"/wa-monitor/reviews/{review}")
 
     assert page.status_code == 200
-    assert "<li>Saved: — → no change</li>" in page.text
+    assert "<li>Saved: <bdi>—</bdi> → <bdi>no change</bdi></li>" in page.text
     assert version_of(db, review) == 3
 
 

@@ -278,3 +278,44 @@ def test_doctor_names_a_column_or_function_the_web_role_should_not_hold(
     capsys.readouterr()
     envs.wa("doctor", "--env", "prod", "--web", url=url)
     assert f"PASS  role privileges: role {role}" in capsys.readouterr().out
+
+
+def test_the_web_role_corrects_a_drop_and_logs_out_only_through_its_functions(
+    envs: Envs, roles: Roles, db: psycopg.Connection[Any], database_url: str
+) -> None:
+    add_user(database_url, "public", "ayanda")
+    [review] = seed(db, "public", [Row("DR8000001", sast(11, 10), project="Lawley")])
+    role, url = roles.make("web")
+    assert envs.wa("schema", "grant", "--env", "prod", "--role", role, "--service", "web") == 0
+    settings = load_settings(envs.folder / "prod.toml")
+    with dashboard(settings, url) as dash:
+        assert dash.login("ayanda").status_code == 303
+        page = f"/wa-monitor/reviews/{review}"
+        form = {"csrf": dash.csrf(), "version": "1", "drop_number": "DR8000002"}
+        done = dash.client.post(
+            f"{page}/drop", data=form | {"drop_reason": "typo"}, follow_redirects=False
+        )
+        assert done.status_code == 303
+        assert dash.json(page)["drop_number"] == "DR8000002"
+        out = dash.client.post("/wa-monitor/logout", data={"csrf": dash.csrf()})
+        assert out.status_code == 200  # the login page, after the redirect
+    trail = db.execute(
+        "SELECT changed_by, changes FROM public.wa_monitor_review_changes WHERE review_id = %s",
+        (review,),
+    ).fetchall()
+    assert trail == [
+        ("ayanda", {"drop_number": {"from": "DR8000001", "to": "DR8000002"}, "reason": "typo"})
+    ]
+    epoch = db.execute("SELECT session_epoch FROM public.wa_monitor_users").fetchone()
+    assert epoch == (1,)
+    # Not the monitor's role, nor PUBLIC.
+    monitor, monitor_url = roles.make("monitor")
+    assert envs.wa("schema", "grant", "--env", "prod", "--role", monitor) == 0
+    with psycopg.connect(monitor_url, autocommit=True) as other:
+        for statement in (
+            "SELECT public.wa_monitor_logged_out(1, 0)",
+            f"SELECT * FROM public.wa_monitor_correct_drop('{review}', 2, 'DR8000003', 'x', "
+            "'x', false)",
+        ):
+            with pytest.raises(pg_errors.InsufficientPrivilege):
+                other.execute(statement)

@@ -34,6 +34,7 @@ COMMANDS = {
     "alerts": "alerts",
     "drops": "drops",
     "replies": "replies",
+    "photos": "photos",
     "sync": "sync",
     "web": "web",
     "users": "users",

@@ -21,6 +21,7 @@ SUMMARIES = {
     "alerts": "tell ops when a monitor stops or falls behind",
     "drops": "the projects' plan lists of valid drop numbers",
     "replies": "the replies posted (or waiting) in the groups",
+    "photos": "the drops' photos: fetch them through the bridge, their state, prune the cache",
     "sync": "copy production's daily drop totals out",
     "web": "serve the environment's dashboard (/wa-monitor) over HTTP",
     "users": "manage the dashboard's users of an environment",

@@ -257,7 +257,8 @@ def list_command(args: argparse.Namespace) -> int:
         if project is not None and project.validates and size is None:
             validate = "on, EMPTY: not validated"
         when = (
-            size.imported_at.isoformat(sep=" ", timespec="seconds")
+            # In the environment's zone, its offset shown (the database session's is UTC).
+            size.imported_at.astimezone(settings.tz).isoformat(sep=" ", timespec="seconds")
             if size and size.imported_at
             else "-"
         )

@@ -44,6 +44,7 @@ from wa_monitor.errors import (
     NotMigrated,
     TransientError,
 )
+from wa_monitor.services.photos import Fetcher, FetcherThread
 from wa_monitor.settings import Environment, Settings
 
 
@@ -134,6 +135,12 @@ def run_command(args: argparse.Namespace) -> int:
     # environment's lock (a standby must not post); `run --once` leaves them to the daemon.
     writes_replies = bool(allowed) and bool(settings.validating or settings.acknowledgements)
     sender = _sender(settings, db, stop, log, allowed) if writes_replies and not args.once else None
+    # The drops' photos are fetched by a thread of the daemon, within a minute of being drained
+    # (services/photos.py); `run --once` leaves them to the daemon or `photos fetch`.
+    fetcher = None
+    if settings.photos and not args.once:
+        fetcher = FetcherThread(Fetcher.for_settings(db, settings), stop, log)
+        fetcher.start()
     try:
         with _gc_tuned_for_the_loop():
             totals = run_loop(
@@ -162,6 +169,8 @@ def run_command(args: argparse.Namespace) -> int:
         notifier.close()
         if sender is not None:
             sender.close()
+        if fetcher is not None:
+            fetcher.close()
         bridge.close()
         store.close()
         waker.close()

@@ -136,7 +136,9 @@ def list_command(args: argparse.Namespace) -> int:
             u.display_name,
             u.role.value,
             "active" if u.active else "disabled",
-            "-" if u.last_login_at is None else u.last_login_at.isoformat(timespec="seconds"),
+            "-"
+            if u.last_login_at is None
+            else u.last_login_at.astimezone(settings.tz).isoformat(timespec="seconds"),
         )
         for u in found
     ]

@@ -37,6 +37,7 @@ from wa_monitor.devtools.simulator import (
 )
 from wa_monitor.settings import CONFIG_DIR_VAR, DATABASE_URL_VAR, WEB_SECRET_VAR, load_settings
 
+SIMULATOR_SQL = named_queries(__package__, "simulator.sql")  # the bridge file's last rowid
 PROJECTS = {
     "120363418298130331@g.us": "Lawley",
     "120363421532174586@g.us": "Mohadin",
@@ -198,7 +199,7 @@ def _catch_up(url: str, bridge: Path, dbs: Iterable[Database], *, within: float 
     """Wait until every monitor has read the bridge's last message (on a loaded machine that
     can take a while), then a moment for the reply sender to post what they wrote."""
     with sqlite3.connect(f"file:{bridge}?mode=ro", uri=True) as lite:
-        last = lite.execute("SELECT max(rowid) FROM messages").fetchone()[0] or 0
+        last = lite.execute(SIMULATOR_SQL["last_rowid"]).fetchone()[0] or 0
     deadline = time.monotonic() + within
     with psycopg.connect(url, autocommit=True) as conn:
         for db in dbs:

@@ -50,3 +50,6 @@ FROM messages WHERE id = ? AND chat_jid = ?;
 
 -- name: lid
 INSERT OR REPLACE INTO whatsmeow_lid_map (lid, pn) VALUES (?, ?);
+
+-- name: last_rowid
+SELECT max(rowid) FROM messages;

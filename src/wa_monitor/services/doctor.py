@@ -27,6 +27,7 @@ from wa_monitor.adapters.graph import (
     WorkbookLocation,
 )
 from wa_monitor.adapters.logs import register_secret
+from wa_monitor.adapters.media import BridgeMedia
 from wa_monitor.adapters.postgres.admin import audit
 from wa_monitor.adapters.postgres.db import (
     AuthenticationFailed,
@@ -105,12 +106,50 @@ def diagnose(
     checks.append(_groups_check(settings, path))
     checks.append(_lid_map_check(settings, path))
     checks.append(_alerts_check(settings, path))
+    checks.extend(_photo_checks(settings))
     if web:
         checks.append(_web_secret_check(settings))
         checks.append(_shared_secret_check(settings, path))
     checks.extend(_database_checks(settings, path, Service.WEB if web else Service.MONITOR))
     checks.extend(_sharepoint_checks(settings, path, reach=sharepoint))
     return checks
+
+
+def _photo_checks(settings: Settings) -> list[Check]:
+    """The photos' media folder (readable) and the bridge's /api/download (answering)."""
+    if not settings.photos:
+        return [Check("photos", True, "photos = false: no photo is recorded or fetched")]
+    media = settings.media_dir
+    if not media.is_dir() or not os.access(media, os.R_OK | os.X_OK):
+        folder = Check(
+            "photo media folder",
+            False,
+            f"{media} is not a folder this user can read",
+            "set photos_media_dir to the bridge's store/ folder, or grant read access",
+        )
+    else:
+        folder = Check("photo media folder", True, f"{media} is readable")
+    with BridgeMedia(settings.bridge_api_url, connect_s=2.0, total_s=5.0) as bridge:
+        problem = bridge.probe()
+    where = f"{settings.bridge_api_url}/api/download"
+    if problem is None:
+        api = Check("bridge download API", True, f"{where} answers")
+    elif problem.startswith("no answer"):
+        # Not a failure of this environment's setup: photos wait and are fetched when the
+        # bridge answers (the bridge file check says whether the bridge is running at all).
+        api = Check(
+            "bridge download API",
+            True,
+            f"{where}: {problem} now; photos wait and are fetched once the bridge answers",
+        )
+    else:
+        api = Check(
+            "bridge download API",
+            False,
+            f"{where}: {problem}",
+            "correct bridge_api_url (something else answers there); photos wait until then",
+        )
+    return [folder, api]
 
 
 def _isolation(settings: Settings) -> Check:

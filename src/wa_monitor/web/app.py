@@ -28,7 +28,7 @@ from wa_monitor.adapters.postgres import dashboard
 from wa_monitor.adapters.postgres.db import Database, StoreUnavailable, one_line
 from wa_monitor.errors import WaMonitorError
 from wa_monitor.settings import Settings
-from wa_monitor.web import auth, metrics, pages, quality, queue, reviewing
+from wa_monitor.web import auth, metrics, pages, photos, quality, queue, reviewing
 from wa_monitor.web.context import (
     BASE,
     HERE,
@@ -122,12 +122,14 @@ def create_app(settings: Settings, *, database_url: str, secret: str) -> Starlet
         Route(BASE + "/reviews/{id:uuid}", reviewing.review_page),
         Route(BASE + "/reviews/{id:uuid}/verdict", reviewing.save_verdict, methods=["POST"]),
         Route(BASE + "/reviews/{id:uuid}/send", reviewing.send_feedback, methods=["POST"]),
+        Route(BASE + "/reviews/{id:uuid}/drop", reviewing.correct_drop, methods=["POST"]),
         Route(BASE + "/reviews/{id:uuid}/presence", reviewing.renew_presence, methods=["POST"]),
         Route(
             BASE + "/reviews/{id:uuid}/sends/{send}/resolve",
             reviewing.resolve_send,
             methods=["POST"],
         ),
+        Route(BASE + "/photos/{key}/{kind}", photos.serve),
         Route(f"{BASE}/login", auth.login_page, methods=["GET"]),
         Route(f"{BASE}/login", auth.login, methods=["POST"]),
         Route(f"{BASE}/logout", auth.logout, methods=["POST"]),

@@ -97,6 +97,11 @@ class Site:
         """A moment's local time of day, 14:05:09."""
         return moment.astimezone(self.settings.tz).strftime("%H:%M:%S")
 
+    def clock_with_offset(self, moment: datetime) -> str:
+        """A moment's local time of day with the zone's offset, 14:05:09 +02:00."""
+        local = moment.astimezone(self.settings.tz)
+        return f"{local:%H:%M:%S} {local.isoformat()[-6:]}"
+
     def today(self) -> date:
         return datetime.now(self.settings.tz).date()
 

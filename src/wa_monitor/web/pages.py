@@ -5,13 +5,13 @@ returns a `Page` that `context.page` renders as HTML or as its JSON twin."""
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-from wa_monitor.adapters.postgres import dashboard
+from wa_monitor.adapters.postgres import dashboard, photos
 from wa_monitor.adapters.postgres.daily import daily_totals
 from wa_monitor.adapters.postgres.dashboard import COLUMNS, Review
 from wa_monitor.adapters.postgres.db import Connection
@@ -68,6 +68,9 @@ def overview(site: Site, request: Request, user: User) -> Page:
                 {"day": c.day.isoformat(), "project": c.project, "drops": c.drops} for c in counts
             ],
             "invalid": {"total": invalid.total, "validating": validating, "posts": invalid_rows},
+            # When these figures were read, in the environment's zone with its offset: the
+            # page's refresh note says it (the browser's own zone may be another).
+            "read_at": site.clock_with_offset(datetime.now(UTC)),
         }
 
     days = [first + timedelta(days=i) for i in range(CHART_DAYS)]
@@ -175,6 +178,7 @@ def _reviews(site: Site, request: Request, user: User) -> Page:
         found = dashboard.review_page(
             conn, site.db, where, size=query.size, older=query.older, newer=query.newer
         )
+        counted = photos.counts(conn, site.db, [r.drop_number for r in found.reviews])
     older = query.first_page().link(older=found.older.token()) if found.older else None
     newer = query.first_page().link(newer=found.newer.token()) if found.newer else None
 
@@ -183,7 +187,9 @@ def _reviews(site: Site, request: Request, user: User) -> Page:
             "environment": site.settings.environment.value,
             "filters": query.params(),
             "problems": list(query.problems),
-            "reviews": [review_json(r) for r in found.reviews],
+            "reviews": [
+                review_json(r) | {"photos": counted.get(r.drop_number, 0)} for r in found.reviews
+            ],
             "older": older,
             "newer": newer,
         }
@@ -196,6 +202,7 @@ def _reviews(site: Site, request: Request, user: User) -> Page:
         "newer": newer,
         "csv": query.first_page().link(format="csv"),
         "active": "reviews",
+        "photo_counts": counted,
     }
     return Page("reviews.html", values, twin)
 

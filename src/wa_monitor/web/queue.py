@@ -236,8 +236,7 @@ def next_after_save(
             review.keyset,
             oldest_first=asked.oldest_first,
         )
-        if after is not None:
-            presence.leave(conn, site.db, review_id, user.username)
+        presence.leave(conn, site.db, review_id, user.username)  # moving on: not open any more
     if after is None:
         return f"{base}/queue?{asked.link(done='1')}"
     return f"{base}/reviews/{after.id}?{asked.review_link()}"

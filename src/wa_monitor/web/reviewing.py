@@ -21,14 +21,15 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from wa_monitor.adapters.bridge import messages_by_key
 from wa_monitor.adapters.postgres import dashboard, presence, reviewing
 from wa_monitor.adapters.postgres.dashboard import Review
 from wa_monitor.adapters.postgres.db import Connection
-from wa_monitor.adapters.postgres.reviewing import ReviewSheet
+from wa_monitor.adapters.postgres.reviewing import Correction, ReviewChange, ReviewSheet
 from wa_monitor.adapters.postgres.users import Role, User
+from wa_monitor.core.drops import find_drops
 from wa_monitor.core.feedback_claims import (
     ChangedMeanwhile,
     FeedbackSend,
@@ -43,12 +44,14 @@ from wa_monitor.services import feedback
 from wa_monitor.web import queue
 from wa_monitor.web.context import Page, Site, current_user, json_value, page, site_of
 from wa_monitor.web.pages import review_json
-from wa_monitor.web.security import csrf_ok
+from wa_monitor.web.photos import drop_photos, photo_json
+from wa_monitor.web.security import CSRF_HEADER, csrf_ok
 
 # What the form's fields hold at most, as the page's maxlength says; longer is not a browser's.
 MAX_REASON = 300
 MAX_COMMENT = 2000
 MAX_FEEDBACK = 4000
+MAX_DROP = 50  # a drop number as typed: "DR 1234567", more than its column would ever take
 MAX_VERSION_DIGITS = 9  # a review's version is a PostgreSQL integer
 _MAX_ID_DIGITS = 18  # a send's id is a bigint
 _UNSTORABLE = "\x00"  # PostgreSQL text cannot hold NUL
@@ -104,6 +107,8 @@ class Typed:
 
     verdict: FormInput | None = None  # the verdict form's marks, reasons and comment
     text: str | None = None  # the feedback message
+    drop: str | None = None  # the corrected drop number
+    drop_reason: str | None = None  # why it was corrected
 
     @classmethod
     def of(cls, form: FormData) -> Typed:
@@ -111,6 +116,8 @@ class Typed:
         return cls(
             FormInput.parse(form) if verdict else None,
             _shown(form["text"]) if "text" in form else None,
+            _shown(form["drop_number"]) if "drop_number" in form else None,
+            _shown(form["drop_reason"]) if "drop_reason" in form else None,
         )
 
 
@@ -120,16 +127,18 @@ class Notice:
 
     level: str
     text: str
+    link: str | None = None  # a page the notice points to (the other review)
 
 
 class PostRefused(Exception):
     """A reviewer's POST that changed nothing: the review page again, at `status`, saying
     `message`, with what the reviewer typed kept in the form."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, *, link: str | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.link = link
 
 
 # -- the page ----------------------------------------------------------------------------------
@@ -144,8 +153,12 @@ def review_page(site: Site, request: Request, user: User) -> Page:
         if user.role is Role.REVIEWER:
             values["others"] = queue.seen_open(site, conn, values["review"].id, user)
     notice = _send_notice(values["sends"], request.query_params.get("send"))
+    if notice is not None and notice.level == "ok" and values["sheet"].feedback_sent is None:
+        notice = None  # sent, then resubmitted: that round is over, this one has no feedback
     if request.query_params.get("saved"):
         notice = Notice("ok", "Verdict saved.")
+    if request.query_params.get("corrected"):
+        notice = Notice("ok", f"Drop number corrected to {values['sheet'].drop_number}.")
     return _page(site, user, values, notice=notice)
 
 
@@ -159,6 +172,7 @@ def _values(site: Site, conn: Connection, review_id: UUID) -> dict[str, Any]:
         "changes": reviewing.history(conn, site.db, review_id),
         "sends": reviewing.sends(conn, site.db, review_id),
         "destination": feedback.destination(site.settings, sheet.project),
+        "photo_rounds": drop_photos(site, conn, found.drop_number),
     }
 
 
@@ -228,8 +242,13 @@ def _page(
         "saved": saved,
         "kept": form is not None,
         "feedback": composed if text is None else text,
+        "typed_drop": (typed and typed.drop) or "",
+        "typed_drop_reason": (typed and typed.drop_reason) or "",
         "notice": notice,
         "unresolved": [s for s in values["sends"] if s.unresolved(datetime.now(UTC))],
+        # This round's feedback, once sent: Send is disabled and says when and by whom.
+        "sent_now": _sent_now(sheet, values["sends"]),
+        "resubmitted_version": _resubmitted_version(sheet, values["changes"]),
         "refresh_seconds": site.settings.web.refresh_seconds,
     }
 
@@ -244,6 +263,7 @@ def _json(site: Site, conn: Connection, values: Mapping[str, Any]) -> dict[str, 
     sheet: ReviewSheet = values["sheet"]
     body = review_json(values["review"])
     body["history"] = [{k: json_value(v) for k, v in e.items()} for e in values["history"]]
+    body["photos"] = photo_json(values.get("photo_rounds", []))
     body |= {
         "version": sheet.version,
         "reviewed_by": sheet.reviewed_by,
@@ -259,6 +279,22 @@ def _json(site: Site, conn: Connection, values: Mapping[str, Any]) -> dict[str, 
         ],
     }
     return body
+
+
+def _sent_now(sheet: ReviewSheet, sends: tuple[FeedbackSend, ...]) -> FeedbackSend | None:
+    """The send that stamped the current round's feedback (none after a resubmission)."""
+    if sheet.feedback_sent is None:
+        return None
+    return next((s for s in sends if s.delivery is Delivery.SENT or s.resolution), None)
+
+
+def _resubmitted_version(sheet: ReviewSheet, changes: tuple[ReviewChange, ...]) -> int | None:
+    """The version the agent's resubmission made: one after the last change recorded before it
+    (the monitor's resubmission writes no trail row of its own)."""
+    if not sheet.resubmitted or sheet.last_submitted_at is None:
+        return None
+    before = [c.version for c in changes if c.changed_at <= sheet.last_submitted_at]
+    return max(before, default=1) + 1
 
 
 def _send_notice(sends: tuple[FeedbackSend, ...], asked: str | None) -> Notice | None:
@@ -319,6 +355,8 @@ def reviewer_post(handler: PostHandler) -> Callable[[Request], Awaitable[Respons
         site = site_of(request)
         user = await run_in_threadpool(current_user, site, request)
         if user is None:
+            if CSRF_HEADER in request.headers:  # the page's script, not a person's form
+                return JSONResponse({"error": "login required"}, status_code=401)
             # Nothing is done: the login page, carrying what they typed back to the review.
             return login_again(site, request, await request.form())
         if not await csrf_ok(request):
@@ -333,7 +371,7 @@ def reviewer_post(handler: PostHandler) -> Callable[[Request], Awaitable[Respons
 
 # The fields of a refused POST the login form carries back to the review page.
 KEPT = "kept."
-_KEPT_FIELDS = ("version", "comment", "text")
+_KEPT_FIELDS = ("version", "comment", "text", "queue", "drop_number", "drop_reason")
 
 
 def login_again(site: Site, request: Request, form: FormData) -> Response:
@@ -367,6 +405,9 @@ def resumed(site: Site, request: Request, user: User, review_id: UUID, kept: For
     typed = Typed.of(kept)
     with site.connection() as conn:
         values = _values(site, conn, review_id)
+        carried = kept.get("queue")
+        if isinstance(carried, str):
+            values["nav"] = queue.nav(site, conn, request, values["review"], carried)
         sheet: ReviewSheet = values["sheet"]
         sent = kept.get("version")
         if sent is not None and str(sent) != str(sheet.version):
@@ -398,7 +439,7 @@ def _answer(
             carried = form.get("queue")  # opened from the queue: keep its next and previous
             if isinstance(carried, str):
                 values["nav"] = queue.nav(site, conn, request, values["review"], carried)
-        notice = Notice("bad", exc.message)
+        notice = Notice("bad", exc.message, exc.link)
         shown = _page(site, user, values, notice=notice, typed=typed, status_code=exc.status)
         return site.respond(request, shown, user=user)
 
@@ -440,6 +481,8 @@ def _check_text(form: FormData) -> None:
 _FIELDS: dict[str, tuple[str, int | None]] = {
     "comment": ("The overall comment", MAX_COMMENT),
     "text": ("The message", MAX_FEEDBACK),
+    "drop_number": ("The corrected drop number", MAX_DROP),
+    "drop_reason": ("The reason for the correction", MAX_REASON),
 }
 
 
@@ -540,3 +583,62 @@ def resolve_send(site: Site, request: Request, post: ReviewerPost) -> Response:
         )
     page = request.url.path.rsplit("/", 3)[0]
     return RedirectResponse(page, status_code=303)
+
+
+@reviewer_post
+def correct_drop(site: Site, request: Request, post: ReviewerPost) -> Response:
+    """Give the review the drop number the reviewer typed, with their reason: checked as a
+    sighting is (one well-formed number; in the project's plan when the project validates),
+    refused when that drop already has a review that day, recorded in the change trail."""
+    typed = post.typed.drop or ""
+    reason = (post.typed.drop_reason or "").strip()
+    found = find_drops(typed)
+    if len(found) != 1:
+        raise PostRefused(
+            400,
+            "The corrected number must be one drop number, DR and 6-8 digits (as in DR1234567). "
+            "Nothing was changed.",
+        )
+    if not reason:
+        raise PostRefused(400, "Say why the drop number is corrected. Nothing was changed.")
+    drop = found[0]
+    with site.connection() as conn:
+        sheet = reviewing.load(conn, site.db, post.review_id)
+        done = reviewing.correct_drop(
+            conn,
+            site.db,
+            post.review_id,
+            drop=drop,
+            reason=reason,
+            version=post.version,
+            by=post.user.username,
+            planned=sheet.project in site.settings.validating,
+        )
+        if done.outcome is Correction.CHANGED:
+            changed = reviewing.who_changed(conn, site.db, post.review_id, sheet.version)
+            raise PostRefused(
+                409, f"{changed.describe(site.settings.tz)} Nothing was changed: check and retry."
+            )
+    page = request.url.path.rsplit("/", 1)[0]
+    match done.outcome:
+        case Correction.CORRECTED:
+            return RedirectResponse(f"{page}?corrected=1", status_code=303)
+        case Correction.MISSING:
+            raise HTTPException(404, "There is no such review in this environment.")
+        case Correction.TAKEN:
+            raise PostRefused(
+                409,
+                f"{drop} already has a review on {sheet.review_date}: open it, and correct or "
+                "review that one instead. Nothing was changed.",
+                link=f"{page.rsplit('/', 1)[0]}/{done.other}",
+            )
+        case Correction.UNPLANNED:
+            raise PostRefused(
+                400,
+                f"{drop} is not in {sheet.project}'s plan (the project checks drops against it). "
+                "Nothing was changed.",
+            )
+        case Correction.SAME:
+            raise PostRefused(400, f"The review's drop number is {drop} already.")
+        case _:  # MALFORMED, NO_REASON: checked above
+            raise PostRefused(400, "The correction was refused. Nothing was changed.")

@@ -121,6 +121,12 @@ def _number(value: object) -> float | None:
 def quality(conn: Connection, db: Database, start: datetime, end: datetime) -> Quality:
     """Every figure of the drops first seen in [start, end)."""
     params = _params(start, end)
+    with conn.transaction():
+        conn.execute(db.query("quality.no_jit"))
+        return _quality(conn, db, params)
+
+
+def _quality(conn: Connection, db: Database, params: dict[str, object]) -> Quality:
     projects = tuple(
         ProjectQuality(
             project=r[0],
@@ -163,5 +169,7 @@ def quality(conn: Connection, db: Database, start: datetime, end: datetime) -> Q
 
 def weekly(conn: Connection, db: Database, start: datetime, end: datetime, tz: str) -> list[Week]:
     """Drops, first verdicts and first-time passes per local week (Monday first) in the range."""
-    rows = _rows(conn, db, "weekly", _params(start, end) | {"tz": tz})
+    with conn.transaction():
+        conn.execute(db.query("quality.no_jit"))
+        rows = _rows(conn, db, "weekly", _params(start, end) | {"tz": tz})
     return [Week(r[0], int(r[1]), int(r[2]), int(r[3])) for r in rows]

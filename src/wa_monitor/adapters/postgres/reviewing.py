@@ -8,6 +8,7 @@ sql/reviewing.sql.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -217,6 +218,53 @@ def save(
         what: dict[str, object] = dict(changes(before, verdict)) or {"saved": "no change"}
         _record(conn, db, review_id, version=new_version, by=by, what=what)
     return new_version
+
+
+class Correction(enum.StrEnum):
+    """What became of a drop-number correction (the function's outcome)."""
+
+    CORRECTED = "corrected"
+    MISSING = "missing"  # no such review
+    CHANGED = "changed"  # the review moved on from the version the page showed
+    SAME = "same"  # the review already has that number
+    MALFORMED = "malformed"
+    NO_REASON = "no_reason"
+    UNPLANNED = "unplanned"  # not in the project's plan, and the project validates
+    TAKEN = "taken"  # the drop already has a review that day: `other`
+
+
+@dataclass(frozen=True, slots=True)
+class Corrected:
+    outcome: Correction
+    other: UUID | None  # the review the corrected drop already has that day
+    version: int | None  # the review's new version, when corrected
+
+
+def correct_drop(
+    conn: Connection,
+    db: Database,
+    review_id: UUID,
+    *,
+    drop: str,
+    reason: str,
+    version: int,
+    by: str,
+    planned: bool,
+) -> Corrected:
+    """Give the review another drop number (the one a reviewer corrected it to), if it is still
+    at `version`, in the project's plan when `planned`, and no review of that drop exists that
+    day; recorded in the change trail with the old number and the reason."""
+    params = {
+        "id": review_id,
+        "version": version,
+        "drop": drop,
+        "reason": reason,
+        "by": by,
+        "planned": planned,
+    }
+    row = _run(conn, db, "correct_drop", params).fetchone()
+    outcome, other, new_version = row or ("missing", None, None)
+    return Corrected(Correction(outcome), other, new_version)
 
 
 @dataclass(frozen=True, slots=True)

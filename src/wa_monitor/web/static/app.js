@@ -2,6 +2,23 @@
 // two comforts: the overview refreshes its figures, and filter links leave out empty fields.
 "use strict";
 
+// On a phone the lists are cards, each cell a line with its column's name: cells that do not
+// say their column's name (data-label) get it from the table's head.
+(function () {
+  for (const table of document.querySelectorAll("table.reviews")) {
+    const heads = Array.from(table.querySelectorAll("thead th")).map(function (th) {
+      return th.textContent.trim();
+    });
+    for (const row of table.querySelectorAll("tbody tr")) {
+      Array.from(row.children).forEach(function (cell, i) {
+        if (cell.tagName === "TD" && cell.colSpan === 1 && !cell.dataset.label && heads[i]) {
+          cell.dataset.label = heads[i];
+        }
+      });
+    }
+  }
+})();
+
 // The review filters: a field left empty is not sent, so the shared link says only what was
 // chosen (/wa-monitor/reviews?project=Lawley, not ?from=&to=&project=Lawley&...).
 (function () {
@@ -123,8 +140,10 @@
         return;
       }
       if (!response.ok) throw new Error(response.status);
-      show(await response.json());
-      note.textContent = "Figures refresh every " + seconds + " seconds; last at " + new Date().toLocaleTimeString() + ".";
+      const data = await response.json();
+      show(data);
+      // The server's clock in the environment's zone, never the browser's own zone.
+      note.textContent = "Figures refresh every " + seconds + " seconds; last at " + data.read_at + ".";
       note.classList.remove("stale");
     } catch (err) {
       note.textContent = "Could not refresh the figures (" + err.message + "); trying again.";

@@ -38,3 +38,57 @@ SET drop_number = x.d, round_message_id = x.r, round_at = x.t
 FROM unnest(%(chats)s::text[], %(ids)s::text[], %(drops)s::text[], %(rounds)s::text[],
             %(at)s::timestamptz[]) AS x(c, m, d, r, t)
 WHERE p.chat_jid = x.c AND p.message_id = x.m;
+
+-- name: due
+-- The photos the fetcher should ask the bridge for now, oldest due first. (Videos wait: they
+-- are not fetched yet.)
+SELECT id, chat_jid, message_id, file_sha256, attempts FROM {photos}
+WHERE state IN ('pending', 'retrying') AND next_attempt_at <= %(now)s AND media_type = 'image'
+ORDER BY next_attempt_at, id
+LIMIT %(limit)s;
+
+-- name: fetched
+UPDATE {photos}
+SET state = 'fetched', fetched_at = %(now)s, content_key = %(key)s, content_type = 'image/jpeg',
+    width = %(width)s, height = %(height)s, taken_text = %(taken)s, place_text = %(place)s,
+    attempts = attempts + 1, last_error = NULL
+WHERE id = %(id)s;
+
+-- name: final
+-- expired / mismatch / refused: no page asks again.
+UPDATE {photos}
+SET state = %(state)s, fetched_at = %(now)s, attempts = attempts + 1, last_error = %(error)s
+WHERE id = %(id)s;
+
+-- name: retry
+UPDATE {photos}
+SET state = 'retrying', attempts = attempts + 1, next_attempt_at = %(next)s,
+    last_error = %(error)s
+WHERE id = %(id)s;
+
+-- name: states
+SELECT state, count(*), min(sent_at) FILTER (WHERE state IN ('pending', 'retrying'))
+FROM {photos} GROUP BY state ORDER BY state;
+
+-- name: cache_keys
+SELECT DISTINCT content_key FROM {photos} WHERE content_key IS NOT NULL;
+
+-- name: of_drop
+-- A drop's photos for its review page, rounds apart (each drop message a round), in posting order.
+SELECT id, message_id, media_type, sent_at, state, content_key, width, height, taken_text,
+       place_text, round_message_id, round_at
+FROM {photos}
+WHERE drop_number = %(drop)s
+ORDER BY round_at, sent_at, id;
+
+-- name: counts
+SELECT drop_number, count(*) FROM {photos}
+WHERE drop_number = ANY(%(drops)s::text[])
+GROUP BY drop_number;
+
+-- name: servable
+-- Whether this environment serves the copies named `key`: a fetched photo of one of its reviews.
+SELECT 1 FROM {photos} AS p
+WHERE p.content_key = %(key)s AND p.state = 'fetched'
+  AND EXISTS (SELECT 1 FROM {reviews} AS r WHERE r.drop_number = p.drop_number)
+LIMIT 1;

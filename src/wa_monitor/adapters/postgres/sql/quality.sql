@@ -16,6 +16,11 @@
 -- * awaiting review: neither complete nor incomplete now (never judged, or resubmitted since).
 -- Times are seconds; medians and 90th percentiles are percentile_cont (interpolated).
 
+-- name: no_jit
+-- The figures' statements are costed high enough for JIT compilation, which takes longer than
+-- running them: off for the page's transaction.
+SET LOCAL jit = off;
+
 -- name: facts
 -- One row per drop in the range: what the page counts, from the review and its trail.
 facts AS (
@@ -114,6 +119,11 @@ agent_steps AS (
            row_number() OVER (PARTITION BY phone ORDER BY count(*) DESC, number) AS rank
     FROM marks WHERE mark <> 'passed'
     GROUP BY phone, number
+),
+agent_top AS (
+    SELECT phone, array_agg(array[number, failed] ORDER BY rank) AS top_steps
+    FROM agent_steps WHERE rank <= 3
+    GROUP BY phone
 )
 SELECT d.phone,
        (array_agg(d.user_name ORDER BY d.sighted DESC) FILTER (WHERE d.user_name IS NOT NULL))[1]
@@ -124,9 +134,8 @@ SELECT d.phone,
        round(100.0 * count(*) FILTER (WHERE d.passed_first) / nullif(count(d.verdict_at), 0), 1)
            AS first_time_rate,
        percentile_cont(0.5) WITHIN GROUP (ORDER BY d.to_fix) AS fix_p50,
-       (SELECT coalesce(array_agg(array[s.number, s.failed] ORDER BY s.rank), '{{}}')
-        FROM agent_steps AS s WHERE s.phone = d.phone AND s.rank <= 3) AS top_steps
-FROM drops AS d
+       coalesce(min(t.top_steps), '{{}}') AS top_steps
+FROM drops AS d LEFT JOIN agent_top AS t ON t.phone = d.phone
 GROUP BY d.phone
 ORDER BY d.phone;
 

@@ -115,3 +115,11 @@ UPDATE {sends} SET
 WHERE id = %(send)s AND review_id = %(id)s AND resolution IS NULL
   AND (state = 'unknown' OR (state = 'claimed' AND claimed_at < now() - %(stale)s::interval))
 RETURNING id, review_version;
+
+-- name: correct_drop
+-- Through the schema's narrow function (migration 0015): the dashboard's role may not UPDATE
+-- drop_number. It checks the version, the number's form, the plan, the day's other review, and
+-- records the change with the old number and the reason.
+SELECT outcome, other, new_version
+FROM {schema}.wa_monitor_correct_drop(%(id)s, %(version)s, %(drop)s, %(reason)s, %(by)s,
+                                      %(planned)s);

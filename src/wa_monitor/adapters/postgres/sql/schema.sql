@@ -103,6 +103,7 @@ CREATE INDEX IF NOT EXISTS idx_qa_photo_reviews_sighted
 -- The reviewers' queue: only the reviews awaiting a verdict, in the same order.
 CREATE INDEX IF NOT EXISTS idx_qa_photo_reviews_awaiting
     ON {schema}.qa_photo_reviews ((coalesce(whatsapp_message_date, created_at)), id)
+    INCLUDE (project, whatsapp_message_date, created_at)
     WHERE NOT completed AND NOT incomplete;
 -- The daily counts (daily.sql) by local day: a range of whatsapp_message_date.
 CREATE INDEX IF NOT EXISTS idx_qa_photo_reviews_whatsapp_message_date
@@ -375,15 +376,15 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $body$
 DECLARE
-    found record;
+    target record;
 BEGIN
-    SELECT id, drop_number, review_date, project, version INTO found
+    SELECT id, drop_number, review_date, project, version INTO target
     FROM {schema}.qa_photo_reviews WHERE id = review FOR UPDATE;
     IF NOT FOUND THEN
         outcome := 'missing';
         RETURN;
     END IF;
-    IF found.version <> seen_version THEN
+    IF target.version <> seen_version THEN
         outcome := 'changed';
         RETURN;
     END IF;
@@ -391,7 +392,7 @@ BEGIN
         outcome := 'malformed';
         RETURN;
     END IF;
-    IF new_drop = found.drop_number THEN
+    IF new_drop = target.drop_number THEN
         outcome := 'same';
         RETURN;
     END IF;
@@ -400,12 +401,12 @@ BEGIN
         RETURN;
     END IF;
     IF planned AND NOT EXISTS (SELECT 1 FROM {schema}.valid_drops v
-                               WHERE v.project = found.project AND v.drop_number = new_drop) THEN
+                               WHERE v.project = target.project AND v.drop_number = new_drop) THEN
         outcome := 'unplanned';
         RETURN;
     END IF;
     SELECT r.id INTO other FROM {schema}.qa_photo_reviews r
-    WHERE r.drop_number = new_drop AND r.review_date = found.review_date;
+    WHERE r.drop_number = new_drop AND r.review_date = target.review_date;
     IF FOUND THEN
         outcome := 'taken';
         RETURN;
@@ -417,7 +418,7 @@ BEGIN
     INSERT INTO {schema}.wa_monitor_review_changes (review_id, version, changed_by, changes)
     VALUES (review, new_version, by_name,
             jsonb_build_object('drop_number',
-                               jsonb_build_object('from', found.drop_number, 'to', new_drop),
+                               jsonb_build_object('from', target.drop_number, 'to', new_drop),
                                'reason', btrim(reason)));
     outcome := 'corrected';
 END

@@ -1,0 +1,303 @@
+"""The drops' photos on their way in: the bridge's `/api/download`, the file it names (checked
+before one byte is trusted), Pillow's decoding, and the cache of what the dashboard serves.
+
+Nothing the bridge says is taken on trust. The file is read only when its real path lies under
+the configured media folder (no `..`, no symlink out), only up to a size limit, and only when
+its SHA-256 equals the row's `file_sha256` (the bridge names files by the second, so two photos
+of one second come back as the same file). It is decoded with a decompression-bomb guard, and
+what is served is re-encoded from the pixels: the original's EXIF (and anything hidden after
+the image) never leaves; its time and GPS position are kept as text.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import hashlib
+import io
+import os
+import stat
+import time
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import httpx
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+DOWNLOAD_PATH = "/api/download"
+# Pillow refuses images over twice this many pixels and warns over it: the warning is an error
+# here. 40 megapixels is above any phone camera's photo.
+MAX_PIXELS = 40_000_000
+THUMB_SIZE = (320, 320)
+SCREEN_SIZE = (1600, 1600)
+IMAGE_FORMATS = frozenset({"JPEG", "PNG", "WEBP"})
+# The parts of WhatsApp's answers that mean "gone from its servers for good".
+_EXPIRED_MARKS = ("status code 410", "status code 404", "media not found", "expired")
+_FINAL_MARKS = ("not a media message", "failed to find message", "incomplete media information")
+
+
+class Answer(enum.Enum):
+    OK = "ok"
+    EXPIRED = "expired"  # WhatsApp's servers no longer serve it: final
+    REFUSED = "refused"  # the bridge cannot download this message at all: final
+    FAILED = "failed"  # the bridge failed this time: try again later
+    UNREACHABLE = "unreachable"  # no answer from the bridge: try again later
+
+
+@dataclass(frozen=True, slots=True)
+class Download:
+    answer: Answer
+    path: str | None = None
+    detail: str = ""  # for the record, never shown on a page
+
+
+class BridgeMedia:
+    """The bridge's `POST /api/download`, with short timeouts (a hanging bridge costs seconds)."""
+
+    def __init__(self, base_url: str, *, connect_s: float = 2.0, total_s: float = 30.0) -> None:
+        self._client = httpx.Client(
+            base_url=base_url.rstrip("/"),
+            timeout=httpx.Timeout(total_s, connect=connect_s),
+            follow_redirects=False,
+        )
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> BridgeMedia:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def probe(self) -> str | None:
+        """None when the bridge's /api/download answers as the bridge does (400 to a request
+        without a message: nothing is downloaded), else what went wrong, in a few words."""
+        try:
+            response = self._client.post(DOWNLOAD_PATH, json={})
+        except httpx.HTTPError as exc:
+            return f"no answer ({type(exc).__name__})"
+        if response.status_code == httpx.codes.BAD_REQUEST:
+            return None
+        return f"unexpected answer HTTP {response.status_code}"
+
+    def download(self, message_id: str, chat_jid: str) -> Download:
+        try:
+            response = self._client.post(
+                DOWNLOAD_PATH, json={"message_id": message_id, "chat_jid": chat_jid}
+            )
+        except httpx.HTTPError as exc:
+            return Download(Answer.UNREACHABLE, detail=type(exc).__name__)
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        message = str(body.get("message", "")) if isinstance(body, dict) else response.text
+        message = " ".join(message.split())[:300]
+        if (
+            response.status_code == httpx.codes.OK
+            and isinstance(body, dict)
+            and body.get("success")
+        ):
+            path = body.get("path")
+            if isinstance(path, str) and path:
+                return Download(Answer.OK, path=path, detail=message)
+            return Download(Answer.FAILED, detail="the bridge named no file")
+        lowered = message.lower()
+        if any(mark in lowered for mark in _EXPIRED_MARKS):
+            return Download(Answer.EXPIRED, detail=message)
+        if any(mark in lowered for mark in _FINAL_MARKS):
+            return Download(Answer.REFUSED, detail=message)
+        return Download(Answer.FAILED, detail=f"HTTP {response.status_code}: {message}")
+
+
+class FileRefused(Exception):
+    """The file the bridge named may not or cannot be read; the message says why."""
+
+
+class WrongFile(Exception):
+    """The file's SHA-256 is not the photo's: another photo's file (same second), or damage."""
+
+
+def read_checked(named: str, media_dir: Path, *, max_bytes: int, sha256: bytes | None) -> bytes:
+    """The file the bridge named, if its real path lies under `media_dir`, it is a regular file
+    of at most `max_bytes`, and its SHA-256 is `sha256`."""
+    root = Path(os.path.realpath(media_dir))
+    real = Path(os.path.realpath(named))
+    if not real.is_relative_to(root) or real == root:
+        raise FileRefused("the file lies outside the media folder")
+    try:
+        fd = os.open(real, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise FileRefused(f"cannot open the file ({exc.strerror})") from None
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise FileRefused("not a regular file")
+        if info.st_size > max_bytes:
+            raise FileRefused(f"the file is larger than {max_bytes} bytes")
+        data = handle.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise FileRefused(f"the file is larger than {max_bytes} bytes")
+    if sha256 is None:
+        raise WrongFile("the bridge stored no SHA-256 for this photo")
+    if hashlib.sha256(data).digest() != sha256:
+        raise WrongFile("the file's SHA-256 is not the photo's")
+    return data
+
+
+class NotAnImage(Exception):
+    """Bytes Pillow will not decode safely (not an image, a decompression bomb, damage)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    thumb: bytes  # JPEG, no metadata
+    screen: bytes  # JPEG, no metadata
+    width: int
+    height: int
+    taken: str | None  # EXIF DateTimeOriginal (or DateTime), as the camera wrote it
+    place: str | None  # EXIF GPS as "26.39350° S, 27.80720° E"
+
+
+def render(data: bytes) -> Rendered:
+    """Decode `data` (guarded) and make the served copies, re-encoded from the pixels alone."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            with Image.open(io.BytesIO(data)) as image:
+                if image.format not in IMAGE_FORMATS:
+                    raise NotAnImage(f"not a photo format ({image.format})")
+                if image.width * image.height > MAX_PIXELS:
+                    raise NotAnImage("too many pixels (a decompression bomb?)")
+                exif = image.getexif()
+                taken, place = _taken(exif), _place(exif)
+                upright = ImageOps.exif_transpose(image).convert("RGB")
+        except (
+            UnidentifiedImageError,
+            Image.DecompressionBombError,
+            Image.DecompressionBombWarning,
+            OSError,
+            ValueError,
+            SyntaxError,
+        ) as exc:
+            raise NotAnImage(f"not a readable image ({type(exc).__name__})") from None
+    width, height = upright.size
+    return Rendered(
+        thumb=_jpeg(upright, THUMB_SIZE),
+        screen=_jpeg(upright, SCREEN_SIZE),
+        width=width,
+        height=height,
+        taken=taken,
+        place=place,
+    )
+
+
+def _jpeg(image: Image.Image, box: tuple[int, int]) -> bytes:
+    copy = image.copy()
+    copy.thumbnail(box)
+    out = io.BytesIO()
+    copy.save(out, "JPEG", quality=82, optimize=True)  # no exif= : nothing of the original
+    return out.getvalue()
+
+
+def _taken(exif: Image.Exif) -> str | None:
+    value = exif.get_ifd(0x8769).get(0x9003) or exif.get(0x0132)
+    return _short_text(value)
+
+
+def _place(exif: Image.Exif) -> str | None:
+    gps = exif.get_ifd(0x8825)
+    try:
+        lat = _degrees(gps[2], str(gps[1]))
+        lon = _degrees(gps[4], str(gps[3]))
+    except (KeyError, TypeError, ValueError, ZeroDivisionError, IndexError):
+        return None
+    return f"{abs(lat):.5f}° {'S' if lat < 0 else 'N'}, {abs(lon):.5f}° {'W' if lon < 0 else 'E'}"
+
+
+def _degrees(dms: object, ref: str) -> float:
+    d, m, s = (float(Fraction(str(part))) for part in dms)  # type: ignore[attr-defined]
+    value = d + m / 60 + s / 3600
+    if not -180 <= value <= 180:
+        raise ValueError(value)
+    return -value if ref.strip().upper() in ("S", "W") else value
+
+
+def _short_text(value: object) -> str | None:
+    if not isinstance(value, str):
+        return None
+    text = "".join(c for c in value if c.isprintable())[:40].strip()
+    return text or None
+
+
+class PhotoCache:
+    """Served copies by content (the file's SHA-256), with a size cap: one environment's."""
+
+    KINDS = ("thumb", "screen")
+
+    def __init__(self, root: Path, *, max_bytes: int) -> None:
+        self.root = root
+        self.max_bytes = max_bytes
+
+    def path(self, key: str, kind: str) -> Path:
+        if (
+            kind not in self.KINDS
+            or len(key) != 64
+            or not all(c in "0123456789abcdef" for c in key)
+        ):
+            raise ValueError("not a cache key")
+        return self.root / key[:2] / f"{key}.{kind}.jpg"
+
+    def put(self, key: str, rendered: Rendered) -> None:
+        for kind, data in (("thumb", rendered.thumb), ("screen", rendered.screen)):
+            target = self.path(key, kind)
+            target.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
+            partial = target.with_suffix(f".{os.getpid()}.part")
+            partial.write_bytes(data)
+            partial.replace(target)
+
+    def has(self, key: str) -> bool:
+        return all(self.path(key, kind).is_file() for kind in self.KINDS)
+
+    def files(self) -> Iterator[tuple[Path, os.stat_result]]:
+        if not self.root.is_dir():
+            return
+        for entry in self.root.glob("??/*.jpg"):
+            try:
+                yield entry, entry.stat()
+            except FileNotFoundError:
+                continue
+
+    def size(self) -> tuple[int, int]:
+        """(files, bytes) in the cache."""
+        count = total = 0
+        for _, info in self.files():
+            count += 1
+            total += info.st_size
+        return count, total
+
+    def prune(self, max_bytes: int | None = None) -> tuple[int, int]:
+        """Remove the least recently used copies until the cache is within its cap (or
+        `max_bytes`); returns (files, bytes) removed."""
+        cap = self.max_bytes if max_bytes is None else max_bytes
+        found = sorted(self.files(), key=lambda f: max(f[1].st_atime, f[1].st_mtime))
+        total = sum(info.st_size for _, info in found)
+        removed = freed = 0
+        for entry, info in found:
+            if total <= cap:
+                break
+            entry.unlink(missing_ok=True)
+            total -= info.st_size
+            removed += 1
+            freed += info.st_size
+        return removed, freed
+
+    def touch(self, key: str, kind: str) -> None:
+        """Note a use (prune keeps the recently used)."""
+        now = time.time()
+        with contextlib.suppress(OSError):
+            os.utime(self.path(key, kind), (now, now))

@@ -1,0 +1,113 @@
+"""The drops' photos on the dashboard: what the review page shows beside the 12 steps, and the
+route that serves a cached copy.
+
+A copy is served only to a logged-in user of this environment, and only when this environment
+has a fetched photo with that content key belonging to one of its reviews (the key is the file's
+SHA-256: a page of one environment cannot fetch another's photo by guessing an id). The answer
+carries `Cache-Control: private`, `nosniff` and the JPEG type, and never a path or the bridge.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from wa_monitor.adapters.media import PhotoCache
+from wa_monitor.adapters.postgres import photos
+from wa_monitor.adapters.postgres.db import Connection
+from wa_monitor.web.context import Site, current_user, site_of
+
+KEY = re.compile(r"^[0-9a-f]{64}$")
+KINDS = ("thumb", "screen")
+# Why a photo is not shown, by its state: what the reviewer reads in its place.
+MISSING = {
+    "pending": "Not fetched yet",
+    "retrying": "The bridge is not answering; trying again",
+    "expired": "Expired on WhatsApp's servers",
+    "mismatch": "Wrong file: the bridge returned another photo (same second); not shown",
+    "refused": "Could not be used (not a photo, too large, or not in the media folder)",
+}
+# (nosniff comes with every answer from web/security.py's headers.)
+HEADERS = {"Cache-Control": "private, max-age=86400"}
+
+
+@dataclass(frozen=True, slots=True)
+class Round:
+    number: int
+    photos: list[dict[str, Any]]
+
+
+def drop_photos(site: Site, conn: Connection, drop_number: str) -> list[Round]:
+    """The drop's photos in posting order, rounds apart (each drop message opens one)."""
+    rounds: list[Round] = []
+    last: str | None = None
+    for n, p in enumerate(photos.of_drop(conn, site.db, drop_number)):
+        if not rounds or p.round_message_id != last:
+            rounds.append(Round(len(rounds) + 1, []))
+            last = p.round_message_id
+        shown = p.state == "fetched" and p.content_key is not None
+        missing: str | None
+        if p.media_type != "image":
+            missing = "A video (not shown here yet)"
+        else:
+            missing = None if shown else MISSING.get(p.state, "Not available")
+        rounds[-1].photos.append(
+            {
+                "index": n,
+                "key": p.content_key if shown else None,
+                "missing": missing,
+                "state": p.state,
+                "sent_at": site.local(p.sent_at),
+                "taken": p.taken,
+                "place": p.place,
+            }
+        )
+    return rounds
+
+
+def photo_json(rounds: list[Round]) -> list[dict[str, Any]]:
+    return [
+        {
+            "round": r.number,
+            "photos": [
+                {
+                    "state": p["state"],
+                    "sent_at": p["sent_at"].isoformat() if p["sent_at"] else None,
+                    "taken": p["taken"],
+                    "place": p["place"],
+                    "key": p["key"],
+                }
+                for p in r.photos
+            ],
+        }
+        for r in rounds
+    ]
+
+
+def serve(request: Request) -> Response:
+    """One cached copy (thumb or screen) of a photo of this environment's reviews."""
+    site = site_of(request)
+    if current_user(site, request) is None:
+        return Response("login required\n", status_code=401, headers=HEADERS)
+    key, kind = request.path_params["key"], request.path_params["kind"]
+    if not KEY.match(key) or kind not in KINDS:
+        return _not_found()
+    with site.connection() as conn:
+        if not photos.servable(conn, site.db, key):
+            return _not_found()
+    cache = PhotoCache(site.settings.cache_dir, max_bytes=site.settings.photos_cache_max_mb << 20)
+    path = cache.path(key, kind)
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return _not_found()
+    cache.touch(key, kind)
+    return Response(data, media_type="image/jpeg", headers=HEADERS)
+
+
+def _not_found() -> Response:
+    return Response("no such photo\n", status_code=404, headers=HEADERS)

@@ -1,0 +1,307 @@
+"""The fetcher against the simulated bridge (`/api/download` as the bridge answers it), real
+bridge files with media rows, real PostgreSQL; and the checks every downloaded file passes
+(media folder, symlinks, size, SHA-256, a real image, no decompression bomb)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import time
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from PIL import Image
+
+from tests.support.env import AGENT, GROUPS, LAWLEY, sast, write_config
+from tests.support.runs import run_once, say
+from wa_monitor.adapters.media import (
+    MAX_PIXELS,
+    BridgeMedia,
+    FileRefused,
+    NotAnImage,
+    PhotoCache,
+    WrongFile,
+    read_checked,
+    render,
+)
+from wa_monitor.adapters.postgres.db import Database
+from wa_monitor.devtools.bridge_api import Fault, SimulatedBridgeApi
+from wa_monitor.devtools.photos import LAWLEY as LAWLEY_PLACE
+from wa_monitor.devtools.photos import WALK, draw
+from wa_monitor.devtools.simulator import BridgeWriter, MediaPost, media_post
+from wa_monitor.services.photos import Fetcher, Pass, prune
+
+pytestmark = pytest.mark.migrated("prod")
+
+ARRIVED = sast(11, 9, 0)
+
+
+@pytest.fixture
+def api(tmp_path: Path) -> Iterator[SimulatedBridgeApi]:
+    store = tmp_path / "store"
+    store.mkdir()
+    with SimulatedBridgeApi(bridge_db=store / "messages.db") as bridge:
+        yield bridge
+
+
+@pytest.fixture
+def config(tmp_path: Path, api: SimulatedBridgeApi) -> Path:
+    assert api.bridge_db is not None
+    return write_config(
+        tmp_path,
+        "prod",
+        bridge_db=api.bridge_db,
+        groups=GROUPS,
+        extra=f'bridge_api_url = "{api.url}"\nphotos_cache_dir = "{tmp_path / "cache"}"',
+    )
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def a_drop_with_photos(
+    api: SimulatedBridgeApi, count: int = 12, *, start: int = 0
+) -> list[MediaPost]:
+    media = [
+        media_post(
+            id=f"P{start + i:02d}",
+            chat_jid=LAWLEY,
+            sender=AGENT,
+            moment=ARRIVED + timedelta(seconds=7 * (start + i)),
+            data=draw(WALK[i % 12], taken=ARRIVED, place=LAWLEY_PLACE, label=f"{start + i}"),
+        )
+        for i in range(count)
+    ]
+    api.post_media(*media)
+    assert api.bridge_db is not None
+    with BridgeWriter(api.bridge_db) as writer:
+        say(writer, "D1", "DR1752028", ARRIVED + timedelta(minutes=3))
+    return media
+
+
+def fetcher(
+    database_url: str, api: SimulatedBridgeApi, tmp_path: Path, clock: Clock, **kw: Any
+) -> Fetcher:
+    return Fetcher(
+        Database(database_url, "public", "prod"),
+        bridge=BridgeMedia(api.url, connect_s=0.5, total_s=kw.pop("total_s", 5.0)),
+        cache=PhotoCache(tmp_path / "cache", max_bytes=1 << 30),
+        media_dir=api.store,
+        max_bytes=kw.pop("max_bytes", 8 << 20),
+        per_minute=kw.pop("per_minute", 6000),
+        clock=clock,
+        **kw,
+    )
+
+
+def fetch(
+    database_url: str, api: SimulatedBridgeApi, tmp_path: Path, clock: Clock, **kw: Any
+) -> Pass:
+    with fetcher(database_url, api, tmp_path, clock, **kw) as one:
+        return one.run_once()
+
+
+def states(db: psycopg.Connection[Any]) -> dict[str, str]:
+    rows = db.execute("SELECT message_id, state FROM public.wa_monitor_photos").fetchall()
+    return {r[0]: r[1] for r in rows}
+
+
+def test_a_drops_photos_are_fetched_within_5_minutes_checked_and_cached_without_exif(
+    api: SimulatedBridgeApi,
+    config: Path,
+    tmp_path: Path,
+    database_url: str,
+    db: psycopg.Connection[Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    a_drop_with_photos(api)
+    assert run_once(config, database_url, monkeypatch) == 0
+    clock = Clock(ARRIVED + timedelta(minutes=4))  # the daemon's pass comes every 30 s
+    started = time.monotonic()
+
+    done = fetch(database_url, api, tmp_path, clock)
+
+    assert time.monotonic() - started < 2.0  # 12 photos from the simulated bridge
+    assert done.outcomes == {"fetched": 12}
+    assert set(states(db).values()) == {"fetched"}
+    key, taken, place, width = db.execute(
+        "SELECT content_key, taken_text, place_text, width FROM public.wa_monitor_photos"
+        " WHERE message_id = 'P00'"
+    ).fetchone()
+    assert (taken, place, width) == ("2025:11:11 09:00:00", "26.39350° S, 27.80720° E", 640)
+    cache = PhotoCache(tmp_path / "cache", max_bytes=1 << 30)
+    for kind in ("thumb", "screen"):
+        with Image.open(cache.path(key, kind)) as served:
+            assert served.format == "JPEG"
+            assert dict(served.getexif()) == {}  # no time, no GPS, nothing of the original
+    assert len(api.downloads()) == 12
+
+
+def test_same_second_photos_expired_media_and_a_bridge_that_is_down(
+    api: SimulatedBridgeApi,
+    config: Path,
+    tmp_path: Path,
+    database_url: str,
+    db: psycopg.Connection[Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    first = media_post(id="S1", chat_jid=LAWLEY, sender=AGENT, moment=ARRIVED, data=draw(WALK[0]))
+    twin = media_post(id="S2", chat_jid=LAWLEY, sender=AGENT, moment=ARRIVED, data=draw(WALK[6]))
+    gone = media_post(
+        id="G1", chat_jid=LAWLEY, sender=AGENT, moment=ARRIVED + timedelta(seconds=5), data=b"x"
+    )
+    api.post_media(first, twin, gone)
+    api.expire(gone)
+    assert run_once(config, database_url, monkeypatch) == 0
+    clock = Clock(ARRIVED + timedelta(minutes=1))
+
+    fetch(database_url, api, tmp_path, clock)
+
+    assert states(db) == {"S1": "fetched", "S2": "mismatch", "G1": "expired"}
+    asked = len(api.downloads())
+    clock.now += timedelta(days=1)
+    fetch(database_url, api, tmp_path, clock)
+    assert len(api.downloads()) == asked  # final states are never asked again
+
+    late = media_post(
+        id="L1",
+        chat_jid=LAWLEY,
+        sender=AGENT,
+        moment=ARRIVED + timedelta(seconds=9),
+        data=draw(WALK[7]),
+    )
+    api.post_media(late)
+    assert run_once(config, database_url, monkeypatch) == 0
+    api.down()
+    fetch(database_url, api, tmp_path, clock)
+    assert states(db)["L1"] == "retrying"
+    api.up()
+    clock.now += timedelta(seconds=10)  # before the backoff's 30 s: not asked
+    assert not fetch(database_url, api, tmp_path, clock).outcomes
+    clock.now += timedelta(seconds=30)
+    assert fetch(database_url, api, tmp_path, clock).outcomes == {"fetched": 1}
+
+
+def test_a_hanging_bridge_costs_the_timeout_and_is_retried(
+    api: SimulatedBridgeApi,
+    config: Path,
+    tmp_path: Path,
+    database_url: str,
+    db: psycopg.Connection[Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    a_drop_with_photos(api, 1)
+    assert run_once(config, database_url, monkeypatch) == 0
+    api.fault(Fault.SLOW, delay_s=2.0)
+    started = time.monotonic()
+
+    fetch(database_url, api, tmp_path, Clock(ARRIVED), total_s=0.5)
+
+    assert time.monotonic() - started < 3.0
+    assert states(db) == {"P00": "retrying"}
+
+
+def test_requests_are_paced(
+    api: SimulatedBridgeApi,
+    config: Path,
+    tmp_path: Path,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    a_drop_with_photos(api, 4)
+    assert run_once(config, database_url, monkeypatch) == 0
+    slept: list[float] = []
+
+    fetch(
+        database_url,
+        api,
+        tmp_path,
+        Clock(ARRIVED + timedelta(minutes=1)),
+        per_minute=60,
+        sleep=slept.append,
+    )
+
+    assert len(slept) == 3  # one gap between each two requests
+    assert all(0.5 < s <= 1.0 for s in slept)  # the gap less the request's own time
+
+
+# -- the checks, on real files -------------------------------------------------------------
+
+
+def test_a_file_outside_the_media_folder_or_through_a_symlink_out_is_never_read(
+    tmp_path: Path,
+) -> None:
+    media, outside = tmp_path / "store", tmp_path / "secret"
+    media.mkdir()
+    outside.mkdir()
+    data = b"private"
+    (outside / "key.jpg").write_bytes(data)
+    (media / "chat").mkdir()
+    (media / "chat" / "link.jpg").symlink_to(outside / "key.jpg")
+    sha = hashlib.sha256(data).digest()
+
+    for named in (
+        str(outside / "key.jpg"),
+        f"{media}/chat/../../secret/key.jpg",
+        str(media / "chat" / "link.jpg"),
+        "/etc/passwd",
+    ):
+        with pytest.raises(FileRefused, match="outside the media folder"):
+            read_checked(named, media, max_bytes=1 << 20, sha256=sha)
+
+
+def test_an_oversized_file_and_a_wrong_sha256_are_refused(tmp_path: Path) -> None:
+    huge = tmp_path / "big.jpg"
+    with huge.open("wb") as out:
+        out.truncate(200 << 20)  # 200 MB (sparse): refused before a byte is read
+    small = tmp_path / "small.jpg"
+    small.write_bytes(b"abc")
+
+    with pytest.raises(FileRefused, match="larger than"):
+        read_checked(str(huge), tmp_path, max_bytes=64 << 20, sha256=b"\0" * 32)
+    with pytest.raises(WrongFile):
+        read_checked(str(small), tmp_path, max_bytes=1024, sha256=hashlib.sha256(b"abd").digest())
+    assert read_checked(
+        str(small), tmp_path, max_bytes=1024, sha256=hashlib.sha256(b"abc").digest()
+    )
+
+
+def test_non_image_bytes_and_a_decompression_bomb_are_not_decoded() -> None:
+    bomb = io.BytesIO()
+    Image.new("1", (12_000, 12_000)).save(bomb, "PNG")  # a few kB, 144 megapixels
+    assert len(bomb.getvalue()) < 100_000
+    assert MAX_PIXELS < 12_000 * 12_000
+
+    with pytest.raises(NotAnImage):
+        render(b"<html>not a photo</html>")
+    with pytest.raises(NotAnImage):
+        render(bomb.getvalue())
+    with pytest.raises(NotAnImage):
+        render(draw(WALK[0])[:200])  # a truncated JPEG
+
+
+def test_prune_keeps_the_cache_within_its_cap(tmp_path: Path) -> None:
+    cache = PhotoCache(tmp_path / "cache", max_bytes=1 << 30)
+    keys = [hashlib.sha256(str(i).encode()).hexdigest() for i in range(4)]
+    for i, key in enumerate(keys):
+        cache.put(key, render(draw(WALK[i], label=str(i))))
+        os.utime(cache.path(key, "thumb"), (1000 + i, 1000 + i))
+        os.utime(cache.path(key, "screen"), (1000 + i, 1000 + i))
+
+    removed, _ = prune(cache, keep=set(keys[1:]))  # keys[0] is no photo's any more
+    assert removed == 2
+    assert not cache.has(keys[0])
+    _, size = cache.size()
+    prune(cache, keep=set(keys), max_bytes=size // 2)
+    assert cache.has(keys[3])  # the most recently used stays
+    assert not cache.has(keys[1])
