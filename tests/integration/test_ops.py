@@ -57,7 +57,9 @@ def test_reset_empties_dev_and_the_dev_monitor_starts_over(
 ) -> None:
     assert drops(db, "dev") == ["DR1111111", "DR2222222", "DR3333333", "DR9999999"]
     assert envs.wa("schema", "reset", "--env", "dev", "--yes") == 0
-    assert "emptied 4 reviews, 3 ledger messages" in capsys.readouterr().out
+    said = capsys.readouterr().out
+    assert "emptied 4 reviews (and their trail and feedback sends), 3 ledger messages" in said
+    assert "the invalid drop submissions, the reply outbox and the flawed-row record" in said
     for table in ("dev.qa_photo_reviews", "dev.wa_monitor_ledger", "dev.wa_monitor_cursor"):
         assert count(db, table) == 0
     assert envs.run("dev") == 0
@@ -122,7 +124,7 @@ def test_on_a_terminal_reset_asks_first(
     finally:
         os.close(master)
         os.close(slave)
-    assert "Empty dev.qa_photo_reviews (4 reviews)" in done.stdout
+    assert "Empty dev.qa_photo_reviews (4 reviews, with their trail" in done.stdout
     assert done.returncode == code, done.stderr
     assert count(db, "dev.qa_photo_reviews") == left
 

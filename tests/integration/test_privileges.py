@@ -114,6 +114,7 @@ def test_drop_and_copy_with_a_service_url_say_they_need_the_owner(
         assert envs.wa(*args, url=url) == 2
         err = capsys.readouterr().err.strip()
         assert "needs the database owner's URL" in err, err
+        assert "schema grant" not in err  # a grant cannot make a service role the owner
         assert "--print" not in err
         assert "\n" not in err
 

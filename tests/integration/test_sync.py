@@ -323,6 +323,19 @@ def test_a_dry_run_reads_but_writes_nothing(
     assert recorded(db) == []
 
 
+def test_each_row_written_is_said_once(
+    prod: Path, db: psycopg.Connection[Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    a_day_of_drops(db)
+    capsys.readouterr()
+    assert sync("--date", "2025-11-11", "--to", str(tmp_path / "drops.xlsx")) == 0
+    said = capsys.readouterr()
+    both = said.out + said.err
+    assert "wrote 2025-11-11 Mohadin = 1 (row 3, new)" in said.out
+    assert both.count("Mohadin") == 1  # the report's line; no log line says it again
+    assert "synced" in said.err  # one summary line for the journal
+
+
 @pytest.mark.parametrize("suffix", [".xlsx", ".csv"])
 def test_the_file_target_upserts_the_same_rows(
     suffix: str, prod: Path, graph: GraphStandIn, db: psycopg.Connection[Any], tmp_path: Path

@@ -70,3 +70,22 @@ def test_without_a_watchable_folder_it_is_the_plain_poll(tmp_path: Path) -> None
     stop.set()
     w.wait(LONG)  # a set stop event returns at once
     w.close()
+
+
+def test_a_lost_watch_falls_back_to_the_poll_interval(tmp_path: Path) -> None:
+    """The idle loop hands the waker the heartbeat's minute: a watch that is gone (its folder
+    removed) must not leave it sleeping that long: each wait is then at most the poll."""
+    folder = tmp_path / "store"
+    folder.mkdir()
+    stop = threading.Event()
+    w = InotifyWaker(folder / "messages.db", stop, poll_s=0.05)
+    assert w.watching
+    thread = waiting(w)
+    folder.rmdir()
+    thread.join(JOIN)
+    assert not thread.is_alive()
+    assert not w.watching
+    thread = waiting(w)
+    thread.join(JOIN)
+    assert not thread.is_alive()
+    w.close()

@@ -114,9 +114,11 @@ class ScriptedWaker:
         self._stop = stop
         self._actions = list(actions)
         self.idle_waits = 0
+        self.timeouts: list[float] = []
 
     def wait(self, timeout: float) -> None:
         self.idle_waits += 1
+        self.timeouts.append(timeout)
         if self._actions:
             self._actions.pop(0)()
         else:
@@ -556,19 +558,26 @@ class World:
         return cls(VirtualClock.install(monkeypatch), FakeBridge(groups=groups, span=span), **kw)
 
     def run(
-        self, *, once: bool, between: Sequence[Action] = (), give_up_after: float = 60.0
+        self,
+        *,
+        once: bool,
+        between: Sequence[Action] = (),
+        give_up_after: float = 60.0,
+        idle_interval: float | None = None,
     ) -> Totals:
         """The loop over this world, with a fresh stop event as a fresh process has. In daemon
         mode each idle wait runs the next of `between`; the one after the last stops it."""
         self.stop = StopEvent(self.clock)
+        self.waker = ScriptedWaker(self.stop, *between)
         return loop.run(
             source=self.bridge,
             sink=self.store,
             rules=loop.Rules(projects=self.projects, bot_senders=self.bots, tz=self.tz),
             stop=self.stop,
             poll_interval=self.POLL_SECONDS,
+            idle_interval=idle_interval,
             once=once,
-            waker=None if once else ScriptedWaker(self.stop, *between),
+            waker=None if once else self.waker,
             notifier=self.notifier,
             log=self.log,
             give_up_after=give_up_after,

@@ -499,6 +499,31 @@ def test_an_idle_loop_saves_its_position_as_a_heartbeat_once_a_minute(
     assert all(gap >= loop.HEARTBEAT_SECONDS for gap in gaps), gaps
 
 
+def test_an_idle_loop_told_of_the_bridges_writes_sleeps_a_minute_not_a_poll(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Idle CPU: with a waker that wakes on the bridge's writes, a caught-up loop sleeps until
+    the heartbeat is due, not for the poll interval; the watchdog's keepalive still bounds it."""
+    world = World.make(monkeypatch)
+    world.run(once=False, between=[lambda: None] * 3, idle_interval=loop.HEARTBEAT_SECONDS)
+    assert world.waker.timeouts == [loop.HEARTBEAT_SECONDS] * 4
+
+    world.notifier.keepalive = 15.0
+    world.run(once=False, between=[lambda: None], idle_interval=loop.HEARTBEAT_SECONDS)
+    assert world.waker.timeouts == [15.0] * 2
+
+    world.notifier.keepalive = None
+    world.run(once=False, between=[lambda: None])  # no idle interval: the poll, as before
+    assert world.waker.timeouts == [World.POLL_SECONDS] * 2
+
+
+def test_an_idle_minute_writes_no_log_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A wake a minute apart found nothing: no "draining backlog" line (and no other)."""
+    world = World.make(monkeypatch)
+    world.run(once=False, between=[lambda: world.clock.skip(loop.HEARTBEAT_SECONDS)] * 3)
+    assert world.log.events() == ["resuming"]
+
+
 def test_a_message_the_database_refuses_is_recorded_and_the_rest_applied(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

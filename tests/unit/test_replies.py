@@ -13,6 +13,7 @@ from tests.support.fakes import FakeEchoes, FakeOutbox, FakePoster, RecordingLog
 from wa_monitor.core.records import Delivery, OutboxMessage
 from wa_monitor.core.replies import (
     ECHO_SLACK,
+    IDLE_POLL_S,
     RETRY_DOWN_MAX_S,
     RETRY_MAX_S,
     Caps,
@@ -247,3 +248,28 @@ def test_the_sender_posts_only_speakable_text() -> None:
     poster = FakePoster(Delivery.SENT)
     assert sender(outbox, poster).step()
     assert poster.posted == [(LAWLEY, "DR1 done")]
+
+
+def test_an_idle_sender_looks_at_the_outbox_once_a_minute_and_a_batch_wakes_it() -> None:
+    """Idle CPU: with nothing waiting the sender sleeps on its wake event for a minute, not for
+    the poll interval; a batch that wrote a reply wakes it at once."""
+    outbox = FakeOutbox()
+    s = sender(outbox, FakePoster(Delivery.SENT), poll_s=5.0, interval_s=30.0)
+    asked: list[float] = []
+    wait = outbox.clock.wait
+
+    def counted(event: threading.Event, timeout: float) -> bool:
+        asked.append(timeout)
+        if len(asked) == 2:
+            outbox.add(message("A"))  # a batch wrote a reply...
+            s.wake.set()  # ...and woke the sender
+        if len(asked) == 3:
+            s.stop.set()
+        return wait(event, timeout)
+
+    outbox.clock.wait = counted  # type: ignore[method-assign]
+    s.run()
+    assert IDLE_POLL_S >= 60
+    assert asked == [IDLE_POLL_S] * 3
+    assert outbox.done == [("A", Delivery.SENT)]  # posted on the wake, not a minute later
+    assert outbox.clock.now == IDLE_POLL_S  # only the first wait ran its course

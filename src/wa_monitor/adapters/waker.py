@@ -1,8 +1,10 @@
 """Wakes the loop when the bridge writes its file (Linux inotify), instead of at the next poll.
 
-No dependency: libc's inotify_init1 / inotify_add_watch through ctypes. The poll interval stays
-the fallback (a file system without inotify, a watch that failed, a missed event): `wait` never
-sleeps longer than the timeout it is given. A stop request wakes it at once through a pipe.
+No dependency: libc's inotify_init1 / inotify_add_watch through ctypes. With a working watch
+the idle loop sleeps until the bridge writes (its timeout is then only the heartbeat's); the
+poll interval is the fallback when there is no watch (a file system without inotify, a watch
+that failed, a folder removed or moved away): `wait` then never sleeps longer than `poll_s`.
+A stop request wakes it at once through a pipe.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ IN_MOVED_TO = 0x00000080
 IN_CREATE = 0x00000100
 IN_DELETE = 0x00000200
 IN_Q_OVERFLOW = 0x00004000  # events were lost: assume the bridge wrote
+IN_IGNORED = 0x00008000  # the watch is gone (its folder was removed or unmounted)
 IN_NONBLOCK = 0o4000
 IN_CLOEXEC = 0o2000000
 _MASK = IN_MODIFY | IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE
@@ -35,15 +38,17 @@ _SUFFIXES = ("", "-journal", "-wal")
 class InotifyWaker:
     """Return from `wait` when the bridge file (or its journal) changes, on stop, or on timeout."""
 
-    def __init__(self, bridge_file: Path, stop: threading.Event) -> None:
+    def __init__(self, bridge_file: Path, stop: threading.Event, poll_s: float = 5.0) -> None:
         self._stop = stop
+        self._poll_s = poll_s
         self._names = {(bridge_file.name + s).encode() for s in _SUFFIXES}
         self._poke_r, self._poke_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._fd = _watch(bridge_file.resolve().parent)
 
     @property
     def watching(self) -> bool:
-        """False when inotify is not available here: `wait` is then the plain poll."""
+        """False when inotify is not available here (or the watch was lost): `wait` is then
+        the plain poll, at most `poll_s` whatever timeout it is given."""
         return self._fd >= 0
 
     def poke(self) -> None:
@@ -54,6 +59,8 @@ class InotifyWaker:
     def wait(self, timeout: float) -> None:
         if self._stop.is_set():
             return
+        if not self.watching:
+            timeout = min(timeout, self._poll_s)
         fds = [self._poke_r] + ([self._fd] if self._fd >= 0 else [])
         remaining = timeout
         deadline = time.monotonic() + timeout
@@ -74,6 +81,10 @@ class InotifyWaker:
             name = data[offset + _EVENT.size : offset + _EVENT.size + size].rstrip(b"\0")
             changed = changed or name in self._names or bool(mask & IN_Q_OVERFLOW)
             offset += _EVENT.size + size
+            if mask & IN_IGNORED:  # no more events will come: back to the plain poll
+                os.close(self._fd)
+                self._fd = -1
+                return True
         return changed
 
     def close(self) -> None:

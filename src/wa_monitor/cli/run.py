@@ -29,7 +29,7 @@ from wa_monitor.cli.common import (
     load,
     seconds,
 )
-from wa_monitor.core.loop import Rules
+from wa_monitor.core.loop import HEARTBEAT_SECONDS, Rules
 from wa_monitor.core.loop import run as run_loop
 from wa_monitor.core.photos import PhotoWindow
 from wa_monitor.core.ports import Log, Notifier
@@ -83,8 +83,9 @@ def run_command(args: argparse.Namespace) -> int:
         raise ConfigError(f"log_file {settings.log_file}: cannot be opened: {reason}") from None
     log = logs.get()
     stop = threading.Event()
-    # Wake on the bridge's writes, not at the next poll; the poll stays as the fallback.
-    waker = InotifyWaker(settings.bridge_db, stop)
+    # Wake on the bridge's writes, not at the next poll; the poll stays as the fallback when
+    # there is no watch. Idle, the loop then wakes only for the heartbeat (once a minute).
+    waker = InotifyWaker(settings.bridge_db, stop, poll_s=settings.poll_interval_seconds)
     _install_signals(stop, on_stop=waker.poke)
     env = settings.environment.value
     log.info(
@@ -148,6 +149,7 @@ def run_command(args: argparse.Namespace) -> int:
                 rules=rules,
                 stop=stop,
                 poll_interval=settings.poll_interval_seconds,
+                idle_interval=max(settings.poll_interval_seconds, HEARTBEAT_SECONDS),
                 once=args.once,
                 waker=waker,
                 give_up_after=(args.give_up_after or 60.0) if args.once else 600.0,

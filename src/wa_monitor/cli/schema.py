@@ -36,7 +36,7 @@ def register(commands: Commands) -> None:
     leaf(
         schema_cmds,
         "reset",
-        help="empty dev's reviews, ledger and cursor so the dev monitor starts over",
+        help="empty dev's reviews and all the monitor's state so the dev monitor starts over",
         description="Empty the dev environment in one transaction: its qa_photo_reviews, its "
         "ledger, its cursor, its invalid drop submissions and reply outbox (the plan lists "
         "stay), so the dev monitor reads the bridge again from the first "
@@ -162,9 +162,10 @@ def reset_command(args: argparse.Namespace) -> int:
     settings = load(args)
     emptied = admin.reset(Database.of(settings), confirm=_confirm(args, settings))
     print(
-        f"schema {settings.schema}: emptied {emptied.reviews} reviews, {emptied.ledger} ledger "
-        f"messages and the cursor; the {settings.environment.value} monitor starts over from "
-        "the bridge's first message"
+        f"schema {settings.schema}: emptied {emptied.reviews} reviews (and their trail and "
+        f"feedback sends), {emptied.ledger} ledger messages, the cursor, the invalid drop "
+        "submissions, the reply outbox and the flawed-row record (the plan lists stay); the "
+        f"{settings.environment.value} monitor starts over from the bridge's first message"
     )
     return EXIT_OK
 

@@ -126,8 +126,13 @@ def run(
     lines: LogLines | None = None,
     give_up_after: float = 600.0,
     replies_written: Callable[[], None] | None = None,
+    idle_interval: float | None = None,
 ) -> Totals:
     """Apply every new bridge message until caught up (`once`) or until `stop` is set.
+
+    Caught up, the loop waits on `waker` for `idle_interval` (default: `poll_interval`); a
+    waker that is told of the bridge's writes can be given the heartbeat's minute, so that
+    an idle daemon wakes once a minute rather than at every poll.
 
     Transient failures are retried with backoff; in daemon mode a failure that outlasts the
     retry policy is logged and the loop tries again, so nothing is skipped while a side is away.
@@ -176,7 +181,8 @@ def run(
                 break
             # An idle wait never outlasts the watchdog: the next step pings it.
             keepalive = loop.notifier.keepalive
-            waker.wait(poll_interval if keepalive is None else min(poll_interval, keepalive))
+            idle = poll_interval if idle_interval is None else idle_interval
+            waker.wait(idle if keepalive is None else min(idle, keepalive))
     try:
         loop.settle()  # stopped mid-backlog: the batch in hand is finished, not dropped
     except TransientError as exc:
@@ -488,7 +494,8 @@ class _Loop:
         for totals in (self.cycle, self.overall):
             totals.add(batch, len(found), duplicates, outcomes)
         self.notifier.watchdog()
-        self._report(caught_up=False)
+        if not batch.caught_up:  # (an idle wake's empty read is no backlog to report)
+            self._report(caught_up=False)
 
     def write_held(self) -> None:
         held, self.held = self.held, []

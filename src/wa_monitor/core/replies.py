@@ -48,6 +48,9 @@ RETRY_DOWN_MAX_S = 3.0
 ECHO_SLACK = timedelta(seconds=5)
 # The dispatcher looks at the outbox at least this often while replies wait for a turn or retry.
 WAITING_POLL_S = 1.0
+# With nothing waiting, new replies come from the loop's batches, which set `wake`: the outbox is
+# looked at only this often besides (for a reply an operator sent back with `replies resolve`).
+IDLE_POLL_S = 60.0
 
 # C0 and C1 controls (tab and newline are kept), DEL, and the bidi marks, embeddings, overrides
 # and isolates that can reorder what a group member reads; a byte-order mark too.
@@ -191,7 +194,7 @@ class Sender:
                 # Replies waiting for their group's turn, a lane or a retry: look again soon.
                 waiting = self.outbox.waiting()
                 pause = min(self.poll_s, max(self.interval_s, 0.05), WAITING_POLL_S)
-                self.clock.wait(self.wake, pause if waiting else self.poll_s)
+                self.clock.wait(self.wake, pause if waiting else max(self.poll_s, IDLE_POLL_S))
                 self.wake.clear()
         self.lanes.join(timeout=8.0)
 

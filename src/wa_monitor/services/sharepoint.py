@@ -132,7 +132,8 @@ def sync(
     try:
         for write in target.apply(the_plan):
             written.append(write)
-            log.info(
+            # The printed report lists each row once; at INFO this line would say it again.
+            log.debug(
                 "✅ wrote sheet row",
                 row=write.row,
                 day=str(write.total.day),

@@ -275,16 +275,18 @@ def _counts(conn: Connection, db: Database) -> Emptied:
 
 
 def reset(db: Database, *, confirm: Confirm) -> Emptied:
-    """Empty the environment's reviews, ledger and cursor in one transaction."""
+    """Empty the environment's reviews, ledger, cursor, invalid drops, reply outbox, review
+    trail, feedback sends and flawed rows in one transaction (ops.reset); plan lists stay."""
     _refuse_prod(db, "reset")
     schema, env = db.schema, db.environment
     with db.session("ops") as conn:
         db.require_current(conn)
         before = _counts(conn, db)
         if not confirm(
-            f"Empty {schema}.qa_photo_reviews ({before.reviews} reviews), its ledger "
-            f"({before.ledger} messages) and its cursor? The {env} monitor then starts over "
-            "from the bridge's first message."
+            f"Empty {schema}.qa_photo_reviews ({before.reviews} reviews, with their trail and "
+            f"feedback sends), its ledger ({before.ledger} messages), its cursor, its invalid "
+            "drop submissions, its reply outbox and its flawed-row record? (The plan lists "
+            f"stay.) The {env} monitor then starts over from the bridge's first message."
         ):
             raise Refused("not confirmed; nothing changed")
         with _writing(conn, db):
@@ -411,7 +413,7 @@ def _as_owner(action: str, env: str) -> Iterator[None]:
     except PrivilegeDenied as exc:
         raise Refused(
             f"`wa-monitor schema {action}` needs the database owner's URL in "
-            f"WA_MONITOR_DATABASE_URL, not a service role's ({exc}); run it as the owner, "
+            f"WA_MONITOR_DATABASE_URL, not a service role's ({exc.reason}); run it as the owner, "
             f'e.g. WA_MONITOR_DATABASE_URL="$OWNER_URL" wa-monitor schema {action} --env {env}'
         ) from None
 

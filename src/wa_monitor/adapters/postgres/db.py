@@ -89,7 +89,14 @@ class StoreError(FatalError):
 
 
 class PrivilegeDenied(StoreError):
-    """The role may not do this (SQLSTATE 42501): a grant is missing, or it needs the owner."""
+    """The role may not do this (SQLSTATE 42501): a grant is missing, or it needs the owner.
+
+    `reason` is the database's own words, for a caller that knows the right fix better than
+    the message's generic one (a command only the owner may run is not fixed by a grant)."""
+
+    def __init__(self, message: str, *, reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason or message
 
 
 class SchemaMissing(NotMigrated):
@@ -346,7 +353,8 @@ class Database:
         if isinstance(exc, pg_errors.InsufficientPrivilege):
             return PrivilegeDenied(
                 f"the database role may not do this in schema {schema!r}: {one_line(exc)} (as "
-                f"the database owner: `wa-monitor schema grant --env {env} --role ROLE`)"
+                f"the database owner: `wa-monitor schema grant --env {env} --role ROLE`)",
+                reason=one_line(exc),
             )
         if state.startswith("28") or _refused_at_login(exc):
             return AuthenticationFailed(
