@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import secrets
 import signal
 import statistics
 import subprocess
@@ -141,6 +142,9 @@ def run(args: argparse.Namespace, work: Path, url: str) -> None:
                 "SELECT id FROM public.qa_photo_reviews TABLESAMPLE SYSTEM (1) LIMIT %s",
                 (args.repeat,),
             )
+        ] or [  # a small table's 1% sample can be empty
+            r[0]
+            for r in conn.execute("SELECT id FROM public.qa_photo_reviews LIMIT %s", (args.repeat,))
         ]
         plans = explain(conn, db, deep, deep_filtered)
     today = datetime.now(SAST).date()
@@ -264,7 +268,7 @@ def service(work: Path, url: str) -> Iterator[tuple[str, int]]:
     for name, jid in GROUPS.items():
         lines += ["", "[[projects]]", f'name = "{name}"', f'group_jid = "{jid}"']
     config.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    env = {**os.environ, DATABASE_URL_VAR: url, WEB_SECRET_VAR: "b" * 48}
+    env = {**os.environ, DATABASE_URL_VAR: url, WEB_SECRET_VAR: secrets.token_urlsafe(48)}
     process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
         [sys.executable, "-m", "wa_monitor", "web", "--config", str(config)],
         env=env,
