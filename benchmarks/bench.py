@@ -733,7 +733,8 @@ def alert_timer_cpu(config: Path, url: str, runs: int) -> float:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        _, _, usage = os.wait4(proc.pid, 0)
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)  # reaped: Popen must know it
         used += usage.ru_utime + usage.ru_stime
     return used / runs * ALERT_TIMER_PER_HOUR
 
