@@ -105,7 +105,7 @@ def test_a_disabled_user_is_enabled_again_and_a_role_changes_from_the_shell(
     passwd = ("users", "passwd", "--config", config, "thabo", "--password-stdin")
     assert wa(monkeypatch, database_url, *passwd, stdin=new + "\n") == 0
     out = capsys.readouterr().out
-    assert "'thabo' stays disabled: `wa-monitor users enable thabo` lets them log in" in out
+    assert "'thabo' stays disabled: `wa-monitor users enable thabo --env prod` lets them" in out
     with dashboard(settings, database_url) as dash:
         assert dash.login("thabo", new).status_code == 401
         assert wa(monkeypatch, database_url, "users", "enable", "--config", config, "thabo") == 0

@@ -178,8 +178,8 @@ def passwd_command(args: argparse.Namespace) -> int:
     print(f"password of {args.username!r} changed in {env}; their sessions have ended")
     if not enabled:
         print(
-            f"{args.username!r} stays disabled: `wa-monitor users enable {args.username}` lets "
-            "them log in again"
+            f"{args.username!r} stays disabled: `wa-monitor users enable {args.username} "
+            f"--env {env}` lets them log in again"
         )
     return EXIT_OK
 
