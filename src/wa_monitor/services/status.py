@@ -304,7 +304,9 @@ def _cell(key: str, value: object, *, wide: bool) -> str:
     if isinstance(value, datetime):
         if wide:
             return value.isoformat(sep=" ", timespec="seconds")
-        return value.strftime("%m-%d %H:%M")  # the environment's local time, as in --wide
+        # The environment's local time, as in --wide, with its offset: a host on another
+        # zone prints the same figures.
+        return f"{value:%m-%d %H:%M}{value.isoformat(timespec='seconds')[19:]}"
     return str(value)
 
 
