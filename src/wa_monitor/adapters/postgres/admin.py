@@ -534,8 +534,7 @@ def audit(
     return audit_role(
         grants,
         needed,
-        schema=schema,
-        env=env,
+        db,
         service=service,
         allow_other_env=allow_other_env,
         needed_columns=column_needs(service),

@@ -49,7 +49,9 @@ from wa_monitor.core.records import (
 )
 from wa_monitor.core.reviews import mark_taken
 
-COMMENT = "Created from WhatsApp message in {project} group"
+# The monitor's note on a review it created, in its own column (monitor_note, migration 0018):
+# the reviewer's comment is theirs alone, and a save never replaces this.
+MONITOR_NOTE = "Created from WhatsApp message in {project} group"
 
 
 class Store:
@@ -572,7 +574,7 @@ class PipelinedBatch:
                 "first": [r.whatsapp_message_date for r in new],
                 "last": [r.last_submitted_at for r in new],
                 "resubmitted": [r.resubmitted for r in new],
-                "comments": [COMMENT.format(project=r.project) for r in new],
+                "notes": [MONITOR_NOTE.format(project=r.project) for r in new],
                 "flagged": [(r.project, r.drop_number) in flagged for r in new],
             },
         )

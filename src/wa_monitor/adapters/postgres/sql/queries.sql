@@ -109,11 +109,11 @@ FOR UPDATE;
 -- name: insert_reviews
 INSERT INTO {reviews} (
     drop_number, review_date, project, user_name, submitted_by,
-    whatsapp_message_date, last_submitted_at, resubmitted, comment, drop_not_in_plan)
+    whatsapp_message_date, last_submitted_at, resubmitted, monitor_note, drop_not_in_plan)
 SELECT * FROM unnest(
     %(drops)b::text[], %(dates)b::date[], %(projects)b::text[], %(names)b::text[],
     %(phones)b::text[], %(first)b::timestamptz[], %(last)b::timestamptz[],
-    %(resubmitted)b::boolean[], %(comments)b::text[], %(flagged)b::boolean[])
+    %(resubmitted)b::boolean[], %(notes)b::text[], %(flagged)b::boolean[])
 ON CONFLICT (drop_number, review_date) DO NOTHING
 RETURNING drop_number;
 
