@@ -314,6 +314,8 @@ def table(statuses: list[EnvStatus], *, wide: bool = False) -> str:
         for s in statuses
         if verdict(s) == "STOPPED"
     ]
+    zones = _zones(statuses, [key for _, key in columns])
+    lines += [zones] if zones else []
     return "\n".join(lines)
 
 
@@ -329,6 +331,23 @@ def _skipped_line(env: str, sender: Mapping[str, Any]) -> str:
     )
 
 
+def _zones(statuses: list[EnvStatus], keys: list[str]) -> str | None:
+    """The zone the table's times are in, with its offset, said once (each environment's when
+    they differ): a narrow cell has no room for it, and the host's zone may be another."""
+    zones: dict[str, str] = {}
+    for s in statuses:
+        moment = next((v for k in keys if isinstance(v := getattr(s, k), datetime)), None)
+        if moment is not None and moment.tzinfo is not None:
+            offset = f"UTC{moment.isoformat(timespec='seconds')[19:]}"
+            name = getattr(moment.tzinfo, "key", None)
+            zones[s.env] = f"{name}, {offset}" if name else offset
+    if not zones:
+        return None
+    if len(set(zones.values())) == 1:
+        return f"times are local: {next(iter(zones.values()))}"
+    return "times are local: " + "; ".join(f"{env} {zone}" for env, zone in zones.items())
+
+
 def _cell(key: str, value: object, *, wide: bool) -> str:
     if value is None:
         return "-"
@@ -337,9 +356,7 @@ def _cell(key: str, value: object, *, wide: bool) -> str:
     if isinstance(value, datetime):
         if wide:
             return value.isoformat(sep=" ", timespec="seconds")
-        # The environment's local time, as in --wide, with its offset: a host on another
-        # zone prints the same figures.
-        return f"{value:%m-%d %H:%M}{value.isoformat(timespec='seconds')[19:]}"
+        return value.strftime("%m-%d %H:%M")  # the environment's local time, as in --wide
     return str(value)
 
 
