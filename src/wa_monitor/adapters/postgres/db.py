@@ -55,6 +55,8 @@ TABLES = {
     "presence": "wa_monitor_review_presence",
     "photos": "wa_monitor_photos",
     "drop_posts": "wa_monitor_drop_posts",
+    "daily": "wa_monitor_daily",
+    "daily_zone": "wa_monitor_daily_zone",
 }
 # The placeholders of the .sql files that name a table: the tables above (which a migrated
 # schema must hold) and the dashboard's users.
