@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
@@ -19,7 +20,9 @@ from psycopg.rows import dict_row
 from tests.support.env import GROUPS, LAWLEY, MOHADIN, SAST, write_config
 from tests.support.runs import run_once, say
 from wa_monitor.adapters.postgres import reviewing
+from wa_monitor.adapters.postgres.daily import counted_totals, daily_totals
 from wa_monitor.adapters.postgres.db import Database
+from wa_monitor.cli import main
 from wa_monitor.core.records import Delivery
 from wa_monitor.core.steps import Step
 from wa_monitor.core.verdict import Verdict
@@ -56,7 +59,11 @@ def summary(db: psycopg.Connection[Any]) -> dict[tuple[Any, ...], dict[str, Any]
 
 
 def recount(db: psycopg.Connection[Any]) -> dict[tuple[Any, ...], dict[str, Any]]:
-    """The same, counted here from the reviews and their trail."""
+    return recount_in(db, "Africa/Johannesburg")
+
+
+def recount_in(db: psycopg.Connection[Any], zone: str) -> dict[tuple[Any, ...], dict[str, Any]]:
+    """The same, counted here from the reviews and their trail, days local to `zone`."""
     cur = db.cursor(row_factory=dict_row)
     reviews = cur.execute("SELECT * FROM public.qa_photo_reviews").fetchall()
     trail: dict[UUID, list[dict[str, Any]]] = defaultdict(list)
@@ -66,7 +73,8 @@ def recount(db: psycopg.Connection[Any]) -> dict[tuple[Any, ...], dict[str, Any]
     latest: dict[tuple[Any, ...], tuple[datetime, str]] = {}
     for r in reviews:
         sighted = r["whatsapp_message_date"] or r["created_at"]
-        key = (sighted.astimezone(SAST).date(), r["project"] or "", r["submitted_by"] or "")
+        day = sighted.astimezone(ZoneInfo(zone)).date()
+        key = (day, r["project"] or "", r["submitted_by"] or "")
         c = counts[key]
         c["drops"] += 1
         c["dated"] += r["whatsapp_message_date"] is not None
@@ -89,6 +97,25 @@ def recount(db: psycopg.Connection[Any]) -> dict[tuple[Any, ...], dict[str, Any]
         key: {k: c[k] for k in COUNTS} | {"name": latest.get(key, (None, None))[1]}
         for key, c in counts.items()
     }
+
+
+class Crashed(Exception):
+    """The process died mid-batch."""
+
+
+def die_before_commit(conn: psycopg.Connection[Any]) -> None:
+    """A batch that changes every review and adds one, and dies before COMMIT: it must leave
+    no count behind."""
+    with conn.transaction():
+        conn.execute(
+            "UPDATE public.qa_photo_reviews SET completed = NOT completed, "
+            "whatsapp_message_date = whatsapp_message_date + interval '3 days'"
+        )
+        conn.execute(
+            "INSERT INTO public.qa_photo_reviews (drop_number, review_date, project) "
+            "VALUES ('DR4999999', '2025-11-04', 'Lawley')"
+        )
+        raise Crashed
 
 
 def random_verdict(rng: random.Random) -> Verdict:
@@ -138,7 +165,8 @@ def test_the_summary_equals_a_recount_after_a_random_mix(
                 continue
             judged = "reviewed_at IS NOT NULL AND feedback_sent IS NULL"
             where = judged if action == "feedback" else "true"
-            ids = [r[0] for r in db.execute(f"SELECT id FROM public.qa_photo_reviews WHERE {where}")]
+            query = f"SELECT id FROM public.qa_photo_reviews WHERE {where}"
+            ids = [r[0] for r in db.execute(query)]
             if not ids:
                 continue
             review = rng.choice(sorted(ids))
@@ -180,23 +208,17 @@ def test_the_summary_equals_a_recount_after_a_random_mix(
                     planned=False,
                 )
             did[action] += 1
-            # A batch that dies before COMMIT leaves no count behind.
-            with pytest.raises(ZeroDivisionError), conn.transaction():
-                conn.execute(
-                    "UPDATE public.qa_photo_reviews SET completed = NOT completed, "
-                    "whatsapp_message_date = whatsapp_message_date + interval '3 days'"
-                )
-                conn.execute(
-                    "INSERT INTO public.qa_photo_reviews (drop_number, review_date, project) "
-                    "VALUES ('DR4999999', '2025-11-04', 'Lawley')"
-                )
-                _ = 1 / 0
+            with pytest.raises(Crashed):
+                die_before_commit(conn)
     assert set(did) == {"drain", "verdict", "feedback", "correct"}, did
     assert db.execute("SELECT count(*) FROM public.qa_photo_reviews WHERE resubmitted").fetchone()[
         0
     ]
     kept = summary(db)
     assert kept == recount(db)
+    days = (start.date() - timedelta(days=1), start.date() + timedelta(days=30))
+    zone = "Africa/Johannesburg"
+    assert daily_totals(db, handle, *days, zone) == counted_totals(db, handle, *days, zone)
     assert sum(row["reviewed"] for row in kept.values()) >= 3
     (rebuilt,) = db.execute("SELECT public.wa_monitor_daily_rebuild('Africa/Johannesburg')")
     assert rebuilt[0] == sum(row["drops"] for row in kept.values())
@@ -233,3 +255,30 @@ def test_the_rebuild_takes_the_zone_it_is_given(db: psycopg.Connection[Any]) -> 
     assert {k[0].isoformat() for k in summary(db)} == {"2025-11-04"}
     with pytest.raises(psycopg.errors.InvalidParameterValue):
         db.execute("SELECT public.wa_monitor_daily_rebuild('Mars/Olympus')")
+
+
+def test_migrate_rebuilds_it_in_the_configs_zone_and_summarize_recomputes_it(
+    tmp_path: Path,
+    bridge: BridgeWriter,
+    database_url: str,
+    db: psycopg.Connection[Any],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    db.execute(
+        "INSERT INTO public.qa_photo_reviews (drop_number, review_date, project, "
+        "whatsapp_message_date) VALUES ('DR4400001', '2025-11-05', 'Lawley', "
+        "'2025-11-04 23:30+00')"
+    )
+    monkeypatch.setenv("WA_MONITOR_DATABASE_URL", database_url)
+    utc = write_config(
+        tmp_path, "prod", bridge_db=bridge.path, groups=GROUPS, extra='timezone = "UTC"\n'
+    )
+    assert main(["schema", "migrate", "--config", str(utc)]) == 0
+    assert "per-day summary rebuilt from 1 reviews (days in UTC)" in capsys.readouterr().out
+    assert {k[0].isoformat() for k in summary(db)} == {"2025-11-04"}
+    assert main(["schema", "migrate", "--config", str(utc)]) == 0
+    assert "rebuilt" not in capsys.readouterr().out  # the zone is right: nothing to redo
+    db.execute("UPDATE public.wa_monitor_daily SET drops = 7")  # as if it had gone wrong
+    assert main(["schema", "summarize", "--config", str(utc)]) == 0
+    assert summary(db) == recount_in(db, "UTC")
