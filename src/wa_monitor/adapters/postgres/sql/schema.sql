@@ -482,6 +482,10 @@ CREATE INDEX IF NOT EXISTS idx_wa_monitor_photos_drop
 CREATE INDEX IF NOT EXISTS idx_wa_monitor_photos_due
     ON {schema}.wa_monitor_photos (next_attempt_at) WHERE state IN ('pending', 'retrying');
 
+-- Version 18: the monitor's note in its own column (the dashboard's roles may not update it);
+-- `comment` is the reviewer's alone.
+ALTER TABLE {schema}.qa_photo_reviews ADD COLUMN IF NOT EXISTS monitor_note text;
+
 -- Version 19: the per-day summary. One row per local day (of the review's sighting:
 -- whatsapp_message_date, else created_at, in the zone kept beside it) x project x agent's phone,
 -- with the counts the overview, the queue, the Quality page and the SharePoint totals read, so
