@@ -209,11 +209,22 @@ def test_a_saved_verdict_sets_the_steps_the_flags_the_counts_and_who(
     assert row["wrong_steps"] == {}
 
 
-def test_a_new_reviews_monitor_note_is_not_taken_for_the_reviewers_comment(
+def test_the_monitors_note_is_kept_apart_and_a_save_never_replaces_it(
     review: UUID, db: psycopg.Connection[Any]
 ) -> None:
-    assert row_of(db, review)["comment"] == "Created from WhatsApp message in Velo Test group"
+    note = "Created from WhatsApp message in Velo Test group"
+    row = row_of(db, review)
+    assert (row["monitor_note"], row["comment"]) == (note, None)
     assert reviewing.load(db, DEV, review).verdict.comment == ""
+
+    version = save(db, review, NEEDS_FIX, 1, "thandi")
+    save(db, review, Verdict.of(passed=ALL, comment="fixed now"), version, "sipho")
+
+    row = row_of(db, review)
+    assert (row["monitor_note"], row["comment"]) == (note, "fixed now")
+    newest, first = reviewing.history(db, DEV, review)
+    assert ("comment", "", "please redo") in first.changes
+    assert ("comment", "please redo", "fixed now") in newest.changes
 
 
 def test_the_second_save_of_the_same_version_is_refused_with_who_and_nothing_lost(

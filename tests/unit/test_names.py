@@ -1,11 +1,12 @@
-"""Names that explain themselves: a class name means one thing in the whole package, and no
-constant is a single letter. A reader who meets `Step` or `Change` must not have to look at
-the import to know which one it is."""
+"""Names that explain themselves: a class name means one thing in the whole package, no
+constant is a single letter, and no signature carries a schema. A reader who meets `Step` or
+`Change` must not have to look at the import to know which one it is."""
 
 from __future__ import annotations
 
 import ast
 from collections import defaultdict
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ PACKAGE = Path(wa_monitor.__file__).parent
 MODULES = sorted(PACKAGE.rglob("*.py"))
 
 
+@cache
 def _tree(path: Path) -> ast.Module:
     return ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
 
@@ -63,3 +65,26 @@ def test_no_module_constant_is_a_single_letter(path: Path) -> None:
         if len(name.lstrip("_")) == 1
     ]
     assert short == []
+
+
+# The one place a schema is named: the environment's Database handle, built from its settings.
+# The migration runner and everyone else take the handle.
+SCHEMA_TAKERS = {"wa_monitor/adapters/postgres/db.py:Database.__init__"}
+
+
+def test_no_signature_but_the_database_handles_takes_a_schema() -> None:
+    takers = set()
+    for path in MODULES:
+        for owner in ast.walk(_tree(path)):
+            for node in ast.iter_child_nodes(owner):
+                if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                    continue
+                arguments = node.args.posonlyargs + node.args.args + node.args.kwonlyargs
+                if any(a.arg == "schema" for a in arguments):
+                    name = (
+                        f"{owner.name}.{node.name}"
+                        if isinstance(owner, ast.ClassDef)
+                        else node.name
+                    )
+                    takers.add(f"{path.relative_to(PACKAGE.parent)}:{name}")
+    assert takers == SCHEMA_TAKERS

@@ -34,7 +34,8 @@ _FLAGS = (
     "incomplete",
     "resubmitted",
     "feedback_sent",
-    "comment",
+    "comment",  # the reviewer's
+    "monitor_note",  # the monitor's, on a review it created (migration 0018)
     "completed_photos",
     "outstanding_photos",
     "created_at",
@@ -76,6 +77,7 @@ class Review:
     resubmitted: bool
     feedback_sent: datetime | None
     comment: str | None
+    monitor_note: str | None
     completed_photos: int
     outstanding_photos: int
     created_at: datetime
@@ -110,6 +112,7 @@ class Review:
             self.resubmitted,
             self.feedback_sent,
             self.comment,
+            self.monitor_note,
             self.completed_photos,
             self.outstanding_photos,
             self.created_at,

@@ -481,3 +481,7 @@ CREATE INDEX IF NOT EXISTS idx_wa_monitor_photos_drop
     ON {schema}.wa_monitor_photos (drop_number, sent_at) WHERE drop_number IS NOT NULL;
 CREATE INDEX IF NOT EXISTS idx_wa_monitor_photos_due
     ON {schema}.wa_monitor_photos (next_attempt_at) WHERE state IN ('pending', 'retrying');
+
+-- Version 18: the monitor's note in its own column (the dashboard's roles may not update it);
+-- `comment` is the reviewer's alone.
+ALTER TABLE {schema}.qa_photo_reviews ADD COLUMN IF NOT EXISTS monitor_note text;
