@@ -59,8 +59,13 @@ def test_reset_empties_dev_and_the_dev_monitor_starts_over(
     assert envs.wa("schema", "reset", "--env", "dev", "--yes") == 0
     said = capsys.readouterr().out
     assert "emptied 4 reviews (and their trail and feedback sends), 3 ledger messages" in said
-    assert "the invalid drop submissions, the reply outbox and the flawed-row record" in said
-    for table in ("dev.qa_photo_reviews", "dev.wa_monitor_ledger", "dev.wa_monitor_cursor"):
+    assert "the reply outbox and the record of flawed rows and skipped messages" in said
+    for table in (
+        "dev.qa_photo_reviews",
+        "dev.wa_monitor_ledger",
+        "dev.wa_monitor_cursor",
+        "dev.wa_monitor_skipped",
+    ):
         assert count(db, table) == 0
     assert envs.run("dev") == 0
     assert drops(db, "dev") == ["DR1111111", "DR2222222", "DR3333333", "DR9999999"]

@@ -24,6 +24,7 @@ from tests.support.web import (
     add_user,
     environment,
     make_app,
+    refreshing_every_second,
     seed,
     served,
 )
@@ -187,10 +188,7 @@ def test_the_overview_refreshes_its_figures_and_leaves_what_is_typed_alone(
     database_url: str,
     db: psycopg.Connection[Any],
 ) -> None:
-    settings = environment(
-        tmp_path, "prod", bridge=bridge, url=database_url, extra="[web]\nrefresh_seconds = 1"
-    )
-    add_user(database_url, "public", "ayanda")
+    settings = refreshing_every_second(tmp_path, bridge=bridge, url=database_url)
     now = datetime.now(SAST)
     seed(db, "public", [Row("DR1000001", now - timedelta(minutes=5))])
     with served(make_app(settings, database_url)) as base:

@@ -67,6 +67,15 @@ def environment(
     return load_settings(path, expect=env)
 
 
+def refreshing_every_second(folder: Path, *, bridge: BridgeWriter, url: str) -> Settings:
+    """Production whose overview refreshes every second, and its reviewer ayanda."""
+    settings = environment(
+        folder, "prod", bridge=bridge, url=url, extra="[web]\nrefresh_seconds = 1"
+    )
+    add_user(url, "public", "ayanda")
+    return settings
+
+
 def add_user(url: str, schema: str, username: str, role: Role = Role.REVIEWER) -> None:
     db = Database(url, schema, "prod" if schema == PROD_SCHEMA else "dev")
     with psycopg.connect(url, autocommit=True) as conn:

@@ -164,7 +164,8 @@ def reset_command(args: argparse.Namespace) -> int:
     print(
         f"schema {settings.schema}: emptied {emptied.reviews} reviews (and their trail and "
         f"feedback sends), {emptied.ledger} ledger messages, the cursor, the invalid drop "
-        "submissions, the reply outbox and the flawed-row record (the plan lists stay); the "
+        "submissions, the reply outbox and the record of flawed rows and skipped messages (the "
+        "plan lists stay); the "
         f"{settings.environment.value} monitor starts over from the bridge's first message"
     )
     return EXIT_OK

@@ -171,7 +171,9 @@ class FetcherThread:
         self._thread = threading.Thread(target=self._run, name="photo-fetcher", daemon=True)
 
     def start(self) -> None:
-        self._thread.start()
+        """Start it once this instance holds the environment's lock (again: nothing)."""
+        if self._thread.ident is None:
+            self._thread.start()
 
     def _run(self) -> None:
         while not self.stop.is_set():
@@ -188,7 +190,8 @@ class FetcherThread:
 
     def close(self) -> None:
         self.wake.set()
-        self._thread.join(timeout=10)
+        if self._thread.ident is not None:  # a standby that never held the lock never started it
+            self._thread.join(timeout=10)
         self.fetcher.close()
 
 

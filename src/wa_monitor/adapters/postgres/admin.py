@@ -49,6 +49,8 @@ RUN_NEEDS: Mapping[str, frozenset[Privilege]] = {
     # `photos fetch`) records each photo's state, and `photos prune` forgets cached copies.
     TABLES["photos"]: frozenset({SELECT, INSERT, UPDATE}),
     TABLES["drop_posts"]: frozenset({SELECT, INSERT}),
+    # Drop messages skipped for their sender, counted by `status` (migration 0017).
+    TABLES["skipped"]: frozenset({SELECT, INSERT}),
 }
 # Dev's own role may also empty its tables, so `schema reset --env dev` works with dev's URL.
 DEV_NEEDS: Mapping[str, frozenset[Privilege]] = {
@@ -276,7 +278,8 @@ def _counts(conn: Connection, db: Database) -> Emptied:
 
 def reset(db: Database, *, confirm: Confirm) -> Emptied:
     """Empty the environment's reviews, ledger, cursor, invalid drops, reply outbox, review
-    trail, feedback sends and flawed rows in one transaction (ops.reset); plan lists stay."""
+    trail, feedback sends, flawed rows and skipped messages in one transaction (ops.reset);
+    plan lists stay."""
     _refuse_prod(db, "reset")
     schema, env = db.schema, db.environment
     with db.session("ops") as conn:
@@ -285,8 +288,9 @@ def reset(db: Database, *, confirm: Confirm) -> Emptied:
         if not confirm(
             f"Empty {schema}.qa_photo_reviews ({before.reviews} reviews, with their trail and "
             f"feedback sends), its ledger ({before.ledger} messages), its cursor, its invalid "
-            "drop submissions, its reply outbox and its flawed-row record? (The plan lists "
-            f"stay.) The {env} monitor then starts over from the bridge's first message."
+            "drop submissions, its reply outbox and its record of flawed rows and skipped "
+            f"messages? (The plan lists stay.) The {env} monitor then starts over from the "
+            "bridge's first message."
         ):
             raise Refused("not confirmed; nothing changed")
         with _writing(conn, db):
