@@ -15,9 +15,9 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.support.env import AGENT, LAWLEY, MOHADIN, SAST, VELO, write_config
+from tests.support.env import AGENT, LAWLEY, MOHADIN, SAST, VELO
 from tests.support.harness import Daemon, cli, wait_until
-from tests.support.plans import BOT, dev_replying, outbox, prod_with_lists
+from tests.support.plans import BOT, dev_replying, outbox, prod_with_lists, production_beside
 from tests.support.runs import reviews, say
 from wa_monitor.devtools.bridge_api import Fault, SimulatedBridgeApi
 from wa_monitor.devtools.simulator import BridgeWriter
@@ -147,14 +147,7 @@ def test_dev_never_replies_in_a_production_group(
     api: SimulatedBridgeApi,
 ) -> None:
     folder = tmp_path / "etc"
-    write_config(
-        folder,
-        "prod",
-        bridge_db=bridge.path,
-        groups={LAWLEY: "Lawley"},
-        bots=(BOT,),
-        validate={"Lawley"},
-    )
+    production_beside(folder, bridge.path, validate={"Lawley"})
     groups = {LAWLEY: "Lawley", VELO: "Velo Test"}
     dev = dev_replying(folder, bridge.path, database_url, monkeypatch, groups, api.url)
     say(bridge, "L1", "DR7654321", now())

@@ -20,6 +20,7 @@ from tests.support.plans import (
     load_list,
     outbox,
     prod_with_lists,
+    production_beside,
 )
 from tests.support.runs import reviews, run_once, say
 from wa_monitor.cli import main
@@ -211,14 +212,7 @@ def test_dev_reset_empties_invalid_drops_and_replies_and_keeps_the_plan_lists(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     folder = tmp_path / "etc"
-    write_config(
-        folder,
-        "prod",
-        bridge_db=bridge.path,
-        groups={LAWLEY: "Lawley"},
-        bots=(BOT,),
-        validate=set(),
-    )
+    production_beside(folder, bridge.path)
     monkeypatch.setenv("WA_MONITOR_CONFIG_DIR", str(folder))
     dev = dev_replying(
         folder, bridge.path, database_url, monkeypatch, {VELO: "Velo Test"}, "http://127.0.0.1:9"

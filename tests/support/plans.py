@@ -2,17 +2,31 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 
-from tests.support.env import write_config
+from tests.support.env import LAWLEY, write_config
 from wa_monitor.cli import main
 
 BOT = "27000000001"  # the bot number configured, and given to the simulated bridge API
 AGENT_2 = "27821234567"
+
+
+def production_beside(folder: Path, bridge_db: Path, *, validate: Collection[str] = ()) -> Path:
+    """Production's config (Lawley alone, validating the projects in `validate`) in `folder`,
+    where dev's is written next: dev learns from it where it may never post."""
+    return write_config(
+        folder,
+        "prod",
+        bridge_db=bridge_db,
+        groups={LAWLEY: "Lawley"},
+        bots=(BOT,),
+        validate=validate,
+    )
 
 
 def load_list(
