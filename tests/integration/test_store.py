@@ -39,10 +39,11 @@ WHERE connamespace = %s::regnamespace ORDER BY 1
 """
 
 # The schema's functions: arguments, SECURITY DEFINER, fixed settings (search_path), body (the
-# schema's own name taken out) and who may execute them.
+# schema's own name taken out, in the body and in a table's row type) and who may execute them.
 FUNCTIONS = """
 WITH s AS (SELECT %s::text AS name)
-SELECT p.proname, pg_get_function_identity_arguments(p.oid), p.prosecdef,
+SELECT p.proname, replace(pg_get_function_identity_arguments(p.oid), s.name || '.', ''),
+       p.prosecdef,
        coalesce(p.proconfig, '{}'), replace(p.prosrc, '"' || s.name || '".', 'S.'),
        coalesce(p.proacl::text, '')
 FROM pg_proc p, s
