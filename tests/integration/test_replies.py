@@ -20,7 +20,7 @@ import pytest
 from tests.support.env import AGENT, LAWLEY, MOHADIN, SAST, VELO
 from tests.support.fakes import FakeEchoes, FakeOutbox, RecordingLog, SenderClock
 from tests.support.harness import Daemon, cli, wait_until
-from tests.support.plans import BOT, dev_replying, outbox, prod_with_lists, validating_config
+from tests.support.plans import BOT, dev_replying, outbox, prod_with_lists, production_beside
 from tests.support.runs import reviews, say
 from wa_monitor.adapters.bridge_api import BridgeApi
 from wa_monitor.core.records import Delivery, OutboxMessage
@@ -153,9 +153,7 @@ def test_dev_never_replies_in_a_production_group(
     api: SimulatedBridgeApi,
 ) -> None:
     folder = tmp_path / "etc"
-    validating_config(
-        folder, "prod", bridge_db=bridge.path, groups={LAWLEY: "Lawley"}, validate={"Lawley"}
-    )
+    production_beside(folder, bridge.path, validate={"Lawley"})
     groups = {LAWLEY: "Lawley", VELO: "Velo Test"}
     dev = dev_replying(folder, bridge.path, database_url, monkeypatch, groups, api.url)
     say(bridge, "L1", "DR7654321", now())

@@ -78,6 +78,9 @@ SYNC_NEEDS: Mapping[str, frozenset[Privilege]] = {
     TABLES["migrations"]: frozenset({SELECT}),
     # LOCK TABLE … IN EXCLUSIVE MODE: one sync at a time
     TABLES["sync_lock"]: frozenset({UPDATE}),
+    # The daily totals come from the per-day summary (migration 0019).
+    TABLES["daily"]: frozenset({SELECT}),
+    TABLES["daily_zone"]: frozenset({SELECT}),
 }
 
 
@@ -104,6 +107,10 @@ WEB_NEEDS: Mapping[str, frozenset[Privilege]] = {
     # Who has a review open: a reviewer's page writes and renews its mark, and deletes the
     # expired ones (migration 0014).
     TABLES["presence"]: frozenset({SELECT, INSERT, UPDATE, DELETE}),
+    # The overview's figures and the Quality page's counts come from the per-day summary
+    # (migration 0019), kept by triggers that need no right of the roles that write reviews.
+    TABLES["daily"]: frozenset({SELECT}),
+    TABLES["daily_zone"]: frozenset({SELECT}),
 }
 
 
