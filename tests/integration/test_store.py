@@ -7,7 +7,13 @@ from typing import Any
 import psycopg
 import pytest
 
-from wa_monitor.adapters.postgres.db import Database, latest_version, migrations, schema_sql
+from wa_monitor.adapters.postgres.db import (
+    Database,
+    DatabaseUnreachable,
+    latest_version,
+    migrations,
+    schema_sql,
+)
 from wa_monitor.adapters.postgres.store import Store
 from wa_monitor.errors import NotMigrated
 
@@ -146,3 +152,14 @@ def test_a_newer_schema_asks_for_an_upgrade(database_url: str, db: psycopg.Conne
         db.execute("INSERT INTO dev.wa_monitor_migrations (version, name) VALUES (999, 'future')")
         with pytest.raises(NotMigrated, match="upgrade wa-monitor"):
             store.require_migrated()
+
+
+def test_a_pool_that_cannot_connect_says_unreachable_not_the_drivers_timeout() -> None:
+    nowhere = Database("postgresql://wa@127.0.0.1:1/wa", "dev", "dev")
+    pool = nowhere.pool("wa-monitor-test")
+    pool.open(wait=False)
+    try:
+        with pytest.raises(DatabaseUnreachable), nowhere.borrowed(pool, timeout=0.3):
+            pass
+    finally:
+        pool.close()
