@@ -64,6 +64,7 @@ DEV_NEEDS: Mapping[str, frozenset[Privilege]] = {
     # The reviews' change trail and feedback sends are emptied with the reviews they belong to.
     TABLES["changes"]: frozenset({TRUNCATE}),
     TABLES["sends"]: frozenset({TRUNCATE}),
+    TABLES["photo_steps"]: frozenset({TRUNCATE}),
 }
 
 
@@ -102,6 +103,8 @@ WEB_NEEDS: Mapping[str, frozenset[Privilege]] = {
     # Who has a review open: a reviewer's page writes and renews its mark, and deletes the
     # expired ones (migration 0014).
     TABLES["presence"]: frozenset({SELECT, INSERT, UPDATE, DELETE}),
+    # Which step a photo shows: a reviewer marks it and changes the mark (migration 0020).
+    TABLES["photo_steps"]: frozenset({SELECT, INSERT, UPDATE, DELETE}),
 }
 
 

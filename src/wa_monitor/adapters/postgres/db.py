@@ -55,6 +55,7 @@ TABLES = {
     "presence": "wa_monitor_review_presence",
     "photos": "wa_monitor_photos",
     "drop_posts": "wa_monitor_drop_posts",
+    "photo_steps": "wa_monitor_photo_steps",
 }
 # The placeholders of the .sql files that name a table: the tables above (which a migrated
 # schema must hold) and the dashboard's users.

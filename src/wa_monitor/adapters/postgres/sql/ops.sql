@@ -15,7 +15,8 @@ LOCK TABLE {instance} IN EXCLUSIVE MODE NOWAIT;
 SELECT (SELECT count(*) FROM {reviews}), (SELECT count(*) FROM {ledger});
 
 -- name: reset
-TRUNCATE {reviews}, {ledger}, {cursor}, {invalid}, {outbox}, {changes}, {sends}, {flawed};
+TRUNCATE {reviews}, {ledger}, {cursor}, {invalid}, {outbox}, {changes}, {sends}, {flawed},
+         {photo_steps};
 
 -- name: outside_dependents
 -- Objects outside the schema that DROP SCHEMA … CASCADE would take with it (a view, a foreign
