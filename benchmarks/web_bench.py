@@ -232,18 +232,13 @@ def explain(
         rows = conn.execute(query, params | {"limit": 51})
         plans[name] = [r[0] for r in rows]
     today = datetime.now(SAST).date()
-    start = datetime.combine(today, datetime.min.time(), SAST)
-    day_cards = sql.SQL("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) ") + dashboard.query(db, "day_cards")
-    plans["overview cards"] = [
-        r[0] for r in conn.execute(day_cards, {"start": start, "end": start + timedelta(days=1)})
+    day_cards = sql.SQL("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) ") + db.query("summary.day_cards")
+    plans["overview cards (summary)"] = [
+        r[0] for r in conn.execute(day_cards, {"first": today, "last": today})
     ]
-    daily = sql.SQL("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) ") + db.query("daily.daily_counts")
-    params = {
-        "tz": "Africa/Johannesburg",
-        "start": start - timedelta(days=29),
-        "end": start + timedelta(days=1),
-    }
-    plans["overview 30-day counts (daily.sql)"] = [r[0] for r in conn.execute(daily, params)]
+    daily = sql.SQL("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) ") + db.query("summary.daily_counts")
+    params = {"first": today - timedelta(days=29), "last": today}
+    plans["overview 30-day counts (summary)"] = [r[0] for r in conn.execute(daily, params)]
     history = sql.SQL("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) ") + dashboard.query(
         db, "drop_history"
     )

@@ -17,7 +17,7 @@ import pytest
 
 from tests.support.env import AGENT, LAWLEY, MOHADIN, SAST, VELO
 from tests.support.harness import Daemon, cli, wait_until
-from tests.support.plans import BOT, dev_replying, outbox, prod_with_lists, validating_config
+from tests.support.plans import BOT, dev_replying, outbox, prod_with_lists, production_beside
 from tests.support.runs import reviews, say
 from wa_monitor.devtools.bridge_api import Fault, SimulatedBridgeApi
 from wa_monitor.devtools.simulator import BridgeWriter
@@ -147,9 +147,7 @@ def test_dev_never_replies_in_a_production_group(
     api: SimulatedBridgeApi,
 ) -> None:
     folder = tmp_path / "etc"
-    validating_config(
-        folder, "prod", bridge_db=bridge.path, groups={LAWLEY: "Lawley"}, validate={"Lawley"}
-    )
+    production_beside(folder, bridge.path, validate={"Lawley"})
     groups = {LAWLEY: "Lawley", VELO: "Velo Test"}
     dev = dev_replying(folder, bridge.path, database_url, monkeypatch, groups, api.url)
     say(bridge, "L1", "DR7654321", now())

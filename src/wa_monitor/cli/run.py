@@ -77,7 +77,12 @@ def run_command(args: argparse.Namespace) -> int:
     settings = load(args)
     db = Database.of(settings)
     try:
-        logs.configure(prefix=settings.log_prefix, log_file=settings.log_file, level=args.log_level)
+        logs.configure(
+            prefix=settings.log_prefix,
+            log_file=settings.log_file,
+            level=args.log_level,
+            tz=settings.tz,
+        )
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         raise ConfigError(f"log_file {settings.log_file}: cannot be opened: {reason}") from None

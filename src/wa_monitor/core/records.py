@@ -79,8 +79,10 @@ class Skip:
     """A message that names a drop and was skipped, and why."""
 
     chat_jid: str
+    message_id: str
     phone: str
     reason: SkipReason
+    sent_at: datetime
 
 
 @dataclass(frozen=True, slots=True)

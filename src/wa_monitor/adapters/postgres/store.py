@@ -45,6 +45,7 @@ from wa_monitor.core.records import (
     Resubmission,
     ReviewState,
     Sighting,
+    Skip,
 )
 from wa_monitor.core.reviews import mark_taken
 
@@ -250,6 +251,20 @@ class Store:
         """Save the position alone (a batch with nothing to write)."""
         with self._transaction() as conn:
             _write_position(self.db, conn, position)
+
+    def record_skips(self, skipped: Sequence[Skip]) -> None:
+        """Record skipped drop messages (wa_monitor_skipped), once each: a rescan adds none."""
+        with self._transaction() as conn:
+            conn.execute(
+                self.db.query("queries.record_skips"),
+                {
+                    "chats": [s.chat_jid for s in skipped],
+                    "ids": [s.message_id for s in skipped],
+                    "senders": [s.phone for s in skipped],
+                    "reasons": [s.reason.name.lower() for s in skipped],
+                    "sent": [s.sent_at for s in skipped],
+                },
+            )
 
     def refuse(self, sighting: Sighting, reason: str, position: BridgePosition | None) -> None:
         """Record a message the database refused (wa_monitor_flawed_rows, flaw 'refused'), and

@@ -169,3 +169,12 @@ ORDER BY 1;
 
 -- name: whoami
 SELECT current_user::text, current_database()::text, current_setting('server_version');
+
+-- name: record_skips
+-- Messages that name a drop but were skipped (a bot number, the bridge's own account): once
+-- each, so a rescan or a retried batch counts none twice.
+INSERT INTO {skipped} (chat_jid, message_id, sender, reason, sent_at)
+SELECT * FROM unnest(
+    %(chats)s::text[], %(ids)s::text[], %(senders)s::text[], %(reasons)s::text[],
+    %(sent)s::timestamptz[])
+ON CONFLICT (chat_jid, message_id) DO NOTHING;
