@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ from wa_monitor.cli import main
 from wa_monitor.devtools.bridge_api import SimulatedBridgeApi
 from wa_monitor.devtools.photos import LAWLEY as LAWLEY_PLACE
 from wa_monitor.devtools.photos import WALK, clip, draw
-from wa_monitor.devtools.simulator import BridgeWriter, media_post
+from wa_monitor.devtools.simulator import BridgeWriter, MediaPost, media_post
 from wa_monitor.services.photos import Fetcher
 from wa_monitor.settings import Settings, load_settings
 
@@ -423,3 +423,54 @@ def test_a_video_is_fetched_served_as_it_is_and_shown_with_a_player(
         expect(player).to_have_attribute("src", re.compile(f"/photos/{key}/video$"))
         expect(page.locator("[data-photo-large]")).to_be_hidden()
         shot(page, "photos-video")
+
+
+def _agent_media(mid: str, at: datetime, data: bytes, **kw: str) -> MediaPost:
+    return media_post(id=mid, chat_jid=LAWLEY, sender=AGENT, moment=at, data=data, **kw)
+
+
+def test_a_message_naming_several_drops_shares_its_photos_with_each_of_them(
+    shop: Shop, database_url: str
+) -> None:
+    """Three photos, then one message naming two drops: by the window rule the photos are both
+    drops' (the two drop messages are one message, as near as each other), so each drop's page
+    and count shows them; a photo whose caption names two drops is both drops' too. Before, the
+    second drop's page showed none."""
+    pics = [
+        _agent_media(f"M{i}", ARRIVED + timedelta(seconds=10 * i), draw(WALK[i], label=f"M{i}"))
+        for i in range(3)
+    ]
+    captioned = _agent_media(
+        "C1",
+        ARRIVED + timedelta(hours=1),
+        draw(WALK[3], label="C1"),
+        caption="DR3333333 and DR4444444",
+    )
+    alone = _agent_media("S1", ARRIVED + timedelta(hours=2), draw(WALK[4], label="S1"))
+    shop.api.post_media(*pics, captioned, alone)
+    assert shop.api.bridge_db is not None
+    with BridgeWriter(shop.api.bridge_db) as writer:
+        say(writer, "D1", "DR1111111 DR2222222", ARRIVED + timedelta(minutes=2), sender=AGENT)
+        say(writer, "D2", "DR5555555", ARRIVED + timedelta(hours=2, minutes=1), sender=AGENT)
+    shop.run_monitor()
+    shop.fetch()
+    with dashboard(shop.settings, database_url) as d:
+        assert d.login("thandi").status_code == 303
+        listed = d.client.get("/wa-monitor/reviews?format=json").json()["reviews"]
+        counts = {r["drop_number"]: r["photos"] for r in listed}
+        assert counts == {
+            "DR1111111": 3,
+            "DR2222222": 3,
+            "DR3333333": 1,
+            "DR4444444": 1,
+            "DR5555555": 1,
+        }
+        ids = {r["drop_number"]: r["id"] for r in listed}
+        for drop in ("DR1111111", "DR2222222"):
+            page = d.client.get(f"/wa-monitor/reviews/{ids[drop]}?format=json").json()
+            keys = [p["key"] for r in page["photos"] for p in r["photos"]]
+            assert keys == [shop.key("M0"), shop.key("M1"), shop.key("M2")], drop
+            # served to either drop's page
+            assert d.client.get(f"/wa-monitor/photos/{keys[0]}/thumb").status_code == 200
+        page = d.client.get(f"/wa-monitor/reviews/{ids['DR4444444']}?format=json").json()
+        assert [p["key"] for r in page["photos"] for p in r["photos"]] == [shop.key("C1")]
