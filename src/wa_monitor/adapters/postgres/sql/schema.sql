@@ -885,3 +885,21 @@ BEGIN
     END LOOP;
 END
 $$;
+
+-- Version 20: which step a photo shows, marked by a reviewer per review; kept through the
+-- verdict's saves and the agent's resubmissions.
+CREATE TABLE IF NOT EXISTS {schema}.wa_monitor_photo_steps (
+    review_id uuid NOT NULL REFERENCES {schema}.qa_photo_reviews (id) ON DELETE CASCADE,
+    photo_id bigint NOT NULL REFERENCES {schema}.wa_monitor_photos (id) ON DELETE CASCADE,
+    step smallint NOT NULL CHECK (step BETWEEN 1 AND 12),
+    marked_by text NOT NULL,
+    marked_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (review_id, photo_id)
+);
+CREATE INDEX IF NOT EXISTS idx_wa_monitor_photo_steps_photo
+    ON {schema}.wa_monitor_photo_steps (photo_id);
+
+-- A thumbnail's request finds its photo by the cache's key (photos.servable): an index, so it
+-- stays one lookup however many photos the environment holds.
+CREATE INDEX IF NOT EXISTS idx_wa_monitor_photos_content_key
+    ON {schema}.wa_monitor_photos (content_key) WHERE content_key IS NOT NULL;
