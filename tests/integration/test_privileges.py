@@ -68,10 +68,7 @@ def test_the_role_another_environment_names_is_refused_before_it_holds_anything(
     envs: Envs, roles: Roles, capsys: pytest.CaptureFixture[str]
 ) -> None:
     prod_role, _ = roles.make("prod")
-    prod = envs.folder / "prod.toml"
-    prod.write_text(
-        prod.read_text().replace("[[projects]]", f'service_role = "{prod_role}"\n[[projects]]', 1)
-    )
+    envs.configure("prod", extra=f'service_role = "{prod_role}"')
     assert envs.wa("schema", "grant", "--env", "dev", "--role", prod_role) == 2
     assert f"role '{prod_role}' is environment prod's service role" in capsys.readouterr().err
 

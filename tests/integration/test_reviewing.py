@@ -57,11 +57,23 @@ def simulated(bridge: BridgeWriter) -> Iterator[SimulatedBridgeApi]:
 
 
 def configure(
-    tmp_path: Path, bridge: BridgeWriter, api: SimulatedBridgeApi, *, web: str = ""
+    tmp_path: Path,
+    bridge: BridgeWriter,
+    api: SimulatedBridgeApi,
+    *,
+    web: str = "",
+    retired: dict[str, str] | None = None,
 ) -> Path:
     """Dev, watching the test group (and Lawley, to read real traffic); feedback to the test
-    group. Production's config beside it names Lawley, never the test group."""
-    write_config(tmp_path, "prod", bridge_db=bridge.path, groups={LAWLEY: "Lawley"}, bots=(BOT,))
+    group. Production's config beside it names Lawley, and the `retired` groups switched off."""
+    write_config(
+        tmp_path,
+        "prod",
+        bridge_db=bridge.path,
+        groups={LAWLEY: "Lawley"},
+        retired=retired,
+        bots=(BOT,),
+    )
     return write_config(
         tmp_path,
         "dev",
@@ -484,11 +496,8 @@ def test_dev_never_sends_feedback_where_production_lives_nor_without_its_config(
     tmp_path: Path, desk: Desk, bridge: BridgeWriter
 ) -> None:
     version = desk.save(NEEDS_FIX, 1)
-    (tmp_path / "named").mkdir()
-    named = configure(tmp_path / "named", bridge, desk.bridge)
     # Production's config lists the test group too, switched off: still production's.
-    with (tmp_path / "named" / "prod.toml").open("a") as prod:
-        prod.write(f'[[projects]]\nname = "Retired"\ngroup_jid = "{VELO}"\nenabled = false\n')
+    named = configure(tmp_path / "named", bridge, desk.bridge, retired={VELO: "Retired"})
     with pytest.raises(NoGroup, match=f"production's config names group {VELO}"):
         desk.send(version, settings=load_settings(named))
     (tmp_path / "named" / "prod.toml").unlink()

@@ -15,7 +15,7 @@ from playwright.sync_api import Browser, Page, expect
 from psycopg import sql
 
 from tests.support.browser import CHROMIUM, new_page, shot
-from tests.support.env import LAWLEY, MOHADIN
+from tests.support.env import AGENT, LAWLEY, MOHADIN
 from tests.support.plans import prod_with_lists
 from tests.support.runs import run_once, say
 from tests.support.web import (
@@ -32,7 +32,7 @@ from wa_monitor.devtools.simulator import BridgeWriter, Post, bridge_timestamp
 from wa_monitor.settings import load_settings
 
 AGENTS = [
-    ("Thandi Mokoena", "27640412391"),
+    ("Thandi Mokoena", AGENT),
     ("Sipho Dlamini", "27711558301"),
     ("Lerato Nkosi", "27821234567"),
     ("Johan van Wyk", "27834445566"),

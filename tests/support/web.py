@@ -23,7 +23,7 @@ from psycopg import sql
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from tests.support.env import LAWLEY, MOHADIN, VELO, write_config
+from tests.support.env import AGENT, LAWLEY, MOHADIN, VELO, write_config
 from wa_monitor.adapters.postgres.db import Database
 from wa_monitor.adapters.postgres.users import Role
 from wa_monitor.core.steps import Step
@@ -52,7 +52,7 @@ class Row:
     resubmitted: bool = False
     feedback_sent: datetime | None = None
     user_name: str = "Thandi Agent"
-    phone: str = "27640412391"
+    phone: str = AGENT
     steps: int = 0  # how many of the 12 steps are ticked (the first n)
 
 

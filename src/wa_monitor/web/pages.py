@@ -47,7 +47,7 @@ def overview(site: Site, request: Request, user: User) -> Page:
         on_day = daily_totals(conn, site.db, day, day, site.settings.timezone)
         counts = chart_history(site, conn, day) + on_day
         start, end = local_midnight(day, tz), local_midnight(day + timedelta(days=1), tz)
-        cards = dashboard.day_cards(conn, site.db, start, end)
+        cards = dashboard.day_cards(conn, site.db, day, site.settings.timezone)
         invalid = dashboard.invalid_posts(conn, site.db, start, end, limit=INVALID_SHOWN)
         state = health.check(conn, site.db, site.settings, now=datetime.now(tz))
     table = day_table(site, counts, day)

@@ -66,6 +66,7 @@ DEV_NEEDS: Mapping[str, frozenset[Privilege]] = {
     # The reviews' change trail and feedback sends are emptied with the reviews they belong to.
     TABLES["changes"]: frozenset({TRUNCATE}),
     TABLES["sends"]: frozenset({TRUNCATE}),
+    TABLES["photo_steps"]: frozenset({TRUNCATE}),
 }
 
 
@@ -78,6 +79,9 @@ SYNC_NEEDS: Mapping[str, frozenset[Privilege]] = {
     TABLES["migrations"]: frozenset({SELECT}),
     # LOCK TABLE … IN EXCLUSIVE MODE: one sync at a time
     TABLES["sync_lock"]: frozenset({UPDATE}),
+    # The daily totals come from the per-day summary (migration 0019).
+    TABLES["daily"]: frozenset({SELECT}),
+    TABLES["daily_zone"]: frozenset({SELECT}),
 }
 
 
@@ -104,6 +108,12 @@ WEB_NEEDS: Mapping[str, frozenset[Privilege]] = {
     # Who has a review open: a reviewer's page writes and renews its mark, and deletes the
     # expired ones (migration 0014).
     TABLES["presence"]: frozenset({SELECT, INSERT, UPDATE, DELETE}),
+    # The overview's figures and the Quality page's counts come from the per-day summary
+    # (migration 0019), kept by triggers that need no right of the roles that write reviews.
+    TABLES["daily"]: frozenset({SELECT}),
+    TABLES["daily_zone"]: frozenset({SELECT}),
+    # Which step a photo shows: a reviewer marks it and changes the mark (migration 0020).
+    TABLES["photo_steps"]: frozenset({SELECT, INSERT, UPDATE, DELETE}),
 }
 
 

@@ -15,6 +15,7 @@ from uuid import UUID
 
 from psycopg import sql
 
+from wa_monitor.adapters.postgres import summary
 from wa_monitor.adapters.postgres.db import AsyncConnection, Connection, Database
 from wa_monitor.adapters.postgres.quality import VERDICT_KEYS
 from wa_monitor.core.steps import Step
@@ -247,10 +248,11 @@ def _review(row: tuple[Any, ...]) -> Review:
     return Review(*values)
 
 
-def day_cards(conn: Connection, db: Database, start: datetime, end: datetime) -> DayCards:
-    """The cards of the reviews first seen in [start, end): one local day on the overview."""
-    row = conn.execute(query(db, "day_cards"), {"start": start, "end": end}).fetchone()
-    return DayCards(*(row or (0, 0, 0, 0, 0, 0)))
+def day_cards(conn: Connection, db: Database, day: date, tz: str) -> DayCards:
+    """The cards of the reviews first seen on the local `day` (zone `tz`), from the per-day
+    summary."""
+    (row,) = summary.rows(conn, db, "day_cards", day, day, tz=tz) or [(0, 0, 0, 0, 0, 0)]
+    return DayCards(*(int(n) for n in row))
 
 
 def review_page(
