@@ -38,7 +38,7 @@ from wa_monitor.adapters.postgres import dashboard
 from wa_monitor.adapters.postgres.dashboard import Keyset, ReviewFilter, Status
 from wa_monitor.adapters.postgres.db import Database
 from wa_monitor.adapters.postgres.store import Store
-from wa_monitor.adapters.postgres.users import Role
+from wa_monitor.adapters.postgres.users import Role, UserBook
 from wa_monitor.services import accounts
 from wa_monitor.settings import DATABASE_URL_VAR, WEB_SECRET_VAR
 
@@ -125,8 +125,7 @@ def run(args: argparse.Namespace, work: Path, url: str) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
         seed(conn, db, args.rows)
         accounts.add_user(
-            conn,
-            db,
+            UserBook(conn, db),
             username="bench",
             display_name="Bench",
             role=Role.VIEWER,

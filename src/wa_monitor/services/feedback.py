@@ -11,24 +11,22 @@ it. The text is made speakable (no control or bidi character) before it is claim
 from __future__ import annotations
 
 from collections.abc import Callable
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
+from typing import Protocol
 from uuid import UUID
 
 import structlog
 
-from wa_monitor.adapters.bridge_api import BridgeApi
-from wa_monitor.adapters.postgres import reviewing
-from wa_monitor.adapters.postgres.db import Connection, Database
-from wa_monitor.adapters.replies import BridgeEchoes
+from wa_monitor.adapters.bridge_api import SendResult
+from wa_monitor.adapters.postgres.reviewing import Claimed
+from wa_monitor.core.ports import Echoes
 from wa_monitor.core.records import Delivery
 from wa_monitor.core.replies import reconcile, speakable
 from wa_monitor.errors import WaMonitorError
 from wa_monitor.settings import Environment, Settings
 
-Connect = Callable[[], AbstractContextManager[Connection]]
 MAX_TEXT = 4000  # longer than any feedback the 12 steps make; WhatsApp takes far more
 
 log = structlog.get_logger("wa_monitor.feedback")
@@ -150,16 +148,56 @@ def group_for(settings: Settings, project: str | None) -> str:
     return where.group_jid
 
 
+class FeedbackSends(Protocol):
+    """Where feedback sends are claimed and settled: adapters/postgres/reviewing.FeedbackBook,
+    or the in-memory one in tests/support/fakes.py."""
+
+    def claim(
+        self,
+        review_id: UUID,
+        *,
+        version: int,
+        by: str,
+        message: str,
+        route: Callable[[str | None], str],
+    ) -> Claimed: ...
+
+    def sent_alike(self, claimed: Claimed, message: str, since: datetime) -> int: ...
+
+    def settle(
+        self,
+        review_id: UUID,
+        claimed: Claimed,
+        *,
+        delivery: Delivery,
+        version: int,
+        status: int | None,
+        answer: str,
+        by: str,
+    ) -> datetime | None: ...
+
+
+class FeedbackPoster(Protocol):
+    """The bridge's POST /api/send (adapters/bridge_api.BridgeApi, or a fake)."""
+
+    def send(self, recipient: str, text: str) -> SendResult: ...
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
 def send(
     *,
-    connect: Connect,
-    db: Database,
+    sends: FeedbackSends,
     settings: Settings,
-    bridge: BridgeApi,
+    bridge: FeedbackPoster,
+    echoes: Echoes,
     review_id: UUID,
     version: int,
     text: str,
     by: str,
+    now: Callable[[], datetime] = _now,
 ) -> SendReport:
     """Post `text` as the feedback of the verdict the page showed at `version`, once.
 
@@ -171,19 +209,11 @@ def send(
         raise BadText("The feedback text is empty.")
     if len(message) > MAX_TEXT:
         raise BadText(f"The feedback text is longer than {MAX_TEXT} characters.")
-    claimed_at = datetime.now(UTC)
-    with connect() as conn:
-        claim = reviewing.claim(
-            conn,
-            db,
-            review_id,
-            version=version,
-            by=by,
-            message=message,
-            route=partial(group_for, settings),
-        )
-    send_id, group = claim.send_id, claim.recipient
-    result = bridge.send(group, message)
+    claimed_at = now()
+    claim = sends.claim(
+        review_id, version=version, by=by, message=message, route=partial(group_for, settings)
+    )
+    result = bridge.send(claim.recipient, message)
     delivery, detail = result.outcome, result.detail
     log.info(
         "feedback send",
@@ -195,34 +225,31 @@ def send(
         by=by,
     )
     try:
-        with db.translated(), connect() as conn:
-            if delivery is Delivery.UNKNOWN:
-                delivery = reconcile(
-                    BridgeEchoes(settings.bridge_db),
-                    group,
-                    message,
-                    claimed_at,
-                    lambda since: reviewing.sends_alike(
-                        conn, db, send_id, recipient=group, message=message, since=since
-                    ),
-                )
-                if delivery is Delivery.SENT:
-                    detail = f"{detail}; found in messages.db"
-            stamped = reviewing.finish(
-                conn,
-                db,
-                review_id,
-                send_id,
-                delivery=delivery,
-                version=version,
-                status=result.status,
-                answer=detail,
-                by=by,
+        if delivery is Delivery.UNKNOWN:
+            delivery = reconcile(
+                echoes,
+                claim.recipient,
+                message,
+                claimed_at,
+                lambda since: sends.sent_alike(claim, message, since),
             )
+            if delivery is Delivery.SENT:
+                detail = f"{detail}; found in messages.db"
+        stamped = sends.settle(
+            review_id,
+            claim,
+            delivery=delivery,
+            version=version,
+            status=result.status,
+            answer=detail,
+            by=by,
+        )
     except WaMonitorError as exc:  # a database error, translated
         # The claim stays 'claimed': after a while the page shows it as unknown, to resolve.
-        log.error("feedback outcome not recorded", send_id=send_id, error=type(exc).__name__)
-        return SendReport(None, send_id, detail, None)
+        log.error("feedback outcome not recorded", send_id=claim.send_id, error=type(exc).__name__)
+        return SendReport(None, claim.send_id, detail, None)
     if delivery is Delivery.SENT and stamped is None:
-        log.info("feedback sent for a version since resubmitted: not stamped", send_id=send_id)
-    return SendReport(delivery, send_id, detail, stamped)
+        log.info(
+            "feedback sent for a version since resubmitted: not stamped", send_id=claim.send_id
+        )
+    return SendReport(delivery, claim.send_id, detail, stamped)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -349,6 +350,65 @@ def sends_alike(
     params = {"send": send_id, "recipient": recipient, "message": message, "since": since}
     row = _run(conn, db, "sends_alike", params).fetchone()
     return int(row[0]) if row else 0
+
+
+class FeedbackBook:
+    """One environment's feedback sends as services/feedback.py's claim store: each call one
+    short piece of work on a connection of its own from `connect` (the web's pool), so no
+    transaction is open while the bridge is called. tests/support/fakes.py has the in-memory
+    twin."""
+
+    def __init__(self, db: Database, connect: Callable[[], AbstractContextManager[Connection]]):
+        self._db, self._connect = db, connect
+
+    def claim(
+        self,
+        review_id: UUID,
+        *,
+        version: int,
+        by: str,
+        message: str,
+        route: Callable[[str | None], str],
+    ) -> Claimed:
+        with self._connect() as conn:
+            return claim(
+                conn, self._db, review_id, version=version, by=by, message=message, route=route
+            )
+
+    def sent_alike(self, claimed: Claimed, message: str, since: datetime) -> int:
+        with self._db.translated(), self._connect() as conn:
+            return sends_alike(
+                conn,
+                self._db,
+                claimed.send_id,
+                recipient=claimed.recipient,
+                message=message,
+                since=since,
+            )
+
+    def settle(
+        self,
+        review_id: UUID,
+        claimed: Claimed,
+        *,
+        delivery: Delivery,
+        version: int,
+        status: int | None,
+        answer: str,
+        by: str,
+    ) -> datetime | None:
+        with self._db.translated(), self._connect() as conn:
+            return finish(
+                conn,
+                self._db,
+                review_id,
+                claimed.send_id,
+                delivery=delivery,
+                version=version,
+                status=status,
+                answer=answer,
+                by=by,
+            )
 
 
 def resolve(
