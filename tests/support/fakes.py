@@ -29,7 +29,7 @@ import pytest
 
 from tests.support.env import AGENT, GROUPS, LAWLEY
 from wa_monitor.adapters.bridge_api import SendResult
-from wa_monitor.adapters.postgres.reviewing import Claimed, ReviewNotFound
+from wa_monitor.adapters.postgres.reviewing import Claimed, FeedbackRequest, ReviewNotFound
 from wa_monitor.adapters.postgres.users import Account, Attempts, Role, User
 from wa_monitor.core import loop
 from wa_monitor.core.feedback_claims import (
@@ -55,6 +55,7 @@ from wa_monitor.core.records import (
     Sighting,
     Skip,
 )
+from wa_monitor.core.replies import retry_in
 from wa_monitor.core.report import Totals
 from wa_monitor.core.reviews import mark_taken
 from wa_monitor.errors import Rescan, RowRefused, Standby
@@ -684,7 +685,8 @@ class FakeOutbox:
     def _row(self, m: OutboxMessage) -> OutboxRow | None:
         return next((r for r in self.rows if r.message.id == m.id), None)
 
-    def finish(self, m: OutboxMessage, delivery: Delivery, detail: str, retry_in_s: float) -> None:
+    def settle(self, m: OutboxMessage, delivery: Delivery, detail: str, status: int | None) -> None:
+        retry_in_s = retry_in(m.attempts, delivery) if delivery.retry_is_safe else 0.0
         with self.lock:
             self.done.append((m.drop_number, delivery))
             if delivery is Delivery.SENT:
@@ -770,15 +772,13 @@ class FakeFeedbackSends:
     def of(self, review_id: uuid.UUID) -> list[FeedbackSend]:
         return [s for r, s in self.sends if r == review_id]
 
-    def claim(
-        self,
-        review_id: uuid.UUID,
-        *,
-        version: int,
-        by: str,
-        message: str,
-        route: Callable[[str | None], str],
-    ) -> Claimed:
+    def claim(self, request: FeedbackRequest, route: Callable[[str | None], str]) -> Claimed:
+        review_id, version, by, message = (
+            request.review_id,
+            request.version,
+            request.by,
+            request.text,
+        )
         review = self.reviews.get(review_id)
         if review is None:
             raise ReviewNotFound(f"no review {review_id}")
@@ -825,31 +825,34 @@ class FakeFeedbackSends:
             resolution=None,
         )
         self.sends.append((review_id, send))
-        return Claimed(send.id, recipient, review.drop_number, review.project)
+        return Claimed(
+            send.id,
+            recipient,
+            review.drop_number,
+            review.project,
+            review_id,
+            version,
+            by,
+            message,
+            send.claimed_at,
+        )
 
-    def sent_alike(self, claimed: Claimed, message: str, since: datetime) -> int:
+    def sent_alike(self, claimed: Claimed, since: datetime) -> int:
         return sum(
             1
             for _, s in self.sends
             if s.id != claimed.send_id
             and s.recipient == claimed.recipient
-            and s.message == message
+            and s.message == claimed.text
             and s.delivery is Delivery.SENT
             and s.finished_at is not None
             and s.finished_at >= since
         )
 
     def settle(
-        self,
-        review_id: uuid.UUID,
-        claimed: Claimed,
-        *,
-        delivery: Delivery,
-        version: int,
-        status: int | None,
-        answer: str,
-        by: str,
+        self, claimed: Claimed, delivery: Delivery, detail: str, status: int | None
     ) -> datetime | None:
+        review_id, version, answer = claimed.review_id, claimed.version, detail
         if self.fail_settle is not None:
             raise self.fail_settle
         at = self.now()

@@ -45,7 +45,6 @@ class Desk:
             version=version,
             text=text,
             by="thandi",
-            now=lambda: self.now,
         )
 
     def states(self) -> list[Delivery | None]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import partial
 from typing import Protocol
 from uuid import UUID
@@ -20,10 +20,10 @@ from uuid import UUID
 import structlog
 
 from wa_monitor.adapters.bridge_api import SendResult
-from wa_monitor.adapters.postgres.reviewing import Claimed
-from wa_monitor.core.ports import Echoes
+from wa_monitor.adapters.postgres.reviewing import Claimed, FeedbackRequest
+from wa_monitor.core.ports import ClaimStore, Echoes
 from wa_monitor.core.records import Delivery
-from wa_monitor.core.replies import reconcile, speakable
+from wa_monitor.core.replies import settle_once, speakable
 from wa_monitor.errors import WaMonitorError
 from wa_monitor.settings import Environment, Settings
 
@@ -148,43 +148,20 @@ def group_for(settings: Settings, project: str | None) -> str:
     return where.group_jid
 
 
-class FeedbackSends(Protocol):
-    """Where feedback sends are claimed and settled: adapters/postgres/reviewing.FeedbackBook,
-    or the in-memory one in tests/support/fakes.py."""
+class FeedbackSends(ClaimStore[Claimed, datetime | None], Protocol):
+    """Where feedback sends are claimed and settled (stamping feedback_sent when sent):
+    adapters/postgres/reviewing.FeedbackBook, or the in-memory one in tests/support/fakes.py."""
 
-    def claim(
-        self,
-        review_id: UUID,
-        *,
-        version: int,
-        by: str,
-        message: str,
-        route: Callable[[str | None], str],
-    ) -> Claimed: ...
-
-    def sent_alike(self, claimed: Claimed, message: str, since: datetime) -> int: ...
-
-    def settle(
-        self,
-        review_id: UUID,
-        claimed: Claimed,
-        *,
-        delivery: Delivery,
-        version: int,
-        status: int | None,
-        answer: str,
-        by: str,
-    ) -> datetime | None: ...
+    def claim(self, request: FeedbackRequest, route: Callable[[str | None], str]) -> Claimed:
+        """Claim the verdict's one message, committed; refused (NotClaimed, ChangedMeanwhile,
+        or what `route` raises) before anything is posted."""
+        ...
 
 
 class FeedbackPoster(Protocol):
     """The bridge's POST /api/send (adapters/bridge_api.BridgeApi, or a fake)."""
 
     def send(self, recipient: str, text: str) -> SendResult: ...
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def send(
@@ -197,7 +174,6 @@ def send(
     version: int,
     text: str,
     by: str,
-    now: Callable[[], datetime] = _now,
 ) -> SendReport:
     """Post `text` as the feedback of the verdict the page showed at `version`, once.
 
@@ -209,47 +185,28 @@ def send(
         raise BadText("The feedback text is empty.")
     if len(message) > MAX_TEXT:
         raise BadText(f"The feedback text is longer than {MAX_TEXT} characters.")
-    claimed_at = now()
-    claim = sends.claim(
-        review_id, version=version, by=by, message=message, route=partial(group_for, settings)
-    )
-    result = bridge.send(claim.recipient, message)
-    delivery, detail = result.outcome, result.detail
+    request = FeedbackRequest(review_id, version, by, message)
+    claim = sends.claim(request, partial(group_for, settings))
+    result = bridge.send(claim.recipient, claim.text)
     log.info(
         "feedback send",
         drop=claim.drop_number,
         project=claim.project,
-        outcome=delivery.value,
+        outcome=result.outcome.value,
         status=result.status,
         elapsed_s=result.elapsed_s,
         by=by,
     )
     try:
-        if delivery is Delivery.UNKNOWN:
-            delivery = reconcile(
-                echoes,
-                claim.recipient,
-                message,
-                claimed_at,
-                lambda since: sends.sent_alike(claim, message, since),
-            )
-            if delivery is Delivery.SENT:
-                detail = f"{detail}; found in messages.db"
-        stamped = sends.settle(
-            review_id,
-            claim,
-            delivery=delivery,
-            version=version,
-            status=result.status,
-            answer=detail,
-            by=by,
+        settled = settle_once(
+            claim, result.outcome, result.detail, store=sends, echoes=echoes, status=result.status
         )
     except WaMonitorError as exc:  # a database error, translated
         # The claim stays 'claimed': after a while the page shows it as unknown, to resolve.
         log.error("feedback outcome not recorded", send_id=claim.send_id, error=type(exc).__name__)
-        return SendReport(None, claim.send_id, detail, None)
-    if delivery is Delivery.SENT and stamped is None:
+        return SendReport(None, claim.send_id, result.detail, None)
+    if settled.delivery is Delivery.SENT and settled.recorded is None:
         log.info(
             "feedback sent for a version since resubmitted: not stamped", send_id=claim.send_id
         )
-    return SendReport(delivery, claim.send_id, detail, stamped)
+    return SendReport(settled.delivery, claim.send_id, settled.detail, settled.recorded)

@@ -261,13 +261,30 @@ def correct_drop(
 
 
 @dataclass(frozen=True, slots=True)
+class FeedbackRequest:
+    """A reviewer's Send: the review and the version its page showed, who, the (speakable)
+    text."""
+
+    review_id: UUID
+    version: int
+    by: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
 class Claimed:
-    """A feedback send claimed (committed): its id, where it goes, the review's drop."""
+    """A feedback send claimed (committed): its id, where it goes, the review's drop, and what
+    was asked. A Claim (core/ports.py), settled by core/replies.settle_once."""
 
     send_id: int
     recipient: str
     drop_number: str
     project: str | None
+    review_id: UUID
+    version: int
+    by: str
+    text: str
+    claimed_at: datetime
 
 
 def claim(
@@ -288,6 +305,7 @@ def claim(
     holds the message).
     """
     _require_autocommit(conn)
+    claimed_at = datetime.now(UTC)
     with conn.transaction():
         row = _run(conn, db, "lock_for_send", {"id": review_id}).fetchone()
         if row is None:
@@ -312,7 +330,17 @@ def claim(
             held = _blocking_send(conn, db, review_id, version)
             why = blocked_by(held, datetime.now(UTC)) if held else Blocked.IN_FLIGHT
             raise NotClaimed(why, send=held)
-        return Claimed(int(inserted[0]), recipient, str(drop), project)
+        return Claimed(
+            int(inserted[0]),
+            recipient,
+            str(drop),
+            project,
+            review_id,
+            version,
+            by,
+            message,
+            claimed_at,
+        )
 
 
 def finish(
@@ -361,53 +389,45 @@ class FeedbackBook:
     def __init__(self, db: Database, connect: Callable[[], AbstractContextManager[Connection]]):
         self._db, self._connect = db, connect
 
-    def claim(
-        self,
-        review_id: UUID,
-        *,
-        version: int,
-        by: str,
-        message: str,
-        route: Callable[[str | None], str],
-    ) -> Claimed:
+    def claim(self, request: FeedbackRequest, route: Callable[[str | None], str]) -> Claimed:
         with self._connect() as conn:
             return claim(
-                conn, self._db, review_id, version=version, by=by, message=message, route=route
+                conn,
+                self._db,
+                request.review_id,
+                version=request.version,
+                by=request.by,
+                message=request.text,
+                route=route,
             )
 
-    def sent_alike(self, claimed: Claimed, message: str, since: datetime) -> int:
+    def sent_alike(self, claim: Claimed, since: datetime) -> int:
         with self._db.translated(), self._connect() as conn:
             return sends_alike(
                 conn,
                 self._db,
-                claimed.send_id,
-                recipient=claimed.recipient,
-                message=message,
+                claim.send_id,
+                recipient=claim.recipient,
+                message=claim.text,
                 since=since,
             )
 
     def settle(
-        self,
-        review_id: UUID,
-        claimed: Claimed,
-        *,
-        delivery: Delivery,
-        version: int,
-        status: int | None,
-        answer: str,
-        by: str,
+        self, claim: Claimed, delivery: Delivery, detail: str, status: int | None
     ) -> datetime | None:
+        """The outcome, once; feedback_sent stamped (returned) when SENT for the version the
+        message was composed from."""
         with self._db.translated(), self._connect() as conn:
             return finish(
                 conn,
                 self._db,
-                review_id,
-                claimed.send_id,
+                claim.review_id,
+                claim.send_id,
                 delivery=delivery,
-                version=version,
+                version=claim.version,
                 status=status,
-                answer=answer,
-                by=by,
+                answer=detail,
+                by=claim.by,
             )
 
 
