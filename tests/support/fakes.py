@@ -651,6 +651,7 @@ class FakeOutbox:
     lock: threading.Lock = field(default_factory=threading.Lock)
     changed: threading.Condition = field(default_factory=threading.Condition)
     held_calls: list[tuple[int, int]] = field(default_factory=list)
+    waits: list[float] = field(default_factory=list)  # the retry delays settle() applied
 
     def add(self, *messages: OutboxMessage) -> FakeOutbox:
         self.rows += [OutboxRow(m) for m in messages]
@@ -688,6 +689,8 @@ class FakeOutbox:
     def settle(self, m: OutboxMessage, delivery: Delivery, detail: str, status: int | None) -> None:
         retry_in_s = retry_in(m.attempts, delivery) if delivery.retry_is_safe else 0.0
         with self.lock:
+            if delivery.retry_is_safe:
+                self.waits.append(retry_in_s)
             self.done.append((m.drop_number, delivery))
             if delivery is Delivery.SENT:
                 self.sent.append(m)
