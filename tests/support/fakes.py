@@ -817,15 +817,8 @@ class FakeFeedbackSends:
             review_version=version,
             sent_by=by,
             claimed_at=self.now(),
-            finished_at=None,
             recipient=recipient,
             message=message,
-            delivery=None,
-            bridge_status=None,
-            bridge_answer=None,
-            resolved_by=None,
-            resolved_at=None,
-            resolution=None,
         )
         self.sends.append((review_id, send))
         return Claimed(
