@@ -482,6 +482,20 @@ CREATE INDEX IF NOT EXISTS idx_wa_monitor_photos_drop
 CREATE INDEX IF NOT EXISTS idx_wa_monitor_photos_due
     ON {schema}.wa_monitor_photos (next_attempt_at) WHERE state IN ('pending', 'retrying');
 
+-- Version 17: drop messages skipped for their sender (a bot number, the bridge's own account),
+-- one row per message, so that `status` counts them and names the senders.
+CREATE TABLE IF NOT EXISTS {schema}.wa_monitor_skipped (
+    chat_jid text NOT NULL,
+    message_id text NOT NULL,
+    sender text NOT NULL,
+    reason text NOT NULL CHECK (reason IN ('bot_sender', 'own_account')),
+    sent_at timestamptz NOT NULL,
+    recorded_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (chat_jid, message_id)
+);
+CREATE INDEX IF NOT EXISTS idx_wa_monitor_skipped_sent
+    ON {schema}.wa_monitor_skipped (sent_at);
+
 -- Version 18: the monitor's note in its own column (the dashboard's roles may not update it);
 -- `comment` is the reviewer's alone.
 ALTER TABLE {schema}.qa_photo_reviews ADD COLUMN IF NOT EXISTS monitor_note text;
