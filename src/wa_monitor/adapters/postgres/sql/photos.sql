@@ -114,6 +114,10 @@ SELECT x.d, count(*) FROM (
 ) AS x
 GROUP BY x.d;
 
+-- name: day_drops
+-- The drops reviewed on a local day (review_date): the overview counts their photos.
+SELECT DISTINCT drop_number FROM {reviews} WHERE review_date = %(day)s;
+
 -- name: mark_step
 -- A reviewer's mark: this photo of the review's drop shows this step (web/photo_steps.py checks
 -- the photo is one of the drop's).
