@@ -36,7 +36,13 @@ from psycopg.conninfo import make_conninfo
 
 from wa_monitor.adapters.bridge import _READ
 from wa_monitor.core.drops import find_drops, says_resubmitted
-from wa_monitor.devtools.simulator import BRIDGE_DDL, BridgeWriter, Post, bridge_timestamp
+from wa_monitor.devtools.simulator import (
+    BRIDGE_DDL,
+    BridgeWriter,
+    Post,
+    bridge_timestamp,
+    media_filename,
+)
 from wa_monitor.settings import DATABASE_URL_VAR
 
 SERVER_VAR = "WA_MONITOR_BENCH_DATABASE_URL"
@@ -124,13 +130,20 @@ def build_bridge(path: Path, n: int, *, seed: int = 1) -> BridgeFile:
                         content += f" and DR{next_drop}"
                         recent[jid].append(f"DR{next_drop}")
             elif roll < 0.25:
-                content = None  # a photo without a caption
+                # A photo without a caption, as the bridge stores it: an image row with the
+                # file's description (photo association ties it to its sender's drop).
+                mid = f"{rng.getrandbits(128):032X}"[: rng.randint(20, 32)]
+                yield (
+                    mid, jid, sender, None, bridge_timestamp(at), False, "image",
+                    media_filename("image", at), rng.randbytes(32), rng.randint(50_000, 400_000),
+                )  # fmt: skip
+                continue
             else:
                 content = rng.choice(CHATTER)
             if rng.random() < 0.01:
                 sender += "@s.whatsapp.net"  # history sync stores a full JID
             mid = f"{rng.getrandbits(128):032X}"[: rng.randint(20, 32)]
-            yield (mid, jid, sender, content, bridge_timestamp(at), False)
+            yield (mid, jid, sender, content, bridge_timestamp(at), False, None, "", None, 0)
 
     conn.execute("BEGIN")
     conn.executemany(
@@ -141,7 +154,7 @@ def build_bridge(path: Path, n: int, *, seed: int = 1) -> BridgeFile:
     conn.executemany(
         "INSERT OR REPLACE INTO messages (id, chat_jid, sender, content, timestamp, is_from_me, "
         "media_type, filename, url, media_key, file_sha256, file_enc_sha256, file_length) "
-        "VALUES (?, ?, ?, ?, ?, ?, NULL, '', '', NULL, NULL, NULL, 0)",
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, '', NULL, ?, NULL, ?)",
         rows(),
     )
     conn.execute("COMMIT")
