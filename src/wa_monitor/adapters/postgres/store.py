@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import select
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -284,6 +285,23 @@ def _write_flawed(
     )
 
 
+def _photo_row(p: Photo) -> tuple[object, ...]:
+    """A photo as photos.record_photos reads it from its JSON array."""
+    sha = p.media.file_sha256
+    return (
+        p.chat_jid,
+        p.message_id,
+        p.rowid,
+        p.sender,
+        p.sent_at.isoformat(),
+        p.media.media_type,
+        p.media.filename,
+        None if sha is None else sha.hex(),
+        p.media.file_length,
+        p.caption_drop,
+    )
+
+
 class PipelinedBatch:
     """One batch's transaction in flight, in psycopg's pipeline mode.
 
@@ -405,18 +423,7 @@ class PipelinedBatch:
         if photos:
             conn.execute(
                 db.query("photos.record_photos"),
-                {
-                    "chats": [p.chat_jid for p in photos],
-                    "ids": [p.message_id for p in photos],
-                    "rowids": [p.rowid for p in photos],
-                    "senders": [p.sender for p in photos],
-                    "at": [p.sent_at for p in photos],
-                    "types": [p.media.media_type for p in photos],
-                    "files": [p.media.filename for p in photos],
-                    "shas": [p.media.file_sha256 for p in photos],
-                    "lengths": [p.media.file_length for p in photos],
-                    "captions": [p.caption_drop for p in photos],
-                },
+                {"rows": json.dumps([_photo_row(p) for p in photos])},
             )
         if posts:
             conn.execute(
