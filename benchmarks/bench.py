@@ -9,6 +9,7 @@ creates and drops its own databases), and prints one table. Nothing here is used
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -20,6 +21,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections import deque
@@ -353,26 +355,91 @@ class Drain:
     max_rss_mb: float
     longest_read_ms: float
     cpu_seconds: float
+    server_cpu_seconds: float = 0.0  # the daemon's PostgreSQL backends (measured when asked)
 
     @property
     def rate(self) -> float:
         return self.messages / self.seconds
 
+    @property
+    def total_cpu(self) -> float:
+        return self.cpu_seconds + self.server_cpu_seconds
+
+
+class ServerCpu:
+    """CPU time of the PostgreSQL backends serving wa-monitor's sessions on one database (a
+    server on this host: their /proc/PID/schedstat), polled while a drain runs. On a loaded
+    machine CPU time says what work cost where wall time mostly says how busy the others were."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.seen: dict[int, int] = {}
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._poll, daemon=True)
+
+    def __enter__(self) -> ServerCpu:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.done.set()
+        self.thread.join()
+
+    @property
+    def seconds(self) -> float:
+        return sum(self.seen.values()) / 1e9
+
+    def _poll(self) -> None:
+        query = (
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND application_name LIKE 'wa-monitor%%'"
+        )
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            while not self.done.wait(0.01):
+                for (pid,) in conn.execute(query).fetchall():
+                    try:
+                        used = int(Path(f"/proc/{pid}/schedstat").read_text().split()[0])
+                    except (OSError, ValueError, IndexError):
+                        continue  # gone already, or another host's server
+                    self.seen[pid] = max(used, self.seen.get(pid, 0))
+
+
+# The per-day summary's triggers on the reviews (migration 0019): section 10 drains with them
+# disabled for its baseline.
+SUMMARY_TRIGGERS = ("wa_monitor_daily_insert", "wa_monitor_daily_update")
+
 
 def drain(
-    bridge: BridgeFile, url: str, folder: Path, *, validate: int = 0, photos: bool = True
+    bridge: BridgeFile,
+    url: str,
+    folder: Path,
+    *,
+    validate: int = 0,
+    photos: bool = True,
+    summary: bool = True,
+    server_cpu: bool = False,
 ) -> Drain:
     """`wa-monitor run --once` over the whole file, from an empty schema, with the shipped
     settings (with `validate` = k: the first k projects validating against a 25,000-drop plan
-    list, imported first; `photos=False`: the photos off)."""
+    list, imported first; `photos=False`: the photos off; without `summary`: the per-day
+    summary's triggers disabled)."""
     config = write_config(folder, bridge.path, validate=validate, photos=photos)
     cli(["schema", "migrate", "--config", str(config)], url)
+    if not summary:
+        with psycopg.connect(url, autocommit=True) as conn:
+            for trigger in SUMMARY_TRIGGERS:
+                conn.execute(
+                    sql.SQL("ALTER TABLE {} DISABLE TRIGGER {}").format(
+                        sql.Identifier("public", "qa_photo_reviews"), sql.Identifier(trigger)
+                    )
+                )
     if validate:
         import_lists(config, url, projects=validate, copy_rest=True)
-    started = time.perf_counter()
-    daemon = Daemon(config, url, once=True)
-    code = daemon.wait()
-    seconds = time.perf_counter() - started
+    with ServerCpu(url) if server_cpu else contextlib.nullcontext() as backends:
+        started = time.perf_counter()
+        daemon = Daemon(config, url, once=True)
+        code = daemon.wait()
+        seconds = time.perf_counter() - started
     if code != 0:
         raise RuntimeError(f"run --once exited {code}; see {config.parent / 'wa-monitor.log'}")
     with psycopg.connect(url) as conn:
@@ -386,6 +453,7 @@ def drain(
         max_rss_mb=peak_rss_mb(config, daemon.max_rss_kb),
         longest_read_ms=longest_read_ms(config),
         cpu_seconds=daemon.cpu_used,
+        server_cpu_seconds=backends.seconds if backends is not None else 0.0,
     )
 
 
@@ -423,17 +491,16 @@ def import_lists(
 
 
 @dataclass
-class Compared:
-    """Drains of one file with a setting off and on, alternated: the cost of the setting."""
+class OnOff:
+    """Drains without a feature and with it, alternated on the same machine."""
 
-    messages: int
     off: list[Drain]
     on: list[Drain]
     invalid: int = 0  # invalid drop submissions one drain with validation on recorded
 
     @property
     def ratio(self) -> float:
-        """The best drain rate with the setting on over the best with it off: on a shared
+        """The best drain rate with the feature on over the best with it off: on a shared
         machine the fastest of several runs is the one least disturbed by the others."""
         return max(d.rate for d in self.on) / max(d.rate for d in self.off)
 
@@ -447,13 +514,11 @@ class Compared:
 VALIDATING_SHAPES = (5, len(WATCHED))  # the issue's two shapes: 5 projects, and all 40
 
 
-def validation(
-    bridge: BridgeFile, maintenance: str, work: Path, *, runs: int
-) -> dict[int, Compared]:
+def validation(bridge: BridgeFile, maintenance: str, work: Path, *, runs: int) -> dict[int, OnOff]:
     """The drain with validation off, on for 5 projects and on for all 40, alternated, `runs`
     times each; by the number of validating projects."""
     off: list[Drain] = []
-    on: dict[int, Compared] = {k: Compared(bridge.messages, off, []) for k in VALIDATING_SHAPES}
+    on = {k: OnOff(off=off, on=[]) for k in VALIDATING_SHAPES}
     for i in range(runs):
         folder = _folder(work / f"validation-{bridge.messages}-off-{i}")
         with fresh_database(maintenance) as url:
@@ -467,15 +532,28 @@ def validation(
     return on
 
 
-def photo_cost(bridge: BridgeFile, maintenance: str, work: Path, *, runs: int) -> Compared:
+def photo_cost(bridge: BridgeFile, maintenance: str, work: Path, *, runs: int) -> OnOff:
     """The drain with photo association off and on (the shipped default), alternated."""
-    compared = Compared(bridge.messages, [], [])
+    compared = OnOff(off=[], on=[])
     for i in range(runs):
         for photos, into in ((False, compared.off), (True, compared.on)):
             folder = _folder(work / f"photos-{bridge.messages}-{'on' if photos else 'off'}-{i}")
             with fresh_database(maintenance) as url:
                 into.append(drain(bridge, url, folder, photos=photos))
     return compared
+
+
+def summary_cost(bridge: BridgeFile, maintenance: str, work: Path, *, quick: bool = False) -> OnOff:
+    """The drain without the per-day summary's triggers and with them, alternated, three times
+    each (twice, quick): what keeping the summary in the batch's transaction costs."""
+    runs = 2 if quick else 3
+    cost = OnOff(off=[], on=[])
+    for i in range(runs):
+        for summary, into in ((False, cost.off), (True, cost.on)):
+            folder = _folder(work / f"summary-{'on' if summary else 'off'}-{i}")
+            with fresh_database(maintenance) as url:
+                into.append(drain(bridge, url, folder, summary=summary, server_cpu=True))
+    return cost
 
 
 def import_seconds(bridge: BridgeFile, maintenance: str, work: Path) -> float:
@@ -943,9 +1021,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="only the drain with validation off and on (section 9)",
     )
     parser.add_argument(
+        "--only-summary",
+        action="store_true",
+        help="only the drain without and with the per-day summary's triggers (section 10)",
+    )
+    parser.add_argument(
         "--only-photos",
         action="store_true",
-        help="only the drain with photo association off and on (section 10)",
+        help="only the drain with photo association off and on (section 11)",
     )
     args = parser.parse_args(argv)
     if args.command == "write":
@@ -1004,10 +1087,12 @@ def run_bench(args: argparse.Namespace, work: Path, maintenance: str) -> bool:  
     started = time.perf_counter()
     big = build_bridge(_folder(work / "big") / "messages.db", n)
     runs = 2 if args.quick else 3
-    if args.only_validation or args.only_photos:
+    if args.only_validation or args.only_photos or args.only_summary:
         files = sized_files(work, big, quick=args.quick)
         if args.only_validation:
             report_validation(report, files, maintenance, work, runs=runs)
+        if args.only_summary:
+            report_summary(report, summary_cost(big, maintenance, work, quick=args.quick), n)
         if args.only_photos:
             report_photos(report, files, maintenance, work, runs=runs)
         text, passed = report.verdict(n, 0)
@@ -1161,6 +1246,7 @@ def run_bench(args: argparse.Namespace, work: Path, maintenance: str) -> bool:  
     )
     files = sized_files(work, big, quick=args.quick)
     report_validation(report, files, maintenance, work, runs=runs)
+    report_summary(report, summary_cost(big, maintenance, work, quick=args.quick), n)
     report_photos(report, files, maintenance, work, runs=runs)
     after = os.getloadavg()
     print(f"load average after: {after[0]:.2f} {after[1]:.2f} {after[2]:.2f}", flush=True)
@@ -1177,6 +1263,25 @@ def run_bench(args: argparse.Namespace, work: Path, maintenance: str) -> bool:  
         write_figures(args.doc, report, header, text)
         print(f"wrote the figures into {args.doc}", flush=True)
     return passed
+
+
+def report_summary(report: Report, cost: OnOff, n: int) -> None:
+    for name, drains in (("without", cost.off), ("with", cost.on)):
+        rates = " / ".join(f"{d.rate / 1000:,.0f}k" for d in drains)
+        report.add(f"10. drain of {n:,} {name} the per-day summary: msg/s", rates)
+        cpu = " / ".join(f"{d.cpu_seconds:.2f}+{d.server_cpu_seconds:.2f}" for d in drains)
+        report.add(f"10. {name}: CPU s, daemon + its PostgreSQL backends", cpu)
+    report.add("10. drain rate, with / without the summary (medians)", f"{cost.median_ratio:.3f}")
+    report.add("10. drain rate, with / without the summary (best runs)", f"{cost.ratio:.3f}")
+    # The CPU the whole drain costs (daemon and server), least disturbed runs of each: what
+    # the summary's triggers add to the work, whatever else the machine is doing.
+    by_cpu = min(d.total_cpu for d in cost.off) / min(d.total_cpu for d in cost.on)
+    report.add(
+        "10. drain work, CPU without / with the summary (best runs)",
+        f"{by_cpu:.3f}",
+        "target >= 0.95",
+        met=by_cpu >= 0.95,
+    )
 
 
 VALIDATION_SIZES = (50_000, 200_000)  # and N: the sizes issue 26 names
@@ -1230,18 +1335,18 @@ def report_validation(
 def report_photos(
     report: Report, files: dict[int, BridgeFile], maintenance: str, work: Path, *, runs: int
 ) -> None:
-    """Section 10: the drain with photo association on vs off (15% of messages are photos)."""
+    """Section 11: the drain with photo association on vs off (15% of messages are photos)."""
     big = max(files)
     for size in sorted(s for s in files if s in PHOTO_SIZES or s == big):
         compared = photo_cost(files[size], maintenance, work, runs=runs)
         for name, drains in (("off", compared.off), ("on", compared.on)):
             report.add(
-                f"10. drain of {size:,}, photos {name}: msg/s (daemon CPU, median)",
+                f"11. drain of {size:,}, photos {name}: msg/s (daemon CPU, median)",
                 " / ".join(f"{d.rate / 1000:,.0f}k" for d in drains),
                 f"{statistics.median(d.cpu_seconds for d in drains):.2f} s",
             )
         report.add(
-            f"10.   photos on / off at {size:,}: medians | best runs",
+            f"11.   photos on / off at {size:,}: medians | best runs",
             f"{compared.median_ratio:.2f} | {compared.ratio:.2f}",
             "target >= 0.90 (best)",
             met=compared.ratio >= 0.90,

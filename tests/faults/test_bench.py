@@ -27,7 +27,7 @@ FIGURES = [
     "8. scaling: drain of",
     "9.   on (5 projects) / off at 20,000",
     "9.   on (40 projects) / off at 20,000",
-    "10.   photos on / off at 20,000",
+    "11.   photos on / off at 20,000",
 ]
 
 

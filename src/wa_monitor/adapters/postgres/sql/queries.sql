@@ -109,11 +109,11 @@ FOR UPDATE;
 -- name: insert_reviews
 INSERT INTO {reviews} (
     drop_number, review_date, project, user_name, submitted_by,
-    whatsapp_message_date, last_submitted_at, resubmitted, comment, drop_not_in_plan)
+    whatsapp_message_date, last_submitted_at, resubmitted, monitor_note, drop_not_in_plan)
 SELECT * FROM unnest(
     %(drops)b::text[], %(dates)b::date[], %(projects)b::text[], %(names)b::text[],
     %(phones)b::text[], %(first)b::timestamptz[], %(last)b::timestamptz[],
-    %(resubmitted)b::boolean[], %(comments)b::text[], %(flagged)b::boolean[])
+    %(resubmitted)b::boolean[], %(notes)b::text[], %(flagged)b::boolean[])
 ON CONFLICT (drop_number, review_date) DO NOTHING
 RETURNING drop_number;
 
@@ -169,3 +169,12 @@ ORDER BY 1;
 
 -- name: whoami
 SELECT current_user::text, current_database()::text, current_setting('server_version');
+
+-- name: record_skips
+-- Messages that name a drop but were skipped (a bot number, the bridge's own account): once
+-- each, so a rescan or a retried batch counts none twice.
+INSERT INTO {skipped} (chat_jid, message_id, sender, reason, sent_at)
+SELECT * FROM unnest(
+    %(chats)s::text[], %(ids)s::text[], %(senders)s::text[], %(reasons)s::text[],
+    %(sent)s::timestamptz[])
+ON CONFLICT (chat_jid, message_id) DO NOTHING;
