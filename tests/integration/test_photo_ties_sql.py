@@ -29,7 +29,7 @@ def tie_in_sql(
     after: timedelta = DEFAULT_AFTER,
 ) -> dict[tuple[str, str], str | None]:
     """Store the photos and drop messages as the drain does, run the drain's tie, read back."""
-    conn.execute("TRUNCATE public.wa_monitor_photos, public.wa_monitor_drop_posts")
+    conn.execute("TRUNCATE public.wa_monitor_photos, public.wa_monitor_drop_posts CASCADE")
     for i, p in enumerate(photos):
         conn.execute(
             "INSERT INTO public.wa_monitor_photos (chat_jid, message_id, bridge_rowid, sender,"
