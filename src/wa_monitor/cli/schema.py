@@ -155,7 +155,7 @@ def migrate_command(args: argparse.Namespace) -> int:
     else:
         print(f"schema {settings.schema}: already at version {version}; nothing to do")
     with db.session("schema") as conn:
-        if summary.zone(conn, db) != settings.timezone:
+        if summary.needs_rebuild(conn, db, settings.timezone):
             _summarize(db, conn, settings)
     return EXIT_OK
 

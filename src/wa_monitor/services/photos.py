@@ -22,10 +22,12 @@ from wa_monitor.adapters.media import (
     BridgeMedia,
     FileRefused,
     NotAnImage,
+    NotAVideo,
     PhotoCache,
     WrongFile,
     read_checked,
     render,
+    video_type,
 )
 from wa_monitor.adapters.postgres import photos
 from wa_monitor.adapters.postgres.db import Connection, Database
@@ -133,11 +135,30 @@ class Fetcher:
             return self._final(conn, photo, "mismatch", str(exc))
         except FileRefused as exc:
             return self._final(conn, photo, "refused", str(exc))
+        key = (photo.file_sha256 or b"").hex()
+        if photo.media_type == "video":  # served as it is, with a plain placeholder
+            try:
+                content_type = video_type(data)
+            except NotAVideo as exc:
+                return self._final(conn, photo, "refused", str(exc))
+            self.cache.put_video(key, data)
+            photos.fetched(
+                conn,
+                self.db,
+                photo.id,
+                now=now,
+                key=key,
+                width=None,
+                height=None,
+                taken=None,
+                place=None,
+                content_type=content_type,
+            )
+            return "fetched"
         try:
             rendered = render(data)
         except NotAnImage as exc:
             return self._final(conn, photo, "refused", str(exc))
-        key = (photo.file_sha256 or b"").hex()
         self.cache.put(key, rendered)
         photos.fetched(
             conn,

@@ -29,7 +29,16 @@ from wa_monitor.adapters.postgres import dashboard
 from wa_monitor.adapters.postgres.db import Database, StoreUnavailable, one_line
 from wa_monitor.errors import WaMonitorError
 from wa_monitor.settings import Settings
-from wa_monitor.web import auth, metrics, pages, photos, quality, queue, reviewing
+from wa_monitor.web import (
+    auth,
+    metrics,
+    pages,
+    photo_steps,
+    photos,
+    quality,
+    queue,
+    reviewing,
+)
 from wa_monitor.web.context import (
     BASE,
     HERE,
@@ -163,6 +172,11 @@ def create_app(
         Route(
             BASE + "/reviews/{id:uuid}/sends/{send}/resolve",
             reviewing.resolve_send,
+            methods=["POST"],
+        ),
+        Route(
+            BASE + "/reviews/{id:uuid}/photos/{photo:int}/step",
+            photo_steps.mark_step,
             methods=["POST"],
         ),
         Route(BASE + "/photos/{key}/{kind}", photos.serve),

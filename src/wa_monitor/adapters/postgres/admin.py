@@ -66,6 +66,7 @@ DEV_NEEDS: Mapping[str, frozenset[Privilege]] = {
     # The reviews' change trail and feedback sends are emptied with the reviews they belong to.
     TABLES["changes"]: frozenset({TRUNCATE}),
     TABLES["sends"]: frozenset({TRUNCATE}),
+    TABLES["photo_steps"]: frozenset({TRUNCATE}),
 }
 
 
@@ -111,6 +112,8 @@ WEB_NEEDS: Mapping[str, frozenset[Privilege]] = {
     # (migration 0019), kept by triggers that need no right of the roles that write reviews.
     TABLES["daily"]: frozenset({SELECT}),
     TABLES["daily_zone"]: frozenset({SELECT}),
+    # Which step a photo shows: a reviewer marks it and changes the mark (migration 0020).
+    TABLES["photo_steps"]: frozenset({SELECT, INSERT, UPDATE, DELETE}),
 }
 
 

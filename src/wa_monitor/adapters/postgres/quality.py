@@ -117,7 +117,8 @@ class Span:
     tz: str
 
 
-def _times(conn: Connection, db: Database, span: Span) -> list[tuple[Any, ...]]:
+def times(conn: Connection, db: Database, span: Span) -> list[tuple[Any, ...]]:
+    """The loop's times per project, overall and per phone (sql/quality.sql: times)."""
     params = {
         "start": span.start,
         "end": span.end,
@@ -144,10 +145,10 @@ def quality(conn: Connection, db: Database, span: Span) -> Quality:
             name: summary.rows(conn, db, name, span.first, span.last, tz=span.tz)
             for name in ("projects", "steps", "agents")
         }
-        times = _times(conn, db, span)
-    by_project = {r[1]: r[3:] for r in times if r[0] == LEVEL_PROJECT}
-    by_project[None] = next((r[3:] for r in times if r[0] == LEVEL_ALL), (None,) * 10)
-    by_phone = {r[2]: r[3:] for r in times if r[0] == LEVEL_PHONE}
+        waits = times(conn, db, span)
+    by_project = {r[1]: r[3:] for r in waits if r[0] == LEVEL_PROJECT}
+    by_project[None] = next((r[3:] for r in waits if r[0] == LEVEL_ALL), (None,) * 10)
+    by_phone = {r[2]: r[3:] for r in waits if r[0] == LEVEL_PHONE}
     none = (None,) * 10
     projects = tuple(
         ProjectQuality(

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from wa_monitor.adapters.postgres.db import Connection, Database
+from wa_monitor.adapters.postgres.db import TABLES, Connection, Database
 from wa_monitor.errors import NotMigrated
 
 
@@ -20,6 +20,14 @@ class SummaryZone(NotMigrated):
 def zone(conn: Connection, db: Database) -> str:
     row = conn.execute(db.query("summary.zone")).fetchone()
     return str(row[0]) if row else ""
+
+
+def needs_rebuild(conn: Connection, db: Database, tz: str) -> bool:
+    """The summary's days are in another zone than `tz` (False for a session that may not read
+    it: a service's role, which could not rebuild it either)."""
+    params = {"schema": db.schema, "table": TABLES["daily_zone"]}
+    readable = conn.execute(db.query("summary.zone_readable"), params).fetchone()
+    return bool(readable and readable[0]) and zone(conn, db) != tz
 
 
 def require_zone(conn: Connection, db: Database, tz: str) -> None:

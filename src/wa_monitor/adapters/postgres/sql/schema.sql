@@ -482,6 +482,20 @@ CREATE INDEX IF NOT EXISTS idx_wa_monitor_photos_drop
 CREATE INDEX IF NOT EXISTS idx_wa_monitor_photos_due
     ON {schema}.wa_monitor_photos (next_attempt_at) WHERE state IN ('pending', 'retrying');
 
+-- Version 17: drop messages skipped for their sender (a bot number, the bridge's own account),
+-- one row per message, so that `status` counts them and names the senders.
+CREATE TABLE IF NOT EXISTS {schema}.wa_monitor_skipped (
+    chat_jid text NOT NULL,
+    message_id text NOT NULL,
+    sender text NOT NULL,
+    reason text NOT NULL CHECK (reason IN ('bot_sender', 'own_account')),
+    sent_at timestamptz NOT NULL,
+    recorded_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (chat_jid, message_id)
+);
+CREATE INDEX IF NOT EXISTS idx_wa_monitor_skipped_sent
+    ON {schema}.wa_monitor_skipped (sent_at);
+
 -- Version 18: the monitor's note in its own column (the dashboard's roles may not update it);
 -- `comment` is the reviewer's alone.
 ALTER TABLE {schema}.qa_photo_reviews ADD COLUMN IF NOT EXISTS monitor_note text;
@@ -871,3 +885,21 @@ BEGIN
     END LOOP;
 END
 $$;
+
+-- Version 20: which step a photo shows, marked by a reviewer per review; kept through the
+-- verdict's saves and the agent's resubmissions.
+CREATE TABLE IF NOT EXISTS {schema}.wa_monitor_photo_steps (
+    review_id uuid NOT NULL REFERENCES {schema}.qa_photo_reviews (id) ON DELETE CASCADE,
+    photo_id bigint NOT NULL REFERENCES {schema}.wa_monitor_photos (id) ON DELETE CASCADE,
+    step smallint NOT NULL CHECK (step BETWEEN 1 AND 12),
+    marked_by text NOT NULL,
+    marked_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (review_id, photo_id)
+);
+CREATE INDEX IF NOT EXISTS idx_wa_monitor_photo_steps_photo
+    ON {schema}.wa_monitor_photo_steps (photo_id);
+
+-- A thumbnail's request finds its photo by the cache's key (photos.servable): an index, so it
+-- stays one lookup however many photos the environment holds.
+CREATE INDEX IF NOT EXISTS idx_wa_monitor_photos_content_key
+    ON {schema}.wa_monitor_photos (content_key) WHERE content_key IS NOT NULL;

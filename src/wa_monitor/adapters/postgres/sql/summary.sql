@@ -6,6 +6,10 @@
 -- name: zone
 SELECT zone FROM {daily_zone};
 
+-- name: zone_readable
+-- Whether this session may read the zone (a service's role runs `schema migrate` too).
+SELECT has_table_privilege(format('%%I.%%I', %(schema)s::text, %(table)s::text), 'SELECT');
+
 -- name: rebuild
 SELECT {schema}.wa_monitor_daily_rebuild(%(zone)s);
 
