@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
+import itertools
 import json
 import os
 import random
@@ -434,7 +436,7 @@ def drain(
                     )
                 )
     if validate:
-        import_lists(config, url, projects=validate, copy_rest=True)
+        import_lists(config, url, bridge.path, validate)
     with ServerCpu(url) if server_cpu else contextlib.nullcontext() as backends:
         started = time.perf_counter()
         daemon = Daemon(config, url, once=True)
@@ -460,34 +462,52 @@ def drain(
 PLAN_SIZE = 25_000
 
 
+@functools.cache
+def plan_lists(bridge: Path, projects: int) -> dict[str, list[str]]:
+    """The first `projects` projects' plan lists, as issue 26 measured validation: each holds
+    the drops its group's messages name but one in ten (those whose number ends in 0: about
+    10% of submissions invalid), padded to at least 25,000 with drops nobody posts."""
+    names = dict(list(WATCHED.items())[:projects])
+    named: dict[str, set[str]] = {name: set() for name in names.values()}
+    conn = sqlite3.connect(f"file:{bridge}?mode=ro", uri=True)
+    try:
+        for chat, content in conn.execute(
+            "SELECT chat_jid, content FROM messages WHERE content LIKE '%dr%'"
+        ):
+            if chat in names:
+                named[names[chat]].update(d for d in find_drops(content) if d[-1] != "0")
+    finally:
+        conn.close()
+    filler = (f"DR{30_000_000 + i}" for i in range(PLAN_SIZE * projects))
+    return {
+        name: sorted(drops) + [next(filler) for _ in range(PLAN_SIZE - len(drops))]
+        for name, drops in named.items()
+    }
+
+
 def import_lists(
-    config: Path, url: str, projects: int = len(WATCHED), *, copy_rest: bool = False
+    config: Path, url: str, bridge: Path, projects: int, *, through_command: bool = False
 ) -> float:
-    """Each project's plan list (25,000 drops, half the backlog's range) through `wa-monitor
-    drops import`; the seconds the first import took. With `copy_rest` (every drain) only the
-    first goes through the command and the others are the same rows copied in SQL, laid out
-    project after project as the imports would: 40 imports before each validating drain were
-    most of the run's time, and measured nothing (the import is timed on its own)."""
-    plan = config.parent / "plan.csv"
-    drops = (f"DR{1_000_000 + 2 * i}" for i in range(PLAN_SIZE))
-    plan.write_text("Drop Number\n" + "\n".join(drops) + "\n", encoding="utf-8")
-    names = list(WATCHED.values())[:projects]
-    first = 0.0
-    for name in names[:1] if copy_rest else names:
+    """The validating projects' plan lists (plan_lists) into the database, set-wise; with
+    `through_command`, the first project's alone through `wa-monitor drops import`, and the
+    seconds that took (40 imports before each validating drain would be most of a full run's
+    time, and measure nothing but the import, which is timed on its own)."""
+    lists = plan_lists(bridge, projects)
+    if through_command:
+        name, drops = next(iter(lists.items()))
+        plan = config.parent / "plan.csv"
+        plan.write_text("Drop Number\n" + "\n".join(drops) + "\n", encoding="utf-8")
         started = time.perf_counter()
         cli(["drops", "import", "--config", str(config), "--project", name, str(plan)], url)
-        first = first or time.perf_counter() - started
-    if copy_rest and len(names) > 1:
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(
-                "INSERT INTO public.valid_drops (project, drop_number) "
-                "SELECT p.name, v.drop_number "
-                "FROM unnest(%s::text[]) WITH ORDINALITY AS p(name, n), public.valid_drops AS v "
-                "WHERE v.project = %s ORDER BY p.n, v.drop_number",
-                (names[1:], names[0]),
-            )
-            conn.execute("ANALYZE public.valid_drops")
-    return first
+        return time.perf_counter() - started
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO public.valid_drops (project, drop_number) "
+            "SELECT * FROM unnest(%s::text[], %s::text[])",
+            ([p for p, drops in lists.items() for _ in drops], [*itertools.chain(*lists.values())]),
+        )
+        conn.execute("ANALYZE public.valid_drops")
+    return 0.0
 
 
 @dataclass
@@ -561,7 +581,7 @@ def import_seconds(bridge: BridgeFile, maintenance: str, work: Path) -> float:
     with fresh_database(maintenance) as url:
         config = write_config(_folder(work / "validation-import"), bridge.path, validate=1)
         cli(["schema", "migrate", "--config", str(config)], url)
-        return import_lists(config, url, projects=1)
+        return import_lists(config, url, bridge.path, 1, through_command=True)
 
 
 def _count(conn: psycopg.Connection[Any], table: str) -> int:
