@@ -477,12 +477,6 @@ with warnings.catch_warnings():
             names = [b.name for b in self.bridges]
             if dup := sorted({n for n in names if names.count(n) > 1}):
                 raise ValueError(f"bridge name {dup[0]!r} listed more than once in [[bridges]]")
-            files = [b.db.resolve() for b in self.bridges]
-            if dup_files := sorted({str(f) for f in files if files.count(f) > 1}):
-                raise ValueError(
-                    f"two [[bridges]] read the same file {dup_files[0]}: each bridge (a linked "
-                    "device) has its own messages.db"
-                )
             if not self.bridges and self.bridge != SINGLE_BRIDGE:
                 raise ValueError(
                     f"bridge {self.bridge!r} chosen, but this config names one bridge "

@@ -365,7 +365,7 @@ REFOLDS = [
         id="an older first sighting on an earlier day makes the known one a resubmission",
     ),
     pytest.param(
-        [("DR1234567", sast(11, 9)), ("DR1234567 done", sast(12, 15))],
+        [("DR1234567", sast(11, 9)), ("DR1234567", sast(12, 15))],
         ("DR1234567", sast(12, 10)),
         (date(2025, 11, 11), sast(11, 9), True, sast(12, 10), False),
         id="a message between: the later day's first message is the resubmission",

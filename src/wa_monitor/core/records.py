@@ -177,6 +177,7 @@ class Refold:
 
     review_id: UUID
     drop_number: str
+    project: str  # the first message's group's project
     review_date: date  # the first message's local day
     whatsapp_message_date: datetime  # the first message's time
     resubmitted: bool

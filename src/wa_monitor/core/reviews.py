@@ -179,6 +179,7 @@ def _correct(
     return Refold(
         review_id=known.id,
         drop_number=known.drop_number,
+        project=review.project,
         review_date=review.review_date,
         whatsapp_message_date=review.whatsapp_message_date,
         resubmitted=review.resubmitted or known.resubmitted,

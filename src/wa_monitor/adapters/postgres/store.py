@@ -395,6 +395,7 @@ class PipelinedBatch:
                 "rowids": [s.rowid for s in firsts],
                 "drops": drops,
                 "sent": [s.sent_at for s in firsts],
+                "projects": [s.project for s in firsts],
                 "senders": [s.phone for s in firsts],
                 "names": [s.user_name for s in firsts],
                 "resubmit": [s.says_resubmitted for s in firsts],
@@ -615,10 +616,10 @@ class PipelinedBatch:
         incomplete: set[str] = set()
         # The batch's new messages: the planner has them (not a replayed one: it is history).
         batch = {(s.chat_jid, s.message_id) for s in fresh}
-        for drop, chat, mid, at, sender, name, resubmit in rows:
+        for drop, chat, mid, at, project, sender, name, resubmit in rows:
             if (chat, mid) in batch:
                 continue
-            if sender is None or resubmit is None:
+            if project is None or sender is None or resubmit is None:
                 incomplete.add(drop)
                 continue
             history.setdefault(drop, []).append(
@@ -627,6 +628,7 @@ class PipelinedBatch:
                     chat_jid=chat,
                     message_id=mid,
                     rowid=0,
+                    project=project,
                     phone=sender,
                     user_name=name or sender,
                     sent_at=at,
@@ -653,6 +655,8 @@ class PipelinedBatch:
                 "phones": [c.who[1][:50] if c.who else None for c in corrections],
                 "last": [c.who[2] if c.who else None for c in corrections],
                 "reopen": [c.reopen for c in corrections],
+                "projects": [c.project[:100] for c in corrections],
+                "comments": [COMMENT.format(project=c.project) for c in corrections],
             },
         )
 

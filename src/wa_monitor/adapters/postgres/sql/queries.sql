@@ -123,11 +123,14 @@ LOCK TABLE {cursor} IN SHARE ROW EXCLUSIVE MODE;
 -- sighting of it finds it here and is a replay. Inserted in key order, so that two bridges'
 -- batches holding the same messages wait for each other rather than deadlock.
 INSERT INTO {ledger} (
-    chat_jid, message_id, bridge_rowid, drops, sent_at, sender, user_name, resubmit, bridge)
+    chat_jid, message_id, bridge_rowid, drops, sent_at, project, sender, user_name, resubmit,
+    bridge)
 SELECT u.*, %(bridge)s FROM unnest(
     %(chats)b::text[], %(ids)b::text[], %(rowids)b::bigint[], %(drops)b::text[],
-    %(sent)b::timestamptz[], %(senders)b::text[], %(names)b::text[], %(resubmit)b::boolean[])
-    AS u(chat_jid, message_id, bridge_rowid, drops, sent_at, sender, user_name, resubmit)
+    %(sent)b::timestamptz[], %(projects)b::text[], %(senders)b::text[], %(names)b::text[],
+    %(resubmit)b::boolean[])
+    AS u(chat_jid, message_id, bridge_rowid, drops, sent_at, project, sender, user_name,
+         resubmit)
 ORDER BY u.chat_jid, u.message_id
 ON CONFLICT (chat_jid, message_id) DO NOTHING
 RETURNING bridge_rowid;
@@ -179,7 +182,8 @@ WHERE r.id = u.id;
 -- The messages already applied that named these drops (a batch's message older than its drop's
 -- last submission: the drop is folded again in time order). The batch's own claimed messages
 -- come back too; a message whose drop was rejected (not in its project's plan) does not.
-SELECT d.drop_number, l.chat_jid, l.message_id, l.sent_at, l.sender, l.user_name, l.resubmit
+SELECT d.drop_number, l.chat_jid, l.message_id, l.sent_at, l.project, l.sender, l.user_name,
+       l.resubmit
 FROM unnest(%(drops)b::text[]) AS d(drop_number)
 JOIN {ledger} l ON string_to_array(l.drops, ' ') @> ARRAY[d.drop_number]
 WHERE NOT EXISTS (
@@ -193,6 +197,8 @@ WHERE NOT EXISTS (
 -- day; the verdict is reset only when a message newer than the last submission resubmitted it.
 UPDATE {reviews} AS r SET
     whatsapp_message_date = u.first_at,
+    project = u.project,
+    comment = CASE WHEN r.project = u.project THEN r.comment ELSE u.comment END,
     review_date = CASE
         WHEN u.day = r.review_date OR EXISTS (
             SELECT 1 FROM {reviews} o WHERE o.drop_number = r.drop_number AND o.review_date = u.day)
@@ -205,9 +211,11 @@ UPDATE {reviews} AS r SET
     feedback_sent = CASE WHEN u.reopen THEN NULL ELSE r.feedback_sent END,
     updated_at = now(),
     version = r.version + 1
-FROM unnest(%(ids)b::uuid[], %(first)b::timestamptz[], %(days)b::date[], %(resubmitted)b::boolean[],
-            %(names)b::text[], %(phones)b::text[], %(last)b::timestamptz[], %(reopen)b::boolean[])
-    AS u(id, first_at, day, resubmitted, name, phone, last_at, reopen)
+FROM unnest(%(ids)b::uuid[], %(first)b::timestamptz[], %(days)b::date[],
+            %(resubmitted)b::boolean[], %(names)b::text[], %(phones)b::text[],
+            %(last)b::timestamptz[], %(reopen)b::boolean[], %(projects)b::text[],
+            %(comments)b::text[])
+    AS u(id, first_at, day, resubmitted, name, phone, last_at, reopen, project, comment)
 WHERE r.id = u.id;
 
 -- name: lookup_plan_lists

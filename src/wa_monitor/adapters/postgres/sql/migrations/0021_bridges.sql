@@ -19,9 +19,11 @@ ALTER TABLE {schema}.wa_monitor_cursor ADD COLUMN IF NOT EXISTS holder_started t
 -- The ledger still keys a message by chat and message id, whichever bridge delivered it: a
 -- message seen by two bridges is applied once. It now also keeps the bridge that delivered it
 -- first, and what the review rules need to fold a drop's messages again in their own time
--- order when one arrives late (history synced by a bridge that was down): its sender's number
--- and name, and whether it said "done"/"fixed". NULL on rows written before version 21.
+-- order when one arrives late (history synced by a bridge that was down): its project, its
+-- sender's number and name, and whether it said "done"/"fixed". NULL on rows written before
+-- version 21.
 ALTER TABLE {schema}.wa_monitor_ledger ADD COLUMN IF NOT EXISTS bridge text;
+ALTER TABLE {schema}.wa_monitor_ledger ADD COLUMN IF NOT EXISTS project text;
 ALTER TABLE {schema}.wa_monitor_ledger ADD COLUMN IF NOT EXISTS sender text;
 ALTER TABLE {schema}.wa_monitor_ledger ADD COLUMN IF NOT EXISTS user_name text;
 ALTER TABLE {schema}.wa_monitor_ledger ADD COLUMN IF NOT EXISTS resubmit boolean;
