@@ -9,6 +9,7 @@ creates and drops its own databases), and prints one table. Nothing here is used
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -20,6 +21,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections import deque
@@ -333,25 +335,90 @@ class Drain:
     max_rss_mb: float
     longest_read_ms: float
     cpu_seconds: float
+    server_cpu_seconds: float = 0.0  # the daemon's PostgreSQL backends (measured when asked)
 
     @property
     def rate(self) -> float:
         return self.messages / self.seconds
 
+    @property
+    def total_cpu(self) -> float:
+        return self.cpu_seconds + self.server_cpu_seconds
+
+
+class ServerCpu:
+    """CPU time of the PostgreSQL backends serving wa-monitor's sessions on one database (a
+    server on this host: their /proc/PID/schedstat), polled while a drain runs. On a loaded
+    machine CPU time says what work cost where wall time mostly says how busy the others were."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.seen: dict[int, int] = {}
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._poll, daemon=True)
+
+    def __enter__(self) -> ServerCpu:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.done.set()
+        self.thread.join()
+
+    @property
+    def seconds(self) -> float:
+        return sum(self.seen.values()) / 1e9
+
+    def _poll(self) -> None:
+        query = (
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND application_name LIKE 'wa-monitor%%'"
+        )
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            while not self.done.wait(0.01):
+                for (pid,) in conn.execute(query).fetchall():
+                    try:
+                        used = int(Path(f"/proc/{pid}/schedstat").read_text().split()[0])
+                    except (OSError, ValueError, IndexError):
+                        continue  # gone already, or another host's server
+                    self.seen[pid] = max(used, self.seen.get(pid, 0))
+
+
+# The per-day summary's triggers on the reviews (migration 0019): section 10 drains with them
+# disabled for its baseline.
+SUMMARY_TRIGGERS = ("wa_monitor_daily_insert", "wa_monitor_daily_update")
+
 
 def drain(
-    bridge: BridgeFile, url: str, folder: Path, *, validate: bool = False, quick: bool = False
+    bridge: BridgeFile,
+    url: str,
+    folder: Path,
+    *,
+    validate: bool = False,
+    quick: bool = False,
+    summary: bool = True,
+    server_cpu: bool = False,
 ) -> Drain:
     """`wa-monitor run --once` over the whole file, from an empty schema (with `validate`:
-    every project validating against a 25,000-drop plan list, imported first)."""
+    every project validating against a 25,000-drop plan list, imported first; without
+    `summary`: the per-day summary's triggers disabled)."""
     config = write_config(folder, bridge.path, validate=validate)
     cli(["schema", "migrate", "--config", str(config)], url)
+    if not summary:
+        with psycopg.connect(url, autocommit=True) as conn:
+            for trigger in SUMMARY_TRIGGERS:
+                conn.execute(
+                    sql.SQL("ALTER TABLE {} DISABLE TRIGGER {}").format(
+                        sql.Identifier("public", "qa_photo_reviews"), sql.Identifier(trigger)
+                    )
+                )
     if validate:
         import_lists(config, url, copy_rest=quick)
-    started = time.perf_counter()
-    daemon = Daemon(config, url, once=True)
-    code = daemon.wait()
-    seconds = time.perf_counter() - started
+    with ServerCpu(url) if server_cpu else contextlib.nullcontext() as backends:
+        started = time.perf_counter()
+        daemon = Daemon(config, url, once=True)
+        code = daemon.wait()
+        seconds = time.perf_counter() - started
     if code != 0:
         raise RuntimeError(f"run --once exited {code}; see {config.parent / 'wa-monitor.log'}")
     with psycopg.connect(url) as conn:
@@ -365,6 +432,7 @@ def drain(
         max_rss_mb=peak_rss_mb(config, daemon.max_rss_kb),
         longest_read_ms=longest_read_ms(config),
         cpu_seconds=daemon.cpu_used,
+        server_cpu_seconds=backends.seconds if backends is not None else 0.0,
     )
 
 
@@ -402,11 +470,11 @@ def import_lists(
 
 
 @dataclass
-class Validation:
+class OnOff:
+    """Drains without a feature and with it, alternated on the same machine."""
+
     off: list[Drain]
     on: list[Drain]
-    import_seconds: float
-    invalid: int  # invalid drop submissions one drain with validation on recorded
 
     @property
     def ratio(self) -> float:
@@ -419,6 +487,12 @@ class Validation:
         return statistics.median(d.rate for d in self.on) / statistics.median(
             d.rate for d in self.off
         )
+
+
+@dataclass
+class Validation(OnOff):
+    import_seconds: float
+    invalid: int  # invalid drop submissions one drain with validation on recorded
 
 
 def validation(
@@ -442,6 +516,19 @@ def validation(
                     with psycopg.connect(url) as conn:
                         invalid = _count(conn, "invalid_drop_submissions")
     return Validation(off=off, on=on, import_seconds=import_seconds, invalid=invalid)
+
+
+def summary_cost(bridge: BridgeFile, maintenance: str, work: Path, *, quick: bool = False) -> OnOff:
+    """The drain without the per-day summary's triggers and with them, alternated, five times
+    each (twice, quick): what keeping the summary in the batch's transaction costs."""
+    runs = 2 if quick else 5
+    cost = OnOff(off=[], on=[])
+    for i in range(runs):
+        for summary, into in ((False, cost.off), (True, cost.on)):
+            folder = _folder(work / f"summary-{'on' if summary else 'off'}-{i}")
+            with fresh_database(maintenance) as url:
+                into.append(drain(bridge, url, folder, summary=summary, server_cpu=True))
+    return cost
 
 
 def _count(conn: psycopg.Connection[Any], table: str) -> int:
@@ -893,6 +980,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="only the drain with validation off and on (section 9)",
     )
+    parser.add_argument(
+        "--only-summary",
+        action="store_true",
+        help="only the drain without and with the per-day summary's triggers (section 10)",
+    )
     args = parser.parse_args(argv)
     if args.command == "write":
         write_traffic(
@@ -949,8 +1041,11 @@ def run_bench(args: argparse.Namespace, work: Path, maintenance: str) -> bool:  
     )
     started = time.perf_counter()
     big = build_bridge(_folder(work / "big") / "messages.db", n)
-    if args.only_validation:
-        report_validation(report, validation(big, maintenance, work, quick=args.quick), n)
+    if args.only_validation or args.only_summary:
+        if args.only_validation:
+            report_validation(report, validation(big, maintenance, work, quick=args.quick), n)
+        if args.only_summary:
+            report_summary(report, summary_cost(big, maintenance, work, quick=args.quick), n)
         text, passed = report.verdict(n, 0)
         print(text)
         return passed
@@ -1088,6 +1183,7 @@ def run_bench(args: argparse.Namespace, work: Path, maintenance: str) -> bool:  
         "1.0 = linear",
     )
     report_validation(report, validation(big, maintenance, work, quick=args.quick), n)
+    report_summary(report, summary_cost(big, maintenance, work, quick=args.quick), n)
     after = os.getloadavg()
     print(f"load average after: {after[0]:.2f} {after[1]:.2f} {after[2]:.2f}", flush=True)
     text, passed = report.verdict(n, lat.missing)
@@ -1124,6 +1220,25 @@ def report_validation(report: Report, v: Validation, n: int) -> None:
         f"{v.ratio:.2f}",
         "target >= 0.90",
         met=v.ratio >= 0.90,
+    )
+
+
+def report_summary(report: Report, cost: OnOff, n: int) -> None:
+    for name, drains in (("without", cost.off), ("with", cost.on)):
+        rates = " / ".join(f"{d.rate / 1000:,.0f}k" for d in drains)
+        report.add(f"10. drain of {n:,} {name} the per-day summary: msg/s", rates)
+        cpu = " / ".join(f"{d.cpu_seconds:.2f}+{d.server_cpu_seconds:.2f}" for d in drains)
+        report.add(f"10. {name}: CPU s, daemon + its PostgreSQL backends", cpu)
+    report.add("10. drain rate, with / without the summary (medians)", f"{cost.median_ratio:.3f}")
+    report.add("10. drain rate, with / without the summary (best runs)", f"{cost.ratio:.3f}")
+    # The CPU the whole drain costs (daemon and server), least disturbed runs of each: what
+    # the summary's triggers add to the work, whatever else the machine is doing.
+    by_cpu = min(d.total_cpu for d in cost.off) / min(d.total_cpu for d in cost.on)
+    report.add(
+        "10. drain work, CPU without / with the summary (best runs)",
+        f"{by_cpu:.3f}",
+        "target >= 0.95",
+        met=by_cpu >= 0.95,
     )
 
 

@@ -24,7 +24,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -34,9 +34,11 @@ import psycopg
 from psycopg import sql
 
 from benchmarks.bench import SERVER_VAR, fresh_database, server
-from wa_monitor.adapters.postgres import dashboard
+from wa_monitor.adapters.postgres import dashboard, summary
 from wa_monitor.adapters.postgres.dashboard import Keyset, ReviewFilter, Status
 from wa_monitor.adapters.postgres.db import Database
+from wa_monitor.adapters.postgres.quality import Span
+from wa_monitor.adapters.postgres.quality import times as quality_times
 from wa_monitor.adapters.postgres.store import Store
 from wa_monitor.adapters.postgres.users import Role
 from wa_monitor.services import accounts
@@ -63,7 +65,7 @@ SELECT 'DR' || (1000000 + g), (ts AT TIME ZONE 'Africa/Johannesburg')::date,
        CASE WHEN g %% 4 IN (0, 1) AND g %% 3 > 0 THEN ts + interval '2 hours' END,
        g %% 4 = 0 OR g %% 2 = 1, g %% 4 = 0, g %% 4 = 0, ts
 FROM (SELECT g, now() - g * %(spacing)s * interval '1 second' AS ts
-      FROM generate_series(1, %(rows)s) AS g) AS s
+      FROM generate_series(%(first)s, %(last)s) AS g) AS s
 """
 SEED_LEDGER = """
 INSERT INTO {ledger} (chat_jid, message_id, bridge_rowid, drops, sent_at, processed_at)
@@ -81,11 +83,14 @@ SELECT id, 2, 'bench', whatsapp_message_date + interval '1 hour',
        CASE WHEN completed THEN jsonb_build_object(
                 'step_01_house_photo', '{{"from": "missing", "to": "passed"}}'::jsonb)
             ELSE '{{"saved": "no change"}}'::jsonb END
-FROM {reviews} WHERE completed OR incomplete
+FROM {reviews} WHERE (completed OR incomplete) AND drop_number BETWEEN %(low)s AND %(high)s
 UNION ALL
 SELECT id, 3, 'bench', feedback_sent, '{{"feedback_sent": {{"from": "", "to": "sent"}}}}'::jsonb
-FROM {reviews} WHERE feedback_sent IS NOT NULL
+FROM {reviews} WHERE feedback_sent IS NOT NULL AND drop_number BETWEEN %(low)s AND %(high)s
 """
+# Rows per statement: the per-day summary's triggers (migration 0019) take each statement's
+# rows in one go, and a million at once would hold them all in memory.
+SEED_CHUNK = 100_000
 
 
 @dataclass(frozen=True)
@@ -187,12 +192,56 @@ def run(args: argparse.Namespace, work: Path, url: str) -> None:
             export(client, pid, "CSV export, ~300,000 rows", today, export_days * 3),
         ]
     report(results, exports, plans)
+    by_name = {m.page: m for m in results}
+    quality_p95 = by_name["quality, this month"].p95
+    overview_p95 = by_name["overview (today)"].p95
+    print()
+    print(
+        f"quality, this month / overview (today), p95: {quality_p95 / overview_p95:.1f}x "
+        "(the same run's baseline: the machine's load cancels out)"
+    )
+    with psycopg.connect(url, autocommit=True) as conn:
+        counts_ms, times_ms = quality_parts(conn, db, today, args.repeat)
+    print(
+        f"quality, this month, server side (median of {args.repeat}): counts from the per-day "
+        f"summary {counts_ms:.1f} ms, times from the reviews and their trail {times_ms:.1f} ms "
+        "(twice each on the page: the range and the period before)"
+    )
+
+
+def quality_parts(
+    conn: psycopg.Connection[Any], db: Database, today: date, repeat: int
+) -> tuple[float, float]:
+    """The Quality page's two kinds of read for this month, timed apart: its counts (the
+    per-day summary) and its times (percentiles, from the reviews and their trail)."""
+    first = today.replace(day=1)
+    span = Span(
+        first,
+        today,
+        datetime.combine(first, datetime.min.time(), SAST),
+        datetime.combine(today + timedelta(days=1), datetime.min.time(), SAST),
+        "Africa/Johannesburg",
+    )
+    counts, times = [], []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        for name in ("projects", "steps", "agents", "weekly"):
+            summary.rows(conn, db, name, span.first, span.last, tz=span.tz)
+        counts.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        quality_times(conn, db, span)
+        times.append(time.perf_counter() - started)
+    return 1000 * statistics.median(counts), 1000 * statistics.median(times)
 
 
 def seed(conn: psycopg.Connection[Any], db: Database, rows: int) -> None:
     params = {"rows": rows, "spacing": SPACING_SECONDS, "groups": list(GROUPS.values())}
-    for text in (SEED_REVIEWS, SEED_LEDGER, SEED_TRAIL):
-        conn.execute(db.compose(text), params)
+    for first in range(1, rows + 1, SEED_CHUNK):
+        last = min(rows, first + SEED_CHUNK - 1)
+        drops = {"low": f"DR{1_000_000 + first}", "high": f"DR{1_000_000 + last}"}
+        conn.execute(db.compose(SEED_REVIEWS), params | {"first": first, "last": last})
+        conn.execute(db.compose(SEED_TRAIL), drops)
+    conn.execute(db.compose(SEED_LEDGER), params)
     conn.execute("VACUUM ANALYZE")
 
 
@@ -232,18 +281,13 @@ def explain(
         rows = conn.execute(query, params | {"limit": 51})
         plans[name] = [r[0] for r in rows]
     today = datetime.now(SAST).date()
-    start = datetime.combine(today, datetime.min.time(), SAST)
-    day_cards = sql.SQL("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) ") + dashboard.query(db, "day_cards")
-    plans["overview cards"] = [
-        r[0] for r in conn.execute(day_cards, {"start": start, "end": start + timedelta(days=1)})
+    day_cards = sql.SQL("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) ") + db.query("summary.day_cards")
+    plans["overview cards (summary)"] = [
+        r[0] for r in conn.execute(day_cards, {"first": today, "last": today})
     ]
-    daily = sql.SQL("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) ") + db.query("daily.daily_counts")
-    params = {
-        "tz": "Africa/Johannesburg",
-        "start": start - timedelta(days=29),
-        "end": start + timedelta(days=1),
-    }
-    plans["overview 30-day counts (daily.sql)"] = [r[0] for r in conn.execute(daily, params)]
+    daily = sql.SQL("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) ") + db.query("summary.daily_counts")
+    params = {"first": today - timedelta(days=29), "last": today}
+    plans["overview 30-day counts (summary)"] = [r[0] for r in conn.execute(daily, params)]
     history = sql.SQL("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) ") + dashboard.query(
         db, "drop_history"
     )

@@ -51,3 +51,16 @@ def postgres(pg_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         yield server
     finally:
         server.close()
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Hypothesis' pytest plugin imports the whole library as the run ends (more than a second
+    of CPU, a quarter of tests/unit's budget): a run that holds no property test does without
+    the plugin."""
+    if any(
+        getattr(getattr(item, "obj", None), "is_hypothesis_test", False) for item in session.items
+    ):
+        return
+    manager = session.config.pluginmanager
+    if (plugin := manager.get_plugin("hypothesispytest")) is not None:
+        manager.unregister(plugin)

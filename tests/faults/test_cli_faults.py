@@ -24,12 +24,9 @@ GOOD = {VELO: "Velo Test"}
 
 def dev_config(tmp_path: Path, extra: str = "") -> Path:
     """A good dev config, with the key set in `extra` (if any) set to that instead."""
-    config = write_config(tmp_path, "dev", bridge_db=tmp_path / "messages.db", groups=GOOD)
-    if extra:
-        key = extra.split("=", 1)[0].strip()
-        lines = [x for x in config.read_text("utf-8").splitlines() if not x.startswith(key + " ")]
-        config.write_text("\n".join([extra, *lines]) + "\n", "utf-8")
-    return config
+    return write_config(
+        tmp_path, "dev", bridge_db=tmp_path / "messages.db", groups=GOOD, extra=extra
+    )
 
 
 BAD_CONFIGS = [

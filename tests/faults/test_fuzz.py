@@ -13,7 +13,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from tests.support.env import LAWLEY, MOHADIN, OTHER, write_config
@@ -245,9 +245,22 @@ def test_the_reference_itself(text: str | None, drops: list[str]) -> None:
 
 @settings(max_examples=3000)
 @given(st.one_of(DROP_LIKE, st.text(max_size=200)))
+@example("DR123456DR654321")
+@example("éDR1234567")
+@example("DR1234567٣")
 def test_the_parser_agrees_with_the_reference_at_length(text: str) -> None:
-    """tests/unit/test_drops.py's check, with ten times the examples."""
+    """The parser against an independent reference (tests/unit/test_drops.py keeps the cases
+    this found, as a table)."""
     assert find_drops(text) == reference_drops(text)
+
+
+@given(
+    st.lists(st.integers(min_value=100_000, max_value=99_999_999), min_size=1, max_size=5),
+    st.sampled_from(["DR", "dr", "Dr", "DR ", "dr "]),
+)
+def test_posted_drops_are_all_found(numbers: list[int], spelling: str) -> None:
+    text = " and ".join(f"{spelling}{n}" for n in numbers)
+    assert find_drops(text) == tuple(dict.fromkeys(f"DR{n}" for n in numbers))
 
 
 def test_invalid_utf8_in_any_column_is_read_not_retried_for_ever(

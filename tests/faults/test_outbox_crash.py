@@ -17,9 +17,9 @@ import psycopg
 import pytest
 
 from tests.support.database import Server
-from tests.support.env import LAWLEY, MOHADIN, SAST, VELO
+from tests.support.env import LAWLEY, MOHADIN, SAST, VELO, write_config
 from tests.support.harness import Daemon, cli, max_rowid, position, seed_for, wait_until
-from tests.support.plans import BOT, load_list, validating_config
+from tests.support.plans import BOT, load_list
 from wa_monitor.devtools.bridge_api import SimulatedBridgeApi
 from wa_monitor.devtools.simulator import BridgeWriter, Post, bridge_timestamp, message_id
 
@@ -60,11 +60,12 @@ def write_backlog(bridge: BridgeWriter, rng: random.Random) -> int:
 
 
 def setup(folder: Path, bridge: Path, url: str, api: str, monkeypatch: pytest.MonkeyPatch) -> Path:
-    config = validating_config(
+    config = write_config(
         folder,
         "prod",
         bridge_db=bridge,
         groups=GROUPS,
+        bots=(BOT,),
         validate={"Lawley", "Mohadin"},
         # One agent posts the whole backlog: the hourly caps would hold most replies back.
         extra=f'bridge_api_url = "{api}"\nreply_interval_seconds = 0.01\nbatch_size = 10\n'

@@ -190,7 +190,10 @@ class Canned(BaseHTTPRequestHandler):
 @pytest.mark.parametrize(
     ("status", "body", "outcome"),
     [
-        (503, b"WhatsApp client is not connected\n", Delivery.REFUSED),
+        (503, b"WhatsApp client is not connected\n", Delivery.DOWN),
+        (503, b'{"success": false, "message": "client offline"}', Delivery.DOWN),
+        (500, b'{"success": false, "message": "Not connected to WhatsApp"}', Delivery.DOWN),
+        (500, b'{"success": false, "message": "Error sending message: x"}', Delivery.REFUSED),
         (502, b"Bad Gateway", Delivery.UNKNOWN),
         (504, b"", Delivery.UNKNOWN),
         (500, b"panic: runtime error", Delivery.UNKNOWN),

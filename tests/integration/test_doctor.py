@@ -9,7 +9,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.support.env import LAWLEY, VELO, sast
+from tests.support.env import VELO, sast
 from tests.support.ops import Envs, doctor
 from wa_monitor.adapters.postgres.db import latest_version
 from wa_monitor.devtools.bridge_api import SimulatedBridgeApi
@@ -24,20 +24,11 @@ def newest_message(envs: Envs) -> None:
     envs.say("A1", "DR1111111", sast(11, 9, 30))
 
 
-def edit(envs: Envs, env: str, old: str, new: str) -> None:
-    path = envs.folder / f"{env}.toml"
-    text = path.read_text()
-    assert old in text
-    path.write_text(text.replace(old, new))
-
-
 def test_a_healthy_environment_passes_everything_but_a_superuser_role(
     envs: Envs, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with SimulatedBridgeApi() as api:  # the bridge's /api/download answers
-        edit(
-            envs, "dev", 'environment = "dev"', f'environment = "dev"\nbridge_api_url = "{api.url}"'
-        )
+        envs.configure("dev", extra=f'bridge_api_url = "{api.url}"')
         code, checks = doctor(envs, capsys)
     assert code == 1
     failed = [name for name, line in checks.items() if line.startswith("FAIL")]
@@ -67,12 +58,7 @@ def test_a_healthy_environment_passes_everything_but_a_superuser_role(
 def test_doctor_says_when_the_bridges_download_api_does_not_answer(
     envs: Envs, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    edit(
-        envs,
-        "dev",
-        'environment = "dev"',
-        'environment = "dev"\nbridge_api_url = "http://127.0.0.1:9"',
-    )
+    envs.configure("dev", extra='bridge_api_url = "http://127.0.0.1:9"')
     _, checks = doctor(envs, capsys)
     assert "no answer" in checks["bridge download API"]
     assert "photos wait and are fetched once the bridge answers" in checks["bridge download API"]
@@ -82,7 +68,7 @@ def test_doctor_says_when_the_bridges_download_api_does_not_answer(
 def test_dev_pointed_at_public_fails_config_and_isolation(
     envs: Envs, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    edit(envs, "dev", 'schema = "dev"', 'schema = "public"')
+    envs.configure("dev", extra='schema = "public"')
     code, checks = doctor(envs, capsys)
     assert code == 1
     assert checks["config file"].startswith("FAIL")
@@ -96,10 +82,8 @@ def test_dev_posting_where_production_lives_fails_and_says_where(
 ) -> None:
     """Production lists a group, even disabled: dev's feedback group may not be it; and with
     production's config gone, dev posts nowhere."""
-    with (envs.folder / "prod.toml").open("a") as prod:
-        prod.write(f'[[projects]]\nname = "Old"\ngroup_jid = "{VELO}"\nenabled = false\n')
-    with (envs.folder / "dev.toml").open("a") as dev:
-        dev.write(f'[web]\nfeedback_group = "{VELO}"\n')
+    envs.configure("prod", retired={VELO: "Old"})
+    envs.configure("dev", extra=f'[web]\nfeedback_group = "{VELO}"')
     code, checks = doctor(envs, capsys)
     assert code == 1
     posting = checks["posts only where production does not"]
@@ -136,11 +120,11 @@ def test_doctor_names_a_web_secret_prod_and_dev_share_without_printing_it(
 
 
 def test_doctor_prints_urls_redacted(envs: Envs, capsys: pytest.CaptureFixture[str]) -> None:
-    with (envs.folder / "prod.toml").open("a") as prod:
-        prod.write(
-            '[alerts]\nwhatsapp_recipient = "120363400000000001@g.us"\n'
-            'bridge_api_url = "http://localhost:8080/?key=s3cretkey"\n'
-        )
+    envs.configure(
+        "prod",
+        extra='[alerts]\nwhatsapp_recipient = "120363400000000001@g.us"\n'
+        'bridge_api_url = "http://localhost:8080/?key=s3cretkey"',
+    )
     capsys.readouterr()
     envs.wa("doctor", "--env", "prod")
     out = capsys.readouterr().out
@@ -153,13 +137,6 @@ def test_unknown_environment(envs: Envs, capsys: pytest.CaptureFixture[str]) -> 
     assert code == 1
     assert "no config for environment 'staging'" in checks["config file"]
     assert f"fix: create {envs.folder / 'staging.toml'}" in checks["config file"]
-
-
-def set_key(envs: Envs, env: str, key: str, value: str) -> None:
-    """Set a top-level key of the environment's TOML file (replace its line, or add one)."""
-    path = envs.folder / f"{env}.toml"
-    lines = [x for x in path.read_text().splitlines() if not x.startswith(f"{key} =")]
-    path.write_text(f'{key} = "{value}"\n' + "\n".join(lines) + "\n")
 
 
 @pytest.mark.parametrize(
@@ -183,7 +160,9 @@ def test_each_file_problem_fails_its_check_with_the_fix(
 ) -> None:
     lid_map = tmp_path / "whatsapp.db"
     create_lid_map(lid_map, {"210987654321098": "27821234567"})
-    set_key(envs, "dev", key, value.format(lid_map=lid_map, bridge=envs.bridge.path))
+    envs.configure(
+        "dev", extra=f'{key} = "{value.format(lid_map=lid_map, bridge=envs.bridge.path)}"'
+    )
     code, checks = doctor(envs, capsys)
     assert code == 1
     assert checks[check].startswith("FAIL"), checks[check]
@@ -194,7 +173,7 @@ def test_each_file_problem_fails_its_check_with_the_fix(
 def test_a_group_the_bridge_does_not_know_fails(
     envs: Envs, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    edit(envs, "dev", LAWLEY, "120363418298130399@g.us")
+    envs.configure("dev", groups={VELO: "Velo Test", "120363418298130399@g.us": "Lawley"})
     code, checks = doctor(envs, capsys)
     assert code == 1
     assert "no chat for Lawley (120363418298130399@g.us)" in checks["watched groups"]
@@ -206,7 +185,7 @@ def test_a_configured_lid_map_is_read(
 ) -> None:
     lid_map = tmp_path / "whatsapp.db"
     create_lid_map(lid_map, {"210987654321098": "27821234567"})
-    set_key(envs, "dev", "lid_map_db", str(lid_map))
+    envs.configure("dev", lid_map_db=lid_map)
     _, checks = doctor(envs, capsys)
     assert checks["LID map"] == f"PASS  LID map: {lid_map} readable; 1 LIDs mapped"
 
@@ -225,7 +204,7 @@ def test_log_lines_without_the_prefix_fail(envs: Envs, capsys: pytest.CaptureFix
     assert "carry prefix 'none'" in line
     assert "give each environment its own log_file" in line
     # And the other way round: prod's file must not hold [DEV] lines.
-    edit(envs, "prod", "wa-monitor-prod.log", "wa-monitor-dev.log")
+    envs.configure("prod", extra=f'log_file = "{envs.folder / "logs" / "wa-monitor-dev.log"}"')
     _, checks = doctor(envs, capsys, env="prod")
     assert checks["log lines carry no prefix"].startswith("FAIL")
     assert "carry prefix '[DEV]'" in checks["log lines carry no prefix"]

@@ -264,3 +264,24 @@ def test_a_gap_of_deleted_rows_wider_than_a_batch_is_crossed(
     assert batch.caught_up
     assert seen == ["G1", "G10"]
     assert position.rowid == 10
+
+
+def test_every_line_of_an_uncaught_traceback_carries_the_prefix(tmp_path: Path) -> None:
+    log = tmp_path / "dev.log"
+    program = (
+        "import threading\n"
+        "from pathlib import Path\n"
+        "from wa_monitor.adapters import logs\n"
+        f"logs.configure(prefix='[DEV]', log_file=Path({str(log)!r}))\n"
+        "t = threading.Thread(target=lambda: 1 / 0, name='replies'); t.start(); t.join()\n"
+        "raise KeyError('the main thread')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 1
+    for text in (done.stderr, log.read_text(encoding="utf-8")):
+        lines = [line for line in text.splitlines() if line.strip()]
+        assert any("ZeroDivisionError" in line for line in lines)
+        assert any("KeyError: 'the main thread'" in line for line in lines)
+        assert all(line.startswith("[DEV] ") for line in lines), lines

@@ -26,15 +26,9 @@ def granted(
     """Both environments migrated by the owner; a role per service, granted by wa-monitor."""
     envs = make_envs(tmp_path / "config", bridge, database_url)
     # Prod watches Lawley; here dev watches only the test group.
-    dev = envs.folder / "dev.toml"
-    text = dev.read_text()
-    dev.write_text(
-        text[: text.index("[[projects]]")] + '[[projects]]\nname = "Velo Test"\n'
-        f'group_jid = "{VELO}"\n'
-    )
+    envs.configure("dev", groups={VELO: "Velo Test"})
     # Production's alerts are on and must go somewhere (doctor checks it; nothing is sent here).
-    prod = envs.folder / "prod.toml"
-    prod.write_text(prod.read_text() + '\n[alerts]\nemail_to = ["ops@example.com"]\n')
+    envs.configure("prod", extra='[alerts]\nemail_to = ["ops@example.com"]')
     urls = {}
     for env in ("prod", "dev"):
         role, urls[env] = roles.make(env)

@@ -59,8 +59,13 @@ def test_reset_empties_dev_and_the_dev_monitor_starts_over(
     assert envs.wa("schema", "reset", "--env", "dev", "--yes") == 0
     said = capsys.readouterr().out
     assert "emptied 4 reviews (and their trail and feedback sends), 3 ledger messages" in said
-    assert "the invalid drop submissions, the reply outbox and the flawed-row record" in said
-    for table in ("dev.qa_photo_reviews", "dev.wa_monitor_ledger", "dev.wa_monitor_cursor"):
+    assert "the reply outbox and the record of flawed rows and skipped messages" in said
+    for table in (
+        "dev.qa_photo_reviews",
+        "dev.wa_monitor_ledger",
+        "dev.wa_monitor_cursor",
+        "dev.wa_monitor_skipped",
+    ):
         assert count(db, table) == 0
     assert envs.run("dev") == 0
     assert drops(db, "dev") == ["DR1111111", "DR2222222", "DR3333333", "DR9999999"]
@@ -84,8 +89,7 @@ def test_reset_and_drop_refuse_production_whatever_the_flags(
 def test_config_pointing_dev_at_public_is_refused_before_anything(
     envs: Envs, public_before: list[Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    dev = envs.folder / "dev.toml"
-    dev.write_text(dev.read_text().replace('schema = "dev"', 'schema = "public"'))
+    envs.configure("dev", extra='schema = "public"')
     for action in ("reset", "drop"):
         assert envs.wa("schema", action, "--env", "dev", "--yes") == 2
         assert "may not write to schema 'public'" in capsys.readouterr().err
@@ -169,8 +173,7 @@ def test_drop_refuses_a_schema_wa_monitor_did_not_make(
     envs: Envs, db: psycopg.Connection[Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
     db.execute("CREATE SCHEMA reporting; CREATE TABLE reporting.kpis (x int)")
-    dev = envs.folder / "dev.toml"
-    dev.write_text(dev.read_text().replace('schema = "dev"', 'schema = "reporting"'))
+    envs.configure("dev", extra='schema = "reporting"')
     assert envs.wa("schema", "drop", "--env", "dev", "--yes") == 2
     assert "holds no wa-monitor tables" in capsys.readouterr().err
     assert count(db, "reporting.kpis") == 0  # still there

@@ -18,6 +18,7 @@ import pytest
 from PIL import Image
 
 from tests.support.env import AGENT, GROUPS, LAWLEY, sast, write_config
+from tests.support.harness import Daemon
 from tests.support.runs import run_once, say
 from wa_monitor.adapters.media import (
     MAX_PIXELS,
@@ -305,3 +306,32 @@ def test_prune_keeps_the_cache_within_its_cap(tmp_path: Path) -> None:
     prune(cache, keep=set(keys), max_bytes=size // 2)
     assert cache.has(keys[3])  # the most recently used stays
     assert not cache.has(keys[1])
+
+
+def test_a_standby_daemon_asks_the_bridge_for_no_photo_until_it_holds_the_lock(
+    api: SimulatedBridgeApi,
+    config: Path,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Photos drained and due; another instance holds the environment's lock: the standby's
+    fetcher stays quiet (two instances would double every request to the bridge); once the
+    lock is free, the one that takes over fetches them."""
+    a_drop_with_photos(api, count=3)
+    assert run_once(config, database_url, monkeypatch) == 0
+    holder = psycopg.connect(database_url)
+    holder.execute("LOCK TABLE public.wa_monitor_instance IN EXCLUSIVE MODE")
+    with Daemon(config, database_url) as standby:
+        try:
+            standby.wait_for("standing by")
+            time.sleep(2.0)  # the fetcher's first pass, were it running, comes at once
+            assert api.downloads() == ()
+        finally:
+            holder.close()  # the other instance stops
+        standby.wait_for("resuming")
+        until = time.monotonic() + 20
+        while len(api.downloads()) < 3 and time.monotonic() < until:
+            time.sleep(0.1)
+        assert len(api.downloads()) == 3, standby.stderr
+        code, _ = standby.stop()
+        assert code == 0, standby.stderr

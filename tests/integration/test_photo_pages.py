@@ -5,15 +5,16 @@ environment, with private caching, nosniff, the JPEG type and no path in the ans
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
-from playwright.sync_api import Browser, expect
+from playwright.sync_api import Browser, Page, expect
 
 from tests.support.browser import CHROMIUM, log_in, new_page, shot
 from tests.support.env import LAWLEY, sast, write_config
@@ -25,8 +26,8 @@ from wa_monitor.adapters.postgres.users import Role
 from wa_monitor.cli import main
 from wa_monitor.devtools.bridge_api import SimulatedBridgeApi
 from wa_monitor.devtools.photos import LAWLEY as LAWLEY_PLACE
-from wa_monitor.devtools.photos import WALK, draw
-from wa_monitor.devtools.simulator import BridgeWriter, media_post
+from wa_monitor.devtools.photos import WALK, clip, draw
+from wa_monitor.devtools.simulator import BridgeWriter, MediaPost, media_post
 from wa_monitor.services.photos import Fetcher
 from wa_monitor.settings import Settings, load_settings
 
@@ -221,3 +222,262 @@ def test_a_photo_is_served_only_to_a_logged_in_user_of_its_own_environment(
     with dashboard(dev, database_url) as d:
         assert d.login("devon").status_code == 303
         assert d.client.get(path).status_code == 404
+
+
+def _box(page: Page, selector: str) -> dict[str, float]:
+    found = page.locator(selector).first.bounding_box()
+    assert found is not None, selector
+    return found
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="chromium is missing")
+def test_a_reviewer_marks_which_step_a_photo_shows_and_the_step_row_shows_it(
+    browser: Browser, shop: Shop
+) -> None:
+    twelve_photos_and_the_placeholders(shop)
+    review = shop.review_id()
+    with served(make_app(shop.settings, shop.url)) as base, new_page(browser) as page:
+        log_in(page, base, "thandi")
+        page.goto(f"{base}/wa-monitor/reviews/{review}")
+        # Something typed and not saved yet: a mark must not lose it (no reload).
+        page.fill("input[name=why_step_07_power_meter_reading]", "reading is blurred")
+        row = page.locator("tr[data-step=step_03_cable_entry_outside] [data-step-photos]")
+        expect(row.locator("img")).to_have_count(0)
+        second = page.locator(".photo-cell").nth(2)  # P02: the pole (P11 sorts second)
+        second.locator("select[name=step]").select_option("3")
+        expect(second.locator("form.photo-step")).to_have_class(re.compile("saved"))
+        expect(row.locator("img")).to_have_count(1)
+        expect(page.locator("input[name=why_step_07_power_meter_reading]")).to_have_value(
+            "reading is blurred"
+        )
+        # In the large view: the first photo shows step 1, chosen there.
+        page.locator(".photo-thumb").first.click()
+        page.locator("[data-photo-view-step]").select_option("1")
+        first_row = page.locator("tr[data-step=step_01_house_photo] [data-step-photos]")
+        expect(first_row.locator("img")).to_have_count(1)
+        shot(page, "photos-step-marked-large-view")
+        page.keyboard.press("Escape")
+        # A photo's step changed: it leaves its old row.
+        second.locator("select[name=step]").select_option("2")
+        expect(
+            page.locator("tr[data-step=step_02_cable_from_pole] [data-step-photos] img")
+        ).to_have_count(1)
+        expect(row.locator("img")).to_have_count(0)
+        shot(page, "photos-step-marked")
+
+        page.reload()  # saved: the rows and the choices come back from the server
+        expect(page.locator("tr[data-step=step_02_cable_from_pole] .step-photo img")).to_have_count(
+            1
+        )
+        expect(page.locator("tr[data-step=step_01_house_photo] .step-photo img")).to_have_count(1)
+        expect(page.locator(".photo-cell").nth(2).locator("select[name=step]")).to_have_value("2")
+        # The step row's photo opens the large view at that photo.
+        page.locator("tr[data-step=step_02_cable_from_pole] .step-photo").click()
+        expect(page.locator("[data-photo-caption]")).to_contain_text("2 of 11")
+        expect(page.locator("[data-photo-view-step]")).to_have_value("2")
+        page.keyboard.press("Escape")
+        # A verdict saved meanwhile keeps the marks.
+        page.locator("[data-key=save]").click()
+        expect(page.locator("[data-testid=notice]")).to_contain_text("Verdict saved")
+        expect(page.locator("tr[data-step=step_02_cable_from_pole] .step-photo img")).to_have_count(
+            1
+        )
+        marks = page.request.get(f"{base}/wa-monitor/reviews/{review}?format=json").json()
+        steps = [p["step"] for r in marks["photos"] for p in r["photos"]]
+        assert steps[0] == 1
+        assert steps[2] == 2
+        assert steps.count(None) == len(steps) - 2
+
+
+def test_a_step_mark_without_the_script_and_what_is_refused(shop: Shop, database_url: str) -> None:
+    twelve_photos_and_the_placeholders(shop)
+    review = shop.review_id()
+    photo = shop.db.execute(
+        "SELECT id FROM public.wa_monitor_photos WHERE message_id = 'P05'"
+    ).fetchone()
+    assert photo is not None
+    url = f"/wa-monitor/reviews/{review}/photos/{photo[0]}/step"
+    add_user(database_url, "public", "vusi", Role.VIEWER)
+    with dashboard(shop.settings, database_url) as d:
+        assert d.login("thandi").status_code == 303
+        csrf = d.csrf()
+        done = d.client.post(url, data={"csrf": csrf, "step": "8"}, follow_redirects=False)
+        assert done.status_code == 303
+        assert done.headers["location"].endswith(f"/reviews/{review}#photo-{photo[0]}")
+        page = d.client.get(f"/wa-monitor/reviews/{review}").text
+        assert '<option value="8" selected>' in page
+        assert d.client.post(url, data={"csrf": csrf, "step": "13"}).status_code == 400
+        assert d.client.post(url, data={"step": "8"}).status_code == 403  # no CSRF token
+        other = f"/wa-monitor/reviews/{review}/photos/999999999/step"
+        assert d.client.post(other, data={"csrf": csrf, "step": "8"}).status_code == 404
+        cleared = d.client.post(url, data={"csrf": csrf, "step": ""}, follow_redirects=False)
+        assert cleared.status_code == 303
+    assert shop.db.execute("SELECT count(*) FROM public.wa_monitor_photo_steps").fetchone() == (0,)
+    with dashboard(shop.settings, database_url) as d:
+        assert d.login("vusi").status_code == 303
+        assert d.client.post(url, data={"csrf": d.csrf(), "step": "8"}).status_code == 403
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="chromium is missing")
+@pytest.mark.parametrize(("width", "height"), [(1366, 768), (390, 844)])
+def test_photos_beside_the_steps_on_a_laptop_first_on_a_phone_and_zoom_in_the_large_view(
+    browser: Browser, shop: Shop, width: int, height: int
+) -> None:
+    twelve_photos_and_the_placeholders(shop)
+    with served(make_app(shop.settings, shop.url)) as base, new_page(browser) as page:
+        page.set_viewport_size({"width": width, "height": height})
+        log_in(page, base, "thandi")
+        page.goto(f"{base}/wa-monitor/reviews/{shop.review_id()}")
+        steps, photos = _box(page, ".review-layout > .steps"), _box(page, ".photos")
+        if width > 900:  # beside: the photos right of the steps, both starting at the top
+            assert photos["x"] >= steps["x"] + steps["width"]
+            assert abs(photos["y"] - steps["y"]) < 2
+            assert photos["y"] < height  # on the first screen
+        else:  # stacked: the photos first, the steps under them, nothing wider than the phone
+            assert photos["y"] + photos["height"] <= steps["y"]
+            assert page.evaluate("document.documentElement.scrollWidth") <= width
+            select = _box(page, ".photo-cell select[name=step]")
+            assert select["height"] >= 44
+        shot(page, f"photos-layout-{width}")
+
+        page.locator(".photo-thumb").first.click()
+        view = page.locator("[data-testid=photo-view]")
+        expect(view).to_be_visible()
+        image = view.locator("[data-photo-large]")
+        expect(image).to_have_js_property("complete", True)
+        fitted = _box(page, "[data-photo-large]")
+        stage = page.locator("[data-photo-stage]")
+        for zoom_in in ("button", "key"):
+            if zoom_in == "button":
+                view.locator("[data-photo-zoom-in]").click()
+                view.locator("[data-photo-zoom-in]").click()
+            else:
+                page.keyboard.press("+")
+                page.keyboard.press("+")
+            expect(view.locator("[data-photo-zoom-level]")).to_have_text("200%")
+            zoomed = _box(page, "[data-photo-large]")
+            assert zoomed["width"] >= 1.9 * fitted["width"]
+            # Larger than its box: it pans (scrolls), the page stays as it is.
+            assert stage.evaluate(
+                "s => s.scrollWidth > s.clientWidth || s.scrollHeight > s.clientHeight"
+            )
+            shot(page, f"photos-zoomed-{width}")
+            page.keyboard.press("0")
+            expect(view.locator("[data-photo-zoom-level]")).to_have_text("100%")
+            assert abs(_box(page, "[data-photo-large]")["width"] - fitted["width"]) < 2
+        page.keyboard.press("ArrowRight")  # next photo: fitted again
+        expect(view.locator("[data-photo-caption]")).to_contain_text("2 of 11")
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="chromium is missing")
+def test_a_video_is_fetched_served_as_it_is_and_shown_with_a_player(
+    browser: Browser, shop: Shop, database_url: str
+) -> None:
+    data = clip("drop walk")
+    shop.api.post_media(
+        media_post(
+            id="V1", chat_jid=LAWLEY, sender=AGENT, moment=ARRIVED, data=data, media_type="video"
+        ),
+        media_post(
+            id="V2",
+            chat_jid=LAWLEY,
+            sender=AGENT,
+            moment=ARRIVED + timedelta(seconds=5),
+            data=b"not a video at all",
+            media_type="video",
+        ),
+    )
+    assert shop.api.bridge_db is not None
+    with BridgeWriter(shop.api.bridge_db) as writer:
+        say(writer, "D1", DROP, ARRIVED + timedelta(minutes=1), sender=AGENT)
+    shop.run_monitor()
+    shop.fetch()
+    states = dict(
+        shop.db.execute("SELECT message_id, state FROM public.wa_monitor_photos").fetchall()
+    )
+    assert states == {"V1": "fetched", "V2": "refused"}
+    key = shop.key("V1")
+    with dashboard(shop.settings, database_url) as d:
+        assert d.login("thandi").status_code == 303
+        served_video = d.client.get(f"/wa-monitor/photos/{key}/video")
+        assert served_video.status_code == 200
+        assert served_video.headers["content-type"] == "video/mp4"
+        assert served_video.headers["cache-control"].startswith("private")
+        assert served_video.headers["x-content-type-options"] == "nosniff"
+        assert served_video.content == data  # as it came
+        part = d.client.get(f"/wa-monitor/photos/{key}/video", headers={"Range": "bytes=0-7"})
+        assert part.status_code == 206
+        assert part.content == data[:8]
+        assert d.client.get(f"/wa-monitor/photos/{key}/thumb").status_code == 404
+        assert d.client.get(f"/wa-monitor/photos/{shop.key('V1')}/screen").status_code == 404
+    with served(make_app(shop.settings, shop.url)) as base, new_page(browser) as page:
+        log_in(page, base, "thandi")
+        page.goto(f"{base}/wa-monitor/reviews/{shop.review_id()}")
+        expect(page.locator(".video-thumb")).to_have_text("▶ Video")
+        expect(page.locator("[data-testid=photo-missing]")).to_contain_text("Video: Could not")
+        page.locator(".photo-thumb").first.click()
+        player = page.locator("[data-photo-video]")
+        expect(player).to_be_visible()
+        assert player.get_attribute("controls") is not None
+        expect(player).to_have_attribute("src", re.compile(f"/photos/{key}/video$"))
+        expect(page.locator("[data-photo-large]")).to_be_hidden()
+        shot(page, "photos-video")
+
+
+def _agent_media(mid: str, at: datetime, data: bytes, **kw: str) -> MediaPost:
+    return media_post(id=mid, chat_jid=LAWLEY, sender=AGENT, moment=at, data=data, **kw)
+
+
+def test_a_message_naming_several_drops_shares_its_photos_with_each_of_them(
+    shop: Shop, database_url: str
+) -> None:
+    """Three photos, then one message naming two drops: by the window rule the photos are both
+    drops' (the two drop messages are one message, as near as each other), so each drop's page
+    and count shows them; a photo whose caption names two drops is both drops' too. Before, the
+    second drop's page showed none."""
+    pics = [
+        _agent_media(f"M{i}", ARRIVED + timedelta(seconds=10 * i), draw(WALK[i], label=f"M{i}"))
+        for i in range(3)
+    ]
+    captioned = _agent_media(
+        "C1",
+        ARRIVED + timedelta(hours=1),
+        draw(WALK[3], label="C1"),
+        caption="DR3333333 and DR4444444",
+    )
+    alone = _agent_media("S1", ARRIVED + timedelta(hours=2), draw(WALK[4], label="S1"))
+    shop.api.post_media(*pics, captioned, alone)
+    assert shop.api.bridge_db is not None
+    with BridgeWriter(shop.api.bridge_db) as writer:
+        say(writer, "D1", "DR1111111 DR2222222", ARRIVED + timedelta(minutes=2), sender=AGENT)
+        say(writer, "D2", "DR5555555", ARRIVED + timedelta(hours=2, minutes=1), sender=AGENT)
+    shop.run_monitor()
+    shop.fetch()
+    with dashboard(shop.settings, database_url) as d:
+        assert d.login("thandi").status_code == 303
+        listed = d.client.get("/wa-monitor/reviews?format=json").json()["reviews"]
+        counts = {r["drop_number"]: r["photos"] for r in listed}
+        assert counts == {
+            "DR1111111": 3,
+            "DR2222222": 3,
+            "DR3333333": 1,
+            "DR4444444": 1,
+            "DR5555555": 1,
+        }
+        ids = {r["drop_number"]: r["id"] for r in listed}
+        for drop in ("DR1111111", "DR2222222"):
+            page = d.client.get(f"/wa-monitor/reviews/{ids[drop]}?format=json").json()
+            keys = [p["key"] for r in page["photos"] for p in r["photos"]]
+            assert keys == [shop.key("M0"), shop.key("M1"), shop.key("M2")], drop
+            # served to either drop's page
+            assert d.client.get(f"/wa-monitor/photos/{keys[0]}/thumb").status_code == 200
+        page = d.client.get(f"/wa-monitor/reviews/{ids['DR4444444']}?format=json").json()
+        assert [p["key"] for r in page["photos"] for p in r["photos"]] == [shop.key("C1")]
+        # The overview of the day: the drops' photos, and how many drops have fewer than 12.
+        day = ARRIVED.date().isoformat()
+        cards = d.client.get(f"/wa-monitor?day={day}&format=json").json()["cards"]
+        assert (cards["photos"], cards["short_of_photos"]) == (9, 5)
+        overview = d.client.get(f"/wa-monitor?day={day}").text
+        assert '<span data-card="photos">9</span> photos' in overview
+        assert '<span data-card="short_of_photos">5</span> drops with fewer than 12' in overview

@@ -13,8 +13,8 @@ import openpyxl
 import psycopg
 import pytest
 
-from tests.support.env import LAWLEY, MOHADIN, VELO
-from tests.support.plans import validating_config
+from tests.support.env import LAWLEY, MOHADIN, VELO, write_config
+from tests.support.plans import BOT
 from wa_monitor.cli import build_parser, main
 from wa_monitor.devtools.simulator import BridgeWriter
 
@@ -27,11 +27,12 @@ GROUPS = {LAWLEY: "Lawley", MOHADIN: "Mohadin", VELO: "Velo Test"}
 def config(
     tmp_path: Path, bridge: BridgeWriter, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> Path:
-    path = validating_config(
+    path = write_config(
         tmp_path / "prod",
         "prod",
         bridge_db=bridge.path,
         groups=GROUPS,
+        bots=(BOT,),
         validate={"Lawley", "Mohadin"},
     )
     monkeypatch.setenv("WA_MONITOR_DATABASE_URL", database_url)

@@ -68,10 +68,7 @@ def test_the_role_another_environment_names_is_refused_before_it_holds_anything(
     envs: Envs, roles: Roles, capsys: pytest.CaptureFixture[str]
 ) -> None:
     prod_role, _ = roles.make("prod")
-    prod = envs.folder / "prod.toml"
-    prod.write_text(
-        prod.read_text().replace("[[projects]]", f'service_role = "{prod_role}"\n[[projects]]', 1)
-    )
+    envs.configure("prod", extra=f'service_role = "{prod_role}"')
     assert envs.wa("schema", "grant", "--env", "dev", "--role", prod_role) == 2
     assert f"role '{prod_role}' is environment prod's service role" in capsys.readouterr().err
 
@@ -162,3 +159,23 @@ def test_doctor_never_suggests_granting_a_superuser(
     assert "is a superuser" in checks["role privileges"]
     assert f"--role {superuser}" not in checks["role privileges"]
     assert "create a dedicated role for wa-monitor-dev" in checks["role privileges"]
+
+
+def test_upgrading_to_the_skipped_record_grants_it_to_the_monitors_role(
+    envs: Envs, roles: Roles, db: psycopg.Connection[Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Migration 0017 adds a table the monitor writes: the roles already granted for `run`
+    get it with the upgrade, so the daemon never stalls on a table it may not write."""
+    role, _ = roles.make("dev")
+    assert envs.wa("schema", "grant", "--env", "dev", "--role", role) == 0
+    # As before version 17: no table, no privilege on it.
+    db.execute("DROP TABLE dev.wa_monitor_skipped")
+    db.execute("DELETE FROM dev.wa_monitor_migrations WHERE version >= 17")
+    assert envs.wa("schema", "migrate", "--env", "dev") == 0
+    held = db.execute(
+        "SELECT privilege_type FROM information_schema.role_table_grants "
+        "WHERE table_schema = 'dev' AND table_name = 'wa_monitor_skipped' AND grantee = %s "
+        "ORDER BY 1",
+        (role,),
+    ).fetchall()
+    assert [p for (p,) in held] == ["INSERT", "SELECT", "TRUNCATE"]

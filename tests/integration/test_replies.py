@@ -6,19 +6,25 @@ from __future__ import annotations
 
 import itertools
 import os
+import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 import psycopg
 import pytest
 
 from tests.support.env import AGENT, LAWLEY, MOHADIN, SAST, VELO
+from tests.support.fakes import FakeEchoes, FakeOutbox, RecordingLog, SenderClock
 from tests.support.harness import Daemon, cli, wait_until
-from tests.support.plans import BOT, dev_replying, outbox, prod_with_lists, validating_config
+from tests.support.plans import BOT, dev_replying, outbox, prod_with_lists, production_beside
 from tests.support.runs import reviews, say
+from wa_monitor.adapters.bridge_api import BridgeApi
+from wa_monitor.core.records import Delivery, OutboxMessage
+from wa_monitor.core.replies import RETRY_DOWN_MAX_S, Sender
 from wa_monitor.devtools.bridge_api import Fault, SimulatedBridgeApi
 from wa_monitor.devtools.simulator import BridgeWriter
 
@@ -147,9 +153,7 @@ def test_dev_never_replies_in_a_production_group(
     api: SimulatedBridgeApi,
 ) -> None:
     folder = tmp_path / "etc"
-    validating_config(
-        folder, "prod", bridge_db=bridge.path, groups={LAWLEY: "Lawley"}, validate={"Lawley"}
-    )
+    production_beside(folder, bridge.path, validate={"Lawley"})
     groups = {LAWLEY: "Lawley", VELO: "Velo Test"}
     dev = dev_replying(folder, bridge.path, database_url, monkeypatch, groups, api.url)
     say(bridge, "L1", "DR7654321", now())
@@ -354,3 +358,75 @@ def test_pending_replies_go_out_within_5_s_of_the_bridge_answering_again(
         assert daemon.stop()[0] == 0
     assert len(sent) == 2
     assert max((m.at - back).total_seconds() for m in sent) <= 5.0
+
+
+class LinkBackAt:
+    """The bridge's own client (BridgeApi) against the simulated bridge, whose WhatsApp link is
+    down (`fault`) until `until` on the sender's virtual clock: its answers, by virtual time."""
+
+    def __init__(
+        self, api: SimulatedBridgeApi, fault: Fault, clock: SenderClock, until: float
+    ) -> None:
+        self.api, self.clock, self.until = api, clock, until
+        self.client = BridgeApi(api.url, connect_timeout_s=1.0, total_timeout_s=5.0)
+        self.answers: list[tuple[float, Delivery]] = []
+        api.fault(fault)
+
+    def post(self, recipient: str, text: str) -> tuple[Delivery, str]:
+        if self.clock.now >= self.until:
+            self.api.fault(Fault.NONE)
+        delivery, detail = self.client.post(recipient, text)
+        self.answers.append((self.clock.now, delivery))
+        return delivery, detail
+
+
+@pytest.mark.parametrize("fault", [Fault.UNAVAILABLE, Fault.NOT_CONNECTED])
+@pytest.mark.parametrize("outage_s", [20.0, 300.0])
+def test_replies_go_out_within_5_s_of_a_bridge_that_answered_it_cannot_send(
+    api: SimulatedBridgeApi, fault: Fault, outage_s: float
+) -> None:
+    """The bridge answers (503, or the reference bridge's 500 "Not connected to WhatsApp")
+    but cannot send; the sender's waits are counted on a virtual clock, not slept."""
+    outbox = FakeOutbox().add(
+        OutboxMessage(uuid4(), LAWLEY, "DR7654321", "about DR7654321", now(), now(), 0),
+        OutboxMessage(uuid4(), MOHADIN, "DR7654322", "about DR7654322", now(), now(), 0),
+    )
+    bridge = LinkBackAt(api, fault, outbox.clock, until=outage_s)
+    stop = threading.Event()
+    waits: list[float] = []
+    original = outbox.finish
+
+    def finish(m: OutboxMessage, delivery: Delivery, detail: str, retry_in_s: float) -> None:
+        original(m, delivery, detail, retry_in_s)
+        if delivery is not Delivery.SENT:
+            waits.append(retry_in_s)
+        if len(outbox.sent) == 2:
+            stop.set()
+
+    outbox.finish = finish  # type: ignore[method-assign]
+    sender = Sender(
+        outbox=outbox,
+        poster=bridge,
+        echoes=FakeEchoes(),
+        allowed=frozenset({LAWLEY, MOHADIN}),
+        window_s=3600,
+        interval_s=1,
+        poll_s=5,
+        stop=stop,
+        log=RecordingLog(),
+        clock=outbox.clock,
+    )
+    try:
+        sender.run()
+    finally:
+        bridge.client.close()
+    assert len(api.sent()) == 2
+    # Both replies within 5 s of the link's return (before: a 503 backed off to 30 s, so a
+    # 300 s outage could leave them waiting ~30 s more, a 20 s one 11 s more)...
+    assert max(outbox.sent_at.values()) - outage_s <= 5.0
+    assert max(waits) <= RETRY_DOWN_MAX_S
+    # ...and the bridge was not hammered meanwhile: at most one try a second per group.
+    assert len(bridge.answers) <= 2 * (outage_s + 5)
+    down = [delivery for at, delivery in bridge.answers if at < outage_s]
+    assert down, "no post while the link was down"
+    assert set(down) == {Delivery.DOWN}  # nothing posted, and told apart from a refusal

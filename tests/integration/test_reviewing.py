@@ -57,11 +57,23 @@ def simulated(bridge: BridgeWriter) -> Iterator[SimulatedBridgeApi]:
 
 
 def configure(
-    tmp_path: Path, bridge: BridgeWriter, api: SimulatedBridgeApi, *, web: str = ""
+    tmp_path: Path,
+    bridge: BridgeWriter,
+    api: SimulatedBridgeApi,
+    *,
+    web: str = "",
+    retired: dict[str, str] | None = None,
 ) -> Path:
     """Dev, watching the test group (and Lawley, to read real traffic); feedback to the test
-    group. Production's config beside it names Lawley, never the test group."""
-    write_config(tmp_path, "prod", bridge_db=bridge.path, groups={LAWLEY: "Lawley"}, bots=(BOT,))
+    group. Production's config beside it names Lawley, and the `retired` groups switched off."""
+    write_config(
+        tmp_path,
+        "prod",
+        bridge_db=bridge.path,
+        groups={LAWLEY: "Lawley"},
+        retired=retired,
+        bots=(BOT,),
+    )
     return write_config(
         tmp_path,
         "dev",
@@ -209,11 +221,22 @@ def test_a_saved_verdict_sets_the_steps_the_flags_the_counts_and_who(
     assert row["wrong_steps"] == {}
 
 
-def test_a_new_reviews_monitor_note_is_not_taken_for_the_reviewers_comment(
+def test_the_monitors_note_is_kept_apart_and_a_save_never_replaces_it(
     review: UUID, db: psycopg.Connection[Any]
 ) -> None:
-    assert row_of(db, review)["comment"] == "Created from WhatsApp message in Velo Test group"
+    note = "Created from WhatsApp message in Velo Test group"
+    row = row_of(db, review)
+    assert (row["monitor_note"], row["comment"]) == (note, None)
     assert reviewing.load(db, DEV, review).verdict.comment == ""
+
+    version = save(db, review, NEEDS_FIX, 1, "thandi")
+    save(db, review, Verdict.of(passed=ALL, comment="fixed now"), version, "sipho")
+
+    row = row_of(db, review)
+    assert (row["monitor_note"], row["comment"]) == (note, "fixed now")
+    newest, first = reviewing.history(db, DEV, review)
+    assert ("comment", "", "please redo") in first.changes
+    assert ("comment", "please redo", "fixed now") in newest.changes
 
 
 def test_the_second_save_of_the_same_version_is_refused_with_who_and_nothing_lost(
@@ -473,11 +496,8 @@ def test_dev_never_sends_feedback_where_production_lives_nor_without_its_config(
     tmp_path: Path, desk: Desk, bridge: BridgeWriter
 ) -> None:
     version = desk.save(NEEDS_FIX, 1)
-    (tmp_path / "named").mkdir()
-    named = configure(tmp_path / "named", bridge, desk.bridge)
     # Production's config lists the test group too, switched off: still production's.
-    with (tmp_path / "named" / "prod.toml").open("a") as prod:
-        prod.write(f'[[projects]]\nname = "Retired"\ngroup_jid = "{VELO}"\nenabled = false\n')
+    named = configure(tmp_path / "named", bridge, desk.bridge, retired={VELO: "Retired"})
     with pytest.raises(NoGroup, match=f"production's config names group {VELO}"):
         desk.send(version, settings=load_settings(named))
     (tmp_path / "named" / "prod.toml").unlink()

@@ -46,7 +46,8 @@ def test_a_posted_drop_becomes_one_review(
     assert row["whatsapp_message_date"] == sast(11, 12, 25, 30)
     assert row["last_submitted_at"] == sast(11, 12, 25, 30)
     assert row["review_date"] == date(2025, 11, 11)
-    assert "WhatsApp" in row["comment"]
+    assert "WhatsApp" in row["monitor_note"]
+    assert row["comment"] is None  # the reviewer's alone
     assert (row["completed"], row["incomplete"], row["resubmitted"]) == (False, False, False)
     assert (row["completed_photos"], row["outstanding_photos"]) == (0, 12)
     assert row["feedback_sent"] is None

@@ -11,8 +11,9 @@ from zoneinfo import ZoneInfo
 import psycopg
 import pytest
 
-from tests.support.env import VELO, sast
-from tests.support.ops import Envs
+from tests.support.env import LAWLEY, VELO, sast, write_config
+from tests.support.ops import PROD_GROUPS, Envs
+from tests.support.runs import say
 from wa_monitor.adapters.postgres.db import latest_version
 
 SAST_ZONE = ZoneInfo("Africa/Johannesburg")
@@ -109,6 +110,41 @@ def test_the_default_table_fits_a_terminal_and_its_verdict_agrees_with_max_behin
     assert envs.wa("status", "--max-behind", "100") == 1
     checked = capsys.readouterr().out.splitlines()
     assert [line.split()[-1] for line in checked[1:3]] == ["PROBLEM", "PROBLEM"]
+
+
+BOT = "27640412391"
+
+
+def test_drop_messages_skipped_for_their_sender_are_counted_once_and_named(
+    envs: Envs, db: psycopg.Connection[Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An agent listed in bot_senders by mistake is never silent: `status` counts the drop
+    messages skipped today and names the sender, however often the bridge is read again."""
+    write_config(envs.folder, "prod", bridge_db=envs.bridge.path, groups=PROD_GROUPS, bots=(BOT,))
+    now = datetime.now(SAST_ZONE)
+    say(envs.bridge, "B1", "DR3333333 all photos", now, chat=LAWLEY, sender=BOT)
+    say(envs.bridge, "B2", "DR4444444 done", now, chat=LAWLEY, sender=BOT)
+    say(envs.bridge, "B0", "DR5555555 done", sast(11, 9, 5), chat=LAWLEY, sender=BOT)
+    assert envs.run("prod") == 0
+    db.execute("DELETE FROM public.wa_monitor_cursor")  # a rescan reads them all again
+    assert envs.run("prod") == 0
+    _, doc = status(envs, capsys)
+    prod = next(e for e in doc["environments"] if e["env"] == "prod")
+    assert prod["skipped_today"] == 2  # the old day's skip is recorded, not counted today
+    assert [(s["sender"], s["reason"], s["count"]) for s in prod["skipped_senders"]] == [
+        (BOT, "bot_sender", 2)
+    ]
+    assert db.execute("SELECT count(*) FROM public.wa_monitor_skipped").fetchone() == (3,)
+    assert envs.wa("status") == 0
+    plain = capsys.readouterr().out.splitlines()
+    at = plain[0].index("SKIPPED")
+    assert plain[2].split()[0] == "prod"
+    assert plain[2][at:].split()[0] == "2"
+    assert any(
+        line.startswith(f"prod: skipped 2 drop messages from {BOT} today (listed in bot_senders")
+        for line in plain
+    )
+    assert max(len(line) for line in plain) <= 100
 
 
 def test_an_unreachable_environment_fails_without_showing_its_url(

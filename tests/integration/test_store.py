@@ -7,7 +7,13 @@ from typing import Any
 import psycopg
 import pytest
 
-from wa_monitor.adapters.postgres.db import Database, latest_version, migrations, schema_sql
+from wa_monitor.adapters.postgres.db import (
+    Database,
+    DatabaseUnreachable,
+    latest_version,
+    migrations,
+    schema_sql,
+)
 from wa_monitor.adapters.postgres.store import Store
 from wa_monitor.errors import NotMigrated
 
@@ -33,10 +39,11 @@ WHERE connamespace = %s::regnamespace ORDER BY 1
 """
 
 # The schema's functions: arguments, SECURITY DEFINER, fixed settings (search_path), body (the
-# schema's own name taken out) and who may execute them.
+# schema's own name taken out, in the body and in a table's row type) and who may execute them.
 FUNCTIONS = """
 WITH s AS (SELECT %s::text AS name)
-SELECT p.proname, pg_get_function_identity_arguments(p.oid), p.prosecdef,
+SELECT p.proname, replace(pg_get_function_identity_arguments(p.oid), s.name || '.', ''),
+       p.prosecdef,
        coalesce(p.proconfig, '{}'), replace(p.prosrc, '"' || s.name || '".', 'S.'),
        coalesce(p.proacl::text, '')
 FROM pg_proc p, s
@@ -145,3 +152,14 @@ def test_a_newer_schema_asks_for_an_upgrade(database_url: str, db: psycopg.Conne
         db.execute("INSERT INTO dev.wa_monitor_migrations (version, name) VALUES (999, 'future')")
         with pytest.raises(NotMigrated, match="upgrade wa-monitor"):
             store.require_migrated()
+
+
+def test_a_pool_that_cannot_connect_says_unreachable_not_the_drivers_timeout() -> None:
+    nowhere = Database("postgresql://wa@127.0.0.1:1/wa", "dev", "dev")
+    pool = nowhere.pool("wa-monitor-test")
+    pool.open(wait=False)
+    try:
+        with pytest.raises(DatabaseUnreachable), nowhere.borrowed(pool, timeout=0.3):
+            pass
+    finally:
+        pool.close()

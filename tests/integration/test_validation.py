@@ -11,15 +11,16 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.support.env import LAWLEY, MOHADIN, SAST, VELO, sast
+from tests.support.env import LAWLEY, MOHADIN, SAST, VELO, sast, write_config
 from tests.support.plans import (
     AGENT_2,
+    BOT,
     dev_replying,
     invalid_rows,
     load_list,
     outbox,
     prod_with_lists,
-    validating_config,
+    production_beside,
 )
 from tests.support.runs import reviews, run_once, say
 from wa_monitor.cli import main
@@ -120,11 +121,12 @@ def test_a_validating_project_with_an_empty_list_is_not_validated(
     db: psycopg.Connection[Any],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    config = validating_config(
+    config = write_config(
         tmp_path / "prod",
         "prod",
         bridge_db=bridge.path,
         groups=GROUPS,
+        bots=(BOT,),
         validate={"Lawley", "Mohadin"},
     )
     monkeypatch.setenv("WA_MONITOR_DATABASE_URL", database_url)
@@ -210,9 +212,7 @@ def test_dev_reset_empties_invalid_drops_and_replies_and_keeps_the_plan_lists(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     folder = tmp_path / "etc"
-    validating_config(
-        folder, "prod", bridge_db=bridge.path, groups={LAWLEY: "Lawley"}, validate=set()
-    )
+    production_beside(folder, bridge.path)
     monkeypatch.setenv("WA_MONITOR_CONFIG_DIR", str(folder))
     dev = dev_replying(
         folder, bridge.path, database_url, monkeypatch, {VELO: "Velo Test"}, "http://127.0.0.1:9"

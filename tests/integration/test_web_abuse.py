@@ -37,6 +37,7 @@ from wa_monitor.adapters.postgres.users import Role
 from wa_monitor.devtools.simulator import BridgeWriter
 from wa_monitor.services import accounts
 from wa_monitor.settings import Settings
+from wa_monitor.web.app import create_app
 
 pytestmark = pytest.mark.migrated("prod")
 
@@ -169,6 +170,90 @@ def test_exports_are_bounded_and_never_starve_the_pages_or_healthz(
             whole = client.get("/wa-monitor/reviews", params={"format": "csv"})
         assert whole.status_code == 200
         assert len(whole.text.splitlines()) == 12_001  # the header and every review
+
+
+def test_healthz_answers_while_the_pages_hold_every_connection_and_thread(
+    settings: Settings, database_url: str
+) -> None:
+    add_user(database_url, "public", "anele", Role.VIEWER)
+    app = make_app(settings, database_url)
+    with served(app) as base:
+        cookie = _login(base, "anele")
+        pool = app.state.site.pool
+        held = [pool.getconn(timeout=10) for _ in range(pool.max_size)]  # as slow pages would
+        waiting: list[int] = []
+
+        def page() -> None:  # waits in the threadpool for a pooled connection
+            with httpx2.Client(base_url=base, timeout=30) as client:
+                client.cookies.set(COOKIE, cookie)
+                waiting.append(client.get("/wa-monitor/reviews").status_code)
+
+        # More pages than the threadpool has workers (40): every one of them waits.
+        with ThreadPoolExecutor(max_workers=48) as pages:
+            try:
+                for _ in range(48):
+                    pages.submit(page)
+                time.sleep(1.0)  # let them reach the pool
+                assert not waiting, "a page got a connection the test holds"
+                with httpx2.Client(base_url=base, timeout=10) as client:
+                    health = client.get("/healthz")
+                # Before: 503 "unreachable" after the pool's 2 s (or no answer at all while
+                # the threadpool was full), and the reverse proxy took the dashboard out.
+                assert (health.status_code, health.json()["ok"]) == (200, True)
+            finally:
+                for conn in held:
+                    pool.putconn(conn)
+        assert set(waiting) <= {200, 503}
+        with httpx2.Client(base_url=base, timeout=10) as client:
+            client.cookies.set(COOKIE, cookie)
+            assert client.get("/wa-monitor/reviews").status_code == 200
+
+
+def _export_connections(db: Any) -> int:
+    """The dashboard's export connections open in this test's database, idle or not."""
+    row = db.execute(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+        "AND application_name = 'wa-monitor-web-prod-export'"
+    ).fetchone()
+    return int(row[0])
+
+
+def test_an_export_whose_client_stops_reading_is_ended_and_gives_back_its_slot(
+    settings: Settings, database_url: str, db: Any
+) -> None:
+    add_user(database_url, "public", "anele", Role.VIEWER)
+    _seed_many(db, 12_000)
+    stall_s = 1.0  # 60 s in service: the same code path, a shorter wait
+    app = create_app(
+        settings, database_url=database_url, secret=SECRET, export_stall_seconds=stall_s
+    )
+    with served(app) as base:
+        cookie = _login(base, "anele")
+        stalled = [_start_export(base, cookie) for _ in range(2)]  # read no further
+        try:
+            assert [status for _, status, _ in stalled] == [200, 200]
+            refused = _start_export(base, cookie)
+            refused[0].close()
+            assert refused[1] == 429  # both of the person's slots are taken
+            assert _export_connections(db) == 2
+            # The clients stay connected and read nothing: each export ends after its stall
+            # time, its connection closes and its slot is free again. Before: held for 60 s.
+            deadline = time.monotonic() + 15
+            while _export_connections(db) or app.state.exports.slots.running:
+                assert time.monotonic() < deadline, "a stalled export kept its connection"
+                time.sleep(0.1)
+            for sock, _, _ in stalled:  # the server closed them (after what it had sent)
+                sock.settimeout(10)
+                while sock.recv(65536):
+                    pass
+        finally:
+            for sock, _, _ in stalled:
+                sock.close()
+        with httpx2.Client(base_url=base, timeout=30) as client:
+            client.cookies.set(COOKIE, cookie)
+            whole = client.get("/wa-monitor/reviews", params={"format": "csv"})
+        assert whole.status_code == 200
+        assert len(whole.text.splitlines()) == 12_001
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from playwright.sync_api import Browser, Page, expect
 from psycopg import sql
 
 from tests.support.browser import CHROMIUM, new_page, shot
-from tests.support.env import LAWLEY, MOHADIN
+from tests.support.env import AGENT, LAWLEY, MOHADIN
 from tests.support.plans import prod_with_lists
 from tests.support.runs import run_once, say
 from tests.support.web import (
@@ -24,6 +24,7 @@ from tests.support.web import (
     add_user,
     environment,
     make_app,
+    refreshing_every_second,
     seed,
     served,
 )
@@ -31,7 +32,7 @@ from wa_monitor.devtools.simulator import BridgeWriter, Post, bridge_timestamp
 from wa_monitor.settings import load_settings
 
 AGENTS = [
-    ("Thandi Mokoena", "27640412391"),
+    ("Thandi Mokoena", AGENT),
     ("Sipho Dlamini", "27711558301"),
     ("Lerato Nkosi", "27821234567"),
     ("Johan van Wyk", "27834445566"),
@@ -187,10 +188,7 @@ def test_the_overview_refreshes_its_figures_and_leaves_what_is_typed_alone(
     database_url: str,
     db: psycopg.Connection[Any],
 ) -> None:
-    settings = environment(
-        tmp_path, "prod", bridge=bridge, url=database_url, extra="[web]\nrefresh_seconds = 1"
-    )
-    add_user(database_url, "public", "ayanda")
+    settings = refreshing_every_second(tmp_path, bridge=bridge, url=database_url)
     now = datetime.now(SAST)
     seed(db, "public", [Row("DR1000001", now - timedelta(minutes=5))])
     with served(make_app(settings, database_url)) as base:

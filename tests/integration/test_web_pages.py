@@ -16,7 +16,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from tests.support.database import Server
-from tests.support.env import LAWLEY
+from tests.support.env import AGENT, LAWLEY
 from tests.support.ops import make_envs
 from tests.support.web import (
     SAST,
@@ -118,6 +118,9 @@ def test_the_days_table_counts_distinct_drops_by_local_day(seeded: Seeded) -> No
         "awaiting": 2,
         "feedback_sent": 2,
         "resubmitted": 1,
+        # No photo recorded: the day's 5 drops all have fewer than 12.
+        "photos": 0,
+        "short_of_photos": 5,
     }
     html = dash.client.get("/wa-monitor", params={"day": DAY.isoformat()}).text
     assert '<th>Total</th><th class="num" data-total>5</th>' in html
@@ -265,7 +268,7 @@ def test_a_review_shows_every_field_the_12_steps_and_its_history(
             Post(
                 id=mid,
                 chat_jid=LAWLEY,
-                sender="27640412391",
+                sender=AGENT,
                 content=text,
                 timestamp=bridge_timestamp(when),
             )
@@ -292,8 +295,8 @@ def test_a_review_shows_every_field_the_12_steps_and_its_history(
     assert [
         (h["what"], h["message_id"], h["project"], h["sender"], h["text"]) for h in doc["history"]
     ] == [
-        ("First sighting", "M1", "Lawley", "27640412391", "DR5550001 done"),
-        ("Posted again", "M2", "Lawley", "27640412391", "DR5550001 fixed the photos"),
+        ("First sighting", "M1", "Lawley", AGENT, "DR5550001 done"),
+        ("Posted again", "M2", "Lawley", AGENT, "DR5550001 fixed the photos"),
     ]
     assert "DR5550001 fixed the photos" in html
     assert missing.status_code == 404
@@ -307,7 +310,7 @@ def test_the_health_warns_when_the_monitor_is_stopped_or_behind(
             Post(
                 id=f"W{i}",
                 chat_jid=LAWLEY,
-                sender="27640412391",
+                sender=AGENT,
                 content=f"DR77700{i:02d}",
                 timestamp=bridge_timestamp(datetime.now(SAST)),
             )
@@ -338,5 +341,5 @@ def test_metrics_carry_figures_and_no_personal_data(seeded: Seeded) -> None:
     assert 'wa_monitor_database_up{environment="prod"} 1.0' in text
     assert "wa_monitor_reviews_today" in text
     assert "Thandi" not in text
-    assert "27640412391" not in text
+    assert AGENT not in text
     assert "DR1" not in text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -24,28 +25,49 @@ def write_config(
     env: str,
     *,
     bridge_db: Path,
-    groups: dict[str, str],
+    groups: Mapping[str, str],
     lid_map_db: Path | None = None,
     bots: tuple[str, ...] = (),
+    validate: Collection[str] | None = None,
+    retired: Mapping[str, str] | None = None,
     extra: str = "",
 ) -> Path:
-    """A TOML config for `env` (prod → public, dev → dev) watching `groups` (jid → project)."""
-    schema = "public" if env == "prod" else "dev"
-    prefix = "" if env == "prod" else "[DEV]"
-    lines = [
-        f'environment = "{env}"',
-        f'schema = "{schema}"',
-        f'log_prefix = "{prefix}"',
-        f'log_file = "{folder / "logs" / f"wa-monitor-{env}.log"}"',
-        f'bridge_db = "{bridge_db}"',
-        "poll_interval_seconds = 0.2",
-        f"bot_senders = {list(bots)!r}".replace("'", '"'),
-    ]
+    """The one writer of a test's config: `env`.toml in `folder` (prod → public, dev → dev)
+    watching `groups` (jid → project).
+
+    `validate` names the projects that check drops against their plan list (the others say
+    `validate = false`); `retired` (jid → project) are listed with `enabled = false`. `extra`
+    is TOML put before the projects: a key it sets replaces the default one, and its tables
+    ([web], [alerts]) come after the top-level keys.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    defaults = {
+        "environment": f'"{env}"',
+        "schema": '"public"' if env == "prod" else '"dev"',
+        "log_prefix": '""' if env == "prod" else '"[DEV]"',
+        "log_file": f'"{folder / "logs" / f"wa-monitor-{env}.log"}"',
+        "bridge_db": f'"{bridge_db}"',
+        "poll_interval_seconds": "0.2",
+        "bot_senders": f"{list(bots)!r}".replace("'", '"'),
+    }
     if lid_map_db is not None:
-        lines.append(f'lid_map_db = "{lid_map_db}"')
-    lines.append(extra)
-    for jid, name in groups.items():
+        defaults["lid_map_db"] = f'"{lid_map_db}"'
+    extra_lines = extra.splitlines()
+    first_table = next(
+        (i for i, line in enumerate(extra_lines) if line.startswith("[")), len(extra_lines)
+    )
+    own = extra_lines[:first_table]
+    overridden = {line.split("=", 1)[0].strip() for line in own if "=" in line}
+    lines = [f"{key} = {value}" for key, value in defaults.items() if key not in overridden]
+    lines += extra_lines
+    projects = [(jid, name, True) for jid, name in groups.items()]
+    projects += [(jid, name, False) for jid, name in (retired or {}).items()]
+    for jid, name, enabled in projects:
         lines += ["[[projects]]", f'name = "{name}"', f'group_jid = "{jid}"']
+        if validate is not None:
+            lines.append(f"validate = {'true' if name in validate else 'false'}")
+        if not enabled:
+            lines.append("enabled = false")
     path = folder / f"{env}.toml"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path

@@ -42,6 +42,7 @@ from wa_monitor.core.records import (
     Plan,
     ReviewState,
     Sighting,
+    Skip,
 )
 from wa_monitor.core.report import Totals
 from wa_monitor.core.reviews import mark_taken
@@ -293,6 +294,7 @@ class FakeStore:
         self.attempts = 0  # batch transactions begun (start, and apply's own start)
         self.standby_calls = 0
         self.refused: list[tuple[str, str]] = []  # (message id, reason), as refuse() recorded
+        self.skips: set[tuple[str, str]] = set()  # (chat, message id), as record_skips() saw
         self.photos: list[Photo] = []  # every photo a batch carried (replays included)
         self.refusing: set[str] = set()  # drops whose writes the "database" refuses
         self._actions: dict[tuple[int, Phase], Action] = {}
@@ -361,6 +363,10 @@ class FakeStore:
         applying = self.start(found, position, photos)
         applying.plan(planner)
         return applying.finish()
+
+    def record_skips(self, skipped: Sequence[Skip]) -> None:
+        self._gate()
+        self.skips.update((s.chat_jid, s.message_id) for s in skipped)
 
     def refuse(self, sighting: Sighting, reason: str, position: BridgePosition | None) -> None:
         self._gate()

@@ -41,6 +41,12 @@ class Envs:
             mp.setenv("WA_MONITOR_CONFIG_DIR", str(self.folder))
             return main(list(args))
 
+    def configure(self, env: str, **options: Any) -> Path:
+        """Write `env`'s config again through write_config(), on this bridge: its usual groups
+        unless `options` say otherwise (`extra`, `retired`, `lid_map_db`…)."""
+        options.setdefault("groups", PROD_GROUPS if env == "prod" else DEV_GROUPS)
+        return write_config(self.folder, env, bridge_db=self.bridge.path, **options)
+
     def run(self, env: str, *, url: str | None = None) -> int:
         return self.wa("run", "--env", env, "--once", "--give-up-after", "2", url=url)
 
@@ -48,10 +54,10 @@ class Envs:
 def make_envs(folder: Path, bridge: BridgeWriter, url: str) -> Envs:
     """prod's and dev's configs in `folder`, on `bridge` and the database at `url` (migrated or
     not: the database decides, see tests/support/fixtures.py)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    write_config(folder, "prod", bridge_db=bridge.path, groups=PROD_GROUPS)
-    write_config(folder, "dev", bridge_db=bridge.path, groups=DEV_GROUPS)
-    return Envs(folder=folder, url=url, bridge=bridge)
+    envs = Envs(folder=folder, url=url, bridge=bridge)
+    envs.configure("prod")
+    envs.configure("dev")
+    return envs
 
 
 def row_versions(db: psycopg.Connection[Any], schema: str) -> list[Any]:

@@ -2,37 +2,31 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 
-from tests.support.env import write_config
+from tests.support.env import LAWLEY, write_config
 from wa_monitor.cli import main
 
 BOT = "27000000001"  # the bot number configured, and given to the simulated bridge API
 AGENT_2 = "27821234567"
 
 
-def validating_config(
-    folder: Path,
-    env: str,
-    *,
-    bridge_db: Path,
-    groups: dict[str, str],
-    validate: set[str],
-    extra: str = "",
-) -> Path:
-    """write_config(), with `validate = true` for the projects named in `validate`."""
-    folder.mkdir(parents=True, exist_ok=True)
-    path = write_config(folder, env, bridge_db=bridge_db, groups={}, bots=(BOT,), extra=extra)
-    lines = [path.read_text(encoding="utf-8")]
-    for jid, name in groups.items():
-        lines += ["[[projects]]", f'name = "{name}"', f'group_jid = "{jid}"']
-        lines.append(f"validate = {'true' if name in validate else 'false'}")
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
+def production_beside(folder: Path, bridge_db: Path, *, validate: Collection[str] = ()) -> Path:
+    """Production's config (Lawley alone, validating the projects in `validate`) in `folder`,
+    where dev's is written next: dev learns from it where it may never post."""
+    return write_config(
+        folder,
+        "prod",
+        bridge_db=bridge_db,
+        groups={LAWLEY: "Lawley"},
+        bots=(BOT,),
+        validate=validate,
+    )
 
 
 def load_list(
@@ -79,8 +73,14 @@ def prod_with_lists(
 ) -> Path:
     """prod (its database migrated for it), Lawley and Mohadin validating with the LISTS above,
     Velo Test not."""
-    config = validating_config(
-        folder, "prod", bridge_db=bridge_db, groups=groups, validate=set(LISTS), extra=extra
+    config = write_config(
+        folder,
+        "prod",
+        bridge_db=bridge_db,
+        groups=groups,
+        bots=(BOT,),
+        validate=set(LISTS),
+        extra=extra,
     )
     for project, drops in LISTS.items():
         assert load_list(config, url, monkeypatch, project, drops) == 0
@@ -97,11 +97,12 @@ def dev_replying(
 ) -> Path:
     """dev (its database migrated for it) with replies on, every group validating against a
     one-drop list."""
-    config = validating_config(
+    config = write_config(
         folder,
         "dev",
         bridge_db=bridge_db,
         groups=groups,
+        bots=(BOT,),
         validate=set(groups.values()),
         extra=f'replies = true\nbridge_api_url = "{api_url}"\nreply_interval_seconds = 0',
     )

@@ -23,7 +23,7 @@ from psycopg import sql
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from tests.support.env import LAWLEY, MOHADIN, VELO, write_config
+from tests.support.env import AGENT, LAWLEY, MOHADIN, VELO, write_config
 from wa_monitor.adapters.postgres.db import Database
 from wa_monitor.adapters.postgres.users import Role
 from wa_monitor.core.steps import Step
@@ -52,7 +52,7 @@ class Row:
     resubmitted: bool = False
     feedback_sent: datetime | None = None
     user_name: str = "Thandi Agent"
-    phone: str = "27640412391"
+    phone: str = AGENT
     steps: int = 0  # how many of the 12 steps are ticked (the first n)
 
 
@@ -65,6 +65,15 @@ def environment(
     folder.mkdir(parents=True, exist_ok=True)
     path = write_config(folder, env, bridge_db=bridge.path, groups=groups, extra=extra)
     return load_settings(path, expect=env)
+
+
+def refreshing_every_second(folder: Path, *, bridge: BridgeWriter, url: str) -> Settings:
+    """Production whose overview refreshes every second, and its reviewer ayanda."""
+    settings = environment(
+        folder, "prod", bridge=bridge, url=url, extra="[web]\nrefresh_seconds = 1"
+    )
+    add_user(url, "public", "ayanda")
+    return settings
 
 
 def add_user(url: str, schema: str, username: str, role: Role = Role.REVIEWER) -> None:

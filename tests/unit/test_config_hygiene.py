@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-import subprocess
 import sys
 from pathlib import Path
 
@@ -135,27 +134,6 @@ def test_every_line_of_a_logged_traceback_carries_the_prefix() -> None:
     lines = _traceback_lines(formatter.format(record))
     assert len(lines) >= 5
     assert all(line.startswith("[DEV] ") for line in lines), lines
-
-
-def test_every_line_of_an_uncaught_traceback_carries_the_prefix(tmp_path: Path) -> None:
-    log = tmp_path / "dev.log"
-    program = (
-        "import threading\n"
-        "from pathlib import Path\n"
-        "from wa_monitor.adapters import logs\n"
-        f"logs.configure(prefix='[DEV]', log_file=Path({str(log)!r}))\n"
-        "t = threading.Thread(target=lambda: 1 / 0, name='replies'); t.start(); t.join()\n"
-        "raise KeyError('the main thread')\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", program], capture_output=True, text=True, check=False
-    )
-    assert done.returncode == 1
-    for text in (done.stderr, log.read_text(encoding="utf-8")):
-        lines = _traceback_lines(text)
-        assert any("ZeroDivisionError" in line for line in lines)
-        assert any("KeyError: 'the main thread'" in line for line in lines)
-        assert all(line.startswith("[DEV] ") for line in lines), lines
 
 
 @pytest.mark.parametrize(

@@ -1,11 +1,13 @@
-"""Names that explain themselves: a class name means one thing in the whole package, and no
-constant is a single letter. A reader who meets `Step` or `Change` must not have to look at
-the import to know which one it is."""
+"""Names that explain themselves: a class name means one thing in the whole package, no
+constant is a single letter, and no signature carries a schema. A reader who meets `Step` or
+`Change` must not have to look at the import to know which one it is."""
 
 from __future__ import annotations
 
 import ast
 from collections import defaultdict
+from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -16,22 +18,14 @@ PACKAGE = Path(wa_monitor.__file__).parent
 MODULES = sorted(PACKAGE.rglob("*.py"))
 
 
-def _tree(path: Path) -> ast.Module:
-    return ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+@dataclass(frozen=True)
+class Names:
+    """What the tests below read of one module, from one parse (the trees are not kept: held
+    for the whole run, they made every garbage collection after them slow)."""
 
-
-def _where(path: Path, node: ast.stmt) -> str:
-    return f"{path.relative_to(PACKAGE.parent)}:{node.lineno}"
-
-
-def test_every_class_name_is_defined_once_in_the_package() -> None:
-    defined: dict[str, list[str]] = defaultdict(list)
-    for path in MODULES:
-        for node in ast.walk(_tree(path)):
-            if isinstance(node, ast.ClassDef):
-                defined[node.name].append(_where(path, node))
-    twice = {name: places for name, places in defined.items() if len(places) > 1}
-    assert twice == {}
+    classes: tuple[str, ...]  # "name at where"
+    short_constants: tuple[str, ...]
+    schema_takers: tuple[str, ...]  # functions (Class.method) with a `schema` parameter
 
 
 def _is_type_variable(value: ast.expr | None) -> bool:
@@ -54,12 +48,49 @@ def _targets(node: ast.stmt) -> list[str]:
     return []
 
 
-@pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(PACKAGE)))
-def test_no_module_constant_is_a_single_letter(path: Path) -> None:
+@cache
+def _names(path: Path) -> Names:
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    where = path.relative_to(PACKAGE.parent)
+    classes, takers, owners = [], [], {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef):
+            classes.append(f"{node.name} at {where}:{node.lineno}")
+            owners.update({id(method): node.name for method in node.body})
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            arguments = node.args.posonlyargs + node.args.args + node.args.kwonlyargs
+            if any(a.arg == "schema" for a in arguments):
+                owner = owners.get(id(node))
+                takers.append(f"{where}:{owner}.{node.name}" if owner else f"{where}:{node.name}")
     short = [
-        f"{name} at {_where(path, node)}"
-        for node in _tree(path).body
+        f"{name} at {where}:{node.lineno}"
+        for node in tree.body
         for name in _targets(node)
         if len(name.lstrip("_")) == 1
     ]
-    assert short == []
+    return Names(tuple(classes), tuple(short), tuple(takers))
+
+
+def test_every_class_name_is_defined_once_in_the_package() -> None:
+    defined: dict[str, list[str]] = defaultdict(list)
+    for path in MODULES:
+        for found in _names(path).classes:
+            name, where = found.split(" at ", 1)
+            defined[name].append(where)
+    twice = {name: places for name, places in defined.items() if len(places) > 1}
+    assert twice == {}
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_no_module_constant_is_a_single_letter(path: Path) -> None:
+    assert _names(path).short_constants == ()
+
+
+# The one place a schema is named: the environment's Database handle, built from its settings.
+# The migration runner and everyone else take the handle.
+SCHEMA_TAKERS = {"wa_monitor/adapters/postgres/db.py:Database.__init__"}
+
+
+def test_no_signature_but_the_database_handles_takes_a_schema() -> None:
+    takers = {taker for path in MODULES for taker in _names(path).schema_takers}
+    assert takers == SCHEMA_TAKERS

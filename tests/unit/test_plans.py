@@ -59,9 +59,10 @@ def test_formulas_with_no_value_are_named_not_counted_as_cells() -> None:
     assert plan.drops == ("DR1000003",)
 
 
-def test_a_million_notes_are_counted_not_held() -> None:
-    plan = collect(cells(*(["tbc"] * 100_000)), read_as="")
-    assert plan.skipped.count == 100_000
+def test_notes_are_counted_not_held() -> None:
+    # Many times what is kept: memory stays at KEPT whatever the sheet holds.
+    plan = collect(cells(*(["tbc"] * 10_000)), read_as="")
+    assert plan.skipped.count == 10_000
     assert len(plan.skipped.first) == KEPT
 
 

@@ -9,12 +9,15 @@ from dataclasses import replace
 
 import pytest
 
+from wa_monitor.adapters.postgres.db import Database
 from wa_monitor.core.privileges import Audit, Privilege, RoleGrants, Service, audit_role
 
 SELECT, INSERT, UPDATE = Privilege.SELECT, Privilege.INSERT, Privilege.UPDATE
 DELETE = Privilege.DELETE
 REVIEWS, LEDGER = "qa_photo_reviews", "wa_monitor_ledger"
 NEEDED = {REVIEWS: frozenset({SELECT, INSERT, UPDATE}), LEDGER: frozenset({SELECT, INSERT})}
+# Dev's handle, as the adapter passes it: the audit reads the environment and schema from it.
+DEV = Database("postgresql://wa@db.invalid/qa", "dev", "dev")
 GRANT = "as the database owner: wa-monitor schema grant --env dev --role wa_dev"
 
 EXACT = RoleGrants(
@@ -141,7 +144,7 @@ def holding(
 def test_the_audit_names_what_is_missing_and_extra_and_how_to_fix_it(
     grants: RoleGrants, problems: list[str], fixes: list[str]
 ) -> None:
-    audit = audit_role(grants, NEEDED, schema="dev", env="dev")
+    audit = audit_role(grants, NEEDED, DEV)
     assert (list(audit.problems), list(audit.fixes)) == (problems, fixes)
     assert audit.ok is (not problems)
     assert audit.role == "wa_dev"
@@ -159,14 +162,14 @@ PROD_TOO = holding(
 def test_a_role_that_serves_another_environment_is_found_and_excused_only_when_allowed(
     *, allow_other_env: bool, ok: bool
 ) -> None:
-    audit = audit_role(PROD_TOO, NEEDED, schema="dev", env="dev", allow_other_env=allow_other_env)
+    audit = audit_role(PROD_TOO, NEEDED, DEV, allow_other_env=allow_other_env)
     assert audit.other_envs == ("public",)
     assert audit.ok is ok
 
 
 def test_privileges_in_a_schema_that_is_no_environment_s_are_never_excused() -> None:
     grants = holding(add={("other_app", "orders", SELECT)})
-    audit = audit_role(grants, NEEDED, schema="dev", env="dev", allow_other_env=True)
+    audit = audit_role(grants, NEEDED, DEV, allow_other_env=True)
     assert audit.other_envs == ()
     assert audit.problems == ("role wa_dev may also SELECT on other_app.orders",)
 
@@ -181,7 +184,7 @@ def test_privileges_in_a_schema_that_is_no_environment_s_are_never_excused() -> 
 )
 def test_the_grant_fix_names_the_service(service: Service, fix: str) -> None:
     grants = holding(remove={("dev", REVIEWS, UPDATE)})
-    assert audit_role(grants, NEEDED, schema="dev", env="dev", service=service).fixes == (fix,)
+    assert audit_role(grants, NEEDED, DEV, service=service).fixes == (fix,)
 
 
 @pytest.mark.parametrize(
@@ -202,7 +205,7 @@ def test_the_grant_fix_names_the_service(service: Service, fix: str) -> None:
 def test_a_role_grants_cannot_limit_is_told_to_make_a_dedicated_one(
     grants: RoleGrants, problem: str
 ) -> None:
-    audit = audit_role(grants, NEEDED, schema="dev", env="dev")
+    audit = audit_role(grants, NEEDED, DEV)
     assert grants.limitless
     assert audit.problems == (problem,)
     assert audit.fixes == (
@@ -272,8 +275,7 @@ def test_column_and_function_grants_are_audited_exactly(
     found = audit_role(
         grants,
         WEB_TABLES,
-        schema="dev",
-        env="dev",
+        DEV,
         service=Service.WEB,
         needed_columns=WEB_COLUMNS,
         needed_functions=WEB_FUNCTIONS,

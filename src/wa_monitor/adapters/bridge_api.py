@@ -25,8 +25,10 @@ DEFAULT_URL = "http://localhost:8080"
 # A reviewer waits for this call: the whole send, connect included, ends well inside 10 s.
 CONNECT_TIMEOUT_S = 2.0
 TOTAL_TIMEOUT_S = 7.0
-# The bridge's own answer when its WhatsApp client is not connected: it did not try to send.
-_NOT_CONNECTED = 503
+# The bridge's answers when its WhatsApp client is not connected, so it did not try to send:
+# 503 (a fork, or a proxy in front of it), or the reference bridge's 500 with this message.
+_UNAVAILABLE = 503
+_NOT_CONNECTED = "not connected to whatsapp"
 # Events of httpcore's trace: the request's first byte is about to leave.
 _SENDING_EVENTS = frozenset(
     {"http11.send_request_headers.started", "http2.send_request_headers.started"}
@@ -174,12 +176,15 @@ def _classify(status: int, content: bytes) -> SendResult:
         success, message = answer
         if success and 200 <= status < 300:
             return SendResult(Delivery.SENT, message, status)
+        if not success and (status == _UNAVAILABLE or _NOT_CONNECTED in message.lower()):
+            return _cannot_send_now(message, status)
         if not success:
             return SendResult(Delivery.REFUSED, message or f"refused (HTTP {status})", status)
     text = content.decode("utf-8", "replace").strip()[:200]
-    # 4xx: the bridge rejected the request itself (bad JSON, no recipient) before sending;
-    # 503: its WhatsApp client is not connected, so it did not try.
-    if 400 <= status < 500 or status == _NOT_CONNECTED:
+    if status == _UNAVAILABLE:
+        return _cannot_send_now(text, status)
+    # 4xx: the bridge rejected the request itself (bad JSON, no recipient) before sending.
+    if 400 <= status < 500:
         return SendResult(Delivery.REFUSED, text or f"HTTP {status}", status)
     # A 2xx we cannot read, a proxy's 502/504, a crash mid-send: the message may be out.
     return SendResult(
@@ -187,6 +192,16 @@ def _classify(status: int, content: bytes) -> SendResult:
         f"unexpected answer from the bridge (HTTP {status}): {text or 'empty'}; "
         "the message may have been posted",
         status,
+    )
+
+
+def _cannot_send_now(why: str, status: int) -> SendResult:
+    """The bridge answered that it cannot send at all now (its WhatsApp link is down): nothing
+    was sent, and what a caller waits for is the link's return, as for a bridge not reached.
+    So it is DOWN, retried within seconds (core/replies.py), not a refusal of this message,
+    which backs off to half a minute."""
+    return SendResult(
+        Delivery.DOWN, f"the bridge cannot send now: {why or 'unavailable'} (HTTP {status})", status
     )
 
 

@@ -12,10 +12,11 @@ import time
 import traceback
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from contextlib import AbstractContextManager, contextmanager
-from datetime import datetime
+from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
+from zoneinfo import ZoneInfo
 
 import structlog
 
@@ -88,31 +89,35 @@ def _secrets_as_written(url: str) -> list[str]:
     return found
 
 
-def _render(prefix: str) -> structlog.typing.Processor:
+def _render(prefix: str, tz: tzinfo | None = None) -> structlog.typing.Processor:
     head = f"{prefix} " if prefix else ""
     levels: dict[str, str] = {}
+    stamp = _Stamp(tz)
 
     def render(_: Any, method: str, event: MutableMapping[str, Any]) -> str:
         message = str(event.pop("event", ""))
         if not message.isprintable():  # text from a message must not start a line of its own
             message = _escaped(message)
         level = levels.get(method) or levels.setdefault(method, f"{method.upper():<7}")
-        line = f"{head}{_STAMP.now()} {level} {message}"
+        line = f"{head}{stamp.now()} {level} {message}"
         if event:
-            line += " " + " ".join([f"{k}={_value(v)}" for k, v in event.items()])
+            line += " " + " ".join([f"{k}={_value(v, tz)}" for k, v in event.items()])
         return line  # redacted where it is written (_Lines), for held lines once a block
 
     return render
 
 
 class _Stamp:
-    """The local time to the millisecond, as each line starts with it.
+    """The time to the millisecond in the environment's zone (`tz`; the host's when none is
+    given) with its offset, as each line starts with it: a host kept on UTC still writes the
+    times people read everywhere else (pages, `sent_at=`), not another zone's.
 
     A drain logs thousands of lines a second: the text is made again only when the millisecond
     changes (and the zone's offset is asked for once a second), not once per line.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, tz: tzinfo | None = None) -> None:
+        self._tz = tz
         self._ms = -1
         self._second = -1
         self._text = ""
@@ -126,7 +131,11 @@ class _Stamp:
             return self._text
         second = ms // 1000
         if second != self._second:
-            moment = datetime.fromtimestamp(second).astimezone()
+            moment = (
+                datetime.fromtimestamp(second, self._tz)
+                if self._tz
+                else datetime.fromtimestamp(second).astimezone()
+            )
             whole = moment.isoformat(timespec="seconds")
             self._date_time, self._offset = whole[:19], whole[19:]
             self._second = second
@@ -135,15 +144,15 @@ class _Stamp:
         return text
 
 
-_STAMP = _Stamp()
 _NEEDS_QUOTES = re.compile(r'[\s"=]')
 
 
-def _value(value: Any) -> str:
+def _value(value: Any, tz: tzinfo | None = None) -> str:
     if type(value) is str:
         text = value
     elif isinstance(value, datetime):
-        text = value.isoformat()
+        # A moment in the lines' zone, whatever zone its source gave it (PostgreSQL's UTC).
+        text = (value.astimezone(tz) if tz and value.tzinfo else value).isoformat()
     else:
         text = str(value)
     if not text.isprintable():
@@ -195,13 +204,24 @@ class Prefixed(logging.Formatter):
     redacts registered secrets."""
 
     def __init__(
-        self, fmt: str | None = None, datefmt: str | None = None, prefix: str = ""
+        self,
+        fmt: str | None = None,
+        datefmt: str | None = None,
+        prefix: str = "",
+        tz: str | tzinfo | None = None,
     ) -> None:
         super().__init__(fmt, datefmt)
         self.head = f"{prefix} " if prefix else ""
+        self.tz = ZoneInfo(tz) if isinstance(tz, str) else tz
 
     def format(self, record: logging.LogRecord) -> str:
         return prefixed(self.head, redact(super().format(record)))
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802 - the stdlib's name
+        """%(asctime)s as the monitor's own lines start: the environment's zone, its offset."""
+        if self.tz is None:
+            return super().formatTime(record, datefmt)
+        return datetime.fromtimestamp(record.created, self.tz).isoformat(timespec="milliseconds")
 
 
 def prefixed(head: str, text: str) -> str:
@@ -232,8 +252,11 @@ def _install_excepthooks(head: str) -> None:
     threading.excepthook = thread_hook
 
 
-def configure(*, prefix: str, log_file: Path | None, level: str = "INFO") -> None:
-    """Send every line, prefixed, to stderr and (if given) to the environment's log file."""
+def configure(
+    *, prefix: str, log_file: Path | None, level: str = "INFO", tz: tzinfo | None = None
+) -> None:
+    """Send every line, prefixed, to stderr and (if given) to the environment's log file, its
+    times in `tz` (the environment's zone) with the offset."""
     root = logging.getLogger(LOGGER_NAME)
     for handler in list(root.handlers):
         root.removeHandler(handler)
@@ -249,7 +272,7 @@ def configure(*, prefix: str, log_file: Path | None, level: str = "INFO") -> Non
         root.addHandler(handler)
     _install_excepthooks(f"{prefix} " if prefix else "")
     structlog.configure(
-        processors=[structlog.processors.format_exc_info, _render(prefix)],
+        processors=[structlog.processors.format_exc_info, _render(prefix, tz)],
         logger_factory=_Lines,
         wrapper_class=structlog.make_filtering_bound_logger(root.level),
         cache_logger_on_first_use=True,

@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import ClassVar
 
 import httpx
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -234,10 +235,24 @@ def _short_text(value: object) -> str | None:
     return text or None
 
 
-class PhotoCache:
-    """Served copies by content (the file's SHA-256), with a size cap: one environment's."""
+class NotAVideo(Exception):
+    """Bytes that are not an MP4/3GP video (what WhatsApp sends)."""
 
-    KINDS = ("thumb", "screen")
+
+def video_type(data: bytes) -> str:
+    """The content type of an MP4 or 3GP video (its `ftyp` box), served as it is; anything
+    else is refused (a "video" row whose file is something else is not served as a video)."""
+    if len(data) < 12 or data[4:8] != b"ftyp":
+        raise NotAVideo("not an MP4 or 3GP video")
+    return "video/3gpp" if data[8:11] == b"3gp" else "video/mp4"
+
+
+class PhotoCache:
+    """Served copies by content (the file's SHA-256), with a size cap: one environment's. A
+    photo's are a thumbnail and a screen-size JPEG; a video's, the file as it came."""
+
+    SUFFIXES: ClassVar[dict[str, str]] = {"thumb": "jpg", "screen": "jpg", "video": "video"}
+    KINDS = tuple(SUFFIXES)
 
     def __init__(self, root: Path, *, max_bytes: int) -> None:
         self.root = root
@@ -245,28 +260,39 @@ class PhotoCache:
 
     def path(self, key: str, kind: str) -> Path:
         if (
-            kind not in self.KINDS
+            kind not in self.SUFFIXES
             or len(key) != 64
             or not all(c in "0123456789abcdef" for c in key)
         ):
             raise ValueError("not a cache key")
-        return self.root / key[:2] / f"{key}.{kind}.jpg"
+        return self.root / key[:2] / f"{key}.{kind}.{self.SUFFIXES[kind]}"
 
     def put(self, key: str, rendered: Rendered) -> None:
-        for kind, data in (("thumb", rendered.thumb), ("screen", rendered.screen)):
-            target = self.path(key, kind)
-            target.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
-            partial = target.with_suffix(f".{os.getpid()}.part")
-            partial.write_bytes(data)
-            partial.replace(target)
+        self._write(key, "thumb", rendered.thumb)
+        self._write(key, "screen", rendered.screen)
+
+    def put_video(self, key: str, data: bytes) -> None:
+        self._write(key, "video", data)
+
+    def _write(self, key: str, kind: str, data: bytes) -> None:
+        target = self.path(key, kind)
+        target.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
+        partial = target.with_suffix(f".{os.getpid()}.part")
+        partial.write_bytes(data)
+        partial.replace(target)
 
     def has(self, key: str) -> bool:
-        return all(self.path(key, kind).is_file() for kind in self.KINDS)
+        """Whether a photo's copies (or a video's file) are cached."""
+        if self.path(key, "video").is_file():
+            return True
+        return all(self.path(key, kind).is_file() for kind in ("thumb", "screen"))
 
     def files(self) -> Iterator[tuple[Path, os.stat_result]]:
         if not self.root.is_dir():
             return
-        for entry in self.root.glob("??/*.jpg"):
+        for entry in self.root.glob("??/*.*"):
+            if entry.suffix not in (".jpg", ".video"):
+                continue  # a copy being written (.part)
             try:
                 yield entry, entry.stat()
             except FileNotFoundError:

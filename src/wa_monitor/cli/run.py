@@ -86,7 +86,12 @@ def run_command(args: argparse.Namespace) -> int:
         settings = settings.on_bridge(args.bridge)
     db = Database.of(settings)
     try:
-        logs.configure(prefix=settings.log_prefix, log_file=settings.log_file, level=args.log_level)
+        logs.configure(
+            prefix=settings.log_prefix,
+            log_file=settings.log_file,
+            level=args.log_level,
+            tz=settings.tz,
+        )
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         raise ConfigError(f"log_file {settings.log_file}: cannot be opened: {reason}") from None
@@ -147,11 +152,12 @@ def run_command(args: argparse.Namespace) -> int:
     writes_replies = bool(allowed) and bool(settings.validating or settings.acknowledgements)
     sender = _sender(settings, db, stop, log, allowed) if writes_replies and not args.once else None
     # The drops' photos are fetched by a thread of the daemon, within a minute of being drained
-    # (services/photos.py); `run --once` leaves them to the daemon or `photos fetch`.
+    # (services/photos.py), started like the sender once this instance holds the lock (a
+    # standby asks the bridge for nothing); `run --once` leaves them to the daemon or
+    # `photos fetch`.
     fetcher = None
     if settings.photos and not args.once:
         fetcher = FetcherThread(Fetcher.for_settings(db, settings), stop, log)
-        fetcher.start()
     try:
         with _gc_tuned_for_the_loop():
             totals = run_loop(
@@ -164,7 +170,7 @@ def run_command(args: argparse.Namespace) -> int:
                 once=args.once,
                 waker=waker,
                 give_up_after=(args.give_up_after or 60.0) if args.once else 600.0,
-                notifier=notifier if sender is None else _StartsSender(notifier, sender),
+                notifier=_StartsThreads(notifier, sender, fetcher),
                 log=log,
                 lines=logs.Lines(),
                 replies_written=None if sender is None else sender.wake.set,
@@ -279,18 +285,25 @@ def _sender(
     return _SenderThread(sender, outbox, poster)
 
 
-class _StartsSender:
-    """The notifier, plus: READY also starts the reply sender (this instance holds the lock)."""
+class _Startable(Protocol):
+    def start(self) -> None: ...
 
-    def __init__(self, inner: Notifier, sender: _SenderThread) -> None:
-        self._inner, self._sender = inner, sender
+
+class _StartsThreads:
+    """The notifier, plus: READY also starts the reply sender and the photo fetcher (this
+    instance holds the lock; a standby must neither post nor ask the bridge for media)."""
+
+    def __init__(self, inner: Notifier, *threads: _Startable | None) -> None:
+        self._inner = inner
+        self._threads = [t for t in threads if t is not None]
 
     @property
     def keepalive(self) -> float | None:
         return self._inner.keepalive
 
     def ready(self) -> None:
-        self._sender.start()
+        for thread in self._threads:
+            thread.start()
         self._inner.ready()
 
     def status(self, text: str) -> None:

@@ -1,4 +1,4 @@
-"""`wa-monitor schema …`: migrate, reset, drop, copy-from-prod, grant."""
+"""`wa-monitor schema …`: migrate, summarize, reset, drop, copy-from-prod, grant."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from wa_monitor.adapters.postgres import admin
-from wa_monitor.adapters.postgres.db import Database, latest_version
+from wa_monitor.adapters.postgres import admin, summary
+from wa_monitor.adapters.postgres.db import Connection, Database, latest_version
 from wa_monitor.adapters.postgres.store import Store
 from wa_monitor.cli.common import CONFIG_HELP, SUMMARIES, Commands, leaf, load
 from wa_monitor.core.privileges import Service
@@ -32,6 +32,18 @@ def register(commands: Commands) -> None:
         "identical structure. An existing qa_photo_reviews table is adopted.",
         epilog=CONFIG_HELP,
         handler=migrate_command,
+    )
+    leaf(
+        schema_cmds,
+        "summarize",
+        help="recompute the per-day summary the dashboard and the sync read, from the reviews",
+        description="Recompute the per-day summary (drops, verdicts, failing steps per local "
+        "day, project and agent) from the reviews and their change trail, its days local to "
+        "the config's timezone, in one transaction; the monitor's and the reviewers' writes "
+        "wait meanwhile. Triggers keep it in every write's transaction, so this is needed only "
+        "after a change of timezone (schema migrate does it then) or to check it.",
+        epilog=f"{OWNER_NOTE}\n{CONFIG_HELP}",
+        handler=summarize_command,
     )
     leaf(
         schema_cmds,
@@ -134,13 +146,34 @@ def register(commands: Commands) -> None:
 
 def migrate_command(args: argparse.Namespace) -> int:
     settings = load(args)
-    with Store(Database.of(settings)) as store:
+    db = Database.of(settings)
+    with Store(db) as store:
         applied = store.migrate()
         version = store.require_migrated()
     if applied:
         print(f"schema {settings.schema}: applied version(s) {applied}; now at version {version}")
     else:
         print(f"schema {settings.schema}: already at version {version}; nothing to do")
+    with db.session("schema") as conn:
+        if summary.needs_rebuild(conn, db, settings.timezone):
+            _summarize(db, conn, settings)
+    return EXIT_OK
+
+
+def _summarize(db: Database, conn: Connection, settings: Settings) -> None:
+    counted = summary.rebuild(conn, db, settings.timezone)
+    print(
+        f"schema {settings.schema}: per-day summary rebuilt from {counted} reviews "
+        f"(days in {settings.timezone})"
+    )
+
+
+def summarize_command(args: argparse.Namespace) -> int:
+    settings = load(args)
+    db = Database.of(settings)
+    with db.session("schema") as conn:
+        db.require_current(conn)
+        _summarize(db, conn, settings)
     return EXIT_OK
 
 
@@ -164,7 +197,8 @@ def reset_command(args: argparse.Namespace) -> int:
     print(
         f"schema {settings.schema}: emptied {emptied.reviews} reviews (and their trail and "
         f"feedback sends), {emptied.ledger} ledger messages, the cursor, the invalid drop "
-        "submissions, the reply outbox and the flawed-row record (the plan lists stay); the "
+        "submissions, the reply outbox and the record of flawed rows and skipped messages (the "
+        "plan lists stay); the "
         f"{settings.environment.value} monitor starts over from the bridge's first message"
     )
     return EXIT_OK

@@ -105,7 +105,7 @@ def sharepoint_command(args: argparse.Namespace) -> int:
         )
     since = parse_duration(args.since) if args.since else None
     days = sharepoint.days_to_sync(datetime.now(settings.tz).date(), on=args.date, since=since)
-    logs.configure(prefix=settings.log_prefix, log_file=None, level=args.log_level)
+    logs.configure(prefix=settings.log_prefix, log_file=None, level=args.log_level, tz=settings.tz)
     log = logs.get()
     with ExitStack() as stack:
         target = _target(args.to, settings, stack, log)

@@ -40,6 +40,8 @@ def web_command(args: argparse.Namespace) -> int:
     db = Database.of(settings)
     secret = settings.require_web_secret()
     logs.register_secret(secret)
+    # The dashboard's own lines (a feedback send's) as the monitor's: prefix, zone, offset.
+    logs.configure(prefix=settings.log_prefix, log_file=None, tz=settings.tz)
     with db.session("web") as conn:
         db.require_current(conn)
     if (production := settings.production) is not None and not production.known:
@@ -71,6 +73,7 @@ def serve(settings: Settings, *, database_url: str, secret: str, host: str, port
             port=port,
             request_seconds=settings.web.request_seconds,
             log_prefix=settings.log_prefix,
+            timezone=settings.timezone,
         )
     )
     if not started:  # uvicorn said why (the address in use, say); systemd may try again

@@ -353,6 +353,7 @@ class _Loop:
         )
         if skipped:
             self._tell_skips(skipped)
+            self.policy(self.sink.record_skips, skipped)
         media = (
             photos.photos_of(
                 batch.messages,

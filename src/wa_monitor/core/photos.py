@@ -10,8 +10,9 @@ the same sender in the same group that is nearest to it in time, among:
 the later one on a tie. That is the issue's window — from after the sender's previous drop
 message (at most `before` earlier) until `after` after it or the sender's next drop message —
 with "nearest wins" where two windows overlap. A photo whose caption names a drop is tied to
-that drop directly (it is a drop message itself). A message naming several drops gives its
-photos to the first of them.
+that drop directly (it is a drop message itself). A message naming several drops is one drop
+message for all of them, as near to its photos for each: its photos are tied here to the first
+of them, and the pages show them for every drop it named (the ledger keeps which; photos.sql).
 
 Each drop message opens a round: a resubmission is a new drop message, so the photos nearest
 to it form a round of their own, and the page shows rounds apart (by `Tie.message_id`).

@@ -19,6 +19,7 @@ from wa_monitor.core.records import (
     PlanLists,
     ReviewState,
     Sighting,
+    Skip,
 )
 from wa_monitor.core.sheet import Sheet, SheetPlan, TargetKind, Write
 
@@ -56,6 +57,10 @@ class Sink(Protocol):
         """Begin the batch's transaction; `photos` are recorded and tied to drops in it."""
 
     def save_position(self, position: BridgePosition) -> None: ...
+
+    def record_skips(self, skipped: Sequence[Skip]) -> None:
+        """Record messages that name a drop but were skipped (a bot number, the bridge's own
+        account), once each however often they are read, so that `status` can count them."""
 
     def refuse(self, sighting: Sighting, reason: str, position: BridgePosition | None) -> None:
         """Record that the message of `sighting` was refused and skipped (and save `position`,

@@ -1,8 +1,8 @@
 """What a service's database role may do, against what it holds: the privilege audit's rules.
 
 The PostgreSQL adapter (adapters/postgres/admin.py) says what each service needs and reads what
-a role holds; audit_role() compares the two and says, for ops, what is missing or extra and
-the command that fixes each. Pure.
+a role holds; audit_role() compares the two, in the environment its Database handle serves,
+and says, for ops, what is missing or extra and the command that fixes each. Pure.
 """
 
 from __future__ import annotations
@@ -11,10 +11,22 @@ import enum
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 # PostgreSQL's own schema (production's): every role has USAGE on it through PUBLIC by default,
 # which opens no table by itself.
 PUBLIC_SCHEMA = "public"
+
+
+class AuditedEnvironment(Protocol):
+    """The environment an audit is for, and its schema: the Database handle is one, so no
+    signature here carries a schema of its own."""
+
+    @property
+    def environment(self) -> str: ...
+
+    @property
+    def schema(self) -> str: ...
 
 
 class Privilege(enum.StrEnum):
@@ -85,9 +97,8 @@ class Audit:
 def audit_role(
     grants: RoleGrants,
     needed: Mapping[str, frozenset[Privilege]],
+    db: AuditedEnvironment,
     *,
-    schema: str,
-    env: str,
     service: Service = Service.MONITOR,
     allow_other_env: bool = False,
     needed_columns: Mapping[str, Mapping[Privilege, frozenset[str]]] | None = None,
@@ -95,8 +106,9 @@ def audit_role(
 ) -> Audit:
     """Compare what `grants` holds with `needed` (table → privileges), `needed_columns` (table →
     privilege → the columns it is granted on, never the whole table) and `needed_functions`
-    (names the role may execute) in `schema`, the environment's: what is missing, what is
+    (names the role may execute) in the schema of `db`'s environment: what is missing, what is
     extra, and how to fix each."""
+    schema, env = db.schema, db.environment
     user = grants.role
     quoted = user  # as psql takes a plain name; doctor and grant print it for people
     if grants.limitless:
@@ -121,9 +133,7 @@ def audit_role(
     excused = set(other_envs) if allow_other_env else set()
     extra_held = {(s, t, p) for s, t, p in held - wanted if s not in excused}
     missing, extra = _grouped(wanted - held), _grouped(extra_held)
-    missing_columns, extra_columns = _column_diff(
-        grants, needed_columns or {}, schema=schema, excused=excused
-    )
+    missing_columns, extra_columns = _column_diff(grants, needed_columns or {}, db, excused=excused)
     missing += _columns_grouped(missing_columns)
     extra += _columns_grouped(extra_columns)
     wanted_functions = {(schema, f) for f in needed_functions}
@@ -188,14 +198,14 @@ def audit_role(
 def _column_diff(
     grants: RoleGrants,
     needed: Mapping[str, Mapping[Privilege, frozenset[str]]],
+    db: AuditedEnvironment,
     *,
-    schema: str,
     excused: set[str],
 ) -> tuple[set[tuple[str, str, str, Privilege]], set[tuple[str, str, str, Privilege]]]:
     """Column grants missing and extra. A column need met by a
     table-wide grant is not missing (that grant is reported as extra instead)."""
     wanted = {
-        (schema, table, column, privilege)
+        (db.schema, table, column, privilege)
         for table, by_privilege in needed.items()
         for privilege, columns in by_privilege.items()
         for column in columns

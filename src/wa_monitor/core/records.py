@@ -79,8 +79,10 @@ class Skip:
     """A message that names a drop and was skipped, and why."""
 
     chat_jid: str
+    message_id: str
     phone: str
     reason: SkipReason
+    sent_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,7 +261,9 @@ class Delivery(enum.StrEnum):
 
     SENT = "sent"  # taken: WhatsApp (or the relay) has the message
     REFUSED = "refused"  # answered, not posted: safe to try again
-    DOWN = "down"  # nothing reached the bridge (or relay): safe to try again
+    # Nothing was sent: the bridge (or relay) was not reached, or answered that it cannot send
+    # at all now (503, "not connected to WhatsApp"): safe to try again, soon.
+    DOWN = "down"
     UNKNOWN = "unknown"  # may have been posted: never sent again without a person deciding
 
     @property

@@ -20,8 +20,9 @@ The daemon's replies go through the outbox and the `Sender` below:
   `per_group` an hour; an agent's messages get at most `per_sender` replies an hour. A reply over
   a cap is held: recorded ('held'), never posted.
 - Each group has its own lane: a hung post in one group never delays another group's replies.
-- A post the bridge did not take (DOWN) is tried again within seconds, so pending replies go
-  out soon after the bridge answers again.
+- A post that reached no bridge, or that the bridge could not send at all (its WhatsApp link
+  down: 503 or "not connected"), is DOWN and tried again within seconds, so pending replies go
+  out within 5 s of the bridge sending again; a refusal of the message itself backs off longer.
 - Only groups in `allowed` are ever posted to (dev: its own groups, never production's).
 """
 
@@ -42,7 +43,8 @@ from wa_monitor.errors import TransientError
 RETRY_FIRST_S = 1.0
 # The bridge refused the message (it answered): wait longer before asking again.
 RETRY_MAX_S = 30.0
-# Nothing reached the bridge: ask again soon, so replies go out within seconds of its return.
+# Nothing reached the bridge, or it cannot send now (DOWN): ask again soon, so replies go out
+# within seconds of its return.
 RETRY_DOWN_MAX_S = 3.0
 # How far before its claim a message found in messages.db may be stamped (clock skew, rounding).
 ECHO_SLACK = timedelta(seconds=5)

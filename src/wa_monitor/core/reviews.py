@@ -50,7 +50,7 @@ def sightings(
             continue
         if reason is not None:
             if skipped is not None:
-                skipped.append(Skip(m.chat_jid, m.phone, reason))
+                skipped.append(Skip(m.chat_jid, m.message_id, m.phone, reason, m.sent_at))
             continue
         resubmit_word = says_resubmitted(m.content)
         review_date = m.sent_at.astimezone(tz).date()

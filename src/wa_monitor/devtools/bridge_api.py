@@ -51,6 +51,10 @@ BOT_NUMBER = "27640412391"  # the bot number the old monitor skipped; the demo c
 class Fault(enum.StrEnum):
     NONE = "none"
     REFUSE = "refuse"  # answer 500 {"success": false}: WhatsApp refused, nothing posted
+    # The bridge is up but its WhatsApp link is not: nothing posted. NOT_CONNECTED answers as the
+    # reference bridge does (500, its own message); UNAVAILABLE as a fork or a proxy would (503).
+    NOT_CONNECTED = "not_connected"
+    UNAVAILABLE = "unavailable"
     SLOW = "slow"  # wait `delay_s` before handling the request
     DROP_AFTER_POST = "drop_after_post"  # post and record, then close without an answer
 
@@ -327,6 +331,14 @@ class _BridgeHandler(BaseHTTPRequestHandler):
                 success=False,
                 message="Error sending message: simulated refusal",
             )
+            return
+        if fault is Fault.NOT_CONNECTED:
+            self._json(
+                HTTPStatus.INTERNAL_SERVER_ERROR, success=False, message="Not connected to WhatsApp"
+            )
+            return
+        if fault is Fault.UNAVAILABLE:
+            self._plain(HTTPStatus.SERVICE_UNAVAILABLE, "WhatsApp client is not connected")
             return
         self.bridge.post_message(recipient, text)
         if fault is Fault.DROP_AFTER_POST:

@@ -28,6 +28,7 @@ from wa_monitor.adapters.postgres.db import Database
 from wa_monitor.adapters.sqlfiles import named_queries
 from wa_monitor.devtools.bridge_api import SimulatedBridgeApi
 from wa_monitor.devtools.embedded import embedded_postgres
+from wa_monitor.devtools.history import seed_history
 from wa_monitor.devtools.simulator import (
     BridgeWriter,
     Post,
@@ -154,6 +155,9 @@ def _demo(work: Path, seconds: float, web_port: int, *, stay: bool) -> int:
         }
         for env, config in configs.items():
             run_cli(["schema", "migrate", "--config", str(config)], env_vars, f"migrate {env}")
+        prod_db = Database(url, load_settings(configs["prod"]).schema, "prod")
+        past = seed_history(url, prod_db, projects=PROD_GROUPS, agents=AGENTS)
+        print(f"▶ prod's past six weeks: {past} reviews with their verdicts and feedback")
         plan = work / "velo-plan.csv"
         plan.write_text("Drop Number\n" + "\n".join(PLAN) + "\n", encoding="utf-8")
         import_args = ["drops", "import", "--config", str(configs["dev"])]

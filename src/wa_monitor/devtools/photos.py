@@ -162,3 +162,19 @@ _PAINTERS = {
     Subject.ONT_LABEL: _ont_label,
     Subject.METER: _meter,
 }
+
+
+def clip(label: str = "") -> bytes:
+    """A video message's file as WhatsApp names its type: an MP4 container (its `ftyp` box, then
+    the media data). Not an encoded stream (the simulator carries no video encoder): enough for
+    the fetcher's checks, the cache and the page's player to be driven; a player shows it as a
+    video it cannot decode."""
+    ftyp = b"ftypmp42" + b"\x00\x00\x00\x00" + b"mp42isom"
+    payload = hashlib.sha256(label.encode()).digest() * 64
+    return (
+        (8 + len(ftyp) - 4).to_bytes(4, "big")
+        + ftyp
+        + (8 + len(payload)).to_bytes(4, "big")
+        + b"mdat"
+        + payload
+    )

@@ -22,10 +22,12 @@ from wa_monitor.adapters.media import (
     BridgeMedia,
     FileRefused,
     NotAnImage,
+    NotAVideo,
     PhotoCache,
     WrongFile,
     read_checked,
     render,
+    video_type,
 )
 from wa_monitor.adapters.postgres import photos
 from wa_monitor.adapters.postgres.db import Connection, Database
@@ -132,11 +134,30 @@ class Fetcher:
             return self._final(conn, photo, "mismatch", str(exc))
         except FileRefused as exc:
             return self._final(conn, photo, "refused", str(exc))
+        key = (photo.file_sha256 or b"").hex()
+        if photo.media_type == "video":  # served as it is, with a plain placeholder
+            try:
+                content_type = video_type(data)
+            except NotAVideo as exc:
+                return self._final(conn, photo, "refused", str(exc))
+            self.cache.put_video(key, data)
+            photos.fetched(
+                conn,
+                self.db,
+                photo.id,
+                now=now,
+                key=key,
+                width=None,
+                height=None,
+                taken=None,
+                place=None,
+                content_type=content_type,
+            )
+            return "fetched"
         try:
             rendered = render(data)
         except NotAnImage as exc:
             return self._final(conn, photo, "refused", str(exc))
-        key = (photo.file_sha256 or b"").hex()
         self.cache.put(key, rendered)
         photos.fetched(
             conn,
@@ -171,7 +192,9 @@ class FetcherThread:
         self._thread = threading.Thread(target=self._run, name="photo-fetcher", daemon=True)
 
     def start(self) -> None:
-        self._thread.start()
+        """Start it once this instance holds the environment's lock (again: nothing)."""
+        if self._thread.ident is None:
+            self._thread.start()
 
     def _run(self) -> None:
         while not self.stop.is_set():
@@ -188,7 +211,8 @@ class FetcherThread:
 
     def close(self) -> None:
         self.wake.set()
-        self._thread.join(timeout=10)
+        if self._thread.ident is not None:  # a standby that never held the lock never started it
+            self._thread.join(timeout=10)
         self.fetcher.close()
 
 

@@ -103,6 +103,10 @@ class EnvStatus:
     bridge: str = ""  # the bridge this host reads (its file: behind, newest_message_at)
     bridges: tuple[BridgeStatus, ...] = ()  # every configured bridge
     lagging: tuple[str, ...] = ()  # with several bridges, each one behind or not read
+    # Drop messages skipped today for their sender (a bot number, the bridge's own account),
+    # and who sent them: an agent listed in bot_senders by mistake shows here.
+    skipped_today: int | None = None
+    skipped_senders: tuple[dict[str, Any], ...] = ()
     problems: tuple[str, ...] = ()
 
     @property
@@ -123,6 +127,10 @@ class EnvStatus:
         out = asdict(self)
         out["ok"] = self.ok
         out["problems"] = list(self.problems)
+        out["skipped_senders"] = [
+            {**sender, "last_sent_at": sender["last_sent_at"].isoformat()}
+            for sender in self.skipped_senders
+        ]
         for name in ("idle_for", "bridge_quiet_for"):
             value = getattr(self, name)
             out[f"{name}_seconds"] = None if value is None else round(value.total_seconds(), 1)
@@ -249,7 +257,18 @@ def _database_figures(
     if counts:
         start = datetime.combine(datetime.now(tz).date(), time(), tzinfo=tz)
         replies = figures.replies_day(conn, db, start, start + timedelta(days=1))
+        skipped = figures.skipped_since(conn, db, start)
         found |= {
+            "skipped_today": sum(s.count for s in skipped),
+            "skipped_senders": tuple(
+                {
+                    "sender": s.sender,
+                    "reason": s.reason,
+                    "count": s.count,
+                    "last_sent_at": _local(s.last_sent_at, tz),
+                }
+                for s in skipped
+            ),
             "invalid_today": replies.invalid,
             "replies_waiting": replies.waiting,
             "replies_unknown": replies.unknown,
@@ -326,6 +345,7 @@ _COLUMNS = (
     ("BEHIND", "behind", True),
     ("INVALID TODAY", "invalid_today", True),
     ("REPLIES WAITING", "replies_waiting", True),
+    ("SKIPPED", "skipped_today", True),
     ("MONITOR", "running", True),
     ("SINCE", "running_since", False),
     ("LAST READ", "last_read_at", True),
@@ -357,11 +377,14 @@ def table(statuses: list[EnvStatus], *, wide: bool = False) -> str:
         for b in s.bridges
     ]
     lines += [f"{s.env}: {p}" for s in statuses for p in s.problems]
+    lines += [_skipped_line(s.env, sender) for s in statuses for sender in s.skipped_senders]
     lines += [
         f"{s.env}: no wa-monitor is running: start wa-monitor-{s.env} (--max-behind fails on it)"
         for s in statuses
         if verdict(s) == "STOPPED"
     ]
+    zones = _zones(statuses, [key for _, key in columns])
+    lines += [zones] if zones else []
     return "\n".join(lines)
 
 
@@ -377,6 +400,35 @@ def _bridge_line(b: BridgeStatus) -> str:
         f"newest message {newest} ({behind}), last read {read}, "
         f"monitor {'running' if b.running else 'stopped'}"
     )
+
+
+def _skipped_line(env: str, sender: Mapping[str, Any]) -> str:
+    count, last = sender["count"], sender["last_sent_at"]
+    why = {
+        "bot_sender": "listed in bot_senders",
+        "own_account": "the bridge's own account; own_account_posts_drops is false",
+    }.get(sender["reason"], sender["reason"])
+    return (
+        f"{env}: skipped {count} drop message{'s' if count != 1 else ''} from "
+        f"{sender['sender']} today ({why}; last {last:%H:%M})"
+    )
+
+
+def _zones(statuses: list[EnvStatus], keys: list[str]) -> str | None:
+    """The zone the table's times are in, with its offset, said once (each environment's when
+    they differ): a narrow cell has no room for it, and the host's zone may be another."""
+    zones: dict[str, str] = {}
+    for s in statuses:
+        moment = next((v for k in keys if isinstance(v := getattr(s, k), datetime)), None)
+        if moment is not None and moment.tzinfo is not None:
+            offset = f"UTC{moment.isoformat(timespec='seconds')[19:]}"
+            name = getattr(moment.tzinfo, "key", None)
+            zones[s.env] = f"{name}, {offset}" if name else offset
+    if not zones:
+        return None
+    if len(set(zones.values())) == 1:
+        return f"times are local: {next(iter(zones.values()))}"
+    return "times are local: " + "; ".join(f"{env} {zone}" for env, zone in zones.items())
 
 
 def _cell(key: str, value: object, *, wide: bool) -> str:

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -28,7 +29,16 @@ from wa_monitor.adapters.postgres import dashboard
 from wa_monitor.adapters.postgres.db import Database, StoreUnavailable, one_line
 from wa_monitor.errors import WaMonitorError
 from wa_monitor.settings import Settings
-from wa_monitor.web import auth, metrics, pages, photos, quality, queue, reviewing
+from wa_monitor.web import (
+    auth,
+    metrics,
+    pages,
+    photo_steps,
+    photos,
+    quality,
+    queue,
+    reviewing,
+)
 from wa_monitor.web.context import (
     BASE,
     HERE,
@@ -39,7 +49,7 @@ from wa_monitor.web.context import (
     make_templates,
     wants_json,
 )
-from wa_monitor.web.exports import Exports
+from wa_monitor.web.exports import STALL_SECONDS, Exports
 from wa_monitor.web.limits import KB, BodyLimit, BodyRule, ClientAddress
 from wa_monitor.web.security import SecurityHeaders
 
@@ -80,8 +90,45 @@ class ChartWarmer:
         self._thread.join(timeout=15)
 
 
-def create_app(settings: Settings, *, database_url: str, secret: str) -> Starlette:
-    """One environment's dashboard, reading only its configured schema."""
+class HealthCheck:
+    """/healthz's own capacity: a connection and a thread of its own, so that pages holding
+    every pooled connection and every threadpool worker (slow queries, a flood of requests)
+    cannot make the reverse proxy think the database is gone."""
+
+    def __init__(self, db: Database, application_name: str) -> None:
+        self._db = db
+        self._pool = db.pool(application_name, max_size=1)
+        self._threads: anyio.CapacityLimiter | None = None  # made on the event loop, in open()
+
+    def open(self) -> None:
+        self._pool.open(wait=False)
+        self._threads = anyio.CapacityLimiter(1)
+
+    def close(self) -> None:
+        self._pool.close()
+
+    async def database_answers(self) -> bool:
+        """True when the database answered a ping within the pool's 2 s, on its own thread."""
+        return await anyio.to_thread.run_sync(self._ping, limiter=self._threads)
+
+    def _ping(self) -> bool:
+        try:
+            with self._db.borrowed(self._pool, timeout=2) as conn:
+                dashboard.ping(conn, self._db)
+        except WaMonitorError:  # the database's, translated by the handle
+            return False
+        return True
+
+
+def create_app(
+    settings: Settings,
+    *,
+    database_url: str,
+    secret: str,
+    export_stall_seconds: float = STALL_SECONDS,
+) -> Starlette:
+    """One environment's dashboard, reading only its configured schema. An export whose client
+    reads nothing for `export_stall_seconds` is ended (web/exports.py)."""
     if len(secret) < MIN_SECRET_LENGTH:
         raise ValueError(f"the session secret must be at least {MIN_SECRET_LENGTH} characters")
     env = settings.environment.value
@@ -94,13 +141,11 @@ def create_app(settings: Settings, *, database_url: str, secret: str) -> Starlet
         bridge=BridgeApi(settings.bridge_api_url),
     )
     registry = metrics.registry(web)
+    health = HealthCheck(db, f"wa-monitor-web-{env}-health")
 
-    def healthz(request: Request) -> Response:
+    async def healthz(request: Request) -> Response:
         """For the reverse proxy: 200 while the database answers, 503 when it does not."""
-        try:
-            with web.connection(timeout=2) as conn:
-                dashboard.ping(conn, web.db)
-        except WaMonitorError:  # the database's, translated by the handle
+        if not await health.database_answers():
             return JSONResponse({"ok": False, "database": "unreachable"}, status_code=503)
         return JSONResponse({"ok": True, "environment": env})
 
@@ -127,6 +172,11 @@ def create_app(settings: Settings, *, database_url: str, secret: str) -> Starlet
         Route(
             BASE + "/reviews/{id:uuid}/sends/{send}/resolve",
             reviewing.resolve_send,
+            methods=["POST"],
+        ),
+        Route(
+            BASE + "/reviews/{id:uuid}/photos/{photo:int}/step",
+            photo_steps.mark_step,
             methods=["POST"],
         ),
         Route(BASE + "/photos/{key}/{kind}", photos.serve),
@@ -161,11 +211,13 @@ def create_app(settings: Settings, *, database_url: str, secret: str) -> Starlet
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         web.pool.open(wait=False)  # the pages say so while the database is away
+        health.open()
         warmer = ChartWarmer(web)
         try:
             yield
         finally:
             warmer.stop()
+            health.close()
             web.pool.close()
             web.bridge.close()
 
@@ -195,5 +247,5 @@ def create_app(settings: Settings, *, database_url: str, secret: str) -> Starlet
         lifespan=lifespan,
     )
     app.state.site = web  # what every handler shares: see context.site_of
-    app.state.exports = Exports(settings, db)
+    app.state.exports = Exports(settings, db, stall_seconds=export_stall_seconds)
     return app

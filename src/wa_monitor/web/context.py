@@ -122,6 +122,9 @@ class Site:
             "base": home(request),
             "csrf": csrf_token(request.session),
             "timezone": self.settings.timezone,
+            # The zone's offset now, said once on the page beside its name (every time shown
+            # is in this zone).
+            "utc_offset": datetime.now(self.settings.tz).isoformat(timespec="seconds")[19:],
             "active": "",
             **values,
         }

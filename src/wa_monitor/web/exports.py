@@ -5,7 +5,8 @@ runs, so it must never take what the pages need. Each export opens a connection 
 (not one of the pages' pool) and runs on the event loop (not in the threadpool the pages run
 in); at most PER_USER exports run per person and TOTAL in all, and the next is refused with 429.
 An export ends, and its connection closes, when the client goes away, when it reads nothing
-for STALL_SECONDS, or when the database bounds it (dashboard.sql's export_session).
+for `stall_seconds` (STALL_SECONDS unless create_app is told otherwise), or when the database
+bounds it (dashboard.sql's export_session).
 """
 
 from __future__ import annotations
@@ -83,6 +84,7 @@ class Exports:
     settings: Settings
     db: Database
     slots: Slots = field(default_factory=Slots)
+    stall_seconds: float = STALL_SECONDS  # create_app's export_stall_seconds (tests lower it)
 
     @property
     def application_name(self) -> str:
@@ -173,12 +175,13 @@ class CsvExport(Response):
             chunk = buffer.getvalue().encode()
             buffer.seek(0)
             buffer.truncate()
+            stall = self.exports.stall_seconds
             try:
-                with anyio.fail_after(STALL_SECONDS):
+                with anyio.fail_after(stall):
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
             except TimeoutError:
                 # The server closes the connection of a response left unfinished.
-                log.warning("export stopped: its client read nothing for %.0f s", STALL_SECONDS)
+                log.warning("export stopped: its client read nothing for %.0f s", stall)
                 return
             batch = await anext(batches, None)
         tail = buffer.getvalue().encode()

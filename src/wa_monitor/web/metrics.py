@@ -4,7 +4,7 @@ read from the database at each scrape. Figures only: no name, number or drop lea
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
@@ -17,7 +17,6 @@ from wa_monitor.adapters.postgres.daily import daily_totals
 from wa_monitor.services import health
 from wa_monitor.services.status import BridgeStatus
 from wa_monitor.web.context import Site
-from wa_monitor.web.filters import local_midnight
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -43,12 +42,7 @@ class EnvironmentCollector(Collector):
             with web.connection() as conn:
                 state = health.check(conn, web.db, web.settings, now=now)
                 counts = daily_totals(conn, web.db, today, today, web.settings.timezone)
-                cards = dashboard.day_cards(
-                    conn,
-                    web.db,
-                    local_midnight(today, tz),
-                    local_midnight(today + timedelta(days=1), tz),
-                )
+                cards = dashboard.day_cards(conn, web.db, today, web.settings.timezone)
         except Exception:  # noqa: BLE001  a scrape reports the outage, it does not fail
             database_up.add_metric([env], 0)
             yield database_up

@@ -47,9 +47,11 @@ def overview(site: Site, request: Request, user: User) -> Page:
         on_day = daily_totals(conn, site.db, day, day, site.settings.timezone)
         counts = chart_history(site, conn, day) + on_day
         start, end = local_midnight(day, tz), local_midnight(day + timedelta(days=1), tz)
-        cards = dashboard.day_cards(conn, site.db, start, end)
+        cards = dashboard.day_cards(conn, site.db, day, site.settings.timezone)
         invalid = dashboard.invalid_posts(conn, site.db, start, end, limit=INVALID_SHOWN)
         state = health.check(conn, site.db, site.settings, now=datetime.now(tz))
+        shot, short = photos.day_counts(conn, site.db, day)
+    photo_cards = {"photos": shot, "short_of_photos": short}
     table = day_table(site, counts, day)
     total = sum(n for _, n in table)
     validating = sorted(site.settings.validating)
@@ -62,7 +64,7 @@ def overview(site: Site, request: Request, user: User) -> Page:
             "day": day.isoformat(),
             "projects": [{"project": p, "drops": n} for p, n in table],
             "total": total,
-            "cards": asdict(cards),
+            "cards": asdict(cards) | photo_cards,
             "health": state.as_json(),
             "daily": [
                 {"day": c.day.isoformat(), "project": c.project, "drops": c.drops} for c in counts
@@ -71,6 +73,14 @@ def overview(site: Site, request: Request, user: User) -> Page:
             # When these figures were read, in the environment's zone with its offset: the
             # page's refresh note says it (the browser's own zone may be another).
             "read_at": site.clock_with_offset(datetime.now(UTC)),
+            # The chart as the page draws it, and its legend: the refresh redraws it with the
+            # figures (the same SVG the server rendered, never a second drawing in script).
+            "chart": {
+                "svg": str(svg),
+                "legend": [
+                    {"project": p, "colour": chart.colour(i)} for i, p in enumerate(chart_projects)
+                ],
+            },
         }
 
     days = [first + timedelta(days=i) for i in range(CHART_DAYS)]
@@ -82,6 +92,7 @@ def overview(site: Site, request: Request, user: User) -> Page:
         "table": table,
         "total": total,
         "cards": cards,
+        "photo_cards": photo_cards,
         "health": state,
         "chart": svg,
         "chart_projects": chart_projects,

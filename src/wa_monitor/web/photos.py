@@ -12,17 +12,19 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import FileResponse, Response
 
 from wa_monitor.adapters.media import PhotoCache
 from wa_monitor.adapters.postgres import photos
 from wa_monitor.adapters.postgres.db import Connection
+from wa_monitor.core.steps import Step
 from wa_monitor.web.context import Site, current_user, site_of
 
 KEY = re.compile(r"^[0-9a-f]{64}$")
-KINDS = ("thumb", "screen")
+KINDS = ("thumb", "screen", "video")
 # Why a photo is not shown, by its state: what the reviewer reads in its place.
 MISSING = {
     "pending": "Not fetched yet",
@@ -41,32 +43,43 @@ class Round:
     photos: list[dict[str, Any]]
 
 
-def drop_photos(site: Site, conn: Connection, drop_number: str) -> list[Round]:
-    """The drop's photos in posting order, rounds apart (each drop message opens one)."""
+def drop_photos(
+    site: Site, conn: Connection, drop_number: str, review_id: UUID | None = None
+) -> list[Round]:
+    """The drop's photos in posting order, rounds apart (each drop message opens one), each
+    with the step `review_id` marks it as showing."""
     rounds: list[Round] = []
     last: str | None = None
-    for n, p in enumerate(photos.of_drop(conn, site.db, drop_number)):
+    for n, p in enumerate(photos.of_drop(conn, site.db, drop_number, review_id)):
         if not rounds or p.round_message_id != last:
             rounds.append(Round(len(rounds) + 1, []))
             last = p.round_message_id
         shown = p.state == "fetched" and p.content_key is not None
-        missing: str | None
-        if p.media_type != "image":
-            missing = "A video (not shown here yet)"
-        else:
-            missing = None if shown else MISSING.get(p.state, "Not available")
         rounds[-1].photos.append(
             {
+                "id": p.id,
                 "index": n,
+                "video": p.media_type == "video",
                 "key": p.content_key if shown else None,
-                "missing": missing,
+                "missing": None if shown else MISSING.get(p.state, "Not available"),
                 "state": p.state,
                 "sent_at": site.local(p.sent_at),
                 "taken": p.taken,
                 "place": p.place,
+                "step": Step(p.step) if p.step else None,
             }
         )
     return rounds
+
+
+def step_photos(rounds: list[Round]) -> dict[Step, list[dict[str, Any]]]:
+    """The photos marked as showing each step, in posting order: what the step's row shows."""
+    marked: dict[Step, list[dict[str, Any]]] = {}
+    for r in rounds:
+        for p in r.photos:
+            if p["step"] is not None:
+                marked.setdefault(p["step"], []).append(p)
+    return marked
 
 
 def photo_json(rounds: list[Round]) -> list[dict[str, Any]]:
@@ -75,11 +88,14 @@ def photo_json(rounds: list[Round]) -> list[dict[str, Any]]:
             "round": r.number,
             "photos": [
                 {
+                    "id": p["id"],
+                    "kind": "video" if p["video"] else "photo",
                     "state": p["state"],
                     "sent_at": p["sent_at"].isoformat() if p["sent_at"] else None,
                     "taken": p["taken"],
                     "place": p["place"],
                     "key": p["key"],
+                    "step": None if p["step"] is None else p["step"].number,
                 }
                 for p in r.photos
             ],
@@ -88,8 +104,9 @@ def photo_json(rounds: list[Round]) -> list[dict[str, Any]]:
     ]
 
 
-def serve(request: Request) -> Response:
-    """One cached copy (thumb or screen) of a photo of this environment's reviews."""
+def serve(request: Request) -> Response:  # noqa: PLR0911 - one early answer per refusal
+    """One cached copy of a photo (thumb or screen, JPEG) or a video (as it came, its own type)
+    of this environment's reviews."""
     site = site_of(request)
     if current_user(site, request) is None:
         return Response("login required\n", status_code=401, headers=HEADERS)
@@ -97,10 +114,16 @@ def serve(request: Request) -> Response:
     if not KEY.match(key) or kind not in KINDS:
         return _not_found()
     with site.connection() as conn:
-        if not photos.servable(conn, site.db, key):
-            return _not_found()
+        content_type = photos.servable(conn, site.db, key)
+    if content_type is None or (kind == "video") != content_type.startswith("video/"):
+        return _not_found()
     cache = PhotoCache(site.settings.cache_dir, max_bytes=site.settings.photos_cache_max_mb << 20)
     path = cache.path(key, kind)
+    if kind == "video":  # streamed, with ranges (a player seeks); never read whole
+        if not path.is_file():
+            return _not_found()
+        cache.touch(key, kind)
+        return FileResponse(path, media_type=content_type, headers=HEADERS)
     try:
         data = path.read_bytes()
     except OSError:

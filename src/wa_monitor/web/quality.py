@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from wa_monitor.adapters.postgres import quality as figures
-from wa_monitor.adapters.postgres.quality import AgentQuality, Quality, StepFailures, Week
+from wa_monitor.adapters.postgres.quality import AgentQuality, Quality, Span, StepFailures, Week
 from wa_monitor.adapters.postgres.users import User
 from wa_monitor.core.steps import Step
 from wa_monitor.web import chart
@@ -159,17 +159,17 @@ def _read(site: Site, span: Period) -> tuple[Quality, Quality, list[Week]]:
     last_monday = span.last - timedelta(days=span.last.weekday())
     first_week = last_monday - timedelta(weeks=WEEKS - 1)
 
-    def at(day: date) -> Any:
-        return local_midnight(day, tz)
+    zone = site.settings.timezone
+
+    def spanning(first: date, last: date) -> Span:
+        return Span(
+            first, last, local_midnight(first, tz), local_midnight(last + timedelta(1), tz), zone
+        )
 
     with site.connection() as conn:
-        now = figures.quality(conn, site.db, at(span.first), at(span.last + timedelta(1)))
-        before = figures.quality(
-            conn, site.db, at(previous.first), at(previous.last + timedelta(1))
-        )
-        weeks = figures.weekly(
-            conn, site.db, at(first_week), at(last_monday + timedelta(7)), site.settings.timezone
-        )
+        now = figures.quality(conn, site.db, spanning(span.first, span.last))
+        before = figures.quality(conn, site.db, spanning(previous.first, previous.last))
+        weeks = figures.weekly(conn, site.db, first_week, last_monday + timedelta(6), zone)
     kept = {w.week: w for w in weeks}
     series = [
         kept.get(first_week + timedelta(weeks=i), Week(first_week + timedelta(weeks=i), 0, 0, 0))

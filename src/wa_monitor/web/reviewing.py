@@ -44,7 +44,7 @@ from wa_monitor.services import feedback
 from wa_monitor.web import queue
 from wa_monitor.web.context import Page, Site, current_user, json_value, page, site_of
 from wa_monitor.web.pages import review_json
-from wa_monitor.web.photos import drop_photos, photo_json
+from wa_monitor.web.photos import drop_photos, photo_json, step_photos
 from wa_monitor.web.security import CSRF_HEADER, csrf_ok
 
 # What the form's fields hold at most, as the page's maxlength says; longer is not a browser's.
@@ -172,7 +172,7 @@ def _values(site: Site, conn: Connection, review_id: UUID) -> dict[str, Any]:
         "changes": reviewing.history(conn, site.db, review_id),
         "sends": reviewing.sends(conn, site.db, review_id),
         "destination": feedback.destination(site.settings, sheet.project),
-        "photo_rounds": drop_photos(site, conn, found.drop_number),
+        "photo_rounds": drop_photos(site, conn, found.drop_number, found.id),
     }
 
 
@@ -234,6 +234,7 @@ def _page(
         **values,
         "steps": list(zip(Step, values["review"].steps, strict=True)),
         "photo_steps": list(Step),
+        "step_photos": step_photos(values["photo_rounds"]),
         "bridge_url": site.settings.bridge_api_url,
         "field_label": field_label,
         "marks": list(Mark),

@@ -131,13 +131,15 @@ class RateLimited(logging.Filter):
         return True
 
 
-def log_config(prefix: str) -> dict[str, Any]:
+def log_config(prefix: str, timezone: str | None = None) -> dict[str, Any]:
     """uvicorn's and asyncio's lines on stderr (the journal), with the environment's prefix
-    first on every line (a traceback's included), each kind rate-limited."""
+    first on every line (a traceback's included), their times in the environment's `timezone`
+    with its offset (as the monitor's own lines), each kind rate-limited."""
     formatter = {
         "()": "wa_monitor.adapters.logs.Prefixed",
         "fmt": "%(asctime)s %(levelname)-7s %(name)s %(message)s",
         "prefix": prefix,
+        "tz": timezone,
     }
     handler = {
         "class": "logging.StreamHandler",
@@ -159,7 +161,13 @@ def log_config(prefix: str) -> dict[str, Any]:
 
 
 def config(
-    app: ASGIApp, *, host: str, port: int, request_seconds: float, log_prefix: str
+    app: ASGIApp,
+    *,
+    host: str,
+    port: int,
+    request_seconds: float,
+    log_prefix: str,
+    timezone: str | None = None,
 ) -> uvicorn.Config:
     """How production serves the dashboard (the tests serve it the same way)."""
     return uvicorn.Config(
@@ -169,7 +177,7 @@ def config(
         http=protocol(request_seconds),
         proxy_headers=False,  # the app believes X-Forwarded-For from [web] trusted_proxies
         server_header=False,
-        log_config=log_config(log_prefix),
+        log_config=log_config(log_prefix, timezone),
     )
 
 

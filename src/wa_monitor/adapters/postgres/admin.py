@@ -49,6 +49,8 @@ RUN_NEEDS: Mapping[str, frozenset[Privilege]] = {
     # `photos fetch`) records each photo's state, and `photos prune` forgets cached copies.
     TABLES["photos"]: frozenset({SELECT, INSERT, UPDATE}),
     TABLES["drop_posts"]: frozenset({SELECT, INSERT}),
+    # Drop messages skipped for their sender, counted by `status` (migration 0017).
+    TABLES["skipped"]: frozenset({SELECT, INSERT}),
 }
 # Dev's own role may also empty its tables, so `schema reset --env dev` works with dev's URL.
 DEV_NEEDS: Mapping[str, frozenset[Privilege]] = {
@@ -64,6 +66,7 @@ DEV_NEEDS: Mapping[str, frozenset[Privilege]] = {
     # The reviews' change trail and feedback sends are emptied with the reviews they belong to.
     TABLES["changes"]: frozenset({TRUNCATE}),
     TABLES["sends"]: frozenset({TRUNCATE}),
+    TABLES["photo_steps"]: frozenset({TRUNCATE}),
 }
 
 
@@ -76,6 +79,9 @@ SYNC_NEEDS: Mapping[str, frozenset[Privilege]] = {
     TABLES["migrations"]: frozenset({SELECT}),
     # LOCK TABLE … IN EXCLUSIVE MODE: one sync at a time
     TABLES["sync_lock"]: frozenset({UPDATE}),
+    # The daily totals come from the per-day summary (migration 0019).
+    TABLES["daily"]: frozenset({SELECT}),
+    TABLES["daily_zone"]: frozenset({SELECT}),
 }
 
 
@@ -102,6 +108,12 @@ WEB_NEEDS: Mapping[str, frozenset[Privilege]] = {
     # Who has a review open: a reviewer's page writes and renews its mark, and deletes the
     # expired ones (migration 0014).
     TABLES["presence"]: frozenset({SELECT, INSERT, UPDATE, DELETE}),
+    # The overview's figures and the Quality page's counts come from the per-day summary
+    # (migration 0019), kept by triggers that need no right of the roles that write reviews.
+    TABLES["daily"]: frozenset({SELECT}),
+    TABLES["daily_zone"]: frozenset({SELECT}),
+    # Which step a photo shows: a reviewer marks it and changes the mark (migration 0020).
+    TABLES["photo_steps"]: frozenset({SELECT, INSERT, UPDATE, DELETE}),
 }
 
 
@@ -276,7 +288,8 @@ def _counts(conn: Connection, db: Database) -> Emptied:
 
 def reset(db: Database, *, confirm: Confirm) -> Emptied:
     """Empty the environment's reviews, ledger, cursor, invalid drops, reply outbox, review
-    trail, feedback sends and flawed rows in one transaction (ops.reset); plan lists stay."""
+    trail, feedback sends, flawed rows and skipped messages in one transaction (ops.reset);
+    plan lists stay."""
     _refuse_prod(db, "reset")
     schema, env = db.schema, db.environment
     with db.session("ops") as conn:
@@ -285,8 +298,9 @@ def reset(db: Database, *, confirm: Confirm) -> Emptied:
         if not confirm(
             f"Empty {schema}.qa_photo_reviews ({before.reviews} reviews, with their trail and "
             f"feedback sends), its ledger ({before.ledger} messages), its cursor, its invalid "
-            "drop submissions, its reply outbox and its flawed-row record? (The plan lists "
-            f"stay.) The {env} monitor then starts over from the bridge's first message."
+            "drop submissions, its reply outbox and its record of flawed rows and skipped "
+            f"messages? (The plan lists stay.) The {env} monitor then starts over from the "
+            "bridge's first message."
         ):
             raise Refused("not confirmed; nothing changed")
         with _writing(conn, db):
@@ -530,8 +544,7 @@ def audit(
     return audit_role(
         grants,
         needed,
-        schema=schema,
-        env=env,
+        db,
         service=service,
         allow_other_env=allow_other_env,
         needed_columns=column_needs(service),

@@ -1,5 +1,7 @@
 """Distinct drops per project per local day: the one query the dashboard and the SharePoint
-job share, so that the two never disagree."""
+job share, so that the two never disagree. Read from the per-day summary (summary.py); the
+count from the reviews themselves (sql/daily.sql) stays, as the definition the summary is
+checked against."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 
+from wa_monitor.adapters.postgres import summary
 from wa_monitor.adapters.postgres.db import Database
 from wa_monitor.core.records import DailyCount
 
@@ -23,6 +26,14 @@ def daily_totals(
 ) -> list[DailyCount]:
     """Distinct drops per (local day, project) for the days first..last inclusive, by the local
     date (zone `tz`) of whatsapp_message_date; days and projects without drops are absent."""
+    rows = summary.rows(conn, db, "daily_counts", first, last, tz=tz)
+    return [DailyCount(day=d, project=p, drops=int(n)) for d, p, n in rows]
+
+
+def counted_totals(
+    conn: psycopg.Connection[Any], db: Database, first: date, last: date, tz: str
+) -> list[DailyCount]:
+    """The same, counted from the reviews (what the summary must equal)."""
     query = db.query("daily.daily_counts")
     params = {
         "tz": tz,

@@ -15,6 +15,7 @@ from uuid import UUID
 
 from psycopg import sql
 
+from wa_monitor.adapters.postgres import summary
 from wa_monitor.adapters.postgres.db import AsyncConnection, Connection, Database
 from wa_monitor.adapters.postgres.quality import VERDICT_KEYS
 from wa_monitor.core.steps import Step
@@ -34,7 +35,8 @@ _FLAGS = (
     "incomplete",
     "resubmitted",
     "feedback_sent",
-    "comment",
+    "comment",  # the reviewer's
+    "monitor_note",  # the monitor's, on a review it created (migration 0018)
     "completed_photos",
     "outstanding_photos",
     "created_at",
@@ -76,6 +78,7 @@ class Review:
     resubmitted: bool
     feedback_sent: datetime | None
     comment: str | None
+    monitor_note: str | None
     completed_photos: int
     outstanding_photos: int
     created_at: datetime
@@ -110,6 +113,7 @@ class Review:
             self.resubmitted,
             self.feedback_sent,
             self.comment,
+            self.monitor_note,
             self.completed_photos,
             self.outstanding_photos,
             self.created_at,
@@ -244,10 +248,11 @@ def _review(row: tuple[Any, ...]) -> Review:
     return Review(*values)
 
 
-def day_cards(conn: Connection, db: Database, start: datetime, end: datetime) -> DayCards:
-    """The cards of the reviews first seen in [start, end): one local day on the overview."""
-    row = conn.execute(query(db, "day_cards"), {"start": start, "end": end}).fetchone()
-    return DayCards(*(row or (0, 0, 0, 0, 0, 0)))
+def day_cards(conn: Connection, db: Database, day: date, tz: str) -> DayCards:
+    """The cards of the reviews first seen on the local `day` (zone `tz`), from the per-day
+    summary."""
+    (row,) = summary.rows(conn, db, "day_cards", day, day, tz=tz) or [(0, 0, 0, 0, 0, 0)]
+    return DayCards(*(int(n) for n in row))
 
 
 def review_page(

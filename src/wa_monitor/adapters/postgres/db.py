@@ -55,6 +55,10 @@ TABLES = {
     "presence": "wa_monitor_review_presence",
     "photos": "wa_monitor_photos",
     "drop_posts": "wa_monitor_drop_posts",
+    "skipped": "wa_monitor_skipped",
+    "daily": "wa_monitor_daily",
+    "daily_zone": "wa_monitor_daily_zone",
+    "photo_steps": "wa_monitor_photo_steps",
 }
 # The placeholders of the .sql files that name a table: the tables above (which a migrated
 # schema must hold) and the dashboard's users.

@@ -1,6 +1,7 @@
 """The figures `status`, `doctor`, the alerts and the dashboard's health read from an
-environment's schema: review counts, the newest ledger entry, the cursor, the flawed rows and
-the day's replies. SQL in sql/ops.sql (status_*) and sql/outbox.sql (status)."""
+environment's schema: review counts, the newest ledger entry, the cursor, the flawed rows, the
+skipped messages and the day's replies. SQL in sql/ops.sql (status_*) and sql/outbox.sql
+(status)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,16 @@ class Progress:
     cursor_rowid: int | None
     last_cycle_at: datetime | None  # when the saved position last moved
     last_read_at: datetime | None  # when the monitor last read the bridge
+
+
+@dataclass(frozen=True, slots=True)
+class SkippedSender:
+    """Drop messages of one sender skipped for one reason (a bot number, the own account)."""
+
+    sender: str
+    reason: str  # 'bot_sender' or 'own_account'
+    count: int
+    last_sent_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +87,12 @@ def flawed_rows(conn: Connection, db: Database) -> int:
     """How many bridge rows were processed with something in place of their time or id."""
     row = conn.execute(db.query("ops.status_flawed")).fetchone()
     return int(row[0]) if row else 0
+
+
+def skipped_since(conn: Connection, db: Database, since: datetime) -> list[SkippedSender]:
+    """The drop messages skipped for their sender since `since`, per sender, newest first."""
+    rows = conn.execute(db.query("ops.status_skipped"), {"since": since}).fetchall()
+    return [SkippedSender(str(s), str(r), int(n), t) for s, r, n, t in rows]
 
 
 def replies_day(conn: Connection, db: Database, start: datetime, until: datetime) -> RepliesDay:

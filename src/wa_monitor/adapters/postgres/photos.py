@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
+from uuid import UUID
 
 from wa_monitor.adapters.postgres.db import Connection, Database
+
+FULL_SET = 12  # a photo per step: a drop with fewer stands out
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,6 +20,7 @@ class DuePhoto:
     message_id: str
     file_sha256: bytes | None
     attempts: int
+    media_type: str = "image"
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,11 +39,15 @@ class DropPhoto:
     place: str | None
     round_message_id: str | None
     round_at: datetime | None
+    step: int | None  # the step this review marks it as showing (1-12), if any
 
 
 def due(conn: Connection, db: Database, now: datetime, limit: int) -> list[DuePhoto]:
     rows = conn.execute(db.query("photos.due"), {"now": now, "limit": limit}).fetchall()
-    return [DuePhoto(int(r[0]), r[1], r[2], bytes(r[3]) if r[3] else None, int(r[4])) for r in rows]
+    return [
+        DuePhoto(int(r[0]), r[1], r[2], bytes(r[3]) if r[3] else None, int(r[4]), r[5])
+        for r in rows
+    ]
 
 
 def fetched(
@@ -49,10 +57,11 @@ def fetched(
     *,
     now: datetime,
     key: str,
-    width: int,
-    height: int,
+    width: int | None,
+    height: int | None,
     taken: str | None,
     place: str | None,
+    content_type: str = "image/jpeg",
 ) -> None:
     conn.execute(
         db.query("photos.fetched"),
@@ -60,6 +69,7 @@ def fetched(
             "id": photo_id,
             "now": now,
             "key": key,
+            "type": content_type,
             "width": width,
             "height": height,
             "taken": taken,
@@ -88,9 +98,29 @@ def cache_keys(conn: Connection, db: Database) -> set[str]:
     return {r[0] for r in conn.execute(db.query("photos.cache_keys"))}
 
 
-def of_drop(conn: Connection, db: Database, drop_number: str) -> list[DropPhoto]:
-    rows = conn.execute(db.query("photos.of_drop"), {"drop": drop_number}).fetchall()
+def of_drop(
+    conn: Connection, db: Database, drop_number: str, review_id: UUID | None = None
+) -> list[DropPhoto]:
+    """The drop's photos, with the steps `review_id` marks them as showing."""
+    rows = conn.execute(
+        db.query("photos.of_drop"), {"drop": drop_number, "review": review_id}
+    ).fetchall()
     return [DropPhoto(*r) for r in rows]
+
+
+def day_counts(conn: Connection, db: Database, day: date) -> tuple[int, int]:
+    """The day's drops' photos: (photos in all, drops with fewer than 12)."""
+    drops = [r[0] for r in conn.execute(db.query("photos.day_drops"), {"day": day})]
+    counted = counts(conn, db, drops)
+    return sum(counted.values()), sum(1 for d in drops if counted.get(d, 0) < FULL_SET)
+
+
+def mark_step(
+    conn: Connection, db: Database, review_id: UUID, photo_id: int, step: int | None, *, by: str
+) -> None:
+    """Record which step the photo shows for this review (None: no step)."""
+    params = {"review": review_id, "photo": photo_id, "step": step, "by": by}
+    conn.execute(db.query("photos.unmark_step" if step is None else "photos.mark_step"), params)
 
 
 def counts(conn: Connection, db: Database, drops: Sequence[str]) -> dict[str, int]:
@@ -100,5 +130,7 @@ def counts(conn: Connection, db: Database, drops: Sequence[str]) -> dict[str, in
     return {r[0]: int(r[1]) for r in rows}
 
 
-def servable(conn: Connection, db: Database, key: str) -> bool:
-    return conn.execute(db.query("photos.servable"), {"key": key}).fetchone() is not None
+def servable(conn: Connection, db: Database, key: str) -> str | None:
+    """The content type of the copies named `key`, if this environment serves them."""
+    row = conn.execute(db.query("photos.servable"), {"key": key}).fetchone()
+    return None if row is None else str(row[0] or "image/jpeg")

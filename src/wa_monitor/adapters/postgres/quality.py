@@ -1,5 +1,6 @@
 """The Quality page's reads: per project, the failing steps, per agent, the loop's times and a
-weekly series, for the drops first seen in a range. Every figure is computed in SQL
+weekly series, for the drops first seen in a range. Every figure is computed in SQL: the counts
+from the per-day summary (sql/summary.sql), the times from the reviews and their trail
 (sql/quality.sql, where the definitions are written); this module only names the rows."""
 
 from __future__ import annotations
@@ -8,13 +9,15 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+from wa_monitor.adapters.postgres import summary
 from wa_monitor.adapters.postgres.db import Connection, Database
 from wa_monitor.core.steps import Step
 
 # A trail entry that is a reviewer's save names a step, the comment, or "saved" (a save that
 # changed nothing); a feedback stamp names only feedback_sent.
 VERDICT_KEYS = (*(s.column for s in Step), "comment", "saved")
-STEP_COLUMNS = tuple(s.column for s in Step)
+# The rows of quality.times: grouping(project, phone).
+LEVEL_PROJECT, LEVEL_PHONE, LEVEL_ALL = 1, 2, 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,35 +101,55 @@ class Quality:
         return next((p for p in self.projects if p.project is None), None)
 
 
-def _params(start: datetime, end: datetime) -> dict[str, object]:
-    return {
-        "start": start,
-        "end": end,
-        "verdict_keys": list(VERDICT_KEYS),
-        "step_columns": list(STEP_COLUMNS),
-    }
-
-
-def _rows(
-    conn: Connection, db: Database, name: str, params: dict[str, object]
-) -> list[tuple[Any, ...]]:
-    composed = db.query(f"quality.{name}", facts=db.query("quality.facts"))
-    return conn.execute(composed, params).fetchall()
-
-
 def _number(value: object) -> float | None:
     return None if value is None else float(value)  # type: ignore[arg-type]
 
 
-def quality(conn: Connection, db: Database, start: datetime, end: datetime) -> Quality:
-    """Every figure of the drops first seen in [start, end)."""
-    params = _params(start, end)
+@dataclass(frozen=True, slots=True)
+class Span:
+    """The range a figure covers: local days first..last (inclusive) in zone `tz`, and the
+    instants they start and end at."""
+
+    first: date
+    last: date
+    start: datetime
+    end: datetime
+    tz: str
+
+
+def times(conn: Connection, db: Database, span: Span) -> list[tuple[Any, ...]]:
+    """The loop's times per project, overall and per phone (sql/quality.sql: times)."""
+    params = {
+        "start": span.start,
+        "end": span.end,
+        "verdict_keys": list(VERDICT_KEYS),
+    }
+    return conn.execute(db.query("quality.times"), params).fetchall()
+
+
+def _top(failures: list[int]) -> tuple[tuple[Step, int], ...]:
+    """An agent's three most missed or wrong steps, most first (then by number)."""
+    ranked = sorted(
+        ((Step(n), int(count)) for n, count in enumerate(failures, start=1) if count),
+        key=lambda pair: (-pair[1], pair[0]),
+    )
+    return tuple(ranked[:3])
+
+
+def quality(conn: Connection, db: Database, span: Span) -> Quality:
+    """Every figure of the drops first seen in the span: the counts from the per-day summary,
+    the times from the reviews and their trail."""
     with conn.transaction():
         conn.execute(db.query("quality.no_jit"))
-        return _quality(conn, db, params)
-
-
-def _quality(conn: Connection, db: Database, params: dict[str, object]) -> Quality:
+        counts = {
+            name: summary.rows(conn, db, name, span.first, span.last, tz=span.tz)
+            for name in ("projects", "steps", "agents")
+        }
+        waits = times(conn, db, span)
+    by_project = {r[1]: r[3:] for r in waits if r[0] == LEVEL_PROJECT}
+    by_project[None] = next((r[3:] for r in waits if r[0] == LEVEL_ALL), (None,) * 10)
+    by_phone = {r[2]: r[3:] for r in waits if r[0] == LEVEL_PHONE}
+    none = (None,) * 10
     projects = tuple(
         ProjectQuality(
             project=r[0],
@@ -139,37 +162,38 @@ def _quality(conn: Connection, db: Database, params: dict[str, object]) -> Quali
             completed=int(r[7]),
             completion_rate=_number(r[8]),
             awaiting=int(r[9]),
-            verdict_p50=_number(r[10]),
-            verdict_p90=_number(r[11]),
+            verdict_p50=_number(by_project.get(r[0], none)[0]),
+            verdict_p90=_number(by_project.get(r[0], none)[1]),
         )
-        for r in _rows(conn, db, "projects", params)
+        for r in counts["projects"]
     )
     steps = tuple(
-        StepFailures(r[0], Step(int(r[1])), int(r[2]), int(r[3]), int(r[4]))
-        for r in _rows(conn, db, "steps", params)
+        StepFailures(project, step, int(missing[n]), int(wrong[n]), int(reviewed))
+        for project, missing, wrong, reviewed in counts["steps"]
+        for n, step in enumerate(Step)
     )
     agents = tuple(
         AgentQuality(
-            phone=str(r[0]),
-            name=r[1],
-            drops=int(r[2]),
-            reviewed=int(r[3]),
-            passed_first=int(r[4]),
-            first_time_rate=_number(r[5]),
-            fix_p50=_number(r[6]),
-            top_steps=tuple((Step(int(n)), int(c)) for n, c in r[7]),
+            phone=str(phone),
+            name=name,
+            drops=int(drops),
+            reviewed=int(reviewed),
+            passed_first=int(passed),
+            first_time_rate=_number(rate),
+            fix_p50=_number(by_phone.get(phone, none)[4]),
+            top_steps=_top(failures),
         )
-        for r in _rows(conn, db, "agents", params)
+        for phone, name, drops, reviewed, passed, rate, failures in counts["agents"]
     )
     loop = tuple(
-        LoopTimes(r[0], *(_number(v) for v in r[1:])) for r in _rows(conn, db, "loop", params)
+        LoopTimes(p.project, *(_number(v) for v in by_project.get(p.project, none)))
+        for p in projects
     )
     return Quality(projects, steps, agents, loop)
 
 
-def weekly(conn: Connection, db: Database, start: datetime, end: datetime, tz: str) -> list[Week]:
-    """Drops, first verdicts and first-time passes per local week (Monday first) in the range."""
-    with conn.transaction():
-        conn.execute(db.query("quality.no_jit"))
-        rows = _rows(conn, db, "weekly", _params(start, end) | {"tz": tz})
+def weekly(conn: Connection, db: Database, first: date, last: date, tz: str) -> list[Week]:
+    """Drops, first verdicts and first-time passes per local week (Monday first), days
+    first..last."""
+    rows = summary.rows(conn, db, "weekly", first, last, tz=tz)
     return [Week(r[0], int(r[1]), int(r[2]), int(r[3])) for r in rows]

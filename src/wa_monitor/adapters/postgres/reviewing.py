@@ -19,7 +19,6 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from wa_monitor.adapters.postgres.db import Connection, Database
-from wa_monitor.adapters.postgres.store import COMMENT
 from wa_monitor.core.feedback_claims import (
     STALE_CLAIM,
     Blocked,
@@ -107,7 +106,7 @@ def load(conn: Connection, db: Database, review_id: UUID) -> ReviewSheet:
     verdict = Verdict.stored(
         ticked=(step for step, ticked in zip(Step, steps, strict=True) if ticked),
         reasons=reasons,
-        comment=_reviewer_comment(comment, project),
+        comment=comment or "",
     )
     return ReviewSheet(
         id=rid,
@@ -125,13 +124,6 @@ def load(conn: Connection, db: Database, review_id: UUID) -> ReviewSheet:
         version=int(version),
         updated_at=updated_at,
     )
-
-
-def _reviewer_comment(comment: str | None, project: str | None) -> str:
-    """The overall comment; the monitor's own note on a new review is not the reviewer's."""
-    if comment is None or comment == COMMENT.format(project=project):
-        return ""
-    return comment
 
 
 def history(conn: Connection, db: Database, review_id: UUID) -> tuple[ReviewChange, ...]:

@@ -45,11 +45,14 @@ from wa_monitor.core.records import (
     Resubmission,
     ReviewState,
     Sighting,
+    Skip,
 )
 from wa_monitor.core.reviews import mark_taken
 from wa_monitor.settings import SINGLE_BRIDGE
 
-COMMENT = "Created from WhatsApp message in {project} group"
+# The monitor's note on a review it created, in its own column (monitor_note, migration 0018):
+# the reviewer's comment is theirs alone, and a save never replaces this.
+MONITOR_NOTE = "Created from WhatsApp message in {project} group"
 
 
 class Store:
@@ -258,6 +261,20 @@ class Store:
         """Save the position alone (a batch with nothing to write)."""
         with self._transaction() as conn:
             _write_position(self.db, conn, position, self.bridge)
+
+    def record_skips(self, skipped: Sequence[Skip]) -> None:
+        """Record skipped drop messages (wa_monitor_skipped), once each: a rescan adds none."""
+        with self._transaction() as conn:
+            conn.execute(
+                self.db.query("queries.record_skips"),
+                {
+                    "chats": [s.chat_jid for s in skipped],
+                    "ids": [s.message_id for s in skipped],
+                    "senders": [s.phone for s in skipped],
+                    "reasons": [s.reason.name.lower() for s in skipped],
+                    "sent": [s.sent_at for s in skipped],
+                },
+            )
 
     def refuse(self, sighting: Sighting, reason: str, position: BridgePosition | None) -> None:
         """Record a message the database refused (wa_monitor_flawed_rows, flaw 'refused'), and
@@ -593,7 +610,7 @@ class PipelinedBatch:
                 "first": [r.whatsapp_message_date for r in new],
                 "last": [r.last_submitted_at for r in new],
                 "resubmitted": [r.resubmitted for r in new],
-                "comments": [COMMENT.format(project=r.project) for r in new],
+                "notes": [MONITOR_NOTE.format(project=r.project) for r in new],
                 "flagged": [(r.project, r.drop_number) in flagged for r in new],
             },
         )
@@ -656,7 +673,7 @@ class PipelinedBatch:
                 "last": [c.who[2] if c.who else None for c in corrections],
                 "reopen": [c.reopen for c in corrections],
                 "projects": [c.project[:100] for c in corrections],
-                "comments": [COMMENT.format(project=c.project) for c in corrections],
+                "notes": [MONITOR_NOTE.format(project=c.project) for c in corrections],
             },
         )
 

@@ -35,9 +35,9 @@
   });
 })();
 
-// The overview: refresh the figures from the page's JSON twin every refresh_seconds. Only the
-// figures change: no form, no input and no scroll position is touched, so nothing a person is
-// typing is lost.
+// The overview: refresh the figures (cards, tables, health, the chart) from the page's JSON
+// twin every refresh_seconds. Only the figures change: no form, no input and no scroll
+// position is touched, so nothing a person is typing is lost.
 
 (function () {
   const box = document.querySelector("[data-refresh]");
@@ -88,6 +88,42 @@
     setText("[data-health-last]", local(data.health.last_message_at));
     setText("[data-health-age]", age(data.health.last_processed_age_seconds));
     setText("[data-health-waiting]", data.health.waiting === null ? "—" : data.health.waiting);
+    showChart(data.chart);
+  }
+
+  // The 30-day chart: the server's own SVG (its figures escaped there) swapped in when it
+  // changed, and the legend rebuilt from the projects and their colours.
+  const SVG = "http://www.w3.org/2000/svg";
+  let shownSvg = null;
+  function showChart(drawn) {
+    const box = document.querySelector(".chart-box");
+    if (!drawn || !box || drawn.svg === shownSvg) return;
+    const parsed = new DOMParser().parseFromString(drawn.svg, "image/svg+xml").documentElement;
+    const old = box.querySelector("svg.chart");
+    if (parsed.nodeName !== "svg" || !old) return;
+    old.replaceWith(document.importNode(parsed, true));
+    shownSvg = drawn.svg;
+    const items = drawn.legend.map(function (entry) {
+      const li = document.createElement("li");
+      const swatch = document.createElementNS(SVG, "svg");
+      swatch.setAttribute("width", "12");
+      swatch.setAttribute("height", "12");
+      swatch.setAttribute("aria-hidden", "true");
+      const rect = document.createElementNS(SVG, "rect");
+      rect.setAttribute("width", "12");
+      rect.setAttribute("height", "12");
+      rect.setAttribute("fill", entry.colour);
+      swatch.append(rect);
+      li.append(swatch, " " + entry.project);
+      return li;
+    });
+    if (!items.length) {
+      const li = document.createElement("li");
+      li.className = "muted";
+      li.textContent = "No drops in these 30 days.";
+      items.push(li);
+    }
+    box.querySelector(".legend").replaceChildren(...items);
   }
 
   // The day's invalid drop numbers, rebuilt from the JSON as the server words them (each cell

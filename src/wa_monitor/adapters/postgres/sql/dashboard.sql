@@ -6,17 +6,6 @@
 -- connections never prepare statements, so each query is planned with its values and the
 -- unused filters fold away.
 
--- name: day_cards
-SELECT count(*),
-       count(*) FILTER (WHERE completed),
-       count(*) FILTER (WHERE incomplete),
-       count(*) FILTER (WHERE NOT completed AND NOT incomplete),
-       count(*) FILTER (WHERE feedback_sent IS NOT NULL),
-       count(*) FILTER (WHERE resubmitted)
-FROM {reviews}
-WHERE coalesce(whatsapp_message_date, created_at) >= %(start)s
-  AND coalesce(whatsapp_message_date, created_at) < %(end)s;
-
 -- name: review_page
 -- One page of the filtered reviews after (older_*) or before (newer_*) a keyset, or every one of
 -- them (limit NULL: the CSV export, read through a server-side cursor).

@@ -15,7 +15,8 @@ LOCK TABLE {instance} IN EXCLUSIVE MODE NOWAIT;
 SELECT (SELECT count(*) FROM {reviews}), (SELECT count(*) FROM {ledger});
 
 -- name: reset
-TRUNCATE {reviews}, {ledger}, {cursor}, {invalid}, {outbox}, {changes}, {sends}, {flawed};
+TRUNCATE {reviews}, {ledger}, {cursor}, {invalid}, {outbox}, {changes}, {sends}, {flawed},
+    {skipped}, {photo_steps};
 
 -- name: outside_dependents
 -- Objects outside the schema that DROP SCHEMA … CASCADE would take with it (a view, a foreign
@@ -216,6 +217,14 @@ ORDER BY c.bridge;
 
 -- name: status_flawed
 SELECT count(*), max(seen_at) FROM {flawed};
+
+-- name: status_skipped
+-- Drop messages skipped for their sender since %(since)s, per sender and reason, newest first.
+SELECT sender, reason, count(*), max(sent_at)
+FROM {skipped}
+WHERE sent_at >= %(since)s
+GROUP BY sender, reason
+ORDER BY max(sent_at) DESC;
 
 -- name: replace_version
 {column} = {target}.{column} + 1

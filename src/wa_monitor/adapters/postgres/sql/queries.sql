@@ -155,11 +155,11 @@ FOR UPDATE;
 -- name: insert_reviews
 INSERT INTO {reviews} (
     drop_number, review_date, project, user_name, submitted_by,
-    whatsapp_message_date, last_submitted_at, resubmitted, comment, drop_not_in_plan)
+    whatsapp_message_date, last_submitted_at, resubmitted, monitor_note, drop_not_in_plan)
 SELECT * FROM unnest(
     %(drops)b::text[], %(dates)b::date[], %(projects)b::text[], %(names)b::text[],
     %(phones)b::text[], %(first)b::timestamptz[], %(last)b::timestamptz[],
-    %(resubmitted)b::boolean[], %(comments)b::text[], %(flagged)b::boolean[])
+    %(resubmitted)b::boolean[], %(notes)b::text[], %(flagged)b::boolean[])
 ON CONFLICT (drop_number, review_date) DO NOTHING
 RETURNING drop_number;
 
@@ -198,7 +198,7 @@ WHERE NOT EXISTS (
 UPDATE {reviews} AS r SET
     whatsapp_message_date = u.first_at,
     project = u.project,
-    comment = CASE WHEN r.project = u.project THEN r.comment ELSE u.comment END,
+    monitor_note = u.note,
     review_date = CASE
         WHEN u.day = r.review_date OR EXISTS (
             SELECT 1 FROM {reviews} o WHERE o.drop_number = r.drop_number AND o.review_date = u.day)
@@ -214,8 +214,8 @@ UPDATE {reviews} AS r SET
 FROM unnest(%(ids)b::uuid[], %(first)b::timestamptz[], %(days)b::date[],
             %(resubmitted)b::boolean[], %(names)b::text[], %(phones)b::text[],
             %(last)b::timestamptz[], %(reopen)b::boolean[], %(projects)b::text[],
-            %(comments)b::text[])
-    AS u(id, first_at, day, resubmitted, name, phone, last_at, reopen, project, comment)
+            %(notes)b::text[])
+    AS u(id, first_at, day, resubmitted, name, phone, last_at, reopen, project, note)
 WHERE r.id = u.id;
 
 -- name: lookup_plan_lists
@@ -255,3 +255,12 @@ ORDER BY 1;
 
 -- name: whoami
 SELECT current_user::text, current_database()::text, current_setting('server_version');
+
+-- name: record_skips
+-- Messages that name a drop but were skipped (a bot number, the bridge's own account): once
+-- each, so a rescan or a retried batch counts none twice.
+INSERT INTO {skipped} (chat_jid, message_id, sender, reason, sent_at)
+SELECT * FROM unnest(
+    %(chats)s::text[], %(ids)s::text[], %(senders)s::text[], %(reasons)s::text[],
+    %(sent)s::timestamptz[])
+ON CONFLICT (chat_jid, message_id) DO NOTHING;
