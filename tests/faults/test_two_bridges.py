@@ -18,7 +18,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.support.env import LAWLEY, MOHADIN, OTHER, VELO, sast
+from tests.support.env import LAWLEY, MOHADIN, OTHER, VELO, sast, write_config
 from tests.support.harness import Daemon, max_rowid, seed_for
 from tests.support.plans import load_list
 from wa_monitor.cli import main
@@ -79,22 +79,15 @@ def traffic(rng: random.Random, count: int) -> list[Message]:
 
 
 def config(folder: Path, bridges: dict[str, Path], *, batch_size: int = 20_000) -> Path:
-    lines = [
-        'environment = "prod"',
-        'schema = "public"',
-        f'log_file = "{folder / "wa-monitor-prod.log"}"',
-        "poll_interval_seconds = 0.2",
-        f"batch_size = {batch_size}",
-        f'bot_senders = ["{BOT}"]',
-        "photos = false",
-    ]
-    for name, path in bridges.items():
-        lines += ["[[bridges]]", f'name = "{name}"', f'db = "{path}"']
-    lines += ["[[projects]]", 'name = "Lawley"', f'group_jid = "{LAWLEY}"', "validate = true"]
-    lines += ["[[projects]]", 'name = "Mohadin"', f'group_jid = "{MOHADIN}"']
-    path = folder / "prod.toml"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
+    return write_config(
+        folder,
+        "prod",
+        bridges=bridges,
+        groups={LAWLEY: "Lawley", MOHADIN: "Mohadin"},
+        validate={"Lawley"},
+        bots=(BOT,),
+        extra=f"batch_size = {batch_size}\nphotos = false",
+    )
 
 
 def writer(path: Path) -> BridgeWriter:

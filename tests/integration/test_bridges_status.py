@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.env import AGENT, LAWLEY
+from tests.support.env import AGENT, LAWLEY, write_config
 from tests.support.harness import Daemon
 from wa_monitor.cli import main
 from wa_monitor.devtools.simulator import BridgeWriter, Post, bridge_timestamp
@@ -27,18 +27,9 @@ def test_a_bridge_behind_the_other_and_one_whose_monitor_stopped_show(
 ) -> None:
     now = datetime.now(UTC).replace(microsecond=0)
     paths = {"a": tmp_path / "a.db", "b": tmp_path / "b.db"}
-    text = "\n".join(
-        [
-            'environment = "prod"',
-            'schema = "public"',
-            "poll_interval_seconds = 0.2",
-            'bot_senders = ["27000000001"]',
-            *(f'[[bridges]]\nname = "{n}"\ndb = "{p}"' for n, p in paths.items()),
-            f'[[projects]]\nname = "Lawley"\ngroup_jid = "{LAWLEY}"',
-        ]
+    cfg = write_config(
+        tmp_path, "prod", bridges=paths, groups={LAWLEY: "Lawley"}, bots=("27000000001",)
     )
-    cfg = tmp_path / "prod.toml"
-    cfg.write_text(text + "\n", encoding="utf-8")
     with BridgeWriter(paths["a"]) as a, BridgeWriter(paths["b"]) as b:
         a.chat(LAWLEY, "Lawley")
         b.chat(LAWLEY, "Lawley")
