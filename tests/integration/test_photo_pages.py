@@ -474,3 +474,10 @@ def test_a_message_naming_several_drops_shares_its_photos_with_each_of_them(
             assert d.client.get(f"/wa-monitor/photos/{keys[0]}/thumb").status_code == 200
         page = d.client.get(f"/wa-monitor/reviews/{ids['DR4444444']}?format=json").json()
         assert [p["key"] for r in page["photos"] for p in r["photos"]] == [shop.key("C1")]
+        # The overview of the day: the drops' photos, and how many drops have fewer than 12.
+        day = ARRIVED.date().isoformat()
+        cards = d.client.get(f"/wa-monitor?day={day}&format=json").json()["cards"]
+        assert (cards["photos"], cards["short_of_photos"]) == (9, 5)
+        overview = d.client.get(f"/wa-monitor?day={day}").text
+        assert '<span data-card="photos">9</span> photos' in overview
+        assert '<span data-card="short_of_photos">5</span> drops with fewer than 12' in overview

@@ -66,9 +66,24 @@ def test_the_review_demo_closes_the_loop(browser: Browser, demo: tuple[str, str]
         page.fill("input[name=username]", "reviewer")
         page.fill("input[name=password]", password)
         page.click("button[type=submit]")
+        page.goto(f"{base}/reviews")
+        counts = page.locator("[data-testid=photo-count]")
+        expect(counts).to_have_count(4, timeout=20_000)
+        assert sorted(counts.all_inner_texts()) == [
+            "12 photos",
+            "12 photos",
+            "7 photos",
+            "9 photos",
+        ]
         page.goto(f"{base}/reviews?drop=DR1752028")
         expect(page.locator("table.reviews tbody tr")).to_have_count(1, timeout=20_000)
         page.click("table.reviews tbody tr td a")
+        # The drop's 12 photos beside the steps, fetched before the dashboard opened.
+        thumbs = page.locator(".photo-thumb img")
+        expect(thumbs).to_have_count(12)
+        for img in thumbs.all():
+            assert img.evaluate("i => i.complete && i.naturalWidth > 0")
+        shot(page, "review-demo-photos")
         for column in ("step_01_house_photo", "step_02_cable_from_pole"):
             page.check(f"input[name=mark_{column}][value=passed]")
         page.check("input[name=mark_step_03_cable_entry_outside][value=wrong]")

@@ -118,6 +118,9 @@ def test_the_days_table_counts_distinct_drops_by_local_day(seeded: Seeded) -> No
         "awaiting": 2,
         "feedback_sent": 2,
         "resubmitted": 1,
+        # No photo recorded: the day's 5 drops all have fewer than 12.
+        "photos": 0,
+        "short_of_photos": 5,
     }
     html = dash.client.get("/wa-monitor", params={"day": DAY.isoformat()}).text
     assert '<th>Total</th><th class="num" data-total>5</th>' in html

@@ -14,6 +14,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta, tzinfo
 
+from wa_monitor.core.replies import speakable
+
 
 class Incident(enum.StrEnum):
     STOPPED = "stopped"  # no monitor holds the environment's instance lock
@@ -146,6 +148,21 @@ class Message:
     recovery: bool
     subject: str
     text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedAlert:
+    """An alert claimed for its channel (committed before the post): a Claim (core/ports.py),
+    settled by core/replies.settle_once like a reply or a reviewer's feedback."""
+
+    message: Message
+    recipient: str  # the WhatsApp group, or the e-mail addresses
+    claimed_at: datetime
+
+    @property
+    def text(self) -> str:
+        """As it is posted (and looked for in messages.db): speakable."""
+        return speakable(self.message.text)
 
 
 @dataclass(frozen=True, slots=True)

@@ -258,6 +258,10 @@ class OutboxMessage:
     claimed_at: datetime
     attempts: int  # this one included
 
+    @property
+    def recipient(self) -> str:
+        return self.chat_jid
+
 
 @dataclass(frozen=True, slots=True)
 class BatchResult:

@@ -1,7 +1,9 @@
 """`wa-monitor demo --review`: the whole review loop to click through in a browser.
 
 An embedded PostgreSQL, a simulated bridge (messages.db and its HTTP API), the prod monitor and
-the dashboard. Agents post a few drops; a person logs in as a reviewer, ticks the steps, sends
+the dashboard. Agents post a few drops with their photos (drawn JPEGs, one drop short of 12,
+one photo expired on WhatsApp's servers, one video), fetched by the monitor before the dashboard
+opens; a person logs in as a reviewer, ticks the steps, sends
 feedback (the simulated bridge "posts" it into the group, as the bot's own message), and the
 agent answers a little later with "DR… fixed", which the monitor turns into a resubmission.
 """
@@ -19,16 +21,23 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from wa_monitor.adapters.postgres.db import Database
-from wa_monitor.adapters.postgres.users import Role
+from wa_monitor.adapters.postgres.users import Role, UserBook
 from wa_monitor.devtools.bridge_api import SentMessage, SimulatedBridgeApi
 from wa_monitor.devtools.demo import AGENTS, BOT, PROJECTS, run_cli, wait_for_stop, working_folder
 from wa_monitor.devtools.embedded import embedded_postgres
-from wa_monitor.devtools.simulator import BridgeWriter, Post, bridge_timestamp, message_id
+from wa_monitor.devtools.photos import LAWLEY, WALK, clip, draw
+from wa_monitor.devtools.simulator import (
+    BridgeWriter,
+    Post,
+    bridge_timestamp,
+    media_post,
+    message_id,
+)
 from wa_monitor.services import accounts
 from wa_monitor.settings import DATABASE_URL_VAR, PROD_SCHEMA, WEB_SECRET_VAR, Environment
 
@@ -73,7 +82,10 @@ def _review_demo(work: Path, seconds: float | None, port: int, answer_s: float) 
             env = {**os.environ, DATABASE_URL_VAR: url, WEB_SECRET_VAR: secrets.token_urlsafe(32)}
             run_cli(["schema", "migrate", "--config", str(config)], env, "migrate prod")
             _add_users(url, password)
-            _post_drops(bridge_path)
+            _post_drops(api)
+            # Drained once and fetched before the daemon starts: the photos are there at once.
+            run_cli(["run", "--config", str(config), "--once"], env, "drain the drops")
+            run_cli(["photos", "fetch", "--config", str(config)], env, "fetch the photos")
             with (
                 _service(["run", "--config", str(config)], env, work / "monitor.stderr"),
                 _service(["web", "--config", str(config)], env, work / "web.stderr"),
@@ -127,6 +139,8 @@ def _write_config(work: Path, bridge: Path, api_url: str, port: int) -> Path:
         "poll_interval_seconds = 0.5",
         f'bot_senders = ["{BOT}"]',
         f'bridge_api_url = "{api_url}"',
+        f'photos_cache_dir = "{work / "photos-cache"}"',
+        "photos_fetch_per_minute = 6000",
         "",
         "[web]",
         f"port = {port}",
@@ -147,8 +161,7 @@ def _add_users(url: str, password: str) -> None:
     with db.session("demo") as conn:
         for name, role in ((REVIEWER, Role.REVIEWER), (VIEWER, Role.VIEWER)):
             accounts.add_user(
-                conn,
-                db,
+                UserBook(conn, db),
                 username=name,
                 display_name=name.title(),
                 role=role,
@@ -156,10 +169,42 @@ def _add_users(url: str, password: str) -> None:
             )
 
 
-def _post_drops(bridge: Path) -> None:
+# Photos per drop, in DROPS' order: (photos, expired among them, with a video); one short of 12.
+PHOTOS = ((12, 0, False), (9, 0, False), (12, 1, False), (6, 0, True))
+
+
+def _post_drops(api: SimulatedBridgeApi) -> None:
+    """Each agent's photos over the minutes before, then the drop number."""
+    assert api.bridge_db is not None  # noqa: S101 - the demo's bridge has its file
     groups = {name: jid for jid, name in PROJECTS.items()}
     now = datetime.now(TZ)
-    with BridgeWriter(bridge) as writer:
+    for i, ((project, phone, _), (count, expired, video)) in enumerate(
+        zip(DROPS, PHOTOS, strict=True)
+    ):
+        media = [
+            media_post(
+                id=f"DEMO{i}P{n:02d}",
+                chat_jid=groups[project],
+                sender=phone,
+                moment=now - timedelta(minutes=20) + timedelta(seconds=40 * n + 7 * i),
+                data=draw(WALK[n % len(WALK)], taken=now, place=LAWLEY, label=f"{i}-{n}"),
+            )
+            for n in range(count)
+        ]
+        if video:
+            media.append(
+                media_post(
+                    id=f"DEMO{i}V",
+                    chat_jid=groups[project],
+                    sender=phone,
+                    moment=now - timedelta(minutes=5, seconds=i),
+                    data=clip(f"demo {i}"),
+                    media_type="video",
+                )
+            )
+        api.post_media(*media)
+        api.expire(*media[:expired])
+    with BridgeWriter(api.bridge_db) as writer:
         writer.post_many(
             Post(
                 id=f"DEMO{i}",
@@ -208,7 +253,8 @@ def _tell(port: int, password: str, api_url: str, work: Path) -> None:
         f"  log in as '{REVIEWER}' (or '{VIEWER}', who may only look), password: {password}\n"
         f"▶ the simulated bridge's HTTP API (it stands in for the real bridge): {api_url}\n"
         f"  what it posted: {work / 'bridge' / 'sent.jsonl'}\n"
-        "▶ open a review, mark a step wrong, save, send the feedback: the agent answers with a\n"
+        "▶ open a review: its photos sit beside the steps (click one: zoom, ← →, which step).\n"
+        "  Mark a step wrong, save, send the feedback: the agent answers with a\n"
         "  fix, the review comes back as resubmitted. Ctrl-C stops the demo.",
         flush=True,
     )

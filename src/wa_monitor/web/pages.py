@@ -50,6 +50,8 @@ def overview(site: Site, request: Request, user: User) -> Page:
         cards = dashboard.day_cards(conn, site.db, day, site.settings.timezone)
         invalid = dashboard.invalid_posts(conn, site.db, start, end, limit=INVALID_SHOWN)
         state = health.check(conn, site.db, site.settings, now=datetime.now(tz))
+        shot, short = photos.day_counts(conn, site.db, day)
+    photo_cards = {"photos": shot, "short_of_photos": short}
     table = day_table(site, counts, day)
     total = sum(n for _, n in table)
     validating = sorted(site.settings.validating)
@@ -62,7 +64,7 @@ def overview(site: Site, request: Request, user: User) -> Page:
             "day": day.isoformat(),
             "projects": [{"project": p, "drops": n} for p, n in table],
             "total": total,
-            "cards": asdict(cards),
+            "cards": asdict(cards) | photo_cards,
             "health": state.as_json(),
             "daily": [
                 {"day": c.day.isoformat(), "project": c.project, "drops": c.drops} for c in counts
@@ -90,6 +92,7 @@ def overview(site: Site, request: Request, user: User) -> Page:
         "table": table,
         "total": total,
         "cards": cards,
+        "photo_cards": photo_cards,
         "health": state,
         "chart": svg,
         "chart_projects": chart_projects,

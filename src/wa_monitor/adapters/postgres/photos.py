@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from uuid import UUID
 
 from wa_monitor.adapters.postgres.db import Connection, Database
+
+FULL_SET = 12  # a photo per step: a drop with fewer stands out
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +106,13 @@ def of_drop(
         db.query("photos.of_drop"), {"drop": drop_number, "review": review_id}
     ).fetchall()
     return [DropPhoto(*r) for r in rows]
+
+
+def day_counts(conn: Connection, db: Database, day: date) -> tuple[int, int]:
+    """The day's drops' photos: (photos in all, drops with fewer than 12)."""
+    drops = [r[0] for r in conn.execute(db.query("photos.day_drops"), {"day": day})]
+    counted = counts(conn, db, drops)
+    return sum(counted.values()), sum(1 for d in drops if counted.get(d, 0) < FULL_SET)
 
 
 def mark_step(

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import select
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import replace
-from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -21,16 +21,7 @@ from wa_monitor.adapters.postgres.db import (
     latest_version,
     migrations,
 )
-from wa_monitor.core.photos import (
-    DropPost,
-    Photo,
-    PhotoPost,
-    PhotoWindow,
-    Tie,
-    associate,
-    changed,
-    reach,
-)
+from wa_monitor.core.photos import Photo, PhotoWindow
 from wa_monitor.core.ports import Planner
 from wa_monitor.core.records import (
     NO_LISTS,
@@ -311,6 +302,23 @@ def _write_flawed(
     )
 
 
+def _photo_row(p: Photo) -> tuple[object, ...]:
+    """A photo as photos.record_photos reads it from its JSON array."""
+    sha = p.media.file_sha256
+    return (
+        p.chat_jid,
+        p.message_id,
+        p.rowid,
+        p.sender,
+        p.sent_at.isoformat(),
+        p.media.media_type,
+        p.media.filename,
+        None if sha is None else sha.hex(),
+        p.media.file_length,
+        p.caption_drop,
+    )
+
+
 class PipelinedBatch:
     """One batch's transaction in flight, in psycopg's pipeline mode.
 
@@ -337,8 +345,6 @@ class PipelinedBatch:
     ) -> None:
         self._db, self._conn, self._found, self._position = db, conn, found, position
         self._photo_window = photo_window
-        self._neighbours: psycopg.Cursor[Any] | None = None
-        self._tie_span: tuple[datetime, datetime] | None = None
         self._validating, self._close = validating, close
         self._plan: Plan | None = None
         self._fresh = 0
@@ -423,8 +429,8 @@ class PipelinedBatch:
     def _send_photos(
         self, found: Sequence[Sighting], photos: Sequence[Photo], window: PhotoWindow
     ) -> None:
-        """Record the batch's photos and drop messages, and ask for their neighbours: every
-        drop message and photo of the same senders near enough in time to change a tie."""
+        """Record the batch's photos and drop messages, and tie the photos near them to their
+        drops, in the database: no photo or drop message comes back to be tied here."""
         posts: dict[tuple[str, str], Sighting] = {}
         for s in found:  # a message's first drop stands for it
             posts.setdefault((s.chat_jid, s.message_id), s)
@@ -434,18 +440,7 @@ class PipelinedBatch:
         if photos:
             conn.execute(
                 db.query("photos.record_photos"),
-                {
-                    "chats": [p.chat_jid for p in photos],
-                    "ids": [p.message_id for p in photos],
-                    "rowids": [p.rowid for p in photos],
-                    "senders": [p.sender for p in photos],
-                    "at": [p.sent_at for p in photos],
-                    "types": [p.media.media_type for p in photos],
-                    "files": [p.media.filename for p in photos],
-                    "shas": [p.media.file_sha256 for p in photos],
-                    "lengths": [p.media.file_length for p in photos],
-                    "captions": [p.caption_drop for p in photos],
-                },
+                {"rows": json.dumps([_photo_row(p) for p in photos])},
             )
         if posts:
             conn.execute(
@@ -458,53 +453,21 @@ class PipelinedBatch:
                     "drops": [s.drop_number for s in posts.values()],
                 },
             )
-        authors = [(p.chat_jid, p.sender, p.sent_at) for p in photos] + [
-            (s.chat_jid, s.phone, s.sent_at) for s in posts.values()
-        ]
-        first = min(a[2] for a in authors)
-        last = max(a[2] for a in authors)
-        # Photos whose tie this batch can change lie within [first - before, last + after]; a
-        # photo's tie needs the drop messages within `after` before it and `before` after it.
-        self._tie_span = (first - window.before, last + window.after)
-        margin = reach(window.before, window.after)
-        self._neighbours = conn.cursor()
-        self._neighbours.execute(
-            db.query("photos.neighbours"),
+        times = [p.sent_at for p in photos] + [s.sent_at for s in posts.values()]
+        pairs = {(p.chat_jid, p.sender) for p in photos} | {
+            (s.chat_jid, s.phone) for s in posts.values()
+        }
+        # Photos whose tie this batch can change lie within [first - before, last + after] of
+        # the batch's messages; the database ties them (core/photos.py's rule, in SQL).
+        conn.execute(
+            db.query("photos.tie_near"),
             {
-                "chats": [a[0] for a in authors],
-                "senders": [a[1] for a in authors],
-                "lo": first - margin,
-                "hi": last + margin,
-            },
-        )
-
-    def _send_ties(self) -> None:
-        """Tie the photos near the batch's messages to their drops (core/photos.py), writing
-        only the ties that changed."""
-        window, span, neighbours = self._photo_window, self._tie_span, self._neighbours
-        if window is None or span is None or neighbours is None:
-            return
-        posts: list[DropPost] = []
-        near: list[PhotoPost] = []
-        stored: dict[tuple[str, str], Tie | None] = {}
-        lo, hi = span
-        for kind, chat, sender, mid, at, drop, tied, round_id, round_at in neighbours:
-            if kind == "post":
-                posts.append(DropPost(chat, sender, mid, at, drop))
-            elif lo <= at <= hi:
-                near.append(PhotoPost(chat, sender, mid, at, drop))
-                stored[(chat, mid)] = None if tied is None else Tie(tied, round_id, round_at)
-        ties = changed(associate(near, posts, before=window.before, after=window.after), stored)
-        if not ties:
-            return
-        self._conn.execute(
-            self._db.query("photos.tie_photos"),
-            {
-                "chats": [k[0] for k in ties],
-                "ids": [k[1] for k in ties],
-                "drops": [t.drop_number if t else None for t in ties.values()],
-                "rounds": [t.message_id if t else None for t in ties.values()],
-                "at": [t.round_at if t else None for t in ties.values()],
+                "chats": [c for c, _ in pairs],
+                "senders": [s for _, s in pairs],
+                "lo": min(times) - window.before,
+                "hi": max(times) + window.after,
+                "before": window.before,
+                "after": window.after,
             },
         )
 
@@ -541,8 +504,6 @@ class PipelinedBatch:
                 self._send_invalid(plan.invalid)
             if plan.replies:
                 self._send_replies(plan.replies)
-            if self._neighbours is not None:
-                self._send_ties()
             _write_position(self._db, self._conn, self._position)
             self._conn.execute("COMMIT")
 
