@@ -266,7 +266,7 @@ def test_sigterm_with_the_photo_fetcher_in_a_hung_download_exits_at_once(
     finally:
         hung.close()
     # Before: ≥ 10 s (FetcherThread.close joined for 10 s). Now: the download is not waited out.
-    assert took < 5.0, f"the daemon took {took:.1f} s to stop"
+    assert took < 7.0, f"the daemon took {took:.1f} s to stop"
 
 
 SIGTERM_WHILE_STOP_IS_LOCKED = """
