@@ -20,6 +20,7 @@ from tests.support.runs import run_once
 from wa_monitor.adapters.bridge_api import BridgeApi
 from wa_monitor.adapters.postgres import reviewing
 from wa_monitor.adapters.postgres.db import Database
+from wa_monitor.adapters.replies import BridgeEchoes
 from wa_monitor.cli import main
 from wa_monitor.core.feedback_claims import (
     Blocked,
@@ -160,11 +161,12 @@ class Desk:
         by: str = "thandi",
         settings: Settings | None = None,
     ) -> feedback.SendReport:
+        settings = settings or self.settings
         return feedback.send(
-            connect=self.connect,
-            db=DEV,
-            settings=settings or self.settings,
+            sends=reviewing.FeedbackBook(DEV, self.connect),
+            settings=settings,
             bridge=self.client,
+            echoes=BridgeEchoes(settings.bridge_db),
             review_id=self.review,
             version=version,
             text=text,
@@ -529,10 +531,10 @@ def test_the_dashboards_own_role_can_save_record_and_send(
     with psycopg.connect(url, autocommit=True) as web:
         version = reviewing.save(web, DEV, desk.review, verdict=NEEDS_FIX, version=1, by="x")
         report = feedback.send(
-            connect=lambda: psycopg.connect(url, autocommit=True),
-            db=DEV,
+            sends=reviewing.FeedbackBook(DEV, lambda: psycopg.connect(url, autocommit=True)),
             settings=desk.settings,
             bridge=desk.client,
+            echoes=BridgeEchoes(desk.settings.bridge_db),
             review_id=desk.review,
             version=version,
             text="DR1234567 fix it",
