@@ -1461,13 +1461,15 @@ def report_validation(
         shapes = validation(files[size], maintenance, work, runs=runs)
         off = next(iter(shapes.values())).off
         report.add(
-            f"9. drain of {size:,}, validation off: msg/s",
+            f"9. drain of {size:,}, validation off: msg/s (daemon CPU, median)",
             " / ".join(f"{d.rate / 1000:,.0f}k" for d in off),
+            f"{statistics.median(d.cpu_seconds for d in off):.2f} s",
         )
         for k, compared in shapes.items():
             report.add(
-                f"9. drain of {size:,}, validation on ({k} projects): msg/s",
+                f"9. drain of {size:,}, validation on ({k} projects): msg/s (daemon CPU)",
                 " / ".join(f"{d.rate / 1000:,.0f}k" for d in compared.on),
+                f"{statistics.median(d.cpu_seconds for d in compared.on):.2f} s; "
                 f"{compared.invalid:,} invalid drops recorded",
             )
             report.add(
