@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
+import itertools
 import json
 import os
 import random
@@ -442,7 +444,7 @@ def drain(
                     )
                 )
     if validate:
-        import_lists(config, url, projects=validate, copy_rest=True)
+        import_lists(config, url, bridge.path, validate)
     with ServerCpu(url) if server_cpu else contextlib.nullcontext() as backends:
         started = time.perf_counter()
         daemon = Daemon(config, url, once=True)
@@ -468,34 +470,52 @@ def drain(
 PLAN_SIZE = 25_000
 
 
+@functools.cache
+def plan_lists(bridge: Path, projects: int) -> dict[str, list[str]]:
+    """The first `projects` projects' plan lists, as issue 26 measured validation: each holds
+    the drops its group's messages name but one in ten (those whose number ends in 0: about
+    10% of submissions invalid), padded to at least 25,000 with drops nobody posts."""
+    names = dict(list(WATCHED.items())[:projects])
+    named: dict[str, set[str]] = {name: set() for name in names.values()}
+    conn = sqlite3.connect(f"file:{bridge}?mode=ro", uri=True)
+    try:
+        for chat, content in conn.execute(
+            "SELECT chat_jid, content FROM messages WHERE content LIKE '%dr%'"
+        ):
+            if chat in names:
+                named[names[chat]].update(d for d in find_drops(content) if d[-1] != "0")
+    finally:
+        conn.close()
+    filler = (f"DR{30_000_000 + i}" for i in range(PLAN_SIZE * projects))
+    return {
+        name: sorted(drops) + [next(filler) for _ in range(PLAN_SIZE - len(drops))]
+        for name, drops in named.items()
+    }
+
+
 def import_lists(
-    config: Path, url: str, projects: int = len(WATCHED), *, copy_rest: bool = False
+    config: Path, url: str, bridge: Path, projects: int, *, through_command: bool = False
 ) -> float:
-    """Each project's plan list (25,000 drops, half the backlog's range) through `wa-monitor
-    drops import`; the seconds the first import took. With `copy_rest` (every drain) only the
-    first goes through the command and the others are the same rows copied in SQL, laid out
-    project after project as the imports would: 40 imports before each validating drain were
-    most of the run's time, and measured nothing (the import is timed on its own)."""
-    plan = config.parent / "plan.csv"
-    drops = (f"DR{1_000_000 + 2 * i}" for i in range(PLAN_SIZE))
-    plan.write_text("Drop Number\n" + "\n".join(drops) + "\n", encoding="utf-8")
-    names = list(WATCHED.values())[:projects]
-    first = 0.0
-    for name in names[:1] if copy_rest else names:
+    """The validating projects' plan lists (plan_lists) into the database, set-wise; with
+    `through_command`, the first project's alone through `wa-monitor drops import`, and the
+    seconds that took (40 imports before each validating drain would be most of a full run's
+    time, and measure nothing but the import, which is timed on its own)."""
+    lists = plan_lists(bridge, projects)
+    if through_command:
+        name, drops = next(iter(lists.items()))
+        plan = config.parent / "plan.csv"
+        plan.write_text("Drop Number\n" + "\n".join(drops) + "\n", encoding="utf-8")
         started = time.perf_counter()
         cli(["drops", "import", "--config", str(config), "--project", name, str(plan)], url)
-        first = first or time.perf_counter() - started
-    if copy_rest and len(names) > 1:
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(
-                "INSERT INTO public.valid_drops (project, drop_number) "
-                "SELECT p.name, v.drop_number "
-                "FROM unnest(%s::text[]) WITH ORDINALITY AS p(name, n), public.valid_drops AS v "
-                "WHERE v.project = %s ORDER BY p.n, v.drop_number",
-                (names[1:], names[0]),
-            )
-            conn.execute("ANALYZE public.valid_drops")
-    return first
+        return time.perf_counter() - started
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO public.valid_drops (project, drop_number) "
+            "SELECT * FROM unnest(%s::text[], %s::text[])",
+            ([p for p, drops in lists.items() for _ in drops], [*itertools.chain(*lists.values())]),
+        )
+        conn.execute("ANALYZE public.valid_drops")
+    return 0.0
 
 
 @dataclass
@@ -671,7 +691,7 @@ def import_seconds(bridge: BridgeFile, maintenance: str, work: Path) -> float:
     with fresh_database(maintenance) as url:
         config = write_config(_folder(work / "validation-import"), bridge.path, validate=1)
         cli(["schema", "migrate", "--config", str(config)], url)
-        return import_lists(config, url, projects=1)
+        return import_lists(config, url, bridge.path, 1, through_command=True)
 
 
 def _count(conn: psycopg.Connection[Any], table: str) -> int:
@@ -991,6 +1011,113 @@ def fill_reviews(url: str, rows: int) -> int:
         return _count(conn, "qa_photo_reviews")
 
 
+@dataclass
+class FetchMemory:
+    photos: int
+    fetched: int
+    seconds: float
+    samples: list[tuple[int, float]]  # (photos fetched so far, the fetcher's RSS in MB)
+
+    def rss_at(self, share: float) -> float:
+        """The RSS when `share` of the photos had been fetched (the first sample past it)."""
+        return next((mb for done, mb in self.samples if done >= share * self.fetched), float("nan"))
+
+
+def fetch_memory(work: Path, maintenance: str, photos: int) -> FetchMemory:
+    """`wa-monitor photos fetch` over `photos` drained photos (distinct 640x480 JPEGs, one a
+    second, in one watched group) from the simulator's /api/download stand-in, each checked,
+    decoded, rendered and cached; its RSS sampled against the photos fetched so far."""
+    from wa_monitor.devtools.bridge_api import SimulatedBridgeApi  # noqa: PLC0415
+    from wa_monitor.devtools.photos import WALK, draw  # noqa: PLC0415
+    from wa_monitor.devtools.simulator import media_post  # noqa: PLC0415
+
+    folder = _folder(work / "fetch")
+    store = _folder(folder / "store")
+    start = datetime(2025, 11, 11, 8, tzinfo=SAST)
+    posts = [
+        media_post(
+            id=f"F{i:08d}",
+            chat_jid=GROUPS[0],
+            sender=AGENTS[i % len(AGENTS)],
+            moment=start + timedelta(seconds=i),
+            data=draw(WALK[i % len(WALK)], label=f"DR{2_000_000 + i}"),
+        )
+        for i in range(photos)
+    ]
+    with (
+        SimulatedBridgeApi(bridge_db=store / "messages.db") as api,
+        fresh_database(maintenance) as url,
+    ):
+        api.post_media(*posts)
+        del posts
+        config = write_config(folder, store / "messages.db")
+        config.write_text(
+            config.read_text("utf-8").replace(
+                'bridge_api_url = "http://127.0.0.1:9"',
+                f'bridge_api_url = "{api.url}"\nphotos_fetch_per_minute = 6000\n'
+                f'photos_cache_dir = "{folder / "cache"}"\nphotos_cache_max_mb = 100000',
+            ),
+            "utf-8",
+        )
+        cli(["schema", "migrate", "--config", str(config)], url)
+        cli(["run", "--once", "--config", str(config)], url)
+        samples: list[tuple[int, float]] = []
+        started = time.perf_counter()
+        command = ["photos", "fetch", "--config", str(config), "--limit", str(photos)]
+        proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            [sys.executable, "-m", "wa_monitor", *command],
+            env={**os.environ, DATABASE_URL_VAR: url},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        with psycopg.connect(url, autocommit=True) as conn:
+            while proc.poll() is None:
+                rss = _rss_mb(proc.pid)
+                done = conn.execute(
+                    "SELECT count(*) FROM public.wa_monitor_photos WHERE state <> 'pending'"
+                ).fetchone()
+                if rss is not None and done is not None:
+                    samples.append((int(done[0]), rss))
+                time.sleep(0.5)
+            seconds = time.perf_counter() - started
+            fetched = conn.execute(
+                "SELECT count(*) FROM public.wa_monitor_photos WHERE state = 'fetched'"
+            ).fetchone()
+    return FetchMemory(photos, int(fetched[0]) if fetched else 0, seconds, samples)
+
+
+def _rss_mb(pid: int) -> float | None:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text("utf-8")
+    except OSError:
+        return None
+    return next(
+        (int(line.split()[1]) / 1024 for line in status.splitlines() if line.startswith("VmRSS")),
+        None,
+    )
+
+
+def report_fetch_memory(report: Report, m: FetchMemory) -> None:
+    """Section 12: the photo fetcher's memory over many photos."""
+    report.add(
+        f"12. photos fetch: {m.photos:,} photos from the simulated bridge",
+        f"{m.seconds:.0f} s",
+        f"{m.fetched:,} fetched",
+    )
+    early, late = m.rss_at(0.1), m.rss_at(1.0)
+    peak = max((mb for _, mb in m.samples), default=float("nan"))
+    report.add(
+        "12. fetcher RSS after 10% / after all / peak",
+        f"{early:.0f} / {late:.0f} / {peak:.0f} MB",
+    )
+    report.add(
+        "12. fetcher RSS growth from 10% to all",
+        f"{late - early:+.1f} MB",
+        "target: flat (< 10 MB)",
+        met=late - early < 10,
+    )
+
+
 # -- the report ----------------------------------------------------------------------------------
 
 
@@ -1097,6 +1224,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     writer.add_argument("--burst-rate", type=float, default=500.0)
     writer.add_argument("--burst-seconds", type=float, default=2.0)
     writer.add_argument("--bursts", type=int, default=3)
+    fetching = commands.add_parser(
+        "fetch-memory", help="the photo fetcher's memory over many photos (section 12)"
+    )
+    fetching.add_argument("--photos", type=int, default=10_000)
     parser.add_argument(
         "--doc",
         type=Path,
@@ -1157,6 +1288,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             bursts=args.bursts,
         )
         return 0
+    if args.command == "fetch-memory":
+        return fetch_memory_command(args)
     if args.quick:
         args.messages, args.slice, args.idle_seconds = 20_000, 2_000, 3.0
     if args.doc is None and not args.quick and not args.no_doc:
@@ -1176,6 +1309,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                 daemon.wait()
         _leave(work, remove=args.dir is None and not args.keep)
     return 0 if passed else 1
+
+
+def fetch_memory_command(args: argparse.Namespace) -> int:
+    """`python -m benchmarks.bench fetch-memory`: section 12 alone (it is not in the full run:
+    10,000 photos take minutes of their own, paced at 100 a second)."""
+    work = args.dir or Path(tempfile.mkdtemp(prefix="wa-monitor-bench-"))
+    report = Report()
+    try:
+        with server(args.database_url, work) as maintenance:
+            report_fetch_memory(report, fetch_memory(work, maintenance, args.photos))
+    finally:
+        _leave(work, remove=args.dir is None and not args.keep)
+    return 0 if all(met for _, _, met in report.judged) else 1
 
 
 def _leave(work: Path, *, remove: bool) -> None:
