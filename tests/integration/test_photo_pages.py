@@ -312,6 +312,10 @@ def test_a_step_mark_without_the_script_and_what_is_refused(shop: Shop, database
         assert d.client.post(other, data={"csrf": csrf, "step": "8"}).status_code == 404
         cleared = d.client.post(url, data={"csrf": csrf, "step": ""}, follow_redirects=False)
         assert cleared.status_code == 303
+        # A login that comes back to the mark's address lands on the review, at the photo.
+        back = d.client.get(url, follow_redirects=False)
+        assert back.status_code == 303
+        assert back.headers["location"].endswith(f"/reviews/{review}#photo-{photo[0]}")
     assert shop.db.execute("SELECT count(*) FROM public.wa_monitor_photo_steps").fetchone() == (0,)
     with dashboard(shop.settings, database_url) as d:
         assert d.login("vusi").status_code == 303
