@@ -47,7 +47,7 @@ from wa_monitor.adapters.postgres.db import Database
 from wa_monitor.adapters.postgres.quality import Span
 from wa_monitor.adapters.postgres.quality import times as quality_times
 from wa_monitor.adapters.postgres.store import Store
-from wa_monitor.adapters.postgres.users import Role
+from wa_monitor.adapters.postgres.users import Role, UserBook
 from wa_monitor.devtools.photos import LAWLEY, Subject, draw
 from wa_monitor.services import accounts
 from wa_monitor.settings import DATABASE_URL_VAR, WEB_SECRET_VAR
@@ -161,8 +161,7 @@ def run(args: argparse.Namespace, work: Path, url: str) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
         seed(conn, db, args.rows)
         accounts.add_user(
-            conn,
-            db,
+            UserBook(conn, db),
             username="bench",
             display_name="Bench",
             role=Role.VIEWER,

@@ -13,7 +13,7 @@ FIGURES = [
     "1. drain: wall time",
     "1. drain: messages/s",
     "1. drain: reviews/s",
-    "2. limit_time / drain_time",
+    "2. tight limit / drain time (shipped settings, photos on)",
     "speed-up over the simple approach",
     "4. detection latency, steady 10 msg/s: p50",
     "4. detection latency, steady: p99",
@@ -25,6 +25,9 @@ FIGURES = [
     "6. peak RSS",
     "7. longest bridge read transaction",
     "8. scaling: drain of",
+    "9.   on (5 projects) / off at 20,000",
+    "9.   on (40 projects) / off at 20,000",
+    "11.   photos on / off at 20,000",
 ]
 
 

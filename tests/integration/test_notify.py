@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
+import sys
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support.env import LAWLEY, sast, write_config
+from tests.support.env import AGENT, LAWLEY, sast, write_config
+from tests.support.fakes import HandClock
 from tests.support.harness import CutProxy, NotifySocket, daemon, stop, wait_until
-from tests.support.runs import say
+from tests.support.runs import run_once, say
 from wa_monitor.adapters.notify import SystemdNotifier
-from wa_monitor.devtools.simulator import BridgeWriter
+from wa_monitor.devtools.simulator import BridgeWriter, media_post
 
 pytestmark = pytest.mark.migrated("prod")
 
@@ -37,17 +43,9 @@ def abstract_listener() -> NotifySocket:
     return NotifySocket(f"@wa-monitor-test-{uuid.uuid4().hex}")
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_messages_reach_an_abstract_socket_in_order_and_watchdog_pings_are_rate_limited() -> None:
     sock = abstract_listener()
-    clock = Clock()
+    clock = HandClock(0.0)
     notifier = SystemdNotifier(sock.address, watchdog_usec=400_000, clock=clock)
     assert notifier.keepalive == pytest.approx(0.1)
     try:
@@ -206,3 +204,98 @@ def test_a_loop_hung_in_a_database_call_stops_feeding_the_watchdog(
             assert stop(proc) == 0
     finally:
         proxy.close()
+
+
+class NeverAnswers:
+    """A bridge API that takes every request and never answers (a hung bridge)."""
+
+    def __init__(self) -> None:
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._server.getsockname()[1]}"
+        self.requests: list[bytes] = []
+        self._held: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self._server.accept()
+            except OSError:  # closed
+                return
+            self._held.append(conn)
+            self.requests.append(conn.recv(65536))
+
+    def close(self) -> None:
+        self._server.close()
+        for conn in self._held:
+            conn.close()
+
+
+def test_sigterm_with_the_photo_fetcher_in_a_hung_download_exits_at_once(
+    tmp_path: Path,
+    bridge: BridgeWriter,
+    database_url: str,
+    listener: NotifySocket,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The CI flake's class: a thread of the daemon stuck in a call to the bridge held the exit
+    for the sum of its joins (the fetcher's alone 10 s; the bridge's timeout is 30 s)."""
+    hung = NeverAnswers()
+    config = write_config(
+        tmp_path,
+        "prod",
+        bridge_db=bridge.path,
+        groups={LAWLEY: "Lawley"},
+        extra=f'bridge_api_url = "{hung.url}"\nphotos_cache_dir = "{tmp_path / "cache"}"',
+    )
+    photo = media_post(
+        id="P1", chat_jid=LAWLEY, sender=AGENT, moment=sast(11, 9, 0), data=b"a photo"
+    )
+    bridge.post(photo.post)
+    say(bridge, "D1", "DR1752028", sast(11, 9, 1))
+    assert run_once(config, database_url, monkeypatch) == 0  # the photo is now due
+    try:
+        with daemon(
+            config, database_url, tmp_path / "stderr", NOTIFY_SOCKET=listener.address
+        ) as proc:
+            listener.expect(lambda m: m == "READY=1", "READY=1")
+            wait_until(lambda: any(b"/api/download" in r for r in hung.requests), what="a download")
+            sent = time.monotonic()
+            assert stop(proc) == 0
+            took = time.monotonic() - sent
+    finally:
+        hung.close()
+    # Before: ≥ 10 s (FetcherThread.close joined for 10 s). Now: the download is not waited out.
+    assert took < 7.0, f"the daemon took {took:.1f} s to stop"
+
+
+SIGTERM_WHILE_STOP_IS_LOCKED = """
+import os, signal, threading
+from wa_monitor.cli.run import _Signals
+
+stop = threading.Event()
+signals = _Signals(stop, on_stop=lambda: None)
+# Where the main thread is inside stop.wait() (a standby's wait, a retry's): the event's own lock
+# held. A Python handler calling stop.set() runs right here, between two bytecodes, and waits for
+# that lock for ever; the process is then deaf to SIGTERM.
+with stop._cond:
+    os.kill(os.getpid(), signal.SIGTERM)
+    total = sum(range(100_000))
+print("the main thread went on", flush=True)
+assert stop.wait(10), "SIGTERM never set stop"
+signals.close()
+print("stop set")
+"""
+
+
+def test_sigterm_sets_stop_even_while_the_main_thread_holds_its_lock() -> None:
+    # In a process of its own: before, this hung for good (SIGKILL was the only way out).
+    done = subprocess.run(
+        [sys.executable, "-c", SIGTERM_WHILE_STOP_IS_LOCKED],
+        capture_output=True,
+        text=True,
+        timeout=20,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["the main thread went on", "stop set"]

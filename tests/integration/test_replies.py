@@ -393,17 +393,14 @@ def test_replies_go_out_within_5_s_of_a_bridge_that_answered_it_cannot_send(
     )
     bridge = LinkBackAt(api, fault, outbox.clock, until=outage_s)
     stop = threading.Event()
-    waits: list[float] = []
-    original = outbox.finish
+    original = outbox.settle
 
-    def finish(m: OutboxMessage, delivery: Delivery, detail: str, retry_in_s: float) -> None:
-        original(m, delivery, detail, retry_in_s)
-        if delivery is not Delivery.SENT:
-            waits.append(retry_in_s)
+    def settle(m: OutboxMessage, delivery: Delivery, detail: str, status: int | None) -> None:
+        original(m, delivery, detail, status)
         if len(outbox.sent) == 2:
             stop.set()
 
-    outbox.finish = finish  # type: ignore[method-assign]
+    outbox.settle = settle  # type: ignore[method-assign]
     sender = Sender(
         outbox=outbox,
         poster=bridge,
@@ -424,7 +421,7 @@ def test_replies_go_out_within_5_s_of_a_bridge_that_answered_it_cannot_send(
     # Both replies within 5 s of the link's return (before: a 503 backed off to 30 s, so a
     # 300 s outage could leave them waiting ~30 s more, a 20 s one 11 s more)...
     assert max(outbox.sent_at.values()) - outage_s <= 5.0
-    assert max(waits) <= RETRY_DOWN_MAX_S
+    assert max(outbox.waits) <= RETRY_DOWN_MAX_S
     # ...and the bridge was not hammered meanwhile: at most one try a second per group.
     assert len(bridge.answers) <= 2 * (outage_s + 5)
     down = [delivery for at, delivery in bridge.answers if at < outage_s]

@@ -238,16 +238,18 @@ def test_names_comments_and_trail_text_are_isolated_from_the_text_beside_them(
     dash: Dashboard, db: psycopg.Connection[Any]
 ) -> None:
     # A right-to-left override in a name would reverse what follows it on the line (the phone
-    # number, the time) unless the name is isolated.
+    # number, the time) unless the name is isolated, and closed: the override it leaves open
+    # ends with the name (U+202C), an isolate with U+2069.
     name = "\u202eThandi"
+    shown = f"<bdi>{name}\u202c</bdi>"
     [review] = seed(db, "public", [Row("DR1234567", sast(11, 9), user_name=name)])
     assert dash.login("ayanda").status_code == 303
     url = f"/wa-monitor/reviews/{review}"
     form = verdict_form(csrf_of(dash.client.get(url).text), 1, comment="\u202eredo 1")
     assert dash.client.post(f"{url}/verdict", data=form).status_code == 200
     page = dash.client.get(url).text
-    assert f"<bdi>{name}</bdi>" in page
-    assert "<bdi>\u202eredo 1</bdi>" in page  # the comment, in the trail
+    assert shown in page
+    assert "<bdi>\u202eredo 1\u202c</bdi>" in page  # the comment, in the trail
     assert "<bdi>ayanda</bdi>" in page  # who changed it
     listed = dash.client.get("/wa-monitor/reviews", params={"day": "2025-11-11"}).text
-    assert f"<bdi>{name}</bdi>" in listed
+    assert shown in listed

@@ -18,7 +18,10 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from tests.support.browser import CHROMIUM, SHOTS
+from tests.support.browser import CHROMIUM, SHOTS, log_in
+from tests.support.env import LAWLEY, MOHADIN
+from tests.support.plans import prod_with_lists
+from tests.support.runs import run_once, say
 from tests.support.web import (
     PASSWORD,
     SAST,
@@ -36,7 +39,7 @@ from wa_monitor.adapters.postgres.db import Database
 from wa_monitor.adapters.postgres.users import Role
 from wa_monitor.core.steps import Step
 from wa_monitor.devtools.simulator import BridgeWriter
-from wa_monitor.settings import Settings
+from wa_monitor.settings import Settings, load_settings
 
 pytestmark = [
     pytest.mark.skipif(
@@ -347,38 +350,169 @@ def test_every_page_fits_the_screen_and_passes_axe(browser: Browser, desk: Desk,
         opened.close()
 
 
-def test_every_control_is_reachable_by_keyboard(browser: Browser, desk: Desk) -> None:
-    thandi = context(browser, desk, "thandi", LAPTOP)
-    page = thandi.new_page()
-    for path in (
-        f"/wa-monitor/reviews/{desk.awaiting[1][0]}?queue=1",
-        "/wa-monitor/queue",
-        "/wa-monitor/reviews",
-        "/wa-monitor",
-    ):
-        page.goto(desk.base + path)
-        controls = page.evaluate(
-            """() => {
-              const all = [...document.querySelectorAll(
-                'a[href], button, input:not([type=hidden]), select, textarea, summary')]
-                .filter(e => e.offsetParent !== null && !e.disabled);
-              all.forEach((e, i) => e.dataset.control = String(i));
-              return all.length;
-            }"""
-        )
+# Tab from wherever it starts: each control Tab lands on is marked, and marked again when its
+# focus ring is not visible (no outline of 2 px or more, no box shadow).
+TAB_STOP = """() => {
+  const e = document.activeElement;
+  if (!e || e === document.body) return;
+  e.dataset.reached = '1';
+  const s = getComputedStyle(e);
+  const ring = (s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) >= 2)
+    || s.boxShadow !== 'none';
+  if (!ring) e.dataset.noRing = '1';
+}"""
+CONTROLS = """() => {
+  const all = [...document.querySelectorAll(
+    'a[href], button, input:not([type=hidden]), select, textarea, summary')]
+    .filter(e => e.offsetParent !== null && !e.disabled);
+  all.forEach((e, i) => e.dataset.control = String(i));
+  return all.length;
+}"""
+# Controls Tab never reached (a radio group counts as reached through any of its radios), and
+# those reached without a visible focus ring.
+UNREACHED = """() => {
+  const reached = document.querySelectorAll('input[type=radio][data-reached]');
+  const groups = new Set([...reached].map(r => r.name));
+  const name = e => e.outerHTML.slice(0, 80);
+  return {
+    missed: [...document.querySelectorAll('[data-control]:not([data-reached])')]
+      .filter(e => !(e.type === 'radio' && groups.has(e.name))).map(name),
+    unringed: [...document.querySelectorAll('[data-no-ring]')].map(name),
+  };
+}"""
+
+
+@pytest.mark.parametrize("size", ["laptop", "phone"])
+def test_every_control_of_every_page_is_reachable_by_keyboard_with_a_visible_focus(
+    browser: Browser, desk: Desk, size: str
+) -> None:
+    viewport = LAPTOP if size == "laptop" else PHONE
+    contexts = {u: context(browser, desk, u, viewport) for u in {u for _, _, u in PAGES}}
+    ids = {"review": desk.awaiting[1][0], "reviewed": desk.reviewed}
+    problems = {}
+    for name, path, user in PAGES:
+        page = contexts[user].new_page()
+        page.goto(desk.base + path.format(**ids))
+        page.wait_for_load_state("networkidle")
+        controls = page.evaluate(CONTROLS)
+        assert controls > 0, name
         for _ in range(2 * controls + 10):  # twice round, wherever Tab starts
             page.keyboard.press("Tab")
-            page.evaluate(
-                "() => { const e = document.activeElement; if (e) e.dataset.reached = '1'; }"
-            )
-        missed = page.evaluate(
-            """() => {
-              const reached = document.querySelectorAll('input[type=radio][data-reached]');
-              const groups = new Set([...reached].map(r => r.name));
-              return [...document.querySelectorAll('[data-control]:not([data-reached])')]
-                .filter(e => !(e.type === 'radio' && groups.has(e.name)))
-                .map(e => e.outerHTML.slice(0, 80));
-            }"""
-        )
-        assert missed == [], f"not reachable with Tab on {path}: {missed}"
-    thandi.close()
+            page.evaluate(TAB_STOP)
+        found = page.evaluate(UNREACHED)
+        if found["missed"] or found["unringed"]:
+            problems[name] = found
+        if name == "review":  # the ring as a person sees it, on a step's radios
+            for _ in range(controls):
+                page.keyboard.press("Tab")
+                if page.evaluate("() => document.activeElement.type === 'radio'"):
+                    break
+            page.screenshot(path=SHOTS / f"screens-focus-{name}-{size}.png")
+        page.close()
+    assert problems == {}
+    for opened in contexts.values():
+        opened.close()
+
+
+# A sender's name as anyone can set it on WhatsApp: a right-to-left override left open, an
+# embedding, an isolate without its end, Arabic letters, a left-to-right override.
+HOSTILE_NAME = "\u202eThandi \u202bAgent \u2067عبدالله \u202dx"
+HOSTILE_PHONE = "27821234567"
+DROP = "DR1000001"  # in Lawley's plan (tests/support/plans.py)
+# The row's cells in reading order, the pieces of each cell (a name, then the phone number
+# beside it) in reading order, and every run of plain (ASCII) text in the row (phone number,
+# drop, times, project) drawn left to right: what a name's unisolated override would reorder.
+OUT_OF_ORDER = """row => {
+  const problems = [];
+  function box(node) {
+    const range = document.createRange();
+    range.selectNodeContents(node);
+    return node.nodeType === 1 ? node.getBoundingClientRect() : range.getBoundingClientRect();
+  }
+  function inOrder(nodes, what) {
+    const boxes = nodes.map(box).filter(b => b.width);
+    for (let i = 1; i < boxes.length; i++) {
+      const a = boxes[i - 1], b = boxes[i];
+      if (b.top < a.top - 1 || (Math.abs(b.top - a.top) <= 1 && b.left < a.left))
+        problems.push(what + ': piece ' + i + ' is drawn before the one ahead of it');
+    }
+  }
+  const cells = [...row.children].filter(c => c.getClientRects().length);
+  inOrder(cells, 'the cells');
+  cells.forEach((cell, i) => inOrder(
+    [...cell.childNodes].filter(n => n.nodeType === 1 || n.data.trim()), 'cell ' + i));
+  const walker = document.createTreeWalker(row, NodeFilter.SHOW_TEXT);
+  for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+    if (!/[0-9A-Za-z]/.test(n.data) || /[^\\x20-\\x7e]/.test(n.data)) continue;
+    let last = null;
+    for (let i = 0; i < n.data.length; i++) {
+      if (n.data[i] === ' ') continue;
+      const range = document.createRange();
+      range.setStart(n, i);
+      range.setEnd(n, i + 1);
+      const box = range.getBoundingClientRect();
+      if (!box.width) continue;
+      if (last && Math.abs(box.top - last.top) <= 1 && box.left < last.left) {
+        problems.push('"' + n.data.trim() + '" is drawn out of order');
+        break;
+      }
+      last = box;
+    }
+  }
+  return problems;
+}"""
+
+
+def test_a_sender_name_with_bidi_overrides_leaves_the_rest_of_each_row_in_order(
+    browser: Browser,
+    tmp_path: Path,
+    bridge: BridgeWriter,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Lawley checks its drops against its plan: the sender's invalid drop is listed on the
+    # overview, which the page's script rebuilds at each refresh.
+    groups = {LAWLEY: "Lawley", MOHADIN: "Mohadin"}
+    extra = "[web]\nrefresh_seconds = 1"
+    config = prod_with_lists(tmp_path, bridge.path, database_url, monkeypatch, groups, extra)
+    bridge.chat(f"{HOSTILE_PHONE}@s.whatsapp.net", HOSTILE_NAME)  # the bridge's contact name
+    at = datetime.now(SAST).replace(microsecond=0) - timedelta(minutes=3)
+    say(bridge, "B1", f"{DROP} done", at, sender=HOSTILE_PHONE)
+    say(bridge, "B2", "DR6666666", at + timedelta(minutes=1), sender=HOSTILE_PHONE)
+    assert run_once(config, database_url, monkeypatch) == 0
+    add_user(database_url, "public", "thandi")
+    with served(make_app(load_settings(config), database_url)) as base:
+        for size, viewport in (("laptop", LAPTOP), ("phone", PHONE)):
+            opened = browser.new_context(viewport=viewport)  # type: ignore[arg-type]
+            page = opened.new_page()
+            log_in(page, base, "thandi")
+            rows = {}
+            for name, path, row in (
+                ("queue", "/wa-monitor/queue", "[data-testid=queue] tbody tr"),
+                ("reviews", "/wa-monitor/reviews", "table.reviews tbody tr"),
+                ("review", "", "section.history tbody tr"),
+            ):
+                if name == "review":
+                    page.goto(f"{base}/wa-monitor/reviews")
+                    page.get_by_role("link", name=DROP).first.click()
+                else:
+                    page.goto(base + path)
+                found = page.locator(row).filter(has_text=DROP if path else HOSTILE_PHONE)
+                expect(found).to_have_count(1)
+                expect(found.locator("bdi").first).to_contain_text("Thandi")
+                shot(page, f"bidi-{name}-{size}")
+                rows[name] = found.evaluate(OUT_OF_ORDER)
+            # The name is shown as typed, its controls and letters kept (and what it left open
+            # closed after it).
+            history = page.locator("section.history tbody tr bdi").first
+            assert history.inner_text() == HOSTILE_NAME + "\u202c\u2069\u202c\u202c"
+            # The overview's invalid drops, as the refresh rebuilt them.
+            page.goto(f"{base}/wa-monitor")
+            invalid = page.locator("#invalid-table tbody tr").filter(has_text="DR6666666")
+            invalid.evaluate("row => { row.dataset.served = '1'; }")
+            expect(page.locator("#invalid-table tbody tr[data-served]")).to_have_count(0)
+            expect(invalid.locator("bdi")).to_contain_text("Thandi")
+            shot(page, f"bidi-overview-{size}")
+            rows["overview"] = invalid.evaluate(OUT_OF_ORDER)
+            assert rows == {"queue": [], "reviews": [], "review": [], "overview": []}, size
+            opened.close()

@@ -20,6 +20,7 @@ from tests.support.runs import run_once
 from wa_monitor.adapters.bridge_api import BridgeApi
 from wa_monitor.adapters.postgres import reviewing
 from wa_monitor.adapters.postgres.db import Database
+from wa_monitor.adapters.replies import BridgeEchoes
 from wa_monitor.cli import main
 from wa_monitor.core.feedback_claims import (
     Blocked,
@@ -160,11 +161,12 @@ class Desk:
         by: str = "thandi",
         settings: Settings | None = None,
     ) -> feedback.SendReport:
+        settings = settings or self.settings
         return feedback.send(
-            connect=self.connect,
-            db=DEV,
-            settings=settings or self.settings,
+            sends=reviewing.FeedbackBook(DEV, self.connect),
+            settings=settings,
             bridge=self.client,
+            echoes=BridgeEchoes(settings.bridge_db),
             review_id=self.review,
             version=version,
             text=text,
@@ -404,12 +406,17 @@ def test_a_bridge_down_or_refusing_stamps_nothing_and_send_can_be_tried_again(
     assert "not reachable" in report.message
     assert desk.row()["feedback_sent"] is None
     desk.bridge.up()
+    desk.bridge.fault(Fault.NOT_CONNECTED)  # the bridge answers, but its WhatsApp link is down
+    report = desk.send(version)
+    assert report.outcome is Delivery.DOWN
+    assert "cannot send right now" in report.message
+    assert "Not connected to WhatsApp" in report.message
     desk.bridge.fault(Fault.REFUSE)
     assert desk.send(version).outcome is Delivery.REFUSED
     assert desk.row()["feedback_sent"] is None
     desk.bridge.fault(Fault.NONE)
     assert desk.send(version).outcome is Delivery.SENT
-    assert desk.states() == [Delivery.SENT, Delivery.REFUSED, Delivery.DOWN]
+    assert desk.states() == [Delivery.SENT, Delivery.REFUSED, Delivery.DOWN, Delivery.DOWN]
     assert len(desk.bridge.sent()) == 1
 
 
@@ -529,10 +536,10 @@ def test_the_dashboards_own_role_can_save_record_and_send(
     with psycopg.connect(url, autocommit=True) as web:
         version = reviewing.save(web, DEV, desk.review, verdict=NEEDS_FIX, version=1, by="x")
         report = feedback.send(
-            connect=lambda: psycopg.connect(url, autocommit=True),
-            db=DEV,
+            sends=reviewing.FeedbackBook(DEV, lambda: psycopg.connect(url, autocommit=True)),
             settings=desk.settings,
             bridge=desk.client,
+            echoes=BridgeEchoes(desk.settings.bridge_db),
             review_id=desk.review,
             version=version,
             text="DR1234567 fix it",

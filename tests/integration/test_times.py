@@ -32,6 +32,7 @@ from tests.support.web import (
     seed,
     served,
 )
+from wa_monitor.adapters.logs import LOGGER_NAME
 from wa_monitor.cli import web as web_cli
 from wa_monitor.devtools.simulator import BridgeWriter
 from wa_monitor.web.server import log_config
@@ -40,6 +41,16 @@ pytestmark = pytest.mark.migrated("prod")
 
 # A line's own time: the environment's (Johannesburg, +02:00), to the millisecond.
 STAMP = re.compile(r"^(\[DEV\] )?\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+02:00 ")
+
+
+@pytest.fixture(autouse=True)
+def lines_unconfigured_after() -> Iterator[None]:
+    """The logging these tests configure writes to their captured stderr: gone after them."""
+    yield
+    for name in (LOGGER_NAME, "uvicorn", "uvicorn.error", "uvicorn.access", "asyncio"):
+        for handler in list(logging.getLogger(name).handlers):
+            logging.getLogger(name).removeHandler(handler)
+            handler.close()
 
 
 @pytest.fixture

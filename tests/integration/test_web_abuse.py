@@ -33,7 +33,7 @@ from tests.support.web import (
     served,
 )
 from wa_monitor.adapters.postgres.db import Database
-from wa_monitor.adapters.postgres.users import Role
+from wa_monitor.adapters.postgres.users import Role, UserBook
 from wa_monitor.devtools.simulator import BridgeWriter
 from wa_monitor.services import accounts
 from wa_monitor.settings import Settings
@@ -325,7 +325,9 @@ def test_concurrent_guesses_get_no_more_password_checks_than_the_limit(
     def guess(n: int) -> accounts.LoginOutcome:
         with psycopg.connect(database_url, autocommit=True) as conn:
             start.wait()
-            return accounts.authenticate(conn, prod, "anele", f"guess {n}", "203.0.113.7").outcome
+            return accounts.authenticate(
+                UserBook(conn, prod), "anele", f"guess {n}", "203.0.113.7"
+            ).outcome
 
     with ThreadPoolExecutor(40) as pool:
         outcomes = list(pool.map(guess, range(40)))
@@ -334,11 +336,11 @@ def test_concurrent_guesses_get_no_more_password_checks_than_the_limit(
     assert outcomes.count(accounts.LoginOutcome.THROTTLED) == 40 - (accounts.MAX_FAILURES - 1)
     # The right password now waits for the window too, unchecked, from that address ...
     with psycopg.connect(database_url, autocommit=True) as conn:
-        late = accounts.authenticate(conn, prod, "anele", PASSWORD, "203.0.113.7")
+        late = accounts.authenticate(UserBook(conn, prod), "anele", PASSWORD, "203.0.113.7")
         assert late.outcome is accounts.LoginOutcome.THROTTLED
         assert len(checks) <= accounts.MAX_FAILURES
         # ... and not from anywhere else.
-        elsewhere = accounts.authenticate(conn, prod, "anele", PASSWORD, "198.51.100.9")
+        elsewhere = accounts.authenticate(UserBook(conn, prod), "anele", PASSWORD, "198.51.100.9")
         assert elsewhere.outcome is accounts.LoginOutcome.OK
 
 
@@ -525,7 +527,9 @@ def test_logins_from_many_addresses_check_a_few_passwords_at_a_time(
             start.wait()
             address = f"198.51.100.{n + 1}"  # a spray: every attempt from its own address
             prod = Database(database_url, "public", "prod")
-            return accounts.authenticate(conn, prod, "anele", f"guess {n}", address).outcome
+            return accounts.authenticate(
+                UserBook(conn, prod), "anele", f"guess {n}", address
+            ).outcome
 
     with ThreadPoolExecutor(16) as pool:
         outcomes = list(pool.map(guess, range(16)))

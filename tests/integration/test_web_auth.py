@@ -14,7 +14,7 @@ import pytest
 
 from tests.support.web import Dashboard, add_user, csrf_of, dashboard, environment
 from wa_monitor.adapters.postgres.db import Database
-from wa_monitor.adapters.postgres.users import Role
+from wa_monitor.adapters.postgres.users import Role, UserBook
 from wa_monitor.devtools.simulator import BridgeWriter
 from wa_monitor.services import accounts
 from wa_monitor.web.security import MAX_SESSION_SECONDS
@@ -127,11 +127,13 @@ def test_a_new_password_or_a_disable_ends_open_sessions(dash: Dashboard, databas
     assert dash.login("ayanda").status_code == 303
     assert dash.client.get("/wa-monitor").status_code == 200
     with psycopg.connect(database_url, autocommit=True) as conn:
-        accounts.change_password(conn, prod, username="ayanda", password="a brand new secret")
+        accounts.change_password(
+            UserBook(conn, prod), username="ayanda", password="a brand new secret"
+        )
     assert dash.client.get("/wa-monitor", follow_redirects=False).status_code == 303
     assert dash.login("ayanda", "a brand new secret").status_code == 303
     with psycopg.connect(database_url, autocommit=True) as conn:
-        accounts.disable_user(conn, prod, username="ayanda")
+        accounts.disable_user(UserBook(conn, prod), username="ayanda")
     assert dash.client.get("/wa-monitor", follow_redirects=False).status_code == 303
     assert dash.login("ayanda", "a brand new secret").status_code == 401
 

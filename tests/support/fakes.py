@@ -1,4 +1,6 @@
-"""In-memory fakes of the ports (core/ports.py), for unit tests that run in milliseconds.
+"""In-memory fakes of the ports (core/ports.py, and the services' own: a reviewer's Send in
+services/feedback.py, the accounts in services/accounts.py), for unit tests that run in
+milliseconds.
 
 Each fake behaves as its real adapter does in everything its user can observe: FakeBridge as
 adapters/bridge.py's Bridge (rowid order, anchor checks, Rescan), FakeStore as
@@ -19,14 +21,23 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, tzinfo
-from typing import Any
+from datetime import date, datetime, timedelta, tzinfo
+from typing import Any, Generic, TypeVar
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from tests.support.env import AGENT, GROUPS, LAWLEY
+from wa_monitor.adapters.bridge_api import SendResult
+from wa_monitor.adapters.postgres.reviewing import Claimed, FeedbackRequest, ReviewNotFound
+from wa_monitor.adapters.postgres.users import Account, Attempts, Role, User
 from wa_monitor.core import loop
+from wa_monitor.core.feedback_claims import (
+    ChangedMeanwhile,
+    FeedbackSend,
+    Resolution,
+    claim_refusal,
+)
 from wa_monitor.core.photos import Photo
 from wa_monitor.core.ports import Planner
 from wa_monitor.core.records import (
@@ -44,11 +55,13 @@ from wa_monitor.core.records import (
     Sighting,
     Skip,
 )
+from wa_monitor.core.replies import retry_in
 from wa_monitor.core.report import Totals
 from wa_monitor.core.reviews import mark_taken
 from wa_monitor.errors import Rescan, RowRefused, Standby
 
 JOHANNESBURG = ZoneInfo("Africa/Johannesburg")
+Moment = TypeVar("Moment")
 Action = Callable[[], object]
 
 
@@ -62,6 +75,16 @@ def raising(error: Exception) -> Action:
 
 
 # -- time ------------------------------------------------------------------------------------
+
+
+@dataclass
+class HandClock(Generic[Moment]):
+    """A clock a test moves by hand (`clock.now += ...`): calling it says `now`."""
+
+    now: Moment
+
+    def __call__(self) -> Moment:
+        return self.now
 
 
 class VirtualClock:
@@ -639,6 +662,7 @@ class FakeOutbox:
     lock: threading.Lock = field(default_factory=threading.Lock)
     changed: threading.Condition = field(default_factory=threading.Condition)
     held_calls: list[tuple[int, int]] = field(default_factory=list)
+    waits: list[float] = field(default_factory=list)  # the retry delays settle() applied
 
     def add(self, *messages: OutboxMessage) -> FakeOutbox:
         self.rows += [OutboxRow(m) for m in messages]
@@ -673,8 +697,11 @@ class FakeOutbox:
     def _row(self, m: OutboxMessage) -> OutboxRow | None:
         return next((r for r in self.rows if r.message.id == m.id), None)
 
-    def finish(self, m: OutboxMessage, delivery: Delivery, detail: str, retry_in_s: float) -> None:
+    def settle(self, m: OutboxMessage, delivery: Delivery, detail: str, status: int | None) -> None:
+        retry_in_s = retry_in(m.attempts, delivery) if delivery.retry_is_safe else 0.0
         with self.lock:
+            if delivery.retry_is_safe:
+                self.waits.append(retry_in_s)
             self.done.append((m.drop_number, delivery))
             if delivery is Delivery.SENT:
                 self.sent.append(m)
@@ -723,3 +750,221 @@ class FakeEchoes:
 
     def posts(self, chat_jid: str, text: str, since: datetime) -> int:
         return self.found.count(text)
+
+
+# -- a reviewer's Send: the feedback sends' claim store and the bridge's send API ----------
+
+
+@dataclass
+class FakeReview:
+    """What a feedback claim reads of a review (reviewing.sql: lock_for_send)."""
+
+    version: int
+    project: str | None
+    drop_number: str
+    reviewed_at: datetime | None
+    feedback_sent: datetime | None = None
+
+
+@dataclass
+class FakeFeedbackSends:
+    """wa_monitor_feedback_sends as adapters/postgres/reviewing.FeedbackBook keeps it, in
+    memory: one claim per verdict (the core's claim rules decide), a stamp only on the version
+    the message was composed from. `fail_settle` makes the outcome's write fail, as a database
+    gone between the post and the settling would."""
+
+    now: Callable[[], datetime]
+    reviews: dict[uuid.UUID, FakeReview] = field(default_factory=dict)
+    sends: list[tuple[uuid.UUID, FeedbackSend]] = field(default_factory=list)
+    fail_settle: Exception | None = None
+
+    def add(self, review: FakeReview) -> uuid.UUID:
+        review_id = uuid.uuid4()
+        self.reviews[review_id] = review
+        return review_id
+
+    def of(self, review_id: uuid.UUID) -> list[FeedbackSend]:
+        return [s for r, s in self.sends if r == review_id]
+
+    def claim(self, request: FeedbackRequest, route: Callable[[str | None], str]) -> Claimed:
+        review_id, version, by, message = (
+            request.review_id,
+            request.version,
+            request.by,
+            request.text,
+        )
+        review = self.reviews.get(review_id)
+        if review is None:
+            raise ReviewNotFound(f"no review {review_id}")
+        if review.version != version:
+            raise ChangedMeanwhile.by_reviewer(
+                version=review.version, by="someone", at=self.now(), sent_feedback=False
+            )
+        recipient = route(review.project)
+        holder = next(
+            (
+                s
+                for s in reversed(self.of(review_id))
+                if s.review_version == version
+                and (
+                    s.delivery in {None, Delivery.SENT}
+                    or (
+                        s.delivery is Delivery.UNKNOWN and s.resolution is not Resolution.NOT_POSTED
+                    )
+                )
+            ),
+            None,
+        )
+        refusal = claim_refusal(
+            reviewed_at=review.reviewed_at,
+            feedback_sent=review.feedback_sent,
+            holder=holder if review.reviewed_at is not None else None,
+            now=self.now(),
+        )
+        if refusal is not None:
+            raise refusal
+        send = FeedbackSend(
+            id=len(self.sends) + 1,
+            review_version=version,
+            sent_by=by,
+            claimed_at=self.now(),
+            recipient=recipient,
+            message=message,
+        )
+        self.sends.append((review_id, send))
+        return Claimed(
+            send.id,
+            recipient,
+            review.drop_number,
+            review.project,
+            review_id,
+            version,
+            by,
+            message,
+            send.claimed_at,
+        )
+
+    def sent_alike(self, claimed: Claimed, since: datetime) -> int:
+        return sum(
+            1
+            for _, s in self.sends
+            if s.id != claimed.send_id
+            and s.recipient == claimed.recipient
+            and s.message == claimed.text
+            and s.delivery is Delivery.SENT
+            and s.finished_at is not None
+            and s.finished_at >= since
+        )
+
+    def settle(
+        self, claimed: Claimed, delivery: Delivery, detail: str, status: int | None
+    ) -> datetime | None:
+        review_id, version, answer = claimed.review_id, claimed.version, detail
+        if self.fail_settle is not None:
+            raise self.fail_settle
+        at = self.now()
+        self.sends = [
+            (
+                r,
+                replace(
+                    s, delivery=delivery, finished_at=at, bridge_status=status, bridge_answer=answer
+                ),
+            )
+            if s.id == claimed.send_id
+            else (r, s)
+            for r, s in self.sends
+        ]
+        review = self.reviews[review_id]
+        if delivery is not Delivery.SENT or review.version != version:
+            return None
+        review.feedback_sent, review.version = at, review.version + 1
+        return at
+
+
+class FakeBridgeSend:
+    """The bridge's POST /api/send as a reviewer's Send calls it: the outcomes given, in order;
+    what was posted, kept."""
+
+    def __init__(self, *outcomes: Delivery) -> None:
+        self.outcomes = list(outcomes)
+        self.posted: list[tuple[str, str]] = []
+
+    def send(self, recipient: str, text: str) -> SendResult:
+        self.posted.append((recipient, text))
+        outcome = self.outcomes.pop(0)
+        return SendResult(
+            outcome, f"bridge said {outcome.value}", 200 if outcome is Delivery.SENT else None
+        )
+
+
+# -- the accounts service's users and login counts -----------------------------------------
+
+
+@dataclass
+class FakeUsers:
+    """wa_monitor_users and wa_monitor_login_throttle as adapters/postgres/users.UserBook keeps
+    them (sql/users.sql), in memory: a count per (username, block) and per block ('' as the
+    username), each window starting again at one once it has passed."""
+
+    now: Callable[[], datetime]
+    where: str = "schema 'dev'"
+    accounts: dict[str, Account] = field(default_factory=dict)
+    counts: dict[tuple[str, str], tuple[int, datetime]] = field(default_factory=dict)
+    logins: list[tuple[int, str | None]] = field(default_factory=list)
+
+    def account(self, username: str) -> Account | None:
+        return self.accounts.get(username)
+
+    def _bump(self, key: tuple[str, str], window: timedelta) -> int:
+        failures, started = self.counts.get(key, (0, self.now()))
+        if started <= self.now() - window:
+            failures, started = 0, self.now()
+        self.counts[key] = (failures + 1, started)
+        return failures + 1
+
+    def count_attempt(self, username: str, block: str, window: timedelta) -> Attempts:
+        return Attempts(self._bump((username, block), window), self._bump(("", block), window))
+
+    def forgive(self, username: str, block: str) -> None:
+        self.counts.pop((username, block), None)
+        if ("", block) in self.counts:
+            failures, started = self.counts["", block]
+            self.counts["", block] = (max(failures - 1, 0), started)
+
+    def logged_in(self, user_id: int, new_hash: str | None, *, checked_hash: str) -> None:
+        self.logins.append((user_id, new_hash))
+        for name, found in self.accounts.items():
+            if found.user.id == user_id and new_hash and found.password_hash == checked_hash:
+                self.accounts[name] = replace(found, password_hash=new_hash)
+
+    def add(self, *, username: str, display_name: str, role: Role, password_hash: str) -> bool:
+        if username in self.accounts:
+            return False
+        user = User(len(self.accounts) + 1, username, display_name, role, 1, None, None)
+        self.accounts[username] = Account(user, password_hash)
+        return True
+
+    def _change(self, username: str, **user: Any) -> Account | None:
+        found = self.accounts.get(username)
+        if found is not None:
+            found = self.accounts[username] = replace(found, user=replace(found.user, **user))
+        return found
+
+    def set_password(self, username: str, password_hash: str) -> bool | None:
+        found = self.accounts.get(username)
+        if found is None:
+            return None
+        epoch = found.user.session_epoch + 1
+        self.accounts[username] = replace(
+            found, user=replace(found.user, session_epoch=epoch), password_hash=password_hash
+        )
+        return found.user.active
+
+    def enable(self, username: str) -> bool:
+        return self._change(username, disabled_at=None) is not None
+
+    def set_role(self, username: str, role: Role) -> bool:
+        return self._change(username, role=role) is not None
+
+    def disable(self, username: str) -> bool:
+        return self._change(username, disabled_at=self.now()) is not None

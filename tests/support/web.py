@@ -25,7 +25,7 @@ from starlette.testclient import TestClient
 
 from tests.support.env import AGENT, LAWLEY, MOHADIN, VELO, write_config
 from wa_monitor.adapters.postgres.db import Database
-from wa_monitor.adapters.postgres.users import Role
+from wa_monitor.adapters.postgres.users import Role, UserBook
 from wa_monitor.core.steps import Step
 from wa_monitor.devtools.simulator import BridgeWriter
 from wa_monitor.services import accounts
@@ -80,8 +80,7 @@ def add_user(url: str, schema: str, username: str, role: Role = Role.REVIEWER) -
     db = Database(url, schema, "prod" if schema == PROD_SCHEMA else "dev")
     with psycopg.connect(url, autocommit=True) as conn:
         accounts.add_user(
-            conn,
-            db,
+            UserBook(conn, db),
             username=username,
             display_name=username.title(),
             role=role,

@@ -32,15 +32,8 @@ SEND = FeedbackSend(
     review_version=3,
     sent_by="Thandi",
     claimed_at=NOW - MINUTE,
-    finished_at=None,
     recipient="120363418298130331@g.us",
     message="DR1234567\nAll items complete! ✅",
-    delivery=None,
-    bridge_status=None,
-    bridge_answer=None,
-    resolved_by=None,
-    resolved_at=None,
-    resolution=None,
 )
 
 

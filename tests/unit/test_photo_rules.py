@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from wa_monitor.core.photos import DropPost, PhotoPost, Tie, associate, changed
+from wa_monitor.core.photos import DropPost, PhotoPost, Tie, associate
 
 GROUP, OTHER_GROUP = "120363418298130331@g.us", "120363421532174586@g.us"
 AGENT, OTHER_AGENT = "27821234567", "27820000001"
@@ -119,13 +119,3 @@ def test_the_windows_are_settings() -> None:
 
     assert ties[(GROUP, "p")] is not None
     assert early[(GROUP, "q")] is None
-
-
-def test_only_ties_that_changed_are_written() -> None:
-    old = Tie("DR1", "a", at(0))
-    new = Tie("DR2", "b", at(20))
-
-    assert changed(
-        {(GROUP, "p"): new, (GROUP, "q"): old}, {(GROUP, "p"): old, (GROUP, "q"): old}
-    ) == {(GROUP, "p"): new}
-    assert changed({(GROUP, "r"): None}, {}) == {}

@@ -124,14 +124,14 @@ def test_one_reconciliation_against_messages_db(echoes: int, alike: int, settled
 
 def test_a_post_whose_outcome_could_not_be_recorded_is_settled_not_posted_again() -> None:
     class LosesTheFirstMark(FakeOutbox):
-        def finish(
-            self, m: OutboxMessage, delivery: Delivery, detail: str, retry_in_s: float
+        def settle(
+            self, m: OutboxMessage, delivery: Delivery, detail: str, status: int | None
         ) -> None:
             if not self.done:
                 self.left.append(m)  # the database went away: the row stays 'sending'
                 self.done.append(("lost", delivery))
                 raise TransientError("database unavailable")
-            super().finish(m, delivery, detail, retry_in_s)
+            super().settle(m, delivery, detail, status)
             s.stop.set()
 
     outbox = LosesTheFirstMark().add(message("A"))
@@ -175,13 +175,13 @@ def test_after_an_outage_pending_replies_go_out_within_5_s_of_the_bridge_answeri
         if len(outbox.sent) == 2:
             s.stop.set()
 
-    original = outbox.finish
+    original = outbox.settle
 
-    def finish(m: OutboxMessage, delivery: Delivery, detail: str, retry_in_s: float) -> None:
-        original(m, delivery, detail, retry_in_s)
+    def settle(m: OutboxMessage, delivery: Delivery, detail: str, status: int | None) -> None:
+        original(m, delivery, detail, status)
         finished()
 
-    outbox.finish = finish  # type: ignore[method-assign]
+    outbox.settle = settle  # type: ignore[method-assign]
     s.run()
     assert max(outbox.sent_at.values()) - outage_s <= 5.0
     # ...and the bridge was not hammered meanwhile: at most one try a second per group.

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -47,6 +49,11 @@ from wa_monitor.errors import (
 from wa_monitor.services.photos import Fetcher, FetcherThread
 from wa_monitor.settings import Environment, Settings
 
+# How long a stopping daemon waits for its threads, all of them together: a reply in flight
+# gets its outcome recorded (the bridge API's own timeout is 7 s); a photo download is not waited
+# out (FetcherThread.close). Idle, they stop at once.
+STOP_SECONDS = 8.0
+
 
 def register(commands: Commands) -> None:
     run = leaf(
@@ -70,11 +77,20 @@ def register(commands: Commands) -> None:
         help="with --once: how long to retry an unreachable database or bridge file before "
         "exiting 1 (default 60); the daemon never gives up",
     )
+    run.add_argument(
+        "--bridge",
+        metavar="NAME",
+        default=None,
+        help="the [[bridges]] entry to read (default: $WA_MONITOR_BRIDGE, else the first whose "
+        "messages.db is on this host); one monitor per bridge, each on its bridge's host",
+    )
     run.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
 
 
 def run_command(args: argparse.Namespace) -> int:
     settings = load(args)
+    if args.bridge is not None:
+        settings = settings.on_bridge(args.bridge)
     db = Database.of(settings)
     try:
         logs.configure(
@@ -91,13 +107,13 @@ def run_command(args: argparse.Namespace) -> int:
     # Wake on the bridge's writes, not at the next poll; the poll stays as the fallback when
     # there is no watch. Idle, the loop then wakes only for the heartbeat (once a minute).
     waker = InotifyWaker(settings.bridge_db, stop, poll_s=settings.poll_interval_seconds)
-    _install_signals(stop, on_stop=waker.poke)
     env = settings.environment.value
     log.info(
         "starting",
         env=env,
         schema=settings.schema,
-        bridge=str(settings.bridge_db),
+        bridge=settings.bridge,
+        bridge_db=str(settings.bridge_db),
         groups=len(settings.enabled_projects),
         once=args.once,
         version=__version__,
@@ -121,6 +137,7 @@ def run_command(args: argparse.Namespace) -> int:
     )
     store = Store(
         db,
+        bridge=settings.bridge,
         exclusive=True,
         validating=settings.validating,
         photo_window=_photo_window(settings) if settings.photos else None,
@@ -147,6 +164,7 @@ def run_command(args: argparse.Namespace) -> int:
     fetcher = None
     if settings.photos and not args.once:
         fetcher = FetcherThread(Fetcher.for_settings(db, settings), stop, log)
+    signals = _Signals(stop, on_stop=waker.poke)
     try:
         with _gc_tuned_for_the_loop():
             totals = run_loop(
@@ -173,12 +191,10 @@ def run_command(args: argparse.Namespace) -> int:
     finally:
         notifier.stopping()
         notifier.close()
-        if sender is not None:
-            sender.close()
-        if fetcher is not None:
-            fetcher.close()
+        _stop_threads(sender, fetcher)
         bridge.close()
         store.close()
+        signals.close()  # before the waker it pokes
         waker.close()
     log.info(
         "stopped",
@@ -237,13 +253,29 @@ class _SenderThread:
             self._thread = threading.Thread(target=self.sender.run, name="replies", daemon=True)
             self._thread.start()
 
-    def close(self) -> None:
-        """Let a post in flight finish (its outcome recorded), up to the API's own timeout."""
+    def close(self, timeout: float = STOP_SECONDS) -> None:
+        """Let a post in flight finish (its outcome recorded) within `timeout` seconds: the
+        API's own timeout (7 s) ends it before then. A thread still busy after that is left to
+        the process's exit, with its connection and client (the post, if any, is settled by
+        the next start: messages.db, or a person)."""
         self.wake.set()
         if self._thread is not None:
-            self._thread.join(timeout=8.0)
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                return
         self._poster.close()
         self._outbox.close()
+
+
+def _stop_threads(sender: _SenderThread | None, fetcher: FetcherThread | None) -> None:
+    """Stop the sender and the fetcher together, within STOP_SECONDS in all."""
+    deadline = time.monotonic() + STOP_SECONDS
+    if sender is not None:
+        sender.wake.set()  # both wind down at once; the joins below share the deadline
+    if fetcher is not None:
+        fetcher.close()
+    if sender is not None:
+        sender.close(timeout=max(deadline - time.monotonic(), 0.0))
 
 
 def _sender(
@@ -338,17 +370,51 @@ def _peak_rss() -> dict[str, float]:
     return {}
 
 
-def _install_signals(stop: threading.Event, on_stop: Callable[[], None]) -> None:
-    def request_stop(signum: int, _: FrameType | None) -> None:
-        stop.set()
-        on_stop()
+class _Signals:
+    """SIGTERM and SIGINT set `stop` (and call `on_stop`), SIGHUP reopens the logs; decided in a
+    thread of their own, never in a Python signal handler.
 
-    def reopen_logs(signum: int, _: FrameType | None) -> None:
-        logs.reopen()
+    A Python handler runs in the main thread between two of its bytecodes, possibly while that
+    thread holds the lock inside `stop` (in `stop.wait()`, which a standby and a retry wait in):
+    `stop.set()` there waits for itself, and the daemon hangs deaf to every later SIGTERM, until
+    systemd kills it (Python's documentation: no locks in signal handlers). A handler also runs
+    only once the main thread is back in Python, not while it waits in a driver call. Here the
+    C-level handler writes the signal's number to a pipe at once (`signal.set_wakeup_fd`), and
+    this thread acts on it while the main thread is wherever it is.
+    """
 
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
-    signal.signal(signal.SIGHUP, reopen_logs)
+    HANDLED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+    def __init__(self, stop: threading.Event, on_stop: Callable[[], None]) -> None:
+        self._stop, self._on_stop = stop, on_stop
+        self._read, self._write = os.pipe()
+        os.set_blocking(self._write, False)  # set_wakeup_fd's condition: it must never block
+        self._previous = {sig: signal.signal(sig, _noted) for sig in self.HANDLED}
+        self._previous_fd = signal.set_wakeup_fd(self._write, warn_on_full_buffer=False)
+        self._thread = threading.Thread(target=self._run, name="signals", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while received := os.read(self._read, 64):  # b"": close() closed the other end
+            for number in received:
+                if number == signal.SIGHUP:
+                    logs.reopen()
+                elif number in (signal.SIGTERM, signal.SIGINT):
+                    self._stop.set()
+                    self._on_stop()
+
+    def close(self) -> None:
+        """Put back what was there (a caller that goes on in the same process: the tests)."""
+        signal.set_wakeup_fd(self._previous_fd)
+        for sig, previous in self._previous.items():
+            signal.signal(sig, previous)
+        os.close(self._write)
+        self._thread.join(timeout=1.0)
+        os.close(self._read)
+
+
+def _noted(signum: int, _: FrameType | None) -> None:
+    """The Python-level handler: nothing (the wakeup pipe carries the signal to _Signals)."""
 
 
 def _photo_window(settings: Settings) -> PhotoWindow:

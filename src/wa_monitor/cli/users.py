@@ -10,7 +10,7 @@ import sys
 
 from wa_monitor.adapters.postgres import users
 from wa_monitor.adapters.postgres.db import Database
-from wa_monitor.adapters.postgres.users import Role
+from wa_monitor.adapters.postgres.users import Role, UserBook
 from wa_monitor.cli.common import CONFIG_HELP, SUMMARIES, Commands, leaf, load
 from wa_monitor.errors import EXIT_OK, Refused
 from wa_monitor.services import accounts
@@ -110,8 +110,7 @@ def add_command(args: argparse.Namespace) -> int:
     db = Database.of(settings)
     with db.session("users") as conn:
         accounts.add_user(
-            conn,
-            db,
+            UserBook(conn, db),
             username=username,
             display_name=args.name,
             role=Role(args.role),
@@ -163,7 +162,7 @@ def disable_command(args: argparse.Namespace) -> int:
     env = settings.environment.value
     db = Database.of(settings)
     with db.session("users") as conn:
-        accounts.disable_user(conn, db, username=args.username)
+        accounts.disable_user(UserBook(conn, db), username=args.username)
     print(f"user {args.username!r} disabled in {env}; their sessions have ended")
     return EXIT_OK
 
@@ -174,7 +173,9 @@ def passwd_command(args: argparse.Namespace) -> int:
     env = settings.environment.value
     db = Database.of(settings)
     with db.session("users") as conn:
-        enabled = accounts.change_password(conn, db, username=args.username, password=password)
+        enabled = accounts.change_password(
+            UserBook(conn, db), username=args.username, password=password
+        )
     print(f"password of {args.username!r} changed in {env}; their sessions have ended")
     if not enabled:
         print(
@@ -189,7 +190,7 @@ def enable_command(args: argparse.Namespace) -> int:
     env = settings.environment.value
     db = Database.of(settings)
     with db.session("users") as conn:
-        accounts.enable_user(conn, db, username=args.username)
+        accounts.enable_user(UserBook(conn, db), username=args.username)
     print(f"user {args.username!r} enabled in {env}: they can log in with their password")
     return EXIT_OK
 
@@ -199,6 +200,6 @@ def role_command(args: argparse.Namespace) -> int:
     env = settings.environment.value
     db = Database.of(settings)
     with db.session("users") as conn:
-        accounts.change_role(conn, db, username=args.username, role=Role(args.role))
+        accounts.change_role(UserBook(conn, db), username=args.username, role=Role(args.role))
     print(f"user {args.username!r} is now a {args.role} in {env}; their sessions have ended")
     return EXIT_OK

@@ -33,15 +33,16 @@ class FeedbackSend:
     review_version: int
     sent_by: str
     claimed_at: datetime
-    finished_at: datetime | None
     recipient: str
     message: str
-    delivery: Delivery | None  # None: claimed (committed before the bridge was called), no outcome
-    bridge_status: int | None
-    bridge_answer: str | None
-    resolved_by: str | None
-    resolved_at: datetime | None
-    resolution: Resolution | None
+    # What came of it: nothing yet, as claimed (committed before the bridge was called).
+    finished_at: datetime | None = None
+    delivery: Delivery | None = None
+    bridge_status: int | None = None
+    bridge_answer: str | None = None
+    resolved_by: str | None = None
+    resolved_at: datetime | None = None
+    resolution: Resolution | None = None
 
     @property
     def state(self) -> str:

@@ -14,6 +14,9 @@ that drop directly (it is a drop message itself). A message naming several drops
 message for all of them, as near to its photos for each: its photos are tied here to the first
 of them, and the pages show them for every drop it named (the ledger keeps which; photos.sql).
 
+The drain runs this rule in the database (adapters/postgres/sql/photos.sql, `tie_near`), where
+the rows are; `associate` is its reference, and a test holds the two to the same answers.
+
 Each drop message opens a round: a resubmission is a new drop message, so the photos nearest
 to it form a round of their own, and the page shows rounds apart (by `Tie.message_id`).
 """
@@ -125,19 +128,6 @@ class _Timeline:
             chosen = previous
         assert chosen is not None  # noqa: S101 - one of the two is set
         return Tie(chosen.drop_number, chosen.message_id, chosen.sent_at)
-
-
-def changed(
-    ties: Mapping[tuple[str, str], Tie | None],
-    stored: Mapping[tuple[str, str], Tie | None],
-) -> dict[tuple[str, str], Tie | None]:
-    """The ties that differ from what is stored: only these are written."""
-    return {key: tie for key, tie in ties.items() if stored.get(key) != tie}
-
-
-def reach(before: timedelta, after: timedelta) -> timedelta:
-    """How far from a batch's messages a photo or drop message can matter to its ties."""
-    return before + after
 
 
 @dataclass(frozen=True, slots=True)

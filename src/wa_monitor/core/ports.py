@@ -7,7 +7,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from wa_monitor.core.photos import Photo
 from wa_monitor.core.records import (
@@ -139,7 +139,42 @@ class PlainLines:
         return nullcontext()
 
 
-class Outbox(Protocol):
+class Claim(Protocol):
+    """A message claimed for posting (committed before the post): where it goes, the text
+    posted (speakable), when it was claimed. A reply, a reviewer's feedback or an alert."""
+
+    @property
+    def recipient(self) -> str: ...
+
+    @property
+    def text(self) -> str: ...
+
+    @property
+    def claimed_at(self) -> datetime: ...
+
+
+ClaimT_contra = TypeVar("ClaimT_contra", bound=Claim, contravariant=True)
+Recorded_co = TypeVar("Recorded_co", covariant=True)
+
+
+class ClaimStore(Protocol[ClaimT_contra, Recorded_co]):
+    """Where claimed messages are settled, each once: the reply outbox, the feedback sends and
+    the alerts are the three, and core/replies.settle_once is their one way to settle."""
+
+    def sent_alike(self, claim: ClaimT_contra, since: datetime) -> int:
+        """How many other claims of the same text to the same recipient were settled as sent at
+        or after `since`: the bot's posts of that text that are theirs, not this one's."""
+        ...
+
+    def settle(
+        self, claim: ClaimT_contra, delivery: Delivery, detail: str, status: int | None
+    ) -> Recorded_co:
+        """Record what the post came to (`status`: the bridge's HTTP status, when it answered):
+        sent, certainly not posted (a retry may follow), or unknown (a person decides)."""
+        ...
+
+
+class Outbox(ClaimStore[OutboxMessage, None], Protocol):
     """The replies waiting to be posted, as the sender sees them (a table in the database)."""
 
     def stranded(self) -> list[OutboxMessage]:
@@ -165,19 +200,8 @@ class Outbox(Protocol):
         """Whether any reply waits (perhaps for its group's turn or a retry)."""
         ...
 
-    def finish(
-        self, message: OutboxMessage, delivery: Delivery, detail: str, retry_in_s: float
-    ) -> None:
-        """Record what the post came to: sent, back to waiting (safe retry), or unknown."""
-        ...
-
     def block(self, message: OutboxMessage, detail: str) -> None:
         """A reply to a group this environment may not post in: never sent."""
-        ...
-
-    def sent_alike(self, message: OutboxMessage, since: datetime) -> int:
-        """How many other replies with the same text in the same group were marked sent at or
-        after `since`: the bot's posts of that text that are theirs, not this one's."""
         ...
 
 
@@ -194,6 +218,13 @@ class Echoes(Protocol):
         """How many messages the bot posted in the group with exactly that text, stamped at
         or after `since`."""
         ...
+
+
+class NoEchoes:
+    """A channel with no messages.db to look in (e-mail): an unknown outcome stays unknown."""
+
+    def posts(self, chat_jid: str, text: str, since: datetime) -> int:
+        return 0
 
 
 class SheetTarget(Protocol):

@@ -34,9 +34,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
-from wa_monitor.core.ports import Echoes, Log, Outbox, Poster
+from wa_monitor.core.ports import Claim, ClaimStore, Echoes, Log, Outbox, Poster
 from wa_monitor.core.records import Delivery, OutboxMessage
 from wa_monitor.errors import TransientError
 
@@ -92,6 +92,44 @@ def reconcile(
     if found == 0:
         return Delivery.UNKNOWN
     return Delivery.SENT if found > settled_alike(since) else Delivery.UNKNOWN
+
+
+C = TypeVar("C", bound=Claim)
+R = TypeVar("R")
+
+
+@dataclass(frozen=True, slots=True)
+class Settled(Generic[R]):
+    """How a claimed message was settled, and what its store recorded with it."""
+
+    delivery: Delivery
+    detail: str
+    recorded: R
+
+
+def settle_once(
+    claim: C,
+    delivery: Delivery,
+    detail: str,
+    *,
+    store: ClaimStore[C, R],
+    echoes: Echoes,
+    status: int | None = None,
+) -> Settled[R]:
+    """The one way every poster settles a claimed message, after its post (or after its poster
+    died around it): an UNKNOWN outcome is first looked for in messages.db (reconcile), then the
+    outcome is recorded once."""
+    if delivery is Delivery.UNKNOWN:
+        found = reconcile(
+            echoes,
+            claim.recipient,
+            claim.text,
+            claim.claimed_at,
+            lambda since: store.sent_alike(claim, since),
+        )
+        if found is Delivery.SENT:
+            delivery, detail = found, f"{detail}; found in messages.db"
+    return Settled(delivery, detail, store.settle(claim, delivery, detail, status))
 
 
 class Clock(Protocol):
@@ -245,8 +283,7 @@ class Sender:
             if delivery is Delivery.UNKNOWN:
                 self._settle_unknown(message, detail)
                 return
-            wait = retry_in(message.attempts, delivery)
-            self.outbox.finish(message, delivery, detail, wait)
+            settle_once(message, delivery, detail, store=self.outbox, echoes=self.echoes)
             if delivery is Delivery.SENT:
                 self.log.info(
                     f"💬 Replied in the group about {message.drop_number}", chat=message.chat_jid
@@ -257,7 +294,7 @@ class Sender:
                     drop=message.drop_number,
                     outcome=delivery.value,
                     detail=detail,
-                    retry_in_s=wait,
+                    retry_in_s=retry_in(message.attempts, delivery),
                 )
         except Exception as exc:
             if isinstance(self.lanes, InlineLanes):
@@ -279,21 +316,15 @@ class Sender:
 
     def _settle_unknown(self, message: OutboxMessage, detail: str) -> None:
         """A post that may have happened: proof from messages.db, else a person decides."""
-        settled = reconcile(
-            self.echoes,
-            message.chat_jid,
-            speakable(message.text),
-            message.claimed_at,
-            lambda since: self.outbox.sent_alike(message, since),
-        )
+        settled = settle_once(
+            message, Delivery.UNKNOWN, detail, store=self.outbox, echoes=self.echoes
+        ).delivery
         if settled is Delivery.SENT:
-            self.outbox.finish(message, Delivery.SENT, f"{detail}; found in messages.db", 0.0)
             self.log.info(
                 f"💬 Replied in the group about {message.drop_number} (found in messages.db)",
                 chat=message.chat_jid,
             )
             return
-        self.outbox.finish(message, Delivery.UNKNOWN, detail, 0.0)
         self.log.error(
             "❓ reply may or may not have been posted: not sent again; "
             "see `wa-monitor replies list --unknown`",

@@ -26,7 +26,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from wa_monitor.adapters.postgres.db import Database
-from wa_monitor.adapters.postgres.users import Role
+from wa_monitor.adapters.postgres.users import Role, UserBook
 from wa_monitor.devtools.bridge_api import SentMessage, SimulatedBridgeApi
 from wa_monitor.devtools.demo import AGENTS, BOT, PROJECTS, run_cli, wait_for_stop, working_folder
 from wa_monitor.devtools.embedded import embedded_postgres
@@ -161,8 +161,7 @@ def _add_users(url: str, password: str) -> None:
     with db.session("demo") as conn:
         for name, role in ((REVIEWER, Role.REVIEWER), (VIEWER, Role.VIEWER)):
             accounts.add_user(
-                conn,
-                db,
+                UserBook(conn, db),
                 username=name,
                 display_name=name.title(),
                 role=role,

@@ -21,13 +21,12 @@ import threading
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import cache
+from typing import Protocol
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from wa_monitor.adapters.postgres import users
-from wa_monitor.adapters.postgres.db import Connection, Database
-from wa_monitor.adapters.postgres.users import Role, User
+from wa_monitor.adapters.postgres.users import Account, Attempts, Role, User
 from wa_monitor.errors import FatalError
 
 MAX_FAILURES = 5
@@ -43,6 +42,32 @@ _hasher = PasswordHasher()
 # wait their turn here instead of taking 64 MiB apiece.
 MAX_CONCURRENT_CHECKS = 4
 _checking = threading.BoundedSemaphore(MAX_CONCURRENT_CHECKS)
+
+
+class Users(Protocol):
+    """Where accounts and login counts are kept: adapters/postgres/users.UserBook on one
+    connection, or the in-memory one in tests/support/fakes.py."""
+
+    @property
+    def where(self) -> str: ...
+
+    def account(self, username: str) -> Account | None: ...
+
+    def count_attempt(self, username: str, block: str, window: timedelta) -> Attempts: ...
+
+    def forgive(self, username: str, block: str) -> None: ...
+
+    def logged_in(self, user_id: int, new_hash: str | None, *, checked_hash: str) -> None: ...
+
+    def add(self, *, username: str, display_name: str, role: Role, password_hash: str) -> bool: ...
+
+    def set_password(self, username: str, password_hash: str) -> bool | None: ...
+
+    def enable(self, username: str) -> bool: ...
+
+    def set_role(self, username: str, role: Role) -> bool: ...
+
+    def disable(self, username: str) -> bool: ...
 
 
 class AccountError(FatalError):
@@ -108,36 +133,30 @@ def address_block(address: str) -> str:
     return str(ip)
 
 
-def authenticate(
-    conn: Connection, db: Database, username: str, password: str, client: str
-) -> Login:
+def authenticate(users: Users, username: str, password: str, client: str) -> Login:
     """Check a login: count the attempt first, check the password only within the limits,
     then clear the user's count or leave the failure counted."""
     name = username.strip().lower()[:64]
     known = USERNAME.fullmatch(name) is not None
     block = address_block(client)
     # Names no account can have share one count ('?' is no username), and never the block's.
-    tries = users.count_attempt(conn, db, name if known else "?", block, WINDOW)
+    tries = users.count_attempt(name if known else "?", block, WINDOW)
     if tries.user > MAX_FAILURES or tries.block > MAX_CLIENT_FAILURES:
         return Login(LoginOutcome.THROTTLED)
-    found = users.account(conn, db, name) if known else None
+    found = users.account(name) if known else None
     stored = found.password_hash if found is not None else _decoy()
     if not _matches(stored, password) or found is None or not found.user.active:
         return Login(LoginOutcome.THROTTLED if tries.user >= MAX_FAILURES else LoginOutcome.WRONG)
     new_hash = _hasher.hash(password) if _hasher.check_needs_rehash(stored) else None
-    users.forgive(conn, db, name, block)
-    users.logged_in(conn, db, found.user.id, new_hash, checked_hash=stored)
+    users.forgive(name, block)
+    users.logged_in(found.user.id, new_hash, checked_hash=stored)
     return Login(LoginOutcome.OK, found.user)
 
 
-def add_user(
-    conn: Connection, db: Database, *, username: str, display_name: str, role: Role, password: str
-) -> None:
+def add_user(users: Users, *, username: str, display_name: str, role: Role, password: str) -> None:
     name = check_username(username)
     display = display_name.strip() or name
     if not users.add(
-        conn,
-        db,
         username=name,
         display_name=display[:200],
         role=role,
@@ -150,29 +169,29 @@ def add_user(
         )
 
 
-def change_password(conn: Connection, db: Database, *, username: str, password: str) -> bool:
+def change_password(users: Users, *, username: str, password: str) -> bool:
     """Set the password and end the user's sessions; whether the user is enabled (a new
     password does not enable a disabled user)."""
     name = check_username(username)
-    enabled = users.set_password(conn, db, name, hash_password(password))
+    enabled = users.set_password(name, hash_password(password))
     if enabled is None:
-        raise AccountError(f"no user {name!r} in schema {db.schema!r}")
+        raise AccountError(f"no user {name!r} in {users.where}")
     return enabled
 
 
-def enable_user(conn: Connection, db: Database, *, username: str) -> None:
+def enable_user(users: Users, *, username: str) -> None:
     name = check_username(username)
-    if not users.enable(conn, db, name):
-        raise AccountError(f"no user {name!r} in schema {db.schema!r}")
+    if not users.enable(name):
+        raise AccountError(f"no user {name!r} in {users.where}")
 
 
-def change_role(conn: Connection, db: Database, *, username: str, role: Role) -> None:
+def change_role(users: Users, *, username: str, role: Role) -> None:
     name = check_username(username)
-    if not users.set_role(conn, db, name, role):
-        raise AccountError(f"no user {name!r} in schema {db.schema!r}")
+    if not users.set_role(name, role):
+        raise AccountError(f"no user {name!r} in {users.where}")
 
 
-def disable_user(conn: Connection, db: Database, *, username: str) -> None:
+def disable_user(users: Users, *, username: str) -> None:
     name = check_username(username)
-    if not users.disable(conn, db, name):
-        raise AccountError(f"no user {name!r} in schema {db.schema!r}")
+    if not users.disable(name):
+        raise AccountError(f"no user {name!r} in {users.where}")

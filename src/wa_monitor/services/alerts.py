@@ -22,9 +22,10 @@ from wa_monitor.adapters.postgres.alerts import book
 from wa_monitor.adapters.postgres.db import Database
 from wa_monitor.adapters.replies import BridgeEchoes
 from wa_monitor.core import alerts as rules
-from wa_monitor.core.alerts import Findings, Incident, Message, Thresholds
+from wa_monitor.core.alerts import ClaimedAlert, Findings, Incident, Thresholds
+from wa_monitor.core.ports import Echoes, NoEchoes
 from wa_monitor.core.records import Delivery
-from wa_monitor.core.replies import reconcile, speakable
+from wa_monitor.core.replies import settle_once
 from wa_monitor.errors import ConfigError, TransientError
 from wa_monitor.services.status import EnvStatus, Limits, assess
 from wa_monitor.settings import Settings
@@ -61,6 +62,7 @@ def health(status: EnvStatus) -> Findings:
         idle_for=status.idle_for,
         bridge_quiet_for=status.bridge_quiet_for,
         problems=status.problems,
+        lagging=status.lagging,
     )
 
 
@@ -81,15 +83,10 @@ def channels(settings: Settings) -> dict[str, Post]:
     out: dict[str, Post] = {}
     if a.whatsapp_recipient:
         recipient, url = a.whatsapp_recipient, a.bridge_api_url
-        echoes = BridgeEchoes(settings.bridge_db)
 
         def whatsapp(subject: str, text: str) -> tuple[Delivery, str]:
-            claimed = datetime.now().astimezone()
             with BridgeApi(url) as api:
                 delivery, detail = api.post(recipient, text)
-            if delivery is Delivery.UNKNOWN:
-                # An alert's text names its incident and when it began: none other is alike.
-                delivery = reconcile(echoes, recipient, speakable(text), claimed, lambda _: 0)
             if delivery.retry_is_safe:
                 return delivery, f"bridge API {delivery}: {detail}"
             return delivery, detail
@@ -138,6 +135,9 @@ def check(
             f"is unknown ({where}); name dev's own ops group, or e-mail only"
         )
     posters = channels(settings) if post is None else dict(post)
+    recipients = {"whatsapp": recipient or "", "email": ", ".join(settings.alerts.email_to)}
+    # Only WhatsApp shows what the bot posted (messages.db); e-mail has nowhere to look.
+    echoes: dict[str, Echoes] = {"whatsapp": BridgeEchoes(settings.bridge_db)}
     limits = Limits(
         max_behind=settings.alerts.max_behind,
         max_idle=timedelta(minutes=settings.alerts.max_idle_minutes),
@@ -154,25 +154,37 @@ def check(
             known = turn.known()
             for change, kind in rules.changes(found, known):
                 turn.apply(change, kind, found.get(kind, ""))
-            claimed: list[Message] = []
+            claimed: list[ClaimedAlert] = []
             for incident in turn.known().values():
                 due = rules.due(incident, names, env, tz)
                 if due.close:
                     turn.close(incident.kind)
                 for message in due.messages:
                     turn.claim(message)
-                    claimed.append(message)
-        done = [  # post: no transaction open
-            (message, *posters[message.channel](message.subject, message.text))
-            for message in claimed
+                    to = recipients.get(message.channel, message.channel)
+                    claimed.append(ClaimedAlert(message, to, datetime.now().astimezone()))
+        posted = [  # post: no transaction open
+            (claim, *posters[claim.message.channel](claim.message.subject, claim.text))
+            for claim in claimed
         ]
-        with incidents.turn() as turn:  # settle
-            for message, delivery, _ in done:
-                turn.settle(message, carried=not delivery.retry_is_safe)
+        with incidents.turn() as turn:  # settle, each once (an unknown post: messages.db)
+            done = [
+                (
+                    claim.message,
+                    settle_once(
+                        claim,
+                        delivery,
+                        detail,
+                        store=turn,
+                        echoes=echoes.get(claim.message.channel, NoEchoes()),
+                    ),
+                )
+                for claim, delivery, detail in posted
+            ]
             for incident in turn.known().values():
                 if rules.due(incident, names, env, tz).close:
                     turn.close(incident.kind)
     return [
-        Announcement(m.kind, m.channel, m.recovery, delivery, detail)
-        for m, delivery, detail in done
+        Announcement(m.kind, m.channel, m.recovery, settled.delivery, settled.detail)
+        for m, settled in done
     ]

@@ -11,24 +11,22 @@ it. The text is made speakable (no control or bidi character) before it is claim
 from __future__ import annotations
 
 from collections.abc import Callable
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import partial
+from typing import Protocol
 from uuid import UUID
 
 import structlog
 
-from wa_monitor.adapters.bridge_api import BridgeApi
-from wa_monitor.adapters.postgres import reviewing
-from wa_monitor.adapters.postgres.db import Connection, Database
-from wa_monitor.adapters.replies import BridgeEchoes
+from wa_monitor.adapters.bridge_api import SendResult
+from wa_monitor.adapters.postgres.reviewing import Claimed, FeedbackRequest
+from wa_monitor.core.ports import ClaimStore, Echoes
 from wa_monitor.core.records import Delivery
-from wa_monitor.core.replies import reconcile, speakable
+from wa_monitor.core.replies import settle_once, speakable
 from wa_monitor.errors import WaMonitorError
 from wa_monitor.settings import Environment, Settings
 
-Connect = Callable[[], AbstractContextManager[Connection]]
 MAX_TEXT = 4000  # longer than any feedback the 12 steps make; WhatsApp takes far more
 
 log = structlog.get_logger("wa_monitor.feedback")
@@ -112,7 +110,10 @@ def explain(outcome: Delivery | None, detail: str) -> str:
                 "you can send again."
             )
         case Delivery.DOWN:
-            return "The WhatsApp bridge is not reachable. Nothing was posted; you can send again."
+            return (
+                f"The WhatsApp bridge cannot send right now ({detail}). Nothing was posted; "
+                "you can send again."
+            )
         case Delivery.UNKNOWN:
             return (
                 "The bridge gave no clear answer in time: the message may have been posted. "
@@ -150,12 +151,28 @@ def group_for(settings: Settings, project: str | None) -> str:
     return where.group_jid
 
 
+class FeedbackSends(ClaimStore[Claimed, datetime | None], Protocol):
+    """Where feedback sends are claimed and settled (stamping feedback_sent when sent):
+    adapters/postgres/reviewing.FeedbackBook, or the in-memory one in tests/support/fakes.py."""
+
+    def claim(self, request: FeedbackRequest, route: Callable[[str | None], str]) -> Claimed:
+        """Claim the verdict's one message, committed; refused (NotClaimed, ChangedMeanwhile,
+        or what `route` raises) before anything is posted."""
+        ...
+
+
+class FeedbackPoster(Protocol):
+    """The bridge's POST /api/send (adapters/bridge_api.BridgeApi, or a fake)."""
+
+    def send(self, recipient: str, text: str) -> SendResult: ...
+
+
 def send(
     *,
-    connect: Connect,
-    db: Database,
+    sends: FeedbackSends,
     settings: Settings,
-    bridge: BridgeApi,
+    bridge: FeedbackPoster,
+    echoes: Echoes,
     review_id: UUID,
     version: int,
     text: str,
@@ -171,58 +188,28 @@ def send(
         raise BadText("The feedback text is empty.")
     if len(message) > MAX_TEXT:
         raise BadText(f"The feedback text is longer than {MAX_TEXT} characters.")
-    claimed_at = datetime.now(UTC)
-    with connect() as conn:
-        claim = reviewing.claim(
-            conn,
-            db,
-            review_id,
-            version=version,
-            by=by,
-            message=message,
-            route=partial(group_for, settings),
-        )
-    send_id, group = claim.send_id, claim.recipient
-    result = bridge.send(group, message)
-    delivery, detail = result.outcome, result.detail
+    request = FeedbackRequest(review_id, version, by, message)
+    claim = sends.claim(request, partial(group_for, settings))
+    result = bridge.send(claim.recipient, claim.text)
     log.info(
         "feedback send",
         drop=claim.drop_number,
         project=claim.project,
-        outcome=delivery.value,
+        outcome=result.outcome.value,
         status=result.status,
         elapsed_s=result.elapsed_s,
         by=by,
     )
     try:
-        with db.translated(), connect() as conn:
-            if delivery is Delivery.UNKNOWN:
-                delivery = reconcile(
-                    BridgeEchoes(settings.bridge_db),
-                    group,
-                    message,
-                    claimed_at,
-                    lambda since: reviewing.sends_alike(
-                        conn, db, send_id, recipient=group, message=message, since=since
-                    ),
-                )
-                if delivery is Delivery.SENT:
-                    detail = f"{detail}; found in messages.db"
-            stamped = reviewing.finish(
-                conn,
-                db,
-                review_id,
-                send_id,
-                delivery=delivery,
-                version=version,
-                status=result.status,
-                answer=detail,
-                by=by,
-            )
+        settled = settle_once(
+            claim, result.outcome, result.detail, store=sends, echoes=echoes, status=result.status
+        )
     except WaMonitorError as exc:  # a database error, translated
         # The claim stays 'claimed': after a while the page shows it as unknown, to resolve.
-        log.error("feedback outcome not recorded", send_id=send_id, error=type(exc).__name__)
-        return SendReport(None, send_id, detail, None)
-    if delivery is Delivery.SENT and stamped is None:
-        log.info("feedback sent for a version since resubmitted: not stamped", send_id=send_id)
-    return SendReport(delivery, send_id, detail, stamped)
+        log.error("feedback outcome not recorded", send_id=claim.send_id, error=type(exc).__name__)
+        return SendReport(None, claim.send_id, result.detail, None)
+    if settled.delivery is Delivery.SENT and settled.recorded is None:
+        log.info(
+            "feedback sent for a version since resubmitted: not stamped", send_id=claim.send_id
+        )
+    return SendReport(settled.delivery, claim.send_id, settled.detail, settled.recorded)

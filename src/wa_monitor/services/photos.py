@@ -39,6 +39,7 @@ FIRST_RETRY = timedelta(seconds=30)
 LONGEST_RETRY = timedelta(hours=1)
 PASS_SIZE = 50  # photos a pass takes from the work list
 INTERVAL_SECONDS = 30.0  # the daemon's fetcher looks for due photos this often
+STOP_GRACE_SECONDS = 1.0  # how long a stopping daemon waits for the fetcher's photo in hand
 
 
 @dataclass
@@ -178,7 +179,8 @@ class Fetcher:
 
 
 class FetcherThread:
-    """The daemon's fetcher: a pass every INTERVAL_SECONDS until stopped."""
+    """The daemon's fetcher: a pass every INTERVAL_SECONDS until stopped. Stopping never waits
+    out a download: a photo whose answer is abandoned stays due, and the next start asks again."""
 
     def __init__(
         self,
@@ -209,10 +211,16 @@ class FetcherThread:
             self.wake.wait(self.interval)
             self.wake.clear()
 
-    def close(self) -> None:
+    def close(self, timeout: float = STOP_GRACE_SECONDS) -> None:
+        """Stop within `timeout` seconds: a pass ends before its next photo once `stop` is set;
+        a thread still in a download (the bridge's timeout is 30 s) is left to the process's
+        exit, with the client it is using."""
         self.wake.set()
         if self._thread.ident is not None:  # a standby that never held the lock never started it
-            self._thread.join(timeout=10)
+            self._thread.join(timeout)
+        if self._thread.is_alive():
+            self.log.info("📷 photo fetcher stopped in a download; the photo stays due")
+            return
         self.fetcher.close()
 
 

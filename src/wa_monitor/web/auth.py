@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from wa_monitor.adapters.postgres import users
+from wa_monitor.adapters.postgres.users import UserBook
 from wa_monitor.services import accounts
 from wa_monitor.services.accounts import LoginOutcome
 from wa_monitor.web import reviewing
@@ -79,7 +80,7 @@ async def login(request: Request) -> Response:
 
     def check() -> accounts.Login:
         with web.connection() as conn:
-            return accounts.authenticate(conn, web.db, username, password, client)
+            return accounts.authenticate(UserBook(conn, web.db), username, password, client)
 
     result = await run_in_threadpool(check)
     target = safe_next(request, str(form.get("next", "")))

@@ -152,10 +152,40 @@ def make_templates(tz: tzinfo) -> Jinja2Templates:
 
     env.filters["when"] = when
     env.filters["ago"] = ago
+    env.filters["isolated"] = closed_bidi
     env.globals["colour"] = chart.colour
     env.globals["urlencode"] = urlencode
     env.globals["first_day"], env.globals["last_day"] = EARLIEST.isoformat(), LATEST.isoformat()
     return templates
+
+
+# The explicit bidi controls a person's text may hold: embeddings and overrides (closed by PDF)
+# and isolates (closed by PDI).
+_EMBEDDINGS = frozenset("\u202a\u202b\u202d\u202e")  # LRE, RLE, LRO, RLO
+_ISOLATES = frozenset("\u2066\u2067\u2068")  # LRI, RLI, FSI
+_PDF, _PDI = "\u202c", "\u2069"
+_BIDI = _EMBEDDINGS | _ISOLATES | {_PDF, _PDI}
+
+
+def closed_bidi(text: object) -> object:
+    """A person's text with every embedding, override and isolate it opens and leaves open
+    closed at its end, as <bdi> contents must be: an isolate left open takes the PDI that ends
+    the <bdi>'s own isolation, and the rest of the line (the phone number beside a name) is
+    drawn inside it, reordered. What it shows is the text as typed; other values pass."""
+    if type(text) is not str or _BIDI.isdisjoint(text):
+        return text
+    open_: list[str] = []  # PDF or PDI, the closer each open control needs
+    for c in text:
+        if c in _EMBEDDINGS:
+            open_.append(_PDF)
+        elif c in _ISOLATES:
+            open_.append(_PDI)
+        elif c == _PDF and open_ and open_[-1] == _PDF:  # never across an isolate
+            open_.pop()
+        elif c == _PDI and _PDI in open_:  # closes its isolate and what opened inside it
+            while open_.pop() != _PDI:
+                pass
+    return text + "".join(reversed(open_))
 
 
 def ago(seconds: float | None) -> str:

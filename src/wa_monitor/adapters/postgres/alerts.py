@@ -6,13 +6,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
 
 from wa_monitor.adapters.postgres.db import Database
-from wa_monitor.core.alerts import Incident, IncidentChange, Known, Message
+from wa_monitor.core.alerts import ClaimedAlert, Incident, IncidentChange, Known, Message
+from wa_monitor.core.records import Delivery
 
 # A claim no check settled within this long was cut off (its check died around the post): it
 # counts as perhaps posted. Well above the bridge client's 7 s and the relay's 10 s bounds.
@@ -53,8 +54,18 @@ class AlertsTurn:
         name = "claim_recovery" if message.recovery else "claim_alert"
         self._q(name, kind=message.kind.value, channel=message.channel)
 
-    def settle(self, message: Message, *, carried: bool) -> None:
+    def sent_alike(self, claim: ClaimedAlert, since: datetime) -> int:
+        """None: an alert's text names its incident and when it began, no other is alike."""
+        return 0
+
+    def settle(
+        self, claim: ClaimedAlert, delivery: Delivery, detail: str, status: int | None
+    ) -> None:
+        """Once: a post certainly not made is due again at the next check; one that may have
+        been made (UNKNOWN) counts as carried, never repeated."""
+        message = claim.message
         name = "settle_recovery" if message.recovery else "settle_alert"
+        carried = not delivery.retry_is_safe
         self._q(name, kind=message.kind.value, channel=message.channel, carried=carried)
 
     def close(self, kind: Incident) -> None:

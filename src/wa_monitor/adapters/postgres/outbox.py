@@ -16,6 +16,7 @@ import psycopg
 
 from wa_monitor.adapters.postgres.db import Database
 from wa_monitor.core.records import Delivery, OutboxMessage
+from wa_monitor.core.replies import retry_in
 from wa_monitor.errors import Refused
 
 _STATE = {
@@ -79,10 +80,13 @@ class PgOutbox:
             row = cur.execute(self.db.query("outbox.waiting")).fetchone()
         return bool(row and row[0])
 
-    def finish(
-        self, message: OutboxMessage, delivery: Delivery, detail: str, retry_in_s: float
+    def settle(
+        self, message: OutboxMessage, delivery: Delivery, detail: str, status: int | None
     ) -> None:
-        self._set(message, _STATE[delivery], detail, retry_in_s)
+        """The outcome, once: sent, unknown, or back to waiting after the retry policy's delay
+        (core/replies.retry_in) when it was certainly not posted."""
+        wait = retry_in(message.attempts, delivery) if delivery.retry_is_safe else 0.0
+        self._set(message, _STATE[delivery], detail, wait)
 
     def block(self, message: OutboxMessage, detail: str) -> None:
         self._set(message, "blocked", detail, 0.0)

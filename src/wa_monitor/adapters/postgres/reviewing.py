@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -260,13 +261,30 @@ def correct_drop(
 
 
 @dataclass(frozen=True, slots=True)
+class FeedbackRequest:
+    """A reviewer's Send: the review and the version its page showed, who, the (speakable)
+    text."""
+
+    review_id: UUID
+    version: int
+    by: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
 class Claimed:
-    """A feedback send claimed (committed): its id, where it goes, the review's drop."""
+    """A feedback send claimed (committed): its id, where it goes, the review's drop, and what
+    was asked. A Claim (core/ports.py), settled by core/replies.settle_once."""
 
     send_id: int
     recipient: str
     drop_number: str
     project: str | None
+    review_id: UUID
+    version: int
+    by: str
+    text: str
+    claimed_at: datetime
 
 
 def claim(
@@ -287,6 +305,7 @@ def claim(
     holds the message).
     """
     _require_autocommit(conn)
+    claimed_at = datetime.now(UTC)
     with conn.transaction():
         row = _run(conn, db, "lock_for_send", {"id": review_id}).fetchone()
         if row is None:
@@ -311,7 +330,17 @@ def claim(
             held = _blocking_send(conn, db, review_id, version)
             why = blocked_by(held, datetime.now(UTC)) if held else Blocked.IN_FLIGHT
             raise NotClaimed(why, send=held)
-        return Claimed(int(inserted[0]), recipient, str(drop), project)
+        return Claimed(
+            int(inserted[0]),
+            recipient,
+            str(drop),
+            project,
+            review_id,
+            version,
+            by,
+            message,
+            claimed_at,
+        )
 
 
 def finish(
@@ -349,6 +378,57 @@ def sends_alike(
     params = {"send": send_id, "recipient": recipient, "message": message, "since": since}
     row = _run(conn, db, "sends_alike", params).fetchone()
     return int(row[0]) if row else 0
+
+
+class FeedbackBook:
+    """One environment's feedback sends as services/feedback.py's claim store: each call one
+    short piece of work on a connection of its own from `connect` (the web's pool), so no
+    transaction is open while the bridge is called. tests/support/fakes.py has the in-memory
+    twin."""
+
+    def __init__(self, db: Database, connect: Callable[[], AbstractContextManager[Connection]]):
+        self._db, self._connect = db, connect
+
+    def claim(self, request: FeedbackRequest, route: Callable[[str | None], str]) -> Claimed:
+        with self._connect() as conn:
+            return claim(
+                conn,
+                self._db,
+                request.review_id,
+                version=request.version,
+                by=request.by,
+                message=request.text,
+                route=route,
+            )
+
+    def sent_alike(self, claim: Claimed, since: datetime) -> int:
+        with self._db.translated(), self._connect() as conn:
+            return sends_alike(
+                conn,
+                self._db,
+                claim.send_id,
+                recipient=claim.recipient,
+                message=claim.text,
+                since=since,
+            )
+
+    def settle(
+        self, claim: Claimed, delivery: Delivery, detail: str, status: int | None
+    ) -> datetime | None:
+        """The outcome, once; feedback_sent stamped (returned) when SENT for the version the
+        message was composed from."""
+        with self._db.translated(), self._connect() as conn:
+            return finish(
+                conn,
+                self._db,
+                claim.review_id,
+                claim.send_id,
+                delivery=delivery,
+                version=claim.version,
+                status=status,
+                answer=detail,
+                by=claim.by,
+            )
 
 
 def resolve(

@@ -147,3 +147,50 @@ def forgive(conn: Connection, db: Database, username: str, block: str) -> None:
     """A successful login: the user's failures from the block go, the block's count drops by
     the attempt that succeeded."""
     conn.execute(db.query("users.forgive"), {"username": username, "client": block})
+
+
+class UserBook:
+    """One environment's users and login counts on one connection, as the accounts service
+    asks for them (services/accounts.py: Users); tests/support/fakes.py has an in-memory twin."""
+
+    def __init__(self, conn: Connection, db: Database) -> None:
+        self._conn, self._db = conn, db
+
+    @property
+    def where(self) -> str:
+        """Where the users live, for a message: "schema 'dev'"."""
+        return f"schema {self._db.schema!r}"
+
+    def account(self, username: str) -> Account | None:
+        return account(self._conn, self._db, username)
+
+    def count_attempt(self, username: str, block: str, window: timedelta) -> Attempts:
+        return count_attempt(self._conn, self._db, username, block, window)
+
+    def forgive(self, username: str, block: str) -> None:
+        forgive(self._conn, self._db, username, block)
+
+    def logged_in(self, user_id: int, new_hash: str | None, *, checked_hash: str) -> None:
+        logged_in(self._conn, self._db, user_id, new_hash, checked_hash=checked_hash)
+
+    def add(self, *, username: str, display_name: str, role: Role, password_hash: str) -> bool:
+        return add(
+            self._conn,
+            self._db,
+            username=username,
+            display_name=display_name,
+            role=role,
+            password_hash=password_hash,
+        )
+
+    def set_password(self, username: str, password_hash: str) -> bool | None:
+        return set_password(self._conn, self._db, username, password_hash)
+
+    def enable(self, username: str) -> bool:
+        return enable(self._conn, self._db, username)
+
+    def set_role(self, username: str, role: Role) -> bool:
+        return set_role(self._conn, self._db, username, role)
+
+    def disable(self, username: str) -> bool:
+        return disable(self._conn, self._db, username)

@@ -144,6 +144,10 @@
         td.dataset.label = INVALID_LABELS[i];
         return td;
       });
+      // The agent's name is a person's text: isolated, as the server renders it.
+      const name = document.createElement("bdi");
+      name.textContent = closedBidi(cells[3].textContent);
+      cells[3].replaceChildren(name);
       if (p.action === "flag") {
         const link = document.createElement("a");
         link.href = table.dataset.reviews + "?drop=" + encodeURIComponent(p.drop_number);
@@ -164,6 +168,20 @@
       rows.push(tr);
     }
     table.querySelector("tbody").replaceChildren(...rows);
+  }
+
+  // A person's text with every bidi embedding, override and isolate it leaves open closed at
+  // its end (as web/context.py closed_bidi): an open isolate would take the PDI that ends the
+  // <bdi>'s own isolation and reorder the rest of the row.
+  function closedBidi(text) {
+    const open = [];
+    for (const c of text) {
+      if ("\u202a\u202b\u202d\u202e".includes(c)) open.push("\u202c");
+      else if ("\u2066\u2067\u2068".includes(c)) open.push("\u2069");
+      else if (c === "\u202c" && open[open.length - 1] === "\u202c") open.pop();
+      else if (c === "\u2069" && open.includes("\u2069")) while (open.pop() !== "\u2069");
+    }
+    return text + open.reverse().join("");
   }
 
   async function refresh() {

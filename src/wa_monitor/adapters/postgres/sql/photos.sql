@@ -1,43 +1,70 @@
 -- The drops' photos (migration 0016): what the drain records, what the fetcher works through,
--- and what the dashboard shows. Run through Database.query("photos.<name>").
+-- and what the dashboard shows. Run through Database.query("photos.<name>"). The drain's
+-- arrays go in binary (%(x)b), as in queries.sql: text dumping them cost the drain half its speed.
 
 -- name: record_photos
--- A batch's photos; a replayed one finds itself here.
+-- A batch's photos; a replayed one finds itself here. They come as one JSON array of rows (made
+-- by json.dumps, in C): dumping ten arrays element by element cost the daemon more than all its
+-- other work on a photo. The time keeps its offset and microseconds; the SHA-256 comes as hex.
 INSERT INTO {photos} (chat_jid, message_id, bridge_rowid, sender, sent_at, media_type, filename,
                       file_sha256, file_length, caption_drop, next_attempt_at)
-SELECT c, m, r, s, t, mt, f, sha, len, cap, t FROM unnest(
-    %(chats)s::text[], %(ids)s::text[], %(rowids)s::bigint[], %(senders)s::text[],
-    %(at)s::timestamptz[], %(types)s::text[], %(files)s::text[], %(shas)s::bytea[],
-    %(lengths)s::bigint[], %(captions)s::text[]) AS x(c, m, r, s, t, mt, f, sha, len, cap)
+SELECT x->>0, x->>1, (x->>2)::bigint, x->>3, (x->>4)::timestamptz, x->>5, x->>6,
+       decode(x->>7, 'hex'), (x->>8)::bigint, x->>9, (x->>4)::timestamptz
+FROM json_array_elements(%(rows)s::json) AS x
 ON CONFLICT (chat_jid, message_id) DO NOTHING;
 
 -- name: record_drop_posts
 INSERT INTO {drop_posts} (chat_jid, message_id, sender, sent_at, drop_number)
-SELECT * FROM unnest(%(chats)s::text[], %(ids)s::text[], %(senders)s::text[],
-                     %(at)s::timestamptz[], %(drops)s::text[])
+SELECT * FROM unnest(%(chats)b::text[], %(ids)b::text[], %(senders)b::text[],
+                     %(at)b::timestamptz[], %(drops)b::text[])
 ON CONFLICT (chat_jid, message_id) DO NOTHING;
 
--- name: neighbours
--- The drop messages and photos of these (group, sender) pairs in a time range: what the
--- association rule needs to tie the batch's photos, and to re-tie those a new drop message is
--- nearer to. Sent after the batch's own inserts, in the same transaction: they are included.
-WITH pairs AS (SELECT DISTINCT * FROM unnest(%(chats)s::text[], %(senders)s::text[]) AS p(c, s))
-SELECT 'post', d.chat_jid, d.sender, d.message_id, d.sent_at, d.drop_number,
-       NULL::text, NULL::text, NULL::timestamptz
-FROM pairs JOIN {drop_posts} AS d ON d.chat_jid = pairs.c AND d.sender = pairs.s
-WHERE d.sent_at BETWEEN %(lo)s AND %(hi)s
-UNION ALL
-SELECT 'photo', p.chat_jid, p.sender, p.message_id, p.sent_at, p.caption_drop,
-       p.drop_number, p.round_message_id, p.round_at
-FROM pairs JOIN {photos} AS p ON p.chat_jid = pairs.c AND p.sender = pairs.s
-WHERE p.sent_at BETWEEN %(lo)s AND %(hi)s;
-
--- name: tie_photos
-UPDATE {photos} AS p
-SET drop_number = x.d, round_message_id = x.r, round_at = x.t
-FROM unnest(%(chats)s::text[], %(ids)s::text[], %(drops)s::text[], %(rounds)s::text[],
-            %(at)s::timestamptz[]) AS x(c, m, d, r, t)
-WHERE p.chat_jid = x.c AND p.message_id = x.m;
+-- name: tie_near
+-- The association rule of core/photos.py (`associate`, its reference: a test holds the two to
+-- the same answers), run where the rows are, so that no photo or drop message crosses to the
+-- daemon and back: the photos of these (group, sender) pairs sent between lo and hi get the
+-- nearest drop message of their sender in their group — the last one at or before the photo,
+-- at most `after` earlier, or the first one after it, at most `before` later; the later one on
+-- a tie in distance. A caption naming a drop ties the photo to that drop directly. Only ties
+-- that change are written. Message ids compare byte-wise (COLLATE "C"), as Python compares
+-- them, for drop messages sent in the same microsecond. Sent after the batch's own inserts, in
+-- the same transaction: they are included.
+WITH pairs AS (SELECT * FROM unnest(%(chats)b::text[], %(senders)b::text[]) AS p(c, s)),
+tied AS (
+    SELECT n.row_at,
+           coalesce(n.caption_drop, c.drop_number) AS d,
+           CASE WHEN n.caption_drop IS NULL THEN c.message_id ELSE n.message_id END AS r,
+           CASE WHEN n.caption_drop IS NULL THEN c.sent_at ELSE n.sent_at END AS t,
+           n.drop_number AS old_d, n.round_message_id AS old_r, n.round_at AS old_t
+    FROM pairs CROSS JOIN LATERAL (
+        -- Per pair, so that each is one probe of the (chat_jid, sender, sent_at) index: a
+        -- planner that knows nothing of a table being filled would otherwise scan it per pair.
+        SELECT x.ctid AS row_at, x.* FROM {photos} AS x
+        WHERE x.chat_jid = pairs.c AND x.sender = pairs.s AND x.sent_at BETWEEN %(lo)s AND %(hi)s
+    ) AS n
+    LEFT JOIN LATERAL (
+        SELECT two.drop_number, two.message_id, two.sent_at FROM (
+            (SELECT d.drop_number, d.message_id, d.sent_at, n.sent_at - d.sent_at AS gap,
+                    0 AS later
+             FROM {drop_posts} AS d
+             WHERE d.chat_jid = n.chat_jid AND d.sender = n.sender
+               AND d.sent_at <= n.sent_at AND d.sent_at >= n.sent_at - %(after)s::interval
+             ORDER BY d.sent_at DESC, d.message_id COLLATE "C" DESC LIMIT 1)
+            UNION ALL
+            (SELECT d.drop_number, d.message_id, d.sent_at, d.sent_at - n.sent_at, 1
+             FROM {drop_posts} AS d
+             WHERE d.chat_jid = n.chat_jid AND d.sender = n.sender
+               AND d.sent_at > n.sent_at AND d.sent_at <= n.sent_at + %(before)s::interval
+             ORDER BY d.sent_at, d.message_id COLLATE "C" LIMIT 1)
+        ) AS two
+        ORDER BY two.gap, two.later DESC
+        LIMIT 1
+    ) AS c ON n.caption_drop IS NULL
+)
+UPDATE {photos} AS p SET drop_number = tied.d, round_message_id = tied.r, round_at = tied.t
+FROM tied
+WHERE p.ctid = tied.row_at  -- the row just read: no second look-up the planner could misjudge
+  AND (tied.d, tied.r, tied.t) IS DISTINCT FROM (tied.old_d, tied.old_r, tied.old_t);
 
 -- name: due
 -- The photos and videos the fetcher should ask the bridge for now, oldest due first.
