@@ -176,6 +176,7 @@ def write_config(
     shipped: bool = True,
     photos: bool = True,
     name: str = "prod.toml",
+    bridges: dict[str, Path] | None = None,
 ) -> Path:
     """A prod config watching the 40 project groups; default batch size and poll.
 
@@ -183,7 +184,8 @@ def write_config(
     their default — and the heartbeat, always on); `photos=False` turns the photos off. With
     `validate` = k, the first k projects check their drops and an invalid one is flagged and
     answered. `production` is everything the production daemon runs switched on, validation
-    of every project included (so that the outbox sender thread runs)."""
+    of every project included (so that the outbox sender thread runs). `bridges` (name → file)
+    lists several bridges in place of `bridge`."""
     if production:
         validate, shipped = validate or len(WATCHED), True
     lines = [
@@ -191,7 +193,7 @@ def write_config(
         'schema = "public"',
         'log_prefix = ""',
         f'log_file = "{folder / "wa-monitor.log"}"',
-        f'bridge_db = "{bridge}"',
+        *([] if bridges else [f'bridge_db = "{bridge}"']),
         f"poll_interval_seconds = {poll}",
         f"photos = {str(photos).lower()}",
     ]
@@ -200,12 +202,16 @@ def write_config(
         lines += ['invalid_action = "flag"', "replies = true", 'bot_senders = ["27000000001"]']
     if shipped:
         # Nothing listens on these: an alert that fires fails fast, as a real one would not.
-        lines += ['bridge_api_url = "http://127.0.0.1:9"', "[alerts]"]
+        lines += [] if bridges else ['bridge_api_url = "http://127.0.0.1:9"']
+        lines += ["[alerts]"]
         lines += [
             'whatsapp_recipient = "120363400000000099@g.us"',
             'email_to = ["ops@example.com"]',
         ]
         lines += ["smtp_port = 9"]
+    for name_, path_ in (bridges or {}).items():
+        lines += ["[[bridges]]", f'name = "{name_}"', f'db = "{path_}"']
+        lines += ['api_url = "http://127.0.0.1:9"'] if shipped else []
     for i, (jid, project) in enumerate(WATCHED.items()):
         lines += ["[[projects]]", f'name = "{project}"', f'group_jid = "{jid}"']
         if i < validate:
@@ -263,6 +269,7 @@ class Daemon:
     config: Path
     url: str
     once: bool = False
+    bridge: str | None = None  # run --bridge NAME (a config of several bridges)
     proc: subprocess.Popen[bytes] = field(init=False)
     exit_code: int | None = None
     max_rss_kb: int = 0
@@ -271,6 +278,7 @@ class Daemon:
     def __post_init__(self) -> None:
         RUNNING.append(self)
         args = ["run", "--config", str(self.config)] + (["--once"] if self.once else [])
+        args += ["--bridge", self.bridge] if self.bridge else []
         self.proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
             [sys.executable, "-m", "wa_monitor", *args],
             env={**os.environ, DATABASE_URL_VAR: self.url},
@@ -574,6 +582,108 @@ def summary_cost(bridge: BridgeFile, maintenance: str, work: Path, *, quick: boo
             with fresh_database(maintenance) as url:
                 into.append(drain(bridge, url, folder, summary=summary, server_cpu=True))
     return cost
+
+
+def second_bridge(
+    bridge: BridgeFile, path: Path, *, seed: int = 2, window: int = 1000
+) -> BridgeFile:
+    """The same messages as `bridge` as a second linked device stores them: the same ids and
+    times in its own order (rows shuffled within windows of `window`, as two devices receive
+    one stream a little differently), so under other rowids."""
+    rng = random.Random(seed)  # noqa: S311 - repeatable data, not security
+    path.unlink(missing_ok=True)
+    shutil.copyfile(bridge.path, path)
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA synchronous = OFF")
+    columns = (
+        "id, chat_jid, sender, content, timestamp, is_from_me, media_type, filename, url, "
+        "media_key, file_sha256, file_enc_sha256, file_length"
+    )
+    rows = conn.execute(f"SELECT {columns} FROM messages ORDER BY rowid").fetchall()
+    for start in range(0, len(rows), window):
+        part = rows[start : start + window]
+        rng.shuffle(part)
+        rows[start : start + window] = part
+    conn.execute("BEGIN")
+    conn.execute("DELETE FROM messages")
+    conn.executemany(
+        f"INSERT INTO messages ({columns}) VALUES ({', '.join('?' * 13)})",
+        rows,
+    )
+    conn.execute("COMMIT")
+    conn.execute("VACUUM")
+    conn.close()
+    return BridgeFile(path=path, messages=bridge.messages, drop_messages=bridge.drop_messages)
+
+
+def drain_two(a: BridgeFile, b: BridgeFile, url: str, folder: Path) -> Drain:
+    """Two bridges holding the same messages drained at once, each by its own `run --once`
+    (as two hosts would), from an empty schema: the wall time until both have exited, and the
+    CPU of both processes and of their PostgreSQL backends."""
+    config = write_config(folder, a.path, bridges={"a": a.path, "b": b.path})
+    cli(["schema", "migrate", "--config", str(config)], url)
+    with ServerCpu(url) as backends:
+        started = time.perf_counter()
+        daemons = [Daemon(config, url, once=True, bridge=name) for name in ("a", "b")]
+        codes = [d.wait() for d in daemons]
+        seconds = time.perf_counter() - started
+    if codes != [0, 0]:
+        raise RuntimeError(f"run --once exited {codes}; see {folder / 'wa-monitor.log'}")
+    with psycopg.connect(url) as conn:
+        reviews = _count(conn, "qa_photo_reviews")
+        ledger = _count(conn, "wa_monitor_ledger")
+    return Drain(
+        messages=a.messages,
+        seconds=seconds,
+        reviews=reviews,
+        ledger=ledger,
+        max_rss_mb=max(d.max_rss_kb for d in daemons) / 1024,
+        longest_read_ms=longest_read_ms(config),
+        cpu_seconds=sum(d.cpu_used for d in daemons),
+        server_cpu_seconds=backends.seconds,
+    )
+
+
+def two_bridges(bridge: BridgeFile, maintenance: str, work: Path, *, runs: int) -> OnOff:
+    """The drain of one bridge (off) and of two bridges holding the same messages (on),
+    alternated, `runs` times each; the two must leave exactly the one's reviews and ledger."""
+    other = second_bridge(bridge, _folder(work / "bridge-b") / "messages.db")
+    compared = OnOff(off=[], on=[])
+    for i in range(runs):
+        with fresh_database(maintenance) as url:
+            one = drain(bridge, url, _folder(work / f"bridges-one-{i}"), server_cpu=True)
+        compared.off.append(one)
+        with fresh_database(maintenance) as url:
+            two = drain_two(bridge, other, url, _folder(work / f"bridges-two-{i}"))
+        if (two.reviews, two.ledger) != (one.reviews, one.ledger):
+            raise RuntimeError(
+                f"two bridges left {two.reviews:,} reviews and {two.ledger:,} ledger rows, "
+                f"one bridge {one.reviews:,} and {one.ledger:,}"
+            )
+        compared.on.append(two)
+    return compared
+
+
+def report_bridges(report: Report, compared: OnOff, n: int) -> None:
+    """Section 12: two bridges holding the same N messages, drained at once, against one."""
+    for name, drains in (("one bridge", compared.off), ("two bridges", compared.on)):
+        report.add(
+            f"12. drain of {n:,}, {name}: wall s (CPU s, daemons + backends)",
+            " / ".join(f"{d.seconds:.2f}" for d in drains),
+            " / ".join(f"{d.total_cpu:.1f}" for d in drains),
+        )
+    best = min(d.seconds for d in compared.on) / min(d.seconds for d in compared.off)
+    medians = statistics.median(d.seconds for d in compared.on) / statistics.median(
+        d.seconds for d in compared.off
+    )
+    report.add(
+        "12. two bridges / one, wall time: best runs | medians",
+        f"{best:.2f} | {medians:.2f}",
+        "target <= 1.3 (best)",
+        met=best <= 1.3,
+    )
+    by_cpu = min(d.total_cpu for d in compared.on) / min(d.total_cpu for d in compared.off)
+    report.add("12. two bridges / one, CPU of daemons and backends (best runs)", f"{by_cpu:.2f}")
 
 
 def import_seconds(bridge: BridgeFile, maintenance: str, work: Path) -> float:
@@ -1157,6 +1267,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="only the drain without and with the per-day summary's triggers (section 10)",
     )
     parser.add_argument(
+        "--only-bridges",
+        action="store_true",
+        help="only the drain of two bridges holding the same messages against one (section 12)",
+    )
+    parser.add_argument(
         "--only-photos",
         action="store_true",
         help="only the drain with photo association off and on (section 11)",
@@ -1233,6 +1348,11 @@ def run_bench(args: argparse.Namespace, work: Path, maintenance: str) -> bool:  
     started = time.perf_counter()
     big = build_bridge(_folder(work / "big") / "messages.db", n)
     runs = 2 if args.quick else 3
+    if args.only_bridges:
+        report_bridges(report, two_bridges(big, maintenance, work, runs=runs), n)
+        text, passed = report.verdict(n, 0)
+        print(text)
+        return passed
     if args.only_validation or args.only_photos or args.only_summary:
         files = sized_files(work, big, quick=args.quick)
         if args.only_validation:
@@ -1394,6 +1514,7 @@ def run_bench(args: argparse.Namespace, work: Path, maintenance: str) -> bool:  
     report_validation(report, files, maintenance, work, runs=runs)
     report_summary(report, summary_cost(big, maintenance, work, quick=args.quick), n)
     report_photos(report, files, maintenance, work, runs=runs)
+    report_bridges(report, two_bridges(big, maintenance, work, runs=runs), n)
     after = os.getloadavg()
     print(f"load average after: {after[0]:.2f} {after[1]:.2f} {after[2]:.2f}", flush=True)
     text, passed = report.verdict(n, lat.missing)
