@@ -125,6 +125,35 @@ class Project(BaseModel):
         return value
 
 
+BRIDGE_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+SINGLE_BRIDGE = "main"  # the name of the one bridge a plain `bridge_db` config reads
+
+
+class BridgeSpec(BaseModel):
+    """One bridge of the environment (a `[[bridges]]` table): a linked device on some host, its
+    own messages.db, LID map and HTTP API. Every bridge receives the same messages; each host
+    runs the environment's monitor for the bridge whose files it can read."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str  # the cursor, the election and the heartbeat are kept under this name
+    db: Path  # its messages.db
+    lid_map_db: Path | None = None  # its whatsapp.db (whatsmeow_lid_map)
+    api_url: str = "http://localhost:8080"  # its POST /api/send, as seen from its host
+
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, value: str) -> str:
+        if not BRIDGE_NAME.fullmatch(value):
+            raise ValueError(f"must be a short lowercase name like 'host-a' (got {value!r})")
+        return value
+
+    @field_validator("api_url")
+    @classmethod
+    def _api_url(cls, value: str) -> str:
+        return plain_url(value)
+
+
 class Alerts(BaseModel):
     """The `[alerts]` table: where incidents go (an ops WhatsApp group through the bridge's API,
     and/or e-mail) and what counts as one. On for prod (it must name a channel), off for dev
@@ -283,8 +312,17 @@ with warnings.catch_warnings():
         schema: str  # type: ignore[assignment]  # see the note above the class
         log_prefix: str = ""
         log_file: Path | None = None
+        # The bridge this process reads: `bridge_db`, `lid_map_db` and `bridge_api_url` are
+        # its files and API. A config names either one bridge that way or several as
+        # [[bridges]]; then these three are filled from the bridge chosen (`bridge`, else the
+        # first whose messages.db exists on this host, else the first).
         bridge_db: Path
         lid_map_db: Path | None = None
+        bridges: tuple[BridgeSpec, ...] = ()
+        bridge: str = SINGLE_BRIDGE  # the chosen bridge's name (WA_MONITOR_BRIDGE, run --bridge)
+        # A bridge whose newest message is this far behind the freshest bridge's, or whose
+        # monitor has not read it for this long, is an incident (status, alerts).
+        bridge_max_lag_minutes: float = Field(default=15.0, gt=0, le=7 * 24 * 60)
         timezone: str = "Africa/Johannesburg"
         poll_interval_seconds: float = Field(default=5.0, gt=0, le=3600)
         batch_size: int = Field(default=20_000, ge=1, le=1_000_000)
@@ -352,6 +390,41 @@ with warnings.catch_warnings():
             # The TOML file arrives as init arguments; the environment overrides it.
             return (env_settings, init_settings)
 
+        @_model_validator(mode="before")
+        @classmethod
+        def _one_or_many_bridges(cls, data: Any) -> Any:
+            """`bridge_db` is a list of one bridge; [[bridges]] fills it with the chosen one."""
+            if not isinstance(data, dict) or not data.get("bridges"):
+                return data
+            listed = data["bridges"]
+            if not isinstance(listed, list | tuple) or not all(
+                isinstance(b, dict | BridgeSpec) for b in listed
+            ):
+                return data  # the field's own validation names the problem
+            if clash := [k for k in ("bridge_db", "lid_map_db", "bridge_api_url") if k in data]:
+                raise ValueError(
+                    f"{clash[0]} and [[bridges]] both name a bridge: with [[bridges]], give "
+                    "each bridge its db, lid_map_db and api_url there"
+                )
+            specs = [b.model_dump() if isinstance(b, BridgeSpec) else b for b in listed]
+            names = [str(b.get("name", "")) for b in specs]
+            wanted = data.get("bridge")
+            if wanted is not None and wanted not in names:
+                raise ValueError(
+                    f"bridge {wanted!r} is not one of the [[bridges]] ({', '.join(names)})"
+                )
+            if wanted is None:  # the bridge whose file is on this host, else the first
+                here = [b for b in specs if b.get("db") and Path(str(b["db"])).exists()]
+                wanted = str((here or specs)[0].get("name", ""))
+            chosen = specs[names.index(wanted)]
+            return {
+                **data,
+                "bridge": wanted,
+                "bridge_db": chosen.get("db"),
+                "lid_map_db": chosen.get("lid_map_db"),
+                "bridge_api_url": chosen.get("api_url", "http://localhost:8080"),
+            }
+
         @field_validator("schema")
         @classmethod
         def _plain_identifier(cls, value: str) -> str:
@@ -400,6 +473,18 @@ with warnings.catch_warnings():
             return value
 
         @_model_validator(mode="after")
+        def _bridges_apart(self) -> Settings:
+            names = [b.name for b in self.bridges]
+            if dup := sorted({n for n in names if names.count(n) > 1}):
+                raise ValueError(f"bridge name {dup[0]!r} listed more than once in [[bridges]]")
+            if not self.bridges and self.bridge != SINGLE_BRIDGE:
+                raise ValueError(
+                    f"bridge {self.bridge!r} chosen, but this config names one bridge "
+                    f"(bridge_db), whose name is {SINGLE_BRIDGE!r}; list several as [[bridges]]"
+                )
+            return self
+
+        @_model_validator(mode="after")
         def _isolated(self) -> Settings:
             if self.environment is Environment.DEV and self.schema == PROD_SCHEMA:
                 raise ValueError(
@@ -413,7 +498,9 @@ with warnings.catch_warnings():
             if self.environment is Environment.DEV and not self.log_prefix:
                 raise ValueError('dev log lines must carry a prefix: set log_prefix = "[DEV]"')
             if self.log_file is not None:
-                _check_log_file(self.log_file, [self.bridge_db, self.lid_map_db])
+                read: list[Path | None] = [self.bridge_db, self.lid_map_db]
+                read += [f for b in self.bridges for f in (b.db, b.lid_map_db)]
+                _check_log_file(self.log_file, read)
             if (
                 self.replying
                 and (self.validating or self.acknowledgements)
@@ -450,6 +537,35 @@ with warnings.catch_warnings():
                     "project must name one group"
                 )
             return self
+
+        @property
+        def bridge_list(self) -> tuple[BridgeSpec, ...]:
+            """Every bridge of the environment: [[bridges]], or the one `bridge_db` names."""
+            if self.bridges:
+                return self.bridges
+            return (
+                BridgeSpec(
+                    name=SINGLE_BRIDGE,
+                    db=self.bridge_db,
+                    lid_map_db=self.lid_map_db,
+                    api_url=self.bridge_api_url,
+                ),
+            )
+
+        def on_bridge(self, name: str) -> Settings:
+            """These settings reading bridge `name` (ConfigError if the config has none)."""
+            spec = next((b for b in self.bridge_list if b.name == name), None)
+            if spec is None:
+                names = ", ".join(b.name for b in self.bridge_list)
+                raise ConfigError(f"no bridge named {name!r} in the config (its bridges: {names})")
+            return self.model_copy(
+                update={
+                    "bridge": spec.name,
+                    "bridge_db": spec.db,
+                    "lid_map_db": spec.lid_map_db,
+                    "bridge_api_url": spec.api_url,
+                }
+            )
 
         @property
         def production(self) -> Production | None:

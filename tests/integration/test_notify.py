@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.env import AGENT, LAWLEY, sast, write_config
+from tests.support.fakes import HandClock
 from tests.support.harness import CutProxy, NotifySocket, daemon, stop, wait_until
 from tests.support.runs import run_once, say
 from wa_monitor.adapters.notify import SystemdNotifier
@@ -42,17 +43,9 @@ def abstract_listener() -> NotifySocket:
     return NotifySocket(f"@wa-monitor-test-{uuid.uuid4().hex}")
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_messages_reach_an_abstract_socket_in_order_and_watchdog_pings_are_rate_limited() -> None:
     sock = abstract_listener()
-    clock = Clock()
+    clock = HandClock(0.0)
     notifier = SystemdNotifier(sock.address, watchdog_usec=400_000, clock=clock)
     assert notifier.keepalive == pytest.approx(0.1)
     try:
@@ -273,7 +266,7 @@ def test_sigterm_with_the_photo_fetcher_in_a_hung_download_exits_at_once(
     finally:
         hung.close()
     # Before: ≥ 10 s (FetcherThread.close joined for 10 s). Now: the download is not waited out.
-    assert took < 5.0, f"the daemon took {took:.1f} s to stop"
+    assert took < 7.0, f"the daemon took {took:.1f} s to stop"
 
 
 SIGTERM_WHILE_STOP_IS_LOCKED = """

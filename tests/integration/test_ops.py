@@ -136,10 +136,11 @@ def test_on_a_terminal_reset_asks_first(
 def test_reset_and_drop_refuse_while_the_dev_monitor_runs(
     envs: Envs, db: psycopg.Connection[Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    before = row_versions(db, "dev")
-    # The dev monitor's own lock, taken the way `wa-monitor run` takes it.
+    # The dev monitor's own lock, taken the way `wa-monitor run` takes it (its election names
+    # it in the bridge's cursor row: before the refusals).
     with Store(Database(envs.url, "dev", "dev"), exclusive=True) as running:
         running.load_position()
+        before = row_versions(db, "dev")
         for action in ("reset", "drop"):
             assert envs.wa("schema", action, "--env", "dev", "--yes") == 2
             assert "a wa-monitor is running for schema 'dev'" in capsys.readouterr().err

@@ -18,6 +18,7 @@ import pytest
 from PIL import Image
 
 from tests.support.env import AGENT, GROUPS, LAWLEY, sast, write_config
+from tests.support.fakes import HandClock
 from tests.support.harness import Daemon
 from tests.support.runs import run_once, say
 from wa_monitor.adapters.media import (
@@ -62,14 +63,6 @@ def config(tmp_path: Path, api: SimulatedBridgeApi) -> Path:
     )
 
 
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 def a_drop_with_photos(
     api: SimulatedBridgeApi, count: int = 12, *, start: int = 0
 ) -> list[MediaPost]:
@@ -91,7 +84,11 @@ def a_drop_with_photos(
 
 
 def fetcher(
-    database_url: str, api: SimulatedBridgeApi, tmp_path: Path, clock: Clock, **kw: Any
+    database_url: str,
+    api: SimulatedBridgeApi,
+    tmp_path: Path,
+    clock: HandClock[datetime],
+    **kw: Any,
 ) -> Fetcher:
     return Fetcher(
         Database(database_url, "public", "prod"),
@@ -106,7 +103,11 @@ def fetcher(
 
 
 def fetch(
-    database_url: str, api: SimulatedBridgeApi, tmp_path: Path, clock: Clock, **kw: Any
+    database_url: str,
+    api: SimulatedBridgeApi,
+    tmp_path: Path,
+    clock: HandClock[datetime],
+    **kw: Any,
 ) -> Pass:
     with fetcher(database_url, api, tmp_path, clock, **kw) as one:
         return one.run_once()
@@ -127,7 +128,7 @@ def test_a_drops_photos_are_fetched_within_5_minutes_checked_and_cached_without_
 ) -> None:
     a_drop_with_photos(api)
     assert run_once(config, database_url, monkeypatch) == 0
-    clock = Clock(ARRIVED + timedelta(minutes=4))  # the daemon's pass comes every 30 s
+    clock = HandClock(ARRIVED + timedelta(minutes=4))  # the daemon's pass comes every 30 s
     started = time.monotonic()
 
     done = fetch(database_url, api, tmp_path, clock)
@@ -164,7 +165,7 @@ def test_same_second_photos_expired_media_and_a_bridge_that_is_down(
     api.post_media(first, twin, gone)
     api.expire(gone)
     assert run_once(config, database_url, monkeypatch) == 0
-    clock = Clock(ARRIVED + timedelta(minutes=1))
+    clock = HandClock(ARRIVED + timedelta(minutes=1))
 
     fetch(database_url, api, tmp_path, clock)
 
@@ -206,7 +207,7 @@ def test_a_hanging_bridge_costs_the_timeout_and_is_retried(
     api.fault(Fault.SLOW, delay_s=2.0)
     started = time.monotonic()
 
-    fetch(database_url, api, tmp_path, Clock(ARRIVED), total_s=0.5)
+    fetch(database_url, api, tmp_path, HandClock(ARRIVED), total_s=0.5)
 
     assert time.monotonic() - started < 3.0
     assert states(db) == {"P00": "retrying"}
@@ -227,7 +228,7 @@ def test_requests_are_paced(
         database_url,
         api,
         tmp_path,
-        Clock(ARRIVED + timedelta(minutes=1)),
+        HandClock(ARRIVED + timedelta(minutes=1)),
         per_minute=60,
         sleep=slept.append,
     )

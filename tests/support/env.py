@@ -24,7 +24,8 @@ def write_config(
     folder: Path,
     env: str,
     *,
-    bridge_db: Path,
+    bridge_db: Path | None = None,
+    bridges: Mapping[str, Path] | None = None,
     groups: Mapping[str, str],
     lid_map_db: Path | None = None,
     bots: tuple[str, ...] = (),
@@ -38,7 +39,8 @@ def write_config(
     `validate` names the projects that check drops against their plan list (the others say
     `validate = false`); `retired` (jid → project) are listed with `enabled = false`. `extra`
     is TOML put before the projects: a key it sets replaces the default one, and its tables
-    ([web], [alerts]) come after the top-level keys.
+    ([web], [alerts]) come after the top-level keys. `bridges` (name → messages.db) lists
+    several bridges as [[bridges]] in place of `bridge_db`.
     """
     folder.mkdir(parents=True, exist_ok=True)
     defaults = {
@@ -46,10 +48,11 @@ def write_config(
         "schema": '"public"' if env == "prod" else '"dev"',
         "log_prefix": '""' if env == "prod" else '"[DEV]"',
         "log_file": f'"{folder / "logs" / f"wa-monitor-{env}.log"}"',
-        "bridge_db": f'"{bridge_db}"',
         "poll_interval_seconds": "0.2",
         "bot_senders": f"{list(bots)!r}".replace("'", '"'),
     }
+    if bridge_db is not None:
+        defaults["bridge_db"] = f'"{bridge_db}"'
     if lid_map_db is not None:
         defaults["lid_map_db"] = f'"{lid_map_db}"'
     extra_lines = extra.splitlines()
@@ -60,6 +63,8 @@ def write_config(
     overridden = {line.split("=", 1)[0].strip() for line in own if "=" in line}
     lines = [f"{key} = {value}" for key, value in defaults.items() if key not in overridden]
     lines += extra_lines
+    for name, path in (bridges or {}).items():
+        lines += ["[[bridges]]", f'name = "{name}"', f'db = "{path}"']
     projects = [(jid, name, True) for jid, name in groups.items()]
     projects += [(jid, name, False) for jid, name in (retired or {}).items()]
     for jid, name, enabled in projects:

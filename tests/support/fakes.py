@@ -22,7 +22,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, tzinfo
-from typing import Any
+from typing import Any, Generic, TypeVar
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -61,6 +61,7 @@ from wa_monitor.core.reviews import mark_taken
 from wa_monitor.errors import Rescan, RowRefused, Standby
 
 JOHANNESBURG = ZoneInfo("Africa/Johannesburg")
+Moment = TypeVar("Moment")
 Action = Callable[[], object]
 
 
@@ -74,6 +75,16 @@ def raising(error: Exception) -> Action:
 
 
 # -- time ------------------------------------------------------------------------------------
+
+
+@dataclass
+class HandClock(Generic[Moment]):
+    """A clock a test moves by hand (`clock.now += ...`): calling it says `now`."""
+
+    now: Moment
+
+    def __call__(self) -> Moment:
+        return self.now
 
 
 class VirtualClock:

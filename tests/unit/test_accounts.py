@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from argon2 import PasswordHasher
 
-from tests.support.fakes import FakeUsers
+from tests.support.fakes import FakeUsers, HandClock
 from wa_monitor.adapters.postgres.users import Role
 from wa_monitor.services import accounts
 from wa_monitor.services.accounts import AccountError, LoginOutcome, authenticate
@@ -34,21 +34,13 @@ def cheap_hasher(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     accounts._decoy.cache_clear()
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = NOON
-
-    def __call__(self) -> datetime:
-        return self.now
+@pytest.fixture
+def clock() -> HandClock[datetime]:
+    return HandClock(NOON)
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def book(clock: Clock) -> FakeUsers:
+def book(clock: HandClock[datetime]) -> FakeUsers:
     users = FakeUsers(now=clock)
     for name in ("ayanda", "thandi"):
         accounts.add_user(
@@ -68,7 +60,7 @@ def test_the_right_password_logs_in_and_clears_the_users_count(book: FakeUsers) 
 
 
 def test_past_the_limit_a_user_is_refused_from_that_block_until_the_window_ends(
-    book: FakeUsers, clock: Clock
+    book: FakeUsers, clock: HandClock[datetime]
 ) -> None:
     tries = [
         authenticate(book, "ayanda", f"guess {n}", HOME).outcome
@@ -177,7 +169,7 @@ def test_the_user_commands_refuse_with_what_to_do(
     assert set(book.accounts) == {"ayanda", "thandi"}  # nothing added
 
 
-def test_a_renewed_window_starts_at_one(book: FakeUsers, clock: Clock) -> None:
+def test_a_renewed_window_starts_at_one(book: FakeUsers, clock: HandClock[datetime]) -> None:
     authenticate(book, "ayanda", "guess", HOME)
     clock.now += accounts.WINDOW + timedelta(seconds=1)
     authenticate(book, "ayanda", "guess", HOME)

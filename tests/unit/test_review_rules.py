@@ -143,9 +143,9 @@ CASES = [
         known=((DROP, Known(sast(11, 9), feedback_sent=sast(9, 10))),),
     ),
     Case(
-        "late history within one batch is stale",
+        "late history within one batch is folded in the messages' own time order",
         ((DROP, sast(11, 12)), (DROP, sast(11, 9))),
-        ((DROP, CREATED), (DROP, STALE)),
+        ((DROP, REPEAT), (DROP, CREATED)),
     ),
     Case(
         "several drops in one message each get a review",
@@ -182,12 +182,12 @@ CASES = [
         ((DROP, CREATED), (DROP, RESUBMITTED)),
     ),
     Case(
-        "offset change: an instant before the last one is stale though its text sorts later",
+        "offset change: an instant before the other comes first though its text sorts later",
         (
             (DROP, utc(11, 23, 30)),
             (DROP, sast(12, 0, 45)),  # 22:45 UTC
         ),
-        ((DROP, CREATED), (DROP, STALE)),
+        ((DROP, REPEAT), (DROP, CREATED)),
     ),
     Case(
         "messages without a drop make no sighting",
@@ -347,3 +347,63 @@ def test_the_sender_is_the_resolved_phone_and_named_when_the_bridge_knows_the_na
 def test_messages_of_groups_without_a_project_are_left_out() -> None:
     posts = [message(1, "DR1111111", sast(11, 9), chat=OTHER), message(2, "DR2222222", sast(11, 9))]
     assert [(s.chat_jid, s.drop_number) for s in found(posts)] == [(LAWLEY, "DR2222222")]
+
+
+# A review whose drop's history is known, and a message older than its last submission: the
+# drop's messages are folded again in time order (what one bridge holding everything does).
+REFOLDS = [
+    pytest.param(
+        [("DR1234567", sast(11, 12))],
+        ("DR1234567", sast(11, 9)),
+        (date(2025, 11, 11), sast(11, 9), False, sast(11, 9), False),
+        id="an older first sighting becomes the review's first; the later one a repeat",
+    ),
+    pytest.param(
+        [("DR1234567", sast(12, 9))],
+        ("DR1234567", sast(11, 9)),
+        (date(2025, 11, 11), sast(11, 9), True, sast(12, 9), False),
+        id="an older first sighting on an earlier day makes the known one a resubmission",
+    ),
+    pytest.param(
+        [("DR1234567", sast(11, 9)), ("DR1234567", sast(12, 15))],
+        ("DR1234567", sast(12, 10)),
+        (date(2025, 11, 11), sast(11, 9), True, sast(12, 10), False),
+        id="a message between: the later day's first message is the resubmission",
+    ),
+]
+
+
+@pytest.mark.parametrize(("history", "late", "expected"), REFOLDS)
+def test_a_late_message_folds_its_drop_again_in_time_order(
+    history: list[tuple[str, datetime]],
+    late: tuple[str, datetime],
+    expected: tuple[date, datetime, bool, datetime, bool],
+) -> None:
+    old = found(rows(*history))
+    last = max(s.sent_at for s in old)
+    resubmitted = len(old) > 1
+    known = ReviewState(
+        id=uuid.uuid4(),
+        drop_number=DROP,
+        last_submitted_at=last,
+        feedback_sent=None,
+        resubmitted=resubmitted,
+        history=tuple(old),
+    )
+    (new,) = found([message(99, *late)])
+    result = plan([new], {DROP: known}, JOHANNESBURG)
+    (refold,) = result.corrections
+    assert refold.who is not None
+    day, first, resub, last_at, reopen = expected
+    assert (refold.review_date, refold.whatsapp_message_date) == (day, first)
+    assert (refold.resubmitted, refold.who[2], refold.reopen) == (resub, last_at, reopen)
+    assert result.new_reviews == ()
+    assert result.resubmissions == ()
+
+
+def test_without_its_history_a_late_message_stays_stale() -> None:
+    known = states({DROP: Known(sast(12, 9))})
+    (new,) = found([message(1, DROP, sast(11, 9))])
+    result = plan([new], known, JOHANNESBURG)
+    assert [d.outcome for d in result.decisions] == [Outcome.STALE]
+    assert result.corrections == ()

@@ -77,11 +77,20 @@ def register(commands: Commands) -> None:
         help="with --once: how long to retry an unreachable database or bridge file before "
         "exiting 1 (default 60); the daemon never gives up",
     )
+    run.add_argument(
+        "--bridge",
+        metavar="NAME",
+        default=None,
+        help="the [[bridges]] entry to read (default: $WA_MONITOR_BRIDGE, else the first whose "
+        "messages.db is on this host); one monitor per bridge, each on its bridge's host",
+    )
     run.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
 
 
 def run_command(args: argparse.Namespace) -> int:
     settings = load(args)
+    if args.bridge is not None:
+        settings = settings.on_bridge(args.bridge)
     db = Database.of(settings)
     try:
         logs.configure(
@@ -103,7 +112,8 @@ def run_command(args: argparse.Namespace) -> int:
         "starting",
         env=env,
         schema=settings.schema,
-        bridge=str(settings.bridge_db),
+        bridge=settings.bridge,
+        bridge_db=str(settings.bridge_db),
         groups=len(settings.enabled_projects),
         once=args.once,
         version=__version__,
@@ -127,6 +137,7 @@ def run_command(args: argparse.Namespace) -> int:
     )
     store = Store(
         db,
+        bridge=settings.bridge,
         exclusive=True,
         validating=settings.validating,
         photo_window=_photo_window(settings) if settings.photos else None,

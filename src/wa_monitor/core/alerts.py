@@ -23,6 +23,9 @@ class Incident(enum.StrEnum):
     STUCK = "stuck"  # messages wait and the monitor read nothing for max_idle_minutes
     BRIDGE_UNREADABLE = "bridge_unreadable"  # the bridge's file cannot be read
     BRIDGE_QUIET = "bridge_quiet"  # no new message in the bridge for quiet_minutes, working hours
+    # One of several bridges is behind the freshest by more than bridge_max_lag_minutes, or its
+    # monitor stopped reading it (stopped, or its host is down).
+    BRIDGE_BEHIND = "bridge_behind"
 
 
 OVER = {
@@ -31,6 +34,7 @@ OVER = {
     Incident.STUCK: "the monitor reads the bridge again",
     Incident.BRIDGE_UNREADABLE: "the bridge's file can be read again",
     Incident.BRIDGE_QUIET: "the bridge stores new messages again",
+    Incident.BRIDGE_BEHIND: "every bridge keeps up again",
 }
 
 
@@ -43,6 +47,7 @@ class Findings:
     idle_for: timedelta | None  # since the monitor last read the bridge; None: never
     bridge_quiet_for: timedelta | None  # since the bridge's newest message
     problems: tuple[str, ...] = ()
+    lagging: tuple[str, ...] = ()  # with several bridges: each one behind or not read (lag())
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +73,8 @@ def incidents(
     found: dict[Incident, str] = {}
     if health.running is False:
         found[Incident.STOPPED] = "no wa-monitor is running (its instance lock is free)"
+    if health.lagging:
+        found[Incident.BRIDGE_BEHIND] = "; ".join(health.lagging)
     if health.behind is None:
         found[Incident.BRIDGE_UNREADABLE] = "; ".join(health.problems) or "bridge unreadable"
         return found
@@ -90,6 +97,43 @@ def incidents(
             "(is the bridge connected to WhatsApp?)"
         )
     return found
+
+
+@dataclass(frozen=True, slots=True)
+class BridgeHealth:
+    """One of an environment's bridges, as its cursor row shows it."""
+
+    name: str
+    newest_at: datetime | None  # the newest message its monitor read from it
+    read_at: datetime | None  # when its monitor last read it
+    running: bool  # its monitor holds its election
+
+
+def lag(bridges: Sequence[BridgeHealth], *, max_lag: timedelta, now: datetime) -> list[str]:
+    """With several bridges: a line for each one whose newest message is more than `max_lag`
+    behind the freshest bridge's, whose monitor does not run, or has not read it for longer
+    than `max_lag`. One bridge alone is the other incidents' business."""
+    if len(bridges) < 2:
+        return []
+    times = [b.newest_at for b in bridges if b.newest_at is not None]
+    freshest = max(times) if times else None
+    lines = []
+    for b in bridges:
+        why = []
+        if not b.running:
+            why.append("its monitor is not running")
+        if b.read_at is None:
+            why.append("its monitor never read it")
+        elif now - b.read_at > max_lag:
+            why.append(f"its monitor last read it {minutes(now - b.read_at)} ago")
+        if freshest is not None and b.newest_at is None:
+            why.append("no message read from it yet")
+        elif freshest is not None and b.newest_at is not None and freshest - b.newest_at > max_lag:
+            behind = freshest - b.newest_at
+            why.append(f"its newest message is {minutes(behind)} behind the freshest bridge's")
+        if why:
+            lines.append(f"bridge {b.name}: {', '.join(why)}")
+    return lines
 
 
 def minutes(span: timedelta | None) -> str:

@@ -6,7 +6,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import tzinfo
 from typing import TypeVar
 
@@ -192,6 +192,19 @@ def run(
     return loop.overall
 
 
+def _with_newest(batch: BridgeBatch, before: BridgePosition | None) -> BridgeBatch:
+    """The batch, its position carrying the newest message time read so far."""
+    times = [m.sent_at for m in batch.messages]
+    if before is not None and before.newest_at is not None:
+        times.append(before.newest_at)
+    if not times:
+        return batch
+    newest = max(times)
+    if newest == batch.position.newest_at:
+        return batch
+    return replace(batch, position=replace(batch.position, newest_at=newest))
+
+
 def wait_alive(stop: threading.Event, seconds: float, notifier: Notifier | None) -> None:
     """Wait `seconds` or until `stop`, pinging the watchdog at least every keepalive.
 
@@ -321,7 +334,7 @@ class _Loop:
         if self.cycle.scanned == 0:
             self.cycle.started = time.monotonic()  # a cycle's time leaves out the idle wait
         try:
-            batch = self._read()
+            batch = _with_newest(self._read(), self.position)
         except Rescan as signal:
             self.log.warning("🔁 rescanning the bridge from the start", reason=str(signal))
             self.position = START

@@ -100,6 +100,8 @@ class BridgePosition:
     # A digest of the anchor row's time and sender: the same (chat, id) at the same rowid with
     # other content means the file was rewritten in place, and is read again from the start.
     fingerprint: str = ""
+    # The newest message time read from this bridge so far (status: is it behind the others?).
+    newest_at: datetime | None = None
 
 
 START = BridgePosition(rowid=0, anchor=None, file_id="")
@@ -139,6 +141,12 @@ class ReviewState:
     drop_number: str
     last_submitted_at: datetime
     feedback_sent: datetime | None
+    resubmitted: bool = False
+    # The drop's messages already applied (the ledger's), in any order: loaded only when a
+    # message of the batch is older than the last submission (late history, or a message one
+    # bridge delivered before another delivered an older one); None when not loaded or not
+    # complete (ledger rows written before the ledger kept senders).
+    history: tuple[Sighting, ...] | None = None
 
 
 @record
@@ -160,6 +168,23 @@ class Resubmission:
     user_name: str
     submitted_by: str
     last_submitted_at: datetime
+
+
+@record
+class Refold:
+    """A review worked out again from all its drop's messages in their own time order, because
+    a message older than its last submission arrived: what one bridge holding everything, in
+    time order, would have written. `who` is None when the messages alone no longer explain a
+    resubmission the review has (one that came after feedback): it is kept as it is."""
+
+    review_id: UUID
+    drop_number: str
+    project: str  # the first message's group's project
+    review_date: date  # the first message's local day
+    whatsapp_message_date: datetime  # the first message's time
+    resubmitted: bool
+    who: tuple[str, str, datetime] | None  # (user_name, phone, time) of the last submission
+    reopen: bool  # a message newer than the review's last submission resubmitted it
 
 
 class Outcome(enum.Enum):
@@ -224,6 +249,7 @@ class Plan:
     resubmissions: tuple[Resubmission, ...]
     decisions: tuple[Decision, ...]
     invalid: tuple[InvalidSubmission, ...] = ()
+    corrections: tuple[Refold, ...] = ()
     flagged: frozenset[tuple[str, str]] = frozenset()  # (project, drop) of new reviews to flag
     replies: tuple[Reply, ...] = ()
     unlisted: frozenset[str] = frozenset()  # validating projects with an empty list: unchecked

@@ -13,6 +13,7 @@ from wa_monitor.core.records import (
     NewReview,
     Outcome,
     Plan,
+    Refold,
     Resubmission,
     ReviewState,
     Sighting,
@@ -85,16 +86,30 @@ class _Latest:
 
 
 def plan(sightings: Iterable[Sighting], existing: Mapping[str, ReviewState], tz: tzinfo) -> Plan:
-    """Fold the sightings, in order, over the reviews that exist, into the writes to make.
+    """Fold the sightings, in the messages' own time order, over the reviews that exist, into
+    the writes to make; the decisions come back in the sightings' order.
 
     A sighting of a drop with no review creates one. A later sighting is a resubmission when it
     falls on a later local day than the last submission, carries a resubmission word, or comes
-    after feedback was sent; otherwise it changes nothing. A sighting older than the last
-    submission (late history) changes nothing either.
+    after feedback was sent; otherwise it changes nothing. A sighting older than the review's
+    last submission (late history; or a message one bridge delivered after another bridge
+    delivered a newer one) is stale, unless the review's history is known: then the drop's
+    messages are all folded again in time order into a Refold, so that the order in which
+    bridges deliver makes no difference.
     """
+    found = list(sightings)
+    refold = {
+        s.drop_number
+        for s in found
+        if (known := existing.get(s.drop_number)) is not None
+        and known.history is not None
+        and s.sent_at < known.last_submitted_at
+    }
     state: dict[str, _Latest] = {}
-    decisions: list[Decision] = []
-    for s in sightings:
+    outcomes: dict[int, Outcome] = {}
+    for s in sorted(found, key=_when) if len(found) > 1 else found:
+        if s.drop_number in refold:
+            continue
         latest = state.get(s.drop_number)
         if latest is None and (known := existing.get(s.drop_number)) is not None:
             latest = state[s.drop_number] = _Latest(
@@ -107,17 +122,73 @@ def plan(sightings: Iterable[Sighting], existing: Mapping[str, ReviewState], tz:
             state[s.drop_number] = _Latest(
                 existing=None, new=_new_review(s), last_submitted_at=s.sent_at, feedback_sent=None
             )
-            decisions.append(Decision(s, Outcome.CREATED))
+            outcomes[id(s)] = Outcome.CREATED
             continue
-        outcome = _outcome(s, latest, tz)
-        decisions.append(Decision(s, outcome))
+        outcome = outcomes[id(s)] = _outcome(s, latest, tz)
         if outcome is Outcome.RESUBMITTED:
             _resubmit(latest, s)
+    corrections = tuple(
+        _correct(existing[drop], [s for s in found if s.drop_number == drop], tz, outcomes)
+        for drop in sorted(refold)
+    )
     new = tuple(latest.new for latest in state.values() if latest.new is not None)
     resubmissions = tuple(
         latest.resubmission for latest in state.values() if latest.resubmission is not None
     )
-    return Plan(new_reviews=new, resubmissions=resubmissions, decisions=tuple(decisions))
+    return Plan(
+        new_reviews=new,
+        resubmissions=resubmissions,
+        decisions=tuple(Decision(s, outcomes[id(s)]) for s in found),
+        corrections=corrections,
+    )
+
+
+def _when(s: Sighting) -> tuple[datetime, str, str]:
+    """A message's place in time: its own time, then (the same second) its chat and id, which
+    every bridge gives alike."""
+    return (s.sent_at, s.chat_jid, s.message_id)
+
+
+def _correct(
+    known: ReviewState, fresh: list[Sighting], tz: tzinfo, outcomes: dict[int, Outcome]
+) -> Refold:
+    """The review as the drop's messages, old and new, folded in time order make it; each new
+    sighting's outcome is the one it has in that order (the first message's "created" is
+    stale: its review exists)."""
+    assert known.history is not None  # noqa: S101 - only drops with a history are folded again
+    new_keys = {(s.chat_jid, s.message_id) for s in fresh}
+    older = [h for h in known.history if (h.chat_jid, h.message_id) not in new_keys]
+    ordered = sorted([*older, *fresh], key=_when)
+    first = replace(ordered[0], review_date=_local_day(ordered[0].sent_at, tz))
+    latest = _Latest(
+        existing=None,
+        new=_new_review(first),
+        last_submitted_at=first.sent_at,
+        feedback_sent=known.feedback_sent,
+    )
+    folded = {id(ordered[0]): Outcome.STALE}
+    for s in ordered[1:]:
+        outcome = folded[id(s)] = _outcome(s, latest, tz)
+        if outcome is Outcome.RESUBMITTED:
+            _resubmit(latest, s)
+    for s in fresh:
+        outcomes[id(s)] = folded[id(s)]
+    review = latest.new
+    assert review is not None  # noqa: S101 - the fold starts from a new review
+    kept = known.resubmitted and not review.resubmitted  # a resubmission after feedback
+    return Refold(
+        review_id=known.id,
+        drop_number=known.drop_number,
+        project=review.project,
+        review_date=review.review_date,
+        whatsapp_message_date=review.whatsapp_message_date,
+        resubmitted=review.resubmitted or known.resubmitted,
+        who=None if kept else (review.user_name, review.submitted_by, review.last_submitted_at),
+        reopen=any(
+            folded[id(s)] is Outcome.RESUBMITTED and s.sent_at >= known.last_submitted_at
+            for s in fresh
+        ),
+    )
 
 
 def _outcome(s: Sighting, latest: _Latest, tz: tzinfo) -> Outcome:

@@ -144,6 +144,7 @@ def plan(
         new_reviews=base.new_reviews,
         resubmissions=base.resubmissions,
         decisions=decisions,
+        corrections=base.corrections,
         invalid=tuple(
             InvalidSubmission(s, f"not in the valid list for {s.project}", action) for s in invalid
         ),

@@ -62,6 +62,7 @@ def health(status: EnvStatus) -> Findings:
         idle_for=status.idle_for,
         bridge_quiet_for=status.bridge_quiet_for,
         problems=status.problems,
+        lagging=status.lagging,
     )
 
 

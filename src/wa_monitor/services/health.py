@@ -31,6 +31,7 @@ class Health:
     last_message_at: datetime | None  # that message's time in the bridge
     last_cycle_at: datetime | None
     checked_at: datetime
+    bridges: tuple[status.BridgeStatus, ...] = ()  # with several bridges: each one
 
     @property
     def age_seconds(self) -> float | None:
@@ -53,6 +54,16 @@ class Health:
             "last_processed_age_seconds": self.age_seconds,
             "last_cycle_at": iso(self.last_cycle_at),
             "checked_at": iso(self.checked_at),
+            "bridges": [
+                {
+                    "name": b.name,
+                    "newest_message_at": iso(b.newest_message_at),
+                    "lag_seconds": b.lag_seconds,
+                    "last_read_at": iso(b.last_read_at),
+                    "running": b.running,
+                }
+                for b in self.bridges
+            ],
         }
 
 
@@ -68,8 +79,8 @@ def judge(figures: status.EnvStatus, *, within: status.Limits, now: datetime) ->
     """The banner for a set of figures: stopped, behind, unknown or ok, with the reason."""
     waiting, idle = figures.behind, figures.idle_for
     level, message = Level.OK, "The monitor is running and up to date."
-    if figures.problems:
-        level, message = Level.UNKNOWN, "; ".join(figures.problems)
+    if unknown := [p for p in figures.problems if p not in figures.lagging]:
+        level, message = Level.UNKNOWN, "; ".join(unknown)
     if not figures.running:
         level, message = Level.STOPPED, "The monitor is not running: no new drops are recorded."
     elif waiting is not None and within.max_behind is not None and waiting > within.max_behind:
@@ -82,6 +93,9 @@ def judge(figures: status.EnvStatus, *, within: status.Limits, now: datetime) ->
         )
         level = Level.BEHIND
         message = f"The monitor is behind: {waiting} messages waiting{since}."
+    elif figures.lagging and level is Level.OK:
+        level = Level.BEHIND
+        message = "A bridge is behind: " + "; ".join(figures.lagging) + "."
     return Health(
         level=level,
         message=message,
@@ -91,6 +105,7 @@ def judge(figures: status.EnvStatus, *, within: status.Limits, now: datetime) ->
         last_message_at=figures.last_processed_message_at,
         last_cycle_at=figures.last_read_at or figures.last_cycle_at,
         checked_at=now,
+        bridges=figures.bridges if len(figures.bridges) > 1 else (),
     )
 
 

@@ -25,6 +25,7 @@ from wa_monitor.adapters.postgres.db import (
     resolve_url,
     url_variable,
 )
+from wa_monitor.core.alerts import BridgeHealth, lag
 from wa_monitor.errors import ConfigError, WaMonitorError
 from wa_monitor.settings import (
     ENV_NAME,
@@ -60,6 +61,19 @@ class Limits:
 
 
 @dataclass(frozen=True, slots=True)
+class BridgeStatus:
+    """One of the environment's bridges: the newest message its monitor read from it, how far
+    that is behind the freshest bridge's, its monitor's last read, and whether it runs."""
+
+    name: str
+    newest_message_at: datetime | None = None
+    lag_seconds: float | None = None  # behind the freshest bridge's newest message
+    last_read_at: datetime | None = None
+    running: bool = False
+    cursor_rowid: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class EnvStatus:
     env: str
     config: str
@@ -86,6 +100,9 @@ class EnvStatus:
     checked_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     # Bridge rows processed with the read time or their id's hex (wa_monitor_flawed_rows).
     flawed_rows: int | None = None
+    bridge: str = ""  # the bridge this host reads (its file: behind, newest_message_at)
+    bridges: tuple[BridgeStatus, ...] = ()  # every configured bridge
+    lagging: tuple[str, ...] = ()  # with several bridges, each one behind or not read
     # Drop messages skipped today for their sender (a bot number, the bridge's own account),
     # and who sent them: an agent listed in bot_senders by mistake shows here.
     skipped_today: int | None = None
@@ -117,7 +134,8 @@ class EnvStatus:
         for name in ("idle_for", "bridge_quiet_for"):
             value = getattr(self, name)
             out[f"{name}_seconds"] = None if value is None else round(value.total_seconds(), 1)
-        return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in out.items()}
+        out["bridges"] = [_plain(b) for b in out["bridges"]]
+        return _plain(out)
 
 
 def collect(env: str, *, limits: Limits | None = None) -> EnvStatus:
@@ -192,6 +210,8 @@ def _problems(status: EnvStatus, limits: Limits) -> tuple[str, ...]:
     problems = []
     if limits.needs_a_monitor and not status.running:
         problems.append(f"no wa-monitor is running for environment {status.env}")
+    if limits.needs_a_monitor:
+        problems += status.lagging
     behind = status.behind or 0
     if limits.max_behind is not None and behind > limits.max_behind:
         problems.append(f"{behind} bridge messages not yet processed (> {limits.max_behind})")
@@ -231,8 +251,9 @@ def _database_figures(
             "reviews_today": reviews.today,
             "latest_created_at": _local(reviews.latest_created_at, tz),
         }
-    done = figures.progress(conn, db)
+    done = figures.progress(conn, db, settings.bridge)
     holder = db.lock_holder(conn)
+    per_bridge = _bridges(figures.bridges(conn, db), settings)
     if counts:
         start = datetime.combine(datetime.now(tz).date(), time(), tzinfo=tz)
         replies = figures.replies_day(conn, db, start, start + timedelta(days=1))
@@ -263,7 +284,49 @@ def _database_figures(
         "running_since": _local(holder.since, tz) if holder else None,
         "running_pid": holder.pid if holder else None,
         "flawed_rows": figures.flawed_rows(conn, db),
+        "bridge": settings.bridge,
+        "bridges": per_bridge,
+        "lagging": tuple(
+            lag(
+                [
+                    BridgeHealth(b.name, b.newest_message_at, b.last_read_at, b.running)
+                    for b in per_bridge
+                ],
+                max_lag=timedelta(minutes=settings.bridge_max_lag_minutes),
+                now=datetime.now(UTC),
+            )
+        ),
     }
+
+
+def _bridges(found: list[figures.BridgeProgress], settings: Settings) -> tuple[BridgeStatus, ...]:
+    """Each configured bridge (one never read yet has no figures), in the config's order."""
+    tz = settings.tz
+    rows = {b.name: b for b in found}
+    times = [b.newest_at for b in found if b.newest_at is not None]
+    freshest = max(times) if times else None
+    out = []
+    for spec in settings.bridge_list:
+        row = rows.get(spec.name)
+        if row is None:
+            out.append(BridgeStatus(name=spec.name))
+            continue
+        behind = (
+            None
+            if freshest is None or row.newest_at is None
+            else round((freshest - row.newest_at).total_seconds(), 1)
+        )
+        out.append(
+            BridgeStatus(
+                name=spec.name,
+                newest_message_at=_local(row.newest_at, tz),
+                lag_seconds=behind,
+                last_read_at=_local(row.read_at, tz),
+                running=row.running_pid is not None,
+                cursor_rowid=row.cursor_rowid,
+            )
+        )
+    return tuple(out)
 
 
 def _local(moment: datetime | None, tz: Any) -> datetime | None:
@@ -307,6 +370,12 @@ def table(statuses: list[EnvStatus], *, wide: bool = False) -> str:
         rows.append([*cells, verdict(s)])
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    lines += [
+        f"{s.env}: bridge {b.name}: {_bridge_line(b)}"
+        for s in statuses
+        if len(s.bridges) > 1
+        for b in s.bridges
+    ]
     lines += [f"{s.env}: {p}" for s in statuses for p in s.problems]
     lines += [_skipped_line(s.env, sender) for s in statuses for sender in s.skipped_senders]
     lines += [
@@ -317,6 +386,20 @@ def table(statuses: list[EnvStatus], *, wide: bool = False) -> str:
     zones = _zones(statuses, [key for _, key in columns])
     lines += [zones] if zones else []
     return "\n".join(lines)
+
+
+def _plain(fields: dict[str, Any]) -> dict[str, Any]:
+    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in fields.items()}
+
+
+def _bridge_line(b: BridgeStatus) -> str:
+    newest = _cell("", b.newest_message_at, wide=True)
+    behind = "-" if b.lag_seconds is None else f"{b.lag_seconds / 60:.0f} min behind"
+    read = _cell("", b.last_read_at, wide=True)
+    return (
+        f"newest message {newest} ({behind}), last read {read}, "
+        f"monitor {'running' if b.running else 'stopped'}"
+    )
 
 
 def _skipped_line(env: str, sender: Mapping[str, Any]) -> str:

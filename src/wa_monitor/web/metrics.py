@@ -15,6 +15,7 @@ from starlette.responses import Response
 from wa_monitor.adapters.postgres import dashboard
 from wa_monitor.adapters.postgres.daily import daily_totals
 from wa_monitor.services import health
+from wa_monitor.services.status import BridgeStatus
 from wa_monitor.web.context import Site
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -72,6 +73,7 @@ class EnvironmentCollector(Collector):
             env,
             int(state.level in {health.Level.BEHIND, health.Level.STOPPED}),
         )
+        yield from _bridge_gauges(env, state.bridges, now)
         drops = GaugeMetricFamily(
             "wa_monitor_drops_today",
             "distinct drops today per project (local day)",
@@ -95,6 +97,33 @@ class EnvironmentCollector(Collector):
         ):
             reviews.add_metric([env, state_name], getattr(cards, state_name))
         yield reviews
+
+
+def _bridge_gauges(
+    env: str, bridges: tuple[BridgeStatus, ...], now: datetime
+) -> Iterator[GaugeMetricFamily]:
+    """With several bridges, each one: its lag behind the freshest, its monitor, its last read."""
+    labels = ["environment", "bridge"]
+    lag = GaugeMetricFamily(
+        "wa_monitor_bridge_lag_seconds",
+        "how far the bridge's newest message is behind the freshest bridge's",
+        labels=labels,
+    )
+    running = GaugeMetricFamily(
+        "wa_monitor_bridge_running", "1 when the bridge's monitor runs", labels=labels
+    )
+    read = GaugeMetricFamily(
+        "wa_monitor_bridge_last_read_age_seconds",
+        "seconds since the bridge's monitor last read it",
+        labels=labels,
+    )
+    for b in bridges:
+        if b.lag_seconds is not None:
+            lag.add_metric([env, b.name], b.lag_seconds)
+        running.add_metric([env, b.name], int(b.running))
+        if b.last_read_at is not None:
+            read.add_metric([env, b.name], max((now - b.last_read_at).total_seconds(), 0.0))
+    yield from (lag, running, read)
 
 
 def _gauge(name: str, doc: str, env: str, value: float | None) -> GaugeMetricFamily:

@@ -525,6 +525,43 @@ class Database:
         except psycopg.Error as exc:
             raise self.error(exc) from None
 
+    def hold_bridge(self, conn: Connection, bridge: str) -> None:
+        """Be the monitor of `bridge`: hold the instance table in ROW EXCLUSIVE mode in a
+        transaction left open on `conn` (the election's own connection, idle until it closes),
+        then, in a short transaction of another session that orders the elections, name
+        `conn`'s session as the bridge's holder. LockBusy if a live session of another monitor
+        holds the bridge (or a monitor of a release before 21 the whole table). Both modes need
+        a write privilege on the environment's own table, so no role of another environment can
+        take them or block them; neither takes a transaction id on `conn`, so its open
+        transaction holds back no VACUUM. The caller closes `conn` on LockBusy."""
+        instance = self.table(TABLES["instance"])
+        try:
+            conn.execute(self.query("locks.lock_session"))
+            me = conn.execute(self.query("queries.my_backend")).fetchone()
+            conn.execute("BEGIN")
+            conn.execute(self.query("locks.monitor_lock", locked=instance))
+        except pg_errors.LockNotAvailable:
+            conn.execute("ROLLBACK")
+            raise LockBusy(self.lock_holder(conn)) from None
+        except psycopg.Error as exc:
+            raise self.error(exc) from None
+        assert me is not None  # noqa: S101 - a session always sees itself
+        with self.session("election") as other, other.transaction():
+            other.execute(self.query("locks.election_lock", locked=instance))
+            held = other.execute(
+                self.query("queries.bridge_holder"), {"schema": self.schema, "bridge": bridge}
+            ).fetchone()
+            if held is not None and int(held[0]) != int(me[0]):
+                raise LockBusy(
+                    LockHolder(
+                        pid=int(held[0]), application=str(held[1]), client=held[2], since=held[3]
+                    )
+                )
+            other.execute(
+                self.query("queries.claim_bridge"),
+                {"bridge": bridge, "pid": me[0], "started": me[1]},
+            )
+
     def lock_holder(self, conn: Connection, table: str = TABLES["instance"]) -> LockHolder | None:
         """Who holds this schema's instance lock (a running monitor), or the lock on another
         of its lock tables, if anyone."""

@@ -54,10 +54,33 @@ def review_counts(conn: Connection, db: Database, today: date) -> ReviewCounts:
     return ReviewCounts(int(total), int(on_day), latest)
 
 
-def progress(conn: Connection, db: Database) -> Progress:
+def progress(conn: Connection, db: Database, bridge: str) -> Progress:
+    """The newest ledger entry (any bridge's) and `bridge`'s saved position."""
     ledger = conn.execute(db.query("ops.status_ledger")).fetchone() or (None, None)
-    cursor = conn.execute(db.query("ops.status_cursor")).fetchone() or (None, None, None)
+    cursor = conn.execute(db.query("ops.status_cursor"), {"bridge": bridge}).fetchone() or (
+        None,
+        None,
+        None,
+    )
     return Progress(ledger[0], ledger[1], cursor[0], cursor[1], cursor[2])
+
+
+@dataclass(frozen=True, slots=True)
+class BridgeProgress:
+    """One bridge's cursor row: how far its monitor read, and whether that monitor runs."""
+
+    name: str
+    cursor_rowid: int
+    newest_at: datetime | None  # the newest message time read from it
+    read_at: datetime | None  # its monitor's last read (the heartbeat)
+    running_pid: int | None  # its monitor's election session (PostgreSQL's pid), if it runs
+    running_since: datetime | None
+
+
+def bridges(conn: Connection, db: Database) -> list[BridgeProgress]:
+    """Every bridge a monitor has read for this schema, by name."""
+    rows = conn.execute(db.query("ops.status_bridges"), {"schema": db.schema}).fetchall()
+    return [BridgeProgress(str(r[0]), int(r[1]), r[2], r[3], r[4], r[5]) for r in rows]
 
 
 def flawed_rows(conn: Connection, db: Database) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import select
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import replace
 from typing import Any
@@ -13,7 +13,6 @@ import psycopg
 from psycopg import pq
 
 from wa_monitor.adapters.postgres.db import (
-    TABLES,
     Database,
     LockBusy,
     StandbyLock,
@@ -32,6 +31,7 @@ from wa_monitor.core.records import (
     NewReview,
     Plan,
     PlanLists,
+    Refold,
     Reply,
     Resubmission,
     ReviewState,
@@ -39,6 +39,7 @@ from wa_monitor.core.records import (
     Skip,
 )
 from wa_monitor.core.reviews import mark_taken
+from wa_monitor.settings import SINGLE_BRIDGE
 
 # The monitor's note on a review it created, in its own column (monitor_note, migration 0018):
 # the reviewer's comment is theirs alone, and a save never replaces this.
@@ -57,8 +58,11 @@ class Store:
         connect_timeout: int = 10,
         validating: frozenset[str] = frozenset(),
         photo_window: PhotoWindow | None = None,
+        bridge: str = SINGLE_BRIDGE,
     ) -> None:
         self.db = db
+        # The bridge this store reads for: its cursor row, its election.
+        self.bridge = bridge
         # Photos on: each batch records its photos and drop messages and ties them to drops.
         self.photo_window = photo_window
         # Projects whose sightings are looked up in the plan lists, in each batch's transaction.
@@ -93,20 +97,22 @@ class Store:
         return self.db.connect(purpose, connect_timeout=self._connect_timeout)
 
     def _elect(self) -> None:
-        """Hold the environment's instance table locked, on a connection of its own that keeps
-        the transaction open while the monitor runs (Database.hold_table_lock: no role of another
-        environment can hold it or make this one wait); StandbyLock if another session holds
-        it."""
+        """Be the one monitor of this bridge: hold the environment's instance table, on a
+        connection of its own that keeps the transaction open while the monitor runs, and be
+        its bridge's named holder (Database.hold_bridge: no role of another environment can
+        hold it or make this one wait); StandbyLock if a live session of another monitor of
+        this bridge (or of a release before several bridges) holds it."""
         if self._election is not None:
             self._election.close()
             self._election = None
         conn = self._open("instance")
         try:
-            self.db.hold_table_lock(conn, TABLES["instance"])
+            self.db.hold_bridge(conn, self.bridge)
         except LockBusy as busy:
             conn.close()
             raise StandbyLock(
-                f"another wa-monitor is running for schema {self.db.schema!r}{busy.who()}"
+                f"another wa-monitor is running for schema {self.db.schema!r} "
+                f"bridge {self.bridge!r}{busy.who()}"
             ) from None
         except BaseException:
             conn.close()
@@ -193,10 +199,12 @@ class Store:
 
     def load_position(self) -> BridgePosition:
         with self._transaction() as conn:
-            row = conn.execute(self.db.query("queries.load_position")).fetchone()
+            row = conn.execute(
+                self.db.query("queries.load_position"), {"bridge": self.bridge}
+            ).fetchone()
         if row is None:
             return START
-        rowid, chat, mid, file, groups, fingerprint = row
+        rowid, chat, mid, file, groups, fingerprint, newest_at = row
         anchor = (str(chat), str(mid)) if chat is not None and mid is not None else None
         return BridgePosition(
             rowid=int(rowid),
@@ -204,6 +212,7 @@ class Store:
             file_id=str(file),
             groups=frozenset(groups),
             fingerprint=fingerprint or "",
+            newest_at=newest_at,
         )
 
     def apply(
@@ -236,12 +245,13 @@ class Store:
             close=self.close,
             photos=photos,
             photo_window=self.photo_window,
+            bridge=self.bridge,
         )
 
     def save_position(self, position: BridgePosition) -> None:
         """Save the position alone (a batch with nothing to write)."""
         with self._transaction() as conn:
-            _write_position(self.db, conn, position)
+            _write_position(self.db, conn, position, self.bridge)
 
     def record_skips(self, skipped: Sequence[Skip]) -> None:
         """Record skipped drop messages (wa_monitor_skipped), once each: a rescan adds none."""
@@ -265,14 +275,18 @@ class Store:
         with self._transaction() as conn:
             _write_flawed(self.db, conn, [refused], detail=reason[:1000])
             if position is not None:
-                _write_position(self.db, conn, position)
+                _write_position(self.db, conn, position, self.bridge)
 
 
-def _write_position(db: Database, conn: psycopg.Connection[Any], position: BridgePosition) -> None:
+def _write_position(
+    db: Database, conn: psycopg.Connection[Any], position: BridgePosition, bridge: str
+) -> None:
     anchor_chat, anchor_id = position.anchor or (None, None)
     conn.execute(
         db.query("queries.save_position"),
         {
+            "bridge": bridge,
+            "newest_at": position.newest_at,
             "rowid": position.rowid,
             "anchor_chat": anchor_chat,
             "anchor_id": anchor_id,
@@ -342,8 +356,10 @@ class PipelinedBatch:
         close: Callable[[], None],
         photos: Sequence[Photo] = (),
         photo_window: PhotoWindow | None = None,
+        bridge: str = SINGLE_BRIDGE,
     ) -> None:
         self._db, self._conn, self._found, self._position = db, conn, found, position
+        self._bridge = bridge
         self._photo_window = photo_window
         self._validating, self._close = validating, close
         self._plan: Plan | None = None
@@ -354,6 +370,7 @@ class PipelinedBatch:
         with self._failing_closes():
             self._pipeline.__enter__()  # left in finish(), or after the connection is closed
             conn.execute("BEGIN")
+            conn.execute(db.query("queries.batch_lock"))
             self._claimed = self._send_claim(found)
             # Every drop of the batch, those of replayed messages too, so that the locks go in
             # the claim's round trip. Locking a few more rows until COMMIT is harmless.
@@ -401,6 +418,11 @@ class PipelinedBatch:
                 "rowids": [s.rowid for s in firsts],
                 "drops": drops,
                 "sent": [s.sent_at for s in firsts],
+                "projects": [s.project for s in firsts],
+                "senders": [s.phone for s in firsts],
+                "names": [s.user_name for s in firsts],
+                "resubmit": [s.says_resubmitted for s in firsts],
+                "bridge": self._bridge,
             },
         )
         if flawed := [s for s in firsts if s.flaw is not None]:
@@ -489,22 +511,36 @@ class PipelinedBatch:
             claimed = {r[0] for r in self._claimed.fetchall()}
             fresh = [s for s in self._found if s.rowid in claimed]
             existing: dict[str, ReviewState] = {}
-            for rid, drop, last, feedback in self._locked.fetchall():
+            for rid, drop, last, feedback, resubmitted in self._locked.fetchall():
                 # Rows come oldest first: the latest review of a drop is the one that counts.
                 existing[drop] = ReviewState(
-                    id=rid, drop_number=drop, last_submitted_at=last, feedback_sent=feedback
+                    id=rid,
+                    drop_number=drop,
+                    last_submitted_at=last,
+                    feedback_sent=feedback,
+                    resubmitted=resubmitted,
                 )
+            late = {
+                s.drop_number: s
+                for s in fresh
+                if (known := existing.get(s.drop_number)) is not None
+                and s.sent_at < known.last_submitted_at
+            }
+            if late:
+                existing = self._with_history(existing, late, fresh)
             self._fresh = len(fresh)
             plan = self._plan = planner(fresh, existing, self._fetch_lists())
             if plan.new_reviews:
                 self._inserted = self._send_inserts(plan.new_reviews, plan.flagged)
             if plan.resubmissions:
                 self._send_resubmissions(plan.resubmissions)
+            if plan.corrections:
+                self._send_corrections(plan.corrections)
             if plan.invalid:
                 self._send_invalid(plan.invalid)
             if plan.replies:
                 self._send_replies(plan.replies)
-            _write_position(self._db, self._conn, self._position)
+            _write_position(self._db, self._conn, self._position, self._bridge)
             self._conn.execute("COMMIT")
 
     def finish(self) -> tuple[int, Plan]:
@@ -540,6 +576,67 @@ class PipelinedBatch:
             },
         )
         return cur
+
+    def _with_history(
+        self,
+        existing: dict[str, ReviewState],
+        late: Mapping[str, Sighting],
+        fresh: Sequence[Sighting],
+    ) -> dict[str, ReviewState]:
+        """`existing`, the late drops' reviews with their applied messages (one round trip,
+        only when a batch holds a message older than its drop's last submission). A drop with
+        a ledger row from before the ledger kept senders gets none: its late message stays
+        stale, as it was."""
+        rows = self._conn.execute(
+            self._db.query("queries.drop_history"), {"drops": sorted(late)}
+        ).fetchall()
+        history: dict[str, list[Sighting]] = {}
+        incomplete: set[str] = set()
+        # The batch's new messages: the planner has them (not a replayed one: it is history).
+        batch = {(s.chat_jid, s.message_id) for s in fresh}
+        for drop, chat, mid, at, project, sender, name, resubmit in rows:
+            if (chat, mid) in batch:
+                continue
+            if project is None or sender is None or resubmit is None:
+                incomplete.add(drop)
+                continue
+            history.setdefault(drop, []).append(
+                replace(
+                    late[drop],
+                    chat_jid=chat,
+                    message_id=mid,
+                    rowid=0,
+                    project=project,
+                    phone=sender,
+                    user_name=name or sender,
+                    sent_at=at,
+                    says_resubmitted=resubmit,
+                    flaw=None,
+                    bridge_time=None,
+                )
+            )
+        return existing | {
+            drop: replace(existing[drop], history=tuple(history.get(drop, ())))
+            for drop in late
+            if drop not in incomplete
+        }
+
+    def _send_corrections(self, corrections: Sequence[Refold]) -> None:
+        self._conn.execute(
+            self._db.query("queries.correct_reviews"),
+            {
+                "ids": [c.review_id for c in corrections],
+                "first": [c.whatsapp_message_date for c in corrections],
+                "days": [c.review_date for c in corrections],
+                "resubmitted": [c.resubmitted for c in corrections],
+                "names": [c.who[0][:255] if c.who else None for c in corrections],
+                "phones": [c.who[1][:50] if c.who else None for c in corrections],
+                "last": [c.who[2] if c.who else None for c in corrections],
+                "reopen": [c.reopen for c in corrections],
+                "projects": [c.project[:100] for c in corrections],
+                "notes": [MONITOR_NOTE.format(project=c.project) for c in corrections],
+            },
+        )
 
     def _send_invalid(self, invalid: Sequence[InvalidSubmission]) -> None:
         self._conn.execute(

@@ -195,7 +195,25 @@ SELECT count(*), count(*) FILTER (WHERE review_date = %(today)s), max(created_at
 SELECT processed_at, sent_at FROM {ledger} ORDER BY processed_at DESC, sent_at DESC LIMIT 1;
 
 -- name: status_cursor
-SELECT bridge_rowid, updated_at, read_at FROM {cursor};
+SELECT bridge_rowid, updated_at, read_at FROM {cursor} WHERE bridge = %(bridge)s;
+
+-- name: status_bridges
+-- Every bridge's cursor: its newest message read, the heartbeat, and whether its monitor runs
+-- (the election's holder still there and still holding the instance table: queries.sql,
+-- bridge_holder).
+SELECT c.bridge, c.bridge_rowid, c.newest_at, c.read_at, h.pid, h.backend_start
+FROM {cursor} c
+LEFT JOIN LATERAL (
+    SELECT a.pid, a.backend_start FROM pg_stat_activity a
+    WHERE a.pid = c.holder_pid AND a.backend_start = c.holder_started
+      AND EXISTS (
+        SELECT 1 FROM pg_locks l
+        WHERE l.pid = a.pid AND l.locktype = 'relation' AND l.granted
+          AND l.mode = 'RowExclusiveLock'
+          AND l.relation = to_regclass(format('%%I.%%I', %(schema)s::text, 'wa_monitor_instance'))
+          AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()))
+) h ON true
+ORDER BY c.bridge;
 
 -- name: status_flawed
 SELECT count(*), max(seen_at) FROM {flawed};

@@ -33,19 +33,18 @@ WITH times AS (
            coalesce(r.submitted_by, '') AS phone,
            coalesce(r.whatsapp_message_date, r.created_at) AS sighted,
            r.completed, r.resubmitted, r.last_submitted_at, r.reviewed_at,
-           v.changed_at AS verdict_at,
-           f.changed_at AS feedback_at
+           t.verdict_at,
+           t.feedback_at
     FROM {reviews} AS r
+    -- One visit of the review's trail (a handful of entries) for both firsts.
     LEFT JOIN LATERAL (
-        SELECT c.changed_at FROM {changes} AS c
-        WHERE c.review_id = r.id AND c.changes ?| %(verdict_keys)s::text[]
-        ORDER BY c.id LIMIT 1
-    ) AS v ON true
-    LEFT JOIN LATERAL (
-        SELECT c.changed_at FROM {changes} AS c
-        WHERE c.review_id = r.id AND c.changes ? 'feedback_sent'
-        ORDER BY c.id LIMIT 1
-    ) AS f ON true
+        SELECT (array_agg(c.changed_at ORDER BY c.id)
+                    FILTER (WHERE c.changes ?| %(verdict_keys)s::text[]))[1] AS verdict_at,
+               (array_agg(c.changed_at ORDER BY c.id)
+                    FILTER (WHERE c.changes ? 'feedback_sent'))[1] AS feedback_at
+        FROM {changes} AS c
+        WHERE c.review_id = r.id
+    ) AS t ON true
     WHERE coalesce(r.whatsapp_message_date, r.created_at) >= %(start)s
       AND coalesce(r.whatsapp_message_date, r.created_at) < %(end)s
 ),

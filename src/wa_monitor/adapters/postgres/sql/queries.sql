@@ -48,31 +48,34 @@ SELECT to_regclass(format('%%I.%%I', %(schema)s::text, 'wa_monitor_instance')) I
 SELECT a.pid, coalesce(a.application_name, ''), coalesce(host(a.client_addr), 'local'),
        a.backend_start
 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-WHERE l.locktype = 'relation' AND l.granted AND l.mode = 'ExclusiveLock'
+WHERE l.locktype = 'relation' AND l.granted AND l.mode IN ('ExclusiveLock', 'RowExclusiveLock')
   AND l.relation = to_regclass(format('%%I.%%I', %(schema)s::text, %(table)s::text))
   -- Relation oids are per database: another database's table of the same oid is not ours.
   AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
 LIMIT 1;
 
 -- name: load_position
-SELECT bridge_rowid, anchor_chat_jid, anchor_message_id, bridge_file, groups, anchor_fingerprint
-FROM {cursor};
+SELECT bridge_rowid, anchor_chat_jid, anchor_message_id, bridge_file, groups, anchor_fingerprint,
+       newest_at
+FROM {cursor} WHERE bridge = %(bridge)s;
 
 -- name: save_position
--- read_at: the monitor read the bridge just now (status's liveness; saved at least once a
--- minute while idle). updated_at moves only when the position does.
+-- One row per bridge. read_at: the monitor read the bridge just now (status's liveness; saved at
+-- least once a minute while idle). updated_at moves only when the position does; newest_at
+-- (the newest message time read from the bridge) only forward.
 INSERT INTO {cursor} (
-    singleton, bridge_rowid, anchor_chat_jid, anchor_message_id, bridge_file, groups,
-    anchor_fingerprint, read_at)
-VALUES (true, %(rowid)s, %(anchor_chat)s, %(anchor_id)s, %(file)s, %(groups)s::text[],
-    %(fingerprint)s, now())
-ON CONFLICT (singleton) DO UPDATE SET
+    bridge, bridge_rowid, anchor_chat_jid, anchor_message_id, bridge_file, groups,
+    anchor_fingerprint, newest_at, read_at)
+VALUES (%(bridge)s, %(rowid)s, %(anchor_chat)s, %(anchor_id)s, %(file)s, %(groups)s::text[],
+    %(fingerprint)s, %(newest_at)s, now())
+ON CONFLICT (bridge) DO UPDATE SET
     bridge_rowid = excluded.bridge_rowid,
     anchor_chat_jid = excluded.anchor_chat_jid,
     anchor_message_id = excluded.anchor_message_id,
     bridge_file = excluded.bridge_file,
     groups = excluded.groups,
     anchor_fingerprint = excluded.anchor_fingerprint,
+    newest_at = greatest({cursor}.newest_at, excluded.newest_at),
     read_at = now(),
     updated_at = CASE
         WHEN ({cursor}.bridge_rowid, {cursor}.anchor_chat_jid, {cursor}.anchor_message_id,
@@ -81,11 +84,54 @@ ON CONFLICT (singleton) DO UPDATE SET
               excluded.anchor_message_id, excluded.bridge_file, excluded.groups)
         THEN {cursor}.updated_at ELSE now() END;
 
+-- name: my_backend
+SELECT pg_backend_pid(), backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid();
+
+-- name: bridge_holder
+-- The live monitor of a bridge: the session its cursor row names, if it still exists and still
+-- holds the environment's instance table (locks.sql: monitor_lock).
+SELECT a.pid, coalesce(a.application_name, ''), coalesce(host(a.client_addr), 'local'),
+       a.backend_start
+FROM {cursor} c
+JOIN pg_stat_activity a ON a.pid = c.holder_pid AND a.backend_start = c.holder_started
+WHERE c.bridge = %(bridge)s
+  AND EXISTS (
+    SELECT 1 FROM pg_locks l
+    WHERE l.pid = a.pid AND l.locktype = 'relation' AND l.granted
+      AND l.mode = 'RowExclusiveLock'
+      AND l.relation = to_regclass(format('%%I.%%I', %(schema)s::text, 'wa_monitor_instance'))
+      AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()));
+
+-- name: claim_bridge
+-- The election's winner writes its election session into the bridge's cursor row (a new
+-- bridge's row starts at rowid 0: read from the start).
+INSERT INTO {cursor} (bridge, bridge_rowid, bridge_file, holder_pid, holder_started)
+VALUES (%(bridge)s, 0, '', %(pid)s, %(started)s)
+ON CONFLICT (bridge) DO UPDATE SET
+    holder_pid = excluded.holder_pid, holder_started = excluded.holder_started;
+
+-- name: batch_lock
+-- A batch's first statement: the batches of one environment's monitors (one per bridge) take
+-- turns. Without it, two bridges' batches could each plan a new review for one drop from
+-- different messages, and the later message's could win. SHARE ROW EXCLUSIVE conflicts with
+-- itself and needs UPDATE on the environment's own cursor (no other role can take or block it);
+-- a reader (status, the dashboard) never waits for it.
+LOCK TABLE {cursor} IN SHARE ROW EXCLUSIVE MODE;
+
 -- name: claim_messages
-INSERT INTO {ledger} (chat_jid, message_id, bridge_rowid, drops, sent_at)
-SELECT * FROM unnest(
+-- Keyed by chat and message id whichever bridge delivered the message: the second bridge's
+-- sighting of it finds it here and is a replay. Inserted in key order, so that two bridges'
+-- batches holding the same messages wait for each other rather than deadlock.
+INSERT INTO {ledger} (
+    chat_jid, message_id, bridge_rowid, drops, sent_at, project, sender, user_name, resubmit,
+    bridge)
+SELECT u.*, %(bridge)s FROM unnest(
     %(chats)b::text[], %(ids)b::text[], %(rowids)b::bigint[], %(drops)b::text[],
-    %(sent)b::timestamptz[])
+    %(sent)b::timestamptz[], %(projects)b::text[], %(senders)b::text[], %(names)b::text[],
+    %(resubmit)b::boolean[])
+    AS u(chat_jid, message_id, bridge_rowid, drops, sent_at, project, sender, user_name,
+         resubmit)
+ORDER BY u.chat_jid, u.message_id
 ON CONFLICT (chat_jid, message_id) DO NOTHING
 RETURNING bridge_rowid;
 
@@ -100,7 +146,7 @@ ON CONFLICT (chat_jid, message_id, flaw) DO UPDATE SET
 
 -- name: lock_reviews
 SELECT id, drop_number, coalesce(last_submitted_at, whatsapp_message_date, created_at),
-       feedback_sent
+       feedback_sent, resubmitted
 FROM {reviews}
 WHERE drop_number = ANY(%(drops)b::text[])
 ORDER BY drop_number, review_date, created_at
@@ -130,6 +176,46 @@ UPDATE {reviews} AS r SET
     version = r.version + 1
 FROM unnest(%(ids)b::uuid[], %(phones)b::text[], %(names)b::text[], %(at)b::timestamptz[])
     AS u(id, phone, name, at)
+WHERE r.id = u.id;
+
+-- name: drop_history
+-- The messages already applied that named these drops (a batch's message older than its drop's
+-- last submission: the drop is folded again in time order). The batch's own claimed messages
+-- come back too; a message whose drop was rejected (not in its project's plan) does not.
+SELECT d.drop_number, l.chat_jid, l.message_id, l.sent_at, l.project, l.sender, l.user_name,
+       l.resubmit
+FROM unnest(%(drops)b::text[]) AS d(drop_number)
+JOIN {ledger} l ON string_to_array(l.drops, ' ') @> ARRAY[d.drop_number]
+WHERE NOT EXISTS (
+    SELECT 1 FROM {invalid} i
+    WHERE i.chat_jid = l.chat_jid AND i.message_id = l.message_id
+      AND i.drop_number = d.drop_number AND i.action = 'reject');
+
+-- name: correct_reviews
+-- A review folded again from all its drop's messages in time order (core.reviews: Refold).
+-- Its first message's day becomes its review_date unless another review of the drop has that
+-- day; the verdict is reset only when a message newer than the last submission resubmitted it.
+UPDATE {reviews} AS r SET
+    whatsapp_message_date = u.first_at,
+    project = u.project,
+    monitor_note = u.note,
+    review_date = CASE
+        WHEN u.day = r.review_date OR EXISTS (
+            SELECT 1 FROM {reviews} o WHERE o.drop_number = r.drop_number AND o.review_date = u.day)
+        THEN r.review_date ELSE u.day END,
+    resubmitted = r.resubmitted OR u.resubmitted,
+    user_name = coalesce(u.name, r.user_name),
+    submitted_by = coalesce(u.phone, r.submitted_by),
+    last_submitted_at = coalesce(u.last_at, r.last_submitted_at),
+    incomplete = r.incomplete AND NOT u.reopen,
+    feedback_sent = CASE WHEN u.reopen THEN NULL ELSE r.feedback_sent END,
+    updated_at = now(),
+    version = r.version + 1
+FROM unnest(%(ids)b::uuid[], %(first)b::timestamptz[], %(days)b::date[],
+            %(resubmitted)b::boolean[], %(names)b::text[], %(phones)b::text[],
+            %(last)b::timestamptz[], %(reopen)b::boolean[], %(projects)b::text[],
+            %(notes)b::text[])
+    AS u(id, first_at, day, resubmitted, name, phone, last_at, reopen, project, note)
 WHERE r.id = u.id;
 
 -- name: lookup_plan_lists

@@ -1,13 +1,15 @@
 -- Version 19: the per-day summary. One row per local day (of the review's sighting:
 -- whatsapp_message_date, else created_at, in the zone kept beside it) x project x agent's phone,
--- with the counts the overview, the queue, the Quality page and the SharePoint totals read, so
--- that none of them scans a month of reviews. It is kept by triggers on the reviews and their
+-- with the counts the overview, the Quality page and the SharePoint totals read, so that none
+-- of them scans a month of reviews (the queue's counts have their own partial index, 0014). It is kept by triggers on the reviews and their
 -- change trail, in the transaction of the write they summarize: the monitor's batch (one
 -- statement-level trigger run per INSERT or UPDATE, over the statement's transition table), a
 -- reviewer's verdict and feedback stamp, a drop-number correction, `schema copy-from-prod`, or
 -- psql. A batch that rolls back takes its counts with it: exact, and never counted twice. The
 -- functions are SECURITY DEFINER (fixed search_path), so no service's role needs a right on it
--- beyond reading it. wa_monitor_daily_rebuild(zone) recomputes it from the tables.
+-- beyond reading it; and without JIT (the transition tables have no statistics: a batch's
+-- 20,000 rows are costed as millions, and compiling the plan took 1-2 s where running it takes
+-- milliseconds). wa_monitor_daily_rebuild(zone) recomputes it from the tables.
 --
 -- A review's part: drops 1 on its key; `dated` 1 when it has a whatsapp_message_date (the daily
 -- totals count those); completed / incomplete / awaiting (neither) / feedback_sent /
@@ -63,16 +65,22 @@ RETURNS void
 LANGUAGE sql
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET jit = off
 AS $body$
     WITH parts AS (
         SELECT u.sign,
                u.base,
-               (coalesce((u.r).whatsapp_message_date, (u.r).created_at)
+               (coalesce(r.whatsapp_message_date, r.created_at)
                     AT TIME ZONE (SELECT zone FROM {schema}.wa_monitor_daily_zone))::date AS day,
-               coalesce((u.r).project, '') AS project,
-               coalesce((u.r).submitted_by, '') AS phone,
-               coalesce((u.r).whatsapp_message_date, (u.r).created_at) AS sighted,
-               u.r,
+               coalesce(r.project, '') AS project,
+               coalesce(r.submitted_by, '') AS phone,
+               coalesce(r.whatsapp_message_date, r.created_at) AS sighted,
+               r.whatsapp_message_date IS NOT NULL AS dated,
+               r.completed,
+               r.incomplete,
+               r.feedback_sent IS NOT NULL AS feedback,
+               r.resubmitted,
+               r.user_name,
                u.v,
                CASE WHEN u.v IS NOT NULL THEN ARRAY(SELECT CASE WHEN u.v -> s.col ->> 'to' = 'passed' THEN 0
                                  WHEN u.v -> s.col ->> 'to' LIKE 'wrong%' THEN 2
@@ -86,19 +94,22 @@ AS $body$
                                        'step_11_green_lights', 'step_12_customer_signature'])
                           WITH ORDINALITY AS s(col, n)
                      ORDER BY s.n) END AS marks
-        FROM (SELECT signs[i] AS sign, reviews[i] AS r, with_base[i] AS base, verdicts[i] AS v
-              FROM generate_subscripts(signs, 1) AS i) AS u
+        -- Unnested side by side (an array's i-th element is found by walking from its start:
+        -- subscripts would make a batch's cost grow with its square).
+        FROM unnest(reviews) WITH ORDINALITY AS r
+        JOIN unnest(signs, with_base, verdicts) WITH ORDINALITY AS u(sign, base, v, n)
+            ON u.n = r.ordinality
     ),
     delta AS (
         SELECT day, project, phone,
                sum(sign) FILTER (WHERE base) AS drops,
-               sum(sign) FILTER (WHERE base AND (r).whatsapp_message_date IS NOT NULL) AS dated,
-               sum(sign) FILTER (WHERE base AND (r).completed) AS completed,
-               sum(sign) FILTER (WHERE base AND (r).incomplete) AS incomplete,
-               sum(sign) FILTER (WHERE base AND NOT (r).completed AND NOT (r).incomplete)
+               sum(sign) FILTER (WHERE base AND dated) AS dated,
+               sum(sign) FILTER (WHERE base AND completed) AS completed,
+               sum(sign) FILTER (WHERE base AND incomplete) AS incomplete,
+               sum(sign) FILTER (WHERE base AND NOT completed AND NOT incomplete)
                    AS awaiting,
-               sum(sign) FILTER (WHERE base AND (r).feedback_sent IS NOT NULL) AS feedback_sent,
-               sum(sign) FILTER (WHERE base AND (r).resubmitted) AS resubmitted,
+               sum(sign) FILTER (WHERE base AND feedback) AS feedback_sent,
+               sum(sign) FILTER (WHERE base AND resubmitted) AS resubmitted,
                sum(sign) FILTER (WHERE v IS NOT NULL) AS reviewed,
                sum(sign) FILTER (WHERE v IS NOT NULL AND marks = array_fill(0, ARRAY[12]))
                    AS passed_first,
@@ -126,9 +137,9 @@ AS $body$
                sum(sign) FILTER (WHERE v IS NOT NULL AND marks[10] = 2) AS w10,
                sum(sign) FILTER (WHERE v IS NOT NULL AND marks[11] = 2) AS w11,
                sum(sign) FILTER (WHERE v IS NOT NULL AND marks[12] = 2) AS w12,
-               (array_agg((r).user_name ORDER BY sighted DESC)
-                    FILTER (WHERE sign > 0 AND base AND (r).user_name IS NOT NULL))[1] AS name,
-               max(sighted) FILTER (WHERE sign > 0 AND base AND (r).user_name IS NOT NULL)
+               (array_agg(user_name ORDER BY sighted DESC)
+                    FILTER (WHERE sign > 0 AND base AND user_name IS NOT NULL))[1] AS name,
+               max(sighted) FILTER (WHERE sign > 0 AND base AND user_name IS NOT NULL)
                    AS name_at
         FROM parts
         GROUP BY day, project, phone
@@ -182,6 +193,7 @@ LANGUAGE sql
 STABLE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET jit = off
 AS $body$
     SELECT c.changes FROM {schema}.wa_monitor_review_changes AS c
     WHERE c.review_id = review
@@ -204,6 +216,7 @@ RETURNS trigger
 LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET jit = off
 AS $body$
 DECLARE
     signs integer[];
@@ -219,9 +232,40 @@ BEGIN
             ARRAY[-1], ARRAY[OLD], ARRAY[true], ARRAY[{schema}.wa_monitor_first_verdict(OLD.id)]);
         RETURN OLD;
     ELSIF TG_OP = 'INSERT' THEN
-        SELECT array_agg(1), array_agg(n), array_agg(true), array_agg(NULL::jsonb)
-        INTO signs, revs, bases, verdicts
-        FROM new_reviews AS n;
+        -- The drain's path, kept lean: new reviews have no trail yet, so only their own part,
+        -- added up straight from the statement's rows.
+        INSERT INTO {schema}.wa_monitor_daily AS d (
+            day, project, phone, drops, dated, completed, incomplete, awaiting, feedback_sent,
+            resubmitted, name, name_at)
+        SELECT day, project, phone, count(*), count(dated),
+               count(*) FILTER (WHERE completed), count(*) FILTER (WHERE incomplete),
+               count(*) FILTER (WHERE NOT completed AND NOT incomplete), count(feedback_sent),
+               count(*) FILTER (WHERE resubmitted),
+               (array_agg(user_name ORDER BY sighted DESC)
+                    FILTER (WHERE user_name IS NOT NULL))[1],
+               max(sighted) FILTER (WHERE user_name IS NOT NULL)
+        FROM (SELECT (coalesce(n.whatsapp_message_date, n.created_at) AT TIME ZONE z.zone)::date
+                         AS day,
+                     coalesce(n.project, '') AS project,
+                     coalesce(n.submitted_by, '') AS phone,
+                     coalesce(n.whatsapp_message_date, n.created_at) AS sighted,
+                     n.whatsapp_message_date AS dated,
+                     n.completed, n.incomplete, n.feedback_sent, n.resubmitted, n.user_name
+              FROM new_reviews AS n, {schema}.wa_monitor_daily_zone AS z) AS part
+        GROUP BY day, project, phone
+        ORDER BY day, project, phone
+        ON CONFLICT (day, project, phone) DO UPDATE SET
+            drops = d.drops + excluded.drops,
+            dated = d.dated + excluded.dated,
+            completed = d.completed + excluded.completed,
+            incomplete = d.incomplete + excluded.incomplete,
+            awaiting = d.awaiting + excluded.awaiting,
+            feedback_sent = d.feedback_sent + excluded.feedback_sent,
+            resubmitted = d.resubmitted + excluded.resubmitted,
+            name = CASE WHEN excluded.name_at >= d.name_at OR d.name_at IS NULL
+                        THEN coalesce(excluded.name, d.name) ELSE d.name END,
+            name_at = greatest(d.name_at, excluded.name_at);
+        RETURN NULL;
     ELSE
         WITH moved AS (
             SELECT o.id FROM old_reviews AS o JOIN new_reviews AS n ON n.id = o.id
@@ -258,6 +302,7 @@ RETURNS trigger
 LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET jit = off
 AS $body$
 DECLARE
     signs integer[];
@@ -318,6 +363,7 @@ RETURNS bigint
 LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET jit = off
 AS $body$
 DECLARE
     signs integer[];
