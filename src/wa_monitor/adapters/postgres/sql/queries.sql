@@ -93,7 +93,8 @@ SELECT pg_backend_pid(), backend_start FROM pg_stat_activity WHERE pid = pg_back
 SELECT a.pid, coalesce(a.application_name, ''), coalesce(host(a.client_addr), 'local'),
        a.backend_start
 FROM {cursor} c
-JOIN pg_stat_activity a ON a.pid = c.holder_pid AND a.backend_start = c.holder_started
+JOIN pg_stat_activity a ON a.pid = c.holder_pid
+    AND (a.backend_start IS NULL OR a.backend_start = c.holder_started)
 WHERE c.bridge = %(bridge)s
   AND EXISTS (
     SELECT 1 FROM pg_locks l
