@@ -406,12 +406,17 @@ def test_a_bridge_down_or_refusing_stamps_nothing_and_send_can_be_tried_again(
     assert "not reachable" in report.message
     assert desk.row()["feedback_sent"] is None
     desk.bridge.up()
+    desk.bridge.fault(Fault.NOT_CONNECTED)  # the bridge answers, but its WhatsApp link is down
+    report = desk.send(version)
+    assert report.outcome is Delivery.DOWN
+    assert "cannot send right now" in report.message
+    assert "Not connected to WhatsApp" in report.message
     desk.bridge.fault(Fault.REFUSE)
     assert desk.send(version).outcome is Delivery.REFUSED
     assert desk.row()["feedback_sent"] is None
     desk.bridge.fault(Fault.NONE)
     assert desk.send(version).outcome is Delivery.SENT
-    assert desk.states() == [Delivery.SENT, Delivery.REFUSED, Delivery.DOWN]
+    assert desk.states() == [Delivery.SENT, Delivery.REFUSED, Delivery.DOWN, Delivery.DOWN]
     assert len(desk.bridge.sent()) == 1
 
 

@@ -16,7 +16,7 @@ import tempfile
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -32,6 +32,7 @@ from wa_monitor.devtools.history import seed_history
 from wa_monitor.devtools.simulator import (
     BridgeWriter,
     Post,
+    Twins,
     bridge_timestamp,
     create_lid_map,
     message_id,
@@ -77,6 +78,7 @@ DEMO_PASSWORD = "watch-the-counts"  # noqa: S105  a demo login, printed for the 
 DASHBOARD_PORT = 8090
 FIRST_DROP = 1752028
 TEST_GROUP = "Velo Test"  # dev validates here and answers an invalid drop
+FIRST, SECOND = "host-a", "host-b"  # production's two bridges (linked devices)
 PLAN = [f"DR{FIRST_DROP + i}" for i in range(10_000)]  # the test group's plan list
 MISTYPED = "DR17520280"  # an agent's extra digit: not in the plan
 
@@ -94,6 +96,8 @@ class _Story:
     late_history: int = 0
     offset_switch: str = ""
     mistyped: int = 0
+    second_down_at: float = 0.0
+    second_synced: int = 0  # messages the second bridge missed, stored by its history sync
     posted: deque[tuple[str, str, str]] = field(default_factory=lambda: deque(maxlen=30))
 
 
@@ -141,9 +145,19 @@ def _demo(work: Path, seconds: float, web_port: int, *, stay: bool) -> int:
     print("▶ starting an embedded PostgreSQL …", flush=True)
     with embedded_postgres(work / "pgdata") as url:
         bridge_path, lid_path = make_bridge(work / "bridge" / "messages.db")
+        # Production's second linked device, on "another host": the same messages, its own file.
+        second, second_lid = make_bridge(work / "bridge-b" / "messages.db")
         api = SimulatedBridgeApi(bridge_db=bridge_path, bot_number=BOT).start()
         configs = {
-            env: _write_config(work, env, bridge_path, lid_path, api.url, web_port=web_port)
+            env: _write_config(
+                work,
+                env,
+                bridge_path,
+                lid_path,
+                api.url,
+                web_port=web_port,
+                second=(second, second_lid) if env == "prod" else None,
+            )
             for env in ("prod", "dev")
         }
         # Dev learns which groups are production's (never to be answered) from prod's config.
@@ -163,26 +177,37 @@ def _demo(work: Path, seconds: float, web_port: int, *, stay: bool) -> int:
         import_args = ["drops", "import", "--config", str(configs["dev"])]
         run_cli([*import_args, "--project", TEST_GROUP, str(plan)], env_vars, "import dev's plan")
         print(f"▶ simulated bridge writes to {bridge_path}")
-        print("▶ prod watches " + ", ".join(PROD_GROUPS) + " → schema public")
+        print(
+            f"▶ a second linked device ({SECOND}) stores the same messages in {second}; it is "
+            "down for a while, then syncs its history"
+        )
+        print("▶ prod watches " + ", ".join(PROD_GROUPS) + " → schema public, from both bridges")
         print("▶ dev  watches " + ", ".join(DEV_GROUPS) + " → schema dev")
         with contextlib.ExitStack() as stderrs:
             dashboard = _start_dashboard(work, configs["prod"], env_vars, web_port, stderrs)
+            runs = {
+                "prod": (configs["prod"], FIRST),
+                "dev": (configs["dev"], None),
+                f"prod@{SECOND}": (configs["prod"], SECOND),
+            }
             monitors = {
-                env: subprocess.Popen(  # noqa: S603 - our own interpreter and module
-                    [sys.executable, "-m", "wa_monitor", "run", "--config", str(config)],
+                name: subprocess.Popen(  # noqa: S603 - our own interpreter and module
+                    [sys.executable, "-m", "wa_monitor", "run", "--config", str(config)]
+                    + (["--bridge", bridge] if bridge else []),
                     env=env_vars,
                     stdout=subprocess.DEVNULL,
-                    stderr=stderrs.enter_context((work / f"{env}.stderr").open("w")),
+                    stderr=stderrs.enter_context((work / f"{name}.stderr").open("w")),
                 )
-                for env, config in configs.items()
+                for name, (config, bridge) in runs.items()
             }
             try:
-                story = _simulate(bridge_path, seconds)
+                story = _simulate({FIRST: bridge_path, SECOND: second}, seconds)
                 dbs = {
                     env: Database(url, load_settings(config).schema, env)
                     for env, config in configs.items()
                 }
-                _catch_up(url, bridge_path, dbs.values())
+                _catch_up(url, {FIRST: bridge_path, SECOND: second}, dbs["prod"])
+                _catch_up(url, {"main": bridge_path}, dbs["dev"])
                 if stay:
                     print(
                         f"▶ the bridge stopped writing; the dashboard stays up at "
@@ -199,19 +224,21 @@ def _demo(work: Path, seconds: float, web_port: int, *, stay: bool) -> int:
     return 0 if all(code == 0 for code in codes.values()) else 1
 
 
-def _catch_up(url: str, bridge: Path, dbs: Iterable[Database], *, within: float = 60.0) -> None:
-    """Wait until every monitor has read the bridge's last message (on a loaded machine that
-    can take a while), then a moment for the reply sender to post what they wrote."""
-    with sqlite3.connect(f"file:{bridge}?mode=ro", uri=True) as lite:
-        last = lite.execute(SIMULATOR_SQL["last_rowid"]).fetchone()[0] or 0
+def _catch_up(url: str, bridges: Mapping[str, Path], db: Database, *, within: float = 60.0) -> None:
+    """Wait until the environment's monitors have read each bridge's last message (on a loaded
+    machine that can take a while), then a moment for the reply sender to post what they
+    wrote."""
+    last = {}
+    for name, bridge in bridges.items():
+        with sqlite3.connect(f"file:{bridge}?mode=ro", uri=True) as lite:
+            last[name] = lite.execute(SIMULATOR_SQL["last_rowid"]).fetchone()[0] or 0
     deadline = time.monotonic() + within
     with psycopg.connect(url, autocommit=True) as conn:
-        for db in dbs:
-            while time.monotonic() < deadline:
-                row = conn.execute(_query("read_up_to", db)).fetchone()
-                if row is not None and row[0] >= last:
-                    break
-                time.sleep(0.2)
+        while time.monotonic() < deadline:
+            read: dict[str, int] = dict(conn.execute(_query("read_up_to", db)).fetchall())
+            if all(read.get(name, 0) >= rowid for name, rowid in last.items()):
+                break
+            time.sleep(0.2)
     time.sleep(1.5)
 
 
@@ -246,7 +273,7 @@ def make_sample_bridge(folder: Path, *, seconds: float) -> int:
         raise SystemExit(f"demo: {folder} is not empty; name a new folder (nothing is overwritten)")
     folder = folder.resolve()
     bridge_path, lid_path = make_bridge(folder / "bridge" / "messages.db")
-    story = _simulate(bridge_path, seconds)
+    story = _simulate({FIRST: bridge_path}, seconds)
     for env in ("prod", "dev"):
         write_try_config(folder, env, bridge_path, lid_path)
     print(
@@ -371,22 +398,35 @@ def _free_port(preferred: int) -> int:
 
 
 def _write_config(
-    work: Path, env: str, bridge: Path, lid_map: Path, api_url: str, *, web_port: int
+    work: Path,
+    env: str,
+    bridge: Path,
+    lid_map: Path,
+    api_url: str,
+    *,
+    web_port: int,
+    second: tuple[Path, Path] | None = None,
 ) -> Path:
+    """An environment's config; with `second` (a messages.db and its LID map), two bridges."""
     groups = PROD_GROUPS if env == "prod" else DEV_GROUPS
     lines = [
         f'environment = "{env}"',
         f'schema = "{"public" if env == "prod" else "dev"}"',
         f'log_prefix = "{"" if env == "prod" else "[DEV]"}"',
         f'log_file = "{work / "logs" / f"wa-monitor-{env}.log"}"',
-        f'bridge_db = "{bridge}"',
-        f'lid_map_db = "{lid_map}"',
         "poll_interval_seconds = 0.5",
         f'bot_senders = ["{BOT}"]',
-        f'bridge_api_url = "{api_url}"',
     ]
+    if second is None:
+        lines += [f'bridge_db = "{bridge}"', f'lid_map_db = "{lid_map}"']
+        lines += [f'bridge_api_url = "{api_url}"']
     if env == "dev":
         lines.append("replies = true  # only in its own groups: never in one prod watches")
+    for name, (db, lids) in (
+        {FIRST: (bridge, lid_map), SECOND: second}.items() if second is not None else ()
+    ):
+        lines += ["", "[[bridges]]", f'name = "{name}"', f'db = "{db}"', f'lid_map_db = "{lids}"']
+        lines += [f'api_url = "{api_url}"']
     # Plain HTTP on loopback: no TLS proxy in a demo, so the cookie may not ask for HTTPS.
     lines += ["", "[web]", f"port = {web_port if env == 'prod' else web_port + 1}"]
     lines += ["secure_cookies = false", "refresh_seconds = 5"]
@@ -419,17 +459,25 @@ def run_cli(args: list[str], env: dict[str, str], what: str, stdin: str = "") ->
     print(f"▶ {what}: {done.stdout.strip()}")
 
 
-def _simulate(path: Path, seconds: float) -> _Story:  # noqa: PLR0915 - one scripted story
-    """Write realistic group traffic for `seconds`, the way the bridge does."""
+def _simulate(  # noqa: PLR0912, PLR0915 - one scripted story
+    paths: Mapping[str, Path], seconds: float
+) -> _Story:
+    """Write realistic group traffic for `seconds`, the way the bridges do: the second is down
+    from 30% to 55% of the time, then stores what it missed as a history sync."""
     rng = random.Random(20251111)  # noqa: S311 - a repeatable story, not security
     story = _Story()
     offset = UTC  # the bridge host starts on UTC, then moves to SAST
     next_drop = FIRST_DROP
     deadline = time.monotonic() + seconds
     print(f"▶ the bridge is writing for {seconds:.0f} s …", flush=True)
-    with BridgeWriter(path) as writer:
+    with Twins(paths) as writer:
         while time.monotonic() < deadline:
             elapsed = 1 - (deadline - time.monotonic()) / seconds
+            if SECOND in paths and 0.3 < elapsed < 0.55 and not story.second_down_at:
+                writer.down(SECOND)
+                story.second_down_at = time.monotonic()
+            if elapsed >= 0.55 and story.second_down_at and not story.second_synced:
+                story.second_synced = writer.up(SECOND)
             if elapsed > 0.6 and offset is UTC:
                 offset = SAST
                 story.offset_switch = "bridge host moved from UTC (+00:00) to SAST (+02:00)"
@@ -540,7 +588,7 @@ def _report(
         f"{story.late_history} late history message (two days old); {story.offset_switch}."
     )
     print(
-        "Both monitors stopped on SIGTERM with exit codes "
+        "The monitors stopped on SIGTERM with exit codes "
         + ", ".join(f"{env}={code}" for env, code in codes.items())
         + "."
     )
@@ -553,6 +601,15 @@ def _report(
             drops, resub, latest = row if row else (0, 0, None)
             stamp = latest.astimezone(SAST).isoformat(timespec="seconds") if latest else "-"
             print(f"{env:<5} {drops:>6} {resub:>12}  {stamp}")
+        print()
+        print(
+            f"── prod's two bridges ({SECOND} was down, then synced {story.second_synced} "
+            "messages as history): each message applied once ──"
+        )
+        print(f"{'bridge':<8} {'rowid':>6} {'applied first':>14}  newest message read")
+        for name, rowid, newest, first in conn.execute(_query("bridges", dbs["prod"])):
+            stamp = newest.astimezone(SAST).isoformat(timespec="seconds") if newest else "-"
+            print(f"{name:<8} {rowid:>6} {first:>14}  {stamp}")
         print()
         print("── Reviews per project and schema (same bridge, separate rows) ──")
         for db in dbs.values():

@@ -11,7 +11,13 @@ SELECT project, count(*) FROM {reviews} GROUP BY 1 ORDER BY 1;
 SELECT drop_number, project, submitted_by, reason FROM {invalid} ORDER BY created_at;
 
 -- name: read_up_to
-SELECT bridge_rowid FROM {cursor};
+SELECT bridge, bridge_rowid FROM {cursor};
+
+-- name: bridges
+-- Each bridge's cursor, and the messages it delivered first (the ledger keeps one per message).
+SELECT c.bridge, c.bridge_rowid, c.newest_at,
+       (SELECT count(*) FROM {ledger} l WHERE l.bridge = c.bridge)
+FROM {cursor} c ORDER BY 1;
 
 -- name: history_reviews
 -- The demo's past weeks (devtools/history.py): reviews as the monitor and the reviewers left

@@ -160,6 +160,47 @@ class BridgeWriter:
         self._conn.execute(statement, params)
 
 
+class Twins:
+    """Several bridges (linked devices of one account) storing the same messages: each post goes
+    to every bridge that is up; a bridge that is down misses it, and stores what it missed when
+    it comes back, in its own order, as WhatsApp's history sync does (late, after newer ones)."""
+
+    def __init__(self, paths: Mapping[str, Path], *, seed: int = 1) -> None:
+        self.writers = {name: BridgeWriter(path) for name, path in paths.items()}
+        self._missed: dict[str, list[Post]] = {}
+        self._rng = random.Random(seed)  # noqa: S311 - a repeatable order, not security
+
+    def post(self, post: Post) -> None:
+        for name, writer in self.writers.items():
+            if name in self._missed:
+                self._missed[name].append(post)
+            else:
+                writer.post(post)
+
+    def down(self, name: str) -> None:
+        """The bridge stops storing (its host is down, or the bridge stalled)."""
+        self._missed.setdefault(name, [])
+
+    def up(self, name: str) -> int:
+        """The bridge is back: its history sync stores what it missed, shuffled; how many."""
+        missed = self._missed.pop(name, [])
+        self._rng.shuffle(missed)
+        self.writers[name].post_many(missed)
+        return len(missed)
+
+    def close(self) -> None:
+        for name in list(self._missed):
+            self.up(name)
+        for writer in self.writers.values():
+            writer.close()
+
+    def __enter__(self) -> Twins:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 class _Tx:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn

@@ -110,7 +110,10 @@ def explain(outcome: Delivery | None, detail: str) -> str:
                 "you can send again."
             )
         case Delivery.DOWN:
-            return "The WhatsApp bridge is not reachable. Nothing was posted; you can send again."
+            return (
+                f"The WhatsApp bridge cannot send right now ({detail}). Nothing was posted; "
+                "you can send again."
+            )
         case Delivery.UNKNOWN:
             return (
                 "The bridge gave no clear answer in time: the message may have been posted. "
