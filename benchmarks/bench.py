@@ -1098,20 +1098,20 @@ def _rss_mb(pid: int) -> float | None:
 
 
 def report_fetch_memory(report: Report, m: FetchMemory) -> None:
-    """Section 12: the photo fetcher's memory over many photos."""
+    """Section 13: the photo fetcher's memory over many photos."""
     report.add(
-        f"12. photos fetch: {m.photos:,} photos from the simulated bridge",
+        f"13. photos fetch: {m.photos:,} photos from the simulated bridge",
         f"{m.seconds:.0f} s",
         f"{m.fetched:,} fetched",
     )
     early, late = m.rss_at(0.1), m.rss_at(1.0)
     peak = max((mb for _, mb in m.samples), default=float("nan"))
     report.add(
-        "12. fetcher RSS after 10% / after all / peak",
+        "13. fetcher RSS after 10% / after all / peak",
         f"{early:.0f} / {late:.0f} / {peak:.0f} MB",
     )
     report.add(
-        "12. fetcher RSS growth from 10% to all",
+        "13. fetcher RSS growth from 10% to all",
         f"{late - early:+.1f} MB",
         "target: flat (< 10 MB)",
         met=late - early < 10,
@@ -1225,7 +1225,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     writer.add_argument("--burst-seconds", type=float, default=2.0)
     writer.add_argument("--bursts", type=int, default=3)
     fetching = commands.add_parser(
-        "fetch-memory", help="the photo fetcher's memory over many photos (section 12)"
+        "fetch-memory", help="the photo fetcher's memory over many photos (section 13)"
     )
     fetching.add_argument("--photos", type=int, default=10_000)
     parser.add_argument(
@@ -1312,7 +1312,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def fetch_memory_command(args: argparse.Namespace) -> int:
-    """`python -m benchmarks.bench fetch-memory`: section 12 alone (it is not in the full run:
+    """`python -m benchmarks.bench fetch-memory`: section 13 alone (it is not in the full run:
     10,000 photos take minutes of their own, paced at 100 a second)."""
     work = args.dir or Path(tempfile.mkdtemp(prefix="wa-monitor-bench-"))
     report = Report()
@@ -1582,13 +1582,15 @@ def report_validation(
         shapes = validation(files[size], maintenance, work, runs=runs)
         off = next(iter(shapes.values())).off
         report.add(
-            f"9. drain of {size:,}, validation off: msg/s",
+            f"9. drain of {size:,}, validation off: msg/s (daemon CPU, median)",
             " / ".join(f"{d.rate / 1000:,.0f}k" for d in off),
+            f"{statistics.median(d.cpu_seconds for d in off):.2f} s",
         )
         for k, compared in shapes.items():
             report.add(
-                f"9. drain of {size:,}, validation on ({k} projects): msg/s",
+                f"9. drain of {size:,}, validation on ({k} projects): msg/s (daemon CPU)",
                 " / ".join(f"{d.rate / 1000:,.0f}k" for d in compared.on),
+                f"{statistics.median(d.cpu_seconds for d in compared.on):.2f} s; "
                 f"{compared.invalid:,} invalid drops recorded",
             )
             report.add(

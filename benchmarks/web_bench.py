@@ -5,13 +5,20 @@ $WA_MONITOR_BENCH_DATABASE_URL names) with a year of reviews and their ledger en
 real service (`wa-monitor web`) as a separate process, and measures each page: the server's own
 time (its Server-Timing header) p50/p95 over --repeat requests, a CSV export of 100,000 filtered
 rows (the whole download, and the service's peak memory before and after, with a 300,000-row
-export beside it to show the export does not grow with its size), and the query plans.
-Targets: p95 <= 50 ms for every page, the export in constant memory.
+export beside it to show the export does not grow with its size), and the query plans. The
+Quality page and the reviewers' queue are also said as a ratio to the overview's p95 in the same
+run. Targets: p95 <= 50 ms for every page (the queue's too), the export in constant memory.
+
+Photos: a tenth of the drops have 12 fetched photos each (the rows the drain and the fetcher
+write), and the sampled reviews' photos are in the cache: the review page with its 12 photos
+against the same page of a drop without any (p95 <= 50 ms), and a thumbnail against the
+overview (p95 <= 10 ms), each as a ratio to its same-run baseline.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import random
 import secrets
@@ -34,6 +41,7 @@ import psycopg
 from psycopg import sql
 
 from benchmarks.bench import SERVER_VAR, fresh_database, server
+from wa_monitor.adapters.media import PhotoCache, render
 from wa_monitor.adapters.postgres import dashboard, summary
 from wa_monitor.adapters.postgres.dashboard import Keyset, ReviewFilter, Status
 from wa_monitor.adapters.postgres.db import Database
@@ -41,6 +49,7 @@ from wa_monitor.adapters.postgres.quality import Span
 from wa_monitor.adapters.postgres.quality import times as quality_times
 from wa_monitor.adapters.postgres.store import Store
 from wa_monitor.adapters.postgres.users import Role, UserBook
+from wa_monitor.devtools.photos import LAWLEY, Subject, draw
 from wa_monitor.services import accounts
 from wa_monitor.settings import DATABASE_URL_VAR, WEB_SECRET_VAR
 
@@ -65,14 +74,14 @@ SELECT 'DR' || (1000000 + g), (ts AT TIME ZONE 'Africa/Johannesburg')::date,
        CASE WHEN g %% 4 IN (0, 1) AND g %% 3 > 0 THEN ts + interval '2 hours' END,
        g %% 4 = 0 OR g %% 2 = 1, g %% 4 = 0, g %% 4 = 0, ts
 FROM (SELECT g, now() - g * %(spacing)s * interval '1 second' AS ts
-      FROM generate_series(%(first)s, %(last)s) AS g) AS s
+      FROM generate_series(%(first)s::int, %(last)s::int) AS g) AS s
 """
 SEED_LEDGER = """
 INSERT INTO {ledger} (chat_jid, message_id, bridge_rowid, drops, sent_at, processed_at)
 SELECT (%(groups)s::text[])[1 + g %% 4], 'm' || g || '-' || k, g * 2 + k, 'DR' || (1000000 + g),
        now() - g * %(spacing)s * interval '1 second' + k * interval '1 day',
        now() - g * %(spacing)s * interval '1 second' + k * interval '1 day' + interval '1 second'
-FROM generate_series(1, %(rows)s) AS g, generate_series(0, 1) AS k
+FROM generate_series(1, %(rows)s::int) AS g, generate_series(0, 1) AS k
 WHERE k = 0 OR g %% 9 = 0
 """
 # The review trail the Quality page reads: a first verdict on every judged review (steps 1-3 as
@@ -88,6 +97,29 @@ UNION ALL
 SELECT id, 3, 'bench', feedback_sent, '{{"feedback_sent": {{"from": "", "to": "sent"}}}}'::jsonb
 FROM {reviews} WHERE feedback_sent IS NOT NULL AND drop_number BETWEEN %(low)s AND %(high)s
 """
+# 12 fetched photos for each of the drops named (the sampled reviews'), with the keys given, and
+# for every tenth drop of the table (keys made up: no copy is cached for them).
+SEED_PHOTOS = """
+INSERT INTO {photos} (chat_jid, message_id, bridge_rowid, sender, sent_at, media_type, filename,
+                      drop_number, round_message_id, round_at, state, content_key, content_type,
+                      width, height, fetched_at)
+SELECT %(chat)s, 'p-' || d || '-' || n, 0, '27640000000', now(), 'image', 'image_1.jpg',
+       d, 'r-' || d, now(), 'fetched', k, 'image/jpeg', 640, 480, now()
+FROM unnest(%(drops)s::text[], %(keys)s::text[], %(numbers)s::int[]) AS x(d, k, n)
+"""
+SEED_MORE_PHOTOS = """
+INSERT INTO {photos} (chat_jid, message_id, bridge_rowid, sender, sent_at, media_type, filename,
+                      drop_number, round_message_id, round_at, state, content_key, content_type,
+                      width, height, fetched_at)
+SELECT %(chat)s, 'q-' || g || '-' || n, 0, '27640000000', now(), 'image', 'image_1.jpg',
+       'DR' || (1000000 + g), 'r-' || g, now(), 'fetched',
+       md5(g || '-' || n) || md5(n || '-' || g), 'image/jpeg', 640, 480, now()
+FROM generate_series(10, %(rows)s::int, 10) AS g, generate_series(1, 12) AS n
+WHERE NOT ('DR' || (1000000 + g)) = ANY(%(drops)s::text[])
+"""
+PHOTOS_PER_DROP = 12
+THUMB_TARGET_MS = 10.0
+
 # Rows per statement: the per-day summary's triggers (migration 0019) take each statement's
 # rows in one go, and a million at once would hold them all in memory.
 SEED_CHUNK = 100_000
@@ -150,6 +182,15 @@ def run(args: argparse.Namespace, work: Path, url: str) -> None:
             r[0]
             for r in conn.execute("SELECT id FROM public.qa_photo_reviews LIMIT %s", (args.repeat,))
         ]
+        bare = [  # reviews of drops without photos: the review page's baseline
+            r[0]
+            for r in conn.execute(
+                "SELECT id FROM public.qa_photo_reviews WHERE right(drop_number, 1) <> '0' "
+                "AND NOT (id = ANY(%s)) LIMIT %s",
+                (ids, args.repeat),
+            )
+        ]
+        keys = seed_photos(conn, db, args.rows, ids, work / "cache")
         plans = explain(conn, db, deep, deep_filtered)
     today = datetime.now(SAST).date()
     export_days = round(100_000 * SPACING_SECONDS / 86_400)
@@ -169,11 +210,28 @@ def run(args: argparse.Namespace, work: Path, url: str) -> None:
         "quality, this week": "/wa-monitor/quality",
         "quality, this month": "/wa-monitor/quality?range=this-month",
         "reviews, a step's first-verdict failures": "/wa-monitor/reviews?step=9",
+        # The reviewers' queue: every review awaiting a verdict across all days (half the seeded
+        # table), with its counts per project and age band.
+        "queue, oldest first": "/wa-monitor/queue",
+        "queue, newest first": "/wa-monitor/queue?order=newest",
+        "queue, one project": "/wa-monitor/queue?project=Mamelodi",
+        "queue JSON twin": "/wa-monitor/queue?format=json",
         "metrics": "/metrics",
     }
     with service(work, url) as (base, pid), httpx2.Client(base_url=base, timeout=120) as client:
         log_in(client)
         results = [measure(client, name, path, args.repeat, ids) for name, path in pages.items()]
+        review_path = "/wa-monitor/reviews/{id}"
+        results += [
+            measure(client, "review, no photo", review_path, args.repeat, bare),
+            measure(client, "review, 12 cached photos", review_path, args.repeat, ids),
+            measure(
+                client, "a photo's thumbnail", "/wa-monitor/photos/{id}/thumb", args.repeat, keys
+            ),
+            measure(
+                client, "a photo, screen size", "/wa-monitor/photos/{id}/screen", args.repeat, keys
+            ),
+        ]
         # A day not asked for before: its 30 days are counted, not reused (once per 5 minutes
         # per day in real use). Each request names another day, so every one is such a miss.
         cold_days = [str(today - timedelta(days=40 + i)) for i in range(args.repeat + 3)]
@@ -192,12 +250,23 @@ def run(args: argparse.Namespace, work: Path, url: str) -> None:
         ]
     report(results, exports, plans)
     by_name = {m.page: m for m in results}
-    quality_p95 = by_name["quality, this month"].p95
     overview_p95 = by_name["overview (today)"].p95
     print()
+    for page in ("quality, this month", "queue, oldest first", "queue, one project"):
+        print(
+            f"{page} / overview (today), p95: {by_name[page].p95 / overview_p95:.1f}x "
+            "(the same run's baseline: the machine's load cancels out)"
+        )
+    photo_page, bare_page = by_name["review, 12 cached photos"], by_name["review, no photo"]
+    thumb = by_name["a photo's thumbnail"]
     print(
-        f"quality, this month / overview (today), p95: {quality_p95 / overview_p95:.1f}x "
-        "(the same run's baseline: the machine's load cancels out)"
+        f"review with 12 cached photos / the same page without photos, p95: "
+        f"{photo_page.p95 / bare_page.p95:.2f}x ({photo_page.p95:.1f} ms, target "
+        f"<= {TARGET_MS:.0f} ms)"
+    )
+    print(
+        f"a thumbnail / overview (today), p95: {thumb.p95 / overview_p95:.2f}x "
+        f"({thumb.p95:.1f} ms, target <= {THUMB_TARGET_MS:.0f} ms)"
     )
     with psycopg.connect(url, autocommit=True) as conn:
         counts_ms, times_ms = quality_parts(conn, db, today, args.repeat)
@@ -242,6 +311,38 @@ def seed(conn: psycopg.Connection[Any], db: Database, rows: int) -> None:
         conn.execute(db.compose(SEED_TRAIL), drops)
     conn.execute(db.compose(SEED_LEDGER), params)
     conn.execute("VACUUM ANALYZE")
+
+
+def seed_photos(
+    conn: psycopg.Connection[Any], db: Database, rows: int, ids: list[Any], cache_dir: Path
+) -> list[str]:
+    """12 fetched photos for each sampled review's drop, their copies in the cache; 12 more for
+    every tenth drop of the table. The cache keys of the sampled ones."""
+    drops = [
+        r[0]
+        for r in conn.execute(
+            "SELECT drop_number FROM public.qa_photo_reviews WHERE id = ANY(%s)", (ids,)
+        )
+    ]
+    named = [(d, n) for d in drops for n in range(1, PHOTOS_PER_DROP + 1)]
+    keys = [hashlib.sha256(f"{d}-{n}".encode()).hexdigest() for d, n in named]
+    chat = next(iter(GROUPS.values()))
+    conn.execute(
+        db.compose(SEED_PHOTOS),
+        {
+            "chat": chat,
+            "drops": [d for d, _ in named],
+            "keys": keys,
+            "numbers": [n for _, n in named],
+        },
+    )
+    conn.execute(db.compose(SEED_MORE_PHOTOS), {"chat": chat, "rows": rows, "drops": drops})
+    conn.execute("VACUUM ANALYZE public.wa_monitor_photos")
+    cache = PhotoCache(cache_dir, max_bytes=1 << 40)
+    copies = render(draw(Subject.HOUSE, taken=datetime.now(SAST), place=LAWLEY, label="bench"))
+    for key in keys:
+        cache.put(key, copies)
+    return keys
 
 
 def keyset_at(conn: psycopg.Connection[Any], where: ReviewFilter, depth: int) -> Keyset:
@@ -291,6 +392,16 @@ def explain(
         db, "drop_history"
     )
     plans["review's history"] = [r[0] for r in conn.execute(history, {"drop": "DR1000018"})]
+    midnight = datetime.combine(today, datetime.min.time(), SAST)
+    bands = {
+        "today": midnight,
+        "two_days": midnight - timedelta(days=2),
+        "week": midnight - timedelta(days=7),
+    }
+    counts = sql.SQL("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) ") + dashboard.query(db, "queue_counts")
+    plans["queue counts (awaiting, per project and age)"] = [
+        r[0] for r in conn.execute(counts, bands)
+    ]
     return plans
 
 
@@ -303,6 +414,7 @@ def service(work: Path, url: str) -> Iterator[tuple[str, int]]:
         'environment = "prod"',
         'schema = "public"',
         f'bridge_db = "{work / "messages.db"}"',
+        f'photos_cache_dir = "{work / "cache"}"',
         "",
         "[web]",
         f"port = {port}",

@@ -312,6 +312,10 @@ def test_a_step_mark_without_the_script_and_what_is_refused(shop: Shop, database
         assert d.client.post(other, data={"csrf": csrf, "step": "8"}).status_code == 404
         cleared = d.client.post(url, data={"csrf": csrf, "step": ""}, follow_redirects=False)
         assert cleared.status_code == 303
+        # A login that comes back to the mark's address lands on the review, at the photo.
+        back = d.client.get(url, follow_redirects=False)
+        assert back.status_code == 303
+        assert back.headers["location"].endswith(f"/reviews/{review}#photo-{photo[0]}")
     assert shop.db.execute("SELECT count(*) FROM public.wa_monitor_photo_steps").fetchone() == (0,)
     with dashboard(shop.settings, database_url) as d:
         assert d.login("vusi").status_code == 303
@@ -481,3 +485,32 @@ def test_a_message_naming_several_drops_shares_its_photos_with_each_of_them(
         overview = d.client.get(f"/wa-monitor?day={day}").text
         assert '<span data-card="photos">9</span> photos' in overview
         assert '<span data-card="short_of_photos">5</span> drops with fewer than 12' in overview
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="chromium is missing")
+def test_a_pinch_zooms_the_large_view_on_a_phone(browser: Browser, shop: Shop) -> None:
+    twelve_photos_and_the_placeholders(shop)
+    with served(make_app(shop.settings, shop.url)) as base, new_page(browser) as page:
+        page.set_viewport_size({"width": 390, "height": 844})
+        log_in(page, base, "thandi")
+        page.goto(f"{base}/wa-monitor/reviews/{shop.review_id()}")
+        page.locator(".photo-thumb").first.click()
+        expect(page.locator("[data-photo-large]")).to_have_js_property("complete", True)
+        fitted = _box(page, "[data-photo-large]")
+        stage = _box(page, "[data-photo-stage]")
+        x, y = stage["x"] + stage["width"] / 2, stage["y"] + stage["height"] / 2
+        touch = page.context.new_cdp_session(page)
+        touch.send("Emulation.setTouchEmulationEnabled", {"enabled": True, "maxTouchPoints": 2})
+
+        def fingers(kind: str, apart: float) -> None:
+            points = [{"x": x - apart, "y": y, "id": 1}, {"x": x + apart, "y": y, "id": 2}]
+            touch.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": points})
+
+        fingers("touchStart", 40)
+        for apart in (60, 80, 100, 120):
+            fingers("touchMove", apart)
+        touch.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+        expect(page.locator("[data-photo-zoom-level]")).to_have_text("300%")
+        assert _box(page, "[data-photo-large]")["width"] >= 2.9 * fitted["width"]
+        expect(page.locator("[data-photo-caption]")).to_contain_text("1 of 11")  # not a swipe
+        shot(page, "photos-pinched-390")

@@ -179,6 +179,7 @@ def create_app(
             photo_steps.mark_step,
             methods=["POST"],
         ),
+        Route(BASE + "/reviews/{id:uuid}/photos/{photo:int}/step", photo_steps.back_to_the_review),
         Route(BASE + "/photos/{key}/{kind}", photos.serve),
         Route(f"{BASE}/login", auth.login_page, methods=["GET"]),
         Route(f"{BASE}/login", auth.login, methods=["POST"]),

@@ -51,5 +51,15 @@ def mark_step(site: Site, request: Request, post: ReviewerPost) -> Response:
         return JSONResponse(
             {"photo": photo_id, "step": None if step is None else step.number}, status_code=200
         )
+    return _to_the_photo(request)
+
+
+def back_to_the_review(request: Request) -> Response:
+    """A GET of the mark's address (a login that came back to it): the review page, at the
+    photo."""
+    return _to_the_photo(request)
+
+
+def _to_the_photo(request: Request) -> Response:
     page = request.url.path.rsplit("/", 3)[0]
-    return RedirectResponse(f"{page}#photo-{photo_id}", status_code=303)
+    return RedirectResponse(f"{page}#photo-{request.path_params['photo']}", status_code=303)
