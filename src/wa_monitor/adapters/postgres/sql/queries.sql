@@ -119,6 +119,20 @@ ON CONFLICT (bridge) DO UPDATE SET
 -- a reader (status, the dashboard) never waits for it.
 LOCK TABLE {cursor} IN SHARE ROW EXCLUSIVE MODE;
 
+-- name: count_known
+-- With several bridges, before a batch: how many of its messages the ledger holds, and of its
+-- photos the photos table (every one: another bridge's monitor applied the batch already).
+SELECT
+    (SELECT count(*) FROM unnest(%(chats)b::text[], %(ids)b::text[]) AS u(chat_jid, message_id)
+     WHERE EXISTS (SELECT 1 FROM {ledger} l
+                   WHERE l.chat_jid = u.chat_jid AND l.message_id = u.message_id)),
+    CASE WHEN %(photos)s THEN
+        (SELECT count(*)
+         FROM unnest(%(photo_chats)b::text[], %(photo_ids)b::text[]) AS u(chat_jid, message_id)
+         WHERE EXISTS (SELECT 1 FROM {photos} p
+                       WHERE p.chat_jid = u.chat_jid AND p.message_id = u.message_id))
+    ELSE 0 END;
+
 -- name: claim_messages
 -- Keyed by chat and message id whichever bridge delivered the message: the second bridge's
 -- sighting of it finds it here and is a replay. Inserted in key order, so that two bridges'
