@@ -5,7 +5,15 @@
 -- falling behind the freshest one shows in status and alerts).
 ALTER TABLE {schema}.wa_monitor_cursor ADD COLUMN IF NOT EXISTS bridge text NOT NULL DEFAULT 'main';
 ALTER TABLE {schema}.wa_monitor_cursor DROP COLUMN IF EXISTS singleton;
-ALTER TABLE {schema}.wa_monitor_cursor ADD PRIMARY KEY (bridge);
+-- (Only once: a migration may run again over its own work, as every other one does.)
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_constraint
+                   WHERE conrelid = '{schema}.wa_monitor_cursor'::regclass AND contype = 'p') THEN
+        ALTER TABLE {schema}.wa_monitor_cursor ADD PRIMARY KEY (bridge);
+    END IF;
+END
+$$;
 ALTER TABLE {schema}.wa_monitor_cursor ADD COLUMN IF NOT EXISTS newest_at timestamptz;
 -- The election, per bridge: the monitor reading a bridge holds the instance table in ROW
 -- EXCLUSIVE mode on its election connection for as long as it runs (needs a write privilege on
