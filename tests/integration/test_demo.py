@@ -15,6 +15,10 @@ import httpx2
 from tests.support.web import csrf_of, free_port
 from wa_monitor.settings import load_settings
 
+# Patience, not a speed check: a demo starts its own embedded PostgreSQL (initdb) and, for
+# --review, draws and fetches its photos; ~17 s on a quiet machine, minutes on a loaded one.
+PATIENCE = 600
+
 
 def test_demo_shows_both_environments_on_one_bridge(tmp_path: Path) -> None:
     port = free_port()
@@ -48,7 +52,7 @@ def test_demo_shows_both_environments_on_one_bridge(tmp_path: Path) -> None:
             time.sleep(0.5)
             totals.append(browser.get("", params={"format": "json"}).json()["total"])
     assert totals[-1] > totals[0]
-    out = "".join(lines) + demo.communicate(timeout=120)[0]
+    out = "".join(lines) + demo.communicate(timeout=PATIENCE)[0]
     assert demo.returncode == 0
     assert "exit codes prod=0, dev=0" in out
     table = out.split("latest created_at\n", 1)[1].splitlines()
@@ -78,7 +82,7 @@ def test_the_demo_removes_its_temporary_folder_and_says_so(tmp_path: Path) -> No
         [sys.executable, "-m", "wa_monitor", "demo", "--seconds", "2"],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=PATIENCE,
         check=False,
         env={**os.environ, "TMPDIR": str(tmp_path)},
     )
@@ -93,7 +97,7 @@ def test_the_review_demo_removes_its_temporary_folder_too(tmp_path: Path) -> Non
         [sys.executable, "-m", "wa_monitor", "demo", "--review", "--seconds", "1"],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=PATIENCE,
         check=False,
         env={**os.environ, "TMPDIR": str(tmp_path)},
     )
@@ -106,7 +110,7 @@ def test_make_bridge_writes_a_sample_bridge_and_the_configs_that_read_it(tmp_pat
     folder = tmp_path / "try"
     args = [sys.executable, "-m", "wa_monitor", "demo", "--make-bridge", str(folder)]
     done = subprocess.run(
-        [*args, "--seconds", "1"], capture_output=True, text=True, timeout=60, check=False
+        [*args, "--seconds", "1"], capture_output=True, text=True, timeout=PATIENCE, check=False
     )
     assert done.returncode == 0, done.stderr
     with sqlite3.connect(folder / "bridge" / "messages.db") as conn:
@@ -135,14 +139,14 @@ def test_make_bridge_writes_a_sample_bridge_and_the_configs_that_read_it(tmp_pat
         assert not agents & shipped.bot_senders
     assert f"export WA_MONITOR_CONFIG_DIR={folder.resolve() / 'config'}" in done.stdout
     assert "wa-monitor schema migrate --env prod" in done.stdout
-    again = subprocess.run(args, capture_output=True, text=True, timeout=60, check=False)
+    again = subprocess.run(args, capture_output=True, text=True, timeout=PATIENCE, check=False)
     assert again.returncode != 0
     assert "not empty" in again.stderr
     a_file = subprocess.run(
         [*args[:-1], str(tmp_path / "messages.db")],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=PATIENCE,
         check=False,
     )
     assert a_file.returncode != 0

@@ -138,6 +138,7 @@ def run_command(args: argparse.Namespace) -> int:
     store = Store(
         db,
         bridge=settings.bridge,
+        other_bridges=len(settings.bridge_list) > 1,
         exclusive=True,
         validating=settings.validating,
         photo_window=_photo_window(settings) if settings.photos else None,

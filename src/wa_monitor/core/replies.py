@@ -138,6 +138,11 @@ class Clock(Protocol):
     def wait(self, event: threading.Event, timeout: float) -> bool: ...
 
 
+# How often a sender looks for replies stranded by a sender that is gone (another bridge's, on
+# a host that died): their group's lane stays shut until one is settled.
+STRANDED_EVERY_S = 60.0
+
+
 class RealClock:
     def wait(self, event: threading.Event, timeout: float) -> bool:
         return event.wait(timeout)
@@ -218,6 +223,7 @@ class Sender:
         self.clock = clock or RealClock()
         self.lanes = lanes or InlineLanes()
         self._recovered = False
+        self._recovered_at = 0.0
         self._lock = threading.Lock()
         self._in_flight: set[object] = set()
 
@@ -240,13 +246,13 @@ class Sender:
 
     def step(self) -> bool:
         """Hand one due reply to its group's lane; True when one was handled."""
-        if not self._recovered:
+        if not self._recovered or time.monotonic() - self._recovered_at >= STRANDED_EVERY_S:
             with self._lock:
                 in_flight = set(self._in_flight)
             for stranded in self.outbox.stranded():
                 if stranded.id not in in_flight:
                     self._settle_unknown(stranded, "the sender stopped around this post")
-            self._recovered = True
+            self._recovered, self._recovered_at = True, time.monotonic()
         if expired := self.outbox.expire(self.window_s):
             self.log.info(
                 "⌛ replies expired: their messages are older than the reply window",

@@ -10,8 +10,6 @@ from uuid import UUID
 
 from wa_monitor.adapters.postgres.db import Connection, Database
 
-FULL_SET = 12  # a photo per step: a drop with fewer stands out
-
 
 @dataclass(frozen=True, slots=True)
 class DuePhoto:
@@ -110,9 +108,12 @@ def of_drop(
 
 def day_counts(conn: Connection, db: Database, day: date) -> tuple[int, int]:
     """The day's drops' photos: (photos in all, drops with fewer than 12)."""
-    drops = [r[0] for r in conn.execute(db.query("photos.day_drops"), {"day": day})]
-    counted = counts(conn, db, drops)
-    return sum(counted.values()), sum(1 for d in drops if counted.get(d, 0) < FULL_SET)
+    with conn.transaction():
+        # Costed high enough for JIT compilation, which takes 20 times longer than the query
+        # itself (400 ms against 20 ms for a day of 2,300 drops): off for this transaction.
+        conn.execute(db.query("quality.no_jit"))
+        row = conn.execute(db.query("photos.day_counts"), {"day": day}).fetchone()
+    return (0, 0) if row is None else (int(row[0]), int(row[1]))
 
 
 def mark_step(

@@ -59,10 +59,14 @@ class Store:
         validating: frozenset[str] = frozenset(),
         photo_window: PhotoWindow | None = None,
         bridge: str = SINGLE_BRIDGE,
+        other_bridges: bool = False,
     ) -> None:
         self.db = db
         # The bridge this store reads for: its cursor row, its election.
         self.bridge = bridge
+        # Other bridges deliver the same messages: a batch whose messages and photos another
+        # bridge's monitor has applied already is only a new position (one look, no batch).
+        self.other_bridges = other_bridges
         # Photos on: each batch records its photos and drop messages and ties them to drops.
         self.photo_window = photo_window
         # Projects whose sightings are looked up in the plan lists, in each batch's transaction.
@@ -233,9 +237,11 @@ class Store:
 
     def start(
         self, found: Sequence[Sighting], position: BridgePosition, photos: Sequence[Photo] = ()
-    ) -> PipelinedBatch:
+    ) -> PipelinedBatch | _Known:
         """Begin applying a batch and return at once: `apply` in three steps, so that the
         caller can work while the database does (see PipelinedBatch)."""
+        if self.other_bridges and self._all_known(found, photos):
+            return _Known(self, len(found), position)
         return PipelinedBatch(
             self.db,
             self._connect(),
@@ -247,6 +253,25 @@ class Store:
             photo_window=self.photo_window,
             bridge=self.bridge,
         )
+
+    def _all_known(self, found: Sequence[Sighting], photos: Sequence[Photo]) -> bool:
+        """Whether every message and photo of the batch is applied already (by another
+        bridge's monitor): then the batch changes nothing but this bridge's position."""
+        messages = sorted({(s.chat_jid, s.message_id) for s in found})
+        media = sorted({(p.chat_jid, p.message_id) for p in photos})
+        with self._transaction() as conn:
+            row = conn.execute(
+                self.db.query("queries.count_known"),
+                {
+                    "chats": [m[0] for m in messages],
+                    "ids": [m[1] for m in messages],
+                    "photo_chats": [p[0] for p in media],
+                    "photo_ids": [p[1] for p in media],
+                    "photos": self.photo_window is not None,
+                },
+            ).fetchone()
+        known, known_photos = row if row else (0, 0)
+        return known == len(messages) and (self.photo_window is None or known_photos == len(media))
 
     def save_position(self, position: BridgePosition) -> None:
         """Save the position alone (a batch with nothing to write)."""
@@ -276,6 +301,24 @@ class Store:
             _write_flawed(self.db, conn, [refused], detail=reason[:1000])
             if position is not None:
                 _write_position(self.db, conn, position, self.bridge)
+
+
+class _Known:
+    """A batch another bridge's monitor has applied already: its plan is nothing, its writes
+    the position alone (BatchWrite's two steps, for the loop)."""
+
+    def __init__(self, store: Store, replays: int, position: BridgePosition) -> None:
+        self._store, self._replays, self._position = store, replays, position
+        self._plan: Plan | None = None
+
+    def plan(self, planner: Planner) -> None:
+        self._plan = planner([], {}, NO_LISTS)
+
+    def finish(self) -> tuple[int, Plan]:
+        if self._plan is None:
+            raise RuntimeError("finish() called before plan()")
+        self._store.save_position(self._position)
+        return self._replays, self._plan
 
 
 def _write_position(

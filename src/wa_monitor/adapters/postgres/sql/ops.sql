@@ -205,7 +205,9 @@ SELECT c.bridge, c.bridge_rowid, c.newest_at, c.read_at, h.pid, h.backend_start
 FROM {cursor} c
 LEFT JOIN LATERAL (
     SELECT a.pid, a.backend_start FROM pg_stat_activity a
-    WHERE a.pid = c.holder_pid AND a.backend_start = c.holder_started
+    -- (backend_start is hidden from a role that is not the session's: the pid and its lock do)
+    WHERE a.pid = c.holder_pid
+      AND (a.backend_start IS NULL OR a.backend_start = c.holder_started)
       AND EXISTS (
         SELECT 1 FROM pg_locks l
         WHERE l.pid = a.pid AND l.locktype = 'relation' AND l.granted

@@ -2,10 +2,17 @@
 -- with psycopg.sql.Identifier; everything else is a bound parameter.
 
 -- name: stranded
--- Claimed and never marked: the sender that claimed them is gone (one sender per schema, under
--- the instance lock), so whether the bridge posted them is not known.
-SELECT id, chat_jid, drop_number, text, message_at, claimed_at, attempts
-FROM {outbox} WHERE state = 'sending' ORDER BY claimed_at;
+-- Claimed and never marked, by a session that is gone (a sender per bridge's monitor, each on
+-- its own session): whether the bridge posted them is not known. Another sender's reply in
+-- flight is not stranded.
+SELECT o.id, o.chat_jid, o.drop_number, o.text, o.message_at, o.claimed_at, o.attempts
+FROM {outbox} o
+WHERE o.state = 'sending'
+  AND NOT EXISTS (
+    SELECT 1 FROM pg_stat_activity a
+    WHERE a.pid = o.claimed_pid
+      AND (a.backend_start IS NULL OR a.backend_start = o.claimed_started))
+ORDER BY o.claimed_at;
 
 -- name: expire
 UPDATE {outbox}
@@ -43,7 +50,9 @@ WHERE o.id = c.id AND o.state = 'pending'
 -- name: claim
 -- The oldest waiting reply within the window whose group has no reply being posted (each group
 -- its own lane) and had no reply claimed or finished within the interval.
-UPDATE {outbox} SET state = 'sending', claimed_at = clock_timestamp(), attempts = attempts + 1
+UPDATE {outbox} SET state = 'sending', claimed_at = clock_timestamp(), attempts = attempts + 1,
+    claimed_pid = pg_backend_pid(),
+    claimed_started = (SELECT backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid())
 WHERE id = (
     SELECT o.id FROM {outbox} o
     WHERE o.state = 'pending' AND o.not_before <= now()

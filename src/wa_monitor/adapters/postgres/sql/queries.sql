@@ -93,7 +93,8 @@ SELECT pg_backend_pid(), backend_start FROM pg_stat_activity WHERE pid = pg_back
 SELECT a.pid, coalesce(a.application_name, ''), coalesce(host(a.client_addr), 'local'),
        a.backend_start
 FROM {cursor} c
-JOIN pg_stat_activity a ON a.pid = c.holder_pid AND a.backend_start = c.holder_started
+JOIN pg_stat_activity a ON a.pid = c.holder_pid
+    AND (a.backend_start IS NULL OR a.backend_start = c.holder_started)
 WHERE c.bridge = %(bridge)s
   AND EXISTS (
     SELECT 1 FROM pg_locks l
@@ -117,6 +118,20 @@ ON CONFLICT (bridge) DO UPDATE SET
 -- itself and needs UPDATE on the environment's own cursor (no other role can take or block it);
 -- a reader (status, the dashboard) never waits for it.
 LOCK TABLE {cursor} IN SHARE ROW EXCLUSIVE MODE;
+
+-- name: count_known
+-- With several bridges, before a batch: how many of its messages the ledger holds, and of its
+-- photos the photos table (every one: another bridge's monitor applied the batch already).
+SELECT
+    (SELECT count(*) FROM unnest(%(chats)b::text[], %(ids)b::text[]) AS u(chat_jid, message_id)
+     WHERE EXISTS (SELECT 1 FROM {ledger} l
+                   WHERE l.chat_jid = u.chat_jid AND l.message_id = u.message_id)),
+    CASE WHEN %(photos)s THEN
+        (SELECT count(*)
+         FROM unnest(%(photo_chats)b::text[], %(photo_ids)b::text[]) AS u(chat_jid, message_id)
+         WHERE EXISTS (SELECT 1 FROM {photos} p
+                       WHERE p.chat_jid = u.chat_jid AND p.message_id = u.message_id))
+    ELSE 0 END;
 
 -- name: claim_messages
 -- Keyed by chat and message id whichever bridge delivered the message: the second bridge's

@@ -975,3 +975,7 @@ ALTER TABLE {schema}.wa_monitor_ledger ADD COLUMN IF NOT EXISTS project text;
 ALTER TABLE {schema}.wa_monitor_ledger ADD COLUMN IF NOT EXISTS sender text;
 ALTER TABLE {schema}.wa_monitor_ledger ADD COLUMN IF NOT EXISTS user_name text;
 ALTER TABLE {schema}.wa_monitor_ledger ADD COLUMN IF NOT EXISTS resubmit boolean;
+
+-- Version 22: reply senders on several hosts (migrations/0022_reply_claimers.sql).
+ALTER TABLE {schema}.wa_monitor_outbox ADD COLUMN IF NOT EXISTS claimed_pid integer;
+ALTER TABLE {schema}.wa_monitor_outbox ADD COLUMN IF NOT EXISTS claimed_started timestamptz;
