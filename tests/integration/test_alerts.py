@@ -91,9 +91,12 @@ def check(envs: Envs, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
 
 
 def running(envs: Envs, capsys: pytest.CaptureFixture[str]) -> bool:
+    """The monitor holds its lock and has read the bridge: a monitor elected a moment ago
+    that has not read yet, with messages waiting, is what `alerts check` calls stuck."""
     capsys.readouterr()
     envs.wa("status", "--json")
-    return bool(json.loads(capsys.readouterr().out)["environments"][0]["running"])
+    prod = json.loads(capsys.readouterr().out)["environments"][0]
+    return bool(prod["running"]) and prod["last_read_at"] is not None
 
 
 def test_a_stopped_monitor_is_announced_once_and_its_recovery_once(
