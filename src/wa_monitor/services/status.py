@@ -106,7 +106,7 @@ class EnvStatus:
     # Drop messages skipped today for their sender (a bot number, the bridge's own account),
     # and who sent them: an agent listed in bot_senders by mistake shows here.
     skipped_today: int | None = None
-    skipped_senders: tuple[dict[str, Any], ...] = ()
+    skipped_senders: tuple[figures.SkippedSender, ...] = ()
     problems: tuple[str, ...] = ()
 
     @property
@@ -127,10 +127,7 @@ class EnvStatus:
         out = asdict(self)
         out["ok"] = self.ok
         out["problems"] = list(self.problems)
-        out["skipped_senders"] = [
-            {**sender, "last_sent_at": sender["last_sent_at"].isoformat()}
-            for sender in self.skipped_senders
-        ]
+        out["skipped_senders"] = [_plain(sender) for sender in out["skipped_senders"]]
         for name in ("idle_for", "bridge_quiet_for"):
             value = getattr(self, name)
             out[f"{name}_seconds"] = None if value is None else round(value.total_seconds(), 1)
@@ -261,13 +258,7 @@ def _database_figures(
         found |= {
             "skipped_today": sum(s.count for s in skipped),
             "skipped_senders": tuple(
-                {
-                    "sender": s.sender,
-                    "reason": s.reason,
-                    "count": s.count,
-                    "last_sent_at": _local(s.last_sent_at, tz),
-                }
-                for s in skipped
+                replace(s, last_sent_at=s.last_sent_at.astimezone(tz)) for s in skipped
             ),
             "invalid_today": replies.invalid,
             "replies_waiting": replies.waiting,
@@ -402,15 +393,15 @@ def _bridge_line(b: BridgeStatus) -> str:
     )
 
 
-def _skipped_line(env: str, sender: Mapping[str, Any]) -> str:
-    count, last = sender["count"], sender["last_sent_at"]
+def _skipped_line(env: str, sender: figures.SkippedSender) -> str:
+    count, last = sender.count, sender.last_sent_at
     why = {
         "bot_sender": "listed in bot_senders",
         "own_account": "the bridge's own account; own_account_posts_drops is false",
-    }.get(sender["reason"], sender["reason"])
+    }.get(sender.reason, sender.reason)
     return (
         f"{env}: skipped {count} drop message{'s' if count != 1 else ''} from "
-        f"{sender['sender']} today ({why}; last {last:%H:%M})"
+        f"{sender.sender} today ({why}; last {last:%H:%M})"
     )
 
 
