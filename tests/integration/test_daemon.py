@@ -82,3 +82,32 @@ def test_the_daemon_follows_the_bridge_and_stops_cleanly_on_sigterm(
     assert all(line.startswith("[DEV] ") for line in lines)
     assert sum("✅ Created QA review" in line for line in lines) == 3
     assert "stopped" in lines[-1]
+
+
+@pytest.mark.migrated("dev")
+def test_a_sigterm_sent_the_moment_it_says_starting_stops_it_cleanly(
+    tmp_path: Path, bridge: BridgeWriter, database_url: str
+) -> None:
+    """systemd (and a test) may stop the daemon as soon as its log says "starting": its handler
+    must already be there, or the signal's default action kills it (exit -15, not 0)."""
+    config = write_config(tmp_path, "dev", bridge_db=bridge.path, groups={LAWLEY: "Lawley"})
+    env = {**os.environ, "WA_MONITOR_DATABASE_URL": database_url}
+    for _ in range(3):
+        daemon = subprocess.Popen(
+            [sys.executable, "-m", "wa_monitor", "run", "--config", str(config)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert daemon.stderr is not None
+            for line in daemon.stderr:
+                if "starting" in line:
+                    daemon.send_signal(signal.SIGTERM)
+                    break
+            _, err = daemon.communicate(timeout=30)
+        finally:
+            if daemon.poll() is None:
+                daemon.kill()
+        assert daemon.returncode == 0, err

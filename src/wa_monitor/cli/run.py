@@ -107,6 +107,25 @@ def run_command(args: argparse.Namespace) -> int:
     # Wake on the bridge's writes, not at the next poll; the poll stays as the fallback when
     # there is no watch. Idle, the loop then wakes only for the heartbeat (once a minute).
     waker = InotifyWaker(settings.bridge_db, stop, poll_s=settings.poll_interval_seconds)
+    # SIGTERM is ours before "starting" is said: a stop sent once the log says it (systemd, a
+    # test that waits for the line) must end the daemon cleanly, not by the signal's default.
+    signals = _Signals(stop, on_stop=waker.poke)
+    try:
+        return _run(args, settings, db=db, log=log, stop=stop, waker=waker)
+    finally:
+        signals.close()  # before the waker it pokes
+        waker.close()
+
+
+def _run(
+    args: argparse.Namespace,
+    settings: Settings,
+    *,
+    db: Database,
+    log: Log,
+    stop: threading.Event,
+    waker: InotifyWaker,
+) -> int:
     env = settings.environment.value
     log.info(
         "starting",
@@ -165,7 +184,6 @@ def run_command(args: argparse.Namespace) -> int:
     fetcher = None
     if settings.photos and not args.once:
         fetcher = FetcherThread(Fetcher.for_settings(db, settings), stop, log)
-    signals = _Signals(stop, on_stop=waker.poke)
     try:
         with _gc_tuned_for_the_loop():
             totals = run_loop(
@@ -195,8 +213,6 @@ def run_command(args: argparse.Namespace) -> int:
         _stop_threads(sender, fetcher)
         bridge.close()
         store.close()
-        signals.close()  # before the waker it pokes
-        waker.close()
     log.info(
         "stopped",
         **totals.fields(),
