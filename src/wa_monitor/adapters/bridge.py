@@ -45,7 +45,12 @@ READ_SPAN = 2500
 # rowids (a progress handler interrupts it), down to one row: the bridge waits for no read much
 # longer than the 50 ms target, whatever the rows hold.
 READ_TIME_LIMIT = 0.020
-PROGRESS_STEPS, PROGRESS_STEPS_SLOW = 100, 4
+# The progress handler is a Python call: every 1,000 SQLite steps (some 50 ordinary rows, well
+# under a millisecond) while reads are ordinary; every 4 (each row) once the window has shrunk
+# below CAREFUL_WINDOW rowids or the file's rows are big. A window shrunk by a busy host (the
+# read preempted, not costly) stays ordinary: checking every row then cost a drain its speed.
+PROGRESS_STEPS, PROGRESS_STEPS_SLOW = 1000, 4
+CAREFUL_WINDOW = 40
 # A bridge's rows average a few hundred bytes; a file holding far more a row holds huge ones.
 BIG_ROW_BYTES = 64 * 1024
 # Characters of content per read transaction and per batch: past them the read stops at the
@@ -618,9 +623,7 @@ class Bridge:
         while True:
             held_before = self.longest_read_seconds
             self.longest_read_seconds = 0.0  # this transaction's time, below
-            # About 20 SQLite steps a row: every 5 rows when reads are quick (no cost a drain
-            # would notice), every row once one was not.
-            self._careful = self._window < READ_SPAN or self._rows_are_big(conn)
+            self._careful = self._window < CAREFUL_WINDOW or self._rows_are_big(conn)
             every = PROGRESS_STEPS_SLOW if self._careful else PROGRESS_STEPS
             conn.set_progress_handler(self._too_long, every)
             try:
