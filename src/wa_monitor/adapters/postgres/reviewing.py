@@ -55,6 +55,17 @@ class ReviewSheet:
     version: int
     updated_at: datetime
 
+    def changed_by_monitor(self, version: int) -> ChangedMeanwhile:
+        """No person's change made `version`: the agent's resubmission (or an ops copy)."""
+        return ChangedMeanwhile.by_monitor(
+            version=version,
+            agent=self.user_name,
+            submitted_by=self.submitted_by,
+            last_submitted_at=self.last_submitted_at,
+            updated_at=self.updated_at,
+            resubmitted=self.resubmitted,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class ReviewChange:
@@ -521,15 +532,7 @@ def who_changed(conn: Connection, db: Database, review_id: UUID, current: int) -
         return ChangedMeanwhile.by_reviewer(
             version=current, by=str(by), at=at, sent_feedback=bool(sent_feedback)
         )
-    sheet = load(conn, db, review_id)
-    return ChangedMeanwhile.by_monitor(
-        version=current,
-        agent=sheet.user_name,
-        submitted_by=sheet.submitted_by,
-        last_submitted_at=sheet.last_submitted_at,
-        updated_at=sheet.updated_at,
-        resubmitted=sheet.resubmitted,
-    )
+    return load(conn, db, review_id).changed_by_monitor(current)
 
 
 def _require_autocommit(conn: Connection) -> None:
