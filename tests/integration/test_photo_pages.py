@@ -16,7 +16,7 @@ import psycopg
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.support.browser import CHROMIUM, log_in, new_page, shot
+from tests.support.browser import CHROMIUM, log_in, new_page, played_frame, shot
 from tests.support.env import LAWLEY, sast, write_config
 from tests.support.runs import say
 from tests.support.web import add_user, dashboard, make_app, served
@@ -426,7 +426,16 @@ def test_a_video_is_fetched_served_as_it_is_and_shown_with_a_player(
         assert player.get_attribute("controls") is not None
         expect(player).to_have_attribute("src", re.compile(f"/photos/{key}/video$"))
         expect(page.locator("[data-photo-large]")).to_be_hidden()
+        # It plays: the browser decoded the H.264 stream (the house's sky in the corner).
+        frame = played_frame(player)
+        assert (frame["width"], frame["height"]) == (128, 96)
+        assert _near(frame["corner"], (186, 214, 235)), frame
         shot(page, "photos-video")
+
+
+def _near(found: object, colour: tuple[int, int, int], within: int = 8) -> bool:
+    assert isinstance(found, list)
+    return all(abs(a - b) <= within for a, b in zip(found, colour, strict=True))
 
 
 def _agent_media(mid: str, at: datetime, data: bytes, **kw: str) -> MediaPost:
