@@ -130,8 +130,11 @@ def read_checked(named: str, media_dir: Path, *, max_bytes: int, sha256: bytes |
     real = Path(os.path.realpath(named))
     if not real.is_relative_to(root) or real == root:
         raise FileRefused("the file lies outside the media folder")
+    # O_NONBLOCK: a named pipe (or a device) put where a photo should be would block the open
+    # until something writes to it, and the fetcher with it; a regular file ignores the flag.
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
     try:
-        fd = os.open(real, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
+        fd = os.open(real, flags)
     except OSError as exc:
         raise FileRefused(f"cannot open the file ({exc.strerror})") from None
     with os.fdopen(fd, "rb") as handle:
