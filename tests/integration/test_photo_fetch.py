@@ -36,7 +36,7 @@ from wa_monitor.adapters.media import (
 from wa_monitor.adapters.postgres.db import Database
 from wa_monitor.devtools.bridge_api import Fault, SimulatedBridgeApi
 from wa_monitor.devtools.photos import LAWLEY as LAWLEY_PLACE
-from wa_monitor.devtools.photos import WALK, draw
+from wa_monitor.devtools.photos import WALK, clip, draw
 from wa_monitor.devtools.simulator import BridgeWriter, MediaPost, media_post
 from wa_monitor.services.photos import Fetcher, Pass, prune
 
@@ -194,6 +194,50 @@ def test_same_second_photos_expired_media_and_a_bridge_that_is_down(
     assert not fetch(database_url, api, tmp_path, clock).outcomes
     clock.now += timedelta(seconds=30)
     assert fetch(database_url, api, tmp_path, clock).outcomes == {"fetched": 1}
+
+
+def test_a_video_is_kept_as_it_came_within_the_size_limit_and_refused_over_it(
+    api: SimulatedBridgeApi,
+    config: Path,
+    tmp_path: Path,
+    database_url: str,
+    db: psycopg.Connection[Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    short, long = clip("short", frames=2), clip("long", frames=6)
+    assert len(short) < 64_000 < len(long)
+    api.post_media(
+        *(
+            media_post(
+                id=mid,
+                chat_jid=LAWLEY,
+                sender=AGENT,
+                moment=ARRIVED + timedelta(seconds=n),
+                data=data,
+                media_type="video",
+            )
+            for n, (mid, data) in enumerate((("V1", short), ("V2", long)))
+        )
+    )
+    with BridgeWriter(api.bridge_db or Path()) as writer:
+        say(writer, "D1", "DR1752028", ARRIVED + timedelta(minutes=1))
+    assert run_once(config, database_url, monkeypatch) == 0
+
+    fetch(database_url, api, tmp_path, HandClock(ARRIVED + timedelta(minutes=2)), max_bytes=64_000)
+
+    rows = {
+        r[0]: r[1:]
+        for r in db.execute(
+            "SELECT message_id, state, content_type, content_key, last_error"
+            " FROM public.wa_monitor_photos"
+        ).fetchall()
+    }
+    assert rows["V1"][:2] == ("fetched", "video/mp4")
+    assert PhotoCache(tmp_path / "cache", max_bytes=1).path(
+        rows["V1"][2], "video"
+    ).read_bytes() == (short)
+    assert rows["V2"][0] == "refused"
+    assert "larger than 64000 bytes" in rows["V2"][3]
 
 
 def test_a_hanging_bridge_costs_the_timeout_and_is_retried(
