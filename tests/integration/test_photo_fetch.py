@@ -25,7 +25,9 @@ from tests.support.harness import Daemon
 from tests.support.runs import run_once, say
 from wa_monitor.adapters.media import (
     MAX_PIXELS,
+    Answer,
     BridgeMedia,
+    Download,
     FileRefused,
     NotAnImage,
     PhotoCache,
@@ -374,6 +376,40 @@ def test_a_bridge_naming_a_symlink_out_a_pipe_or_a_file_outside_gets_nothing_rea
         one.media_dir = elsewhere
         assert one.run_once().outcomes == {"refused": 1}
     assert states(db)["P09"] == "refused"
+
+
+class NamesNul(BridgeMedia):
+    """A bridge (a fork, a proxy) whose answer for one message names a path with a NUL in it."""
+
+    def __init__(self, url: str, message_id: str) -> None:
+        super().__init__(url)
+        self.message_id = message_id
+
+    def download(self, message_id: str, chat_jid: str) -> Download:
+        if message_id == self.message_id:
+            return Download(Answer.OK, path=f"{self.message_id}\0/etc/passwd")
+        return super().download(message_id, chat_jid)
+
+
+def test_a_path_with_a_nul_is_refused_and_the_pass_goes_on(
+    api: SimulatedBridgeApi,
+    config: Path,
+    tmp_path: Path,
+    database_url: str,
+    db: psycopg.Connection[Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Python will not resolve such a name (ValueError): one photo's answer must not stop the
+    pass (the photo first in line would stop every pass after it too)."""
+    a_drop_with_photos(api, 2)
+    assert run_once(config, database_url, monkeypatch) == 0
+    with fetcher(database_url, api, tmp_path, HandClock(ARRIVED + timedelta(minutes=4))) as one:
+        one.bridge.close()
+        one.bridge = NamesNul(api.url, "P00")
+        assert one.run_once().outcomes == {"refused": 1, "fetched": 1}
+    assert states(db) == {"P00": "refused", "P01": "fetched"}
+    with pytest.raises(FileRefused, match="not a file name"):
+        read_checked("a\0b", tmp_path, max_bytes=1, sha256=None)
 
 
 @contextlib.contextmanager
