@@ -445,6 +445,7 @@ def test_a_video_is_fetched_served_as_it_is_and_shown_with_a_player(
         assert player.get_attribute("controls") is not None
         expect(player).to_have_attribute("src", re.compile(f"/photos/{key}/video$"))
         expect(page.locator("[data-photo-large]")).to_be_hidden()
+        expect(page.locator("[data-photo-zoom-in]")).to_be_disabled()  # no zoom on a video
         # It plays: the browser decoded the H.264 stream (the house's sky in the corner).
         frame = played_frame(player)
         assert (frame["width"], frame["height"]) == (128, 96)
