@@ -357,7 +357,13 @@ def reviewer_post(handler: PostHandler) -> Callable[[Request], Awaitable[Respons
         if user.role is not Role.REVIEWER:
             raise HTTPException(403, "Only reviewers can save verdicts and send feedback.")
         form = await request.form()
-        return await run_in_threadpool(_answer, site, request, user, form, handler)
+        try:
+            _check_text(form)
+            review_id: UUID = request.path_params["id"]
+            post = ReviewerPost(review_id, user, form, Typed.of(form), _version(form))
+            return await run_in_threadpool(handler, site, request, post)
+        except PostRefused as exc:
+            return await run_in_threadpool(_refused, site, request, user, form, exc)
 
     return endpoint
 
@@ -418,23 +424,21 @@ def resumed(site: Site, request: Request, user: User, review_id: UUID, kept: For
     return site.respond(request, shown, user=user)
 
 
-def _answer(
-    site: Site, request: Request, user: User, form: FormData, handler: PostHandler
+def _refused(
+    site: Site, request: Request, user: User, form: FormData, refusal: PostRefused
 ) -> Response:
+    """The review page again, saying why the POST changed nothing, with the input kept."""
     review_id: UUID = request.path_params["id"]
-    typed = Typed.of(form)
-    try:
-        _check_text(form)
-        return handler(site, request, ReviewerPost(review_id, user, form, typed, _version(form)))
-    except PostRefused as exc:
-        with site.desk() as desk:
-            values = _values(site, desk, review_id)
-            carried = form.get("queue")  # opened from the queue: keep its next and previous
-            if isinstance(carried, str):
-                values["nav"] = queue.nav(site, desk, request, values["review"], carried)
-        notice = Notice("bad", exc.message, exc.link)
-        shown = _page(site, user, values, notice=notice, typed=typed, status_code=exc.status)
-        return site.respond(request, shown, user=user)
+    with site.desk() as desk:
+        values = _values(site, desk, review_id)
+        carried = form.get("queue")  # opened from the queue: keep its next and previous
+        if isinstance(carried, str):
+            values["nav"] = queue.nav(site, desk, request, values["review"], carried)
+    notice = Notice("bad", refusal.message, refusal.link)
+    shown = _page(
+        site, user, values, notice=notice, typed=Typed.of(form), status_code=refusal.status
+    )
+    return site.respond(request, shown, user=user)
 
 
 def _version(form: FormData) -> int | None:
