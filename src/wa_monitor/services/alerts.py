@@ -16,8 +16,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from wa_monitor.adapters.bridge_api import BridgeApi
-from wa_monitor.adapters.mail import post_mail
 from wa_monitor.adapters.postgres.alerts import book
 from wa_monitor.adapters.postgres.db import Database
 from wa_monitor.adapters.replies import BridgeEchoes
@@ -85,6 +83,10 @@ def channels(settings: Settings) -> dict[str, Post]:
         recipient, url = a.whatsapp_recipient, a.bridge_api_url
 
         def whatsapp(subject: str, text: str) -> tuple[Delivery, str]:
+            # Imported when a message goes: most checks have nothing to say, and the HTTP
+            # client's import was a sixth of the check (a process of its own, 30 an hour).
+            from wa_monitor.adapters.bridge_api import BridgeApi  # noqa: PLC0415
+
             with BridgeApi(url) as api:
                 delivery, detail = api.post(recipient, text)
             if delivery.retry_is_safe:
@@ -95,6 +97,8 @@ def channels(settings: Settings) -> dict[str, Post]:
     if a.email_to:
 
         def email(subject: str, text: str) -> tuple[Delivery, str]:
+            from wa_monitor.adapters.mail import post_mail  # noqa: PLC0415 - as BridgeApi above
+
             return post_mail(
                 host=a.smtp_host,
                 port=a.smtp_port,
