@@ -3,14 +3,17 @@ and a virtual clock: no test here sleeps."""
 
 from __future__ import annotations
 
+import ast
 import threading
 from datetime import UTC, datetime
+from pathlib import Path
 from uuid import uuid4
 
 import pytest
 
+import wa_monitor
 from tests.support.fakes import FakeEchoes, FakeOutbox, FakePoster, RecordingLog, SenderClock
-from wa_monitor.core.records import Delivery, OutboxMessage
+from wa_monitor.core.records import Delivery, OutboxMessage, SendResult
 from wa_monitor.core.replies import (
     ECHO_SLACK,
     IDLE_POLL_S,
@@ -20,6 +23,8 @@ from wa_monitor.core.replies import (
     RealClock,
     Sender,
     ThreadLanes,
+    Unsettled,
+    post_once,
     reconcile,
     retry_in,
     speakable,
@@ -142,6 +147,66 @@ def test_a_post_whose_outcome_could_not_be_recorded_is_settled_not_posted_again(
     assert len(poster.posted) == 1
 
 
+@pytest.mark.parametrize(
+    ("posted", "echoes", "settled"),
+    [
+        (Delivery.SENT, 0, Delivery.SENT),
+        (Delivery.REFUSED, 0, Delivery.REFUSED),
+        (Delivery.DOWN, 1, Delivery.DOWN),  # certainly not posted: messages.db is not asked
+        (Delivery.UNKNOWN, 0, Delivery.UNKNOWN),  # not found proves nothing: a person decides
+        (Delivery.UNKNOWN, 1, Delivery.SENT),  # the bot's own message proves the post
+    ],
+)
+def test_the_one_poster_posts_a_claim_once_and_settles_it_once(
+    posted: Delivery, echoes: int, settled: Delivery
+) -> None:
+    outbox = FakeOutbox()
+    claim = message("A")
+    poster = FakePoster(posted)
+    done = post_once(claim, poster, store=outbox, echoes=FakeEchoes(*["about A"] * echoes))
+    assert poster.posted == [(LAWLEY, "about A")]
+    assert outbox.done == [("A", settled)]
+    assert done.delivery is settled
+    assert done.posted == SendResult(posted, f"bridge said {posted.value}", done.posted.status)
+
+
+def test_a_post_its_store_could_not_record_says_what_the_post_came_to() -> None:
+    class Away(FakeOutbox):
+        def settle(
+            self, m: OutboxMessage, delivery: Delivery, detail: str, status: int | None
+        ) -> None:
+            raise TransientError("database unavailable")
+
+    with pytest.raises(Unsettled) as lost:
+        post_once(message("A"), FakePoster(Delivery.SENT), store=Away(), echoes=FakeEchoes())
+    assert lost.value.posted.outcome is Delivery.SENT
+    assert isinstance(lost.value.__cause__, TransientError)
+
+
+# Calls shaped like a post, `<poster>.send(recipient, text)` or `.post(recipient, text)`.
+_POST_CALL = {"send", "post"}
+
+
+def test_every_message_this_project_sends_is_posted_by_the_one_poster() -> None:
+    """Replies, a reviewer's feedback and alerts (WhatsApp and e-mail) all reach a Poster in one
+    place, core/replies.post_once: no path posts and settles on its own."""
+    package = Path(wa_monitor.__file__).parent
+    posting: list[str] = []
+    for path in sorted(package.rglob("*.py")):
+        if "devtools" in path.parts:  # the bridge's stand-ins receive posts, never make them
+            continue
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr in _POST_CALL
+                and len(node.args) == 2
+                and not node.keywords
+            ):
+                posting.append(f"{path.relative_to(package)}:{node.func.attr}")
+    assert posting == ["core/replies.py:send"]
+
+
 def test_retries_back_off_and_are_bounded() -> None:
     assert [retry_in(n) for n in (1, 2, 3, 4, 5, 6, 20)] == [1, 2, 4, 8, 16, 30, RETRY_MAX_S]
     down = [retry_in(n, Delivery.DOWN) for n in (1, 2, 3, 20)]
@@ -155,11 +220,11 @@ class Outage:
         self.clock, self.until = clock, until
         self.attempts: list[float] = []
 
-    def post(self, recipient: str, text: str) -> tuple[Delivery, str]:
+    def send(self, recipient: str, text: str) -> SendResult:
         self.attempts.append(self.clock.now)
         if self.clock.now < self.until:
-            return Delivery.DOWN, "bridge not reachable"
-        return Delivery.SENT, "sent"
+            return SendResult(Delivery.DOWN, "bridge not reachable")
+        return SendResult(Delivery.SENT, "sent")
 
 
 @pytest.mark.parametrize("outage_s", [5.0, 20.0, 300.0])
@@ -193,11 +258,11 @@ def test_a_hung_post_in_one_group_does_not_delay_the_others() -> None:
     hung_in: list[str] = []
 
     class HangsInLawley:
-        def post(self, recipient: str, text: str) -> tuple[Delivery, str]:
+        def send(self, recipient: str, text: str) -> SendResult:
             if recipient == LAWLEY:
                 hung_in.append(recipient)
                 release.wait(10)
-            return Delivery.SENT, "sent"
+            return SendResult(Delivery.SENT, "sent")
 
     outbox = FakeOutbox().add(message("A"), message("B", VELO), message("C", VELO))
     s = sender(outbox, HangsInLawley(), lanes=ThreadLanes(), clock=RealClock(), poll_s=0.01)

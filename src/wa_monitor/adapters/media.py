@@ -127,11 +127,17 @@ def read_checked(named: str, media_dir: Path, *, max_bytes: int, sha256: bytes |
     """The file the bridge named, if its real path lies under `media_dir`, it is a regular file
     of at most `max_bytes`, and its SHA-256 is `sha256`."""
     root = Path(os.path.realpath(media_dir))
-    real = Path(os.path.realpath(named))
+    try:
+        real = Path(os.path.realpath(named))
+    except ValueError:  # a NUL in the name: no file has it, and one bad answer stops no pass
+        raise FileRefused("not a file name") from None
     if not real.is_relative_to(root) or real == root:
         raise FileRefused("the file lies outside the media folder")
+    # O_NONBLOCK: a named pipe (or a device) put where a photo should be would block the open
+    # until something writes to it, and the fetcher with it; a regular file ignores the flag.
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
     try:
-        fd = os.open(real, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
+        fd = os.open(real, flags)
     except OSError as exc:
         raise FileRefused(f"cannot open the file ({exc.strerror})") from None
     with os.fdopen(fd, "rb") as handle:

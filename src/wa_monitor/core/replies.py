@@ -37,8 +37,8 @@ from datetime import datetime, timedelta
 from typing import Generic, Protocol, TypeVar
 
 from wa_monitor.core.ports import Claim, ClaimStore, Echoes, Log, Outbox, Poster
-from wa_monitor.core.records import Delivery, OutboxMessage
-from wa_monitor.errors import TransientError
+from wa_monitor.core.records import Delivery, OutboxMessage, SendResult
+from wa_monitor.errors import TransientError, WaMonitorError
 
 RETRY_FIRST_S = 1.0
 # The bridge refused the message (it answered): wait longer before asking again.
@@ -105,6 +105,17 @@ class Settled(Generic[R]):
     delivery: Delivery
     detail: str
     recorded: R
+    posted: SendResult | None = None  # the post's own answer (none: settled without a post)
+
+
+class Unsettled(Exception):
+    """A post whose outcome its store could not record (the database went away): `posted` is
+    what the post came to; the cause is the store's error. The claim stays claimed, so it is
+    settled later as a post that may have happened (stranded), never posted again by code."""
+
+    def __init__(self, posted: SendResult) -> None:
+        super().__init__(f"posted ({posted.outcome}), not recorded")
+        self.posted = posted
 
 
 def settle_once(
@@ -130,6 +141,21 @@ def settle_once(
         if found is Delivery.SENT:
             delivery, detail = found, f"{detail}; found in messages.db"
     return Settled(delivery, detail, store.settle(claim, delivery, detail, status))
+
+
+def post_once(claim: C, poster: Poster, *, store: ClaimStore[C, R], echoes: Echoes) -> Settled[R]:
+    """The one poster: a message claimed (committed) is posted once, outside any transaction,
+    and settled once (`settle_once`). Every message this project sends goes through here: the
+    outbox's replies (`Sender`), a reviewer's feedback, the alerts. Unsettled when the post's
+    outcome could not be recorded (its cause: the store's error)."""
+    posted = poster.send(claim.recipient, speakable(claim.text))
+    try:
+        settled = settle_once(
+            claim, posted.outcome, posted.detail, store=store, echoes=echoes, status=posted.status
+        )
+    except WaMonitorError as exc:
+        raise Unsettled(posted) from exc
+    return Settled(settled.delivery, settled.detail, settled.recorded, posted)
 
 
 class Clock(Protocol):
@@ -285,12 +311,11 @@ class Sender:
     def _deliver(self, message: OutboxMessage) -> None:
         """One claimed reply: posted once, its outcome recorded (in its group's lane)."""
         try:
-            delivery, detail = self.poster.post(message.chat_jid, speakable(message.text))
-            if delivery is Delivery.UNKNOWN:
-                self._settle_unknown(message, detail)
-                return
-            settle_once(message, delivery, detail, store=self.outbox, echoes=self.echoes)
-            if delivery is Delivery.SENT:
+            settled = post_once(message, self.poster, store=self.outbox, echoes=self.echoes)
+            posted = settled.posted
+            if posted is not None and posted.outcome is Delivery.UNKNOWN:
+                self._said_unknown(message, settled.delivery, posted.detail)
+            elif settled.delivery is Delivery.SENT:
                 self.log.info(
                     f"💬 Replied in the group about {message.drop_number}", chat=message.chat_jid
                 )
@@ -298,14 +323,17 @@ class Sender:
                 self.log.warning(
                     "⏳ reply not taken by the bridge; will retry",
                     drop=message.drop_number,
-                    outcome=delivery.value,
-                    detail=detail,
-                    retry_in_s=retry_in(message.attempts, delivery),
+                    outcome=settled.delivery.value,
+                    detail=settled.detail,
+                    retry_in_s=retry_in(message.attempts, settled.delivery),
                 )
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - the lane must outlive a bad row
+            # Not recorded: the store's own error says why (a database away is waited for).
+            error = exc.__cause__ if isinstance(exc, Unsettled) else exc
+            assert isinstance(error, Exception)  # noqa: S101 - Unsettled is raised from one
             if isinstance(self.lanes, InlineLanes):
-                raise
-            self._failed(exc)
+                raise error from None
+            self._failed(error)
         finally:
             with self._lock:
                 self._in_flight.discard(message.id)
@@ -325,6 +353,9 @@ class Sender:
         settled = settle_once(
             message, Delivery.UNKNOWN, detail, store=self.outbox, echoes=self.echoes
         ).delivery
+        self._said_unknown(message, settled, detail)
+
+    def _said_unknown(self, message: OutboxMessage, settled: Delivery, detail: str) -> None:
         if settled is Delivery.SENT:
             self.log.info(
                 f"💬 Replied in the group about {message.drop_number} (found in messages.db)",
