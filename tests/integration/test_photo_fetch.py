@@ -593,6 +593,9 @@ def test_an_outage_of_the_bridge_costs_a_request_every_few_minutes_not_one_a_sec
     assert tries == len(clock.pauses) <= 12  # one request a pass
     assert clock.pauses[:6] == [30.0, 60.0, 120.0, 240.0, 480.0, 600.0]
     assert set(clock.pauses[5:]) == {600.0}
+    said = log.having("📷 photos:")
+    assert len(said) == tries
+    assert all("the bridge is not serving" in line.event for line in said)
 
 
 def test_the_fetcher_sleeps_until_the_next_photo_falls_due(

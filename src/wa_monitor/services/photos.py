@@ -64,7 +64,8 @@ class Pass:
     next_due: datetime | None = None
 
     def __str__(self) -> str:
-        return ", ".join(f"{n} {k}" for k, n in sorted(self.outcomes.items())) or "nothing due"
+        said = ", ".join(f"{n} {k}" for k, n in sorted(self.outcomes.items())) or "nothing due"
+        return f"{said} (the bridge is not serving: the rest wait)" if self.bridge_down else said
 
 
 class Fetcher:
