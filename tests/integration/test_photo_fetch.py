@@ -8,6 +8,7 @@ import contextlib
 import hashlib
 import io
 import os
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -265,6 +266,53 @@ def test_a_hanging_bridge_costs_the_timeout_and_is_retried(
 
     assert time.monotonic() - started < 3.0
     assert states(db) == {"P00": "retrying"}
+
+
+@contextlib.contextmanager
+def a_bridge_sending(piece: bytes, *, every_s: float, pieces: int) -> Iterator[str]:
+    """A bridge that answers 200 and then sends `piece` `pieces` times, `every_s` apart (a
+    chunked body that never adds up to JSON); its base URL."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(10)
+    stop = threading.Event()
+
+    def serve() -> None:
+        with contextlib.suppress(OSError), listener.accept()[0] as conn:
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+            for _ in range(pieces):
+                if stop.wait(every_s):
+                    break
+                conn.sendall(b"%x\r\n%s\r\n" % (len(piece), piece))
+            conn.sendall(b"0\r\n\r\n")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join(10)
+        listener.close()
+
+
+def test_a_bridge_trickling_its_answer_costs_the_timeout_and_one_without_end_is_cut() -> None:
+    """httpx's timeouts are per read: a byte every 0.2 s never trips a 1 s read timeout. The
+    answer has one deadline, and a cap on its size."""
+    with (
+        a_bridge_sending(b" ", every_s=0.2, pieces=150) as url,
+        BridgeMedia(url, total_s=1.0) as bridge,
+    ):
+        started = time.monotonic()
+        answer = bridge.download("P1", LAWLEY)
+        took = time.monotonic() - started
+    assert answer.answer is Answer.UNREACHABLE
+    assert took < 10, f"waited {took:.0f} s for a trickle (it lasts 30 s)"
+
+    with a_bridge_sending(b"x" * 16384, every_s=0, pieces=64) as url, BridgeMedia(url) as bridge:
+        answer = bridge.download("P1", LAWLEY)
+    assert answer.answer is Answer.FAILED
+    assert answer.detail == "the bridge's answer is too long"
 
 
 def test_requests_are_paced(
