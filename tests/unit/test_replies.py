@@ -18,6 +18,7 @@ from wa_monitor.core.replies import (
     RETRY_MAX_S,
     Caps,
     RealClock,
+    Route,
     Sender,
     ThreadLanes,
     reconcile,
@@ -42,8 +43,7 @@ def sender(
 ) -> Sender:
     settings: dict[str, object] = {
         "outbox": outbox,
-        "poster": poster,
-        "echoes": echoes or FakeEchoes(),
+        "routes": [Route("main", poster, echoes or FakeEchoes())],
         "allowed": frozenset({LAWLEY, VELO}),
         "window_s": 3600,
         "interval_s": 1,

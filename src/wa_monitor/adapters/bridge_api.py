@@ -57,7 +57,7 @@ class BridgeApi:
     ) -> None:
         if not 0 < connect_timeout_s < total_timeout_s:
             raise ValueError("the connect timeout must be positive and below the total timeout")
-        self.base_url = base_url.rstrip("/")
+        self.base_url = plain_base(base_url)
         self.total_timeout_s = total_timeout_s
         # Each phase is bounded by the total too; the worker thread in send() enforces the sum.
         self._client = httpx.Client(
@@ -105,6 +105,11 @@ class BridgeApi:
         """The Poster port (core/ports.py): one attempt, its outcome and detail."""
         result = self.send(recipient, text)
         return result.outcome, result.detail
+
+
+def plain_base(url: str) -> str:
+    """A bridge API's base URL as compared and called: without a trailing slash."""
+    return url.rstrip("/")
 
 
 class _Cancelled(Exception):

@@ -1,5 +1,5 @@
-"""The bridge's messages.db as the poster's proof: what the bot posted, when a post's outcome is
-unknown (the bridge's HTTP API itself is the Poster: adapters/bridge_api.py)."""
+"""The bridges a post goes through (their HTTP APIs, adapters/bridge_api.py), and each one's
+messages.db as the poster's proof: what the bot posted, when a post's outcome is unknown."""
 
 from __future__ import annotations
 
@@ -7,7 +7,31 @@ import sqlite3
 from datetime import datetime
 from pathlib import Path
 
+from wa_monitor.adapters.bridge_api import BridgeApi, plain_base
 from wa_monitor.adapters.sqlfiles import named_queries
+from wa_monitor.core.ports import Echoes, NoEchoes
+from wa_monitor.core.replies import Route
+from wa_monitor.settings import Settings
+
+
+def bridge_routes(settings: Settings) -> list[Route[BridgeApi]]:
+    """Where this host posts: its own bridge's API first, then the environment's other bridges
+    in the config's order (core/replies.post_through: the next only when one is DOWN). A bridge
+    whose `api_url` is one already listed is the same API as seen from here (every
+    `http://localhost:8080` is this host's own bridge) and is left out. Another bridge's
+    messages.db is read where its path is not this host's own bridge file; where the paths are
+    the same, the file here is this host's bridge's, not that one's, so an unknown post through
+    it proves nothing here (a person decides). Close each route's API when done."""
+    own = BridgeApi(settings.bridge_api_url)
+    routes = [Route(settings.bridge, own, BridgeEchoes(settings.bridge_db))]
+    seen = {own.base_url}
+    for spec in settings.bridge_list:
+        if spec.name == settings.bridge or plain_base(spec.api_url) in seen:
+            continue
+        seen.add(plain_base(spec.api_url))
+        echoes: Echoes = NoEchoes() if spec.db == settings.bridge_db else BridgeEchoes(spec.db)
+        routes.append(Route(spec.name, BridgeApi(spec.api_url), echoes))
+    return routes
 
 
 class BridgeEchoes:

@@ -258,10 +258,10 @@ class Closable(Protocol):
 
 
 class _SenderThread:
-    """The reply sender in a daemon thread, with its own connection and HTTP client."""
+    """The reply sender in a daemon thread, with its own connection and HTTP clients."""
 
-    def __init__(self, sender: Sender, outbox: PgOutbox, poster: Closable) -> None:
-        self.sender, self._outbox, self._poster = sender, outbox, poster
+    def __init__(self, sender: Sender, outbox: PgOutbox, posters: list[Closable]) -> None:
+        self.sender, self._outbox, self._posters = sender, outbox, posters
         self.wake = sender.wake
         self._thread: threading.Thread | None = None
 
@@ -280,7 +280,8 @@ class _SenderThread:
             self._thread.join(timeout)
             if self._thread.is_alive():
                 return
-        self._poster.close()
+        for poster in self._posters:
+            poster.close()
         self._outbox.close()
 
 
@@ -299,15 +300,13 @@ def _sender(
     settings: Settings, db: Database, stop: threading.Event, log: Log, allowed: frozenset[str]
 ) -> _SenderThread:
     # Imported here: only a monitor that replies loads the HTTP client.
-    from wa_monitor.adapters.bridge_api import BridgeApi  # noqa: PLC0415
-    from wa_monitor.adapters.replies import BridgeEchoes  # noqa: PLC0415
+    from wa_monitor.adapters.replies import bridge_routes  # noqa: PLC0415
 
     outbox = PgOutbox(db)
-    poster = BridgeApi(settings.bridge_api_url)
+    routes = bridge_routes(settings)
     sender = Sender(
         outbox=outbox,
-        poster=poster,
-        echoes=BridgeEchoes(settings.bridge_db),
+        routes=routes,
         allowed=allowed,
         window_s=settings.reply_window_seconds,
         interval_s=settings.reply_interval_seconds,
@@ -320,7 +319,7 @@ def _sender(
         ),
         lanes=ThreadLanes(),
     )
-    return _SenderThread(sender, outbox, poster)
+    return _SenderThread(sender, outbox, [route.poster for route in routes])
 
 
 class _Startable(Protocol):

@@ -13,6 +13,11 @@ The rule, whoever asks for a message:
   unknown — never posted again by code, settled by a person.
 - Every text is made `speakable` before it is claimed: no control or bidi character reaches a
   group.
+- With several bridges (linked devices on other hosts), a claimed message goes out through the
+  first bridge whose API answers (`post_through`): this host's own first, the next only when the
+  one before was DOWN (certainly not posted). The bridge is recorded on the claim, committed,
+  before the post to it, so an unknown outcome is looked for in that bridge's own messages.db,
+  and never posted again through another.
 
 The daemon's replies go through the outbox and the `Sender` below:
 - A reply to a message older than the window is marked expired, never posted: catching up after
@@ -31,12 +36,12 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Generic, Protocol, TypeVar
 
-from wa_monitor.core.ports import Claim, ClaimStore, Echoes, Log, Outbox, Poster
+from wa_monitor.core.ports import Claim, ClaimStore, Echoes, Log, NoEchoes, Outbox, Poster
 from wa_monitor.core.records import Delivery, OutboxMessage
 from wa_monitor.errors import TransientError
 
@@ -96,6 +101,51 @@ def reconcile(
 
 C = TypeVar("C", bound=Claim)
 R = TypeVar("R")
+P_co = TypeVar("P_co", covariant=True)
+P = TypeVar("P")
+A = TypeVar("A")
+
+
+@dataclass(frozen=True, slots=True)
+class Route(Generic[P_co]):
+    """One bridge a message may be posted through: its name, its API (the reply sender's
+    Poster, or the feedback's send) and its messages.db, where an unknown post through it is
+    looked for (NoEchoes: its file cannot be told apart on this host)."""
+
+    bridge: str
+    poster: P_co
+    echoes: Echoes
+
+
+def post_through(
+    routes: Sequence[Route[P]],
+    post: Callable[[P], A],
+    delivery_of: Callable[[A], Delivery],
+    *,
+    before: Callable[[str], bool],
+) -> tuple[Route[P], A] | None:
+    """Post a claimed message through the first bridge whose API answers: each route in turn
+    while the one before was DOWN (nothing reached WhatsApp there); any other answer, UNKNOWN
+    above all, ends it. `before(bridge)` records the bridge on the claim (committed) before its
+    post; when it says the claim is no longer this poster's, nothing more is posted (None).
+    Every route DOWN: the last one's answer."""
+    last: tuple[Route[P], A] | None = None
+    for route in routes:
+        if not before(route.bridge):
+            return None
+        last = (route, post(route.poster))
+        if delivery_of(last[1]) is not Delivery.DOWN:
+            return last
+    return last
+
+
+def echoes_of(routes: Sequence[Route[object]], bridge: str | None) -> Echoes:
+    """The messages.db where a post through `bridge` shows: that bridge's own. A claim that
+    names none went out before bridges were recorded, through its claimer's own bridge (the
+    first route); a bridge no longer configured proves nothing."""
+    if bridge is None:
+        return routes[0].echoes if routes else NoEchoes()
+    return next((r.echoes for r in routes if r.bridge == bridge), NoEchoes())
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,8 +251,7 @@ class Sender:
         self,
         *,
         outbox: Outbox,
-        poster: Poster,
-        echoes: Echoes,
+        routes: Sequence[Route[Poster]],
         allowed: frozenset[str],
         window_s: float,
         interval_s: float,
@@ -213,7 +262,9 @@ class Sender:
         clock: Clock | None = None,
         lanes: Lanes | None = None,
     ) -> None:
-        self.outbox, self.poster, self.echoes = outbox, poster, echoes
+        if not routes:
+            raise ValueError("a reply sender needs a bridge to post through")
+        self.outbox, self.routes = outbox, tuple(routes)
         self.allowed = allowed
         self.window_s, self.interval_s, self.poll_s = window_s, interval_s, poll_s
         self.caps = caps or Caps()
@@ -266,7 +317,12 @@ class Sender:
                 per_group=self.caps.per_group,
                 per_sender=self.caps.per_sender,
             )
-        message = self.outbox.claim(self.interval_s, self.window_s)
+        message = self.outbox.claim(
+            self.interval_s,
+            self.window_s,
+            per_sender=self.caps.per_sender,
+            per_group=self.caps.per_group,
+        )
         if message is None:
             return False
         if message.chat_jid not in self.allowed:
@@ -285,14 +341,30 @@ class Sender:
     def _deliver(self, message: OutboxMessage) -> None:
         """One claimed reply: posted once, its outcome recorded (in its group's lane)."""
         try:
-            delivery, detail = self.poster.post(message.chat_jid, speakable(message.text))
-            if delivery is Delivery.UNKNOWN:
-                self._settle_unknown(message, detail)
+            text = speakable(message.text)
+            routed = post_through(
+                self.routes,
+                lambda poster: poster.post(message.chat_jid, text),
+                lambda answer: answer[0],
+                before=lambda bridge: self.outbox.route(message, bridge),
+            )
+            if routed is None:
+                self.log.warning(
+                    "reply not posted: its claim is no longer this sender's",
+                    drop=message.drop_number,
+                    reply=str(message.id),
+                )
                 return
-            settle_once(message, delivery, detail, store=self.outbox, echoes=self.echoes)
+            route, (delivery, detail) = routed
+            if delivery is Delivery.UNKNOWN:
+                self._settle_unknown(message, detail, route.echoes)
+                return
+            settle_once(message, delivery, detail, store=self.outbox, echoes=route.echoes)
             if delivery is Delivery.SENT:
                 self.log.info(
-                    f"💬 Replied in the group about {message.drop_number}", chat=message.chat_jid
+                    f"💬 Replied in the group about {message.drop_number}",
+                    chat=message.chat_jid,
+                    bridge=route.bridge,
                 )
             else:
                 self.log.warning(
@@ -320,10 +392,14 @@ class Sender:
         # messages.db, else as unknown) before anything else is claimed.
         self._recovered = False
 
-    def _settle_unknown(self, message: OutboxMessage, detail: str) -> None:
-        """A post that may have happened: proof from messages.db, else a person decides."""
+    def _settle_unknown(
+        self, message: OutboxMessage, detail: str, echoes: Echoes | None = None
+    ) -> None:
+        """A post that may have happened: proof from the messages.db of the bridge it went
+        through (recorded on its claim), else a person decides."""
+        echoes = echoes or echoes_of(self.routes, message.bridge)
         settled = settle_once(
-            message, Delivery.UNKNOWN, detail, store=self.outbox, echoes=self.echoes
+            message, Delivery.UNKNOWN, detail, store=self.outbox, echoes=echoes
         ).delivery
         if settled is Delivery.SENT:
             self.log.info(

@@ -1,16 +1,18 @@
 """Sending a reviewer's feedback to the project's group, at most once per saved verdict.
 
 The poster's rule (core/replies.py): claim (committed) → the bridge's POST /api/send (no
-database transaction held) → the outcome recorded, and feedback_sent stamped only when the
+database transaction held; the next bridge's when one is DOWN, each recorded on the claim
+before its post) → the outcome recorded, and feedback_sent stamped only when the
 bridge answered success and the review is still at the version the message was composed from.
-A send whose outcome is unknown is settled by messages.db when the bot's message is there
+A send whose outcome is unknown is settled by the messages.db of the bridge it went through
+when the bot's message is there
 (core/replies.py: reconcile), else never retried here: a person checks the group and resolves
 it. The text is made speakable (no control or bidi character) before it is claimed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -21,9 +23,9 @@ import structlog
 
 from wa_monitor.adapters.bridge_api import SendResult
 from wa_monitor.adapters.postgres.reviewing import Claimed, FeedbackRequest
-from wa_monitor.core.ports import ClaimStore, Echoes
+from wa_monitor.core.ports import ClaimStore
 from wa_monitor.core.records import Delivery
-from wa_monitor.core.replies import settle_once, speakable
+from wa_monitor.core.replies import Route, post_through, settle_once, speakable
 from wa_monitor.errors import WaMonitorError
 from wa_monitor.settings import Environment, Settings
 
@@ -160,6 +162,11 @@ class FeedbackSends(ClaimStore[Claimed, datetime | None], Protocol):
         or what `route` raises) before anything is posted."""
         ...
 
+    def route(self, claim: Claimed, bridge: str) -> bool:
+        """Record, committed, that the claimed send is about to go through `bridge`; False
+        when it is no longer claimed."""
+        ...
+
 
 class FeedbackPoster(Protocol):
     """The bridge's POST /api/send (adapters/bridge_api.BridgeApi, or a fake)."""
@@ -171,8 +178,7 @@ def send(
     *,
     sends: FeedbackSends,
     settings: Settings,
-    bridge: FeedbackPoster,
-    echoes: Echoes,
+    routes: Sequence[Route[FeedbackPoster]],
     review_id: UUID,
     version: int,
     text: str,
@@ -190,7 +196,20 @@ def send(
         raise BadText(f"The feedback text is longer than {MAX_TEXT} characters.")
     request = FeedbackRequest(review_id, version, by, message)
     claim = sends.claim(request, partial(group_for, settings))
-    result = bridge.send(claim.recipient, claim.text)
+    try:
+        routed = post_through(
+            routes,
+            lambda poster: poster.send(claim.recipient, claim.text),
+            lambda result: result.outcome,
+            before=lambda bridge: sends.route(claim, bridge),
+        )
+    except WaMonitorError as exc:  # a route not recorded: nothing was posted through it
+        log.error("feedback send not routed", send_id=claim.send_id, error=type(exc).__name__)
+        return SendReport(None, claim.send_id, "the bridge to send through was not recorded", None)
+    if routed is None:
+        log.error("feedback claim changed meanwhile: not posted", send_id=claim.send_id)
+        return SendReport(None, claim.send_id, "the claim changed before the post", None)
+    route, result = routed
     log.info(
         "feedback send",
         drop=claim.drop_number,
@@ -198,11 +217,17 @@ def send(
         outcome=result.outcome.value,
         status=result.status,
         elapsed_s=result.elapsed_s,
+        bridge=route.bridge,
         by=by,
     )
     try:
         settled = settle_once(
-            claim, result.outcome, result.detail, store=sends, echoes=echoes, status=result.status
+            claim,
+            result.outcome,
+            result.detail,
+            store=sends,
+            echoes=route.echoes,
+            status=result.status,
         )
     except WaMonitorError as exc:  # a database error, translated
         # The claim stays 'claimed': after a while the page shows it as unknown, to resolve.

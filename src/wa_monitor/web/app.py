@@ -24,9 +24,9 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from wa_monitor.adapters.bridge_api import BridgeApi
 from wa_monitor.adapters.postgres import dashboard
 from wa_monitor.adapters.postgres.db import Database, StoreUnavailable, one_line
+from wa_monitor.adapters.replies import bridge_routes
 from wa_monitor.errors import WaMonitorError
 from wa_monitor.settings import Settings
 from wa_monitor.web import (
@@ -138,7 +138,7 @@ def create_app(
         db=db,
         pool=db.pool(f"wa-monitor-web-{env}"),
         templates=make_templates(settings.tz),
-        bridge=BridgeApi(settings.bridge_api_url),
+        routes=tuple(bridge_routes(settings)),
     )
     registry = metrics.registry(web)
     health = HealthCheck(db, f"wa-monitor-web-{env}-health")
@@ -220,7 +220,8 @@ def create_app(
             warmer.stop()
             health.close()
             web.pool.close()
-            web.bridge.close()
+            for route in web.routes:
+                route.poster.close()
 
     web_settings = settings.web
     handlers: dict[Any, Callable[[Request, Exception], Response]] = {

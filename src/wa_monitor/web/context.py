@@ -27,6 +27,7 @@ from wa_monitor.adapters.postgres import users
 from wa_monitor.adapters.postgres.db import Connection, Database, Pool
 from wa_monitor.adapters.postgres.users import User
 from wa_monitor.core.records import DailyCount
+from wa_monitor.core.replies import Route
 from wa_monitor.settings import Environment, Settings
 from wa_monitor.web import chart
 from wa_monitor.web.filters import EARLIEST, LATEST, OutOfRange
@@ -76,7 +77,9 @@ class Site:
     db: Database  # the environment's database: its schema, its queries, its errors
     pool: Pool  # the handle's pool (Database.pool), opened and closed with the app
     templates: Jinja2Templates
-    bridge: BridgeApi  # the bridge's HTTP API, where reviewers' feedback is posted
+    # The bridges' HTTP APIs where reviewers' feedback is posted: this host's first, then the
+    # others (adapters/replies.bridge_routes), each with its messages.db.
+    routes: tuple[Route[BridgeApi], ...]
     past_days: PastDays = field(default_factory=PastDays)
 
     @property

@@ -29,7 +29,6 @@ from wa_monitor.adapters.postgres.dashboard import Review
 from wa_monitor.adapters.postgres.db import Connection
 from wa_monitor.adapters.postgres.reviewing import Correction, ReviewChange, ReviewSheet
 from wa_monitor.adapters.postgres.users import Role, User
-from wa_monitor.adapters.replies import BridgeEchoes
 from wa_monitor.core.drops import find_drops
 from wa_monitor.core.feedback_claims import (
     ChangedMeanwhile,
@@ -548,8 +547,7 @@ def send_feedback(site: Site, request: Request, post: ReviewerPost) -> Response:
         report = feedback.send(
             sends=reviewing.FeedbackBook(site.db, site.connection),
             settings=site.settings,
-            bridge=site.bridge,
-            echoes=BridgeEchoes(site.settings.bridge_db),
+            routes=site.routes,
             review_id=post.review_id,
             version=post.version,
             text=text,

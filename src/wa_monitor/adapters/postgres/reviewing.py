@@ -401,6 +401,14 @@ class FeedbackBook:
                 route=route,
             )
 
+    def route(self, claim: Claimed, bridge: str) -> bool:
+        """Record, committed, that the claimed send is about to go through `bridge`; False
+        when it is no longer claimed (then it must not be posted)."""
+        with self._db.translated(), self._connect() as conn:
+            _require_autocommit(conn)
+            routed = _run(conn, self._db, "route_send", {"send": claim.send_id, "bridge": bridge})
+            return routed.rowcount == 1
+
     def sent_alike(self, claim: Claimed, since: datetime) -> int:
         with self._db.translated(), self._connect() as conn:
             return sends_alike(
