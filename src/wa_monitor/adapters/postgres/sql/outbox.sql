@@ -22,8 +22,11 @@ WHERE state = 'pending' AND message_at < now() - make_interval(secs => %(window)
 -- name: hold
 -- Waiting replies whose group, or whose message's sender, already had its cap of replies in the
 -- last hour (posted, being posted, or perhaps posted): held, recorded, never posted. Run before
--- each claim, so a cap lets exactly that many through.
-WITH counted AS (
+-- each claim (which counts the caps again, under the claim lock, so a cap lets exactly that many
+-- through whatever two senders do). The counts are made once per waiting reply (MATERIALIZED):
+-- inlined, the planner joined every waiting reply with every other, and a backlog of a few
+-- hundred made each pass of the sender cost a tenth of a second.
+WITH counted AS MATERIALIZED (
     SELECT w.id,
         (SELECT count(*) FROM {outbox} b
          WHERE b.chat_jid = w.chat_jid AND b.claimed_at > now() - interval '1 hour'
