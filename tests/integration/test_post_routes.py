@@ -40,7 +40,7 @@ class Host:
     api: SimulatedBridgeApi
     db: Path
 
-    def route(self) -> Route[BridgeApi]:
+    def route(self) -> Route:
         return Route(
             self.name, BridgeApi(self.api.url, connect_timeout_s=0.5), BridgeEchoes(self.db)
         )
@@ -78,7 +78,7 @@ def outbox_rows(db: psycopg.Connection[Any]) -> list[tuple[str, str | None, str]
     ).fetchall()
 
 
-def sender(outbox: PgOutbox, *routes: Route[BridgeApi], **caps: int) -> Sender:
+def sender(outbox: PgOutbox, *routes: Route, **caps: int) -> Sender:
     return Sender(
         outbox=outbox,
         routes=routes,

@@ -23,7 +23,7 @@ from tests.support.harness import Daemon, cli, wait_until
 from tests.support.plans import BOT, dev_replying, outbox, prod_with_lists, production_beside
 from tests.support.runs import reviews, say
 from wa_monitor.adapters.bridge_api import BridgeApi
-from wa_monitor.core.records import Delivery, OutboxMessage
+from wa_monitor.core.records import Delivery, OutboxMessage, SendResult
 from wa_monitor.core.replies import RETRY_DOWN_MAX_S, Route, Sender
 from wa_monitor.devtools.bridge_api import Fault, SimulatedBridgeApi
 from wa_monitor.devtools.simulator import BridgeWriter
@@ -372,12 +372,12 @@ class LinkBackAt:
         self.answers: list[tuple[float, Delivery]] = []
         api.fault(fault)
 
-    def post(self, recipient: str, text: str) -> tuple[Delivery, str]:
+    def send(self, recipient: str, text: str) -> SendResult:
         if self.clock.now >= self.until:
             self.api.fault(Fault.NONE)
-        delivery, detail = self.client.post(recipient, text)
-        self.answers.append((self.clock.now, delivery))
-        return delivery, detail
+        result = self.client.send(recipient, text)
+        self.answers.append((self.clock.now, result.outcome))
+        return result
 
 
 @pytest.mark.parametrize("fault", [Fault.UNAVAILABLE, Fault.NOT_CONNECTED])

@@ -161,7 +161,7 @@ class Desk:
         text: str = "DR1234567 fix it",
         by: str = "thandi",
         settings: Settings | None = None,
-        then: Route[BridgeApi] | None = None,
+        then: Route | None = None,
     ) -> feedback.SendReport:
         """Send through this desk's bridge, then (when it is down) through `then`."""
         settings = settings or self.settings
@@ -424,7 +424,7 @@ def test_a_bridge_down_or_refusing_stamps_nothing_and_send_can_be_tried_again(
 
 
 @pytest.fixture
-def host_b(tmp_path: Path) -> Iterator[tuple[SimulatedBridgeApi, Route[BridgeApi]]]:
+def host_b(tmp_path: Path) -> Iterator[tuple[SimulatedBridgeApi, Route]]:
     """A second bridge (another linked device, another host): its own messages.db and API."""
     (tmp_path / "b").mkdir()
     path = tmp_path / "b" / "messages.db"
@@ -445,7 +445,7 @@ def bridge_of_sends(desk: Desk) -> list[str | None]:
 
 @pytest.mark.parametrize("fault", ["refused", Fault.UNAVAILABLE, Fault.NOT_CONNECTED])
 def test_feedback_goes_out_once_through_the_next_bridge_when_the_first_ones_api_is_down(
-    desk: Desk, host_b: tuple[SimulatedBridgeApi, Route[BridgeApi]], fault: str
+    desk: Desk, host_b: tuple[SimulatedBridgeApi, Route], fault: str
 ) -> None:
     other, route = host_b
     version = desk.save(NEEDS_FIX, 1)
@@ -465,7 +465,7 @@ def test_feedback_goes_out_once_through_the_next_bridge_when_the_first_ones_api_
 
 
 def test_feedback_whose_outcome_is_unknown_is_not_posted_again_through_the_next_bridge(
-    desk: Desk, host_b: tuple[SimulatedBridgeApi, Route[BridgeApi]]
+    desk: Desk, host_b: tuple[SimulatedBridgeApi, Route]
 ) -> None:
     other, route = host_b
     version = desk.save(NEEDS_FIX, 1)
@@ -481,7 +481,7 @@ def test_feedback_whose_outcome_is_unknown_is_not_posted_again_through_the_next_
 
 
 def test_feedback_unknown_through_the_next_bridge_is_settled_by_that_bridges_messages_db(
-    desk: Desk, host_b: tuple[SimulatedBridgeApi, Route[BridgeApi]]
+    desk: Desk, host_b: tuple[SimulatedBridgeApi, Route]
 ) -> None:
     """This host's bridge is down; host B's posts it (into its own messages.db) and loses the
     answer. This host's file has no trace of it: host B's proves the post."""

@@ -28,7 +28,6 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tests.support.env import AGENT, GROUPS, LAWLEY
-from wa_monitor.adapters.bridge_api import SendResult
 from wa_monitor.adapters.postgres.reviewing import Claimed, FeedbackRequest, ReviewNotFound
 from wa_monitor.adapters.postgres.users import Account, Attempts, Role, User
 from wa_monitor.core import loop
@@ -52,6 +51,7 @@ from wa_monitor.core.records import (
     Outcome,
     Plan,
     ReviewState,
+    SendResult,
     Sighting,
     Skip,
 )
@@ -743,15 +743,19 @@ def _fields(m: OutboxMessage) -> dict[str, object]:
 
 
 class FakePoster:
-    """The bridge's send API: answers with the outcomes given, in order; keeps what was posted."""
+    """The Poster port (the bridge's send API, the SMTP relay): answers with the outcomes
+    given, in order, as the bridge words them; keeps what was posted."""
 
     def __init__(self, *outcomes: Delivery) -> None:
         self.outcomes = list(outcomes)
         self.posted: list[tuple[str, str]] = []
 
-    def post(self, recipient: str, text: str) -> tuple[Delivery, str]:
+    def send(self, recipient: str, text: str) -> SendResult:
         self.posted.append((recipient, text))
-        return self.outcomes.pop(0), "detail"
+        outcome = self.outcomes.pop(0)
+        return SendResult(
+            outcome, f"bridge said {outcome.value}", 200 if outcome is Delivery.SENT else None
+        )
 
 
 class FakeEchoes:
@@ -896,22 +900,6 @@ class FakeFeedbackSends:
             return None
         review.feedback_sent, review.version = at, review.version + 1
         return at
-
-
-class FakeBridgeSend:
-    """The bridge's POST /api/send as a reviewer's Send calls it: the outcomes given, in order;
-    what was posted, kept."""
-
-    def __init__(self, *outcomes: Delivery) -> None:
-        self.outcomes = list(outcomes)
-        self.posted: list[tuple[str, str]] = []
-
-    def send(self, recipient: str, text: str) -> SendResult:
-        self.posted.append((recipient, text))
-        outcome = self.outcomes.pop(0)
-        return SendResult(
-            outcome, f"bridge said {outcome.value}", 200 if outcome is Delivery.SENT else None
-        )
 
 
 # -- the accounts service's users and login counts -----------------------------------------

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from wa_monitor.adapters.replies import BridgeEchoes, bridge_routes
+from wa_monitor.adapters.replies import BridgeEchoes, BridgeRoutes
 from wa_monitor.cli import main
 from wa_monitor.core.ports import NoEchoes
 from wa_monitor.errors import ConfigError
@@ -123,17 +123,14 @@ def test_a_host_posts_through_its_own_bridge_first_then_the_others(
         TWO + '[[bridges]]\nname = "host-c"\ndb = "/x/c.db"\napi_url = "http://10.0.0.1:8080/"\n'
     )
     monkeypatch.setenv("WA_MONITOR_BRIDGE", "host-b")
-    routes = bridge_routes(load_settings(write(tmp_path, three.format(a="/x/a.db", b="/x/b.db"))))
+    bridges = BridgeRoutes(load_settings(write(tmp_path, three.format(a="/x/a.db", b="/x/b.db"))))
     try:
         # host-c's API is host-a's address again: the same API, asked once.
-        assert [(r.bridge, r.poster.base_url) for r in routes] == [
-            ("host-b", "http://10.0.0.2:8080"),
-            ("host-a", "http://10.0.0.1:8080"),
-        ]
-        assert all(isinstance(r.echoes, BridgeEchoes) for r in routes)
+        assert [r.bridge for r in bridges.routes] == ["host-b", "host-a"]
+        assert bridges.urls == ["http://10.0.0.2:8080", "http://10.0.0.1:8080"]
+        assert all(isinstance(r.echoes, BridgeEchoes) for r in bridges.routes)
     finally:
-        for route in routes:
-            route.poster.close()
+        bridges.close()
 
 
 def test_another_bridges_file_at_this_hosts_own_path_proves_nothing_here(
@@ -141,21 +138,20 @@ def test_another_bridges_file_at_this_hosts_own_path_proves_nothing_here(
 ) -> None:
     # Both hosts keep their bridge at one path: read here, it is this host's file, not host-a's.
     monkeypatch.setenv("WA_MONITOR_BRIDGE", "host-b")
-    routes = bridge_routes(load_settings(write(tmp_path, TWO.format(a="/x/m.db", b="/x/m.db"))))
+    bridges = BridgeRoutes(load_settings(write(tmp_path, TWO.format(a="/x/m.db", b="/x/m.db"))))
     try:
+        routes = bridges.routes
         assert [r.bridge for r in routes] == ["host-b", "host-a"]
         assert isinstance(routes[0].echoes, BridgeEchoes)
         assert isinstance(routes[1].echoes, NoEchoes)
     finally:
-        for route in routes:
-            route.poster.close()
+        bridges.close()
 
 
 def test_bridges_all_at_localhost_are_one_route(tmp_path: Path) -> None:
     text = TWO.replace("10.0.0.1", "localhost").replace("10.0.0.2", "localhost")
-    routes = bridge_routes(load_settings(write(tmp_path, text.format(a="/x/a.db", b="/x/b.db"))))
+    bridges = BridgeRoutes(load_settings(write(tmp_path, text.format(a="/x/a.db", b="/x/b.db"))))
     try:
-        assert [r.bridge for r in routes] == ["host-a"]
+        assert [r.bridge for r in bridges.routes] == ["host-a"]
     finally:
-        for route in routes:
-            route.poster.close()
+        bridges.close()

@@ -12,12 +12,11 @@ from __future__ import annotations
 import json
 import threading
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
-from wa_monitor.core.records import Delivery
+from wa_monitor.core.records import Delivery, SendResult
 from wa_monitor.core.replies import speakable
 
 SEND_PATH = "/api/send"
@@ -35,18 +34,9 @@ _SENDING_EVENTS = frozenset(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class SendResult:
-    """What one `POST /api/send` came to."""
-
-    outcome: Delivery
-    detail: str  # the bridge's own message, or what went wrong on the way; no secret in it
-    status: int | None = None  # the HTTP status, when an answer came back
-    elapsed_s: float = 0.0
-
-
 class BridgeApi:
-    """A client of one bridge's `POST /api/send`, safe to share between threads."""
+    """A client of one bridge's `POST /api/send`, safe to share between threads: the Poster
+    port (core/ports.py)."""
 
     def __init__(
         self,
@@ -100,11 +90,6 @@ class BridgeApi:
         return SendResult(
             result.outcome, result.detail, result.status, round(time.monotonic() - started, 3)
         )
-
-    def post(self, recipient: str, text: str) -> tuple[Delivery, str]:
-        """The Poster port (core/ports.py): one attempt, its outcome and detail."""
-        result = self.send(recipient, text)
-        return result.outcome, result.detail
 
 
 def plain_base(url: str) -> str:

@@ -260,7 +260,7 @@ class Closable(Protocol):
 class _SenderThread:
     """The reply sender in a daemon thread, with its own connection and HTTP clients."""
 
-    def __init__(self, sender: Sender, outbox: PgOutbox, posters: list[Closable]) -> None:
+    def __init__(self, sender: Sender, outbox: PgOutbox, posters: Closable) -> None:
         self.sender, self._outbox, self._posters = sender, outbox, posters
         self.wake = sender.wake
         self._thread: threading.Thread | None = None
@@ -280,8 +280,7 @@ class _SenderThread:
             self._thread.join(timeout)
             if self._thread.is_alive():
                 return
-        for poster in self._posters:
-            poster.close()
+        self._posters.close()
         self._outbox.close()
 
 
@@ -300,13 +299,13 @@ def _sender(
     settings: Settings, db: Database, stop: threading.Event, log: Log, allowed: frozenset[str]
 ) -> _SenderThread:
     # Imported here: only a monitor that replies loads the HTTP client.
-    from wa_monitor.adapters.replies import bridge_routes  # noqa: PLC0415
+    from wa_monitor.adapters.replies import BridgeRoutes  # noqa: PLC0415
 
     outbox = PgOutbox(db)
-    routes = bridge_routes(settings)
+    bridges = BridgeRoutes(settings)
     sender = Sender(
         outbox=outbox,
-        routes=routes,
+        routes=bridges.routes,
         allowed=allowed,
         window_s=settings.reply_window_seconds,
         interval_s=settings.reply_interval_seconds,
@@ -319,7 +318,7 @@ def _sender(
         ),
         lanes=ThreadLanes(),
     )
-    return _SenderThread(sender, outbox, [route.poster for route in routes])
+    return _SenderThread(sender, outbox, bridges)
 
 
 class _Startable(Protocol):

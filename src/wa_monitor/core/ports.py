@@ -18,6 +18,7 @@ from wa_monitor.core.records import (
     Plan,
     PlanLists,
     ReviewState,
+    SendResult,
     Sighting,
     Skip,
 )
@@ -215,9 +216,10 @@ class Outbox(ClaimStore[OutboxMessage, None], Protocol):
 
 
 class Poster(Protocol):
-    """Posts a text in a group (the bridge's HTTP API): one attempt, never retried itself."""
+    """Posts a text to a recipient, one attempt, never retried itself: the bridge's HTTP API
+    (adapters/bridge_api.BridgeApi) or an SMTP relay (adapters/mail.Mail)."""
 
-    def post(self, recipient: str, text: str) -> tuple[Delivery, str]: ...
+    def send(self, recipient: str, text: str) -> SendResult: ...
 
 
 class Echoes(Protocol):

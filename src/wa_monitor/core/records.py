@@ -273,6 +273,17 @@ class Delivery(enum.StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class SendResult:
+    """What one attempt to post came to (a `Poster`'s answer): the bridge's HTTP API and the
+    SMTP relay answer alike."""
+
+    outcome: Delivery
+    detail: str  # the bridge's (or relay's) own words, or what went wrong; no secret in it
+    status: int | None = None  # the HTTP status, when an answer came back
+    elapsed_s: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
 class OutboxMessage:
     """A reply claimed for sending (state 'sending', committed before the post)."""
 

@@ -26,7 +26,7 @@ from starlette.staticfiles import StaticFiles
 
 from wa_monitor.adapters.postgres import dashboard
 from wa_monitor.adapters.postgres.db import Database, StoreUnavailable, one_line
-from wa_monitor.adapters.replies import bridge_routes
+from wa_monitor.adapters.replies import BridgeRoutes
 from wa_monitor.errors import WaMonitorError
 from wa_monitor.settings import Settings
 from wa_monitor.web import (
@@ -133,12 +133,13 @@ def create_app(
         raise ValueError(f"the session secret must be at least {MIN_SECRET_LENGTH} characters")
     env = settings.environment.value
     db = Database(database_url, settings.schema, env)
+    bridges = BridgeRoutes(settings)  # the bridges feedback goes through, this host's first
     web = Site(
         settings=settings,
         db=db,
         pool=db.pool(f"wa-monitor-web-{env}"),
         templates=make_templates(settings.tz),
-        routes=tuple(bridge_routes(settings)),
+        routes=bridges.routes,
     )
     registry = metrics.registry(web)
     health = HealthCheck(db, f"wa-monitor-web-{env}-health")
@@ -220,8 +221,7 @@ def create_app(
             warmer.stop()
             health.close()
             web.pool.close()
-            for route in web.routes:
-                route.poster.close()
+            bridges.close()
 
     web_settings = settings.web
     handlers: dict[Any, Callable[[Request, Exception], Response]] = {

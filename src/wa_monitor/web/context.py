@@ -22,7 +22,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
-from wa_monitor.adapters.bridge_api import BridgeApi
 from wa_monitor.adapters.postgres import users
 from wa_monitor.adapters.postgres.db import Connection, Database, Pool
 from wa_monitor.adapters.postgres.users import User
@@ -78,8 +77,8 @@ class Site:
     pool: Pool  # the handle's pool (Database.pool), opened and closed with the app
     templates: Jinja2Templates
     # The bridges' HTTP APIs where reviewers' feedback is posted: this host's first, then the
-    # others (adapters/replies.bridge_routes), each with its messages.db.
-    routes: tuple[Route[BridgeApi], ...]
+    # others (adapters/replies.BridgeRoutes), each with its messages.db.
+    routes: tuple[Route, ...]
     past_days: PastDays = field(default_factory=PastDays)
 
     @property
