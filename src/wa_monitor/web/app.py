@@ -26,6 +26,7 @@ from starlette.staticfiles import StaticFiles
 
 from wa_monitor.adapters.postgres import dashboard
 from wa_monitor.adapters.postgres.db import Database, StoreUnavailable, one_line
+from wa_monitor.adapters.postgres.reviewing import FeedbackBook
 from wa_monitor.adapters.replies import BridgeRoutes
 from wa_monitor.errors import WaMonitorError
 from wa_monitor.settings import Settings
@@ -133,13 +134,15 @@ def create_app(
         raise ValueError(f"the session secret must be at least {MIN_SECRET_LENGTH} characters")
     env = settings.environment.value
     db = Database(database_url, settings.schema, env)
+    pool = db.pool(f"wa-monitor-web-{env}")
     bridges = BridgeRoutes(settings)  # the bridges feedback goes through, this host's first
     web = Site(
         settings=settings,
         db=db,
-        pool=db.pool(f"wa-monitor-web-{env}"),
+        pool=pool,
         templates=make_templates(settings.tz),
         routes=bridges.routes,
+        feedback_sends=FeedbackBook(db, lambda: db.borrowed(pool)),
     )
     registry = metrics.registry(web)
     health = HealthCheck(db, f"wa-monitor-web-{env}-health")
