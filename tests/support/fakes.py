@@ -1022,9 +1022,12 @@ class FakeDesk:
         self.users[user.id] = user
         return user
 
-    def add_review(self, drop_number: str, project: str = "Lawley") -> uuid.UUID:
-        """A review the monitor just created: awaiting a verdict, at version 1."""
-        at = self.now()
+    def add_review(
+        self, drop_number: str, project: str = "Lawley", *, at: datetime | None = None
+    ) -> uuid.UUID:
+        """A review the monitor created (sighted `at`, now by default): awaiting a verdict, at
+        version 1."""
+        at = at or self.now()
         review_id = self.feedback.add(FakeReview(1, project, drop_number, None))
         self.reviews[review_id] = Review(
             review_id, drop_number, at.date(), project, "Agent", AGENT, at, at,

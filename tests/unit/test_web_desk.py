@@ -24,6 +24,7 @@ from starlette.testclient import TestClient
 from tests.support.env import LAWLEY, VELO, write_config
 from tests.support.fakes import FakeDesk, FakeEchoes, FakeFeedbackSends, FakePoster
 from wa_monitor.adapters.postgres.dashboard import HistoryEntry
+from wa_monitor.adapters.postgres.photos import DropPhoto
 from wa_monitor.adapters.postgres.users import Role, User
 from wa_monitor.core.records import BridgeMessage, Delivery
 from wa_monitor.core.replies import Route
@@ -225,9 +226,34 @@ def test_a_correction_to_a_drop_that_has_a_review_that_day_links_to_it(make: Mak
     assert d.page()["drop_number"] == "DR7654329"
 
 
-def test_the_review_list_counts_each_drops_photos(make: Make) -> None:
+def test_save_and_next_from_the_queue_opens_the_next_review_with_the_queues_filters(
+    make: Make,
+) -> None:
     d = make()
-    d.desk.drop_photos[DROP] = []  # none yet
+    later = d.desk.add_review("DR7654321", at=NOON + timedelta(minutes=1))
+    d.login(d.desk.add_user("thandi", Role.REVIEWER))
+    opened = d.client.get(d.url, params={"queue": "1", "project": "Lawley"})
+    assert 'data-testid="queue-nav"' in opened.text
+    assert [p.username for p in d.desk.marks[d.review]] == ["thandi"]
+    carried = "queue=1&project=Lawley"
+    status, where, _ = d.post("verdict", **d.verdict(1), queue=carried, then="next")
+    assert status == 303
+    assert where.startswith(f"/wa-monitor/reviews/{later}?")
+    assert {"queue=1", "project=Lawley"} <= set(where.split("?", 1)[1].split("&"))
+    assert d.desk.marks[d.review] == []  # moved on: no longer shown as open
+    assert d.desk.sheet(d.review).version == 2
+
+
+def test_the_review_list_and_the_review_page_show_the_drops_photos(make: Make) -> None:
+    d = make()
+    fetched = DropPhoto(7, "P1", "image", NOON, "fetched", "k1", 80, 60, None, None, "M1", NOON, 3)
+    gone = replace(fetched, id=8, message_id="P2", state="gone", content_key=None, step=None)
+    d.desk.drop_photos[DROP] = [fetched, gone]
     d.login(d.desk.add_user("vusi", Role.VIEWER))
     listed = d.client.get("/wa-monitor/reviews", params={"format": "json"}).json()
-    assert [(r["drop_number"], r["photos"]) for r in listed["reviews"]] == [(DROP, 0)]
+    assert [(r["drop_number"], r["photos"]) for r in listed["reviews"]] == [(DROP, 2)]
+    [one_round] = d.page()["photos"]
+    assert [(p["id"], p["key"], p["step"]) for p in one_round["photos"]] == [
+        (7, "k1", 3),  # marked as step 3's
+        (8, None, None),  # not fetched: no key to serve
+    ]
