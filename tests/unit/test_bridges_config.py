@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from wa_monitor.adapters.replies import BridgeEchoes, BridgeRoutes
+from wa_monitor.adapters.bridge_api import BridgeRoutes
+from wa_monitor.adapters.replies import BridgeEchoes
 from wa_monitor.cli import main
 from wa_monitor.core.ports import NoEchoes
 from wa_monitor.errors import ConfigError

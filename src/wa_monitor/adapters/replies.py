@@ -1,5 +1,7 @@
-"""The bridges a post goes through (their HTTP APIs, adapters/bridge_api.py), and each one's
-messages.db as the poster's proof: what the bot posted, when a post's outcome is unknown."""
+"""Each bridge's messages.db as the poster's proof: what the bot posted, when a post's outcome
+is unknown (the bridge's HTTP API itself is the Poster, and a host's routes through the
+environment's bridges are adapters/bridge_api.BridgeRoutes). No HTTP client is imported here:
+`alerts check` loads one only when it posts."""
 
 from __future__ import annotations
 
@@ -7,43 +9,7 @@ import sqlite3
 from datetime import datetime
 from pathlib import Path
 
-from wa_monitor.adapters.bridge_api import BridgeApi, plain_base
 from wa_monitor.adapters.sqlfiles import named_queries
-from wa_monitor.core.ports import Echoes, NoEchoes
-from wa_monitor.core.replies import Route
-from wa_monitor.settings import Settings
-
-
-class BridgeRoutes:
-    """Where this host posts: its own bridge's API first, then the environment's other bridges
-    in the config's order (core/replies.post_once: the next only when one is DOWN). A bridge
-    whose `api_url` is one already listed is the same API as seen from here (every
-    `http://localhost:8080` is this host's own bridge) and is left out. Another bridge's
-    messages.db is read where its path is not this host's own bridge file; where the paths are
-    the same, the file here is this host's bridge's, not that one's, so an unknown post through
-    it proves nothing here (a person decides). close() closes the API clients."""
-
-    def __init__(self, settings: Settings) -> None:
-        own = BridgeApi(settings.bridge_api_url)
-        self._apis = [own]
-        routes = [Route(settings.bridge, own, BridgeEchoes(settings.bridge_db))]
-        for spec in settings.bridge_list:
-            if spec.name == settings.bridge or plain_base(spec.api_url) in self.urls:
-                continue
-            api = BridgeApi(spec.api_url)
-            self._apis.append(api)
-            same_file = spec.db == settings.bridge_db
-            echoes: Echoes = NoEchoes() if same_file else BridgeEchoes(spec.db)
-            routes.append(Route(spec.name, api, echoes))
-        self.routes = tuple(routes)
-
-    @property
-    def urls(self) -> list[str]:
-        return [api.base_url for api in self._apis]
-
-    def close(self) -> None:
-        for api in self._apis:
-            api.close()
 
 
 class BridgeEchoes:

@@ -300,7 +300,7 @@ def _sender(
     settings: Settings, db: Database, stop: threading.Event, log: Log, allowed: frozenset[str]
 ) -> _SenderThread:
     # Imported here: only a monitor that replies loads the HTTP client.
-    from wa_monitor.adapters.replies import BridgeRoutes  # noqa: PLC0415
+    from wa_monitor.adapters.bridge_api import BridgeRoutes  # noqa: PLC0415
 
     outbox = PgOutbox(db)
     bridges = BridgeRoutes(settings)

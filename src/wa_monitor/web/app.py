@@ -24,10 +24,10 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from wa_monitor.adapters.bridge_api import BridgeRoutes
 from wa_monitor.adapters.postgres import dashboard
 from wa_monitor.adapters.postgres.db import Database, StoreUnavailable, one_line
 from wa_monitor.adapters.postgres.reviewing import FeedbackBook
-from wa_monitor.adapters.replies import BridgeRoutes
 from wa_monitor.errors import WaMonitorError
 from wa_monitor.settings import Settings
 from wa_monitor.web import (

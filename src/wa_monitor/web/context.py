@@ -78,7 +78,7 @@ class Site:
     pool: Pool  # the handle's pool (Database.pool), opened and closed with the app
     templates: Jinja2Templates
     # The bridges' HTTP APIs where reviewers' feedback is posted: this host's first, then the
-    # others (adapters/replies.BridgeRoutes), each with its messages.db.
+    # others (adapters/bridge_api.BridgeRoutes), each with its messages.db.
     routes: tuple[Route, ...]
     feedback_sends: FeedbackSends  # where a Send is claimed and settled (its own connections)
     past_days: PastDays = field(default_factory=PastDays)
