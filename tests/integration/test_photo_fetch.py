@@ -21,7 +21,7 @@ import pytest
 from PIL import Image
 
 from tests.support.env import AGENT, GROUPS, LAWLEY, sast, write_config
-from tests.support.fakes import HandClock
+from tests.support.fakes import HandClock, RecordingLog
 from tests.support.harness import Daemon
 from tests.support.runs import run_once, say
 from wa_monitor.adapters.media import (
@@ -41,7 +41,13 @@ from wa_monitor.devtools.bridge_api import Fault, SimulatedBridgeApi
 from wa_monitor.devtools.photos import LAWLEY as LAWLEY_PLACE
 from wa_monitor.devtools.photos import WALK, clip, draw
 from wa_monitor.devtools.simulator import BridgeWriter, MediaPost, media_post
-from wa_monitor.services.photos import Fetcher, Pass, prune
+from wa_monitor.services.photos import (
+    IDLE_POLL_SECONDS,
+    Fetcher,
+    FetcherThread,
+    Pass,
+    prune,
+)
 
 pytestmark = pytest.mark.migrated("prod")
 
@@ -133,7 +139,7 @@ def test_a_drops_photos_are_fetched_within_5_minutes_checked_and_cached_without_
 ) -> None:
     a_drop_with_photos(api)
     assert run_once(config, database_url, monkeypatch) == 0
-    clock = HandClock(ARRIVED + timedelta(minutes=4))  # the daemon's pass comes every 30 s
+    clock = HandClock(ARRIVED + timedelta(minutes=4))  # the daemon asks as soon as it drained them
     started = time.monotonic()
 
     done = fetch(database_url, api, tmp_path, clock)
@@ -556,3 +562,137 @@ def test_a_standby_daemon_asks_the_bridge_for_no_photo_until_it_holds_the_lock(
         assert len(api.downloads()) == 3, standby.stderr
         code, _ = standby.stop()
         assert code == 0, standby.stderr
+
+
+# -- the daemon's fetcher: woken when there is work, quiet when there is none or the bridge is out
+
+
+def test_an_idle_daemon_asks_for_new_photos_at_once_though_its_fetcher_sleeps(
+    api: SimulatedBridgeApi,
+    config: Path,
+    database_url: str,
+) -> None:
+    """The fetcher sleeps until a photo falls due (IDLE_POLL_SECONDS when none waits), and the
+    loop wakes it after a batch that recorded photos: a drop's photos are asked for at once.
+    (Before, it looked every 30 s whether or not there was work, 120 wake-ups an hour.)"""
+    with Daemon(config, database_url) as daemon:
+        daemon.wait_for("starting")
+        time.sleep(1.5)  # its first pass has found nothing due
+        assert api.downloads() == ()
+        a_drop_with_photos(api, count=3)
+        until = time.monotonic() + 15
+        while len(api.downloads()) < 3 and time.monotonic() < until:
+            time.sleep(0.1)
+        assert len(api.downloads()) == 3, daemon.stderr
+        code, _ = daemon.stop()
+        assert code == 0, daemon.stderr
+
+
+class FetcherClock:
+    """The fetcher thread's waits pass at once and move virtual time by what they asked; after
+    `hours` of it the thread is stopped."""
+
+    def __init__(self, stop: threading.Event, hours: float) -> None:
+        self.stop, self.end, self.now = stop, hours * 3600, 0.0
+        self.pauses: list[float] = []
+
+    def wait(self, event: threading.Event, timeout: float) -> bool:
+        if event.is_set():
+            return True
+        self.pauses.append(timeout)
+        self.now += timeout
+        if self.now >= self.end:
+            self.stop.set()
+        return False
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+def test_an_outage_of_the_bridge_costs_a_request_every_few_minutes_not_one_a_second(
+    api: SimulatedBridgeApi,
+    config: Path,
+    tmp_path: Path,
+    database_url: str,
+    db: psycopg.Connection[Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A hundred photos due and the bridge's API not answering, for an hour (virtual time):
+    each pass ends at the first request that gets no answer, and the pauses between passes
+    double from 30 s to 10 minutes. (Before: every due photo was tried, paced at
+    photos_fetch_per_minute, 50 a pass: thousands of requests an hour.) When the bridge
+    answers again, the next pass fetches and the pause is back to the idle one."""
+    a_drop_with_photos(api, count=12)
+    a_drop_with_photos(api, count=88, start=12)
+    assert run_once(config, database_url, monkeypatch) == 0
+    api.down()
+    stop = threading.Event()
+    clock = FetcherClock(stop, hours=1)
+    log = RecordingLog()
+    with fetcher(
+        database_url, api, tmp_path, HandClock(ARRIVED + timedelta(minutes=5)), per_minute=6000
+    ) as one:
+        thread = FetcherThread(one, stop, log, clock=clock, monotonic=clock.monotonic)
+        thread.start()
+        assert stop.wait(30.0), "the thread ended before its virtual hour"
+        thread.close(timeout=30.0)
+
+    tries = db.execute("SELECT sum(attempts) FROM public.wa_monitor_photos").fetchone()[0]
+    assert tries == len(clock.pauses) <= 12  # one request a pass
+    assert clock.pauses[:6] == [30.0, 60.0, 120.0, 240.0, 480.0, 600.0]
+    assert set(clock.pauses[5:]) == {600.0}
+    said = log.having("📷 photos:")
+    assert len(said) == tries
+    assert all("the bridge is not serving" in line.event for line in said)
+
+
+def test_the_fetcher_sleeps_until_the_next_photo_falls_due(
+    api: SimulatedBridgeApi, tmp_path: Path, database_url: str
+) -> None:
+    """After a pass that took every due photo: until the next retry's time, at most the idle
+    poll; after a full pass (more due): at once; after an outage pass: the backoff, deaf to
+    the loop's wake (new photos would fail the same way)."""
+    now = ARRIVED
+    one = fetcher(database_url, api, tmp_path, HandClock(now))
+    thread = FetcherThread(one, threading.Event(), RecordingLog())
+
+    assert thread.pause_after(Pass(next_due=now + timedelta(seconds=90))) == (90.0, True)
+    assert thread.pause_after(Pass(next_due=now - timedelta(seconds=5))) == (0.0, True)
+    assert thread.pause_after(Pass(next_due=now + timedelta(days=1))) == (IDLE_POLL_SECONDS, True)
+    assert thread.pause_after(Pass()) == (IDLE_POLL_SECONDS, True)
+    assert thread.pause_after(Pass(full=True)) == (0.0, True)
+    assert thread.pause_after(Pass(bridge_down=True)) == (30.0, False)
+    assert thread.pause_after(Pass(bridge_down=True)) == (60.0, False)
+    assert thread.pause_after(Pass(full=True)) == (0.0, True)  # it answered: the backoff ends
+    assert thread.pause_after(Pass(bridge_down=True)) == (30.0, False)
+
+
+def test_a_pass_waiting_between_two_requests_ends_at_once_when_stopped(
+    api: SimulatedBridgeApi,
+    config: Path,
+    tmp_path: Path,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One request a minute (photos_fetch_per_minute = 1): a stop set after the first request
+    ends the pass at once, not after the minute's gap (the daemon's stop waits 1 s for it)."""
+    a_drop_with_photos(api, count=2)
+    assert run_once(config, database_url, monkeypatch) == 0
+    stop = threading.Event()
+    with fetcher(
+        database_url, api, tmp_path, HandClock(ARRIVED + timedelta(minutes=5)), per_minute=1
+    ) as one:
+        passing = threading.Thread(target=one.run_once, kwargs={"stop": stop})
+        passing.start()
+        until = time.monotonic() + 10
+        while not api.downloads() and time.monotonic() < until:
+            time.sleep(0.05)
+        time.sleep(0.3)  # in the gap before the second request
+        stopped = time.monotonic()
+        stop.set()
+        passing.join(timeout=10.0)
+        took = time.monotonic() - stopped
+
+    assert not passing.is_alive()
+    assert took < 1.0, f"the pass took {took:.1f} s to end"
+    assert len(api.downloads()) == 1

@@ -28,7 +28,24 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tests.support.env import AGENT, GROUPS, LAWLEY
-from wa_monitor.adapters.postgres.reviewing import Claimed, FeedbackRequest, ReviewNotFound
+from wa_monitor.adapters.postgres.dashboard import (
+    HistoryEntry,
+    Keyset,
+    Review,
+    ReviewFilter,
+    ReviewPage,
+)
+from wa_monitor.adapters.postgres.photos import DropPhoto
+from wa_monitor.adapters.postgres.presence import Presence
+from wa_monitor.adapters.postgres.reviewing import (
+    Claimed,
+    Corrected,
+    Correction,
+    FeedbackRequest,
+    ReviewChange,
+    ReviewNotFound,
+    ReviewSheet,
+)
 from wa_monitor.adapters.postgres.users import Account, Attempts, Role, User
 from wa_monitor.core import loop
 from wa_monitor.core.feedback_claims import (
@@ -58,6 +75,8 @@ from wa_monitor.core.records import (
 from wa_monitor.core.replies import retry_in
 from wa_monitor.core.report import Totals
 from wa_monitor.core.reviews import mark_taken
+from wa_monitor.core.steps import Step
+from wa_monitor.core.verdict import Verdict
 from wa_monitor.errors import Rescan, RowRefused, Standby
 
 JOHANNESBURG = ZoneInfo("Africa/Johannesburg")
@@ -956,3 +975,191 @@ class FakeUsers:
 
     def disable(self, username: str) -> bool:
         return self._change(username, disabled_at=self.now()) is not None
+
+
+# -- the review desk: what the review page, the review list and a reviewer's POSTs ask -------
+
+
+@dataclass
+class FakeDesk:
+    """web/desk.py's Desk in memory, sharing its reviews' versions, verdict stamps and sends
+    with `feedback` (the Send's claim store), as the database shares one row: a save moves the
+    version the next Send must carry, a Send's stamp moves it again. Reviews are listed newest
+    first by when they were sighted; filters are not applied (the SQL's, tested on PostgreSQL)."""
+
+    feedback: FakeFeedbackSends
+    users: dict[int, User] = field(default_factory=dict)
+    reviews: dict[uuid.UUID, Review] = field(default_factory=dict)
+    sheets: dict[uuid.UUID, ReviewSheet] = field(default_factory=dict)
+    trail: dict[uuid.UUID, list[ReviewChange]] = field(default_factory=dict)
+    history: dict[str, list[HistoryEntry]] = field(default_factory=dict)
+    bridge_messages: dict[tuple[str, str], BridgeMessage] = field(default_factory=dict)
+    drop_photos: dict[str, list[DropPhoto]] = field(default_factory=dict)
+    marks: dict[uuid.UUID, list[Presence]] = field(default_factory=dict)
+
+    def now(self) -> datetime:
+        return self.feedback.now()
+
+    def add_user(self, username: str, role: Role) -> User:
+        user = User(len(self.users) + 1, username, username.title(), role, 1, None, None)
+        self.users[user.id] = user
+        return user
+
+    def add_review(
+        self, drop_number: str, project: str = "Lawley", *, at: datetime | None = None
+    ) -> uuid.UUID:
+        """A review the monitor created (sighted `at`, now by default): awaiting a verdict, at
+        version 1."""
+        at = at or self.now()
+        review_id = self.feedback.add(FakeReview(1, project, drop_number, None))
+        self.reviews[review_id] = Review(
+            review_id, drop_number, at.date(), project, "Agent", AGENT, at, at,
+            (False,) * len(Step), False, False, False, None, None, None, 0, len(Step),
+            at, at, at,
+        )  # fmt: skip
+        self.sheets[review_id] = ReviewSheet(
+            review_id, drop_number, project, at.date(), "Agent", AGENT, at, False, None,
+            Verdict.of(), None, None, 1, at,
+        )  # fmt: skip
+        return review_id
+
+    def _row(self, review_id: uuid.UUID) -> FakeReview:
+        if review_id not in self.feedback.reviews:
+            raise ReviewNotFound(f"no review {review_id}")
+        return self.feedback.reviews[review_id]
+
+    def user(self, user_id: int) -> User | None:
+        return self.users.get(user_id)
+
+    def review(self, review_id: uuid.UUID) -> Review | None:
+        if review_id not in self.reviews:
+            return None
+        row = self._row(review_id)
+        return replace(self.reviews[review_id], feedback_sent=row.feedback_sent)
+
+    def drop_history(self, drop_number: str) -> list[HistoryEntry]:
+        return list(self.history.get(drop_number, []))
+
+    def messages(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], BridgeMessage]:
+        return {k: self.bridge_messages[k] for k in keys if k in self.bridge_messages}
+
+    def sheet(self, review_id: uuid.UUID) -> ReviewSheet:
+        row = self._row(review_id)
+        return replace(self.sheets[review_id], version=row.version, feedback_sent=row.feedback_sent)
+
+    def changes(self, review_id: uuid.UUID) -> tuple[ReviewChange, ...]:
+        return tuple(self.trail.get(review_id, []))
+
+    def sends(self, review_id: uuid.UUID) -> tuple[FeedbackSend, ...]:
+        return tuple(reversed(self.feedback.of(review_id)))  # the newest first, as the page
+
+    def who_changed(self, review_id: uuid.UUID, current: int) -> ChangedMeanwhile:
+        made = next((c for c in self.trail.get(review_id, []) if c.version == current), None)
+        if made is None:
+            return self.sheets[review_id].changed_by_monitor(current)
+        sent = any(field == "feedback_sent" for field, _, _ in made.changes)
+        return ChangedMeanwhile.by_reviewer(
+            version=current, by=made.changed_by, at=made.changed_at, sent_feedback=sent
+        )
+
+    def photos(self, drop_number: str, review_id: uuid.UUID | None) -> list[DropPhoto]:
+        return list(self.drop_photos.get(drop_number, []))
+
+    def photo_counts(self, drops: Sequence[str]) -> dict[str, int]:
+        return {d: len(self.drop_photos[d]) for d in drops if self.drop_photos.get(d)}
+
+    def _ordered(self) -> list[Review]:
+        return sorted(self.reviews.values(), key=lambda r: (r.sighted_at, r.id), reverse=True)
+
+    def review_page(
+        self, where: ReviewFilter, *, size: int, older: Keyset | None, newer: Keyset | None
+    ) -> ReviewPage:
+        shown = self._ordered()
+        return ReviewPage(
+            tuple(shown[:size]), shown[size - 1].keyset if len(shown) > size else None, None
+        )
+
+    def neighbours(
+        self, where: ReviewFilter, at: Keyset, *, oldest_first: bool
+    ) -> tuple[Review | None, Review | None]:
+        order = self._ordered()[:: -1 if oldest_first else 1]
+        ids = [r.id for r in order]
+        i = ids.index(at.id)
+        return (order[i - 1] if i > 0 else None), (order[i + 1] if i + 1 < len(order) else None)
+
+    def mark_open(self, review_id: uuid.UUID, username: str) -> None:
+        kept = [p for p in self.marks.get(review_id, []) if p.username != username]
+        self.marks[review_id] = [Presence(username, self.now()), *kept]
+
+    def leave(self, review_id: uuid.UUID, username: str) -> None:
+        self.marks[review_id] = [p for p in self.marks.get(review_id, []) if p.username != username]
+
+    def present(self, review_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, list[Presence]]:
+        return {r: list(self.marks[r]) for r in review_ids if self.marks.get(r)}
+
+    def _changed(self, review_id: uuid.UUID, by: str, *what: tuple[str, str, str]) -> int:
+        row = self._row(review_id)
+        row.version += 1
+        self.trail.setdefault(review_id, []).insert(
+            0, ReviewChange(row.version, by, self.now(), what)
+        )
+        return row.version
+
+    def save(self, review_id: uuid.UUID, *, verdict: Verdict, version: int, by: str) -> int:
+        row = self._row(review_id)
+        if row.version != version:
+            raise self.who_changed(review_id, row.version)
+        row.reviewed_at = self.now()
+        self.sheets[review_id] = replace(
+            self.sheets[review_id], verdict=verdict, reviewed_by=by, reviewed_at=row.reviewed_at
+        )
+        return self._changed(review_id, by, ("verdict", "", "saved"))
+
+    def resolve(
+        self, review_id: uuid.UUID, send_id: int, *, resolution: Resolution, by: str
+    ) -> bool:
+        found = [(r, s) for r, s in self.feedback.sends if s.id == send_id and r == review_id]
+        if not found or found[0][1].resolution is not None:
+            return False
+        resolved = replace(found[0][1], resolution=resolution, resolved_by=by)
+        self.feedback.sends = [
+            (r, resolved if s.id == send_id else s) for r, s in self.feedback.sends
+        ]
+        row = self._row(review_id)
+        if resolution is Resolution.POSTED and row.version == resolved.review_version:
+            row.feedback_sent = self.now()
+            self._changed(review_id, by, ("feedback_sent", "", "posted"))
+        return True
+
+    def correct_drop(
+        self,
+        review_id: uuid.UUID,
+        *,
+        drop: str,
+        reason: str,
+        version: int,
+        by: str,
+        planned: bool,
+    ) -> Corrected:
+        if review_id not in self.feedback.reviews:
+            return Corrected(Correction.MISSING, None, None)
+        if self._row(review_id).version != version:
+            return Corrected(Correction.CHANGED, None, None)
+        sheet = self.sheets[review_id]
+        if sheet.drop_number == drop:
+            return Corrected(Correction.SAME, None, None)
+        other = next(
+            (
+                r.id
+                for r in self.reviews.values()
+                if r.drop_number == drop and r.review_date == sheet.review_date
+            ),
+            None,
+        )
+        if other is not None:
+            return Corrected(Correction.TAKEN, other, None)
+        self.sheets[review_id] = replace(sheet, drop_number=drop)
+        self.reviews[review_id] = replace(self.reviews[review_id], drop_number=drop)
+        self._row(review_id).drop_number = drop
+        new = self._changed(review_id, by, ("drop_number", sheet.drop_number, drop))
+        return Corrected(Correction.CORRECTED, None, new)

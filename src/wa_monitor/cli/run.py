@@ -177,9 +177,9 @@ def _run(
     # environment's lock (a standby must not post); `run --once` leaves them to the daemon.
     writes_replies = bool(allowed) and bool(settings.validating or settings.acknowledgements)
     sender = _sender(settings, db, stop, log, allowed) if writes_replies and not args.once else None
-    # The drops' photos are fetched by a thread of the daemon, within a minute of being drained
-    # (services/photos.py), started like the sender once this instance holds the lock (a
-    # standby asks the bridge for nothing); `run --once` leaves them to the daemon or
+    # The drops' photos are fetched by a thread of the daemon, woken by the loop once a batch
+    # recorded some (services/photos.py), started like the sender once this instance holds the
+    # lock (a standby asks the bridge for nothing); `run --once` leaves them to the daemon or
     # `photos fetch`.
     fetcher = None
     if settings.photos and not args.once:
@@ -200,6 +200,7 @@ def _run(
                 log=log,
                 lines=logs.Lines(),
                 replies_written=None if sender is None else sender.wake.set,
+                photos_recorded=None if fetcher is None else fetcher.wake.set,
             )
     except NotMigrated as exc:
         log.error("❌ cannot start", error=str(exc))

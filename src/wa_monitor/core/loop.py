@@ -126,6 +126,7 @@ def run(
     lines: LogLines | None = None,
     give_up_after: float = 600.0,
     replies_written: Callable[[], None] | None = None,
+    photos_recorded: Callable[[], None] | None = None,
     idle_interval: float | None = None,
 ) -> Totals:
     """Apply every new bridge message until caught up (`once`) or until `stop` is set.
@@ -137,7 +138,8 @@ def run(
     Transient failures are retried with backoff; in daemon mode a failure that outlasts the
     retry policy is logged and the loop tries again, so nothing is skipped while a side is away.
     `replies_written` is called after a batch that left replies in the outbox has committed
-    (it wakes the sender). Returns the totals of the whole run.
+    (it wakes the sender); `photos_recorded` after a batch that recorded photos (it wakes the
+    photo fetcher). Returns the totals of the whole run.
     """
     loop = _Loop(
         source=source,
@@ -149,6 +151,7 @@ def run(
         lines=lines or PlainLines(),
         give_up_after=give_up_after,
         replies_written=replies_written,
+        photos_recorded=photos_recorded,
     )
     waker = waker or EventWaker(stop)
     standing_by = False
@@ -277,9 +280,10 @@ class _Loop:
         lines: LogLines,
         give_up_after: float,
         replies_written: Callable[[], None] | None = None,
+        photos_recorded: Callable[[], None] | None = None,
     ) -> None:
         self.source, self.sink, self.rules = source, sink, rules
-        self.replies_written = replies_written
+        self.replies_written, self.photos_recorded = replies_written, photos_recorded
         self.unlisted: set[str] = set()  # validating projects found with an empty list
         self.notifier, self.log, self.lines = notifier, log, lines
         self.policy = retry_policy(
@@ -456,6 +460,8 @@ class _Loop:
             raise
         if plan.replies and self.replies_written is not None:
             self.replies_written()
+        if flight.media and self.photos_recorded is not None:
+            self.photos_recorded()
         self.saved_at = time.monotonic()  # the batch's transaction saved the position
         self._done(flight.batch, flight.found, duplicates, plan.decisions)
 

@@ -48,6 +48,11 @@ def due(conn: Connection, db: Database, now: datetime, limit: int) -> list[DuePh
     ]
 
 
+def next_due(conn: Connection, db: Database) -> datetime | None:
+    row = conn.execute(db.query("photos.next_due")).fetchone()
+    return None if row is None else row[0]
+
+
 def fetched(
     conn: Connection,
     db: Database,

@@ -73,6 +73,10 @@ WHERE state IN ('pending', 'retrying') AND next_attempt_at <= %(now)s
 ORDER BY next_attempt_at, id
 LIMIT %(limit)s;
 
+-- name: next_due
+-- When the next photo waiting falls due (NULL: none waits): the fetcher sleeps until then.
+SELECT min(next_attempt_at) FROM {photos} WHERE state IN ('pending', 'retrying');
+
 -- name: fetched
 UPDATE {photos}
 SET state = 'fetched', fetched_at = %(now)s, content_key = %(key)s, content_type = %(type)s,
