@@ -682,6 +682,7 @@ class FakeOutbox:
     changed: threading.Condition = field(default_factory=threading.Condition)
     held_calls: list[tuple[int, int]] = field(default_factory=list)
     waits: list[float] = field(default_factory=list)  # the retry delays settle() applied
+    routes: list[tuple[str, str]] = field(default_factory=list)  # (drop, bridge) before posts
 
     def add(self, *messages: OutboxMessage) -> FakeOutbox:
         self.rows += [OutboxRow(m) for m in messages]
@@ -698,7 +699,9 @@ class FakeOutbox:
         self.held_calls.append((per_sender, per_group))
         return 0
 
-    def claim(self, interval_s: float, window_s: float) -> OutboxMessage | None:
+    def claim(
+        self, interval_s: float, window_s: float, *, per_sender: int, per_group: int
+    ) -> OutboxMessage | None:
         with self.lock:
             busy = {r.message.chat_jid for r in self.rows if r.state == "sending"}
             for row in self.rows:
@@ -712,6 +715,15 @@ class FakeOutbox:
 
     def waiting(self) -> bool:
         return any(r.state == "pending" for r in self.rows)
+
+    def route(self, m: OutboxMessage, bridge: str) -> bool:
+        with self.lock:
+            row = self._row(m)
+            if row is None or row.state != "sending":
+                return False
+            row.message = OutboxMessage(**{**_fields(row.message), "bridge": bridge})
+            self.routes.append((m.drop_number, bridge))
+            return True
 
     def _row(self, m: OutboxMessage) -> OutboxRow | None:
         return next((r for r in self.rows if r.message.id == m.id), None)
@@ -800,6 +812,7 @@ class FakeFeedbackSends:
     reviews: dict[uuid.UUID, FakeReview] = field(default_factory=dict)
     sends: list[tuple[uuid.UUID, FeedbackSend]] = field(default_factory=list)
     fail_settle: Exception | None = None
+    routes: list[tuple[int, str]] = field(default_factory=list)  # (send, bridge) before posts
 
     def add(self, review: FakeReview) -> uuid.UUID:
         review_id = uuid.uuid4()
@@ -866,6 +879,10 @@ class FakeFeedbackSends:
             message,
             send.claimed_at,
         )
+
+    def route(self, claimed: Claimed, bridge: str) -> bool:
+        self.routes.append((claimed.send_id, bridge))
+        return any(s.id == claimed.send_id and s.delivery is None for _, s in self.sends)
 
     def sent_alike(self, claimed: Claimed, since: datetime) -> int:
         return sum(

@@ -29,6 +29,7 @@ from wa_monitor.adapters.postgres.dashboard import HistoryEntry
 from wa_monitor.adapters.postgres.photos import DropPhoto
 from wa_monitor.adapters.postgres.users import Role, User
 from wa_monitor.core.records import BridgeMessage, Delivery
+from wa_monitor.core.replies import Route
 from wa_monitor.core.steps import Step
 from wa_monitor.services import accounts
 from wa_monitor.settings import load_settings
@@ -113,9 +114,8 @@ def make(apps: dict[str, tuple[Starlette, Site]]) -> Make:
         app.state.site = replace(
             site,
             opens=lambda _: nullcontext(desk),
-            bridge=bridge,
+            routes=(Route("main", bridge, FakeEchoes()),),
             feedback_sends=desk.feedback,
-            echoes=FakeEchoes(),
         )
         return Desk(TestClient(app, base_url="http://testserver"), desk, bridge, review, env)
 

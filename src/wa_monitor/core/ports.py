@@ -191,10 +191,19 @@ class Outbox(ClaimStore[OutboxMessage, None], Protocol):
         replies in the last hour as held: recorded, never posted; how many."""
         ...
 
-    def claim(self, interval_s: float, window_s: float) -> OutboxMessage | None:
+    def claim(
+        self, interval_s: float, window_s: float, *, per_sender: int, per_group: int
+    ) -> OutboxMessage | None:
         """The oldest waiting reply to a message within the window whose group has no reply in
-        flight and had none in the last `interval_s`, marked as being sent (committed before the
-        post), or None."""
+        flight and had none in the last `interval_s`, and whose group and sender are under their
+        hourly caps, marked as being sent (committed before the post), or None. One step for
+        every sender of the environment (one per bridge): two never let a cap's one extra
+        through."""
+        ...
+
+    def route(self, message: OutboxMessage, bridge: str) -> bool:
+        """Record, committed, that the claimed reply is about to be posted through `bridge`;
+        False when it is no longer claimed by this sender (then it must not be posted)."""
         ...
 
     def waiting(self) -> bool:

@@ -294,6 +294,9 @@ class OutboxMessage:
     message_at: datetime
     claimed_at: datetime
     attempts: int  # this one included
+    # The bridge it was (last) posted through, recorded before the post: None before then, and
+    # on claims made before version 27 (their claimer's own bridge).
+    bridge: str | None = None
 
     @property
     def recipient(self) -> str:

@@ -24,7 +24,7 @@ from wa_monitor.core import alerts as rules
 from wa_monitor.core.alerts import ClaimedAlert, Findings, Incident, Message, Thresholds
 from wa_monitor.core.ports import Echoes, NoEchoes, Poster
 from wa_monitor.core.records import Delivery, SendResult
-from wa_monitor.core.replies import Settled, post_once
+from wa_monitor.core.replies import Route, Settled, post_once
 from wa_monitor.errors import ConfigError, TransientError
 from wa_monitor.services.status import EnvStatus, Limits, assess
 from wa_monitor.settings import Settings
@@ -178,9 +178,14 @@ def check(
                 claim.message,
                 post_once(
                     claim,
-                    posters[claim.message.channel](claim.message.subject),
+                    [
+                        Route(
+                            claim.message.channel,
+                            posters[claim.message.channel](claim.message.subject),
+                            echoes.get(claim.message.channel, NoEchoes()),
+                        )
+                    ],
                     store=incidents,
-                    echoes=echoes.get(claim.message.channel, NoEchoes()),
                 ),
             )
             for claim in claimed

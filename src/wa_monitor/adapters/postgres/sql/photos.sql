@@ -130,12 +130,18 @@ ORDER BY p.round_at, p.sent_at, p.id;
 -- How many photos each of these drops has, a message's photos shared by the drops it named (as
 -- of_drop shows them).
 -- One probe of the ledger's index per drop (an overlap with the whole list would be a scan of
--- the ledger, each row against every drop: 1.4 s for a day's 2,300 drops among 20,000).
+-- the ledger, each row against every drop: 1.4 s for a day's 2,300 drops among 20,000). The
+-- probe is a LATERAL with OFFSET 0: as a plain join the planner scanned the whole ledger,
+-- checking each row against the 50 drops of a page (90 ms at 100,000 reviews; 0.3 ms now).
 WITH shared AS (
-    SELECT DISTINCT l.chat_jid, l.message_id, string_to_array(l.drops, ' ') AS named
+    SELECT DISTINCT l.chat_jid, l.message_id, l.named
     FROM unnest(%(drops)s::text[]) AS w(d)
-    JOIN {ledger} AS l ON string_to_array(l.drops, ' ') @> ARRAY[w.d]
-    WHERE strpos(l.drops, ' ') > 0
+    CROSS JOIN LATERAL (
+        SELECT l.chat_jid, l.message_id, string_to_array(l.drops, ' ') AS named
+        FROM {ledger} AS l
+        WHERE string_to_array(l.drops, ' ') @> ARRAY[w.d] AND strpos(l.drops, ' ') > 0
+        OFFSET 0
+    ) AS l
 )
 SELECT x.d, count(*) FROM (
     SELECT p.drop_number AS d FROM {photos} AS p WHERE p.drop_number = ANY(%(drops)s::text[])
