@@ -1014,7 +1014,8 @@ class FakeDesk:
     first by when they were sighted; filters are not applied (the SQL's, tested on PostgreSQL)."""
 
     feedback: FakeFeedbackSends
-    users: dict[int, User] = field(default_factory=dict)
+    logins: FakeUsers | None = None  # the accounts a login checks (made in __post_init__)
+    ended: list[tuple[int, int]] = field(default_factory=list)  # (user, epoch) logged out
     reviews: dict[uuid.UUID, Review] = field(default_factory=dict)
     sheets: dict[uuid.UUID, ReviewSheet] = field(default_factory=dict)
     trail: dict[uuid.UUID, list[ReviewChange]] = field(default_factory=dict)
@@ -1023,13 +1024,31 @@ class FakeDesk:
     drop_photos: dict[str, list[DropPhoto]] = field(default_factory=dict)
     marks: dict[uuid.UUID, list[Presence]] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        self.logins = self.logins or FakeUsers(now=self.now)
+
     def now(self) -> datetime:
         return self.feedback.now()
 
-    def add_user(self, username: str, role: Role) -> User:
-        user = User(len(self.users) + 1, username, username.title(), role, 1, None, None)
-        self.users[user.id] = user
-        return user
+    def accounts(self) -> FakeUsers:
+        assert self.logins is not None
+        return self.logins
+
+    def add_user(self, username: str, role: Role, password_hash: str = "") -> User:
+        logins = self.accounts()
+        logins.add(
+            username=username, display_name=username.title(), role=role, password_hash=password_hash
+        )
+        found = logins.account(username)
+        assert found is not None
+        return found.user
+
+    def logged_out(self, user_id: int, epoch: int) -> None:
+        self.ended.append((user_id, epoch))
+        kept = self.accounts().accounts
+        for name, found in kept.items():
+            if found.user.id == user_id and found.user.session_epoch == epoch:
+                kept[name] = replace(found, user=replace(found.user, session_epoch=epoch + 1))
 
     def add_review(
         self, drop_number: str, project: str = "Lawley", *, at: datetime | None = None
@@ -1055,7 +1074,8 @@ class FakeDesk:
         return self.feedback.reviews[review_id]
 
     def user(self, user_id: int) -> User | None:
-        return self.users.get(user_id)
+        found = (a.user for a in self.accounts().accounts.values() if a.user.id == user_id)
+        return next(found, None)
 
     def review(self, review_id: uuid.UUID) -> Review | None:
         if review_id not in self.reviews:

@@ -31,6 +31,7 @@ from wa_monitor.adapters.postgres.users import User
 from wa_monitor.core.feedback_claims import ChangedMeanwhile, FeedbackSend, Resolution
 from wa_monitor.core.records import BridgeMessage
 from wa_monitor.core.verdict import Verdict
+from wa_monitor.services.accounts import Users
 from wa_monitor.settings import Settings
 
 if TYPE_CHECKING:
@@ -43,6 +44,14 @@ class Desk(Protocol):
     """One request's reads and writes of reviews, sends, photos, presence and users."""
 
     def user(self, user_id: int) -> User | None: ...
+
+    def accounts(self) -> Users:
+        """The accounts and login counts a login checks (services/accounts.py's port)."""
+        ...
+
+    def logged_out(self, user_id: int, epoch: int) -> None:
+        """End the user's sessions of `epoch` on the server (a logout)."""
+        ...
 
     def review(self, review_id: UUID) -> Review | None: ...
 
@@ -105,6 +114,12 @@ class PgDesk:
 
     def user(self, user_id: int) -> User | None:
         return users.by_id(self._conn, self._db, user_id)
+
+    def accounts(self) -> Users:
+        return users.UserBook(self._conn, self._db)
+
+    def logged_out(self, user_id: int, epoch: int) -> None:
+        users.logged_out(self._conn, self._db, user_id, epoch)
 
     def review(self, review_id: UUID) -> Review | None:
         return dashboard.review(self._conn, self._db, review_id)
