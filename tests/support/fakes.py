@@ -66,6 +66,7 @@ from wa_monitor.core.records import (
     Flaw,
     OutboxMessage,
     Outcome,
+    PhotoRows,
     Plan,
     ReviewState,
     SendResult,
@@ -338,6 +339,7 @@ class FakeStore:
         self.refused: list[tuple[str, str]] = []  # (message id, reason), as refuse() recorded
         self.skips: set[tuple[str, str]] = set()  # (chat, message id), as record_skips() saw
         self.photos: list[Photo] = []  # every photo a batch carried (replays included)
+        self.plain: list[PhotoRows] = []  # and every batch's plain photo rows
         self.refusing: set[str] = set()  # drops whose writes the "database" refuses
         self._actions: dict[tuple[int, Phase], Action] = {}
         self._created = itertools.count(1)
@@ -387,10 +389,16 @@ class FakeStore:
         self.saved = position
 
     def start(
-        self, found: Sequence[Sighting], position: BridgePosition, photos: Sequence[Photo] = ()
+        self,
+        found: Sequence[Sighting],
+        position: BridgePosition,
+        photos: Sequence[Photo] = (),
+        plain: PhotoRows | None = None,
     ) -> FakeBatch:
         self._gate()
         self.photos.extend(photos)
+        if plain is not None:
+            self.plain.append(plain)
         self.attempts += 1
         self._step(Phase.START)
         return FakeBatch(self, self.attempts, found, position)
@@ -401,8 +409,9 @@ class FakeStore:
         position: BridgePosition,
         planner: Planner,
         photos: Sequence[Photo] = (),
+        plain: PhotoRows | None = None,
     ) -> tuple[int, Plan]:
-        applying = self.start(found, position, photos)
+        applying = self.start(found, position, photos, plain)
         applying.plan(planner)
         return applying.finish()
 
