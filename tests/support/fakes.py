@@ -1011,7 +1011,8 @@ class FakeDesk:
     """web/desk.py's Desk in memory, sharing its reviews' versions, verdict stamps and sends
     with `feedback` (the Send's claim store), as the database shares one row: a save moves the
     version the next Send must carry, a Send's stamp moves it again. Reviews are listed newest
-    first by when they were sighted; filters are not applied (the SQL's, tested on PostgreSQL)."""
+    first by when they were sighted; filters are not applied (the SQL's, tested on PostgreSQL);
+    a photo's step mark is kept on the photo (the table keeps one per review and photo)."""
 
     feedback: FakeFeedbackSends
     logins: FakeUsers | None = None  # the accounts a login checks (made in __post_init__)
@@ -1113,6 +1114,14 @@ class FakeDesk:
 
     def photo_counts(self, drops: Sequence[str]) -> dict[str, int]:
         return {d: len(self.drop_photos[d]) for d in drops if self.drop_photos.get(d)}
+
+    def mark_photo_step(
+        self, review_id: uuid.UUID, photo_id: int, step: int | None, *, by: str
+    ) -> None:
+        drop = self.reviews[review_id].drop_number
+        self.drop_photos[drop] = [
+            replace(p, step=step) if p.id == photo_id else p for p in self.drop_photos[drop]
+        ]
 
     def _ordered(self) -> list[Review]:
         return sorted(self.reviews.values(), key=lambda r: (r.sighted_at, r.id), reverse=True)
