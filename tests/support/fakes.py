@@ -66,6 +66,7 @@ from wa_monitor.core.records import (
     Flaw,
     OutboxMessage,
     Outcome,
+    PhotoRows,
     Plan,
     ReviewState,
     SendResult,
@@ -338,6 +339,7 @@ class FakeStore:
         self.refused: list[tuple[str, str]] = []  # (message id, reason), as refuse() recorded
         self.skips: set[tuple[str, str]] = set()  # (chat, message id), as record_skips() saw
         self.photos: list[Photo] = []  # every photo a batch carried (replays included)
+        self.plain: list[PhotoRows] = []  # and every batch's plain photo rows
         self.refusing: set[str] = set()  # drops whose writes the "database" refuses
         self._actions: dict[tuple[int, Phase], Action] = {}
         self._created = itertools.count(1)
@@ -387,10 +389,16 @@ class FakeStore:
         self.saved = position
 
     def start(
-        self, found: Sequence[Sighting], position: BridgePosition, photos: Sequence[Photo] = ()
+        self,
+        found: Sequence[Sighting],
+        position: BridgePosition,
+        photos: Sequence[Photo] = (),
+        plain: PhotoRows | None = None,
     ) -> FakeBatch:
         self._gate()
         self.photos.extend(photos)
+        if plain is not None:
+            self.plain.append(plain)
         self.attempts += 1
         self._step(Phase.START)
         return FakeBatch(self, self.attempts, found, position)
@@ -401,8 +409,9 @@ class FakeStore:
         position: BridgePosition,
         planner: Planner,
         photos: Sequence[Photo] = (),
+        plain: PhotoRows | None = None,
     ) -> tuple[int, Plan]:
-        applying = self.start(found, position, photos)
+        applying = self.start(found, position, photos, plain)
         applying.plan(planner)
         return applying.finish()
 
@@ -1002,10 +1011,12 @@ class FakeDesk:
     """web/desk.py's Desk in memory, sharing its reviews' versions, verdict stamps and sends
     with `feedback` (the Send's claim store), as the database shares one row: a save moves the
     version the next Send must carry, a Send's stamp moves it again. Reviews are listed newest
-    first by when they were sighted; filters are not applied (the SQL's, tested on PostgreSQL)."""
+    first by when they were sighted; filters are not applied (the SQL's, tested on PostgreSQL);
+    a photo's step mark is kept on the photo (the table keeps one per review and photo)."""
 
     feedback: FakeFeedbackSends
-    users: dict[int, User] = field(default_factory=dict)
+    logins: FakeUsers | None = None  # the accounts a login checks (made in __post_init__)
+    ended: list[tuple[int, int]] = field(default_factory=list)  # (user, epoch) logged out
     reviews: dict[uuid.UUID, Review] = field(default_factory=dict)
     sheets: dict[uuid.UUID, ReviewSheet] = field(default_factory=dict)
     trail: dict[uuid.UUID, list[ReviewChange]] = field(default_factory=dict)
@@ -1014,13 +1025,31 @@ class FakeDesk:
     drop_photos: dict[str, list[DropPhoto]] = field(default_factory=dict)
     marks: dict[uuid.UUID, list[Presence]] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        self.logins = self.logins or FakeUsers(now=self.now)
+
     def now(self) -> datetime:
         return self.feedback.now()
 
-    def add_user(self, username: str, role: Role) -> User:
-        user = User(len(self.users) + 1, username, username.title(), role, 1, None, None)
-        self.users[user.id] = user
-        return user
+    def accounts(self) -> FakeUsers:
+        assert self.logins is not None
+        return self.logins
+
+    def add_user(self, username: str, role: Role, password_hash: str = "") -> User:
+        logins = self.accounts()
+        logins.add(
+            username=username, display_name=username.title(), role=role, password_hash=password_hash
+        )
+        found = logins.account(username)
+        assert found is not None
+        return found.user
+
+    def logged_out(self, user_id: int, epoch: int) -> None:
+        self.ended.append((user_id, epoch))
+        kept = self.accounts().accounts
+        for name, found in kept.items():
+            if found.user.id == user_id and found.user.session_epoch == epoch:
+                kept[name] = replace(found, user=replace(found.user, session_epoch=epoch + 1))
 
     def add_review(
         self, drop_number: str, project: str = "Lawley", *, at: datetime | None = None
@@ -1046,7 +1075,8 @@ class FakeDesk:
         return self.feedback.reviews[review_id]
 
     def user(self, user_id: int) -> User | None:
-        return self.users.get(user_id)
+        found = (a.user for a in self.accounts().accounts.values() if a.user.id == user_id)
+        return next(found, None)
 
     def review(self, review_id: uuid.UUID) -> Review | None:
         if review_id not in self.reviews:
@@ -1084,6 +1114,14 @@ class FakeDesk:
 
     def photo_counts(self, drops: Sequence[str]) -> dict[str, int]:
         return {d: len(self.drop_photos[d]) for d in drops if self.drop_photos.get(d)}
+
+    def mark_photo_step(
+        self, review_id: uuid.UUID, photo_id: int, step: int | None, *, by: str
+    ) -> None:
+        drop = self.reviews[review_id].drop_number
+        self.drop_photos[drop] = [
+            replace(p, step=step) if p.id == photo_id else p for p in self.drop_photos[drop]
+        ]
 
     def _ordered(self) -> list[Review]:
         return sorted(self.reviews.values(), key=lambda r: (r.sighted_at, r.id), reverse=True)

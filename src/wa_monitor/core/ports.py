@@ -15,6 +15,7 @@ from wa_monitor.core.records import (
     BridgePosition,
     Delivery,
     OutboxMessage,
+    PhotoRows,
     Plan,
     PlanLists,
     ReviewState,
@@ -50,12 +51,18 @@ class Sink(Protocol):
         position: BridgePosition,
         planner: Planner,
         photos: Sequence[Photo] = (),
+        plain: PhotoRows | None = None,
     ) -> tuple[int, Plan]: ...
 
     def start(
-        self, found: Sequence[Sighting], position: BridgePosition, photos: Sequence[Photo] = ()
+        self,
+        found: Sequence[Sighting],
+        position: BridgePosition,
+        photos: Sequence[Photo] = (),
+        plain: PhotoRows | None = None,
     ) -> BatchWrite:
-        """Begin the batch's transaction; `photos` are recorded and tied to drops in it."""
+        """Begin the batch's transaction; `photos` and the `plain` photo rows (those not
+        `skipped`) are recorded and tied to drops in it."""
 
     def save_position(self, position: BridgePosition) -> None: ...
 
