@@ -169,6 +169,12 @@ FUNCTION_ARGUMENTS: Mapping[str, str] = {
 WEB_FUNCTIONS = frozenset(FUNCTION_ARGUMENTS)
 
 
+def whoami(conn: Connection, db: Database) -> tuple[str, str, str]:
+    """Who the connection logged in as: the role, the database, the server's version."""
+    row = conn.execute(db.query("queries.whoami")).fetchone()
+    return (str(row[0]), str(row[1]), str(row[2])) if row else ("?", "?", "?")
+
+
 def spell(privileges: Mapping[str, frozenset[Privilege]]) -> str:
     """A needs mapping as --help says it: 'SELECT, UPDATE on qa_photo_reviews; …'."""
     order = list(Privilege)
