@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter, defaultdict
+from contextlib import nullcontext
 from dataclasses import astuple
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -261,26 +262,9 @@ def test_the_summary_equals_a_recount_after_a_random_mix(
                     conn, handle, review, verdict=random_verdict(rng), version=version, by="nomsa"
                 )
             elif action == "feedback":
-                sent = reviewing.claim(
-                    conn,
-                    handle,
-                    review,
-                    version=version,
-                    by="nomsa",
-                    message=f"feedback {step}",
-                    route=lambda _: LAWLEY,
-                )
-                reviewing.finish(
-                    conn,
-                    handle,
-                    review,
-                    sent.send_id,
-                    delivery=Delivery.SENT,
-                    version=version,
-                    status=200,
-                    answer="ok",
-                    by="nomsa",
-                )
+                book = reviewing.FeedbackBook(handle, lambda: nullcontext(conn))
+                asked = reviewing.FeedbackRequest(review, version, "nomsa", f"feedback {step}")
+                book.settle(book.claim(asked, lambda _: LAWLEY), Delivery.SENT, "ok", 200)
             else:
                 reviewing.correct_drop(
                     conn,

@@ -4,9 +4,12 @@ bridge files with media rows, real PostgreSQL; and the checks every downloaded f
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
+import socket
+import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -18,12 +21,14 @@ import pytest
 from PIL import Image
 
 from tests.support.env import AGENT, GROUPS, LAWLEY, sast, write_config
-from tests.support.fakes import HandClock
+from tests.support.fakes import HandClock, RecordingLog
 from tests.support.harness import Daemon
 from tests.support.runs import run_once, say
 from wa_monitor.adapters.media import (
     MAX_PIXELS,
+    Answer,
     BridgeMedia,
+    Download,
     FileRefused,
     NotAnImage,
     PhotoCache,
@@ -34,9 +39,15 @@ from wa_monitor.adapters.media import (
 from wa_monitor.adapters.postgres.db import Database
 from wa_monitor.devtools.bridge_api import Fault, SimulatedBridgeApi
 from wa_monitor.devtools.photos import LAWLEY as LAWLEY_PLACE
-from wa_monitor.devtools.photos import WALK, draw
+from wa_monitor.devtools.photos import WALK, clip, draw
 from wa_monitor.devtools.simulator import BridgeWriter, MediaPost, media_post
-from wa_monitor.services.photos import Fetcher, Pass, prune
+from wa_monitor.services.photos import (
+    IDLE_POLL_SECONDS,
+    Fetcher,
+    FetcherThread,
+    Pass,
+    prune,
+)
 
 pytestmark = pytest.mark.migrated("prod")
 
@@ -128,7 +139,7 @@ def test_a_drops_photos_are_fetched_within_5_minutes_checked_and_cached_without_
 ) -> None:
     a_drop_with_photos(api)
     assert run_once(config, database_url, monkeypatch) == 0
-    clock = HandClock(ARRIVED + timedelta(minutes=4))  # the daemon's pass comes every 30 s
+    clock = HandClock(ARRIVED + timedelta(minutes=4))  # the daemon asks as soon as it drained them
     started = time.monotonic()
 
     done = fetch(database_url, api, tmp_path, clock)
@@ -194,6 +205,50 @@ def test_same_second_photos_expired_media_and_a_bridge_that_is_down(
     assert fetch(database_url, api, tmp_path, clock).outcomes == {"fetched": 1}
 
 
+def test_a_video_is_kept_as_it_came_within_the_size_limit_and_refused_over_it(
+    api: SimulatedBridgeApi,
+    config: Path,
+    tmp_path: Path,
+    database_url: str,
+    db: psycopg.Connection[Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    short, long = clip("short", frames=2), clip("long", frames=6)
+    assert len(short) < 64_000 < len(long)
+    api.post_media(
+        *(
+            media_post(
+                id=mid,
+                chat_jid=LAWLEY,
+                sender=AGENT,
+                moment=ARRIVED + timedelta(seconds=n),
+                data=data,
+                media_type="video",
+            )
+            for n, (mid, data) in enumerate((("V1", short), ("V2", long)))
+        )
+    )
+    with BridgeWriter(api.bridge_db or Path()) as writer:
+        say(writer, "D1", "DR1752028", ARRIVED + timedelta(minutes=1))
+    assert run_once(config, database_url, monkeypatch) == 0
+
+    fetch(database_url, api, tmp_path, HandClock(ARRIVED + timedelta(minutes=2)), max_bytes=64_000)
+
+    rows = {
+        r[0]: r[1:]
+        for r in db.execute(
+            "SELECT message_id, state, content_type, content_key, last_error"
+            " FROM public.wa_monitor_photos"
+        ).fetchall()
+    }
+    assert rows["V1"][:2] == ("fetched", "video/mp4")
+    assert PhotoCache(tmp_path / "cache", max_bytes=1).path(
+        rows["V1"][2], "video"
+    ).read_bytes() == (short)
+    assert rows["V2"][0] == "refused"
+    assert "larger than 64000 bytes" in rows["V2"][3]
+
+
 def test_a_hanging_bridge_costs_the_timeout_and_is_retried(
     api: SimulatedBridgeApi,
     config: Path,
@@ -211,6 +266,53 @@ def test_a_hanging_bridge_costs_the_timeout_and_is_retried(
 
     assert time.monotonic() - started < 3.0
     assert states(db) == {"P00": "retrying"}
+
+
+@contextlib.contextmanager
+def a_bridge_sending(piece: bytes, *, every_s: float, pieces: int) -> Iterator[str]:
+    """A bridge that answers 200 and then sends `piece` `pieces` times, `every_s` apart (a
+    chunked body that never adds up to JSON); its base URL."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(10)
+    stop = threading.Event()
+
+    def serve() -> None:
+        with contextlib.suppress(OSError), listener.accept()[0] as conn:
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+            for _ in range(pieces):
+                if stop.wait(every_s):
+                    break
+                conn.sendall(b"%x\r\n%s\r\n" % (len(piece), piece))
+            conn.sendall(b"0\r\n\r\n")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join(10)
+        listener.close()
+
+
+def test_a_bridge_trickling_its_answer_costs_the_timeout_and_one_without_end_is_cut() -> None:
+    """httpx's timeouts are per read: a byte every 0.2 s never trips a 1 s read timeout. The
+    answer has one deadline, and a cap on its size."""
+    with (
+        a_bridge_sending(b" ", every_s=0.2, pieces=150) as url,
+        BridgeMedia(url, total_s=1.0) as bridge,
+    ):
+        started = time.monotonic()
+        answer = bridge.download("P1", LAWLEY)
+        took = time.monotonic() - started
+    assert answer.answer is Answer.UNREACHABLE
+    assert took < 10, f"waited {took:.0f} s for a trickle (it lasts 30 s)"
+
+    with a_bridge_sending(b"x" * 16384, every_s=0, pieces=64) as url, BridgeMedia(url) as bridge:
+        answer = bridge.download("P1", LAWLEY)
+    assert answer.answer is Answer.FAILED
+    assert answer.detail == "the bridge's answer is too long"
 
 
 def test_requests_are_paced(
@@ -260,6 +362,130 @@ def test_a_file_outside_the_media_folder_or_through_a_symlink_out_is_never_read(
     ):
         with pytest.raises(FileRefused, match="outside the media folder"):
             read_checked(named, media, max_bytes=1 << 20, sha256=sha)
+
+
+def test_a_named_pipe_where_a_photo_should_be_is_refused_without_waiting(tmp_path: Path) -> None:
+    """A FIFO in the media folder: opening it to read would wait for a writer, for ever."""
+    pipe = tmp_path / "chat" / "image_20251111_090000.jpg"
+    pipe.parent.mkdir()
+    os.mkfifo(pipe)
+
+    with (
+        _unblocked_after(pipe, seconds=5.0) as waited,
+        pytest.raises(FileRefused, match="not a regular file"),
+    ):
+        read_checked(str(pipe), tmp_path, max_bytes=1 << 20, sha256=b"\0" * 32)
+    assert not waited, "the open waited for a writer"
+
+
+def test_a_bridge_naming_a_symlink_out_a_pipe_or_a_file_outside_gets_nothing_read(
+    api: SimulatedBridgeApi,
+    config: Path,
+    tmp_path: Path,
+    database_url: str,
+    db: psycopg.Connection[Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What lies at the bridge's file names decides what it answers (its "file exists, return
+    it" shortcut): a symlink to a file outside the media folder (the photo's own bytes, so only
+    the path gives it away) and a named pipe are refused, end to end; and a fetcher whose media
+    folder is not the bridge's reads none of the files the bridge names."""
+    media = a_drop_with_photos(api, 3)
+    assert run_once(config, database_url, monkeypatch) == 0
+    folder = api.store / LAWLEY
+    folder.mkdir(parents=True, exist_ok=True)
+    outside = tmp_path / "outside.jpg"
+    outside.write_bytes(media[0].data)
+    (folder / media[0].post.filename).symlink_to(outside)
+    pipe = folder / media[1].post.filename
+    os.mkfifo(pipe)
+    clock = HandClock(ARRIVED + timedelta(minutes=4))
+
+    with _unblocked_after(pipe, seconds=20.0) as waited:
+        done = fetch(database_url, api, tmp_path, clock)
+    assert not waited, "the fetcher waited on the pipe"
+
+    assert done.outcomes == {"refused": 2, "fetched": 1}
+    assert states(db) == {"P00": "refused", "P01": "refused", "P02": "fetched"}
+    errors = dict(
+        db.execute("SELECT message_id, last_error FROM public.wa_monitor_photos").fetchall()
+    )
+    assert "outside the media folder" in errors["P00"]
+    assert "not a regular file" in errors["P01"]
+    cache = PhotoCache(tmp_path / "cache", max_bytes=1 << 30)
+    assert cache.size()[0] == 2  # P02's thumbnail and screen copy, nothing of P00 or P01
+
+    later = media_post(
+        id="P09",
+        chat_jid=LAWLEY,
+        sender=AGENT,
+        moment=ARRIVED + timedelta(minutes=3, seconds=30),
+        data=draw(WALK[3], label="late"),
+    )
+    api.post_media(later)
+    assert run_once(config, database_url, monkeypatch) == 0
+    elsewhere = tmp_path / "another-media-folder"
+    elsewhere.mkdir()
+    with fetcher(database_url, api, tmp_path, clock) as one:
+        one.media_dir = elsewhere
+        assert one.run_once().outcomes == {"refused": 1}
+    assert states(db)["P09"] == "refused"
+
+
+class NamesNul(BridgeMedia):
+    """A bridge (a fork, a proxy) whose answer for one message names a path with a NUL in it."""
+
+    def __init__(self, url: str, message_id: str) -> None:
+        super().__init__(url)
+        self.message_id = message_id
+
+    def download(self, message_id: str, chat_jid: str) -> Download:
+        if message_id == self.message_id:
+            return Download(Answer.OK, path=f"{self.message_id}\0/etc/passwd")
+        return super().download(message_id, chat_jid)
+
+
+def test_a_path_with_a_nul_is_refused_and_the_pass_goes_on(
+    api: SimulatedBridgeApi,
+    config: Path,
+    tmp_path: Path,
+    database_url: str,
+    db: psycopg.Connection[Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Python will not resolve such a name (ValueError): one photo's answer must not stop the
+    pass (the photo first in line would stop every pass after it too)."""
+    a_drop_with_photos(api, 2)
+    assert run_once(config, database_url, monkeypatch) == 0
+    with fetcher(database_url, api, tmp_path, HandClock(ARRIVED + timedelta(minutes=4))) as one:
+        one.bridge.close()
+        one.bridge = NamesNul(api.url, "P00")
+        assert one.run_once().outcomes == {"refused": 1, "fetched": 1}
+    assert states(db) == {"P00": "refused", "P01": "fetched"}
+    with pytest.raises(FileRefused, match="not a file name"):
+        read_checked("a\0b", tmp_path, max_bytes=1, sha256=None)
+
+
+@contextlib.contextmanager
+def _unblocked_after(pipe: Path, *, seconds: float) -> Iterator[list[bool]]:
+    """Runs the block; if it is still inside after `seconds` (an open of `pipe` waiting for a
+    writer), opens the pipe to write so that it goes on, and says so: a test fails, not hangs."""
+    waited: list[bool] = []
+    finished = threading.Event()
+
+    def release() -> None:
+        if not finished.wait(seconds):
+            waited.append(True)
+            with contextlib.suppress(OSError), pipe.open("wb"):
+                pass
+
+    guard = threading.Thread(target=release, daemon=True)
+    guard.start()
+    try:
+        yield waited
+    finally:
+        finished.set()
+        guard.join()
 
 
 def test_an_oversized_file_and_a_wrong_sha256_are_refused(tmp_path: Path) -> None:
@@ -336,3 +562,137 @@ def test_a_standby_daemon_asks_the_bridge_for_no_photo_until_it_holds_the_lock(
         assert len(api.downloads()) == 3, standby.stderr
         code, _ = standby.stop()
         assert code == 0, standby.stderr
+
+
+# -- the daemon's fetcher: woken when there is work, quiet when there is none or the bridge is out
+
+
+def test_an_idle_daemon_asks_for_new_photos_at_once_though_its_fetcher_sleeps(
+    api: SimulatedBridgeApi,
+    config: Path,
+    database_url: str,
+) -> None:
+    """The fetcher sleeps until a photo falls due (IDLE_POLL_SECONDS when none waits), and the
+    loop wakes it after a batch that recorded photos: a drop's photos are asked for at once.
+    (Before, it looked every 30 s whether or not there was work, 120 wake-ups an hour.)"""
+    with Daemon(config, database_url) as daemon:
+        daemon.wait_for("starting")
+        time.sleep(1.5)  # its first pass has found nothing due
+        assert api.downloads() == ()
+        a_drop_with_photos(api, count=3)
+        until = time.monotonic() + 15
+        while len(api.downloads()) < 3 and time.monotonic() < until:
+            time.sleep(0.1)
+        assert len(api.downloads()) == 3, daemon.stderr
+        code, _ = daemon.stop()
+        assert code == 0, daemon.stderr
+
+
+class FetcherClock:
+    """The fetcher thread's waits pass at once and move virtual time by what they asked; after
+    `hours` of it the thread is stopped."""
+
+    def __init__(self, stop: threading.Event, hours: float) -> None:
+        self.stop, self.end, self.now = stop, hours * 3600, 0.0
+        self.pauses: list[float] = []
+
+    def wait(self, event: threading.Event, timeout: float) -> bool:
+        if event.is_set():
+            return True
+        self.pauses.append(timeout)
+        self.now += timeout
+        if self.now >= self.end:
+            self.stop.set()
+        return False
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+def test_an_outage_of_the_bridge_costs_a_request_every_few_minutes_not_one_a_second(
+    api: SimulatedBridgeApi,
+    config: Path,
+    tmp_path: Path,
+    database_url: str,
+    db: psycopg.Connection[Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A hundred photos due and the bridge's API not answering, for an hour (virtual time):
+    each pass ends at the first request that gets no answer, and the pauses between passes
+    double from 30 s to 10 minutes. (Before: every due photo was tried, paced at
+    photos_fetch_per_minute, 50 a pass: thousands of requests an hour.) When the bridge
+    answers again, the next pass fetches and the pause is back to the idle one."""
+    a_drop_with_photos(api, count=12)
+    a_drop_with_photos(api, count=88, start=12)
+    assert run_once(config, database_url, monkeypatch) == 0
+    api.down()
+    stop = threading.Event()
+    clock = FetcherClock(stop, hours=1)
+    log = RecordingLog()
+    with fetcher(
+        database_url, api, tmp_path, HandClock(ARRIVED + timedelta(minutes=5)), per_minute=6000
+    ) as one:
+        thread = FetcherThread(one, stop, log, clock=clock, monotonic=clock.monotonic)
+        thread.start()
+        assert stop.wait(30.0), "the thread ended before its virtual hour"
+        thread.close(timeout=30.0)
+
+    tries = db.execute("SELECT sum(attempts) FROM public.wa_monitor_photos").fetchone()[0]
+    assert tries == len(clock.pauses) <= 12  # one request a pass
+    assert clock.pauses[:6] == [30.0, 60.0, 120.0, 240.0, 480.0, 600.0]
+    assert set(clock.pauses[5:]) == {600.0}
+    said = log.having("📷 photos:")
+    assert len(said) == tries
+    assert all("the bridge is not serving" in line.event for line in said)
+
+
+def test_the_fetcher_sleeps_until_the_next_photo_falls_due(
+    api: SimulatedBridgeApi, tmp_path: Path, database_url: str
+) -> None:
+    """After a pass that took every due photo: until the next retry's time, at most the idle
+    poll; after a full pass (more due): at once; after an outage pass: the backoff, deaf to
+    the loop's wake (new photos would fail the same way)."""
+    now = ARRIVED
+    one = fetcher(database_url, api, tmp_path, HandClock(now))
+    thread = FetcherThread(one, threading.Event(), RecordingLog())
+
+    assert thread.pause_after(Pass(next_due=now + timedelta(seconds=90))) == (90.0, True)
+    assert thread.pause_after(Pass(next_due=now - timedelta(seconds=5))) == (0.0, True)
+    assert thread.pause_after(Pass(next_due=now + timedelta(days=1))) == (IDLE_POLL_SECONDS, True)
+    assert thread.pause_after(Pass()) == (IDLE_POLL_SECONDS, True)
+    assert thread.pause_after(Pass(full=True)) == (0.0, True)
+    assert thread.pause_after(Pass(bridge_down=True)) == (30.0, False)
+    assert thread.pause_after(Pass(bridge_down=True)) == (60.0, False)
+    assert thread.pause_after(Pass(full=True)) == (0.0, True)  # it answered: the backoff ends
+    assert thread.pause_after(Pass(bridge_down=True)) == (30.0, False)
+
+
+def test_a_pass_waiting_between_two_requests_ends_at_once_when_stopped(
+    api: SimulatedBridgeApi,
+    config: Path,
+    tmp_path: Path,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One request a minute (photos_fetch_per_minute = 1): a stop set after the first request
+    ends the pass at once, not after the minute's gap (the daemon's stop waits 1 s for it)."""
+    a_drop_with_photos(api, count=2)
+    assert run_once(config, database_url, monkeypatch) == 0
+    stop = threading.Event()
+    with fetcher(
+        database_url, api, tmp_path, HandClock(ARRIVED + timedelta(minutes=5)), per_minute=1
+    ) as one:
+        passing = threading.Thread(target=one.run_once, kwargs={"stop": stop})
+        passing.start()
+        until = time.monotonic() + 10
+        while not api.downloads() and time.monotonic() < until:
+            time.sleep(0.05)
+        time.sleep(0.3)  # in the gap before the second request
+        stopped = time.monotonic()
+        stop.set()
+        passing.join(timeout=10.0)
+        took = time.monotonic() - stopped
+
+    assert not passing.is_alive()
+    assert took < 1.0, f"the pass took {took:.1f} s to end"
+    assert len(api.downloads()) == 1

@@ -16,7 +16,7 @@ import psycopg
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.support.browser import CHROMIUM, log_in, new_page, shot
+from tests.support.browser import CHROMIUM, log_in, new_page, played_frame, shot
 from tests.support.env import LAWLEY, sast, write_config
 from tests.support.runs import say
 from tests.support.web import add_user, dashboard, make_app, served
@@ -292,6 +292,24 @@ def test_a_reviewer_marks_which_step_a_photo_shows_and_the_step_row_shows_it(
 def test_a_step_mark_without_the_script_and_what_is_refused(shop: Shop, database_url: str) -> None:
     twelve_photos_and_the_placeholders(shop)
     review = shop.review_id()
+    # Another agent's drop in the same group, with a photo of its own.
+    shop.api.post_media(
+        media_post(
+            id="Q1",
+            chat_jid=LAWLEY,
+            sender="27829876543",
+            moment=ARRIVED + timedelta(minutes=1),
+            data=draw(WALK[1], label="other"),
+        )
+    )
+    assert shop.api.bridge_db is not None
+    with BridgeWriter(shop.api.bridge_db) as writer:
+        say(writer, "Q2", "DR7654321", ARRIVED + timedelta(minutes=2), sender="27829876543")
+    shop.run_monitor()
+    others = shop.db.execute(
+        "SELECT id FROM public.wa_monitor_photos WHERE drop_number = 'DR7654321'"
+    ).fetchall()
+    assert len(others) == 1
     photo = shop.db.execute(
         "SELECT id FROM public.wa_monitor_photos WHERE message_id = 'P05'"
     ).fetchone()
@@ -308,8 +326,9 @@ def test_a_step_mark_without_the_script_and_what_is_refused(shop: Shop, database
         assert '<option value="8" selected>' in page
         assert d.client.post(url, data={"csrf": csrf, "step": "13"}).status_code == 400
         assert d.client.post(url, data={"step": "8"}).status_code == 403  # no CSRF token
-        other = f"/wa-monitor/reviews/{review}/photos/999999999/step"
-        assert d.client.post(other, data={"csrf": csrf, "step": "8"}).status_code == 404
+        for other in (999999999, others[0][0]):  # no photo; another drop's photo
+            mark = f"/wa-monitor/reviews/{review}/photos/{other}/step"
+            assert d.client.post(mark, data={"csrf": csrf, "step": "8"}).status_code == 404
         cleared = d.client.post(url, data={"csrf": csrf, "step": ""}, follow_redirects=False)
         assert cleared.status_code == 303
         # A login that comes back to the mark's address lands on the review, at the photo.
@@ -426,7 +445,17 @@ def test_a_video_is_fetched_served_as_it_is_and_shown_with_a_player(
         assert player.get_attribute("controls") is not None
         expect(player).to_have_attribute("src", re.compile(f"/photos/{key}/video$"))
         expect(page.locator("[data-photo-large]")).to_be_hidden()
+        expect(page.locator("[data-photo-zoom-in]")).to_be_disabled()  # no zoom on a video
+        # It plays: the browser decoded the H.264 stream (the house's sky in the corner).
+        frame = played_frame(player)
+        assert (frame["width"], frame["height"]) == (128, 96)
+        assert _near(frame["corner"], (186, 214, 235)), frame
         shot(page, "photos-video")
+
+
+def _near(found: object, colour: tuple[int, int, int], within: int = 8) -> bool:
+    assert isinstance(found, list)
+    return all(abs(a - b) <= within for a, b in zip(found, colour, strict=True))
 
 
 def _agent_media(mid: str, at: datetime, data: bytes, **kw: str) -> MediaPost:

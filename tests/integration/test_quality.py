@@ -9,6 +9,7 @@ import io
 import math
 import random
 from collections.abc import Iterator, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -201,20 +202,9 @@ def through_the_workflow(db: psycopg.Connection[Any], url: str) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
         reviewing.save(conn, handle, ids[0], verdict=ALL_OK, version=1, by="nomsa")
         v = reviewing.save(conn, handle, ids[1], verdict=bad, version=1, by="nomsa")
-        sent = reviewing.claim(
-            conn, handle, ids[1], version=v, by="nomsa", message="x", route=lambda _: "group@g.us"
-        )
-        reviewing.finish(
-            conn,
-            handle,
-            ids[1],
-            sent.send_id,
-            delivery=Delivery.SENT,
-            version=v,
-            status=200,
-            answer="ok",
-            by="nomsa",
-        )
+        book = reviewing.FeedbackBook(handle, lambda: nullcontext(conn))
+        asked = reviewing.FeedbackRequest(ids[1], v, "nomsa", "x")
+        book.settle(book.claim(asked, lambda _: "group@g.us"), Delivery.SENT, "ok", 200)
         db.execute(  # the monitor's resubmission (queries.resubmit_reviews)
             "UPDATE public.qa_photo_reviews SET resubmitted = true, incomplete = false, "
             "feedback_sent = NULL, last_submitted_at = now(), version = version + 1 "

@@ -4,8 +4,10 @@ feedback, and watches the agent's fix come back as a resubmission."""
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +15,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.support.browser import CHROMIUM, new_page, shot
+from tests.support.browser import CHROMIUM, new_page, played_frame, shot
 from tests.support.web import free_port
 
 pytestmark = [
@@ -23,7 +25,21 @@ pytestmark = [
 
 
 @pytest.fixture
-def demo(tmp_path: Path) -> Iterator[tuple[str, str]]:
+def workdir() -> Iterator[Path]:
+    """The demo's working folder, outside pytest's temp root: as root the embedded PostgreSQL
+    runs as its own user (`pgserver`), and any pytest session that starts meanwhile (CI's second
+    pass, another run on the machine) makes that root 0700 again, locking the server out of its
+    data (initdb: Permission denied)."""
+    folder = Path(tempfile.mkdtemp(prefix="wa-monitor-review-demo-"))
+    folder.chmod(0o755)
+    try:
+        yield folder / "work"
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def demo(tmp_path: Path, workdir: Path) -> Iterator[tuple[str, str]]:
     """The review demo running; (dashboard URL, the reviewer's password)."""
     port = free_port()
     out = tmp_path / "demo.out"
@@ -38,7 +54,7 @@ def demo(tmp_path: Path) -> Iterator[tuple[str, str]]:
                 "--seconds",
                 "240",
                 "--dir",
-                str(tmp_path / "work"),
+                str(workdir),
                 "--port",
                 str(port),
             ],
@@ -75,6 +91,17 @@ def test_the_review_demo_closes_the_loop(browser: Browser, demo: tuple[str, str]
             "7 photos",
             "9 photos",
         ]
+        # The drop filmed as well as photographed: its video's tile, and the video plays.
+        page.goto(f"{base}/reviews?drop=DR1752044")
+        page.click("table.reviews tbody tr td a")
+        expect(page.locator(".photo-thumb")).to_have_count(7)
+        expect(page.locator(".video-thumb")).to_have_text("▶ Video")
+        shot(page, "review-demo-video-tile")
+        page.locator(".video-thumb").click()
+        frame = played_frame(page.locator("[data-photo-video]"))
+        assert (frame["width"], frame["height"]) == (128, 96)
+        shot(page, "review-demo-video")
+        page.keyboard.press("Escape")
         page.goto(f"{base}/reviews?drop=DR1752028")
         expect(page.locator("table.reviews tbody tr")).to_have_count(1, timeout=20_000)
         page.click("table.reviews tbody tr td a")

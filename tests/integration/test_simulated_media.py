@@ -7,6 +7,7 @@ import contextlib
 import hashlib
 import io
 import sqlite3
+import struct
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -16,8 +17,9 @@ import httpx
 import pytest
 from PIL import Image
 
+from wa_monitor.adapters.media import video_type
 from wa_monitor.devtools.bridge_api import SimulatedBridgeApi
-from wa_monitor.devtools.photos import LAWLEY, Subject, draw
+from wa_monitor.devtools.photos import LAWLEY, Subject, clip, draw
 from wa_monitor.devtools.simulator import BridgeWriter, Post, bridge_timestamp, media_post
 
 LAWLEY_JID = "120363418298130331@g.us"
@@ -89,6 +91,66 @@ def test_download_writes_the_file_under_store_and_answers_as_the_bridge(
         "path": str(expected.absolute()),
     }
     assert expected.read_bytes() == data
+
+
+def boxes(data: bytes, at: int = 0, end: int | None = None) -> dict[bytes, tuple[int, int]]:
+    """An MP4's boxes at one level: type -> (where its body starts, where it ends)."""
+    found, end = {}, len(data) if end is None else end
+    while at < end:
+        size, kind = struct.unpack(">I4s", data[at : at + 8])
+        found[kind] = (at + 8, at + size)
+        at += size
+    assert at == end, "the boxes fill their parent exactly"
+    return found
+
+
+def test_a_video_is_a_real_mp4_with_an_h264_stream() -> None:
+    """What a browser needs to play it (test_photo_pages plays it in chromium): ftyp, one video
+    track whose sample table points at the frames in mdat, each frame one H.264 IDR picture
+    whose bytes never look like a start code."""
+    data = clip("DR1752028")
+
+    top = boxes(data)
+    assert list(top) == [b"ftyp", b"moov", b"mdat"]
+    assert video_type(data) == "video/mp4"  # what the fetcher accepts and serves it as
+    path = [b"trak", b"mdia", b"minf", b"stbl"]
+    level = boxes(data, *top[b"moov"])
+    for kind in path:
+        level = boxes(data, *level[kind])
+    stsz = data[level[b"stsz"][0] : level[b"stsz"][1]]
+    count = struct.unpack(">I", stsz[8:12])[0]
+    sizes = struct.unpack(f">{count}I", stsz[12:])
+    offset = struct.unpack(">I", data[level[b"stco"][0] + 8 : level[b"stco"][0] + 12])[0]
+    assert offset == top[b"mdat"][0]
+    assert sum(sizes) == top[b"mdat"][1] - top[b"mdat"][0]
+    avc1 = data[level[b"stsd"][0] + 8 :]
+    assert avc1[4:8] == b"avc1"
+    assert struct.unpack(">HH", avc1[32:36]) == (128, 96)
+    at = offset
+    for size in sizes:
+        (length,) = struct.unpack(">I", data[at : at + 4])
+        nal = data[at + 4 : at + 4 + length]
+        assert length == size - 4
+        assert nal[0] & 0x1F == 5  # an IDR picture
+        assert not any(nal[i : i + 3] in (b"\0\0\0", b"\0\0\1", b"\0\0\2") for i in range(len(nal)))
+        at += size
+    assert clip("DR1752028") != clip("DR1752031")
+
+
+def test_a_video_is_stored_and_downloaded_as_the_bridge_does(bridge: SimulatedBridgeApi) -> None:
+    data = clip("walk")
+    bridge.post_media(
+        media_post(
+            id="VV1", chat_jid=LAWLEY_JID, sender=AGENT, moment=AT, data=data, media_type="video"
+        )
+    )
+
+    answer = download(bridge, message_id="VV1", chat_jid=LAWLEY_JID)
+
+    assert answer.status_code == 200
+    assert answer.json()["message"] == "Successfully downloaded video media"
+    assert answer.json()["filename"] == "video_20251111_122530.mp4"
+    assert Path(answer.json()["path"]).read_bytes() == data
 
 
 def test_two_photos_in_one_second_come_back_as_the_first_ones_file(

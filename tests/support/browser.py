@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from playwright.sync_api import Browser, ConsoleMessage, Page, expect
+from playwright.sync_api import Browser, ConsoleMessage, Locator, Page, expect
 
 from tests.support.web import PASSWORD
 
@@ -56,3 +56,30 @@ def log_in(page: Page, base: str, username: str) -> None:
     page.fill("input[name=password]", PASSWORD)
     page.click("button[type=submit]")
     expect(page).to_have_url(f"{base}/wa-monitor")
+
+
+# Plays the <video> (muted: no gesture needed), waits for a frame on screen and reads it back
+# through a canvas: what the browser decoded, or the reason it could not.
+_PLAYED_FRAME = """v => new Promise((ok, fail) => {
+  const read = () => {
+    const c = document.createElement("canvas");
+    c.width = v.videoWidth; c.height = v.videoHeight;
+    const g = c.getContext("2d", {willReadFrequently: true});
+    g.drawImage(v, 0, 0);
+    ok({width: v.videoWidth, height: v.videoHeight,
+        corner: Array.from(g.getImageData(4, 4, 1, 1).data.slice(0, 3))});
+  };
+  v.addEventListener("error", () => fail(new Error("not decoded: " + v.error.message)));
+  setTimeout(() => fail(new Error("no frame within 10 s")), 10000);
+  v.muted = true;
+  v.addEventListener("timeupdate", function once() {
+    if (v.currentTime > 0) { v.removeEventListener("timeupdate", once); v.pause(); read(); }
+  });
+  v.play().catch(e => fail(e));
+})"""
+
+
+def played_frame(player: Locator) -> dict[str, object]:
+    """The video's size and its top-left pixel as decoded, after it played a moment."""
+    found: dict[str, object] = player.evaluate(_PLAYED_FRAME)
+    return found

@@ -28,8 +28,24 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tests.support.env import AGENT, GROUPS, LAWLEY
-from wa_monitor.adapters.bridge_api import SendResult
-from wa_monitor.adapters.postgres.reviewing import Claimed, FeedbackRequest, ReviewNotFound
+from wa_monitor.adapters.postgres.dashboard import (
+    HistoryEntry,
+    Keyset,
+    Review,
+    ReviewFilter,
+    ReviewPage,
+)
+from wa_monitor.adapters.postgres.photos import DropPhoto
+from wa_monitor.adapters.postgres.presence import Presence
+from wa_monitor.adapters.postgres.reviewing import (
+    Claimed,
+    Corrected,
+    Correction,
+    FeedbackRequest,
+    ReviewChange,
+    ReviewNotFound,
+    ReviewSheet,
+)
 from wa_monitor.adapters.postgres.users import Account, Attempts, Role, User
 from wa_monitor.core import loop
 from wa_monitor.core.feedback_claims import (
@@ -50,14 +66,18 @@ from wa_monitor.core.records import (
     Flaw,
     OutboxMessage,
     Outcome,
+    PhotoRows,
     Plan,
     ReviewState,
+    SendResult,
     Sighting,
     Skip,
 )
 from wa_monitor.core.replies import retry_in
 from wa_monitor.core.report import Totals
 from wa_monitor.core.reviews import mark_taken
+from wa_monitor.core.steps import Step
+from wa_monitor.core.verdict import Verdict
 from wa_monitor.errors import Rescan, RowRefused, Standby
 
 JOHANNESBURG = ZoneInfo("Africa/Johannesburg")
@@ -319,6 +339,7 @@ class FakeStore:
         self.refused: list[tuple[str, str]] = []  # (message id, reason), as refuse() recorded
         self.skips: set[tuple[str, str]] = set()  # (chat, message id), as record_skips() saw
         self.photos: list[Photo] = []  # every photo a batch carried (replays included)
+        self.plain: list[PhotoRows] = []  # and every batch's plain photo rows
         self.refusing: set[str] = set()  # drops whose writes the "database" refuses
         self._actions: dict[tuple[int, Phase], Action] = {}
         self._created = itertools.count(1)
@@ -368,10 +389,16 @@ class FakeStore:
         self.saved = position
 
     def start(
-        self, found: Sequence[Sighting], position: BridgePosition, photos: Sequence[Photo] = ()
+        self,
+        found: Sequence[Sighting],
+        position: BridgePosition,
+        photos: Sequence[Photo] = (),
+        plain: PhotoRows | None = None,
     ) -> FakeBatch:
         self._gate()
         self.photos.extend(photos)
+        if plain is not None:
+            self.plain.append(plain)
         self.attempts += 1
         self._step(Phase.START)
         return FakeBatch(self, self.attempts, found, position)
@@ -382,8 +409,9 @@ class FakeStore:
         position: BridgePosition,
         planner: Planner,
         photos: Sequence[Photo] = (),
+        plain: PhotoRows | None = None,
     ) -> tuple[int, Plan]:
-        applying = self.start(found, position, photos)
+        applying = self.start(found, position, photos, plain)
         applying.plan(planner)
         return applying.finish()
 
@@ -663,6 +691,7 @@ class FakeOutbox:
     changed: threading.Condition = field(default_factory=threading.Condition)
     held_calls: list[tuple[int, int]] = field(default_factory=list)
     waits: list[float] = field(default_factory=list)  # the retry delays settle() applied
+    routes: list[tuple[str, str]] = field(default_factory=list)  # (drop, bridge) before posts
 
     def add(self, *messages: OutboxMessage) -> FakeOutbox:
         self.rows += [OutboxRow(m) for m in messages]
@@ -679,7 +708,9 @@ class FakeOutbox:
         self.held_calls.append((per_sender, per_group))
         return 0
 
-    def claim(self, interval_s: float, window_s: float) -> OutboxMessage | None:
+    def claim(
+        self, interval_s: float, window_s: float, *, per_sender: int, per_group: int
+    ) -> OutboxMessage | None:
         with self.lock:
             busy = {r.message.chat_jid for r in self.rows if r.state == "sending"}
             for row in self.rows:
@@ -693,6 +724,15 @@ class FakeOutbox:
 
     def waiting(self) -> bool:
         return any(r.state == "pending" for r in self.rows)
+
+    def route(self, m: OutboxMessage, bridge: str) -> bool:
+        with self.lock:
+            row = self._row(m)
+            if row is None or row.state != "sending":
+                return False
+            row.message = OutboxMessage(**{**_fields(row.message), "bridge": bridge})
+            self.routes.append((m.drop_number, bridge))
+            return True
 
     def _row(self, m: OutboxMessage) -> OutboxRow | None:
         return next((r for r in self.rows if r.message.id == m.id), None)
@@ -731,15 +771,19 @@ def _fields(m: OutboxMessage) -> dict[str, object]:
 
 
 class FakePoster:
-    """The bridge's send API: answers with the outcomes given, in order; keeps what was posted."""
+    """The Poster port (the bridge's send API, the SMTP relay): answers with the outcomes
+    given, in order, as the bridge words them; keeps what was posted."""
 
     def __init__(self, *outcomes: Delivery) -> None:
         self.outcomes = list(outcomes)
         self.posted: list[tuple[str, str]] = []
 
-    def post(self, recipient: str, text: str) -> tuple[Delivery, str]:
+    def send(self, recipient: str, text: str) -> SendResult:
         self.posted.append((recipient, text))
-        return self.outcomes.pop(0), "detail"
+        outcome = self.outcomes.pop(0)
+        return SendResult(
+            outcome, f"bridge said {outcome.value}", 200 if outcome is Delivery.SENT else None
+        )
 
 
 class FakeEchoes:
@@ -777,6 +821,7 @@ class FakeFeedbackSends:
     reviews: dict[uuid.UUID, FakeReview] = field(default_factory=dict)
     sends: list[tuple[uuid.UUID, FeedbackSend]] = field(default_factory=list)
     fail_settle: Exception | None = None
+    routes: list[tuple[int, str]] = field(default_factory=list)  # (send, bridge) before posts
 
     def add(self, review: FakeReview) -> uuid.UUID:
         review_id = uuid.uuid4()
@@ -844,6 +889,10 @@ class FakeFeedbackSends:
             send.claimed_at,
         )
 
+    def route(self, claimed: Claimed, bridge: str) -> bool:
+        self.routes.append((claimed.send_id, bridge))
+        return any(s.id == claimed.send_id and s.delivery is None for _, s in self.sends)
+
     def sent_alike(self, claimed: Claimed, since: datetime) -> int:
         return sum(
             1
@@ -879,22 +928,6 @@ class FakeFeedbackSends:
             return None
         review.feedback_sent, review.version = at, review.version + 1
         return at
-
-
-class FakeBridgeSend:
-    """The bridge's POST /api/send as a reviewer's Send calls it: the outcomes given, in order;
-    what was posted, kept."""
-
-    def __init__(self, *outcomes: Delivery) -> None:
-        self.outcomes = list(outcomes)
-        self.posted: list[tuple[str, str]] = []
-
-    def send(self, recipient: str, text: str) -> SendResult:
-        self.posted.append((recipient, text))
-        outcome = self.outcomes.pop(0)
-        return SendResult(
-            outcome, f"bridge said {outcome.value}", 200 if outcome is Delivery.SENT else None
-        )
 
 
 # -- the accounts service's users and login counts -----------------------------------------
@@ -968,3 +1001,220 @@ class FakeUsers:
 
     def disable(self, username: str) -> bool:
         return self._change(username, disabled_at=self.now()) is not None
+
+
+# -- the review desk: what the review page, the review list and a reviewer's POSTs ask -------
+
+
+@dataclass
+class FakeDesk:
+    """web/desk.py's Desk in memory, sharing its reviews' versions, verdict stamps and sends
+    with `feedback` (the Send's claim store), as the database shares one row: a save moves the
+    version the next Send must carry, a Send's stamp moves it again. Reviews are listed newest
+    first by when they were sighted; filters are not applied (the SQL's, tested on PostgreSQL);
+    a photo's step mark is kept on the photo (the table keeps one per review and photo)."""
+
+    feedback: FakeFeedbackSends
+    logins: FakeUsers | None = None  # the accounts a login checks (made in __post_init__)
+    ended: list[tuple[int, int]] = field(default_factory=list)  # (user, epoch) logged out
+    reviews: dict[uuid.UUID, Review] = field(default_factory=dict)
+    sheets: dict[uuid.UUID, ReviewSheet] = field(default_factory=dict)
+    trail: dict[uuid.UUID, list[ReviewChange]] = field(default_factory=dict)
+    history: dict[str, list[HistoryEntry]] = field(default_factory=dict)
+    bridge_messages: dict[tuple[str, str], BridgeMessage] = field(default_factory=dict)
+    drop_photos: dict[str, list[DropPhoto]] = field(default_factory=dict)
+    marks: dict[uuid.UUID, list[Presence]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.logins = self.logins or FakeUsers(now=self.now)
+
+    def now(self) -> datetime:
+        return self.feedback.now()
+
+    def accounts(self) -> FakeUsers:
+        assert self.logins is not None
+        return self.logins
+
+    def add_user(self, username: str, role: Role, password_hash: str = "") -> User:
+        logins = self.accounts()
+        logins.add(
+            username=username, display_name=username.title(), role=role, password_hash=password_hash
+        )
+        found = logins.account(username)
+        assert found is not None
+        return found.user
+
+    def logged_out(self, user_id: int, epoch: int) -> None:
+        self.ended.append((user_id, epoch))
+        kept = self.accounts().accounts
+        for name, found in kept.items():
+            if found.user.id == user_id and found.user.session_epoch == epoch:
+                kept[name] = replace(found, user=replace(found.user, session_epoch=epoch + 1))
+
+    def add_review(
+        self, drop_number: str, project: str = "Lawley", *, at: datetime | None = None
+    ) -> uuid.UUID:
+        """A review the monitor created (sighted `at`, now by default): awaiting a verdict, at
+        version 1."""
+        at = at or self.now()
+        review_id = self.feedback.add(FakeReview(1, project, drop_number, None))
+        self.reviews[review_id] = Review(
+            review_id, drop_number, at.date(), project, "Agent", AGENT, at, at,
+            (False,) * len(Step), False, False, False, None, None, None, 0, len(Step),
+            at, at, at,
+        )  # fmt: skip
+        self.sheets[review_id] = ReviewSheet(
+            review_id, drop_number, project, at.date(), "Agent", AGENT, at, False, None,
+            Verdict.of(), None, None, 1, at,
+        )  # fmt: skip
+        return review_id
+
+    def _row(self, review_id: uuid.UUID) -> FakeReview:
+        if review_id not in self.feedback.reviews:
+            raise ReviewNotFound(f"no review {review_id}")
+        return self.feedback.reviews[review_id]
+
+    def user(self, user_id: int) -> User | None:
+        found = (a.user for a in self.accounts().accounts.values() if a.user.id == user_id)
+        return next(found, None)
+
+    def review(self, review_id: uuid.UUID) -> Review | None:
+        if review_id not in self.reviews:
+            return None
+        row = self._row(review_id)
+        return replace(self.reviews[review_id], feedback_sent=row.feedback_sent)
+
+    def drop_history(self, drop_number: str) -> list[HistoryEntry]:
+        return list(self.history.get(drop_number, []))
+
+    def messages(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], BridgeMessage]:
+        return {k: self.bridge_messages[k] for k in keys if k in self.bridge_messages}
+
+    def sheet(self, review_id: uuid.UUID) -> ReviewSheet:
+        row = self._row(review_id)
+        return replace(self.sheets[review_id], version=row.version, feedback_sent=row.feedback_sent)
+
+    def changes(self, review_id: uuid.UUID) -> tuple[ReviewChange, ...]:
+        return tuple(self.trail.get(review_id, []))
+
+    def sends(self, review_id: uuid.UUID) -> tuple[FeedbackSend, ...]:
+        return tuple(reversed(self.feedback.of(review_id)))  # the newest first, as the page
+
+    def who_changed(self, review_id: uuid.UUID, current: int) -> ChangedMeanwhile:
+        made = next((c for c in self.trail.get(review_id, []) if c.version == current), None)
+        if made is None:
+            return self.sheets[review_id].changed_by_monitor(current)
+        sent = any(field == "feedback_sent" for field, _, _ in made.changes)
+        return ChangedMeanwhile.by_reviewer(
+            version=current, by=made.changed_by, at=made.changed_at, sent_feedback=sent
+        )
+
+    def photos(self, drop_number: str, review_id: uuid.UUID | None) -> list[DropPhoto]:
+        return list(self.drop_photos.get(drop_number, []))
+
+    def photo_counts(self, drops: Sequence[str]) -> dict[str, int]:
+        return {d: len(self.drop_photos[d]) for d in drops if self.drop_photos.get(d)}
+
+    def mark_photo_step(
+        self, review_id: uuid.UUID, photo_id: int, step: int | None, *, by: str
+    ) -> None:
+        drop = self.reviews[review_id].drop_number
+        self.drop_photos[drop] = [
+            replace(p, step=step) if p.id == photo_id else p for p in self.drop_photos[drop]
+        ]
+
+    def _ordered(self) -> list[Review]:
+        return sorted(self.reviews.values(), key=lambda r: (r.sighted_at, r.id), reverse=True)
+
+    def review_page(
+        self, where: ReviewFilter, *, size: int, older: Keyset | None, newer: Keyset | None
+    ) -> ReviewPage:
+        shown = self._ordered()
+        return ReviewPage(
+            tuple(shown[:size]), shown[size - 1].keyset if len(shown) > size else None, None
+        )
+
+    def neighbours(
+        self, where: ReviewFilter, at: Keyset, *, oldest_first: bool
+    ) -> tuple[Review | None, Review | None]:
+        order = self._ordered()[:: -1 if oldest_first else 1]
+        ids = [r.id for r in order]
+        i = ids.index(at.id)
+        return (order[i - 1] if i > 0 else None), (order[i + 1] if i + 1 < len(order) else None)
+
+    def mark_open(self, review_id: uuid.UUID, username: str) -> None:
+        kept = [p for p in self.marks.get(review_id, []) if p.username != username]
+        self.marks[review_id] = [Presence(username, self.now()), *kept]
+
+    def leave(self, review_id: uuid.UUID, username: str) -> None:
+        self.marks[review_id] = [p for p in self.marks.get(review_id, []) if p.username != username]
+
+    def present(self, review_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, list[Presence]]:
+        return {r: list(self.marks[r]) for r in review_ids if self.marks.get(r)}
+
+    def _changed(self, review_id: uuid.UUID, by: str, *what: tuple[str, str, str]) -> int:
+        row = self._row(review_id)
+        row.version += 1
+        self.trail.setdefault(review_id, []).insert(
+            0, ReviewChange(row.version, by, self.now(), what)
+        )
+        return row.version
+
+    def save(self, review_id: uuid.UUID, *, verdict: Verdict, version: int, by: str) -> int:
+        row = self._row(review_id)
+        if row.version != version:
+            raise self.who_changed(review_id, row.version)
+        row.reviewed_at = self.now()
+        self.sheets[review_id] = replace(
+            self.sheets[review_id], verdict=verdict, reviewed_by=by, reviewed_at=row.reviewed_at
+        )
+        return self._changed(review_id, by, ("verdict", "", "saved"))
+
+    def resolve(
+        self, review_id: uuid.UUID, send_id: int, *, resolution: Resolution, by: str
+    ) -> bool:
+        found = [(r, s) for r, s in self.feedback.sends if s.id == send_id and r == review_id]
+        if not found or found[0][1].resolution is not None:
+            return False
+        resolved = replace(found[0][1], resolution=resolution, resolved_by=by)
+        self.feedback.sends = [
+            (r, resolved if s.id == send_id else s) for r, s in self.feedback.sends
+        ]
+        row = self._row(review_id)
+        if resolution is Resolution.POSTED and row.version == resolved.review_version:
+            row.feedback_sent = self.now()
+            self._changed(review_id, by, ("feedback_sent", "", "posted"))
+        return True
+
+    def correct_drop(
+        self,
+        review_id: uuid.UUID,
+        *,
+        drop: str,
+        reason: str,
+        version: int,
+        by: str,
+        planned: bool,
+    ) -> Corrected:
+        if review_id not in self.feedback.reviews:
+            return Corrected(Correction.MISSING, None, None)
+        if self._row(review_id).version != version:
+            return Corrected(Correction.CHANGED, None, None)
+        sheet = self.sheets[review_id]
+        if sheet.drop_number == drop:
+            return Corrected(Correction.SAME, None, None)
+        other = next(
+            (
+                r.id
+                for r in self.reviews.values()
+                if r.drop_number == drop and r.review_date == sheet.review_date
+            ),
+            None,
+        )
+        if other is not None:
+            return Corrected(Correction.TAKEN, other, None)
+        self.sheets[review_id] = replace(sheet, drop_number=drop)
+        self.reviews[review_id] = replace(self.reviews[review_id], drop_number=drop)
+        self._row(review_id).drop_number = drop
+        new = self._changed(review_id, by, ("drop_number", sheet.drop_number, drop))
+        return Corrected(Correction.CORRECTED, None, new)

@@ -9,10 +9,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.support.fakes import FakeBridgeSend, FakeEchoes, FakeFeedbackSends, FakeReview
+from tests.support.fakes import FakeEchoes, FakeFeedbackSends, FakePoster, FakeReview
 from tests.unit.test_feedback_destination import LAWLEY, VELO, settings
 from wa_monitor.core.feedback_claims import Blocked, ChangedMeanwhile, NotClaimed
 from wa_monitor.core.records import Delivery
+from wa_monitor.core.replies import Route
 from wa_monitor.errors import TransientError
 from wa_monitor.services.feedback import BadText, NoGroup, SendReport, send
 from wa_monitor.settings import Settings
@@ -27,7 +28,7 @@ class Desk:
     def __init__(self, *outcomes: Delivery, echoes: FakeEchoes | None = None) -> None:
         self.now = NOON
         self.sends = FakeFeedbackSends(now=lambda: self.now)
-        self.bridge = FakeBridgeSend(*outcomes)
+        self.bridge = FakePoster(*outcomes)
         self.echoes = echoes or FakeEchoes()
         self.review = self.sends.add(
             FakeReview(version=2, project="Lawley", drop_number="DR1234567", reviewed_at=NOON)
@@ -39,8 +40,7 @@ class Desk:
         return send(
             sends=self.sends,
             settings=where or settings("prod"),
-            bridge=self.bridge,
-            echoes=self.echoes,
+            routes=[Route("main", self.bridge, self.echoes)],
             review_id=self.review,
             version=version,
             text=text,

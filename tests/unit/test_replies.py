@@ -3,14 +3,18 @@ and a virtual clock: no test here sleeps."""
 
 from __future__ import annotations
 
+import ast
 import threading
 from datetime import UTC, datetime
+from pathlib import Path
 from uuid import uuid4
 
 import pytest
 
+import wa_monitor
 from tests.support.fakes import FakeEchoes, FakeOutbox, FakePoster, RecordingLog, SenderClock
-from wa_monitor.core.records import Delivery, OutboxMessage
+from wa_monitor.core.ports import NoEchoes
+from wa_monitor.core.records import Delivery, OutboxMessage, SendResult
 from wa_monitor.core.replies import (
     ECHO_SLACK,
     IDLE_POLL_S,
@@ -18,8 +22,13 @@ from wa_monitor.core.replies import (
     RETRY_MAX_S,
     Caps,
     RealClock,
+    Route,
     Sender,
     ThreadLanes,
+    Unsettled,
+    Withdrawn,
+    echoes_of,
+    post_once,
     reconcile,
     retry_in,
     speakable,
@@ -42,8 +51,7 @@ def sender(
 ) -> Sender:
     settings: dict[str, object] = {
         "outbox": outbox,
-        "poster": poster,
-        "echoes": echoes or FakeEchoes(),
+        "routes": [Route("main", poster, echoes or FakeEchoes())],
         "allowed": frozenset({LAWLEY, VELO}),
         "window_s": 3600,
         "interval_s": 1,
@@ -142,6 +150,141 @@ def test_a_post_whose_outcome_could_not_be_recorded_is_settled_not_posted_again(
     assert len(poster.posted) == 1
 
 
+@pytest.mark.parametrize(
+    ("posted", "echoes", "settled"),
+    [
+        (Delivery.SENT, 0, Delivery.SENT),
+        (Delivery.REFUSED, 0, Delivery.REFUSED),
+        (Delivery.DOWN, 1, Delivery.DOWN),  # certainly not posted: messages.db is not asked
+        (Delivery.UNKNOWN, 0, Delivery.UNKNOWN),  # not found proves nothing: a person decides
+        (Delivery.UNKNOWN, 1, Delivery.SENT),  # the bot's own message proves the post
+    ],
+)
+def test_the_one_poster_posts_a_claim_once_and_settles_it_once(
+    posted: Delivery, echoes: int, settled: Delivery
+) -> None:
+    outbox = FakeOutbox()
+    claim = message("A")
+    poster = FakePoster(posted)
+    echoed = FakeEchoes(*["about A"] * echoes)
+    done = post_once(claim, [Route("main", poster, echoed)], store=outbox)
+    assert poster.posted == [(LAWLEY, "about A")]
+    assert outbox.done == [("A", settled)]
+    assert done.delivery is settled
+    assert done.posted == SendResult(posted, f"bridge said {posted.value}", done.posted.status)
+
+
+def test_a_post_its_store_could_not_record_says_what_the_post_came_to() -> None:
+    class Away(FakeOutbox):
+        def settle(
+            self, m: OutboxMessage, delivery: Delivery, detail: str, status: int | None
+        ) -> None:
+            raise TransientError("database unavailable")
+
+    with pytest.raises(Unsettled) as lost:
+        post_once(
+            message("A"), [Route("main", FakePoster(Delivery.SENT), FakeEchoes())], store=Away()
+        )
+    assert lost.value.posted.outcome is Delivery.SENT
+    assert isinstance(lost.value.__cause__, TransientError)
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "through"),
+    [
+        (Delivery.DOWN, Delivery.SENT, "b"),  # certainly not posted by a: b posts it
+        (Delivery.DOWN, Delivery.DOWN, "b"),  # every bridge down: free to try again
+        (Delivery.DOWN, Delivery.UNKNOWN, "b"),
+        (Delivery.SENT, None, "a"),
+        (Delivery.REFUSED, None, "a"),  # a refused this message: b is not asked
+        (Delivery.UNKNOWN, None, "a"),  # a may have posted it: never posted through b
+    ],
+)
+def test_the_next_bridge_posts_only_what_the_one_before_certainly_did_not(
+    first: Delivery, second: Delivery | None, through: str
+) -> None:
+    outbox = FakeOutbox().add(message("A"))
+    claim = outbox.claim(0, 3600, per_sender=10, per_group=60)
+    assert claim is not None
+    a, b = FakePoster(first), FakePoster(*([second] if second else []))
+    routes = [Route("a", a, FakeEchoes()), Route("b", b, FakeEchoes())]
+    done = post_once(claim, routes, store=outbox, record=lambda x: outbox.route(claim, x))
+    assert done.bridge == through
+    assert outbox.routes == [("A", "a"), ("A", "b")][: 1 + (through == "b")]
+    assert len(a.posted) == 1
+    assert len(b.posted) == (through == "b")
+    assert outbox.done == [("A", second if through == "b" else first)]
+
+
+def test_an_unknown_post_is_looked_for_in_the_messages_db_of_the_bridge_it_went_through() -> None:
+    outbox = FakeOutbox().add(message("A"))
+    claim = outbox.claim(0, 3600, per_sender=10, per_group=60)
+    assert claim is not None
+    routes = [
+        Route("a", FakePoster(Delivery.DOWN), FakeEchoes()),  # this host's file: nothing
+        Route("b", FakePoster(Delivery.UNKNOWN), FakeEchoes("about A")),
+    ]
+    done = post_once(claim, routes, store=outbox, record=lambda x: outbox.route(claim, x))
+    assert (done.delivery, done.bridge) == (Delivery.SENT, "b")
+    # A reply stranded after its post through b is looked for there too; one from before
+    # bridges were recorded, in this host's own.
+    assert echoes_of(routes, "b") is routes[1].echoes
+    assert echoes_of(routes, None) is routes[0].echoes
+    assert isinstance(echoes_of(routes, "gone"), NoEchoes)
+
+
+def test_a_claim_withdrawn_before_its_post_is_not_posted() -> None:
+    outbox = FakeOutbox().add(message("A"))
+    claim = outbox.claim(0, 3600, per_sender=10, per_group=60)
+    assert claim is not None
+    poster = FakePoster(Delivery.SENT)
+    with pytest.raises(Withdrawn):
+        post_once(claim, [Route("a", poster, FakeEchoes())], store=outbox, record=lambda x: False)
+    assert poster.posted == []
+    assert outbox.done == []
+
+
+# Calls shaped like a post, `<poster>.send(recipient, text)` or `.post(recipient, text)`.
+_POST_CALL = {"send", "post"}
+
+
+def _post_calls(tree: ast.AST, inside_a_poster: bool = False) -> list[str]:
+    """The post-shaped calls in `tree`, but those in a Poster's own `send` method (one Poster
+    handing the post to another, as the alerts' bridge client made on first use does)."""
+    found = []
+    for node in ast.iter_child_nodes(tree):
+        if isinstance(node, ast.FunctionDef):
+            method = isinstance(tree, ast.ClassDef) and node.name == "send"
+            found += _post_calls(node, inside_a_poster or method)
+            continue
+        if (
+            not inside_a_poster
+            and isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in _POST_CALL
+            and len(node.args) == 2
+            and not node.keywords
+        ):
+            found.append(node.func.attr)
+        found += _post_calls(node, inside_a_poster)
+    return found
+
+
+def test_every_message_this_project_sends_is_posted_by_the_one_poster() -> None:
+    """Replies, a reviewer's feedback and alerts (WhatsApp and e-mail) all reach a Poster in one
+    place, core/replies.post_once: no path posts and settles on its own."""
+    package = Path(wa_monitor.__file__).parent
+    posting: list[str] = []
+    for path in sorted(package.rglob("*.py")):
+        text = path.read_text("utf-8")
+        # The bridge's stand-ins receive posts, never make them; a file with no such call is
+        # not parsed (parsing the whole package costs most of a second).
+        if "devtools" in path.parts or not any(f".{name}(" in text for name in _POST_CALL):
+            continue
+        posting += [f"{path.relative_to(package)}:{c}" for c in _post_calls(ast.parse(text))]
+    assert posting == ["core/replies.py:send"]
+
+
 def test_retries_back_off_and_are_bounded() -> None:
     assert [retry_in(n) for n in (1, 2, 3, 4, 5, 6, 20)] == [1, 2, 4, 8, 16, 30, RETRY_MAX_S]
     down = [retry_in(n, Delivery.DOWN) for n in (1, 2, 3, 20)]
@@ -155,11 +298,11 @@ class Outage:
         self.clock, self.until = clock, until
         self.attempts: list[float] = []
 
-    def post(self, recipient: str, text: str) -> tuple[Delivery, str]:
+    def send(self, recipient: str, text: str) -> SendResult:
         self.attempts.append(self.clock.now)
         if self.clock.now < self.until:
-            return Delivery.DOWN, "bridge not reachable"
-        return Delivery.SENT, "sent"
+            return SendResult(Delivery.DOWN, "bridge not reachable")
+        return SendResult(Delivery.SENT, "sent")
 
 
 @pytest.mark.parametrize("outage_s", [5.0, 20.0, 300.0])
@@ -193,11 +336,11 @@ def test_a_hung_post_in_one_group_does_not_delay_the_others() -> None:
     hung_in: list[str] = []
 
     class HangsInLawley:
-        def post(self, recipient: str, text: str) -> tuple[Delivery, str]:
+        def send(self, recipient: str, text: str) -> SendResult:
             if recipient == LAWLEY:
                 hung_in.append(recipient)
                 release.wait(10)
-            return Delivery.SENT, "sent"
+            return SendResult(Delivery.SENT, "sent")
 
     outbox = FakeOutbox().add(message("A"), message("B", VELO), message("C", VELO))
     s = sender(outbox, HangsInLawley(), lanes=ThreadLanes(), clock=RealClock(), poll_s=0.01)

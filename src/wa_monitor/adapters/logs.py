@@ -14,14 +14,19 @@ from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime, tzinfo
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote
 from zoneinfo import ZoneInfo
 
-import structlog
-
 from wa_monitor.core.ports import Log
 from wa_monitor.core.redaction import REDACTED
+
+if TYPE_CHECKING:
+    import structlog
+
+# structlog is imported where a logger is configured or handed out, not with this module: the
+# redaction here is wanted by every command, and structlog's import (asyncio, ssl, rich and
+# pygments with it) was a third of a short command's start-up (`alerts check`, 30 times an hour).
 
 _SECRETS: list[str] = []  # longest first: a longer secret may contain a shorter one
 LOGGER_NAME = "wa_monitor"
@@ -271,6 +276,8 @@ def configure(
         handler.setFormatter(Prefixed("%(message)s", prefix=prefix))
         root.addHandler(handler)
     _install_excepthooks(f"{prefix} " if prefix else "")
+    import structlog  # noqa: PLC0415 - see the note at the top
+
     structlog.configure(
         processors=[structlog.processors.format_exc_info, _render(prefix, tz)],
         logger_factory=_Lines,
@@ -283,6 +290,8 @@ def emitter(log: Any, level: str) -> Callable[..., None]:
     """`log.<level>` for a loop that logs a line per review: the same processors, level and
     sink as configure() set up, without structlog's dispatch for each call (2 of the 6 us a
     line costs). Where configure() did not run, it is `log.<level>` itself."""
+    import structlog  # noqa: PLC0415 - see the note at the top
+
     config = structlog.get_config()
     if config["logger_factory"] is not _Lines:
         emit: Callable[..., None] = getattr(log, level)
@@ -379,6 +388,8 @@ def reopen() -> None:
 def get(name: str = LOGGER_NAME) -> structlog.typing.FilteringBoundLogger:
     """The logger, bound now: the lazy proxy structlog hands out costs an attribute lookup
     and a bind on every call, a few microseconds a line when a drain logs 100,000 of them."""
+    import structlog  # noqa: PLC0415 - see the note at the top
+
     logger: structlog.typing.FilteringBoundLogger = structlog.get_logger(name).bind()
     return logger
 

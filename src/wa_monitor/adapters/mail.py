@@ -7,45 +7,51 @@ UNKNOWN when the connection broke after the message began to go out (it may be d
 from __future__ import annotations
 
 import smtplib
-from collections.abc import Sequence
+from dataclasses import dataclass
 from email.message import EmailMessage
 
-from wa_monitor.core.records import Delivery
+from wa_monitor.core.records import Delivery, SendResult
 from wa_monitor.core.replies import speakable
 
 TIMEOUT_SECONDS = 10.0
 
 
-def post_mail(
-    *,
-    host: str,
-    port: int,
-    sender: str,
-    recipients: Sequence[str],
-    subject: str,
-    text: str,
-) -> tuple[Delivery, str]:
-    """Hand one plain-text message to the relay, once; its Delivery and a one-line detail."""
-    message = EmailMessage()
-    message["From"] = sender
-    message["To"] = ", ".join(recipients)
-    message["Subject"] = speakable(subject).replace("\n", " ")
-    message.set_content(speakable(text))
-    where = f"SMTP {host}:{port}"
-    try:
-        relay = smtplib.SMTP(host, port, timeout=TIMEOUT_SECONDS)
-    except (OSError, smtplib.SMTPException) as exc:
-        return Delivery.DOWN, f"{where}: {type(exc).__name__}: {exc}"
-    try:
-        with relay:
-            refused = relay.send_message(message)
-    except (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused) as exc:
-        return Delivery.REFUSED, f"{where} refused: {type(exc).__name__}"
-    except smtplib.SMTPResponseException as exc:
-        # The relay answered with an error code: it did not take the message.
-        return Delivery.REFUSED, f"{where} answered {exc.smtp_code}"
-    except (OSError, smtplib.SMTPException) as exc:
-        return Delivery.UNKNOWN, f"{where}: {type(exc).__name__}: {exc}; it may have been sent"
-    if refused:
-        return Delivery.SENT, f"{where} refused {', '.join(sorted(refused))}; sent to the rest"
-    return Delivery.SENT, f"{where} took it"
+@dataclass(frozen=True, slots=True)
+class Mail:
+    """The relay as a `Poster` (core/ports.py), for messages with this subject."""
+
+    host: str
+    port: int
+    sender: str
+    subject: str
+
+    def send(self, recipient: str, text: str) -> SendResult:
+        """Hand one plain-text message to the relay for `recipient` (addresses, comma
+        separated), once: its Delivery and a one-line detail."""
+        message = EmailMessage()
+        message["From"] = self.sender
+        message["To"] = recipient
+        message["Subject"] = speakable(self.subject).replace("\n", " ")
+        message.set_content(speakable(text))
+        where = f"SMTP {self.host}:{self.port}"
+        try:
+            relay = smtplib.SMTP(self.host, self.port, timeout=TIMEOUT_SECONDS)
+        except (OSError, smtplib.SMTPException) as exc:
+            return SendResult(Delivery.DOWN, f"{where}: {type(exc).__name__}: {exc}")
+        try:
+            with relay:
+                refused = relay.send_message(message)
+        except (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused) as exc:
+            return SendResult(Delivery.REFUSED, f"{where} refused: {type(exc).__name__}")
+        except smtplib.SMTPResponseException as exc:
+            # The relay answered with an error code: it did not take the message.
+            return SendResult(Delivery.REFUSED, f"{where} answered {exc.smtp_code}", exc.smtp_code)
+        except (OSError, smtplib.SMTPException) as exc:
+            return SendResult(
+                Delivery.UNKNOWN, f"{where}: {type(exc).__name__}: {exc}; it may have been sent"
+            )
+        if refused:
+            return SendResult(
+                Delivery.SENT, f"{where} refused {', '.join(sorted(refused))}; sent to the rest"
+            )
+        return SendResult(Delivery.SENT, f"{where} took it")

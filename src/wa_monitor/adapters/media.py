@@ -15,6 +15,7 @@ import contextlib
 import enum
 import hashlib
 import io
+import json
 import os
 import stat
 import time
@@ -33,6 +34,7 @@ DOWNLOAD_PATH = "/api/download"
 # here. 40 megapixels is above any phone camera's photo.
 MAX_PIXELS = 40_000_000
 THUMB_SIZE = (320, 320)
+MAX_ANSWER_BYTES = 64 << 10  # the bridge's JSON answer: a path and a sentence
 SCREEN_SIZE = (1600, 1600)
 IMAGE_FORMATS = frozenset({"JPEG", "PNG", "WEBP"})
 # The parts of WhatsApp's answers that mean "gone from its servers for good".
@@ -59,6 +61,7 @@ class BridgeMedia:
     """The bridge's `POST /api/download`, with short timeouts (a hanging bridge costs seconds)."""
 
     def __init__(self, base_url: str, *, connect_s: float = 2.0, total_s: float = 30.0) -> None:
+        self._total_s = total_s
         self._client = httpx.Client(
             base_url=base_url.rstrip("/"),
             timeout=httpx.Timeout(total_s, connect=connect_s),
@@ -87,22 +90,17 @@ class BridgeMedia:
 
     def download(self, message_id: str, chat_jid: str) -> Download:
         try:
-            response = self._client.post(
-                DOWNLOAD_PATH, json={"message_id": message_id, "chat_jid": chat_jid}
-            )
-        except httpx.HTTPError as exc:
-            return Download(Answer.UNREACHABLE, detail=type(exc).__name__)
+            status, raw = self._answer({"message_id": message_id, "chat_jid": chat_jid})
+        except _Cut as cut:
+            return cut.download
         try:
-            body = response.json()
+            body = json.loads(raw)
         except ValueError:
             body = None
-        message = str(body.get("message", "")) if isinstance(body, dict) else response.text
+        text = raw.decode("utf-8", "replace")
+        message = str(body.get("message", "")) if isinstance(body, dict) else text
         message = " ".join(message.split())[:300]
-        if (
-            response.status_code == httpx.codes.OK
-            and isinstance(body, dict)
-            and body.get("success")
-        ):
+        if status == httpx.codes.OK and isinstance(body, dict) and body.get("success"):
             path = body.get("path")
             if isinstance(path, str) and path:
                 return Download(Answer.OK, path=path, detail=message)
@@ -112,7 +110,33 @@ class BridgeMedia:
             return Download(Answer.EXPIRED, detail=message)
         if any(mark in lowered for mark in _FINAL_MARKS):
             return Download(Answer.REFUSED, detail=message)
-        return Download(Answer.FAILED, detail=f"HTTP {response.status_code}: {message}")
+        return Download(Answer.FAILED, detail=f"HTTP {status}: {message}")
+
+    def _answer(self, request: dict[str, str]) -> tuple[int, bytes]:
+        """The status and body of the bridge's answer, read as it comes against one deadline
+        and a size cap: httpx's timeouts are per read, so a bridge trickling a byte at a time
+        would otherwise hold the fetcher for ever, and one sending without end fill its memory."""
+        deadline = time.monotonic() + self._total_s
+        raw = bytearray()
+        try:
+            with self._client.stream("POST", DOWNLOAD_PATH, json=request) as response:
+                for chunk in response.iter_bytes():
+                    raw += chunk
+                    if len(raw) > MAX_ANSWER_BYTES:
+                        raise _Cut(Answer.FAILED, "the bridge's answer is too long")
+                    if time.monotonic() > deadline:
+                        raise _Cut(Answer.UNREACHABLE, "the answer took too long")
+        except httpx.HTTPError as exc:
+            raise _Cut(Answer.UNREACHABLE, type(exc).__name__) from None
+        return response.status_code, bytes(raw)
+
+
+class _Cut(Exception):
+    """No answer to use: what download() says instead."""
+
+    def __init__(self, answer: Answer, detail: str) -> None:
+        super().__init__(detail)
+        self.download = Download(answer, detail=detail)
 
 
 class FileRefused(Exception):
@@ -127,11 +151,17 @@ def read_checked(named: str, media_dir: Path, *, max_bytes: int, sha256: bytes |
     """The file the bridge named, if its real path lies under `media_dir`, it is a regular file
     of at most `max_bytes`, and its SHA-256 is `sha256`."""
     root = Path(os.path.realpath(media_dir))
-    real = Path(os.path.realpath(named))
+    try:
+        real = Path(os.path.realpath(named))
+    except ValueError:  # a NUL in the name: no file has it, and one bad answer stops no pass
+        raise FileRefused("not a file name") from None
     if not real.is_relative_to(root) or real == root:
         raise FileRefused("the file lies outside the media folder")
+    # O_NONBLOCK: a named pipe (or a device) put where a photo should be would block the open
+    # until something writes to it, and the fetcher with it; a regular file ignores the flag.
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
     try:
-        fd = os.open(real, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
+        fd = os.open(real, flags)
     except OSError as exc:
         raise FileRefused(f"cannot open the file ({exc.strerror})") from None
     with os.fdopen(fd, "rb") as handle:

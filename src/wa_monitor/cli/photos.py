@@ -12,8 +12,9 @@ from wa_monitor.errors import EXIT_OK
 from wa_monitor.services.photos import Fetcher, prune
 
 NOTE = """\
-The daemon (`wa-monitor run`) fetches photos itself, in a thread, every 30 seconds: `photos
-fetch` is a pass by hand (after an outage of the bridge, say). States: pending (not fetched
+The daemon (`wa-monitor run`) fetches photos itself, in a thread, as soon as it has drained
+them (and retries when they fall due): `photos fetch` is a pass by hand (after an outage of the
+bridge, say). States: pending (not fetched
 yet), retrying (the bridge failed; asked again with backoff), fetched, expired (WhatsApp's
 servers no longer have it: final), mismatch (the bridge returned another file, e.g. a photo of
 the same second: final), refused (outside the media folder, too large, not an image: final)."""

@@ -177,9 +177,9 @@ def _run(
     # environment's lock (a standby must not post); `run --once` leaves them to the daemon.
     writes_replies = bool(allowed) and bool(settings.validating or settings.acknowledgements)
     sender = _sender(settings, db, stop, log, allowed) if writes_replies and not args.once else None
-    # The drops' photos are fetched by a thread of the daemon, within a minute of being drained
-    # (services/photos.py), started like the sender once this instance holds the lock (a
-    # standby asks the bridge for nothing); `run --once` leaves them to the daemon or
+    # The drops' photos are fetched by a thread of the daemon, woken by the loop once a batch
+    # recorded some (services/photos.py), started like the sender once this instance holds the
+    # lock (a standby asks the bridge for nothing); `run --once` leaves them to the daemon or
     # `photos fetch`.
     fetcher = None
     if settings.photos and not args.once:
@@ -200,6 +200,7 @@ def _run(
                 log=log,
                 lines=logs.Lines(),
                 replies_written=None if sender is None else sender.wake.set,
+                photos_recorded=None if fetcher is None else fetcher.wake.set,
             )
     except NotMigrated as exc:
         log.error("❌ cannot start", error=str(exc))
@@ -258,10 +259,10 @@ class Closable(Protocol):
 
 
 class _SenderThread:
-    """The reply sender in a daemon thread, with its own connection and HTTP client."""
+    """The reply sender in a daemon thread, with its own connection and HTTP clients."""
 
-    def __init__(self, sender: Sender, outbox: PgOutbox, poster: Closable) -> None:
-        self.sender, self._outbox, self._poster = sender, outbox, poster
+    def __init__(self, sender: Sender, outbox: PgOutbox, posters: Closable) -> None:
+        self.sender, self._outbox, self._posters = sender, outbox, posters
         self.wake = sender.wake
         self._thread: threading.Thread | None = None
 
@@ -280,7 +281,7 @@ class _SenderThread:
             self._thread.join(timeout)
             if self._thread.is_alive():
                 return
-        self._poster.close()
+        self._posters.close()
         self._outbox.close()
 
 
@@ -299,15 +300,13 @@ def _sender(
     settings: Settings, db: Database, stop: threading.Event, log: Log, allowed: frozenset[str]
 ) -> _SenderThread:
     # Imported here: only a monitor that replies loads the HTTP client.
-    from wa_monitor.adapters.bridge_api import BridgeApi  # noqa: PLC0415
-    from wa_monitor.adapters.replies import BridgeEchoes  # noqa: PLC0415
+    from wa_monitor.adapters.bridge_api import BridgeRoutes  # noqa: PLC0415
 
     outbox = PgOutbox(db)
-    poster = BridgeApi(settings.bridge_api_url)
+    bridges = BridgeRoutes(settings)
     sender = Sender(
         outbox=outbox,
-        poster=poster,
-        echoes=BridgeEchoes(settings.bridge_db),
+        routes=bridges.routes,
         allowed=allowed,
         window_s=settings.reply_window_seconds,
         interval_s=settings.reply_interval_seconds,
@@ -320,7 +319,7 @@ def _sender(
         ),
         lanes=ThreadLanes(),
     )
-    return _SenderThread(sender, outbox, poster)
+    return _SenderThread(sender, outbox, bridges)
 
 
 class _Startable(Protocol):

@@ -33,6 +33,7 @@ from wa_monitor.core.records import (
     BridgePosition,
     Decision,
     Flaw,
+    PhotoRows,
     Plan,
     PlanLists,
     ReviewState,
@@ -126,6 +127,7 @@ def run(
     lines: LogLines | None = None,
     give_up_after: float = 600.0,
     replies_written: Callable[[], None] | None = None,
+    photos_recorded: Callable[[], None] | None = None,
     idle_interval: float | None = None,
 ) -> Totals:
     """Apply every new bridge message until caught up (`once`) or until `stop` is set.
@@ -137,7 +139,8 @@ def run(
     Transient failures are retried with backoff; in daemon mode a failure that outlasts the
     retry policy is logged and the loop tries again, so nothing is skipped while a side is away.
     `replies_written` is called after a batch that left replies in the outbox has committed
-    (it wakes the sender). Returns the totals of the whole run.
+    (it wakes the sender); `photos_recorded` after a batch that recorded photos (it wakes the
+    photo fetcher). Returns the totals of the whole run.
     """
     loop = _Loop(
         source=source,
@@ -149,6 +152,7 @@ def run(
         lines=lines or PlainLines(),
         give_up_after=give_up_after,
         replies_written=replies_written,
+        photos_recorded=photos_recorded,
     )
     waker = waker or EventWaker(stop)
     standing_by = False
@@ -195,6 +199,8 @@ def run(
 def _with_newest(batch: BridgeBatch, before: BridgePosition | None) -> BridgeBatch:
     """The batch, its position carrying the newest message time read so far."""
     times = [m.sent_at for m in batch.messages]
+    if batch.photo_rows is not None:
+        times.append(batch.photo_rows.last)
     if before is not None and before.newest_at is not None:
         times.append(before.newest_at)
     if not times:
@@ -241,6 +247,7 @@ class _InFlight:
     error: Exception | None  # what the pipelined attempt already ran into
     tried: list[_Planned]  # every attempt's plan, oldest first
     media: Sequence[photos.Photo] = ()  # the batch's photos, recorded with it
+    plain: PhotoRows | None = None  # and its plain photo rows, as the bridge handed them over
 
     def outcome(self, replays: int, plan: Plan) -> tuple[int, Plan]:
         """What the batch did, from the attempt that succeeded.
@@ -277,9 +284,10 @@ class _Loop:
         lines: LogLines,
         give_up_after: float,
         replies_written: Callable[[], None] | None = None,
+        photos_recorded: Callable[[], None] | None = None,
     ) -> None:
         self.source, self.sink, self.rules = source, sink, rules
-        self.replies_written = replies_written
+        self.replies_written, self.photos_recorded = replies_written, photos_recorded
         self.unlisted: set[str] = set()  # validating projects found with an empty list
         self.notifier, self.log, self.lines = notifier, log, lines
         self.policy = retry_policy(
@@ -364,8 +372,17 @@ class _Loop:
             if self.rules.photos
             else []
         )
-        if found or media:
-            self._send(batch, found, media)
+        plain = (
+            photos.plain_rows(
+                batch.photo_rows,
+                projects=self.rules.projects,
+                bot_senders=self.rules.bot_senders,
+            )
+            if self.rules.photos
+            else None
+        )
+        if found or media or plain:
+            self._send(batch, found, media, plain)
         else:
             stale = time.monotonic() - self.saved_at >= HEARTBEAT_SECONDS
             if batch.position != self.position or stale:
@@ -411,7 +428,11 @@ class _Loop:
         return batch if batch is not None else self.policy(self.source.read, self.position)
 
     def _send(
-        self, batch: BridgeBatch, found: Sequence[Sighting], media: Sequence[photos.Photo]
+        self,
+        batch: BridgeBatch,
+        found: Sequence[Sighting],
+        media: Sequence[photos.Photo],
+        plain: PhotoRows | None,
     ) -> None:
         """Start the batch's transaction, write the last batch's lines while its claim runs,
         then plan it and send its writes. A failure here is kept for settle() to retry."""
@@ -420,12 +441,14 @@ class _Loop:
         error: Exception | None = None
         tried: list[_Planned] = []
         try:
-            applying = self.sink.start(found, batch.position, media)
+            applying = self.sink.start(found, batch.position, media, plain)
             self.write_held()
             applying.plan(self.planner(tried))
         except Exception as exc:  # noqa: BLE001 - raised again by settle(), through the policy
             error = exc
-        self.in_flight = _InFlight(batch, found, self.position, applying, error, tried, media)
+        self.in_flight = _InFlight(
+            batch, found, self.position, applying, error, tried, media, plain
+        )
 
     def settle(self) -> None:
         """Wait for the batch in flight to commit, retrying it whole if it failed; its lines
@@ -444,7 +467,9 @@ class _Loop:
                 assert flight.applying is not None  # noqa: S101 - one or the other is set
                 return flight.applying.finish()
             planner = self.planner(flight.tried)
-            return self.sink.apply(flight.found, flight.batch.position, planner, flight.media)
+            return self.sink.apply(
+                flight.found, flight.batch.position, planner, flight.media, flight.plain
+            )
 
         try:
             try:
@@ -456,6 +481,8 @@ class _Loop:
             raise
         if plan.replies and self.replies_written is not None:
             self.replies_written()
+        if flight.media and self.photos_recorded is not None:
+            self.photos_recorded()
         self.saved_at = time.monotonic()  # the batch's transaction saved the position
         self._done(flight.batch, flight.found, duplicates, plan.decisions)
 
@@ -475,8 +502,11 @@ class _Loop:
             last = i == len(messages) - 1
             position = flight.batch.position if last else flight.start
             media = flight.media if last else ()  # recorded with the batch's last message
+            plain = flight.plain if last else None
             try:
-                replays, plan = self.policy(self.sink.apply, found, position, self.plan, media)
+                replays, plan = self.policy(
+                    self.sink.apply, found, position, self.plan, media, plain
+                )
             except RowRefused as exc:
                 first = found[0]
                 self.log.error(

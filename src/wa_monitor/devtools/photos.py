@@ -17,6 +17,8 @@ from fractions import Fraction
 
 from PIL import Image, ImageDraw
 
+from wa_monitor.devtools.video import mp4
+
 # EXIF tags (TIFF/EXIF 2.3): IFD0 DateTime, the Exif IFD's DateTimeOriginal, the GPS IFD.
 _DATETIME = 0x0132
 _EXIF_IFD = 0x8769
@@ -164,17 +166,17 @@ _PAINTERS = {
 }
 
 
-def clip(label: str = "") -> bytes:
-    """A video message's file as WhatsApp names its type: an MP4 container (its `ftyp` box, then
-    the media data). Not an encoded stream (the simulator carries no video encoder): enough for
-    the fetcher's checks, the cache and the page's player to be driven; a player shows it as a
-    video it cannot decode."""
-    ftyp = b"ftypmp42" + b"\x00\x00\x00\x00" + b"mp42isom"
-    payload = hashlib.sha256(label.encode()).digest() * 64
-    return (
-        (8 + len(ftyp) - 4).to_bytes(4, "big")
-        + ftyp
-        + (8 + len(payload)).to_bytes(4, "big")
-        + b"mdat"
-        + payload
-    )
+def clip(label: str = "", *, frames: int = 6) -> bytes:
+    """A video message's file as WhatsApp sends it: an MP4 with an H.264 stream a browser plays
+    (devtools/video.py writes it without an encoder). A short pan along a house, `label` written
+    on it so two clips differ; 128x96 at 3 frames a second."""
+    size = (128, 96)
+    shots = []
+    for n in range(frames):
+        image = Image.new("RGB", size, (186, 214, 235))
+        pen = ImageDraw.Draw(image)
+        _house(pen, size, label)
+        x = 8 + n * (size[0] - 24) // max(frames - 1, 1)
+        pen.rectangle((x, size[1] - 14, x + 8, size[1] - 6), fill=(200, 30, 30))  # it moves
+        shots.append(image)
+    return mp4(shots, fps=3)

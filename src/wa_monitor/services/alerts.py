@@ -4,28 +4,27 @@ incident and once when it is over. The rules are core/alerts.py's; the incidents
 schema (wa_monitor_alerts), so a restart, a second check or the systemd OnFailure= hook never
 announces one twice.
 
-Each message follows the poster's rule (core/replies.py): claimed in a short transaction that
-holds the alerts lock, posted after it committed (never an HTTP or SMTP call inside a
-transaction), settled in the next. A post certainly not made (DOWN, REFUSED) is due again at the
-next check; one that may have been made (UNKNOWN) is never repeated.
+Each message goes through the one poster (core/replies.post_once): claimed in a short
+transaction that holds the alerts lock, posted after it committed (never an HTTP or SMTP call
+inside a transaction), settled in a turn of its own. A post certainly not made (DOWN, REFUSED)
+is due again at the next check; one that may have been made (UNKNOWN) is never repeated.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from wa_monitor.adapters.bridge_api import BridgeApi
-from wa_monitor.adapters.mail import post_mail
 from wa_monitor.adapters.postgres.alerts import book
 from wa_monitor.adapters.postgres.db import Database
 from wa_monitor.adapters.replies import BridgeEchoes
 from wa_monitor.core import alerts as rules
-from wa_monitor.core.alerts import ClaimedAlert, Findings, Incident, Thresholds
-from wa_monitor.core.ports import Echoes, NoEchoes
-from wa_monitor.core.records import Delivery
-from wa_monitor.core.replies import settle_once
+from wa_monitor.core.alerts import ClaimedAlert, Findings, Incident, Message, Thresholds
+from wa_monitor.core.ports import Echoes, NoEchoes, Poster
+from wa_monitor.core.records import Delivery, SendResult
+from wa_monitor.core.replies import Route, Settled, post_once
 from wa_monitor.errors import ConfigError, TransientError
 from wa_monitor.services.status import EnvStatus, Limits, assess
 from wa_monitor.settings import Settings
@@ -47,8 +46,8 @@ class Announcement:
         return not self.delivery.retry_is_safe
 
 
-# channel name → post(subject, text): one attempt, its Delivery and a one-line detail.
-Post = Callable[[str, str], tuple[Delivery, str]]
+# channel name → the channel's Poster for a message of that subject (the subject is e-mail's).
+Channel = Callable[[str], Poster]
 
 
 class AlertsDatabaseDown(TransientError):
@@ -77,42 +76,46 @@ def thresholds(settings: Settings) -> Thresholds:
     )
 
 
-def channels(settings: Settings) -> dict[str, Post]:
-    """The configured channels as posters."""
+def channels(settings: Settings, bridge: Poster) -> dict[str, Channel]:
+    """The configured channels: WhatsApp through `bridge` (the alerts' bridge API), e-mail
+    through the relay."""
     a = settings.alerts
-    out: dict[str, Post] = {}
+    out: dict[str, Channel] = {}
     if a.whatsapp_recipient:
-        recipient, url = a.whatsapp_recipient, a.bridge_api_url
-
-        def whatsapp(subject: str, text: str) -> tuple[Delivery, str]:
-            with BridgeApi(url) as api:
-                delivery, detail = api.post(recipient, text)
-            if delivery.retry_is_safe:
-                return delivery, f"bridge API {delivery}: {detail}"
-            return delivery, detail
-
-        out["whatsapp"] = whatsapp
+        out["whatsapp"] = lambda subject: bridge
     if a.email_to:
 
-        def email(subject: str, text: str) -> tuple[Delivery, str]:
-            return post_mail(
-                host=a.smtp_host,
-                port=a.smtp_port,
-                sender=a.email_from,
-                recipients=a.email_to,
-                subject=subject,
-                text=text,
-            )
+        def email(subject: str) -> Poster:
+            from wa_monitor.adapters.mail import Mail  # noqa: PLC0415 - as _BridgeOnUse's
+
+            return Mail(a.smtp_host, a.smtp_port, a.email_from, subject)
 
         out["email"] = email
     return out
+
+
+class _BridgeOnUse:
+    """The alerts' bridge API, its client made at the first post and closed with `stack`. Most
+    checks post nothing, and the HTTP client's import (click and rich with it) was a sixth of
+    a check, a process of its own 30 times an hour."""
+
+    def __init__(self, url: str, stack: ExitStack) -> None:
+        self._url, self._stack = url, stack
+        self._api: Poster | None = None
+
+    def send(self, recipient: str, text: str) -> SendResult:
+        if self._api is None:
+            from wa_monitor.adapters.bridge_api import BridgeApi  # noqa: PLC0415 - see above
+
+            self._api = self._stack.enter_context(BridgeApi(self._url))
+        return self._api.send(recipient, text)
 
 
 def check(
     settings: Settings,
     url: str,
     *,
-    post: Mapping[str, Post] | None = None,
+    post: Mapping[str, Channel] | None = None,
     now: datetime | None = None,
 ) -> list[Announcement]:
     """Compare the environment's incidents with those already announced; post what is due."""
@@ -134,7 +137,6 @@ def check(
             f"never posts where production's config names the recipient, nor while that config "
             f"is unknown ({where}); name dev's own ops group, or e-mail only"
         )
-    posters = channels(settings) if post is None else dict(post)
     recipients = {"whatsapp": recipient or "", "email": ", ".join(settings.alerts.email_to)}
     # Only WhatsApp shows what the bot posted (messages.db); e-mail has nowhere to look.
     echoes: dict[str, Echoes] = {"whatsapp": BridgeEchoes(settings.bridge_db)}
@@ -147,8 +149,14 @@ def check(
         raise AlertsDatabaseDown("; ".join(status.problems))
     now = now or status.checked_at
     found = rules.incidents(health(status), thresholds(settings), now, settings.tz)
-    env, tz, names = settings.environment.value, settings.tz, list(posters)
-    with book(Database(url, settings.schema, env)) as incidents:
+    env, tz = settings.environment.value, settings.tz
+    with ExitStack() as opened:
+        if post is None:
+            posters = channels(settings, _BridgeOnUse(settings.alerts.bridge_api_url, opened))
+        else:
+            posters = dict(post)
+        incidents = opened.enter_context(book(Database(url, settings.schema, env)))
+        names = list(posters)
         with incidents.turn() as turn:  # claim
             turn.settle_stale()
             known = turn.known()
@@ -163,28 +171,38 @@ def check(
                     turn.claim(message)
                     to = recipients.get(message.channel, message.channel)
                     claimed.append(ClaimedAlert(message, to, datetime.now().astimezone()))
-        posted = [  # post: no transaction open
-            (claim, *posters[claim.message.channel](claim.message.subject, claim.text))
+        # Post, no transaction open; each settled once, in a turn of its own (an unknown post:
+        # looked for in messages.db).
+        done = [
+            (
+                claim.message,
+                post_once(
+                    claim,
+                    [
+                        Route(
+                            claim.message.channel,
+                            posters[claim.message.channel](claim.message.subject),
+                            echoes.get(claim.message.channel, NoEchoes()),
+                        )
+                    ],
+                    store=incidents,
+                ),
+            )
             for claim in claimed
         ]
-        with incidents.turn() as turn:  # settle, each once (an unknown post: messages.db)
-            done = [
-                (
-                    claim.message,
-                    settle_once(
-                        claim,
-                        delivery,
-                        detail,
-                        store=turn,
-                        echoes=echoes.get(claim.message.channel, NoEchoes()),
-                    ),
-                )
-                for claim, delivery, detail in posted
-            ]
+        with incidents.turn() as turn:
             for incident in turn.known().values():
                 if rules.due(incident, names, env, tz).close:
                     turn.close(incident.kind)
     return [
-        Announcement(m.kind, m.channel, m.recovery, settled.delivery, settled.detail)
+        Announcement(m.kind, m.channel, m.recovery, settled.delivery, _detail(m, settled))
         for m, settled in done
     ]
+
+
+def _detail(message: Message, settled: Settled[None]) -> str:
+    """What a post came to, for ops: a WhatsApp post not made names the bridge's API (an
+    e-mail's detail names its relay already)."""
+    if message.channel == "whatsapp" and settled.delivery.retry_is_safe:
+        return f"bridge API {settled.delivery}: {settled.detail}"
+    return settled.detail

@@ -1,16 +1,18 @@
 """Sending a reviewer's feedback to the project's group, at most once per saved verdict.
 
-The poster's rule (core/replies.py): claim (committed) → the bridge's POST /api/send (no
-database transaction held) → the outcome recorded, and feedback_sent stamped only when the
-bridge answered success and the review is still at the version the message was composed from.
-A send whose outcome is unknown is settled by messages.db when the bot's message is there
-(core/replies.py: reconcile), else never retried here: a person checks the group and resolves
-it. The text is made speakable (no control or bidi character) before it is claimed.
+The one poster (core/replies.post_once): claim (committed) → the bridge's POST /api/send (no
+database transaction held; the next bridge's while one is DOWN, each recorded on the claim
+before its post) → the outcome recorded, and feedback_sent stamped only when the bridge
+answered success and the review is still at the version the message was composed from. A send
+whose outcome is unknown is settled by the messages.db of the bridge it went through when the
+bot's message is there (core/replies.py: reconcile), else never retried here: a person checks
+the group and resolves it. The text is made speakable (no control or bidi character) before it
+is claimed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -19,11 +21,10 @@ from uuid import UUID
 
 import structlog
 
-from wa_monitor.adapters.bridge_api import SendResult
 from wa_monitor.adapters.postgres.reviewing import Claimed, FeedbackRequest
-from wa_monitor.core.ports import ClaimStore, Echoes
+from wa_monitor.core.ports import ClaimStore
 from wa_monitor.core.records import Delivery
-from wa_monitor.core.replies import settle_once, speakable
+from wa_monitor.core.replies import Route, Unsettled, Withdrawn, post_once, speakable
 from wa_monitor.errors import WaMonitorError
 from wa_monitor.settings import Environment, Settings
 
@@ -160,19 +161,17 @@ class FeedbackSends(ClaimStore[Claimed, datetime | None], Protocol):
         or what `route` raises) before anything is posted."""
         ...
 
-
-class FeedbackPoster(Protocol):
-    """The bridge's POST /api/send (adapters/bridge_api.BridgeApi, or a fake)."""
-
-    def send(self, recipient: str, text: str) -> SendResult: ...
+    def route(self, claim: Claimed, bridge: str) -> bool:
+        """Record, committed, that the claimed send is about to go through `bridge`; False
+        when it is no longer claimed."""
+        ...
 
 
 def send(
     *,
     sends: FeedbackSends,
     settings: Settings,
-    bridge: FeedbackPoster,
-    echoes: Echoes,
+    routes: Sequence[Route],
     review_id: UUID,
     version: int,
     text: str,
@@ -190,24 +189,33 @@ def send(
         raise BadText(f"The feedback text is longer than {MAX_TEXT} characters.")
     request = FeedbackRequest(review_id, version, by, message)
     claim = sends.claim(request, partial(group_for, settings))
-    result = bridge.send(claim.recipient, claim.text)
+    try:
+        settled = post_once(
+            claim, routes, store=sends, record=lambda bridge: sends.route(claim, bridge)
+        )
+    except Withdrawn:  # settled elsewhere between the claim and the post: nothing posted
+        log.error("feedback claim changed before its post: not posted", send_id=claim.send_id)
+        return SendReport(None, claim.send_id, "the claim changed before the post", None)
+    except Unsettled as exc:  # a database error, translated
+        # The claim stays 'claimed': after a while the page shows it as unknown, to resolve.
+        log.error(
+            "feedback outcome not recorded",
+            send_id=claim.send_id,
+            outcome=exc.posted.outcome.value,
+            error=type(exc.__cause__).__name__,
+        )
+        return SendReport(None, claim.send_id, exc.posted.detail, None)
+    posted = settled.posted
     log.info(
         "feedback send",
         drop=claim.drop_number,
         project=claim.project,
-        outcome=result.outcome.value,
-        status=result.status,
-        elapsed_s=result.elapsed_s,
+        outcome=settled.delivery.value,
+        status=None if posted is None else posted.status,
+        elapsed_s=None if posted is None else posted.elapsed_s,
+        bridge=settled.bridge,
         by=by,
     )
-    try:
-        settled = settle_once(
-            claim, result.outcome, result.detail, store=sends, echoes=echoes, status=result.status
-        )
-    except WaMonitorError as exc:  # a database error, translated
-        # The claim stays 'claimed': after a while the page shows it as unknown, to resolve.
-        log.error("feedback outcome not recorded", send_id=claim.send_id, error=type(exc).__name__)
-        return SendReport(None, claim.send_id, result.detail, None)
     if settled.delivery is Delivery.SENT and settled.recorded is None:
         log.info(
             "feedback sent for a version since resubmitted: not stamped", send_id=claim.send_id

@@ -1,11 +1,15 @@
 """Fetching the drops' photos before WhatsApp's servers forget them.
 
-Run by a thread of the daemon (`wa-monitor run`, beside the reply sender: every photo is asked
-for within a minute of being drained, so well within 5 minutes of its arrival, whether or not
-anyone opens a page), and by `wa-monitor photos fetch` for a pass by hand. Each photo is asked
-for at most `photos_fetch_per_minute` times a minute in all; a failure is retried with backoff
-(30 s doubling, at most an hour); "expired on WhatsApp's servers", a wrong file (SHA-256) and a
-refused file are final, so no page asks again.
+Run by a thread of the daemon (`wa-monitor run`, beside the reply sender: the loop wakes it
+after a batch that recorded photos, so every photo is asked for as soon as it is drained, well
+within 5 minutes of its arrival, whether or not anyone opens a page), and by `wa-monitor photos
+fetch` for a pass by hand. Between passes the thread sleeps until the next photo falls due (a
+retry's time), at most IDLE_POLL_SECONDS. The bridge is asked at most `photos_fetch_per_minute`
+times a minute in all; a failure is retried with backoff (30 s doubling, at most an hour);
+"expired on WhatsApp's servers", a wrong file (SHA-256) and a refused file are final, so no page
+asks again. A bridge that does not answer (or fails FAILURES_IN_A_ROW requests in a row) ends
+the pass, and the thread waits 30 s, then twice as long at each pass that finds it so, at most
+OUTAGE_LONGEST_SECONDS: an outage costs a request every few minutes, not one a second.
 """
 
 from __future__ import annotations
@@ -32,24 +36,36 @@ from wa_monitor.adapters.media import (
 from wa_monitor.adapters.postgres import photos
 from wa_monitor.adapters.postgres.db import Connection, Database
 from wa_monitor.core.ports import Log
+from wa_monitor.core.replies import Clock, RealClock
 from wa_monitor.errors import TransientError
 from wa_monitor.settings import Settings
 
 FIRST_RETRY = timedelta(seconds=30)
 LONGEST_RETRY = timedelta(hours=1)
 PASS_SIZE = 50  # photos a pass takes from the work list
-INTERVAL_SECONDS = 30.0  # the daemon's fetcher looks for due photos this often
+# The daemon's fetcher is woken by the loop when a batch recorded photos, and by a retry's
+# time; on its own it looks this often (photos another process drained).
+IDLE_POLL_SECONDS = 300.0
+OUTAGE_FIRST_SECONDS = 30.0  # the pause after a pass that found the bridge not answering,
+OUTAGE_LONGEST_SECONDS = 600.0  # doubled at each such pass up to this
+FAILURES_IN_A_ROW = 3  # failed answers in a row that end a pass as "the bridge cannot serve"
 STOP_GRACE_SECONDS = 1.0  # how long a stopping daemon waits for the fetcher's photo in hand
 
 
 @dataclass
 class Pass:
-    """What one pass did, by outcome (fetched, expired, mismatch, refused, retrying)."""
+    """What one pass did, by outcome (fetched, expired, mismatch, refused, retrying); whether
+    it ended because the bridge did not serve (`bridge_down`); and, when it took every due
+    photo, when the next one falls due (None: none waits)."""
 
     outcomes: Counter[str] = field(default_factory=Counter)
+    bridge_down: bool = False
+    full: bool = False  # it took PASS_SIZE photos: more may be due now
+    next_due: datetime | None = None
 
     def __str__(self) -> str:
-        return ", ".join(f"{n} {k}" for k, n in sorted(self.outcomes.items())) or "nothing due"
+        said = ", ".join(f"{n} {k}" for k, n in sorted(self.outcomes.items())) or "nothing due"
+        return f"{said} (the bridge is not serving: the rest wait)" if self.bridge_down else said
 
 
 class Fetcher:
@@ -75,6 +91,7 @@ class Fetcher:
         self.gap = 60.0 / per_minute
         self.clock, self.sleep = clock, sleep
         self._last_request: float | None = None
+        self._unreachable = False  # the last request got no answer from the bridge
 
     @classmethod
     def for_settings(cls, db: Database, settings: Settings, **kwargs: object) -> Fetcher:
@@ -110,24 +127,41 @@ class Fetcher:
             with self.db.session("photos") as own:
                 return self.run_once(limit=limit, stop=stop, conn=own)
         done = Pass()
-        for photo in photos.due(conn, self.db, self.clock(), limit):
-            if stop is not None and stop.is_set():
+        due = photos.due(conn, self.db, self.clock(), limit)
+        failed = 0
+        for photo in due:
+            if not self._pace(stop):
                 break
-            done.outcomes[self._one(conn, photo)] += 1
+            outcome = self._one(conn, photo)
+            done.outcomes[outcome] += 1
+            failed = failed + 1 if outcome == "retrying" else 0
+            if self._unreachable or failed >= FAILURES_IN_A_ROW:
+                done.bridge_down = True  # the photos after it would only fail the same way
+                break
+        done.full = len(due) >= limit and not done.bridge_down
+        if not done.full and not done.bridge_down:
+            done.next_due = photos.next_due(conn, self.db)
         return done
 
-    def _pace(self) -> None:
-        """At most one request per `gap` seconds (photos_fetch_per_minute)."""
+    def _pace(self, stop: threading.Event | None) -> bool:
+        """At most one request per `gap` seconds (photos_fetch_per_minute); False when `stop`
+        was set meanwhile (the wait ends at once)."""
         now = time.monotonic()
         if self._last_request is not None:
             wait = self._last_request + self.gap - now
             if wait > 0:
-                self.sleep(wait)
+                if stop is None:
+                    self.sleep(wait)
+                elif stop.wait(wait):
+                    return False
+        if stop is not None and stop.is_set():
+            return False
         self._last_request = time.monotonic()
+        return True
 
     def _one(self, conn: Connection, photo: photos.DuePhoto) -> str:  # noqa: PLR0911 - one per outcome
-        self._pace()
         answer = self.bridge.download(photo.message_id, photo.chat_jid)
+        self._unreachable = answer.answer is Answer.UNREACHABLE
         now = self.clock()
         if answer.answer is Answer.EXPIRED:
             return self._final(conn, photo, "expired", answer.detail)
@@ -189,18 +223,24 @@ class Fetcher:
 
 
 class FetcherThread:
-    """The daemon's fetcher: a pass every INTERVAL_SECONDS until stopped. Stopping never waits
-    out a download: a photo whose answer is abandoned stays due, and the next start asks again."""
+    """The daemon's fetcher: a pass whenever photos are due, until stopped. Stopping never
+    waits out a download: a photo whose answer is abandoned stays due, and the next start asks
+    again."""
 
     def __init__(
         self,
         fetcher: Fetcher,
         stop: threading.Event,
         log: Log,
-        interval: float = INTERVAL_SECONDS,
+        *,
+        clock: Clock | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.fetcher, self.stop, self.log, self.interval = fetcher, stop, log, interval
-        self.wake = threading.Event()
+        self.fetcher, self.stop, self.log = fetcher, stop, log
+        self.clock, self.monotonic = clock or RealClock(), monotonic
+        self._closing = False
+        self.wake = threading.Event()  # set by the loop after a batch that recorded photos
+        self.outage = 0  # passes in a row that found the bridge not serving
         self._thread = threading.Thread(target=self._run, name="photo-fetcher", daemon=True)
 
     def start(self) -> None:
@@ -209,9 +249,9 @@ class FetcherThread:
             self._thread.start()
 
     def _run(self) -> None:
-        # One connection kept across passes: a new one each pass (every 30 s) was nearly all
-        # of an idle daemon's CPU (3 of 3.2 CPU-s an hour). Any failure closes it, and the
-        # next pass, after the interval, connects again.
+        # One connection kept across passes: a new one each pass was nearly all of an idle
+        # daemon's CPU (3 of 3.2 CPU-s an hour). Any failure closes it, and the next pass,
+        # after OUTAGE_FIRST_SECONDS, connects again.
         while not self.stop.is_set():
             try:
                 with self.fetcher.db.session("photos") as conn:
@@ -220,24 +260,46 @@ class FetcherThread:
                 self.log.warning("📷 photo fetcher waiting", error=str(exc))
             except Exception as exc:  # noqa: BLE001 - the daemon goes on; said once a pass
                 self.log.error("📷 photo fetcher failed", error=type(exc).__name__)
-            if not self.stop.is_set():
-                self._pause()
+            self._pause(OUTAGE_FIRST_SECONDS, wakes=False)
 
     def _passes(self, conn: Connection) -> None:
         while not self.stop.is_set():
+            self.wake.clear()  # what the loop recorded before this pass, the pass sees
             done = self.fetcher.run_once(stop=self.stop, conn=conn)
             if done.outcomes:
                 self.log.info(f"📷 photos: {done}")
-            self._pause()
+            pause, wakes = self.pause_after(done)
+            self._pause(pause, wakes=wakes)
 
-    def _pause(self) -> None:
-        self.wake.wait(self.interval)
-        self.wake.clear()
+    def pause_after(self, done: Pass) -> tuple[float, bool]:
+        """How long to sleep after `done`, and whether a wake from the loop ends the sleep
+        early (not while the bridge is not serving: new photos would only fail the same way)."""
+        if done.bridge_down:
+            self.outage += 1
+            return min(OUTAGE_FIRST_SECONDS * 2 ** (self.outage - 1), OUTAGE_LONGEST_SECONDS), False
+        self.outage = 0
+        if done.full:
+            return 0.0, True  # more are due: the pacing between requests is the only wait
+        if done.next_due is None:
+            return IDLE_POLL_SECONDS, True
+        until = (done.next_due - self.fetcher.clock()).total_seconds()
+        return min(max(until, 0.0), IDLE_POLL_SECONDS), True
+
+    def _pause(self, seconds: float, *, wakes: bool) -> None:
+        """Sleep `seconds`, or until stopped or closed (close() sets `wake`), or, when `wakes`,
+        until the loop says photos were recorded."""
+        deadline = self.monotonic() + seconds
+        while not (self.stop.is_set() or self._closing):
+            left = deadline - self.monotonic()
+            if left <= 0 or (self.clock.wait(self.wake, left) and wakes):
+                return
+            self.wake.clear()  # the loop's wake, in an outage: the pass after it sees them
 
     def close(self, timeout: float = STOP_GRACE_SECONDS) -> None:
         """Stop within `timeout` seconds: a pass ends before its next photo once `stop` is set;
         a thread still in a download (the bridge's timeout is 30 s) is left to the process's
         exit, with the client it is using."""
+        self._closing = True
         self.wake.set()
         if self._thread.ident is not None:  # a standby that never held the lock never started it
             self._thread.join(timeout)

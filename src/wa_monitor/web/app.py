@@ -24,9 +24,10 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from wa_monitor.adapters.bridge_api import BridgeApi
+from wa_monitor.adapters.bridge_api import BridgeRoutes
 from wa_monitor.adapters.postgres import dashboard
 from wa_monitor.adapters.postgres.db import Database, StoreUnavailable, one_line
+from wa_monitor.adapters.postgres.reviewing import FeedbackBook
 from wa_monitor.errors import WaMonitorError
 from wa_monitor.settings import Settings
 from wa_monitor.web import (
@@ -133,12 +134,15 @@ def create_app(
         raise ValueError(f"the session secret must be at least {MIN_SECRET_LENGTH} characters")
     env = settings.environment.value
     db = Database(database_url, settings.schema, env)
+    pool = db.pool(f"wa-monitor-web-{env}")
+    bridges = BridgeRoutes(settings)  # the bridges feedback goes through, this host's first
     web = Site(
         settings=settings,
         db=db,
-        pool=db.pool(f"wa-monitor-web-{env}"),
+        pool=pool,
         templates=make_templates(settings.tz),
-        bridge=BridgeApi(settings.bridge_api_url),
+        routes=bridges.routes,
+        feedback_sends=FeedbackBook(db, lambda: db.borrowed(pool)),
     )
     registry = metrics.registry(web)
     health = HealthCheck(db, f"wa-monitor-web-{env}-health")
@@ -220,7 +224,7 @@ def create_app(
             warmer.stop()
             health.close()
             web.pool.close()
-            web.bridge.close()
+            bridges.close()
 
     web_settings = settings.web
     handlers: dict[Any, Callable[[Request, Exception], Response]] = {

@@ -8,7 +8,7 @@ import functools
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, tzinfo
 from pathlib import Path
@@ -22,13 +22,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
-from wa_monitor.adapters.bridge_api import BridgeApi
-from wa_monitor.adapters.postgres import users
 from wa_monitor.adapters.postgres.db import Connection, Database, Pool
 from wa_monitor.adapters.postgres.users import User
 from wa_monitor.core.records import DailyCount
+from wa_monitor.core.replies import Route
+from wa_monitor.services.feedback import FeedbackSends
 from wa_monitor.settings import Environment, Settings
 from wa_monitor.web import chart
+from wa_monitor.web.desk import Desk, pooled_desk
 from wa_monitor.web.filters import EARLIEST, LATEST, OutOfRange
 from wa_monitor.web.security import csrf_token, session_user
 
@@ -76,8 +77,17 @@ class Site:
     db: Database  # the environment's database: its schema, its queries, its errors
     pool: Pool  # the handle's pool (Database.pool), opened and closed with the app
     templates: Jinja2Templates
-    bridge: BridgeApi  # the bridge's HTTP API, where reviewers' feedback is posted
+    # The bridges' HTTP APIs where reviewers' feedback is posted: this host's first, then the
+    # others (adapters/bridge_api.BridgeRoutes), each with its messages.db.
+    routes: tuple[Route, ...]
+    feedback_sends: FeedbackSends  # where a Send is claimed and settled (its own connections)
     past_days: PastDays = field(default_factory=PastDays)
+    # How a request opens its desk (web/desk.py): a pooled connection's, or a test's fake.
+    opens: Callable[[Site], AbstractContextManager[Desk]] = pooled_desk
+
+    def desk(self) -> AbstractContextManager[Desk]:
+        """The reviews, sends, photos and users a request reads and writes, on one connection."""
+        return self.opens(self)
 
     @property
     def dev(self) -> bool:
@@ -223,8 +233,8 @@ def current_user(site: Site, request: Request) -> User | None:
     ids = session_user(request.session, env=site.settings.environment.value)
     if ids is None:
         return None
-    with site.connection() as conn:
-        user = users.by_id(conn, site.db, ids[0])
+    with site.desk() as desk:
+        user = desk.user(ids[0])
     if user is None or not user.active or user.session_epoch != ids[1]:
         request.session.clear()
         return None

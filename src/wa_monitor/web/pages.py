@@ -185,11 +185,9 @@ def _reviews(site: Site, request: Request, user: User) -> Page:
     """The review list: filtered by the query string, newest first, a page at a time."""
     query = filters.parse(request.query_params, projects=frozenset(project_names(site)))
     where = query.where(site.settings.tz)
-    with site.connection() as conn:
-        found = dashboard.review_page(
-            conn, site.db, where, size=query.size, older=query.older, newer=query.newer
-        )
-        counted = photos.counts(conn, site.db, [r.drop_number for r in found.reviews])
+    with site.desk() as desk:
+        found = desk.review_page(where, size=query.size, older=query.older, newer=query.newer)
+        counted = desk.photo_counts([r.drop_number for r in found.reviews])
     older = query.first_page().link(older=found.older.token()) if found.older else None
     newer = query.first_page().link(newer=found.newer.token()) if found.newer else None
 

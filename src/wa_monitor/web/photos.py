@@ -19,9 +19,9 @@ from starlette.responses import FileResponse, Response
 
 from wa_monitor.adapters.media import PhotoCache
 from wa_monitor.adapters.postgres import photos
-from wa_monitor.adapters.postgres.db import Connection
 from wa_monitor.core.steps import Step
 from wa_monitor.web.context import Site, current_user, site_of
+from wa_monitor.web.desk import Desk
 
 KEY = re.compile(r"^[0-9a-f]{64}$")
 KINDS = ("thumb", "screen", "video")
@@ -44,13 +44,13 @@ class Round:
 
 
 def drop_photos(
-    site: Site, conn: Connection, drop_number: str, review_id: UUID | None = None
+    site: Site, desk: Desk, drop_number: str, review_id: UUID | None = None
 ) -> list[Round]:
     """The drop's photos in posting order, rounds apart (each drop message opens one), each
     with the step `review_id` marks it as showing."""
     rounds: list[Round] = []
     last: str | None = None
-    for n, p in enumerate(photos.of_drop(conn, site.db, drop_number, review_id)):
+    for n, p in enumerate(desk.photos(drop_number, review_id)):
         if not rounds or p.round_message_id != last:
             rounds.append(Round(len(rounds) + 1, []))
             last = p.round_message_id

@@ -20,11 +20,11 @@ from starlette.responses import JSONResponse, Response
 
 from wa_monitor.adapters.postgres import dashboard, presence
 from wa_monitor.adapters.postgres.dashboard import Review, Status
-from wa_monitor.adapters.postgres.db import Connection
 from wa_monitor.adapters.postgres.presence import Presence
 from wa_monitor.adapters.postgres.users import User
 from wa_monitor.web import filters
 from wa_monitor.web.context import Page, Site, home, json_value, page
+from wa_monitor.web.desk import Desk
 from wa_monitor.web.filters import ReviewQuery
 from wa_monitor.web.pages import review_json
 
@@ -183,7 +183,7 @@ class QueueNav:
 
 
 def nav(
-    site: Site, conn: Connection, request: Request, review: Review, carried: str | None = None
+    site: Site, desk: Desk, request: Request, review: Review, carried: str | None = None
 ) -> QueueNav | None:
     """The queue's previous and next around `review`, when it was opened from the queue: its
     query string says so, or `carried` (the verdict form's copy, for a refused save) does."""
@@ -193,12 +193,8 @@ def nav(
     if params.get(MARKER) != "1":
         return None
     asked = parse(site, params)
-    before, after = dashboard.neighbours(
-        conn,
-        site.db,
-        asked.query.where(site.settings.tz),
-        review.keyset,
-        oldest_first=asked.oldest_first,
+    before, after = desk.neighbours(
+        asked.query.where(site.settings.tz), review.keyset, oldest_first=asked.oldest_first
     )
     base = home(request)
     link = asked.review_link()
@@ -219,18 +215,14 @@ def next_after_save(
         return None
     asked = parse(site, params)
     base = home(request)
-    with site.connection() as conn:
-        review = dashboard.review(conn, site.db, review_id)
+    with site.desk() as desk:
+        review = desk.review(review_id)
         if review is None:
             return None
-        _, after = dashboard.neighbours(
-            conn,
-            site.db,
-            asked.query.where(site.settings.tz),
-            review.keyset,
-            oldest_first=asked.oldest_first,
+        _, after = desk.neighbours(
+            asked.query.where(site.settings.tz), review.keyset, oldest_first=asked.oldest_first
         )
-        presence.leave(conn, site.db, review_id, user.username)  # moving on: not open any more
+        desk.leave(review_id, user.username)  # moving on: not open any more
     if after is None:
         return f"{base}/queue?{asked.link(done='1')}"
     return f"{base}/reviews/{after.id}?{asked.review_link()}"
@@ -244,16 +236,16 @@ def others(marks: Mapping[UUID, list[Presence]], review_id: UUID, user: User) ->
     return [p for p in marks.get(review_id, []) if p.username != user.username]
 
 
-def seen_open(site: Site, conn: Connection, review_id: UUID, user: User) -> list[Presence]:
+def seen_open(desk: Desk, review_id: UUID, user: User) -> list[Presence]:
     """Mark the review open by `user` (a reviewer), and say who else has it open now."""
-    presence.mark(conn, site.db, review_id, user.username)
-    return others(presence.present(conn, site.db, [review_id]), review_id, user)
+    desk.mark_open(review_id, user.username)
+    return others(desk.present([review_id]), review_id, user)
 
 
 def presence_answer(site: Site, review_id: UUID, user: User) -> Response:
     """The page's renewal of its mark: who else has the review open now, as JSON."""
-    with site.connection() as conn:
-        there = seen_open(site, conn, review_id, user)
+    with site.desk() as desk:
+        there = seen_open(desk, review_id, user)
     return JSONResponse(
         {
             "others": [{"username": p.username, "seen_at": json_value(p.seen_at)} for p in there],

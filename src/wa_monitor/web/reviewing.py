@@ -23,13 +23,10 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from wa_monitor.adapters.bridge import messages_by_key
-from wa_monitor.adapters.postgres import dashboard, presence, reviewing
+from wa_monitor.adapters.postgres import presence, reviewing
 from wa_monitor.adapters.postgres.dashboard import Review
-from wa_monitor.adapters.postgres.db import Connection
 from wa_monitor.adapters.postgres.reviewing import Correction, ReviewChange, ReviewSheet
 from wa_monitor.adapters.postgres.users import Role, User
-from wa_monitor.adapters.replies import BridgeEchoes
 from wa_monitor.core.drops import find_drops
 from wa_monitor.core.feedback_claims import (
     ChangedMeanwhile,
@@ -44,6 +41,7 @@ from wa_monitor.errors import WaMonitorError
 from wa_monitor.services import feedback
 from wa_monitor.web import queue
 from wa_monitor.web.context import Page, Site, current_user, json_value, page, site_of
+from wa_monitor.web.desk import Desk
 from wa_monitor.web.pages import review_json
 from wa_monitor.web.photos import drop_photos, photo_json, step_photos
 from wa_monitor.web.security import CSRF_HEADER, csrf_ok
@@ -148,11 +146,11 @@ class PostRefused(Exception):
 @page
 def review_page(site: Site, request: Request, user: User) -> Page:
     """One review: its fields and history, the verdict form (for reviewers), Send, the trail."""
-    with site.connection() as conn:
-        values = _values(site, conn, request.path_params["id"])
-        values["nav"] = queue.nav(site, conn, request, values["review"])
+    with site.desk() as desk:
+        values = _values(site, desk, request.path_params["id"])
+        values["nav"] = queue.nav(site, desk, request, values["review"])
         if user.role is Role.REVIEWER:
-            values["others"] = queue.seen_open(site, conn, values["review"].id, user)
+            values["others"] = queue.seen_open(desk, values["review"].id, user)
     notice = _send_notice(values["sends"], request.query_params.get("send"))
     if notice is not None and notice.level == "ok" and values["sheet"].feedback_sent is None:
         notice = None  # sent, then resubmitted: that round is over, this one has no feedback
@@ -163,35 +161,30 @@ def review_page(site: Site, request: Request, user: User) -> Page:
     return _page(site, user, values, notice=notice)
 
 
-def _values(site: Site, conn: Connection, review_id: UUID) -> dict[str, Any]:
-    found, events = review_and_events(site, conn, review_id)
-    sheet = reviewing.load(conn, site.db, review_id)
+def _values(site: Site, desk: Desk, review_id: UUID) -> dict[str, Any]:
+    found, events = review_and_events(site, desk, review_id)
+    sheet = desk.sheet(review_id)
     return {
         "review": found,
         "history": events,
         "sheet": sheet,
-        "changes": reviewing.history(conn, site.db, review_id),
-        "sends": reviewing.sends(conn, site.db, review_id),
+        "changes": desk.changes(review_id),
+        "sends": desk.sends(review_id),
         "destination": feedback.destination(site.settings, sheet.project),
-        "photo_rounds": drop_photos(site, conn, found.drop_number, found.id),
+        "photo_rounds": drop_photos(site, desk, found.drop_number, found.id),
     }
 
 
 def review_and_events(
-    site: Site, conn: Connection, review_id: UUID
+    site: Site, desk: Desk, review_id: UUID
 ) -> tuple[Review, list[dict[str, Any]]]:
     """One review and the WhatsApp messages that named its drop; 404 when there is none."""
-    found = dashboard.review(conn, site.db, review_id)
+    found = desk.review(review_id)
     if found is None:
         raise HTTPException(404, "There is no such review in this environment.")
-    history = dashboard.drop_history(conn, site.db, found.drop_number)
+    history = desk.drop_history(found.drop_number)
     groups = {p.group_jid: p.name for p in site.settings.projects}
-    posted = messages_by_key(
-        site.settings.bridge_db,
-        [(h.chat_jid, h.message_id) for h in history],
-        tz=site.settings.tz,
-        lid_map=site.settings.lid_map_db,
-    )
+    posted = desk.messages([(h.chat_jid, h.message_id) for h in history])
     events = []
     for i, h in enumerate(history):
         message = posted.get((h.chat_jid, h.message_id))
@@ -255,13 +248,13 @@ def _page(
     }
 
     def twin() -> dict[str, Any]:
-        with site.connection() as conn:
-            return _json(site, conn, values)
+        with site.desk() as desk:
+            return _json(site, desk, values)
 
     return Page("review_work.html", shown, twin, status_code=status_code)
 
 
-def _json(site: Site, conn: Connection, values: Mapping[str, Any]) -> dict[str, Any]:
+def _json(site: Site, desk: Desk, values: Mapping[str, Any]) -> dict[str, Any]:
     sheet: ReviewSheet = values["sheet"]
     body = review_json(values["review"])
     body["history"] = [{k: json_value(v) for k, v in e.items()} for e in values["history"]]
@@ -272,9 +265,7 @@ def _json(site: Site, conn: Connection, values: Mapping[str, Any]) -> dict[str, 
         "reviewed_at": json_value(sheet.reviewed_at),
         "wrong_steps": sheet.verdict.wrong_steps(),
         # Who made this version: the page's script shows it when the version moved on.
-        "last_change": reviewing.who_changed(conn, site.db, sheet.id, sheet.version).describe(
-            site.settings.tz
-        ),
+        "last_change": desk.who_changed(sheet.id, sheet.version).describe(site.settings.tz),
         "sends": [
             {"id": s.id, "state": s.state, "by": s.sent_by, "at": json_value(s.claimed_at)}
             for s in values["sends"]
@@ -366,7 +357,13 @@ def reviewer_post(handler: PostHandler) -> Callable[[Request], Awaitable[Respons
         if user.role is not Role.REVIEWER:
             raise HTTPException(403, "Only reviewers can save verdicts and send feedback.")
         form = await request.form()
-        return await run_in_threadpool(_answer, site, request, user, form, handler)
+        try:
+            _check_text(form)
+            review_id: UUID = request.path_params["id"]
+            post = ReviewerPost(review_id, user, form, Typed.of(form), _version(form))
+            return await run_in_threadpool(handler, site, request, post)
+        except PostRefused as exc:
+            return await run_in_threadpool(_refused, site, request, user, form, exc)
 
     return endpoint
 
@@ -405,15 +402,15 @@ def resumed(site: Site, request: Request, user: User, review_id: UUID, kept: For
     """The review page after a login that carried a refused POST's input: that input in the
     forms, nothing saved; when the review changed meanwhile, saying so, as a refused save does."""
     typed = Typed.of(kept)
-    with site.connection() as conn:
-        values = _values(site, conn, review_id)
+    with site.desk() as desk:
+        values = _values(site, desk, review_id)
         carried = kept.get("queue")
         if isinstance(carried, str):
-            values["nav"] = queue.nav(site, conn, request, values["review"], carried)
+            values["nav"] = queue.nav(site, desk, request, values["review"], carried)
         sheet: ReviewSheet = values["sheet"]
         sent = kept.get("version")
         if sent is not None and str(sent) != str(sheet.version):
-            changed = reviewing.who_changed(conn, site.db, review_id, sheet.version)
+            changed = desk.who_changed(review_id, sheet.version)
             notice = Notice(
                 "warn",
                 f"{changed.describe(site.settings.tz)} Nothing was saved. Your input is kept "
@@ -427,23 +424,21 @@ def resumed(site: Site, request: Request, user: User, review_id: UUID, kept: For
     return site.respond(request, shown, user=user)
 
 
-def _answer(
-    site: Site, request: Request, user: User, form: FormData, handler: PostHandler
+def _refused(
+    site: Site, request: Request, user: User, form: FormData, refusal: PostRefused
 ) -> Response:
+    """The review page again, saying why the POST changed nothing, with the input kept."""
     review_id: UUID = request.path_params["id"]
-    typed = Typed.of(form)
-    try:
-        _check_text(form)
-        return handler(site, request, ReviewerPost(review_id, user, form, typed, _version(form)))
-    except PostRefused as exc:
-        with site.connection() as conn:
-            values = _values(site, conn, review_id)
-            carried = form.get("queue")  # opened from the queue: keep its next and previous
-            if isinstance(carried, str):
-                values["nav"] = queue.nav(site, conn, request, values["review"], carried)
-        notice = Notice("bad", exc.message, exc.link)
-        shown = _page(site, user, values, notice=notice, typed=typed, status_code=exc.status)
-        return site.respond(request, shown, user=user)
+    with site.desk() as desk:
+        values = _values(site, desk, review_id)
+        carried = form.get("queue")  # opened from the queue: keep its next and previous
+        if isinstance(carried, str):
+            values["nav"] = queue.nav(site, desk, request, values["review"], carried)
+    notice = Notice("bad", refusal.message, refusal.link)
+    shown = _page(
+        site, user, values, notice=notice, typed=Typed.of(form), status_code=refusal.status
+    )
+    return site.respond(request, shown, user=user)
 
 
 def _version(form: FormData) -> int | None:
@@ -505,16 +500,9 @@ def save_verdict(site: Site, request: Request, post: ReviewerPost) -> Response:
         verdict = typed.verdict()
     except InvalidVerdict as exc:
         raise PostRefused(400, f"{exc}. Nothing was saved.") from None
-    with site.connection() as conn:
+    with site.desk() as desk:
         try:
-            reviewing.save(
-                conn,
-                site.db,
-                post.review_id,
-                verdict=verdict,
-                version=post.version,
-                by=post.user.username,
-            )
+            desk.save(post.review_id, verdict=verdict, version=post.version, by=post.user.username)
         except ChangedMeanwhile as exc:
             raise PostRefused(
                 409,
@@ -546,10 +534,9 @@ def send_feedback(site: Site, request: Request, post: ReviewerPost) -> Response:
     text = post.typed.text or ""
     try:
         report = feedback.send(
-            sends=reviewing.FeedbackBook(site.db, site.connection),
+            sends=site.feedback_sends,
             settings=site.settings,
-            bridge=site.bridge,
-            echoes=BridgeEchoes(site.settings.bridge_db),
+            routes=site.routes,
             review_id=post.review_id,
             version=post.version,
             text=text,
@@ -574,14 +561,9 @@ def resolve_send(site: Site, request: Request, post: ReviewerPost) -> Response:
     send = request.path_params["send"]
     if not (send.isascii() and send.isdigit() and len(send) <= _MAX_ID_DIGITS):
         raise HTTPException(404, "This review has no such send.")
-    with site.connection() as conn:
-        reviewing.resolve(
-            conn,
-            site.db,
-            post.review_id,
-            int(send),
-            resolution=Resolution(str(raw)),
-            by=post.user.username,
+    with site.desk() as desk:
+        desk.resolve(
+            post.review_id, int(send), resolution=Resolution(str(raw)), by=post.user.username
         )
     page = request.url.path.rsplit("/", 3)[0]
     return RedirectResponse(page, status_code=303)
@@ -604,11 +586,9 @@ def correct_drop(site: Site, request: Request, post: ReviewerPost) -> Response:
     if not reason:
         raise PostRefused(400, "Say why the drop number is corrected. Nothing was changed.")
     drop = found[0]
-    with site.connection() as conn:
-        sheet = reviewing.load(conn, site.db, post.review_id)
-        done = reviewing.correct_drop(
-            conn,
-            site.db,
+    with site.desk() as desk:
+        sheet = desk.sheet(post.review_id)
+        done = desk.correct_drop(
             post.review_id,
             drop=drop,
             reason=reason,
@@ -617,7 +597,7 @@ def correct_drop(site: Site, request: Request, post: ReviewerPost) -> Response:
             planned=sheet.project in site.settings.validating,
         )
         if done.outcome is Correction.CHANGED:
-            changed = reviewing.who_changed(conn, site.db, post.review_id, sheet.version)
+            changed = desk.who_changed(post.review_id, sheet.version)
             raise PostRefused(
                 409, f"{changed.describe(site.settings.tz)} Nothing was changed: check and retry."
             )

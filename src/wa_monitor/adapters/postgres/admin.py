@@ -149,6 +149,7 @@ WEB_COLUMNS: Mapping[str, Mapping[Privilege, frozenset[str]]] = {
                 "finished_at",
                 "bridge_status",
                 "bridge_answer",
+                "bridge",  # the bridge it was posted through (migration 0027)
                 "resolution",
                 "resolved_by",
                 "resolved_at",

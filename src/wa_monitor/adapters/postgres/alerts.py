@@ -54,10 +54,6 @@ class AlertsTurn:
         name = "claim_recovery" if message.recovery else "claim_alert"
         self._q(name, kind=message.kind.value, channel=message.channel)
 
-    def sent_alike(self, claim: ClaimedAlert, since: datetime) -> int:
-        """None: an alert's text names its incident and when it began, no other is alike."""
-        return 0
-
     def settle(
         self, claim: ClaimedAlert, delivery: Delivery, detail: str, status: int | None
     ) -> None:
@@ -73,10 +69,21 @@ class AlertsTurn:
 
 
 class AlertsBook:
-    """One environment's incidents on one connection; each turn() a transaction of its own."""
+    """One environment's incidents on one connection; each turn() a transaction of its own.
+    The alerts' claim store (core/ports.ClaimStore): each settle a turn of its own."""
 
     def __init__(self, conn: psycopg.Connection[Any], db: Database) -> None:
         self._conn, self._db = conn, db
+
+    def sent_alike(self, claim: ClaimedAlert, since: datetime) -> int:
+        """None: an alert's text names its incident and when it began, no other is alike."""
+        return 0
+
+    def settle(
+        self, claim: ClaimedAlert, delivery: Delivery, detail: str, status: int | None
+    ) -> None:
+        with self.turn() as turn:
+            turn.settle(claim, delivery, detail, status)
 
     @contextmanager
     def turn(self) -> Iterator[AlertsTurn]:

@@ -17,13 +17,12 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import psycopg
 from psycopg import errors as pg_errors
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
-from psycopg_pool import ConnectionPool
 
 from wa_monitor.adapters import sqlfiles
 from wa_monitor.adapters.logs import redact, register_secret, secrets_of_url
@@ -70,7 +69,9 @@ MIGRATION_FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 
 Connection = psycopg.Connection[Any]
 AsyncConnection = psycopg.AsyncConnection[Any]
-Pool = ConnectionPool[Connection]
+if TYPE_CHECKING:  # the pool is the web service's alone: imported where it is made
+    from psycopg_pool import ConnectionPool
+Pool: TypeAlias = "ConnectionPool[Connection]"
 
 
 class StoreUnavailable(TransientError):
@@ -447,6 +448,8 @@ class Database:
         def configure(conn: Connection) -> None:
             conn.execute(every)  # what every wa-monitor connection has, then the web's own
             conn.execute(web_session)
+
+        from psycopg_pool import ConnectionPool  # noqa: PLC0415 - see Pool above
 
         return ConnectionPool(
             self.url,

@@ -48,6 +48,11 @@ def due(conn: Connection, db: Database, now: datetime, limit: int) -> list[DuePh
     ]
 
 
+def next_due(conn: Connection, db: Database) -> datetime | None:
+    row = conn.execute(db.query("photos.next_due")).fetchone()
+    return None if row is None else row[0]
+
+
 def fetched(
     conn: Connection,
     db: Database,
@@ -125,9 +130,14 @@ def mark_step(
 
 
 def counts(conn: Connection, db: Database, drops: Sequence[str]) -> dict[str, int]:
+    """How many photos each of `drops` has (a page of the review list)."""
     if not drops:
         return {}
-    rows = conn.execute(db.query("photos.counts"), {"drops": list(drops)}).fetchall()
+    with conn.transaction():
+        # Costed above the JIT threshold (its index probes are estimated high): compiling took
+        # 500 ms, the query 2 ms, on every page of the review list.
+        conn.execute(db.query("quality.no_jit"))
+        rows = conn.execute(db.query("photos.counts"), {"drops": list(drops)}).fetchall()
     return {r[0]: int(r[1]) for r in rows}
 
 

@@ -55,6 +55,17 @@ class ReviewSheet:
     version: int
     updated_at: datetime
 
+    def changed_by_monitor(self, version: int) -> ChangedMeanwhile:
+        """No person's change made `version`: the agent's resubmission (or an ops copy)."""
+        return ChangedMeanwhile.by_monitor(
+            version=version,
+            agent=self.user_name,
+            submitted_by=self.submitted_by,
+            last_submitted_at=self.last_submitted_at,
+            updated_at=self.updated_at,
+            resubmitted=self.resubmitted,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class ReviewChange:
@@ -287,99 +298,6 @@ class Claimed:
     claimed_at: datetime
 
 
-def claim(
-    conn: Connection,
-    db: Database,
-    review_id: UUID,
-    *,
-    version: int,
-    by: str,
-    message: str,
-    route: Callable[[str | None], str],
-) -> Claimed:
-    """Claim the one feedback message of the verdict the page showed, in one transaction.
-
-    `route(project)` gives the group the review's feedback goes to, or raises why it cannot go
-    (nothing is claimed then). Committed before returning, so the caller calls the bridge with
-    the claim already visible to every other request. NotClaimed says why not (and which send
-    holds the message).
-    """
-    _require_autocommit(conn)
-    claimed_at = datetime.now(UTC)
-    with conn.transaction():
-        row = _run(conn, db, "lock_for_send", {"id": review_id}).fetchone()
-        if row is None:
-            raise ReviewNotFound(f"no review {review_id} in schema {db.schema!r}")
-        current, reviewed_at, feedback_sent, project, drop = row
-        if current != version:
-            raise who_changed(conn, db, review_id, current)
-        recipient = route(project)
-        holder = None if reviewed_at is None else _blocking_send(conn, db, review_id, version)
-        refusal = claim_refusal(
-            reviewed_at=reviewed_at,
-            feedback_sent=feedback_sent,
-            holder=holder,
-            now=datetime.now(UTC),
-        )
-        if refusal is not None:
-            raise refusal
-        params = {"id": review_id, "version": version, "by": by}
-        params |= {"recipient": recipient, "message": message}
-        inserted = _run(conn, db, "claim_send", params).fetchone()
-        if inserted is None:  # the row lock makes this unreachable; the unique index is the belt
-            held = _blocking_send(conn, db, review_id, version)
-            why = blocked_by(held, datetime.now(UTC)) if held else Blocked.IN_FLIGHT
-            raise NotClaimed(why, send=held)
-        return Claimed(
-            int(inserted[0]),
-            recipient,
-            str(drop),
-            project,
-            review_id,
-            version,
-            by,
-            message,
-            claimed_at,
-        )
-
-
-def finish(
-    conn: Connection,
-    db: Database,
-    review_id: UUID,
-    send_id: int,
-    *,
-    delivery: Delivery,
-    version: int,
-    status: int | None,
-    answer: str,
-    by: str,
-) -> datetime | None:
-    """Record a claimed send's outcome; on SENT stamp feedback_sent (returned) in the same go,
-    if the review is still at `version`, the one the message was composed from: a resubmission
-    during the bridge call is a new round nobody has given feedback on."""
-    _require_autocommit(conn)
-    with conn.transaction():
-        _run(
-            conn,
-            db,
-            "finish_send",
-            {"send": send_id, "state": delivery.value, "status": status, "answer": answer},
-        )
-        if delivery is not Delivery.SENT:
-            return None
-        return _stamp(conn, db, review_id, by, version=version)
-
-
-def sends_alike(
-    conn: Connection, db: Database, send_id: int, *, recipient: str, message: str, since: datetime
-) -> int:
-    """Other sends of `message` to `recipient` settled as sent since `since`."""
-    params = {"send": send_id, "recipient": recipient, "message": message, "since": since}
-    row = _run(conn, db, "sends_alike", params).fetchone()
-    return int(row[0]) if row else 0
-
-
 class FeedbackBook:
     """One environment's feedback sends as services/feedback.py's claim store: each call one
     short piece of work on a connection of its own from `connect` (the web's pool), so no
@@ -390,45 +308,84 @@ class FeedbackBook:
         self._db, self._connect = db, connect
 
     def claim(self, request: FeedbackRequest, route: Callable[[str | None], str]) -> Claimed:
+        """Claim the one feedback message of the verdict the page showed, in one transaction.
+
+        `route(project)` gives the group the review's feedback goes to, or raises why it cannot
+        go (nothing is claimed then). Committed before returning, so the caller calls the bridge
+        with the claim already visible to every other request. NotClaimed says why not (and
+        which send holds the message).
+        """
+        db, review_id, version = self._db, request.review_id, request.version
         with self._connect() as conn:
-            return claim(
-                conn,
-                self._db,
-                request.review_id,
-                version=request.version,
-                by=request.by,
-                message=request.text,
-                route=route,
-            )
+            _require_autocommit(conn)
+            claimed_at = datetime.now(UTC)
+            with conn.transaction():
+                row = _run(conn, db, "lock_for_send", {"id": review_id}).fetchone()
+                if row is None:
+                    raise ReviewNotFound(f"no review {review_id} in schema {db.schema!r}")
+                current, reviewed_at, feedback_sent, project, drop = row
+                if current != version:
+                    raise who_changed(conn, db, review_id, current)
+                recipient = route(project)
+                holder = (
+                    None if reviewed_at is None else _blocking_send(conn, db, review_id, version)
+                )
+                refusal = claim_refusal(
+                    reviewed_at=reviewed_at,
+                    feedback_sent=feedback_sent,
+                    holder=holder,
+                    now=datetime.now(UTC),
+                )
+                if refusal is not None:
+                    raise refusal
+                params = {"id": review_id, "version": version, "by": request.by}
+                params |= {"recipient": recipient, "message": request.text}
+                inserted = _run(conn, db, "claim_send", params).fetchone()
+                if inserted is None:  # the row lock makes this unreachable; the unique index too
+                    held = _blocking_send(conn, db, review_id, version)
+                    why = blocked_by(held, datetime.now(UTC)) if held else Blocked.IN_FLIGHT
+                    raise NotClaimed(why, send=held)
+        return Claimed(
+            int(inserted[0]),
+            recipient,
+            str(drop),
+            project,
+            review_id,
+            version,
+            request.by,
+            request.text,
+            claimed_at,
+        )
+
+    def route(self, claim: Claimed, bridge: str) -> bool:
+        """Record, committed, that the claimed send is about to go through `bridge`; False
+        when it is no longer claimed (then it must not be posted)."""
+        with self._db.translated(), self._connect() as conn:
+            _require_autocommit(conn)
+            routed = _run(conn, self._db, "route_send", {"send": claim.send_id, "bridge": bridge})
+            return routed.rowcount == 1
 
     def sent_alike(self, claim: Claimed, since: datetime) -> int:
+        """Other sends of the claim's text to its recipient settled as sent since `since`."""
+        params = {"send": claim.send_id, "recipient": claim.recipient, "message": claim.text}
         with self._db.translated(), self._connect() as conn:
-            return sends_alike(
-                conn,
-                self._db,
-                claim.send_id,
-                recipient=claim.recipient,
-                message=claim.text,
-                since=since,
-            )
+            row = _run(conn, self._db, "sends_alike", params | {"since": since}).fetchone()
+        return int(row[0]) if row else 0
 
     def settle(
         self, claim: Claimed, delivery: Delivery, detail: str, status: int | None
     ) -> datetime | None:
-        """The outcome, once; feedback_sent stamped (returned) when SENT for the version the
-        message was composed from."""
+        """The outcome, once; on SENT feedback_sent stamped (returned) in the same go, if the
+        review is still at the version the message was composed from: a resubmission during the
+        bridge call is a new round nobody has given feedback on."""
+        params = {"send": claim.send_id, "state": delivery.value, "status": status}
         with self._db.translated(), self._connect() as conn:
-            return finish(
-                conn,
-                self._db,
-                claim.review_id,
-                claim.send_id,
-                delivery=delivery,
-                version=claim.version,
-                status=status,
-                answer=detail,
-                by=claim.by,
-            )
+            _require_autocommit(conn)
+            with conn.transaction():
+                _run(conn, self._db, "finish_send", params | {"answer": detail})
+                if delivery is not Delivery.SENT:
+                    return None
+                return _stamp(conn, self._db, claim.review_id, claim.by, version=claim.version)
 
 
 def resolve(
@@ -521,15 +478,7 @@ def who_changed(conn: Connection, db: Database, review_id: UUID, current: int) -
         return ChangedMeanwhile.by_reviewer(
             version=current, by=str(by), at=at, sent_feedback=bool(sent_feedback)
         )
-    sheet = load(conn, db, review_id)
-    return ChangedMeanwhile.by_monitor(
-        version=current,
-        agent=sheet.user_name,
-        submitted_by=sheet.submitted_by,
-        last_submitted_at=sheet.last_submitted_at,
-        updated_at=sheet.updated_at,
-        resubmitted=sheet.resubmitted,
-    )
+    return load(conn, db, review_id).changed_by_monitor(current)
 
 
 def _require_autocommit(conn: Connection) -> None:

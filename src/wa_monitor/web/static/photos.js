@@ -17,6 +17,7 @@
   var caption = view.querySelector("[data-photo-caption]");
   var levelText = view.querySelector("[data-photo-zoom-level]");
   var viewStep = view.querySelector("[data-photo-view-step]");
+  var zoomButtons = view.querySelectorAll("[data-photo-zoom-in], [data-photo-zoom-out], [data-photo-zoom-fit]");
   var current = 0;
   var zoom = 1;
   var ZOOMS = [1, 1.5, 2, 3, 4, 6];
@@ -80,6 +81,7 @@
       large.alt = img ? img.alt : "";
     }
     levelText.textContent = "100%";
+    for (var b = 0; b < zoomButtons.length; b += 1) { zoomButtons[b].disabled = isVideo(); }  // the player has its own full screen
     caption.textContent = (current + 1) + " of " + thumbs.length + " · " + t.getAttribute("data-caption");
     if (viewStep) {
       var select = cellOf(t).querySelector("select[name=step]");

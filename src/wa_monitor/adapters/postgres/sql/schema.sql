@@ -1556,3 +1556,8 @@ BEGIN
     END LOOP;
 END
 $$;
+
+-- Version 27: posts through the first bridge whose API answers (migrations/0027_post_routes.sql):
+-- the bridge each reply and feedback send was posted through, recorded before the post.
+ALTER TABLE {schema}.wa_monitor_outbox ADD COLUMN IF NOT EXISTS bridge text;
+ALTER TABLE {schema}.wa_monitor_feedback_sends ADD COLUMN IF NOT EXISTS bridge text;
