@@ -132,7 +132,11 @@ def test_every_bridge_down_leaves_the_reply_to_try_again(
     reply(db, "M1")
     assert sender(outbox, a.route(), b.route()).step()
     assert (a.api.sent(), b.api.sent()) == ((), ())
-    assert [s[0] for s in outbox_rows(db)] == ["pending"]
+    [(state, _, detail)] = outbox_rows(db)
+    assert state == "pending"
+    # What each bridge said, for ops: one refused the connection, one has no WhatsApp link.
+    assert detail.startswith("host-a: bridge not reachable")
+    assert "; host-b: the bridge cannot send now: Not connected to WhatsApp" in detail
 
 
 def test_an_unknown_post_is_not_posted_again_through_the_other_bridge(

@@ -19,7 +19,8 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, tzinfo
 from typing import Any, Generic, TypeVar
@@ -28,6 +29,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tests.support.env import AGENT, GROUPS, LAWLEY
+from wa_monitor.adapters.postgres.alerts import STALE_CLAIM as STALE_ALERT_CLAIM
 from wa_monitor.adapters.postgres.dashboard import (
     HistoryEntry,
     Keyset,
@@ -48,6 +50,8 @@ from wa_monitor.adapters.postgres.reviewing import (
 )
 from wa_monitor.adapters.postgres.users import Account, Attempts, Role, User
 from wa_monitor.core import loop
+from wa_monitor.core.alerts import ClaimedAlert, Incident, IncidentChange, Known
+from wa_monitor.core.alerts import Message as AlertMessage
 from wa_monitor.core.feedback_claims import (
     ChangedMeanwhile,
     FeedbackSend,
@@ -1011,7 +1015,8 @@ class FakeDesk:
     """web/desk.py's Desk in memory, sharing its reviews' versions, verdict stamps and sends
     with `feedback` (the Send's claim store), as the database shares one row: a save moves the
     version the next Send must carry, a Send's stamp moves it again. Reviews are listed newest
-    first by when they were sighted; filters are not applied (the SQL's, tested on PostgreSQL)."""
+    first by when they were sighted; filters are not applied (the SQL's, tested on PostgreSQL);
+    a photo's step mark is kept on the photo (the table keeps one per review and photo)."""
 
     feedback: FakeFeedbackSends
     logins: FakeUsers | None = None  # the accounts a login checks (made in __post_init__)
@@ -1114,6 +1119,14 @@ class FakeDesk:
     def photo_counts(self, drops: Sequence[str]) -> dict[str, int]:
         return {d: len(self.drop_photos[d]) for d in drops if self.drop_photos.get(d)}
 
+    def mark_photo_step(
+        self, review_id: uuid.UUID, photo_id: int, step: int | None, *, by: str
+    ) -> None:
+        drop = self.reviews[review_id].drop_number
+        self.drop_photos[drop] = [
+            replace(p, step=step) if p.id == photo_id else p for p in self.drop_photos[drop]
+        ]
+
     def _ordered(self) -> list[Review]:
         return sorted(self.reviews.values(), key=lambda r: (r.sighted_at, r.id), reverse=True)
 
@@ -1209,3 +1222,83 @@ class FakeDesk:
         self._row(review_id).drop_number = drop
         new = self._changed(review_id, by, ("drop_number", sheet.drop_number, drop))
         return Corrected(Correction.CORRECTED, None, new)
+
+
+# -- the alerts' incidents ---------------------------------------------------------------------
+
+
+@dataclass
+class FakeIncidents:
+    """wa_monitor_alerts as adapters/postgres/alerts.py keeps it (sql/alerts.sql), in memory:
+    one incident per kind, the channels each message is claimed on and carried by. `turns`
+    counts the turns (transactions); `posting` is True while a post is in flight, and a turn
+    taken then fails the test (nothing is posted inside a transaction)."""
+
+    now: Callable[[], datetime]
+    rows: dict[Incident, Known] = field(default_factory=dict)
+    claimed_at: dict[Incident, datetime] = field(default_factory=dict)
+    turns: int = 0
+    in_turn: bool = False
+
+    @contextmanager
+    def turn(self) -> Iterator[FakeIncidents]:
+        assert not self.in_turn, "a turn inside a turn"
+        self.turns += 1
+        self.in_turn = True
+        try:
+            yield self
+        finally:
+            self.in_turn = False
+
+    def _set(self, kind: Incident, **changed: Any) -> None:
+        if kind in self.rows:
+            self.rows[kind] = replace(self.rows[kind], **changed)
+
+    def settle_stale(self) -> None:
+        for kind, row in list(self.rows.items()):
+            if row.in_flight and self.claimed_at[kind] < self.now() - STALE_ALERT_CLAIM:
+                self._set(
+                    kind,
+                    opened_via=row.opened_via + row.opening,
+                    resolved_via=row.resolved_via + row.recovering,
+                    opening=(),
+                    recovering=(),
+                )
+
+    def known(self) -> dict[Incident, Known]:
+        return dict(sorted(self.rows.items(), key=lambda kv: (kv[1].opened_at, kv[0])))
+
+    def apply(self, change: IncidentChange, kind: Incident, detail: str) -> None:
+        if change is IncidentChange.OPEN:
+            self.rows.setdefault(kind, Known(kind, detail, self.now()))
+        elif change is IncidentChange.REOPEN:
+            self._set(kind, resolved_at=None, resolved_via=())
+        elif self.rows.get(kind) and self.rows[kind].resolved_at is None:
+            self._set(kind, resolved_at=self.now())
+
+    def claim(self, message: AlertMessage) -> None:
+        row, self.claimed_at[message.kind] = self.rows[message.kind], self.now()
+        if message.recovery:
+            self._set(message.kind, recovering=(*row.recovering, message.channel))
+        else:
+            self._set(message.kind, opening=(*row.opening, message.channel))
+
+    def close(self, kind: Incident) -> None:
+        self.rows.pop(kind, None)
+
+    def sent_alike(self, claim: ClaimedAlert, since: datetime) -> int:
+        return 0
+
+    def settle(
+        self, claim: ClaimedAlert, delivery: Delivery, detail: str, status: int | None
+    ) -> None:
+        assert not self.in_turn
+        with self.turn():
+            m, row = claim.message, self.rows[claim.message.kind]
+            carried = () if delivery.retry_is_safe else (m.channel,)
+            if m.recovery:
+                left = tuple(c for c in row.recovering if c != m.channel)
+                self._set(m.kind, recovering=left, resolved_via=row.resolved_via + carried)
+            else:
+                left = tuple(c for c in row.opening if c != m.channel)
+                self._set(m.kind, opening=left, opened_via=row.opened_via + carried)

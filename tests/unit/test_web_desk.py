@@ -298,3 +298,25 @@ def test_a_reviewer_logs_in_lands_on_the_review_asked_for_and_a_logout_ends_the_
     d.client.cookies.clear()
     d.client.cookies.update(cookie)
     assert d.client.get(d.url, follow_redirects=False).status_code == 303
+
+
+def test_a_reviewer_marks_which_step_a_photo_shows_and_only_a_photo_of_the_reviews_drop(
+    make: Make,
+) -> None:
+    d = make()
+    photo = DropPhoto(7, "P1", "image", NOON, "fetched", "k1", 80, 60, None, None, "M1", NOON, None)
+    d.desk.drop_photos[DROP] = [photo]
+    d.desk.drop_photos["DR7654321"] = [replace(photo, id=9)]
+    d.login(d.desk.add_user("thandi", Role.REVIEWER))
+    script = {"x-csrf-token": CSRF}  # the page's script: the answer is JSON, the page stays
+    marked = d.client.post(f"{d.url}/photos/7/step", data={"step": "5"}, headers=script)
+    assert (marked.status_code, marked.json()) == (200, {"photo": 7, "step": 5})
+    [one_round] = d.page()["photos"]
+    assert [(p["id"], p["step"]) for p in one_round["photos"]] == [(7, 5)]
+    assert d.post("photos/9/step", step="5")[0] == 404  # another drop's photo
+    status, _, page = d.post("photos/7/step", step="13")
+    assert status == 400
+    assert "Choose one of the 12 steps" in page
+    status, where, _ = d.post("photos/7/step", step="")  # cleared, from a plain form
+    assert (status, where) == (303, f"{d.url}#photo-7")
+    assert d.desk.drop_photos[DROP][0].step is None

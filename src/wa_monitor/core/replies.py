@@ -183,17 +183,20 @@ def post_once(
     if not routes:
         raise ValueError("nowhere to post: no route")
     text = speakable(claim.text)
+    down: list[str] = []  # each bridge that could not send, in its own words
     for route in routes:
         if record is not None and not record(route.bridge):
             raise Withdrawn(f"claim withdrawn before its post through {route.bridge}")
         posted = route.poster.send(claim.recipient, text)
         if posted.outcome is not Delivery.DOWN:
             break
+        down.append(f"{route.bridge}: {posted.detail}")
+    detail = "; ".join(down) if len(down) > 1 else posted.detail
     try:
         settled = settle_once(
             claim,
             posted.outcome,
-            posted.detail,
+            detail,
             store=store,
             echoes=route.echoes,
             status=posted.status,

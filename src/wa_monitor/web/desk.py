@@ -79,6 +79,10 @@ class Desk(Protocol):
 
     def photo_counts(self, drops: Sequence[str]) -> dict[str, int]: ...
 
+    def mark_photo_step(self, review_id: UUID, photo_id: int, step: int | None, *, by: str) -> None:
+        """The step (1-12) this review marks the photo as showing; None: no step."""
+        ...
+
     def review_page(
         self, where: ReviewFilter, *, size: int, older: Keyset | None, newer: Keyset | None
     ) -> ReviewPage: ...
@@ -148,6 +152,9 @@ class PgDesk:
 
     def photo_counts(self, drops: Sequence[str]) -> dict[str, int]:
         return photos.counts(self._conn, self._db, drops)
+
+    def mark_photo_step(self, review_id: UUID, photo_id: int, step: int | None, *, by: str) -> None:
+        photos.mark_step(self._conn, self._db, review_id, photo_id, step, by=by)
 
     def review_page(
         self, where: ReviewFilter, *, size: int, older: Keyset | None, newer: Keyset | None
