@@ -40,7 +40,7 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 import wa_monitor
-from wa_monitor.adapters.bridge import _READ
+from wa_monitor.adapters.bridge import _PHOTO_ROWS, _READ
 from wa_monitor.core.drops import find_drops, says_resubmitted
 from wa_monitor.devtools.bridge_api import SimulatedBridgeApi
 from wa_monitor.devtools.simulator import (
@@ -735,9 +735,20 @@ def limit(bridge: BridgeFile, url: str) -> Limit:
     conn = sqlite3.connect(f"file:{bridge.path}?mode=ro", uri=True)
     groups = json.dumps(sorted(WATCHED))
     seconds = []
-    for photos in (0, 1):
+    late = datetime.now(UTC) + timedelta(days=1)
+    for photos in (False, True):
         started = time.perf_counter()
-        rows = conn.execute(_READ, (0, bridge.messages * 2, groups, photos)).fetchall()
+        rows = conn.execute(_READ, (0, bridge.messages * 2, groups)).fetchall()
+        if photos:  # and the photo rows, in one piece (bridge.sql: photo_rows)
+            params = {
+                "lo": 0,
+                "hi": bridge.messages * 2,
+                "groups": groups,
+                "taken": json.dumps([r[0] for r in rows]),
+                "late": late.strftime("%Y-%m-%d %H:%M:%S"),
+                "early": (late - timedelta(days=1)).strftime("%Y-%m-%d %H:%M:%S"),
+            }
+            conn.execute(_PHOTO_ROWS, params).fetchone()
         seconds.append(time.perf_counter() - started)
         del rows
     conn.close()

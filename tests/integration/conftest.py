@@ -3,6 +3,8 @@ the stand-in of Microsoft Graph, and a real browser."""
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +15,7 @@ from tests.support.browser import ARGS, CHROMIUM
 from tests.support.fixtures import bridge, database_url, db, envs, roles
 from tests.support.graph_server import WORKSHEET, GraphStandIn, graph_stand_in
 
-__all__ = ["bridge", "browser", "database_url", "db", "envs", "graph", "roles"]
+__all__ = ["bridge", "browser", "database_url", "db", "demo_folder", "envs", "graph", "roles"]
 
 
 @pytest.fixture
@@ -34,3 +36,17 @@ def browser() -> Iterator[Browser]:
         launched = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         yield launched
         launched.close()
+
+
+@pytest.fixture
+def demo_folder() -> Iterator[Path]:
+    """A folder for a demo's work, outside pytest's temp root: as root the embedded PostgreSQL
+    runs as its own user (`pgserver`), and any pytest session that starts meanwhile (CI's second
+    pass, another run on the machine) makes that root 0700 again, locking the server out of its
+    data (initdb: Permission denied)."""
+    folder = Path(tempfile.mkdtemp(prefix="wa-monitor-demo-test-"))
+    folder.chmod(0o755)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

@@ -20,9 +20,9 @@ from wa_monitor.settings import load_settings
 PATIENCE = 600
 
 
-def test_demo_shows_both_environments_on_one_bridge(tmp_path: Path) -> None:
+def test_demo_shows_both_environments_on_one_bridge(demo_folder: Path) -> None:
     port = free_port()
-    args = ["demo", "--seconds", "8", "--dir", str(tmp_path), "--port", str(port)]
+    args = ["demo", "--seconds", "8", "--dir", str(demo_folder), "--port", str(port)]
     demo = subprocess.Popen(
         [sys.executable, "-m", "wa_monitor", *args],
         stdout=subprocess.PIPE,
@@ -64,7 +64,7 @@ def test_demo_shows_both_environments_on_one_bridge(tmp_path: Path) -> None:
     assert "public.qa_photo_reviews  Mamelodi" in out  # prod-only group
     assert "dev.qa_photo_reviews     Velo Test" in out  # dev-only group
     assert "public.qa_photo_reviews  Velo Test" not in out
-    dev_log = (tmp_path / "logs" / "wa-monitor-dev.log").read_text(encoding="utf-8")
+    dev_log = (demo_folder / "logs" / "wa-monitor-dev.log").read_text(encoding="utf-8")
     assert all(line.startswith("[DEV] ") for line in dev_log.splitlines())
     assert "✅ Created QA review for DR" in dev_log
     # The mistyped drop in the test group: recorded by dev, answered once, in that group only.
@@ -77,37 +77,39 @@ def test_demo_shows_both_environments_on_one_bridge(tmp_path: Path) -> None:
     assert len(replies) == 1 or not replies[1].startswith("→")
 
 
-def test_the_demo_removes_its_temporary_folder_and_says_so(tmp_path: Path) -> None:
+def test_the_demo_removes_its_temporary_folder_and_says_so(demo_folder: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "wa_monitor", "demo", "--seconds", "2"],
         capture_output=True,
         text=True,
         timeout=PATIENCE,
         check=False,
-        env={**os.environ, "TMPDIR": str(tmp_path)},
+        env={**os.environ, "TMPDIR": str(demo_folder)},
     )
     assert done.returncode == 0, done.stderr
-    assert list(tmp_path.glob("wa-monitor-demo-*")) == []
+    assert list(demo_folder.glob("wa-monitor-demo-*")) == []
     assert "▶ removed the working folder" in done.stdout
     assert "--keep leaves it" in done.stdout
 
 
-def test_the_review_demo_removes_its_temporary_folder_too(tmp_path: Path) -> None:
+def test_the_review_demo_removes_its_temporary_folder_too(demo_folder: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "wa_monitor", "demo", "--review", "--seconds", "1"],
         capture_output=True,
         text=True,
         timeout=PATIENCE,
         check=False,
-        env={**os.environ, "TMPDIR": str(tmp_path)},
+        env={**os.environ, "TMPDIR": str(demo_folder)},
     )
     assert done.returncode == 0, done.stderr
-    assert list(tmp_path.glob("wa-monitor-review-demo-*")) == []
+    assert list(demo_folder.glob("wa-monitor-review-demo-*")) == []
     assert "▶ removed the working folder" in done.stdout
 
 
-def test_make_bridge_writes_a_sample_bridge_and_the_configs_that_read_it(tmp_path: Path) -> None:
-    folder = tmp_path / "try"
+def test_make_bridge_writes_a_sample_bridge_and_the_configs_that_read_it(
+    demo_folder: Path,
+) -> None:
+    folder = demo_folder / "try"
     args = [sys.executable, "-m", "wa_monitor", "demo", "--make-bridge", str(folder)]
     done = subprocess.run(
         [*args, "--seconds", "1"], capture_output=True, text=True, timeout=PATIENCE, check=False
@@ -143,7 +145,7 @@ def test_make_bridge_writes_a_sample_bridge_and_the_configs_that_read_it(tmp_pat
     assert again.returncode != 0
     assert "not empty" in again.stderr
     a_file = subprocess.run(
-        [*args[:-1], str(tmp_path / "messages.db")],
+        [*args[:-1], str(demo_folder / "messages.db")],
         capture_output=True,
         text=True,
         timeout=PATIENCE,

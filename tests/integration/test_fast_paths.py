@@ -49,7 +49,7 @@ def test_sqlite_prefilter_never_hides_a_drop(text: str) -> None:
         "INSERT INTO messages (id, chat_jid, sender, content) VALUES ('A', ?, '1', ?)",
         (LAWLEY, text),
     )
-    rows = conn.execute(_READ, (0, 10, json.dumps([LAWLEY]), 0)).fetchall()  # photos off
+    rows = conn.execute(_READ, (0, 10, json.dumps([LAWLEY]))).fetchall()
     if find_drops(text):
         assert len(rows) == 1
 

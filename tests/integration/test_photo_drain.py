@@ -3,6 +3,7 @@ real PostgreSQL. The rule itself is pinned case by case in tests/unit/test_photo
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -147,3 +148,26 @@ def test_photos_off_records_none_and_the_windows_are_settings(
     )
     assert run_once(wide, database_url, monkeypatch) == 0
     assert ties(db) == {"P1": ("DR1752028", "D1")}
+
+
+def test_a_photo_whose_offset_postgresql_refuses_as_text_is_recorded_with_the_others(
+    prod: Path,
+    bridge: BridgeWriter,
+    database_url: str,
+    db: psycopg.Connection[Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Python reads +16:00 (any offset under a day); PostgreSQL refuses it in text ("time zone
+    # displacement out of range"), which once cost the whole batch its photos.
+    far = media_post(
+        id="P16", chat_jid=LAWLEY, sender=AGENT, moment=sast(11, 9, 0), data=b"jpeg of P16"
+    ).post
+    bridge.post(replace(far, timestamp="2025-11-11 23:00:00+16:00"))
+    snap(bridge, "P1", sast(11, 9, 5))
+    say(bridge, "D1", "DR1752028", sast(11, 9, 10))
+    assert run_once(prod, database_url, monkeypatch) == 0
+
+    assert ties(db) == {"P16": ("DR1752028", "D1"), "P1": ("DR1752028", "D1")}
+    assert db.execute(
+        "SELECT sent_at FROM public.wa_monitor_photos WHERE message_id = 'P16'"
+    ).fetchone() == (sast(11, 9, 0),)

@@ -31,10 +31,12 @@ from wa_monitor.adapters.media import (
     Download,
     FileRefused,
     NotAnImage,
+    NotAVideo,
     PhotoCache,
     WrongFile,
     read_checked,
     render,
+    video_type,
 )
 from wa_monitor.adapters.postgres.db import Database
 from wa_monitor.devtools.bridge_api import Fault, SimulatedBridgeApi
@@ -516,6 +518,16 @@ def test_non_image_bytes_and_a_decompression_bomb_are_not_decoded() -> None:
         render(bomb.getvalue())
     with pytest.raises(NotAnImage):
         render(draw(WALK[0])[:200])  # a truncated JPEG
+
+
+def test_a_video_is_typed_by_its_own_ftyp_box_and_anything_else_is_no_video() -> None:
+    """Served with the type its container says (WhatsApp sends MP4, old phones 3GP), never
+    with one taken from the bridge's file name or the row's media_type."""
+    assert video_type(clip("x", frames=1)) == "video/mp4"
+    assert video_type(b"\0\0\0\x14ftyp3gp4\0\0\0\0isom") == "video/3gpp"
+    for not_video in (draw(WALK[0]), b"<html><script>", b"\0\0\0\x14ftyp"[:8], b""):
+        with pytest.raises(NotAVideo):
+            video_type(not_video)
 
 
 def test_prune_keeps_the_cache_within_its_cap(tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ from tests.support.plans import BOT, dev_replying, outbox, prod_with_lists, prod
 from tests.support.runs import reviews, say
 from wa_monitor.adapters.bridge_api import BridgeApi
 from wa_monitor.core.records import Delivery, OutboxMessage, SendResult
-from wa_monitor.core.replies import RETRY_DOWN_MAX_S, Sender
+from wa_monitor.core.replies import RETRY_DOWN_MAX_S, Route, Sender
 from wa_monitor.devtools.bridge_api import Fault, SimulatedBridgeApi
 from wa_monitor.devtools.simulator import BridgeWriter
 
@@ -403,8 +403,7 @@ def test_replies_go_out_within_5_s_of_a_bridge_that_answered_it_cannot_send(
     outbox.settle = settle  # type: ignore[method-assign]
     sender = Sender(
         outbox=outbox,
-        poster=bridge,
-        echoes=FakeEchoes(),
+        routes=[Route("main", bridge, FakeEchoes())],
         allowed=frozenset({LAWLEY, MOHADIN}),
         window_s=3600,
         interval_s=1,

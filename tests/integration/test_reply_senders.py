@@ -32,7 +32,7 @@ def test_a_reply_in_flight_on_another_sender_is_not_stranded(
         PgOutbox(Database(database_url, "public", "prod")),
     )
     try:
-        claimed = a.claim(interval_s=0, window_s=3600)
+        claimed = a.claim(interval_s=0, window_s=3600, per_sender=10, per_group=60)
         assert claimed is not None
         assert b.stranded() == []  # host A's sender is posting it
         assert [m.id for m in a.stranded()] == []  # its own session: in flight, not stranded

@@ -4,10 +4,8 @@ feedback, and watches the agent's fix come back as a resubmission."""
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,21 +23,7 @@ pytestmark = [
 
 
 @pytest.fixture
-def workdir() -> Iterator[Path]:
-    """The demo's working folder, outside pytest's temp root: as root the embedded PostgreSQL
-    runs as its own user (`pgserver`), and any pytest session that starts meanwhile (CI's second
-    pass, another run on the machine) makes that root 0700 again, locking the server out of its
-    data (initdb: Permission denied)."""
-    folder = Path(tempfile.mkdtemp(prefix="wa-monitor-review-demo-"))
-    folder.chmod(0o755)
-    try:
-        yield folder / "work"
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-@pytest.fixture
-def demo(tmp_path: Path, workdir: Path) -> Iterator[tuple[str, str]]:
+def demo(tmp_path: Path, demo_folder: Path) -> Iterator[tuple[str, str]]:
     """The review demo running; (dashboard URL, the reviewer's password)."""
     port = free_port()
     out = tmp_path / "demo.out"
@@ -54,7 +38,7 @@ def demo(tmp_path: Path, workdir: Path) -> Iterator[tuple[str, str]]:
                 "--seconds",
                 "240",
                 "--dir",
-                str(workdir),
+                str(demo_folder / "work"),
                 "--port",
                 str(port),
             ],

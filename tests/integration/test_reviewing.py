@@ -29,6 +29,7 @@ from wa_monitor.core.feedback_claims import (
     Resolution,
 )
 from wa_monitor.core.records import Delivery
+from wa_monitor.core.replies import Route
 from wa_monitor.core.steps import Step
 from wa_monitor.core.verdict import Verdict, feedback_text
 from wa_monitor.devtools.bridge_api import Fault, SimulatedBridgeApi
@@ -160,13 +161,15 @@ class Desk:
         text: str = "DR1234567 fix it",
         by: str = "thandi",
         settings: Settings | None = None,
+        then: Route | None = None,
     ) -> feedback.SendReport:
+        """Send through this desk's bridge, then (when it is down) through `then`."""
         settings = settings or self.settings
+        here = Route("main", self.client, BridgeEchoes(settings.bridge_db))
         return feedback.send(
             sends=reviewing.FeedbackBook(DEV, self.connect),
             settings=settings,
-            bridge=self.client,
-            echoes=BridgeEchoes(settings.bridge_db),
+            routes=[here] if then is None else [here, then],
             review_id=self.review,
             version=version,
             text=text,
@@ -420,6 +423,83 @@ def test_a_bridge_down_or_refusing_stamps_nothing_and_send_can_be_tried_again(
     assert len(desk.bridge.sent()) == 1
 
 
+@pytest.fixture
+def host_b(tmp_path: Path) -> Iterator[tuple[SimulatedBridgeApi, Route]]:
+    """A second bridge (another linked device, another host): its own messages.db and API."""
+    (tmp_path / "b").mkdir()
+    path = tmp_path / "b" / "messages.db"
+    with (
+        SimulatedBridgeApi(bridge_db=path, bot_number=BOT) as api,
+        BridgeApi(api.url, connect_timeout_s=0.5, total_timeout_s=1.5) as client,
+    ):
+        yield api, Route("host-b", client, BridgeEchoes(path))
+
+
+def bridge_of_sends(desk: Desk) -> list[str | None]:
+    rows = desk.db.execute(
+        "SELECT bridge FROM dev.wa_monitor_feedback_sends WHERE review_id = %s ORDER BY id",
+        (desk.review,),
+    )
+    return [r[0] for r in rows]
+
+
+@pytest.mark.parametrize("fault", ["refused", Fault.UNAVAILABLE, Fault.NOT_CONNECTED])
+def test_feedback_goes_out_once_through_the_next_bridge_when_the_first_ones_api_is_down(
+    desk: Desk, host_b: tuple[SimulatedBridgeApi, Route], fault: str
+) -> None:
+    other, route = host_b
+    version = desk.save(NEEDS_FIX, 1)
+    if fault == "refused":
+        desk.bridge.down()  # connection refused
+    else:
+        desk.bridge.fault(Fault(fault))  # 503, or the reference bridge's 500 "Not connected"
+
+    report = desk.send(version, then=route)
+
+    assert report.outcome is Delivery.SENT
+    assert desk.row()["feedback_sent"] == report.stamped_at is not None
+    assert [m.recipient for m in other.sent()] == [VELO]
+    assert desk.bridge.sent() == ()
+    assert bridge_of_sends(desk) == ["host-b"]
+    assert desk.states() == [Delivery.SENT]
+
+
+def test_feedback_whose_outcome_is_unknown_is_not_posted_again_through_the_next_bridge(
+    desk: Desk, host_b: tuple[SimulatedBridgeApi, Route]
+) -> None:
+    other, route = host_b
+    version = desk.save(NEEDS_FIX, 1)
+    desk.bridge.bridge_db = None  # it does not store its API sends: nothing proves the post
+    desk.bridge.fault(Fault.DROP_AFTER_POST)
+
+    report = desk.send(version, then=route)
+
+    assert report.outcome is Delivery.UNKNOWN
+    assert len(desk.bridge.sent()) == 1
+    assert other.sent() == ()
+    assert bridge_of_sends(desk) == ["main"]
+
+
+def test_feedback_unknown_through_the_next_bridge_is_settled_by_that_bridges_messages_db(
+    desk: Desk, host_b: tuple[SimulatedBridgeApi, Route]
+) -> None:
+    """This host's bridge is down; host B's posts it (into its own messages.db) and loses the
+    answer. This host's file has no trace of it: host B's proves the post."""
+    other, route = host_b
+    version = desk.save(NEEDS_FIX, 1)
+    desk.bridge.down()
+    other.fault(Fault.DROP_AFTER_POST)
+
+    report = desk.send(version, then=route)
+
+    assert report.outcome is Delivery.SENT
+    assert report.stamped_at is not None
+    [record] = reviewing.sends(desk.db, DEV, desk.review)
+    assert (record.bridge_answer or "").endswith("; found in messages.db")
+    assert bridge_of_sends(desk) == ["host-b"]
+    assert len(other.sent()) == 1
+
+
 def test_an_unknown_outcome_found_in_messages_db_is_settled_as_sent(desk: Desk) -> None:
     # The bridge posted, stored the bot's message, and lost the answer: messages.db proves it.
     version = desk.save(NEEDS_FIX, 1)
@@ -538,8 +618,7 @@ def test_the_dashboards_own_role_can_save_record_and_send(
         report = feedback.send(
             sends=reviewing.FeedbackBook(DEV, lambda: psycopg.connect(url, autocommit=True)),
             settings=desk.settings,
-            bridge=desk.client,
-            echoes=BridgeEchoes(desk.settings.bridge_db),
+            routes=[Route("main", desk.client, BridgeEchoes(desk.settings.bridge_db))],
             review_id=desk.review,
             version=version,
             text="DR1234567 fix it",

@@ -319,3 +319,30 @@ def test_the_web_role_corrects_a_drop_and_logs_out_only_through_its_functions(
         ):
             with pytest.raises(pg_errors.InsufficientPrivilege):
                 other.execute(statement)
+
+
+def test_an_upgrade_lets_an_existing_web_role_record_the_bridge_a_send_went_through(
+    envs: Envs, roles: Roles, db: psycopg.Connection[Any]
+) -> None:
+    """A dashboard role granted before version 27 gets the one new column it writes (the
+    bridge a feedback send went through) from the migration, without a new `schema grant`."""
+    role, _ = roles.make("web")
+    assert envs.wa("schema", "grant", "--env", "prod", "--role", role, "--service", "web") == 0
+    db.execute(
+        sql.SQL("REVOKE UPDATE (bridge) ON public.wa_monitor_feedback_sends FROM {}").format(
+            sql.Identifier(role)
+        )
+    )
+    db.execute("DELETE FROM public.wa_monitor_migrations WHERE version = 27")  # as at 26
+
+    def may_record() -> bool:
+        row = db.execute(
+            "SELECT has_column_privilege(%s, 'public.wa_monitor_feedback_sends', 'bridge', "
+            "'UPDATE')",
+            (role,),
+        ).fetchone()
+        return bool(row and row[0])
+
+    assert not may_record()
+    assert envs.wa("schema", "migrate", "--env", "prod") == 0
+    assert may_record()

@@ -19,7 +19,8 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, tzinfo
 from typing import Any, Generic, TypeVar
@@ -28,6 +29,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tests.support.env import AGENT, GROUPS, LAWLEY
+from wa_monitor.adapters.postgres.alerts import STALE_CLAIM as STALE_ALERT_CLAIM
 from wa_monitor.adapters.postgres.dashboard import (
     HistoryEntry,
     Keyset,
@@ -48,6 +50,8 @@ from wa_monitor.adapters.postgres.reviewing import (
 )
 from wa_monitor.adapters.postgres.users import Account, Attempts, Role, User
 from wa_monitor.core import loop
+from wa_monitor.core.alerts import ClaimedAlert, Incident, IncidentChange, Known
+from wa_monitor.core.alerts import Message as AlertMessage
 from wa_monitor.core.feedback_claims import (
     ChangedMeanwhile,
     FeedbackSend,
@@ -66,6 +70,7 @@ from wa_monitor.core.records import (
     Flaw,
     OutboxMessage,
     Outcome,
+    PhotoRows,
     Plan,
     ReviewState,
     SendResult,
@@ -338,6 +343,7 @@ class FakeStore:
         self.refused: list[tuple[str, str]] = []  # (message id, reason), as refuse() recorded
         self.skips: set[tuple[str, str]] = set()  # (chat, message id), as record_skips() saw
         self.photos: list[Photo] = []  # every photo a batch carried (replays included)
+        self.plain: list[PhotoRows] = []  # and every batch's plain photo rows
         self.refusing: set[str] = set()  # drops whose writes the "database" refuses
         self._actions: dict[tuple[int, Phase], Action] = {}
         self._created = itertools.count(1)
@@ -387,10 +393,16 @@ class FakeStore:
         self.saved = position
 
     def start(
-        self, found: Sequence[Sighting], position: BridgePosition, photos: Sequence[Photo] = ()
+        self,
+        found: Sequence[Sighting],
+        position: BridgePosition,
+        photos: Sequence[Photo] = (),
+        plain: PhotoRows | None = None,
     ) -> FakeBatch:
         self._gate()
         self.photos.extend(photos)
+        if plain is not None:
+            self.plain.append(plain)
         self.attempts += 1
         self._step(Phase.START)
         return FakeBatch(self, self.attempts, found, position)
@@ -401,8 +413,9 @@ class FakeStore:
         position: BridgePosition,
         planner: Planner,
         photos: Sequence[Photo] = (),
+        plain: PhotoRows | None = None,
     ) -> tuple[int, Plan]:
-        applying = self.start(found, position, photos)
+        applying = self.start(found, position, photos, plain)
         applying.plan(planner)
         return applying.finish()
 
@@ -682,6 +695,7 @@ class FakeOutbox:
     changed: threading.Condition = field(default_factory=threading.Condition)
     held_calls: list[tuple[int, int]] = field(default_factory=list)
     waits: list[float] = field(default_factory=list)  # the retry delays settle() applied
+    routes: list[tuple[str, str]] = field(default_factory=list)  # (drop, bridge) before posts
 
     def add(self, *messages: OutboxMessage) -> FakeOutbox:
         self.rows += [OutboxRow(m) for m in messages]
@@ -698,7 +712,9 @@ class FakeOutbox:
         self.held_calls.append((per_sender, per_group))
         return 0
 
-    def claim(self, interval_s: float, window_s: float) -> OutboxMessage | None:
+    def claim(
+        self, interval_s: float, window_s: float, *, per_sender: int, per_group: int
+    ) -> OutboxMessage | None:
         with self.lock:
             busy = {r.message.chat_jid for r in self.rows if r.state == "sending"}
             for row in self.rows:
@@ -712,6 +728,15 @@ class FakeOutbox:
 
     def waiting(self) -> bool:
         return any(r.state == "pending" for r in self.rows)
+
+    def route(self, m: OutboxMessage, bridge: str) -> bool:
+        with self.lock:
+            row = self._row(m)
+            if row is None or row.state != "sending":
+                return False
+            row.message = OutboxMessage(**{**_fields(row.message), "bridge": bridge})
+            self.routes.append((m.drop_number, bridge))
+            return True
 
     def _row(self, m: OutboxMessage) -> OutboxRow | None:
         return next((r for r in self.rows if r.message.id == m.id), None)
@@ -800,6 +825,7 @@ class FakeFeedbackSends:
     reviews: dict[uuid.UUID, FakeReview] = field(default_factory=dict)
     sends: list[tuple[uuid.UUID, FeedbackSend]] = field(default_factory=list)
     fail_settle: Exception | None = None
+    routes: list[tuple[int, str]] = field(default_factory=list)  # (send, bridge) before posts
 
     def add(self, review: FakeReview) -> uuid.UUID:
         review_id = uuid.uuid4()
@@ -866,6 +892,10 @@ class FakeFeedbackSends:
             message,
             send.claimed_at,
         )
+
+    def route(self, claimed: Claimed, bridge: str) -> bool:
+        self.routes.append((claimed.send_id, bridge))
+        return any(s.id == claimed.send_id and s.delivery is None for _, s in self.sends)
 
     def sent_alike(self, claimed: Claimed, since: datetime) -> int:
         return sum(
@@ -985,10 +1015,12 @@ class FakeDesk:
     """web/desk.py's Desk in memory, sharing its reviews' versions, verdict stamps and sends
     with `feedback` (the Send's claim store), as the database shares one row: a save moves the
     version the next Send must carry, a Send's stamp moves it again. Reviews are listed newest
-    first by when they were sighted; filters are not applied (the SQL's, tested on PostgreSQL)."""
+    first by when they were sighted; filters are not applied (the SQL's, tested on PostgreSQL);
+    a photo's step mark is kept on the photo (the table keeps one per review and photo)."""
 
     feedback: FakeFeedbackSends
-    users: dict[int, User] = field(default_factory=dict)
+    logins: FakeUsers | None = None  # the accounts a login checks (made in __post_init__)
+    ended: list[tuple[int, int]] = field(default_factory=list)  # (user, epoch) logged out
     reviews: dict[uuid.UUID, Review] = field(default_factory=dict)
     sheets: dict[uuid.UUID, ReviewSheet] = field(default_factory=dict)
     trail: dict[uuid.UUID, list[ReviewChange]] = field(default_factory=dict)
@@ -997,17 +1029,38 @@ class FakeDesk:
     drop_photos: dict[str, list[DropPhoto]] = field(default_factory=dict)
     marks: dict[uuid.UUID, list[Presence]] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        self.logins = self.logins or FakeUsers(now=self.now)
+
     def now(self) -> datetime:
         return self.feedback.now()
 
-    def add_user(self, username: str, role: Role) -> User:
-        user = User(len(self.users) + 1, username, username.title(), role, 1, None, None)
-        self.users[user.id] = user
-        return user
+    def accounts(self) -> FakeUsers:
+        assert self.logins is not None
+        return self.logins
 
-    def add_review(self, drop_number: str, project: str = "Lawley") -> uuid.UUID:
-        """A review the monitor just created: awaiting a verdict, at version 1."""
-        at = self.now()
+    def add_user(self, username: str, role: Role, password_hash: str = "") -> User:
+        logins = self.accounts()
+        logins.add(
+            username=username, display_name=username.title(), role=role, password_hash=password_hash
+        )
+        found = logins.account(username)
+        assert found is not None
+        return found.user
+
+    def logged_out(self, user_id: int, epoch: int) -> None:
+        self.ended.append((user_id, epoch))
+        kept = self.accounts().accounts
+        for name, found in kept.items():
+            if found.user.id == user_id and found.user.session_epoch == epoch:
+                kept[name] = replace(found, user=replace(found.user, session_epoch=epoch + 1))
+
+    def add_review(
+        self, drop_number: str, project: str = "Lawley", *, at: datetime | None = None
+    ) -> uuid.UUID:
+        """A review the monitor created (sighted `at`, now by default): awaiting a verdict, at
+        version 1."""
+        at = at or self.now()
         review_id = self.feedback.add(FakeReview(1, project, drop_number, None))
         self.reviews[review_id] = Review(
             review_id, drop_number, at.date(), project, "Agent", AGENT, at, at,
@@ -1026,7 +1079,8 @@ class FakeDesk:
         return self.feedback.reviews[review_id]
 
     def user(self, user_id: int) -> User | None:
-        return self.users.get(user_id)
+        found = (a.user for a in self.accounts().accounts.values() if a.user.id == user_id)
+        return next(found, None)
 
     def review(self, review_id: uuid.UUID) -> Review | None:
         if review_id not in self.reviews:
@@ -1064,6 +1118,14 @@ class FakeDesk:
 
     def photo_counts(self, drops: Sequence[str]) -> dict[str, int]:
         return {d: len(self.drop_photos[d]) for d in drops if self.drop_photos.get(d)}
+
+    def mark_photo_step(
+        self, review_id: uuid.UUID, photo_id: int, step: int | None, *, by: str
+    ) -> None:
+        drop = self.reviews[review_id].drop_number
+        self.drop_photos[drop] = [
+            replace(p, step=step) if p.id == photo_id else p for p in self.drop_photos[drop]
+        ]
 
     def _ordered(self) -> list[Review]:
         return sorted(self.reviews.values(), key=lambda r: (r.sighted_at, r.id), reverse=True)
@@ -1160,3 +1222,83 @@ class FakeDesk:
         self._row(review_id).drop_number = drop
         new = self._changed(review_id, by, ("drop_number", sheet.drop_number, drop))
         return Corrected(Correction.CORRECTED, None, new)
+
+
+# -- the alerts' incidents ---------------------------------------------------------------------
+
+
+@dataclass
+class FakeIncidents:
+    """wa_monitor_alerts as adapters/postgres/alerts.py keeps it (sql/alerts.sql), in memory:
+    one incident per kind, the channels each message is claimed on and carried by. `turns`
+    counts the turns (transactions); `posting` is True while a post is in flight, and a turn
+    taken then fails the test (nothing is posted inside a transaction)."""
+
+    now: Callable[[], datetime]
+    rows: dict[Incident, Known] = field(default_factory=dict)
+    claimed_at: dict[Incident, datetime] = field(default_factory=dict)
+    turns: int = 0
+    in_turn: bool = False
+
+    @contextmanager
+    def turn(self) -> Iterator[FakeIncidents]:
+        assert not self.in_turn, "a turn inside a turn"
+        self.turns += 1
+        self.in_turn = True
+        try:
+            yield self
+        finally:
+            self.in_turn = False
+
+    def _set(self, kind: Incident, **changed: Any) -> None:
+        if kind in self.rows:
+            self.rows[kind] = replace(self.rows[kind], **changed)
+
+    def settle_stale(self) -> None:
+        for kind, row in list(self.rows.items()):
+            if row.in_flight and self.claimed_at[kind] < self.now() - STALE_ALERT_CLAIM:
+                self._set(
+                    kind,
+                    opened_via=row.opened_via + row.opening,
+                    resolved_via=row.resolved_via + row.recovering,
+                    opening=(),
+                    recovering=(),
+                )
+
+    def known(self) -> dict[Incident, Known]:
+        return dict(sorted(self.rows.items(), key=lambda kv: (kv[1].opened_at, kv[0])))
+
+    def apply(self, change: IncidentChange, kind: Incident, detail: str) -> None:
+        if change is IncidentChange.OPEN:
+            self.rows.setdefault(kind, Known(kind, detail, self.now()))
+        elif change is IncidentChange.REOPEN:
+            self._set(kind, resolved_at=None, resolved_via=())
+        elif self.rows.get(kind) and self.rows[kind].resolved_at is None:
+            self._set(kind, resolved_at=self.now())
+
+    def claim(self, message: AlertMessage) -> None:
+        row, self.claimed_at[message.kind] = self.rows[message.kind], self.now()
+        if message.recovery:
+            self._set(message.kind, recovering=(*row.recovering, message.channel))
+        else:
+            self._set(message.kind, opening=(*row.opening, message.channel))
+
+    def close(self, kind: Incident) -> None:
+        self.rows.pop(kind, None)
+
+    def sent_alike(self, claim: ClaimedAlert, since: datetime) -> int:
+        return 0
+
+    def settle(
+        self, claim: ClaimedAlert, delivery: Delivery, detail: str, status: int | None
+    ) -> None:
+        assert not self.in_turn
+        with self.turn():
+            m, row = claim.message, self.rows[claim.message.kind]
+            carried = () if delivery.retry_is_safe else (m.channel,)
+            if m.recovery:
+                left = tuple(c for c in row.recovering if c != m.channel)
+                self._set(m.kind, recovering=left, resolved_via=row.resolved_via + carried)
+            else:
+                left = tuple(c for c in row.opening if c != m.channel)
+                self._set(m.kind, opening=left, opened_via=row.opened_via + carried)

@@ -12,13 +12,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-import httpx2
 import psycopg
-import uvicorn
 from psycopg import sql
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
@@ -31,6 +29,9 @@ from wa_monitor.devtools.simulator import BridgeWriter
 from wa_monitor.services import accounts
 from wa_monitor.settings import PROD_SCHEMA, Settings, load_settings
 from wa_monitor.web.app import create_app
+
+if TYPE_CHECKING:  # the unit tests import this module: its HTTP client and server load on use
+    import httpx2
 
 SAST = ZoneInfo("Africa/Johannesburg")
 SECRET = "a test secret that is long enough to sign with"
@@ -170,6 +171,8 @@ def free_port() -> int:
 def served(app: Starlette) -> Iterator[str]:
     """The app under a real uvicorn on a free port, in a thread; its base URL."""
     port = free_port()
+    import uvicorn
+
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -7,7 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from wa_monitor.adapters.bridge_api import BridgeRoutes
+from wa_monitor.adapters.replies import BridgeEchoes
 from wa_monitor.cli import main
+from wa_monitor.core.ports import NoEchoes
 from wa_monitor.errors import ConfigError
 from wa_monitor.settings import SINGLE_BRIDGE, load_settings
 
@@ -112,3 +115,44 @@ def test_run_exits_2_on_a_wrong_bridge_list(
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0
     assert "no bridge named 'c'" in err
+
+
+def test_a_host_posts_through_its_own_bridge_first_then_the_others(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    three = (
+        TWO + '[[bridges]]\nname = "host-c"\ndb = "/x/c.db"\napi_url = "http://10.0.0.1:8080/"\n'
+    )
+    monkeypatch.setenv("WA_MONITOR_BRIDGE", "host-b")
+    bridges = BridgeRoutes(load_settings(write(tmp_path, three.format(a="/x/a.db", b="/x/b.db"))))
+    try:
+        # host-c's API is host-a's address again: the same API, asked once.
+        assert [r.bridge for r in bridges.routes] == ["host-b", "host-a"]
+        assert bridges.urls == ["http://10.0.0.2:8080", "http://10.0.0.1:8080"]
+        assert all(isinstance(r.echoes, BridgeEchoes) for r in bridges.routes)
+    finally:
+        bridges.close()
+
+
+def test_another_bridges_file_at_this_hosts_own_path_proves_nothing_here(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Both hosts keep their bridge at one path: read here, it is this host's file, not host-a's.
+    monkeypatch.setenv("WA_MONITOR_BRIDGE", "host-b")
+    bridges = BridgeRoutes(load_settings(write(tmp_path, TWO.format(a="/x/m.db", b="/x/m.db"))))
+    try:
+        routes = bridges.routes
+        assert [r.bridge for r in routes] == ["host-b", "host-a"]
+        assert isinstance(routes[0].echoes, BridgeEchoes)
+        assert isinstance(routes[1].echoes, NoEchoes)
+    finally:
+        bridges.close()
+
+
+def test_bridges_all_at_localhost_are_one_route(tmp_path: Path) -> None:
+    text = TWO.replace("10.0.0.1", "localhost").replace("10.0.0.2", "localhost")
+    bridges = BridgeRoutes(load_settings(write(tmp_path, text.format(a="/x/a.db", b="/x/b.db"))))
+    try:
+        assert [r.bridge for r in bridges.routes] == ["host-a"]
+    finally:
+        bridges.close()

@@ -13,6 +13,7 @@ from tests.support.fakes import FakeEchoes, FakeFeedbackSends, FakePoster, FakeR
 from tests.unit.test_feedback_destination import LAWLEY, VELO, settings
 from wa_monitor.core.feedback_claims import Blocked, ChangedMeanwhile, NotClaimed
 from wa_monitor.core.records import Delivery
+from wa_monitor.core.replies import Route
 from wa_monitor.errors import TransientError
 from wa_monitor.services.feedback import BadText, NoGroup, SendReport, send
 from wa_monitor.settings import Settings
@@ -39,8 +40,7 @@ class Desk:
         return send(
             sends=self.sends,
             settings=where or settings("prod"),
-            bridge=self.bridge,
-            echoes=self.echoes,
+            routes=[Route("main", self.bridge, self.echoes)],
             review_id=self.review,
             version=version,
             text=text,

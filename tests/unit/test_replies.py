@@ -13,6 +13,7 @@ import pytest
 
 import wa_monitor
 from tests.support.fakes import FakeEchoes, FakeOutbox, FakePoster, RecordingLog, SenderClock
+from wa_monitor.core.ports import NoEchoes
 from wa_monitor.core.records import Delivery, OutboxMessage, SendResult
 from wa_monitor.core.replies import (
     ECHO_SLACK,
@@ -21,9 +22,12 @@ from wa_monitor.core.replies import (
     RETRY_MAX_S,
     Caps,
     RealClock,
+    Route,
     Sender,
     ThreadLanes,
     Unsettled,
+    Withdrawn,
+    echoes_of,
     post_once,
     reconcile,
     retry_in,
@@ -47,8 +51,7 @@ def sender(
 ) -> Sender:
     settings: dict[str, object] = {
         "outbox": outbox,
-        "poster": poster,
-        "echoes": echoes or FakeEchoes(),
+        "routes": [Route("main", poster, echoes or FakeEchoes())],
         "allowed": frozenset({LAWLEY, VELO}),
         "window_s": 3600,
         "interval_s": 1,
@@ -163,7 +166,8 @@ def test_the_one_poster_posts_a_claim_once_and_settles_it_once(
     outbox = FakeOutbox()
     claim = message("A")
     poster = FakePoster(posted)
-    done = post_once(claim, poster, store=outbox, echoes=FakeEchoes(*["about A"] * echoes))
+    echoed = FakeEchoes(*["about A"] * echoes)
+    done = post_once(claim, [Route("main", poster, echoed)], store=outbox)
     assert poster.posted == [(LAWLEY, "about A")]
     assert outbox.done == [("A", settled)]
     assert done.delivery is settled
@@ -178,13 +182,92 @@ def test_a_post_its_store_could_not_record_says_what_the_post_came_to() -> None:
             raise TransientError("database unavailable")
 
     with pytest.raises(Unsettled) as lost:
-        post_once(message("A"), FakePoster(Delivery.SENT), store=Away(), echoes=FakeEchoes())
+        post_once(
+            message("A"), [Route("main", FakePoster(Delivery.SENT), FakeEchoes())], store=Away()
+        )
     assert lost.value.posted.outcome is Delivery.SENT
     assert isinstance(lost.value.__cause__, TransientError)
 
 
+@pytest.mark.parametrize(
+    ("first", "second", "through"),
+    [
+        (Delivery.DOWN, Delivery.SENT, "b"),  # certainly not posted by a: b posts it
+        (Delivery.DOWN, Delivery.DOWN, "b"),  # every bridge down: free to try again
+        (Delivery.DOWN, Delivery.UNKNOWN, "b"),
+        (Delivery.SENT, None, "a"),
+        (Delivery.REFUSED, None, "a"),  # a refused this message: b is not asked
+        (Delivery.UNKNOWN, None, "a"),  # a may have posted it: never posted through b
+    ],
+)
+def test_the_next_bridge_posts_only_what_the_one_before_certainly_did_not(
+    first: Delivery, second: Delivery | None, through: str
+) -> None:
+    outbox = FakeOutbox().add(message("A"))
+    claim = outbox.claim(0, 3600, per_sender=10, per_group=60)
+    assert claim is not None
+    a, b = FakePoster(first), FakePoster(*([second] if second else []))
+    routes = [Route("a", a, FakeEchoes()), Route("b", b, FakeEchoes())]
+    done = post_once(claim, routes, store=outbox, record=lambda x: outbox.route(claim, x))
+    assert done.bridge == through
+    assert outbox.routes == [("A", "a"), ("A", "b")][: 1 + (through == "b")]
+    assert len(a.posted) == 1
+    assert len(b.posted) == (through == "b")
+    assert outbox.done == [("A", second if through == "b" else first)]
+
+
+def test_an_unknown_post_is_looked_for_in_the_messages_db_of_the_bridge_it_went_through() -> None:
+    outbox = FakeOutbox().add(message("A"))
+    claim = outbox.claim(0, 3600, per_sender=10, per_group=60)
+    assert claim is not None
+    routes = [
+        Route("a", FakePoster(Delivery.DOWN), FakeEchoes()),  # this host's file: nothing
+        Route("b", FakePoster(Delivery.UNKNOWN), FakeEchoes("about A")),
+    ]
+    done = post_once(claim, routes, store=outbox, record=lambda x: outbox.route(claim, x))
+    assert (done.delivery, done.bridge) == (Delivery.SENT, "b")
+    # A reply stranded after its post through b is looked for there too; one from before
+    # bridges were recorded, in this host's own.
+    assert echoes_of(routes, "b") is routes[1].echoes
+    assert echoes_of(routes, None) is routes[0].echoes
+    assert isinstance(echoes_of(routes, "gone"), NoEchoes)
+
+
+def test_a_claim_withdrawn_before_its_post_is_not_posted() -> None:
+    outbox = FakeOutbox().add(message("A"))
+    claim = outbox.claim(0, 3600, per_sender=10, per_group=60)
+    assert claim is not None
+    poster = FakePoster(Delivery.SENT)
+    with pytest.raises(Withdrawn):
+        post_once(claim, [Route("a", poster, FakeEchoes())], store=outbox, record=lambda x: False)
+    assert poster.posted == []
+    assert outbox.done == []
+
+
 # Calls shaped like a post, `<poster>.send(recipient, text)` or `.post(recipient, text)`.
 _POST_CALL = {"send", "post"}
+
+
+def _post_calls(tree: ast.AST, inside_a_poster: bool = False) -> list[str]:
+    """The post-shaped calls in `tree`, but those in a Poster's own `send` method (one Poster
+    handing the post to another, as the alerts' bridge client made on first use does)."""
+    found = []
+    for node in ast.iter_child_nodes(tree):
+        if isinstance(node, ast.FunctionDef):
+            method = isinstance(tree, ast.ClassDef) and node.name == "send"
+            found += _post_calls(node, inside_a_poster or method)
+            continue
+        if (
+            not inside_a_poster
+            and isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in _POST_CALL
+            and len(node.args) == 2
+            and not node.keywords
+        ):
+            found.append(node.func.attr)
+        found += _post_calls(node, inside_a_poster)
+    return found
 
 
 def test_every_message_this_project_sends_is_posted_by_the_one_poster() -> None:
@@ -198,15 +281,7 @@ def test_every_message_this_project_sends_is_posted_by_the_one_poster() -> None:
         # not parsed (parsing the whole package costs most of a second).
         if "devtools" in path.parts or not any(f".{name}(" in text for name in _POST_CALL):
             continue
-        for node in ast.walk(ast.parse(text)):
-            if (
-                isinstance(node, ast.Call)
-                and isinstance(node.func, ast.Attribute)
-                and node.func.attr in _POST_CALL
-                and len(node.args) == 2
-                and not node.keywords
-            ):
-                posting.append(f"{path.relative_to(package)}:{node.func.attr}")
+        posting += [f"{path.relative_to(package)}:{c}" for c in _post_calls(ast.parse(text))]
     assert posting == ["core/replies.py:send"]
 
 

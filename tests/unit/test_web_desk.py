@@ -8,6 +8,7 @@ tested on PostgreSQL in tests/integration (test_review_desk.py, test_reviewing.p
 from __future__ import annotations
 
 import json
+import re
 from base64 import b64encode
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -18,15 +19,19 @@ from uuid import UUID
 
 import itsdangerous
 import pytest
+from argon2 import PasswordHasher
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from tests.support.env import LAWLEY, VELO, write_config
 from tests.support.fakes import FakeDesk, FakeEchoes, FakeFeedbackSends, FakePoster
 from wa_monitor.adapters.postgres.dashboard import HistoryEntry
+from wa_monitor.adapters.postgres.photos import DropPhoto
 from wa_monitor.adapters.postgres.users import Role, User
 from wa_monitor.core.records import BridgeMessage, Delivery
+from wa_monitor.core.replies import Route
 from wa_monitor.core.steps import Step
+from wa_monitor.services import accounts
 from wa_monitor.settings import load_settings
 from wa_monitor.web.app import create_app
 from wa_monitor.web.context import Site
@@ -109,9 +114,8 @@ def make(apps: dict[str, tuple[Starlette, Site]]) -> Make:
         app.state.site = replace(
             site,
             opens=lambda _: nullcontext(desk),
-            bridge=bridge,
+            routes=(Route("main", bridge, FakeEchoes()),),
             feedback_sends=desk.feedback,
-            echoes=FakeEchoes(),
         )
         return Desk(TestClient(app, base_url="http://testserver"), desk, bridge, review, env)
 
@@ -225,9 +229,94 @@ def test_a_correction_to_a_drop_that_has_a_review_that_day_links_to_it(make: Mak
     assert d.page()["drop_number"] == "DR7654329"
 
 
-def test_the_review_list_counts_each_drops_photos(make: Make) -> None:
+def test_save_and_next_from_the_queue_opens_the_next_review_with_the_queues_filters(
+    make: Make,
+) -> None:
     d = make()
-    d.desk.drop_photos[DROP] = []  # none yet
+    later = d.desk.add_review("DR7654321", at=NOON + timedelta(minutes=1))
+    d.login(d.desk.add_user("thandi", Role.REVIEWER))
+    opened = d.client.get(d.url, params={"queue": "1", "project": "Lawley"})
+    assert 'data-testid="queue-nav"' in opened.text
+    assert [p.username for p in d.desk.marks[d.review]] == ["thandi"]
+    carried = "queue=1&project=Lawley"
+    status, where, _ = d.post("verdict", **d.verdict(1), queue=carried, then="next")
+    assert status == 303
+    assert where.startswith(f"/wa-monitor/reviews/{later}?")
+    assert {"queue=1", "project=Lawley"} <= set(where.split("?", 1)[1].split("&"))
+    assert d.desk.marks[d.review] == []  # moved on: no longer shown as open
+    assert d.desk.sheet(d.review).version == 2
+
+
+def test_the_review_list_and_the_review_page_show_the_drops_photos(make: Make) -> None:
+    d = make()
+    fetched = DropPhoto(7, "P1", "image", NOON, "fetched", "k1", 80, 60, None, None, "M1", NOON, 3)
+    gone = replace(fetched, id=8, message_id="P2", state="gone", content_key=None, step=None)
+    d.desk.drop_photos[DROP] = [fetched, gone]
     d.login(d.desk.add_user("vusi", Role.VIEWER))
     listed = d.client.get("/wa-monitor/reviews", params={"format": "json"}).json()
-    assert [(r["drop_number"], r["photos"]) for r in listed["reviews"]] == [(DROP, 0)]
+    assert [(r["drop_number"], r["photos"]) for r in listed["reviews"]] == [(DROP, 2)]
+    [one_round] = d.page()["photos"]
+    assert [(p["id"], p["key"], p["step"]) for p in one_round["photos"]] == [
+        (7, "k1", 3),  # marked as step 3's
+        (8, None, None),  # not fetched: no key to serve
+    ]
+
+
+def test_a_reviewer_logs_in_lands_on_the_review_asked_for_and_a_logout_ends_the_session(
+    make: Make, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    # Argon2id at its smallest cost (and a decoy hash made with it): the login is what is tested.
+    monkeypatch.setattr(
+        accounts, "_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    )
+    accounts._decoy.cache_clear()
+    request.addfinalizer(accounts._decoy.cache_clear)
+    d = make()
+    d.desk.add_user("thandi", Role.REVIEWER, accounts.hash_password("correct horse battery"))
+    asked = d.client.get(d.url, follow_redirects=False)
+    assert asked.status_code == 303
+    login = d.client.get(asked.headers["location"])
+    csrf = re.search(r'name="csrf" value="([^"]+)"', login.text)
+    assert csrf is not None
+    form = {"csrf": csrf[1], "username": "thandi", "next": d.url}
+    wrong = d.client.post("/wa-monitor/login", data=form | {"password": "wrong horse"})
+    assert wrong.status_code == 401
+    landed = d.client.post(
+        "/wa-monitor/login",
+        data=form | {"password": "correct horse battery"},
+        follow_redirects=False,
+    )
+    assert (landed.status_code, landed.headers["location"]) == (303, d.url)
+    assert d.client.get(d.url).status_code == 200
+    cookie = dict(d.client.cookies)
+    page = d.client.get(d.url)
+    token = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert token is not None
+    assert d.client.post("/wa-monitor/logout", data={"csrf": token[1]}).status_code == 200
+    assert d.desk.ended == [(1, 1)]
+    # The cookie from before the logout, replayed, is no session: its epoch ended.
+    d.client.cookies.clear()
+    d.client.cookies.update(cookie)
+    assert d.client.get(d.url, follow_redirects=False).status_code == 303
+
+
+def test_a_reviewer_marks_which_step_a_photo_shows_and_only_a_photo_of_the_reviews_drop(
+    make: Make,
+) -> None:
+    d = make()
+    photo = DropPhoto(7, "P1", "image", NOON, "fetched", "k1", 80, 60, None, None, "M1", NOON, None)
+    d.desk.drop_photos[DROP] = [photo]
+    d.desk.drop_photos["DR7654321"] = [replace(photo, id=9)]
+    d.login(d.desk.add_user("thandi", Role.REVIEWER))
+    script = {"x-csrf-token": CSRF}  # the page's script: the answer is JSON, the page stays
+    marked = d.client.post(f"{d.url}/photos/7/step", data={"step": "5"}, headers=script)
+    assert (marked.status_code, marked.json()) == (200, {"photo": 7, "step": 5})
+    [one_round] = d.page()["photos"]
+    assert [(p["id"], p["step"]) for p in one_round["photos"]] == [(7, 5)]
+    assert d.post("photos/9/step", step="5")[0] == 404  # another drop's photo
+    status, _, page = d.post("photos/7/step", step="13")
+    assert status == 400
+    assert "Choose one of the 12 steps" in page
+    status, where, _ = d.post("photos/7/step", step="")  # cleared, from a plain form
+    assert (status, where) == (303, f"{d.url}#photo-7")
+    assert d.desk.drop_photos[DROP][0].step is None

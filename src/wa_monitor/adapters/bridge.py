@@ -17,7 +17,15 @@ from urllib.parse import quote
 from wa_monitor.adapters.sqlfiles import named_queries
 from wa_monitor.core.isolation import user_part
 from wa_monitor.core.message_time import DEFAULT_MAX_AHEAD, sent_time
-from wa_monitor.core.records import BridgeBatch, BridgeMessage, BridgePosition, Flaw, Media
+from wa_monitor.core.records import (
+    BridgeBatch,
+    BridgeMessage,
+    BridgePosition,
+    Flaw,
+    Media,
+    PhotoRows,
+    PhotoSender,
+)
 from wa_monitor.errors import Rescan, TransientError
 
 REQUIRED: dict[str, tuple[str, ...]] = {
@@ -37,7 +45,12 @@ READ_SPAN = 2500
 # rowids (a progress handler interrupts it), down to one row: the bridge waits for no read much
 # longer than the 50 ms target, whatever the rows hold.
 READ_TIME_LIMIT = 0.020
-PROGRESS_STEPS, PROGRESS_STEPS_SLOW = 100, 4
+# The progress handler is a Python call: every 1,000 SQLite steps (some 50 ordinary rows, well
+# under a millisecond) while reads are ordinary; every 4 (each row) once the window has shrunk
+# below CAREFUL_WINDOW rowids or the file's rows are big. A window shrunk by a busy host (the
+# read preempted, not costly) stays ordinary: checking every row then cost a drain its speed.
+PROGRESS_STEPS, PROGRESS_STEPS_SLOW = 1000, 4
+CAREFUL_WINDOW = 40
 # A bridge's rows average a few hundred bytes; a file holding far more a row holds huge ones.
 BIG_ROW_BYTES = 64 * 1024
 # Characters of content per read transaction and per batch: past them the read stops at the
@@ -67,6 +80,9 @@ _READ = _SQL["read"]
 # as its head, in a subquery that LIMIT keeps SQLite from merging into the outer one (which
 # would load it again for every test). A little slower for ordinary rows, so used only then.
 _READ_HEADS = _SQL["read_heads"]
+# The plain photo rows of a read, as one JSON text (bridge.sql says which are plain): the
+# daemon never makes an object per photo; PostgreSQL unpacks them (photos.record_photos).
+_PHOTO_ROWS, _BY_ROWID = _SQL["photo_rows"], _SQL["by_rowid"]
 _MAX_ROWID, _NEXT_ROWID = _SQL["max_rowid"], _SQL["next_rowid"]
 _TAKE_LOCK = _SQL["take_lock"]  # any read takes the shared lock
 # The row a read stands on, as exact keys and the parts of its fingerprint.
@@ -327,6 +343,44 @@ def file_id(path: Path) -> str:
     return f"{st.st_dev}:{st.st_ino}"
 
 
+# photo_rows' answer for the plain photo rows of a read: their JSON rows, their JSON (chat,
+# sender, count)s, their first and last Unix second, and how many.
+_Plain = tuple[str, str, int, int, int]
+
+
+def _read_photos(
+    conn: sqlite3.Connection,
+    params: dict[str, object],
+    hi: int,
+    rows: list[tuple[object, ...]],
+    chars: int,
+) -> tuple[int, int, _Plain]:
+    """A read's photo rows, in its transaction: the plain ones as one piece, the others added
+    to `rows` (in rowid order) as read gives them. Returns the read's end, cut short (as read
+    cuts it) when the others' content reaches READ_CHARS, the characters read, and the piece."""
+    taken = json.dumps([row[0] for row in rows])
+    plain, odd_rowids = _plain_and_odd(conn, params | {"hi": hi, "taken": taken})
+    if odd_rowids == "[]":
+        return hi, chars, plain
+    odd: list[tuple[object, ...]] = []
+    for row in conn.execute(_BY_ROWID, (odd_rowids,)):
+        odd.append(row)
+        chars += len(row[5] or "")
+        if chars >= READ_CHARS and row[0] < hi:
+            hi = cast(int, row[0])  # the rest in the next transaction
+            rows[:] = [r for r in rows if cast(int, r[0]) <= hi]
+            plain, _ = _plain_and_odd(conn, params | {"hi": hi, "taken": taken})
+            break
+    rows.extend(odd)
+    rows.sort(key=lambda r: cast(int, r[0]))
+    return hi, chars, plain
+
+
+def _plain_and_odd(conn: sqlite3.Connection, params: dict[str, object]) -> tuple[_Plain, str]:
+    *plain, odd = conn.execute(_PHOTO_ROWS, params).fetchone()
+    return cast(_Plain, tuple(plain)), str(odd)
+
+
 @dataclass(frozen=True, slots=True)
 class _Chunk:
     """The rows of one read transaction, as SQLite gave them, and where the next one starts."""
@@ -335,6 +389,7 @@ class _Chunk:
     position: BridgePosition
     caught_up: bool
     chars: int  # of content in `rows`
+    photos: _Plain | None = None  # its plain photo rows; None when off or none
 
 
 class Bridge:
@@ -459,20 +514,29 @@ class Bridge:
         chunk takes, whatever the batch size. Senders are resolved once, for the batch."""
         start, end = position, position.rowid + self._span
         rows: list[tuple[object, ...]] = []
+        plain: list[_Plain] = []
         chars = 0
         while True:
             chunk = self._read(position, end)
             rows.extend(chunk.rows)
+            if chunk.photos is not None:
+                plain.append(chunk.photos)
             chars += chunk.chars
             progressed = chunk.position.rowid > position.rowid
             position = chunk.position
             if chunk.caught_up or position.rowid >= end or not progressed or chars >= BATCH_CHARS:
                 break
+        counts: dict[tuple[str, str], int] = {}
+        for _, senders, *_ in plain:
+            for chat, sender, n in json.loads(senders):
+                counts[(chat, sender)] = counts.get((chat, sender), 0) + n
+        messages, phones = self._resolve(rows, {s for _, s in counts})
         return BridgeBatch(
-            messages=tuple(self._resolve(rows)),
+            messages=tuple(messages),
             position=position,
             rows_scanned=position.rowid - start.rowid,
             caught_up=chunk.caught_up,
+            photo_rows=_photo_rows(plain, counts, phones) if plain else None,
         )
 
     def _read(self, position: BridgePosition, end: int) -> _Chunk:
@@ -482,6 +546,14 @@ class Bridge:
             raise Rescan(f"bridge file {self.path} was replaced (file identity changed)")
         rows: list[tuple[object, ...]] = []
         found: dict[str, object] = {}
+        # The newest time a plain photo row may have (bridge.sql): the newest a row may have
+        # and not be flawed (_resolve), less a second, so that no row near it is judged there.
+        late = (self._clock() + self._max_ahead - timedelta(seconds=1)).astimezone(UTC)
+        photo_params: dict[str, object] = {
+            "groups": self._groups,
+            "late": late.strftime("%Y-%m-%d %H:%M:%S"),
+            "early": (late - timedelta(days=1)).strftime("%Y-%m-%d %H:%M:%S"),
+        }
 
         def snapshot() -> None:
             rows.clear()  # _timed may run it twice (bytes that are not UTF-8): start afresh
@@ -498,17 +570,16 @@ class Bridge:
             following = conn.execute(_NEXT_ROWID, (position.rowid,)).fetchone()[0] or newest
             hi = max(min(position.rowid + self._window, end, newest), following)
             chars = 0
-            params: tuple[object, ...]
-            if self._careful:
-                query, params = _READ_HEADS, (self._photos, position.rowid, hi, self._groups)
-            else:
-                query, params = _READ, (position.rowid, hi, self._groups, self._photos)
-            for row in conn.execute(query, params):
+            query = _READ_HEADS if self._careful else _READ
+            for row in conn.execute(query, (position.rowid, hi, self._groups)):
                 rows.append(row)
                 chars += len(row[5] or "")  # NULL only in a photo's row
                 if chars >= READ_CHARS and row[0] < hi:
                     hi = cast(int, row[0])  # the rest in the next transaction
                     break
+            if self._photos:
+                params = photo_params | {"lo": position.rowid}
+                hi, chars, found["photos"] = _read_photos(conn, params, hi, rows, chars)
             found["chars"] = chars
             found["anchor"] = conn.execute(_ANCHOR_AT, (hi,)).fetchone()
 
@@ -537,11 +608,13 @@ class Bridge:
                 groups=self._group_set,
                 fingerprint=_fingerprint(ts, sender),
             )
+        plain = cast(_Plain | None, found.get("photos"))
         return _Chunk(
             rows=rows,
             position=next_position,
             caught_up=next_position.rowid >= newest,
             chars=int(found.get("chars", 0)),  # type: ignore[call-overload]
+            photos=plain if plain is not None and plain[4] else None,
         )
 
     def _bounded(self, conn: sqlite3.Connection, work: Callable[[], object]) -> None:
@@ -550,9 +623,7 @@ class Bridge:
         while True:
             held_before = self.longest_read_seconds
             self.longest_read_seconds = 0.0  # this transaction's time, below
-            # About 20 SQLite steps a row: every 5 rows when reads are quick (no cost a drain
-            # would notice), every row once one was not.
-            self._careful = self._window < READ_SPAN or self._rows_are_big(conn)
+            self._careful = self._window < CAREFUL_WINDOW or self._rows_are_big(conn)
             every = PROGRESS_STEPS_SLOW if self._careful else PROGRESS_STEPS
             conn.set_progress_handler(self._too_long, every)
             try:
@@ -613,7 +684,11 @@ class Bridge:
             return "moved up while another row took its rowid (the file was rewritten in place)"
         return None
 
-    def _resolve(self, rows: Iterable[tuple[object, ...]]) -> list[BridgeMessage]:
+    def _resolve(
+        self, rows: Iterable[tuple[object, ...]], also: set[str] | None = None
+    ) -> tuple[list[BridgeMessage], dict[str, str]]:
+        """The rows as messages, and the phone numbers of their senders' LIDs and of the LIDs
+        in `also` (the senders of the batch's plain photos), looked up together."""
         users: dict[object, str] = {}  # a batch has a few hundred senders, in many rows
 
         def user(sender: object) -> str:
@@ -635,9 +710,9 @@ class Bridge:
             )
             for rowid, chat, kind, mid, sender, content, ts, me, *media in rows
         ]
+        phones = self._phones({r[3] for r in raw if r[3]} | (also or set()))
         if not raw:
-            return []
-        phones = self._phones({r[3] for r in raw if r[3]})
+            return [], phones
         names = self._names({phones.get(r[3], r[3]) for r in raw if r[3]})
         now = self._clock()
         out = []
@@ -664,7 +739,7 @@ class Bridge:
                     media=media if self._photos else None,
                 )
             )
-        return out
+        return out, phones
 
     def _phones(self, senders: set[str]) -> dict[str, str]:
         """LID → phone number for the senders that have one; bare digits can be LIDs too."""
@@ -712,7 +787,7 @@ class Bridge:
             self._timed(conn, lambda: rows.extend(conn.execute(_BY_KEY, (json.dumps(keys),))))
         except sqlite3.Error as exc:
             raise from_sqlite_error(exc, self.path) from None
-        return {(m.chat_jid, m.message_id): m for m in self._resolve(rows)}
+        return {(m.chat_jid, m.message_id): m for m in self._resolve(rows)[0]}
 
     def known_groups(self) -> frozenset[str]:
         """The watched groups that the bridge's chats table knows."""
@@ -752,6 +827,26 @@ def messages_by_key(
             return bridge.messages(keys)
     except BridgeError:
         return {}
+
+
+def _photo_rows(
+    plain: Sequence[_Plain],
+    counts: dict[tuple[str, str], int],
+    phones: dict[str, str],
+) -> PhotoRows:
+    """The plain photo rows of a batch's reads as one record: their JSON arrays joined into one
+    (text, never parsed here), their senders with LIDs resolved, their first and last time."""
+    parts = [rows[1:-1] for rows, *_ in plain]
+    return PhotoRows(
+        payload="[" + ",".join(parts) + "]",
+        count=sum(p[4] for p in plain),
+        senders=tuple(
+            PhotoSender(chat_jid=chat, sender_id=sender, phone=phones.get(sender, sender), rows=n)
+            for (chat, sender), n in counts.items()
+        ),
+        first=datetime.fromtimestamp(min(p[2] for p in plain), UTC),
+        last=datetime.fromtimestamp(max(p[3] for p in plain), UTC),
+    )
 
 
 def _media(media_type: object, filename: object, sha: object, length: object) -> Media | None:

@@ -4,18 +4,15 @@
 -- checks that the two agree. Why each query is shaped as it is: the comments in bridge.py.
 
 -- name: read
--- The last parameter is 1 when photos are on: image and video rows come out too, whatever
--- their content (the cheap test first: most rows have no media_type).
 SELECT rowid, chat_jid, typeof(id), CAST(id AS BLOB), sender, CAST(substr(CAST(content AS BLOB), 1, 262144) AS TEXT), timestamp, coalesce(is_from_me, 0),
        media_type, filename, file_sha256, file_length FROM messages
 WHERE rowid > ? AND rowid <= ?
   AND chat_jid IN (SELECT value FROM json_each(?))
-  AND ((content IS NOT NULL
+  AND (content IS NOT NULL
         AND ((content LIKE '%dr%'
               AND (CAST(substr(CAST(content AS BLOB), 1, 262144) AS TEXT) GLOB '*[Dd][Rr][0-9][0-9][0-9][0-9][0-9][0-9]*'
                    OR CAST(substr(CAST(content AS BLOB), 1, 262144) AS TEXT) GLOB '*[Dd][Rr] [0-9][0-9][0-9][0-9][0-9][0-9]*'))
              OR typeof(content) <> 'text' OR instr(content, char(0)) > 0))
-       OR (? AND media_type IS NOT NULL AND media_type IN ('image', 'video')))
 ORDER BY rowid;
 
 -- name: read_heads
@@ -23,8 +20,7 @@ SELECT rowid, chat_jid, kind, raw, sender, head, timestamp, from_me,
        media_type, filename, file_sha256, file_length FROM (
     SELECT rowid, chat_jid, typeof(id) AS kind, CAST(id AS BLOB) AS raw, sender,
            CAST(substr(CAST(content AS BLOB), 1, 262144) AS TEXT) AS head, typeof(content) AS content_type, timestamp,
-           coalesce(is_from_me, 0) AS from_me, media_type, filename, file_sha256, file_length,
-           (? AND media_type IS NOT NULL AND media_type IN ('image', 'video')) AS photo
+           coalesce(is_from_me, 0) AS from_me, media_type, filename, file_sha256, file_length
     FROM messages
     WHERE rowid > ? AND rowid <= ?
       AND chat_jid IN (SELECT value FROM json_each(?))
@@ -34,7 +30,67 @@ WHERE (content_type <> 'null'
              AND (head GLOB '*[Dd][Rr][0-9][0-9][0-9][0-9][0-9][0-9]*'
                   OR head GLOB '*[Dd][Rr] [0-9][0-9][0-9][0-9][0-9][0-9]*'))
             OR content_type <> 'text' OR instr(head, char(0)) > 0))
-   OR photo
+ORDER BY rowid;
+
+-- name: photo_rows
+-- With photos on, in the same read transaction: the image and video rows of read's span that
+-- read did not give (:taken, the rowids it gave). The plain ones come as one JSON array of
+-- [chat, id, rowid, sender, time, type, file name, SHA-256 hex, length], which the daemon
+-- passes to PostgreSQL as it is, with their (chat, sender, count)s, their first and last time
+-- (Unix seconds) and how many; the others as the JSON array of their rowids, which by_rowid
+-- then reads as read does. Plain: an id of ASCII letters and digits, a sender of digits (a
+-- JID's user part), the bridge's own time shape with a real date, an offset PostgreSQL takes,
+-- not before 2009 nor after :late (the newest time a row may have unflawed, less a second, in
+-- UTC; :early, a day before it, is a text comparison that needs no parsing), not the bridge's
+-- own account, no caption that can name a drop, a printable ASCII file name. Anything else,
+-- a NULL in the test included, is read as a row.
+WITH p AS MATERIALIZED (
+    SELECT rowid AS r, chat_jid AS c, id, sender, timestamp AS t, media_type, filename,
+           file_sha256, file_length,
+           coalesce(
+           (typeof(id) = 'text' AND id <> '' AND id NOT GLOB '*[^0-9A-Za-z]*' AND instr(id, char(0)) = 0
+            AND typeof(sender) = 'text' AND sender GLOB '[0-9]*' AND instr(sender, char(0)) = 0
+            AND sender NOT GLOB '*[^ -~]*'
+            AND substr(sender, 1, instr(sender || '@', '@') - 1) NOT GLOB '*[^0-9]*'
+            AND typeof(timestamp) = 'text'
+            AND timestamp GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9] [0-9][0-9]:[0-9][0-9]:[0-9][0-9][+-][0-2][0-9]:[0-5][0-9]'
+            AND substr(timestamp, 6, 2) BETWEEN '01' AND '12' AND substr(timestamp, 12, 2) < '24'
+            AND substr(timestamp, 21, 2) < '15' AND substr(timestamp, 15, 1) < '6'
+            AND substr(timestamp, 18, 1) < '6' AND timestamp >= '2009-01-03'
+            AND (substr(timestamp, 9, 2) BETWEEN '01' AND '28'
+                 OR strftime('%Y-%m-%d', julianday(substr(timestamp, 1, 10))) = substr(timestamp, 1, 10))
+            AND (timestamp < :early OR julianday(timestamp) <= julianday(:late))
+            AND (is_from_me IS NULL OR is_from_me IS 0)
+            AND (content IS NULL OR (typeof(content) = 'text' AND instr(content, char(0)) = 0
+                                     AND content NOT LIKE '%dr%'))
+            AND (filename IS NULL OR (typeof(filename) = 'text' AND instr(filename, char(0)) = 0
+                                      AND filename NOT GLOB '*[^ -~]*'))), 0) AS plain
+    FROM messages
+    WHERE rowid > :lo AND rowid <= :hi
+      AND chat_jid IN (SELECT value FROM json_each(:groups))
+      AND media_type IS NOT NULL AND media_type IN ('image', 'video')
+      AND rowid NOT IN (SELECT value FROM json_each(:taken))
+    ORDER BY rowid),
+q AS MATERIALIZED (
+    SELECT r, c, id, substr(sender, 1, instr(sender || '@', '@') - 1) AS s, t, media_type,
+           coalesce(substr(filename, 1, 255), '') AS f,
+           CASE WHEN typeof(file_sha256) = 'blob' AND length(file_sha256) = 32
+                THEN hex(file_sha256) END AS sha,
+           CASE WHEN typeof(file_length) = 'integer' AND file_length >= 0
+                THEN file_length END AS n,
+           CAST(strftime('%s', t) AS INTEGER) AS unix
+    FROM p WHERE plain ORDER BY r)
+SELECT (SELECT json_group_array(json_array(c, id, r, s, t, media_type, f, sha, n)) FROM q),
+       (SELECT json_group_array(json_array(c, s, k))
+        FROM (SELECT c, s, count(*) AS k FROM q GROUP BY c, s)),
+       (SELECT min(unix) FROM q), (SELECT max(unix) FROM q), (SELECT count(*) FROM q),
+       (SELECT json_group_array(r) FROM p WHERE NOT plain);
+
+-- name: by_rowid
+-- The photo rows photo_rows did not hand over whole, as read gives rows.
+SELECT rowid, chat_jid, typeof(id), CAST(id AS BLOB), sender, CAST(substr(CAST(content AS BLOB), 1, 262144) AS TEXT), timestamp, coalesce(is_from_me, 0),
+       media_type, filename, file_sha256, file_length FROM messages
+WHERE rowid IN (SELECT value FROM json_each(?))
 ORDER BY rowid;
 
 -- name: max_rowid

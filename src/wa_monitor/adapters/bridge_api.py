@@ -16,8 +16,11 @@ from typing import Any
 
 import httpx
 
+from wa_monitor.adapters.replies import BridgeEchoes
+from wa_monitor.core.ports import Echoes, NoEchoes
 from wa_monitor.core.records import Delivery, SendResult
-from wa_monitor.core.replies import speakable
+from wa_monitor.core.replies import Route, speakable
+from wa_monitor.settings import Settings
 
 SEND_PATH = "/api/send"
 DEFAULT_URL = "http://localhost:8080"
@@ -47,7 +50,7 @@ class BridgeApi:
     ) -> None:
         if not 0 < connect_timeout_s < total_timeout_s:
             raise ValueError("the connect timeout must be positive and below the total timeout")
-        self.base_url = base_url.rstrip("/")
+        self.base_url = plain_base(base_url)
         self.total_timeout_s = total_timeout_s
         # Each phase is bounded by the total too; the worker thread in send() enforces the sum.
         self._client = httpx.Client(
@@ -90,6 +93,11 @@ class BridgeApi:
         return SendResult(
             result.outcome, result.detail, result.status, round(time.monotonic() - started, 3)
         )
+
+
+def plain_base(url: str) -> str:
+    """A bridge API's base URL as compared and called: without a trailing slash."""
+    return url.rstrip("/")
 
 
 class _Cancelled(Exception):
@@ -205,3 +213,35 @@ def _bridge_answer(content: bytes) -> tuple[bool, str] | None:
 def _reason(exc: httpx.HTTPError) -> str:
     """A short cause for a person, without the URL's user info (httpx puts none in these)."""
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+class BridgeRoutes:
+    """Where this host posts: its own bridge's API first, then the environment's other bridges
+    in the config's order (core/replies.post_once: the next only when one is DOWN). A bridge
+    whose `api_url` is one already listed is the same API as seen from here (every
+    `http://localhost:8080` is this host's own bridge) and is left out. Another bridge's
+    messages.db is read where its path is not this host's own bridge file; where the paths are
+    the same, the file here is this host's bridge's, not that one's, so an unknown post through
+    it proves nothing here (a person decides). close() closes the API clients."""
+
+    def __init__(self, settings: Settings) -> None:
+        own = BridgeApi(settings.bridge_api_url)
+        self._apis = [own]
+        routes = [Route(settings.bridge, own, BridgeEchoes(settings.bridge_db))]
+        for spec in settings.bridge_list:
+            if spec.name == settings.bridge or plain_base(spec.api_url) in self.urls:
+                continue
+            api = BridgeApi(spec.api_url)
+            self._apis.append(api)
+            same_file = spec.db == settings.bridge_db
+            echoes: Echoes = NoEchoes() if same_file else BridgeEchoes(spec.db)
+            routes.append(Route(spec.name, api, echoes))
+        self.routes = tuple(routes)
+
+    @property
+    def urls(self) -> list[str]:
+        return [api.base_url for api in self._apis]
+
+    def close(self) -> None:
+        for api in self._apis:
+            api.close()

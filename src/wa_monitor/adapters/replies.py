@@ -1,5 +1,7 @@
-"""The bridge's messages.db as the poster's proof: what the bot posted, when a post's outcome is
-unknown (the bridge's HTTP API itself is the Poster: adapters/bridge_api.py)."""
+"""Each bridge's messages.db as the poster's proof: what the bot posted, when a post's outcome
+is unknown (the bridge's HTTP API itself is the Poster, and a host's routes through the
+environment's bridges are adapters/bridge_api.BridgeRoutes). No HTTP client is imported here:
+`alerts check` loads one only when it posts."""
 
 from __future__ import annotations
 

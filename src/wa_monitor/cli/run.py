@@ -259,10 +259,10 @@ class Closable(Protocol):
 
 
 class _SenderThread:
-    """The reply sender in a daemon thread, with its own connection and HTTP client."""
+    """The reply sender in a daemon thread, with its own connection and HTTP clients."""
 
-    def __init__(self, sender: Sender, outbox: PgOutbox, poster: Closable) -> None:
-        self.sender, self._outbox, self._poster = sender, outbox, poster
+    def __init__(self, sender: Sender, outbox: PgOutbox, posters: Closable) -> None:
+        self.sender, self._outbox, self._posters = sender, outbox, posters
         self.wake = sender.wake
         self._thread: threading.Thread | None = None
 
@@ -281,7 +281,7 @@ class _SenderThread:
             self._thread.join(timeout)
             if self._thread.is_alive():
                 return
-        self._poster.close()
+        self._posters.close()
         self._outbox.close()
 
 
@@ -300,15 +300,13 @@ def _sender(
     settings: Settings, db: Database, stop: threading.Event, log: Log, allowed: frozenset[str]
 ) -> _SenderThread:
     # Imported here: only a monitor that replies loads the HTTP client.
-    from wa_monitor.adapters.bridge_api import BridgeApi  # noqa: PLC0415
-    from wa_monitor.adapters.replies import BridgeEchoes  # noqa: PLC0415
+    from wa_monitor.adapters.bridge_api import BridgeRoutes  # noqa: PLC0415
 
     outbox = PgOutbox(db)
-    poster = BridgeApi(settings.bridge_api_url)
+    bridges = BridgeRoutes(settings)
     sender = Sender(
         outbox=outbox,
-        poster=poster,
-        echoes=BridgeEchoes(settings.bridge_db),
+        routes=bridges.routes,
         allowed=allowed,
         window_s=settings.reply_window_seconds,
         interval_s=settings.reply_interval_seconds,
@@ -321,7 +319,7 @@ def _sender(
         ),
         lanes=ThreadLanes(),
     )
-    return _SenderThread(sender, outbox, poster)
+    return _SenderThread(sender, outbox, bridges)
 
 
 class _Startable(Protocol):

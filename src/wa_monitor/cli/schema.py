@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 
+from wa_monitor.adapters.bridge import messages_by_key
 from wa_monitor.adapters.postgres import admin, summary
-from wa_monitor.adapters.postgres.db import Connection, Database, latest_version
+from wa_monitor.adapters.postgres.db import Connection, Database, PrivilegeDenied, latest_version
 from wa_monitor.adapters.postgres.store import Store
 from wa_monitor.cli.common import CONFIG_HELP, SUMMARIES, Commands, leaf, load
+from wa_monitor.core import reviews
 from wa_monitor.core.privileges import Service
+from wa_monitor.core.records import Sighting
 from wa_monitor.errors import EXIT_FAILED, EXIT_OK, ConfigError, Refused
 from wa_monitor.services.status import environment_names
 from wa_monitor.settings import Settings, find_config, load_settings
@@ -157,7 +162,42 @@ def migrate_command(args: argparse.Namespace) -> int:
     with db.session("schema") as conn:
         if summary.needs_rebuild(conn, db, settings.timezone):
             _summarize(db, conn, settings)
+    _complete_ledger(db, settings)
     return EXIT_OK
+
+
+def _complete_ledger(db: Database, settings: Settings) -> None:
+    """The ledger entries from before version 21, completed from this host's bridge file."""
+    try:
+        with db.session("schema") as conn:
+            done = admin.complete_ledger(conn, db, partial(_sightings_in_bridge, settings))
+    except PrivilegeDenied:  # a role that may read the ledger but not write it: the owner may
+        print(
+            f"schema {settings.schema}: ledger entries from before version 21 left as they are "
+            "(completing them needs the tables' owner: run schema migrate with its URL)",
+            file=sys.stderr,
+        )
+        return
+    if done:
+        print(
+            f"schema {settings.schema}: {done} ledger entries from before version 21 completed "
+            f"from bridge {settings.bridge} ({settings.bridge_db})"
+        )
+
+
+def _sightings_in_bridge(settings: Settings, keys: Sequence[tuple[str, str]]) -> list[Sighting]:
+    """The messages with these keys as this host's bridge still holds them, made sightings by
+    the monitor's own rules (their project, sender, name and resubmission word)."""
+    found = messages_by_key(
+        settings.bridge_db, keys, tz=settings.tz, lid_map=settings.lid_map_db
+    ).values()
+    return reviews.sightings(
+        found,
+        projects=settings.enabled_projects,
+        bot_senders=settings.bot_senders,
+        tz=settings.tz,
+        own_account_posts_drops=settings.own_account_posts_drops,
+    )
 
 
 def _summarize(db: Database, conn: Connection, settings: Settings) -> None:

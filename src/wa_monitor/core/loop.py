@@ -33,6 +33,7 @@ from wa_monitor.core.records import (
     BridgePosition,
     Decision,
     Flaw,
+    PhotoRows,
     Plan,
     PlanLists,
     ReviewState,
@@ -198,6 +199,8 @@ def run(
 def _with_newest(batch: BridgeBatch, before: BridgePosition | None) -> BridgeBatch:
     """The batch, its position carrying the newest message time read so far."""
     times = [m.sent_at for m in batch.messages]
+    if batch.photo_rows is not None:
+        times.append(batch.photo_rows.last)
     if before is not None and before.newest_at is not None:
         times.append(before.newest_at)
     if not times:
@@ -244,6 +247,7 @@ class _InFlight:
     error: Exception | None  # what the pipelined attempt already ran into
     tried: list[_Planned]  # every attempt's plan, oldest first
     media: Sequence[photos.Photo] = ()  # the batch's photos, recorded with it
+    plain: PhotoRows | None = None  # and its plain photo rows, as the bridge handed them over
 
     def outcome(self, replays: int, plan: Plan) -> tuple[int, Plan]:
         """What the batch did, from the attempt that succeeded.
@@ -368,8 +372,17 @@ class _Loop:
             if self.rules.photos
             else []
         )
-        if found or media:
-            self._send(batch, found, media)
+        plain = (
+            photos.plain_rows(
+                batch.photo_rows,
+                projects=self.rules.projects,
+                bot_senders=self.rules.bot_senders,
+            )
+            if self.rules.photos
+            else None
+        )
+        if found or media or plain:
+            self._send(batch, found, media, plain)
         else:
             stale = time.monotonic() - self.saved_at >= HEARTBEAT_SECONDS
             if batch.position != self.position or stale:
@@ -415,7 +428,11 @@ class _Loop:
         return batch if batch is not None else self.policy(self.source.read, self.position)
 
     def _send(
-        self, batch: BridgeBatch, found: Sequence[Sighting], media: Sequence[photos.Photo]
+        self,
+        batch: BridgeBatch,
+        found: Sequence[Sighting],
+        media: Sequence[photos.Photo],
+        plain: PhotoRows | None,
     ) -> None:
         """Start the batch's transaction, write the last batch's lines while its claim runs,
         then plan it and send its writes. A failure here is kept for settle() to retry."""
@@ -424,12 +441,14 @@ class _Loop:
         error: Exception | None = None
         tried: list[_Planned] = []
         try:
-            applying = self.sink.start(found, batch.position, media)
+            applying = self.sink.start(found, batch.position, media, plain)
             self.write_held()
             applying.plan(self.planner(tried))
         except Exception as exc:  # noqa: BLE001 - raised again by settle(), through the policy
             error = exc
-        self.in_flight = _InFlight(batch, found, self.position, applying, error, tried, media)
+        self.in_flight = _InFlight(
+            batch, found, self.position, applying, error, tried, media, plain
+        )
 
     def settle(self) -> None:
         """Wait for the batch in flight to commit, retrying it whole if it failed; its lines
@@ -448,7 +467,9 @@ class _Loop:
                 assert flight.applying is not None  # noqa: S101 - one or the other is set
                 return flight.applying.finish()
             planner = self.planner(flight.tried)
-            return self.sink.apply(flight.found, flight.batch.position, planner, flight.media)
+            return self.sink.apply(
+                flight.found, flight.batch.position, planner, flight.media, flight.plain
+            )
 
         try:
             try:
@@ -481,8 +502,11 @@ class _Loop:
             last = i == len(messages) - 1
             position = flight.batch.position if last else flight.start
             media = flight.media if last else ()  # recorded with the batch's last message
+            plain = flight.plain if last else None
             try:
-                replays, plan = self.policy(self.sink.apply, found, position, self.plan, media)
+                replays, plan = self.policy(
+                    self.sink.apply, found, position, self.plan, media, plain
+                )
             except RowRefused as exc:
                 first = found[0]
                 self.log.error(

@@ -26,11 +26,11 @@ from __future__ import annotations
 import bisect
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from wa_monitor.core.drops import find_drops
-from wa_monitor.core.records import BridgeMessage, Media
+from wa_monitor.core.records import BridgeMessage, Media, PhotoRows
 
 DEFAULT_BEFORE = timedelta(hours=3)
 DEFAULT_AFTER = timedelta(minutes=30)
@@ -174,3 +174,21 @@ def photos_of(
             )
         )
     return found
+
+
+def plain_rows(
+    rows: PhotoRows | None, *, projects: Mapping[str, str], bot_senders: frozenset[str]
+) -> PhotoRows | None:
+    """A batch's plain photo rows (PhotoRows: never the bridge's own account's, never with a
+    caption naming a drop) with the senders that photos_of leaves out marked as skipped: a bot,
+    by its number or its LID, or a group that is not watched. None when none is left."""
+    if rows is None:
+        return None
+    skipped = frozenset(
+        (s.chat_jid, s.sender_id)
+        for s in rows.senders
+        if s.chat_jid not in projects or s.sender_id in bot_senders or s.phone in bot_senders
+    )
+    if len(skipped) == len(rows.senders):
+        return None
+    return replace(rows, skipped=skipped) if skipped else rows

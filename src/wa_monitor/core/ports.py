@@ -15,6 +15,7 @@ from wa_monitor.core.records import (
     BridgePosition,
     Delivery,
     OutboxMessage,
+    PhotoRows,
     Plan,
     PlanLists,
     ReviewState,
@@ -50,12 +51,18 @@ class Sink(Protocol):
         position: BridgePosition,
         planner: Planner,
         photos: Sequence[Photo] = (),
+        plain: PhotoRows | None = None,
     ) -> tuple[int, Plan]: ...
 
     def start(
-        self, found: Sequence[Sighting], position: BridgePosition, photos: Sequence[Photo] = ()
+        self,
+        found: Sequence[Sighting],
+        position: BridgePosition,
+        photos: Sequence[Photo] = (),
+        plain: PhotoRows | None = None,
     ) -> BatchWrite:
-        """Begin the batch's transaction; `photos` are recorded and tied to drops in it."""
+        """Begin the batch's transaction; `photos` and the `plain` photo rows (those not
+        `skipped`) are recorded and tied to drops in it."""
 
     def save_position(self, position: BridgePosition) -> None: ...
 
@@ -191,10 +198,19 @@ class Outbox(ClaimStore[OutboxMessage, None], Protocol):
         replies in the last hour as held: recorded, never posted; how many."""
         ...
 
-    def claim(self, interval_s: float, window_s: float) -> OutboxMessage | None:
+    def claim(
+        self, interval_s: float, window_s: float, *, per_sender: int, per_group: int
+    ) -> OutboxMessage | None:
         """The oldest waiting reply to a message within the window whose group has no reply in
-        flight and had none in the last `interval_s`, marked as being sent (committed before the
-        post), or None."""
+        flight and had none in the last `interval_s`, and whose group and sender are under their
+        hourly caps, marked as being sent (committed before the post), or None. One step for
+        every sender of the environment (one per bridge): two never let a cap's one extra
+        through."""
+        ...
+
+    def route(self, message: OutboxMessage, bridge: str) -> bool:
+        """Record, committed, that the claimed reply is about to be posted through `bridge`;
+        False when it is no longer claimed by this sender (then it must not be posted)."""
         ...
 
     def waiting(self) -> bool:

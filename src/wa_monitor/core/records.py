@@ -108,11 +108,43 @@ START = BridgePosition(rowid=0, anchor=None, file_id="")
 
 
 @dataclass(frozen=True, slots=True)
+class PhotoSender:
+    """Who sent some of a batch's plain photo rows, and how many."""
+
+    chat_jid: str
+    sender_id: str  # as the bridge stored it (a phone number or a LID)
+    phone: str  # sender_id, or the number the LID map gives for it
+    rows: int
+
+
+@dataclass(frozen=True, slots=True)
+class PhotoRows:
+    """A batch's plain photo and video rows (every one whose id, sender, time and file name
+    are plain text and which names no drop), handed over by the bridge as one piece: `payload`
+    is the bridge adapter's own text, which only the store reads (the database unpacks it), so
+    that a drain makes no object per photo. The core sees who sent them, and when."""
+
+    payload: str
+    count: int
+    senders: tuple[PhotoSender, ...]
+    first: datetime  # the earliest and the latest time of the rows
+    last: datetime
+    # (chat JID, sender id) whose rows are not recorded: a bot's, or of a group not watched.
+    skipped: frozenset[tuple[str, str]] = frozenset()
+
+    @property
+    def recorded(self) -> tuple[PhotoSender, ...]:
+        return tuple(s for s in self.senders if (s.chat_jid, s.sender_id) not in self.skipped)
+
+
+@dataclass(frozen=True, slots=True)
 class BridgeBatch:
     messages: tuple[BridgeMessage, ...]
     position: BridgePosition  # where the next read starts
     rows_scanned: int  # rowid span covered, in any chat, to tell when the backlog is drained
     caught_up: bool
+    # Photo rows read apart from `messages` (photos on); their odd ones are in `messages`.
+    photo_rows: PhotoRows | None = None
 
 
 @record
@@ -294,6 +326,9 @@ class OutboxMessage:
     message_at: datetime
     claimed_at: datetime
     attempts: int  # this one included
+    # The bridge it was (last) posted through, recorded before the post: None before then, and
+    # on claims made before version 27 (their claimer's own bridge).
+    bridge: str | None = None
 
     @property
     def recipient(self) -> str:

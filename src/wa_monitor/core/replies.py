@@ -13,6 +13,11 @@ The rule, whoever asks for a message:
   unknown — never posted again by code, settled by a person.
 - Every text is made `speakable` before it is claimed: no control or bidi character reaches a
   group.
+- With several bridges (linked devices on other hosts), a claimed message goes out through the
+  first bridge whose API answers: this host's own first, the next only when the one before was
+  DOWN (certainly not posted). The bridge is recorded on the claim, committed, before the post
+  to it, so an unknown outcome is looked for in that bridge's own messages.db, and the message
+  is never posted again through another.
 
 The daemon's replies go through the outbox and the `Sender` below:
 - A reply to a message older than the window is marked expired, never posted: catching up after
@@ -31,12 +36,12 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Generic, Protocol, TypeVar
 
-from wa_monitor.core.ports import Claim, ClaimStore, Echoes, Log, Outbox, Poster
+from wa_monitor.core.ports import Claim, ClaimStore, Echoes, Log, NoEchoes, Outbox, Poster
 from wa_monitor.core.records import Delivery, OutboxMessage, SendResult
 from wa_monitor.errors import TransientError, WaMonitorError
 
@@ -106,6 +111,7 @@ class Settled(Generic[R]):
     detail: str
     recorded: R
     posted: SendResult | None = None  # the post's own answer (none: settled without a post)
+    bridge: str | None = None  # the route it went through (none: settled without a post)
 
 
 class Unsettled(Exception):
@@ -143,19 +149,70 @@ def settle_once(
     return Settled(delivery, detail, store.settle(claim, delivery, detail, status))
 
 
-def post_once(claim: C, poster: Poster, *, store: ClaimStore[C, R], echoes: Echoes) -> Settled[R]:
+@dataclass(frozen=True, slots=True)
+class Route:
+    """One way a message may go out: a bridge's name, its API (or an e-mail relay) and where a
+    post through it shows (its messages.db; NoEchoes: nowhere to look on this host)."""
+
+    bridge: str
+    poster: Poster
+    echoes: Echoes
+
+
+class Withdrawn(Exception):
+    """The claim is no longer this poster's (settled elsewhere meanwhile): nothing was posted."""
+
+
+def post_once(
+    claim: C,
+    routes: Sequence[Route],
+    *,
+    store: ClaimStore[C, R],
+    record: Callable[[str], bool] | None = None,
+) -> Settled[R]:
     """The one poster: a message claimed (committed) is posted once, outside any transaction,
     and settled once (`settle_once`). Every message this project sends goes through here: the
-    outbox's replies (`Sender`), a reviewer's feedback, the alerts. Unsettled when the post's
-    outcome could not be recorded (its cause: the store's error)."""
-    posted = poster.send(claim.recipient, speakable(claim.text))
+    outbox's replies (`Sender`), a reviewer's feedback, the alerts.
+
+    Through the first route whose API answers: the next only while the one before was DOWN
+    (nothing reached WhatsApp there); any other answer, UNKNOWN above all, ends it. `record`
+    (with several bridges) writes the route's bridge on the claim, committed, before its post;
+    when it says the claim is no longer this poster's, nothing more is posted (Withdrawn). An
+    UNKNOWN outcome is looked for in that route's messages.db. Unsettled when the post's outcome
+    could not be recorded (its cause: the store's error)."""
+    if not routes:
+        raise ValueError("nowhere to post: no route")
+    text = speakable(claim.text)
+    down: list[str] = []  # each bridge that could not send, in its own words
+    for route in routes:
+        if record is not None and not record(route.bridge):
+            raise Withdrawn(f"claim withdrawn before its post through {route.bridge}")
+        posted = route.poster.send(claim.recipient, text)
+        if posted.outcome is not Delivery.DOWN:
+            break
+        down.append(f"{route.bridge}: {posted.detail}")
+    detail = "; ".join(down) if len(down) > 1 else posted.detail
     try:
         settled = settle_once(
-            claim, posted.outcome, posted.detail, store=store, echoes=echoes, status=posted.status
+            claim,
+            posted.outcome,
+            detail,
+            store=store,
+            echoes=route.echoes,
+            status=posted.status,
         )
     except WaMonitorError as exc:
         raise Unsettled(posted) from exc
-    return Settled(settled.delivery, settled.detail, settled.recorded, posted)
+    return Settled(settled.delivery, settled.detail, settled.recorded, posted, route.bridge)
+
+
+def echoes_of(routes: Sequence[Route], bridge: str | None) -> Echoes:
+    """Where a post through `bridge` shows: that bridge's own messages.db. A claim that names
+    none went out before bridges were recorded, through its claimer's own bridge (the first
+    route); a bridge no longer configured proves nothing here."""
+    if bridge is None:
+        return routes[0].echoes if routes else NoEchoes()
+    return next((r.echoes for r in routes if r.bridge == bridge), NoEchoes())
 
 
 class Clock(Protocol):
@@ -227,8 +284,7 @@ class Sender:
         self,
         *,
         outbox: Outbox,
-        poster: Poster,
-        echoes: Echoes,
+        routes: Sequence[Route],
         allowed: frozenset[str],
         window_s: float,
         interval_s: float,
@@ -239,7 +295,9 @@ class Sender:
         clock: Clock | None = None,
         lanes: Lanes | None = None,
     ) -> None:
-        self.outbox, self.poster, self.echoes = outbox, poster, echoes
+        if not routes:
+            raise ValueError("a reply sender needs a bridge to post through")
+        self.outbox, self.routes = outbox, tuple(routes)
         self.allowed = allowed
         self.window_s, self.interval_s, self.poll_s = window_s, interval_s, poll_s
         self.caps = caps or Caps()
@@ -292,7 +350,12 @@ class Sender:
                 per_group=self.caps.per_group,
                 per_sender=self.caps.per_sender,
             )
-        message = self.outbox.claim(self.interval_s, self.window_s)
+        message = self.outbox.claim(
+            self.interval_s,
+            self.window_s,
+            per_sender=self.caps.per_sender,
+            per_group=self.caps.per_group,
+        )
         if message is None:
             return False
         if message.chat_jid not in self.allowed:
@@ -311,13 +374,20 @@ class Sender:
     def _deliver(self, message: OutboxMessage) -> None:
         """One claimed reply: posted once, its outcome recorded (in its group's lane)."""
         try:
-            settled = post_once(message, self.poster, store=self.outbox, echoes=self.echoes)
+            settled = post_once(
+                message,
+                self.routes,
+                store=self.outbox,
+                record=lambda bridge: self.outbox.route(message, bridge),
+            )
             posted = settled.posted
             if posted is not None and posted.outcome is Delivery.UNKNOWN:
                 self._said_unknown(message, settled.delivery, posted.detail)
             elif settled.delivery is Delivery.SENT:
                 self.log.info(
-                    f"💬 Replied in the group about {message.drop_number}", chat=message.chat_jid
+                    f"💬 Replied in the group about {message.drop_number}",
+                    chat=message.chat_jid,
+                    bridge=settled.bridge,
                 )
             else:
                 self.log.warning(
@@ -327,6 +397,12 @@ class Sender:
                     detail=settled.detail,
                     retry_in_s=retry_in(message.attempts, settled.delivery),
                 )
+        except Withdrawn:
+            self.log.warning(
+                "reply not posted: its claim is no longer this sender's",
+                drop=message.drop_number,
+                reply=str(message.id),
+            )
         except Exception as exc:  # noqa: BLE001 - the lane must outlive a bad row
             # Not recorded: the store's own error says why (a database away is waited for).
             error = exc.__cause__ if isinstance(exc, Unsettled) else exc
@@ -349,9 +425,11 @@ class Sender:
         self._recovered = False
 
     def _settle_unknown(self, message: OutboxMessage, detail: str) -> None:
-        """A post that may have happened: proof from messages.db, else a person decides."""
+        """A post that may have happened: proof from the messages.db of the bridge it went
+        through (recorded on its claim), else a person decides."""
+        echoes = echoes_of(self.routes, message.bridge)
         settled = settle_once(
-            message, Delivery.UNKNOWN, detail, store=self.outbox, echoes=self.echoes
+            message, Delivery.UNKNOWN, detail, store=self.outbox, echoes=echoes
         ).delivery
         self._said_unknown(message, settled, detail)
 

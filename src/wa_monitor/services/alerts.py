@@ -13,18 +13,27 @@ is due again at the next check; one that may have been made (UNKNOWN) is never r
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from contextlib import ExitStack
+from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
+from typing import Protocol
 
 from wa_monitor.adapters.postgres.alerts import book
 from wa_monitor.adapters.postgres.db import Database
 from wa_monitor.adapters.replies import BridgeEchoes
 from wa_monitor.core import alerts as rules
-from wa_monitor.core.alerts import ClaimedAlert, Findings, Incident, Message, Thresholds
-from wa_monitor.core.ports import Echoes, NoEchoes, Poster
+from wa_monitor.core.alerts import (
+    ClaimedAlert,
+    Findings,
+    Incident,
+    IncidentChange,
+    Known,
+    Message,
+    Thresholds,
+)
+from wa_monitor.core.ports import ClaimStore, Echoes, NoEchoes, Poster
 from wa_monitor.core.records import Delivery, SendResult
-from wa_monitor.core.replies import Settled, post_once
+from wa_monitor.core.replies import Route, Settled, post_once
 from wa_monitor.errors import ConfigError, TransientError
 from wa_monitor.services.status import EnvStatus, Limits, assess
 from wa_monitor.settings import Settings
@@ -149,46 +158,97 @@ def check(
         raise AlertsDatabaseDown("; ".join(status.problems))
     now = now or status.checked_at
     found = rules.incidents(health(status), thresholds(settings), now, settings.tz)
-    env, tz = settings.environment.value, settings.tz
     with ExitStack() as opened:
         if post is None:
             posters = channels(settings, _BridgeOnUse(settings.alerts.bridge_api_url, opened))
         else:
             posters = dict(post)
+        env = settings.environment.value
         incidents = opened.enter_context(book(Database(url, settings.schema, env)))
-        names = list(posters)
-        with incidents.turn() as turn:  # claim
-            turn.settle_stale()
-            known = turn.known()
-            for change, kind in rules.changes(found, known):
-                turn.apply(change, kind, found.get(kind, ""))
-            claimed: list[ClaimedAlert] = []
-            for incident in turn.known().values():
-                due = rules.due(incident, names, env, tz)
-                if due.close:
-                    turn.close(incident.kind)
-                for message in due.messages:
-                    turn.claim(message)
-                    to = recipients.get(message.channel, message.channel)
-                    claimed.append(ClaimedAlert(message, to, datetime.now().astimezone()))
-        # Post, no transaction open; each settled once, in a turn of its own (an unknown post:
-        # looked for in messages.db).
-        done = [
-            (
-                claim.message,
-                post_once(
-                    claim,
-                    posters[claim.message.channel](claim.message.subject),
-                    store=incidents,
-                    echoes=echoes.get(claim.message.channel, NoEchoes()),
-                ),
-            )
-            for claim in claimed
-        ]
-        with incidents.turn() as turn:
-            for incident in turn.known().values():
-                if rules.due(incident, names, env, tz).close:
-                    turn.close(incident.kind)
+        return announce(
+            found,
+            incidents,
+            posters=posters,
+            recipients=recipients,
+            echoes=echoes,
+            env=env,
+            tz=settings.tz,
+        )
+
+
+class IncidentsTurn(Protocol):
+    """One short transaction on the incidents, holding the environment's alerts lock."""
+
+    def settle_stale(self) -> None:
+        """Claims no check settled (it died around its post): perhaps posted, never again."""
+        ...
+
+    def known(self) -> dict[Incident, Known]: ...
+
+    def apply(self, change: IncidentChange, kind: Incident, detail: str) -> None: ...
+
+    def claim(self, message: Message) -> None: ...
+
+    def close(self, kind: Incident) -> None: ...
+
+
+class Incidents(ClaimStore[ClaimedAlert, None], Protocol):
+    """The incidents announced (adapters/postgres/alerts.AlertsBook, or FakeIncidents in
+    tests/support/fakes.py): turns to claim in, each claim settled in a turn of its own."""
+
+    def turn(self) -> AbstractContextManager[IncidentsTurn]: ...
+
+
+def announce(
+    found: Mapping[Incident, str],
+    incidents: Incidents,
+    *,
+    posters: Mapping[str, Channel],
+    recipients: Mapping[str, str],
+    echoes: Mapping[str, Echoes],
+    env: str,
+    tz: tzinfo,
+) -> list[Announcement]:
+    """What the incidents `found` now change in those kept, and each message that is due,
+    claimed in one turn, posted by the one poster with no transaction open and settled once."""
+    names = list(posters)
+    with incidents.turn() as turn:  # claim
+        turn.settle_stale()
+        known = turn.known()
+        for change, kind in rules.changes(found, known):
+            turn.apply(change, kind, found.get(kind, ""))
+        claimed: list[ClaimedAlert] = []
+        for incident in turn.known().values():
+            due = rules.due(incident, names, env, tz)
+            if due.close:
+                turn.close(incident.kind)
+            for message in due.messages:
+                turn.claim(message)
+                to = recipients.get(message.channel, message.channel)
+                claimed.append(ClaimedAlert(message, to, datetime.now().astimezone()))
+    # Post, no transaction open; each settled once, in a turn of its own (an unknown post:
+    # looked for in messages.db).
+    done = [
+        (
+            claim.message,
+            post_once(
+                claim,
+                [
+                    Route(
+                        claim.message.channel,
+                        posters[claim.message.channel](claim.message.subject),
+                        echoes.get(claim.message.channel, NoEchoes()),
+                    )
+                ],
+                store=incidents,
+            ),
+        )
+        for claim in claimed
+    ]
+    with incidents.turn() as turn:
+        for incident in turn.known().values():
+            if rules.due(incident, names, env, tz).close:
+                turn.close(incident.kind)
     return [
         Announcement(m.kind, m.channel, m.recovery, settled.delivery, _detail(m, settled))
         for m, settled in done

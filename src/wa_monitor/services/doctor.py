@@ -28,7 +28,7 @@ from wa_monitor.adapters.graph import (
 )
 from wa_monitor.adapters.logs import register_secret
 from wa_monitor.adapters.media import BridgeMedia
-from wa_monitor.adapters.postgres.admin import audit
+from wa_monitor.adapters.postgres.admin import audit, whoami
 from wa_monitor.adapters.postgres.db import (
     AuthenticationFailed,
     Connection,
@@ -509,8 +509,7 @@ def _flawed(conn: Connection, db: Database) -> Check:
 
 
 def _reachable(conn: Connection, db: Database) -> Check:
-    row = conn.execute(db.query("queries.whoami")).fetchone()
-    user, database, server = row or ("?", "?", "?")
+    user, database, server = whoami(conn, db)
     return Check(
         "database reachable", True, f"connected as {user} to {database} (PostgreSQL {server})"
     )

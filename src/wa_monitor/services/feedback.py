@@ -1,16 +1,18 @@
 """Sending a reviewer's feedback to the project's group, at most once per saved verdict.
 
 The one poster (core/replies.post_once): claim (committed) → the bridge's POST /api/send (no
-database transaction held) → the outcome recorded, and feedback_sent stamped only when the
-bridge answered success and the review is still at the version the message was composed from.
-A send whose outcome is unknown is settled by messages.db when the bot's message is there
-(core/replies.py: reconcile), else never retried here: a person checks the group and resolves
-it. The text is made speakable (no control or bidi character) before it is claimed.
+database transaction held; the next bridge's while one is DOWN, each recorded on the claim
+before its post) → the outcome recorded, and feedback_sent stamped only when the bridge
+answered success and the review is still at the version the message was composed from. A send
+whose outcome is unknown is settled by the messages.db of the bridge it went through when the
+bot's message is there (core/replies.py: reconcile), else never retried here: a person checks
+the group and resolves it. The text is made speakable (no control or bidi character) before it
+is claimed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -20,9 +22,9 @@ from uuid import UUID
 import structlog
 
 from wa_monitor.adapters.postgres.reviewing import Claimed, FeedbackRequest
-from wa_monitor.core.ports import ClaimStore, Echoes, Poster
+from wa_monitor.core.ports import ClaimStore
 from wa_monitor.core.records import Delivery
-from wa_monitor.core.replies import Unsettled, post_once, speakable
+from wa_monitor.core.replies import Route, Unsettled, Withdrawn, post_once, speakable
 from wa_monitor.errors import WaMonitorError
 from wa_monitor.settings import Environment, Settings
 
@@ -159,13 +161,17 @@ class FeedbackSends(ClaimStore[Claimed, datetime | None], Protocol):
         or what `route` raises) before anything is posted."""
         ...
 
+    def route(self, claim: Claimed, bridge: str) -> bool:
+        """Record, committed, that the claimed send is about to go through `bridge`; False
+        when it is no longer claimed."""
+        ...
+
 
 def send(
     *,
     sends: FeedbackSends,
     settings: Settings,
-    bridge: Poster,
-    echoes: Echoes,
+    routes: Sequence[Route],
     review_id: UUID,
     version: int,
     text: str,
@@ -184,7 +190,12 @@ def send(
     request = FeedbackRequest(review_id, version, by, message)
     claim = sends.claim(request, partial(group_for, settings))
     try:
-        settled = post_once(claim, bridge, store=sends, echoes=echoes)
+        settled = post_once(
+            claim, routes, store=sends, record=lambda bridge: sends.route(claim, bridge)
+        )
+    except Withdrawn:  # settled elsewhere between the claim and the post: nothing posted
+        log.error("feedback claim changed before its post: not posted", send_id=claim.send_id)
+        return SendReport(None, claim.send_id, "the claim changed before the post", None)
     except Unsettled as exc:  # a database error, translated
         # The claim stays 'claimed': after a while the page shows it as unknown, to resolve.
         log.error(
@@ -202,6 +213,7 @@ def send(
         outcome=settled.delivery.value,
         status=None if posted is None else posted.status,
         elapsed_s=None if posted is None else posted.elapsed_s,
+        bridge=settled.bridge,
         by=by,
     )
     if settled.delivery is Delivery.SENT and settled.recorded is None:

@@ -24,11 +24,10 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from wa_monitor.adapters.bridge_api import BridgeApi
+from wa_monitor.adapters.bridge_api import BridgeRoutes
 from wa_monitor.adapters.postgres import dashboard
 from wa_monitor.adapters.postgres.db import Database, StoreUnavailable, one_line
 from wa_monitor.adapters.postgres.reviewing import FeedbackBook
-from wa_monitor.adapters.replies import BridgeEchoes
 from wa_monitor.errors import WaMonitorError
 from wa_monitor.settings import Settings
 from wa_monitor.web import (
@@ -136,15 +135,14 @@ def create_app(
     env = settings.environment.value
     db = Database(database_url, settings.schema, env)
     pool = db.pool(f"wa-monitor-web-{env}")
-    bridge = BridgeApi(settings.bridge_api_url)
+    bridges = BridgeRoutes(settings)  # the bridges feedback goes through, this host's first
     web = Site(
         settings=settings,
         db=db,
         pool=pool,
         templates=make_templates(settings.tz),
-        bridge=bridge,
+        routes=bridges.routes,
         feedback_sends=FeedbackBook(db, lambda: db.borrowed(pool)),
-        echoes=BridgeEchoes(settings.bridge_db),
     )
     registry = metrics.registry(web)
     health = HealthCheck(db, f"wa-monitor-web-{env}-health")
@@ -226,7 +224,7 @@ def create_app(
             warmer.stop()
             health.close()
             web.pool.close()
-            bridge.close()
+            bridges.close()
 
     web_settings = settings.web
     handlers: dict[Any, Callable[[Request, Exception], Response]] = {

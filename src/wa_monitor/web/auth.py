@@ -12,8 +12,6 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from wa_monitor.adapters.postgres import users
-from wa_monitor.adapters.postgres.users import UserBook
 from wa_monitor.services import accounts
 from wa_monitor.services.accounts import LoginOutcome
 from wa_monitor.web import reviewing
@@ -79,8 +77,8 @@ async def login(request: Request) -> Response:
     client = request.client.host if request.client else "unknown"
 
     def check() -> accounts.Login:
-        with web.connection() as conn:
-            return accounts.authenticate(UserBook(conn, web.db), username, password, client)
+        with web.desk() as desk:
+            return accounts.authenticate(desk.accounts(), username, password, client)
 
     result = await run_in_threadpool(check)
     target = safe_next(request, str(form.get("next", "")))
@@ -123,8 +121,8 @@ async def logout(request: Request) -> Response:
     if ids is not None:
         # Ended on the server too: the cookie, replayed, is refused (its epoch is gone).
         def end() -> None:
-            with web.connection() as conn:
-                users.logged_out(conn, web.db, *ids)
+            with web.desk() as desk:
+                desk.logged_out(*ids)
 
         await run_in_threadpool(end)
     request.session.clear()

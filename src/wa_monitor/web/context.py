@@ -24,8 +24,8 @@ from starlette.templating import Jinja2Templates
 
 from wa_monitor.adapters.postgres.db import Connection, Database, Pool
 from wa_monitor.adapters.postgres.users import User
-from wa_monitor.core.ports import Echoes, Poster
 from wa_monitor.core.records import DailyCount
+from wa_monitor.core.replies import Route
 from wa_monitor.services.feedback import FeedbackSends
 from wa_monitor.settings import Environment, Settings
 from wa_monitor.web import chart
@@ -77,9 +77,10 @@ class Site:
     db: Database  # the environment's database: its schema, its queries, its errors
     pool: Pool  # the handle's pool (Database.pool), opened and closed with the app
     templates: Jinja2Templates
-    bridge: Poster  # the bridge's HTTP API, where reviewers' feedback is posted
+    # The bridges' HTTP APIs where reviewers' feedback is posted: this host's first, then the
+    # others (adapters/bridge_api.BridgeRoutes), each with its messages.db.
+    routes: tuple[Route, ...]
     feedback_sends: FeedbackSends  # where a Send is claimed and settled (its own connections)
-    echoes: Echoes  # the bot's own messages in messages.db, for an unknown outcome
     past_days: PastDays = field(default_factory=PastDays)
     # How a request opens its desk (web/desk.py): a pooled connection's, or a test's fake.
     opens: Callable[[Site], AbstractContextManager[Desk]] = pooled_desk

@@ -31,6 +31,7 @@ from wa_monitor.adapters.postgres.users import User
 from wa_monitor.core.feedback_claims import ChangedMeanwhile, FeedbackSend, Resolution
 from wa_monitor.core.records import BridgeMessage
 from wa_monitor.core.verdict import Verdict
+from wa_monitor.services.accounts import Users
 from wa_monitor.settings import Settings
 
 if TYPE_CHECKING:
@@ -43,6 +44,14 @@ class Desk(Protocol):
     """One request's reads and writes of reviews, sends, photos, presence and users."""
 
     def user(self, user_id: int) -> User | None: ...
+
+    def accounts(self) -> Users:
+        """The accounts and login counts a login checks (services/accounts.py's port)."""
+        ...
+
+    def logged_out(self, user_id: int, epoch: int) -> None:
+        """End the user's sessions of `epoch` on the server (a logout)."""
+        ...
 
     def review(self, review_id: UUID) -> Review | None: ...
 
@@ -69,6 +78,10 @@ class Desk(Protocol):
     def photos(self, drop_number: str, review_id: UUID | None) -> list[DropPhoto]: ...
 
     def photo_counts(self, drops: Sequence[str]) -> dict[str, int]: ...
+
+    def mark_photo_step(self, review_id: UUID, photo_id: int, step: int | None, *, by: str) -> None:
+        """The step (1-12) this review marks the photo as showing; None: no step."""
+        ...
 
     def review_page(
         self, where: ReviewFilter, *, size: int, older: Keyset | None, newer: Keyset | None
@@ -106,6 +119,12 @@ class PgDesk:
     def user(self, user_id: int) -> User | None:
         return users.by_id(self._conn, self._db, user_id)
 
+    def accounts(self) -> Users:
+        return users.UserBook(self._conn, self._db)
+
+    def logged_out(self, user_id: int, epoch: int) -> None:
+        users.logged_out(self._conn, self._db, user_id, epoch)
+
     def review(self, review_id: UUID) -> Review | None:
         return dashboard.review(self._conn, self._db, review_id)
 
@@ -133,6 +152,9 @@ class PgDesk:
 
     def photo_counts(self, drops: Sequence[str]) -> dict[str, int]:
         return photos.counts(self._conn, self._db, drops)
+
+    def mark_photo_step(self, review_id: UUID, photo_id: int, step: int | None, *, by: str) -> None:
+        photos.mark_step(self._conn, self._db, review_id, photo_id, step, by=by)
 
     def review_page(
         self, where: ReviewFilter, *, size: int, older: Keyset | None, newer: Keyset | None

@@ -14,7 +14,6 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from wa_monitor.adapters.postgres import dashboard, photos
 from wa_monitor.core.steps import Step
 from wa_monitor.web.context import Site
 from wa_monitor.web.reviewing import PostRefused, ReviewerPost, reviewer_post
@@ -32,21 +31,14 @@ def mark_step(site: Site, request: Request, post: ReviewerPost) -> Response:
     else:
         raise PostRefused(400, "Choose one of the 12 steps for the photo (or none).")
     photo_id = request.path_params["photo"]
-    with site.connection() as conn:
-        review = dashboard.review(conn, site.db, post.review_id)
+    with site.desk() as desk:
+        review = desk.review(post.review_id)
         if review is None:
             raise HTTPException(404, "There is no such review in this environment.")
-        of_drop = photos.of_drop(conn, site.db, review.drop_number, review.id)
-        if photo_id not in {p.id for p in of_drop}:
+        if photo_id not in {p.id for p in desk.photos(review.drop_number, review.id)}:
             raise HTTPException(404, "This review's drop has no such photo.")
-        photos.mark_step(
-            conn,
-            site.db,
-            review.id,
-            photo_id,
-            None if step is None else step.number,
-            by=post.user.username,
-        )
+        number = None if step is None else step.number
+        desk.mark_photo_step(review.id, photo_id, number, by=post.user.username)
     if CSRF_HEADER in request.headers:
         return JSONResponse(
             {"photo": photo_id, "step": None if step is None else step.number}, status_code=200

@@ -536,8 +536,7 @@ def send_feedback(site: Site, request: Request, post: ReviewerPost) -> Response:
         report = feedback.send(
             sends=site.feedback_sends,
             settings=site.settings,
-            bridge=site.bridge,
-            echoes=site.echoes,
+            routes=site.routes,
             review_id=post.review_id,
             version=post.version,
             text=text,

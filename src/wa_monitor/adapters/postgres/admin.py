@@ -7,7 +7,7 @@ told; copy only ever goes from production's schema into dev's.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -18,6 +18,7 @@ from psycopg import sql
 from wa_monitor.adapters.postgres.db import TABLES, Connection, Database, PrivilegeDenied
 from wa_monitor.adapters.postgres.users import THROTTLE_TABLE, USERS_TABLE
 from wa_monitor.core.privileges import Audit, Privilege, RoleGrants, Service, audit_role
+from wa_monitor.core.records import Sighting
 from wa_monitor.core.steps import Step
 from wa_monitor.errors import Refused
 from wa_monitor.settings import PROD_SCHEMA, Environment
@@ -145,6 +146,7 @@ WEB_COLUMNS: Mapping[str, Mapping[Privilege, frozenset[str]]] = {
                 "finished_at",
                 "bridge_status",
                 "bridge_answer",
+                "bridge",  # the bridge it was posted through (migration 0027)
                 "resolution",
                 "resolved_by",
                 "resolved_at",
@@ -165,6 +167,12 @@ FUNCTION_ARGUMENTS: Mapping[str, str] = {
     CORRECT_DROP_FUNCTION: "uuid, integer, text, text, text, boolean",
 }
 WEB_FUNCTIONS = frozenset(FUNCTION_ARGUMENTS)
+
+
+def whoami(conn: Connection, db: Database) -> tuple[str, str, str]:
+    """Who the connection logged in as: the role, the database, the server's version."""
+    row = conn.execute(db.query("queries.whoami")).fetchone()
+    return (str(row[0]), str(row[1]), str(row[2])) if row else ("?", "?", "?")
 
 
 def spell(privileges: Mapping[str, frozenset[Privilege]]) -> str:
@@ -619,3 +627,43 @@ def _refuse_other_env(
             f"them; check --role, or revoke them first (REVOKE ALL ON ALL TABLES IN SCHEMA "
             f"{found[0]} FROM {sql.Identifier(role).as_string(None)}), or pass {flag}"
         )
+
+
+Key = tuple[str, str]  # a message's chat JID and id, as the ledger keys it
+LEDGER_PAGE = 1000
+
+
+def complete_ledger(
+    conn: Connection, db: Database, sightings_of: Callable[[Sequence[Key]], Sequence[Sighting]]
+) -> int:
+    """Complete the ledger entries written before version 21 (no project, sender, name or
+    resubmission word) from the messages as `sightings_of` finds them (the bridge file): their
+    drops can then be folded again in time order when an older message arrives late, as every
+    later drop's are. An entry whose message the bridge no longer holds stays as it was (its
+    drop's late messages stay stale). How many were completed."""
+    after, completed = ("", ""), 0
+    while True:
+        page = conn.execute(
+            db.query("ops.ledger_before_21"),
+            {"chat": after[0], "id": after[1], "limit": LEDGER_PAGE},
+        ).fetchall()
+        if not page:
+            return completed
+        keys = [(str(chat), str(mid)) for chat, mid in page]
+        firsts: dict[Key, Sighting] = {}
+        for s in sightings_of(keys):
+            firsts.setdefault((s.chat_jid, s.message_id), s)
+        found = list(firsts.values())
+        if found:
+            completed += conn.execute(
+                db.query("ops.complete_ledger"),
+                {
+                    "chats": [s.chat_jid for s in found],
+                    "ids": [s.message_id for s in found],
+                    "projects": [s.project for s in found],
+                    "senders": [s.phone for s in found],
+                    "names": [s.user_name for s in found],
+                    "resubmit": [s.says_resubmitted for s in found],
+                },
+            ).rowcount
+        after = keys[-1]

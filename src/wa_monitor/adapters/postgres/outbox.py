@@ -68,12 +68,22 @@ class PgOutbox:
                 {"per_sender": per_sender, "per_group": per_group},
             ).rowcount
 
-    def claim(self, interval_s: float, window_s: float) -> OutboxMessage | None:
-        with self._cursor() as cur:
-            row = cur.execute(
-                self.db.query("outbox.claim"), {"interval": interval_s, "window": window_s}
-            ).fetchone()
+    def claim(
+        self, interval_s: float, window_s: float, *, per_sender: int, per_group: int
+    ) -> OutboxMessage | None:
+        """The next reply to post, its caps counted and its claim made in one transaction
+        under the environment's claim lock (outbox.sql: claim_turn), committed on return."""
+        params = {"interval": interval_s, "window": window_s}
+        params |= {"per_sender": per_sender, "per_group": per_group}
+        with self._cursor() as cur, cur.connection.transaction():
+            cur.execute(self.db.query("outbox.claim_turn"), {"schema": self.db.schema})
+            row = cur.execute(self.db.query("outbox.claim"), params).fetchone()
         return None if row is None else _message(row)
+
+    def route(self, message: OutboxMessage, bridge: str) -> bool:
+        with self._cursor() as cur:
+            params = {"id": message.id, "bridge": bridge}
+            return cur.execute(self.db.query("outbox.route"), params).rowcount == 1
 
     def waiting(self) -> bool:
         with self._cursor() as cur:
@@ -108,7 +118,7 @@ class PgOutbox:
 
 
 def _message(row: tuple[Any, ...]) -> OutboxMessage:
-    rid, chat, drop, text, at, claimed, attempts = row
+    rid, chat, drop, text, at, claimed, attempts, bridge = row
     return OutboxMessage(
         id=rid,
         chat_jid=str(chat),
@@ -117,6 +127,7 @@ def _message(row: tuple[Any, ...]) -> OutboxMessage:
         message_at=at,
         claimed_at=claimed,
         attempts=int(attempts),
+        bridge=bridge,
     )
 
 

@@ -357,6 +357,14 @@ class FeedbackBook:
             claimed_at,
         )
 
+    def route(self, claim: Claimed, bridge: str) -> bool:
+        """Record, committed, that the claimed send is about to go through `bridge`; False
+        when it is no longer claimed (then it must not be posted)."""
+        with self._db.translated(), self._connect() as conn:
+            _require_autocommit(conn)
+            routed = _run(conn, self._db, "route_send", {"send": claim.send_id, "bridge": bridge})
+            return routed.rowcount == 1
+
     def sent_alike(self, claim: Claimed, since: datetime) -> int:
         """Other sends of the claim's text to its recipient settled as sent since `since`."""
         params = {"send": claim.send_id, "recipient": claim.recipient, "message": claim.text}

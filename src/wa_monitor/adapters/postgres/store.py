@@ -7,6 +7,7 @@ import select
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import replace
+from datetime import UTC
 from typing import Any
 
 import psycopg
@@ -29,6 +30,7 @@ from wa_monitor.core.records import (
     Flaw,
     InvalidSubmission,
     NewReview,
+    PhotoRows,
     Plan,
     PlanLists,
     Refold,
@@ -225,22 +227,27 @@ class Store:
         position: BridgePosition,
         planner: Planner,
         photos: Sequence[Photo] = (),
+        plain: PhotoRows | None = None,
     ) -> tuple[int, Plan]:
         """Apply a batch in one transaction: ledger, reviews and position commit together.
 
         Sightings whose message is already in the ledger are left out (a replay, or a message
         the bridge re-inserted). Returns how many were left out, and the plan that was written.
         """
-        applying = self.start(found, position, photos)
+        applying = self.start(found, position, photos, plain)
         applying.plan(planner)
         return applying.finish()
 
     def start(
-        self, found: Sequence[Sighting], position: BridgePosition, photos: Sequence[Photo] = ()
+        self,
+        found: Sequence[Sighting],
+        position: BridgePosition,
+        photos: Sequence[Photo] = (),
+        plain: PhotoRows | None = None,
     ) -> PipelinedBatch | _Known:
         """Begin applying a batch and return at once: `apply` in three steps, so that the
         caller can work while the database does (see PipelinedBatch)."""
-        if self.other_bridges and self._all_known(found, photos):
+        if self.other_bridges and self._all_known(found, photos, plain):
             return _Known(self, len(found), position)
         return PipelinedBatch(
             self.db,
@@ -250,11 +257,14 @@ class Store:
             validating=self.validating,
             close=self.close,
             photos=photos,
+            plain=plain,
             photo_window=self.photo_window,
             bridge=self.bridge,
         )
 
-    def _all_known(self, found: Sequence[Sighting], photos: Sequence[Photo]) -> bool:
+    def _all_known(
+        self, found: Sequence[Sighting], photos: Sequence[Photo], plain: PhotoRows | None
+    ) -> bool:
         """Whether every message and photo of the batch is applied already (by another
         bridge's monitor): then the batch changes nothing but this bridge's position."""
         messages = sorted({(s.chat_jid, s.message_id) for s in found})
@@ -268,10 +278,12 @@ class Store:
                     "photo_chats": [p[0] for p in media],
                     "photo_ids": [p[1] for p in media],
                     "photos": self.photo_window is not None,
+                    **_plain_params(plain),
                 },
             ).fetchone()
         known, known_photos = row if row else (0, 0)
-        return known == len(messages) and (self.photo_window is None or known_photos == len(media))
+        all_photos = len(media) + (sum(s.rows for s in plain.recorded) if plain else 0)
+        return known == len(messages) and (self.photo_window is None or known_photos == all_photos)
 
     def save_position(self, position: BridgePosition) -> None:
         """Save the position alone (a batch with nothing to write)."""
@@ -367,13 +379,29 @@ def _photo_row(p: Photo) -> tuple[object, ...]:
         p.message_id,
         p.rowid,
         p.sender,
-        p.sent_at.isoformat(),
+        # In UTC: an offset Python reads (+16:00) can be one PostgreSQL refuses as text.
+        p.sent_at.astimezone(UTC).isoformat(),
         p.media.media_type,
         p.media.filename,
         None if sha is None else sha.hex(),
         p.media.file_length,
         p.caption_drop,
     )
+
+
+def _plain_params(plain: PhotoRows | None) -> dict[str, object]:
+    """A batch's plain photo rows as photos.record_photos (and count_known) take them: their
+    JSON text as the bridge made it, the LIDs to resolve and the senders to leave out."""
+    if plain is None:
+        return {"plain": "[]", "lids": [], "phones": [], "skip_chats": [], "skip_senders": []}
+    lids = {s.sender_id: s.phone for s in plain.senders if s.phone != s.sender_id}
+    return {
+        "plain": plain.payload,
+        "lids": list(lids),
+        "phones": list(lids.values()),
+        "skip_chats": [c for c, _ in plain.skipped],
+        "skip_senders": [s for _, s in plain.skipped],
+    }
 
 
 class PipelinedBatch:
@@ -398,6 +426,7 @@ class PipelinedBatch:
         validating: frozenset[str],
         close: Callable[[], None],
         photos: Sequence[Photo] = (),
+        plain: PhotoRows | None = None,
         photo_window: PhotoWindow | None = None,
         bridge: str = SINGLE_BRIDGE,
     ) -> None:
@@ -423,7 +452,7 @@ class PipelinedBatch:
             )
             self._lists = self._send_lookup(found)
             if photo_window is not None:
-                self._send_photos(found, photos, photo_window)
+                self._send_photos(found, photos, plain, photo_window)
 
     @contextmanager
     def _failing_closes(self) -> Iterator[None]:
@@ -492,20 +521,25 @@ class PipelinedBatch:
         return cur
 
     def _send_photos(
-        self, found: Sequence[Sighting], photos: Sequence[Photo], window: PhotoWindow
+        self,
+        found: Sequence[Sighting],
+        photos: Sequence[Photo],
+        plain: PhotoRows | None,
+        window: PhotoWindow,
     ) -> None:
         """Record the batch's photos and drop messages, and tie the photos near them to their
-        drops, in the database: no photo or drop message comes back to be tied here."""
+        drops, in the database: no photo or drop message comes back to be tied here, and the
+        plain photo rows are not even looked at here (the database unpacks them)."""
         posts: dict[tuple[str, str], Sighting] = {}
         for s in found:  # a message's first drop stands for it
             posts.setdefault((s.chat_jid, s.message_id), s)
-        if not photos and not posts:
+        if not photos and not posts and plain is None:
             return
         db, conn = self._db, self._conn
-        if photos:
+        if photos or plain is not None:
             conn.execute(
                 db.query("photos.record_photos"),
-                {"rows": json.dumps([_photo_row(p) for p in photos])},
+                {"rows": json.dumps([_photo_row(p) for p in photos]), **_plain_params(plain)},
             )
         if posts:
             conn.execute(
@@ -522,6 +556,9 @@ class PipelinedBatch:
         pairs = {(p.chat_jid, p.sender) for p in photos} | {
             (s.chat_jid, s.phone) for s in posts.values()
         }
+        if plain is not None:
+            times += [plain.first, plain.last]
+            pairs |= {(s.chat_jid, s.phone) for s in plain.recorded}
         # Photos whose tie this batch can change lie within [first - before, last + after] of
         # the batch's messages; the database ties them (core/photos.py's rule, in SQL).
         conn.execute(

@@ -88,7 +88,25 @@
     setText("[data-health-last]", local(data.health.last_message_at));
     setText("[data-health-age]", age(data.health.last_processed_age_seconds));
     setText("[data-health-waiting]", data.health.waiting === null ? "—" : data.health.waiting);
+    showBridges(data.health.bridges);
     showChart(data.chart);
+  }
+
+  // Each bridge's line of the banner (several bridges), worded as the server words it. A bridge
+  // the page was not rendered with appears on the next load.
+  function showBridges(bridges) {
+    for (const b of bridges || []) {
+      const line = document.querySelector('[data-health-bridge="' + CSS.escape(b.name) + '"]');
+      if (!line) continue;
+      const set = function (part, value) {
+        const el = line.querySelector(part);
+        if (el && el.textContent !== value) el.textContent = value;
+      };
+      set("[data-bridge-newest]", local(b.newest_message_at));
+      const behind = Math.round((b.lag_seconds || 0) / 60);  // under half a minute: not behind
+      set("[data-bridge-lag]", behind ? ", " + behind + " min behind" : "");
+      set("[data-bridge-monitor]", b.running ? "running" : "stopped");
+    }
   }
 
   // The 30-day chart: the server's own SVG (its figures escaped there) swapped in when it

@@ -233,3 +233,21 @@ ORDER BY max(sent_at) DESC;
 
 -- name: replace_column
 {column} = excluded.{column}
+
+-- name: ledger_before_21
+-- Ledger entries written before version 21, which kept no project, sender or resubmission word
+-- (so their drop cannot be folded again when an older message arrives late): a page after the
+-- key given, in key order.
+SELECT chat_jid, message_id FROM {ledger}
+WHERE sender IS NULL AND (chat_jid, message_id) > (%(chat)s, %(id)s)
+ORDER BY chat_jid, message_id
+LIMIT %(limit)s;
+
+-- name: complete_ledger
+-- Those entries completed from the message as the bridge still holds it (sightings of it).
+UPDATE {ledger} AS l SET
+    project = u.project, sender = u.sender, user_name = u.user_name, resubmit = u.resubmit
+FROM unnest(%(chats)b::text[], %(ids)b::text[], %(projects)b::text[], %(senders)b::text[],
+            %(names)b::text[], %(resubmit)b::boolean[])
+    AS u(chat_jid, message_id, project, sender, user_name, resubmit)
+WHERE l.chat_jid = u.chat_jid AND l.message_id = u.message_id AND l.sender IS NULL;

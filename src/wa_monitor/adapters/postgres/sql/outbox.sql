@@ -5,7 +5,7 @@
 -- Claimed and never marked, by a session that is gone (a sender per bridge's monitor, each on
 -- its own session): whether the bridge posted them is not known. Another sender's reply in
 -- flight is not stranded.
-SELECT o.id, o.chat_jid, o.drop_number, o.text, o.message_at, o.claimed_at, o.attempts
+SELECT o.id, o.chat_jid, o.drop_number, o.text, o.message_at, o.claimed_at, o.attempts, o.bridge
 FROM {outbox} o
 WHERE o.state = 'sending'
   AND NOT EXISTS (
@@ -22,8 +22,11 @@ WHERE state = 'pending' AND message_at < now() - make_interval(secs => %(window)
 -- name: hold
 -- Waiting replies whose group, or whose message's sender, already had its cap of replies in the
 -- last hour (posted, being posted, or perhaps posted): held, recorded, never posted. Run before
--- each claim, so a cap lets exactly that many through.
-WITH counted AS (
+-- each claim (which counts the caps again, under the claim lock, so a cap lets exactly that many
+-- through whatever two senders do). The counts are made once per waiting reply (MATERIALIZED):
+-- inlined, the planner joined every waiting reply with every other, and a backlog of a few
+-- hundred made each pass of the sender cost a tenth of a second.
+WITH counted AS MATERIALIZED (
     SELECT w.id,
         (SELECT count(*) FROM {outbox} b
          WHERE b.chat_jid = w.chat_jid AND b.claimed_at > now() - interval '1 hour'
@@ -47,11 +50,21 @@ FROM counted c
 WHERE o.id = c.id AND o.state = 'pending'
   AND (c.in_group >= %(per_group)s OR c.by_sender >= %(per_sender)s);
 
+-- name: claim_turn
+-- Every sender of the environment (one per bridge's monitor, on any host) claims under this
+-- lock, held to the end of the claim's transaction: the counts below are then never read by two
+-- claims at once, so two senders cannot each let one more reply through a cap, nor claim two
+-- replies of one group at once. An advisory lock: it needs no privilege and blocks no writer of
+-- the outbox (the drain's inserts). Its key is the environment's schema.
+SELECT pg_advisory_xact_lock(hashtext('wa_monitor_outbox claim'), hashtext(%(schema)s));
+
 -- name: claim
 -- The oldest waiting reply within the window whose group has no reply being posted (each group
--- its own lane) and had no reply claimed or finished within the interval.
+-- its own lane) and had no reply claimed or finished within the interval, and whose group and
+-- message's sender are under their hourly caps (counted as `hold` counts them). Run after
+-- claim_turn, in its transaction.
 UPDATE {outbox} SET state = 'sending', claimed_at = clock_timestamp(), attempts = attempts + 1,
-    claimed_pid = pg_backend_pid(),
+    bridge = NULL, claimed_pid = pg_backend_pid(),
     claimed_started = (SELECT backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid())
 WHERE id = (
     SELECT o.id FROM {outbox} o
@@ -65,10 +78,26 @@ WHERE id = (
             AND b.claimed_at > now() - make_interval(secs => %(interval)s + 10)
             AND (b.claimed_at > now() - make_interval(secs => %(interval)s)
                  OR b.done_at > now() - make_interval(secs => %(interval)s)))
+      AND (SELECT count(*) FROM {outbox} b
+           WHERE b.chat_jid = o.chat_jid AND b.claimed_at > now() - interval '1 hour'
+             AND b.state IN ('sending', 'sent', 'unknown')) < %(per_group)s
+      AND (o.sender IS NULL
+           OR (SELECT count(*) FROM {outbox} b
+               WHERE b.sender = o.sender AND b.claimed_at > now() - interval '1 hour'
+                 AND b.state IN ('sending', 'sent', 'unknown')) < %(per_sender)s)
     ORDER BY o.created_at, o.message_at
     LIMIT 1
     FOR UPDATE SKIP LOCKED)
-RETURNING id, chat_jid, drop_number, text, message_at, claimed_at, attempts;
+RETURNING id, chat_jid, drop_number, text, message_at, claimed_at, attempts, bridge;
+
+-- name: route
+-- The bridge a claimed reply is about to be posted through, committed before the post: an
+-- unknown outcome is looked for in that bridge's messages.db. Only while it is still claimed;
+-- the claim is this session's from now on (a sender whose connection was renewed keeps it, and
+-- no other sender takes it for stranded).
+UPDATE {outbox} SET bridge = %(bridge)s, claimed_pid = pg_backend_pid(),
+    claimed_started = (SELECT backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid())
+WHERE id = %(id)s AND state = 'sending';
 
 -- name: sent_alike
 -- Other replies with the same text in the same group, marked sent at or after `since`: the

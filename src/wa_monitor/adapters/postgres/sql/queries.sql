@@ -131,6 +131,13 @@ SELECT
          FROM unnest(%(photo_chats)b::text[], %(photo_ids)b::text[]) AS u(chat_jid, message_id)
          WHERE EXISTS (SELECT 1 FROM {photos} p
                        WHERE p.chat_jid = u.chat_jid AND p.message_id = u.message_id))
+        -- and of its plain photo rows (photos.record_photos), the skipped senders' left out
+        + (SELECT count(*) FROM json_array_elements(%(plain)s::json) AS x
+           WHERE NOT EXISTS (
+               SELECT 1 FROM unnest(%(skip_chats)b::text[], %(skip_senders)b::text[]) AS k(c, s)
+               WHERE k.c = x->>0 AND k.s = x->>3)
+             AND EXISTS (SELECT 1 FROM {photos} p
+                         WHERE p.chat_jid = x->>0 AND p.message_id = x->>1))
     ELSE 0 END;
 
 -- name: claim_messages

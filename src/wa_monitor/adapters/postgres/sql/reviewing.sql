@@ -70,6 +70,11 @@ VALUES (%(id)s, %(version)s, %(by)s, %(recipient)s, %(message)s)
 ON CONFLICT DO NOTHING
 RETURNING id;
 
+-- name: route_send
+-- The bridge a claimed send is about to be posted through, committed before the post: an
+-- unknown outcome is looked for in that bridge's messages.db. Only while it is claimed.
+UPDATE {sends} SET bridge = %(bridge)s WHERE id = %(send)s AND state = 'claimed';
+
 -- name: finish_send
 UPDATE {sends} SET
     state = %(state)s, finished_at = now(), bridge_status = %(status)s, bridge_answer = %(answer)s

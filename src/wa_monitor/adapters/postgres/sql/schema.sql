@@ -979,3 +979,8 @@ ALTER TABLE {schema}.wa_monitor_ledger ADD COLUMN IF NOT EXISTS resubmit boolean
 -- Version 22: reply senders on several hosts (migrations/0022_reply_claimers.sql).
 ALTER TABLE {schema}.wa_monitor_outbox ADD COLUMN IF NOT EXISTS claimed_pid integer;
 ALTER TABLE {schema}.wa_monitor_outbox ADD COLUMN IF NOT EXISTS claimed_started timestamptz;
+
+-- Version 27: posts through the first bridge whose API answers (migrations/0027_post_routes.sql):
+-- the bridge each reply and feedback send was posted through, recorded before the post.
+ALTER TABLE {schema}.wa_monitor_outbox ADD COLUMN IF NOT EXISTS bridge text;
+ALTER TABLE {schema}.wa_monitor_feedback_sends ADD COLUMN IF NOT EXISTS bridge text;
