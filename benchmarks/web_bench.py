@@ -61,22 +61,44 @@ PROJECTS = ("Lawley", "Mohadin", "Mamelodi", "Velo Test")
 GROUPS = {name: f"12036341829813{i:04d}@g.us" for i, name in enumerate(PROJECTS)}
 SPACING_SECONDS = 31.5  # 1,000,000 reviews over about a year: ~2,740 a day
 
+# The waits of a review's loop, from its number g alone (the reviews' and the trail's statements
+# agree on them): spread over hours and days as real waits are, so that the Quality page's
+# time histograms (migration 0024) hold as many buckets as a real month's.
+WAITS = """
+    300 * power(2, 10 * ((g::bigint * 7919) %% 1000) / 1000.0) AS to_verdict,
+    60 * power(2, 8 * ((g::bigint * 104729) %% 1000) / 1000.0) AS to_feedback,
+    600 * power(2, 10 * ((g::bigint * 1299709) %% 1000) / 1000.0) AS to_fix,
+    300 * power(2, 8 * ((g::bigint * 15485863) %% 1000) / 1000.0) AS to_complete
+"""
 # One statement: reviews first seen every SPACING_SECONDS back from now, in every state, and one
-# ledger entry per review (plus one per resubmission) as the monitor writes them.
-SEED_REVIEWS = """
+# ledger entry per review (plus one per resubmission) as the monitor writes them. A judged review
+# (g % 4 is 0 or 1) had its first verdict to_verdict after it was posted; feedback was sent on
+# two in three of them (g % 3 <> 1), to_feedback after the verdict; a resubmitted one of those
+# (g % 9 = 0) came back to_fix after the feedback and was judged again to_complete after that.
+SEED_REVIEWS = (
+    """
 INSERT INTO {reviews} (
     drop_number, review_date, project, user_name, submitted_by, whatsapp_message_date,
-    last_submitted_at, completed, incomplete, resubmitted, feedback_sent,
+    last_submitted_at, completed, incomplete, resubmitted, feedback_sent, reviewed_at,
     step_01_house_photo, step_02_cable_from_pole, step_03_cable_entry_outside, created_at)
 SELECT 'DR' || (1000000 + g), (ts AT TIME ZONE 'Africa/Johannesburg')::date,
        (ARRAY['Lawley', 'Mohadin', 'Mamelodi', 'Velo Test'])[1 + g %% 4],
-       'Agent ' || (g %% 400), '2764' || lpad((g %% 400)::text, 7, '0'), ts, ts,
+       'Agent ' || (g %% 400), '2764' || lpad((g %% 400)::text, 7, '0'), ts,
+       CASE WHEN fixed THEN fed + to_fix * interval '1 second' ELSE ts END,
        g %% 4 = 0, g %% 4 = 1, g %% 9 = 0,
-       CASE WHEN g %% 4 IN (0, 1) AND g %% 3 > 0 THEN ts + interval '2 hours' END,
+       CASE WHEN judged AND g %% 3 <> 1 THEN fed END,
+       CASE WHEN fixed THEN fed + (to_fix + to_complete) * interval '1 second'
+            WHEN judged THEN ts + to_verdict * interval '1 second' END,
        g %% 4 = 0 OR g %% 2 = 1, g %% 4 = 0, g %% 4 = 0, ts
-FROM (SELECT g, now() - g * %(spacing)s * interval '1 second' AS ts
-      FROM generate_series(%(first)s::int, %(last)s::int) AS g) AS s
+FROM (SELECT *, judged AND g %% 3 <> 1 AND g %% 9 = 0 AS fixed,
+             ts + (to_verdict + to_feedback) * interval '1 second' AS fed
+      FROM (SELECT g, now() - g * %(spacing)s * interval '1 second' AS ts,
+                   g %% 4 IN (0, 1) AS judged,"""
+    + WAITS
+    + """
+            FROM generate_series(%(first)s::int, %(last)s::int) AS g) AS w) AS s
 """
+)
 SEED_LEDGER = """
 INSERT INTO {ledger} (chat_jid, message_id, bridge_rowid, drops, sent_at, processed_at)
 SELECT (%(groups)s::text[])[1 + g %% 4], 'm' || g || '-' || k, g * 2 + k, 'DR' || (1000000 + g),
@@ -87,17 +109,24 @@ WHERE k = 0 OR g %% 9 = 0
 """
 # The review trail the Quality page reads: a first verdict on every judged review (steps 1-3 as
 # the row has them), and a feedback stamp where feedback was sent.
-SEED_TRAIL = """
+SEED_TRAIL = (
+    """
 INSERT INTO {changes} (review_id, version, changed_by, changed_at, changes)
-SELECT id, 2, 'bench', whatsapp_message_date + interval '1 hour',
+SELECT id, 2, 'bench', whatsapp_message_date + to_verdict * interval '1 second',
        CASE WHEN completed THEN jsonb_build_object(
                 'step_01_house_photo', '{{"from": "missing", "to": "passed"}}'::jsonb)
             ELSE '{{"saved": "no change"}}'::jsonb END
-FROM {reviews} WHERE (completed OR incomplete) AND drop_number BETWEEN %(low)s AND %(high)s
+FROM (SELECT r.*,"""
+    + WAITS
+    + """
+      FROM (SELECT *, substr(drop_number, 3)::int - 1000000 AS g FROM {reviews}
+            WHERE (completed OR incomplete) AND drop_number BETWEEN %(low)s AND %(high)s) AS r
+     ) AS judged
 UNION ALL
 SELECT id, 3, 'bench', feedback_sent, '{{"feedback_sent": {{"from": "", "to": "sent"}}}}'::jsonb
 FROM {reviews} WHERE feedback_sent IS NOT NULL AND drop_number BETWEEN %(low)s AND %(high)s
 """
+)
 # 12 fetched photos for each of the drops named (the sampled reviews'), with the keys given, and
 # for every tenth drop of the table (keys made up: no copy is cached for them).
 SEED_PHOTOS = """
@@ -210,6 +239,8 @@ def run(args: argparse.Namespace, work: Path, url: str) -> None:
         "review (each a random id)": "/wa-monitor/reviews/{id}",
         "quality, this week": "/wa-monitor/quality",
         "quality, this month": "/wa-monitor/quality?range=this-month",
+        # A whole month whatever today's date (this month is a week on the 7th).
+        "quality, 30 days": f"/wa-monitor/quality?from={today - timedelta(days=29)}&to={today}",
         "reviews, a step's first-verdict failures": "/wa-monitor/reviews?step=9",
         # The reviewers' queue: every review awaiting a verdict across all days (half the seeded
         # table), with its counts per project and age band.
@@ -256,7 +287,7 @@ def run(args: argparse.Namespace, work: Path, url: str) -> None:
     # Each against the same run's baseline (the machine's load cancels out): the queue against
     # the review list's first page, the list it is a filtered, counted view of.
     for page, baseline in (
-        ("quality, this month", "overview (today)"),
+        ("quality, 30 days", "overview (today)"),
         ("queue, oldest first", "reviews, first page"),
         ("queue, one project", "reviews, first page"),
     ):
@@ -271,20 +302,19 @@ def run(args: argparse.Namespace, work: Path, url: str) -> None:
             f"(p95 {m.p95:.1f} ms, target <= {target:.0f} ms)"
         )
     with psycopg.connect(url, autocommit=True) as conn:
-        counts_ms, times_ms = quality_parts(conn, db, today, args.repeat)
+        parts = quality_parts(conn, db, today, args.repeat)
     print(
-        f"quality, this month, server side (median of {args.repeat}): counts from the per-day "
-        f"summary {counts_ms:.1f} ms, times from the reviews and their trail {times_ms:.1f} ms "
-        "(twice each on the page: the range and the period before)"
+        f"quality, 30 days, server side (median of {args.repeat}, ms): "
+        + ", ".join(f"{name} {ms:.1f}" for name, ms in parts.items())
+        + " (the period before: projects and times without the agents)"
     )
 
 
 def quality_parts(
     conn: psycopg.Connection[Any], db: Database, today: date, repeat: int
-) -> tuple[float, float]:
-    """The Quality page's two kinds of read for this month, timed apart: its counts (the
-    per-day summary) and its times (percentiles, from the reviews and their trail)."""
-    first = today.replace(day=1)
+) -> dict[str, float]:
+    """The Quality page's reads of the per-day summary for 30 days, each timed apart."""
+    first = today - timedelta(days=29)
     span = Span(
         first,
         today,
@@ -292,16 +322,18 @@ def quality_parts(
         datetime.combine(today + timedelta(days=1), datetime.min.time(), SAST),
         "Africa/Johannesburg",
     )
-    counts, times = [], []
+    taken: dict[str, list[float]] = {}
     for _ in range(repeat):
-        started = time.perf_counter()
         for name in ("projects", "steps", "agents", "weekly"):
+            started = time.perf_counter()
             summary.rows(conn, db, name, span.first, span.last, tz=span.tz)
-        counts.append(time.perf_counter() - started)
-        started = time.perf_counter()
-        quality_times(conn, db, span)
-        times.append(time.perf_counter() - started)
-    return 1000 * statistics.median(counts), 1000 * statistics.median(times)
+            taken.setdefault(name, []).append(time.perf_counter() - started)
+        for agents in (True, False):
+            started = time.perf_counter()
+            quality_times(conn, db, span, agents=agents)
+            name = "times" if agents else "times without the agents"
+            taken.setdefault(name, []).append(time.perf_counter() - started)
+    return {name: 1000 * statistics.median(ts) for name, ts in taken.items()}
 
 
 def seed(conn: psycopg.Connection[Any], db: Database, rows: int) -> None:
@@ -406,15 +438,15 @@ def explain(
         db, "drop_history"
     )
     plans["review's history"] = [r[0] for r in conn.execute(history, {"drop": "DR1000018"})]
-    midnight = datetime.combine(today, datetime.min.time(), SAST)
-    bands = {
-        "today": midnight,
-        "two_days": midnight - timedelta(days=2),
-        "week": midnight - timedelta(days=7),
-    }
-    counts = sql.SQL("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) ") + dashboard.query(db, "queue_counts")
-    plans["queue counts (awaiting, per project and age)"] = [
+    bands = {"today": today, "two_days": today - timedelta(days=2), "week": today - timedelta(7)}
+    counts = sql.SQL("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) ") + db.query("summary.queue_counts")
+    plans["queue counts (summary: awaiting per day and project)"] = [
         r[0] for r in conn.execute(counts, bands)
+    ]
+    waits = sql.SQL("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) ") + db.query("summary.times")
+    params = {"first": today - timedelta(days=29), "last": today, "agents": True}
+    plans["quality's times, 30 days (summary: histograms)"] = [
+        r[0] for r in conn.execute(waits, params)
     ]
     return plans
 

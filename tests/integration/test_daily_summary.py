@@ -1,14 +1,16 @@
-"""The per-day summary (migration 0019) against a real PostgreSQL: after a random mix of the
+"""The per-day summary (migrations 0019, 0024) against a real PostgreSQL: after a random mix of the
 monitor's drains (new drops, resubmissions), reviewers' verdicts, feedback stamps, drop-number
-corrections and batches that roll back, it equals a count made here in Python from the raw
-reviews and their change trail; and the rebuild recomputes the same."""
+corrections, deletes and batches that roll back, it equals a count made here in Python from the
+raw reviews and their change trail (the counts per day, project and phone, and per day and
+project; the histograms of the loop's waits); and the rebuild recomputes the same."""
 
 from __future__ import annotations
 
 import random
 from collections import Counter, defaultdict
 from contextlib import nullcontext
-from datetime import datetime, timedelta
+from dataclasses import astuple
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -18,10 +20,12 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
+from tests.integration.test_quality import bucket, history, through_the_workflow, write
 from tests.support.env import GROUPS, LAWLEY, MOHADIN, SAST, write_config
 from tests.support.runs import run_once, say
 from wa_monitor.adapters.postgres import reviewing
 from wa_monitor.adapters.postgres.daily import counted_totals, daily_totals
+from wa_monitor.adapters.postgres.dashboard import queue_counts
 from wa_monitor.adapters.postgres.db import Database
 from wa_monitor.cli import main
 from wa_monitor.core.records import Delivery
@@ -59,19 +63,45 @@ def summary(db: psycopg.Connection[Any]) -> dict[tuple[Any, ...], dict[str, Any]
     }
 
 
-def recount(db: psycopg.Connection[Any]) -> dict[tuple[Any, ...], dict[str, Any]]:
+def projects(db: psycopg.Connection[Any]) -> dict[tuple[Any, ...], dict[str, Any]]:
+    """The summary's counts per day and project, those that count something."""
+    cur = db.cursor(row_factory=dict_row)
+    rows = cur.execute("SELECT * FROM public.wa_monitor_daily_projects").fetchall()
+    return {
+        (r["day"], r["project"]): {k: r[k] for k in COUNTS}
+        for r in rows
+        if any(r[k] for k in COUNTS)
+    }
+
+
+def waits(db: psycopg.Connection[Any]) -> dict[tuple[Any, ...], int]:
+    """The summary's histograms of waits: (day, project, stage, phone, bucket) → count."""
+    rows = db.execute(
+        "SELECT day, project, stage, phone, bucket, n FROM public.wa_monitor_daily_times"
+    )
+    return {tuple(r[:5]): r[5] for r in rows if r[5]}
+
+
+def everything(db: psycopg.Connection[Any]) -> tuple[Any, ...]:
+    """All three parts of the summary."""
+    return summary(db), projects(db), waits(db)
+
+
+def recount(db: psycopg.Connection[Any]) -> tuple[Any, ...]:
     return recount_in(db, "Africa/Johannesburg")
 
 
-def recount_in(db: psycopg.Connection[Any], zone: str) -> dict[tuple[Any, ...], dict[str, Any]]:
-    """The same, counted here from the reviews and their trail, days local to `zone`."""
+def recount_in(db: psycopg.Connection[Any], zone: str) -> tuple[Any, ...]:
+    """The same three, counted here from the reviews and their trail, days local to `zone`."""
     cur = db.cursor(row_factory=dict_row)
     reviews = cur.execute("SELECT * FROM public.qa_photo_reviews").fetchall()
     trail: dict[UUID, list[dict[str, Any]]] = defaultdict(list)
     for c in cur.execute("SELECT * FROM public.wa_monitor_review_changes ORDER BY id"):
-        trail[c["review_id"]].append(c["changes"])
+        trail[c["review_id"]].append(c)
     counts: dict[tuple[Any, ...], Counter[str]] = defaultdict(Counter)
     latest: dict[tuple[Any, ...], tuple[datetime, str]] = {}
+    per_project: dict[tuple[Any, ...], Counter[str]] = defaultdict(Counter)
+    histograms: Counter[tuple[Any, ...]] = Counter()
     for r in reviews:
         sighted = r["whatsapp_message_date"] or r["created_at"]
         day = sighted.astimezone(ZoneInfo(zone)).date()
@@ -84,20 +114,65 @@ def recount_in(db: psycopg.Connection[Any], zone: str) -> dict[tuple[Any, ...], 
         c["awaiting"] += not r["completed"] and not r["incomplete"]
         c["feedback_sent"] += r["feedback_sent"] is not None
         c["resubmitted"] += r["resubmitted"]
-        first = next((t for t in trail[r["id"]] if VERDICT_KEYS & t.keys()), None)
+        entries = trail[r["id"]]
+        first = next((t for t in entries if VERDICT_KEYS & t["changes"].keys()), None)
+        stamp = next((t for t in entries if "feedback_sent" in t["changes"]), None)
         if first is not None:
             c["reviewed"] += 1
-            marks = [str((first.get(s.column) or {}).get("to", "")) for s in Step]
+            marks = [str((first["changes"].get(s.column) or {}).get("to", "")) for s in Step]
             c["passed_first"] += all(m == "passed" for m in marks)
             for n, mark in enumerate(marks, start=1):
                 c[f"w{n:02}"] += mark.startswith("wrong")
                 c[f"m{n:02}"] += mark != "passed" and not mark.startswith("wrong")
         if r["user_name"] is not None and (key not in latest or sighted >= latest[key][0]):
             latest[key] = (sighted, r["user_name"])
-    return {
+        for stage, phone, wait in stages(r, sighted, first, stamp):
+            histograms[(day, key[1], stage, phone, bucket(wait.total_seconds()))] += 1
+    for key, c in counts.items():
+        per_project[key[:2]].update(c)
+    kept = {
         key: {k: c[k] for k in COUNTS} | {"name": latest.get(key, (None, None))[1]}
         for key, c in counts.items()
     }
+    return kept, {key: {k: c[k] for k in COUNTS} for key, c in per_project.items()}, +histograms
+
+
+def stages(
+    r: dict[str, Any], sighted: datetime, first: dict[str, Any] | None, stamp: dict[str, Any] | None
+) -> list[tuple[int, str, timedelta]]:
+    """A review's waits as sql/quality.sql defines them: (stage, phone or '', the wait)."""
+    verdict_at = first["changed_at"] if first else None
+    feedback_at = stamp["changed_at"] if stamp else None
+    last, reviewed = r["last_submitted_at"], r["reviewed_at"]
+    found = []
+    if verdict_at is not None:
+        found.append((1, "", verdict_at - sighted))
+        if feedback_at is not None:
+            found.append((2, "", feedback_at - verdict_at))
+    if r["resubmitted"] and feedback_at is not None and last is not None and last > feedback_at:
+        found.append((3, r["submitted_by"] or "", last - feedback_at))
+    done = r["completed"] and reviewed is not None
+    if done and r["resubmitted"] and last is not None and reviewed > last:
+        found.append((4, "", reviewed - last))
+    if done:
+        found.append((5, "", reviewed - sighted))
+    return found
+
+
+def queue_recount(db: psycopg.Connection[Any], today: date) -> list[tuple[Any, ...]]:
+    """The queue's counts from the reviews themselves: those awaiting a verdict per project (in
+    name order, none last), by how many local days before `today` they were first seen (0 or
+    later, 1-2, 3-7, 8 and more)."""
+    bands: dict[str | None, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    rows = db.execute(
+        "SELECT project, coalesce(whatsapp_message_date, created_at) FROM public.qa_photo_reviews "
+        "WHERE NOT completed AND NOT incomplete"
+    )
+    for project, sighted in rows:
+        days = (today - sighted.astimezone(SAST).date()).days
+        band = 0 if days <= 0 else 1 if days <= 2 else 2 if days <= 7 else 3
+        bands[project][band] += 1
+    return [(p, *bands[p]) for p in sorted(bands, key=lambda p: (p is None, p or ""))]
 
 
 class Crashed(Exception):
@@ -145,7 +220,9 @@ def test_the_summary_equals_a_recount_after_a_random_mix(
     did: Counter[str] = Counter()
     with psycopg.connect(database_url, autocommit=True) as conn:
         for step in range(40):
-            action = rng.choice(("drain", "drain", "verdict", "verdict", "feedback", "correct"))
+            action = rng.choice(
+                ("drain", "drain", "verdict", "verdict", "feedback", "correct", "delete")
+            )
             if action == "drain" or len(posted) < 5:
                 for _ in range(rng.randint(1, 12)):
                     serial += 1
@@ -163,6 +240,7 @@ def test_the_summary_equals_a_recount_after_a_random_mix(
                     )
                 assert run_once(config, database_url, monkeypatch) == 0
                 did["drain"] += 1
+                assert everything(db) == recount(db), ("drain", step)
                 continue
             judged = "reviewed_at IS NOT NULL AND feedback_sent IS NULL"
             where = judged if action == "feedback" else "true"
@@ -171,6 +249,13 @@ def test_the_summary_equals_a_recount_after_a_random_mix(
             if not ids:
                 continue
             review = rng.choice(sorted(ids))
+            if action == "delete":  # ops, with psql
+                if rng.random() < 0.5:
+                    continue  # rarely: a few deletes are enough
+                db.execute("DELETE FROM public.qa_photo_reviews WHERE id = %s", (review,))
+                did[action] += 1
+                assert everything(db) == recount(db), (action, step)
+                continue
             version = reviewing.load(conn, handle, review).version
             if action == "verdict":
                 reviewing.save(
@@ -192,21 +277,29 @@ def test_the_summary_equals_a_recount_after_a_random_mix(
                     planned=False,
                 )
             did[action] += 1
+            assert everything(db) == recount(db), (action, step)
             with pytest.raises(Crashed):
                 die_before_commit(conn)
-    assert set(did) == {"drain", "verdict", "feedback", "correct"}, did
+    assert set(did) == {"drain", "verdict", "feedback", "correct", "delete"}, did
     assert db.execute("SELECT count(*) FROM public.qa_photo_reviews WHERE resubmitted").fetchone()[
         0
     ]
-    kept = summary(db)
-    assert kept == recount(db)
+    kept, by_project, histograms = everything(db)
+    assert (kept, by_project, histograms) == recount(db)
+    assert sum(c["awaiting"] for c in by_project.values())
+    # The queue's counts (per project, by age band) are the ones counted from the reviews, for
+    # a "today" before, during and after the days drained.
+    for today in (start.date() + timedelta(days=n) for n in (-1, 0, 1, 2, 3, 5, 8, 12, 40)):
+        counted = queue_counts(db, handle, today, "Africa/Johannesburg")
+        assert [astuple(c) for c in counted] == queue_recount(db, today), today
+    assert {key[2] for key in histograms} >= {1, 2, 5}  # the waits the mix can make
     days = (start.date() - timedelta(days=1), start.date() + timedelta(days=30))
     zone = "Africa/Johannesburg"
     assert daily_totals(db, handle, *days, zone) == counted_totals(db, handle, *days, zone)
     assert sum(row["reviewed"] for row in kept.values()) >= 3
     (rebuilt,) = db.execute("SELECT public.wa_monitor_daily_rebuild('Africa/Johannesburg')")
     assert rebuilt[0] == sum(row["drops"] for row in kept.values())
-    assert summary(db) == kept
+    assert everything(db) == (kept, by_project, histograms)
 
 
 def test_a_deleted_review_takes_its_part_with_it(db: psycopg.Connection[Any]) -> None:
@@ -220,12 +313,13 @@ def test_a_deleted_review_takes_its_part_with_it(db: psycopg.Connection[Any]) ->
         "INSERT INTO public.wa_monitor_review_changes (review_id, version, changed_by, changes) "
         "SELECT id, 2, 'nomsa', '{\"saved\": \"no change\"}' FROM public.qa_photo_reviews"
     )
-    assert summary(db) == recount(db)
+    assert everything(db) == recount(db)
+    assert len(waits(db)) == 1  # the two first verdicts' waits: in one bucket
     db.execute("DELETE FROM public.qa_photo_reviews WHERE drop_number = 'DR4200001'")
-    assert summary(db) == recount(db)
+    assert everything(db) == recount(db)
     assert next(iter(summary(db).values()))["reviewed"] == 1
     db.execute("TRUNCATE public.qa_photo_reviews CASCADE")
-    assert summary(db) == {}
+    assert everything(db) == ({}, {}, {})
 
 
 def test_the_rebuild_takes_the_zone_it_is_given(db: psycopg.Connection[Any]) -> None:
@@ -264,5 +358,22 @@ def test_migrate_rebuilds_it_in_the_configs_zone_and_summarize_recomputes_it(
     assert main(["schema", "migrate", "--config", str(utc)]) == 0
     assert "rebuilt" not in capsys.readouterr().out  # the zone is right: nothing to redo
     db.execute("UPDATE public.wa_monitor_daily SET drops = 7")  # as if it had gone wrong
+    db.execute("UPDATE public.wa_monitor_daily_projects SET awaiting = 7")
     assert main(["schema", "summarize", "--config", str(utc)]) == 0
-    assert summary(db) == recount_in(db, "UTC")
+    assert everything(db) == recount_in(db, "UTC")
+
+
+def test_the_summary_equals_a_recount_after_the_quality_pages_history(
+    database_url: str, db: psycopg.Connection[Any]
+) -> None:
+    """Every wait of the loop (resubmissions after feedback, second verdicts, several feedback
+    rounds), written a statement at a time as the writers write them, and through the review
+    workflow's own functions."""
+    write(db, history())
+    through_the_workflow(db, database_url)
+    kept = everything(db)
+    assert kept == recount(db)
+    assert {key[2] for key in kept[2]} == {1, 2, 3, 4, 5}
+    assert len({key[3] for key in kept[2] if key[2] == 3}) >= 5  # the fix's wait, per phone
+    db.execute("SELECT public.wa_monitor_daily_rebuild('Africa/Johannesburg')")
+    assert everything(db) == kept

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 import pytest
 
-from tests.integration.test_daily_summary import recount, summary
+from tests.integration.test_daily_summary import everything, recount
 from wa_monitor.adapters.postgres import quality
 from wa_monitor.adapters.postgres.db import Database
 from wa_monitor.adapters.postgres.quality import Span
@@ -28,7 +28,7 @@ def test_the_demos_history_fills_the_quality_page(
     handle = Database(database_url, "public", "prod")
     written = seed_history(database_url, handle, projects=PROD_GROUPS, agents=AGENTS)
     assert written > 500
-    assert summary(db) == recount(db)
+    assert everything(db) == recount(db)
     tz = ZoneInfo(ZONE)
     last = datetime.now(tz).date()
     first = last - timedelta(days=27)

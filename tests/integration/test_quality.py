@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import random
 from collections.abc import Iterator, Sequence
 from contextlib import nullcontext
@@ -24,6 +25,7 @@ from tests.support.database import Server
 from tests.support.web import SAST, Dashboard, Row, add_user, dashboard, environment, seed
 from wa_monitor.adapters.postgres import reviewing
 from wa_monitor.adapters.postgres.db import Database
+from wa_monitor.adapters.postgres.quality import WAIT_RESOLUTION
 from wa_monitor.core.records import Delivery
 from wa_monitor.core.steps import Step
 from wa_monitor.core.verdict import Verdict, changes
@@ -240,15 +242,42 @@ def seeded(postgres: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterat
 # -- the figures again, in Python, from the raw rows -------------------------------------------
 
 
-def percentile(values: Sequence[float], fraction: float) -> float | None:
+def bucket(seconds: float) -> int:
+    """Migration 0024's bucket of a wait: an eighth of a doubling, 0 under a second (computed
+    in the same floating-point steps as its SQL)."""
+    if abs(seconds) < 1:
+        return 0
+    return int(math.copysign(1 + math.floor(8 * math.log(abs(seconds)) / math.log(2)), seconds))
+
+
+def middle(k: int) -> float:
+    """The wait read for bucket k: its middle (0 for waits under a second)."""
+    return math.copysign(2 ** ((abs(k) - 0.5) / 8), k) if k else 0.0
+
+
+@dataclass(frozen=True)
+class Wait:
+    """A median or 90th percentile of waits: the exact figure, and the figure the page reads
+    from the summary's histograms (each rank's wait at its bucket's middle)."""
+
+    exact: float
+    read: float
+
+
+def interpolate(ordered: Sequence[float], fraction: float) -> float:
     """PostgreSQL's percentile_cont: linear between the two nearest ranks."""
-    if not values:
-        return None
-    ordered = sorted(values)
     pos = fraction * (len(ordered) - 1)
     low = int(pos)
     high = min(low + 1, len(ordered) - 1)
     return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
+
+
+def percentile(values: Sequence[float], fraction: float) -> Wait | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    read = [middle(bucket(v)) for v in ordered]  # a bucket's order is its waits' order
+    return Wait(interpolate(ordered, fraction), interpolate(read, fraction))
 
 
 def share(part: int, whole: int) -> float | None:
@@ -389,7 +418,13 @@ def approx(value: Any) -> Any:
 def same(page: dict[str, Any], expected: dict[str, Any]) -> None:
     assert set(page) >= set(expected)
     for key, want in expected.items():
-        assert page[key] == approx(want), (key, page, expected)
+        if isinstance(want, Wait):
+            # The histograms' reading, to the last digit; and within their resolution of the
+            # exact figure (and a second: waits under a second count as 0).
+            assert page[key] == approx(want.read), (key, page, expected)
+            assert abs(page[key] - want.exact) <= WAIT_RESOLUTION * abs(want.exact) + 1, want
+        else:
+            assert page[key] == approx(want), (key, page, expected)
 
 
 # -- the tests -------------------------------------------------------------------------------------

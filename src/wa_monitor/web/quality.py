@@ -168,7 +168,10 @@ def _read(site: Site, span: Period) -> tuple[Quality, Quality, list[Week]]:
 
     with site.connection() as conn:
         now = figures.quality(conn, site.db, spanning(span.first, span.last))
-        before = figures.quality(conn, site.db, spanning(previous.first, previous.last))
+        # The period before: only what the page compares (the projects, the loop's times).
+        before = figures.quality(
+            conn, site.db, spanning(previous.first, previous.last), detail=False
+        )
         weeks = figures.weekly(conn, site.db, first_week, last_monday + timedelta(6), zone)
     kept = {w.week: w for w in weeks}
     series = [

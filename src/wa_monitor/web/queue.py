@@ -25,7 +25,7 @@ from wa_monitor.adapters.postgres.users import User
 from wa_monitor.web import filters
 from wa_monitor.web.context import Page, Site, home, json_value, page
 from wa_monitor.web.desk import Desk
-from wa_monitor.web.filters import ReviewQuery, local_midnight
+from wa_monitor.web.filters import ReviewQuery
 from wa_monitor.web.pages import review_json
 
 MARKER = "queue"  # a review link's query carries it when the review was opened from the queue
@@ -121,13 +121,7 @@ def queue_page(site: Site, request: Request, user: User) -> Page:
             newer=query.newer,
             oldest_first=asked.oldest_first,
         )
-        counts = dashboard.queue_counts(
-            conn,
-            site.db,
-            today=local_midnight(today, tz),
-            two_days=local_midnight(today - timedelta(days=2), tz),
-            week=local_midnight(today - timedelta(days=7), tz),
-        )
+        counts = dashboard.queue_counts(conn, site.db, today, site.settings.timezone)
         open_now = presence.present(conn, site.db, [r.id for r in found.reviews])
     first = asked.first_page()
     older = first.link(older=found.older.token()) if found.older else None

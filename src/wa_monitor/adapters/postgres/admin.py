@@ -80,9 +80,10 @@ SYNC_NEEDS: Mapping[str, frozenset[Privilege]] = {
     TABLES["migrations"]: frozenset({SELECT}),
     # LOCK TABLE … IN EXCLUSIVE MODE: one sync at a time
     TABLES["sync_lock"]: frozenset({UPDATE}),
-    # The daily totals come from the per-day summary (migration 0019).
+    # The daily totals come from the per-day summary (migrations 0019, 0024).
     TABLES["daily"]: frozenset({SELECT}),
     TABLES["daily_zone"]: frozenset({SELECT}),
+    TABLES["daily_projects"]: frozenset({SELECT}),
 }
 
 
@@ -109,10 +110,13 @@ WEB_NEEDS: Mapping[str, frozenset[Privilege]] = {
     # Who has a review open: a reviewer's page writes and renews its mark, and deletes the
     # expired ones (migration 0014).
     TABLES["presence"]: frozenset({SELECT, INSERT, UPDATE, DELETE}),
-    # The overview's figures and the Quality page's counts come from the per-day summary
-    # (migration 0019), kept by triggers that need no right of the roles that write reviews.
+    # The overview's figures, the queue's counts and the Quality page's figures come from the
+    # per-day summary (migrations 0019, 0024), kept by triggers that need no right of the roles
+    # that write reviews.
     TABLES["daily"]: frozenset({SELECT}),
     TABLES["daily_zone"]: frozenset({SELECT}),
+    TABLES["daily_projects"]: frozenset({SELECT}),
+    TABLES["daily_times"]: frozenset({SELECT}),
     # Which step a photo shows: a reviewer marks it and changes the mark (migration 0020).
     TABLES["photo_steps"]: frozenset({SELECT, INSERT, UPDATE, DELETE}),
 }

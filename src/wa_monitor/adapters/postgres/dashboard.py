@@ -341,13 +341,18 @@ class QueueCount:
         return self.today + self.days_1_2 + self.days_3_7 + self.older
 
 
-def queue_counts(
-    conn: Connection, db: Database, *, today: datetime, two_days: datetime, week: datetime
-) -> list[QueueCount]:
-    """Every review awaiting a verdict, counted per project and by age: since `today` (local
-    midnight), the two days before, the five before those (`week`: 7 days back), and older."""
-    params = {"today": today, "two_days": two_days, "week": week}
-    return [QueueCount(*r) for r in conn.execute(query(db, "queue_counts"), params)]
+def queue_counts(conn: Connection, db: Database, today: date, tz: str) -> list[QueueCount]:
+    """Every review awaiting a verdict, counted per project and by age in local days (zone
+    `tz`): from `today` on, the two days before, the five before those, and older; from the
+    per-day summary (a row per day and project, however many await)."""
+    params = {
+        "today": today,
+        "two_days": today - timedelta(days=2),
+        "week": today - timedelta(days=7),
+    }
+    summary.require_zone(conn, db, tz)
+    rows = conn.execute(db.query("summary.queue_counts"), params)
+    return [QueueCount(*r) for r in rows]
 
 
 def keyset_params(*, older: Keyset | None, newer: Keyset | None) -> dict[str, object]:

@@ -57,6 +57,8 @@ TABLES = {
     "skipped": "wa_monitor_skipped",
     "daily": "wa_monitor_daily",
     "daily_zone": "wa_monitor_daily_zone",
+    "daily_projects": "wa_monitor_daily_projects",
+    "daily_times": "wa_monitor_daily_times",
     "photo_steps": "wa_monitor_photo_steps",
 }
 # The placeholders of the .sql files that name a table: the tables above (which a migrated

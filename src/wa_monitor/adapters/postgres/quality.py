@@ -1,7 +1,8 @@
 """The Quality page's reads: per project, the failing steps, per agent, the loop's times and a
-weekly series, for the drops first seen in a range. Every figure is computed in SQL: the counts
-from the per-day summary (sql/summary.sql), the times from the reviews and their trail
-(sql/quality.sql, where the definitions are written); this module only names the rows."""
+weekly series, for the drops first seen in a range. Every figure is computed in SQL from the
+per-day summary (sql/summary.sql; the definitions are written in sql/quality.sql): the counts as
+sums, the times as medians and 90th percentiles of its histograms, within WAIT_RESOLUTION of the
+exact figure. This module only names the rows."""
 
 from __future__ import annotations
 
@@ -16,7 +17,11 @@ from wa_monitor.core.steps import Step
 # A trail entry that is a reviewer's save names a step, the comment, or "saved" (a save that
 # changed nothing); a feedback stamp names only feedback_sent.
 VERDICT_KEYS = (*(s.column for s in Step), "comment", "saved")
-# The rows of quality.times: grouping(project, phone).
+# How close a time read from the summary's histograms is to the exact figure: a bucket spans an
+# eighth of a doubling, and a wait is read at its bucket's middle (migration 0024), so within a
+# factor 2^(1/16) of it (and within a second for waits under a second, which count as 0).
+WAIT_RESOLUTION = 2 ** (1 / 16) - 1  # 0.044
+# The rows of summary.times: grouping(project, phone).
 LEVEL_PROJECT, LEVEL_PHONE, LEVEL_ALL = 1, 2, 3
 
 
@@ -117,14 +122,10 @@ class Span:
     tz: str
 
 
-def times(conn: Connection, db: Database, span: Span) -> list[tuple[Any, ...]]:
-    """The loop's times per project, overall and per phone (sql/quality.sql: times)."""
-    params = {
-        "start": span.start,
-        "end": span.end,
-        "verdict_keys": list(VERDICT_KEYS),
-    }
-    return conn.execute(db.query("quality.times"), params).fetchall()
+def times(conn: Connection, db: Database, span: Span, *, agents: bool) -> list[tuple[Any, ...]]:
+    """The loop's times per project and overall, and (`agents`) feedback to fix per phone
+    (sql/summary.sql: times)."""
+    return summary.rows(conn, db, "times", span.first, span.last, tz=span.tz, agents=agents)
 
 
 def _top(failures: list[int]) -> tuple[tuple[Step, int], ...]:
@@ -136,16 +137,20 @@ def _top(failures: list[int]) -> tuple[tuple[Step, int], ...]:
     return tuple(ranked[:3])
 
 
-def quality(conn: Connection, db: Database, span: Span) -> Quality:
-    """Every figure of the drops first seen in the span: the counts from the per-day summary,
-    the times from the reviews and their trail."""
+def quality(conn: Connection, db: Database, span: Span, *, detail: bool = True) -> Quality:
+    """Every figure of the drops first seen in the span, from the per-day summary; without
+    `detail`, only the projects' figures and the loop's times (the failing steps and the agents
+    left empty: what the period before is compared on)."""
     with conn.transaction():
         conn.execute(db.query("quality.no_jit"))
+        asked = ("projects", "steps", "agents") if detail else ("projects",)
         counts = {
             name: summary.rows(conn, db, name, span.first, span.last, tz=span.tz)
+            if name in asked
+            else []
             for name in ("projects", "steps", "agents")
         }
-        waits = times(conn, db, span)
+        waits = times(conn, db, span, agents=detail)
     by_project = {r[1]: r[3:] for r in waits if r[0] == LEVEL_PROJECT}
     by_project[None] = next((r[3:] for r in waits if r[0] == LEVEL_ALL), (None,) * 10)
     by_phone = {r[2]: r[3:] for r in waits if r[0] == LEVEL_PHONE}

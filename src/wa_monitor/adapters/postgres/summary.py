@@ -1,6 +1,7 @@
-"""The per-day summary (migration 0019): one row per local day x project x agent's phone with
-the counts the overview, the Quality page and the SharePoint totals read, kept by triggers in
-the transaction of every write. Its days are local to the zone it was built in: a read in
+"""The per-day summary (migrations 0019, 0024): per local day x project x agent's phone, and per
+local day x project, the counts the overview, the queue, the Quality page and the SharePoint
+totals read, and histograms of the loop's waits; kept by triggers in the transaction of every
+write. Its days are local to the zone it was built in: a read in
 another zone is refused (SummaryZone) rather than answered with the wrong days, and
 `schema migrate` (or `schema summarize`) rebuilds it in the config's zone."""
 
@@ -49,9 +50,18 @@ def rebuild(conn: Connection, db: Database, tz: str) -> int:
 
 
 def rows(
-    conn: Connection, db: Database, name: str, first: date, last: date, *, tz: str
+    conn: Connection,
+    db: Database,
+    name: str,
+    first: date,
+    last: date,
+    *,
+    tz: str,
+    **params: object,
 ) -> list[tuple[Any, ...]]:
-    """The named summary query over the local days first..last (inclusive), in zone `tz`."""
+    """The named summary query over the local days first..last (inclusive), in zone `tz`, with
+    the query's other parameters."""
     require_zone(conn, db, tz)
-    params = {"first": first, "last": last}
-    return conn.execute(db.query(f"summary.{name}"), params).fetchall()
+    return conn.execute(
+        db.query(f"summary.{name}"), params | {"first": first, "last": last}
+    ).fetchall()

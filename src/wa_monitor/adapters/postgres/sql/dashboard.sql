@@ -95,17 +95,3 @@ coalesce(whatsapp_message_date, created_at)
 
 -- name: sighted_unindexed
 (coalesce(whatsapp_message_date, created_at) + interval '0')
-
--- name: queue_counts
--- The reviewers' queue: every review awaiting a verdict (idx_qa_photo_reviews_awaiting holds
--- only them), per project, by the age bands of the queue's page.
-SELECT project,
-       count(*) FILTER (WHERE sighted >= %(today)s),
-       count(*) FILTER (WHERE sighted >= %(two_days)s AND sighted < %(today)s),
-       count(*) FILTER (WHERE sighted >= %(week)s AND sighted < %(two_days)s),
-       count(*) FILTER (WHERE sighted < %(week)s)
-FROM (SELECT project, coalesce(whatsapp_message_date, created_at) AS sighted
-      FROM {reviews}
-      WHERE NOT completed AND NOT incomplete) AS awaiting
-GROUP BY project
-ORDER BY project NULLS LAST;
