@@ -147,14 +147,17 @@ def test_each_photo_row_takes_one_way_and_the_plain_way_reads_what_the_row_way_d
         plain = json.loads(batch.photo_rows.payload)
         as_rows = {m.message_id: m for m in batch.messages if m.media is not None}
         # The row way's reading of the plain rows, as the dashboard reads a drop's messages.
-        by_row_way = r.messages([(LAWLEY, p[1]) for p in plain] + [(VELO, "PLAINVELO")])
+        by_row_way = r.messages([(p["c"], p["i"]) for p in plain])
 
-    assert {p[1] for p in plain} == {*PLAIN, "PLAINVELO"}
+    assert {p["i"] for p in plain} == {*PLAIN, "PLAINVELO"}
     assert batch.photo_rows.count == len(plain)
     raw = {exact_key("blob", b"ODD\xff"), exact_key("text", b"ODD\x00A")}
     raw |= {"ODDSURROGATE", "ODDBADNAME", "ODDBLOBTIME"}
     assert set(as_rows) == {exact_key("text", str(f[0]).encode()) for f in ODD.values()} | raw
-    for chat, mid, rowid, sender, ts, kind, filename, sha, length in plain:
+    for p in plain:
+        chat, mid, rowid, sender, ts, kind, filename, sha, length = (
+            p[k] for k in ("c", "i", "r", "s", "t", "m", "f", "h", "n")
+        )
         m: BridgeMessage = by_row_way[(chat, mid)]
         assert m.media is not None
         assert (m.flaw, m.from_me) == (None, False)
@@ -171,7 +174,7 @@ def test_each_photo_row_takes_one_way_and_the_plain_way_reads_what_the_row_way_d
     assert senders[(LAWLEY, LID)] == (LID_PHONE, 1)
     assert senders[(LAWLEY, BOT_LID)] == (BOT, 1)
     assert senders[(LAWLEY, AGENT)][1] == 7
-    times = [datetime.fromisoformat(p[4]) for p in plain]
+    times = [datetime.fromisoformat(p["t"]) for p in plain]
     assert (batch.photo_rows.first, batch.photo_rows.last) == (min(times), max(times))
 
 
@@ -205,7 +208,7 @@ def test_the_drain_records_every_photo_once_whatever_its_bytes(
     with reader(bridge.path, lid_map) as r:
         batch = r.read(START)
     assert batch.photo_rows is not None
-    plain_ids = {p[1] for p in json.loads(batch.photo_rows.payload)}
+    plain_ids = {p["i"] for p in json.loads(batch.photo_rows.payload)}
     odd = {m.message_id: m for m in batch.messages if m.media is not None and m.from_me is False}
     # Everything but the bot's (by number and by LID) and the own account's, recorded once.
     assert set(found) == (plain_ids - {"PLAINBOT", "PLAINBOTLID"}) | set(odd)

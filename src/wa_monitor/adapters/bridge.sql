@@ -35,7 +35,8 @@ ORDER BY rowid;
 -- name: photo_rows
 -- With photos on, in the same read transaction: the image and video rows of read's span that
 -- read did not give (:taken, the rowids it gave). The plain ones come as one JSON array of
--- [chat, id, rowid, sender, time, type, file name, SHA-256 hex, length], which the daemon
+-- {c: chat, i: id, r: rowid, s: sender, t: time, m: type, f: file name, h: SHA-256 hex,
+-- n: length} (objects: PostgreSQL's json_to_recordset reads each field once), which the daemon
 -- passes to PostgreSQL as it is, with their (chat, sender, count)s, their first and last time
 -- (Unix seconds) and how many; the others as the JSON array of their rowids, which by_rowid
 -- then reads as read does. Plain: an id of ASCII letters and digits, a sender of digits (a
@@ -80,7 +81,9 @@ q AS MATERIALIZED (
                 THEN file_length END AS n,
            CAST(strftime('%s', t) AS INTEGER) AS unix
     FROM p WHERE plain ORDER BY r)
-SELECT (SELECT json_group_array(json_array(c, id, r, s, t, media_type, f, sha, n)) FROM q),
+SELECT (SELECT json_group_array(json_object('c', c, 'i', id, 'r', r, 's', s, 't', t,
+                                           'm', media_type, 'f', f, 'h', sha, 'n', n))
+        FROM q),
        (SELECT json_group_array(json_array(c, s, k))
         FROM (SELECT c, s, count(*) AS k FROM q GROUP BY c, s)),
        (SELECT min(unix) FROM q), (SELECT max(unix) FROM q), (SELECT count(*) FROM q),

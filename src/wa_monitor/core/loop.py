@@ -481,7 +481,8 @@ class _Loop:
             raise
         if plan.replies and self.replies_written is not None:
             self.replies_written()
-        if flight.media and self.photos_recorded is not None:
+        # (plain photo rows come as one block, not as media: they are photos recorded too)
+        if (flight.media or flight.plain is not None) and self.photos_recorded is not None:
             self.photos_recorded()
         self.saved_at = time.monotonic()  # the batch's transaction saved the position
         self._done(flight.batch, flight.found, duplicates, plan.decisions)

@@ -6,8 +6,9 @@
 -- A batch's photos; a replayed one finds itself here. They come as JSON arrays of rows, so that
 -- the daemon makes no parameter per photo: `rows` made by json.dumps (the odd rows the daemon
 -- read one by one: [chat, id, rowid, phone, time, type, file name, SHA-256 hex, length,
--- caption's drop]), `plain` as the bridge's SQLite made it (bridge.sql, photo_rows: the same
--- without the caption, the sender as stored, a LID to be resolved by the `lids` given). A
+-- caption's drop]), `plain` as the bridge's SQLite made it (bridge.sql, photo_rows: objects of
+-- the same without the caption, the sender as stored, a LID to be resolved by the `lids` given,
+-- read by json_to_recordset, each field parsed once: `->>` on json parses the row again). A
 -- plain row of a (chat, sender) in `skip_*` is not recorded (a bot's). The times keep their
 -- offsets; inserted in bridge order, so that ids follow it.
 INSERT INTO {photos} (chat_jid, message_id, bridge_rowid, sender, sent_at, media_type, filename,
@@ -20,13 +21,13 @@ FROM (
            (x->>8)::bigint AS length, x->>9 AS caption
     FROM json_array_elements(%(rows)s::json) AS x
     UNION ALL
-    SELECT x->>0, x->>1, (x->>2)::bigint, coalesce(lid.phone, x->>3), (x->>4)::timestamptz,
-           x->>5, x->>6, x->>7, (x->>8)::bigint, NULL
-    FROM json_array_elements(%(plain)s::json) AS x
-    LEFT JOIN unnest(%(lids)b::text[], %(phones)b::text[]) AS lid(id, phone) ON lid.id = x->>3
+    SELECT x.c, x.i, x.r, coalesce(lid.phone, x.s), x.t, x.m, x.f, x.h, x.n, NULL
+    FROM json_to_recordset(%(plain)s::json)
+        AS x(c text, i text, r bigint, s text, t timestamptz, m text, f text, h text, n bigint)
+    LEFT JOIN unnest(%(lids)b::text[], %(phones)b::text[]) AS lid(id, phone) ON lid.id = x.s
     WHERE NOT EXISTS (
         SELECT 1 FROM unnest(%(skip_chats)b::text[], %(skip_senders)b::text[]) AS k(c, s)
-        WHERE k.c = x->>0 AND k.s = x->>3)
+        WHERE k.c = x.c AND k.s = x.s)
 ) AS u
 ORDER BY u.rowid
 ON CONFLICT (chat_jid, message_id) DO NOTHING;

@@ -132,12 +132,11 @@ SELECT
          WHERE EXISTS (SELECT 1 FROM {photos} p
                        WHERE p.chat_jid = u.chat_jid AND p.message_id = u.message_id))
         -- and of its plain photo rows (photos.record_photos), the skipped senders' left out
-        + (SELECT count(*) FROM json_array_elements(%(plain)s::json) AS x
+        + (SELECT count(*) FROM json_to_recordset(%(plain)s::json) AS x(c text, i text, s text)
            WHERE NOT EXISTS (
                SELECT 1 FROM unnest(%(skip_chats)b::text[], %(skip_senders)b::text[]) AS k(c, s)
-               WHERE k.c = x->>0 AND k.s = x->>3)
-             AND EXISTS (SELECT 1 FROM {photos} p
-                         WHERE p.chat_jid = x->>0 AND p.message_id = x->>1))
+               WHERE k.c = x.c AND k.s = x.s)
+             AND EXISTS (SELECT 1 FROM {photos} p WHERE p.chat_jid = x.c AND p.message_id = x.i))
     ELSE 0 END;
 
 -- name: claim_messages
