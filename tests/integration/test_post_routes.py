@@ -23,6 +23,7 @@ from wa_monitor.adapters.bridge_api import BridgeApi
 from wa_monitor.adapters.postgres.db import Database
 from wa_monitor.adapters.postgres.outbox import PgOutbox
 from wa_monitor.adapters.replies import BridgeEchoes
+from wa_monitor.core.ports import NoEchoes
 from wa_monitor.core.records import Delivery, OutboxMessage
 from wa_monitor.core.replies import Caps, Route, Sender
 from wa_monitor.devtools.bridge_api import BOT_NUMBER, Fault, SimulatedBridgeApi
@@ -255,3 +256,24 @@ def claim_until_capped(
     start.wait()
     while (claimed := box.claim(0, 3600, per_sender=cap, per_group=60)) is not None:
         won.append(claimed)
+
+
+def test_an_unknown_post_through_another_hosts_bridge_is_found_by_that_bridges_sender(
+    db: psycopg.Connection[Any], outbox: PgOutbox, hosts: tuple[Host, Host]
+) -> None:
+    """Host A's bridge is down; its sender posts through host B's, which loses the answer. Host
+    A cannot read host B's messages.db (another machine): unknown. Host B's sender looks for it
+    in its own file, finds the bot's message, and settles it as sent; nothing is posted again."""
+    a, b = hosts
+    a.api.down()
+    b.api.fault(Fault.DROP_AFTER_POST)
+    reply(db, "M1")
+    unreadable = Route(b.name, b.route().poster, NoEchoes())
+    assert sender(outbox, a.route(), unreadable).step()
+    assert [s[:2] for s in outbox_rows(db)] == [("unknown", "host-b")]
+    b.api.fault(Fault.NONE)
+    assert not sender(outbox, b.route(), a.route()).step()  # host B's own sender
+    (state, bridge, detail) = outbox_rows(db)[0]
+    assert (state, bridge) == ("sent", "host-b")
+    assert detail.endswith("; found in bridge host-b's messages.db")
+    assert len(a.api.sent()) + len(b.api.sent()) == 1

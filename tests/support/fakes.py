@@ -729,6 +729,17 @@ class FakeOutbox:
     def waiting(self) -> bool:
         return any(r.state == "pending" for r in self.rows)
 
+    def unknown_through(self, bridge: str) -> list[OutboxMessage]:
+        return [r.message for r in self.rows if r.state == "unknown" and r.message.bridge == bridge]
+
+    def found_sent(self, m: OutboxMessage, bridge: str) -> bool:
+        row = self._row(m)
+        if row is None or row.state != "unknown":
+            return False
+        row.state = "sent"
+        self.done.append((m.drop_number, Delivery.SENT))
+        return True
+
     def route(self, m: OutboxMessage, bridge: str) -> bool:
         with self.lock:
             row = self._row(m)

@@ -208,6 +208,16 @@ class Outbox(ClaimStore[OutboxMessage, None], Protocol):
         through."""
         ...
 
+    def unknown_through(self, bridge: str) -> list[OutboxMessage]:
+        """Replies of the last hour left unknown after a post through `bridge` (by a sender
+        that could not read its messages.db)."""
+        ...
+
+    def found_sent(self, message: OutboxMessage, bridge: str) -> bool:
+        """An unknown reply found in `bridge`'s messages.db: marked sent (False when a person
+        settled it meanwhile)."""
+        ...
+
     def route(self, message: OutboxMessage, bridge: str) -> bool:
         """Record, committed, that the claimed reply is about to be posted through `bridge`;
         False when it is no longer claimed by this sender (then it must not be posted)."""

@@ -39,6 +39,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Generic, Protocol, TypeVar
 
 from wa_monitor.core.ports import Claim, ClaimStore, Echoes, Log, NoEchoes, Outbox, Poster
@@ -336,6 +337,7 @@ class Sender:
             for stranded in self.outbox.stranded():
                 if stranded.id not in in_flight:
                     self._settle_unknown(stranded, "the sender stopped around this post")
+            self._look_for_own_posts()
             self._recovered, self._recovered_at = True, time.monotonic()
         if expired := self.outbox.expire(self.window_s):
             self.log.info(
@@ -432,6 +434,27 @@ class Sender:
             message, Delivery.UNKNOWN, detail, store=self.outbox, echoes=echoes
         ).delivery
         self._said_unknown(message, settled, detail)
+
+    def _look_for_own_posts(self) -> None:
+        """Replies another host's sender posted through this host's bridge with no clear
+        answer, left unknown there because it cannot read this bridge's messages.db: looked for
+        here, in the file of the bridge they went through. Found: sent (a settling, never a
+        post); not found: still a person's to decide."""
+        own = self.routes[0]
+        for message in self.outbox.unknown_through(own.bridge):
+            found = reconcile(
+                own.echoes,
+                message.chat_jid,
+                message.text,
+                message.claimed_at,
+                partial(self.outbox.sent_alike, message),
+            )
+            if found is Delivery.SENT and self.outbox.found_sent(message, own.bridge):
+                self.log.info(
+                    f"💬 Replied in the group about {message.drop_number} "
+                    f"(found in bridge {own.bridge}'s messages.db)",
+                    chat=message.chat_jid,
+                )
 
     def _said_unknown(self, message: OutboxMessage, settled: Delivery, detail: str) -> None:
         if settled is Delivery.SENT:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -181,9 +181,17 @@ def _read(site: Site, span: Period) -> tuple[Quality, Quality, list[Week]]:
     return now, before, series
 
 
-def _reviews_link(span: Period, **extra: str) -> str:
-    values = {"from": span.first.isoformat(), "to": span.last.isoformat()} | extra
-    return urlencode({k: v for k, v in values.items() if v})
+def _reviews_links(span: Period) -> Callable[..., str]:
+    """The review list's query string for the span and some filters (`agent=`, `step=`...):
+    the span's part encoded once, as a page links to the list two thousand times (five links
+    for each of hundreds of agents)."""
+    spanned = urlencode({"from": span.first.isoformat(), "to": span.last.isoformat()})
+
+    def link(**extra: str) -> str:
+        chosen = {k: v for k, v in extra.items() if v}
+        return f"{spanned}&{urlencode(chosen)}" if chosen else spanned
+
+    return link
 
 
 def _quality(site: Site, request: Request, user: User) -> Page:
@@ -258,7 +266,7 @@ def _quality(site: Site, request: Request, user: User) -> Page:
         "duration": duration,
         "rate": rate,
         "change": change,
-        "reviews_link": lambda **extra: _reviews_link(span, **extra),
+        "reviews_link": _reviews_links(span),
         "sort_link": lambda key: urlencode(
             span.params() | {"sort": key, "order": "asc" if key in {"name", "phone"} else "desc"}
         ),

@@ -80,6 +80,16 @@ class PgOutbox:
             row = cur.execute(self.db.query("outbox.claim"), params).fetchone()
         return None if row is None else _message(row)
 
+    def unknown_through(self, bridge: str) -> list[OutboxMessage]:
+        with self._cursor() as cur:
+            rows = cur.execute(self.db.query("outbox.unknown_through"), {"bridge": bridge})
+            return [_message(r) for r in rows.fetchall()]
+
+    def found_sent(self, message: OutboxMessage, bridge: str) -> bool:
+        with self._cursor() as cur:
+            params = {"id": message.id, "bridge": bridge}
+            return cur.execute(self.db.query("outbox.found_sent"), params).rowcount == 1
+
     def route(self, message: OutboxMessage, bridge: str) -> bool:
         with self._cursor() as cur:
             params = {"id": message.id, "bridge": bridge}

@@ -14,6 +14,24 @@ WHERE o.state = 'sending'
       AND (a.backend_start IS NULL OR a.backend_start = o.claimed_started))
 ORDER BY o.claimed_at;
 
+-- name: unknown_through
+-- Replies of the last hour whose post through this bridge had no clear answer and that the
+-- sender could not prove from where it runs (another host): this bridge's own sender looks for
+-- them in its messages.db.
+SELECT o.id, o.chat_jid, o.drop_number, o.text, o.message_at, o.claimed_at, o.attempts, o.bridge
+FROM {outbox} o
+WHERE o.state = 'unknown' AND o.bridge = %(bridge)s
+  AND o.claimed_at > now() - interval '1 hour'
+ORDER BY o.claimed_at;
+
+-- name: found_sent
+-- An unknown reply found in the messages.db of the bridge it went through: sent. Only while it
+-- is unknown (a person may have settled it meanwhile).
+UPDATE {outbox} SET state = 'sent', done_at = now(),
+    detail = left(coalesce(detail, '') || format('; found in bridge %%s''s messages.db', %(bridge)s::text),
+                  500)
+WHERE id = %(id)s AND state = 'unknown';
+
 -- name: expire
 UPDATE {outbox}
 SET state = 'expired', done_at = now(), detail = 'older than the reply window: not sent'
