@@ -19,7 +19,7 @@ import psycopg
 import pytest
 
 from tests.support.env import LAWLEY, MOHADIN, OTHER, VELO, sast, write_config
-from tests.support.harness import Daemon, max_rowid, seed_for
+from tests.support.harness import Daemon, max_rowid, seed_for, wait_until
 from tests.support.plans import load_list
 from wa_monitor.cli import main
 from wa_monitor.devtools.simulator import BridgeWriter, Post, bridge_timestamp, message_id
@@ -299,6 +299,13 @@ def _caught_up(url: str, files: dict[str, Path]) -> bool:
     return all(rows.get(name) == max_rowid(path) for name, path in files.items())
 
 
+def _cursor(db: psycopg.Connection[Any], bridge: str) -> int:
+    row = db.execute(
+        "SELECT bridge_rowid FROM wa_monitor_cursor WHERE bridge = %s", (bridge,)
+    ).fetchone()
+    return 0 if row is None else int(row[0])
+
+
 def test_a_sigkill_of_one_bridges_monitor_mid_batch_loses_and_doubles_nothing(
     tmp_path: Path, database_url: str, db: psycopg.Connection[Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -318,10 +325,21 @@ def test_a_sigkill_of_one_bridges_monitor_mid_batch_loses_and_doubles_nothing(
         Daemon(cfg, database_url, args=("--bridge", "a")) as first,
         Daemon(cfg, database_url, args=("--bridge", "b")) as other,
     ):
-        first.wait_for("resuming")
-        time.sleep(rng.uniform(0.2, 1.5))
+        # Killed at a random point of its drain, ten batches or more before its end: a
+        # wall-clock moment could come after the whole backlog was drained (a fast machine),
+        # and no batch would be cut short.
+        target = rng.randrange(40, len(messages) - 400)
+        wait_until(
+            lambda: _cursor(db, "a") >= target or first.proc.poll() is not None,
+            what=f"bridge a's monitor past rowid {target}",
+            log=first,
+        )
+        assert first.proc.poll() is None, first.stderr
         first.stop(signal.SIGKILL)
         with Daemon(cfg, database_url, args=("--bridge", "a")) as again:
+            # Its SIGTERM is the daemon's to handle only once it has started: stopped before,
+            # it dies of the signal (-15) however sound it is.
+            again.wait_for("resuming")
             deadline = time.monotonic() + 120
             while not _caught_up(database_url, paths):
                 assert time.monotonic() < deadline, again.stderr + other.stderr
