@@ -214,24 +214,27 @@ def test_a_bridge_down_for_an_hour_and_back_with_its_history_applies_it_once(
     in as late history after newer ones were applied."""
     rng = random.Random(seed_for("a bridge down for an hour"))
     # A drop first posted in the hour both bridges missed, and again after it: its review's
-    # first sighting is 10:40's, which arrives after 11:30's was applied.
-    first, again = (
+    # first sighting is 10:40's, which arrives after 11:30's was applied. And a drop at 10:15,
+    # which only b has in time: the traffic alone may have none then (a seed's half hour of
+    # chatter), and then every message would come in through a first.
+    first, again, b_only = (
         Message(
             Post(
                 id=mid,
                 chat_jid=MOHADIN,
                 sender=who,
-                content="DR2000099",
+                content=drop,
                 timestamp=bridge_timestamp(at),
             ),
             at,
         )
-        for mid, who, at in (
-            ("F1RST0000000000000001", AGENTS[0], sast(11, 10, 40)),
-            ("AGA1N0000000000000002", AGENTS[1], sast(11, 11, 30)),
+        for mid, who, at, drop in (
+            ("F1RST0000000000000001", AGENTS[0], sast(11, 10, 40), "DR2000099"),
+            ("AGA1N0000000000000002", AGENTS[1], sast(11, 11, 30), "DR2000099"),
+            ("B0NLY0000000000000003", AGENTS[2], sast(11, 10, 15), "DR2000098"),
         )
     )
-    messages = sorted([*traffic(rng, 220), first, again], key=lambda m: m.at)
+    messages = sorted([*traffic(rng, 220), first, again, b_only], key=lambda m: m.at)
     expected = reference(tmp_path, messages, database_url, db, monkeypatch)
     paths = {"a": tmp_path / "a.db", "b": tmp_path / "b.db"}
     cfg = config(tmp_path, paths)
