@@ -235,3 +235,35 @@ def test_the_drain_records_every_photo_once_whatever_its_bytes(
     # they came; an agent's own photos are not.
     assert found["PLAINLID"][8] == found["ODDLIDT"][8] == "DR1752028"
     assert found["PLAIN3"][8] != "DR1752028"
+
+
+def test_odd_photo_rows_too_big_for_one_read_are_read_in_the_next_and_none_twice(
+    bridge: BridgeWriter, lid_map: Path
+) -> None:
+    # Captions that say "dr" but name no drop make their rows odd; 900,000 characters each,
+    # so that the third reaches READ_CHARS and the read stops there, the rest for the next.
+    wide = "drill " * 150_000
+    for i in range(6):
+        photo(bridge, (f"PLAIN{i}A", AGENT, f"2025-11-11 09:0{i}:00+02:00", None, "a.jpg", 0))
+        photo(bridge, (f"ODDWIDE{i}", AGENT, f"2025-11-11 09:0{i}:01+02:00", wide, "w.jpg", 0))
+        photo(bridge, (f"PLAIN{i}B", AGENT, f"2025-11-11 09:0{i}:02+02:00", None, "b.jpg", 0))
+    seen: list[str] = []
+    reads = 0
+    with reader(bridge.path, lid_map) as r:
+        position = START
+        while True:
+            batch = r.read(position)
+            reads += 1
+            seen += [m.message_id for m in batch.messages]
+            if batch.photo_rows is not None:
+                seen += [p["i"] for p in json.loads(batch.photo_rows.payload)]
+            position = batch.position
+            if batch.caught_up:
+                break
+        transactions = r.read_transactions
+    assert sorted(seen) == sorted(
+        [f"PLAIN{i}A" for i in range(6)]
+        + [f"ODDWIDE{i}" for i in range(6)]
+        + [f"PLAIN{i}B" for i in range(6)]
+    )
+    assert transactions > 2  # the reads were cut short, not taken whole
