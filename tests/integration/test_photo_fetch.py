@@ -883,3 +883,33 @@ def test_a_row_the_database_refuses_is_recorded_as_failed_and_the_pass_goes_on(
     db.execute("ALTER TABLE public.wa_monitor_photos DROP CONSTRAINT refuses_p01")
     clock.now += timedelta(seconds=31)
     assert fetch(database_url, api, tmp_path, clock).outcomes == {"fetched": 1}
+
+
+def test_a_row_that_takes_no_update_at_all_is_held_back_and_the_pass_goes_on(
+    api: SimulatedBridgeApi, drained: Drained, tmp_path: Path, database_url: str, db: DB
+) -> None:
+    """The database refuses every change to one photo's row, its failure included: the others
+    are fetched, that one is said in the log and not asked again before the backoff (it cannot
+    be written down), and the daemon's fetcher sleeps meanwhile rather than asking at once."""
+    drained(3)
+    db.execute(
+        "ALTER TABLE public.wa_monitor_photos ADD CONSTRAINT refuses_p01"
+        " CHECK (message_id <> 'P01' OR attempts = 0)"
+    )
+    clock = HandClock(ARRIVED + timedelta(minutes=4))
+    with fetcher(database_url, api, tmp_path, clock) as one:
+        done = one.run_once()
+        assert done.outcomes == {"fetched": 2, "not recorded": 1}
+        assert [str(failure) for failure in done.failures] == [
+            "photo P01 failed here (handling: RowRefused (the database refused a row)); "
+            "asked again in 0:00:30"
+        ]
+        assert states(db) == {"P00": "fetched", "P01": "pending", "P02": "fetched"}
+        asked = len(api.downloads())
+        again = one.run_once()
+        assert not again.outcomes  # held: not asked again at once
+        assert len(api.downloads()) == asked
+        assert again.next_due == clock.now + timedelta(seconds=30)
+        db.execute("ALTER TABLE public.wa_monitor_photos DROP CONSTRAINT refuses_p01")
+        clock.now += timedelta(seconds=31)
+        assert one.run_once().outcomes == {"fetched": 1}

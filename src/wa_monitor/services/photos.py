@@ -18,7 +18,8 @@ cannot be written, the decoder raises, the database refuses its row) is recorded
 photo's failure, with a short reason (no path), retried with the same backoff, and the pass goes
 on to the next photo. A file that fails to decode DECODE_TRIES times is refused (final: its
 bytes, checked by SHA-256, are the same each time); a failure of this machine (the cache, the
-database) is retried without end, never made final: it is no verdict on the photo. Only the
+database) is retried without end, never made final: it is no verdict on the photo. A row the
+database refuses to update at all stays due, said in the log, and the pass goes on. Only the
 database's connection lost ends the pass (the thread connects again).
 """
 
@@ -134,6 +135,9 @@ class Fetcher:
         self.clock, self.sleep = clock, sleep
         self._last_request: float | None = None
         self._unreachable = False  # the last request got no answer from the bridge
+        # Photos whose row the database would not update at all (so their retry time cannot
+        # be written): photo id -> (times held, not asked again before). Kept by this process.
+        self._held: dict[int, tuple[int, datetime]] = {}
 
     @classmethod
     def for_settings(cls, db: Database, settings: Settings, **kwargs: object) -> Fetcher:
@@ -169,15 +173,24 @@ class Fetcher:
             with self.db.session("photos") as own:
                 return self.run_once(limit=limit, stop=stop, conn=own)
         done = Pass()
-        due = photos.due(conn, self.db, self.clock(), limit)
+        now = self.clock()
+        due = photos.due(conn, self.db, now, limit)
         # Failed answers in a row for one and the same reason: the bridge's own state (its
         # WhatsApp link down says so for every photo). A reason about one file differs from
         # the next one's and starts the count again: bad photos first in line stall no others.
         alike, reason = 0, ""
         for photo in due:
+            if photo.id in self._held and self._held[photo.id][1] > now:
+                continue
             if not self._pace(stop):
                 break
-            outcome, said = self._one(conn, photo, done)
+            try:
+                with _stage("handling"), self.db.translated():
+                    outcome, said = self._one(conn, photo, done)
+                self._held.pop(photo.id, None)
+            except _Failed as failed:  # e.g. the database refused even this photo's failure
+                outcome, said = "not recorded", ""
+                self._hold(photo, failed, done)
             done.outcomes[outcome] += 1
             if outcome == "retrying":
                 alike, reason = (alike + 1 if said == reason else 1), said
@@ -189,7 +202,19 @@ class Fetcher:
         done.full = len(due) >= limit and not done.bridge_down
         if not done.full and not done.bridge_down:
             done.next_due = photos.next_due(conn, self.db)
+            if done.next_due is not None and done.next_due <= now and self._held:
+                # Only held photos can be due still (the pass took all the others): sleep
+                # until the first of them may be asked again, not at once.
+                done.next_due = min(until for _, until in self._held.values())
         return done
+
+    def _hold(self, photo: photos.DuePhoto, failed: _Failed, done: Pass) -> None:
+        """A photo whose outcome could not be recorded: not asked again before the backoff
+        (kept here, as its row will not take it), and said in the log."""
+        times = self._held[photo.id][0] if photo.id in self._held else 0
+        delay = _backoff(times)
+        self._held[photo.id] = (times + 1, self.clock() + delay)
+        done.failures.append(Failure(photo.message_id, failed.reason, final=False, retry_in=delay))
 
     def _pace(self, stop: threading.Event | None) -> bool:
         """At most one request per `gap` seconds (photos_fetch_per_minute); False when `stop`
@@ -220,7 +245,7 @@ class Fetcher:
                 conn,
                 self.db,
                 photo.id,
-                next_at=self.clock() + self._delay(photo),
+                next_at=self.clock() + _backoff(photo.attempts),
                 error=answer.detail,
             )
             return "retrying", answer.detail
@@ -281,20 +306,20 @@ class Fetcher:
             self._final(conn, photo, "refused", f"could not be decoded ({failed.reason})")
             done.failures.append(Failure(photo.message_id, failed.reason, final=True))
             return "refused"
-        delay = self._delay(photo)
+        delay = _backoff(photo.attempts)
         photos.retry(conn, self.db, photo.id, next_at=self.clock() + delay, error=failed.reason)
         done.failures.append(Failure(photo.message_id, failed.reason, final=False, retry_in=delay))
         return "failed here"
 
-    @staticmethod
-    def _delay(photo: photos.DuePhoto) -> timedelta:
-        """30 s doubling at each attempt, at most LONGEST_RETRY."""
-        delay: timedelta = FIRST_RETRY * (2 ** min(photo.attempts, 12))
-        return min(delay, LONGEST_RETRY)
-
     def _final(self, conn: Connection, photo: photos.DuePhoto, state: str, error: str) -> str:
         photos.final(conn, self.db, photo.id, state=state, now=self.clock(), error=error[:300])
         return state
+
+
+def _backoff(attempts: int) -> timedelta:
+    """The wait after `attempts` earlier tries: 30 s doubling at each, at most LONGEST_RETRY."""
+    delay: timedelta = FIRST_RETRY * (2 ** min(attempts, 12))
+    return min(delay, LONGEST_RETRY)
 
 
 # Verdicts on the file, which the caller records as such; and the database's connection lost,
