@@ -8,10 +8,11 @@ import contextlib
 import hashlib
 import io
 import os
+import shutil
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ from wa_monitor.adapters.media import (
     NotAnImage,
     NotAVideo,
     PhotoCache,
+    Rendered,
     WrongFile,
     read_checked,
     render,
@@ -44,6 +46,7 @@ from wa_monitor.devtools.photos import LAWLEY as LAWLEY_PLACE
 from wa_monitor.devtools.photos import WALK, clip, draw
 from wa_monitor.devtools.simulator import BridgeWriter, MediaPost, media_post
 from wa_monitor.services.photos import (
+    DECODE_TRIES,
     IDLE_POLL_SECONDS,
     Fetcher,
     FetcherThread,
@@ -708,3 +711,205 @@ def test_a_pass_waiting_between_two_requests_ends_at_once_when_stopped(
     assert not passing.is_alive()
     assert took < 1.0, f"the pass took {took:.1f} s to end"
     assert len(api.downloads()) == 1
+
+
+DB = psycopg.Connection[Any]
+Drained = Callable[..., list[MediaPost]]
+
+
+@pytest.fixture
+def drained(
+    api: SimulatedBridgeApi, config: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> Drained:
+    """A drop's photos posted (a_drop_with_photos' arguments) and drained by the monitor."""
+
+    def post_and_drain(count: int, *, start: int = 0) -> list[MediaPost]:
+        media = a_drop_with_photos(api, count, start=start)
+        assert run_once(config, database_url, monkeypatch) == 0
+        return media
+
+    return post_and_drain
+
+
+def test_a_photo_that_cannot_be_cached_is_retried_and_every_other_one_fetched_in_the_pass(
+    api: SimulatedBridgeApi, drained: Drained, tmp_path: Path, database_url: str, db: DB
+) -> None:
+    """The cache cannot take one photo's copies (here a folder where its thumbnail goes; a full
+    disk or a wrong permission does the same): that photo is recorded as failed, with a reason
+    that names no path, and asked again after the backoff; the others are fetched in the same
+    pass, and the daemon's fetcher says so in one line and goes on. (Before: the error ended
+    the pass, and as the photo stays first in line, every pass after it too.)"""
+    media = drained(4)
+    cache = PhotoCache(tmp_path / "cache", max_bytes=1 << 30)
+    blocked = cache.path(hashlib.sha256(media[1].data).hexdigest(), "thumb")
+    blocked.mkdir(parents=True)
+    (blocked / "in the way").write_bytes(b"x")
+    clock = HandClock(ARRIVED + timedelta(minutes=4))
+
+    done = fetch(database_url, api, tmp_path, clock)
+
+    assert done.outcomes == {"fetched": 3, "failed here": 1}
+    assert not done.bridge_down
+    assert states(db) == {"P00": "fetched", "P01": "retrying", "P02": "fetched", "P03": "fetched"}
+    error = db.execute(
+        "SELECT last_error FROM public.wa_monitor_photos WHERE message_id = 'P01'"
+    ).fetchone()[0]
+    assert error == "caching: IsADirectoryError (Is a directory)"
+    said = [str(failure) for failure in done.failures]
+    assert said == [
+        "photo P01 failed here (caching: IsADirectoryError (Is a directory)); "
+        "asked again in 0:00:30"
+    ]
+    assert str(tmp_path) not in said[0]
+
+    # The daemon's fetcher: one line for the photo, and it goes on (no "fetcher failed").
+    stop = threading.Event()
+    virtual = FetcherClock(stop, hours=0.05)
+    log = RecordingLog()
+    clock.now += timedelta(seconds=31)
+    with fetcher(database_url, api, tmp_path, clock) as one:
+        thread = FetcherThread(one, stop, log, clock=virtual, monotonic=virtual.monotonic)
+        thread.start()
+        assert stop.wait(30.0)
+        thread.close(timeout=30.0)
+    assert [line.level for line in log.having("P01 failed here")] == ["warning"]
+    assert not log.having("fetcher failed")
+    assert states(db)["P01"] == "retrying"  # a failure here is no verdict on the photo
+
+    shutil.rmtree(blocked)  # the disk is cleared: the next try after the backoff fetches it
+    clock.now += timedelta(minutes=2)
+    assert fetch(database_url, api, tmp_path, clock).outcomes == {"fetched": 1}
+    assert set(states(db).values()) == {"fetched"}
+
+
+def test_a_file_the_decoder_fails_on_is_retried_then_refused_and_the_others_are_fetched(
+    api: SimulatedBridgeApi,
+    drained: Drained,
+    tmp_path: Path,
+    database_url: str,
+    db: DB,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An unexpected error of the decoder on one file (not one of the refusals it knows): the
+    photo is retried with the backoff and, as its bytes are the same each time (SHA-256),
+    refused for good after DECODE_TRIES attempts; every other photo is fetched at once."""
+    media = drained(3)
+    poisoned = media[0].data
+
+    def breaking(data: bytes) -> Rendered:
+        if data == poisoned:
+            raise RuntimeError(f"decoder broke on {tmp_path}")  # a path: never recorded
+        return render(data)
+
+    monkeypatch.setattr("wa_monitor.services.photos.render", breaking)
+    clock = HandClock(ARRIVED + timedelta(minutes=4))
+
+    assert fetch(database_url, api, tmp_path, clock).outcomes == {"fetched": 2, "failed here": 1}
+    outcomes: list[dict[str, int]] = []
+    for wait in (30, 60):
+        clock.now += timedelta(seconds=wait + 1)
+        outcomes.append(dict(fetch(database_url, api, tmp_path, clock).outcomes))
+    assert outcomes == [{"failed here": 1}, {"refused": 1}]
+    assert states(db) == {"P00": "refused", "P01": "fetched", "P02": "fetched"}
+    attempts, error = db.execute(
+        "SELECT attempts, last_error FROM public.wa_monitor_photos WHERE message_id = 'P00'"
+    ).fetchone()
+    assert (attempts, error) == (DECODE_TRIES, "could not be decoded (decoding: RuntimeError)")
+    clock.now += timedelta(days=1)
+    assert not fetch(database_url, api, tmp_path, clock).outcomes  # final: never asked again
+
+
+def test_three_photos_the_bridge_fails_first_in_line_stall_none_behind_them(
+    api: SimulatedBridgeApi, drained: Drained, tmp_path: Path, database_url: str, db: DB
+) -> None:
+    """The bridge answers 500 for three photos first in line, each for its own file (it could
+    not save them): they are retried, and the photos behind them are fetched in the same pass,
+    with no outage pause. (Before: three failures in a row ended the pass as "the bridge is
+    not serving", and the fetcher backed off to outage pace.) The bridge's WhatsApp link down
+    (every photo the same answer) still ends the pass after three."""
+    media = drained(6)
+    folder = api.store / LAWLEY.replace(":", "_")
+    for item in media[:3]:
+        named = folder / item.post.filename
+        api.fail_download(
+            item.post.id, f"failed to save media file: open {named}: permission denied"
+        )
+    clock = HandClock(ARRIVED + timedelta(minutes=4))
+
+    done = fetch(database_url, api, tmp_path, clock)
+
+    assert done.outcomes == {"retrying": 3, "fetched": 3}
+    assert not done.bridge_down
+    with fetcher(database_url, api, tmp_path, clock) as one:
+        thread = FetcherThread(one, threading.Event(), RecordingLog())
+        assert thread.pause_after(done) == (30.0, True)  # the next retry's time: no outage
+    assert [states(db)[f"P0{i}"] for i in range(6)] == ["retrying"] * 3 + ["fetched"] * 3
+
+    later = drained(4, start=6)
+    api.fault(Fault.NOT_CONNECTED)
+    clock.now += timedelta(seconds=5)  # only the new photos are due
+    asked = len(api.downloads())
+    done = fetch(database_url, api, tmp_path, clock)
+    assert done.bridge_down
+    assert done.outcomes == {"retrying": 3}
+    assert len(api.downloads()) == asked + 3
+    api.fault(Fault.NONE)
+    for item in media[:3]:
+        api.fail_download(item.post.id, None)
+    clock.now += timedelta(minutes=2)
+    assert fetch(database_url, api, tmp_path, clock).outcomes == {"fetched": len(later) + 3}
+
+
+def test_a_row_the_database_refuses_is_recorded_as_failed_and_the_pass_goes_on(
+    api: SimulatedBridgeApi, drained: Drained, tmp_path: Path, database_url: str, db: DB
+) -> None:
+    """The database refuses one photo's "fetched" row (here a check a test adds): that photo is
+    retried with a reason that carries none of the row's values, the others are recorded."""
+    drained(3)
+    db.execute(
+        "ALTER TABLE public.wa_monitor_photos ADD CONSTRAINT refuses_p01"
+        " CHECK (message_id <> 'P01' OR state <> 'fetched')"
+    )
+    clock = HandClock(ARRIVED + timedelta(minutes=4))
+
+    done = fetch(database_url, api, tmp_path, clock)
+
+    assert done.outcomes == {"fetched": 2, "failed here": 1}
+    assert states(db) == {"P00": "fetched", "P01": "retrying", "P02": "fetched"}
+    error = db.execute(
+        "SELECT last_error FROM public.wa_monitor_photos WHERE message_id = 'P01'"
+    ).fetchone()[0]
+    assert error == "recording: RowRefused (the database refused a row)"
+    db.execute("ALTER TABLE public.wa_monitor_photos DROP CONSTRAINT refuses_p01")
+    clock.now += timedelta(seconds=31)
+    assert fetch(database_url, api, tmp_path, clock).outcomes == {"fetched": 1}
+
+
+def test_a_row_that_takes_no_update_at_all_is_held_back_and_the_pass_goes_on(
+    api: SimulatedBridgeApi, drained: Drained, tmp_path: Path, database_url: str, db: DB
+) -> None:
+    """The database refuses every change to one photo's row, its failure included: the others
+    are fetched, that one is said in the log and not asked again before the backoff (it cannot
+    be written down), and the daemon's fetcher sleeps meanwhile rather than asking at once."""
+    drained(3)
+    db.execute(
+        "ALTER TABLE public.wa_monitor_photos ADD CONSTRAINT refuses_p01"
+        " CHECK (message_id <> 'P01' OR attempts = 0)"
+    )
+    clock = HandClock(ARRIVED + timedelta(minutes=4))
+    with fetcher(database_url, api, tmp_path, clock) as one:
+        done = one.run_once()
+        assert done.outcomes == {"fetched": 2, "not recorded": 1}
+        assert [str(failure) for failure in done.failures] == [
+            "photo P01 failed here (handling: RowRefused (the database refused a row)); "
+            "asked again in 0:00:30"
+        ]
+        assert states(db) == {"P00": "fetched", "P01": "pending", "P02": "fetched"}
+        asked = len(api.downloads())
+        again = one.run_once()
+        assert not again.outcomes  # held: not asked again at once
+        assert len(api.downloads()) == asked
+        assert again.next_due == clock.now + timedelta(seconds=30)
+        db.execute("ALTER TABLE public.wa_monitor_photos DROP CONSTRAINT refuses_p01")
+        clock.now += timedelta(seconds=31)
+        assert one.run_once().outcomes == {"fetched": 1}

@@ -15,9 +15,10 @@ NOTE = """\
 The daemon (`wa-monitor run`) fetches photos itself, in a thread, as soon as it has drained
 them (and retries when they fall due): `photos fetch` is a pass by hand (after an outage of the
 bridge, say). States: pending (not fetched
-yet), retrying (the bridge failed; asked again with backoff), fetched, expired (WhatsApp's
-servers no longer have it: final), mismatch (the bridge returned another file, e.g. a photo of
-the same second: final), refused (outside the media folder, too large, not an image: final)."""
+yet), retrying (the bridge failed, or this side could not cache or record the file; asked
+again with backoff), fetched, expired (WhatsApp's servers no longer have it: final), mismatch
+(the bridge returned another file, e.g. a photo of the same second: final), refused (outside
+the media folder, too large, not an image, or failing to decode three times: final)."""
 
 
 def register(commands: Commands) -> None:
@@ -60,6 +61,8 @@ def fetch_command(args: argparse.Namespace) -> int:
         done = fetcher.run_once(limit=args.limit)
     finally:
         fetcher.close()
+    for failure in done.failures:
+        print(failure)
     print(f"photos: {done}")
     return EXIT_OK
 

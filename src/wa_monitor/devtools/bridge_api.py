@@ -45,14 +45,19 @@ DOWNLOAD_PATH = "/api/download"
 _SQL = named_queries(__package__, "simulator.sql")
 # whatsmeow's error once WhatsApp's servers no longer serve a file (HTTP 410 from the CDN).
 EXPIRED_ERROR = "failed to download media: download failed with status code 410"
+# whatsmeow's error for any download while the bridge's WhatsApp link is down: every photo alike.
+NOT_CONNECTED_ERROR = (
+    "failed to download media: failed to refresh media connections: websocket not connected"
+)
 BOT_NUMBER = "27640412391"  # the bot number the old monitor skipped; the demo configures it
 
 
 class Fault(enum.StrEnum):
     NONE = "none"
     REFUSE = "refuse"  # answer 500 {"success": false}: WhatsApp refused, nothing posted
-    # The bridge is up but its WhatsApp link is not: nothing posted. NOT_CONNECTED answers as the
-    # reference bridge does (500, its own message); UNAVAILABLE as a fork or a proxy would (503).
+    # The bridge is up but its WhatsApp link is not: nothing posted (nor downloaded).
+    # NOT_CONNECTED answers as the reference bridge does (500, its own message); UNAVAILABLE as a
+    # fork or a proxy would (503).
     NOT_CONNECTED = "not_connected"
     UNAVAILABLE = "unavailable"
     SLOW = "slow"  # wait `delay_s` before handling the request
@@ -102,6 +107,7 @@ class SimulatedBridgeApi:
         self._on_post = on_post  # told of each posted message (the demo's agent answers it)
         self._cdn: dict[str, bytes] = {}  # WhatsApp's servers: url -> the decrypted file
         self._downloads: list[tuple[str, str]] = []  # (message_id, chat_jid) asked for
+        self._failing: dict[str, str] = {}  # message_id -> downloadMedia's error for it
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -197,10 +203,25 @@ class SimulatedBridgeApi:
             for item in media:
                 self._cdn.pop(item.post.url, None)
 
+    def fail_download(self, message_id: str, error: str | None) -> None:
+        """From now on the bridge's downloadMedia fails for this message with `error` (None:
+        no more), answered as the bridge answers any: 500 "Failed to download media: <error>".
+        E.g. its file cannot be saved: "failed to save media file: open <path>: permission
+        denied", which names the file."""
+        with self._lock:
+            if error is None:
+                self._failing.pop(message_id, None)
+            else:
+                self._failing[message_id] = error
+
     def download(self, message_id: str, chat_jid: str) -> tuple[str, str, Path]:
         """The bridge's downloadMedia: (media type, filename, absolute path), or MediaError."""
         with self._lock:
             self._downloads.append((message_id, chat_jid))
+            failing = self._failing.get(message_id)
+            fault = self._fault
+        if failing is not None:
+            raise MediaError(failing)
         if self.bridge_db is None:
             raise MediaError("failed to find message: sql: no rows in result set")
         conn = sqlite3.connect(self.bridge_db, timeout=5.0)
@@ -220,6 +241,8 @@ class SimulatedBridgeApi:
             return media_type, filename, path  # the bridge's shortcut: no download, no check
         if not url or not media_key or not sha256 or not enc_sha256 or not length:
             raise MediaError("incomplete media information for download")
+        if fault is Fault.NOT_CONNECTED:  # only a real download needs the link
+            raise MediaError(NOT_CONNECTED_ERROR)
         with self._lock:
             data = self._cdn.get(url)
         if data is None:

@@ -7,17 +7,29 @@ fetch` for a pass by hand. Between passes the thread sleeps until the next photo
 retry's time), at most IDLE_POLL_SECONDS. The bridge is asked at most `photos_fetch_per_minute`
 times a minute in all; a failure is retried with backoff (30 s doubling, at most an hour);
 "expired on WhatsApp's servers", a wrong file (SHA-256) and a refused file are final, so no page
-asks again. A bridge that does not answer (or fails FAILURES_IN_A_ROW requests in a row) ends
-the pass, and the thread waits 30 s, then twice as long at each pass that finds it so, at most
-OUTAGE_LONGEST_SECONDS: an outage costs a request every few minutes, not one a second.
+asks again. A bridge that does not answer (or fails FAILURES_IN_A_ROW requests in a row for one
+and the same reason: its own state, e.g. its WhatsApp link down) ends the pass, and the thread
+waits 30 s, then twice as long at each pass that finds it so, at most OUTAGE_LONGEST_SECONDS:
+an outage costs a request every few minutes, not one a second. Failures whose reasons differ
+(each about its own file) are each photo's own: they are retried and the pass goes on.
+
+No one photo stops a pass: whatever goes wrong here with a file the bridge served (the cache
+cannot be written, the decoder raises, the database refuses its row) is recorded as that
+photo's failure, with a short reason (no path), retried with the same backoff, and the pass goes
+on to the next photo. A file that fails to decode DECODE_TRIES times is refused (final: its
+bytes, checked by SHA-256, are the same each time); a failure of this machine (the cache, the
+database) is retried without end, never made final: it is no verdict on the photo. A row the
+database refuses to update at all stays due, said in the log, and the pass goes on. Only the
+database's connection lost ends the pass (the thread connects again).
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -28,6 +40,7 @@ from wa_monitor.adapters.media import (
     NotAnImage,
     NotAVideo,
     PhotoCache,
+    Rendered,
     WrongFile,
     read_checked,
     render,
@@ -37,7 +50,7 @@ from wa_monitor.adapters.postgres import photos
 from wa_monitor.adapters.postgres.db import Connection, Database
 from wa_monitor.core.ports import Log
 from wa_monitor.core.replies import Clock, RealClock
-from wa_monitor.errors import TransientError
+from wa_monitor.errors import TransientError, WaMonitorError
 from wa_monitor.settings import Settings
 
 FIRST_RETRY = timedelta(seconds=30)
@@ -48,17 +61,20 @@ PASS_SIZE = 50  # photos a pass takes from the work list
 IDLE_POLL_SECONDS = 300.0
 OUTAGE_FIRST_SECONDS = 30.0  # the pause after a pass that found the bridge not answering,
 OUTAGE_LONGEST_SECONDS = 600.0  # doubled at each such pass up to this
-FAILURES_IN_A_ROW = 3  # failed answers in a row that end a pass as "the bridge cannot serve"
+FAILURES_IN_A_ROW = 3  # alike failed answers in a row: "the bridge cannot serve", pass ends
+DECODE_TRIES = 3  # attempts after which a file the decoder fails on is refused for good
 STOP_GRACE_SECONDS = 1.0  # how long a stopping daemon waits for the fetcher's photo in hand
 
 
 @dataclass
 class Pass:
-    """What one pass did, by outcome (fetched, expired, mismatch, refused, retrying); whether
-    it ended because the bridge did not serve (`bridge_down`); and, when it took every due
-    photo, when the next one falls due (None: none waits)."""
+    """What one pass did, by outcome (fetched, expired, mismatch, refused, retrying, failed
+    here); the photos that failed here, a line each; whether it ended because the bridge did
+    not serve (`bridge_down`); and, when it took every due photo, when the next one falls due
+    (None: none waits)."""
 
     outcomes: Counter[str] = field(default_factory=Counter)
+    failures: list[Failure] = field(default_factory=list)
     bridge_down: bool = False
     full: bool = False  # it took PASS_SIZE photos: more may be due now
     next_due: datetime | None = None
@@ -66,6 +82,33 @@ class Pass:
     def __str__(self) -> str:
         said = ", ".join(f"{n} {k}" for k, n in sorted(self.outcomes.items())) or "nothing due"
         return f"{said} (the bridge is not serving: the rest wait)" if self.bridge_down else said
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """A photo the bridge served that could not be handled here: what the log line says."""
+
+    message_id: str
+    reason: str  # short, no path: the kind of error and the system's words for it
+    final: bool  # refused for good (a file the decoder failed on DECODE_TRIES times)
+    retry_in: timedelta | None = None
+
+    def __str__(self) -> str:
+        then = "refused for good" if self.final else f"asked again in {self.retry_in}"
+        return f"photo {self.message_id} failed here ({self.reason}); {then}"
+
+
+class _Failed(Exception):
+    """Handling a served file failed at `stage` (decoding, caching, recording)."""
+
+    def __init__(self, stage: str, exc: BaseException) -> None:
+        super().__init__(stage)
+        self.stage = stage
+        # OSError's str() names the file (a cache path): its errno words only.
+        words = exc.strerror if isinstance(exc, OSError) and exc.strerror else ""
+        if isinstance(exc, WaMonitorError):
+            words = str(exc).split(":", 1)[0]  # e.g. "the database refused a row": not its values
+        self.reason = f"{stage}: {type(exc).__name__}" + (f" ({words})" if words else "")
 
 
 class Fetcher:
@@ -92,6 +135,9 @@ class Fetcher:
         self.clock, self.sleep = clock, sleep
         self._last_request: float | None = None
         self._unreachable = False  # the last request got no answer from the bridge
+        # Photos whose row the database would not update at all (so their retry time cannot
+        # be written): photo id -> (times held, not asked again before). Kept by this process.
+        self._held: dict[int, tuple[int, datetime]] = {}
 
     @classmethod
     def for_settings(cls, db: Database, settings: Settings, **kwargs: object) -> Fetcher:
@@ -127,21 +173,48 @@ class Fetcher:
             with self.db.session("photos") as own:
                 return self.run_once(limit=limit, stop=stop, conn=own)
         done = Pass()
-        due = photos.due(conn, self.db, self.clock(), limit)
-        failed = 0
+        now = self.clock()
+        due = photos.due(conn, self.db, now, limit)
+        # Failed answers in a row for one and the same reason: the bridge's own state (its
+        # WhatsApp link down says so for every photo). A reason about one file differs from
+        # the next one's and starts the count again: bad photos first in line stall no others.
+        alike, reason = 0, ""
         for photo in due:
+            if photo.id in self._held and self._held[photo.id][1] > now:
+                continue
             if not self._pace(stop):
                 break
-            outcome = self._one(conn, photo)
+            try:
+                with _stage("handling"), self.db.translated():
+                    outcome, said = self._one(conn, photo, done)
+                self._held.pop(photo.id, None)
+            except _Failed as failed:  # e.g. the database refused even this photo's failure
+                outcome, said = "not recorded", ""
+                self._hold(photo, failed, done)
             done.outcomes[outcome] += 1
-            failed = failed + 1 if outcome == "retrying" else 0
-            if self._unreachable or failed >= FAILURES_IN_A_ROW:
+            if outcome == "retrying":
+                alike, reason = (alike + 1 if said == reason else 1), said
+            else:
+                alike, reason = 0, ""
+            if self._unreachable or alike >= FAILURES_IN_A_ROW:
                 done.bridge_down = True  # the photos after it would only fail the same way
                 break
         done.full = len(due) >= limit and not done.bridge_down
         if not done.full and not done.bridge_down:
             done.next_due = photos.next_due(conn, self.db)
+            if done.next_due is not None and done.next_due <= now and self._held:
+                # Only held photos can be due still (the pass took all the others): sleep
+                # until the first of them may be asked again, not at once.
+                done.next_due = min(until for _, until in self._held.values())
         return done
+
+    def _hold(self, photo: photos.DuePhoto, failed: _Failed, done: Pass) -> None:
+        """A photo whose outcome could not be recorded: not asked again before the backoff
+        (kept here, as its row will not take it), and said in the log."""
+        times = self._held[photo.id][0] if photo.id in self._held else 0
+        delay = _backoff(times)
+        self._held[photo.id] = (times + 1, self.clock() + delay)
+        done.failures.append(Failure(photo.message_id, failed.reason, final=False, retry_in=delay))
 
     def _pace(self, stop: threading.Event | None) -> bool:
         """At most one request per `gap` seconds (photos_fetch_per_minute); False when `stop`
@@ -159,67 +232,111 @@ class Fetcher:
         self._last_request = time.monotonic()
         return True
 
-    def _one(self, conn: Connection, photo: photos.DuePhoto) -> str:  # noqa: PLR0911 - one per outcome
+    def _one(self, conn: Connection, photo: photos.DuePhoto, done: Pass) -> tuple[str, str]:
+        """The photo's outcome, and the bridge's reason when it failed the request."""
         answer = self.bridge.download(photo.message_id, photo.chat_jid)
         self._unreachable = answer.answer is Answer.UNREACHABLE
-        now = self.clock()
         if answer.answer is Answer.EXPIRED:
-            return self._final(conn, photo, "expired", answer.detail)
+            return self._final(conn, photo, "expired", answer.detail), ""
         if answer.answer is Answer.REFUSED:
-            return self._final(conn, photo, "refused", answer.detail)
+            return self._final(conn, photo, "refused", answer.detail), ""
         if answer.answer is not Answer.OK or answer.path is None:
-            delay = min(FIRST_RETRY * (2 ** min(photo.attempts, 12)), LONGEST_RETRY)
-            photos.retry(conn, self.db, photo.id, next_at=now + delay, error=answer.detail)
-            return "retrying"
-        try:
-            data = read_checked(
-                answer.path, self.media_dir, max_bytes=self.max_bytes, sha256=photo.file_sha256
+            photos.retry(
+                conn,
+                self.db,
+                photo.id,
+                next_at=self.clock() + _backoff(photo.attempts),
+                error=answer.detail,
             )
+            return "retrying", answer.detail
+        try:
+            return self._use(conn, photo, answer.path), ""
+        except _Failed as failed:
+            return self._failed_here(conn, photo, failed, done), ""
+
+    def _use(self, conn: Connection, photo: photos.DuePhoto, path: str) -> str:
+        """Check, decode, cache and record the file the bridge named; _Failed when a step
+        fails unexpectedly (the database's connection lost goes through as StoreUnavailable:
+        it is no photo's fault)."""
+        now = self.clock()
+        try:
+            with _stage("reading"):
+                data = read_checked(
+                    path, self.media_dir, max_bytes=self.max_bytes, sha256=photo.file_sha256
+                )
         except WrongFile as exc:
             return self._final(conn, photo, "mismatch", str(exc))
         except FileRefused as exc:
             return self._final(conn, photo, "refused", str(exc))
         key = (photo.file_sha256 or b"").hex()
-        if photo.media_type == "video":  # served as it is, with a plain placeholder
-            try:
-                content_type = video_type(data)
-            except NotAVideo as exc:
-                return self._final(conn, photo, "refused", str(exc))
-            self.cache.put_video(key, data)
+        rendered: Rendered | None = None
+        try:
+            with _stage("decoding"):
+                if photo.media_type == "video":  # served as it is, with a plain placeholder
+                    content_type = video_type(data)
+                else:
+                    rendered, content_type = render(data), "image/jpeg"
+        except (NotAVideo, NotAnImage) as exc:
+            return self._final(conn, photo, "refused", str(exc))
+        with _stage("caching"):
+            if rendered is None:
+                self.cache.put_video(key, data)
+            else:
+                self.cache.put(key, rendered)
+        with _stage("recording"), self.db.translated():
             photos.fetched(
                 conn,
                 self.db,
                 photo.id,
                 now=now,
                 key=key,
-                width=None,
-                height=None,
-                taken=None,
-                place=None,
+                width=rendered.width if rendered else None,
+                height=rendered.height if rendered else None,
+                taken=rendered.taken if rendered else None,
+                place=rendered.place if rendered else None,
                 content_type=content_type,
             )
-            return "fetched"
-        try:
-            rendered = render(data)
-        except NotAnImage as exc:
-            return self._final(conn, photo, "refused", str(exc))
-        self.cache.put(key, rendered)
-        photos.fetched(
-            conn,
-            self.db,
-            photo.id,
-            now=now,
-            key=key,
-            width=rendered.width,
-            height=rendered.height,
-            taken=rendered.taken,
-            place=rendered.place,
-        )
         return "fetched"
+
+    def _failed_here(
+        self, conn: Connection, photo: photos.DuePhoto, failed: _Failed, done: Pass
+    ) -> str:
+        """Record a photo the bridge served but this side could not handle, and go on."""
+        if failed.stage == "decoding" and photo.attempts + 1 >= DECODE_TRIES:
+            self._final(conn, photo, "refused", f"could not be decoded ({failed.reason})")
+            done.failures.append(Failure(photo.message_id, failed.reason, final=True))
+            return "refused"
+        delay = _backoff(photo.attempts)
+        photos.retry(conn, self.db, photo.id, next_at=self.clock() + delay, error=failed.reason)
+        done.failures.append(Failure(photo.message_id, failed.reason, final=False, retry_in=delay))
+        return "failed here"
 
     def _final(self, conn: Connection, photo: photos.DuePhoto, state: str, error: str) -> str:
         photos.final(conn, self.db, photo.id, state=state, now=self.clock(), error=error[:300])
         return state
+
+
+def _backoff(attempts: int) -> timedelta:
+    """The wait after `attempts` earlier tries: 30 s doubling at each, at most LONGEST_RETRY."""
+    delay: timedelta = FIRST_RETRY * (2 ** min(attempts, 12))
+    return min(delay, LONGEST_RETRY)
+
+
+# Verdicts on the file, which the caller records as such; and the database's connection lost,
+# which is no photo's fault (the pass ends, the thread connects again).
+_NOT_FAILURES = (FileRefused, WrongFile, NotAnImage, NotAVideo, TransientError)
+
+
+@contextlib.contextmanager
+def _stage(stage: str) -> Iterator[None]:
+    """An unexpected error in the block is this photo's failure at `stage` (a stop, being a
+    BaseException, is not)."""
+    try:
+        yield
+    except _NOT_FAILURES:
+        raise
+    except Exception as exc:
+        raise _Failed(stage, exc) from exc
 
 
 class FetcherThread:
@@ -266,6 +383,8 @@ class FetcherThread:
         while not self.stop.is_set():
             self.wake.clear()  # what the loop recorded before this pass, the pass sees
             done = self.fetcher.run_once(stop=self.stop, conn=conn)
+            for failure in done.failures:
+                self.log.warning(f"📷 {failure}")
             if done.outcomes:
                 self.log.info(f"📷 photos: {done}")
             pause, wakes = self.pause_after(done)
