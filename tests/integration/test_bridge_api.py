@@ -160,6 +160,29 @@ def test_concurrent_sends_are_each_posted_exactly_once(
     assert sorted(m.text for m in bridge.sent()) == sorted(texts)
 
 
+def test_the_stand_in_queues_a_burst_of_connections_as_the_bridge_does(
+    bridge: SimulatedBridgeApi,
+) -> None:
+    """Go's net/http listens with the kernel's backlog; the standard library's server with 5,
+    so the sixth of a burst of connections (concurrent Sends on a loaded host) waited for the
+    client's SYN retry and was reported DOWN. With its accept loop paused, the stand-in still
+    completes 32 connections at once."""
+    assert bridge._server is not None
+    bridge._server.shutdown()  # accepts nothing more; the socket keeps listening
+    host, port = bridge.url.removeprefix("http://").split(":")
+    opened = []
+    try:
+        for _ in range(32):
+            sock = socket.create_connection((host, int(port)), timeout=CONNECT_S)
+            opened.append(sock)
+    except TimeoutError:
+        pass
+    finally:
+        for sock in opened:
+            sock.close()
+    assert len(opened) == 32
+
+
 def test_nothing_listening_is_down(tmp_path: Path) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -116,7 +116,7 @@ class SimulatedBridgeApi:
             return self
         if self.bridge_db is not None:
             create_bridge(self.bridge_db)  # the bridge's tables exist before its first post
-        server = ThreadingHTTPServer(("127.0.0.1", self._port), _handler_for(self))
+        server = _Listener(("127.0.0.1", self._port), _handler_for(self))
         server.daemon_threads = True
         self._port = server.server_address[1]
         self._server = server
@@ -280,6 +280,14 @@ class SimulatedBridgeApi:
         if self._on_post is not None:
             self._on_post(sent)
         return sent
+
+
+class _Listener(ThreadingHTTPServer):
+    """The HTTP server with the bridge's listen backlog: Go's net/http listens with the
+    kernel's (somaxconn, 4,096), the standard library's server with 5, so a sixth connection
+    arriving at once would wait for the client's SYN retry (1 s) — a stall the bridge has not."""
+
+    request_queue_size = 128
 
 
 class MediaError(Exception):
