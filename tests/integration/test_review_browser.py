@@ -268,6 +268,11 @@ def test_a_double_click_and_two_reviewers_sending_together_post_one_message(
         saved_with_feedback(first, desk)
         open_review(second, desk, "sipho")  # sipho sees the same saved verdict
         desk.api.fault(Fault.SLOW, delay_s=1.0)  # the sends overlap the bridge call
+        posts: list[str] = []  # the Sends the first page's browser made
+        first.on(
+            "request",
+            lambda r: posts.append(r.url) if r.method == "POST" and "/send" in r.url else None,
+        )
 
         first.dblclick("button:has-text('Send to the group')", no_wait_after=True)
         second.click("button:has-text('Send to the group')", no_wait_after=True)
@@ -278,6 +283,7 @@ def test_a_double_click_and_two_reviewers_sending_together_post_one_message(
         shot(first, "review-double-click")
         shot(second, "review-second-sender")
     assert len(desk.api.wait_for(2, timeout_s=3)) == 1
+    assert len(posts) == 1, posts  # the double click sent the form once
     assert texts.count("Feedback sent to the group.") == 1, texts
     assert any(t.startswith("Not sent:") for t in texts), texts
     states = [

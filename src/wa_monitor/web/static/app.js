@@ -35,6 +35,27 @@
   });
 })();
 
+// A reviewer's Send goes once: a double click (or a second click while the bridge answers)
+// would post the form again, and the page would show the second answer ("… is sending this
+// feedback right now") instead of the first's "sent". The server stays the guard (one claim).
+(function () {
+  const form = document.querySelector("form[data-testid=send-form]");
+  if (!form) return;
+  form.addEventListener("submit", function (event) {
+    if (form.dataset.sending) {
+      event.preventDefault();
+      return;
+    }
+    form.dataset.sending = "1";
+    form.setAttribute("aria-busy", "true");
+  });
+  // Back to this page from the next one: the browser may restore it as it was left.
+  window.addEventListener("pageshow", function () {
+    delete form.dataset.sending;
+    form.removeAttribute("aria-busy");
+  });
+})();
+
 // The overview: refresh the figures (cards, tables, health, the chart) from the page's JSON
 // twin every refresh_seconds. Only the figures change: no form, no input and no scroll
 // position is touched, so nothing a person is typing is lost.
