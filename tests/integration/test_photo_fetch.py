@@ -145,11 +145,11 @@ def test_a_drops_photos_are_fetched_within_5_minutes_checked_and_cached_without_
     a_drop_with_photos(api)
     assert run_once(config, database_url, monkeypatch) == 0
     clock = HandClock(ARRIVED + timedelta(minutes=4))  # the daemon asks as soon as it drained them
-    started = time.monotonic()
 
     done = fetch(database_url, api, tmp_path, clock)
 
-    assert time.monotonic() - started < 2.0  # 12 photos from the simulated bridge
+    # (How fast, at the shipped pace: the benchmark's section 14, against the stand-in's own
+    # downloads in the same run; no timed assertion here.)
     assert done.outcomes == {"fetched": 12}
     assert set(states(db).values()) == {"fetched"}
     key, taken, place, width = db.execute(
@@ -342,6 +342,34 @@ def test_requests_are_paced(
 
     assert len(slept) == 3  # one gap between each two requests
     assert all(0.5 < s <= 1.0 for s in slept)  # the gap less the request's own time
+
+
+def test_a_new_drops_12_photos_go_at_once_and_the_steady_pace_follows(
+    api: SimulatedBridgeApi,
+    config: Path,
+    tmp_path: Path,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The shipped pace (60 a minute) would spread a drop's 12 photos over 11 s; the burst
+    (photos_fetch_burst, 12) lets them go at once, and the 13th and 14th wait their turn."""
+    a_drop_with_photos(api, 14)
+    assert run_once(config, database_url, monkeypatch) == 0
+    slept: list[float] = []
+
+    done = fetch(
+        database_url,
+        api,
+        tmp_path,
+        HandClock(ARRIVED + timedelta(minutes=4)),
+        per_minute=60,
+        burst=12,
+        sleep=slept.append,
+    )
+
+    assert done.outcomes == {"fetched": 14}
+    assert len(slept) == 2  # no wait before the first 12 requests
+    assert all(0.5 < s <= 1.0 for s in slept)  # then one a second
 
 
 # -- the checks, on real files -------------------------------------------------------------

@@ -31,8 +31,12 @@ import pytest
 from tests.support.env import AGENT, GROUPS, LAWLEY
 from wa_monitor.adapters.postgres.alerts import STALE_CLAIM as STALE_ALERT_CLAIM
 from wa_monitor.adapters.postgres.dashboard import (
+    DayCards,
     HistoryEntry,
+    InvalidDay,
+    InvalidPost,
     Keyset,
+    QueueCount,
     Review,
     ReviewFilter,
     ReviewPage,
@@ -66,6 +70,7 @@ from wa_monitor.core.records import (
     BridgeBatch,
     BridgeMessage,
     BridgePosition,
+    DailyCount,
     Delivery,
     Flaw,
     OutboxMessage,
@@ -83,6 +88,7 @@ from wa_monitor.core.reviews import mark_taken
 from wa_monitor.core.steps import Step
 from wa_monitor.core.verdict import Verdict
 from wa_monitor.errors import Rescan, RowRefused, Standby
+from wa_monitor.services.health import Health, Level
 
 JOHANNESBURG = ZoneInfo("Africa/Johannesburg")
 Moment = TypeVar("Moment")
@@ -1027,7 +1033,13 @@ class FakeDesk:
     with `feedback` (the Send's claim store), as the database shares one row: a save moves the
     version the next Send must carry, a Send's stamp moves it again. Reviews are listed newest
     first by when they were sighted; filters are not applied (the SQL's, tested on PostgreSQL);
-    a photo's step mark is kept on the photo (the table keeps one per review and photo)."""
+    a photo's step mark is kept on the photo (the table keeps one per review and photo). Of
+    the filters, only the project and the status are applied (the queue's own).
+
+    The day's figures are counted from the same reviews, by their review_date (the local day
+    the SQL's summary counts them on): a save makes a review complete or incomplete, a stamp
+    counts as feedback sent. Invalid drop numbers are what a test puts in `invalid`; the health
+    is `state` (none: a monitor that is running and has caught up), read at `now`."""
 
     feedback: FakeFeedbackSends
     logins: FakeUsers | None = None  # the accounts a login checks (made in __post_init__)
@@ -1039,9 +1051,72 @@ class FakeDesk:
     bridge_messages: dict[tuple[str, str], BridgeMessage] = field(default_factory=dict)
     drop_photos: dict[str, list[DropPhoto]] = field(default_factory=dict)
     marks: dict[uuid.UUID, list[Presence]] = field(default_factory=dict)
+    invalid: list[InvalidPost] = field(default_factory=list)
+    state: Health | None = None
 
     def __post_init__(self) -> None:
         self.logins = self.logins or FakeUsers(now=self.now)
+
+    def _as_now(self, review: Review) -> Review:
+        """The review as the list shows it now: its verdict and stamp as saved since."""
+        sheet, row = self.sheets[review.id], self.feedback.reviews[review.id]
+        verdict = sheet.verdict
+        return replace(
+            review,
+            drop_number=sheet.drop_number,
+            completed=sheet.reviewed_at is not None and verdict.completed,
+            incomplete=sheet.reviewed_at is not None and verdict.incomplete,
+            feedback_sent=row.feedback_sent,
+        )
+
+    def _on(self, first: date, last: date) -> list[Review]:
+        return [self._as_now(r) for r in self.reviews.values() if first <= r.review_date <= last]
+
+    def day_totals(self, first: date, last: date) -> list[DailyCount]:
+        drops: dict[tuple[date, str], set[str]] = {}
+        for r in self._on(first, last):
+            if r.project is not None:
+                drops.setdefault((r.review_date, r.project), set()).add(r.drop_number)
+        return [DailyCount(d, p, len(n)) for (d, p), n in sorted(drops.items())]
+
+    def day_cards(self, day: date) -> DayCards:
+        on = self._on(day, day)
+        return DayCards(
+            len(on),
+            sum(r.completed for r in on),
+            sum(r.incomplete for r in on),
+            sum(not (r.completed or r.incomplete) for r in on),
+            sum(r.feedback_sent is not None for r in on),
+            sum(r.resubmitted for r in on),
+        )
+
+    def invalid_posts(self, start: datetime, end: datetime, *, limit: int) -> InvalidDay:
+        within = sorted(
+            (p for p in self.invalid if start <= p.posted_at < end),
+            key=lambda p: p.posted_at,
+            reverse=True,
+        )
+        return InvalidDay(tuple(within[:limit]), len(within))
+
+    def photo_day_counts(self, day: date) -> tuple[int, int]:
+        drops = {r.drop_number for r in self._on(day, day)}
+        shot = [len(self.drop_photos.get(d, [])) for d in drops]
+        return sum(shot), sum(n < len(Step) for n in shot)
+
+    def queue_counts(self, today: date) -> list[QueueCount]:
+        bands: dict[str | None, list[int]] = {}
+        for r in map(self._as_now, self.reviews.values()):
+            if r.completed or r.incomplete:
+                continue
+            age = (today - r.review_date).days
+            band = 0 if age <= 0 else 1 if age <= 2 else 2 if age <= 7 else 3
+            bands.setdefault(r.project, [0, 0, 0, 0])[band] += 1
+        return [QueueCount(p, *n) for p, n in sorted(bands.items(), key=lambda i: str(i[0]))]
+
+    def health(self, now: datetime) -> Health:
+        if self.state is not None:
+            return self.state
+        return Health(Level.OK, "The monitor is running.", True, 0, now, now, now, now)
 
     def now(self) -> datetime:
         return self.feedback.now()
@@ -1142,9 +1217,19 @@ class FakeDesk:
         return sorted(self.reviews.values(), key=lambda r: (r.sighted_at, r.id), reverse=True)
 
     def review_page(
-        self, where: ReviewFilter, *, size: int, older: Keyset | None, newer: Keyset | None
+        self,
+        where: ReviewFilter,
+        *,
+        size: int,
+        older: Keyset | None,
+        newer: Keyset | None,
+        oldest_first: bool = False,
     ) -> ReviewPage:
-        shown = self._ordered()
+        shown = [
+            r
+            for r in map(self._as_now, self._ordered()[:: -1 if oldest_first else 1])
+            if where.project in {None, r.project} and where.status in {None, r.status}
+        ]
         return ReviewPage(
             tuple(shown[:size]), shown[size - 1].keyset if len(shown) > size else None, None
         )

@@ -5,7 +5,9 @@ after a batch that recorded photos, so every photo is asked for as soon as it is
 within 5 minutes of its arrival, whether or not anyone opens a page), and by `wa-monitor photos
 fetch` for a pass by hand. Between passes the thread sleeps until the next photo falls due (a
 retry's time), at most IDLE_POLL_SECONDS. The bridge is asked at most `photos_fetch_per_minute`
-times a minute in all; a failure is retried with backoff (30 s doubling, at most an hour);
+times a minute in the long run, with a burst of `photos_fetch_burst` (12: a new drop's photos)
+allowed at once after a quiet spell; a failure is retried with backoff (30 s doubling, at most
+an hour);
 "expired on WhatsApp's servers", a wrong file (SHA-256) and a refused file are final, so no page
 asks again. A bridge that does not answer (or fails FAILURES_IN_A_ROW requests in a row for one
 and the same reason: its own state, e.g. its WhatsApp link down) ends the pass, and the thread
@@ -123,6 +125,7 @@ class Fetcher:
         media_dir: object,
         max_bytes: int,
         per_minute: int,
+        burst: int = 1,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -132,8 +135,10 @@ class Fetcher:
         self.media_dir = Path(str(media_dir))
         self.max_bytes = max_bytes
         self.gap = 60.0 / per_minute
+        self.burst = burst
         self.clock, self.sleep = clock, sleep
-        self._last_request: float | None = None
+        # The token bucket: requests that may go now without a wait, as of `_counted`.
+        self._tokens, self._counted = float(burst), time.monotonic()
         self._unreachable = False  # the last request got no answer from the bridge
         # Photos whose row the database would not update at all (so their retry time cannot
         # be written): photo id -> (times held, not asked again before). Kept by this process.
@@ -148,6 +153,7 @@ class Fetcher:
             media_dir=settings.media_dir,
             max_bytes=settings.photos_max_file_mb << 20,
             per_minute=settings.photos_fetch_per_minute,
+            burst=settings.photos_fetch_burst,
             **kwargs,  # type: ignore[arg-type]
         )
 
@@ -217,19 +223,23 @@ class Fetcher:
         done.failures.append(Failure(photo.message_id, failed.reason, final=False, retry_in=delay))
 
     def _pace(self, stop: threading.Event | None) -> bool:
-        """At most one request per `gap` seconds (photos_fetch_per_minute); False when `stop`
-        was set meanwhile (the wait ends at once)."""
+        """Take a request's token: at most `burst` requests at once, refilled at one per `gap`
+        seconds (photos_fetch_per_minute). False when `stop` was set meanwhile (the wait ends
+        at once)."""
         now = time.monotonic()
-        if self._last_request is not None:
-            wait = self._last_request + self.gap - now
-            if wait > 0:
-                if stop is None:
-                    self.sleep(wait)
-                elif stop.wait(wait):
-                    return False
+        self._tokens = min(self.burst, self._tokens + (now - self._counted) / self.gap)
+        self._counted = now
+        if self._tokens < 1:
+            wait = (1 - self._tokens) * self.gap
+            if stop is None:
+                self.sleep(wait)
+            elif stop.wait(wait):
+                return False
+            self._tokens = 1.0  # what the wait refilled (an injected sleep does not move time)
+            self._counted = time.monotonic()
         if stop is not None and stop.is_set():
             return False
-        self._last_request = time.monotonic()
+        self._tokens -= 1
         return True
 
     def _one(self, conn: Connection, photo: photos.DuePhoto, done: Pass) -> tuple[str, str]:
