@@ -114,6 +114,11 @@ CREATE INDEX IF NOT EXISTS idx_wa_monitor_ledger_processed_at
 -- A drop's history: the ledger entries of the messages that named it (drops is space-separated).
 CREATE INDEX IF NOT EXISTS idx_wa_monitor_ledger_drops
     ON {schema}.wa_monitor_ledger USING gin (string_to_array(drops, ' '));
+-- The messages that named several drops (whose photos each of them shares): the photo counts'
+-- probe per drop, in an index that holds only those few (0032).
+CREATE INDEX IF NOT EXISTS idx_wa_monitor_ledger_shared_drops
+    ON {schema}.wa_monitor_ledger USING gin (string_to_array(drops, ' '))
+    WHERE strpos(drops, ' ') > 0;
 
 -- What the SharePoint sync wrote, one row per sheet row written (production's sync only).
 CREATE TABLE IF NOT EXISTS {schema}.wa_monitor_sync_writes (
