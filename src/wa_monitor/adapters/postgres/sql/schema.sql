@@ -105,6 +105,10 @@ CREATE INDEX IF NOT EXISTS idx_qa_photo_reviews_awaiting
     ON {schema}.qa_photo_reviews ((coalesce(whatsapp_message_date, created_at)), id)
     INCLUDE (project, whatsapp_message_date, created_at)
     WHERE NOT completed AND NOT incomplete;
+-- The review list's "feedback pending" filter, with "resubmitted" or without (0033).
+CREATE INDEX IF NOT EXISTS idx_qa_photo_reviews_feedback_pending
+    ON {schema}.qa_photo_reviews (resubmitted, (coalesce(whatsapp_message_date, created_at)), id)
+    WHERE (completed OR incomplete) AND feedback_sent IS NULL;
 -- The daily counts (daily.sql) by local day: a range of whatsapp_message_date.
 CREATE INDEX IF NOT EXISTS idx_qa_photo_reviews_whatsapp_message_date
     ON {schema}.qa_photo_reviews (whatsapp_message_date);
