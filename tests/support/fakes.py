@@ -85,9 +85,10 @@ from wa_monitor.core.records import (
 from wa_monitor.core.replies import retry_in
 from wa_monitor.core.report import Totals
 from wa_monitor.core.reviews import mark_taken
+from wa_monitor.core.sheet import HEADER, Sheet, SheetPlan, TargetKind, Write, read_sheet
 from wa_monitor.core.steps import Step
 from wa_monitor.core.verdict import Verdict
-from wa_monitor.errors import Rescan, RowRefused, Standby
+from wa_monitor.errors import Rescan, RowRefused, Standby, TransientError
 from wa_monitor.services.health import Health, Level
 
 JOHANNESBURG = ZoneInfo("Africa/Johannesburg")
@@ -1398,3 +1399,54 @@ class FakeIncidents:
             else:
                 left = tuple(c for c in row.opening if c != m.channel)
                 self._set(m.kind, opening=left, opened_via=row.opened_via + carried)
+
+
+# -- the SharePoint sync: its record in the schema, and the sheet ----------------------------
+
+
+@dataclass
+class FakeSyncBook:
+    """services/sharepoint.SyncBook in memory: the daily counts a test gives in `totals`, and
+    every row the sync recorded (`recorded`: (where, day, project, drops, action))."""
+
+    totals: list[DailyCount] = field(default_factory=list)
+    recorded: list[tuple[str, date, str, int, str]] = field(default_factory=list)
+
+    def counts(self, first: date, last: date) -> list[DailyCount]:
+        return [c for c in self.totals if first <= c.day <= last]
+
+    def written(self, where: str, first: date, last: date) -> list[tuple[date, str]]:
+        keys = {(d, p) for w, d, p, _, _ in self.recorded if w == where and first <= d <= last}
+        return sorted(keys)
+
+    def record(self, write: Write, *, kind: TargetKind, where: str) -> None:
+        total = write.total
+        self.recorded.append((where, total.day, total.project, total.drops, write.kind.value))
+
+
+@dataclass
+class FakeSheet:
+    """core/ports.SheetTarget in memory: a worksheet's cells by row (date, project, count),
+    `fails_after` writes carried out before its API goes away (None: never)."""
+
+    cells: dict[int, tuple[object, object, object]] = field(default_factory=dict)
+    fails_after: int | None = None
+    kind: TargetKind = TargetKind.XLSX
+    where: str = "memory.xlsx"
+
+    def read(self) -> Sheet:
+        return read_sheet([list(self.cells.get(i, ("", "", ""))) for i in range(1, self.last + 1)])
+
+    @property
+    def last(self) -> int:
+        return max(self.cells, default=0)
+
+    def apply(self, plan: SheetPlan) -> Iterator[Write]:
+        if plan.header_row is not None:
+            self.cells[plan.header_row] = HEADER
+        for n, write in enumerate(plan.writes):
+            if self.fails_after is not None and n >= self.fails_after:
+                raise TransientError("the workbook's API went away")
+            total = write.total
+            self.cells[write.row] = (total.day.isoformat(), total.project, total.drops)
+            yield write
