@@ -22,13 +22,14 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any, Generic, TypeVar
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from tests.support.env import AGENT, GROUPS, LAWLEY
+from wa_monitor.adapters.bridge import BridgeError
 from wa_monitor.adapters.postgres.alerts import STALE_CLAIM as STALE_ALERT_CLAIM
 from wa_monitor.adapters.postgres.dashboard import (
     DayCards,
@@ -40,6 +41,14 @@ from wa_monitor.adapters.postgres.dashboard import (
     Review,
     ReviewFilter,
     ReviewPage,
+)
+from wa_monitor.adapters.postgres.db import LockHolder, SchemaState, latest_version
+from wa_monitor.adapters.postgres.figures import (
+    BridgeProgress,
+    Progress,
+    RepliesDay,
+    ReviewCounts,
+    SkippedSender,
 )
 from wa_monitor.adapters.postgres.photos import DropPhoto
 from wa_monitor.adapters.postgres.presence import Presence
@@ -92,6 +101,7 @@ from wa_monitor.errors import Rescan, RowRefused, Standby, TransientError
 from wa_monitor.services.health import Health, Level
 
 JOHANNESBURG = ZoneInfo("Africa/Johannesburg")
+LATEST = latest_version()
 Moment = TypeVar("Moment")
 Action = Callable[[], object]
 
@@ -1450,3 +1460,60 @@ class FakeSheet:
             total = write.total
             self.cells[write.row] = (total.day.isoformat(), total.project, total.drops)
             yield write
+
+
+# -- what status measures: the schema's figures and the bridge's file ------------------------
+
+
+@dataclass
+class FakeFigures:
+    """services/status.Figures in memory: a migrated schema with a monitor running, nothing
+    waiting, unless a test says otherwise; `unreadable` is the bridge file's error."""
+
+    state: SchemaState = field(default_factory=lambda: SchemaState("public", LATEST, LATEST))
+    holder: LockHolder | None = field(
+        default_factory=lambda: LockHolder(4242, "wa-monitor-prod", None, datetime.now(UTC))
+    )
+    reviews: ReviewCounts = field(default_factory=lambda: ReviewCounts(0, 0, None))
+    done: Progress = field(default_factory=lambda: Progress(None, None, 0, None, None))
+    bridge_rows: list[BridgeProgress] = field(default_factory=list)
+    flawed: int = 0
+    skipped: list[SkippedSender] = field(default_factory=list)
+    replies: RepliesDay = field(default_factory=lambda: RepliesDay(0, 0, 0))
+    pending: int = 0
+    newest: datetime | None = None
+    unreadable: BridgeError | None = None
+    asked: list[str] = field(default_factory=list)  # what was read, in order
+
+    def schema_state(self) -> SchemaState:
+        self.asked.append("schema")
+        return self.state
+
+    def lock_holder(self) -> LockHolder | None:
+        return self.holder
+
+    def review_counts(self, today: date) -> ReviewCounts:
+        self.asked.append("reviews")
+        return self.reviews
+
+    def progress(self, bridge: str) -> Progress:
+        return self.done
+
+    def bridges(self) -> list[BridgeProgress]:
+        return list(self.bridge_rows)
+
+    def flawed_rows(self) -> int:
+        return self.flawed
+
+    def skipped_since(self, since: datetime) -> list[SkippedSender]:
+        return [s for s in self.skipped if s.last_sent_at >= since]
+
+    def replies_day(self, start: datetime, until: datetime) -> RepliesDay:
+        self.asked.append("replies")
+        return self.replies
+
+    def backlog(self, cursor_rowid: int) -> tuple[int, datetime | None]:
+        self.asked.append("bridge")
+        if self.unreadable is not None:
+            raise self.unreadable
+        return self.pending, self.newest

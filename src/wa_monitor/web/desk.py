@@ -30,6 +30,7 @@ from wa_monitor.adapters.postgres.dashboard import (
     ReviewPage,
 )
 from wa_monitor.adapters.postgres.db import Connection, Database
+from wa_monitor.adapters.postgres.figures import PgFigures
 from wa_monitor.adapters.postgres.photos import DropPhoto
 from wa_monitor.adapters.postgres.presence import Presence
 from wa_monitor.adapters.postgres.reviewing import Corrected, ReviewChange, ReviewSheet
@@ -173,7 +174,9 @@ class PgDesk:
         return dashboard.queue_counts(self._conn, self._db, today, self._settings.timezone)
 
     def health(self, now: datetime) -> Health:
-        return health.check(self._conn, self._db, self._settings, now=now)
+        return health.check(
+            PgFigures(self._conn, self._db, self._settings), self._settings, now=now
+        )
 
     def user(self, user_id: int) -> User | None:
         return users.by_id(self._conn, self._db, user_id)
