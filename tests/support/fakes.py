@@ -19,8 +19,16 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any, Generic, TypeVar
@@ -1560,3 +1568,34 @@ class FakeExamined:
     def flawed_rows(self) -> int:
         self._ask("flawed_rows")
         return self.flawed
+
+
+# -- the review list's CSV export ---------------------------------------------------------------
+
+
+@dataclass
+class FakeExportRows:
+    """web/exports.ExportRows on the desk's reviews (filtered as FakeDesk filters them), `size`
+    a batch; `opened` and `closed` count the exports' connections."""
+
+    desk: FakeDesk
+    size: int = 2
+    opened: int = 0
+    closed: int = 0
+
+    @asynccontextmanager
+    async def batches(
+        self, where: ReviewFilter
+    ) -> AsyncIterator[AsyncGenerator[list[Review], None]]:
+        shown = self.desk.review_page(where, size=len(self.desk.reviews), older=None, newer=None)
+        rows = list(shown.reviews)
+
+        async def batches() -> AsyncGenerator[list[Review], None]:
+            for i in range(0, len(rows), self.size):
+                yield rows[i : i + self.size]
+
+        self.opened += 1
+        try:
+            yield batches()
+        finally:
+            self.closed += 1
