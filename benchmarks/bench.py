@@ -1402,14 +1402,21 @@ def commit() -> str:
 def write_figures(doc: Path, report: Report, header: str, verdict: str) -> None:
     """Put this run's table between the doc's markers, so the doc shows only what the current
     code measured; the rest of the doc is left as it is."""
-    text = doc.read_text("utf-8")
-    start, end = text.find(BEGIN), text.find(END)
-    if start < 0 or end < start:
-        raise ValueError(f"{doc}: no {BEGIN} … {END} block to write the figures into")
     table = ["| figure | measured | target |", "|---|---|---|"]
     table += [f"| {what.strip()} | {value} | {target} |" for what, value, target in report.rows]
-    block = "\n".join([BEGIN, "", header, "", *table, "", f"**{verdict}**", "", END])
-    doc.write_text(text[:start] + block + text[end + len(END) :], "utf-8")
+    write_block(doc, (BEGIN, END), [header, "", *table, "", f"**{verdict}**"])
+
+
+def write_block(doc: Path, markers: tuple[str, str], lines: Sequence[str]) -> None:
+    """Replace what stands between the doc's two marker comments with `lines` (a benchmark's
+    figures: each benchmark has its own markers)."""
+    begin, end = markers
+    text = doc.read_text("utf-8")
+    start, stop = text.find(begin), text.find(end)
+    if start < 0 or stop < start:
+        raise ValueError(f"{doc}: no {begin} … {end} block to write the figures into")
+    block = "\n".join([begin, "", *lines, "", end])
+    doc.write_text(text[:start] + block + text[stop + len(end) :], "utf-8")
 
 
 @dataclass

@@ -79,8 +79,8 @@ class ChartWarmer:
     def _run(self) -> None:
         while True:
             try:
-                with self._web.connection() as conn:
-                    pages.chart_history(self._web, conn, self._web.today(), fresh=True)
+                with self._web.desk() as desk:
+                    pages.chart_history(self._web, desk, self._web.today(), fresh=True)
             except WaMonitorError:  # the database's, translated by the handle
                 pass
             if self._stop.wait(PAST_DAYS_SECONDS * 0.8):
