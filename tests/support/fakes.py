@@ -73,6 +73,7 @@ from wa_monitor.core.feedback_claims import (
 )
 from wa_monitor.core.photos import Photo
 from wa_monitor.core.ports import Planner
+from wa_monitor.core.privileges import Audit, Service
 from wa_monitor.core.records import (
     NO_LISTS,
     START,
@@ -1517,3 +1518,45 @@ class FakeFigures:
         if self.unreadable is not None:
             raise self.unreadable
         return self.pending, self.newest
+
+
+# -- what doctor asks the database -------------------------------------------------------------
+
+
+@dataclass
+class FakeExamined:
+    """services/doctor.Examined in memory: a current schema, a role holding exactly what its
+    service needs, unless a test says otherwise; `failing` maps a question (a method's name) to
+    the translated error it raises."""
+
+    state: SchemaState = field(default_factory=lambda: SchemaState("public", LATEST, LATEST))
+    audited: Audit = field(default_factory=lambda: Audit("wa_monitor", (), (), ()))
+    plans: dict[str, int] = field(default_factory=dict)
+    flawed: int = 0
+    failing: dict[str, Exception] = field(default_factory=dict)
+    services: list[Service] = field(default_factory=list)  # the services audited
+
+    def _ask(self, question: str) -> None:
+        if question in self.failing:
+            raise self.failing[question]
+
+    def whoami(self) -> tuple[str, str, str]:
+        self._ask("whoami")
+        return ("wa_monitor", "wa", "15.8")
+
+    def schema_state(self) -> SchemaState:
+        self._ask("schema_state")
+        return self.state
+
+    def audit(self, service: Service) -> Audit:
+        self._ask("audit")
+        self.services.append(service)
+        return self.audited
+
+    def plan_sizes(self, projects: Sequence[str]) -> dict[str, int]:
+        self._ask("plan_sizes")
+        return {p: n for p, n in self.plans.items() if p in projects and n}
+
+    def flawed_rows(self) -> int:
+        self._ask("flawed_rows")
+        return self.flawed
