@@ -50,7 +50,7 @@ from wa_monitor.web.context import (
     make_templates,
     wants_json,
 )
-from wa_monitor.web.exports import STALL_SECONDS, Exports
+from wa_monitor.web.exports import STALL_SECONDS, Exports, PgExportRows
 from wa_monitor.web.limits import KB, BodyLimit, BodyRule, ClientAddress
 from wa_monitor.web.security import SecurityHeaders
 
@@ -79,8 +79,8 @@ class ChartWarmer:
     def _run(self) -> None:
         while True:
             try:
-                with self._web.connection() as conn:
-                    pages.chart_history(self._web, conn, self._web.today(), fresh=True)
+                with self._web.desk() as desk:
+                    pages.chart_history(self._web, desk, self._web.today(), fresh=True)
             except WaMonitorError:  # the database's, translated by the handle
                 pass
             if self._stop.wait(PAST_DAYS_SECONDS * 0.8):
@@ -252,5 +252,5 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.site = web  # what every handler shares: see context.site_of
-    app.state.exports = Exports(settings, db, stall_seconds=export_stall_seconds)
+    app.state.exports = Exports(settings, PgExportRows(db), stall_seconds=export_stall_seconds)
     return app

@@ -125,19 +125,20 @@ SELECT min(next_attempt_at) FROM {photos} WHERE state IN ('pending', 'retrying')
 UPDATE {photos}
 SET state = 'fetched', fetched_at = %(now)s, content_key = %(key)s, content_type = %(type)s,
     width = %(width)s, height = %(height)s, taken_text = %(taken)s, place_text = %(place)s,
-    attempts = attempts + 1, last_error = NULL
+    attempts = attempts + 1, last_error = NULL, retry_cause = NULL
 WHERE id = %(id)s;
 
 -- name: final
 -- expired / mismatch / refused: no page asks again.
 UPDATE {photos}
-SET state = %(state)s, fetched_at = %(now)s, attempts = attempts + 1, last_error = %(error)s
+SET state = %(state)s, fetched_at = %(now)s, attempts = attempts + 1, last_error = %(error)s,
+    retry_cause = NULL
 WHERE id = %(id)s;
 
 -- name: retry
 UPDATE {photos}
 SET state = 'retrying', attempts = attempts + 1, next_attempt_at = %(next)s,
-    last_error = %(error)s
+    last_error = %(error)s, retry_cause = %(cause)s
 WHERE id = %(id)s;
 
 -- name: states
@@ -164,7 +165,7 @@ WITH shared AS (
                       AND p.round_message_id = shared.message_id
 )
 SELECT p.id, p.message_id, p.media_type, p.sent_at, p.state, p.content_key, p.width, p.height,
-       p.taken_text, p.place_text, p.round_message_id, p.round_at, s.step
+       p.taken_text, p.place_text, p.round_message_id, p.round_at, s.step, p.retry_cause
 FROM found
 JOIN {photos} AS p ON p.id = found.id
 LEFT JOIN {photo_steps} AS s ON s.photo_id = p.id AND s.review_id = %(review)s
