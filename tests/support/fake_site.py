@@ -96,7 +96,13 @@ def make_apps(folder: Path) -> Apps:
     """prod's and dev's dashboards, made once (their templates compile once)."""
     made = {}
     for env, groups in (("prod", {LAWLEY: "Lawley"}), ("dev", {VELO: "Velo Test"})):
-        config = write_config(folder / env, env, bridge_db=folder / "messages.db", groups=groups)
+        config = write_config(
+            folder / env,
+            env,
+            bridge_db=folder / "messages.db",
+            groups=groups,
+            extra=f'photos_cache_dir = "{folder / env / "photos"}"',
+        )
         app = create_app(load_settings(config, expect=env), database_url=NOWHERE, secret=SECRET)
         made[env] = (app, app.state.site)
     return made

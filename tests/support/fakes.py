@@ -1073,6 +1073,8 @@ class FakeDesk:
     marks: dict[uuid.UUID, list[Presence]] = field(default_factory=dict)
     invalid: list[InvalidPost] = field(default_factory=list)
     state: Health | None = None
+    served: dict[str, str] = field(default_factory=dict)  # a copy's key → its content type
+    asked_keys: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.logins = self.logins or FakeUsers(now=self.now)
@@ -1224,6 +1226,10 @@ class FakeDesk:
 
     def photo_counts(self, drops: Sequence[str]) -> dict[str, int]:
         return {d: len(self.drop_photos[d]) for d in drops if self.drop_photos.get(d)}
+
+    def servable(self, key: str) -> str | None:
+        self.asked_keys.append(key)
+        return self.served.get(key)
 
     def mark_photo_step(
         self, review_id: uuid.UUID, photo_id: int, step: int | None, *, by: str
