@@ -1246,12 +1246,14 @@ class DropFetch:
 def drop_fetch(work: Path, maintenance: str, *, runs: int) -> DropFetch:
     """Section 14: one drop's 12 photos (1600x1200 JPEGs) drained, then fetched from the
     simulator's /api/download stand-in by the production fetcher (`Fetcher.for_settings`, the
-    shipped pace and burst: checked, decoded, rendered, cached, recorded), timed per pass;
+    shipped pace and burst: checked, decoded in its child process, rendered, cached,
+    recorded), timed per pass;
     against the baseline of the same 12 requests to the stand-in with each named file read
     back and nothing else. Runs alternate; before each, the stand-in's store loses its files
     (each request downloads again) and the photos are due again with an empty cache."""
     import httpx  # noqa: PLC0415
 
+    from wa_monitor.adapters.media import Decoder  # noqa: PLC0415
     from wa_monitor.adapters.postgres.db import Database  # noqa: PLC0415
     from wa_monitor.devtools.photos import LAWLEY, WALK, draw  # noqa: PLC0415
     from wa_monitor.devtools.simulator import media_post  # noqa: PLC0415
@@ -1309,7 +1311,8 @@ def drop_fetch(work: Path, maintenance: str, *, runs: int) -> DropFetch:
                     "next_attempt_at = now() - interval '1 second', content_key = NULL"
                 )
 
-        with httpx.Client(base_url=api.url) as client:
+        with httpx.Client(base_url=api.url) as client, Decoder() as decoder:
+            decoder.start()
             for _ in range(runs):
                 fresh()
                 began = time.perf_counter()
@@ -1320,7 +1323,9 @@ def drop_fetch(work: Path, maintenance: str, *, runs: int) -> DropFetch:
                     Path(answer.json()["path"]).read_bytes()
                 raw_seconds.append(time.perf_counter() - began)
                 fresh()
-                with Fetcher.for_settings(db, settings) as fetcher:  # a full bucket: a new drop
+                # A full bucket (a new drop after a quiet spell), and the decoder's child up, as
+                # the daemon's fetcher keeps it across passes.
+                with Fetcher.for_settings(db, settings, decode=decoder) as fetcher:
                     began = time.perf_counter()
                     done = fetcher.run_once()
                     fetch_seconds.append(time.perf_counter() - began)

@@ -18,11 +18,15 @@ an outage costs a request every few minutes, not one a second. Failures whose re
 No one photo stops a pass: whatever goes wrong here with a file the bridge served (the cache
 cannot be written, the decoder raises, the database refuses its row) is recorded as that
 photo's failure, with a short reason (no path), retried with the same backoff, and the pass goes
-on to the next photo. A file that fails to decode DECODE_TRIES times is refused (final: its
-bytes, checked by SHA-256, are the same each time); a failure of this machine (the cache, the
-database) is retried without end, never made final: it is no verdict on the photo. A row the
-database refuses to update at all stays due, said in the log, and the pass goes on. Only the
-database's connection lost ends the pass (the thread connects again).
+on to the next photo. Decoding runs in a child process with a time limit (media.Decoder): a
+file that keeps the decoder busy (a JPEG of thousands of scans) costs DECODE_SECONDS, the child
+is killed, and it counts as a failure to decode. A file that fails to decode DECODE_TRIES
+times is refused (final: its bytes, checked by SHA-256, are the same each time); a failure of
+this machine (the cache, the database) is retried without end, never made final: it is no
+verdict on the photo. A row the database refuses to update at all stays due, said in the log,
+and the pass goes on. Only the database's connection lost ends the pass (the thread connects
+again). A photo being retried records why (RetryCause: the bridge not answering, the bridge's
+error, the decoder, this machine), and its placeholder on the review page says which.
 """
 
 from __future__ import annotations
@@ -38,6 +42,8 @@ from datetime import UTC, datetime, timedelta
 from wa_monitor.adapters.media import (
     Answer,
     BridgeMedia,
+    DecodeFailed,
+    Decoder,
     FileRefused,
     NotAnImage,
     NotAVideo,
@@ -45,11 +51,11 @@ from wa_monitor.adapters.media import (
     Rendered,
     WrongFile,
     read_checked,
-    render,
     video_type,
 )
 from wa_monitor.adapters.postgres import photos
 from wa_monitor.adapters.postgres.db import Connection, Database
+from wa_monitor.adapters.postgres.photos import RetryCause
 from wa_monitor.core.ports import Log
 from wa_monitor.core.replies import Clock, RealClock
 from wa_monitor.errors import TransientError, WaMonitorError
@@ -108,6 +114,8 @@ class _Failed(Exception):
         self.stage = stage
         # OSError's str() names the file (a cache path): its errno words only.
         words = exc.strerror if isinstance(exc, OSError) and exc.strerror else ""
+        if isinstance(exc, DecodeFailed):  # e.g. "decoding took longer than 30 s": no path
+            words = str(exc)
         if isinstance(exc, WaMonitorError):
             words = str(exc).split(":", 1)[0]  # e.g. "the database refused a row": not its values
         self.reason = f"{stage}: {type(exc).__name__}" + (f" ({words})" if words else "")
@@ -126,6 +134,7 @@ class Fetcher:
         max_bytes: int,
         per_minute: int,
         burst: int = 1,
+        decode: Callable[[bytes], Rendered] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -136,6 +145,12 @@ class Fetcher:
         self.max_bytes = max_bytes
         self.gap = 60.0 / per_minute
         self.burst = burst
+        # Decoding in a child process with a time limit (media.Decoder), unless given: a file
+        # that keeps the decoder busy for minutes costs DECODE_SECONDS, not the fetcher.
+        self._decoder: Decoder | None = None
+        if decode is None:
+            decode = self._decoder = Decoder()
+        self.decode = decode
         self.clock, self.sleep = clock, sleep
         # The token bucket: requests that may go now without a wait, as of `_counted`.
         self._tokens, self._counted = float(burst), time.monotonic()
@@ -159,6 +174,8 @@ class Fetcher:
 
     def close(self) -> None:
         self.bridge.close()
+        if self._decoder is not None:
+            self._decoder.close()
 
     def __enter__(self) -> Fetcher:
         return self
@@ -257,6 +274,7 @@ class Fetcher:
                 photo.id,
                 next_at=self.clock() + _backoff(photo.attempts),
                 error=answer.detail,
+                cause=RetryCause.UNREACHABLE if self._unreachable else RetryCause.BRIDGE,
             )
             return "retrying", answer.detail
         try:
@@ -285,7 +303,7 @@ class Fetcher:
                 if photo.media_type == "video":  # served as it is, with a plain placeholder
                     content_type = video_type(data)
                 else:
-                    rendered, content_type = render(data), "image/jpeg"
+                    rendered, content_type = self.decode(data), "image/jpeg"
         except (NotAVideo, NotAnImage) as exc:
             return self._final(conn, photo, "refused", str(exc))
         with _stage("caching"):
@@ -317,7 +335,15 @@ class Fetcher:
             done.failures.append(Failure(photo.message_id, failed.reason, final=True))
             return "refused"
         delay = _backoff(photo.attempts)
-        photos.retry(conn, self.db, photo.id, next_at=self.clock() + delay, error=failed.reason)
+        cause = RetryCause.DECODING if failed.stage == "decoding" else RetryCause.HERE
+        photos.retry(
+            conn,
+            self.db,
+            photo.id,
+            next_at=self.clock() + delay,
+            error=failed.reason,
+            cause=cause,
+        )
         done.failures.append(Failure(photo.message_id, failed.reason, final=False, retry_in=delay))
         return "failed here"
 

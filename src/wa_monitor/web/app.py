@@ -51,7 +51,7 @@ from wa_monitor.web.context import (
     make_templates,
     wants_json,
 )
-from wa_monitor.web.exports import STALL_SECONDS, Exports
+from wa_monitor.web.exports import STALL_SECONDS, Exports, PgExportRows
 from wa_monitor.web.limits import KB, BodyLimit, BodyRule, ClientAddress
 from wa_monitor.web.security import SecurityHeaders
 
@@ -260,5 +260,5 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.site = web  # what every handler shares: see context.site_of
-    app.state.exports = Exports(settings, db, stall_seconds=export_stall_seconds)
+    app.state.exports = Exports(settings, PgExportRows(db), stall_seconds=export_stall_seconds)
     return app

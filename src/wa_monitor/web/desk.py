@@ -30,6 +30,7 @@ from wa_monitor.adapters.postgres.dashboard import (
     ReviewPage,
 )
 from wa_monitor.adapters.postgres.db import Connection, Database
+from wa_monitor.adapters.postgres.figures import PgFigures
 from wa_monitor.adapters.postgres.photos import DropPhoto
 from wa_monitor.adapters.postgres.presence import Presence
 from wa_monitor.adapters.postgres.reviewing import Corrected, ReviewChange, ReviewSheet
@@ -112,6 +113,10 @@ class Desk(Protocol):
 
     def photo_counts(self, drops: Sequence[str]) -> dict[str, int]: ...
 
+    def servable(self, key: str) -> str | None:
+        """The content type of the cached copies named `key`, if this environment serves them."""
+        ...
+
     def mark_photo_step(self, review_id: UUID, photo_id: int, step: int | None, *, by: str) -> None:
         """The step (1-12) this review marks the photo as showing; None: no step."""
         ...
@@ -173,7 +178,9 @@ class PgDesk:
         return dashboard.queue_counts(self._conn, self._db, today, self._settings.timezone)
 
     def health(self, now: datetime) -> Health:
-        return health.check(self._conn, self._db, self._settings, now=now)
+        return health.check(
+            PgFigures(self._conn, self._db, self._settings), self._settings, now=now
+        )
 
     def user(self, user_id: int) -> User | None:
         return users.by_id(self._conn, self._db, user_id)
@@ -211,6 +218,9 @@ class PgDesk:
 
     def photo_counts(self, drops: Sequence[str]) -> dict[str, int]:
         return photos.counts(self._conn, self._db, drops)
+
+    def servable(self, key: str) -> str | None:
+        return photos.servable(self._conn, self._db, key)
 
     def mark_photo_step(self, review_id: UUID, photo_id: int, step: int | None, *, by: str) -> None:
         photos.mark_step(self._conn, self._db, review_id, photo_id, step, by=by)

@@ -1570,3 +1570,8 @@ $$;
 -- the bridge each reply and feedback send was posted through, recorded before the post.
 ALTER TABLE {schema}.wa_monitor_outbox ADD COLUMN IF NOT EXISTS bridge text;
 ALTER TABLE {schema}.wa_monitor_feedback_sends ADD COLUMN IF NOT EXISTS bridge text;
+
+-- Version 34: why a photo is being retried, as the review page says it
+-- (migrations/0034_photo_retry_cause.sql).
+ALTER TABLE {schema}.wa_monitor_photos ADD COLUMN IF NOT EXISTS retry_cause text
+    CHECK (retry_cause IN ('unreachable', 'bridge', 'decoding', 'here'));
