@@ -20,7 +20,13 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from tests.support.env import LAWLEY, VELO, write_config
-from tests.support.fakes import FakeDesk, FakeEchoes, FakeFeedbackSends, FakePoster
+from tests.support.fakes import (
+    FakeDesk,
+    FakeEchoes,
+    FakeExportRows,
+    FakeFeedbackSends,
+    FakePoster,
+)
 from wa_monitor.adapters.postgres.users import User
 from wa_monitor.core.records import Delivery
 from wa_monitor.core.replies import Route
@@ -28,6 +34,7 @@ from wa_monitor.core.steps import Step
 from wa_monitor.settings import load_settings
 from wa_monitor.web.app import create_app
 from wa_monitor.web.context import PastDays, Site
+from wa_monitor.web.exports import Exports
 
 NOWHERE = "postgresql://wa_web:secret-pw@127.0.0.1:9/wa"  # a page that reached it would fail
 SECRET = "a unit test's secret, long enough to sign sessions with"
@@ -89,7 +96,13 @@ def make_apps(folder: Path) -> Apps:
     """prod's and dev's dashboards, made once (their templates compile once)."""
     made = {}
     for env, groups in (("prod", {LAWLEY: "Lawley"}), ("dev", {VELO: "Velo Test"})):
-        config = write_config(folder / env, env, bridge_db=folder / "messages.db", groups=groups)
+        config = write_config(
+            folder / env,
+            env,
+            bridge_db=folder / "messages.db",
+            groups=groups,
+            extra=f'photos_cache_dir = "{folder / env / "photos"}"',
+        )
         app = create_app(load_settings(config, expect=env), database_url=NOWHERE, secret=SECRET)
         made[env] = (app, app.state.site)
     return made
@@ -109,4 +122,5 @@ def on_fakes(apps: Apps, *outcomes: Delivery, env: str = "prod") -> FakeDashboar
         feedback_sends=desk.feedback,
         past_days=PastDays(),  # the chart's kept days are this test's own
     )
+    app.state.exports = Exports(site.settings, FakeExportRows(desk))
     return FakeDashboard(TestClient(app, base_url="http://testserver"), desk, bridge, review, env)

@@ -19,8 +19,16 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any, Generic, TypeVar
@@ -1065,6 +1073,8 @@ class FakeDesk:
     marks: dict[uuid.UUID, list[Presence]] = field(default_factory=dict)
     invalid: list[InvalidPost] = field(default_factory=list)
     state: Health | None = None
+    served: dict[str, str] = field(default_factory=dict)  # a copy's key → its content type
+    asked_keys: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.logins = self.logins or FakeUsers(now=self.now)
@@ -1216,6 +1226,10 @@ class FakeDesk:
 
     def photo_counts(self, drops: Sequence[str]) -> dict[str, int]:
         return {d: len(self.drop_photos[d]) for d in drops if self.drop_photos.get(d)}
+
+    def servable(self, key: str) -> str | None:
+        self.asked_keys.append(key)
+        return self.served.get(key)
 
     def mark_photo_step(
         self, review_id: uuid.UUID, photo_id: int, step: int | None, *, by: str
@@ -1560,3 +1574,34 @@ class FakeExamined:
     def flawed_rows(self) -> int:
         self._ask("flawed_rows")
         return self.flawed
+
+
+# -- the review list's CSV export ---------------------------------------------------------------
+
+
+@dataclass
+class FakeExportRows:
+    """web/exports.ExportRows on the desk's reviews (filtered as FakeDesk filters them), `size`
+    a batch; `opened` and `closed` count the exports' connections."""
+
+    desk: FakeDesk
+    size: int = 2
+    opened: int = 0
+    closed: int = 0
+
+    @asynccontextmanager
+    async def batches(
+        self, where: ReviewFilter
+    ) -> AsyncIterator[AsyncGenerator[list[Review], None]]:
+        shown = self.desk.review_page(where, size=len(self.desk.reviews), older=None, newer=None)
+        rows = list(shown.reviews)
+
+        async def batches() -> AsyncGenerator[list[Review], None]:
+            for i in range(0, len(rows), self.size):
+                yield rows[i : i + self.size]
+
+        self.opened += 1
+        try:
+            yield batches()
+        finally:
+            self.closed += 1

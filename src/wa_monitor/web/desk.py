@@ -113,6 +113,10 @@ class Desk(Protocol):
 
     def photo_counts(self, drops: Sequence[str]) -> dict[str, int]: ...
 
+    def servable(self, key: str) -> str | None:
+        """The content type of the cached copies named `key`, if this environment serves them."""
+        ...
+
     def mark_photo_step(self, review_id: UUID, photo_id: int, step: int | None, *, by: str) -> None:
         """The step (1-12) this review marks the photo as showing; None: no step."""
         ...
@@ -214,6 +218,9 @@ class PgDesk:
 
     def photo_counts(self, drops: Sequence[str]) -> dict[str, int]:
         return photos.counts(self._conn, self._db, drops)
+
+    def servable(self, key: str) -> str | None:
+        return photos.servable(self._conn, self._db, key)
 
     def mark_photo_step(self, review_id: UUID, photo_id: int, step: int | None, *, by: str) -> None:
         photos.mark_step(self._conn, self._db, review_id, photo_id, step, by=by)

@@ -128,8 +128,8 @@ def serve(request: Request) -> Response:  # noqa: PLR0911 - one early answer per
     key, kind = request.path_params["key"], request.path_params["kind"]
     if not KEY.match(key) or kind not in KINDS:
         return _not_found()
-    with site.connection() as conn:
-        content_type = photos.servable(conn, site.db, key)
+    with site.desk() as desk:
+        content_type = desk.servable(key)
     if content_type is None or (kind == "video") != content_type.startswith("video/"):
         return _not_found()
     cache = PhotoCache(site.settings.cache_dir, max_bytes=site.settings.photos_cache_max_mb << 20)
