@@ -46,7 +46,7 @@ from psycopg import sql
 from benchmarks.bench import DOC, SERVER_VAR, commit, fresh_database, machine, server, write_block
 from wa_monitor.adapters.media import PhotoCache, render
 from wa_monitor.adapters.postgres import dashboard, summary
-from wa_monitor.adapters.postgres.dashboard import Keyset, ReviewFilter, Status
+from wa_monitor.adapters.postgres.dashboard import Feedback, Keyset, ReviewFilter, Status
 from wa_monitor.adapters.postgres.db import Database
 from wa_monitor.adapters.postgres.quality import Span
 from wa_monitor.adapters.postgres.quality import times as quality_times
@@ -532,6 +532,7 @@ def explain(
             deep_filtered,
         ),
         "reviews, drop search DR1500": (ReviewFilter(drop_prefix="DR1500"), None),
+        "reviews, feedback pending": (ReviewFilter(feedback=Feedback.PENDING), None),
     }
     plans: dict[str, list[str]] = {}
     for name, (where, older) in cases.items():
@@ -551,6 +552,10 @@ def explain(
     history = sql.SQL("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) ") + dashboard.query(
         db, "drop_history"
     )
+    shared = sql.SQL("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) ") + db.query("photos.day_counts")
+    plans["overview's photo figures, a day 200 days ago"] = [
+        r[0] for r in conn.execute(shared, {"day": today - timedelta(days=200)})
+    ]
     plans["review's history"] = [r[0] for r in conn.execute(history, {"drop": "DR1000018"})]
     bands = {"today": today, "two_days": today - timedelta(days=2), "week": today - timedelta(7)}
     counts = sql.SQL("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) ") + db.query("summary.queue_counts")
