@@ -928,6 +928,7 @@ class FakeFeedbackSends:
             by,
             message,
             send.claimed_at,
+            request.bridge,
         )
 
     def route(self, claimed: Claimed, bridge: str) -> bool:

@@ -178,8 +178,9 @@ def post_once(
     Through the first route whose API answers: the next only while the one before was DOWN
     (nothing reached WhatsApp there); any other answer, UNKNOWN above all, ends it.
     `record(claim, bridge)` (the store's own `route`) writes the route's bridge on the claim,
-    committed, before its post; when it says the claim is no longer this poster's, nothing
-    more is posted (Withdrawn). An
+    committed, before its post (but the bridge the claim was made with: written with it, in
+    its own transaction, a moment ago); when it says the claim is no longer this poster's,
+    nothing more is posted (Withdrawn). An
     UNKNOWN outcome is looked for in that route's messages.db. Unsettled when the post's outcome
     could not be recorded (its cause: the store's error)."""
     if not routes:
@@ -187,7 +188,7 @@ def post_once(
     text = speakable(claim.text)
     down: list[str] = []  # each bridge that could not send, in its own words
     for route in routes:
-        if record is not None and not record(claim, route.bridge):
+        if record is not None and route.bridge != claim.bridge and not record(claim, route.bridge):
             raise Withdrawn(f"claim withdrawn before its post through {route.bridge}")
         posted = route.poster.send(claim.recipient, text)
         if posted.outcome is not Delivery.DOWN:

@@ -325,6 +325,20 @@ class Database:
 
     # -- SQL ---------------------------------------------------------------------------------
 
+    def prepared(
+        self, conn: Connection, name: str, params: Mapping[str, Any]
+    ) -> psycopg.Cursor[Any]:
+        """Run the registry's query `name` prepared on `conn` (planned once per connection).
+        For the fixed-shape lookups every request makes (a session's user, a thumbnail's
+        photo), whose plan is the same for any values and whose planning was most of their
+        time (the thumbnail's: 0.3 of 0.47 ms at 1,000,000 reviews). The web pool prepares
+        nothing else: its pages' optional filters want plans made with their values."""
+        threshold, conn.prepare_threshold = conn.prepare_threshold, 0
+        try:
+            return conn.execute(self.query(name), params, prepare=True)
+        finally:
+            conn.prepare_threshold = threshold
+
     def query(self, name: str, **extra: sql.Composable) -> sql.Composed:
         """The registry's query `name` ("file.name") with its {placeholders} filled by this
         schema's identifiers, never by strings; `extra` fills further placeholders with

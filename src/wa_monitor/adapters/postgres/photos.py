@@ -165,5 +165,5 @@ def counts(conn: Connection, db: Database, drops: Sequence[str]) -> dict[str, in
 
 def servable(conn: Connection, db: Database, key: str) -> str | None:
     """The content type of the copies named `key`, if this environment serves them."""
-    row = conn.execute(db.query("photos.servable"), {"key": key}).fetchone()
+    row = db.prepared(conn, "photos.servable", {"key": key}).fetchone()  # every thumbnail
     return None if row is None else str(row[0] or "image/jpeg")
