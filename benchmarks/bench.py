@@ -1231,6 +1231,131 @@ def report_fetch_memory(report: Report, m: FetchMemory) -> None:
     )
 
 
+DROP_PHOTOS = 12
+WHATSAPP_PHOTO = (1600, 1200)  # a photo as WhatsApp sends it (standard quality: 1600 px long side)
+
+
+@dataclass(frozen=True)
+class DropFetch:
+    fetch_seconds: list[float]  # the production fetcher's pass over the drop's photos, per run
+    raw_seconds: list[float]  # the stand-in's own downloads of the same files, read back, per run
+    per_minute: int
+    burst: int
+
+
+def drop_fetch(work: Path, maintenance: str, *, runs: int) -> DropFetch:
+    """Section 14: one drop's 12 photos (1600x1200 JPEGs) drained, then fetched from the
+    simulator's /api/download stand-in by the production fetcher (`Fetcher.for_settings`, the
+    shipped pace and burst: checked, decoded in its child process, rendered, cached,
+    recorded), timed per pass;
+    against the baseline of the same 12 requests to the stand-in with each named file read
+    back and nothing else. Runs alternate; before each, the stand-in's store loses its files
+    (each request downloads again) and the photos are due again with an empty cache."""
+    import httpx  # noqa: PLC0415
+
+    from wa_monitor.adapters.media import Decoder  # noqa: PLC0415
+    from wa_monitor.adapters.postgres.db import Database  # noqa: PLC0415
+    from wa_monitor.devtools.photos import LAWLEY, WALK, draw  # noqa: PLC0415
+    from wa_monitor.devtools.simulator import media_post  # noqa: PLC0415
+    from wa_monitor.services.photos import Fetcher  # noqa: PLC0415
+    from wa_monitor.settings import load_settings  # noqa: PLC0415
+
+    folder = _folder(work / "drop-fetch")
+    store = _folder(folder / "store")
+    start = datetime(2025, 11, 11, 9, tzinfo=SAST)
+    chat, agent = GROUPS[0], AGENTS[0]
+    posts = [
+        media_post(
+            id=f"DP{i:02d}",
+            chat_jid=chat,
+            sender=agent,
+            moment=start + timedelta(seconds=7 * i),
+            data=draw(WALK[i], taken=start, place=LAWLEY, label=f"{i}", size=WHATSAPP_PHOTO),
+        )
+        for i in range(DROP_PHOTOS)
+    ]
+    asked = [(item.post.id, chat) for item in posts]
+    fetch_seconds: list[float] = []
+    raw_seconds: list[float] = []
+    with (
+        SimulatedBridgeApi(bridge_db=store / "messages.db") as api,
+        fresh_database(maintenance) as url,
+    ):
+        api.post_media(*posts)
+        with BridgeWriter(store / "messages.db") as writer:
+            writer.post(
+                Post(
+                    id="DPDROP",
+                    chat_jid=chat,
+                    sender=agent,
+                    content="DR1752028",
+                    timestamp=bridge_timestamp(start + timedelta(minutes=3)),
+                )
+            )
+        cache = folder / "cache"
+        config = write_config(
+            folder, store / "messages.db", api_url=api.url, extra=[f'photos_cache_dir = "{cache}"']
+        )
+        cli(["schema", "migrate", "--config", str(config)], url)
+        cli(["run", "--once", "--config", str(config)], url)
+        settings = load_settings(config)
+        db = Database(url, "public", "prod")
+
+        def fresh() -> None:
+            for file in store.glob("*/*"):
+                file.unlink()
+            shutil.rmtree(cache, ignore_errors=True)
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute(
+                    "UPDATE public.wa_monitor_photos SET state = 'pending', attempts = 0, "
+                    "next_attempt_at = now() - interval '1 second', content_key = NULL"
+                )
+
+        with httpx.Client(base_url=api.url) as client, Decoder() as decoder:
+            decoder.start()
+            for _ in range(runs):
+                fresh()
+                began = time.perf_counter()
+                for message_id, jid in asked:
+                    answer = client.post(
+                        "/api/download", json={"message_id": message_id, "chat_jid": jid}
+                    )
+                    Path(answer.json()["path"]).read_bytes()
+                raw_seconds.append(time.perf_counter() - began)
+                fresh()
+                # A full bucket (a new drop after a quiet spell), and the decoder's child up, as
+                # the daemon's fetcher keeps it across passes.
+                with Fetcher.for_settings(db, settings, decode=decoder) as fetcher:
+                    began = time.perf_counter()
+                    done = fetcher.run_once()
+                    fetch_seconds.append(time.perf_counter() - began)
+                if done.outcomes != {"fetched": DROP_PHOTOS}:
+                    raise RuntimeError(f"the drop's photos were not all fetched: {done}")
+    return DropFetch(
+        fetch_seconds, raw_seconds, settings.photos_fetch_per_minute, settings.photos_fetch_burst
+    )
+
+
+def report_drop_fetch(report: Report, f: DropFetch) -> None:
+    """Section 14: a drop's 12 photos fetched, against the stand-in's own downloads."""
+    worst = max(f.fetch_seconds)
+    report.add(
+        f"14. a drop's 12 photos fetched from the simulated bridge "
+        f"({f.per_minute}/min, burst {f.burst}): median | worst of {len(f.fetch_seconds)}",
+        f"{statistics.median(f.fetch_seconds):.2f} | {worst:.2f} s",
+        "target <= 2 s (worst)",
+        met=worst <= 2.0,
+    )
+    report.add(
+        "14.   baseline: the stand-in's 12 downloads, files read back: median",
+        f"{statistics.median(f.raw_seconds):.2f} s",
+    )
+    report.add(
+        "14.   fetch / baseline (check, decode, render, cache, record): medians",
+        f"{statistics.median(f.fetch_seconds) / statistics.median(f.raw_seconds):.1f}x",
+    )
+
+
 # -- the report ----------------------------------------------------------------------------------
 
 
@@ -1277,14 +1402,21 @@ def commit() -> str:
 def write_figures(doc: Path, report: Report, header: str, verdict: str) -> None:
     """Put this run's table between the doc's markers, so the doc shows only what the current
     code measured; the rest of the doc is left as it is."""
-    text = doc.read_text("utf-8")
-    start, end = text.find(BEGIN), text.find(END)
-    if start < 0 or end < start:
-        raise ValueError(f"{doc}: no {BEGIN} … {END} block to write the figures into")
     table = ["| figure | measured | target |", "|---|---|---|"]
     table += [f"| {what.strip()} | {value} | {target} |" for what, value, target in report.rows]
-    block = "\n".join([BEGIN, "", header, "", *table, "", f"**{verdict}**", "", END])
-    doc.write_text(text[:start] + block + text[end + len(END) :], "utf-8")
+    write_block(doc, (BEGIN, END), [header, "", *table, "", f"**{verdict}**"])
+
+
+def write_block(doc: Path, markers: tuple[str, str], lines: Sequence[str]) -> None:
+    """Replace what stands between the doc's two marker comments with `lines` (a benchmark's
+    figures: each benchmark has its own markers)."""
+    begin, end = markers
+    text = doc.read_text("utf-8")
+    start, stop = text.find(begin), text.find(end)
+    if start < 0 or stop < start:
+        raise ValueError(f"{doc}: no {begin} … {end} block to write the figures into")
+    block = "\n".join([begin, "", *lines, "", end])
+    doc.write_text(text[:start] + block + text[stop + len(end) :], "utf-8")
 
 
 @dataclass
@@ -1341,6 +1473,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "fetch-memory", help="the photo fetcher's memory over many photos (section 13)"
     )
     fetching.add_argument("--photos", type=int, default=10_000)
+    commands.add_parser(
+        "drop-fetch", help="a drop's 12 photos fetched, against the stand-in's own (section 14)"
+    ).add_argument("--runs", type=int, default=5)
     parser.add_argument(
         "--doc",
         type=Path,
@@ -1407,8 +1542,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             bursts=args.bursts,
         )
         return 0
-    if args.command == "fetch-memory":
-        return fetch_memory_command(args)
+    alone = {"fetch-memory": fetch_memory_command, "drop-fetch": drop_fetch_command}
+    if args.command in alone:
+        return alone[args.command](args)
     if args.quick:
         args.messages, args.slice, args.idle_seconds = 20_000, 2_000, 3.0
     if args.doc is None and not args.quick and not args.no_doc:
@@ -1438,6 +1574,20 @@ def fetch_memory_command(args: argparse.Namespace) -> int:
     try:
         with server(args.database_url, work) as maintenance:
             report_fetch_memory(report, fetch_memory(work, maintenance, args.photos))
+    finally:
+        _leave(work, remove=args.dir is None and not args.keep)
+    return 0 if all(met for _, _, met in report.judged) else 1
+
+
+def drop_fetch_command(args: argparse.Namespace) -> int:
+    """`python -m benchmarks.bench drop-fetch`: section 14 alone."""
+    work = args.dir or Path(tempfile.mkdtemp(prefix="wa-monitor-bench-"))
+    report = Report()
+    load = os.getloadavg()
+    print(f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}", flush=True)
+    try:
+        with server(args.database_url, work) as maintenance:
+            report_drop_fetch(report, drop_fetch(work, maintenance, runs=args.runs))
     finally:
         _leave(work, remove=args.dir is None and not args.keep)
     return 0 if all(met for _, _, met in report.judged) else 1
@@ -1629,6 +1779,7 @@ def run_bench(args: argparse.Namespace, work: Path, maintenance: str) -> bool:  
     report_summary(report, summary_cost(big, maintenance, work, quick=args.quick), n)
     report_photos(report, files, maintenance, work, runs=runs)
     report_bridges(report, two_bridges(big, maintenance, work, runs=runs), n)
+    report_drop_fetch(report, drop_fetch(work, maintenance, runs=runs))
     after = os.getloadavg()
     print(f"load average after: {after[0]:.2f} {after[1]:.2f} {after[2]:.2f}", flush=True)
     text, passed = report.verdict(n, lat.missing)

@@ -365,6 +365,11 @@ with warnings.catch_warnings():
         photos_cache_max_mb: int = Field(default=2048, ge=1, le=1_000_000)
         photos_max_file_mb: int = Field(default=64, ge=1, le=1024)
         photos_fetch_per_minute: int = Field(default=60, ge=1, le=6000)
+        # Requests that may go at once after a quiet spell (a token bucket refilled at
+        # photos_fetch_per_minute): one drop's 12 photos are fetched in a second or two, not
+        # paced over 12; over any window the bridge is asked at most this many more times
+        # than the steady pace allows.
+        photos_fetch_burst: int = Field(default=12, ge=1, le=100)
         alerts: Alerts = Alerts()
         sharepoint: SharePoint | None = None
         web: Web = Web()

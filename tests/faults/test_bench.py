@@ -28,6 +28,8 @@ FIGURES = [
     "9.   on (5 projects) / off at 20,000",
     "9.   on (40 projects) / off at 20,000",
     "11.   photos on / off at 20,000",
+    "14. a drop's 12 photos fetched from the simulated bridge",
+    "14.   baseline: the stand-in's 12 downloads",
 ]
 
 

@@ -5,6 +5,7 @@ environment, with private caching, nosniff, the JPEG type and no path in the ans
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,17 +17,17 @@ import psycopg
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.support.browser import CHROMIUM, log_in, new_page, played_frame, shot
+from tests.support.browser import CHROMIUM, SHOTS, log_in, new_page, played_frame, shot
 from tests.support.env import LAWLEY, sast, write_config
 from tests.support.runs import say
 from tests.support.web import add_user, dashboard, make_app, served
-from wa_monitor.adapters.media import BridgeMedia, PhotoCache
+from wa_monitor.adapters.media import BridgeMedia, Decoder, PhotoCache
 from wa_monitor.adapters.postgres.db import Database
 from wa_monitor.adapters.postgres.users import Role
 from wa_monitor.cli import main
 from wa_monitor.devtools.bridge_api import SimulatedBridgeApi
 from wa_monitor.devtools.photos import LAWLEY as LAWLEY_PLACE
-from wa_monitor.devtools.photos import WALK, clip, draw
+from wa_monitor.devtools.photos import WALK, clip, draw, slow_jpeg
 from wa_monitor.devtools.simulator import BridgeWriter, MediaPost, media_post
 from wa_monitor.services.photos import Fetcher
 from wa_monitor.settings import Settings, load_settings
@@ -49,7 +50,7 @@ class Shop:
     def run_monitor(self) -> None:
         assert main(["run", "--config", str(self.config), "--once", "--give-up-after", "2"]) == 0
 
-    def fetch(self) -> None:
+    def fetch(self, **kw: Any) -> None:
         with Fetcher(
             Database(self.url, "public", "prod"),
             bridge=BridgeMedia(self.api.url),
@@ -58,6 +59,7 @@ class Shop:
             max_bytes=8 << 20,
             per_minute=6000,
             clock=lambda: ARRIVED + timedelta(hours=2),
+            **kw,
         ) as fetcher:
             fetcher.run_once()
 
@@ -172,6 +174,64 @@ def test_the_review_page_shows_the_photos_beside_the_steps_with_a_large_view_and
         expect(caption).to_contain_text("11 of 11")
         page.keyboard.press("Escape")
         expect(view).to_be_hidden()
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="chromium is missing")
+def test_a_photo_being_retried_says_whether_the_bridge_or_this_server_failed(
+    browser: Browser, shop: Shop
+) -> None:
+    """Four photos retried for four real reasons, and one not asked for yet: the bridge not
+    answering (down), the bridge failing to download it (its own error), a file the decoder is
+    stopped on (a JPEG of 20,000 scans, past the decoder's limit) and this server's photo cache
+    refusing the copy. (Before: each said "The bridge is not answering", also when the bridge
+    had served the file and the fault was this server's.)"""
+    assert shop.api.bridge_db is not None
+
+    def photo(message_id: str, second: int, data: bytes) -> MediaPost:
+        moment = ARRIVED + timedelta(seconds=second)
+        return media_post(id=message_id, chat_jid=LAWLEY, sender=AGENT, moment=moment, data=data)
+
+    bridge_error = photo("B1", 10, draw(WALK[1], label="bridge"))
+    hostile = photo("C1", 20, slow_jpeg())
+    not_kept = photo("H1", 30, draw(WALK[2], label="here"))
+    shop.api.post_media(bridge_error, hostile, not_kept)
+    with BridgeWriter(shop.api.bridge_db) as writer:
+        say(writer, "D1", f"{DROP} all photos", ARRIVED + timedelta(minutes=4), sender=AGENT)
+    shop.run_monitor()
+    named = shop.api.store / LAWLEY.replace(":", "_") / bridge_error.post.filename
+    shop.api.fail_download("B1", f"failed to save media file: open {named}: no space left")
+    cache = PhotoCache(shop.settings.cache_dir, max_bytes=1 << 30)
+    (cache.path(hashlib.sha256(not_kept.data).hexdigest(), "thumb") / "in the way").mkdir(
+        parents=True
+    )
+    with Decoder(seconds=1.0) as decoder:
+        shop.fetch(decode=decoder)
+    shop.api.post_media(photo("U1", 40, draw(WALK[3], label="down")))
+    shop.run_monitor()
+    shop.api.down()
+    shop.fetch()  # only U1 is due (the others wait out their backoff): no answer
+    shop.api.up()
+    shop.api.post_media(photo("N1", 50, draw(WALK[4], label="new")))
+    shop.run_monitor()  # recorded, not asked for yet
+
+    with served(make_app(shop.settings, shop.url)) as base, new_page(browser) as page:
+        log_in(page, base, "thandi")
+        page.goto(f"{base}/wa-monitor/reviews/{shop.review_id()}")
+        missing = page.locator("[data-testid=photo-missing]")
+        expect(missing).to_have_count(5)
+        said = missing.all_inner_texts()
+        shot(page, "photos-placeholders")
+        missing.first.scroll_into_view_if_needed()
+        page.locator("[data-testid=photos]").screenshot(
+            path=SHOTS / "photos-placeholders-panel.png"
+        )
+    assert [" ".join(text.split()) for text in said] == [
+        "The bridge could not get it from WhatsApp; trying again",
+        "Received, but it could not be decoded here; trying again",
+        "Received, but this server could not store it; trying again",
+        "The bridge is not answering; trying again",
+        "Not fetched yet",
+    ]
 
 
 def test_a_photo_is_served_only_to_a_logged_in_user_of_its_own_environment(

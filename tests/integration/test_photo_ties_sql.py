@@ -1,12 +1,16 @@
-"""The drain ties photos in the database (photos.sql, `tie_near`); core/photos.py's `associate`
-is the rule's reference. Both get the same photos and drop messages, and must give the same
-ties: every case of tests/unit/test_photo_rules.py, and a crowd of random ones."""
+"""The drain ties photos in the database (photos.sql: `record_drop_posts`, then
+`record_photos`, which ties each new photo as it inserts it and ties again the recorded photos
+near the batch's drop messages); core/photos.py's `associate` is the rule's reference. Both get
+the same photos and drop messages, and must give the same ties: every case of
+tests/unit/test_photo_rules.py, whichever batch brings the photo and which its drop messages,
+and a crowd of random ones in random batches."""
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import UTC, timedelta
 from typing import Any
 
 import psycopg
@@ -18,47 +22,89 @@ from wa_monitor.core.photos import DEFAULT_AFTER, DEFAULT_BEFORE, DropPost, Phot
 
 pytestmark = pytest.mark.migrated("prod")
 
+Batch = tuple[Sequence[PhotoPost], Sequence[DropPost]]
+
+
+def _as_row(i: int, p: PhotoPost) -> list[object]:
+    """A photo as the daemon sends an odd row (store.py, _photo_row)."""
+    at_ = p.sent_at.astimezone(UTC).isoformat()
+    return [p.chat_jid, p.message_id, i, p.sender, at_, "image", "", None, None, p.caption_drop]
+
+
+def _as_plain(i: int, p: PhotoPost) -> dict[str, object]:
+    """A photo as the bridge's SQLite hands over a plain row (bridge.sql, photo_rows)."""
+    at_ = p.sent_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f+00:00")
+    return {
+        "c": p.chat_jid,
+        "i": p.message_id,
+        "r": i,
+        "s": p.sender,
+        "t": at_,
+        "m": "image",
+        "f": "",
+    }
+
 
 def tie_in_sql(
     conn: psycopg.Connection[Any],
     url: str,
-    photos: Sequence[PhotoPost],
-    posts: Sequence[DropPost],
+    batches: Sequence[Batch],
     *,
     before: timedelta = DEFAULT_BEFORE,
     after: timedelta = DEFAULT_AFTER,
 ) -> dict[tuple[str, str], str | None]:
-    """Store the photos and drop messages as the drain does, run the drain's tie, read back."""
+    """Record each batch's drop messages and photos as the drain does (store.py, _send_photos),
+    one batch after the other, and read the ties back. Every other photo that could be a plain
+    row (no caption, an id of ASCII letters and digits) goes in as one, the rest as odd rows:
+    both ways are tied alike."""
     conn.execute("TRUNCATE public.wa_monitor_photos, public.wa_monitor_drop_posts CASCADE")
-    for i, p in enumerate(photos):
+    db = Database(url, "public", "prod")
+    rowid = 0
+    for photos, posts in batches:
+        rows: list[list[object]] = []
+        plain: list[dict[str, object]] = []
+        for p in photos:
+            rowid += 1
+            if (
+                p.caption_drop is None
+                and p.message_id.isalnum()
+                and p.message_id.isascii()
+                and rowid % 2
+            ):
+                plain.append(_as_plain(rowid, p))
+            else:
+                rows.append(_as_row(rowid, p))
         conn.execute(
-            "INSERT INTO public.wa_monitor_photos (chat_jid, message_id, bridge_rowid, sender,"
-            " sent_at, media_type, caption_drop) VALUES (%s, %s, %s, %s, %s, 'image', %s)",
-            (p.chat_jid, p.message_id, i, p.sender, p.sent_at, p.caption_drop),
+            db.query("photos.record_drop_posts"),
+            {
+                "chats": [d.chat_jid for d in posts],
+                "ids": [d.message_id for d in posts],
+                "senders": [d.sender for d in posts],
+                "at": [d.sent_at for d in posts],
+                "drops": [d.drop_number for d in posts],
+            },
         )
-    for d in posts:
         conn.execute(
-            "INSERT INTO public.wa_monitor_drop_posts (chat_jid, message_id, sender, sent_at,"
-            " drop_number) VALUES (%s, %s, %s, %s, %s)",
-            (d.chat_jid, d.message_id, d.sender, d.sent_at, d.drop_number),
+            db.query("photos.record_photos"),
+            {
+                "rows": json.dumps(rows),
+                "plain": json.dumps(plain),
+                "lids": [],
+                "phones": [],
+                "skip_chats": [],
+                "skip_senders": [],
+                "post_chats": [d.chat_jid for d in posts],
+                "post_senders": [d.sender for d in posts],
+                "post_at": [d.sent_at for d in posts],
+                "before": before,
+                "after": after,
+            },
         )
-    pairs = sorted({(p.chat_jid, p.sender) for p in photos})
-    conn.execute(
-        Database(url, "public", "prod").query("photos.tie_near"),
-        {
-            "chats": [c for c, _ in pairs],
-            "senders": [s for _, s in pairs],
-            "lo": min(p.sent_at for p in photos),
-            "hi": max(p.sent_at for p in photos),
-            "before": before,
-            "after": after,
-        },
-    )
-    rows = conn.execute(
+    rows_ = conn.execute(
         "SELECT chat_jid, message_id, drop_number, round_message_id, round_at"
         " FROM public.wa_monitor_photos"
     ).fetchall()
-    return {(c, m): None if d is None else f"{d} {r} {t.isoformat()}" for c, m, d, r, t in rows}
+    return {(c, m): None if d is None else f"{d} {r} {t.isoformat()}" for c, m, d, r, t in rows_}
 
 
 def tie_in_core(
@@ -75,16 +121,28 @@ def tie_in_core(
     }
 
 
+def _ways(photos: Sequence[PhotoPost], posts: Sequence[DropPost]) -> dict[str, list[Batch]]:
+    """The batches that can bring them: all in one, the photos before their drop messages
+    (each drop message in a batch of its own, after), and the drop messages first."""
+    return {
+        "one batch": [(photos, posts)],
+        "photos first": [(photos, []), *(([], [d]) for d in posts)],
+        "drop messages first": [([], posts), (photos, [])],
+    }
+
+
 @pytest.mark.parametrize(
     ("posts", "the_photo"), [pytest.param(p, ph, id=name) for name, p, ph, _ in CASES]
 )
-def test_the_database_ties_each_case_as_the_rule_does(
+def test_the_database_ties_each_case_as_the_rule_does_whichever_batch_brings_what(
     db: psycopg.Connection[Any],
     database_url: str,
     posts: list[DropPost],
     the_photo: PhotoPost,
 ) -> None:
-    assert tie_in_sql(db, database_url, [the_photo], posts) == tie_in_core([the_photo], posts)
+    expected = tie_in_core([the_photo], posts)
+    for way, batches in _ways([the_photo], posts).items():
+        assert tie_in_sql(db, database_url, batches) == expected, way
 
 
 def test_the_database_ties_a_crowd_of_photos_as_the_rule_does(
@@ -106,9 +164,21 @@ def test_the_database_ties_a_crowd_of_photos_as_the_rule_does(
             caption = f"DR{2_000_000 + i}" if rng.random() < 0.05 else None
             photos.append(PhotoPost(chat, sender, mid, at(minute), caption))
     windows = [(DEFAULT_BEFORE, DEFAULT_AFTER), (timedelta(minutes=20), timedelta(minutes=45))]
+    # The same messages in 7 batches, in a random order (a bridge's rowids need not follow
+    # the times): a photo may come before or after the drop messages that claim it.
+    messages: list[PhotoPost | DropPost] = [*photos, *posts]
+    rng.shuffle(messages)
+    batches: list[Batch] = [
+        (
+            [m for m in messages[k::7] if isinstance(m, PhotoPost)],
+            [m for m in messages[k::7] if isinstance(m, DropPost)],
+        )
+        for k in range(7)
+    ]
 
     for before, after in windows:
         expected = tie_in_core(photos, posts, before=before, after=after)
-        got = tie_in_sql(db, database_url, photos, posts, before=before, after=after)
-        assert got == expected
-        assert sum(t is not None for t in got.values()) > len(photos) // 3  # a real crowd
+        for shape in ([(photos, posts)], batches):
+            got = tie_in_sql(db, database_url, shape, before=before, after=after)
+            assert got == expected
+        assert sum(t is not None for t in expected.values()) > len(photos) // 3  # a real crowd

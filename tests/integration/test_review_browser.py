@@ -293,6 +293,39 @@ def test_a_double_click_and_two_reviewers_sending_together_post_one_message(
     assert states == ["sent"]
 
 
+def test_a_second_click_while_the_first_send_is_on_its_way_posts_nothing_more(
+    browser: Browser, desk: Desk
+) -> None:
+    """A slow double click: the second click lands after the first POST left, while its answer
+    is held (the bridge is slow). Chromium coalesces two submits of one task into one
+    navigation, so a fast dblclick alone cannot tell; this one posts twice without the page's
+    guard, and the page then shows the second answer ('… is sending this feedback right now')."""
+    with new_page(browser) as page:
+        saved_with_feedback(page, desk)
+        desk.api.fault(Fault.SLOW, delay_s=1.5)
+        posts: list[str] = []
+        page.on(
+            "request",
+            lambda r: posts.append(r.url) if r.method == "POST" and "/send" in r.url else None,
+        )
+        button = page.locator("button:has-text('Send to the group')")
+        button.scroll_into_view_if_needed()
+        box = button.bounding_box()
+        assert box is not None
+        x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+        # The mouse itself: a locator's click would wait for the first click's navigation.
+        with page.expect_request(lambda r: r.method == "POST" and "/send" in r.url):
+            page.mouse.click(x, y)
+        page.mouse.click(x, y)  # the first POST is on its way, its answer held
+
+        expect(page.locator("[data-testid=notice]")).to_be_visible(timeout=15_000)
+        text = notice(page)
+        shot(page, "review-slow-double-click")
+    assert len(posts) == 1, posts
+    assert text == "Feedback sent to the group."
+    assert len(desk.api.wait_for(2, timeout_s=3)) == 1
+
+
 def test_a_bridge_that_is_down_shows_an_error_in_time_stamps_nothing_and_send_works_after(
     browser: Browser, desk: Desk
 ) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from wa_monitor.adapters.postgres import photos, users
 from wa_monitor.adapters.postgres.db import (
     Database,
     DatabaseUnreachable,
@@ -163,3 +164,30 @@ def test_a_pool_that_cannot_connect_says_unreachable_not_the_drivers_timeout() -
             pass
     finally:
         pool.close()
+
+
+@pytest.mark.migrated("prod")
+def test_the_lookups_of_every_request_are_planned_once_per_web_connection(
+    database_url: str,
+) -> None:
+    """A session's user and a thumbnail's photo are looked up on every request with one fixed
+    shape: prepared on the web pool's connection, they are planned once (the thumbnail's
+    lookup took 0.47 ms a request, 0.3 of it planning, at 1,000,000 reviews). The pool's other
+    queries stay unprepared: the pages' filters want plans made with their values."""
+    db = Database(database_url, "public", "prod")
+    pool = db.pool("prepared-test", max_size=1)
+    pool.open(wait=True)
+    try:
+        with db.borrowed(pool) as conn:
+            for _ in range(3):
+                users.by_id(conn, db, 1)
+                photos.servable(conn, db, "0" * 64)
+                conn.execute(db.query("photos.states")).fetchall()
+            prepared = conn.execute(
+                "SELECT statement FROM pg_prepared_statements ORDER BY statement"
+            ).fetchall()
+    finally:
+        pool.close()
+    assert len(prepared) == 2, prepared
+    assert "wa_monitor_users" in prepared[1][0]
+    assert "wa_monitor_photos" in prepared[0][0]

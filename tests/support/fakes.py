@@ -19,23 +19,44 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any, Generic, TypeVar
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from tests.support.env import AGENT, GROUPS, LAWLEY
+from wa_monitor.adapters.bridge import BridgeError
 from wa_monitor.adapters.postgres.alerts import STALE_CLAIM as STALE_ALERT_CLAIM
 from wa_monitor.adapters.postgres.dashboard import (
+    DayCards,
     HistoryEntry,
+    InvalidDay,
+    InvalidPost,
     Keyset,
+    QueueCount,
     Review,
     ReviewFilter,
     ReviewPage,
+)
+from wa_monitor.adapters.postgres.db import LockHolder, SchemaState, latest_version
+from wa_monitor.adapters.postgres.figures import (
+    BridgeProgress,
+    Progress,
+    RepliesDay,
+    ReviewCounts,
+    SkippedSender,
 )
 from wa_monitor.adapters.postgres.photos import DropPhoto
 from wa_monitor.adapters.postgres.presence import Presence
@@ -60,12 +81,14 @@ from wa_monitor.core.feedback_claims import (
 )
 from wa_monitor.core.photos import Photo
 from wa_monitor.core.ports import Planner
+from wa_monitor.core.privileges import Audit, Service
 from wa_monitor.core.records import (
     NO_LISTS,
     START,
     BridgeBatch,
     BridgeMessage,
     BridgePosition,
+    DailyCount,
     Delivery,
     Flaw,
     OutboxMessage,
@@ -80,11 +103,14 @@ from wa_monitor.core.records import (
 from wa_monitor.core.replies import retry_in
 from wa_monitor.core.report import Totals
 from wa_monitor.core.reviews import mark_taken
+from wa_monitor.core.sheet import HEADER, Sheet, SheetPlan, TargetKind, Write, read_sheet
 from wa_monitor.core.steps import Step
 from wa_monitor.core.verdict import Verdict
-from wa_monitor.errors import Rescan, RowRefused, Standby
+from wa_monitor.errors import Rescan, RowRefused, Standby, TransientError
+from wa_monitor.services.health import Health, Level
 
 JOHANNESBURG = ZoneInfo("Africa/Johannesburg")
+LATEST = latest_version()
 Moment = TypeVar("Moment")
 Action = Callable[[], object]
 
@@ -902,6 +928,7 @@ class FakeFeedbackSends:
             by,
             message,
             send.claimed_at,
+            request.bridge,
         )
 
     def route(self, claimed: Claimed, bridge: str) -> bool:
@@ -1027,7 +1054,13 @@ class FakeDesk:
     with `feedback` (the Send's claim store), as the database shares one row: a save moves the
     version the next Send must carry, a Send's stamp moves it again. Reviews are listed newest
     first by when they were sighted; filters are not applied (the SQL's, tested on PostgreSQL);
-    a photo's step mark is kept on the photo (the table keeps one per review and photo)."""
+    a photo's step mark is kept on the photo (the table keeps one per review and photo). Of
+    the filters, only the project and the status are applied (the queue's own).
+
+    The day's figures are counted from the same reviews, by their review_date (the local day
+    the SQL's summary counts them on): a save makes a review complete or incomplete, a stamp
+    counts as feedback sent. Invalid drop numbers are what a test puts in `invalid`; the health
+    is `state` (none: a monitor that is running and has caught up), read at `now`."""
 
     feedback: FakeFeedbackSends
     logins: FakeUsers | None = None  # the accounts a login checks (made in __post_init__)
@@ -1039,9 +1072,74 @@ class FakeDesk:
     bridge_messages: dict[tuple[str, str], BridgeMessage] = field(default_factory=dict)
     drop_photos: dict[str, list[DropPhoto]] = field(default_factory=dict)
     marks: dict[uuid.UUID, list[Presence]] = field(default_factory=dict)
+    invalid: list[InvalidPost] = field(default_factory=list)
+    state: Health | None = None
+    served: dict[str, str] = field(default_factory=dict)  # a copy's key → its content type
+    asked_keys: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.logins = self.logins or FakeUsers(now=self.now)
+
+    def _as_now(self, review: Review) -> Review:
+        """The review as the list shows it now: its verdict and stamp as saved since."""
+        sheet, row = self.sheets[review.id], self.feedback.reviews[review.id]
+        verdict = sheet.verdict
+        return replace(
+            review,
+            drop_number=sheet.drop_number,
+            completed=sheet.reviewed_at is not None and verdict.completed,
+            incomplete=sheet.reviewed_at is not None and verdict.incomplete,
+            feedback_sent=row.feedback_sent,
+        )
+
+    def _on(self, first: date, last: date) -> list[Review]:
+        return [self._as_now(r) for r in self.reviews.values() if first <= r.review_date <= last]
+
+    def day_totals(self, first: date, last: date) -> list[DailyCount]:
+        drops: dict[tuple[date, str], set[str]] = {}
+        for r in self._on(first, last):
+            if r.project is not None:
+                drops.setdefault((r.review_date, r.project), set()).add(r.drop_number)
+        return [DailyCount(d, p, len(n)) for (d, p), n in sorted(drops.items())]
+
+    def day_cards(self, day: date) -> DayCards:
+        on = self._on(day, day)
+        return DayCards(
+            len(on),
+            sum(r.completed for r in on),
+            sum(r.incomplete for r in on),
+            sum(not (r.completed or r.incomplete) for r in on),
+            sum(r.feedback_sent is not None for r in on),
+            sum(r.resubmitted for r in on),
+        )
+
+    def invalid_posts(self, start: datetime, end: datetime, *, limit: int) -> InvalidDay:
+        within = sorted(
+            (p for p in self.invalid if start <= p.posted_at < end),
+            key=lambda p: p.posted_at,
+            reverse=True,
+        )
+        return InvalidDay(tuple(within[:limit]), len(within))
+
+    def photo_day_counts(self, day: date) -> tuple[int, int]:
+        drops = {r.drop_number for r in self._on(day, day)}
+        shot = [len(self.drop_photos.get(d, [])) for d in drops]
+        return sum(shot), sum(n < len(Step) for n in shot)
+
+    def queue_counts(self, today: date) -> list[QueueCount]:
+        bands: dict[str | None, list[int]] = {}
+        for r in map(self._as_now, self.reviews.values()):
+            if r.completed or r.incomplete:
+                continue
+            age = (today - r.review_date).days
+            band = 0 if age <= 0 else 1 if age <= 2 else 2 if age <= 7 else 3
+            bands.setdefault(r.project, [0, 0, 0, 0])[band] += 1
+        return [QueueCount(p, *n) for p, n in sorted(bands.items(), key=lambda i: str(i[0]))]
+
+    def health(self, now: datetime) -> Health:
+        if self.state is not None:
+            return self.state
+        return Health(Level.OK, "The monitor is running.", True, 0, now, now, now, now)
 
     def now(self) -> datetime:
         return self.feedback.now()
@@ -1130,6 +1228,10 @@ class FakeDesk:
     def photo_counts(self, drops: Sequence[str]) -> dict[str, int]:
         return {d: len(self.drop_photos[d]) for d in drops if self.drop_photos.get(d)}
 
+    def servable(self, key: str) -> str | None:
+        self.asked_keys.append(key)
+        return self.served.get(key)
+
     def mark_photo_step(
         self, review_id: uuid.UUID, photo_id: int, step: int | None, *, by: str
     ) -> None:
@@ -1142,9 +1244,19 @@ class FakeDesk:
         return sorted(self.reviews.values(), key=lambda r: (r.sighted_at, r.id), reverse=True)
 
     def review_page(
-        self, where: ReviewFilter, *, size: int, older: Keyset | None, newer: Keyset | None
+        self,
+        where: ReviewFilter,
+        *,
+        size: int,
+        older: Keyset | None,
+        newer: Keyset | None,
+        oldest_first: bool = False,
     ) -> ReviewPage:
-        shown = self._ordered()
+        shown = [
+            r
+            for r in map(self._as_now, self._ordered()[:: -1 if oldest_first else 1])
+            if where.project in {None, r.project} and where.status in {None, r.status}
+        ]
         return ReviewPage(
             tuple(shown[:size]), shown[size - 1].keyset if len(shown) > size else None, None
         )
@@ -1313,3 +1425,184 @@ class FakeIncidents:
             else:
                 left = tuple(c for c in row.opening if c != m.channel)
                 self._set(m.kind, opening=left, opened_via=row.opened_via + carried)
+
+
+# -- the SharePoint sync: its record in the schema, and the sheet ----------------------------
+
+
+@dataclass
+class FakeSyncBook:
+    """services/sharepoint.SyncBook in memory: the daily counts a test gives in `totals`, and
+    every row the sync recorded (`recorded`: (where, day, project, drops, action))."""
+
+    totals: list[DailyCount] = field(default_factory=list)
+    recorded: list[tuple[str, date, str, int, str]] = field(default_factory=list)
+
+    def counts(self, first: date, last: date) -> list[DailyCount]:
+        return [c for c in self.totals if first <= c.day <= last]
+
+    def written(self, where: str, first: date, last: date) -> list[tuple[date, str]]:
+        keys = {(d, p) for w, d, p, _, _ in self.recorded if w == where and first <= d <= last}
+        return sorted(keys)
+
+    def record(self, write: Write, *, kind: TargetKind, where: str) -> None:
+        total = write.total
+        self.recorded.append((where, total.day, total.project, total.drops, write.kind.value))
+
+
+@dataclass
+class FakeSheet:
+    """core/ports.SheetTarget in memory: a worksheet's cells by row (date, project, count),
+    `fails_after` writes carried out before its API goes away (None: never)."""
+
+    cells: dict[int, tuple[object, object, object]] = field(default_factory=dict)
+    fails_after: int | None = None
+    kind: TargetKind = TargetKind.XLSX
+    where: str = "memory.xlsx"
+
+    def read(self) -> Sheet:
+        return read_sheet([list(self.cells.get(i, ("", "", ""))) for i in range(1, self.last + 1)])
+
+    @property
+    def last(self) -> int:
+        return max(self.cells, default=0)
+
+    def apply(self, plan: SheetPlan) -> Iterator[Write]:
+        if plan.header_row is not None:
+            self.cells[plan.header_row] = HEADER
+        for n, write in enumerate(plan.writes):
+            if self.fails_after is not None and n >= self.fails_after:
+                raise TransientError("the workbook's API went away")
+            total = write.total
+            self.cells[write.row] = (total.day.isoformat(), total.project, total.drops)
+            yield write
+
+
+# -- what status measures: the schema's figures and the bridge's file ------------------------
+
+
+@dataclass
+class FakeFigures:
+    """services/status.Figures in memory: a migrated schema with a monitor running, nothing
+    waiting, unless a test says otherwise; `unreadable` is the bridge file's error."""
+
+    state: SchemaState = field(default_factory=lambda: SchemaState("public", LATEST, LATEST))
+    holder: LockHolder | None = field(
+        default_factory=lambda: LockHolder(4242, "wa-monitor-prod", None, datetime.now(UTC))
+    )
+    reviews: ReviewCounts = field(default_factory=lambda: ReviewCounts(0, 0, None))
+    done: Progress = field(default_factory=lambda: Progress(None, None, 0, None, None))
+    bridge_rows: list[BridgeProgress] = field(default_factory=list)
+    flawed: int = 0
+    skipped: list[SkippedSender] = field(default_factory=list)
+    replies: RepliesDay = field(default_factory=lambda: RepliesDay(0, 0, 0))
+    pending: int = 0
+    newest: datetime | None = None
+    unreadable: BridgeError | None = None
+    asked: list[str] = field(default_factory=list)  # what was read, in order
+
+    def schema_state(self) -> SchemaState:
+        self.asked.append("schema")
+        return self.state
+
+    def lock_holder(self) -> LockHolder | None:
+        return self.holder
+
+    def review_counts(self, today: date) -> ReviewCounts:
+        self.asked.append("reviews")
+        return self.reviews
+
+    def progress(self, bridge: str) -> Progress:
+        return self.done
+
+    def bridges(self) -> list[BridgeProgress]:
+        return list(self.bridge_rows)
+
+    def flawed_rows(self) -> int:
+        return self.flawed
+
+    def skipped_since(self, since: datetime) -> list[SkippedSender]:
+        return [s for s in self.skipped if s.last_sent_at >= since]
+
+    def replies_day(self, start: datetime, until: datetime) -> RepliesDay:
+        self.asked.append("replies")
+        return self.replies
+
+    def backlog(self, cursor_rowid: int) -> tuple[int, datetime | None]:
+        self.asked.append("bridge")
+        if self.unreadable is not None:
+            raise self.unreadable
+        return self.pending, self.newest
+
+
+# -- what doctor asks the database -------------------------------------------------------------
+
+
+@dataclass
+class FakeExamined:
+    """services/doctor.Examined in memory: a current schema, a role holding exactly what its
+    service needs, unless a test says otherwise; `failing` maps a question (a method's name) to
+    the translated error it raises."""
+
+    state: SchemaState = field(default_factory=lambda: SchemaState("public", LATEST, LATEST))
+    audited: Audit = field(default_factory=lambda: Audit("wa_monitor", (), (), ()))
+    plans: dict[str, int] = field(default_factory=dict)
+    flawed: int = 0
+    failing: dict[str, Exception] = field(default_factory=dict)
+    services: list[Service] = field(default_factory=list)  # the services audited
+
+    def _ask(self, question: str) -> None:
+        if question in self.failing:
+            raise self.failing[question]
+
+    def whoami(self) -> tuple[str, str, str]:
+        self._ask("whoami")
+        return ("wa_monitor", "wa", "15.8")
+
+    def schema_state(self) -> SchemaState:
+        self._ask("schema_state")
+        return self.state
+
+    def audit(self, service: Service) -> Audit:
+        self._ask("audit")
+        self.services.append(service)
+        return self.audited
+
+    def plan_sizes(self, projects: Sequence[str]) -> dict[str, int]:
+        self._ask("plan_sizes")
+        return {p: n for p, n in self.plans.items() if p in projects and n}
+
+    def flawed_rows(self) -> int:
+        self._ask("flawed_rows")
+        return self.flawed
+
+
+# -- the review list's CSV export ---------------------------------------------------------------
+
+
+@dataclass
+class FakeExportRows:
+    """web/exports.ExportRows on the desk's reviews (filtered as FakeDesk filters them), `size`
+    a batch; `opened` and `closed` count the exports' connections."""
+
+    desk: FakeDesk
+    size: int = 2
+    opened: int = 0
+    closed: int = 0
+
+    @asynccontextmanager
+    async def batches(
+        self, where: ReviewFilter
+    ) -> AsyncIterator[AsyncGenerator[list[Review], None]]:
+        shown = self.desk.review_page(where, size=len(self.desk.reviews), older=None, newer=None)
+        rows = list(shown.reviews)
+
+        async def batches() -> AsyncGenerator[list[Review], None]:
+            for i in range(0, len(rows), self.size):
+                yield rows[i : i + self.size]
+
+        self.opened += 1
+        try:
+            yield batches()
+        finally:
+            self.closed += 1

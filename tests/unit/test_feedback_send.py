@@ -165,3 +165,26 @@ def test_an_empty_or_overlong_text_is_refused_before_anything(typed: str) -> Non
     with pytest.raises(BadText):
         desk.send(typed)
     assert desk.states() == []
+
+
+def test_the_first_bridge_is_written_with_the_claim_and_a_next_one_before_its_own_post() -> None:
+    desk = Desk(Delivery.SENT)
+    desk.send()
+    # The claim's own transaction named "main": no second round trip before the post.
+    assert desk.sends.routes == []
+    assert desk.bridge.posted == [(LAWLEY, TEXT)]
+
+    desk = Desk()
+    down, other = FakePoster(Delivery.DOWN), FakePoster(Delivery.SENT)
+    report = send(
+        sends=desk.sends,
+        settings=settings("prod"),
+        routes=[Route("main", down, FakeEchoes()), Route("host-b", other, FakeEchoes())],
+        review_id=desk.review,
+        version=2,
+        text=TEXT,
+        by="thandi",
+    )
+    assert report.outcome is Delivery.SENT
+    assert desk.sends.routes == [(report.send_id, "host-b")]  # recorded, then posted
+    assert other.posted == [(LAWLEY, TEXT)]

@@ -208,7 +208,7 @@ def test_the_next_bridge_posts_only_what_the_one_before_certainly_did_not(
     assert claim is not None
     a, b = FakePoster(first), FakePoster(*([second] if second else []))
     routes = [Route("a", a, FakeEchoes()), Route("b", b, FakeEchoes())]
-    done = post_once(claim, routes, store=outbox, record=lambda x: outbox.route(claim, x))
+    done = post_once(claim, routes, store=outbox, record=outbox.route)
     assert done.bridge == through
     assert outbox.routes == [("A", "a"), ("A", "b")][: 1 + (through == "b")]
     assert len(a.posted) == 1
@@ -224,7 +224,7 @@ def test_an_unknown_post_is_looked_for_in_the_messages_db_of_the_bridge_it_went_
         Route("a", FakePoster(Delivery.DOWN), FakeEchoes()),  # this host's file: nothing
         Route("b", FakePoster(Delivery.UNKNOWN), FakeEchoes("about A")),
     ]
-    done = post_once(claim, routes, store=outbox, record=lambda x: outbox.route(claim, x))
+    done = post_once(claim, routes, store=outbox, record=outbox.route)
     assert (done.delivery, done.bridge) == (Delivery.SENT, "b")
     # A reply stranded after its post through b is looked for there too; one from before
     # bridges were recorded, in this host's own.
@@ -239,7 +239,7 @@ def test_a_claim_withdrawn_before_its_post_is_not_posted() -> None:
     assert claim is not None
     poster = FakePoster(Delivery.SENT)
     with pytest.raises(Withdrawn):
-        post_once(claim, [Route("a", poster, FakeEchoes())], store=outbox, record=lambda x: False)
+        post_once(claim, [Route("a", poster, FakeEchoes())], store=outbox, record=lambda *_: False)
     assert poster.posted == []
     assert outbox.done == []
 

@@ -7,119 +7,20 @@ tested on PostgreSQL in tests/integration (test_review_desk.py, test_reviewing.p
 
 from __future__ import annotations
 
-import json
 import re
-from base64 import b64encode
-from collections.abc import Callable
-from contextlib import nullcontext
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
-from typing import Any
-from uuid import UUID
+from dataclasses import replace
+from datetime import timedelta
 
-import itsdangerous
 import pytest
 from argon2 import PasswordHasher
-from starlette.applications import Starlette
-from starlette.testclient import TestClient
 
-from tests.support.env import LAWLEY, VELO, write_config
-from tests.support.fakes import FakeDesk, FakeEchoes, FakeFeedbackSends, FakePoster
+from tests.support.env import LAWLEY
+from tests.support.fake_site import CSRF, DROP, NOON, Make
 from wa_monitor.adapters.postgres.dashboard import HistoryEntry
 from wa_monitor.adapters.postgres.photos import DropPhoto
-from wa_monitor.adapters.postgres.users import Role, User
+from wa_monitor.adapters.postgres.users import Role
 from wa_monitor.core.records import BridgeMessage, Delivery
-from wa_monitor.core.replies import Route
-from wa_monitor.core.steps import Step
 from wa_monitor.services import accounts
-from wa_monitor.settings import load_settings
-from wa_monitor.web.app import create_app
-from wa_monitor.web.context import Site
-
-NOWHERE = "postgresql://wa_web:secret-pw@127.0.0.1:9/wa"  # a page that reached it would fail
-SECRET = "a unit test's secret, long enough to sign sessions with"
-NOON = datetime(2025, 11, 11, 10, 0, tzinfo=UTC)
-DROP = "DR1234567"
-CSRF = "a-csrf-token-as-long-as-the-sessions-own-are"  # 32 characters or more
-
-
-@dataclass
-class Desk:
-    """One environment's dashboard on fakes: a review of DROP in Lawley, a reviewer and a
-    viewer, the bridge's send API answering `outcomes` in order."""
-
-    client: TestClient
-    desk: FakeDesk
-    bridge: FakePoster
-    review: UUID
-    env: str
-
-    def login(self, user: User) -> None:
-        """A signed session of `user`, as a login leaves it (without Argon2's second)."""
-        session = {"uid": user.id, "epoch": user.session_epoch, "env": self.env}
-        session |= {"since": int(datetime.now(UTC).timestamp()), "csrf": CSRF}
-        cookie = itsdangerous.TimestampSigner(SECRET).sign(b64encode(json.dumps(session).encode()))
-        self.client.cookies.clear()  # the anonymous session's cookie, if a request left one
-        self.client.cookies.set(f"wa_monitor_{self.env}_session", cookie.decode())
-
-    @property
-    def url(self) -> str:
-        return f"/wa-monitor/reviews/{self.review}"
-
-    def page(self) -> dict[str, Any]:
-        answer = self.client.get(self.url, params={"format": "json"})
-        assert answer.status_code == 200, answer.text
-        return dict(answer.json())
-
-    def post(self, action: str, **form: str) -> tuple[int, str, str]:
-        """A POST from the review page: status, where it redirects, the page it shows."""
-        answer = self.client.post(
-            f"{self.url}/{action}", data={"csrf": CSRF, **form}, follow_redirects=False
-        )
-        return answer.status_code, answer.headers.get("location", ""), answer.text
-
-    def verdict(self, version: int, **marks: str) -> dict[str, str]:
-        """The verdict form: every step OK but those in `marks` (column → 'wrong: why')."""
-        form = {"version": str(version), "comment": ""}
-        for step in Step:
-            mark = marks.get(step.column, "passed")
-            form[f"mark_{step.column}"] = mark.split(":", 1)[0]
-            form[f"why_{step.column}"] = mark.split(":", 1)[1].strip() if ":" in mark else ""
-        return form
-
-
-Make = Callable[..., Desk]
-
-
-@pytest.fixture(scope="module")
-def apps(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Starlette, Site]]:
-    """prod's and dev's dashboards, made once (their templates compile once), each test giving
-    them fakes of its own."""
-    folder = tmp_path_factory.mktemp("configs")
-    made = {}
-    for env, groups in (("prod", {LAWLEY: "Lawley"}), ("dev", {VELO: "Velo Test"})):
-        config = write_config(folder / env, env, bridge_db=folder / "messages.db", groups=groups)
-        app = create_app(load_settings(config, expect=env), database_url=NOWHERE, secret=SECRET)
-        made[env] = (app, app.state.site)
-    return made
-
-
-@pytest.fixture
-def make(apps: dict[str, tuple[Starlette, Site]]) -> Make:
-    def build(*outcomes: Delivery, env: str = "prod") -> Desk:
-        app, site = apps[env]
-        desk = FakeDesk(FakeFeedbackSends(now=lambda: NOON))
-        review = desk.add_review(DROP, "Lawley")
-        bridge = FakePoster(*outcomes)
-        app.state.site = replace(
-            site,
-            opens=lambda _: nullcontext(desk),
-            routes=(Route("main", bridge, FakeEchoes()),),
-            feedback_sends=desk.feedback,
-        )
-        return Desk(TestClient(app, base_url="http://testserver"), desk, bridge, review, env)
-
-    return build
 
 
 def test_the_review_page_shows_the_review_the_agents_message_and_who_else_has_it_open(

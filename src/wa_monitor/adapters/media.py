@@ -4,9 +4,11 @@ before one byte is trusted), Pillow's decoding, and the cache of what the dashbo
 Nothing the bridge says is taken on trust. The file is read only when its real path lies under
 the configured media folder (no `..`, no symlink out), only up to a size limit, and only when
 its SHA-256 equals the row's `file_sha256` (the bridge names files by the second, so two photos
-of one second come back as the same file). It is decoded with a decompression-bomb guard, and
-what is served is re-encoded from the pixels: the original's EXIF (and anything hidden after
-the image) never leaves; its time and GPS position are kept as text.
+of one second come back as the same file). It is decoded with a decompression-bomb guard, in a child
+process with a time limit (a JPEG of thousands of scans decodes for minutes at a few hundred
+kB: the child is killed, the fetcher goes on), and what is served is re-encoded from the
+pixels: the original's EXIF (and anything hidden after the image) never leaves; its time and
+GPS position are kept as text.
 """
 
 from __future__ import annotations
@@ -17,7 +19,10 @@ import hashlib
 import io
 import json
 import os
+import select
 import stat
+import subprocess
+import sys
 import time
 import warnings
 from collections.abc import Iterator
@@ -225,6 +230,133 @@ def render(data: bytes) -> Rendered:
         taken=taken,
         place=place,
     )
+
+
+DECODE_SECONDS = 30.0  # a phone's photo decodes and renders in a fraction of a second
+_DECODER_MAIN = "from wa_monitor.adapters.media import decode_loop; decode_loop()"
+
+
+class DecodeFailed(Exception):
+    """The decoder took longer than its limit, or failed in a way it does not know (its
+    child died, or raised an error other than NotAnImage); the message says which."""
+
+
+class Decoder:
+    """render() in a child process of its own, with a time limit per file: a hostile file that
+    keeps Pillow busy (or hangs it) costs `seconds`, then the child is killed and the next file
+    gets a new one. The child only ever sends plain bytes and numbers back (no pickle: it
+    handles the bridge's files, the parent trusts none of its answer beyond their shape)."""
+
+    def __init__(self, seconds: float = DECODE_SECONDS) -> None:
+        self.seconds = seconds
+        self._child: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Start the child now (else at the first file): its imports take a moment."""
+        if self._child is None or self._child.poll() is not None:
+            self._child = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+                [sys.executable, "-c", _DECODER_MAIN],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+            )
+
+    def __call__(self, data: bytes) -> Rendered:
+        self.start()
+        child = self._child
+        if child is None or child.stdin is None or child.stdout is None:
+            raise DecodeFailed("the decoder did not start")
+        deadline = time.monotonic() + self.seconds
+        try:
+            child.stdin.write(len(data).to_bytes(8, "big") + data)
+            child.stdin.flush()
+            head = json.loads(_read(child.stdout.fileno(), _read_line_length, deadline))
+            if head.get("refused"):
+                raise NotAnImage(str(head["refused"])[:200])
+            if head.get("failed"):
+                raise DecodeFailed(f"the decoder failed ({str(head['failed'])[:60]})")
+            thumb = _read(child.stdout.fileno(), int(head["thumb"]), deadline)
+            screen = _read(child.stdout.fileno(), int(head["screen"]), deadline)
+            return Rendered(
+                thumb=thumb,
+                screen=screen,
+                width=int(head["width"]),
+                height=int(head["height"]),
+                taken=_short_text(head.get("taken")),
+                place=_short_text(head.get("place")),
+            )
+        except TimeoutError:
+            self.close()
+            raise DecodeFailed(f"decoding took longer than {self.seconds:g} s") from None
+        except (EOFError, OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            self.close()  # the child died or answered nonsense: a new one for the next file
+            raise DecodeFailed(f"the decoder stopped ({type(exc).__name__})") from None
+
+    def close(self) -> None:
+        child, self._child = self._child, None
+        if child is None:
+            return
+        child.kill()
+        child.wait()
+        for stream in (child.stdin, child.stdout):
+            if stream is not None:
+                with contextlib.suppress(OSError):
+                    stream.close()
+
+    def __enter__(self) -> Decoder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+_read_line_length = -1  # _read's "up to a newline" (the answer's JSON head)
+_MAX_HEAD = 4096
+
+
+def _read(fd: int, length: int, deadline: float) -> bytes:
+    """`length` bytes from `fd` (or up to a newline, for _read_line_length), by `deadline`:
+    TimeoutError after it, EOFError when the child is gone."""
+    out = bytearray()
+    while length < 0 or len(out) < length:
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            raise TimeoutError
+        want = 1 if length < 0 else min(length - len(out), 1 << 20)
+        chunk = os.read(fd, want)
+        if not chunk:
+            raise EOFError
+        out += chunk
+        if length < 0 and (chunk == b"\n" or len(out) > _MAX_HEAD):
+            break
+    return bytes(out)
+
+
+def decode_loop() -> None:
+    """The decoder child's loop (Decoder): a file in (8-byte length, bytes), its rendering out
+    (a JSON line, then the thumbnail's and the screen copy's bytes)."""
+    source, sink = sys.stdin.buffer, sys.stdout.buffer
+    while size := source.read(8):
+        data = source.read(int.from_bytes(size, "big"))
+        blobs: tuple[bytes, ...] = ()
+        try:
+            rendered = render(data)
+        except NotAnImage as exc:
+            head: dict[str, object] = {"refused": str(exc)}
+        except Exception as exc:  # noqa: BLE001 - said to the parent by its type, which goes on
+            head = {"failed": type(exc).__name__}
+        else:
+            blobs = (rendered.thumb, rendered.screen)
+            head = {
+                "thumb": len(rendered.thumb),
+                "screen": len(rendered.screen),
+                "width": rendered.width,
+                "height": rendered.height,
+                "taken": rendered.taken,
+                "place": rendered.place,
+            }
+        sink.write(json.dumps(head).encode() + b"\n" + b"".join(blobs))
+        sink.flush()
 
 
 def _jpeg(image: Image.Image, box: tuple[int, int]) -> bytes:

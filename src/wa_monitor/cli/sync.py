@@ -12,7 +12,7 @@ from wa_monitor.adapters import logs
 from wa_monitor.adapters.graph import GraphWorkbook, WorkbookLocation
 from wa_monitor.adapters.postgres.admin import parse_duration
 from wa_monitor.adapters.postgres.db import Database
-from wa_monitor.adapters.postgres.sync_record import sync_lock
+from wa_monitor.adapters.postgres.sync_record import PgSyncBook, sync_lock
 from wa_monitor.adapters.sheetfile import DEFAULT_WORKSHEET, SheetFile
 from wa_monitor.cli.common import CONFIG_HELP, SUMMARIES, Commands, leaf, load
 from wa_monitor.core.ports import SheetTarget
@@ -114,9 +114,7 @@ def sharepoint_command(args: argparse.Namespace) -> int:
         conn = stack.enter_context(db.session("sync"))
         db.require_current(conn)
         report = sharepoint.sync(
-            conn=conn,
-            db=db,
-            tz=settings.timezone,
+            book=PgSyncBook(conn, db, settings.timezone),
             days=days,
             target=target,
             dry_run=args.dry_run,

@@ -202,6 +202,7 @@ class ClaimedAlert:
     message: Message
     recipient: str  # the WhatsApp group, or the e-mail addresses
     claimed_at: datetime
+    bridge: str | None = None  # one route each: none recorded
 
     @property
     def text(self) -> str:

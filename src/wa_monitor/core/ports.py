@@ -160,6 +160,12 @@ class Claim(Protocol):
     @property
     def claimed_at(self) -> datetime: ...
 
+    @property
+    def bridge(self) -> str | None:
+        """The bridge written on the claim in the claim's own transaction, if any: a post
+        through it needs no record of its own (core/replies.post_once)."""
+        ...
+
 
 ClaimT_contra = TypeVar("ClaimT_contra", bound=Claim, contravariant=True)
 Recorded_co = TypeVar("Recorded_co", covariant=True)

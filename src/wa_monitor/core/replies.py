@@ -169,16 +169,18 @@ def post_once(
     routes: Sequence[Route],
     *,
     store: ClaimStore[C, R],
-    record: Callable[[str], bool] | None = None,
+    record: Callable[[C, str], bool] | None = None,
 ) -> Settled[R]:
     """The one poster: a message claimed (committed) is posted once, outside any transaction,
     and settled once (`settle_once`). Every message this project sends goes through here: the
     outbox's replies (`Sender`), a reviewer's feedback, the alerts.
 
     Through the first route whose API answers: the next only while the one before was DOWN
-    (nothing reached WhatsApp there); any other answer, UNKNOWN above all, ends it. `record`
-    (with several bridges) writes the route's bridge on the claim, committed, before its post;
-    when it says the claim is no longer this poster's, nothing more is posted (Withdrawn). An
+    (nothing reached WhatsApp there); any other answer, UNKNOWN above all, ends it.
+    `record(claim, bridge)` (the store's own `route`) writes the route's bridge on the claim,
+    committed, before its post (but the bridge the claim was made with: written with it, in
+    its own transaction, a moment ago); when it says the claim is no longer this poster's,
+    nothing more is posted (Withdrawn). An
     UNKNOWN outcome is looked for in that route's messages.db. Unsettled when the post's outcome
     could not be recorded (its cause: the store's error)."""
     if not routes:
@@ -186,7 +188,7 @@ def post_once(
     text = speakable(claim.text)
     down: list[str] = []  # each bridge that could not send, in its own words
     for route in routes:
-        if record is not None and not record(route.bridge):
+        if record is not None and route.bridge != claim.bridge and not record(claim, route.bridge):
             raise Withdrawn(f"claim withdrawn before its post through {route.bridge}")
         posted = route.poster.send(claim.recipient, text)
         if posted.outcome is not Delivery.DOWN:
@@ -380,7 +382,7 @@ class Sender:
                 message,
                 self.routes,
                 store=self.outbox,
-                record=lambda bridge: self.outbox.route(message, bridge),
+                record=self.outbox.route,
             )
             posted = settled.posted
             if posted is not None and posted.outcome is Delivery.UNKNOWN:

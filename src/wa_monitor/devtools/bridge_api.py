@@ -319,6 +319,9 @@ class _BridgeHandler(BaseHTTPRequestHandler):
     bridge: SimulatedBridgeApi
     protocol_version = "HTTP/1.1"
     server_version = "wa-monitor-simulated-bridge"
+    # Go's net package sets TCP_NODELAY on every connection; without it the answer's body,
+    # written after its headers, waits for the client's delayed ACK: 40 ms a request.
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: object) -> None:
         """Quiet: the tests read the records, not an access log on stderr."""

@@ -180,3 +180,27 @@ def clip(label: str = "", *, frames: int = 6) -> bytes:
         pen.rectangle((x, size[1] - 14, x + 8, size[1] - 6), fill=(200, 30, 30))  # it moves
         shots.append(image)
     return mp4(shots, fps=3)
+
+
+def slow_jpeg(side: int = 4000, scans: int = 20_000) -> bytes:
+    """A hostile photo for the tests: a progressive JPEG that keeps libjpeg busy: a flat grey
+    `side`-square image saved progressive by Pillow, then one of its AC scans repeated `scans`
+    times (31 bytes each: all end-of-block runs). libjpeg warns of the bogus progression and
+    walks every block of the image once per scan (about 3 ms a scan at 16 megapixels, well
+    under MAX_PIXELS): ~700 kB that Pillow decodes for 40 s on a loaded test machine; more
+    scans, for as long as one likes."""
+    out = io.BytesIO()
+    Image.new("L", (side, side), 128).save(out, "JPEG", progressive=True, quality=90)
+    data = out.getvalue()
+    ac_scan = b""
+    at = 2
+    while data[at + 1] != 0xD9:  # walk the markers to the end of the image
+        end = at + 2 + int.from_bytes(data[at + 2 : at + 4], "big")
+        if data[at + 1] == 0xDA:  # a scan: its entropy-coded data runs to the next marker
+            while data[end] != 0xFF or data[end + 1] == 0 or 0xD0 <= data[end + 1] <= 0xD7:
+                end += 1
+            components = data[at + 4]
+            if data[at + 5 + 2 * components] > 0 and not ac_scan:  # Ss > 0: an AC scan
+                ac_scan = data[at:end]
+        at = end
+    return data[:at] + ac_scan * scans + b"\xff\xd9"

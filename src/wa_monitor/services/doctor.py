@@ -7,9 +7,10 @@ import hmac
 import os
 import re
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from wa_monitor.adapters.bridge import (
     Bridge,
@@ -28,18 +29,16 @@ from wa_monitor.adapters.graph import (
 )
 from wa_monitor.adapters.logs import register_secret
 from wa_monitor.adapters.media import BridgeMedia
-from wa_monitor.adapters.postgres.admin import audit, whoami
+from wa_monitor.adapters.postgres.admin import Examination
 from wa_monitor.adapters.postgres.db import (
     AuthenticationFailed,
-    Connection,
     Database,
     PrivilegeDenied,
+    SchemaState,
     resolve_url,
     url_variable,
 )
-from wa_monitor.adapters.postgres.figures import flawed_rows
-from wa_monitor.adapters.postgres.plans import sizes_of
-from wa_monitor.core.privileges import Service
+from wa_monitor.core.privileges import Audit, Service
 from wa_monitor.core.redaction import redacted_url
 from wa_monitor.errors import ConfigError, NotMigrated, WaMonitorError
 from wa_monitor.settings import (
@@ -448,23 +447,49 @@ def _database_checks(settings: Settings, path: Path, service: Service) -> list[C
     except WaMonitorError as exc:
         return [Check(name, False, str(exc), _UNREACHABLE_FIX)]
     with conn:
-        checks = [_guarded(name, db, lambda: _reachable(conn, db))]
-        checks.append(_guarded("schema migrated", db, lambda: _migrated(conn, db)))
-        checks.append(_guarded("role privileges", db, lambda: _privileges(conn, db, service)))
-        if settings.validating:
-            checks.append(_guarded("plan lists", db, lambda: _plan_lists(conn, db, settings)))
-        if checks[1].ok:  # migrated: the record of flawed rows is there
-            checks.append(_guarded("flawed bridge rows", db, lambda: _flawed(conn, db)))
+        return examine(Examination(conn, db), settings, service)
+
+
+class Examined(Protocol):
+    """What doctor asks the environment's database, each answer's driver error translated:
+    adapters/postgres/admin.Examination, or FakeExamined in tests/support/fakes.py."""
+
+    def whoami(self) -> tuple[str, str, str]:
+        """The role logged in as, the database, the server's version."""
+        ...
+
+    def schema_state(self) -> SchemaState: ...
+
+    def audit(self, service: Service) -> Audit:
+        """The logged-in role's privileges against what `service` needs."""
+        ...
+
+    def plan_sizes(self, projects: Sequence[str]) -> dict[str, int]:
+        """The plan list size of each project that has one."""
+        ...
+
+    def flawed_rows(self) -> int: ...
+
+
+def examine(found: Examined, settings: Settings, service: Service) -> list[Check]:
+    """Reachable, migrated, privileges, plan lists, flawed rows: each told apart, and each run
+    that still can run."""
+    env = settings.environment.value
+    checks = [_guarded("database reachable", env, lambda: _reachable(found))]
+    checks.append(_guarded("schema migrated", env, lambda: _migrated(found, settings)))
+    checks.append(_guarded("role privileges", env, lambda: _privileges(found, service, settings)))
+    if settings.validating:
+        checks.append(_guarded("plan lists", env, lambda: _plan_lists(found, settings)))
+    if checks[1].ok:  # migrated: the record of flawed rows is there
+        checks.append(_guarded("flawed bridge rows", env, lambda: _flawed(found, settings)))
     return checks
 
 
-def _guarded(name: str, db: Database, check: Callable[[], Check]) -> Check:
-    """Run one database check; a database error (translated by the handle) fails it with the
+def _guarded(name: str, env: str, check: Callable[[], Check]) -> Check:
+    """Run one database check; a database error (translated by the adapter) fails it with the
     fix for its kind."""
-    env = db.environment
     try:
-        with db.translated():
-            return check()
+        return check()
     except WaMonitorError as exc:
         error = exc
     if isinstance(error, PrivilegeDenied):
@@ -478,9 +503,9 @@ def _guarded(name: str, db: Database, check: Callable[[], Check]) -> Check:
     return Check(name, False, str(error), _UNREACHABLE_FIX)
 
 
-def _plan_lists(conn: Connection, db: Database, settings: Settings) -> Check:
+def _plan_lists(found: Examined, settings: Settings) -> Check:
     """Each validating project has a plan list: with none, its drops are not checked at all."""
-    sizes = sizes_of(conn, db, sorted(settings.validating))
+    sizes = found.plan_sizes(sorted(settings.validating))
     empty = sorted(settings.validating - set(sizes))
     env = settings.environment.value
     if empty:
@@ -496,28 +521,28 @@ def _plan_lists(conn: Connection, db: Database, settings: Settings) -> Check:
     return Check("plan lists", True, f"every validating project has a list ({listed} drops)")
 
 
-def _flawed(conn: Connection, db: Database) -> Check:
+def _flawed(found: Examined, settings: Settings) -> Check:
     """Not a failure: each such row was processed; the count says the bridge sends odd rows."""
-    count = flawed_rows(conn, db)
+    count = found.flawed_rows()
     detail = (
         f"{count} bridge rows processed with the read time in place of their own, or their id "
-        f"as typed hex: SELECT * FROM {db.schema}.wa_monitor_flawed_rows"
+        f"as typed hex: SELECT * FROM {settings.schema}.wa_monitor_flawed_rows"
         if count
         else "none"
     )
     return Check("flawed bridge rows", True, detail)
 
 
-def _reachable(conn: Connection, db: Database) -> Check:
-    user, database, server = whoami(conn, db)
+def _reachable(found: Examined) -> Check:
+    user, database, server = found.whoami()
     return Check(
         "database reachable", True, f"connected as {user} to {database} (PostgreSQL {server})"
     )
 
 
-def _migrated(conn: Connection, db: Database) -> Check:
-    env, schema = db.environment, db.schema
-    state = db.state(conn)
+def _migrated(found: Examined, settings: Settings) -> Check:
+    env, schema = settings.environment.value, settings.schema
+    state = found.schema_state()
     fix = f"as the database owner: wa-monitor schema migrate --env {env}"
     if state.version is not None and state.missing:
         return Check(
@@ -543,18 +568,18 @@ def _migrated(conn: Connection, db: Database) -> Check:
     )
 
 
-def _privileges(conn: Connection, db: Database, service: Service) -> Check:
+def _privileges(found: Examined, service: Service, settings: Settings) -> Check:
     """The role may do exactly what the service needs: no less, and nothing elsewhere."""
-    env, schema = db.environment, db.schema
-    found = audit(conn, db, service=service)
+    env, schema = settings.environment.value, settings.schema
+    audited = found.audit(service)
     unit = f"wa-monitor-web-{env}" if service is Service.WEB else f"wa-monitor-{env}"
-    if found.ok:
+    if audited.ok:
         return Check(
             "role privileges",
             True,
-            f"role {found.role} holds exactly what {unit} needs in {schema!r}",
+            f"role {audited.role} holds exactly what {unit} needs in {schema!r}",
         )
-    return Check("role privileges", False, "; ".join(found.problems), "; ".join(found.fixes))
+    return Check("role privileges", False, "; ".join(audited.problems), "; ".join(audited.fixes))
 
 
 def _sharepoint_checks(settings: Settings, path: Path, *, reach: bool) -> list[Check]:

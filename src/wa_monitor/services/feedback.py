@@ -187,12 +187,11 @@ def send(
         raise BadText("The feedback text is empty.")
     if len(message) > MAX_TEXT:
         raise BadText(f"The feedback text is longer than {MAX_TEXT} characters.")
-    request = FeedbackRequest(review_id, version, by, message)
+    first = routes[0].bridge if routes else None
+    request = FeedbackRequest(review_id, version, by, message, first)
     claim = sends.claim(request, partial(group_for, settings))
     try:
-        settled = post_once(
-            claim, routes, store=sends, record=lambda bridge: sends.route(claim, bridge)
-        )
+        settled = post_once(claim, routes, store=sends, record=sends.route)
     except Withdrawn:  # settled elsewhere between the claim and the post: nothing posted
         log.error("feedback claim changed before its post: not posted", send_id=claim.send_id)
         return SendReport(None, claim.send_id, "the claim changed before the post", None)

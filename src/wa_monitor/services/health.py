@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from wa_monitor.adapters.postgres.db import Connection, Database
 from wa_monitor.services import status
 from wa_monitor.settings import Settings
 
@@ -109,7 +108,7 @@ def judge(figures: status.EnvStatus, *, within: status.Limits, now: datetime) ->
     )
 
 
-def check(conn: Connection, db: Database, settings: Settings, *, now: datetime) -> Health:
-    """The environment's health as the dashboard shows it, read on `conn`."""
-    figures = status.measure(conn, db, settings, counts=False)
+def check(found: status.Figures, settings: Settings, *, now: datetime) -> Health:
+    """The environment's health as the dashboard shows it, from `found`."""
+    figures = status.measure(found, settings, counts=False)
     return judge(figures, within=limits(settings), now=now)

@@ -5,7 +5,9 @@ after a batch that recorded photos, so every photo is asked for as soon as it is
 within 5 minutes of its arrival, whether or not anyone opens a page), and by `wa-monitor photos
 fetch` for a pass by hand. Between passes the thread sleeps until the next photo falls due (a
 retry's time), at most IDLE_POLL_SECONDS. The bridge is asked at most `photos_fetch_per_minute`
-times a minute in all; a failure is retried with backoff (30 s doubling, at most an hour);
+times a minute in the long run, with a burst of `photos_fetch_burst` (12: a new drop's photos)
+allowed at once after a quiet spell; a failure is retried with backoff (30 s doubling, at most
+an hour);
 "expired on WhatsApp's servers", a wrong file (SHA-256) and a refused file are final, so no page
 asks again. A bridge that does not answer (or fails FAILURES_IN_A_ROW requests in a row for one
 and the same reason: its own state, e.g. its WhatsApp link down) ends the pass, and the thread
@@ -16,11 +18,15 @@ an outage costs a request every few minutes, not one a second. Failures whose re
 No one photo stops a pass: whatever goes wrong here with a file the bridge served (the cache
 cannot be written, the decoder raises, the database refuses its row) is recorded as that
 photo's failure, with a short reason (no path), retried with the same backoff, and the pass goes
-on to the next photo. A file that fails to decode DECODE_TRIES times is refused (final: its
-bytes, checked by SHA-256, are the same each time); a failure of this machine (the cache, the
-database) is retried without end, never made final: it is no verdict on the photo. A row the
-database refuses to update at all stays due, said in the log, and the pass goes on. Only the
-database's connection lost ends the pass (the thread connects again).
+on to the next photo. Decoding runs in a child process with a time limit (media.Decoder): a
+file that keeps the decoder busy (a JPEG of thousands of scans) costs DECODE_SECONDS, the child
+is killed, and it counts as a failure to decode. A file that fails to decode DECODE_TRIES
+times is refused (final: its bytes, checked by SHA-256, are the same each time); a failure of
+this machine (the cache, the database) is retried without end, never made final: it is no
+verdict on the photo. A row the database refuses to update at all stays due, said in the log,
+and the pass goes on. Only the database's connection lost ends the pass (the thread connects
+again). A photo being retried records why (RetryCause: the bridge not answering, the bridge's
+error, the decoder, this machine), and its placeholder on the review page says which.
 """
 
 from __future__ import annotations
@@ -36,6 +42,8 @@ from datetime import UTC, datetime, timedelta
 from wa_monitor.adapters.media import (
     Answer,
     BridgeMedia,
+    DecodeFailed,
+    Decoder,
     FileRefused,
     NotAnImage,
     NotAVideo,
@@ -43,11 +51,11 @@ from wa_monitor.adapters.media import (
     Rendered,
     WrongFile,
     read_checked,
-    render,
     video_type,
 )
 from wa_monitor.adapters.postgres import photos
 from wa_monitor.adapters.postgres.db import Connection, Database
+from wa_monitor.adapters.postgres.photos import RetryCause
 from wa_monitor.core.ports import Log
 from wa_monitor.core.replies import Clock, RealClock
 from wa_monitor.errors import TransientError, WaMonitorError
@@ -106,6 +114,8 @@ class _Failed(Exception):
         self.stage = stage
         # OSError's str() names the file (a cache path): its errno words only.
         words = exc.strerror if isinstance(exc, OSError) and exc.strerror else ""
+        if isinstance(exc, DecodeFailed):  # e.g. "decoding took longer than 30 s": no path
+            words = str(exc)
         if isinstance(exc, WaMonitorError):
             words = str(exc).split(":", 1)[0]  # e.g. "the database refused a row": not its values
         self.reason = f"{stage}: {type(exc).__name__}" + (f" ({words})" if words else "")
@@ -123,6 +133,8 @@ class Fetcher:
         media_dir: object,
         max_bytes: int,
         per_minute: int,
+        burst: int = 1,
+        decode: Callable[[bytes], Rendered] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -132,8 +144,16 @@ class Fetcher:
         self.media_dir = Path(str(media_dir))
         self.max_bytes = max_bytes
         self.gap = 60.0 / per_minute
+        self.burst = burst
+        # Decoding in a child process with a time limit (media.Decoder), unless given: a file
+        # that keeps the decoder busy for minutes costs DECODE_SECONDS, not the fetcher.
+        self._decoder: Decoder | None = None
+        if decode is None:
+            decode = self._decoder = Decoder()
+        self.decode = decode
         self.clock, self.sleep = clock, sleep
-        self._last_request: float | None = None
+        # The token bucket: requests that may go now without a wait, as of `_counted`.
+        self._tokens, self._counted = float(burst), time.monotonic()
         self._unreachable = False  # the last request got no answer from the bridge
         # Photos whose row the database would not update at all (so their retry time cannot
         # be written): photo id -> (times held, not asked again before). Kept by this process.
@@ -148,11 +168,14 @@ class Fetcher:
             media_dir=settings.media_dir,
             max_bytes=settings.photos_max_file_mb << 20,
             per_minute=settings.photos_fetch_per_minute,
+            burst=settings.photos_fetch_burst,
             **kwargs,  # type: ignore[arg-type]
         )
 
     def close(self) -> None:
         self.bridge.close()
+        if self._decoder is not None:
+            self._decoder.close()
 
     def __enter__(self) -> Fetcher:
         return self
@@ -217,19 +240,23 @@ class Fetcher:
         done.failures.append(Failure(photo.message_id, failed.reason, final=False, retry_in=delay))
 
     def _pace(self, stop: threading.Event | None) -> bool:
-        """At most one request per `gap` seconds (photos_fetch_per_minute); False when `stop`
-        was set meanwhile (the wait ends at once)."""
+        """Take a request's token: at most `burst` requests at once, refilled at one per `gap`
+        seconds (photos_fetch_per_minute). False when `stop` was set meanwhile (the wait ends
+        at once)."""
         now = time.monotonic()
-        if self._last_request is not None:
-            wait = self._last_request + self.gap - now
-            if wait > 0:
-                if stop is None:
-                    self.sleep(wait)
-                elif stop.wait(wait):
-                    return False
+        self._tokens = min(self.burst, self._tokens + (now - self._counted) / self.gap)
+        self._counted = now
+        if self._tokens < 1:
+            wait = (1 - self._tokens) * self.gap
+            if stop is None:
+                self.sleep(wait)
+            elif stop.wait(wait):
+                return False
+            self._tokens = 1.0  # what the wait refilled (an injected sleep does not move time)
+            self._counted = time.monotonic()
         if stop is not None and stop.is_set():
             return False
-        self._last_request = time.monotonic()
+        self._tokens -= 1
         return True
 
     def _one(self, conn: Connection, photo: photos.DuePhoto, done: Pass) -> tuple[str, str]:
@@ -247,6 +274,7 @@ class Fetcher:
                 photo.id,
                 next_at=self.clock() + _backoff(photo.attempts),
                 error=answer.detail,
+                cause=RetryCause.UNREACHABLE if self._unreachable else RetryCause.BRIDGE,
             )
             return "retrying", answer.detail
         try:
@@ -275,7 +303,7 @@ class Fetcher:
                 if photo.media_type == "video":  # served as it is, with a plain placeholder
                     content_type = video_type(data)
                 else:
-                    rendered, content_type = render(data), "image/jpeg"
+                    rendered, content_type = self.decode(data), "image/jpeg"
         except (NotAVideo, NotAnImage) as exc:
             return self._final(conn, photo, "refused", str(exc))
         with _stage("caching"):
@@ -307,7 +335,15 @@ class Fetcher:
             done.failures.append(Failure(photo.message_id, failed.reason, final=True))
             return "refused"
         delay = _backoff(photo.attempts)
-        photos.retry(conn, self.db, photo.id, next_at=self.clock() + delay, error=failed.reason)
+        cause = RetryCause.DECODING if failed.stage == "decoding" else RetryCause.HERE
+        photos.retry(
+            conn,
+            self.db,
+            photo.id,
+            next_at=self.clock() + delay,
+            error=failed.reason,
+            cause=cause,
+        )
         done.failures.append(Failure(photo.message_id, failed.reason, final=False, retry_in=delay))
         return "failed here"
 

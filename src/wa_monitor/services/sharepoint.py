@@ -11,13 +11,11 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, Protocol
 
-from wa_monitor.adapters.postgres.daily import daily_totals
-from wa_monitor.adapters.postgres.db import Connection, Database
-from wa_monitor.adapters.postgres.sync_record import record_write, written_keys
 from wa_monitor.core.ports import SheetTarget
-from wa_monitor.core.sheet import SheetPlan, Write, WriteKind, plan
+from wa_monitor.core.records import DailyCount
+from wa_monitor.core.sheet import SheetPlan, TargetKind, Write, WriteKind, plan
 from wa_monitor.errors import EXIT_FAILED, Refused, WaMonitorError
 
 MAX_DAYS = 366
@@ -99,11 +97,27 @@ def _row(w: Write) -> str:
     return f"{w.total.day} {w.total.project} = {w.total.drops} (row {w.row}{was})"
 
 
+class SyncBook(Protocol):
+    """What the sync reads and records in the environment's schema: the daily counts (the
+    dashboard's own query) and the rows it wrote. adapters/postgres/sync_record.PgSyncBook, or
+    FakeSyncBook in tests/support/fakes.py."""
+
+    def counts(self, first: date, last: date) -> list[DailyCount]:
+        """Distinct drops per (local day, project), first..last."""
+        ...
+
+    def written(self, where: str, first: date, last: date) -> list[tuple[date, str]]:
+        """The (day, project) rows written to `where` before, for days first..last."""
+        ...
+
+    def record(self, write: Write, *, kind: TargetKind, where: str) -> None:
+        """Note one row the sheet now holds, committed (kept if a later row fails)."""
+        ...
+
+
 def sync(
     *,
-    conn: Connection,
-    db: Database,
-    tz: str,
+    book: SyncBook,
     days: Days,
     target: SheetTarget,
     dry_run: bool,
@@ -112,11 +126,11 @@ def sync(
     """Upsert the days' totals into the target; record each row written in the environment's
     schema. The caller holds the environment's sync lock (sync_record.sync_lock) throughout."""
     started = time.monotonic()
-    counts = daily_totals(conn, db, days.first, days.last, tz)
+    counts = book.counts(days.first, days.last)
     no_project = sum(c.drops for c in counts if not c.project.strip())
     if no_project:
         log.warning("drops without a project are not synced", days=str(days), drops=no_project)
-    ours = written_keys(conn, db, where=target.where, first=days.first, last=days.last)
+    ours = book.written(target.where, days.first, days.last)
     the_plan = plan(target.read(), [c for c in counts if c.project.strip()], ours=ours)
     for extra in the_plan.duplicates:
         log.warning(
@@ -141,7 +155,7 @@ def sync(
                 drops=write.total.drops,
                 previous=write.previous,
             )
-            record_write(conn, db, write, kind=target.kind, where=target.where)
+            book.record(write, kind=target.kind, where=target.where)
     except WaMonitorError as exc:
         done = SyncReport(days, target.where, the_plan, tuple(written), dry_run, no_project)
         raise SyncIncomplete(done, exc) from None

@@ -12,19 +12,21 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
-from datetime import UTC, datetime, time, timedelta
-from typing import Any
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, Protocol
 
 from wa_monitor.adapters import logs
-from wa_monitor.adapters.bridge import Bridge, BridgeError
+from wa_monitor.adapters.bridge import BridgeError
 from wa_monitor.adapters.postgres import figures
 from wa_monitor.adapters.postgres.db import (
-    Connection,
     Database,
+    LockHolder,
+    SchemaState,
     latest_version,
     resolve_url,
     url_variable,
 )
+from wa_monitor.adapters.postgres.figures import PgFigures
 from wa_monitor.core.alerts import BridgeHealth, lag
 from wa_monitor.errors import ConfigError, WaMonitorError
 from wa_monitor.settings import (
@@ -135,6 +137,32 @@ class EnvStatus:
         return _plain(out)
 
 
+class Figures(Protocol):
+    """What `measure` reads: the environment's schema and its bridge's file.
+    adapters/postgres/figures.PgFigures, or FakeFigures in tests/support/fakes.py."""
+
+    def schema_state(self) -> SchemaState: ...
+
+    def lock_holder(self) -> LockHolder | None: ...
+
+    def review_counts(self, today: date) -> figures.ReviewCounts: ...
+
+    def progress(self, bridge: str) -> figures.Progress: ...
+
+    def bridges(self) -> list[figures.BridgeProgress]: ...
+
+    def flawed_rows(self) -> int: ...
+
+    def skipped_since(self, since: datetime) -> list[figures.SkippedSender]: ...
+
+    def replies_day(self, start: datetime, until: datetime) -> figures.RepliesDay: ...
+
+    def backlog(self, cursor_rowid: int) -> tuple[int, datetime | None]:
+        """The bridge's messages of enabled groups after the cursor, and its newest message's
+        time; BridgeError when its file cannot be read."""
+        ...
+
+
 def collect(env: str, *, limits: Limits | None = None) -> EnvStatus:
     """One environment of the config folder; anything that went wrong is in `problems`."""
     try:
@@ -166,37 +194,32 @@ def assess(
     db = Database(url, settings.schema, env)
     try:
         with db.session("status", connect_timeout=5) as conn:
-            return measure(conn, db, settings, base=base, limits=limits)
+            return measure(PgFigures(conn, db, settings), settings, base=base, limits=limits)
     except WaMonitorError as exc:
         return replace(base, problems=(f"database: {exc}",))
 
 
 def measure(
-    conn: Connection,
-    db: Database,
+    source: Figures,
     settings: Settings,
     *,
     base: EnvStatus | None = None,
     limits: Limits | None = None,
     counts: bool = True,
 ) -> EnvStatus:
-    """The one computation of an environment's figures and liveness, read on `conn` (status,
-    alerts, and the web app on its own pool), then its bridge file. Without `counts` the review
-    counts (a scan of the whole table) and the outbox's are left out (the dashboard's role may
-    read neither). Database errors propagate (translated by the session that owns `conn`); a
-    bridge that cannot be read is a problem in the record."""
+    """The one computation of an environment's figures and liveness, read from its schema
+    (status, alerts, and the web app on its own pool), then its bridge file. Without `counts`
+    the review counts (a scan of the whole table) and the outbox's are left out (the dashboard's
+    role may read neither). Database errors propagate (translated by the session `source` reads
+    on); a bridge that cannot be read is a problem in the record."""
     env, limits = settings.environment.value, limits or Limits()
     if base is None:
         base = EnvStatus(env=env, config="", schema=settings.schema)
-    status = replace(base, **_database_figures(conn, db, settings, counts=counts))
+    status = replace(base, **_database_figures(source, settings, counts=counts))
     if status.migration_version is None or status.problems:
         return status
     try:
-        with Bridge(
-            settings.bridge_db, groups=list(settings.enabled_projects), tz=settings.tz, span=1
-        ) as bridge:
-            behind = bridge.pending(status.cursor_rowid or 0)
-            newest = bridge.newest_message_time()
+        behind, newest = source.backlog(status.cursor_rowid or 0)
     except BridgeError as exc:
         return replace(status, problems=(f"bridge: {exc}",))
     status = replace(status, behind=behind, newest_message_at=_local(newest, settings.tz))
@@ -232,29 +255,27 @@ def _minutes(span: timedelta) -> str:
     return f"{span.total_seconds() / 60:.0f}"
 
 
-def _database_figures(
-    conn: Connection, db: Database, settings: Settings, *, counts: bool
-) -> dict[str, Any]:
-    state = db.state(conn)
+def _database_figures(source: Figures, settings: Settings, *, counts: bool) -> dict[str, Any]:
+    state = source.schema_state()
     version = state.version
-    if (problem := state.problem(db.environment)) is not None:
+    if (problem := state.problem(settings.environment.value)) is not None:
         return {"migration_version": version, "problems": (problem,)}
     tz = settings.tz
     found: dict[str, Any] = {}
     if counts:
-        reviews = figures.review_counts(conn, db, datetime.now(tz).date())
+        reviews = source.review_counts(datetime.now(tz).date())
         found = {
             "reviews_total": reviews.total,
             "reviews_today": reviews.today,
             "latest_created_at": _local(reviews.latest_created_at, tz),
         }
-    done = figures.progress(conn, db, settings.bridge)
-    holder = db.lock_holder(conn)
-    per_bridge = _bridges(figures.bridges(conn, db), settings)
+    done = source.progress(settings.bridge)
+    holder = source.lock_holder()
+    per_bridge = _bridges(source.bridges(), settings)
     if counts:
         start = datetime.combine(datetime.now(tz).date(), time(), tzinfo=tz)
-        replies = figures.replies_day(conn, db, start, start + timedelta(days=1))
-        skipped = figures.skipped_since(conn, db, start)
+        replies = source.replies_day(start, start + timedelta(days=1))
+        skipped = source.skipped_since(start)
         found |= {
             "skipped_today": sum(s.count for s in skipped),
             "skipped_senders": tuple(
@@ -274,7 +295,7 @@ def _database_figures(
         "running": holder is not None,
         "running_since": _local(holder.since, tz) if holder else None,
         "running_pid": holder.pid if holder else None,
-        "flawed_rows": figures.flawed_rows(conn, db),
+        "flawed_rows": source.flawed_rows(),
         "bridge": settings.bridge,
         "bridges": per_bridge,
         "lagging": tuple(

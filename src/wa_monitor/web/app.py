@@ -7,6 +7,7 @@ real requests in the tests, and it brings no ORM, no form framework and no front
 
 from __future__ import annotations
 
+import gc
 import logging
 import re
 import threading
@@ -50,7 +51,7 @@ from wa_monitor.web.context import (
     make_templates,
     wants_json,
 )
-from wa_monitor.web.exports import STALL_SECONDS, Exports
+from wa_monitor.web.exports import STALL_SECONDS, Exports, PgExportRows
 from wa_monitor.web.limits import KB, BodyLimit, BodyRule, ClientAddress
 from wa_monitor.web.security import SecurityHeaders
 
@@ -79,8 +80,8 @@ class ChartWarmer:
     def _run(self) -> None:
         while True:
             try:
-                with self._web.connection() as conn:
-                    pages.chart_history(self._web, conn, self._web.today(), fresh=True)
+                with self._web.desk() as desk:
+                    pages.chart_history(self._web, desk, self._web.today(), fresh=True)
             except WaMonitorError:  # the database's, translated by the handle
                 pass
             if self._stop.wait(PAST_DAYS_SECONDS * 0.8):
@@ -218,9 +219,16 @@ def create_app(
         web.pool.open(wait=False)  # the pages say so while the database is away
         health.open()
         warmer = ChartWarmer(web)
+        # What start-up made (modules, settings, the templates' environment, the driver's types)
+        # lives as long as the service: frozen, no collection walks it again. A page that makes
+        # many objects (the Quality page's hundreds of agents) set off full collections that
+        # walked all of it, a tail of its p95 (issue 26). Put back for a caller that goes on
+        # in the same process (the tests).
+        gc.freeze()
         try:
             yield
         finally:
+            gc.unfreeze()
             warmer.stop()
             health.close()
             web.pool.close()
@@ -252,5 +260,5 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.site = web  # what every handler shares: see context.site_of
-    app.state.exports = Exports(settings, db, stall_seconds=export_stall_seconds)
+    app.state.exports = Exports(settings, PgExportRows(db), stall_seconds=export_stall_seconds)
     return app

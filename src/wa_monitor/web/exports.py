@@ -15,9 +15,11 @@ import csv
 import io
 import logging
 import threading
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
 import anyio
 from starlette.requests import Request
@@ -77,18 +79,46 @@ class Slots:
             return sum(self._running.values())
 
 
+class ExportRows(Protocol):
+    """Where an export's reviews come from: PgExportRows, or FakeExportRows in
+    tests/support/fakes.py."""
+
+    def batches(
+        self, where: ReviewFilter
+    ) -> AbstractAsyncContextManager[AsyncGenerator[list[Review], None]]:
+        """The filtered reviews, newest first, a batch at a time, while the block runs."""
+        ...
+
+
+@dataclass(frozen=True)
+class PgExportRows:
+    """An export's reviews on a connection of its own (dashboard.export_connection), through
+    a server-side cursor, closed on the way out however the export ends."""
+
+    db: Database
+
+    @asynccontextmanager
+    async def batches(
+        self, where: ReviewFilter
+    ) -> AsyncIterator[AsyncGenerator[list[Review], None]]:
+        name = f"wa-monitor-web-{self.db.environment}-export"
+        async with dashboard.export_connection(self.db, application_name=name) as conn:
+            found = dashboard.export(conn, self.db, where)
+            try:
+                yield found
+            finally:
+                with anyio.CancelScope(shield=True), anyio.move_on_after(5):
+                    await found.aclose()
+
+
 @dataclass(frozen=True)
 class Exports:
-    """One environment's exports: where their connections go, and the slots they share."""
+    """One environment's exports: where their rows come from, and the slots they share."""
 
     settings: Settings
-    db: Database
+    rows: ExportRows
     slots: Slots = field(default_factory=Slots)
     stall_seconds: float = STALL_SECONDS  # create_app's export_stall_seconds (tests lower it)
-
-    @property
-    def application_name(self) -> str:
-        return f"wa-monitor-web-{self.settings.environment.value}-export"
 
     def response(self, user_id: int, where: ReviewFilter, *, filename: str) -> Response:
         """The filtered reviews as a CSV download, or 429 when no slot is free."""
@@ -147,20 +177,14 @@ class CsvExport(Response):
             self.exports.slots.give_back(self.user_id)
 
     async def _run(self, receive: Receive, send: Send) -> None:
-        exports = self.exports
         # Connect before the response starts: a database that is away is the usual 503 page.
-        async with dashboard.export_connection(
-            exports.db, application_name=exports.application_name
-        ) as conn:
-            batches = dashboard.export(conn, exports.db, self.where)
-            try:
-                async with anyio.create_task_group() as group:
-                    group.start_soon(_until_disconnect, receive, group.cancel_scope)
-                    await self._stream(batches, send)
-                    group.cancel_scope.cancel()
-            finally:
-                with anyio.CancelScope(shield=True), anyio.move_on_after(5):
-                    await batches.aclose()
+        async with (
+            self.exports.rows.batches(self.where) as batches,
+            anyio.create_task_group() as group,
+        ):
+            group.start_soon(_until_disconnect, receive, group.cancel_scope)
+            await self._stream(batches, send)
+            group.cancel_scope.cancel()
 
     async def _stream(self, batches: AsyncGenerator[list[Review], None], send: Send) -> None:
         # The query's first rows before the response starts: its errors are the usual pages.

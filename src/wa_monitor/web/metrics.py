@@ -12,8 +12,6 @@ from prometheus_client.registry import Collector
 from starlette.requests import Request
 from starlette.responses import Response
 
-from wa_monitor.adapters.postgres import dashboard
-from wa_monitor.adapters.postgres.daily import daily_totals
 from wa_monitor.services import health
 from wa_monitor.services.status import BridgeStatus
 from wa_monitor.web.context import Site
@@ -39,10 +37,10 @@ class EnvironmentCollector(Collector):
         now = datetime.now(tz)
         today = now.date()
         try:
-            with web.connection() as conn:
-                state = health.check(conn, web.db, web.settings, now=now)
-                counts = daily_totals(conn, web.db, today, today, web.settings.timezone)
-                cards = dashboard.day_cards(conn, web.db, today, web.settings.timezone)
+            with web.desk() as desk:
+                state = desk.health(now)
+                counts = desk.day_totals(today, today)
+                cards = desk.day_cards(today)
         except Exception:  # noqa: BLE001  a scrape reports the outage, it does not fail
             database_up.add_metric([env], 0)
             yield database_up

@@ -19,6 +19,7 @@ from starlette.responses import FileResponse, Response
 
 from wa_monitor.adapters.media import PhotoCache
 from wa_monitor.adapters.postgres import photos
+from wa_monitor.adapters.postgres.photos import RetryCause
 from wa_monitor.core.steps import Step
 from wa_monitor.web.context import Site, current_user, site_of
 from wa_monitor.web.desk import Desk
@@ -28,10 +29,17 @@ KINDS = ("thumb", "screen", "video")
 # Why a photo is not shown, by its state: what the reviewer reads in its place.
 MISSING = {
     "pending": "Not fetched yet",
-    "retrying": "The bridge is not answering; trying again",
+    "retrying": "The bridge is not answering; trying again",  # before version 34: no cause
     "expired": "Expired on WhatsApp's servers",
     "mismatch": "Wrong file: the bridge returned another photo (same second); not shown",
     "refused": "Could not be used (not a photo, too large, or not in the media folder)",
+}
+# A photo being retried says why: the bridge, or this machine (then the bridge is fine).
+RETRYING = {
+    RetryCause.UNREACHABLE: "The bridge is not answering; trying again",
+    RetryCause.BRIDGE: "The bridge could not get it from WhatsApp; trying again",
+    RetryCause.DECODING: "Received, but it could not be decoded here; trying again",
+    RetryCause.HERE: "Received, but this server could not store it; trying again",
 }
 # (nosniff comes with every answer from web/security.py's headers.)
 HEADERS = {"Cache-Control": "private, max-age=86400"}
@@ -61,7 +69,7 @@ def drop_photos(
                 "index": n,
                 "video": p.media_type == "video",
                 "key": p.content_key if shown else None,
-                "missing": None if shown else MISSING.get(p.state, "Not available"),
+                "missing": None if shown else _missing(p),
                 "state": p.state,
                 "sent_at": site.local(p.sent_at),
                 "taken": p.taken,
@@ -70,6 +78,13 @@ def drop_photos(
             }
         )
     return rounds
+
+
+def _missing(p: photos.DropPhoto) -> str:
+    """What the photo's placeholder says."""
+    if p.state == "retrying" and p.retry_cause is not None:
+        return RETRYING.get(RetryCause(p.retry_cause), MISSING["retrying"])
+    return MISSING.get(p.state, "Not available")
 
 
 def step_photos(rounds: list[Round]) -> dict[Step, list[dict[str, Any]]]:
@@ -113,8 +128,8 @@ def serve(request: Request) -> Response:  # noqa: PLR0911 - one early answer per
     key, kind = request.path_params["key"], request.path_params["kind"]
     if not KEY.match(key) or kind not in KINDS:
         return _not_found()
-    with site.connection() as conn:
-        content_type = photos.servable(conn, site.db, key)
+    with site.desk() as desk:
+        content_type = desk.servable(key)
     if content_type is None or (kind == "video") != content_type.startswith("video/"):
         return _not_found()
     cache = PhotoCache(site.settings.cache_dir, max_bytes=site.settings.photos_cache_max_mb << 20)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -22,7 +23,7 @@ from wa_monitor.adapters.postgres.quality import AgentQuality, Quality, Span, St
 from wa_monitor.adapters.postgres.users import User
 from wa_monitor.core.steps import Step
 from wa_monitor.web import chart
-from wa_monitor.web.context import Page, Site, closed_bidi, page
+from wa_monitor.web.context import Page, Site, closed_bidi, home, page
 from wa_monitor.web.filters import local_midnight, parse_day
 
 RANGES = {
@@ -166,13 +167,34 @@ def _read(site: Site, span: Period) -> tuple[Quality, Quality, list[Week]]:
             first, last, local_midnight(first, tz), local_midnight(last + timedelta(1), tz), zone
         )
 
-    with site.connection() as conn:
-        now = figures.quality(conn, site.db, spanning(span.first, span.last))
-        # The period before: only what the page compares (the projects, the loop's times).
-        before = figures.quality(
-            conn, site.db, spanning(previous.first, previous.last), detail=False
-        )
-        weeks = figures.weekly(conn, site.db, first_week, last_monday + timedelta(6), zone)
+    shown = spanning(span.first, span.last)
+
+    def now_counts() -> figures.Counts:
+        with site.connection() as conn:
+            return figures.counts(conn, site.db, shown)
+
+    def now_times() -> list[tuple[Any, ...]]:
+        with site.connection() as conn:
+            return figures.times(conn, site.db, shown, agents=True)
+
+    def earlier() -> tuple[Quality, list[Week]]:
+        with site.connection() as conn:
+            # The period before: only what the page compares (the projects, the loop's times).
+            before = figures.quality(
+                conn, site.db, spanning(previous.first, previous.last), detail=False
+            )
+            return before, figures.weekly(
+                conn, site.db, first_week, last_monday + timedelta(6), zone
+            )
+
+    # Three reads side by side, each on a connection of its own: the agents' counts and the
+    # loop's times are the page's two longest statements, and one after the other (with the
+    # period before) they took most of its time at a million reviews (issue 26).
+    with ThreadPoolExecutor(max_workers=3, thread_name_prefix="quality") as reads:
+        counted, waits = reads.submit(now_counts), reads.submit(now_times)
+        past = reads.submit(earlier)
+        now = figures.combine(counted.result(), waits.result())
+        before, weeks = past.result()
     kept = {w.week: w for w in weeks}
     series = [
         kept.get(first_week + timedelta(weeks=i), Week(first_week + timedelta(weeks=i), 0, 0, 0))
@@ -194,34 +216,25 @@ def _reviews_links(span: Period) -> Callable[..., str]:
     return link
 
 
-# One agent's row of the page, every cell's text ready: the review list's query string of their
-# drops, name, phone, drops, first-time pass rate, passed first, reviewed, their most failed steps
-# (number, label, count, the separator after it) and feedback to fix.
-AgentRow = tuple[str, object, str, int, str, int, int, list[tuple[int, str, int, str]], str]
-
-
-def agent_rows(agents: Sequence[AgentQuality], link: Callable[..., str]) -> list[AgentRow]:
-    """The agents' rows as the page shows them, formatted here once: a page holds hundreds, and
-    each call, filter and attribute the template would make per row cost more than the row's
-    figures (issue 26: the page's p95 at a million reviews)."""
+def agent_rows(agents: Sequence[AgentQuality], link: Callable[..., str], base: str) -> list[Markup]:
+    """The agents' rows of the page's table, made here, each one string: a page holds hundreds,
+    and the template's output, filters and escapes per cell cost more than the rows' figures
+    (issue 26: the page's p95 at a million reviews). Every value from a person or a query is
+    escaped; the rest are numbers and the steps' own labels (escaped too)."""
     rows = []
     for a in agents:
-        last = len(a.top_steps) - 1
-        steps = [
-            (step.number, step.label, count, "" if i == last else ", ")
-            for i, (step, count) in enumerate(a.top_steps)
-        ]
+        theirs = escape(f"{base}/reviews?{link(agent=a.phone)}")
+        steps = ", ".join(
+            f'<a href="{theirs}&amp;step={step.number}">{escape(step.label)}</a> ({count})'
+            for step, count in a.top_steps
+        )
         rows.append(
-            (
-                link(agent=a.phone),
-                closed_bidi(a.name or "—"),
-                a.phone or "—",
-                a.drops,
-                rate(a.first_time_rate),
-                a.passed_first,
-                a.reviewed,
-                steps,
-                duration(a.fix_p50),
+            Markup(  # noqa: S704  every value from outside is escaped above or here
+                f'<tr>\n<td><a href="{theirs}"><bdi>{escape(closed_bidi(a.name or "—"))}</bdi>'
+                f'</a></td>\n<td><a href="{theirs}">{escape(a.phone or "—")}</a></td>\n'
+                f'<td class="num">{a.drops}</td>\n<td class="num">{rate(a.first_time_rate)} '
+                f'<span class="muted small">({a.passed_first}/{a.reviewed})</span></td>\n'
+                f'<td>{steps or "—"}</td>\n<td class="num">{duration(a.fix_p50)}</td>\n</tr>'
             )
         )
     return rows
@@ -292,7 +305,7 @@ def _quality(site: Site, request: Request, user: User) -> Page:
         "previous_by_project": previous_by_project,
         "previous_loop": previous_loop,
         "steps": steps,
-        "agent_rows": agent_rows(agents, reviews_link),
+        "agent_rows": agent_rows(agents, reviews_link, home(request)),
         "sort": sort if sort in AGENT_SORTS else "drops",
         "order": order,
         "chart": weekly_chart(series),

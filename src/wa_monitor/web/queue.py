@@ -18,7 +18,7 @@ from uuid import UUID
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from wa_monitor.adapters.postgres import dashboard, presence
+from wa_monitor.adapters.postgres import presence
 from wa_monitor.adapters.postgres.dashboard import Review, Status
 from wa_monitor.adapters.postgres.presence import Presence
 from wa_monitor.adapters.postgres.users import User
@@ -111,18 +111,16 @@ def queue_page(site: Site, request: Request, user: User) -> Page:
     query = asked.query
     today = site.today()
     tz = site.settings.tz
-    with site.connection() as conn:
-        found = dashboard.review_page(
-            conn,
-            site.db,
+    with site.desk() as desk:
+        found = desk.review_page(
             query.where(tz),
             size=query.size,
             older=query.older,
             newer=query.newer,
             oldest_first=asked.oldest_first,
         )
-        counts = dashboard.queue_counts(conn, site.db, today, site.settings.timezone)
-        open_now = presence.present(conn, site.db, [r.id for r in found.reviews])
+        counts = desk.queue_counts(today)
+        open_now = desk.present([r.id for r in found.reviews])
     first = asked.first_page()
     older = first.link(older=found.older.token()) if found.older else None
     newer = first.link(newer=found.newer.token()) if found.newer else None

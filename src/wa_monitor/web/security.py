@@ -57,7 +57,9 @@ class SecurityHeaders:
                 # and the benchmark (a streamed export's first rows, not its whole body).
                 took = (time.perf_counter() - started) * 1000
                 headers.append((b"server-timing", f"app;dur={took:.1f}".encode()))
-                if not static:
+                # Pages are never stored; a response that says how it may be kept (a photo:
+                # private, for a day) keeps its own word, not a second header that overrules it.
+                if not static and all(k.lower() != b"cache-control" for k, _ in headers):
                     headers.append((b"cache-control", b"no-store"))
                 if self.hsts:
                     headers.append((b"strict-transport-security", b"max-age=31536000"))

@@ -15,7 +15,15 @@ from datetime import timedelta
 from psycopg import errors as pg_errors
 from psycopg import sql
 
-from wa_monitor.adapters.postgres.db import TABLES, Connection, Database, PrivilegeDenied
+from wa_monitor.adapters.postgres.db import (
+    TABLES,
+    Connection,
+    Database,
+    PrivilegeDenied,
+    SchemaState,
+)
+from wa_monitor.adapters.postgres.figures import flawed_rows
+from wa_monitor.adapters.postgres.plans import sizes_of
 from wa_monitor.adapters.postgres.users import THROTTLE_TABLE, USERS_TABLE
 from wa_monitor.core.privileges import Audit, Privilege, RoleGrants, Service, audit_role
 from wa_monitor.core.records import Sighting
@@ -173,10 +181,34 @@ FUNCTION_ARGUMENTS: Mapping[str, str] = {
 WEB_FUNCTIONS = frozenset(FUNCTION_ARGUMENTS)
 
 
-def whoami(conn: Connection, db: Database) -> tuple[str, str, str]:
-    """Who the connection logged in as: the role, the database, the server's version."""
-    row = conn.execute(db.query("queries.whoami")).fetchone()
-    return (str(row[0]), str(row[1]), str(row[2])) if row else ("?", "?", "?")
+class Examination:
+    """services/doctor.Examined on one connection: what doctor asks, each answer's driver
+    error translated by the handle."""
+
+    def __init__(self, conn: Connection, db: Database) -> None:
+        self._conn, self._db = conn, db
+
+    def whoami(self) -> tuple[str, str, str]:
+        """Who the connection logged in as: the role, the database, the server's version."""
+        with self._db.translated():
+            row = self._conn.execute(self._db.query("queries.whoami")).fetchone()
+        return (str(row[0]), str(row[1]), str(row[2])) if row else ("?", "?", "?")
+
+    def schema_state(self) -> SchemaState:
+        with self._db.translated():
+            return self._db.state(self._conn)
+
+    def audit(self, service: Service) -> Audit:
+        with self._db.translated():
+            return audit(self._conn, self._db, service=service)
+
+    def plan_sizes(self, projects: Sequence[str]) -> dict[str, int]:
+        with self._db.translated():
+            return sizes_of(self._conn, self._db, projects)
+
+    def flawed_rows(self) -> int:
+        with self._db.translated():
+            return flawed_rows(self._conn, self._db)
 
 
 def spell(privileges: Mapping[str, frozenset[Privilege]]) -> str:

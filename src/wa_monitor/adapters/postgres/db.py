@@ -117,13 +117,16 @@ class Migration:
     text: str
 
 
-def migrations() -> list[Migration]:
+@cache
+def migrations() -> tuple[Migration, ...]:
+    """The package's migrations, oldest first, read once: every overview asks for the latest
+    version (the health figures), and reading the files each time cost it 2 ms."""
     folder = resources.files(__package__).joinpath("sql/migrations")
     found = []
     for entry in folder.iterdir():
         if m := MIGRATION_FILE.match(entry.name):
             found.append(Migration(int(m[1]), m[2], entry.read_text("utf-8")))
-    return sorted(found, key=lambda m: m.version)
+    return tuple(sorted(found, key=lambda m: m.version))
 
 
 def latest_version() -> int:
@@ -321,6 +324,20 @@ class Database:
         return f"Database(schema={self.schema!r}, environment={self.environment!r})"
 
     # -- SQL ---------------------------------------------------------------------------------
+
+    def prepared(
+        self, conn: Connection, name: str, params: Mapping[str, Any]
+    ) -> psycopg.Cursor[Any]:
+        """Run the registry's query `name` prepared on `conn` (planned once per connection).
+        For the fixed-shape lookups every request makes (a session's user, a thumbnail's
+        photo), whose plan is the same for any values and whose planning was most of their
+        time (the thumbnail's: 0.3 of 0.47 ms at 1,000,000 reviews). The web pool prepares
+        nothing else: its pages' optional filters want plans made with their values."""
+        threshold, conn.prepare_threshold = conn.prepare_threshold, 0
+        try:
+            return conn.execute(self.query(name), params, prepare=True)
+        finally:
+            conn.prepare_threshold = threshold
 
     def query(self, name: str, **extra: sql.Composable) -> sql.Composed:
         """The registry's query `name` ("file.name") with its {placeholders} filled by this

@@ -3,12 +3,22 @@ pages show. SQL in sql/photos.sql; the drain's writes are in store.py (the batch
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from uuid import UUID
 
 from wa_monitor.adapters.postgres.db import Connection, Database
+
+
+class RetryCause(enum.StrEnum):
+    """Why a photo is being retried (its row's retry_cause): what its placeholder says."""
+
+    UNREACHABLE = "unreachable"  # no answer from the bridge
+    BRIDGE = "bridge"  # the bridge answered with an error
+    DECODING = "decoding"  # the file came; the decoder failed on it or took too long
+    HERE = "here"  # the file came; this machine could not keep it (cache, database)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +48,7 @@ class DropPhoto:
     round_message_id: str | None
     round_at: datetime | None
     step: int | None  # the step this review marks it as showing (1-12), if any
+    retry_cause: str | None = None  # a RetryCause's value while retrying (None before v34)
 
 
 def due(conn: Connection, db: Database, now: datetime, limit: int) -> list[DuePhoto]:
@@ -89,8 +100,19 @@ def final(
     )
 
 
-def retry(conn: Connection, db: Database, photo_id: int, *, next_at: datetime, error: str) -> None:
-    conn.execute(db.query("photos.retry"), {"id": photo_id, "next": next_at, "error": error})
+def retry(
+    conn: Connection,
+    db: Database,
+    photo_id: int,
+    *,
+    next_at: datetime,
+    error: str,
+    cause: RetryCause,
+) -> None:
+    conn.execute(
+        db.query("photos.retry"),
+        {"id": photo_id, "next": next_at, "error": error, "cause": cause.value},
+    )
 
 
 def states(conn: Connection, db: Database) -> list[tuple[str, int, datetime | None]]:
@@ -143,5 +165,5 @@ def counts(conn: Connection, db: Database, drops: Sequence[str]) -> dict[str, in
 
 def servable(conn: Connection, db: Database, key: str) -> str | None:
     """The content type of the copies named `key`, if this environment serves them."""
-    row = conn.execute(db.query("photos.servable"), {"key": key}).fetchone()
+    row = db.prepared(conn, "photos.servable", {"key": key}).fetchone()  # every thumbnail
     return None if row is None else str(row[0] or "image/jpeg")

@@ -125,7 +125,26 @@ class Span:
 def times(conn: Connection, db: Database, span: Span, *, agents: bool) -> list[tuple[Any, ...]]:
     """The loop's times per project and overall, and (`agents`) feedback to fix per phone
     (sql/summary.sql: times)."""
-    return summary.rows(conn, db, "times", span.first, span.last, tz=span.tz, agents=agents)
+    with conn.transaction():
+        conn.execute(db.query("quality.no_jit"))
+        return summary.rows(conn, db, "times", span.first, span.last, tz=span.tz, agents=agents)
+
+
+# The summary's counts of a span, by query name (projects, steps, agents).
+Counts = dict[str, list[tuple[Any, ...]]]
+
+
+def counts(conn: Connection, db: Database, span: Span, *, detail: bool = True) -> Counts:
+    """The span's counts per project (and, with `detail`, per step and per agent)."""
+    asked = ("projects", "steps", "agents") if detail else ("projects",)
+    with conn.transaction():
+        conn.execute(db.query("quality.no_jit"))
+        return {
+            name: summary.rows(conn, db, name, span.first, span.last, tz=span.tz)
+            if name in asked
+            else []
+            for name in ("projects", "steps", "agents")
+        }
 
 
 def _top(failures: list[int]) -> tuple[tuple[Step, int], ...]:
@@ -141,16 +160,12 @@ def quality(conn: Connection, db: Database, span: Span, *, detail: bool = True) 
     """Every figure of the drops first seen in the span, from the per-day summary; without
     `detail`, only the projects' figures and the loop's times (the failing steps and the agents
     left empty: what the period before is compared on)."""
-    with conn.transaction():
-        conn.execute(db.query("quality.no_jit"))
-        asked = ("projects", "steps", "agents") if detail else ("projects",)
-        counts = {
-            name: summary.rows(conn, db, name, span.first, span.last, tz=span.tz)
-            if name in asked
-            else []
-            for name in ("projects", "steps", "agents")
-        }
-        waits = times(conn, db, span, agents=detail)
+    return combine(counts(conn, db, span, detail=detail), times(conn, db, span, agents=detail))
+
+
+def combine(counts: Counts, waits: list[tuple[Any, ...]]) -> Quality:
+    """The figures from a span's counts and its loop's times (each read on its own connection
+    if need be: web/quality.py reads them side by side)."""
     by_project = {r[1]: r[3:] for r in waits if r[0] == LEVEL_PROJECT}
     by_project[None] = next((r[3:] for r in waits if r[0] == LEVEL_ALL), (None,) * 10)
     by_phone = {r[2]: r[3:] for r in waits if r[0] == LEVEL_PHONE}

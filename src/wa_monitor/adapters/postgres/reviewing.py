@@ -274,12 +274,13 @@ def correct_drop(
 @dataclass(frozen=True, slots=True)
 class FeedbackRequest:
     """A reviewer's Send: the review and the version its page showed, who, the (speakable)
-    text."""
+    text, and the bridge it goes through first (written on the claim with it)."""
 
     review_id: UUID
     version: int
     by: str
     text: str
+    bridge: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,6 +297,7 @@ class Claimed:
     by: str
     text: str
     claimed_at: datetime
+    bridge: str | None = None  # written with the claim: its first post's
 
 
 class FeedbackBook:
@@ -340,6 +342,7 @@ class FeedbackBook:
                     raise refusal
                 params = {"id": review_id, "version": version, "by": request.by}
                 params |= {"recipient": recipient, "message": request.text}
+                params |= {"bridge": request.bridge}
                 inserted = _run(conn, db, "claim_send", params).fetchone()
                 if inserted is None:  # the row lock makes this unreachable; the unique index too
                     held = _blocking_send(conn, db, review_id, version)
@@ -355,6 +358,7 @@ class FeedbackBook:
             request.by,
             request.text,
             claimed_at,
+            request.bridge,
         )
 
     def route(self, claim: Claimed, bridge: str) -> bool:

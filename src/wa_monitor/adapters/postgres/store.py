@@ -527,47 +527,38 @@ class PipelinedBatch:
         plain: PhotoRows | None,
         window: PhotoWindow,
     ) -> None:
-        """Record the batch's photos and drop messages, and tie the photos near them to their
-        drops, in the database: no photo or drop message comes back to be tied here, and the
-        plain photo rows are not even looked at here (the database unpacks them)."""
+        """Record the batch's drop messages, then its photos, each tied to its drop as it is
+        inserted, and tie again the recorded photos near the batch's drop messages: all in the
+        database, so that no photo or drop message comes back to be tied here, and the plain
+        photo rows are not even looked at here (the database unpacks them)."""
         posts: dict[tuple[str, str], Sighting] = {}
         for s in found:  # a message's first drop stands for it
             posts.setdefault((s.chat_jid, s.message_id), s)
         if not photos and not posts and plain is None:
             return
         db, conn = self._db, self._conn
-        if photos or plain is not None:
-            conn.execute(
-                db.query("photos.record_photos"),
-                {"rows": json.dumps([_photo_row(p) for p in photos]), **_plain_params(plain)},
-            )
+        chats = [s.chat_jid for s in posts.values()]
+        senders = [s.phone for s in posts.values()]
+        at = [s.sent_at for s in posts.values()]
         if posts:
             conn.execute(
                 db.query("photos.record_drop_posts"),
                 {
-                    "chats": [s.chat_jid for s in posts.values()],
+                    "chats": chats,
                     "ids": [s.message_id for s in posts.values()],
-                    "senders": [s.phone for s in posts.values()],
-                    "at": [s.sent_at for s in posts.values()],
+                    "senders": senders,
+                    "at": at,
                     "drops": [s.drop_number for s in posts.values()],
                 },
             )
-        times = [p.sent_at for p in photos] + [s.sent_at for s in posts.values()]
-        pairs = {(p.chat_jid, p.sender) for p in photos} | {
-            (s.chat_jid, s.phone) for s in posts.values()
-        }
-        if plain is not None:
-            times += [plain.first, plain.last]
-            pairs |= {(s.chat_jid, s.phone) for s in plain.recorded}
-        # Photos whose tie this batch can change lie within [first - before, last + after] of
-        # the batch's messages; the database ties them (core/photos.py's rule, in SQL).
         conn.execute(
-            db.query("photos.tie_near"),
+            db.query("photos.record_photos"),
             {
-                "chats": [c for c, _ in pairs],
-                "senders": [s for _, s in pairs],
-                "lo": min(times) - window.before,
-                "hi": max(times) + window.after,
+                "rows": json.dumps([_photo_row(p) for p in photos]),
+                **_plain_params(plain),
+                "post_chats": chats,
+                "post_senders": senders,
+                "post_at": at,
                 "before": window.before,
                 "after": window.after,
             },

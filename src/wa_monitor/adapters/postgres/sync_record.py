@@ -10,7 +10,9 @@ from typing import Any
 
 import psycopg
 
+from wa_monitor.adapters.postgres.daily import daily_totals
 from wa_monitor.adapters.postgres.db import TABLES, Database, LockBusy
+from wa_monitor.core.records import DailyCount
 from wa_monitor.core.sheet import TargetKind, Write
 from wa_monitor.errors import WaMonitorError
 
@@ -38,36 +40,25 @@ def sync_lock(db: Database) -> Iterator[None]:
         conn.close()
 
 
-def record_write(
-    conn: psycopg.Connection[Any],
-    db: Database,
-    write: Write,
-    *,
-    kind: TargetKind,
-    where: str,
-) -> None:
-    """Note one row the sheet now holds (autocommit: kept even if a later row fails)."""
-    with db.translated():
-        _insert(conn, db, write, kind=kind, where=where)
+class PgSyncBook:
+    """services/sharepoint.SyncBook on the sync's session: the daily counts in the zone `tz`,
+    the rows written before, each new one recorded (autocommit: kept even if a later row
+    fails)."""
 
+    def __init__(self, conn: psycopg.Connection[Any], db: Database, tz: str) -> None:
+        self._conn, self._db, self._tz = conn, db, tz
 
-def written_keys(
-    conn: psycopg.Connection[Any], db: Database, *, where: str, first: date, last: date
-) -> list[tuple[date, str]]:
-    """The (day, project) rows the sync wrote to `where` before, for days first..last."""
-    with db.translated():
-        rows = conn.execute(
-            db.query("sync.written_keys"), {"target": where, "first": first, "last": last}
-        ).fetchall()
-    return [(r[0], str(r[1])) for r in rows]
+    def counts(self, first: date, last: date) -> list[DailyCount]:
+        return daily_totals(self._conn, self._db, first, last, self._tz)
 
+    def written(self, where: str, first: date, last: date) -> list[tuple[date, str]]:
+        params = {"target": where, "first": first, "last": last}
+        with self._db.translated():
+            rows = self._conn.execute(self._db.query("sync.written_keys"), params).fetchall()
+        return [(r[0], str(r[1])) for r in rows]
 
-def _insert(
-    conn: psycopg.Connection[Any], db: Database, write: Write, *, kind: TargetKind, where: str
-) -> None:
-    conn.execute(
-        db.query("sync.record_write"),
-        {
+    def record(self, write: Write, *, kind: TargetKind, where: str) -> None:
+        params = {
             "day": write.total.day,
             "project": write.total.project,
             "drops": write.total.drops,
@@ -76,5 +67,6 @@ def _insert(
             "target_kind": kind.value,
             "target": where,
             "sheet_row": write.row,
-        },
-    )
+        }
+        with self._db.translated():
+            self._conn.execute(self._db.query("sync.record_write"), params)

@@ -57,7 +57,7 @@ def account(conn: Connection, db: Database, username: str) -> Account | None:
 
 
 def by_id(conn: Connection, db: Database, user_id: int) -> User | None:
-    row = conn.execute(db.query("users.by_id"), {"id": user_id}).fetchone()
+    row = db.prepared(conn, "users.by_id", {"id": user_id}).fetchone()  # every request
     return None if row is None else _account(row).user
 
 

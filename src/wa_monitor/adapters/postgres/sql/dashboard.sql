@@ -83,6 +83,9 @@ SET statement_timeout = '15s';
 SET idle_in_transaction_session_timeout = '10min';
 -- The 30-day counts sort ~80,000 rows of a million-row table: in memory, not in temp files.
 SET work_mem = '32MB';
+-- No page's statement runs long enough for JIT compilation to pay (it costs 20-500 ms a
+-- statement); a plan costed high on a wrong row estimate was compiled at every request.
+SET jit = off;
 
 -- name: export_session
 -- A CSV export's own connection: each FETCH of the cursor is bounded, and a download that

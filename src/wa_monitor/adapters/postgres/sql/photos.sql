@@ -2,20 +2,38 @@
 -- and what the dashboard shows. Run through Database.query("photos.<name>"). The drain's
 -- arrays go in binary (%(x)b), as in queries.sql: text dumping them cost the drain half its speed.
 
+-- name: record_drop_posts
+-- A batch's drop messages, before its photos (record_photos ties against them).
+INSERT INTO {drop_posts} (chat_jid, message_id, sender, sent_at, drop_number)
+SELECT * FROM unnest(%(chats)b::text[], %(ids)b::text[], %(senders)b::text[],
+                     %(at)b::timestamptz[], %(drops)b::text[])
+ON CONFLICT (chat_jid, message_id) DO NOTHING;
+
 -- name: record_photos
--- A batch's photos; a replayed one finds itself here. They come as JSON arrays of rows, so that
--- the daemon makes no parameter per photo: `rows` made by json.dumps (the odd rows the daemon
--- read one by one: [chat, id, rowid, phone, time, type, file name, SHA-256 hex, length,
--- caption's drop]), `plain` as the bridge's SQLite made it (bridge.sql, photo_rows: objects of
--- the same without the caption, the sender as stored, a LID to be resolved by the `lids` given,
--- read by json_to_recordset, each field parsed once: `->>` on json parses the row again). A
--- plain row of a (chat, sender) in `skip_*` is not recorded (a bot's). The times keep their
--- offsets; inserted in bridge order, so that ids follow it.
-INSERT INTO {photos} (chat_jid, message_id, bridge_rowid, sender, sent_at, media_type, filename,
-                      file_sha256, file_length, caption_drop, next_attempt_at)
-SELECT u.chat_jid, u.message_id, u.rowid, u.sender, u.at, u.media_type, u.filename,
-       decode(u.sha, 'hex'), u.length, u.caption, u.at
-FROM (
+-- A batch's photos, each tied to its drop as it is inserted, and the photos of earlier batches
+-- whose tie the batch's drop messages change; a replayed photo finds itself here. Sent after
+-- record_drop_posts, in the same transaction: the batch's own drop messages are included.
+--
+-- The photos come as JSON arrays of rows, so that the daemon makes no parameter per photo:
+-- `rows` made by json.dumps (the odd rows the daemon read one by one: [chat, id, rowid, phone,
+-- time, type, file name, SHA-256 hex, length, caption's drop]), `plain` as the bridge's SQLite
+-- made it (bridge.sql, photo_rows: objects of the same without the caption, the sender as
+-- stored, a LID to be resolved by the `lids` given, read by json_to_recordset, each field
+-- parsed once: `->>` on json parses the row again). A plain row of a (chat, sender) in
+-- `skip_*` is not recorded (a bot's). The times keep their offsets; inserted in bridge order,
+-- so that ids follow it.
+--
+-- The tie is the association rule of core/photos.py (`associate`, its reference: a test holds
+-- the two to the same answers), run where the rows are, so that no photo or drop message
+-- crosses to the daemon and back: a photo gets the nearest drop message of its sender in its
+-- group — the last one at or before it, at most `after` earlier, or the first one after it, at
+-- most `before` later; the later one on a tie in distance. A caption naming a drop ties the
+-- photo to that drop directly. Message ids compare byte-wise (COLLATE "C"), as Python compares
+-- them, for drop messages sent in the same microsecond. A drop message can change the tie only
+-- of its sender's photos in its group sent from `before` before it to `after` after it: those
+-- already recorded (`post_*`: the batch's drop messages) are tied again, and only ties that
+-- change are written. A new photo is written once, with its tie: no second version of the row.
+WITH u AS (
     SELECT x->>0 AS chat_jid, x->>1 AS message_id, (x->>2)::bigint AS rowid, x->>3 AS sender,
            (x->>4)::timestamptz AS at, x->>5 AS media_type, x->>6 AS filename, x->>7 AS sha,
            (x->>8)::bigint AS length, x->>9 AS caption
@@ -28,57 +46,64 @@ FROM (
     WHERE NOT EXISTS (
         SELECT 1 FROM unnest(%(skip_chats)b::text[], %(skip_senders)b::text[]) AS k(c, s)
         WHERE k.c = x.c AND k.s = x.s)
-) AS u
-ORDER BY u.rowid
-ON CONFLICT (chat_jid, message_id) DO NOTHING;
-
--- name: record_drop_posts
-INSERT INTO {drop_posts} (chat_jid, message_id, sender, sent_at, drop_number)
-SELECT * FROM unnest(%(chats)b::text[], %(ids)b::text[], %(senders)b::text[],
-                     %(at)b::timestamptz[], %(drops)b::text[])
-ON CONFLICT (chat_jid, message_id) DO NOTHING;
-
--- name: tie_near
--- The association rule of core/photos.py (`associate`, its reference: a test holds the two to
--- the same answers), run where the rows are, so that no photo or drop message crosses to the
--- daemon and back: the photos of these (group, sender) pairs sent between lo and hi get the
--- nearest drop message of their sender in their group — the last one at or before the photo,
--- at most `after` earlier, or the first one after it, at most `before` later; the later one on
--- a tie in distance. A caption naming a drop ties the photo to that drop directly. Only ties
--- that change are written. Message ids compare byte-wise (COLLATE "C"), as Python compares
--- them, for drop messages sent in the same microsecond. Sent after the batch's own inserts, in
--- the same transaction: they are included.
-WITH pairs AS (SELECT * FROM unnest(%(chats)b::text[], %(senders)b::text[]) AS p(c, s)),
+),
+recorded AS (
+    -- Per drop message, one probe of the (chat_jid, sender, sent_at) index (OFFSET 0 keeps it
+    -- one: pulled up into a join, the planner may hash the whole table instead, in every batch).
+    SELECT DISTINCT x.row_at, x.chat_jid, x.sender, x.sent_at, x.message_id,
+                    x.drop_number, x.round_message_id, x.round_at
+    FROM unnest(%(post_chats)b::text[], %(post_senders)b::text[], %(post_at)b::timestamptz[])
+        AS d(c, s, t)
+    CROSS JOIN LATERAL (
+        SELECT p.ctid AS row_at, p.* FROM {photos} AS p
+        WHERE p.chat_jid = d.c AND p.sender = d.s AND p.caption_drop IS NULL
+          AND p.sent_at BETWEEN d.t - %(before)s::interval AND d.t + %(after)s::interval
+        OFFSET 0
+    ) AS x
+),
+candidates AS (
+    SELECT NULL::tid AS row_at, u.chat_jid, u.sender, u.at AS sent_at, u.message_id, u.caption,
+           NULL AS old_d, NULL AS old_r, NULL::timestamptz AS old_t, u.rowid, u.media_type,
+           u.filename, u.sha, u.length
+    FROM u
+    UNION ALL
+    SELECT r.row_at, r.chat_jid, r.sender, r.sent_at, r.message_id, NULL, r.drop_number,
+           r.round_message_id, r.round_at, NULL, NULL, NULL, NULL, NULL
+    FROM recorded AS r
+),
 tied AS (
-    SELECT n.row_at,
-           coalesce(n.caption_drop, c.drop_number) AS d,
-           CASE WHEN n.caption_drop IS NULL THEN c.message_id ELSE n.message_id END AS r,
-           CASE WHEN n.caption_drop IS NULL THEN c.sent_at ELSE n.sent_at END AS t,
-           n.drop_number AS old_d, n.round_message_id AS old_r, n.round_at AS old_t
-    FROM pairs CROSS JOIN LATERAL (
-        -- Per pair, so that each is one probe of the (chat_jid, sender, sent_at) index: a
-        -- planner that knows nothing of a table being filled would otherwise scan it per pair.
-        SELECT x.ctid AS row_at, x.* FROM {photos} AS x
-        WHERE x.chat_jid = pairs.c AND x.sender = pairs.s AND x.sent_at BETWEEN %(lo)s AND %(hi)s
-    ) AS n
+    SELECT b.*,
+           coalesce(b.caption, c.drop_number) AS d,
+           CASE WHEN b.caption IS NULL THEN c.message_id ELSE b.message_id END AS r,
+           CASE WHEN b.caption IS NULL THEN c.sent_at ELSE b.sent_at END AS t
+    FROM candidates AS b
     LEFT JOIN LATERAL (
-        SELECT two.drop_number, two.message_id, two.sent_at FROM (
-            (SELECT d.drop_number, d.message_id, d.sent_at, n.sent_at - d.sent_at AS gap,
-                    0 AS later
-             FROM {drop_posts} AS d
-             WHERE d.chat_jid = n.chat_jid AND d.sender = n.sender
-               AND d.sent_at <= n.sent_at AND d.sent_at >= n.sent_at - %(after)s::interval
-             ORDER BY d.sent_at DESC, d.message_id COLLATE "C" DESC LIMIT 1)
-            UNION ALL
-            (SELECT d.drop_number, d.message_id, d.sent_at, d.sent_at - n.sent_at, 1
-             FROM {drop_posts} AS d
-             WHERE d.chat_jid = n.chat_jid AND d.sender = n.sender
-               AND d.sent_at > n.sent_at AND d.sent_at <= n.sent_at + %(before)s::interval
-             ORDER BY d.sent_at, d.message_id COLLATE "C" LIMIT 1)
-        ) AS two
-        ORDER BY two.gap, two.later DESC
+        -- One probe of the (chat_jid, sender, sent_at) index for the drop messages of the
+        -- window; the nearest first: the last at or before the photo is the nearest before it,
+        -- the first after it the nearest after; the later one on a tie in distance; among
+        -- those sent in the same microsecond, the last in bridge-id order before the photo and
+        -- the first after it (core/photos.py: its bisect over (sent_at, message_id)).
+        SELECT d.drop_number, d.message_id, d.sent_at
+        FROM {drop_posts} AS d
+        WHERE d.chat_jid = b.chat_jid AND d.sender = b.sender
+          AND d.sent_at >= b.sent_at - %(after)s::interval
+          AND d.sent_at <= b.sent_at + %(before)s::interval
+        ORDER BY abs(extract(epoch FROM d.sent_at - b.sent_at)), d.sent_at > b.sent_at DESC,
+                 CASE WHEN d.sent_at <= b.sent_at THEN d.message_id END COLLATE "C" DESC,
+                 d.message_id COLLATE "C"
         LIMIT 1
-    ) AS c ON n.caption_drop IS NULL
+    ) AS c ON b.caption IS NULL
+),
+inserted AS (
+    INSERT INTO {photos} (chat_jid, message_id, bridge_rowid, sender, sent_at, media_type,
+                          filename, file_sha256, file_length, caption_drop, next_attempt_at,
+                          drop_number, round_message_id, round_at)
+    SELECT n.chat_jid, n.message_id, n.rowid, n.sender, n.sent_at, n.media_type, n.filename,
+           decode(n.sha, 'hex'), n.length, n.caption, n.sent_at, n.d, n.r, n.t
+    FROM tied AS n
+    WHERE n.row_at IS NULL
+    ORDER BY n.rowid
+    ON CONFLICT (chat_jid, message_id) DO NOTHING
 )
 UPDATE {photos} AS p SET drop_number = tied.d, round_message_id = tied.r, round_at = tied.t
 FROM tied
@@ -100,19 +125,20 @@ SELECT min(next_attempt_at) FROM {photos} WHERE state IN ('pending', 'retrying')
 UPDATE {photos}
 SET state = 'fetched', fetched_at = %(now)s, content_key = %(key)s, content_type = %(type)s,
     width = %(width)s, height = %(height)s, taken_text = %(taken)s, place_text = %(place)s,
-    attempts = attempts + 1, last_error = NULL
+    attempts = attempts + 1, last_error = NULL, retry_cause = NULL
 WHERE id = %(id)s;
 
 -- name: final
 -- expired / mismatch / refused: no page asks again.
 UPDATE {photos}
-SET state = %(state)s, fetched_at = %(now)s, attempts = attempts + 1, last_error = %(error)s
+SET state = %(state)s, fetched_at = %(now)s, attempts = attempts + 1, last_error = %(error)s,
+    retry_cause = NULL
 WHERE id = %(id)s;
 
 -- name: retry
 UPDATE {photos}
 SET state = 'retrying', attempts = attempts + 1, next_attempt_at = %(next)s,
-    last_error = %(error)s
+    last_error = %(error)s, retry_cause = %(cause)s
 WHERE id = %(id)s;
 
 -- name: states
@@ -139,7 +165,7 @@ WITH shared AS (
                       AND p.round_message_id = shared.message_id
 )
 SELECT p.id, p.message_id, p.media_type, p.sent_at, p.state, p.content_key, p.width, p.height,
-       p.taken_text, p.place_text, p.round_message_id, p.round_at, s.step
+       p.taken_text, p.place_text, p.round_message_id, p.round_at, s.step, p.retry_cause
 FROM found
 JOIN {photos} AS p ON p.id = found.id
 LEFT JOIN {photo_steps} AS s ON s.photo_id = p.id AND s.review_id = %(review)s
@@ -185,7 +211,8 @@ GROUP BY x.d;
 -- the drop index, a message naming several drops by the ledger's index: a day's 2,300 drops
 -- are 2,300 short probes, never a scan of the photos or of the ledger.
 WITH day AS (SELECT DISTINCT drop_number::text AS d FROM {reviews} WHERE review_date = %(day)s),
-own AS (
+-- MATERIALIZED: the count is read twice below, and inlined it was counted twice per drop.
+own AS MATERIALIZED (
     SELECT day.d, (SELECT count(*) FROM {photos} AS p WHERE p.drop_number = day.d) AS n
     FROM day
 ),

@@ -64,9 +64,10 @@ WHERE review_id = %(id)s ORDER BY id DESC;
 
 -- name: claim_send
 -- Made under the review's row lock, after the checks; the partial unique index is the backstop
--- that keeps one message per version even so. Committed before the bridge is called.
-INSERT INTO {sends} (review_id, review_version, sent_by, recipient, message)
-VALUES (%(id)s, %(version)s, %(by)s, %(recipient)s, %(message)s)
+-- that keeps one message per version even so. Committed before the bridge is called, with the
+-- bridge it is posted through first (route_send writes the next, if that one is down).
+INSERT INTO {sends} (review_id, review_version, sent_by, recipient, message, bridge)
+VALUES (%(id)s, %(version)s, %(by)s, %(recipient)s, %(message)s, %(bridge)s)
 ON CONFLICT DO NOTHING
 RETURNING id;
 

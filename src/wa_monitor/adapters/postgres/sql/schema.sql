@@ -105,6 +105,10 @@ CREATE INDEX IF NOT EXISTS idx_qa_photo_reviews_awaiting
     ON {schema}.qa_photo_reviews ((coalesce(whatsapp_message_date, created_at)), id)
     INCLUDE (project, whatsapp_message_date, created_at)
     WHERE NOT completed AND NOT incomplete;
+-- The review list's "feedback pending" filter, with "resubmitted" or without (0033).
+CREATE INDEX IF NOT EXISTS idx_qa_photo_reviews_feedback_pending
+    ON {schema}.qa_photo_reviews (resubmitted, (coalesce(whatsapp_message_date, created_at)), id)
+    WHERE (completed OR incomplete) AND feedback_sent IS NULL;
 -- The daily counts (daily.sql) by local day: a range of whatsapp_message_date.
 CREATE INDEX IF NOT EXISTS idx_qa_photo_reviews_whatsapp_message_date
     ON {schema}.qa_photo_reviews (whatsapp_message_date);
@@ -114,6 +118,11 @@ CREATE INDEX IF NOT EXISTS idx_wa_monitor_ledger_processed_at
 -- A drop's history: the ledger entries of the messages that named it (drops is space-separated).
 CREATE INDEX IF NOT EXISTS idx_wa_monitor_ledger_drops
     ON {schema}.wa_monitor_ledger USING gin (string_to_array(drops, ' '));
+-- The messages that named several drops (whose photos each of them shares): the photo counts'
+-- probe per drop, in an index that holds only those few (0032).
+CREATE INDEX IF NOT EXISTS idx_wa_monitor_ledger_shared_drops
+    ON {schema}.wa_monitor_ledger USING gin (string_to_array(drops, ' '))
+    WHERE strpos(drops, ' ') > 0;
 
 -- What the SharePoint sync wrote, one row per sheet row written (production's sync only).
 CREATE TABLE IF NOT EXISTS {schema}.wa_monitor_sync_writes (
@@ -1882,3 +1891,8 @@ BEGIN
 END
 $body$;
 REVOKE ALL ON FUNCTION {schema}.wa_monitor_daily_reviews() FROM PUBLIC;
+
+-- Version 34: why a photo is being retried, as the review page says it
+-- (migrations/0034_photo_retry_cause.sql).
+ALTER TABLE {schema}.wa_monitor_photos ADD COLUMN IF NOT EXISTS retry_cause text
+    CHECK (retry_cause IN ('unreachable', 'bridge', 'decoding', 'here'));
