@@ -582,7 +582,7 @@ def photo_cost(bridge: BridgeFile, maintenance: str, work: Path, *, runs: int) -
         for photos, into in ((False, compared.off), (True, compared.on)):
             folder = _folder(work / f"photos-{bridge.messages}-{'on' if photos else 'off'}-{i}")
             with fresh_database(maintenance) as url:
-                into.append(drain(bridge, url, folder, photos=photos))
+                into.append(drain(bridge, url, folder, photos=photos, server_cpu=True))
     return compared
 
 
@@ -1939,6 +1939,15 @@ def report_photos(
             "target >= 0.90 (best)",
             met=compared.ratio >= 0.90,
         )
+        # The work the photos add, daemon and server, least disturbed runs of each: on a busy
+        # machine the rates say more about the neighbours than about the drain.
+        for name, drains in (("off", compared.off), ("on", compared.on)):
+            report.add(
+                f"11.   photos {name}: CPU s, daemon + its PostgreSQL backends",
+                " / ".join(f"{d.cpu_seconds:.2f}+{d.server_cpu_seconds:.2f}" for d in drains),
+            )
+        by_cpu = min(d.total_cpu for d in compared.off) / min(d.total_cpu for d in compared.on)
+        report.add(f"11.   drain work, CPU off / on at {size:,} (best runs)", f"{by_cpu:.2f}")
 
 
 def _folder(folder: Path) -> Path:
