@@ -1,8 +1,9 @@
-"""The per-day summary (migrations 0019, 0024) against a real PostgreSQL: after a random mix of the
-monitor's drains (new drops, resubmissions), reviewers' verdicts, feedback stamps, drop-number
-corrections, deletes and batches that roll back, it equals a count made here in Python from the
-raw reviews and their change trail (the counts per day, project and phone, and per day and
-project; the histograms of the loop's waits); and the rebuild recomputes the same."""
+"""The per-day summary (migrations 0019, 0024, 0030) against a real PostgreSQL: after a random
+mix of the monitor's drains (new drops, resubmissions), reviewers' verdicts, feedback stamps,
+drop-number corrections, deletes and batches that roll back, and after statements of many rows
+each, it equals a count made here in Python from the raw reviews and their change trail (the
+counts per day, project and phone, and per day and project; the histograms of the loop's
+waits); and the rebuild recomputes the same."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from tests.support.runs import run_once, say
 from wa_monitor.adapters.postgres import reviewing
 from wa_monitor.adapters.postgres.daily import counted_totals, daily_totals
 from wa_monitor.adapters.postgres.dashboard import queue_counts
-from wa_monitor.adapters.postgres.db import Database
+from wa_monitor.adapters.postgres.db import Database, migrations
 from wa_monitor.cli import main
 from wa_monitor.core.records import Delivery
 from wa_monitor.core.steps import Step
@@ -80,6 +81,17 @@ def waits(db: psycopg.Connection[Any]) -> dict[tuple[Any, ...], int]:
         "SELECT day, project, stage, phone, bucket, n FROM public.wa_monitor_daily_times"
     )
     return {tuple(r[:5]): r[5] for r in rows if r[5]}
+
+
+def row_versions(db: psycopg.Connection[Any]) -> list[tuple[Any, ...]]:
+    """Each summary row's key and the transaction that wrote its current version (xmin)."""
+    return sorted(
+        db.execute(
+            "SELECT 'daily', xmin::text, day, project, phone FROM public.wa_monitor_daily "
+            "UNION ALL SELECT 'projects', xmin::text, day, project, '' "
+            "FROM public.wa_monitor_daily_projects"
+        )
+    )
 
 
 def everything(db: psycopg.Connection[Any]) -> tuple[Any, ...]:
@@ -377,3 +389,132 @@ def test_the_summary_equals_a_recount_after_the_quality_pages_history(
     assert len({key[3] for key in kept[2] if key[2] == 3}) >= 5  # the fix's wait, per phone
     db.execute("SELECT public.wa_monitor_daily_rebuild('Africa/Johannesburg')")
     assert everything(db) == kept
+
+
+def test_statements_of_many_rows_keep_it_exact_and_write_only_what_moves(
+    db: psycopg.Connection[Any],
+) -> None:
+    """The triggers' set-wise paths (migration 0030), a statement of many rows at a time as the
+    monitor's batch writes them: keys of several reviews (the latest with a name named), reviews
+    that move to another agent, day or project with their first verdict, resubmissions by the
+    same agent under a new name or the same, updates the summary does not see, a delete and a
+    rollback. After each statement the summary equals the recount; a row whose figures do not
+    move is not written again (its xmin stays)."""
+    at = datetime(2025, 11, 3, 21, 0, tzinfo=SAST)
+    rows = []
+    for n in range(8):  # 8 keys of 3 reviews each, an hour apart; the latest has no name twice
+        for k in range(3):
+            name = None if k == 2 and n % 4 == 0 else f"Agent {n}.{2 - k}"
+            sighted = at + timedelta(hours=k)
+            rows.append((f"DR51{n:02}{k}", "Lawley", name, f"2782555{n:04}", sighted))
+    for n in range(30):  # one review each, across midnights, one without project or phone
+        project = None if n == 7 else ("Mohadin" if n % 3 else "Lawley")
+        phone = None if n == 11 else f"2783555{n:04}"
+        rows.append((f"DR52{n:03}", project, f"Solo {n}", phone, at + timedelta(minutes=53 * n)))
+    db.execute(
+        "INSERT INTO public.qa_photo_reviews (drop_number, review_date, project, user_name, "
+        "submitted_by, whatsapp_message_date, last_submitted_at) "
+        "SELECT d, t::date, p, u, s, t, t FROM unnest(%s::text[], %s::text[], %s::text[], "
+        "%s::text[], %s::timestamptz[]) AS x(d, p, u, s, t)",
+        [list(column) for column in zip(*rows, strict=True)],
+    )
+    assert everything(db) == recount(db)
+    assert {r["name"] for r in summary(db).values()} >= {"Agent 0.1", "Agent 1.0"}
+    # First verdicts for every other review, in one statement of the trail; feedback for some
+    # (one without a verdict), in another.
+    db.execute(
+        "INSERT INTO public.wa_monitor_review_changes (review_id, version, changed_by, changes, "
+        "changed_at) SELECT id, 2, 'nomsa', CASE WHEN drop_number LIKE '%3' THEN "
+        '\'{"step_03_cable_entry_outside": {"to": "wrong: blurry"}}\' ELSE '
+        "'{\"saved\": \"no change\"}' END::jsonb, whatsapp_message_date + interval '2 hours' "
+        "FROM public.qa_photo_reviews WHERE right(drop_number, 1)::int % 2 = 1"
+    )
+    db.execute(
+        "INSERT INTO public.wa_monitor_review_changes (review_id, version, changed_by, changes, "
+        "changed_at) SELECT id, 3, 'nomsa', '{\"feedback_sent\": \"sent\"}', "
+        "whatsapp_message_date + interval '3 hours' FROM public.qa_photo_reviews "
+        "WHERE drop_number LIKE 'DR52%' AND right(drop_number, 1) IN ('1', '2', '3')"
+    )
+    assert everything(db) == recount(db)
+    statements = (
+        # The same agents resubmit under new names: only names and `resubmitted` move.
+        "UPDATE public.qa_photo_reviews SET resubmitted = true, user_name = 'Again ' || "
+        "drop_number, last_submitted_at = whatsapp_message_date + interval '5 hours' "
+        "WHERE drop_number LIKE 'DR51%2' OR drop_number LIKE 'DR5200_'",
+        # and again under other names: only the names move.
+        "UPDATE public.qa_photo_reviews SET user_name = 'Third ' || drop_number "
+        "WHERE drop_number LIKE 'DR51%2'",
+        # Other agents resubmit: those reviews (and their verdicts) move to their keys.
+        "UPDATE public.qa_photo_reviews SET resubmitted = true, feedback_sent = NULL, "
+        "submitted_by = '2784' || right(drop_number, 4), user_name = 'New ' || drop_number, "
+        "last_submitted_at = whatsapp_message_date + interval '6 hours' "
+        "WHERE drop_number LIKE 'DR5201_'",
+        # Reviewers judge: completed, with the wait to it.
+        "UPDATE public.qa_photo_reviews SET completed = true, reviewed_at = "
+        "whatsapp_message_date + interval '7 hours' WHERE drop_number LIKE 'DR5202_' "
+        "OR drop_number LIKE 'DR51__1'",
+        # Drop corrections fold a review again: another day, another project.
+        "UPDATE public.qa_photo_reviews SET whatsapp_message_date = whatsapp_message_date - "
+        "interval '1 day', project = CASE WHEN project = 'Lawley' THEN 'Mohadin' END "
+        "WHERE drop_number IN ('DR52004', 'DR52007', 'DR52013', 'DR52021', 'DR52026')",
+    )
+    for statement in statements:
+        db.execute(statement)
+        assert everything(db) == recount(db), statement
+    names = {r["name"] for r in summary(db).values()}
+    assert {"Third DR51002", "Again DR52004", "New DR52013"} <= names
+    # Nothing the summary counts moves: no summary row is written again.
+    written = row_versions(db)
+    for unseen in (
+        "UPDATE public.qa_photo_reviews SET monitor_note = 'checked', version = version + 1",
+        # a second resubmission by the same agent under the same name
+        "UPDATE public.qa_photo_reviews SET last_submitted_at = last_submitted_at + interval "
+        "'1 hour', user_name = user_name WHERE resubmitted AND NOT completed",
+    ):
+        db.execute(unseen)
+        assert everything(db) == recount(db), unseen
+    assert row_versions(db) == written
+    db.execute(
+        "DELETE FROM public.qa_photo_reviews WHERE drop_number IN ('DR52020', 'DR52025', 'DR51011')"
+    )
+    assert everything(db) == recount(db)
+    with pytest.raises(Crashed):
+        die_before_commit(db)
+    assert everything(db) == recount(db)
+    kept = everything(db)
+    db.execute("SELECT public.wa_monitor_daily_rebuild('Africa/Johannesburg')")
+    assert everything(db) == kept
+
+
+def test_an_upgrade_to_version_30_carries_on_the_summary_of_version_24(
+    db: psycopg.Connection[Any],
+) -> None:
+    """A schema whose summary version 24's triggers kept: once migration 0030 has replaced them,
+    new writes add to it exactly."""
+    by_version = {m.version: m for m in migrations()}
+    schema = Database("", "public", "prod")
+    db.execute(schema.compose(by_version[24].text))  # the triggers as they were before 30
+    db.execute(
+        "INSERT INTO public.qa_photo_reviews (drop_number, review_date, project, user_name, "
+        "submitted_by, whatsapp_message_date) SELECT 'DR53' || n, '2025-11-04', 'Lawley', "
+        "'Agent ' || n % 3, '2785' || n % 3, timestamptz '2025-11-04 20:00+02' + n * interval "
+        "'1 hour' FROM generate_series(1, 12) AS n"
+    )
+    with db.transaction():
+        db.execute(schema.compose(by_version[30].text))
+    db.execute(
+        "UPDATE public.qa_photo_reviews SET resubmitted = true, submitted_by = '27859', "
+        "user_name = 'Agent 9' WHERE drop_number IN ('DR531', 'DR532', 'DR535')"
+    )
+    db.execute(
+        "INSERT INTO public.qa_photo_reviews (drop_number, review_date, project, user_name, "
+        "submitted_by, whatsapp_message_date) VALUES ('DR5399', '2025-11-05', 'Lawley', "
+        "'Agent 2', '27852', '2025-11-05 23:00+02')"
+    )
+    assert everything(db) == recount(db)
+    assert summary(db)[(date(2025, 11, 5), "Lawley", "27859")]["name"] == "Agent 9"
+    written = row_versions(db)  # and a resubmission that moves nothing writes nothing (30's)
+    db.execute(
+        "UPDATE public.qa_photo_reviews SET last_submitted_at = now() WHERE submitted_by = '27859'"
+    )
+    assert row_versions(db) == written
