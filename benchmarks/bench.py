@@ -1133,8 +1133,10 @@ class FetchMemory:
     samples: list[tuple[int, float]]  # (photos fetched so far, the fetcher's RSS in MB)
 
     def rss_at(self, share: float) -> float:
-        """The RSS when `share` of the photos had been fetched (the first sample past it)."""
-        return next((mb for done, mb in self.samples if done >= share * self.fetched), float("nan"))
+        """The RSS when `share` of the photos had been fetched (the first sample past it; the
+        last sample when the process ended before one saw them all)."""
+        last = self.samples[-1][1] if self.samples else float("nan")
+        return next((mb for done, mb in self.samples if done >= share * self.fetched), last)
 
 
 def fetch_memory(work: Path, maintenance: str, photos: int) -> FetchMemory:
@@ -1200,14 +1202,23 @@ def fetch_memory(work: Path, maintenance: str, photos: int) -> FetchMemory:
 
 
 def _rss_mb(pid: int) -> float | None:
+    """The process's RSS with its children's (the fetcher's decoder child: media.Decoder)."""
     try:
         status = Path(f"/proc/{pid}/status").read_text("utf-8")
+        children = [
+            int(child)
+            for task in Path(f"/proc/{pid}/task").iterdir()
+            for child in (task / "children").read_text("utf-8").split()
+        ]
     except OSError:
         return None
-    return next(
+    own = next(
         (int(line.split()[1]) / 1024 for line in status.splitlines() if line.startswith("VmRSS")),
         None,
     )
+    if own is None:
+        return None
+    return own + sum(_rss_mb(child) or 0.0 for child in children)
 
 
 def report_fetch_memory(report: Report, m: FetchMemory) -> None:
@@ -1220,7 +1231,7 @@ def report_fetch_memory(report: Report, m: FetchMemory) -> None:
     early, late = m.rss_at(0.1), m.rss_at(1.0)
     peak = max((mb for _, mb in m.samples), default=float("nan"))
     report.add(
-        "13. fetcher RSS after 10% / after all / peak",
+        "13. fetcher RSS (with its decoder child) after 10% / after all / peak",
         f"{early:.0f} / {late:.0f} / {peak:.0f} MB",
     )
     report.add(
