@@ -29,10 +29,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import httpx
-from PIL import Image, ImageOps, UnidentifiedImageError
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 DOWNLOAD_PATH = "/api/download"
 # Pillow refuses images over twice this many pixels and warns over it: the warning is an error
@@ -201,6 +203,10 @@ class Rendered:
 
 def render(data: bytes) -> Rendered:
     """Decode `data` (guarded) and make the served copies, re-encoded from the pixels alone."""
+    # Imported here: only the decoder's child renders (Decoder), so the daemon never loads
+    # Pillow (~4 MB of its resident memory).
+    from PIL import Image, ImageOps, UnidentifiedImageError  # noqa: PLC0415
+
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
