@@ -77,3 +77,17 @@ def test_alerts_check_imports_nothing_it_does_not_need(tmp_path: Path) -> None:
     }
     assert not loaded, sorted(loaded)
     assert "wa_monitor.services.alerts" in modules  # the whole check's path was imported
+
+
+def test_the_daemon_never_loads_pillow_only_its_decoders_child_does() -> None:
+    # The photo fetcher renders in a child process (adapters/media.Decoder); Pillow in the
+    # daemon itself would only add ~4 MB to its resident memory.
+    script = (
+        "import sys\n"
+        "import wa_monitor.cli.run, wa_monitor.services.photos, wa_monitor.adapters.media\n"
+        "print('PIL' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.strip() == "False"

@@ -29,10 +29,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import httpx
-from PIL import Image, ImageOps, UnidentifiedImageError
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 DOWNLOAD_PATH = "/api/download"
 # Pillow refuses images over twice this many pixels and warns over it: the warning is an error
@@ -201,6 +203,10 @@ class Rendered:
 
 def render(data: bytes) -> Rendered:
     """Decode `data` (guarded) and make the served copies, re-encoded from the pixels alone."""
+    # Imported here: only the decoder's child renders (Decoder), so the daemon never loads
+    # Pillow (~4 MB of its resident memory).
+    from PIL import Image, ImageOps, UnidentifiedImageError  # noqa: PLC0415
+
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
@@ -270,21 +276,7 @@ class Decoder:
         try:
             child.stdin.write(len(data).to_bytes(8, "big") + data)
             child.stdin.flush()
-            head = json.loads(_read(child.stdout.fileno(), _read_line_length, deadline))
-            if head.get("refused"):
-                raise NotAnImage(str(head["refused"])[:200])
-            if head.get("failed"):
-                raise DecodeFailed(f"the decoder failed ({str(head['failed'])[:60]})")
-            thumb = _read(child.stdout.fileno(), int(head["thumb"]), deadline)
-            screen = _read(child.stdout.fileno(), int(head["screen"]), deadline)
-            return Rendered(
-                thumb=thumb,
-                screen=screen,
-                width=int(head["width"]),
-                height=int(head["height"]),
-                taken=_short_text(head.get("taken")),
-                place=_short_text(head.get("place")),
-            )
+            return _answer(child.stdout.fileno(), deadline)
         except TimeoutError:
             self.close()
             raise DecodeFailed(f"decoding took longer than {self.seconds:g} s") from None
@@ -310,31 +302,52 @@ class Decoder:
         self.close()
 
 
-_read_line_length = -1  # _read's "up to a newline" (the answer's JSON head)
-_MAX_HEAD = 4096
+_MAX_HEAD = 4096  # the answer's JSON head: sizes and two short texts
+_MAX_COPY = 32 << 20  # a served copy (a 1600 px JPEG is a few hundred kB)
+
+
+def _answer(fd: int, deadline: float) -> Rendered:
+    """The decoder child's answer to one file (decode_loop's), read from `fd` by `deadline`."""
+    size = int.from_bytes(_read(fd, 4, deadline), "big")
+    if size > _MAX_HEAD:
+        raise ValueError(size)
+    head = json.loads(_read(fd, size, deadline))
+    if head.get("refused"):
+        raise NotAnImage(str(head["refused"])[:200])
+    if head.get("failed"):
+        raise DecodeFailed(f"the decoder failed ({str(head['failed'])[:60]})")
+    sizes = int(head["thumb"]), int(head["screen"])
+    if not all(0 < n <= _MAX_COPY for n in sizes):
+        raise ValueError(sizes)
+    thumb, screen = (_read(fd, n, deadline) for n in sizes)
+    return Rendered(
+        thumb=thumb,
+        screen=screen,
+        width=int(head["width"]),
+        height=int(head["height"]),
+        taken=_short_text(head.get("taken")),
+        place=_short_text(head.get("place")),
+    )
 
 
 def _read(fd: int, length: int, deadline: float) -> bytes:
-    """`length` bytes from `fd` (or up to a newline, for _read_line_length), by `deadline`:
-    TimeoutError after it, EOFError when the child is gone."""
+    """`length` bytes from `fd` by `deadline`: TimeoutError after it, EOFError when the child
+    is gone."""
     out = bytearray()
-    while length < 0 or len(out) < length:
+    while len(out) < length:
         left = deadline - time.monotonic()
         if left <= 0 or not select.select([fd], [], [], left)[0]:
             raise TimeoutError
-        want = 1 if length < 0 else min(length - len(out), 1 << 20)
-        chunk = os.read(fd, want)
+        chunk = os.read(fd, min(length - len(out), 1 << 20))
         if not chunk:
             raise EOFError
         out += chunk
-        if length < 0 and (chunk == b"\n" or len(out) > _MAX_HEAD):
-            break
     return bytes(out)
 
 
 def decode_loop() -> None:
     """The decoder child's loop (Decoder): a file in (8-byte length, bytes), its rendering out
-    (a JSON line, then the thumbnail's and the screen copy's bytes)."""
+    (4-byte length, a JSON head, then the thumbnail's and the screen copy's bytes)."""
     source, sink = sys.stdin.buffer, sys.stdout.buffer
     while size := source.read(8):
         data = source.read(int.from_bytes(size, "big"))
@@ -355,7 +368,8 @@ def decode_loop() -> None:
                 "taken": rendered.taken,
                 "place": rendered.place,
             }
-        sink.write(json.dumps(head).encode() + b"\n" + b"".join(blobs))
+        said = json.dumps(head).encode()
+        sink.write(len(said).to_bytes(4, "big") + said + b"".join(blobs))
         sink.flush()
 
 

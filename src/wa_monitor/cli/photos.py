@@ -14,11 +14,11 @@ from wa_monitor.services.photos import Fetcher, prune
 NOTE = """\
 The daemon (`wa-monitor run`) fetches photos itself, in a thread, as soon as it has drained
 them (and retries when they fall due): `photos fetch` is a pass by hand (after an outage of the
-bridge, say). States: pending (not fetched
-yet), retrying (the bridge failed, or this side could not cache or record the file; asked
-again with backoff), fetched, expired (WhatsApp's servers no longer have it: final), mismatch
-(the bridge returned another file, e.g. a photo of the same second: final), refused (outside
-the media folder, too large, not an image, or failing to decode three times: final)."""
+bridge, say). States: pending (not fetched yet), retrying (the bridge did not answer or failed,
+or this side could not decode, cache or record the file; asked again with backoff), fetched,
+expired (WhatsApp's servers no longer have it: final), mismatch (the bridge returned another
+file, e.g. a photo of the same second: final), refused (outside the media folder, too large,
+not an image, or failing to decode three times: final)."""
 
 
 def register(commands: Commands) -> None:
@@ -29,7 +29,8 @@ def register(commands: Commands) -> None:
         "fetch",
         help="ask the bridge for the photos that are due, once",
         description="One pass of the fetcher: the due photos, at most photos_fetch_per_minute "
-        "requests a minute, each checked (media folder, size, SHA-256, a real image) and cached.",
+        "requests a minute after a first burst of photos_fetch_burst, each checked (media "
+        "folder, size, SHA-256, a real image decoded within 30 s) and cached.",
         epilog=f"{NOTE}\n{CONFIG_HELP}",
         handler=fetch_command,
     )
