@@ -10,7 +10,7 @@ import math
 import random
 from collections.abc import Iterator, Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -25,7 +25,7 @@ from tests.support.database import Server
 from tests.support.web import SAST, Dashboard, Row, add_user, dashboard, environment, seed
 from wa_monitor.adapters.postgres import reviewing
 from wa_monitor.adapters.postgres.db import Database
-from wa_monitor.adapters.postgres.quality import WAIT_RESOLUTION
+from wa_monitor.adapters.postgres.quality import WAIT_RESOLUTION, AgentQuality
 from wa_monitor.core.records import Delivery
 from wa_monitor.core.steps import Step
 from wa_monitor.core.verdict import Verdict, changes
@@ -515,6 +515,8 @@ def test_per_agent_figures_equal_an_independent_count_and_sort(seeded: Seeded) -
         agents.setdefault(f.phone, []).append(f)
     page = {a["phone"]: a for a in doc["agents"]}
     assert set(page) == set(agents)
+    # The twin names each field itself (web/quality.py): every field of the record, no other.
+    assert all(a.keys() == {f.name for f in fields(AgentQuality)} for a in doc["agents"])
     for phone, group in agents.items():
         reviewed = [f for f in group if f.marks is not None]
         passed = [f for f in reviewed if f.passed_first]

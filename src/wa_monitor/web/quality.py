@@ -278,8 +278,20 @@ def _quality(site: Site, request: Request, user: User) -> Page:
                 }
                 for s in now.steps
             ],
+            # Each field named, not asdict: its deep copy of 400 agents was a fifth of the
+            # twin's time at a million reviews (in-process, 30 days: p50 55 -> 44 ms; issue 26).
             "agents": [
-                asdict(a) | {"top_steps": [[s.number, n] for s, n in a.top_steps]} for a in agents
+                {
+                    "phone": a.phone,
+                    "name": a.name,
+                    "drops": a.drops,
+                    "reviewed": a.reviewed,
+                    "passed_first": a.passed_first,
+                    "first_time_rate": a.first_time_rate,
+                    "fix_p50": a.fix_p50,
+                    "top_steps": [[s.number, n] for s, n in a.top_steps],
+                }
+                for a in agents
             ],
             "loop": [asdict(t) for t in now.loop],
             "previous_loop": [asdict(t) for t in before.loop],
