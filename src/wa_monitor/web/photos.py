@@ -26,20 +26,21 @@ from wa_monitor.web.desk import Desk
 
 KEY = re.compile(r"^[0-9a-f]{64}$")
 KINDS = ("thumb", "screen", "video")
-# Why a photo is not shown, by its state: what the reviewer reads in its place.
-MISSING = {
-    "pending": "Not fetched yet",
-    "retrying": "The bridge is not answering; trying again",  # before version 34: no cause
-    "expired": "Expired on WhatsApp's servers",
-    "mismatch": "Wrong file: the bridge returned another photo (same second); not shown",
-    "refused": "Could not be used (not a photo, too large, or not in the media folder)",
-}
 # A photo being retried says why: the bridge, or this machine (then the bridge is fine).
 RETRYING = {
     RetryCause.UNREACHABLE: "The bridge is not answering; trying again",
     RetryCause.BRIDGE: "The bridge could not get it from WhatsApp; trying again",
     RetryCause.DECODING: "Received, but it could not be decoded here; trying again",
     RetryCause.HERE: "Received, but this server could not store it; trying again",
+}
+# Why a photo is not shown, by its state: what the reviewer reads in its place.
+MISSING = {
+    "pending": "Not fetched yet",
+    # Before version 34 a retry recorded no cause: read as the bridge not answering.
+    "retrying": RETRYING[RetryCause.UNREACHABLE],
+    "expired": "Expired on WhatsApp's servers",
+    "mismatch": "Wrong file: the bridge returned another photo (same second); not shown",
+    "refused": "Could not be used (not a photo, too large, or not in the media folder)",
 }
 # (nosniff comes with every answer from web/security.py's headers.)
 HEADERS = {"Cache-Control": "private, max-age=86400"}
@@ -83,7 +84,7 @@ def drop_photos(
 def _missing(p: photos.DropPhoto) -> str:
     """What the photo's placeholder says."""
     if p.state == "retrying" and p.retry_cause is not None:
-        return RETRYING.get(RetryCause(p.retry_cause), MISSING["retrying"])
+        return RETRYING[RetryCause(p.retry_cause)]  # the column's CHECK admits no other
     return MISSING.get(p.state, "Not available")
 
 
