@@ -14,3 +14,6 @@ CREATE TABLE IF NOT EXISTS {schema}.wa_monitor_photos_waiting (
 );
 CREATE INDEX IF NOT EXISTS idx_wa_monitor_photos_waiting_last
     ON {schema}.wa_monitor_photos_waiting (last_at);
+-- Stored apart, not compressed: pglz gains little on random ids and took 4 times as long as the
+-- row's insert (40 ms of a 1M drain's 76 ms batch statement).
+ALTER TABLE {schema}.wa_monitor_photos_waiting ALTER COLUMN photos SET STORAGE EXTERNAL;
