@@ -26,7 +26,7 @@ ON CONFLICT (chat_jid, message_id) DO NOTHING;
 -- Only the photos a drop message claims become rows of {photos} (and the fetcher's work):
 -- nearly every photo of a watched group is no drop's, and a row with its four indexes was half
 -- the server's work of a drain (migration 0035). The others wait, one unindexed row of
--- {photos_waiting} per hour of their times (a JSON array in the `plain` shape, the sender
+-- {photos_waiting} per window's length of their times (a JSON array in the `plain` shape, the sender
 -- resolved), for a later batch's drop message: its window's waiting rows are unpacked, and
 -- its sender's photos among them join the batch's new photos, tied and recorded like them.
 -- A waiting photo stays in its row once recorded; the table's row of it is the one read.
@@ -134,8 +134,8 @@ inserted AS (
     ON CONFLICT (chat_jid, message_id) DO NOTHING
 ),
 parked AS (
-    -- An hour's rows apiece: a drop message's window unpacks the hours it spans, not a
-    -- whole backlog batch of a year's messages.
+    -- A window's length of times apiece (before + after, an hour at least): a drop message's
+    -- window unpacks two or three of them, not a whole backlog batch of a year's messages.
     INSERT INTO {photos_waiting} (first_at, last_at, photos)
     SELECT min(n.sent_at), max(n.sent_at),
            json_agg(json_build_object('c', n.chat_jid, 'i', n.message_id, 'r', n.rowid,
@@ -144,7 +144,8 @@ parked AS (
                     ORDER BY n.rowid)
     FROM tied AS n
     WHERE n.fresh AND n.d IS NULL
-    GROUP BY date_trunc('hour', n.sent_at AT TIME ZONE 'UTC')
+    GROUP BY date_bin(greatest(%(before)s::interval + %(after)s::interval, interval '1 hour'),
+                      n.sent_at, timestamptz '2000-01-01 00:00+00')
 )
 UPDATE {photos} AS p SET drop_number = tied.d, round_message_id = tied.r, round_at = tied.t
 FROM tied
