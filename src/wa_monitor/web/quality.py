@@ -216,6 +216,10 @@ def _reviews_links(span: Period) -> Callable[..., str]:
     return link
 
 
+# Each step's label as HTML, escaped once, not once per agent.
+_LABELS = {step: escape(step.label) for step in Step}
+
+
 def agent_rows(agents: Sequence[AgentQuality], link: Callable[..., str], base: str) -> list[Markup]:
     """The agents' rows of the page's table, made here, each one string: a page holds hundreds,
     and the template's output, filters and escapes per cell cost more than the rows' figures
@@ -225,7 +229,7 @@ def agent_rows(agents: Sequence[AgentQuality], link: Callable[..., str], base: s
     for a in agents:
         theirs = escape(f"{base}/reviews?{link(agent=a.phone)}")
         steps = ", ".join(
-            f'<a href="{theirs}&amp;step={step.number}">{escape(step.label)}</a> ({count})'
+            f'<a href="{theirs}&amp;step={step.number}">{_LABELS[step]}</a> ({count})'
             for step, count in a.top_steps
         )
         rows.append(
@@ -317,7 +321,8 @@ def _quality(site: Site, request: Request, user: User) -> Page:
         "previous_by_project": previous_by_project,
         "previous_loop": previous_loop,
         "steps": steps,
-        "agent_rows": agent_rows(agents, reviews_link, home(request)),
+        # Made when the HTML is rendered (the template calls it), not for the JSON twin.
+        "agent_rows": lambda: agent_rows(agents, reviews_link, home(request)),
         "sort": sort if sort in AGENT_SORTS else "drops",
         "order": order,
         "chart": weekly_chart(series),
