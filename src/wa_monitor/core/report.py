@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from wa_monitor.core.ports import Log, LogLines
@@ -61,8 +61,9 @@ def describe_cycle(cycle: Totals) -> str:
 APPLIED = frozenset({Outcome.CREATED, Outcome.RESUBMITTED})
 
 
-def describe_newest(decided: Sequence[Decision]) -> str:
-    """The newest drop a batch created or resubmitted, and how long after its posting."""
+def describe_newest(decided: Sequence[Decision], tz: tzinfo) -> str:
+    """The newest drop a batch created or resubmitted, and how long after its posting (its
+    time in the environment's zone `tz`)."""
     applied = [d.sighting for d in decided if d.outcome in APPLIED]
     if not applied:
         return ""
@@ -70,7 +71,7 @@ def describe_newest(decided: Sequence[Decision]) -> str:
     lag = (datetime.now(UTC) - s.sent_at).total_seconds()
     return (
         f"last drop {s.drop_number} ({s.project}) posted "
-        f"{s.sent_at.isoformat(timespec='seconds')}, applied {lag:.0f}s later"
+        f"{s.sent_at.astimezone(tz).isoformat(timespec='seconds')}, applied {lag:.0f}s later"
     )
 
 
