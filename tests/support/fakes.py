@@ -748,7 +748,7 @@ class FakeOutbox:
                 if row.state == "pending" and due and row.message.chat_jid not in busy:
                     row.state = "sending"
                     attempts = row.message.attempts + 1
-                    row.message = OutboxMessage(**{**_fields(row.message), "attempts": attempts})
+                    row.message = replace(row.message, attempts=attempts)
                     return row.message
         return None
 
@@ -771,7 +771,7 @@ class FakeOutbox:
             row = self._row(m)
             if row is None or row.state != "sending":
                 return False
-            row.message = OutboxMessage(**{**_fields(row.message), "bridge": bridge})
+            row.message = replace(row.message, bridge=bridge)
             self.routes.append((m.drop_number, bridge))
             return True
 
@@ -805,10 +805,6 @@ class FakeOutbox:
 
     def sent_alike(self, m: OutboxMessage, since: datetime) -> int:
         return sum(1 for other in self.sent if other.id != m.id and other.text == m.text)
-
-
-def _fields(m: OutboxMessage) -> dict[str, object]:
-    return {f: getattr(m, f) for f in OutboxMessage.__dataclass_fields__}
 
 
 class FakePoster:
