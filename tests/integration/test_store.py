@@ -71,33 +71,6 @@ def test_migrations_build_exactly_schema_sql(
     assert structure(db, "dev")[3], "the functions query found nothing: the comparison is empty"
 
 
-# A plain b-tree index whose keys lead another b-tree index of the same table: every look-up
-# it serves, the other serves too, and every write pays for both.
-REDUNDANT_INDEXES = """
-SELECT a.indexrelid::regclass::text, b.indexrelid::regclass::text
-FROM pg_index a
-JOIN pg_index b ON b.indrelid = a.indrelid AND b.indexrelid <> a.indexrelid
-JOIN pg_class ca ON ca.oid = a.indexrelid
-JOIN pg_class cb ON cb.oid = b.indexrelid
-JOIN pg_am ma ON ma.oid = ca.relam
-JOIN pg_am mb ON mb.oid = cb.relam
-WHERE ca.relnamespace = %s::regnamespace AND ma.amname = 'btree' AND mb.amname = 'btree'
-  AND NOT a.indisunique AND a.indpred IS NULL AND a.indexprs IS NULL
-  AND b.indpred IS NULL AND b.indexprs IS NULL AND a.indnkeyatts <= b.indnkeyatts
-  AND (a.indkey::int2[])[0:a.indnkeyatts - 1] = (b.indkey::int2[])[0:a.indnkeyatts - 1]
-"""
-
-
-def test_no_index_repeats_the_lead_of_another(
-    database_url: str, db: psycopg.Connection[Any]
-) -> None:
-    """The drain writes every index of the reviews and the ledger for each message: none may
-    be there twice over (version 37 dropped the drop number's, which the unique key leads)."""
-    with Store(Database(database_url, "dev", "dev")) as store:
-        store.migrate()
-    assert db.execute(REDUNDANT_INDEXES, ("dev",)).fetchall() == []
-
-
 def test_prod_and_dev_get_the_identical_structure(
     database_url: str, db: psycopg.Connection[Any]
 ) -> None:

@@ -42,6 +42,8 @@ CREATE TABLE IF NOT EXISTS {schema}.qa_photo_reviews (
 
 CREATE INDEX IF NOT EXISTS idx_qa_photo_reviews_review_date
     ON {schema}.qa_photo_reviews (review_date);
+CREATE INDEX IF NOT EXISTS idx_qa_photo_reviews_drop_number
+    ON {schema}.qa_photo_reviews (drop_number);
 CREATE INDEX IF NOT EXISTS idx_qa_photo_reviews_user_name
     ON {schema}.qa_photo_reviews (user_name);
 
