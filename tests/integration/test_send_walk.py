@@ -33,17 +33,44 @@ DOC = SRC.parents[1] / "docs" / "ARCHITECTURE.md"
 _HOP = re.compile(r"^\s*\d+\.\s+(\S+\.py):(\S+)", re.MULTILINE)
 
 
-def documented_walk() -> list[str]:
-    """The hops of "A Send, hop by hop" that carry the message to the wire (the ones marked as
-    a database round trip are checked by the reviewing tests, not by a stack)."""
+def documented(*, round_trips: bool) -> list[str]:
+    """The hops of "A Send, hop by hop": those that carry the message to the wire (on a stack
+    while the POST is in flight), or those that take it to the database before (round trips)."""
     text = DOC.read_text("utf-8")
     block = text.split("### A Send, hop by hop", 1)[1].split("```", 2)[1]
     return [
         f"{path}:{function}"
         for line in block.splitlines()
-        if (m := _HOP.match(line)) and "round trip" not in line
+        if (m := _HOP.match(line)) and ("round trip" in line) == round_trips
         for path, function in [m.groups()]
     ]
+
+
+class RoundTrips:
+    """A profile hook for every thread started meanwhile: the outermost function of the
+    PostgreSQL adapters on the stack each time psycopg executes a statement, in order, once
+    each, while `on`."""
+
+    def __init__(self) -> None:
+        self.on = False
+        self.by: list[str] = []
+
+    def __call__(self, frame: FrameType, event: str, arg: object) -> None:
+        if not self.on or event != "call" or frame.f_code.co_name != "execute":
+            return
+        if "psycopg" not in Path(frame.f_code.co_filename).parts:
+            return
+        adapters = [
+            name
+            for name in outermost_first(frame)
+            if name.startswith("adapters/postgres/") and not name.startswith(_HANDLE)
+        ]
+        if adapters and adapters[0] not in self.by:
+            self.by.append(adapters[0])
+
+
+# The handle lends connections and prepares statements for every repository: not one itself.
+_HANDLE = "adapters/postgres/db.py:"
 
 
 def ours(frame: FrameType) -> str | None:
@@ -68,6 +95,7 @@ def in_flight() -> list[str]:
         for obj in gc.get_objects()
         if inspect.iscoroutine(obj)
         and inspect.getcoroutinestate(obj) == inspect.CORO_SUSPENDED
+        and obj.cr_frame is not None
         and (name := ours(obj.cr_frame)) is not None
     ]
     me = threading.get_ident()
@@ -110,30 +138,39 @@ def _stack(frame: FrameType | None) -> list[FrameType]:
 def test_a_send_reaches_its_post_through_the_hops_the_architecture_document_lists(
     tmp_path: Path, bridge: BridgeWriter, database_url: str, db: psycopg.Connection[Any]
 ) -> None:
-    with review_desk(tmp_path, bridge=bridge, url=database_url, db=db) as desk:
-        dash, api, url = desk.dash, desk.api, desk.url
-        form = {"csrf": csrf_of(dash.client.get(url).text), "version": "1", "comment": ""}
-        form |= {f"mark_{step.column}": "ok" for step in Step}
-        assert dash.client.post(f"{url}/verdict", data=form).status_code == 200
-        csrf = csrf_of(dash.client.get(url).text)
-        before = Counter(in_flight())  # the app's own threads (the chart warmer), if busy
-        api.fault(Fault.SLOW, delay_s=1.5)  # the POST is in flight while we look
-        answers: list[httpx2.Response] = []
-        click = threading.Thread(
-            target=lambda: answers.append(
-                dash.client.post(
-                    f"{url}/send",
-                    data={"csrf": csrf, "version": "2", "text": "Please redo photo 1"},
-                    follow_redirects=False,
+    trips = RoundTrips()
+    threading.setprofile(trips)  # the dashboard's threads start inside review_desk
+    try:
+        with review_desk(tmp_path, bridge=bridge, url=database_url, db=db) as desk:
+            dash, api, url = desk.dash, desk.api, desk.url
+            form = {"csrf": csrf_of(dash.client.get(url).text), "version": "1", "comment": ""}
+            form |= {f"mark_{step.column}": "ok" for step in Step}
+            assert dash.client.post(f"{url}/verdict", data=form).status_code == 200
+            csrf = csrf_of(dash.client.get(url).text)
+            before = Counter(in_flight())  # the app's own threads (the chart warmer), if busy
+            api.fault(Fault.SLOW, delay_s=1.5)  # the POST is in flight while we look
+            answers: list[httpx2.Response] = []
+            click = threading.Thread(
+                target=lambda: answers.append(
+                    dash.client.post(
+                        f"{url}/send",
+                        data={"csrf": csrf, "version": "2", "text": "Please redo photo 1"},
+                        follow_redirects=False,
+                    )
                 )
             )
-        )
-        click.start()
-        deadline = time.monotonic() + 5
-        while not bridge_holding_a_post() and time.monotonic() < deadline:
-            time.sleep(0.01)
-        walk = without(in_flight(), before)
-        click.join(10)
+            trips.on = True
+            click.start()
+            deadline = time.monotonic() + 5
+            while not bridge_holding_a_post() and time.monotonic() < deadline:
+                time.sleep(0.01)
+            walk = without(in_flight(), before)
+            trips.on = False
+            click.join(10)
+    finally:
+        threading.setprofile(None)
     [answer] = answers
     assert answer.status_code == 303
-    assert walk == documented_walk()
+    assert walk == documented(round_trips=False)
+    # Before the POST: the session's user (every POST's look-up, no hop), then the Send's own.
+    assert trips.by == ["adapters/postgres/users.py:by_id", *documented(round_trips=True)]
