@@ -175,6 +175,41 @@ def test_the_emitter_writes_what_the_logger_writes(tmp_path: Path, level: str) -
     assert lines == [*expected, "WARNING not held n=1"]
 
 
+def test_the_emitters_fast_path_quotes_escapes_and_formats_as_the_logger(tmp_path: Path) -> None:
+    """A line with no exc_info skips format_exc_info, and bare values skip the quoting checks:
+    the same text comes out for every kind of value, and a traceback still does."""
+    log_file = tmp_path / "wa-monitor-prod.log"
+    logs.configure(prefix="", log_file=log_file, level="INFO")
+    log = logs.get()
+    values = {
+        "bare": "120363400000000001@g.us",
+        "empty": "",
+        "space": "Agent 013",
+        "quote": 'say "hi"',
+        "eq": "a=b",
+        "back": "c:\\x",
+        "ctl": "line\nfake",
+        "bidi": "\u202ename",
+        "accent": "José",
+        "at": sast(11, 9, 30),
+        "n": 7,
+    }
+    logs.emitter(log, "info")("fast", **values)
+    log.info("fast", **values)
+    try:
+        int("boom")
+    except ValueError:
+        logs.emitter(log, "info")("failed", exc_info=True)
+    lines = log_file.read_text("utf-8").splitlines()
+    assert lines[0].split(" ", 1)[1] == lines[1].split(" ", 1)[1]
+    assert lines[1].split(" ", 1)[1] == (
+        'INFO    fast bare=120363400000000001@g.us empty="" space="Agent 013" '
+        'quote="say \\"hi\\"" eq="a=b" back=c:\\x ctl="line\\nfake" bidi="\\u202ename" '
+        "accent=José at=2025-11-11T09:30:00+02:00 n=7"
+    )
+    assert "ValueError: invalid literal for int() with base 10: 'boom'" in "\n".join(lines[2:])
+
+
 def test_a_secret_is_redacted_in_held_lines_and_single_ones(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

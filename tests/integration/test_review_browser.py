@@ -146,6 +146,10 @@ def test_tick_and_save_sets_the_review_and_composes_the_feedback(
         )
         assert page.input_value("textarea[name=text]") == expected
         expect(page.locator("[data-testid=changes] tbody tr").first).to_contain_text("thandi")
+        # The ticked steps are counted as steps, not as photos: the gallery beside says those.
+        expect(page.locator("[data-testid=step-counts]")).to_have_text(
+            "10 of 12 passed, 2 outstanding"
+        )
         shot(page, "review-saved")
 
     row = desk.row()

@@ -22,11 +22,11 @@ from tests.support.web import (
     csrf_of,
     dashboard,
     environment,
+    review_desk,
     seed,
 )
 from wa_monitor.adapters.postgres.users import Role
 from wa_monitor.core.steps import Step
-from wa_monitor.devtools.bridge_api import SimulatedBridgeApi
 from wa_monitor.devtools.simulator import BridgeWriter
 from wa_monitor.settings import load_settings
 
@@ -192,46 +192,38 @@ def test_a_correction_in_a_validating_project_must_be_in_its_plan(
 def test_feedback_states_read_true_after_a_send_and_a_resubmission(
     tmp_path: Path, bridge: BridgeWriter, database_url: str, db: psycopg.Connection[Any]
 ) -> None:
-    with SimulatedBridgeApi(bridge_db=bridge.path, bot_number="27640412391") as api:
-        extra = f'bridge_api_url = "{api.url}"'
-        settings = environment(tmp_path, "prod", bridge=bridge, url=database_url, extra=extra)
-        add_user(database_url, "public", "ayanda", Role.REVIEWER)
-        [review] = seed(db, "public", [Row("DR1234567", sast(11, 9), project="Lawley")])
-        with dashboard(settings, database_url) as dash:
-            assert dash.login("ayanda").status_code == 303
-            url = f"/wa-monitor/reviews/{review}"
-            form = verdict_form(csrf_of(dash.client.get(url).text), 1, comment="")
-            assert dash.client.post(f"{url}/verdict", data=form).status_code == 200
-            page = dash.client.get(url).text
-            assert api.url not in page
-            assert "@g.us" not in page
-            sent = dash.client.post(
-                f"{url}/send",
-                data={"csrf": csrf_of(page), "version": "2", "text": "Please redo photo 1"},
-                follow_redirects=False,
-            )
-            assert sent.status_code == 303
-            after = dash.client.get(sent.headers["location"]).text
-            assert "Feedback sent to the group." in after
-            assert "@g.us" not in after  # the bridge's answer names the group's JID
-            assert re.search(r'data-testid="sent-now">Sent \S+ \S+ by <bdi>ayanda</bdi>', after)
-            assert re.search(r"<button type=\"submit\" disabled>Send to the group</button>", after)
+    with review_desk(tmp_path, bridge=bridge, url=database_url, db=db) as desk:
+        dash, api, url, review = desk.dash, desk.api, desk.url, desk.review
+        form = verdict_form(csrf_of(dash.client.get(url).text), 1, comment="")
+        assert dash.client.post(f"{url}/verdict", data=form).status_code == 200
+        page = dash.client.get(url).text
+        assert api.url not in page
+        assert "@g.us" not in page
+        sent = dash.client.post(
+            f"{url}/send",
+            data={"csrf": csrf_of(page), "version": "2", "text": "Please redo photo 1"},
+            follow_redirects=False,
+        )
+        assert sent.status_code == 303
+        after = dash.client.get(sent.headers["location"]).text
+        assert "Feedback sent to the group." in after
+        assert "@g.us" not in after  # the bridge's answer names the group's JID
+        assert re.search(r'data-testid="sent-now">Sent \S+ \S+ by <bdi>ayanda</bdi>', after)
+        assert re.search(r"<button type=\"submit\" disabled>Send to the group</button>", after)
 
-            # The agent resubmits (as the monitor writes it): a new round, no feedback yet.
-            db.execute(
-                "UPDATE public.qa_photo_reviews SET resubmitted = true, feedback_sent = NULL, "
-                "last_submitted_at = now(), version = version + 1 WHERE id = %s",
-                (review,),
-            )
-            again = dash.client.get(sent.headers["location"]).text
-            assert "Feedback sent to the group." not in again
-            assert 'data-testid="sent-now"' not in again
-            assert '<button type="submit">Send to the group</button>' in again
-            resubmission = re.search(
-                r'<td class="num">(\d*)</td>\s*<td>Resubmitted in WhatsApp', again
-            )
-            assert resubmission is not None
-            assert resubmission[1] == str(dash.json(url)["version"])
+        # The agent resubmits (as the monitor writes it): a new round, no feedback yet.
+        db.execute(
+            "UPDATE public.qa_photo_reviews SET resubmitted = true, feedback_sent = NULL, "
+            "last_submitted_at = now(), version = version + 1 WHERE id = %s",
+            (review,),
+        )
+        again = dash.client.get(sent.headers["location"]).text
+        assert "Feedback sent to the group." not in again
+        assert 'data-testid="sent-now"' not in again
+        assert '<button type="submit">Send to the group</button>' in again
+        resubmission = re.search(r'<td class="num">(\d*)</td>\s*<td>Resubmitted in WhatsApp', again)
+        assert resubmission is not None
+        assert resubmission[1] == str(dash.json(url)["version"])
 
 
 def test_names_comments_and_trail_text_are_isolated_from_the_text_beside_them(

@@ -71,6 +71,39 @@ def test_migrations_build_exactly_schema_sql(
     assert structure(db, "dev")[3], "the functions query found nothing: the comparison is empty"
 
 
+def test_the_table_keeps_the_keys_and_indexes_the_ops_documentation_fixes(
+    database_url: str, db: psycopg.Connection[Any]
+) -> None:
+    # The ops documentation fixes qa_photo_reviews' id, its UNIQUE (drop_number, review_date)
+    # and an index on each of review_date, drop_number and user_name: ops' own queries and
+    # tools count on them, so no speed-up may drop one even where another index covers it.
+    with Store(Database(database_url, "dev", "dev")) as store:
+        store.migrate()
+    columns = {
+        tuple(row[0])
+        for row in db.execute(
+            "SELECT array_agg(a.attname::text ORDER BY k.n) FROM pg_index i"
+            " CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, n)"
+            " JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum"
+            " WHERE i.indrelid = 'dev.qa_photo_reviews'::regclass AND i.indpred IS NULL"
+            " GROUP BY i.indexrelid"
+        ).fetchall()
+    }
+    for wanted in (
+        ("id",),
+        ("drop_number", "review_date"),
+        ("review_date",),
+        ("drop_number",),
+        ("user_name",),
+    ):
+        assert wanted in columns, f"qa_photo_reviews lost its index on {wanted}"
+    unique = db.execute(
+        "SELECT pg_get_constraintdef(oid) FROM pg_constraint"
+        " WHERE conrelid = 'dev.qa_photo_reviews'::regclass AND contype IN ('p', 'u')"
+    ).fetchall()
+    assert {"PRIMARY KEY (id)", "UNIQUE (drop_number, review_date)"} <= {u[0] for u in unique}
+
+
 def test_prod_and_dev_get_the_identical_structure(
     database_url: str, db: psycopg.Connection[Any]
 ) -> None:

@@ -1,7 +1,7 @@
 """One environment's dashboard on in-memory fakes, for unit tests of its handlers: the app as
-create_app makes it, its Site's ports replaced (the desk, the feedback sends, the bridge's send
-API and messages.db) and a database URL no page may reach. Driven through Starlette's test
-client: no database, no server, no sleep."""
+create_app makes it, its Site's ports replaced (the desk, the Quality page's reads, the feedback
+sends, the bridge's send API and messages.db) and a database URL no page may reach. Driven
+through Starlette's test client: no database, no server, no sleep."""
 
 from __future__ import annotations
 
@@ -26,8 +26,9 @@ from tests.support.fakes import (
     FakeExportRows,
     FakeFeedbackSends,
     FakePoster,
+    FakeQualityReads,
 )
-from wa_monitor.adapters.postgres.users import User
+from wa_monitor.adapters.postgres.users import Role, User
 from wa_monitor.core.records import Delivery
 from wa_monitor.core.replies import Route
 from wa_monitor.core.steps import Step
@@ -46,13 +47,15 @@ CSRF = "a-csrf-token-as-long-as-the-sessions-own-are"  # 32 characters or more
 @dataclass
 class FakeDashboard:
     """One environment's dashboard on fakes: a review of DROP in Lawley, a reviewer and a
-    viewer, the bridge's send API answering `outcomes` in order."""
+    viewer, the bridge's send API answering `outcomes` in order, the Quality page's figures
+    those a test gives `quality`."""
 
     client: TestClient
     desk: FakeDesk
     bridge: FakePoster
     review: UUID
     env: str
+    quality: FakeQualityReads
 
     def login(self, user: User) -> None:
         """A signed session of `user`, as a login leaves it (without Argon2's second)."""
@@ -115,12 +118,29 @@ def on_fakes(apps: Apps, *outcomes: Delivery, env: str = "prod") -> FakeDashboar
     desk = FakeDesk(FakeFeedbackSends(now=lambda: NOON))
     review = desk.add_review(DROP, "Lawley")
     bridge = FakePoster(*outcomes)
+    quality = FakeQualityReads()
     app.state.site = replace(
         site,
         opens=lambda _: nullcontext(desk),
+        quality_reads=lambda _: quality,
         routes=(Route("main", bridge, FakeEchoes()),),
         feedback_sends=desk.feedback,
         past_days=PastDays(),  # the chart's kept days are this test's own
     )
     app.state.exports = Exports(site.settings, FakeExportRows(desk))
-    return FakeDashboard(TestClient(app, base_url="http://testserver"), desk, bridge, review, env)
+    client = TestClient(app, base_url="http://testserver")
+    return FakeDashboard(client, desk, bridge, review, env, quality)
+
+
+def viewer(make: Make) -> FakeDashboard:
+    """The dashboard on fakes with a viewer (vusi) logged in."""
+    d = make()
+    d.login(d.desk.add_user("vusi", Role.VIEWER))
+    return d
+
+
+def json_twin(d: FakeDashboard, path: str, **query: str) -> dict[str, Any]:
+    """The JSON twin of the page at `path` with the query given, which must answer 200."""
+    answer = d.client.get(path, params={"format": "json", **query})
+    assert answer.status_code == 200, answer.text
+    return dict(answer.json())

@@ -60,6 +60,13 @@ from wa_monitor.adapters.postgres.figures import (
 )
 from wa_monitor.adapters.postgres.photos import DropPhoto
 from wa_monitor.adapters.postgres.presence import Presence
+from wa_monitor.adapters.postgres.quality import (
+    LoopTimes,
+    ProjectQuality,
+    Quality,
+    Span,
+    Week,
+)
 from wa_monitor.adapters.postgres.reviewing import (
     Claimed,
     Corrected,
@@ -108,6 +115,7 @@ from wa_monitor.core.steps import Step
 from wa_monitor.core.verdict import Verdict
 from wa_monitor.errors import Rescan, RowRefused, Standby, TransientError
 from wa_monitor.services.health import Health, Level
+from wa_monitor.web.quality_reads import QualityFigures
 
 JOHANNESBURG = ZoneInfo("Africa/Johannesburg")
 LATEST = latest_version()
@@ -748,7 +756,7 @@ class FakeOutbox:
                 if row.state == "pending" and due and row.message.chat_jid not in busy:
                     row.state = "sending"
                     attempts = row.message.attempts + 1
-                    row.message = OutboxMessage(**{**_fields(row.message), "attempts": attempts})
+                    row.message = replace(row.message, attempts=attempts)
                     return row.message
         return None
 
@@ -771,7 +779,7 @@ class FakeOutbox:
             row = self._row(m)
             if row is None or row.state != "sending":
                 return False
-            row.message = OutboxMessage(**{**_fields(row.message), "bridge": bridge})
+            row.message = replace(row.message, bridge=bridge)
             self.routes.append((m.drop_number, bridge))
             return True
 
@@ -805,10 +813,6 @@ class FakeOutbox:
 
     def sent_alike(self, m: OutboxMessage, since: datetime) -> int:
         return sum(1 for other in self.sent if other.id != m.id and other.text == m.text)
-
-
-def _fields(m: OutboxMessage) -> dict[str, object]:
-    return {f: getattr(m, f) for f in OutboxMessage.__dataclass_fields__}
 
 
 class FakePoster:
@@ -1606,3 +1610,31 @@ class FakeExportRows:
             yield batches()
         finally:
             self.closed += 1
+
+
+# -- the Quality page's figures ------------------------------------------------------------------
+
+
+def no_figures() -> Quality:
+    """A range without drops, as the summary answers it: only the total's row, all zero."""
+    total = ProjectQuality(None, 0, 0, 0, None, 0, None, 0, None, 0, None, None)
+    return Quality((total,), (), (), (LoopTimes(None, *(None,) * 10),))
+
+
+@dataclass
+class FakeQualityReads:
+    """web/quality_reads.QualityReads in memory: the figures a test gives per range (its first
+    and last local day), a range without any as one without drops; the period before without
+    its failing steps and agents, and the weeks of the days asked for, as PgQualityReads reads
+    them. `asked` holds each read's (range, period before, weeks) as (first, last) pairs."""
+
+    ranges: dict[tuple[date, date], Quality] = field(default_factory=dict)
+    weeks: list[Week] = field(default_factory=list)
+    asked: list[tuple[tuple[date, date], ...]] = field(default_factory=list)
+
+    def figures(self, shown: Span, before: Span, weeks: Span) -> QualityFigures:
+        self.asked.append(tuple((s.first, s.last) for s in (shown, before, weeks)))
+        now = self.ranges.get((shown.first, shown.last)) or no_figures()
+        past = self.ranges.get((before.first, before.last)) or no_figures()
+        kept = tuple(w for w in self.weeks if weeks.first <= w.week <= weeks.last)
+        return QualityFigures(now, replace(past, steps=(), agents=()), kept)

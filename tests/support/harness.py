@@ -298,6 +298,7 @@ def write_backlog(
             redelivered += 1
         else:
             chat = rng.choice(chats)
+            text: str | None  # None: a message without text (a photo alone)
             if rng.random() < 0.1:
                 drop = rng.choice(pool)
                 spelled = rng.choice([drop, drop.lower(), "Dr " + drop[2:], "DR " + drop[2:]])

@@ -33,6 +33,8 @@ from wa_monitor.web.app import create_app
 if TYPE_CHECKING:  # the unit tests import this module: its HTTP client and server load on use
     import httpx2
 
+    from wa_monitor.devtools.bridge_api import SimulatedBridgeApi
+
 SAST = ZoneInfo("Africa/Johannesburg")
 SECRET = "a test secret that is long enough to sign with"
 PASSWORD = "correct horse battery"
@@ -159,6 +161,34 @@ def make_app(settings: Settings, url: str) -> Starlette:
 def dashboard(settings: Settings, url: str) -> Iterator[Dashboard]:
     with TestClient(make_app(settings, url), base_url="http://testserver") as client:
         yield Dashboard(client, settings, url)
+
+
+@dataclass
+class ReviewDesk:
+    """A reviewer (ayanda) logged in on one prod review (DR1234567, Lawley), its bridge's API
+    simulated."""
+
+    dash: Dashboard
+    api: SimulatedBridgeApi
+    review: UUID
+    url: str  # the review's page
+
+
+@contextmanager
+def review_desk(
+    folder: Path, *, bridge: BridgeWriter, url: str, db: psycopg.Connection[Any]
+) -> Iterator[ReviewDesk]:
+    from tests.support.env import sast
+    from wa_monitor.devtools.bridge_api import SimulatedBridgeApi
+
+    with SimulatedBridgeApi(bridge_db=bridge.path, bot_number="27640412391") as api:
+        extra = f'bridge_api_url = "{api.url}"'
+        settings = environment(folder, "prod", bridge=bridge, url=url, extra=extra)
+        add_user(url, "public", "ayanda", Role.REVIEWER)
+        [review] = seed(db, "public", [Row("DR1234567", sast(11, 9), project="Lawley")])
+        with dashboard(settings, url) as dash:
+            assert dash.login("ayanda").status_code == 303
+            yield ReviewDesk(dash, api, review, f"/wa-monitor/reviews/{review}")
 
 
 def free_port() -> int:

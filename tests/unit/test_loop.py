@@ -6,7 +6,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections import Counter
-from datetime import date
+from datetime import UTC, date
 
 import pytest
 
@@ -430,6 +430,22 @@ def test_the_notifier_hears_ready_once_and_the_state_in_status(
     # An idle cycle says the same state again, not "nothing": the last news stays.
     assert caught_up[2] == caught_up[1]
     assert world.notifier.pings
+
+
+def test_the_status_gives_the_last_drop_s_time_in_the_environment_s_zone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The bridge hands its times over in UTC (the drain compares them there, cheaply): the
+    status still says them in the environment's zone, as the log lines do."""
+    world = World.make(monkeypatch)
+    world.bridge.post(drop(1), sast(11, 9).astimezone(UTC))
+
+    world.run(once=True)
+
+    assert any(
+        f"last drop {drop(1)} (Lawley) posted 2025-11-11T09:00:00+02:00" in status
+        for status in world.notifier.statuses
+    )
 
 
 def test_the_watchdog_is_pinged_through_long_backoffs_and_standby(

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 from prometheus_client import generate_latest
 
-from tests.support.fake_site import DROP, NOON, FakeDashboard, Make
+from tests.support.fake_site import DROP, NOON, FakeDashboard, Make, json_twin, viewer
 from wa_monitor.adapters.postgres.dashboard import InvalidPost
 from wa_monitor.adapters.postgres.users import Role
 from wa_monitor.core.steps import Step
@@ -26,16 +26,8 @@ DAY = NOON.date().isoformat()
 ALL_OK = Verdict.of(passed=list(Step))
 
 
-def viewer(make: Make) -> FakeDashboard:
-    d = make()
-    d.login(d.desk.add_user("vusi", Role.VIEWER))
-    return d
-
-
 def overview(d: FakeDashboard, **query: str) -> dict[str, object]:
-    answer = d.client.get("/wa-monitor", params={"format": "json", **query})
-    assert answer.status_code == 200, answer.text
-    return dict(answer.json())
+    return json_twin(d, "/wa-monitor", **query)
 
 
 def test_the_overview_counts_the_days_drops_per_project_and_its_cards(make: Make) -> None:

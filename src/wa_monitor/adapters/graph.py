@@ -17,17 +17,19 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import httpx
-import msal
 import tenacity
 
 from wa_monitor import __version__
 from wa_monitor.core.sheet import HEADER, Sheet, SheetPlan, TargetKind, Write, cells, read_sheet
 from wa_monitor.errors import EXIT_CONFIG, FatalError, TransientError
 from wa_monitor.settings import SharePoint
+
+if TYPE_CHECKING:  # imported on the first token asked for: most runs of the doctor ask none
+    import msal
 
 AUTHORITY_HOST = "https://login.microsoftonline.com"
 GRAPH_ROOT = "https://graph.microsoft.com/v1.0"
@@ -269,6 +271,8 @@ class GraphWorkbook:
     def _application(self) -> msal.ConfidentialClientApplication:
         if self._app is not None:
             return self._app
+        import msal  # noqa: PLC0415 - 0.07 s of imports (requests...), only once a token is asked
+
         host = self.location.authority_host.rstrip("/")
         authority = f"{host}/{self.location.tenant_id}"
         microsoft = host == AUTHORITY_HOST
@@ -296,7 +300,7 @@ class GraphWorkbook:
 
     def _forget_token(self) -> None:
         cache = self._application().token_cache
-        for entry in list(cache.search(msal.TokenCache.CredentialType.ACCESS_TOKEN)):
+        for entry in list(cache.search(cache.CredentialType.ACCESS_TOKEN)):
             cache.remove_at(entry)
 
     def _scrub(self, text: str) -> str:

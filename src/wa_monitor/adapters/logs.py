@@ -150,16 +150,22 @@ class _Stamp:
 
 
 _NEEDS_QUOTES = re.compile(r'[\s"=]')
+# Printable ASCII but a space, '"' and '=': written as it is, with one look (most values: a
+# phone, a chat, a message id), where the checks below take three.
+_BARE = re.compile(r"[!#-<>-~]+")
 
 
 def _value(value: Any, tz: tzinfo | None = None) -> str:
     if type(value) is str:
         text = value
     elif isinstance(value, datetime):
-        # A moment in the lines' zone, whatever zone its source gave it (PostgreSQL's UTC).
-        text = (value.astimezone(tz) if tz and value.tzinfo else value).isoformat()
+        # A moment in the lines' zone, whatever zone its source gave it (PostgreSQL's UTC);
+        # isoformat() writes nothing that needs quotes or escapes.
+        return (value.astimezone(tz) if tz and value.tzinfo else value).isoformat()
     else:
         text = str(value)
+    if _BARE.fullmatch(text):
+        return text
     if not text.isprintable():
         # A control character (\r, \n, ESC, a bidi override …) from a message id or a sender
         # could fake a line, or rewrite one on a terminal: every one of them is escaped.
@@ -300,8 +306,16 @@ def emitter(log: Any, level: str) -> Callable[..., None]:
     if logging.getLevelName(level.upper()) < logging.getLogger(LOGGER_NAME).level:
         return _drop
     sink = _Lines()
+    *before, render = processors
+    # format_exc_info changes nothing in a line without exc_info: such a line goes straight to
+    # the renderer (a review's line never has one).
+    exc_only = all(p is structlog.processors.format_exc_info for p in before)
 
     def emit_line(event: str, **context: Any) -> None:
+        if exc_only and "exc_info" not in context:
+            context["event"] = event
+            sink.msg(render(None, level, context))
+            return
         event_dict: Any = {**context, "event": event}
         for processor in processors:
             event_dict = processor(None, level, event_dict)

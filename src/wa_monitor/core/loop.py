@@ -582,7 +582,10 @@ class _Loop:
             self.log.info("cycle done", rowid=rowid, **self.cycle.fields())
             self.last_cycle = describe_cycle(self.cycle)
         if self.last_applied:
-            self.last_drop, self.last_applied = describe_newest(self.last_applied), ()
+            self.last_drop, self.last_applied = (
+                describe_newest(self.last_applied, self.rules.tz),
+                (),
+            )
         # Also after a failure or a backlog: STATUS= says the current state, not the last news.
         self.notifier.status(
             "; ".join(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from wa_monitor.core.ports import Log, LogLines
@@ -61,8 +61,9 @@ def describe_cycle(cycle: Totals) -> str:
 APPLIED = frozenset({Outcome.CREATED, Outcome.RESUBMITTED})
 
 
-def describe_newest(decided: Sequence[Decision]) -> str:
-    """The newest drop a batch created or resubmitted, and how long after its posting."""
+def describe_newest(decided: Sequence[Decision], tz: tzinfo) -> str:
+    """The newest drop a batch created or resubmitted, and how long after its posting (its
+    time in the environment's zone `tz`)."""
     applied = [d.sighting for d in decided if d.outcome in APPLIED]
     if not applied:
         return ""
@@ -70,7 +71,7 @@ def describe_newest(decided: Sequence[Decision]) -> str:
     lag = (datetime.now(UTC) - s.sent_at).total_seconds()
     return (
         f"last drop {s.drop_number} ({s.project}) posted "
-        f"{s.sent_at.isoformat(timespec='seconds')}, applied {lag:.0f}s later"
+        f"{s.sent_at.astimezone(tz).isoformat(timespec='seconds')}, applied {lag:.0f}s later"
     )
 
 
@@ -91,7 +92,6 @@ def log_decisions(
     with lines.batched():  # one write per sink for the batch, not one per line
         for d in decided:
             s = d.sighting
-            context = {"by": s.phone, "chat": s.chat_jid, "msg": s.message_id, "sent_at": s.sent_at}
             if flawed and (m := flawed.pop((s.chat_jid, s.message_id), None)) is not None:
                 assert m.flaw is not None  # noqa: S101 - only flawed messages are kept
                 log.warning(
@@ -101,15 +101,20 @@ def log_decisions(
                     chat=s.chat_jid,
                     rowid=s.rowid,
                 )
-            if d.outcome is Outcome.CREATED:
-                info(f"✅ Created QA review for {s.drop_number} ({s.project})", **context)
-            elif d.outcome is Outcome.RESUBMITTED:
-                info(f"🔄 Resubmission for {s.drop_number} ({s.project})", **context)
-            elif d.outcome is Outcome.REJECTED:
-                info(f"❌ Invalid drop {s.drop_number} ({s.project}): not in its plan", **context)
-            elif d.outcome is Outcome.TAKEN:
-                info(f"review for {s.drop_number} on {s.review_date} already exists", **context)
-            elif d.outcome is Outcome.STALE:
-                info(f"late history for {s.drop_number}: older than its last submission", **context)
+            outcome = d.outcome
+            if outcome is Outcome.CREATED:
+                text = f"✅ Created QA review for {s.drop_number} ({s.project})"
+            elif outcome is Outcome.RESUBMITTED:
+                text = f"🔄 Resubmission for {s.drop_number} ({s.project})"
+            elif outcome is Outcome.REJECTED:
+                text = f"❌ Invalid drop {s.drop_number} ({s.project}): not in its plan"
+            elif outcome is Outcome.TAKEN:
+                text = f"review for {s.drop_number} on {s.review_date} already exists"
+            elif outcome is Outcome.STALE:
+                text = f"late history for {s.drop_number}: older than its last submission"
             else:
-                debug(f"repeat of {s.drop_number}", **context)
+                text = f"repeat of {s.drop_number}"
+            # The context as keywords, not a dict spread into them: a line per review.
+            (debug if outcome is Outcome.REPEAT else info)(
+                text, by=s.phone, chat=s.chat_jid, msg=s.message_id, sent_at=s.sent_at
+            )

@@ -31,6 +31,7 @@ from wa_monitor.settings import Environment, Settings
 from wa_monitor.web import chart
 from wa_monitor.web.desk import Desk, pooled_desk
 from wa_monitor.web.filters import EARLIEST, LATEST, OutOfRange
+from wa_monitor.web.quality_reads import PgQualityReads, QualityReads
 from wa_monitor.web.security import csrf_token, session_user
 
 BASE = "/wa-monitor"
@@ -84,6 +85,8 @@ class Site:
     past_days: PastDays = field(default_factory=PastDays)
     # How a request opens its desk (web/desk.py): a pooled connection's, or a test's fake.
     opens: Callable[[Site], AbstractContextManager[Desk]] = pooled_desk
+    # How the Quality page reads its figures (web/quality_reads.py): on the pool, or a fake.
+    quality_reads: Callable[[Site], QualityReads] = PgQualityReads
 
     def desk(self) -> AbstractContextManager[Desk]:
         """The reviews, sends, photos and users a request reads and writes, on one connection."""

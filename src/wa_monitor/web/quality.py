@@ -1,24 +1,23 @@
 """The managers' Quality page (and its JSON twin and CSV): per project, the steps that fail, per
 agent, the loop's times and the trend, over a range of local days in the URL. The figures come
-from adapters/postgres/quality.py (computed in SQL); this module parses the range, compares it
-with the period before, and lays the figures out."""
+through the site's QualityReads (web/quality_reads.py: computed in SQL by
+adapters/postgres/quality.py; FakeQualityReads in unit tests); this module parses the range,
+compares it with the period before, and lays the figures out."""
 
 from __future__ import annotations
 
 import csv
 import io
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote_plus, urlencode
 
 from markupsafe import Markup, escape
 from starlette.requests import Request
 from starlette.responses import Response
 
-from wa_monitor.adapters.postgres import quality as figures
 from wa_monitor.adapters.postgres.quality import AgentQuality, Quality, Span, StepFailures, Week
 from wa_monitor.adapters.postgres.users import User
 from wa_monitor.core.steps import Step
@@ -155,52 +154,29 @@ def ranked(steps: Sequence[StepFailures], project: str | None) -> list[StepFailu
 
 
 def _read(site: Site, span: Period) -> tuple[Quality, Quality, list[Week]]:
-    tz = site.settings.tz
+    """The range's figures, the period before's, and the 12 weeks up to the range's last day
+    (a week without drops counted as none), through the site's QualityReads."""
+    tz, zone = site.settings.tz, site.settings.timezone
     previous = span.before()
     last_monday = span.last - timedelta(days=span.last.weekday())
     first_week = last_monday - timedelta(weeks=WEEKS - 1)
-
-    zone = site.settings.timezone
 
     def spanning(first: date, last: date) -> Span:
         return Span(
             first, last, local_midnight(first, tz), local_midnight(last + timedelta(1), tz), zone
         )
 
-    shown = spanning(span.first, span.last)
-
-    def now_counts() -> figures.Counts:
-        with site.connection() as conn:
-            return figures.counts(conn, site.db, shown)
-
-    def now_times() -> list[tuple[Any, ...]]:
-        with site.connection() as conn:
-            return figures.times(conn, site.db, shown, agents=True)
-
-    def earlier() -> tuple[Quality, list[Week]]:
-        with site.connection() as conn:
-            # The period before: only what the page compares (the projects, the loop's times).
-            before = figures.quality(
-                conn, site.db, spanning(previous.first, previous.last), detail=False
-            )
-            return before, figures.weekly(
-                conn, site.db, first_week, last_monday + timedelta(6), zone
-            )
-
-    # Three reads side by side, each on a connection of its own: the agents' counts and the
-    # loop's times are the page's two longest statements, and one after the other (with the
-    # period before) they took most of its time at a million reviews (issue 26).
-    with ThreadPoolExecutor(max_workers=3, thread_name_prefix="quality") as reads:
-        counted, waits = reads.submit(now_counts), reads.submit(now_times)
-        past = reads.submit(earlier)
-        now = figures.combine(counted.result(), waits.result())
-        before, weeks = past.result()
-    kept = {w.week: w for w in weeks}
+    read = site.quality_reads(site).figures(
+        spanning(span.first, span.last),
+        spanning(previous.first, previous.last),
+        spanning(first_week, last_monday + timedelta(6)),
+    )
+    kept = {w.week: w for w in read.weeks}
     series = [
         kept.get(first_week + timedelta(weeks=i), Week(first_week + timedelta(weeks=i), 0, 0, 0))
         for i in range(WEEKS)
     ]
-    return now, before, series
+    return read.now, read.before, series
 
 
 def _reviews_links(span: Period) -> Callable[..., str]:
@@ -216,16 +192,23 @@ def _reviews_links(span: Period) -> Callable[..., str]:
     return link
 
 
+# Each step's label as HTML, escaped once, not once per agent.
+_LABELS = {step: escape(step.label) for step in Step}
+
+
 def agent_rows(agents: Sequence[AgentQuality], link: Callable[..., str], base: str) -> list[Markup]:
     """The agents' rows of the page's table, made here, each one string: a page holds hundreds,
     and the template's output, filters and escapes per cell cost more than the rows' figures
     (issue 26: the page's p95 at a million reviews). Every value from a person or a query is
     escaped; the rest are numbers and the steps' own labels (escaped too)."""
     rows = []
+    # Each agent's link is the span's with agent= added: quote_plus is what urlencode does to a
+    # value, and what it leaves holds nothing HTML escapes.
+    theirs_from = escape(f"{base}/reviews?{link()}&agent=")
     for a in agents:
-        theirs = escape(f"{base}/reviews?{link(agent=a.phone)}")
+        theirs = f"{theirs_from}{quote_plus(a.phone)}"
         steps = ", ".join(
-            f'<a href="{theirs}&amp;step={step.number}">{escape(step.label)}</a> ({count})'
+            f'<a href="{theirs}&amp;step={step.number}">{_LABELS[step]}</a> ({count})'
             for step, count in a.top_steps
         )
         rows.append(
@@ -317,7 +300,8 @@ def _quality(site: Site, request: Request, user: User) -> Page:
         "previous_by_project": previous_by_project,
         "previous_loop": previous_loop,
         "steps": steps,
-        "agent_rows": agent_rows(agents, reviews_link, home(request)),
+        # Made when the HTML is rendered (the template calls it), not for the JSON twin.
+        "agent_rows": lambda: agent_rows(agents, reviews_link, home(request)),
         "sort": sort if sort in AGENT_SORTS else "drops",
         "order": order,
         "chart": weekly_chart(series),

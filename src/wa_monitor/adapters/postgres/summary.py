@@ -62,6 +62,14 @@ def rows(
     """The named summary query over the local days first..last (inclusive), in zone `tz`, with
     the query's other parameters."""
     require_zone(conn, db, tz)
+    return read(conn, db, name, first, last, **params)
+
+
+def read(
+    conn: Connection, db: Database, name: str, first: date, last: date, **params: object
+) -> list[tuple[Any, ...]]:
+    """`rows` for a caller that has checked the zone (require_zone) on this connection already:
+    a page that reads several of the summary's queries checks it once, not once a query."""
     return conn.execute(
         db.query(f"summary.{name}"), params | {"first": first, "last": last}
     ).fetchall()

@@ -23,6 +23,7 @@
 -- so that a month costs the same at a million reviews as at a thousand.
 
 -- name: no_jit
--- The figures' statements are costed high enough for JIT compilation, which takes longer than
--- running them: off for the page's transaction.
+-- A statement costed high enough for JIT compilation, which takes longer than running it (the
+-- photos' counts, adapters/postgres/photos.py): off for its transaction. The Quality page's own
+-- statements run in the web service's sessions, where JIT is off (dashboard.session).
 SET LOCAL jit = off;

@@ -68,11 +68,15 @@ ORDER BY grouping(project), project;
 
 -- name: agents
 -- Per agent's phone: drops, first verdicts, passed first time, each step's failures (missing
--- plus wrong), and the name of their latest sighting: the name of the day whose name_at is the
+-- plus wrong), and the name of their latest sighting: the name of the row whose name_at is the
 -- phone's latest (found by joining back, as an aggregate ordered by name_at sorted every row).
+-- A row's name_at falls on its own local day, so that row is on the phone's last day with a
+-- name (name_day): the join reads only those days (the last one or two of the range for agents
+-- who post daily), not the whole range a second time.
 WITH counted AS (
-    SELECT phone, max(name_at) AS name_at, sum(drops) AS drops, sum(reviewed) AS reviewed,
-           sum(passed_first) AS passed,
+    SELECT phone, max(name_at) AS name_at,
+           max(day) FILTER (WHERE name_at IS NOT NULL) AS name_day,
+           sum(drops) AS drops, sum(reviewed) AS reviewed, sum(passed_first) AS passed,
            ARRAY[sum(m01 + w01), sum(m02 + w02), sum(m03 + w03), sum(m04 + w04),
                  sum(m05 + w05), sum(m06 + w06), sum(m07 + w07), sum(m08 + w08),
                  sum(m09 + w09), sum(m10 + w10), sum(m11 + w11), sum(m12 + w12)] AS failures
@@ -85,7 +89,7 @@ named AS (
     SELECT DISTINCT ON (d.phone) d.phone, d.name
     FROM {daily} AS d
     JOIN counted AS c ON c.phone = d.phone AND c.name_at = d.name_at
-    WHERE d.day BETWEEN %(first)s AND %(last)s
+    WHERE d.day = ANY (ARRAY(SELECT DISTINCT name_day FROM counted))
     ORDER BY d.phone, d.name
 )
 SELECT c.phone, n.name, c.drops, c.reviewed, c.passed,
