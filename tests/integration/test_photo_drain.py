@@ -240,3 +240,24 @@ def test_a_second_bridge_finds_the_waiting_photos_applied_and_parks_none_again(
         say(bridge, "D1", "DR1752028", sast(11, 9, 10))
     assert drain("b") == 0
     assert ties(db) == {"P1": ("DR1752028", "D1"), "P2": (None, None)}
+
+
+def test_photos_status_counts_the_photos_waiting_for_a_drop_message(
+    prod: Path,
+    bridge: BridgeWriter,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    snap(bridge, "P1", sast(11, 9, 0))
+    snap(bridge, "X1", sast(11, 9, 1), sender=OTHER_AGENT)
+    say(bridge, "D1", "DR1752028", sast(11, 9, 10))
+    assert run_once(prod, database_url, monkeypatch) == 0
+    capsys.readouterr()
+
+    assert main(["photos", "status", "--config", str(prod)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[:2] == [
+        "pending   1  (oldest from 2025-11-11 09:00)",  # P1, D1's
+        "waiting   1  (no drop message claims them yet: not fetched until one does)",  # X1
+    ]

@@ -167,6 +167,16 @@ UNION ALL
  WHERE NOT EXISTS (SELECT 1 FROM {photos} AS p WHERE p.chat_jid = x.c AND p.message_id = x.i)
  ORDER BY x.c, x.i);
 
+-- name: waiting
+-- How many photos wait for a drop message to claim them (record_photos): not asked of the
+-- bridge until one does. Every waiting row unpacked: for `photos status`, not for a page.
+SELECT count(*) FROM (
+    SELECT DISTINCT x.c, x.i
+    FROM {photos_waiting} AS w
+    CROSS JOIN LATERAL json_to_recordset(w.photos) AS x(c text, i text)
+    WHERE NOT EXISTS (SELECT 1 FROM {photos} AS p WHERE p.chat_jid = x.c AND p.message_id = x.i)
+) AS unclaimed;
+
 -- name: due
 -- The photos and videos the fetcher should ask the bridge for now, oldest due first.
 SELECT id, chat_jid, message_id, file_sha256, attempts, media_type FROM {photos}
