@@ -242,6 +242,34 @@ def test_a_second_bridge_finds_the_waiting_photos_applied_and_parks_none_again(
     assert ties(db) == {"P1": ("DR1752028", "D1"), "P2": (None, None)}
 
 
+def test_a_replayed_or_second_bridges_photo_already_waiting_is_not_parked_again(
+    tmp_path: Path,
+    database_url: str,
+    db: psycopg.Connection[Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    files = {name: tmp_path / name / "messages.db" for name in ("a", "b")}
+    for name, path in files.items():
+        path.parent.mkdir()
+        with BridgeWriter(path) as bridge:
+            snap(bridge, "P1", sast(11, 9, 0))
+            snap(bridge, "P2", sast(11, 9, 5), sender=OTHER_AGENT)
+            if name == "b":  # b holds one more: its batch is applied, not known as applied
+                snap(bridge, "P3", sast(11, 9, 6))
+    config = write_config(tmp_path, "prod", bridges=files, groups=GROUPS, bots=(BOT,))
+    monkeypatch.setenv("WA_MONITOR_DATABASE_URL", database_url)
+    for name in ("a", "b", "b"):
+        if name == "b":
+            db.execute("DELETE FROM public.wa_monitor_cursor WHERE bridge = 'b'")  # a replay
+        assert main(["run", "--config", str(config), "--bridge", name, "--once"]) == 0
+
+    parked = db.execute(
+        "SELECT sum(json_array_length(photos)) FROM public.wa_monitor_photos_waiting"
+    ).fetchone()
+    assert parked == (3,)  # P1, P2 and P3, each once
+    assert set(ties(db)) == {"P1", "P2", "P3"}
+
+
 def test_photos_status_counts_the_photos_waiting_for_a_drop_message(
     prod: Path,
     bridge: BridgeWriter,

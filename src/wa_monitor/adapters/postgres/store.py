@@ -7,7 +7,7 @@ import select
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import replace
-from datetime import UTC
+from datetime import UTC, timedelta
 from typing import Any
 
 import psycopg
@@ -268,20 +268,22 @@ class Store:
         """Whether every message and photo of the batch is applied already (by another
         bridge's monitor): then the batch changes nothing but this bridge's position."""
         messages = sorted({(s.chat_jid, s.message_id) for s in found})
-        media = sorted({(p.chat_jid, p.message_id) for p in photos})
-        # The span of the photos' times: where their waiting rows would be (record_photos).
-        times = [p.sent_at for p in photos] + ([plain.first, plain.last] if plain else [])
+        media = sorted({(p.chat_jid, p.message_id): p.sent_at for p in photos}.items())
+        window = self.photo_window
         with self._transaction() as conn:
             row = conn.execute(
                 self.db.query("queries.count_known"),
                 {
                     "chats": [m[0] for m in messages],
                     "ids": [m[1] for m in messages],
-                    "photo_chats": [p[0] for p in media],
-                    "photo_ids": [p[1] for p in media],
-                    "photos": self.photo_window is not None and bool(times),
-                    "photo_first": min(times, default=None),
-                    "photo_last": max(times, default=None),
+                    "photo_chats": [k[0] for k, _ in media],
+                    "photo_ids": [k[1] for k, _ in media],
+                    "photo_at": [at for _, at in media],
+                    "photos": window is not None,
+                    # the waiting rows' bins (photos.sql, record_photos)
+                    "stride": max(window.before + window.after, timedelta(hours=1))
+                    if window
+                    else timedelta(hours=1),
                     **_plain_params(plain),
                 },
             ).fetchone()

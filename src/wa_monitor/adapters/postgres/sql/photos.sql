@@ -26,10 +26,12 @@ ON CONFLICT (chat_jid, message_id) DO NOTHING;
 -- Only the photos a drop message claims become rows of {photos} (and the fetcher's work):
 -- nearly every photo of a watched group is no drop's, and a row with its four indexes was half
 -- the server's work of a drain (migration 0035). The others wait, one unindexed row of
--- {photos_waiting} per window's length of their times (a JSON array in the `plain` shape, the sender
--- resolved), for a later batch's drop message: its window's waiting rows are unpacked, and
+-- {photos_waiting} per window's length of their times (a JSON array in the `plain` shape,
+-- the sender resolved), for a later batch's drop message: its window's waiting rows are
+-- unpacked, and
 -- its sender's photos among them join the batch's new photos, tied and recorded like them.
--- A waiting photo stays in its row once recorded; the table's row of it is the one read.
+-- A waiting photo stays in its row once recorded; the table's row of it is the one read. A
+-- photo already waiting (a replay, another bridge's copy) is not parked again.
 --
 -- The tie is the association rule of core/photos.py (`associate`, its reference: a test holds
 -- the two to the same answers), run where the rows are, so that no photo or drop message
@@ -133,6 +135,26 @@ inserted AS (
     ORDER BY n.rowid
     ON CONFLICT (chat_jid, message_id) DO NOTHING
 ),
+parked_before AS MATERIALIZED (
+    -- The waiting photos of the windows' lengths (the rows' bins, see parked) that the batch's
+    -- unclaimed ones fall in: another bridge's copy of a message, or a replay, is not parked
+    -- twice. One probe of the rows' index per bin: a batch whose times spread over a year (a
+    -- history sync, another bridge's order) unpacks its own bins, not every row between.
+    SELECT x.c, x.i
+    FROM (SELECT DISTINCT date_bin(greatest(%(before)s::interval + %(after)s::interval,
+                                            interval '1 hour'),
+                                   n.sent_at, timestamptz '2000-01-01 00:00+00') AS bin
+          FROM tied AS n WHERE n.fresh AND n.d IS NULL) AS b
+    CROSS JOIN LATERAL (
+        SELECT w.photos FROM {photos_waiting} AS w
+        WHERE w.last_at >= b.bin
+          AND w.last_at < b.bin + greatest(%(before)s::interval + %(after)s::interval,
+                                           interval '1 hour')
+        OFFSET 0
+    ) AS w
+    CROSS JOIN LATERAL json_to_recordset(w.photos) AS x(c text, i text)
+    WHERE x.c IS NOT NULL AND x.i IS NOT NULL  -- (NOT IN below: a NULL would hide every photo)
+),
 parked AS (
     -- A window's length of times apiece (before + after, an hour at least): a drop message's
     -- window unpacks two or three of them, not a whole backlog batch of a year's messages.
@@ -144,6 +166,9 @@ parked AS (
                     ORDER BY n.rowid)
     FROM tied AS n
     WHERE n.fresh AND n.d IS NULL
+      -- NOT IN: one hashed look-up a photo (a NOT EXISTS here was planned as a nested loop,
+      -- every photo against every waiting one: 0.5 s a batch of another bridge's copies)
+      AND (n.chat_jid, n.message_id) NOT IN (SELECT b.c, b.i FROM parked_before AS b)
     GROUP BY date_bin(greatest(%(before)s::interval + %(after)s::interval, interval '1 hour'),
                       n.sent_at, timestamptz '2000-01-01 00:00+00')
 )

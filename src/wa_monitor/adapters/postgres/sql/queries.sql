@@ -122,31 +122,41 @@ LOCK TABLE {cursor} IN SHARE ROW EXCLUSIVE MODE;
 -- name: count_known
 -- With several bridges, before a batch: how many of its messages the ledger holds, and of its
 -- photos the photos table or the waiting photos (every one: another bridge's monitor applied
--- the batch already); the waiting rows of the photos' hours only (photo_first, photo_last).
-WITH waiting AS MATERIALIZED (
-    SELECT x.c, x.i FROM {photos_waiting} AS w
+-- the batch already). The waiting rows are looked for in the bins of the photos' times
+-- (photos.sql, record_photos: a row per window's length), one probe of their index a bin.
+WITH plain AS MATERIALIZED (
+    -- its plain photo rows (photos.record_photos), the skipped senders' left out
+    SELECT x.c, x.i, x.t
+    FROM json_to_recordset(%(plain)s::json) AS x(c text, i text, s text, t timestamptz)
+    WHERE %(photos)s AND NOT EXISTS (
+        SELECT 1 FROM unnest(%(skip_chats)b::text[], %(skip_senders)b::text[]) AS k(c, s)
+        WHERE k.c = x.c AND k.s = x.s)
+),
+odd AS MATERIALIZED (
+    SELECT * FROM unnest(%(photo_chats)b::text[], %(photo_ids)b::text[],
+                         %(photo_at)b::timestamptz[]) AS u(c, i, t)
+    WHERE %(photos)s
+),
+waiting AS MATERIALIZED (
+    SELECT x.c, x.i
+    FROM (SELECT DISTINCT date_bin(%(stride)s::interval, z.t,
+                                   timestamptz '2000-01-01 00:00+00') AS bin
+          FROM (SELECT t FROM plain UNION ALL SELECT t FROM odd) AS z) AS b
+    CROSS JOIN LATERAL (
+        SELECT w.photos FROM {photos_waiting} AS w
+        WHERE w.last_at >= b.bin AND w.last_at < b.bin + %(stride)s::interval
+        OFFSET 0
+    ) AS w
     CROSS JOIN LATERAL json_to_recordset(w.photos) AS x(c text, i text)
-    WHERE %(photos)s AND w.last_at >= %(photo_first)s AND w.first_at <= %(photo_last)s
 )
 SELECT
     (SELECT count(*) FROM unnest(%(chats)b::text[], %(ids)b::text[]) AS u(chat_jid, message_id)
      WHERE EXISTS (SELECT 1 FROM {ledger} l
                    WHERE l.chat_jid = u.chat_jid AND l.message_id = u.message_id)),
-    CASE WHEN %(photos)s THEN
-        (SELECT count(*)
-         FROM unnest(%(photo_chats)b::text[], %(photo_ids)b::text[]) AS u(chat_jid, message_id)
-         WHERE EXISTS (SELECT 1 FROM {photos} p
-                       WHERE p.chat_jid = u.chat_jid AND p.message_id = u.message_id)
-            OR EXISTS (SELECT 1 FROM waiting AS w
-                       WHERE w.c = u.chat_jid AND w.i = u.message_id))
-        -- and of its plain photo rows (photos.record_photos), the skipped senders' left out
-        + (SELECT count(*) FROM json_to_recordset(%(plain)s::json) AS x(c text, i text, s text)
-           WHERE NOT EXISTS (
-               SELECT 1 FROM unnest(%(skip_chats)b::text[], %(skip_senders)b::text[]) AS k(c, s)
-               WHERE k.c = x.c AND k.s = x.s)
-             AND (EXISTS (SELECT 1 FROM {photos} p WHERE p.chat_jid = x.c AND p.message_id = x.i)
-                  OR EXISTS (SELECT 1 FROM waiting AS w WHERE w.c = x.c AND w.i = x.i)))
-    ELSE 0 END;
+    (SELECT count(*) FROM (SELECT c, i FROM odd UNION ALL SELECT c, i FROM plain) AS u
+     WHERE EXISTS (SELECT 1 FROM {photos} p WHERE p.chat_jid = u.c AND p.message_id = u.i)
+        -- IN: one hashed look-up (an EXISTS under OR is a scan of `waiting` per photo)
+        OR (u.c, u.i) IN (SELECT w.c, w.i FROM waiting AS w));
 
 -- name: claim_messages
 -- Keyed by chat and message id whichever bridge delivered the message: the second bridge's
