@@ -1156,6 +1156,8 @@ def fetch_memory(work: Path, maintenance: str, photos: int) -> FetchMemory:
             sender=AGENTS[i % len(AGENTS)],
             moment=start + timedelta(seconds=i),
             data=draw(WALK[i % len(WALK)], label=f"DR{2_000_000 + i}"),
+            # Its drop named: only the photos a drop message claims are fetched (0035).
+            caption=f"DR{2_000_000 + i}",
         )
         for i in range(photos)
     ]

@@ -58,7 +58,8 @@ def pytest_collectreport(report: pytest.CollectReport) -> None:
     """What collecting a module left alive (the package, its libraries, the test functions)
     lives as long as the run: frozen out of the collector's sight. Each full collection
     otherwise walks all of it again, nine times in tests/unit, 0.8 s of its 4 s of CPU; the
-    objects a test makes are still collected as before."""
+    objects a test makes are still collected as before. (The daemon's loop and the web app,
+    which freeze their own start-up, leave a caller's frozen objects as they found them.)"""
     gc.freeze()
 
 

@@ -13,6 +13,8 @@ import pytest
 
 from tests.support.env import AGENT, GROUPS, LAWLEY, sast, write_config
 from tests.support.runs import run_once, say
+from wa_monitor.adapters.postgres.db import Database
+from wa_monitor.cli import main
 from wa_monitor.devtools.simulator import BridgeWriter, media_post
 
 pytestmark = pytest.mark.migrated("prod")
@@ -37,10 +39,9 @@ def snap(
 
 
 def ties(db: psycopg.Connection[Any]) -> dict[str, tuple[str | None, str | None]]:
-    rows = db.execute(
-        "SELECT message_id, drop_number, round_message_id FROM public.wa_monitor_photos"
-    ).fetchall()
-    return {r[0]: (r[1], r[2]) for r in rows}
+    """Every photo the drain recorded or keeps waiting for a drop message (photos.sql, seen)."""
+    seen = Database(db.info.dsn, "public", "prod").query("photos.seen")
+    return {r[1]: (r[10], r[11]) for r in db.execute(seen).fetchall()}
 
 
 @pytest.fixture
@@ -171,3 +172,92 @@ def test_a_photo_whose_offset_postgresql_refuses_as_text_is_recorded_with_the_ot
     assert db.execute(
         "SELECT sent_at FROM public.wa_monitor_photos WHERE message_id = 'P16'"
     ).fetchone() == (sast(11, 9, 0),)
+
+
+def test_photos_before_their_drop_message_wait_through_a_restart_and_are_recorded_when_it_comes(
+    prod: Path,
+    bridge: BridgeWriter,
+    database_url: str,
+    db: psycopg.Connection[Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    snap(bridge, "P1", sast(11, 8, 0))  # 70 minutes before the drop message
+    snap(bridge, "P2", sast(11, 9, 0))
+    snap(bridge, "X1", sast(11, 9, 1), sender=OTHER_AGENT)
+    assert run_once(prod, database_url, monkeypatch) == 0  # the process ends: a restart
+    # No drop message claims them yet: they wait, no row for the fetcher to ask the bridge for.
+    assert db.execute("SELECT count(*) FROM public.wa_monitor_photos").fetchone() == (0,)
+    assert set(ties(db)) == {"P1", "P2", "X1"}
+
+    say(bridge, "D1", "DR1752028", sast(11, 9, 10))
+    snap(bridge, "P3", sast(11, 9, 12))
+    assert run_once(prod, database_url, monkeypatch) == 0
+
+    assert ties(db) == {
+        "P1": ("DR1752028", "D1"),
+        "P2": ("DR1752028", "D1"),
+        "P3": ("DR1752028", "D1"),
+        "X1": (None, None),
+    }
+    recorded = db.execute(
+        "SELECT message_id, state, next_attempt_at FROM public.wa_monitor_photos ORDER BY id"
+    ).fetchall()
+    # Due since they were sent: the fetcher asks for them at once.
+    assert [r[:2] for r in recorded] == [("P1", "pending"), ("P2", "pending"), ("P3", "pending")]
+    assert recorded[0][2] == sast(11, 8, 0)
+    db.execute("DELETE FROM public.wa_monitor_cursor")  # and again: each photo once
+    assert run_once(prod, database_url, monkeypatch) == 0
+    assert db.execute("SELECT count(*) FROM public.wa_monitor_photos").fetchone() == (3,)
+    assert ties(db)["X1"] == (None, None)
+
+
+def test_a_second_bridge_finds_the_waiting_photos_applied_and_parks_none_again(
+    tmp_path: Path,
+    database_url: str,
+    db: psycopg.Connection[Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    files = {name: tmp_path / name / "messages.db" for name in ("a", "b")}
+    for path in files.values():
+        path.parent.mkdir()
+        with BridgeWriter(path) as bridge:
+            snap(bridge, "P1", sast(11, 9, 0))
+            snap(bridge, "P2", sast(11, 9, 5), sender=OTHER_AGENT)
+    config = write_config(tmp_path, "prod", bridges=files, groups=GROUPS, bots=(BOT,))
+    monkeypatch.setenv("WA_MONITOR_DATABASE_URL", database_url)
+
+    def drain(name: str) -> int:
+        return main(["run", "--config", str(config), "--bridge", name, "--once"])
+
+    assert (drain("a"), drain("b")) == (0, 0)
+
+    # Bridge b's batch holds nothing new: known as applied (queries.sql, count_known), it
+    # parks its photos a second time nowhere.
+    parked = db.execute("SELECT count(*) FROM public.wa_monitor_photos_waiting").fetchone()
+    assert parked == (1,)
+    assert ties(db) == {"P1": (None, None), "P2": (None, None)}
+    with BridgeWriter(files["b"]) as bridge:
+        say(bridge, "D1", "DR1752028", sast(11, 9, 10))
+    assert drain("b") == 0
+    assert ties(db) == {"P1": ("DR1752028", "D1"), "P2": (None, None)}
+
+
+def test_photos_status_counts_the_photos_waiting_for_a_drop_message(
+    prod: Path,
+    bridge: BridgeWriter,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    snap(bridge, "P1", sast(11, 9, 0))
+    snap(bridge, "X1", sast(11, 9, 1), sender=OTHER_AGENT)
+    say(bridge, "D1", "DR1752028", sast(11, 9, 10))
+    assert run_once(prod, database_url, monkeypatch) == 0
+    capsys.readouterr()
+
+    assert main(["photos", "status", "--config", str(prod)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[:2] == [
+        "pending   1  (oldest from 2025-11-11 09:00)",  # P1, D1's
+        "waiting   1  (no drop message claims them yet: not fetched until one does)",  # X1
+    ]

@@ -134,6 +134,14 @@ def fetch(
         return one.run_once()
 
 
+def asked_for(api: SimulatedBridgeApi, count: int, *, within: float) -> int:
+    """How many downloads the bridge was asked for, once `count` or `within` seconds passed."""
+    until = time.monotonic() + within
+    while len(api.downloads()) < count and time.monotonic() < until:
+        time.sleep(0.1)
+    return len(api.downloads())
+
+
 def states(db: psycopg.Connection[Any]) -> dict[str, str]:
     rows = db.execute("SELECT message_id, state FROM public.wa_monitor_photos").fetchall()
     return {r[0]: r[1] for r in rows}
@@ -185,6 +193,8 @@ def test_same_second_photos_expired_media_and_a_bridge_that_is_down(
     )
     api.post_media(first, twin, gone)
     api.expire(gone)
+    with BridgeWriter(api.bridge_db or Path()) as writer:  # a drop's photos are fetched
+        say(writer, "D1", "DR1752028", ARRIVED + timedelta(minutes=1))
     assert run_once(config, database_url, monkeypatch) == 0
     clock = HandClock(ARRIVED + timedelta(minutes=1))
 
@@ -622,10 +632,7 @@ def test_a_standby_daemon_asks_the_bridge_for_no_photo_until_it_holds_the_lock(
         finally:
             holder.close()  # the other instance stops
         standby.wait_for("resuming")
-        until = time.monotonic() + 20
-        while len(api.downloads()) < 3 and time.monotonic() < until:
-            time.sleep(0.1)
-        assert len(api.downloads()) == 3, standby.stderr
+        assert asked_for(api, 3, within=20) == 3, standby.stderr
         code, _ = standby.stop()
         assert code == 0, standby.stderr
 
@@ -646,10 +653,37 @@ def test_an_idle_daemon_asks_for_new_photos_at_once_though_its_fetcher_sleeps(
         time.sleep(1.5)  # its first pass has found nothing due
         assert api.downloads() == ()
         a_drop_with_photos(api, count=3)
-        until = time.monotonic() + 15
-        while len(api.downloads()) < 3 and time.monotonic() < until:
-            time.sleep(0.1)
-        assert len(api.downloads()) == 3, daemon.stderr
+        assert asked_for(api, 3, within=15) == 3, daemon.stderr
+        code, _ = daemon.stop()
+        assert code == 0, daemon.stderr
+
+
+def test_photos_that_came_before_their_drop_message_are_asked_for_when_it_comes(
+    api: SimulatedBridgeApi,
+    config: Path,
+    database_url: str,
+) -> None:
+    """Photos that no drop message claims yet wait (photos.sql, record_photos), unasked: the
+    bridge is not asked for every photo of a group. The drop message's batch records them and
+    wakes the fetcher: they are asked for at once, not at its next look in 5 minutes."""
+    media = [
+        media_post(
+            id=f"E{i}",
+            chat_jid=LAWLEY,
+            sender=AGENT,
+            moment=ARRIVED + timedelta(seconds=7 * i),
+            data=draw(WALK[i], label=f"{i}"),
+        )
+        for i in range(3)
+    ]
+    with Daemon(config, database_url) as daemon:
+        daemon.wait_for("starting")
+        api.post_media(*media)
+        time.sleep(3)  # drained (the loop polls every 0.2 s here) and waiting
+        assert api.downloads() == ()
+        with BridgeWriter(api.bridge_db or Path()) as writer:
+            say(writer, "D1", "DR1752028", ARRIVED + timedelta(minutes=30))
+        assert asked_for(api, 3, within=15) == 3, daemon.stderr
         code, _ = daemon.stop()
         assert code == 0, daemon.stderr
 

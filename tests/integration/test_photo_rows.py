@@ -18,6 +18,7 @@ import pytest
 from tests.support.env import AGENT, GROUPS, LAWLEY, VELO, write_config
 from tests.support.runs import run_once, say
 from wa_monitor.adapters.bridge import Bridge, exact_key
+from wa_monitor.adapters.postgres.db import Database
 from wa_monitor.core.records import START, BridgeMessage
 from wa_monitor.devtools.simulator import BridgeWriter, Post, create_lid_map
 
@@ -179,11 +180,10 @@ def test_each_photo_row_takes_one_way_and_the_plain_way_reads_what_the_row_way_d
 
 
 def photos(db: psycopg.Connection[Any]) -> dict[str, tuple[Any, ...]]:
-    rows = db.execute(
-        "SELECT message_id, bridge_rowid, sender, sent_at, media_type, filename, file_sha256,"
-        " file_length, caption_drop, drop_number FROM public.wa_monitor_photos"
-    ).fetchall()
-    return {r[0]: tuple(r[1:]) for r in rows}
+    """Every photo the drain recorded or keeps waiting for a drop message (photos.sql, seen):
+    bridge rowid, sender, time, type, file name, SHA-256, length, caption's drop, drop."""
+    seen = Database(db.info.dsn, "public", "prod").query("photos.seen")
+    return {r[1]: tuple(r[2:11]) for r in db.execute(seen).fetchall()}
 
 
 @pytest.mark.migrated("prod")

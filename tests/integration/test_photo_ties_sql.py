@@ -57,7 +57,10 @@ def tie_in_sql(
     one batch after the other, and read the ties back. Every other photo that could be a plain
     row (no caption, an id of ASCII letters and digits) goes in as one, the rest as odd rows:
     both ways are tied alike."""
-    conn.execute("TRUNCATE public.wa_monitor_photos, public.wa_monitor_drop_posts CASCADE")
+    conn.execute(
+        "TRUNCATE public.wa_monitor_photos, public.wa_monitor_photos_waiting,"
+        " public.wa_monitor_drop_posts CASCADE"
+    )
     db = Database(url, "public", "prod")
     rowid = 0
     for photos, posts in batches:
@@ -100,11 +103,12 @@ def tie_in_sql(
                 "after": after,
             },
         )
-    rows_ = conn.execute(
-        "SELECT chat_jid, message_id, drop_number, round_message_id, round_at"
-        " FROM public.wa_monitor_photos"
-    ).fetchall()
-    return {(c, m): None if d is None else f"{d} {r} {t.isoformat()}" for c, m, d, r, t in rows_}
+    # Every photo, recorded or still waiting for a drop message (photos.sql, seen).
+    rows_ = conn.execute(db.query("photos.seen")).fetchall()
+    return {
+        (r[0], r[1]): None if r[10] is None else f"{r[10]} {r[11]} {r[12].isoformat()}"
+        for r in rows_
+    }
 
 
 def tie_in_core(

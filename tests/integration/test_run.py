@@ -282,12 +282,15 @@ def test_run_puts_the_garbage_collector_back_as_it_was(
     prod: Path, bridge: BridgeWriter, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The loop runs with the collector tuned for it; a caller in the same process (these
-    tests, an embedding program) gets its own settings back, nothing left frozen."""
+    tests, an embedding program) gets its own settings back: nothing left frozen if nothing
+    was, its own frozen objects not thawed if it had some (the conftest freezes what
+    collection made; unfreeze() thaws all or nothing, and the count moves a little as frozen
+    objects die, so whether anything is frozen is what is compared)."""
     say(bridge, "A1", "DR1111111", sast(11, 9))
     threshold, frozen = gc.get_threshold(), gc.get_freeze_count()
     assert run_once(prod, database_url, monkeypatch) == 0
     assert gc.get_threshold() == threshold
-    assert gc.get_freeze_count() == frozen
+    assert (gc.get_freeze_count() > 0) == (frozen > 0)
 
 
 def test_the_stopped_line_says_the_peak_memory_of_the_daemon_itself(

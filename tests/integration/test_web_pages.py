@@ -4,6 +4,7 @@ one review with its history, health and metrics."""
 from __future__ import annotations
 
 import csv
+import gc
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -96,6 +97,20 @@ def expected_day(db: psycopg.Connection[Any], day: date) -> dict[str, int]:
         (day,),
     )
     return dict(rows.fetchall())
+
+
+def test_the_dashboard_leaves_a_callers_frozen_objects_frozen(
+    tmp_path: Path, bridge: BridgeWriter, database_url: str
+) -> None:
+    """The app freezes what its start-up made and thaws it when it ends, unless its caller (a
+    program embedding it, this test session) had frozen objects of its own: unfreeze() would
+    thaw those too."""
+    settings = environment(tmp_path, "prod", bridge=bridge, url=database_url)
+    gc.freeze()
+    with dashboard(settings, database_url) as dash:
+        assert dash.client.get("/healthz").status_code == 200
+    # unfreeze() thaws all or nothing (the count moves a little as frozen objects die).
+    assert gc.get_freeze_count() > 0
 
 
 def test_the_days_table_counts_distinct_drops_by_local_day(seeded: Seeded) -> None:

@@ -73,11 +73,13 @@ def status_command(args: argparse.Namespace) -> int:
     db = Database.of(settings)
     with db.session("photos") as conn:
         rows = photos.states(conn, db)
+        unclaimed = photos.waiting(conn, db)
     for state, n, oldest in rows:
         since = f"  (oldest from {oldest.astimezone(settings.tz):%Y-%m-%d %H:%M})" if oldest else ""
         print(f"{state:<9} {n}{since}")
     if not rows:
         print("no photos recorded yet")
+    print(f"waiting   {unclaimed}  (no drop message claims them yet: not fetched until one does)")
     cache = PhotoCache(settings.cache_dir, max_bytes=settings.photos_cache_max_mb << 20)
     files, size = cache.size()
     print(f"cache     {files} files, {size / 1e6:.1f} MB of {settings.photos_cache_max_mb} MB")

@@ -481,8 +481,10 @@ class _Loop:
             raise
         if plan.replies and self.replies_written is not None:
             self.replies_written()
-        # (plain photo rows come as one block, not as media: they are photos recorded too)
-        if (flight.media or flight.plain is not None) and self.photos_recorded is not None:
+        # (plain photo rows come as one block, not as media: they are photos recorded too; a
+        # drop message records the waiting photos it claims: store.py, photos.record_photos)
+        recorded = flight.media or flight.plain is not None or flight.found
+        if recorded and self.photos_recorded is not None:
             self.photos_recorded()
         self.saved_at = time.monotonic()  # the batch's transaction saved the position
         self._done(flight.batch, flight.found, duplicates, plan.decisions)

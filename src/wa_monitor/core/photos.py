@@ -15,9 +15,10 @@ message for all of them, as near to its photos for each: its photos are tied her
 of them, and the pages show them for every drop it named (the ledger keeps which; photos.sql).
 
 The drain runs this rule in the database (adapters/postgres/sql/photos.sql, `record_photos`),
-where the rows are: each new photo is tied as it is inserted, and the recorded photos near a
-batch's drop messages are tied again; `associate` is its reference, and a test holds the two to
-the same answers, whichever batch brings a photo and which its drop messages.
+where the rows are: each new photo is tied as it comes (and recorded if a drop message claims
+it; if none does yet, it waits for a later batch's), and the recorded photos near a batch's
+drop messages are tied again; `associate` is its reference, and a test holds the two to the
+same answers, whichever batch brings a photo and which its drop messages.
 
 Each drop message opens a round: a resubmission is a new drop message, so the photos nearest
 to it form a round of their own, and the page shows rounds apart (by `Tie.message_id`).

@@ -11,8 +11,8 @@ import gc
 import logging
 import re
 import threading
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import anyio
@@ -122,6 +122,24 @@ class HealthCheck:
         return True
 
 
+@contextmanager
+def _start_up_frozen() -> Iterator[None]:
+    """What start-up made (modules, settings, the templates' environment, the driver's types)
+    lives as long as the service: frozen, no collection walks it again. A page that makes many
+    objects (the Quality page's hundreds of agents) set off full collections that walked all of
+    it, a tail of its p95 (issue 26). Put back for a caller that goes on in the same process
+    (the tests); one that froze its own objects keeps them frozen and nothing more is frozen
+    then (unfreeze() cannot tell theirs from ours)."""
+    freezing = gc.get_freeze_count() == 0
+    if freezing:
+        gc.freeze()
+    try:
+        yield
+    finally:
+        if freezing:
+            gc.unfreeze()
+
+
 def create_app(
     settings: Settings,
     *,
@@ -219,16 +237,10 @@ def create_app(
         web.pool.open(wait=False)  # the pages say so while the database is away
         health.open()
         warmer = ChartWarmer(web)
-        # What start-up made (modules, settings, the templates' environment, the driver's types)
-        # lives as long as the service: frozen, no collection walks it again. A page that makes
-        # many objects (the Quality page's hundreds of agents) set off full collections that
-        # walked all of it, a tail of its p95 (issue 26). Put back for a caller that goes on
-        # in the same process (the tests).
-        gc.freeze()
         try:
-            yield
+            with _start_up_frozen():
+                yield
         finally:
-            gc.unfreeze()
             warmer.stop()
             health.close()
             web.pool.close()

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote_plus, urlencode
 
 from markupsafe import Markup, escape
 from starlette.requests import Request
@@ -202,8 +202,11 @@ def agent_rows(agents: Sequence[AgentQuality], link: Callable[..., str], base: s
     (issue 26: the page's p95 at a million reviews). Every value from a person or a query is
     escaped; the rest are numbers and the steps' own labels (escaped too)."""
     rows = []
+    # Each agent's link is the span's with agent= added: quote_plus is what urlencode does to a
+    # value, and what it leaves holds nothing HTML escapes.
+    theirs_from = escape(f"{base}/reviews?{link()}&agent=")
     for a in agents:
-        theirs = escape(f"{base}/reviews?{link(agent=a.phone)}")
+        theirs = f"{theirs_from}{quote_plus(a.phone)}"
         steps = ", ".join(
             f'<a href="{theirs}&amp;step={step.number}">{_LABELS[step]}</a> ({count})'
             for step, count in a.top_steps

@@ -58,6 +58,8 @@ RUN_NEEDS: Mapping[str, frozenset[Privilege]] = {
     # `photos fetch`) records each photo's state, and `photos prune` forgets cached copies.
     TABLES["photos"]: frozenset({SELECT, INSERT, UPDATE}),
     TABLES["drop_posts"]: frozenset({SELECT, INSERT}),
+    # The photos no drop message claims yet, a row per batch and window's length of times (0035).
+    TABLES["photos_waiting"]: frozenset({SELECT, INSERT}),
     # Drop messages skipped for their sender, counted by `status` (migration 0017).
     TABLES["skipped"]: frozenset({SELECT, INSERT}),
 }

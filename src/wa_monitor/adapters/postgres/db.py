@@ -54,6 +54,7 @@ TABLES = {
     "presence": "wa_monitor_review_presence",
     "photos": "wa_monitor_photos",
     "drop_posts": "wa_monitor_drop_posts",
+    "photos_waiting": "wa_monitor_photos_waiting",
     "skipped": "wa_monitor_skipped",
     "daily": "wa_monitor_daily",
     "daily_zone": "wa_monitor_daily_zone",

@@ -119,6 +119,12 @@ def states(conn: Connection, db: Database) -> list[tuple[str, int, datetime | No
     return [(r[0], int(r[1]), r[2]) for r in conn.execute(db.query("photos.states"))]
 
 
+def waiting(conn: Connection, db: Database) -> int:
+    """How many photos no drop message has claimed yet (not fetched until one does)."""
+    row = conn.execute(db.query("photos.waiting")).fetchone()
+    return 0 if row is None else int(row[0])
+
+
 def cache_keys(conn: Connection, db: Database) -> set[str]:
     return {r[0] for r in conn.execute(db.query("photos.cache_keys"))}
 

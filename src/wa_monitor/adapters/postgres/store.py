@@ -269,6 +269,8 @@ class Store:
         bridge's monitor): then the batch changes nothing but this bridge's position."""
         messages = sorted({(s.chat_jid, s.message_id) for s in found})
         media = sorted({(p.chat_jid, p.message_id) for p in photos})
+        # The span of the photos' times: where their waiting rows would be (record_photos).
+        times = [p.sent_at for p in photos] + ([plain.first, plain.last] if plain else [])
         with self._transaction() as conn:
             row = conn.execute(
                 self.db.query("queries.count_known"),
@@ -277,7 +279,9 @@ class Store:
                     "ids": [m[1] for m in messages],
                     "photo_chats": [p[0] for p in media],
                     "photo_ids": [p[1] for p in media],
-                    "photos": self.photo_window is not None,
+                    "photos": self.photo_window is not None and bool(times),
+                    "photo_first": min(times, default=None),
+                    "photo_last": max(times, default=None),
                     **_plain_params(plain),
                 },
             ).fetchone()

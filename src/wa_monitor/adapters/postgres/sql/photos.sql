@@ -23,6 +23,14 @@ ON CONFLICT (chat_jid, message_id) DO NOTHING;
 -- `skip_*` is not recorded (a bot's). The times keep their offsets; inserted in bridge order,
 -- so that ids follow it.
 --
+-- Only the photos a drop message claims become rows of {photos} (and the fetcher's work):
+-- nearly every photo of a watched group is no drop's, and a row with its four indexes was half
+-- the server's work of a drain (migration 0035). The others wait, one unindexed row of
+-- {photos_waiting} per window's length of their times (a JSON array in the `plain` shape, the sender
+-- resolved), for a later batch's drop message: its window's waiting rows are unpacked, and
+-- its sender's photos among them join the batch's new photos, tied and recorded like them.
+-- A waiting photo stays in its row once recorded; the table's row of it is the one read.
+--
 -- The tie is the association rule of core/photos.py (`associate`, its reference: a test holds
 -- the two to the same answers), run where the rows are, so that no photo or drop message
 -- crosses to the daemon and back: a photo gets the nearest drop message of its sender in its
@@ -47,13 +55,30 @@ WITH u AS (
         SELECT 1 FROM unnest(%(skip_chats)b::text[], %(skip_senders)b::text[]) AS k(c, s)
         WHERE k.c = x.c AND k.s = x.s)
 ),
+posts AS MATERIALIZED (
+    SELECT * FROM unnest(%(post_chats)b::text[], %(post_senders)b::text[],
+                         %(post_at)b::timestamptz[]) AS d(c, s, t)
+),
+waited AS (
+    -- The waiting photos in a window of the batch's drop messages (their sender's, in their
+    -- group), not recorded since; each once, though a replayed batch may have parked it twice.
+    SELECT DISTINCT ON (x.c, x.i) x.*
+    FROM {photos_waiting} AS w
+    CROSS JOIN LATERAL json_to_recordset(w.photos)
+        AS x(c text, i text, r bigint, s text, t timestamptz, m text, f text, h text, n bigint)
+    JOIN posts AS d ON d.c = x.c AND d.s = x.s
+                   AND x.t BETWEEN d.t - %(before)s::interval AND d.t + %(after)s::interval
+    WHERE w.last_at >= (SELECT min(t) FROM posts) - %(before)s::interval
+      AND w.first_at <= (SELECT max(t) FROM posts) + %(after)s::interval
+      AND NOT EXISTS (SELECT 1 FROM {photos} AS p WHERE p.chat_jid = x.c AND p.message_id = x.i)
+    ORDER BY x.c, x.i
+),
 recorded AS (
     -- Per drop message, one probe of the (chat_jid, sender, sent_at) index (OFFSET 0 keeps it
     -- one: pulled up into a join, the planner may hash the whole table instead, in every batch).
     SELECT DISTINCT x.row_at, x.chat_jid, x.sender, x.sent_at, x.message_id,
                     x.drop_number, x.round_message_id, x.round_at
-    FROM unnest(%(post_chats)b::text[], %(post_senders)b::text[], %(post_at)b::timestamptz[])
-        AS d(c, s, t)
+    FROM posts AS d
     CROSS JOIN LATERAL (
         SELECT p.ctid AS row_at, p.* FROM {photos} AS p
         WHERE p.chat_jid = d.c AND p.sender = d.s AND p.caption_drop IS NULL
@@ -64,11 +89,14 @@ recorded AS (
 candidates AS (
     SELECT NULL::tid AS row_at, u.chat_jid, u.sender, u.at AS sent_at, u.message_id, u.caption,
            NULL AS old_d, NULL AS old_r, NULL::timestamptz AS old_t, u.rowid, u.media_type,
-           u.filename, u.sha, u.length
+           u.filename, u.sha, u.length, true AS fresh
     FROM u
     UNION ALL
+    SELECT NULL::tid, w.c, w.s, w.t, w.i, NULL, NULL, NULL, NULL, w.r, w.m, w.f, w.h, w.n, false
+    FROM waited AS w
+    UNION ALL
     SELECT r.row_at, r.chat_jid, r.sender, r.sent_at, r.message_id, NULL, r.drop_number,
-           r.round_message_id, r.round_at, NULL, NULL, NULL, NULL, NULL
+           r.round_message_id, r.round_at, NULL, NULL, NULL, NULL, NULL, false
     FROM recorded AS r
 ),
 tied AS (
@@ -101,14 +129,53 @@ inserted AS (
     SELECT n.chat_jid, n.message_id, n.rowid, n.sender, n.sent_at, n.media_type, n.filename,
            decode(n.sha, 'hex'), n.length, n.caption, n.sent_at, n.d, n.r, n.t
     FROM tied AS n
-    WHERE n.row_at IS NULL
+    WHERE n.row_at IS NULL AND n.d IS NOT NULL
     ORDER BY n.rowid
     ON CONFLICT (chat_jid, message_id) DO NOTHING
+),
+parked AS (
+    -- A window's length of times apiece (before + after, an hour at least): a drop message's
+    -- window unpacks two or three of them, not a whole backlog batch of a year's messages.
+    INSERT INTO {photos_waiting} (first_at, last_at, photos)
+    SELECT min(n.sent_at), max(n.sent_at),
+           json_agg(json_build_object('c', n.chat_jid, 'i', n.message_id, 'r', n.rowid,
+                                      's', n.sender, 't', n.sent_at, 'm', n.media_type,
+                                      'f', n.filename, 'h', n.sha, 'n', n.length)
+                    ORDER BY n.rowid)
+    FROM tied AS n
+    WHERE n.fresh AND n.d IS NULL
+    GROUP BY date_bin(greatest(%(before)s::interval + %(after)s::interval, interval '1 hour'),
+                      n.sent_at, timestamptz '2000-01-01 00:00+00')
 )
 UPDATE {photos} AS p SET drop_number = tied.d, round_message_id = tied.r, round_at = tied.t
 FROM tied
 WHERE p.ctid = tied.row_at  -- the row just read: no second look-up the planner could misjudge
   AND (tied.d, tied.r, tied.t) IS DISTINCT FROM (tied.old_d, tied.old_r, tied.old_t);
+
+-- name: seen
+-- Every photo the drain recorded or keeps waiting, with its tie (NULL: no drop message claims
+-- it yet): what `record_photos` holds in both its tables, one row a photo.
+SELECT chat_jid, message_id, bridge_rowid, sender, sent_at, media_type, filename, file_sha256,
+       file_length, caption_drop, drop_number, round_message_id, round_at
+FROM {photos}
+UNION ALL
+(SELECT DISTINCT ON (x.c, x.i) x.c, x.i, x.r, x.s, x.t, x.m, x.f, decode(x.h, 'hex'), x.n,
+        NULL, NULL, NULL, NULL::timestamptz
+ FROM {photos_waiting} AS w
+ CROSS JOIN LATERAL json_to_recordset(w.photos)
+     AS x(c text, i text, r bigint, s text, t timestamptz, m text, f text, h text, n bigint)
+ WHERE NOT EXISTS (SELECT 1 FROM {photos} AS p WHERE p.chat_jid = x.c AND p.message_id = x.i)
+ ORDER BY x.c, x.i);
+
+-- name: waiting
+-- How many photos wait for a drop message to claim them (record_photos): not asked of the
+-- bridge until one does. Every waiting row unpacked: for `photos status`, not for a page.
+SELECT count(*) FROM (
+    SELECT DISTINCT x.c, x.i
+    FROM {photos_waiting} AS w
+    CROSS JOIN LATERAL json_to_recordset(w.photos) AS x(c text, i text)
+    WHERE NOT EXISTS (SELECT 1 FROM {photos} AS p WHERE p.chat_jid = x.c AND p.message_id = x.i)
+) AS unclaimed;
 
 -- name: due
 -- The photos and videos the fetcher should ask the bridge for now, oldest due first.

@@ -121,7 +121,13 @@ LOCK TABLE {cursor} IN SHARE ROW EXCLUSIVE MODE;
 
 -- name: count_known
 -- With several bridges, before a batch: how many of its messages the ledger holds, and of its
--- photos the photos table (every one: another bridge's monitor applied the batch already).
+-- photos the photos table or the waiting photos (every one: another bridge's monitor applied
+-- the batch already); the waiting rows of the photos' hours only (photo_first, photo_last).
+WITH waiting AS MATERIALIZED (
+    SELECT x.c, x.i FROM {photos_waiting} AS w
+    CROSS JOIN LATERAL json_to_recordset(w.photos) AS x(c text, i text)
+    WHERE %(photos)s AND w.last_at >= %(photo_first)s AND w.first_at <= %(photo_last)s
+)
 SELECT
     (SELECT count(*) FROM unnest(%(chats)b::text[], %(ids)b::text[]) AS u(chat_jid, message_id)
      WHERE EXISTS (SELECT 1 FROM {ledger} l
@@ -130,13 +136,16 @@ SELECT
         (SELECT count(*)
          FROM unnest(%(photo_chats)b::text[], %(photo_ids)b::text[]) AS u(chat_jid, message_id)
          WHERE EXISTS (SELECT 1 FROM {photos} p
-                       WHERE p.chat_jid = u.chat_jid AND p.message_id = u.message_id))
+                       WHERE p.chat_jid = u.chat_jid AND p.message_id = u.message_id)
+            OR EXISTS (SELECT 1 FROM waiting AS w
+                       WHERE w.c = u.chat_jid AND w.i = u.message_id))
         -- and of its plain photo rows (photos.record_photos), the skipped senders' left out
         + (SELECT count(*) FROM json_to_recordset(%(plain)s::json) AS x(c text, i text, s text)
            WHERE NOT EXISTS (
                SELECT 1 FROM unnest(%(skip_chats)b::text[], %(skip_senders)b::text[]) AS k(c, s)
                WHERE k.c = x.c AND k.s = x.s)
-             AND EXISTS (SELECT 1 FROM {photos} p WHERE p.chat_jid = x.c AND p.message_id = x.i))
+             AND (EXISTS (SELECT 1 FROM {photos} p WHERE p.chat_jid = x.c AND p.message_id = x.i)
+                  OR EXISTS (SELECT 1 FROM waiting AS w WHERE w.c = x.c AND w.i = x.i)))
     ELSE 0 END;
 
 -- name: claim_messages
