@@ -261,10 +261,15 @@ WHERE r.id = u.id;
 -- name: lookup_plan_lists
 -- One indexed query per batch: the batch's (project, drop) pairs that are in a plan, then the
 -- batch's validating projects whose list is not empty (with a NULL drop).
+-- Each pair probes the key on its own (LATERAL ... LIMIT 1 is never turned into a join): as an
+-- EXISTS, the planner, which cannot see how many pairs the array holds, hashed the whole of a
+-- list of 125,000 drops for every batch of ~2,000 pairs (20 ms, against 4 ms of probes).
 SELECT q.project, q.drop_number
 FROM unnest(%(projects)b::text[], %(drops)b::text[]) AS q(project, drop_number)
-WHERE EXISTS (
-    SELECT 1 FROM {valid_drops} v WHERE v.project = q.project AND v.drop_number = q.drop_number)
+CROSS JOIN LATERAL (
+    SELECT 1 FROM {valid_drops} v
+    WHERE v.project = q.project AND v.drop_number = q.drop_number
+    LIMIT 1) AS listed
 UNION ALL
 SELECT p.project, NULL
 FROM unnest(%(validating)b::text[]) AS p(project)
