@@ -357,6 +357,9 @@ with warnings.catch_warnings():
         photos: bool = True
         photos_before_minutes: float = Field(default=180.0, ge=0, le=7 * 24 * 60)
         photos_after_minutes: float = Field(default=30.0, ge=0, le=7 * 24 * 60)
+        # A photo no drop message has claimed this many days after the drain parked it is
+        # forgotten (WhatsApp's servers stop serving media within days: it could not be fetched).
+        photos_waiting_days: int = Field(default=14, ge=1, le=365)
         # Where the bridge writes downloaded media (its store/ folder, beside messages.db by
         # default): the fetcher reads only files whose real path lies under it.
         photos_media_dir: Path | None = None

@@ -289,3 +289,43 @@ def test_photos_status_counts_the_photos_waiting_for_a_drop_message(
         "pending   1  (oldest from 2025-11-11 09:00)",  # P1, D1's
         "waiting   1  (no drop message claims them yet: not fetched until one does)",  # X1
     ]
+
+
+def test_a_photo_no_drop_message_claims_is_let_go_photos_waiting_days_after_it_was_parked(
+    tmp_path: Path,
+    bridge: BridgeWriter,
+    database_url: str,
+    db: psycopg.Connection[Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    snap(bridge, "OLD", sast(11, 8, 0))
+    assert (
+        run_once(
+            prod_days := write_config(
+                tmp_path,
+                "prod",
+                bridge_db=bridge.path,
+                groups=GROUPS,
+                extra="photos_waiting_days = 3",
+            ),
+            database_url,
+            monkeypatch,
+        )
+        == 0
+    )
+    snap(bridge, "NEW", sast(11, 8, 5))
+    assert run_once(prod_days, database_url, monkeypatch) == 0
+    assert set(ties(db)) == {"OLD", "NEW"}
+    # OLD was parked 4 days ago, NEW 2 days ago (a waiting row per batch, when it was parked).
+    db.execute(
+        "UPDATE public.wa_monitor_photos_waiting SET recorded_at = now() - CASE"
+        " WHEN photos::text LIKE '%%\"OLD\"%%' THEN interval '4 days' ELSE interval '2 days' END"
+    )
+    snap(bridge, "NEXT", sast(11, 8, 10))
+    assert run_once(prod_days, database_url, monkeypatch) == 0
+    # The next batch with photos lets OLD go (no drop message could fetch it now); the others
+    # wait on, and a drop message still claims them.
+    assert set(ties(db)) == {"NEW", "NEXT"}
+    say(bridge, "D1", "DR1752028", sast(11, 8, 20))
+    assert run_once(prod_days, database_url, monkeypatch) == 0
+    assert ties(db) == {"NEW": ("DR1752028", "D1"), "NEXT": ("DR1752028", "D1")}

@@ -161,21 +161,34 @@ def test_doctor_never_suggests_granting_a_superuser(
     assert "create a dedicated role for wa-monitor-dev" in checks["role privileges"]
 
 
-def test_upgrading_to_the_skipped_record_grants_it_to_the_monitors_role(
-    envs: Envs, roles: Roles, db: psycopg.Connection[Any], capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(
+    ("table", "version", "granted"),
+    [
+        # 0017: the skipped drop messages, which the drain records.
+        ("wa_monitor_skipped", 17, ["INSERT", "SELECT", "TRUNCATE"]),
+        # 0035: the photos no drop message claims yet; 0036: the drain lets them go.
+        ("wa_monitor_photos_waiting", 35, ["DELETE", "INSERT", "SELECT", "TRUNCATE"]),
+    ],
+)
+def test_upgrading_to_a_table_the_monitor_writes_grants_it_to_the_monitors_role(
+    envs: Envs,
+    roles: Roles,
+    db: psycopg.Connection[Any],
+    table: str,
+    version: int,
+    granted: list[str],
 ) -> None:
-    """Migration 0017 adds a table the monitor writes: the roles already granted for `run`
+    """A migration that adds a table the monitor writes: the roles already granted for `run`
     get it with the upgrade, so the daemon never stalls on a table it may not write."""
     role, _ = roles.make("dev")
     assert envs.wa("schema", "grant", "--env", "dev", "--role", role) == 0
-    # As before version 17: no table, no privilege on it.
-    db.execute("DROP TABLE dev.wa_monitor_skipped")
-    db.execute("DELETE FROM dev.wa_monitor_migrations WHERE version >= 17")
+    # As before that version: no table, no privilege on it.
+    db.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier("dev", table)))
+    db.execute("DELETE FROM dev.wa_monitor_migrations WHERE version >= %s", (version,))
     assert envs.wa("schema", "migrate", "--env", "dev") == 0
     held = db.execute(
         "SELECT privilege_type FROM information_schema.role_table_grants "
-        "WHERE table_schema = 'dev' AND table_name = 'wa_monitor_skipped' AND grantee = %s "
-        "ORDER BY 1",
-        (role,),
+        "WHERE table_schema = 'dev' AND table_name = %s AND grantee = %s ORDER BY 1",
+        (table, role),
     ).fetchall()
-    assert [p for (p,) in held] == ["INSERT", "SELECT", "TRUNCATE"]
+    assert [p for (p,) in held] == granted

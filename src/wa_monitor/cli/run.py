@@ -442,4 +442,5 @@ def _photo_window(settings: Settings) -> PhotoWindow:
     return PhotoWindow(
         before=timedelta(minutes=settings.photos_before_minutes),
         after=timedelta(minutes=settings.photos_after_minutes),
+        waiting=timedelta(days=settings.photos_waiting_days),
     )

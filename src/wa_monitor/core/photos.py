@@ -46,6 +46,8 @@ class PhotoWindow:
 
     before: timedelta = DEFAULT_BEFORE
     after: timedelta = DEFAULT_AFTER
+    # How long a photo no drop message claims yet waits for one, from when it was parked.
+    waiting: timedelta = timedelta(days=14)
 
 
 @dataclass(frozen=True, slots=True)

@@ -59,7 +59,8 @@ RUN_NEEDS: Mapping[str, frozenset[Privilege]] = {
     TABLES["photos"]: frozenset({SELECT, INSERT, UPDATE}),
     TABLES["drop_posts"]: frozenset({SELECT, INSERT}),
     # The photos no drop message claims yet, a row per batch and window's length of times (0035).
-    TABLES["photos_waiting"]: frozenset({SELECT, INSERT}),
+    # Those parked longer ago than photos_waiting_days are deleted by the drain (0036).
+    TABLES["photos_waiting"]: frozenset({SELECT, INSERT, DELETE}),
     # Drop messages skipped for their sender, counted by `status` (migration 0017).
     TABLES["skipped"]: frozenset({SELECT, INSERT}),
 }

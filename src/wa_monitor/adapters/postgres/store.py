@@ -557,6 +557,9 @@ class PipelinedBatch:
                     "drops": [s.drop_number for s in posts.values()],
                 },
             )
+        # The waiting photos parked longer ago than the window's `waiting` are let go (an
+        # index range, empty but once a day or so), in the batch's pipeline.
+        conn.execute(db.query("photos.forget_waiting"), {"waiting": window.waiting})
         conn.execute(
             db.query("photos.record_photos"),
             {

@@ -177,6 +177,12 @@ FROM tied
 WHERE p.ctid = tied.row_at  -- the row just read: no second look-up the planner could misjudge
   AND (tied.d, tied.r, tied.t) IS DISTINCT FROM (tied.old_d, tied.old_r, tied.old_t);
 
+-- name: forget_waiting
+-- The waiting photos parked more than :waiting ago (photos_waiting_days): no drop message has
+-- claimed them, and WhatsApp's servers would no longer serve their media. By the index on
+-- recorded_at (migration 0036): a range that is empty but once a day or so.
+DELETE FROM {photos_waiting} WHERE recorded_at < now() - %(waiting)s::interval;
+
 -- name: seen
 -- Every photo the drain recorded or keeps waiting, with its tie (NULL: no drop message claims
 -- it yet): what `record_photos` holds in both its tables, one row a photo.

@@ -1910,3 +1910,6 @@ CREATE INDEX IF NOT EXISTS idx_wa_monitor_photos_waiting_last
 -- Stored apart, not compressed: pglz gains little on random ids and took 4 times as long as the
 -- row's insert (40 ms of a 1M drain's 76 ms batch statement).
 ALTER TABLE {schema}.wa_monitor_photos_waiting ALTER COLUMN photos SET STORAGE EXTERNAL;
+-- Let go photos_waiting_days after they were parked, by the drain (0036).
+CREATE INDEX IF NOT EXISTS idx_wa_monitor_photos_waiting_recorded
+    ON {schema}.wa_monitor_photos_waiting (recorded_at);
