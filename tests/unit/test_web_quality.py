@@ -138,6 +138,9 @@ def test_the_agents_are_sorted_as_the_url_asks(make: Make) -> None:
     # The others least first unless the URL says otherwise; an agent without the figure last.
     assert phones(sort="rate") == ["27600000002", "27600000001", "27600000003"]
     assert phones(sort="fix") == ["27600000003", "27600000001", "27600000002"]
+    # Most first when the header says so (the page's link does), and still without it last.
+    assert phones(sort="rate", order="desc") == ["27600000001", "27600000002", "27600000003"]
+    assert phones(sort="fix", order="desc") == ["27600000001", "27600000003", "27600000002"]
     assert phones(sort="name") == ["27600000003", "27600000002", "27600000001"]  # nameless first
     assert phones(sort="name", order="desc") == ["27600000001", "27600000002", "27600000003"]
     assert phones(sort="nonsense") == phones()

@@ -123,28 +123,33 @@ def change(now: float | None, before: float | None, *, unit: str = "") -> str:
     return f"{'+' if diff > 0 else '−'}{text}{unit}"
 
 
-def _agent_key(sort: str) -> Any:
-    def key(a: AgentQuality) -> Any:
+def _agent_value(sort: str) -> Any:
+    """What the agents are ordered by; None: no value (no first verdict yet, no fix)."""
+
+    def value(a: AgentQuality) -> Any:
         if sort == "rate":
-            return (a.first_time_rate is None, a.first_time_rate or 0.0)
+            return a.first_time_rate
         if sort == "fix":
-            return (a.fix_p50 is None, a.fix_p50 or 0.0)
+            return a.fix_p50
         if sort == "name":
             return ((a.name or "").lower(), a.phone)
         if sort == "phone":
             return a.phone
         return a.drops
 
-    return key
+    return value
 
 
 def sorted_agents(agents: Sequence[AgentQuality], sort: str, order: str) -> list[AgentQuality]:
-    """The agents in the order the URL asks for (drops, most first, by default)."""
+    """The agents in the order the URL asks for (drops, most first, by default); those without
+    the figure come last in either order, so that a descending rate starts with a rate."""
     if sort not in AGENT_SORTS:
         sort = "drops"
     descending = order == "desc" if order in {"asc", "desc"} else sort == "drops"
+    value = _agent_value(sort)
     shown = sorted(agents, key=lambda a: a.phone)
-    return sorted(shown, key=_agent_key(sort), reverse=descending)
+    valued = [a for a in shown if value(a) is not None]
+    return sorted(valued, key=value, reverse=descending) + [a for a in shown if value(a) is None]
 
 
 def ranked(steps: Sequence[StepFailures], project: str | None) -> list[StepFailures]:
