@@ -572,8 +572,9 @@ def test_a_message_naming_several_drops_shares_its_photos_with_each_of_them(
         cards = d.client.get(f"/wa-monitor?day={day}&format=json").json()["cards"]
         assert (cards["photos"], cards["short_of_photos"]) == (9, 5)
         overview = d.client.get(f"/wa-monitor?day={day}").text
-        assert '<span data-card="photos">9</span> photos' in overview
-        assert '<span data-card="short_of_photos">5</span> drops with fewer than 12' in overview
+        # (the numbers after their words: the page refreshes them, and "1 drops" never reads)
+        assert 'Photos of the day\'s drops: <span data-card="photos">9</span>' in overview
+        assert 'drops with fewer than 12: <span data-card="short_of_photos">5</span>' in overview
 
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="chromium is missing")
