@@ -18,7 +18,14 @@ import pytest
 
 from tests.unit.test_photo_rules import AGENT, CASES, GROUP, OTHER_AGENT, OTHER_GROUP, at
 from wa_monitor.adapters.postgres.db import Database
-from wa_monitor.core.photos import DEFAULT_AFTER, DEFAULT_BEFORE, DropPost, PhotoPost, associate
+from wa_monitor.core.photos import (
+    DEFAULT_AFTER,
+    DEFAULT_BEFORE,
+    DropPost,
+    PhotoPost,
+    PhotoWindow,
+    associate,
+)
 
 pytestmark = pytest.mark.migrated("prod")
 
@@ -101,6 +108,7 @@ def tie_in_sql(
                 "post_at": [d.sent_at for d in posts],
                 "before": before,
                 "after": after,
+                "stride": PhotoWindow(before, after).stride,
             },
         )
     # Every photo, recorded or still waiting for a drop message (photos.sql, seen).

@@ -49,6 +49,13 @@ class PhotoWindow:
     # How long a photo no drop message claims yet waits for one, from when it was parked.
     waiting: timedelta = timedelta(days=14)
 
+    @property
+    def stride(self) -> timedelta:
+        """The width of the time bins the waiting photos are parked and looked for in
+        (photos.sql, record_photos; queries.sql, count_known): a window's length, an hour at
+        least, so that a drop message's window spans two or three bins."""
+        return max(self.before + self.after, timedelta(hours=1))
+
 
 @dataclass(frozen=True, slots=True)
 class DropPost:

@@ -7,7 +7,7 @@ import select
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import replace
-from datetime import UTC, timedelta
+from datetime import UTC
 from typing import Any
 
 import psycopg
@@ -281,9 +281,7 @@ class Store:
                     "photo_at": [at for _, at in media],
                     "photos": window is not None,
                     # the waiting rows' bins (photos.sql, record_photos)
-                    "stride": max(window.before + window.after, timedelta(hours=1))
-                    if window
-                    else timedelta(hours=1),
+                    "stride": (window or PhotoWindow()).stride,
                     **_plain_params(plain),
                 },
             ).fetchone()
@@ -570,6 +568,7 @@ class PipelinedBatch:
                 "post_at": at,
                 "before": window.before,
                 "after": window.after,
+                "stride": window.stride,
             },
         )
 

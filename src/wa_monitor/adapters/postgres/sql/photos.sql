@@ -141,15 +141,13 @@ parked_before AS MATERIALIZED (
     -- twice. One probe of the rows' index per bin: a batch whose times spread over a year (a
     -- history sync, another bridge's order) unpacks its own bins, not every row between.
     SELECT x.c, x.i
-    FROM (SELECT DISTINCT date_bin(greatest(%(before)s::interval + %(after)s::interval,
-                                            interval '1 hour'),
-                                   n.sent_at, timestamptz '2000-01-01 00:00+00') AS bin
+    FROM (SELECT DISTINCT date_bin(%(stride)s::interval, n.sent_at,
+                                   timestamptz '2000-01-01 00:00+00') AS bin
           FROM tied AS n WHERE n.fresh AND n.d IS NULL) AS b
     CROSS JOIN LATERAL (
         SELECT w.photos FROM {photos_waiting} AS w
         WHERE w.last_at >= b.bin
-          AND w.last_at < b.bin + greatest(%(before)s::interval + %(after)s::interval,
-                                           interval '1 hour')
+          AND w.last_at < b.bin + %(stride)s::interval
         OFFSET 0
     ) AS w
     CROSS JOIN LATERAL json_to_recordset(w.photos) AS x(c text, i text)
@@ -169,8 +167,7 @@ parked AS (
       -- NOT IN: one hashed look-up a photo (a NOT EXISTS here was planned as a nested loop,
       -- every photo against every waiting one: 0.5 s a batch of another bridge's copies)
       AND (n.chat_jid, n.message_id) NOT IN (SELECT b.c, b.i FROM parked_before AS b)
-    GROUP BY date_bin(greatest(%(before)s::interval + %(after)s::interval, interval '1 hour'),
-                      n.sent_at, timestamptz '2000-01-01 00:00+00')
+    GROUP BY date_bin(%(stride)s::interval, n.sent_at, timestamptz '2000-01-01 00:00+00')
 )
 UPDATE {photos} AS p SET drop_number = tied.d, round_message_id = tied.r, round_at = tied.t
 FROM tied
